@@ -1,0 +1,253 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore"
+)
+
+// commitParallelism bounds the server-side copies and marker reads a
+// commit runs at once.
+const commitParallelism = 16
+
+// JobFailedError reports a job that cannot commit: more chunks failed than
+// its tolerance allows. Nothing was published.
+type JobFailedError struct {
+	Job     string
+	Failed  []manifest.FailedChunk
+	Allowed int
+}
+
+func (e *JobFailedError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "job %s failed: %d chunk(s) failed (tolerated: %d)", e.Job, len(e.Failed), e.Allowed)
+	for i, f := range e.Failed {
+		if i == 5 {
+			fmt.Fprintf(&b, "; and %d more", len(e.Failed)-5)
+			break
+		}
+		fmt.Fprintf(&b, "; %s: %s", f.Chunk, f.Reason)
+	}
+	return b.String()
+}
+
+// ErrNotFinished reports a commit attempted while chunks are still missing
+// their markers.
+var ErrNotFinished = errors.New("fanout: job not finished")
+
+// markerScan is what the bucket says about a job's chunks.
+type markerScan struct {
+	done    map[string]bool
+	failed  map[string]bool
+	missing []string
+}
+
+// scanMarkers lists the job's markers and names the chunks without one.
+func (e *Engine) scanMarkers(ctx context.Context, js *jobState) (markerScan, error) {
+	s := markerScan{done: map[string]bool{}, failed: map[string]bool{}}
+	seen := make([]bool, js.m.Chunks)
+	for info, err := range js.out.List(ctx, js.layout.MarkerPrefix(js.job), nil) {
+		if err != nil {
+			return s, fmt.Errorf("listing markers: %w", err)
+		}
+		chunk, ok := js.layout.ChunkFromMarkerKey(js.job, info.Key)
+		if !ok {
+			continue
+		}
+		i, err := manifest.ChunkIndex(chunk)
+		if err != nil || i < 0 || i >= len(seen) {
+			continue
+		}
+		seen[i] = true
+		s.done[chunk] = true
+	}
+	for i, ok := range seen {
+		if !ok {
+			s.missing = append(s.missing, manifest.ChunkID(i))
+		}
+	}
+	return s, nil
+}
+
+// readMarkers reads every marker of the job (in parallel).
+func (e *Engine) readMarkers(ctx context.Context, js *jobState) ([]*manifest.ChunkMarker, error) {
+	markers := make([]*manifest.ChunkMarker, js.m.Chunks)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(commitParallelism)
+	for i := range markers {
+		g.Go(func() error {
+			id := manifest.ChunkID(i)
+			body, err := readAll(gctx, js.out, js.layout.MarkerKey(js.job, id), 256<<20)
+			if errors.Is(err, objstore.ErrNotFound) {
+				return fmt.Errorf("%w: chunk %s has no marker", ErrNotFinished, id)
+			}
+			if err != nil {
+				return err
+			}
+			m, err := manifest.DecodeMarker(body)
+			if err != nil {
+				return fmt.Errorf("marker of %s: %w", id, err)
+			}
+			markers[i] = m
+			return nil
+		})
+	}
+	return markers, g.Wait()
+}
+
+// Commit publishes a finished job: it copies every winning attempt's files
+// into the final layout, creates the commit record once (If-None-Match: *),
+// writes _SUCCESS and removes the staging prefix. Run on a committed job it
+// verifies the committed files and changes nothing. It returns
+// ErrNotFinished (wrapped) when chunks lack markers and *JobFailedError
+// when more chunks failed than tolerated.
+func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (*manifest.CommitRecord, error) {
+	if rec, err := e.readCommit(ctx, js); err == nil {
+		return rec, e.verifyCommitted(ctx, js, rec)
+	} else if !errors.Is(err, objstore.ErrNotFound) {
+		return nil, err
+	}
+	markers, err := e.readMarkers(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	rec := &manifest.CommitRecord{Version: manifest.Version, Job: js.job, Chunks: js.m.Chunks}
+	var durations []time.Duration
+	for _, m := range markers {
+		if m.State == manifest.MarkerFailed {
+			rec.Failed = append(rec.Failed, manifest.FailedChunk{Chunk: m.Chunk, Reason: m.Reason})
+			continue
+		}
+		rec.Files = append(rec.Files, m.Files...)
+		rec.RecordsIn += m.RecordsIn
+		rec.RecordsOut += m.RecordsOut
+		rec.BytesIn += m.BytesIn
+		if !m.Started.IsZero() {
+			durations = append(durations, m.Finished.Sub(m.Started))
+		}
+	}
+	allowed, err := manifest.ParseMaxFailed(js.m.Spec.MaxFailed, js.m.Chunks)
+	if err != nil {
+		return nil, functions.Permanent(err)
+	}
+	if len(rec.Failed) > allowed {
+		return nil, &JobFailedError{Job: js.job, Failed: rec.Failed, Allowed: allowed}
+	}
+	// Copy staged files into place. A reader listing the prefix may see
+	// these files before _SUCCESS exists: see the README's "Guarantees".
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(commitParallelism)
+	for i := range rec.Files {
+		f := &rec.Files[i]
+		g.Go(func() error {
+			dst := finalKey(js.layout, *f)
+			info, err := js.out.Copy(gctx, dst, f.Key, &objstore.CopyOptions{IfMatch: f.ETag})
+			if err != nil {
+				return fmt.Errorf("copying %s to %s: %w", f.Key, dst, err)
+			}
+			f.Key, f.ETag = dst, info.ETag
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		// A concurrent committer may have finished and removed staging.
+		if rec2, rerr := e.readCommit(ctx, js); rerr == nil {
+			return rec2, e.verifyCommitted(ctx, js, rec2)
+		}
+		return nil, err
+	}
+	sort.Slice(rec.Files, func(i, j int) bool { return rec.Files[i].Key < rec.Files[j].Key })
+	for _, f := range rec.Files {
+		rec.BytesOut += f.Size
+	}
+	rec.Timings = summarise(durations, wall)
+	rec.Committed = time.Now().UTC()
+	body, err := manifest.Encode(rec)
+	if err != nil {
+		return nil, err
+	}
+	_, err = js.out.Put(ctx, js.layout.CommitKey(js.job), strings.NewReader(string(body)),
+		&objstore.PutOptions{IfNoneMatch: true, ContentType: "application/json", Size: int64(len(body))})
+	if errors.Is(err, objstore.ErrPrecondition) {
+		// Another committer won; its record is the job's.
+		won, rerr := e.readCommit(ctx, js)
+		if rerr != nil {
+			return nil, rerr
+		}
+		return won, e.verifyCommitted(ctx, js, won)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("writing the commit record: %w", err)
+	}
+	return rec, e.finishCommit(ctx, js)
+}
+
+// finishCommit writes _SUCCESS and removes staging; both are idempotent.
+func (e *Engine) finishCommit(ctx context.Context, js *jobState) error {
+	body := fmt.Sprintf("{\"job\":%q}\n", js.job)
+	if _, err := js.out.Put(ctx, js.layout.SuccessKey(), strings.NewReader(body), &objstore.PutOptions{Size: int64(len(body)), ContentType: "application/json"}); err != nil {
+		return fmt.Errorf("writing _SUCCESS: %w", err)
+	}
+	e.removePrefix(ctx, js.out, js.layout.StagingRoot(js.job))
+	return nil
+}
+
+func (e *Engine) readCommit(ctx context.Context, js *jobState) (*manifest.CommitRecord, error) {
+	body, err := readAll(ctx, js.out, js.layout.CommitKey(js.job), 1<<30)
+	if err != nil {
+		return nil, err
+	}
+	return manifest.DecodeCommit(body)
+}
+
+// verifyCommitted checks that every committed file is in place with its
+// size, then completes an interrupted commit (_SUCCESS, staging removal).
+func (e *Engine) verifyCommitted(ctx context.Context, js *jobState, rec *manifest.CommitRecord) error {
+	var mu sync.Mutex
+	var bad []string
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(commitParallelism)
+	for _, f := range rec.Files {
+		g.Go(func() error {
+			info, err := js.out.Stat(gctx, f.Key)
+			if err != nil || info.Size != f.Size {
+				mu.Lock()
+				bad = append(bad, f.Key)
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	g.Wait()
+	if len(bad) > 0 {
+		slices.Sort(bad)
+		return fmt.Errorf("job %s is committed but %d file(s) are missing or changed: %s", js.job, len(bad), strings.Join(bad[:min(len(bad), 5)], ", "))
+	}
+	if _, err := js.out.Stat(ctx, js.layout.SuccessKey()); err == nil {
+		// Fully committed: leave everything as it is.
+		return nil
+	}
+	return e.finishCommit(ctx, js)
+}
+
+func summarise(ds []time.Duration, wall time.Duration) manifest.Timings {
+	t := manifest.Timings{Wall: manifest.Duration(wall)}
+	if len(ds) == 0 {
+		return t
+	}
+	slices.Sort(ds)
+	at := func(q float64) manifest.Duration { return manifest.Duration(ds[int(q*float64(len(ds)-1))]) }
+	t.ChunkP50, t.ChunkP95, t.ChunkMax = at(0.5), at(0.95), manifest.Duration(ds[len(ds)-1])
+	return t
+}

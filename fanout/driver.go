@@ -1,0 +1,327 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore"
+)
+
+// Job states reported in Result.State.
+const (
+	StateRunning   = "running"
+	StateCommitted = "committed"
+	StateFailed    = "failed"
+)
+
+// Result is what a finished (or inspected) job reports.
+type Result struct {
+	Job        string                 `json:"job"`
+	State      string                 `json:"state"`
+	Chunks     int                    `json:"chunks"`
+	Objects    int64                  `json:"objects"`
+	RecordsIn  int64                  `json:"records_in"`
+	RecordsOut int64                  `json:"records_out"`
+	BytesIn    int64                  `json:"bytes_in"`
+	BytesOut   int64                  `json:"bytes_out"`
+	Output     string                 `json:"output"`
+	Files      int                    `json:"files"`
+	Failed     []manifest.FailedChunk `json:"failed,omitempty"`
+	Error      string                 `json:"error,omitempty"`
+	// Existing is true when the job had been submitted before.
+	Existing bool          `json:"existing,omitempty"`
+	Elapsed  time.Duration `json:"elapsed_ns"`
+	Queue    QueueStats    `json:"queue"`
+	Markers  int           `json:"markers"`
+}
+
+// Progress is a snapshot for progress displays.
+type Progress struct {
+	Job        string
+	Chunks     int
+	Done       int
+	Running    int
+	Dead       int
+	BytesTotal int64
+	Elapsed    time.Duration
+}
+
+// RunOptions are the settings of Run and Wait.
+type RunOptions struct {
+	// Workers is the number of chunks this process works on at once while
+	// it waits (0: only wait for other workers).
+	Workers int
+	// Poll is the longest interval between checks of the job's state
+	// (default 1s).
+	Poll time.Duration
+	// Progress, when set, is called after every check.
+	Progress func(Progress)
+	// Stats receives the local workers' counters.
+	Stats *WorkStats
+}
+
+// Submit plans the job (or finds it planned) and enqueues every chunk
+// that has no marker yet. It is idempotent.
+func (e *Engine) Submit(ctx context.Context, spec manifest.JobSpec) (PlanInfo, error) {
+	info, err := e.Plan(ctx, spec)
+	if err != nil {
+		return info, err
+	}
+	out, loc, layout, err := e.output(ctx, info.Manifest.Spec.Output)
+	if err != nil {
+		return info, err
+	}
+	js, err := e.cacheJob(out, loc.StoreURL(), layout, info.Manifest)
+	if err != nil {
+		return info, err
+	}
+	_, err = e.enqueueMissing(ctx, js)
+	return info, err
+}
+
+// queueSpec is how a job is described to the queue.
+func (js *jobState) queueSpec() JobQueueSpec {
+	spec := js.m.Spec
+	return JobQueueSpec{
+		Job:           js.job,
+		Manifest:      manifestURL(js.outURL, js.layout, js.job),
+		Lease:         time.Duration(spec.Lease),
+		MaxDeliveries: spec.MaxAttempts + 2,
+		MaxFailures:   spec.MaxAttempts,
+		BackoffBase:   500 * time.Millisecond,
+		BackoffMax:    30 * time.Second,
+	}
+}
+
+// enqueueMissing (re)registers the job with the queue and enqueues every
+// chunk without a marker: the queue is rebuilt from the bucket's truth.
+func (e *Engine) enqueueMissing(ctx context.Context, js *jobState) (int, error) {
+	if _, err := e.readCommit(ctx, js); err == nil {
+		return 0, nil // committed: nothing to run
+	}
+	scan, err := e.scanMarkers(ctx, js)
+	if err != nil {
+		return 0, err
+	}
+	spec := js.queueSpec()
+	e.specMu.Lock()
+	if e.specs == nil {
+		e.specs = map[string]JobQueueSpec{}
+	}
+	e.specs[js.job] = spec
+	e.specMu.Unlock()
+	for i := 0; i < len(scan.missing) || i == 0; i += 1000 {
+		batch := scan.missing[i:min(i+1000, len(scan.missing))]
+		if err := e.cfg.Queue.Enqueue(ctx, spec, batch); err != nil {
+			return 0, fmt.Errorf("enqueueing job %s: %w", js.job, err)
+		}
+	}
+	return len(scan.missing), nil
+}
+
+// Resume re-registers a job whose queue state was lost (Redis restarted or
+// flushed) from its manifest and markers. outURL is the job's output URL.
+func (e *Engine) Resume(ctx context.Context, outURL, job string) (int, error) {
+	js, err := e.openJob(ctx, outURL, job)
+	if err != nil {
+		return 0, err
+	}
+	return e.enqueueMissing(ctx, js)
+}
+
+// openJob loads a job from its output URL.
+func (e *Engine) openJob(ctx context.Context, outURL, job string) (*jobState, error) {
+	if !manifest.ValidJobID(job) {
+		return nil, fmt.Errorf("%q is not a job ID", job)
+	}
+	out, loc, layout, err := e.output(ctx, outURL)
+	if err != nil {
+		return nil, err
+	}
+	m, err := e.readManifest(ctx, out, layout, job)
+	if err != nil {
+		if errors.Is(err, objstore.ErrNotFound) {
+			return nil, fmt.Errorf("%w: no manifest of job %s under %s", ErrUnknownJob, job, outURL)
+		}
+		return nil, err
+	}
+	return e.cacheJob(out, loc.StoreURL(), layout, m)
+}
+
+// OutputOf returns the output URL the queue holds for a job.
+func (e *Engine) OutputOf(ctx context.Context, job string) (string, error) {
+	spec, err := e.jobSpec(ctx, job)
+	if err != nil {
+		return "", err
+	}
+	js, err := e.loadJob(ctx, job, spec.Manifest)
+	if err != nil {
+		return "", err
+	}
+	return js.m.Spec.Output, nil
+}
+
+// Run submits the job, works on it with opts.Workers local workers, waits
+// until every chunk has a marker, and commits.
+func (e *Engine) Run(ctx context.Context, spec manifest.JobSpec, opts RunOptions) (Result, error) {
+	start := time.Now()
+	info, err := e.Submit(ctx, spec)
+	if err != nil {
+		return Result{State: StateFailed, Error: err.Error()}, err
+	}
+	res, err := e.Wait(ctx, info.Manifest.Spec.Output, info.Job, opts)
+	res.Existing = info.Existing
+	res.Elapsed = time.Since(start)
+	return res, err
+}
+
+// Wait works on (with opts.Workers) and watches a job until it can
+// commit, then commits it. Lost queue state is rebuilt from the bucket
+// along the way, and expired leases are reclaimed.
+func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) (Result, error) {
+	start := time.Now()
+	js, err := e.openJob(ctx, outURL, job)
+	if err != nil {
+		return Result{Job: job, State: StateFailed, Error: err.Error()}, err
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = time.Second
+	}
+	var wg sync.WaitGroup
+	workCtx, stopWork := context.WithCancel(ctx)
+	defer func() {
+		stopWork()
+		wg.Wait()
+	}()
+	if opts.Workers > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.Work(workCtx, WorkOptions{Concurrency: opts.Workers, Job: job, Stats: opts.Stats, IdlePoll: 100 * time.Millisecond, Grace: time.Second})
+		}()
+	}
+	poll := 50 * time.Millisecond
+	for {
+		if rec, err := e.readCommit(ctx, js); err == nil {
+			stopWork()
+			wg.Wait()
+			return e.result(js, rec, start), e.verifyCommitted(ctx, js, rec)
+		}
+		if _, err := e.cfg.Admin.Reclaim(ctx, job); err != nil && !errors.Is(err, ErrUnknownJob) {
+			e.log.Warn("reclaim failed", "job", job, "err", err)
+		}
+		stats, err := e.cfg.Admin.Stats(ctx, job)
+		if errors.Is(err, ErrUnknownJob) {
+			// The queue forgot the job (Redis flushed): rebuild it.
+			if _, err := e.enqueueMissing(ctx, js); err != nil {
+				e.log.Warn("re-enqueue failed", "job", job, "err", err)
+			}
+		} else if err != nil {
+			e.log.Warn("queue stats failed", "job", job, "err", err)
+		}
+		if opts.Progress != nil {
+			opts.Progress(Progress{Job: job, Chunks: js.m.Chunks, Done: stats.Done, Running: stats.Running, Dead: stats.Dead,
+				BytesTotal: js.m.Bytes, Elapsed: time.Since(start)})
+		}
+		if err == nil && stats.Pending == 0 && stats.Running == 0 {
+			finished, err := e.settleDead(ctx, js)
+			if err != nil {
+				e.log.Warn("checking markers failed", "job", job, "err", err)
+			} else if finished {
+				stopWork()
+				wg.Wait()
+				rec, err := e.Commit(ctx, js, time.Since(start))
+				if err != nil {
+					var jf *JobFailedError
+					if errors.As(err, &jf) {
+						res := Result{Job: job, State: StateFailed, Chunks: js.m.Chunks, Output: js.m.Spec.Output,
+							Failed: jf.Failed, Error: err.Error(), Elapsed: time.Since(start)}
+						return res, err
+					}
+					return Result{Job: job, State: StateFailed, Error: err.Error()}, err
+				}
+				return e.result(js, rec, start), nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return Result{Job: job, State: StateRunning, Error: ctx.Err().Error()}, ctx.Err()
+		case <-time.After(poll):
+		}
+		poll = min(poll*2, opts.Poll)
+	}
+}
+
+// settleDead makes sure every chunk has a marker once the queue has
+// nothing left: dead-lettered chunks get a failed marker with their
+// reason, chunks the queue forgot are enqueued again. It reports whether
+// every chunk now has a marker.
+func (e *Engine) settleDead(ctx context.Context, js *jobState) (bool, error) {
+	scan, err := e.scanMarkers(ctx, js)
+	if err != nil || len(scan.missing) == 0 {
+		return err == nil, err
+	}
+	dead, err := e.cfg.Admin.DeadLetters(ctx, js.job)
+	if err != nil {
+		return false, err
+	}
+	reasons := map[string]DeadLetter{}
+	for _, d := range dead {
+		reasons[d.Chunk] = d
+	}
+	var lost []string
+	for _, c := range scan.missing {
+		d, ok := reasons[c]
+		if !ok {
+			lost = append(lost, c)
+			continue
+		}
+		if _, err := e.writeMarker(ctx, js, &manifest.ChunkMarker{Version: manifest.Version, Job: js.job, Chunk: c,
+			State: manifest.MarkerFailed, Reason: d.Reason, Finished: time.Now().UTC(), Attempts: d.Deliveries}); err != nil {
+			return false, err
+		}
+	}
+	if len(lost) > 0 {
+		spec := js.queueSpec()
+		if err := e.cfg.Queue.Enqueue(ctx, spec, lost); err != nil {
+			return false, err
+		}
+		return false, nil
+	}
+	return true, nil
+}
+
+func (e *Engine) result(js *jobState, rec *manifest.CommitRecord, start time.Time) Result {
+	return Result{
+		Job: js.job, State: StateCommitted, Chunks: rec.Chunks, Objects: js.m.Objects,
+		RecordsIn: rec.RecordsIn, RecordsOut: rec.RecordsOut, BytesIn: rec.BytesIn, BytesOut: rec.BytesOut,
+		Output: js.m.Spec.Output, Files: len(rec.Files), Failed: rec.Failed, Elapsed: time.Since(start),
+		Markers: rec.Chunks,
+	}
+}
+
+// Status inspects a job without changing it.
+func (e *Engine) Status(ctx context.Context, outURL, job string) (Result, error) {
+	js, err := e.openJob(ctx, outURL, job)
+	if err != nil {
+		return Result{Job: job}, err
+	}
+	if rec, err := e.readCommit(ctx, js); err == nil {
+		return e.result(js, rec, time.Now()), nil
+	}
+	res := Result{Job: job, State: StateRunning, Chunks: js.m.Chunks, Objects: js.m.Objects, Output: js.m.Spec.Output}
+	scan, err := e.scanMarkers(ctx, js)
+	if err != nil {
+		return res, err
+	}
+	res.Markers = len(scan.done)
+	stats, err := e.cfg.Admin.Stats(ctx, job)
+	if err == nil {
+		res.Queue = stats
+	}
+	return res, nil
+}

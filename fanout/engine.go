@@ -1,0 +1,128 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+
+	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore"
+)
+
+// OpenFunc opens the store named by a store URL such as "s3://bucket" or
+// "file:///data" (objstore.Location.StoreURL).
+type OpenFunc func(ctx context.Context, storeURL string) (objstore.Bucket, error)
+
+// Config wires an Engine. Queue, Admin, Open and Functions are required.
+type Config struct {
+	Queue     Queue
+	Admin     QueueAdmin
+	Open      OpenFunc
+	Functions *functions.Registry
+	// Logger receives progress and warnings; nil discards them.
+	Logger *slog.Logger
+	// WorkerName prefixes worker identities (default host:pid).
+	WorkerName string
+}
+
+// Engine plans, runs and commits jobs. It is safe for concurrent use; it
+// holds no per-job state beyond caches of decoded manifests.
+type Engine struct {
+	cfg    Config
+	log    *slog.Logger
+	stores sync.Map // store URL -> objstore.Bucket
+	probed sync.Map // store URL -> error (nil when create-only is enforced)
+
+	jobsMu sync.Mutex
+	jobs   map[string]*jobState
+
+	specMu sync.Mutex
+	specs  map[string]JobQueueSpec
+}
+
+// New validates cfg and returns an Engine.
+func New(cfg Config) (*Engine, error) {
+	switch {
+	case cfg.Queue == nil:
+		return nil, errors.New("fanout: Config.Queue is required")
+	case cfg.Admin == nil:
+		return nil, errors.New("fanout: Config.Admin is required")
+	case cfg.Open == nil:
+		return nil, errors.New("fanout: Config.Open is required")
+	case cfg.Functions == nil:
+		return nil, errors.New("fanout: Config.Functions is required")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.WorkerName == "" {
+		host, _ := os.Hostname()
+		cfg.WorkerName = fmt.Sprintf("%s:%d", host, os.Getpid())
+	}
+	return &Engine{cfg: cfg, log: log, jobs: map[string]*jobState{}}, nil
+}
+
+// store opens (once) and returns the store for a store URL.
+func (e *Engine) store(ctx context.Context, storeURL string) (objstore.Bucket, error) {
+	if b, ok := e.stores.Load(storeURL); ok {
+		return b.(objstore.Bucket), nil
+	}
+	b, err := e.cfg.Open(ctx, storeURL)
+	if err != nil {
+		return nil, err
+	}
+	actual, _ := e.stores.LoadOrStore(storeURL, b)
+	return actual.(objstore.Bucket), nil
+}
+
+// output opens the store of an output URL and returns it with the job
+// layout rooted at the URL's prefix.
+func (e *Engine) output(ctx context.Context, outURL string) (objstore.Bucket, objstore.Location, manifest.Layout, error) {
+	loc, err := objstore.ParseURL(outURL)
+	if err != nil {
+		return nil, loc, manifest.Layout{}, fmt.Errorf("output %q: %w", outURL, err)
+	}
+	b, err := e.store(ctx, loc.StoreURL())
+	if err != nil {
+		return nil, loc, manifest.Layout{}, fmt.Errorf("output %q: %w", outURL, err)
+	}
+	return b, loc, manifest.NewLayout(loc.Prefix), nil
+}
+
+// probe checks once per store that create-only writes are enforced, since
+// every guarantee rests on them.
+func (e *Engine) probe(ctx context.Context, storeURL string, b objstore.Bucket, prefix string) error {
+	if v, ok := e.probed.Load(storeURL); ok {
+		if v == nil {
+			return nil
+		}
+		return v.(error)
+	}
+	err := objstore.ProbeCreateOnly(ctx, b, prefix+"_fanout/.probe-"+randomHex(8))
+	if err != nil && !errors.Is(err, objstore.ErrCreateOnlyNotEnforced) {
+		return fmt.Errorf("probing %s: %w", storeURL, err) // transient: do not cache
+	}
+	if err != nil {
+		e.probed.Store(storeURL, err)
+		return err
+	}
+	e.probed.Store(storeURL, nil)
+	return nil
+}
+
+// Close releases the stores the engine opened.
+func (e *Engine) Close() error {
+	var errs []error
+	e.stores.Range(func(_, v any) bool {
+		if c, ok := v.(objstore.Closer); ok {
+			errs = append(errs, c.Close())
+		}
+		return true
+	})
+	return errors.Join(errs...)
+}

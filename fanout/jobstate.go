@@ -1,0 +1,171 @@
+package fanout
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore"
+)
+
+// jobState is what a worker caches about one job: its manifest, output
+// store, function, schema and the manifest shards it has read lately.
+type jobState struct {
+	job    string
+	m      *manifest.Manifest
+	out    objstore.Bucket
+	outURL string // output store URL
+	layout manifest.Layout
+	fn     functions.Function
+	schema *functions.Schema
+
+	mu     sync.Mutex
+	shards map[int]*manifest.Shard
+	recent []int // shard indexes, most recent last
+}
+
+const shardCacheSize = 4
+
+// manifestURL is the URL a queue stores to find a job's manifest.
+func manifestURL(storeURL string, layout manifest.Layout, job string) string {
+	return strings.TrimSuffix(storeURL, "/") + "/" + layout.ManifestKey(job)
+}
+
+// loadJob returns the cached state of a job, reading its manifest from the
+// URL the queue holds.
+func (e *Engine) loadJob(ctx context.Context, job, manifestURL string) (*jobState, error) {
+	e.jobsMu.Lock()
+	js := e.jobs[job]
+	e.jobsMu.Unlock()
+	if js != nil {
+		return js, nil
+	}
+	loc, err := objstore.ParseURL(manifestURL)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: manifest URL %q: %w", job, manifestURL, err)
+	}
+	suffix := "_fanout/" + job + "/manifest.json"
+	prefix, ok := strings.CutSuffix(loc.Prefix, suffix)
+	if !ok {
+		return nil, fmt.Errorf("job %s: manifest URL %q does not end in %s", job, manifestURL, suffix)
+	}
+	out, err := e.store(ctx, loc.StoreURL())
+	if err != nil {
+		return nil, err
+	}
+	layout := manifest.NewLayout(prefix)
+	m, err := e.readManifest(ctx, out, layout, job)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: reading manifest: %w", job, err)
+	}
+	return e.cacheJob(out, loc.StoreURL(), layout, m)
+}
+
+func (e *Engine) cacheJob(out objstore.Bucket, storeURL string, layout manifest.Layout, m *manifest.Manifest) (*jobState, error) {
+	fn, err := e.cfg.Functions.Lookup(m.Spec.Function)
+	if err != nil {
+		return nil, functions.Permanent(err)
+	}
+	schema := functions.LinesSchema
+	if m.Schema != "" {
+		if schema, err = functions.ParseSchema(m.Schema); err != nil {
+			return nil, functions.Permanent(fmt.Errorf("job %s: manifest schema: %w", m.Job, err))
+		}
+	}
+	js := &jobState{job: m.Job, m: m, out: out, outURL: storeURL, layout: layout, fn: fn, schema: schema, shards: map[int]*manifest.Shard{}}
+	e.jobsMu.Lock()
+	defer e.jobsMu.Unlock()
+	if old := e.jobs[m.Job]; old != nil {
+		return old, nil
+	}
+	e.jobs[m.Job] = js
+	return js, nil
+}
+
+// forgetJob drops a job from the cache (after it finished).
+func (e *Engine) forgetJob(job string) {
+	e.jobsMu.Lock()
+	delete(e.jobs, job)
+	e.jobsMu.Unlock()
+}
+
+// shardOf returns the index of the shard holding chunk index i.
+func (js *jobState) shardOf(i int) int {
+	if len(js.m.ShardFirst) == 0 {
+		return i / js.m.ShardSize
+	}
+	// The last shard whose first chunk is <= i.
+	return sort.Search(len(js.m.ShardFirst), func(s int) bool { return js.m.ShardFirst[s] > i }) - 1
+}
+
+func (js *jobState) shardKey(s int) string {
+	if js.m.ShardPrefix != "" {
+		return shardKey(js.m.ShardPrefix, s)
+	}
+	return js.layout.ShardKey(js.job, s)
+}
+
+// chunk returns a chunk's definition from its manifest shard.
+func (js *jobState) chunk(ctx context.Context, id string) (manifest.Chunk, error) {
+	i, err := manifest.ChunkIndex(id)
+	if err != nil || i < 0 || i >= js.m.Chunks {
+		return manifest.Chunk{}, functions.Permanent(fmt.Errorf("job %s has no chunk %q", js.job, id))
+	}
+	s := js.shardOf(i)
+	shard, err := js.shard(ctx, s)
+	if err != nil {
+		return manifest.Chunk{}, err
+	}
+	first := s * js.m.ShardSize
+	if len(js.m.ShardFirst) > 0 {
+		first = js.m.ShardFirst[s]
+	}
+	if k := i - first; k >= 0 && k < len(shard.Chunks) && shard.Chunks[k].ID == id {
+		return shard.Chunks[k], nil
+	}
+	for _, c := range shard.Chunks {
+		if c.ID == id {
+			return c, nil
+		}
+	}
+	return manifest.Chunk{}, functions.Permanent(fmt.Errorf("job %s: chunk %s missing from manifest shard %d", js.job, id, s))
+}
+
+func (js *jobState) shard(ctx context.Context, s int) (*manifest.Shard, error) {
+	js.mu.Lock()
+	if sh := js.shards[s]; sh != nil {
+		js.mu.Unlock()
+		return sh, nil
+	}
+	js.mu.Unlock()
+	body, err := readAll(ctx, js.out, js.shardKey(s), 1<<30)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: reading manifest shard %d: %w", js.job, s, err)
+	}
+	sh, err := manifest.DecodeShard(body)
+	if err != nil {
+		return nil, functions.Permanent(fmt.Errorf("job %s: manifest shard %d: %w", js.job, s, err))
+	}
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	js.shards[s] = sh
+	js.recent = append(js.recent, s)
+	for len(js.recent) > shardCacheSize {
+		delete(js.shards, js.recent[0])
+		js.recent = js.recent[1:]
+	}
+	return sh, nil
+}
+
+// allChunkIDs yields every chunk ID of the job in order.
+func (js *jobState) allChunkIDs() []string {
+	ids := make([]string, js.m.Chunks)
+	for i := range ids {
+		ids[i] = manifest.ChunkID(i)
+	}
+	return ids
+}

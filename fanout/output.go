@@ -1,0 +1,225 @@
+package fanout
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/functions/codec"
+	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore"
+)
+
+const (
+	// maxOpenPartitions bounds the partition files one attempt keeps open;
+	// past it the least recently written one is finished and uploaded, and
+	// a later row of that partition starts a new file.
+	maxOpenPartitions = 32
+	// spoolMemory is how much of one output file stays in memory before it
+	// spills to a temporary file.
+	spoolMemory = 8 << 20
+	// maxFileBytes rotates an output file once it grows past this size.
+	maxFileBytes = 512 << 20
+)
+
+// stagedOutput writes one attempt's rows, partitioned Hive-style, under the
+// attempt's staging prefix. It implements functions.Output.
+type stagedOutput struct {
+	ctx    context.Context
+	b      objstore.Bucket
+	prefix string // the attempt's staging prefix
+	chunk  string
+	format string
+	ext    string
+
+	partIdx    []int // output columns that name the partition
+	partNames  []string
+	keepIdx    []int // output columns written into the files
+	fileSchema *functions.Schema
+
+	open   map[string]*stagedFile
+	clock  int64 // write counter, for least-recently-written eviction
+	seq    int
+	files  []manifest.OutputFile
+	rows   int64
+	rowBuf functions.Row
+	vals   []functions.Value
+}
+
+type stagedFile struct {
+	partition string
+	key       string
+	sp        *spool
+	hash      hash.Hash
+	w         codec.Writer
+	lastUsed  int64
+}
+
+func newStagedOutput(ctx context.Context, b objstore.Bucket, prefix, chunk, format string, schema *functions.Schema, partitionBy []string) (*stagedOutput, error) {
+	o := &stagedOutput{ctx: ctx, b: b, prefix: prefix, chunk: chunk, format: format, ext: extension(format), open: map[string]*stagedFile{}}
+	isPart := map[int]bool{}
+	for _, name := range partitionBy {
+		i := schema.Index(name)
+		if i < 0 {
+			return nil, functions.Permanent(fmt.Errorf("partition column %q is not in the output (%s)", name, strings.Join(schema.Names(), ", ")))
+		}
+		o.partIdx = append(o.partIdx, i)
+		o.partNames = append(o.partNames, name)
+		isPart[i] = true
+	}
+	o.fileSchema = &functions.Schema{}
+	for i, c := range schema.Columns {
+		if !isPart[i] {
+			o.keepIdx = append(o.keepIdx, i)
+			o.fileSchema.Columns = append(o.fileSchema.Columns, c)
+		}
+	}
+	o.vals = make([]functions.Value, len(o.partIdx))
+	o.rowBuf = make(functions.Row, len(o.keepIdx))
+	return o, nil
+}
+
+func extension(format string) string {
+	switch format {
+	case manifest.FormatLines:
+		return "txt"
+	}
+	return format
+}
+
+// Write implements functions.Output.
+func (o *stagedOutput) Write(row functions.Row) error {
+	if err := o.ctx.Err(); err != nil {
+		return err
+	}
+	partition := ""
+	if len(o.partIdx) > 0 {
+		for i, j := range o.partIdx {
+			o.vals[i] = row[j]
+		}
+		partition = codec.PartitionPath(o.partNames, o.vals)
+	}
+	f := o.open[partition]
+	if f == nil {
+		var err error
+		if f, err = o.openFile(partition); err != nil {
+			return err
+		}
+	}
+	o.clock++
+	f.lastUsed = o.clock
+	out := row
+	if len(o.partIdx) > 0 {
+		for i, j := range o.keepIdx {
+			o.rowBuf[i] = row[j]
+		}
+		out = o.rowBuf
+	}
+	if err := f.w.Write(out); err != nil {
+		return fmt.Errorf("writing %s: %w", f.key, err)
+	}
+	o.rows++
+	if f.sp.Size() > maxFileBytes {
+		return o.finish(f)
+	}
+	return nil
+}
+
+func (o *stagedOutput) openFile(partition string) (*stagedFile, error) {
+	if len(o.open) >= maxOpenPartitions {
+		var lru *stagedFile
+		for _, f := range o.open {
+			if lru == nil || f.lastUsed < lru.lastUsed {
+				lru = f
+			}
+		}
+		if err := o.finish(lru); err != nil {
+			return nil, err
+		}
+	}
+	name := fmt.Sprintf("part-%s-%04d.%s", o.chunk, o.seq, o.ext)
+	o.seq++
+	key := o.prefix + name
+	if partition != "" {
+		key = o.prefix + partition + "/" + name
+	}
+	f := &stagedFile{partition: partition, key: key, sp: newSpool(spoolMemory), hash: sha256.New()}
+	w, err := codec.NewWriter(io.MultiWriter(f.sp, f.hash), o.format, o.fileSchema, codec.WriterOptions{})
+	if err != nil {
+		f.sp.Close()
+		return nil, functions.Permanent(err)
+	}
+	f.w = w
+	o.open[partition] = f
+	return f, nil
+}
+
+// finish closes one file and uploads it.
+func (o *stagedOutput) finish(f *stagedFile) error {
+	delete(o.open, f.partition)
+	defer f.sp.Close()
+	if err := f.w.Close(); err != nil {
+		return fmt.Errorf("finishing %s: %w", f.key, err)
+	}
+	r, err := f.sp.Reader()
+	if err != nil {
+		return err
+	}
+	info, err := o.b.Put(o.ctx, f.key, r, &objstore.PutOptions{Size: f.sp.Size(), ContentType: contentType(o.format)})
+	if err != nil {
+		return fmt.Errorf("uploading %s: %w", f.key, err)
+	}
+	o.files = append(o.files, manifest.OutputFile{
+		Key: f.key, Size: f.sp.Size(), ETag: info.ETag, Rows: f.w.Rows(),
+		Partition: f.partition, SHA256: hex.EncodeToString(f.hash.Sum(nil)),
+	})
+	return nil
+}
+
+// Close finishes and uploads every open file and returns the files written.
+func (o *stagedOutput) Close() ([]manifest.OutputFile, error) {
+	for len(o.open) > 0 {
+		var first *stagedFile
+		for _, f := range o.open {
+			if first == nil || f.lastUsed < first.lastUsed {
+				first = f
+			}
+		}
+		if err := o.finish(first); err != nil {
+			o.Abort()
+			return nil, err
+		}
+	}
+	return o.files, nil
+}
+
+// Abort drops every open file without uploading.
+func (o *stagedOutput) Abort() {
+	for p, f := range o.open {
+		f.sp.Close()
+		delete(o.open, p)
+	}
+}
+
+func contentType(format string) string {
+	switch format {
+	case manifest.FormatParquet:
+		return "application/vnd.apache.parquet"
+	case manifest.FormatJSONL:
+		return "application/x-ndjson"
+	case manifest.FormatCSV:
+		return "text/csv"
+	}
+	return "text/plain"
+}
+
+// finalKey is where a staged file goes when the job commits.
+func finalKey(layout manifest.Layout, f manifest.OutputFile) string {
+	return layout.DataKey(f.Partition, path.Base(f.Key))
+}

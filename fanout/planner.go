@@ -1,0 +1,436 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/functions/codec"
+	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore"
+)
+
+// shardMaxParts bounds the parts one manifest shard holds, so that the
+// planner's memory stays flat however many objects a job has.
+const shardMaxParts = 20000
+
+// sampleBytes is how much of the first input object schema inference reads.
+const sampleBytes = 1 << 20
+
+// PlanInfo describes a planned job.
+type PlanInfo struct {
+	Job      string
+	Manifest *manifest.Manifest
+	// Existing is true when the job had already been planned (the same
+	// spec submitted before); the earlier manifest is returned.
+	Existing bool
+}
+
+// Plan lists the inputs page by page, cuts them into chunks, writes the
+// manifest shards and then creates the manifest with If-None-Match: *. It
+// returns the existing manifest when the job was planned before.
+func (e *Engine) Plan(ctx context.Context, spec manifest.JobSpec) (PlanInfo, error) {
+	spec = spec.WithDefaults()
+	if err := spec.Validate(); err != nil {
+		return PlanInfo{}, err
+	}
+	fn, err := e.cfg.Functions.Lookup(spec.Function)
+	if err != nil {
+		return PlanInfo{}, functions.Permanent(err)
+	}
+	out, outLoc, layout, err := e.output(ctx, spec.Output)
+	if err != nil {
+		return PlanInfo{}, err
+	}
+	if err := e.probe(ctx, outLoc.StoreURL(), out, layout.Prefix); err != nil {
+		return PlanInfo{}, err
+	}
+	job := manifest.JobID(spec, "")
+	if m, err := e.readManifest(ctx, out, layout, job); err == nil {
+		return PlanInfo{Job: job, Manifest: m, Existing: true}, nil
+	} else if !errors.Is(err, objstore.ErrNotFound) {
+		return PlanInfo{}, err
+	}
+	if err := e.checkOutputFree(ctx, out, layout, job); err != nil {
+		return PlanInfo{}, err
+	}
+
+	p := &planRun{e: e, spec: spec, job: job, out: out, outLoc: outLoc, layout: layout,
+		shardPrefix: layout.JobPrefix(job) + "plans/" + time.Now().UTC().Format("20060102T150405") + "-" + randomHex(4) + "/"}
+	p.packer, err = manifest.NewPacker(manifest.PackOptions{ChunkBytes: spec.ChunkBytes, MaxObjectsPerChunk: spec.MaxObjectsPerChunk})
+	if err != nil {
+		return PlanInfo{}, err
+	}
+	if err := p.listAll(ctx); err != nil {
+		return PlanInfo{}, err
+	}
+	if err := p.addChunks(ctx, p.packer.Flush()); err != nil {
+		return PlanInfo{}, err
+	}
+	if err := p.flushShard(ctx); err != nil {
+		return PlanInfo{}, err
+	}
+	if p.objects == 0 {
+		return PlanInfo{}, functions.Permanent(fmt.Errorf("plan: no input objects found under %s", strings.Join(spec.Inputs, ", ")))
+	}
+	// Bad arguments fail here, before any chunk runs.
+	schema, err := p.inputSchema()
+	if err != nil {
+		return PlanInfo{}, err
+	}
+	if _, err := fn.Prepare(functions.Params{Args: spec.Args, Input: schema, InputFormat: p.format}); err != nil {
+		return PlanInfo{}, functions.Permanent(fmt.Errorf("function %s: %w", spec.Function, err))
+	}
+	if err := checkPartitionColumns(fn, spec, schema, p.format); err != nil {
+		return PlanInfo{}, err
+	}
+
+	m := &manifest.Manifest{
+		Version:     manifest.Version,
+		Job:         job,
+		Spec:        spec,
+		Created:     time.Now().UTC(),
+		Chunks:      p.chunks,
+		Shards:      len(p.shardFirst),
+		ShardSize:   manifest.DefaultShardSize,
+		ShardPrefix: p.shardPrefix,
+		ShardFirst:  p.shardFirst,
+		Objects:     p.objects,
+		Bytes:       p.bytes,
+		Schema:      p.schema,
+		Format:      p.format,
+	}
+	body, err := manifest.Encode(m)
+	if err != nil {
+		return PlanInfo{}, err
+	}
+	_, err = out.Put(ctx, layout.ManifestKey(job), strings.NewReader(string(body)),
+		&objstore.PutOptions{IfNoneMatch: true, ContentType: "application/json", Size: int64(len(body))})
+	if errors.Is(err, objstore.ErrPrecondition) {
+		// Another planner won the race: its shards are the job's.
+		p.discardShards(ctx)
+		m, err := e.readManifest(ctx, out, layout, job)
+		return PlanInfo{Job: job, Manifest: m, Existing: true}, err
+	}
+	if err != nil {
+		return PlanInfo{}, fmt.Errorf("plan: writing manifest: %w", err)
+	}
+	return PlanInfo{Job: job, Manifest: m}, nil
+}
+
+// checkPartitionColumns makes sure every partition column is produced by
+// the function.
+func checkPartitionColumns(fn functions.Function, spec manifest.JobSpec, schema *functions.Schema, format string) error {
+	if len(spec.PartitionBy) == 0 {
+		return nil
+	}
+	task, err := fn.Prepare(functions.Params{Args: spec.Args, Input: schema, InputFormat: format})
+	if err != nil {
+		return functions.Permanent(err)
+	}
+	outSchema := task.Output()
+	for _, c := range spec.PartitionBy {
+		if outSchema.Index(c) < 0 {
+			return functions.Permanent(fmt.Errorf("--partition-by %s: the output of %s has no column %q (columns: %s)",
+				c, spec.Function, c, strings.Join(outSchema.Names(), ", ")))
+		}
+	}
+	if len(spec.PartitionBy) >= len(outSchema.Columns) {
+		return functions.Permanent(fmt.Errorf("--partition-by %s: at least one column must remain in the files", strings.Join(spec.PartitionBy, ",")))
+	}
+	return nil
+}
+
+// checkOutputFree refuses an output prefix that already holds another
+// job's committed result: mixing two jobs' files would corrupt both.
+func (e *Engine) checkOutputFree(ctx context.Context, out objstore.Bucket, layout manifest.Layout, job string) error {
+	for info, err := range out.List(ctx, layout.FanoutPrefix(), nil) {
+		if err != nil {
+			return fmt.Errorf("checking output: %w", err)
+		}
+		rest := strings.TrimPrefix(info.Key, layout.FanoutPrefix())
+		other, tail, ok := strings.Cut(rest, "/")
+		if ok && other != job && tail == "_COMMITTED" {
+			return functions.Permanent(fmt.Errorf("output %s already holds the committed job %s: choose a new output prefix", layout.Prefix, other))
+		}
+	}
+	return nil
+}
+
+// planRun is one planning pass.
+type planRun struct {
+	e           *Engine
+	spec        manifest.JobSpec
+	job         string
+	out         objstore.Bucket
+	outLoc      objstore.Location
+	layout      manifest.Layout
+	packer      *manifest.Packer
+	shardPrefix string
+
+	format  string // the one input format of the job
+	schema  string // input schema, name:type,...
+	objects int64
+	bytes   int64
+	chunks  int
+
+	shard      []manifest.Chunk
+	shardParts int
+	shardFirst []int
+	firstObj   *manifest.ObjectRef
+}
+
+func (p *planRun) listAll(ctx context.Context) error {
+	for _, in := range p.spec.Inputs {
+		base, pattern := splitGlob(in)
+		loc, err := objstore.ParseURL(base)
+		if err != nil {
+			return functions.Permanent(fmt.Errorf("input %q: %w", in, err))
+		}
+		b, err := p.e.store(ctx, loc.StoreURL())
+		if err != nil {
+			return fmt.Errorf("input %q: %w", in, err)
+		}
+		listPrefix := loc.Prefix
+		for info, err := range b.List(ctx, listPrefix, nil) {
+			if err != nil {
+				return fmt.Errorf("listing %s: %w", in, err)
+			}
+			if !p.wanted(loc, info.Key, listPrefix, pattern) {
+				continue
+			}
+			if err := p.addObject(ctx, b, loc, info); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// splitGlob separates a final path element holding glob characters from
+// an input URL: "s3://b/logs/*.gz" -> "s3://b/logs/", "*.gz".
+func splitGlob(in string) (base, pattern string) {
+	i := strings.LastIndex(in, "/")
+	if i < 0 || !strings.ContainsAny(in[i+1:], "*?[") {
+		return in, ""
+	}
+	return in[:i+1], in[i+1:]
+}
+
+// wanted filters the listing: the glob, hidden files (names starting with
+// "_" or ".", as Hive and Spark do), fanout's own bookkeeping, and the job's
+// own output when the input and output overlap.
+func (p *planRun) wanted(loc objstore.Location, key, listPrefix, pattern string) bool {
+	rest := strings.TrimPrefix(key, listPrefix)
+	if pattern != "" {
+		if ok, _ := path.Match(pattern, rest); !ok {
+			return false
+		}
+	}
+	for _, seg := range strings.Split(rest, "/") {
+		if strings.HasPrefix(seg, "_") || strings.HasPrefix(seg, ".") {
+			return false
+		}
+	}
+	if loc.StoreURL() == p.outLoc.StoreURL() && p.layout.Prefix != "" && strings.HasPrefix(key, p.layout.Prefix) {
+		return false
+	}
+	return !strings.HasSuffix(key, "/")
+}
+
+func (p *planRun) addObject(ctx context.Context, b objstore.Bucket, loc objstore.Location, info objstore.ObjectInfo) error {
+	format, compression, err := manifest.DetectFormat(info.Key, p.spec.Format)
+	if err != nil {
+		return functions.Permanent(fmt.Errorf("input %s: %w", info.Key, err))
+	}
+	if p.format == "" {
+		p.format = format
+	} else if p.format != format {
+		return functions.Permanent(fmt.Errorf("input %s is %s but earlier inputs are %s: one job reads one format (set --format to override detection)", info.Key, format, p.format))
+	}
+	ref := manifest.ObjectRef{Store: loc.StoreURL(), Key: info.Key, Size: info.Size, ETag: info.ETag,
+		VersionID: info.VersionID, Format: format, Compression: compression}
+	p.objects++
+	p.bytes += info.Size
+	if p.firstObj == nil && info.Size > 0 {
+		r := ref
+		p.firstObj = &r
+		if err := p.inferSchema(ctx, b, ref); err != nil {
+			return err
+		}
+	}
+	var chunks []manifest.Chunk
+	switch {
+	case format == manifest.FormatParquet:
+		_, groups, err := codec.ParquetSchema(objstore.NewReaderAt(ctx, b, info.Key, info.ETag, info.Size), info.Size)
+		if err != nil {
+			return functions.Permanent(fmt.Errorf("input %s: %w", info.Key, err))
+		}
+		chunks = p.packer.AddParquet(ref, groups)
+	case format == manifest.FormatCSV && info.Size > p.spec.ChunkBytes && manifest.Splittable(format, compression, p.spec.CSVWhole):
+		header, err := readHeader(ctx, b, ref, p.spec.MaxRecordBytes)
+		if err != nil {
+			return err
+		}
+		chunks = p.packer.AddObject(ref, header)
+	default:
+		chunks = p.packer.AddObject(ref, nil)
+	}
+	return p.addChunks(ctx, chunks)
+}
+
+func (p *planRun) addChunks(ctx context.Context, chunks []manifest.Chunk) error {
+	for _, c := range chunks {
+		if len(p.shard) == 0 {
+			p.shardFirst = append(p.shardFirst, p.chunks)
+		}
+		p.shard = append(p.shard, c)
+		p.shardParts += len(c.Parts)
+		p.chunks++
+		if p.shardParts >= shardMaxParts || len(p.shard) >= manifest.DefaultShardSize {
+			if err := p.flushShard(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (p *planRun) flushShard(ctx context.Context) error {
+	if len(p.shard) == 0 {
+		return nil
+	}
+	idx := len(p.shardFirst) - 1
+	body, err := manifest.Encode(&manifest.Shard{Version: manifest.Version, Job: p.job, Index: idx, Chunks: p.shard})
+	if err != nil {
+		return err
+	}
+	key := shardKey(p.shardPrefix, idx)
+	if _, err := p.out.Put(ctx, key, strings.NewReader(string(body)), &objstore.PutOptions{ContentType: "application/json", Size: int64(len(body))}); err != nil {
+		return fmt.Errorf("plan: writing shard %d: %w", idx, err)
+	}
+	p.shard = p.shard[:0]
+	p.shardParts = 0
+	return nil
+}
+
+func shardKey(prefix string, i int) string { return fmt.Sprintf("%s%06d.json", prefix, i) }
+
+// discardShards removes this planning pass's shards after losing the race.
+func (p *planRun) discardShards(ctx context.Context) {
+	for info, err := range p.out.List(ctx, p.shardPrefix, nil) {
+		if err != nil {
+			return
+		}
+		_ = p.out.Delete(ctx, info.Key)
+	}
+}
+
+// inferSchema fixes the job's input schema from --arg schema= or a sample
+// of the first non-empty object.
+func (p *planRun) inferSchema(ctx context.Context, b objstore.Bucket, ref manifest.ObjectRef) error {
+	if given := p.spec.Args["schema"]; given != "" {
+		s, err := functions.ParseSchema(given)
+		if err != nil {
+			return functions.Permanent(fmt.Errorf("--arg schema: %w", err))
+		}
+		p.schema = s.String()
+		return nil
+	}
+	switch ref.Format {
+	case manifest.FormatLines:
+		return nil
+	case manifest.FormatParquet:
+		s, _, err := codec.ParquetSchema(objstore.NewReaderAt(ctx, b, ref.Key, ref.ETag, ref.Size), ref.Size)
+		if err != nil {
+			return functions.Permanent(fmt.Errorf("input %s: %w", ref.Key, err))
+		}
+		p.schema = s.String()
+		return nil
+	}
+	rc, _, err := b.Get(ctx, ref.Key, &objstore.GetOptions{Length: sampleBytes, IfMatch: ref.ETag})
+	if err != nil {
+		return fmt.Errorf("sampling %s: %w", ref.Key, err)
+	}
+	defer rc.Close()
+	var r io.Reader = rc
+	if ref.Compression != "" {
+		d, err := codec.Decompress(rc, ref.Compression, sampleBytes*64, ref.Key)
+		if err != nil {
+			return functions.Permanent(err)
+		}
+		defer d.Close()
+		r = io.LimitReader(d, sampleBytes)
+	}
+	s, err := codec.InferSchema(&tolerantReader{r: r}, ref.Format, nil, 10000)
+	if err != nil {
+		return functions.Permanent(fmt.Errorf("inferring the schema of %s: %w (give it with --arg schema=name:type,...)", ref.Key, err))
+	}
+	p.schema = s.String()
+	return nil
+}
+
+// tolerantReader turns the error of a sample cut short (a truncated
+// decompression of the first megabyte) into EOF: inference only needs a
+// prefix.
+type tolerantReader struct{ r io.Reader }
+
+func (t *tolerantReader) Read(b []byte) (int, error) {
+	n, err := t.r.Read(b)
+	if err != nil && err != io.EOF {
+		return n, io.EOF
+	}
+	return n, err
+}
+
+func (p *planRun) inputSchema() (*functions.Schema, error) {
+	if p.schema == "" {
+		return functions.LinesSchema, nil
+	}
+	return functions.ParseSchema(p.schema)
+}
+
+// readHeader reads a splittable CSV object's header row.
+func readHeader(ctx context.Context, b objstore.Bucket, ref manifest.ObjectRef, maxBytes int64) ([]string, error) {
+	rc, _, err := b.Get(ctx, ref.Key, &objstore.GetOptions{Length: -1, IfMatch: ref.ETag})
+	if err != nil {
+		return nil, fmt.Errorf("reading the header of %s: %w", ref.Key, err)
+	}
+	defer rc.Close()
+	h, err := codec.ReadCSVHeader(io.LimitReader(rc, maxBytes), ',')
+	if err != nil {
+		return nil, functions.Permanent(fmt.Errorf("reading the header of %s: %w", ref.Key, err))
+	}
+	return h, nil
+}
+
+// readManifest loads a job's manifest.
+func (e *Engine) readManifest(ctx context.Context, b objstore.Bucket, layout manifest.Layout, job string) (*manifest.Manifest, error) {
+	body, err := readAll(ctx, b, layout.ManifestKey(job), 64<<20)
+	if err != nil {
+		return nil, err
+	}
+	return manifest.DecodeManifest(body)
+}
+
+// readAll reads a small object whole, refusing one larger than limit.
+func readAll(ctx context.Context, b objstore.Bucket, key string, limit int64) ([]byte, error) {
+	rc, info, err := b.Get(ctx, key, &objstore.GetOptions{Length: -1})
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if info.Size > limit {
+		return nil, fmt.Errorf("%s is %d bytes, more than the %d expected", key, info.Size, limit)
+	}
+	body, err := io.ReadAll(io.LimitReader(rc, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", key, err)
+	}
+	return body, nil
+}

@@ -1,0 +1,128 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+var (
+	// ErrLeaseLost reports that a heartbeat, ack, fail or release came from
+	// an attempt that no longer holds the chunk: its lease expired and was
+	// reclaimed, or another attempt with a newer epoch owns it.
+	ErrLeaseLost = errors.New("fanout: lease lost")
+	// ErrNoWork reports that Claim found no chunk ready to run.
+	ErrNoWork = errors.New("fanout: no work")
+	// ErrUnknownJob reports that the queue has no record of the job.
+	ErrUnknownJob = errors.New("fanout: unknown job")
+)
+
+// Lease is one attempt's hold on one chunk.
+type Lease struct {
+	Job   string
+	Chunk string
+	// Epoch increases by one with every claim of the chunk; heartbeat, ack
+	// and fail are fenced on it.
+	Epoch int64
+	// Worker names the claimer (host/pid/goroutine), for status output.
+	Worker string
+	// Expires is the lease deadline on the queue's clock (Redis TIME).
+	Expires time.Time
+	// Deliveries counts how many times the chunk has been handed out,
+	// this claim included. Failures counts the errors the function reported.
+	Deliveries int
+	Failures   int
+}
+
+// JobQueueSpec is what the queue stores about a job when it is enqueued.
+type JobQueueSpec struct {
+	// Job is the job ID.
+	Job string
+	// Manifest is the URL of the job's manifest object, so that any worker
+	// can find the chunk definitions.
+	Manifest string
+	// Lease is the lease duration given by Claim and extended by Heartbeat.
+	Lease time.Duration
+	// MaxDeliveries bounds claims that ended without an ack or fail
+	// (crashes, lost leases); MaxFailures bounds failures reported by the
+	// function. Past either the chunk is dead-lettered.
+	MaxDeliveries int
+	MaxFailures   int
+	// BackoffBase and BackoffMax shape the jittered exponential delay
+	// before a failed chunk becomes claimable again.
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+}
+
+// FailOutcome says what Fail did with the chunk.
+type FailOutcome struct {
+	// Dead is true when the chunk went to the dead-letter list.
+	Dead bool
+	// RetryAt is when the chunk becomes claimable again (zero when Dead).
+	RetryAt time.Time
+}
+
+// DeadLetter is one dead-lettered chunk with the reason.
+type DeadLetter struct {
+	Chunk      string
+	Reason     string
+	Deliveries int
+	Failures   int
+}
+
+// QueueStats counts the chunks of one job by state.
+type QueueStats struct {
+	Pending  int // ready or waiting for a retry
+	Running  int // leased
+	Done     int // acked
+	Dead     int // dead-lettered
+	Retrying int // of Pending, those waiting for their backoff
+}
+
+// Queue hands chunks to workers with leases fenced by epochs. It holds
+// hints only: the bucket's chunk markers are the truth, so a queue that
+// forgot everything is rebuilt from the manifest minus the markers.
+//
+// Implementations: redisqueue (one Lua script per state change, time from
+// Redis) and memqueue (the embedded default). Both run queuetest.
+type Queue interface {
+	// Enqueue registers the job (idempotently) and adds the chunks as
+	// pending unless they are already known to the job in any state.
+	Enqueue(ctx context.Context, spec JobQueueSpec, chunks []string) error
+	// Claim leases one ready chunk of the given job (any active job when
+	// job is empty, serving jobs fairly). ErrNoWork when none is ready.
+	Claim(ctx context.Context, job, worker string) (Lease, error)
+	// Heartbeat extends the lease when worker and epoch still hold it;
+	// ErrLeaseLost otherwise. The returned lease has the new deadline.
+	Heartbeat(ctx context.Context, l Lease) (Lease, error)
+	// Ack marks the chunk done (fenced: ErrLeaseLost for a stale epoch,
+	// except that acking a chunk already done is a no-op success).
+	Ack(ctx context.Context, l Lease) error
+	// Fail records a function error. A permanent error, or one past the
+	// failure limit, dead-letters the chunk with reason; otherwise the chunk
+	// is retried after a jittered backoff. Fenced like Ack.
+	Fail(ctx context.Context, l Lease, reason string, permanent bool) (FailOutcome, error)
+	// Release gives the chunk back without counting a failure (for a
+	// worker shutting down or a Lambda near its deadline). Fenced.
+	Release(ctx context.Context, l Lease) error
+}
+
+// QueueAdmin is the part of the queue used by drivers and tools rather
+// than by workers.
+type QueueAdmin interface {
+	// Reclaim returns every expired lease of the job to pending in one
+	// atomic step per chunk (dead-lettering those past MaxDeliveries) and
+	// reports how many it moved.
+	Reclaim(ctx context.Context, job string) (int, error)
+	// Stats counts the job's chunks by state.
+	Stats(ctx context.Context, job string) (QueueStats, error)
+	// DeadLetters lists the job's dead-lettered chunks with their reasons.
+	DeadLetters(ctx context.Context, job string) ([]DeadLetter, error)
+	// Jobs lists the active jobs with their specs.
+	Jobs(ctx context.Context) ([]JobQueueSpec, error)
+	// Finish removes the job from the active set and deletes its keys.
+	Finish(ctx context.Context, job string) error
+	// Redrive moves the job's dead-lettered chunks back to pending with
+	// their counters reset.
+	Redrive(ctx context.Context, job string) (int, error)
+}

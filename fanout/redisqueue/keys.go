@@ -1,0 +1,60 @@
+package redisqueue
+
+import "strings"
+
+// keyspace builds every Redis key redisqueue uses; no key is spelled
+// anywhere else. All the keys of one job share the hash tag {<job>}, so
+// that each script, which touches one job only, is Redis Cluster safe.
+// The jobs set is the only key outside a job's slot; no script touches
+// it.
+type keyspace struct {
+	prefix string
+}
+
+// jobs is the set of active job IDs: <prefix>:jobs.
+func (k keyspace) jobs() string { return k.prefix + ":jobs" }
+
+// job is the start of every key of the job: <prefix>:{<job>}.
+func (k keyspace) job(job string) string { return k.prefix + ":{" + job + "}" }
+
+// spec is the job's JobQueueSpec, a hash: <prefix>:{<job>}:spec.
+func (k keyspace) spec(job string) string { return k.job(job) + ":spec" }
+
+// pending is the sorted set of chunks waiting to be claimed, scored by the
+// time (ms) they become ready: <prefix>:{<job>}:pending.
+func (k keyspace) pending(job string) string { return k.job(job) + ":pending" }
+
+// leases is the sorted set of leased chunks, scored by lease deadline
+// (ms): <prefix>:{<job>}:leases.
+func (k keyspace) leases(job string) string { return k.job(job) + ":leases" }
+
+// dead is the hash of dead-lettered chunks to reasons:
+// <prefix>:{<job>}:dead.
+func (k keyspace) dead(job string) string { return k.job(job) + ":dead" }
+
+// done is the set of acked chunks: <prefix>:{<job>}:done.
+func (k keyspace) done(job string) string { return k.job(job) + ":done" }
+
+// chunkPrefix is what a chunk's ID is appended to for its hash; scripts
+// that find chunks in a set get it as an argument.
+func (k keyspace) chunkPrefix(job string) string { return k.job(job) + ":chunk:" }
+
+// chunk is the chunk's hash (epoch, worker, deliveries, failures, state,
+// reason, deadline): <prefix>:{<job>}:chunk:<chunk>.
+func (k keyspace) chunk(job, chunk string) string { return k.chunkPrefix(job) + chunk }
+
+// jobPattern is a SCAN pattern matching every key of the job.
+func (k keyspace) jobPattern(job string) string { return globEscape(k.job(job)) + ":*" }
+
+// globEscape quotes the characters special to Redis glob patterns.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '*', '?', '[', ']', '\\':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -1,0 +1,47 @@
+-- claim.lua leases the first ready chunk of one job, after taking back up
+-- to ARGV[3] of the job's expired leases (so that no separate reclaimer is
+-- strictly needed).
+--
+-- KEYS[1] spec hash      KEYS[2] pending zset   KEYS[3] leases zset
+-- KEYS[4] dead hash
+-- ARGV[1] chunk key prefix (<prefix>:{<job>}:chunk:, same hash slot)
+-- ARGV[2] worker         ARGV[3] expired leases to take back first
+--
+-- Result: {OK, chunk, epoch, deadline ms, deliveries, failures};
+-- {NO_WORK} when no chunk is ready; {UNKNOWN_JOB}.
+--
+-- Pending chunks come out by ready time, then by chunk ID. A chunk whose
+-- lost deliveries already reached the limit is dead-lettered instead of
+-- handed out.
+local spec = load_spec(KEYS[1])
+if not spec then
+  return {UNKNOWN_JOB}
+end
+local now = now_ms()
+local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - 1, 'LIMIT', 0, tonumber(ARGV[3]))
+for _, chunk in ipairs(expired) do
+  expire_lease(ARGV[1], KEYS[3], KEYS[2], KEYS[4], spec, chunk, now)
+end
+while true do
+  local first = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1)
+  if #first == 0 then
+    return {NO_WORK}
+  end
+  local chunk = first[1]
+  local chunk_key = ARGV[1] .. chunk
+  redis.call('ZREM', KEYS[2], chunk)
+  local v = redis.call('HMGET', chunk_key, 'deliveries', 'failures', 'worker')
+  local deliveries = tonumber(v[1]) or 0
+  local failures = tonumber(v[2]) or 0
+  if lost_deliveries(deliveries, failures) >= spec.max_deliveries then
+    dead_letter(chunk_key, KEYS[4], chunk, deliveries_reason(spec.max_deliveries, v[3]))
+  else
+    local epoch = redis.call('HINCRBY', chunk_key, 'epoch', 1)
+    local deadline = now + spec.lease_ms
+    deliveries = deliveries + 1
+    redis.call('HSET', chunk_key, 'deliveries', deliveries, 'failures', failures,
+      'worker', ARGV[2], 'state', 'running', 'deadline', deadline)
+    redis.call('ZADD', KEYS[3], deadline, chunk)
+    return {OK, chunk, epoch, deadline, deliveries, failures}
+  end
+end

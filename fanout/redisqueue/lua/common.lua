@@ -1,0 +1,88 @@
+-- common.lua is prepended to every script of redisqueue: the helpers that
+-- several state changes share. It defines locals only and touches no key
+-- by itself.
+--
+-- The chunk hash (KEYS or chunk key prefix .. chunk) holds:
+--   epoch       claims so far (fences heartbeat, ack, fail, release)
+--   worker      the current or last holder
+--   deliveries  claims not given back by release
+--   failures    errors reported by fail
+--   state       pending | running | dead
+--   reason      why the chunk is dead
+--   deadline    lease deadline in ms (while running)
+-- A done chunk has no hash: its ID is in the done set.
+
+-- Status codes, first element of every result (see codes in scripts.go).
+local OK = 1
+local NO_WORK = 0
+local LEASE_LOST = -1
+local UNKNOWN_JOB = -2
+
+-- now_ms reads the queue's clock: Redis TIME, never a worker's clock.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- load_spec reads the job's spec hash; nil when the job is unknown (never
+-- enqueued, or finished).
+local function load_spec(spec_key)
+  local v = redis.call('HMGET', spec_key, 'lease_ns', 'max_deliveries',
+    'max_failures', 'backoff_base_ns', 'backoff_max_ns')
+  if not v[1] then
+    return nil
+  end
+  return {
+    lease_ms = math.max(1, math.floor(tonumber(v[1]) / 1e6)),
+    max_deliveries = tonumber(v[2]),
+    max_failures = tonumber(v[3]),
+    backoff_base_ms = tonumber(v[4]) / 1e6,
+    backoff_max_ms = tonumber(v[5]) / 1e6,
+  }
+end
+
+-- lost_deliveries counts the claims of a chunk that ended without an ack,
+-- a fail or a release: deliveries minus failures (release already gave
+-- its delivery back).
+local function lost_deliveries(deliveries, failures)
+  return (tonumber(deliveries) or 0) - (tonumber(failures) or 0)
+end
+
+local function deliveries_reason(max_deliveries, worker)
+  return 'exceeded ' .. max_deliveries .. ' deliveries (last worker ' ..
+    (worker or '?') .. ' lost its lease)'
+end
+
+-- dead_letter moves a chunk that is in no other set to the dead hash.
+local function dead_letter(chunk_key, dead_key, chunk, reason)
+  redis.call('HSET', chunk_key, 'state', 'dead', 'reason', reason)
+  redis.call('HDEL', chunk_key, 'deadline')
+  redis.call('HSET', dead_key, chunk, reason)
+end
+
+-- to_pending makes a chunk that is in no other set claimable at ready_ms.
+local function to_pending(chunk_key, pending_key, chunk, ready_ms)
+  redis.call('HSET', chunk_key, 'state', 'pending')
+  redis.call('HDEL', chunk_key, 'deadline')
+  redis.call('ZADD', pending_key, ready_ms, chunk)
+end
+
+-- expire_lease takes an expired lease back: the chunk returns to pending
+-- now, or is dead-lettered when its lost deliveries reached the limit.
+local function expire_lease(chunk_prefix, leases_key, pending_key, dead_key, spec, chunk, now)
+  local chunk_key = chunk_prefix .. chunk
+  redis.call('ZREM', leases_key, chunk)
+  local v = redis.call('HMGET', chunk_key, 'deliveries', 'failures', 'worker')
+  if lost_deliveries(v[1], v[2]) >= spec.max_deliveries then
+    dead_letter(chunk_key, dead_key, chunk, deliveries_reason(spec.max_deliveries, v[3]))
+  else
+    to_pending(chunk_key, pending_key, chunk, now)
+  end
+end
+
+-- holds reports whether worker and epoch hold the chunk's lease.
+local function holds(chunk_key, worker, epoch)
+  local v = redis.call('HMGET', chunk_key, 'state', 'worker', 'epoch')
+  return v[1] == 'running' and v[2] == worker and v[3] == epoch
+end
+

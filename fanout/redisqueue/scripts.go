@@ -1,0 +1,60 @@
+package redisqueue
+
+import (
+	_ "embed"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Every state change of a chunk is one Lua script, run atomically by
+// Redis with Redis's own clock. Each file's header names its KEYS, ARGV
+// and result; lua/common.lua holds the helpers they share and is
+// prepended to each.
+var (
+	//go:embed lua/common.lua
+	commonLua string
+	//go:embed lua/enqueue.lua
+	enqueueLua string
+	//go:embed lua/claim.lua
+	claimLua string
+	//go:embed lua/heartbeat.lua
+	heartbeatLua string
+	//go:embed lua/ack.lua
+	ackLua string
+	//go:embed lua/fail.lua
+	failLua string
+	//go:embed lua/release.lua
+	releaseLua string
+	//go:embed lua/reclaim.lua
+	reclaimLua string
+	//go:embed lua/redrive.lua
+	redriveLua string
+	//go:embed lua/stats.lua
+	statsLua string
+	//go:embed lua/deadletters.lua
+	deadLettersLua string
+)
+
+var (
+	enqueueScript     = newScript(enqueueLua)
+	claimScript       = newScript(claimLua)
+	heartbeatScript   = newScript(heartbeatLua)
+	ackScript         = newScript(ackLua)
+	failScript        = newScript(failLua)
+	releaseScript     = newScript(releaseLua)
+	reclaimScript     = newScript(reclaimLua)
+	redriveScript     = newScript(redriveLua)
+	statsScript       = newScript(statsLua)       // read-only
+	deadLettersScript = newScript(deadLettersLua) // read-only
+)
+
+func newScript(src string) *redis.Script { return redis.NewScript(commonLua + "\n" + src) }
+
+// Status codes: the first element of every script's result (the same
+// names are defined in lua/common.lua).
+const (
+	codeOK         = 1
+	codeNoWork     = 0
+	codeLeaseLost  = -1
+	codeUnknownJob = -2
+)

@@ -1,0 +1,321 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore"
+)
+
+// WorkOptions are the settings of Work.
+type WorkOptions struct {
+	// Concurrency is the number of chunks processed at once (default 1).
+	Concurrency int
+	// Job restricts the workers to one job; empty serves every active job.
+	Job string
+	// Grace is how long in-flight chunks may run on after ctx is cancelled
+	// before they are cancelled and their leases released (default 30s).
+	Grace time.Duration
+	// IdlePoll is the longest wait between claims when there is no work
+	// (default 500ms; waits start at 20ms and double).
+	IdlePoll time.Duration
+	// ExitWhenIdle makes Work return once Claim finds no work (used by
+	// embedded runs and Lambda invocations).
+	ExitWhenIdle bool
+	// Deadline, when set, stops claiming once it is near (Lambda).
+	Deadline time.Time
+	// Stats, when set, receives counters as chunks finish.
+	Stats *WorkStats
+}
+
+// WorkStats counts what a worker did. Fields are updated atomically.
+type WorkStats struct {
+	Chunks     atomic.Int64
+	Skipped    atomic.Int64 // chunks that already had a marker
+	Failed     atomic.Int64
+	LeasesLost atomic.Int64
+	RecordsIn  atomic.Int64
+	RecordsOut atomic.Int64
+	BytesIn    atomic.Int64
+}
+
+// Work claims and processes chunks until ctx is cancelled (or, with
+// ExitWhenIdle, until there is no work left). On cancellation it stops
+// claiming, lets in-flight chunks finish for up to Grace, then cancels
+// them and releases their leases.
+func (e *Engine) Work(ctx context.Context, opts WorkOptions) error {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 1
+	}
+	if opts.Grace <= 0 {
+		opts.Grace = 30 * time.Second
+	}
+	if opts.IdlePoll <= 0 {
+		opts.IdlePoll = 500 * time.Millisecond
+	}
+	if opts.Stats == nil {
+		opts.Stats = &WorkStats{}
+	}
+	// work outlives ctx by the grace period.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stopGrace := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(opts.Grace, cancelWork)
+		context.AfterFunc(work, func() { t.Stop() })
+	})
+	defer stopGrace()
+
+	var wg sync.WaitGroup
+	errs := make([]error, opts.Concurrency)
+	for i := range opts.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = e.workLoop(ctx, work, fmt.Sprintf("%s/%d", e.cfg.WorkerName, i), opts)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOptions) error {
+	idle := 20 * time.Millisecond
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !opts.Deadline.IsZero() && time.Until(opts.Deadline) <= 0 {
+			return nil
+		}
+		lease, err := e.cfg.Queue.Claim(ctx, opts.Job, worker)
+		switch {
+		case errors.Is(err, ErrNoWork):
+			if opts.ExitWhenIdle {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(idle):
+			}
+			idle = min(idle*2, opts.IdlePoll)
+			continue
+		case err != nil:
+			if ctx.Err() != nil {
+				return nil
+			}
+			e.log.Warn("claim failed", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(opts.IdlePoll):
+			}
+			continue
+		}
+		idle = 20 * time.Millisecond
+		e.runLease(work, lease, opts.Stats)
+	}
+}
+
+// runLease processes one claimed chunk and settles its lease; errors are
+// recorded in the queue and the bucket, not returned.
+func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats) {
+	spec, err := e.jobSpec(ctx, lease.Job)
+	if err != nil {
+		e.log.Warn("job lookup failed", "job", lease.Job, "err", err)
+		e.settle(ctx, nil, lease, err, stats)
+		return
+	}
+	js, err := e.loadJob(ctx, lease.Job, spec.Manifest)
+	if err != nil {
+		e.settle(ctx, nil, lease, err, stats)
+		return
+	}
+	hb, hbCtx := startHeartbeat(ctx, e.cfg.Queue, lease, spec.Lease, e.log)
+	err = e.processChunk(hbCtx, js, lease, stats)
+	lost := hb.stop()
+	if lost {
+		stats.LeasesLost.Add(1)
+		e.log.Info("lease lost; the attempt's output is discarded", "job", lease.Job, "chunk", lease.Chunk, "epoch", lease.Epoch)
+		return
+	}
+	if ctx.Err() != nil && err != nil {
+		// Shutting down past the grace period: give the chunk back.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if rerr := e.cfg.Queue.Release(rctx, lease); rerr != nil && !errors.Is(rerr, ErrLeaseLost) {
+			e.log.Warn("release failed", "chunk", lease.Chunk, "err", rerr)
+		}
+		return
+	}
+	e.settle(ctx, js, lease, err, stats)
+}
+
+// jobSpec finds the queue's spec of a job.
+func (e *Engine) jobSpec(ctx context.Context, job string) (JobQueueSpec, error) {
+	e.specMu.Lock()
+	s, ok := e.specs[job]
+	e.specMu.Unlock()
+	if ok {
+		return s, nil
+	}
+	jobs, err := e.cfg.Admin.Jobs(ctx)
+	if err != nil {
+		return JobQueueSpec{}, err
+	}
+	e.specMu.Lock()
+	defer e.specMu.Unlock()
+	if e.specs == nil {
+		e.specs = map[string]JobQueueSpec{}
+	}
+	for _, j := range jobs {
+		e.specs[j.Job] = j
+	}
+	if s, ok := e.specs[job]; ok {
+		return s, nil
+	}
+	return JobQueueSpec{}, fmt.Errorf("%w: %s", ErrUnknownJob, job)
+}
+
+// settle acks a finished chunk or records its failure.
+func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err error, stats *WorkStats) {
+	if err == nil {
+		if aerr := e.cfg.Queue.Ack(ctx, lease); aerr != nil && !errors.Is(aerr, ErrLeaseLost) {
+			e.log.Warn("ack failed; the chunk's marker is the truth, it will be skipped when claimed again", "chunk", lease.Chunk, "err", aerr)
+		}
+		return
+	}
+	stats.Failed.Add(1)
+	permanent := functions.IsPermanent(err)
+	reason := err.Error()
+	e.log.Warn("chunk failed", "job", lease.Job, "chunk", lease.Chunk, "attempt", lease.Epoch, "permanent", permanent, "err", reason)
+	out, ferr := e.cfg.Queue.Fail(ctx, lease, reason, permanent)
+	if ferr != nil {
+		if !errors.Is(ferr, ErrLeaseLost) {
+			e.log.Warn("recording the failure failed", "chunk", lease.Chunk, "err", ferr)
+		}
+		return
+	}
+	if out.Dead && js != nil {
+		// The bucket holds the truth: a failed marker names the reason.
+		e.writeMarker(ctx, js, &manifest.ChunkMarker{
+			Version: manifest.Version, Job: lease.Job, Chunk: lease.Chunk, Epoch: lease.Epoch, Worker: lease.Worker,
+			State: manifest.MarkerFailed, Reason: reason, Finished: time.Now().UTC(),
+			Attempts: lease.Deliveries,
+		})
+	}
+}
+
+// writeMarker creates a chunk marker create-only and reports whether this
+// call created it.
+func (e *Engine) writeMarker(ctx context.Context, js *jobState, m *manifest.ChunkMarker) (bool, error) {
+	body, err := manifest.Encode(m)
+	if err != nil {
+		return false, err
+	}
+	_, err = js.out.Put(ctx, js.layout.MarkerKey(js.job, m.Chunk), strings.NewReader(string(body)),
+		&objstore.PutOptions{IfNoneMatch: true, ContentType: "application/json", Size: int64(len(body))})
+	if errors.Is(err, objstore.ErrPrecondition) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("writing marker of %s: %w", m.Chunk, err)
+	}
+	return true, nil
+}
+
+// processChunk runs the function over one chunk and publishes the result
+// by creating the chunk's marker. A nil error means the chunk has a marker
+// (this attempt's or an earlier one's).
+func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, stats *WorkStats) error {
+	started := time.Now().UTC()
+	markerKey := js.layout.MarkerKey(js.job, lease.Chunk)
+	if _, err := js.out.Stat(ctx, markerKey); err == nil {
+		stats.Skipped.Add(1)
+		return nil // a duplicate delivery: an earlier attempt won
+	} else if !errors.Is(err, objstore.ErrNotFound) {
+		return err
+	}
+	chunk, err := js.chunk(ctx, lease.Chunk)
+	if err != nil {
+		return err
+	}
+	spec := js.m.Spec
+	task, err := js.fn.Prepare(functions.Params{Args: spec.Args, Input: js.schema, InputFormat: js.m.Format})
+	if err != nil {
+		return functions.Permanent(fmt.Errorf("function %s: %w", spec.Function, err))
+	}
+	staging := js.layout.StagingPrefix(js.job, lease.Chunk, lease.Epoch)
+	out, err := newStagedOutput(ctx, js.out, staging, lease.Chunk, spec.OutputFormat, task.Output(), spec.PartitionBy)
+	if err != nil {
+		return err
+	}
+	in := &chunkInput{ctx: ctx, e: e, js: js, parts: chunk.Parts}
+	mapErr := task.Map(ctx, in, out)
+	closeErr := in.Close()
+	if mapErr != nil || closeErr != nil {
+		out.Abort()
+		e.removePrefix(context.WithoutCancel(ctx), js.out, staging)
+		if mapErr == nil {
+			mapErr = closeErr
+		}
+		return fmt.Errorf("chunk %s: %w", lease.Chunk, mapErr)
+	}
+	files, err := out.Close()
+	if err != nil {
+		e.removePrefix(context.WithoutCancel(ctx), js.out, staging)
+		return fmt.Errorf("chunk %s: %w", lease.Chunk, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err // lease lost while writing: do not publish
+	}
+	inputs := map[string]string{}
+	var bytesIn int64
+	for _, p := range chunk.Parts {
+		inputs[p.Object.Key] = p.Object.ETag
+	}
+	bytesIn = chunk.Bytes
+	m := &manifest.ChunkMarker{
+		Version: manifest.Version, Job: js.job, Chunk: lease.Chunk, Epoch: lease.Epoch, Worker: lease.Worker,
+		State: manifest.MarkerDone, Files: files, RecordsIn: in.records, RecordsOut: out.rows,
+		BytesIn: bytesIn, Inputs: inputs, Started: started, Finished: time.Now().UTC(), Attempts: lease.Deliveries,
+	}
+	won, err := e.writeMarker(ctx, js, m)
+	if err != nil {
+		return err
+	}
+	if !won {
+		// Another attempt finished first; this one's files are garbage.
+		stats.Skipped.Add(1)
+		e.removePrefix(context.WithoutCancel(ctx), js.out, staging)
+		return nil
+	}
+	stats.Chunks.Add(1)
+	stats.RecordsIn.Add(in.records)
+	stats.RecordsOut.Add(out.rows)
+	stats.BytesIn.Add(bytesIn)
+	return nil
+}
+
+// removePrefix deletes every object under prefix, best effort: leftovers
+// are garbage the commit removes with the staging root.
+func (e *Engine) removePrefix(ctx context.Context, b objstore.Bucket, prefix string) {
+	for info, err := range b.List(ctx, prefix, nil) {
+		if err != nil {
+			return
+		}
+		if err := b.Delete(ctx, info.Key); err != nil {
+			e.log.Debug("cleanup failed", "key", info.Key, "err", err)
+		}
+	}
+}
+
+var _ io.Closer = (*chunkInput)(nil)

@@ -1,0 +1,339 @@
+package codec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/fanout-dev/fanout/functions"
+)
+
+// CSV parse errors, wrapped in a RecordError.
+var (
+	errBareQuote      = errors.New(`bare " in non-quoted field`)
+	errQuote          = errors.New(`extraneous or missing " in quoted field`)
+	errUnterminated   = errors.New(`quoted field not closed before the end of the input (or the chunk begins inside a quoted field)`)
+	errInvalidUTF8CSV = errors.New("record is not valid UTF-8")
+)
+
+// csvInput reads RFC 4180 CSV: fields separated by a delimiter, quoted
+// fields with "" for a quote and newlines inside quotes, records ending at
+// an unquoted "\n" or "\r\n", blank lines skipped (as encoding/csv does).
+// An unquoted empty field is null; a quoted empty field ("") is an empty
+// string in a string column and null otherwise.
+type csvInput struct {
+	lr    *lineReader
+	delim []byte
+	opts  InputOptions
+
+	header     []string
+	headerRead bool
+	headerErr  error
+	schema     *functions.Schema
+	colOf      []int // header position -> schema column, or -1
+
+	buf      []byte // the record's bytes, terminator included
+	fieldBuf []byte // unescaped field contents, concatenated
+	ends     []int  // end of each field in fieldBuf
+	quoted   []bool // whether each field was quoted
+	row      functions.Row
+	rec      functions.Record
+	recLine  int64
+}
+
+func newCSVInput(lr *lineReader, opts InputOptions, def rune) (*csvInput, error) {
+	d := opts.Delimiter
+	if d == 0 {
+		d = def
+	}
+	if d == '"' || d == '\r' || d == '\n' || !utf8.ValidRune(d) || d == utf8.RuneError {
+		return nil, fmt.Errorf("codec: %q: invalid CSV delimiter %q", opts.Object, d)
+	}
+	if opts.Start > 0 && opts.Header == nil {
+		return nil, fmt.Errorf("codec: %q: a CSV chunk starting at %d needs the object's Header (read it with ReadCSVHeader)", opts.Object, opts.Start)
+	}
+	in := &csvInput{lr: lr, delim: utf8.AppendRune(nil, d), opts: opts}
+	in.rec.Object = opts.Object
+	if opts.Header != nil {
+		in.setHeader(slices.Clone(opts.Header))
+	}
+	if opts.Start > 0 {
+		in.headerRead = true
+	}
+	return in, nil
+}
+
+// setHeader fixes the header and the mapping of its columns to the schema.
+func (in *csvInput) setHeader(h []string) {
+	in.header = h
+	in.schema = in.opts.Schema
+	if in.schema == nil {
+		in.schema = &functions.Schema{Columns: make([]functions.Column, len(h))}
+		for i, name := range h {
+			in.schema.Columns[i] = functions.Column{Name: name, Type: functions.String}
+		}
+		in.colOf = make([]int, len(h))
+		for i := range h {
+			in.colOf[i] = i
+		}
+	} else {
+		in.colOf = make([]int, len(h))
+		for i := range in.colOf {
+			in.colOf[i] = -1
+		}
+		for c, col := range in.schema.Columns {
+			if i := slices.Index(h, col.Name); i >= 0 && in.colOf[i] < 0 {
+				in.colOf[i] = c
+			}
+		}
+	}
+	in.row = make(functions.Row, len(in.schema.Columns))
+	in.rec.Row = in.row
+}
+
+// Schema is known after the header: when neither Header nor Schema was
+// given, Schema reads the header row (an error reading it is returned by
+// Next, and Schema then returns an empty schema).
+func (in *csvInput) Schema() *functions.Schema {
+	if in.schema == nil && in.opts.Schema != nil {
+		return in.opts.Schema
+	}
+	if in.schema == nil {
+		in.readHeader()
+	}
+	if in.schema == nil {
+		return &functions.Schema{}
+	}
+	return in.schema
+}
+
+// readHeader reads the object's first record as the header (Start == 0).
+func (in *csvInput) readHeader() {
+	if in.headerRead {
+		return
+	}
+	in.headerRead = true
+	_, off, err := in.readRecord()
+	if err == io.EOF {
+		if in.header == nil {
+			in.setHeader([]string{})
+		}
+		return
+	}
+	if err != nil {
+		in.headerErr = err
+		return
+	}
+	h := make([]string, len(in.ends))
+	s := string(in.fieldBuf)
+	prev := 0
+	for i, e := range in.ends {
+		h[i] = s[prev:e]
+		prev = e
+	}
+	if in.header != nil {
+		if !slices.Equal(h, in.header) {
+			in.headerErr = in.lr.recordError(off, in.recLine, fmt.Errorf("%w: got %q, want %q", ErrHeaderMismatch, h, in.header))
+		}
+		return
+	}
+	in.setHeader(h)
+}
+
+func (in *csvInput) Next() (*functions.Record, error) {
+	if !in.headerRead {
+		in.readHeader()
+	}
+	if in.headerErr != nil {
+		return nil, in.headerErr
+	}
+	raw, off, err := in.readRecord()
+	if err != nil {
+		return nil, err
+	}
+	if len(in.ends) != len(in.header) {
+		return nil, in.lr.recordError(off, in.recLine, fmt.Errorf("record has %d fields, the header has %d", len(in.ends), len(in.header)))
+	}
+	for c, col := range in.schema.Columns {
+		in.row[c] = functions.Null(col.Type)
+	}
+	var s string
+	if len(in.fieldBuf) > 0 {
+		s = string(in.fieldBuf)
+	}
+	prev := 0
+	for i, e := range in.ends {
+		f := s[prev:e]
+		prev = e
+		c := in.colOf[i]
+		if c < 0 {
+			continue
+		}
+		t := in.schema.Columns[c].Type
+		switch {
+		case f == "":
+			if in.quoted[i] && t == functions.String {
+				in.row[c] = functions.StringValue("")
+			}
+		case t == functions.String:
+			in.row[c] = functions.StringValue(f)
+		default:
+			v, err := ParseValue(t, f)
+			if err != nil {
+				return nil, in.lr.recordError(off, in.recLine, fmt.Errorf("column %q: %w", in.schema.Columns[c].Name, err))
+			}
+			in.row[c] = v
+		}
+	}
+	in.rec.Raw = raw
+	in.rec.Offset = off
+	return &in.rec, nil
+}
+
+// readRecord reads the next owned record into buf, fieldBuf, ends and
+// quoted, returning its raw bytes (without terminator) and offset.
+func (in *csvInput) readRecord() ([]byte, int64, error) {
+	lr := in.lr
+	var line []byte
+	var off int64
+	for {
+		ok, err := lr.owns()
+		if err != nil {
+			return nil, 0, err
+		}
+		if !ok {
+			return nil, 0, io.EOF
+		}
+		line, off, err = lr.readLine(lr.max)
+		switch {
+		case err == io.EOF:
+			return nil, 0, io.EOF
+		case err == errLineTooLong:
+			return nil, off, lr.tooLong(off, lr.line)
+		case err != nil:
+			return nil, off, err
+		}
+		if off == 0 && bytes.HasPrefix(line, []byte(utf8BOM)) {
+			line = line[len(utf8BOM):]
+		}
+		if len(trimEOL(line)) > 0 {
+			break
+		}
+	}
+	in.recLine = lr.line
+	in.buf = append(in.buf[:0], line...)
+	lineEnd := lr.pos // object offset just after the buffered bytes
+	if lr.done {
+		in.buf = dropFinalCR(in.buf)
+	}
+	in.fieldBuf = in.fieldBuf[:0]
+	in.ends = in.ends[:0]
+	in.quoted = in.quoted[:0]
+	d := in.delim
+	buf := in.buf
+	i := 0
+	for {
+		// One field starts at i.
+		if i < len(buf) && buf[i] == '"' {
+			i++
+			for {
+				j := bytes.IndexByte(buf[i:], '"')
+				if j >= 0 {
+					in.fieldBuf = append(in.fieldBuf, buf[i:i+j]...)
+					i += j + 1
+					if i < len(buf) && buf[i] == '"' {
+						in.fieldBuf = append(in.fieldBuf, '"')
+						i++
+						continue
+					}
+					break
+				}
+				// The quoted field goes on past this line.
+				rest := buf[i:]
+				if len(rest) == 0 || rest[len(rest)-1] != '\n' {
+					return nil, off, lr.recordError(off, in.recLine, errUnterminated)
+				}
+				in.fieldBuf = append(in.fieldBuf, trimEOL(rest)...)
+				in.fieldBuf = append(in.fieldBuf, '\n')
+				if nl := lineEnd - 1; lr.end >= 0 && nl >= lr.end-1 {
+					return nil, off, lr.recordError(off, in.recLine, ErrQuotedNewlineAtBoundary)
+				}
+				i = len(buf)
+				budget := lr.max - int64(len(buf))
+				next, _, err := lr.readLine(budget)
+				switch {
+				case err == io.EOF:
+					return nil, off, lr.recordError(off, in.recLine, errUnterminated)
+				case err == errLineTooLong:
+					return nil, off, lr.tooLong(off, in.recLine)
+				case err != nil:
+					return nil, off, err
+				}
+				in.buf = append(in.buf, next...)
+				lineEnd = lr.pos
+				if lr.done {
+					in.buf = dropFinalCR(in.buf)
+				}
+				buf = in.buf
+			}
+			in.ends = append(in.ends, len(in.fieldBuf))
+			in.quoted = append(in.quoted, true)
+			if i < len(buf) && bytes.HasPrefix(buf[i:], d) {
+				i += len(d)
+				continue
+			}
+			if isEOL(buf[i:]) {
+				break
+			}
+			return nil, off, lr.recordError(off, in.recLine, errQuote)
+		}
+		// An unquoted field runs to the delimiter or the end of the line.
+		j := i
+		for j < len(buf) && buf[j] != d[0] && buf[j] != '\n' && buf[j] != '"' {
+			j++
+		}
+		if j < len(buf) && buf[j] == d[0] && !bytes.HasPrefix(buf[j:], d) {
+			// A multi-byte delimiter's first byte alone: keep scanning.
+			for j < len(buf) && !bytes.HasPrefix(buf[j:], d) && buf[j] != '\n' && buf[j] != '"' {
+				j++
+			}
+		}
+		if j < len(buf) && buf[j] == '"' {
+			return nil, off, lr.recordError(off, in.recLine, errBareQuote)
+		}
+		field := buf[i:j]
+		if j < len(buf) && buf[j] == '\n' {
+			field = trimEOL(buf[i : j+1])
+		}
+		in.fieldBuf = append(in.fieldBuf, field...)
+		in.ends = append(in.ends, len(in.fieldBuf))
+		in.quoted = append(in.quoted, false)
+		i = j
+		if i < len(buf) && bytes.HasPrefix(buf[i:], d) {
+			i += len(d)
+			continue
+		}
+		break
+	}
+	raw := trimEOL(buf)
+	if !utf8.Valid(raw) {
+		return nil, off, lr.recordError(off, in.recLine, errInvalidUTF8CSV)
+	}
+	return raw, off, nil
+}
+
+// isEOL reports whether b starts with the end of a record.
+func isEOL(b []byte) bool {
+	return len(b) == 0 || b[0] == '\n' || (len(b) >= 2 && b[0] == '\r' && b[1] == '\n')
+}
+
+// dropFinalCR drops a "\r" ending the input (encoding/csv does the same).
+func dropFinalCR(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		return b[:n-1]
+	}
+	return b
+}

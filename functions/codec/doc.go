@@ -1,0 +1,40 @@
+// Package codec reads and writes the record formats fanout works with:
+// newline-delimited lines, CSV and JSONL byte ranges (with the record
+// ownership rule that lets a planner cut an object anywhere), Parquet row
+// groups, compressed streams, schema inference from a sample, and the
+// Hive-style partition paths output is written under.
+//
+// Every reader returns a functions.Input. Malformed input is reported as a
+// *functions.RecordError naming the object and the byte offset (row index
+// for Parquet) of the bad record; no byte sequence makes a reader panic or
+// buffer more than its configured record limit.
+package codec
+
+import "errors"
+
+// Sentinel errors callers branch on with errors.Is.
+var (
+	// ErrQuotedNewlineAtBoundary means a CSV record owned by a byte-range
+	// chunk holds a quoted newline at or after the chunk's end, so the next
+	// chunk would begin inside a quoted field. Process such CSV whole.
+	ErrQuotedNewlineAtBoundary = errors.New("csv: quoted newline crosses the chunk boundary, so the next chunk would start inside a quoted field; process this CSV whole (--csv-whole)")
+
+	// ErrRecordTooLarge means a record is longer than the reader's
+	// MaxRecordBytes.
+	ErrRecordTooLarge = errors.New("record too large")
+
+	// ErrHeaderMismatch means a CSV object's header row differs from the
+	// header the reader was given.
+	ErrHeaderMismatch = errors.New("csv header differs from the expected header")
+
+	// ErrDecompressedTooLarge means a compressed object expands beyond the
+	// allowed number of bytes (for example a gzip bomb).
+	ErrDecompressedTooLarge = errors.New("decompressed data exceeds the limit")
+
+	// ErrNestedColumn means a Parquet file has a nested (group) or repeated
+	// column, which fanout does not read.
+	ErrNestedColumn = errors.New("parquet: nested or repeated column")
+
+	// ErrCorruptParquet means a Parquet file's structure is invalid.
+	ErrCorruptParquet = errors.New("parquet: corrupt file")
+)

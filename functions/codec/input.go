@@ -1,0 +1,328 @@
+package codec
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/fanout-dev/fanout/functions"
+)
+
+// DefaultMaxRecordBytes is the longest record a text reader accepts when
+// InputOptions.MaxRecordBytes is zero.
+const DefaultMaxRecordBytes = 64 << 20
+
+// maxRecordLimit caps MaxRecordBytes so that offset arithmetic cannot
+// overflow.
+const maxRecordLimit = 1 << 40
+
+// readBufferSize is the bufio buffer of the text readers: records that fit
+// in it are returned without copying.
+const readBufferSize = 64 << 10
+
+// InputOptions describes one chunk of a text object (lines, csv or jsonl).
+type InputOptions struct {
+	// Format is lines, csv or jsonl (tsv is csv with a tab delimiter).
+	Format string
+	// Object names the object in records and errors.
+	Object string
+	// Base is the object offset of the first byte of the reader.
+	Base int64
+	// Start and End bound the chunk: it owns exactly the records whose
+	// first byte lies in [Start, End); End < 0 means to the end of the
+	// object. When Start > 0 the reader must begin at or before Start-1
+	// (normally Base = Start-1), so that it can tell whether a record
+	// begins at Start.
+	Start, End int64
+	// Schema lays out the rows (csv: columns matched by header name;
+	// jsonl: by key). Nil for csv means every header column as a string;
+	// jsonl requires it; lines ignores it (LinesSchema).
+	Schema *functions.Schema
+	// Header is the CSV header. When Start == 0 the object's first record
+	// is its header: it must equal Header when Header is given. When
+	// Start > 0 Header is required.
+	Header []string
+	// Delimiter separates CSV fields; zero means ','.
+	Delimiter rune
+	// MaxRecordBytes caps one record (without its line terminator); zero
+	// means DefaultMaxRecordBytes. A longer record is a RecordError
+	// wrapping ErrRecordTooLarge and is never buffered whole.
+	MaxRecordBytes int64
+}
+
+// NewInput returns a reader of the records a chunk owns in r, which holds
+// the object's bytes from opts.Base on. The reader does no I/O until the
+// first call to Next (csv without Header or Schema reads the header row
+// when Schema is called).
+//
+// Lines end at "\n"; a "\r" before it is dropped; a last line without
+// "\n" counts. Record ownership: the chunk owns the records whose first
+// byte lies in [Start, End), reading past End to finish its last record,
+// so that chunks cut at any offsets together read every record once.
+func NewInput(r io.Reader, opts InputOptions) (functions.Input, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	max := opts.MaxRecordBytes
+	if max == 0 {
+		max = DefaultMaxRecordBytes
+	}
+	if max > maxRecordLimit {
+		max = maxRecordLimit
+	}
+	lr := &lineReader{
+		br:     bufio.NewReaderSize(r, readBufferSize),
+		object: opts.Object,
+		pos:    opts.Base,
+		start:  opts.Start,
+		end:    opts.End,
+		max:    max,
+	}
+	switch strings.ToLower(opts.Format) {
+	case "lines", "text", "txt":
+		in := &linesInput{lr: lr}
+		in.rec.Object = opts.Object
+		in.rec.Row = in.row[:]
+		return in, nil
+	case "csv":
+		return newCSVInput(lr, opts, ',')
+	case "tsv":
+		return newCSVInput(lr, opts, '\t')
+	case "jsonl", "ndjson", "json":
+		return newJSONLInput(lr, opts)
+	}
+	return nil, fmt.Errorf("codec: unknown text format %q (want lines, csv or jsonl)", opts.Format)
+}
+
+func (o *InputOptions) validate() error {
+	switch {
+	case o.Start < 0:
+		return fmt.Errorf("codec: %q: negative Start %d", o.Object, o.Start)
+	case o.Base < 0:
+		return fmt.Errorf("codec: %q: negative Base %d", o.Object, o.Base)
+	case o.Start == 0 && o.Base != 0:
+		return fmt.Errorf("codec: %q: Base %d with Start 0: the reader must begin at the object's start", o.Object, o.Base)
+	case o.Start > 0 && o.Base > o.Start-1:
+		return fmt.Errorf("codec: %q: Base %d after Start-1 (%d): the reader cannot tell whether a record begins at Start", o.Object, o.Base, o.Start-1)
+	case o.MaxRecordBytes < 0:
+		return fmt.Errorf("codec: %q: negative MaxRecordBytes", o.Object)
+	}
+	return nil
+}
+
+// errLineTooLong is returned by readLine; readers turn it into a
+// RecordError naming the record's offset.
+var errLineTooLong = errors.New("line too long")
+
+// lineReader splits a byte stream into physical lines, tracking object
+// offsets, and implements the start of the ownership rule.
+type lineReader struct {
+	br         *bufio.Reader
+	object     string
+	pos        int64 // object offset of the next byte br returns
+	start, end int64
+	max        int64
+	line       int64 // physical lines returned so far
+
+	acc        []byte // accumulates lines longer than br's buffer
+	positioned bool   // position has run
+	done       bool   // no bytes remain
+	discard    bool   // drop the rest of an over-long line first
+}
+
+// owns reports whether a record beginning at the next byte belongs to the
+// chunk. It positions the reader at the chunk's first record when needed.
+func (l *lineReader) owns() (bool, error) {
+	if !l.positioned {
+		if err := l.position(); err != nil {
+			return false, err
+		}
+	}
+	if l.done || (l.end >= 0 && l.pos >= l.end) {
+		return false, nil
+	}
+	return true, nil
+}
+
+// position skips to the first record start at or after start: a record
+// begins at p when p == 0 or the byte at p-1 is '\n'.
+func (l *lineReader) position() error {
+	l.positioned = true
+	if l.start == 0 {
+		return nil
+	}
+	for l.pos < l.start-1 {
+		n := l.start - 1 - l.pos
+		if n > 1<<30 {
+			n = 1 << 30
+		}
+		d, err := l.br.Discard(int(n))
+		l.pos += int64(d)
+		if err != nil {
+			return l.eof(err)
+		}
+	}
+	b, err := l.br.ReadByte()
+	if err != nil {
+		return l.eof(err)
+	}
+	l.pos++
+	if b == '\n' {
+		return nil
+	}
+	return l.skipLine()
+}
+
+// eof records the end of the stream; other errors pass through.
+func (l *lineReader) eof(err error) error {
+	if err == io.EOF {
+		l.done = true
+		return nil
+	}
+	return err
+}
+
+// skipLine discards bytes through the next '\n' without buffering them.
+func (l *lineReader) skipLine() error {
+	for {
+		chunk, err := l.br.ReadSlice('\n')
+		l.pos += int64(len(chunk))
+		switch err {
+		case nil:
+			return nil
+		case bufio.ErrBufferFull:
+			continue
+		}
+		return l.eof(err)
+	}
+}
+
+// readLine returns the next physical line with its '\n' (absent on a last
+// line without one) and its object offset, or io.EOF when no bytes remain.
+// The slice is valid until the next call. A line whose content (without
+// "\r\n") is longer than max returns errLineTooLong; its unread rest is
+// skipped, not buffered, by the next call.
+func (l *lineReader) readLine(max int64) ([]byte, int64, error) {
+	if l.discard {
+		l.discard = false
+		if err := l.skipLine(); err != nil {
+			return nil, l.pos, err
+		}
+	}
+	off := l.pos
+	if l.done {
+		return nil, off, io.EOF
+	}
+	chunk, err := l.br.ReadSlice('\n')
+	l.pos += int64(len(chunk))
+	switch err {
+	case nil:
+		l.line++
+		if contentLen(chunk) > max {
+			return nil, off, errLineTooLong
+		}
+		return chunk, off, nil
+	case io.EOF:
+		l.done = true
+		if len(chunk) == 0 {
+			return nil, off, io.EOF
+		}
+		l.line++
+		if contentLen(chunk) > max {
+			return nil, off, errLineTooLong
+		}
+		return chunk, off, nil
+	case bufio.ErrBufferFull:
+	default:
+		return nil, off, err
+	}
+	l.line++
+	l.acc = append(l.acc[:0], chunk...)
+	for {
+		if int64(len(l.acc)) > max+1 {
+			l.discard = true
+			return nil, off, errLineTooLong
+		}
+		chunk, err = l.br.ReadSlice('\n')
+		l.pos += int64(len(chunk))
+		l.acc = append(l.acc, chunk...)
+		switch err {
+		case nil:
+		case bufio.ErrBufferFull:
+			continue
+		case io.EOF:
+			l.done = true
+		default:
+			return nil, off, err
+		}
+		if contentLen(l.acc) > max {
+			return nil, off, errLineTooLong
+		}
+		return l.acc, off, nil
+	}
+}
+
+// contentLen is the length of line without its "\n" or "\r\n".
+func contentLen(line []byte) int64 {
+	return int64(len(trimEOL(line)))
+}
+
+// trimEOL drops a trailing "\n" and a "\r" before it.
+func trimEOL(line []byte) []byte {
+	n := len(line)
+	if n > 0 && line[n-1] == '\n' {
+		n--
+		if n > 0 && line[n-1] == '\r' {
+			n--
+		}
+	}
+	return line[:n]
+}
+
+// recordError builds the error for a record at off.
+func (l *lineReader) recordError(off, line int64, err error) error {
+	return &functions.RecordError{Object: l.object, Offset: off, Line: line, Err: err}
+}
+
+func (l *lineReader) tooLong(off, line int64) error {
+	return l.recordError(off, line, fmt.Errorf("%w: longer than %d bytes (MaxRecordBytes)", ErrRecordTooLarge, l.max))
+}
+
+// utf8BOM starts some CSV and JSONL files; it is dropped from the first
+// line of an object.
+const utf8BOM = "\xef\xbb\xbf"
+
+// linesInput reads the lines format.
+type linesInput struct {
+	lr  *lineReader
+	rec functions.Record
+	row [1]functions.Value
+}
+
+func (in *linesInput) Schema() *functions.Schema { return functions.LinesSchema }
+
+func (in *linesInput) Next() (*functions.Record, error) {
+	ok, err := in.lr.owns()
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, io.EOF
+	}
+	line, off, err := in.lr.readLine(in.lr.max)
+	switch {
+	case err == io.EOF:
+		return nil, io.EOF
+	case err == errLineTooLong:
+		return nil, in.lr.tooLong(off, in.lr.line)
+	case err != nil:
+		return nil, err
+	}
+	line = trimEOL(line)
+	in.row[0] = functions.StringValue(string(line))
+	in.rec.Raw = line
+	in.rec.Offset = off
+	return &in.rec, nil
+}

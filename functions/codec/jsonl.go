@@ -1,0 +1,294 @@
+package codec
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/fanout-dev/fanout/functions"
+)
+
+// jsonlInput reads one JSON object per line. Blank lines are skipped.
+// Keys map to schema columns by exact name; other keys are ignored and
+// absent keys are null; when a key repeats, the last value wins. Values
+// convert as follows:
+//
+//   - string column: strings as is; numbers and booleans as their JSON
+//     text; objects and arrays as compact JSON text.
+//   - int64: integral numbers in range (1e3 is 1000; 1.5 is an error), or
+//     strings ParseValue accepts.
+//   - float64: any number, or strings ParseValue accepts.
+//   - bool: true/false, or strings ParseValue accepts.
+//   - timestamp: strings ParseValue accepts.
+//
+// JSON null is null. A line that is not a valid JSON object, or not valid
+// UTF-8, is a RecordError.
+type jsonlInput struct {
+	lr      *lineReader
+	schema  *functions.Schema
+	cols    map[string]int
+	row     functions.Row
+	rec     functions.Record
+	scratch bytes.Buffer
+}
+
+func newJSONLInput(lr *lineReader, opts InputOptions) (*jsonlInput, error) {
+	if opts.Schema == nil || len(opts.Schema.Columns) == 0 {
+		return nil, fmt.Errorf("codec: %q: reading jsonl needs a schema (see InferSchema)", opts.Object)
+	}
+	in := &jsonlInput{lr: lr, schema: opts.Schema, cols: make(map[string]int, len(opts.Schema.Columns))}
+	for i, c := range opts.Schema.Columns {
+		if _, dup := in.cols[c.Name]; !dup {
+			in.cols[c.Name] = i
+		}
+	}
+	in.row = make(functions.Row, len(opts.Schema.Columns))
+	in.rec.Row = in.row
+	in.rec.Object = opts.Object
+	return in, nil
+}
+
+func (in *jsonlInput) Schema() *functions.Schema { return in.schema }
+
+func (in *jsonlInput) Next() (*functions.Record, error) {
+	lr := in.lr
+	for {
+		ok, err := lr.owns()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, io.EOF
+		}
+		line, off, err := lr.readLine(lr.max)
+		switch {
+		case err == io.EOF:
+			return nil, io.EOF
+		case err == errLineTooLong:
+			return nil, lr.tooLong(off, lr.line)
+		case err != nil:
+			return nil, err
+		}
+		if off == 0 && bytes.HasPrefix(line, []byte(utf8BOM)) {
+			line = line[len(utf8BOM):]
+		}
+		raw := trimEOL(line)
+		obj := bytes.TrimLeft(raw, " \t\r")
+		obj = bytes.TrimRight(obj, " \t\r")
+		if len(obj) == 0 {
+			continue
+		}
+		if err := in.parse(obj); err != nil {
+			return nil, lr.recordError(off, lr.line, err)
+		}
+		in.rec.Raw = raw
+		in.rec.Offset = off
+		return &in.rec, nil
+	}
+}
+
+// parse fills the row from one JSON object.
+func (in *jsonlInput) parse(b []byte) error {
+	if !utf8.Valid(b) {
+		return errors.New("line is not valid UTF-8")
+	}
+	if b[0] != '{' {
+		return fmt.Errorf("line is not a JSON object (starts with %s)", quoteShort(string(b[:min(len(b), 16)])))
+	}
+	if !json.Valid(b) {
+		var v any
+		err := json.Unmarshal(b, &v)
+		if err == nil {
+			err = errors.New("invalid JSON")
+		}
+		return fmt.Errorf("invalid JSON: %w", err)
+	}
+	for c, col := range in.schema.Columns {
+		in.row[c] = functions.Null(col.Type)
+	}
+	// b is valid JSON from here on, so the scan below can trust its syntax.
+	i := skipWS(b, 1)
+	if b[i] == '}' {
+		return nil
+	}
+	for {
+		kEnd := stringEnd(b, i)
+		key := b[i:kEnd]
+		i = skipWS(b, kEnd) + 1 // ':'
+		i = skipWS(b, i)
+		vEnd := valueEnd(b, i)
+		var c int
+		var ok bool
+		if bytes.IndexByte(key, '\\') >= 0 {
+			c, ok = in.cols[unquoteJSON(key)]
+		} else {
+			c, ok = in.cols[string(key[1:len(key)-1])]
+		}
+		if ok {
+			v, err := in.convert(in.schema.Columns[c].Type, b[i:vEnd])
+			if err != nil {
+				return fmt.Errorf("column %q: %w", in.schema.Columns[c].Name, err)
+			}
+			in.row[c] = v
+		}
+		i = skipWS(b, vEnd)
+		if b[i] != ',' {
+			return nil
+		}
+		i = skipWS(b, i+1)
+	}
+}
+
+// convert turns one JSON value into a value of type t.
+func (in *jsonlInput) convert(t functions.Type, v []byte) (functions.Value, error) {
+	if v[0] == 'n' {
+		return functions.Null(t), nil
+	}
+	switch t {
+	case functions.String:
+		switch v[0] {
+		case '"':
+			return functions.StringValue(unquoteJSON(v)), nil
+		case '{', '[':
+			in.scratch.Reset()
+			if err := json.Compact(&in.scratch, v); err != nil {
+				return functions.Value{}, err
+			}
+			return functions.StringValue(in.scratch.String()), nil
+		}
+		return functions.StringValue(string(v)), nil
+	case functions.Int64:
+		switch {
+		case v[0] == '"':
+			return ParseValue(t, unquoteJSON(v))
+		case isJSONNumber(v):
+			return parseJSONInt(bytesString(v))
+		}
+	case functions.Float64:
+		switch {
+		case v[0] == '"':
+			return ParseValue(t, unquoteJSON(v))
+		case isJSONNumber(v):
+			f, err := strconv.ParseFloat(bytesString(v), 64)
+			if err != nil {
+				return functions.Value{}, fmt.Errorf("%s is out of float64 range", quoteShort(string(v)))
+			}
+			return functions.FloatValue(f), nil
+		}
+	case functions.Bool:
+		switch v[0] {
+		case 't':
+			return functions.BoolValue(true), nil
+		case 'f':
+			return functions.BoolValue(false), nil
+		case '"':
+			return ParseValue(t, unquoteJSON(v))
+		}
+	case functions.Timestamp:
+		if v[0] == '"' {
+			return ParseValue(t, unquoteJSON(v))
+		}
+	}
+	return functions.Value{}, fmt.Errorf("JSON value %s is not a %v", quoteShort(string(v)), t)
+}
+
+// parseJSONInt accepts integral JSON numbers in int64 range, whatever
+// their notation (10, 1e1, 10.0).
+func parseJSONInt(s string) (functions.Value, error) {
+	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return functions.IntValue(i), nil
+	}
+	bad := fmt.Errorf("%s is not an integer in int64 range", quoteShort(s))
+	mant, exp, _ := strings.Cut(strings.ToLower(s), "e")
+	if exp != "" {
+		// Refuse exponents big.Rat would need huge numbers for, unless the
+		// mantissa is zero (0e999999 is 0).
+		e, err := strconv.Atoi(exp)
+		if err != nil || e > 1000 || e < -1000 {
+			if strings.Trim(mant, "-+0.") == "" {
+				return functions.IntValue(0), nil
+			}
+			return functions.Value{}, bad
+		}
+	}
+	var r big.Rat
+	if _, ok := r.SetString(s); !ok || !r.IsInt() || !r.Num().IsInt64() {
+		return functions.Value{}, bad
+	}
+	return functions.IntValue(r.Num().Int64()), nil
+}
+
+func isJSONNumber(v []byte) bool { return v[0] == '-' || (v[0] >= '0' && v[0] <= '9') }
+
+// bytesString views b as a string for parsing; the string must not be
+// kept.
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// unquoteJSON decodes a valid JSON string literal.
+func unquoteJSON(v []byte) string {
+	inner := v[1 : len(v)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner)
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return string(inner)
+	}
+	return s
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index after the string literal starting at b[i].
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(b)
+}
+
+// valueEnd returns the index after the JSON value starting at b[i].
+func valueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				j = stringEnd(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\r' && b[j] != '\n' {
+		j++
+	}
+	return j
+}

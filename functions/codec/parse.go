@@ -1,0 +1,160 @@
+package codec
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fanout-dev/fanout/functions"
+)
+
+// ParseValue converts text to a value of type t, the way the CSV and JSONL
+// readers convert fields:
+//
+//   - string: the text as is.
+//   - int64: decimal with an optional sign ("+7", "-3").
+//   - float64: anything strconv.ParseFloat accepts, including "NaN" and
+//     "Inf" (a declared float64 column may hold them; inference never
+//     picks float64 for them).
+//   - bool: "true"/"false" in any case, and "1"/"0".
+//   - timestamp: RFC 3339 with or without fractional seconds and zone
+//     ("2024-05-01T12:00:00Z", "2024-05-01T12:00:00.5+02:00",
+//     "2024-05-01T12:00:00"), the same with a space instead of "T", or a
+//     date alone ("2024-05-01"). Text without a zone is UTC. Precision is
+//     truncated to microseconds.
+//
+// Leading and trailing spaces are ignored for every type but string. Empty
+// text is a null of type t, except for string, where it is "".
+func ParseValue(t functions.Type, s string) (functions.Value, error) {
+	if t == functions.String {
+		return functions.StringValue(s), nil
+	}
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return functions.Null(t), nil
+	}
+	switch t {
+	case functions.Int64:
+		i, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return functions.Value{}, fmt.Errorf("cannot parse %s as int64", quoteShort(s))
+		}
+		return functions.IntValue(i), nil
+	case functions.Float64:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return functions.Value{}, fmt.Errorf("cannot parse %s as float64", quoteShort(s))
+		}
+		return functions.FloatValue(f), nil
+	case functions.Bool:
+		switch {
+		case strings.EqualFold(s, "true"), s == "1":
+			return functions.BoolValue(true), nil
+		case strings.EqualFold(s, "false"), s == "0":
+			return functions.BoolValue(false), nil
+		}
+		return functions.Value{}, fmt.Errorf("cannot parse %s as bool (want true, false, 1 or 0)", quoteShort(s))
+	case functions.Timestamp:
+		tm, ok := parseTimestamp(s)
+		if !ok {
+			return functions.Value{}, fmt.Errorf("cannot parse %s as timestamp (want RFC 3339, \"2006-01-02 15:04:05\" or \"2006-01-02\")", quoteShort(s))
+		}
+		return functions.TimeValue(tm), nil
+	}
+	return functions.Value{}, fmt.Errorf("unknown column type %v", t)
+}
+
+// parseTimestamp accepts the layouts ParseValue documents.
+func parseTimestamp(s string) (time.Time, bool) {
+	if len(s) == len("2006-01-02") {
+		t, err := time.Parse("2006-01-02", s)
+		return t, err == nil
+	}
+	if len(s) < len("2006-01-02T15:04:05") {
+		return time.Time{}, false
+	}
+	var withZone, noZone string
+	switch s[10] {
+	case 'T':
+		withZone, noZone = "2006-01-02T15:04:05Z07:00", "2006-01-02T15:04:05"
+	case ' ':
+		withZone, noZone = "2006-01-02 15:04:05Z07:00", "2006-01-02 15:04:05"
+	default:
+		return time.Time{}, false
+	}
+	if t, err := time.Parse(noZone, s); err == nil {
+		return t, true
+	}
+	t, err := time.Parse(withZone, s)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// quoteShort quotes s for an error message, shortening long values.
+func quoteShort(s string) string {
+	const max = 64
+	if len(s) > max {
+		return strconv.Quote(s[:max]) + "..."
+	}
+	return strconv.Quote(s)
+}
+
+// The looks* functions are the stricter tests inference uses: text that
+// parses but would not survive a round trip as the narrower type (leading
+// zeros, NaN, hexadecimal) stays a string.
+
+func looksInt(s string) bool {
+	d := s
+	if d != "" && (d[0] == '+' || d[0] == '-') {
+		d = d[1:]
+	}
+	if d == "" || (len(d) > 1 && d[0] == '0') {
+		return false
+	}
+	for i := 0; i < len(d); i++ {
+		if d[i] < '0' || d[i] > '9' {
+			return false
+		}
+	}
+	_, err := strconv.ParseInt(s, 10, 64)
+	return err == nil
+}
+
+func looksFloat(s string) bool {
+	d := s
+	if d != "" && (d[0] == '+' || d[0] == '-') {
+		d = d[1:]
+	}
+	if d == "" || (len(d) > 1 && d[0] == '0' && d[1] >= '0' && d[1] <= '9') {
+		return false
+	}
+	digits := false
+	for i := 0; i < len(d); i++ {
+		c := d[i]
+		switch {
+		case c >= '0' && c <= '9':
+			digits = true
+		case c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-':
+		default:
+			return false
+		}
+	}
+	if !digits {
+		return false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	return err == nil && !math.IsInf(f, 0) && !math.IsNaN(f)
+}
+
+func looksBool(s string) bool {
+	return strings.EqualFold(s, "true") || strings.EqualFold(s, "false")
+}
+
+func looksTimestamp(s string) bool {
+	_, ok := parseTimestamp(s)
+	return ok
+}

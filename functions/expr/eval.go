@@ -1,0 +1,313 @@
+package expr
+
+import (
+	"cmp"
+	"math"
+	"regexp"
+	"strings"
+
+	"github.com/fanout-dev/fanout/functions"
+)
+
+// tri is a truth value of SQL's three-valued logic.
+type tri uint8
+
+const (
+	no tri = iota
+	yes
+	unknown // a comparison with null
+)
+
+func truth(b bool) tri {
+	if b {
+		return yes
+	}
+	return no
+}
+
+// node is a compiled expression. eval must not allocate.
+type node interface {
+	eval(row functions.Row) tri
+}
+
+// cell returns row[i], or null when the row is too short.
+func cell(row functions.Row, i int) functions.Value {
+	if i < len(row) {
+		return row[i]
+	}
+	return functions.Value{}
+}
+
+// operand is a column (col >= 0) or a constant.
+type operand struct {
+	col int
+	val functions.Value
+}
+
+func (o *operand) get(row functions.Row) functions.Value {
+	if o.col < 0 {
+		return o.val
+	}
+	return cell(row, o.col)
+}
+
+type andNode struct{ l, r node }
+
+func (n *andNode) eval(row functions.Row) tri {
+	l := n.l.eval(row)
+	if l == no {
+		return no
+	}
+	if r := n.r.eval(row); r != yes {
+		return r
+	}
+	return l
+}
+
+type orNode struct{ l, r node }
+
+func (n *orNode) eval(row functions.Row) tri {
+	l := n.l.eval(row)
+	if l == yes {
+		return yes
+	}
+	if r := n.r.eval(row); r != no {
+		return r
+	}
+	return l
+}
+
+type notNode struct{ x node }
+
+func (n *notNode) eval(row functions.Row) tri {
+	switch n.x.eval(row) {
+	case yes:
+		return no
+	case no:
+		return yes
+	}
+	return unknown
+}
+
+// boolNode is a bool operand on its own.
+type boolNode struct{ x operand }
+
+func (n *boolNode) eval(row functions.Row) tri {
+	v := n.x.get(row)
+	if !v.Valid {
+		return unknown
+	}
+	return truth(v.I != 0)
+}
+
+type isNullNode struct{ col int }
+
+func (n *isNullNode) eval(row functions.Row) tri { return truth(!cell(row, n.col).Valid) }
+
+type op uint8
+
+const (
+	opEQ op = iota
+	opNE
+	opLT
+	opLE
+	opGT
+	opGE
+)
+
+func opOf(s string) op {
+	switch s {
+	case "!=", "<>":
+		return opNE
+	case "<":
+		return opLT
+	case "<=":
+		return opLE
+	case ">":
+		return opGT
+	case ">=":
+		return opGE
+	}
+	return opEQ
+}
+
+// holds applies o to the result c of a comparison; ordered is false when a
+// NaN made the operands incomparable, and then only != holds.
+func (o op) holds(c int, ordered bool) bool {
+	if !ordered {
+		return o == opNE
+	}
+	switch o {
+	case opEQ:
+		return c == 0
+	case opNE:
+		return c != 0
+	case opLT:
+		return c < 0
+	case opLE:
+		return c <= 0
+	case opGT:
+		return c > 0
+	}
+	return c >= 0
+}
+
+// cmpKind says which fields of two values a comparison reads.
+type cmpKind uint8
+
+const (
+	kInt      cmpKind = iota // I with I: int64, bool, timestamp
+	kFloat                   // F with F
+	kString                  // S with S
+	kIntFloat                // I with F
+	kFloatInt                // F with I
+)
+
+// kindOf returns how values of types a and b compare, if they can.
+func kindOf(a, b functions.Type) (cmpKind, bool) {
+	switch {
+	case a == b && a == functions.String:
+		return kString, true
+	case a == b && a == functions.Float64:
+		return kFloat, true
+	case a == b:
+		return kInt, true
+	case a == functions.Int64 && b == functions.Float64:
+		return kIntFloat, true
+	case a == functions.Float64 && b == functions.Int64:
+		return kFloatInt, true
+	}
+	return 0, false
+}
+
+type cmpNode struct {
+	l, r operand
+	op   op
+	kind cmpKind
+}
+
+func (n *cmpNode) eval(row functions.Row) tri {
+	a, b := n.l.get(row), n.r.get(row)
+	if !a.Valid || !b.Valid {
+		return unknown
+	}
+	c, ordered := 0, true
+	switch n.kind {
+	case kInt:
+		c = cmp.Compare(a.I, b.I)
+	case kString:
+		c = strings.Compare(a.S, b.S)
+	case kFloat:
+		c, ordered = compareFloat(a.F, b.F)
+	case kIntFloat:
+		c, ordered = compareIntFloat(a.I, b.F)
+	case kFloatInt:
+		c, ordered = compareIntFloat(b.I, a.F)
+		c = -c
+	}
+	return truth(n.op.holds(c, ordered))
+}
+
+func compareFloat(a, b float64) (int, bool) {
+	switch {
+	case a < b:
+		return -1, true
+	case a > b:
+		return 1, true
+	case a == b:
+		return 0, true
+	}
+	return 0, false // NaN
+}
+
+// compareIntFloat compares i with f exactly, without rounding i to a float.
+func compareIntFloat(i int64, f float64) (int, bool) {
+	switch {
+	case math.IsNaN(f):
+		return 0, false
+	case f >= 0x1p63:
+		return -1, true
+	case f < -0x1p63:
+		return 1, true
+	}
+	t := math.Trunc(f)
+	if c := cmp.Compare(i, int64(t)); c != 0 {
+		return c, true
+	}
+	// i equals f's integer part: f's fraction decides.
+	c, _ := compareFloat(t, f)
+	return c, true
+}
+
+// inNode tests membership in a set of literals converted to the column's
+// type.
+type inNode struct {
+	col    int
+	strs   map[string]struct{}
+	ints   map[int64]struct{}
+	floats map[float64]struct{}
+}
+
+// add puts v in the set. A value the column cannot hold (2.5 for an int64
+// column) is left out: it can never match.
+func (n *inNode) add(v functions.Value) {
+	switch {
+	case n.strs != nil:
+		n.strs[v.S] = struct{}{}
+	case n.floats != nil && v.Type == functions.Int64:
+		if f := float64(v.I); f < 0x1p63 && int64(f) == v.I {
+			n.floats[f] = struct{}{}
+		}
+	case n.floats != nil:
+		n.floats[v.F] = struct{}{}
+	case v.Type == functions.Float64:
+		if t := math.Trunc(v.F); t == v.F && t >= -0x1p63 && t < 0x1p63 {
+			n.ints[int64(t)] = struct{}{}
+		}
+	default:
+		n.ints[v.I] = struct{}{}
+	}
+}
+
+func (n *inNode) eval(row functions.Row) tri {
+	v := cell(row, n.col)
+	if !v.Valid {
+		return unknown
+	}
+	var ok bool
+	switch {
+	case n.strs != nil:
+		_, ok = n.strs[v.S]
+	case n.floats != nil:
+		_, ok = n.floats[v.F]
+	default:
+		_, ok = n.ints[v.I]
+	}
+	return truth(ok)
+}
+
+type likeNode struct {
+	col int
+	pat []likeTok
+}
+
+func (n *likeNode) eval(row functions.Row) tri {
+	v := cell(row, n.col)
+	if !v.Valid {
+		return unknown
+	}
+	return truth(likeMatch(n.pat, v.S))
+}
+
+type regexpNode struct {
+	col int
+	re  *regexp.Regexp
+}
+
+func (n *regexpNode) eval(row functions.Row) tri {
+	v := cell(row, n.col)
+	if !v.Valid {
+		return unknown
+	}
+	return truth(n.re.MatchString(v.S))
+}

@@ -1,0 +1,162 @@
+// Package functions defines what fanout runs over records: the Function
+// contract, the typed record model (Schema, Value, Row), the explicit
+// Registry, and the errors a function returns. Built-in functions are in
+// functions/builtin; record readers and writers in functions/codec.
+package functions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Params is what a function is prepared with.
+type Params struct {
+	// Args are the user's --arg K=V pairs.
+	Args map[string]string
+	// Input is the schema of the records the function reads. For the lines
+	// format it is LinesSchema (one string column "line").
+	Input *Schema
+	// InputFormat is lines, csv, jsonl or parquet.
+	InputFormat string
+}
+
+// Arg returns the named argument or def when it is absent.
+func (p Params) Arg(name, def string) string {
+	if v, ok := p.Args[name]; ok {
+		return v
+	}
+	return def
+}
+
+// Function is a named, stateless factory of tasks. Prepare validates the
+// arguments against the input schema and is called once per job on the
+// planner (to report bad arguments before any work starts) and once per
+// chunk on a worker.
+type Function interface {
+	Name() string
+	// Describe is one line of help for `fanout functions`.
+	Describe() string
+	Prepare(p Params) (Task, error)
+}
+
+// Task runs the function over one chunk.
+type Task interface {
+	// Output is the schema of the rows Map writes.
+	Output() *Schema
+	// Map reads every record of in and writes zero or more rows to out.
+	// It must return promptly with ctx's error when ctx is cancelled (the
+	// lease was lost). Returning an error fails the chunk; wrap it with
+	// Permanent when a retry cannot help.
+	Map(ctx context.Context, in Input, out Output) error
+}
+
+// Input yields one chunk's records in order.
+type Input interface {
+	// Schema describes the rows Next returns.
+	Schema() *Schema
+	// Next returns the next record, or io.EOF after the last one. The
+	// record (and its slices) is valid only until the following call.
+	// Malformed input returns a *RecordError.
+	Next() (*Record, error)
+}
+
+// Output receives a task's rows.
+type Output interface {
+	// Write stores one row laid out as Task.Output(). The row may be reused
+	// by the caller after Write returns.
+	Write(row Row) error
+}
+
+// Record is one input record.
+type Record struct {
+	// Row holds the values laid out as Input.Schema().
+	Row Row
+	// Raw is the record's bytes as they appear in the input, without the
+	// line terminator: a line, a CSV record, a JSON object. Nil for Parquet.
+	Raw []byte
+	// Object is the key of the object the record came from.
+	Object string
+	// Offset is the byte offset of the record's first byte in the
+	// (uncompressed) object; for Parquet, the row's index in the file.
+	Offset int64
+}
+
+// RecordError is malformed input at a known place.
+type RecordError struct {
+	Object string
+	Offset int64 // byte offset (row index for Parquet)
+	Line   int64 // 1-based line within the chunk when known, else 0
+	Err    error
+}
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("%s at offset %d: %v", e.Object, e.Offset, e.Err)
+}
+
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// permanentError marks an error that retrying cannot fix.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as not worth retrying (bad arguments, malformed
+// input). Nil stays nil.
+func Permanent(err error) error {
+	if err == nil || IsPermanent(err) {
+		return err
+	}
+	return permanentError{err}
+}
+
+// IsPermanent reports whether err (or any error it wraps) was marked
+// permanent. A *RecordError is always permanent: the same bytes fail again.
+func IsPermanent(err error) bool {
+	var p permanentError
+	if errors.As(err, &p) {
+		return true
+	}
+	var r *RecordError
+	return errors.As(err, &r)
+}
+
+// Registry maps names to functions. It is built explicitly (no init-time
+// registration): see builtin.Registry.
+type Registry struct {
+	fns map[string]Function
+}
+
+// NewRegistry returns a registry holding fns.
+func NewRegistry(fns ...Function) *Registry {
+	r := &Registry{fns: map[string]Function{}}
+	for _, f := range fns {
+		r.Register(f)
+	}
+	return r
+}
+
+// Register adds f, replacing a function of the same name.
+func (r *Registry) Register(f Function) { r.fns[f.Name()] = f }
+
+// Lookup finds a function by name.
+func (r *Registry) Lookup(name string) (Function, error) {
+	f, ok := r.fns[name]
+	if !ok {
+		return nil, fmt.Errorf("functions: unknown function %q (known: %s)", name, strings.Join(r.Names(), ", "))
+	}
+	return f, nil
+}
+
+// Names lists the registered functions in order.
+func (r *Registry) Names() []string {
+	names := make([]string, 0, len(r.fns))
+	for n := range r.fns {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

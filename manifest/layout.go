@@ -1,0 +1,102 @@
+package manifest
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Layout builds every key a job writes inside the output bucket. All of a
+// job's bookkeeping lives under JobPrefix (Prefix + "_fanout/<job>/"), so
+// that nothing but committed data and _SUCCESS ever appears among the
+// output files:
+//
+//	<prefix>_fanout/<job>/manifest.json             Manifest
+//	<prefix>_fanout/<job>/manifest/000000.json      Shard 0, 1, ...
+//	<prefix>_fanout/<job>/chunks/<chunk>.json       ChunkMarker
+//	<prefix>_fanout/<job>/staging/<chunk>/<epoch>/  one attempt's output
+//	<prefix>_fanout/<job>/_COMMITTED                CommitRecord
+//	<prefix><partition>/<file>                      committed data
+//	<prefix>_SUCCESS                                written after the commit
+type Layout struct {
+	// Prefix is the output prefix inside the output bucket: "" or a key
+	// prefix ending in "/". Use NewLayout to normalise it.
+	Prefix string
+}
+
+// NewLayout returns the layout under prefix, adding a trailing slash when
+// prefix is not empty and lacks one.
+func NewLayout(prefix string) Layout {
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	return Layout{Prefix: prefix}
+}
+
+// FanoutPrefix is the prefix under which every job keeps its bookkeeping.
+// Listings of output data skip it, and bucket events under it never start
+// a job.
+func (l Layout) FanoutPrefix() string { return l.Prefix + "_fanout/" }
+
+// JobPrefix is the prefix of everything job writes besides committed data
+// and _SUCCESS.
+func (l Layout) JobPrefix(job string) string { return l.FanoutPrefix() + job + "/" }
+
+// ManifestKey is the key of job's Manifest.
+func (l Layout) ManifestKey(job string) string { return l.JobPrefix(job) + "manifest.json" }
+
+// ShardKey is the key of job's manifest shard i.
+func (l Layout) ShardKey(job string, i int) string {
+	return l.JobPrefix(job) + fmt.Sprintf("manifest/%06d.json", i)
+}
+
+// MarkerPrefix is the prefix of job's chunk commit markers; listing it
+// tells which chunks are finished (see ChunkFromMarkerKey).
+func (l Layout) MarkerPrefix(job string) string { return l.JobPrefix(job) + "chunks/" }
+
+// MarkerKey is the key of chunk's commit marker.
+func (l Layout) MarkerKey(job, chunk string) string { return l.MarkerPrefix(job) + chunk + ".json" }
+
+// ChunkFromMarkerKey returns the chunk whose marker is at key, and false
+// when key is not a marker key of job (another job's key, a stray object,
+// a name with a slash in it).
+func (l Layout) ChunkFromMarkerKey(job, key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, l.MarkerPrefix(job))
+	if !ok {
+		return "", false
+	}
+	chunk, ok := strings.CutSuffix(rest, ".json")
+	if !ok || chunk == "" || strings.Contains(chunk, "/") {
+		return "", false
+	}
+	return chunk, true
+}
+
+// StagingRoot is the prefix under which every attempt of job writes its
+// output before the commit; it is removed after the commit.
+func (l Layout) StagingRoot(job string) string { return l.JobPrefix(job) + "staging/" }
+
+// StagingPrefix is the prefix of the attempt of chunk with the given epoch.
+// Each attempt writes only there, so that a slow loser never overwrites
+// the winner's files.
+func (l Layout) StagingPrefix(job, chunk string, epoch int64) string {
+	return l.StagingRoot(job) + chunk + "/" + strconv.FormatInt(epoch, 10) + "/"
+}
+
+// CommitKey is the key of job's CommitRecord, created once with
+// If-None-Match: *.
+func (l Layout) CommitKey(job string) string { return l.JobPrefix(job) + "_COMMITTED" }
+
+// SuccessKey is the key of the _SUCCESS object written after a commit.
+func (l Layout) SuccessKey() string { return l.Prefix + "_SUCCESS" }
+
+// DataKey is the key of a committed data file in a Hive-style partition
+// path such as "a=1/b=x" ("" when unpartitioned). The partition path must
+// already be escaped; a trailing slash on it is tolerated.
+func (l Layout) DataKey(partition, file string) string {
+	partition = strings.TrimSuffix(partition, "/")
+	if partition == "" {
+		return l.Prefix + file
+	}
+	return l.Prefix + partition + "/" + file
+}

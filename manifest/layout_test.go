@@ -1,0 +1,83 @@
+package manifest
+
+import "testing"
+
+func TestNewLayout(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"empty", "", ""},
+		{"no slash", "out", "out/"},
+		{"slash", "out/", "out/"},
+		{"nested", "a/b", "a/b/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := NewLayout(tt.in).Prefix; got != tt.want {
+				t.Errorf("NewLayout(%q).Prefix = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLayoutKeys(t *testing.T) {
+	const job = "j0123456789abcdef0123"
+	for _, prefix := range []string{"", "out/"} {
+		l := NewLayout(prefix)
+		tests := []struct {
+			name string
+			got  string
+			want string
+		}{
+			{"FanoutPrefix", l.FanoutPrefix(), prefix + "_fanout/"},
+			{"JobPrefix", l.JobPrefix(job), prefix + "_fanout/" + job + "/"},
+			{"ManifestKey", l.ManifestKey(job), prefix + "_fanout/" + job + "/manifest.json"},
+			{"ShardKey", l.ShardKey(job, 7), prefix + "_fanout/" + job + "/manifest/000007.json"},
+			{"ShardKey wide", l.ShardKey(job, 1234567), prefix + "_fanout/" + job + "/manifest/1234567.json"},
+			{"MarkerPrefix", l.MarkerPrefix(job), prefix + "_fanout/" + job + "/chunks/"},
+			{"MarkerKey", l.MarkerKey(job, "c00000003"), prefix + "_fanout/" + job + "/chunks/c00000003.json"},
+			{"StagingRoot", l.StagingRoot(job), prefix + "_fanout/" + job + "/staging/"},
+			{"StagingPrefix", l.StagingPrefix(job, "c00000003", 12), prefix + "_fanout/" + job + "/staging/c00000003/12/"},
+			{"CommitKey", l.CommitKey(job), prefix + "_fanout/" + job + "/_COMMITTED"},
+			{"SuccessKey", l.SuccessKey(), prefix + "_SUCCESS"},
+			{"DataKey unpartitioned", l.DataKey("", "part-0.parquet"), prefix + "part-0.parquet"},
+			{"DataKey partitioned", l.DataKey("a=1/b=x", "part-0.parquet"), prefix + "a=1/b=x/part-0.parquet"},
+			{"DataKey trailing slash", l.DataKey("a=1/", "f"), prefix + "a=1/f"},
+		}
+		for _, tt := range tests {
+			t.Run("prefix="+prefix+"/"+tt.name, func(t *testing.T) {
+				if tt.got != tt.want {
+					t.Errorf("got %q, want %q", tt.got, tt.want)
+				}
+			})
+		}
+	}
+}
+
+func TestChunkFromMarkerKey(t *testing.T) {
+	const job = "j0123456789abcdef0123"
+	l := NewLayout("out")
+	tests := []struct {
+		name   string
+		key    string
+		want   string
+		wantOK bool
+	}{
+		{"marker", l.MarkerKey(job, "c00000042"), "c00000042", true},
+		{"round trip any name", l.MarkerKey(job, "r0001"), "r0001", true},
+		{"other job", l.MarkerKey("j0000000000000000000a", "c00000042"), "", false},
+		{"no suffix", l.MarkerPrefix(job) + "c00000042", "", false},
+		{"empty name", l.MarkerPrefix(job) + ".json", "", false},
+		{"nested", l.MarkerPrefix(job) + "x/c00000042.json", "", false},
+		{"manifest", l.ManifestKey(job), "", false},
+		{"no prefix", "_fanout/" + job + "/chunks/c00000042.json", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := l.ChunkFromMarkerKey(job, tt.key)
+			if got != tt.want || ok != tt.wantOK {
+				t.Errorf("ChunkFromMarkerKey(%q) = %q, %v; want %q, %v", tt.key, got, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}

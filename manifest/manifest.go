@@ -1,0 +1,270 @@
+// Package manifest is fanout's pure data: the job specification, the
+// manifest of chunks a planner writes, the per-chunk commit marker, the job
+// commit record, the key layout under an output prefix, and the pure
+// functions that split objects into chunks and pack small objects
+// together. It does no I/O beyond the readers and writers it is handed and
+// imports nothing of the project.
+//
+// Every document (Manifest, Shard, ChunkMarker, CommitRecord) carries a
+// Version; Encode writes any of them and the Decode functions read them
+// strictly: an unsupported version, trailing data or a broken invariant is
+// an error (never a panic), so that a worker never acts on a corrupt or
+// future document. Unknown fields are tolerated so that a later release may
+// add optional fields without bumping Version.
+//
+// Planning is streaming: a Packer takes objects one at a time and hands
+// back the chunks completed so far, so that a listing of a million objects
+// never sits in memory at once. Layout builds every key a job writes.
+package manifest
+
+import (
+	"time"
+)
+
+// Version is the schema version written into every JSON document of this
+// package. Decoders refuse documents whose version is newer than Version or
+// below 1 (ErrUnsupportedVersion).
+const Version = 1
+
+// Input formats. FormatAuto picks the format from the key's extension (see
+// DetectFormat). Output formats are FormatParquet, FormatJSONL, FormatCSV
+// and FormatLines.
+const (
+	FormatAuto    = "auto"
+	FormatLines   = "lines"
+	FormatCSV     = "csv"
+	FormatJSONL   = "jsonl"
+	FormatParquet = "parquet"
+)
+
+// Compressions, chosen by the object's key extension.
+const (
+	CompressionNone  = ""
+	CompressionGzip  = "gzip"
+	CompressionZstd  = "zstd"
+	CompressionBzip2 = "bzip2"
+)
+
+// JobSpec is everything that defines a job. The job ID is derived from it
+// (see JobID) so that submitting the same spec over the same input listing
+// twice is one job.
+//
+// A spec is normally completed with WithDefaults and then checked with
+// Validate.
+type JobSpec struct {
+	// Version is the spec's schema version (WithDefaults sets it).
+	Version int `json:"version"`
+	// Inputs are URLs such as s3://bucket/prefix/ or file:///abs/dir/; a
+	// final path element may hold a glob (*, ?, [..]).
+	Inputs []string `json:"inputs"`
+	// Format is the input format: auto, lines, csv, jsonl or parquet.
+	Format string `json:"format"`
+	// Function is the registered function's name; Args its --arg pairs.
+	Function string            `json:"function"`
+	Args     map[string]string `json:"args,omitempty"`
+	// Output is the output URL (a prefix); OutputFormat parquet, jsonl, csv
+	// or lines.
+	Output       string   `json:"output"`
+	OutputFormat string   `json:"output_format"`
+	PartitionBy  []string `json:"partition_by,omitempty"`
+	// Schema is the input schema in name:type,... form, given by the user
+	// or inferred by the planner ("" for lines).
+	Schema string `json:"schema,omitempty"`
+	// CSVWhole processes each CSV object whole so that quoted fields may
+	// hold newlines.
+	CSVWhole bool `json:"csv_whole,omitempty"`
+	// ChunkBytes is the target chunk size; MaxObjectsPerChunk bounds how
+	// many small objects are packed into one chunk.
+	ChunkBytes         int64 `json:"chunk_bytes"`
+	MaxObjectsPerChunk int   `json:"max_objects_per_chunk"`
+	// MaxAttempts bounds deliveries and failures per chunk.
+	MaxAttempts int `json:"max_attempts"`
+	// Lease is the lease duration.
+	Lease Duration `json:"lease"`
+	// MaxFailed is the failure tolerance: "" or "0" for none, "N" chunks or
+	// "P%" of chunks.
+	MaxFailed string `json:"max_failed,omitempty"`
+	// Reducers is the number of reduce partitions (0: map-only).
+	Reducers int `json:"reducers,omitempty"`
+	// MaxRecordBytes caps one record's size; MaxDecompressedBytes caps one
+	// compressed object's inflated size.
+	MaxRecordBytes       int64 `json:"max_record_bytes"`
+	MaxDecompressedBytes int64 `json:"max_decompressed_bytes"`
+	// Nonce, when set, makes the job ID differ from an earlier identical
+	// submission (a forced re-run).
+	Nonce string `json:"nonce,omitempty"`
+}
+
+// Duration is a time.Duration that encodes in JSON as a Go duration string
+// ("30s"). It also decodes from a JSON number of nanoseconds.
+type Duration time.Duration
+
+// ObjectRef pins one input object.
+type ObjectRef struct {
+	// Store is the object's bucket URL without the key, e.g. s3://bucket
+	// or file:///data (the store to open).
+	Store     string `json:"store"`
+	Key       string `json:"key"`
+	Size      int64  `json:"size"`
+	ETag      string `json:"etag"`
+	VersionID string `json:"version_id,omitempty"`
+	// Format and Compression are resolved by the planner.
+	Format      string `json:"format"`
+	Compression string `json:"compression,omitempty"`
+}
+
+// Part is the piece of one object a chunk reads.
+//
+// Record ownership rule: a part with byte range [s, e) owns exactly the
+// records whose first byte lies in [s, e). A reader therefore:
+//
+//   - when s > 0, looks at byte s-1: if it is '\n', a record starts at s;
+//     otherwise it skips through the next '\n' (the record straddling s
+//     belongs to the previous range), and owns nothing if there is no '\n'
+//     at or after s;
+//   - reads records while the first byte of the next record lies before e,
+//     reading past e as far as needed to finish its last record, however
+//     long (a record starting exactly at e belongs to the next range);
+//   - with End = -1, reads to the end of the object.
+//
+// So no record is lost or read twice at a boundary, whatever the line
+// lengths, and every range can be read without knowing its neighbours. For
+// CSV, the range starting at 0 owns the header line and skips it; every
+// range gets the column names from Header. CSV whose quoted fields may hold
+// newlines is never split (JobSpec.CSVWhole).
+type Part struct {
+	Object ObjectRef `json:"object"`
+	// Start and End bound the owned byte range [Start, End) of the
+	// (uncompressed, splittable) object, following the ownership rule
+	// above. End = -1 means to the end of the object; otherwise
+	// End > Start. Whole objects have Start 0 and End -1.
+	Start int64 `json:"start"`
+	End   int64 `json:"end"`
+	// FirstRowGroup and LastRowGroup bound the Parquet row groups
+	// [First, Last) read; both zero means every row group.
+	FirstRowGroup int `json:"first_row_group,omitempty"`
+	LastRowGroup  int `json:"last_row_group,omitempty"`
+	// Header holds the CSV object's column names, so that chunks not
+	// starting at byte 0 know them.
+	Header []string `json:"header,omitempty"`
+}
+
+// Chunk is one unit of work: one or more parts.
+type Chunk struct {
+	ID    string `json:"id"`
+	Parts []Part `json:"parts"`
+	// Bytes is the sum of the parts' owned bytes: the object size for
+	// whole objects (compressed bytes for compressed ones), the range
+	// length for byte ranges, the row groups' bytes for Parquet runs.
+	Bytes int64 `json:"bytes"`
+}
+
+// Manifest is the root document of a job, written once at
+// Layout.ManifestKey. Chunks are in shards of at most ShardSize chunks;
+// shard i holds the chunks with index in [i*ShardSize, (i+1)*ShardSize).
+type Manifest struct {
+	Version   int       `json:"version"`
+	Job       string    `json:"job"`
+	Spec      JobSpec   `json:"spec"`
+	Created   time.Time `json:"created"`
+	Chunks    int       `json:"chunks"`
+	Shards    int       `json:"shards"`
+	ShardSize int       `json:"shard_size"`
+	// ShardPrefix is where this plan wrote its shards (shard i at
+	// ShardPrefix + "%06d.json"); each planning attempt has its own, so two
+	// planners racing on one job never mix shards: the one whose manifest
+	// is created first wins. Empty means Layout.ShardKey.
+	ShardPrefix string `json:"shard_prefix,omitempty"`
+	// ShardFirst holds the index of the first chunk of each shard when
+	// shards are cut by size rather than every ShardSize chunks.
+	ShardFirst []int `json:"shard_first,omitempty"`
+	Objects    int64 `json:"objects"`
+	Bytes      int64 `json:"bytes"`
+	// Schema is the input schema the workers read with (name:type,...).
+	Schema string `json:"schema,omitempty"`
+	// Format is the one input format of the job's objects.
+	Format string `json:"format,omitempty"`
+}
+
+// Shard is one manifest shard document.
+type Shard struct {
+	Version int     `json:"version"`
+	Job     string  `json:"job"`
+	Index   int     `json:"index"`
+	Chunks  []Chunk `json:"chunks"`
+}
+
+// OutputFile is one committed (or staged) output file.
+type OutputFile struct {
+	Key  string `json:"key"`
+	Size int64  `json:"size"`
+	ETag string `json:"etag,omitempty"`
+	Rows int64  `json:"rows"`
+	// Partition is the Hive-style partition path ("a=1/b=x"), "" when
+	// unpartitioned.
+	Partition string `json:"partition,omitempty"`
+	// SHA256 of the file's bytes, hex.
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// ChunkMarker is created once per chunk with If-None-Match: *. The first
+// finished attempt's marker is the chunk's truth.
+type ChunkMarker struct {
+	Version int    `json:"version"`
+	Job     string `json:"job"`
+	Chunk   string `json:"chunk"`
+	Epoch   int64  `json:"epoch"`
+	Worker  string `json:"worker,omitempty"`
+	// State is MarkerDone or MarkerFailed.
+	State string `json:"state"`
+	// Reason says why a failed chunk failed; it is required when State is
+	// MarkerFailed.
+	Reason     string       `json:"reason,omitempty"`
+	Files      []OutputFile `json:"files,omitempty"`
+	RecordsIn  int64        `json:"records_in"`
+	RecordsOut int64        `json:"records_out"`
+	BytesIn    int64        `json:"bytes_in"`
+	// Inputs pins the ETags read: key -> ETag.
+	Inputs   map[string]string `json:"inputs,omitempty"`
+	Started  time.Time         `json:"started"`
+	Finished time.Time         `json:"finished"`
+	Attempts int               `json:"attempts,omitempty"`
+}
+
+// Marker states.
+const (
+	MarkerDone   = "done"
+	MarkerFailed = "failed"
+)
+
+// CommitRecord is the job's commit, created once with If-None-Match: * at
+// Layout.CommitKey; _SUCCESS follows it.
+type CommitRecord struct {
+	Version    int           `json:"version"`
+	Job        string        `json:"job"`
+	Committed  time.Time     `json:"committed"`
+	Files      []OutputFile  `json:"files"`
+	Chunks     int           `json:"chunks"`
+	Failed     []FailedChunk `json:"failed,omitempty"`
+	RecordsIn  int64         `json:"records_in"`
+	RecordsOut int64         `json:"records_out"`
+	BytesIn    int64         `json:"bytes_in"`
+	BytesOut   int64         `json:"bytes_out"`
+	Timings    Timings       `json:"timings"`
+}
+
+// FailedChunk is a chunk left out of a job committed within its failure
+// tolerance.
+type FailedChunk struct {
+	Chunk string `json:"chunk"`
+	// Reason is required.
+	Reason string `json:"reason"`
+}
+
+// Timings summarises chunk durations.
+type Timings struct {
+	ChunkP50 Duration `json:"chunk_p50"`
+	ChunkP95 Duration `json:"chunk_p95"`
+	ChunkMax Duration `json:"chunk_max"`
+	Wall     Duration `json:"wall"`
+}

@@ -1,0 +1,165 @@
+// Package objstore is the storage contract the fanout engine needs from an
+// S3-compatible bucket or a local directory, and nothing more.
+//
+// A Bucket is one bucket (or one directory root). Keys are UTF-8 strings
+// using "/" as a separator; the contract never interprets them beyond that.
+// Every backend refuses, with ErrInvalidKey, the empty key and keys holding a
+// NUL byte; S3 backends also refuse keys that are not valid UTF-8 or longer
+// than 1,024 bytes (S3's limit). A file store maps keys to paths and so has
+// stricter rules (see package filestore): a key cannot name both an object and
+// a "directory" of other objects ("a" and "a/b"), and segments are limited to
+// 255 bytes.
+// Backends live in subpackages (miniostore, s3store, filestore) and every
+// backend runs the one conformance suite in objstoretest. Errors a caller
+// branches on are the sentinels below; backends map their SDK's errors onto
+// them and wrap them with %w so that errors.Is works.
+package objstore
+
+import (
+	"context"
+	"errors"
+	"io"
+	"iter"
+	"time"
+)
+
+var (
+	// ErrNotFound reports that the object (or the bucket) does not exist.
+	ErrNotFound = errors.New("objstore: not found")
+	// ErrPrecondition reports that a conditional request (If-Match on read or
+	// write, If-None-Match: * on write) was refused by the store.
+	ErrPrecondition = errors.New("objstore: precondition failed")
+	// ErrInvalidKey reports a key the backend refuses to store (for example a
+	// key that would leave a file store's root directory, or a NUL byte, or,
+	// in a file store, a key that is also the "directory" of another key).
+	ErrInvalidKey = errors.New("objstore: invalid key")
+	// ErrCreateOnlyNotEnforced is returned by ProbeCreateOnly when the store
+	// accepted a second create-only write of the same key.
+	ErrCreateOnlyNotEnforced = errors.New("objstore: store does not enforce create-only writes (If-None-Match: *)")
+)
+
+// ObjectInfo describes one stored object.
+type ObjectInfo struct {
+	// Key is the object's full key within the bucket.
+	Key string
+	// Size is the object's length in bytes.
+	Size int64
+	// ETag is an opaque entity tag, without surrounding quotes. It is stable
+	// while the object is not rewritten and changes when the content changes.
+	// Rewriting identical bytes may keep the ETag (S3 ETags are content
+	// hashes) or change it (file stores: a new file is a new ETag).
+	ETag string
+	// VersionID is set when the store keeps versions; empty otherwise.
+	VersionID string
+	// ModTime is the time the object was last written.
+	ModTime time.Time
+}
+
+// ListOptions are per-call settings for List.
+type ListOptions struct {
+	// StartAfter makes the listing begin with the first key strictly
+	// greater than it (S3's start-after).
+	StartAfter string
+	// PageSize is a hint of how many keys to request per round trip;
+	// zero lets the backend choose (1,000 for S3).
+	PageSize int
+}
+
+// GetOptions are per-call settings for Get.
+type GetOptions struct {
+	// Offset is the first byte to return.
+	Offset int64
+	// Length is the maximum number of bytes to return; zero or a negative
+	// value means to the end of the object, so the zero GetOptions reads the
+	// whole object. A range that extends past the end is truncated to the
+	// object's end; an Offset at or past the end returns an empty body and no
+	// error (the object's existence and IfMatch are still checked), so that
+	// readers see io.EOF rather than S3's 416 Range Not Satisfiable.
+	Length int64
+	// IfMatch, when set, makes the read fail with ErrPrecondition unless the
+	// object's current ETag equals it. A missing object is ErrNotFound.
+	IfMatch string
+}
+
+// PutOptions are per-call settings for Put.
+type PutOptions struct {
+	// IfNoneMatch makes the write create-only (If-None-Match: *): it fails
+	// with ErrPrecondition when an object already exists at the key. Under
+	// concurrency exactly one of several create-only writers succeeds.
+	IfNoneMatch bool
+	// IfMatch, when set, makes the write succeed only when the object exists
+	// with this ETag; otherwise ErrPrecondition, or ErrNotFound when the
+	// object is missing (every backend in this module distinguishes).
+	//
+	// A conditional write whose request was retried after a lost response
+	// (connection reset) can be refused by its own first, successful attempt;
+	// backends resolve that case by comparing the stored ETag with the one
+	// the write would produce, so a writer is not told it lost to itself. Two
+	// writers sending identical bytes may then both see success.
+	IfMatch string
+	// ContentType is stored with the object when the backend supports it.
+	ContentType string
+	// Size is the body's exact length when known in advance; zero or a
+	// negative value means unknown (a nil body is an empty object). When
+	// Size > 0 a body of another length fails the Put and nothing is written.
+	// Backends buffer at most one part to choose between a single PUT and a
+	// multipart upload, so a known size is a check, not a requirement.
+	Size int64
+}
+
+// CopyOptions are per-call settings for Copy.
+type CopyOptions struct {
+	// IfMatch makes the copy fail with ErrPrecondition unless the source's
+	// ETag equals it.
+	IfMatch string
+}
+
+// Bucket is the contract every backend implements.
+//
+// All methods are safe for concurrent use. A cancelled ctx aborts the call
+// and returns ctx's error (possibly wrapped); a write aborted this way leaves
+// no object behind and does not replace an existing one.
+type Bucket interface {
+	// List yields the objects whose keys start with prefix, in ascending
+	// byte order of their keys, one page at a time: it never holds the
+	// whole listing in memory. Iteration stops at the first error, which is
+	// yielded with a zero ObjectInfo. Breaking out of the loop is allowed.
+	// Objects written during a listing may or may not appear.
+	List(ctx context.Context, prefix string, opts *ListOptions) iter.Seq2[ObjectInfo, error]
+
+	// Stat returns the object's metadata, or ErrNotFound.
+	Stat(ctx context.Context, key string) (ObjectInfo, error)
+
+	// Get opens the object (or a byte range of it, see GetOptions) for
+	// streaming. The returned ObjectInfo describes the whole object. The
+	// caller must Close the reader. Errors: ErrNotFound, ErrPrecondition.
+	// Conditions and existence are checked before Get returns.
+	Get(ctx context.Context, key string, opts *GetOptions) (io.ReadCloser, ObjectInfo, error)
+
+	// Put streams r into the object at key. Memory use is bounded whatever
+	// the body's size (large bodies go up in parts). The object becomes
+	// visible atomically, complete, when Put returns nil; on any error no
+	// new object is visible at the key. Errors: ErrPrecondition for a
+	// failed condition, ErrInvalidKey.
+	Put(ctx context.Context, key string, r io.Reader, opts *PutOptions) (ObjectInfo, error)
+
+	// Copy copies src to dst within the bucket on the server side, replacing
+	// dst atomically. The returned ObjectInfo describes dst. Errors:
+	// ErrNotFound when src is missing, ErrPrecondition when opts.IfMatch does
+	// not match src.
+	Copy(ctx context.Context, dst, src string, opts *CopyOptions) (ObjectInfo, error)
+
+	// Delete removes the object. Deleting a missing object is not an error.
+	Delete(ctx context.Context, key string) error
+}
+
+// Closer is implemented by backends that hold resources to release.
+type Closer interface {
+	Close() error
+}
+
+// Describer is implemented by backends that can name themselves and their
+// location for messages, such as "s3://bucket" or "file:///data".
+type Describer interface {
+	Describe() string
+}
