@@ -280,8 +280,12 @@ func (e *Engine) settleDead(ctx context.Context, js *jobState) (bool, error) {
 			lost = append(lost, c)
 			continue
 		}
+		reason := d.Reason
+		if reason == "" {
+			reason = "dead-lettered by the queue"
+		}
 		if _, err := e.writeMarker(ctx, js, &manifest.ChunkMarker{Version: manifest.Version, Job: js.job, Chunk: c,
-			State: manifest.MarkerFailed, Reason: d.Reason, Finished: time.Now().UTC(), Attempts: d.Deliveries}); err != nil {
+			State: manifest.MarkerFailed, Reason: reason, Finished: time.Now().UTC(), Attempts: d.Deliveries}); err != nil {
 			return false, err
 		}
 	}

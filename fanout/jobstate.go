@@ -3,7 +3,6 @@ package fanout
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 
@@ -93,37 +92,18 @@ func (e *Engine) forgetJob(job string) {
 	e.jobsMu.Unlock()
 }
 
-// shardOf returns the index of the shard holding chunk index i.
-func (js *jobState) shardOf(i int) int {
-	if len(js.m.ShardFirst) == 0 {
-		return i / js.m.ShardSize
-	}
-	// The last shard whose first chunk is <= i.
-	return sort.Search(len(js.m.ShardFirst), func(s int) bool { return js.m.ShardFirst[s] > i }) - 1
-}
-
-func (js *jobState) shardKey(s int) string {
-	if js.m.ShardPrefix != "" {
-		return shardKey(js.m.ShardPrefix, s)
-	}
-	return js.layout.ShardKey(js.job, s)
-}
-
 // chunk returns a chunk's definition from its manifest shard.
 func (js *jobState) chunk(ctx context.Context, id string) (manifest.Chunk, error) {
 	i, err := manifest.ChunkIndex(id)
 	if err != nil || i < 0 || i >= js.m.Chunks {
 		return manifest.Chunk{}, functions.Permanent(fmt.Errorf("job %s has no chunk %q", js.job, id))
 	}
-	s := js.shardOf(i)
+	s := js.m.ShardOfChunk(i)
 	shard, err := js.shard(ctx, s)
 	if err != nil {
 		return manifest.Chunk{}, err
 	}
-	first := s * js.m.ShardSize
-	if len(js.m.ShardFirst) > 0 {
-		first = js.m.ShardFirst[s]
-	}
+	first, _ := js.m.ShardBounds(s)
 	if k := i - first; k >= 0 && k < len(shard.Chunks) && shard.Chunks[k].ID == id {
 		return shard.Chunks[k], nil
 	}
@@ -142,11 +122,17 @@ func (js *jobState) shard(ctx context.Context, s int) (*manifest.Shard, error) {
 		return sh, nil
 	}
 	js.mu.Unlock()
-	body, err := readAll(ctx, js.out, js.shardKey(s), 1<<30)
+	body, err := readAll(ctx, js.out, js.m.ShardKey(js.layout, s), 1<<30)
 	if err != nil {
 		return nil, fmt.Errorf("job %s: reading manifest shard %d: %w", js.job, s, err)
 	}
 	sh, err := manifest.DecodeShard(body)
+	if err == nil && sh.Index != s {
+		err = fmt.Errorf("shard %d holds index %d", s, sh.Index)
+	}
+	if err == nil {
+		err = js.m.CheckShard(sh)
+	}
 	if err != nil {
 		return nil, functions.Permanent(fmt.Errorf("job %s: manifest shard %d: %w", js.job, s, err))
 	}

@@ -62,7 +62,7 @@ func (e *Engine) Plan(ctx context.Context, spec manifest.JobSpec) (PlanInfo, err
 
 	p := &planRun{e: e, spec: spec, job: job, out: out, outLoc: outLoc, layout: layout,
 		shardPrefix: layout.JobPrefix(job) + "plans/" + time.Now().UTC().Format("20060102T150405") + "-" + randomHex(4) + "/"}
-	p.packer, err = manifest.NewPacker(manifest.PackOptions{ChunkBytes: spec.ChunkBytes, MaxObjectsPerChunk: spec.MaxObjectsPerChunk})
+	p.packer, err = manifest.NewPacker(spec.PackOptions())
 	if err != nil {
 		return PlanInfo{}, err
 	}

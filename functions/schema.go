@@ -134,7 +134,7 @@ func ParseSchema(spec string) (*Schema, error) {
 // Value is one typed cell. The zero Value is a null string.
 type Value struct {
 	Type  Type
-	Valid bool // false means null
+	Valid bool  // false means null
 	I     int64 // Int64, Timestamp (µs), Bool (0/1)
 	F     float64
 	S     string
@@ -148,10 +148,10 @@ func Null(t Type) Value { return Value{Type: t} }
 
 // StringValue, IntValue, FloatValue, BoolValue and TimeValue build
 // non-null values.
-func StringValue(s string) Value   { return Value{Type: String, Valid: true, S: s} }
-func IntValue(i int64) Value       { return Value{Type: Int64, Valid: true, I: i} }
-func FloatValue(f float64) Value   { return Value{Type: Float64, Valid: true, F: f} }
-func TimeValue(t time.Time) Value  { return Value{Type: Timestamp, Valid: true, I: t.UnixMicro()} }
+func StringValue(s string) Value  { return Value{Type: String, Valid: true, S: s} }
+func IntValue(i int64) Value      { return Value{Type: Int64, Valid: true, I: i} }
+func FloatValue(f float64) Value  { return Value{Type: Float64, Valid: true, F: f} }
+func TimeValue(t time.Time) Value { return Value{Type: Timestamp, Valid: true, I: t.UnixMicro()} }
 func BoolValue(b bool) Value {
 	v := Value{Type: Bool, Valid: true}
 	if b {

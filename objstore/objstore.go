@@ -5,10 +5,17 @@
 // using "/" as a separator; the contract never interprets them beyond that.
 // Every backend refuses, with ErrInvalidKey, the empty key and keys holding a
 // NUL byte; S3 backends also refuse keys that are not valid UTF-8 or longer
-// than 1,024 bytes (S3's limit). A file store maps keys to paths and so has
-// stricter rules (see package filestore): a key cannot name both an object and
-// a "directory" of other objects ("a" and "a/b"), and segments are limited to
-// 255 bytes.
+// than 1,024 bytes (S3's limit).
+//
+// Portable keys (what fanout writes) also avoid what path-based stores
+// cannot hold: a leading "/", empty segments ("a//b"), "." and ".." segments,
+// segments longer than 255 bytes, a trailing "/", and an object that is also
+// the "directory" of other objects ("a" next to "a/b"). A file store refuses
+// all of these with ErrInvalidKey (see package filestore). MinIO refuses the
+// segment rules (mapped to ErrInvalidKey), silently drops a leading "/", and
+// accepts "a" next to "a/b" but then leaves "a/b" out of listings. AWS S3
+// accepts them all, so such keys can still be read from S3 inputs.
+//
 // Backends live in subpackages (miniostore, s3store, filestore) and every
 // backend runs the one conformance suite in objstoretest. Errors a caller
 // branches on are the sentinels below; backends map their SDK's errors onto

@@ -70,4 +70,12 @@
 // true or unknown is true. A row passes only when the whole expression is
 // true. So with age null, both `age > 18` and `not (age > 18)` drop the row;
 // use `age is null` or `age is not null` to test for null.
+//
+// # Use
+//
+//	e, err := expr.Compile("age >= 18", schema) // err is an *expr.Error
+//	...
+//	if e.Eval(row) { // row laid out as schema
+//		...
+//	}
 package expr

@@ -24,7 +24,8 @@ type Expr struct {
 }
 
 // Compile parses src and checks it against schema: every column must exist
-// and every comparison must be possible. The error is an *Error.
+// and every comparison must be possible. A nil schema has no columns. The
+// error is an *Error.
 func Compile(src string, schema *functions.Schema) (*Expr, error) {
 	if schema == nil {
 		schema = &functions.Schema{}
@@ -67,6 +68,7 @@ type Error struct {
 	Msg string
 }
 
+// Error renders the error as "expr: position N: message".
 func (e *Error) Error() string { return fmt.Sprintf("expr: position %d: %s", e.Pos, e.Msg) }
 
 func errorf(src string, bytePos int, format string, args ...any) *Error {

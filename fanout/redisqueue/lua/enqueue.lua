@@ -5,7 +5,8 @@
 -- ARGV[1] job            ARGV[2] manifest       ARGV[3] lease (ns)
 -- ARGV[4] max deliveries ARGV[5] max failures
 -- ARGV[6] backoff base (ns)                     ARGV[7] backoff max (ns)
--- ARGV[8..] chunk IDs
+-- ARGV[8..] chunk IDs (at most a few thousand: they are unpacked onto
+--            Lua's stack)
 --
 -- Result: {OK, number of chunks added}. A chunk already known to the job
 -- in any state (pending, running, dead or done) is left as it is. The spec
@@ -14,15 +15,23 @@ redis.call('HSET', KEYS[1], 'job', ARGV[1], 'manifest', ARGV[2],
   'lease_ns', ARGV[3], 'max_deliveries', ARGV[4], 'max_failures', ARGV[5],
   'backoff_base_ns', ARGV[6], 'backoff_max_ns', ARGV[7])
 local now = now_ms()
-local added = 0
-for i = 8, #ARGV do
-  local chunk = ARGV[i]
-  if not redis.call('ZSCORE', KEYS[2], chunk)
-    and not redis.call('ZSCORE', KEYS[3], chunk)
-    and redis.call('HEXISTS', KEYS[4], chunk) == 0
-    and redis.call('SISMEMBER', KEYS[5], chunk) == 0 then
-    redis.call('ZADD', KEYS[2], now, chunk)
-    added = added + 1
+local chunks = {unpack(ARGV, 8)}
+if #chunks == 0 then
+  return {OK, 0}
+end
+-- One lookup per set for the whole batch.
+local pending = redis.call('ZMSCORE', KEYS[2], unpack(chunks))
+local leased = redis.call('ZMSCORE', KEYS[3], unpack(chunks))
+local dead = redis.call('HMGET', KEYS[4], unpack(chunks))
+local done = redis.call('SMISMEMBER', KEYS[5], unpack(chunks))
+local add = {}
+for i, chunk in ipairs(chunks) do
+  if not pending[i] and not leased[i] and not dead[i] and done[i] == 0 then
+    add[#add + 1] = now
+    add[#add + 1] = chunk
   end
 end
-return {OK, added}
+if #add == 0 then
+  return {OK, 0}
+end
+return {OK, redis.call('ZADD', KEYS[2], unpack(add))}

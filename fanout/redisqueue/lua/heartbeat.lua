@@ -5,9 +5,8 @@
 --
 -- Result: {OK, new deadline ms}; {LEASE_LOST}; {UNKNOWN_JOB}.
 --
--- A lease past its deadline that nobody took back yet is still held: no
--- other attempt can have the chunk, since taking it back bumps no epoch
--- but moves the chunk out of running.
+-- A lease past its deadline that no claim or reclaim took back yet is
+-- still held: no other attempt can have had the chunk meanwhile.
 local spec = load_spec(KEYS[3])
 if not spec then
   return {UNKNOWN_JOB}

@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fanout-dev/fanout/fanout"
+	"github.com/fanout-dev/fanout/functions/builtin"
+)
+
+func newRunCommand(g *globalFlags, submitOnly bool) *cobra.Command {
+	var jf jobFlags
+	var workers int
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "run --in URL --fn NAME --out URL [flags]",
+		Short: "Plan, run and commit a job; exits 0 only when the job committed",
+		Args:  cobra.NoArgs,
+	}
+	if submitOnly {
+		cmd.Use = "submit --in URL --fn NAME --out URL [flags]"
+		cmd.Short = "Plan a job and enqueue its chunks in Redis; prints the job ID and returns"
+	}
+	jf.register(cmd)
+	if !submitOnly {
+		cmd.Flags().IntVar(&workers, "workers", runtime.NumCPU(), "chunks this process works on at once (0: leave the work to `fanout work` processes)")
+	}
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object describing the job at the end")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		ctx := cmd.Context()
+		spec, err := jf.spec()
+		if err != nil {
+			return err
+		}
+		a, err := newApp(ctx, g, submitOnly)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		if submitOnly {
+			info, err := a.engine.Submit(ctx, spec)
+			if err != nil {
+				return err
+			}
+			if jsonOut {
+				return printJSON(os.Stdout, map[string]any{"job": info.Job, "chunks": info.Manifest.Chunks, "existing": info.Existing, "output": info.Manifest.Spec.Output})
+			}
+			fmt.Println(info.Job)
+			return nil
+		}
+		if a.embedded && workers <= 0 {
+			return errors.New("--workers 0 needs --redis: in embedded mode this process is the only worker")
+		}
+		stats := &fanout.WorkStats{}
+		prog := newProgress(!g.quiet, stats)
+		res, err := a.engine.Run(ctx, spec, fanout.RunOptions{Workers: workers, Progress: prog.update, Stats: stats})
+		prog.done()
+		return report(res, err, jsonOut)
+	}
+	return cmd
+}
+
+// report prints a job's result and turns a job that did not commit into a
+// non-zero exit.
+func report(res fanout.Result, err error, jsonOut bool) error {
+	if err != nil && res.Error == "" {
+		res.Error = err.Error()
+	}
+	if jsonOut {
+		if perr := printJSON(os.Stdout, res); perr != nil {
+			return perr
+		}
+	} else {
+		printSummary(res)
+	}
+	if err != nil {
+		if jsonOut {
+			fmt.Fprintln(os.Stderr, "fanout:", err)
+			return exitError{1}
+		}
+		return err
+	}
+	if res.State != fanout.StateCommitted {
+		return exitError{1}
+	}
+	return nil
+}
+
+func printSummary(res fanout.Result) {
+	if res.State != fanout.StateCommitted {
+		return
+	}
+	note := ""
+	if res.Existing {
+		note = " (submitted before: nothing new to do; --rerun runs it again)"
+	}
+	fmt.Printf("job %s committed%s\n", res.Job, note)
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "  output\t%s\n", res.Output)
+	fmt.Fprintf(w, "  files\t%d (%s)\n", res.Files, humanBytes(res.BytesOut))
+	fmt.Fprintf(w, "  chunks\t%d\n", res.Chunks)
+	fmt.Fprintf(w, "  records\t%d in, %d out\n", res.RecordsIn, res.RecordsOut)
+	fmt.Fprintf(w, "  input\t%s in %d objects\n", humanBytes(res.BytesIn), res.Objects)
+	if res.Elapsed > 0 {
+		fmt.Fprintf(w, "  time\t%s (%s/s)\n", res.Elapsed.Round(time.Millisecond), humanBytes(int64(float64(res.BytesIn)/res.Elapsed.Seconds())))
+	}
+	for _, f := range res.Failed {
+		fmt.Fprintf(w, "  left out\t%s: %s\n", f.Chunk, f.Reason)
+	}
+	w.Flush()
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func newWorkCommand(g *globalFlags) *cobra.Command {
+	var concurrency int
+	var job string
+	var grace time.Duration
+	cmd := &cobra.Command{
+		Use:   "work --redis URL [--concurrency N]",
+		Short: "Serve every job in Redis until SIGTERM: claim chunks, run them, publish their markers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			a, err := newApp(context.WithoutCancel(ctx), g, true)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			stats := &fanout.WorkStats{}
+			err = a.engine.Work(ctx, fanout.WorkOptions{Concurrency: concurrency, Job: job, Grace: grace, Stats: stats})
+			fmt.Fprintf(os.Stderr, "fanout work: stopped after %d chunks (%d skipped, %d failed, %d leases lost)\n",
+				stats.Chunks.Load(), stats.Skipped.Load(), stats.Failed.Load(), stats.LeasesLost.Load())
+			return err
+		},
+	}
+	cmd.Flags().IntVar(&concurrency, "concurrency", runtime.NumCPU(), "chunks processed at once")
+	cmd.Flags().StringVar(&job, "job", "", "serve only this job")
+	cmd.Flags().DurationVar(&grace, "grace", 30*time.Second, "on SIGTERM, how long running chunks may finish before they are released")
+	return cmd
+}
+
+// jobOutput finds a job's output URL: --out, or the queue's record.
+func jobOutput(ctx context.Context, a *app, job, out string) (string, error) {
+	if out != "" {
+		return absURL(out), nil
+	}
+	o, err := a.engine.OutputOf(ctx, job)
+	if err != nil {
+		return "", fmt.Errorf("%w (pass --out URL: the queue does not know the job)", err)
+	}
+	return o, nil
+}
+
+func newWaitCommand(g *globalFlags) *cobra.Command {
+	var out string
+	var jsonOut bool
+	var workers int
+	cmd := &cobra.Command{
+		Use:   "wait JOB",
+		Short: "Wait until a submitted job commits (reclaiming expired leases), then print its result",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			a, err := newApp(ctx, g, out == "")
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			o, err := jobOutput(ctx, a, args[0], out)
+			if err != nil {
+				return err
+			}
+			if a.embedded && workers == 0 {
+				workers = runtime.NumCPU()
+			}
+			stats := &fanout.WorkStats{}
+			prog := newProgress(!g.quiet, stats)
+			res, err := a.engine.Wait(ctx, o, args[0], fanout.RunOptions{Workers: workers, Progress: prog.update, Stats: stats})
+			prog.done()
+			return report(res, err, jsonOut)
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "the job's output URL (needed when Redis lost the job)")
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the result as JSON")
+	cmd.Flags().IntVar(&workers, "workers", 0, "also work on the job with N local workers")
+	return cmd
+}
+
+func newStatusCommand(g *globalFlags) *cobra.Command {
+	var out string
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "status JOB",
+		Short: "Show a job's state: chunks per state, markers in the bucket, the commit",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			a, err := newApp(ctx, g, out == "")
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			o, err := jobOutput(ctx, a, args[0], out)
+			if err != nil {
+				return err
+			}
+			res, err := a.engine.Status(ctx, o, args[0])
+			if err != nil {
+				return err
+			}
+			if jsonOut {
+				return printJSON(os.Stdout, res)
+			}
+			fmt.Printf("job %s: %s\n", res.Job, res.State)
+			w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintf(w, "  output\t%s\n", res.Output)
+			fmt.Fprintf(w, "  chunks\t%d (%d with a marker)\n", res.Chunks, res.Markers)
+			fmt.Fprintf(w, "  queue\tpending %d (retrying %d), running %d, done %d, dead %d\n",
+				res.Queue.Pending, res.Queue.Retrying, res.Queue.Running, res.Queue.Done, res.Queue.Dead)
+			if res.State == fanout.StateCommitted {
+				fmt.Fprintf(w, "  records\t%d in, %d out\n", res.RecordsIn, res.RecordsOut)
+				fmt.Fprintf(w, "  files\t%d\n", res.Files)
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "the job's output URL (needed when Redis does not know the job)")
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	return cmd
+}
+
+func newResumeCommand(g *globalFlags) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "resume JOB --out URL",
+		Short: "Rebuild a job's queue from its manifest minus the chunk markers in the bucket (after Redis lost it)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			a, err := newApp(ctx, g, true)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			o, err := jobOutput(ctx, a, args[0], out)
+			if err != nil {
+				return err
+			}
+			n, err := a.engine.Resume(ctx, o, args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Printf("job %s: %d chunk(s) without a marker enqueued\n", args[0], n)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "the job's output URL")
+	return cmd
+}
+
+func newFunctionsCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "functions",
+		Short: "List the built-in functions",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			reg := builtin.Registry()
+			w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+			for _, name := range reg.Names() {
+				f, _ := reg.Lookup(name)
+				fmt.Fprintf(w, "%s\t%s\n", name, strings.TrimSpace(f.Describe()))
+			}
+			return w.Flush()
+		},
+	}
+}

@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fanout-dev/fanout/fanout"
+	"github.com/fanout-dev/fanout/fanout/memqueue"
+	"github.com/fanout-dev/fanout/fanout/redisqueue"
+	"github.com/fanout-dev/fanout/functions/builtin"
+	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore"
+	"github.com/fanout-dev/fanout/objstore/bucketurl"
+)
+
+// globalFlags are the settings every subcommand shares.
+type globalFlags struct {
+	redisURL   string
+	redisNS    string
+	s3Backend  string
+	verbose    bool
+	quiet      bool
+	jsonOutput bool
+}
+
+func newRootCommand() *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:   "fanout",
+		Short: "Run a function over every record of the objects under a prefix, in parallel, and commit the result atomically",
+		Long: `fanout plans a job over the objects under one or more prefixes (s3://bucket/prefix/ or
+file:///dir/), runs a function over every record in parallel chunks, and publishes the
+partitioned result with one conditional commit. Without --redis (or FANOUT_REDIS_URL)
+everything runs in this process; with it, chunks go through Redis and any number of
+"fanout work" processes join in.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.redisURL, "redis", os.Getenv("FANOUT_REDIS_URL"), "Redis URL (redis:// or rediss://; AUTH as redis://:password@host); default $FANOUT_REDIS_URL, empty for the embedded queue")
+	pf.StringVar(&g.redisNS, "redis-prefix", envOr("FANOUT_REDIS_PREFIX", "fanout"), "prefix of every Redis key ($FANOUT_REDIS_PREFIX)")
+	pf.StringVar(&g.s3Backend, "s3-backend", os.Getenv("FANOUT_S3_BACKEND"), "S3 client: minio (default) or aws ($FANOUT_S3_BACKEND)")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log every chunk event")
+	pf.BoolVarP(&g.quiet, "quiet", "q", false, "no progress output")
+	root.AddCommand(
+		newRunCommand(g, false),
+		newRunCommand(g, true),
+		newWorkCommand(g),
+		newWaitCommand(g),
+		newStatusCommand(g),
+		newResumeCommand(g),
+		newFunctionsCommand(),
+		newDemoCommand(g),
+	)
+	return root
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// app is one command's wiring of concrete types.
+type app struct {
+	engine   *fanout.Engine
+	log      *slog.Logger
+	embedded bool
+	closers  []io.Closer
+}
+
+func (a *app) Close() error {
+	var errs []error
+	errs = append(errs, a.engine.Close())
+	for _, c := range a.closers {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// newApp wires the engine: Redis or the embedded queue, the object store
+// backends, the built-in functions.
+func newApp(ctx context.Context, g *globalFlags, needRedis bool) (*app, error) {
+	level := slog.LevelWarn
+	if g.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	a := &app{log: log}
+	cfg := fanout.Config{
+		Functions: builtin.Registry(),
+		Logger:    log,
+		Open: func(ctx context.Context, storeURL string) (objstore.Bucket, error) {
+			b, _, err := bucketurl.Open(ctx, storeURL, bucketurl.Options{S3Backend: g.s3Backend})
+			return b, err
+		},
+	}
+	if g.redisURL == "" {
+		if needRedis {
+			return nil, errors.New("this command needs Redis: pass --redis URL or set FANOUT_REDIS_URL")
+		}
+		q := memqueue.New(memqueue.Config{})
+		cfg.Queue, cfg.Admin = q, q
+		a.embedded = true
+	} else {
+		q, err := redisqueue.New(ctx, redisqueue.Config{URL: g.redisURL, Prefix: g.redisNS})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Queue, cfg.Admin = q, q
+		a.closers = append(a.closers, q)
+	}
+	e, err := fanout.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.engine = e
+	return a, nil
+}
+
+// jobFlags are the flags that define a job (run and submit).
+type jobFlags struct {
+	inputs      []string
+	fn          string
+	args        []string
+	out         string
+	format      string
+	outFormat   string
+	partitionBy string
+	chunkSize   string
+	maxObjects  int
+	maxAttempts int
+	lease       time.Duration
+	maxFailed   string
+	csvWhole    bool
+	maxRecord   string
+	maxInflate  string
+	rerun       bool
+}
+
+func (f *jobFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.inputs, "in", nil, "input URL (s3://bucket/prefix/, file:///dir/, a local path; a glob in the last element); repeatable")
+	fl.StringVar(&f.fn, "fn", "", "function to run (see `fanout functions`)")
+	fl.StringArrayVar(&f.args, "arg", nil, "function argument K=V; repeatable")
+	fl.StringVar(&f.out, "out", "", "output URL (a prefix that holds nothing of another job)")
+	fl.StringVar(&f.format, "format", "auto", "input format: auto|lines|csv|jsonl|parquet (auto: by extension; .gz/.zst/.bz2 decompressed)")
+	fl.StringVar(&f.outFormat, "out-format", "parquet", "output format: parquet|jsonl|csv|lines")
+	fl.StringVar(&f.partitionBy, "partition-by", "", "comma-separated output columns to partition by, Hive-style col=value/")
+	fl.StringVar(&f.chunkSize, "chunk-size", "64MiB", "target bytes per chunk")
+	fl.IntVar(&f.maxObjects, "max-objects-per-chunk", manifest.DefaultMaxObjectsPerChunk, "most small objects packed into one chunk")
+	fl.IntVar(&f.maxAttempts, "max-attempts", manifest.DefaultMaxAttempts, "attempts per chunk before it is dead-lettered")
+	fl.DurationVar(&f.lease, "lease", time.Duration(manifest.DefaultLease), "chunk lease; heartbeats extend it every third")
+	fl.StringVar(&f.maxFailed, "max-failed", "0", "failed chunks tolerated: a count N or a percentage P%")
+	fl.BoolVar(&f.csvWhole, "csv-whole", false, "process each CSV object whole (needed when quoted fields hold newlines)")
+	fl.StringVar(&f.maxRecord, "max-record-size", "64MiB", "largest record accepted")
+	fl.StringVar(&f.maxInflate, "max-decompressed-size", "64GiB", "largest decompressed size of one compressed object")
+	fl.BoolVar(&f.rerun, "rerun", false, "run again even if the same job was submitted before (a new job ID)")
+}
+
+func (f *jobFlags) spec() (manifest.JobSpec, error) {
+	if len(f.inputs) == 0 {
+		return manifest.JobSpec{}, errors.New("--in is required")
+	}
+	if f.fn == "" {
+		return manifest.JobSpec{}, errors.New("--fn is required (see `fanout functions`)")
+	}
+	if f.out == "" {
+		return manifest.JobSpec{}, errors.New("--out is required")
+	}
+	args := map[string]string{}
+	for _, kv := range f.args {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return manifest.JobSpec{}, fmt.Errorf("--arg %q: want K=V", kv)
+		}
+		args[k] = v
+	}
+	chunk, err := parseSize(f.chunkSize)
+	if err != nil {
+		return manifest.JobSpec{}, fmt.Errorf("--chunk-size: %w", err)
+	}
+	maxRecord, err := parseSize(f.maxRecord)
+	if err != nil {
+		return manifest.JobSpec{}, fmt.Errorf("--max-record-size: %w", err)
+	}
+	maxInflate, err := parseSize(f.maxInflate)
+	if err != nil {
+		return manifest.JobSpec{}, fmt.Errorf("--max-decompressed-size: %w", err)
+	}
+	var partition []string
+	for _, c := range strings.Split(f.partitionBy, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			partition = append(partition, c)
+		}
+	}
+	inputs := make([]string, len(f.inputs))
+	for i, in := range f.inputs {
+		inputs[i] = absURL(in)
+	}
+	spec := manifest.JobSpec{
+		Inputs: inputs, Format: f.format, Function: f.fn, Args: args, Output: absURL(f.out),
+		OutputFormat: f.outFormat, PartitionBy: partition, ChunkBytes: chunk, MaxObjectsPerChunk: f.maxObjects,
+		MaxAttempts: f.maxAttempts, Lease: manifest.Duration(f.lease), MaxFailed: f.maxFailed, CSVWhole: f.csvWhole,
+		MaxRecordBytes: maxRecord, MaxDecompressedBytes: maxInflate,
+	}
+	if f.rerun {
+		spec.Nonce = strconv.FormatInt(time.Now().UnixNano(), 36)
+	}
+	return spec.WithDefaults(), nil
+}
+
+// absURL turns a plain local path into a file URL with an absolute path,
+// so that the job means the same thing to every worker.
+func absURL(s string) string {
+	if strings.Contains(s, "://") {
+		return s
+	}
+	loc, err := objstore.ParseURL(s)
+	if err != nil {
+		return s
+	}
+	return loc.String()
+}
+
+// parseSize reads sizes such as 64MiB, 1GB, 512k or 1048576.
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(strings.ToLower(s))
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
+		{"kb", 1000}, {"mb", 1000 * 1000}, {"gb", 1000 * 1000 * 1000}, {"tb", 1000 * 1000 * 1000 * 1000},
+		{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40}, {"b", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(t, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a positive size (e.g. 64MiB)", s)
+	}
+	return int64(n * float64(mult)), nil
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

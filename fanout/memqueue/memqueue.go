@@ -1,0 +1,507 @@
+// Package memqueue implements fanout.Queue and fanout.QueueAdmin in
+// memory, for the embedded mode where the driver and its workers share
+// one process. It has the semantics of redisqueue (both pass
+// queuetest.RunConformance) with time from an injectable clock, and
+// forgets everything when the process ends: the bucket's chunk markers
+// are the truth, the queue only a hint.
+package memqueue
+
+import (
+	"cmp"
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fanout-dev/fanout/fanout"
+)
+
+// Config holds the queue's clock.
+type Config struct {
+	// Now is the queue's clock; time.Now when nil.
+	Now func() time.Time
+	// Jitter draws the random factor of retry delays, in [0, 1);
+	// math/rand/v2's Float64 when nil.
+	Jitter func() float64
+}
+
+// Queue is a fanout.Queue and fanout.QueueAdmin in memory. It is safe for
+// concurrent use; every method holds one mutex for its whole run, so each
+// state change is atomic like a redisqueue script.
+type Queue struct {
+	now    func() time.Time
+	jitter func() float64
+
+	mu   sync.Mutex
+	jobs map[string]*job
+	turn uint64 // rotates the job Claim with an empty job tries first
+}
+
+var (
+	_ fanout.Queue      = (*Queue)(nil)
+	_ fanout.QueueAdmin = (*Queue)(nil)
+)
+
+// New returns an empty queue.
+func New(cfg Config) *Queue {
+	q := &Queue{now: cfg.Now, jitter: cfg.Jitter, jobs: make(map[string]*job)}
+	if q.now == nil {
+		q.now = time.Now
+	}
+	if q.jitter == nil {
+		q.jitter = rand.Float64
+	}
+	return q
+}
+
+type state int
+
+const (
+	statePending state = iota
+	stateRunning
+	stateDead
+	stateDone
+)
+
+// chunk is what the queue knows of one chunk. Deliveries counts claims
+// (a release gives its delivery back) and failures the errors reported by
+// Fail; the delivery limit bounds deliveries minus failures, the claims
+// whose lease was lost.
+type chunk struct {
+	id         string
+	state      state
+	epoch      int64
+	worker     string // current or last holder
+	deliveries int
+	failures   int
+	reason     string    // why dead
+	deadline   time.Time // lease deadline while running
+	ready      time.Time // when claimable while pending
+	index      int       // position in the pending heap
+}
+
+func (c *chunk) lost() int { return c.deliveries - c.failures }
+
+type job struct {
+	spec    fanout.JobQueueSpec
+	chunks  map[string]*chunk // every known chunk, done ones included
+	pending pendingHeap
+	running map[string]*chunk
+	dead    map[string]*chunk
+	done    int
+}
+
+// pendingHeap orders pending chunks by ready time, then chunk ID, like
+// redisqueue's sorted set.
+type pendingHeap []*chunk
+
+func (h pendingHeap) Len() int { return len(h) }
+func (h pendingHeap) Less(i, j int) bool {
+	if c := h[i].ready.Compare(h[j].ready); c != 0 {
+		return c < 0
+	}
+	return h[i].id < h[j].id
+}
+func (h pendingHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *pendingHeap) Push(x any) {
+	c := x.(*chunk)
+	c.index = len(*h)
+	*h = append(*h, c)
+}
+func (h *pendingHeap) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	c.index = -1
+	return c
+}
+
+func (j *job) toPending(c *chunk, ready time.Time) {
+	delete(j.running, c.id)
+	c.state, c.ready, c.deadline = statePending, ready, time.Time{}
+	heap.Push(&j.pending, c)
+}
+
+func (j *job) deadLetter(c *chunk, reason string) {
+	delete(j.running, c.id)
+	c.state, c.reason, c.deadline = stateDead, reason, time.Time{}
+	j.dead[c.id] = c
+}
+
+func deliveriesReason(max int, worker string) string {
+	return fmt.Sprintf("exceeded %d deliveries (last worker %s lost its lease)", max, worker)
+}
+
+// expire takes back one expired lease: the chunk returns to pending now,
+// or is dead-lettered when its lost deliveries reached the limit.
+func (j *job) expire(c *chunk, now time.Time) {
+	if c.lost() >= j.spec.MaxDeliveries {
+		j.deadLetter(c, deliveriesReason(j.spec.MaxDeliveries, c.worker))
+		return
+	}
+	j.toPending(c, now)
+}
+
+// reclaim takes back every expired lease (deadline before now).
+func (j *job) reclaim(now time.Time) int {
+	var expired []*chunk
+	for _, c := range j.running {
+		if c.deadline.Before(now) {
+			expired = append(expired, c)
+		}
+	}
+	// Map order is random; take them back in a stable order.
+	slices.SortFunc(expired, func(a, b *chunk) int { return strings.Compare(a.id, b.id) })
+	for _, c := range expired {
+		j.expire(c, now)
+	}
+	return len(expired)
+}
+
+// Enqueue registers the job (the last enqueue's spec wins) and adds the
+// chunks it does not know yet as pending, claimable now.
+func (q *Queue) Enqueue(ctx context.Context, spec fanout.JobQueueSpec, chunks []string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := validateSpec(spec); err != nil {
+		return err
+	}
+	for _, c := range chunks {
+		if c == "" {
+			return fmt.Errorf("memqueue: enqueue job %s: empty chunk ID", spec.Job)
+		}
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	j := q.jobs[spec.Job]
+	if j == nil {
+		j = &job{
+			chunks:  make(map[string]*chunk, len(chunks)),
+			running: make(map[string]*chunk),
+			dead:    make(map[string]*chunk),
+		}
+		q.jobs[spec.Job] = j
+	}
+	j.spec = spec
+	now := q.now()
+	for _, id := range chunks {
+		if _, ok := j.chunks[id]; ok {
+			continue
+		}
+		c := &chunk{id: id}
+		j.chunks[id] = c
+		j.toPending(c, now)
+	}
+	return nil
+}
+
+// Claim leases a ready chunk of job, or of any job when job is empty:
+// then jobs are tried in turn from a starting job that rotates with every
+// call. Expired leases of a job are taken back before it is tried.
+func (q *Queue) Claim(ctx context.Context, job, worker string) (fanout.Lease, error) {
+	if err := ctx.Err(); err != nil {
+		return fanout.Lease{}, err
+	}
+	if worker == "" {
+		return fanout.Lease{}, errors.New("memqueue: claim: empty worker name")
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := q.now()
+	if job != "" {
+		j := q.jobs[job]
+		if j == nil {
+			return fanout.Lease{}, fmt.Errorf("memqueue: claim job %s: %w", job, fanout.ErrUnknownJob)
+		}
+		return j.claim(worker, now)
+	}
+	ids := make([]string, 0, len(q.jobs))
+	for id := range q.jobs {
+		ids = append(ids, id)
+	}
+	if len(ids) == 0 {
+		return fanout.Lease{}, fanout.ErrNoWork
+	}
+	slices.Sort(ids)
+	q.turn++
+	first := int(q.turn % uint64(len(ids)))
+	for i := range ids {
+		l, err := q.jobs[ids[(first+i)%len(ids)]].claim(worker, now)
+		if errors.Is(err, fanout.ErrNoWork) {
+			continue
+		}
+		return l, err
+	}
+	return fanout.Lease{}, fanout.ErrNoWork
+}
+
+func (j *job) claim(worker string, now time.Time) (fanout.Lease, error) {
+	j.reclaim(now)
+	for len(j.pending) > 0 && !j.pending[0].ready.After(now) {
+		c := heap.Pop(&j.pending).(*chunk)
+		if c.lost() >= j.spec.MaxDeliveries {
+			j.deadLetter(c, deliveriesReason(j.spec.MaxDeliveries, c.worker))
+			continue
+		}
+		c.epoch++
+		c.deliveries++
+		c.worker = worker
+		c.state = stateRunning
+		c.deadline = now.Add(j.spec.Lease)
+		j.running[c.id] = c
+		return fanout.Lease{
+			Job:        j.spec.Job,
+			Chunk:      c.id,
+			Epoch:      c.epoch,
+			Worker:     worker,
+			Expires:    c.deadline,
+			Deliveries: c.deliveries,
+			Failures:   c.failures,
+		}, nil
+	}
+	return fanout.Lease{}, fanout.ErrNoWork
+}
+
+// held returns the chunk when l's worker and epoch hold its lease. A lease
+// past its deadline that nothing took back yet is still held.
+func (q *Queue) held(op string, l fanout.Lease) (*job, *chunk, error) {
+	j := q.jobs[l.Job]
+	if j == nil {
+		return nil, nil, fmt.Errorf("%s: %w: %w", leaseContext(op, l), fanout.ErrLeaseLost, fanout.ErrUnknownJob)
+	}
+	c := j.chunks[l.Chunk]
+	if c == nil || c.state != stateRunning || c.worker != l.Worker || c.epoch != l.Epoch {
+		return j, c, fmt.Errorf("%s: %w", leaseContext(op, l), fanout.ErrLeaseLost)
+	}
+	return j, c, nil
+}
+
+func leaseContext(op string, l fanout.Lease) string {
+	return fmt.Sprintf("memqueue: %s job %s chunk %s epoch %d", op, l.Job, l.Chunk, l.Epoch)
+}
+
+// Heartbeat extends the lease by the job's lease duration from now.
+func (q *Queue) Heartbeat(ctx context.Context, l fanout.Lease) (fanout.Lease, error) {
+	if err := ctx.Err(); err != nil {
+		return fanout.Lease{}, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	j, c, err := q.held("heartbeat", l)
+	if err != nil {
+		return fanout.Lease{}, err
+	}
+	c.deadline = q.now().Add(j.spec.Lease)
+	l.Expires = c.deadline
+	return l, nil
+}
+
+// Ack marks the chunk done; acking a chunk already done succeeds.
+func (q *Queue) Ack(ctx context.Context, l fanout.Lease) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	j, c, err := q.held("ack", l)
+	if c != nil && c.state == stateDone {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	delete(j.running, c.id)
+	c.state, c.deadline, c.worker = stateDone, time.Time{}, ""
+	j.done++
+	return nil
+}
+
+// Fail records a function error: the chunk is dead-lettered when the
+// error is permanent or the failure limit is reached, and is otherwise
+// claimable again after min(BackoffMax, BackoffBase*2^(failures-1))
+// scaled by a random factor in [0.5, 1).
+func (q *Queue) Fail(ctx context.Context, l fanout.Lease, reason string, permanent bool) (fanout.FailOutcome, error) {
+	if err := ctx.Err(); err != nil {
+		return fanout.FailOutcome{}, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	j, c, err := q.held("fail", l)
+	if err != nil {
+		return fanout.FailOutcome{}, err
+	}
+	c.failures++
+	switch {
+	case permanent:
+		j.deadLetter(c, "permanent error: "+reason)
+		return fanout.FailOutcome{Dead: true}, nil
+	case c.failures >= j.spec.MaxFailures:
+		j.deadLetter(c, fmt.Sprintf("failed %d times (limit %d), last error: %s", c.failures, j.spec.MaxFailures, reason))
+		return fanout.FailOutcome{Dead: true}, nil
+	}
+	delay := min(float64(j.spec.BackoffMax), float64(j.spec.BackoffBase)*math.Pow(2, float64(c.failures-1)))
+	ready := q.now().Add(time.Duration(delay * (0.5 + q.jitter()/2)))
+	j.toPending(c, ready)
+	return fanout.FailOutcome{RetryAt: ready}, nil
+}
+
+// Release gives the chunk back, claimable now, and refunds the delivery.
+func (q *Queue) Release(ctx context.Context, l fanout.Lease) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	j, c, err := q.held("release", l)
+	if err != nil {
+		return err
+	}
+	c.deliveries--
+	j.toPending(c, q.now())
+	return nil
+}
+
+// Reclaim takes back every expired lease of the job.
+func (q *Queue) Reclaim(ctx context.Context, job string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	j := q.jobs[job]
+	if j == nil {
+		return 0, fmt.Errorf("memqueue: reclaim job %s: %w", job, fanout.ErrUnknownJob)
+	}
+	return j.reclaim(q.now()), nil
+}
+
+// Stats counts the job's chunks by state. Leases past their deadline
+// count as running until taken back.
+func (q *Queue) Stats(ctx context.Context, job string) (fanout.QueueStats, error) {
+	if err := ctx.Err(); err != nil {
+		return fanout.QueueStats{}, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	j := q.jobs[job]
+	if j == nil {
+		return fanout.QueueStats{}, fmt.Errorf("memqueue: stats job %s: %w", job, fanout.ErrUnknownJob)
+	}
+	s := fanout.QueueStats{
+		Pending: len(j.pending),
+		Running: len(j.running),
+		Done:    j.done,
+		Dead:    len(j.dead),
+	}
+	now := q.now()
+	for _, c := range j.pending {
+		if c.ready.After(now) {
+			s.Retrying++
+		}
+	}
+	return s, nil
+}
+
+// DeadLetters lists the job's dead-lettered chunks, sorted by chunk ID.
+func (q *Queue) DeadLetters(ctx context.Context, job string) ([]fanout.DeadLetter, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	j := q.jobs[job]
+	if j == nil {
+		return nil, fmt.Errorf("memqueue: dead letters of job %s: %w", job, fanout.ErrUnknownJob)
+	}
+	out := make([]fanout.DeadLetter, 0, len(j.dead))
+	for _, c := range j.dead {
+		out = append(out, fanout.DeadLetter{Chunk: c.id, Reason: c.reason, Deliveries: c.deliveries, Failures: c.failures})
+	}
+	slices.SortFunc(out, func(a, b fanout.DeadLetter) int { return strings.Compare(a.Chunk, b.Chunk) })
+	return out, nil
+}
+
+// Jobs lists the jobs' specs, sorted by job ID.
+func (q *Queue) Jobs(ctx context.Context) ([]fanout.JobQueueSpec, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make([]fanout.JobQueueSpec, 0, len(q.jobs))
+	for _, j := range q.jobs {
+		out = append(out, j.spec)
+	}
+	slices.SortFunc(out, func(a, b fanout.JobQueueSpec) int { return cmp.Compare(a.Job, b.Job) })
+	return out, nil
+}
+
+// Finish forgets the job; finishing an unknown job does nothing.
+func (q *Queue) Finish(ctx context.Context, job string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.jobs, job)
+	return nil
+}
+
+// Redrive moves the job's dead-lettered chunks back to pending, claimable
+// now, with deliveries and failures reset; epochs are kept, so that older
+// leases stay fenced off.
+func (q *Queue) Redrive(ctx context.Context, job string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	j := q.jobs[job]
+	if j == nil {
+		return 0, fmt.Errorf("memqueue: redrive job %s: %w", job, fanout.ErrUnknownJob)
+	}
+	now := q.now()
+	n := len(j.dead)
+	for id, c := range j.dead {
+		delete(j.dead, id)
+		c.deliveries, c.failures, c.reason = 0, 0, ""
+		j.toPending(c, now)
+	}
+	return n, nil
+}
+
+// validateSpec checks a spec before it is stored; errors name the field.
+// The rules are redisqueue's.
+func validateSpec(s fanout.JobQueueSpec) error {
+	var errs []error
+	if s.Job == "" {
+		errs = append(errs, errors.New("memqueue: JobQueueSpec.Job is empty"))
+	}
+	if s.Lease < time.Millisecond {
+		errs = append(errs, fmt.Errorf("memqueue: JobQueueSpec.Lease %v is under 1ms", s.Lease))
+	}
+	if s.MaxDeliveries < 1 {
+		errs = append(errs, fmt.Errorf("memqueue: JobQueueSpec.MaxDeliveries %d is not positive", s.MaxDeliveries))
+	}
+	if s.MaxFailures < 1 {
+		errs = append(errs, fmt.Errorf("memqueue: JobQueueSpec.MaxFailures %d is not positive", s.MaxFailures))
+	}
+	if s.BackoffBase < 0 {
+		errs = append(errs, fmt.Errorf("memqueue: JobQueueSpec.BackoffBase %v is negative", s.BackoffBase))
+	}
+	if s.BackoffMax < s.BackoffBase {
+		errs = append(errs, fmt.Errorf("memqueue: JobQueueSpec.BackoffMax %v is below BackoffBase %v", s.BackoffMax, s.BackoffBase))
+	}
+	return errors.Join(errs...)
+}

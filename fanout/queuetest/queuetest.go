@@ -1,0 +1,913 @@
+// Package queuetest is the conformance suite of fanout.Queue and
+// fanout.QueueAdmin, shared by every implementation (memqueue,
+// redisqueue), with benchmarks. It is imported by tests only.
+//
+// The suite pins the contract of fanout/queue.go and these choices that
+// both implementations share:
+//   - ready chunks are claimed by ready time, then by chunk ID;
+//   - Claim of a named job the queue does not know returns ErrUnknownJob,
+//     and so do Stats, Reclaim, Redrive and DeadLetters; Finish of an
+//     unknown job succeeds;
+//   - a lease past its deadline stays held until a claim or Reclaim takes
+//     it back;
+//   - Deliveries counts claims, a Release giving its delivery back;
+//     MaxDeliveries bounds Deliveries minus Failures, the claims whose
+//     lease was lost;
+//   - Enqueue's spec replaces the stored one; specs are validated (Job
+//     set, Lease at least 1ms, limits positive, 0 <= BackoffBase <=
+//     BackoffMax).
+package queuetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fanout-dev/fanout/fanout"
+)
+
+// Clock tells the suite how time passes for the queue under test.
+type Clock struct {
+	// Now reads the queue's clock (Redis TIME for redisqueue).
+	Now func() time.Time
+	// Advance moves a fake clock forward. It is nil for a real clock: the
+	// suite then lets real time pass, polling with a deadline.
+	Advance func(d time.Duration)
+	// Lease is the lease of the jobs whose leases the suite lets expire:
+	// short for a real clock (a few hundred milliseconds), since the suite
+	// waits for it several times. Tests where expiry is not the point use
+	// a lease of a minute.
+	Lease time.Duration
+}
+
+// RealClock is the Clock of a queue on real time, read by now (which
+// should read the queue's own clock, such as Redis TIME).
+func RealClock(now func() time.Time, lease time.Duration) Clock {
+	return Clock{Now: now, Lease: lease}
+}
+
+// FakeClock is a settable clock for queues with an injectable clock, safe
+// for concurrent use.
+type FakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewFakeClock returns a clock standing at start.
+func NewFakeClock(start time.Time) *FakeClock { return &FakeClock{t: start} }
+
+// Now returns the clock's time.
+func (c *FakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward by d.
+func (c *FakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// SuiteClock is the Clock for RunConformance.
+func (c *FakeClock) SuiteClock() Clock {
+	return Clock{Now: c.Now, Advance: c.Advance, Lease: time.Minute}
+}
+
+// pollTimeout bounds every wait of the suite beyond the time it waits
+// for (a lease deadline, a retry time).
+const pollTimeout = 15 * time.Second
+
+// pollInterval is the pause between polls on a real clock.
+const pollInterval = 5 * time.Millisecond
+
+// longLease is the lease of jobs whose leases must not expire.
+const longLease = time.Minute
+
+// RunConformance runs the shared suite. newQueue returns a fresh, empty
+// queue for each subtest (its two interfaces may be one value), cleaned
+// up by the test.
+func RunConformance(t *testing.T, newQueue func(t *testing.T) (fanout.Queue, fanout.QueueAdmin), clock Clock) {
+	tests := []struct {
+		name string
+		run  func(s *suite)
+	}{
+		{"EnqueueIsIdempotent", testEnqueueIsIdempotent},
+		{"EnqueueRejectsBadSpec", testEnqueueRejectsBadSpec},
+		{"ClaimOrderAndNoWork", testClaimOrderAndNoWork},
+		{"UnknownJob", testUnknownJob},
+		{"EpochGrowsPerClaim", testEpochGrowsPerClaim},
+		{"HeartbeatExtends", testHeartbeatExtends},
+		{"StaleLeaseIsFenced", testStaleLeaseIsFenced},
+		{"ExpiredLeaseIsReclaimed", testExpiredLeaseIsReclaimed},
+		{"ClaimTakesBackExpiredLeases", testClaimTakesBackExpiredLeases},
+		{"AckIsIdempotent", testAckIsIdempotent},
+		{"RacingReclaimers", testRacingReclaimers},
+		{"ConcurrentWorkers", testConcurrentWorkers},
+		{"FailRetriesWithBackoff", testFailRetriesWithBackoff},
+		{"PermanentFailureDeadLetters", testPermanentFailureDeadLetters},
+		{"MaxFailuresDeadLetters", testMaxFailuresDeadLetters},
+		{"MaxDeliveriesDeadLetters", testMaxDeliveriesDeadLetters},
+		{"DeliveriesAndFailuresCountedApart", testDeliveriesAndFailuresCountedApart},
+		{"ReleaseDoesNotCount", testReleaseDoesNotCount},
+		{"Redrive", testRedrive},
+		{"Finish", testFinish},
+		{"ClaimAnyJobIsFair", testClaimAnyJobIsFair},
+		{"JobsListsSpecs", testJobsListsSpecs},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q, a := newQueue(t)
+			tt.run(&suite{t: t, ctx: t.Context(), q: q, a: a, clock: clock})
+		})
+	}
+}
+
+type suite struct {
+	t     *testing.T
+	ctx   context.Context
+	q     fanout.Queue
+	a     fanout.QueueAdmin
+	clock Clock
+}
+
+// spec is a job's spec with limits loose enough to stay out of the way.
+func spec(job string, lease time.Duration) fanout.JobQueueSpec {
+	return fanout.JobQueueSpec{
+		Job:           job,
+		Manifest:      "s3://bucket/jobs/" + job + "/manifest.json",
+		Lease:         lease,
+		MaxDeliveries: 5,
+		MaxFailures:   5,
+		BackoffBase:   time.Millisecond,
+		BackoffMax:    time.Millisecond,
+	}
+}
+
+func chunkIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("c%08d", i)
+	}
+	return ids
+}
+
+func (s *suite) enqueue(sp fanout.JobQueueSpec, chunks ...string) {
+	s.t.Helper()
+	if err := s.q.Enqueue(s.ctx, sp, chunks); err != nil {
+		s.t.Fatalf("Enqueue(%s, %d chunks): %v", sp.Job, len(chunks), err)
+	}
+}
+
+func (s *suite) claim(job, worker string) fanout.Lease {
+	s.t.Helper()
+	l, err := s.q.Claim(s.ctx, job, worker)
+	if err != nil {
+		s.t.Fatalf("Claim(%q, %q): %v", job, worker, err)
+	}
+	if l.Worker != worker || (job != "" && l.Job != job) {
+		s.t.Fatalf("Claim(%q, %q) = %+v: wrong job or worker", job, worker, l)
+	}
+	return l
+}
+
+func (s *suite) claimChunk(job, worker, chunk string) fanout.Lease {
+	s.t.Helper()
+	l := s.claim(job, worker)
+	if l.Chunk != chunk {
+		s.t.Fatalf("Claim(%q, %q) got chunk %s, want %s", job, worker, l.Chunk, chunk)
+	}
+	return l
+}
+
+func (s *suite) noWork(job string) {
+	s.t.Helper()
+	l, err := s.q.Claim(s.ctx, job, "w-idle")
+	if !errors.Is(err, fanout.ErrNoWork) {
+		s.t.Fatalf("Claim(%q) = %+v, %v; want ErrNoWork", job, l, err)
+	}
+}
+
+// claimEventually polls Claim until a chunk of job is ready, letting
+// time pass between polls (a fake clock moves by pollInterval).
+func (s *suite) claimEventually(job, worker string) fanout.Lease {
+	s.t.Helper()
+	deadline := s.clock.Now().Add(pollTimeout)
+	for {
+		l, err := s.q.Claim(s.ctx, job, worker)
+		switch {
+		case err == nil:
+			return l
+		case !errors.Is(err, fanout.ErrNoWork):
+			s.t.Fatalf("Claim(%q, %q): %v", job, worker, err)
+		case s.clock.Now().After(deadline):
+			s.t.Fatalf("Claim(%q, %q): still ErrNoWork after %v", job, worker, pollTimeout)
+		}
+		if s.clock.Advance != nil {
+			s.clock.Advance(pollInterval)
+		} else {
+			time.Sleep(pollInterval)
+		}
+	}
+}
+
+func (s *suite) ack(l fanout.Lease) {
+	s.t.Helper()
+	if err := s.q.Ack(s.ctx, l); err != nil {
+		s.t.Fatalf("Ack(%s/%s epoch %d): %v", l.Job, l.Chunk, l.Epoch, err)
+	}
+}
+
+func (s *suite) fail(l fanout.Lease, reason string, permanent bool) fanout.FailOutcome {
+	s.t.Helper()
+	out, err := s.q.Fail(s.ctx, l, reason, permanent)
+	if err != nil {
+		s.t.Fatalf("Fail(%s/%s epoch %d): %v", l.Job, l.Chunk, l.Epoch, err)
+	}
+	return out
+}
+
+func (s *suite) release(l fanout.Lease) {
+	s.t.Helper()
+	if err := s.q.Release(s.ctx, l); err != nil {
+		s.t.Fatalf("Release(%s/%s epoch %d): %v", l.Job, l.Chunk, l.Epoch, err)
+	}
+}
+
+func (s *suite) stats(job string, want fanout.QueueStats) {
+	s.t.Helper()
+	got, err := s.a.Stats(s.ctx, job)
+	if err != nil {
+		s.t.Fatalf("Stats(%s): %v", job, err)
+	}
+	if got != want {
+		s.t.Fatalf("Stats(%s) = %+v, want %+v", job, got, want)
+	}
+}
+
+func (s *suite) deadLetters(job string) []fanout.DeadLetter {
+	s.t.Helper()
+	d, err := s.a.DeadLetters(s.ctx, job)
+	if err != nil {
+		s.t.Fatalf("DeadLetters(%s): %v", job, err)
+	}
+	return d
+}
+
+// waitUntil lets the queue's clock reach when: a fake clock is moved, a
+// real one is polled.
+func (s *suite) waitUntil(when time.Time) {
+	s.t.Helper()
+	if s.clock.Advance != nil {
+		if d := when.Sub(s.clock.Now()); d > 0 {
+			s.clock.Advance(d)
+		}
+		return
+	}
+	deadline := time.Now().Add(when.Sub(s.clock.Now()) + pollTimeout)
+	for s.clock.Now().Before(when) {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the queue's clock did not reach %v", when)
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// reclaimExpired waits for l to expire and for Reclaim to take it back:
+// a fake clock is moved past the deadline, a real one is waited for by
+// polling Reclaim. It returns what Reclaim reported.
+func (s *suite) reclaimExpired(l fanout.Lease) int {
+	s.t.Helper()
+	if s.clock.Advance != nil {
+		s.waitUntil(l.Expires.Add(time.Millisecond))
+	}
+	deadline := time.Now().Add(l.Expires.Sub(s.clock.Now()) + pollTimeout)
+	for {
+		n, err := s.a.Reclaim(s.ctx, l.Job)
+		if err != nil {
+			s.t.Fatalf("Reclaim(%s): %v", l.Job, err)
+		}
+		if n > 0 {
+			return n
+		}
+		if s.clock.Advance != nil || time.Now().After(deadline) {
+			s.t.Fatalf("Reclaim(%s) took back nothing after the lease of %s expired at %v", l.Job, l.Chunk, l.Expires)
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+func wantLeaseLost(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, fanout.ErrLeaseLost) {
+		t.Fatalf("%s: got %v, want ErrLeaseLost", what, err)
+	}
+}
+
+// wantFenced checks that every fenced call with l fails with ErrLeaseLost
+// (Ack too unless the chunk is done).
+func (s *suite) wantFenced(what string, l fanout.Lease, ackToo bool) {
+	s.t.Helper()
+	_, err := s.q.Heartbeat(s.ctx, l)
+	wantLeaseLost(s.t, what+": Heartbeat", err)
+	_, err = s.q.Fail(s.ctx, l, "stale", false)
+	wantLeaseLost(s.t, what+": Fail", err)
+	_, err = s.q.Fail(s.ctx, l, "stale", true)
+	wantLeaseLost(s.t, what+": Fail permanent", err)
+	wantLeaseLost(s.t, what+": Release", s.q.Release(s.ctx, l))
+	if ackToo {
+		wantLeaseLost(s.t, what+": Ack", s.q.Ack(s.ctx, l))
+	}
+}
+
+func testEnqueueIsIdempotent(s *suite) {
+	sp := spec("job-a", longLease)
+	s.enqueue(sp, "c1", "c2", "c3")
+	s.enqueue(sp, "c2", "c3", "c4", "c4")
+	s.stats("job-a", fanout.QueueStats{Pending: 4})
+
+	s.ack(s.claimChunk("job-a", "w1", "c1"))
+	s.claimChunk("job-a", "w1", "c2")
+	if out := s.fail(s.claimChunk("job-a", "w1", "c3"), "bad", true); !out.Dead {
+		s.t.Fatalf("Fail permanent = %+v, want Dead", out)
+	}
+	// c1 done, c2 running, c3 dead, c4 pending: only c5 is new.
+	s.enqueue(sp, "c1", "c2", "c3", "c4", "c5")
+	s.stats("job-a", fanout.QueueStats{Pending: 2, Running: 1, Done: 1, Dead: 1})
+	s.claimChunk("job-a", "w1", "c4")
+	s.claimChunk("job-a", "w1", "c5")
+	s.noWork("job-a")
+}
+
+func testEnqueueRejectsBadSpec(s *suite) {
+	tests := []struct {
+		name   string
+		edit   func(*fanout.JobQueueSpec)
+		chunks []string
+	}{
+		{"empty job", func(sp *fanout.JobQueueSpec) { sp.Job = "" }, nil},
+		{"zero lease", func(sp *fanout.JobQueueSpec) { sp.Lease = 0 }, nil},
+		{"sub-millisecond lease", func(sp *fanout.JobQueueSpec) { sp.Lease = time.Microsecond }, nil},
+		{"zero max deliveries", func(sp *fanout.JobQueueSpec) { sp.MaxDeliveries = 0 }, nil},
+		{"zero max failures", func(sp *fanout.JobQueueSpec) { sp.MaxFailures = 0 }, nil},
+		{"negative backoff", func(sp *fanout.JobQueueSpec) { sp.BackoffBase = -time.Second }, nil},
+		{"backoff max below base", func(sp *fanout.JobQueueSpec) { sp.BackoffBase, sp.BackoffMax = time.Second, time.Millisecond }, nil},
+		{"empty chunk ID", func(*fanout.JobQueueSpec) {}, []string{"c1", ""}},
+	}
+	for _, tt := range tests {
+		s.t.Run(tt.name, func(t *testing.T) {
+			sp := spec("job-bad", longLease)
+			tt.edit(&sp)
+			if err := s.q.Enqueue(s.ctx, sp, tt.chunks); err == nil {
+				t.Fatalf("Enqueue(%+v, %q) = nil, want an error", sp, tt.chunks)
+			}
+		})
+	}
+	jobs, err := s.a.Jobs(s.ctx)
+	if err != nil || len(jobs) != 0 {
+		s.t.Fatalf("Jobs() = %+v, %v; want none after rejected enqueues", jobs, err)
+	}
+}
+
+func testClaimOrderAndNoWork(s *suite) {
+	sp := spec("job-a", longLease)
+	s.noWork("")
+	s.enqueue(sp)
+	s.noWork("job-a")
+	s.noWork("")
+	s.enqueue(sp, "c3", "c1", "c2")
+	for _, want := range []string{"c1", "c2", "c3"} {
+		before := s.clock.Now()
+		l := s.claimChunk("job-a", "w1", want)
+		after := s.clock.Now()
+		if l.Epoch != 1 || l.Deliveries != 1 || l.Failures != 0 {
+			s.t.Fatalf("first claim of %s = %+v, want epoch 1, 1 delivery, 0 failures", want, l)
+		}
+		// Redis keeps milliseconds: allow 1ms of truncation.
+		lo, hi := before.Add(sp.Lease-time.Millisecond), after.Add(sp.Lease+time.Millisecond)
+		if l.Expires.Before(lo) || l.Expires.After(hi) {
+			s.t.Fatalf("claim of %s expires at %v, want within [%v, %v]", want, l.Expires, lo, hi)
+		}
+	}
+	s.noWork("job-a")
+	s.noWork("")
+	s.stats("job-a", fanout.QueueStats{Running: 3})
+}
+
+func testUnknownJob(s *suite) {
+	s.enqueue(spec("job-a", longLease), "c1")
+	if _, err := s.q.Claim(s.ctx, "job-nope", "w1"); !errors.Is(err, fanout.ErrUnknownJob) {
+		s.t.Fatalf("Claim(unknown job): got %v, want ErrUnknownJob", err)
+	}
+	if _, err := s.a.Stats(s.ctx, "job-nope"); !errors.Is(err, fanout.ErrUnknownJob) {
+		s.t.Fatalf("Stats(unknown job): got %v, want ErrUnknownJob", err)
+	}
+	if _, err := s.a.Reclaim(s.ctx, "job-nope"); !errors.Is(err, fanout.ErrUnknownJob) {
+		s.t.Fatalf("Reclaim(unknown job): got %v, want ErrUnknownJob", err)
+	}
+	if _, err := s.a.Redrive(s.ctx, "job-nope"); !errors.Is(err, fanout.ErrUnknownJob) {
+		s.t.Fatalf("Redrive(unknown job): got %v, want ErrUnknownJob", err)
+	}
+	if _, err := s.a.DeadLetters(s.ctx, "job-nope"); !errors.Is(err, fanout.ErrUnknownJob) {
+		s.t.Fatalf("DeadLetters(unknown job): got %v, want ErrUnknownJob", err)
+	}
+	if err := s.a.Finish(s.ctx, "job-nope"); err != nil {
+		s.t.Fatalf("Finish(unknown job): got %v, want nil", err)
+	}
+	stray := fanout.Lease{Job: "job-nope", Chunk: "c1", Epoch: 1, Worker: "w1"}
+	s.wantFenced("lease of an unknown job", stray, true)
+	s.stats("job-a", fanout.QueueStats{Pending: 1})
+}
+
+func testEpochGrowsPerClaim(s *suite) {
+	s.enqueue(spec("job-a", longLease), "c1")
+	for want := int64(1); want <= 4; want++ {
+		l := s.claimChunk("job-a", "w1", "c1")
+		if l.Epoch != want {
+			s.t.Fatalf("claim %d: epoch %d, want %d", want, l.Epoch, want)
+		}
+		s.release(l)
+	}
+}
+
+func testHeartbeatExtends(s *suite) {
+	// Long enough that a real clock has room between the two deadlines.
+	lease := 4 * s.clock.Lease
+	s.enqueue(spec("job-a", lease), "c1")
+	l0 := s.claimChunk("job-a", "w1", "c1")
+	s.waitUntil(l0.Expires.Add(-lease / 2))
+	l1, err := s.q.Heartbeat(s.ctx, l0)
+	if err != nil {
+		s.t.Fatalf("Heartbeat: %v", err)
+	}
+	if !l1.Expires.After(l0.Expires) {
+		s.t.Fatalf("Heartbeat moved the deadline from %v to %v, want later", l0.Expires, l1.Expires)
+	}
+	if l1.Job != l0.Job || l1.Chunk != l0.Chunk || l1.Epoch != l0.Epoch || l1.Worker != l0.Worker {
+		s.t.Fatalf("Heartbeat returned %+v for %+v: only Expires may change", l1, l0)
+	}
+	// Past the first deadline, the extended lease still holds.
+	s.waitUntil(l0.Expires.Add(lease / 8))
+	if n, err := s.a.Reclaim(s.ctx, "job-a"); err != nil || n != 0 {
+		s.t.Fatalf("Reclaim after the old deadline = %d, %v; want 0, nil", n, err)
+	}
+	s.stats("job-a", fanout.QueueStats{Running: 1})
+	s.ack(l1)
+	s.stats("job-a", fanout.QueueStats{Done: 1})
+}
+
+func testStaleLeaseIsFenced(s *suite) {
+	s.enqueue(spec("job-a", longLease), "c1")
+	l1 := s.claimChunk("job-a", "w1", "c1")
+	s.release(l1)
+	l2 := s.claimChunk("job-a", "w1", "c1")
+
+	other := l2
+	other.Worker = "w-intruder"
+	future := l2
+	future.Epoch++
+	for _, tt := range []struct {
+		name string
+		l    fanout.Lease
+	}{
+		{"stale epoch", l1},
+		{"other worker", other},
+		{"future epoch", future},
+		{"other chunk", fanout.Lease{Job: "job-a", Chunk: "c-none", Epoch: 1, Worker: "w1"}},
+	} {
+		s.wantFenced(tt.name, tt.l, true)
+	}
+	// None of it counted: the holder keeps the chunk, untouched.
+	if _, err := s.q.Heartbeat(s.ctx, l2); err != nil {
+		s.t.Fatalf("Heartbeat by the holder: %v", err)
+	}
+	s.stats("job-a", fanout.QueueStats{Running: 1})
+	s.release(l2)
+	l3 := s.claimChunk("job-a", "w1", "c1")
+	if l3.Epoch != 3 || l3.Deliveries != 1 || l3.Failures != 0 {
+		s.t.Fatalf("claim after fenced calls = %+v, want epoch 3, 1 delivery, 0 failures", l3)
+	}
+	s.ack(l3)
+	// After the ack the chunk is done: stale acks succeed, the rest fail.
+	s.wantFenced("stale lease of a done chunk", l1, false)
+	if err := s.q.Ack(s.ctx, l1); err != nil {
+		s.t.Fatalf("Ack of a done chunk with a stale lease: %v, want nil", err)
+	}
+	s.stats("job-a", fanout.QueueStats{Done: 1})
+}
+
+func testExpiredLeaseIsReclaimed(s *suite) {
+	s.enqueue(spec("job-a", s.clock.Lease), "c1")
+	l1 := s.claimChunk("job-a", "w1", "c1")
+	if n := s.reclaimExpired(l1); n != 1 {
+		s.t.Fatalf("Reclaim = %d, want 1", n)
+	}
+	s.stats("job-a", fanout.QueueStats{Pending: 1})
+	s.wantFenced("reclaimed lease", l1, true)
+	l2 := s.claimChunk("job-a", "w2", "c1")
+	if l2.Epoch != 2 || l2.Deliveries != 2 || l2.Failures != 0 {
+		s.t.Fatalf("claim after reclaim = %+v, want epoch 2, 2 deliveries, 0 failures", l2)
+	}
+	wantLeaseLost(s.t, "Ack by the old holder", s.q.Ack(s.ctx, l1))
+	s.ack(l2)
+	s.stats("job-a", fanout.QueueStats{Done: 1})
+}
+
+func testClaimTakesBackExpiredLeases(s *suite) {
+	s.enqueue(spec("job-a", s.clock.Lease), "c1")
+	l1 := s.claimChunk("job-a", "w1", "c1")
+	s.waitUntil(l1.Expires.Add(time.Millisecond))
+	// No Reclaim: the claim itself takes the expired lease back.
+	l2 := s.claimChunk("job-a", "w2", "c1")
+	if l2.Epoch != 2 {
+		s.t.Fatalf("claim of an expired chunk = %+v, want epoch 2", l2)
+	}
+	wantLeaseLost(s.t, "Ack by the old holder", s.q.Ack(s.ctx, l1))
+	s.ack(l2)
+}
+
+func testAckIsIdempotent(s *suite) {
+	s.enqueue(spec("job-a", longLease), "c1")
+	l := s.claimChunk("job-a", "w1", "c1")
+	s.ack(l)
+	s.ack(l)
+	other := l
+	other.Worker, other.Epoch = "w-other", 7
+	s.ack(other)
+	s.wantFenced("lease of a done chunk", l, false)
+	s.stats("job-a", fanout.QueueStats{Done: 1})
+	s.noWork("job-a")
+}
+
+func testRacingReclaimers(s *suite) {
+	s.enqueue(spec("job-a", s.clock.Lease), "c1")
+	l1 := s.claimChunk("job-a", "w1", "c1")
+	s.waitUntil(l1.Expires.Add(time.Millisecond))
+
+	const racers = 16
+	var (
+		start    = make(chan struct{})
+		wg       sync.WaitGroup
+		claimed  atomic.Bool
+		mu       sync.Mutex
+		leases   []fanout.Lease
+		reclaims atomic.Int64
+	)
+	deadline := time.Now().Add(pollTimeout)
+	for i := range racers {
+		wg.Go(func() {
+			<-start
+			for !claimed.Load() && time.Now().Before(deadline) {
+				n, err := s.a.Reclaim(s.ctx, "job-a")
+				if err != nil {
+					s.t.Errorf("Reclaim: %v", err)
+					return
+				}
+				reclaims.Add(int64(n))
+				l, err := s.q.Claim(s.ctx, "job-a", fmt.Sprintf("racer-%d", i))
+				if errors.Is(err, fanout.ErrNoWork) {
+					continue
+				}
+				if err != nil {
+					s.t.Errorf("Claim: %v", err)
+					return
+				}
+				mu.Lock()
+				leases = append(leases, l)
+				mu.Unlock()
+				claimed.Store(true)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if s.t.Failed() {
+		return
+	}
+	if len(leases) != 1 {
+		s.t.Fatalf("racers claimed %d times (%+v), want once", len(leases), leases)
+	}
+	if l := leases[0]; l.Chunk != "c1" || l.Epoch != 2 || l.Deliveries != 2 {
+		s.t.Fatalf("racer's lease = %+v, want c1 with epoch 2 and 2 deliveries", l)
+	}
+	if n := reclaims.Load(); n > 1 {
+		s.t.Fatalf("Reclaim calls reported %d leases taken back, want at most 1", n)
+	}
+	s.stats("job-a", fanout.QueueStats{Running: 1})
+	wantLeaseLost(s.t, "Ack by the expired holder", s.q.Ack(s.ctx, l1))
+	s.ack(leases[0])
+}
+
+func testConcurrentWorkers(s *suite) {
+	const workers, chunks = 16, 1000
+	s.enqueue(spec("job-a", longLease), chunkIDs(chunks)...)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		count = make(map[string]int)
+	)
+	for i := range workers {
+		wg.Go(func() {
+			worker := fmt.Sprintf("w%d", i)
+			for {
+				l, err := s.q.Claim(s.ctx, "job-a", worker)
+				if errors.Is(err, fanout.ErrNoWork) {
+					return
+				}
+				if err != nil {
+					s.t.Errorf("Claim: %v", err)
+					return
+				}
+				mu.Lock()
+				count[l.Chunk]++
+				mu.Unlock()
+				if err := s.q.Ack(s.ctx, l); err != nil {
+					s.t.Errorf("Ack(%s): %v", l.Chunk, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if s.t.Failed() {
+		return
+	}
+	if len(count) != chunks {
+		s.t.Fatalf("workers claimed %d distinct chunks, want %d", len(count), chunks)
+	}
+	for c, n := range count {
+		if n != 1 {
+			s.t.Fatalf("chunk %s claimed %d times, want once", c, n)
+		}
+	}
+	s.stats("job-a", fanout.QueueStats{Done: chunks})
+}
+
+func testFailRetriesWithBackoff(s *suite) {
+	sp := spec("job-a", longLease)
+	sp.BackoffBase, sp.BackoffMax = 400*time.Millisecond, 600*time.Millisecond
+	s.enqueue(sp, "c1")
+	l := s.claimChunk("job-a", "w1", "c1")
+	for failures := 1; failures <= 2; failures++ {
+		// The delays are 400ms then 600ms (capped), times [0.5, 1).
+		delay := min(sp.BackoffMax, sp.BackoffBase<<(failures-1))
+		before := s.clock.Now()
+		out := s.fail(l, fmt.Sprintf("boom %d", failures), false)
+		after := s.clock.Now()
+		lo, hi := before.Add(delay/2-time.Millisecond), after.Add(delay+time.Millisecond)
+		if out.Dead || out.RetryAt.Before(lo) || out.RetryAt.After(hi) {
+			s.t.Fatalf("failure %d: Fail = %+v, want a retry within [%v, %v]", failures, out, lo, hi)
+		}
+		s.noWork("job-a")
+		s.stats("job-a", fanout.QueueStats{Pending: 1, Retrying: 1})
+		if s.clock.Advance != nil {
+			s.waitUntil(out.RetryAt.Add(-time.Millisecond))
+			s.noWork("job-a")
+			s.waitUntil(out.RetryAt)
+		}
+		l = s.claimEventually("job-a", "w1")
+		if now := s.clock.Now(); now.Before(out.RetryAt) {
+			s.t.Fatalf("failure %d: claimed at %v, before the retry time %v", failures, now, out.RetryAt)
+		}
+		if l.Chunk != "c1" || l.Failures != failures || l.Deliveries != failures+1 || l.Epoch != int64(failures+1) {
+			s.t.Fatalf("claim after failure %d = %+v, want c1, %d failures, %d deliveries, epoch %d",
+				failures, l, failures, failures+1, failures+1)
+		}
+	}
+	s.ack(l)
+	s.stats("job-a", fanout.QueueStats{Done: 1})
+}
+
+func testPermanentFailureDeadLetters(s *suite) {
+	s.enqueue(spec("job-a", longLease), "c1", "c2")
+	l := s.claimChunk("job-a", "w1", "c1")
+	out := s.fail(l, "bad input: line 3", true)
+	if !out.Dead || !out.RetryAt.IsZero() {
+		s.t.Fatalf("Fail permanent = %+v, want Dead with no retry time", out)
+	}
+	wantLeaseLost(s.t, "Ack of a dead chunk", s.q.Ack(s.ctx, l))
+	s.stats("job-a", fanout.QueueStats{Pending: 1, Dead: 1})
+	d := s.deadLetters("job-a")
+	if len(d) != 1 || d[0].Chunk != "c1" || d[0].Deliveries != 1 || d[0].Failures != 1 ||
+		!strings.Contains(d[0].Reason, "bad input: line 3") {
+		s.t.Fatalf("DeadLetters = %+v, want c1 with 1 delivery, 1 failure and the reason", d)
+	}
+	s.claimChunk("job-a", "w1", "c2")
+	s.noWork("job-a")
+}
+
+func testMaxFailuresDeadLetters(s *suite) {
+	sp := spec("job-a", longLease)
+	sp.MaxFailures = 2
+	s.enqueue(sp, "c1")
+	if out := s.fail(s.claimChunk("job-a", "w1", "c1"), "boom 1", false); out.Dead {
+		s.t.Fatalf("first failure dead-lettered the chunk (limit 2)")
+	}
+	l := s.claimEventually("job-a", "w1")
+	if out := s.fail(l, "boom 2", false); !out.Dead {
+		s.t.Fatalf("second failure = %+v, want Dead (limit 2)", out)
+	}
+	s.noWork("job-a")
+	s.stats("job-a", fanout.QueueStats{Dead: 1})
+	d := s.deadLetters("job-a")
+	if len(d) != 1 || d[0].Chunk != "c1" || d[0].Failures != 2 || d[0].Deliveries != 2 ||
+		!strings.Contains(d[0].Reason, "boom 2") {
+		s.t.Fatalf("DeadLetters = %+v, want c1 with 2 failures, 2 deliveries and the last error", d)
+	}
+}
+
+func testMaxDeliveriesDeadLetters(s *suite) {
+	sp := spec("job-a", s.clock.Lease)
+	sp.MaxDeliveries = 2
+	s.enqueue(sp, "c1")
+	l1 := s.claimChunk("job-a", "w1", "c1")
+	s.reclaimExpired(l1)
+	s.stats("job-a", fanout.QueueStats{Pending: 1})
+	l2 := s.claimChunk("job-a", "w2", "c1")
+	if l2.Deliveries != 2 {
+		s.t.Fatalf("second claim = %+v, want 2 deliveries", l2)
+	}
+	s.reclaimExpired(l2)
+	s.stats("job-a", fanout.QueueStats{Dead: 1})
+	s.noWork("job-a")
+	d := s.deadLetters("job-a")
+	if len(d) != 1 || d[0].Chunk != "c1" || d[0].Deliveries != 2 || d[0].Failures != 0 ||
+		!strings.Contains(d[0].Reason, "2 deliveries") || !strings.Contains(d[0].Reason, "w2") {
+		s.t.Fatalf("DeadLetters = %+v, want c1 with 2 deliveries, 0 failures and a reason naming the deliveries and worker w2", d)
+	}
+	wantLeaseLost(s.t, "Ack of a dead chunk", s.q.Ack(s.ctx, l2))
+}
+
+func testDeliveriesAndFailuresCountedApart(s *suite) {
+	sp := spec("job-a", s.clock.Lease)
+	sp.MaxDeliveries, sp.MaxFailures = 2, 3
+	s.enqueue(sp, "c1")
+	l := s.claimChunk("job-a", "w1", "c1")
+	for failures := 1; failures <= 2; failures++ {
+		if out := s.fail(l, fmt.Sprintf("boom %d", failures), false); out.Dead {
+			s.t.Fatalf("failure %d dead-lettered the chunk (limit 3)", failures)
+		}
+		l = s.claimEventually("job-a", "w1")
+		if l.Deliveries != failures+1 || l.Failures != failures {
+			s.t.Fatalf("claim after failure %d = %+v, want %d deliveries and %d failures", failures, l, failures+1, failures)
+		}
+	}
+	// Three deliveries exceed MaxDeliveries 2, but two ended in a
+	// failure: one lost lease is still allowed.
+	s.reclaimExpired(l)
+	s.stats("job-a", fanout.QueueStats{Pending: 1})
+	l = s.claimChunk("job-a", "w1", "c1")
+	if l.Deliveries != 4 || l.Failures != 2 {
+		s.t.Fatalf("claim after a lost lease = %+v, want 4 deliveries and 2 failures", l)
+	}
+	if out := s.fail(l, "boom 3", false); !out.Dead {
+		s.t.Fatalf("third failure = %+v, want Dead (limit 3)", out)
+	}
+	d := s.deadLetters("job-a")
+	if len(d) != 1 || d[0].Deliveries != 4 || d[0].Failures != 3 || !strings.Contains(d[0].Reason, "boom 3") {
+		s.t.Fatalf("DeadLetters = %+v, want c1 with 4 deliveries, 3 failures and the last error", d)
+	}
+}
+
+func testReleaseDoesNotCount(s *suite) {
+	sp := spec("job-a", longLease)
+	sp.MaxDeliveries, sp.MaxFailures = 1, 1
+	s.enqueue(sp, "c1")
+	for i := 1; i <= 4; i++ {
+		l := s.claimChunk("job-a", "w1", "c1")
+		if l.Epoch != int64(i) || l.Deliveries != 1 || l.Failures != 0 {
+			s.t.Fatalf("claim %d = %+v, want epoch %d, 1 delivery, 0 failures", i, l, i)
+		}
+		s.release(l)
+		s.stats("job-a", fanout.QueueStats{Pending: 1})
+		wantLeaseLost(s.t, "Release twice", s.q.Release(s.ctx, l))
+	}
+	s.ack(s.claimChunk("job-a", "w1", "c1"))
+	s.stats("job-a", fanout.QueueStats{Done: 1})
+}
+
+func testRedrive(s *suite) {
+	s.enqueue(spec("job-a", longLease), "c1", "c2", "c3")
+	old1 := s.claimChunk("job-a", "w1", "c1")
+	s.fail(old1, "bad 1", true)
+	s.fail(s.claimChunk("job-a", "w1", "c2"), "bad 2", true)
+	s.stats("job-a", fanout.QueueStats{Pending: 1, Dead: 2})
+	if n, err := s.a.Redrive(s.ctx, "job-a"); err != nil || n != 2 {
+		s.t.Fatalf("Redrive = %d, %v; want 2, nil", n, err)
+	}
+	s.stats("job-a", fanout.QueueStats{Pending: 3})
+	if d := s.deadLetters("job-a"); len(d) != 0 {
+		s.t.Fatalf("DeadLetters after Redrive = %+v, want none", d)
+	}
+	// c3 may come first or not: it was ready earlier, or at the same
+	// millisecond and then first by ID.
+	var l fanout.Lease
+	for range 3 {
+		if got := s.claim("job-a", "w1"); got.Chunk == "c1" {
+			l = got
+		}
+	}
+	if l.Epoch != 2 || l.Deliveries != 1 || l.Failures != 0 {
+		s.t.Fatalf("claim of c1 after Redrive = %+v, want epoch 2 (kept), 1 delivery, 0 failures (reset)", l)
+	}
+	wantLeaseLost(s.t, "Ack with the lease from before Redrive", s.q.Ack(s.ctx, old1))
+	s.ack(l)
+	if n, err := s.a.Redrive(s.ctx, "job-a"); err != nil || n != 0 {
+		s.t.Fatalf("second Redrive = %d, %v; want 0, nil", n, err)
+	}
+}
+
+func testFinish(s *suite) {
+	s.enqueue(spec("job-a", longLease), "c1", "c2")
+	s.enqueue(spec("job-b", longLease), "c1")
+	l := s.claimChunk("job-a", "w1", "c1")
+	s.fail(s.claimChunk("job-a", "w1", "c2"), "bad", true)
+	if err := s.a.Finish(s.ctx, "job-a"); err != nil {
+		s.t.Fatalf("Finish: %v", err)
+	}
+	jobs, err := s.a.Jobs(s.ctx)
+	if err != nil || len(jobs) != 1 || jobs[0].Job != "job-b" {
+		s.t.Fatalf("Jobs() after Finish = %+v, %v; want job-b only", jobs, err)
+	}
+	if _, err := s.a.Stats(s.ctx, "job-a"); !errors.Is(err, fanout.ErrUnknownJob) {
+		s.t.Fatalf("Stats(finished job): got %v, want ErrUnknownJob", err)
+	}
+	if _, err := s.q.Claim(s.ctx, "job-a", "w1"); !errors.Is(err, fanout.ErrUnknownJob) {
+		s.t.Fatalf("Claim(finished job): got %v, want ErrUnknownJob", err)
+	}
+	s.wantFenced("lease of a finished job", l, true)
+	if l := s.claim("", "w1"); l.Job != "job-b" {
+		s.t.Fatalf("Claim(any job) after Finish = %+v, want job-b", l)
+	}
+	s.noWork("")
+	if err := s.a.Finish(s.ctx, "job-a"); err != nil {
+		s.t.Fatalf("second Finish: %v", err)
+	}
+	// A finished job can be enqueued again, from scratch.
+	s.enqueue(spec("job-a", longLease), "c1", "c2")
+	s.stats("job-a", fanout.QueueStats{Pending: 2})
+}
+
+func testClaimAnyJobIsFair(s *suite) {
+	const perJob = 10
+	s.enqueue(spec("job-a", longLease), chunkIDs(perJob)...)
+	s.enqueue(spec("job-b", longLease), chunkIDs(perJob)...)
+	s.enqueue(spec("job-c", longLease)) // never has work
+	got := map[string]int{}
+	for range perJob {
+		l := s.claim("", "w1")
+		got[l.Job]++
+		s.ack(l)
+	}
+	if got["job-a"] < perJob/4 || got["job-b"] < perJob/4 {
+		s.t.Fatalf("%d claims of any job served %v, want both jobs served", perJob, got)
+	}
+	// Once a job runs dry, the other gets every claim.
+	for range perJob {
+		l := s.claim("", "w1")
+		got[l.Job]++
+		s.ack(l)
+	}
+	s.noWork("")
+	if got["job-a"] != perJob || got["job-b"] != perJob {
+		s.t.Fatalf("claims of any job served %v, want %d of each", got, perJob)
+	}
+}
+
+func testJobsListsSpecs(s *suite) {
+	if jobs, err := s.a.Jobs(s.ctx); err != nil || len(jobs) != 0 {
+		s.t.Fatalf("Jobs() of an empty queue = %+v, %v; want none", jobs, err)
+	}
+	a := fanout.JobQueueSpec{
+		Job:           "job-a",
+		Manifest:      "s3://bucket/jobs/job-a/manifest.json",
+		Lease:         90 * time.Second,
+		MaxDeliveries: 3,
+		MaxFailures:   4,
+		BackoffBase:   1500 * time.Millisecond,
+		BackoffMax:    time.Minute,
+	}
+	b := spec("job-b", longLease)
+	s.enqueue(b, "c1")
+	s.enqueue(a, "c1", "c2")
+	want := []fanout.JobQueueSpec{a, b}
+	got, err := s.a.Jobs(s.ctx)
+	if err != nil || !slices.Equal(got, want) {
+		s.t.Fatalf("Jobs() = %+v, %v; want %+v", got, err, want)
+	}
+	// The last enqueue's spec is the job's spec.
+	a.Manifest, a.MaxFailures = "s3://bucket/jobs/job-a/manifest-2.json", 9
+	s.enqueue(a)
+	want[0] = a
+	if got, err := s.a.Jobs(s.ctx); err != nil || !slices.Equal(got, want) {
+		s.t.Fatalf("Jobs() after a second enqueue = %+v, %v; want %+v", got, err, want)
+	}
+	s.stats("job-a", fanout.QueueStats{Pending: 2})
+}

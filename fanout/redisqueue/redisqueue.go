@@ -1,0 +1,656 @@
+// Package redisqueue implements fanout.Queue and fanout.QueueAdmin on
+// Redis (7.0 or later, standalone or Cluster), for jobs whose workers run
+// on many machines.
+//
+// Every state change of a chunk (enqueue, claim, heartbeat, ack, fail,
+// release, reclaim, redrive) is one Lua script from the lua directory,
+// atomic on the server and timed by Redis TIME, never by a worker's
+// clock.
+//
+// # Key layout
+//
+// Every key starts with Config.Prefix ("fanout" by default). The keys of
+// one job share the hash tag {<job>}, so that they live in one Cluster
+// slot:
+//
+//	<prefix>:jobs                     set of active job IDs (the only key outside a job's slot)
+//	<prefix>:{<job>}:spec             hash: the JobQueueSpec (job, manifest, lease_ns, max_deliveries, max_failures, backoff_base_ns, backoff_max_ns)
+//	<prefix>:{<job>}:pending          zset: chunk -> time it becomes claimable (ms), for new, released, retried and reclaimed chunks
+//	<prefix>:{<job>}:leases           zset: chunk -> lease deadline (ms)
+//	<prefix>:{<job>}:dead             hash: chunk -> dead-letter reason
+//	<prefix>:{<job>}:done             set: acked chunks
+//	<prefix>:{<job>}:chunk:<chunk>    hash: epoch, worker, deliveries, failures, state, reason, deadline (absent until the first claim, deleted on ack)
+//
+// Each script touches the keys of one job only, all in its slot (a
+// script that finds chunks in a set builds their hash keys from the
+// chunk key prefix it is given). Claim with an empty job first reads the
+// jobs set, then runs the per-job claim script on the jobs in turn; no
+// script ever reads the jobs set, so the queue is Redis Cluster safe.
+//
+// # Counters
+//
+// A chunk's epoch grows with every claim and fences heartbeat, ack, fail
+// and release. Deliveries counts claims (a release gives its delivery
+// back); failures counts errors reported by Fail. The delivery limit
+// (JobQueueSpec.MaxDeliveries) bounds deliveries minus failures: the
+// claims that ended with a lost lease rather than an ack or a fail.
+package redisqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/fanout-dev/fanout/fanout"
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultPrefix starts every key when Config.Prefix is empty.
+const DefaultPrefix = "fanout"
+
+const (
+	// enqueueBatch is the number of chunks one enqueue script call adds.
+	enqueueBatch = 1000
+	// claimReclaimLimit bounds the expired leases one claim takes back
+	// before leasing, keeping the claim script short.
+	claimReclaimLimit = 10
+	// scanCount is the COUNT hint of the SCAN that Finish runs.
+	scanCount = 1000
+)
+
+// Config says how to reach Redis and where the queue's keys live.
+type Config struct {
+	// URL is redis://[user:password@]host:port[/db], or rediss:// for TLS.
+	// The user and password, when given, are sent with AUTH; New fails
+	// with an error mentioning AUTH when they are refused, and also when
+	// the URL has a password without a user and the server expects none
+	// (Redis's "AUTH <password> called without any password configured"),
+	// which most likely means the URL names the wrong server. Exactly one
+	// of URL and Client is set.
+	URL string
+	// Prefix starts every key; DefaultPrefix when empty. It must not hold
+	// '{' or '}', which would break the per-job hash tags.
+	Prefix string
+	// Client is an existing client to use instead of URL; the queue does
+	// not close it.
+	Client redis.UniversalClient
+}
+
+// Queue is a fanout.Queue and fanout.QueueAdmin on Redis. It is safe for
+// concurrent use.
+type Queue struct {
+	client redis.UniversalClient
+	owned  bool // client was made from Config.URL: Close closes it
+	keys   keyspace
+	// turn rotates the job that Claim with an empty job tries first.
+	turn atomic.Uint64
+}
+
+var (
+	_ fanout.Queue      = (*Queue)(nil)
+	_ fanout.QueueAdmin = (*Queue)(nil)
+)
+
+// New checks cfg, connects (when cfg.URL is given) and pings Redis, so
+// that a wrong address or password fails here.
+func New(ctx context.Context, cfg Config) (*Queue, error) {
+	prefix := cfg.Prefix
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if strings.ContainsAny(prefix, "{}") {
+		return nil, fmt.Errorf("redisqueue: Config.Prefix %q holds '{' or '}', which would break the hash tags", prefix)
+	}
+	q := &Queue{keys: keyspace{prefix: prefix}}
+	var password string // from the URL, checked with AUTH
+	switch {
+	case cfg.URL != "" && cfg.Client != nil:
+		return nil, errors.New("redisqueue: Config.URL and Config.Client are both set; set one")
+	case cfg.Client != nil:
+		q.client = cfg.Client
+	case cfg.URL != "":
+		u, err := url.Parse(cfg.URL)
+		if err != nil {
+			// The url package's error quotes the URL, password included.
+			return nil, errors.New("redisqueue: Config.URL is not a valid URL")
+		}
+		if u.Scheme != "redis" && u.Scheme != "rediss" {
+			return nil, fmt.Errorf("redisqueue: Config.URL %s: scheme %q is not redis or rediss", u.Redacted(), u.Scheme)
+		}
+		opts, err := redis.ParseURL(cfg.URL)
+		if err != nil {
+			return nil, fmt.Errorf("redisqueue: Config.URL %s: %w", u.Redacted(), err)
+		}
+		q.client = redis.NewClient(opts)
+		q.owned = true
+		password = opts.Password
+		if opts.Username != "" {
+			password = "" // HELLO ... AUTH checked user and password
+		}
+	default:
+		return nil, errors.New("redisqueue: Config.URL or Config.Client is required")
+	}
+	err := q.client.Ping(ctx).Err()
+	if err == nil && password != "" {
+		// The client authenticates with HELLO, which a server without a
+		// password accepts whatever the password; the legacy AUTH
+		// refuses a password the server does not expect, a sign of a
+		// URL pointing at the wrong server.
+		err = q.client.Do(ctx, "AUTH", password).Err()
+	}
+	if err != nil {
+		if q.owned {
+			err = errors.Join(err, q.client.Close())
+		}
+		return nil, fmt.Errorf("redisqueue: connect to %s: %w", describe(cfg), authHint(err))
+	}
+	return q, nil
+}
+
+// describe names the server of cfg for errors, without the password.
+func describe(cfg Config) string {
+	if cfg.URL == "" {
+		return "Redis (Config.Client)"
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return "Redis"
+	}
+	return u.Redacted()
+}
+
+// authHint says that an authentication failure is one, since Redis
+// words them variously (WRONGPASS, NOAUTH, "AUTH ... called without any
+// password configured").
+func authHint(err error) error {
+	msg := err.Error()
+	if strings.Contains(msg, "WRONGPASS") || strings.Contains(msg, "NOAUTH") || strings.Contains(msg, "AUTH") {
+		return fmt.Errorf("AUTH failed (check the user and password in Config.URL): %w", err)
+	}
+	return err
+}
+
+// Close closes the client when the queue made it from Config.URL.
+func (q *Queue) Close() error {
+	if q.owned {
+		return q.client.Close()
+	}
+	return nil
+}
+
+// Enqueue registers the job and adds the chunks as pending, in script
+// calls of enqueueBatch chunks each. The job joins the jobs set after the
+// first batch, so that workers serving every job start on a large job
+// while the rest is being added.
+func (q *Queue) Enqueue(ctx context.Context, spec fanout.JobQueueSpec, chunks []string) error {
+	if err := validateSpec(spec); err != nil {
+		return err
+	}
+	for _, c := range chunks {
+		if c == "" {
+			return fmt.Errorf("redisqueue: enqueue job %s: empty chunk ID", spec.Job)
+		}
+	}
+	job := spec.Job
+	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.leases(job), q.keys.dead(job), q.keys.done(job)}
+	head := []any{job, spec.Manifest, int64(spec.Lease), spec.MaxDeliveries, spec.MaxFailures,
+		int64(spec.BackoffBase), int64(spec.BackoffMax)}
+	args := make([]any, 0, len(head)+min(len(chunks), enqueueBatch))
+	for start := 0; start == 0 || start < len(chunks); start += enqueueBatch {
+		batch := chunks[start:min(start+enqueueBatch, len(chunks))]
+		args = append(args[:0], head...)
+		for _, c := range batch {
+			args = append(args, c)
+		}
+		if _, err := q.run(ctx, enqueueScript, keys, args); err != nil {
+			return fmt.Errorf("redisqueue: enqueue job %s: %w", job, err)
+		}
+		if start == 0 {
+			if err := q.client.SAdd(ctx, q.keys.jobs(), job).Err(); err != nil {
+				return fmt.Errorf("redisqueue: enqueue job %s: register: %w", job, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Claim leases a ready chunk of job, or of any active job when job is
+// empty: then the jobs are tried in turn from a starting job that rotates
+// with every call, so that each active job gets its share. It returns
+// fanout.ErrNoWork when no chunk is ready and fanout.ErrUnknownJob for a
+// named job the queue does not know.
+func (q *Queue) Claim(ctx context.Context, job, worker string) (fanout.Lease, error) {
+	if worker == "" {
+		return fanout.Lease{}, errors.New("redisqueue: claim: empty worker name")
+	}
+	if job != "" {
+		return q.claimJob(ctx, job, worker)
+	}
+	jobs, err := q.client.SMembers(ctx, q.keys.jobs()).Result()
+	if err != nil {
+		return fanout.Lease{}, fmt.Errorf("redisqueue: claim: list jobs: %w", err)
+	}
+	if len(jobs) == 0 {
+		return fanout.Lease{}, fanout.ErrNoWork
+	}
+	slices.Sort(jobs)
+	first := int(q.turn.Add(1) % uint64(len(jobs)))
+	for i := range jobs {
+		l, err := q.claimJob(ctx, jobs[(first+i)%len(jobs)], worker)
+		if errors.Is(err, fanout.ErrNoWork) || errors.Is(err, fanout.ErrUnknownJob) {
+			// A job finished since SMEMBERS is no longer active.
+			continue
+		}
+		return l, err
+	}
+	return fanout.Lease{}, fanout.ErrNoWork
+}
+
+func (q *Queue) claimJob(ctx context.Context, job, worker string) (fanout.Lease, error) {
+	if err := validateJob(job); err != nil {
+		return fanout.Lease{}, fmt.Errorf("redisqueue: claim: %w", err)
+	}
+	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.leases(job), q.keys.dead(job)}
+	res, err := q.run(ctx, claimScript, keys, []any{q.keys.chunkPrefix(job), worker, claimReclaimLimit})
+	if err != nil {
+		return fanout.Lease{}, fmt.Errorf("redisqueue: claim job %s: %w", job, err)
+	}
+	switch code(res) {
+	case codeNoWork:
+		return fanout.Lease{}, fanout.ErrNoWork
+	case codeUnknownJob:
+		return fanout.Lease{}, fmt.Errorf("redisqueue: claim job %s: %w", job, fanout.ErrUnknownJob)
+	}
+	var (
+		chunk                           string
+		epoch, deadline, deliv, failure int64
+	)
+	if err := scan(res[1:], &chunk, &epoch, &deadline, &deliv, &failure); err != nil {
+		return fanout.Lease{}, fmt.Errorf("redisqueue: claim job %s: %w", job, err)
+	}
+	return fanout.Lease{
+		Job:        job,
+		Chunk:      chunk,
+		Epoch:      epoch,
+		Worker:     worker,
+		Expires:    time.UnixMilli(deadline),
+		Deliveries: int(deliv),
+		Failures:   int(failure),
+	}, nil
+}
+
+// Heartbeat extends the lease by the job's lease duration from now on
+// Redis's clock. A lease past its deadline that no claim or Reclaim took
+// back yet can still be extended: no other attempt holds the chunk.
+func (q *Queue) Heartbeat(ctx context.Context, l fanout.Lease) (fanout.Lease, error) {
+	keys := []string{q.keys.chunk(l.Job, l.Chunk), q.keys.leases(l.Job), q.keys.spec(l.Job)}
+	res, err := q.fenced(ctx, "heartbeat", heartbeatScript, l, keys)
+	if err != nil {
+		return fanout.Lease{}, err
+	}
+	var deadline int64
+	if err := scan(res[1:], &deadline); err != nil {
+		return fanout.Lease{}, fmt.Errorf("%s: %w", leaseContext("heartbeat", l), err)
+	}
+	l.Expires = time.UnixMilli(deadline)
+	return l, nil
+}
+
+// Ack marks the chunk done. Acking a chunk that is already done succeeds,
+// whatever the lease.
+func (q *Queue) Ack(ctx context.Context, l fanout.Lease) error {
+	keys := []string{q.keys.chunk(l.Job, l.Chunk), q.keys.leases(l.Job), q.keys.done(l.Job), q.keys.spec(l.Job)}
+	_, err := q.fenced(ctx, "ack", ackScript, l, keys)
+	return err
+}
+
+// Fail records a function error: the chunk is dead-lettered when the
+// error is permanent or the job's failure limit is reached, and is
+// otherwise claimable again after min(BackoffMax,
+// BackoffBase*2^(failures-1)) scaled by a random factor in [0.5, 1).
+func (q *Queue) Fail(ctx context.Context, l fanout.Lease, reason string, permanent bool) (fanout.FailOutcome, error) {
+	perm := "0"
+	if permanent {
+		perm = "1"
+	}
+	keys := []string{q.keys.chunk(l.Job, l.Chunk), q.keys.leases(l.Job), q.keys.pending(l.Job), q.keys.dead(l.Job), q.keys.spec(l.Job)}
+	res, err := q.fenced(ctx, "fail", failScript, l, keys, reason, perm, strconv.FormatFloat(rand.Float64(), 'f', 6, 64))
+	if err != nil {
+		return fanout.FailOutcome{}, err
+	}
+	var dead, ready int64
+	if err := scan(res[1:2], &dead); err != nil {
+		return fanout.FailOutcome{}, fmt.Errorf("%s: %w", leaseContext("fail", l), err)
+	}
+	if dead == 1 {
+		return fanout.FailOutcome{Dead: true}, nil
+	}
+	if err := scan(res[2:], &ready); err != nil {
+		return fanout.FailOutcome{}, fmt.Errorf("%s: %w", leaseContext("fail", l), err)
+	}
+	return fanout.FailOutcome{RetryAt: time.UnixMilli(ready)}, nil
+}
+
+// Release gives the chunk back, claimable at once, and refunds the
+// delivery.
+func (q *Queue) Release(ctx context.Context, l fanout.Lease) error {
+	keys := []string{q.keys.chunk(l.Job, l.Chunk), q.keys.leases(l.Job), q.keys.pending(l.Job), q.keys.spec(l.Job)}
+	_, err := q.fenced(ctx, "release", releaseScript, l, keys)
+	return err
+}
+
+// fenced runs one of the scripts fenced on the lease's worker and epoch,
+// whose ARGV start with chunk, worker and epoch.
+func (q *Queue) fenced(ctx context.Context, op string, s *redis.Script, l fanout.Lease, keys []string, extra ...any) ([]any, error) {
+	if err := validateJob(l.Job); err != nil {
+		return nil, fmt.Errorf("%s: %w", leaseContext(op, l), err)
+	}
+	args := append([]any{l.Chunk, l.Worker, strconv.FormatInt(l.Epoch, 10)}, extra...)
+	res, err := q.run(ctx, s, keys, args)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", leaseContext(op, l), err)
+	}
+	switch code(res) {
+	case codeOK:
+		return res, nil
+	case codeLeaseLost:
+		return nil, fmt.Errorf("%s: %w", leaseContext(op, l), fanout.ErrLeaseLost)
+	case codeUnknownJob:
+		return nil, fmt.Errorf("%s: %w: %w", leaseContext(op, l), fanout.ErrLeaseLost, fanout.ErrUnknownJob)
+	}
+	return nil, fmt.Errorf("%s: unexpected script result %v", leaseContext(op, l), res)
+}
+
+func leaseContext(op string, l fanout.Lease) string {
+	return fmt.Sprintf("redisqueue: %s job %s chunk %s epoch %d", op, l.Job, l.Chunk, l.Epoch)
+}
+
+// Reclaim takes back every expired lease of the job in one script.
+func (q *Queue) Reclaim(ctx context.Context, job string) (int, error) {
+	if err := validateJob(job); err != nil {
+		return 0, fmt.Errorf("redisqueue: reclaim: %w", err)
+	}
+	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.leases(job), q.keys.dead(job)}
+	return q.count(ctx, "reclaim", job, reclaimScript, keys, q.keys.chunkPrefix(job))
+}
+
+// Redrive moves the job's dead-lettered chunks back to pending with their
+// deliveries and failures reset.
+func (q *Queue) Redrive(ctx context.Context, job string) (int, error) {
+	if err := validateJob(job); err != nil {
+		return 0, fmt.Errorf("redisqueue: redrive: %w", err)
+	}
+	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.dead(job)}
+	return q.count(ctx, "redrive", job, redriveScript, keys, q.keys.chunkPrefix(job))
+}
+
+// count runs a script whose result is {OK, n} or {UNKNOWN_JOB}.
+func (q *Queue) count(ctx context.Context, op, job string, s *redis.Script, keys []string, args ...any) (int, error) {
+	res, err := q.run(ctx, s, keys, args)
+	if err != nil {
+		return 0, fmt.Errorf("redisqueue: %s job %s: %w", op, job, err)
+	}
+	if code(res) == codeUnknownJob {
+		return 0, fmt.Errorf("redisqueue: %s job %s: %w", op, job, fanout.ErrUnknownJob)
+	}
+	var n int64
+	if err := scan(res[1:], &n); err != nil {
+		return 0, fmt.Errorf("redisqueue: %s job %s: %w", op, job, err)
+	}
+	return int(n), nil
+}
+
+// Stats counts the job's chunks by state in one consistent read. Leases
+// past their deadline count as running until taken back.
+func (q *Queue) Stats(ctx context.Context, job string) (fanout.QueueStats, error) {
+	if err := validateJob(job); err != nil {
+		return fanout.QueueStats{}, fmt.Errorf("redisqueue: stats: %w", err)
+	}
+	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.leases(job), q.keys.done(job), q.keys.dead(job)}
+	res, err := q.runRO(ctx, statsScript, keys, nil)
+	if err != nil {
+		return fanout.QueueStats{}, fmt.Errorf("redisqueue: stats job %s: %w", job, err)
+	}
+	if code(res) == codeUnknownJob {
+		return fanout.QueueStats{}, fmt.Errorf("redisqueue: stats job %s: %w", job, fanout.ErrUnknownJob)
+	}
+	var pending, running, done, dead, retrying int64
+	if err := scan(res[1:], &pending, &running, &done, &dead, &retrying); err != nil {
+		return fanout.QueueStats{}, fmt.Errorf("redisqueue: stats job %s: %w", job, err)
+	}
+	return fanout.QueueStats{
+		Pending:  int(pending),
+		Running:  int(running),
+		Done:     int(done),
+		Dead:     int(dead),
+		Retrying: int(retrying),
+	}, nil
+}
+
+// DeadLetters lists the job's dead-lettered chunks, sorted by chunk ID.
+func (q *Queue) DeadLetters(ctx context.Context, job string) ([]fanout.DeadLetter, error) {
+	if err := validateJob(job); err != nil {
+		return nil, fmt.Errorf("redisqueue: dead letters: %w", err)
+	}
+	keys := []string{q.keys.spec(job), q.keys.dead(job)}
+	res, err := q.runRO(ctx, deadLettersScript, keys, []any{q.keys.chunkPrefix(job)})
+	if err != nil {
+		return nil, fmt.Errorf("redisqueue: dead letters of job %s: %w", job, err)
+	}
+	if code(res) == codeUnknownJob {
+		return nil, fmt.Errorf("redisqueue: dead letters of job %s: %w", job, fanout.ErrUnknownJob)
+	}
+	res = res[1:]
+	if len(res)%4 != 0 {
+		return nil, fmt.Errorf("redisqueue: dead letters of job %s: unexpected script result of %d values", job, len(res))
+	}
+	out := make([]fanout.DeadLetter, 0, len(res)/4)
+	for i := 0; i < len(res); i += 4 {
+		var d fanout.DeadLetter
+		var deliv, failures int64
+		if err := scan(res[i:i+4], &d.Chunk, &d.Reason, &deliv, &failures); err != nil {
+			return nil, fmt.Errorf("redisqueue: dead letters of job %s: %w", job, err)
+		}
+		d.Deliveries, d.Failures = int(deliv), int(failures)
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(a, b fanout.DeadLetter) int { return strings.Compare(a.Chunk, b.Chunk) })
+	return out, nil
+}
+
+// Jobs lists the active jobs' specs, sorted by job ID.
+func (q *Queue) Jobs(ctx context.Context) ([]fanout.JobQueueSpec, error) {
+	jobs, err := q.client.SMembers(ctx, q.keys.jobs()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisqueue: list jobs: %w", err)
+	}
+	slices.Sort(jobs)
+	cmds := make([]*redis.MapStringStringCmd, len(jobs))
+	_, err = q.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, job := range jobs {
+			cmds[i] = p.HGetAll(ctx, q.keys.spec(job))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redisqueue: list jobs: %w", err)
+	}
+	specs := make([]fanout.JobQueueSpec, 0, len(jobs))
+	for i, cmd := range cmds {
+		h := cmd.Val()
+		if len(h) == 0 {
+			continue // finished since SMEMBERS
+		}
+		spec, err := parseSpec(h)
+		if err != nil {
+			return nil, fmt.Errorf("redisqueue: list jobs: job %s: %w", jobs[i], err)
+		}
+		specs = append(specs, spec)
+	}
+	return specs, nil
+}
+
+// Finish removes the job from the jobs set, deletes its spec (from then on
+// every script sees an unknown job and writes nothing) and then every
+// other key of the job, found by SCAN on the job's key prefix. Finishing
+// an unknown job does nothing.
+func (q *Queue) Finish(ctx context.Context, job string) error {
+	if err := validateJob(job); err != nil {
+		return fmt.Errorf("redisqueue: finish: %w", err)
+	}
+	if err := q.client.SRem(ctx, q.keys.jobs(), job).Err(); err != nil {
+		return fmt.Errorf("redisqueue: finish job %s: %w", job, err)
+	}
+	if err := q.client.Del(ctx, q.keys.spec(job)).Err(); err != nil {
+		return fmt.Errorf("redisqueue: finish job %s: %w", job, err)
+	}
+	pattern := q.keys.jobPattern(job)
+	var err error
+	if cc, ok := q.client.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			return deleteMatching(ctx, c, pattern)
+		})
+	} else {
+		err = deleteMatching(ctx, q.client, pattern)
+	}
+	if err != nil {
+		return fmt.Errorf("redisqueue: finish job %s: delete keys: %w", job, err)
+	}
+	return nil
+}
+
+// deleteMatching unlinks every key matching pattern on one server.
+func deleteMatching(ctx context.Context, c redis.Cmdable, pattern string) error {
+	var cursor uint64
+	for {
+		keys, next, err := c.Scan(ctx, cursor, pattern, scanCount).Result()
+		if err != nil {
+			return err
+		}
+		if len(keys) > 0 {
+			if err := c.Unlink(ctx, keys...).Err(); err != nil {
+				return err
+			}
+		}
+		if next == 0 {
+			return nil
+		}
+		cursor = next
+	}
+}
+
+func (q *Queue) run(ctx context.Context, s *redis.Script, keys []string, args []any) ([]any, error) {
+	return result(s.Run(ctx, q.client, keys, args...))
+}
+
+func (q *Queue) runRO(ctx context.Context, s *redis.Script, keys []string, args []any) ([]any, error) {
+	return result(s.RunRO(ctx, q.client, keys, args...))
+}
+
+func result(cmd *redis.Cmd) ([]any, error) {
+	v, err := cmd.Result()
+	if err != nil {
+		return nil, err
+	}
+	res, ok := v.([]any)
+	if !ok || len(res) == 0 {
+		return nil, fmt.Errorf("unexpected script result %v", v)
+	}
+	return res, nil
+}
+
+// code is the status code that starts every script's result.
+func code(res []any) int64 {
+	c, _ := res[0].(int64)
+	return c
+}
+
+// scan copies script result values into strings and int64s.
+func scan(vals []any, dst ...any) error {
+	if len(vals) < len(dst) {
+		return fmt.Errorf("unexpected script result: %d values, want %d", len(vals), len(dst))
+	}
+	for i, d := range dst {
+		switch d := d.(type) {
+		case *string:
+			s, ok := vals[i].(string)
+			if !ok {
+				return fmt.Errorf("unexpected script result: value %d is %T, want a string", i, vals[i])
+			}
+			*d = s
+		case *int64:
+			n, ok := vals[i].(int64)
+			if !ok {
+				return fmt.Errorf("unexpected script result: value %d is %T, want an integer", i, vals[i])
+			}
+			*d = n
+		default:
+			panic(fmt.Sprintf("redisqueue: scan into %T", d))
+		}
+	}
+	return nil
+}
+
+// parseSpec reads a spec hash written by enqueue.lua.
+func parseSpec(h map[string]string) (fanout.JobQueueSpec, error) {
+	var errs []error
+	num := func(field string) int64 {
+		n, err := strconv.ParseInt(h[field], 10, 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("spec field %s: %w", field, err))
+		}
+		return n
+	}
+	spec := fanout.JobQueueSpec{
+		Job:           h["job"],
+		Manifest:      h["manifest"],
+		Lease:         time.Duration(num("lease_ns")),
+		MaxDeliveries: int(num("max_deliveries")),
+		MaxFailures:   int(num("max_failures")),
+		BackoffBase:   time.Duration(num("backoff_base_ns")),
+		BackoffMax:    time.Duration(num("backoff_max_ns")),
+	}
+	return spec, errors.Join(errs...)
+}
+
+// validateJob rejects job IDs that cannot be part of a hash-tagged key.
+func validateJob(job string) error {
+	if job == "" {
+		return errors.New("empty job ID")
+	}
+	if strings.ContainsAny(job, "{}") {
+		return fmt.Errorf("job ID %q holds '{' or '}', which would break the hash tags", job)
+	}
+	return nil
+}
+
+// validateSpec checks a spec before it is stored; errors name the field.
+func validateSpec(s fanout.JobQueueSpec) error {
+	var errs []error
+	if err := validateJob(s.Job); err != nil {
+		errs = append(errs, fmt.Errorf("redisqueue: JobQueueSpec.Job: %w", err))
+	}
+	if s.Lease < time.Millisecond {
+		errs = append(errs, fmt.Errorf("redisqueue: JobQueueSpec.Lease %v is under 1ms", s.Lease))
+	}
+	if s.MaxDeliveries < 1 {
+		errs = append(errs, fmt.Errorf("redisqueue: JobQueueSpec.MaxDeliveries %d is not positive", s.MaxDeliveries))
+	}
+	if s.MaxFailures < 1 {
+		errs = append(errs, fmt.Errorf("redisqueue: JobQueueSpec.MaxFailures %d is not positive", s.MaxFailures))
+	}
+	if s.BackoffBase < 0 {
+		errs = append(errs, fmt.Errorf("redisqueue: JobQueueSpec.BackoffBase %v is negative", s.BackoffBase))
+	}
+	if s.BackoffMax < s.BackoffBase {
+		errs = append(errs, fmt.Errorf("redisqueue: JobQueueSpec.BackoffMax %v is below BackoffBase %v", s.BackoffMax, s.BackoffBase))
+	}
+	return errors.Join(errs...)
+}

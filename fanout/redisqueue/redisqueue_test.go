@@ -1,0 +1,197 @@
+package redisqueue_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fanout-dev/fanout/fanout"
+	"github.com/fanout-dev/fanout/fanout/queuetest"
+	"github.com/fanout-dev/fanout/fanout/redisqueue"
+	"github.com/fanout-dev/fanout/localstack"
+	"github.com/redis/go-redis/v9"
+)
+
+// newQueue returns a queue on the local Redis under a key namespace of
+// its own, deleted when the test ends.
+func newQueue(tb testing.TB) *redisqueue.Queue {
+	tb.Helper()
+	url, prefix := localstack.RedisNamespace(tb)
+	q, err := redisqueue.New(context.Background(), redisqueue.Config{URL: url, Prefix: prefix})
+	if err != nil {
+		tb.Fatalf("redisqueue.New: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := q.Close(); err != nil {
+			tb.Errorf("Close: %v", err)
+		}
+	})
+	return q
+}
+
+func newQueues(tb testing.TB) (fanout.Queue, fanout.QueueAdmin) {
+	q := newQueue(tb)
+	return q, q
+}
+
+// redisClient is a client of the local Redis, closed when the test ends.
+func redisClient(tb testing.TB) *redis.Client {
+	tb.Helper()
+	opts, err := redis.ParseURL(localstack.RedisURL(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestConformance(t *testing.T) {
+	c := redisClient(t)
+	// The suite reads Redis's clock, the one the scripts use.
+	now := func() time.Time {
+		tm, err := c.Time(context.Background()).Result()
+		if err != nil {
+			t.Fatalf("Redis TIME: %v", err)
+		}
+		return tm
+	}
+	queuetest.RunConformance(t, func(t *testing.T) (fanout.Queue, fanout.QueueAdmin) {
+		return newQueues(t)
+	}, queuetest.RealClock(now, 300*time.Millisecond))
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	url := localstack.RedisURL(t)
+	tests := []struct {
+		name string
+		cfg  redisqueue.Config
+		want string
+	}{
+		{"nothing", redisqueue.Config{}, "Config.URL or Config.Client"},
+		{"both", redisqueue.Config{URL: url, Client: redisClient(t)}, "both set"},
+		{"scheme", redisqueue.Config{URL: "http://127.0.0.1:16379"}, "Config.URL"},
+		{"unparsable", redisqueue.Config{URL: "redis://:pass word@%zz"}, "Config.URL"},
+		{"prefix with a brace", redisqueue.Config{URL: url, Prefix: "a{b"}, "Config.Prefix"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q, err := redisqueue.New(t.Context(), tt.cfg)
+			if err == nil {
+				q.Close()
+				t.Fatalf("New(%+v) = nil error, want one mentioning %q", tt.cfg, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("New: got %q, want it to mention %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "pass word") {
+				t.Fatalf("New: error %q shows the password", err)
+			}
+		})
+	}
+}
+
+func TestWrongPasswordFailsWithAuthError(t *testing.T) {
+	localstack.RedisURL(t) // skips when Redis is not running
+	_, err := redisqueue.New(t.Context(), redisqueue.Config{URL: "redis://:wrong@127.0.0.1:16379"})
+	if err == nil {
+		t.Fatal("New with a wrong password = nil error, want an AUTH error")
+	}
+	if !strings.Contains(err.Error(), "AUTH") {
+		t.Fatalf("New with a wrong password: got %q, want it to mention AUTH", err)
+	}
+	if strings.Contains(err.Error(), "wrong") {
+		t.Fatalf("New: error %q shows the password", err)
+	}
+}
+
+func TestExistingClient(t *testing.T) {
+	_, prefix := localstack.RedisNamespace(t)
+	c := redisClient(t)
+	q, err := redisqueue.New(t.Context(), redisqueue.Config{Client: c, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Close leaves a client the queue was given open.
+	if err := c.Ping(t.Context()).Err(); err != nil {
+		t.Fatalf("Ping after Close: %v", err)
+	}
+}
+
+// TestKeysAreHashTaggedByJob checks that every key of a job, in every
+// state, carries the job's hash tag, and that Finish deletes them all.
+func TestKeysAreHashTaggedByJob(t *testing.T) {
+	url, prefix := localstack.RedisNamespace(t)
+	ctx := t.Context()
+	q, err := redisqueue.New(ctx, redisqueue.Config{URL: url, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	c := redisClient(t)
+	spec := fanout.JobQueueSpec{Job: "j1", Lease: time.Minute, MaxDeliveries: 3, MaxFailures: 1,
+		BackoffBase: time.Second, BackoffMax: time.Second}
+	if err := q.Enqueue(ctx, spec, []string{"c1", "c2", "c3", "c4"}); err != nil {
+		t.Fatal(err)
+	}
+	other := spec
+	other.Job = "j2"
+	if err := q.Enqueue(ctx, other, []string{"c1"}); err != nil {
+		t.Fatal(err)
+	}
+	// One chunk of j1 done, one dead, one running, one pending.
+	for _, step := range []func(fanout.Lease) error{
+		func(l fanout.Lease) error { return q.Ack(ctx, l) },
+		func(l fanout.Lease) error { _, err := q.Fail(ctx, l, "bad", true); return err },
+		func(fanout.Lease) error { return nil },
+	} {
+		l, err := q.Claim(ctx, "j1", "w1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := step(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, err := c.Keys(ctx, prefix+":*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var j1 []string
+	for _, k := range keys {
+		switch {
+		case k == prefix+":jobs":
+		case strings.HasPrefix(k, prefix+":{j1}:"):
+			j1 = append(j1, k)
+		case strings.HasPrefix(k, prefix+":{j2}:"):
+		default:
+			t.Errorf("key %s has no job hash tag", k)
+		}
+	}
+	for _, want := range []string{"spec", "pending", "leases", "dead", "done", "chunk:c2", "chunk:c3"} {
+		if !strings.Contains(strings.Join(j1, " "), prefix+":{j1}:"+want) {
+			t.Errorf("keys of j1 %v lack %s", j1, want)
+		}
+	}
+	if err := q.Finish(ctx, "j1"); err != nil {
+		t.Fatal(err)
+	}
+	left, err := c.Keys(ctx, prefix+":{j1}*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 0 {
+		t.Errorf("Finish left keys %v", left)
+	}
+	if n, err := c.Exists(ctx, prefix+":{j2}:spec", prefix+":{j2}:pending").Result(); err != nil || n != 2 {
+		t.Errorf("Finish of j1 touched j2: %d of its keys left, %v", n, err)
+	}
+}
+
+func BenchmarkClaimAck(b *testing.B) { queuetest.BenchmarkClaimAck(b, newQueues) }
+
+func BenchmarkEnqueue(b *testing.B) { queuetest.BenchmarkEnqueue(b, newQueues) }

@@ -1,0 +1,123 @@
+// Package builtin holds the functions fanout ships with: convert, grep,
+// count and exec. Registry returns them in a functions.Registry, to which a
+// program can add its own functions.
+//
+// Every function accepts the argument schema, which belongs to the planner
+// (it declares the input's column types) and is ignored here. Bad arguments
+// are reported by Prepare as permanent errors naming the argument.
+package builtin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/fanout-dev/fanout/functions"
+)
+
+// Registry returns a new registry holding the built-in functions. Callers
+// may Register their own functions on it.
+func Registry() *functions.Registry {
+	return functions.NewRegistry(Convert{}, Count{}, Exec{}, Grep{})
+}
+
+// plannerArgs are consumed by the planner and accepted by every function.
+var plannerArgs = []string{"schema"}
+
+// checkArgs reports the first argument (by name) that fn does not take.
+func checkArgs(fn string, args map[string]string, valid ...string) error {
+	for _, name := range slices.Sorted(maps.Keys(args)) {
+		if !slices.Contains(valid, name) && !slices.Contains(plannerArgs, name) {
+			all := slices.Sorted(slices.Values(append(slices.Clone(valid), plannerArgs...)))
+			return functions.Permanent(fmt.Errorf("%s: unknown argument %q (valid: %s)", fn, name, strings.Join(all, ", ")))
+		}
+	}
+	return nil
+}
+
+// argError reports a bad value of the argument name.
+func argError(fn, name, value string, err error) error {
+	return functions.Permanent(fmt.Errorf("%s: %s=%q: %w", fn, name, value, err))
+}
+
+// boolArg parses an optional bool argument.
+func boolArg(fn string, p functions.Params, name string) (bool, error) {
+	v, ok := p.Args[name]
+	if !ok {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, argError(fn, name, v, errors.New("want true or false"))
+	}
+	return b, nil
+}
+
+// inputSchema returns the input schema, which the planner always sets.
+func inputSchema(fn string, p functions.Params) (*functions.Schema, error) {
+	if p.Input == nil {
+		return nil, functions.Permanent(fmt.Errorf("%s: no input schema", fn))
+	}
+	return p.Input, nil
+}
+
+// columnIndex finds a column or says which exist.
+func columnIndex(s *functions.Schema, name string) (int, error) {
+	if i := s.Index(name); i >= 0 {
+		return i, nil
+	}
+	return -1, fmt.Errorf("unknown column %q (columns: %s)", name, strings.Join(s.Names(), ", "))
+}
+
+// each calls fn for every record of in until io.EOF, and notices ctx's
+// cancellation within a few hundred records.
+func each(ctx context.Context, in functions.Input, fn func(*functions.Record) error) error {
+	for n := 0; ; n++ {
+		if n%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		rec, err := in.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+}
+
+// cell returns row[i], or null when the row is too short.
+func cell(row functions.Row, i int) functions.Value {
+	if i < len(row) {
+		return row[i]
+	}
+	return functions.Value{}
+}
+
+// appendText appends v.Text() to b without allocating.
+func appendText(b []byte, v functions.Value) []byte {
+	if !v.Valid {
+		return b
+	}
+	switch v.Type {
+	case functions.Int64:
+		return strconv.AppendInt(b, v.I, 10)
+	case functions.Float64:
+		return strconv.AppendFloat(b, v.F, 'g', -1, 64)
+	case functions.Bool:
+		return strconv.AppendBool(b, v.Bool())
+	case functions.Timestamp:
+		return v.Time().AppendFormat(b, functions.TimestampLayout)
+	}
+	return append(b, v.S...)
+}

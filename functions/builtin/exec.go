@@ -1,0 +1,278 @@
+package builtin
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os/exec"
+	"time"
+
+	"github.com/fanout-dev/fanout/functions"
+)
+
+// Exec is the exec function: it runs a program once per chunk, writes the
+// chunk's records to its standard input, one per line, and turns each line
+// of its standard output into an output row line:string.
+//
+// Arguments:
+//
+//	cmd=COMMAND     required; the program and its arguments
+//	shell=true      run COMMAND with /bin/sh -c (pipes, globs, variables)
+//	timeout=DUR     kill the program after this long (Go syntax: 90s, 5m)
+//
+// Without shell, COMMAND is split into words like a shell would split plain
+// words, '...' and "..." quotes and backslash escapes, and nothing is
+// expanded; unquoted shell syntax such as | is an error.
+//
+// A record is written as its input bytes (Raw) when it has them, and
+// otherwise, as for Parquet, as a JSON object of its columns. Output lines
+// lose their terminator (\n or \r\n). The program inherits fanout's
+// environment and runs in its working directory.
+//
+// The chunk fails when the program exits with a non-zero status; the error
+// holds the status and the last 4 KiB of its standard error. The program may
+// stop reading its input early (head does): that is not an error. When the
+// chunk's context is cancelled or the timeout expires, the program (and on
+// Unix its process group) is killed.
+type Exec struct{}
+
+const (
+	// stderrTail is how much of the end of a program's stderr an error shows.
+	stderrTail = 4 << 10
+	// maxLine bounds one line of a program's output.
+	maxLine = 16 << 20
+	// waitDelay bounds the wait for a killed program's pipes to close.
+	waitDelay = 5 * time.Second
+)
+
+// Name returns "exec".
+func (Exec) Name() string { return "exec" }
+
+// Describe returns one line of help.
+func (Exec) Describe() string {
+	return "pipe each chunk's records through a program, one per line: cmd=COMMAND [shell=true] [timeout=DURATION]"
+}
+
+// Prepare parses the command line and the options.
+func (Exec) Prepare(p functions.Params) (functions.Task, error) {
+	const fn = "exec"
+	if err := checkArgs(fn, p.Args, "cmd", "shell", "timeout"); err != nil {
+		return nil, err
+	}
+	in, err := inputSchema(fn, p)
+	if err != nil {
+		return nil, err
+	}
+	cmd, ok := p.Args["cmd"]
+	if !ok {
+		return nil, functions.Permanent(errors.New("exec: missing argument cmd (the command to run)"))
+	}
+	shell, err := boolArg(fn, p, "shell")
+	if err != nil {
+		return nil, err
+	}
+	t := &execTask{cmd: cmd, keys: jsonKeys(in)}
+	if shell {
+		if cmd == "" {
+			return nil, argError(fn, "cmd", cmd, errors.New("empty command"))
+		}
+		t.argv = []string{"/bin/sh", "-c", cmd}
+	} else if t.argv, err = splitCommand(cmd); err != nil {
+		return nil, argError(fn, "cmd", cmd, err)
+	}
+	if v, ok := p.Args["timeout"]; ok {
+		if t.timeout, err = time.ParseDuration(v); err == nil && t.timeout <= 0 {
+			err = errors.New("want a positive duration")
+		}
+		if err != nil {
+			return nil, argError(fn, "timeout", v, err)
+		}
+	}
+	return t, nil
+}
+
+// jsonKeys returns what precedes each column's value in a JSON object:
+// `"a":`, `,"b":`, ...
+func jsonKeys(s *functions.Schema) [][]byte {
+	keys := make([][]byte, len(s.Columns))
+	for i, c := range s.Columns {
+		name, _ := json.Marshal(c.Name) // a string always marshals
+		if i > 0 {
+			keys[i] = append(keys[i], ',')
+		}
+		keys[i] = append(append(keys[i], name...), ':')
+	}
+	return keys
+}
+
+type execTask struct {
+	cmd     string // as the user wrote it, for errors
+	argv    []string
+	timeout time.Duration
+	keys    [][]byte // see jsonKeys
+}
+
+func (t *execTask) Output() *functions.Schema {
+	return &functions.Schema{Columns: []functions.Column{{Name: "line", Type: functions.String}}}
+}
+
+func (t *execTask) Map(ctx context.Context, in functions.Input, out functions.Output) error {
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if t.timeout > 0 {
+		var cancelTimeout context.CancelFunc
+		runCtx, cancelTimeout = context.WithTimeout(runCtx, t.timeout)
+		defer cancelTimeout()
+	}
+	cmd := exec.CommandContext(runCtx, t.argv[0], t.argv[1:]...)
+	cmd.WaitDelay = waitDelay
+	killGroupOnCancel(cmd)
+	stderr := &tailBuffer{max: stderrTail}
+	cmd.Stderr = stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("exec: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		err = fmt.Errorf("exec: start %q: %w", t.cmd, err)
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+			err = functions.Permanent(err)
+		}
+		return err
+	}
+
+	// The feeder owns in and stdin until it sends its result; this
+	// goroutine owns stdout and out. Wait closes stdin, which stops a
+	// feeder blocked on a program that no longer reads.
+	fed := make(chan error, 1)
+	go func() { fed <- t.feed(runCtx, in, stdin, cancel) }()
+	// Once the program is killed, stop reading after waitDelay even if
+	// something it started (and that escaped the kill) holds stdout open.
+	readDone := make(chan struct{})
+	stopWatch := context.AfterFunc(runCtx, func() {
+		select {
+		case <-time.After(waitDelay):
+			stdout.Close()
+		case <-readDone:
+		}
+	})
+	defer stopWatch()
+	readErr := t.readLines(stdout, out)
+	close(readDone)
+	if readErr != nil {
+		cancel()
+	}
+	waitErr := cmd.Wait()
+	inErr := <-fed
+
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case waitErr != nil && errors.Is(runCtx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("exec: %q: timed out after %v%s", t.cmd, t.timeout, stderr.suffix())
+	case inErr != nil:
+		return inErr
+	case readErr != nil:
+		return readErr
+	case waitErr != nil:
+		return fmt.Errorf("exec: %q: %w%s", t.cmd, waitErr, stderr.suffix())
+	}
+	return nil
+}
+
+// feed writes the records of in to stdin, one per line, and closes it. It
+// returns in's error, after killing the program with kill. A program that
+// stops reading is not an error (its exit status tells), nor is ctx's end
+// (Map reports it).
+func (t *execTask) feed(ctx context.Context, in functions.Input, stdin io.WriteCloser, kill func()) error {
+	w := bufio.NewWriterSize(stdin, 64<<10)
+	var line []byte
+	var writeErr error
+	err := each(ctx, in, func(rec *functions.Record) error {
+		if rec.Raw != nil {
+			line = append(line[:0], rec.Raw...)
+		} else {
+			line = append(line[:0], '{')
+			for i, key := range t.keys {
+				line = append(line, key...)
+				line = cell(rec.Row, i).AppendJSON(line)
+			}
+			line = append(line, '}')
+		}
+		line = append(line, '\n')
+		_, writeErr = w.Write(line)
+		return writeErr
+	})
+	if err == nil {
+		writeErr = w.Flush()
+	}
+	stdin.Close() // an error here is the program's and shows in its exit status
+	if err == nil || err == writeErr || ctx.Err() != nil {
+		return nil
+	}
+	kill()
+	return err
+}
+
+// readLines writes each line of r to out as a row.
+func (t *execTask) readLines(r io.Reader, out functions.Output) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxLine)
+	row := make(functions.Row, 1)
+	for sc.Scan() {
+		row[0] = functions.StringValue(sc.Text())
+		if err := out.Write(row); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return functions.Permanent(fmt.Errorf("exec: %q: an output line is longer than %d bytes", t.cmd, maxLine))
+		}
+		return fmt.Errorf("exec: %q: read output: %w", t.cmd, err)
+	}
+	return nil
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	max       int
+	buf       []byte
+	truncated bool
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(p) >= b.max {
+		b.truncated = b.truncated || len(b.buf) > 0 || len(p) > b.max
+		b.buf = append(b.buf[:0], p[len(p)-b.max:]...)
+		return n, nil
+	}
+	if drop := len(b.buf) + len(p) - b.max; drop > 0 {
+		b.buf = b.buf[:copy(b.buf, b.buf[drop:])]
+		b.truncated = true
+	}
+	b.buf = append(b.buf, p...)
+	return n, nil
+}
+
+// suffix renders the tail for an error message, or "" when it is empty.
+func (b *tailBuffer) suffix() string {
+	tail := bytes.ToValidUTF8(bytes.TrimSpace(b.buf), nil) // the cut may split a character
+	if len(tail) == 0 {
+		return ""
+	}
+	if b.truncated {
+		return "; stderr (last 4 KiB): ..." + string(tail)
+	}
+	return "; stderr: " + string(tail)
+}

@@ -1,0 +1,359 @@
+package codec
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/fanout-dev/fanout/functions"
+)
+
+var (
+	sv = functions.StringValue
+	iv = functions.IntValue
+	fv = functions.FloatValue
+	bv = functions.BoolValue
+)
+
+func TestCSVInput(t *testing.T) {
+	typed := &functions.Schema{Columns: []functions.Column{
+		{Name: "n", Type: functions.Int64},
+		{Name: "s", Type: functions.String},
+		{Name: "f", Type: functions.Float64},
+		{Name: "b", Type: functions.Bool},
+	}}
+	tests := []struct {
+		name    string
+		data    string
+		opts    InputOptions
+		want    []functions.Row
+		raw     []string
+		offsets []int64
+		wantErr string
+	}{
+		{
+			name: "strings without schema",
+			data: "a,b\n1,x\n2,y\n",
+			want: []functions.Row{{sv("1"), sv("x")}, {sv("2"), sv("y")}},
+			raw:  []string{"1,x", "2,y"}, offsets: []int64{4, 8},
+		},
+		{
+			name: "quoted fields, escapes and quoted newlines",
+			data: "a,b\n\"x,y\",\"he said \"\"hi\"\"\"\n\"multi\nline\",\"\"\n",
+			want: []functions.Row{{sv("x,y"), sv(`he said "hi"`)}, {sv("multi\nline"), sv("")}},
+			raw:  []string{`"x,y","he said ""hi"""`, "\"multi\nline\",\"\""}, offsets: []int64{4, 27},
+		},
+		{
+			name: "crlf and crlf inside quotes",
+			data: "a,b\r\n\"1\r\n2\",3\r\n",
+			want: []functions.Row{{sv("1\n2"), sv("3")}},
+		},
+		{
+			name: "bom and blank lines skipped",
+			data: "\xef\xbb\xbfa,b\n\n1,2\n\r\n3,4",
+			want: []functions.Row{{sv("1"), sv("2")}, {sv("3"), sv("4")}},
+		},
+		{
+			name: "typed schema by name, reordered subset, missing column null",
+			data: "s,junk,n,f,b\nhello,zz,42,1.5,TRUE\n,zz,,,\n",
+			opts: InputOptions{Schema: typed},
+			want: []functions.Row{
+				{iv(42), sv("hello"), fv(1.5), bv(true)},
+				{functions.Null(functions.Int64), functions.Null(functions.String), functions.Null(functions.Float64), functions.Null(functions.Bool)},
+			},
+		},
+		{
+			name: "quoted empty is an empty string, unquoted empty is null",
+			data: "a,b\n\"\",\n",
+			want: []functions.Row{{sv(""), functions.Null(functions.String)}},
+		},
+		{
+			name:    "bad int names column and value",
+			data:    "n\n12\nx1\n",
+			opts:    InputOptions{Schema: &functions.Schema{Columns: []functions.Column{{Name: "n", Type: functions.Int64}}}},
+			want:    []functions.Row{{iv(12)}},
+			wantErr: `column "n": cannot parse "x1" as int64`,
+		},
+		{name: "ragged row", data: "a,b\n1,2,3\n", wantErr: "record has 3 fields, the header has 2"},
+		{name: "short row", data: "a,b\n1\n", wantErr: "record has 1 fields"},
+		{name: "unbalanced quote at eof", data: "a,b\n1,\"open\n", wantErr: "quoted field not closed"},
+		{name: "bare quote", data: "a,b\n1,x\"y\n", wantErr: `bare "`},
+		{name: "text after closing quote", data: "a,b\n1,\"x\"y\n", wantErr: `extraneous or missing "`},
+		{name: "invalid utf8", data: "a,b\n1,\xff\n", wantErr: "not valid UTF-8"},
+		{name: "semicolon delimiter", data: "a;b\n1;\"2;3\"\n", opts: InputOptions{Delimiter: ';'}, want: []functions.Row{{sv("1"), sv("2;3")}}},
+		{name: "multibyte delimiter", data: "a¦b\n1¦2\n", opts: InputOptions{Delimiter: '¦'}, want: []functions.Row{{sv("1"), sv("2")}}},
+		{name: "header mismatch", data: "a,c\n1,2\n", opts: InputOptions{Header: []string{"a", "b"}}, wantErr: "header differs"},
+		{name: "header only", data: "a,b\n", want: nil},
+		{name: "trailing cr at eof", data: "a,b\n1,2\r", want: []functions.Row{{sv("1"), sv("2")}}},
+		{name: "empty last field", data: "a,b\n1,\n", want: []functions.Row{{sv("1"), functions.Null(functions.String)}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := tt.opts
+			opts.Format, opts.Object, opts.End = "csv", "t.csv", -1
+			in, err := NewInput(strings.NewReader(tt.data), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, err := readAll(in)
+			var rows []functions.Row
+			for _, r := range recs {
+				rows = append(rows, r.Row)
+			}
+			if !slices.EqualFunc(rows, tt.want, func(a, b functions.Row) bool { return slices.Equal(a, b) }) {
+				t.Errorf("rows: got %v, want %v", rows, tt.want)
+			}
+			if tt.raw != nil {
+				var raw []string
+				var offs []int64
+				for _, r := range recs {
+					raw = append(raw, r.Raw)
+					offs = append(offs, r.Offset)
+				}
+				if !slices.Equal(raw, tt.raw) || !slices.Equal(offs, tt.offsets) {
+					t.Errorf("raw %q at %v, want %q at %v", raw, offs, tt.raw, tt.offsets)
+				}
+			}
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("error %v", err)
+			case tt.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || asRecordError(err) == nil || asRecordError(err).Object != "t.csv" {
+					t.Errorf("error %v, want a RecordError containing %q", err, tt.wantErr)
+				}
+			}
+		})
+	}
+}
+
+func TestCSVSchemaWithoutHeaderOption(t *testing.T) {
+	in, err := NewInput(strings.NewReader("x,y\n1,2\n"), InputOptions{Format: "csv", End: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := in.Schema().String(); got != "x:string,y:string" {
+		t.Errorf("schema %q, want x:string,y:string", got)
+	}
+	recs, err := readAll(in)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("got %v %v", recs, err)
+	}
+}
+
+func TestCSVQuotedNewlineAtBoundary(t *testing.T) {
+	data := []byte("a,b\n1,\"two\nlines\"\n3,4\n")
+	nl := int64(bytes.Index(data, []byte("two\n")) + 3) // the quoted newline
+	opts := InputOptions{Format: "csv", Object: "q.csv", Header: []string{"a", "b"}}
+	t.Run("whole", func(t *testing.T) {
+		recs, err := readAll(chunkInput(t, data, opts, 0, -1))
+		if err != nil || len(recs) != 2 {
+			t.Fatalf("got %v, %v", recs, err)
+		}
+	})
+	for _, end := range []int64{nl - 2, nl - 1, nl, nl + 1, nl + 3} {
+		t.Run(fmt.Sprintf("end=%d", end), func(t *testing.T) {
+			recs, err := readAll(chunkInput(t, data, opts, 0, end))
+			// The record holding the quoted newline starts at 4, before end.
+			// A quoted newline at or after end-1 is an error.
+			if nl >= end-1 {
+				if !errors.Is(err, ErrQuotedNewlineAtBoundary) || asRecordError(err) == nil || asRecordError(err).Offset != 4 {
+					t.Fatalf("got %v, %v; want ErrQuotedNewlineAtBoundary at offset 4", recs, err)
+				}
+				if !strings.Contains(err.Error(), "--csv-whole") {
+					t.Errorf("message %q does not mention --csv-whole", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	t.Run("quoted newline before end-1 is fine", func(t *testing.T) {
+		data := []byte("a,b\n\"x\ny\",1\n3,4\n")
+		recs, err := readAll(chunkInput(t, data, opts, 0, 12))
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("got %v, %v", recs, err)
+		}
+	})
+}
+
+// randomCSV builds CSV without quoted newlines (so that it can be cut by
+// bytes) but with quotes, delimiters in quotes, empty fields and CRLF.
+func randomCSV(rng *rand.Rand, n int) []byte {
+	var b bytes.Buffer
+	b.WriteString("id,text,num\n")
+	for i := 0; i < n; i++ {
+		var text string
+		switch rng.IntN(5) {
+		case 0:
+			text = ""
+		case 1:
+			text = `"quoted, with ""escapes"""`
+		case 2:
+			text = strings.Repeat("w", rng.IntN(5000))
+		default:
+			text = fmt.Sprintf("t%d", rng.IntN(1000))
+		}
+		eol := "\n"
+		if rng.IntN(4) == 0 {
+			eol = "\r\n"
+		}
+		if rng.IntN(10) == 0 {
+			b.WriteString(eol)
+		}
+		fmt.Fprintf(&b, "%d,%s,%d%s", i, text, rng.IntN(100), eol)
+	}
+	return b.Bytes()
+}
+
+func TestCSVOwnershipProperty(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	schema := &functions.Schema{Columns: []functions.Column{{Name: "num", Type: functions.Int64}, {Name: "text", Type: functions.String}}}
+	for round := 0; round < 20; round++ {
+		data := randomCSV(rng, 100+rng.IntN(200))
+		opts := InputOptions{Format: "csv", Object: "o", Header: []string{"id", "text", "num"}, Schema: schema}
+		whole, err := readAll(chunkInput(t, data, opts, 0, -1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := 0; k < 20; k++ {
+			cuts := randomCuts(rng, int64(len(data)), 1+rng.IntN(20))
+			got, err := readChunks(t, data, opts, cuts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !equalRecs(got, whole) {
+				t.Fatalf("cuts %v: %d records, want %d", cuts, len(got), len(whole))
+			}
+		}
+	}
+}
+
+// TestCSVMatchesEncodingCSV compares fields with the standard library on
+// inputs both accept.
+func TestCSVMatchesEncodingCSV(t *testing.T) {
+	inputs := []string{
+		"a,b,c\n1,\"2\",3\n\"x\"\"y\",,\"\"\n",
+		"a,b\r\n\"line\r\nbreak\",2\r\n",
+		"a\n\n\nb\n",
+		"a,b\n\" x \", y\n",
+	}
+	for i, data := range inputs {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			want, err := csv.NewReader(strings.NewReader(data)).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			in, _ := NewInput(strings.NewReader(data), InputOptions{Format: "csv", End: -1})
+			recs, err := readAll(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := [][]string{in.Schema().Names()}
+			for _, r := range recs {
+				var row []string
+				for _, v := range r.Row {
+					row = append(row, v.S)
+				}
+				got = append(got, row)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("got %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestReadCSVHeader(t *testing.T) {
+	tests := []struct {
+		name  string
+		data  string
+		delim rune
+		want  []string
+		err   bool
+	}{
+		{"plain", "a,b,c\n1,2,3\n", 0, []string{"a", "b", "c"}, false},
+		{"bom", "\xef\xbb\xbfa,b\n", 0, []string{"a", "b"}, false},
+		{"quoted with newline", "\"a\nx\",b\n", 0, []string{"a\nx", "b"}, false},
+		{"tab", "a\tb\n", '\t', []string{"a", "b"}, false},
+		{"no trailing newline", "a,b", 0, []string{"a", "b"}, false},
+		{"empty", "", 0, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ReadCSVHeader(strings.NewReader(tt.data), tt.delim)
+			if (err != nil) != tt.err || !slices.Equal(got, tt.want) {
+				t.Errorf("got %q, %v; want %q (error %v)", got, err, tt.want, tt.err)
+			}
+			if tt.err && !errors.Is(err, io.EOF) {
+				t.Errorf("error %v does not wrap io.EOF", err)
+			}
+		})
+	}
+}
+
+func FuzzCSVReader(f *testing.F) {
+	f.Add([]byte("a,b\n1,\"x\ny\"\n"), int64(0), int64(-1))
+	f.Add([]byte("a,b\n\"\"\"\",\n1,2"), int64(3), int64(9))
+	f.Add([]byte("\xef\xbb\xbfa;b\r\n1;2\r\n"), int64(0), int64(5))
+	f.Fuzz(func(t *testing.T, data []byte, start, end int64) {
+		if start < 0 || start > int64(len(data)) {
+			start = 0
+		}
+		schema := &functions.Schema{Columns: []functions.Column{{Name: "a", Type: functions.Int64}, {Name: "b", Type: functions.String}}}
+		opts := InputOptions{Format: "csv", Object: "fuzz", Header: []string{"a", "b"}, Schema: schema, MaxRecordBytes: 4096}
+		in := chunkInput(t, data, opts, start, end)
+		for i := 0; ; i++ {
+			r, err := in.Next()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				if asRecordError(err) == nil {
+					t.Fatalf("error %v is not a RecordError", err)
+				}
+				if errors.Is(err, ErrHeaderMismatch) {
+					return // sticky: the chunk cannot be read
+				}
+				if i > len(data)+2 {
+					t.Fatal("errors without progress")
+				}
+				continue
+			}
+			if r.Offset < start || (end >= 0 && r.Offset >= end) {
+				t.Fatalf("record at %d outside [%d, %d)", r.Offset, start, end)
+			}
+		}
+	})
+}
+
+func BenchmarkCSVInput(b *testing.B) {
+	var buf bytes.Buffer
+	buf.WriteString("id,name,score,ok\n")
+	for i := 0; buf.Len() < 32<<20; i++ {
+		fmt.Fprintf(&buf, "%d,\"name %d\",%d.5,true\n", i, i, i%1000)
+	}
+	schema := &functions.Schema{Columns: []functions.Column{
+		{Name: "id", Type: functions.Int64}, {Name: "name", Type: functions.String},
+		{Name: "score", Type: functions.Float64}, {Name: "ok", Type: functions.Bool}}}
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		in, _ := NewInput(bytes.NewReader(data), InputOptions{Format: "csv", End: -1, Schema: schema})
+		for {
+			if _, err := in.Next(); err != nil {
+				if err != io.EOF {
+					b.Fatal(err)
+				}
+				break
+			}
+		}
+	}
+}

@@ -1,0 +1,130 @@
+package codec
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+func gzipBytes(t testing.TB, parts ...string) []byte {
+	var b bytes.Buffer
+	for _, p := range parts { // one member per part
+		w := gzip.NewWriter(&b)
+		w.Write([]byte(p))
+		w.Close()
+	}
+	return b.Bytes()
+}
+
+func zstdBytes(t testing.TB, s string) []byte {
+	w, _ := zstd.NewWriter(nil)
+	return w.EncodeAll([]byte(s), nil)
+}
+
+// bzip2Hello is "hello\n" compressed by bzip2(1).
+var bzip2Hello = []byte("\x42\x5a\x68\x39\x31\x41\x59\x26\x53\x59\xc1\xc0\x80\xe2\x00\x00\x01\x41\x00\x00\x10\x02\x44\xa0\x00\x30\xcd\x00\xc3\x46\x29\x97\x17\x72\x45\x38\x50\x90\xc1\xc0\x80\xe2")
+
+func TestDecompress(t *testing.T) {
+	tests := []struct {
+		name        string
+		compression string
+		data        []byte
+		max         int64
+		want        string
+		wantErr     error // errors.Is target, or nil
+		errText     string
+	}{
+		{"none", "", []byte("plain"), 0, "plain", nil, ""},
+		{"gzip", "gzip", gzipBytes(t, "hello"), 0, "hello", nil, ""},
+		{"gzip multi-member", "gz", gzipBytes(t, "a\n", "b\n"), 0, "a\nb\n", nil, ""},
+		{"zstd", "zstd", zstdBytes(t, "zz"), 0, "zz", nil, ""},
+		{"bzip2", "bzip2", bzip2Hello, 0, "hello\n", nil, ""},
+		{"limit exact", "gzip", gzipBytes(t, "12345"), 5, "12345", nil, ""},
+		{"gzip bomb", "gzip", gzipBytes(t, strings.Repeat("0", 1<<20)), 1000, "", ErrDecompressedTooLarge, "bomb.gz"},
+		{"plain over limit", "", []byte("123456"), 5, "", ErrDecompressedTooLarge, "bomb.gz"},
+		{"truncated gzip", "gzip", gzipBytes(t, strings.Repeat("abc", 1000))[:30], 0, "", io.ErrUnexpectedEOF, "bomb.gz"},
+		{"not gzip", "gzip", []byte("hello"), 0, "", nil, `"bomb.gz"`},
+		{"empty gzip", "gzip", nil, 0, "", io.ErrUnexpectedEOF, "bomb.gz"},
+		{"corrupt zstd", "zstd", append(zstdBytes(t, "x")[:6], 0xff, 0xff, 0xff), 0, "", nil, "bomb.gz"},
+		{"corrupt bzip2", "bzip2", []byte("BZh9garbage"), 0, "", nil, "bomb.gz"},
+		{"unknown", "lzma", []byte("x"), 0, "", nil, "unknown compression"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rc, err := Decompress(bytes.NewReader(tt.data), tt.compression, tt.max, "bomb.gz")
+			var got []byte
+			if err == nil {
+				got, err = io.ReadAll(rc)
+				if cerr := rc.Close(); cerr != nil && err == nil {
+					err = cerr
+				}
+			}
+			if tt.errText == "" && tt.wantErr == nil {
+				if err != nil || string(got) != tt.want {
+					t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("got %q, nil error; want an error", got)
+			}
+			if tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("error %v does not wrap %v", err, tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.errText) {
+				t.Errorf("error %q does not contain %q", err, tt.errText)
+			}
+		})
+	}
+}
+
+func TestDecompressBzip2FromTool(t *testing.T) {
+	if _, err := exec.LookPath("bzip2"); err != nil {
+		t.Skip("bzip2 not installed")
+	}
+	cmd := exec.Command("bzip2", "-c")
+	cmd.Stdin = strings.NewReader(strings.Repeat("line\n", 10000))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := Decompress(bytes.NewReader(out), "bz2", 0, "x.bz2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	if err != nil || len(got) != 50000 {
+		t.Fatalf("got %d bytes, %v", len(got), err)
+	}
+}
+
+func FuzzDecompress(f *testing.F) {
+	f.Add([]byte("plain"), uint8(0))
+	f.Add(gzipBytes(f, "hello", "world"), uint8(1))
+	f.Add(zstdBytes(f, strings.Repeat("z", 100)), uint8(2))
+	f.Add(bzip2Hello, uint8(3))
+	kinds := []string{"", "gzip", "zstd", "bzip2"}
+	f.Fuzz(func(t *testing.T, data []byte, kind uint8) {
+		rc, err := Decompress(bytes.NewReader(data), kinds[int(kind)%len(kinds)], 1<<20, "fuzz")
+		if err != nil {
+			if !strings.Contains(err.Error(), "fuzz") {
+				t.Fatalf("error %q does not name the object", err)
+			}
+			return
+		}
+		defer rc.Close()
+		n, err := io.Copy(io.Discard, rc)
+		if n > 1<<20 {
+			t.Fatalf("%d bytes past the limit", n)
+		}
+		if err != nil && !strings.Contains(err.Error(), "fuzz") {
+			t.Fatalf("error %q does not name the object", err)
+		}
+	})
+}

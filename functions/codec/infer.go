@@ -1,0 +1,290 @@
+package codec
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/fanout-dev/fanout/functions"
+)
+
+// ReadCSVHeader reads the first record of a CSV object (a UTF-8 byte
+// order mark before it is dropped). delimiter zero means ','. An empty
+// object is an error wrapping io.EOF.
+func ReadCSVHeader(r io.Reader, delimiter rune) ([]string, error) {
+	in, err := newCSVInput(newSampleReader(r), InputOptions{Format: "csv", Object: "csv header", End: -1, Delimiter: delimiter}, ',')
+	if err != nil {
+		return nil, err
+	}
+	in.readHeader()
+	if in.headerErr != nil {
+		return nil, in.headerErr
+	}
+	if len(in.header) == 0 {
+		return nil, fmt.Errorf("codec: csv has no header row: %w", io.EOF)
+	}
+	return in.header, nil
+}
+
+func newSampleReader(r io.Reader) *lineReader {
+	return &lineReader{br: bufio.NewReaderSize(r, readBufferSize), object: "sample", end: -1, max: DefaultMaxRecordBytes}
+}
+
+// typeGuess narrows a column's type as sample values arrive.
+type typeGuess struct {
+	seen                               bool
+	notInt, notFloat, notBool, notTime bool
+}
+
+func (g *typeGuess) text(s string) {
+	if s == "" {
+		return
+	}
+	g.seen = true
+	g.notInt = g.notInt || !looksInt(s)
+	g.notFloat = g.notFloat || !looksFloat(s)
+	g.notBool = g.notBool || !looksBool(s)
+	g.notTime = g.notTime || !looksTimestamp(s)
+}
+
+func (g *typeGuess) result() functions.Type {
+	switch {
+	case !g.seen:
+		return functions.String
+	case !g.notInt:
+		return functions.Int64
+	case !g.notFloat:
+		return functions.Float64
+	case !g.notBool:
+		return functions.Bool
+	case !g.notTime:
+		return functions.Timestamp
+	}
+	return functions.String
+}
+
+// InferSchema picks column types from a sample: format csv (or tsv) or
+// jsonl, reading at most maxRows records (maxRows <= 0: all of r).
+//
+// CSV: the sample begins with the header row. header, when given, is the
+// object's header: a first record equal to it is skipped, otherwise the
+// first record is data. Header names must be distinct and not empty.
+//
+// JSONL: columns are the union of the objects' keys in order of first
+// appearance.
+//
+// Each column gets the narrowest type all its non-empty sampled values
+// parse as: int64 (no leading zeros, so codes like "007" stay strings),
+// then float64 (decimal notation, finite), bool (true/false), timestamp,
+// else string; a column with no values is a string. In JSONL, strings
+// stay strings (except timestamps), numbers are int64 or float64, objects
+// and arrays are strings holding JSON. A sample cut short inside its last
+// record is fine: an unterminated last record is ignored.
+func InferSchema(r io.Reader, format string, header []string, maxRows int) (*functions.Schema, error) {
+	switch strings.ToLower(format) {
+	case "csv":
+		return inferCSV(r, ',', header, maxRows)
+	case "tsv":
+		return inferCSV(r, '\t', header, maxRows)
+	case "jsonl", "ndjson", "json":
+		return inferJSONL(r, maxRows)
+	case "lines", "text", "txt":
+		return functions.LinesSchema, nil
+	}
+	return nil, fmt.Errorf("codec: cannot infer a schema for format %q (want csv or jsonl)", format)
+}
+
+func inferCSV(r io.Reader, delim rune, header []string, maxRows int) (*functions.Schema, error) {
+	lr := newSampleReader(r)
+	in, err := newCSVInput(lr, InputOptions{Format: "csv", Object: "sample", End: -1}, delim)
+	if err != nil {
+		return nil, err
+	}
+	in.headerRead = true
+	fields := func() []string {
+		s := string(in.fieldBuf)
+		out := make([]string, len(in.ends))
+		prev := 0
+		for i, e := range in.ends {
+			out[i] = s[prev:e]
+			prev = e
+		}
+		return out
+	}
+	// cutShort reports whether an error is a last record cut off by the
+	// end of the sample.
+	cutShort := func(err error) bool {
+		return lr.done && (len(in.buf) == 0 || in.buf[len(in.buf)-1] != '\n') && errors.As(err, new(*functions.RecordError))
+	}
+	_, _, err = in.readRecord()
+	if err == io.EOF {
+		if header == nil {
+			return nil, fmt.Errorf("codec: csv sample has no header row: %w", io.EOF)
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	var pending []string // a first record that is data
+	first := fields()
+	switch {
+	case err == io.EOF:
+	case header == nil:
+		header = first
+	case !slices.Equal(first, header):
+		pending = first
+	}
+	seen := map[string]bool{}
+	for i, h := range header {
+		if h == "" {
+			return nil, fmt.Errorf("codec: csv header column %d has no name", i+1)
+		}
+		if seen[h] {
+			return nil, fmt.Errorf("codec: csv header repeats column %q", h)
+		}
+		seen[h] = true
+	}
+	guesses := make([]typeGuess, len(header))
+	add := func(f []string, off int64) error {
+		if len(f) != len(header) {
+			return &functions.RecordError{Object: "sample", Offset: off, Err: fmt.Errorf("record has %d fields, the header has %d", len(f), len(header))}
+		}
+		for i, s := range f {
+			guesses[i].text(s)
+		}
+		return nil
+	}
+	rows := 0
+	if pending != nil {
+		if err := add(pending, 0); err != nil {
+			return nil, err
+		}
+		rows++
+	}
+	for maxRows <= 0 || rows < maxRows {
+		_, off, err := in.readRecord()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if cutShort(err) {
+				break
+			}
+			return nil, err
+		}
+		if err := add(fields(), off); err != nil {
+			if lr.done && !strings.HasSuffix(string(in.buf), "\n") {
+				break
+			}
+			return nil, err
+		}
+		rows++
+	}
+	s := &functions.Schema{Columns: make([]functions.Column, len(header))}
+	for i, h := range header {
+		s.Columns[i] = functions.Column{Name: h, Type: guesses[i].result()}
+	}
+	return s, nil
+}
+
+func inferJSONL(r io.Reader, maxRows int) (*functions.Schema, error) {
+	lr := newSampleReader(r)
+	var names []string
+	index := map[string]int{}
+	var guesses []typeGuess
+	rows := 0
+	for maxRows <= 0 || rows < maxRows {
+		line, off, err := lr.readLine(lr.max)
+		if err == io.EOF {
+			break
+		}
+		if err == errLineTooLong {
+			return nil, lr.tooLong(off, lr.line)
+		}
+		if err != nil {
+			return nil, err
+		}
+		complete := len(line) > 0 && line[len(line)-1] == '\n'
+		if off == 0 {
+			line = []byte(strings.TrimPrefix(string(line), utf8BOM))
+		}
+		b := []byte(strings.TrimSpace(string(line)))
+		if len(b) == 0 {
+			continue
+		}
+		if b[0] != '{' || !json.Valid(b) {
+			if !complete {
+				break // the sample ends inside this line
+			}
+			return nil, &functions.RecordError{Object: "sample", Offset: off, Line: lr.line, Err: errors.New("line is not a JSON object")}
+		}
+		rows++
+		i := skipWS(b, 1)
+		if b[i] == '}' {
+			continue
+		}
+		for {
+			kEnd := stringEnd(b, i)
+			key := unquoteJSON(b[i:kEnd])
+			i = skipWS(b, skipWS(b, kEnd)+1)
+			vEnd := valueEnd(b, i)
+			c, ok := index[key]
+			if !ok {
+				c = len(names)
+				index[key] = c
+				names = append(names, key)
+				guesses = append(guesses, typeGuess{})
+			}
+			guesses[c].json(b[i:vEnd])
+			i = skipWS(b, vEnd)
+			if b[i] != ',' {
+				break
+			}
+			i = skipWS(b, i+1)
+		}
+	}
+	if len(names) == 0 {
+		return nil, errors.New("codec: the jsonl sample has no keys to infer a schema from")
+	}
+	s := &functions.Schema{Columns: make([]functions.Column, len(names))}
+	for i, n := range names {
+		s.Columns[i] = functions.Column{Name: n, Type: guesses[i].result()}
+	}
+	return s, nil
+}
+
+// json narrows the guess by one JSON value.
+func (g *typeGuess) json(v []byte) {
+	switch v[0] {
+	case 'n':
+		return
+	case '"':
+		s := unquoteJSON(v)
+		if s == "" {
+			return
+		}
+		g.seen = true
+		g.notInt, g.notFloat, g.notBool = true, true, true
+		g.notTime = g.notTime || !looksTimestamp(s)
+	case 't', 'f':
+		g.seen = true
+		g.notInt, g.notFloat, g.notTime = true, true, true
+	case '{', '[':
+		g.seen = true
+		g.notInt, g.notFloat, g.notBool, g.notTime = true, true, true, true
+	default:
+		g.seen = true
+		g.notBool, g.notTime = true, true
+		// Only integer literals make int64: 1.0 says the writer had floats.
+		if _, err := strconv.ParseInt(string(v), 10, 64); err != nil {
+			g.notInt = true
+		}
+		if _, err := strconv.ParseFloat(string(v), 64); err != nil {
+			g.notFloat = true
+		}
+	}
+}

@@ -1,0 +1,748 @@
+package codec
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/big"
+	"strconv"
+	"strings"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/fanout-dev/fanout/functions"
+)
+
+// Limits checked before parquet-go allocates what a file claims.
+const (
+	// maxFooterBytes bounds a Parquet footer (file metadata).
+	maxFooterBytes = 256 << 20
+	// maxPageBytes bounds one page, compressed or not.
+	maxPageBytes = 256 << 20
+	// maxPageValues bounds the values one page may claim.
+	maxPageValues = 1 << 26
+	// maxPageHeaderBytes bounds one page header (statistics included).
+	maxPageHeaderBytes = 16 << 20
+	// parquetBatch is how many rows each column decodes at a time.
+	parquetBatch = 1024
+)
+
+// ParquetOptions selects what NewParquetInput reads.
+type ParquetOptions struct {
+	// Object names the file in records and errors.
+	Object string
+	// FirstRowGroup and LastRowGroup select row groups [First, Last);
+	// LastRowGroup <= 0 means through the last one (so 0, 0 is all).
+	FirstRowGroup, LastRowGroup int
+	// Schema lists the columns to read, by name, in the order rows hold
+	// them; a column the file lacks reads as null. Nil means all the
+	// file's columns as ParquetSchema reports them. A file column may be
+	// read as its own type, as string (its text), or an integer as
+	// float64.
+	Schema *functions.Schema
+}
+
+// ParquetSchema reads a Parquet footer: the file's columns as fanout types
+// and each row group's compressed size in bytes (for planning). Only the
+// footer is read. Physical and logical types map as follows: INT32 and
+// INT64 (signed or unsigned) to int64 (a UINT64 above the int64 range is
+// an error when read); FLOAT and DOUBLE to float64; BOOLEAN to bool;
+// BYTE_ARRAY and FIXED_LEN_BYTE_ARRAY to string (UUIDs in their 8-4-4-4-12
+// form); DECIMAL to float64; TIMESTAMP (millis, micros, nanos), DATE and
+// INT96 to timestamp (nanoseconds are truncated to microseconds); TIME to
+// int64 in its own unit.
+//
+// Nested columns (groups, lists, maps) and repeated columns are not
+// supported: ParquetSchema fails with ErrNestedColumn naming them. A
+// caller that wants the file's flat columns anyway passes a Schema naming
+// them to NewParquetInput, which ignores the other columns.
+func ParquetSchema(ra io.ReaderAt, size int64) (*functions.Schema, []int64, error) {
+	f, _, err := openParquet(ra, size, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	schema, _, err := fileColumns(f, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	return schema, rowGroupSizes(f), nil
+}
+
+// ParquetRowGroupSizes returns each row group's compressed size in bytes,
+// also for files with nested columns.
+func ParquetRowGroupSizes(ra io.ReaderAt, size int64) ([]int64, error) {
+	f, _, err := openParquet(ra, size, "")
+	if err != nil {
+		return nil, err
+	}
+	return rowGroupSizes(f), nil
+}
+
+func rowGroupSizes(f *parquet.File) []int64 {
+	md := f.Metadata()
+	sizes := make([]int64, len(md.RowGroups))
+	for i, rg := range md.RowGroups {
+		s := rg.TotalCompressedSize
+		if s <= 0 {
+			s = 0
+			for _, c := range rg.Columns {
+				s += c.MetaData.TotalCompressedSize
+			}
+		}
+		sizes[i] = s
+	}
+	return sizes
+}
+
+// guardedReaderAt serves the footer from memory, never reads past the
+// file's size, and remembers I/O errors so that they are not mistaken for
+// corruption.
+type guardedReaderAt struct {
+	ra      io.ReaderAt
+	size    int64
+	tail    []byte
+	tailOff int64
+	ioErr   error
+}
+
+func (g *guardedReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 || off > g.size {
+		return 0, fmt.Errorf("read at offset %d outside the file (%d bytes): %w", off, g.size, ErrCorruptParquet)
+	}
+	if off >= g.tailOff && off+int64(len(p)) <= g.size && g.tail != nil {
+		return copy(p, g.tail[off-g.tailOff:]), nil
+	}
+	var short bool
+	if rest := g.size - off; int64(len(p)) > rest {
+		p, short = p[:rest], true
+	}
+	n, err := g.ra.ReadAt(p, off)
+	if err != nil && err != io.EOF {
+		g.ioErr = err
+		return n, err
+	}
+	if short || n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// parquetErr labels an error with the object; panics of parquet-go on
+// corrupt input arrive here as errors too.
+func parquetErr(object string, err error) error {
+	if object == "" {
+		return fmt.Errorf("codec: parquet: %w", err)
+	}
+	return fmt.Errorf("codec: parquet %q: %w", object, err)
+}
+
+// openParquet checks the footer and opens the file with parquet-go.
+func openParquet(ra io.ReaderAt, size int64, object string) (f *parquet.File, g *guardedReaderAt, err error) {
+	if size < 12 {
+		return nil, nil, parquetErr(object, fmt.Errorf("%w: %d bytes is too small for a Parquet file", ErrCorruptParquet, size))
+	}
+	g = &guardedReaderAt{ra: ra, size: size}
+	var head, foot [8]byte
+	if _, err := g.ReadAt(head[:4], 0); err != nil {
+		return nil, nil, parquetErr(object, err)
+	}
+	if _, err := g.ReadAt(foot[:], size-8); err != nil {
+		return nil, nil, parquetErr(object, err)
+	}
+	if string(head[:4]) != "PAR1" || string(foot[4:]) != "PAR1" {
+		return nil, nil, parquetErr(object, fmt.Errorf("%w: no PAR1 magic (not a Parquet file, or an encrypted one)", ErrCorruptParquet))
+	}
+	footerLen := int64(binary.LittleEndian.Uint32(foot[:4]))
+	if footerLen > size-12 || footerLen > maxFooterBytes || footerLen == 0 {
+		return nil, nil, parquetErr(object, fmt.Errorf("%w: footer length %d does not fit a file of %d bytes", ErrCorruptParquet, footerLen, size))
+	}
+	tail := make([]byte, footerLen+8)
+	if _, err := g.ReadAt(tail, size-footerLen-8); err != nil {
+		return nil, nil, parquetErr(object, err)
+	}
+	tc := thriftCheck{b: tail[:footerLen]}
+	if _, err := tc.structLen(); err != nil {
+		return nil, nil, parquetErr(object, fmt.Errorf("%w: footer: %w", ErrCorruptParquet, err))
+	}
+	g.tail, g.tailOff = tail, size-footerLen-8
+	err = catch(func() error {
+		var err error
+		f, err = parquet.OpenFile(g, size,
+			parquet.SkipPageIndex(true),
+			parquet.SkipBloomFilters(true),
+			parquet.ReadBufferSize(256<<10))
+		return err
+	})
+	if err != nil {
+		if g.ioErr != nil {
+			return nil, nil, parquetErr(object, g.ioErr)
+		}
+		return nil, nil, parquetErr(object, fmt.Errorf("%w: %w", ErrCorruptParquet, err))
+	}
+	if n := len(f.Metadata().RowGroups); n > parquet.MaxRowGroups {
+		return nil, nil, parquetErr(object, fmt.Errorf("%w: %d row groups", ErrCorruptParquet, n))
+	}
+	return f, g, nil
+}
+
+// catch runs fn, turning a panic into an error.
+func catch(fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("parquet-go panicked: %v", p)
+		}
+	}()
+	return fn()
+}
+
+// pqColumn is one flat column of the file.
+type pqColumn struct {
+	name string
+	leaf int // leaf column index
+	typ  functions.Type
+	conv func(parquet.Value) (functions.Value, error)
+}
+
+// fileColumns maps the file's top-level columns; nested ones are an
+// error listing them.
+func fileColumns(f *parquet.File, object string) (*functions.Schema, []pqColumn, error) {
+	var cols []pqColumn
+	var nested []string
+	err := catch(func() error {
+		for _, c := range f.Root().Columns() {
+			if !c.Leaf() || c.Repeated() || c.MaxRepetitionLevel() > 0 {
+				nested = append(nested, c.Name())
+				continue
+			}
+			t, conv, err := leafConverter(c)
+			if err != nil {
+				return fmt.Errorf("column %q: %w", c.Name(), err)
+			}
+			cols = append(cols, pqColumn{name: c.Name(), leaf: c.Index(), typ: t, conv: conv})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, parquetErr(object, err)
+	}
+	if len(nested) > 0 {
+		return nil, nil, parquetErr(object, fmt.Errorf("%w: %s (fanout reads flat columns only; give a schema naming the flat columns to read the others)", ErrNestedColumn, strings.Join(nested, ", ")))
+	}
+	s := &functions.Schema{Columns: make([]functions.Column, len(cols))}
+	for i, c := range cols {
+		s.Columns[i] = functions.Column{Name: c.name, Type: c.typ}
+	}
+	return s, cols, nil
+}
+
+// leafConverter picks the fanout type of a leaf column and the conversion
+// of its values.
+func leafConverter(c *parquet.Column) (functions.Type, func(parquet.Value) (functions.Value, error), error) {
+	t := c.Type()
+	var lt format.LogicalTypeValue
+	if l := t.LogicalType(); l != nil {
+		lt = l.Value
+	}
+	switch t.Kind() {
+	case parquet.Boolean:
+		return functions.Bool, func(v parquet.Value) (functions.Value, error) {
+			return functions.BoolValue(v.Boolean()), nil
+		}, nil
+	case parquet.Int32:
+		switch l := lt.(type) {
+		case *format.DateType:
+			return functions.Timestamp, func(v parquet.Value) (functions.Value, error) {
+				return functions.Value{Type: functions.Timestamp, Valid: true, I: int64(v.Int32()) * 86400e6}, nil
+			}, nil
+		case *format.DecimalType:
+			scale := l.Scale
+			return functions.Float64, func(v parquet.Value) (functions.Value, error) {
+				return decimalFloat(big.NewInt(int64(v.Int32())), scale), nil
+			}, nil
+		case *format.IntType:
+			if !l.IsSigned {
+				return functions.Int64, func(v parquet.Value) (functions.Value, error) {
+					return functions.IntValue(int64(uint32(v.Int32()))), nil
+				}, nil
+			}
+		}
+		return functions.Int64, func(v parquet.Value) (functions.Value, error) {
+			return functions.IntValue(int64(v.Int32())), nil
+		}, nil
+	case parquet.Int64:
+		switch l := lt.(type) {
+		case *format.TimestampType:
+			mul, div := int64(1), int64(1)
+			switch l.Unit.Value.(type) {
+			case *format.MilliSeconds:
+				mul = 1000
+			case *format.NanoSeconds:
+				div = 1000
+			}
+			return functions.Timestamp, func(v parquet.Value) (functions.Value, error) {
+				x := v.Int64()
+				if mul != 1 {
+					if x > math.MaxInt64/mul || x < math.MinInt64/mul {
+						return functions.Value{}, fmt.Errorf("timestamp %d ms is out of range", x)
+					}
+					x *= mul
+				}
+				return functions.Value{Type: functions.Timestamp, Valid: true, I: floorDiv(x, div)}, nil
+			}, nil
+		case *format.DecimalType:
+			scale := l.Scale
+			return functions.Float64, func(v parquet.Value) (functions.Value, error) {
+				return decimalFloat(big.NewInt(v.Int64()), scale), nil
+			}, nil
+		case *format.IntType:
+			if !l.IsSigned {
+				return functions.Int64, func(v parquet.Value) (functions.Value, error) {
+					u := uint64(v.Int64())
+					if u > math.MaxInt64 {
+						return functions.Value{}, fmt.Errorf("unsigned value %d does not fit int64", u)
+					}
+					return functions.IntValue(int64(u)), nil
+				}, nil
+			}
+		}
+		return functions.Int64, func(v parquet.Value) (functions.Value, error) {
+			return functions.IntValue(v.Int64()), nil
+		}, nil
+	case parquet.Int96:
+		return functions.Timestamp, func(v parquet.Value) (functions.Value, error) {
+			i := v.Int96()
+			nanos := int64(uint64(i[1])<<32 | uint64(i[0]))
+			const unixJulianDay = 2440588
+			days := int64(i[2]) - unixJulianDay
+			return functions.Value{Type: functions.Timestamp, Valid: true, I: days*86400e6 + nanos/1000}, nil
+		}, nil
+	case parquet.Float:
+		return functions.Float64, func(v parquet.Value) (functions.Value, error) {
+			return functions.FloatValue(float64(v.Float())), nil
+		}, nil
+	case parquet.Double:
+		return functions.Float64, func(v parquet.Value) (functions.Value, error) {
+			return functions.FloatValue(v.Double()), nil
+		}, nil
+	case parquet.ByteArray, parquet.FixedLenByteArray:
+		switch l := lt.(type) {
+		case *format.DecimalType:
+			scale := l.Scale
+			return functions.Float64, func(v parquet.Value) (functions.Value, error) {
+				b := v.ByteArray()
+				n := new(big.Int).SetBytes(b)
+				if len(b) > 0 && b[0]&0x80 != 0 { // two's complement
+					n.Sub(n, new(big.Int).Lsh(big.NewInt(1), uint(len(b))*8))
+				}
+				return decimalFloat(n, scale), nil
+			}, nil
+		case *format.UUIDType:
+			return functions.String, func(v parquet.Value) (functions.Value, error) {
+				b := v.ByteArray()
+				if len(b) != 16 {
+					return functions.StringValue(hex.EncodeToString(b)), nil
+				}
+				h := hex.EncodeToString(b)
+				return functions.StringValue(h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]), nil
+			}, nil
+		}
+		return functions.String, func(v parquet.Value) (functions.Value, error) {
+			return functions.StringValue(string(v.ByteArray())), nil
+		}, nil
+	}
+	return 0, nil, fmt.Errorf("unsupported parquet type %v", t)
+}
+
+func floorDiv(x, d int64) int64 {
+	if d == 1 {
+		return x
+	}
+	q := x / d
+	if x%d != 0 && x < 0 {
+		q--
+	}
+	return q
+}
+
+// decimalFloat is unscaled * 10^-scale, correctly rounded.
+func decimalFloat(unscaled *big.Int, scale int32) functions.Value {
+	f, _ := strconv.ParseFloat(unscaled.String()+"e"+strconv.Itoa(-int(scale)), 64)
+	return functions.FloatValue(f)
+}
+
+// castValue converts a value of the file's type to the schema's.
+func castValue(v functions.Value, to functions.Type) functions.Value {
+	switch {
+	case v.Type == to || !v.Valid:
+		v.Type = to
+		return v
+	case to == functions.String:
+		return functions.StringValue(v.Text())
+	case to == functions.Float64 && v.Type == functions.Int64:
+		return functions.FloatValue(float64(v.I))
+	}
+	return v
+}
+
+func castable(from, to functions.Type) bool {
+	return from == to || to == functions.String || (from == functions.Int64 && to == functions.Float64)
+}
+
+// pqReader decodes one selected column of the current row group.
+type pqReader struct {
+	pqColumn
+	out    int            // position in the output row
+	to     functions.Type // output type
+	pages  parquet.Pages
+	page   parquet.Page
+	values parquet.ValueReader
+	buf    []parquet.Value
+	vals   []functions.Value
+
+	rowErrs    []error // shared with parquetInput
+	hasRowErrs *bool
+}
+
+type parquetInput struct {
+	object  string
+	file    *parquet.File
+	g       *guardedReaderAt
+	schema  *functions.Schema
+	readers []*pqReader
+
+	rg, lastRG int
+	rgRow      int64 // rows of the current row group already decoded
+	rgRows     int64
+	rowBase    int64 // file row index of the current row group's first row
+	batchN     int
+	batchI     int
+	started    bool
+
+	rowErrs    []error // conversion errors of the batch's rows
+	hasRowErrs bool
+
+	row functions.Row
+	rec functions.Record
+	err error
+}
+
+// NewParquetInput reads the rows of a Parquet file's row groups [First,
+// Last). Record.Offset is the row's index in the file. A corrupt file is
+// an error naming the object (a RecordError naming the row once reading
+// has begun); sizes the file claims are checked against the file before
+// anything is allocated, and a panic inside parquet-go becomes an error.
+// The ReaderAt is read at many small offsets: back a remote object with a
+// buffering ReaderAt.
+func NewParquetInput(ra io.ReaderAt, size int64, opts ParquetOptions) (functions.Input, error) {
+	f, g, err := openParquet(ra, size, opts.Object)
+	if err != nil {
+		return nil, err
+	}
+	in := &parquetInput{object: opts.Object, file: f, g: g}
+	n := len(f.Metadata().RowGroups)
+	first, last := opts.FirstRowGroup, opts.LastRowGroup
+	if last <= 0 {
+		last = n
+	}
+	if first < 0 || first > last || last > n {
+		return nil, fmt.Errorf("codec: parquet %q: row groups [%d, %d) out of range (the file has %d)", opts.Object, opts.FirstRowGroup, opts.LastRowGroup, n)
+	}
+	in.rg, in.lastRG = first, last
+	for _, rg := range f.Metadata().RowGroups[:first] {
+		in.rowBase += rg.NumRows
+	}
+	if opts.Schema == nil {
+		s, cols, err := fileColumns(f, opts.Object)
+		if err != nil {
+			return nil, err
+		}
+		in.schema = s
+		for i, c := range cols {
+			in.readers = append(in.readers, &pqReader{pqColumn: c, out: i, to: c.typ})
+		}
+	} else {
+		in.schema = opts.Schema
+		byName := map[string]*parquet.Column{}
+		err := catch(func() error {
+			for _, c := range f.Root().Columns() {
+				byName[c.Name()] = c
+			}
+			for i, sc := range opts.Schema.Columns {
+				c, ok := byName[sc.Name]
+				if !ok {
+					continue
+				}
+				if !c.Leaf() || c.Repeated() || c.MaxRepetitionLevel() > 0 {
+					return fmt.Errorf("%w: %q", ErrNestedColumn, sc.Name)
+				}
+				t, conv, err := leafConverter(c)
+				if err != nil {
+					return fmt.Errorf("column %q: %w", sc.Name, err)
+				}
+				if !castable(t, sc.Type) {
+					return fmt.Errorf("column %q is %v in the file; the schema says %v", sc.Name, t, sc.Type)
+				}
+				in.readers = append(in.readers, &pqReader{pqColumn: pqColumn{name: sc.Name, leaf: c.Index(), typ: t, conv: conv}, out: i, to: sc.Type})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, parquetErr(opts.Object, err)
+		}
+	}
+	in.row = make(functions.Row, len(in.schema.Columns))
+	in.rec.Row = in.row
+	in.rec.Object = opts.Object
+	in.rowErrs = make([]error, parquetBatch)
+	for _, r := range in.readers {
+		r.rowErrs = in.rowErrs
+		r.hasRowErrs = &in.hasRowErrs
+		r.buf = make([]parquet.Value, parquetBatch)
+		r.vals = make([]functions.Value, parquetBatch)
+	}
+	return in, nil
+}
+
+func (in *parquetInput) Schema() *functions.Schema { return in.schema }
+
+func (in *parquetInput) Next() (*functions.Record, error) {
+	if in.err != nil {
+		return nil, in.err
+	}
+	for in.batchI >= in.batchN {
+		if err := in.fill(); err != nil {
+			in.err = err
+			in.closePages()
+			return nil, err
+		}
+	}
+	i := in.batchI
+	in.batchI++
+	in.rec.Offset = in.rowBase + in.rgRow - int64(in.batchN) + int64(i)
+	if in.hasRowErrs && in.rowErrs[i] != nil {
+		return nil, &functions.RecordError{Object: in.object, Offset: in.rec.Offset, Err: in.rowErrs[i]}
+	}
+	for c, col := range in.schema.Columns {
+		in.row[c] = functions.Null(col.Type)
+	}
+	for _, r := range in.readers {
+		in.row[r.out] = r.vals[i]
+	}
+	return &in.rec, nil
+}
+
+// fill decodes the next batch of rows, moving to the next row group when
+// the current one is done.
+func (in *parquetInput) fill() error {
+	md := in.file.Metadata()
+	if !in.started || in.rgRow >= in.rgRows {
+		if in.started {
+			in.closePages()
+			in.rowBase += in.rgRows
+			in.rg++
+		}
+		for {
+			if in.rg >= in.lastRG {
+				return io.EOF
+			}
+			in.started = true
+			in.rgRow, in.batchN, in.batchI = 0, 0, 0
+			in.rgRows = md.RowGroups[in.rg].NumRows
+			if in.rgRows < 0 {
+				return in.corrupt(in.rowBase, fmt.Errorf("row group %d claims %d rows", in.rg, in.rgRows))
+			}
+			if in.rgRows > 0 {
+				break
+			}
+			in.rg++
+		}
+		if err := in.openRowGroup(); err != nil {
+			return err
+		}
+	}
+	n := int(min(int64(parquetBatch), in.rgRows-in.rgRow))
+	first := in.rowBase + in.rgRow
+	if in.hasRowErrs {
+		clear(in.rowErrs)
+		in.hasRowErrs = false
+	}
+	for _, r := range in.readers {
+		if err := catch(func() error { return r.read(n) }); err != nil {
+			return in.corrupt(first, fmt.Errorf("column %q: %w", r.name, err))
+		}
+	}
+	in.rgRow += int64(n)
+	in.batchN, in.batchI = n, 0
+	return nil
+}
+
+// corrupt reports a decoding error: an I/O error as itself (retrying may
+// help), anything else as a RecordError at row.
+func (in *parquetInput) corrupt(row int64, err error) error {
+	if in.g.ioErr != nil {
+		return parquetErr(in.object, in.g.ioErr)
+	}
+	return &functions.RecordError{Object: in.object, Offset: row, Err: fmt.Errorf("%w: %w", ErrCorruptParquet, err)}
+}
+
+// openRowGroup checks the page headers of the selected column chunks and
+// opens their pages.
+func (in *parquetInput) openRowGroup() error {
+	md := in.file.Metadata()
+	rg := &md.RowGroups[in.rg]
+	chunks := in.file.RowGroups()[in.rg].ColumnChunks()
+	for _, r := range in.readers {
+		if r.leaf < 0 || r.leaf >= len(rg.Columns) || r.leaf >= len(chunks) {
+			return in.corrupt(in.rowBase, fmt.Errorf("row group %d has no column %q", in.rg, r.name))
+		}
+		cc := &rg.Columns[r.leaf].MetaData
+		if cc.NumValues != in.rgRows {
+			return in.corrupt(in.rowBase, fmt.Errorf("column %q holds %d values for %d rows in row group %d", r.name, cc.NumValues, in.rgRows, in.rg))
+		}
+		if err := in.checkPages(cc); err != nil {
+			return in.corrupt(in.rowBase, fmt.Errorf("column %q in row group %d: %w", r.name, in.rg, err))
+		}
+		if err := catch(func() error { r.pages = chunks[r.leaf].Pages(); return nil }); err != nil {
+			return in.corrupt(in.rowBase, err)
+		}
+	}
+	return nil
+}
+
+// checkPages walks the page headers of a column chunk, checking that each
+// page lies inside the chunk and claims plausible sizes, so that parquet-go
+// never allocates what a corrupt header says.
+func (in *parquetInput) checkPages(cc *format.ColumnMetaData) error {
+	start := cc.DataPageOffset
+	if cc.DictionaryPageOffset != 0 {
+		start = cc.DictionaryPageOffset
+	}
+	end := start + cc.TotalCompressedSize
+	dataEnd := in.g.tailOff
+	if start < 4 || cc.TotalCompressedSize < 0 || end > dataEnd || end < start {
+		return fmt.Errorf("chunk [%d, %d) lies outside the file's data [4, %d)", start, end, dataEnd)
+	}
+	var values int64
+	hdr := make([]byte, 0, 256)
+	for pos := start; pos < end; {
+		window := min(int64(256), end-pos)
+		var hlen int
+		var typ, comp, uncomp, nvals int64 = -1, -1, -1, 0
+		for {
+			hdr = hdr[:window]
+			if _, err := in.g.ReadAt(hdr, pos); err != nil {
+				return err
+			}
+			tc := thriftCheck{b: hdr, visit: func(parent, field int16, v int64) {
+				switch {
+				case parent == 0 && field == 1:
+					typ = v
+				case parent == 0 && field == 2:
+					uncomp = v
+				case parent == 0 && field == 3:
+					comp = v
+				case (parent == 5 || parent == 7 || parent == 8) && field == 1:
+					nvals = v
+				}
+			}}
+			n, err := tc.structLen()
+			if err == nil {
+				hlen = n
+				break
+			}
+			if !errors.Is(err, errThriftShort) || window >= end-pos || window >= maxPageHeaderBytes {
+				return fmt.Errorf("page header at %d: %w", pos, err)
+			}
+			window = min(window*4, end-pos, maxPageHeaderBytes)
+			if int64(cap(hdr)) < window {
+				hdr = make([]byte, 0, window)
+			}
+		}
+		switch {
+		case comp < 0 || uncomp < 0 || typ < 0:
+			return fmt.Errorf("page header at %d lacks its type or sizes", pos)
+		case comp > maxPageBytes || uncomp > maxPageBytes:
+			return fmt.Errorf("page at %d claims %d bytes (%d uncompressed), more than the %d allowed", pos, comp, uncomp, maxPageBytes)
+		case pos+int64(hlen)+comp > end:
+			return fmt.Errorf("page at %d (%d bytes) runs past the column chunk's end at %d", pos, comp, end)
+		case nvals < 0 || nvals > maxPageValues:
+			return fmt.Errorf("page at %d claims %d values", pos, nvals)
+		}
+		if typ != int64(format.DictionaryPage) {
+			values += nvals
+		}
+		pos += int64(hlen) + comp
+	}
+	if values > cc.NumValues && cc.NumValues >= 0 {
+		return fmt.Errorf("pages hold %d values, the chunk claims %d", values, cc.NumValues)
+	}
+	return nil
+}
+
+// read decodes the next n values of the column into vals.
+func (r *pqReader) read(n int) error {
+	got := 0
+	stalls := 0
+	for got < n {
+		if r.values == nil {
+			p, err := r.pages.ReadPage()
+			if err == io.EOF {
+				return fmt.Errorf("column ends early (%d of %d values in this batch)", got, n)
+			}
+			if err != nil {
+				return err
+			}
+			r.page, r.values = p, p.Values()
+		}
+		k, err := r.values.ReadValues(r.buf[:n-got])
+		for i, v := range r.buf[:k] {
+			var fv functions.Value
+			if v.IsNull() {
+				fv = functions.Null(r.to)
+			} else {
+				var cerr error
+				if fv, cerr = r.conv(v); cerr != nil {
+					// Report it when the row is reached, after the rows before it.
+					if r.rowErrs[got+i] == nil {
+						r.rowErrs[got+i] = fmt.Errorf("column %q: %w", r.name, cerr)
+						*r.hasRowErrs = true
+					}
+					fv = functions.Null(r.to)
+				} else {
+					fv = castValue(fv, r.to)
+				}
+			}
+			r.vals[got+i] = fv
+		}
+		clear(r.buf[:k])
+		got += k
+		switch {
+		case err == io.EOF:
+			parquet.Release(r.page)
+			r.page, r.values = nil, nil
+		case err != nil:
+			return err
+		case k == 0:
+			if stalls++; stalls > 3 {
+				return errors.New("page yields no values")
+			}
+		}
+	}
+	return nil
+}
+
+func (in *parquetInput) closePages() {
+	for _, r := range in.readers {
+		if r.page != nil {
+			parquet.Release(r.page)
+		}
+		if r.pages != nil {
+			_ = catch(r.pages.Close)
+		}
+		r.page, r.values, r.pages = nil, nil, nil
+	}
+}

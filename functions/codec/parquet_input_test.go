@@ -1,0 +1,277 @@
+package codec
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/deprecated"
+
+	"github.com/fanout-dev/fanout/functions"
+)
+
+type typesRow struct {
+	I32  int32            `parquet:"i32"`
+	U64  uint64           `parquet:"u64"`
+	F32  float32          `parquet:"f32"`
+	Date int32            `parquet:"date,date"`
+	Dec  int64            `parquet:"dec,decimal(2:18)"`
+	Ms   int64            `parquet:"ms,timestamp(millisecond)"`
+	Ns   int64            `parquet:"ns,timestamp(nanosecond)"`
+	I96  deprecated.Int96 `parquet:"i96"`
+	UUID [16]byte         `parquet:"uuid,uuid"`
+	Raw  []byte           `parquet:"raw"`
+	Opt  *string          `parquet:"opt,optional"`
+}
+
+func writeStructs[T any](t testing.TB, rows []T) []byte {
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[T](&buf)
+	if _, err := w.Write(rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestParquetTypes(t *testing.T) {
+	s := "x"
+	day := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	// INT96: nanoseconds of the day in the low 8 bytes, Julian day after.
+	julian := uint32(2440588 + day.Unix()/86400)
+	nanos := uint64(3*time.Hour + 500*time.Microsecond)
+	rows := []typesRow{{
+		I32: -5, U64: 1 << 40, F32: 0.5, Date: int32(day.Unix() / 86400), Dec: -12345,
+		Ms: day.UnixMilli() + 1, Ns: day.UnixNano() + 1999, I96: deprecated.Int96{uint32(nanos), uint32(nanos >> 32), julian},
+		UUID: [16]byte{0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 1, 2, 3, 4, 5, 6, 7, 8}, Raw: []byte("bytes"), Opt: &s,
+	}, {U64: 1 << 63}}
+	data := writeStructs(t, rows)
+	schema, _, err := ParquetSchema(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "i32:int64,u64:int64,f32:float64,date:timestamp,dec:float64,ms:timestamp,ns:timestamp,i96:timestamp,uuid:string,raw:string,opt:string"
+	if schema.String() != want {
+		t.Errorf("schema\n%s, want\n%s", schema, want)
+	}
+	in, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Object: "types.parquet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := in.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := func(tm time.Time) functions.Value { return functions.TimeValue(tm) }
+	wantRow := functions.Row{
+		iv(-5), iv(1 << 40), fv(0.5), ts(day), fv(-123.45),
+		ts(day.Add(time.Millisecond)), ts(day.Add(time.Microsecond)), ts(day.Add(3*time.Hour + 500*time.Microsecond)),
+		sv("12345678-9abc-def0-0102-030405060708"), sv("bytes"), sv("x"),
+	}
+	if !slices.Equal(r.Row, wantRow) {
+		t.Errorf("got  %v\nwant %v", r.Row, wantRow)
+	}
+	// A UINT64 beyond int64 is an error naming the row.
+	_, err = in.Next()
+	if re := asRecordError(err); re == nil || re.Offset != 1 || !strings.Contains(err.Error(), "does not fit int64") {
+		t.Errorf("got %v, want a RecordError at row 1", err)
+	}
+}
+
+type nestedRow struct {
+	A int64   `parquet:"a"`
+	L []int32 `parquet:"l,list"`
+	S struct {
+		X int32 `parquet:"x"`
+	} `parquet:"s"`
+}
+
+func TestParquetNested(t *testing.T) {
+	data := writeStructs(t, []nestedRow{{A: 1, L: []int32{1, 2}}, {A: 2}})
+	_, _, err := ParquetSchema(bytes.NewReader(data), int64(len(data)))
+	if !errors.Is(err, ErrNestedColumn) || !strings.Contains(err.Error(), "l, s") {
+		t.Errorf("ParquetSchema error %v, want ErrNestedColumn naming l and s", err)
+	}
+	if sizes, err := ParquetRowGroupSizes(bytes.NewReader(data), int64(len(data))); err != nil || len(sizes) != 1 {
+		t.Errorf("ParquetRowGroupSizes = %v, %v", sizes, err)
+	}
+	if _, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Object: "n"}); !errors.Is(err, ErrNestedColumn) {
+		t.Errorf("NewParquetInput without schema: %v, want ErrNestedColumn", err)
+	}
+	flat := &functions.Schema{Columns: []functions.Column{{Name: "a", Type: functions.Int64}}}
+	in, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Object: "n", Schema: flat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := readAll(in)
+	if err != nil || len(recs) != 2 || recs[1].Row[0] != iv(2) {
+		t.Errorf("got %v, %v", recs, err)
+	}
+	asList := &functions.Schema{Columns: []functions.Column{{Name: "l", Type: functions.String}}}
+	if _, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Schema: asList}); !errors.Is(err, ErrNestedColumn) {
+		t.Errorf("schema naming a list column: %v, want ErrNestedColumn", err)
+	}
+}
+
+// corruptions derive broken files from a good one.
+func parquetCorruptions(t testing.TB) map[string][]byte {
+	rows := sampleRows()
+	for i := 0; i < 500; i++ {
+		rows = append(rows, rows[i%5])
+	}
+	good := writeAll(t, "parquet", allTypes, rows, WriterOptions{RowGroupRows: 200})
+	n := len(good)
+	mod := func(f func(b []byte) []byte) []byte { return f(slices.Clone(good)) }
+	footerLen := int(binary.LittleEndian.Uint32(good[n-8:]))
+	return map[string][]byte{
+		"empty":           nil,
+		"tiny":            []byte("PAR1"),
+		"bad magic":       mod(func(b []byte) []byte { copy(b[n-4:], "XXXX"); return b }),
+		"bad head":        mod(func(b []byte) []byte { copy(b, "XXXX"); return b }),
+		"huge footer":     mod(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[n-8:], 0xfffffff0); return b }),
+		"footer too long": mod(func(b []byte) []byte { binary.LittleEndian.PutUint32(b[n-8:], uint32(n-10)); return b }),
+		"truncated":       good[:n/2],
+		"garbled footer": mod(func(b []byte) []byte {
+			for i := n - 8 - footerLen; i < n-8; i += 7 {
+				b[i] ^= 0x5a
+			}
+			return b
+		}),
+		"garbled pages": mod(func(b []byte) []byte {
+			for i := 4; i < n-8-footerLen; i += 13 {
+				b[i] ^= 0xa5
+			}
+			return b
+		}),
+		"zeroed pages": mod(func(b []byte) []byte {
+			clear(b[4 : n-8-footerLen])
+			return b
+		}),
+	}
+}
+
+func TestParquetCorrupt(t *testing.T) {
+	for name, data := range parquetCorruptions(t) {
+		t.Run(name, func(t *testing.T) {
+			in, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Object: "bad.parquet"})
+			if err == nil {
+				_, err = readAll(in)
+			}
+			if err == nil {
+				t.Fatal("nil error")
+			}
+			if !strings.Contains(err.Error(), "bad.parquet") {
+				t.Errorf("error %q does not name the object", err)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+// failingReaderAt fails every read after the footer.
+type failingReaderAt struct {
+	r     io.ReaderAt
+	after int64
+}
+
+var errDisk = errors.New("disk on fire")
+
+func (f failingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < f.after {
+		return 0, errDisk
+	}
+	return f.r.ReadAt(p, off)
+}
+
+func TestParquetIOErrorIsNotCorruption(t *testing.T) {
+	data := writeAll(t, "parquet", allTypes, sampleRows(), WriterOptions{})
+	footerLen := int64(binary.LittleEndian.Uint32(data[len(data)-8:]))
+	ra := failingReaderAt{bytes.NewReader(data), int64(len(data)) - footerLen - 8}
+	// The head magic is read first: let it through.
+	in, err := NewParquetInput(headOK{ra, data}, int64(len(data)), ParquetOptions{Object: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = in.Next()
+	if !errors.Is(err, errDisk) || asRecordError(err) != nil {
+		t.Errorf("got %v, want the I/O error, not a RecordError", err)
+	}
+}
+
+type headOK struct {
+	failingReaderAt
+	data []byte
+}
+
+func (h headOK) ReadAt(p []byte, off int64) (int, error) {
+	if off == 0 && len(p) == 4 {
+		return copy(p, h.data), nil
+	}
+	return h.failingReaderAt.ReadAt(p, off)
+}
+
+func FuzzParquetInput(f *testing.F) {
+	for _, name := range []string{"garbled pages", "huge footer"} {
+		f.Add(parquetCorruptions(f)[name])
+	}
+	f.Add(writeAll(f, "parquet", allTypes, sampleRows(), WriterOptions{}))
+	f.Add(writeStructs(f, []nestedRow{{A: 1, L: []int32{1}}}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Object: "fuzz"})
+		if err != nil {
+			if !strings.Contains(err.Error(), "fuzz") {
+				t.Fatalf("error %q does not name the object", err)
+			}
+			return
+		}
+		for i := 0; i < 100_000; i++ {
+			if _, err := in.Next(); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// TestParquetDuckDBFile reads a file DuckDB wrote, when one is given in
+// FANOUT_DUCKDB_PARQUET (see partition_duckdb_test.go).
+func TestParquetFilesFromDir(t *testing.T) {
+	dir := os.Getenv("FANOUT_PARQUET_DIR")
+	if dir == "" {
+		t.Skip("FANOUT_PARQUET_DIR not set")
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.parquet"))
+	for _, p := range files {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, _, err := ParquetSchema(bytes.NewReader(data), int64(len(data)))
+			t.Log(s, err)
+			if err != nil {
+				return
+			}
+			in, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Object: p})
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, err := readAll(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range recs[:min(3, len(recs))] {
+				t.Log(r.Row)
+			}
+		})
+	}
+}

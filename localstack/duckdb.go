@@ -1,0 +1,74 @@
+package localstack
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// duckdbScript runs one SQL query with DuckDB's Node.js binding and prints
+// the rows as a JSON array (BIGINT values come back as strings).
+const duckdbScript = `
+const { DuckDBInstance } = require('@duckdb/node-api');
+(async () => {
+  const instance = await DuckDBInstance.create(':memory:');
+  const conn = await instance.connect();
+  const reader = await conn.runAndReadAll(process.argv[2]);
+  process.stdout.write(JSON.stringify(reader.getRowObjectsJson()));
+})().catch(e => { console.error(String(e && e.message || e)); process.exit(1); });
+`
+
+// DuckDB runs query with DuckDB (installed by scripts/tools.sh into
+// $FANOUT_DUCKDB_DIR, default .cache/duckdb at the repository root) and
+// returns its rows. It is the independent oracle tests compare fanout's
+// output to. It skips (fails when required) when DuckDB is missing.
+func DuckDB(t testing.TB, query string) []map[string]any {
+	t.Helper()
+	dir := duckdbDir()
+	if dir == "" {
+		missing(t, "DuckDB (@duckdb/node-api, installed by scripts/tools.sh)")
+	}
+	script := filepath.Join(t.TempDir(), "query.js")
+	if err := os.WriteFile(script, []byte(duckdbScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("node", script, query)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(dir, "node_modules"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("duckdb %q: %v: %s", query, err, stderr.String())
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal(out, &rows); err != nil {
+		t.Fatalf("duckdb output: %v: %.200s", err, out)
+	}
+	return rows
+}
+
+func duckdbDir() string {
+	candidates := []string{os.Getenv("FANOUT_DUCKDB_DIR")}
+	if wd, err := os.Getwd(); err == nil {
+		for d := wd; ; d = filepath.Dir(d) {
+			candidates = append(candidates, filepath.Join(d, ".cache", "duckdb"))
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	for _, c := range candidates {
+		if c == "" {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(c, "node_modules", "@duckdb", "node-api", "package.json")); err == nil {
+			if _, err := exec.LookPath("node"); err == nil {
+				return c
+			}
+		}
+	}
+	return ""
+}
