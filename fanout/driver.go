@@ -209,7 +209,11 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 		if rec, err := e.readCommit(ctx, js); err == nil {
 			stopWork()
 			wg.Wait()
-			return e.result(js, rec, start), e.verifyCommitted(ctx, js, rec)
+			if err := e.verifyCommitted(ctx, js, rec); err != nil {
+				return Result{Job: job, State: StateFailed, Error: err.Error()}, err
+			}
+			e.finishJob(ctx, job)
+			return e.result(js, rec, start), nil
 		}
 		if _, err := e.cfg.Admin.Reclaim(ctx, job); err != nil && !errors.Is(err, ErrUnknownJob) {
 			e.log.Warn("reclaim failed", "job", job, "err", err)
@@ -244,6 +248,7 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 					}
 					return Result{Job: job, State: StateFailed, Error: err.Error()}, err
 				}
+				e.finishJob(ctx, job)
 				return e.result(js, rec, start), nil
 			}
 		}
@@ -328,4 +333,13 @@ func (e *Engine) Status(ctx context.Context, outURL, job string) (Result, error)
 		res.Queue = stats
 	}
 	return res, nil
+}
+
+// finishJob removes a committed job from the queue; failing to is
+// harmless (the commit record is the truth), so it only logs.
+func (e *Engine) finishJob(ctx context.Context, job string) {
+	if err := e.cfg.Admin.Finish(ctx, job); err != nil {
+		e.log.Warn("removing the finished job from the queue failed", "job", job, "err", err)
+	}
+	e.forgetJob(job)
 }

@@ -90,6 +90,9 @@ func (e *Engine) forgetJob(job string) {
 	e.jobsMu.Lock()
 	delete(e.jobs, job)
 	e.jobsMu.Unlock()
+	e.specMu.Lock()
+	delete(e.specs, job)
+	e.specMu.Unlock()
 }
 
 // chunk returns a chunk's definition from its manifest shard.

@@ -97,7 +97,7 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 		}
 		lease, err := e.cfg.Queue.Claim(ctx, opts.Job, worker)
 		switch {
-		case errors.Is(err, ErrNoWork):
+		case errors.Is(err, ErrNoWork), opts.Job != "" && errors.Is(err, ErrUnknownJob):
 			if opts.ExitWhenIdle {
 				return nil
 			}

@@ -60,6 +60,9 @@ func Retry(ctx context.Context, op func(ctx context.Context) error, p RetryPolic
 	}()
 	for attempt := 1; ; attempt++ {
 		err := op(ctx)
+		if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			return fmt.Errorf("%w (after %d attempts; last error: %w)", ctx.Err(), attempt, err)
+		}
 		if err == nil || attempt >= maxAttempts || !retryable(ctx, err, p.Retryable) {
 			return err
 		}

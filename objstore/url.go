@@ -48,6 +48,9 @@ func ParseURL(raw string) (Location, error) {
 	}
 	scheme, rest, hasScheme := strings.Cut(raw, "://")
 	if !hasScheme {
+		if l := strings.ToLower(raw); strings.HasPrefix(l, "file:") || strings.HasPrefix(l, "s3:") {
+			return Location{}, fmt.Errorf("objstore: %q: want s3://bucket/prefix, file:///abs/dir or a plain path", raw)
+		}
 		abs, err := filepath.Abs(raw)
 		if err != nil {
 			return Location{}, fmt.Errorf("objstore: local path %q: %w", raw, err)

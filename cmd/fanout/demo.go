@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -55,18 +57,7 @@ func newDemoCommand(g *globalFlags) *cobra.Command {
 			if err := report(res, err, false); err != nil {
 				return err
 			}
-			fmt.Println("\noutput files:")
-			return filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
-				if err != nil || d.IsDir() {
-					return err
-				}
-				rel, _ := filepath.Rel(out, p)
-				if filepath.Base(filepath.Dir(rel)) != "_fanout" && rel[0] != '_' {
-					info, _ := d.Info()
-					fmt.Printf("  %s (%s)\n", rel, humanBytes(info.Size()))
-				}
-				return nil
-			})
+			return listPartitions(out)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "fanout-demo", "where to write the sample input and the output")
@@ -102,5 +93,50 @@ func writeDemoData(dir string, rows int) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// listPartitions prints each partition directory of a local output with
+// its file count and size.
+func listPartitions(out string) error {
+	type agg struct {
+		files int
+		bytes int64
+	}
+	parts := map[string]*agg{}
+	var names []string
+	err := filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(out, p)
+		if d.IsDir() && (strings.HasPrefix(d.Name(), "_") || strings.HasPrefix(d.Name(), ".")) && rel != "." {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || strings.HasPrefix(d.Name(), "_") {
+			return nil
+		}
+		dir := filepath.Dir(rel)
+		if parts[dir] == nil {
+			parts[dir] = &agg{}
+			names = append(names, dir)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		parts[dir].files++
+		parts[dir].bytes += info.Size()
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	fmt.Printf("\ncommitted under %s:\n", out)
+	for _, n := range names {
+		fmt.Printf("  %-28s %3d files, %s\n", n+"/", parts[n].files, humanBytes(parts[n].bytes))
+	}
+	fmt.Printf("  _SUCCESS\n\nread it back, e.g. with DuckDB:\n  SELECT region, count(*), sum(amount) FROM read_parquet('%s/**/*.parquet', hive_partitioning=true) GROUP BY region;\n", out)
 	return nil
 }

@@ -652,11 +652,12 @@ func testConcurrentWorkers(s *suite) {
 
 func testFailRetriesWithBackoff(s *suite) {
 	sp := spec("job-a", longLease)
-	sp.BackoffBase, sp.BackoffMax = 400*time.Millisecond, 600*time.Millisecond
+	// Long enough for a real clock to check that the chunk waits.
+	sp.BackoffBase, sp.BackoffMax = 800*time.Millisecond, 1200*time.Millisecond
 	s.enqueue(sp, "c1")
 	l := s.claimChunk("job-a", "w1", "c1")
 	for failures := 1; failures <= 2; failures++ {
-		// The delays are 400ms then 600ms (capped), times [0.5, 1).
+		// The delays are 800ms then 1.2s (capped), times [0.5, 1).
 		delay := min(sp.BackoffMax, sp.BackoffBase<<(failures-1))
 		before := s.clock.Now()
 		out := s.fail(l, fmt.Sprintf("boom %d", failures), false)

@@ -166,13 +166,13 @@ func describe(cfg Config) string {
 	return u.Redacted()
 }
 
-// authHint says that an authentication failure is one, since Redis
-// words them variously (WRONGPASS, NOAUTH, "AUTH ... called without any
+// authHint marks authentication failures as such, since Redis words them
+// variously (WRONGPASS, NOAUTH, "AUTH <password> called without any
 // password configured").
 func authHint(err error) error {
 	msg := err.Error()
-	if strings.Contains(msg, "WRONGPASS") || strings.Contains(msg, "NOAUTH") || strings.Contains(msg, "AUTH") {
-		return fmt.Errorf("AUTH failed (check the user and password in Config.URL): %w", err)
+	if strings.Contains(msg, "AUTH") || strings.Contains(msg, "WRONGPASS") {
+		return fmt.Errorf("AUTH failed (check the user and password): %w", err)
 	}
 	return err
 }

@@ -104,6 +104,7 @@ func TestWrongPasswordFailsWithAuthError(t *testing.T) {
 	if strings.Contains(err.Error(), "wrong") {
 		t.Fatalf("New: error %q shows the password", err)
 	}
+	t.Logf("New with a wrong password: %v", err)
 }
 
 func TestExistingClient(t *testing.T) {

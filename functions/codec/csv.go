@@ -32,6 +32,7 @@ type csvInput struct {
 	header     []string
 	headerRead bool
 	headerErr  error
+	fatal      error // a boundary error: later records cannot be trusted
 	schema     *functions.Schema
 	colOf      []int // header position -> schema column, or -1
 
@@ -150,8 +151,15 @@ func (in *csvInput) Next() (*functions.Record, error) {
 	if in.headerErr != nil {
 		return nil, in.headerErr
 	}
+	if in.fatal != nil {
+		return nil, in.fatal
+	}
 	raw, off, err := in.readRecord()
 	if err != nil {
+		if errors.Is(err, ErrQuotedNewlineAtBoundary) {
+			// What follows is the inside of a quoted field: never emit it.
+			in.fatal = err
+		}
 		return nil, err
 	}
 	if len(in.ends) != len(in.header) {

@@ -158,7 +158,8 @@ func TestCSVQuotedNewlineAtBoundary(t *testing.T) {
 	})
 	for _, end := range []int64{nl - 2, nl - 1, nl, nl + 1, nl + 3} {
 		t.Run(fmt.Sprintf("end=%d", end), func(t *testing.T) {
-			recs, err := readAll(chunkInput(t, data, opts, 0, end))
+			in := chunkInput(t, data, opts, 0, end)
+			recs, err := readAll(in)
 			// The record holding the quoted newline starts at 4, before end.
 			// A quoted newline at or after end-1 is an error.
 			if nl >= end-1 {
@@ -167,6 +168,9 @@ func TestCSVQuotedNewlineAtBoundary(t *testing.T) {
 				}
 				if !strings.Contains(err.Error(), "--csv-whole") {
 					t.Errorf("message %q does not mention --csv-whole", err)
+				}
+				if _, again := in.Next(); !errors.Is(again, ErrQuotedNewlineAtBoundary) {
+					t.Errorf("next call after the boundary error: %v, want the same error", again)
 				}
 				return
 			}
@@ -319,7 +323,7 @@ func FuzzCSVReader(f *testing.F) {
 				if asRecordError(err) == nil {
 					t.Fatalf("error %v is not a RecordError", err)
 				}
-				if errors.Is(err, ErrHeaderMismatch) {
+				if errors.Is(err, ErrHeaderMismatch) || errors.Is(err, ErrQuotedNewlineAtBoundary) {
 					return // sticky: the chunk cannot be read
 				}
 				if i > len(data)+2 {

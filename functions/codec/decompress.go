@@ -20,8 +20,9 @@ const zstdMaxWindow = 128 << 20
 // extensions (gz, zst, bz2) are accepted too. Reading more than maxBytes
 // decompressed bytes fails with an error wrapping ErrDecompressedTooLarge
 // (maxBytes <= 0: no limit). A corrupt or truncated stream fails with an
-// error naming object that wraps the decoder's error. Close releases the
-// decoder; it does not close r.
+// error naming object that wraps the decoder's error (errors of r itself
+// pass through unchanged when there is no compression). Close releases
+// the decoder; it does not close r.
 func Decompress(r io.Reader, compression string, maxBytes int64, object string) (rc io.ReadCloser, err error) {
 	c := strings.ToLower(compression)
 	defer func() {
@@ -100,7 +101,7 @@ func (d *decompressor) Read(p []byte) (n int, err error) {
 		d.err = fmt.Errorf("codec: decompress %s %q: %w (more than %d bytes)", d.kind, d.object, ErrDecompressedTooLarge, d.max)
 		return n, d.err
 	}
-	if err != nil && err != io.EOF {
+	if err != nil && err != io.EOF && d.kind != "none" {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}

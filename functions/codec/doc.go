@@ -33,8 +33,8 @@ var (
 
 	// ErrNestedColumn means a Parquet file has a nested (group) or repeated
 	// column, which fanout does not read.
-	ErrNestedColumn = errors.New("parquet: nested or repeated column")
+	ErrNestedColumn = errors.New("nested or repeated Parquet column")
 
 	// ErrCorruptParquet means a Parquet file's structure is invalid.
-	ErrCorruptParquet = errors.New("parquet: corrupt file")
+	ErrCorruptParquet = errors.New("corrupt Parquet file")
 )

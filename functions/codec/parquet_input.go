@@ -27,6 +27,8 @@ const (
 	maxPageValues = 1 << 26
 	// maxPageHeaderBytes bounds one page header (statistics included).
 	maxPageHeaderBytes = 16 << 20
+	// footerGuessBytes is read from a file's end at first.
+	footerGuessBytes = 64 << 10
 	// parquetBatch is how many rows each column decodes at a time.
 	parquetBatch = 1024
 )
@@ -104,6 +106,7 @@ func rowGroupSizes(f *parquet.File) []int64 {
 type guardedReaderAt struct {
 	ra      io.ReaderAt
 	size    int64
+	head    [4]byte
 	tail    []byte
 	tailOff int64
 	ioErr   error
@@ -115,6 +118,9 @@ func (g *guardedReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	}
 	if off >= g.tailOff && off+int64(len(p)) <= g.size && g.tail != nil {
 		return copy(p, g.tail[off-g.tailOff:]), nil
+	}
+	if off == 0 && len(p) <= len(g.head) && g.tail != nil {
+		return copy(p, g.head[:]), nil
 	}
 	var short bool
 	if rest := g.size - off; int64(len(p)) > rest {
@@ -146,24 +152,34 @@ func openParquet(ra io.ReaderAt, size int64, object string) (f *parquet.File, g 
 		return nil, nil, parquetErr(object, fmt.Errorf("%w: %d bytes is too small for a Parquet file", ErrCorruptParquet, size))
 	}
 	g = &guardedReaderAt{ra: ra, size: size}
-	var head, foot [8]byte
-	if _, err := g.ReadAt(head[:4], 0); err != nil {
+	// One read fetches the footer of most files (and the whole of small
+	// ones); a bigger footer takes a second.
+	guess := make([]byte, min(size, footerGuessBytes))
+	if _, err := g.ReadAt(guess, size-int64(len(guess))); err != nil {
 		return nil, nil, parquetErr(object, err)
 	}
-	if _, err := g.ReadAt(foot[:], size-8); err != nil {
+	foot := guess[len(guess)-8:]
+	var head [4]byte
+	if size <= footerGuessBytes {
+		copy(head[:], guess)
+	} else if _, err := g.ReadAt(head[:], 0); err != nil {
 		return nil, nil, parquetErr(object, err)
 	}
-	if string(head[:4]) != "PAR1" || string(foot[4:]) != "PAR1" {
+	if string(head[:]) != "PAR1" || string(foot[4:]) != "PAR1" {
 		return nil, nil, parquetErr(object, fmt.Errorf("%w: no PAR1 magic (not a Parquet file, or an encrypted one)", ErrCorruptParquet))
 	}
 	footerLen := int64(binary.LittleEndian.Uint32(foot[:4]))
 	if footerLen > size-12 || footerLen > maxFooterBytes || footerLen == 0 {
 		return nil, nil, parquetErr(object, fmt.Errorf("%w: footer length %d does not fit a file of %d bytes", ErrCorruptParquet, footerLen, size))
 	}
-	tail := make([]byte, footerLen+8)
-	if _, err := g.ReadAt(tail, size-footerLen-8); err != nil {
-		return nil, nil, parquetErr(object, err)
+	tail := guess[max(0, int64(len(guess))-footerLen-8):]
+	if int64(len(tail)) < footerLen+8 {
+		tail = make([]byte, footerLen+8)
+		if _, err := g.ReadAt(tail, size-footerLen-8); err != nil {
+			return nil, nil, parquetErr(object, err)
+		}
 	}
+	g.head = head
 	tc := thriftCheck{b: tail[:footerLen]}
 	if _, err := tc.structLen(); err != nil {
 		return nil, nil, parquetErr(object, fmt.Errorf("%w: footer: %w", ErrCorruptParquet, err))
@@ -174,6 +190,7 @@ func openParquet(ra io.ReaderAt, size int64, object string) (f *parquet.File, g 
 		f, err = parquet.OpenFile(g, size,
 			parquet.SkipPageIndex(true),
 			parquet.SkipBloomFilters(true),
+			parquet.OptimisticRead(false),
 			parquet.ReadBufferSize(256<<10))
 		return err
 	})

@@ -30,24 +30,31 @@ const (
 // Names and values (rendered with Value.Text) are escaped like Hive's and
 // Spark's escapePathName, so that no value can add a path level or leave
 // the output prefix: control characters, DEL, and
-// / \ % = : # ? * " < > | ' [ ] { } ^ ~ become %XX (uppercase hex), as do
-// bytes that are not valid UTF-8 and a leading '.' (so "." and ".." cannot
-// arise); other UTF-8 (spaces, "żółw", "日本") is kept. A null or empty
-// value is DefaultPartition (a string value equal to DefaultPartition
-// therefore reads back as null, as in Hive).
+// / \ % = : # ? * " < > | ' [ ] { } ^ ~ become %XX (uppercase hex), as
+// does a leading '.' (so "." and ".." cannot arise); other UTF-8 (spaces,
+// "żółw", "日本") is kept. A null or empty value is DefaultPartition (a
+// string value equal to DefaultPartition therefore reads back as null, as
+// in Hive).
 //
-// A value whose escaped form is longer than 200 bytes (less when the
-// escaped name is longer than 54 bytes, so that the segment stays within
-// 255 bytes), and a name longer than 120 bytes, is cut at a character
-// boundary and ends with "~" and 16 hex digits of the SHA-256 of the whole
-// unescaped text; '~' itself is always escaped, so a cut value cannot equal
-// any other value's path. Readers (DuckDB, Spark) then see the cut form,
-// not the original value, which stays in the data files when the column is
-// also written there.
+// Text that cannot be kept exactly ends with "~" and 16 hex digits of the
+// SHA-256 of the whole text; '~' itself is always escaped, so such a path
+// never equals another value's. That is: a value whose escaped form is
+// longer than 200 bytes (less when the escaped name is longer than 54
+// bytes, so that the segment stays within 255 bytes, the limit of common
+// filesystems) or a name longer than 120 bytes, cut at a character
+// boundary; and text that is not valid UTF-8, whose bad bytes become
+// U+FFFD. Readers then see that form, not the original value (which stays
+// in the data files when the column is also written there).
 //
-// DuckDB 1.5 (read_parquet with hive_partitioning=true) percent-decodes
-// partition values: every escaped value reads back as the original text,
-// and DefaultPartition reads back as NULL. See TestPartitionPathDuckDB.
+// What DuckDB 1.5 gives back (read_parquet(..., hive_partitioning=true),
+// checked by TestPartitionPathDuckDB): it percent-decodes partition
+// values, so every escaped value reads back as the original text (a cut
+// value as its cut form, "~" included) and DefaultPartition reads back as
+// NULL. It does not decode partition column names: a name with escaped
+// characters ("odd name%" -> "odd name%25") appears escaped, so partition
+// columns are best named with letters, digits and '_'. A path value that
+// decodes to invalid UTF-8 makes DuckDB fail the whole query, which is why
+// such text is replaced rather than escaped byte by byte.
 func PartitionPath(names []string, vals []functions.Value) string {
 	if len(names) != len(vals) {
 		panic(fmt.Sprintf("codec.PartitionPath: %d names, %d values", len(names), len(vals)))
@@ -57,7 +64,7 @@ func PartitionPath(names []string, vals []functions.Value) string {
 		if i > 0 {
 			b.WriteByte('/')
 		}
-		n := limitEscaped(escapePathName(name), name, maxPartitionNameBytes)
+		n := pathName(name, maxPartitionNameBytes)
 		b.WriteString(n)
 		b.WriteByte('=')
 		text := vals[i].Text()
@@ -65,8 +72,7 @@ func PartitionPath(names []string, vals []functions.Value) string {
 			b.WriteString(DefaultPartition)
 			continue
 		}
-		limit := min(maxPartitionValueBytes, maxSegmentBytes-len(n)-1)
-		b.WriteString(limitEscaped(escapePathName(text), text, limit))
+		b.WriteString(pathName(text, min(maxPartitionValueBytes, maxSegmentBytes-len(n)-1)))
 	}
 	return b.String()
 }
@@ -153,12 +159,25 @@ func escapePathName(s string) string {
 	return string(b)
 }
 
-// limitEscaped cuts an escaped name or value longer than limit at a
-// character (or %XX) boundary and appends "~" and a hash of the original.
-func limitEscaped(esc, original string, limit int) string {
+// pathName escapes a name or value and limits its length. Text that is
+// not valid UTF-8 has its bad bytes replaced by U+FFFD (DuckDB refuses to
+// read a path value that decodes to invalid UTF-8) and gets the hash
+// suffix, so that it stays distinct.
+func pathName(s string, limit int) string {
+	if !utf8.ValidString(s) {
+		esc := escapePathName(strings.ToValidUTF8(s, "\uFFFD"))
+		return cutWithHash(esc, s, min(limit, len(esc)+hashSuffixBytes))
+	}
+	esc := escapePathName(s)
 	if len(esc) <= limit {
 		return esc
 	}
+	return cutWithHash(esc, s, limit)
+}
+
+// cutWithHash cuts an escaped name or value longer than limit at a
+// character (or %XX) boundary and appends "~" and a hash of the original.
+func cutWithHash(esc, original string, limit int) string {
 	keep := limit - hashSuffixBytes
 	cut := 0
 	for cut < len(esc) {

@@ -2,6 +2,7 @@ package miniostore_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
 
 	"github.com/fanout-dev/fanout/localstack"
@@ -31,3 +32,17 @@ func TestConformance(t *testing.T) {
 }
 
 func BenchmarkStore(b *testing.B) { objstoretest.RunBenchmarks(b, newStore) }
+
+func TestHTTPFaults(t *testing.T) {
+	objstoretest.RunHTTPFaults(t, func(t *testing.T, rt http.RoundTripper) objstore.Bucket {
+		bucket, cfg := localstack.Bucket(t)
+		s, err := miniostore.New(context.Background(), miniostore.Config{
+			Endpoint: cfg.Endpoint, Bucket: bucket, Region: cfg.Region,
+			AccessKey: cfg.AccessKey, SecretKey: cfg.SecretKey, Transport: rt,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}

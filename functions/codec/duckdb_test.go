@@ -1,0 +1,216 @@
+package codec
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fanout-dev/fanout/functions"
+)
+
+// duckDB runs SQL statements in an in-memory DuckDB through node and
+// @duckdb/node-api, returning the rows of the last one as JSON objects.
+// Without them the test skips, naming the command that installs them
+// (FANOUT_DUCKDB_NODE_MODULES may point at another node_modules).
+func duckDB(t *testing.T, stmts ...string) []byte {
+	t.Helper()
+	mods := os.Getenv("FANOUT_DUCKDB_NODE_MODULES")
+	if mods == "" {
+		mods = "/tmp/duck/node_modules"
+	}
+	node, err := exec.LookPath("node")
+	if _, serr := os.Stat(filepath.Join(mods, "@duckdb", "node-api")); err != nil || serr != nil {
+		t.Skip("needs node and @duckdb/node-api: mkdir -p /tmp/duck && cd /tmp/duck && npm install @duckdb/node-api@1.5.6-r.1")
+	}
+	q, _ := json.Marshal(stmts)
+	script := `
+const { DuckDBInstance } = require('@duckdb/node-api');
+(async () => {
+  const db = await DuckDBInstance.create(':memory:');
+  const con = await db.connect();
+  const stmts = ` + string(q) + `;
+  let r;
+  for (const s of stmts) r = await con.runAndReadAll(s);
+  console.log(JSON.stringify(r.getRowObjectsJson()));
+})().catch(e => { console.error(e); process.exit(1); });
+`
+	cmd := exec.Command(node, "-e", script)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+mods)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("duckdb: %v\n%s", err, out)
+	}
+	return out
+}
+
+// TestPartitionPathDuckDB writes Parquet files under PartitionPath
+// directories and reads them back with DuckDB's hive partitioning: the
+// finding recorded on PartitionPath.
+func TestPartitionPathDuckDB(t *testing.T) {
+	dir := t.TempDir()
+	schema := &functions.Schema{Columns: []functions.Column{{Name: "id", Type: functions.Int64}, {Name: "orig", Type: functions.String}}}
+	vals := append([]string{""}, hostileValues...)
+	for i, v := range vals {
+		pv := sv(v)
+		if i == 0 {
+			pv = functions.Null(functions.String)
+		}
+		rel := PartitionPath([]string{"p", "odd name%"}, []functions.Value{pv, sv("k")})
+		path := filepath.Join(dir, filepath.FromSlash(rel), "part-0.parquet")
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatalf("%q: %v", rel, err)
+		}
+		data := writeAll(t, "parquet", schema, []functions.Row{{iv(int64(i)), sv(v)}}, WriterOptions{})
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// DuckDB does not decode partition column names: "odd name%" is
+	// "odd name%25" there.
+	out := duckDB(t, `SELECT id, p, "odd name%25" AS n FROM read_parquet('`+dir+`/**/*.parquet', hive_partitioning=true, hive_types_autocast=false) ORDER BY id`)
+	var rows []struct {
+		ID string  `json:"id"`
+		P  *string `json:"p"`
+		N  string  `json:"n"`
+	}
+	if err := json.Unmarshal(out, &rows); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(rows) != len(vals) {
+		t.Fatalf("duckdb read %d rows, want %d", len(rows), len(vals))
+	}
+	for i, r := range rows {
+		want := vals[i]
+		esc := strings.TrimPrefix(PartitionPath([]string{"p"}, []functions.Value{sv(want)}), "p=")
+		switch {
+		case i == 0 || want == "":
+			if r.P != nil {
+				t.Errorf("null: duckdb gives %q, want NULL", *r.P)
+			}
+		case r.P == nil:
+			t.Errorf("%q: duckdb gives NULL", want)
+		case strings.Contains(esc, "~"): // cut or replaced: DuckDB gives the path's form
+			if *r.P != UnescapePartitionValue(esc) {
+				t.Errorf("cut value: duckdb gives %q, want %q", *r.P, UnescapePartitionValue(esc))
+			}
+		case *r.P != want:
+			t.Errorf("duckdb gives %q for %q (path %q)", *r.P, want, esc)
+		}
+		if r.N != "k" {
+			t.Errorf("escaped column name: duckdb gives value %q", r.N)
+		}
+	}
+}
+
+// TestParquetWriterDuckDB checks that DuckDB reads the Parquet writer's
+// types, nulls and values.
+func TestParquetWriterDuckDB(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w.parquet")
+	if err := os.WriteFile(path, writeAll(t, "parquet", allTypes, sampleRows(), WriterOptions{}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := duckDB(t, `SELECT s, n, f, b, epoch_us(t) AS t, typeof(t) AS tt FROM read_parquet('`+path+`')`)
+	var rows []map[string]any
+	if err := json.Unmarshal(out, &rows); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	want := `[{"b":true,"f":1.5,"n":"1","s":"plain","t":"1714566600123456","tt":"TIMESTAMP WITH TIME ZONE"},` +
+		`{"b":false,"f":"Infinity","n":"-9223372036854775808","s":"with, comma \"and\" quote\nnewline","t":"0","tt":"TIMESTAMP WITH TIME ZONE"},` +
+		`{"b":false,"f":-0.25,"n":"0","s":"","t":"1714566600123456","tt":"TIMESTAMP WITH TIME ZONE"},` +
+		`{"b":null,"f":null,"n":null,"s":null,"t":null,"tt":"TIMESTAMP WITH TIME ZONE"},` +
+		`{"b":true,"f":1e+300,"n":"9223372036854775807","s":"żółw 日本","t":"1714566600123456","tt":"TIMESTAMP WITH TIME ZONE"}]`
+	got, _ := json.Marshal(rows)
+	if string(got) != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// TestParquetFromDuckDB reads files DuckDB wrote: its types, a nested
+// file, and several row groups.
+func TestParquetFromDuckDB(t *testing.T) {
+	dir := t.TempDir()
+	duckDB(t,
+		`COPY (SELECT 1::TINYINT ti, 4::UINTEGER ui, 18446744073709551615::UBIGINT ub, 1.25::DECIMAL(4,2) d4, -123456789.123::DECIMAL(18,3) d18,
+		   12345678901234567890.5::DECIMAL(38,1) d38, DATE '2024-05-01' dt, TIMESTAMP '2024-05-01 01:02:03.456789' ts,
+		   TIMESTAMP_NS '2024-05-01 01:02:03.123456789' tsns, TIMESTAMP_MS '2024-05-01 01:02:03.456' tsms,
+		   'a'::VARCHAR s, 'b'::BLOB bl, uuid '12345678-9abc-def0-0102-030405060708' u, 1.5::FLOAT fl, NULL::INTEGER n)
+		 TO '`+dir+`/types.parquet'`,
+		`COPY (SELECT range id, [range, 1] l, {'a': range} st FROM range(3)) TO '`+dir+`/nested.parquet'`,
+		`COPY (SELECT range id, 'k' || (range % 10) s FROM range(250000)) TO '`+dir+`/big.parquet' (ROW_GROUP_SIZE 100000)`,
+		`SELECT 1`)
+	read := func(name string, opts ParquetOptions) ([]rec, error) {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), opts)
+		if err != nil {
+			return nil, err
+		}
+		return readAll(in)
+	}
+	t.Run("types", func(t *testing.T) {
+		data, _ := os.ReadFile(filepath.Join(dir, "types.parquet"))
+		s, _, err := ParquetSchema(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "ti:int64,ui:int64,ub:int64,d4:float64,d18:float64,d38:float64,dt:timestamp,ts:timestamp,tsns:timestamp,tsms:timestamp,s:string,bl:string,u:string,fl:float64,n:int64"; s.String() != want {
+			t.Errorf("schema %s, want %s", s, want)
+		}
+		// ub is beyond int64: read the other columns.
+		cols := slices.DeleteFunc(slices.Clone(s.Columns), func(c functions.Column) bool { return c.Name == "ub" })
+		recs, err := read("types.parquet", ParquetOptions{Schema: &functions.Schema{Columns: cols}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := func(s string) functions.Value {
+			tm, _ := time.Parse("2006-01-02 15:04:05.999999999", s)
+			return functions.TimeValue(tm)
+		}
+		want := functions.Row{iv(1), iv(4), fv(1.25), fv(-123456789.123), fv(12345678901234567890.5),
+			at("2024-05-01 00:00:00"), at("2024-05-01 01:02:03.456789"), at("2024-05-01 01:02:03.123456"), at("2024-05-01 01:02:03.456"),
+			sv("a"), sv("b"), sv("12345678-9abc-def0-0102-030405060708"), fv(1.5), functions.Null(functions.Int64)}
+		if len(recs) != 1 || !slices.Equal(recs[0].Row, want) {
+			t.Errorf("got  %v\nwant %v", recs, want)
+		}
+		_, err = read("types.parquet", ParquetOptions{Object: "types.parquet"})
+		if re := asRecordError(err); re == nil || !strings.Contains(err.Error(), `"ub"`) {
+			t.Errorf("UBIGINT max: %v, want a RecordError naming ub", err)
+		}
+	})
+	t.Run("nested", func(t *testing.T) {
+		if _, err := read("nested.parquet", ParquetOptions{}); err == nil || !strings.Contains(err.Error(), "l, st") {
+			t.Errorf("got %v, want an error naming l and st", err)
+		}
+	})
+	t.Run("row groups", func(t *testing.T) {
+		data, _ := os.ReadFile(filepath.Join(dir, "big.parquet"))
+		_, sizes, err := ParquetSchema(bytes.NewReader(data), int64(len(data)))
+		if err != nil || len(sizes) != 3 {
+			t.Fatalf("sizes %v, %v; want 3 row groups", sizes, err)
+		}
+		var all []rec
+		for i := range sizes {
+			recs, err := read("big.parquet", ParquetOptions{FirstRowGroup: i, LastRowGroup: i + 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, recs...)
+		}
+		if len(all) != 250000 {
+			t.Fatalf("%d rows, want 250000", len(all))
+		}
+		for i, r := range all {
+			if r.Offset != int64(i) || r.Row[0] != iv(int64(i)) || r.Row[1].S != "k"+string(rune('0'+i%10)) {
+				t.Fatalf("row %d: %+v", i, r)
+			}
+		}
+	})
+}

@@ -1,0 +1,105 @@
+package bucketurl_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fanout-dev/fanout/localstack"
+	"github.com/fanout-dev/fanout/objstore"
+	"github.com/fanout-dev/fanout/objstore/bucketurl"
+	"github.com/fanout-dev/fanout/objstore/filestore"
+	"github.com/fanout-dev/fanout/objstore/miniostore"
+	"github.com/fanout-dev/fanout/objstore/s3store"
+)
+
+func roundTrip(t *testing.T, b objstore.Bucket, key string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := b.Put(ctx, key, strings.NewReader("hello"), nil); err != nil {
+		t.Fatal(err)
+	}
+	rc, _, err := b.Get(ctx, key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if got, _ := io.ReadAll(rc); string(got) != "hello" {
+		t.Fatalf("read back %q", got)
+	}
+}
+
+func TestOpenFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, raw := range []string{"file://" + dir + "/", dir, filepath.Join(dir, "sub") + "/"} {
+		b, loc, err := bucketurl.Open(context.Background(), raw, bucketurl.Options{})
+		if err != nil {
+			t.Fatalf("Open(%q): %v", raw, err)
+		}
+		if _, ok := b.(*filestore.Store); !ok || loc.Scheme != "file" || loc.Prefix != "" {
+			t.Fatalf("Open(%q) = %T, %+v", raw, b, loc)
+		}
+		roundTrip(t, b, "x/y.txt")
+		b.(objstore.Closer).Close()
+	}
+}
+
+func TestOpenS3(t *testing.T) {
+	bucket, cfg := localstack.Bucket(t)
+	t.Setenv("AWS_ENDPOINT_URL_S3", cfg.Endpoint)
+	t.Setenv("AWS_ACCESS_KEY_ID", cfg.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", cfg.SecretKey)
+	t.Setenv("AWS_REGION", cfg.Region)
+	tests := []struct {
+		backend, env string
+		want         any
+	}{
+		{"", "", &miniostore.Store{}},
+		{"minio", "aws", &miniostore.Store{}},
+		{"aws", "", &s3store.Store{}},
+		{"", "aws", &s3store.Store{}},
+		{"AWS", "", &s3store.Store{}},
+	}
+	for _, tc := range tests {
+		t.Setenv(bucketurl.EnvS3Backend, tc.env)
+		b, loc, err := bucketurl.Open(context.Background(), "s3://"+bucket+"/in/", bucketurl.Options{S3Backend: tc.backend, PartSize: 5 << 20})
+		if err != nil {
+			t.Fatalf("backend %q, env %q: %v", tc.backend, tc.env, err)
+		}
+		if got, want := typeName(b), typeName(tc.want); got != want || loc.Bucket != bucket || loc.Prefix != "in/" {
+			t.Fatalf("backend %q, env %q: got %s %+v, want %s", tc.backend, tc.env, got, loc, want)
+		}
+		roundTrip(t, b, loc.Prefix+"k")
+	}
+	t.Setenv(bucketurl.EnvS3Backend, "")
+	if _, _, err := bucketurl.Open(context.Background(), "s3://"+bucket, bucketurl.Options{S3Backend: "gcs"}); err == nil {
+		t.Fatal("Open with an unknown backend succeeded")
+	}
+	for _, backend := range []string{"minio", "aws"} {
+		_, _, err := bucketurl.Open(context.Background(), "s3://no-such-bucket-fanout-test", bucketurl.Options{S3Backend: backend})
+		if !errors.Is(err, objstore.ErrNotFound) {
+			t.Fatalf("Open of a missing bucket with %s: got error %v, want ErrNotFound", backend, err)
+		}
+	}
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case *miniostore.Store:
+		return "miniostore"
+	case *s3store.Store:
+		return "s3store"
+	}
+	return "other"
+}
+
+func TestOpenErrors(t *testing.T) {
+	for _, raw := range []string{"", "gs://bucket/x", "s3://", "s3://UPPER", "file://host/dir"} {
+		if _, _, err := bucketurl.Open(context.Background(), raw, bucketurl.Options{}); err == nil {
+			t.Errorf("Open(%q) succeeded", raw)
+		}
+	}
+}

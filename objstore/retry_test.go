@@ -1,0 +1,96 @@
+package objstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/fanout-dev/fanout/objstore"
+)
+
+var errTransient = errors.New("transient")
+
+func fastPolicy() objstore.RetryPolicy {
+	return objstore.RetryPolicy{MaxAttempts: 5, BaseDelay: time.Millisecond, MaxDelay: 4 * time.Millisecond,
+		Retryable: func(err error) bool { return errors.Is(err, errTransient) }}
+}
+
+func TestRetry(t *testing.T) {
+	tests := []struct {
+		name         string
+		errs         []error // returned by successive attempts; nil after the end
+		wantAttempts int
+		wantErr      error
+	}{
+		{"success", nil, 1, nil},
+		{"transient then success", []error{errTransient, errTransient}, 3, nil},
+		{"permanent", []error{errors.New("permanent")}, 1, nil},
+		{"not found is never retried", []error{fmt.Errorf("%w: %w", objstore.ErrNotFound, errTransient)}, 1, objstore.ErrNotFound},
+		{"precondition is never retried", []error{fmt.Errorf("%w: %w", objstore.ErrPrecondition, errTransient)}, 1, objstore.ErrPrecondition},
+		{"gives up after MaxAttempts", []error{errTransient, errTransient, errTransient, errTransient, errTransient, errTransient}, 5, errTransient},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			attempts := 0
+			err := objstore.Retry(context.Background(), func(ctx context.Context) error {
+				attempts++
+				if attempts <= len(tc.errs) {
+					return tc.errs[attempts-1]
+				}
+				return nil
+			}, fastPolicy())
+			if attempts != tc.wantAttempts {
+				t.Errorf("got %d attempts, want %d", attempts, tc.wantAttempts)
+			}
+			switch {
+			case tc.wantErr != nil && !errors.Is(err, tc.wantErr):
+				t.Errorf("got error %v, want %v", err, tc.wantErr)
+			case tc.wantErr == nil && len(tc.errs) == 0 && err != nil:
+				t.Errorf("got error %v, want nil", err)
+			}
+		})
+	}
+}
+
+func TestRetryNilRetryableRetriesNothing(t *testing.T) {
+	attempts := 0
+	objstore.Retry(context.Background(), func(ctx context.Context) error { attempts++; return errTransient }, objstore.RetryPolicy{})
+	if attempts != 1 {
+		t.Fatalf("got %d attempts, want 1", attempts)
+	}
+}
+
+func TestRetryHonoursContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := fastPolicy()
+	p.BaseDelay, p.MaxDelay, p.MaxAttempts = time.Hour, time.Hour, 3
+	attempts := 0
+	done := make(chan error)
+	go func() {
+		done <- objstore.Retry(ctx, func(ctx context.Context) error { attempts++; return errTransient }, p)
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) || !errors.Is(err, errTransient) {
+			t.Fatalf("got error %v, want context.Canceled joined with the last error", err)
+		}
+		if attempts != 1 {
+			t.Fatalf("got %d attempts, want 1", attempts)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Retry did not return after its context was cancelled")
+	}
+}
+
+func TestRetryBackoffIsCapped(t *testing.T) {
+	p := fastPolicy()
+	p.MaxAttempts, p.BaseDelay, p.MaxDelay = 40, time.Microsecond, 2*time.Millisecond
+	start := time.Now()
+	objstore.Retry(context.Background(), func(ctx context.Context) error { return errTransient }, p)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("40 attempts capped at 2 ms each took %v", d)
+	}
+}
