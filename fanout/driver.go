@@ -56,7 +56,8 @@ type RunOptions struct {
 	// it waits (0: only wait for other workers).
 	Workers int
 	// Poll is the longest interval between checks of the job's state
-	// (default 1s).
+	// (default 250ms; local workers also wake the check when they settle a
+	// chunk).
 	Poll time.Duration
 	// Progress, when set, is called after every check.
 	Progress func(Progress)
@@ -189,7 +190,7 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 		return Result{Job: job, State: StateFailed, Error: err.Error()}, err
 	}
 	if opts.Poll <= 0 {
-		opts.Poll = time.Second
+		opts.Poll = 250 * time.Millisecond
 	}
 	var wg sync.WaitGroup
 	workCtx, stopWork := context.WithCancel(ctx)
@@ -255,9 +256,13 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 		select {
 		case <-ctx.Done():
 			return Result{Job: job, State: StateRunning, Error: ctx.Err().Error()}, ctx.Err()
+		case <-e.settled:
+			// A local worker finished a chunk: look again, a little later
+			// if many are finishing.
+			poll = 20 * time.Millisecond
 		case <-time.After(poll):
+			poll = min(poll*2, opts.Poll)
 		}
-		poll = min(poll*2, opts.Poll)
 	}
 }
 

@@ -42,6 +42,10 @@ type Engine struct {
 
 	specMu sync.Mutex
 	specs  map[string]JobQueueSpec
+
+	// settled is signalled (without blocking) whenever a local worker
+	// settles a chunk, so that Wait looks at once instead of polling.
+	settled chan struct{}
 }
 
 // New validates cfg and returns an Engine.
@@ -64,7 +68,7 @@ func New(cfg Config) (*Engine, error) {
 		host, _ := os.Hostname()
 		cfg.WorkerName = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
-	return &Engine{cfg: cfg, log: log, jobs: map[string]*jobState{}}, nil
+	return &Engine{cfg: cfg, log: log, jobs: map[string]*jobState{}, settled: make(chan struct{}, 1)}, nil
 }
 
 // store opens (once) and returns the store for a store URL.

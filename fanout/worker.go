@@ -187,6 +187,12 @@ func (e *Engine) jobSpec(ctx context.Context, job string) (JobQueueSpec, error) 
 
 // settle acks a finished chunk or records its failure.
 func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err error, stats *WorkStats) {
+	defer func() {
+		select {
+		case e.settled <- struct{}{}:
+		default:
+		}
+	}()
 	if err == nil {
 		if aerr := e.cfg.Queue.Ack(ctx, lease); aerr != nil && !errors.Is(aerr, ErrLeaseLost) {
 			e.log.Warn("ack failed; the chunk's marker is the truth, it will be skipped when claimed again", "chunk", lease.Chunk, "err", aerr)

@@ -214,6 +214,7 @@ func TestEndToEndCSVToPartitionedParquetOnMinIOAndRedis(t *testing.T) {
 		})
 	}
 
+	t0 := time.Now()
 	res := runFanout(t, env, "run", "--in", "s3://"+bucket+"/in/", "--fn", "convert", "--out", "s3://"+bucket+"/out/",
 		"--partition-by", "region", "--chunk-size", "64KiB", "--workers", "0", "--json", "--quiet")
 	if res.State != "committed" || res.RecordsIn != int64(len(want)) || res.RecordsOut != int64(len(want)) {
@@ -223,6 +224,8 @@ func TestEndToEndCSVToPartitionedParquetOnMinIOAndRedis(t *testing.T) {
 		t.Fatalf("got %d chunks, want many (chunk boundaries inside objects)", res.Chunks)
 	}
 
+	t.Logf("distributed run took %s", time.Since(t0))
+	t0 = time.Now()
 	// Every output key stays under out/, no staging data remains, and
 	// _SUCCESS exists.
 	local := t.TempDir()
@@ -257,7 +260,10 @@ func TestEndToEndCSVToPartitionedParquetOnMinIOAndRedis(t *testing.T) {
 	if !sawSuccess {
 		t.Fatal("no out/_SUCCESS after commit")
 	}
+	t.Logf("download took %s", time.Since(t0))
+	t0 = time.Now()
 	checkAgainstOracle(t, local, want)
+	t.Logf("oracle took %s", time.Since(t0))
 
 	// The same job in embedded mode on local files gives the same result.
 	inDir, outDir := t.TempDir(), filepath.Join(t.TempDir(), "out")
@@ -275,6 +281,8 @@ func TestEndToEndCSVToPartitionedParquetOnMinIOAndRedis(t *testing.T) {
 		t.Fatalf("embedded run: got %+v, want committed like %+v", res2, res)
 	}
 	checkAgainstOracle(t, outDir, want)
+	t.Logf("embedded run and oracle took %s", time.Since(t0))
+	t0 = time.Now()
 
 	// Workers stop cleanly on SIGTERM.
 	for _, w := range workers {
@@ -292,6 +300,7 @@ func TestEndToEndCSVToPartitionedParquetOnMinIOAndRedis(t *testing.T) {
 			t.Errorf("worker %d did not stop within 30s of SIGTERM", i)
 		}
 	}
+	t.Logf("worker shutdown took %s", time.Since(t0))
 	_ = sort.Strings
 	_ = inputBytes
 }

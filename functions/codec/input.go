@@ -58,7 +58,8 @@ type InputOptions struct {
 // when Schema is called).
 //
 // Lines end at "\n"; a "\r" before it is dropped; a last line without
-// "\n" counts. Record ownership: the chunk owns the records whose first
+// "\n" counts. csv and jsonl drop a UTF-8 byte order mark at the object's
+// start; lines keeps it. Record ownership: the chunk owns the records whose first
 // byte lies in [Start, End), reading past End to finish its last record,
 // so that chunks cut at any offsets together read every record once.
 func NewInput(r io.Reader, opts InputOptions) (functions.Input, error) {

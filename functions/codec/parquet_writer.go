@@ -25,9 +25,9 @@ const parquetBatchRows = 1024
 // gain nothing from a dictionary).
 const dictionaryMaxBytes = 4 << 20
 
-// ParquetNode returns the Parquet schema fanout writes for schema: a group
+// parquetNode returns the Parquet schema fanout writes for schema: a group
 // of optional leaves in the schema's order.
-func ParquetNode(schema *functions.Schema) parquet.Node {
+func parquetNode(schema *functions.Schema) parquet.Node {
 	g := make(orderedGroup, len(schema.Columns))
 	for i, c := range schema.Columns {
 		var n parquet.Node
@@ -151,7 +151,7 @@ func newParquetWriter(w io.Writer, schema *functions.Schema, opts WriterOptions)
 		pw.maxBytes = DefaultRowGroupBytes
 	}
 	config, err := parquet.NewWriterConfig(
-		parquet.NewSchema("fanout", ParquetNode(schema)),
+		parquet.NewSchema("fanout", parquetNode(schema)),
 		parquet.Compression(codec),
 		parquet.MaxRowsPerRowGroup(rgRows),
 		parquet.DictionaryMaxBytes(dictionaryMaxBytes),

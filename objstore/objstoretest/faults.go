@@ -329,3 +329,25 @@ func RunHTTPFaults(t *testing.T, newBucket func(t *testing.T, rt http.RoundTripp
 		}
 	})
 }
+
+// CheckMultipartCopy copies an object of size bytes, which the caller has
+// made larger than the backend's single-copy limit, and checks the copy's
+// bytes and that a stale IfMatch is refused.
+func CheckMultipartCopy(t *testing.T, b objstore.Bucket, size int64) {
+	ctx := ctxFor(t)
+	src, err := b.Put(ctx, "src", RandomReader(11, size), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := b.Copy(ctx, "dst", "src", &objstore.CopyOptions{IfMatch: src.ETag})
+	if err != nil {
+		t.Fatalf("multipart Copy: %v", err)
+	}
+	got, sum := hashObject(t, b, "dst")
+	if got.Size != size || got.ETag != info.ETag || sum != RandomSum(11, size) {
+		t.Fatalf("copy is %+v (Copy said %+v), want %d bytes equal to the source", got, info, size)
+	}
+	_, err = b.Copy(ctx, "dst2", "src", &objstore.CopyOptions{IfMatch: "0123456789abcdef0123456789abcdef"})
+	wantErr(t, "multipart Copy with a stale IfMatch", err, objstore.ErrPrecondition)
+	wantMissing(t, b, "dst2")
+}

@@ -148,6 +148,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("s3store: loading AWS configuration: %w", err)
 	}
 	clientOpts := func(o *s3.Options) {
+		// Whole-object GETs of multipart objects cannot be checked against
+		// a full-object checksum; the SDK would log that on every such GET.
+		o.DisableLogOutputChecksumValidationSkipped = true
 		if cfg.HTTPClient != nil {
 			// Set on the client, not with config.WithHTTPClient, which
 			// fails when AWS_CA_BUNDLE is set and the client is not the

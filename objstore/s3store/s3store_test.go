@@ -46,3 +46,8 @@ func TestHTTPFaults(t *testing.T) {
 		return s
 	})
 }
+
+func TestMultipartCopy(t *testing.T) {
+	defer s3store.SetCopyLimits(5<<20, 5<<20)()
+	objstoretest.CheckMultipartCopy(t, newStore(t), 12<<20)
+}
