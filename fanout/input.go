@@ -107,7 +107,10 @@ func (in *chunkInput) open(p manifest.Part) error {
 		cur, err := codec.NewParquetInput(ra, obj.Size, codec.ParquetOptions{
 			Object: obj.Key, FirstRowGroup: p.FirstRowGroup, LastRowGroup: p.LastRowGroup, Schema: schema})
 		if err != nil {
-			return in.mapErr(obj, functions.Permanent(err))
+			if errors.Is(err, codec.ErrCorruptParquet) || errors.Is(err, codec.ErrNestedColumn) {
+				err = functions.Permanent(err)
+			}
+			return in.mapErr(obj, err)
 		}
 		in.cur = cur
 		return nil

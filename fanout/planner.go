@@ -267,7 +267,7 @@ func (p *planRun) addObject(ctx context.Context, b objstore.Bucket, loc objstore
 	var chunks []manifest.Chunk
 	switch {
 	case format == manifest.FormatParquet:
-		_, groups, err := codec.ParquetSchema(objstore.NewReaderAt(ctx, b, info.Key, info.ETag, info.Size), info.Size)
+		groups, err := codec.ParquetRowGroupSizes(objstore.NewReaderAt(ctx, b, info.Key, info.ETag, info.Size), info.Size)
 		if err != nil {
 			return functions.Permanent(fmt.Errorf("input %s: %w", info.Key, err))
 		}

@@ -58,7 +58,10 @@ type ObjectInfo struct {
 	ETag string
 	// VersionID is set when the store keeps versions; empty otherwise.
 	VersionID string
-	// ModTime is the time the object was last written.
+	// ModTime is the time the object was last written. In what Put and
+	// Copy return, S3 backends may give the local clock at the end of the
+	// write (S3 does not return the time on PUT); Stat and List give the
+	// store's own time.
 	ModTime time.Time
 }
 

@@ -158,12 +158,17 @@ func inferCSV(r io.Reader, delim rune, header []string, maxRows int) (*functions
 		}
 		return nil
 	}
+	// Malformed records in the sample are skipped: the chunk that owns
+	// them reports them with their object and offset. Inference fails only
+	// when the sample holds no usable record at all.
 	rows := 0
+	var skipped error
 	if pending != nil {
 		if err := add(pending, 0); err != nil {
-			return nil, err
+			skipped = err
+		} else {
+			rows++
 		}
-		rows++
 	}
 	for maxRows <= 0 || rows < maxRows {
 		_, off, err := in.readRecord()
@@ -174,15 +179,23 @@ func inferCSV(r io.Reader, delim rune, header []string, maxRows int) (*functions
 			if cutShort(err) {
 				break
 			}
+			if errors.As(err, new(*functions.RecordError)) {
+				skipped = err
+				break // the reader cannot resynchronise after a broken record
+			}
 			return nil, err
 		}
 		if err := add(fields(), off); err != nil {
 			if lr.done && !strings.HasSuffix(string(in.buf), "\n") {
 				break
 			}
-			return nil, err
+			skipped = err
+			continue
 		}
 		rows++
+	}
+	if rows == 0 && skipped != nil {
+		return nil, skipped
 	}
 	s := &functions.Schema{Columns: make([]functions.Column, len(header))}
 	for i, h := range header {
@@ -197,6 +210,7 @@ func inferJSONL(r io.Reader, maxRows int) (*functions.Schema, error) {
 	index := map[string]int{}
 	var guesses []typeGuess
 	rows := 0
+	var skipped error
 	for maxRows <= 0 || rows < maxRows {
 		line, off, err := lr.readLine(lr.max)
 		if err == io.EOF {
@@ -220,7 +234,9 @@ func inferJSONL(r io.Reader, maxRows int) (*functions.Schema, error) {
 			if !complete {
 				break // the sample ends inside this line
 			}
-			return nil, &functions.RecordError{Object: "sample", Offset: off, Line: lr.line, Err: errors.New("line is not a JSON object")}
+			// Skipped: the chunk that owns the line reports it.
+			skipped = &functions.RecordError{Object: "sample", Offset: off, Line: lr.line, Err: errors.New("line is not a JSON object")}
+			continue
 		}
 		rows++
 		i := skipWS(b, 1)
@@ -248,6 +264,9 @@ func inferJSONL(r io.Reader, maxRows int) (*functions.Schema, error) {
 		}
 	}
 	if len(names) == 0 {
+		if skipped != nil {
+			return nil, skipped
+		}
 		return nil, errors.New("codec: the jsonl sample has no keys to infer a schema from")
 	}
 	s := &functions.Schema{Columns: make([]functions.Column, len(names))}

@@ -54,7 +54,8 @@ func TestInferSchema(t *testing.T) {
 		},
 		{name: "duplicate header", format: "csv", data: "a,a\n1,2\n", wantErr: "repeats column"},
 		{name: "empty header name", format: "csv", data: "a,\n1,2\n", wantErr: "no name"},
-		{name: "ragged", format: "csv", data: "a,b\n1\n2,3\n", wantErr: "1 fields"},
+		{name: "ragged rows are skipped", format: "csv", data: "a,b\n1\n2,3\n", want: "a:int64,b:int64"},
+		{name: "only ragged rows", format: "csv", data: "a,b\n1\n2\n", wantErr: "1 fields"},
 		{
 			name: "jsonl union of keys in order", format: "jsonl",
 			data: `{"a":1,"b":"x"}` + "\n" + `{"c":true,"a":2.5,"d":{"x":1}}` + "\n" + `{"e":"2024-05-01T00:00:00Z","f":null,"g":[1]}` + "\n" + `{"h":1.0}`,
@@ -75,7 +76,8 @@ func TestInferSchema(t *testing.T) {
 			data: `{"a":1}` + "\n" + `{"a":"cut`,
 			want: "a:int64",
 		},
-		{name: "jsonl bad line", format: "jsonl", data: "{\"a\":1}\nnot json\n", wantErr: "not a JSON object"},
+		{name: "jsonl bad line is skipped", format: "jsonl", data: "{\"a\":1}\nnot json\n", want: "a:int64"},
+		{name: "jsonl only bad lines", format: "jsonl", data: "not json\n[1]\n", wantErr: "not a JSON object"},
 		{name: "jsonl nothing", format: "jsonl", data: "\n\n", wantErr: "no keys"},
 		{name: "parquet is not inferred", format: "parquet", data: "", wantErr: "cannot infer"},
 	}

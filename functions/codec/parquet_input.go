@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -27,6 +29,10 @@ const (
 	maxPageValues = 1 << 26
 	// maxPageHeaderBytes bounds one page header (statistics included).
 	maxPageHeaderBytes = 16 << 20
+	// maxCachedRange bounds one read of column chunks into memory.
+	maxCachedRange = 256 << 20
+	// mergeGap is the gap between column chunks read together.
+	mergeGap = 1 << 20
 	// footerGuessBytes is read from a file's end at first.
 	footerGuessBytes = 64 << 10
 	// parquetBatch is how many rows each column decodes at a time.
@@ -110,6 +116,41 @@ type guardedReaderAt struct {
 	tail    []byte
 	tailOff int64
 	ioErr   error
+
+	// cache holds the current row group's selected column chunks, each
+	// range fetched with one read.
+	cache []cachedRange
+}
+
+type cachedRange struct {
+	off  int64
+	data []byte
+}
+
+// load fetches ranges (sorted by offset, within the file) into the cache,
+// replacing what it held. Ranges less than mergeGap apart are read
+// together; a range bigger than maxCachedRange is left to direct reads.
+func (g *guardedReaderAt) load(ranges [][2]int64) error {
+	g.cache = g.cache[:0]
+	for i := 0; i < len(ranges); {
+		start, end := ranges[i][0], ranges[i][1]
+		j := i + 1
+		for j < len(ranges) && ranges[j][0] <= end+mergeGap && max(end, ranges[j][1])-start <= maxCachedRange {
+			end = max(end, ranges[j][1])
+			j++
+		}
+		i = j
+		if end-start > maxCachedRange || end <= start {
+			continue
+		}
+		data := make([]byte, end-start)
+		if _, err := g.ReadAt(data, start); err != nil {
+			g.cache = g.cache[:0]
+			return err
+		}
+		g.cache = append(g.cache, cachedRange{off: start, data: data})
+	}
+	return nil
 }
 
 func (g *guardedReaderAt) ReadAt(p []byte, off int64) (int, error) {
@@ -121,6 +162,11 @@ func (g *guardedReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	}
 	if off == 0 && len(p) <= len(g.head) && g.tail != nil {
 		return copy(p, g.head[:]), nil
+	}
+	for _, c := range g.cache {
+		if off >= c.off && off+int64(len(p)) <= c.off+int64(len(c.data)) {
+			return copy(p, c.data[off-c.off:]), nil
+		}
 	}
 	var short bool
 	if rest := g.size - off; int64(len(p)) > rest {
@@ -452,8 +498,10 @@ type parquetInput struct {
 // an error naming the object (a RecordError naming the row once reading
 // has begun); sizes the file claims are checked against the file before
 // anything is allocated, and a panic inside parquet-go becomes an error.
-// The ReaderAt is read at many small offsets: back a remote object with a
-// buffering ReaderAt.
+// The selected column chunks of a row group are fetched together, one
+// ReadAt per run of adjacent chunks (up to 256 MiB each; bigger chunks are
+// read page by page), so that a ReaderAt doing one ranged GET per call is
+// fine; memory holds about one row group's selected columns.
 func NewParquetInput(ra io.ReaderAt, size int64, opts ParquetOptions) (functions.Input, error) {
 	f, g, err := openParquet(ra, size, opts.Object)
 	if err != nil {
@@ -612,6 +660,7 @@ func (in *parquetInput) openRowGroup() error {
 	md := in.file.Metadata()
 	rg := &md.RowGroups[in.rg]
 	chunks := in.file.RowGroups()[in.rg].ColumnChunks()
+	var ranges [][2]int64
 	for _, r := range in.readers {
 		if r.leaf < 0 || r.leaf >= len(rg.Columns) || r.leaf >= len(chunks) {
 			return in.corrupt(in.rowBase, fmt.Errorf("row group %d has no column %q", in.rg, r.name))
@@ -620,6 +669,20 @@ func (in *parquetInput) openRowGroup() error {
 		if cc.NumValues != in.rgRows {
 			return in.corrupt(in.rowBase, fmt.Errorf("column %q holds %d values for %d rows in row group %d", r.name, cc.NumValues, in.rgRows, in.rg))
 		}
+		start, end := chunkRange(cc)
+		if start < 4 || cc.TotalCompressedSize < 0 || end > in.g.tailOff || end < start {
+			return in.corrupt(in.rowBase, fmt.Errorf("column %q in row group %d: chunk [%d, %d) lies outside the file's data [4, %d)", r.name, in.rg, start, end, in.g.tailOff))
+		}
+		ranges = append(ranges, [2]int64{start, end})
+	}
+	// Fetch the selected column chunks with as few reads as possible: the
+	// page checks and parquet-go then read from memory.
+	slices.SortFunc(ranges, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
+	if err := in.g.load(ranges); err != nil {
+		return in.corrupt(in.rowBase, err)
+	}
+	for _, r := range in.readers {
+		cc := &rg.Columns[r.leaf].MetaData
 		if err := in.checkPages(cc); err != nil {
 			return in.corrupt(in.rowBase, fmt.Errorf("column %q in row group %d: %w", r.name, in.rg, err))
 		}
@@ -630,19 +693,20 @@ func (in *parquetInput) openRowGroup() error {
 	return nil
 }
 
+// chunkRange is where a column chunk's pages lie, as parquet-go reads it.
+func chunkRange(cc *format.ColumnMetaData) (start, end int64) {
+	start = cc.DataPageOffset
+	if cc.DictionaryPageOffset != 0 {
+		start = cc.DictionaryPageOffset
+	}
+	return start, start + cc.TotalCompressedSize
+}
+
 // checkPages walks the page headers of a column chunk, checking that each
 // page lies inside the chunk and claims plausible sizes, so that parquet-go
 // never allocates what a corrupt header says.
 func (in *parquetInput) checkPages(cc *format.ColumnMetaData) error {
-	start := cc.DataPageOffset
-	if cc.DictionaryPageOffset != 0 {
-		start = cc.DictionaryPageOffset
-	}
-	end := start + cc.TotalCompressedSize
-	dataEnd := in.g.tailOff
-	if start < 4 || cc.TotalCompressedSize < 0 || end > dataEnd || end < start {
-		return fmt.Errorf("chunk [%d, %d) lies outside the file's data [4, %d)", start, end, dataEnd)
-	}
+	start, end := chunkRange(cc)
 	var values int64
 	hdr := make([]byte, 0, 256)
 	for pos := start; pos < end; {
@@ -753,6 +817,7 @@ func (r *pqReader) read(n int) error {
 }
 
 func (in *parquetInput) closePages() {
+	in.g.cache = nil
 	for _, r := range in.readers {
 		if r.page != nil {
 			parquet.Release(r.page)

@@ -222,6 +222,19 @@ func TestParquetSchemaReads(t *testing.T) {
 		if c.reads != want {
 			t.Errorf("%d-byte file: ParquetSchema made %d reads, want %d", len(data), c.reads, want)
 		}
+		// Reading adds one read per row group.
+		c.reads = 0
+		in, err := NewParquetInput(c, int64(len(data)), ParquetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if recs, err := readAll(in); err != nil || len(recs) != n {
+			t.Fatalf("%d rows, %v", len(recs), err)
+		}
+		groups := (n + 4999) / 5000
+		if c.reads != want+groups {
+			t.Errorf("%d-byte file, %d row groups: reading made %d reads, want %d", len(data), groups, c.reads, want+groups)
+		}
 	}
 }
 

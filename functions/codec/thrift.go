@@ -20,6 +20,8 @@ type thriftCheck struct {
 // maxThriftDepth bounds nesting (Parquet's footer nests a handful deep).
 const maxThriftDepth = 64
 
+// errThriftShort means the bytes end before what they claim: a page
+// header read through a too-small window, or corruption.
 var errThriftShort = errors.New("thrift: data ends early")
 
 // structLen checks one struct at the start of b and returns its length.
@@ -141,7 +143,7 @@ func (t *thriftCheck) skip(typ byte, depth int, inList bool) error {
 			return err
 		}
 		if n > t.remaining() {
-			return fmt.Errorf("thrift: binary of %d bytes with %d left", n, t.remaining())
+			return fmt.Errorf("%w: binary of %d bytes with %d left", errThriftShort, n, t.remaining())
 		}
 		t.i += int(n)
 		return nil
@@ -157,7 +159,7 @@ func (t *thriftCheck) skip(typ byte, depth int, inList bool) error {
 			}
 		}
 		if n > t.remaining() {
-			return fmt.Errorf("thrift: list of %d elements with %d bytes left", n, t.remaining())
+			return fmt.Errorf("%w: list of %d elements with %d bytes left", errThriftShort, n, t.remaining())
 		}
 		et := h & 0x0f
 		for range n {
@@ -175,7 +177,7 @@ func (t *thriftCheck) skip(typ byte, depth int, inList bool) error {
 			return nil
 		}
 		if n > t.remaining() {
-			return fmt.Errorf("thrift: map of %d entries with %d bytes left", n, t.remaining())
+			return fmt.Errorf("%w: map of %d entries with %d bytes left", errThriftShort, n, t.remaining())
 		}
 		kv, err := t.byte()
 		if err != nil {

@@ -379,14 +379,11 @@ func (s *Store) ownEarlierWrite(ctx context.Context, key string, err error, atte
 }
 
 // uploaded turns an upload's result into ObjectInfo. S3 does not return
-// the modification time on PUT, so it is taken from a Stat (one cheap
-// HEAD), falling back to the local clock.
+// the modification time on PUT; rather than a HEAD per write, ModTime is
+// the local clock (see objstore.ObjectInfo).
 func (s *Store) uploaded(ctx context.Context, key string, ui minio.UploadInfo, size int64) (objstore.ObjectInfo, error) {
 	info := objstore.ObjectInfo{Key: key, Size: size, ETag: s3compat.TrimETag(ui.ETag), VersionID: ui.VersionID, ModTime: ui.LastModified}
 	if info.ModTime.IsZero() {
-		if st, err := s.Stat(ctx, key); err == nil && st.ETag == info.ETag {
-			return st, nil
-		}
 		info.ModTime = time.Now()
 	}
 	return info, nil

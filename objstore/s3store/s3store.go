@@ -427,12 +427,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts *objstore
 }
 
 // uploaded returns the ObjectInfo of a written object. S3 does not return
-// the modification time on PUT, so it is taken from a Stat (one cheap
-// HEAD), falling back to the local clock.
+// the modification time on PUT; rather than a HEAD per write, ModTime is
+// the local clock (see objstore.ObjectInfo).
 func (s *Store) uploaded(ctx context.Context, key, etag, versionID string, size int64) (objstore.ObjectInfo, error) {
-	if st, err := s.Stat(ctx, key); err == nil && st.ETag == etag {
-		return st, nil
-	}
 	return objstore.ObjectInfo{Key: key, Size: size, ETag: etag, VersionID: versionID, ModTime: time.Now()}, nil
 }
 
