@@ -29,6 +29,7 @@
 // cancelled Put removes its temporary file and leaves the key untouched.
 // Files are not fsynced unless Options.Sync is set: without it, a Put that
 // returned survives a crash of the process but maybe not of the machine.
+// A Store keeps the lock files it used open; Close releases them.
 //
 // # ETags
 //
