@@ -450,3 +450,22 @@ func TestJSONLToParquetAndBackFromParquet(t *testing.T) {
 		t.Fatalf("parquet input: got %d in / %d out, want 2500 / 2000", res.RecordsIn, res.RecordsOut)
 	}
 }
+
+func TestTSVIsSplitOnTabs(t *testing.T) {
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	var b strings.Builder
+	b.WriteString("name\tn\n")
+	for i := range 3000 {
+		fmt.Fprintf(&b, "a,b %d\t%d\n", i, i)
+	}
+	writeFiles(t, in, map[string][]byte{"t.tsv": []byte(b.String())})
+	res, err := newEngine(t, nil).Run(context.Background(), manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "convert",
+		Args: map[string]string{"where": "n >= 1000"}, Output: "file://" + out + "/", OutputFormat: "jsonl", ChunkBytes: 8 << 10}.WithDefaults(),
+		fanout.RunOptions{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Chunks < 3 || res.RecordsIn != 3000 || res.RecordsOut != 2000 {
+		t.Fatalf("got %d chunks, %d in, %d out; want several chunks, 3000 in, 2000 out", res.Chunks, res.RecordsIn, res.RecordsOut)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/fanout-dev/fanout/functions"
 	"github.com/fanout-dev/fanout/functions/codec"
@@ -131,7 +132,7 @@ func (in *chunkInput) open(p manifest.Part) error {
 	}
 	cur, err := codec.NewInput(r, codec.InputOptions{
 		Format: obj.Format, Object: obj.Key, Base: base, Start: p.Start, End: p.End,
-		Schema: schema, Header: p.Header, MaxRecordBytes: spec.MaxRecordBytes,
+		Schema: schema, Header: p.Header, MaxRecordBytes: spec.MaxRecordBytes, Delimiter: delimiterOf(obj.Key),
 	})
 	if err != nil {
 		r.Close()
@@ -149,4 +150,17 @@ type stackedCloser struct {
 
 func (s *stackedCloser) Close() error {
 	return errors.Join(s.ReadCloser.Close(), s.under.Close())
+}
+
+// delimiterOf picks the CSV field delimiter by extension: tab for .tsv
+// (also compressed), comma otherwise.
+func delimiterOf(key string) rune {
+	k := strings.ToLower(key)
+	for _, ext := range []string{".gz", ".gzip", ".zst", ".zstd", ".bz2"} {
+		k = strings.TrimSuffix(k, ext)
+	}
+	if strings.HasSuffix(k, ".tsv") {
+		return '\t'
+	}
+	return ','
 }

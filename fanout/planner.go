@@ -367,7 +367,11 @@ func (p *planRun) inferSchema(ctx context.Context, b objstore.Bucket, ref manife
 		defer d.Close()
 		r = io.LimitReader(d, sampleBytes)
 	}
-	s, err := codec.InferSchema(&tolerantReader{r: r}, ref.Format, nil, 10000)
+	format := ref.Format
+	if format == manifest.FormatCSV && delimiterOf(ref.Key) == '\t' {
+		format = "tsv"
+	}
+	s, err := codec.InferSchema(&tolerantReader{r: r}, format, nil, 10000)
 	if err != nil {
 		return functions.Permanent(fmt.Errorf("inferring the schema of %s: %w (give it with --arg schema=name:type,...)", ref.Key, err))
 	}
@@ -402,7 +406,7 @@ func readHeader(ctx context.Context, b objstore.Bucket, ref manifest.ObjectRef, 
 		return nil, fmt.Errorf("reading the header of %s: %w", ref.Key, err)
 	}
 	defer rc.Close()
-	h, err := codec.ReadCSVHeader(io.LimitReader(rc, maxBytes), ',')
+	h, err := codec.ReadCSVHeader(io.LimitReader(rc, maxBytes), delimiterOf(ref.Key))
 	if err != nil {
 		return nil, functions.Permanent(fmt.Errorf("reading the header of %s: %w", ref.Key, err))
 	}

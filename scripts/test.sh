@@ -12,7 +12,8 @@ export PATH="/usr/local/go/bin:$PATH"
 
 start=$(date +%s)
 already_running=0
-if scripts/services.sh status | grep -q "minio running"; then already_running=1; fi
+status=$(scripts/services.sh status)
+case "$status" in *"minio running"*) already_running=1 ;; esac
 eval "$(scripts/services.sh up)"
 if [ "$already_running" = 0 ]; then
 	trap 'scripts/services.sh down' EXIT

@@ -80,7 +80,10 @@ func generateSales(seed uint64, files, rowsPerFile int) (map[string][]byte, []sa
 			row := saleRow{
 				ID: id, Region: hostileRegions[r.IntN(len(hostileRegions))], Product: fmt.Sprintf("p%03d", r.IntN(50)),
 				Quantity: int64(1 + r.IntN(20)), Amount: float64(r.IntN(1000000)) / 100,
-				Note: strings.Repeat("x", r.IntN(40)) + `, "quoted"` + strings.Repeat("y", r.IntN(3)*r.IntN(2000)),
+				Note: strings.Repeat("x", r.IntN(40)) + `, "quoted"` + strings.Repeat("y", r.IntN(3)*r.IntN(500)),
+			}
+			if id == 1234 {
+				row.Note = strings.Repeat("a record longer than a chunk ", 10000) // 290 KB
 			}
 			id++
 			rows = append(rows, row)
@@ -183,7 +186,7 @@ func TestEndToEndCSVToPartitionedParquetOnMinIOAndRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	files, want := generateSales(7, 5, 3000)
+	files, want := generateSales(7, 5, 2000)
 	var inputBytes int
 	for key, body := range files {
 		inputBytes += len(body)
