@@ -144,6 +144,11 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	if len(rec.Failed) > allowed {
 		return nil, &JobFailedError{Job: js.job, Failed: rec.Failed, Allowed: allowed}
 	}
+	if other, err := successJob(ctx, js.out, js.layout); err != nil {
+		return nil, err
+	} else if other != "" && other != js.job {
+		return nil, functions.Permanent(fmt.Errorf("output %s was committed by job %s in the meantime: nothing of job %s was published", js.layout.Prefix, other, js.job))
+	}
 	// Copy staged files into place. A reader listing the prefix may see
 	// these files before _SUCCESS exists: see the README's "Guarantees".
 	g, gctx := errgroup.WithContext(ctx)

@@ -2,10 +2,12 @@ package fanout
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -123,17 +125,17 @@ func (e *Engine) Plan(ctx context.Context, spec manifest.JobSpec) (PlanInfo, err
 	return PlanInfo{Job: job, Manifest: m}, nil
 }
 
-// checkPartitionColumns makes sure every partition column is produced by
-// the function.
+// checkPartitionColumns makes sure the output format can hold the
+// function's output and every partition column is produced by it.
 func checkPartitionColumns(fn functions.Function, spec manifest.JobSpec, schema *functions.Schema, format string) error {
-	if len(spec.PartitionBy) == 0 {
-		return nil
-	}
 	task, err := fn.Prepare(functions.Params{Args: spec.Args, Input: schema, InputFormat: format})
 	if err != nil {
 		return functions.Permanent(err)
 	}
 	outSchema := task.Output()
+	if err := checkOutputFormat(spec, outSchema); err != nil {
+		return err
+	}
 	for _, c := range spec.PartitionBy {
 		if outSchema.Index(c) < 0 {
 			return functions.Permanent(fmt.Errorf("--partition-by %s: the output of %s has no column %q (columns: %s)",
@@ -147,19 +149,33 @@ func checkPartitionColumns(fn functions.Function, spec manifest.JobSpec, schema 
 }
 
 // checkOutputFree refuses an output prefix that already holds another
-// job's committed result: mixing two jobs' files would corrupt both.
+// job's committed result (its _SUCCESS names the job): mixing two jobs'
+// files would corrupt both.
 func (e *Engine) checkOutputFree(ctx context.Context, out objstore.Bucket, layout manifest.Layout, job string) error {
-	for info, err := range out.List(ctx, layout.FanoutPrefix(), nil) {
-		if err != nil {
-			return fmt.Errorf("checking output: %w", err)
-		}
-		rest := strings.TrimPrefix(info.Key, layout.FanoutPrefix())
-		other, tail, ok := strings.Cut(rest, "/")
-		if ok && other != job && tail == "_COMMITTED" {
-			return functions.Permanent(fmt.Errorf("output %s already holds the committed job %s: choose a new output prefix", layout.Prefix, other))
-		}
+	other, err := successJob(ctx, out, layout)
+	if err != nil || other == "" || other == job {
+		return err
 	}
-	return nil
+	return functions.Permanent(fmt.Errorf("output %s already holds the committed job %s: choose a new output prefix", layout.Prefix, other))
+}
+
+// successJob reads which job the output's _SUCCESS names ("" when there is
+// none).
+func successJob(ctx context.Context, out objstore.Bucket, layout manifest.Layout) (string, error) {
+	body, err := readAll(ctx, out, layout.SuccessKey(), 1<<20)
+	if errors.Is(err, objstore.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("checking output: %w", err)
+	}
+	var s struct {
+		Job string `json:"job"`
+	}
+	if json.Unmarshal(body, &s) != nil || s.Job == "" {
+		return "(unknown: " + layout.SuccessKey() + " exists)", nil
+	}
+	return s.Job, nil
 }
 
 // planRun is one planning pass.
@@ -437,4 +453,20 @@ func readAll(ctx context.Context, b objstore.Bucket, key string, limit int64) ([
 		return nil, fmt.Errorf("reading %s: %w", key, err)
 	}
 	return body, nil
+}
+
+// checkOutputFormat fails early when the output format cannot hold the
+// function's output (for example lines for a many-column output).
+func checkOutputFormat(spec manifest.JobSpec, out *functions.Schema) error {
+	fileSchema := &functions.Schema{}
+	for _, c := range out.Columns {
+		if !slices.Contains(spec.PartitionBy, c.Name) {
+			fileSchema.Columns = append(fileSchema.Columns, c)
+		}
+	}
+	w, err := codec.NewWriter(io.Discard, spec.OutputFormat, fileSchema, codec.WriterOptions{})
+	if err != nil {
+		return functions.Permanent(fmt.Errorf("--out-format %s: %w", spec.OutputFormat, err))
+	}
+	return w.Close()
 }

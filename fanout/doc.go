@@ -1,0 +1,48 @@
+// Package fanout is the engine: it plans jobs, hands their chunks to
+// workers through a Queue, runs functions over the chunks' records, and
+// commits the result. The Queue contract is defined here; redisqueue and
+// memqueue implement it and queuetest is the suite both pass.
+//
+// # Chunk lifecycle
+//
+//  1. Plan (planner.go): the inputs are listed page by page and cut into
+//     chunks (manifest.Packer). Shards of the manifest are written under a
+//     prefix private to this planning attempt; then the manifest is created
+//     with If-None-Match: *, so two planners racing on one job agree on one
+//     set of shards. The job ID is derived from the spec, so a resubmitted
+//     spec finds its manifest and is not planned again.
+//  2. Enqueue (driver.go): every chunk without a marker is enqueued. The
+//     queue holds hints only; Resume does the same after Redis lost them.
+//  3. Claim (worker.go): a worker claims a chunk, receiving a lease and an
+//     epoch. heartbeat.go extends the lease every third of its duration and
+//     cancels the chunk's context when the queue says the lease is lost (or
+//     when it cannot confirm the lease before it would expire).
+//  4. Run: the chunk's parts are read (input.go, If-Match on every read),
+//     the function maps the records, and output.go writes the rows,
+//     partitioned Hive-style, under the attempt's own staging prefix.
+//  5. Publish: the attempt creates the chunk marker with If-None-Match: *.
+//     The first finished attempt wins; a loser deletes its staging files.
+//     Then the lease is acked. A chunk that already has a marker when it is
+//     claimed is acked without running.
+//  6. Fail: a function error is reported to the queue, which retries with
+//     jittered backoff or dead-letters the chunk; a dead chunk gets a failed
+//     marker with the reason, so the bucket knows it too.
+//  7. Commit (committer.go): once every chunk has a marker, the winning
+//     files are copied into the final layout, the commit record is created
+//     once with If-None-Match: *, _SUCCESS is written and staging removed.
+//     Committing a committed job verifies it and changes nothing.
+//
+// # Keys in the output bucket (manifest.Layout)
+//
+//	<out>/_fanout/<job>/manifest.json                  the manifest
+//	<out>/_fanout/<job>/plans/<plan>/000000.json      manifest shards
+//	<out>/_fanout/<job>/chunks/<chunk>.json           chunk markers
+//	<out>/_fanout/<job>/staging/<chunk>/<epoch>/...   attempts' output
+//	<out>/_fanout/<job>/_COMMITTED                    the commit record
+//	<out>/<col>=<value>/part-<chunk>-<n>.<ext>         committed data
+//	<out>/_SUCCESS                                     written after the commit
+//
+// # Keys in Redis
+//
+// See package redisqueue: every key of a job carries the hash tag {<job>}.
+package fanout
