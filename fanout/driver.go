@@ -207,51 +207,11 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 	}
 	poll := 50 * time.Millisecond
 	for {
-		if rec, err := e.readCommit(ctx, js); err == nil {
+		rec, ready := e.check(ctx, js, start, opts.Progress)
+		if rec != nil || ready {
 			stopWork()
 			wg.Wait()
-			if err := e.verifyCommitted(ctx, js, rec); err != nil {
-				return Result{Job: job, State: StateFailed, Error: err.Error()}, err
-			}
-			e.finishJob(ctx, job)
-			return e.result(js, rec, start), nil
-		}
-		if _, err := e.cfg.Admin.Reclaim(ctx, job); err != nil && !errors.Is(err, ErrUnknownJob) {
-			e.log.Warn("reclaim failed", "job", job, "err", err)
-		}
-		stats, err := e.cfg.Admin.Stats(ctx, job)
-		if errors.Is(err, ErrUnknownJob) {
-			// The queue forgot the job (Redis flushed): rebuild it.
-			if _, err := e.enqueueMissing(ctx, js); err != nil {
-				e.log.Warn("re-enqueue failed", "job", job, "err", err)
-			}
-		} else if err != nil {
-			e.log.Warn("queue stats failed", "job", job, "err", err)
-		}
-		if opts.Progress != nil {
-			opts.Progress(Progress{Job: job, Chunks: js.m.Chunks, Done: stats.Done, Running: stats.Running, Dead: stats.Dead,
-				BytesTotal: js.m.Bytes, Elapsed: time.Since(start)})
-		}
-		if err == nil && stats.Pending == 0 && stats.Running == 0 {
-			finished, err := e.settleDead(ctx, js)
-			if err != nil {
-				e.log.Warn("checking markers failed", "job", job, "err", err)
-			} else if finished {
-				stopWork()
-				wg.Wait()
-				rec, err := e.Commit(ctx, js, time.Since(start))
-				if err != nil {
-					var jf *JobFailedError
-					if errors.As(err, &jf) {
-						res := Result{Job: job, State: StateFailed, Chunks: js.m.Chunks, Output: js.m.Spec.Output,
-							Failed: jf.Failed, Error: err.Error(), Elapsed: time.Since(start)}
-						return res, err
-					}
-					return Result{Job: job, State: StateFailed, Error: err.Error()}, err
-				}
-				e.finishJob(ctx, job)
-				return e.result(js, rec, start), nil
-			}
+			return e.commitOrVerify(ctx, js, rec, start)
 		}
 		select {
 		case <-ctx.Done():
@@ -264,6 +224,84 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 			poll = min(poll*2, opts.Poll)
 		}
 	}
+}
+
+// TryCommit looks at a job once and commits it when every chunk has a
+// marker (for a Lambda reduce/commit invocation or a cron). A job that is
+// still running is reported with State StateRunning and a nil error.
+func (e *Engine) TryCommit(ctx context.Context, outURL, job string) (Result, error) {
+	start := time.Now()
+	js, err := e.openJob(ctx, outURL, job)
+	if err != nil {
+		return Result{Job: job, State: StateFailed, Error: err.Error()}, err
+	}
+	rec, ready := e.check(ctx, js, start, nil)
+	if rec == nil && !ready {
+		return e.Status(ctx, outURL, job)
+	}
+	return e.commitOrVerify(ctx, js, rec, start)
+}
+
+// check looks at a job once: it returns the commit record when the job is
+// committed, or reports whether every chunk has a marker. On the way it
+// reclaims expired leases, rebuilds a queue that forgot the job, and gives
+// dead-lettered chunks their failed markers.
+func (e *Engine) check(ctx context.Context, js *jobState, start time.Time, progress func(Progress)) (*manifest.CommitRecord, bool) {
+	job := js.job
+	if rec, err := e.readCommit(ctx, js); err == nil {
+		return rec, false
+	}
+	if _, err := e.cfg.Admin.Reclaim(ctx, job); err != nil && !errors.Is(err, ErrUnknownJob) {
+		e.log.Warn("reclaim failed", "job", job, "err", err)
+	}
+	stats, err := e.cfg.Admin.Stats(ctx, job)
+	if errors.Is(err, ErrUnknownJob) {
+		// The queue forgot the job (Redis flushed): rebuild it.
+		if _, err := e.enqueueMissing(ctx, js); err != nil {
+			e.log.Warn("re-enqueue failed", "job", job, "err", err)
+		}
+		return nil, false
+	} else if err != nil {
+		e.log.Warn("queue stats failed", "job", job, "err", err)
+		return nil, false
+	}
+	if progress != nil {
+		progress(Progress{Job: job, Chunks: js.m.Chunks, Done: stats.Done, Running: stats.Running, Dead: stats.Dead,
+			BytesTotal: js.m.Bytes, Elapsed: time.Since(start)})
+	}
+	if stats.Pending > 0 || stats.Running > 0 {
+		return nil, false
+	}
+	finished, err := e.settleDead(ctx, js)
+	if err != nil {
+		e.log.Warn("checking markers failed", "job", job, "err", err)
+		return nil, false
+	}
+	return nil, finished
+}
+
+// commitOrVerify commits a finished job, or verifies a committed one, and
+// removes it from the queue.
+func (e *Engine) commitOrVerify(ctx context.Context, js *jobState, rec *manifest.CommitRecord, start time.Time) (Result, error) {
+	job := js.job
+	if rec != nil {
+		if err := e.verifyCommitted(ctx, js, rec); err != nil {
+			return Result{Job: job, State: StateFailed, Error: err.Error()}, err
+		}
+	} else {
+		var err error
+		rec, err = e.Commit(ctx, js, time.Since(start))
+		if err != nil {
+			res := Result{Job: job, State: StateFailed, Chunks: js.m.Chunks, Output: js.m.Spec.Output, Error: err.Error(), Elapsed: time.Since(start)}
+			var jf *JobFailedError
+			if errors.As(err, &jf) {
+				res.Failed = jf.Failed
+			}
+			return res, err
+		}
+	}
+	e.finishJob(ctx, job)
+	return e.result(js, rec, start), nil
 }
 
 // settleDead makes sure every chunk has a marker once the queue has
