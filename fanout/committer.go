@@ -80,15 +80,23 @@ func (e *Engine) scanMarkers(ctx context.Context, js *jobState) (markerScan, err
 	return s, nil
 }
 
-// readMarkers reads every marker of the job (in parallel).
+// readMarkers reads every map chunk's marker (in parallel).
 func (e *Engine) readMarkers(ctx context.Context, js *jobState) ([]*manifest.ChunkMarker, error) {
-	markers := make([]*manifest.ChunkMarker, js.m.Chunks)
+	return e.readMarkersOf(ctx, js, js.allChunkIDs())
+}
+
+// readReduceMarkers reads every reduce task's marker.
+func (e *Engine) readReduceMarkers(ctx context.Context, js *jobState) ([]*manifest.ChunkMarker, error) {
+	return e.readMarkersOf(ctx, js, js.reduceIDs())
+}
+
+func (e *Engine) readMarkersOf(ctx context.Context, js *jobState, ids []string) ([]*manifest.ChunkMarker, error) {
+	markers := make([]*manifest.ChunkMarker, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(commitParallelism)
-	for i := range markers {
+	for i, id := range ids {
 		g.Go(func() error {
-			id := manifest.ChunkID(i)
-			body, err := readAll(gctx, js.out, js.layout.MarkerKey(js.job, id), 256<<20)
+			body, err := readAll(gctx, js.out, js.markerKey(id), 256<<20)
 			if errors.Is(err, objstore.ErrNotFound) {
 				return fmt.Errorf("%w: chunk %s has no marker", ErrNotFinished, id)
 			}
@@ -129,9 +137,11 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 			rec.Failed = append(rec.Failed, manifest.FailedChunk{Chunk: m.Chunk, Reason: m.Reason})
 			continue
 		}
-		rec.Files = append(rec.Files, m.Files...)
+		if js.m.Reducers == 0 {
+			rec.Files = append(rec.Files, m.Files...)
+			rec.RecordsOut += m.RecordsOut
+		}
 		rec.RecordsIn += m.RecordsIn
-		rec.RecordsOut += m.RecordsOut
 		rec.BytesIn += m.BytesIn
 		if !m.Started.IsZero() {
 			durations = append(durations, m.Finished.Sub(m.Started))
@@ -143,6 +153,26 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	}
 	if len(rec.Failed) > allowed {
 		return nil, &JobFailedError{Job: js.job, Failed: rec.Failed, Allowed: allowed}
+	}
+	if js.m.Reducers > 0 {
+		// The reduce tasks' files are the job's output; none may fail.
+		reduced, err := e.readReduceMarkers(ctx, js)
+		if err != nil {
+			return nil, err
+		}
+		var failed []manifest.FailedChunk
+		for _, m := range reduced {
+			if m.State != manifest.MarkerDone {
+				failed = append(failed, manifest.FailedChunk{Chunk: m.Chunk, Reason: m.Reason})
+				continue
+			}
+			rec.Files = append(rec.Files, m.Files...)
+			rec.RecordsOut += m.RecordsOut
+			durations = append(durations, m.Finished.Sub(m.Started))
+		}
+		if len(failed) > 0 {
+			return nil, &JobFailedError{Job: js.job, Failed: append(rec.Failed, failed...), Allowed: allowed}
+		}
 	}
 	if other, err := successJob(ctx, js.out, js.layout); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -304,14 +305,45 @@ func (e *Engine) commitOrVerify(ctx context.Context, js *jobState, rec *manifest
 	return e.result(js, rec, start), nil
 }
 
-// settleDead makes sure every chunk has a marker once the queue has
-// nothing left: dead-lettered chunks get a failed marker with their
-// reason, chunks the queue forgot are enqueued again. It reports whether
-// every chunk now has a marker.
+// settleDead makes sure every map chunk, and then every reduce task, has
+// a marker once the queue has nothing left: dead-lettered tasks get a
+// failed marker with their reason, tasks the queue does not know (it
+// forgot them, or the reduce stage is just starting) are enqueued. It
+// reports whether every task now has a marker.
 func (e *Engine) settleDead(ctx context.Context, js *jobState) (bool, error) {
 	scan, err := e.scanMarkers(ctx, js)
-	if err != nil || len(scan.missing) == 0 {
+	if err != nil {
+		return false, err
+	}
+	if ok, err := e.settleMissing(ctx, js, scan.missing); !ok || err != nil {
+		return false, err
+	}
+	if js.m.Reducers == 0 {
+		return true, nil
+	}
+	missing, err := e.missingReduceMarkers(ctx, js)
+	if err != nil || len(missing) == 0 {
 		return err == nil, err
+	}
+	if !js.reduceReady.Load() {
+		// Every map chunk has its marker: fix the reduce stage's input.
+		tooMany, err := e.prepareReduce(ctx, js)
+		if err != nil {
+			return false, err
+		}
+		if tooMany {
+			return true, nil // Commit reports the failed map chunks
+		}
+		js.reduceReady.Store(true)
+	}
+	return e.settleMissing(ctx, js, missing)
+}
+
+// settleMissing gives dead-lettered tasks among missing a failed marker
+// and enqueues the others; it reports whether none is left to run.
+func (e *Engine) settleMissing(ctx context.Context, js *jobState, missing []string) (bool, error) {
+	if len(missing) == 0 {
+		return true, nil
 	}
 	dead, err := e.cfg.Admin.DeadLetters(ctx, js.job)
 	if err != nil {
@@ -322,7 +354,7 @@ func (e *Engine) settleDead(ctx context.Context, js *jobState) (bool, error) {
 		reasons[d.Chunk] = d
 	}
 	var lost []string
-	for _, c := range scan.missing {
+	for _, c := range missing {
 		d, ok := reasons[c]
 		if !ok {
 			lost = append(lost, c)
@@ -339,12 +371,33 @@ func (e *Engine) settleDead(ctx context.Context, js *jobState) (bool, error) {
 	}
 	if len(lost) > 0 {
 		spec := js.queueSpec()
-		if err := e.cfg.Queue.Enqueue(ctx, spec, lost); err != nil {
-			return false, err
+		for i := 0; i < len(lost); i += 1000 {
+			if err := e.cfg.Queue.Enqueue(ctx, spec, lost[i:min(i+1000, len(lost))]); err != nil {
+				return false, err
+			}
 		}
 		return false, nil
 	}
 	return true, nil
+}
+
+// missingReduceMarkers lists the reduce tasks without a marker.
+func (e *Engine) missingReduceMarkers(ctx context.Context, js *jobState) ([]string, error) {
+	have := map[string]bool{}
+	prefix := js.layout.ReduceMarkerPrefix(js.job)
+	for info, err := range js.out.List(ctx, prefix, nil) {
+		if err != nil {
+			return nil, fmt.Errorf("listing reduce markers: %w", err)
+		}
+		have[strings.TrimSuffix(strings.TrimPrefix(info.Key, prefix), ".json")] = true
+	}
+	var missing []string
+	for _, id := range js.reduceIDs() {
+		if !have[id] {
+			missing = append(missing, id)
+		}
+	}
+	return missing, nil
 }
 
 func (e *Engine) result(js *jobState, rec *manifest.CommitRecord, start time.Time) Result {

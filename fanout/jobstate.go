@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fanout-dev/fanout/functions"
 	"github.com/fanout-dev/fanout/manifest"
@@ -21,6 +22,9 @@ type jobState struct {
 	layout manifest.Layout
 	fn     functions.Function
 	schema *functions.Schema
+
+	// reduceReady is set once the shuffle index exists.
+	reduceReady atomic.Bool
 
 	mu     sync.Mutex
 	shards map[int]*manifest.Shard

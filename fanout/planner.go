@@ -85,8 +85,19 @@ func (e *Engine) Plan(ctx context.Context, spec manifest.JobSpec) (PlanInfo, err
 	if err != nil {
 		return PlanInfo{}, err
 	}
-	if _, err := fn.Prepare(functions.Params{Args: spec.Args, Input: schema, InputFormat: p.format}); err != nil {
+	task, err := fn.Prepare(functions.Params{Args: spec.Args, Input: schema, InputFormat: p.format})
+	if err != nil {
 		return PlanInfo{}, functions.Permanent(fmt.Errorf("function %s: %w", spec.Function, err))
+	}
+	reducers := 0
+	if _, ok := reducerOf(task); ok {
+		reducers = spec.Reducers
+		if reducers <= 0 {
+			reducers = defaultReducers(p.bytes)
+		}
+		if reducers > manifest.MaxReducers {
+			return PlanInfo{}, functions.Permanent(fmt.Errorf("--reducers %d: at most %d", reducers, manifest.MaxReducers))
+		}
 	}
 	if err := checkPartitionColumns(fn, spec, schema, p.format); err != nil {
 		return PlanInfo{}, err
@@ -106,6 +117,7 @@ func (e *Engine) Plan(ctx context.Context, spec manifest.JobSpec) (PlanInfo, err
 		Bytes:       p.bytes,
 		Schema:      p.schema,
 		Format:      p.format,
+		Reducers:    reducers,
 	}
 	body, err := manifest.Encode(m)
 	if err != nil {
@@ -133,6 +145,9 @@ func checkPartitionColumns(fn functions.Function, spec manifest.JobSpec, schema 
 		return functions.Permanent(err)
 	}
 	outSchema := task.Output()
+	if red, ok := reducerOf(task); ok {
+		outSchema = red.Final()
+	}
 	if err := checkOutputFormat(spec, outSchema); err != nil {
 		return err
 	}

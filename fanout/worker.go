@@ -223,11 +223,25 @@ func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err erro
 // writeMarker creates a chunk marker create-only and reports whether this
 // call created it.
 func (e *Engine) writeMarker(ctx context.Context, js *jobState, m *manifest.ChunkMarker) (bool, error) {
+	return e.createMarker(ctx, js, js.markerKey(m.Chunk), m)
+}
+
+// markerKey is where the marker of a map chunk or reduce task lives.
+func (js *jobState) markerKey(id string) string {
+	if manifest.IsReduceTask(id) {
+		return js.layout.ReduceMarkerKey(js.job, id)
+	}
+	return js.layout.MarkerKey(js.job, id)
+}
+
+// createMarker creates a marker create-only at key and reports whether
+// this call created it.
+func (e *Engine) createMarker(ctx context.Context, js *jobState, key string, m *manifest.ChunkMarker) (bool, error) {
 	body, err := manifest.Encode(m)
 	if err != nil {
 		return false, err
 	}
-	_, err = js.out.Put(ctx, js.layout.MarkerKey(js.job, m.Chunk), strings.NewReader(string(body)),
+	_, err = js.out.Put(ctx, key, strings.NewReader(string(body)),
 		&objstore.PutOptions{IfNoneMatch: true, ContentType: "application/json", Size: int64(len(body))})
 	if errors.Is(err, objstore.ErrPrecondition) {
 		return false, nil
@@ -242,6 +256,9 @@ func (e *Engine) writeMarker(ctx context.Context, js *jobState, m *manifest.Chun
 // by creating the chunk's marker. A nil error means the chunk has a marker
 // (this attempt's or an earlier one's).
 func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, stats *WorkStats) error {
+	if manifest.IsReduceTask(lease.Chunk) {
+		return e.processReduce(ctx, js, lease, stats)
+	}
 	started := time.Now().UTC()
 	markerKey := js.layout.MarkerKey(js.job, lease.Chunk)
 	if _, err := js.out.Stat(ctx, markerKey); err == nil {
@@ -260,7 +277,7 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 		return functions.Permanent(fmt.Errorf("function %s: %w", spec.Function, err))
 	}
 	staging := js.layout.StagingPrefix(js.job, lease.Chunk, lease.Epoch)
-	out, err := newStagedOutput(ctx, js.out, staging, lease.Chunk, spec.OutputFormat, task.Output(), spec.PartitionBy)
+	out, err := newChunkOutput(ctx, js, task, staging, lease.Chunk)
 	if err != nil {
 		return err
 	}
@@ -275,7 +292,7 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 		}
 		return fmt.Errorf("chunk %s: %w", lease.Chunk, mapErr)
 	}
-	files, err := out.Close()
+	files, rowsOut, err := out.Close(js.out, staging)
 	if err != nil {
 		e.removePrefix(context.WithoutCancel(ctx), js.out, staging)
 		return fmt.Errorf("chunk %s: %w", lease.Chunk, err)
@@ -291,7 +308,7 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 	bytesIn = chunk.Bytes
 	m := &manifest.ChunkMarker{
 		Version: manifest.Version, Job: js.job, Chunk: lease.Chunk, Epoch: lease.Epoch, Worker: lease.Worker,
-		State: manifest.MarkerDone, Files: files, RecordsIn: in.records, RecordsOut: out.rows,
+		State: manifest.MarkerDone, Files: files, RecordsIn: in.records, RecordsOut: rowsOut,
 		BytesIn: bytesIn, Inputs: inputs, Started: started, Finished: time.Now().UTC(), Attempts: lease.Deliveries,
 	}
 	won, err := e.writeMarker(ctx, js, m)
@@ -306,7 +323,7 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 	}
 	stats.Chunks.Add(1)
 	stats.RecordsIn.Add(in.records)
-	stats.RecordsOut.Add(out.rows)
+	stats.RecordsOut.Add(rowsOut)
 	stats.BytesIn.Add(bytesIn)
 	return nil
 }
@@ -325,3 +342,41 @@ func (e *Engine) removePrefix(ctx context.Context, b objstore.Bucket, prefix str
 }
 
 var _ io.Closer = (*chunkInput)(nil)
+
+// chunkOutput is where a map attempt writes: the final format for map-only
+// jobs, the combiner for aggregating ones.
+type chunkOutput interface {
+	functions.Output
+	Close(b objstore.Bucket, prefix string) ([]manifest.OutputFile, int64, error)
+	Abort()
+}
+
+func newChunkOutput(ctx context.Context, js *jobState, task functions.Task, staging, chunk string) (chunkOutput, error) {
+	if red, ok := reducerOf(task); ok && js.m.Reducers > 0 {
+		return combinerOutput{newCombiner(ctx, red, task.Output(), js.m.Reducers)}, nil
+	}
+	spec := js.m.Spec
+	out, err := newStagedOutput(ctx, js.out, staging, chunk, spec.OutputFormat, task.Output(), spec.PartitionBy)
+	if err != nil {
+		return nil, err
+	}
+	return stagedChunkOutput{out}, nil
+}
+
+type combinerOutput struct{ *combiner }
+
+func (c combinerOutput) Close(b objstore.Bucket, prefix string) ([]manifest.OutputFile, int64, error) {
+	f, err := c.combiner.Close(b, prefix)
+	if err != nil {
+		c.combiner.Abort()
+		return nil, 0, err
+	}
+	return []manifest.OutputFile{f}, f.Rows, nil
+}
+
+type stagedChunkOutput struct{ *stagedOutput }
+
+func (s stagedChunkOutput) Close(objstore.Bucket, string) ([]manifest.OutputFile, int64, error) {
+	files, err := s.stagedOutput.Close()
+	return files, s.rows, err
+}

@@ -184,6 +184,9 @@ type Manifest struct {
 	Schema string `json:"schema,omitempty"`
 	// Format is the one input format of the job's objects.
 	Format string `json:"format,omitempty"`
+	// Reducers is the number of reduce partitions of an aggregating job
+	// (its function's task is a functions.Reducer); 0 for map-only jobs.
+	Reducers int `json:"reducers,omitempty"`
 }
 
 // Shard is one manifest shard document.
@@ -203,6 +206,9 @@ type OutputFile struct {
 	// Partition is the Hive-style partition path ("a=1/b=x"), "" when
 	// unpartitioned.
 	Partition string `json:"partition,omitempty"`
+	// Partitions bounds the reduce partitions of a map chunk's shuffle
+	// file: partition p is the byte range [Partitions[p], Partitions[p+1]).
+	Partitions []int64 `json:"partitions,omitempty"`
 	// SHA256 of the file's bytes, hex.
 	SHA256 string `json:"sha256,omitempty"`
 }

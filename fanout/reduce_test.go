@@ -1,0 +1,129 @@
+package fanout_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fanout-dev/fanout/fanout"
+	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/functions/builtin"
+	"github.com/fanout-dev/fanout/manifest"
+)
+
+// countWords is a minimal aggregating function for the engine's tests:
+// the first whitespace-separated field of each line, counted.
+type countWords struct{}
+
+func (countWords) Name() string     { return "testcount" }
+func (countWords) Describe() string { return "counts first fields" }
+func (countWords) Prepare(functions.Params) (functions.Task, error) {
+	return countTask{}, nil
+}
+
+type countTask struct{}
+
+var countSchema = &functions.Schema{Columns: []functions.Column{{Name: "word", Type: functions.String}, {Name: "n", Type: functions.Int64}}}
+
+func (countTask) Output() *functions.Schema { return countSchema }
+func (countTask) Map(ctx context.Context, in functions.Input, out functions.Output) error {
+	row := make(functions.Row, 2)
+	for {
+		rec, err := in.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		w, _, _ := strings.Cut(string(rec.Raw), " ")
+		row[0], row[1] = functions.StringValue(w), functions.IntValue(1)
+		if err := out.Write(row); err != nil {
+			return err
+		}
+	}
+}
+func (countTask) KeyColumns() int          { return 1 }
+func (countTask) Final() *functions.Schema { return countSchema }
+func (countTask) Merge(acc, in functions.Row) error {
+	acc[1].I += in[1].I
+	return nil
+}
+func (countTask) Finish(p functions.Row, out functions.Output) error { return out.Write(p) }
+
+func TestAggregationShufflesExactlyWithSpillsAndMultiPassMerge(t *testing.T) {
+	defer fanout.SetCombineBudget(2 << 10)()
+	defer fanout.SetMergeFanIn(3)()
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	r := rand.New(rand.NewPCG(3, 4))
+	want := map[string]int64{}
+	files := map[string][]byte{}
+	for f := range 6 {
+		var b strings.Builder
+		for range 3000 {
+			w := fmt.Sprintf("w%d", int(r.ExpFloat64()*300))
+			if r.IntN(50) == 0 {
+				w = "Zürich"
+			}
+			want[w]++
+			fmt.Fprintf(&b, "%s rest of line %d\n", w, r.IntN(1000))
+		}
+		files[fmt.Sprintf("t%d.txt", f)] = []byte(b.String())
+	}
+	writeFiles(t, in, files)
+	reg := builtin.Registry()
+	reg.Register(countWords{})
+	res, err := newEngine(t, reg).Run(context.Background(), manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "testcount",
+		Output: "file://" + out + "/", OutputFormat: "jsonl", ChunkBytes: 16 << 10, Reducers: 3}.WithDefaults(), fanout.RunOptions{Workers: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RecordsIn != 18000 || res.RecordsOut != int64(len(want)) {
+		t.Fatalf("got %d records in, %d out; want 18000 in, %d out", res.RecordsIn, res.RecordsOut, len(want))
+	}
+	got := map[string]int64{}
+	filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".jsonl") || strings.Contains(p, "_fanout") {
+			return err
+		}
+		f, _ := os.Open(p)
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			var row struct {
+				Word string `json:"word"`
+				N    int64  `json:"n"`
+			}
+			if err := json.Unmarshal(sc.Bytes(), &row); err != nil {
+				t.Fatal(err)
+			}
+			if _, dup := got[row.Word]; dup {
+				t.Errorf("word %q appears twice in the output", row.Word)
+			}
+			got[row.Word] = row.N
+		}
+		return nil
+	})
+	if len(got) != len(want) {
+		t.Fatalf("got %d words, want %d", len(got), len(want))
+	}
+	for w, n := range want {
+		if got[w] != n {
+			t.Errorf("%q: got %d, want %d", w, got[w], n)
+		}
+	}
+	// No shuffle or staging file survives the commit.
+	filepath.WalkDir(filepath.Join(out, "_fanout"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(p, "/staging/") {
+			t.Errorf("left after commit: %s", p)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,253 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore"
+)
+
+// mergeFanIn bounds how many sorted streams one merge reads at once; more
+// map files are first merged in groups into local runs.
+var mergeFanIn = 64
+
+// defaultReducers picks the number of reduce partitions from the input
+// size: one per 512 MiB, at least 1, at most 256.
+func defaultReducers(bytes int64) int {
+	return int(min(max(1, (bytes+(512<<20)-1)/(512<<20)), 256))
+}
+
+// reducerOf returns the task's Reducer when the function aggregates.
+func reducerOf(t functions.Task) (functions.Reducer, bool) {
+	r, ok := t.(functions.Reducer)
+	return r, ok
+}
+
+// reduceIDs lists the job's reduce task IDs.
+func (js *jobState) reduceIDs() []string {
+	ids := make([]string, js.m.Reducers)
+	for i := range ids {
+		ids[i] = manifest.ReduceTaskID(i)
+	}
+	return ids
+}
+
+// shuffleIndex reads the job's shuffle index.
+func (e *Engine) shuffleIndex(ctx context.Context, js *jobState) (*manifest.ShuffleIndex, error) {
+	body, err := readAll(ctx, js.out, js.layout.ShuffleIndexKey(js.job), 1<<30)
+	if err != nil {
+		return nil, fmt.Errorf("reading the shuffle index: %w", err)
+	}
+	return manifest.DecodeShuffleIndex(body)
+}
+
+// prepareReduce creates the shuffle index (once, with If-None-Match: *)
+// from the map markers. It reports tooMany, creating nothing, when more
+// map chunks failed than the job tolerates.
+func (e *Engine) prepareReduce(ctx context.Context, js *jobState) (tooMany bool, err error) {
+	key := js.layout.ShuffleIndexKey(js.job)
+	if _, err := js.out.Stat(ctx, key); err == nil {
+		return false, nil
+	} else if !errors.Is(err, objstore.ErrNotFound) {
+		return false, err
+	}
+	markers, err := e.readMarkers(ctx, js)
+	if err != nil {
+		return false, err
+	}
+	failed := 0
+	for _, m := range markers {
+		if m.State != manifest.MarkerDone {
+			failed++
+		}
+	}
+	allowed, err := manifest.ParseMaxFailed(js.m.Spec.MaxFailed, js.m.Chunks)
+	if err != nil {
+		return false, functions.Permanent(err)
+	}
+	if failed > allowed {
+		return true, nil
+	}
+	idx := &manifest.ShuffleIndex{Version: manifest.Version, Job: js.job, Reducers: js.m.Reducers}
+	for _, m := range markers {
+		if m.State != manifest.MarkerDone {
+			continue
+		}
+		for _, f := range m.Files {
+			idx.Files = append(idx.Files, manifest.ShuffleFile{Chunk: m.Chunk, Key: f.Key, ETag: f.ETag, Size: f.Size, Partitions: f.Partitions})
+		}
+	}
+	body, err := manifest.Encode(idx)
+	if err != nil {
+		return false, err
+	}
+	_, err = js.out.Put(ctx, key, strings.NewReader(string(body)), &objstore.PutOptions{IfNoneMatch: true, Size: int64(len(body)), ContentType: "application/json"})
+	if err != nil && !errors.Is(err, objstore.ErrPrecondition) { // 412: another driver wrote the same index
+		return false, fmt.Errorf("writing the shuffle index: %w", err)
+	}
+	return false, nil
+}
+
+// processReduce merges one reduce partition over every map chunk's shuffle
+// file, finishes the merged rows into the job's output format under the
+// attempt's staging prefix, and publishes the task's marker.
+func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, stats *WorkStats) error {
+	started := time.Now().UTC()
+	markerKey := js.layout.ReduceMarkerKey(js.job, lease.Chunk)
+	if _, err := js.out.Stat(ctx, markerKey); err == nil {
+		stats.Skipped.Add(1)
+		return nil
+	} else if !errors.Is(err, objstore.ErrNotFound) {
+		return err
+	}
+	part, err := manifest.ReduceIndex(lease.Chunk)
+	if err != nil || part >= js.m.Reducers {
+		return functions.Permanent(fmt.Errorf("job %s has no reduce task %q", js.job, lease.Chunk))
+	}
+	spec := js.m.Spec
+	task, err := js.fn.Prepare(functions.Params{Args: spec.Args, Input: js.schema, InputFormat: js.m.Format})
+	if err != nil {
+		return functions.Permanent(fmt.Errorf("function %s: %w", spec.Function, err))
+	}
+	red, ok := reducerOf(task)
+	if !ok {
+		return functions.Permanent(fmt.Errorf("function %s does not aggregate", spec.Function))
+	}
+	idx, err := e.shuffleIndex(ctx, js)
+	if err != nil {
+		return err
+	}
+	codec := rowCodec{schema: task.Output(), keys: red.KeyColumns()}
+	var sources []manifest.ShuffleFile
+	for _, f := range idx.Files {
+		if f.Partitions[part+1] > f.Partitions[part] {
+			sources = append(sources, f)
+		}
+	}
+	// Merge in groups until one merge can read every source at once.
+	var runs []*os.File
+	defer func() {
+		for _, f := range runs {
+			f.Close()
+		}
+	}()
+	open := func(srcs []manifest.ShuffleFile, locals []*os.File) ([]*recordStream, error) {
+		var streams []*recordStream
+		for _, f := range srcs {
+			from, to := f.Partitions[part], f.Partitions[part+1]
+			rc, _, err := js.out.Get(ctx, f.Key, &objstore.GetOptions{Offset: from, Length: to - from, IfMatch: f.ETag})
+			if err != nil {
+				for _, s := range streams {
+					s.Close()
+				}
+				return nil, fmt.Errorf("reading the shuffle file of %s: %w", f.Chunk, err)
+			}
+			streams = append(streams, newRecordStream(rc, false, rc))
+		}
+		for _, f := range locals {
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				return nil, err
+			}
+			streams = append(streams, newRecordStream(f, false, nil))
+		}
+		return streams, nil
+	}
+	merger := newGroupMerger(codec, red)
+	for len(sources)+len(runs) > mergeFanIn {
+		n := min(mergeFanIn, len(sources))
+		batch := sources[:n]
+		sources = sources[n:]
+		streams, err := open(batch, nil)
+		if err != nil {
+			return err
+		}
+		run, err := os.CreateTemp("", "fanout-reduce-*")
+		if err != nil {
+			return err
+		}
+		os.Remove(run.Name())
+		runs = append(runs, run)
+		w := newBufWriter(run)
+		var buf []byte
+		err = mergeStreams(streams, func(_ int, key []byte, vals func(func([]byte) bool)) error {
+			val, err := merger.merge(key, vals)
+			if err != nil {
+				return err
+			}
+			buf = appendRecord(buf[:0], key, val)
+			_, err = w.Write(buf)
+			return err
+		})
+		if err == nil {
+			err = w.Flush()
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
+	}
+	streams, err := open(sources, runs)
+	if err != nil {
+		return err
+	}
+	staging := js.layout.StagingPrefix(js.job, lease.Chunk, lease.Epoch)
+	out, err := newStagedOutput(ctx, js.out, staging, lease.Chunk, spec.OutputFormat, red.Final(), spec.PartitionBy)
+	if err != nil {
+		for _, s := range streams {
+			s.Close()
+		}
+		return err
+	}
+	var groups int64
+	err = mergeStreams(streams, func(_ int, key []byte, vals func(func([]byte) bool)) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := merger.fold(key, vals); err != nil {
+			return err
+		}
+		groups++
+		return red.Finish(merger.acc, out)
+	})
+	if err != nil {
+		out.Abort()
+		e.removePrefix(context.WithoutCancel(ctx), js.out, staging)
+		if errors.Is(err, errCorruptShuffle) {
+			err = functions.Permanent(err)
+		}
+		return fmt.Errorf("reduce %s: %w", lease.Chunk, err)
+	}
+	files, err := out.Close()
+	if err != nil {
+		e.removePrefix(context.WithoutCancel(ctx), js.out, staging)
+		return fmt.Errorf("reduce %s: %w", lease.Chunk, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m := &manifest.ChunkMarker{
+		Version: manifest.Version, Job: js.job, Chunk: lease.Chunk, Epoch: lease.Epoch, Worker: lease.Worker,
+		State: manifest.MarkerDone, Files: files, RecordsIn: groups, RecordsOut: out.rows,
+		Started: started, Finished: time.Now().UTC(), Attempts: lease.Deliveries,
+	}
+	won, err := e.createMarker(ctx, js, markerKey, m)
+	if err != nil {
+		return err
+	}
+	if !won {
+		stats.Skipped.Add(1)
+		e.removePrefix(context.WithoutCancel(ctx), js.out, staging)
+		return nil
+	}
+	stats.Chunks.Add(1)
+	return nil
+}
