@@ -147,6 +147,7 @@ type jobFlags struct {
 	maxRecord   string
 	maxInflate  string
 	rerun       bool
+	reducers    int
 }
 
 func (f *jobFlags) register(cmd *cobra.Command) {
@@ -167,6 +168,7 @@ func (f *jobFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.maxRecord, "max-record-size", "64MiB", "largest record accepted")
 	fl.StringVar(&f.maxInflate, "max-decompressed-size", "64GiB", "largest decompressed size of one compressed object")
 	fl.BoolVar(&f.rerun, "rerun", false, "run again even if the same job was submitted before (a new job ID)")
+	fl.IntVar(&f.reducers, "reducers", 0, "reduce partitions of an aggregating function (0: one per 512 MiB of input, 1 to 256)")
 }
 
 func (f *jobFlags) spec() (manifest.JobSpec, error) {
@@ -213,7 +215,7 @@ func (f *jobFlags) spec() (manifest.JobSpec, error) {
 		Inputs: inputs, Format: f.format, Function: f.fn, Args: args, Output: absURL(f.out),
 		OutputFormat: f.outFormat, PartitionBy: partition, ChunkBytes: chunk, MaxObjectsPerChunk: f.maxObjects,
 		MaxAttempts: f.maxAttempts, Lease: manifest.Duration(f.lease), MaxFailed: f.maxFailed, CSVWhole: f.csvWhole,
-		MaxRecordBytes: maxRecord, MaxDecompressedBytes: maxInflate,
+		MaxRecordBytes: maxRecord, MaxDecompressedBytes: maxInflate, Reducers: f.reducers,
 	}
 	if f.rerun {
 		spec.Nonce = strconv.FormatInt(time.Now().UnixNano(), 36)
