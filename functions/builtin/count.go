@@ -6,10 +6,9 @@ import (
 	"github.com/fanout-dev/fanout/functions"
 )
 
-// Count is the count function. It writes one row per chunk, count:int64,
-// holding the number of records in the chunk; the sum of those rows over
-// all chunks is the total. (Until a reduce step sums them, the output holds
-// the per-chunk rows.)
+// Count is the count function: one row, count:int64, the number of
+// records in the whole input. Each chunk writes its own count as a partial
+// row; the reduce stage sums them (one global group).
 type Count struct{}
 
 // Name returns "count".
@@ -17,7 +16,7 @@ func (Count) Name() string { return "count" }
 
 // Describe returns one line of help.
 func (Count) Describe() string {
-	return "count records: one row count:int64 per chunk; their sum is the total"
+	return "count records: one row count:int64 with the total"
 }
 
 // Prepare checks that no arguments are given.
@@ -30,9 +29,19 @@ func (Count) Prepare(p functions.Params) (functions.Task, error) {
 
 type countTask struct{}
 
-func (countTask) Output() *functions.Schema {
-	return &functions.Schema{Columns: []functions.Column{{Name: "count", Type: functions.Int64}}}
+var countSchema = &functions.Schema{Columns: []functions.Column{{Name: "count", Type: functions.Int64}}}
+
+func (countTask) Output() *functions.Schema { return countSchema }
+
+// KeyColumns, Merge, Final and Finish make count a functions.Reducer with
+// one global group.
+func (countTask) KeyColumns() int          { return 0 }
+func (countTask) Final() *functions.Schema { return countSchema }
+func (countTask) Merge(acc, in functions.Row) error {
+	acc[0].I += in[0].I
+	return nil
 }
+func (countTask) Finish(partial functions.Row, out functions.Output) error { return out.Write(partial) }
 
 func (countTask) Map(ctx context.Context, in functions.Input, out functions.Output) error {
 	var n int64
