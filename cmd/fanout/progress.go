@@ -44,8 +44,7 @@ func (p *progress) update(s fanout.Progress) {
 			p.p = mpb.New(mpb.WithOutput(os.Stderr), mpb.WithWidth(40))
 			p.bar = p.p.AddBar(int64(s.Chunks),
 				mpb.PrependDecorators(decor.Name("job "+s.Job+" "), decor.CountersNoUnit("%d/%d chunks")),
-				mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return p.detail() }), decor.Name(" "),
-					decor.AverageETA(decor.ET_STYLE_GO)),
+				mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return p.detail() + p.eta() })),
 			)
 		}
 		p.bar.SetCurrent(int64(s.Done + s.Dead))
@@ -55,8 +54,8 @@ func (p *progress) update(s fanout.Progress) {
 		return
 	}
 	p.lastPrint = time.Now()
-	fmt.Fprintf(os.Stderr, "job %s: %d/%d chunks done, %d running, %d failed; %s\n",
-		s.Job, s.Done, s.Chunks, s.Running, s.Dead, p.detail())
+	fmt.Fprintf(os.Stderr, "job %s: %d/%d chunks done, %d running, %d failed; %s%s\n",
+		s.Job, s.Done, s.Chunks, s.Running, s.Dead, p.detail(), p.eta())
 }
 
 // detail renders this process's record and byte rates.
@@ -77,4 +76,14 @@ func (p *progress) done() {
 		p.bar.SetTotal(-1, true)
 		p.p.Wait()
 	}
+}
+
+// eta estimates the time left from the chunks done so far.
+func (p *progress) eta() string {
+	done := p.last.Done + p.last.Dead
+	if done == 0 || done >= p.last.Chunks {
+		return ""
+	}
+	left := time.Duration(float64(p.last.Elapsed) / float64(done) * float64(p.last.Chunks-done))
+	return ", ETA " + left.Round(time.Second).String()
 }
