@@ -267,7 +267,7 @@ func (e *Engine) check(ctx context.Context, js *jobState, start time.Time, progr
 		return nil, false
 	}
 	if progress != nil {
-		progress(Progress{Job: job, Chunks: js.m.Chunks, Done: stats.Done, Running: stats.Running, Dead: stats.Dead,
+		progress(Progress{Job: job, Chunks: js.m.Chunks + js.m.Reducers, Done: stats.Done, Running: stats.Running, Dead: stats.Dead,
 			BytesTotal: js.m.Bytes, Elapsed: time.Since(start)})
 	}
 	if stats.Pending > 0 || stats.Running > 0 {
