@@ -98,11 +98,12 @@ func (e *Engine) prepareReduce(ctx context.Context, js *jobState) (tooMany bool,
 // processReduce merges one reduce partition over every map chunk's shuffle
 // file, finishes the merged rows into the job's output format under the
 // attempt's staging prefix, and publishes the task's marker.
-func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, stats *WorkStats) error {
+func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, stats *WorkStats, ev *ChunkEvent) error {
 	started := time.Now().UTC()
 	markerKey := js.layout.ReduceMarkerKey(js.job, lease.Chunk)
 	if _, err := js.out.Stat(ctx, markerKey); err == nil {
 		stats.Skipped.Add(1)
+		ev.Outcome = OutcomeSkipped
 		return nil
 	} else if !errors.Is(err, objstore.ErrNotFound) {
 		return err
@@ -245,9 +246,11 @@ func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, s
 	}
 	if !won {
 		stats.Skipped.Add(1)
+		ev.Outcome = OutcomeSkipped
 		e.removePrefix(context.WithoutCancel(ctx), js.out, staging)
 		return nil
 	}
 	stats.Chunks.Add(1)
+	ev.RecordsIn, ev.RecordsOut = groups, out.rows
 	return nil
 }

@@ -34,7 +34,33 @@ type WorkOptions struct {
 	Deadline time.Time
 	// Stats, when set, receives counters as chunks finish.
 	Stats *WorkStats
+	// Observe, when set, is called once per claimed chunk when its
+	// attempt ends (for metrics). It must not block.
+	Observe func(ChunkEvent)
 }
+
+// ChunkEvent describes one ended attempt.
+type ChunkEvent struct {
+	Job, Chunk string
+	// Outcome is done, skipped (another attempt had published), failed,
+	// lease_lost or released.
+	Outcome    string
+	Duration   time.Duration
+	RecordsIn  int64
+	RecordsOut int64
+	BytesIn    int64
+	// Retry is true when the attempt was not the chunk's first delivery.
+	Retry bool
+}
+
+// Chunk outcomes reported in ChunkEvent.
+const (
+	OutcomeDone      = "done"
+	OutcomeSkipped   = "skipped"
+	OutcomeFailed    = "failed"
+	OutcomeLeaseLost = "lease_lost"
+	OutcomeReleased  = "released"
+)
 
 // WorkStats counts what a worker did. Fields are updated atomically.
 type WorkStats struct {
@@ -121,31 +147,40 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 			continue
 		}
 		idle = 20 * time.Millisecond
-		e.runLease(work, lease, opts.Stats)
+		ev := e.runLease(work, lease, opts.Stats)
+		if opts.Observe != nil {
+			opts.Observe(ev)
+		}
 	}
 }
 
 // runLease processes one claimed chunk and settles its lease; errors are
 // recorded in the queue and the bucket, not returned.
-func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats) {
+func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats) ChunkEvent {
+	ev := ChunkEvent{Job: lease.Job, Chunk: lease.Chunk, Retry: lease.Deliveries > 1 || lease.Failures > 0}
+	start := time.Now()
+	defer func() { ev.Duration = time.Since(start) }()
 	spec, err := e.jobSpec(ctx, lease.Job)
 	if err != nil {
 		e.log.Warn("job lookup failed", "job", lease.Job, "err", err)
 		e.settle(ctx, nil, lease, err, stats)
-		return
+		ev.Outcome = OutcomeFailed
+		return ev
 	}
 	js, err := e.loadJob(ctx, lease.Job, spec.Manifest)
 	if err != nil {
 		e.settle(ctx, nil, lease, err, stats)
-		return
+		ev.Outcome = OutcomeFailed
+		return ev
 	}
 	hb, hbCtx := startHeartbeat(ctx, e.cfg.Queue, lease, spec.Lease, e.log)
-	err = e.processChunk(hbCtx, js, lease, stats)
+	err = e.processChunk(hbCtx, js, lease, stats, &ev)
 	lost := hb.stop()
 	if lost {
 		stats.LeasesLost.Add(1)
 		e.log.Info("lease lost; the attempt's output is discarded", "job", lease.Job, "chunk", lease.Chunk, "epoch", lease.Epoch)
-		return
+		ev.Outcome = OutcomeLeaseLost
+		return ev
 	}
 	if ctx.Err() != nil && err != nil {
 		// Shutting down past the grace period: give the chunk back.
@@ -154,9 +189,16 @@ func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats) {
 		if rerr := e.cfg.Queue.Release(rctx, lease); rerr != nil && !errors.Is(rerr, ErrLeaseLost) {
 			e.log.Warn("release failed", "chunk", lease.Chunk, "err", rerr)
 		}
-		return
+		ev.Outcome = OutcomeReleased
+		return ev
 	}
 	e.settle(ctx, js, lease, err, stats)
+	if err != nil {
+		ev.Outcome = OutcomeFailed
+	} else if ev.Outcome == "" {
+		ev.Outcome = OutcomeDone
+	}
+	return ev
 }
 
 // jobSpec finds the queue's spec of a job.
@@ -255,14 +297,15 @@ func (e *Engine) createMarker(ctx context.Context, js *jobState, key string, m *
 // processChunk runs the function over one chunk and publishes the result
 // by creating the chunk's marker. A nil error means the chunk has a marker
 // (this attempt's or an earlier one's).
-func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, stats *WorkStats) error {
+func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, stats *WorkStats, ev *ChunkEvent) error {
 	if manifest.IsReduceTask(lease.Chunk) {
-		return e.processReduce(ctx, js, lease, stats)
+		return e.processReduce(ctx, js, lease, stats, ev)
 	}
 	started := time.Now().UTC()
 	markerKey := js.layout.MarkerKey(js.job, lease.Chunk)
 	if _, err := js.out.Stat(ctx, markerKey); err == nil {
 		stats.Skipped.Add(1)
+		ev.Outcome = OutcomeSkipped
 		return nil // a duplicate delivery: an earlier attempt won
 	} else if !errors.Is(err, objstore.ErrNotFound) {
 		return err
@@ -318,10 +361,12 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 	if !won {
 		// Another attempt finished first; this one's files are garbage.
 		stats.Skipped.Add(1)
+		ev.Outcome = OutcomeSkipped
 		e.removePrefix(context.WithoutCancel(ctx), js.out, staging)
 		return nil
 	}
 	stats.Chunks.Add(1)
+	ev.RecordsIn, ev.RecordsOut, ev.BytesIn = in.records, rowsOut, bytesIn
 	stats.RecordsIn.Add(in.records)
 	stats.RecordsOut.Add(rowsOut)
 	stats.BytesIn.Add(bytesIn)

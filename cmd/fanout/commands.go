@@ -135,6 +135,7 @@ func newWorkCommand(g *globalFlags) *cobra.Command {
 	var concurrency int
 	var job string
 	var grace time.Duration
+	var metricsAddr string
 	cmd := &cobra.Command{
 		Use:   "work --redis URL [--concurrency N]",
 		Short: "Serve every job in Redis until SIGTERM: claim chunks, run them, publish their markers",
@@ -147,7 +148,18 @@ func newWorkCommand(g *globalFlags) *cobra.Command {
 			}
 			defer a.Close()
 			stats := &fanout.WorkStats{}
-			err = a.engine.Work(ctx, fanout.WorkOptions{Concurrency: concurrency, Job: job, Grace: grace, Stats: stats})
+			opts := fanout.WorkOptions{Concurrency: concurrency, Job: job, Grace: grace, Stats: stats}
+			if metricsAddr != "" {
+				m := newMetrics()
+				addr, err := m.serve(ctx, metricsAddr)
+				if err != nil {
+					return fmt.Errorf("--metrics-addr: %w", err)
+				}
+				fmt.Fprintf(os.Stderr, "fanout work: metrics on http://%s/metrics\n", addr)
+				go m.pollQueue(ctx, a.admin, 5*time.Second)
+				opts.Observe = m.observe
+			}
+			err = a.engine.Work(ctx, opts)
 			fmt.Fprintf(os.Stderr, "fanout work: stopped after %d chunks (%d skipped, %d failed, %d leases lost)\n",
 				stats.Chunks.Load(), stats.Skipped.Load(), stats.Failed.Load(), stats.LeasesLost.Load())
 			return err
@@ -156,6 +168,7 @@ func newWorkCommand(g *globalFlags) *cobra.Command {
 	cmd.Flags().IntVar(&concurrency, "concurrency", runtime.NumCPU(), "chunks processed at once")
 	cmd.Flags().StringVar(&job, "job", "", "serve only this job")
 	cmd.Flags().DurationVar(&grace, "grace", 30*time.Second, "on SIGTERM, how long running chunks may finish before they are released")
+	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. :9090) at /metrics")
 	return cmd
 }
 

@@ -59,6 +59,7 @@ everything runs in this process; with it, chunks go through Redis and any number
 		newWaitCommand(g),
 		newStatusCommand(g),
 		newResumeCommand(g),
+		newRedriveCommand(g),
 		newFunctionsCommand(),
 		newDemoCommand(g),
 	)
@@ -75,6 +76,7 @@ func envOr(name, def string) string {
 // app is one command's wiring of concrete types.
 type app struct {
 	engine   *fanout.Engine
+	admin    fanout.QueueAdmin
 	log      *slog.Logger
 	embedded bool
 	closers  []io.Closer
@@ -125,7 +127,7 @@ func newApp(ctx context.Context, g *globalFlags, needRedis bool) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.engine = e
+	a.engine, a.admin = e, cfg.Admin
 	return a, nil
 }
 
