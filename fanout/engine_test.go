@@ -469,3 +469,41 @@ func TestTSVIsSplitOnTabs(t *testing.T) {
 		t.Fatalf("got %d chunks, %d in, %d out; want several chunks, 3000 in, 2000 out", res.Chunks, res.RecordsIn, res.RecordsOut)
 	}
 }
+
+// TestSeparateWorkerFindsJobThroughQueue submits with one engine and works
+// with another that knows the job only from the queue's manifest URL (as a
+// `fanout work` process does), on a file:// output.
+func TestSeparateWorkerFindsJobThroughQueue(t *testing.T) {
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	writeFiles(t, in, map[string][]byte{"a.txt": []byte("one\ntwo\nthree\n")})
+	q := memqueue.New(memqueue.Config{})
+	open := func(ctx context.Context, u string) (objstore.Bucket, error) {
+		b, _, err := bucketurl.Open(ctx, u, bucketurl.Options{})
+		return b, err
+	}
+	mk := func() *fanout.Engine {
+		e, err := fanout.New(fanout.Config{Queue: q, Admin: q, Functions: builtin.Registry(), Open: open})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	driver, worker := mk(), mk()
+	spec := manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "grep", Args: map[string]string{"pattern": "t"},
+		Output: "file://" + out + "/", OutputFormat: "lines"}.WithDefaults()
+	info, err := driver.Submit(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats := &fanout.WorkStats{}
+	if err := worker.Work(context.Background(), fanout.WorkOptions{ExitWhenIdle: true, Stats: stats}); err != nil {
+		t.Fatal(err)
+	}
+	if stats.Chunks.Load() != 1 || stats.Failed.Load() != 0 {
+		t.Fatalf("worker did %d chunks with %d failures, want 1 and 0", stats.Chunks.Load(), stats.Failed.Load())
+	}
+	res, err := driver.Wait(context.Background(), spec.Output, info.Job, fanout.RunOptions{})
+	if err != nil || res.RecordsOut != 2 {
+		t.Fatalf("got %+v, %v; want 2 records out", res, err)
+	}
+}

@@ -47,20 +47,15 @@ func (e *Engine) loadJob(ctx context.Context, job, manifestURL string) (*jobStat
 	if js != nil {
 		return js, nil
 	}
-	loc, err := objstore.ParseURL(manifestURL)
-	if err != nil {
-		return nil, fmt.Errorf("job %s: manifest URL %q: %w", job, manifestURL, err)
-	}
 	suffix := "_fanout/" + job + "/manifest.json"
-	prefix, ok := strings.CutSuffix(loc.Prefix, suffix)
+	outURL, ok := strings.CutSuffix(manifestURL, suffix)
 	if !ok {
 		return nil, fmt.Errorf("job %s: manifest URL %q does not end in %s", job, manifestURL, suffix)
 	}
-	out, err := e.store(ctx, loc.StoreURL())
+	out, loc, layout, err := e.output(ctx, outURL)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("job %s: %w", job, err)
 	}
-	layout := manifest.NewLayout(prefix)
 	m, err := e.readManifest(ctx, out, layout, job)
 	if err != nil {
 		return nil, fmt.Errorf("job %s: reading manifest: %w", job, err)

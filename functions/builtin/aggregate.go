@@ -32,8 +32,10 @@ var ErrOverflow = errors.New("int64 overflow")
 // int64 and float64 columns; min and max any column.
 //
 // count counts rows; sum, min, max and avg ignore nulls, and are null when
-// a group has no other values. A null group key is a group of its own.
-// Without by the output is one row, also for an empty input chunk.
+// a group has no other values. A null group key is a group of its own; a
+// float key -0 is 0, and all NaNs are one key. Without by the output is one
+// row, with count 0 when the input's objects hold no rows (but none when
+// the job has no input objects at all).
 //
 // Integer sums are exact: an int64 sum is kept in 128 bits until the end,
 // so that whether it overflows does not depend on the order rows are
@@ -219,7 +221,7 @@ func (t *aggregateTask) layout() {
 		}
 		t.partial.Columns = append(t.partial.Columns, functions.Column{Name: name, Type: typ})
 	}
-	// second is the type of the second state column of sums: the high
+	// second names and types the second state column of a sum: the high
 	// word or the compensation.
 	second := func(a aggSpec) (string, functions.Type) {
 		if a.typ == functions.Int64 {
@@ -252,9 +254,11 @@ func (t *aggregateTask) layout() {
 	}
 }
 
+var _ functions.Reducer = (*aggregateTask)(nil)
+
 func (t *aggregateTask) Output() *functions.Schema { return t.partial }
-func (t *aggregateTask) KeyColumns() int          { return len(t.by) }
-func (t *aggregateTask) Final() *functions.Schema { return t.final }
+func (t *aggregateTask) KeyColumns() int           { return len(t.by) }
+func (t *aggregateTask) Final() *functions.Schema  { return t.final }
 
 // Map folds the chunk's rows into a groupTable of partial rows, written
 // whenever it fills and at the end.
@@ -333,10 +337,10 @@ func (t *aggregateTask) add(p, row functions.Row) {
 			p[o].I++
 			continue
 		}
-		v := cell(row, a.col)
-		if !v.Valid {
+		if a.col >= len(row) || !row[a.col].Valid {
 			continue
 		}
+		v := &row[a.col]
 		switch a.kind {
 		case aggSum:
 			if !p[o].Valid {
@@ -345,9 +349,12 @@ func (t *aggregateTask) add(p, row functions.Row) {
 			}
 			addNumber(p, o, a.typ, v)
 		case aggMin, aggMax:
-			v = extremeValue(v, a.typ)
-			if !p[o].Valid || better(a.kind, v, p[o], a.typ) {
-				p[o] = v
+			if !p[o].Valid || better(a.kind, *v, p[o], a.typ) {
+				p[o] = *v
+				p[o].Type = a.typ
+				if a.typ == functions.Float64 && v.F != v.F {
+					p[o].F = math.NaN() // one NaN
+				}
 			}
 		case aggAvg:
 			addNumber(p, o, a.typ, v)
@@ -358,21 +365,12 @@ func (t *aggregateTask) add(p, row functions.Row) {
 
 // addNumber adds v to the sum in p[o] (low word or sum) and p[o+1] (high
 // word or compensation).
-func addNumber(p functions.Row, o int, typ functions.Type, v functions.Value) {
+func addNumber(p functions.Row, o int, typ functions.Type, v *functions.Value) {
 	if typ == functions.Int64 {
 		add128(&p[o].I, &p[o+1].I, v.I, v.I>>63)
 		return
 	}
 	p[o].F, p[o+1].F = neumaierAdd(p[o].F, p[o+1].F, v.F)
-}
-
-// extremeValue is v as min and max keep it: typed, with one NaN.
-func extremeValue(v functions.Value, typ functions.Type) functions.Value {
-	v.Type = typ
-	if typ == functions.Float64 && v.F != v.F {
-		v.F = math.NaN()
-	}
-	return v
 }
 
 // better reports whether v should replace the min (or max) cur.

@@ -12,7 +12,7 @@ import (
 
 func TestRegistry(t *testing.T) {
 	reg := builtin.Registry()
-	if got, want := reg.Names(), []string{"convert", "count", "exec", "grep"}; !slices.Equal(got, want) {
+	if got, want := reg.Names(), []string{"aggregate", "convert", "count", "distinct", "exec", "grep", "topk", "wordcount"}; !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 	for _, name := range reg.Names() {
@@ -80,13 +80,20 @@ func TestArgErrors(t *testing.T) {
 // schema argument.
 func TestSchemaArgIsIgnored(t *testing.T) {
 	args := map[string]string{"schema": "line:string", "pattern": "a", "cmd": "cat"}
-	for _, fn := range []functions.Function{builtin.Convert{}, builtin.Grep{}, builtin.Count{}, builtin.Exec{}} {
+	reg := builtin.Registry()
+	for _, name := range reg.Names() {
+		fn, err := reg.Lookup(name)
+		if err != nil {
+			t.Fatal(err)
+		}
 		a := map[string]string{"schema": args["schema"]}
 		switch fn.Name() {
 		case "grep":
 			a["pattern"] = args["pattern"]
 		case "exec":
 			a["cmd"] = args["cmd"]
+		case "topk":
+			a["k"], a["order"] = "1", "line"
 		}
 		if _, err := fn.Prepare(functions.Params{Args: a, Input: functions.LinesSchema}); err != nil {
 			t.Errorf("%s: %v", fn.Name(), err)
@@ -98,12 +105,16 @@ func TestSchemaArgIsIgnored(t *testing.T) {
 // with the reader's error.
 func TestInputErrorsPassThrough(t *testing.T) {
 	bad := &functions.RecordError{Object: "a.csv", Offset: 7, Err: errors.New("bad quote")}
-	for _, fn := range []functions.Function{builtin.Convert{}, builtin.Grep{}, builtin.Count{}} {
+	for _, fn := range []functions.Function{builtin.Convert{}, builtin.Grep{}, builtin.Count{},
+		builtin.WordCount{}, builtin.Aggregate{}, builtin.Distinct{}, builtin.TopK{}} {
 		in := lines("a", "b")
 		in.err = bad
 		args := map[string]string{}
-		if fn.Name() == "grep" {
+		switch fn.Name() {
+		case "grep":
 			args["pattern"] = "."
+		case "topk":
+			args["k"], args["order"] = "1", "line"
 		}
 		_, _, err := run(t, fn, args, in)
 		if !errors.Is(err, bad) || !functions.IsPermanent(err) {

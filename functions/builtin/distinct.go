@@ -59,9 +59,11 @@ type distinctTask struct {
 	by      []int
 }
 
+var _ functions.Reducer = (*distinctTask)(nil)
+
 func (t *distinctTask) Output() *functions.Schema { return t.out }
-func (t *distinctTask) KeyColumns() int          { return len(t.by) }
-func (t *distinctTask) Final() *functions.Schema { return t.out }
+func (t *distinctTask) KeyColumns() int           { return len(t.by) }
+func (t *distinctTask) Final() *functions.Schema  { return t.out }
 
 // Map writes a key the first time it sees it. The keys it remembers are a
 // groupTable, emptied when full, after which a key may be written again

@@ -83,7 +83,7 @@ func Example() {
 		panic(err)
 	}
 	// Output:
-	// [convert count exec grep upper]
+	// [aggregate convert count distinct exec grep topk upper wordcount]
 	// HELLO
 	// WORLD
 }

@@ -70,9 +70,6 @@ func (g *groupTable[S]) reset() {
 	g.bytes = 0
 }
 
-// valueSize estimates the memory of a value beyond its own 40 bytes.
-func valueSize(v functions.Value) int { return len(v.S) }
-
 // keyValue returns v as a key column of type t holds it: a typed null, or
 // the value with -0 made 0 and every NaN one NaN, so that equal keys have
 // equal encodings and print the same whatever row was seen first.
@@ -93,9 +90,10 @@ func keyValue(v functions.Value, t functions.Type) functions.Value {
 }
 
 // appendValue appends an encoding of v as a value of type t: a byte 0
-// (null) or 1, then a varint (int64, timestamp, bool), the IEEE bits (float64)
-// or a length-prefixed string. It is the engine's shuffle encoding; equal
-// values have equal bytes when they went through keyValue.
+// (null) or 1, then a varint (int64, timestamp, bool), the IEEE bits
+// (float64) or a length-prefixed string. Equal values have equal bytes
+// when they went through keyValue, as in the engine's shuffle encoding,
+// which this copies so that Map groups keys exactly as the engine does.
 func appendValue(dst []byte, t functions.Type, v functions.Value) []byte {
 	if !v.Valid {
 		return append(dst, 0)
@@ -113,10 +111,32 @@ func appendValue(dst []byte, t functions.Type, v functions.Value) []byte {
 
 // appendKey appends the encoding of the key columns cols of row, laid out
 // as s.
+// It is appendValue(keyValue(...)) for each column, written out because
+// it runs for every input row.
 func appendKey(dst []byte, s *functions.Schema, row functions.Row, cols []int) []byte {
 	for _, c := range cols {
-		t := s.Columns[c].Type
-		dst = appendValue(dst, t, keyValue(cell(row, c), t))
+		if c >= len(row) || !row[c].Valid {
+			dst = append(dst, 0)
+			continue
+		}
+		v := &row[c]
+		dst = append(dst, 1)
+		switch s.Columns[c].Type {
+		case functions.Int64, functions.Timestamp, functions.Bool:
+			dst = binary.AppendVarint(dst, v.I)
+		case functions.Float64:
+			f := v.F
+			switch {
+			case f == 0:
+				f = 0
+			case f != f:
+				f = math.NaN()
+			}
+			dst = binary.BigEndian.AppendUint64(dst, math.Float64bits(f))
+		default:
+			dst = binary.AppendUvarint(dst, uint64(len(v.S)))
+			dst = append(dst, v.S...)
+		}
 	}
 	return dst
 }

@@ -1,0 +1,448 @@
+package builtin_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/big"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/functions/builtin"
+)
+
+// sales is the schema of the random aggregate tests.
+var sales = &functions.Schema{Columns: []functions.Column{
+	{Name: "region", Type: functions.String},
+	{Name: "year", Type: functions.Int64},
+	{Name: "qty", Type: functions.Int64},
+	{Name: "price", Type: functions.Float64},
+	{Name: "note", Type: functions.String},
+	{Name: "at", Type: functions.Timestamp},
+	{Name: "ok", Type: functions.Bool},
+}}
+
+// randomSales returns n rows with a few groups, nulls everywhere, large
+// integers and floats that are multiples of 1/8 (so that their sums are
+// exact and comparable).
+func randomSales(rng *rand.Rand, n int) *sliceInput {
+	maybe := func(v functions.Value) functions.Value {
+		if rng.IntN(10) == 0 {
+			return functions.Null(v.Type)
+		}
+		return v
+	}
+	regions := []string{"north", "south", "east", ""}
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	var rs []functions.Row
+	for range n {
+		qty := rng.Int64N(2_000_001) - 1_000_000
+		if rng.IntN(20) == 0 {
+			qty *= 1 << 30 // still far from overflowing in sums of n
+		}
+		rs = append(rs, functions.Row{
+			maybe(functions.StringValue(regions[rng.IntN(len(regions))])),
+			maybe(functions.IntValue(2023 + rng.Int64N(2))),
+			maybe(functions.IntValue(qty)),
+			maybe(functions.FloatValue(float64(rng.Int64N(1<<24)-1<<23) / 8)),
+			maybe(functions.StringValue(fmt.Sprintf("n%x", rng.IntN(4096)))),
+			maybe(functions.TimeValue(base.Add(time.Duration(rng.Int64N(1e6)) * time.Second))),
+			maybe(functions.BoolValue(rng.IntN(2) == 0)),
+		})
+	}
+	return rows(sales, rs...)
+}
+
+// serialAggregate is the reference: it groups in and computes each
+// aggregate exactly (math/big), in the order of the rows. It supports the
+// "agg" lists of the random test.
+func serialAggregate(t *testing.T, in *sliceInput, by []string, aggs []string) []string {
+	t.Helper()
+	type group struct {
+		key  functions.Row
+		rows []functions.Row
+	}
+	groups := map[string]*group{}
+	var order []string
+	for _, rec := range in.recs {
+		var key functions.Row
+		for _, name := range by {
+			key = append(key, rec.Row[in.schema.Index(name)])
+		}
+		k := keyText(key)
+		if groups[k] == nil {
+			groups[k] = &group{key: key}
+			order = append(order, k)
+		}
+		groups[k].rows = append(groups[k].rows, rec.Row)
+	}
+	if len(by) == 0 && len(groups) == 0 {
+		groups[""] = &group{}
+		order = append(order, "")
+	}
+	var out []string
+	for _, k := range order {
+		g := groups[k]
+		var fields []string
+		for _, v := range g.key {
+			fields = append(fields, v.Text())
+		}
+		for _, agg := range aggs {
+			if agg == "count" {
+				fields = append(fields, fmt.Sprint(len(g.rows)))
+				continue
+			}
+			fn, col, _ := strings.Cut(strings.TrimSuffix(agg, ")"), "(")
+			c := in.schema.Index(col)
+			var vals []functions.Value
+			for _, r := range g.rows {
+				if r[c].Valid {
+					vals = append(vals, r[c])
+				}
+			}
+			if len(vals) == 0 {
+				fields = append(fields, "")
+				continue
+			}
+			sum := new(big.Rat)
+			for _, v := range vals {
+				if v.Type == functions.Int64 {
+					sum.Add(sum, new(big.Rat).SetInt64(v.I))
+				} else {
+					sum.Add(sum, new(big.Rat).SetFloat64(v.F))
+				}
+			}
+			var res functions.Value
+			switch fn {
+			case "sum":
+				if vals[0].Type == functions.Int64 {
+					if !sum.Num().IsInt64() {
+						t.Fatalf("the reference sum of %s overflows", col)
+					}
+					res = functions.IntValue(sum.Num().Int64())
+				} else {
+					f, _ := sum.Float64()
+					res = functions.FloatValue(f)
+				}
+			case "avg":
+				f, _ := sum.Quo(sum, new(big.Rat).SetInt64(int64(len(vals)))).Float64()
+				res = functions.FloatValue(f)
+			case "min":
+				res = slices.MinFunc(vals, functions.Compare)
+			case "max":
+				res = slices.MaxFunc(vals, functions.Compare)
+			default:
+				t.Fatalf("reference: unknown aggregate %s", agg)
+			}
+			fields = append(fields, res.Text())
+		}
+		out = append(out, strings.Join(fields, ","))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestAggregateRandom(t *testing.T) {
+	aggs := []string{"count", "sum(qty)", "sum(price)", "min(qty)", "max(qty)", "avg(qty)", "avg(price)",
+		"min(price)", "max(price)", "min(note)", "max(note)", "min(at)", "max(at)", "min(ok)", "max(ok)", "max(region)"}
+	tests := []struct {
+		name string
+		by   []string
+		n    int
+	}{
+		{"one group", nil, 300},
+		{"by region", []string{"region"}, 300},
+		{"by region and year", []string{"region", "year"}, 500},
+		{"by bool", []string{"ok"}, 200},
+		{"by timestamp", []string{"at"}, 100},
+		{"empty", []string{"region"}, 0},
+		{"empty one group", nil, 0},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := randomSales(rand.New(rand.NewPCG(uint64(i), 7)), tt.n)
+			args := map[string]string{"agg": strings.Join(aggs, ",")}
+			if tt.by != nil {
+				args["by"] = strings.Join(tt.by, ",")
+			}
+			got, err := runTimes(t, builtin.Aggregate{}, args, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := serialAggregate(t, in, tt.by, aggs); !slices.Equal(got, want) {
+				t.Errorf("got  %q\nwant %q", got, want)
+			}
+		})
+	}
+}
+
+// nums is a small schema for hand-written aggregate cases.
+var nums = &functions.Schema{Columns: []functions.Column{
+	{Name: "g", Type: functions.String},
+	{Name: "x", Type: functions.Int64},
+	{Name: "f", Type: functions.Float64},
+}}
+
+// numRows builds rows of nums; nil is null.
+func numRows(vals ...[3]any) *sliceInput {
+	var rs []functions.Row
+	for _, v := range vals {
+		r := functions.Row{functions.Null(functions.String), functions.Null(functions.Int64), functions.Null(functions.Float64)}
+		if s, ok := v[0].(string); ok {
+			r[0] = functions.StringValue(s)
+		}
+		if x, ok := v[1].(int); ok {
+			r[1] = functions.IntValue(int64(x))
+		}
+		if x, ok := v[1].(int64); ok {
+			r[1] = functions.IntValue(x)
+		}
+		if f, ok := v[2].(float64); ok {
+			r[2] = functions.FloatValue(f)
+		}
+		rs = append(rs, r)
+	}
+	return rows(nums, rs...)
+}
+
+func TestAggregateCases(t *testing.T) {
+	inf, nan, negZero := math.Inf(1), math.NaN(), math.Copysign(0, -1)
+	tests := []struct {
+		name   string
+		in     *sliceInput
+		args   map[string]string
+		schema string
+		want   []string
+	}{
+		{"count is the default", numRows([3]any{"a"}, [3]any{"b"}, [3]any{}), nil,
+			"count:int64", []string{"3"}},
+		{"empty chunk without by", numRows(), map[string]string{"agg": "count,sum(x),min(g),avg(f)"},
+			"count:int64,sum_x:int64,min_g:string,avg_f:float64", []string{"0,,,"}},
+		{"empty chunk with by", numRows(), map[string]string{"by": "g", "agg": "count"},
+			"g:string,count:int64", []string{}},
+		{"nulls are ignored but counted", numRows([3]any{"a", 1, 1.5}, [3]any{"a"}, [3]any{"a", 3}),
+			map[string]string{"by": "g", "agg": "count,sum(x),sum(f),avg(x),avg(f),min(f),max(x)"},
+			"g:string,count:int64,sum_x:int64,sum_f:float64,avg_x:float64,avg_f:float64,min_f:float64,max_x:int64",
+			[]string{"a,3,4,1.5,2,1.5,1.5,3"}},
+		{"only nulls", numRows([3]any{"a"}, [3]any{"a"}),
+			map[string]string{"by": "g", "agg": "sum(x),sum(f),avg(x),min(x),max(f),count"},
+			"g:string,sum_x:int64,sum_f:float64,avg_x:float64,min_x:int64,max_f:float64,count:int64",
+			[]string{"a,,,,,,2"}},
+		{"null key is a group", numRows([3]any{nil, 1}, [3]any{"", 2}, [3]any{nil, 4}),
+			map[string]string{"by": "g", "agg": "sum(x)"}, "g:string,sum_x:int64", []string{",2", ",5"}},
+		{"float keys -0 and 0 are one", numRows([3]any{"a", 1, negZero}, [3]any{"a", 2, 0.0}, [3]any{"a", 4, nan}, [3]any{"a", 8, nan}),
+			map[string]string{"by": "f", "agg": "sum(x)"}, "f:float64,sum_x:int64", []string{"0,3", "NaN,12"}},
+		{"min and max order -0 < 0 < NaN", numRows([3]any{"a", 1, 0.0}, [3]any{"a", 1, negZero}, [3]any{"a", 1, nan}, [3]any{"a", 1, -inf}, [3]any{"a", 1, 2.0}),
+			map[string]string{"agg": "min(f),max(f)"}, "min_f:float64,max_f:float64", []string{"-Inf,NaN"}},
+		{"min of zeros", numRows([3]any{"a", 1, 0.0}, [3]any{"a", 1, negZero}),
+			map[string]string{"agg": "min(f),max(f)"}, "min_f:float64,max_f:float64", []string{"-0,0"}},
+		{"sum with infinity", numRows([3]any{"a", 0, 1.0}, [3]any{"a", 0, inf}, [3]any{"b", 0, inf}, [3]any{"b", 0, -inf}, [3]any{"c", 0, 1e308}, [3]any{"c", 0, 1e308}),
+			map[string]string{"by": "g", "agg": "sum(f)"}, "g:string,sum_f:float64", []string{"a,+Inf", "b,NaN", "c,+Inf"}},
+		{"min and max of strings", numRows([3]any{"b"}, [3]any{nil}, [3]any{"a"}, [3]any{"ab"}),
+			map[string]string{"agg": "min(g),max(g),count"}, "min_g:string,max_g:string,count:int64", []string{"a,b,4"}},
+		{"by and agg on one column", numRows([3]any{"a", 1}, [3]any{"b", 2}),
+			map[string]string{"by": "g", "agg": "count(*),max(g)"}, "g:string,count:int64,max_g:string", []string{"a,1,a", "b,1,b"}},
+		{"spaces and case", numRows([3]any{"a", 1}, [3]any{"a", 2}),
+			map[string]string{"by": " g ", "agg": " Count , SUM( x ) ,, avg(x)"}, "g:string,count:int64,sum_x:int64,avg_x:float64", []string{"a,2,3,1.5"}},
+		{"big int avg", numRows([3]any{"a", int64(math.MaxInt64)}, [3]any{"a", int64(math.MaxInt64)}, [3]any{"a", int64(math.MaxInt64 - 2)}),
+			map[string]string{"agg": "avg(x)"}, "avg_x:float64", []string{"9.223372036854776e+18"}},
+		{"int64 min", numRows([3]any{"a", int64(math.MinInt64)}, [3]any{"a", 0}),
+			map[string]string{"agg": "sum(x),min(x)"}, "sum_x:int64,min_x:int64", []string{"-9223372036854775808,-9223372036854775808"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			task, err := builtin.Aggregate{}.Prepare(functions.Params{Args: tt.args, Input: tt.in.schema})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := task.(functions.Reducer).Final().String(); got != tt.schema {
+				t.Errorf("got schema %s, want %s", got, tt.schema)
+			}
+			got, err := runTimes(t, builtin.Aggregate{}, tt.args, tt.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestAggregatePartialSchema pins the partial layout the engine stores.
+func TestAggregatePartialSchema(t *testing.T) {
+	in := &functions.Schema{Columns: []functions.Column{
+		{Name: "k", Type: functions.String},
+		{Name: "x", Type: functions.Int64},
+		{Name: "f", Type: functions.Float64},
+		{Name: "c_f", Type: functions.Float64},
+	}}
+	task, err := builtin.Aggregate{}.Prepare(functions.Params{Input: in, Args: map[string]string{
+		"by": "k", "agg": "count,sum(x),sum(f),min(x),max(f),avg(x),avg(f),sum(c_f)"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "k:string,count:int64,__sum_x:int64,__sum_hi_x:int64,__sum_f:float64,__sum_c_f:float64,min_x:int64,max_f:float64," +
+		"__avg_sum_x:int64,__avg_hi_x:int64,__avg_n_x:int64,__avg_sum_f:float64,__avg_c_f:float64,__avg_n_f:int64," +
+		"__sum_c_f#2:float64,__sum_c_c_f:float64"
+	if got := task.Output().String(); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if got, want := task.(functions.Reducer).KeyColumns(), 1; got != want {
+		t.Errorf("got %d key columns, want %d", got, want)
+	}
+}
+
+func TestAggregateOverflow(t *testing.T) {
+	const maxInt, minInt = math.MaxInt64, math.MinInt64
+	tests := []struct {
+		name string
+		in   *sliceInput
+		args map[string]string
+		want string // an error, or the result
+	}{
+		{"max", numRows([3]any{"a", int64(maxInt)}, [3]any{"a", 1}), map[string]string{"agg": "sum(x)"},
+			"aggregate: sum(x): int64 overflow"},
+		{"min", numRows([3]any{"a", int64(minInt)}, [3]any{"a", -1}), map[string]string{"agg": "sum(x)"},
+			"aggregate: sum(x): int64 overflow"},
+		{"names the group", numRows([3]any{"a", 1}, [3]any{"b", int64(maxInt)}, [3]any{"b", int64(maxInt)}), map[string]string{"by": "g", "agg": "sum(x)"},
+			`aggregate: sum(x) in group g="b": int64 overflow`},
+		{"avg does not overflow", numRows([3]any{"a", int64(maxInt)}, [3]any{"a", int64(maxInt)}), map[string]string{"agg": "avg(x)"},
+			"9.223372036854776e+18"},
+		// Whether an intermediate sum overflowed depends on how rows were
+		// split and merged; the result does not.
+		{"overflow on the way", numRows([3]any{"a", int64(maxInt)}, [3]any{"a", 1}, [3]any{"a", -1}, [3]any{"a", int64(maxInt)}, [3]any{"a", int64(minInt)}, [3]any{"a", int64(minInt)}),
+			map[string]string{"agg": "sum(x)"}, "-2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := runTimes(t, builtin.Aggregate{}, tt.args, tt.in)
+			if strings.Contains(tt.want, "overflow") {
+				if err == nil || err.Error() != tt.want || !errors.Is(err, builtin.ErrOverflow) || !functions.IsPermanent(err) {
+					t.Fatalf("got %q, %v, want a permanent error %q", got, err, tt.want)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, []string{tt.want}) {
+				t.Errorf("got %q, %v, want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestAggregateOverflowWhenMerging maps two chunks whose sums fit and
+// merges them into one that does not.
+func TestAggregateOverflowWhenMerging(t *testing.T) {
+	task, err := builtin.Aggregate{}.Prepare(functions.Params{Input: nums, Args: map[string]string{"agg": "sum(x)"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	red := task.(functions.Reducer)
+	var partials []functions.Row
+	for _, x := range []int64{math.MaxInt64 - 1, 2} {
+		out := &sliceOutput{}
+		if err := task.Map(context.Background(), numRows([3]any{"a", x}), out); err != nil {
+			t.Fatal(err)
+		}
+		if err := red.Finish(out.rows[0], &sliceOutput{}); err != nil {
+			t.Fatalf("one chunk's sum: %v", err)
+		}
+		partials = append(partials, out.rows[0])
+	}
+	if err := red.Merge(partials[0], partials[1]); err != nil {
+		t.Fatal(err)
+	}
+	err = red.Finish(partials[0], &sliceOutput{})
+	if !errors.Is(err, builtin.ErrOverflow) || !functions.IsPermanent(err) {
+		t.Errorf("got %v, want a permanent ErrOverflow", err)
+	}
+}
+
+// TestAggregateKahan checks compensated summation, across chunks and
+// merges: 1e16 + 1 - 1e16 is 1, where a plain float sum gives 0.
+func TestAggregateKahan(t *testing.T) {
+	const n = 1000
+	var pattern, tenths [][3]any
+	var naive float64
+	for range n {
+		for _, f := range []float64{1e16, 1, -1e16} {
+			pattern = append(pattern, [3]any{"a", 0, f})
+			naive += f
+		}
+	}
+	for range 10 {
+		tenths = append(tenths, [3]any{"a", 0, 0.1})
+	}
+	if naive == n {
+		t.Fatalf("a plain sum gives %v: the test shows nothing", naive)
+	}
+	shuffled := slices.Clone(pattern)
+	rand.New(rand.NewPCG(3, 3)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	tests := []struct {
+		name string
+		in   *sliceInput
+		want string
+	}{
+		{"1e16 1 -1e16", numRows(pattern...), fmt.Sprintf("%d,%v", n, float64(n)/(3*n))},
+		{"shuffled", numRows(shuffled...), fmt.Sprintf("%d,%v", n, float64(n)/(3*n))},
+		{"ten tenths", numRows(tenths...), "1,0.1"},
+		{"large and small", numRows([3]any{"a", 0, 1e100}, [3]any{"a", 0, 1.0}, [3]any{"a", 0, -1e100}, [3]any{"a", 0, 1.0}), "2,0.5"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := runTimes(t, builtin.Aggregate{}, map[string]string{"agg": "sum(f),avg(f)"}, tt.in)
+			if err != nil || !slices.Equal(got, []string{tt.want}) {
+				t.Errorf("got %q, %v, want %q", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// BenchmarkAggregateMap measures Map's throughput (rows/s) on a typical
+// group-by: a few hundred groups, four aggregates.
+func BenchmarkAggregateMap(b *testing.B) {
+	sample := randomSales(rand.New(rand.NewPCG(1, 1)), 4096)
+	for i := range sample.recs { // 4 regions x 100 years
+		sample.recs[i].Row[1] = functions.IntValue(int64(2000 + i%100))
+	}
+	in := &cycleInput{sample: sample, n: 1_000_000}
+	task, err := builtin.Aggregate{}.Prepare(functions.Params{Input: sales, Args: map[string]string{
+		"by": "region,year", "agg": "count,sum(qty),avg(price),max(note)"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		in.i = 0
+		out := &sliceOutput{}
+		if err := task.Map(context.Background(), in, out); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(in.n)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// cycleInput returns n records, cycling through sample's like a reader
+// that reuses its row.
+type cycleInput struct {
+	sample *sliceInput
+	n, i   int
+	rec    functions.Record
+}
+
+func (in *cycleInput) Schema() *functions.Schema { return in.sample.schema }
+
+func (in *cycleInput) Next() (*functions.Record, error) {
+	if in.i == in.n {
+		return nil, io.EOF
+	}
+	in.rec.Row = append(in.rec.Row[:0], in.sample.recs[in.i%len(in.sample.recs)].Row...)
+	in.i++
+	return &in.rec, nil
+}
