@@ -142,6 +142,7 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 			rec.RecordsOut += m.RecordsOut
 		}
 		rec.RecordsIn += m.RecordsIn
+		rec.Rejections.Add(m.Rejections)
 		rec.BytesIn += m.BytesIn
 		if !m.Started.IsZero() {
 			durations = append(durations, m.Finished.Sub(m.Started))
@@ -153,6 +154,9 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	}
 	if len(rec.Failed) > allowed {
 		return nil, &JobFailedError{Job: js.job, Failed: rec.Failed, Allowed: allowed}
+	}
+	if err := checkRejected(js, rec); err != nil {
+		return nil, err // --max-rejected passed: nothing is published
 	}
 	if js.m.Reducers > 0 {
 		// The reduce tasks' files are the job's output; none may fail.
@@ -195,6 +199,7 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 			return nil
 		})
 	}
+	copyRejected(gctx, g, js, rec) // to <out>/_rejected/
 	if err := g.Wait(); err != nil {
 		// A concurrent committer may have finished and removed staging.
 		if rec2, rerr := e.readCommit(ctx, js); rerr == nil {
@@ -203,6 +208,7 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 		return nil, err
 	}
 	sort.Slice(rec.Files, func(i, j int) bool { return rec.Files[i].Key < rec.Files[j].Key })
+	sortRejected(rec)
 	for _, f := range rec.Files {
 		rec.BytesOut += f.Size
 	}
@@ -253,7 +259,7 @@ func (e *Engine) verifyCommitted(ctx context.Context, js *jobState, rec *manifes
 	var bad []string
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(commitParallelism)
-	for _, f := range rec.Files {
+	for _, f := range append(slices.Clone(rec.Files), rec.RejectedFiles...) {
 		g.Go(func() error {
 			info, err := js.out.Stat(gctx, f.Key)
 			if err != nil || info.Size != f.Size {
@@ -270,7 +276,10 @@ func (e *Engine) verifyCommitted(ctx context.Context, js *jobState, rec *manifes
 		return fmt.Errorf("job %s is committed but %d file(s) are missing or changed: %s", js.job, len(bad), strings.Join(bad[:min(len(bad), 5)], ", "))
 	}
 	if _, err := js.out.Stat(ctx, js.layout.SuccessKey()); err == nil {
-		// Fully committed: leave everything as it is.
+		// Fully committed: leave everything published as it is, but
+		// finish removing staging, which a committer stopped after
+		// _SUCCESS left behind (one listing when there is nothing).
+		e.removePrefix(ctx, js.out, js.layout.StagingRoot(js.job))
 		return nil
 	}
 	return e.finishCommit(ctx, js)

@@ -40,6 +40,7 @@
 //	<out>/_fanout/<job>/staging/<chunk>/<epoch>/...   attempts' output
 //	<out>/_fanout/<job>/_COMMITTED                    the commit record
 //	<out>/<col>=<value>/part-<chunk>-<n>.<ext>         committed data
+//	<out>/_rejected/part-<chunk>-<n>.jsonl             rejected records (reject.go)
 //	<out>/_SUCCESS                                     written after the commit
 //
 // # Keys in Redis

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fanout-dev/fanout/functions"
 	"github.com/fanout-dev/fanout/manifest"
 	"github.com/fanout-dev/fanout/objstore"
 )
@@ -38,6 +39,14 @@ type Result struct {
 	Elapsed  time.Duration `json:"elapsed_ns"`
 	Queue    QueueStats    `json:"queue"`
 	Markers  int           `json:"markers"`
+	// Rejected counts the records the function rejected (validate's
+	// invalid records, in <out>/_rejected/), per rule and per column;
+	// Counters are the function's named counts (validate's cleansing).
+	Rejected         int64            `json:"rejected,omitempty"`
+	RejectedByRule   map[string]int64 `json:"rejected_by_rule,omitempty"`
+	RejectedByColumn map[string]int64 `json:"rejected_by_column,omitempty"`
+	RejectedFiles    int              `json:"rejected_files,omitempty"`
+	Counters         map[string]int64 `json:"counters,omitempty"`
 }
 
 // Progress is a snapshot for progress displays.
@@ -207,12 +216,20 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 		}()
 	}
 	poll := 50 * time.Millisecond
+	commitFailures := 0
 	for {
 		rec, ready := e.check(ctx, js, start, opts.Progress)
 		if rec != nil || ready {
 			stopWork()
 			wg.Wait()
-			return e.commitOrVerify(ctx, js, rec, start)
+			res, err := e.commitOrVerify(ctx, js, rec, start)
+			if err == nil || !retryableCommitError(err) || commitFailures >= commitRetries || ctx.Err() != nil {
+				return res, err
+			}
+			// The store failed past its own retries; the job has not.
+			commitFailures++
+			e.log.Warn("commit failed; trying again", "job", job, "attempt", commitFailures, "err", err)
+			poll = time.Duration(commitFailures) * time.Second
 		}
 		select {
 		case <-ctx.Done():
@@ -225,6 +242,20 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 			poll = min(poll*2, opts.Poll)
 		}
 	}
+}
+
+// commitRetries bounds how often Wait commits again after a commit failed
+// for a reason other than the job's own.
+const commitRetries = 5
+
+// retryableCommitError reports whether a failed commit may succeed when
+// run again: not when the job failed or was refused, nor when an object it
+// needs is missing or changed, but when the store was unreachable.
+func retryableCommitError(err error) bool {
+	var jf *JobFailedError
+	var tr *TooManyRejectedError
+	return !errors.As(err, &jf) && !errors.As(err, &tr) && !functions.IsPermanent(err) &&
+		!errors.Is(err, objstore.ErrNotFound) && !errors.Is(err, objstore.ErrPrecondition) && !errors.Is(err, objstore.ErrInvalidKey)
 }
 
 // TryCommit looks at a job once and commits it when every chunk has a
@@ -297,6 +328,11 @@ func (e *Engine) commitOrVerify(ctx context.Context, js *jobState, rec *manifest
 			var jf *JobFailedError
 			if errors.As(err, &jf) {
 				res.Failed = jf.Failed
+			}
+			var tr *TooManyRejectedError
+			if errors.As(err, &tr) {
+				res.RecordsIn = tr.RecordsIn
+				res.setRejections(tr.Rejections)
 			}
 			return res, err
 		}
@@ -401,12 +437,14 @@ func (e *Engine) missingReduceMarkers(ctx context.Context, js *jobState) ([]stri
 }
 
 func (e *Engine) result(js *jobState, rec *manifest.CommitRecord, start time.Time) Result {
-	return Result{
+	res := Result{
 		Job: js.job, State: StateCommitted, Chunks: rec.Chunks, Objects: js.m.Objects,
 		RecordsIn: rec.RecordsIn, RecordsOut: rec.RecordsOut, BytesIn: rec.BytesIn, BytesOut: rec.BytesOut,
 		Output: js.m.Spec.Output, Files: len(rec.Files), Failed: rec.Failed, Elapsed: time.Since(start),
 		Markers: rec.Chunks,
 	}
+	res.setRejections(rec.Rejections)
+	return res
 }
 
 // Status inspects a job without changing it.

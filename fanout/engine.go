@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fanout-dev/fanout/functions"
 	"github.com/fanout-dev/fanout/manifest"
@@ -42,6 +43,11 @@ type Engine struct {
 
 	specMu sync.Mutex
 	specs  map[string]JobQueueSpec
+
+	// lastAdvance is when advanceIdle last ran (unix ns); failedJobs holds
+	// the jobs it found failed, so that idle workers stop re-checking them.
+	lastAdvance atomic.Int64
+	failedJobs  sync.Map
 
 	// settled is signalled (without blocking) whenever a local worker
 	// settles a chunk, so that Wait looks at once instead of polling.

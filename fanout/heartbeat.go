@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -33,7 +34,7 @@ func startHeartbeat(parent context.Context, q Queue, lease Lease, dur time.Durat
 		defer t.Stop()
 		// lastOK is on the local clock; it only shortens how long we trust a
 		// lease we cannot confirm, never lengthens it.
-		lastOK := time.Now()
+		lastOK := localNow()
 		for {
 			select {
 			case <-ctx.Done():
@@ -46,7 +47,7 @@ func startHeartbeat(parent context.Context, q Queue, lease Lease, dur time.Durat
 			switch {
 			case err == nil:
 				lease = next
-				lastOK = time.Now()
+				lastOK = localNow()
 			case errors.Is(err, ErrLeaseLost):
 				hb.markLost()
 				cancel(ErrLeaseLost)
@@ -55,7 +56,7 @@ func startHeartbeat(parent context.Context, q Queue, lease Lease, dur time.Durat
 				return
 			default:
 				log.Warn("heartbeat failed", "chunk", lease.Chunk, "err", err)
-				if time.Since(lastOK) >= dur-interval/2 {
+				if localNow().Sub(lastOK) >= dur-interval/2 {
 					// We can no longer know whether we hold the lease: stop.
 					hb.markLost()
 					cancel(ErrLeaseLost)
@@ -65,6 +66,20 @@ func startHeartbeat(parent context.Context, q Queue, lease Lease, dur time.Durat
 		}
 	}()
 	return hb, ctx
+}
+
+// localClock, when set, replaces time.Now as the clock the heartbeat
+// measures by (only tests set it, through export_test.go, to run workers
+// whose clock is off). A worker's clock never decides a lease: deadlines
+// are kept on the queue's clock (Redis TIME), and the heartbeat only
+// measures how long it went without a confirmation.
+var localClock atomic.Pointer[func() time.Time]
+
+func localNow() time.Time {
+	if f := localClock.Load(); f != nil {
+		return (*f)()
+	}
+	return time.Now()
 }
 
 func (hb *heartbeat) markLost() {

@@ -65,6 +65,9 @@ func (in *chunkInput) Next() (*functions.Record, error) {
 			continue
 		}
 		if err != nil {
+			if re := (*functions.RecordError)(nil); errors.As(err, &re) && re.Raw != nil {
+				in.records++ // a whole record, read though malformed: a function may skip it
+			}
 			return nil, in.mapErr(in.parts[in.next-1].Object, err)
 		}
 		in.records++
@@ -75,6 +78,9 @@ func (in *chunkInput) Next() (*functions.Record, error) {
 func (in *chunkInput) mapErr(obj manifest.ObjectRef, err error) error {
 	if errors.Is(err, objstore.ErrPrecondition) || (errors.Is(err, objstore.ErrNotFound)) {
 		return functions.Permanent(&InputChangedError{Object: obj.Key, ETag: obj.ETag, Err: err})
+	}
+	if errors.Is(err, codec.ErrDecompressedTooLarge) {
+		return functions.Permanent(err) // the same bytes expand as far again
 	}
 	return err
 }

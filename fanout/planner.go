@@ -373,6 +373,12 @@ func (p *planRun) inferSchema(ctx context.Context, b objstore.Bucket, ref manife
 		p.schema = s.String()
 		return nil
 	}
+	if s, err := p.functionSchema(ref.Format); err != nil || s != nil {
+		if s != nil {
+			p.schema = s.String()
+		}
+		return err
+	}
 	switch ref.Format {
 	case manifest.FormatLines:
 		return nil
@@ -408,6 +414,24 @@ func (p *planRun) inferSchema(ctx context.Context, b objstore.Bucket, ref manife
 	}
 	p.schema = s.String()
 	return nil
+}
+
+// functionSchema asks the job's function how to read its input (see
+// functions.InputSchemer); nil means infer it.
+func (p *planRun) functionSchema(format string) (*functions.Schema, error) {
+	fn, err := p.e.cfg.Functions.Lookup(p.spec.Function)
+	if err != nil {
+		return nil, functions.Permanent(err)
+	}
+	is, ok := fn.(functions.InputSchemer)
+	if !ok {
+		return nil, nil
+	}
+	s, err := is.InputSchema(p.spec.Args, format)
+	if err != nil {
+		return nil, functions.Permanent(fmt.Errorf("function %s: %w", p.spec.Function, err))
+	}
+	return s, nil
 }
 
 // tolerantReader turns the error of a sample cut short (a truncated

@@ -200,7 +200,7 @@ func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, s
 	if err != nil {
 		return err
 	}
-	staging := js.layout.StagingPrefix(js.job, lease.Chunk, lease.Epoch)
+	staging := attemptPrefix(js, lease)
 	out, err := newStagedOutput(ctx, js.out, staging, lease.Chunk, spec.OutputFormat, red.Final(), spec.PartitionBy)
 	if err != nil {
 		for _, s := range streams {
@@ -233,6 +233,7 @@ func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, s
 		return fmt.Errorf("reduce %s: %w", lease.Chunk, err)
 	}
 	if err := ctx.Err(); err != nil {
+		e.removePrefix(context.WithoutCancel(ctx), js.out, staging) // see processChunk
 		return err
 	}
 	m := &manifest.ChunkMarker{
@@ -242,6 +243,7 @@ func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, s
 	}
 	won, err := e.createMarker(ctx, js, markerKey, m)
 	if err != nil {
+		e.discardBeaten(context.WithoutCancel(ctx), js, markerKey, staging)
 		return err
 	}
 	if !won {

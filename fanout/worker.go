@@ -124,6 +124,9 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 		lease, err := e.cfg.Queue.Claim(ctx, opts.Job, worker)
 		switch {
 		case errors.Is(err, ErrNoWork), opts.Job != "" && errors.Is(err, ErrUnknownJob):
+			// Idle workers move jobs along: reclaim expired leases, start a
+			// reduce stage, commit a finished job. No driver has to run.
+			e.advanceIdle(ctx, opts.Job)
 			if opts.ExitWhenIdle {
 				return nil
 			}
@@ -319,16 +322,18 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 	if err != nil {
 		return functions.Permanent(fmt.Errorf("function %s: %w", spec.Function, err))
 	}
-	staging := js.layout.StagingPrefix(js.job, lease.Chunk, lease.Epoch)
+	staging := attemptPrefix(js, lease)
 	out, err := newChunkOutput(ctx, js, task, staging, lease.Chunk)
 	if err != nil {
 		return err
 	}
 	in := &chunkInput{ctx: ctx, e: e, js: js, parts: chunk.Parts}
-	mapErr := task.Map(ctx, in, out)
+	rej := newRejectSink(ctx, js, staging, lease.Chunk) // see reject.go
+	mapErr := task.Map(ctx, in, rej.wrap(out))
 	closeErr := in.Close()
 	if mapErr != nil || closeErr != nil {
 		out.Abort()
+		rej.Abort()
 		e.removePrefix(context.WithoutCancel(ctx), js.out, staging)
 		if mapErr == nil {
 			mapErr = closeErr
@@ -336,12 +341,20 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 		return fmt.Errorf("chunk %s: %w", lease.Chunk, mapErr)
 	}
 	files, rowsOut, err := out.Close(js.out, staging)
+	if err == nil {
+		err = rej.Close()
+	}
 	if err != nil {
+		rej.Abort()
 		e.removePrefix(context.WithoutCancel(ctx), js.out, staging)
 		return fmt.Errorf("chunk %s: %w", lease.Chunk, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return err // lease lost while writing: do not publish
+		// Lease lost while writing: do not publish. No marker names these
+		// files and the commit that removes staging may be over: remove
+		// them now.
+		e.removePrefix(context.WithoutCancel(ctx), js.out, staging)
+		return err
 	}
 	inputs := map[string]string{}
 	var bytesIn int64
@@ -354,8 +367,10 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 		State: manifest.MarkerDone, Files: files, RecordsIn: in.records, RecordsOut: rowsOut,
 		BytesIn: bytesIn, Inputs: inputs, Started: started, Finished: time.Now().UTC(), Attempts: lease.Deliveries,
 	}
+	rej.mark(m)
 	won, err := e.writeMarker(ctx, js, m)
 	if err != nil {
+		e.discardBeaten(context.WithoutCancel(ctx), js, markerKey, staging)
 		return err
 	}
 	if !won {
@@ -384,6 +399,37 @@ func (e *Engine) removePrefix(ctx context.Context, b objstore.Bucket, prefix str
 			e.log.Debug("cleanup failed", "key", info.Key, "err", err)
 		}
 	}
+}
+
+// attemptPrefix is where one attempt writes: its epoch's staging prefix
+// and a random part, since an epoch is unique only while the queue
+// remembers the chunk (a Redis that lost its data hands out epoch 1
+// again), and two attempts sharing a prefix would overwrite, and the
+// loser cleaning up delete, each other's files.
+func attemptPrefix(js *jobState, lease Lease) string {
+	return js.layout.StagingPrefix(js.job, lease.Chunk, lease.Epoch) + randomHex(4) + "/"
+}
+
+// discardBeaten removes an attempt's staged files after its marker write
+// failed, when the marker exists and names none of them: nothing can
+// commit those files, and the commit that removes staging may be over. A
+// missing marker leaves them, since the write may still land (a request
+// cut off in flight); the commit removes them otherwise.
+func (e *Engine) discardBeaten(ctx context.Context, js *jobState, markerKey, staging string) {
+	body, err := readAll(ctx, js.out, markerKey, 256<<20)
+	if err != nil {
+		return
+	}
+	m, err := manifest.DecodeMarker(body)
+	if err != nil {
+		return
+	}
+	for _, f := range m.Files {
+		if strings.HasPrefix(f.Key, staging) {
+			return // this attempt's marker after all
+		}
+	}
+	e.removePrefix(ctx, js.out, staging)
 }
 
 var _ io.Closer = (*chunkInput)(nil)
@@ -424,4 +470,58 @@ type stagedChunkOutput struct{ *stagedOutput }
 func (s stagedChunkOutput) Close(objstore.Bucket, string) ([]manifest.OutputFile, int64, error) {
 	files, err := s.stagedOutput.Close()
 	return files, s.rows, err
+}
+
+// advanceInterval bounds how often an idle engine looks at its jobs.
+const advanceInterval = time.Second
+
+// advanceIdle checks the active jobs (or only job) once per
+// advanceInterval for this engine: it reclaims expired leases, enqueues a
+// reduce stage whose map chunks are all done, and commits jobs whose every
+// task has a marker. Commits are idempotent and fenced, so any number of
+// workers and drivers may do this at once.
+func (e *Engine) advanceIdle(ctx context.Context, job string) {
+	now := time.Now().UnixNano()
+	last := e.lastAdvance.Load()
+	if now-last < int64(advanceInterval) || !e.lastAdvance.CompareAndSwap(last, now) {
+		return
+	}
+	var specs []JobQueueSpec
+	if job != "" {
+		s, err := e.jobSpec(ctx, job)
+		if err != nil {
+			return
+		}
+		specs = []JobQueueSpec{s}
+	} else {
+		var err error
+		if specs, err = e.cfg.Admin.Jobs(ctx); err != nil {
+			return
+		}
+	}
+	for _, s := range specs {
+		if ctx.Err() != nil {
+			return
+		}
+		if _, failed := e.failedJobs.Load(s.Job); failed {
+			continue // failed for good here; `fanout redrive` starts it over
+		}
+		js, err := e.loadJob(ctx, s.Job, s.Manifest)
+		if err != nil {
+			continue
+		}
+		start := time.Now()
+		rec, ready := e.check(ctx, js, start, nil)
+		if rec == nil && !ready {
+			continue
+		}
+		if _, err := e.commitOrVerify(ctx, js, rec, start); err != nil {
+			var jf *JobFailedError
+			if errors.As(err, &jf) {
+				e.failedJobs.Store(s.Job, true)
+			} else {
+				e.log.Warn("commit by an idle worker failed", "job", s.Job, "err", err)
+			}
+		}
+	}
 }

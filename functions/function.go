@@ -42,6 +42,17 @@ type Function interface {
 	Prepare(p Params) (Task, error)
 }
 
+// InputSchemer is implemented by a Function that decides how its input is
+// read (the validate function reads every contract column as a string, so
+// that a value of the wrong type reaches it instead of failing the
+// reader). The planner asks it unless the user gave --arg schema=.
+type InputSchemer interface {
+	// InputSchema returns the schema to read the input with, or nil to
+	// let the planner infer one. format is the input format (lines, csv,
+	// jsonl or parquet).
+	InputSchema(args map[string]string, format string) (*Schema, error)
+}
+
 // Task runs the function over one chunk.
 type Task interface {
 	// Output is the schema of the rows Map writes.
@@ -90,6 +101,14 @@ type RecordError struct {
 	Offset int64 // byte offset (row index for Parquet)
 	Line   int64 // 1-based line within the chunk when known, else 0
 	Err    error
+	// Raw holds the malformed record's bytes when the reader read the
+	// whole record (not valid UTF-8, a wrong number of CSV fields, bad
+	// quoting, not a JSON object, a value that does not parse as its
+	// column's type). The reader is then positioned after it, so that
+	// Next may be called again to skip it. Raw is nil when the reader
+	// cannot go on past the error. Like a Record's bytes, it is valid only
+	// until the following call to Next.
+	Raw []byte
 }
 
 func (e *RecordError) Error() string {

@@ -17,6 +17,7 @@ import (
 //	<prefix>_fanout/<job>/staging/<chunk>/<epoch>/  one attempt's output
 //	<prefix>_fanout/<job>/_COMMITTED                CommitRecord
 //	<prefix><partition>/<file>                      committed data
+//	<prefix>_rejected/<file>                        committed rejected records (RejectedKey)
 //	<prefix>_SUCCESS                                written after the commit
 type Layout struct {
 	// Prefix is the output prefix inside the output bucket: "" or a key

@@ -86,6 +86,10 @@ type JobSpec struct {
 	MaxFailed string `json:"max_failed,omitempty"`
 	// Reducers is the number of reduce partitions (0: map-only).
 	Reducers int `json:"reducers,omitempty"`
+	// MaxRejected is the tolerance for records a function rejected (see
+	// functions.Rejecter): "" for any number, "N" records or "P%" of the
+	// records read. Past it the commit fails and publishes nothing.
+	MaxRejected string `json:"max_rejected,omitempty"`
 	// MaxRecordBytes caps one record's size; MaxDecompressedBytes caps one
 	// compressed object's inflated size.
 	MaxRecordBytes       int64 `json:"max_record_bytes"`
@@ -235,6 +239,23 @@ type ChunkMarker struct {
 	Started  time.Time         `json:"started"`
 	Finished time.Time         `json:"finished"`
 	Attempts int               `json:"attempts,omitempty"`
+	// Rejections are the records the function rejected (the validate
+	// function's invalid records) and their side-output files.
+	Rejections
+}
+
+// Rejections describes the records a job's function rejected: how many,
+// per rule and per column (a record that broke several rules, or rules
+// about several columns, counts once under each), the rejected-record
+// files (JSON lines under _rejected/) and the function's named counters
+// (validate counts cleansing: trim.region, coerce.amount, ...). A chunk
+// marker holds its winning attempt's; the commit record sums them.
+type Rejections struct {
+	Rejected         int64            `json:"rejected,omitempty"`
+	RejectedByRule   map[string]int64 `json:"rejected_by_rule,omitempty"`
+	RejectedByColumn map[string]int64 `json:"rejected_by_column,omitempty"`
+	RejectedFiles    []OutputFile     `json:"rejected_files,omitempty"`
+	Counters         map[string]int64 `json:"counters,omitempty"`
 }
 
 // Marker states.
@@ -257,6 +278,9 @@ type CommitRecord struct {
 	BytesIn    int64         `json:"bytes_in"`
 	BytesOut   int64         `json:"bytes_out"`
 	Timings    Timings       `json:"timings"`
+	// Rejections sums the chunk markers' (the files at their committed
+	// keys, under <out>/_rejected/).
+	Rejections
 }
 
 // FailedChunk is a chunk left out of a job committed within its failure

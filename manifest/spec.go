@@ -128,6 +128,9 @@ func (s JobSpec) Validate() error {
 	if s.Reducers < 0 {
 		bad("reducers: %d is negative", s.Reducers)
 	}
+	if _, err := ParseMaxRejected(s.MaxRejected, 0); err != nil {
+		errs = append(errs, fmt.Errorf("manifest: spec: max_rejected: %w", err))
+	}
 	if s.MaxRecordBytes <= 0 {
 		bad("max_record_bytes: %d is not positive", s.MaxRecordBytes)
 	}

@@ -310,6 +310,9 @@ func (m *ChunkMarker) Validate() error {
 	if err := checkFiles(m.Files); err != nil {
 		return invalid(kind, err)
 	}
+	if err := m.Rejections.check(); err != nil {
+		return invalid(kind, err)
+	}
 	return nil
 }
 
@@ -346,6 +349,9 @@ func (c *CommitRecord) Validate() error {
 		seen[f.Chunk] = true
 	}
 	if err := checkFiles(c.Files); err != nil {
+		return invalid(kind, err)
+	}
+	if err := c.Rejections.check(); err != nil {
 		return invalid(kind, err)
 	}
 	return nil

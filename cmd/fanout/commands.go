@@ -115,6 +115,7 @@ func printSummary(res fanout.Result) {
 	for _, f := range res.Failed {
 		fmt.Fprintf(w, "  left out\t%s: %s\n", f.Chunk, f.Reason)
 	}
+	printRejections(w, res)
 	w.Flush()
 }
 
@@ -253,6 +254,7 @@ func newStatusCommand(g *globalFlags) *cobra.Command {
 			if res.State == fanout.StateCommitted {
 				fmt.Fprintf(w, "  records\t%d in, %d out\n", res.RecordsIn, res.RecordsOut)
 				fmt.Fprintf(w, "  files\t%d\n", res.Files)
+				printRejections(w, res)
 			}
 			return w.Flush()
 		},

@@ -28,6 +28,7 @@ type globalFlags struct {
 	redisURL   string
 	redisNS    string
 	s3Backend  string
+	sse        string
 	verbose    bool
 	quiet      bool
 	jsonOutput bool
@@ -50,10 +51,21 @@ everything runs in this process; with it, chunks go through Redis and any number
 	pf.StringVar(&g.redisURL, "redis", os.Getenv("FANOUT_REDIS_URL"), "Redis URL (redis:// or rediss://; AUTH as redis://:password@host); default $FANOUT_REDIS_URL, empty for the embedded queue")
 	pf.StringVar(&g.redisNS, "redis-prefix", envOr("FANOUT_REDIS_PREFIX", "fanout"), "prefix of every Redis key ($FANOUT_REDIS_PREFIX)")
 	pf.StringVar(&g.s3Backend, "s3-backend", os.Getenv("FANOUT_S3_BACKEND"), "S3 client: minio (default) or aws ($FANOUT_S3_BACKEND)")
+	pf.StringVar(&g.sse, "sse", "", "server-side encryption of everything written to S3: none, s3 (SSE-S3), kms or kms:KEY (SSE-KMS); default $FANOUT_SSE; give every process of a job the same")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if g.sse == "" {
+			return nil
+		}
+		if _, err := objstore.ParseEncryption(g.sse); err != nil {
+			return fmt.Errorf("--sse: %w", err)
+		}
+		// Every store this process opens reads it (bucketurl.EnvEncryption).
+		return os.Setenv(bucketurl.EnvEncryption, g.sse)
+	}
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log every chunk event")
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "no progress output")
 	root.AddCommand(
-		newRunCommand(g, false),
+		withLambdaInvoke(g, newRunCommand(g, false)),
 		newRunCommand(g, true),
 		newWorkCommand(g),
 		newWaitCommand(g),
@@ -62,6 +74,9 @@ everything runs in this process; with it, chunks go through Redis and any number
 		newRedriveCommand(g),
 		newFunctionsCommand(),
 		newDemoCommand(g),
+		newServeCommand(g),
+		newWatchCommand(g),
+		newInferCommand(g),
 	)
 	return root
 }
@@ -150,6 +165,8 @@ type jobFlags struct {
 	maxInflate  string
 	rerun       bool
 	reducers    int
+	contract    string // a data contract file (infer.go)
+	maxRejected string
 }
 
 func (f *jobFlags) register(cmd *cobra.Command) {
@@ -171,6 +188,8 @@ func (f *jobFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.maxInflate, "max-decompressed-size", "64GiB", "largest decompressed size of one compressed object")
 	fl.BoolVar(&f.rerun, "rerun", false, "run again even if the same job was submitted before (a new job ID)")
 	fl.IntVar(&f.reducers, "reducers", 0, "reduce partitions of an aggregating function (0: one per 512 MiB of input, 1 to 256)")
+	fl.StringVar(&f.contract, "contract", "", "data contract file (YAML or JSON) for validate, convert and duplicates: passed as --arg contract=<its text>")
+	fl.StringVar(&f.maxRejected, "max-rejected", "", "rejected records tolerated before the job fails with nothing published: N or P% of the records read (default: any number)")
 }
 
 func (f *jobFlags) spec() (manifest.JobSpec, error) {
@@ -190,6 +209,9 @@ func (f *jobFlags) spec() (manifest.JobSpec, error) {
 			return manifest.JobSpec{}, fmt.Errorf("--arg %q: want K=V", kv)
 		}
 		args[k] = v
+	}
+	if err := f.addContract(args); err != nil {
+		return manifest.JobSpec{}, err
 	}
 	chunk, err := parseSize(f.chunkSize)
 	if err != nil {
@@ -217,7 +239,7 @@ func (f *jobFlags) spec() (manifest.JobSpec, error) {
 		Inputs: inputs, Format: f.format, Function: f.fn, Args: args, Output: absURL(f.out),
 		OutputFormat: f.outFormat, PartitionBy: partition, ChunkBytes: chunk, MaxObjectsPerChunk: f.maxObjects,
 		MaxAttempts: f.maxAttempts, Lease: manifest.Duration(f.lease), MaxFailed: f.maxFailed, CSVWhole: f.csvWhole,
-		MaxRecordBytes: maxRecord, MaxDecompressedBytes: maxInflate, Reducers: f.reducers,
+		MaxRecordBytes: maxRecord, MaxDecompressedBytes: maxInflate, Reducers: f.reducers, MaxRejected: f.maxRejected,
 	}
 	if f.rerun {
 		spec.Nonce = strconv.FormatInt(time.Now().UnixNano(), 36)

@@ -85,6 +85,19 @@ func (r *Redis) Client() *redis.Client {
 	return c
 }
 
+// RedisClient returns a client of the Redis at url, closed when the test
+// ends.
+func RedisClient(t testing.TB, url string) *redis.Client {
+	t.Helper()
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // Kill ends the server with SIGKILL and waits for it: everything it held
 // is gone.
 func (r *Redis) Kill() {

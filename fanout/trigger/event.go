@@ -56,10 +56,20 @@ func (e ObjectEvent) Created() bool { return strings.HasPrefix(e.Name, "ObjectCr
 // Identity names the object version an event is about: bucket, key and the
 // version ID when the store keeps versions, else the ETag. Two events with
 // the same identity are duplicates.
+//
+// Without either (an event source that sends neither, trusted as is), the
+// sequencer or else the event time stands in for them.
 func (e ObjectEvent) Identity() string {
-	v := "etag:" + e.ETag
-	if e.VersionID != "" && e.VersionID != "null" {
+	var v string
+	switch {
+	case e.VersionID != "" && e.VersionID != "null":
 		v = "version:" + e.VersionID
+	case e.ETag != "":
+		v = "etag:" + e.ETag
+	case e.Sequencer != "":
+		v = "sequencer:" + e.Sequencer
+	default:
+		v = "time:" + e.Time.UTC().Format(time.RFC3339Nano)
 	}
 	return e.Bucket + "\x00" + e.Key + "\x00" + v
 }

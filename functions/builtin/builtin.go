@@ -1,7 +1,9 @@
 // Package builtin holds the functions fanout ships with: convert, grep,
-// count and exec, and the aggregating wordcount, aggregate, distinct and
-// topk, whose tasks are functions.Reducers. Registry returns them in a
-// functions.Registry, to which a program can add its own functions.
+// count and exec, validate (data contracts, with rejected records on the
+// engine's side output), and the aggregating wordcount, aggregate,
+// distinct, topk and duplicates, whose tasks are functions.Reducers.
+// Registry returns them in a functions.Registry, to which a program can
+// add its own functions.
 //
 // Every function accepts the argument schema, which belongs to the planner
 // (it declares the input's column types) and is ignored here. Bad arguments
@@ -24,7 +26,7 @@ import (
 // Registry returns a new registry holding the built-in functions. Callers
 // may Register their own functions on it.
 func Registry() *functions.Registry {
-	return functions.NewRegistry(Aggregate{}, Convert{}, Count{}, Distinct{}, Exec{}, Grep{}, TopK{}, WordCount{})
+	return functions.NewRegistry(Aggregate{}, Convert{}, Count{}, Distinct{}, Duplicates{}, Exec{}, Grep{}, TopK{}, Validate{}, WordCount{})
 }
 
 // plannerArgs are consumed by the planner and accepted by every function.

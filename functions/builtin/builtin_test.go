@@ -12,7 +12,7 @@ import (
 
 func TestRegistry(t *testing.T) {
 	reg := builtin.Registry()
-	if got, want := reg.Names(), []string{"aggregate", "convert", "count", "distinct", "exec", "grep", "topk", "wordcount"}; !slices.Equal(got, want) {
+	if got, want := reg.Names(), []string{"aggregate", "convert", "count", "distinct", "duplicates", "exec", "grep", "topk", "validate", "wordcount"}; !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 	for _, name := range reg.Names() {
@@ -34,7 +34,7 @@ func TestArgErrors(t *testing.T) {
 		args map[string]string
 		want string
 	}{
-		{builtin.Convert{}, map[string]string{"selct": "a"}, `convert: unknown argument "selct" (valid: rename, schema, select, where)`},
+		{builtin.Convert{}, map[string]string{"selct": "a"}, `convert: unknown argument "selct" (valid: contract, rename, schema, select, where)`},
 		{builtin.Convert{}, map[string]string{"select": "name,nope"}, `convert: select="name,nope": unknown column "nope" (columns: name, age, vip)`},
 		{builtin.Convert{}, map[string]string{"select": "name, name"}, `convert: select="name, name": column "name" selected twice`},
 		{builtin.Convert{}, map[string]string{"select": " , "}, `convert: select=" , ": no columns`},
@@ -94,6 +94,10 @@ func TestSchemaArgIsIgnored(t *testing.T) {
 			a["cmd"] = args["cmd"]
 		case "topk":
 			a["k"], a["order"] = "1", "line"
+		case "validate":
+			a["contract"] = "columns: [{name: line}]"
+		case "duplicates":
+			a["key"] = "line"
 		}
 		if _, err := fn.Prepare(functions.Params{Args: a, Input: functions.LinesSchema}); err != nil {
 			t.Errorf("%s: %v", fn.Name(), err)

@@ -19,6 +19,8 @@ import (
 //	select=col,col   the output columns, in this order (default: all)
 //	where=EXPR       keep the rows for which EXPR is true (see package expr)
 //	rename=old:new,... rename output columns
+//	contract=TEXT      check the records against a data contract first,
+//	                   as the validate function does (--contract FILE)
 //
 // where is evaluated on the input columns, so it may read columns that
 // select leaves out. rename applies its pairs in order to the selected
@@ -30,13 +32,16 @@ func (Convert) Name() string { return "convert" }
 
 // Describe returns one line of help.
 func (Convert) Describe() string {
-	return "copy records into the output format: select=col,... where=EXPR rename=old:new,..."
+	return "copy records into the output format: select=col,... where=EXPR rename=old:new,... [contract=TEXT: as validate]"
 }
 
 // Prepare checks the arguments against the input schema.
 func (Convert) Prepare(p functions.Params) (functions.Task, error) {
 	const fn = "convert"
-	if err := checkArgs(fn, p.Args, "select", "where", "rename"); err != nil {
+	if _, ok := p.Args["contract"]; ok {
+		return prepareValidate(fn, p) // see Validate
+	}
+	if err := checkArgs(fn, p.Args, "select", "where", "rename", "contract"); err != nil {
 		return nil, err
 	}
 	in, err := inputSchema(fn, p)

@@ -125,6 +125,10 @@ func (in *csvInput) readHeader() {
 		return
 	}
 	if err != nil {
+		var re *functions.RecordError
+		if errors.As(err, &re) {
+			re.Raw = nil // a broken header cannot be skipped
+		}
 		in.headerErr = err
 		return
 	}
@@ -163,7 +167,7 @@ func (in *csvInput) Next() (*functions.Record, error) {
 		return nil, err
 	}
 	if len(in.ends) != len(in.header) {
-		return nil, in.lr.recordError(off, in.recLine, fmt.Errorf("record has %d fields, the header has %d", len(in.ends), len(in.header)))
+		return nil, in.malformed(off, fmt.Errorf("record has %d fields, the header has %d", len(in.ends), len(in.header)))
 	}
 	for c, col := range in.schema.Columns {
 		in.row[c] = functions.Null(col.Type)
@@ -191,7 +195,7 @@ func (in *csvInput) Next() (*functions.Record, error) {
 		default:
 			v, err := ParseValue(t, f)
 			if err != nil {
-				return nil, in.lr.recordError(off, in.recLine, fmt.Errorf("column %q: %w", in.schema.Columns[c].Name, err))
+				return nil, in.malformed(off, fmt.Errorf("column %q: %w", in.schema.Columns[c].Name, err))
 			}
 			in.row[c] = v
 		}
@@ -296,7 +300,7 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 			if isEOL(buf[i:]) {
 				break
 			}
-			return nil, off, lr.recordError(off, in.recLine, errQuote)
+			return nil, off, in.malformed(off, errQuote)
 		}
 		// An unquoted field runs to the delimiter or the end of the line.
 		j := i
@@ -310,7 +314,7 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 			}
 		}
 		if j < len(buf) && buf[j] == '"' {
-			return nil, off, lr.recordError(off, in.recLine, errBareQuote)
+			return nil, off, in.malformed(off, errBareQuote)
 		}
 		field := buf[i:j]
 		if j < len(buf) && buf[j] == '\n' {
@@ -328,9 +332,15 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 	}
 	raw := trimEOL(buf)
 	if !utf8.Valid(raw) {
-		return nil, off, lr.recordError(off, in.recLine, errInvalidUTF8CSV)
+		return nil, off, in.malformed(off, errInvalidUTF8CSV)
 	}
 	return raw, off, nil
+}
+
+// malformed reports the record just read (whole: the reader can go on
+// after it) as a RecordError carrying its bytes.
+func (in *csvInput) malformed(off int64, err error) error {
+	return &functions.RecordError{Object: in.lr.object, Offset: off, Line: in.recLine, Err: err, Raw: trimEOL(in.buf)}
 }
 
 // isEOL reports whether b starts with the end of a record.

@@ -77,7 +77,7 @@ type decompressor struct {
 }
 
 func (d *decompressor) wrap(err error) error {
-	return fmt.Errorf("codec: decompress %s %q: %w", d.kind, d.object, err)
+	return fmt.Errorf("codec: decompress %s %q at decompressed offset %d: %w", d.kind, d.object, d.n, err)
 }
 
 func (d *decompressor) Read(p []byte) (n int, err error) {

@@ -7,7 +7,12 @@
 // Every reader returns a functions.Input. Malformed input is reported as a
 // *functions.RecordError naming the object and the byte offset (row index
 // for Parquet) of the bad record; no byte sequence makes a reader panic or
-// buffer more than its configured record limit.
+// buffer more than its configured record limit. When the text readers
+// read the bad record whole (invalid UTF-8, a wrong field count, bad
+// quoting, invalid JSON, a value of the wrong type), the error carries its
+// bytes in RecordError.Raw and Next may be called again to go on with the
+// next record: that is how the validate function quarantines such records
+// instead of failing the chunk.
 package codec
 
 import "errors"

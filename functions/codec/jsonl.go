@@ -86,7 +86,7 @@ func (in *jsonlInput) Next() (*functions.Record, error) {
 			continue
 		}
 		if err := in.parse(obj); err != nil {
-			return nil, lr.recordError(off, lr.line, err)
+			return nil, &functions.RecordError{Object: lr.object, Offset: off, Line: lr.line, Err: err, Raw: raw}
 		}
 		in.rec.Raw = raw
 		in.rec.Offset = off

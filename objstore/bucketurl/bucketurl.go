@@ -36,7 +36,9 @@
 //
 // Endpoints and credentials come from the environment as the AWS tools
 // read them (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
-// AWS_REGION, ...), see objstore.EndpointFromEnv.
+// AWS_REGION, ...), see objstore.EndpointFromEnv. An endpoint at a
+// link-local or cloud metadata address is refused (CheckEndpoint) unless
+// FANOUT_ALLOW_METADATA_ENDPOINT=1.
 package bucketurl
 
 import (
@@ -63,6 +65,10 @@ const (
 // empty.
 const EnvS3Backend = "FANOUT_S3_BACKEND"
 
+// EnvEncryption is the environment variable read when Options.Encryption
+// is the zero value: none, s3, kms or kms:KEY (objstore.ParseEncryption).
+const EnvEncryption = "FANOUT_SSE"
+
 // Options are settings for Open.
 type Options struct {
 	// S3Backend picks the S3 backend: BackendMinIO or BackendAWS. Empty
@@ -74,6 +80,12 @@ type Options struct {
 	// Concurrency is the number of parts an S3 upload sends at once; zero
 	// means the backend's default (4).
 	Concurrency int
+	// Encryption is the server-side encryption S3 backends ask for on
+	// every write. The zero value means $FANOUT_SSE, and the bucket's
+	// default when that is empty too. Every process that writes a job's
+	// output (drivers, which commit, and workers) needs the same setting;
+	// default encryption on the bucket needs none.
+	Encryption objstore.Encryption
 }
 
 // Open parses raw (see objstore.ParseURL) and opens its store. The key
@@ -98,15 +110,25 @@ func Open(ctx context.Context, raw string, opts Options) (objstore.Bucket, objst
 		if backend == "" {
 			backend = os.Getenv(EnvS3Backend)
 		}
+		if err := CheckEndpoint(ctx, objstore.EndpointFromEnv()); err != nil {
+			return nil, objstore.Location{}, err
+		}
+		if opts.Encryption == (objstore.Encryption{}) {
+			enc, err := objstore.ParseEncryption(os.Getenv(EnvEncryption))
+			if err != nil {
+				return nil, objstore.Location{}, fmt.Errorf("bucketurl: $%s: %w", EnvEncryption, err)
+			}
+			opts.Encryption = enc
+		}
 		switch strings.ToLower(backend) {
 		case "", BackendMinIO:
-			s, err := miniostore.New(ctx, miniostore.Config{Bucket: loc.Bucket, PartSize: opts.PartSize, Concurrency: opts.Concurrency})
+			s, err := miniostore.New(ctx, miniostore.Config{Bucket: loc.Bucket, PartSize: opts.PartSize, Concurrency: opts.Concurrency, Encryption: opts.Encryption})
 			if err != nil {
 				return nil, objstore.Location{}, err
 			}
 			return s, loc, nil
 		case BackendAWS:
-			s, err := s3store.New(ctx, s3store.Config{Bucket: loc.Bucket, PartSize: opts.PartSize, Concurrency: opts.Concurrency})
+			s, err := s3store.New(ctx, s3store.Config{Bucket: loc.Bucket, PartSize: opts.PartSize, Concurrency: opts.Concurrency, Encryption: opts.Encryption})
 			if err != nil {
 				return nil, objstore.Location{}, err
 			}

@@ -46,6 +46,7 @@ import (
 	"github.com/fanout-dev/fanout/objstore/internal/s3compat"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/encrypt"
 )
 
 var _ objstore.Bucket = (*Store)(nil)
@@ -86,6 +87,9 @@ type Config struct {
 	// Transport, when set, replaces minio-go's HTTP transport (tests
 	// inject faults with it).
 	Transport http.RoundTripper
+	// Encryption is the server-side encryption asked for on every write;
+	// the zero value leaves it to the bucket's default.
+	Encryption objstore.Encryption
 }
 
 // Store is one bucket reached through minio-go.
@@ -97,6 +101,7 @@ type Store struct {
 	partSize int64
 	conc     int
 	policy   objstore.RetryPolicy
+	sse      encrypt.ServerSide // nil: the bucket's default
 }
 
 // New checks cfg, connects and checks that the bucket exists (ErrNotFound
@@ -139,6 +144,18 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if region == "" && !aws {
 		region = "us-east-1"
 	}
+	if err := cfg.Encryption.Validate(); err != nil {
+		return nil, fmt.Errorf("miniostore: Config.Encryption: %w", err)
+	}
+	var sse encrypt.ServerSide
+	switch cfg.Encryption.Mode {
+	case objstore.EncryptionS3:
+		sse = encrypt.NewSSE()
+	case objstore.EncryptionKMS:
+		if sse, err = encrypt.NewSSEKMS(cfg.Encryption.KMSKeyID, nil); err != nil {
+			return nil, fmt.Errorf("miniostore: Config.Encryption: %w", err)
+		}
+	}
 	var creds *credentials.Credentials
 	if cfg.AccessKey != "" {
 		creds = credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, cfg.SessionToken)
@@ -172,6 +189,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		partSize: cfg.PartSize,
 		conc:     cfg.Concurrency,
 		policy:   objstore.DefaultRetryPolicy(retryable),
+		sse:      sse,
 	}
 	var exists bool
 	err = s.retry(ctx, func(ctx context.Context) error {
@@ -349,6 +367,7 @@ func putOptions(opts *objstore.PutOptions) minio.PutObjectOptions {
 
 func (s *Store) putSingle(ctx context.Context, key string, data []byte, opts *objstore.PutOptions) (objstore.ObjectInfo, error) {
 	po := putOptions(opts)
+	po.ServerSideEncryption = s.sse
 	attempts := 0
 	var ui minio.UploadInfo
 	err := s.retry(ctx, func(ctx context.Context) error {
@@ -390,7 +409,7 @@ func (s *Store) uploaded(ctx context.Context, key string, ui minio.UploadInfo, s
 }
 
 func (s *Store) putMultipart(ctx context.Context, key string, first []byte, r io.Reader, opts *objstore.PutOptions) (_ objstore.ObjectInfo, err error) {
-	po := minio.PutObjectOptions{ContentType: opts.ContentType}
+	po := minio.PutObjectOptions{ContentType: opts.ContentType, ServerSideEncryption: s.sse}
 	var uploadID string
 	err = s.retry(ctx, func(ctx context.Context) error {
 		var err error
@@ -478,7 +497,7 @@ func (s *Store) Copy(ctx context.Context, dst, src string, opts *objstore.CopyOp
 	var oi minio.ObjectInfo
 	err = s.retry(ctx, func(ctx context.Context) error {
 		var err error
-		oi, err = s.core.CopyObject(ctx, s.bucket, src, s.bucket, dst, nil,
+		oi, err = s.core.CopyObject(ctx, s.bucket, src, s.bucket, dst, s.sseHeaders(),
 			minio.CopySrcOptions{Bucket: s.bucket, Object: src, MatchETag: s3compat.QuoteETag(srcInfo.ETag)}, minio.PutObjectOptions{})
 		return err
 	})
@@ -487,6 +506,22 @@ func (s *Store) Copy(ctx context.Context, dst, src string, opts *objstore.CopyOp
 	}
 	info := objstore.ObjectInfo{Key: dst, Size: srcInfo.Size, ETag: s3compat.TrimETag(oi.ETag), VersionID: oi.VersionID, ModTime: oi.LastModified}
 	return info, nil
+}
+
+// sseHeaders are the encryption headers of a copy's destination (a copy
+// does not keep its source's encryption, and Core.CopyObject takes them
+// as metadata); nil when the bucket's default applies.
+func (s *Store) sseHeaders() map[string]string {
+	if s.sse == nil {
+		return nil
+	}
+	h := http.Header{}
+	s.sse.Marshal(h)
+	m := make(map[string]string, len(h))
+	for k := range h {
+		m[k] = h.Get(k)
+	}
+	return m
 }
 
 // copyPartThreshold is the largest source copied with one CopyObject (S3's
@@ -500,7 +535,7 @@ func (s *Store) copyMultipart(ctx context.Context, dst, src string, srcInfo objs
 	var uploadID string
 	err = s.retry(ctx, func(ctx context.Context) error {
 		var err error
-		uploadID, err = s.core.NewMultipartUpload(ctx, s.bucket, dst, minio.PutObjectOptions{})
+		uploadID, err = s.core.NewMultipartUpload(ctx, s.bucket, dst, minio.PutObjectOptions{ServerSideEncryption: s.sse})
 		return err
 	})
 	if err != nil {

@@ -92,6 +92,9 @@ type Config struct {
 	// HTTPClient, when set, replaces the SDK's HTTP client (tests inject
 	// faults with it).
 	HTTPClient *http.Client
+	// Encryption is the server-side encryption asked for on every write;
+	// the zero value leaves it to the bucket's default.
+	Encryption objstore.Encryption
 }
 
 // Store is one bucket reached through aws-sdk-go-v2.
@@ -103,6 +106,7 @@ type Store struct {
 	partSize int64
 	policy   objstore.RetryPolicy
 	conc     int
+	sse      objstore.Encryption
 }
 
 // New checks cfg, loads the AWS configuration, and checks that the bucket
@@ -122,6 +126,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if cfg.Concurrency < 0 {
 		return nil, fmt.Errorf("s3store: Config.Concurrency %d is negative", cfg.Concurrency)
+	}
+	if err := cfg.Encryption.Validate(); err != nil {
+		return nil, fmt.Errorf("s3store: Config.Encryption: %w", err)
 	}
 	endpoint := cfg.Endpoint
 	if endpoint == "" {
@@ -190,6 +197,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		partSize: cfg.PartSize,
 		policy:   policy,
 		conc:     cfg.Concurrency,
+		sse:      cfg.Encryption,
 	}
 	err = s.retry(ctx, func(ctx context.Context) error {
 		_, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &cfg.Bucket})
@@ -368,6 +376,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts *objstore
 		return objstore.ObjectInfo{}, fmt.Errorf("s3store: put %q: reading body: %w", key, err)
 	}
 	in := &s3.PutObjectInput{Bucket: &s.bucket, Key: &key}
+	in.ServerSideEncryption, in.SSEKMSKeyId = s.encryption()
 	if opts.ContentType != "" {
 		in.ContentType = &opts.ContentType
 	}
@@ -471,9 +480,9 @@ func (s *Store) Copy(ctx context.Context, dst, src string, opts *objstore.CopyOp
 	var out *s3.CopyObjectOutput
 	err = s.retry(ctx, func(ctx context.Context) error {
 		var err error
-		out, err = s.client.CopyObject(ctx, &s3.CopyObjectInput{
-			Bucket: &s.bucket, Key: &dst, CopySource: &source, CopySourceIfMatch: pin,
-		})
+		in := &s3.CopyObjectInput{Bucket: &s.bucket, Key: &dst, CopySource: &source, CopySourceIfMatch: pin}
+		in.ServerSideEncryption, in.SSEKMSKeyId = s.encryption()
+		out, err = s.client.CopyObject(ctx, in)
 		return err
 	})
 	if err != nil {
@@ -484,6 +493,19 @@ func (s *Store) Copy(ctx context.Context, dst, src string, opts *objstore.CopyOp
 		info.ETag, info.ModTime = s3compat.TrimETag(aws.ToString(r.ETag)), aws.ToTime(r.LastModified)
 	}
 	return info, nil
+}
+
+// encryption returns the request fields of the store's server-side
+// encryption (zero values: the bucket's default).
+func (s *Store) encryption() (types.ServerSideEncryption, *string) {
+	if s.sse.Mode == "" {
+		return "", nil
+	}
+	var key *string
+	if s.sse.KMSKeyID != "" {
+		key = aws.String(s.sse.KMSKeyID)
+	}
+	return types.ServerSideEncryption(s.sse.Mode), key
 }
 
 // copyPartThreshold is the largest source copied with one CopyObject (S3's
@@ -497,7 +519,9 @@ func (s *Store) copyMultipart(ctx context.Context, dst, source string, pin *stri
 	var created *s3.CreateMultipartUploadOutput
 	err = s.retry(ctx, func(ctx context.Context) error {
 		var err error
-		created, err = s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &s.bucket, Key: &dst})
+		in := &s3.CreateMultipartUploadInput{Bucket: &s.bucket, Key: &dst}
+		in.ServerSideEncryption, in.SSEKMSKeyId = s.encryption()
+		created, err = s.client.CreateMultipartUpload(ctx, in)
 		return err
 	})
 	if err != nil {

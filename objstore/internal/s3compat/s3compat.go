@@ -268,7 +268,10 @@ func TransientNetworkError(err error) bool {
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "connection reset") || strings.Contains(msg, "server closed idle connection") ||
-		strings.Contains(msg, "broken pipe")
+		strings.Contains(msg, "broken pipe") ||
+		// minio-go's rewording of io.EOF on a connection the server closed
+		// (a restarting server), which errors.Is no longer matches.
+		strings.Contains(msg, "Connection closed by foreign host")
 }
 
 // RangeHeader returns the HTTP Range value for offset and length (length

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fanout-dev/fanout/manifest"
+)
+
+// envVar is one setting read from the environment. envVars is the only
+// list of them: getenv refuses a name missing from it, and the template
+// test checks the deployment template against it.
+type envVar struct {
+	Name string
+	// Trigger is true when only bucket events need it (a pure worker
+	// function can leave it unset).
+	Trigger bool
+	Doc     string
+}
+
+var envVars = []envVar{
+	{"FANOUT_REDIS_URL", false, "Redis URL of the queue (redis://[:password@]host:port/db, rediss:// for TLS). Required."},
+	{"FANOUT_REDIS_PREFIX", false, "prefix of every Redis key (default fanout); the same as the CLI's --redis-prefix."},
+	{"FANOUT_FUNCTION", true, "the function every triggered job runs (convert, grep, count, exec)."},
+	{"FANOUT_FUNCTION_ARGS", true, "its arguments: k=v pairs separated by commas; write a comma inside a value as \\,."},
+	{"FANOUT_OUTPUT", true, "output base URL (s3://bucket/prefix/): each triggered job commits under <base>/<batch>/ of its own."},
+	{"FANOUT_FORMAT", true, "input format: auto (by extension, default), lines, csv, jsonl or parquet."},
+	{"FANOUT_OUTPUT_FORMAT", true, "output format: parquet (default), jsonl, csv or lines."},
+	{"FANOUT_PARTITION_BY", true, "comma-separated output columns to partition by, Hive-style."},
+	{"FANOUT_INPUTS", true, "comma-separated input URLs (s3://bucket/prefix/, glob allowed in the last element) whose objects may trigger; default any."},
+	{"FANOUT_CHUNK_SIZE", true, "target bytes per chunk (default 64MiB)."},
+	{"FANOUT_LEASE", true, "chunk lease of triggered jobs (default 60s)."},
+	{"FANOUT_MAX_OBJECTS", true, "most objects in one triggered job (default 1000)."},
+	{"FANOUT_WORKER_FUNCTION", false, "name or ARN of the function to fan work out to; unset: the triggered invocation works on the job itself."},
+	{"FANOUT_CONCURRENCY", false, "most work invocations in flight per job when fanning out (default 10)."},
+	{"FANOUT_WORK_CONCURRENCY", false, "chunks one work invocation processes at once (default 1)."},
+	{"FANOUT_DEADLINE_MARGIN", false, "time kept at the end of an invocation to release leases and answer (default 1/20 of the time left, 200ms to 20s)."},
+	{"FANOUT_GRACE", false, "how long before the margin an invocation stops claiming chunks, so the running ones may finish (default 1/6 of the time left, at most 2m)."},
+	{"FANOUT_START_GRACE", false, "how long a sent work invocation counts as in flight before its leases show (default 15s)."},
+	{"FANOUT_S3_BACKEND", false, "S3 client: minio (default) or aws."},
+	// Read by the S3 backends themselves (bucketurl.EnvEncryption).
+	{"FANOUT_SSE", false, "server-side encryption of everything written: none, s3, kms or kms:KEY (as the CLI's --sse)."},
+}
+
+// getenv reads a setting named in envVars.
+func getenv(name string) string {
+	for _, v := range envVars {
+		if v.Name == name {
+			return os.Getenv(name)
+		}
+	}
+	panic("fanout-lambda: " + name + " is not in envVars")
+}
+
+// config is the function's configuration.
+type config struct {
+	RedisURL    string
+	RedisPrefix string
+	// Trigger holds the template of triggered jobs; nil when FANOUT_OUTPUT
+	// and FANOUT_FUNCTION are unset (a worker function).
+	Trigger        *manifest.JobSpec
+	Inputs         []string
+	MaxObjects     int
+	WorkerFunction string
+	Concurrency    int
+	WorkConc       int
+	Margin, Grace  time.Duration // zero: derived from the time left
+	StartGrace     time.Duration
+	S3Backend      string
+}
+
+// loadConfig reads the environment; errors name the variable.
+func loadConfig() (*config, error) {
+	c := &config{
+		RedisURL: getenv("FANOUT_REDIS_URL"), RedisPrefix: getenv("FANOUT_REDIS_PREFIX"),
+		WorkerFunction: getenv("FANOUT_WORKER_FUNCTION"), S3Backend: getenv("FANOUT_S3_BACKEND"),
+	}
+	if c.RedisURL == "" {
+		return nil, fmt.Errorf("FANOUT_REDIS_URL is required: the invocations share their queue through Redis")
+	}
+	if c.RedisPrefix == "" {
+		c.RedisPrefix = "fanout"
+	}
+	var err error
+	if c.Concurrency, err = intVar("FANOUT_CONCURRENCY", 10); err != nil {
+		return nil, err
+	}
+	if c.WorkConc, err = intVar("FANOUT_WORK_CONCURRENCY", 1); err != nil {
+		return nil, err
+	}
+	if c.MaxObjects, err = intVar("FANOUT_MAX_OBJECTS", 0); err != nil {
+		return nil, err
+	}
+	if c.Margin, err = durationVar("FANOUT_DEADLINE_MARGIN"); err != nil {
+		return nil, err
+	}
+	if c.Grace, err = durationVar("FANOUT_GRACE"); err != nil {
+		return nil, err
+	}
+	if c.StartGrace, err = durationVar("FANOUT_START_GRACE"); err != nil {
+		return nil, err
+	}
+	c.Inputs = splitList(getenv("FANOUT_INPUTS"))
+
+	fn, out := getenv("FANOUT_FUNCTION"), getenv("FANOUT_OUTPUT")
+	if fn == "" && out == "" {
+		return c, nil
+	}
+	if fn == "" || out == "" {
+		return nil, fmt.Errorf("FANOUT_FUNCTION and FANOUT_OUTPUT go together: set both to start jobs from bucket events, or neither for a worker function")
+	}
+	args, err := parseArgs(getenv("FANOUT_FUNCTION_ARGS"))
+	if err != nil {
+		return nil, fmt.Errorf("FANOUT_FUNCTION_ARGS: %w", err)
+	}
+	spec := manifest.JobSpec{Function: fn, Args: args, Output: out, Format: getenv("FANOUT_FORMAT"),
+		OutputFormat: getenv("FANOUT_OUTPUT_FORMAT"), PartitionBy: splitList(getenv("FANOUT_PARTITION_BY"))}
+	if s := getenv("FANOUT_CHUNK_SIZE"); s != "" {
+		if spec.ChunkBytes, err = parseSize(s); err != nil {
+			return nil, fmt.Errorf("FANOUT_CHUNK_SIZE: %w", err)
+		}
+	}
+	if d, err := durationVar("FANOUT_LEASE"); err != nil {
+		return nil, err
+	} else {
+		spec.Lease = manifest.Duration(d)
+	}
+	c.Trigger = &spec
+	return c, nil
+}
+
+func intVar(name string, def int) (int, error) {
+	s := getenv(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s=%q: want a non-negative integer", name, s)
+	}
+	return n, nil
+}
+
+func durationVar(name string) (time.Duration, error) {
+	s := getenv(name)
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%s=%q: want a duration such as 30s", name, s)
+	}
+	return d, nil
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parseArgs reads k=v pairs separated by commas; "\," is a comma inside
+// a value and "\\" a backslash.
+func parseArgs(s string) (map[string]string, error) {
+	args := map[string]string{}
+	var items []string
+	var cur strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && i+1 < len(s) && (s[i+1] == ',' || s[i+1] == '\\'):
+			cur.WriteByte(s[i+1])
+			i++
+		case c == ',':
+			items = append(items, cur.String())
+			cur.Reset()
+		default:
+			cur.WriteByte(c)
+		}
+	}
+	items = append(items, cur.String())
+	for _, it := range items {
+		if strings.TrimSpace(it) == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(it, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%q: want k=v", it)
+		}
+		if _, dup := args[k]; dup {
+			return nil, fmt.Errorf("argument %q given twice", k)
+		}
+		args[k] = v
+	}
+	return args, nil
+}
+
+// parseSize reads sizes such as 64MiB, 1GB or 1048576.
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(strings.ToLower(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"kb", 1000}, {"mb", 1000 * 1000}, {"gb", 1000 * 1000 * 1000},
+		{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(t, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a positive size (e.g. 64MiB)", s)
+	}
+	return int64(n * float64(mult)), nil
+}

@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/fanout-dev/fanout/fanout/faulttest"
+)
+
+// redisACLArgs makes a private Redis whose default user is off and whose
+// only user, fanout, may touch keys under "fanout:" and nothing dangerous
+// (no FLUSHALL, KEYS, CONFIG, DEBUG, ...): what a shared Redis would give
+// fanout.
+func redisACLArgs(password string) []string {
+	return []string{"--user", "default", "off", "--user", "fanout", "on", ">" + password, "~fanout:*", "&*", "+@all", "-@dangerous"}
+}
+
+// aclClient is an admin-less client of such a Redis, as the fanout user.
+func aclClient(t *testing.T, r *faulttest.Redis, password string) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: net.JoinHostPort("127.0.0.1", itoa(r.Port)), Username: "fanout", Password: password})
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestSecretsNeverInLogsOrState runs whole jobs (a good one, a failing
+// one, bad credentials for S3 and Redis) with verbose logs on a private
+// MinIO with a secret key of its own and a Redis whose only user has a
+// password and may touch only fanout's keys, and scans everything every
+// process printed, every key in Redis and every object fanout wrote for
+// the secret key and the passwords.
+func TestSecretsNeverInLogsOrState(t *testing.T) {
+	m := faulttest.StartMinIO(t)
+	const redisPassword = "redis-pw-4f1d2c9b7e"
+	rs := faulttest.StartRedis(t, redisACLArgs(redisPassword)...)
+	redisURL := "redis://fanout:" + redisPassword + "@127.0.0.1:" + itoa(rs.Port) + "/0"
+	j := newFaultJob(t, faultSetup{minio: m, redisURL: redisURL})
+	var outputs []*faulttest.Proc
+	run := func(name string, env []string, args ...string) *faulttest.Proc {
+		p := faulttest.Start(t, name, env, fanoutBinary(t), args...)
+		outputs = append(outputs, p)
+		return p
+	}
+	env := j.env("")
+	// A good job through submit, two workers, wait, status and resume.
+	submit := run("submit", env, append([]string{"submit", "-v", "--json"}, j.jobArgs()...)...)
+	if err := submit.Wait(t, time.Minute); err != nil {
+		t.Fatalf("submit: %v\n%s", err, submit.Stderr())
+	}
+	job := jobOf(t, submit.Stdout())
+	w1 := run("worker-1", env, "work", "-v", "--concurrency", "2")
+	w2 := run("worker-2", env, "work", "-v", "--concurrency", "2")
+	wait := run("wait", env, "wait", job, "-v", "--json")
+	if err := wait.Wait(t, 2*time.Minute); err != nil || !strings.Contains(wait.Stdout(), `"committed"`) {
+		t.Fatalf("wait: %v\n%s\n%s", err, wait.Stdout(), wait.Stderr())
+	}
+	for _, args := range [][]string{{"status", job, "--out", j.out(), "-v", "--json"}, {"resume", job, "--out", j.out(), "-v"}} {
+		p := run(args[0], env, args...)
+		p.Wait(t, time.Minute)
+	}
+	// A job that fails (every chunk's program exits 1), logged verbosely.
+	fail := run("run-failing", env, "run", "-v", "--json", "--in", "s3://"+j.bucket+"/in/", "--fn", "exec", "--arg", "shell=true",
+		"--arg", "cmd=echo failing on purpose >&2; exit 1", "--out", "s3://"+j.bucket+"/failed/", "--max-attempts", "1", "--workers", "2")
+	if err := fail.Wait(t, 2*time.Minute); err == nil {
+		t.Fatal("the failing job succeeded")
+	}
+	// Wrong credentials: the errors must not echo them.
+	const wrongS3, wrongRedis = "wrong-s3-secret-93e1", "wrong-redis-pw-77ab"
+	badS3 := append(j.env(""), "AWS_SECRET_ACCESS_KEY="+wrongS3)
+	badRedis := append(j.env(""), "FANOUT_REDIS_URL=redis://fanout:"+wrongRedis+"@127.0.0.1:"+itoa(rs.Port)+"/0")
+	for _, bad := range []struct {
+		name, says string
+		env        []string
+	}{{"bad-s3-secret", "signature we calculated does not match", badS3}, {"bad-redis-password", "AUTH failed", badRedis}} {
+		p := run(bad.name, bad.env, append([]string{"run", "-v", "--json", "--workers", "1", "--rerun"}, j.jobArgs()...)...)
+		if err := p.Wait(t, 2*time.Minute); err == nil {
+			t.Errorf("%s: the run succeeded", bad.name)
+		}
+		if !strings.Contains(p.Stdout()+p.Stderr(), bad.says) {
+			t.Errorf("%s: the error does not say %q:\n%s%s", bad.name, bad.says, p.Stdout(), p.Stderr())
+		}
+	}
+	for _, w := range []*faulttest.Proc{w1, w2} {
+		stopWorker(t, w)
+	}
+
+	secrets := []string{m.SecretKey, redisPassword, wrongS3, wrongRedis}
+	scan := func(where, text string) {
+		for _, s := range secrets {
+			if strings.Contains(text, s) {
+				t.Errorf("%s holds a secret (%.4s...)", where, s)
+			}
+		}
+	}
+	var printed int
+	for _, p := range outputs {
+		scan(p.Name+" stdout", p.Stdout())
+		scan(p.Name+" stderr", p.Stderr())
+		printed += len(p.Stdout()) + len(p.Stderr())
+	}
+	// Everything fanout keeps in Redis.
+	c := aclClient(t, rs, redisPassword)
+	ctx := context.Background()
+	keys, err := c.Keys(ctx, "fanout:*").Result()
+	if err == nil {
+		t.Fatal("the fanout user may run KEYS, want -@dangerous to refuse it")
+	}
+	iter := c.Scan(ctx, 0, "fanout:*", 100).Iterator()
+	keys = nil
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	for _, k := range keys {
+		dump, err := c.Dump(ctx, k).Result()
+		if err == nil {
+			scan("Redis key "+k, k+dump)
+		}
+	}
+	// Everything fanout wrote to the bucket.
+	var objects int
+	for info, err := range j.store.List(ctx, "", nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(info.Key, "in/") {
+			continue
+		}
+		rc, _, err := j.store.Get(ctx, info.Key, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(rc)
+		rc.Close()
+		scan("object "+info.Key, info.Key+string(body))
+		objects++
+	}
+	t.Logf("scanned %d bytes printed by %d processes, %d Redis keys, %d objects: no secret", printed, len(outputs), len(keys), objects)
+}
+
+func jobOf(t *testing.T, stdout string) string {
+	t.Helper()
+	i := strings.Index(stdout, `"job": "`)
+	if i < 0 {
+		t.Fatalf("no job in %s", stdout)
+	}
+	rest := stdout[i+len(`"job": "`):]
+	return rest[:strings.IndexByte(rest, '"')]
+}
+
+// TestRedisACLUserWithOnlyItsKeys runs a job with workers through a Redis
+// whose only user may touch nothing but keys under fanout's prefix and no
+// dangerous command: fanout needs no more.
+func TestRedisACLUserWithOnlyItsKeys(t *testing.T) {
+	const password = "acl-pw-5b0e"
+	rs := faulttest.StartRedis(t, redisACLArgs(password)...)
+	j := newFaultJob(t, faultSetup{redisURL: "redis://fanout:" + password + "@127.0.0.1:" + itoa(rs.Port) + "/0"})
+	j.submit()
+	j.worker("worker", "", 2)
+	j.committed(j.driver(""), 2*time.Minute)
+	j.check()
+	// A prefix outside the user's keys is refused with a clear error.
+	env := append(j.env(""), "FANOUT_REDIS_PREFIX=other")
+	_, stderr, err := faulttest.Run(context.Background(), env, fanoutBinary(t), "submit", "--in", "s3://"+j.bucket+"/in/", "--fn", "convert",
+		"--out", "s3://"+j.bucket+"/other/", "--out-format", "jsonl")
+	if err == nil || !strings.Contains(stderr, "NOPERM") {
+		t.Errorf("a prefix outside the ACL: %v %s; want a NOPERM error", err, stderr)
+	}
+}
+
+// TestRedisOverTLS runs a job through a Redis that speaks only TLS
+// (rediss://), with its certificate signed by a throwaway CA given to
+// fanout as SSL_CERT_FILE; without the CA the connection is refused with a
+// certificate error, never downgraded.
+func TestRedisOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	caFile, certFile, keyFile := writeTestCA(t, dir)
+	const password = "tls-pw-c41a"
+	rs := faulttest.StartRedis(t, "--port", "0", "--tls-port", "{port}", "--tls-cert-file", certFile, "--tls-key-file", keyFile,
+		"--tls-ca-cert-file", caFile, "--tls-auth-clients", "no", "--requirepass", password)
+	url := "rediss://:" + password + "@127.0.0.1:" + itoa(rs.Port) + "/0"
+	j := newFaultJob(t, faultSetup{redisURL: url})
+	env := append(j.env(""), "SSL_CERT_FILE="+caFile)
+	res := runFanout(t, env, append([]string{"run", "--workers", "2", "--json", "--quiet"}, j.jobArgs()...)...)
+	j.job, j.chunks = res.Job, res.Chunks
+	if res.State != "committed" {
+		t.Fatalf("run over TLS: %+v", res)
+	}
+	j.check()
+	// Without the CA: a certificate error. Plain redis:// to the TLS port:
+	// an error, not a hang.
+	for name, env := range map[string][]string{
+		"unknown CA":   j.env(""),
+		"plain to TLS": append(j.env(""), "FANOUT_REDIS_URL=redis://:"+password+"@127.0.0.1:"+itoa(rs.Port)+"/0"),
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		_, stderr, err := faulttest.Run(ctx, env, fanoutBinary(t), "resume", j.job, "--out", j.out())
+		timedOut := ctx.Err() != nil
+		cancel()
+		if err == nil || timedOut || strings.Contains(stderr, password) {
+			t.Errorf("%s: %v %s; want a prompt error without the password", name, err, stderr)
+		}
+		if name == "unknown CA" && !strings.Contains(stderr, "certificate") {
+			t.Errorf("%s: %s; want a certificate error", name, stderr)
+		}
+	}
+}
+
+// writeTestCA writes a throwaway CA and a server certificate for
+// 127.0.0.1 and localhost signed by it, valid for an hour.
+func writeTestCA(t *testing.T, dir string) (caFile, certFile, keyFile string) {
+	t.Helper()
+	newKey := func() *ecdsa.PrivateKey {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	caKey, srvKey := newKey(), newKey()
+	now := time.Now()
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "fanout test CA"},
+		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	srv := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
+		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(time.Hour), DNSNames: []string{"localhost"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srv, caCert, &srvKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(srvKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, typ string, der []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	return write("ca.crt", "CERTIFICATE", caDER), write("server.crt", "CERTIFICATE", srvDER), write("server.key", "EC PRIVATE KEY", keyDER)
+}
+
+// TestOutputsEncryptedServerSide runs a job with --sse kms:KEY on a
+// private MinIO with a static KMS key: every object the job wrote (data
+// files, markers, manifest, commit record, _SUCCESS) is stored encrypted
+// with that key; and a bad --sse value is refused before anything runs.
+func TestOutputsEncryptedServerSide(t *testing.T) {
+	key := make([]byte, 32)
+	rand.Read(key)
+	m := faulttest.StartMinIO(t, "MINIO_KMS_SECRET_KEY=fanout-test-key:"+base64.StdEncoding.EncodeToString(key))
+	j := newFaultJob(t, faultSetup{minio: m})
+	res := runFanout(t, j.env(""), append([]string{"run", "--sse", "kms:fanout-test-key", "--workers", "2", "--json", "--quiet"}, j.jobArgs()...)...)
+	if res.State != "committed" {
+		t.Fatalf("run: %+v", res)
+	}
+	j.job = res.Job
+	j.check()
+	client := m.Client()
+	n := 0
+	for obj := range client.ListObjects(context.Background(), j.bucket, minio.ListObjectsOptions{Prefix: "out/", Recursive: true}) {
+		if obj.Err != nil {
+			t.Fatal(obj.Err)
+		}
+		st, err := client.StatObject(context.Background(), j.bucket, obj.Key, minio.StatObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := st.Metadata.Get("X-Amz-Server-Side-Encryption"); got != "aws:kms" ||
+			!strings.Contains(st.Metadata.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id"), "fanout-test-key") {
+			t.Errorf("%s: stored with encryption %q key %q, want aws:kms with fanout-test-key", obj.Key, got,
+				st.Metadata.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id"))
+		}
+		n++
+	}
+	_, stderr, err := faulttest.Run(context.Background(), j.env(""), fanoutBinary(t), append([]string{"run", "--sse", "rot13"}, j.jobArgs()...)...)
+	if err == nil || !strings.Contains(stderr, "--sse") {
+		t.Errorf("--sse rot13: %v %s; want a refusal", err, stderr)
+	}
+	t.Logf("%d objects written, all encrypted with SSE-KMS", n)
+}
