@@ -37,7 +37,7 @@
 //	<out>/_fanout/<job>/manifest.json                  the manifest
 //	<out>/_fanout/<job>/plans/<plan>/000000.json      manifest shards
 //	<out>/_fanout/<job>/chunks/<chunk>.json           chunk markers
-//	<out>/_fanout/<job>/staging/<chunk>/<epoch>/...   attempts' output
+//	<out>/_fanout/<job>/staging/<chunk>/<epoch>/<random>/...   attempts' output
 //	<out>/_fanout/<job>/_COMMITTED                    the commit record
 //	<out>/<col>=<value>/part-<chunk>-<n>.<ext>         committed data
 //	<out>/_rejected/part-<chunk>-<n>.jsonl             rejected records (reject.go)

@@ -45,7 +45,9 @@ const MaxReducers = 999999
 func (l Layout) ReduceMarkerPrefix(job string) string { return l.JobPrefix(job) + "reduce/" }
 
 // ReduceMarkerKey is the key of reduce task id's marker.
-func (l Layout) ReduceMarkerKey(job, id string) string { return l.ReduceMarkerPrefix(job) + id + ".json" }
+func (l Layout) ReduceMarkerKey(job, id string) string {
+	return l.ReduceMarkerPrefix(job) + id + ".json"
+}
 
 // ShuffleIndexKey is the key of the job's shuffle index.
 func (l Layout) ShuffleIndexKey(job string) string { return l.JobPrefix(job) + "shuffle.json" }

@@ -24,6 +24,11 @@ export FANOUT_REQUIRE_SERVICES=1
 echo "test.sh: services ready after $(( $(date +%s) - start ))s" >&2
 
 go vet ./...
-if [ $# -eq 0 ]; then set -- ./...; fi
+full=0
+if [ $# -eq 0 ]; then full=1; set -- ./...; fi
 go test -count=1 -timeout 75m "$@"
+if [ "$full" = 1 ]; then
+	scripts/fuzz.sh       # every fuzz target for a few seconds (~1.5 min)
+	scripts/chaos.sh -t 45 # a short chaos run (~1 min)
+fi
 echo "test.sh: done in $(( $(date +%s) - start ))s" >&2

@@ -102,12 +102,11 @@ func runInfer(ctx context.Context, g *globalFlags, o inferOptions) error {
 	if err != nil {
 		return fmt.Errorf("--sample-bytes: %w", err)
 	}
-	in := absURL(o.in)
-	base, pattern := in, ""
-	if i := strings.LastIndex(in, "/"); i >= 0 && strings.ContainsAny(in[i+1:], "*?[") {
-		base, pattern = in[:i+1], in[i+1:]
+	base, pattern := o.in, ""
+	if i := strings.LastIndex(o.in, "/"); i >= 0 && strings.ContainsAny(o.in[i+1:], "*?[") {
+		base, pattern = o.in[:i+1], o.in[i+1:]
 	}
-	b, loc, err := bucketurl.Open(ctx, base, bucketurl.Options{S3Backend: g.s3Backend})
+	b, loc, err := bucketurl.Open(ctx, absURL(base), bucketurl.Options{S3Backend: g.s3Backend})
 	if err != nil {
 		return fmt.Errorf("--in %s: %w", o.in, err)
 	}

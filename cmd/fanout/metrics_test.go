@@ -66,3 +66,15 @@ func TestMetricsExposeChunkOutcomesAndQueueDepth(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestAbsURLKeepsGlobs(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"s3://b/p/*.csv", "s3://b/p/*.csv"},
+		{"/data/in/*.csv", "file:///data/in/*.csv"},
+		{"/data/in/", "file:///data/in"},
+	} {
+		if got := absURL(tt.in); got != tt.want {
+			t.Errorf("absURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -253,11 +253,23 @@ func absURL(s string) string {
 	if strings.Contains(s, "://") {
 		return s
 	}
-	loc, err := objstore.ParseURL(s)
+	// A glob in the last element stays a glob: only the directory is
+	// turned into a URL.
+	dir, pattern := s, ""
+	if i := strings.LastIndex(s, "/"); i >= 0 && strings.ContainsAny(s[i+1:], "*?[") {
+		dir, pattern = s[:i+1], s[i+1:]
+	} else if i < 0 && strings.ContainsAny(s, "*?[") {
+		dir, pattern = "./", s
+	}
+	loc, err := objstore.ParseURL(dir)
 	if err != nil {
 		return s
 	}
-	return loc.String()
+	u := loc.String()
+	if pattern != "" {
+		u = strings.TrimSuffix(u, "/") + "/" + pattern
+	}
+	return u
 }
 
 // parseSize reads sizes such as 64MiB, 1GB, 512k or 1048576.
