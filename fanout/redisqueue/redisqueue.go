@@ -128,6 +128,9 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redisqueue: Config.URL %s: %w", u.Redacted(), err)
 		}
+		// Honour the caller's deadlines (heartbeats time out within a
+		// fraction of the lease even when Redis hangs).
+		opts.ContextTimeoutEnabled = true
 		q.client = redis.NewClient(opts)
 		q.owned = true
 		password = opts.Password
