@@ -61,6 +61,22 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (RedriveInfo, 
 		}
 		info.Chunks = append(info.Chunks, c)
 	}
+	if js.m.Reducers > 0 {
+		// The reduce stage starts over from the map markers as they will
+		// be: its shuffle index and reduce markers (failed ones included)
+		// go, so that rerun map chunks are merged and their records
+		// counted. Nothing of the job is published before its commit.
+		for _, key := range []string{js.layout.ShuffleIndexKey(js.job)} {
+			if err := js.out.Delete(ctx, key); err != nil {
+				return info, fmt.Errorf("redrive: deleting %s: %w", key, err)
+			}
+		}
+		e.removePrefix(ctx, js.out, js.layout.ReduceMarkerPrefix(js.job))
+		e.forgetJob(job)
+		if js, err = e.openJob(ctx, outURL, job); err != nil {
+			return info, err
+		}
+	}
 	n, err := e.cfg.Admin.Redrive(ctx, job)
 	if err != nil && !errors.Is(err, ErrUnknownJob) {
 		return info, fmt.Errorf("redrive: %w", err)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/fanout-dev/fanout/fanout"
@@ -126,4 +127,67 @@ func TestAggregationShufflesExactlyWithSpillsAndMultiPassMerge(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// poisonCount is countWords failing (permanently) on a line "poison" while
+// poisoned is set.
+type poisonCount struct{ countWords }
+
+var poisoned atomic.Bool
+
+func (poisonCount) Name() string { return "poisoncount" }
+func (poisonCount) Prepare(functions.Params) (functions.Task, error) {
+	return poisonTask{}, nil
+}
+
+type poisonTask struct{ countTask }
+
+func (poisonTask) Map(ctx context.Context, in functions.Input, out functions.Output) error {
+	row := make(functions.Row, 2)
+	for {
+		rec, err := in.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if poisoned.Load() && string(rec.Raw) == "poison" {
+			return functions.Permanent(fmt.Errorf("poison at offset %d", rec.Offset))
+		}
+		row[0], row[1] = functions.StringValue(string(rec.Raw)), functions.IntValue(1)
+		if err := out.Write(row); err != nil {
+			return err
+		}
+	}
+}
+
+// TestRedriveRestartsTheReduceStage fails a map chunk of an aggregating
+// job, redrives it once the cause is gone, and checks that the rerun
+// chunk's records are merged and counted exactly once.
+func TestRedriveRestartsTheReduceStage(t *testing.T) {
+	poisoned.Store(true)
+	defer poisoned.Store(false)
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	writeFiles(t, in, map[string][]byte{"a.txt": []byte("x\ny\nx\n"), "b.txt": []byte("x\npoison\n")})
+	reg := builtin.Registry()
+	reg.Register(poisonCount{})
+	e := newEngine(t, reg)
+	spec := manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "poisoncount", Output: "file://" + out + "/",
+		OutputFormat: "jsonl", MaxObjectsPerChunk: 1, Reducers: 2, MaxAttempts: 1}.WithDefaults()
+	res, err := e.Run(context.Background(), spec, fanout.RunOptions{Workers: 2})
+	if err == nil || res.State != fanout.StateFailed {
+		t.Fatalf("got %+v, %v; want the poisoned job to fail", res, err)
+	}
+	poisoned.Store(false)
+	if _, err := e.Redrive(context.Background(), spec.Output, res.Job); err != nil {
+		t.Fatal(err)
+	}
+	res, err = e.Wait(context.Background(), spec.Output, res.Job, fanout.RunOptions{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RecordsIn != 5 || res.RecordsOut != 3 {
+		t.Fatalf("got %d in, %d out; want 5 in (both chunks), 3 distinct lines out", res.RecordsIn, res.RecordsOut)
+	}
 }

@@ -14,6 +14,10 @@ import (
 	"github.com/fanout-dev/fanout/objstore"
 )
 
+// errReduceNotReady reports a reduce task claimed before its job's
+// shuffle index exists; the lease is given back without a failure.
+var errReduceNotReady = errors.New("fanout: reduce stage not ready")
+
 // mergeFanIn bounds how many sorted streams one merge reads at once; more
 // map files are first merged in groups into local runs.
 var mergeFanIn = 64
@@ -122,6 +126,10 @@ func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, s
 		return functions.Permanent(fmt.Errorf("function %s does not aggregate", spec.Function))
 	}
 	idx, err := e.shuffleIndex(ctx, js)
+	if errors.Is(err, objstore.ErrNotFound) {
+		// Map chunks are running again (a redrive): not a failure.
+		return errReduceNotReady
+	}
 	if err != nil {
 		return err
 	}
@@ -171,6 +179,9 @@ func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, s
 		}
 		run, err := os.CreateTemp("", "fanout-reduce-*")
 		if err != nil {
+			for _, s := range streams {
+				s.Close()
+			}
 			return err
 		}
 		os.Remove(run.Name())

@@ -185,8 +185,15 @@ func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats) Ch
 		ev.Outcome = OutcomeLeaseLost
 		return ev
 	}
-	if ctx.Err() != nil && err != nil {
-		// Shutting down past the grace period: give the chunk back.
+	if errors.Is(err, errReduceNotReady) {
+		select { // do not spin on a task that cannot start yet
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	if (ctx.Err() != nil || errors.Is(err, errReduceNotReady)) && err != nil {
+		// Shutting down past the grace period, or a reduce task that
+		// cannot start yet: give the chunk back.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if rerr := e.cfg.Queue.Release(rctx, lease); rerr != nil && !errors.Is(rerr, ErrLeaseLost) {
@@ -424,7 +431,7 @@ func (e *Engine) discardBeaten(ctx context.Context, js *jobState, markerKey, sta
 	if err != nil {
 		return
 	}
-	for _, f := range m.Files {
+	for _, f := range append(m.Files, m.Rejections.RejectedFiles...) {
 		if strings.HasPrefix(f.Key, staging) {
 			return // this attempt's marker after all
 		}
