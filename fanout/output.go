@@ -50,6 +50,13 @@ type stagedOutput struct {
 	rows   int64
 	rowBuf functions.Row
 	vals   []functions.Value
+
+	// paths caches the escaped partition path of recently seen partition
+	// values (keyed by their canonical encoding), since escaping every
+	// row's values costs more than the lookup.
+	paths   map[string]string
+	pathKey []byte
+	codec   rowCodec
 }
 
 type stagedFile struct {
@@ -81,6 +88,12 @@ func newStagedOutput(ctx context.Context, b objstore.Bucket, prefix, chunk, form
 		}
 	}
 	o.vals = make([]functions.Value, len(o.partIdx))
+	o.paths = map[string]string{}
+	partSchema := &functions.Schema{}
+	for _, i := range o.partIdx {
+		partSchema.Columns = append(partSchema.Columns, schema.Columns[i])
+	}
+	o.codec = rowCodec{schema: partSchema, keys: len(o.partIdx)}
 	o.rowBuf = make(functions.Row, len(o.keepIdx))
 	return o, nil
 }
@@ -103,7 +116,7 @@ func (o *stagedOutput) Write(row functions.Row) error {
 		for i, j := range o.partIdx {
 			o.vals[i] = row[j]
 		}
-		partition = codec.PartitionPath(o.partNames, o.vals)
+		partition = o.partitionPath()
 	}
 	f := o.open[partition]
 	if f == nil {
@@ -222,4 +235,22 @@ func contentType(format string) string {
 // finalKey is where a staged file goes when the job commits.
 func finalKey(layout manifest.Layout, f manifest.OutputFile) string {
 	return layout.DataKey(f.Partition, path.Base(f.Key))
+}
+
+// maxCachedPaths bounds the partition path cache of one attempt.
+const maxCachedPaths = 4096
+
+// partitionPath returns the Hive path of o.vals, from the cache when it
+// has been seen.
+func (o *stagedOutput) partitionPath() string {
+	o.pathKey = o.codec.appendCols(o.pathKey[:0], o.vals, 0, len(o.vals))
+	if p, ok := o.paths[string(o.pathKey)]; ok {
+		return p
+	}
+	p := codec.PartitionPath(o.partNames, o.vals)
+	if len(o.paths) >= maxCachedPaths {
+		clear(o.paths)
+	}
+	o.paths[string(o.pathKey)] = p
+	return p
 }

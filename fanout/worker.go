@@ -526,7 +526,7 @@ func (e *Engine) advanceIdle(ctx context.Context, job string) {
 			var jf *JobFailedError
 			if errors.As(err, &jf) {
 				e.failedJobs.Store(s.Job, true)
-			} else {
+			} else if ctx.Err() == nil {
 				e.log.Warn("commit by an idle worker failed", "job", s.Job, "err", err)
 			}
 		}
