@@ -81,6 +81,7 @@ command -v bc >/dev/null || { echo "bench: installing bc" >&2; apt-get install -
 echo "bench: word count over $text_size" >&2
 f=$(run_fanout wc --in "$text/" --fn wordcount --out-format jsonl)
 r=$(ref_secs wordcount "$text")
+r_wc=$r
 row "wordcount (embedded)" "$f" "Go, $(nproc) goroutines" "$r" "$text_bytes"
 d=$(duck_secs "COPY (SELECT word, count(*) AS count FROM (SELECT unnest(regexp_split_to_array(lower(line), '[^\\p{L}\\p{N}]+')) AS word FROM read_csv('$text/*.txt', columns={'line': 'VARCHAR'}, delim=E'\\x01', quote='', escape='', header=false)) WHERE word <> '' GROUP BY word) TO '$data/duck-wc.parquet'")
 row "wordcount (embedded)" "$f" "DuckDB" "$d" "$text_bytes"
@@ -102,6 +103,29 @@ f=$(run_fanout conv --in "$sales/" --fn convert --partition-by region)
 rm -rf "$data/duck-conv"
 d=$(duck_secs "COPY (SELECT * FROM read_csv('$sales/*.csv', header=true)) TO '$data/duck-conv' (FORMAT parquet, PARTITION_BY (region), COMPRESSION zstd)")
 row "CSV -> partitioned Parquet" "$f" "DuckDB" "$d" "$sales_bytes"
+
+echo "bench: word count over $text_size on MinIO + Redis with two worker processes" >&2
+eval "$(scripts/services.sh up)"
+export FANOUT_REDIS_PREFIX="bench-$$"
+sign=(--aws-sigv4 "aws:amz:$AWS_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY")
+bucket="bench-$$"
+curl -fsS -X PUT "${sign[@]}" "$AWS_ENDPOINT_URL_S3/$bucket" >/dev/null
+for f in "$text"/*.txt; do
+	curl -fsS -X PUT "${sign[@]}" -T "$f" "$AWS_ENDPOINT_URL_S3/$bucket/text/$(basename "$f")" >/dev/null
+done
+"$bin/fanout" work --concurrency 1 >/dev/null 2>&1 &
+w1=$!
+"$bin/fanout" work --concurrency 1 >/dev/null 2>&1 &
+w2=$!
+t0=$(now)
+"$bin/fanout" run --quiet --json --workers 0 --in "s3://$bucket/text/" --fn wordcount --out-format jsonl --out "s3://$bucket/wc/" >"$data/last.json"
+t1=$(now)
+kill -TERM "$w1" "$w2" 2>/dev/null || true
+wait "$w1" "$w2" 2>/dev/null || true
+grep -q '"state": "committed"' "$data/last.json" || { cat "$data/last.json" >&2; exit 1; }
+f=$(echo "$t1 - $t0" | bc -l)
+row "wordcount (MinIO+Redis, 2 workers)" "$f" "Go, $(nproc) goroutines" "$r_wc" "$text_bytes"
+redis-cli -u "$FANOUT_REDIS_URL" --scan --pattern "$FANOUT_REDIS_PREFIX*" | xargs -r redis-cli -u "$FANOUT_REDIS_URL" del >/dev/null
 
 echo
 echo "fanout benchmarks, $(nproc) cores, $(date -u +%Y-%m-%d); ratio = reference time / fanout time (higher is better for fanout)"
