@@ -21,12 +21,19 @@ import (
 func duckDB(t *testing.T, stmts ...string) []byte {
 	t.Helper()
 	mods := os.Getenv("FANOUT_DUCKDB_NODE_MODULES")
+	if mods == "" && os.Getenv("FANOUT_DUCKDB_DIR") != "" {
+		mods = filepath.Join(os.Getenv("FANOUT_DUCKDB_DIR"), "node_modules")
+	}
 	if mods == "" {
-		mods = "/tmp/duck/node_modules"
+		mods, _ = filepath.Abs(filepath.Join("..", "..", ".cache", "duckdb", "node_modules")) // scripts/tools.sh installs it there
 	}
 	node, err := exec.LookPath("node")
 	if _, serr := os.Stat(filepath.Join(mods, "@duckdb", "node-api")); err != nil || serr != nil {
-		t.Skip("needs node and @duckdb/node-api: mkdir -p /tmp/duck && cd /tmp/duck && npm install @duckdb/node-api@1.5.6-r.1")
+		msg := "needs node and @duckdb/node-api, installed by scripts/tools.sh (run the tests with scripts/test.sh)"
+		if os.Getenv("FANOUT_REQUIRE_SERVICES") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
 	}
 	q, _ := json.Marshal(stmts)
 	script := `
