@@ -173,6 +173,21 @@ func newWorkCommand(g *globalFlags) *cobra.Command {
 	return cmd
 }
 
+// openJobApp wires an app for a command about one job and finds the job's
+// output URL (--out, or the queue's record). The caller closes the app.
+func openJobApp(ctx context.Context, g *globalFlags, job, out string, needRedis bool) (*app, string, error) {
+	a, err := newApp(ctx, g, needRedis)
+	if err != nil {
+		return nil, "", err
+	}
+	o, err := jobOutput(ctx, a, job, out)
+	if err != nil {
+		a.Close()
+		return nil, "", err
+	}
+	return a, o, nil
+}
+
 // jobOutput finds a job's output URL: --out, or the queue's record.
 func jobOutput(ctx context.Context, a *app, job, out string) (string, error) {
 	if out != "" {
@@ -195,15 +210,11 @@ func newWaitCommand(g *globalFlags) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			a, err := newApp(ctx, g, out == "")
+			a, o, err := openJobApp(ctx, g, args[0], out, out == "")
 			if err != nil {
 				return err
 			}
 			defer a.Close()
-			o, err := jobOutput(ctx, a, args[0], out)
-			if err != nil {
-				return err
-			}
 			if a.embedded && workers == 0 {
 				workers = runtime.NumCPU()
 			}
@@ -229,15 +240,11 @@ func newStatusCommand(g *globalFlags) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			a, err := newApp(ctx, g, out == "")
+			a, o, err := openJobApp(ctx, g, args[0], out, out == "")
 			if err != nil {
 				return err
 			}
 			defer a.Close()
-			o, err := jobOutput(ctx, a, args[0], out)
-			if err != nil {
-				return err
-			}
 			res, err := a.engine.Status(ctx, o, args[0])
 			if err != nil {
 				return err
@@ -272,15 +279,11 @@ func newResumeCommand(g *globalFlags) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			a, err := newApp(ctx, g, true)
+			a, o, err := openJobApp(ctx, g, args[0], out, true)
 			if err != nil {
 				return err
 			}
 			defer a.Close()
-			o, err := jobOutput(ctx, a, args[0], out)
-			if err != nil {
-				return err
-			}
 			n, err := a.engine.Resume(ctx, o, args[0])
 			if err != nil {
 				return err

@@ -22,15 +22,11 @@ cannot be redriven.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			a, err := newApp(ctx, g, out == "")
+			a, o, err := openJobApp(ctx, g, args[0], out, out == "")
 			if err != nil {
 				return err
 			}
 			defer a.Close()
-			o, err := jobOutput(ctx, a, args[0], out)
-			if err != nil {
-				return err
-			}
 			info, err := a.engine.Redrive(ctx, o, args[0])
 			if err != nil {
 				return err

@@ -59,7 +59,7 @@ func minioBinary(t *testing.T) string {
 		if localstack.Required() {
 			t.Fatal(msg)
 		}
-		t.Skip(msg)
+		t.Skip(msg) // msg names scripts/test.sh
 	}
 	return bin
 }

@@ -33,7 +33,7 @@ func Missing(t testing.TB, what string) {
 	if os.Getenv("FANOUT_REQUIRE_SERVICES") == "1" {
 		t.Fatalf("FANOUT_REQUIRE_SERVICES=1 but %s", msg)
 	}
-	t.Skip(msg)
+	t.Skip(msg) // msg names scripts/test.sh
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.

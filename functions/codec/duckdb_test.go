@@ -33,7 +33,7 @@ func duckDB(t *testing.T, stmts ...string) []byte {
 		if os.Getenv("FANOUT_REQUIRE_SERVICES") == "1" {
 			t.Fatal(msg)
 		}
-		t.Skip(msg)
+		t.Skip(msg) // msg names scripts/test.sh
 	}
 	q, _ := json.Marshal(stmts)
 	script := `
