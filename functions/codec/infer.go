@@ -46,10 +46,11 @@ func (g *typeGuess) text(s string) {
 		return
 	}
 	g.seen = true
-	g.notInt = g.notInt || !looksInt(s)
-	g.notFloat = g.notFloat || !looksFloat(s)
-	g.notBool = g.notBool || !looksBool(s)
-	g.notTime = g.notTime || !looksTimestamp(s)
+	k := KindsOf(s)
+	g.notInt = g.notInt || !k.Int
+	g.notFloat = g.notFloat || !k.Float
+	g.notBool = g.notBool || !k.Bool
+	g.notTime = g.notTime || !k.Time
 }
 
 func (g *typeGuess) result() functions.Type {

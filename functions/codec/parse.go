@@ -158,3 +158,16 @@ func looksTimestamp(s string) bool {
 	_, ok := parseTimestamp(s)
 	return ok
 }
+
+// TextKinds says which column types a text value fits under the rules of
+// schema inference: integers and floats without a leading zero (so that
+// codes like 007 stay strings), finite decimal floats, true/false, and the
+// timestamp forms ParseValue accepts.
+type TextKinds struct{ Int, Float, Bool, Time bool }
+
+// KindsOf classifies one non-empty text value for inference; InferSchema
+// and the contract profiler (fanout infer) share it so that they never
+// disagree on a column's type.
+func KindsOf(s string) TextKinds {
+	return TextKinds{Int: looksInt(s), Float: looksFloat(s), Bool: looksBool(s), Time: looksTimestamp(s)}
+}

@@ -119,72 +119,38 @@ func (c *colProfile) addTyped(v functions.Value) {
 }
 
 func (c *colProfile) addText(s string) {
+	k := codec.KindsOf(s) // the same rules as schema inference
 	if !c.notInt {
-		if i, ok := looksInt(s); ok {
-			c.minI, c.maxI = min(c.minI, i), max(c.maxI, i)
+		if v, err := codec.ParseValue(functions.Int64, s); k.Int && err == nil {
+			c.minI, c.maxI = min(c.minI, v.I), max(c.maxI, v.I)
 		} else {
 			c.notInt = true
 			c.leadingZero = c.leadingZero || hasLeadingZero(s)
 		}
 	}
 	if !c.notFloat {
-		if f, ok := looksFloat(s); ok {
-			c.minF, c.maxF = math.Min(c.minF, f), math.Max(c.maxF, f)
+		if v, err := codec.ParseValue(functions.Float64, s); k.Float && err == nil {
+			c.minF, c.maxF = math.Min(c.minF, v.F), math.Max(c.maxF, v.F)
 		} else {
 			c.notFloat = true
 		}
 	}
-	if !c.notBool && !strings.EqualFold(s, "true") && !strings.EqualFold(s, "false") {
+	if !k.Bool {
 		c.notBool = true
 	}
 	if !c.notTime {
-		v, err := codec.ParseValue(functions.Timestamp, s)
-		if err != nil || !strings.Contains(s, "-") {
-			c.notTime = true
-		} else {
+		if v, err := codec.ParseValue(functions.Timestamp, s); k.Time && err == nil {
 			c.minT, c.maxT = min(c.minT, v.I), max(c.maxT, v.I)
 			c.dateOnly = c.dateOnly && len(s) == len(time.DateOnly)
+		} else {
+			c.notTime = true
 		}
 	}
-}
-
-// looksInt accepts decimal integers without a leading zero (so that codes
-// such as 007 stay strings).
-func looksInt(s string) (int64, bool) {
-	if hasLeadingZero(s) {
-		return 0, false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && !(i == 0 && (c == '-' || c == '+') && len(s) > 1) {
-			return 0, false
-		}
-	}
-	i, err := strconv.ParseInt(s, 10, 64)
-	return i, err == nil
 }
 
 func hasLeadingZero(s string) bool {
 	d := strings.TrimLeft(s, "+-")
 	return len(d) > 1 && d[0] == '0' && d[1] >= '0' && d[1] <= '9'
-}
-
-// looksFloat accepts finite decimal numbers (not NaN, Inf or hex).
-func looksFloat(s string) (float64, bool) {
-	if s == "" || hasLeadingZero(s) {
-		return 0, false
-	}
-	digits := false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= '0' && c <= '9':
-			digits = true
-		case c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-':
-		default:
-			return 0, false
-		}
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	return f, digits && err == nil && !math.IsInf(f, 0) && !math.IsNaN(f)
 }
 
 // typeOf is the column's proposed type.
