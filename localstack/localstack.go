@@ -82,7 +82,7 @@ func missing(t testing.TB, what string) {
 	if Required() {
 		t.Fatalf("FANOUT_REQUIRE_SERVICES=1 but %s", msg)
 	}
-	t.Skip(msg)
+	t.Skip(msg) // msg names scripts/test.sh
 }
 
 // S3 returns the local MinIO's settings, or skips (fails when required)

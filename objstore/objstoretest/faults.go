@@ -245,7 +245,7 @@ func RunHTTPFaults(t *testing.T, newBucket func(t *testing.T, rt http.RoundTripp
 		}
 		t.Run(fmt.Sprintf("LostCreateOnlyResponse/%d", size), func(t *testing.T) {
 			if size > 1<<20 && testing.Short() {
-				t.Skip("uploads 34 MiB; skipped in -short mode")
+				t.Skip("uploads 34 MiB; skipped in -short mode; scripts/test.sh runs it")
 			}
 			b, ft := setup(t)
 			ft.Add(Fault{Match: IsKind(kind, header), Kind: LoseResponse, Times: 1})
@@ -263,7 +263,7 @@ func RunHTTPFaults(t *testing.T, newBucket func(t *testing.T, rt http.RoundTripp
 		})
 		t.Run(fmt.Sprintf("CreateOnlyLostToAnotherAfterRetry/%d", size), func(t *testing.T) {
 			if size > 1<<20 && testing.Short() {
-				t.Skip("uploads 34 MiB; skipped in -short mode")
+				t.Skip("uploads 34 MiB; skipped in -short mode; scripts/test.sh runs it")
 			}
 			b, ft := setup(t)
 			put(t, b, "marker", []byte("the other writer's"))
@@ -291,7 +291,7 @@ func RunHTTPFaults(t *testing.T, newBucket func(t *testing.T, rt http.RoundTripp
 	})
 	t.Run("ThrottledMultipart", func(t *testing.T) {
 		if testing.Short() {
-			t.Skip("uploads 34 MiB; skipped in -short mode")
+			t.Skip("uploads 34 MiB; skipped in -short mode; scripts/test.sh runs it")
 		}
 		b, ft := setup(t)
 		ft.Add(Fault{Match: IsKind("PUT part", ""), Kind: Throttle, Times: 3},

@@ -514,7 +514,7 @@ const multipartSize = 34 << 20
 
 func testCreateOnlyRaceMultipart(t *testing.T, b objstore.Bucket, c config) {
 	if testing.Short() {
-		t.Skip("uploads 100 MiB; skipped in -short mode")
+		t.Skip("uploads 100 MiB; skipped in -short mode; scripts/test.sh runs it")
 	}
 	const writers = 3
 	ctx := ctxFor(t)
@@ -894,7 +894,7 @@ const largeSize = 200 << 20
 
 func testLargeStream(t *testing.T, b objstore.Bucket, c config) {
 	if testing.Short() {
-		t.Skip("streams 200 MiB; skipped in -short mode")
+		t.Skip("streams 200 MiB; skipped in -short mode; scripts/test.sh runs it")
 	}
 	ctx := ctxFor(t)
 	var info objstore.ObjectInfo
