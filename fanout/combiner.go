@@ -207,7 +207,7 @@ func (c *combiner) Close(b objstore.Bucket, prefix string) (manifest.OutputFile,
 	if err != nil {
 		return manifest.OutputFile{}, err
 	}
-	info, err := b.Put(c.ctx, key, r, &objstore.PutOptions{Size: sp.Size(), ContentType: "application/octet-stream"})
+	info, err := putStaged(c.ctx, b, key, r, &objstore.PutOptions{Size: sp.Size(), ContentType: "application/octet-stream"})
 	if err != nil {
 		return manifest.OutputFile{}, fmt.Errorf("uploading %s: %w", key, err)
 	}

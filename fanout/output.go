@@ -184,7 +184,7 @@ func (o *stagedOutput) finish(f *stagedFile) error {
 	if err != nil {
 		return err
 	}
-	info, err := o.b.Put(o.ctx, f.key, r, &objstore.PutOptions{Size: f.sp.Size(), ContentType: contentType(o.format)})
+	info, err := putStaged(o.ctx, o.b, f.key, r, &objstore.PutOptions{Size: f.sp.Size(), ContentType: contentType(o.format)})
 	if err != nil {
 		return fmt.Errorf("uploading %s: %w", f.key, err)
 	}

@@ -205,7 +205,7 @@ func (s *rejectSink) finish() error {
 	if err != nil {
 		return err
 	}
-	info, err := s.b.Put(s.ctx, f.key, r, &objstore.PutOptions{Size: f.sp.Size(), ContentType: "application/x-ndjson"})
+	info, err := putStaged(s.ctx, s.b, f.key, r, &objstore.PutOptions{Size: f.sp.Size(), ContentType: "application/x-ndjson"})
 	if err != nil {
 		return fmt.Errorf("uploading %s: %w", f.key, err)
 	}

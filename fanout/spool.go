@@ -2,9 +2,13 @@ package fanout
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
+	"time"
+
+	"github.com/fanout-dev/fanout/objstore"
 )
 
 // spool buffers one output file: in memory up to memLimit bytes, then in a
@@ -69,3 +73,32 @@ func (s *spool) Close() error {
 	s.file = nil
 	return errors.Join(err, os.Remove(name))
 }
+
+// putStaged uploads one file under an attempt's staging prefix. The
+// attempt's context (cancelled when its lease is lost) does not cut the
+// request in flight: a PUT cut off after the store has its body may still
+// land after the attempt removed its staging prefix, and after the commit
+// that removes staging is over, leaving garbage nobody lists again. So the
+// write runs to completion, bounded by a timeout that grows with its size,
+// and the lease is checked when it returns: an attempt then knows every
+// object it wrote, and its cleanup finds them all.
+func putStaged(ctx context.Context, b objstore.Bucket, key string, r io.Reader, opts *objstore.PutOptions) (objstore.ObjectInfo, error) {
+	if ctx.Err() != nil {
+		return objstore.ObjectInfo{}, context.Cause(ctx)
+	}
+	timeout := stagedPutTimeout + time.Duration(opts.Size/stagedPutMinRate)*time.Second
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	info, err := b.Put(wctx, key, r, opts)
+	if err == nil && ctx.Err() != nil {
+		return info, context.Cause(ctx)
+	}
+	return info, err
+}
+
+// stagedPutTimeout and stagedPutMinRate bound a staged write: a minute,
+// plus a second per MiB.
+const (
+	stagedPutTimeout = time.Minute
+	stagedPutMinRate = 1 << 20
+)

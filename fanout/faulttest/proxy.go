@@ -1,7 +1,10 @@
 package faulttest
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -20,6 +23,7 @@ import (
 type S3Proxy struct {
 	URL string
 
+	target *url.URL
 	srv    *httptest.Server
 	closed chan struct{}
 
@@ -40,7 +44,7 @@ func NewS3Proxy(t testing.TB, upstream string) *S3Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &S3Proxy{closed: make(chan struct{})}
+	p := &S3Proxy{target: target, closed: make(chan struct{})}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
@@ -115,6 +119,31 @@ func (p *S3Proxy) After(hook func(*http.Request, *http.Response) error) {
 	p.mu.Lock()
 	p.after = hook
 	p.mu.Unlock()
+}
+
+// Replay sends a request the client has given up on to the store anyway,
+// with body (read from r beforehand), and waits for the store's answer:
+// a write cut off in flight that still lands, as it may on any S3.
+func (p *S3Proxy) Replay(r *http.Request, body []byte) error {
+	u := *p.target
+	u.Path, u.RawPath, u.RawQuery = r.URL.Path, r.URL.RawPath, r.URL.RawQuery
+	out, err := http.NewRequest(r.Method, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	out.Header = r.Header.Clone()
+	out.Host = r.Host // signed by the client
+	out.ContentLength = int64(len(body))
+	resp, err := http.DefaultClient.Do(out)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("replayed %s %s: %s", r.Method, r.URL.Path, resp.Status)
+	}
+	return nil
 }
 
 // ObjectKey returns the object key of a path-style S3 request
