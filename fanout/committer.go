@@ -148,6 +148,7 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 			durations = append(durations, m.Finished.Sub(m.Started))
 		}
 	}
+	account(rec, markers)
 	allowed, err := manifest.ParseMaxFailed(js.m.Spec.MaxFailed, js.m.Chunks)
 	if err != nil {
 		return nil, functions.Permanent(err)
@@ -174,6 +175,8 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 			rec.RecordsOut += m.RecordsOut
 			durations = append(durations, m.Finished.Sub(m.Started))
 		}
+		account(rec, reduced)
+		rec.S3Requests += int64(len(reduced)) * int64(js.m.Chunks) // each reads every map chunk's shuffle file
 		if len(failed) > 0 {
 			return nil, &JobFailedError{Job: js.job, Failed: append(rec.Failed, failed...), Allowed: allowed}
 		}
@@ -213,6 +216,7 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 		rec.BytesOut += f.Size
 	}
 	rec.Timings = summarise(durations, wall)
+	rec.S3Requests += commitRequests(js, rec)
 	rec.Committed = time.Now().UTC()
 	body, err := manifest.Encode(rec)
 	if err != nil {
@@ -283,6 +287,59 @@ func (e *Engine) verifyCommitted(ctx context.Context, js *jobState, rec *manifes
 		return nil
 	}
 	return e.finishCommit(ctx, js)
+}
+
+// account adds the markers' retries, backups, Lambda GB-seconds and
+// S3 requests to the record. A winning attempt makes one HEAD (is the
+// chunk done?), a GET per input object (more for a ranged read retried),
+// a PUT per output file (multipart uploads more), and the marker's PUT; a
+// map attempt of an aggregating job writes one shuffle file.
+func account(rec *manifest.CommitRecord, markers []*manifest.ChunkMarker) {
+	for _, m := range markers {
+		if m.Attempts > 1 {
+			rec.Retries += m.Attempts - 1
+		}
+		if m.Backup {
+			rec.Backups++
+		}
+		if m.MemoryMB > 0 && !m.Started.IsZero() {
+			rec.LambdaGBSeconds += m.Finished.Sub(m.Started).Seconds() * float64(m.MemoryMB) / 1024
+		}
+		if m.State != manifest.MarkerDone {
+			continue
+		}
+		rec.S3Requests += 2 + int64(len(m.Inputs))
+		for _, f := range append(slices.Clone(m.Files), m.RejectedFiles...) {
+			rec.S3Requests += putRequests(f.Size)
+		}
+	}
+}
+
+// putRequests is what uploading size bytes costs: one PUT, or a
+// multipart upload (create, a part per 16 MiB, complete).
+func putRequests(size int64) int64 {
+	const part = 16 << 20
+	if size <= part {
+		return 1
+	}
+	return 2 + (size+part-1)/part
+}
+
+// commitRequests estimates planning's and the commit's requests: listing
+// the input (1,000 keys a page), the manifest and its shards, reading
+// every marker, a COPY per published file, the commit record, _SUCCESS,
+// and listing and deleting staging.
+func commitRequests(js *jobState, rec *manifest.CommitRecord) int64 {
+	tasks := int64(js.m.Chunks + js.m.Reducers)
+	staged := int64(len(rec.Files) + len(rec.RejectedFiles))
+	if js.m.Reducers > 0 {
+		staged += int64(js.m.Chunks) // shuffle files
+	}
+	return js.m.Objects/1000 + 1 + // listing the input
+		1 + int64(js.m.Shards) + // manifest and shards
+		tasks + tasks/1000 + 1 + // listing and reading markers
+		int64(len(rec.Files)+len(rec.RejectedFiles)) + 2 + // copies, commit record, _SUCCESS
+		staged/1000 + 1 + staged // listing and deleting staging
 }
 
 func summarise(ds []time.Duration, wall time.Duration) manifest.Timings {

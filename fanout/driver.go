@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -47,7 +48,23 @@ type Result struct {
 	RejectedByColumn map[string]int64 `json:"rejected_by_column,omitempty"`
 	RejectedFiles    int              `json:"rejected_files,omitempty"`
 	Counters         map[string]int64 `json:"counters,omitempty"`
+	// A committed job's figures from its commit record (see
+	// manifest.CommitRecord).
+	Timings         *manifest.Timings `json:"timings,omitempty"`
+	Retries         int               `json:"retries,omitempty"`
+	Backups         int               `json:"backups,omitempty"`
+	S3Requests      int64             `json:"s3_requests_estimate,omitempty"`
+	LambdaGBSeconds float64           `json:"lambda_gb_seconds,omitempty"`
+	// A running job's progress (Status): throughput since it was planned,
+	// the estimated time left at that pace, and the longest running tasks.
+	TasksPerSecond float64       `json:"tasks_per_second,omitempty"`
+	BytesPerSecond float64       `json:"bytes_per_second,omitempty"`
+	ETA            time.Duration `json:"eta_ns,omitempty"`
+	Slowest        []RunningTask `json:"slowest,omitempty"`
 }
+
+// slowestShown bounds Result.Slowest.
+const slowestShown = 5
 
 // Progress is a snapshot for progress displays.
 type Progress struct {
@@ -301,6 +318,9 @@ func (e *Engine) check(ctx context.Context, js *jobState, start time.Time, progr
 		progress(Progress{Job: job, Chunks: js.m.Chunks + js.m.Reducers, Done: stats.Done, Running: stats.Running, Dead: stats.Dead,
 			BytesTotal: js.m.Bytes, Elapsed: time.Since(start)})
 	}
+	if stats.Pending == 0 && stats.Running > 0 && js.m.Spec.BackupAfter > 0 {
+		e.startBackups(ctx, js)
+	}
 	if stats.Pending > 0 || stats.Running > 0 {
 		return nil, false
 	}
@@ -310,6 +330,37 @@ func (e *Engine) check(ctx context.Context, js *jobState, start time.Time, progr
 		return nil, false
 	}
 	return nil, finished
+}
+
+// minBackupSamples is how many finished tasks make a median worth
+// comparing a running task with.
+const minBackupSamples = 3
+
+// startBackups starts a backup attempt of every task that has run longer
+// than BackupAfter times the median of the job's recent tasks, and at
+// least manifest.BackupMinAge, once no task waits to be claimed (so that
+// backups only take workers that would idle). The twins race to create
+// the chunk's marker; the queue forgets the loser (see BackupSuffix).
+func (e *Engine) startBackups(ctx context.Context, js *jobState) {
+	a, err := e.cfg.Admin.Activity(ctx, js.job)
+	if err != nil || len(a.Recent) < minBackupSamples {
+		return
+	}
+	sorted := slices.Sorted(slices.Values(a.Recent))
+	median := sorted[len(sorted)/2]
+	limit := max(time.Duration(float64(median)*js.m.Spec.BackupAfter), manifest.BackupMinAge)
+	for _, t := range a.Running { // longest running first
+		if t.Running < limit {
+			break
+		}
+		if _, backup := BackupOf(t.Chunk); backup {
+			continue
+		}
+		if ok, err := e.cfg.Admin.Backup(ctx, js.job, t.Chunk); err == nil && ok {
+			e.log.Info("straggler: started a backup attempt", "job", js.job, "chunk", t.Chunk,
+				"running", t.Running.Round(time.Millisecond), "median", median.Round(time.Millisecond))
+		}
+	}
 }
 
 // commitOrVerify commits a finished job, or verifies a committed one, and
@@ -441,7 +492,12 @@ func (e *Engine) result(js *jobState, rec *manifest.CommitRecord, start time.Tim
 		Job: js.job, State: StateCommitted, Chunks: rec.Chunks, Objects: js.m.Objects,
 		RecordsIn: rec.RecordsIn, RecordsOut: rec.RecordsOut, BytesIn: rec.BytesIn, BytesOut: rec.BytesOut,
 		Output: js.m.Spec.Output, Files: len(rec.Files), Failed: rec.Failed, Elapsed: time.Since(start),
-		Markers: rec.Chunks,
+		Markers: rec.Chunks, Retries: rec.Retries, Backups: rec.Backups, S3Requests: rec.S3Requests,
+		LambdaGBSeconds: rec.LambdaGBSeconds,
+	}
+	if rec.Timings != (manifest.Timings{}) {
+		t := rec.Timings
+		res.Timings = &t
 	}
 	res.setRejections(rec.Rejections)
 	return res
@@ -466,7 +522,23 @@ func (e *Engine) Status(ctx context.Context, outURL, job string) (Result, error)
 	if err == nil {
 		res.Queue = stats
 	}
+	if a, err := e.cfg.Admin.Activity(ctx, job); err == nil {
+		res.Slowest = a.Running[:min(len(a.Running), slowestShown)]
+	}
+	res.progress(js.m, len(scan.done), time.Since(js.m.Created))
 	return res, nil
+}
+
+// progress sets the throughput of a running job from the map chunks with
+// a marker over the time since planning (bytes in proportion), and the
+// time the others will take at that pace.
+func (r *Result) progress(m *manifest.Manifest, done int, elapsed time.Duration) {
+	if done == 0 || elapsed <= 0 || m.Chunks == 0 {
+		return
+	}
+	r.TasksPerSecond = float64(done) / elapsed.Seconds()
+	r.BytesPerSecond = float64(m.Bytes) * float64(done) / float64(m.Chunks) / elapsed.Seconds()
+	r.ETA = time.Duration(float64(m.Chunks-done) / r.TasksPerSecond * float64(time.Second))
 }
 
 // finishJob removes a committed job from the queue; failing to is

@@ -27,7 +27,7 @@ import (
 
 // newEngine wires an embedded engine: local files, in-memory queue,
 // built-in functions.
-func newEngine(t *testing.T, reg *functions.Registry) *fanout.Engine {
+func newEngine(t testing.TB, reg *functions.Registry) *fanout.Engine {
 	t.Helper()
 	if reg == nil {
 		reg = builtin.Registry()
@@ -47,7 +47,7 @@ func newEngine(t *testing.T, reg *functions.Registry) *fanout.Engine {
 	return e
 }
 
-func writeFiles(t *testing.T, dir string, files map[string][]byte) {
+func writeFiles(t testing.TB, dir string, files map[string][]byte) {
 	t.Helper()
 	for name, body := range files {
 		p := filepath.Join(dir, filepath.FromSlash(name))

@@ -3,6 +3,7 @@ package fanout
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -79,6 +80,45 @@ type QueueStats struct {
 	Retrying int // of Pending, those waiting for their backoff
 }
 
+// BackupSuffix marks a backup task: a second attempt at a straggling
+// chunk, which runs beside the original while it still holds its lease.
+// The chunk marker's create-only write lets only one of the twins
+// publish. The queue treats the twins as one chunk: acking either
+// completes the chunk and forgets the other (whose heartbeat then reports
+// its lease lost, so that it stops), and a backup that fails, expires or
+// is released is forgotten, never retried or dead-lettered: the original
+// still runs. Chunk and reduce task IDs never hold a '+'.
+const BackupSuffix = "+b"
+
+// BackupTask is the ID of chunk's backup task.
+func BackupTask(chunk string) string { return chunk + BackupSuffix }
+
+// BackupOf returns the chunk a backup task stands in for; ok is false for
+// an ordinary task.
+func BackupOf(task string) (chunk string, ok bool) { return strings.CutSuffix(task, BackupSuffix) }
+
+// RunningTask is one leased task of a job.
+type RunningTask struct {
+	Chunk  string `json:"chunk"` // a chunk or reduce task ID, or a backup task (BackupOf)
+	Worker string `json:"worker"`
+	Epoch  int64  `json:"epoch"`
+	// Running is how long the lease has been held, on the queue's clock.
+	Running time.Duration `json:"running_ns"`
+}
+
+// Activity is what a job's tasks are doing now and did lately, for status
+// output and for spotting stragglers.
+type Activity struct {
+	// Running lists the leased tasks, the longest running first.
+	Running []RunningTask
+	// Recent holds how long the most recently acked tasks ran, claim to
+	// ack on the queue's clock, newest first (at most RecentTasks).
+	Recent []time.Duration
+}
+
+// RecentTasks bounds Activity.Recent.
+const RecentTasks = 256
+
 // Queue hands chunks to workers with leases fenced by epochs. It holds
 // hints only: the bucket's chunk markers are the truth, so a queue that
 // forgot everything is rebuilt from the manifest minus the markers.
@@ -125,4 +165,10 @@ type QueueAdmin interface {
 	// Redrive moves the job's dead-lettered chunks back to pending with
 	// their counters reset.
 	Redrive(ctx context.Context, job string) (int, error)
+	// Activity reports the job's running tasks and recent task durations.
+	Activity(ctx context.Context, job string) (Activity, error)
+	// Backup adds chunk's backup task (see BackupSuffix), claimable now,
+	// when chunk is running and has no backup yet; it reports whether it
+	// did.
+	Backup(ctx context.Context, job, chunk string) (bool, error)
 }

@@ -251,6 +251,7 @@ func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, s
 		Version: manifest.Version, Job: js.job, Chunk: lease.Chunk, Epoch: lease.Epoch, Worker: lease.Worker,
 		State: manifest.MarkerDone, Files: files, RecordsIn: groups, RecordsOut: out.rows,
 		Started: started, Finished: time.Now().UTC(), Attempts: lease.Deliveries,
+		Backup: ev.Backup, MemoryMB: lambdaMemoryMB(),
 	}
 	won, err := e.createMarker(ctx, js, markerKey, m)
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,9 +51,22 @@ type ChunkEvent struct {
 	RecordsIn  int64
 	RecordsOut int64
 	BytesIn    int64
-	// Retry is true when the attempt was not the chunk's first delivery.
-	Retry bool
+	// Retry is true when the attempt was not the chunk's first delivery;
+	// Backup when it was a backup attempt at a straggler.
+	Retry  bool
+	Backup bool
 }
+
+// lambdaMemoryMB is the memory of the Lambda function this process runs
+// in (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, set by the Lambda runtime), zero
+// elsewhere.
+var lambdaMemoryMB = sync.OnceValue(func() int {
+	n, err := strconv.Atoi(os.Getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+})
 
 // Chunk outcomes reported in ChunkEvent.
 const (
@@ -177,7 +192,14 @@ func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats) Ch
 		return ev
 	}
 	hb, hbCtx := startHeartbeat(ctx, e.cfg.Queue, lease, spec.Lease, e.log)
-	err = e.processChunk(hbCtx, js, lease, stats, &ev)
+	// A backup attempt works on its chunk like the original; the queue
+	// sees its own task (heartbeat, ack, fail), the bucket the chunk.
+	work := lease
+	if chunk, ok := BackupOf(lease.Chunk); ok {
+		work.Chunk = chunk
+		ev.Backup = true
+	}
+	err = e.processChunk(hbCtx, js, work, stats, &ev)
 	lost := hb.stop()
 	if lost {
 		stats.LeasesLost.Add(1)
@@ -373,6 +395,7 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 		Version: manifest.Version, Job: js.job, Chunk: lease.Chunk, Epoch: lease.Epoch, Worker: lease.Worker,
 		State: manifest.MarkerDone, Files: files, RecordsIn: in.records, RecordsOut: rowsOut,
 		BytesIn: bytesIn, Inputs: inputs, Started: started, Finished: time.Now().UTC(), Attempts: lease.Deliveries,
+		Backup: ev.Backup, MemoryMB: lambdaMemoryMB(),
 	}
 	rej.mark(m)
 	won, err := e.writeMarker(ctx, js, m)

@@ -81,6 +81,10 @@ type JobSpec struct {
 	MaxAttempts int `json:"max_attempts"`
 	// Lease is the lease duration.
 	Lease Duration `json:"lease"`
+	// BackupAfter starts a backup attempt of a task that has run longer
+	// than BackupAfter times the median of the job's recent tasks (and at
+	// least BackupMinAge); 0 disables backups.
+	BackupAfter float64 `json:"backup_after,omitempty"`
 	// MaxFailed is the failure tolerance: "" or "0" for none, "N" chunks or
 	// "P%" of chunks.
 	MaxFailed string `json:"max_failed,omitempty"`
@@ -239,6 +243,11 @@ type ChunkMarker struct {
 	Started  time.Time         `json:"started"`
 	Finished time.Time         `json:"finished"`
 	Attempts int               `json:"attempts,omitempty"`
+	// Backup is true when a backup attempt at the straggling chunk won.
+	Backup bool `json:"backup,omitempty"`
+	// MemoryMB is the Lambda function's memory when the attempt ran on
+	// AWS Lambda (for the GB-second estimate); zero elsewhere.
+	MemoryMB int `json:"memory_mb,omitempty"`
 	// Rejections are the records the function rejected (the validate
 	// function's invalid records) and their side-output files.
 	Rejections
@@ -278,6 +287,18 @@ type CommitRecord struct {
 	BytesIn    int64         `json:"bytes_in"`
 	BytesOut   int64         `json:"bytes_out"`
 	Timings    Timings       `json:"timings"`
+	// Retries counts the deliveries of the winning attempts beyond each
+	// task's first; Backups the tasks whose backup attempt won.
+	Retries int `json:"retries"`
+	Backups int `json:"backups,omitempty"`
+	// S3Requests estimates the requests the job made to object storage:
+	// planning, every winning attempt's reads and writes, and the commit
+	// (retried requests and losing attempts are not counted).
+	S3Requests int64 `json:"s3_requests_estimate"`
+	// LambdaGBSeconds estimates the Lambda compute of the winning attempts
+	// that ran on AWS Lambda: chunk time times function memory. Invocation
+	// overhead and idle polling are not counted.
+	LambdaGBSeconds float64 `json:"lambda_gb_seconds,omitempty"`
 	// Rejections sums the chunk markers' (the files at their committed
 	// keys, under <out>/_rejected/).
 	Rejections

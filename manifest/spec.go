@@ -23,6 +23,10 @@ const (
 	DefaultMaxRecordBytes       = 64 << 20
 	DefaultMaxDecompressedBytes = 64 << 30
 	DefaultShardSize            = 10000
+	// BackupMinAge is the least time a task runs before a backup attempt
+	// may start, whatever the median: below it a backup costs more than it
+	// saves.
+	BackupMinAge = 2 * time.Second
 )
 
 // WithDefaults returns a copy of s with every zero field that has a
@@ -124,6 +128,9 @@ func (s JobSpec) Validate() error {
 	}
 	if _, err := ParseMaxFailed(s.MaxFailed, 0); err != nil {
 		errs = append(errs, fmt.Errorf("manifest: spec: max_failed: %w", err))
+	}
+	if s.BackupAfter != 0 && !(s.BackupAfter >= 1 && s.BackupAfter <= 1000) {
+		bad("backup_after: %v is not 0 (off) or a multiple of the median from 1 to 1000", s.BackupAfter)
 	}
 	if s.Reducers < 0 {
 		bad("reducers: %d is negative", s.Reducers)

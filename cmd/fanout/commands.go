@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strings"
@@ -115,8 +116,44 @@ func printSummary(res fanout.Result) {
 	for _, f := range res.Failed {
 		fmt.Fprintf(w, "  left out\t%s: %s\n", f.Chunk, f.Reason)
 	}
+	printCosts(w, res)
 	printRejections(w, res)
 	w.Flush()
+}
+
+// printCosts prints a committed job's chunk timings, retries, backups
+// and request and Lambda estimates.
+func printCosts(w io.Writer, res fanout.Result) {
+	if t := res.Timings; t != nil {
+		fmt.Fprintf(w, "  chunk time\tp50 %s, p95 %s, max %s\n", time.Duration(t.ChunkP50).Round(time.Millisecond),
+			time.Duration(t.ChunkP95).Round(time.Millisecond), time.Duration(t.ChunkMax).Round(time.Millisecond))
+	}
+	if res.Retries > 0 || res.Backups > 0 {
+		fmt.Fprintf(w, "  retries\t%d (%d chunk(s) won by a backup attempt)\n", res.Retries, res.Backups)
+	}
+	if res.S3Requests > 0 {
+		cost := fmt.Sprintf("~%d S3 requests", res.S3Requests)
+		if res.LambdaGBSeconds > 0 {
+			cost += fmt.Sprintf(", ~%.1f Lambda GB-seconds", res.LambdaGBSeconds)
+		}
+		fmt.Fprintf(w, "  cost\t%s\n", cost)
+	}
+}
+
+// printProgress prints a running job's throughput, ETA and slowest
+// running tasks.
+func printProgress(w io.Writer, res fanout.Result) {
+	if res.TasksPerSecond > 0 {
+		fmt.Fprintf(w, "  throughput\t%.2f chunks/s, %s/s since planning\n", res.TasksPerSecond, humanBytes(int64(res.BytesPerSecond)))
+		fmt.Fprintf(w, "  eta\t%s (map chunks, at that pace)\n", res.ETA.Round(time.Second))
+	}
+	for i, t := range res.Slowest {
+		label := ""
+		if i == 0 {
+			label = "slowest"
+		}
+		fmt.Fprintf(w, "  %s\t%s running %s on %s (attempt %d)\n", label, t.Chunk, t.Running.Round(time.Millisecond), t.Worker, t.Epoch)
+	}
 }
 
 func humanBytes(n int64) string {
@@ -261,7 +298,10 @@ func newStatusCommand(g *globalFlags) *cobra.Command {
 			if res.State == fanout.StateCommitted {
 				fmt.Fprintf(w, "  records\t%d in, %d out\n", res.RecordsIn, res.RecordsOut)
 				fmt.Fprintf(w, "  files\t%d\n", res.Files)
+				printCosts(w, res)
 				printRejections(w, res)
+			} else {
+				printProgress(w, res)
 			}
 			return w.Flush()
 		},

@@ -159,6 +159,7 @@ type runJSON struct {
 	BytesIn    int64  `json:"bytes_in"`
 	Output     string `json:"output"`
 	Files      int    `json:"files"`
+	Backups    int    `json:"backups"`
 }
 
 func runFanout(t *testing.T, env []string, args ...string) runJSON {

@@ -136,10 +136,12 @@ func (j *faultJob) env(endpoint string) []string {
 }
 
 // jobArgs are the flags of the fault tests' job: JSONL to JSONL
-// partitioned by grp (several files per chunk), small chunks, short lease.
+// partitioned by grp (several files per chunk), small chunks, short lease,
+// and no backup attempts (each fault test pins which attempt publishes;
+// TestSlowWorkerGetsABackup turns them on, the chaos test leaves them on).
 func (j *faultJob) jobArgs(extra ...string) []string {
 	return append([]string{"--in", "s3://" + j.bucket + "/in/", "--fn", "convert", "--out", j.out(), "--out-format", "jsonl",
-		"--partition-by", "grp", "--chunk-size", "8KiB", "--lease", faultLease}, extra...)
+		"--partition-by", "grp", "--chunk-size", "8KiB", "--lease", faultLease, "--backup-after", "0"}, extra...)
 }
 
 // submit plans and enqueues the job and remembers its ID.
@@ -753,4 +755,71 @@ func TestPoisonChunkDeadLettersAndRedrive(t *testing.T) {
 		}
 	}
 	t.Logf("poison chunk %s: %q; tolerated run left it out; redrive reran only it; %d records committed once", failedChunk, reason, c.Records)
+}
+
+// TestSlowWorkerGetsABackup makes one worker slow: the proxy in front of
+// it holds its first input read. Once every other chunk is done and the
+// straggler has run past the backup threshold (twice the median, at
+// least manifest.BackupMinAge), the driver starts a backup attempt that
+// the healthy worker runs and publishes; the job commits without waiting
+// for the slow worker, which finds its lease gone, and whose late writes
+// change nothing.
+func TestSlowWorkerGetsABackup(t *testing.T) {
+	j := newFaultJob(t, faultSetup{})
+	j.submit("--backup-after", "2")
+	proxy := faulttest.NewS3Proxy(t, j.s3.Endpoint)
+	caught := make(chan string, 1)
+	release := make(chan struct{})
+	proxy.Before(func(r *http.Request) error {
+		if r.Method != http.MethodGet || !strings.HasPrefix(faulttest.ObjectKey(r), "in/") {
+			return nil
+		}
+		select {
+		case caught <- faulttest.ObjectKey(r):
+			return hold(r, proxy, release) // a read that takes forever
+		default:
+			return nil
+		}
+	})
+	slow := j.worker("worker-slow", proxy.URL, 1)
+	select {
+	case <-caught:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the slow worker never read its input:\n%s", slow.Stderr())
+	}
+	// `fanout status` names the straggler.
+	stdout, stderr, err := faulttest.Run(context.Background(), j.env(""), fanoutBinary(t), "status", j.job, "--json")
+	var st struct {
+		State   string `json:"state"`
+		Slowest []struct {
+			Chunk   string        `json:"chunk"`
+			Worker  string        `json:"worker"`
+			Running time.Duration `json:"running_ns"`
+		} `json:"slowest"`
+	}
+	if err != nil || json.Unmarshal([]byte(stdout), &st) != nil || st.State != "running" || len(st.Slowest) != 1 ||
+		!strings.HasPrefix(st.Slowest[0].Chunk, "c") || st.Slowest[0].Running <= 0 || st.Slowest[0].Worker == "" {
+		t.Errorf("fanout status --json: %v\n%s%s\nwant the job running with one slowest chunk", err, stdout, stderr)
+	}
+	text, _, _ := faulttest.Run(context.Background(), j.env(""), fanoutBinary(t), "status", j.job)
+	if len(st.Slowest) == 1 && !regexp.MustCompile(`slowest\s+`+st.Slowest[0].Chunk+` running`).MatchString(text) {
+		t.Errorf("fanout status does not name the slowest chunk %s:\n%s", st.Slowest[0].Chunk, text)
+	}
+	healthy := j.worker("worker-healthy", "", 1)
+	res := j.committed(j.driver(""), 2*time.Minute)
+	if res.Backups != 1 {
+		t.Errorf("the commit record counts %d chunk(s) won by a backup attempt, want 1", res.Backups)
+	}
+	before := j.snapshot()
+	slow.WaitLog(t, "lease lost", 30*time.Second)
+	close(release)
+	if counters := stopWorker(t, slow); counters[0] != 0 || counters[3] != 1 {
+		t.Errorf("slow worker: %d chunks, %d leases lost; want 0 chunks and its lease taken by the backup's ack", counters[0], counters[3])
+	}
+	stopWorker(t, healthy)
+	if d := snapshotDiff(before, j.snapshot()); d != "" {
+		t.Errorf("the slow worker changed the committed output:\n%s", d)
+	}
+	c := j.check()
+	t.Logf("%d chunks, %d records committed once; the straggler's chunk published by its backup", c.Chunks, c.Records)
 }

@@ -167,6 +167,7 @@ type jobFlags struct {
 	reducers    int
 	contract    string // a data contract file (infer.go)
 	maxRejected string
+	backupAfter float64
 }
 
 func (f *jobFlags) register(cmd *cobra.Command) {
@@ -189,6 +190,7 @@ func (f *jobFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.rerun, "rerun", false, "run again even if the same job was submitted before (a new job ID)")
 	fl.IntVar(&f.reducers, "reducers", 0, "reduce partitions of an aggregating function (0: one per 512 MiB of input, 1 to 256)")
 	fl.StringVar(&f.contract, "contract", "", "data contract file (YAML or JSON) for validate, convert and duplicates: passed as --arg contract=<its text>")
+	fl.Float64Var(&f.backupAfter, "backup-after", 4, "start a backup attempt of a chunk running longer than this multiple of the median chunk time (and at least "+manifest.BackupMinAge.String()+"); 0: never")
 	fl.StringVar(&f.maxRejected, "max-rejected", "", "rejected records tolerated before the job fails with nothing published: N or P% of the records read (default: any number)")
 }
 
@@ -240,6 +242,7 @@ func (f *jobFlags) spec() (manifest.JobSpec, error) {
 		OutputFormat: f.outFormat, PartitionBy: partition, ChunkBytes: chunk, MaxObjectsPerChunk: f.maxObjects,
 		MaxAttempts: f.maxAttempts, Lease: manifest.Duration(f.lease), MaxFailed: f.maxFailed, CSVWhole: f.csvWhole,
 		MaxRecordBytes: maxRecord, MaxDecompressedBytes: maxInflate, Reducers: f.reducers, MaxRejected: f.maxRejected,
+		BackupAfter: f.backupAfter,
 	}
 	if f.rerun {
 		spec.Nonce = strconv.FormatInt(time.Now().UnixNano(), 36)

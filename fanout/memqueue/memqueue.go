@@ -82,6 +82,7 @@ type chunk struct {
 	failures   int
 	reason     string    // why dead
 	deadline   time.Time // lease deadline while running
+	claimed    time.Time // when the current lease was granted
 	ready      time.Time // when claimable while pending
 	index      int       // position in the pending heap
 }
@@ -95,6 +96,26 @@ type job struct {
 	running map[string]*chunk
 	dead    map[string]*chunk
 	done    int
+	recent  []time.Duration // newest last, at most fanout.RecentTasks
+}
+
+// forget drops a task from every state, as if it was never enqueued.
+func (j *job) forget(c *chunk) {
+	if c.state == statePending && c.index >= 0 {
+		heap.Remove(&j.pending, c.index)
+	}
+	delete(j.running, c.id)
+	delete(j.dead, c.id)
+	delete(j.chunks, c.id)
+}
+
+// twin returns the other task of a chunk and its backup, and the chunk's
+// own ID.
+func twin(id string) (other, base string) {
+	if b, ok := fanout.BackupOf(id); ok {
+		return b, b
+	}
+	return fanout.BackupTask(id), id
 }
 
 // pendingHeap orders pending chunks by ready time, then chunk ID, like
@@ -145,6 +166,10 @@ func deliveriesReason(max int, worker string) string {
 // expire takes back one expired lease: the chunk returns to pending now,
 // or is dead-lettered when its lost deliveries reached the limit.
 func (j *job) expire(c *chunk, now time.Time) {
+	if _, backup := fanout.BackupOf(c.id); backup {
+		j.forget(c)
+		return
+	}
 	if c.lost() >= j.spec.MaxDeliveries {
 		j.deadLetter(c, deliveriesReason(j.spec.MaxDeliveries, c.worker))
 		return
@@ -259,6 +284,7 @@ func (j *job) claim(worker string, now time.Time) (fanout.Lease, error) {
 		c.worker = worker
 		c.state = stateRunning
 		c.deadline = now.Add(j.spec.Lease)
+		c.claimed = now
 		j.running[c.id] = c
 		return fanout.Lease{
 			Job:        j.spec.Job,
@@ -307,21 +333,46 @@ func (q *Queue) Heartbeat(ctx context.Context, l fanout.Lease) (fanout.Lease, er
 	return l, nil
 }
 
-// Ack marks the chunk done; acking a chunk already done succeeds.
+// Ack marks the chunk done; acking a chunk already done succeeds. Acking
+// a backup task completes its chunk; either twin's ack forgets the other.
 func (q *Queue) Ack(ctx context.Context, l fanout.Lease) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	other, base := twin(l.Chunk)
 	j, c, err := q.held("ack", l)
-	if c != nil && c.state == stateDone {
-		return nil
+	if j != nil {
+		if b := j.chunks[base]; b != nil && b.state == stateDone {
+			return nil
+		}
 	}
 	if err != nil {
 		return err
 	}
+	now := q.now()
+	j.recent = append(j.recent, now.Sub(c.claimed))
+	if len(j.recent) > fanout.RecentTasks {
+		j.recent = slices.Delete(j.recent, 0, len(j.recent)-fanout.RecentTasks)
+	}
+	if o := j.chunks[other]; o != nil {
+		j.forget(o)
+	}
+	if c.id != base {
+		j.forget(c)
+		b := j.chunks[base]
+		if b == nil {
+			b = &chunk{id: base, index: -1}
+			j.chunks[base] = b
+		}
+		c = b
+	}
 	delete(j.running, c.id)
+	delete(j.dead, c.id)
+	if c.state == statePending && c.index >= 0 {
+		heap.Remove(&j.pending, c.index)
+	}
 	c.state, c.deadline, c.worker = stateDone, time.Time{}, ""
 	j.done++
 	return nil
@@ -340,6 +391,10 @@ func (q *Queue) Fail(ctx context.Context, l fanout.Lease, reason string, permane
 	j, c, err := q.held("fail", l)
 	if err != nil {
 		return fanout.FailOutcome{}, err
+	}
+	if _, backup := fanout.BackupOf(c.id); backup {
+		j.forget(c) // the original still runs
+		return fanout.FailOutcome{}, nil
 	}
 	c.failures++
 	switch {
@@ -366,6 +421,10 @@ func (q *Queue) Release(ctx context.Context, l fanout.Lease) error {
 	j, c, err := q.held("release", l)
 	if err != nil {
 		return err
+	}
+	if _, backup := fanout.BackupOf(c.id); backup {
+		j.forget(c)
+		return nil
 	}
 	c.deliveries--
 	j.toPending(c, q.now())
@@ -479,6 +538,61 @@ func (q *Queue) Redrive(ctx context.Context, job string) (int, error) {
 		j.toPending(c, now)
 	}
 	return n, nil
+}
+
+// Activity lists the job's running tasks, longest running first, and the
+// durations of the last acked ones, newest first.
+func (q *Queue) Activity(ctx context.Context, job string) (fanout.Activity, error) {
+	if err := ctx.Err(); err != nil {
+		return fanout.Activity{}, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	j := q.jobs[job]
+	if j == nil {
+		return fanout.Activity{}, fmt.Errorf("memqueue: activity of job %s: %w", job, fanout.ErrUnknownJob)
+	}
+	now := q.now()
+	var a fanout.Activity
+	for _, c := range j.running {
+		a.Running = append(a.Running, fanout.RunningTask{Chunk: c.id, Worker: c.worker, Epoch: c.epoch, Running: now.Sub(c.claimed)})
+	}
+	slices.SortFunc(a.Running, func(x, y fanout.RunningTask) int {
+		if c := cmp.Compare(y.Running, x.Running); c != 0 {
+			return c
+		}
+		return strings.Compare(x.Chunk, y.Chunk)
+	})
+	a.Recent = slices.Clone(j.recent)
+	slices.Reverse(a.Recent)
+	return a, nil
+}
+
+// Backup adds base's backup task when base is running without one.
+func (q *Queue) Backup(ctx context.Context, job, base string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if _, backup := fanout.BackupOf(base); backup || base == "" {
+		return false, fmt.Errorf("memqueue: backup of job %s: %q is not a chunk ID", job, base)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	j := q.jobs[job]
+	if j == nil {
+		return false, fmt.Errorf("memqueue: backup of job %s: %w", job, fanout.ErrUnknownJob)
+	}
+	if c := j.chunks[base]; c == nil || c.state != stateRunning {
+		return false, nil
+	}
+	id := fanout.BackupTask(base)
+	if _, ok := j.chunks[id]; ok {
+		return false, nil
+	}
+	c := &chunk{id: id}
+	j.chunks[id] = c
+	j.toPending(c, q.now())
+	return true, nil
 }
 
 // validateSpec checks a spec before it is stored; errors name the field.

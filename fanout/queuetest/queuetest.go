@@ -121,6 +121,10 @@ func RunConformance(t *testing.T, newQueue func(t *testing.T) (fanout.Queue, fan
 		{"Finish", testFinish},
 		{"ClaimAnyJobIsFair", testClaimAnyJobIsFair},
 		{"JobsListsSpecs", testJobsListsSpecs},
+		{"BackupWins", testBackupWins},
+		{"BackupLoses", testBackupLoses},
+		{"BackupIsForgottenOnFailure", testBackupIsForgottenOnFailure},
+		{"ActivityReportsRunningAndRecent", testActivity},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -911,4 +915,151 @@ func testJobsListsSpecs(s *suite) {
 		s.t.Fatalf("Jobs() after a second enqueue = %+v, %v; want %+v", got, err, want)
 	}
 	s.stats("job-a", fanout.QueueStats{Pending: 2})
+}
+
+func (s *suite) backup(job, chunk string, want bool) {
+	s.t.Helper()
+	got, err := s.a.Backup(s.ctx, job, chunk)
+	if err != nil || got != want {
+		s.t.Fatalf("Backup(%s, %s) = %v, %v; want %v", job, chunk, got, err, want)
+	}
+}
+
+func (s *suite) activity(job string) fanout.Activity {
+	s.t.Helper()
+	a, err := s.a.Activity(s.ctx, job)
+	if err != nil {
+		s.t.Fatalf("Activity(%s): %v", job, err)
+	}
+	return a
+}
+
+// pass lets d of the queue's time go by.
+func (s *suite) pass(d time.Duration) {
+	if s.clock.Advance != nil {
+		s.clock.Advance(d)
+	} else {
+		time.Sleep(d)
+	}
+}
+
+// A backup is added only for a running chunk, once; the twins run side by
+// side; the backup's ack completes the chunk and fences the original off.
+func testBackupWins(s *suite) {
+	s.enqueue(spec("job-a", longLease), "c1", "c2")
+	orig := s.claimChunk("job-a", "w1", "c1")
+	s.backup("job-a", "c2", false) // pending, not running
+	s.backup("job-a", "c1", true)
+	s.backup("job-a", "c1", false) // one backup per chunk
+	if _, err := s.a.Backup(s.ctx, "job-a", fanout.BackupTask("c1")); err == nil {
+		s.t.Fatal("Backup of a backup task succeeded")
+	}
+	s.stats("job-a", fanout.QueueStats{Pending: 2, Running: 1})
+	// c2 and the backup are both ready; which comes first depends on
+	// the millisecond each became ready in.
+	b, other := s.claim("job-a", "w3"), s.claim("job-a", "w3")
+	if b.Chunk == "c2" {
+		b, other = other, b
+	}
+	if b.Chunk != fanout.BackupTask("c1") || other.Chunk != "c2" {
+		s.t.Fatalf("claimed %s and %s, want c2 and c1's backup", b.Chunk, other.Chunk)
+	}
+	if b.Epoch != 1 || b.Deliveries != 1 {
+		s.t.Fatalf("backup lease %+v, want epoch 1, 1 delivery", b)
+	}
+	s.stats("job-a", fanout.QueueStats{Running: 3})
+	if _, err := s.q.Heartbeat(s.ctx, orig); err != nil {
+		s.t.Fatalf("the original's heartbeat while its backup runs: %v", err)
+	}
+	s.ack(b)
+	s.stats("job-a", fanout.QueueStats{Running: 1, Done: 1})
+	_, err := s.q.Heartbeat(s.ctx, orig)
+	wantLeaseLost(s.t, "the original's heartbeat after its backup's ack", err)
+	s.ack(orig) // the chunk is done: acking it again succeeds
+	s.backup("job-a", "c1", false)
+	s.stats("job-a", fanout.QueueStats{Running: 1, Done: 1})
+	s.noWork("job-a")
+}
+
+// The original's ack forgets a backup, pending or running.
+func testBackupLoses(s *suite) {
+	s.enqueue(spec("job-a", longLease), "c1", "c2")
+	o1 := s.claimChunk("job-a", "w1", "c1")
+	o2 := s.claimChunk("job-a", "w1", "c2")
+	s.backup("job-a", "c1", true)
+	s.backup("job-a", "c2", true)
+	b1 := s.claimChunk("job-a", "w2", fanout.BackupTask("c1"))
+	s.ack(o1)
+	_, err := s.q.Heartbeat(s.ctx, b1)
+	wantLeaseLost(s.t, "a backup's heartbeat after the original's ack", err)
+	s.ack(b1) // the chunk is done
+	s.ack(o2) // the pending backup of c2 goes with it
+	s.stats("job-a", fanout.QueueStats{Done: 2})
+	s.noWork("job-a")
+}
+
+// A backup that fails, is released or loses its lease is forgotten: never
+// retried, never dead-lettered; the original goes on.
+func testBackupIsForgottenOnFailure(s *suite) {
+	sp := spec("job-a", s.clock.Lease)
+	sp.MaxDeliveries, sp.MaxFailures = 1, 1
+	s.enqueue(sp, "c1")
+	orig := s.claimChunk("job-a", "w1", "c1")
+	keep := func() {
+		var err error
+		if orig, err = s.q.Heartbeat(s.ctx, orig); err != nil {
+			s.t.Fatalf("the original's heartbeat: %v", err)
+		}
+	}
+	s.backup("job-a", "c1", true)
+	if out := s.fail(s.claimChunk("job-a", "w2", fanout.BackupTask("c1")), "boom", true); out.Dead {
+		s.t.Fatal("a failed backup was dead-lettered")
+	}
+	s.stats("job-a", fanout.QueueStats{Running: 1})
+	if d := s.deadLetters("job-a"); len(d) != 0 {
+		s.t.Fatalf("dead letters %+v after a backup failed", d)
+	}
+	s.backup("job-a", "c1", true)
+	s.release(s.claimChunk("job-a", "w2", fanout.BackupTask("c1")))
+	s.stats("job-a", fanout.QueueStats{Running: 1})
+	keep()
+	s.backup("job-a", "c1", true)
+	b := s.claimChunk("job-a", "w2", fanout.BackupTask("c1"))
+	s.pass(s.clock.Lease / 2)
+	keep() // the original's lease now ends half a lease after the backup's
+	if n := s.reclaimExpired(b); n != 1 {
+		s.t.Fatalf("Reclaim took back %d leases, want the backup's", n)
+	}
+	s.stats("job-a", fanout.QueueStats{Running: 1})
+	s.noWork("job-a")
+	s.ack(orig)
+	s.stats("job-a", fanout.QueueStats{Done: 1})
+}
+
+// Activity lists running tasks longest first with their holders, and
+// how long acked tasks ran, newest first.
+func testActivity(s *suite) {
+	s.enqueue(spec("job-a", longLease), "c1", "c2", "c3")
+	l1 := s.claimChunk("job-a", "w1", "c1")
+	s.pass(120 * time.Millisecond)
+	s.claimChunk("job-a", "w2", "c2")
+	s.pass(120 * time.Millisecond)
+	a := s.activity("job-a")
+	if len(a.Running) != 2 || a.Running[0].Chunk != "c1" || a.Running[0].Worker != "w1" || a.Running[0].Epoch != 1 ||
+		a.Running[1].Chunk != "c2" || a.Running[0].Running < 200*time.Millisecond || a.Running[1].Running > a.Running[0].Running {
+		s.t.Fatalf("Activity().Running = %+v, want c1 (w1, epoch 1, >= 200ms) then c2", a.Running)
+	}
+	if len(a.Recent) != 0 {
+		s.t.Fatalf("Activity().Recent = %v before any ack", a.Recent)
+	}
+	s.ack(l1)
+	l3 := s.claimChunk("job-a", "w1", "c3")
+	s.ack(l3)
+	a = s.activity("job-a")
+	if len(a.Running) != 1 || len(a.Recent) != 2 || a.Recent[1] < 200*time.Millisecond || a.Recent[0] > a.Recent[1] {
+		s.t.Fatalf("Activity() = %+v, want c2 running and 2 recent durations, c1's (>= 200ms) last", a)
+	}
+	if _, err := s.a.Activity(s.ctx, "job-unknown"); !errors.Is(err, fanout.ErrUnknownJob) {
+		s.t.Fatalf("Activity of an unknown job: %v, want ErrUnknownJob", err)
+	}
 }

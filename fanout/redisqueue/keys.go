@@ -35,6 +35,10 @@ func (k keyspace) dead(job string) string { return k.job(job) + ":dead" }
 // done is the set of acked chunks: <prefix>:{<job>}:done.
 func (k keyspace) done(job string) string { return k.job(job) + ":done" }
 
+// recent is the list of the durations (ms) of the most recently acked
+// tasks, newest first: <prefix>:{<job>}:recent.
+func (k keyspace) recent(job string) string { return k.job(job) + ":recent" }
+
 // chunkPrefix is what a chunk's ID is appended to for its hash; scripts
 // that find chunks in a set get it as an argument.
 func (k keyspace) chunkPrefix(job string) string { return k.job(job) + ":chunk:" }

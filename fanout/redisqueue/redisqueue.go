@@ -37,6 +37,7 @@
 package redisqueue
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -307,10 +308,16 @@ func (q *Queue) Heartbeat(ctx context.Context, l fanout.Lease) (fanout.Lease, er
 }
 
 // Ack marks the chunk done. Acking a chunk that is already done succeeds,
-// whatever the lease.
+// whatever the lease. Acking a backup task completes its chunk; either
+// twin's ack forgets the other (fanout.BackupSuffix).
 func (q *Queue) Ack(ctx context.Context, l fanout.Lease) error {
-	keys := []string{q.keys.chunk(l.Job, l.Chunk), q.keys.leases(l.Job), q.keys.done(l.Job), q.keys.spec(l.Job)}
-	_, err := q.fenced(ctx, "ack", ackScript, l, keys)
+	twin := fanout.BackupTask(l.Chunk)
+	if base, ok := fanout.BackupOf(l.Chunk); ok {
+		twin = base
+	}
+	keys := []string{q.keys.chunk(l.Job, l.Chunk), q.keys.leases(l.Job), q.keys.done(l.Job), q.keys.spec(l.Job),
+		q.keys.chunk(l.Job, twin), q.keys.pending(l.Job), q.keys.dead(l.Job), q.keys.recent(l.Job)}
+	_, err := q.fenced(ctx, "ack", ackScript, l, keys, twin, fanout.RecentTasks)
 	return err
 }
 
@@ -392,6 +399,69 @@ func (q *Queue) Redrive(ctx context.Context, job string) (int, error) {
 	}
 	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.dead(job)}
 	return q.count(ctx, "redrive", job, redriveScript, keys, q.keys.chunkPrefix(job))
+}
+
+// Activity lists the job's leased tasks, longest running first, with the
+// durations of the last acked ones, newest first.
+func (q *Queue) Activity(ctx context.Context, job string) (fanout.Activity, error) {
+	if err := validateJob(job); err != nil {
+		return fanout.Activity{}, fmt.Errorf("redisqueue: activity: %w", err)
+	}
+	keys := []string{q.keys.spec(job), q.keys.leases(job), q.keys.recent(job)}
+	res, err := q.runRO(ctx, activityScript, keys, []any{q.keys.chunkPrefix(job)})
+	if err != nil {
+		return fanout.Activity{}, fmt.Errorf("redisqueue: activity of job %s: %w", job, err)
+	}
+	if code(res) == codeUnknownJob {
+		return fanout.Activity{}, fmt.Errorf("redisqueue: activity of job %s: %w", job, fanout.ErrUnknownJob)
+	}
+	bad := fmt.Errorf("redisqueue: activity of job %s: unexpected script result %v", job, res)
+	if len(res) != 3 {
+		return fanout.Activity{}, bad
+	}
+	running, ok1 := res[1].([]any)
+	recent, ok2 := res[2].([]any)
+	if !ok1 || !ok2 || len(running)%4 != 0 {
+		return fanout.Activity{}, bad
+	}
+	var a fanout.Activity
+	for i := 0; i < len(running); i += 4 {
+		task, _ := running[i].(string)
+		worker, _ := running[i+1].(string)
+		epoch, _ := running[i+2].(int64)
+		ms, _ := running[i+3].(int64)
+		a.Running = append(a.Running, fanout.RunningTask{Chunk: task, Worker: worker, Epoch: epoch, Running: time.Duration(ms) * time.Millisecond})
+	}
+	slices.SortStableFunc(a.Running, func(x, y fanout.RunningTask) int {
+		if c := cmp.Compare(y.Running, x.Running); c != 0 {
+			return c
+		}
+		return strings.Compare(x.Chunk, y.Chunk)
+	})
+	for _, v := range recent {
+		s, _ := v.(string)
+		ms, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fanout.Activity{}, bad
+		}
+		a.Recent = append(a.Recent, time.Duration(ms)*time.Millisecond)
+	}
+	return a, nil
+}
+
+// Backup adds chunk's backup task, claimable now, when chunk is running
+// and has none.
+func (q *Queue) Backup(ctx context.Context, job, chunk string) (bool, error) {
+	if err := validateJob(job); err != nil {
+		return false, fmt.Errorf("redisqueue: backup: %w", err)
+	}
+	if _, backup := fanout.BackupOf(chunk); backup || chunk == "" {
+		return false, fmt.Errorf("redisqueue: backup of job %s: %q is not a chunk ID", job, chunk)
+	}
+	task := fanout.BackupTask(chunk)
+	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.leases(job), q.keys.chunk(job, task)}
+	n, err := q.count(ctx, "backup", job, backupScript, keys, chunk, task)
+	return n == 1, err
 }
 
 // count runs a script whose result is {OK, n} or {UNKNOWN_JOB}.

@@ -33,6 +33,10 @@ var (
 	statsLua string
 	//go:embed lua/deadletters.lua
 	deadLettersLua string
+	//go:embed lua/activity.lua
+	activityLua string
+	//go:embed lua/backup.lua
+	backupLua string
 )
 
 var (
@@ -46,6 +50,8 @@ var (
 	redriveScript     = newScript(redriveLua)
 	statsScript       = newScript(statsLua)       // read-only
 	deadLettersScript = newScript(deadLettersLua) // read-only
+	activityScript    = newScript(activityLua)    // read-only
+	backupScript      = newScript(backupLua)
 )
 
 func newScript(src string) *redis.Script { return redis.NewScript(commonLua + "\n" + src) }

@@ -1,21 +1,36 @@
--- ack.lua marks a chunk done, fenced on worker and epoch.
+-- ack.lua marks a chunk done, fenced on worker and epoch. Acking a backup
+-- task completes its chunk; either twin's ack forgets the other, whose
+-- holder then finds its lease lost.
 --
--- KEYS[1] chunk hash     KEYS[2] leases zset    KEYS[3] done set
--- KEYS[4] spec hash
--- ARGV[1] chunk          ARGV[2] worker         ARGV[3] epoch
+-- KEYS[1] task hash      KEYS[2] leases zset    KEYS[3] done set
+-- KEYS[4] spec hash      KEYS[5] twin's hash    KEYS[6] pending zset
+-- KEYS[7] dead hash      KEYS[8] recent durations list
+-- ARGV[1] task           ARGV[2] worker         ARGV[3] epoch
+-- ARGV[4] twin (the backup task of a chunk, the chunk of a backup)
+-- ARGV[5] most recent durations kept
 --
 -- Result: {OK}, also when the chunk is already done (whoever acked it);
--- {LEASE_LOST}; {UNKNOWN_JOB}. The chunk hash is deleted: done is final.
+-- {LEASE_LOST}; {UNKNOWN_JOB}. The task hashes are deleted: done is
+-- final.
 if redis.call('EXISTS', KEYS[4]) == 0 then
   return {UNKNOWN_JOB}
 end
-if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then
+local chunk = ARGV[1]
+if is_backup(chunk) then
+  chunk = ARGV[4]
+end
+if redis.call('SISMEMBER', KEYS[3], chunk) == 1 then
   return {OK}
 end
 if not holds(KEYS[1], ARGV[2], ARGV[3]) then
   return {LEASE_LOST}
 end
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('DEL', KEYS[1])
-redis.call('SADD', KEYS[3], ARGV[1])
+local claimed = tonumber(redis.call('HGET', KEYS[1], 'claimed'))
+if claimed then
+  redis.call('LPUSH', KEYS[8], now_ms() - claimed)
+  redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[5]) - 1)
+end
+forget(KEYS[1], ARGV[1], KEYS[6], KEYS[2], KEYS[7])
+forget(KEYS[5], ARGV[4], KEYS[6], KEYS[2], KEYS[7])
+redis.call('SADD', KEYS[3], chunk)
 return {OK}

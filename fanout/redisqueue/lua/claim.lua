@@ -40,7 +40,7 @@ while true do
     local deadline = now + spec.lease_ms
     deliveries = deliveries + 1
     redis.call('HSET', chunk_key, 'deliveries', deliveries, 'failures', failures,
-      'worker', ARGV[2], 'state', 'running', 'deadline', deadline)
+      'worker', ARGV[2], 'state', 'running', 'deadline', deadline, 'claimed', now)
     redis.call('ZADD', KEYS[3], deadline, chunk)
     return {OK, chunk, epoch, deadline, deliveries, failures}
   end

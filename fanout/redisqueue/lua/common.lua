@@ -10,7 +10,13 @@
 --   state       pending | running | dead
 --   reason      why the chunk is dead
 --   deadline    lease deadline in ms (while running)
+--   claimed     when the current lease was granted, in ms
 -- A done chunk has no hash: its ID is in the done set.
+--
+-- A backup task (a chunk ID ending in '+b', see fanout.BackupSuffix) is a
+-- second attempt at a running chunk. Acking either twin completes the
+-- chunk and forgets the other; a backup that fails, expires or is
+-- released is forgotten.
 
 -- Status codes, first element of every result (see codes in scripts.go).
 local OK = 1
@@ -67,11 +73,28 @@ local function to_pending(chunk_key, pending_key, chunk, ready_ms)
   redis.call('ZADD', pending_key, ready_ms, chunk)
 end
 
+-- is_backup reports whether a task is a backup task.
+local function is_backup(chunk)
+  return string.sub(chunk, -2) == '+b'
+end
+
+-- forget drops a task from every state, as if it was never enqueued.
+local function forget(chunk_key, chunk, pending_key, leases_key, dead_key)
+  redis.call('ZREM', pending_key, chunk)
+  redis.call('ZREM', leases_key, chunk)
+  redis.call('HDEL', dead_key, chunk)
+  redis.call('DEL', chunk_key)
+end
+
 -- expire_lease takes an expired lease back: the chunk returns to pending
 -- now, or is dead-lettered when its lost deliveries reached the limit.
 local function expire_lease(chunk_prefix, leases_key, pending_key, dead_key, spec, chunk, now)
   local chunk_key = chunk_prefix .. chunk
   redis.call('ZREM', leases_key, chunk)
+  if is_backup(chunk) then
+    redis.call('DEL', chunk_key)
+    return
+  end
   local v = redis.call('HMGET', chunk_key, 'deliveries', 'failures', 'worker')
   if lost_deliveries(v[1], v[2]) >= spec.max_deliveries then
     dead_letter(chunk_key, dead_key, chunk, deliveries_reason(spec.max_deliveries, v[3]))

@@ -9,7 +9,8 @@
 -- ARGV[6] jitter: a random number in [0, 1) drawn by the caller
 --
 -- Result: {OK, 1} dead; {OK, 0, ready ms} retried; {LEASE_LOST};
--- {UNKNOWN_JOB}.
+-- {UNKNOWN_JOB}. A backup task is forgotten instead ({OK, 0, now}): the
+-- original still runs.
 --
 -- The delay is min(backoff max, backoff base * 2^(failures-1)) scaled by
 -- 0.5 + jitter/2. The delivery stays counted: deliveries minus failures is
@@ -23,6 +24,10 @@ if not holds(KEYS[1], ARGV[2], ARGV[3]) then
 end
 local now = now_ms()
 redis.call('ZREM', KEYS[2], ARGV[1])
+if is_backup(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  return {OK, 0, now}
+end
 local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
 if ARGV[5] == '1' then
   dead_letter(KEYS[1], KEYS[4], ARGV[1], 'permanent error: ' .. ARGV[4])

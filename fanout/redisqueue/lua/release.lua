@@ -15,6 +15,10 @@ if not holds(KEYS[1], ARGV[2], ARGV[3]) then
   return {LEASE_LOST}
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
+if is_backup(ARGV[1]) then
+  redis.call('DEL', KEYS[1]) -- forgotten: the original still runs
+  return {OK}
+end
 redis.call('HINCRBY', KEYS[1], 'deliveries', -1)
 to_pending(KEYS[1], KEYS[3], ARGV[1], now_ms())
 return {OK}
