@@ -25,6 +25,7 @@ type metrics struct {
 	bytesIn    prometheus.Counter
 	retries    prometheus.Counter
 	leaseLost  prometheus.Counter
+	backups    *prometheus.CounterVec
 	queue      *prometheus.GaugeVec
 }
 
@@ -40,10 +41,12 @@ func newMetrics() *metrics {
 		bytesIn:    prometheus.NewCounter(prometheus.CounterOpts{Name: "fanout_bytes_in_total", Help: "Input bytes owned by published attempts."}),
 		retries:    prometheus.NewCounter(prometheus.CounterOpts{Name: "fanout_retries_total", Help: "Attempts that were not a chunk's first delivery."}),
 		leaseLost:  prometheus.NewCounter(prometheus.CounterOpts{Name: "fanout_lease_losses_total", Help: "Attempts stopped because their lease was lost."}),
+		backups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fanout_backup_attempts_total",
+			Help: "Backup attempts at stragglers by outcome (done: the backup published)."}, []string{"outcome"}),
 		queue: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fanout_queue_chunks",
 			Help: "Chunks of active jobs by queue state (pending, retrying, running, done, dead)."}, []string{"job", "state"}),
 	}
-	m.reg.MustRegister(m.chunks, m.duration, m.recordsIn, m.recordsOut, m.bytesIn, m.retries, m.leaseLost, m.queue,
+	m.reg.MustRegister(m.chunks, m.duration, m.recordsIn, m.recordsOut, m.bytesIn, m.retries, m.leaseLost, m.backups, m.queue,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -57,6 +60,9 @@ func (m *metrics) observe(ev fanout.ChunkEvent) {
 	m.bytesIn.Add(float64(ev.BytesIn))
 	if ev.Retry {
 		m.retries.Inc()
+	}
+	if ev.Backup {
+		m.backups.WithLabelValues(ev.Outcome).Inc()
 	}
 	if ev.Outcome == fanout.OutcomeLeaseLost {
 		m.leaseLost.Inc()
@@ -90,6 +96,9 @@ func (m *metrics) pollQueue(ctx context.Context, admin fanout.QueueAdmin, interv
 	}
 }
 
+// handler serves the registry in Prometheus' text format.
+func (m *metrics) handler() http.Handler { return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}) }
+
 // serveMetrics serves /metrics on addr until ctx ends. It returns the
 // address it listens on (useful with port 0).
 func (m *metrics) serve(ctx context.Context, addr string) (string, error) {
@@ -98,7 +107,7 @@ func (m *metrics) serve(ctx context.Context, addr string) (string, error) {
 		return "", err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", m.handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()

@@ -295,7 +295,7 @@ func newTriggerService(ctx context.Context, g *globalFlags, a *app, f *triggerFl
 		return nil, err
 	}
 	a.closers = append(a.closers, closerFunc(trig.Close))
-	r := &jobRunner{engine: a.engine, admin: admin, log: log, workers: f.workers, running: map[string]bool{}}
+	r := &jobRunner{engine: a.engine, admin: admin, log: log, workers: f.workers, running: map[string]bool{}, metrics: newMetrics()}
 	if f.invoke.target != "" {
 		if r.driver, err = f.invoke.driver(ctx, a.engine, admin, log); err != nil {
 			return nil, err
@@ -348,6 +348,9 @@ type jobRunner struct {
 	driver  *lambdafan.Driver
 	log     *slog.Logger
 	workers int
+	// metrics count the local workers' chunks and the queue's depth
+	// (served on serve's /metrics).
+	metrics *metrics
 
 	ctx     context.Context
 	mu      sync.Mutex
@@ -359,11 +362,12 @@ type jobRunner struct {
 // running chunks finish for a grace period).
 func (r *jobRunner) run(ctx context.Context) {
 	r.ctx = ctx
+	go r.metrics.pollQueue(ctx, r.admin, 5*time.Second)
 	if r.workers > 0 {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
-			r.engine.Work(ctx, fanout.WorkOptions{Concurrency: r.workers, Grace: 10 * time.Second})
+			r.engine.Work(ctx, fanout.WorkOptions{Concurrency: r.workers, Grace: 10 * time.Second, Observe: r.metrics.observe})
 		}()
 	}
 }
@@ -509,6 +513,7 @@ func (s *triggerService) webhook(secret string, maxBody int64) http.Handler {
 	want := []byte("Bearer " + secret)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.Handle("GET /metrics", s.runner.metrics.handler()) // no secret: Prometheus scrapes it
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		reply := func(status int, body webhookReply) {
 			w.Header().Set("Content-Type", "application/json")

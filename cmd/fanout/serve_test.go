@@ -292,6 +292,16 @@ func TestServeMinIOWebhook(t *testing.T) {
 	}
 	jobs := len(success())
 	t.Logf("%d uploads became %d committed job(s)", len(keys), jobs)
+	// serve's /metrics counts its workers' published chunks.
+	poll(t, 30*time.Second, "serve's /metrics to count published chunks", func() bool {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", servePort))
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == http.StatusOK && regexp.MustCompile(`(?m)^fanout_chunks_total\{outcome="done"\} [1-9]`).Match(body)
+	})
 	// MinIO delivered every event twice (one per target).
 	received := func(key string) int {
 		return strings.Count(logs.String(), bucket+"/"+key)
