@@ -507,3 +507,45 @@ func TestSeparateWorkerFindsJobThroughQueue(t *testing.T) {
 		t.Fatalf("got %+v, %v; want 2 records out", res, err)
 	}
 }
+
+// Small objects packed into one chunk are read ahead in parallel; an
+// object changed after planning is still named, and every record of the
+// others is read once and in order.
+func TestPackedSmallObjectsReadAhead(t *testing.T) {
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	files := map[string][]byte{}
+	var want []string
+	for i := range 40 {
+		line := fmt.Sprintf("object %02d", i)
+		files[fmt.Sprintf("o%02d.txt", i)] = []byte(line + "\n" + line + " again\n")
+		want = append(want, line, line+" again")
+	}
+	writeFiles(t, in, files)
+	e := newEngine(t, nil)
+	spec := manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "grep", Args: map[string]string{"pattern": "object"},
+		Output: "file://" + out + "/", OutputFormat: "lines"}.WithDefaults()
+	res, err := e.Run(context.Background(), spec, fanout.RunOptions{Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Chunks != 1 || res.RecordsIn != 80 {
+		t.Fatalf("%d chunks, %d records; want the 40 objects packed into 1 chunk, 80 records", res.Chunks, res.RecordsIn)
+	}
+	got := readOutputLines(t, out)
+	if !slices.Equal(got, want) {
+		t.Fatalf("output %q, want %q (in object order)", got, want)
+	}
+
+	out2 := filepath.Join(t.TempDir(), "out")
+	spec.Output = "file://" + out2 + "/"
+	info, err := e.Submit(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // a distinct mtime on coarse clocks
+	writeFiles(t, in, map[string][]byte{"o23.txt": []byte("changed\n")})
+	_, err = e.Wait(context.Background(), spec.Output, info.Job, fanout.RunOptions{Workers: 1})
+	if err == nil || !strings.Contains(err.Error(), "o23.txt changed after the job was planned") {
+		t.Fatalf("got %v, want an error saying o23.txt changed", err)
+	}
+}

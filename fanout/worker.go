@@ -335,12 +335,19 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 	}
 	started := time.Now().UTC()
 	markerKey := js.layout.MarkerKey(js.job, lease.Chunk)
-	if _, err := js.out.Stat(ctx, markerKey); err == nil {
-		stats.Skipped.Add(1)
-		ev.Outcome = OutcomeSkipped
-		return nil // a duplicate delivery: an earlier attempt won
-	} else if !errors.Is(err, objstore.ErrNotFound) {
-		return err
+	// A chunk delivered before may have a marker already: skip it then.
+	// A first delivery almost never has one (a queue rebuilt after Redis
+	// lost its data enqueues only chunks without markers), so it saves
+	// the request: were a marker there after all, the create-only marker
+	// write would lose and this attempt's files be removed.
+	if lease.Deliveries > 1 || lease.Failures > 0 {
+		if _, err := js.out.Stat(ctx, markerKey); err == nil {
+			stats.Skipped.Add(1)
+			ev.Outcome = OutcomeSkipped
+			return nil // a duplicate delivery: an earlier attempt won
+		} else if !errors.Is(err, objstore.ErrNotFound) {
+			return err
+		}
 	}
 	chunk, err := js.chunk(ctx, lease.Chunk)
 	if err != nil {

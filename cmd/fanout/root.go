@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,7 @@ type globalFlags struct {
 	verbose    bool
 	quiet      bool
 	jsonOutput bool
+	cpuProfile string
 }
 
 func newRootCommand() *cobra.Command {
@@ -52,7 +54,21 @@ everything runs in this process; with it, chunks go through Redis and any number
 	pf.StringVar(&g.redisNS, "redis-prefix", envOr("FANOUT_REDIS_PREFIX", "fanout"), "prefix of every Redis key ($FANOUT_REDIS_PREFIX)")
 	pf.StringVar(&g.s3Backend, "s3-backend", os.Getenv("FANOUT_S3_BACKEND"), "S3 client: minio (default) or aws ($FANOUT_S3_BACKEND)")
 	pf.StringVar(&g.sse, "sse", "", "server-side encryption of everything written to S3: none, s3 (SSE-S3), kms or kms:KEY (SSE-KMS); default $FANOUT_SSE; give every process of a job the same")
+	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of this process to the file")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		if g.cpuProfile != "" {
+			f, err := os.Create(g.cpuProfile)
+			if err != nil {
+				return fmt.Errorf("--cpuprofile: %w", err)
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return fmt.Errorf("--cpuprofile: %w", err)
+			}
+			root.PersistentPostRun = func(*cobra.Command, []string) {
+				pprof.StopCPUProfile()
+				f.Close()
+			}
+		}
 		if g.sse == "" {
 			return nil
 		}
