@@ -30,8 +30,10 @@ func newLagFn(lag time.Duration) lagFn {
 	return lagFn{lag: lag, mu: &sync.Mutex{}, seen: map[string]bool{}}
 }
 
-func (f lagFn) Name() string     { return "lag" }
-func (f lagFn) Describe() string { return "copies lines; slow on the first attempt at a chunk holding \"slow\"" }
+func (f lagFn) Name() string { return "lag" }
+func (f lagFn) Describe() string {
+	return "copies lines; slow on the first attempt at a chunk holding \"slow\""
+}
 func (f lagFn) Prepare(functions.Params) (functions.Task, error) {
 	return lagTask{f}, nil
 }
