@@ -531,6 +531,11 @@ func TestPackedSmallObjectsReadAhead(t *testing.T) {
 	if res.Chunks != 1 || res.RecordsIn != 80 {
 		t.Fatalf("%d chunks, %d records; want the 40 objects packed into 1 chunk, 80 records", res.Chunks, res.RecordsIn)
 	}
+	// A GET per object, the output PUT and the marker, the commit's own.
+	if res.S3Requests < 43 || res.Retries != 0 || res.Timings == nil || res.LambdaGBSeconds != 0 {
+		t.Errorf("commit record: %d S3 requests, %d retries, timings %v, %v GB-s; want at least 43 requests, no retries, timings, no Lambda",
+			res.S3Requests, res.Retries, res.Timings, res.LambdaGBSeconds)
+	}
 	got := readOutputLines(t, out)
 	if !slices.Equal(got, want) {
 		t.Fatalf("output %q, want %q (in object order)", got, want)

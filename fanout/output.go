@@ -23,7 +23,15 @@ const (
 	maxOpenPartitions = 32
 	// spoolMemory is how much of one output file stays in memory before it
 	// spills to a temporary file.
-	spoolMemory = 8 << 20
+	spoolMemory = 2 << 20
+	// rowGroupBudget bounds the rows an attempt's open Parquet files
+	// buffer together (an estimate of the values' bytes): a file ends its
+	// row group once it holds more than its share. With one file open the
+	// row group ends at codec.DefaultRowGroupRows (or this budget) as usual.
+	rowGroupBudget = 16 << 20
+	// budgetCheckRows is how often (in rows written to a file) its share
+	// is checked.
+	budgetCheckRows = 512
 	// maxFileBytes rotates an output file once it grows past this size.
 	maxFileBytes = 512 << 20
 )
@@ -66,6 +74,10 @@ type stagedFile struct {
 	hash      hash.Hash
 	w         codec.Writer
 	lastUsed  int64
+	// rg is w when it buffers row groups (Parquet); rows counts the rows
+	// written since its share of rowGroupBudget was last checked.
+	rg   codec.RowGroupWriter
+	rows int
 }
 
 func newStagedOutput(ctx context.Context, b objstore.Bucket, prefix, chunk, format string, schema *functions.Schema, partitionBy []string) (*stagedOutput, error) {
@@ -141,6 +153,16 @@ func (o *stagedOutput) Write(row functions.Row) error {
 	if f.sp.Size() > maxFileBytes {
 		return o.finish(f)
 	}
+	if f.rg != nil {
+		if f.rows++; f.rows >= budgetCheckRows {
+			f.rows = 0
+			if f.rg.Buffered() > rowGroupBudget/int64(len(o.open)) {
+				if err := f.rg.EndRowGroup(); err != nil {
+					return fmt.Errorf("writing %s: %w", f.key, err)
+				}
+			}
+		}
+	}
 	return nil
 }
 
@@ -169,6 +191,7 @@ func (o *stagedOutput) openFile(partition string) (*stagedFile, error) {
 		return nil, functions.Permanent(err)
 	}
 	f.w = w
+	f.rg, _ = w.(codec.RowGroupWriter)
 	o.open[partition] = f
 	return f, nil
 }

@@ -80,11 +80,11 @@ const { DuckDBInstance } = require("@duckdb/node-api");
 rows=()
 # rate_row workload fanout_value ref_name ref_value unit: ratio fanout/ref
 rate_row() {
-	rows+=("$(printf '%-34s %10.1f %-4s   %-22s %10.1f %-4s   %6.2fx' "$1" "$2" "$5" "$3" "$4" "$5" "$(echo "$2 / $4" | bc -l)")")
+	rows+=("$(printf '%-50s %10.1f %-4s   %-22s %10.1f %-4s   %6.2fx' "$1" "$2" "$5" "$3" "$4" "$5" "$(echo "$2 / $4" | bc -l)")")
 }
 # cost_row workload fanout_value ref_name ref_value unit: ratio ref/fanout
 cost_row() {
-	rows+=("$(printf '%-34s %10.1f %-4s   %-22s %10.1f %-4s   %6.2fx' "$1" "$2" "$5" "$3" "$4" "$5" "$(echo "$4 / $2" | bc -l)")")
+	rows+=("$(printf '%-50s %10.1f %-4s   %-22s %10.1f %-4s   %6.2fx' "$1" "$2" "$5" "$3" "$4" "$5" "$(echo "$4 / $2" | bc -l)")")
 }
 field() { # key line
 	awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}' <<<"$2"
@@ -94,7 +94,7 @@ row() { # workload fanout_secs ref_name ref_secs bytes
 	mbf=$(echo "$5 / $2 / 1000000" | bc -l)
 	mbr=$(echo "$5 / $4 / 1000000" | bc -l)
 	ratio=$(echo "$4 / $2" | bc -l)
-	rows+=("$(printf '%-34s %10.1f MB/s   %-22s %10.1f MB/s   %6.2fx' "$1" "$mbf" "$3" "$mbr" "$ratio")")
+	rows+=("$(printf '%-50s %10.1f MB/s   %-22s %10.1f MB/s   %6.2fx' "$1" "$mbf" "$3" "$mbr" "$ratio")")
 }
 
 command -v bc >/dev/null || { echo "bench: installing bc" >&2; apt-get install -y -qq bc >&2; }
@@ -109,7 +109,8 @@ row "wordcount (embedded)" "$f" "DuckDB" "$d" "$text_bytes"
 
 echo "bench: grep over $text_size" >&2
 f=$(run_fanout grep --in "$text/" --fn grep --arg 'pattern=ka.*lo' --out-format lines)
-r=$(ref_secs grep 'ka.*lo' "$text")
+r=$(ref_secs grep 'ka.*lo' "$text" "$data/ref-grep-out")
+rm -rf "$data/ref-grep-out"
 row "grep (embedded)" "$f" "Go, $(nproc) goroutines" "$r" "$text_bytes"
 
 echo "bench: group-by over $sales_size of CSV" >&2
@@ -183,13 +184,18 @@ if [ "${BENCH_ONLY:-}" != core ]; then
 	rm -rf "$data/plan-out"
 	plan=$("$bin/probe" rss -- "$bin/fanout" submit --quiet --in "file://$many/" --fn count --out "file://$data/plan-out/" 2>/dev/null)
 	cost_row "plan $list_n objects" "$(field secs "$plan")" "listing them" "$(field list_s "$lst")" "s"
-	rate_row "  planner peak RSS" "$(field rss_mib "$plan")" "target" 150 "MiB"
+	cost_row "  planner peak RSS" "$(field rss_mib "$plan")" "budget" 150 "MiB"
 
 	echo "bench: one $big_size object, word count, peak RSS" >&2
 	gen text "$big_size" "$data/big-$big_size" 1
 	rm -rf "$data/out-big"
 	big=$(env -u FANOUT_REDIS_URL "$bin/probe" rss -- "$bin/fanout" run --quiet --workers 2 --in "$data/big-$big_size/" --fn wordcount --out-format jsonl --out "$data/out-big/" 2>/dev/null)
-	rate_row "one $big_size object: peak RSS" "$(field rss_mib "$big")" "target" 256 "MiB"
+	cost_row "one $big_size text object, wordcount: peak RSS" "$(field rss_mib "$big")" "budget" 256 "MiB"
+	gen sales "$big_size" "$data/bigsales-$big_size" 1
+	rm -rf "$data/out-big"
+	big=$(env -u FANOUT_REDIS_URL "$bin/probe" rss -- "$bin/fanout" run --quiet --workers 2 --in "$data/bigsales-$big_size/" --fn convert --partition-by region --out "$data/out-big/" 2>/dev/null)
+	cost_row "one $big_size CSV object -> partitioned Parquet: peak RSS" "$(field rss_mib "$big")" "budget" 256 "MiB"
+	rm -rf "$data/out-big"
 
 	echo "bench: stragglers (16 chunks, one first attempt 20s slow)" >&2
 	strag=$(go test -run '^$' -bench BenchmarkStragglers -benchtime 1x ./fanout/ | awk '/BenchmarkStragglers/ {for (i = 1; i < NF; i++) if ($(i+1) == "job-s") print $1, $i}')
@@ -201,5 +207,5 @@ fi
 
 echo
 echo "fanout benchmarks, $(nproc) cores, $(date -u +%Y-%m-%d); ratio = reference time / fanout time (higher is better for fanout)"
-printf '%-34s %15s   %-22s %15s   %7s\n' "workload" "fanout" "reference" "reference" "ratio"
+printf '%-50s %15s   %-22s %15s   %7s\n' "workload" "fanout" "reference" "reference" "ratio"
 for r in "${rows[@]}"; do echo "$r"; done

@@ -33,6 +33,7 @@ var envVars = []envVar{
 	{"FANOUT_INPUTS", true, "comma-separated input URLs (s3://bucket/prefix/, glob allowed in the last element) whose objects may trigger; default any."},
 	{"FANOUT_CHUNK_SIZE", true, "target bytes per chunk (default 64MiB)."},
 	{"FANOUT_LEASE", true, "chunk lease of triggered jobs (default 60s)."},
+	{"FANOUT_BACKUP_AFTER", true, "start a backup attempt of a chunk running longer than this multiple of the median chunk time, at least 2s (default 4; 0: never)."},
 	{"FANOUT_MAX_OBJECTS", true, "most objects in one triggered job (default 1000)."},
 	{"FANOUT_WORKER_FUNCTION", false, "name or ARN of the function to fan work out to; unset: the triggered invocation works on the job itself."},
 	{"FANOUT_CONCURRENCY", false, "most work invocations in flight per job when fanning out (default 10)."},
@@ -127,6 +128,12 @@ func loadConfig() (*config, error) {
 		return nil, err
 	} else {
 		spec.Lease = manifest.Duration(d)
+	}
+	spec.BackupAfter = 4
+	if s := getenv("FANOUT_BACKUP_AFTER"); s != "" {
+		if spec.BackupAfter, err = strconv.ParseFloat(s, 64); err != nil || (spec.BackupAfter != 0 && !(spec.BackupAfter >= 1 && spec.BackupAfter <= 1000)) {
+			return nil, fmt.Errorf("FANOUT_BACKUP_AFTER=%q: want 0 (never) or a multiple of the median from 1 to 1000", s)
+		}
 	}
 	c.Trigger = &spec
 	return c, nil

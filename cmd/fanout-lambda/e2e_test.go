@@ -151,16 +151,17 @@ func TestFanOutOverEmulatedLambda(t *testing.T) {
 	elapsed := time.Since(start)
 	stopKiller()
 	var res struct {
-		State      string `json:"state"`
-		Chunks     int    `json:"chunks"`
-		RecordsIn  int64  `json:"records_in"`
-		RecordsOut int64  `json:"records_out"`
+		State      string  `json:"state"`
+		Chunks     int     `json:"chunks"`
+		RecordsIn  int64   `json:"records_in"`
+		RecordsOut int64   `json:"records_out"`
+		GBSeconds  float64 `json:"lambda_gb_seconds"`
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		t.Fatalf("--json output %q: %v", stdout.String(), err)
 	}
-	if res.State != "committed" || res.RecordsIn != int64(len(want)) || res.RecordsOut != int64(len(want)) {
-		t.Fatalf("result %+v: want committed with %d records in and out", res, len(want))
+	if res.State != "committed" || res.RecordsIn != int64(len(want)) || res.RecordsOut != int64(len(want)) || res.GBSeconds <= 0 {
+		t.Fatalf("result %+v: want committed with %d records in and out, and Lambda GB-seconds estimated", res, len(want))
 	}
 
 	// Exact output: every line once, as the serial computation has it.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -60,6 +61,7 @@ func newRunCommand(g *globalFlags, submitOnly bool) *cobra.Command {
 		if a.embedded && workers <= 0 {
 			return errors.New("--workers 0 needs --redis: in embedded mode this process is the only worker")
 		}
+		setMemoryLimit(workers)
 		stats := &fanout.WorkStats{}
 		prog := newProgress(!g.quiet, stats)
 		res, err := a.engine.Run(ctx, spec, fanout.RunOptions{Workers: workers, Progress: prog.update, Stats: stats})
@@ -156,6 +158,24 @@ func printProgress(w io.Writer, res fanout.Result) {
 	}
 }
 
+// setMemoryLimit gives the Go runtime a soft memory limit that follows
+// the engine's budgets, unless GOMEMLIMIT sets one: a base for the
+// process plus, per chunk processed at once, the map-side combiner's and
+// the output buffers' share. Below it the collector runs as GOGC says;
+// near it, more often, so that garbage does not double a worker's
+// resident memory.
+func setMemoryLimit(concurrency int) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	debug.SetMemoryLimit(memoryLimitBase + int64(max(concurrency, 1))*memoryLimitPerChunk)
+}
+
+const (
+	memoryLimitBase     = 64 << 20
+	memoryLimitPerChunk = 64 << 20
+)
+
 func humanBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
@@ -186,6 +206,7 @@ func newWorkCommand(g *globalFlags) *cobra.Command {
 			}
 			defer a.Close()
 			stats := &fanout.WorkStats{}
+			setMemoryLimit(concurrency)
 			opts := fanout.WorkOptions{Concurrency: concurrency, Job: job, Grace: grace, Stats: stats}
 			if metricsAddr != "" {
 				m := newMetrics()

@@ -94,7 +94,7 @@ func (f *groupField) Value(base reflect.Value) reflect.Value {
 func parquetCodec(name string) (compress.Codec, error) {
 	switch strings.ToLower(name) {
 	case "", "zstd":
-		return &parquet.Zstd, nil
+		return pageZstdCodec, nil
 	case "snappy":
 		return &parquet.Snappy, nil
 	case "gzip":
@@ -171,6 +171,28 @@ func newParquetWriter(w io.Writer, schema *functions.Schema, opts WriterOptions)
 }
 
 func (w *parquetWriter) Rows() int64 { return w.rows }
+
+// Buffered estimates the bytes of values held for the current row group
+// (see RowGroupWriter).
+func (w *parquetWriter) Buffered() int64 { return w.rgBytes }
+
+// EndRowGroup encodes the buffered rows as a row group now.
+func (w *parquetWriter) EndRowGroup() error {
+	if w.err != nil || w.closed {
+		return w.err
+	}
+	if err := w.flushBatch(); err != nil {
+		return err
+	}
+	if w.rgRows == 0 {
+		return nil
+	}
+	w.rgRows, w.rgBytes = 0, 0
+	if err := w.w.Flush(); err != nil {
+		w.err = fmt.Errorf("codec: parquet flush: %w", err)
+	}
+	return w.err
+}
 
 func (w *parquetWriter) Write(row functions.Row) error {
 	if w.err != nil {

@@ -68,6 +68,96 @@ func ParseValue(t functions.Type, s string) (functions.Value, error) {
 
 // parseTimestamp accepts the layouts ParseValue documents.
 func parseTimestamp(s string) (time.Time, bool) {
+	if t, ok := parseTimestampFast(s); ok {
+		return t, true
+	}
+	return parseTimestampSlow(s)
+}
+
+// parseTimestampFast parses the common shapes without time.Parse (whose
+// failed attempts allocate errors): YYYY-MM-DD, then [T ]hh:mm:ss with an
+// optional fraction of 1 to 9 digits and an optional Z or ±hh:mm. It
+// reports false for anything else, which parseTimestampSlow decides; for
+// what it accepts it gives the instant time.Parse gives (FuzzTimestamp
+// checks both).
+func parseTimestampFast(s string) (time.Time, bool) {
+	num := func(i, n int) (int, bool) {
+		v := 0
+		for _, c := range []byte(s[i : i+n]) {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			v = v*10 + int(c-'0')
+		}
+		return v, true
+	}
+	if len(s) < 10 || s[4] != '-' || s[7] != '-' {
+		return time.Time{}, false
+	}
+	y, ok1 := num(0, 4)
+	mo, ok2 := num(5, 2)
+	d, ok3 := num(8, 2)
+	if !ok1 || !ok2 || !ok3 || mo < 1 || mo > 12 || d < 1 || d > daysIn(mo, y) {
+		return time.Time{}, false
+	}
+	if len(s) == 10 {
+		return time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC), true
+	}
+	if len(s) < 19 || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':' {
+		return time.Time{}, false
+	}
+	h, ok1 := num(11, 2)
+	mi, ok2 := num(14, 2)
+	sec, ok3 := num(17, 2)
+	if !ok1 || !ok2 || !ok3 || h > 23 || mi > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	rest, nsec := s[19:], 0
+	if len(rest) > 0 && rest[0] == '.' {
+		n := 1
+		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+			n++
+		}
+		digits := rest[1:n]
+		if len(digits) == 0 || len(digits) > 9 {
+			return time.Time{}, false
+		}
+		for i := range 9 {
+			nsec *= 10
+			if i < len(digits) {
+				nsec += int(digits[i] - '0')
+			}
+		}
+		rest = rest[n:]
+	}
+	offset := 0
+	switch {
+	case rest == "" || rest == "Z":
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		oh, ok1 := num(len(s)-5, 2)
+		om, ok2 := num(len(s)-2, 2)
+		if !ok1 || !ok2 || oh > 23 || om > 59 {
+			return time.Time{}, false
+		}
+		offset = (oh*60 + om) * 60
+		if rest[0] == '-' {
+			offset = -offset
+		}
+	default:
+		return time.Time{}, false
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, sec, nsec, time.UTC)
+	return t.Add(-time.Duration(offset) * time.Second), true
+}
+
+// daysIn is the number of days of month m of year y.
+func daysIn(m, y int) int {
+	return time.Date(y, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Day()
+}
+
+// parseTimestampSlow tries the layouts ParseValue documents with
+// time.Parse.
+func parseTimestampSlow(s string) (time.Time, bool) {
 	if len(s) == len("2006-01-02") {
 		t, err := time.Parse("2006-01-02", s)
 		return t, err == nil

@@ -23,6 +23,17 @@ type Writer interface {
 	Rows() int64
 }
 
+// RowGroupWriter is a Writer that buffers rows in memory until it ends a
+// row group (the Parquet writer): a caller holding many files open bounds
+// their memory together by ending the row groups of the largest.
+type RowGroupWriter interface {
+	Writer
+	// Buffered estimates the bytes held for the current row group.
+	Buffered() int64
+	// EndRowGroup writes the buffered rows out as a row group.
+	EndRowGroup() error
+}
+
 // WriterOptions tune NewWriter.
 type WriterOptions struct {
 	// RowGroupRows bounds a Parquet row group; zero means

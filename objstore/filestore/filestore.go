@@ -52,8 +52,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -415,9 +417,12 @@ func syncDir(dir string) error {
 	return errors.Join(d.Sync(), d.Close())
 }
 
-// Copy implements objstore.Bucket by copying the bytes into a new file:
-// a hard link would share the inode, and with it the ETag and any later
-// in-place modification.
+// Copy implements objstore.Bucket with a hard link to the source's file
+// when the file system allows it: the store never changes a file in
+// place (every Put writes a new one and renames it over the key), so the
+// copy keeps its bytes when the source is overwritten or deleted, and it
+// keeps the source's ETag, as S3 does for a copied single-part object.
+// Elsewhere it copies the bytes into a new file.
 func (s *Store) Copy(ctx context.Context, dst, src string, opts *objstore.CopyOptions) (objstore.ObjectInfo, error) {
 	if opts == nil {
 		opts = &objstore.CopyOptions{}
@@ -434,6 +439,11 @@ func (s *Store) Copy(ctx context.Context, dst, src string, opts *objstore.CopyOp
 	if err != nil {
 		return objstore.ObjectInfo{}, fmt.Errorf("filestore: copy to %q: %w", dst, err)
 	}
+	if tmp, ok := s.linkTemp(f, sp); ok {
+		f.Close()
+		defer os.Remove(tmp)
+		return s.publish(ctx, dst, dp, tmp, &objstore.PutOptions{})
+	}
 	tmp, err := s.writeTemp(ctx, f, 0)
 	f.Close()
 	if err != nil {
@@ -441,6 +451,27 @@ func (s *Store) Copy(ctx context.Context, dst, src string, opts *objstore.CopyOp
 	}
 	defer os.Remove(tmp)
 	return s.publish(ctx, dst, dp, tmp, &objstore.PutOptions{})
+}
+
+// linkTemp links the file at p into the temporary directory and reports
+// whether the link is to the open file f (the version whose ETag was
+// checked): p may have been replaced in between, or the file system may
+// not do hard links; the caller copies f's bytes then.
+func (s *Store) linkTemp(f *os.File, p string) (string, bool) {
+	if err := os.MkdirAll(s.tmp, 0o755); err != nil {
+		return "", false
+	}
+	name := filepath.Join(s.tmp, "copy-"+strconv.FormatUint(rand.Uint64(), 36))
+	if err := os.Link(p, name); err != nil {
+		return "", false
+	}
+	fi, err1 := f.Stat()
+	li, err2 := os.Stat(name)
+	if err1 != nil || err2 != nil || !os.SameFile(fi, li) {
+		os.Remove(name)
+		return "", false
+	}
+	return name, true
 }
 
 // Delete implements objstore.Bucket. It also removes the key's parent

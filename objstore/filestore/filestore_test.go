@@ -236,3 +236,43 @@ func TestNewRefusesFile(t *testing.T) {
 		t.Fatalf("first Put into a missing root: %v", err)
 	}
 }
+
+// Copy links the file: the copy has the source's bytes and ETag, and
+// keeps them when the source is overwritten or deleted.
+func TestCopyIsALinkThatOutlivesItsSource(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s, err := filestore.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(key, body string) objstore.ObjectInfo {
+		info, err := s.Put(ctx, key, strings.NewReader(body), &objstore.PutOptions{Size: int64(len(body))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info
+	}
+	src := put("staging/a.txt", "first\n")
+	cp, err := s.Copy(ctx, "out/a.txt", "staging/a.txt", &objstore.CopyOptions{IfMatch: src.ETag})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp.ETag != src.ETag {
+		t.Errorf("copy ETag %s, want the source's %s", cp.ETag, src.ETag)
+	}
+	put("staging/a.txt", "second, longer\n")
+	if err := s.Delete(ctx, "staging/a.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "out", "a.txt")); err != nil || string(b) != "first\n" {
+		t.Fatalf("copy holds %q, %v; want the source's bytes at copy time", b, err)
+	}
+	if _, err := s.Copy(ctx, "out/b.txt", "staging/a.txt", nil); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("copy of a deleted source: %v, want ErrNotFound", err)
+	}
+	fresh := put("staging/c.txt", "c\n")
+	if _, err := s.Copy(ctx, "out/c.txt", "staging/c.txt", &objstore.CopyOptions{IfMatch: src.ETag}); !errors.Is(err, objstore.ErrPrecondition) {
+		t.Fatalf("copy with a stale If-Match (%s, file has %s): %v, want ErrPrecondition", src.ETag, fresh.ETag, err)
+	}
+}

@@ -4,7 +4,9 @@
 // "<bytes> <seconds> <result summary>".
 //
 //	ref wordcount DIR       words (maximal runs of letters or digits, lowercased)
-//	ref grep PATTERN DIR    lines matching a regexp
+//	ref grep PATTERN DIR [OUT]  lines matching a regexp, written to a file
+//	                        per input under OUT (default a temporary directory), as
+//	                        fanout's grep writes them
 //	ref groupby DIR         sales CSV: count, sum(quantity), avg(price) by region, quantity
 package main
 
@@ -38,7 +40,11 @@ func main() {
 	case "wordcount":
 		bytes, summary, err = wordcount(os.Args[2])
 	case "grep":
-		bytes, summary, err = grep(os.Args[2], os.Args[3])
+		out := ""
+		if len(os.Args) > 4 {
+			out = os.Args[4]
+		}
+		bytes, summary, err = grep(os.Args[2], os.Args[3], out)
 	case "groupby":
 		bytes, summary, err = groupby(os.Args[2])
 	default:
@@ -136,26 +142,50 @@ func wordcount(dir string) (int64, string, error) {
 	return n, fmt.Sprintf("%d distinct words", len(total)), err
 }
 
-func grep(pattern, dir string) (int64, string, error) {
+func grep(pattern, dir, out string) (int64, string, error) {
 	re, err := regexp.Compile(pattern)
 	if err != nil {
 		return 0, "", err
 	}
+	if out == "" {
+		if out, err = os.MkdirTemp("", "ref-grep-"); err != nil {
+			return 0, "", err
+		}
+		defer os.RemoveAll(out)
+	}
 	var mu sync.Mutex
-	var matches int64
+	var matches, files int64
 	n, err := eachFile(dir, func(r io.Reader) error {
+		mu.Lock()
+		files++
+		name := filepath.Join(out, fmt.Sprintf("part-%05d.txt", files))
+		mu.Unlock()
+		f, err := os.Create(name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w := bufio.NewWriterSize(f, 1<<16)
 		var m int64
 		sc := bufio.NewScanner(r)
 		sc.Buffer(make([]byte, 1<<20), 1<<30)
 		for sc.Scan() {
-			if re.Match(sc.Bytes()) {
+			if line := sc.Bytes(); re.Match(line) {
 				m++
+				w.Write(line)
+				w.WriteByte('\n')
 			}
 		}
 		mu.Lock()
 		matches += m
 		mu.Unlock()
-		return sc.Err()
+		if err := sc.Err(); err != nil {
+			return err
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		return f.Close()
 	})
 	return n, fmt.Sprintf("%d matching lines", matches), err
 }
