@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"path"
 	"slices"
 	"strings"
@@ -228,20 +229,94 @@ func (p *planRun) listAll(ctx context.Context) error {
 			return fmt.Errorf("input %q: %w", in, err)
 		}
 		listPrefix := loc.Prefix
-		for info, err := range b.List(ctx, listPrefix, nil) {
+		store := loc.StoreURL()
+		sameStore := store == p.outLoc.StoreURL()
+		for info, err := range listAhead(ctx, b.List(ctx, listPrefix, nil)) {
 			if err != nil {
 				return fmt.Errorf("listing %s: %w", in, err)
 			}
-			if !p.wanted(loc, info.Key, listPrefix, pattern) {
+			if !p.wanted(sameStore, info.Key, listPrefix, pattern) {
 				continue
 			}
-			if err := p.addObject(ctx, b, loc, info); err != nil {
+			if err := p.addObject(ctx, b, store, info); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
 }
+
+// listAhead runs a listing in its own goroutine, a few pages ahead of
+// its consumer, so that listing (network or file-system bound) and
+// planning (CPU bound) overlap. It holds at most listAheadPages pages of
+// listAheadBatch entries; it stops when the consumer stops or ctx ends.
+func listAhead(ctx context.Context, list iter.Seq2[objstore.ObjectInfo, error]) iter.Seq2[objstore.ObjectInfo, error] {
+	type page struct {
+		infos []objstore.ObjectInfo
+		err   error
+	}
+	return func(yield func(objstore.ObjectInfo, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		pages := make(chan page, listAheadPages)
+		done := make(chan struct{})
+		defer func() {
+			cancel()
+			for range pages { // let the producer finish
+			}
+			<-done
+		}()
+		go func() {
+			defer close(done)
+			defer close(pages)
+			send := func(p page) bool {
+				select {
+				case pages <- p:
+					return true
+				case <-ctx.Done():
+					return false
+				}
+			}
+			batch := make([]objstore.ObjectInfo, 0, listAheadBatch)
+			for info, err := range list {
+				if err != nil {
+					if len(batch) > 0 && !send(page{infos: batch}) {
+						return
+					}
+					send(page{err: err})
+					return
+				}
+				if batch = append(batch, info); len(batch) == listAheadBatch {
+					if !send(page{infos: batch}) {
+						return
+					}
+					batch = make([]objstore.ObjectInfo, 0, listAheadBatch)
+				}
+			}
+			if len(batch) > 0 {
+				send(page{infos: batch})
+			}
+		}()
+		for p := range pages {
+			for _, info := range p.infos {
+				if !yield(info, nil) {
+					return
+				}
+			}
+			if p.err != nil {
+				yield(objstore.ObjectInfo{}, p.err)
+				return
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			yield(objstore.ObjectInfo{}, err)
+		}
+	}
+}
+
+const (
+	listAheadBatch = 1000
+	listAheadPages = 4
+)
 
 // splitGlob separates a final path element holding glob characters from
 // an input URL: "s3://b/logs/*.gz" -> "s3://b/logs/", "*.gz".
@@ -256,25 +331,26 @@ func splitGlob(in string) (base, pattern string) {
 // wanted filters the listing: the glob, hidden files (names starting with
 // "_" or ".", as Hive and Spark do), fanout's own bookkeeping, and the job's
 // own output when the input and output overlap.
-func (p *planRun) wanted(loc objstore.Location, key, listPrefix, pattern string) bool {
+// sameStore says whether the input's store is the output's.
+func (p *planRun) wanted(sameStore bool, key, listPrefix, pattern string) bool {
 	rest := strings.TrimPrefix(key, listPrefix)
 	if pattern != "" {
 		if ok, _ := path.Match(pattern, rest); !ok {
 			return false
 		}
 	}
-	for _, seg := range strings.Split(rest, "/") {
+	for seg := range strings.SplitSeq(rest, "/") {
 		if strings.HasPrefix(seg, "_") || strings.HasPrefix(seg, ".") {
 			return false
 		}
 	}
-	if loc.StoreURL() == p.outLoc.StoreURL() && p.layout.Prefix != "" && strings.HasPrefix(key, p.layout.Prefix) {
+	if sameStore && p.layout.Prefix != "" && strings.HasPrefix(key, p.layout.Prefix) {
 		return false
 	}
 	return !strings.HasSuffix(key, "/")
 }
 
-func (p *planRun) addObject(ctx context.Context, b objstore.Bucket, loc objstore.Location, info objstore.ObjectInfo) error {
+func (p *planRun) addObject(ctx context.Context, b objstore.Bucket, store string, info objstore.ObjectInfo) error {
 	format, compression, err := manifest.DetectFormat(info.Key, p.spec.Format)
 	if err != nil {
 		return functions.Permanent(fmt.Errorf("input %s: %w", info.Key, err))
@@ -284,7 +360,7 @@ func (p *planRun) addObject(ctx context.Context, b objstore.Bucket, loc objstore
 	} else if p.format != format {
 		return functions.Permanent(fmt.Errorf("input %s is %s but earlier inputs are %s: one job reads one format (set --format to override detection)", info.Key, format, p.format))
 	}
-	ref := manifest.ObjectRef{Store: loc.StoreURL(), Key: info.Key, Size: info.Size, ETag: info.ETag,
+	ref := manifest.ObjectRef{Store: store, Key: info.Key, Size: info.Size, ETag: info.ETag,
 		VersionID: info.VersionID, Format: format, Compression: compression}
 	p.objects++
 	p.bytes += info.Size
