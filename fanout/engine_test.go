@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -552,5 +553,52 @@ func TestPackedSmallObjectsReadAhead(t *testing.T) {
 	_, err = e.Wait(context.Background(), spec.Output, info.Job, fanout.RunOptions{Workers: 1})
 	if err == nil || !strings.Contains(err.Error(), "o23.txt changed after the job was planned") {
 		t.Fatalf("got %v, want an error saying o23.txt changed", err)
+	}
+}
+
+// countingGets counts the GETs of keys holding a substring.
+type countingGets struct {
+	objstore.Bucket
+	sub string
+	n   *atomic.Int64
+}
+
+func (c countingGets) Get(ctx context.Context, key string, opts *objstore.GetOptions) (io.ReadCloser, objstore.ObjectInfo, error) {
+	if strings.Contains(key, c.sub) {
+		c.n.Add(1)
+		time.Sleep(20 * time.Millisecond) // a store's round trip: workers miss together
+	}
+	return c.Bucket.Get(ctx, key, opts)
+}
+
+// Many workers starting on one manifest shard at once read it once, not
+// once each (and do not evict it from each other's cache: with more
+// workers than cached shards that made every chunk read it again).
+func TestManyWorkersReadAShardOnce(t *testing.T) {
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	files := map[string][]byte{}
+	for i := range 300 {
+		files[fmt.Sprintf("o%03d.txt", i)] = []byte("x\n")
+	}
+	writeFiles(t, in, files)
+	var reads atomic.Int64
+	q := memqueue.New(memqueue.Config{})
+	e, err := fanout.New(fanout.Config{Queue: q, Admin: q, Functions: builtin.Registry(),
+		Open: func(ctx context.Context, u string) (objstore.Bucket, error) {
+			b, _, err := bucketurl.Open(ctx, u, bucketurl.Options{})
+			return countingGets{Bucket: b, sub: "/plans/", n: &reads}, err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	spec := manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "count", Output: "file://" + out + "/",
+		OutputFormat: "jsonl", MaxObjectsPerChunk: 1}.WithDefaults()
+	res, err := e.Run(context.Background(), spec, fanout.RunOptions{Workers: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Chunks != 300 || reads.Load() > 2 {
+		t.Fatalf("%d chunks; the manifest shard was read %d times, want at most twice (planning check, workers)", res.Chunks, reads.Load())
 	}
 }

@@ -3,9 +3,13 @@ package fanout
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/fanout-dev/fanout/functions"
 	"github.com/fanout-dev/fanout/manifest"
@@ -29,6 +33,8 @@ type jobState struct {
 	mu     sync.Mutex
 	shards map[int]*manifest.Shard
 	recent []int // shard indexes, most recent last
+	// loading makes concurrent misses of one shard read it once.
+	loading singleflight.Group
 }
 
 const shardCacheSize = 4
@@ -117,9 +123,33 @@ func (js *jobState) chunk(ctx context.Context, id string) (manifest.Chunk, error
 	return manifest.Chunk{}, functions.Permanent(fmt.Errorf("job %s: chunk %s missing from manifest shard %d", js.job, id, s))
 }
 
+// shard returns manifest shard s, from the cache of the shardCacheSize
+// most recently read. Concurrent misses read it once: many workers
+// starting on one shard at once must not each decode it (and each insert
+// it, evicting it again).
 func (js *jobState) shard(ctx context.Context, s int) (*manifest.Shard, error) {
 	js.mu.Lock()
 	if sh := js.shards[s]; sh != nil {
+		js.mu.Unlock()
+		return sh, nil
+	}
+	js.mu.Unlock()
+	v, err, _ := js.loading.Do(strconv.Itoa(s), func() (any, error) {
+		// Shared by every waiter: not cut short by the first one's lease.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		return js.readShard(rctx, s)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*manifest.Shard), nil
+}
+
+// readShard reads, checks and caches shard s.
+func (js *jobState) readShard(ctx context.Context, s int) (*manifest.Shard, error) {
+	js.mu.Lock()
+	if sh := js.shards[s]; sh != nil { // read while this call waited
 		js.mu.Unlock()
 		return sh, nil
 	}

@@ -59,6 +59,7 @@ func TestListAhead(t *testing.T) {
 		}
 	}
 	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	seen := 0
 	var last error
 	for _, err := range listAhead(cctx, listOf(100000, -1)) {

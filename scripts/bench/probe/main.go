@@ -33,6 +33,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -180,7 +181,19 @@ func noop(ctx context.Context, args []string) error {
 	out := fs.String("out", "", "output URL")
 	redisURL := fs.String("redis", "", "Redis URL (empty: in memory)")
 	workers := fs.Int("workers", 4, "chunks at once")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to this file")
 	fs.Parse(args)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(f)
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 	reg := functions.NewRegistry()
 	reg.Register(noopFn{})
 	var q fanout.Queue
