@@ -252,14 +252,24 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 		case <-ctx.Done():
 			return Result{Job: job, State: StateRunning, Error: ctx.Err().Error()}, ctx.Err()
 		case <-e.settled:
-			// A local worker finished a chunk: look again, a little later
-			// if many are finishing.
+			// A local worker finished a chunk: look again soon, but at
+			// most every settledCheckInterval: each look costs a few
+			// requests (the commit record, the queue's counts), and
+			// thousands of tiny chunks may settle in a second.
 			poll = 20 * time.Millisecond
+			select {
+			case <-ctx.Done():
+			case <-time.After(settledCheckInterval):
+			}
 		case <-time.After(poll):
 			poll = min(poll*2, opts.Poll)
 		}
 	}
 }
+
+// settledCheckInterval is the least time between two looks at a job that
+// its local workers' settled chunks trigger.
+const settledCheckInterval = 25 * time.Millisecond
 
 // commitRetries bounds how often Wait commits again after a commit failed
 // for a reason other than the job's own.

@@ -522,10 +522,20 @@ func TestPackedSmallObjectsReadAhead(t *testing.T) {
 		want = append(want, line, line+" again")
 	}
 	writeFiles(t, in, files)
-	e := newEngine(t, nil)
+	var inFlight, most atomic.Int64
+	q := memqueue.New(memqueue.Config{})
+	e, err := fanout.New(fanout.Config{Queue: q, Admin: q, Functions: builtin.Registry(),
+		Open: func(ctx context.Context, u string) (objstore.Bucket, error) {
+			b, _, err := bucketurl.Open(ctx, u, bucketurl.Options{})
+			return overlapGets{Bucket: b, sub: ".txt", inFlight: &inFlight, most: &most}, err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
 	spec := manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "grep", Args: map[string]string{"pattern": "object"},
 		Output: "file://" + out + "/", OutputFormat: "lines"}.WithDefaults()
-	res, err := e.Run(context.Background(), spec, fanout.RunOptions{Workers: 2})
+	res, err := e.Run(context.Background(), spec, fanout.RunOptions{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -541,6 +551,9 @@ func TestPackedSmallObjectsReadAhead(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("output %q, want %q (in object order)", got, want)
 	}
+	if most.Load() < 3 {
+		t.Errorf("one worker read at most %d objects at once, want the chunk's objects read ahead", most.Load())
+	}
 
 	out2 := filepath.Join(t.TempDir(), "out")
 	spec.Output = "file://" + out2 + "/"
@@ -554,6 +567,24 @@ func TestPackedSmallObjectsReadAhead(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "o23.txt changed after the job was planned") {
 		t.Fatalf("got %v, want an error saying o23.txt changed", err)
 	}
+}
+
+// overlapGets records how many GETs of keys holding sub run at once.
+type overlapGets struct {
+	objstore.Bucket
+	sub            string
+	inFlight, most *atomic.Int64
+}
+
+func (o overlapGets) Get(ctx context.Context, key string, opts *objstore.GetOptions) (io.ReadCloser, objstore.ObjectInfo, error) {
+	if strings.Contains(key, o.sub) && !strings.Contains(key, "_fanout/") {
+		n := o.inFlight.Add(1)
+		defer o.inFlight.Add(-1)
+		for m := o.most.Load(); n > m && !o.most.CompareAndSwap(m, n); m = o.most.Load() {
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return o.Bucket.Get(ctx, key, opts)
 }
 
 // countingGets counts the GETs of keys holding a substring.

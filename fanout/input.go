@@ -70,7 +70,7 @@ type prefetched struct {
 func (in *chunkInput) prefetchable(i int) bool {
 	p := in.parts[i]
 	o := p.Object
-	return len(in.parts) > 1 && o.Format != manifest.FormatParquet && o.Size <= prefetchMaxBytes && p.Start == 0 && p.End >= o.Size
+	return len(in.parts) > 1 && o.Format != manifest.FormatParquet && o.Size <= prefetchMaxBytes && p.Start == 0 && (p.End < 0 || p.End >= o.Size)
 }
 
 // prefetch starts the reads of the prefetchable parts among the next
@@ -220,7 +220,9 @@ func (in *chunkInput) openStream(p manifest.Part, rc io.ReadCloser, base int64) 
 		schema = in.js.schema
 	}
 	var r io.ReadCloser = rc
+	size := obj.Size - base // a buffer hint: what is left to read
 	if obj.Compression != manifest.CompressionNone {
+		size = 0
 		d, err := codec.Decompress(rc, obj.Compression, spec.MaxDecompressedBytes, obj.Key)
 		if err != nil {
 			rc.Close()
@@ -231,6 +233,7 @@ func (in *chunkInput) openStream(p manifest.Part, rc io.ReadCloser, base int64) 
 	cur, err := codec.NewInput(r, codec.InputOptions{
 		Format: obj.Format, Object: obj.Key, Base: base, Start: p.Start, End: p.End,
 		Schema: schema, Header: p.Header, MaxRecordBytes: spec.MaxRecordBytes, Delimiter: delimiterOf(obj.Key),
+		Size: size,
 	})
 	if err != nil {
 		r.Close()

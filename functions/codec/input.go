@@ -46,6 +46,10 @@ type InputOptions struct {
 	Header []string
 	// Delimiter separates CSV fields; zero means ','.
 	Delimiter rune
+	// Size, when positive, is how many bytes r holds at most: a small
+	// object then gets a read buffer of its size rather than the usual
+	// 64 KiB.
+	Size int64
 	// MaxRecordBytes caps one record (without its line terminator); zero
 	// means DefaultMaxRecordBytes. A longer record is a RecordError
 	// wrapping ErrRecordTooLarge and is never buffered whole.
@@ -66,6 +70,10 @@ func NewInput(r io.Reader, opts InputOptions) (functions.Input, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
+	bufSize := readBufferSize
+	if opts.Size > 0 && opts.Size < int64(bufSize) {
+		bufSize = max(int(opts.Size)+1, 16) // bufio's minimum is 16
+	}
 	max := opts.MaxRecordBytes
 	if max == 0 {
 		max = DefaultMaxRecordBytes
@@ -74,7 +82,7 @@ func NewInput(r io.Reader, opts InputOptions) (functions.Input, error) {
 		max = maxRecordLimit
 	}
 	lr := &lineReader{
-		br:     bufio.NewReaderSize(r, readBufferSize),
+		br:     bufio.NewReaderSize(r, bufSize),
 		object: opts.Object,
 		pos:    opts.Base,
 		start:  opts.Start,
