@@ -290,10 +290,11 @@ func (e *Engine) verifyCommitted(ctx context.Context, js *jobState, rec *manifes
 }
 
 // account adds the markers' retries, backups, Lambda GB-seconds and
-// S3 requests to the record. A winning attempt makes one HEAD (is the
-// chunk done?), a GET per input object (more for a ranged read retried),
-// a PUT per output file (multipart uploads more), and the marker's PUT; a
-// map attempt of an aggregating job writes one shuffle file.
+// S3 requests to the record. A winning attempt makes a GET per input
+// object (more for a ranged read retried), a PUT per output file
+// (multipart uploads more), and the marker's PUT, after a HEAD (is the
+// chunk done?) when it was a redelivery; a map attempt of an aggregating
+// job writes one shuffle file.
 func account(rec *manifest.CommitRecord, markers []*manifest.ChunkMarker) {
 	for _, m := range markers {
 		if m.Attempts > 1 {
@@ -308,7 +309,10 @@ func account(rec *manifest.CommitRecord, markers []*manifest.ChunkMarker) {
 		if m.State != manifest.MarkerDone {
 			continue
 		}
-		rec.S3Requests += 2 + int64(len(m.Inputs))
+		rec.S3Requests += 1 + int64(len(m.Inputs)) // the marker's PUT, a GET per input
+		if m.Attempts > 1 {
+			rec.S3Requests++ // a redelivery first checks for a marker
+		}
 		for _, f := range append(slices.Clone(m.Files), m.RejectedFiles...) {
 			rec.S3Requests += putRequests(f.Size)
 		}

@@ -346,10 +346,11 @@ func (e *Engine) check(ctx context.Context, js *jobState, start time.Time, progr
 // comparing a running task with.
 const minBackupSamples = 3
 
-// startBackups starts a backup attempt of every task that has run longer
-// than BackupAfter times the median of the job's recent tasks, and at
-// least manifest.BackupMinAge, once no task waits to be claimed (so that
-// backups only take workers that would idle). The twins race to create
+// startBackups starts a backup attempt of every map chunk that has run
+// longer than BackupAfter times the median of the job's recent tasks, and
+// at least manifest.BackupMinAge, once no task waits to be claimed (so
+// that backups only take workers that would idle), at most one per
+// delivery of the chunk. The twins race to create
 // the chunk's marker; the queue forgets the loser (see BackupSuffix).
 func (e *Engine) startBackups(ctx context.Context, js *jobState) {
 	a, err := e.cfg.Admin.Activity(ctx, js.job)
@@ -363,7 +364,10 @@ func (e *Engine) startBackups(ctx context.Context, js *jobState) {
 		if t.Running < limit {
 			break
 		}
-		if _, backup := BackupOf(t.Chunk); backup {
+		if _, backup := BackupOf(t.Chunk); backup || manifest.IsReduceTask(t.Chunk) {
+			// Reduce tasks get none: they start together when the map
+			// stage ends, so a median of map chunks says nothing of
+			// them, and a backup reads every shuffle file again.
 			continue
 		}
 		if ok, err := e.cfg.Admin.Backup(ctx, js.job, t.Chunk); err == nil && ok {

@@ -134,16 +134,21 @@ func (js *jobState) shard(ctx context.Context, s int) (*manifest.Shard, error) {
 		return sh, nil
 	}
 	js.mu.Unlock()
-	v, err, _ := js.loading.Do(strconv.Itoa(s), func() (any, error) {
+	ch := js.loading.DoChan(strconv.Itoa(s), func() (any, error) {
 		// Shared by every waiter: not cut short by the first one's lease.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 		defer cancel()
 		return js.readShard(rctx, s)
 	})
-	if err != nil {
-		return nil, err
+	select {
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*manifest.Shard), nil
 	}
-	return v.(*manifest.Shard), nil
 }
 
 // readShard reads, checks and caches shard s.

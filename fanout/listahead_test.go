@@ -10,7 +10,11 @@ import (
 	"github.com/fanout-dev/fanout/objstore"
 )
 
-func listOf(n int, failAt int) iter.Seq2[objstore.ObjectInfo, error] {
+func listOf(n int, failAt int) func(context.Context) iter.Seq2[objstore.ObjectInfo, error] {
+	return func(context.Context) iter.Seq2[objstore.ObjectInfo, error] { return listSeq(n, failAt) }
+}
+
+func listSeq(n int, failAt int) iter.Seq2[objstore.ObjectInfo, error] {
 	return func(yield func(objstore.ObjectInfo, error) bool) {
 		for i := range n {
 			if i == failAt {

@@ -231,7 +231,8 @@ func (p *planRun) listAll(ctx context.Context) error {
 		listPrefix := loc.Prefix
 		store := loc.StoreURL()
 		sameStore := store == p.outLoc.StoreURL()
-		for info, err := range listAhead(ctx, b.List(ctx, listPrefix, nil)) {
+		list := func(ctx context.Context) iter.Seq2[objstore.ObjectInfo, error] { return b.List(ctx, listPrefix, nil) }
+		for info, err := range listAhead(ctx, list) {
 			if err != nil {
 				return fmt.Errorf("listing %s: %w", in, err)
 			}
@@ -250,7 +251,7 @@ func (p *planRun) listAll(ctx context.Context) error {
 // its consumer, so that listing (network or file-system bound) and
 // planning (CPU bound) overlap. It holds at most listAheadPages pages of
 // listAheadBatch entries; it stops when the consumer stops or ctx ends.
-func listAhead(ctx context.Context, list iter.Seq2[objstore.ObjectInfo, error]) iter.Seq2[objstore.ObjectInfo, error] {
+func listAhead(ctx context.Context, list func(context.Context) iter.Seq2[objstore.ObjectInfo, error]) iter.Seq2[objstore.ObjectInfo, error] {
 	type page struct {
 		infos []objstore.ObjectInfo
 		err   error
@@ -277,7 +278,10 @@ func listAhead(ctx context.Context, list iter.Seq2[objstore.ObjectInfo, error]) 
 				}
 			}
 			batch := make([]objstore.ObjectInfo, 0, listAheadBatch)
-			for info, err := range list {
+			for info, err := range list(ctx) {
+				if ctx.Err() != nil {
+					return // the consumer stopped
+				}
 				if err != nil {
 					if len(batch) > 0 && !send(page{infos: batch}) {
 						return

@@ -83,6 +83,7 @@ type chunk struct {
 	reason     string    // why dead
 	deadline   time.Time // lease deadline while running
 	claimed    time.Time // when the current lease was granted
+	backedUp   int64     // the epoch of the delivery that got a backup (0: none)
 	ready      time.Time // when claimable while pending
 	index      int       // position in the pending heap
 }
@@ -351,6 +352,12 @@ func (q *Queue) Ack(ctx context.Context, l fanout.Lease) error {
 	if err != nil {
 		return err
 	}
+	if b := j.chunks[base]; c.id != base && b != nil && b.state == stateDead {
+		// Dead-lettered meanwhile: its marker is the truth, and it must
+		// stay redrivable (see redisqueue's ack.lua).
+		j.forget(c)
+		return nil
+	}
 	now := q.now()
 	j.recent = append(j.recent, now.Sub(c.claimed))
 	if len(j.recent) > fanout.RecentTasks {
@@ -568,7 +575,9 @@ func (q *Queue) Activity(ctx context.Context, job string) (fanout.Activity, erro
 	return a, nil
 }
 
-// Backup adds base's backup task when base is running without one.
+// Backup adds base's backup task when base is running without one and
+// had none in its current delivery; the backup's epochs continue from
+// base's.
 func (q *Queue) Backup(ctx context.Context, job, base string) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
@@ -582,14 +591,16 @@ func (q *Queue) Backup(ctx context.Context, job, base string) (bool, error) {
 	if j == nil {
 		return false, fmt.Errorf("memqueue: backup of job %s: %w", job, fanout.ErrUnknownJob)
 	}
-	if c := j.chunks[base]; c == nil || c.state != stateRunning {
-		return false, nil
+	orig := j.chunks[base]
+	if orig == nil || orig.state != stateRunning || orig.backedUp == orig.epoch {
+		return false, nil // not running, or backed up once in this delivery
 	}
 	id := fanout.BackupTask(base)
 	if _, ok := j.chunks[id]; ok {
 		return false, nil
 	}
-	c := &chunk{id: id}
+	orig.backedUp = orig.epoch
+	c := &chunk{id: id, epoch: orig.epoch}
 	j.chunks[id] = c
 	j.toPending(c, q.now())
 	return true, nil

@@ -124,6 +124,7 @@ func RunConformance(t *testing.T, newQueue func(t *testing.T) (fanout.Queue, fan
 		{"BackupWins", testBackupWins},
 		{"BackupLoses", testBackupLoses},
 		{"BackupIsForgottenOnFailure", testBackupIsForgottenOnFailure},
+		{"BackupAckKeepsADeadChunkDead", testBackupAckKeepsADeadChunkDead},
 		{"ActivityReportsRunningAndRecent", testActivity},
 	}
 	for _, tt := range tests {
@@ -964,8 +965,8 @@ func testBackupWins(s *suite) {
 	if b.Chunk != fanout.BackupTask("c1") || other.Chunk != "c2" {
 		s.t.Fatalf("claimed %s and %s, want c2 and c1's backup", b.Chunk, other.Chunk)
 	}
-	if b.Epoch != 1 || b.Deliveries != 1 {
-		s.t.Fatalf("backup lease %+v, want epoch 1, 1 delivery", b)
+	if b.Epoch <= orig.Epoch || b.Deliveries != 1 {
+		s.t.Fatalf("backup lease %+v, want an epoch past the original's %d, 1 delivery", b, orig.Epoch)
 	}
 	s.stats("job-a", fanout.QueueStats{Running: 3})
 	if _, err := s.q.Heartbeat(s.ctx, orig); err != nil {
@@ -999,40 +1000,70 @@ func testBackupLoses(s *suite) {
 }
 
 // A backup that fails, is released or loses its lease is forgotten: never
-// retried, never dead-lettered; the original goes on.
+// retried, never dead-lettered; the original goes on, and gets no second
+// backup in the same delivery.
 func testBackupIsForgottenOnFailure(s *suite) {
 	sp := spec("job-a", s.clock.Lease)
 	sp.MaxDeliveries, sp.MaxFailures = 1, 1
-	s.enqueue(sp, "c1")
-	orig := s.claimChunk("job-a", "w1", "c1")
+	s.enqueue(sp, "c1", "c2", "c3")
+	o1 := s.claimChunk("job-a", "w1", "c1")
+	o2 := s.claimChunk("job-a", "w1", "c2")
+	o3 := s.claimChunk("job-a", "w1", "c3")
 	keep := func() {
-		var err error
-		if orig, err = s.q.Heartbeat(s.ctx, orig); err != nil {
-			s.t.Fatalf("the original's heartbeat: %v", err)
+		for _, o := range []*fanout.Lease{&o1, &o2, &o3} {
+			l, err := s.q.Heartbeat(s.ctx, *o)
+			if err != nil {
+				s.t.Fatalf("the original %s's heartbeat: %v", o.Chunk, err)
+			}
+			*o = l
 		}
 	}
 	s.backup("job-a", "c1", true)
 	if out := s.fail(s.claimChunk("job-a", "w2", fanout.BackupTask("c1")), "boom", true); out.Dead {
 		s.t.Fatal("a failed backup was dead-lettered")
 	}
-	s.stats("job-a", fanout.QueueStats{Running: 1})
+	s.stats("job-a", fanout.QueueStats{Running: 3})
 	if d := s.deadLetters("job-a"); len(d) != 0 {
 		s.t.Fatalf("dead letters %+v after a backup failed", d)
 	}
-	s.backup("job-a", "c1", true)
-	s.release(s.claimChunk("job-a", "w2", fanout.BackupTask("c1")))
-	s.stats("job-a", fanout.QueueStats{Running: 1})
+	s.backup("job-a", "c1", false) // one backup per delivery
+	s.backup("job-a", "c2", true)
+	s.release(s.claimChunk("job-a", "w2", fanout.BackupTask("c2")))
+	s.stats("job-a", fanout.QueueStats{Running: 3})
+	s.backup("job-a", "c2", false)
 	keep()
-	s.backup("job-a", "c1", true)
-	b := s.claimChunk("job-a", "w2", fanout.BackupTask("c1"))
+	s.backup("job-a", "c3", true)
+	b := s.claimChunk("job-a", "w2", fanout.BackupTask("c3"))
 	s.pass(s.clock.Lease / 2)
-	keep() // the original's lease now ends half a lease after the backup's
+	keep() // the originals' leases now end half a lease after the backup's
 	if n := s.reclaimExpired(b); n != 1 {
 		s.t.Fatalf("Reclaim took back %d leases, want the backup's", n)
 	}
-	s.stats("job-a", fanout.QueueStats{Running: 1})
+	s.stats("job-a", fanout.QueueStats{Running: 3})
 	s.noWork("job-a")
-	s.ack(orig)
+	s.ack(o1)
+	s.ack(o2)
+	s.ack(o3)
+	s.stats("job-a", fanout.QueueStats{Done: 3})
+}
+
+// A backup acked after its chunk was dead-lettered (its original failed
+// for good; the bucket then holds a failed marker, or the backup's if it
+// came first) leaves the chunk dead, so that redrive can run it again.
+func testBackupAckKeepsADeadChunkDead(s *suite) {
+	s.enqueue(spec("job-a", longLease), "c1")
+	orig := s.claimChunk("job-a", "w1", "c1")
+	s.backup("job-a", "c1", true)
+	b := s.claimChunk("job-a", "w2", fanout.BackupTask("c1"))
+	if out := s.fail(orig, "bad input", true); !out.Dead {
+		s.t.Fatal("a permanent failure was not dead-lettered")
+	}
+	s.ack(b)
+	s.stats("job-a", fanout.QueueStats{Dead: 1})
+	if n, err := s.a.Redrive(s.ctx, "job-a"); err != nil || n != 1 {
+		s.t.Fatalf("Redrive = %d, %v; want the dead chunk back", n, err)
+	}
+	s.ack(s.claimChunk("job-a", "w1", "c1"))
 	s.stats("job-a", fanout.QueueStats{Done: 1})
 }
 

@@ -459,7 +459,7 @@ func (q *Queue) Backup(ctx context.Context, job, chunk string) (bool, error) {
 		return false, fmt.Errorf("redisqueue: backup of job %s: %q is not a chunk ID", job, chunk)
 	}
 	task := fanout.BackupTask(chunk)
-	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.leases(job), q.keys.chunk(job, task)}
+	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.leases(job), q.keys.chunk(job, task), q.keys.chunk(job, chunk)}
 	n, err := q.count(ctx, "backup", job, backupScript, keys, chunk, task)
 	return n == 1, err
 }

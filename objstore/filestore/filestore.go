@@ -466,8 +466,8 @@ func (s *Store) linkTemp(f *os.File, p string) (string, bool) {
 		return "", false
 	}
 	fi, err1 := f.Stat()
-	li, err2 := os.Stat(name)
-	if err1 != nil || err2 != nil || !os.SameFile(fi, li) {
+	li, err2 := os.Lstat(name) // a link to a symlink is not the file
+	if err1 != nil || err2 != nil || !li.Mode().IsRegular() || !os.SameFile(fi, li) {
 		os.Remove(name)
 		return "", false
 	}

@@ -11,7 +11,9 @@
 --
 -- Result: {OK}, also when the chunk is already done (whoever acked it);
 -- {LEASE_LOST}; {UNKNOWN_JOB}. The task hashes are deleted: done is
--- final.
+-- final. A backup acked after its chunk was dead-lettered is only
+-- forgotten: the chunk's marker (failed, or the backup's if it came
+-- first) is the truth, and a dead chunk must stay redrivable.
 if redis.call('EXISTS', KEYS[4]) == 0 then
   return {UNKNOWN_JOB}
 end
@@ -24,6 +26,10 @@ if redis.call('SISMEMBER', KEYS[3], chunk) == 1 then
 end
 if not holds(KEYS[1], ARGV[2], ARGV[3]) then
   return {LEASE_LOST}
+end
+if chunk ~= ARGV[1] and redis.call('HEXISTS', KEYS[7], chunk) == 1 then
+  forget(KEYS[1], ARGV[1], KEYS[6], KEYS[2], KEYS[7])
+  return {OK}
 end
 local claimed = tonumber(redis.call('HGET', KEYS[1], 'claimed'))
 if claimed then

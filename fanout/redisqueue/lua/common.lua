@@ -11,6 +11,7 @@
 --   reason      why the chunk is dead
 --   deadline    lease deadline in ms (while running)
 --   claimed     when the current lease was granted, in ms
+--   backed_up   the epoch of the delivery that got a backup task
 -- A done chunk has no hash: its ID is in the done set.
 --
 -- A backup task (a chunk ID ending in '+b', see fanout.BackupSuffix) is a

@@ -152,6 +152,8 @@ func grep(pattern, dir, out string) (int64, string, error) {
 			return 0, "", err
 		}
 		defer os.RemoveAll(out)
+	} else if err := os.MkdirAll(out, 0o755); err != nil {
+		return 0, "", err
 	}
 	var mu sync.Mutex
 	var matches, files int64
