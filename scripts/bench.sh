@@ -111,6 +111,7 @@ echo "bench: grep over $text_size" >&2
 f=$(run_fanout grep --in "$text/" --fn grep --arg 'pattern=ka.*lo' --out-format lines)
 r=$(ref_secs grep 'ka.*lo' "$text" "$data/ref-grep-out")
 rm -rf "$data/ref-grep-out"
+r_grep=$r
 row "grep (embedded)" "$f" "Go, $(nproc) goroutines" "$r" "$text_bytes"
 
 echo "bench: group-by over $sales_size of CSV" >&2
@@ -147,6 +148,19 @@ wait "$w1" "$w2" 2>/dev/null || true
 grep -q '"state": "committed"' "$data/last.json" || { cat "$data/last.json" >&2; exit 1; }
 f=$(echo "$t1 - $t0" | bc -l)
 row "wordcount (MinIO+Redis, 2 workers)" "$f" "Go, $(nproc) goroutines" "$r_wc" "$text_bytes"
+
+echo "bench: grep over $text_size on MinIO + Redis with two worker processes" >&2
+"$bin/fanout" work --concurrency 1 >/dev/null 2>&1 &
+w1=$!
+"$bin/fanout" work --concurrency 1 >/dev/null 2>&1 &
+w2=$!
+t0=$(now)
+"$bin/fanout" run --quiet --json --workers 0 --in "s3://$bucket/text/" --fn grep --arg 'pattern=ka.*lo' --out-format lines --out "s3://$bucket/grep/" >"$data/last.json"
+t1=$(now)
+kill -TERM "$w1" "$w2" 2>/dev/null || true
+wait "$w1" "$w2" 2>/dev/null || true
+grep -q '"state": "committed"' "$data/last.json" || { cat "$data/last.json" >&2; exit 1; }
+row "grep (MinIO+Redis, 2 workers)" "$(echo "$t1 - $t0" | bc -l)" "Go, $(nproc) goroutines" "$r_grep" "$text_bytes"
 
 if [ "${BENCH_ONLY:-}" != core ]; then
 	c=$((2 * $(nproc)))
