@@ -114,6 +114,12 @@ rm -rf "$data/ref-grep-out"
 r_grep=$r
 row "grep (embedded)" "$f" "Go, $(nproc) goroutines" "$r" "$text_bytes"
 
+echo "bench: grep for a literal (2% of lines) over $text_size" >&2
+f=$(run_fanout grep-lit --in "$text/" --fn grep --arg 'pattern=kalo' --out-format lines)
+r=$(ref_secs grep 'kalo' "$text" "$data/ref-grep-out")
+rm -rf "$data/ref-grep-out"
+row "grep, literal (embedded)" "$f" "Go, $(nproc) goroutines" "$r" "$text_bytes"
+
 echo "bench: group-by over $sales_size of CSV" >&2
 f=$(run_fanout gb --in "$sales/" --fn aggregate --arg by=region,quantity --arg 'agg=count,sum(quantity),avg(price)')
 r=$(ref_secs groupby "$sales")
