@@ -283,6 +283,9 @@ func newWaitCommand(g *globalFlags) *cobra.Command {
 			if a.embedded && workers == 0 {
 				workers = runtime.NumCPU()
 			}
+			if workers > 0 {
+				setMemoryLimit(workers)
+			}
 			stats := &fanout.WorkStats{}
 			prog := newProgress(!g.quiet, stats)
 			res, err := a.engine.Wait(ctx, o, args[0], fanout.RunOptions{Workers: workers, Progress: prog.update, Stats: stats})
