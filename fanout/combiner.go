@@ -211,6 +211,7 @@ func (c *combiner) Close(b objstore.Bucket, prefix string) (manifest.OutputFile,
 	if err != nil {
 		return manifest.OutputFile{}, fmt.Errorf("uploading %s: %w", key, err)
 	}
+	sp.Recycle()
 	c.written = out.rows
 	return manifest.OutputFile{Key: key, Size: sp.Size(), ETag: info.ETag, Rows: out.rows, Partitions: offsets,
 		SHA256: hex.EncodeToString(hash.Sum(nil))}, nil

@@ -211,6 +211,7 @@ func (o *stagedOutput) finish(f *stagedFile) error {
 	if err != nil {
 		return fmt.Errorf("uploading %s: %w", f.key, err)
 	}
+	f.sp.Recycle()
 	o.files = append(o.files, manifest.OutputFile{
 		Key: f.key, Size: f.sp.Size(), ETag: info.ETag, Rows: f.w.Rows(),
 		Partition: f.partition, SHA256: hex.EncodeToString(f.hash.Sum(nil)),

@@ -209,6 +209,7 @@ func (s *rejectSink) finish() error {
 	if err != nil {
 		return fmt.Errorf("uploading %s: %w", f.key, err)
 	}
+	f.sp.Recycle()
 	s.rej.RejectedFiles = append(s.rej.RejectedFiles, manifest.OutputFile{
 		Key: f.key, Size: f.sp.Size(), ETag: info.ETag, Rows: f.rows, SHA256: hex.EncodeToString(f.hash.Sum(nil))})
 	return nil

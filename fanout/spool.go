@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/fanout-dev/fanout/objstore"
@@ -16,14 +17,24 @@ import (
 // file can be uploaded with a known size.
 type spool struct {
 	memLimit int
-	mem      bytes.Buffer
+	mem      *bytes.Buffer
 	file     *os.File
 	size     int64
 }
 
-func newSpool(memLimit int) *spool { return &spool{memLimit: memLimit} }
+// spoolBuffers pools the memory of spools whose contents were uploaded:
+// a convert writes a file per chunk and partition, and a fresh 2 MiB
+// buffer for each kept the runtime busy returning memory to the system.
+var spoolBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+func newSpool(memLimit int) *spool {
+	return &spool{memLimit: memLimit, mem: spoolBuffers.Get().(*bytes.Buffer)}
+}
 
 func (s *spool) Write(p []byte) (int, error) {
+	if s.file == nil && s.mem == nil {
+		return 0, errors.New("spool: write after close")
+	}
 	if s.file == nil && s.mem.Len()+len(p) > s.memLimit {
 		f, err := os.CreateTemp("", "fanout-spool-*")
 		if err != nil {
@@ -35,7 +46,7 @@ func (s *spool) Write(p []byte) (int, error) {
 			return 0, err
 		}
 		s.file = f
-		s.mem = bytes.Buffer{}
+		s.recycle()
 	}
 	var n int
 	var err error
@@ -50,8 +61,11 @@ func (s *spool) Write(p []byte) (int, error) {
 
 // Reader returns the spooled bytes from the start.
 func (s *spool) Reader() (io.Reader, error) {
-	if s.file == nil {
+	if s.mem != nil {
 		return bytes.NewReader(s.mem.Bytes()), nil
+	}
+	if s.file == nil {
+		return nil, errors.New("spool: read after close")
 	}
 	if _, err := s.file.Seek(0, io.SeekStart); err != nil {
 		return nil, err
@@ -62,9 +76,26 @@ func (s *spool) Reader() (io.Reader, error) {
 // Size is the number of bytes written.
 func (s *spool) Size() int64 { return s.size }
 
+// Recycle hands the memory back for other spools. Call it only when
+// nothing reads the spool any more: after an upload that succeeded (an
+// HTTP request that failed may go on reading its body for a moment).
+func (s *spool) Recycle() {
+	if s.mem != nil && s.mem.Cap() <= 2*s.memLimit {
+		s.recycle()
+	}
+}
+
+func (s *spool) recycle() {
+	if s.mem != nil {
+		s.mem.Reset()
+		spoolBuffers.Put(s.mem)
+		s.mem = nil
+	}
+}
+
 // Close releases the memory and removes the temporary file.
 func (s *spool) Close() error {
-	s.mem = bytes.Buffer{}
+	s.mem = nil
 	if s.file == nil {
 		return nil
 	}

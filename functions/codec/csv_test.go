@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/fanout-dev/fanout/functions"
 )
@@ -336,6 +337,44 @@ func FuzzCSVReader(f *testing.F) {
 			if r.Offset < start || (end >= 0 && r.Offset >= end) {
 				t.Fatalf("record at %d outside [%d, %d)", r.Offset, start, end)
 			}
+		}
+	})
+}
+
+// FuzzCSVFastPath checks that records without quotes read the same with
+// and without readRecord's fast path: rows, offsets, raw bytes, errors.
+func FuzzCSVFastPath(f *testing.F) {
+	f.Add([]byte("a,b\n1,x\n\n2,\r\n3,y\r"), ",")
+	f.Add([]byte("a\tb\n1\t\xff\n2\tz\n1\t2\t3\n"), "\t")
+	f.Add([]byte("a;b\n1;\"q\";\n 7 ;x\n"), ";")
+	f.Fuzz(func(t *testing.T, data []byte, delim string) {
+		d, _ := utf8.DecodeRuneInString(delim)
+		schema := &functions.Schema{Columns: []functions.Column{{Name: "a", Type: functions.Int64}, {Name: "b", Type: functions.String}}}
+		read := func() []string {
+			in, err := NewInput(bytes.NewReader(data), InputOptions{Format: "csv", Object: "fuzz", End: -1, Schema: schema, Delimiter: d, MaxRecordBytes: 4096})
+			if err != nil {
+				return []string{err.Error()}
+			}
+			var out []string
+			for i := 0; i < len(data)+2; i++ {
+				r, err := in.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					out = append(out, err.Error())
+					continue
+				}
+				out = append(out, fmt.Sprintf("%d %q %v", r.Offset, r.Raw, r.Row))
+			}
+			return out
+		}
+		fast := read()
+		csvSlowPathOnly = true
+		slow := read()
+		csvSlowPathOnly = false
+		if !slices.Equal(fast, slow) {
+			t.Fatalf("fast path:\n%q\nslow path:\n%q", fast, slow)
 		}
 	})
 }

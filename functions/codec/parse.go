@@ -31,18 +31,26 @@ func ParseValue(t functions.Type, s string) (functions.Value, error) {
 	if t == functions.String {
 		return functions.StringValue(s), nil
 	}
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return functions.Null(t), nil
+	if s == "" || !isPrintASCII(s[0]) || !isPrintASCII(s[len(s)-1]) {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return functions.Null(t), nil
+		}
 	}
 	switch t {
 	case functions.Int64:
+		if i, ok := parseIntFast(s); ok {
+			return functions.IntValue(i), nil
+		}
 		i, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			return functions.Value{}, fmt.Errorf("cannot parse %s as int64", quoteShort(s))
 		}
 		return functions.IntValue(i), nil
 	case functions.Float64:
+		if f, ok := parseFloatFast(s); ok {
+			return functions.FloatValue(f), nil
+		}
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
 			return functions.Value{}, fmt.Errorf("cannot parse %s as float64", quoteShort(s))
@@ -64,6 +72,78 @@ func ParseValue(t functions.Type, s string) (functions.Value, error) {
 		return functions.TimeValue(tm), nil
 	}
 	return functions.Value{}, fmt.Errorf("unknown column type %v", t)
+}
+
+// isPrintASCII reports whether c is a printable ASCII byte other than
+// space: a value that starts and ends with one has nothing to trim.
+func isPrintASCII(c byte) bool { return c > ' ' && c < 0x7f }
+
+// parseIntFast parses what strconv.ParseInt(s, 10, 64) parses when s is
+// an optional sign and at most 18 digits (which cannot overflow); it
+// reports false for anything else, which strconv decides.
+func parseIntFast(s string) (int64, bool) {
+	neg := false
+	if len(s) > 0 && (s[0] == '-' || s[0] == '+') {
+		neg, s = s[0] == '-', s[1:]
+	}
+	if len(s) == 0 || len(s) > 18 {
+		return 0, false
+	}
+	var v int64
+	for i := 0; i < len(s); i++ {
+		c := s[i] - '0'
+		if c > 9 {
+			return 0, false
+		}
+		v = v*10 + int64(c)
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+// float64pow10 holds the powers of ten a float64 represents exactly.
+var float64pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
+// parseFloatFast parses decimals of the form [sign]digits[.digits] with at
+// most 15 digits: the digits as an integer and the power of ten are both
+// exact in a float64, so one division rounds correctly and gives what
+// strconv.ParseFloat gives. It reports false for anything else (exponents,
+// longer mantissas, inf, nan, ".5"), which strconv decides.
+func parseFloatFast(s string) (float64, bool) {
+	neg := false
+	if len(s) > 0 && (s[0] == '-' || s[0] == '+') {
+		neg, s = s[0] == '-', s[1:]
+	}
+	if len(s) == 0 || len(s) > 16 {
+		return 0, false
+	}
+	var mant uint64
+	digits, frac, dot := 0, 0, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			mant = mant*10 + uint64(c-'0')
+			digits++
+			if dot {
+				frac++
+			}
+		case c == '.' && !dot && i > 0 && i < len(s)-1:
+			dot = true
+		default:
+			return 0, false
+		}
+	}
+	if digits > 15 {
+		return 0, false
+	}
+	f := float64(mant) / float64pow10[frac]
+	if neg {
+		f = -f
+	}
+	return f, true
 }
 
 // parseTimestamp accepts the layouts ParseValue documents.
@@ -100,8 +180,9 @@ func parseTimestampFast(s string) (time.Time, bool) {
 	if !ok1 || !ok2 || !ok3 || mo < 1 || mo > 12 || d < 1 || d > daysIn(mo, y) {
 		return time.Time{}, false
 	}
+	days := unixDays(y, mo, d)
 	if len(s) == 10 {
-		return time.Date(y, time.Month(mo), d, 0, 0, 0, 0, time.UTC), true
+		return time.Unix(days*86400, 0).UTC(), true
 	}
 	if len(s) < 19 || (s[10] != 'T' && s[10] != ' ') || s[13] != ':' || s[16] != ':' {
 		return time.Time{}, false
@@ -146,13 +227,35 @@ func parseTimestampFast(s string) (time.Time, bool) {
 	default:
 		return time.Time{}, false
 	}
-	t := time.Date(y, time.Month(mo), d, h, mi, sec, nsec, time.UTC)
-	return t.Add(-time.Duration(offset) * time.Second), true
+	return time.Unix(days*86400+int64(h*3600+mi*60+sec-offset), int64(nsec)).UTC(), true
 }
 
-// daysIn is the number of days of month m of year y.
+// daysIn is the number of days of month m (1-12) of year y.
 func daysIn(m, y int) int {
-	return time.Date(y, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Day()
+	if m == 2 {
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	}
+	return 30 + (m+m/8)%2
+}
+
+// unixDays is the number of days from 1970-01-01 to y-m-d in the proleptic
+// Gregorian calendar (Howard Hinnant's days_from_civil).
+func unixDays(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era--
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
 }
 
 // parseTimestampSlow tries the layouts ParseValue documents with

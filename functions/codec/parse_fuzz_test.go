@@ -1,6 +1,8 @@
 package codec
 
 import (
+	"math"
+	"strconv"
 	"testing"
 )
 
@@ -23,6 +25,29 @@ func FuzzTimestamp(f *testing.F) {
 		}
 		if !fast.Equal(slow) {
 			t.Fatalf("%q: fast %v, time.Parse %v", s, fast, slow)
+		}
+	})
+}
+
+// FuzzNumbers checks the fast integer and decimal parsers against strconv
+// wherever they accept their input.
+func FuzzNumbers(f *testing.F) {
+	for _, s := range []string{"0", "-0", "+7", "123456789012345678", "1234567890123456789", "250.46", "-0.0", "0.17",
+		"999999999999999", "9999999999999999", "1.", ".5", "1e5", "1.2.3", "-", "+", "00012.5000", "0.000000000000001"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if i, ok := parseIntFast(s); ok {
+			want, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || i != want {
+				t.Fatalf("parseIntFast(%q) = %d; strconv gives %d, %v", s, i, want, err)
+			}
+		}
+		if v, ok := parseFloatFast(s); ok {
+			want, err := strconv.ParseFloat(s, 64)
+			if err != nil || math.Float64bits(v) != math.Float64bits(want) {
+				t.Fatalf("parseFloatFast(%q) = %v; strconv gives %v, %v", s, v, want, err)
+			}
 		}
 	})
 }
