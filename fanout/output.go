@@ -39,12 +39,13 @@ const (
 // stagedOutput writes one attempt's rows, partitioned Hive-style, under the
 // attempt's staging prefix. It implements functions.Output.
 type stagedOutput struct {
-	ctx    context.Context
-	b      objstore.Bucket
-	prefix string // the attempt's staging prefix
-	chunk  string
-	format string
-	ext    string
+	ctx     context.Context
+	strings *codec.StringTable // shared by the attempt's Parquet files
+	b       objstore.Bucket
+	prefix  string // the attempt's staging prefix
+	chunk   string
+	format  string
+	ext     string
 
 	partIdx    []int // output columns that name the partition
 	partNames  []string
@@ -81,7 +82,8 @@ type stagedFile struct {
 }
 
 func newStagedOutput(ctx context.Context, b objstore.Bucket, prefix, chunk, format string, schema *functions.Schema, partitionBy []string) (*stagedOutput, error) {
-	o := &stagedOutput{ctx: ctx, b: b, prefix: prefix, chunk: chunk, format: format, ext: extension(format), open: map[string]*stagedFile{}}
+	o := &stagedOutput{ctx: ctx, b: b, prefix: prefix, chunk: chunk, format: format, ext: extension(format), open: map[string]*stagedFile{},
+		strings: codec.NewStringTable()}
 	isPart := map[int]bool{}
 	for _, name := range partitionBy {
 		i := schema.Index(name)
@@ -185,7 +187,7 @@ func (o *stagedOutput) openFile(partition string) (*stagedFile, error) {
 		key = o.prefix + partition + "/" + name
 	}
 	f := &stagedFile{partition: partition, key: key, sp: newSpool(spoolMemory), hash: sha256.New()}
-	w, err := codec.NewWriter(io.MultiWriter(f.sp, f.hash), o.format, o.fileSchema, codec.WriterOptions{})
+	w, err := codec.NewWriter(io.MultiWriter(f.sp, f.hash), o.format, o.fileSchema, codec.WriterOptions{Strings: o.strings})
 	if err != nil {
 		f.sp.Close()
 		return nil, functions.Permanent(err)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"hash/maphash"
 	"io"
 	"math"
 	"strings"
@@ -85,6 +84,7 @@ type parquetWriter struct {
 	maxBytes  int64
 	groups    []format.RowGroup
 	scratch   *pqScratch
+	strings   *StringTable
 	err       error // sticky
 	closed    bool
 }
@@ -114,18 +114,22 @@ func newParquetWriter(w io.Writer, schema *functions.Schema, opts WriterOptions)
 		schema:   schema,
 		codec:    codec,
 		scratch:  pqScratchPool.Get().(*pqScratch),
+		strings:  opts.Strings,
 		maxRows:  int64(opts.RowGroupRows),
 		maxBytes: opts.RowGroupBytes,
 	}
 	if pw.maxRows <= 0 {
 		pw.maxRows = DefaultRowGroupRows
 	}
+	if pw.strings == nil {
+		pw.strings = NewStringTable()
+	}
 	if pw.maxBytes <= 0 {
 		pw.maxBytes = DefaultRowGroupBytes
 	}
 	pw.cols = make([]*pqOutColumn, len(schema.Columns))
 	for i, c := range schema.Columns {
-		pw.cols[i] = newPQOutColumn(c)
+		pw.cols[i] = newPQOutColumn(c, pw.strings)
 	}
 	pw.write([]byte("PAR1"))
 	return pw, nil
@@ -174,7 +178,10 @@ func (w *parquetWriter) Write(row functions.Row) error {
 	for i, v := range row {
 		c := w.cols[i]
 		w.unchecked += 8 + len(v.S)
-		c.add(v)
+		if err := c.add(w, v); err != nil {
+			w.err = err
+			return err
+		}
 		if c.pageSize >= pageBytes || len(c.defs) >= pageRows {
 			if err := c.flushPage(w.codec, w.scratch); err != nil {
 				w.err = err
@@ -244,10 +251,6 @@ func (w *parquetWriter) Close() error {
 	for _, c := range w.cols {
 		c.release()
 		c.pqBuffers = nil
-		if c.dict != nil {
-			c.dict.release()
-			c.dict = nil
-		}
 	}
 	pqScratchPool.Put(w.scratch)
 	w.scratch = nil
@@ -293,7 +296,7 @@ type pqOutColumn struct {
 	pageSize int // plain-encoded bytes of the values
 
 	// A string column's dictionary for the row group.
-	dict      *strDict
+	dict      *colDict
 	plainMode bool // strings are written plain for the rest of the row group
 
 	// What the row group's metadata needs.
@@ -343,10 +346,10 @@ func (b *pqBuffers) release() {
 
 var pqScratchPool = sync.Pool{New: func() any { return new(pqScratch) }}
 
-func newPQOutColumn(col functions.Column) *pqOutColumn {
+func newPQOutColumn(col functions.Column, strs *StringTable) *pqOutColumn {
 	c := &pqOutColumn{name: col.Name, typ: col.Type, pqBuffers: pqBufferPool.Get().(*pqBuffers)}
 	if col.Type == functions.String {
-		c.dict = strDictPool.Get().(*strDict)
+		c.dict = &colDict{tab: strs.current()}
 	}
 	return c
 }
@@ -385,22 +388,36 @@ func (c *pqOutColumn) schemaElement() format.SchemaElement {
 }
 
 // add appends one value (of the column's type, or null) to the page.
-func (c *pqOutColumn) add(v functions.Value) {
+func (c *pqOutColumn) add(w *parquetWriter, v functions.Value) error {
 	if !v.Valid {
 		c.defs = append(c.defs, 0)
 		c.nulls++
-		return
+		return nil
 	}
 	c.defs = append(c.defs, 1)
 	switch c.typ {
 	case functions.String:
 		if c.plainMode {
 			c.addPlain(v.S)
-			return
+			return nil
 		}
-		n := len(c.dict.vals)
-		c.idx = append(c.idx, c.dict.id(v.S))
-		if len(c.dict.vals) > n && c.dictStopsPaying() {
+		n := len(c.dict.used)
+		id, ok := c.dict.id(v.S)
+		if !ok {
+			// The table is full: a new one from the next row group on,
+			// plain values until then.
+			w.strings.full(c.dict.tab)
+			c.defs = c.defs[:len(c.defs)-1] // this value goes in the next page
+			if err := c.flushPage(w.codec, w.scratch); err != nil {
+				return err
+			}
+			c.defs = append(c.defs, 1)
+			c.plainMode = true
+			c.addPlain(v.S)
+			return nil
+		}
+		c.idx = append(c.idx, id)
+		if len(c.dict.used) > n && c.dictStopsPaying() {
 			c.pageSize = pageBytes // flush this page; the next is plain
 		}
 		c.pageSize += 4
@@ -409,7 +426,7 @@ func (c *pqOutColumn) add(v functions.Value) {
 		c.f64 = append(c.f64, f)
 		c.pageSize += 8
 		if f != f {
-			return // NaN: no place in min and max
+			return nil // NaN: no place in min and max
 		}
 		if !c.hasStats {
 			c.minF, c.maxF, c.hasStats = f, f, true
@@ -431,6 +448,7 @@ func (c *pqOutColumn) add(v functions.Value) {
 		c.pageSize += 8
 		c.statInt(v.I)
 	}
+	return nil
 }
 
 func (c *pqOutColumn) statInt(i int64) {
@@ -550,7 +568,7 @@ func (c *pqOutColumn) flushPage(codec compress.Codec, s *pqScratch) error {
 // dictStopsPaying reports whether a string column's dictionary has grown
 // past its limit, or past the probe with most values distinct.
 func (c *pqOutColumn) dictStopsPaying() bool {
-	n := len(c.dict.vals)
+	n := len(c.dict.used)
 	return c.dict.bytes > dictionaryMaxBytes || (n > dictionaryProbe && int64(2*n) > c.nonNull+int64(len(c.idx)))
 }
 
@@ -578,9 +596,10 @@ func (c *pqOutColumn) writeChunk(w *parquetWriter, s *pqScratch) (format.ColumnM
 	start := w.off
 	var encodings []format.Encoding
 	var stats []format.PageEncodingStats
-	if c.dict != nil && len(c.dict.vals) > 0 {
+	if c.dict != nil && len(c.dict.used) > 0 {
 		vals := s.values[:0]
-		for _, v := range c.dict.vals {
+		for i := range c.dict.used {
+			v := c.dict.value(i)
 			vals = binary.LittleEndian.AppendUint32(vals, uint32(len(v)))
 			vals = append(vals, v...)
 			c.statString(v)
@@ -599,7 +618,7 @@ func (c *pqOutColumn) writeChunk(w *parquetWriter, s *pqScratch) (format.ColumnM
 			UncompressedPageSize: int32(len(vals)),
 			CompressedPageSize:   int32(len(body)),
 			CRC:                  int32(crc32.ChecksumIEEE(body)),
-			DictionaryPageHeader: thrift.New(format.DictionaryPageHeader{NumValues: int32(len(c.dict.vals)), Encoding: format.Plain}),
+			DictionaryPageHeader: thrift.New(format.DictionaryPageHeader{NumValues: int32(len(c.dict.used)), Encoding: format.Plain}),
 		}
 		hb, err := thrift.Marshal(new(thrift.CompactProtocol), &h)
 		if err != nil {
@@ -638,7 +657,7 @@ func (c *pqOutColumn) writeChunk(w *parquetWriter, s *pqScratch) (format.ColumnM
 	c.uncompressed, c.values, c.chunkNulls, c.nonNull, c.dictPages, c.plainPages = 0, 0, 0, 0, 0, 0
 	c.hasStats, c.longStat, c.minS, c.maxS = false, false, "", ""
 	if c.dict != nil {
-		c.dict.reset()
+		c.dict.reset(w.strings.current())
 		c.plainMode = false
 	}
 	return meta, w.err
@@ -675,65 +694,3 @@ func (c *pqOutColumn) statistics() format.Statistics {
 
 // compile-time check: parquetWriter bounds its memory by row groups.
 var _ RowGroupWriter = (*parquetWriter)(nil)
-
-// strDict is a string column's dictionary: an open-addressing table of
-// indices into vals (Go's map cost three times as much per row on the
-// bench's CSV, a fresh map per file growing through its rehashes).
-type strDict struct {
-	slots []int32 // index+1 into vals; 0 is empty
-	vals  []string
-	bytes int // PLAIN-encoded size of vals
-	seed  maphash.Seed
-}
-
-var strDictPool = sync.Pool{New: func() any {
-	return &strDict{slots: make([]int32, 1024), seed: maphash.MakeSeed()}
-}}
-
-// id returns s's index, adding a copy of s when it is new.
-func (d *strDict) id(s string) int32 {
-	mask := uint64(len(d.slots) - 1)
-	for i := maphash.String(d.seed, s) & mask; ; i = (i + 1) & mask {
-		v := d.slots[i]
-		if v == 0 {
-			id := int32(len(d.vals))
-			d.vals = append(d.vals, strings.Clone(s))
-			d.bytes += 4 + len(s)
-			d.slots[i] = id + 1
-			if 2*len(d.vals) > len(d.slots) {
-				d.grow()
-			}
-			return id
-		}
-		if d.vals[v-1] == s {
-			return v - 1
-		}
-	}
-}
-
-func (d *strDict) grow() {
-	d.slots = make([]int32, 2*len(d.slots))
-	mask := uint64(len(d.slots) - 1)
-	for id, s := range d.vals {
-		i := maphash.String(d.seed, s) & mask
-		for d.slots[i] != 0 {
-			i = (i + 1) & mask
-		}
-		d.slots[i] = int32(id) + 1
-	}
-}
-
-func (d *strDict) reset() {
-	clear(d.slots)
-	clear(d.vals) // drop the strings
-	d.vals, d.bytes = d.vals[:0], 0
-}
-
-func (d *strDict) release() {
-	if len(d.slots) > 1<<16 {
-		d.slots = make([]int32, 1024)
-		d.vals = nil
-	}
-	d.reset()
-	strDictPool.Put(d)
-}

@@ -293,3 +293,72 @@ func TestParquetWriterEncodingsDuckDB(t *testing.T) {
 		}
 	}
 }
+
+// TestParquetWriterSharedStrings writes several files at once through one
+// small StringTable, which fills up and is replaced while they write:
+// every file must read back exactly, with dictionaries of only its values.
+func TestParquetWriterSharedStrings(t *testing.T) {
+	defer func(b, e int) { strTableMaxBytes, strTableMaxEntries = b, e }(strTableMaxBytes, strTableMaxEntries)
+	strTableMaxBytes, strTableMaxEntries = 4096, 300
+	schema := &functions.Schema{Columns: []functions.Column{{Name: "a", Type: functions.String}, {Name: "b", Type: functions.String}}}
+	st := NewStringTable()
+	first := st.cur
+	const files = 3
+	bufs := make([]bytes.Buffer, files)
+	ws := make([]Writer, files)
+	want := make([][]functions.Row, files)
+	for i := range ws {
+		w, err := NewWriter(&bufs[i], "parquet", schema, WriterOptions{Strings: st, RowGroupRows: 700})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws[i] = w
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for n := range 6000 {
+		f := r.IntN(files)
+		row := functions.Row{sv(fmt.Sprint("v", r.IntN(400))), sv(fmt.Sprint("file", f, "-", r.IntN(50)))}
+		if n%13 == 0 {
+			row[0] = functions.Null(functions.String)
+		}
+		if err := ws[f].Write(row); err != nil {
+			t.Fatal(err)
+		}
+		want[f] = append(want[f], row)
+	}
+	for i, w := range ws {
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		data := bufs[i].Bytes()
+		in, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := readAll(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != len(want[i]) {
+			t.Fatalf("file %d: %d rows, want %d", i, len(recs), len(want[i]))
+		}
+		for j, rec := range recs {
+			if !slices.Equal(rec.Row, want[i][j]) {
+				t.Fatalf("file %d row %d: got %v, want %v", i, j, rec.Row, want[i][j])
+			}
+		}
+		f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rg := range f.Metadata().RowGroups {
+			b := rg.Columns[1].MetaData // file<i>-<n>: at most 50 distinct values, all of this file
+			if lo, hi := string(b.Statistics.MinValue), string(b.Statistics.MaxValue); !strings.HasPrefix(lo, fmt.Sprint("file", i, "-")) || !strings.HasPrefix(hi, fmt.Sprint("file", i, "-")) {
+				t.Errorf("file %d: column b ranges over %q..%q", i, lo, hi)
+			}
+		}
+	}
+	if st.cur == first {
+		t.Error("the small table never filled")
+	}
+}

@@ -47,6 +47,9 @@ type WriterOptions struct {
 	// Compression is the Parquet codec: zstd (default), snappy, gzip, lz4
 	// or none.
 	Compression string
+	// Strings, when set, is the string table Parquet writers running on
+	// one goroutine share (see StringTable); nil gives each its own.
+	Strings *StringTable
 }
 
 // Defaults for WriterOptions.
