@@ -115,7 +115,13 @@ func (in *chunkInput) readWhole(ctx context.Context, obj manifest.ObjectRef) ([]
 
 func (in *chunkInput) Schema() *functions.Schema { return in.js.schema }
 
-func (in *chunkInput) Next() (*functions.Record, error) {
+func (in *chunkInput) Next() (*functions.Record, error) { return in.read(false) }
+
+// NextBorrowed is Next with strings borrowed from the reader where the
+// part's input can lend them (functions.BorrowingInput).
+func (in *chunkInput) NextBorrowed() (*functions.Record, error) { return in.read(true) }
+
+func (in *chunkInput) read(borrow bool) (*functions.Record, error) {
 	for {
 		if in.cur == nil {
 			if in.next >= len(in.parts) {
@@ -126,7 +132,13 @@ func (in *chunkInput) Next() (*functions.Record, error) {
 			}
 			in.next++
 		}
-		rec, err := in.cur.Next()
+		var rec *functions.Record
+		var err error
+		if b, ok := in.cur.(functions.BorrowingInput); ok && borrow {
+			rec, err = b.NextBorrowed()
+		} else {
+			rec, err = in.cur.Next()
+		}
 		if err == io.EOF {
 			if err := in.closeCurrent(); err != nil {
 				return nil, err

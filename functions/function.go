@@ -74,10 +74,22 @@ type Input interface {
 	Next() (*Record, error)
 }
 
+// BorrowingInput is an Input that can also return records whose string
+// values share the reader's buffers instead of being copied: like Raw,
+// they are valid only until the following call. A task that only tests
+// values and writes them to its Output (which copies what it keeps) saves
+// a copy and an allocation per record; a task that keeps a string must
+// use Next.
+type BorrowingInput interface {
+	Input
+	NextBorrowed() (*Record, error)
+}
+
 // Output receives a task's rows.
 type Output interface {
 	// Write stores one row laid out as Task.Output(). The row may be reused
-	// by the caller after Write returns.
+	// by the caller after Write returns, and its strings may be borrowed
+	// (BorrowingInput): an Output copies what it keeps.
 	Write(row Row) error
 }
 

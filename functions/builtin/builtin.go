@@ -99,6 +99,33 @@ func each(ctx context.Context, in functions.Input, fn func(*functions.Record) er
 	}
 }
 
+// eachBorrowed is each for a fn that keeps no string of a record beyond
+// its call (writing one to an Output is fine: Outputs copy): records
+// come from NextBorrowed when in lends strings.
+func eachBorrowed(ctx context.Context, in functions.Input, fn func(*functions.Record) error) error {
+	b, ok := in.(functions.BorrowingInput)
+	if !ok {
+		return each(ctx, in, fn)
+	}
+	for n := 0; ; n++ {
+		if n%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		rec, err := b.NextBorrowed()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(rec); err != nil {
+			return err
+		}
+	}
+}
+
 // cell returns row[i], or null when the row is too short.
 func cell(row functions.Row, i int) functions.Value {
 	if i < len(row) {

@@ -141,7 +141,7 @@ func (t *convertTask) Output() *functions.Schema { return t.out }
 
 func (t *convertTask) Map(ctx context.Context, in functions.Input, out functions.Output) error {
 	row := make(functions.Row, len(t.cols))
-	return each(ctx, in, func(rec *functions.Record) error {
+	return eachBorrowed(ctx, in, func(rec *functions.Record) error {
 		if t.where != nil && !t.where.Eval(rec.Row) {
 			return nil
 		}

@@ -71,7 +71,7 @@ func (t *grepTask) Output() *functions.Schema { return t.schema }
 
 func (t *grepTask) Map(ctx context.Context, in functions.Input, out functions.Output) error {
 	var buf []byte
-	return each(ctx, in, func(rec *functions.Record) error {
+	return eachBorrowed(ctx, in, func(rec *functions.Record) error {
 		var match bool
 		switch {
 		case t.col >= 0:

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/fanout-dev/fanout/functions"
 )
@@ -148,7 +149,13 @@ func (in *csvInput) readHeader() {
 	in.setHeader(h)
 }
 
-func (in *csvInput) Next() (*functions.Record, error) {
+func (in *csvInput) Next() (*functions.Record, error) { return in.next(false) }
+
+// NextBorrowed is Next with the record's strings sharing the reader's
+// buffer (functions.BorrowingInput).
+func (in *csvInput) NextBorrowed() (*functions.Record, error) { return in.next(true) }
+
+func (in *csvInput) next(borrow bool) (*functions.Record, error) {
 	if !in.headerRead {
 		in.readHeader()
 	}
@@ -173,7 +180,11 @@ func (in *csvInput) Next() (*functions.Record, error) {
 		in.row[c] = functions.Null(col.Type)
 	}
 	var s string
-	if len(in.fieldBuf) > 0 {
+	switch {
+	case len(in.fieldBuf) == 0:
+	case borrow:
+		s = unsafe.String(unsafe.SliceData(in.fieldBuf), len(in.fieldBuf))
+	default:
 		s = string(in.fieldBuf)
 	}
 	prev := 0

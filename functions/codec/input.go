@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unsafe"
 
 	"github.com/fanout-dev/fanout/functions"
 )
@@ -312,7 +313,13 @@ type linesInput struct {
 
 func (in *linesInput) Schema() *functions.Schema { return functions.LinesSchema }
 
-func (in *linesInput) Next() (*functions.Record, error) {
+func (in *linesInput) Next() (*functions.Record, error) { return in.next(false) }
+
+// NextBorrowed is Next with the line's string sharing the read buffer
+// (functions.BorrowingInput).
+func (in *linesInput) NextBorrowed() (*functions.Record, error) { return in.next(true) }
+
+func (in *linesInput) next(borrow bool) (*functions.Record, error) {
 	ok, err := in.lr.owns()
 	if err != nil {
 		return nil, err
@@ -330,7 +337,11 @@ func (in *linesInput) Next() (*functions.Record, error) {
 		return nil, err
 	}
 	line = trimEOL(line)
-	in.row[0] = functions.StringValue(string(line))
+	if borrow {
+		in.row[0] = functions.StringValue(unsafe.String(unsafe.SliceData(line), len(line)))
+	} else {
+		in.row[0] = functions.StringValue(string(line))
+	}
 	in.rec.Raw = line
 	in.rec.Offset = off
 	return &in.rec, nil
