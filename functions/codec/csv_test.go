@@ -402,3 +402,46 @@ func BenchmarkCSVInput(b *testing.B) {
 		}
 	}
 }
+
+// TestNextBorrowed reads inputs with Next and with NextBorrowed: the
+// records are the same while they are valid, and what Next returned stays
+// intact after later reads.
+func TestNextBorrowed(t *testing.T) {
+	data := []byte("k,v,n\na,\"x\"\"y\",1\nb,plain,2\n\nc,\"multi\nline\",3\nd,,\n")
+	schema := &functions.Schema{Columns: []functions.Column{{Name: "k", Type: functions.String}, {Name: "v", Type: functions.String}, {Name: "n", Type: functions.Int64}}}
+	for _, format := range []string{"csv", "lines"} {
+		opts := InputOptions{Format: format, Object: "o", End: -1, Schema: schema}
+		read := func(borrow bool) (now []string, kept []functions.Row) {
+			in, err := NewInput(bytes.NewReader(data), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for {
+				var rec *functions.Record
+				if borrow {
+					rec, err = in.(functions.BorrowingInput).NextBorrowed()
+				} else {
+					rec, err = in.Next()
+				}
+				if err == io.EOF {
+					return now, kept
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				now = append(now, fmt.Sprintf("%d %v", rec.Offset, rec.Row))
+				kept = append(kept, slices.Clone(rec.Row))
+			}
+		}
+		copied, kept := read(false)
+		borrowed, _ := read(true)
+		if !slices.Equal(copied, borrowed) {
+			t.Errorf("%s: Next gives %q, NextBorrowed %q", format, copied, borrowed)
+		}
+		for i, row := range kept {
+			if got := fmt.Sprintf("%v", row); !strings.HasSuffix(copied[i], got) {
+				t.Errorf("%s: row %d from Next changed after later reads: %s, was %s", format, i, got, copied[i])
+			}
+		}
+	}
+}
