@@ -387,7 +387,11 @@ func (e *Engine) commitOrVerify(ctx context.Context, js *jobState, rec *manifest
 		}
 	} else {
 		var err error
-		rec, err = e.Commit(ctx, js, time.Since(start))
+		wall := time.Since(start)
+		if !js.m.Created.IsZero() && js.m.Created.Before(start) {
+			wall = time.Since(js.m.Created) // the job's, whoever commits it
+		}
+		rec, err = e.Commit(ctx, js, wall)
 		if err != nil {
 			res := Result{Job: job, State: StateFailed, Chunks: js.m.Chunks, Output: js.m.Spec.Output, Error: err.Error(), Elapsed: time.Since(start)}
 			var jf *JobFailedError

@@ -355,7 +355,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts *objstore
 
 // putOptions returns minio-go's options with opts' conditions.
 func putOptions(opts *objstore.PutOptions) minio.PutObjectOptions {
-	po := minio.PutObjectOptions{ContentType: opts.ContentType}
+	po := minio.PutObjectOptions{ContentType: opts.ContentType, DisableContentSha256: true}
 	if opts.IfNoneMatch {
 		po.SetMatchETagExcept("*")
 	}
@@ -409,7 +409,7 @@ func (s *Store) uploaded(ctx context.Context, key string, ui minio.UploadInfo, s
 }
 
 func (s *Store) putMultipart(ctx context.Context, key string, first []byte, r io.Reader, opts *objstore.PutOptions) (_ objstore.ObjectInfo, err error) {
-	po := minio.PutObjectOptions{ContentType: opts.ContentType, ServerSideEncryption: s.sse}
+	po := minio.PutObjectOptions{ContentType: opts.ContentType, ServerSideEncryption: s.sse, DisableContentSha256: true}
 	var uploadID string
 	err = s.retry(ctx, func(ctx context.Context) error {
 		var err error
@@ -434,7 +434,7 @@ func (s *Store) putMultipart(ctx context.Context, key string, first []byte, r io
 			var p minio.ObjectPart
 			err := s.retry(ctx, func(ctx context.Context) error {
 				var err error
-				p, err = s.core.PutObjectPart(ctx, s.bucket, key, uploadID, number, bytes.NewReader(data), int64(len(data)), minio.PutObjectPartOptions{})
+				p, err = s.core.PutObjectPart(ctx, s.bucket, key, uploadID, number, bytes.NewReader(data), int64(len(data)), minio.PutObjectPartOptions{DisableContentSha256: true})
 				return err
 			})
 			return p.ETag, mapErr(err)
