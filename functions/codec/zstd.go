@@ -9,7 +9,8 @@ import (
 )
 
 // pageZstd is the zstd codec of the Parquet files fanout writes: the
-// default level (about zstd's 3, as DuckDB uses), with a 1 MiB window.
+// fastest level (about zstd's 1: files about 10% larger than at level 3,
+// which DuckDB uses, for half the CPU), with a 1 MiB window.
 // Parquet compresses each page on its own, and pages are smaller than
 // that, so the window loses nothing; the default codec's 8 MiB window
 // cost about 8 MiB of history per pooled encoder, which with many
