@@ -80,40 +80,27 @@ func columnIndex(s *functions.Schema, name string) (int, error) {
 // each calls fn for every record of in until io.EOF, and notices ctx's
 // cancellation within a few hundred records.
 func each(ctx context.Context, in functions.Input, fn func(*functions.Record) error) error {
-	for n := 0; ; n++ {
-		if n%256 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		rec, err := in.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := fn(rec); err != nil {
-			return err
-		}
-	}
+	return eachOf(ctx, in.Next, fn)
 }
 
 // eachBorrowed is each for a fn that keeps no string of a record beyond
 // its call (writing one to an Output is fine: Outputs copy): records
 // come from NextBorrowed when in lends strings.
 func eachBorrowed(ctx context.Context, in functions.Input, fn func(*functions.Record) error) error {
-	b, ok := in.(functions.BorrowingInput)
-	if !ok {
-		return each(ctx, in, fn)
+	if b, ok := in.(functions.BorrowingInput); ok {
+		return eachOf(ctx, b.NextBorrowed, fn)
 	}
+	return eachOf(ctx, in.Next, fn)
+}
+
+func eachOf(ctx context.Context, next func() (*functions.Record, error), fn func(*functions.Record) error) error {
 	for n := 0; ; n++ {
 		if n%256 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		rec, err := b.NextBorrowed()
+		rec, err := next()
 		if err == io.EOF {
 			return nil
 		}

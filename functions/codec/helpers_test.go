@@ -33,6 +33,20 @@ func readAll(in functions.Input) ([]rec, error) {
 	}
 }
 
+// readParquet reads every record of a Parquet file.
+func readParquet(t testing.TB, data []byte) []rec {
+	t.Helper()
+	in, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Object: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := readAll(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
 // chunkOpts returns the options of chunk [start, end) of an object and
 // the reader the chunk sees.
 func chunkInput(t testing.TB, data []byte, opts InputOptions, start, end int64) functions.Input {

@@ -83,14 +83,7 @@ func TestParquetWriterEncodings(t *testing.T) {
 	for _, comp := range []string{"zstd", "snappy", "none"} {
 		t.Run(comp, func(t *testing.T) {
 			data := writeAll(t, "parquet", encoderSchema, rows, WriterOptions{RowGroupRows: 8000, Compression: comp})
-			in, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Object: "p"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			recs, err := readAll(in)
-			if err != nil {
-				t.Fatal(err)
-			}
+			recs := readParquet(t, data)
 			if len(recs) != len(rows) {
 				t.Fatalf("%d rows, want %d", len(recs), len(rows))
 			}
@@ -331,14 +324,7 @@ func TestParquetWriterSharedStrings(t *testing.T) {
 			t.Fatal(err)
 		}
 		data := bufs[i].Bytes()
-		in, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs, err := readAll(in)
-		if err != nil {
-			t.Fatal(err)
-		}
+		recs := readParquet(t, data)
 		if len(recs) != len(want[i]) {
 			t.Fatalf("file %d: %d rows, want %d", i, len(recs), len(want[i]))
 		}
