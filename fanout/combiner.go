@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/fanout-dev/fanout/functions"
 	"github.com/fanout-dev/fanout/manifest"
@@ -55,7 +56,11 @@ func (c *combiner) Write(row functions.Row) error {
 	k := string(c.keyBuf)
 	c.index[k] = len(c.rows)
 	c.keys = append(c.keys, k)
-	c.rows = append(c.rows, slices.Clone(row))
+	kept := slices.Clone(row)
+	for i := range kept {
+		kept[i].S = strings.Clone(kept[i].S) // the row's strings may be borrowed
+	}
+	c.rows = append(c.rows, kept)
 	c.used += int64(len(k)) + 64 + int64(len(row))*48
 	for _, v := range row {
 		c.used += int64(len(v.S))

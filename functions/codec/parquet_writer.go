@@ -113,7 +113,6 @@ func newParquetWriter(w io.Writer, schema *functions.Schema, opts WriterOptions)
 		bw:       bufio.NewWriterSize(w, writeBufferSize),
 		schema:   schema,
 		codec:    codec,
-		scratch:  pqScratchPool.Get().(*pqScratch),
 		strings:  opts.Strings,
 		maxRows:  int64(opts.RowGroupRows),
 		maxBytes: opts.RowGroupBytes,
@@ -124,6 +123,7 @@ func newParquetWriter(w io.Writer, schema *functions.Schema, opts WriterOptions)
 	if pw.strings == nil {
 		pw.strings = NewStringTable()
 	}
+	pw.scratch = &pw.strings.scratch
 	if pw.maxBytes <= 0 {
 		pw.maxBytes = DefaultRowGroupBytes
 	}
@@ -147,7 +147,7 @@ func (w *parquetWriter) Buffered() int64 {
 	for _, c := range w.cols {
 		n += int64(len(c.chunk)) + int64(c.pageSize) + int64(len(c.defs))
 		if c.dict != nil {
-			n += int64(c.dict.bytes)
+			n += int64(c.dict.bytes + c.dict.size())
 		}
 	}
 	return n
@@ -227,10 +227,9 @@ func (w *parquetWriter) EndRowGroup() error {
 			w.err = err
 			return err
 		}
-		rg.Columns[i] = format.ColumnChunk{FileOffset: meta.DictionaryPageOffset, MetaData: meta}
-		if meta.DictionaryPageOffset == 0 {
-			rg.Columns[i].FileOffset = meta.DataPageOffset
-		}
+		// file_offset is deprecated; the spec asks for 0 when the metadata
+		// is in the footer (as parquet-go writes it).
+		rg.Columns[i] = format.ColumnChunk{MetaData: meta}
 		rg.TotalByteSize += meta.TotalUncompressedSize
 		rg.TotalCompressedSize += meta.TotalCompressedSize
 	}
@@ -252,8 +251,6 @@ func (w *parquetWriter) Close() error {
 		c.release()
 		c.pqBuffers = nil
 	}
-	pqScratchPool.Put(w.scratch)
-	w.scratch = nil
 	if err != nil {
 		return err
 	}
@@ -344,8 +341,6 @@ func (b *pqBuffers) release() {
 	pqBufferPool.Put(b)
 }
 
-var pqScratchPool = sync.Pool{New: func() any { return new(pqScratch) }}
-
 func newPQOutColumn(col functions.Column, strs *StringTable) *pqOutColumn {
 	c := &pqOutColumn{name: col.Name, typ: col.Type, pqBuffers: pqBufferPool.Get().(*pqBuffers)}
 	if col.Type == functions.String {
@@ -402,11 +397,16 @@ func (c *pqOutColumn) add(w *parquetWriter, v functions.Value) error {
 			return nil
 		}
 		n := len(c.dict.used)
-		id, ok := c.dict.id(v.S)
-		if !ok {
-			// The table is full: a new one from the next row group on,
-			// plain values until then.
-			w.strings.full(c.dict.tab)
+		id, ok := int32(0), false
+		if len(v.S) <= dictionaryMaxBytes {
+			id, ok = c.dict.id(v.S)
+			if !ok {
+				// The table is full: a new one from the next row group
+				// on, plain values until then.
+				w.strings.full(c.dict.tab)
+			}
+		}
+		if !ok { // full, or a value no dictionary should hold: plain
 			c.defs = c.defs[:len(c.defs)-1] // this value goes in the next page
 			if err := c.flushPage(w.codec, w.scratch); err != nil {
 				return err
@@ -539,6 +539,9 @@ func (c *pqOutColumn) flushPage(codec compress.Codec, s *pqScratch) error {
 			Encoding:                   enc,
 			DefinitionLevelsByteLength: int32(len(s.levels)),
 			IsCompressed:               thrift.New(compressed && len(vals) > 0),
+			// The header's statistics always carry a null count (the
+			// field is written even when zero): it must be the page's.
+			Statistics: format.Statistics{NullCount: int64(c.nulls)},
 		}),
 	}
 	hb, err := thrift.Marshal(new(thrift.CompactProtocol), &h)

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"math/big"
 	"math/rand/v2"
@@ -15,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/fanout-dev/fanout/functions"
@@ -346,5 +348,98 @@ func TestParquetWriterSharedStrings(t *testing.T) {
 	}
 	if st.cur == first {
 		t.Error("the small table never filled")
+	}
+}
+
+// TestParquetWriterPageHeaders walks every page of every column chunk:
+// V2 headers' null counts (in the header and in its statistics) are the
+// page's, and pages and values add up to the chunk's.
+func TestParquetWriterPageHeaders(t *testing.T) {
+	rows := encoderRows(20_000)
+	data := writeAll(t, "parquet", encoderSchema, rows, WriterOptions{RowGroupRows: 7000})
+	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for g, rg := range f.Metadata().RowGroups {
+		for c, cc := range rg.Columns {
+			md := cc.MetaData
+			start := md.DataPageOffset
+			if md.DictionaryPageOffset > 0 {
+				start = md.DictionaryPageOffset
+			}
+			r := bytes.NewReader(data[start : start+md.TotalCompressedSize])
+			var values, nulls int64
+			for r.Len() > 0 {
+				var h format.PageHeader
+				if err := thrift.NewDecoder(new(thrift.CompactProtocol).NewReader(r)).Decode(&h); err != nil {
+					t.Fatalf("group %d column %d: %v", g, c, err)
+				}
+				if v2, ok := h.DataPageHeaderV2.Get(); ok {
+					values += int64(v2.NumValues)
+					nulls += int64(v2.NumNulls)
+					if v2.Statistics.NullCount != int64(v2.NumNulls) {
+						t.Errorf("group %d column %d: page of %d nulls says %d in its statistics", g, c, v2.NumNulls, v2.Statistics.NullCount)
+					}
+				}
+				if _, err := r.Seek(int64(h.CompressedPageSize), io.SeekCurrent); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if values != md.NumValues || nulls != md.Statistics.NullCount {
+				t.Errorf("group %d column %d: pages hold %d values, %d null; the chunk says %d, %d", g, c, values, nulls, md.NumValues, md.Statistics.NullCount)
+			}
+		}
+	}
+}
+
+// TestParquetWriterDictionaryMemory: a column's dictionary map is sized by
+// its own values, not by the table it shares with a high-cardinality
+// column; a value too long for any dictionary is written plain without
+// replacing the shared table.
+func TestParquetWriterDictionaryMemory(t *testing.T) {
+	schema := &functions.Schema{Columns: []functions.Column{{Name: "many", Type: functions.String}, {Name: "few", Type: functions.String}}}
+	st := NewStringTable()
+	first := st.cur
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, "parquet", schema, WriterOptions{Strings: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	huge := strings.Repeat("h", dictionaryMaxBytes+1)
+	var want []functions.Row
+	for i := range 200_000 {
+		// 20,000 values, ten times each; the 3 values of "few" come once
+		// the table holds more than denseIDs strings.
+		row := functions.Row{sv(fmt.Sprint("v", i/10)), functions.Null(functions.String)}
+		if i >= 180_000 {
+			row[1] = sv(fmt.Sprint("f", i%3))
+		}
+		if i == 190_000 {
+			row[1] = sv(huge)
+		}
+		if err := w.Write(row); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, row)
+	}
+	few := w.(*parquetWriter).cols[1].dict
+	if len(st.cur.ends) < 20_000 || few.size() > 4096 {
+		t.Errorf("shared table of %d strings, the 3-value column's map holds %d bytes", len(st.cur.ends), few.size())
+	}
+	if st.cur != first {
+		t.Error("a value too long for a dictionary replaced the shared table")
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recs := readParquet(t, buf.Bytes())
+	if len(recs) != len(want) {
+		t.Fatalf("%d rows, want %d", len(recs), len(want))
+	}
+	for i := range recs {
+		if !slices.Equal(recs[i].Row, want[i]) {
+			t.Fatalf("row %d differs", i)
+		}
 	}
 }

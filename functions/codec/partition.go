@@ -67,8 +67,12 @@ func PartitionPath(names []string, vals []functions.Value) string {
 		n := pathName(name, maxPartitionNameBytes)
 		b.WriteString(n)
 		b.WriteByte('=')
-		text := vals[i].Text()
-		if !vals[i].Valid || text == "" {
+		v := vals[i]
+		if v.Type == functions.Float64 && v.F == 0 {
+			v.F = 0 // -0 and +0 share a partition, as they share a group
+		}
+		text := v.Text()
+		if !v.Valid || text == "" {
 			b.WriteString(DefaultPartition)
 			continue
 		}

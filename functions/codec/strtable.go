@@ -13,10 +13,14 @@ import (
 // cache misses). Each column chunk still gets a dictionary of only the
 // values it holds. A table that fills up is replaced: writers move to the
 // new one at their next row group, and until then write new values plain.
-// The zero value is not usable; NewStringTable makes one. It is not safe
-// for concurrent use.
+// The writers also share the buffers they encode pages in. The zero value
+// is not usable; NewStringTable makes one. It is not safe for concurrent
+// use.
 type StringTable struct {
 	cur *strTable
+	// scratch is where the writers encode pages: one per goroutine, not
+	// one per open file (a dictionary page may take megabytes).
+	scratch pqScratch
 }
 
 // NewStringTable returns an empty table.
@@ -114,13 +118,21 @@ func (t *strTable) grow() {
 }
 
 // colDict is one column chunk's dictionary over a strTable: the table's
-// ids of the values the chunk holds, in the order they came.
+// ids of the values the chunk holds, in the order they came, and the map
+// back from table id to chunk id. The map is an array indexed by table id
+// for the first denseIDs ids (cache-friendly: a lookup per row) and a Go
+// map past them, so that a column of few values does not hold an array as
+// long as a table a high-cardinality column filled.
 type colDict struct {
-	tab   *strTable
-	local []int32 // by table id: the chunk's id + 1, or 0
-	used  []int32 // table ids by chunk id
-	bytes int     // PLAIN-encoded size of the dictionary
+	tab    *strTable
+	dense  []int32         // by table id < denseIDs: chunk id + 1, or 0
+	sparse map[int32]int32 // table id >= denseIDs -> chunk id
+	used   []int32         // table ids by chunk id
+	bytes  int             // PLAIN-encoded size of the dictionary
 }
+
+// denseIDs bounds colDict.dense (64 KiB).
+const denseIDs = 1 << 14
 
 // id returns s's id in the chunk's dictionary, adding it when new; false
 // when the table is full.
@@ -129,22 +141,30 @@ func (d *colDict) id(s string) (int32, bool) {
 	if !ok {
 		return 0, false
 	}
-	if int(g) >= len(d.local) {
-		if int(g) < cap(d.local) {
-			d.local = d.local[:g+1]
-		} else {
-			d.local = append(d.local, make([]int32, int(g)+1-len(d.local))...)
+	if g < denseIDs {
+		if int(g) >= len(d.dense) {
+			d.dense = append(d.dense, make([]int32, int(g)+1-len(d.dense))...)
 		}
+		if l := d.dense[g]; l > 0 {
+			return l - 1, true
+		}
+		d.dense[g] = int32(len(d.used)) + 1
+	} else {
+		if l, ok := d.sparse[g]; ok {
+			return l, true
+		}
+		if d.sparse == nil {
+			d.sparse = make(map[int32]int32)
+		}
+		d.sparse[g] = int32(len(d.used))
 	}
-	l := d.local[g]
-	if l == 0 {
-		d.used = append(d.used, g)
-		l = int32(len(d.used))
-		d.local[g] = l
-		d.bytes += 4 + len(s)
-	}
-	return l - 1, true
+	d.used = append(d.used, g)
+	d.bytes += 4 + len(s)
+	return int32(len(d.used) - 1), true
 }
+
+// size is the memory the dictionary's maps hold (roughly, for the map).
+func (d *colDict) size() int { return 4*cap(d.dense) + 4*cap(d.used) + 16*len(d.sparse) }
 
 // value returns the dictionary's entry i.
 func (d *colDict) value(i int) string { return d.tab.str(d.used[i]) }
@@ -152,13 +172,15 @@ func (d *colDict) value(i int) string { return d.tab.str(d.used[i]) }
 // reset empties the dictionary for the next chunk, over tab.
 func (d *colDict) reset(tab *strTable) {
 	if tab != d.tab {
-		d.tab = tab
-		clear(d.local)
-		d.local = d.local[:0]
+		clear(d.dense)
 	} else {
 		for _, g := range d.used {
-			d.local[g] = 0
+			if g < denseIDs {
+				d.dense[g] = 0
+			}
 		}
 	}
+	d.tab = tab
+	clear(d.sparse)
 	d.used, d.bytes = d.used[:0], 0
 }
