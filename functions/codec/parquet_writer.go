@@ -428,13 +428,7 @@ func (c *pqOutColumn) add(w *parquetWriter, v functions.Value) error {
 		if f != f {
 			return nil // NaN: no place in min and max
 		}
-		if !c.hasStats {
-			c.minF, c.maxF, c.hasStats = f, f, true
-		} else if f < c.minF {
-			c.minF = f
-		} else if f > c.maxF {
-			c.maxF = f
-		}
+		widen(&c.minF, &c.maxF, &c.hasStats, f)
 	case functions.Bool:
 		var b byte
 		if v.I != 0 {
@@ -451,13 +445,17 @@ func (c *pqOutColumn) add(w *parquetWriter, v functions.Value) error {
 	return nil
 }
 
-func (c *pqOutColumn) statInt(i int64) {
-	if !c.hasStats {
-		c.minI, c.maxI, c.hasStats = i, i, true
-	} else if i < c.minI {
-		c.minI = i
-	} else if i > c.maxI {
-		c.maxI = i
+func (c *pqOutColumn) statInt(i int64) { widen(&c.minI, &c.maxI, &c.hasStats, i) }
+
+// widen extends the bounds [lo, hi] to v (to [v, v] when has is false).
+func widen[T int64 | float64](lo, hi *T, has *bool, v T) {
+	switch {
+	case !*has:
+		*lo, *hi, *has = v, v, true
+	case v < *lo:
+		*lo = v
+	case v > *hi:
+		*hi = v
 	}
 }
 

@@ -166,14 +166,7 @@ func TestParquetRoundTrip(t *testing.T) {
 			if len(sizes) != 4 {
 				t.Errorf("%d row groups, want 4 (1000 rows each)", len(sizes))
 			}
-			in, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Object: "p"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			recs, err := readAll(in)
-			if err != nil {
-				t.Fatal(err)
-			}
+			recs := readParquet(t, data)
 			if len(recs) != len(rows) {
 				t.Fatalf("%d rows, want %d", len(recs), len(rows))
 			}
