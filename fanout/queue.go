@@ -3,6 +3,7 @@ package fanout
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -53,6 +54,32 @@ type JobQueueSpec struct {
 	// before a failed chunk becomes claimable again.
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
+}
+
+// Validate checks a spec before a queue stores it; each error names the
+// field. Every Queue implementation calls it in Enqueue, so that the rules
+// are one (the conformance suite in fanout/queuetest pins them).
+func (s JobQueueSpec) Validate() error {
+	var errs []error
+	if s.Job == "" {
+		errs = append(errs, errors.New("JobQueueSpec.Job is empty"))
+	}
+	if s.Lease < time.Millisecond {
+		errs = append(errs, fmt.Errorf("JobQueueSpec.Lease %v is under 1ms", s.Lease))
+	}
+	if s.MaxDeliveries < 1 {
+		errs = append(errs, fmt.Errorf("JobQueueSpec.MaxDeliveries %d is not positive", s.MaxDeliveries))
+	}
+	if s.MaxFailures < 1 {
+		errs = append(errs, fmt.Errorf("JobQueueSpec.MaxFailures %d is not positive", s.MaxFailures))
+	}
+	if s.BackoffBase < 0 {
+		errs = append(errs, fmt.Errorf("JobQueueSpec.BackoffBase %v is negative", s.BackoffBase))
+	}
+	if s.BackoffMax < s.BackoffBase {
+		errs = append(errs, fmt.Errorf("JobQueueSpec.BackoffMax %v is below BackoffBase %v", s.BackoffMax, s.BackoffBase))
+	}
+	return errors.Join(errs...)
 }
 
 // FailOutcome says what Fail did with the chunk.

@@ -200,8 +200,8 @@ func (q *Queue) Enqueue(ctx context.Context, spec fanout.JobQueueSpec, chunks []
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := validateSpec(spec); err != nil {
-		return err
+	if err := spec.Validate(); err != nil {
+		return fmt.Errorf("memqueue: %w", err)
 	}
 	for _, c := range chunks {
 		if c == "" {
@@ -604,29 +604,4 @@ func (q *Queue) Backup(ctx context.Context, job, base string) (bool, error) {
 	j.chunks[id] = c
 	j.toPending(c, q.now())
 	return true, nil
-}
-
-// validateSpec checks a spec before it is stored; errors name the field.
-// The rules are redisqueue's.
-func validateSpec(s fanout.JobQueueSpec) error {
-	var errs []error
-	if s.Job == "" {
-		errs = append(errs, errors.New("memqueue: JobQueueSpec.Job is empty"))
-	}
-	if s.Lease < time.Millisecond {
-		errs = append(errs, fmt.Errorf("memqueue: JobQueueSpec.Lease %v is under 1ms", s.Lease))
-	}
-	if s.MaxDeliveries < 1 {
-		errs = append(errs, fmt.Errorf("memqueue: JobQueueSpec.MaxDeliveries %d is not positive", s.MaxDeliveries))
-	}
-	if s.MaxFailures < 1 {
-		errs = append(errs, fmt.Errorf("memqueue: JobQueueSpec.MaxFailures %d is not positive", s.MaxFailures))
-	}
-	if s.BackoffBase < 0 {
-		errs = append(errs, fmt.Errorf("memqueue: JobQueueSpec.BackoffBase %v is negative", s.BackoffBase))
-	}
-	if s.BackoffMax < s.BackoffBase {
-		errs = append(errs, fmt.Errorf("memqueue: JobQueueSpec.BackoffMax %v is below BackoffBase %v", s.BackoffMax, s.BackoffBase))
-	}
-	return errors.Join(errs...)
 }

@@ -194,8 +194,13 @@ func (q *Queue) Close() error {
 // first batch, so that workers serving every job start on a large job
 // while the rest is being added.
 func (q *Queue) Enqueue(ctx context.Context, spec fanout.JobQueueSpec, chunks []string) error {
-	if err := validateSpec(spec); err != nil {
-		return err
+	err := spec.Validate()
+	if spec.Job != "" {
+		// The hash-tag rule is this queue's own; the rest is every queue's.
+		err = errors.Join(err, validateJob(spec.Job))
+	}
+	if err != nil {
+		return fmt.Errorf("redisqueue: %w", err)
 	}
 	for _, c := range chunks {
 		if c == "" {
@@ -702,28 +707,4 @@ func validateJob(job string) error {
 		return fmt.Errorf("job ID %q holds '{' or '}', which would break the hash tags", job)
 	}
 	return nil
-}
-
-// validateSpec checks a spec before it is stored; errors name the field.
-func validateSpec(s fanout.JobQueueSpec) error {
-	var errs []error
-	if err := validateJob(s.Job); err != nil {
-		errs = append(errs, fmt.Errorf("redisqueue: JobQueueSpec.Job: %w", err))
-	}
-	if s.Lease < time.Millisecond {
-		errs = append(errs, fmt.Errorf("redisqueue: JobQueueSpec.Lease %v is under 1ms", s.Lease))
-	}
-	if s.MaxDeliveries < 1 {
-		errs = append(errs, fmt.Errorf("redisqueue: JobQueueSpec.MaxDeliveries %d is not positive", s.MaxDeliveries))
-	}
-	if s.MaxFailures < 1 {
-		errs = append(errs, fmt.Errorf("redisqueue: JobQueueSpec.MaxFailures %d is not positive", s.MaxFailures))
-	}
-	if s.BackoffBase < 0 {
-		errs = append(errs, fmt.Errorf("redisqueue: JobQueueSpec.BackoffBase %v is negative", s.BackoffBase))
-	}
-	if s.BackoffMax < s.BackoffBase {
-		errs = append(errs, fmt.Errorf("redisqueue: JobQueueSpec.BackoffMax %v is below BackoffBase %v", s.BackoffMax, s.BackoffBase))
-	}
-	return errors.Join(errs...)
 }
