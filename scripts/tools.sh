@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# tools.sh: install the test-only tools into .cache/ (git-ignored):
-# DuckDB's Node.js binding, used as an independent oracle that reads the
-# Parquet output. Safe to run repeatedly.
+# tools.sh: install the test-only tools: Debian's bzip2 (Go's
+# compress/bzip2 only decompresses; the codec tests compress with it), and
+# into .cache/ (git-ignored) DuckDB's Node.js binding, used as an
+# independent oracle that reads the Parquet output. Safe to run repeatedly.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if ! command -v bzip2 >/dev/null; then
+	echo "tools: installing Debian's bzip2" >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bzip2 >&2 ||
+		{ apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bzip2 >&2; }
+fi
 DUCKDB_VERSION="1.5.6-r.1"
 dir="$root/.cache/duckdb"
 if [ -f "$dir/node_modules/@duckdb/node-api/package.json" ] &&
