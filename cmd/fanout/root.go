@@ -50,12 +50,17 @@ everything runs in this process; with it, chunks go through Redis and any number
 		SilenceErrors: true,
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.redisURL, "redis", os.Getenv("FANOUT_REDIS_URL"), "Redis URL (redis:// or rediss://; AUTH as redis://:password@host); default $FANOUT_REDIS_URL, empty for the embedded queue")
+	// --help prints a flag's default, and the Redis URL may hold a
+	// password: $FANOUT_REDIS_URL is read after parsing.
+	pf.StringVar(&g.redisURL, "redis", "", "Redis URL (redis:// or rediss://; AUTH as redis://:password@host); default $FANOUT_REDIS_URL, empty for the embedded queue")
 	pf.StringVar(&g.redisNS, "redis-prefix", envOr("FANOUT_REDIS_PREFIX", "fanout"), "prefix of every Redis key ($FANOUT_REDIS_PREFIX)")
 	pf.StringVar(&g.s3Backend, "s3-backend", os.Getenv("FANOUT_S3_BACKEND"), "S3 client: minio (default) or aws ($FANOUT_S3_BACKEND)")
 	pf.StringVar(&g.sse, "sse", "", "server-side encryption of everything written to S3: none, s3 (SSE-S3), kms or kms:KEY (SSE-KMS); default $FANOUT_SSE; give every process of a job the same")
 	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of this process to the file")
-	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if !cmd.Flags().Changed("redis") {
+			g.redisURL = os.Getenv("FANOUT_REDIS_URL")
+		}
 		if g.cpuProfile != "" {
 			f, err := os.Create(g.cpuProfile)
 			if err != nil {

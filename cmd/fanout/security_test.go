@@ -60,7 +60,22 @@ func TestSecretsNeverInLogsOrState(t *testing.T) {
 		outputs = append(outputs, p)
 		return p
 	}
-	env := j.env("")
+	const webhookSecret = "webhook-s3cr3t-2b7d"
+	env := append(j.env(""), "FANOUT_WEBHOOK_SECRET="+webhookSecret)
+	// Help of every command, with every secret in the environment: a flag
+	// whose default came from a secret variable would print it.
+	for _, c := range newRootCommand().Commands() {
+		p := run("help-"+c.Name(), env, c.Name(), "--help")
+		if err := p.Wait(t, time.Minute); err != nil {
+			t.Errorf("%s --help: %v\n%s", c.Name(), err, p.Stderr())
+		}
+		if c.Name() == "serve" && !strings.Contains(p.Stdout(), "$FANOUT_WEBHOOK_SECRET") {
+			t.Errorf("serve --help does not name $FANOUT_WEBHOOK_SECRET:\n%s", p.Stdout())
+		}
+	}
+	if help := run("help", env, "--help"); help.Wait(t, time.Minute) != nil || !strings.Contains(help.Stdout(), "$FANOUT_REDIS_URL") {
+		t.Errorf("fanout --help does not name $FANOUT_REDIS_URL:\n%s", help.Stdout())
+	}
 	// A good job through submit, two workers, wait, status and resume.
 	submit := run("submit", env, append([]string{"submit", "-v", "--json"}, j.jobArgs()...)...)
 	if err := submit.Wait(t, time.Minute); err != nil {
@@ -103,7 +118,7 @@ func TestSecretsNeverInLogsOrState(t *testing.T) {
 		stopWorker(t, w)
 	}
 
-	secrets := []string{m.SecretKey, redisPassword, wrongS3, wrongRedis}
+	secrets := []string{m.SecretKey, redisPassword, wrongS3, wrongRedis, webhookSecret}
 	scan := func(where, text string) {
 		for _, s := range secrets {
 			if strings.Contains(text, s) {

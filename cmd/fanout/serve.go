@@ -444,6 +444,9 @@ the request is answered, so a failure answers 503 (MinIO with a queue_dir sends
 the event again) and a restarted serve picks up what it had not settled.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("secret") {
+				secret = os.Getenv("FANOUT_WEBHOOK_SECRET")
+			}
 			if secret == "" {
 				return errors.New("--secret (or FANOUT_WEBHOOK_SECRET) is required: the webhook accepts only requests carrying it as a bearer token")
 			}
@@ -496,7 +499,8 @@ the event again) and a restarted serve picks up what it had not settled.`,
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9080", "address to listen on")
-	cmd.Flags().StringVar(&secret, "secret", os.Getenv("FANOUT_WEBHOOK_SECRET"), "shared secret expected as \"Authorization: Bearer <secret>\" ($FANOUT_WEBHOOK_SECRET; prefer the variable, flags show in ps)")
+	// --help prints a flag's default: $FANOUT_WEBHOOK_SECRET is read in RunE.
+	cmd.Flags().StringVar(&secret, "secret", "", "shared secret expected as \"Authorization: Bearer <secret>\"; default $FANOUT_WEBHOOK_SECRET (prefer the variable: flags show in ps)")
 	cmd.Flags().Int64Var(&maxBody, "max-body", 16<<20, "largest request body accepted")
 	return cmd
 }
