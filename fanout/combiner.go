@@ -18,10 +18,6 @@ import (
 	"github.com/fanout-dev/fanout/objstore"
 )
 
-// combineBudget is how many bytes of partial rows one map attempt keeps in
-// its table before it spills a sorted run to a local temporary file.
-var combineBudget int64 = 64 << 20
-
 // combiner is the map side of an aggregating job. It implements
 // functions.Output: rows with equal keys are merged in a bounded table,
 // which spills sorted runs when full; Close merges the runs into one
@@ -42,9 +38,11 @@ type combiner struct {
 	written int64 // partial rows written to the shuffle file
 }
 
-func newCombiner(ctx context.Context, red functions.Reducer, schema *functions.Schema, parts int) *combiner {
+// newCombiner returns a combiner that keeps at most budget bytes of
+// partial rows in its table (Config.CombineBudget).
+func newCombiner(ctx context.Context, red functions.Reducer, schema *functions.Schema, parts int, budget int64) *combiner {
 	return &combiner{ctx: ctx, red: red, codec: rowCodec{schema: schema, keys: red.KeyColumns()}, parts: parts,
-		budget: combineBudget, index: map[string]int{}}
+		budget: budget, index: map[string]int{}}
 }
 
 // Write implements functions.Output.

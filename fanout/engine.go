@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/fanout-dev/fanout/functions"
 	"github.com/fanout-dev/fanout/manifest"
@@ -28,7 +29,32 @@ type Config struct {
 	Logger *slog.Logger
 	// WorkerName prefixes worker identities (default host:pid).
 	WorkerName string
+	// MemoryMB is the memory of the Lambda function (or other sandbox)
+	// this process runs in, recorded in chunk markers for cost reports;
+	// zero (unknown) leaves it out. cmd/fanout-lambda sets it from
+	// AWS_LAMBDA_FUNCTION_MEMORY_SIZE.
+	MemoryMB int
+	// CombineBudget is how many bytes of partial rows one map attempt of
+	// an aggregating job keeps in its table before it spills a sorted run
+	// to a local temporary file; zero means DefaultCombineBudget.
+	CombineBudget int64
+	// MergeFanIn bounds how many sorted streams one reduce merge reads at
+	// once (more map files are first merged in groups into local runs);
+	// zero means DefaultMergeFanIn, else at least 2.
+	MergeFanIn int
+	// Clock is the worker's local clock, by which a heartbeat measures how
+	// long it went without a confirmed extension; nil means time.Now.
+	// Tests set it to run workers whose clock is off. A worker's clock
+	// never decides a lease: deadlines are kept on the queue's clock
+	// (Redis TIME), and the heartbeat only measures intervals.
+	Clock func() time.Time
 }
+
+// Defaults of Config's zero values.
+const (
+	DefaultCombineBudget = 64 << 20
+	DefaultMergeFanIn    = 64
+)
 
 // Engine plans, runs and commits jobs. It is safe for concurrent use; it
 // holds no per-job state beyond caches of decoded manifests.
@@ -65,6 +91,21 @@ func New(cfg Config) (*Engine, error) {
 		return nil, errors.New("fanout: Config.Open is required")
 	case cfg.Functions == nil:
 		return nil, errors.New("fanout: Config.Functions is required")
+	case cfg.MemoryMB < 0:
+		return nil, fmt.Errorf("fanout: Config.MemoryMB %d is negative", cfg.MemoryMB)
+	case cfg.CombineBudget < 0:
+		return nil, fmt.Errorf("fanout: Config.CombineBudget %d is negative", cfg.CombineBudget)
+	case cfg.MergeFanIn < 0 || cfg.MergeFanIn == 1:
+		return nil, fmt.Errorf("fanout: Config.MergeFanIn %d: want 0 (default) or at least 2", cfg.MergeFanIn)
+	}
+	if cfg.CombineBudget == 0 {
+		cfg.CombineBudget = DefaultCombineBudget
+	}
+	if cfg.MergeFanIn == 0 {
+		cfg.MergeFanIn = DefaultMergeFanIn
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
 	}
 	log := cfg.Logger
 	if log == nil {

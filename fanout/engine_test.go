@@ -27,20 +27,24 @@ import (
 )
 
 // newEngine wires an embedded engine: local files, in-memory queue,
-// built-in functions.
-func newEngine(t testing.TB, reg *functions.Registry) *fanout.Engine {
+// built-in functions; tweaks, when given, change its Config.
+func newEngine(t testing.TB, reg *functions.Registry, tweaks ...func(*fanout.Config)) *fanout.Engine {
 	t.Helper()
 	if reg == nil {
 		reg = builtin.Registry()
 	}
 	q := memqueue.New(memqueue.Config{})
-	e, err := fanout.New(fanout.Config{
+	cfg := fanout.Config{
 		Queue: q, Admin: q, Functions: reg,
 		Open: func(ctx context.Context, storeURL string) (objstore.Bucket, error) {
 			b, _, err := bucketurl.Open(ctx, storeURL, bucketurl.Options{})
 			return b, err
 		},
-	})
+	}
+	for _, tweak := range tweaks {
+		tweak(&cfg)
+	}
+	e, err := fanout.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,6 +102,7 @@ type engineOptions struct {
 	functions *functions.Registry
 	queue     func(fanout.Queue) fanout.Queue
 	store     func(objstore.Bucket) objstore.Bucket
+	clock     func() time.Time // the workers' local clock; nil: time.Now
 }
 
 // engine returns an engine on the shared queue and bucket, as a separate
@@ -116,7 +117,7 @@ func (r *faultRig) engine(o engineOptions) *fanout.Engine {
 	if o.functions == nil {
 		o.functions = builtin.Registry()
 	}
-	e, err := fanout.New(fanout.Config{Queue: wq, Admin: q, Functions: o.functions, WorkerName: o.name,
+	e, err := fanout.New(fanout.Config{Queue: wq, Admin: q, Functions: o.functions, WorkerName: o.name, Clock: o.clock,
 		Open: func(ctx context.Context, storeURL string) (objstore.Bucket, error) {
 			if storeURL != "s3://"+r.bucket {
 				return nil, fmt.Errorf("unexpected store %s", storeURL)
@@ -600,13 +601,12 @@ func TestInputChangedOrDeletedAfterPlanningOnMinIO(t *testing.T) {
 // real worker process is not possible here: libfaketime is not installed,
 // and Go binaries read the clock through the vDSO, which LD_PRELOAD tools
 // do not intercept; so the skew is injected where the worker reads its
-// clock, with fanout.SetLocalClock. The clock returned has no monotonic
+// clock, with fanout.Config.Clock. The clock returned has no monotonic
 // reading, so that the skew is not hidden by Go's monotonic time.)
 func TestWorkerClockTenMinutesOff(t *testing.T) {
 	for _, skew := range []time.Duration{10 * time.Minute, -10 * time.Minute} {
 		t.Run(fmt.Sprint(skew), func(t *testing.T) {
-			restore := fanout.SetLocalClock(func() time.Time { return time.Now().Add(skew).Round(0) })
-			defer restore()
+			clock := func() time.Time { return time.Now().Add(skew).Round(0) }
 			r := newFaultRig(t, 3, 50)
 			const lease = time.Second
 			reg := registryWith(copyFn{hook: func(ctx context.Context, _ *functions.Record) error {
@@ -619,7 +619,7 @@ func TestWorkerClockTenMinutesOff(t *testing.T) {
 					return ctx.Err()
 				}
 			}})
-			a := r.engine(engineOptions{name: "a", functions: reg})
+			a := r.engine(engineOptions{name: "a", functions: reg, clock: clock})
 			info, err := a.Submit(context.Background(), r.spec("out/", lease, "copy"))
 			if err != nil {
 				t.Fatal(err)
@@ -641,7 +641,7 @@ func TestWorkerClockTenMinutesOff(t *testing.T) {
 			}
 			var stats fanout.WorkStats
 			work(t, a, info.Job, 3, &stats)
-			res, err := r.engine(engineOptions{name: "driver", functions: reg}).Wait(context.Background(), info.Manifest.Spec.Output, info.Job, fanout.RunOptions{})
+			res, err := r.engine(engineOptions{name: "driver", functions: reg, clock: clock}).Wait(context.Background(), info.Manifest.Spec.Output, info.Job, fanout.RunOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

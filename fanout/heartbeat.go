@@ -3,9 +3,7 @@ package fanout
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -21,7 +19,8 @@ type heartbeat struct {
 	lost   bool
 }
 
-func startHeartbeat(parent context.Context, q Queue, lease Lease, dur time.Duration, log *slog.Logger) (*heartbeat, context.Context) {
+func (e *Engine) startHeartbeat(parent context.Context, lease Lease, dur time.Duration) (*heartbeat, context.Context) {
+	q, log, localNow := e.cfg.Queue, e.log, e.cfg.Clock
 	ctx, cancel := context.WithCancelCause(parent)
 	hb := &heartbeat{cancel: cancel, done: make(chan struct{})}
 	if dur <= 0 {
@@ -66,20 +65,6 @@ func startHeartbeat(parent context.Context, q Queue, lease Lease, dur time.Durat
 		}
 	}()
 	return hb, ctx
-}
-
-// localClock, when set, replaces time.Now as the clock the heartbeat
-// measures by (only tests set it, through export_test.go, to run workers
-// whose clock is off). A worker's clock never decides a lease: deadlines
-// are kept on the queue's clock (Redis TIME), and the heartbeat only
-// measures how long it went without a confirmation.
-var localClock atomic.Pointer[func() time.Time]
-
-func localNow() time.Time {
-	if f := localClock.Load(); f != nil {
-		return (*f)()
-	}
-	return time.Now()
 }
 
 func (hb *heartbeat) markLost() {

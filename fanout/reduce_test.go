@@ -60,8 +60,6 @@ func (countTask) Merge(acc, in functions.Row) error {
 func (countTask) Finish(p functions.Row, out functions.Output) error { return out.Write(p) }
 
 func TestAggregationShufflesExactlyWithSpillsAndMultiPassMerge(t *testing.T) {
-	defer fanout.SetCombineBudget(2 << 10)()
-	defer fanout.SetMergeFanIn(3)()
 	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
 	r := rand.New(rand.NewPCG(3, 4))
 	want := map[string]int64{}
@@ -81,7 +79,9 @@ func TestAggregationShufflesExactlyWithSpillsAndMultiPassMerge(t *testing.T) {
 	writeFiles(t, in, files)
 	reg := builtin.Registry()
 	reg.Register(countWords{})
-	res, err := newEngine(t, reg).Run(context.Background(), manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "testcount",
+	// A small combine budget and fan-in force spills and multi-pass merges.
+	e := newEngine(t, reg, func(c *fanout.Config) { c.CombineBudget, c.MergeFanIn = 2<<10, 3 })
+	res, err := e.Run(context.Background(), manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "testcount",
 		Output: "file://" + out + "/", OutputFormat: "jsonl", ChunkBytes: 16 << 10, Reducers: 3}.WithDefaults(), fanout.RunOptions{Workers: 3})
 	if err != nil {
 		t.Fatal(err)

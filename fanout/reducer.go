@@ -18,10 +18,6 @@ import (
 // shuffle index exists; the lease is given back without a failure.
 var errReduceNotReady = errors.New("fanout: reduce stage not ready")
 
-// mergeFanIn bounds how many sorted streams one merge reads at once; more
-// map files are first merged in groups into local runs.
-var mergeFanIn = 64
-
 // defaultReducers picks the number of reduce partitions from the input
 // size: one per 512 MiB, at least 1, at most 256.
 func defaultReducers(bytes int64) int {
@@ -169,8 +165,9 @@ func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, s
 		return streams, nil
 	}
 	merger := newGroupMerger(codec, red)
-	for len(sources)+len(runs) > mergeFanIn {
-		n := min(mergeFanIn, len(sources))
+	fanIn := e.cfg.MergeFanIn
+	for len(sources)+len(runs) > fanIn {
+		n := min(fanIn, len(sources))
 		batch := sources[:n]
 		sources = sources[n:]
 		streams, err := open(batch, nil)
@@ -251,7 +248,7 @@ func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, s
 		Version: manifest.Version, Job: js.job, Chunk: lease.Chunk, Epoch: lease.Epoch, Worker: lease.Worker,
 		State: manifest.MarkerDone, Files: files, RecordsIn: groups, RecordsOut: out.rows,
 		Started: started, Finished: time.Now().UTC(), Attempts: lease.Deliveries,
-		Backup: ev.Backup, MemoryMB: lambdaMemoryMB(),
+		Backup: ev.Backup, MemoryMB: e.cfg.MemoryMB,
 	}
 	won, err := e.createMarker(ctx, js, markerKey, m)
 	if err != nil {

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -56,17 +54,6 @@ type ChunkEvent struct {
 	Retry  bool
 	Backup bool
 }
-
-// lambdaMemoryMB is the memory of the Lambda function this process runs
-// in (AWS_LAMBDA_FUNCTION_MEMORY_SIZE, set by the Lambda runtime), zero
-// elsewhere.
-var lambdaMemoryMB = sync.OnceValue(func() int {
-	n, err := strconv.Atoi(os.Getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
-	if err != nil || n < 0 {
-		return 0
-	}
-	return n
-})
 
 // Chunk outcomes reported in ChunkEvent.
 const (
@@ -191,7 +178,7 @@ func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats) Ch
 		ev.Outcome = OutcomeFailed
 		return ev
 	}
-	hb, hbCtx := startHeartbeat(ctx, e.cfg.Queue, lease, spec.Lease, e.log)
+	hb, hbCtx := e.startHeartbeat(ctx, lease, spec.Lease)
 	// A backup attempt works on its chunk like the original; the queue
 	// sees its own task (heartbeat, ack, fail), the bucket the chunk.
 	work := lease
@@ -359,7 +346,7 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 		return functions.Permanent(fmt.Errorf("function %s: %w", spec.Function, err))
 	}
 	staging := attemptPrefix(js, lease)
-	out, err := newChunkOutput(ctx, js, task, staging, lease.Chunk)
+	out, err := e.newChunkOutput(ctx, js, task, staging, lease.Chunk)
 	if err != nil {
 		return err
 	}
@@ -402,7 +389,7 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 		Version: manifest.Version, Job: js.job, Chunk: lease.Chunk, Epoch: lease.Epoch, Worker: lease.Worker,
 		State: manifest.MarkerDone, Files: files, RecordsIn: in.records, RecordsOut: rowsOut,
 		BytesIn: bytesIn, Inputs: inputs, Started: started, Finished: time.Now().UTC(), Attempts: lease.Deliveries,
-		Backup: ev.Backup, MemoryMB: lambdaMemoryMB(),
+		Backup: ev.Backup, MemoryMB: e.cfg.MemoryMB,
 	}
 	rej.mark(m)
 	won, err := e.writeMarker(ctx, js, m)
@@ -479,9 +466,9 @@ type chunkOutput interface {
 	Abort()
 }
 
-func newChunkOutput(ctx context.Context, js *jobState, task functions.Task, staging, chunk string) (chunkOutput, error) {
+func (e *Engine) newChunkOutput(ctx context.Context, js *jobState, task functions.Task, staging, chunk string) (chunkOutput, error) {
 	if red, ok := reducerOf(task); ok && js.m.Reducers > 0 {
-		return combinerOutput{newCombiner(ctx, red, task.Output(), js.m.Reducers)}, nil
+		return combinerOutput{newCombiner(ctx, red, task.Output(), js.m.Reducers, e.cfg.CombineBudget)}, nil
 	}
 	spec := js.m.Spec
 	out, err := newStagedOutput(ctx, js.out, staging, chunk, spec.OutputFormat, task.Output(), spec.PartitionBy)

@@ -71,6 +71,15 @@ func TestLoadConfig(t *testing.T) {
 	if err != nil || c.Trigger == nil || !slices.Equal(c.Trigger.PartitionBy, []string{"region", "day"}) || time.Duration(c.Trigger.Lease) != 30*time.Second {
 		t.Errorf("trigger configuration: %+v, %v", c, err)
 	}
+	if c.MemoryMB != 0 {
+		t.Errorf("MemoryMB %d without AWS_LAMBDA_FUNCTION_MEMORY_SIZE, want 0", c.MemoryMB)
+	}
+	t.Setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1769")
+	if c, err := loadConfig(); err != nil {
+		t.Error(err)
+	} else if c.MemoryMB != 1769 {
+		t.Errorf("AWS_LAMBDA_FUNCTION_MEMORY_SIZE=1769: MemoryMB %d, want 1769", c.MemoryMB)
+	}
 	defer func() {
 		if recover() == nil {
 			t.Errorf("getenv of an undeclared variable did not panic")

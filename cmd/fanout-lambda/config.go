@@ -44,6 +44,8 @@ var envVars = []envVar{
 	{"FANOUT_S3_BACKEND", false, "S3 client: minio (default) or aws."},
 	// Read by the S3 backends themselves (bucketurl.EnvEncryption).
 	{"FANOUT_SSE", false, "server-side encryption of everything written: none, s3, kms or kms:KEY (as the CLI's --sse)."},
+	// Set by the Lambda runtime.
+	{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE", false, "the function's memory in MB, recorded in chunk markers (set by Lambda)."},
 }
 
 // getenv reads a setting named in envVars.
@@ -71,6 +73,7 @@ type config struct {
 	Margin, Grace  time.Duration // zero: derived from the time left
 	StartGrace     time.Duration
 	S3Backend      string
+	MemoryMB       int // zero: unknown
 }
 
 // loadConfig reads the environment; errors name the variable.
@@ -105,6 +108,11 @@ func loadConfig() (*config, error) {
 		return nil, err
 	}
 	c.Inputs = splitList(getenv("FANOUT_INPUTS"))
+	// Set by Lambda itself: a value that is not a size is left out of the
+	// markers rather than failing the function.
+	if n, err := strconv.Atoi(getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")); err == nil && n > 0 {
+		c.MemoryMB = n
+	}
 
 	fn, out := getenv("FANOUT_FUNCTION"), getenv("FANOUT_OUTPUT")
 	if fn == "" && out == "" {
