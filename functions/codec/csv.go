@@ -216,10 +216,6 @@ func (in *csvInput) next(borrow bool) (*functions.Record, error) {
 	return &in.rec, nil
 }
 
-// csvSlowPathOnly turns off the unquoted fast path of readRecord (for the
-// fuzz test that checks both paths agree).
-var csvSlowPathOnly = false
-
 // readRecord reads the next owned record into buf, fieldBuf, ends and
 // quoted, returning its raw bytes (without terminator) and offset.
 func (in *csvInput) readRecord() ([]byte, int64, error) {
@@ -261,7 +257,7 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 	in.quoted = in.quoted[:0]
 	d := in.delim
 	buf := in.buf
-	if len(d) == 1 && !csvSlowPathOnly && bytes.IndexByte(buf, '"') < 0 {
+	if len(d) == 1 && !in.opts.csvSlowPathOnly && bytes.IndexByte(buf, '"') < 0 {
 		// No quotes (most records): fields are what lies between
 		// delimiters on this one line.
 		raw := trimEOL(buf)

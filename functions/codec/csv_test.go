@@ -350,8 +350,9 @@ func FuzzCSVFastPath(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, delim string) {
 		d, _ := utf8.DecodeRuneInString(delim)
 		schema := &functions.Schema{Columns: []functions.Column{{Name: "a", Type: functions.Int64}, {Name: "b", Type: functions.String}}}
-		read := func() []string {
-			in, err := NewInput(bytes.NewReader(data), InputOptions{Format: "csv", Object: "fuzz", End: -1, Schema: schema, Delimiter: d, MaxRecordBytes: 4096})
+		read := func(slowPathOnly bool) []string {
+			in, err := NewInput(bytes.NewReader(data), InputOptions{Format: "csv", Object: "fuzz", End: -1, Schema: schema, Delimiter: d, MaxRecordBytes: 4096,
+				csvSlowPathOnly: slowPathOnly})
 			if err != nil {
 				return []string{err.Error()}
 			}
@@ -369,10 +370,7 @@ func FuzzCSVFastPath(f *testing.F) {
 			}
 			return out
 		}
-		fast := read()
-		csvSlowPathOnly = true
-		slow := read()
-		csvSlowPathOnly = false
+		fast, slow := read(false), read(true)
 		if !slices.Equal(fast, slow) {
 			t.Fatalf("fast path:\n%q\nslow path:\n%q", fast, slow)
 		}

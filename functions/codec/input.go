@@ -55,6 +55,10 @@ type InputOptions struct {
 	// means DefaultMaxRecordBytes. A longer record is a RecordError
 	// wrapping ErrRecordTooLarge and is never buffered whole.
 	MaxRecordBytes int64
+
+	// csvSlowPathOnly turns off the CSV reader's fast path for records
+	// without quotes, for the fuzz test that checks both paths agree.
+	csvSlowPathOnly bool
 }
 
 // NewInput returns a reader of the records a chunk owns in r, which holds

@@ -293,10 +293,10 @@ func TestParquetWriterEncodingsDuckDB(t *testing.T) {
 // small StringTable, which fills up and is replaced while they write:
 // every file must read back exactly, with dictionaries of only its values.
 func TestParquetWriterSharedStrings(t *testing.T) {
-	defer func(b, e int) { strTableMaxBytes, strTableMaxEntries = b, e }(strTableMaxBytes, strTableMaxEntries)
-	strTableMaxBytes, strTableMaxEntries = 4096, 300
 	schema := &functions.Schema{Columns: []functions.Column{{Name: "a", Type: functions.String}, {Name: "b", Type: functions.String}}}
 	st := NewStringTable()
+	st.maxBytes, st.maxEntries = 4096, 300
+	st.cur = st.newTable()
 	first := st.cur
 	const files = 3
 	bufs := make([]bytes.Buffer, files)

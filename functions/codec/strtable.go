@@ -18,13 +18,26 @@ import (
 // use.
 type StringTable struct {
 	cur *strTable
+	// maxBytes and maxEntries bound each table: its strings' bytes and
+	// their number (strTableMaxBytes and strTableMaxEntries; tests make
+	// them small).
+	maxBytes, maxEntries int
 	// scratch is where the writers encode pages: one per goroutine, not
 	// one per open file (a dictionary page may take megabytes).
 	scratch pqScratch
 }
 
 // NewStringTable returns an empty table.
-func NewStringTable() *StringTable { return &StringTable{cur: newStrTable()} }
+func NewStringTable() *StringTable {
+	t := &StringTable{maxBytes: strTableMaxBytes, maxEntries: strTableMaxEntries}
+	t.cur = t.newTable()
+	return t
+}
+
+// newTable returns an empty strTable with t's bounds.
+func (t *StringTable) newTable() *strTable {
+	return &strTable{slots: make([]uint64, 1024), seed: maphash.MakeSeed(), maxBytes: t.maxBytes, maxEntries: t.maxEntries}
+}
 
 // current is the table a column starting a row group uses.
 func (t *StringTable) current() *strTable { return t.cur }
@@ -32,13 +45,12 @@ func (t *StringTable) current() *strTable { return t.cur }
 // full replaces tab, which has filled up, unless that was done already.
 func (t *StringTable) full(tab *strTable) {
 	if t.cur == tab {
-		t.cur = newStrTable()
+		t.cur = t.newTable()
 	}
 }
 
-// Bounds of one strTable: its strings' bytes and their number (variables
-// for tests).
-var (
+// Bounds of one strTable: its strings' bytes and their number.
+const (
 	strTableMaxBytes   = 16 << 20
 	strTableMaxEntries = 1 << 20
 )
@@ -52,10 +64,8 @@ type strTable struct {
 	arena []byte
 	ends  []uint32 // string i is arena[ends[i-1]:ends[i]] (from 0 for i = 0)
 	seed  maphash.Seed
-}
-
-func newStrTable() *strTable {
-	return &strTable{slots: make([]uint64, 1024), seed: maphash.MakeSeed()}
+	// maxBytes and maxEntries bound arena and ends (StringTable's).
+	maxBytes, maxEntries int
 }
 
 // lookup returns s's id, adding s when it is new; false when s is new
@@ -67,7 +77,7 @@ func (t *strTable) lookup(s string) (int32, bool) {
 	for i := h & mask; ; i = (i + 1) & mask {
 		v := t.slots[i]
 		if v == 0 {
-			if len(t.arena)+len(s) > strTableMaxBytes || len(t.ends) >= strTableMaxEntries {
+			if len(t.arena)+len(s) > t.maxBytes || len(t.ends) >= t.maxEntries {
 				return 0, false
 			}
 			id := len(t.ends)
