@@ -3,69 +3,79 @@ package miniostore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/fanout-dev/fanout/objstore"
 	"github.com/fanout-dev/fanout/objstore/internal/s3compat"
 	"github.com/minio/minio-go/v7"
-	"golang.org/x/sync/errgroup"
 )
 
-// mapErr wraps minio-go's errors with the objstore sentinels they mean,
-// keeping the original error in the chain.
-func mapErr(err error) error {
-	if err == nil {
-		return nil
-	}
+// readError reads the S3 error code and status out of minio-go's errors.
+func readError(err error) (code string, status int, ok bool) {
 	var er minio.ErrorResponse
 	if !errors.As(err, &er) {
-		return err
+		return "", 0, false
 	}
-	switch {
-	case er.Code == "NoSuchKey" || er.Code == "NoSuchBucket" || er.Code == "NotFound" || er.StatusCode == http.StatusNotFound:
-		return fmt.Errorf("%w: %w", objstore.ErrNotFound, err)
-	case er.Code == "PreconditionFailed" || er.StatusCode == http.StatusPreconditionFailed:
-		return fmt.Errorf("%w: %w", objstore.ErrPrecondition, err)
-	case er.Code == "XMinioInvalidObjectName" || er.Code == "KeyTooLongError" || er.Code == "InvalidObjectName" ||
-		er.Code == "XMinioObjectExistsAsDirectory" || er.Code == "XMinioParentIsObject" || er.Code == "XMinioInvalidResourceName":
-		return fmt.Errorf("%w: %w", objstore.ErrInvalidKey, err)
-	}
-	return err
+	return er.Code, er.StatusCode, true
 }
 
-// retryable reports whether a minio-go error is worth retrying: throttling,
-// server errors, timeouts and dropped connections.
-func retryable(err error) bool {
-	var er minio.ErrorResponse
-	if errors.As(err, &er) {
-		switch er.Code {
-		case "SlowDown", "SlowDownRead", "SlowDownWrite", "Throttling", "ThrottlingException",
-			"RequestLimitExceeded", "RequestThrottled", "InternalError", "RequestTimeout",
-			"ServiceUnavailable", "XMinioServerNotInitialized", "ConditionalRequestConflict":
-			return true
-		}
-		switch er.StatusCode {
-		case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
-			http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-			return true
-		}
-		return false
-	}
-	return s3compat.TransientNetworkError(err)
+// sdk is s3compat's view of the store: its minio-go calls, one attempt
+// each.
+type sdk struct{ s *Store }
+
+var _ s3compat.API = sdk{}
+
+func (a sdk) HeadObject(ctx context.Context, key string) (objstore.ObjectInfo, error) {
+	oi, err := a.s.client.StatObject(ctx, a.s.bucket, key, minio.StatObjectOptions{})
+	return info(oi), err
 }
 
-func isInvalidRange(err error) bool {
-	var er minio.ErrorResponse
-	return errors.As(err, &er) && (er.Code == "InvalidRange" || er.StatusCode == http.StatusRequestedRangeNotSatisfiable)
+func (a sdk) CopyObject(ctx context.Context, dst, src, srcETag string) (objstore.ObjectInfo, error) {
+	oi, err := a.s.core.CopyObject(ctx, a.s.bucket, src, a.s.bucket, dst, a.s.sseHeaders(),
+		minio.CopySrcOptions{Bucket: a.s.bucket, Object: src, MatchETag: s3compat.QuoteETag(srcETag)}, minio.PutObjectOptions{})
+	return info(oi), err
 }
 
-// forEachPart runs f for parts 0..n-1, at most limit at a time.
-func forEachPart(ctx context.Context, n, limit int, f func(ctx context.Context, i int) error) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(limit)
-	for i := range n {
-		g.Go(func() error { return f(gctx, i) })
+func (a sdk) CreateMultipartUpload(ctx context.Context, key string) (string, error) {
+	return a.s.core.NewMultipartUpload(ctx, a.s.bucket, key, minio.PutObjectOptions{ServerSideEncryption: a.s.sse})
+}
+
+func (a sdk) UploadPartCopy(ctx context.Context, dst, src, uploadID string, number int, offset, length int64, srcETag string) (string, error) {
+	pin := map[string]string{"x-amz-copy-source-if-match": s3compat.QuoteETag(srcETag)}
+	p, err := a.s.core.CopyObjectPart(ctx, a.s.bucket, src, a.s.bucket, dst, uploadID, number, offset, length, pin)
+	return p.ETag, err
+}
+
+func (a sdk) CompleteMultipartUpload(ctx context.Context, key, uploadID string, parts []s3compat.Part, opts *objstore.PutOptions) (etag, versionID string, err error) {
+	complete := make([]minio.CompletePart, len(parts))
+	for i, p := range parts {
+		complete[i] = minio.CompletePart{PartNumber: p.Number, ETag: p.ETag}
 	}
-	return g.Wait()
+	po := minio.PutObjectOptions{}
+	if opts != nil {
+		po = putOptions(opts)
+	}
+	ui, err := a.s.core.CompleteMultipartUpload(ctx, a.s.bucket, key, uploadID, slices.Clone(complete), po)
+	return ui.ETag, ui.VersionID, err
+}
+
+func (a sdk) AbortMultipartUpload(ctx context.Context, key, uploadID string) error {
+	return a.s.core.AbortMultipartUpload(ctx, a.s.bucket, key, uploadID)
+}
+
+// sseHeaders are the encryption headers of a copy's destination (a copy
+// does not keep its source's encryption, and Core.CopyObject takes them
+// as metadata); nil when the bucket's default applies.
+func (s *Store) sseHeaders() map[string]string {
+	if s.sse == nil {
+		return nil
+	}
+	h := http.Header{}
+	s.sse.Marshal(h)
+	m := make(map[string]string, len(h))
+	for k := range h {
+		m[k] = h.Get(k)
+	}
+	return m
 }

@@ -36,10 +36,7 @@ import (
 	"io"
 	"iter"
 	"net/http"
-	"net/url"
 	"os"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/fanout-dev/fanout/objstore"
@@ -55,10 +52,10 @@ var _ objstore.Describer = (*Store)(nil)
 // DefaultPartSize is the part size of multipart uploads unless
 // Config.PartSize says otherwise. minio-go's own default for bodies of
 // unknown size is over 500 MiB per part, too much memory per upload.
-const DefaultPartSize = 16 << 20
+const DefaultPartSize = s3compat.DefaultPartSize
 
 // DefaultConcurrency is the number of parts uploaded at once.
-const DefaultConcurrency = 4
+const DefaultConcurrency = s3compat.DefaultConcurrency
 
 // Config says how to reach one bucket.
 type Config struct {
@@ -92,36 +89,26 @@ type Config struct {
 	Encryption objstore.Encryption
 }
 
-// Store is one bucket reached through minio-go.
+// Store is one bucket reached through minio-go. The S3 algorithms it
+// shares with s3store (retries, error mapping, Copy, conditional writes)
+// run in s3compat over sdk, its minio-go calls.
 type Store struct {
 	client   *minio.Client
 	core     minio.Core
+	compat   *s3compat.Backend
 	bucket   string
-	endpoint string
 	partSize int64
 	conc     int
-	policy   objstore.RetryPolicy
 	sse      encrypt.ServerSide // nil: the bucket's default
 }
 
 // New checks cfg, connects and checks that the bucket exists (ErrNotFound
 // when it does not).
 func New(ctx context.Context, cfg Config) (*Store, error) {
-	if cfg.Bucket == "" {
-		return nil, errors.New("miniostore: Config.Bucket is empty")
-	}
-	if cfg.PartSize == 0 {
-		cfg.PartSize = DefaultPartSize
-	}
-	if cfg.PartSize < s3compat.MinPartSize || cfg.PartSize > s3compat.MaxSinglePutSize {
-		return nil, fmt.Errorf("miniostore: Config.PartSize %d is outside S3's limits [5 MiB, 5 GiB]", cfg.PartSize)
-	}
-	if cfg.Concurrency == 0 {
-		cfg.Concurrency = DefaultConcurrency
-	}
-	if cfg.Concurrency < 0 {
-		return nil, fmt.Errorf("miniostore: Config.Concurrency %d is negative", cfg.Concurrency)
-	}
+	return newStore(ctx, cfg, s3compat.DefaultCopyLimits)
+}
+
+func newStore(ctx context.Context, cfg Config, copyLimits s3compat.CopyLimits) (*Store, error) {
 	endpoint := cfg.Endpoint
 	if endpoint == "" {
 		endpoint = objstore.EndpointFromEnv()
@@ -130,12 +117,13 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if aws {
 		endpoint = "https://s3.amazonaws.com"
 	}
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return nil, fmt.Errorf("miniostore: Config.Endpoint %q: %w", endpoint, err)
+	shared := s3compat.Config{Endpoint: endpoint, Bucket: cfg.Bucket, PartSize: cfg.PartSize, Concurrency: cfg.Concurrency, Encryption: cfg.Encryption}
+	if err := shared.Check(); err != nil {
+		return nil, fmt.Errorf("miniostore: %w", err)
 	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || strings.Trim(u.Path, "/") != "" {
-		return nil, fmt.Errorf("miniostore: Config.Endpoint %q: want http(s)://host[:port] without a path", endpoint)
+	u, err := s3compat.ParseEndpoint(endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("miniostore: %w", err)
 	}
 	region := cfg.Region
 	if region == "" {
@@ -143,9 +131,6 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if region == "" && !aws {
 		region = "us-east-1"
-	}
-	if err := cfg.Encryption.Validate(); err != nil {
-		return nil, fmt.Errorf("miniostore: Config.Encryption: %w", err)
 	}
 	var sse encrypt.ServerSide
 	switch cfg.Encryption.Mode {
@@ -185,20 +170,25 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		client:   client,
 		core:     minio.Core{Client: client},
 		bucket:   cfg.Bucket,
-		endpoint: endpoint,
-		partSize: cfg.PartSize,
-		conc:     cfg.Concurrency,
-		policy:   objstore.DefaultRetryPolicy(retryable),
+		partSize: shared.PartSize,
+		conc:     shared.Concurrency,
 		sse:      sse,
 	}
+	s.compat = &s3compat.Backend{
+		Name:        "miniostore",
+		API:         sdk{s},
+		Errors:      readError,
+		Concurrency: shared.Concurrency,
+		CopyLimits:  copyLimits,
+	}
 	var exists bool
-	err = s.retry(ctx, func(ctx context.Context) error {
+	err = s.compat.Retry(ctx, func(ctx context.Context) error {
 		var err error
 		exists, err = client.BucketExists(ctx, cfg.Bucket)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("miniostore: bucket %q at %s: %w", cfg.Bucket, endpoint, mapErr(err))
+		return nil, fmt.Errorf("miniostore: bucket %q at %s: %w", cfg.Bucket, endpoint, s.compat.MapErr(err))
 	}
 	if !exists {
 		return nil, fmt.Errorf("miniostore: bucket %q at %s: %w", cfg.Bucket, endpoint, objstore.ErrNotFound)
@@ -221,24 +211,12 @@ func (s *Store) Describe() string { return "s3://" + s.bucket }
 func (s *Store) Client() *minio.Client { return s.client }
 
 func (s *Store) retry(ctx context.Context, op func(ctx context.Context) error) error {
-	return objstore.Retry(ctx, op, s.policy)
+	return s.compat.Retry(ctx, op)
 }
 
 // Stat implements objstore.Bucket.
 func (s *Store) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error) {
-	if err := s3compat.CheckKey(key); err != nil {
-		return objstore.ObjectInfo{}, fmt.Errorf("miniostore: stat %q: %w", key, err)
-	}
-	var oi minio.ObjectInfo
-	err := s.retry(ctx, func(ctx context.Context) error {
-		var err error
-		oi, err = s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
-		return err
-	})
-	if err != nil {
-		return objstore.ObjectInfo{}, fmt.Errorf("miniostore: stat %q: %w", key, mapErr(err))
-	}
-	return info(oi), nil
+	return s.compat.Stat(ctx, key)
 }
 
 // Get implements objstore.Bucket.
@@ -267,19 +245,10 @@ func (s *Store) Get(ctx context.Context, key string, opts *objstore.GetOptions) 
 		return err
 	})
 	if err != nil {
-		if isInvalidRange(err) {
-			// The offset is at or past the end: check existence and
-			// IfMatch, then return an empty body (see GetOptions).
-			info, err := s.Stat(ctx, key)
-			if err != nil {
-				return nil, objstore.ObjectInfo{}, err
-			}
-			if opts.IfMatch != "" && opts.IfMatch != info.ETag {
-				return nil, objstore.ObjectInfo{}, fmt.Errorf("miniostore: get %q: ETag is %s, not %s: %w", key, info.ETag, opts.IfMatch, objstore.ErrPrecondition)
-			}
-			return s3compat.EmptyBody(), info, nil
+		if s.compat.InvalidRange(err) {
+			return s.compat.GetPastEnd(ctx, key, opts.IfMatch)
 		}
-		return nil, objstore.ObjectInfo{}, fmt.Errorf("miniostore: get %q: %w", key, mapErr(err))
+		return nil, objstore.ObjectInfo{}, fmt.Errorf("miniostore: get %q: %w", key, s.compat.MapErr(err))
 	}
 	info := info(oi)
 	if total, ok := s3compat.TotalFromContentRange(header.Get("Content-Range")); ok {
@@ -321,7 +290,7 @@ func (s *Store) List(ctx context.Context, prefix string, opts *objstore.ListOpti
 			return ctx.Err()
 		})
 		if err != nil && !errors.Is(err, errStop) {
-			yield(objstore.ObjectInfo{}, fmt.Errorf("miniostore: list %q: %w", prefix, mapErr(err)))
+			yield(objstore.ObjectInfo{}, fmt.Errorf("miniostore: list %q: %w", prefix, s.compat.MapErr(err)))
 		}
 	}
 }
@@ -333,24 +302,14 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts *objstore
 	if opts == nil {
 		opts = &objstore.PutOptions{}
 	}
-	if err := s3compat.CheckKey(key); err != nil {
-		return objstore.ObjectInfo{}, fmt.Errorf("miniostore: put %q: %w", key, err)
-	}
-	if r == nil {
-		r = bytes.NewReader(nil)
-	}
-	r = s3compat.ContextReader(ctx, r)
-	first, eof, err := s3compat.ReadUpTo(r, int(s.partSize), opts.Size)
+	first, rest, eof, err := s.compat.FirstPart(ctx, key, r, opts, s.partSize)
 	if err != nil {
-		return objstore.ObjectInfo{}, fmt.Errorf("miniostore: put %q: reading body: %w", key, err)
+		return objstore.ObjectInfo{}, err
 	}
 	if eof {
-		if opts.Size > 0 && int64(len(first)) != opts.Size {
-			return objstore.ObjectInfo{}, fmt.Errorf("miniostore: put %q: body has %d bytes, PutOptions.Size says %d", key, len(first), opts.Size)
-		}
 		return s.putSingle(ctx, key, first, opts)
 	}
-	return s.putMultipart(ctx, key, first, r, opts)
+	return s.putMultipart(ctx, key, first, rest, opts)
 }
 
 // putOptions returns minio-go's options with opts' conditions.
@@ -368,65 +327,37 @@ func putOptions(opts *objstore.PutOptions) minio.PutObjectOptions {
 func (s *Store) putSingle(ctx context.Context, key string, data []byte, opts *objstore.PutOptions) (objstore.ObjectInfo, error) {
 	po := putOptions(opts)
 	po.ServerSideEncryption = s.sse
-	attempts := 0
 	var ui minio.UploadInfo
-	err := s.retry(ctx, func(ctx context.Context) error {
-		attempts++
+	own, ok, err := s.compat.ConditionalWrite(ctx, key, opts, s3compat.MD5Hex(data), func(ctx context.Context) error {
 		var err error
 		ui, err = s.core.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), "", "", po)
 		return err
 	})
-	if err != nil {
-		err = mapErr(err)
-		if ok, info := s.ownEarlierWrite(ctx, key, err, attempts, opts, s3compat.MD5Hex(data)); ok {
-			return info, nil
-		}
+	switch {
+	case ok:
+		return own, nil
+	case err != nil:
 		return objstore.ObjectInfo{}, fmt.Errorf("miniostore: put %q: %w", key, err)
 	}
-	return s.uploaded(ctx, key, ui, int64(len(data)))
+	return s3compat.Written(key, ui.ETag, ui.VersionID, int64(len(data)), ui.LastModified), nil
 }
 
-// ownEarlierWrite reports whether a conditional write that failed its
-// condition after being retried was refused because of its own first
-// attempt, which succeeded though its response was lost.
-func (s *Store) ownEarlierWrite(ctx context.Context, key string, err error, attempts int, opts *objstore.PutOptions, wantETag string) (bool, objstore.ObjectInfo) {
-	if attempts < 2 || wantETag == "" || !errors.Is(err, objstore.ErrPrecondition) || !opts.IfNoneMatch && opts.IfMatch == "" {
-		return false, objstore.ObjectInfo{}
-	}
-	info, serr := s.Stat(ctx, key)
-	return serr == nil && info.ETag == wantETag, info
-}
-
-// uploaded turns an upload's result into ObjectInfo. S3 does not return
-// the modification time on PUT; rather than a HEAD per write, ModTime is
-// the local clock (see objstore.ObjectInfo).
-func (s *Store) uploaded(ctx context.Context, key string, ui minio.UploadInfo, size int64) (objstore.ObjectInfo, error) {
-	info := objstore.ObjectInfo{Key: key, Size: size, ETag: s3compat.TrimETag(ui.ETag), VersionID: ui.VersionID, ModTime: ui.LastModified}
-	if info.ModTime.IsZero() {
-		info.ModTime = time.Now()
-	}
-	return info, nil
-}
-
+// putMultipart drives the upload itself (see the package doc): the
+// conditions go on the completion, where S3 and MinIO check them
+// atomically with making the object visible.
 func (s *Store) putMultipart(ctx context.Context, key string, first []byte, r io.Reader, opts *objstore.PutOptions) (_ objstore.ObjectInfo, err error) {
-	po := minio.PutObjectOptions{ContentType: opts.ContentType, ServerSideEncryption: s.sse, DisableContentSha256: true}
 	var uploadID string
 	err = s.retry(ctx, func(ctx context.Context) error {
 		var err error
-		uploadID, err = s.core.NewMultipartUpload(ctx, s.bucket, key, po)
+		uploadID, err = s.core.NewMultipartUpload(ctx, s.bucket, key, minio.PutObjectOptions{ContentType: opts.ContentType, ServerSideEncryption: s.sse, DisableContentSha256: true})
 		return err
 	})
 	if err != nil {
-		return objstore.ObjectInfo{}, fmt.Errorf("miniostore: put %q: starting multipart upload: %w", key, mapErr(err))
+		return objstore.ObjectInfo{}, fmt.Errorf("miniostore: put %q: starting multipart upload: %w", key, s.compat.MapErr(err))
 	}
 	defer func() {
 		if err != nil {
-			// Abort even when ctx is cancelled, so parts do not linger.
-			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			if aerr := s.core.AbortMultipartUpload(actx, s.bucket, key, uploadID); aerr != nil {
-				err = errors.Join(err, fmt.Errorf("miniostore: aborting upload of %q: %w", key, aerr))
-			}
+			err = s.compat.Abort(ctx, key, uploadID, err)
 		}
 	}()
 	parts, total, err := s3compat.UploadParts(ctx, first, r, int(s.partSize), s.conc,
@@ -437,156 +368,45 @@ func (s *Store) putMultipart(ctx context.Context, key string, first []byte, r io
 				p, err = s.core.PutObjectPart(ctx, s.bucket, key, uploadID, number, bytes.NewReader(data), int64(len(data)), minio.PutObjectPartOptions{DisableContentSha256: true})
 				return err
 			})
-			return p.ETag, mapErr(err)
+			return p.ETag, s.compat.MapErr(err)
 		})
 	if err != nil {
 		return objstore.ObjectInfo{}, fmt.Errorf("miniostore: put %q: %w", key, err)
 	}
 	if opts.Size > 0 && total != opts.Size {
-		return objstore.ObjectInfo{}, fmt.Errorf("miniostore: put %q: body has %d bytes, PutOptions.Size says %d", key, total, opts.Size)
+		return objstore.ObjectInfo{}, s.compat.SizeMismatch(key, total, opts.Size)
 	}
-	complete := make([]minio.CompletePart, len(parts))
 	etags := make([]string, len(parts))
 	for i, p := range parts {
-		complete[i] = minio.CompletePart{PartNumber: p.Number, ETag: p.ETag}
 		etags[i] = p.ETag
 	}
-	// The conditions go on the completion: that is where S3 and MinIO
-	// check them atomically with making the object visible.
-	cpo := putOptions(opts)
-	attempts := 0
-	var ui minio.UploadInfo
-	err = s.retry(ctx, func(ctx context.Context) error {
-		attempts++
+	var etag, versionID string
+	own, ok, err := s.compat.ConditionalWrite(ctx, key, opts, s3compat.MultipartETag(etags), func(ctx context.Context) error {
 		var err error
-		ui, err = s.core.CompleteMultipartUpload(ctx, s.bucket, key, uploadID, slices.Clone(complete), cpo)
+		etag, versionID, err = sdk{s}.CompleteMultipartUpload(ctx, key, uploadID, parts, opts)
 		return err
 	})
-	if err != nil {
-		err = mapErr(err)
-		if ok, info := s.ownEarlierWrite(ctx, key, err, attempts, opts, s3compat.MultipartETag(etags)); ok {
-			return info, nil
-		}
+	switch {
+	case ok:
+		return own, nil
+	case err != nil:
 		return objstore.ObjectInfo{}, fmt.Errorf("miniostore: put %q: completing multipart upload: %w", key, err)
 	}
-	return s.uploaded(ctx, key, ui, total)
+	return s3compat.Written(key, etag, versionID, total, time.Time{}), nil
 }
 
 // Copy implements objstore.Bucket. Sources up to 5 GiB are copied with one
 // CopyObject; larger ones part by part (UploadPartCopy), pinned to the
 // source's ETag.
 func (s *Store) Copy(ctx context.Context, dst, src string, opts *objstore.CopyOptions) (objstore.ObjectInfo, error) {
-	if opts == nil {
-		opts = &objstore.CopyOptions{}
-	}
-	for _, k := range []string{dst, src} {
-		if err := s3compat.CheckKey(k); err != nil {
-			return objstore.ObjectInfo{}, fmt.Errorf("miniostore: copy %q to %q: %w", src, dst, err)
-		}
-	}
-	srcInfo, err := s.Stat(ctx, src)
-	if err != nil {
-		return objstore.ObjectInfo{}, fmt.Errorf("miniostore: copy to %q: %w", dst, err)
-	}
-	if opts.IfMatch != "" && opts.IfMatch != srcInfo.ETag {
-		return objstore.ObjectInfo{}, fmt.Errorf("miniostore: copy %q to %q: source ETag is %s, not %s: %w", src, dst, srcInfo.ETag, opts.IfMatch, objstore.ErrPrecondition)
-	}
-	if srcInfo.Size > copyPartThreshold {
-		return s.copyMultipart(ctx, dst, src, srcInfo)
-	}
-	var oi minio.ObjectInfo
-	err = s.retry(ctx, func(ctx context.Context) error {
-		var err error
-		oi, err = s.core.CopyObject(ctx, s.bucket, src, s.bucket, dst, s.sseHeaders(),
-			minio.CopySrcOptions{Bucket: s.bucket, Object: src, MatchETag: s3compat.QuoteETag(srcInfo.ETag)}, minio.PutObjectOptions{})
-		return err
-	})
-	if err != nil {
-		return objstore.ObjectInfo{}, fmt.Errorf("miniostore: copy %q to %q: %w", src, dst, mapErr(err))
-	}
-	info := objstore.ObjectInfo{Key: dst, Size: srcInfo.Size, ETag: s3compat.TrimETag(oi.ETag), VersionID: oi.VersionID, ModTime: oi.LastModified}
-	return info, nil
-}
-
-// sseHeaders are the encryption headers of a copy's destination (a copy
-// does not keep its source's encryption, and Core.CopyObject takes them
-// as metadata); nil when the bucket's default applies.
-func (s *Store) sseHeaders() map[string]string {
-	if s.sse == nil {
-		return nil
-	}
-	h := http.Header{}
-	s.sse.Marshal(h)
-	m := make(map[string]string, len(h))
-	for k := range h {
-		m[k] = h.Get(k)
-	}
-	return m
-}
-
-// copyPartThreshold is the largest source copied with one CopyObject (S3's
-// limit); a variable so that tests can exercise the multipart copy.
-var copyPartThreshold int64 = s3compat.MaxSinglePutSize
-
-// copyPartSize is the size of the parts of a multipart copy.
-var copyPartSize int64 = 512 << 20
-
-func (s *Store) copyMultipart(ctx context.Context, dst, src string, srcInfo objstore.ObjectInfo) (_ objstore.ObjectInfo, err error) {
-	var uploadID string
-	err = s.retry(ctx, func(ctx context.Context) error {
-		var err error
-		uploadID, err = s.core.NewMultipartUpload(ctx, s.bucket, dst, minio.PutObjectOptions{ServerSideEncryption: s.sse})
-		return err
-	})
-	if err != nil {
-		return objstore.ObjectInfo{}, fmt.Errorf("miniostore: copy %q to %q: %w", src, dst, mapErr(err))
-	}
-	defer func() {
-		if err != nil {
-			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			s.core.AbortMultipartUpload(actx, s.bucket, dst, uploadID)
-		}
-	}()
-	n := int((srcInfo.Size + copyPartSize - 1) / copyPartSize)
-	complete := make([]minio.CompletePart, n)
-	pin := map[string]string{"x-amz-copy-source-if-match": s3compat.QuoteETag(srcInfo.ETag)}
-	err = forEachPart(ctx, n, s.conc, func(ctx context.Context, i int) error {
-		off := int64(i) * copyPartSize
-		length := min(copyPartSize, srcInfo.Size-off)
-		return s.retry(ctx, func(ctx context.Context) error {
-			p, err := s.core.CopyObjectPart(ctx, s.bucket, src, s.bucket, dst, uploadID, i+1, off, length, pin)
-			complete[i] = p
-			return err
-		})
-	})
-	if err != nil {
-		return objstore.ObjectInfo{}, fmt.Errorf("miniostore: copy %q to %q: %w", src, dst, mapErr(err))
-	}
-	var ui minio.UploadInfo
-	err = s.retry(ctx, func(ctx context.Context) error {
-		var err error
-		ui, err = s.core.CompleteMultipartUpload(ctx, s.bucket, dst, uploadID, slices.Clone(complete), minio.PutObjectOptions{})
-		return err
-	})
-	if err != nil {
-		return objstore.ObjectInfo{}, fmt.Errorf("miniostore: copy %q to %q: %w", src, dst, mapErr(err))
-	}
-	return s.uploaded(ctx, dst, ui, srcInfo.Size)
+	return s.compat.Copy(ctx, dst, src, opts)
 }
 
 // Delete implements objstore.Bucket.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := s3compat.CheckKey(key); err != nil {
-		return fmt.Errorf("miniostore: delete %q: %w", key, err)
-	}
-	err := s.retry(ctx, func(ctx context.Context) error {
+	return s.compat.Delete(ctx, key, func(ctx context.Context) error {
 		return s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
 	})
-	if err != nil && !errors.Is(mapErr(err), objstore.ErrNotFound) {
-		return fmt.Errorf("miniostore: delete %q: %w", key, mapErr(err))
-	}
-	return nil
 }
 
 func info(oi minio.ObjectInfo) objstore.ObjectInfo {

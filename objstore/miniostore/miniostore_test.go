@@ -13,8 +13,13 @@ import (
 
 func newStore(tb testing.TB) objstore.Bucket {
 	tb.Helper()
+	return newStoreWith(tb, miniostore.New)
+}
+
+func newStoreWith(tb testing.TB, newFn func(context.Context, miniostore.Config) (*miniostore.Store, error)) objstore.Bucket {
+	tb.Helper()
 	bucket, cfg := localstack.Bucket(tb)
-	s, err := miniostore.New(context.Background(), miniostore.Config{
+	s, err := newFn(context.Background(), miniostore.Config{
 		Endpoint:  cfg.Endpoint,
 		Bucket:    bucket,
 		Region:    cfg.Region,
@@ -48,6 +53,8 @@ func TestHTTPFaults(t *testing.T) {
 }
 
 func TestMultipartCopy(t *testing.T) {
-	defer miniostore.SetCopyLimits(5<<20, 5<<20)()
-	objstoretest.CheckMultipartCopy(t, newStore(t), 12<<20)
+	store := newStoreWith(t, func(ctx context.Context, cfg miniostore.Config) (*miniostore.Store, error) {
+		return miniostore.NewWithCopyLimits(ctx, cfg, 5<<20, 5<<20)
+	})
+	objstoretest.CheckMultipartCopy(t, store, 12<<20)
 }

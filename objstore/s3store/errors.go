@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -18,45 +17,20 @@ import (
 	"github.com/fanout-dev/fanout/objstore/internal/s3compat"
 )
 
-// mapErr wraps the SDK's errors with the objstore sentinels they mean,
-// keeping the original error in the chain.
-func mapErr(err error) error {
-	if err == nil {
-		return nil
-	}
+// readError reads the S3 error code and HTTP status out of the SDK's
+// errors.
+func readError(err error) (code string, status int, ok bool) {
 	var (
-		noSuchKey *types.NoSuchKey
-		notFound  *types.NotFound
-		noBucket  *types.NoSuchBucket
+		ae smithy.APIError
+		re *awshttp.ResponseError
 	)
-	code, status := errorCode(err), httpStatus(err)
-	switch {
-	case errors.As(err, &noSuchKey), errors.As(err, &notFound), errors.As(err, &noBucket),
-		code == "NoSuchKey", code == "NotFound", code == "NoSuchBucket", status == http.StatusNotFound:
-		return fmt.Errorf("%w: %w", objstore.ErrNotFound, err)
-	case code == "PreconditionFailed", status == http.StatusPreconditionFailed:
-		return fmt.Errorf("%w: %w", objstore.ErrPrecondition, err)
-	case code == "KeyTooLongError", code == "XMinioInvalidObjectName", code == "XMinioInvalidResourceName",
-		code == "XMinioObjectExistsAsDirectory", code == "XMinioParentIsObject":
-		return fmt.Errorf("%w: %w", objstore.ErrInvalidKey, err)
-	}
-	return err
-}
-
-func errorCode(err error) string {
-	var ae smithy.APIError
 	if errors.As(err, &ae) {
-		return ae.ErrorCode()
+		code, ok = ae.ErrorCode(), true
 	}
-	return ""
-}
-
-func httpStatus(err error) int {
-	var re *awshttp.ResponseError
 	if errors.As(err, &re) {
-		return re.HTTPStatusCode()
+		status, ok = re.HTTPStatusCode(), true
 	}
-	return 0
+	return code, status, ok
 }
 
 var (
@@ -64,34 +38,106 @@ var (
 	sdkThrottles  = retry.IsErrorThrottles(retry.DefaultThrottles)
 )
 
-// retryable reports whether an SDK error is worth retrying: what the SDK's
-// standard retryer retries (throttling, 5xx, timeouts, connection errors),
-// S3's SlowDown and 409 ConditionalRequestConflict (AWS asks to retry a
-// conditional write that raced another).
-func retryable(err error) bool {
-	if sdkRetryables.IsErrorRetryable(err) == aws.TrueTernary || sdkThrottles.IsErrorThrottle(err) == aws.TrueTernary {
-		return true
+// sdkRetryable reports whether the SDK's standard retryer would retry err
+// (throttling, 5xx, timeouts, connection errors); s3compat adds S3's own
+// codes.
+func sdkRetryable(err error) bool {
+	return sdkRetryables.IsErrorRetryable(err) == aws.TrueTernary || sdkThrottles.IsErrorThrottle(err) == aws.TrueTernary
+}
+
+// sdk is s3compat's view of the store: its SDK calls, one attempt each.
+type sdk struct{ s *Store }
+
+var _ s3compat.API = sdk{}
+
+func (a sdk) HeadObject(ctx context.Context, key string) (objstore.ObjectInfo, error) {
+	out, err := a.s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &a.s.bucket, Key: &key})
+	if err != nil {
+		return objstore.ObjectInfo{}, err
 	}
-	switch errorCode(err) {
-	case "SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "ConditionalRequestConflict", "XMinioServerNotInitialized":
-		return true
+	return objstore.ObjectInfo{
+		Key:       key,
+		Size:      aws.ToInt64(out.ContentLength),
+		ETag:      aws.ToString(out.ETag),
+		VersionID: aws.ToString(out.VersionId),
+		ModTime:   aws.ToTime(out.LastModified),
+	}, nil
+}
+
+func (a sdk) CopyObject(ctx context.Context, dst, src, srcETag string) (objstore.ObjectInfo, error) {
+	in := &s3.CopyObjectInput{
+		Bucket: &a.s.bucket, Key: &dst,
+		CopySource: aws.String(s3compat.EscapeCopySource(a.s.bucket, src)), CopySourceIfMatch: aws.String(s3compat.QuoteETag(srcETag)),
 	}
-	switch httpStatus(err) {
-	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout, http.StatusRequestTimeout:
-		return true
+	in.ServerSideEncryption, in.SSEKMSKeyId = a.s.encryption()
+	out, err := a.s.client.CopyObject(ctx, in)
+	if err != nil {
+		return objstore.ObjectInfo{}, err
 	}
-	return s3compat.TransientNetworkError(err)
+	info := objstore.ObjectInfo{Key: dst, VersionID: aws.ToString(out.VersionId)}
+	if r := out.CopyObjectResult; r != nil {
+		info.ETag, info.ModTime = aws.ToString(r.ETag), aws.ToTime(r.LastModified)
+	}
+	return info, nil
+}
+
+func (a sdk) CreateMultipartUpload(ctx context.Context, key string) (string, error) {
+	in := &s3.CreateMultipartUploadInput{Bucket: &a.s.bucket, Key: &key}
+	in.ServerSideEncryption, in.SSEKMSKeyId = a.s.encryption()
+	out, err := a.s.client.CreateMultipartUpload(ctx, in)
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.UploadId), nil
+}
+
+func (a sdk) UploadPartCopy(ctx context.Context, dst, src, uploadID string, number int, offset, length int64, srcETag string) (string, error) {
+	out, err := a.s.client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
+		Bucket: &a.s.bucket, Key: &dst, UploadId: &uploadID, PartNumber: aws.Int32(int32(number)),
+		CopySource:        aws.String(s3compat.EscapeCopySource(a.s.bucket, src)),
+		CopySourceIfMatch: aws.String(s3compat.QuoteETag(srcETag)),
+		CopySourceRange:   aws.String(fmt.Sprintf("bytes=%d-%d", offset, offset+length-1)),
+	})
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.CopyPartResult.ETag), nil
+}
+
+func (a sdk) CompleteMultipartUpload(ctx context.Context, key, uploadID string, parts []s3compat.Part, opts *objstore.PutOptions) (etag, versionID string, err error) {
+	completed := make([]types.CompletedPart, len(parts))
+	for i, p := range parts {
+		completed[i] = types.CompletedPart{PartNumber: aws.Int32(int32(p.Number)), ETag: aws.String(p.ETag)}
+	}
+	in := &s3.CompleteMultipartUploadInput{
+		Bucket: &a.s.bucket, Key: &key, UploadId: &uploadID, MultipartUpload: &types.CompletedMultipartUpload{Parts: completed},
+	}
+	if opts != nil && opts.IfNoneMatch {
+		in.IfNoneMatch = aws.String("*")
+	}
+	if opts != nil && opts.IfMatch != "" {
+		in.IfMatch = aws.String(s3compat.QuoteETag(opts.IfMatch))
+	}
+	out, err := a.s.client.CompleteMultipartUpload(ctx, in)
+	if err != nil {
+		return "", "", err
+	}
+	return aws.ToString(out.ETag), aws.ToString(out.VersionId), nil
+}
+
+func (a sdk) AbortMultipartUpload(ctx context.Context, key, uploadID string) error {
+	_, err := a.s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &a.s.bucket, Key: &key, UploadId: &uploadID})
+	return err
 }
 
 // retryingClient is the transfer manager's view of S3: every call goes
-// through objstore.Retry (the SDK's own retryer is off), part bodies are
-// rewound between attempts, aborts outlive a cancelled ctx, and a
-// conditional CompleteMultipartUpload refused after a retry checks whether
-// its own lost first attempt committed.
+// through the store's retry policy (the SDK's own retryer is off), part
+// bodies are rewound between attempts, aborts outlive a cancelled ctx, and
+// a conditional CompleteMultipartUpload refused after a retry checks
+// whether its own lost first attempt committed.
 type retryingClient struct {
 	*s3.Client
-	policy objstore.RetryPolicy
+	compat *s3compat.Backend
 }
 
 func (c *retryingClient) retry(ctx context.Context, body io.Reader, op func(ctx context.Context) error) (attempts int, err error) {
@@ -104,7 +150,7 @@ func (c *retryingClient) retry(ctx context.Context, body io.Reader, op func(ctx 
 			seeker, start = sk, pos
 		}
 	}
-	err = objstore.Retry(ctx, func(ctx context.Context) error {
+	err = c.compat.Retry(ctx, func(ctx context.Context) error {
 		if attempts++; attempts > 1 && body != nil {
 			if seeker == nil {
 				return fmt.Errorf("cannot retry with a body that does not seek: %w", errNoRetry)
@@ -114,7 +160,7 @@ func (c *retryingClient) retry(ctx context.Context, body io.Reader, op func(ctx 
 			}
 		}
 		return op(ctx)
-	}, c.policy)
+	})
 	return attempts, err
 }
 
@@ -149,20 +195,19 @@ func (c *retryingClient) CompleteMultipartUpload(ctx context.Context, in *s3.Com
 		out, err = c.Client.CompleteMultipartUpload(ctx, in, opts...)
 		return err
 	})
-	if err == nil || attempts < 2 || !errors.Is(mapErr(err), objstore.ErrPrecondition) ||
-		aws.ToString(in.IfNoneMatch) == "" && aws.ToString(in.IfMatch) == "" || in.MultipartUpload == nil {
+	if err == nil || in.MultipartUpload == nil {
 		return out, err
 	}
 	etags := make([]string, len(in.MultipartUpload.Parts))
 	for i, p := range in.MultipartUpload.Parts {
 		etags[i] = aws.ToString(p.ETag)
 	}
-	want := s3compat.MultipartETag(etags)
-	head, herr := c.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: in.Bucket, Key: in.Key})
-	if want == "" || herr != nil || s3compat.TrimETag(aws.ToString(head.ETag)) != want {
+	conditional := aws.ToString(in.IfNoneMatch) != "" || aws.ToString(in.IfMatch) != ""
+	info, own := c.compat.OwnEarlierWrite(ctx, aws.ToString(in.Key), err, attempts, conditional, s3compat.MultipartETag(etags))
+	if !own {
 		return out, err
 	}
-	return &s3.CompleteMultipartUploadOutput{Bucket: in.Bucket, Key: in.Key, ETag: head.ETag, VersionId: head.VersionId}, nil
+	return &s3.CompleteMultipartUploadOutput{Bucket: in.Bucket, Key: in.Key, ETag: aws.String(info.ETag), VersionId: aws.String(info.VersionID)}, nil
 }
 
 func (c *retryingClient) AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipartUploadInput, opts ...func(*s3.Options)) (out *s3.AbortMultipartUploadOutput, err error) {

@@ -1,9 +1,14 @@
 package s3store
 
-// SetCopyLimits lowers the size above which Copy goes part by part, so
-// that tests can exercise the multipart copy without 5 GiB objects.
-func SetCopyLimits(threshold, partSize int64) (restore func()) {
-	oldT, oldP := copyPartThreshold, copyPartSize
-	copyPartThreshold, copyPartSize = threshold, partSize
-	return func() { copyPartThreshold, copyPartSize = oldT, oldP }
+import (
+	"context"
+
+	"github.com/fanout-dev/fanout/objstore/internal/s3compat"
+)
+
+// NewWithCopyLimits is New with a lower size above which Copy goes part by
+// part, so that tests can exercise the multipart copy without 5 GiB
+// objects.
+func NewWithCopyLimits(ctx context.Context, cfg Config, threshold, partSize int64) (*Store, error) {
+	return newStore(ctx, cfg, s3compat.CopyLimits{Threshold: threshold, PartSize: partSize})
 }

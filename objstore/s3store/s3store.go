@@ -39,7 +39,6 @@ package s3store
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -55,7 +54,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/fanout-dev/fanout/objstore"
 	"github.com/fanout-dev/fanout/objstore/internal/s3compat"
-	"golang.org/x/sync/errgroup"
 )
 
 var _ objstore.Bucket = (*Store)(nil)
@@ -63,15 +61,15 @@ var _ objstore.Describer = (*Store)(nil)
 
 // DefaultPartSize is the part size of multipart uploads unless
 // Config.PartSize says otherwise.
-const DefaultPartSize = 16 << 20
+const DefaultPartSize = s3compat.DefaultPartSize
 
 // DefaultConcurrency is the number of parts uploaded at once.
-const DefaultConcurrency = 4
+const DefaultConcurrency = s3compat.DefaultConcurrency
 
 // Config says how to reach one bucket. It has the shape of
 // miniostore.Config.
 type Config struct {
-	// Endpoint is the service's URL (http:// or https://). Empty means
+	// Endpoint is the service's URL (http:// or https://, no path). Empty means
 	// objstore.EndpointFromEnv(), and when that is empty too, AWS S3.
 	Endpoint string
 	// Bucket is the bucket's name. Required.
@@ -97,48 +95,33 @@ type Config struct {
 	Encryption objstore.Encryption
 }
 
-// Store is one bucket reached through aws-sdk-go-v2.
+// Store is one bucket reached through aws-sdk-go-v2. The S3 algorithms it
+// shares with miniostore (retries, error mapping, Copy, conditional
+// writes) run in s3compat over sdk, its SDK calls.
 type Store struct {
 	client   *s3.Client
 	api      *retryingClient
 	uploader *manager.Uploader
+	compat   *s3compat.Backend
 	bucket   string
 	partSize int64
-	policy   objstore.RetryPolicy
-	conc     int
 	sse      objstore.Encryption
 }
 
 // New checks cfg, loads the AWS configuration, and checks that the bucket
 // exists (ErrNotFound when it does not).
 func New(ctx context.Context, cfg Config) (*Store, error) {
-	if cfg.Bucket == "" {
-		return nil, errors.New("s3store: Config.Bucket is empty")
-	}
-	if cfg.PartSize == 0 {
-		cfg.PartSize = DefaultPartSize
-	}
-	if cfg.PartSize < s3compat.MinPartSize || cfg.PartSize > s3compat.MaxSinglePutSize {
-		return nil, fmt.Errorf("s3store: Config.PartSize %d is outside S3's limits [5 MiB, 5 GiB]", cfg.PartSize)
-	}
-	if cfg.Concurrency == 0 {
-		cfg.Concurrency = DefaultConcurrency
-	}
-	if cfg.Concurrency < 0 {
-		return nil, fmt.Errorf("s3store: Config.Concurrency %d is negative", cfg.Concurrency)
-	}
-	if err := cfg.Encryption.Validate(); err != nil {
-		return nil, fmt.Errorf("s3store: Config.Encryption: %w", err)
-	}
+	return newStore(ctx, cfg, s3compat.DefaultCopyLimits)
+}
+
+func newStore(ctx context.Context, cfg Config, copyLimits s3compat.CopyLimits) (*Store, error) {
 	endpoint := cfg.Endpoint
 	if endpoint == "" {
 		endpoint = objstore.EndpointFromEnv()
 	}
-	if endpoint != "" {
-		u, err := url.Parse(endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("s3store: Config.Endpoint %q: want http(s)://host[:port]", endpoint)
-		}
+	shared := s3compat.Config{Endpoint: endpoint, Bucket: cfg.Bucket, PartSize: cfg.PartSize, Concurrency: cfg.Concurrency, Encryption: cfg.Encryption}
+	if err := shared.Check(); err != nil {
+		return nil, fmt.Errorf("s3store: %w", err)
 	}
 	loadOpts := []func(*config.LoadOptions) error{
 		config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
@@ -169,42 +152,41 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 			o.UsePathStyle = true
 		}
 	}
-	policy := objstore.DefaultRetryPolicy(retryable)
+	s := &Store{bucket: cfg.Bucket, partSize: shared.PartSize, sse: cfg.Encryption}
+	s.compat = &s3compat.Backend{
+		Name:        "s3store",
+		API:         sdk{s},
+		Errors:      readError,
+		Concurrency: shared.Concurrency,
+		CopyLimits:  copyLimits,
+		Retryable:   sdkRetryable,
+	}
 	if awsCfg.Region == "" {
 		if endpoint != "" {
 			awsCfg.Region = "us-east-1"
 		} else {
 			probe := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.Region = "us-east-1" })
-			err := objstore.Retry(ctx, func(ctx context.Context) error {
+			err := s.compat.Retry(ctx, func(ctx context.Context) error {
 				awsCfg.Region, err = manager.GetBucketRegion(ctx, probe, cfg.Bucket)
 				return err
-			}, policy)
+			})
 			if err != nil {
-				return nil, fmt.Errorf("s3store: looking up the region of bucket %q: %w", cfg.Bucket, mapErr(err))
+				return nil, fmt.Errorf("s3store: looking up the region of bucket %q: %w", cfg.Bucket, s.compat.MapErr(err))
 			}
 		}
 	}
-	client := s3.NewFromConfig(awsCfg, clientOpts)
-	api := &retryingClient{Client: client, policy: policy}
-	s := &Store{
-		client: client,
-		api:    api,
-		uploader: manager.NewUploader(api, func(u *manager.Uploader) {
-			u.PartSize = cfg.PartSize
-			u.Concurrency = cfg.Concurrency
-		}),
-		bucket:   cfg.Bucket,
-		partSize: cfg.PartSize,
-		policy:   policy,
-		conc:     cfg.Concurrency,
-		sse:      cfg.Encryption,
-	}
+	s.client = s3.NewFromConfig(awsCfg, clientOpts)
+	s.api = &retryingClient{Client: s.client, compat: s.compat}
+	s.uploader = manager.NewUploader(s.api, func(u *manager.Uploader) {
+		u.PartSize = shared.PartSize
+		u.Concurrency = shared.Concurrency
+	})
 	err = s.retry(ctx, func(ctx context.Context) error {
-		_, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &cfg.Bucket})
+		_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &cfg.Bucket})
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("s3store: bucket %q: %w", cfg.Bucket, mapErr(err))
+		return nil, fmt.Errorf("s3store: bucket %q: %w", cfg.Bucket, s.compat.MapErr(err))
 	}
 	return s, nil
 }
@@ -217,30 +199,12 @@ func (s *Store) Describe() string { return "s3://" + s.bucket }
 func (s *Store) Client() *s3.Client { return s.client }
 
 func (s *Store) retry(ctx context.Context, op func(ctx context.Context) error) error {
-	return objstore.Retry(ctx, op, s.policy)
+	return s.compat.Retry(ctx, op)
 }
 
 // Stat implements objstore.Bucket.
 func (s *Store) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error) {
-	if err := s3compat.CheckKey(key); err != nil {
-		return objstore.ObjectInfo{}, fmt.Errorf("s3store: stat %q: %w", key, err)
-	}
-	var out *s3.HeadObjectOutput
-	err := s.retry(ctx, func(ctx context.Context) error {
-		var err error
-		out, err = s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
-		return err
-	})
-	if err != nil {
-		return objstore.ObjectInfo{}, fmt.Errorf("s3store: stat %q: %w", key, mapErr(err))
-	}
-	return objstore.ObjectInfo{
-		Key:       key,
-		Size:      aws.ToInt64(out.ContentLength),
-		ETag:      s3compat.TrimETag(aws.ToString(out.ETag)),
-		VersionID: aws.ToString(out.VersionId),
-		ModTime:   aws.ToTime(out.LastModified),
-	}, nil
+	return s.compat.Stat(ctx, key)
 }
 
 // Get implements objstore.Bucket.
@@ -265,18 +229,10 @@ func (s *Store) Get(ctx context.Context, key string, opts *objstore.GetOptions) 
 		return err
 	})
 	if err != nil {
-		if errorCode(err) == "InvalidRange" || httpStatus(err) == http.StatusRequestedRangeNotSatisfiable {
-			// The offset is at or past the end (see GetOptions).
-			info, err := s.Stat(ctx, key)
-			if err != nil {
-				return nil, objstore.ObjectInfo{}, err
-			}
-			if opts.IfMatch != "" && opts.IfMatch != info.ETag {
-				return nil, objstore.ObjectInfo{}, fmt.Errorf("s3store: get %q: ETag is %s, not %s: %w", key, info.ETag, opts.IfMatch, objstore.ErrPrecondition)
-			}
-			return s3compat.EmptyBody(), info, nil
+		if s.compat.InvalidRange(err) {
+			return s.compat.GetPastEnd(ctx, key, opts.IfMatch)
 		}
-		return nil, objstore.ObjectInfo{}, fmt.Errorf("s3store: get %q: %w", key, mapErr(err))
+		return nil, objstore.ObjectInfo{}, fmt.Errorf("s3store: get %q: %w", key, s.compat.MapErr(err))
 	}
 	info := objstore.ObjectInfo{
 		Key:       key,
@@ -315,7 +271,7 @@ func (s *Store) List(ctx context.Context, prefix string, opts *objstore.ListOpti
 				return err
 			})
 			if err != nil {
-				yield(objstore.ObjectInfo{}, fmt.Errorf("s3store: list %q: %w", prefix, mapErr(err)))
+				yield(objstore.ObjectInfo{}, fmt.Errorf("s3store: list %q: %w", prefix, s.compat.MapErr(err)))
 				return
 			}
 			for _, o := range out.Contents {
@@ -364,16 +320,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts *objstore
 	if opts == nil {
 		opts = &objstore.PutOptions{}
 	}
-	if err := s3compat.CheckKey(key); err != nil {
-		return objstore.ObjectInfo{}, fmt.Errorf("s3store: put %q: %w", key, err)
-	}
-	if r == nil {
-		r = bytes.NewReader(nil)
-	}
-	r = s3compat.ContextReader(ctx, r)
-	first, eof, err := s3compat.ReadUpTo(r, int(s.partSize), opts.Size)
+	first, rest, eof, err := s.compat.FirstPart(ctx, key, r, opts, s.partSize)
 	if err != nil {
-		return objstore.ObjectInfo{}, fmt.Errorf("s3store: put %q: reading body: %w", key, err)
+		return objstore.ObjectInfo{}, err
 	}
 	in := &s3.PutObjectInput{Bucket: &s.bucket, Key: &key}
 	in.ServerSideEncryption, in.SSEKMSKeyId = s.encryption()
@@ -386,60 +335,41 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts *objstore
 	if opts.IfMatch != "" {
 		in.IfMatch = aws.String(s3compat.QuoteETag(opts.IfMatch))
 	}
-	var (
-		etag, versionID string
-		size            int64
-	)
 	if eof {
-		if opts.Size > 0 && int64(len(first)) != opts.Size {
-			return objstore.ObjectInfo{}, fmt.Errorf("s3store: put %q: body has %d bytes, PutOptions.Size says %d", key, len(first), opts.Size)
-		}
 		in.ContentLength = aws.Int64(int64(len(first)))
-		attempts := 0
 		var out *s3.PutObjectOutput
-		err := s.retry(ctx, func(ctx context.Context) error {
-			attempts++
+		own, ok, err := s.compat.ConditionalWrite(ctx, key, opts, s3compat.MD5Hex(first), func(ctx context.Context) error {
 			in.Body = bytes.NewReader(first)
 			var err error
 			out, err = s.client.PutObject(ctx, in)
 			return err
 		})
-		if err != nil {
-			err = mapErr(err)
-			if ok, info := s.ownEarlierWrite(ctx, key, err, attempts, in.IfNoneMatch, in.IfMatch, s3compat.MD5Hex(first)); ok {
-				return info, nil
-			}
+		switch {
+		case ok:
+			return own, nil
+		case err != nil:
 			return objstore.ObjectInfo{}, fmt.Errorf("s3store: put %q: %w", key, err)
 		}
-		etag, versionID, size = aws.ToString(out.ETag), aws.ToString(out.VersionId), int64(len(first))
-	} else {
-		counter := &countingReader{r: io.MultiReader(bytes.NewReader(first), r)}
-		first = nil
-		in.Body = counter
-		if opts.Size > 0 {
-			// The transfer manager fails the upload when the part count
-			// does not match the announced length.
-			in.ContentLength = aws.Int64(opts.Size)
-		}
-		out, err := s.uploader.Upload(ctx, in)
-		if err != nil {
-			return objstore.ObjectInfo{}, fmt.Errorf("s3store: put %q: %w", key, mapErr(err))
-		}
-		if opts.Size > 0 && counter.n != opts.Size {
-			// Too late to refuse: the object is written. Cannot happen
-			// unless the manager's part count check changes.
-			return objstore.ObjectInfo{}, fmt.Errorf("s3store: put %q: body had %d bytes, PutOptions.Size says %d", key, counter.n, opts.Size)
-		}
-		etag, versionID, size = aws.ToString(out.ETag), aws.ToString(out.VersionID), counter.n
+		return s3compat.Written(key, aws.ToString(out.ETag), aws.ToString(out.VersionId), int64(len(first)), time.Time{}), nil
 	}
-	return s.uploaded(ctx, key, s3compat.TrimETag(etag), versionID, size)
-}
-
-// uploaded returns the ObjectInfo of a written object. S3 does not return
-// the modification time on PUT; rather than a HEAD per write, ModTime is
-// the local clock (see objstore.ObjectInfo).
-func (s *Store) uploaded(ctx context.Context, key, etag, versionID string, size int64) (objstore.ObjectInfo, error) {
-	return objstore.ObjectInfo{Key: key, Size: size, ETag: etag, VersionID: versionID, ModTime: time.Now()}, nil
+	counter := &countingReader{r: io.MultiReader(bytes.NewReader(first), rest)}
+	first = nil
+	in.Body = counter
+	if opts.Size > 0 {
+		// The transfer manager fails the upload when the part count
+		// does not match the announced length.
+		in.ContentLength = aws.Int64(opts.Size)
+	}
+	out, err := s.uploader.Upload(ctx, in)
+	if err != nil {
+		return objstore.ObjectInfo{}, fmt.Errorf("s3store: put %q: %w", key, s.compat.MapErr(err))
+	}
+	if opts.Size > 0 && counter.n != opts.Size {
+		// Too late to refuse: the object is written. Cannot happen
+		// unless the manager's part count check changes.
+		return objstore.ObjectInfo{}, s.compat.SizeMismatch(key, counter.n, opts.Size)
+	}
+	return s3compat.Written(key, aws.ToString(out.ETag), aws.ToString(out.VersionID), counter.n, time.Time{}), nil
 }
 
 type countingReader struct {
@@ -457,42 +387,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // CopyObject; larger ones part by part (UploadPartCopy), pinned to the
 // source's ETag.
 func (s *Store) Copy(ctx context.Context, dst, src string, opts *objstore.CopyOptions) (objstore.ObjectInfo, error) {
-	if opts == nil {
-		opts = &objstore.CopyOptions{}
-	}
-	for _, k := range []string{dst, src} {
-		if err := s3compat.CheckKey(k); err != nil {
-			return objstore.ObjectInfo{}, fmt.Errorf("s3store: copy %q to %q: %w", src, dst, err)
-		}
-	}
-	srcInfo, err := s.Stat(ctx, src)
-	if err != nil {
-		return objstore.ObjectInfo{}, fmt.Errorf("s3store: copy to %q: %w", dst, err)
-	}
-	if opts.IfMatch != "" && opts.IfMatch != srcInfo.ETag {
-		return objstore.ObjectInfo{}, fmt.Errorf("s3store: copy %q to %q: source ETag is %s, not %s: %w", src, dst, srcInfo.ETag, opts.IfMatch, objstore.ErrPrecondition)
-	}
-	source := s3compat.EscapeCopySource(s.bucket, src)
-	pin := aws.String(s3compat.QuoteETag(srcInfo.ETag))
-	if srcInfo.Size > copyPartThreshold {
-		return s.copyMultipart(ctx, dst, source, pin, srcInfo.Size)
-	}
-	var out *s3.CopyObjectOutput
-	err = s.retry(ctx, func(ctx context.Context) error {
-		var err error
-		in := &s3.CopyObjectInput{Bucket: &s.bucket, Key: &dst, CopySource: &source, CopySourceIfMatch: pin}
-		in.ServerSideEncryption, in.SSEKMSKeyId = s.encryption()
-		out, err = s.client.CopyObject(ctx, in)
-		return err
-	})
-	if err != nil {
-		return objstore.ObjectInfo{}, fmt.Errorf("s3store: copy %q to %q: %w", src, dst, mapErr(err))
-	}
-	info := objstore.ObjectInfo{Key: dst, Size: srcInfo.Size, VersionID: aws.ToString(out.VersionId)}
-	if r := out.CopyObjectResult; r != nil {
-		info.ETag, info.ModTime = s3compat.TrimETag(aws.ToString(r.ETag)), aws.ToTime(r.LastModified)
-	}
-	return info, nil
+	return s.compat.Copy(ctx, dst, src, opts)
 }
 
 // encryption returns the request fields of the store's server-side
@@ -508,94 +403,10 @@ func (s *Store) encryption() (types.ServerSideEncryption, *string) {
 	return types.ServerSideEncryption(s.sse.Mode), key
 }
 
-// copyPartThreshold is the largest source copied with one CopyObject (S3's
-// limit); a variable so that tests can exercise the multipart copy.
-var copyPartThreshold int64 = s3compat.MaxSinglePutSize
-
-// copyPartSize is the size of the parts of a multipart copy.
-var copyPartSize int64 = 512 << 20
-
-func (s *Store) copyMultipart(ctx context.Context, dst, source string, pin *string, size int64) (_ objstore.ObjectInfo, err error) {
-	var created *s3.CreateMultipartUploadOutput
-	err = s.retry(ctx, func(ctx context.Context) error {
-		var err error
-		in := &s3.CreateMultipartUploadInput{Bucket: &s.bucket, Key: &dst}
-		in.ServerSideEncryption, in.SSEKMSKeyId = s.encryption()
-		created, err = s.client.CreateMultipartUpload(ctx, in)
-		return err
-	})
-	if err != nil {
-		return objstore.ObjectInfo{}, fmt.Errorf("s3store: copy to %q: %w", dst, mapErr(err))
-	}
-	uploadID := created.UploadId
-	defer func() {
-		if err != nil {
-			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: &s.bucket, Key: &dst, UploadId: uploadID})
-		}
-	}()
-	n := int((size + copyPartSize - 1) / copyPartSize)
-	parts := make([]types.CompletedPart, n)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.conc)
-	for i := range n {
-		g.Go(func() error {
-			off := int64(i) * copyPartSize
-			end := min(off+copyPartSize, size) - 1
-			return s.retry(gctx, func(ctx context.Context) error {
-				out, err := s.client.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
-					Bucket: &s.bucket, Key: &dst, UploadId: uploadID, PartNumber: aws.Int32(int32(i + 1)),
-					CopySource: &source, CopySourceIfMatch: pin, CopySourceRange: aws.String(fmt.Sprintf("bytes=%d-%d", off, end)),
-				})
-				if err != nil {
-					return err
-				}
-				parts[i] = types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.CopyPartResult.ETag}
-				return nil
-			})
-		})
-	}
-	if err = g.Wait(); err != nil {
-		return objstore.ObjectInfo{}, fmt.Errorf("s3store: copy to %q: %w", dst, mapErr(err))
-	}
-	var out *s3.CompleteMultipartUploadOutput
-	err = s.retry(ctx, func(ctx context.Context) error {
-		var err error
-		out, err = s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
-			Bucket: &s.bucket, Key: &dst, UploadId: uploadID, MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
-		})
-		return err
-	})
-	if err != nil {
-		return objstore.ObjectInfo{}, fmt.Errorf("s3store: copy to %q: %w", dst, mapErr(err))
-	}
-	return s.uploaded(ctx, dst, s3compat.TrimETag(aws.ToString(out.ETag)), aws.ToString(out.VersionId), size)
-}
-
 // Delete implements objstore.Bucket.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := s3compat.CheckKey(key); err != nil {
-		return fmt.Errorf("s3store: delete %q: %w", key, err)
-	}
-	err := s.retry(ctx, func(ctx context.Context) error {
+	return s.compat.Delete(ctx, key, func(ctx context.Context) error {
 		_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &key})
 		return err
 	})
-	if err != nil && !errors.Is(mapErr(err), objstore.ErrNotFound) {
-		return fmt.Errorf("s3store: delete %q: %w", key, mapErr(err))
-	}
-	return nil
-}
-
-// ownEarlierWrite reports whether a conditional write that failed its
-// condition after being retried was refused because of its own first
-// attempt, which succeeded though its response was lost.
-func (s *Store) ownEarlierWrite(ctx context.Context, key string, err error, attempts int, ifNoneMatch, ifMatch *string, wantETag string) (bool, objstore.ObjectInfo) {
-	if attempts < 2 || wantETag == "" || !errors.Is(err, objstore.ErrPrecondition) ||
-		aws.ToString(ifNoneMatch) == "" && aws.ToString(ifMatch) == "" {
-		return false, objstore.ObjectInfo{}
-	}
-	info, serr := s.Stat(ctx, key)
-	return serr == nil && info.ETag == wantETag, info
 }

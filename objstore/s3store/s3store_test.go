@@ -13,8 +13,13 @@ import (
 
 func newStore(tb testing.TB) objstore.Bucket {
 	tb.Helper()
+	return newStoreWith(tb, s3store.New)
+}
+
+func newStoreWith(tb testing.TB, newFn func(context.Context, s3store.Config) (*s3store.Store, error)) objstore.Bucket {
+	tb.Helper()
 	bucket, cfg := localstack.Bucket(tb)
-	s, err := s3store.New(context.Background(), s3store.Config{
+	s, err := newFn(context.Background(), s3store.Config{
 		Endpoint:  cfg.Endpoint,
 		Bucket:    bucket,
 		Region:    cfg.Region,
@@ -48,6 +53,8 @@ func TestHTTPFaults(t *testing.T) {
 }
 
 func TestMultipartCopy(t *testing.T) {
-	defer s3store.SetCopyLimits(5<<20, 5<<20)()
-	objstoretest.CheckMultipartCopy(t, newStore(t), 12<<20)
+	store := newStoreWith(t, func(ctx context.Context, cfg s3store.Config) (*s3store.Store, error) {
+		return s3store.NewWithCopyLimits(ctx, cfg, 5<<20, 5<<20)
+	})
+	objstoretest.CheckMultipartCopy(t, store, 12<<20)
 }

@@ -2,6 +2,13 @@
 // share and what is specific to S3's protocol rather than to one SDK: key
 // rules, reading a body into parts with bounded memory, multipart ETags,
 // copy-source escaping and the classification of transient network errors.
+//
+// Backend runs the algorithms both backends would otherwise each write
+// (Config checks, retries and error mapping, Stat, Delete, Copy with its
+// multipart path, and recognising a conditional write's own lost first
+// attempt) over API, a backend's few SDK calls, and ErrorReader, the way
+// its SDK reports an S3 error's code and status. A backend keeps only its
+// SDK calls.
 package s3compat
 
 import (
