@@ -128,7 +128,7 @@ func loadConfig() (*config, error) {
 	spec := manifest.JobSpec{Function: fn, Args: args, Output: out, Format: getenv("FANOUT_FORMAT"),
 		OutputFormat: getenv("FANOUT_OUTPUT_FORMAT"), PartitionBy: splitList(getenv("FANOUT_PARTITION_BY"))}
 	if s := getenv("FANOUT_CHUNK_SIZE"); s != "" {
-		if spec.ChunkBytes, err = parseSize(s); err != nil {
+		if spec.ChunkBytes, err = manifest.ParseSize(s); err != nil {
 			return nil, fmt.Errorf("FANOUT_CHUNK_SIZE: %w", err)
 		}
 	}
@@ -216,25 +216,4 @@ func parseArgs(s string) (map[string]string, error) {
 		args[k] = v
 	}
 	return args, nil
-}
-
-// parseSize reads sizes such as 64MiB, 1GB or 1048576.
-func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(strings.ToLower(s))
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"kb", 1000}, {"mb", 1000 * 1000}, {"gb", 1000 * 1000 * 1000},
-		{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"b", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseFloat(t, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%q is not a positive size (e.g. 64MiB)", s)
-	}
-	return int64(n * float64(mult)), nil
 }

@@ -98,7 +98,7 @@ func runInfer(ctx context.Context, g *globalFlags, o inferOptions) error {
 	if o.sampleRows <= 0 {
 		return errors.New("--sample-rows must be positive")
 	}
-	maxBytes, err := parseSize(o.sampleBytes)
+	maxBytes, err := manifest.ParseSize(o.sampleBytes)
 	if err != nil {
 		return fmt.Errorf("--sample-bytes: %w", err)
 	}

@@ -236,15 +236,15 @@ func (f *jobFlags) spec() (manifest.JobSpec, error) {
 	if err := f.addContract(args); err != nil {
 		return manifest.JobSpec{}, err
 	}
-	chunk, err := parseSize(f.chunkSize)
+	chunk, err := manifest.ParseSize(f.chunkSize)
 	if err != nil {
 		return manifest.JobSpec{}, fmt.Errorf("--chunk-size: %w", err)
 	}
-	maxRecord, err := parseSize(f.maxRecord)
+	maxRecord, err := manifest.ParseSize(f.maxRecord)
 	if err != nil {
 		return manifest.JobSpec{}, fmt.Errorf("--max-record-size: %w", err)
 	}
-	maxInflate, err := parseSize(f.maxInflate)
+	maxInflate, err := manifest.ParseSize(f.maxInflate)
 	if err != nil {
 		return manifest.JobSpec{}, fmt.Errorf("--max-decompressed-size: %w", err)
 	}
@@ -294,29 +294,6 @@ func absURL(s string) string {
 		u = strings.TrimSuffix(u, "/") + "/" + pattern
 	}
 	return u
-}
-
-// parseSize reads sizes such as 64MiB, 1GB, 512k or 1048576.
-func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(strings.ToLower(s))
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
-		{"kb", 1000}, {"mb", 1000 * 1000}, {"gb", 1000 * 1000 * 1000}, {"tb", 1000 * 1000 * 1000 * 1000},
-		{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40}, {"b", 1}}
-	mult := int64(1)
-	for _, u := range units {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseFloat(t, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%q is not a positive size (e.g. 64MiB)", s)
-	}
-	return int64(n * float64(mult)), nil
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -16,8 +16,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
+
+	"github.com/fanout-dev/fanout/manifest"
 	"unicode"
 	"unicode/utf8"
 )
@@ -38,7 +39,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gen: -out is required")
 		os.Exit(2)
 	}
-	n, err := parseSize(*size)
+	n, err := manifest.ParseSize(*size)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(2)
@@ -57,24 +58,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gen:", err)
 		os.Exit(1)
 	}
-}
-
-func parseSize(s string) (int64, error) {
-	mult := int64(1)
-	for _, u := range []struct {
-		s string
-		m int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
-		if strings.HasSuffix(s, u.s) {
-			s, mult = strings.TrimSuffix(s, u.s), u.m
-			break
-		}
-	}
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("bad size %q", s)
-	}
-	return int64(v * float64(mult)), nil
 }
 
 func writeFiles(dir string, files int, total int64, ext string, seed uint64, body func(w *bufio.Writer, r *rand.Rand, size int64)) error {
