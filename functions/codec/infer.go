@@ -35,25 +35,76 @@ func newSampleReader(r io.Reader) *lineReader {
 	return &lineReader{br: bufio.NewReaderSize(r, readBufferSize), object: "sample", end: -1, max: DefaultMaxRecordBytes}
 }
 
-// typeGuess narrows a column's type as sample values arrive.
-type typeGuess struct {
+// TypeGuess narrows a column's type as sample values arrive: the
+// narrowest of int64, float64, bool and timestamp that every value seen
+// parses as, else string. InferSchema and the contract profiler (fanout
+// infer) share it, so that they never disagree on a column's type. The
+// zero value has seen nothing.
+type TypeGuess struct {
 	seen                               bool
 	notInt, notFloat, notBool, notTime bool
 }
 
-func (g *typeGuess) text(s string) {
+// Guessed is one text value as TypeGuess.Text read it: the value as each
+// of int64, float64 and timestamp, Valid when the column may still have
+// that type and the value parses as it.
+type Guessed struct {
+	Int, Float, Time functions.Value
+}
+
+// Text narrows the guess by one text value; an empty value is missing and
+// changes nothing.
+func (g *TypeGuess) Text(s string) Guessed {
+	var out Guessed
 	if s == "" {
-		return
+		return out
 	}
 	g.seen = true
 	k := KindsOf(s)
-	g.notInt = g.notInt || !k.Int
-	g.notFloat = g.notFloat || !k.Float
+	if !g.notInt {
+		if v, err := ParseValue(functions.Int64, s); k.Int && err == nil {
+			out.Int = v
+		} else {
+			g.notInt = true
+		}
+	}
+	if !g.notFloat {
+		if v, err := ParseValue(functions.Float64, s); k.Float && err == nil {
+			out.Float = v
+		} else {
+			g.notFloat = true
+		}
+	}
 	g.notBool = g.notBool || !k.Bool
-	g.notTime = g.notTime || !k.Time
+	if !g.notTime {
+		if v, err := ParseValue(functions.Timestamp, s); k.Time && err == nil {
+			out.Time = v
+		} else {
+			g.notTime = true
+		}
+	}
+	return out
 }
 
-func (g *typeGuess) result() functions.Type {
+// Allows reports whether every value seen so far is of type t (Int64,
+// Float64, Bool or Timestamp).
+func (g *TypeGuess) Allows(t functions.Type) bool {
+	switch t {
+	case functions.Int64:
+		return !g.notInt
+	case functions.Float64:
+		return !g.notFloat
+	case functions.Bool:
+		return !g.notBool
+	case functions.Timestamp:
+		return !g.notTime
+	}
+	return t == functions.String
+}
+
+// Type is the guess: the narrowest type every value seen has; String when
+// none was seen.
+func (g *TypeGuess) Type() functions.Type {
 	switch {
 	case !g.seen:
 		return functions.String
@@ -149,13 +200,13 @@ func inferCSV(r io.Reader, delim rune, header []string, maxRows int) (*functions
 		}
 		seen[h] = true
 	}
-	guesses := make([]typeGuess, len(header))
+	guesses := make([]TypeGuess, len(header))
 	add := func(f []string, off int64) error {
 		if len(f) != len(header) {
 			return &functions.RecordError{Object: "sample", Offset: off, Err: fmt.Errorf("record has %d fields, the header has %d", len(f), len(header))}
 		}
 		for i, s := range f {
-			guesses[i].text(s)
+			guesses[i].Text(s)
 		}
 		return nil
 	}
@@ -200,7 +251,7 @@ func inferCSV(r io.Reader, delim rune, header []string, maxRows int) (*functions
 	}
 	s := &functions.Schema{Columns: make([]functions.Column, len(header))}
 	for i, h := range header {
-		s.Columns[i] = functions.Column{Name: h, Type: guesses[i].result()}
+		s.Columns[i] = functions.Column{Name: h, Type: guesses[i].Type()}
 	}
 	return s, nil
 }
@@ -209,7 +260,7 @@ func inferJSONL(r io.Reader, maxRows int) (*functions.Schema, error) {
 	lr := newSampleReader(r)
 	var names []string
 	index := map[string]int{}
-	var guesses []typeGuess
+	var guesses []TypeGuess
 	rows := 0
 	var skipped error
 	for maxRows <= 0 || rows < maxRows {
@@ -254,7 +305,7 @@ func inferJSONL(r io.Reader, maxRows int) (*functions.Schema, error) {
 				c = len(names)
 				index[key] = c
 				names = append(names, key)
-				guesses = append(guesses, typeGuess{})
+				guesses = append(guesses, TypeGuess{})
 			}
 			guesses[c].json(b[i:vEnd])
 			i = skipWS(b, vEnd)
@@ -272,13 +323,13 @@ func inferJSONL(r io.Reader, maxRows int) (*functions.Schema, error) {
 	}
 	s := &functions.Schema{Columns: make([]functions.Column, len(names))}
 	for i, n := range names {
-		s.Columns[i] = functions.Column{Name: n, Type: guesses[i].result()}
+		s.Columns[i] = functions.Column{Name: n, Type: guesses[i].Type()}
 	}
 	return s, nil
 }
 
 // json narrows the guess by one JSON value.
-func (g *typeGuess) json(v []byte) {
+func (g *TypeGuess) json(v []byte) {
 	switch v[0] {
 	case 'n':
 		return

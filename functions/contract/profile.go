@@ -41,10 +41,7 @@ type colProfile struct {
 	nulls    int64
 	values   int64
 	typed    bool // the input was typed (Parquet): keep its type
-	notInt   bool
-	notFloat bool
-	notBool  bool
-	notTime  bool
+	guess    codec.TypeGuess
 	dateOnly bool
 	minI     int64
 	maxI     int64
@@ -119,32 +116,20 @@ func (c *colProfile) addTyped(v functions.Value) {
 }
 
 func (c *colProfile) addText(s string) {
-	k := codec.KindsOf(s) // the same rules as schema inference
-	if !c.notInt {
-		if v, err := codec.ParseValue(functions.Int64, s); k.Int && err == nil {
-			c.minI, c.maxI = min(c.minI, v.I), max(c.maxI, v.I)
-		} else {
-			c.notInt = true
-			c.leadingZero = c.leadingZero || hasLeadingZero(s)
-		}
+	wasInt := c.guess.Allows(functions.Int64)
+	v := c.guess.Text(s) // the same rules as schema inference
+	switch {
+	case v.Int.Valid:
+		c.minI, c.maxI = min(c.minI, v.Int.I), max(c.maxI, v.Int.I)
+	case wasInt:
+		c.leadingZero = c.leadingZero || hasLeadingZero(s)
 	}
-	if !c.notFloat {
-		if v, err := codec.ParseValue(functions.Float64, s); k.Float && err == nil {
-			c.minF, c.maxF = math.Min(c.minF, v.F), math.Max(c.maxF, v.F)
-		} else {
-			c.notFloat = true
-		}
+	if v.Float.Valid {
+		c.minF, c.maxF = math.Min(c.minF, v.Float.F), math.Max(c.maxF, v.Float.F)
 	}
-	if !k.Bool {
-		c.notBool = true
-	}
-	if !c.notTime {
-		if v, err := codec.ParseValue(functions.Timestamp, s); k.Time && err == nil {
-			c.minT, c.maxT = min(c.minT, v.I), max(c.maxT, v.I)
-			c.dateOnly = c.dateOnly && len(s) == len(time.DateOnly)
-		} else {
-			c.notTime = true
-		}
+	if v.Time.Valid {
+		c.minT, c.maxT = min(c.minT, v.Time.I), max(c.maxT, v.Time.I)
+		c.dateOnly = c.dateOnly && len(s) == len(time.DateOnly)
 	}
 }
 
@@ -155,21 +140,10 @@ func hasLeadingZero(s string) bool {
 
 // typeOf is the column's proposed type.
 func (c *colProfile) typeOf(declared functions.Type) functions.Type {
-	switch {
-	case c.typed:
+	if c.typed {
 		return declared
-	case c.values == 0:
-		return functions.String
-	case !c.notInt:
-		return functions.Int64
-	case !c.notFloat:
-		return functions.Float64
-	case !c.notBool:
-		return functions.Bool
-	case !c.notTime:
-		return functions.Timestamp
 	}
-	return functions.String
+	return c.guess.Type()
 }
 
 // ProposeOptions are the settings of Propose.
