@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +49,12 @@ type Config struct {
 	// never decides a lease: deadlines are kept on the queue's clock
 	// (Redis TIME), and the heartbeat only measures intervals.
 	Clock func() time.Time
+	// Secrets are values that must never leave the process: credentials,
+	// passwords, tokens it holds. A failure reason (a function's error,
+	// which may quote what a program printed) is stored in the queue and
+	// in markers and logged with each of them replaced by "[redacted]".
+	// Values shorter than MinSecretLen are ignored.
+	Secrets []string
 }
 
 // Defaults of Config's zero values.
@@ -55,6 +62,10 @@ const (
 	DefaultCombineBudget = 64 << 20
 	DefaultMergeFanIn    = 64
 )
+
+// MinSecretLen is the shortest Config.Secrets value that is redacted:
+// shorter ones would garble messages without hiding anything.
+const MinSecretLen = 6
 
 // Engine plans, runs and commits jobs. It is safe for concurrent use; it
 // holds no per-job state beyond caches of decoded manifests.
@@ -78,6 +89,9 @@ type Engine struct {
 	// settled is signalled (without blocking) whenever a local worker
 	// settles a chunk, so that Wait looks at once instead of polling.
 	settled chan struct{}
+
+	// redactor replaces Config.Secrets (nil when there are none).
+	redactor *strings.Replacer
 }
 
 // New validates cfg and returns an Engine.
@@ -115,7 +129,8 @@ func New(cfg Config) (*Engine, error) {
 		host, _ := os.Hostname()
 		cfg.WorkerName = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
-	return &Engine{cfg: cfg, log: log, jobs: map[string]*jobState{}, settled: make(chan struct{}, 1)}, nil
+	return &Engine{cfg: cfg, log: log, jobs: map[string]*jobState{}, settled: make(chan struct{}, 1),
+		redactor: newRedactor(cfg.Secrets)}, nil
 }
 
 // store opens (once) and returns the store for a store URL.

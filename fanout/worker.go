@@ -262,7 +262,7 @@ func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err erro
 	}
 	stats.Failed.Add(1)
 	permanent := functions.IsPermanent(err)
-	reason := err.Error()
+	reason := e.Redact(err.Error())
 	e.log.Warn("chunk failed", "job", lease.Job, "chunk", lease.Chunk, "attempt", lease.Epoch, "permanent", permanent, "err", reason)
 	out, ferr := e.cfg.Queue.Fail(ctx, lease, reason, permanent)
 	if ferr != nil {
@@ -298,6 +298,7 @@ func (js *jobState) markerKey(id string) string {
 // createMarker creates a marker create-only at key and reports whether
 // this call created it.
 func (e *Engine) createMarker(ctx context.Context, js *jobState, key string, m *manifest.ChunkMarker) (bool, error) {
+	m.Reason = e.Redact(m.Reason) // a dead letter's reason may come from a worker that knew other secrets
 	body, err := manifest.Encode(m)
 	if err != nil {
 		return false, err

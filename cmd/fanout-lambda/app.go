@@ -55,7 +55,10 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, wrap ...func(obj
 	cq.counts.Store(&queueCounts{})
 	name := os.Getenv("AWS_LAMBDA_FUNCTION_NAME")
 	worker := name + ":" + os.Getenv("AWS_LAMBDA_LOG_STREAM_NAME")
-	eng, err := fanout.New(fanout.Config{Queue: cq, Admin: q, Open: open, Functions: builtin.Registry(), Logger: log, WorkerName: worker,
+	reg := builtin.Registry()
+	reg.Register(builtin.Exec{Env: cfg.ExecEnv})
+	secrets := append(fanout.SecretValues(os.Environ()), fanout.URLSecrets(cfg.RedisURL)...)
+	eng, err := fanout.New(fanout.Config{Queue: cq, Admin: q, Open: open, Functions: reg, Secrets: secrets, Logger: log, WorkerName: worker,
 		MemoryMB: cfg.MemoryMB})
 	if err != nil {
 		return nil, err

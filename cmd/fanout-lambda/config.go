@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fanout-dev/fanout/functions/builtin"
 	"github.com/fanout-dev/fanout/manifest"
 )
 
@@ -42,6 +43,7 @@ var envVars = []envVar{
 	{"FANOUT_GRACE", false, "how long before the margin an invocation stops claiming chunks, so the running ones may finish (default 1/6 of the time left, at most 2m)."},
 	{"FANOUT_START_GRACE", false, "how long a sent work invocation counts as in flight before its leases show (default 15s)."},
 	{"FANOUT_S3_BACKEND", false, "S3 client: minio (default) or aws."},
+	{"FANOUT_EXEC_ENV", false, "comma-separated NAME or NAME=VALUE entries passed to exec's programs, which otherwise get only PATH, HOME, LANG, LC_*, LANGUAGE, TZ, TMPDIR, USER and LOGNAME (as the CLI's --exec-env)."},
 	// Read by the S3 backends themselves (bucketurl.EnvEncryption).
 	{"FANOUT_SSE", false, "server-side encryption of everything written: none, s3, kms or kms:KEY (as the CLI's --sse)."},
 	// Set by the Lambda runtime.
@@ -74,6 +76,8 @@ type config struct {
 	StartGrace     time.Duration
 	S3Backend      string
 	MemoryMB       int // zero: unknown
+	// ExecEnv is exec's programs' environment (builtin.ExecEnv).
+	ExecEnv []string
 }
 
 // loadConfig reads the environment; errors name the variable.
@@ -112,6 +116,9 @@ func loadConfig() (*config, error) {
 	// markers rather than failing the function.
 	if n, err := strconv.Atoi(getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")); err == nil && n > 0 {
 		c.MemoryMB = n
+	}
+	if c.ExecEnv, err = builtin.ExecEnv(os.Environ(), splitList(getenv("FANOUT_EXEC_ENV"))); err != nil {
+		return nil, fmt.Errorf("FANOUT_EXEC_ENV: %w", err)
 	}
 
 	fn, out := getenv("FANOUT_FUNCTION"), getenv("FANOUT_OUTPUT")

@@ -66,16 +66,24 @@ func newRunCommand(g *globalFlags, submitOnly bool) *cobra.Command {
 		prog := newProgress(!g.quiet, stats)
 		res, err := a.engine.Run(ctx, spec, fanout.RunOptions{Workers: workers, Progress: prog.update, Stats: stats})
 		prog.done()
-		return report(res, err, jsonOut)
+		return a.report(res, err, jsonOut)
 	}
 	return cmd
 }
 
 // report prints a job's result and turns a job that did not commit into a
-// non-zero exit.
-func report(res fanout.Result, err error, jsonOut bool) error {
+// non-zero exit. Failure reasons are printed with the process's secrets
+// redacted (a program's stderr may have quoted them).
+func (a *app) report(res fanout.Result, err error, jsonOut bool) error {
 	if err != nil && res.Error == "" {
 		res.Error = err.Error()
+	}
+	res.Error = a.engine.Redact(res.Error)
+	for i := range res.Failed {
+		res.Failed[i].Reason = a.engine.Redact(res.Failed[i].Reason)
+	}
+	if err != nil {
+		err = redactedError{err, a.engine.Redact(err.Error())}
 	}
 	if jsonOut {
 		if perr := printJSON(os.Stdout, res); perr != nil {
@@ -96,6 +104,15 @@ func report(res fanout.Result, err error, jsonOut bool) error {
 	}
 	return nil
 }
+
+// redactedError is an error whose message had secrets redacted.
+type redactedError struct {
+	err error
+	msg string
+}
+
+func (e redactedError) Error() string { return e.msg }
+func (e redactedError) Unwrap() error { return e.err }
 
 func printSummary(res fanout.Result) {
 	if res.State != fanout.StateCommitted {
@@ -290,7 +307,7 @@ func newWaitCommand(g *globalFlags) *cobra.Command {
 			prog := newProgress(!g.quiet, stats)
 			res, err := a.engine.Wait(ctx, o, args[0], fanout.RunOptions{Workers: workers, Progress: prog.update, Stats: stats})
 			prog.done()
-			return report(res, err, jsonOut)
+			return a.report(res, err, jsonOut)
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "the job's output URL (needed when Redis lost the job)")

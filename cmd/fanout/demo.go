@@ -54,7 +54,7 @@ func newDemoCommand(g *globalFlags) *cobra.Command {
 			prog := newProgress(!g.quiet, stats)
 			res, err := a.engine.Run(ctx, spec, fanout.RunOptions{Workers: runtime.NumCPU(), Progress: prog.update, Stats: stats})
 			prog.done()
-			if err := report(res, err, false); err != nil {
+			if err := a.report(res, err, false); err != nil {
 				return err
 			}
 			return listPartitions(out)

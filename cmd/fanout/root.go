@@ -34,6 +34,11 @@ type globalFlags struct {
 	quiet      bool
 	jsonOutput bool
 	cpuProfile string
+	// execEnv are --exec-env's NAME and NAME=VALUE entries.
+	execEnv []string
+	// secrets are what the process holds beside its environment (a
+	// command's secret flags), for fanout.Config.Secrets.
+	secrets []string
 }
 
 func newRootCommand() *cobra.Command {
@@ -56,6 +61,7 @@ everything runs in this process; with it, chunks go through Redis and any number
 	pf.StringVar(&g.redisNS, "redis-prefix", envOr("FANOUT_REDIS_PREFIX", "fanout"), "prefix of every Redis key ($FANOUT_REDIS_PREFIX)")
 	pf.StringVar(&g.s3Backend, "s3-backend", os.Getenv("FANOUT_S3_BACKEND"), "S3 client: minio (default) or aws ($FANOUT_S3_BACKEND)")
 	pf.StringVar(&g.sse, "sse", "", "server-side encryption of everything written to S3: none, s3 (SSE-S3), kms or kms:KEY (SSE-KMS); default $FANOUT_SSE; give every process of a job the same")
+	pf.StringArrayVar(&g.execEnv, "exec-env", nil, "NAME or NAME=VALUE: pass this variable of fanout's environment (or this value) to exec's programs, which get only PATH, HOME, LANG, LC_*, LANGUAGE, TZ, TMPDIR, USER and LOGNAME otherwise; repeatable")
 	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of this process to the file")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if !cmd.Flags().Changed("redis") {
@@ -136,8 +142,17 @@ func newApp(ctx context.Context, g *globalFlags, needRedis bool) (*app, error) {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	a := &app{log: log}
+	reg := builtin.Registry()
+	execEnv, err := builtin.ExecEnv(os.Environ(), g.execEnv)
+	if err != nil {
+		return nil, fmt.Errorf("--exec-env: %w", err)
+	}
+	reg.Register(builtin.Exec{Env: execEnv})
+	secrets := append(fanout.SecretValues(os.Environ()), g.secrets...)
+	secrets = append(secrets, fanout.URLSecrets(g.redisURL)...)
 	cfg := fanout.Config{
-		Functions: builtin.Registry(),
+		Functions: reg,
+		Secrets:   secrets,
 		Logger:    log,
 		Open: func(ctx context.Context, storeURL string) (objstore.Bucket, error) {
 			b, _, err := bucketurl.Open(ctx, storeURL, bucketurl.Options{S3Backend: g.s3Backend})

@@ -22,7 +22,9 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/fanout-dev/fanout/fanout"
 	"github.com/fanout-dev/fanout/fanout/faulttest"
+	"github.com/fanout-dev/fanout/fanout/redisqueue"
 )
 
 // redisACLArgs makes a private Redis whose default user is off and whose
@@ -60,8 +62,10 @@ func TestSecretsNeverInLogsOrState(t *testing.T) {
 		outputs = append(outputs, p)
 		return p
 	}
-	const webhookSecret = "webhook-s3cr3t-2b7d"
-	env := append(j.env(""), "FANOUT_WEBHOOK_SECRET="+webhookSecret)
+	// execToken is a secret an operator hands exec's programs on purpose
+	// (--exec-env): what they print of it is redacted.
+	const webhookSecret, execToken = "webhook-s3cr3t-2b7d", "exec-t0ken-5e8a91"
+	env := append(j.env(""), "FANOUT_WEBHOOK_SECRET="+webhookSecret, "FANOUT_TEST_TOKEN="+execToken)
 	// Help of every command, with every secret in the environment: a flag
 	// whose default came from a secret variable would print it.
 	for _, c := range newRootCommand().Commands() {
@@ -82,8 +86,8 @@ func TestSecretsNeverInLogsOrState(t *testing.T) {
 		t.Fatalf("submit: %v\n%s", err, submit.Stderr())
 	}
 	job := jobOf(t, submit.Stdout())
-	w1 := run("worker-1", env, "work", "-v", "--concurrency", "2")
-	w2 := run("worker-2", env, "work", "-v", "--concurrency", "2")
+	w1 := run("worker-1", env, "work", "-v", "--concurrency", "2", "--exec-env", "FANOUT_TEST_TOKEN")
+	w2 := run("worker-2", env, "work", "-v", "--concurrency", "2", "--exec-env", "FANOUT_TEST_TOKEN")
 	wait := run("wait", env, "wait", job, "-v", "--json")
 	if err := wait.Wait(t, 2*time.Minute); err != nil || !strings.Contains(wait.Stdout(), `"committed"`) {
 		t.Fatalf("wait: %v\n%s\n%s", err, wait.Stdout(), wait.Stderr())
@@ -92,11 +96,43 @@ func TestSecretsNeverInLogsOrState(t *testing.T) {
 		p := run(args[0], env, args...)
 		p.Wait(t, time.Minute)
 	}
-	// A job that fails (every chunk's program exits 1), logged verbosely.
+	// A job that fails (every chunk's program prints its environment to
+	// stderr and exits 1), logged verbosely: the environment holds no
+	// secret, and its stderr lands in failed markers and --json.
 	fail := run("run-failing", env, "run", "-v", "--json", "--in", "s3://"+j.bucket+"/in/", "--fn", "exec", "--arg", "shell=true",
-		"--arg", "cmd=echo failing on purpose >&2; exit 1", "--out", "s3://"+j.bucket+"/failed/", "--max-attempts", "1", "--workers", "2")
+		"--arg", "cmd=env >&2; exit 1", "--out", "s3://"+j.bucket+"/failed/", "--max-attempts", "1", "--workers", "2")
 	if err := fail.Wait(t, 2*time.Minute); err == nil {
 		t.Fatal("the failing job succeeded")
+	}
+	if !strings.Contains(fail.Stdout(), "PATH=") {
+		t.Errorf("run-failing --json does not show the program's stderr (its environment):\n%s", fail.Stdout())
+	}
+	// The same through the workers, whose programs get FANOUT_TEST_TOKEN
+	// and print it: the dead letters in Redis, the failed markers and
+	// wait --json hold it redacted.
+	submitFail := run("submit-failing", env, "submit", "--json", "--in", "s3://"+j.bucket+"/in/", "--fn", "exec", "--arg", "shell=true",
+		"--arg", `cmd=env >&2; echo "token=$FANOUT_TEST_TOKEN" >&2; exit 1`, "--out", "s3://"+j.bucket+"/failed-work/", "--max-attempts", "1")
+	if err := submitFail.Wait(t, time.Minute); err != nil {
+		t.Fatalf("submit-failing: %v\n%s", err, submitFail.Stderr())
+	}
+	failJob := jobOf(t, submitFail.Stdout())
+	q, err := redisqueue.New(context.Background(), redisqueue.Config{URL: redisURL, Prefix: "fanout"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	var dead []fanout.DeadLetter
+	for deadline := time.Now().Add(2 * time.Minute); len(dead) == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if dead, err = q.DeadLetters(context.Background(), failJob); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(dead) == 0 || !strings.Contains(dead[0].Reason, "token=[redacted]") {
+		t.Errorf("dead letters %+v: want a reason showing token=[redacted]", dead)
+	}
+	waitFail := run("wait-failing", env, "wait", failJob, "--json")
+	if err := waitFail.Wait(t, 2*time.Minute); err == nil || !strings.Contains(waitFail.Stdout(), "token=[redacted]") {
+		t.Errorf("wait-failing: %v; want a failure showing token=[redacted]:\n%s", err, waitFail.Stdout())
 	}
 	// Wrong credentials: the errors must not echo them.
 	const wrongS3, wrongRedis = "wrong-s3-secret-93e1", "wrong-redis-pw-77ab"
@@ -118,13 +154,16 @@ func TestSecretsNeverInLogsOrState(t *testing.T) {
 		stopWorker(t, w)
 	}
 
-	secrets := []string{m.SecretKey, redisPassword, wrongS3, wrongRedis, webhookSecret}
+	secrets := []string{m.SecretKey, redisPassword, wrongS3, wrongRedis, webhookSecret, execToken}
 	scan := func(where, text string) {
 		for _, s := range secrets {
 			if strings.Contains(text, s) {
 				t.Errorf("%s holds a secret (%.4s...)", where, s)
 			}
 		}
+	}
+	for _, d := range dead {
+		scan("dead letter of "+d.Chunk, d.Reason)
 	}
 	var printed int
 	for _, p := range outputs {
@@ -151,7 +190,7 @@ func TestSecretsNeverInLogsOrState(t *testing.T) {
 		}
 	}
 	// Everything fanout wrote to the bucket.
-	var objects int
+	var objects, redactedMarkers int
 	for info, err := range j.store.List(ctx, "", nil) {
 		if err != nil {
 			t.Fatal(err)
@@ -166,7 +205,13 @@ func TestSecretsNeverInLogsOrState(t *testing.T) {
 		body, _ := io.ReadAll(rc)
 		rc.Close()
 		scan("object "+info.Key, info.Key+string(body))
+		if strings.HasPrefix(info.Key, "failed-work/_fanout/") && strings.Contains(info.Key, "/chunks/") {
+			redactedMarkers += strings.Count(string(body), "token=[redacted]")
+		}
 		objects++
+	}
+	if redactedMarkers == 0 {
+		t.Error("no failed marker of the workers' failing job shows token=[redacted]")
 	}
 	t.Logf("scanned %d bytes printed by %d processes, %d Redis keys, %d objects: no secret", printed, len(outputs), len(keys), objects)
 }

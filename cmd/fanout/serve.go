@@ -119,7 +119,7 @@ func withLambdaInvoke(g *globalFlags, run *cobra.Command) *cobra.Command {
 		start := time.Now()
 		info, err := a.engine.Submit(ctx, spec)
 		if err != nil {
-			return report(fanout.Result{State: fanout.StateFailed}, err, jsonOut)
+			return a.report(fanout.Result{State: fanout.StateFailed}, err, jsonOut)
 		}
 		if workers, _ := cmd.Flags().GetInt("workers"); cmd.Flags().Changed("workers") && workers > 0 {
 			wctx, stop := context.WithCancel(ctx)
@@ -132,7 +132,7 @@ func withLambdaInvoke(g *globalFlags, run *cobra.Command) *cobra.Command {
 		if !g.quiet {
 			fmt.Fprintf(os.Stderr, "fanout: %d invocations of %s (%d throttled)\n", st.Invoked.Load(), inv.target, st.Throttled.Load())
 		}
-		return report(res, err, jsonOut)
+		return a.report(res, err, jsonOut)
 	}
 	return run
 }
@@ -450,6 +450,7 @@ the event again) and a restarted serve picks up what it had not settled.`,
 			if secret == "" {
 				return errors.New("--secret (or FANOUT_WEBHOOK_SECRET) is required: the webhook accepts only requests carrying it as a bearer token")
 			}
+			g.secrets = append(g.secrets, secret)
 			ctx := cmd.Context()
 			a, err := newApp(context.WithoutCancel(ctx), g, true)
 			if err != nil {

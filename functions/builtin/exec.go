@@ -10,6 +10,8 @@ import (
 	"io"
 	"io/fs"
 	"os/exec"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/fanout-dev/fanout/functions"
@@ -31,15 +33,21 @@ import (
 //
 // A record is written as its input bytes (Raw) when it has them, and
 // otherwise, as for Parquet, as a JSON object of its columns. Output lines
-// lose their terminator (\n or \r\n). The program inherits fanout's
-// environment and runs in its working directory.
+// lose their terminator (\n or \r\n). The program runs in fanout's working
+// directory with the environment Env, never fanout's own: that holds
+// credentials (AWS keys, the Redis URL, webhook and spec secrets) which a
+// program could print into its error, and so into markers and logs.
 //
 // The chunk fails when the program exits with a non-zero status; the error
 // holds the status and the last 4 KiB of its standard error. The program may
 // stop reading its input early (head does): that is not an error. When the
 // chunk's context is cancelled or the timeout expires, the program (and on
 // Unix its process group) is killed.
-type Exec struct{}
+type Exec struct {
+	// Env is the programs' environment as NAME=VALUE entries; nil gives
+	// them an empty one. ExecEnv builds one from a process's environment.
+	Env []string
+}
 
 const (
 	// stderrTail is how much of the end of a program's stderr an error shows.
@@ -59,7 +67,7 @@ func (Exec) Describe() string {
 }
 
 // Prepare parses the command line and the options.
-func (Exec) Prepare(p functions.Params) (functions.Task, error) {
+func (x Exec) Prepare(p functions.Params) (functions.Task, error) {
 	const fn = "exec"
 	if err := checkArgs(fn, p.Args, "cmd", "shell", "timeout"); err != nil {
 		return nil, err
@@ -76,7 +84,10 @@ func (Exec) Prepare(p functions.Params) (functions.Task, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &execTask{cmd: cmd, keys: jsonKeys(in)}
+	t := &execTask{cmd: cmd, keys: jsonKeys(in), env: x.Env}
+	if t.env == nil {
+		t.env = []string{} // a nil Cmd.Env would inherit fanout's
+	}
 	if shell {
 		if cmd == "" {
 			return nil, argError(fn, "cmd", cmd, errors.New("empty command"))
@@ -115,6 +126,7 @@ type execTask struct {
 	argv    []string
 	timeout time.Duration
 	keys    [][]byte // see jsonKeys
+	env     []string // never nil
 }
 
 func (t *execTask) Output() *functions.Schema {
@@ -130,6 +142,7 @@ func (t *execTask) Map(ctx context.Context, in functions.Input, out functions.Ou
 		defer cancelTimeout()
 	}
 	cmd := exec.CommandContext(runCtx, t.argv[0], t.argv[1:]...)
+	cmd.Env = t.env
 	cmd.WaitDelay = waitDelay
 	killGroupOnCancel(cmd)
 	stderr := &tailBuffer{max: stderrTail}
@@ -275,4 +288,57 @@ func (b *tailBuffer) suffix() string {
 		return "; stderr (last 4 KiB): ..." + string(tail)
 	}
 	return "; stderr: " + string(tail)
+}
+
+// execEnvNames are the variables ExecEnv passes on without being asked:
+// what programs need to find themselves, their locale and a scratch
+// directory, and that holds no credential.
+var execEnvNames = []string{"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "USER", "LOGNAME"}
+
+// ExecEnv builds the environment of exec's programs from a process's
+// environment (os.Environ's NAME=VALUE entries): PATH, HOME, LANG and
+// LC_*, LANGUAGE, TZ, TMPDIR, USER and LOGNAME, plus what pass asks for:
+// NAME passes environ's value of NAME on (nothing when environ lacks it),
+// NAME=VALUE sets one. Everything else, credentials included, stays
+// behind.
+func ExecEnv(environ, pass []string) ([]string, error) {
+	vars := map[string]string{}
+	var order []string
+	set := func(name, value string) {
+		if _, ok := vars[name]; !ok {
+			order = append(order, name)
+		}
+		vars[name] = value
+	}
+	lookup := map[string]string{}
+	for _, kv := range environ {
+		if name, value, ok := strings.Cut(kv, "="); ok && name != "" {
+			lookup[name] = value
+		}
+	}
+	for _, kv := range environ {
+		name, value, _ := strings.Cut(kv, "=")
+		if slices.Contains(execEnvNames, name) || strings.HasPrefix(name, "LC_") {
+			set(name, value)
+		}
+	}
+	for _, p := range pass {
+		name, value, hasValue := strings.Cut(p, "=")
+		if name == "" || strings.ContainsAny(name, "\x00 ") {
+			return nil, fmt.Errorf("exec environment %q: want NAME or NAME=VALUE", p)
+		}
+		if !hasValue {
+			v, ok := lookup[name]
+			if !ok {
+				continue
+			}
+			value = v
+		}
+		set(name, value)
+	}
+	env := make([]string, 0, len(order))
+	for _, name := range order {
+		env = append(env, name+"="+vars[name])
+	}
+	return env, nil
 }

@@ -304,3 +304,53 @@ func TestExecJSONEscapes(t *testing.T) {
 		t.Error("a JSON line holds a newline")
 	}
 }
+
+// TestExecEnvironment runs env under exec with secrets in the test's
+// environment: a program sees only what ExecEnv let through, and with a
+// zero Exec nothing at all.
+func TestExecEnvironment(t *testing.T) {
+	needPrograms(t, "env")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "aws-secret-in-parent")
+	t.Setenv("FANOUT_REDIS_URL", "redis://:redis-pw-in-parent@127.0.0.1:1/0")
+	t.Setenv("FANOUT_EXEC_TEST_PASS", "passed-on")
+	t.Setenv("LC_TIME", "C")
+	env, err := builtin.ExecEnv(os.Environ(), []string{"FANOUT_EXEC_TEST_PASS", "EXTRA=a=b", "ABSENT_VAR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		fn   builtin.Exec
+		want []string
+	}{
+		{"zero Exec", builtin.Exec{}, nil},
+		{"ExecEnv", builtin.Exec{Env: env}, []string{"EXTRA=a=b", "FANOUT_EXEC_TEST_PASS=passed-on", "LC_TIME=C", "PATH=" + os.Getenv("PATH")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, _, err := run(t, tt.fn, map[string]string{"cmd": "env"}, lines())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := out.texts()
+			for _, kv := range got {
+				if strings.Contains(kv, "in-parent") || strings.HasPrefix(kv, "ABSENT_VAR=") {
+					t.Errorf("the program sees %q", kv)
+				}
+			}
+			for _, w := range tt.want {
+				if !slices.Contains(got, w) {
+					t.Errorf("got environment %q, want it to hold %q", got, w)
+				}
+			}
+			if tt.want == nil && len(got) != 0 {
+				t.Errorf("got environment %q, want none", got)
+			}
+		})
+	}
+	for _, bad := range []string{"", "=x", "A B"} {
+		if _, err := builtin.ExecEnv(nil, []string{bad}); err == nil {
+			t.Errorf("ExecEnv(%q): no error", bad)
+		}
+	}
+}
