@@ -63,6 +63,9 @@ type Result struct {
 	Slowest        []RunningTask `json:"slowest,omitempty"`
 }
 
+// finishTimeout bounds finishJob, which outlives its caller's context.
+const finishTimeout = 10 * time.Second
+
 // slowestShown bounds Result.Slowest.
 const slowestShown = 5
 
@@ -560,8 +563,13 @@ func (r *Result) progress(m *manifest.Manifest, done int, elapsed time.Duration)
 }
 
 // finishJob removes a committed job from the queue; failing to is
-// harmless (the commit record is the truth), so it only logs.
+// harmless (the commit record is the truth), so it only logs. It runs to
+// its end when ctx is cancelled meanwhile: a worker stopped (SIGTERM) just
+// after it committed or verified a job still takes the job off the queue,
+// instead of leaving it there and logging a cancelled request.
 func (e *Engine) finishJob(ctx context.Context, job string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
 	if err := e.cfg.Admin.Finish(ctx, job); err != nil {
 		e.log.Warn("removing the finished job from the queue failed", "job", job, "err", err)
 	}

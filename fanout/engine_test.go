@@ -637,3 +637,51 @@ func TestManyWorkersReadAShardOnce(t *testing.T) {
 		t.Fatalf("%d chunks; the manifest shard was read %d times, want at most twice (planning check, workers)", res.Chunks, reads.Load())
 	}
 }
+
+// stopAtFinish is a queue admin that cancels the worker's context when the
+// job is finished, as a SIGTERM arriving right after the commit does.
+type stopAtFinish struct {
+	fanout.QueueAdmin
+	stop func()
+}
+
+func (s stopAtFinish) Finish(ctx context.Context, job string) error {
+	s.stop()
+	return s.QueueAdmin.Finish(ctx, job)
+}
+
+// TestWorkerStoppedAtTheCommitStillFinishesTheJob: a worker whose context
+// is cancelled while it takes the job it committed off the queue still
+// does so (it used to leave the job queued and log a cancelled request).
+func TestWorkerStoppedAtTheCommitStillFinishesTheJob(t *testing.T) {
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	writeFiles(t, in, map[string][]byte{"a.txt": []byte("one\ntwo\n")})
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var admin fanout.QueueAdmin
+	e := newEngine(t, nil, func(c *fanout.Config) {
+		admin = c.Admin
+		c.Admin = stopAtFinish{QueueAdmin: c.Admin, stop: stop}
+	})
+	spec := manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "grep", Args: map[string]string{"pattern": "o"},
+		Output: "file://" + out + "/", OutputFormat: "lines"}.WithDefaults()
+	info, err := e.Submit(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Work(ctx, fanout.WorkOptions{Concurrency: 1, IdlePoll: 10 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "_SUCCESS")); err != nil {
+		t.Fatalf("the job did not commit: %v", err)
+	}
+	jobs, err := admin.Jobs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range jobs {
+		if j.Job == info.Job {
+			t.Fatalf("job %s is still queued after its worker committed it and stopped", info.Job)
+		}
+	}
+}
