@@ -36,22 +36,16 @@ func DefaultRetryPolicy(retryable func(error) bool) RetryPolicy {
 
 // Retry calls op until it succeeds, returns an error p does not retry, or
 // p.MaxAttempts attempts have failed; it returns op's last error. Waits are
-// exponential with "equal jitter" (a random wait between half and all of the
-// exponential step) so that many workers throttled together do not retry in
-// lockstep. When ctx ends during a wait, Retry returns ctx's error joined
-// with op's last error.
+// BackoffStep's: exponential with "equal jitter" (a random wait between half
+// and all of the exponential step) so that many workers throttled together
+// do not retry in lockstep. When ctx ends during a wait, Retry returns
+// ctx's error joined with op's last error.
 func Retry(ctx context.Context, op func(ctx context.Context) error, p RetryPolicy) error {
 	maxAttempts := p.MaxAttempts
 	if maxAttempts <= 0 {
 		maxAttempts = 8
 	}
-	base, maxDelay := p.BaseDelay, p.MaxDelay
-	if base <= 0 {
-		base = 100 * time.Millisecond
-	}
-	if maxDelay <= 0 {
-		maxDelay = 10 * time.Second
-	}
+	backoff := Backoff{Base: p.BaseDelay, Max: p.MaxDelay}
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -66,11 +60,7 @@ func Retry(ctx context.Context, op func(ctx context.Context) error, p RetryPolic
 		if err == nil || attempt >= maxAttempts || !retryable(ctx, err, p.Retryable) {
 			return err
 		}
-		step := maxDelay
-		if shift := attempt - 1; shift < 30 && base<<shift < maxDelay {
-			step = base << shift
-		}
-		wait := step/2 + rand.N(step/2+1)
+		wait := backoff.Next()
 		if timer == nil {
 			timer = time.NewTimer(wait)
 		} else {
@@ -92,4 +82,65 @@ func retryable(ctx context.Context, err error, f func(error) bool) bool {
 		return false
 	}
 	return f(err)
+}
+
+// BackoffStep returns the wait after the nth failure in a row (n from 1) of
+// capped exponential backoff with "equal jitter": step is base·2^(n-1),
+// capped at maxStep, and the wait lies in [step/2, step), u in [0, 1) saying
+// where. It is the project's one backoff formula: Retry, Backoff, the
+// in-memory queue's retry delay (and, in Lua, the Redis queue's) use it.
+func BackoffStep(base, maxStep time.Duration, n int, u float64) time.Duration {
+	step := max(min(base, maxStep), 0)
+	for i := 1; i < n && step > 0 && step < maxStep; i++ {
+		if step > maxStep/2 {
+			step = maxStep // doubling would pass the cap (or overflow)
+		} else {
+			step *= 2
+		}
+	}
+	return step/2 + time.Duration(u*float64(step-step/2))
+}
+
+// Backoff paces a loop that retries by itself (reconnecting, re-invoking)
+// with BackoffStep's waits. The zero value waits from 100 ms doubling to
+// at most 10 s. A Backoff is not safe for concurrent use.
+type Backoff struct {
+	// Base is the first wait's step; zero means 100 ms.
+	Base time.Duration
+	// Max caps a step; zero means 10 s.
+	Max time.Duration
+	// Rand draws the jitter in [0, 1); nil means math/rand/v2's.
+	Rand func() float64
+	n    int
+}
+
+// Next returns the wait after one more failure in a row.
+func (b *Backoff) Next() time.Duration {
+	base, maxStep, u := b.Base, b.Max, rand.Float64
+	if base <= 0 {
+		base = 100 * time.Millisecond
+	}
+	if maxStep <= 0 {
+		maxStep = 10 * time.Second
+	}
+	if b.Rand != nil {
+		u = b.Rand
+	}
+	b.n++
+	return BackoffStep(base, maxStep, b.n, u())
+}
+
+// Reset starts again from Base after a success.
+func (b *Backoff) Reset() { b.n = 0 }
+
+// Wait waits Next() or until ctx ends, and then returns ctx's error.
+func (b *Backoff) Wait(ctx context.Context) error {
+	t := time.NewTimer(b.Next())
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

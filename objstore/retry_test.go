@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -92,5 +94,51 @@ func TestRetryBackoffIsCapped(t *testing.T) {
 	objstore.Retry(context.Background(), func(ctx context.Context) error { return errTransient }, p)
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("40 attempts capped at 2 ms each took %v", d)
+	}
+}
+
+func TestBackoffStep(t *testing.T) {
+	const ms = time.Millisecond
+	tests := []struct {
+		base, max time.Duration
+		n         int
+		step      time.Duration // the exponential step; waits lie in [step/2, step)
+	}{
+		{100 * ms, 10 * time.Second, 1, 100 * ms},
+		{100 * ms, 10 * time.Second, 2, 200 * ms},
+		{100 * ms, 10 * time.Second, 4, 800 * ms},
+		{100 * ms, 10 * time.Second, 8, 10 * time.Second},
+		{100 * ms, 10 * time.Second, 1000, 10 * time.Second},
+		{1, 30 * time.Second, 40, 30 * time.Second},
+		{time.Second, math.MaxInt64, 80, math.MaxInt64},
+		{0, time.Second, 5, 0},
+		{time.Second, time.Second, 3, time.Second},
+	}
+	for _, tt := range tests {
+		lo := objstore.BackoffStep(tt.base, tt.max, tt.n, 0)
+		hi := objstore.BackoffStep(tt.base, tt.max, tt.n, math.Nextafter(1, 0))
+		if lo != tt.step/2 || hi < lo || hi > tt.step {
+			t.Errorf("BackoffStep(%v, %v, %d) spans [%v, %v], want [%v, %v]", tt.base, tt.max, tt.n, lo, hi, tt.step/2, tt.step)
+		}
+	}
+}
+
+func TestBackoffResetsAndHonoursContext(t *testing.T) {
+	b := objstore.Backoff{Base: time.Millisecond, Max: 4 * time.Millisecond, Rand: func() float64 { return 0 }}
+	var got []time.Duration
+	for range 4 {
+		got = append(got, b.Next())
+	}
+	b.Reset()
+	got = append(got, b.Next())
+	want := []time.Duration{time.Millisecond / 2, time.Millisecond, 2 * time.Millisecond, 2 * time.Millisecond, time.Millisecond / 2}
+	if !slices.Equal(got, want) {
+		t.Errorf("waits %v, want %v", got, want)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	long := objstore.Backoff{Base: time.Hour, Max: time.Hour}
+	if err := long.Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Wait on a cancelled context = %v, want context.Canceled", err)
 	}
 }

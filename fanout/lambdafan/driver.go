@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
 	"github.com/fanout-dev/fanout/fanout"
 	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/objstore"
 )
 
 // Config wires a Driver. Invoker, Function, Engine and Admin are required.
@@ -117,17 +117,21 @@ type run struct {
 	job, out     string
 	sent         []time.Time // invocations not yet seen, oldest first
 	prevRunning  int
-	backoff      time.Duration
+	backoff      objstore.Backoff
 	pauseUntil   time.Time
 	lastProgress time.Time
 	lastDone     int
 	failures     int // consecutive failed commits or invocations
 }
 
+func (d *Driver) newRun(outURL, job string) *run {
+	return &run{job: job, out: outURL, backoff: objstore.Backoff{Base: d.cfg.BackoffBase, Max: d.cfg.BackoffMax}, lastProgress: time.Now(), lastDone: -1}
+}
+
 // Run drives the job until it commits (or fails, or ctx ends). outURL is
 // the job's output URL. It returns the job's result.
 func (d *Driver) Run(ctx context.Context, outURL, job string) (fanout.Result, error) {
-	r := &run{job: job, out: outURL, backoff: d.cfg.BackoffBase, lastProgress: time.Now(), lastDone: -1}
+	r := d.newRun(outURL, job)
 	for {
 		res, done, err := d.step(ctx, r)
 		if done {
@@ -149,7 +153,7 @@ func (d *Driver) Run(ctx context.Context, outURL, job string) (fanout.Result, er
 // scheduled sweep): reclaim, invoke what is missing, commit when ready.
 // done is true when the job committed or failed.
 func (d *Driver) Step(ctx context.Context, outURL, job string) (res fanout.Result, done bool, err error) {
-	r := &run{job: job, out: outURL, backoff: d.cfg.BackoffBase, lastProgress: time.Now(), lastDone: -1}
+	r := d.newRun(outURL, job)
 	return d.step(ctx, r)
 }
 
@@ -216,7 +220,8 @@ func (d *Driver) step(ctx context.Context, r *run) (fanout.Result, bool, error) 
 			d.stats.Invoked.Add(1)
 			r.sent = append(r.sent, time.Now())
 			have++
-			r.backoff, r.failures = d.cfg.BackoffBase, 0
+			r.failures = 0
+			r.backoff.Reset()
 			continue
 		}
 		if ctx.Err() != nil {
@@ -225,9 +230,12 @@ func (d *Driver) step(ctx context.Context, r *run) (fanout.Result, bool, error) 
 		if errors.Is(err, ErrFunctionNotFound) {
 			return fanout.Result{Job: r.job, State: fanout.StateRunning, Output: r.out, Error: err.Error()}, true, err
 		}
+		// Jittered: a fleet of drivers does not retry in step.
+		pause := r.backoff.Next()
+		r.pauseUntil = time.Now().Add(pause)
 		if errors.Is(err, ErrThrottled) {
 			d.stats.Throttled.Add(1)
-			d.log.Debug("throttled; backing off", "function", d.cfg.Function, "backoff", r.backoff)
+			d.log.Debug("throttled; backing off", "function", d.cfg.Function, "pause", pause)
 		} else {
 			d.stats.Errors.Add(1)
 			r.failures++
@@ -236,10 +244,6 @@ func (d *Driver) step(ctx context.Context, r *run) (fanout.Result, bool, error) 
 				return fanout.Result{Job: r.job, State: fanout.StateRunning, Output: r.out, Error: err.Error()}, true, err
 			}
 		}
-		// Full jitter: a fleet of drivers does not retry in step.
-		pause := r.backoff/2 + rand.N(r.backoff/2+1)
-		r.pauseUntil = time.Now().Add(pause)
-		r.backoff = min(2*r.backoff, d.cfg.BackoffMax)
 		break
 	}
 	return fanout.Result{Job: r.job, State: fanout.StateRunning, Output: r.out, Queue: st}, false, nil

@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/fanout-dev/fanout/fanout"
+	"github.com/fanout-dev/fanout/objstore"
 )
 
 // Config holds the queue's clock.
@@ -412,8 +412,7 @@ func (q *Queue) Fail(ctx context.Context, l fanout.Lease, reason string, permane
 		j.deadLetter(c, fmt.Sprintf("failed %d times (limit %d), last error: %s", c.failures, j.spec.MaxFailures, reason))
 		return fanout.FailOutcome{Dead: true}, nil
 	}
-	delay := min(float64(j.spec.BackoffMax), float64(j.spec.BackoffBase)*math.Pow(2, float64(c.failures-1)))
-	ready := q.now().Add(time.Duration(delay * (0.5 + q.jitter()/2)))
+	ready := q.now().Add(objstore.BackoffStep(j.spec.BackoffBase, j.spec.BackoffMax, c.failures, q.jitter()))
 	j.toPending(c, ready)
 	return fanout.FailOutcome{RetryAt: ready}, nil
 }

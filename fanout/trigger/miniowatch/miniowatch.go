@@ -14,13 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/notification"
 
 	"github.com/fanout-dev/fanout/fanout/trigger"
+	"github.com/fanout-dev/fanout/objstore"
 )
 
 // Config configures Watch. Client, Bucket and Emit are required.
@@ -53,7 +53,7 @@ func Watch(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	backoff := 250 * time.Millisecond
+	backoff := objstore.Backoff{Base: 250 * time.Millisecond, Max: cfg.BackoffMax}
 	for first := true; ctx.Err() == nil; first = false {
 		connected := time.Now()
 		ch := cfg.Client.ListenBucketNotification(ctx, cfg.Bucket, cfg.Prefix, cfg.Suffix, []string{string(notification.ObjectCreatedAll)})
@@ -89,14 +89,10 @@ func Watch(ctx context.Context, cfg Config) error {
 		}
 		// A connection that lived a while resets the backoff.
 		if time.Since(connected) > time.Minute {
-			backoff = 250 * time.Millisecond
+			backoff.Reset()
 		}
-		pause := backoff/2 + rand.N(backoff/2+1)
-		backoff = min(2*backoff, cfg.BackoffMax)
-		select {
-		case <-ctx.Done():
+		if backoff.Wait(ctx) != nil {
 			return nil
-		case <-time.After(pause):
 		}
 	}
 	return nil
