@@ -2,6 +2,7 @@ package functions
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -91,26 +92,56 @@ func (s *Schema) Names() []string {
 	return out
 }
 
-// String renders the schema in the --arg schema= syntax: name:type,...
+// String renders the schema as ParseSchema reads it: "name:type,...",
+// with a name quoted ("a:b", a quote doubled) when it holds a comma, a
+// colon, a quote or surrounding spaces.
 func (s *Schema) String() string {
 	parts := make([]string, len(s.Columns))
 	for i, c := range s.Columns {
-		parts[i] = c.Name + ":" + c.Type.String()
+		parts[i] = quoteName(c.Name) + ":" + c.Type.String()
 	}
 	return strings.Join(parts, ",")
 }
 
+func quoteName(n string) string {
+	if n != "" && !strings.ContainsAny(n, `,:"`) && strings.TrimSpace(n) == n {
+		return n
+	}
+	return `"` + strings.ReplaceAll(n, `"`, `""`) + `"`
+}
+
 // ParseSchema parses "name:type,name:type". A column without a type is a
-// string.
+// string. A name may be quoted ("a,b":int64, a quote doubled inside) to
+// hold commas, colons, quotes or surrounding spaces.
 func ParseSchema(spec string) (*Schema, error) {
 	s := &Schema{}
 	seen := map[string]bool{}
-	for _, part := range strings.Split(spec, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
+	for rest := spec; rest != ""; {
+		var name, typ string
+		var hasType, quoted bool
+		rest = strings.TrimLeft(rest, " \t")
+		if strings.HasPrefix(rest, `"`) {
+			var err error
+			if name, rest, err = unquoteName(rest); err != nil {
+				return nil, fmt.Errorf("schema %q: %w", spec, err)
+			}
+			quoted = true
 		}
-		name, typ, hasType := strings.Cut(part, ":")
+		var part string
+		part, rest, _ = strings.Cut(rest, ",")
+		part = strings.TrimSpace(part)
+		if quoted {
+			typ, hasType = strings.CutPrefix(part, ":")
+			if !hasType && part != "" {
+				return nil, fmt.Errorf("schema column %q: %q after the quoted name, want :type", name, part)
+			}
+		} else {
+			if part == "" {
+				continue
+			}
+			name, typ, hasType = strings.Cut(part, ":")
+			name = strings.TrimSpace(name)
+		}
 		t := String
 		if hasType {
 			var err error
@@ -118,7 +149,6 @@ func ParseSchema(spec string) (*Schema, error) {
 				return nil, fmt.Errorf("schema column %q: %w", name, err)
 			}
 		}
-		name = strings.TrimSpace(name)
 		if name == "" || seen[name] {
 			return nil, fmt.Errorf("schema: empty or repeated column name %q", name)
 		}
@@ -129,6 +159,24 @@ func ParseSchema(spec string) (*Schema, error) {
 		return nil, fmt.Errorf("schema: no columns in %q", spec)
 	}
 	return s, nil
+}
+
+// unquoteName reads a quoted name at the start of s.
+func unquoteName(s string) (name, rest string, err error) {
+	var b strings.Builder
+	for i := 1; i < len(s); i++ {
+		if s[i] != '"' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+1 < len(s) && s[i+1] == '"' {
+			b.WriteByte('"')
+			i++
+			continue
+		}
+		return b.String(), s[i+1:], nil
+	}
+	return "", "", errors.New("quoted column name not closed")
 }
 
 // Value is one typed cell. The zero Value is a null string.

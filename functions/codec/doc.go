@@ -42,4 +42,15 @@ var (
 
 	// ErrCorruptParquet means a Parquet file's structure is invalid.
 	ErrCorruptParquet = errors.New("corrupt Parquet file")
+
+	// ErrUnsupportedParquet means a Parquet file uses a type or codec
+	// fanout does not read (yet), or one parquet-go is known to decode
+	// wrongly: the file is refused rather than read inexactly.
+	ErrUnsupportedParquet = errors.New("unsupported Parquet feature")
+
+	// ErrInexactValue means a value cannot be held exactly by fanout's
+	// record model (bytes that are not UTF-8 text, a decimal with more
+	// digits than a float64 holds, a timestamp finer than microseconds):
+	// the record is refused rather than committed changed.
+	ErrInexactValue = errors.New("value cannot be represented exactly")
 )

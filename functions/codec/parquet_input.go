@@ -12,8 +12,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/deprecated"
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/fanout-dev/fanout/functions"
@@ -211,6 +213,9 @@ func openParquet(ra io.ReaderAt, size int64, object string) (f *parquet.File, g 
 	} else if _, err := g.ReadAt(head[:], 0); err != nil {
 		return nil, nil, parquetErr(object, err)
 	}
+	if string(foot[4:]) == "PARE" {
+		return nil, nil, parquetErr(object, fmt.Errorf("%w: an encrypted Parquet file (PARE magic): fanout does not decrypt Parquet modular encryption", ErrUnsupportedParquet))
+	}
 	if string(head[:]) != "PAR1" || string(foot[4:]) != "PAR1" {
 		return nil, nil, parquetErr(object, fmt.Errorf("%w: no PAR1 magic (not a Parquet file, or an encrypted one)", ErrCorruptParquet))
 	}
@@ -244,6 +249,9 @@ func openParquet(ra io.ReaderAt, size int64, object string) (f *parquet.File, g 
 		if g.ioErr != nil {
 			return nil, nil, parquetErr(object, g.ioErr)
 		}
+		if strings.Contains(err.Error(), "DecryptionConfig") {
+			return nil, nil, parquetErr(object, fmt.Errorf("%w: a Parquet file with encrypted columns and a plaintext footer: fanout does not decrypt Parquet modular encryption", ErrUnsupportedParquet))
+		}
 		return nil, nil, parquetErr(object, fmt.Errorf("%w: %w", ErrCorruptParquet, err))
 	}
 	if n := len(f.Metadata().RowGroups); n > parquet.MaxRowGroups {
@@ -268,6 +276,8 @@ type pqColumn struct {
 	leaf int // leaf column index
 	typ  functions.Type
 	conv func(parquet.Value) (functions.Value, error)
+	// required columns hold no nulls: a null in one is corruption.
+	required bool
 }
 
 // fileColumns maps the file's top-level columns; nested ones are an
@@ -275,17 +285,21 @@ type pqColumn struct {
 func fileColumns(f *parquet.File, object string) (*functions.Schema, []pqColumn, error) {
 	var cols []pqColumn
 	var nested []string
+	leaves := leafElements(f)
 	err := catch(func() error {
 		for _, c := range f.Root().Columns() {
 			if !c.Leaf() || c.Repeated() || c.MaxRepetitionLevel() > 0 {
 				nested = append(nested, c.Name())
 				continue
 			}
-			t, conv, err := leafConverter(c)
+			t, conv, err := leafConverter(c, leaves)
 			if err != nil {
 				return fmt.Errorf("column %q: %w", c.Name(), err)
 			}
-			cols = append(cols, pqColumn{name: c.Name(), leaf: c.Index(), typ: t, conv: conv})
+			if err := checkCodecs(f, c); err != nil {
+				return err
+			}
+			cols = append(cols, pqColumn{name: c.Name(), leaf: c.Index(), typ: t, conv: conv, required: c.Required()})
 		}
 		return nil
 	})
@@ -302,13 +316,64 @@ func fileColumns(f *parquet.File, object string) (*functions.Schema, []pqColumn,
 	return s, cols, nil
 }
 
+// leafElements lists the schema elements of the file's leaf columns, in
+// the order of their column indexes.
+func leafElements(f *parquet.File) []*format.SchemaElement {
+	schema := f.Metadata().Schema
+	var leaves []*format.SchemaElement
+	for i := 1; i < len(schema); i++ {
+		if !schema[i].NumChildren.Valid || schema[i].NumChildren.V == 0 {
+			leaves = append(leaves, &schema[i])
+		}
+	}
+	return leaves
+}
+
+// checkCodecs refuses a column whose chunks use a codec parquet-go
+// decodes wrongly.
+func checkCodecs(f *parquet.File, c *parquet.Column) error {
+	for i, rg := range f.Metadata().RowGroups {
+		if idx := c.Index(); idx < len(rg.Columns) && rg.Columns[idx].MetaData.Codec == format.Lz4Raw {
+			return fmt.Errorf("column %q in row group %d: %w", c.Name(), i, errLZ4Raw)
+		}
+	}
+	return nil
+}
+
+// errLZ4Raw explains the refusal of LZ4_RAW column chunks.
+var errLZ4Raw = fmt.Errorf("%w: LZ4_RAW compression: parquet-go v0.32 decodes some LZ4_RAW pages wrongly without an error (every value of parquet-testing's lz4_raw_compressed_larger.parquet comes out empty), so fanout refuses them", ErrUnsupportedParquet)
+
 // leafConverter picks the fanout type of a leaf column and the conversion
-// of its values.
-func leafConverter(c *parquet.Column) (functions.Type, func(parquet.Value) (functions.Value, error), error) {
+// of its values. A type the record model cannot hold is an error
+// (ErrUnsupportedParquet); a value it cannot hold exactly is an error of
+// its row (ErrInexactValue): never a changed value.
+func leafConverter(c *parquet.Column, leaves []*format.SchemaElement) (functions.Type, func(parquet.Value) (functions.Value, error), error) {
 	t := c.Type()
 	var lt format.LogicalTypeValue
 	if l := t.LogicalType(); l != nil {
 		lt = l.Value
+	}
+	// parquet-go's types lose the annotations it does not know (FLOAT16
+	// comes out as a plain FIXED_LEN_BYTE_ARRAY): look at the file's own
+	// schema element too.
+	var el *format.SchemaElement
+	if i := c.Index(); i >= 0 && i < len(leaves) {
+		el = leaves[i]
+	}
+	if el != nil && el.LogicalType.Value != nil {
+		switch el.LogicalType.Value.(type) {
+		case *format.Float16Type, *format.NullType:
+			lt = el.LogicalType.Value
+		}
+	}
+	if ct := t.ConvertedType(); (ct != nil && *ct == deprecated.Interval) || (el != nil && el.ConvertedType.Valid && el.ConvertedType.V == deprecated.Interval) {
+		return 0, nil, fmt.Errorf("%w: INTERVAL columns are not read yet", ErrUnsupportedParquet)
+	}
+	switch lt.(type) {
+	case *format.Float16Type:
+		return 0, nil, fmt.Errorf("%w: FLOAT16 (half-precision float) columns are not read yet", ErrUnsupportedParquet)
+	case *format.NullType:
+		return 0, nil, fmt.Errorf("%w: columns of the NULL (always null) type are not read yet", ErrUnsupportedParquet)
 	}
 	switch t.Kind() {
 	case parquet.Boolean:
@@ -319,12 +384,12 @@ func leafConverter(c *parquet.Column) (functions.Type, func(parquet.Value) (func
 		switch l := lt.(type) {
 		case *format.DateType:
 			return functions.Timestamp, func(v parquet.Value) (functions.Value, error) {
-				return functions.Value{Type: functions.Timestamp, Valid: true, I: int64(v.Int32()) * 86400e6}, nil
+				return dateValue(int64(v.Int32()))
 			}, nil
 		case *format.DecimalType:
 			scale := l.Scale
 			return functions.Float64, func(v parquet.Value) (functions.Value, error) {
-				return decimalFloat(big.NewInt(int64(v.Int32())), scale), nil
+				return decimalFloat(big.NewInt(int64(v.Int32())), scale)
 			}, nil
 		case *format.IntType:
 			if !l.IsSigned {
@@ -350,23 +415,26 @@ func leafConverter(c *parquet.Column) (functions.Type, func(parquet.Value) (func
 				x := v.Int64()
 				if mul != 1 {
 					if x > math.MaxInt64/mul || x < math.MinInt64/mul {
-						return functions.Value{}, fmt.Errorf("timestamp %d ms is out of range", x)
+						return functions.Value{}, fmt.Errorf("%w: timestamp %d ms is out of range", ErrInexactValue, x)
 					}
 					x *= mul
 				}
-				return functions.Value{Type: functions.Timestamp, Valid: true, I: floorDiv(x, div)}, nil
+				if x%div != 0 {
+					return functions.Value{}, fmt.Errorf("%w: timestamp %d ns has digits below the microsecond, which fanout's timestamps do not hold", ErrInexactValue, x)
+				}
+				return functions.Value{Type: functions.Timestamp, Valid: true, I: x / div}, nil
 			}, nil
 		case *format.DecimalType:
 			scale := l.Scale
 			return functions.Float64, func(v parquet.Value) (functions.Value, error) {
-				return decimalFloat(big.NewInt(v.Int64()), scale), nil
+				return decimalFloat(big.NewInt(v.Int64()), scale)
 			}, nil
 		case *format.IntType:
 			if !l.IsSigned {
 				return functions.Int64, func(v parquet.Value) (functions.Value, error) {
 					u := uint64(v.Int64())
 					if u > math.MaxInt64 {
-						return functions.Value{}, fmt.Errorf("unsigned value %d does not fit int64", u)
+						return functions.Value{}, fmt.Errorf("%w: unsigned value %d does not fit int64", ErrInexactValue, u)
 					}
 					return functions.IntValue(int64(u)), nil
 				}, nil
@@ -377,11 +445,7 @@ func leafConverter(c *parquet.Column) (functions.Type, func(parquet.Value) (func
 		}, nil
 	case parquet.Int96:
 		return functions.Timestamp, func(v parquet.Value) (functions.Value, error) {
-			i := v.Int96()
-			nanos := int64(uint64(i[1])<<32 | uint64(i[0]))
-			const unixJulianDay = 2440588
-			days := int64(i[2]) - unixJulianDay
-			return functions.Value{Type: functions.Timestamp, Valid: true, I: days*86400e6 + nanos/1000}, nil
+			return int96Value(v.Int96())
 		}, nil
 	case parquet.Float:
 		return functions.Float64, func(v parquet.Value) (functions.Value, error) {
@@ -401,40 +465,87 @@ func leafConverter(c *parquet.Column) (functions.Type, func(parquet.Value) (func
 				if len(b) > 0 && b[0]&0x80 != 0 { // two's complement
 					n.Sub(n, new(big.Int).Lsh(big.NewInt(1), uint(len(b))*8))
 				}
-				return decimalFloat(n, scale), nil
+				return decimalFloat(n, scale)
 			}, nil
 		case *format.UUIDType:
 			return functions.String, func(v parquet.Value) (functions.Value, error) {
 				b := v.ByteArray()
 				if len(b) != 16 {
-					return functions.StringValue(hex.EncodeToString(b)), nil
+					return functions.Value{}, fmt.Errorf("%w: UUID of %d bytes", ErrCorruptParquet, len(b))
 				}
 				h := hex.EncodeToString(b)
 				return functions.StringValue(h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]), nil
 			}, nil
 		}
 		return functions.String, func(v parquet.Value) (functions.Value, error) {
-			return functions.StringValue(string(v.ByteArray())), nil
+			b := v.ByteArray()
+			if !utf8.Valid(b) {
+				return functions.Value{}, fmt.Errorf("%w: %d bytes that are not UTF-8 text (binary data: fanout's strings hold text only, and would replace them with U+FFFD)", ErrInexactValue, len(b))
+			}
+			return functions.StringValue(string(b)), nil
 		}, nil
 	}
-	return 0, nil, fmt.Errorf("unsupported parquet type %v", t)
+	return 0, nil, fmt.Errorf("%w: parquet type %v", ErrUnsupportedParquet, t)
 }
 
-func floorDiv(x, d int64) int64 {
-	if d == 1 {
-		return x
+// maxDays is the range of days whose midnight fits int64 microseconds.
+const maxDays = math.MaxInt64 / int64(86400e6)
+
+// dateValue is a DATE (days since the epoch) as the timestamp of its
+// midnight, UTC.
+func dateValue(days int64) (functions.Value, error) {
+	if days > maxDays || days < -maxDays {
+		return functions.Value{}, fmt.Errorf("%w: date %d days from 1970 is out of the timestamp range", ErrInexactValue, days)
 	}
-	q := x / d
-	if x%d != 0 && x < 0 {
-		q--
-	}
-	return q
+	return functions.Value{Type: functions.Timestamp, Valid: true, I: days * 86400e6}, nil
 }
 
-// decimalFloat is unscaled * 10^-scale, correctly rounded.
-func decimalFloat(unscaled *big.Int, scale int32) functions.Value {
-	f, _ := strconv.ParseFloat(unscaled.String()+"e"+strconv.Itoa(-int(scale)), 64)
-	return functions.FloatValue(f)
+// int96Value is an INT96 timestamp (nanoseconds of the day in the low 8
+// bytes, then the Julian day) in microseconds.
+func int96Value(i deprecated.Int96) (functions.Value, error) {
+	nanos := int64(uint64(i[1])<<32 | uint64(i[0]))
+	const unixJulianDay = 2440588
+	days := int64(i[2]) - unixJulianDay
+	switch {
+	case nanos%1000 != 0:
+		return functions.Value{}, fmt.Errorf("%w: INT96 timestamp has digits below the microsecond (%d ns into its day), which fanout's timestamps do not hold", ErrInexactValue, nanos)
+	case days >= maxDays || days < -maxDays:
+		return functions.Value{}, fmt.Errorf("%w: INT96 timestamp of Julian day %d is out of the timestamp range", ErrInexactValue, i[2])
+	}
+	// Spark writes the nanoseconds signed (negative before 1970 too).
+	us, day := nanos/1000, days*86400e6
+	t := day + us
+	if (us > 0 && t < day) || (us < 0 && t > day) {
+		return functions.Value{}, fmt.Errorf("%w: INT96 timestamp of Julian day %d is out of the timestamp range", ErrInexactValue, i[2])
+	}
+	return functions.Value{Type: functions.Timestamp, Valid: true, I: t}, nil
+}
+
+// decimalFloat is unscaled * 10^-scale as a float64 when the float64
+// gives the decimal back: its shortest decimal form (what every writer
+// prints) or its exact binary value equals the decimal. Any decimal of at
+// most 15 digits in float64's normal range does; one with more digits
+// than the float64 holds is an ErrInexactValue, never rounded.
+func decimalFloat(unscaled *big.Int, scale int32) (functions.Value, error) {
+	f, err := strconv.ParseFloat(unscaled.String()+"e"+strconv.Itoa(-int(scale)), 64)
+	if err != nil || math.IsInf(f, 0) {
+		return functions.Value{}, fmt.Errorf("%w: decimal %se%d is out of float64's range", ErrInexactValue, unscaled, -scale)
+	}
+	if unscaled.IsInt64() && unscaled.Int64() < 1e15 && unscaled.Int64() > -1e15 && scale >= 0 && scale <= 290 {
+		return functions.FloatValue(f), nil
+	}
+	want := new(big.Rat).SetInt(unscaled)
+	pow := new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(max(scale, -scale))), nil))
+	if scale >= 0 {
+		want.Quo(want, pow)
+	} else {
+		want.Mul(want, pow)
+	}
+	short, _ := new(big.Rat).SetString(strconv.FormatFloat(f, 'g', -1, 64))
+	if (short != nil && short.Cmp(want) == 0) || new(big.Rat).SetFloat64(f).Cmp(want) == 0 {
+		return functions.FloatValue(f), nil
+	}
+	return functions.Value{}, fmt.Errorf("%w: decimal %s has more digits than a float64 holds (it would become %s)", ErrInexactValue, want.FloatString(int(max(scale, 0))), strconv.FormatFloat(f, 'g', -1, 64))
 }
 
 // castValue converts a value of the file's type to the schema's.
@@ -465,6 +576,13 @@ type pqReader struct {
 	values parquet.ValueReader
 	buf    []parquet.Value
 	vals   []functions.Value
+
+	// headers holds the value and null counts the data page headers of
+	// the current column chunk claim, in order; page indexes it, and
+	// pageValues and pageNulls count what the decoder gave for it.
+	headers               []pageCounts
+	pageIdx               int
+	pageValues, pageNulls int64
 
 	rowErrs    []error // shared with parquetInput
 	hasRowErrs *bool
@@ -532,6 +650,7 @@ func NewParquetInput(ra io.ReaderAt, size int64, opts ParquetOptions) (functions
 	} else {
 		in.schema = opts.Schema
 		byName := map[string]*parquet.Column{}
+		leaves := leafElements(f)
 		err := catch(func() error {
 			for _, c := range f.Root().Columns() {
 				byName[c.Name()] = c
@@ -544,14 +663,14 @@ func NewParquetInput(ra io.ReaderAt, size int64, opts ParquetOptions) (functions
 				if !c.Leaf() || c.Repeated() || c.MaxRepetitionLevel() > 0 {
 					return fmt.Errorf("%w: %q", ErrNestedColumn, sc.Name)
 				}
-				t, conv, err := leafConverter(c)
+				t, conv, err := leafConverter(c, leaves)
 				if err != nil {
 					return fmt.Errorf("column %q: %w", sc.Name, err)
 				}
 				if !castable(t, sc.Type) {
 					return fmt.Errorf("column %q is %v in the file; the schema says %v", sc.Name, t, sc.Type)
 				}
-				in.readers = append(in.readers, &pqReader{pqColumn: pqColumn{name: sc.Name, leaf: c.Index(), typ: t, conv: conv}, out: i, to: sc.Type})
+				in.readers = append(in.readers, &pqReader{pqColumn: pqColumn{name: sc.Name, leaf: c.Index(), typ: t, conv: conv, required: c.Required()}, out: i, to: sc.Type})
 			}
 			return nil
 		})
@@ -654,6 +773,11 @@ func (in *parquetInput) corrupt(row int64, err error) error {
 	return &functions.RecordError{Object: in.object, Offset: row, Err: fmt.Errorf("%w: %w", ErrCorruptParquet, err)}
 }
 
+// refuse reports what fanout does not read, at the row group's first row.
+func (in *parquetInput) refuse(err error) error {
+	return &functions.RecordError{Object: in.object, Offset: in.rowBase, Err: err}
+}
+
 // openRowGroup checks the page headers of the selected column chunks and
 // opens their pages.
 func (in *parquetInput) openRowGroup() error {
@@ -666,6 +790,12 @@ func (in *parquetInput) openRowGroup() error {
 			return in.corrupt(in.rowBase, fmt.Errorf("row group %d has no column %q", in.rg, r.name))
 		}
 		cc := &rg.Columns[r.leaf].MetaData
+		if cc.Codec == format.Lz4Raw {
+			return in.refuse(fmt.Errorf("column %q in row group %d: %w", r.name, in.rg, errLZ4Raw))
+		}
+		if r.required && cc.Statistics.NullCount > 0 {
+			return in.corrupt(in.rowBase, fmt.Errorf("required column %q claims %d nulls in row group %d", r.name, cc.Statistics.NullCount, in.rg))
+		}
 		if cc.NumValues != in.rgRows {
 			return in.corrupt(in.rowBase, fmt.Errorf("column %q holds %d values for %d rows in row group %d", r.name, cc.NumValues, in.rgRows, in.rg))
 		}
@@ -683,9 +813,11 @@ func (in *parquetInput) openRowGroup() error {
 	}
 	for _, r := range in.readers {
 		cc := &rg.Columns[r.leaf].MetaData
-		if err := in.checkPages(cc); err != nil {
+		headers, err := in.checkPages(cc, r.headers[:0])
+		if err != nil {
 			return in.corrupt(in.rowBase, fmt.Errorf("column %q in row group %d: %w", r.name, in.rg, err))
 		}
+		r.headers, r.pageIdx, r.pageValues, r.pageNulls = headers, 0, 0, 0
 		if err := catch(func() error { r.pages = chunks[r.leaf].Pages(); return nil }); err != nil {
 			return in.corrupt(in.rowBase, err)
 		}
@@ -702,21 +834,26 @@ func chunkRange(cc *format.ColumnMetaData) (start, end int64) {
 	return start, start + cc.TotalCompressedSize
 }
 
+// pageCounts is what a data page header claims: its values (nulls
+// included) and, for a V2 page, its nulls (-1 when unknown).
+type pageCounts struct{ values, nulls int64 }
+
 // checkPages walks the page headers of a column chunk, checking that each
 // page lies inside the chunk and claims plausible sizes, so that parquet-go
-// never allocates what a corrupt header says.
-func (in *parquetInput) checkPages(cc *format.ColumnMetaData) error {
+// never allocates what a corrupt header says. It appends each data page's
+// counts to headers, for read to check the decoder's output against.
+func (in *parquetInput) checkPages(cc *format.ColumnMetaData, headers []pageCounts) ([]pageCounts, error) {
 	start, end := chunkRange(cc)
 	var values int64
 	hdr := make([]byte, 0, 256)
 	for pos := start; pos < end; {
 		window := min(int64(256), end-pos)
 		var hlen int
-		var typ, comp, uncomp, nvals int64 = -1, -1, -1, 0
+		var typ, comp, uncomp, nvals, nnulls int64 = -1, -1, -1, 0, -1
 		for {
 			hdr = hdr[:window]
 			if _, err := in.g.ReadAt(hdr, pos); err != nil {
-				return err
+				return nil, err
 			}
 			tc := thriftCheck{b: hdr, visit: func(parent, field int16, v int64) {
 				switch {
@@ -728,6 +865,8 @@ func (in *parquetInput) checkPages(cc *format.ColumnMetaData) error {
 					comp = v
 				case (parent == 5 || parent == 7 || parent == 8) && field == 1:
 					nvals = v
+				case parent == 8 && field == 2:
+					nnulls = v
 				}
 			}}
 			n, err := tc.structLen()
@@ -736,7 +875,7 @@ func (in *parquetInput) checkPages(cc *format.ColumnMetaData) error {
 				break
 			}
 			if !errors.Is(err, errThriftShort) || window >= end-pos || window >= maxPageHeaderBytes {
-				return fmt.Errorf("page header at %d: %w", pos, err)
+				return nil, fmt.Errorf("page header at %d: %w", pos, err)
 			}
 			window = min(window*4, end-pos, maxPageHeaderBytes)
 			if int64(cap(hdr)) < window {
@@ -745,23 +884,24 @@ func (in *parquetInput) checkPages(cc *format.ColumnMetaData) error {
 		}
 		switch {
 		case comp < 0 || uncomp < 0 || typ < 0:
-			return fmt.Errorf("page header at %d lacks its type or sizes", pos)
+			return nil, fmt.Errorf("page header at %d lacks its type or sizes", pos)
 		case comp > maxPageBytes || uncomp > maxPageBytes:
-			return fmt.Errorf("page at %d claims %d bytes (%d uncompressed), more than the %d allowed", pos, comp, uncomp, maxPageBytes)
+			return nil, fmt.Errorf("page at %d claims %d bytes (%d uncompressed), more than the %d allowed", pos, comp, uncomp, maxPageBytes)
 		case pos+int64(hlen)+comp > end:
-			return fmt.Errorf("page at %d (%d bytes) runs past the column chunk's end at %d", pos, comp, end)
+			return nil, fmt.Errorf("page at %d (%d bytes) runs past the column chunk's end at %d", pos, comp, end)
 		case nvals < 0 || nvals > maxPageValues:
-			return fmt.Errorf("page at %d claims %d values", pos, nvals)
+			return nil, fmt.Errorf("page at %d claims %d values", pos, nvals)
 		}
-		if typ != int64(format.DictionaryPage) {
+		if typ == int64(format.DataPage) || typ == int64(format.DataPageV2) {
 			values += nvals
+			headers = append(headers, pageCounts{values: nvals, nulls: nnulls})
 		}
 		pos += int64(hlen) + comp
 	}
-	if values > cc.NumValues && cc.NumValues >= 0 {
-		return fmt.Errorf("pages hold %d values, the chunk claims %d", values, cc.NumValues)
+	if values != cc.NumValues {
+		return nil, fmt.Errorf("pages hold %d values, the chunk claims %d", values, cc.NumValues)
 	}
-	return nil
+	return headers, nil
 }
 
 // read decodes the next n values of the column into vals.
@@ -777,12 +917,26 @@ func (r *pqReader) read(n int) error {
 			if err != nil {
 				return err
 			}
+			if r.pageIdx >= len(r.headers) {
+				parquet.Release(p)
+				return fmt.Errorf("the decoder gives more data pages than the chunk's %d page headers", len(r.headers))
+			}
+			if h := r.headers[r.pageIdx]; p.NumValues() != h.values {
+				parquet.Release(p)
+				return fmt.Errorf("data page %d: the decoder gives %d values, its header says %d", r.pageIdx, p.NumValues(), h.values)
+			}
 			r.page, r.values = p, p.Values()
+			r.pageValues, r.pageNulls = 0, 0
 		}
 		k, err := r.values.ReadValues(r.buf[:n-got])
+		r.pageValues += int64(k)
 		for i, v := range r.buf[:k] {
 			var fv functions.Value
 			if v.IsNull() {
+				if r.required {
+					return fmt.Errorf("data page %d: a null in a required column", r.pageIdx)
+				}
+				r.pageNulls++
 				fv = functions.Null(r.to)
 			} else {
 				var cerr error
@@ -805,6 +959,9 @@ func (r *pqReader) read(n int) error {
 		case err == io.EOF:
 			parquet.Release(r.page)
 			r.page, r.values = nil, nil
+			if err := r.pageDone(); err != nil {
+				return err
+			}
 		case err != nil:
 			return err
 		case k == 0:
@@ -813,6 +970,20 @@ func (r *pqReader) read(n int) error {
 			}
 		}
 	}
+	return nil
+}
+
+// pageDone checks what the decoder gave for the page just read against
+// its header: as many values, and as many nulls when a V2 header says.
+func (r *pqReader) pageDone() error {
+	h := r.headers[r.pageIdx]
+	if r.pageValues != h.values {
+		return fmt.Errorf("data page %d: the decoder gave %d values, its header says %d", r.pageIdx, r.pageValues, h.values)
+	}
+	if h.nulls >= 0 && r.pageNulls != h.nulls {
+		return fmt.Errorf("data page %d: the decoder gave %d nulls, its header says %d", r.pageIdx, r.pageNulls, h.nulls)
+	}
+	r.pageIdx++
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math/big"
 	"slices"
 	"strings"
 	"testing"
@@ -50,9 +51,9 @@ func TestParquetTypes(t *testing.T) {
 	nanos := uint64(3*time.Hour + 500*time.Microsecond)
 	rows := []typesRow{{
 		I32: -5, U64: 1 << 40, F32: 0.5, Date: int32(day.Unix() / 86400), Dec: -12345,
-		Ms: day.UnixMilli() + 1, Ns: day.UnixNano() + 1999, I96: deprecated.Int96{uint32(nanos), uint32(nanos >> 32), julian},
+		Ms: day.UnixMilli() + 1, Ns: day.UnixNano() + 1000, I96: deprecated.Int96{uint32(nanos), uint32(nanos >> 32), julian},
 		UUID: [16]byte{0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 1, 2, 3, 4, 5, 6, 7, 8}, Raw: []byte("bytes"), Opt: &s,
-	}, {U64: 1 << 63}}
+	}, {U64: 1 << 63}, {Ns: 1999}, {Raw: []byte("\xff\xfe")}, {Dec: 1<<62 + 1}}
 	data := writeStructs(t, rows)
 	schema, _, err := ParquetSchema(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
@@ -79,10 +80,64 @@ func TestParquetTypes(t *testing.T) {
 	if !slices.Equal(r.Row, wantRow) {
 		t.Errorf("got  %v\nwant %v", r.Row, wantRow)
 	}
-	// A UINT64 beyond int64 is an error naming the row.
-	_, err = in.Next()
-	if re := asRecordError(err); re == nil || re.Offset != 1 || !strings.Contains(err.Error(), "does not fit int64") {
-		t.Errorf("got %v, want a RecordError at row 1", err)
+	// A value the record model cannot hold exactly is an error naming the
+	// object, the row and the column: a UINT64 beyond int64, nanoseconds,
+	// bytes that are not UTF-8, a decimal with more digits than a float64.
+	for row, want := range []string{1: `column "u64": value cannot be represented exactly: unsigned value 9223372036854775808 does not fit int64`,
+		2: `column "ns": value cannot be represented exactly: timestamp 1999 ns has digits below the microsecond`,
+		3: `column "raw": value cannot be represented exactly: 2 bytes that are not UTF-8 text`,
+		4: `column "dec": value cannot be represented exactly: decimal 46116860184273879.05 has more digits than a float64 holds (it would become 4.611686018427388e+16)`} {
+		if row == 0 {
+			continue
+		}
+		errs := map[int64]error{}
+		in, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Object: "types.parquet"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			_, err := in.Next()
+			if err == io.EOF {
+				break
+			}
+			if re := asRecordError(err); re != nil {
+				errs[re.Offset] = err
+			} else if err != nil {
+				t.Fatal(err)
+			}
+		}
+		err = errs[int64(row)]
+		if !errors.Is(err, ErrInexactValue) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "types.parquet") {
+			t.Errorf("row %d: got %v; want a RecordError saying %s", row, err, want)
+		}
+		if len(errs) != 4 {
+			t.Errorf("%d rows refused, want 4: %v", len(errs), errs)
+		}
+	}
+}
+
+func TestParquetDecimalExactness(t *testing.T) {
+	for _, tc := range []struct {
+		unscaled string
+		scale    int32
+		want     float64 // 0: refused
+	}{
+		{"12345", 2, 123.45},
+		{"-999999999999999", 3, -999999999999.999},
+		{"8131803788478518982", 10, 0},      // DuckDB's DECIMAL(38,10) rounded in issue #12
+		{"1152921504606846976", 0, 1 << 60}, // exactly a float64, though its shortest form differs
+		{"1152921504606846977", 0, 0},
+		{"10", 0, 10},
+		{"1", 400, 0}, // below float64's range
+	} {
+		n, _ := new(big.Int).SetString(tc.unscaled, 10)
+		v, err := decimalFloat(n, tc.scale)
+		switch {
+		case tc.want == 0 && !errors.Is(err, ErrInexactValue):
+			t.Errorf("%se-%d: got %v, %v; want ErrInexactValue", tc.unscaled, tc.scale, v, err)
+		case tc.want != 0 && (err != nil || v.F != tc.want):
+			t.Errorf("%se-%d: got %v, %v; want %v", tc.unscaled, tc.scale, v, err, tc.want)
+		}
 	}
 }
 

@@ -1,0 +1,362 @@
+package fanout_test
+
+// The Parquet conformance corpus (apache/parquet-testing, vendored under
+// testdata/parquet-testing) through the whole engine: every file is
+// converted to JSONL and to Parquet, and what fanout commits is compared
+// with what DuckDB reads from the original. A file is exact (same rows,
+// same values under fanout's documented type mapping), refused (the plan
+// or the chunk fails with a reason) or wrong; one wrong file fails the
+// test, and docs/formats.md must list the outcome of every file.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fanout-dev/fanout/fanout"
+	"github.com/fanout-dev/fanout/fanout/memqueue"
+	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/functions/builtin"
+	"github.com/fanout-dev/fanout/functions/codec"
+	"github.com/fanout-dev/fanout/localstack"
+	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore"
+	"github.com/fanout-dev/fanout/objstore/bucketurl"
+)
+
+var updateFormats = flag.Bool("update-formats", false, "rewrite the corpus table of docs/formats.md from this run of TestParquetCorpus")
+
+const (
+	corpusDir   = "../testdata/parquet-testing"
+	formatsDoc  = "../docs/formats.md"
+	corpusBegin = "<!-- corpus table: written by go test ./fanout -run TestParquetCorpus -update-formats -->"
+	corpusEnd   = "<!-- end of corpus table -->"
+)
+
+// corpusOutcome is what became of one file.
+type corpusOutcome struct {
+	file    string // relative to the corpus directory
+	outcome string // "exact", "refused" or "wrong"
+	reason  string // why refused or wrong
+}
+
+func TestParquetCorpus(t *testing.T) {
+	var files []string
+	err := filepath.WalkDir(corpusDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && (strings.HasSuffix(p, ".parquet") || strings.HasSuffix(p, ".parquet.encrypted")) {
+			rel, _ := filepath.Rel(corpusDir, p)
+			files = append(files, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil || len(files) < 90 {
+		t.Fatalf("%d corpus files (%v): want the whole of testdata/parquet-testing", len(files), err)
+	}
+	slices.Sort(files)
+	abs, err := filepath.Abs(corpusDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// What DuckDB sees in each original: its columns and types.
+	var describe []string
+	for _, f := range files {
+		describe = append(describe, "DESCRIBE SELECT * FROM read_parquet("+sqlString(filepath.Join(abs, f))+")")
+	}
+	described := localstack.DuckDBBatch(t, describe)
+
+	type run struct {
+		file, format string
+		out          string
+		schema       *functions.Schema
+		err          error
+	}
+	var runs []*run
+	work := t.TempDir()
+	for i, f := range files {
+		data, err := os.ReadFile(filepath.Join(corpusDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		schema, _, _ := codec.ParquetSchema(bytes.NewReader(data), int64(len(data)))
+		for _, format := range []string{"jsonl", "parquet"} {
+			dir := filepath.Join(work, fmt.Sprintf("%03d-%s", i, format))
+			in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out")
+			writeFiles(t, in, map[string][]byte{filepath.Base(f): data})
+			r := &run{file: f, format: format, out: out, schema: schema}
+			r.err = corpusConvert(t, in, out, format)
+			runs = append(runs, r)
+		}
+	}
+
+	// Compare every committed output with the original, in DuckDB.
+	var queries []string
+	var compared []*run
+	var outcomes = map[string][]string{} // file -> per-format results
+	for _, r := range runs {
+		if r.err != nil {
+			continue
+		}
+		d := described[slices.Index(files, r.file)]
+		if d.Error != "" {
+			outcomes[r.file] = append(outcomes[r.file], "wrong: fanout committed a file DuckDB refuses: "+firstLine(d.Error))
+			r.err = errCompared
+			continue
+		}
+		q, err := compareQuery(filepath.Join(abs, r.file), r.out, r.format, d.Rows, r.schema)
+		if err != nil {
+			outcomes[r.file] = append(outcomes[r.file], "wrong: "+err.Error())
+			r.err = errCompared
+			continue
+		}
+		queries = append(queries, q)
+		compared = append(compared, r)
+	}
+	results := localstack.DuckDBBatch(t, queries)
+	for i, r := range compared {
+		res := results[i]
+		if res.Error != "" {
+			outcomes[r.file] = append(outcomes[r.file], fmt.Sprintf("wrong: DuckDB cannot compare the %s output: %s", r.format, firstLine(res.Error)))
+			continue
+		}
+		row := res.Rows[0]
+		if fmt.Sprint(row["na"]) != fmt.Sprint(row["nb"]) || fmt.Sprint(row["da"]) != "0" || fmt.Sprint(row["db"]) != "0" {
+			outcomes[r.file] = append(outcomes[r.file], fmt.Sprintf("wrong: %s output: %v rows read, %v committed; %v original rows missing, %v committed rows not in the original (e.g. original %v, committed %v)",
+				r.format, row["na"], row["nb"], row["da"], row["db"], row["sa"], row["sb"]))
+			continue
+		}
+		outcomes[r.file] = append(outcomes[r.file], "exact")
+	}
+	for _, r := range runs {
+		if r.err != nil && r.err != errCompared {
+			outcomes[r.file] = append(outcomes[r.file], "refused: "+refusalReason(r.err, filepath.Base(r.file)))
+		}
+	}
+
+	var table []corpusOutcome
+	for _, f := range files {
+		o := outcomes[f]
+		c := corpusOutcome{file: f}
+		switch {
+		case slices.ContainsFunc(o, func(s string) bool { return strings.HasPrefix(s, "wrong") }):
+			c.outcome, c.reason = "wrong", strings.Join(o, "; ")
+		case len(o) == 2 && o[0] == "exact" && o[1] == "exact":
+			c.outcome = "exact"
+		case len(o) == 2 && o[0] == o[1]:
+			c.outcome, c.reason = "refused", strings.TrimPrefix(o[0], "refused: ")
+		default: // refused in one format only
+			c.outcome, c.reason = "refused", "jsonl: "+o[0]+"; parquet: "+o[1]
+		}
+		table = append(table, c)
+	}
+	text := corpusTable(table)
+	t.Log("\n" + text)
+	for _, c := range table {
+		if c.outcome == "wrong" {
+			t.Errorf("%s: WRONG: %s", c.file, c.reason)
+		}
+	}
+	if *updateFormats {
+		if err := writeCorpusTable(text); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	doc, err := os.ReadFile(formatsDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := corpusSection(string(doc)); got != text {
+		t.Errorf("docs/formats.md's corpus table differs from this run's outcomes (rerun with -update-formats):\n--- docs/formats.md\n%s\n--- this run\n%s", got, text)
+	}
+}
+
+var errCompared = errors.New("compared")
+
+// corpusConvert runs convert from in to out in the given format through the
+// embedded engine.
+func corpusConvert(t *testing.T, in, out, format string) error {
+	q := memqueue.New(memqueue.Config{})
+	e, err := fanout.New(fanout.Config{Queue: q, Admin: q, Functions: builtin.Registry(),
+		Open: func(ctx context.Context, u string) (objstore.Bucket, error) {
+			b, _, err := bucketurl.Open(ctx, u, bucketurl.Options{})
+			return b, err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	spec := manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Format: "parquet", Function: "convert", Args: map[string]string{},
+		Output: "file://" + out + "/", OutputFormat: format, MaxAttempts: 1}.WithDefaults()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err = e.Run(ctx, spec, fanout.RunOptions{Workers: 1})
+	var jf *fanout.JobFailedError
+	if errors.As(err, &jf) && len(jf.Failed) > 0 {
+		return errors.New(jf.Failed[0].Reason)
+	}
+	return err
+}
+
+var (
+	reChunk = regexp.MustCompile(`chunk c[0-9a-z]+: `)
+	reTemp  = regexp.MustCompile(`(file://)?/[^ "]*/(in|out)/`)
+)
+
+// refusalReason is the part of a refusal that does not change from run to
+// run: without job IDs, temporary paths or the file's name.
+func refusalReason(err error, base string) string {
+	s := err.Error()
+	s = reChunk.ReplaceAllString(s, "")
+	s = strings.ReplaceAll(s, "permanent error: ", "")
+	s = strings.TrimPrefix(s, "codec: parquet: ")
+	s = reTemp.ReplaceAllString(s, "")
+	for _, p := range []string{`codec: parquet "` + base + `": `, `"` + base + `" at offset `, base + ": "} {
+		if i := strings.LastIndex(s, p); i >= 0 {
+			s = s[i+len(p):]
+		}
+	}
+	return strings.ReplaceAll(s, "|", `\|`)
+}
+
+// duckTypes maps fanout's types to DuckDB's.
+var duckTypes = map[functions.Type]string{
+	functions.String: "VARCHAR", functions.Int64: "BIGINT", functions.Float64: "DOUBLE",
+	functions.Bool: "BOOLEAN", functions.Timestamp: "TIMESTAMPTZ",
+}
+
+var reDecimal = regexp.MustCompile(`^DECIMAL\((\d+),(\d+)\)$`)
+
+// compareQuery builds a DuckDB query that reads the original and fanout's
+// output, brings each column to a type both sides convert to without loss
+// under fanout's documented mapping, and counts the rows and the rows of
+// each side missing from the other (EXCEPT ALL: a multiset difference),
+// with a sample of each.
+func compareQuery(orig, out, format string, cols []map[string]any, schema *functions.Schema) (string, error) {
+	if schema == nil {
+		return "", errors.New("fanout committed a file whose schema codec.ParquetSchema refuses")
+	}
+	if len(schema.Columns) != len(cols) {
+		return "", fmt.Errorf("fanout committed %d columns, DuckDB reads %d", len(schema.Columns), len(cols))
+	}
+	var a, b []string
+	for i, c := range cols {
+		name, typ := fmt.Sprint(c["column_name"]), fmt.Sprint(c["column_type"])
+		if schema.Columns[i].Name != name {
+			return "", fmt.Errorf("column %d is %q in fanout's schema, %q in DuckDB's", i, schema.Columns[i].Name, name)
+		}
+		q := sqlIdent(name)
+		ea, eb := q, q
+		switch {
+		case slices.Contains([]string{"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}, typ):
+			ea, eb = q+"::BIGINT", q+"::BIGINT"
+		case typ == "UBIGINT" || typ == "HUGEINT":
+			ea, eb = q+"::HUGEINT", q+"::HUGEINT"
+		case typ == "FLOAT" || typ == "DOUBLE":
+			ea, eb = q+"::DOUBLE", q+"::DOUBLE"
+		case reDecimal.MatchString(typ):
+			eb = "TRY_CAST(" + q + " AS " + typ + ")"
+		case typ == "DATE":
+			ea, eb = "epoch_us("+q+"::TIMESTAMP)", "epoch_us("+q+")"
+		case typ == "TIMESTAMP" || typ == "TIMESTAMP WITH TIME ZONE" || typ == "TIMESTAMP_MS" || typ == "TIMESTAMP_S":
+			ea, eb = "epoch_us("+q+")", "epoch_us("+q+")"
+		case typ == "TIMESTAMP_NS":
+			ea, eb = "epoch_ns("+q+")::HUGEINT", "epoch_us("+q+")::HUGEINT * 1000"
+		case typ == "VARCHAR" || typ == "BOOLEAN":
+		case strings.HasPrefix(typ, "GEOMETRY"):
+			ea, eb = q+"::BLOB", "encode("+q+")"
+		case typ == "BLOB":
+			eb = "encode(" + q + ")"
+		case typ == "UUID":
+			ea = q + "::VARCHAR"
+		default:
+			return "", fmt.Errorf("column %q: no comparison for DuckDB type %s (fanout read it as %v)", name, typ, schema.Columns[i].Type)
+		}
+		a = append(a, ea+" AS c"+fmt.Sprint(i))
+		b = append(b, eb+" AS c"+fmt.Sprint(i))
+	}
+	var src string
+	if format == "parquet" {
+		src = "read_parquet(" + sqlString(out+"/*.parquet") + ")"
+	} else {
+		var defs []string
+		for _, c := range schema.Columns {
+			defs = append(defs, sqlString(c.Name)+": "+sqlString(duckTypes[c.Type]))
+		}
+		src = "read_json(" + sqlString(out+"/*.jsonl") + ", format='newline_delimited', columns={" + strings.Join(defs, ", ") + "})"
+	}
+	empty := !hasFiles(out, "."+format)
+	if empty {
+		// No output file: nothing was committed; the original must be empty.
+		return "SELECT (SELECT count(*) FROM read_parquet(" + sqlString(orig) + ")) AS na, 0 AS nb, 0 AS da, 0 AS db", nil
+	}
+	return "WITH a AS (SELECT " + strings.Join(a, ", ") + " FROM read_parquet(" + sqlString(orig) + ")), " +
+		"b AS (SELECT " + strings.Join(b, ", ") + " FROM " + src + "), " +
+		"x AS (SELECT * FROM a EXCEPT ALL SELECT * FROM b), y AS (SELECT * FROM b EXCEPT ALL SELECT * FROM a) " +
+		"SELECT (SELECT count(*) FROM a) AS na, (SELECT count(*) FROM b) AS nb, (SELECT count(*) FROM x) AS da, (SELECT count(*) FROM y) AS db, " +
+		"(SELECT to_json(list(x))::VARCHAR FROM (SELECT * FROM x LIMIT 2) x) AS sa, (SELECT to_json(list(y))::VARCHAR FROM (SELECT * FROM y LIMIT 2) y) AS sb", nil
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+func hasFiles(dir, ext string) bool {
+	m, _ := filepath.Glob(filepath.Join(dir, "*"+ext))
+	return len(m) > 0
+}
+
+func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+func sqlIdent(s string) string  { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// corpusTable renders the outcomes as the Markdown table of docs/formats.md.
+func corpusTable(rows []corpusOutcome) string {
+	var b strings.Builder
+	n := map[string]int{}
+	for _, r := range rows {
+		n[r.outcome]++
+	}
+	fmt.Fprintf(&b, "%d files: %d exact, %d refused, %d wrong.\n\n", len(rows), n["exact"], n["refused"], n["wrong"])
+	b.WriteString("| file | outcome | reason |\n|---|---|---|\n")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", r.file, r.outcome, strings.ReplaceAll(r.reason, "\n", " "))
+	}
+	return b.String()
+}
+
+// corpusSection is the text between the corpus markers of docs/formats.md.
+func corpusSection(doc string) string {
+	_, rest, ok := strings.Cut(doc, corpusBegin+"\n")
+	if !ok {
+		return ""
+	}
+	body, _, _ := strings.Cut(rest, corpusEnd)
+	return body
+}
+
+func writeCorpusTable(text string) error {
+	doc, err := os.ReadFile(formatsDoc)
+	if err != nil {
+		return err
+	}
+	head, rest, ok := strings.Cut(string(doc), corpusBegin+"\n")
+	_, tail, ok2 := strings.Cut(rest, corpusEnd)
+	if !ok || !ok2 {
+		return fmt.Errorf("%s lacks the corpus markers", formatsDoc)
+	}
+	return os.WriteFile(formatsDoc, []byte(head+corpusBegin+"\n"+text+corpusEnd+tail), 0o644)
+}

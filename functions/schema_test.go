@@ -1,0 +1,36 @@
+package functions
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestSchemaStringRoundTrips(t *testing.T) {
+	names := []string{"plain", "c_customer_sk:", "a,b", `say "hi"`, " padded ", ":", `"`, "ünï"}
+	s := &Schema{}
+	for i, n := range names {
+		s.Columns = append(s.Columns, Column{Name: n, Type: Type(i % 5)})
+	}
+	text := s.String()
+	got, err := ParseSchema(text)
+	if err != nil {
+		t.Fatalf("ParseSchema(%q): %v", text, err)
+	}
+	if !slices.Equal(got.Columns, s.Columns) {
+		t.Errorf("ParseSchema(%q) = %v, want %v", text, got.Columns, s.Columns)
+	}
+	for spec, want := range map[string]string{
+		"a:int64, b":             "a:int64,b:string",
+		`"x:y":int64,"q""":bool`: `"x:y":int64,"q""":bool`,
+	} {
+		s, err := ParseSchema(spec)
+		if err != nil || s.String() != want {
+			t.Errorf("ParseSchema(%q) = %v, %v; want %s", spec, s, err, want)
+		}
+	}
+	for _, bad := range []string{`"open:int64`, `"a"x:int64`, "a:nope", ""} {
+		if _, err := ParseSchema(bad); err == nil {
+			t.Errorf("ParseSchema(%q) succeeded, want an error", bad)
+		}
+	}
+}
