@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 )
@@ -133,14 +132,4 @@ func checkBucketName(name string) error {
 		return fmt.Errorf("bucket name %q must not be an IP address", name)
 	}
 	return nil
-}
-
-// EndpointFromEnv returns the S3 endpoint URL the AWS tools would use from
-// the environment: AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL, else "" (AWS
-// itself). Backends call it when their Config leaves Endpoint empty.
-func EndpointFromEnv() string {
-	if e := os.Getenv("AWS_ENDPOINT_URL_S3"); e != "" {
-		return e
-	}
-	return os.Getenv("AWS_ENDPOINT_URL")
 }

@@ -80,19 +80,3 @@ func TestLocationURLs(t *testing.T) {
 		}
 	}
 }
-
-func TestEndpointFromEnv(t *testing.T) {
-	t.Setenv("AWS_ENDPOINT_URL_S3", "")
-	t.Setenv("AWS_ENDPOINT_URL", "")
-	if got := objstore.EndpointFromEnv(); got != "" {
-		t.Fatalf("got %q with nothing set", got)
-	}
-	t.Setenv("AWS_ENDPOINT_URL", "http://general")
-	if got := objstore.EndpointFromEnv(); got != "http://general" {
-		t.Fatalf("got %q, want the general endpoint", got)
-	}
-	t.Setenv("AWS_ENDPOINT_URL_S3", "http://s3-specific")
-	if got := objstore.EndpointFromEnv(); got != "http://s3-specific" {
-		t.Fatalf("got %q, want the S3 endpoint", got)
-	}
-}

@@ -43,7 +43,7 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, wrap ...func(obj
 		return nil, err
 	}
 	open := func(ctx context.Context, storeURL string) (objstore.Bucket, error) {
-		b, _, err := bucketurl.Open(ctx, storeURL, bucketurl.Options{S3Backend: cfg.S3Backend})
+		b, _, err := bucketurl.Open(ctx, storeURL, cfg.Bucket)
 		for _, w := range wrap {
 			if err == nil {
 				b = w(b)

@@ -7,13 +7,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fanout-dev/fanout/cmd/internal/envconfig"
 	"github.com/fanout-dev/fanout/functions/builtin"
 	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore/bucketurl"
 )
 
-// envVar is one setting read from the environment. envVars is the only
-// list of them: getenv refuses a name missing from it, and the template
-// test checks the deployment template against it.
+// envVar is one setting read from the environment. envVars, with the S3
+// settings the CLI reads too (envconfig.BucketVars), is the only list of
+// them: getenv refuses a name missing from both, and the template test
+// checks the deployment template against them.
 type envVar struct {
 	Name string
 	// Trigger is true when only bucket events need it (a pure worker
@@ -42,17 +45,19 @@ var envVars = []envVar{
 	{"FANOUT_DEADLINE_MARGIN", false, "time kept at the end of an invocation to release leases and answer (default 1/20 of the time left, 200ms to 20s)."},
 	{"FANOUT_GRACE", false, "how long before the margin an invocation stops claiming chunks, so the running ones may finish (default 1/6 of the time left, at most 2m)."},
 	{"FANOUT_START_GRACE", false, "how long a sent work invocation counts as in flight before its leases show (default 15s)."},
-	{"FANOUT_S3_BACKEND", false, "S3 client: minio (default) or aws."},
 	{"FANOUT_EXEC_ENV", false, "comma-separated NAME or NAME=VALUE entries passed to exec's programs, which otherwise get only PATH, HOME, LANG, LC_*, LANGUAGE, TZ, TMPDIR, USER and LOGNAME (as the CLI's --exec-env)."},
-	// Read by the S3 backends themselves (bucketurl.EnvEncryption).
-	{"FANOUT_SSE", false, "server-side encryption of everything written: none, s3, kms or kms:KEY (as the CLI's --sse)."},
 	// Set by the Lambda runtime.
 	{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE", false, "the function's memory in MB, recorded in chunk markers (set by Lambda)."},
 }
 
-// getenv reads a setting named in envVars.
+// getenv reads a setting named in envVars or envconfig.BucketVars.
 func getenv(name string) string {
 	for _, v := range envVars {
+		if v.Name == name {
+			return os.Getenv(name)
+		}
+	}
+	for _, v := range envconfig.BucketVars {
 		if v.Name == name {
 			return os.Getenv(name)
 		}
@@ -74,8 +79,8 @@ type config struct {
 	WorkConc       int
 	Margin, Grace  time.Duration // zero: derived from the time left
 	StartGrace     time.Duration
-	S3Backend      string
-	MemoryMB       int // zero: unknown
+	Bucket         bucketurl.Options // S3 settings (envconfig.Bucket)
+	MemoryMB       int               // zero: unknown
 	// ExecEnv is exec's programs' environment (builtin.ExecEnv).
 	ExecEnv []string
 }
@@ -84,15 +89,18 @@ type config struct {
 func loadConfig() (*config, error) {
 	c := &config{
 		RedisURL: getenv("FANOUT_REDIS_URL"), RedisPrefix: getenv("FANOUT_REDIS_PREFIX"),
-		WorkerFunction: getenv("FANOUT_WORKER_FUNCTION"), S3Backend: getenv("FANOUT_S3_BACKEND"),
+		WorkerFunction: getenv("FANOUT_WORKER_FUNCTION"),
 	}
 	if c.RedisURL == "" {
 		return nil, fmt.Errorf("FANOUT_REDIS_URL is required: the invocations share their queue through Redis")
 	}
+	var err error
+	if c.Bucket, err = envconfig.Bucket(getenv); err != nil {
+		return nil, err
+	}
 	if c.RedisPrefix == "" {
 		c.RedisPrefix = "fanout"
 	}
-	var err error
 	if c.Concurrency, err = intVar("FANOUT_CONCURRENCY", 10); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/fanout-dev/fanout/cmd/internal/envconfig"
 )
 
 // node helpers over yaml.v3's tree: CloudFormation's short tags (!Ref,
@@ -104,6 +106,9 @@ func checkTemplate(t *testing.T, recorded []string) {
 	declared := map[string]envVar{}
 	for _, v := range envVars {
 		declared[v.Name] = v
+	}
+	for _, v := range envconfig.BucketVars {
+		declared[v.Name] = envVar{Name: v.Name, Doc: v.Doc}
 	}
 	var recordedS3, recordedOther []string
 	for _, a := range recorded {

@@ -106,7 +106,11 @@ func runInfer(ctx context.Context, g *globalFlags, o inferOptions) error {
 	if i := strings.LastIndex(o.in, "/"); i >= 0 && strings.ContainsAny(o.in[i+1:], "*?[") {
 		base, pattern = o.in[:i+1], o.in[i+1:]
 	}
-	b, loc, err := bucketurl.Open(ctx, absURL(base), bucketurl.Options{S3Backend: g.s3Backend})
+	opts, err := g.bucketOptions()
+	if err != nil {
+		return err
+	}
+	b, loc, err := bucketurl.Open(ctx, absURL(base), opts)
 	if err != nil {
 		return fmt.Errorf("--in %s: %w", o.in, err)
 	}

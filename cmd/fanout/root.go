@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fanout-dev/fanout/cmd/internal/envconfig"
 	"github.com/fanout-dev/fanout/fanout"
 	"github.com/fanout-dev/fanout/fanout/memqueue"
 	"github.com/fanout-dev/fanout/fanout/redisqueue"
@@ -86,8 +87,7 @@ everything runs in this process; with it, chunks go through Redis and any number
 		if _, err := objstore.ParseEncryption(g.sse); err != nil {
 			return fmt.Errorf("--sse: %w", err)
 		}
-		// Every store this process opens reads it (bucketurl.EnvEncryption).
-		return os.Setenv(bucketurl.EnvEncryption, g.sse)
+		return nil
 	}
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log every chunk event")
 	pf.BoolVarP(&g.quiet, "quiet", "q", false, "no progress output")
@@ -106,6 +106,21 @@ everything runs in this process; with it, chunks go through Redis and any number
 		newInferCommand(g),
 	)
 	return root
+}
+
+// bucketOptions returns the options every store of this process opens
+// with: the environment's (envconfig.Bucket), where the flags --s3-backend
+// and --sse take the place of $FANOUT_S3_BACKEND and $FANOUT_SSE.
+func (g *globalFlags) bucketOptions() (bucketurl.Options, error) {
+	return envconfig.Bucket(func(name string) string {
+		switch {
+		case name == envconfig.S3Backend:
+			return g.s3Backend // its default is $FANOUT_S3_BACKEND
+		case name == envconfig.SSE && g.sse != "":
+			return g.sse
+		}
+		return os.Getenv(name)
+	})
 }
 
 func envOr(name, def string) string {
@@ -142,6 +157,10 @@ func newApp(ctx context.Context, g *globalFlags, needRedis bool) (*app, error) {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	a := &app{log: log}
+	opts, err := g.bucketOptions()
+	if err != nil {
+		return nil, err
+	}
 	reg := builtin.Registry()
 	execEnv, err := builtin.ExecEnv(os.Environ(), g.execEnv)
 	if err != nil {
@@ -155,7 +174,7 @@ func newApp(ctx context.Context, g *globalFlags, needRedis bool) (*app, error) {
 		Secrets:   secrets,
 		Logger:    log,
 		Open: func(ctx context.Context, storeURL string) (objstore.Bucket, error) {
-			b, _, err := bucketurl.Open(ctx, storeURL, bucketurl.Options{S3Backend: g.s3Backend})
+			b, _, err := bucketurl.Open(ctx, storeURL, opts)
 			return b, err
 		},
 	}

@@ -285,8 +285,12 @@ func newTriggerService(ctx context.Context, g *globalFlags, a *app, f *triggerFl
 		level = slog.LevelWarn
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	opts, err := g.bucketOptions()
+	if err != nil {
+		return nil, err
+	}
 	open := func(ctx context.Context, storeURL string) (objstore.Bucket, error) {
-		b, _, err := bucketurl.Open(ctx, storeURL, bucketurl.Options{S3Backend: g.s3Backend})
+		b, _, err := bucketurl.Open(ctx, storeURL, opts)
 		return b, err
 	}
 	trig, err := trigger.New(trigger.Config{Template: tmpl, Inputs: inputs, Open: open, Submitter: a.engine,

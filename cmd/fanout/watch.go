@@ -48,7 +48,11 @@ are left alone unless --since reaches back to them.`,
 			if err != nil {
 				return err
 			}
-			store, err := miniostore.New(ctx, miniostore.Config{Bucket: loc.Bucket})
+			opts, err := g.bucketOptions()
+			if err != nil {
+				return err
+			}
+			store, err := miniostore.New(ctx, miniostore.Config{Endpoint: opts.Endpoint, Region: opts.Region, Bucket: loc.Bucket})
 			if err != nil {
 				return err
 			}

@@ -54,7 +54,7 @@ func TestProcessOnMinIO(t *testing.T) {
 	events = append(events, trigger.ObjectEvent{Name: "ObjectCreated:Put", Bucket: bucket, Key: "in/stale.csv", ETag: "0123456789abcdef0123456789abcdef"})
 
 	open := func(ctx context.Context, storeURL string) (objstore.Bucket, error) {
-		b, _, err := bucketurl.Open(ctx, storeURL, bucketurl.Options{})
+		b, _, err := bucketurl.Open(ctx, storeURL, bucketurl.Options{Endpoint: s3.Endpoint, Region: s3.Region})
 		return b, err
 	}
 	q := memqueue.New(memqueue.Config{})

@@ -27,24 +27,25 @@
 // allocates 14 KB in 192 allocations against 34 KB in 516. minio-go is
 // also what MinIO's own tools use, and the local stack is MinIO.
 //
-// Choose "aws" (Options.S3Backend or FANOUT_S3_BACKEND=aws) when
+// Choose "aws" (Options.S3Backend; the commands' FANOUT_S3_BACKEND=aws) when
 // credentials come from sources only the AWS SDK resolves: IAM Identity
 // Center (SSO) profiles, web identity tokens (EKS pod identity, GitHub
 // OIDC), credential_process, or role chaining in ~/.aws/config. minio-go's
 // chain covers environment variables, the shared credentials file and
 // EC2/ECS roles.
 //
-// Endpoints and credentials come from the environment as the AWS tools
-// read them (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
-// AWS_REGION, ...), see objstore.EndpointFromEnv. An endpoint at a
-// link-local or cloud metadata address is refused (CheckEndpoint) unless
-// FANOUT_ALLOW_METADATA_ENDPOINT=1.
+// Every setting comes in Options: this package reads no environment
+// variable (fanout's commands read AWS_ENDPOINT_URL_S3, AWS_REGION,
+// FANOUT_SSE and the others into Options, see the README). Credentials
+// come from the backends' default chains (AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY, the shared credentials file, the instance or task
+// role). An endpoint at a link-local or cloud metadata address is refused
+// (CheckEndpoint) unless Options.AllowMetadataEndpoint is set.
 package bucketurl
 
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/fanout-dev/fanout/objstore"
@@ -61,19 +62,22 @@ const (
 	BackendAWS = "aws"
 )
 
-// EnvS3Backend is the environment variable read when Options.S3Backend is
-// empty.
-const EnvS3Backend = "FANOUT_S3_BACKEND"
-
-// EnvEncryption is the environment variable read when Options.Encryption
-// is the zero value: none, s3, kms or kms:KEY (objstore.ParseEncryption).
-const EnvEncryption = "FANOUT_SSE"
-
 // Options are settings for Open.
 type Options struct {
-	// S3Backend picks the S3 backend: BackendMinIO or BackendAWS. Empty
-	// means $FANOUT_S3_BACKEND, and BackendMinIO when that is empty too.
+	// S3Backend picks the S3 backend: BackendMinIO or BackendAWS (case
+	// does not matter). Empty means BackendMinIO.
 	S3Backend string
+	// Endpoint is the URL of the S3 service (http(s)://host[:port]), with
+	// path-style addressing, as MinIO wants. Empty means AWS S3 (see
+	// miniostore.Config.Endpoint and s3store.Config.Endpoint).
+	Endpoint string
+	// Region is the bucket's region; empty means the backend's default
+	// (us-east-1 with an Endpoint; on AWS, the bucket's own region, or
+	// the AWS SDK's configuration with s3store).
+	Region string
+	// AllowMetadataEndpoint lets Open use an Endpoint at a link-local or
+	// cloud metadata address, which it refuses otherwise (CheckEndpoint).
+	AllowMetadataEndpoint bool
 	// PartSize is the multipart part size of the S3 backends; zero means
 	// their default (16 MiB).
 	PartSize int64
@@ -81,8 +85,8 @@ type Options struct {
 	// means the backend's default (4).
 	Concurrency int
 	// Encryption is the server-side encryption S3 backends ask for on
-	// every write. The zero value means $FANOUT_SSE, and the bucket's
-	// default when that is empty too. Every process that writes a job's
+	// every write. The zero value leaves it to the bucket's default
+	// encryption. Every process that writes a job's
 	// output (drivers, which commit, and workers) needs the same setting;
 	// default encryption on the bucket needs none.
 	Encryption objstore.Encryption
@@ -106,36 +110,29 @@ func Open(ctx context.Context, raw string, opts Options) (objstore.Bucket, objst
 		}
 		return s, loc, nil
 	case "s3":
-		backend := opts.S3Backend
-		if backend == "" {
-			backend = os.Getenv(EnvS3Backend)
-		}
-		if err := CheckEndpoint(ctx, objstore.EndpointFromEnv()); err != nil {
-			return nil, objstore.Location{}, err
-		}
-		if opts.Encryption == (objstore.Encryption{}) {
-			enc, err := objstore.ParseEncryption(os.Getenv(EnvEncryption))
-			if err != nil {
-				return nil, objstore.Location{}, fmt.Errorf("bucketurl: $%s: %w", EnvEncryption, err)
+		if !opts.AllowMetadataEndpoint {
+			if err := CheckEndpoint(ctx, opts.Endpoint); err != nil {
+				return nil, objstore.Location{}, err
 			}
-			opts.Encryption = enc
 		}
-		switch strings.ToLower(backend) {
+		switch strings.ToLower(opts.S3Backend) {
 		case "", BackendMinIO:
-			s, err := miniostore.New(ctx, miniostore.Config{Bucket: loc.Bucket, PartSize: opts.PartSize, Concurrency: opts.Concurrency, Encryption: opts.Encryption})
+			s, err := miniostore.New(ctx, miniostore.Config{Endpoint: opts.Endpoint, Region: opts.Region, Bucket: loc.Bucket,
+				PartSize: opts.PartSize, Concurrency: opts.Concurrency, Encryption: opts.Encryption})
 			if err != nil {
 				return nil, objstore.Location{}, err
 			}
 			return s, loc, nil
 		case BackendAWS:
-			s, err := s3store.New(ctx, s3store.Config{Bucket: loc.Bucket, PartSize: opts.PartSize, Concurrency: opts.Concurrency, Encryption: opts.Encryption})
+			s, err := s3store.New(ctx, s3store.Config{Endpoint: opts.Endpoint, Region: opts.Region, Bucket: loc.Bucket,
+				PartSize: opts.PartSize, Concurrency: opts.Concurrency, Encryption: opts.Encryption})
 			if err != nil {
 				return nil, objstore.Location{}, err
 			}
 			return s, loc, nil
 		default:
-			return nil, objstore.Location{}, fmt.Errorf("bucketurl: unknown S3 backend %q (from Options.S3Backend or %s): want %q or %q",
-				backend, EnvS3Backend, BackendMinIO, BackendAWS)
+			return nil, objstore.Location{}, fmt.Errorf("bucketurl: Options.S3Backend: unknown S3 backend %q: want %q or %q",
+				opts.S3Backend, BackendMinIO, BackendAWS)
 		}
 	}
 	return nil, objstore.Location{}, fmt.Errorf("bucketurl: %q: unsupported scheme %q", raw, loc.Scheme)

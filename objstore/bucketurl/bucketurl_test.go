@@ -47,39 +47,41 @@ func TestOpenFile(t *testing.T) {
 	}
 }
 
+// TestOpenS3 opens the local MinIO through Options alone: the endpoint
+// and region are fields, the credentials come from the default chain.
 func TestOpenS3(t *testing.T) {
 	bucket, cfg := localstack.Bucket(t)
-	t.Setenv("AWS_ENDPOINT_URL_S3", cfg.Endpoint)
 	t.Setenv("AWS_ACCESS_KEY_ID", cfg.AccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", cfg.SecretKey)
-	t.Setenv("AWS_REGION", cfg.Region)
+	// The environment's endpoint must not win over Options.Endpoint.
+	t.Setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:1")
 	tests := []struct {
-		backend, env string
-		want         any
+		backend string
+		want    any
 	}{
-		{"", "", &miniostore.Store{}},
-		{"minio", "aws", &miniostore.Store{}},
-		{"aws", "", &s3store.Store{}},
-		{"", "aws", &s3store.Store{}},
-		{"AWS", "", &s3store.Store{}},
+		{"", &miniostore.Store{}},
+		{"minio", &miniostore.Store{}},
+		{"aws", &s3store.Store{}},
+		{"AWS", &s3store.Store{}},
 	}
 	for _, tc := range tests {
-		t.Setenv(bucketurl.EnvS3Backend, tc.env)
-		b, loc, err := bucketurl.Open(context.Background(), "s3://"+bucket+"/in/", bucketurl.Options{S3Backend: tc.backend, PartSize: 5 << 20})
+		b, loc, err := bucketurl.Open(context.Background(), "s3://"+bucket+"/in/",
+			bucketurl.Options{S3Backend: tc.backend, Endpoint: cfg.Endpoint, Region: cfg.Region, PartSize: 5 << 20})
 		if err != nil {
-			t.Fatalf("backend %q, env %q: %v", tc.backend, tc.env, err)
+			t.Fatalf("backend %q: %v", tc.backend, err)
 		}
 		if got, want := typeName(b), typeName(tc.want); got != want || loc.Bucket != bucket || loc.Prefix != "in/" {
-			t.Fatalf("backend %q, env %q: got %s %+v, want %s", tc.backend, tc.env, got, loc, want)
+			t.Fatalf("backend %q: got %s %+v, want %s", tc.backend, got, loc, want)
 		}
 		roundTrip(t, b, loc.Prefix+"k")
 	}
-	t.Setenv(bucketurl.EnvS3Backend, "")
-	if _, _, err := bucketurl.Open(context.Background(), "s3://"+bucket, bucketurl.Options{S3Backend: "gcs"}); err == nil {
-		t.Fatal("Open with an unknown backend succeeded")
+	_, _, err := bucketurl.Open(context.Background(), "s3://"+bucket, bucketurl.Options{S3Backend: "gcs", Endpoint: cfg.Endpoint})
+	if err == nil || !strings.Contains(err.Error(), "Options.S3Backend") {
+		t.Fatalf("Open with an unknown backend: %v, want an error naming Options.S3Backend", err)
 	}
 	for _, backend := range []string{"minio", "aws"} {
-		_, _, err := bucketurl.Open(context.Background(), "s3://no-such-bucket-fanout-test", bucketurl.Options{S3Backend: backend})
+		_, _, err := bucketurl.Open(context.Background(), "s3://no-such-bucket-fanout-test",
+			bucketurl.Options{S3Backend: backend, Endpoint: cfg.Endpoint, Region: cfg.Region})
 		if !errors.Is(err, objstore.ErrNotFound) {
 			t.Fatalf("Open of a missing bucket with %s: got error %v, want ErrNotFound", backend, err)
 		}

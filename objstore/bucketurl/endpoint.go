@@ -6,13 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"time"
 )
-
-// EnvAllowMetadataEndpoint, set to 1, lets Open use an S3 endpoint at a
-// link-local or cloud metadata address (see CheckEndpoint).
-const EnvAllowMetadataEndpoint = "FANOUT_ALLOW_METADATA_ENDPOINT"
 
 // ErrMetadataEndpoint is returned (wrapped) by Open and CheckEndpoint for
 // an S3 endpoint at a link-local or cloud metadata address.
@@ -38,15 +33,15 @@ func isMetadataIP(ip net.IP) bool {
 }
 
 // CheckEndpoint refuses an S3 endpoint URL whose host is, or resolves to,
-// a link-local or cloud metadata address, unless
-// FANOUT_ALLOW_METADATA_ENDPOINT=1: an endpoint taken from a job's
+// a link-local or cloud metadata address (Open calls it unless
+// Options.AllowMetadataEndpoint is set): an endpoint taken from a job's
 // environment or a configuration file must not turn fanout's signed
 // requests (and the errors it reports) towards the instance metadata
 // service, where the machine's own credentials live. An empty endpoint
 // (AWS itself) passes. A host that does not resolve passes too: the store
 // reports that itself.
 func CheckEndpoint(ctx context.Context, endpoint string) error {
-	if endpoint == "" || os.Getenv(EnvAllowMetadataEndpoint) == "1" {
+	if endpoint == "" {
 		return nil
 	}
 	u, err := url.Parse(endpoint)
@@ -55,8 +50,8 @@ func CheckEndpoint(ctx context.Context, endpoint string) error {
 	}
 	host := u.Hostname()
 	refuse := func(ip net.IP) error {
-		return fmt.Errorf("%w: %s is %s (set %s=1 if this is really your S3 service)",
-			ErrMetadataEndpoint, u.Redacted(), ip, EnvAllowMetadataEndpoint)
+		return fmt.Errorf("%w: %s is %s (if this is really your S3 service, set Options.AllowMetadataEndpoint, or FANOUT_ALLOW_METADATA_ENDPOINT=1 for the fanout commands)",
+			ErrMetadataEndpoint, u.Redacted(), ip)
 	}
 	if ip := net.ParseIP(host); ip != nil {
 		if isMetadataIP(ip) {

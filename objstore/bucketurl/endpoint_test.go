@@ -28,33 +28,37 @@ func TestMetadataEndpointsAreRefused(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.endpoint, func(t *testing.T) {
-			t.Setenv(bucketurl.EnvAllowMetadataEndpoint, "")
+			t.Parallel()
 			err := bucketurl.CheckEndpoint(context.Background(), tc.endpoint)
 			if got := errors.Is(err, bucketurl.ErrMetadataEndpoint); got != tc.refused {
 				t.Fatalf("CheckEndpoint(%q) = %v, want refused %v", tc.endpoint, err, tc.refused)
 			}
-			if tc.refused && !strings.Contains(err.Error(), bucketurl.EnvAllowMetadataEndpoint) {
+			if tc.refused && !strings.Contains(err.Error(), "AllowMetadataEndpoint") {
 				t.Errorf("error %q does not say how to allow it", err)
-			}
-			t.Setenv(bucketurl.EnvAllowMetadataEndpoint, "1")
-			if err := bucketurl.CheckEndpoint(context.Background(), tc.endpoint); err != nil {
-				t.Errorf("with %s=1: %v", bucketurl.EnvAllowMetadataEndpoint, err)
 			}
 		})
 	}
 }
 
-// TestOpenRefusesAMetadataEndpoint goes through Open with the endpoint in
-// the environment, as a worker would get it, for both S3 backends.
+// TestOpenRefusesAMetadataEndpoint goes through Open with a metadata
+// endpoint, as a worker would get it from its environment, for both S3
+// backends, and with AllowMetadataEndpoint, which lets Open try it.
 func TestOpenRefusesAMetadataEndpoint(t *testing.T) {
-	t.Setenv("AWS_ENDPOINT_URL_S3", "http://169.254.169.254")
 	t.Setenv("AWS_ACCESS_KEY_ID", "k")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
-	t.Setenv(bucketurl.EnvAllowMetadataEndpoint, "")
 	for _, backend := range []string{bucketurl.BackendMinIO, bucketurl.BackendAWS} {
-		_, _, err := bucketurl.Open(context.Background(), "s3://bucket/prefix/", bucketurl.Options{S3Backend: backend})
+		opts := bucketurl.Options{S3Backend: backend, Endpoint: "http://169.254.169.254"}
+		_, _, err := bucketurl.Open(context.Background(), "s3://bucket/prefix/", opts)
 		if !errors.Is(err, bucketurl.ErrMetadataEndpoint) {
 			t.Errorf("backend %s: got %v, want ErrMetadataEndpoint", backend, err)
+		}
+		// Allowed, Open goes on to the store, which finds the context
+		// cancelled before it sends anything.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		opts.AllowMetadataEndpoint = true
+		if _, _, err := bucketurl.Open(ctx, "s3://bucket/prefix/", opts); err == nil || errors.Is(err, bucketurl.ErrMetadataEndpoint) {
+			t.Errorf("backend %s with AllowMetadataEndpoint: got %v, want the store's error", backend, err)
 		}
 	}
 }

@@ -61,7 +61,8 @@ func TestServerSideEncryption(t *testing.T) {
 	for _, backend := range []string{bucketurl.BackendMinIO, bucketurl.BackendAWS} {
 		for _, enc := range []objstore.Encryption{{Mode: objstore.EncryptionS3}, {Mode: objstore.EncryptionKMS, KMSKeyID: "fanout-test-key"}, {}} {
 			t.Run(backend+"/"+enc.String(), func(t *testing.T) {
-				b, _, err := bucketurl.Open(ctx, "s3://sse", bucketurl.Options{S3Backend: backend, PartSize: 5 << 20, Encryption: enc})
+				b, _, err := bucketurl.Open(ctx, "s3://sse", bucketurl.Options{S3Backend: backend, Endpoint: m.Endpoint, Region: m.Region,
+					PartSize: 5 << 20, Encryption: enc})
 				if err != nil {
 					t.Fatal(err)
 				}

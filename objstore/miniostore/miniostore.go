@@ -36,7 +36,6 @@ import (
 	"io"
 	"iter"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/fanout-dev/fanout/objstore"
@@ -60,15 +59,13 @@ const DefaultConcurrency = s3compat.DefaultConcurrency
 // Config says how to reach one bucket.
 type Config struct {
 	// Endpoint is the service's URL (http:// or https://, no path). Empty
-	// means objstore.EndpointFromEnv(), and when that is empty too, AWS S3
-	// (https://s3.amazonaws.com, virtual-host addressing). Other endpoints
-	// use path-style addressing, as MinIO expects.
+	// means AWS S3 (https://s3.amazonaws.com, virtual-host addressing).
+	// Other endpoints use path-style addressing, as MinIO expects.
 	Endpoint string
 	// Bucket is the bucket's name. Required.
 	Bucket string
-	// Region is the bucket's region. Empty means AWS_REGION or
-	// AWS_DEFAULT_REGION, else "us-east-1" for custom endpoints and the
-	// bucket's region looked up by minio-go for AWS.
+	// Region is the bucket's region. Empty means "us-east-1" for custom
+	// endpoints and the bucket's region looked up by minio-go for AWS.
 	Region string
 	// AccessKey, SecretKey and SessionToken are explicit credentials. When
 	// AccessKey is empty the default chain is used: the AWS_* environment
@@ -110,9 +107,6 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 
 func newStore(ctx context.Context, cfg Config, copyLimits s3compat.CopyLimits) (*Store, error) {
 	endpoint := cfg.Endpoint
-	if endpoint == "" {
-		endpoint = objstore.EndpointFromEnv()
-	}
 	aws := endpoint == ""
 	if aws {
 		endpoint = "https://s3.amazonaws.com"
@@ -126,9 +120,6 @@ func newStore(ctx context.Context, cfg Config, copyLimits s3compat.CopyLimits) (
 		return nil, fmt.Errorf("miniostore: %w", err)
 	}
 	region := cfg.Region
-	if region == "" {
-		region = cmp(os.Getenv("AWS_REGION"), os.Getenv("AWS_DEFAULT_REGION"))
-	}
 	if region == "" && !aws {
 		region = "us-east-1"
 	}
@@ -194,13 +185,6 @@ func newStore(ctx context.Context, cfg Config, copyLimits s3compat.CopyLimits) (
 		return nil, fmt.Errorf("miniostore: bucket %q at %s: %w", cfg.Bucket, endpoint, objstore.ErrNotFound)
 	}
 	return s, nil
-}
-
-func cmp(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // Describe returns "s3://bucket".

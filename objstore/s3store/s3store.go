@@ -69,8 +69,9 @@ const DefaultConcurrency = s3compat.DefaultConcurrency
 // Config says how to reach one bucket. It has the shape of
 // miniostore.Config.
 type Config struct {
-	// Endpoint is the service's URL (http:// or https://, no path). Empty means
-	// objstore.EndpointFromEnv(), and when that is empty too, AWS S3.
+	// Endpoint is the service's URL (http:// or https://, no path),
+	// addressed path-style. Empty means AWS S3, or whatever endpoint the
+	// AWS SDK's own configuration names (virtual-host addressing).
 	Endpoint string
 	// Bucket is the bucket's name. Required.
 	Bucket string
@@ -116,9 +117,6 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 
 func newStore(ctx context.Context, cfg Config, copyLimits s3compat.CopyLimits) (*Store, error) {
 	endpoint := cfg.Endpoint
-	if endpoint == "" {
-		endpoint = objstore.EndpointFromEnv()
-	}
 	shared := s3compat.Config{Endpoint: endpoint, Bucket: cfg.Bucket, PartSize: cfg.PartSize, Concurrency: cfg.Concurrency, Encryption: cfg.Encryption}
 	if err := shared.Check(); err != nil {
 		return nil, fmt.Errorf("s3store: %w", err)

@@ -80,11 +80,23 @@ func main() {
 	}
 }
 
-func minioClient() (*minio.Client, error) {
-	endpoint := os.Getenv("AWS_ENDPOINT_URL_S3")
-	if endpoint == "" {
-		endpoint = os.Getenv("AWS_ENDPOINT_URL")
+// s3Endpoint is the S3 endpoint from the environment, as the fanout
+// commands read it.
+func s3Endpoint() string {
+	if e := os.Getenv("AWS_ENDPOINT_URL_S3"); e != "" {
+		return e
 	}
+	return os.Getenv("AWS_ENDPOINT_URL")
+}
+
+// bucketOptions are the options the fanout commands would open stores
+// with in this environment (the endpoint and region; the rest default).
+func bucketOptions() bucketurl.Options {
+	return bucketurl.Options{Endpoint: s3Endpoint(), Region: os.Getenv("AWS_REGION")}
+}
+
+func minioClient() (*minio.Client, error) {
+	endpoint := s3Endpoint()
 	secure := strings.HasPrefix(endpoint, "https://")
 	host := strings.TrimPrefix(strings.TrimPrefix(endpoint, "https://"), "http://")
 	if host == "" {
@@ -211,7 +223,7 @@ func noop(ctx context.Context, args []string) error {
 	}
 	e, err := fanout.New(fanout.Config{Queue: q, Admin: admin, Functions: reg,
 		Open: func(ctx context.Context, u string) (objstore.Bucket, error) {
-			b, _, err := bucketurl.Open(ctx, u, bucketurl.Options{})
+			b, _, err := bucketurl.Open(ctx, u, bucketOptions())
 			return b, err
 		}})
 	if err != nil {
@@ -266,7 +278,7 @@ func list(ctx context.Context, args []string) error {
 	u := fs.String("url", "", "bucket URL with prefix")
 	fs.Parse(args)
 	start := time.Now()
-	b, prefix, err := bucketurl.Open(ctx, *u, bucketurl.Options{})
+	b, prefix, err := bucketurl.Open(ctx, *u, bucketOptions())
 	if err != nil {
 		return err
 	}
