@@ -181,10 +181,10 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 			return nil, &JobFailedError{Job: js.job, Failed: append(rec.Failed, failed...), Allowed: allowed}
 		}
 	}
-	if other, err := successJob(ctx, js.out, js.layout); err != nil {
+	// Nothing is published before the output is fenced for this job: a
+	// --rerun that took it over has then refused us, or is refused.
+	if err := e.fenceOutput(ctx, js); err != nil {
 		return nil, err
-	} else if other != "" && other != js.job {
-		return nil, functions.Permanent(fmt.Errorf("output %s was committed by job %s in the meantime: nothing of job %s was published", js.layout.Prefix, other, js.job))
 	}
 	// Copy staged files into place. A reader listing the prefix may see
 	// these files before _SUCCESS exists: see the README's "Guarantees".

@@ -5,7 +5,9 @@
 //
 // # Chunk lifecycle
 //
-//  1. Plan (planner.go): the inputs are listed page by page and cut into
+//  1. Plan (planner.go): first the job claims its output prefix (owner.go):
+//     a prefix another job owns is refused before any work. Then the
+//     inputs are listed page by page and cut into
 //     chunks (manifest.Packer). Shards of the manifest are written under a
 //     prefix private to this planning attempt; then the manifest is created
 //     with If-None-Match: *, so two planners racing on one job agree on one
@@ -27,7 +29,9 @@
 //  6. Fail: a function error is reported to the queue, which retries with
 //     jittered backoff or dead-letters the chunk; a dead chunk gets a failed
 //     marker with the reason, so the bucket knows it too.
-//  7. Commit (committer.go): once every chunk has a marker, the winning
+//  7. Commit (committer.go): once every chunk has a marker, the output is
+//     fenced for the job (owner.go: a job claims its output before it is
+//     planned, and publishes only while it still owns it), the winning
 //     files are copied into the final layout, the commit record is created
 //     once with If-None-Match: *, _SUCCESS is written and staging removed.
 //     Committing a committed job verifies it and changes nothing.
@@ -39,8 +43,9 @@
 //	<out>/_fanout/<job>/chunks/<chunk>.json           chunk markers
 //	<out>/_fanout/<job>/staging/<chunk>/<epoch>/<random>/...   attempts' output
 //	<out>/_fanout/<job>/_COMMITTED                    the commit record
-//	<out>/<col>=<value>/part-<chunk>-<n>.<ext>         committed data
-//	<out>/_rejected/part-<chunk>-<n>.jsonl             rejected records (reject.go)
+//	<out>/_fanout/OWNER                                the output's owner job (owner.go)
+//	<out>/<col>=<value>/part-<job>-<chunk>-<n>.<ext>   committed data
+//	<out>/_rejected/part-<job>-<chunk>-<n>.jsonl       rejected records (reject.go)
 //	<out>/_SUCCESS                                     written after the commit
 //
 // # Keys in Redis

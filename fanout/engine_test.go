@@ -254,13 +254,18 @@ func TestAnotherJobCannotReuseACommittedOutput(t *testing.T) {
 	e := newEngine(t, nil)
 	spec := manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "grep", Args: map[string]string{"pattern": "x"},
 		Output: "file://" + out + "/", OutputFormat: "lines"}.WithDefaults()
-	if _, err := e.Run(context.Background(), spec, fanout.RunOptions{Workers: 1}); err != nil {
+	first, err := e.Run(context.Background(), spec, fanout.RunOptions{Workers: 1})
+	if err != nil {
 		t.Fatal(err)
 	}
 	spec.Args = map[string]string{"pattern": "y"}
-	_, err := e.Run(context.Background(), spec, fanout.RunOptions{Workers: 1})
-	if err == nil || !strings.Contains(err.Error(), "already holds the committed job") {
-		t.Fatalf("got %v, want a refusal naming the committed job", err)
+	for _, rerun := range []string{"", "rerun"} {
+		spec.Nonce = rerun // not even --rerun takes a committed output
+		_, err := e.Run(context.Background(), spec, fanout.RunOptions{Workers: 1})
+		var owned *fanout.OutputOwnedError
+		if !errors.As(err, &owned) || owned.Owner != first.Job || owned.State != fanout.StateCommitted {
+			t.Fatalf("nonce %q: got %v, want a refusal naming the committed job %s", rerun, err, first.Job)
+		}
 	}
 }
 

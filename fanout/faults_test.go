@@ -391,17 +391,27 @@ func (s *faultStore) Put(ctx context.Context, key string, rd io.Reader, opts *ob
 
 var errCrash = errors.New("injected crash")
 
-// errNoCommit is what the copies of finishedJob's worker fail with.
+// errNoCommit is what the commit fence of finishedJob's worker fails
+// with.
 var errNoCommit = errors.New("this worker does not commit")
 
+// noCommit fails a commit's fence (the owner record's If-Match write that
+// comes before anything is published).
+func noCommit(b objstore.Bucket) objstore.Bucket {
+	return &faultStore{Bucket: b, put: func(key string, opts *objstore.PutOptions) error {
+		if strings.HasSuffix(key, "_fanout/OWNER") && opts != nil && opts.IfMatch != "" {
+			return errNoCommit
+		}
+		return nil
+	}}
+}
+
 // finishedJob runs every chunk of a job to its marker, without committing
-// (an idle worker commits the jobs it finds finished: this one's copies
-// fail, so its commits publish nothing).
+// (an idle worker commits the jobs it finds finished: this one's fence
+// fails, so its commits publish nothing and leave the owner running).
 func finishedJob(t *testing.T, r *faultRig, out string) fanout.PlanInfo {
 	t.Helper()
-	e := r.engine(engineOptions{name: "worker", store: func(b objstore.Bucket) objstore.Bucket {
-		return &faultStore{Bucket: b, copy: func(string, string) error { return errNoCommit }}
-	}})
+	e := r.engine(engineOptions{name: "worker", store: noCommit})
 	info, err := e.Submit(context.Background(), r.spec(out, 10*time.Second, "convert"))
 	if err != nil {
 		t.Fatal(err)

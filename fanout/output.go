@@ -43,7 +43,7 @@ type stagedOutput struct {
 	strings *codec.StringTable // shared by the attempt's Parquet files
 	b       objstore.Bucket
 	prefix  string // the attempt's staging prefix
-	chunk   string
+	stem    string // files are <stem>-<n>.<ext> (fileStem)
 	format  string
 	ext     string
 
@@ -81,8 +81,8 @@ type stagedFile struct {
 	rows int
 }
 
-func newStagedOutput(ctx context.Context, b objstore.Bucket, prefix, chunk, format string, schema *functions.Schema, partitionBy []string) (*stagedOutput, error) {
-	o := &stagedOutput{ctx: ctx, b: b, prefix: prefix, chunk: chunk, format: format, ext: extension(format), open: map[string]*stagedFile{},
+func newStagedOutput(ctx context.Context, b objstore.Bucket, prefix, stem, format string, schema *functions.Schema, partitionBy []string) (*stagedOutput, error) {
+	o := &stagedOutput{ctx: ctx, b: b, prefix: prefix, stem: stem, format: format, ext: extension(format), open: map[string]*stagedFile{},
 		strings: codec.NewStringTable()}
 	isPart := map[int]bool{}
 	for _, name := range partitionBy {
@@ -180,7 +180,7 @@ func (o *stagedOutput) openFile(partition string) (*stagedFile, error) {
 			return nil, err
 		}
 	}
-	name := fmt.Sprintf("part-%s-%04d.%s", o.chunk, o.seq, o.ext)
+	name := fmt.Sprintf("%s-%04d.%s", o.stem, o.seq, o.ext)
 	o.seq++
 	key := o.prefix + name
 	if partition != "" {
@@ -257,6 +257,12 @@ func contentType(format string) string {
 	}
 	return "text/plain"
 }
+
+// fileStem starts the name of every file an attempt of chunk (a map chunk
+// or a reduce task) writes: part-<job>-<chunk>. The job ID in it keeps
+// the files of two jobs apart even where they meet (an output taken over
+// with --rerun, _rejected/), and says which job wrote a file.
+func fileStem(job, chunk string) string { return "part-" + job + "-" + chunk }
 
 // finalKey is where a staged file goes when the job commits.
 func finalKey(layout manifest.Layout, f manifest.OutputFile) string {

@@ -54,12 +54,14 @@ func (e *Engine) Plan(ctx context.Context, spec manifest.JobSpec) (PlanInfo, err
 		return PlanInfo{}, err
 	}
 	job := manifest.JobID(spec, "")
+	// Before any work: the output is this job's, or the job is refused
+	// (owner.go).
+	if err := e.claimOutput(ctx, out, layout, spec, job); err != nil {
+		return PlanInfo{}, err
+	}
 	if m, err := e.readManifest(ctx, out, layout, job); err == nil {
 		return PlanInfo{Job: job, Manifest: m, Existing: true}, nil
 	} else if !errors.Is(err, objstore.ErrNotFound) {
-		return PlanInfo{}, err
-	}
-	if err := e.checkOutputFree(ctx, out, layout, job); err != nil {
 		return PlanInfo{}, err
 	}
 
@@ -162,17 +164,6 @@ func checkPartitionColumns(fn functions.Function, spec manifest.JobSpec, schema 
 		return functions.Permanent(fmt.Errorf("--partition-by %s: at least one column must remain in the files", strings.Join(spec.PartitionBy, ",")))
 	}
 	return nil
-}
-
-// checkOutputFree refuses an output prefix that already holds another
-// job's committed result (its _SUCCESS names the job): mixing two jobs'
-// files would corrupt both.
-func (e *Engine) checkOutputFree(ctx context.Context, out objstore.Bucket, layout manifest.Layout, job string) error {
-	other, err := successJob(ctx, out, layout)
-	if err != nil || other == "" || other == job {
-		return err
-	}
-	return functions.Permanent(fmt.Errorf("output %s already holds the committed job %s: choose a new output prefix", layout.Prefix, other))
 }
 
 // successJob reads which job the output's _SUCCESS names ("" when there is

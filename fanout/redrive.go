@@ -49,6 +49,16 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (RedriveInfo, 
 	} else if !errors.Is(err, objstore.ErrNotFound) {
 		return info, err
 	}
+	// A job whose output a --rerun took over can never commit.
+	if other, err := e.setOwnerState(ctx, js, manifest.OwnerFailed, manifest.OwnerRunning, ""); err != nil {
+		return info, err
+	} else if other != nil {
+		state, err := ownerState(ctx, js.out, js.layout, other)
+		if err != nil {
+			return info, err
+		}
+		return info, functions.Permanent(&OutputOwnedError{Output: js.m.Spec.Output, Job: job, Owner: other.Job, State: state, AtCommit: true})
+	}
 	failed, err := e.failedChunks(ctx, js)
 	if err != nil {
 		return info, err

@@ -209,7 +209,7 @@ func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, s
 		return err
 	}
 	staging := attemptPrefix(js, lease)
-	out, err := newStagedOutput(ctx, js.out, staging, lease.Chunk, spec.OutputFormat, red.Final(), spec.PartitionBy)
+	out, err := newStagedOutput(ctx, js.out, staging, fileStem(js.job, lease.Chunk), spec.OutputFormat, red.Final(), spec.PartitionBy)
 	if err != nil {
 		for _, s := range streams {
 			s.Close()

@@ -25,7 +25,7 @@ import (
 
 // This file is the engine's side output of rejected records (see
 // functions.Rejecter): an attempt writes them as JSON lines under its own
-// staging prefix, <staging>/_rejected/part-<chunk>-<n>.jsonl; its marker
+// staging prefix, <staging>/_rejected/part-<job>-<chunk>-<n>.jsonl; its marker
 // lists the files and counts them per rule and column; the commit copies
 // the winning attempts' files to <out>/_rejected/ with the data files and
 // sums the counts into the commit record, or fails the job, publishing
@@ -46,8 +46,8 @@ const rejectedStaging = manifest.RejectedDir + "/"
 type rejectSink struct {
 	ctx    context.Context
 	b      objstore.Bucket
-	prefix string // <staging>_rejected/
-	chunk  string
+	prefix string            // <staging>_rejected/
+	stem   string            // files are <stem>-<n>.jsonl (fileStem)
 	schema *functions.Schema // the input's: names Parquet rows' values
 
 	cur  *rejectFile
@@ -67,7 +67,7 @@ type rejectFile struct {
 }
 
 func newRejectSink(ctx context.Context, js *jobState, staging, chunk string) *rejectSink {
-	s := &rejectSink{ctx: ctx, b: js.out, prefix: staging + rejectedStaging, chunk: chunk, schema: js.schema,
+	s := &rejectSink{ctx: ctx, b: js.out, prefix: staging + rejectedStaging, stem: fileStem(js.job, chunk), schema: js.schema,
 		rule: map[string]bool{}, col: map[string]bool{}}
 	s.enc = json.NewEncoder(&s.buf)
 	s.enc.SetEscapeHTML(false)
@@ -127,7 +127,7 @@ func (s *rejectSink) Reject(rec *functions.Record, violations []functions.Violat
 		return fmt.Errorf("encoding a rejected record of %s: %w", rec.Object, err)
 	}
 	if s.cur == nil {
-		s.cur = &rejectFile{key: fmt.Sprintf("%spart-%s-%04d.jsonl", s.prefix, s.chunk, s.seq), sp: newSpool(spoolMemory), hash: sha256.New()}
+		s.cur = &rejectFile{key: fmt.Sprintf("%s%s-%04d.jsonl", s.prefix, s.stem, s.seq), sp: newSpool(spoolMemory), hash: sha256.New()}
 		s.seq++
 	}
 	if _, err := io.MultiWriter(s.cur.sp, s.cur.hash).Write(s.buf.Bytes()); err != nil {

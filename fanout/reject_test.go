@@ -146,8 +146,8 @@ func TestValidateQuarantinesEachDefectOnce(t *testing.T) {
 			}
 			var rows int64
 			for _, f := range rec.RejectedFiles {
-				if !strings.HasPrefix(f.Key, "_rejected/part-c") {
-					t.Errorf("rejected file at %q, want under _rejected/", f.Key)
+				if !strings.HasPrefix(f.Key, "_rejected/part-"+res.Job+"-c") {
+					t.Errorf("rejected file at %q, want _rejected/part-%s-<chunk>-<n>.jsonl", f.Key, res.Job)
 				}
 				if info, err := os.Stat(filepath.Join(out, filepath.FromSlash(f.Key))); err != nil || info.Size() != f.Size {
 					t.Errorf("rejected file %s: %v (size %d)", f.Key, err, f.Size)

@@ -472,7 +472,7 @@ func (e *Engine) newChunkOutput(ctx context.Context, js *jobState, task function
 		return combinerOutput{newCombiner(ctx, red, task.Output(), js.m.Reducers, e.cfg.CombineBudget)}, nil
 	}
 	spec := js.m.Spec
-	out, err := newStagedOutput(ctx, js.out, staging, chunk, spec.OutputFormat, task.Output(), spec.PartitionBy)
+	out, err := newStagedOutput(ctx, js.out, staging, fileStem(js.job, chunk), spec.OutputFormat, task.Output(), spec.PartitionBy)
 	if err != nil {
 		return nil, err
 	}

@@ -59,7 +59,9 @@ type Committed struct {
 // Verify checks the committed output of job under prefix in b against the
 // oracle want (the names of the records the output must hold, each exactly
 // once) and returns what it found with every problem seen:
-//   - _SUCCESS and the commit record exist and name the job;
+//   - _SUCCESS, the commit record and the output's owner record
+//     (_fanout/OWNER, state committing) exist and name the job;
+//   - every data file's name starts with part-<job>-;
 //   - the data files under prefix are exactly those of the commit record,
 //     with their sizes and row counts, so a late or losing attempt left
 //     nothing in the output;
@@ -82,6 +84,16 @@ func Verify(ctx context.Context, b objstore.Bucket, prefix, job string, key Reco
 		bad("reading _SUCCESS: %v", err)
 	} else if json.Unmarshal(body, &success) != nil || success.Job != job {
 		bad("_SUCCESS holds %q, want the job %s", body, job)
+	}
+	// The output's owner record names the job, fenced for its commit.
+	var owner struct {
+		Job   string `json:"job"`
+		State string `json:"state"`
+	}
+	if body, err := get(ctx, b, prefix+"_fanout/OWNER"); err != nil {
+		bad("reading the owner record: %v", err)
+	} else if json.Unmarshal(body, &owner) != nil || owner.Job != job || owner.State != "committing" {
+		bad("the owner record holds %q, want the job %s in state committing", body, job)
 	}
 	var manifest struct {
 		Chunks int `json:"chunks"`
@@ -188,6 +200,9 @@ func Verify(ctx context.Context, b objstore.Bucket, prefix, job string, key Reco
 		rel := strings.TrimPrefix(info.Key, prefix)
 		if strings.HasPrefix(rel, "_") {
 			continue // _fanout/, _SUCCESS
+		}
+		if !strings.HasPrefix(path.Base(info.Key), "part-"+job+"-") {
+			bad("output file %s is not named part-%s-<chunk>-<n>", info.Key, job)
 		}
 		size, ok := committed[info.Key]
 		if !ok {

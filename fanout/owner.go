@@ -1,0 +1,291 @@
+package fanout
+
+// One owner per output prefix.
+//
+// Two jobs committing into one prefix interleave their files (the copies
+// of one land among, or over, the other's, and each writes _SUCCESS), so
+// a prefix belongs to one job at a time, named by its owner record
+// <out>/_fanout/OWNER (manifest.Owner). The record only ever changes by
+// conditional writes on it: created with If-None-Match: *, replaced with
+// If-Match on the ETag just read. The store serialises those writes, so
+// of two changes made from the same read exactly one succeeds; that is
+// the whole protocol's source of truth. Every write carries a fresh
+// random token, so no two writers send identical bytes (a backend resolves
+// a retried If-Match write by comparing ETags: identical bodies could let
+// two writers both believe they won).
+//
+// The steps:
+//
+//  1. Claim (claimOutput, at plan time, before any listing or work): a
+//     missing record is created naming the job, state running. A record
+//     naming the job itself passes (a resubmitted spec, resume). A record
+//     naming another job refuses the job with *OutputOwnedError naming
+//     that job and its state, unless the new job is a --rerun (its spec
+//     has a nonce) and the owner is neither committing nor committed: then
+//     the record is replaced If-Match, naming the new job and the one it
+//     took over from. A takeover whose If-Match fails looks again and
+//     refuses if by then a third job holds the output (two --reruns
+//     racing: one wins, the other is refused; neither steals back).
+//  2. Fence (fenceOutput, in Commit, after every check that can fail the
+//     job and before the first byte is published): the committer replaces
+//     the record If-Match with the same job in state committing. Then it
+//     copies, creates the commit record and writes _SUCCESS.
+//
+// Why a late committer of a job that lost its output cannot interleave
+// with the new owner: publishing (the copies into the final layout, the
+// commit record, _SUCCESS) only happens after a fence write that named
+// the committer's job succeeded. A takeover and a fence both write the
+// record If-Match on the ETag they read. If the takeover's write came
+// first, the fence's If-Match fails (or its re-read shows another job),
+// and the old committer publishes nothing: it returns *OutputOwnedError.
+// If the fence came first, the record says committing, which a takeover
+// never replaces: the new job is refused and the old one's publication
+// (however slowly its copies arrive, a paused process included) is the
+// only one. There is no moment at which both hold the output. A committer
+// that fenced and then crashed leaves the record committing: any process
+// committing the same job (Wait, TryCommit, an idle worker) finishes it,
+// since committing is idempotent; the output is never taken over from it.
+//
+// A failed commit (too many failed chunks or rejected records) sets the
+// record to failed, and redrive back to running, both If-Match and only
+// while it names the job: the state is for people and for Redrive's
+// check, not for the fence, which only needs "names me".
+//
+// Outputs written before owner records existed have none: their committed
+// job is the one _SUCCESS names, and such an output is refused to other
+// jobs as before; a job planned before then claims the output at its
+// fence (create-only) if nobody else did.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore"
+)
+
+// ownerRetries bounds how often one claim or fence reads the owner record
+// again after a conditional write lost to another writer. Each loss means
+// the record changed; it changes a handful of times in a job's life.
+const ownerRetries = 8
+
+// Owner states reported by OutputOwnedError beside the record's own
+// (manifest.OwnerRunning, OwnerFailed, OwnerCommitting).
+const (
+	// ownerPlanning: the owner has no manifest yet (being planned, or its
+	// planning failed or was interrupted).
+	ownerPlanning = "planning"
+)
+
+// OutputOwnedError refuses a job an output prefix that another job owns:
+// at plan time before any work, or at commit time (AtCommit) when a
+// --rerun took the output over while the job ran; nothing of Job is then
+// published.
+type OutputOwnedError struct {
+	Output string // the output URL
+	Job    string // the job refused
+	Owner  string // the job that owns the output
+	// State is the owner's: planning, running, failed, committing or
+	// committed.
+	State    string
+	AtCommit bool
+}
+
+func (e *OutputOwnedError) Error() string {
+	if e.AtCommit {
+		return fmt.Sprintf("output %s was taken over by job %s (%s): nothing of job %s was published", e.Output, e.Owner, e.State, e.Job)
+	}
+	hint := "choose another output prefix"
+	if e.State != StateCommitted && e.State != manifest.OwnerCommitting {
+		hint += ", or run with --rerun to take it over (the owner's commit is then refused)"
+	}
+	return fmt.Sprintf("output %s is owned by job %s (%s): %s", e.Output, e.Owner, e.State, hint)
+}
+
+// readOwner reads the output's owner record and its ETag; ErrNotFound
+// when there is none.
+func readOwner(ctx context.Context, out objstore.Bucket, layout manifest.Layout) (*manifest.Owner, string, error) {
+	rc, info, err := out.Get(ctx, layout.OwnerKey(), nil)
+	if err != nil {
+		return nil, "", err
+	}
+	defer rc.Close()
+	body, err := io.ReadAll(io.LimitReader(rc, 1<<20))
+	if err != nil {
+		return nil, "", fmt.Errorf("reading %s: %w", layout.OwnerKey(), err)
+	}
+	o, err := manifest.DecodeOwner(body)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", layout.OwnerKey(), err)
+	}
+	return o, info.ETag, nil
+}
+
+// writeOwner writes the owner record create-only (ifMatch "") or over the
+// version with ETag ifMatch. A lost race is ErrPrecondition (or
+// ErrNotFound for If-Match on a record that vanished).
+func writeOwner(ctx context.Context, out objstore.Bucket, layout manifest.Layout, o *manifest.Owner, ifMatch string) error {
+	o.Version = manifest.Version
+	o.Since = time.Now().UTC()
+	o.Token = randomHex(8)
+	body, err := manifest.Encode(o)
+	if err != nil {
+		return err
+	}
+	opts := &objstore.PutOptions{IfNoneMatch: ifMatch == "", IfMatch: ifMatch, ContentType: "application/json", Size: int64(len(body))}
+	if _, err := out.Put(ctx, layout.OwnerKey(), strings.NewReader(string(body)), opts); err != nil {
+		return fmt.Errorf("writing %s: %w", layout.OwnerKey(), err)
+	}
+	return nil
+}
+
+// lostRace reports whether a conditional owner write failed because the
+// record changed since it was read.
+func lostRace(err error) bool {
+	return errors.Is(err, objstore.ErrPrecondition) || errors.Is(err, objstore.ErrNotFound)
+}
+
+// specOf is the job ID spec would have without its nonce.
+func specOf(spec manifest.JobSpec) string {
+	spec.Nonce = ""
+	return manifest.JobID(spec, "")
+}
+
+// claimOutput makes job the owner of its output prefix before it is
+// planned (step 1 above), or refuses it with *OutputOwnedError.
+func (e *Engine) claimOutput(ctx context.Context, out objstore.Bucket, layout manifest.Layout, spec manifest.JobSpec, job string) error {
+	tookFrom := ""
+	for range ownerRetries {
+		cur, etag, err := readOwner(ctx, out, layout)
+		switch {
+		case errors.Is(err, objstore.ErrNotFound):
+			if other, err := successJob(ctx, out, layout); err != nil {
+				return err
+			} else if other != "" && other != job {
+				// Committed before owner records existed.
+				return functions.Permanent(&OutputOwnedError{Output: spec.Output, Job: job, Owner: other, State: StateCommitted})
+			}
+			err := writeOwner(ctx, out, layout, &manifest.Owner{Job: job, Spec: specOf(spec), State: manifest.OwnerRunning}, "")
+			if lostRace(err) {
+				continue // another job claimed it first: look at it
+			}
+			return err
+		case err != nil:
+			return fmt.Errorf("checking the output's owner: %w", err)
+		case cur.Job == job:
+			return nil
+		}
+		state, err := ownerState(ctx, out, layout, cur)
+		if err != nil {
+			return err
+		}
+		refused := functions.Permanent(&OutputOwnedError{Output: spec.Output, Job: job, Owner: cur.Job, State: state})
+		if spec.Nonce == "" || state == StateCommitted || state == manifest.OwnerCommitting {
+			return refused
+		}
+		if tookFrom != "" && tookFrom != cur.Job {
+			return refused // another --rerun took it over first
+		}
+		tookFrom = cur.Job
+		err = writeOwner(ctx, out, layout, &manifest.Owner{Job: job, Spec: specOf(spec), State: manifest.OwnerRunning, Previous: cur.Job}, etag)
+		if lostRace(err) {
+			continue // the owner changed its record (fenced?) or was taken over: look again
+		}
+		if err != nil {
+			return err
+		}
+		e.log.Info("took the output over", "output", spec.Output, "job", job, "from", cur.Job, "state", state)
+		return nil
+	}
+	return fmt.Errorf("claiming output %s: its owner record kept changing", spec.Output)
+}
+
+// ownerState names what the owner record's job is doing: committed (its
+// commit record exists), committing, failed, planning (no manifest yet)
+// or running.
+func ownerState(ctx context.Context, out objstore.Bucket, layout manifest.Layout, o *manifest.Owner) (string, error) {
+	if _, err := out.Stat(ctx, layout.CommitKey(o.Job)); err == nil {
+		return StateCommitted, nil
+	} else if !errors.Is(err, objstore.ErrNotFound) {
+		return "", fmt.Errorf("checking the output's owner: %w", err)
+	}
+	if o.State != manifest.OwnerRunning {
+		return o.State, nil
+	}
+	if _, err := out.Stat(ctx, layout.ManifestKey(o.Job)); errors.Is(err, objstore.ErrNotFound) {
+		return ownerPlanning, nil
+	} else if err != nil {
+		return "", fmt.Errorf("checking the output's owner: %w", err)
+	}
+	return StateRunning, nil
+}
+
+// fenceOutput makes js's job the committing owner of its output (step 2
+// above); Commit publishes nothing before it returns nil. A job that no
+// longer owns its output gets *OutputOwnedError (permanent).
+func (e *Engine) fenceOutput(ctx context.Context, js *jobState) error {
+	for range ownerRetries {
+		cur, etag, err := readOwner(ctx, js.out, js.layout)
+		switch {
+		case errors.Is(err, objstore.ErrNotFound):
+			// A job planned before owner records existed.
+			if other, err := successJob(ctx, js.out, js.layout); err != nil {
+				return err
+			} else if other != "" && other != js.job {
+				return functions.Permanent(&OutputOwnedError{Output: js.m.Spec.Output, Job: js.job, Owner: other, State: StateCommitted, AtCommit: true})
+			}
+			err := writeOwner(ctx, js.out, js.layout, &manifest.Owner{Job: js.job, Spec: specOf(js.m.Spec), State: manifest.OwnerCommitting}, "")
+			if lostRace(err) {
+				continue
+			}
+			return err
+		case err != nil:
+			return fmt.Errorf("checking the output's owner: %w", err)
+		case cur.Job != js.job:
+			state, err := ownerState(ctx, js.out, js.layout, cur)
+			if err != nil {
+				return err
+			}
+			return functions.Permanent(&OutputOwnedError{Output: js.m.Spec.Output, Job: js.job, Owner: cur.Job, State: state, AtCommit: true})
+		case cur.State == manifest.OwnerCommitting:
+			return nil // fenced by this or another committer of the job
+		}
+		next := *cur
+		next.State, next.Reason = manifest.OwnerCommitting, ""
+		if err := writeOwner(ctx, js.out, js.layout, &next, etag); !lostRace(err) {
+			return err
+		}
+	}
+	return fmt.Errorf("fencing output %s: its owner record kept changing", js.m.Spec.Output)
+}
+
+// setOwnerState moves the owner record of js's output from state from to
+// state to, while it names js's job. It returns the record when it names
+// another job (nil when there is no record, or it was moved or is in
+// another state).
+func (e *Engine) setOwnerState(ctx context.Context, js *jobState, from, to, reason string) (other *manifest.Owner, err error) {
+	for range ownerRetries {
+		cur, etag, err := readOwner(ctx, js.out, js.layout)
+		switch {
+		case errors.Is(err, objstore.ErrNotFound):
+			return nil, nil
+		case err != nil:
+			return nil, err
+		case cur.Job != js.job:
+			return cur, nil
+		case cur.State != from:
+			return nil, nil
+		}
+		next := *cur
+		next.State, next.Reason = to, reason
+		if err := writeOwner(ctx, js.out, js.layout, &next, etag); !lostRace(err) {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("output %s: its owner record kept changing", js.m.Spec.Output)
+}
