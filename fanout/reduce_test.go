@@ -60,6 +60,7 @@ func (countTask) Merge(acc, in functions.Row) error {
 func (countTask) Finish(p functions.Row, out functions.Output) error { return out.Write(p) }
 
 func TestAggregationShufflesExactlyWithSpillsAndMultiPassMerge(t *testing.T) {
+	t.Parallel() // its small budgets are its own engine's Config
 	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
 	r := rand.New(rand.NewPCG(3, 4))
 	want := map[string]int64{}

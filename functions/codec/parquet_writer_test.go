@@ -293,6 +293,7 @@ func TestParquetWriterEncodingsDuckDB(t *testing.T) {
 // small StringTable, which fills up and is replaced while they write:
 // every file must read back exactly, with dictionaries of only its values.
 func TestParquetWriterSharedStrings(t *testing.T) {
+	t.Parallel() // its small bounds are its own table's
 	schema := &functions.Schema{Columns: []functions.Column{{Name: "a", Type: functions.String}, {Name: "b", Type: functions.String}}}
 	st := NewStringTable()
 	st.maxBytes, st.maxEntries = 4096, 300
