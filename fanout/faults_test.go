@@ -297,8 +297,8 @@ func TestRacingReclaimersOnOneExpiredLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := faulttest.RedisClient(t, r.redisURL)
-	faulttest.Poll(t, 30*time.Second, "the ghost's lease to expire on Redis's clock", func() bool {
+	rc := localstack.RedisClient(t, r.redisURL)
+	localstack.Poll(t, 30*time.Second, "the ghost's lease to expire on Redis's clock", func() bool {
 		now, err := rc.Time(context.Background()).Result()
 		return err == nil && now.After(ghost.Expires)
 	})
@@ -636,7 +636,7 @@ func TestWorkerClockTenMinutesOff(t *testing.T) {
 			}
 			// The queue's deadline is Redis TIME plus the lease, whatever
 			// the worker's clock says.
-			rc := faulttest.RedisClient(t, r.redisURL)
+			rc := localstack.RedisClient(t, r.redisURL)
 			before, _ := rc.Time(context.Background()).Result()
 			l, err := r.queue().Claim(context.Background(), info.Job, "probe")
 			if err != nil {
@@ -731,7 +731,7 @@ func TestLateAttemptLeavesNothingBehind(t *testing.T) {
 	}
 	before := snapshotStore(t, r.store, "out/")
 	close(resume)
-	faulttest.Poll(t, 30*time.Second, "worker a to learn its lease is lost", func() bool { return sa.LeasesLost.Load() == 1 })
+	localstack.Poll(t, 30*time.Second, "worker a to learn its lease is lost", func() bool { return sa.LeasesLost.Load() == 1 })
 	stopA()
 	if after := snapshotStore(t, r.store, "out/"); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("the late attempt changed the job's prefix:\nbefore %v\nafter  %v", before, after)
@@ -799,11 +799,11 @@ func TestRedisForgettingEpochsKeepsAttemptsApart(t *testing.T) {
 	}
 	var sb fanout.WorkStats
 	work(t, b, info.Job, 1, &sb)
-	faulttest.Poll(t, 30*time.Second, "worker b to publish c00000000", func() bool {
+	localstack.Poll(t, 30*time.Second, "worker b to publish c00000000", func() bool {
 		return r.exists("out/_fanout/" + info.Job + "/chunks/c00000000.json")
 	})
 	close(release)
-	faulttest.Poll(t, 30*time.Second, "worker a to finish its attempt", func() bool { return sa.Skipped.Load() == 1 })
+	localstack.Poll(t, 30*time.Second, "worker a to finish its attempt", func() bool { return sa.Skipped.Load() == 1 })
 	stopA()
 	res, err := b.Wait(context.Background(), info.Manifest.Spec.Output, info.Job, fanout.RunOptions{})
 	if err != nil {
@@ -894,9 +894,9 @@ func TestSameReduceTaskTwiceAtOnce(t *testing.T) {
 	}
 	b := r.engine(engineOptions{name: "b", queue: frozen})
 	work(t, b, info.Job, 1, nil)
-	faulttest.Poll(t, 60*time.Second, "worker b to publish "+marker, func() bool { return r.exists(marker) })
+	localstack.Poll(t, 60*time.Second, "worker b to publish "+marker, func() bool { return r.exists(marker) })
 	close(release)
-	faulttest.Poll(t, 30*time.Second, "worker a to lose the race", func() bool { return sa.Skipped.Load() >= 1 })
+	localstack.Poll(t, 30*time.Second, "worker a to lose the race", func() bool { return sa.Skipped.Load() >= 1 })
 	stopA()
 	res, err := b.Wait(context.Background(), info.Manifest.Spec.Output, info.Job, fanout.RunOptions{})
 	if err != nil {

@@ -29,7 +29,7 @@ func DuckDB(t testing.TB, query string) []map[string]any {
 	t.Helper()
 	dir := duckdbDir()
 	if dir == "" {
-		missing(t, "DuckDB (@duckdb/node-api, installed by scripts/tools.sh)")
+		Missing(t, "DuckDB (@duckdb/node-api, installed by scripts/tools.sh)")
 	}
 	script := filepath.Join(t.TempDir(), "query.js")
 	if err := os.WriteFile(script, []byte(duckdbScript), 0o644); err != nil {
@@ -112,7 +112,7 @@ func DuckDBBatch(t testing.TB, queries []string) []DuckDBResult {
 	t.Helper()
 	dir := duckdbDir()
 	if dir == "" {
-		missing(t, "DuckDB (@duckdb/node-api, installed by scripts/tools.sh)")
+		Missing(t, "DuckDB (@duckdb/node-api, installed by scripts/tools.sh)")
 	}
 	script := filepath.Join(t.TempDir(), "batch.js")
 	if err := os.WriteFile(script, []byte(duckdbBatchScript), 0o644); err != nil {

@@ -1,7 +1,9 @@
 // Package localstack gives tests and developers fanout's real services on
 // loopback: MinIO and Redis started by scripts/services.sh (see
 // docker-compose.yml for Docker users), plus a fresh bucket or Redis key
-// namespace per test that is removed when the test ends.
+// namespace per test that is removed when the test ends; private MinIO and
+// Redis servers a test owns and may kill, stop and restart (StartMinIO,
+// StartRedis); and the processes under test (Start, Proc).
 //
 // Endpoints come from the environment that `scripts/services.sh up` prints
 // (AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
@@ -76,9 +78,13 @@ func loadServicesEnv() {
 // (FANOUT_REQUIRE_SERVICES=1, set by scripts/test.sh and CI).
 func Required() bool { return os.Getenv("FANOUT_REQUIRE_SERVICES") == "1" }
 
-func missing(t testing.TB, what string) {
+// Missing skips the test because what is not available, with a message
+// naming scripts/test.sh, or fails it when Required. It is the one place
+// that decides: every test that needs a service, a program or a tool
+// calls it.
+func Missing(t testing.TB, what string) {
 	t.Helper()
-	msg := fmt.Sprintf("%s is not available: run the tests with scripts/test.sh (or eval \"$(scripts/services.sh up)\" first)", what)
+	msg := fmt.Sprintf("%s is not available: run the tests with scripts/test.sh (it installs and starts what they need)", what)
 	if Required() {
 		t.Fatalf("FANOUT_REQUIRE_SERVICES=1 but %s", msg)
 	}
@@ -100,13 +106,13 @@ func S3(t testing.TB) S3Config {
 		cfg.Endpoint = os.Getenv("AWS_ENDPOINT_URL")
 	}
 	if cfg.Endpoint == "" || cfg.AccessKey == "" {
-		missing(t, "MinIO (AWS_ENDPOINT_URL_S3)")
+		Missing(t, "MinIO (AWS_ENDPOINT_URL_S3)")
 	}
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}
 	if err := probeHTTP(cfg.Endpoint + "/minio/health/live"); err != nil {
-		missing(t, fmt.Sprintf("MinIO at %s (%v)", cfg.Endpoint, err))
+		Missing(t, fmt.Sprintf("MinIO at %s (%v)", cfg.Endpoint, err))
 	}
 	return cfg
 }
@@ -182,7 +188,7 @@ func RedisURL(t testing.TB) string {
 	loadServicesEnv()
 	u := os.Getenv("FANOUT_REDIS_URL")
 	if u == "" {
-		missing(t, "Redis (FANOUT_REDIS_URL)")
+		Missing(t, "Redis (FANOUT_REDIS_URL)")
 	}
 	opts, err := redis.ParseURL(u)
 	if err != nil {
@@ -193,7 +199,7 @@ func RedisURL(t testing.TB) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil {
-		missing(t, fmt.Sprintf("Redis at %s (%v)", opts.Addr, err))
+		Missing(t, fmt.Sprintf("Redis at %s (%v)", opts.Addr, err))
 	}
 	return u
 }

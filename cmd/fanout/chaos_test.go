@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fanout-dev/fanout/fanout/faulttest"
+	"github.com/fanout-dev/fanout/localstack"
 )
 
 // chaosConfig is what scripts/chaos.sh passes in the environment.
@@ -59,8 +60,8 @@ func TestChaos(t *testing.T) {
 	cfg := chaosFromEnv(t)
 	t.Logf("chaos: seed %d (FANOUT_CHAOS_SEED=%d replays this schedule), %d chunks, %d workers, %ds of faults", cfg.seed, cfg.seed, cfg.chunks, cfg.workers, cfg.seconds)
 	rnd := rand.New(rand.NewPCG(cfg.seed, cfg.seed^0x5eed))
-	m := faulttest.StartMinIO(t)
-	rs := faulttest.StartRedis(t)
+	m := localstack.StartMinIO(t)
+	rs := localstack.StartRedis(t)
 	// About six chunks of 8 KiB per object of 600 records.
 	j := newFaultJob(t, faultSetup{minio: m, redisURL: rs.URL(), objects: max(1, cfg.chunks/6), rows: 600})
 	// Each chunk runs a program that takes a moment, so that faults land
@@ -68,18 +69,18 @@ func TestChaos(t *testing.T) {
 	// deliveries fail.
 	jobArgs := []string{"--in", "s3://" + j.bucket + "/in/", "--fn", "exec", "--arg", "shell=true", "--arg", "cmd=sleep 0.4; cat",
 		"--out", j.out(), "--out-format", "lines", "--chunk-size", "8KiB", "--lease", faultLease, "--max-attempts", "20"}
-	stdout, stderr, err := faulttest.Run(t.Context(), j.env(""), fanoutBinary(t), append([]string{"submit", "--json"}, jobArgs...)...)
+	stdout, stderr, err := localstack.Run(t.Context(), j.env(""), fanoutBinary(t), append([]string{"submit", "--json"}, jobArgs...)...)
 	if err != nil {
 		t.Fatalf("submit: %v\n%s%s", err, stdout, stderr)
 	}
 	j.job = jobOf(t, stdout)
 
 	var mu sync.Mutex
-	workers := map[*faulttest.Proc]bool{} // alive workers -> stopped (SIGSTOP)
+	workers := map[*localstack.Proc]bool{} // alive workers -> stopped (SIGSTOP)
 	n := 0
 	startWorker := func() {
 		n++
-		w := faulttest.Start(t, fmt.Sprintf("worker-%d", n), j.env(""), fanoutBinary(t), "work", "--concurrency", "2", "--grace", "2s")
+		w := localstack.Start(t, fmt.Sprintf("worker-%d", n), j.env(""), fanoutBinary(t), "work", "--concurrency", "2", "--grace", "2s")
 		mu.Lock()
 		workers[w] = false
 		mu.Unlock()
@@ -88,16 +89,16 @@ func TestChaos(t *testing.T) {
 		startWorker()
 	}
 	drivers := 0
-	startDriver := func() *faulttest.Proc {
+	startDriver := func() *localstack.Proc {
 		drivers++
-		return faulttest.Start(t, fmt.Sprintf("driver-%d", drivers), j.env(""), fanoutBinary(t), "wait", j.job, "--out", j.out(), "--json", "--quiet")
+		return localstack.Start(t, fmt.Sprintf("driver-%d", drivers), j.env(""), fanoutBinary(t), "wait", j.job, "--out", j.out(), "--json", "--quiet")
 	}
 	driver := startDriver()
 	redisStopped := false
-	pick := func() *faulttest.Proc {
+	pick := func() *localstack.Proc {
 		mu.Lock()
 		defer mu.Unlock()
-		var ws []*faulttest.Proc
+		var ws []*localstack.Proc
 		for w := range workers {
 			ws = append(ws, w)
 		}
@@ -248,7 +249,7 @@ chaos:
 			w.Signal(syscall.SIGCONT)
 		}
 	}
-	var alive []*faulttest.Proc
+	var alive []*localstack.Proc
 	for w := range workers {
 		alive = append(alive, w)
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fanout-dev/fanout/fanout/faulttest"
+	"github.com/fanout-dev/fanout/localstack"
 	"github.com/fanout-dev/fanout/objstore"
 	"github.com/fanout-dev/fanout/objstore/bucketurl"
 )
@@ -63,7 +63,7 @@ func TestMetadataEndpointRefusedByTheCLI(t *testing.T) {
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "AWS_ENDPOINT_URL_S3=http://169.254.169.254",
 		"AWS_ACCESS_KEY_ID=k", "AWS_SECRET_ACCESS_KEY=s"}
 	out := filepath.Join(t.TempDir(), "out")
-	_, stderr, err := faulttest.Run(context.Background(), env, fanoutBinary(t),
+	_, stderr, err := localstack.Run(context.Background(), env, fanoutBinary(t),
 		"run", "--in", "s3://bucket/in/", "--fn", "grep", "--arg", "pattern=x", "--out", out, "--quiet")
 	if err == nil || !strings.Contains(stderr, "metadata") || !strings.Contains(stderr, "FANOUT_ALLOW_METADATA_ENDPOINT") {
 		t.Fatalf("run against a metadata endpoint: %v\n%s\nwant a refusal naming FANOUT_ALLOW_METADATA_ENDPOINT", err, stderr)

@@ -62,7 +62,7 @@ type faultJob struct {
 // faultSetup says where a fault job's services are.
 type faultSetup struct {
 	// minio is a private MinIO; nil: the shared local one.
-	minio *faulttest.MinIO
+	minio *localstack.MinIO
 	// redisURL is a private Redis; "": a namespace on the shared one.
 	redisURL string
 	// objects and rows size the input (default 4 objects of 500 rows,
@@ -147,7 +147,7 @@ func (j *faultJob) jobArgs(extra ...string) []string {
 // submit plans and enqueues the job and remembers its ID.
 func (j *faultJob) submit(extra ...string) {
 	j.t.Helper()
-	stdout, stderr, err := faulttest.Run(context.Background(), j.env(""), fanoutBinary(j.t), append([]string{"submit", "--json"}, j.jobArgs(extra...)...)...)
+	stdout, stderr, err := localstack.Run(context.Background(), j.env(""), fanoutBinary(j.t), append([]string{"submit", "--json"}, j.jobArgs(extra...)...)...)
 	if err != nil {
 		j.t.Fatalf("fanout submit: %v\n%s%s", err, stdout, stderr)
 	}
@@ -165,18 +165,18 @@ func (j *faultJob) submit(extra ...string) {
 }
 
 // worker starts `fanout work -v` with its S3 requests going to endpoint.
-func (j *faultJob) worker(name, endpoint string, concurrency int) *faulttest.Proc {
-	return faulttest.Start(j.t, name, j.env(endpoint), fanoutBinary(j.t), "work", "-v", "--concurrency", strconv.Itoa(concurrency), "--grace", "2s")
+func (j *faultJob) worker(name, endpoint string, concurrency int) *localstack.Proc {
+	return localstack.Start(j.t, name, j.env(endpoint), fanoutBinary(j.t), "work", "-v", "--concurrency", strconv.Itoa(concurrency), "--grace", "2s")
 }
 
 // driver starts `fanout wait JOB --json` in the background.
-func (j *faultJob) driver(endpoint string) *faulttest.Proc {
-	return faulttest.Start(j.t, "wait", j.env(endpoint), fanoutBinary(j.t), "wait", j.job, "--out", j.out(), "--json", "--quiet")
+func (j *faultJob) driver(endpoint string) *localstack.Proc {
+	return localstack.Start(j.t, "wait", j.env(endpoint), fanoutBinary(j.t), "wait", j.job, "--out", j.out(), "--json", "--quiet")
 }
 
 // committed waits for a driver (wait or run --json) and checks that it
 // reports the job committed.
-func (j *faultJob) committed(d *faulttest.Proc, timeout time.Duration) runJSON {
+func (j *faultJob) committed(d *localstack.Proc, timeout time.Duration) runJSON {
 	j.t.Helper()
 	err := d.Wait(j.t, timeout)
 	var res runJSON
@@ -242,7 +242,7 @@ var workerCounters = regexp.MustCompile(`stopped after (\d+) chunks \((\d+) skip
 
 // stopWorker sends SIGTERM and returns the worker's counters: chunks,
 // skipped, failed, leases lost.
-func stopWorker(t *testing.T, w *faulttest.Proc) [4]int {
+func stopWorker(t *testing.T, w *localstack.Proc) [4]int {
 	t.Helper()
 	w.Signal(syscall.SIGTERM)
 	if err := w.Wait(t, 30*time.Second); err != nil {
@@ -416,7 +416,7 @@ func TestWorkerStoppedPastItsLease(t *testing.T) {
 	a.WaitLog(t, "lease lost", 30*time.Second)
 	close(releaseMarker)
 	// The resumed attempt cleans up after itself.
-	faulttest.Poll(t, 30*time.Second, "the resumed worker to remove its staged files", func() bool {
+	localstack.Poll(t, 30*time.Second, "the resumed worker to remove its staged files", func() bool {
 		for range j.store.List(context.Background(), "out/_fanout/"+j.job+"/staging/", nil) {
 			return false
 		}
@@ -524,7 +524,7 @@ func newGate(p *faulttest.S3Proxy, n int) *gate {
 // waitHalfway waits until n markers went through and a later one is held.
 func (g *gate) waitHalfway(t *testing.T) {
 	t.Helper()
-	faulttest.Poll(t, 60*time.Second, "the job to publish some chunks and hold another", func() bool {
+	localstack.Poll(t, 60*time.Second, "the job to publish some chunks and hold another", func() bool {
 		return g.passed.Load() > g.n && g.held.Load() > 0
 	})
 }
@@ -535,7 +535,7 @@ func (g *gate) Open() { g.once.Do(func() { close(g.open) }) }
 // others published: `fanout resume` rebuilds the queue from the manifest
 // minus the markers, the workers finish, `fanout wait` commits.
 func TestRedisFlushAllMidJob(t *testing.T) {
-	redis := faulttest.StartRedis(t)
+	redis := localstack.StartRedis(t)
 	j := newFaultJob(t, faultSetup{redisURL: redis.URL()})
 	j.submit()
 	proxy := faulttest.NewS3Proxy(t, j.s3.Endpoint)
@@ -547,7 +547,7 @@ func TestRedisFlushAllMidJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.Open()
-	stdout, stderr, err := faulttest.Run(context.Background(), j.env(""), fanoutBinary(t), "resume", j.job, "--out", j.out())
+	stdout, stderr, err := localstack.Run(context.Background(), j.env(""), fanoutBinary(t), "resume", j.job, "--out", j.out())
 	if err != nil || !strings.Contains(stdout, "without a marker enqueued") {
 		t.Fatalf("fanout resume: %v\n%s%s", err, stdout, stderr)
 	}
@@ -560,13 +560,13 @@ func TestRedisFlushAllMidJob(t *testing.T) {
 // the same port in the middle of a `fanout run`: the run notices that the
 // queue forgot the job, rebuilds it from the bucket and commits.
 func TestRedisRestartedWithoutPersistence(t *testing.T) {
-	redis := faulttest.StartRedis(t)
+	redis := localstack.StartRedis(t)
 	j := newFaultJob(t, faultSetup{redisURL: redis.URL()})
 	proxy := faulttest.NewS3Proxy(t, j.s3.Endpoint)
 	g := newGate(proxy, 6)
 	j.worker("worker-a", proxy.URL, 2)
 	j.worker("worker-b", proxy.URL, 2)
-	run := faulttest.Start(t, "run", j.env(""), fanoutBinary(t), append([]string{"run", "--workers", "0", "--json", "--quiet"}, j.jobArgs()...)...)
+	run := localstack.Start(t, "run", j.env(""), fanoutBinary(t), append([]string{"run", "--workers", "0", "--json", "--quiet"}, j.jobArgs()...)...)
 	g.waitHalfway(t)
 	redis.Restart()
 	g.Open()
@@ -581,7 +581,7 @@ func TestRedisRestartedWithoutPersistence(t *testing.T) {
 // their leases and stop their chunks; once Redis is back the expired
 // leases are reclaimed and `fanout wait` commits.
 func TestRedisUnreachableLongerThanALease(t *testing.T) {
-	redis := faulttest.StartRedis(t)
+	redis := localstack.StartRedis(t)
 	j := newFaultJob(t, faultSetup{redisURL: redis.URL()})
 	j.submit()
 	proxy := faulttest.NewS3Proxy(t, j.s3.Endpoint)
@@ -594,7 +594,7 @@ func TestRedisUnreachableLongerThanALease(t *testing.T) {
 	lease, _ := time.ParseDuration(faultLease)
 	// Deliberately longer than a lease: poll until a worker holding a
 	// chunk gave it up and the lease is over on any clock.
-	faulttest.Poll(t, 60*time.Second, "a worker to give up a lease it cannot confirm", func() bool {
+	localstack.Poll(t, 60*time.Second, "a worker to give up a lease it cannot confirm", func() bool {
 		return time.Since(stopped) > 2*lease &&
 			(strings.Contains(a.Stderr(), "lease lost") || strings.Contains(b.Stderr(), "lease lost"))
 	})
@@ -609,13 +609,13 @@ func TestRedisUnreachableLongerThanALease(t *testing.T) {
 // middle of a `fanout run` and starts it again on the same data: requests
 // in the gap are retried, and the job commits exactly once.
 func TestMinIORestartedMidJob(t *testing.T) {
-	m := faulttest.StartMinIO(t)
+	m := localstack.StartMinIO(t)
 	j := newFaultJob(t, faultSetup{minio: m})
 	proxy := faulttest.NewS3Proxy(t, m.Endpoint)
 	g := newGate(proxy, 6)
 	j.worker("worker-a", proxy.URL, 2)
 	j.worker("worker-b", proxy.URL, 2)
-	run := faulttest.Start(t, "run", j.env(proxy.URL), fanoutBinary(t), append([]string{"run", "--workers", "0", "--json", "--quiet"}, j.jobArgs()...)...)
+	run := localstack.Start(t, "run", j.env(proxy.URL), fanoutBinary(t), append([]string{"run", "--workers", "0", "--json", "--quiet"}, j.jobArgs()...)...)
 	g.waitHalfway(t)
 	t0 := time.Now()
 	m.Restart()
@@ -664,7 +664,7 @@ func TestPoisonChunkDeadLettersAndRedrive(t *testing.T) {
 		Error  string                           `json:"error"`
 	}
 	run := func(args []string) (result, error) {
-		stdout, stderr, err := faulttest.Run(context.Background(), j.env(""), fanoutBinary(t), args...)
+		stdout, stderr, err := localstack.Run(context.Background(), j.env(""), fanoutBinary(t), args...)
 		var res result
 		if jerr := json.Unmarshal([]byte(stdout), &res); jerr != nil {
 			t.Fatalf("fanout %s: %v: %v\n%s%s", args[0], err, jerr, stdout, stderr)
@@ -687,7 +687,7 @@ func TestPoisonChunkDeadLettersAndRedrive(t *testing.T) {
 		t.Error("a failed job wrote _SUCCESS")
 	}
 	// The queue's dead-letter list holds it with the same reason.
-	stdout, stderr, err := faulttest.Run(context.Background(), j.env(""), fanoutBinary(t), "status", res.Job, "--json")
+	stdout, stderr, err := localstack.Run(context.Background(), j.env(""), fanoutBinary(t), "status", res.Job, "--json")
 	var st struct {
 		Markers int `json:"markers"`
 		Queue   struct {
@@ -718,7 +718,7 @@ func TestPoisonChunkDeadLettersAndRedrive(t *testing.T) {
 		t.Fatalf("tolerant commit: %d failed chunks, %d records; want 1 and %d", len(c.Failed), c.Records, len(wantTolerated))
 	}
 	// A committed job cannot be redriven.
-	if _, stderr, err := faulttest.Run(context.Background(), j.env(""), fanoutBinary(t), "redrive", res2.Job, "--out", "s3://"+j.bucket+"/tolerant/"); err == nil || !strings.Contains(stderr, "is committed") {
+	if _, stderr, err := localstack.Run(context.Background(), j.env(""), fanoutBinary(t), "redrive", res2.Job, "--out", "s3://"+j.bucket+"/tolerant/"); err == nil || !strings.Contains(stderr, "is committed") {
 		t.Errorf("redrive of a committed job: %v %s; want a refusal", err, stderr)
 	}
 
@@ -733,7 +733,7 @@ func TestPoisonChunkDeadLettersAndRedrive(t *testing.T) {
 	if err := os.WriteFile(healed, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	stdout, stderr, err = faulttest.Run(context.Background(), j.env(""), fanoutBinary(t), "redrive", res.Job, "--json")
+	stdout, stderr, err = localstack.Run(context.Background(), j.env(""), fanoutBinary(t), "redrive", res.Job, "--json")
 	var rd struct {
 		Chunks   []string `json:"chunks"`
 		Redriven int      `json:"redriven"`
@@ -742,7 +742,7 @@ func TestPoisonChunkDeadLettersAndRedrive(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(stdout), &rd) != nil || len(rd.Chunks) != 1 || rd.Chunks[0] != failedChunk || rd.Redriven != 1 {
 		t.Fatalf("fanout redrive: %v: %s%s; want chunk %s redriven", err, stdout, stderr, failedChunk)
 	}
-	stdout, stderr, err = faulttest.Run(context.Background(), j.env(""), fanoutBinary(t), "wait", res.Job, "--workers", "2", "--json", "--quiet")
+	stdout, stderr, err = localstack.Run(context.Background(), j.env(""), fanoutBinary(t), "wait", res.Job, "--workers", "2", "--json", "--quiet")
 	var res3 result
 	if err != nil || json.Unmarshal([]byte(stdout), &res3) != nil || res3.State != "committed" || len(res3.Failed) != 0 {
 		t.Fatalf("fanout wait after redrive: %v: %s%s", err, stdout, stderr)
@@ -788,7 +788,7 @@ func TestSlowWorkerGetsABackup(t *testing.T) {
 		t.Fatalf("the slow worker never read its input:\n%s", slow.Stderr())
 	}
 	// `fanout status` names the straggler.
-	stdout, stderr, err := faulttest.Run(context.Background(), j.env(""), fanoutBinary(t), "status", j.job, "--json")
+	stdout, stderr, err := localstack.Run(context.Background(), j.env(""), fanoutBinary(t), "status", j.job, "--json")
 	var st struct {
 		State   string `json:"state"`
 		Slowest []struct {
@@ -801,7 +801,7 @@ func TestSlowWorkerGetsABackup(t *testing.T) {
 		!strings.HasPrefix(st.Slowest[0].Chunk, "c") || st.Slowest[0].Running <= 0 || st.Slowest[0].Worker == "" {
 		t.Errorf("fanout status --json: %v\n%s%s\nwant the job running with one slowest chunk", err, stdout, stderr)
 	}
-	text, _, _ := faulttest.Run(context.Background(), j.env(""), fanoutBinary(t), "status", j.job)
+	text, _, _ := localstack.Run(context.Background(), j.env(""), fanoutBinary(t), "status", j.job)
 	if len(st.Slowest) == 1 && !regexp.MustCompile(`slowest\s+`+st.Slowest[0].Chunk+` running`).MatchString(text) {
 		t.Errorf("fanout status does not name the slowest chunk %s:\n%s", st.Slowest[0].Chunk, text)
 	}

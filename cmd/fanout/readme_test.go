@@ -28,7 +28,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/fanout-dev/fanout/fanout/faulttest"
+	"github.com/fanout-dev/fanout/localstack"
 	"github.com/fanout-dev/fanout/manifest"
 )
 
@@ -319,36 +319,19 @@ func (r *readmeRun) withPrivateServices(t *testing.T) {
 	t.Helper()
 	for _, tool := range []string{"redis-server", "redis-cli", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			faulttest.Missing(t, tool)
+			localstack.Missing(t, tool)
 		}
 	}
-	script, err := os.ReadFile(filepath.Join(r.clone, "scripts", "services.sh"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^MINIO_VERSION="([^"]+)"`).FindSubmatch(script)
-	if m == nil {
-		t.Fatal("scripts/services.sh sets no MINIO_VERSION")
-	}
-	binary := "minio-" + string(m[1])
-	cache := os.Getenv("FANOUT_CACHE_DIR")
-	if cache == "" {
-		cache = filepath.Join(r.root, ".cache")
-	}
-	if _, err := os.Stat(filepath.Join(cache, "bin", binary)); err != nil {
-		// services.sh copies it from its shared cache, if it is there.
-		shared := os.Getenv("XDG_CACHE_HOME")
-		if home, err := os.UserHomeDir(); shared == "" && err == nil {
-			shared = filepath.Join(home, ".cache")
-		}
-		if _, err := os.Stat(filepath.Join(shared, "fanout", binary)); err != nil {
-			faulttest.Missing(t, "the MinIO binary "+filepath.Join(cache, "bin", binary)+" (scripts/services.sh builds it once)")
-		}
-		cache = filepath.Join(r.clone, ".cache")
+	// services.sh in the clone finds the binary in $FANOUT_CACHE_DIR/bin,
+	// or copies it from its shared cache into the clone's .cache.
+	bin := localstack.MinIOBinary(t)
+	cache := filepath.Join(r.clone, ".cache")
+	if filepath.Base(filepath.Dir(bin)) == "bin" {
+		cache = filepath.Dir(filepath.Dir(bin))
 	}
 	minioPort := freePortPair(t)
 	env := append(slices.Clip(r.env), "FANOUT_CACHE_DIR="+cache, "FANOUT_MINIO_PORT="+strconv.Itoa(minioPort),
-		"FANOUT_REDIS_PORT="+strconv.Itoa(faulttest.FreePort(t)))
+		"FANOUT_REDIS_PORT="+strconv.Itoa(localstack.FreePort(t)))
 	r.env = env
 	t.Cleanup(func() {
 		cmd := exec.Command("scripts/services.sh", "down")
@@ -364,7 +347,7 @@ func (r *readmeRun) withPrivateServices(t *testing.T) {
 func freePortPair(t *testing.T) int {
 	t.Helper()
 	for range 50 {
-		p := faulttest.FreePort(t)
+		p := localstack.FreePort(t)
 		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1)); err == nil {
 			l.Close()
 			return p

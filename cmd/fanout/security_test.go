@@ -23,8 +23,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/fanout-dev/fanout/fanout"
-	"github.com/fanout-dev/fanout/fanout/faulttest"
 	"github.com/fanout-dev/fanout/fanout/redisqueue"
+	"github.com/fanout-dev/fanout/localstack"
 )
 
 // redisACLArgs makes a private Redis whose default user is off and whose
@@ -36,7 +36,7 @@ func redisACLArgs(password string) []string {
 }
 
 // aclClient is an admin-less client of such a Redis, as the fanout user.
-func aclClient(t *testing.T, r *faulttest.Redis, password string) *redis.Client {
+func aclClient(t *testing.T, r *localstack.Redis, password string) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: net.JoinHostPort("127.0.0.1", itoa(r.Port)), Username: "fanout", Password: password})
 	t.Cleanup(func() { c.Close() })
 	return c
@@ -51,14 +51,14 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // process printed, every key in Redis and every object fanout wrote for
 // the secret key and the passwords.
 func TestSecretsNeverInLogsOrState(t *testing.T) {
-	m := faulttest.StartMinIO(t)
+	m := localstack.StartMinIO(t)
 	const redisPassword = "redis-pw-4f1d2c9b7e"
-	rs := faulttest.StartRedis(t, redisACLArgs(redisPassword)...)
+	rs := localstack.StartRedis(t, redisACLArgs(redisPassword)...)
 	redisURL := "redis://fanout:" + redisPassword + "@127.0.0.1:" + itoa(rs.Port) + "/0"
 	j := newFaultJob(t, faultSetup{minio: m, redisURL: redisURL})
-	var outputs []*faulttest.Proc
-	run := func(name string, env []string, args ...string) *faulttest.Proc {
-		p := faulttest.Start(t, name, env, fanoutBinary(t), args...)
+	var outputs []*localstack.Proc
+	run := func(name string, env []string, args ...string) *localstack.Proc {
+		p := localstack.Start(t, name, env, fanoutBinary(t), args...)
 		outputs = append(outputs, p)
 		return p
 	}
@@ -150,7 +150,7 @@ func TestSecretsNeverInLogsOrState(t *testing.T) {
 			t.Errorf("%s: the error does not say %q:\n%s%s", bad.name, bad.says, p.Stdout(), p.Stderr())
 		}
 	}
-	for _, w := range []*faulttest.Proc{w1, w2} {
+	for _, w := range []*localstack.Proc{w1, w2} {
 		stopWorker(t, w)
 	}
 
@@ -231,7 +231,7 @@ func jobOf(t *testing.T, stdout string) string {
 // dangerous command: fanout needs no more.
 func TestRedisACLUserWithOnlyItsKeys(t *testing.T) {
 	const password = "acl-pw-5b0e"
-	rs := faulttest.StartRedis(t, redisACLArgs(password)...)
+	rs := localstack.StartRedis(t, redisACLArgs(password)...)
 	j := newFaultJob(t, faultSetup{redisURL: "redis://fanout:" + password + "@127.0.0.1:" + itoa(rs.Port) + "/0"})
 	j.submit()
 	j.worker("worker", "", 2)
@@ -239,7 +239,7 @@ func TestRedisACLUserWithOnlyItsKeys(t *testing.T) {
 	j.check()
 	// A prefix outside the user's keys is refused with a clear error.
 	env := append(j.env(""), "FANOUT_REDIS_PREFIX=other")
-	_, stderr, err := faulttest.Run(context.Background(), env, fanoutBinary(t), "submit", "--in", "s3://"+j.bucket+"/in/", "--fn", "convert",
+	_, stderr, err := localstack.Run(context.Background(), env, fanoutBinary(t), "submit", "--in", "s3://"+j.bucket+"/in/", "--fn", "convert",
 		"--out", "s3://"+j.bucket+"/other/", "--out-format", "jsonl")
 	if err == nil || !strings.Contains(stderr, "NOPERM") {
 		t.Errorf("a prefix outside the ACL: %v %s; want a NOPERM error", err, stderr)
@@ -254,7 +254,7 @@ func TestRedisOverTLS(t *testing.T) {
 	dir := t.TempDir()
 	caFile, certFile, keyFile := writeTestCA(t, dir)
 	const password = "tls-pw-c41a"
-	rs := faulttest.StartRedis(t, "--port", "0", "--tls-port", "{port}", "--tls-cert-file", certFile, "--tls-key-file", keyFile,
+	rs := localstack.StartRedis(t, "--port", "0", "--tls-port", "{port}", "--tls-cert-file", certFile, "--tls-key-file", keyFile,
 		"--tls-ca-cert-file", caFile, "--tls-auth-clients", "no", "--requirepass", password)
 	url := "rediss://:" + password + "@127.0.0.1:" + itoa(rs.Port) + "/0"
 	j := newFaultJob(t, faultSetup{redisURL: url})
@@ -272,7 +272,7 @@ func TestRedisOverTLS(t *testing.T) {
 		"plain to TLS": append(j.env(""), "FANOUT_REDIS_URL=redis://:"+password+"@127.0.0.1:"+itoa(rs.Port)+"/0"),
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		_, stderr, err := faulttest.Run(ctx, env, fanoutBinary(t), "resume", j.job, "--out", j.out())
+		_, stderr, err := localstack.Run(ctx, env, fanoutBinary(t), "resume", j.job, "--out", j.out())
 		timedOut := ctx.Err() != nil
 		cancel()
 		if err == nil || timedOut || strings.Contains(stderr, password) {
@@ -334,7 +334,7 @@ func writeTestCA(t *testing.T, dir string) (caFile, certFile, keyFile string) {
 func TestOutputsEncryptedServerSide(t *testing.T) {
 	key := make([]byte, 32)
 	rand.Read(key)
-	m := faulttest.StartMinIO(t, "MINIO_KMS_SECRET_KEY=fanout-test-key:"+base64.StdEncoding.EncodeToString(key))
+	m := localstack.StartMinIO(t, "MINIO_KMS_SECRET_KEY=fanout-test-key:"+base64.StdEncoding.EncodeToString(key))
 	j := newFaultJob(t, faultSetup{minio: m})
 	res := runFanout(t, j.env(""), append([]string{"run", "--sse", "kms:fanout-test-key", "--workers", "2", "--json", "--quiet"}, j.jobArgs()...)...)
 	if res.State != "committed" {
@@ -359,7 +359,7 @@ func TestOutputsEncryptedServerSide(t *testing.T) {
 		}
 		n++
 	}
-	_, stderr, err := faulttest.Run(context.Background(), j.env(""), fanoutBinary(t), append([]string{"run", "--sse", "rot13"}, j.jobArgs()...)...)
+	_, stderr, err := localstack.Run(context.Background(), j.env(""), fanoutBinary(t), append([]string{"run", "--sse", "rot13"}, j.jobArgs()...)...)
 	if err == nil || !strings.Contains(stderr, "--sse") {
 		t.Errorf("--sse rot13: %v %s; want a refusal", err, stderr)
 	}

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -36,32 +35,6 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// minioBinary finds the MinIO binary scripts/services.sh builds.
-func minioBinary(t *testing.T) string {
-	t.Helper()
-	script, err := os.ReadFile("../../scripts/services.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^MINIO_VERSION="([^"]+)"`).FindSubmatch(script)
-	if m == nil {
-		t.Fatal("scripts/services.sh has no MINIO_VERSION")
-	}
-	cache := os.Getenv("FANOUT_CACHE_DIR")
-	if cache == "" {
-		cache = "../../.cache"
-	}
-	bin, _ := filepath.Abs(filepath.Join(cache, "bin", "minio-"+string(m[1])))
-	if _, err := os.Stat(bin); err != nil {
-		msg := fmt.Sprintf("the MinIO binary %s is missing: run the tests with scripts/test.sh (or scripts/services.sh up) to build it", bin)
-		if localstack.Required() {
-			t.Fatal(msg)
-		}
-		t.Skip(msg) // msg names scripts/test.sh
-	}
-	return bin
 }
 
 // lockedBuffer collects a process's output for polling.
@@ -346,7 +319,7 @@ func TestServeMinIOWebhook(t *testing.T) {
 // before MinIO started).
 func privateMinIOAt(t *testing.T, port int, env ...string) (string, *minio.Client) {
 	t.Helper()
-	bin := minioBinary(t)
+	bin := localstack.MinIOBinary(t)
 	console := freePort(t)
 	cmd := exec.Command(bin, "server", t.TempDir(), "--quiet", "--address", fmt.Sprintf("127.0.0.1:%d", port),
 		"--console-address", fmt.Sprintf("127.0.0.1:%d", console))

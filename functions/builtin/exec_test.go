@@ -15,16 +15,14 @@ import (
 
 	"github.com/fanout-dev/fanout/functions"
 	"github.com/fanout-dev/fanout/functions/builtin"
+	"github.com/fanout-dev/fanout/localstack"
 )
 
 func needPrograms(t *testing.T, names ...string) {
 	t.Helper()
 	for _, n := range names {
 		if _, err := exec.LookPath(n); err != nil {
-			if os.Getenv("FANOUT_REQUIRE_SERVICES") == "1" {
-				t.Fatalf("exec tests need %s: %v", n, err)
-			}
-			t.Skipf("exec tests need %s: %v (scripts/test.sh requires it)", n, err)
+			localstack.Missing(t, fmt.Sprintf("%s (the exec tests need it: %v)", n, err))
 		}
 	}
 }

@@ -93,11 +93,7 @@ func TestDecompress(t *testing.T) {
 // under FANOUT_REQUIRE_SERVICES=1 (scripts/test.sh, CI).
 func TestDecompressBzip2FromTool(t *testing.T) {
 	if _, err := exec.LookPath("bzip2"); err != nil {
-		msg := "bzip2 not installed: scripts/tools.sh installs it (apt-get install bzip2); run the tests with scripts/test.sh"
-		if localstack.Required() {
-			t.Fatalf("FANOUT_REQUIRE_SERVICES=1 but %s", msg)
-		}
-		t.Skip(msg) // msg names scripts/test.sh
+		localstack.Missing(t, "bzip2 (scripts/tools.sh installs it: apt-get install bzip2)")
 	}
 	// About 540 KB, compressed with -1 (100 KB blocks): a stream of several blocks.
 	var want bytes.Buffer

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/localstack"
 )
 
 // duckDB runs SQL statements in an in-memory DuckDB through node and
@@ -30,11 +31,7 @@ func duckDB(t *testing.T, stmts ...string) []byte {
 	}
 	node, err := exec.LookPath("node")
 	if _, serr := os.Stat(filepath.Join(mods, "@duckdb", "node-api")); err != nil || serr != nil {
-		msg := "needs node and @duckdb/node-api, installed by scripts/tools.sh (run the tests with scripts/test.sh)"
-		if os.Getenv("FANOUT_REQUIRE_SERVICES") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg) // msg names scripts/test.sh
+		localstack.Missing(t, "node and @duckdb/node-api (installed by scripts/tools.sh)")
 	}
 	q, _ := json.Marshal(stmts)
 	script := `

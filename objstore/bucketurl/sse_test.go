@@ -10,7 +10,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
-	"github.com/fanout-dev/fanout/fanout/faulttest"
+	"github.com/fanout-dev/fanout/localstack"
 	"github.com/fanout-dev/fanout/objstore"
 	"github.com/fanout-dev/fanout/objstore/bucketurl"
 )
@@ -49,7 +49,7 @@ func TestParseEncryption(t *testing.T) {
 func TestServerSideEncryption(t *testing.T) {
 	key := make([]byte, 32)
 	rand.Read(key)
-	m := faulttest.StartMinIO(t, "MINIO_KMS_SECRET_KEY=fanout-test-key:"+base64.StdEncoding.EncodeToString(key))
+	m := localstack.StartMinIO(t, "MINIO_KMS_SECRET_KEY=fanout-test-key:"+base64.StdEncoding.EncodeToString(key))
 	m.MakeBucket("sse")
 	for _, env := range m.AWSEnv("") {
 		k, v, _ := strings.Cut(env, "=")

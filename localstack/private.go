@@ -1,4 +1,4 @@
-package faulttest
+package localstack
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -137,8 +138,13 @@ type MinIO struct {
 }
 
 // MinIOBinary finds the MinIO server binary that scripts/services.sh
-// builds: $FANOUT_MINIO_BIN, else .cache/bin/minio-* above the working
-// directory, else ~/.cache/fanout/minio-*. It skips when there is none.
+// builds (the version it pins, minio-<MINIO_VERSION>): $FANOUT_MINIO_BIN,
+// else in $FANOUT_CACHE_DIR/bin, else in .cache/bin of the repository
+// (found above the working directory), else in services.sh's shared cache
+// ($XDG_CACHE_HOME or ~/.cache, then fanout/). When services.sh cannot be
+// found, the newest minio-* there is taken. It skips (fails when
+// required) when there is none. Every test that needs the binary finds it
+// here.
 func MinIOBinary(t testing.TB) string {
 	t.Helper()
 	if b := os.Getenv("FANOUT_MINIO_BIN"); b != "" {
@@ -148,19 +154,23 @@ func MinIOBinary(t testing.TB) string {
 	if c := os.Getenv("FANOUT_CACHE_DIR"); c != "" {
 		dirs = append(dirs, filepath.Join(c, "bin"))
 	}
-	if wd, err := os.Getwd(); err == nil {
-		for d := wd; ; d = filepath.Dir(d) {
-			dirs = append(dirs, filepath.Join(d, ".cache", "bin"))
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
+	root := repoRoot()
+	if root != "" {
+		dirs = append(dirs, filepath.Join(root, ".cache", "bin"))
 	}
-	if home, err := os.UserCacheDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, "fanout"))
+	shared := os.Getenv("XDG_CACHE_HOME")
+	if home, err := os.UserHomeDir(); shared == "" && err == nil {
+		shared = filepath.Join(home, ".cache")
+	}
+	if shared != "" {
+		dirs = append(dirs, filepath.Join(shared, "fanout"))
+	}
+	name := "minio-*"
+	if v := pinnedMinIOVersion(root); v != "" {
+		name = "minio-" + v
 	}
 	for _, d := range dirs {
-		m, _ := filepath.Glob(filepath.Join(d, "minio-*"))
+		m, _ := filepath.Glob(filepath.Join(d, name))
 		sort.Strings(m)
 		for i := len(m) - 1; i >= 0; i-- {
 			if st, err := os.Stat(m[i]); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
@@ -168,7 +178,42 @@ func MinIOBinary(t testing.TB) string {
 			}
 		}
 	}
-	Missing(t, "the MinIO binary (built by scripts/services.sh into .cache/bin)")
+	Missing(t, "the MinIO binary "+name+" (scripts/services.sh builds it into .cache/bin)")
+	return ""
+}
+
+// repoRoot returns the nearest directory above the working directory that
+// holds scripts/services.sh, or "".
+func repoRoot() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "scripts", "services.sh")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return ""
+		}
+	}
+}
+
+var minioVersionLine = regexp.MustCompile(`(?m)^MINIO_VERSION="([^"]+)"`)
+
+// pinnedMinIOVersion returns the MINIO_VERSION scripts/services.sh pins,
+// or "" when root is unknown.
+func pinnedMinIOVersion(root string) string {
+	if root == "" {
+		return ""
+	}
+	script, err := os.ReadFile(filepath.Join(root, "scripts", "services.sh"))
+	if err != nil {
+		return ""
+	}
+	if m := minioVersionLine.FindSubmatch(script); m != nil {
+		return string(m[1])
+	}
 	return ""
 }
 
