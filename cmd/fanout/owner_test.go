@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fanout-dev/fanout/fanout/faulttest"
+	"github.com/fanout-dev/fanout/localstack"
 )
 
 // TestTwoRunsOnOneOutput starts two `fanout run` processes together on
@@ -19,7 +20,7 @@ func TestTwoRunsOnOneOutput(t *testing.T) {
 	half := len(j.ids) / 2 // in/part-00 and -01 hold the first half
 	inputs := []string{"s3://" + j.bucket + "/in/", "s3://" + j.bucket + "/in/part-0[01].jsonl"}
 	want := [][]string{j.ids, j.ids[:half]}
-	var procs [2]*faulttest.Proc
+	var procs [2]*localstack.Proc
 	for i, in := range inputs {
 		args := append([]string{"run", "--json", "--quiet", "--workers", "2"}, j.jobArgs()...)
 		for k := range args {
@@ -27,7 +28,7 @@ func TestTwoRunsOnOneOutput(t *testing.T) {
 				args[k+1] = in
 			}
 		}
-		procs[i] = faulttest.Start(t, "run"+string(rune('a'+i)), j.env(""), fanoutBinary(t), args...)
+		procs[i] = localstack.Start(t, "run"+string(rune('a'+i)), j.env(""), fanoutBinary(t), args...)
 	}
 	var res [2]runJSON
 	var errs [2]error
