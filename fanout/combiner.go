@@ -131,7 +131,7 @@ type shuffleOut struct {
 
 func newShuffleOut(w io.Writer, parts int) (*shuffleOut, error) {
 	s := &shuffleOut{w: w, offsets: make([]int64, parts+1)}
-	if _, err := w.Write(shuffleMagic); err != nil {
+	if _, err := io.WriteString(w, shuffleMagic); err != nil {
 		return nil, err
 	}
 	s.n = int64(len(shuffleMagic))

@@ -28,7 +28,7 @@ import (
 // encoding is canonical, so equal keys have equal bytes and sorting bytes
 // brings them together. The partition of a key is FNV-1a(key) mod R.
 // Local spill runs use the same records, each preceded by uvarint(p).
-var shuffleMagic = []byte("FOSH\x01")
+const shuffleMagic = "FOSH\x01"
 
 // rowCodec encodes rows of one schema: key columns and state columns
 // apart.
