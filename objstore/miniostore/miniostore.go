@@ -205,40 +205,17 @@ func (s *Store) Stat(ctx context.Context, key string) (objstore.ObjectInfo, erro
 
 // Get implements objstore.Bucket.
 func (s *Store) Get(ctx context.Context, key string, opts *objstore.GetOptions) (io.ReadCloser, objstore.ObjectInfo, error) {
-	if opts == nil {
-		opts = &objstore.GetOptions{}
-	}
-	if err := s3compat.CheckKey(key); err != nil {
-		return nil, objstore.ObjectInfo{}, fmt.Errorf("miniostore: get %q: %w", key, err)
-	}
-	var gopts minio.GetObjectOptions
-	if r := s3compat.RangeHeader(opts.Offset, opts.Length); r != "" {
-		gopts.Set("Range", r)
-	}
-	if opts.IfMatch != "" {
-		gopts.Set("If-Match", s3compat.QuoteETag(opts.IfMatch))
-	}
-	var (
-		body   io.ReadCloser
-		oi     minio.ObjectInfo
-		header http.Header
-	)
-	err := s.retry(ctx, func(ctx context.Context) error {
-		var err error
-		body, oi, header, err = s.core.GetObject(ctx, s.bucket, key, gopts)
-		return err
-	})
-	if err != nil {
-		if s.compat.InvalidRange(err) {
-			return s.compat.GetPastEnd(ctx, key, opts.IfMatch)
+	return s.compat.Get(ctx, key, opts, func(ctx context.Context, rangeHeader, ifMatch string) (io.ReadCloser, objstore.ObjectInfo, string, error) {
+		var gopts minio.GetObjectOptions
+		if rangeHeader != "" {
+			gopts.Set("Range", rangeHeader)
 		}
-		return nil, objstore.ObjectInfo{}, fmt.Errorf("miniostore: get %q: %w", key, s.compat.MapErr(err))
-	}
-	info := info(oi)
-	if total, ok := s3compat.TotalFromContentRange(header.Get("Content-Range")); ok {
-		info.Size = total
-	}
-	return body, info, nil
+		if ifMatch != "" {
+			gopts.Set("If-Match", ifMatch)
+		}
+		body, oi, header, err := s.core.GetObject(ctx, s.bucket, key, gopts)
+		return body, info(oi), header.Get("Content-Range"), err
+	})
 }
 
 // List implements objstore.Bucket. A page that fails with a transient

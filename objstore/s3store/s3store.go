@@ -207,42 +207,26 @@ func (s *Store) Stat(ctx context.Context, key string) (objstore.ObjectInfo, erro
 
 // Get implements objstore.Bucket.
 func (s *Store) Get(ctx context.Context, key string, opts *objstore.GetOptions) (io.ReadCloser, objstore.ObjectInfo, error) {
-	if opts == nil {
-		opts = &objstore.GetOptions{}
-	}
-	if err := s3compat.CheckKey(key); err != nil {
-		return nil, objstore.ObjectInfo{}, fmt.Errorf("s3store: get %q: %w", key, err)
-	}
-	in := &s3.GetObjectInput{Bucket: &s.bucket, Key: &key}
-	if r := s3compat.RangeHeader(opts.Offset, opts.Length); r != "" {
-		in.Range = &r
-	}
-	if opts.IfMatch != "" {
-		in.IfMatch = aws.String(s3compat.QuoteETag(opts.IfMatch))
-	}
-	var out *s3.GetObjectOutput
-	err := s.retry(ctx, func(ctx context.Context) error {
-		var err error
-		out, err = s.client.GetObject(ctx, in)
-		return err
-	})
-	if err != nil {
-		if s.compat.InvalidRange(err) {
-			return s.compat.GetPastEnd(ctx, key, opts.IfMatch)
+	return s.compat.Get(ctx, key, opts, func(ctx context.Context, rangeHeader, ifMatch string) (io.ReadCloser, objstore.ObjectInfo, string, error) {
+		in := &s3.GetObjectInput{Bucket: &s.bucket, Key: &key}
+		if rangeHeader != "" {
+			in.Range = &rangeHeader
 		}
-		return nil, objstore.ObjectInfo{}, fmt.Errorf("s3store: get %q: %w", key, s.compat.MapErr(err))
-	}
-	info := objstore.ObjectInfo{
-		Key:       key,
-		Size:      aws.ToInt64(out.ContentLength),
-		ETag:      s3compat.TrimETag(aws.ToString(out.ETag)),
-		VersionID: aws.ToString(out.VersionId),
-		ModTime:   aws.ToTime(out.LastModified),
-	}
-	if total, ok := s3compat.TotalFromContentRange(aws.ToString(out.ContentRange)); ok {
-		info.Size = total
-	}
-	return out.Body, info, nil
+		if ifMatch != "" {
+			in.IfMatch = &ifMatch
+		}
+		out, err := s.client.GetObject(ctx, in)
+		if err != nil {
+			return nil, objstore.ObjectInfo{}, "", err
+		}
+		info := objstore.ObjectInfo{
+			Size:      aws.ToInt64(out.ContentLength),
+			ETag:      aws.ToString(out.ETag),
+			VersionID: aws.ToString(out.VersionId),
+			ModTime:   aws.ToTime(out.LastModified),
+		}
+		return out.Body, info, aws.ToString(out.ContentRange), nil
+	})
 }
 
 // List implements objstore.Bucket, one ListObjectsV2 page at a time.

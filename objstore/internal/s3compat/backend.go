@@ -205,10 +205,51 @@ func (b *Backend) Stat(ctx context.Context, key string) (objstore.ObjectInfo, er
 	return info, nil
 }
 
-// GetPastEnd answers a Get whose range S3 refused because it starts at or
-// past the end: an empty body, once the object's existence and ifMatch
-// are checked (see objstore.GetOptions).
-func (b *Backend) GetPastEnd(ctx context.Context, key, ifMatch string) (io.ReadCloser, objstore.ObjectInfo, error) {
+// GetFunc is one backend's GET of key: rangeHeader and ifMatch are the
+// Range and If-Match values to send ("" for none); contentRange is the
+// response's Content-Range.
+type GetFunc func(ctx context.Context, rangeHeader, ifMatch string) (body io.ReadCloser, info objstore.ObjectInfo, contentRange string, err error)
+
+// Get implements objstore.Bucket's Get over get: the range and condition
+// of opts, retries, error mapping, the object's whole size from
+// Content-Range, and a range that starts at or past the end answered with
+// an empty body once the object's existence and IfMatch are checked (see
+// objstore.GetOptions).
+func (b *Backend) Get(ctx context.Context, key string, opts *objstore.GetOptions, get GetFunc) (io.ReadCloser, objstore.ObjectInfo, error) {
+	if opts == nil {
+		opts = &objstore.GetOptions{}
+	}
+	if err := CheckKey(key); err != nil {
+		return nil, objstore.ObjectInfo{}, fmt.Errorf("%s: get %q: %w", b.Name, key, err)
+	}
+	ifMatch := ""
+	if opts.IfMatch != "" {
+		ifMatch = QuoteETag(opts.IfMatch)
+	}
+	var (
+		body         io.ReadCloser
+		info         objstore.ObjectInfo
+		contentRange string
+	)
+	err := b.Retry(ctx, func(ctx context.Context) error {
+		var err error
+		body, info, contentRange, err = get(ctx, RangeHeader(opts.Offset, opts.Length), ifMatch)
+		return err
+	})
+	if err != nil {
+		if b.InvalidRange(err) {
+			return b.getPastEnd(ctx, key, opts.IfMatch)
+		}
+		return nil, objstore.ObjectInfo{}, fmt.Errorf("%s: get %q: %w", b.Name, key, b.MapErr(err))
+	}
+	info.Key, info.ETag = key, TrimETag(info.ETag)
+	if total, ok := TotalFromContentRange(contentRange); ok {
+		info.Size = total
+	}
+	return body, info, nil
+}
+
+func (b *Backend) getPastEnd(ctx context.Context, key, ifMatch string) (io.ReadCloser, objstore.ObjectInfo, error) {
 	info, err := b.Stat(ctx, key)
 	if err != nil {
 		return nil, objstore.ObjectInfo{}, err
