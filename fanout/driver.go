@@ -69,11 +69,22 @@ const finishTimeout = 10 * time.Second
 // slowestShown bounds Result.Slowest.
 const slowestShown = 5
 
-// Progress is a snapshot for progress displays.
+// Progress is a snapshot of a job for progress displays, from the queue
+// (every worker's tasks, not only this process's).
 type Progress struct {
-	Job        string
-	Chunks     int
-	Done       int
+	Job string
+	// Chunks counts the job's tasks: map chunks and reduce tasks.
+	Chunks int
+	// MapChunks of them are map chunks.
+	MapChunks int
+	// Done tasks have settled with output; a resumed job's chunks that
+	// had their markers before count as done.
+	Done int
+	// Pending tasks wait to be claimed, Retrying of them for their
+	// backoff after a failed attempt; Running ones are leased; Dead
+	// ones failed for good.
+	Pending    int
+	Retrying   int
 	Running    int
 	Dead       int
 	BytesTotal int64
@@ -93,6 +104,12 @@ type RunOptions struct {
 	Progress func(Progress)
 	// Stats receives the local workers' counters.
 	Stats *WorkStats
+	// Observe, when set, is called as each of the local workers' attempts
+	// ends (see WorkOptions.Observe).
+	Observe func(ChunkEvent)
+	// Grace is how long the local workers' running chunks may finish
+	// after ctx is cancelled before they are released (default 1s).
+	Grace time.Duration
 }
 
 // Submit plans the job (or finds it planned) and enqueues every chunk
@@ -222,6 +239,9 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 	if opts.Poll <= 0 {
 		opts.Poll = 250 * time.Millisecond
 	}
+	if opts.Grace <= 0 {
+		opts.Grace = time.Second
+	}
 	var wg sync.WaitGroup
 	workCtx, stopWork := context.WithCancel(ctx)
 	defer func() {
@@ -232,7 +252,8 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.Work(workCtx, WorkOptions{Concurrency: opts.Workers, Job: job, Stats: opts.Stats, IdlePoll: 100 * time.Millisecond, Grace: time.Second})
+			e.Work(workCtx, WorkOptions{Concurrency: opts.Workers, Job: job, Stats: opts.Stats, IdlePoll: 100 * time.Millisecond, Grace: opts.Grace,
+				Observe: opts.Observe})
 		}()
 	}
 	poll := 50 * time.Millisecond
@@ -314,6 +335,9 @@ func (e *Engine) check(ctx context.Context, js *jobState, start time.Time, progr
 		return rec, false
 	}
 	if _, err := e.cfg.Admin.Reclaim(ctx, job); err != nil && !errors.Is(err, ErrUnknownJob) {
+		if ctx.Err() != nil {
+			return nil, false // stopping: not a failure worth a warning
+		}
 		e.log.Warn("reclaim failed", "job", job, "err", err)
 	}
 	stats, err := e.cfg.Admin.Stats(ctx, job)
@@ -324,12 +348,13 @@ func (e *Engine) check(ctx context.Context, js *jobState, start time.Time, progr
 		}
 		return nil, false
 	} else if err != nil {
-		e.log.Warn("queue stats failed", "job", job, "err", err)
+		if ctx.Err() == nil {
+			e.log.Warn("queue stats failed", "job", job, "err", err)
+		}
 		return nil, false
 	}
 	if progress != nil {
-		progress(Progress{Job: job, Chunks: js.m.Chunks + js.m.Reducers, Done: stats.Done, Running: stats.Running, Dead: stats.Dead,
-			BytesTotal: js.m.Bytes, Elapsed: time.Since(start)})
+		progress(js.progress(stats, time.Since(start)))
 	}
 	if stats.Pending == 0 && stats.Running > 0 && js.m.Spec.BackupAfter > 0 {
 		e.startBackups(ctx, js)
@@ -343,6 +368,20 @@ func (e *Engine) check(ctx context.Context, js *jobState, start time.Time, progr
 		return nil, false
 	}
 	return nil, finished
+}
+
+// progress makes a Progress from the queue's counts: every task the
+// queue does not hold as pending, running or dead is done (it has its
+// marker), except reduce tasks that have not started.
+func (js *jobState) progress(stats QueueStats, elapsed time.Duration) Progress {
+	total := js.m.Chunks + js.m.Reducers
+	done := total - stats.Pending - stats.Running - stats.Dead
+	if !js.reduceReady.Load() {
+		done -= js.m.Reducers
+	}
+	return Progress{Job: js.job, Chunks: total, MapChunks: js.m.Chunks, Done: min(max(done, stats.Done, 0), total),
+		Pending: stats.Pending, Retrying: stats.Retrying, Running: stats.Running, Dead: stats.Dead,
+		BytesTotal: js.m.Bytes, Elapsed: elapsed}
 }
 
 // minBackupSamples is how many finished tasks make a median worth

@@ -163,6 +163,7 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 // recorded in the queue and the bucket, not returned.
 func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats) ChunkEvent {
 	ev := ChunkEvent{Job: lease.Job, Chunk: lease.Chunk, Retry: lease.Deliveries > 1 || lease.Failures > 0}
+	e.log.Debug("chunk claimed", "job", lease.Job, "chunk", lease.Chunk, "attempt", lease.Epoch, "worker", lease.Worker)
 	start := time.Now()
 	defer func() { ev.Duration = time.Since(start) }()
 	spec, err := e.jobSpec(ctx, lease.Job)

@@ -2,17 +2,19 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/fanout-dev/fanout/fanout"
 	"github.com/fanout-dev/fanout/functions/builtin"
@@ -21,6 +23,7 @@ import (
 func newRunCommand(g *globalFlags, submitOnly bool) *cobra.Command {
 	var jf jobFlags
 	var workers int
+	var grace time.Duration
 	var jsonOut bool
 	cmd := &cobra.Command{
 		Use:   "run --in URL --fn NAME --out URL [flags]",
@@ -33,7 +36,8 @@ func newRunCommand(g *globalFlags, submitOnly bool) *cobra.Command {
 	}
 	jf.register(cmd)
 	if !submitOnly {
-		cmd.Flags().IntVar(&workers, "workers", runtime.NumCPU(), "chunks this process works on at once (0: leave the work to `fanout work` processes)")
+		cmd.Flags().IntVar(&workers, "workers", runtime.NumCPU(), "`N` chunks this process works on at once (0: leave the work to fanout work processes)")
+		cmd.Flags().DurationVar(&grace, "grace", defaultGrace, "on Ctrl-C or SIGTERM, how long running chunks may finish before they go back to the queue")
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object describing the job at the end")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -59,22 +63,193 @@ func newRunCommand(g *globalFlags, submitOnly bool) *cobra.Command {
 			return nil
 		}
 		if a.embedded && workers <= 0 {
-			return errors.New("--workers 0 needs --redis: in embedded mode this process is the only worker")
+			return usagef("--workers 0 needs --redis: in embedded mode this process is the only worker")
 		}
 		setMemoryLimit(workers)
-		stats := &fanout.WorkStats{}
-		prog := newProgress(!g.quiet, stats)
-		res, err := a.engine.Run(ctx, spec, fanout.RunOptions{Workers: workers, Progress: prog.update, Stats: stats})
-		prog.done()
-		return a.report(res, err, jsonOut)
+		resume := func(job string) []string {
+			var cmds []string
+			if !jf.rerun { // --rerun would make a new job
+				cmds = append(cmds, shellQuote(redactArgs(os.Args)))
+			}
+			if job != "" {
+				cmds = append(cmds, waitCommand(cmd, job, spec.Output, a.embedded, workers))
+			}
+			return cmds
+		}
+		return runJob(ctx, g, a, jobRun{out: spec.Output, workers: workers, grace: grace, jsonOut: jsonOut, rerunnable: true, resume: resume},
+			func(ctx context.Context, opts fanout.RunOptions) (fanout.Result, error) {
+				return a.engine.Run(ctx, spec, opts)
+			})
 	}
 	return cmd
+}
+
+// defaultGrace is how long run's and wait's running chunks may finish
+// after the first Ctrl-C.
+const defaultGrace = 5 * time.Second
+
+// jobRun describes one run or wait of a job in this process.
+type jobRun struct {
+	out     string // the job's output URL
+	workers int
+	grace   time.Duration
+	jsonOut bool
+	// rerunnable is true for run: a job submitted before is resumed (or
+	// found committed) rather than run again.
+	rerunnable bool
+	// resume returns the commands that resume the job once its ID is
+	// known (job is empty while it is being planned).
+	resume func(job string) []string
+}
+
+// runJob runs do (the engine's Run or Wait) with a progress display, chunk
+// logs, and the interrupt handling: the first signal cancels ctx, and the
+// job's state and the commands that resume it are printed (exit 130).
+func runJob(ctx context.Context, g *globalFlags, a *app, jr jobRun, do func(context.Context, fanout.RunOptions) (fanout.Result, error)) error {
+	prog, err := newProgress(g.progressMode(), g.console)
+	if err != nil {
+		return err
+	}
+	stopping := "stopping: no new chunks are claimed"
+	if jr.workers > 0 {
+		stopping += fmt.Sprintf("; running ones get %s (--grace) to finish, then go back to the queue", jr.grace)
+	}
+	g.sig.setStopping(stopping + " (press Ctrl-C again to exit at once)")
+	g.sig.setResume(jr.resume("")...)
+	var known string
+	opts := fanout.RunOptions{
+		Workers: jr.workers,
+		Grace:   jr.grace,
+		Stats:   &fanout.WorkStats{},
+		Progress: func(s fanout.Progress) {
+			if s.Job != known {
+				known = s.Job
+				g.sig.setResume(jr.resume(s.Job)...)
+			}
+			prog.update(s)
+		},
+		Observe: func(ev fanout.ChunkEvent) {
+			prog.chunk(ev)
+			logChunk(a.log, ev)
+		},
+	}
+	res, err := do(ctx, opts)
+	interrupted := g.sig.interrupted() && res.State != fanout.StateCommitted
+	prog.finish(res, err, interrupted)
+	if interrupted {
+		return reportInterrupted(g, a, jr, prog, res)
+	}
+	out := jobResult{Result: res}
+	if res.State == fanout.StateCommitted && jr.rerunnable && res.Existing {
+		if before, looked := prog.resumedAt(); looked {
+			// The job had been planned before but not committed: this
+			// run finished it.
+			s, _ := prog.snapshot()
+			out.Resumed, out.Existing = true, false
+			out.DoneBefore, out.Tasks = before, s.Chunks
+		}
+	}
+	return a.reportResult(out, err, jr.jsonOut)
+}
+
+// jobResult is a job's result as the CLI prints it.
+type jobResult struct {
+	fanout.Result
+	// Resumed is true when run found the job planned before and finished
+	// it; DoneBefore of its Tasks were done then.
+	Resumed    bool `json:"resumed,omitempty"`
+	DoneBefore int  `json:"done_before,omitempty"`
+	Tasks      int  `json:"-"`
+}
+
+// reportInterrupted says where an interrupted job stands and how to
+// resume it; exit status 130.
+func reportInterrupted(g *globalFlags, a *app, jr jobRun, prog *progress, res fanout.Result) error {
+	s, seen := prog.snapshot()
+	var msg string
+	switch {
+	case !seen:
+		msg = "fanout: interrupted while planning the job; no chunk ran"
+	default:
+		// The last snapshot is older than the chunks that finished in the
+		// grace: count the markers.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if st, err := a.engine.Status(ctx, jr.out, s.Job); err == nil && st.State != fanout.StateCommitted && s.Chunks == s.MapChunks {
+			s.Done = st.Markers
+		}
+		cancel()
+		msg = fmt.Sprintf("fanout: interrupted: job %s has %d of %d chunks done", s.Job, s.Done, s.Chunks)
+		if s.Dead > 0 {
+			msg += fmt.Sprintf(" (%d failed)", s.Dead)
+		}
+		msg += "; nothing was committed, finished chunks keep their markers"
+		if !a.embedded {
+			msg += "; the job stays queued in Redis (running `fanout work` processes go on with it)"
+		}
+	}
+	if jsonOut := jr.jsonOut; jsonOut {
+		res.Job, res.State, res.Error = s.Job, "interrupted", "interrupted"
+		printJSON(os.Stdout, res)
+	}
+	g.console.println(msg)
+	if cmds := jr.resume(s.Job); len(cmds) > 0 {
+		g.console.println(resumeHint(cmds))
+	}
+	return exitError{exitInterrupted}
+}
+
+// waitCommand renders the `fanout wait` command that finishes a job, with
+// the global flags given on this command line.
+func waitCommand(cmd *cobra.Command, job, out string, embedded bool, workers int) string {
+	args := []string{os.Args[0]}
+	cmd.Root().PersistentFlags().Visit(func(f *pflag.Flag) {
+		switch f.Name {
+		case "redis", "redis-prefix", "s3-backend", "sse":
+			args = append(args, "--"+f.Name, redactURL(f.Value.String()))
+		}
+	})
+	args = append(args, "wait", job)
+	if embedded {
+		args = append(args, "--out", out)
+	}
+	if workers > 0 {
+		args = append(args, "--workers", strconv.Itoa(workers))
+	}
+	return shellQuote(args)
+}
+
+// redactArgs hides the passwords of URLs among args (a Redis URL with
+// AUTH): a hint printed to a terminal or a CI log must not carry one.
+func redactArgs(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = redactURL(a)
+	}
+	return out
+}
+
+func redactURL(s string) string {
+	if !strings.Contains(s, "@") || !strings.Contains(s, "://") {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); !ok {
+		return s
+	}
+	return u.Redacted()
 }
 
 // report prints a job's result and turns a job that did not commit into a
 // non-zero exit. Failure reasons are printed with the process's secrets
 // redacted (a program's stderr may have quoted them).
 func (a *app) report(res fanout.Result, err error, jsonOut bool) error {
+	return a.reportResult(jobResult{Result: res}, err, jsonOut)
+}
+
+func (a *app) reportResult(res jobResult, err error, jsonOut bool) error {
 	if err != nil && res.Error == "" {
 		res.Error = err.Error()
 	}
@@ -95,12 +270,12 @@ func (a *app) report(res fanout.Result, err error, jsonOut bool) error {
 	if err != nil {
 		if jsonOut {
 			fmt.Fprintln(os.Stderr, "fanout:", err)
-			return exitError{1}
+			return exitError{exitFailed}
 		}
 		return err
 	}
 	if res.State != fanout.StateCommitted {
-		return exitError{1}
+		return exitError{exitFailed}
 	}
 	return nil
 }
@@ -114,13 +289,16 @@ type redactedError struct {
 func (e redactedError) Error() string { return e.msg }
 func (e redactedError) Unwrap() error { return e.err }
 
-func printSummary(res fanout.Result) {
+func printSummary(res jobResult) {
 	if res.State != fanout.StateCommitted {
 		return
 	}
 	note := ""
-	if res.Existing {
-		note = " (submitted before: nothing new to do; --rerun runs it again)"
+	switch {
+	case res.Resumed:
+		note = fmt.Sprintf(" (resumed: %d of its %d tasks were done before)", res.DoneBefore, res.Tasks)
+	case res.Existing:
+		note = " (committed before: nothing new to do; --rerun runs it again)"
 	}
 	fmt.Printf("job %s committed%s\n", res.Job, note)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
@@ -135,8 +313,8 @@ func printSummary(res fanout.Result) {
 	for _, f := range res.Failed {
 		fmt.Fprintf(w, "  left out\t%s: %s\n", f.Chunk, f.Reason)
 	}
-	printCosts(w, res)
-	printRejections(w, res)
+	printCosts(w, res.Result)
+	printRejections(w, res.Result)
 	w.Flush()
 }
 
@@ -231,7 +409,9 @@ func newWorkCommand(g *globalFlags) *cobra.Command {
 			defer a.Close()
 			stats := &fanout.WorkStats{}
 			setMemoryLimit(concurrency)
-			opts := fanout.WorkOptions{Concurrency: concurrency, Job: job, Grace: grace, Stats: stats}
+			g.sig.setStopping(fmt.Sprintf("stopping: no new chunks are claimed; running ones get %s (--grace) to finish, then go back to the queue (press Ctrl-C again to exit at once)", grace))
+			opts := fanout.WorkOptions{Concurrency: concurrency, Job: job, Grace: grace, Stats: stats,
+				Observe: func(ev fanout.ChunkEvent) { logChunk(a.log, ev) }}
 			if metricsAddr != "" {
 				m := newMetrics()
 				addr, err := m.serve(ctx, metricsAddr)
@@ -240,7 +420,10 @@ func newWorkCommand(g *globalFlags) *cobra.Command {
 				}
 				fmt.Fprintf(os.Stderr, "fanout work: metrics on http://%s/metrics\n", addr)
 				go m.pollQueue(ctx, a.admin, 5*time.Second)
-				opts.Observe = m.observe
+				opts.Observe = func(ev fanout.ChunkEvent) {
+					m.observe(ev)
+					logChunk(a.log, ev)
+				}
 			}
 			err = a.engine.Work(ctx, opts)
 			fmt.Fprintf(os.Stderr, "fanout work: stopped after %d chunks (%d skipped, %d failed, %d leases lost)\n",
@@ -286,6 +469,7 @@ func newWaitCommand(g *globalFlags) *cobra.Command {
 	var out string
 	var jsonOut bool
 	var workers int
+	var grace time.Duration
 	cmd := &cobra.Command{
 		Use:   "wait JOB",
 		Short: "Wait until a submitted job commits (reclaiming expired leases), then print its result",
@@ -303,16 +487,17 @@ func newWaitCommand(g *globalFlags) *cobra.Command {
 			if workers > 0 {
 				setMemoryLimit(workers)
 			}
-			stats := &fanout.WorkStats{}
-			prog := newProgress(!g.quiet, stats)
-			res, err := a.engine.Wait(ctx, o, args[0], fanout.RunOptions{Workers: workers, Progress: prog.update, Stats: stats})
-			prog.done()
-			return a.report(res, err, jsonOut)
+			resume := func(string) []string { return []string{shellQuote(redactArgs(os.Args))} }
+			return runJob(ctx, g, a, jobRun{out: o, workers: workers, grace: grace, jsonOut: jsonOut, resume: resume},
+				func(ctx context.Context, opts fanout.RunOptions) (fanout.Result, error) {
+					return a.engine.Wait(ctx, o, args[0], opts)
+				})
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", "", "the job's output URL (needed when Redis lost the job)")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the result as JSON")
-	cmd.Flags().IntVar(&workers, "workers", 0, "also work on the job with N local workers")
+	cmd.Flags().IntVar(&workers, "workers", 0, "also work on the job with `N` local workers")
+	cmd.Flags().DurationVar(&grace, "grace", defaultGrace, "on Ctrl-C or SIGTERM, how long running chunks may finish before they go back to the queue")
 	return cmd
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -41,7 +42,9 @@ func newDemoCommand(g *globalFlags) *cobra.Command {
 			}
 			fmt.Printf("wrote %d sample rows under %s\n", rows, in)
 			fmt.Printf("running: fanout run --in %s/ --fn convert --arg 'where=amount > 0' --out %s/ --partition-by region --chunk-size 1MiB\n\n", in, out)
-			a, err := newApp(ctx, &globalFlags{quiet: g.quiet, verbose: g.verbose}, false)
+			demo := *g
+			demo.redisURL = "" // the demo runs on the embedded default
+			a, err := newApp(ctx, &demo, false)
 			if err != nil {
 				return err
 			}
@@ -50,11 +53,12 @@ func newDemoCommand(g *globalFlags) *cobra.Command {
 				Inputs: []string{"file://" + in + "/"}, Function: "convert", Args: map[string]string{"where": "amount > 0"},
 				Output: "file://" + out + "/", OutputFormat: "parquet", PartitionBy: []string{"region"}, ChunkBytes: 1 << 20,
 			}.WithDefaults()
-			stats := &fanout.WorkStats{}
-			prog := newProgress(!g.quiet, stats)
-			res, err := a.engine.Run(ctx, spec, fanout.RunOptions{Workers: runtime.NumCPU(), Progress: prog.update, Stats: stats})
-			prog.done()
-			if err := a.report(res, err, false); err != nil {
+			resume := func(string) []string { return nil } // a new demo writes a new output
+			err = runJob(ctx, g, a, jobRun{out: spec.Output, workers: runtime.NumCPU(), grace: defaultGrace, resume: resume},
+				func(ctx context.Context, opts fanout.RunOptions) (fanout.Result, error) {
+					return a.engine.Run(ctx, spec, opts)
+				})
+			if err != nil {
 				return err
 			}
 			return listPartitions(out)

@@ -39,11 +39,26 @@ type globalFlags struct {
 	execEnv []string
 	// secrets are what the process holds beside its environment (a
 	// command's secret flags), for fanout.Config.Secrets.
-	secrets []string
+	secrets   []string
+	progress  string
+	logFormat string
+
+	// sig handles SIGINT and SIGTERM; console is stderr, shared by the
+	// progress line, logs and messages.
+	sig     *interrupts
+	console *console
 }
 
-func newRootCommand() *cobra.Command {
-	g := &globalFlags{}
+// progressMode is --progress, or none with --quiet.
+func (g *globalFlags) progressMode() string {
+	if g.quiet {
+		return progressNone
+	}
+	return g.progress
+}
+
+func newRootCommand(sig *interrupts, console *console) *cobra.Command {
+	g := &globalFlags{sig: sig, console: console}
 	root := &cobra.Command{
 		Use:   "fanout",
 		Short: "Run a function over every record of the objects under a prefix, in parallel, and commit the result atomically",
@@ -89,8 +104,10 @@ everything runs in this process; with it, chunks go through Redis and any number
 		}
 		return nil
 	}
-	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log every chunk event")
-	pf.BoolVarP(&g.quiet, "quiet", "q", false, "no progress output")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log every chunk event (claim, done, retry, lease lost) on stderr")
+	pf.StringVar(&g.logFormat, "log-format", "text", "log format on stderr: `text|json`")
+	pf.BoolVarP(&g.quiet, "quiet", "q", false, "no progress output (--progress none)")
+	pf.StringVar(&g.progress, "progress", progressAuto, "progress on stderr: `auto|live|plain|json|none` (auto: a live line on a terminal, a plain line every 3s otherwise; json: NDJSON events)")
 	root.AddCommand(
 		withLambdaInvoke(g, newRunCommand(g, false)),
 		newRunCommand(g, true),
@@ -151,11 +168,10 @@ func (a *app) Close() error {
 // newApp wires the engine: Redis or the embedded queue, the object store
 // backends, the built-in functions.
 func newApp(ctx context.Context, g *globalFlags, needRedis bool) (*app, error) {
-	level := slog.LevelWarn
-	if g.verbose {
-		level = slog.LevelDebug
+	log, err := g.logger()
+	if err != nil {
+		return nil, err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	a := &app{log: log}
 	opts, err := g.bucketOptions()
 	if err != nil {
@@ -199,6 +215,27 @@ func newApp(ctx context.Context, g *globalFlags, needRedis bool) (*app, error) {
 	}
 	a.engine, a.admin = e, cfg.Admin
 	return a, nil
+}
+
+// logger returns the logger of -v and --log-format: warnings only, or
+// every chunk event with -v; text, or JSON lines.
+func (g *globalFlags) logger() (*slog.Logger, error) {
+	level := slog.LevelWarn
+	if g.verbose {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var w io.Writer = os.Stderr
+	if g.console != nil {
+		w = g.console
+	}
+	switch g.logFormat {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usagef("--log-format %q: want text or json", g.logFormat)
 }
 
 // jobFlags are the flags that define a job (run and submit).

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+)
+
+// The tests in this file run the real binary as a person would, on a
+// pseudo-terminal where a terminal matters, and pin its exit codes and
+// messages.
+
+// waitFor polls until cond holds, failing the test at the deadline.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool, output func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %s; output so far:\n%s", what, timeout, output())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// exitWithin waits for cmd to exit and returns its exit code; a process
+// still running at the deadline is killed and fails the test (a hang).
+func exitWithin(t *testing.T, cmd *exec.Cmd, timeout time.Duration, output func() string) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			if _, ok := err.(*exec.ExitError); !ok {
+				t.Fatalf("wait: %v", err)
+			}
+		}
+		return cmd.ProcessState.ExitCode()
+	case <-time.After(timeout):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("fanout did not exit within %s (hung); output:\n%s", timeout, output())
+		return -1
+	}
+}
+
+// slowJob is an embedded job of many chunks that each take a while
+// (exec sleeps, then passes its records through), over lines whose
+// multiset is the oracle of the output.
+type slowJob struct {
+	dir   string
+	lines []string
+	args  []string
+}
+
+func newSlowJob(t *testing.T, sleep string, extra ...string) *slowJob {
+	t.Helper()
+	dir := t.TempDir()
+	j := &slowJob{dir: dir}
+	in := filepath.Join(dir, "in")
+	if err := os.MkdirAll(in, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for f := range 10 {
+		var b strings.Builder
+		for i := range 1000 {
+			line := fmt.Sprintf("file %d line %d", f, i)
+			j.lines = append(j.lines, line)
+			b.WriteString(line + "\n")
+		}
+		if err := os.WriteFile(filepath.Join(in, fmt.Sprintf("f%02d.txt", f)), []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// About 40 chunks of 4 KiB.
+	j.args = append([]string{"run", "--in", "in/", "--fn", "exec", "--arg", "cmd=sleep " + sleep + "; cat", "--arg", "shell=true",
+		"--out", "out/", "--out-format", "lines", "--chunk-size", "4KiB", "--workers", "2"}, extra...)
+	return j
+}
+
+func (j *slowJob) command(t *testing.T, args ...string) *exec.Cmd {
+	cmd := exec.Command(fanoutBinary(t), args...)
+	cmd.Dir = j.dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TERM=xterm"}
+	return cmd
+}
+
+// checkOutput compares the committed output's lines with the input's:
+// every line exactly once.
+func (j *slowJob) checkOutput(t *testing.T) {
+	t.Helper()
+	var got []string
+	err := filepath.WalkDir(filepath.Join(j.dir, "out"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".txt") || strings.Contains(p, "/_fanout/") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		got = append(got, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")...)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.Clone(j.lines)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("output: got %d lines, want the %d input lines once each", len(got), len(want))
+	}
+	if _, err := os.Stat(filepath.Join(j.dir, "out", "_SUCCESS")); err != nil {
+		t.Fatalf("no _SUCCESS after the commit: %v", err)
+	}
+}
+
+// ansi matches the terminal control sequences of the live line.
+var ansi = regexp.MustCompile(`\x1b\[[0-9;]*[A-Za-z]|\r`)
+
+func TestCtrlCOnATerminalStopsWithAResumeHintAndTheSameCommandResumes(t *testing.T) {
+	j := newSlowJob(t, "0.3")
+	cmd := j.command(t, j.args...)
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 400})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	var out lockedBuffer
+	go io.Copy(&out, tty)
+	text := func() string { return ansi.ReplaceAllString(out.String(), "\n") }
+
+	// Ctrl-C once some chunks are done and others run.
+	someDone := regexp.MustCompile(`job j[0-9a-f]+: [1-9][0-9]*/[0-9]+ chunks done, [1-9] running`)
+	waitFor(t, "progress line with chunks done", 2*time.Minute, func() bool { return someDone.MatchString(text()) }, text)
+	if _, err := tty.Write([]byte{3}); err != nil { // ^C: the terminal sends SIGINT
+		t.Fatal(err)
+	}
+	code := exitWithin(t, cmd, time.Minute, text)
+	got := text()
+	if code != exitInterrupted {
+		t.Fatalf("exit code %d, want %d; output:\n%s", code, exitInterrupted, got)
+	}
+	for _, want := range []string{
+		"fanout: interrupt: stopping: no new chunks are claimed; running ones get 5s (--grace) to finish, then go back to the queue (press Ctrl-C again to exit at once)",
+		"; nothing was committed, finished chunks keep their markers",
+		"resume with: " + shellQuote(append([]string{fanoutBinary(t)}, j.args...)),
+		"         or: " + fanoutBinary(t) + " wait j",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	if m := regexp.MustCompile(`interrupted: job j[0-9a-f]+ has ([0-9]+) of ([0-9]+) chunks done`).FindStringSubmatch(got); m == nil || m[1] == "0" || m[1] == m[2] {
+		t.Errorf("output lacks the interrupted job's chunk counts (some but not all done): %v\n%s", m, got)
+	}
+	if strings.Contains(got, "context canceled") {
+		t.Errorf("output shows an internal error:\n%s", got)
+	}
+
+	// The same command resumes the job and commits it.
+	again := j.command(t, j.args...)
+	var stdout, stderr lockedBuffer
+	again.Stdout, again.Stderr = &stdout, &stderr
+	if err := again.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitWithin(t, again, 2*time.Minute, func() string { return stdout.String() + stderr.String() }); code != exitOK {
+		t.Fatalf("the same command again: exit code %d, want 0\nstdout: %s\nstderr: %s", code, stdout.String(), stderr.String())
+	}
+	if !regexp.MustCompile(`job j[0-9a-f]+ committed \(resumed: [1-9][0-9]* of its [0-9]+ tasks were done before\)`).MatchString(stdout.String()) {
+		t.Errorf("the resumed run does not say it resumed:\n%s", stdout.String())
+	}
+	j.checkOutput(t)
+}
+
+func TestInterruptWithPipedOutput(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		sleep string
+		extra []string
+		// second sends SIGTERM after the first SIGINT's notice.
+		second bool
+		want   []string
+	}{
+		{name: "once", sleep: "0.3", want: []string{
+			"fanout: interrupt: stopping: no new chunks are claimed; running ones get 5s (--grace) to finish, then go back to the queue (press Ctrl-C again to exit at once)\n",
+			"; nothing was committed, finished chunks keep their markers\n",
+		}},
+		// Chunks that outlive a long grace: the first signal waits for
+		// them, the second exits at once.
+		{name: "twice", sleep: "20", extra: []string{"--grace", "10m"}, second: true, want: []string{
+			"fanout: SIGTERM again: exiting now; the chunks still running go back to the queue when their leases expire, finished chunks keep their markers\n",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := newSlowJob(t, tc.sleep, tc.extra...)
+			cmd := j.command(t, j.args...)
+			var stdout, stderr lockedBuffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			text := func() string { return stdout.String() + stderr.String() }
+			waitFor(t, "progress line", 2*time.Minute, func() bool { return strings.Contains(stderr.String(), " running") }, text)
+			cmd.Process.Signal(syscall.SIGINT)
+			if tc.second {
+				waitFor(t, "stopping notice", time.Minute, func() bool { return strings.Contains(stderr.String(), "fanout: interrupt: stopping") }, text)
+				cmd.Process.Signal(syscall.SIGTERM)
+			}
+			if code := exitWithin(t, cmd, time.Minute, text); code != exitInterrupted {
+				t.Fatalf("exit code %d, want %d; output:\n%s", code, exitInterrupted, text())
+			}
+			got := stderr.String()
+			want := append(tc.want, "resume with: "+shellQuote(append([]string{fanoutBinary(t)}, j.args...))+"\n")
+			for _, w := range want {
+				if !strings.Contains(got, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, got)
+				}
+			}
+			if strings.Contains(got, "context canceled") || strings.Contains(got, "\x1b[") {
+				t.Errorf("stderr shows an internal error or terminal codes on a pipe:\n%s", got)
+			}
+		})
+	}
+}

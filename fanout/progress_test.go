@@ -1,0 +1,90 @@
+package fanout_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/fanout-dev/fanout/fanout"
+	"github.com/fanout-dev/fanout/manifest"
+)
+
+// A job run again after an interruption (a new process: its queue knows
+// nothing) reports its marked chunks as done from the first snapshot,
+// and its local workers run, and report through RunOptions.Observe,
+// exactly the chunks without a marker.
+func TestProgressOfAResumedJobStartsAtItsMarkedChunks(t *testing.T) {
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	var b strings.Builder
+	for i := range 4000 {
+		fmt.Fprintf(&b, "line %d\n", i)
+	}
+	writeFiles(t, in, map[string][]byte{"a.txt": []byte(b.String())})
+	spec := manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "grep", Args: map[string]string{"pattern": "1"},
+		Output: "file://" + out + "/", OutputFormat: "lines", ChunkBytes: 4096}.WithDefaults()
+
+	// The first process finishes three chunks and stops.
+	first := newEngine(t, nil)
+	info, err := first.Submit(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const finished = 3
+	ctx, cancel := context.WithCancel(context.Background())
+	done := 0
+	err = first.Work(ctx, fanout.WorkOptions{Concurrency: 1, Job: info.Job, Observe: func(ev fanout.ChunkEvent) {
+		if ev.Outcome == fanout.OutcomeDone {
+			if done++; done == finished {
+				cancel()
+			}
+		}
+	}})
+	cancel()
+	if err != nil || done != finished {
+		t.Fatalf("first process: %d chunks done, %v; want %d", done, err, finished)
+	}
+	if info.Manifest.Chunks < 2*finished {
+		t.Fatalf("the job has %d chunks, want many", info.Manifest.Chunks)
+	}
+
+	// The second process resumes it.
+	var mu sync.Mutex
+	var snaps []fanout.Progress
+	ran := map[string]int{}
+	res, err := newEngine(t, nil).Run(context.Background(), spec, fanout.RunOptions{Workers: 2,
+		Progress: func(p fanout.Progress) {
+			mu.Lock()
+			snaps = append(snaps, p)
+			mu.Unlock()
+		},
+		Observe: func(ev fanout.ChunkEvent) {
+			mu.Lock()
+			ran[ev.Chunk+" "+ev.Outcome]++
+			mu.Unlock()
+		}})
+	if err != nil || res.State != fanout.StateCommitted || !res.Existing {
+		t.Fatalf("resumed run: %+v, %v; want committed, existing", res, err)
+	}
+	if len(snaps) == 0 {
+		t.Fatal("no progress snapshot")
+	}
+	if s := snaps[0]; s.Done != finished || s.Chunks != info.Manifest.Chunks || s.MapChunks != info.Manifest.Chunks || s.Job != info.Job {
+		t.Errorf("first snapshot: got %+v, want %d of %d chunks done", s, finished, info.Manifest.Chunks)
+	}
+	for i := 1; i < len(snaps); i++ {
+		if snaps[i].Done < snaps[i-1].Done {
+			t.Errorf("snapshot %d: done went back from %d to %d", i, snaps[i-1].Done, snaps[i].Done)
+		}
+	}
+	if len(ran) != info.Manifest.Chunks-finished {
+		t.Errorf("the resumed run reported %d attempts, want one done per unmarked chunk (%d): %v", len(ran), info.Manifest.Chunks-finished, ran)
+	}
+	for k, n := range ran {
+		if !strings.HasSuffix(k, " "+fanout.OutcomeDone) || n != 1 {
+			t.Errorf("attempt %q reported %d times, want once, done", k, n)
+		}
+	}
+}
