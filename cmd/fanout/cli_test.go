@@ -137,7 +137,11 @@ func TestCtrlCOnATerminalStopsWithAResumeHintAndTheSameCommandResumes(t *testing
 	}
 	defer tty.Close()
 	var out lockedBuffer
-	go io.Copy(&out, tty)
+	copied := make(chan struct{})
+	go func() {
+		io.Copy(&out, tty) // ends with EIO once the process closed the terminal
+		close(copied)
+	}()
 	text := func() string { return ansi.ReplaceAllString(out.String(), "\n") }
 
 	// Ctrl-C once some chunks are done and others run.
@@ -147,6 +151,11 @@ func TestCtrlCOnATerminalStopsWithAResumeHintAndTheSameCommandResumes(t *testing
 		t.Fatal(err)
 	}
 	code := exitWithin(t, cmd, time.Minute, text)
+	select { // the process's last words may still be in the terminal
+	case <-copied:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the terminal did not close within 30s of the exit; output:\n%s", text())
+	}
 	got := text()
 	if code != exitInterrupted {
 		t.Fatalf("exit code %d, want %d; output:\n%s", code, exitInterrupted, got)
