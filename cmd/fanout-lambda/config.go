@@ -88,18 +88,15 @@ type config struct {
 // loadConfig reads the environment; errors name the variable.
 func loadConfig() (*config, error) {
 	c := &config{
-		RedisURL: getenv("FANOUT_REDIS_URL"), RedisPrefix: getenv("FANOUT_REDIS_PREFIX"),
 		WorkerFunction: getenv("FANOUT_WORKER_FUNCTION"),
 	}
+	c.RedisURL, c.RedisPrefix = envconfig.Redis(getenv)
 	if c.RedisURL == "" {
 		return nil, fmt.Errorf("FANOUT_REDIS_URL is required: the invocations share their queue through Redis")
 	}
 	var err error
 	if c.Bucket, err = envconfig.Bucket(getenv); err != nil {
 		return nil, err
-	}
-	if c.RedisPrefix == "" {
-		c.RedisPrefix = "fanout"
 	}
 	if c.Concurrency, err = intVar("FANOUT_CONCURRENCY", 10); err != nil {
 		return nil, err

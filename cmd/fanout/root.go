@@ -74,14 +74,15 @@ everything runs in this process; with it, chunks go through Redis and any number
 	// --help prints a flag's default, and the Redis URL may hold a
 	// password: $FANOUT_REDIS_URL is read after parsing.
 	pf.StringVar(&g.redisURL, "redis", "", "Redis URL (redis:// or rediss://; AUTH as redis://:password@host); default $FANOUT_REDIS_URL, empty for the embedded queue")
-	pf.StringVar(&g.redisNS, "redis-prefix", envOr("FANOUT_REDIS_PREFIX", "fanout"), "prefix of every Redis key ($FANOUT_REDIS_PREFIX)")
+	_, redisPrefix := envconfig.Redis(os.Getenv)
+	pf.StringVar(&g.redisNS, "redis-prefix", redisPrefix, "prefix of every Redis key ($FANOUT_REDIS_PREFIX)")
 	pf.StringVar(&g.s3Backend, "s3-backend", os.Getenv("FANOUT_S3_BACKEND"), "S3 client: minio (default) or aws ($FANOUT_S3_BACKEND)")
 	pf.StringVar(&g.sse, "sse", "", "server-side encryption of everything written to S3: none, s3 (SSE-S3), kms or kms:KEY (SSE-KMS); default $FANOUT_SSE; give every process of a job the same")
 	pf.StringArrayVar(&g.execEnv, "exec-env", nil, "NAME or NAME=VALUE: pass this variable of fanout's environment (or this value) to exec's programs, which get only PATH, HOME, LANG, LC_*, LANGUAGE, TZ, TMPDIR, USER and LOGNAME otherwise; repeatable")
 	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of this process to the file")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if !cmd.Flags().Changed("redis") {
-			g.redisURL = os.Getenv("FANOUT_REDIS_URL")
+			g.redisURL, _ = envconfig.Redis(os.Getenv)
 		}
 		if g.cpuProfile != "" {
 			f, err := os.Create(g.cpuProfile)
@@ -138,13 +139,6 @@ func (g *globalFlags) bucketOptions() (bucketurl.Options, error) {
 		}
 		return os.Getenv(name)
 	})
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }
 
 // app is one command's wiring of concrete types.

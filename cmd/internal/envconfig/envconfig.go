@@ -1,6 +1,6 @@
 // Package envconfig reads the environment variables that both of
-// fanout's commands (cmd/fanout and cmd/fanout-lambda) take, and turns
-// them into the libraries' Options. The libraries themselves (fanout,
+// fanout's commands (cmd/fanout and cmd/fanout-lambda) take, the S3 and
+// Redis settings, and turns them into the libraries' Options. The libraries themselves (fanout,
 // objstore, functions, manifest) read no environment variable: every
 // setting reaches them through a Config or Options field, from here or
 // from a command's flags.
@@ -47,6 +47,23 @@ var BucketVars = []Var{
 	{Endpoint, "URL of every AWS service, used for S3 when AWS_ENDPOINT_URL_S3 is empty."},
 	{Region, "the bucket's region."},
 	{DefaultRegion, "the bucket's region when AWS_REGION is empty."},
+}
+
+// Names of the queue's variables.
+const (
+	RedisURL    = "FANOUT_REDIS_URL"
+	RedisPrefix = "FANOUT_REDIS_PREFIX"
+)
+
+// DefaultRedisPrefix prefixes every Redis key when FANOUT_REDIS_PREFIX is
+// empty.
+const DefaultRedisPrefix = "fanout"
+
+// Redis returns the queue's Redis URL ($FANOUT_REDIS_URL; empty: none) and
+// the prefix of its keys ($FANOUT_REDIS_PREFIX, else DefaultRedisPrefix),
+// reading the environment with getenv.
+func Redis(getenv func(string) string) (url, prefix string) {
+	return getenv(RedisURL), first(getenv(RedisPrefix), DefaultRedisPrefix)
 }
 
 // Bucket returns the bucketurl.Options the environment sets, reading it

@@ -61,6 +61,26 @@ func TestBucket(t *testing.T) {
 	}
 }
 
+func TestRedis(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		env             map[string]string
+		wantURL, wantPrefix string
+	}{
+		{"nothing set", nil, "", DefaultRedisPrefix},
+		{"both", map[string]string{RedisURL: "redis://h:6379/0", RedisPrefix: "p"}, "redis://h:6379/0", "p"},
+		{"default prefix", map[string]string{RedisURL: "redis://h:6379/0"}, "redis://h:6379/0", "fanout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			url, prefix := Redis(func(name string) string { return tc.env[name] })
+			if url != tc.wantURL || prefix != tc.wantPrefix {
+				t.Errorf("Redis = %q, %q; want %q, %q", url, prefix, tc.wantURL, tc.wantPrefix)
+			}
+		})
+	}
+}
+
 func isBucketVar(name string) bool {
 	for _, v := range BucketVars {
 		if v.Name == name {
