@@ -63,8 +63,8 @@ func TestBucket(t *testing.T) {
 
 func TestRedis(t *testing.T) {
 	for _, tc := range []struct {
-		name            string
-		env             map[string]string
+		name                string
+		env                 map[string]string
 		wantURL, wantPrefix string
 	}{
 		{"nothing set", nil, "", DefaultRedisPrefix},
