@@ -242,7 +242,13 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 		if off == 0 && bytes.HasPrefix(line, []byte(utf8BOM)) {
 			line = line[len(utf8BOM):]
 		}
-		if len(trimEOL(line)) > 0 {
+		content := trimEOL(line)
+		if lr.done && !bytes.HasSuffix(line, []byte("\n")) {
+			// The last line: a final "\r" is dropped below, so "\r"
+			// alone is a blank line, not a record of one empty field.
+			content = dropFinalCR(content)
+		}
+		if len(content) > 0 {
 			break
 		}
 	}
