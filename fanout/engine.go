@@ -17,7 +17,10 @@ import (
 )
 
 // OpenFunc opens the store named by a store URL such as "s3://bucket" or
-// "file:///data" (objstore.Location.StoreURL).
+// "file:///data" (objstore.Location.StoreURL). An S3 URL may go on with
+// the key prefix the engine is about to work under ("s3://bucket/out/"):
+// the store is still the whole bucket, and the prefix only says where the
+// credentials are expected to reach (bucketurl.Open checks there).
 type OpenFunc func(ctx context.Context, storeURL string) (objstore.Bucket, error)
 
 // Config wires an Engine. Queue, Admin, Open and Functions are required.
@@ -133,12 +136,16 @@ func New(cfg Config) (*Engine, error) {
 		redactor: newRedactor(cfg.Secrets)}, nil
 }
 
-// store opens (once) and returns the store for a store URL.
-func (e *Engine) store(ctx context.Context, storeURL string) (objstore.Bucket, error) {
+// store opens (once) and returns the store for a store URL. prefix is
+// where the caller works in it: the store is opened with the URL of that
+// prefix, so that an S3 store checks the bucket by listing there, which a
+// least-privilege policy allows where a listing of the whole bucket is
+// refused (localstack/iam-worker-policy.json).
+func (e *Engine) store(ctx context.Context, storeURL, prefix string) (objstore.Bucket, error) {
 	if b, ok := e.stores.Load(storeURL); ok {
 		return b.(objstore.Bucket), nil
 	}
-	b, err := e.cfg.Open(ctx, storeURL)
+	b, err := e.cfg.Open(ctx, objstore.OpenURL(storeURL, prefix))
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +160,7 @@ func (e *Engine) output(ctx context.Context, outURL string) (objstore.Bucket, ob
 	if err != nil {
 		return nil, loc, manifest.Layout{}, fmt.Errorf("output %q: %w", outURL, err)
 	}
-	b, err := e.store(ctx, loc.StoreURL())
+	b, err := e.store(ctx, loc.StoreURL(), loc.Prefix)
 	if err != nil {
 		return nil, loc, manifest.Layout{}, fmt.Errorf("output %q: %w", outURL, err)
 	}

@@ -119,7 +119,7 @@ func (r *faultRig) engine(o engineOptions) *fanout.Engine {
 	}
 	e, err := fanout.New(fanout.Config{Queue: wq, Admin: q, Functions: o.functions, WorkerName: o.name, Clock: o.clock,
 		Open: func(ctx context.Context, storeURL string) (objstore.Bucket, error) {
-			if storeURL != "s3://"+r.bucket {
+			if loc, err := objstore.ParseURL(storeURL); err != nil || loc.StoreURL() != "s3://"+r.bucket {
 				return nil, fmt.Errorf("unexpected store %s", storeURL)
 			}
 			b := r.open()

@@ -97,7 +97,7 @@ func (in *chunkInput) prefetch(i int) {
 
 // readWhole reads a small object, pinned by its ETag.
 func (in *chunkInput) readWhole(ctx context.Context, obj manifest.ObjectRef) ([]byte, error) {
-	b, err := in.e.store(ctx, obj.Store)
+	b, err := in.e.store(ctx, obj.Store, obj.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +196,7 @@ func (in *chunkInput) open(i int) error {
 		}
 		return in.openStream(p, io.NopCloser(bytes.NewReader(got.body)), 0)
 	}
-	b, err := in.e.store(in.ctx, obj.Store)
+	b, err := in.e.store(in.ctx, obj.Store, obj.Key)
 	if err != nil {
 		return err
 	}

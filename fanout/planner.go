@@ -215,7 +215,7 @@ func (p *planRun) listAll(ctx context.Context) error {
 		if err != nil {
 			return functions.Permanent(fmt.Errorf("input %q: %w", in, err))
 		}
-		b, err := p.e.store(ctx, loc.StoreURL())
+		b, err := p.e.store(ctx, loc.StoreURL(), loc.Prefix)
 		if err != nil {
 			return fmt.Errorf("input %q: %w", in, err)
 		}

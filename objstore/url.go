@@ -95,6 +95,18 @@ func (l Location) StoreURL() string {
 	return l.Scheme + "://" + l.Bucket
 }
 
+// OpenURL is the URL to open a store with when the work ahead lies under
+// prefix: an S3 store's URL followed by the prefix (the store is still the
+// whole bucket; bucketurl.Open checks the bucket by listing there, which a
+// least-privilege policy allows where a listing of the whole bucket is
+// refused). Other stores' URLs are returned unchanged.
+func OpenURL(storeURL, prefix string) string {
+	if prefix == "" || !strings.HasPrefix(storeURL, "s3://") {
+		return storeURL
+	}
+	return storeURL + "/" + prefix
+}
+
 // String returns the location as a URL that ParseURL parses back to l.
 func (l Location) String() string {
 	if l.Prefix == "" {

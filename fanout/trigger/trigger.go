@@ -232,7 +232,7 @@ func (t *Trigger) current(ctx context.Context, events []ObjectEvent) ([]ObjectEv
 	for i := range out {
 		g.Go(func() error {
 			ev := &out[i]
-			b, err := t.open(gctx, "s3://"+ev.Bucket)
+			b, err := t.open(gctx, "s3://"+ev.Bucket, ev.Key)
 			if err != nil {
 				return err
 			}
@@ -324,15 +324,18 @@ func (t *Trigger) claimKey(d string) string { return t.prefix + "objects/" + d +
 func (t *Trigger) jobKey(b string) string   { return t.prefix + "jobs/" + b + ".json" }
 
 func (t *Trigger) store(ctx context.Context) (objstore.Bucket, error) {
-	return t.open(ctx, t.out.StoreURL())
+	return t.open(ctx, t.out.StoreURL(), t.out.Prefix)
 }
 
-// open opens a store once and keeps it for the trigger's lifetime.
-func (t *Trigger) open(ctx context.Context, storeURL string) (objstore.Bucket, error) {
+// open opens a store once and keeps it for the trigger's lifetime. An S3
+// store is opened with the URL of prefix, where the trigger works, so that
+// it checks the bucket by listing there (a least-privilege policy refuses
+// a listing of the whole bucket).
+func (t *Trigger) open(ctx context.Context, storeURL, prefix string) (objstore.Bucket, error) {
 	if b, ok := t.stores.Load(storeURL); ok {
 		return b.(objstore.Bucket), nil
 	}
-	b, err := t.cfg.Open(ctx, storeURL)
+	b, err := t.cfg.Open(ctx, objstore.OpenURL(storeURL, prefix))
 	if err != nil {
 		return nil, fmt.Errorf("trigger: opening %s: %w", storeURL, err)
 	}

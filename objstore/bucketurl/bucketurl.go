@@ -118,14 +118,14 @@ func Open(ctx context.Context, raw string, opts Options) (objstore.Bucket, objst
 		switch strings.ToLower(opts.S3Backend) {
 		case "", BackendMinIO:
 			s, err := miniostore.New(ctx, miniostore.Config{Endpoint: opts.Endpoint, Region: opts.Region, Bucket: loc.Bucket,
-				PartSize: opts.PartSize, Concurrency: opts.Concurrency, Encryption: opts.Encryption})
+				PartSize: opts.PartSize, Concurrency: opts.Concurrency, Encryption: opts.Encryption, CheckPrefix: loc.Prefix})
 			if err != nil {
 				return nil, objstore.Location{}, err
 			}
 			return s, loc, nil
 		case BackendAWS:
 			s, err := s3store.New(ctx, s3store.Config{Endpoint: opts.Endpoint, Region: opts.Region, Bucket: loc.Bucket,
-				PartSize: opts.PartSize, Concurrency: opts.Concurrency, Encryption: opts.Encryption})
+				PartSize: opts.PartSize, Concurrency: opts.Concurrency, Encryption: opts.Encryption, CheckPrefix: loc.Prefix})
 			if err != nil {
 				return nil, objstore.Location{}, err
 			}

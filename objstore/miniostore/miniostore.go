@@ -84,6 +84,12 @@ type Config struct {
 	// Encryption is the server-side encryption asked for on every write;
 	// the zero value leaves it to the bucket's default.
 	Encryption objstore.Encryption
+	// CheckPrefix is the key prefix New lists (one key at most) to check
+	// that the bucket exists and the credentials reach it. Empty means
+	// HeadBucket, which S3 authorizes as a listing of the whole bucket: a
+	// least-privilege policy that lets the credentials list only their
+	// prefixes (localstack/iam-worker-policy.json) refuses it.
+	CheckPrefix string
 }
 
 // Store is one bucket reached through minio-go. The S3 algorithms it
@@ -172,8 +178,11 @@ func newStore(ctx context.Context, cfg Config, copyLimits s3compat.CopyLimits) (
 		Concurrency: shared.Concurrency,
 		CopyLimits:  copyLimits,
 	}
-	var exists bool
+	exists := true
 	err = s.compat.Retry(ctx, func(ctx context.Context) error {
+		if cfg.CheckPrefix != "" {
+			return s.listOne(ctx, cfg.CheckPrefix)
+		}
 		var err error
 		exists, err = client.BucketExists(ctx, cfg.Bucket)
 		return err
@@ -185,6 +194,17 @@ func newStore(ctx context.Context, cfg Config, copyLimits s3compat.CopyLimits) (
 		return nil, fmt.Errorf("miniostore: bucket %q at %s: %w", cfg.Bucket, endpoint, objstore.ErrNotFound)
 	}
 	return s, nil
+}
+
+// listOne lists at most one key under prefix (NoSuchBucket when the
+// bucket does not exist).
+func (s *Store) listOne(ctx context.Context, prefix string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true, MaxKeys: 1}) {
+		return obj.Err
+	}
+	return nil
 }
 
 // Describe returns "s3://bucket".

@@ -94,6 +94,12 @@ type Config struct {
 	// Encryption is the server-side encryption asked for on every write;
 	// the zero value leaves it to the bucket's default.
 	Encryption objstore.Encryption
+	// CheckPrefix is the key prefix New lists (one key at most) to check
+	// that the bucket exists and the credentials reach it. Empty means
+	// HeadBucket, which S3 authorizes as a listing of the whole bucket: a
+	// least-privilege policy that lets the credentials list only their
+	// prefixes (localstack/iam-worker-policy.json) refuses it.
+	CheckPrefix string
 }
 
 // Store is one bucket reached through aws-sdk-go-v2. The S3 algorithms it
@@ -180,6 +186,10 @@ func newStore(ctx context.Context, cfg Config, copyLimits s3compat.CopyLimits) (
 		u.Concurrency = shared.Concurrency
 	})
 	err = s.retry(ctx, func(ctx context.Context) error {
+		if cfg.CheckPrefix != "" {
+			_, err := s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &cfg.Bucket, Prefix: &cfg.CheckPrefix, MaxKeys: aws.Int32(1)})
+			return err
+		}
 		_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &cfg.Bucket})
 		return err
 	})

@@ -2,6 +2,7 @@ package s3store_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"testing"
 
@@ -57,4 +58,23 @@ func TestMultipartCopy(t *testing.T) {
 		return s3store.NewWithCopyLimits(ctx, cfg, 5<<20, 5<<20)
 	})
 	objstoretest.CheckMultipartCopy(t, store, 12<<20)
+}
+
+// TestNewChecksTheBucket opens an existing and a missing bucket, checked
+// with HeadBucket and, as bucketurl.Open does for a URL with a prefix, by
+// listing under the prefix: the missing one is objstore.ErrNotFound.
+func TestNewChecksTheBucket(t *testing.T) {
+	bucket, cfg := localstack.Bucket(t)
+	for _, prefix := range []string{"", "in/"} {
+		for _, name := range []string{bucket, localstack.UniqueName(t)} {
+			_, err := s3store.New(context.Background(), s3store.Config{Endpoint: cfg.Endpoint, Bucket: name, Region: cfg.Region,
+				AccessKey: cfg.AccessKey, SecretKey: cfg.SecretKey, CheckPrefix: prefix})
+			switch {
+			case name == bucket && err != nil:
+				t.Errorf("CheckPrefix %q: existing bucket: %v", prefix, err)
+			case name != bucket && !errors.Is(err, objstore.ErrNotFound):
+				t.Errorf("CheckPrefix %q: missing bucket: got %v, want objstore.ErrNotFound", prefix, err)
+			}
+		}
+	}
 }
