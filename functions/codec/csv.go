@@ -18,7 +18,14 @@ var (
 	errQuote          = errors.New(`extraneous or missing " in quoted field`)
 	errUnterminated   = errors.New(`quoted field not closed before the end of the input (or the chunk begins inside a quoted field)`)
 	errInvalidUTF8CSV = errors.New("record is not valid UTF-8")
+	errTooManyFields  = fmt.Errorf("record has more than %d fields (MaxCSVFields)", MaxCSVFields)
 )
+
+// MaxCSVFields bounds the fields of one CSV record (the header's too): a
+// record of delimiters alone would otherwise cost 9 bytes of field
+// bookkeeping, and a header row a column, per 1 or 2 bytes of input.
+// Excel stops at 16,384 columns; Postgres at 1,600.
+const MaxCSVFields = 100_000
 
 // csvInput reads RFC 4180 CSV: fields separated by a delimiter, quoted
 // fields with "" for a quote and newlines inside quotes, records ending at
@@ -279,6 +286,9 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 			in.ends = append(in.ends, len(in.fieldBuf))
 			in.quoted = append(in.quoted, false)
 			rest = rest[j+1:]
+			if len(in.ends) > MaxCSVFields {
+				return nil, off, in.malformed(off, errTooManyFields)
+			}
 		}
 		if !utf8.Valid(raw) {
 			return nil, off, in.malformed(off, errInvalidUTF8CSV)
@@ -287,6 +297,9 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 	}
 	i := 0
 	for {
+		if len(in.ends) > MaxCSVFields {
+			return nil, off, in.malformed(off, errTooManyFields)
+		}
 		// One field starts at i.
 		if i < len(buf) && buf[i] == '"' {
 			i++

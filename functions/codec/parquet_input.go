@@ -23,10 +23,27 @@ import (
 
 // Limits checked before parquet-go allocates what a file claims.
 const (
-	// maxFooterBytes bounds a Parquet footer (file metadata).
-	maxFooterBytes = 256 << 20
+	// maxFooterBytes bounds a Parquet footer (file metadata). A column
+	// chunk with statistics takes 60-200 bytes of footer, so 16 MiB holds
+	// about 100,000 of them (1,000 columns in 100 row groups); real files'
+	// footers are a few KiB to a few MiB.
+	maxFooterBytes = 16 << 20
+	// footerAllocBase and footerAllocPerByte bound what decoding a footer
+	// makes parquet-go allocate, weighed by thriftCheck (a ColumnChunk
+	// becomes 560 bytes of Go structs, and more around them, from as
+	// little as one byte of Thrift: a 300 KB footer of empty column chunks
+	// made it allocate 169 MB): 16 MiB plus 32 bytes per footer byte. The
+	// files of Apache's parquet-testing corpus weigh at most 53 bytes per
+	// footer byte, all under 16 MiB; a footer of column chunks with
+	// statistics about 10.
+	footerAllocBase    = 16 << 20
+	footerAllocPerByte = 32
 	// maxPageBytes bounds one page, compressed or not.
 	maxPageBytes = 256 << 20
+	// maxOpenPageBytes bounds the sum, over the columns read, of each
+	// column chunk's largest uncompressed page: the reader holds one page
+	// per column at a time.
+	maxOpenPageBytes = 1 << 30
 	// maxPageValues bounds the values one page may claim.
 	maxPageValues = 1 << 26
 	// maxPageHeaderBytes bounds one page header (statistics included).
@@ -220,8 +237,11 @@ func openParquet(ra io.ReaderAt, size int64, object string) (f *parquet.File, g 
 		return nil, nil, parquetErr(object, fmt.Errorf("%w: no PAR1 magic (not a Parquet file, or an encrypted one)", ErrCorruptParquet))
 	}
 	footerLen := int64(binary.LittleEndian.Uint32(foot[:4]))
-	if footerLen > size-12 || footerLen > maxFooterBytes || footerLen == 0 {
+	if footerLen > size-12 || footerLen == 0 {
 		return nil, nil, parquetErr(object, fmt.Errorf("%w: footer length %d does not fit a file of %d bytes", ErrCorruptParquet, footerLen, size))
+	}
+	if footerLen > maxFooterBytes {
+		return nil, nil, parquetErr(object, fmt.Errorf("%w: a footer of %d bytes, more than the %d fanout reads", ErrUnsupportedParquet, footerLen, maxFooterBytes))
 	}
 	tail := guess[max(0, int64(len(guess))-footerLen-8):]
 	if int64(len(tail)) < footerLen+8 {
@@ -231,7 +251,7 @@ func openParquet(ra io.ReaderAt, size int64, object string) (f *parquet.File, g 
 		}
 	}
 	g.head = head
-	tc := thriftCheck{b: tail[:footerLen]}
+	tc := thriftCheck{b: tail[:footerLen], maxAlloc: footerAllocBase + footerAllocPerByte*footerLen}
 	if _, err := tc.structLen(); err != nil {
 		return nil, nil, parquetErr(object, fmt.Errorf("%w: footer: %w", ErrCorruptParquet, err))
 	}
@@ -811,11 +831,15 @@ func (in *parquetInput) openRowGroup() error {
 	if err := in.g.load(ranges); err != nil {
 		return in.corrupt(in.rowBase, err)
 	}
+	var open int64
 	for _, r := range in.readers {
 		cc := &rg.Columns[r.leaf].MetaData
-		headers, err := in.checkPages(cc, r.headers[:0])
+		headers, largest, err := in.checkPages(cc, r.headers[:0])
 		if err != nil {
 			return in.corrupt(in.rowBase, fmt.Errorf("column %q in row group %d: %w", r.name, in.rg, err))
+		}
+		if open += largest; open > maxOpenPageBytes {
+			return in.refuse(fmt.Errorf("row group %d: %w: the largest pages of the columns read hold more than %d bytes uncompressed, which the reader would hold at once", in.rg, ErrUnsupportedParquet, maxOpenPageBytes))
 		}
 		r.headers, r.pageIdx, r.pageValues, r.pageNulls = headers, 0, 0, 0
 		if err := catch(func() error { r.pages = chunks[r.leaf].Pages(); return nil }); err != nil {
@@ -842,7 +866,7 @@ type pageCounts struct{ values, nulls int64 }
 // page lies inside the chunk and claims plausible sizes, so that parquet-go
 // never allocates what a corrupt header says. It appends each data page's
 // counts to headers, for read to check the decoder's output against.
-func (in *parquetInput) checkPages(cc *format.ColumnMetaData, headers []pageCounts) ([]pageCounts, error) {
+func (in *parquetInput) checkPages(cc *format.ColumnMetaData, headers []pageCounts) (_ []pageCounts, largest int64, err error) {
 	start, end := chunkRange(cc)
 	var values int64
 	hdr := make([]byte, 0, 256)
@@ -850,12 +874,14 @@ func (in *parquetInput) checkPages(cc *format.ColumnMetaData, headers []pageCoun
 		window := min(int64(256), end-pos)
 		var hlen int
 		var typ, comp, uncomp, nvals, nnulls int64 = -1, -1, -1, 0, -1
+		var levels int64       // V2: level bytes before the (compressed) values
+		compressed := int64(1) // V2: is_compressed, true unless it says
 		for {
 			hdr = hdr[:window]
 			if _, err := in.g.ReadAt(hdr, pos); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
-			tc := thriftCheck{b: hdr, visit: func(parent, field int16, v int64) {
+			tc := thriftCheck{b: hdr, maxAlloc: 2 * maxPageHeaderBytes, visit: func(parent, field int16, v int64) {
 				switch {
 				case parent == 0 && field == 1:
 					typ = v
@@ -867,6 +893,10 @@ func (in *parquetInput) checkPages(cc *format.ColumnMetaData, headers []pageCoun
 					nvals = v
 				case parent == 8 && field == 2:
 					nnulls = v
+				case parent == 8 && (field == 5 || field == 6):
+					levels += max(v, 0)
+				case parent == 8 && field == 7:
+					compressed = v
 				}
 			}}
 			n, err := tc.structLen()
@@ -875,7 +905,7 @@ func (in *parquetInput) checkPages(cc *format.ColumnMetaData, headers []pageCoun
 				break
 			}
 			if !errors.Is(err, errThriftShort) || window >= end-pos || window >= maxPageHeaderBytes {
-				return nil, fmt.Errorf("page header at %d: %w", pos, err)
+				return nil, 0, fmt.Errorf("page header at %d: %w", pos, err)
 			}
 			window = min(window*4, end-pos, maxPageHeaderBytes)
 			if int64(cap(hdr)) < window {
@@ -884,14 +914,18 @@ func (in *parquetInput) checkPages(cc *format.ColumnMetaData, headers []pageCoun
 		}
 		switch {
 		case comp < 0 || uncomp < 0 || typ < 0:
-			return nil, fmt.Errorf("page header at %d lacks its type or sizes", pos)
+			return nil, 0, fmt.Errorf("page header at %d lacks its type or sizes", pos)
 		case comp > maxPageBytes || uncomp > maxPageBytes:
-			return nil, fmt.Errorf("page at %d claims %d bytes (%d uncompressed), more than the %d allowed", pos, comp, uncomp, maxPageBytes)
+			return nil, 0, fmt.Errorf("page at %d claims %d bytes (%d uncompressed), more than the %d allowed", pos, comp, uncomp, maxPageBytes)
 		case pos+int64(hlen)+comp > end:
-			return nil, fmt.Errorf("page at %d (%d bytes) runs past the column chunk's end at %d", pos, comp, end)
+			return nil, 0, fmt.Errorf("page at %d (%d bytes) runs past the column chunk's end at %d", pos, comp, end)
 		case nvals < 0 || nvals > maxPageValues:
-			return nil, fmt.Errorf("page at %d claims %d values", pos, nvals)
+			return nil, 0, fmt.Errorf("page at %d claims %d values", pos, nvals)
 		}
+		if err := in.checkCompression(cc.Codec, pos+int64(hlen), comp, uncomp, levels, compressed != 0); err != nil {
+			return nil, 0, err
+		}
+		largest = max(largest, uncomp)
 		if typ == int64(format.DataPage) || typ == int64(format.DataPageV2) {
 			values += nvals
 			headers = append(headers, pageCounts{values: nvals, nulls: nnulls})
@@ -899,9 +933,52 @@ func (in *parquetInput) checkPages(cc *format.ColumnMetaData, headers []pageCoun
 		pos += int64(hlen) + comp
 	}
 	if values != cc.NumValues {
-		return nil, fmt.Errorf("pages hold %d values, the chunk claims %d", values, cc.NumValues)
+		return nil, 0, fmt.Errorf("pages hold %d values, the chunk claims %d", values, cc.NumValues)
 	}
-	return headers, nil
+	return headers, largest, nil
+}
+
+// maxCompressionRatio bounds how much bigger than its compressed bytes a
+// page may claim to be (after the first maxPageSlack bytes): what the
+// page header claims is what parquet-go allocates before decompressing.
+// Pages of repetitive data reach thousands (fanout's own writer makes a
+// 4 MiB dictionary page of 856 zstd bytes in TestParquetWriterDictionaryMemory);
+// zstd itself tops out near 32,768 (a 128 KiB block of one byte).
+const (
+	maxCompressionRatio = 1 << 15
+	maxPageSlack        = 1 << 20
+)
+
+// checkCompression checks a page's sizes against its codec before
+// parquet-go allocates by them: an uncompressed page holds what it claims;
+// a compressed one claims at most maxCompressionRatio times its bytes, and
+// a snappy one's own length prefix (which snappy allocates by, up to 4
+// GiB) must agree with its header. levels is the V2 level bytes, stored
+// uncompressed before the values; data starts at off.
+func (in *parquetInput) checkCompression(codec format.CompressionCodec, off, comp, uncomp, levels int64, compressed bool) error {
+	if levels > comp || levels > uncomp {
+		return fmt.Errorf("page at %d claims %d bytes of levels in %d bytes", off, levels, comp)
+	}
+	if codec == format.Uncompressed || !compressed {
+		if uncomp != comp {
+			return fmt.Errorf("uncompressed page at %d claims %d bytes and holds %d", off, uncomp, comp)
+		}
+		return nil
+	}
+	if uncomp-levels > maxPageSlack && (uncomp-levels)/maxCompressionRatio > comp-levels {
+		return fmt.Errorf("%w: page at %d claims %d bytes from %d compressed, a ratio above the %d fanout allows", ErrUnsupportedParquet, off, uncomp, comp, maxCompressionRatio)
+	}
+	if codec == format.Snappy && comp > levels {
+		var b [binary.MaxVarintLen32]byte
+		n, err := in.g.ReadAt(b[:min(int64(len(b)), comp-levels)], off+levels)
+		if err != nil && err != io.EOF {
+			return err
+		}
+		if size, k := binary.Uvarint(b[:n]); k <= 0 || int64(size) != uncomp-levels {
+			return fmt.Errorf("snappy page at %d says it holds %d bytes, its header %d", off, size, uncomp-levels)
+		}
+	}
+	return nil
 }
 
 // read decodes the next n values of the column into vals.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math/big"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/deprecated"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/fanout-dev/fanout/functions"
 )
@@ -327,7 +329,20 @@ func FuzzParquetInput(f *testing.F) {
 	}
 	f.Add(writeAll(f, "parquet", allTypes, sampleRows(), WriterOptions{}))
 	f.Add(writeStructs(f, []nestedRow{{A: 1, L: []int32{1}}}))
+	f.Add(hostileFooterFile(1 << 16))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// Whatever the bytes claim, reading them allocates at most what
+		// the bounds allow: the footer's weighed budget, pages of at most
+		// maxCompressionRatio times their bytes, and the records.
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		defer func() {
+			runtime.ReadMemStats(&after)
+			limit := 64<<20 + maxCompressionRatio*uint64(len(data))
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > limit {
+				t.Fatalf("reading %d bytes allocated %d bytes, more than %d", len(data), alloc, limit)
+			}
+		}()
 		in, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Object: "fuzz"})
 		if err != nil {
 			if !strings.Contains(err.Error(), "fuzz") {
@@ -341,4 +356,74 @@ func FuzzParquetInput(f *testing.F) {
 			}
 		}
 	})
+}
+
+// hostileFooterFile is a Parquet file whose footer is one row group
+// holding n column chunks of one byte each (an empty Thrift struct): what
+// made a 3 MiB file allocate 569 MB in parquet-go (issue #21).
+func hostileFooterFile(n int) []byte {
+	footer := []byte{0x15, 0x02}        // version: 1
+	footer = append(footer, 0x39, 0x1c) // row_groups (field 4): list of 1 struct
+	footer = append(footer, 0x19, 0xfc) // columns (field 1): list of n structs
+	footer = binary.AppendUvarint(footer, uint64(n))
+	footer = append(footer, make([]byte, n)...) // n empty ColumnChunks
+	footer = append(footer, 0x00, 0x00)         // end of RowGroup, of FileMetaData
+	file := append([]byte("PAR1"), footer...)
+	file = binary.LittleEndian.AppendUint32(file, uint32(len(footer)))
+	return append(file, "PAR1"...)
+}
+
+// TestParquetHostileFooterAllocatesLittle feeds a 3 MiB footer of three
+// million one-byte column chunks (1.7 GB of Go structs in parquet-go): the
+// footer check refuses it, naming the object and the reason, having
+// allocated less than twice the file's size.
+func TestParquetHostileFooterAllocatesLittle(t *testing.T) {
+	data := hostileFooterFile(3 << 20)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Object: "bomb.parquet"})
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrCorruptParquet) || !strings.Contains(err.Error(), "bomb.parquet") || !strings.Contains(err.Error(), "decoding would allocate too much") {
+		t.Errorf("got %v, want a corrupt-footer error naming the object and the allocation", err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 2*uint64(len(data)) {
+		t.Errorf("opening a %d-byte hostile file allocated %d bytes, want < %d", len(data), alloc, 2*len(data))
+	}
+	// The same footer with few column chunks is within the budget: the
+	// check weighs, it does not refuse lists.
+	small := hostileFooterFile(1000)
+	if _, err := NewParquetInput(bytes.NewReader(small), int64(len(small)), ParquetOptions{Object: "small"}); errors.Is(err, errThriftAlloc) {
+		t.Errorf("1,000 column chunks: %v, want no allocation refusal", err)
+	}
+}
+
+// TestParquetPageClaims checks page sizes against the codec before
+// parquet-go allocates by them: a snappy page whose own length prefix
+// says 4 GiB, and a page claiming more than maxCompressionRatio times its
+// bytes.
+func TestParquetPageClaims(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		codec               format.CompressionCodec
+		comp, uncomp, level int64
+		data                []byte
+		want                string
+	}{
+		{"snappy prefix lies", format.Snappy, 6, 100, 0, []byte{0xff, 0xff, 0xff, 0xff, 0x0f, 0}, "snappy page at 0 says it holds 4294967295 bytes, its header 100"},
+		{"ratio", format.Zstd, 100, 200 << 20, 0, nil, "a ratio above the 32768 fanout allows"},
+		{"uncompressed claims more", format.Uncompressed, 10, 11, 0, nil, "claims 11 bytes and holds 10"},
+		{"levels past the page", format.Snappy, 10, 100, 11, nil, "claims 11 bytes of levels in 10 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := &parquetInput{g: &guardedReaderAt{ra: bytes.NewReader(tc.data), size: int64(len(tc.data))}}
+			err := in.checkCompression(tc.codec, 0, tc.comp, tc.uncomp, tc.level, true)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+	in := &parquetInput{g: &guardedReaderAt{ra: bytes.NewReader([]byte{100}), size: 1}}
+	if err := in.checkCompression(format.Snappy, 0, 1, 100, 0, true); err != nil {
+		t.Errorf("an honest snappy prefix: %v", err)
+	}
 }

@@ -3,18 +3,67 @@ package codec
 import (
 	"errors"
 	"fmt"
+	"math"
 )
 
 // thriftCheck walks Thrift compact-protocol bytes (a Parquet footer or page
 // header) without allocating, so that lengths and counts a corrupt file
 // claims are checked against the bytes actually there before parquet-go
 // decodes it and allocates what they say. visit, when set, sees every
-// integer field of the top-level struct (parent 0) and of the structs
-// directly inside it (parent = their field id).
+// integer and boolean (1 or 0) field of the top-level struct (parent 0)
+// and of the structs directly inside it (parent = their field id).
+//
+// It also weighs what decoding the bytes makes parquet-go allocate: each
+// list element by the Go size of what it becomes (a struct element, such
+// as a ColumnChunk with what parquet-go builds around it, weighs
+// structWeight), each binary by its length. A count is bounded by the
+// bytes left (an element takes at least one byte), but an element of one
+// byte can cost a kilobyte of Go memory: when alloc passes maxAlloc (if
+// set) the check fails before parquet-go sees the bytes.
 type thriftCheck struct {
 	b     []byte
 	i     int
 	visit func(parent, field int16, v int64)
+
+	alloc, maxAlloc int64
+}
+
+// Weights of what the Thrift decoder allocates per element, in bytes.
+const (
+	// structWeight covers the biggest Parquet struct met in lists
+	// (format.ColumnChunk: 560 bytes) and what parquet-go builds for each
+	// column chunk or schema element when it opens a file.
+	structWeight = 1024
+	// sliceWeight is a string, slice or map element's header.
+	sliceWeight = 24
+	// scalarWeight is a number or boolean element.
+	scalarWeight = 8
+)
+
+// errThriftAlloc means decoding the bytes would allocate more than allowed.
+var errThriftAlloc = errors.New("thrift: decoding would allocate too much")
+
+// charge adds n elements of weight w to alloc.
+func (t *thriftCheck) charge(n uint64, w int64) error {
+	if n > uint64(math.MaxInt64/w) {
+		n = uint64(math.MaxInt64 / w)
+	}
+	t.alloc += int64(n) * w
+	if t.maxAlloc > 0 && t.alloc > t.maxAlloc {
+		return fmt.Errorf("%w: more than %d bytes for %d bytes of Thrift (%d elements of %d bytes at offset %d)", errThriftAlloc, t.maxAlloc, len(t.b), n, w, t.i)
+	}
+	return nil
+}
+
+// elemWeight is the weight of one list element of compact type typ.
+func elemWeight(typ byte) int64 {
+	switch typ {
+	case 12:
+		return structWeight
+	case 8, 9, 10, 11:
+		return sliceWeight
+	}
+	return scalarWeight
 }
 
 // maxThriftDepth bounds nesting (Parquet's footer nests a handful deep).
@@ -88,6 +137,15 @@ func (t *thriftCheck) skipStruct(depth int, parent int16) error {
 			}
 			id = int16(v)
 		}
+		if t.visit != nil && depth <= 1 && (typ == 1 || typ == 2) {
+			// A boolean field's value is its type: 1 true, 2 false.
+			if depth == 0 {
+				t.visit(0, id, int64(2-typ))
+			} else {
+				t.visit(parent, id, int64(2-typ))
+			}
+			continue
+		}
 		if t.visit != nil && depth <= 1 && (typ == 4 || typ == 5 || typ == 6) {
 			v, err := t.varint()
 			if err != nil {
@@ -146,7 +204,7 @@ func (t *thriftCheck) skip(typ byte, depth int, inList bool) error {
 			return fmt.Errorf("%w: binary of %d bytes with %d left", errThriftShort, n, t.remaining())
 		}
 		t.i += int(n)
-		return nil
+		return t.charge(n, 1)
 	case 9, 10: // list, set
 		h, err := t.byte()
 		if err != nil {
@@ -162,6 +220,9 @@ func (t *thriftCheck) skip(typ byte, depth int, inList bool) error {
 			return fmt.Errorf("%w: list of %d elements with %d bytes left", errThriftShort, n, t.remaining())
 		}
 		et := h & 0x0f
+		if err := t.charge(n, elemWeight(et)); err != nil {
+			return err
+		}
 		for range n {
 			if err := t.skip(et, depth+1, true); err != nil {
 				return err
@@ -181,6 +242,9 @@ func (t *thriftCheck) skip(typ byte, depth int, inList bool) error {
 		}
 		kv, err := t.byte()
 		if err != nil {
+			return err
+		}
+		if err := t.charge(n, elemWeight(kv>>4)+elemWeight(kv&0x0f)); err != nil {
 			return err
 		}
 		for range n {
