@@ -34,7 +34,9 @@
 //     planned, and publishes only while it still owns it), the winning
 //     files are copied into the final layout, the commit record is created
 //     once with If-None-Match: *, _SUCCESS is written and staging removed.
-//     Committing a committed job verifies it and changes nothing.
+//     Committing a committed job verifies it and changes nothing. Whoever
+//     finds the job finished commits it (Wait, TryCommit, idle workers),
+//     one at a time under the job's commit lease (commitlease.go).
 //
 // # Keys in the output bucket (manifest.Layout)
 //

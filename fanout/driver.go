@@ -264,13 +264,18 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 			stopWork()
 			wg.Wait()
 			res, err := e.commitOrVerify(ctx, js, rec, start)
-			if err == nil || !retryableCommitError(err) || commitFailures >= commitRetries || ctx.Err() != nil {
+			switch {
+			case errors.Is(err, errCommitBusy):
+				// Another committer: its commit record will show.
+				poll = opts.Poll
+			case err == nil || !retryableCommitError(err) || commitFailures >= commitRetries || ctx.Err() != nil:
 				return res, err
+			default:
+				// The store failed past its own retries; the job has not.
+				commitFailures++
+				e.log.Warn("commit failed; trying again", "job", job, "attempt", commitFailures, "err", err)
+				poll = time.Duration(commitFailures) * time.Second
 			}
-			// The store failed past its own retries; the job has not.
-			commitFailures++
-			e.log.Warn("commit failed; trying again", "job", job, "attempt", commitFailures, "err", err)
-			poll = time.Duration(commitFailures) * time.Second
 		}
 		select {
 		case <-ctx.Done():
@@ -311,7 +316,8 @@ func retryableCommitError(err error) bool {
 
 // TryCommit looks at a job once and commits it when every chunk has a
 // marker (for a Lambda reduce/commit invocation or a cron). A job that is
-// still running is reported with State StateRunning and a nil error.
+// still running, or that another committer is committing (it holds the
+// commit lease), is reported with State StateRunning and a nil error.
 func (e *Engine) TryCommit(ctx context.Context, outURL, job string) (Result, error) {
 	start := time.Now()
 	js, err := e.openJob(ctx, outURL, job)
@@ -322,7 +328,11 @@ func (e *Engine) TryCommit(ctx context.Context, outURL, job string) (Result, err
 	if rec == nil && !ready {
 		return e.Status(ctx, outURL, job)
 	}
-	return e.commitOrVerify(ctx, js, rec, start)
+	res, err := e.commitOrVerify(ctx, js, rec, start)
+	if errors.Is(err, errCommitBusy) {
+		return e.Status(ctx, outURL, job)
+	}
+	return res, err
 }
 
 // check looks at a job once: it returns the commit record when the job is
@@ -419,8 +429,14 @@ func (e *Engine) startBackups(ctx context.Context, js *jobState) {
 	}
 }
 
+// errCommitBusy reports that another committer holds the job's commit
+// lease: the caller looks again later (it will find the job committed).
+var errCommitBusy = errors.New("fanout: another committer is committing the job")
+
 // commitOrVerify commits a finished job, or verifies a committed one, and
-// removes it from the queue.
+// removes it from the queue. It commits only while it holds the job's
+// commit lease (commitlease.go), and returns errCommitBusy, doing nothing,
+// when another committer holds it.
 func (e *Engine) commitOrVerify(ctx context.Context, js *jobState, rec *manifest.CommitRecord, start time.Time) (Result, error) {
 	job := js.job
 	if rec != nil {
@@ -428,7 +444,14 @@ func (e *Engine) commitOrVerify(ctx context.Context, js *jobState, rec *manifest
 			return Result{Job: job, State: StateFailed, Error: err.Error()}, err
 		}
 	} else {
-		var err error
+		release, ok, err := e.leaseCommit(ctx, job)
+		if err != nil {
+			// The lease saves requests; the commit is safe without it.
+			e.log.Warn("the commit lease is unavailable; committing without it", "job", job, "err", err)
+		} else if !ok {
+			return Result{Job: job, State: StateRunning, Chunks: js.m.Chunks, Output: js.m.Spec.Output}, errCommitBusy
+		}
+		defer release()
 		wall := time.Since(start)
 		if !js.m.Created.IsZero() && js.m.Created.Before(start) {
 			wall = time.Since(js.m.Created) // the job's, whoever commits it

@@ -199,3 +199,25 @@ type QueueAdmin interface {
 	// did.
 	Backup(ctx context.Context, job, chunk string) (bool, error)
 }
+
+// CommitLeaser is the optional part of a QueueAdmin that keeps a job's
+// committers apart (found by type assertion; redisqueue and memqueue have
+// it, and queuetest pins it): one holder at a time holds a job's commit
+// lease, until it releases it or the lease expires on the queue's clock.
+//
+// The lease saves requests, it does not make committing safe: the commit
+// record's create-only write and the output's owner fence do that, and
+// committing is idempotent. So a holder that loses its lease in the middle
+// of a commit (paused past its expiry, the queue lost its data) is
+// harmless: a second committer may then run beside it, as any number did
+// before there was a lease, and one commit record wins.
+type CommitLeaser interface {
+	// LeaseCommit gives holder the job's commit lease for ttl, or extends
+	// it when holder holds it already; it reports false, changing
+	// nothing, while another holder's lease runs. The job need not be
+	// known to the queue (one that forgot the job can still be asked).
+	LeaseCommit(ctx context.Context, job, holder string, ttl time.Duration) (bool, error)
+	// ReleaseCommit ends holder's lease; it does nothing when holder does
+	// not hold it. Finish ends any holder's.
+	ReleaseCommit(ctx context.Context, job, holder string) error
+}

@@ -505,7 +505,8 @@ const advanceInterval = time.Second
 // advanceInterval for this engine: it reclaims expired leases, enqueues a
 // reduce stage whose map chunks are all done, and commits jobs whose every
 // task has a marker. Commits are idempotent and fenced, so any number of
-// workers and drivers may do this at once.
+// workers and drivers may do this at once; the commit lease makes one of
+// them commit while the others skip the job.
 func (e *Engine) advanceIdle(ctx context.Context, job string) {
 	now := time.Now().UnixNano()
 	last := e.lastAdvance.Load()
@@ -541,7 +542,17 @@ func (e *Engine) advanceIdle(ctx context.Context, job string) {
 		if rec == nil && !ready {
 			continue
 		}
-		if _, err := e.commitOrVerify(ctx, js, rec, start); err != nil {
+		if rec != nil {
+			// Committed. Its committer verified it and finished it in the
+			// queue, unless it stopped before _SUCCESS: then finish the
+			// commit here. Verifying every file in every idle worker
+			// would cost a request per file each.
+			if done, err := successJob(ctx, js.out, js.layout); err == nil && done == s.Job {
+				e.finishJob(ctx, s.Job)
+				continue
+			}
+		}
+		if _, err := e.commitOrVerify(ctx, js, rec, start); err != nil && !errors.Is(err, errCommitBusy) {
 			var jf *JobFailedError
 			if errors.As(err, &jf) {
 				e.failedJobs.Store(s.Job, true)

@@ -41,16 +41,26 @@ type Queue struct {
 	mu   sync.Mutex
 	jobs map[string]*job
 	turn uint64 // rotates the job Claim with an empty job tries first
+	// commits holds the jobs' commit leases (fanout.CommitLeaser),
+	// apart from jobs: a job the queue forgot can still be leased.
+	commits map[string]commitLease
+}
+
+// commitLease is one job's commit lease.
+type commitLease struct {
+	holder  string
+	expires time.Time
 }
 
 var (
-	_ fanout.Queue      = (*Queue)(nil)
-	_ fanout.QueueAdmin = (*Queue)(nil)
+	_ fanout.Queue        = (*Queue)(nil)
+	_ fanout.QueueAdmin   = (*Queue)(nil)
+	_ fanout.CommitLeaser = (*Queue)(nil)
 )
 
 // New returns an empty queue.
 func New(cfg Config) *Queue {
-	q := &Queue{now: cfg.Now, jitter: cfg.Jitter, jobs: make(map[string]*job)}
+	q := &Queue{now: cfg.Now, jitter: cfg.Jitter, jobs: make(map[string]*job), commits: make(map[string]commitLease)}
 	if q.now == nil {
 		q.now = time.Now
 	}
@@ -520,6 +530,38 @@ func (q *Queue) Finish(ctx context.Context, job string) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	delete(q.jobs, job)
+	delete(q.commits, job)
+	return nil
+}
+
+// LeaseCommit implements fanout.CommitLeaser on the queue's clock.
+func (q *Queue) LeaseCommit(ctx context.Context, job, holder string, ttl time.Duration) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if job == "" || holder == "" || ttl < time.Millisecond {
+		return false, fmt.Errorf("memqueue: lease commit of job %q: want a job, a holder and a ttl of at least 1ms", job)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := q.now()
+	if cur, ok := q.commits[job]; ok && cur.holder != holder && now.Before(cur.expires) {
+		return false, nil
+	}
+	q.commits[job] = commitLease{holder: holder, expires: now.Add(ttl)}
+	return true, nil
+}
+
+// ReleaseCommit implements fanout.CommitLeaser.
+func (q *Queue) ReleaseCommit(ctx context.Context, job, holder string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.commits[job].holder == holder {
+		delete(q.commits, job)
+	}
 	return nil
 }
 

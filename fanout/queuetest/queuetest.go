@@ -13,6 +13,8 @@
 //   - Deliveries counts claims, a Release giving its delivery back;
 //     MaxDeliveries bounds Deliveries minus Failures, the claims whose
 //     lease was lost;
+//   - the commit lease (fanout.CommitLeaser, which both implement) needs
+//     no enqueued job, and Finish ends it;
 //   - Enqueue's spec replaces the stored one; specs are validated (Job
 //     set, Lease at least 1ms, limits positive, 0 <= BackoffBase <=
 //     BackoffMax).
@@ -126,6 +128,8 @@ func RunConformance(t *testing.T, newQueue func(t *testing.T) (fanout.Queue, fan
 		{"BackupIsForgottenOnFailure", testBackupIsForgottenOnFailure},
 		{"BackupAckKeepsADeadChunkDead", testBackupAckKeepsADeadChunkDead},
 		{"ActivityReportsRunningAndRecent", testActivity},
+		{"CommitLeaseHasOneHolder", testCommitLease},
+		{"CommitLeaseRacers", testCommitLeaseRacers},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1092,5 +1096,100 @@ func testActivity(s *suite) {
 	}
 	if _, err := s.a.Activity(s.ctx, "job-unknown"); !errors.Is(err, fanout.ErrUnknownJob) {
 		s.t.Fatalf("Activity of an unknown job: %v, want ErrUnknownJob", err)
+	}
+}
+
+// leaser is the queue's fanout.CommitLeaser; the test is skipped for a
+// queue without one.
+func (s *suite) leaser() fanout.CommitLeaser {
+	s.t.Helper()
+	l, ok := s.a.(fanout.CommitLeaser)
+	if !ok {
+		s.t.Skipf("%T has no commit lease", s.a)
+	}
+	return l
+}
+
+func (s *suite) leaseCommit(l fanout.CommitLeaser, job, holder string, ttl time.Duration, want bool) {
+	s.t.Helper()
+	got, err := l.LeaseCommit(s.ctx, job, holder, ttl)
+	if err != nil || got != want {
+		s.t.Fatalf("LeaseCommit(%s, %s) = %v, %v; want %v", job, holder, got, err, want)
+	}
+}
+
+func (s *suite) releaseCommit(l fanout.CommitLeaser, job, holder string) {
+	s.t.Helper()
+	if err := l.ReleaseCommit(s.ctx, job, holder); err != nil {
+		s.t.Fatalf("ReleaseCommit(%s, %s): %v", job, holder, err)
+	}
+}
+
+// One holder at a time: a holder extends its own lease, another gets it
+// once it is released, expires, or the job is finished. The job need not
+// be enqueued.
+func testCommitLease(s *suite) {
+	l := s.leaser()
+	s.leaseCommit(l, "job-a", "h1", longLease, true)
+	s.leaseCommit(l, "job-a", "h2", longLease, false)
+	s.leaseCommit(l, "job-a", "h1", longLease, true) // extended
+	s.leaseCommit(l, "job-b", "h2", longLease, true) // per job
+	s.releaseCommit(l, "job-a", "h2")                // not h2's: stays h1's
+	s.leaseCommit(l, "job-a", "h2", longLease, false)
+	s.releaseCommit(l, "job-a", "h1")
+	s.leaseCommit(l, "job-a", "h2", s.clock.Lease, true)
+	s.leaseCommit(l, "job-a", "h1", longLease, false)
+
+	// h2's short lease expires on the queue's clock.
+	s.waitUntil(s.clock.Now().Add(s.clock.Lease))
+	deadline := time.Now().Add(pollTimeout)
+	for {
+		ok, err := l.LeaseCommit(s.ctx, "job-a", "h1", longLease)
+		if err != nil {
+			s.t.Fatalf("LeaseCommit after expiry: %v", err)
+		}
+		if ok {
+			break
+		}
+		if s.clock.Advance != nil || time.Now().After(deadline) {
+			s.t.Fatal("an expired commit lease was not given to another holder")
+		}
+		time.Sleep(pollInterval)
+	}
+	s.releaseCommit(l, "job-a", "h2") // h2's expired lease is no longer h2's to end
+	s.leaseCommit(l, "job-a", "h2", longLease, false)
+
+	// Finish ends it, an enqueued job's or not.
+	s.enqueue(spec("job-b", longLease), "c1")
+	if err := s.a.Finish(s.ctx, "job-b"); err != nil {
+		s.t.Fatalf("Finish: %v", err)
+	}
+	s.leaseCommit(l, "job-b", "h1", longLease, true)
+}
+
+// Racing holders: exactly one gets a free lease.
+func testCommitLeaseRacers(s *suite) {
+	l := s.leaser()
+	var won atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			ok, err := l.LeaseCommit(s.ctx, "job-a", fmt.Sprint("h", i), longLease)
+			if err != nil {
+				s.t.Errorf("LeaseCommit(h%d): %v", i, err)
+			}
+			if ok {
+				won.Add(1)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if n := won.Load(); n != 1 {
+		s.t.Fatalf("%d of 8 racing holders got the commit lease, want 1", n)
 	}
 }

@@ -39,6 +39,10 @@ func (k keyspace) done(job string) string { return k.job(job) + ":done" }
 // tasks, newest first: <prefix>:{<job>}:recent.
 func (k keyspace) recent(job string) string { return k.job(job) + ":recent" }
 
+// commit holds the name of the holder of the job's commit lease, expiring
+// with the lease (see fanout.CommitLeaser): <prefix>:{<job>}:commit.
+func (k keyspace) commit(job string) string { return k.job(job) + ":commit" }
+
 // chunkPrefix is what a chunk's ID is appended to for its hash; scripts
 // that find chunks in a set get it as an argument.
 func (k keyspace) chunkPrefix(job string) string { return k.job(job) + ":chunk:" }

@@ -20,6 +20,7 @@
 //	<prefix>:{<job>}:dead             hash: chunk -> dead-letter reason
 //	<prefix>:{<job>}:done             set: acked chunks
 //	<prefix>:{<job>}:chunk:<chunk>    hash: epoch, worker, deliveries, failures, state, reason, deadline (absent until the first claim, deleted on ack)
+//	<prefix>:{<job>}:commit           string: the holder of the job's commit lease, expiring with it (PX)
 //
 // Each script touches the keys of one job only, all in its slot (a
 // script that finds chunks in a set builds their hash keys from the
@@ -95,8 +96,9 @@ type Queue struct {
 }
 
 var (
-	_ fanout.Queue      = (*Queue)(nil)
-	_ fanout.QueueAdmin = (*Queue)(nil)
+	_ fanout.Queue        = (*Queue)(nil)
+	_ fanout.QueueAdmin   = (*Queue)(nil)
+	_ fanout.CommitLeaser = (*Queue)(nil)
 )
 
 // New checks cfg, connects (when cfg.URL is given) and pings Redis, so
@@ -600,6 +602,37 @@ func (q *Queue) Finish(ctx context.Context, job string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("redisqueue: finish job %s: delete keys: %w", job, err)
+	}
+	return nil
+}
+
+// LeaseCommit implements fanout.CommitLeaser: the lease is a key expiring
+// on Redis's clock, holding the holder's name.
+func (q *Queue) LeaseCommit(ctx context.Context, job, holder string, ttl time.Duration) (bool, error) {
+	if err := validateJob(job); err != nil {
+		return false, fmt.Errorf("redisqueue: lease commit: %w", err)
+	}
+	if holder == "" || ttl < time.Millisecond {
+		return false, fmt.Errorf("redisqueue: lease commit of job %s: want a holder and a ttl of at least 1ms", job)
+	}
+	res, err := q.run(ctx, leaseCommitScript, []string{q.keys.commit(job)}, []any{holder, ttl.Milliseconds()})
+	if err != nil {
+		return false, fmt.Errorf("redisqueue: lease commit of job %s: %w", job, err)
+	}
+	var held int64
+	if err := scan(res[1:], &held); err != nil {
+		return false, fmt.Errorf("redisqueue: lease commit of job %s: %w", job, err)
+	}
+	return held == 1, nil
+}
+
+// ReleaseCommit implements fanout.CommitLeaser.
+func (q *Queue) ReleaseCommit(ctx context.Context, job, holder string) error {
+	if err := validateJob(job); err != nil {
+		return fmt.Errorf("redisqueue: release commit: %w", err)
+	}
+	if _, err := q.run(ctx, releaseCommitScript, []string{q.keys.commit(job)}, []any{holder}); err != nil {
+		return fmt.Errorf("redisqueue: release the commit lease of job %s: %w", job, err)
 	}
 	return nil
 }

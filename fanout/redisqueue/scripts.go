@@ -37,21 +37,27 @@ var (
 	activityLua string
 	//go:embed lua/backup.lua
 	backupLua string
+	//go:embed lua/leasecommit.lua
+	leaseCommitLua string
+	//go:embed lua/releasecommit.lua
+	releaseCommitLua string
 )
 
 var (
-	enqueueScript     = newScript(enqueueLua)
-	claimScript       = newScript(claimLua)
-	heartbeatScript   = newScript(heartbeatLua)
-	ackScript         = newScript(ackLua)
-	failScript        = newScript(failLua)
-	releaseScript     = newScript(releaseLua)
-	reclaimScript     = newScript(reclaimLua)
-	redriveScript     = newScript(redriveLua)
-	statsScript       = newScript(statsLua)       // read-only
-	deadLettersScript = newScript(deadLettersLua) // read-only
-	activityScript    = newScript(activityLua)    // read-only
-	backupScript      = newScript(backupLua)
+	enqueueScript       = newScript(enqueueLua)
+	claimScript         = newScript(claimLua)
+	heartbeatScript     = newScript(heartbeatLua)
+	ackScript           = newScript(ackLua)
+	failScript          = newScript(failLua)
+	releaseScript       = newScript(releaseLua)
+	reclaimScript       = newScript(reclaimLua)
+	redriveScript       = newScript(redriveLua)
+	statsScript         = newScript(statsLua)       // read-only
+	deadLettersScript   = newScript(deadLettersLua) // read-only
+	activityScript      = newScript(activityLua)    // read-only
+	backupScript        = newScript(backupLua)
+	leaseCommitScript   = newScript(leaseCommitLua)
+	releaseCommitScript = newScript(releaseCommitLua)
 )
 
 func newScript(src string) *redis.Script { return redis.NewScript(commonLua + "\n" + src) }

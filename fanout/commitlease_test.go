@@ -1,0 +1,162 @@
+package fanout_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fanout-dev/fanout/fanout"
+	"github.com/fanout-dev/fanout/localstack"
+	"github.com/fanout-dev/fanout/objstore"
+)
+
+// endCounts counts the requests that make a commit, over every engine.
+type endCounts struct {
+	copies       atomic.Int64 // server-side copies into the output
+	markerGets   atomic.Int64 // chunk markers read
+	fences       atomic.Int64 // owner record If-Match writes
+	commitPuts   atomic.Int64 // commit record create attempts
+	successPuts  atomic.Int64 // _SUCCESS writes
+	dataStats    atomic.Int64 // HEADs of committed data files (verification)
+	markerPrefix string
+}
+
+// countingStore counts one engine's commit requests into c; listed is
+// incremented on each listing of the marker prefix (each look at whether
+// the job is finished).
+type countingStore struct {
+	objstore.Bucket
+	c      *endCounts
+	listed *atomic.Int64
+	// gate, when set, holds every copy until it returns.
+	gate func()
+}
+
+func (s *countingStore) List(ctx context.Context, prefix string, opts *objstore.ListOptions) iter.Seq2[objstore.ObjectInfo, error] {
+	if prefix == s.c.markerPrefix {
+		s.listed.Add(1)
+	}
+	return s.Bucket.List(ctx, prefix, opts)
+}
+
+func (s *countingStore) Get(ctx context.Context, key string, opts *objstore.GetOptions) (io.ReadCloser, objstore.ObjectInfo, error) {
+	if strings.HasPrefix(key, s.c.markerPrefix) {
+		s.c.markerGets.Add(1)
+	}
+	return s.Bucket.Get(ctx, key, opts)
+}
+
+func (s *countingStore) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error) {
+	if !strings.Contains(key, "/_") {
+		s.c.dataStats.Add(1)
+	}
+	return s.Bucket.Stat(ctx, key)
+}
+
+func (s *countingStore) Put(ctx context.Context, key string, r io.Reader, opts *objstore.PutOptions) (objstore.ObjectInfo, error) {
+	switch {
+	case strings.HasSuffix(key, "_fanout/OWNER") && opts != nil && opts.IfMatch != "":
+		s.c.fences.Add(1)
+	case strings.HasSuffix(key, "/_COMMITTED"):
+		s.c.commitPuts.Add(1)
+	case strings.HasSuffix(key, "/_SUCCESS"):
+		s.c.successPuts.Add(1)
+	}
+	return s.Bucket.Put(ctx, key, r, opts)
+}
+
+func (s *countingStore) Copy(ctx context.Context, dst, src string, opts *objstore.CopyOptions) (objstore.ObjectInfo, error) {
+	s.c.copies.Add(1)
+	if s.gate != nil {
+		s.gate()
+	}
+	return s.Bucket.Copy(ctx, dst, src, opts)
+}
+
+// TestEightIdleWorkersCommitOnce runs a job with eight worker engines (as
+// eight processes or Lambda invocations would) and no driver: the idle
+// workers commit it. The first copy of a commit is held until every
+// other engine has looked at the finished job again (each would then have
+// started a commit of its own without the commit lease). All requests of the job's
+// end are counted: exactly one commit's worth (each marker read once, each
+// file copied once, one fence, one commit record, one _SUCCESS, no file
+// verified).
+func TestEightIdleWorkersCommitOnce(t *testing.T) {
+	const workers = 8
+	r := newFaultRig(t, 12, 60)
+	spec := r.spec("out/", 10*time.Second, "convert")
+	info, err := r.engine(engineOptions{name: "submit"}).Submit(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &endCounts{markerPrefix: "out/_fanout/" + info.Job + "/chunks/"}
+	var listed [workers]atomic.Int64
+	var (
+		armed     sync.Once
+		armedAt   [workers]int64
+		gateOpen  = make(chan struct{})
+		gateClose sync.Once
+	)
+	gate := func() {
+		armed.Do(func() {
+			for i := range listed {
+				armedAt[i] = listed[i].Load()
+			}
+			go func() {
+				defer gateClose.Do(func() { close(gateOpen) })
+				deadline := time.Now().Add(30 * time.Second)
+				for time.Now().Before(deadline) {
+					looked := 0
+					for i := range listed {
+						if listed[i].Load() > armedAt[i] {
+							looked++
+						}
+					}
+					if looked >= workers-1 { // all but the one held here
+						return
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				t.Errorf("not every idle worker looked at the finished job within 30s")
+			}()
+		})
+		<-gateOpen
+	}
+	stops := make([]func(), workers)
+	for i := range workers {
+		e := r.engine(engineOptions{name: fmt.Sprint("w", i), store: func(b objstore.Bucket) objstore.Bucket {
+			return &countingStore{Bucket: b, c: c, listed: &listed[i], gate: gate}
+		}})
+		stops[i] = work(t, e, info.Job, 1, nil)
+	}
+	q := r.queue()
+	localstack.Poll(t, 2*time.Minute, "the idle workers to commit the job and finish it in the queue", func() bool {
+		_, err := q.Stats(context.Background(), info.Job)
+		return errors.Is(err, fanout.ErrUnknownJob)
+	})
+	for _, stop := range stops {
+		stop()
+	}
+	committed := r.check("out/", info.Job)
+	counts := map[string][2]int64{
+		"marker reads":       {c.markerGets.Load(), int64(committed.Chunks)},
+		"copies":             {c.copies.Load(), int64(len(committed.Files))},
+		"fences":             {c.fences.Load(), 1},
+		"commit record PUTs": {c.commitPuts.Load(), 1},
+		"_SUCCESS PUTs":      {c.successPuts.Load(), 1},
+		"data file HEADs":    {c.dataStats.Load(), 0},
+	}
+	for what, gw := range counts {
+		if gw[0] != gw[1] {
+			t.Errorf("%s at the job's end: got %d, want %d (one commit's worth)", what, gw[0], gw[1])
+		}
+	}
+	t.Logf("%d idle workers, %d chunks, %d files: %d marker reads, %d copies, 1 commit", workers, committed.Chunks, len(committed.Files), c.markerGets.Load(), c.copies.Load())
+}
