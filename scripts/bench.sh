@@ -8,7 +8,10 @@
 # Other sizes: BENCH_SMALL (small objects on MinIO, 100000), BENCH_NOOP
 # (no-op chunks on MinIO, 3000), BENCH_LIST (objects listed and planned on
 # the file backend, 1000000), BENCH_BIG (the single object a worker
-# processes with bounded memory, 4GiB). BENCH_ONLY=core skips the rest.
+# processes with bounded memory, 4GiB). BENCH_ONLY=core skips the rest;
+# BENCH_ONLY=parquet-writer runs only the Parquet writer rows (no data, no
+# services: fanout's writer against parquet-go's GenericWriter, a Go
+# benchmark in functions/codec).
 #
 # References: straightforward Go implementations (scripts/bench/ref, one
 # goroutine per core) and DuckDB (@duckdb/node-api, installed by
@@ -27,6 +30,51 @@ big_size="${BENCH_BIG:-4GiB}"
 data="$root/.cache/bench"
 bin="$root/.cache/bench/bin"
 mkdir -p "$data" "$bin"
+command -v bc >/dev/null || { echo "bench: installing bc" >&2; apt-get install -y -qq bc >&2; }
+
+rows=()
+# rate_row workload fanout_value ref_name ref_value unit: ratio fanout/ref
+rate_row() {
+	rows+=("$(printf '%-50s %10.1f %-4s   %-22s %10.1f %-4s   %6.2fx' "$1" "$2" "$5" "$3" "$4" "$5" "$(echo "$2 / $4" | bc -l)")")
+}
+# cost_row workload fanout_value ref_name ref_value unit: ratio ref/fanout
+cost_row() {
+	rows+=("$(printf '%-50s %10.1f %-4s   %-22s %10.1f %-4s   %6.2fx' "$1" "$2" "$5" "$3" "$4" "$5" "$(echo "$4 / $2" | bc -l)")")
+}
+field() { # key line
+	awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}' <<<"$2"
+}
+row() { # workload fanout_secs ref_name ref_secs bytes
+	local mbf mbr ratio
+	mbf=$(echo "$5 / $2 / 1000000" | bc -l)
+	mbr=$(echo "$5 / $4 / 1000000" | bc -l)
+	ratio=$(echo "$4 / $2" | bc -l)
+	rows+=("$(printf '%-50s %10.1f MB/s   %-22s %10.1f MB/s   %6.2fx' "$1" "$mbf" "$3" "$mbr" "$ratio")")
+}
+
+print_table() {
+	echo
+	echo "fanout benchmarks, $(nproc) cores, $(date -u +%Y-%m-%d); ratio = reference time / fanout time (higher is better for fanout)"
+	printf '%-50s %15s   %-22s %15s   %7s\n' "workload" "fanout" "reference" "reference" "ratio"
+	for r in "${rows[@]}"; do echo "$r"; done
+}
+
+# The Parquet writer against parquet-go's GenericWriter: the same 16 MiB
+# of sales rows, schema, zstd level, DATA_PAGE_V2 page size, row-group
+# limit and string dictionaries; rows built beforehand. Typed Write is
+# parquet-go's best case (a struct known at compile time, which fanout's
+# run-time schemas are not); WriteRows is the path a run-time schema takes.
+# The figure is CPU milliseconds per file (the process's user and system
+# time: steadier than wall time on a shared machine), the least of five runs.
+echo "bench: Parquet writer vs parquet-go's GenericWriter" >&2
+pq=$(go test -count 5 -run '^$' -bench BenchmarkParquetWriterVsParquetGo -benchtime 10x ./functions/codec/)
+pq_cpu() { awk -v w="writer=$1-" '$1 ~ w {for (i = 2; i < NF; i++) if ($(i+1) == "cpu-ms/op" && (m == "" || $i < m)) m = $i} END {print m}' <<<"$pq"; }
+cost_row "Parquet writer, CPU per 16 MiB of sales rows" "$(pq_cpu fanout)" "parquet-go typed Write" "$(pq_cpu parquet-go-structs)" "ms"
+cost_row "  (zstd, V2 pages, same row-group limits)" "$(pq_cpu fanout)" "parquet-go WriteRows" "$(pq_cpu parquet-go-rows)" "ms"
+if [ "${BENCH_ONLY:-}" = parquet-writer ]; then
+	print_table
+	exit 0
+fi
 
 scripts/tools.sh >&2
 go build -o "$bin/fanout" ./cmd/fanout
@@ -77,27 +125,6 @@ const { DuckDBInstance } = require("@duckdb/node-api");
 	echo "$t1 - $t0" | bc -l
 }
 
-rows=()
-# rate_row workload fanout_value ref_name ref_value unit: ratio fanout/ref
-rate_row() {
-	rows+=("$(printf '%-50s %10.1f %-4s   %-22s %10.1f %-4s   %6.2fx' "$1" "$2" "$5" "$3" "$4" "$5" "$(echo "$2 / $4" | bc -l)")")
-}
-# cost_row workload fanout_value ref_name ref_value unit: ratio ref/fanout
-cost_row() {
-	rows+=("$(printf '%-50s %10.1f %-4s   %-22s %10.1f %-4s   %6.2fx' "$1" "$2" "$5" "$3" "$4" "$5" "$(echo "$4 / $2" | bc -l)")")
-}
-field() { # key line
-	awk -v k="$1" '{for (i = 1; i < NF; i++) if ($i == k) print $(i + 1)}' <<<"$2"
-}
-row() { # workload fanout_secs ref_name ref_secs bytes
-	local mbf mbr ratio
-	mbf=$(echo "$5 / $2 / 1000000" | bc -l)
-	mbr=$(echo "$5 / $4 / 1000000" | bc -l)
-	ratio=$(echo "$4 / $2" | bc -l)
-	rows+=("$(printf '%-50s %10.1f MB/s   %-22s %10.1f MB/s   %6.2fx' "$1" "$mbf" "$3" "$mbr" "$ratio")")
-}
-
-command -v bc >/dev/null || { echo "bench: installing bc" >&2; apt-get install -y -qq bc >&2; }
 
 echo "bench: word count over $text_size" >&2
 f=$(run_fanout wc --in "$text/" --fn wordcount --out-format jsonl)
@@ -241,7 +268,4 @@ if [ "${BENCH_ONLY:-}" != core ]; then
 	redis-cli -u "$FANOUT_REDIS_URL" --scan --pattern "$FANOUT_REDIS_PREFIX*" | xargs -r redis-cli -u "$FANOUT_REDIS_URL" del >/dev/null
 fi
 
-echo
-echo "fanout benchmarks, $(nproc) cores, $(date -u +%Y-%m-%d); ratio = reference time / fanout time (higher is better for fanout)"
-printf '%-50s %15s   %-22s %15s   %7s\n' "workload" "fanout" "reference" "reference" "ratio"
-for r in "${rows[@]}"; do echo "$r"; done
+print_table

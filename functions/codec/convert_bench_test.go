@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"slices"
 	"testing"
 
 	"github.com/fanout-dev/fanout/functions"
@@ -32,7 +31,7 @@ func salesCSV(size int) ([]byte, *functions.Schema) {
 }
 
 // eachCSVRow parses data as CSV laid out as schema and calls fn per row.
-func eachCSVRow(b *testing.B, data []byte, schema *functions.Schema, fn func(functions.Row)) {
+func eachCSVRow(b testing.TB, data []byte, schema *functions.Schema, fn func(functions.Row)) {
 	in, err := NewInput(bytes.NewReader(data), InputOptions{Format: "csv", End: -1, Schema: schema})
 	if err != nil {
 		b.Fatal(err)
@@ -50,7 +49,7 @@ func eachCSVRow(b *testing.B, data []byte, schema *functions.Schema, fn func(fun
 }
 
 // writeParquetRows writes rows as one Parquet file to w.
-func writeParquetRows(b *testing.B, w io.Writer, schema *functions.Schema, each func(func(functions.Row))) {
+func writeParquetRows(b testing.TB, w io.Writer, schema *functions.Schema, each func(func(functions.Row))) {
 	pw, err := NewWriter(w, "parquet", schema, WriterOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -97,8 +96,7 @@ func BenchmarkCSVParseSales(b *testing.B) {
 // BenchmarkParquetWriteSales is the writing half of BenchmarkCSVToParquet.
 func BenchmarkParquetWriteSales(b *testing.B) {
 	data, schema := salesCSV(16 << 20)
-	var rows []functions.Row
-	eachCSVRow(b, data, schema, func(r functions.Row) { rows = append(rows, slices.Clone(r)) })
+	rows := salesRows(b, data, schema)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	var out countingWriter
