@@ -218,13 +218,22 @@ func pinnedMinIOVersion(root string) string {
 }
 
 // StartMinIO starts a private MinIO server and waits until it serves
-// requests.
+// requests. env are MINIO_* settings added to its environment.
 func StartMinIO(t testing.TB, env ...string) *MinIO {
+	t.Helper()
+	m := NewMinIO(t, env...)
+	m.Start()
+	return m
+}
+
+// NewMinIO returns a private MinIO server's settings (free ports, fresh
+// credentials, an empty data directory) without starting it, for a test
+// that must hand the endpoint to another process first; Start starts it.
+func NewMinIO(t testing.TB, env ...string) *MinIO {
 	t.Helper()
 	m := &MinIO{AccessKey: "faultadmin", SecretKey: "fault-test-secret-" + randomHex(8), Region: "us-east-1",
 		Env: env, t: t, bin: MinIOBinary(t), port: FreePort(t), console: FreePort(t), data: t.TempDir()}
 	m.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", m.port)
-	m.Start()
 	return m
 }
 

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/notification"
 
 	"github.com/fanout-dev/fanout/localstack"
@@ -158,11 +157,10 @@ func TestServeMinIOWebhook(t *testing.T) {
 	// serve first, so that MinIO finds its targets up.
 	name := localstack.UniqueName(t)
 	bucket := "webhook-" + name[len(name)-8:]
-	minioPort := freePort(t)
-	endpoint := fmt.Sprintf("http://127.0.0.1:%d", minioPort)
-	serveEnv := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "AWS_ENDPOINT_URL_S3=" + endpoint,
-		"AWS_ACCESS_KEY_ID=testadmin", "AWS_SECRET_ACCESS_KEY=testadmin-secret", "AWS_REGION=us-east-1",
-		"FANOUT_REDIS_URL=" + redisURL, "FANOUT_REDIS_PREFIX=" + redisPrefix, "FANOUT_WEBHOOK_SECRET=" + secret}
+	// The private MinIO starts later; serve is told its endpoint now.
+	m := localstack.NewMinIO(t, env...)
+	serveEnv := append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"FANOUT_REDIS_URL=" + redisURL, "FANOUT_REDIS_PREFIX=" + redisPrefix, "FANOUT_WEBHOOK_SECRET=" + secret}, m.AWSEnv("")...)
 	logs := startFanout(t, serveEnv, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", servePort),
 		"--in", "s3://"+bucket+"/in/", "--fn", "convert", "--out", "s3://"+bucket+"/out/", "--out-format", "jsonl",
 		"--window", "2s", "--workers", "2", "--chunk-size", "1KiB")
@@ -201,7 +199,8 @@ func TestServeMinIOWebhook(t *testing.T) {
 	}
 
 	// Now the private MinIO, on the port serve was told about.
-	_, client := privateMinIOAt(t, minioPort, env...)
+	m.Start()
+	client := m.Client()
 	ctx := context.Background()
 	if err := client.MakeBucket(ctx, bucket, minio.MakeBucketOptions{Region: "us-east-1"}); err != nil {
 		t.Fatal(err)
@@ -255,10 +254,13 @@ func TestServeMinIOWebhook(t *testing.T) {
 	}
 	// The uploads land in one window, so one job, unless the machine is
 	// slow enough to split them; every record must be committed once.
+	// A job's files are visible before its _SUCCESS: wait for both, for
+	// every job the trigger started.
 	var got []string
 	poll(t, 2*time.Minute, "the triggered jobs to commit every record", func() bool {
 		got = committedRecords(t, client, bucket, "out/")
-		return len(got) >= len(all)
+		n := len(success())
+		return len(got) >= len(all) && n > 0 && n == len(listKeys(t, client, bucket, "out/_fanout/trigger/jobs/"))
 	})
 	if !slices.Equal(got, all) {
 		t.Fatalf("committed %d records, want exactly the %d uploaded (first difference: %s)", len(got), len(all), firstDiff(got, all))
@@ -313,52 +315,6 @@ func TestServeMinIOWebhook(t *testing.T) {
 	}
 	poll(t, 30*time.Second, "the inbox to empty", func() bool { return len(listKeys(t, client, bucket, "out/_fanout/trigger/inbox/")) == 0 })
 	t.Logf("deliveries of in/a.csv seen by serve: %d", received("in/a.csv"))
-}
-
-// privateMinIOAt is privateMinIO on a given port (serve had to be told it
-// before MinIO started).
-func privateMinIOAt(t *testing.T, port int, env ...string) (string, *minio.Client) {
-	t.Helper()
-	bin := localstack.MinIOBinary(t)
-	console := freePort(t)
-	cmd := exec.Command(bin, "server", t.TempDir(), "--quiet", "--address", fmt.Sprintf("127.0.0.1:%d", port),
-		"--console-address", fmt.Sprintf("127.0.0.1:%d", console))
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "MINIO_ROOT_USER=testadmin", "MINIO_ROOT_PASSWORD=testadmin-secret",
-		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CALLHOME_ENABLE=off"}, env...)
-	logs := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("private MinIO log:\n%s", logs.String())
-		}
-	})
-	endpoint := fmt.Sprintf("http://127.0.0.1:%d", port)
-	poll(t, 90*time.Second, "the private MinIO to be healthy", func() bool {
-		resp, err := http.Get(endpoint + "/minio/health/live")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	client, err := minio.New(fmt.Sprintf("127.0.0.1:%d", port), &minio.Options{
-		Creds: credentials.NewStaticV4("testadmin", "testadmin-secret", ""), BucketLookup: minio.BucketLookupPath, Region: "us-east-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return endpoint, client
 }
 
 func firstDiff(got, want []string) string {
