@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,7 +56,8 @@ func restrictedCredentials(t *testing.T, cfg localstack.S3Config, policy string)
 }
 
 // TestJobUnderTheWorkerPolicy runs a convert job (a driver and two worker
-// processes, on MinIO and Redis) with credentials restricted by
+// processes, on MinIO and Redis, with each S3 backend) with credentials
+// restricted by
 // localstack/iam-worker-policy.json, input and output in two buckets: the
 // job commits every input record exactly once (the oracle reads the output
 // with root credentials), and with the same credentials a write outside
@@ -102,25 +104,32 @@ func TestJobUnderTheWorkerPolicy(t *testing.T) {
 		"AWS_ACCESS_KEY_ID=" + creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + creds.SecretAccessKey, "AWS_SESSION_TOKEN=" + creds.SessionToken,
 		"FANOUT_REDIS_URL=" + redisURL, "FANOUT_REDIS_PREFIX=" + redisPrefix}
 
-	// The job: a driver that plans, waits and commits, two workers.
-	out := "s3://" + outBucket + "/out/sales/"
-	w1 := localstack.Start(t, "worker-1", env, fanoutBinary(t), "work", "--concurrency", "2")
-	w2 := localstack.Start(t, "worker-2", env, fanoutBinary(t), "work", "--concurrency", "2")
-	run := localstack.Start(t, "run", env, fanoutBinary(t), "run", "--json", "--workers", "0",
-		"--in", "s3://"+inBucket+"/in/", "--fn", "convert", "--out", out, "--out-format", "jsonl",
-		"--partition-by", "grp", "--chunk-size", "8KiB")
-	if err := run.Wait(t, 3*time.Minute); err != nil || !strings.Contains(run.Stdout(), `"committed"`) {
-		t.Fatalf("fanout run under the worker policy: %v\n%s\n%s\nworker 1:\n%s\nworker 2:\n%s", err, run.Stdout(), run.Stderr(), w1.Stderr(), w2.Stderr())
-	}
-	job := jobOf(t, run.Stdout())
+	// The job: a driver that plans, waits and commits, two workers; once
+	// with each S3 backend.
 	store, err := miniostore.New(ctx, miniostore.Config{Endpoint: cfg.Endpoint, Bucket: outBucket,
 		AccessKey: cfg.AccessKey, SecretKey: cfg.SecretKey, Region: cfg.Region})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := faulttest.CheckCommitted(t, store, "out/sales/", job, faulttest.JSONField("id"), ids)
-	if c.Chunks < 2 {
-		t.Errorf("%d chunks: want a job of several chunks", c.Chunks)
+	for _, backend := range []string{"minio", "aws"} {
+		t.Run("job with the "+backend+" backend", func(t *testing.T) {
+			env := append(slices.Clip(env), "FANOUT_S3_BACKEND="+backend)
+			prefix := "out/sales-" + backend + "/"
+			w1 := localstack.Start(t, "worker-1", env, fanoutBinary(t), "work", "--concurrency", "2")
+			w2 := localstack.Start(t, "worker-2", env, fanoutBinary(t), "work", "--concurrency", "2")
+			run := localstack.Start(t, "run", env, fanoutBinary(t), "run", "--json", "--workers", "0",
+				"--in", "s3://"+inBucket+"/in/", "--fn", "convert", "--out", "s3://"+outBucket+"/"+prefix, "--out-format", "jsonl",
+				"--partition-by", "grp", "--chunk-size", "8KiB")
+			if err := run.Wait(t, 3*time.Minute); err != nil || !strings.Contains(run.Stdout(), `"committed"`) {
+				t.Fatalf("fanout run under the worker policy: %v\n%s\n%s\nworker 1:\n%s\nworker 2:\n%s", err, run.Stdout(), run.Stderr(), w1.Stderr(), w2.Stderr())
+			}
+			c := faulttest.CheckCommitted(t, store, prefix, jobOf(t, run.Stdout()), faulttest.JSONField("id"), ids)
+			if c.Chunks < 2 {
+				t.Errorf("%d chunks: want a job of several chunks", c.Chunks)
+			}
+			w1.Kill()
+			w2.Kill()
+		})
 	}
 
 	// What the same credentials may not do.
@@ -176,6 +185,4 @@ func TestJobUnderTheWorkerPolicy(t *testing.T) {
 	if err := list(worker, outBucket, "out/"); err != nil {
 		t.Errorf("list the output prefix: %v", err)
 	}
-	w1.Kill()
-	w2.Kill()
 }
