@@ -7,12 +7,17 @@
 #   scripts/services.sh down    stop exactly what `up` started
 #   scripts/services.sh env     print the export lines of the running services
 #   scripts/services.sh status  say what is running
+#   scripts/services.sh cluster-up    install redis-server when missing, start a
+#                               3-master Redis Cluster (no replicas) on loopback,
+#                               print the export line of its redis+cluster:// URL
+#   scripts/services.sh cluster-down  stop exactly what `cluster-up` started
 #
 # Use it as:  eval "$(scripts/services.sh up)"
 #
 # Everything lives under .services/ (state, data, logs) and .cache/ (the
 # MinIO binary), both git-ignored. Ports: FANOUT_MINIO_PORT (19000),
-# FANOUT_REDIS_PORT (16379). The MinIO binary is built once with `go install`
+# FANOUT_REDIS_PORT (16379), FANOUT_REDIS_CLUSTER_PORT (17001: the cluster's
+# nodes take it and the next two, their bus ports those plus 100). The MinIO binary is built once with `go install`
 # of a pinned version and reused; a copy is kept in ~/.cache/fanout so that
 # fresh clones on the same machine skip the 5-minute build.
 set -euo pipefail
@@ -27,6 +32,8 @@ minio_bin="$cache/bin/minio-$MINIO_VERSION"
 minio_port="${FANOUT_MINIO_PORT:-19000}"
 minio_console_port=$((minio_port + 1))
 redis_port="${FANOUT_REDIS_PORT:-16379}"
+cluster_port="${FANOUT_REDIS_CLUSTER_PORT:-17001}"
+cluster_ports=("$cluster_port" $((cluster_port + 1)) $((cluster_port + 2)))
 minio_user="fanoutadmin"
 minio_password="fanout-secret-key"
 region="us-east-1"
@@ -118,6 +125,57 @@ start_redis() {
 	wait_for redis redis_healthy
 }
 
+cluster_ok() { redis-cli -h 127.0.0.1 -p "$1" cluster info | grep -q cluster_state:ok; }
+
+cluster_url() {
+	local hosts=""
+	for p in "${cluster_ports[@]}"; do hosts="$hosts,127.0.0.1:$p"; done
+	echo "redis+cluster://${hosts#,}"
+}
+
+# start_cluster starts three cluster-enabled masters and joins them with
+# redis-cli --cluster create, once: a restarted node keeps its slots from its
+# nodes.conf.
+start_cluster() {
+	local created=1
+	for p in "${cluster_ports[@]}"; do
+		local dir="$state/cluster-$p"
+		[ -f "$dir/nodes.conf" ] || created=0
+		alive "$dir/redis.pid" && continue
+		if port_busy "$p"; then
+			log "port $p is taken by another process; set FANOUT_REDIS_CLUSTER_PORT"
+			return 1
+		fi
+		mkdir -p "$dir"
+		redis-server --bind 127.0.0.1 --port "$p" --cluster-enabled yes \
+			--cluster-config-file nodes.conf --cluster-port $((p + 100)) \
+			--save "" --appendonly no --daemonize yes --pidfile "$dir/redis.pid" \
+			--logfile "$dir/redis.log" --dir "$dir" >&2
+		wait_for "redis cluster node $p" redis-cli -h 127.0.0.1 -p "$p" ping
+	done
+	if [ "$created" = 0 ]; then
+		local addrs=()
+		for p in "${cluster_ports[@]}"; do addrs+=("127.0.0.1:$p"); done
+		redis-cli --cluster create "${addrs[@]}" --cluster-replicas 0 --cluster-yes >&2
+	fi
+	for p in "${cluster_ports[@]}"; do wait_for "redis cluster node $p" cluster_ok "$p"; done
+}
+
+stop_cluster() {
+	for p in "${cluster_ports[@]}"; do
+		local dir="$state/cluster-$p"
+		if alive "$dir/redis.pid"; then
+			local pid
+			pid=$(cat "$dir/redis.pid")
+			kill "$pid" 2>/dev/null || true
+			for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+			kill -9 "$pid" 2>/dev/null || true
+			log "stopped redis cluster node $p (pid $pid)"
+		fi
+		rm -rf "$dir"
+	done
+}
+
 print_env() {
 	cat <<EOF
 export AWS_ENDPOINT_URL_S3=http://127.0.0.1:$minio_port
@@ -165,8 +223,18 @@ status)
 	alive "$state/minio.pid" && echo "minio running (pid $(cat "$state/minio.pid"))" || echo "minio stopped"
 	alive "$state/redis.pid" && echo "redis running (pid $(cat "$state/redis.pid"))" || echo "redis stopped"
 	;;
+cluster-up)
+	mkdir -p "$state"
+	install_redis
+	start_cluster
+	echo "export FANOUT_REDIS_URL=$(cluster_url)"
+	log "Redis Cluster of 3 masters on 127.0.0.1:${cluster_ports[*]}"
+	;;
+cluster-down)
+	stop_cluster
+	;;
 *)
-	echo "usage: $0 up|down|env|status" >&2
+	echo "usage: $0 up|down|env|status|cluster-up|cluster-down" >&2
 	exit 2
 	;;
 esac

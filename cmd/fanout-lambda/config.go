@@ -26,7 +26,7 @@ type envVar struct {
 }
 
 var envVars = []envVar{
-	{"FANOUT_REDIS_URL", false, "Redis URL of the queue (redis://[:password@]host:port/db, rediss:// for TLS). Required."},
+	{"FANOUT_REDIS_URL", false, "Redis URL of the queue (redis://[:password@]host:port/db, rediss:// for TLS; redis+cluster://host:port,host:port or rediss+cluster:// for a Redis Cluster). Required."},
 	{"FANOUT_REDIS_PREFIX", false, "prefix of every Redis key (default fanout); the same as the CLI's --redis-prefix."},
 	{"FANOUT_FUNCTION", true, "the function every triggered job runs (convert, grep, count, exec)."},
 	{"FANOUT_FUNCTION_ARGS", true, "its arguments: k=v pairs separated by commas; write a comma inside a value as \\,."},

@@ -73,7 +73,7 @@ everything runs in this process; with it, chunks go through Redis and any number
 	pf := root.PersistentFlags()
 	// --help prints a flag's default, and the Redis URL may hold a
 	// password: $FANOUT_REDIS_URL is read after parsing.
-	pf.StringVar(&g.redisURL, "redis", "", "Redis URL (redis:// or rediss://; AUTH as redis://:password@host); default $FANOUT_REDIS_URL, empty for the embedded queue")
+	pf.StringVar(&g.redisURL, "redis", "", "Redis URL (redis:// or rediss://; AUTH as redis://:password@host; a Redis Cluster as redis+cluster://host:port,host:port or rediss+cluster://); default $FANOUT_REDIS_URL, empty for the embedded queue")
 	_, redisPrefix := envconfig.Redis(os.Getenv)
 	pf.StringVar(&g.redisNS, "redis-prefix", redisPrefix, "prefix of every Redis key ($FANOUT_REDIS_PREFIX)")
 	pf.StringVar(&g.s3Backend, "s3-backend", os.Getenv("FANOUT_S3_BACKEND"), "S3 client: minio (default) or aws ($FANOUT_S3_BACKEND)")

@@ -43,7 +43,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,7 +68,11 @@ const (
 
 // Config says how to reach Redis and where the queue's keys live.
 type Config struct {
-	// URL is redis://[user:password@]host:port[/db], or rediss:// for TLS.
+	// URL is redis://[user:password@]host:port[/db], or rediss:// for TLS,
+	// for one server; redis+cluster://[user:password@]host:port,host:port,...
+	// (rediss+cluster:// for TLS) for a Redis Cluster, given by some of its
+	// nodes (the client finds the rest), as is go-redis's own form,
+	// redis://host:port?addr=host:port&addr=... .
 	// The user and password, when given, are sent with AUTH; New fails
 	// with an error mentioning AUTH when they are refused, and also when
 	// the URL has a password without a user and the server expects none
@@ -119,25 +122,14 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	case cfg.Client != nil:
 		q.client = cfg.Client
 	case cfg.URL != "":
-		u, err := url.Parse(cfg.URL)
+		c, user, pw, err := dial(cfg.URL)
 		if err != nil {
-			// The url package's error quotes the URL, password included.
-			return nil, errors.New("redisqueue: Config.URL is not a valid URL")
+			return nil, fmt.Errorf("redisqueue: %w", err)
 		}
-		if u.Scheme != "redis" && u.Scheme != "rediss" {
-			return nil, fmt.Errorf("redisqueue: Config.URL %s: scheme %q is not redis or rediss", u.Redacted(), u.Scheme)
-		}
-		opts, err := redis.ParseURL(cfg.URL)
-		if err != nil {
-			return nil, fmt.Errorf("redisqueue: Config.URL %s: %w", u.Redacted(), err)
-		}
-		// Honour the caller's deadlines (heartbeats time out within a
-		// fraction of the lease even when Redis hangs).
-		opts.ContextTimeoutEnabled = true
-		q.client = redis.NewClient(opts)
+		q.client = c
 		q.owned = true
-		password = opts.Password
-		if opts.Username != "" {
+		password = pw
+		if user != "" {
 			password = "" // HELLO ... AUTH checked user and password
 		}
 	default:
@@ -165,11 +157,7 @@ func describe(cfg Config) string {
 	if cfg.URL == "" {
 		return "Redis (Config.Client)"
 	}
-	u, err := url.Parse(cfg.URL)
-	if err != nil {
-		return "Redis"
-	}
-	return u.Redacted()
+	return redacted(cfg.URL)
 }
 
 // authHint marks authentication failures as such, since Redis words them
