@@ -1,10 +1,16 @@
 package codec
 
 import (
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/zstd"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/fanout-dev/fanout/functions"
 )
@@ -40,5 +46,72 @@ func TestCSVFieldCountBounded(t *testing.T) {
 				t.Errorf("allocated %d bytes for %d bytes of input, want < %d", alloc, len(tc.data), 16*len(tc.data))
 			}
 		})
+	}
+}
+
+// TestDecompressedBound checks the bound on what a compressed page
+// decompresses to: never below the truth for honest zstd, gzip and
+// brotli data (so no good page is refused), and past the limit for bombs
+// (64 MiB of zeros in a few KiB), which checkCompression then refuses
+// before parquet-go decompresses them.
+func TestDecompressedBound(t *testing.T) {
+	rnd := make([]byte, 1<<20)
+	for i := range rnd {
+		rnd[i] = byte(i*7919 ^ i>>5)
+	}
+	inputs := map[string][]byte{
+		"empty": nil, "short": []byte("hello"), "zeros": make([]byte, 10<<20), "mixed": rnd,
+		"text": []byte(strings.Repeat("the quick brown fox, ", 50000)),
+	}
+	zstdEncoders := map[string][]zstd.EOption{
+		"default": nil, "best": {zstd.WithEncoderLevel(zstd.SpeedBestCompression)},
+		"single segment": {zstd.WithSingleSegment(true)}, "no content size": {zstd.WithZeroFrames(true), zstd.WithEncoderCRC(true)},
+	}
+	for name, data := range inputs {
+		for ename, opts := range zstdEncoders {
+			enc, _ := zstd.NewWriter(nil, opts...)
+			z := enc.EncodeAll(data, nil)
+			z = append(z, enc.EncodeAll(data, nil)...) // two frames
+			if b, err := decompressedBound(format.Zstd, z, 0); err != nil || b < 2*int64(len(data)) || b > 2*int64(len(data))+4*zstdBlockMax {
+				t.Errorf("zstd %s, %s (%d bytes): bound %d, %v; want within [%d, +%d]", ename, name, len(data), b, err, 2*len(data), 4*zstdBlockMax)
+			}
+			// Through a stream (frames without a content size).
+			var buf bytes.Buffer
+			w, _ := zstd.NewWriter(&buf, opts...)
+			w.Write(data)
+			w.Close()
+			if b, err := decompressedBound(format.Zstd, buf.Bytes(), 0); err != nil || b < int64(len(data)) {
+				t.Errorf("zstd stream %s, %s: bound %d, %v; want >= %d", ename, name, b, err, len(data))
+			}
+		}
+		var g, br bytes.Buffer
+		gw := gzip.NewWriter(&g)
+		gw.Write(data)
+		gw.Close()
+		bw := brotli.NewWriter(&br)
+		bw.Write(data)
+		bw.Close()
+		for codec, c := range map[format.CompressionCodec][]byte{format.Gzip: g.Bytes(), format.Brotli: br.Bytes()} {
+			if b, err := decompressedBound(codec, c, int64(len(data))); err != nil || b != int64(len(data)) {
+				t.Errorf("%v, %s: bound %d, %v; want %d", codec, name, b, err, len(data))
+			}
+		}
+	}
+	// Bombs: a header claiming 1 MiB for 64 MiB of zeros.
+	bomb := make([]byte, 64<<20)
+	enc, _ := zstd.NewWriter(nil)
+	var g, br bytes.Buffer
+	gw := gzip.NewWriter(&g)
+	gw.Write(bomb)
+	gw.Close()
+	bw := brotli.NewWriter(&br)
+	bw.Write(bomb)
+	bw.Close()
+	for codec, c := range map[format.CompressionCodec][]byte{format.Zstd: enc.EncodeAll(bomb, nil), format.Gzip: g.Bytes(), format.Brotli: br.Bytes()} {
+		in := &parquetInput{g: &guardedReaderAt{ra: bytes.NewReader(c), size: int64(len(c))}}
+		err := in.checkCompression(codec, 0, int64(len(c)), 1<<20, 0, true)
+		if err == nil || !strings.Contains(err.Error(), "decompresses to more than") {
+			t.Errorf("%v bomb of %d bytes: %v, want refused", codec, len(c), err)
+		}
 	}
 }

@@ -629,6 +629,8 @@ type parquetInput struct {
 	row functions.Row
 	rec functions.Record
 	err error
+
+	scratch []byte // a compressed page, checked before parquet-go decodes it
 }
 
 // NewParquetInput reads the rows of a Parquet file's row groups [First,
@@ -951,9 +953,10 @@ const (
 
 // checkCompression checks a page's sizes against its codec before
 // parquet-go allocates by them: an uncompressed page holds what it claims;
-// a compressed one claims at most maxCompressionRatio times its bytes, and
-// a snappy one's own length prefix (which snappy allocates by, up to 4
-// GiB) must agree with its header. levels is the V2 level bytes, stored
+// a compressed one claims at most maxCompressionRatio times its bytes and
+// decompresses to at most twice that and maxPageSlack (decompressedBound),
+// and a snappy one's own length prefix (which snappy allocates by, up to
+// 4 GiB) must agree with its header. levels is the V2 level bytes, stored
 // uncompressed before the values; data starts at off.
 func (in *parquetInput) checkCompression(codec format.CompressionCodec, off, comp, uncomp, levels int64, compressed bool) error {
 	if levels > comp || levels > uncomp {
@@ -967,6 +970,26 @@ func (in *parquetInput) checkCompression(codec format.CompressionCodec, off, com
 	}
 	if uncomp-levels > maxPageSlack && (uncomp-levels)/maxCompressionRatio > comp-levels {
 		return fmt.Errorf("%w: page at %d claims %d bytes from %d compressed, a ratio above the %d fanout allows", ErrUnsupportedParquet, off, uncomp, comp, maxCompressionRatio)
+	}
+	switch codec {
+	case format.Zstd, format.Gzip, format.Brotli:
+		// What parquet-go decompresses it into grows past the header's
+		// size: bound what it can grow to.
+		if cap(in.scratch) < int(comp-levels) {
+			in.scratch = make([]byte, comp-levels)
+		}
+		data := in.scratch[:comp-levels]
+		if _, err := in.g.ReadAt(data, off+levels); err != nil && err != io.EOF {
+			return err
+		}
+		limit := 2*(uncomp-levels) + maxPageSlack
+		bound, err := decompressedBound(codec, data, limit)
+		if err != nil {
+			return fmt.Errorf("page at %d: %w", off, err)
+		}
+		if bound > limit {
+			return fmt.Errorf("%s page at %d decompresses to more than %d bytes, its header says %d", codec, off, limit, uncomp-levels)
+		}
 	}
 	if codec == format.Snappy && comp > levels {
 		var b [binary.MaxVarintLen32]byte
