@@ -44,6 +44,9 @@ func FuzzCSVReaderAgainstEncodingCSV(f *testing.F) {
 	f.Add([]byte("a¦b\n1¦2¦3\n"), "¦")
 	f.Add([]byte("a,b\n\"x\"y,2\n"), ",")
 	f.Add([]byte("a,b\nx\r,y\r\r\n"), ",")
+	f.Add([]byte("a\n\"x\r\ny\"\n\"z\r\"\n\r\r\n\"w\"\r"), ",")
+	f.Add([]byte("\ufeff\na©b¦c\n\"1\"¦2©\n"), "¦")
+	f.Add([]byte("a,b\n1\n\r\n"), ",")
 	f.Fuzz(func(t *testing.T, data []byte, delim string) {
 		if !utf8.Valid(data) {
 			return
