@@ -58,6 +58,13 @@ type Config struct {
 	// in markers and logged with each of them replaced by "[redacted]".
 	// Values shorter than MinSecretLen are ignored.
 	Secrets []string
+	// SpecKey, when set, signs the manifest of every job this engine plans
+	// (manifest.Sign), so that workers whose Admission holds the same key
+	// run it.
+	SpecKey []byte
+	// Admit, when set, decides which jobs found in the queue this engine's
+	// workers run (see Admission); nil runs every job.
+	Admit *Admission
 }
 
 // Defaults of Config's zero values.
@@ -95,6 +102,12 @@ type Engine struct {
 
 	// redactor replaces Config.Secrets (nil when there are none).
 	redactor *strings.Replacer
+
+	// refused holds, per job and manifest URL, why Config.Admit refused
+	// it, so that the manifest is read once; refusedLogged the jobs whose
+	// refusal was logged.
+	refused       sync.Map
+	refusedLogged sync.Map
 }
 
 // New validates cfg and returns an Engine.

@@ -58,6 +58,17 @@ func (e *Engine) loadJob(ctx context.Context, job, manifestURL string) (*jobStat
 	if !ok {
 		return nil, fmt.Errorf("job %s: manifest URL %q does not end in %s", job, manifestURL, suffix)
 	}
+	refusal := job + " " + manifestURL
+	if err, ok := e.refused.Load(refusal); ok {
+		return nil, err.(error)
+	}
+	admit := e.cfg.Admit
+	if admit != nil {
+		if err := admit.checkOutput(job, outURL); err != nil {
+			e.refused.Store(refusal, err)
+			return nil, err
+		}
+	}
 	out, loc, layout, err := e.output(ctx, outURL)
 	if err != nil {
 		return nil, fmt.Errorf("job %s: %w", job, err)
@@ -65,6 +76,12 @@ func (e *Engine) loadJob(ctx context.Context, job, manifestURL string) (*jobStat
 	m, err := e.readManifest(ctx, out, layout, job)
 	if err != nil {
 		return nil, fmt.Errorf("job %s: reading manifest: %w", job, err)
+	}
+	if admit != nil {
+		if err := admit.checkManifest(outURL, m); err != nil {
+			e.refused.Store(refusal, err)
+			return nil, err
+		}
 	}
 	return e.cacheJob(out, loc.StoreURL(), layout, m)
 }

@@ -122,6 +122,9 @@ func (e *Engine) Plan(ctx context.Context, spec manifest.JobSpec) (PlanInfo, err
 		Format:      p.format,
 		Reducers:    reducers,
 	}
+	if e.cfg.SpecKey != nil {
+		m.Signature = manifest.Sign(e.cfg.SpecKey, m)
+	}
 	body, err := manifest.Encode(m)
 	if err != nil {
 		return PlanInfo{}, err

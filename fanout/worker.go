@@ -174,6 +174,11 @@ func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats) Ch
 		return ev
 	}
 	js, err := e.loadJob(ctx, lease.Job, spec.Manifest)
+	if errors.Is(err, ErrNotAdmitted) {
+		e.refuse(ctx, lease, err)
+		ev.Outcome = OutcomeReleased
+		return ev
+	}
 	if err != nil {
 		e.settle(ctx, nil, lease, err, stats)
 		ev.Outcome = OutcomeFailed
@@ -220,6 +225,27 @@ func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats) Ch
 	}
 	return ev
 }
+
+// refuse gives back a chunk of a job this worker may not run (a worker
+// that may will take it), says why once per job, and pauses before the
+// next claim so as not to spin on the job's chunks.
+func (e *Engine) refuse(ctx context.Context, lease Lease, why error) {
+	if _, logged := e.refusedLogged.LoadOrStore(lease.Job, true); !logged {
+		e.log.Warn("refusing a job: its chunks are released for workers that may run it", "job", lease.Job, "reason", e.Redact(why.Error()))
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := e.cfg.Queue.Release(rctx, lease); err != nil && !errors.Is(err, ErrLeaseLost) {
+		e.log.Warn("release failed", "chunk", lease.Chunk, "err", err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(refusedPause):
+	}
+}
+
+// refusedPause is how long a worker waits after releasing a refused chunk.
+const refusedPause = time.Second
 
 // jobSpec finds the queue's spec of a job.
 func (e *Engine) jobSpec(ctx context.Context, job string) (JobQueueSpec, error) {

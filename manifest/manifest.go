@@ -195,6 +195,10 @@ type Manifest struct {
 	// Reducers is the number of reduce partitions of an aggregating job
 	// (its function's task is a functions.Reducer); 0 for map-only jobs.
 	Reducers int `json:"reducers,omitempty"`
+	// Signature, when the submitter holds a spec key, is Sign's HMAC of
+	// the manifest under it: workers configured with the same key run
+	// only jobs whose manifests carry a valid one.
+	Signature string `json:"signature,omitempty"`
 }
 
 // Shard is one manifest shard document.

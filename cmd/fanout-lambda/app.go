@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	stdmaps "maps" // the tests have a helper named maps
 	"os"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"github.com/fanout-dev/fanout/fanout/redisqueue"
 	"github.com/fanout-dev/fanout/fanout/trigger"
 	"github.com/fanout-dev/fanout/functions/builtin"
+	"github.com/fanout-dev/fanout/manifest"
 	"github.com/fanout-dev/fanout/objstore"
 	"github.com/fanout-dev/fanout/objstore/bucketurl"
 )
@@ -58,8 +60,17 @@ func newApp(ctx context.Context, cfg *config, log *slog.Logger, wrap ...func(obj
 	reg := builtin.Registry()
 	reg.Register(builtin.Exec{Env: cfg.ExecEnv})
 	secrets := append(fanout.SecretValues(os.Environ()), fanout.URLSecrets(cfg.RedisURL)...)
+	if cfg.SpecKey != nil {
+		secrets = append(secrets, string(cfg.SpecKey))
+	}
+	admit := &fanout.Admission{Outputs: cfg.OutBases, SpecKey: cfg.SpecKey, Function: func(spec manifest.JobSpec) error {
+		if t := cfg.Trigger; t != nil && spec.Function == t.Function && stdmaps.Equal(spec.Args, t.Args) {
+			return nil // what FANOUT_FUNCTION and FANOUT_FUNCTION_ARGS say runs
+		}
+		return cfg.AllowExec.Check(spec.Function, spec.Args)
+	}}
 	eng, err := fanout.New(fanout.Config{Queue: cq, Admin: q, Open: open, Functions: reg, Secrets: secrets, Logger: log, WorkerName: worker,
-		MemoryMB: cfg.MemoryMB})
+		MemoryMB: cfg.MemoryMB, SpecKey: cfg.SpecKey, Admit: admit})
 	if err != nil {
 		return nil, err
 	}

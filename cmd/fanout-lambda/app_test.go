@@ -53,6 +53,10 @@ func TestLoadConfig(t *testing.T) {
 		t.Errorf("no Redis: got %v, want an error naming FANOUT_REDIS_URL", err)
 	}
 	t.Setenv("FANOUT_REDIS_URL", "redis://127.0.0.1:1/0")
+	if _, err := loadConfig(); err == nil || !strings.Contains(err.Error(), "FANOUT_OUT_BASES") {
+		t.Errorf("a worker serving any output: got %v, want an error naming FANOUT_OUT_BASES", err)
+	}
+	t.Setenv("FANOUT_OUT_BASES", "s3://b/out/")
 	if c, err := loadConfig(); err != nil || c.Trigger != nil {
 		t.Errorf("worker configuration: %+v, %v", c, err)
 	}

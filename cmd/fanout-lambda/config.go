@@ -45,6 +45,9 @@ var envVars = []envVar{
 	{"FANOUT_DEADLINE_MARGIN", false, "time kept at the end of an invocation to release leases and answer (default 1/20 of the time left, 200ms to 20s)."},
 	{"FANOUT_GRACE", false, "how long before the margin an invocation stops claiming chunks, so the running ones may finish (default 1/6 of the time left, at most 2m)."},
 	{"FANOUT_START_GRACE", false, "how long a sent work invocation counts as in flight before its leases show (default 15s)."},
+	{"FANOUT_OUT_BASES", false, "comma-separated output URL prefixes (s3://bucket/prefix/): work invocations run only jobs whose output lies under one (FANOUT_OUTPUT counts as one). Required unless FANOUT_SPEC_KEY is set: whoever can write to Redis chooses what a worker runs."},
+	{"FANOUT_SPEC_KEY", false, "key (16 characters or more) shared with the submitters: jobs this function plans are signed with it, and work invocations run only jobs signed with it (as the CLI's --spec-key-file)."},
+	{"FANOUT_ALLOW_EXEC", false, "comma-separated programs exec jobs may run (the command's first word as written), or * for any command, shell=true included; exec is refused otherwise (as the CLI's --allow-exec, --allow-exec-any)."},
 	{"FANOUT_EXEC_ENV", false, "comma-separated NAME or NAME=VALUE entries passed to exec's programs, which otherwise get only PATH, HOME, LANG, LC_*, LANGUAGE, TZ, TMPDIR, USER and LOGNAME (as the CLI's --exec-env)."},
 	// Set by the Lambda runtime.
 	{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE", false, "the function's memory in MB, recorded in chunk markers (set by Lambda)."},
@@ -83,6 +86,11 @@ type config struct {
 	MemoryMB       int               // zero: unknown
 	// ExecEnv is exec's programs' environment (builtin.ExecEnv).
 	ExecEnv []string
+	// OutBases, SpecKey and AllowExec decide which queued jobs work
+	// invocations run (fanout.Admission).
+	OutBases  []string
+	SpecKey   []byte
+	AllowExec builtin.ExecAllow
 }
 
 // loadConfig reads the environment; errors name the variable.
@@ -126,7 +134,27 @@ func loadConfig() (*config, error) {
 		return nil, fmt.Errorf("FANOUT_EXEC_ENV: %w", err)
 	}
 
+	if key := getenv("FANOUT_SPEC_KEY"); key != "" {
+		if len(key) < 16 {
+			return nil, fmt.Errorf("FANOUT_SPEC_KEY is shorter than 16 characters")
+		}
+		c.SpecKey = []byte(key)
+	}
+	for _, p := range splitList(getenv("FANOUT_ALLOW_EXEC")) {
+		if p == "*" {
+			c.AllowExec.Any = true
+		} else {
+			c.AllowExec.Programs = append(c.AllowExec.Programs, p)
+		}
+	}
+	c.OutBases = splitList(getenv("FANOUT_OUT_BASES"))
 	fn, out := getenv("FANOUT_FUNCTION"), getenv("FANOUT_OUTPUT")
+	if out != "" {
+		c.OutBases = append(c.OutBases, out)
+	}
+	if len(c.OutBases) == 0 && c.SpecKey == nil {
+		return nil, fmt.Errorf("FANOUT_OUT_BASES (or FANOUT_SPEC_KEY) is required: whoever can write to Redis chooses what a worker runs, so a worker runs only jobs under its output bases or signed with the spec key")
+	}
 	if fn == "" && out == "" {
 		return c, nil
 	}

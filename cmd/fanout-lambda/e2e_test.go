@@ -87,7 +87,8 @@ func TestFanOutOverEmulatedLambda(t *testing.T) {
 		"AWS_REGION=" + s3.Region, "FANOUT_REDIS_URL=" + redisURL, "FANOUT_REDIS_PREFIX=" + redisPrefix}
 	emu, err := lambdaemu.Start(lambdaemu.Config{Functions: []lambdaemu.Function{{
 		Name: "worker", Command: []string{bootstrap}, Timeout: time.Minute, MaxInstances: 6,
-		Env: append(slices.Clone(s3env), "FANOUT_DEADLINE_MARGIN=300ms", "FANOUT_GRACE=300ms"),
+		Env: append(slices.Clone(s3env), "FANOUT_DEADLINE_MARGIN=300ms", "FANOUT_GRACE=300ms", "FANOUT_OUT_BASES=s3://"+bucket+"/out/",
+			"FANOUT_ALLOW_EXEC=*"),
 	}}})
 	if err != nil {
 		t.Fatal(err)

@@ -80,7 +80,7 @@ func TestChaos(t *testing.T) {
 	n := 0
 	startWorker := func() {
 		n++
-		w := localstack.Start(t, fmt.Sprintf("worker-%d", n), j.env(""), fanoutBinary(t), "work", "--concurrency", "2", "--grace", "2s")
+		w := localstack.Start(t, fmt.Sprintf("worker-%d", n), j.env(""), fanoutBinary(t), "work", "--concurrency", "2", "--grace", "2s", "--allow-exec-any")
 		mu.Lock()
 		workers[w] = false
 		mu.Unlock()

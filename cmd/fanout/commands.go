@@ -396,12 +396,24 @@ func newWorkCommand(g *globalFlags) *cobra.Command {
 	var job string
 	var grace time.Duration
 	var metricsAddr string
+	var af admitFlags
 	cmd := &cobra.Command{
-		Use:   "work --redis URL [--concurrency N]",
-		Short: "Serve every job in Redis until SIGTERM: claim chunks, run them, publish their markers",
-		Args:  cobra.NoArgs,
+		Use:   "work --redis URL --out-base s3://bucket/prefix/ [--concurrency N]",
+		Short: "Serve the jobs in Redis under the output bases given (or signed with the spec key) until SIGTERM: claim chunks, run them, publish their markers",
+		Long: `work serves the jobs in Redis until SIGTERM. Anyone who can write to fanout's Redis keys
+names the manifest a job's chunks come from, and so the function workers run: a worker
+runs only jobs whose output lies under an --out-base, or, with a spec key
+(--spec-key-file or $FANOUT_SPEC_KEY), only jobs signed with it; and exec, the function
+that runs programs, only with --allow-exec PROGRAM or --allow-exec-any. Chunks of a job
+a worker may not run are released for workers that may, and the worker says why once.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			admit, err := af.admission(g)
+			if err != nil {
+				return err
+			}
+			g.admit = admit
 			a, err := newApp(context.WithoutCancel(ctx), g, true)
 			if err != nil {
 				return err
@@ -435,6 +447,7 @@ func newWorkCommand(g *globalFlags) *cobra.Command {
 	cmd.Flags().StringVar(&job, "job", "", "serve only this job")
 	cmd.Flags().DurationVar(&grace, "grace", 30*time.Second, "on SIGTERM, how long running chunks may finish before they are released")
 	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. :9090) at /metrics")
+	af.register(cmd.Flags())
 	return cmd
 }
 

@@ -250,7 +250,8 @@ func TestDataContractsOnMinIOAndRedis(t *testing.T) {
 	}
 	t.Logf("%d records: %d valid, %d defects %v, %d duplicated keys", d.Records, len(d.Valid), len(d.Defects), d.ByRule(), len(d.Duplicates))
 	env := append(os.Environ(), "AWS_ENDPOINT_URL_S3="+s3.Endpoint, "AWS_ACCESS_KEY_ID="+s3.AccessKey,
-		"AWS_SECRET_ACCESS_KEY="+s3.SecretKey, "AWS_REGION="+s3.Region, "FANOUT_REDIS_URL="+redisURL, "FANOUT_REDIS_PREFIX="+prefix)
+		"AWS_SECRET_ACCESS_KEY="+s3.SecretKey, "AWS_REGION="+s3.Region, "FANOUT_REDIS_URL="+redisURL, "FANOUT_REDIS_PREFIX="+prefix,
+		"FANOUT_OUT_BASES=s3://"+bucket+"/")
 	var workers []*exec.Cmd
 	for i := range 2 {
 		w := exec.Command(fanoutBinary(t), "work", "--concurrency", "2")

@@ -196,7 +196,8 @@ func TestEndToEndCSVToPartitionedParquetOnMinIOAndRedis(t *testing.T) {
 		}
 	}
 	env := append(os.Environ(), "AWS_ENDPOINT_URL_S3="+s3.Endpoint, "AWS_ACCESS_KEY_ID="+s3.AccessKey,
-		"AWS_SECRET_ACCESS_KEY="+s3.SecretKey, "AWS_REGION="+s3.Region, "FANOUT_REDIS_URL="+redisURL, "FANOUT_REDIS_PREFIX="+prefix)
+		"AWS_SECRET_ACCESS_KEY="+s3.SecretKey, "AWS_REGION="+s3.Region, "FANOUT_REDIS_URL="+redisURL, "FANOUT_REDIS_PREFIX="+prefix,
+		"FANOUT_OUT_BASES=s3://"+bucket+"/")
 
 	// Two separate worker processes.
 	var workers []*exec.Cmd

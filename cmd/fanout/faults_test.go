@@ -132,7 +132,8 @@ func (j *faultJob) env(endpoint string) []string {
 	}
 	return []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + os.TempDir(),
 		"AWS_ENDPOINT_URL_S3=" + endpoint, "AWS_ACCESS_KEY_ID=" + j.s3.AccessKey, "AWS_SECRET_ACCESS_KEY=" + j.s3.SecretKey,
-		"AWS_REGION=" + j.s3.Region, "FANOUT_REDIS_URL=" + j.redisURL, "FANOUT_REDIS_PREFIX=" + j.prefix}
+		"AWS_REGION=" + j.s3.Region, "FANOUT_REDIS_URL=" + j.redisURL, "FANOUT_REDIS_PREFIX=" + j.prefix,
+		"FANOUT_OUT_BASES=s3://" + j.bucket + "/"}
 }
 
 // jobArgs are the flags of the fault tests' job: JSONL to JSONL

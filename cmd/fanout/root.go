@@ -47,6 +47,11 @@ type globalFlags struct {
 	// progress line, logs and messages.
 	sig     *interrupts
 	console *console
+	// specKeyFile holds the key that signs and verifies job specs.
+	specKeyFile string
+	// admit, set by a command whose workers serve the queue, decides
+	// which jobs they run (admit.go).
+	admit *fanout.Admission
 }
 
 // progressMode is --progress, or none with --quiet.
@@ -79,6 +84,7 @@ everything runs in this process; with it, chunks go through Redis and any number
 	pf.StringVar(&g.s3Backend, "s3-backend", os.Getenv("FANOUT_S3_BACKEND"), "S3 client: minio (default) or aws ($FANOUT_S3_BACKEND)")
 	pf.StringVar(&g.sse, "sse", "", "server-side encryption of everything written to S3: none, s3 (SSE-S3), kms or kms:KEY (SSE-KMS); default $FANOUT_SSE; give every process of a job the same")
 	pf.StringArrayVar(&g.execEnv, "exec-env", nil, "NAME or NAME=VALUE: pass this variable of fanout's environment (or this value) to exec's programs, which get only PATH, HOME, LANG, LC_*, LANGUAGE, TZ, TMPDIR, USER and LOGNAME otherwise; repeatable")
+	pf.StringVar(&g.specKeyFile, "spec-key-file", "", "file holding the key that signs the jobs this process submits and that workers check (default $FANOUT_SPEC_KEY, the key itself); share it between submitters and workers")
 	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of this process to the file")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if !cmd.Flags().Changed("redis") {
@@ -177,11 +183,20 @@ func newApp(ctx context.Context, g *globalFlags, needRedis bool) (*app, error) {
 		return nil, fmt.Errorf("--exec-env: %w", err)
 	}
 	reg.Register(builtin.Exec{Env: execEnv})
+	key, err := g.specKey()
+	if err != nil {
+		return nil, err
+	}
 	secrets := append(fanout.SecretValues(os.Environ()), g.secrets...)
 	secrets = append(secrets, fanout.URLSecrets(g.redisURL)...)
+	if key != nil {
+		secrets = append(secrets, string(key))
+	}
 	cfg := fanout.Config{
 		Functions: reg,
 		Secrets:   secrets,
+		SpecKey:   key,
+		Admit:     g.admit,
 		Logger:    log,
 		Open: func(ctx context.Context, storeURL string) (objstore.Bucket, error) {
 			b, _, err := bucketurl.Open(ctx, storeURL, opts)

@@ -8,12 +8,14 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"io"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,6 +27,7 @@ import (
 	"github.com/fanout-dev/fanout/fanout"
 	"github.com/fanout-dev/fanout/fanout/redisqueue"
 	"github.com/fanout-dev/fanout/localstack"
+	"github.com/fanout-dev/fanout/manifest"
 )
 
 // redisACLArgs makes a private Redis whose default user is off and whose
@@ -86,8 +89,8 @@ func TestSecretsNeverInLogsOrState(t *testing.T) {
 		t.Fatalf("submit: %v\n%s", err, submit.Stderr())
 	}
 	job := jobOf(t, submit.Stdout())
-	w1 := run("worker-1", env, "work", "-v", "--concurrency", "2", "--exec-env", "FANOUT_TEST_TOKEN")
-	w2 := run("worker-2", env, "work", "-v", "--concurrency", "2", "--exec-env", "FANOUT_TEST_TOKEN")
+	w1 := run("worker-1", env, "work", "-v", "--concurrency", "2", "--exec-env", "FANOUT_TEST_TOKEN", "--allow-exec-any")
+	w2 := run("worker-2", env, "work", "-v", "--concurrency", "2", "--exec-env", "FANOUT_TEST_TOKEN", "--allow-exec-any")
 	wait := run("wait", env, "wait", job, "-v", "--json")
 	if err := wait.Wait(t, 2*time.Minute); err != nil || !strings.Contains(wait.Stdout(), `"committed"`) {
 		t.Fatalf("wait: %v\n%s\n%s", err, wait.Stdout(), wait.Stderr())
@@ -364,4 +367,109 @@ func TestOutputsEncryptedServerSide(t *testing.T) {
 		t.Errorf("--sse rot13: %v %s; want a refusal", err, stderr)
 	}
 	t.Logf("%d objects written, all encrypted with SSE-KMS", n)
+}
+
+// TestRedisWriteAccessDoesNotRunCommands reproduces finding 1 of issue
+// 21: someone who can write to fanout's Redis keys and to an input prefix
+// places a job there (its manifest names exec with sh -c 'id > PWNED')
+// and enqueues its chunks by hand in the workers' queue. A worker serving
+// the output base s3://bucket/out/, and one that checks spec signatures,
+// release its chunks without running them and say why, while they run
+// the jobs they are configured for; only a worker told to serve that
+// prefix and to run any command runs it (the reproduction itself).
+func TestRedisWriteAccessDoesNotRunCommands(t *testing.T) {
+	j := newFaultJob(t, faultSetup{})
+	ctx := context.Background()
+	pwned := filepath.Join(t.TempDir(), "PWNED")
+	const specKey = "spec-key-for-the-test-6c1f"
+
+	// The attacker plans the job under in/evil/ with a namespace of its
+	// own, then writes the workers' queue keys by hand.
+	attackerEnv := append(j.env(""), "FANOUT_REDIS_PREFIX="+j.prefix+"-attacker")
+	stdout, stderr, err := localstack.Run(ctx, attackerEnv, fanoutBinary(t), "submit", "--json", "--in", "s3://"+j.bucket+"/in/",
+		"--fn", "exec", "--arg", "shell=true", "--arg", "cmd=id > "+pwned+"; cat", "--out", "s3://"+j.bucket+"/in/evil/",
+		"--out-format", "lines", "--lease", "5s")
+	if err != nil {
+		t.Fatalf("planning the attacker's job: %v\n%s%s", err, stdout, stderr)
+	}
+	var planned struct {
+		Job    string `json:"job"`
+		Chunks int    `json:"chunks"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &planned); err != nil || planned.Chunks == 0 {
+		t.Fatalf("submit --json: %v %s", err, stdout)
+	}
+	q, err := redisqueue.New(ctx, redisqueue.Config{URL: j.redisURL, Prefix: j.prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	chunks := make([]string, planned.Chunks)
+	for i := range chunks {
+		chunks[i] = manifest.ChunkID(i)
+	}
+	evil := fanout.JobQueueSpec{Job: planned.Job, Manifest: "s3://" + j.bucket + "/in/evil/_fanout/" + planned.Job + "/manifest.json",
+		Lease: 5 * time.Second, MaxDeliveries: 1000, MaxFailures: 1, BackoffBase: time.Millisecond, BackoffMax: time.Millisecond}
+	if err := q.Enqueue(ctx, evil, chunks); err != nil {
+		t.Fatal(err)
+	}
+
+	// refused waits until a worker logs that it refuses the job, then
+	// checks that nothing ran: no PWNED, no chunk failed or done.
+	refused := func(w *localstack.Proc, says string) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for !strings.Contains(w.Stderr(), "refusing a job") && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if !strings.Contains(w.Stderr(), planned.Job) || !strings.Contains(w.Stderr(), says) {
+			t.Fatalf("%s does not say it refuses job %s because %q:\n%s", w.Name, planned.Job, says, w.Stderr())
+		}
+		if _, err := os.Stat(pwned); err == nil {
+			t.Fatalf("%s ran the attacker's command", w.Name)
+		}
+		st, err := q.Stats(ctx, planned.Job)
+		if err != nil || st.Dead+st.Done != 0 || st.Pending+st.Running != planned.Chunks {
+			t.Errorf("the attacker's job after %s: %+v, %v; want its %d chunks pending or running, none failed or done", w.Name, st, err, planned.Chunks)
+		}
+	}
+
+	// A worker with an output base runs the job under out/ and refuses
+	// the attacker's.
+	j.submit()
+	byBase := localstack.Start(t, "worker-out-base", j.env(""), fanoutBinary(t), "work", "--concurrency", "2", "--out-base", j.out())
+	j.committed(j.driver(""), 2*time.Minute)
+	j.check()
+	refused(byBase, "lies under no output base")
+	stopWorker(t, byBase)
+
+	// A worker with the spec key and no output base runs a signed job
+	// and refuses the unsigned one.
+	keyEnv := append(j.env(""), "FANOUT_SPEC_KEY="+specKey)
+	res := runFanout(t, keyEnv, "submit", "--json", "--in", "s3://"+j.bucket+"/in/", "--fn", "convert", "--out", "s3://"+j.bucket+"/signed/",
+		"--out-format", "jsonl")
+	byKey := localstack.Start(t, "worker-spec-key", append(slices.Clone(keyEnv), "FANOUT_OUT_BASES="), fanoutBinary(t), "work", "--concurrency", "2")
+	waitSigned := localstack.Start(t, "wait-signed", keyEnv, fanoutBinary(t), "wait", res.Job, "--json", "--quiet")
+	j.committed(waitSigned, 2*time.Minute)
+	refused(byKey, "not signed")
+	stopWorker(t, byKey)
+
+	// Without either, a worker refuses to start.
+	_, stderr, err = localstack.Run(ctx, append(j.env(""), "FANOUT_OUT_BASES="), fanoutBinary(t), "work")
+	if err == nil || !strings.Contains(stderr, "--out-base") {
+		t.Errorf("work without an output base or a spec key: %v %s; want a refusal naming --out-base", err, stderr)
+	}
+
+	// The reproduction: a worker told to serve in/evil/ and to run any
+	// command runs it.
+	open := localstack.Start(t, "worker-any", j.env(""), fanoutBinary(t), "work", "--out-base", "s3://"+j.bucket+"/in/evil/", "--allow-exec-any")
+	defer stopWorker(t, open)
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(pwned); err == nil {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("a worker allowed to run the attacker's job did not run it: the reproduction is broken\n%s", open.Stderr())
 }

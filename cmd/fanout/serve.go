@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -29,6 +30,7 @@ import (
 	"github.com/fanout-dev/fanout/fanout/redisqueue"
 	"github.com/fanout-dev/fanout/fanout/trigger"
 	"github.com/fanout-dev/fanout/functions/builtin"
+	"github.com/fanout-dev/fanout/manifest"
 	"github.com/fanout-dev/fanout/objstore"
 	"github.com/fanout-dev/fanout/objstore/bucketurl"
 )
@@ -170,6 +172,9 @@ type triggerFlags struct {
 	workers     int
 	invoke      invokeFlags
 	trustEvents bool
+	// admit says which other jobs in the queue the workers run beside
+	// those under --out.
+	admit admitFlags
 }
 
 func (f *triggerFlags) register(cmd *cobra.Command) {
@@ -183,6 +188,32 @@ func (f *triggerFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.workers, "workers", runtime.NumCPU(), "chunks this process works on at once, for any job in the queue (0: leave the work to fanout work processes or --invoke)")
 	fl.BoolVar(&f.trustEvents, "trust-events", false, "do not check that an event's object still has the event's ETag (saves a HEAD per object)")
 	f.invoke.register(fl)
+	f.admit.register(fl)
+	fl.Lookup("out-base").Usage = "also run jobs in the queue whose output lies under this URL (those under --out are run anyway); repeatable"
+}
+
+// admission sets the workers' Admission on g: jobs under --out, and under
+// --out-base.
+func (f *triggerFlags) admission(g *globalFlags) error {
+	admit, err := f.admit.admission(g, f.job.out)
+	if err != nil {
+		return err
+	}
+	// The function and arguments this command was started with run
+	// whatever --allow-exec says: the operator chose them.
+	tmpl, _, err := f.template()
+	if err != nil {
+		return err
+	}
+	check := admit.Function
+	admit.Function = func(spec manifest.JobSpec) error {
+		if spec.Function == tmpl.Spec.Function && maps.Equal(spec.Args, tmpl.Spec.Args) {
+			return nil
+		}
+		return check(spec)
+	}
+	g.admit = admit
+	return nil
 }
 
 // template builds the trigger template and the input filter.
@@ -455,6 +486,9 @@ the event again) and a restarted serve picks up what it had not settled.`,
 				return errors.New("--secret (or FANOUT_WEBHOOK_SECRET) is required: the webhook accepts only requests carrying it as a bearer token")
 			}
 			g.secrets = append(g.secrets, secret)
+			if err := f.admission(g); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			a, err := newApp(context.WithoutCancel(ctx), g, true)
 			if err != nil {

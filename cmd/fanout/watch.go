@@ -38,6 +38,9 @@ are left alone unless --since reaches back to them.`,
 			if loc.Scheme != "s3" {
 				return fmt.Errorf("watch %q: want s3://bucket/prefix/ (MinIO's listen API)", args[0])
 			}
+			if err := f.admission(g); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			a, err := newApp(context.WithoutCancel(ctx), g, true)
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -341,4 +342,39 @@ func ExecEnv(environ, pass []string) ([]string, error) {
 		env = append(env, name+"="+vars[name])
 	}
 	return env, nil
+}
+
+// ExecAllow is a worker's policy for exec, the one built-in function that
+// runs programs: whoever can queue a job chooses its command, so a worker
+// runs exec only for the programs its operator allowed.
+type ExecAllow struct {
+	// Programs are the programs exec may run: a job's command must start
+	// with one of them, written exactly so (a name looked up in PATH, or a
+	// path). shell=true runs /bin/sh, which runs anything: only Any admits
+	// it.
+	Programs []string
+	// Any lets exec run any command, shell=true included.
+	Any bool
+}
+
+// Check says whether a job of function with args may run: nil for every
+// function but exec, and for exec what Programs and Any allow.
+func (a ExecAllow) Check(function string, args map[string]string) error {
+	if function != (Exec{}).Name() || a.Any {
+		return nil
+	}
+	if len(a.Programs) == 0 {
+		return errors.New("exec is not allowed on this worker")
+	}
+	if shell, err := strconv.ParseBool(args["shell"]); err == nil && shell {
+		return fmt.Errorf("exec with shell=true runs /bin/sh, which can run anything: it needs exec allowed for any command")
+	}
+	argv, err := splitCommand(args["cmd"])
+	if err != nil || len(argv) == 0 {
+		return fmt.Errorf("exec: cmd=%q: not a command", args["cmd"])
+	}
+	if !slices.Contains(a.Programs, argv[0]) {
+		return fmt.Errorf("exec: program %q is not among those allowed (%s)", argv[0], strings.Join(a.Programs, ", "))
+	}
+	return nil
 }
