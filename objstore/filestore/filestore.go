@@ -303,7 +303,7 @@ func (s *Store) writeTemp(ctx context.Context, r io.Reader, size int64) (name st
 			return "", fmt.Errorf("writing body: %w", err)
 		}
 	} else if r != nil {
-		n, err = io.Copy(f, &ctxReader{ctx: ctx, r: r})
+		n, err = io.Copy(f, objstore.ContextReader(ctx, r))
 		if err != nil {
 			return "", fmt.Errorf("writing body: %w", err)
 		}
@@ -611,16 +611,4 @@ func (s *Store) Close() error {
 	}
 	s.lockFiles = nil
 	return errors.Join(errs...)
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

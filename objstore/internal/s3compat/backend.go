@@ -283,7 +283,7 @@ func (b *Backend) FirstPart(ctx context.Context, key string, r io.Reader, opts *
 	if r == nil {
 		r = strings.NewReader("")
 	}
-	rest = ContextReader(ctx, r)
+	rest = objstore.ContextReader(ctx, r)
 	first, eof, err = ReadUpTo(rest, int(partSize), opts.Size)
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("%s: put %q: reading body: %w", b.Name, key, err)

@@ -57,24 +57,6 @@ func CheckKey(key string) error {
 	return nil
 }
 
-// ContextReader returns a reader that fails with ctx's error once ctx is
-// done, so that a cancelled Put stops consuming its body promptly.
-func ContextReader(ctx context.Context, r io.Reader) io.Reader {
-	return &ctxReader{ctx: ctx, r: r}
-}
-
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
-}
-
 // ReadUpTo reads r until EOF or until limit bytes, growing its buffer from
 // 64 KiB (or from sizeHint when positive) so that small bodies cost small
 // buffers. eof reports that the whole body fits: it is false when limit
