@@ -501,17 +501,17 @@ func (e *Engine) settleDead(ctx context.Context, js *jobState) (bool, error) {
 	if err != nil || len(missing) == 0 {
 		return err == nil, err
 	}
-	if !js.reduceReady.Load() {
-		// Every map chunk has its marker: fix the reduce stage's input.
-		tooMany, err := e.prepareReduce(ctx, js)
-		if err != nil {
-			return false, err
-		}
-		if tooMany {
-			return true, nil // Commit reports the failed map chunks
-		}
-		js.reduceReady.Store(true)
+	// Every map chunk has its marker: fix the reduce stage's input. Asked
+	// each time (a HEAD when the index exists), not remembered: a redrive
+	// in another process may have removed it.
+	tooMany, err := e.prepareReduce(ctx, js)
+	if err != nil {
+		return false, err
 	}
+	if tooMany {
+		return true, nil // Commit reports the failed map chunks
+	}
+	js.reduceReady.Store(true)
 	return e.settleMissing(ctx, js, missing)
 }
 

@@ -27,7 +27,8 @@ type jobState struct {
 	fn     functions.Function
 	schema *functions.Schema
 
-	// reduceReady is set once the shuffle index exists.
+	// reduceReady is set once the shuffle index exists (for progress
+	// reports: a redrive elsewhere may have removed it since).
 	reduceReady atomic.Bool
 
 	mu     sync.Mutex

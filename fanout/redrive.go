@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -17,22 +18,23 @@ import (
 // RedriveInfo says what Redrive did.
 type RedriveInfo struct {
 	Job string `json:"job"`
-	// Chunks are the failed chunks whose failed markers were removed so
-	// that they run again.
+	// Chunks are the failed chunks (then reduce tasks) whose failed
+	// markers were removed so that they run again.
 	Chunks []string `json:"chunks"`
-	// Redriven is the number of dead-lettered chunks the queue moved back
-	// to pending.
+	// Redriven is the number of dead-lettered tasks the queue held; the
+	// queue is rebuilt from the bucket.
 	Redriven int `json:"redriven"`
 	// Enqueued is the number of chunks without a marker (re)enqueued.
 	Enqueued int `json:"enqueued"`
 }
 
 // Redrive runs the failed chunks of a job that has not committed again,
-// and only them: it deletes their failed markers, moves the queue's dead
-// letters back to pending with their counters reset (QueueAdmin.Redrive),
-// and enqueues every chunk without a marker (which also rebuilds a queue
-// that lost the job). Chunks that finished keep their markers and output.
-// Workers then run the chunks and Wait commits the job.
+// and only them: the queue forgets the job, their failed markers are
+// deleted (and for an aggregating job the reduce stage's shuffle index
+// and markers, so that it runs again over every map chunk), and the queue
+// is rebuilt from the bucket: every chunk without a marker is enqueued.
+// Chunks that finished keep their markers and output. Workers then run
+// the chunks and Wait commits the job.
 //
 // Run it once the job has failed (its driver reported the failure and
 // returned), after fixing what made the chunks fail. A committed job cannot
@@ -59,58 +61,85 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (RedriveInfo, 
 		}
 		return info, functions.Permanent(&OutputOwnedError{Output: js.m.Spec.Output, Job: job, Owner: other.Job, State: state, AtCommit: true})
 	}
-	failed, err := e.failedChunks(ctx, js)
+	failed, err := e.failedChunks(ctx, js, js.layout.MarkerPrefix(js.job))
 	if err != nil {
 		return info, err
 	}
-	// The markers go first: a chunk back in the queue while its failed
-	// marker still exists would be skipped as already settled.
+	var failedReduce []string
+	if js.m.Reducers > 0 {
+		if failedReduce, err = e.failedChunks(ctx, js, js.layout.ReduceMarkerPrefix(js.job)); err != nil {
+			return info, err
+		}
+	}
+	if dead, err := e.cfg.Admin.DeadLetters(ctx, job); err == nil {
+		info.Redriven = len(dead)
+	} else if !errors.Is(err, ErrUnknownJob) {
+		return info, fmt.Errorf("redrive: %w", err)
+	}
+	// The queue forgets the job before any marker goes, and is then
+	// rebuilt from the bucket, as after a Redis restart. Moving its dead
+	// letters back instead does not converge:
+	//   - a failed marker deleted while the chunk is still a dead letter
+	//     is written again by any process settling the job meanwhile
+	//     (settleMissing writes one for every dead letter without a
+	//     marker); deleted after the chunk went back to pending, a worker
+	//     may claim it first, lose its marker write to the failed marker
+	//     and ack it, and the chunk is then done in the queue with no
+	//     marker once the failed one goes. A queue that does not know the
+	//     job has no dead letters to settle and no chunk to hand out;
+	//   - a dead chunk whose backup twin wrote a done marker would run
+	//     again for nothing: rebuilt from the bucket, only chunks without
+	//     a marker are enqueued;
+	//   - reduce tasks that succeeded sit in the queue's done set, where
+	//     enqueueing them again does nothing: their markers go below, and
+	//     a queue without the job takes them as new once the reduce stage
+	//     is prepared again.
+	// Forgetting is safe: the queue holds hints only. Attempts still
+	// running lose their leases and stop; whatever they publish is
+	// fenced by the create-only markers.
+	if err := e.cfg.Admin.Finish(ctx, job); err != nil {
+		return info, fmt.Errorf("redrive: %w", err)
+	}
 	for _, c := range failed {
 		if err := js.out.Delete(ctx, js.layout.MarkerKey(js.job, c)); err != nil {
 			return info, fmt.Errorf("redrive: deleting the failed marker of %s: %w", c, err)
 		}
-		info.Chunks = append(info.Chunks, c)
 	}
+	info.Chunks = append(failed, failedReduce...)
 	if js.m.Reducers > 0 {
 		// The reduce stage starts over from the map markers as they will
 		// be: its shuffle index and reduce markers (failed ones included)
 		// go, so that rerun map chunks are merged and their records
 		// counted. Nothing of the job is published before its commit.
-		for _, key := range []string{js.layout.ShuffleIndexKey(js.job)} {
-			if err := js.out.Delete(ctx, key); err != nil {
-				return info, fmt.Errorf("redrive: deleting %s: %w", key, err)
-			}
+		if err := js.out.Delete(ctx, js.layout.ShuffleIndexKey(js.job)); err != nil {
+			return info, fmt.Errorf("redrive: deleting %s: %w", js.layout.ShuffleIndexKey(js.job), err)
 		}
 		e.removePrefix(ctx, js.out, js.layout.ReduceMarkerPrefix(js.job))
-		e.forgetJob(job)
-		if js, err = e.openJob(ctx, outURL, job); err != nil {
-			return info, err
-		}
 	}
-	n, err := e.cfg.Admin.Redrive(ctx, job)
-	if err != nil && !errors.Is(err, ErrUnknownJob) {
-		return info, fmt.Errorf("redrive: %w", err)
+	e.forgetJob(job)
+	e.failedJobs.Delete(job)
+	if js, err = e.openJob(ctx, outURL, job); err != nil {
+		return info, err
 	}
-	info.Redriven = n
 	info.Enqueued, err = e.enqueueMissing(ctx, js)
 	return info, err
 }
 
-// failedChunks reads every marker of the job and returns the chunks whose
-// marker says failed, sorted.
-func (e *Engine) failedChunks(ctx context.Context, js *jobState) ([]string, error) {
+// failedChunks reads every marker under prefix (the job's map or reduce
+// markers) and returns the tasks whose marker says failed, sorted.
+func (e *Engine) failedChunks(ctx context.Context, js *jobState, prefix string) ([]string, error) {
 	var (
 		mu     sync.Mutex
 		failed []string
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(commitParallelism)
-	for info, err := range js.out.List(ctx, js.layout.MarkerPrefix(js.job), nil) {
+	for info, err := range js.out.List(ctx, prefix, nil) {
 		if err != nil {
 			g.Wait()
 			return nil, fmt.Errorf("listing markers: %w", err)
 		}
-		if _, ok := js.layout.ChunkFromMarkerKey(js.job, info.Key); !ok {
+		if !strings.HasSuffix(info.Key, ".json") || strings.Contains(strings.TrimPrefix(info.Key, prefix), "/") {
 			continue
 		}
 		g.Go(func() error {

@@ -95,6 +95,24 @@ func (e *Engine) prepareReduce(ctx context.Context, js *jobState) (tooMany bool,
 	return false, nil
 }
 
+// prepareAndReadShuffle creates the shuffle index from the map markers
+// and reads it. Map chunks still without a marker (running again after a
+// redrive) give errReduceNotReady, which releases the task; more failed
+// map chunks than the job tolerates fail it for good (the commit reports
+// them).
+func (e *Engine) prepareAndReadShuffle(ctx context.Context, js *jobState) (*manifest.ShuffleIndex, error) {
+	tooMany, err := e.prepareReduce(ctx, js)
+	switch {
+	case errors.Is(err, ErrNotFinished):
+		return nil, errReduceNotReady
+	case err != nil:
+		return nil, err
+	case tooMany:
+		return nil, functions.Permanent(fmt.Errorf("job %s: more map chunks failed than --max-failed allows: nothing to reduce", js.job))
+	}
+	return e.shuffleIndex(ctx, js)
+}
+
 // processReduce merges one reduce partition over every map chunk's shuffle
 // file, finishes the merged rows into the job's output format under the
 // attempt's staging prefix, and publishes the task's marker.
@@ -123,8 +141,12 @@ func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, s
 	}
 	idx, err := e.shuffleIndex(ctx, js)
 	if errors.Is(err, objstore.ErrNotFound) {
-		// Map chunks are running again (a redrive): not a failure.
-		return errReduceNotReady
+		// Not prepared yet (a redrive removed it, or the task was
+		// enqueued by a process that saw the index before): prepare it
+		// here when the map stage is complete, so that a reduce task
+		// never waits for a driver that only looks while nothing is
+		// pending.
+		idx, err = e.prepareAndReadShuffle(ctx, js)
 	}
 	if err != nil {
 		return err

@@ -1,0 +1,191 @@
+package fanout_test
+
+// Redrive converges: a reduce task that failed for good, a settle in
+// another process racing the redrive. Real MinIO and Redis; each ends in
+// the oracle.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fanout-dev/fanout/fanout"
+	"github.com/fanout-dev/fanout/fanout/faulttest"
+	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore"
+)
+
+// wordInput writes objects of words and returns each word's count.
+func wordInput(r *faultRig, objects int) map[string]int64 {
+	want := map[string]int64{}
+	rnd := rand.New(rand.NewPCG(5, 6))
+	for o := range objects {
+		var b strings.Builder
+		for range 400 {
+			w := fmt.Sprintf("w%03d", rnd.IntN(300))
+			want[w]++
+			b.WriteString(w + " ")
+			if rnd.IntN(8) == 0 {
+				b.WriteString("\n")
+			}
+		}
+		r.put(fmt.Sprintf("in/text-%d.txt", o), []byte(b.String()+"\n"))
+	}
+	return want
+}
+
+// checkWordCounts runs the oracle on a committed wordcount (every word
+// once) and compares each word's count.
+func checkWordCounts(t *testing.T, r *faultRig, out, job string, want map[string]int64) {
+	t.Helper()
+	words := make([]string, 0, len(want))
+	for w := range want {
+		words = append(words, w)
+	}
+	faulttest.CheckCommitted(t, r.store, out, job, faulttest.JSONField("word"), words)
+	got := map[string]int64{}
+	for info, err := range r.store.List(context.Background(), out, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(info.Key, out+"_") {
+			continue
+		}
+		rc, _, err := r.store.Get(context.Background(), info.Key, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := json.NewDecoder(rc)
+		for dec.More() {
+			var row struct {
+				Word  string `json:"word"`
+				Count int64  `json:"count"`
+			}
+			if err := dec.Decode(&row); err != nil {
+				t.Fatal(err)
+			}
+			got[row.Word] += row.Count
+		}
+		rc.Close()
+	}
+	for w, n := range want {
+		if got[w] != n {
+			t.Errorf("word %s: count %d, want %d", w, got[w], n)
+		}
+	}
+}
+
+// TestRedriveAfterAReduceTaskFailed fails one reduce task of a wordcount
+// for good (its output writes fail with a permanent error), so the job
+// fails naming it; then redrives the job with the cause gone. Before,
+// the redriven task found no shuffle index, was given back and claimed
+// again forever, and the tasks that had succeeded sat in the queue's
+// done set and never ran again: the job never committed. Now it commits,
+// every word counted exactly.
+func TestRedriveAfterAReduceTaskFailed(t *testing.T) {
+	r := newFaultRig(t, 0, 0)
+	want := wordInput(r, 6)
+	var poisoned atomic.Bool
+	poisoned.Store(true)
+	poison := func(b objstore.Bucket) objstore.Bucket {
+		return &faultStore{Bucket: b, put: func(key string, _ *objstore.PutOptions) error {
+			if poisoned.Load() && strings.Contains(key, "/staging/r000001/") {
+				return functions.Permanent(errors.New("injected: the disk of reduce partition 1 is full"))
+			}
+			return nil
+		}}
+	}
+	e := r.engine(engineOptions{name: "a", store: poison})
+	spec := manifest.JobSpec{Inputs: []string{"s3://" + r.bucket + "/in/"}, Function: "wordcount", Output: "s3://" + r.bucket + "/out/",
+		OutputFormat: "jsonl", Reducers: 3, MaxObjectsPerChunk: 1, Lease: manifest.Duration(10 * time.Second)}.WithDefaults()
+	res, err := e.Run(context.Background(), spec, fanout.RunOptions{Workers: 2})
+	var jf *fanout.JobFailedError
+	if !errors.As(err, &jf) || len(jf.Failed) != 1 || jf.Failed[0].Chunk != "r000001" {
+		t.Fatalf("got %v, %+v; want the job failed naming reduce task r000001", err, res)
+	}
+	poisoned.Store(false)
+	info, err := e.Redrive(context.Background(), spec.Output, res.Job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Chunks) != 1 || info.Chunks[0] != "r000001" {
+		t.Errorf("redrive reports %v, want [r000001]", info.Chunks)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err = e.Wait(ctx, spec.Output, res.Job, fanout.RunOptions{Workers: 2})
+	if err != nil || res.State != fanout.StateCommitted {
+		t.Fatalf("after redrive: %v, %+v", err, res)
+	}
+	checkWordCounts(t, r, "out/", res.Job, want)
+}
+
+// afterDelete runs a hook after each successful Delete.
+type afterDelete struct {
+	objstore.Bucket
+	after func(key string)
+}
+
+func (s *afterDelete) Delete(ctx context.Context, key string) error {
+	err := s.Bucket.Delete(ctx, key)
+	if err == nil {
+		s.after(key)
+	}
+	return err
+}
+
+// TestRedriveRacingASettle runs another process's settle of the job
+// right after the redrive deleted a failed marker. Before, the chunk was
+// still a dead letter then, so the settle wrote its failed marker again,
+// and the rerun lost its marker write to it: the job failed again. Now
+// the queue has forgotten the job first: the settle finds no dead letter,
+// and the job commits with every record once.
+func TestRedriveRacingASettle(t *testing.T) {
+	r := newFaultRig(t, 4, 100)
+	var poisoned atomic.Bool
+	poisoned.Store(true)
+	reg := registryWith(copyFn{hook: func(_ context.Context, first *functions.Record) error {
+		if poisoned.Load() && first.Object == "in/part-02.jsonl" {
+			return functions.Permanent(errors.New("poison"))
+		}
+		return nil
+	}})
+	spec := r.spec("out/", 10*time.Second, "copy")
+	res, err := r.engine(engineOptions{name: "a", functions: reg}).Run(context.Background(), spec, fanout.RunOptions{Workers: 2})
+	var jf *fanout.JobFailedError
+	if !errors.As(err, &jf) || len(jf.Failed) != 1 {
+		t.Fatalf("got %v, %+v; want the poisoned chunk to fail the job", err, res)
+	}
+	poisoned.Store(false)
+	other := r.engine(engineOptions{name: "other", functions: reg})
+	var settled atomic.Int64
+	redriver := r.engine(engineOptions{name: "redriver", functions: reg, store: func(b objstore.Bucket) objstore.Bucket {
+		return &afterDelete{Bucket: b, after: func(key string) {
+			if strings.HasSuffix(key, "/chunks/"+jf.Failed[0].Chunk+".json") {
+				// Another process looks at the job now.
+				if _, err := other.TryCommit(context.Background(), spec.Output, res.Job); err != nil {
+					t.Errorf("the other process's look: %v", err)
+				}
+				settled.Add(1)
+			}
+		}}
+	}})
+	if _, err := redriver.Redrive(context.Background(), spec.Output, res.Job); err != nil {
+		t.Fatal(err)
+	}
+	if settled.Load() != 1 {
+		t.Fatal("the redrive deleted no failed marker")
+	}
+	res, err = redriver.Wait(context.Background(), spec.Output, res.Job, fanout.RunOptions{Workers: 2})
+	if err != nil || res.State != fanout.StateCommitted {
+		t.Fatalf("after redrive: %v, %+v", err, res)
+	}
+	r.check("out/", res.Job)
+}
