@@ -37,7 +37,8 @@ func (e *JobFailedError) Error() string {
 			fmt.Fprintf(&b, "; and %d more", len(e.Failed)-5)
 			break
 		}
-		fmt.Fprintf(&b, "; %s: %s", f.Chunk, f.Reason)
+		// A worker's reason names its chunk already.
+		fmt.Fprintf(&b, "; %s: %s", f.Chunk, strings.TrimPrefix(f.Reason, "chunk "+f.Chunk+": "))
 	}
 	return b.String()
 }

@@ -90,7 +90,7 @@ func (e *Engine) Plan(ctx context.Context, spec manifest.JobSpec) (PlanInfo, err
 	}
 	task, err := fn.Prepare(functions.Params{Args: spec.Args, Input: schema, InputFormat: p.format})
 	if err != nil {
-		return PlanInfo{}, functions.Permanent(fmt.Errorf("function %s: %w", spec.Function, err))
+		return PlanInfo{}, functionError(spec.Function, err)
 	}
 	reducers := 0
 	if _, ok := reducerOf(task); ok {
@@ -159,8 +159,12 @@ func checkPartitionColumns(fn functions.Function, spec manifest.JobSpec, schema 
 	}
 	for _, c := range spec.PartitionBy {
 		if outSchema.Index(c) < 0 {
-			return functions.Permanent(fmt.Errorf("--partition-by %s: the output of %s has no column %q (columns: %s)",
-				c, spec.Function, c, strings.Join(outSchema.Names(), ", ")))
+			hint := ""
+			if m := functions.Closest(c, outSchema.Names()); m != "" {
+				hint = fmt.Sprintf("did you mean %q? ", m)
+			}
+			return functions.Permanent(fmt.Errorf("--partition-by %s: the output of %s has no column %q (%scolumns: %s)",
+				c, spec.Function, c, hint, strings.Join(outSchema.Names(), ", ")))
 		}
 	}
 	if len(spec.PartitionBy) >= len(outSchema.Columns) {
@@ -503,7 +507,7 @@ func (p *planRun) functionSchema(format string) (*functions.Schema, error) {
 	}
 	s, err := is.InputSchema(p.spec.Args, format)
 	if err != nil {
-		return nil, functions.Permanent(fmt.Errorf("function %s: %w", p.spec.Function, err))
+		return nil, functionError(p.spec.Function, err)
 	}
 	return s, nil
 }
@@ -582,4 +586,13 @@ func checkOutputFormat(spec manifest.JobSpec, out *functions.Schema) error {
 		return functions.Permanent(fmt.Errorf("--out-format %s: %w", spec.OutputFormat, err))
 	}
 	return w.Close()
+}
+
+// functionError is a function's refusal of its arguments: permanent, and
+// named once (functions name themselves in their errors: "convert: ...").
+func functionError(name string, err error) error {
+	if strings.HasPrefix(err.Error(), name+": ") {
+		return functions.Permanent(err)
+	}
+	return functions.Permanent(fmt.Errorf("function %s: %w", name, err))
 }

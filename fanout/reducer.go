@@ -133,7 +133,7 @@ func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, s
 	spec := js.m.Spec
 	task, err := js.fn.Prepare(functions.Params{Args: spec.Args, Input: js.schema, InputFormat: js.m.Format})
 	if err != nil {
-		return functions.Permanent(fmt.Errorf("function %s: %w", spec.Function, err))
+		return functionError(spec.Function, err)
 	}
 	red, ok := reducerOf(task)
 	if !ok {

@@ -371,7 +371,7 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 	spec := js.m.Spec
 	task, err := js.fn.Prepare(functions.Params{Args: spec.Args, Input: js.schema, InputFormat: js.m.Format})
 	if err != nil {
-		return functions.Permanent(fmt.Errorf("function %s: %w", spec.Function, err))
+		return functionError(spec.Function, err)
 	}
 	staging := attemptPrefix(js, lease)
 	out, err := e.newChunkOutput(ctx, js, task, staging, lease.Chunk)

@@ -67,12 +67,25 @@ func (s JobSpec) WithDefaults() JobSpec {
 	return s
 }
 
+// FieldError is a problem with one field of a JobSpec, named by its JSON
+// name (with an index for a list's element, as in "inputs[1]"), so that
+// a caller can name the setting the field came from (a CLI flag).
+type FieldError struct {
+	Field string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return "manifest: spec: " + e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
 // Validate checks a complete spec (normally one returned by WithDefaults)
-// and reports every problem found, each naming its field by its JSON name.
+// and reports every problem found, each a *FieldError naming its field by
+// its JSON name.
 func (s JobSpec) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf("manifest: spec: "+format, args...))
+		field, rest, _ := strings.Cut(fmt.Sprintf(format, args...), ": ")
+		errs = append(errs, &FieldError{Field: field, Err: errors.New(rest)})
 	}
 	if s.Version < 1 || s.Version > Version {
 		bad("version: %d unsupported (this build reads 1 to %d; WithDefaults sets it)", s.Version, Version)
@@ -127,7 +140,7 @@ func (s JobSpec) Validate() error {
 		bad("lease: %v is not positive", s.Lease)
 	}
 	if _, err := ParseMaxFailed(s.MaxFailed, 0); err != nil {
-		errs = append(errs, fmt.Errorf("manifest: spec: max_failed: %w", err))
+		errs = append(errs, &FieldError{Field: "max_failed", Err: err})
 	}
 	if s.BackupAfter != 0 && !(s.BackupAfter >= 1 && s.BackupAfter <= 1000) {
 		bad("backup_after: %v is not 0 (off) or a multiple of the median from 1 to 1000", s.BackupAfter)
@@ -136,7 +149,7 @@ func (s JobSpec) Validate() error {
 		bad("reducers: %d is negative", s.Reducers)
 	}
 	if _, err := ParseMaxRejected(s.MaxRejected, 0); err != nil {
-		errs = append(errs, fmt.Errorf("manifest: spec: max_rejected: %w", err))
+		errs = append(errs, &FieldError{Field: "max_rejected", Err: err})
 	}
 	if s.MaxRecordBytes <= 0 {
 		bad("max_record_bytes: %d is not positive", s.MaxRecordBytes)

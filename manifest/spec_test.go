@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +174,25 @@ func TestPackOptionsFromSpec(t *testing.T) {
 	}
 	if err := got.Validate(); err != nil {
 		t.Errorf("PackOptions().Validate() = %v, want nil", err)
+	}
+}
+
+func TestJobSpecValidateNamesFieldsByType(t *testing.T) {
+	spec := JobSpec{Inputs: []string{"s3://b/in/"}, Function: "grep", Output: "s3://b/out/", OutputFormat: "xml", PartitionBy: []string{"a", "a"}}.WithDefaults()
+	err := spec.Validate()
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("Validate() = %v, want a joined error", err)
+	}
+	var fields []string
+	for _, e := range joined.Unwrap() {
+		var fe *FieldError
+		if !errors.As(e, &fe) {
+			t.Fatalf("%v is not a *FieldError", e)
+		}
+		fields = append(fields, fe.Field)
+	}
+	if got := strings.Join(fields, " "); got != "output_format partition_by[1]" {
+		t.Errorf("fields %q, want output_format partition_by[1]", got)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+
+	"github.com/fanout-dev/fanout/localstack"
 )
 
 // The tests in this file run the real binary as a person would, on a
@@ -241,5 +244,122 @@ func TestInterruptWithPipedOutput(t *testing.T) {
 				t.Errorf("stderr shows an internal error or terminal codes on a pipe:\n%s", got)
 			}
 		})
+	}
+}
+
+// runIn runs the binary in dir and returns its exit code, stdout and
+// stderr; a run that does not end within a minute fails the test.
+func runIn(t *testing.T, dir string, env []string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(fanoutBinary(t), args...)
+	cmd.Dir, cmd.Env = dir, env
+	var stdout, stderr lockedBuffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	code := exitWithin(t, cmd, time.Minute, func() string { return stdout.String() + stderr.String() })
+	return code, stdout.String(), stderr.String()
+}
+
+func TestUsageMistakesAndFailuresSayWhatToDo(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "in", "a.txt"), []byte("one\ntwo\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	bin := fanoutBinary(t)
+	out := "file://" + filepath.Join(dir, "failed")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		// stderr is the whole of stderr, or (with contains) a part.
+		stderr   string
+		contains bool
+	}{
+		{name: "misspelt flag", args: []string{"run", "--wokers", "2"}, code: exitUsage,
+			stderr: "fanout: unknown flag --wokers (did you mean --workers?); see fanout run --help\n"},
+		{name: "bad flag value", args: []string{"run", "--workers", "x"}, code: exitUsage,
+			stderr: "fanout: --workers \"x\": want a whole number; see fanout run --help\n"},
+		{name: "misspelt command", args: []string{"stauts"}, code: exitUsage,
+			stderr: "fanout: unknown command \"stauts\" (did you mean status?); see fanout --help\n"},
+		{name: "missing argument", args: []string{"status"}, code: exitUsage,
+			stderr: "fanout: status: accepts 1 arg(s), received 0 (usage: fanout status JOB [flags])\n"},
+		{name: "missing flag", args: []string{"run", "--fn", "grep", "--out", "o/"}, code: exitUsage,
+			stderr: "fanout: --in is required\n"},
+		{name: "misspelt function", args: []string{"run", "--in", "in/", "--fn", "convrt", "--out", "o/"}, code: exitUsage,
+			stderr: "fanout: --fn convrt: unknown function (did you mean convert?); fanout functions lists them\n"},
+		{name: "unknown function described", args: []string{"functions", "grp"}, code: exitUsage,
+			stderr: "fanout: unknown function \"grp\" (did you mean grep?); fanout functions lists them\n"},
+		{name: "bad output format", args: []string{"run", "--in", "in/", "--fn", "convert", "--out", "o/", "--out-format", "xml"}, code: exitUsage,
+			stderr: "fanout: --out-format: unknown output format \"xml\" (want parquet, jsonl, csv or lines)\n"},
+		{name: "misspelt column", args: []string{"run", "--in", "in/", "--fn", "convert", "--arg", "select=lien", "--out", "o1/"}, code: exitFailed,
+			stderr: "fanout: convert: select=\"lien\": unknown column \"lien\" (did you mean \"line\"? columns: line)\n"},
+		{name: "misspelt argument", args: []string{"run", "--in", "in/", "--fn", "grep", "--arg", "patern=o", "--out", "o2/"}, code: exitFailed,
+			stderr: "fanout: grep: unknown argument \"patern\" (did you mean pattern? valid: column, invert, pattern, schema)\n"},
+		{name: "misspelt partition column", args: []string{"run", "--in", "in/", "--fn", "grep", "--arg", "pattern=o", "--out", "o3/", "--partition-by", "lien"}, code: exitFailed,
+			stderr: "fanout: --partition-by lien: the output of grep has no column \"lien\" (did you mean \"line\"? columns: line)\n"},
+		{name: "Redis down", args: []string{"--redis", "127.0.0.1:1", "status", "j0123456789abcdef0123"}, code: exitFailed,
+			stderr: "fanout: cannot reach Redis at 127.0.0.1:1 (dial tcp 127.0.0.1:1: connect: connection refused): start it, or run without --redis and FANOUT_REDIS_URL (embedded mode)\n"},
+		{name: "failed job", args: []string{"run", "--in", "in/", "--fn", "exec", "--arg", "cmd=false", "--out", "failed/", "--max-attempts", "1", "--workers", "1", "-q"},
+			code: exitFailed, contains: true,
+			stderr: "c00000000: exec: \"false\": exit status 1; after fixing the cause: " + bin + " redrive J --out " + out + " && " + bin + " wait J --out " + out + " --workers 1\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runIn(t, dir, env, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit code %d, want %d; stderr:\n%s", code, tc.code, stderr)
+			}
+			got := regexp.MustCompile(`\bj[0-9a-f]{20}\b`).ReplaceAllString(stderr, "J")
+			if tc.contains && !strings.Contains(got, tc.stderr) || !tc.contains && got != tc.stderr {
+				t.Errorf("stderr:\n%s\nwant (contains: %v):\n%s", got, tc.contains, tc.stderr)
+			}
+			for _, bad := range []string{"chunk c00000000: chunk", "function convert: convert:", "manifest: spec:", "pool.go"} {
+				if strings.Contains(stderr, bad) {
+					t.Errorf("stderr repeats an internal prefix %q:\n%s", bad, stderr)
+				}
+			}
+		})
+	}
+}
+
+// A Redis address without a scheme is accepted, and a job whose input
+// changed after it was planned fails saying that --rerun plans the
+// changed input.
+func TestRedisHostPortAndTheRerunHint(t *testing.T) {
+	redisURL, prefix := localstack.RedisNamespace(t)
+	u, err := url.Parse(redisURL)
+	if err != nil || u.User != nil {
+		t.Skipf("this test passes Redis as host:port, not %s", redisURL)
+	}
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "in", "a.txt"), []byte("one\ntwo\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	global := []string{"--redis", u.Host, "--redis-prefix", prefix}
+	code, stdout, stderr := runIn(t, dir, env, append(global, "submit", "--in", "in/", "--fn", "grep", "--arg", "pattern=o", "--out", "out/", "--max-attempts", "1")...)
+	if code != exitOK {
+		t.Fatalf("submit with --redis %s: exit code %d; stderr:\n%s", u.Host, code, stderr)
+	}
+	job := strings.TrimSpace(stdout)
+	if err := os.WriteFile(filepath.Join(dir, "in", "a.txt"), []byte("one\ntwo\nthree\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runIn(t, dir, env, append(global, "wait", job, "--workers", "1", "-q")...)
+	if code != exitFailed {
+		t.Fatalf("wait: exit code %d, want %d; stderr:\n%s", code, exitFailed, stderr)
+	}
+	for _, want := range []string{"a.txt changed after the job was planned", "; the job reads the input as it was planned: run it again with --rerun to plan the changed input as a new job\n"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/fanout-dev/fanout/fanout"
+	"github.com/fanout-dev/fanout/functions"
 	"github.com/fanout-dev/fanout/functions/builtin"
 )
 
@@ -36,7 +37,7 @@ func newRunCommand(g *globalFlags, submitOnly bool) *cobra.Command {
 	}
 	jf.register(cmd)
 	if !submitOnly {
-		cmd.Flags().IntVar(&workers, "workers", runtime.NumCPU(), "`N` chunks this process works on at once (0: leave the work to fanout work processes)")
+		cmd.Flags().IntVar(&workers, "workers", runtime.NumCPU(), "chunks this process works on at once, `N` (0: leave the work to fanout work processes)")
 		cmd.Flags().DurationVar(&grace, "grace", defaultGrace, "on Ctrl-C or SIGTERM, how long running chunks may finish before they go back to the queue")
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object describing the job at the end")
@@ -76,7 +77,7 @@ func newRunCommand(g *globalFlags, submitOnly bool) *cobra.Command {
 			}
 			return cmds
 		}
-		return runJob(ctx, g, a, jobRun{out: spec.Output, workers: workers, grace: grace, jsonOut: jsonOut, rerunnable: true, resume: resume},
+		return runJob(ctx, g, a, jobRun{cmd: cmd, out: spec.Output, workers: workers, grace: grace, jsonOut: jsonOut, rerunnable: true, resume: resume},
 			func(ctx context.Context, opts fanout.RunOptions) (fanout.Result, error) {
 				return a.engine.Run(ctx, spec, opts)
 			})
@@ -90,6 +91,7 @@ const defaultGrace = 5 * time.Second
 
 // jobRun describes one run or wait of a job in this process.
 type jobRun struct {
+	cmd     *cobra.Command
 	out     string // the job's output URL
 	workers int
 	grace   time.Duration
@@ -134,6 +136,9 @@ func runJob(ctx context.Context, g *globalFlags, a *app, jr jobRun, do func(cont
 		},
 	}
 	res, err := do(ctx, opts)
+	if err != nil && jr.cmd != nil && res.Job != "" {
+		err = failureHint(err, res.Job, redriveCommand(jr.cmd, res.Job, jr.out, a.embedded, jr.workers))
+	}
 	interrupted := g.sig.interrupted() && res.State != fanout.StateCommitted
 	prog.finish(res, err, interrupted)
 	if interrupted {
@@ -201,6 +206,19 @@ func reportInterrupted(g *globalFlags, a *app, jr jobRun, prog *progress, res fa
 // waitCommand renders the `fanout wait` command that finishes a job, with
 // the global flags given on this command line.
 func waitCommand(cmd *cobra.Command, job, out string, embedded bool, workers int) string {
+	return jobCommand(cmd, "wait", job, out, embedded, workers)
+}
+
+// redriveCommand renders the commands that run a failed job's failed
+// chunks again and commit it.
+func redriveCommand(cmd *cobra.Command, job, out string, embedded bool, workers int) string {
+	return jobCommand(cmd, "redrive", job, out, embedded, 0) + " && " + jobCommand(cmd, "wait", job, out, embedded, workers)
+}
+
+// jobCommand renders `fanout VERB JOB` with the global flags given on this
+// command line, --out when the queue does not remember the job, and
+// --workers.
+func jobCommand(cmd *cobra.Command, verb, job, out string, embedded bool, workers int) string {
 	args := []string{os.Args[0]}
 	cmd.Root().PersistentFlags().Visit(func(f *pflag.Flag) {
 		switch f.Name {
@@ -208,7 +226,7 @@ func waitCommand(cmd *cobra.Command, job, out string, embedded bool, workers int
 			args = append(args, "--"+f.Name, redactURL(f.Value.String()))
 		}
 	})
-	args = append(args, "wait", job)
+	args = append(args, verb, job)
 	if embedded {
 		args = append(args, "--out", out)
 	}
@@ -443,10 +461,10 @@ a worker may not run are released for workers that may, and the worker says why 
 			return err
 		},
 	}
-	cmd.Flags().IntVar(&concurrency, "concurrency", runtime.NumCPU(), "chunks processed at once")
-	cmd.Flags().StringVar(&job, "job", "", "serve only this job")
+	cmd.Flags().IntVar(&concurrency, "concurrency", runtime.NumCPU(), "`N` chunks processed at once")
+	cmd.Flags().StringVar(&job, "job", "", "serve only this `JOB`")
 	cmd.Flags().DurationVar(&grace, "grace", 30*time.Second, "on SIGTERM, how long running chunks may finish before they are released")
-	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this address (e.g. :9090) at /metrics")
+	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on `ADDR` (e.g. :9090) at /metrics")
 	af.register(cmd.Flags())
 	return cmd
 }
@@ -501,13 +519,13 @@ func newWaitCommand(g *globalFlags) *cobra.Command {
 				setMemoryLimit(workers)
 			}
 			resume := func(string) []string { return []string{shellQuote(redactArgs(os.Args))} }
-			return runJob(ctx, g, a, jobRun{out: o, workers: workers, grace: grace, jsonOut: jsonOut, resume: resume},
+			return runJob(ctx, g, a, jobRun{cmd: cmd, out: o, workers: workers, grace: grace, jsonOut: jsonOut, resume: resume},
 				func(ctx context.Context, opts fanout.RunOptions) (fanout.Result, error) {
 					return a.engine.Wait(ctx, o, args[0], opts)
 				})
 		},
 	}
-	cmd.Flags().StringVar(&out, "out", "", "the job's output URL (needed when Redis lost the job)")
+	cmd.Flags().StringVar(&out, "out", "", "the job's output `URL` (needed when Redis lost the job)")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the result as JSON")
 	cmd.Flags().IntVar(&workers, "workers", 0, "also work on the job with `N` local workers")
 	cmd.Flags().DurationVar(&grace, "grace", defaultGrace, "on Ctrl-C or SIGTERM, how long running chunks may finish before they go back to the queue")
@@ -552,7 +570,7 @@ func newStatusCommand(g *globalFlags) *cobra.Command {
 			return w.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&out, "out", "", "the job's output URL (needed when Redis does not know the job)")
+	cmd.Flags().StringVar(&out, "out", "", "the job's output `URL` (needed when Redis does not know the job)")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
 	return cmd
 }
@@ -578,23 +596,37 @@ func newResumeCommand(g *globalFlags) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&out, "out", "", "the job's output URL")
+	cmd.Flags().StringVar(&out, "out", "", "the job's output `URL`")
 	return cmd
 }
 
 func newFunctionsCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "functions",
-		Short: "List the built-in functions",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Use:   "functions [NAME]",
+		Short: "List the built-in functions and their arguments (--arg K=V), or describe one",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
 			reg := builtin.Registry()
+			names := reg.Names()
+			if len(args) == 1 {
+				if _, err := reg.Lookup(args[0]); err != nil {
+					if c := functions.Closest(args[0], names); c != "" {
+						return usagef("unknown function %q (did you mean %s?); fanout functions lists them", args[0], c)
+					}
+					return usagef("unknown function %q; fanout functions lists them (%s)", args[0], strings.Join(names, ", "))
+				}
+				names = args[:1]
+			}
 			w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-			for _, name := range reg.Names() {
+			for _, name := range names {
 				f, _ := reg.Lookup(name)
 				fmt.Fprintf(w, "%s\t%s\n", name, strings.TrimSpace(f.Describe()))
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			fmt.Printf("\nEvery function also takes %s.\nPass arguments as --arg K=V, e.g. fanout run --fn %s --arg K=V ...\n", builtin.CommonArgs, names[0])
+			return nil
 		},
 	}
 }

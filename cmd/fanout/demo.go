@@ -64,8 +64,8 @@ func newDemoCommand(g *globalFlags) *cobra.Command {
 			return listPartitions(out)
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", "fanout-demo", "where to write the sample input and the output")
-	cmd.Flags().IntVar(&rows, "rows", 200000, "sample rows to generate")
+	cmd.Flags().StringVar(&dir, "dir", "fanout-demo", "`DIR` to write the sample input and the output in")
+	cmd.Flags().IntVar(&rows, "rows", 200000, "`N` sample rows to generate")
 	return cmd
 }
 

@@ -82,12 +82,12 @@ with --contract on validate, convert or duplicates. See docs/contracts.md.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&o.in, "in", "", "input URL (s3://bucket/prefix/, file:///dir/, a local path; a glob in the last element)")
-	fl.StringVar(&o.format, "format", "auto", "input format: auto|csv|jsonl|parquet (auto: by extension)")
-	fl.IntVar(&o.sampleRows, "sample-rows", 10000, "records to sample")
-	fl.StringVar(&o.sampleBytes, "sample-bytes", "16MiB", "most bytes read from one (decompressed) object")
-	fl.StringVar(&o.name, "name", "", "the contract's name (default: the input's last path element)")
-	fl.StringVarP(&o.out, "output", "o", "", "write the contract to this file instead of stdout")
+	fl.StringVar(&o.in, "in", "", "input `URL` (s3://bucket/prefix/, file:///dir/, a local path; a glob in the last element)")
+	fl.StringVar(&o.format, "format", "auto", "input format: `auto|csv|jsonl|parquet` (auto: by extension)")
+	fl.IntVar(&o.sampleRows, "sample-rows", 10000, "`N` records to sample")
+	fl.StringVar(&o.sampleBytes, "sample-bytes", "16MiB", "most bytes read from one (decompressed) object: `SIZE`")
+	fl.StringVar(&o.name, "name", "", "the contract's `NAME` (default: the input's last path element)")
+	fl.StringVarP(&o.out, "output", "o", "", "write the contract to `FILE` instead of stdout")
 	return cmd
 }
 

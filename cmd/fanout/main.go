@@ -21,7 +21,8 @@ func main() {
 	console := newConsole(os.Stderr)
 	sig := newInterrupts(console)
 	ctx, stop := sig.notify(context.Background())
-	err := newRootCommand(sig, console).ExecuteContext(ctx)
+	root := newRootCommand(sig, console)
+	err := explain(root, root.ExecuteContext(ctx))
 	stop()
 	os.Exit(exitCode(err, sig, console))
 }

@@ -50,7 +50,7 @@ cannot be redriven.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&out, "out", "", "the job's output URL (needed when Redis does not know the job)")
+	cmd.Flags().StringVar(&out, "out", "", "the job's output `URL` (needed when Redis does not know the job)")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print what was redriven as JSON")
 	return cmd
 }

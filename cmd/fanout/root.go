@@ -78,14 +78,14 @@ everything runs in this process; with it, chunks go through Redis and any number
 	pf := root.PersistentFlags()
 	// --help prints a flag's default, and the Redis URL may hold a
 	// password: $FANOUT_REDIS_URL is read after parsing.
-	pf.StringVar(&g.redisURL, "redis", "", "Redis URL (redis:// or rediss://; AUTH as redis://:password@host; a Redis Cluster as redis+cluster://host:port,host:port or rediss+cluster://); default $FANOUT_REDIS_URL, empty for the embedded queue")
+	pf.StringVar(&g.redisURL, "redis", "", "Redis `URL` (redis:// or rediss://, or host:port; AUTH as redis://:password@host; a Redis Cluster as redis+cluster://host:port,host:port or rediss+cluster://); default $FANOUT_REDIS_URL, empty for the embedded queue")
 	_, redisPrefix := envconfig.Redis(os.Getenv)
-	pf.StringVar(&g.redisNS, "redis-prefix", redisPrefix, "prefix of every Redis key ($FANOUT_REDIS_PREFIX)")
-	pf.StringVar(&g.s3Backend, "s3-backend", os.Getenv("FANOUT_S3_BACKEND"), "S3 client: minio (default) or aws ($FANOUT_S3_BACKEND)")
-	pf.StringVar(&g.sse, "sse", "", "server-side encryption of everything written to S3: none, s3 (SSE-S3), kms or kms:KEY (SSE-KMS); default $FANOUT_SSE; give every process of a job the same")
-	pf.StringArrayVar(&g.execEnv, "exec-env", nil, "NAME or NAME=VALUE: pass this variable of fanout's environment (or this value) to exec's programs, which get only PATH, HOME, LANG, LC_*, LANGUAGE, TZ, TMPDIR, USER and LOGNAME otherwise; repeatable")
-	pf.StringVar(&g.specKeyFile, "spec-key-file", "", "file holding the key that signs the jobs this process submits and that workers check (default $FANOUT_SPEC_KEY, the key itself); share it between submitters and workers")
-	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of this process to the file")
+	pf.StringVar(&g.redisNS, "redis-prefix", redisPrefix, "`PREFIX` of every Redis key ($FANOUT_REDIS_PREFIX)")
+	pf.StringVar(&g.s3Backend, "s3-backend", os.Getenv("FANOUT_S3_BACKEND"), "S3 client: `minio|aws` (default minio; $FANOUT_S3_BACKEND)")
+	pf.StringVar(&g.sse, "sse", "", "server-side encryption of everything written to S3: `MODE` none, s3 (SSE-S3), kms or kms:KEY (SSE-KMS); default $FANOUT_SSE; give every process of a job the same")
+	pf.StringArrayVar(&g.execEnv, "exec-env", nil, "`NAME[=VALUE]`: pass this variable of fanout's environment (or this value) to exec's programs, which get only PATH, HOME, LANG, LC_*, LANGUAGE, TZ, TMPDIR, USER and LOGNAME otherwise; repeatable")
+	pf.StringVar(&g.specKeyFile, "spec-key-file", "", "`FILE` holding the key that signs the jobs this process submits and that workers check (default $FANOUT_SPEC_KEY, the key itself); share it between submitters and workers")
+	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of this process to `FILE`")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if !cmd.Flags().Changed("redis") {
 			g.redisURL, _ = envconfig.Redis(os.Getenv)
@@ -129,6 +129,7 @@ everything runs in this process; with it, chunks go through Redis and any number
 		newWatchCommand(g),
 		newInferCommand(g),
 	)
+	setUsageErrors(root)
 	return root
 }
 
@@ -211,9 +212,10 @@ func newApp(ctx context.Context, g *globalFlags, needRedis bool) (*app, error) {
 		cfg.Queue, cfg.Admin = q, q
 		a.embedded = true
 	} else {
-		q, err := redisqueue.New(ctx, redisqueue.Config{URL: g.redisURL, Prefix: g.redisNS})
+		quietRedis(log)
+		q, err := redisqueue.New(ctx, redisqueue.Config{URL: redisURL(g.redisURL), Prefix: g.redisNS})
 		if err != nil {
-			return nil, err
+			return nil, redisError(redisURL(g.redisURL), err)
 		}
 		cfg.Queue, cfg.Admin = q, q
 		a.closers = append(a.closers, q)
@@ -273,29 +275,49 @@ type jobFlags struct {
 
 func (f *jobFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringArrayVar(&f.inputs, "in", nil, "input URL (s3://bucket/prefix/, file:///dir/, a local path; a glob in the last element); repeatable")
-	fl.StringVar(&f.fn, "fn", "", "function to run (see `fanout functions`)")
-	fl.StringArrayVar(&f.args, "arg", nil, "function argument K=V; repeatable")
-	fl.StringVar(&f.out, "out", "", "output URL (a prefix that holds nothing of another job)")
-	fl.StringVar(&f.format, "format", "auto", "input format: auto|lines|csv|jsonl|parquet (auto: by extension; .gz/.zst/.bz2 decompressed)")
-	fl.StringVar(&f.outFormat, "out-format", "parquet", "output format: parquet|jsonl|csv|lines")
-	fl.StringVar(&f.partitionBy, "partition-by", "", "comma-separated output columns to partition by, Hive-style col=value/")
-	fl.StringVar(&f.chunkSize, "chunk-size", "64MiB", "target bytes per chunk")
-	fl.IntVar(&f.maxObjects, "max-objects-per-chunk", manifest.DefaultMaxObjectsPerChunk, "most small objects packed into one chunk")
-	fl.IntVar(&f.maxAttempts, "max-attempts", manifest.DefaultMaxAttempts, "attempts per chunk before it is dead-lettered")
+	fl.StringArrayVar(&f.inputs, "in", nil, "input `URL` (s3://bucket/prefix/, file:///dir/, a local path; a glob in the last element); repeatable")
+	fl.StringVar(&f.fn, "fn", "", "the function to run: `NAME` as listed by fanout functions")
+	fl.StringArrayVar(&f.args, "arg", nil, "function argument `K=V`; repeatable")
+	fl.StringVar(&f.out, "out", "", "output `URL` (a prefix that holds nothing of another job)")
+	fl.StringVar(&f.format, "format", "auto", "input format: `auto|lines|csv|jsonl|parquet` (auto: by extension; .gz/.zst/.bz2 decompressed)")
+	fl.StringVar(&f.outFormat, "out-format", "parquet", "output format: `parquet|jsonl|csv|lines`")
+	fl.StringVar(&f.partitionBy, "partition-by", "", "output columns to partition by, `COL,...`: Hive-style col=value/ directories")
+	fl.StringVar(&f.chunkSize, "chunk-size", "64MiB", "target `SIZE` of a chunk")
+	fl.IntVar(&f.maxObjects, "max-objects-per-chunk", manifest.DefaultMaxObjectsPerChunk, "most small objects packed into one chunk: `N`")
+	fl.IntVar(&f.maxAttempts, "max-attempts", manifest.DefaultMaxAttempts, "`N` attempts per chunk before it is dead-lettered")
 	fl.DurationVar(&f.lease, "lease", time.Duration(manifest.DefaultLease), "chunk lease; heartbeats extend it every third")
-	fl.StringVar(&f.maxFailed, "max-failed", "0", "failed chunks tolerated: a count N or a percentage P%")
+	fl.StringVar(&f.maxFailed, "max-failed", "0", "failed chunks tolerated: a count or a percentage, `N|P%`")
 	fl.BoolVar(&f.csvWhole, "csv-whole", false, "process each CSV object whole (needed when quoted fields hold newlines)")
-	fl.StringVar(&f.maxRecord, "max-record-size", "64MiB", "largest record accepted")
-	fl.StringVar(&f.maxInflate, "max-decompressed-size", "64GiB", "largest decompressed size of one compressed object")
+	fl.StringVar(&f.maxRecord, "max-record-size", "64MiB", "largest record accepted: `SIZE`")
+	fl.StringVar(&f.maxInflate, "max-decompressed-size", "64GiB", "largest decompressed `SIZE` of one compressed object")
 	fl.BoolVar(&f.rerun, "rerun", false, "run again even if the same job was submitted before (a new job ID)")
-	fl.IntVar(&f.reducers, "reducers", 0, "reduce partitions of an aggregating function (0: one per 512 MiB of input, 1 to 256)")
-	fl.StringVar(&f.contract, "contract", "", "data contract file (YAML or JSON) for validate, convert and duplicates: passed as --arg contract=<its text>")
-	fl.Float64Var(&f.backupAfter, "backup-after", 4, "start a backup attempt of a chunk running longer than this multiple of the median chunk time (and at least "+manifest.BackupMinAge.String()+"); 0: never")
-	fl.StringVar(&f.maxRejected, "max-rejected", "", "rejected records tolerated before the job fails with nothing published: N or P% of the records read (default: any number)")
+	fl.IntVar(&f.reducers, "reducers", 0, "`N` reduce partitions of an aggregating function (0: one per 512 MiB of input, 1 to 256)")
+	fl.StringVar(&f.contract, "contract", "", "data contract `FILE` (YAML or JSON) for validate, convert and duplicates: passed as --arg contract=<its text>")
+	fl.Float64Var(&f.backupAfter, "backup-after", 4, "start a backup attempt of a chunk running longer than `X` times the median chunk time (and at least "+manifest.BackupMinAge.String()+"); 0: never")
+	fl.StringVar(&f.maxRejected, "max-rejected", "", "rejected records tolerated before the job fails with nothing published: `N|P%` of the records read (default: any number)")
 }
 
+// spec makes the job's JobSpec from the flags; every error is a usage
+// error naming the flag.
 func (f *jobFlags) spec() (manifest.JobSpec, error) {
+	spec, err := f.specOf()
+	if err != nil {
+		var ue usageError
+		if !errors.As(err, &ue) {
+			err = usageError{err}
+		}
+		return spec, err
+	}
+	if err := checkFunction(spec.Function); err != nil {
+		return spec, err
+	}
+	if err := spec.Validate(); err != nil {
+		return spec, specError(err)
+	}
+	return spec, nil
+}
+
+func (f *jobFlags) specOf() (manifest.JobSpec, error) {
 	if len(f.inputs) == 0 {
 		return manifest.JobSpec{}, errors.New("--in is required")
 	}

@@ -44,9 +44,9 @@ type invokeFlags struct {
 }
 
 func (f *invokeFlags) register(fl *pflag.FlagSet) {
-	fl.StringVar(&f.target, "invoke", "", "fan chunks out over asynchronous invocations of a Lambda function: lambda:FUNCTION (name or ARN; AWS_ENDPOINT_URL_LAMBDA for an emulator)")
-	fl.IntVar(&f.concurrency, "concurrency", 10, "with --invoke: most invocations in flight per job")
-	fl.IntVar(&f.perInvoke, "invoke-chunks", 1, "with --invoke: chunks one invocation processes at once")
+	fl.StringVar(&f.target, "invoke", "", "fan chunks out over asynchronous invocations of a Lambda function: `lambda:FUNCTION` (name or ARN; AWS_ENDPOINT_URL_LAMBDA for an emulator)")
+	fl.IntVar(&f.concurrency, "concurrency", 10, "with --invoke: most invocations in flight per job, `N`")
+	fl.IntVar(&f.perInvoke, "invoke-chunks", 1, "with --invoke: `N` chunks one invocation processes at once")
 	fl.DurationVar(&f.startGrace, "invoke-start-grace", 15*time.Second, "with --invoke: how long a sent invocation counts as in flight before its leases show")
 }
 
@@ -180,12 +180,12 @@ type triggerFlags struct {
 func (f *triggerFlags) register(cmd *cobra.Command) {
 	f.job.register(cmd)
 	fl := cmd.Flags()
-	fl.Lookup("out").Usage = "output base URL: each triggered job commits under <out>/<batch>/, a prefix of its own"
-	fl.Lookup("in").Usage = "accept only objects under this URL (glob allowed in the last element); repeatable; default: any"
+	fl.Lookup("out").Usage = "output base `URL`: each triggered job commits under <out>/<batch>/, a prefix of its own"
+	fl.Lookup("in").Usage = "accept only objects under this `URL` (glob allowed in the last element); repeatable; default: any"
 	fl.MarkHidden("rerun")
 	fl.DurationVar(&f.window, "window", 30*time.Second, "batch the objects of this long into one job (from the batch's first event)")
-	fl.IntVar(&f.maxObjects, "max-objects", trigger.DefaultMaxObjects, "most objects in one job (a fuller batch closes at once)")
-	fl.IntVar(&f.workers, "workers", runtime.NumCPU(), "chunks this process works on at once, for any job in the queue (0: leave the work to fanout work processes or --invoke)")
+	fl.IntVar(&f.maxObjects, "max-objects", trigger.DefaultMaxObjects, "most objects in one job, `N` (a fuller batch closes at once)")
+	fl.IntVar(&f.workers, "workers", runtime.NumCPU(), "`N` chunks this process works on at once, for any job in the queue (0: leave the work to fanout work processes or --invoke)")
 	fl.BoolVar(&f.trustEvents, "trust-events", false, "do not check that an event's object still has the event's ETag (saves a HEAD per object)")
 	f.invoke.register(fl)
 	f.admit.register(fl)
@@ -537,10 +537,10 @@ the event again) and a restarted serve picks up what it had not settled.`,
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9080", "address to listen on")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9080", "`ADDR` to listen on")
 	// --help prints a flag's default: $FANOUT_WEBHOOK_SECRET is read in RunE.
-	cmd.Flags().StringVar(&secret, "secret", "", "shared secret expected as \"Authorization: Bearer <secret>\"; default $FANOUT_WEBHOOK_SECRET (prefer the variable: flags show in ps)")
-	cmd.Flags().Int64Var(&maxBody, "max-body", 16<<20, "largest request body accepted")
+	cmd.Flags().StringVar(&secret, "secret", "", "shared `SECRET` expected as \"Authorization: Bearer <secret>\"; default $FANOUT_WEBHOOK_SECRET (prefer the variable: flags show in ps)")
+	cmd.Flags().Int64Var(&maxBody, "max-body", 16<<20, "largest request body accepted, in `BYTES`")
 	return cmd
 }
 

@@ -32,11 +32,18 @@ func Registry() *functions.Registry {
 // plannerArgs are consumed by the planner and accepted by every function.
 var plannerArgs = []string{"schema"}
 
+// CommonArgs describes the arguments every function takes (the planner
+// reads them), for help texts.
+const CommonArgs = "schema=name:type,..., the columns and types of CSV and JSONL input (int64, float64, bool, timestamp, string; default: inferred from a sample of the first object)"
+
 // checkArgs reports the first argument (by name) that fn does not take.
 func checkArgs(fn string, args map[string]string, valid ...string) error {
 	for _, name := range slices.Sorted(maps.Keys(args)) {
 		if !slices.Contains(valid, name) && !slices.Contains(plannerArgs, name) {
 			all := slices.Sorted(slices.Values(append(slices.Clone(valid), plannerArgs...)))
+			if c := functions.Closest(name, all); c != "" {
+				return functions.Permanent(fmt.Errorf("%s: unknown argument %q (did you mean %s? valid: %s)", fn, name, c, strings.Join(all, ", ")))
+			}
 			return functions.Permanent(fmt.Errorf("%s: unknown argument %q (valid: %s)", fn, name, strings.Join(all, ", ")))
 		}
 	}
@@ -73,6 +80,9 @@ func inputSchema(fn string, p functions.Params) (*functions.Schema, error) {
 func columnIndex(s *functions.Schema, name string) (int, error) {
 	if i := s.Index(name); i >= 0 {
 		return i, nil
+	}
+	if c := functions.Closest(name, s.Names()); c != "" {
+		return -1, fmt.Errorf("unknown column %q (did you mean %q? columns: %s)", name, c, strings.Join(s.Names(), ", "))
 	}
 	return -1, fmt.Errorf("unknown column %q (columns: %s)", name, strings.Join(s.Names(), ", "))
 }

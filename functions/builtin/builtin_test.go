@@ -34,7 +34,7 @@ func TestArgErrors(t *testing.T) {
 		args map[string]string
 		want string
 	}{
-		{builtin.Convert{}, map[string]string{"selct": "a"}, `convert: unknown argument "selct" (valid: contract, rename, schema, select, where)`},
+		{builtin.Convert{}, map[string]string{"selct": "a"}, `convert: unknown argument "selct" (did you mean select? valid: contract, rename, schema, select, where)`},
 		{builtin.Convert{}, map[string]string{"select": "name,nope"}, `convert: select="name,nope": unknown column "nope" (columns: name, age, vip)`},
 		{builtin.Convert{}, map[string]string{"select": "name, name"}, `convert: select="name, name": column "name" selected twice`},
 		{builtin.Convert{}, map[string]string{"select": " , "}, `convert: select=" , ": no columns`},

@@ -153,7 +153,7 @@ func TestReducerArgErrors(t *testing.T) {
 		args map[string]string
 		want string
 	}{
-		{builtin.WordCount{}, map[string]string{"col": "name"}, `wordcount: unknown argument "col" (valid: column, schema)`},
+		{builtin.WordCount{}, map[string]string{"col": "name"}, `wordcount: unknown argument "col" (did you mean column? valid: column, schema)`},
 		{builtin.WordCount{}, map[string]string{"column": "nope"}, `wordcount: column="nope": unknown column "nope" (columns: name, age, vip)`},
 		{builtin.Aggregate{}, map[string]string{"group": "name"}, `aggregate: unknown argument "group" (valid: agg, by, schema)`},
 		{builtin.Aggregate{}, map[string]string{"by": "nope"}, `aggregate: by="nope": unknown column "nope"`},

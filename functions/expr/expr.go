@@ -278,15 +278,13 @@ func (p *parser) column(t token) (term, error) {
 	return term{operand: operand{col: i}, pos: t.pos, typ: p.schema.Columns[i].Type, name: t.text}, nil
 }
 
-// known lists the schema's columns for an unknown column's error, with a
-// suggestion when only the case differs.
+// known lists the schema's columns for an unknown column's error, or
+// suggests the one it most likely misspells.
 func (p *parser) known(name string) string {
-	for _, c := range p.schema.Columns {
-		if strings.EqualFold(c.Name, name) {
-			return fmt.Sprintf(" (did you mean %s?)", quoteIdent(c.Name))
-		}
-	}
 	names := p.schema.Names()
+	if c := functions.Closest(name, names); c != "" {
+		return fmt.Sprintf(" (did you mean %s?)", quoteIdent(c))
+	}
 	if len(names) == 0 {
 		return " (the schema has no columns)"
 	}

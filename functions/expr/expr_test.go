@@ -244,7 +244,8 @@ func TestCompileErrors(t *testing.T) {
 	}{
 		{"empty", "  ", 1, "empty expression"},
 		{"missing operand", "age >", 6, "expected a column or a literal, found end of expression"},
-		{"unknown column", "age > 1 and agee = 1", 13, `unknown column "agee" (columns: name, age, score, vip, ts, "user name", tag, "and")`},
+		{"unknown column", "age > 1 and nope = 1", 13, `unknown column "nope" (columns: name, age, score, vip, ts, "user name", tag, "and")`},
+		{"misspelt column", "age > 1 and agee = 1", 13, `unknown column "agee" (did you mean "age"?)`},
 		{"case differs", "Age = 1", 1, `unknown column "Age" (did you mean "age"?)`},
 		{"unknown quoted column", `"user_name" = 'x'`, 1, `unknown column "user_name"`},
 		{"string to int", "age > 'abc'", 7, `cannot compare int64 column "age" with 'abc'`},
