@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 
@@ -176,8 +177,13 @@ func redisURL(s string) string {
 	return "redis://" + s
 }
 
-// redisError says that Redis cannot be reached, once, and what to do.
+// redisError says that Redis cannot be reached, once, and what to do;
+// other errors (a refused password) pass unchanged.
 func redisError(rawURL string, err error) error {
+	var ne *net.OpError
+	if !errors.As(err, &ne) || ne.Op != "dial" {
+		return err
+	}
 	host := rawURL
 	if u, perr := url.Parse(rawURL); perr == nil && u.Host != "" {
 		host = u.Host
