@@ -11,6 +11,7 @@ import (
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go/format"
+	"github.com/pierrec/lz4/v4"
 
 	"github.com/fanout-dev/fanout/functions"
 )
@@ -112,6 +113,37 @@ func TestDecompressedBound(t *testing.T) {
 		err := in.checkCompression(codec, 0, int64(len(c)), 1<<20, 0, true)
 		if err == nil || !strings.Contains(err.Error(), "decompresses to more than") {
 			t.Errorf("%v bomb of %d bytes: %v, want refused", codec, len(c), err)
+		}
+	}
+}
+
+// TestLZ4BlockSize checks the size lz4BlockSize reads from an LZ4 block's
+// sequences against what the block really decompresses to.
+func TestLZ4BlockSize(t *testing.T) {
+	rnd := make([]byte, 1<<20)
+	for i := range rnd {
+		rnd[i] = byte(i*7919 ^ i>>5)
+	}
+	for name, data := range map[string][]byte{
+		"short": []byte("hello hello hello hello"), "zeros": make([]byte, 10<<20), "mixed": rnd,
+		"text": []byte(strings.Repeat("the quick brown fox, ", 50000)),
+	} {
+		dst := make([]byte, lz4.CompressBlockBound(len(data)))
+		var c lz4.Compressor
+		n, err := c.CompressBlock(data, dst)
+		if err != nil || n == 0 {
+			t.Fatalf("%s: compress: %d, %v", name, n, err)
+		}
+		if got, err := lz4BlockSize(dst[:n]); err != nil || got != int64(len(data)) {
+			t.Errorf("%s: lz4BlockSize = %d, %v; want %d", name, got, err, len(data))
+		}
+		if _, err := lz4BlockSize(dst[:n-1]); err == nil && n > 1 {
+			// A cut block is usually caught; when the cut lands after
+			// whole literals it only reads shorter, which the exact
+			// comparison with the page header then refuses.
+			if got, _ := lz4BlockSize(dst[:n-1]); got == int64(len(data)) {
+				t.Errorf("%s: a cut block reads as whole", name)
+			}
 		}
 	}
 }

@@ -32,6 +32,8 @@ func decompressedBound(codec format.CompressionCodec, data []byte, limit int64) 
 	switch codec {
 	case format.Zstd:
 		return zstdBound(data)
+	case format.Lz4Raw:
+		return lz4BlockSize(data)
 	case format.Gzip, format.Brotli:
 		var r io.Reader
 		if codec == format.Gzip {
@@ -140,4 +142,52 @@ func zstdBound(b []byte) (int64, error) {
 		b = b[i:]
 	}
 	return total, nil
+}
+
+// lz4BlockSize is what an LZ4 block (LZ4_RAW) decompresses to, counted
+// from its sequences' literal and match lengths without decompressing.
+func lz4BlockSize(b []byte) (int64, error) {
+	var n int64
+	length := func(i, l int) (int, int, error) {
+		if l != 15 {
+			return i, l, nil
+		}
+		for {
+			if i >= len(b) {
+				return 0, 0, errors.New("lz4: length runs past the block")
+			}
+			c := b[i]
+			i++
+			l += int(c)
+			if c != 255 {
+				return i, l, nil
+			}
+		}
+	}
+	for i := 0; i < len(b); {
+		token := b[i]
+		i++
+		var lit, match int
+		var err error
+		if i, lit, err = length(i, int(token>>4)); err != nil {
+			return 0, err
+		}
+		if lit > len(b)-i {
+			return 0, errors.New("lz4: literals run past the block")
+		}
+		i += lit
+		n += int64(lit)
+		if i == len(b) {
+			break // the last sequence has literals only
+		}
+		if i+2 > len(b) || b[i]|b[i+1] == 0 {
+			return 0, errors.New("lz4: bad match offset")
+		}
+		i += 2
+		if i, match, err = length(i, int(token&15)); err != nil {
+			return 0, err
+		}
+		n += int64(match) + 4
+	}
+	return n, nil
 }

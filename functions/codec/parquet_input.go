@@ -139,6 +139,15 @@ type guardedReaderAt struct {
 	// cache holds the current row group's selected column chunks, each
 	// range fetched with one read.
 	cache []cachedRange
+
+	// patches are bytes served instead of the file's (lz4RawWorkaround).
+	patches []patch
+}
+
+// patch replaces the file's bytes at off with b in what ReadAt returns.
+type patch struct {
+	off int64
+	b   []byte
 }
 
 type cachedRange struct {
@@ -173,6 +182,20 @@ func (g *guardedReaderAt) load(ranges [][2]int64) error {
 }
 
 func (g *guardedReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := g.readAt(p, off)
+	for _, pt := range g.patches {
+		if pt.off < off+int64(n) && pt.off+int64(len(pt.b)) > off {
+			for i, c := range pt.b {
+				if j := pt.off + int64(i) - off; j >= 0 && j < int64(n) {
+					p[j] = c
+				}
+			}
+		}
+	}
+	return n, err
+}
+
+func (g *guardedReaderAt) readAt(p []byte, off int64) (int, error) {
 	if off < 0 || off > g.size {
 		return 0, fmt.Errorf("read at offset %d outside the file (%d bytes): %w", off, g.size, ErrCorruptParquet)
 	}
@@ -316,9 +339,6 @@ func fileColumns(f *parquet.File, object string) (*functions.Schema, []pqColumn,
 			if err != nil {
 				return fmt.Errorf("column %q: %w", c.Name(), err)
 			}
-			if err := checkCodecs(f, c); err != nil {
-				return err
-			}
 			cols = append(cols, pqColumn{name: c.Name(), leaf: c.Index(), typ: t, conv: conv, required: c.Required()})
 		}
 		return nil
@@ -348,20 +368,6 @@ func leafElements(f *parquet.File) []*format.SchemaElement {
 	}
 	return leaves
 }
-
-// checkCodecs refuses a column whose chunks use a codec parquet-go
-// decodes wrongly.
-func checkCodecs(f *parquet.File, c *parquet.Column) error {
-	for i, rg := range f.Metadata().RowGroups {
-		if idx := c.Index(); idx < len(rg.Columns) && rg.Columns[idx].MetaData.Codec == format.Lz4Raw {
-			return fmt.Errorf("column %q in row group %d: %w", c.Name(), i, errLZ4Raw)
-		}
-	}
-	return nil
-}
-
-// errLZ4Raw explains the refusal of LZ4_RAW column chunks.
-var errLZ4Raw = fmt.Errorf("%w: LZ4_RAW compression: parquet-go v0.32 decodes some LZ4_RAW pages wrongly without an error (every value of parquet-testing's lz4_raw_compressed_larger.parquet comes out empty), so fanout refuses them", ErrUnsupportedParquet)
 
 // leafConverter picks the fanout type of a leaf column and the conversion
 // of its values. A type the record model cannot hold is an error
@@ -812,9 +818,6 @@ func (in *parquetInput) openRowGroup() error {
 			return in.corrupt(in.rowBase, fmt.Errorf("row group %d has no column %q", in.rg, r.name))
 		}
 		cc := &rg.Columns[r.leaf].MetaData
-		if cc.Codec == format.Lz4Raw {
-			return in.refuse(fmt.Errorf("column %q in row group %d: %w", r.name, in.rg, errLZ4Raw))
-		}
 		if r.required && cc.Statistics.NullCount > 0 {
 			return in.corrupt(in.rowBase, fmt.Errorf("required column %q claims %d nulls in row group %d", r.name, cc.Statistics.NullCount, in.rg))
 		}
@@ -830,6 +833,7 @@ func (in *parquetInput) openRowGroup() error {
 	// Fetch the selected column chunks with as few reads as possible: the
 	// page checks and parquet-go then read from memory.
 	slices.SortFunc(ranges, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
+	in.g.patches = in.g.patches[:0]
 	if err := in.g.load(ranges); err != nil {
 		return in.corrupt(in.rowBase, err)
 	}
@@ -876,19 +880,21 @@ func (in *parquetInput) checkPages(cc *format.ColumnMetaData, headers []pageCoun
 		window := min(int64(256), end-pos)
 		var hlen int
 		var typ, comp, uncomp, nvals, nnulls int64 = -1, -1, -1, 0, -1
-		var levels int64       // V2: level bytes before the (compressed) values
-		compressed := int64(1) // V2: is_compressed, true unless it says
+		var uncompAt, uncompEnd int // where uncompressed_page_size lies in hdr
+		var levels int64            // V2: level bytes before the (compressed) values
+		compressed := int64(1)      // V2: is_compressed, true unless it says
 		for {
 			hdr = hdr[:window]
 			if _, err := in.g.ReadAt(hdr, pos); err != nil {
 				return nil, 0, err
 			}
-			tc := thriftCheck{b: hdr, maxAlloc: 2 * maxPageHeaderBytes, visit: func(parent, field int16, v int64) {
+			var tc thriftCheck
+			tc = thriftCheck{b: hdr, maxAlloc: 2 * maxPageHeaderBytes, visit: func(parent, field int16, v int64) {
 				switch {
 				case parent == 0 && field == 1:
 					typ = v
 				case parent == 0 && field == 2:
-					uncomp = v
+					uncomp, uncompAt, uncompEnd = v, tc.valueAt, tc.i
 				case parent == 0 && field == 3:
 					comp = v
 				case (parent == 5 || parent == 7 || parent == 8) && field == 1:
@@ -926,6 +932,9 @@ func (in *parquetInput) checkPages(cc *format.ColumnMetaData, headers []pageCoun
 		}
 		if err := in.checkCompression(cc.Codec, pos+int64(hlen), comp, uncomp, levels, compressed != 0); err != nil {
 			return nil, 0, err
+		}
+		if cc.Codec == format.Lz4Raw && compressed != 0 && uncomp > levels {
+			in.lz4RawWorkaround(pos+int64(uncompAt), hdr[uncompAt:uncompEnd], uncomp-levels-1)
 		}
 		largest = max(largest, uncomp)
 		if typ == int64(format.DataPage) || typ == int64(format.DataPageV2) {
@@ -972,7 +981,7 @@ func (in *parquetInput) checkCompression(codec format.CompressionCodec, off, com
 		return fmt.Errorf("%w: page at %d claims %d bytes from %d compressed, a ratio above the %d fanout allows", ErrUnsupportedParquet, off, uncomp, comp, maxCompressionRatio)
 	}
 	switch codec {
-	case format.Zstd, format.Gzip, format.Brotli:
+	case format.Zstd, format.Gzip, format.Brotli, format.Lz4Raw:
 		// What parquet-go decompresses it into grows past the header's
 		// size: bound what it can grow to.
 		if cap(in.scratch) < int(comp-levels) {
@@ -990,6 +999,9 @@ func (in *parquetInput) checkCompression(codec format.CompressionCodec, off, com
 		if bound > limit {
 			return fmt.Errorf("%s page at %d decompresses to more than %d bytes, its header says %d", codec, off, limit, uncomp-levels)
 		}
+		if codec == format.Lz4Raw && bound != uncomp-levels {
+			return fmt.Errorf("LZ4_RAW page at %d decompresses to %d bytes, its header says %d", off, bound, uncomp-levels)
+		}
 	}
 	if codec == format.Snappy && comp > levels {
 		var b [binary.MaxVarintLen32]byte
@@ -1002,6 +1014,33 @@ func (in *parquetInput) checkCompression(codec format.CompressionCodec, off, com
 		}
 	}
 	return nil
+}
+
+// lz4RawWorkaround works around a bug of parquet-go v0.32: when its
+// LZ4_RAW codec decompresses a page into a buffer of its own (it does
+// when the pooled buffer it is given holds less than three times the
+// compressed bytes), and the result is exactly as long as the header's
+// uncompressed size (or shorter: V2 pages, whose levels are not
+// compressed), parquet-go keeps its pooled buffer, unwritten, and decodes
+// that: every value of lz4_raw_compressed_larger.parquet came out "". It
+// keeps the codec's buffer when the result is longer than the header
+// says. So the reader serves parquet-go this page header with its
+// uncompressed_page_size set to one less than the decompressed values
+// (want), in as many varint bytes as the original; checkCompression has
+// checked that the page decompresses to exactly what its header says, and
+// read checks the values decoded against the header. TestParquetCorpus
+// compares both LZ4_RAW files of the corpus with DuckDB.
+func (in *parquetInput) lz4RawWorkaround(at int64, old []byte, want int64) {
+	b := make([]byte, len(old))
+	u := uint64(want<<1) ^ uint64(want>>63) // zigzag, as Thrift's compact i32
+	for i := range b {
+		b[i] = byte(u & 0x7f)
+		u >>= 7
+		if i < len(b)-1 {
+			b[i] |= 0x80 // padded: the same length as the original varint
+		}
+	}
+	in.g.patches = append(in.g.patches, patch{off: at, b: b})
 }
 
 // read decodes the next n values of the column into vals.

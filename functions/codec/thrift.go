@@ -26,6 +26,10 @@ type thriftCheck struct {
 	visit func(parent, field int16, v int64)
 
 	alloc, maxAlloc int64
+
+	// valueAt is where the integer visit is shown starts in b (its
+	// varint ends at i).
+	valueAt int
 }
 
 // Weights of what the Thrift decoder allocates per element, in bytes.
@@ -147,6 +151,7 @@ func (t *thriftCheck) skipStruct(depth int, parent int16) error {
 			continue
 		}
 		if t.visit != nil && depth <= 1 && (typ == 4 || typ == 5 || typ == 6) {
+			t.valueAt = t.i
 			v, err := t.varint()
 			if err != nil {
 				return err
