@@ -40,6 +40,9 @@ var (
 	// key that would leave a file store's root directory, or a NUL byte, or,
 	// in a file store, a key that is also the "directory" of another key).
 	ErrInvalidKey = errors.New("objstore: invalid key")
+	// ErrAccessDenied reports that the store refused the request to these
+	// credentials (S3's AccessDenied): asking again does not help.
+	ErrAccessDenied = errors.New("objstore: access denied")
 	// ErrCreateOnlyNotEnforced is returned by ProbeCreateOnly when the store
 	// accepted a second create-only write of the same key.
 	ErrCreateOnlyNotEnforced = errors.New("objstore: store does not enforce create-only writes (If-None-Match: *)")

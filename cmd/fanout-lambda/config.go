@@ -34,7 +34,7 @@ var envVars = []envVar{
 	{"FANOUT_FORMAT", true, "input format: auto (by extension, default), lines, csv, jsonl or parquet."},
 	{"FANOUT_OUTPUT_FORMAT", true, "output format: parquet (default), jsonl, csv or lines."},
 	{"FANOUT_PARTITION_BY", true, "comma-separated output columns to partition by, Hive-style."},
-	{"FANOUT_INPUTS", true, "comma-separated input URLs (s3://bucket/prefix/, glob allowed in the last element) whose objects may trigger; default any."},
+	{"FANOUT_INPUTS", true, "comma-separated input URLs (s3://bucket/prefix/, glob allowed in the last element) whose objects may trigger; default: the FANOUT_OUTPUT bucket."},
 	{"FANOUT_CHUNK_SIZE", true, "target bytes per chunk (default 64MiB)."},
 	{"FANOUT_LEASE", true, "chunk lease of triggered jobs (default 60s)."},
 	{"FANOUT_BACKUP_AFTER", true, "start a backup attempt of a chunk running longer than this multiple of the median chunk time, at least 2s (default 4; 0: never)."},

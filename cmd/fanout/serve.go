@@ -181,7 +181,7 @@ func (f *triggerFlags) register(cmd *cobra.Command) {
 	f.job.register(cmd)
 	fl := cmd.Flags()
 	fl.Lookup("out").Usage = "output base `URL`: each triggered job commits under <out>/<batch>/, a prefix of its own"
-	fl.Lookup("in").Usage = "accept only objects under this `URL` (glob allowed in the last element); repeatable; default: any"
+	fl.Lookup("in").Usage = "accept only objects under this `URL` (glob allowed in the last element); repeatable; default: objects in the --out bucket (an event may name any bucket the credentials read)"
 	fl.MarkHidden("rerun")
 	fl.DurationVar(&f.window, "window", 30*time.Second, "batch the objects of this long into one job (from the batch's first event)")
 	fl.IntVar(&f.maxObjects, "max-objects", trigger.DefaultMaxObjects, "most objects in one job, `N` (a fuller batch closes at once)")

@@ -17,6 +17,11 @@ const (
 	ReasonDirectory  = "a directory marker (key ends in '/')"
 	ReasonNotInput   = "outside the configured inputs"
 	ReasonIncomplete = "no bucket or key"
+	// Reasons Process gives for an event whose object cannot be read:
+	// permanent for that event, so it is left out rather than failing the
+	// events batched with it.
+	ReasonNoBucket     = "its bucket does not exist"
+	ReasonAccessDenied = "access to its object is denied"
 )
 
 // Filter decides which object events may start a job. The rules never
@@ -34,9 +39,12 @@ type inputPattern struct {
 }
 
 // NewFilter returns the filter for triggered jobs writing under outputBase
-// (an s3:// or file URL) and, when inputs is not empty, reading only
-// objects that one of the input URLs (s3://bucket/prefix/, with an
-// optional glob in the last element as in JobSpec.Inputs) selects.
+// (an s3:// or file URL) and reading only objects that one of the input
+// URLs (s3://bucket/prefix/, with an optional glob in the last element as
+// in JobSpec.Inputs) selects. Without inputs, an s3:// output base's
+// bucket is the input: an event naming another bucket would have the
+// jobs read, with the process's credentials, whatever bucket its sender
+// chose.
 func NewFilter(outputBase string, inputs []string) (*Filter, error) {
 	out, err := objstore.ParseURL(outputBase)
 	if err != nil {
@@ -61,6 +69,9 @@ func NewFilter(outputBase string, inputs []string) (*Filter, error) {
 			}
 		}
 		f.inputs = append(f.inputs, inputPattern{bucket: loc.Bucket, prefix: loc.Prefix, glob: glob})
+	}
+	if len(inputs) == 0 && out.Scheme == "s3" {
+		f.inputs = []inputPattern{{bucket: out.Bucket}}
 	}
 	return f, nil
 }

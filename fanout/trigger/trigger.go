@@ -175,11 +175,14 @@ func (t *Trigger) Process(ctx context.Context, events []ObjectEvent) (Report, er
 		fresh = append(fresh, ev)
 	}
 	if !t.cfg.TrustEvents {
-		current, superseded, err := t.current(ctx, fresh)
+		current, superseded, ignored, err := t.current(ctx, fresh)
 		if err != nil {
 			return rep, err
 		}
 		fresh, rep.Superseded = current, superseded
+		for _, reason := range ignored {
+			rep.ignore(reason)
+		}
 	}
 	groups := map[string][]ObjectEvent{}
 	for _, ev := range fresh {
@@ -223,22 +226,43 @@ func (t *Trigger) Process(ctx context.Context, events []ObjectEvent) (Report, er
 }
 
 // current drops the events whose object was deleted or rewritten since
-// (stat, in parallel) and fills in a missing ETag.
-func (t *Trigger) current(ctx context.Context, events []ObjectEvent) ([]ObjectEvent, int, error) {
+// (stat, in parallel) and fills in a missing ETag. An event whose object
+// cannot be read for a reason that concerns it alone (its bucket does not
+// exist, access is denied, the key as sent is filtered out) is left out
+// with its reason in ignored; only an error that may pass (the store is
+// unavailable) fails the call, and with it the batch.
+func (t *Trigger) current(ctx context.Context, events []ObjectEvent) (kept []ObjectEvent, superseded int, ignored []string, err error) {
 	keep := make([]bool, len(events))
+	reasons := make([]string, len(events))
 	out := slices.Clone(events)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(parallelism)
 	for i := range out {
 		g.Go(func() error {
 			ev := &out[i]
+			leaveOut := func(reason string, err error) error {
+				reasons[i] = reason
+				t.log.Warn("event left out", "bucket", ev.Bucket, "key", ev.Key, "reason", reason, "err", err)
+				return nil
+			}
 			b, err := t.open(gctx, "s3://"+ev.Bucket, ev.Key)
-			if err != nil {
+			switch {
+			case errors.Is(err, objstore.ErrNotFound):
+				return leaveOut(ReasonNoBucket, err)
+			case errors.Is(err, objstore.ErrAccessDenied):
+				return leaveOut(ReasonAccessDenied, err)
+			case err != nil:
 				return err
 			}
 			info, err := b.Stat(gctx, ev.Key)
 			if errors.Is(err, objstore.ErrNotFound) && ev.RawKey != "" && ev.RawKey != ev.Key {
-				// A sender that did not encode the key: take it as sent.
+				// A sender that did not encode the key: take it as sent,
+				// if the filter lets the key as sent through too.
+				raw := *ev
+				raw.Key = ev.RawKey
+				if reason := t.filter.Check(raw); reason != "" {
+					return leaveOut(reason, nil)
+				}
 				if info, err = b.Stat(gctx, ev.RawKey); err == nil {
 					ev.Key = ev.RawKey
 				}
@@ -247,6 +271,8 @@ func (t *Trigger) current(ctx context.Context, events []ObjectEvent) ([]ObjectEv
 			case errors.Is(err, objstore.ErrNotFound):
 				t.log.Info("object deleted since its event", "bucket", ev.Bucket, "key", ev.Key)
 				return nil
+			case errors.Is(err, objstore.ErrAccessDenied):
+				return leaveOut(ReasonAccessDenied, err)
 			case err != nil:
 				return fmt.Errorf("trigger: stat s3://%s/%s: %w", ev.Bucket, ev.Key, err)
 			case ev.ETag != "" && info.ETag != ev.ETag,
@@ -266,15 +292,19 @@ func (t *Trigger) current(ctx context.Context, events []ObjectEvent) ([]ObjectEv
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
-	var kept []ObjectEvent
 	for i, ev := range out {
-		if keep[i] {
+		switch {
+		case keep[i]:
 			kept = append(kept, ev)
+		case reasons[i] != "":
+			ignored = append(ignored, reasons[i])
+		default:
+			superseded++
 		}
 	}
-	return kept, len(events) - len(kept), nil
+	return kept, superseded, ignored, nil
 }
 
 // objectRef is how a batch record lists an object.

@@ -148,6 +148,8 @@ func (b *Backend) MapErr(err error) error {
 	switch {
 	case code == "NoSuchKey" || code == "NoSuchBucket" || code == "NotFound" || status == http.StatusNotFound:
 		return fmt.Errorf("%w: %w", objstore.ErrNotFound, err)
+	case code == "AccessDenied" || code == "AllAccessDisabled":
+		return fmt.Errorf("%w: %w", objstore.ErrAccessDenied, err)
 	case code == "PreconditionFailed" || status == http.StatusPreconditionFailed:
 		return fmt.Errorf("%w: %w", objstore.ErrPrecondition, err)
 	case code == "KeyTooLongError" || code == "InvalidObjectName" || code == "XMinioInvalidObjectName" ||
