@@ -95,7 +95,8 @@ type chunk struct {
 	claimed    time.Time // when the current lease was granted
 	backedUp   int64     // the epoch of the delivery that got a backup (0: none)
 	ready      time.Time // when claimable while pending
-	index      int       // position in the pending heap
+	inPending  int       // position+1 in the pending heap, 0 when not in it
+	inRetrying int       // position+1 in the retrying heap, 0 when not in it
 }
 
 func (c *chunk) lost() int { return c.deliveries - c.failures }
@@ -103,7 +104,12 @@ func (c *chunk) lost() int { return c.deliveries - c.failures }
 type job struct {
 	spec    fanout.JobQueueSpec
 	chunks  map[string]*chunk // every known chunk, done ones included
-	pending pendingHeap
+	pending chunkHeap // pending chunks, claimable ones first
+	// retrying holds the pending chunks whose ready time was in the future
+	// when they became pending (a failure's backoff), so that Stats
+	// counts them without walking every pending chunk; those whose time
+	// has come leave it when Stats looks.
+	retrying chunkHeap
 	running map[string]*chunk
 	dead    map[string]*chunk
 	done    int
@@ -112,9 +118,7 @@ type job struct {
 
 // forget drops a task from every state, as if it was never enqueued.
 func (j *job) forget(c *chunk) {
-	if c.state == statePending && c.index >= 0 {
-		heap.Remove(&j.pending, c.index)
-	}
+	j.leavePending(c)
 	delete(j.running, c.id)
 	delete(j.dead, c.id)
 	delete(j.chunks, c.id)
@@ -129,39 +133,88 @@ func twin(id string) (other, base string) {
 	return fanout.BackupTask(id), id
 }
 
-// pendingHeap orders pending chunks by ready time, then chunk ID, like
-// redisqueue's sorted set.
-type pendingHeap []*chunk
+// chunkHeap orders chunks by ready time, then chunk ID, like
+// redisqueue's sorted set; pos gives the field that holds a chunk's
+// position+1 in this heap (0: not in it).
+type chunkHeap struct {
+	items []*chunk
+	pos   func(*chunk) *int
+}
 
-func (h pendingHeap) Len() int { return len(h) }
-func (h pendingHeap) Less(i, j int) bool {
-	if c := h[i].ready.Compare(h[j].ready); c != 0 {
+func (h *chunkHeap) Len() int { return len(h.items) }
+func (h *chunkHeap) Less(i, j int) bool {
+	if c := h.items[i].ready.Compare(h.items[j].ready); c != 0 {
 		return c < 0
 	}
-	return h[i].id < h[j].id
+	return h.items[i].id < h.items[j].id
 }
-func (h pendingHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
+func (h *chunkHeap) Swap(i, j int) {
+	h.items[i], h.items[j] = h.items[j], h.items[i]
+	*h.pos(h.items[i]), *h.pos(h.items[j]) = i+1, j+1
 }
-func (h *pendingHeap) Push(x any) {
+func (h *chunkHeap) Push(x any) {
 	c := x.(*chunk)
-	c.index = len(*h)
-	*h = append(*h, c)
+	h.items = append(h.items, c)
+	*h.pos(c) = len(h.items)
 }
-func (h *pendingHeap) Pop() any {
-	old := *h
-	c := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	c.index = -1
+func (h *chunkHeap) Pop() any {
+	c := h.items[len(h.items)-1]
+	h.items[len(h.items)-1] = nil
+	h.items = h.items[:len(h.items)-1]
+	*h.pos(c) = 0
 	return c
 }
 
-func (j *job) toPending(c *chunk, ready time.Time) {
+// peek is the first chunk of the heap, nil when it is empty.
+func (h *chunkHeap) peek() *chunk {
+	if len(h.items) == 0 {
+		return nil
+	}
+	return h.items[0]
+}
+
+// remove takes c out of the heap when it is in it.
+func (h *chunkHeap) remove(c *chunk) {
+	if i := *h.pos(c); i > 0 {
+		heap.Remove(h, i-1)
+	}
+}
+
+func newJob() *job {
+	return &job{
+		chunks:   map[string]*chunk{},
+		pending:  chunkHeap{pos: func(c *chunk) *int { return &c.inPending }},
+		retrying: chunkHeap{pos: func(c *chunk) *int { return &c.inRetrying }},
+		running:  map[string]*chunk{},
+		dead:     map[string]*chunk{},
+	}
+}
+
+// toPending makes c claimable at ready; a ready time after now counts c
+// as retrying until then.
+func (j *job) toPending(c *chunk, ready, now time.Time) {
 	delete(j.running, c.id)
 	c.state, c.ready, c.deadline = statePending, ready, time.Time{}
 	heap.Push(&j.pending, c)
+	if ready.After(now) {
+		heap.Push(&j.retrying, c)
+	}
+}
+
+// leavePending takes c out of the pending and retrying heaps.
+func (j *job) leavePending(c *chunk) {
+	j.pending.remove(c)
+	j.retrying.remove(c)
+}
+
+// retryingAt counts the pending chunks not claimable before now, first
+// dropping those whose time has come: amortised O(log n) per failure,
+// however many chunks are pending.
+func (j *job) retryingAt(now time.Time) int {
+	for c := j.retrying.peek(); c != nil && !c.ready.After(now); c = j.retrying.peek() {
+		heap.Pop(&j.retrying)
+	}
+	return j.retrying.Len()
 }
 
 func (j *job) deadLetter(c *chunk, reason string) {
@@ -185,7 +238,7 @@ func (j *job) expire(c *chunk, now time.Time) {
 		j.deadLetter(c, deliveriesReason(j.spec.MaxDeliveries, c.worker))
 		return
 	}
-	j.toPending(c, now)
+	j.toPending(c, now, now)
 }
 
 // reclaim takes back every expired lease (deadline before now).
@@ -222,11 +275,7 @@ func (q *Queue) Enqueue(ctx context.Context, spec fanout.JobQueueSpec, chunks []
 	defer q.mu.Unlock()
 	j := q.jobs[spec.Job]
 	if j == nil {
-		j = &job{
-			chunks:  make(map[string]*chunk, len(chunks)),
-			running: make(map[string]*chunk),
-			dead:    make(map[string]*chunk),
-		}
+		j = newJob()
 		q.jobs[spec.Job] = j
 	}
 	j.spec = spec
@@ -237,7 +286,7 @@ func (q *Queue) Enqueue(ctx context.Context, spec fanout.JobQueueSpec, chunks []
 		}
 		c := &chunk{id: id}
 		j.chunks[id] = c
-		j.toPending(c, now)
+		j.toPending(c, now, now)
 	}
 	return nil
 }
@@ -284,8 +333,8 @@ func (q *Queue) Claim(ctx context.Context, job, worker string) (fanout.Lease, er
 
 func (j *job) claim(worker string, now time.Time) (fanout.Lease, error) {
 	j.reclaim(now)
-	for len(j.pending) > 0 && !j.pending[0].ready.After(now) {
-		c := heap.Pop(&j.pending).(*chunk)
+	for c := j.pending.peek(); c != nil && !c.ready.After(now); c = j.pending.peek() {
+		j.leavePending(c)
 		if c.lost() >= j.spec.MaxDeliveries {
 			j.deadLetter(c, deliveriesReason(j.spec.MaxDeliveries, c.worker))
 			continue
@@ -380,16 +429,14 @@ func (q *Queue) Ack(ctx context.Context, l fanout.Lease) error {
 		j.forget(c)
 		b := j.chunks[base]
 		if b == nil {
-			b = &chunk{id: base, index: -1}
+			b = &chunk{id: base}
 			j.chunks[base] = b
 		}
 		c = b
 	}
 	delete(j.running, c.id)
 	delete(j.dead, c.id)
-	if c.state == statePending && c.index >= 0 {
-		heap.Remove(&j.pending, c.index)
-	}
+	j.leavePending(c)
 	c.state, c.deadline, c.worker = stateDone, time.Time{}, ""
 	j.done++
 	return nil
@@ -422,8 +469,9 @@ func (q *Queue) Fail(ctx context.Context, l fanout.Lease, reason string, permane
 		j.deadLetter(c, fmt.Sprintf("failed %d times (limit %d), last error: %s", c.failures, j.spec.MaxFailures, reason))
 		return fanout.FailOutcome{Dead: true}, nil
 	}
-	ready := q.now().Add(objstore.BackoffStep(j.spec.BackoffBase, j.spec.BackoffMax, c.failures, q.jitter()))
-	j.toPending(c, ready)
+	now := q.now()
+	ready := now.Add(objstore.BackoffStep(j.spec.BackoffBase, j.spec.BackoffMax, c.failures, q.jitter()))
+	j.toPending(c, ready, now)
 	return fanout.FailOutcome{RetryAt: ready}, nil
 }
 
@@ -443,7 +491,8 @@ func (q *Queue) Release(ctx context.Context, l fanout.Lease) error {
 		return nil
 	}
 	c.deliveries--
-	j.toPending(c, q.now())
+	now := q.now()
+	j.toPending(c, now, now)
 	return nil
 }
 
@@ -473,19 +522,13 @@ func (q *Queue) Stats(ctx context.Context, job string) (fanout.QueueStats, error
 	if j == nil {
 		return fanout.QueueStats{}, fmt.Errorf("memqueue: stats job %s: %w", job, fanout.ErrUnknownJob)
 	}
-	s := fanout.QueueStats{
-		Pending: len(j.pending),
-		Running: len(j.running),
-		Done:    j.done,
-		Dead:    len(j.dead),
-	}
-	now := q.now()
-	for _, c := range j.pending {
-		if c.ready.After(now) {
-			s.Retrying++
-		}
-	}
-	return s, nil
+	return fanout.QueueStats{
+		Pending:  j.pending.Len(),
+		Running:  len(j.running),
+		Done:     j.done,
+		Dead:     len(j.dead),
+		Retrying: j.retryingAt(q.now()),
+	}, nil
 }
 
 // DeadLetters lists the job's dead-lettered chunks, sorted by chunk ID.
@@ -583,7 +626,7 @@ func (q *Queue) Redrive(ctx context.Context, job string) (int, error) {
 	for id, c := range j.dead {
 		delete(j.dead, id)
 		c.deliveries, c.failures, c.reason = 0, 0, ""
-		j.toPending(c, now)
+		j.toPending(c, now, now)
 	}
 	return n, nil
 }
@@ -643,6 +686,7 @@ func (q *Queue) Backup(ctx context.Context, job, base string) (bool, error) {
 	orig.backedUp = orig.epoch
 	c := &chunk{id: id, epoch: orig.epoch}
 	j.chunks[id] = c
-	j.toPending(c, q.now())
+	now := q.now()
+	j.toPending(c, now, now)
 	return true, nil
 }
