@@ -5,14 +5,18 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -472,4 +476,98 @@ func TestRedisWriteAccessDoesNotRunCommands(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Fatalf("a worker allowed to run the attacker's job did not run it: the reproduction is broken\n%s", open.Stderr())
+}
+
+// TestServeWebhookLimits reproduces finding 7 of issue 21 against the
+// binary: an authenticated request of many tiny records, a body past
+// --max-body and more requests at once than --max-requests are refused
+// (413, 413, 503) while serve stays up, and with --tls-cert/--tls-key
+// the webhook speaks only HTTPS, verified with a throwaway CA.
+func TestServeWebhookLimits(t *testing.T) {
+	bucket, s3 := localstack.Bucket(t)
+	redisURL, redisPrefix := localstack.RedisNamespace(t)
+	const secret = "webhook-limits-secret"
+	caFile, certFile, keyFile := writeTestCA(t, t.TempDir())
+	port := freePort(t)
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "AWS_ENDPOINT_URL_S3=" + s3.Endpoint,
+		"AWS_ACCESS_KEY_ID=" + s3.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s3.SecretKey, "AWS_REGION=" + s3.Region,
+		"FANOUT_REDIS_URL=" + redisURL, "FANOUT_REDIS_PREFIX=" + redisPrefix, "FANOUT_WEBHOOK_SECRET=" + secret}
+	logs := startFanout(t, env, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--fn", "convert",
+		"--out", "s3://"+bucket+"/out/", "--workers", "0", "--max-body", "65536", "--max-events", "100", "--max-requests", "2",
+		"--tls-cert", certFile, "--tls-key", keyFile)
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	base := fmt.Sprintf("https://127.0.0.1:%d", port)
+	poll(t, 30*time.Second, "fanout serve to listen over TLS", func() bool {
+		resp, err := client.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == http.StatusOK
+	})
+	post := func(body io.Reader) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, base+"/", body)
+		req.Header.Set("Authorization", "Bearer "+secret)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("POST: %v\n%s", err, logs.String())
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// Plain HTTP to the TLS port is refused.
+	if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", port)); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Error("plain HTTP answered 200 on the TLS port")
+		}
+	}
+	// 101 records of `{"s3":{}}`, 11 bytes each: past --max-events.
+	many := `{"Records":[` + strings.Repeat(`{"s3":{}},`, 100) + `{"s3":{}}]}`
+	if code, body := post(strings.NewReader(many)); code != http.StatusRequestEntityTooLarge || !strings.Contains(body, "--max-events") {
+		t.Errorf("101 records: %d %s; want 413 naming --max-events", code, body)
+	}
+	// A body past --max-body.
+	if code, body := post(strings.NewReader(strings.Repeat(" ", 70000) + "{}")); code != http.StatusRequestEntityTooLarge || !strings.Contains(body, "--max-body") {
+		t.Errorf("a 70 kB body: %d %s; want 413 naming --max-body", code, body)
+	}
+	// Two requests whose bodies never end hold both slots: a third is
+	// answered 503 at once; once they go, requests are served again.
+	var held []*io.PipeWriter
+	done := make(chan struct{}, 2)
+	for range 2 {
+		pr, pw := io.Pipe()
+		held = append(held, pw)
+		go func() {
+			defer func() { done <- struct{}{} }()
+			req, _ := http.NewRequest(http.MethodPost, base+"/", pr)
+			req.Header.Set("Authorization", "Bearer "+secret)
+			if resp, err := client.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		pw.Write([]byte(`{"Records":[`))
+	}
+	poll(t, 30*time.Second, "a third request to be answered 503", func() bool {
+		code, _ := post(strings.NewReader(minioBody(bucket, "in/x.csv")))
+		return code == http.StatusServiceUnavailable
+	})
+	for _, pw := range held {
+		pw.CloseWithError(errors.New("client gone"))
+	}
+	<-done
+	<-done
+	poll(t, 30*time.Second, "requests to be served again", func() bool {
+		code, _ := post(strings.NewReader(`{"Records":[]}`))
+		return code != http.StatusServiceUnavailable
+	})
+	if resp, err := client.Get(base + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("serve is not healthy after the limits: %v\n%s", err, logs.String())
+	}
 }

@@ -462,8 +462,8 @@ func (r *jobRunner) wait() { r.wg.Wait() }
 
 func newServeCommand(g *globalFlags) *cobra.Command {
 	var f triggerFlags
-	var listen, secret string
-	var maxBody int64
+	var listen, secret, tlsCert, tlsKey string
+	var limits webhookLimits
 	cmd := &cobra.Command{
 		Use:   "serve --listen ADDR --fn NAME --out s3://bucket/base/ [flags]",
 		Short: "Receive bucket event notifications over HTTP (MinIO's webhook target, S3 event JSON) and run a job per batch of new objects",
@@ -503,10 +503,28 @@ the event again) and a restarted serve picks up what it had not settled.`,
 			if err != nil {
 				return err
 			}
-			srv := &http.Server{Handler: svc.webhook(secret, maxBody), ReadHeaderTimeout: 10 * time.Second}
-			svc.log.Info("serving bucket notifications", "address", "http://"+ln.Addr().String()+"/", "window", f.window, "output", f.job.out)
+			// Every phase of a request is bounded in time, and idle
+			// keep-alive connections are closed, so that clients cannot
+			// hold this process's file descriptors.
+			srv := &http.Server{Handler: svc.webhook(secret, limits), ReadHeaderTimeout: 10 * time.Second,
+				ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10}
+			scheme := "http"
+			if tlsCert != "" || tlsKey != "" {
+				if tlsCert == "" || tlsKey == "" {
+					ln.Close()
+					return errors.New("--tls-cert and --tls-key go together")
+				}
+				scheme = "https"
+			}
+			svc.log.Info("serving bucket notifications", "address", scheme+"://"+ln.Addr().String()+"/", "window", f.window, "output", f.job.out)
 			srvDone := make(chan error, 1)
-			go func() { srvDone <- srv.Serve(ln) }()
+			go func() {
+				if scheme == "https" {
+					srvDone <- srv.ServeTLS(ln, tlsCert, tlsKey)
+					return
+				}
+				srvDone <- srv.Serve(ln)
+			}()
 
 			runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 			batcherDone := make(chan struct{})
@@ -540,7 +558,11 @@ the event again) and a restarted serve picks up what it had not settled.`,
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9080", "`ADDR` to listen on")
 	// --help prints a flag's default: $FANOUT_WEBHOOK_SECRET is read in RunE.
 	cmd.Flags().StringVar(&secret, "secret", "", "shared `SECRET` expected as \"Authorization: Bearer <secret>\"; default $FANOUT_WEBHOOK_SECRET (prefer the variable: flags show in ps)")
-	cmd.Flags().Int64Var(&maxBody, "max-body", 16<<20, "largest request body accepted, in `BYTES`")
+	cmd.Flags().Int64Var(&limits.maxBody, "max-body", 1<<20, "largest request body accepted, in `BYTES`")
+	cmd.Flags().IntVar(&limits.maxEvents, "max-events", 10000, "most events (records) in one request, `N`")
+	cmd.Flags().IntVar(&limits.maxRequests, "max-requests", 64, "most requests handled at once, `N` (more are answered 503 and sent again by MinIO)")
+	cmd.Flags().StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this certificate `FILE` (PEM; with --tls-key)")
+	cmd.Flags().StringVar(&tlsKey, "tls-key", "", "the private key `FILE` of --tls-cert (PEM)")
 	return cmd
 }
 
@@ -552,8 +574,16 @@ type webhookReply struct {
 }
 
 // webhook is serve's HTTP handler.
-func (s *triggerService) webhook(secret string, maxBody int64) http.Handler {
+// webhookLimits bound what one client can make serve hold.
+type webhookLimits struct {
+	maxBody     int64
+	maxEvents   int
+	maxRequests int
+}
+
+func (s *triggerService) webhook(secret string, limits webhookLimits) http.Handler {
 	want := []byte("Bearer " + secret)
+	slots := make(chan struct{}, max(limits.maxRequests, 1))
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.Handle("GET /metrics", s.runner.metrics.handler()) // no secret: Prometheus scrapes it
@@ -577,12 +607,24 @@ func (s *triggerService) webhook(secret string, maxBody int64) http.Handler {
 			reply(http.StatusForbidden, webhookReply{Error: "wrong secret"})
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-		if err != nil {
-			reply(http.StatusRequestEntityTooLarge, webhookReply{Error: err.Error()})
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		default:
+			w.Header().Set("Retry-After", "1")
+			reply(http.StatusServiceUnavailable, webhookReply{Error: fmt.Sprintf("busy: %d requests in progress (--max-requests)", cap(slots))})
 			return
 		}
-		events, err := trigger.Parse(body)
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limits.maxBody))
+		if err != nil {
+			reply(http.StatusRequestEntityTooLarge, webhookReply{Error: err.Error() + " (--max-body)"})
+			return
+		}
+		events, err := trigger.ParseLimit(body, limits.maxEvents)
+		if errors.Is(err, trigger.ErrTooManyEvents) {
+			reply(http.StatusRequestEntityTooLarge, webhookReply{Error: fmt.Sprintf("%v: more than %d (--max-events)", err, limits.maxEvents)})
+			return
+		}
 		if err != nil {
 			reply(http.StatusBadRequest, webhookReply{Error: err.Error()})
 			return

@@ -99,10 +99,34 @@ const maxDepth = 4
 // HTML forms are ("+" is a space, %XX a byte). Events of every kind are
 // returned; Filter decides which start jobs.
 func Parse(payload []byte) ([]ObjectEvent, error) {
-	return parse(payload, 0)
+	return parse(payload, 0, nil)
 }
 
-func parse(payload []byte, depth int) ([]ObjectEvent, error) {
+// ErrTooManyEvents reports a payload holding more events than ParseLimit
+// allows.
+var ErrTooManyEvents = errors.New("trigger: too many events in one payload")
+
+// ParseLimit is Parse for payloads from senders it need not trust: it
+// fails with ErrTooManyEvents before decoding more than maxEvents records
+// and array items in all (a few bytes of JSON each would otherwise cost
+// hundreds of bytes of events).
+func ParseLimit(payload []byte, maxEvents int) ([]ObjectEvent, error) {
+	budget := maxEvents
+	return parse(payload, 0, &budget)
+}
+
+// spend takes n items from budget (nil: unlimited).
+func spend(budget *int, n int) error {
+	if budget == nil {
+		return nil
+	}
+	if *budget -= n; *budget < 0 {
+		return ErrTooManyEvents
+	}
+	return nil
+}
+
+func parse(payload []byte, depth int, budget *int) ([]ObjectEvent, error) {
 	if depth > maxDepth {
 		return nil, fmt.Errorf("%w: envelopes nested more than %d deep", ErrUnrecognized, maxDepth)
 	}
@@ -115,9 +139,12 @@ func parse(payload []byte, depth int) ([]ObjectEvent, error) {
 		if err := json.Unmarshal(payload, &items); err != nil {
 			return nil, fmt.Errorf("trigger: decoding event array: %w", err)
 		}
+		if err := spend(budget, len(items)); err != nil {
+			return nil, err
+		}
 		var all []ObjectEvent
 		for _, it := range items {
-			evs, err := parse(it, depth+1)
+			evs, err := parse(it, depth+1, budget)
 			if err != nil {
 				return nil, err
 			}
@@ -131,13 +158,13 @@ func parse(payload []byte, depth int) ([]ObjectEvent, error) {
 	}
 	switch {
 	case env.Records != nil:
-		return parseRecords(env.Records, depth)
+		return parseRecords(env.Records, depth, budget)
 	case len(env.Event) > 0 && env.Event[0] == '[': // MinIO "access" format item
 		var recs []json.RawMessage
 		if err := json.Unmarshal(env.Event, &recs); err != nil {
 			return nil, fmt.Errorf("trigger: decoding MinIO event list: %w", err)
 		}
-		return parseRecords(recs, depth)
+		return parseRecords(recs, depth, budget)
 	case env.Source == "aws.s3" && env.Detail != nil:
 		ev, ok, err := parseEventBridge(env)
 		if err != nil || !ok {
@@ -145,7 +172,7 @@ func parse(payload []byte, depth int) ([]ObjectEvent, error) {
 		}
 		return []ObjectEvent{ev}, nil
 	case env.Type == "Notification" && env.Message != "":
-		return parse([]byte(env.Message), depth+1)
+		return parse([]byte(env.Message), depth+1, budget)
 	case string(env.Event) == `"s3:TestEvent"`:
 		return nil, nil // sent when a notification is configured
 	}
@@ -193,7 +220,10 @@ type record struct {
 	} `json:"Sns"`
 }
 
-func parseRecords(raw []json.RawMessage, depth int) ([]ObjectEvent, error) {
+func parseRecords(raw []json.RawMessage, depth int, budget *int) ([]ObjectEvent, error) {
+	if err := spend(budget, len(raw)); err != nil {
+		return nil, err
+	}
 	var out []ObjectEvent
 	for i, r := range raw {
 		var rec record
@@ -208,13 +238,13 @@ func parseRecords(raw []json.RawMessage, depth int) ([]ObjectEvent, error) {
 			}
 			out = append(out, ev)
 		case rec.EventSource == "aws:sqs":
-			evs, err := parse([]byte(rec.Body), depth+1)
+			evs, err := parse([]byte(rec.Body), depth+1, budget)
 			if err != nil {
 				return nil, fmt.Errorf("trigger: SQS message %d: %w", i, err)
 			}
 			out = append(out, evs...)
 		case rec.Sns != nil:
-			evs, err := parse([]byte(rec.Sns.Message), depth+1)
+			evs, err := parse([]byte(rec.Sns.Message), depth+1, budget)
 			if err != nil {
 				return nil, fmt.Errorf("trigger: SNS record %d: %w", i, err)
 			}
