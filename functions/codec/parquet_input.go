@@ -225,6 +225,25 @@ func (g *guardedReaderAt) readAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
+// ColumnError is an error of one Parquet column (in one row group, when
+// RowGroup >= 0): a type fanout does not read, a value it cannot hold
+// exactly (ErrInexactValue), a corrupt page. Reading errors come inside a
+// functions.RecordError naming the object and the row.
+type ColumnError struct {
+	Column   string
+	RowGroup int
+	Err      error
+}
+
+func (e *ColumnError) Error() string {
+	if e.RowGroup >= 0 {
+		return fmt.Sprintf("column %q in row group %d: %v", e.Column, e.RowGroup, e.Err)
+	}
+	return fmt.Sprintf("column %q: %v", e.Column, e.Err)
+}
+
+func (e *ColumnError) Unwrap() error { return e.Err }
+
 // parquetErr labels an error with the object; panics of parquet-go on
 // corrupt input arrive here as errors too.
 func parquetErr(object string, err error) error {
@@ -337,7 +356,7 @@ func fileColumns(f *parquet.File, object string) (*functions.Schema, []pqColumn,
 			}
 			t, conv, err := leafConverter(c, leaves)
 			if err != nil {
-				return fmt.Errorf("column %q: %w", c.Name(), err)
+				return &ColumnError{Column: c.Name(), RowGroup: -1, Err: err}
 			}
 			cols = append(cols, pqColumn{name: c.Name(), leaf: c.Index(), typ: t, conv: conv, required: c.Required()})
 		}
@@ -693,7 +712,7 @@ func NewParquetInput(ra io.ReaderAt, size int64, opts ParquetOptions) (functions
 				}
 				t, conv, err := leafConverter(c, leaves)
 				if err != nil {
-					return fmt.Errorf("column %q: %w", sc.Name, err)
+					return &ColumnError{Column: sc.Name, RowGroup: -1, Err: err}
 				}
 				if !castable(t, sc.Type) {
 					return fmt.Errorf("column %q is %v in the file; the schema says %v", sc.Name, t, sc.Type)
@@ -784,7 +803,7 @@ func (in *parquetInput) fill() error {
 	}
 	for _, r := range in.readers {
 		if err := catch(func() error { return r.read(n) }); err != nil {
-			return in.corrupt(first, fmt.Errorf("column %q: %w", r.name, err))
+			return in.corrupt(first, &ColumnError{Column: r.name, RowGroup: -1, Err: err})
 		}
 	}
 	in.rgRow += int64(n)
@@ -842,7 +861,7 @@ func (in *parquetInput) openRowGroup() error {
 		cc := &rg.Columns[r.leaf].MetaData
 		headers, largest, err := in.checkPages(cc, r.headers[:0])
 		if err != nil {
-			return in.corrupt(in.rowBase, fmt.Errorf("column %q in row group %d: %w", r.name, in.rg, err))
+			return in.corrupt(in.rowBase, &ColumnError{Column: r.name, RowGroup: in.rg, Err: err})
 		}
 		if open += largest; open > maxOpenPageBytes {
 			return in.refuse(fmt.Errorf("row group %d: %w: the largest pages of the columns read hold more than %d bytes uncompressed, which the reader would hold at once", in.rg, ErrUnsupportedParquet, maxOpenPageBytes))
@@ -1082,7 +1101,7 @@ func (r *pqReader) read(n int) error {
 				if fv, cerr = r.conv(v); cerr != nil {
 					// Report it when the row is reached, after the rows before it.
 					if r.rowErrs[got+i] == nil {
-						r.rowErrs[got+i] = fmt.Errorf("column %q: %w", r.name, cerr)
+						r.rowErrs[got+i] = &ColumnError{Column: r.name, RowGroup: -1, Err: cerr}
 						*r.hasRowErrs = true
 					}
 					fv = functions.Null(r.to)

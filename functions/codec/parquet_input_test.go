@@ -109,8 +109,10 @@ func TestParquetTypes(t *testing.T) {
 			}
 		}
 		err = errs[int64(row)]
-		if !errors.Is(err, ErrInexactValue) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "types.parquet") {
-			t.Errorf("row %d: got %v; want a RecordError saying %s", row, err, want)
+		var ce *ColumnError
+		if !errors.Is(err, ErrInexactValue) || !errors.As(err, &ce) || !strings.Contains(want, `"`+ce.Column+`"`) ||
+			!strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "types.parquet") {
+			t.Errorf("row %d: got %v; want a RecordError with a ColumnError saying %s", row, err, want)
 		}
 		if len(errs) != 4 {
 			t.Errorf("%d rows refused, want 4: %v", len(errs), errs)
