@@ -104,16 +104,16 @@ func (c *chunk) lost() int { return c.deliveries - c.failures }
 type job struct {
 	spec    fanout.JobQueueSpec
 	chunks  map[string]*chunk // every known chunk, done ones included
-	pending chunkHeap // pending chunks, claimable ones first
+	pending chunkHeap         // pending chunks, claimable ones first
 	// retrying holds the pending chunks whose ready time was in the future
 	// when they became pending (a failure's backoff), so that Stats
 	// counts them without walking every pending chunk; those whose time
 	// has come leave it when Stats looks.
 	retrying chunkHeap
-	running map[string]*chunk
-	dead    map[string]*chunk
-	done    int
-	recent  []time.Duration // newest last, at most fanout.RecentTasks
+	running  map[string]*chunk
+	dead     map[string]*chunk
+	done     int
+	recent   []time.Duration // newest last, at most fanout.RecentTasks
 }
 
 // forget drops a task from every state, as if it was never enqueued.
