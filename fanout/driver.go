@@ -110,7 +110,21 @@ type RunOptions struct {
 	// Grace is how long the local workers' running chunks may finish
 	// after ctx is cancelled before they are released (default 1s).
 	Grace time.Duration
+	// QueueTimeout is how long the queue may fail every request (Redis
+	// down, a Cluster master lost) before Wait gives up with
+	// ErrQueueUnavailable; default: two of the job's leases, at least
+	// DefaultQueueTimeout. By then every worker holding one of the job's
+	// chunks has lost its lease and stopped it; finished chunks keep
+	// their markers, and Resume picks the job up once the queue is back.
+	QueueTimeout time.Duration
 }
+
+// DefaultQueueTimeout is the least RunOptions.QueueTimeout.
+const DefaultQueueTimeout = 10 * time.Second
+
+// ErrQueueUnavailable is returned by Wait and Run when the queue failed
+// every request for longer than RunOptions.QueueTimeout.
+var ErrQueueUnavailable = errors.New("queue unavailable")
 
 // Submit plans the job (or finds it planned) and enqueues every chunk
 // that has no marker yet. It is idempotent.
@@ -256,10 +270,19 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 				Observe: opts.Observe})
 		}()
 	}
+	queueTimeout := opts.QueueTimeout
+	if queueTimeout <= 0 {
+		queueTimeout = max(2*time.Duration(js.m.Spec.Lease), DefaultQueueTimeout)
+	}
 	poll := 50 * time.Millisecond
 	commitFailures := 0
 	for {
 		rec, ready := e.check(ctx, js, start, opts.Progress)
+		if since, err := js.queueDown(); err != nil && time.Since(since) > queueTimeout {
+			err = fmt.Errorf("job %s: %w for %s (longer than the queue timeout, %s): %w; chunks that finished keep their markers in the bucket: once the queue is back, resume the job",
+				job, ErrQueueUnavailable, time.Since(since).Round(time.Second), queueTimeout, err)
+			return Result{Job: job, State: StateRunning, Error: err.Error()}, err
+		}
 		if rec != nil || ready {
 			stopWork()
 			wg.Wait()
@@ -351,6 +374,7 @@ func (e *Engine) check(ctx context.Context, js *jobState, start time.Time, progr
 		e.log.Warn("reclaim failed", "job", job, "err", err)
 	}
 	stats, err := e.cfg.Admin.Stats(ctx, job)
+	js.queueAnswered(err)
 	if errors.Is(err, ErrUnknownJob) {
 		// The queue forgot the job (Redis flushed): rebuild it.
 		if _, err := e.enqueueMissing(ctx, js); err != nil {

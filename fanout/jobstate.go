@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -36,6 +37,35 @@ type jobState struct {
 	recent []int // shard indexes, most recent last
 	// loading makes concurrent misses of one shard read it once.
 	loading singleflight.Group
+
+	// downSince is when the queue started failing every request about
+	// the job (zero while it answers), downErr its last error.
+	downSince time.Time
+	downErr   error
+}
+
+// queueAnswered records the outcome of a request to the queue about the
+// job: an error other than ErrUnknownJob (the queue answered) starts or
+// continues an outage.
+func (js *jobState) queueAnswered(err error) {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	if err == nil || errors.Is(err, ErrUnknownJob) {
+		js.downSince, js.downErr = time.Time{}, nil
+		return
+	}
+	if js.downSince.IsZero() {
+		js.downSince = time.Now()
+	}
+	js.downErr = err
+}
+
+// queueDown returns when the current queue outage began and its last
+// error, or a nil error while the queue answers.
+func (js *jobState) queueDown() (time.Time, error) {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	return js.downSince, js.downErr
 }
 
 const shardCacheSize = 4
