@@ -83,21 +83,39 @@ func (e *Engine) scanMarkers(ctx context.Context, js *jobState) (markerScan, err
 
 // readMarkers reads every map chunk's marker (in parallel).
 func (e *Engine) readMarkers(ctx context.Context, js *jobState) ([]*manifest.ChunkMarker, error) {
-	return e.readMarkersOf(ctx, js, js.allChunkIDs())
+	return e.readMarkersOf(ctx, js, js.allChunkIDs(), func(id string) string { return js.layout.MarkerKey(js.job, id) })
 }
 
-// readReduceMarkers reads every reduce task's marker.
+// readReduceMarkers reads every reduce task's marker of the job's current
+// shuffle index, and refuses one that names another index: its attempt
+// merged map outputs that are no longer the job's (read before a
+// redrive).
 func (e *Engine) readReduceMarkers(ctx context.Context, js *jobState) ([]*manifest.ChunkMarker, error) {
-	return e.readMarkersOf(ctx, js, js.reduceIDs())
+	shuffle, err := e.shuffleID(ctx, js)
+	if errors.Is(err, objstore.ErrNotFound) {
+		return nil, fmt.Errorf("%w: the reduce stage has no shuffle index", ErrNotFinished)
+	} else if err != nil {
+		return nil, err
+	}
+	markers, err := e.readMarkersOf(ctx, js, js.reduceIDs(), func(id string) string { return js.layout.ReduceMarkerKey(js.job, shuffle, id) })
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range markers {
+		if m.Shuffle != shuffle {
+			return nil, fmt.Errorf("reduce task %s's marker names shuffle index %q, the job's is %q: refusing it", m.Chunk, m.Shuffle, shuffle)
+		}
+	}
+	return markers, nil
 }
 
-func (e *Engine) readMarkersOf(ctx context.Context, js *jobState, ids []string) ([]*manifest.ChunkMarker, error) {
+func (e *Engine) readMarkersOf(ctx context.Context, js *jobState, ids []string, keyOf func(string) string) ([]*manifest.ChunkMarker, error) {
 	markers := make([]*manifest.ChunkMarker, len(ids))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(commitParallelism)
 	for i, id := range ids {
 		g.Go(func() error {
-			body, err := readAll(gctx, js.out, js.markerKey(id), 256<<20)
+			body, err := readAll(gctx, js.out, keyOf(id), 256<<20)
 			if errors.Is(err, objstore.ErrNotFound) {
 				return fmt.Errorf("%w: chunk %s has no marker", ErrNotFinished, id)
 			}

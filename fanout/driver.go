@@ -584,7 +584,13 @@ func (e *Engine) settleMissing(ctx context.Context, js *jobState, missing []stri
 // missingReduceMarkers lists the reduce tasks without a marker.
 func (e *Engine) missingReduceMarkers(ctx context.Context, js *jobState) ([]string, error) {
 	have := map[string]bool{}
-	prefix := js.layout.ReduceMarkerPrefix(js.job)
+	shuffle, err := e.shuffleID(ctx, js)
+	if errors.Is(err, objstore.ErrNotFound) {
+		return js.reduceIDs(), nil // not prepared: none has a marker
+	} else if err != nil {
+		return nil, err
+	}
+	prefix := js.layout.ReduceIndexPrefix(js.job, shuffle)
 	for info, err := range js.out.List(ctx, prefix, nil) {
 		if err != nil {
 			return nil, fmt.Errorf("listing reduce markers: %w", err)

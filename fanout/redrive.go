@@ -67,7 +67,11 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (RedriveInfo, 
 	}
 	var failedReduce []string
 	if js.m.Reducers > 0 {
-		if failedReduce, err = e.failedChunks(ctx, js, js.layout.ReduceMarkerPrefix(js.job)); err != nil {
+		if shuffle, err := e.shuffleID(ctx, js); err == nil {
+			if failedReduce, err = e.failedChunks(ctx, js, js.layout.ReduceIndexPrefix(js.job, shuffle)); err != nil {
+				return info, err
+			}
+		} else if !errors.Is(err, objstore.ErrNotFound) {
 			return info, err
 		}
 	}
@@ -110,7 +114,10 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (RedriveInfo, 
 		// The reduce stage starts over from the map markers as they will
 		// be: its shuffle index and reduce markers (failed ones included)
 		// go, so that rerun map chunks are merged and their records
-		// counted. Nothing of the job is published before its commit.
+		// counted. Nothing of the job is published before its commit. A
+		// reduce attempt still running from before publishes its marker
+		// under the old index's ID, where the commit never looks
+		// (readReduceMarkers).
 		if err := js.out.Delete(ctx, js.layout.ShuffleIndexKey(js.job)); err != nil {
 			return info, fmt.Errorf("redrive: deleting %s: %w", js.layout.ShuffleIndexKey(js.job), err)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/fanout-dev/fanout/fanout"
 	"github.com/fanout-dev/fanout/fanout/faulttest"
 	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/localstack"
 	"github.com/fanout-dev/fanout/manifest"
 	"github.com/fanout-dev/fanout/objstore"
 )
@@ -188,4 +189,71 @@ func TestRedriveRacingASettle(t *testing.T) {
 		t.Fatalf("after redrive: %v, %+v", err, res)
 	}
 	r.check("out/", res.Job)
+}
+
+// TestReduceAttemptFromBeforeARedriveIsNotCommitted holds a reduce
+// task's attempt just before its marker write while a redrive runs the
+// job's failed map chunk again (tolerated by --max-failed, so the reduce
+// stage had started without it), then lets the write land. That attempt
+// merged the old map outputs: before, its marker took the task's place
+// and the commit published counts without the rerun chunk's words. Now
+// its marker names the old shuffle index and lies where the commit does
+// not look; the task runs again over the new index and every word is
+// counted exactly.
+func TestReduceAttemptFromBeforeARedriveIsNotCommitted(t *testing.T) {
+	r := newFaultRig(t, 0, 0)
+	want := wordInput(r, 6)
+	var poisoned atomic.Bool
+	poisoned.Store(true)
+	held := make(chan string, 1)
+	release := make(chan struct{})
+	a := r.engine(engineOptions{name: "a",
+		queue: func(q fanout.Queue) fanout.Queue { return frozenHeartbeats{q} },
+		store: func(b objstore.Bucket) objstore.Bucket {
+			return &ctxStore{Bucket: b, put: func(ctx context.Context, key string, _ *objstore.PutOptions) (context.Context, error) {
+				switch {
+				case poisoned.Load() && strings.Contains(key, "/staging/c00000002/"):
+					return ctx, functions.Permanent(errors.New("injected: chunk 2 cannot write"))
+				case strings.Contains(key, "/reduce/") && strings.HasSuffix(key, "/r000000.json"):
+					select {
+					case held <- key:
+						<-release
+						return context.WithoutCancel(ctx), nil // on the wire when held
+					default:
+					}
+				}
+				return ctx, nil
+			}}
+		}})
+	spec := manifest.JobSpec{Inputs: []string{"s3://" + r.bucket + "/in/"}, Function: "wordcount", Output: "s3://" + r.bucket + "/out/",
+		OutputFormat: "jsonl", Reducers: 3, MaxObjectsPerChunk: 1, MaxFailed: "1", Lease: manifest.Duration(30 * time.Second)}.WithDefaults()
+	info, err := a.Submit(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopA := work(t, a, info.Job, 2, nil)
+	driver := r.engine(engineOptions{name: "driver"})
+	go driver.Wait(t.Context(), spec.Output, info.Job, fanout.RunOptions{}) // settles the map stage, starts the reduce stage
+	var stale string
+	select {
+	case stale = <-held:
+	case <-time.After(60 * time.Second):
+		t.Fatal("no reduce attempt reached its marker")
+	}
+	localstack.Poll(t, 60*time.Second, "reduce tasks r000001 and r000002 to publish", func() bool {
+		return len(snapshotStore(t, r.store, "out/_fanout/"+info.Job+"/reduce/")) == 2
+	})
+	poisoned.Store(false)
+	if _, err := r.engine(engineOptions{name: "redriver"}).Redrive(context.Background(), spec.Output, info.Job); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	localstack.Poll(t, 30*time.Second, "the held attempt's marker to land", func() bool { return r.exists(stale) })
+	stopA()
+	res, err := r.engine(engineOptions{name: "after"}).Wait(context.Background(), spec.Output, info.Job, fanout.RunOptions{Workers: 2})
+	if err != nil || res.State != fanout.StateCommitted || len(res.Failed) != 0 {
+		t.Fatalf("after redrive: %v, %+v", err, res)
+	}
+	checkWordCounts(t, r, "out/", res.Job, want)
+	t.Logf("the stale marker %s stayed out of the commit", stale)
 }

@@ -2,6 +2,8 @@ package fanout
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -39,13 +41,41 @@ func (js *jobState) reduceIDs() []string {
 	return ids
 }
 
-// shuffleIndex reads the job's shuffle index.
-func (e *Engine) shuffleIndex(ctx context.Context, js *jobState) (*manifest.ShuffleIndex, error) {
-	body, err := readAll(ctx, js.out, js.layout.ShuffleIndexKey(js.job), 1<<30)
+// shuffleIndex reads the job's shuffle index and returns it with its ID
+// (shuffleID).
+func (e *Engine) shuffleIndex(ctx context.Context, js *jobState) (*manifest.ShuffleIndex, string, error) {
+	rc, info, err := js.out.Get(ctx, js.layout.ShuffleIndexKey(js.job), nil)
 	if err != nil {
-		return nil, fmt.Errorf("reading the shuffle index: %w", err)
+		return nil, "", fmt.Errorf("reading the shuffle index: %w", err)
 	}
-	return manifest.DecodeShuffleIndex(body)
+	defer rc.Close()
+	body, err := io.ReadAll(io.LimitReader(rc, 1<<30))
+	if err != nil {
+		return nil, "", fmt.Errorf("reading the shuffle index: %w", err)
+	}
+	idx, err := manifest.DecodeShuffleIndex(body)
+	return idx, shuffleIDOf(info.ETag), err
+}
+
+// shuffleID names the version of the job's shuffle index that exists now
+// (ErrNotFound when none does): a short hash of its ETag, safe in a key.
+// The index is created once (If-None-Match: *) and only a redrive
+// deletes it, so its ETag tells one preparation of the reduce stage from
+// the next. Reduce markers live under their index's ID
+// (Layout.ReduceMarkerKey): an attempt paused across a redrive that
+// publishes what it merged from the old index publishes where no one
+// looks.
+func (e *Engine) shuffleID(ctx context.Context, js *jobState) (string, error) {
+	info, err := js.out.Stat(ctx, js.layout.ShuffleIndexKey(js.job))
+	if err != nil {
+		return "", err
+	}
+	return shuffleIDOf(info.ETag), nil
+}
+
+func shuffleIDOf(etag string) string {
+	sum := sha256.Sum256([]byte(etag))
+	return "s" + hex.EncodeToString(sum[:8])
 }
 
 // prepareReduce creates the shuffle index (once, with If-None-Match: *)
@@ -100,15 +130,15 @@ func (e *Engine) prepareReduce(ctx context.Context, js *jobState) (tooMany bool,
 // redrive) give errReduceNotReady, which releases the task; more failed
 // map chunks than the job tolerates fail it for good (the commit reports
 // them).
-func (e *Engine) prepareAndReadShuffle(ctx context.Context, js *jobState) (*manifest.ShuffleIndex, error) {
+func (e *Engine) prepareAndReadShuffle(ctx context.Context, js *jobState) (*manifest.ShuffleIndex, string, error) {
 	tooMany, err := e.prepareReduce(ctx, js)
 	switch {
 	case errors.Is(err, ErrNotFinished):
-		return nil, errReduceNotReady
+		return nil, "", errReduceNotReady
 	case err != nil:
-		return nil, err
+		return nil, "", err
 	case tooMany:
-		return nil, functions.Permanent(fmt.Errorf("job %s: more map chunks failed than --max-failed allows: nothing to reduce", js.job))
+		return nil, "", functions.Permanent(fmt.Errorf("job %s: more map chunks failed than --max-failed allows: nothing to reduce", js.job))
 	}
 	return e.shuffleIndex(ctx, js)
 }
@@ -118,14 +148,6 @@ func (e *Engine) prepareAndReadShuffle(ctx context.Context, js *jobState) (*mani
 // attempt's staging prefix, and publishes the task's marker.
 func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, stats *WorkStats, ev *ChunkEvent) error {
 	started := time.Now().UTC()
-	markerKey := js.layout.ReduceMarkerKey(js.job, lease.Chunk)
-	if _, err := js.out.Stat(ctx, markerKey); err == nil {
-		stats.Skipped.Add(1)
-		ev.Outcome = OutcomeSkipped
-		return nil
-	} else if !errors.Is(err, objstore.ErrNotFound) {
-		return err
-	}
 	part, err := manifest.ReduceIndex(lease.Chunk)
 	if err != nil || part >= js.m.Reducers {
 		return functions.Permanent(fmt.Errorf("job %s has no reduce task %q", js.job, lease.Chunk))
@@ -139,16 +161,25 @@ func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, s
 	if !ok {
 		return functions.Permanent(fmt.Errorf("function %s does not aggregate", spec.Function))
 	}
-	idx, err := e.shuffleIndex(ctx, js)
+	idx, shuffle, err := e.shuffleIndex(ctx, js)
 	if errors.Is(err, objstore.ErrNotFound) {
 		// Not prepared yet (a redrive removed it, or the task was
 		// enqueued by a process that saw the index before): prepare it
 		// here when the map stage is complete, so that a reduce task
 		// never waits for a driver that only looks while nothing is
 		// pending.
-		idx, err = e.prepareAndReadShuffle(ctx, js)
+		idx, shuffle, err = e.prepareAndReadShuffle(ctx, js)
 	}
 	if err != nil {
+		return err
+	}
+	// The marker names the index this attempt merges.
+	markerKey := js.layout.ReduceMarkerKey(js.job, shuffle, lease.Chunk)
+	if _, err := js.out.Stat(ctx, markerKey); err == nil {
+		stats.Skipped.Add(1)
+		ev.Outcome = OutcomeSkipped
+		return nil
+	} else if !errors.Is(err, objstore.ErrNotFound) {
 		return err
 	}
 	codec := rowCodec{schema: task.Output(), keys: red.KeyColumns()}
@@ -270,7 +301,7 @@ func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, s
 		Version: manifest.Version, Job: js.job, Chunk: lease.Chunk, Epoch: lease.Epoch, Worker: lease.Worker,
 		State: manifest.MarkerDone, Files: files, RecordsIn: groups, RecordsOut: out.rows,
 		Started: started, Finished: time.Now().UTC(), Attempts: lease.Deliveries,
-		Backup: ev.Backup, MemoryMB: e.cfg.MemoryMB,
+		Backup: ev.Backup, MemoryMB: e.cfg.MemoryMB, Shuffle: shuffle,
 	}
 	won, err := e.createMarker(ctx, js, markerKey, m)
 	if err != nil {

@@ -308,18 +308,22 @@ func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err erro
 	}
 }
 
-// writeMarker creates a chunk marker create-only and reports whether this
-// call created it.
+// writeMarker creates a chunk or reduce task marker create-only and
+// reports whether this call created it. A reduce task's marker goes
+// under the job's current shuffle index (none: the redrive that removed
+// it rebuilds the stage, and nothing is written).
 func (e *Engine) writeMarker(ctx context.Context, js *jobState, m *manifest.ChunkMarker) (bool, error) {
-	return e.createMarker(ctx, js, js.markerKey(m.Chunk), m)
-}
-
-// markerKey is where the marker of a map chunk or reduce task lives.
-func (js *jobState) markerKey(id string) string {
-	if manifest.IsReduceTask(id) {
-		return js.layout.ReduceMarkerKey(js.job, id)
+	if !manifest.IsReduceTask(m.Chunk) {
+		return e.createMarker(ctx, js, js.layout.MarkerKey(js.job, m.Chunk), m)
 	}
-	return js.layout.MarkerKey(js.job, id)
+	shuffle, err := e.shuffleID(ctx, js)
+	if errors.Is(err, objstore.ErrNotFound) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	m.Shuffle = shuffle
+	return e.createMarker(ctx, js, js.layout.ReduceMarkerKey(js.job, shuffle, m.Chunk), m)
 }
 
 // createMarker creates a marker create-only at key and reports whether

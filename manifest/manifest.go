@@ -252,6 +252,10 @@ type ChunkMarker struct {
 	// MemoryMB is the Lambda function's memory when the attempt ran on
 	// AWS Lambda (for the GB-second estimate); zero elsewhere.
 	MemoryMB int `json:"memory_mb,omitempty"`
+	// Shuffle names the shuffle index a reduce task's attempt read (the
+	// ID in its key, Layout.ReduceMarkerKey); the commit refuses a reduce
+	// marker that names another index than the job's.
+	Shuffle string `json:"shuffle,omitempty"`
 	// Rejections are the records the function rejected (the validate
 	// function's invalid records) and their side-output files.
 	Rejections

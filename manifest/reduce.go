@@ -41,12 +41,22 @@ func IsReduceTask(id string) bool {
 // MaxReducers bounds the number of reduce partitions of one job.
 const MaxReducers = 999999
 
-// ReduceMarkerPrefix is the prefix of a job's reduce task markers.
+// ReduceMarkerPrefix is the prefix of a job's reduce task markers, for
+// every shuffle index the job had.
 func (l Layout) ReduceMarkerPrefix(job string) string { return l.JobPrefix(job) + "reduce/" }
 
-// ReduceMarkerKey is the key of reduce task id's marker.
-func (l Layout) ReduceMarkerKey(job, id string) string {
-	return l.ReduceMarkerPrefix(job) + id + ".json"
+// ReduceIndexPrefix is the prefix of the reduce task markers of the
+// shuffle index shuffle (an ID of one version of the index, see
+// fanout's shuffleID): a redrive replaces the index, and the markers of
+// reduce attempts that read the old one stay apart, never committed.
+func (l Layout) ReduceIndexPrefix(job, shuffle string) string {
+	return l.ReduceMarkerPrefix(job) + shuffle + "/"
+}
+
+// ReduceMarkerKey is the key of the marker of reduce task id that read
+// the shuffle index shuffle.
+func (l Layout) ReduceMarkerKey(job, shuffle, id string) string {
+	return l.ReduceIndexPrefix(job, shuffle) + id + ".json"
 }
 
 // ShuffleIndexKey is the key of the job's shuffle index.
