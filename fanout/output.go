@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -218,6 +219,29 @@ func (o *stagedOutput) finish(f *stagedFile) error {
 		Key: f.key, Size: f.sp.Size(), ETag: info.ETag, Rows: f.w.Rows(),
 		Partition: f.partition, SHA256: hex.EncodeToString(f.hash.Sum(nil)),
 	})
+	return nil
+}
+
+var _ functions.FileOutput = (*stagedOutput)(nil)
+
+// WriteFile implements functions.FileOutput: data is uploaded at once as
+// one more of the attempt's files, without a partition.
+func (o *stagedOutput) WriteFile(name, contentType string, data []byte) error {
+	if name == "" || strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != "" {
+		return functions.Permanent(fmt.Errorf("output file name %q: want letters, digits, '.', '-' and '_'", name))
+	}
+	key := o.prefix + o.stem + "-" + name
+	for _, f := range o.files {
+		if f.Key == key {
+			return functions.Permanent(fmt.Errorf("output file %q written twice", name))
+		}
+	}
+	sum := sha256.Sum256(data)
+	info, err := putStaged(o.ctx, o.b, key, bytes.NewReader(data), &objstore.PutOptions{Size: int64(len(data)), ContentType: contentType})
+	if err != nil {
+		return fmt.Errorf("uploading %s: %w", key, err)
+	}
+	o.files = append(o.files, manifest.OutputFile{Key: key, Size: int64(len(data)), ETag: info.ETag, SHA256: hex.EncodeToString(sum[:])})
 	return nil
 }
 

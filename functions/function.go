@@ -93,6 +93,18 @@ type Output interface {
 	Write(row Row) error
 }
 
+// FileOutput is implemented by the Output a Reducer's Finish writes to:
+// besides rows, it takes whole files (a report) that are staged and
+// committed with the job's other output files, so that they become visible
+// with them and never before. A file's final name is the name its rows
+// would have, with name in place of the part number and extension
+// (part-<job>-<reduce task>-<name>).
+type FileOutput interface {
+	// WriteFile stores data as the file name (letters, digits, '.', '-'
+	// and '_').
+	WriteFile(name, contentType string, data []byte) error
+}
+
 // Record is one input record.
 type Record struct {
 	// Row holds the values laid out as Input.Schema().

@@ -128,6 +128,7 @@ everything runs in this process; with it, chunks go through Redis and any number
 		newServeCommand(g),
 		newWatchCommand(g),
 		newInferCommand(g),
+		newProfileCommand(g),
 	)
 	setUsageErrors(root)
 	return root

@@ -26,7 +26,7 @@ import (
 // Registry returns a new registry holding the built-in functions. Callers
 // may Register their own functions on it.
 func Registry() *functions.Registry {
-	return functions.NewRegistry(Aggregate{}, Convert{}, Count{}, Distinct{}, Duplicates{}, Exec{}, Grep{}, TopK{}, Validate{}, WordCount{})
+	return functions.NewRegistry(Aggregate{}, Convert{}, Count{}, Distinct{}, Duplicates{}, Exec{}, Grep{}, Profile{}, TopK{}, Validate{}, WordCount{})
 }
 
 // plannerArgs are consumed by the planner and accepted by every function.
