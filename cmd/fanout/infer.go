@@ -10,8 +10,10 @@ import (
 	"maps"
 	"os"
 	"path"
+	"runtime"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -63,6 +65,9 @@ type inferOptions struct {
 	sampleBytes string
 	name        string
 	out         string
+	// full runs fanout profile's job (profile.go) instead of sampling.
+	full    bool
+	profile profileOptions
 }
 
 func newInferCommand(g *globalFlags) *cobra.Command {
@@ -78,6 +83,9 @@ distinct values, and a primary key when a column was unique and never missing. U
 with --contract on validate, convert or duplicates. See docs/contracts.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.full {
+				return runInferFull(cmd, g, &o)
+			}
 			return runInfer(cmd.Context(), g, o)
 		},
 	}
@@ -88,7 +96,42 @@ with --contract on validate, convert or duplicates. See docs/contracts.md.`,
 	fl.StringVar(&o.sampleBytes, "sample-bytes", "16MiB", "most bytes read from one (decompressed) object: `SIZE`")
 	fl.StringVar(&o.name, "name", "", "the contract's `NAME` (default: the input's last path element)")
 	fl.StringVarP(&o.out, "output", "o", "", "write the contract to `FILE` instead of stdout")
+	fl.BoolVar(&o.full, "full", false, "profile every record as a job (fanout profile, committed under --out) instead of a sample")
+	fl.StringVar(&o.profile.jf.out, "out", "", "with --full: the profile job's output `URL`")
+	fl.IntVar(&o.profile.workers, "workers", runtime.NumCPU(), "with --full: `N` chunks this process works on at once")
+	fl.BoolVar(&o.profile.ranges, "ranges", false, "with --full: propose min/max for identifier-like and timestamp columns too")
+	fl.StringVar(&o.profile.jf.chunkSize, "chunk-size", "64MiB", "with --full: target bytes per chunk: `SIZE`")
 	return cmd
+}
+
+// runInferFull runs the profile job and prints (or writes) its contract.
+func runInferFull(cmd *cobra.Command, g *globalFlags, o *inferOptions) error {
+	p := &o.profile
+	if o.in == "" {
+		return errors.New("--in is required")
+	}
+	if p.jf.out == "" {
+		return errors.New("--full needs --out URL: the profile job commits its files there")
+	}
+	if cmd.Flags().Changed("sample-rows") || cmd.Flags().Changed("sample-bytes") {
+		return errors.New("--full reads every record: --sample-rows and --sample-bytes do not apply")
+	}
+	p.jf.inputs, p.jf.format, p.name = []string{o.in}, o.format, o.name
+	p.jf.outFormat, p.jf.maxObjects, p.jf.maxAttempts = manifest.FormatJSONL, manifest.DefaultMaxObjectsPerChunk, manifest.DefaultMaxAttempts
+	p.jf.lease, p.jf.maxFailed, p.jf.maxRecord, p.jf.maxInflate = time.Duration(manifest.DefaultLease), "0", "64MiB", "64GiB"
+	// The job's summary goes to stderr: stdout is the contract's.
+	stdout := os.Stdout
+	os.Stdout = os.Stderr
+	files, err := runProfile(cmd.Context(), g, p)
+	os.Stdout = stdout
+	if err != nil {
+		return err
+	}
+	to := o.out
+	if to == "" {
+		to = "-"
+	}
+	return copyProfileFile(cmd.Context(), g, files["contract.yaml"], to)
 }
 
 func runInfer(ctx context.Context, g *globalFlags, o inferOptions) error {

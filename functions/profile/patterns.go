@@ -3,9 +3,71 @@ package profile
 import (
 	"cmp"
 	"errors"
+	"fmt"
+	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
+
+const (
+	// maxShapes is how many shapes a column may have before none is kept.
+	maxShapes = 8
+	// maxShapeLen is the longest value (in bytes) a shape is taken of.
+	maxShapeLen = 64
+)
+
+// appendShape appends the shape of s: each ASCII upper-case letter as 'A',
+// lower-case letter as 'a', digit as '9', and every other character as
+// itself escaped by a backslash. ok is false when s is too long to have a
+// useful shape.
+func appendShape(dst []byte, s string) ([]byte, bool) {
+	if len(s) > maxShapeLen {
+		return dst, false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'A' && r <= 'Z':
+			dst = append(dst, 'A')
+		case r >= 'a' && r <= 'z':
+			dst = append(dst, 'a')
+		case r >= '0' && r <= '9':
+			dst = append(dst, '9')
+		default:
+			dst = append(dst, '\\')
+			dst = utf8.AppendRune(dst, r)
+		}
+	}
+	return dst, true
+}
+
+// shapePattern turns a shape into the Go regular expression that matches
+// exactly the strings of that shape: runs of a class as [A-Z]{n},
+// [a-z]{n}, [0-9]{n}, other characters quoted.
+func shapePattern(shape string) string {
+	var b strings.Builder
+	for i := 0; i < len(shape); {
+		c := shape[i]
+		if c == '\\' {
+			r, n := utf8.DecodeRuneInString(shape[i+1:])
+			b.WriteString(regexp.QuoteMeta(string(r)))
+			i += 1 + n
+			continue
+		}
+		j := i
+		for j < len(shape) && shape[j] == c {
+			j++
+		}
+		class := map[byte]string{'A': "[A-Z]", 'a': "[a-z]", '9': "[0-9]"}[c]
+		if j-i == 1 {
+			b.WriteString(class)
+		} else {
+			fmt.Fprintf(&b, "%s{%d}", class, j-i)
+		}
+		i = j
+	}
+	return b.String()
+}
 
 var errColumns = errors.New("profile: summaries of different columns")
 

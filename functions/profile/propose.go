@@ -84,6 +84,11 @@ func (p *Profile) Propose(opts ProposeOptions) *Proposal {
 					cc.Allowed = append(cc.Allowed, contract.Literal(v))
 				}
 				notes = append(notes, fmt.Sprintf("%d allowed values: %s", len(cs.Top), share(col.Count, col.Count)))
+			} else if cs != nil && !cs.ShapesOver && len(cs.Shapes) == 1 && col.Count > 0 {
+				for shape := range cs.Shapes {
+					cc.Pattern = shapePattern(shape)
+				}
+				notes = append(notes, fmt.Sprintf("pattern: %s", share(col.Count, col.Count)))
 			}
 		}
 		pr.Notes = append(pr.Notes, strings.Join(notes, "; "))

@@ -91,11 +91,17 @@ type ColumnSummary struct {
 
 	Patterns map[string]int64 `json:"patterns"`
 
+	// Shapes counts the values of each shape (see shapeOf), up to
+	// maxShapes; ShapesOver is true past that.
+	Shapes     map[string]int64 `json:"shapes"`
+	ShapesOver bool             `json:"shapes_over"`
+
 	HLL       []byte       `json:"hll"`
 	Top       []ValueCount `json:"top"`
 	TopError  int64        `json:"top_error"`
 	Centroids [][2]float64 `json:"centroids"`
 
+	shape  []byte
 	hll    *hyperloglog.Sketch
 	top    map[string]int64
 	digest *tdigest.TDigest
@@ -127,6 +133,7 @@ func NewAccumulator(schema *functions.Schema) *Accumulator {
 func (c *ColumnSummary) init() {
 	c.Parses = map[string]int64{}
 	c.Patterns = map[string]int64{}
+	c.Shapes = map[string]int64{}
 	c.MinInt, c.MaxInt = math.MaxInt64, math.MinInt64
 	c.MinNum, c.MaxNum = math.Inf(1), math.Inf(-1)
 	c.MinTime, c.MaxTime = math.MaxInt64, math.MinInt64
@@ -206,6 +213,7 @@ func (c *ColumnSummary) add(v functions.Value) {
 		if isUUID(text) {
 			c.Patterns["uuid"]++
 		}
+		c.addShape(text)
 	}
 	if c.MinText == "" && c.MaxText == "" && c.Count == 1 {
 		c.MinText, c.MaxText = strings.Clone(text), strings.Clone(text)
@@ -252,6 +260,26 @@ func (c *ColumnSummary) addFloat(x float64) {
 func (c *ColumnSummary) addTime(us int64) {
 	c.Times++
 	c.MinTime, c.MaxTime = min(c.MinTime, us), max(c.MaxTime, us)
+}
+
+// addShape counts the shape of a text value, until there are too many.
+func (c *ColumnSummary) addShape(text string) {
+	if c.ShapesOver {
+		return
+	}
+	var ok bool
+	if c.shape, ok = appendShape(c.shape[:0], text); !ok {
+		c.ShapesOver, c.Shapes = true, map[string]int64{}
+		return
+	}
+	if _, seen := c.Shapes[string(c.shape)]; !seen {
+		if len(c.Shapes) == maxShapes {
+			c.ShapesOver, c.Shapes = true, map[string]int64{}
+			return
+		}
+		c.Shapes[string(c.shape)] = 0
+	}
+	c.Shapes[string(c.shape)]++
 }
 
 // addTop is Misra-Gries: a new value when every counter is taken
@@ -322,6 +350,9 @@ func (c *ColumnSummary) open() error {
 	}
 	if c.Patterns == nil {
 		c.Patterns = map[string]int64{}
+	}
+	if c.Shapes == nil {
+		c.Shapes = map[string]int64{}
 	}
 	return nil
 }
@@ -404,6 +435,13 @@ func (c *ColumnSummary) merge(in *ColumnSummary) {
 		}
 		c.MinLen, c.MaxLen = min(c.MinLen, in.MinLen), max(c.MaxLen, in.MaxLen)
 		c.SumLen += in.SumLen
+	}
+	c.ShapesOver = c.ShapesOver || in.ShapesOver
+	for k, n := range in.Shapes {
+		c.Shapes[k] += n
+	}
+	if len(c.Shapes) > maxShapes {
+		c.ShapesOver, c.Shapes = true, map[string]int64{}
 	}
 	_ = c.hll.Merge(in.hll) // same precision: cannot fail
 	c.mergeTop(in)
