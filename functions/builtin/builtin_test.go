@@ -12,7 +12,7 @@ import (
 
 func TestRegistry(t *testing.T) {
 	reg := builtin.Registry()
-	if got, want := reg.Names(), []string{"aggregate", "convert", "count", "distinct", "duplicates", "exec", "grep", "topk", "validate", "wordcount"}; !slices.Equal(got, want) {
+	if got, want := reg.Names(), []string{"aggregate", "convert", "count", "distinct", "duplicates", "exec", "grep", "profile", "topk", "validate", "wordcount"}; !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 	for _, name := range reg.Names() {

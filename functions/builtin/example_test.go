@@ -83,7 +83,7 @@ func Example() {
 		panic(err)
 	}
 	// Output:
-	// [aggregate convert count distinct duplicates exec grep topk upper validate wordcount]
+	// [aggregate convert count distinct duplicates exec grep profile topk upper validate wordcount]
 	// HELLO
 	// WORLD
 }
