@@ -12,6 +12,7 @@ import (
 	"github.com/fanout-dev/fanout/fanout/trigger"
 	"github.com/fanout-dev/fanout/fanout/trigger/miniowatch"
 	"github.com/fanout-dev/fanout/objstore"
+	"github.com/fanout-dev/fanout/objstore/bucketurl"
 	"github.com/fanout-dev/fanout/objstore/miniostore"
 )
 
@@ -55,7 +56,16 @@ are left alone unless --since reaches back to them.`,
 			if err != nil {
 				return err
 			}
-			store, err := miniostore.New(ctx, miniostore.Config{Endpoint: opts.Endpoint, Region: opts.Region, Bucket: loc.Bucket})
+			// The listen API needs minio-go itself, so watch opens MinIO
+			// directly, behind the same endpoint guard as bucketurl.Open.
+			wcfg := miniostore.Config{Endpoint: opts.Endpoint, Region: opts.Region, Bucket: loc.Bucket}
+			if !opts.AllowMetadataEndpoint {
+				if err := bucketurl.CheckEndpoint(ctx, opts.Endpoint); err != nil {
+					return err
+				}
+				wcfg.DialControl = objstore.RefuseMetadataDial
+			}
+			store, err := miniostore.New(ctx, wcfg)
 			if err != nil {
 				return err
 			}

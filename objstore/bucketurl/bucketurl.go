@@ -47,6 +47,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"syscall"
 
 	"github.com/fanout-dev/fanout/objstore"
 	"github.com/fanout-dev/fanout/objstore/filestore"
@@ -110,22 +111,30 @@ func Open(ctx context.Context, raw string, opts Options) (objstore.Bucket, objst
 		}
 		return s, loc, nil
 	case "s3":
+		// The endpoint is checked up front for a clear error, and every
+		// connection at dial time (DialControl) for what that check
+		// cannot see: a name that resolves elsewhere later, an endpoint
+		// from the SDK's own configuration.
+		var guard func(network, address string, c syscall.RawConn) error
 		if !opts.AllowMetadataEndpoint {
 			if err := CheckEndpoint(ctx, opts.Endpoint); err != nil {
 				return nil, objstore.Location{}, err
 			}
+			guard = objstore.RefuseMetadataDial
 		}
 		switch strings.ToLower(opts.S3Backend) {
 		case "", BackendMinIO:
 			s, err := miniostore.New(ctx, miniostore.Config{Endpoint: opts.Endpoint, Region: opts.Region, Bucket: loc.Bucket,
-				PartSize: opts.PartSize, Concurrency: opts.Concurrency, Encryption: opts.Encryption, CheckPrefix: loc.Prefix})
+				PartSize: opts.PartSize, Concurrency: opts.Concurrency, Encryption: opts.Encryption, CheckPrefix: loc.Prefix,
+				DialControl: guard})
 			if err != nil {
 				return nil, objstore.Location{}, err
 			}
 			return s, loc, nil
 		case BackendAWS:
 			s, err := s3store.New(ctx, s3store.Config{Endpoint: opts.Endpoint, Region: opts.Region, Bucket: loc.Bucket,
-				PartSize: opts.PartSize, Concurrency: opts.Concurrency, Encryption: opts.Encryption, CheckPrefix: loc.Prefix})
+				PartSize: opts.PartSize, Concurrency: opts.Concurrency, Encryption: opts.Encryption, CheckPrefix: loc.Prefix,
+				DialControl: guard})
 			if err != nil {
 				return nil, objstore.Location{}, err
 			}

@@ -2,35 +2,22 @@ package bucketurl
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"time"
+
+	"github.com/fanout-dev/fanout/objstore"
 )
 
 // ErrMetadataEndpoint is returned (wrapped) by Open and CheckEndpoint for
-// an S3 endpoint at a link-local or cloud metadata address.
-var ErrMetadataEndpoint = errors.New("bucketurl: S3 endpoint at a link-local (cloud metadata) address")
+// an S3 endpoint at a link-local or cloud metadata address; it is
+// objstore.ErrMetadataAddress, which the stores Open returns also report
+// for every connection they are refused there.
+var ErrMetadataEndpoint = objstore.ErrMetadataAddress
 
-// metadataIPs are instance metadata addresses outside the link-local
-// ranges: AWS's IPv6 IMDS endpoint and Alibaba Cloud's.
-var metadataIPs = []net.IP{net.ParseIP("fd00:ec2::254"), net.ParseIP("100.100.100.200")}
-
-// isMetadataIP reports whether ip is link-local (169.254.0.0/16, where AWS,
-// GCP and Azure serve instance metadata and credentials, or fe80::/10) or
-// one of metadataIPs.
-func isMetadataIP(ip net.IP) bool {
-	if ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() {
-		return true
-	}
-	for _, m := range metadataIPs {
-		if ip.Equal(m) {
-			return true
-		}
-	}
-	return false
-}
+// isMetadataIP is objstore.IsMetadataIP.
+func isMetadataIP(ip net.IP) bool { return objstore.IsMetadataIP(ip) }
 
 // CheckEndpoint refuses an S3 endpoint URL whose host is, or resolves to,
 // a link-local or cloud metadata address (Open calls it unless

@@ -35,7 +35,9 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/fanout-dev/fanout/objstore"
@@ -81,6 +83,11 @@ type Config struct {
 	// Transport, when set, replaces minio-go's HTTP transport (tests
 	// inject faults with it).
 	Transport http.RoundTripper
+	// DialControl, when set (and Transport is not), is the Control
+	// function of every connection to the service (for example
+	// objstore.RefuseMetadataDial). The credential chain's own requests
+	// (the instance metadata service, on EC2) do not go through it.
+	DialControl func(network, address string, c syscall.RawConn) error
 	// Encryption is the server-side encryption asked for on every write;
 	// the zero value leaves it to the bucket's default.
 	Encryption objstore.Encryption
@@ -152,12 +159,21 @@ func newStore(ctx context.Context, cfg Config, copyLimits s3compat.CopyLimits) (
 	if aws {
 		lookup = minio.BucketLookupAuto
 	}
+	transport := cfg.Transport
+	if transport == nil && cfg.DialControl != nil {
+		tr, err := minio.DefaultTransport(u.Scheme == "https")
+		if err != nil {
+			return nil, fmt.Errorf("miniostore: %w", err)
+		}
+		tr.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: cfg.DialControl}).DialContext
+		transport = tr
+	}
 	client, err := minio.New(u.Host, &minio.Options{
 		Creds:        creds,
 		Secure:       u.Scheme == "https",
 		Region:       region,
 		BucketLookup: lookup,
-		Transport:    cfg.Transport,
+		Transport:    transport,
 		MaxRetries:   1, // objstore.Retry retries
 	})
 	if err != nil {

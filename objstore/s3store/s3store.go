@@ -42,11 +42,14 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"net"
 	"net/http"
 	"net/url"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
@@ -91,6 +94,12 @@ type Config struct {
 	// HTTPClient, when set, replaces the SDK's HTTP client (tests inject
 	// faults with it).
 	HTTPClient *http.Client
+	// DialControl, when set (and HTTPClient is not), is the Control
+	// function of every connection the S3 client makes (for example
+	// objstore.RefuseMetadataDial), to whatever endpoint it resolved,
+	// one from the SDK's shared configuration included. The credential
+	// chain's own requests do not go through it.
+	DialControl func(network, address string, c syscall.RawConn) error
 	// Encryption is the server-side encryption asked for on every write;
 	// the zero value leaves it to the bucket's default.
 	Encryption objstore.Encryption
@@ -100,6 +109,21 @@ type Config struct {
 	// least-privilege policy that lets the credentials list only their
 	// prefixes (localstack/iam-worker-policy.json) refuses it.
 	CheckPrefix string
+}
+
+// guardDials gives the client's connections cfg.DialControl, keeping the
+// SDK's buildable client (and what the shared configuration set on it,
+// such as AWS_CA_BUNDLE's roots) when it has one.
+func guardDials(o *s3.Options, cfg Config) {
+	if cfg.DialControl == nil || cfg.HTTPClient != nil {
+		return
+	}
+	control := func(d *net.Dialer) { d.Control = cfg.DialControl }
+	if bc, ok := o.HTTPClient.(*awshttp.BuildableClient); ok {
+		o.HTTPClient = bc.WithDialerOptions(control)
+		return
+	}
+	o.HTTPClient = awshttp.NewBuildableClient().WithDialerOptions(control)
 }
 
 // Store is one bucket reached through aws-sdk-go-v2. The S3 algorithms it
@@ -145,6 +169,7 @@ func newStore(ctx context.Context, cfg Config, copyLimits s3compat.CopyLimits) (
 		// Whole-object GETs of multipart objects cannot be checked against
 		// a full-object checksum; the SDK would log that on every such GET.
 		o.DisableLogOutputChecksumValidationSkipped = true
+		guardDials(o, cfg)
 		if cfg.HTTPClient != nil {
 			// Set on the client, not with config.WithHTTPClient, which
 			// fails when AWS_CA_BUNDLE is set and the client is not the
@@ -169,7 +194,7 @@ func newStore(ctx context.Context, cfg Config, copyLimits s3compat.CopyLimits) (
 		if endpoint != "" {
 			awsCfg.Region = "us-east-1"
 		} else {
-			probe := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.Region = "us-east-1" })
+			probe := s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.Region = "us-east-1"; guardDials(o, cfg) })
 			err := s.compat.Retry(ctx, func(ctx context.Context) error {
 				awsCfg.Region, err = manager.GetBucketRegion(ctx, probe, cfg.Bucket)
 				return err

@@ -163,6 +163,9 @@ func (b *Backend) MapErr(err error) error {
 // server errors, timeouts, 409 ConditionalRequestConflict (AWS asks to
 // retry a conditional write that raced another) and dropped connections.
 func (b *Backend) retryable(err error) bool {
+	if errors.Is(err, objstore.ErrMetadataAddress) {
+		return false // refused by the dial guard: asking again cannot pass
+	}
 	if b.Retryable != nil && b.Retryable(err) {
 		return true
 	}
