@@ -257,3 +257,82 @@ func TestReduceAttemptFromBeforeARedriveIsNotCommitted(t *testing.T) {
 	checkWordCounts(t, r, "out/", res.Job, want)
 	t.Logf("the stale marker %s stayed out of the commit", stale)
 }
+
+// TestRedriveSkipsADeadChunkItsBackupPublished dead-letters a chunk whose
+// backup attempt then publishes it (the queue keeps the chunk dead, the
+// bucket has its done marker), and fails the job on another chunk. Before,
+// redrive moved every dead letter back, so the published chunk ran again
+// for nothing; now the queue is rebuilt from the bucket and only the
+// failed chunk runs again.
+func TestRedriveSkipsADeadChunkItsBackupPublished(t *testing.T) {
+	r := newFaultRig(t, 3, 100)
+	var runs1 atomic.Int64
+	var poisoned atomic.Bool
+	poisoned.Store(true)
+	release := make(chan struct{})
+	reg := registryWith(copyFn{hook: func(ctx context.Context, first *functions.Record) error {
+		switch first.Object {
+		case "in/part-01.jsonl":
+			if runs1.Add(1) == 1 {
+				select { // the backup, held until its original is dead
+				case <-release:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+		case "in/part-02.jsonl":
+			if poisoned.Load() {
+				return functions.Permanent(errors.New("poison"))
+			}
+		}
+		return nil
+	}})
+	spec := r.spec("out/", 30*time.Second, "copy")
+	info, err := r.engine(engineOptions{name: "submit", functions: reg}).Submit(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghost := r.queue()
+	l0, err := ghost.Claim(context.Background(), info.Job, "ghost")
+	if err != nil || l0.Chunk != "c00000000" {
+		t.Fatalf("ghost claim: %+v, %v", l0, err)
+	}
+	if err := ghost.Release(context.Background(), l0); err != nil {
+		t.Fatal(err)
+	}
+	l1, err := ghost.Claim(context.Background(), info.Job, "ghost")
+	if err != nil || l1.Chunk != "c00000001" {
+		t.Fatalf("ghost claim: %+v, %v", l1, err)
+	}
+	if ok, err := ghost.Backup(context.Background(), info.Job, l1.Chunk); err != nil || !ok {
+		t.Fatalf("backup: %v, %v", ok, err)
+	}
+	w := r.engine(engineOptions{name: "w", functions: reg})
+	stop := work(t, w, info.Job, 3, nil)
+	localstack.Poll(t, 30*time.Second, "the backup of c00000001 to start", func() bool { return runs1.Load() == 1 })
+	if out, err := ghost.Fail(context.Background(), l1, "the original died", true); err != nil || !out.Dead {
+		t.Fatalf("ghost fail: %+v, %v", out, err)
+	}
+	close(release)
+	res, err := r.engine(engineOptions{name: "driver", functions: reg}).Wait(context.Background(), spec.Output, info.Job, fanout.RunOptions{})
+	var jf *fanout.JobFailedError
+	if !errors.As(err, &jf) || len(jf.Failed) != 1 || jf.Failed[0].Chunk != "c00000002" {
+		t.Fatalf("got %v, %+v; want the job failed naming c00000002 only", err, res)
+	}
+	stop()
+	if dead, err := ghost.DeadLetters(context.Background(), info.Job); err != nil || len(dead) != 2 {
+		t.Fatalf("dead letters %+v, %v; want c00000001 (published by its backup) and c00000002", dead, err)
+	}
+	poisoned.Store(false)
+	e := r.engine(engineOptions{name: "redriver", functions: reg})
+	if _, err := e.Redrive(context.Background(), spec.Output, info.Job); err != nil {
+		t.Fatal(err)
+	}
+	if res, err = e.Wait(context.Background(), spec.Output, info.Job, fanout.RunOptions{Workers: 2}); err != nil || res.State != fanout.StateCommitted {
+		t.Fatalf("after redrive: %v, %+v", err, res)
+	}
+	if n := runs1.Load(); n != 1 {
+		t.Errorf("c00000001 ran %d times, want once (its backup published it before the redrive)", n)
+	}
+	r.check("out/", info.Job)
+}
