@@ -49,8 +49,8 @@ type admitFlags struct {
 }
 
 func (f *admitFlags) register(fl *pflag.FlagSet) {
-	fl.StringArrayVar(&f.outBases, "out-base", nil, "run only jobs whose output lies under this URL (s3://bucket/prefix/); repeatable; default $FANOUT_OUT_BASES (comma-separated)")
-	fl.StringSliceVar(&f.allowExec, "allow-exec", nil, "let exec jobs run these programs (PROGRAM[,PROGRAM], matched against the command's first word as written); exec is refused otherwise")
+	fl.StringArrayVar(&f.outBases, "out-base", nil, "run only jobs whose output lies under this `URL` (s3://bucket/prefix/); repeatable; default $FANOUT_OUT_BASES (comma-separated)")
+	fl.StringSliceVar(&f.allowExec, "allow-exec", nil, "let exec jobs run only these programs, `PROGRAM[,PROGRAM]`, matched against the command's first word as written (exec is refused otherwise)")
 	fl.BoolVar(&f.anyExec, "allow-exec-any", false, "let exec jobs run any command, shell=true included: whoever can write to Redis (or sign specs) then runs commands on this host")
 }
 

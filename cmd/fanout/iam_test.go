@@ -102,7 +102,7 @@ func TestJobUnderTheWorkerPolicy(t *testing.T) {
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + os.TempDir(),
 		"AWS_ENDPOINT_URL_S3=" + cfg.Endpoint, "AWS_REGION=" + cfg.Region,
 		"AWS_ACCESS_KEY_ID=" + creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY=" + creds.SecretAccessKey, "AWS_SESSION_TOKEN=" + creds.SessionToken,
-		"FANOUT_REDIS_URL=" + redisURL, "FANOUT_REDIS_PREFIX=" + redisPrefix}
+		"FANOUT_REDIS_URL=" + redisURL, "FANOUT_REDIS_PREFIX=" + redisPrefix, "FANOUT_OUT_BASES=s3://" + outBucket + "/out/"}
 
 	// The job: a driver that plans, waits and commits, two workers; once
 	// with each S3 backend.

@@ -189,7 +189,7 @@ func (f *triggerFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.trustEvents, "trust-events", false, "do not check that an event's object still has the event's ETag (saves a HEAD per object)")
 	f.invoke.register(fl)
 	f.admit.register(fl)
-	fl.Lookup("out-base").Usage = "also run jobs in the queue whose output lies under this URL (those under --out are run anyway); repeatable"
+	fl.Lookup("out-base").Usage = "also run jobs in the queue whose output lies under this `URL` (those under --out are run anyway); repeatable"
 }
 
 // admission sets the workers' Admission on g: jobs under --out, and under
