@@ -629,7 +629,13 @@ func (e *Engine) Status(ctx context.Context, outURL, job string) (Result, error)
 		return Result{Job: job}, err
 	}
 	if rec, err := e.readCommit(ctx, js); err == nil {
-		return e.result(js, rec, time.Now()), nil
+		// A committed job: the queue forgot it, its tasks are all done
+		// (or failed within the tolerance), and its time is the commit
+		// record's.
+		res := e.result(js, rec, time.Now())
+		res.Queue = QueueStats{Done: js.m.Chunks + js.m.Reducers - len(rec.Failed), Dead: len(rec.Failed)}
+		res.Elapsed = time.Duration(rec.Timings.Wall)
+		return res, nil
 	}
 	res := Result{Job: job, State: StateRunning, Chunks: js.m.Chunks, Objects: js.m.Objects, Output: js.m.Spec.Output}
 	scan, err := e.scanMarkers(ctx, js)

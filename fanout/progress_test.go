@@ -2,11 +2,13 @@ package fanout_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/fanout-dev/fanout/fanout"
 	"github.com/fanout-dev/fanout/manifest"
@@ -86,5 +88,33 @@ func TestProgressOfAResumedJobStartsAtItsMarkedChunks(t *testing.T) {
 		if !strings.HasSuffix(k, " "+fanout.OutcomeDone) || n != 1 {
 			t.Errorf("attempt %q reported %d times, want once, done", k, n)
 		}
+	}
+}
+
+// Status of a committed job reports its tasks as done, the job's own
+// wall time, and snake_case JSON keys like every other key.
+func TestStatusOfACommittedJob(t *testing.T) {
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	writeFiles(t, in, map[string][]byte{"a.txt": []byte(strings.Repeat("some line\n", 2000))})
+	spec := manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "grep", Args: map[string]string{"pattern": "some"},
+		Output: "file://" + out + "/", OutputFormat: "lines", ChunkBytes: 4096}.WithDefaults()
+	res, err := newEngine(t, nil).Run(context.Background(), spec, fanout.RunOptions{Workers: 2})
+	if err != nil || res.State != fanout.StateCommitted {
+		t.Fatalf("run: %+v, %v", res, err)
+	}
+	st, err := newEngine(t, nil).Status(context.Background(), spec.Output, res.Job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != fanout.StateCommitted || st.Queue != (fanout.QueueStats{Done: res.Chunks}) || st.Elapsed <= 0 || st.Elapsed > res.Elapsed+time.Second {
+		t.Errorf("status: got state %s, queue %+v, elapsed %s; want committed, %d done, the job's wall time (run took %s)",
+			st.State, st.Queue, st.Elapsed, res.Chunks, res.Elapsed)
+	}
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf(`"queue":{"pending":0,"running":0,"done":%d,"dead":0,"retrying":0}`, res.Chunks); !strings.Contains(string(b), want) {
+		t.Errorf("status JSON %s lacks %s", b, want)
 	}
 }

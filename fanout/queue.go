@@ -100,11 +100,11 @@ type DeadLetter struct {
 
 // QueueStats counts the chunks of one job by state.
 type QueueStats struct {
-	Pending  int // ready or waiting for a retry
-	Running  int // leased
-	Done     int // acked
-	Dead     int // dead-lettered
-	Retrying int // of Pending, those waiting for their backoff
+	Pending  int `json:"pending"`  // ready or waiting for a retry
+	Running  int `json:"running"`  // leased
+	Done     int `json:"done"`     // acked
+	Dead     int `json:"dead"`     // dead-lettered
+	Retrying int `json:"retrying"` // of Pending, those waiting for their backoff
 }
 
 // BackupSuffix marks a backup task: a second attempt at a straggling

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -361,5 +362,69 @@ func TestRedisHostPortAndTheRerunHint(t *testing.T) {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}
+	}
+}
+
+// run --workers 0 with no worker says after a while how to start one;
+// the command it prints starts a worker that says what it serves, and
+// the job commits.
+func TestRunWithoutWorkersSaysHowToStartOne(t *testing.T) {
+	redisURL, prefix := localstack.RedisNamespace(t)
+	u, err := url.Parse(redisURL)
+	if err != nil || u.User != nil {
+		t.Skipf("this test passes Redis as host:port, not %s", redisURL)
+	}
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "in", "a.txt"), []byte("one\ntwo\nthree\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	run := exec.Command(fanoutBinary(t), "--redis", u.Host, "--redis-prefix", prefix, "run", "--in", "in/", "--fn", "grep",
+		"--arg", "pattern=o", "--out", "out/", "--workers", "0")
+	run.Dir, run.Env = dir, env
+	var stdout, stderr lockedBuffer
+	run.Stdout, run.Stderr = &stdout, &stderr
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer run.Process.Kill()
+	hint := regexp.MustCompile(`fanout: no worker has claimed a chunk of job j[0-9a-f]+ for 15s; start one: (.*) \(or run with --workers N\)\n`)
+	waitFor(t, "the no-worker hint", 2*time.Minute, func() bool { return hint.MatchString(stderr.String()) }, stderr.String)
+	workArgs := strings.Fields(hint.FindStringSubmatch(stderr.String())[1])
+	if want := []string{fanoutBinary(t), "--redis", u.Host, "--redis-prefix", prefix, "work", "--out-base", "file://" + filepath.Join(dir, "out")}; !slices.Equal(workArgs, want) {
+		t.Fatalf("hint's command %q, want %q", workArgs, want)
+	}
+	work := exec.Command(workArgs[0], workArgs[1:]...)
+	work.Dir, work.Env = dir, env
+	var workErr lockedBuffer
+	work.Stderr = &workErr
+	if err := work.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		work.Process.Signal(syscall.SIGTERM)
+		exitWithin(t, work, time.Minute, workErr.String)
+	}()
+	if code := exitWithin(t, run, 2*time.Minute, func() string { return stdout.String() + stderr.String() }); code != exitOK {
+		t.Fatalf("run: exit code %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), " committed\n") || !regexp.MustCompile(`\n  records +3 in, 2 out\n`).MatchString(stdout.String()) {
+		t.Errorf("run's summary:\n%s", stdout.String())
+	}
+	banner := fmt.Sprintf("fanout work: serving every job with output under file://%s in Redis at redis://%s (key prefix %s), %d chunks at once; Ctrl-C or SIGTERM stops (running chunks get 30s)\n",
+		filepath.Join(dir, "out"), u.Host, prefix, runtime.NumCPU())
+	if !strings.HasPrefix(workErr.String(), banner) {
+		t.Errorf("worker's stderr does not start with %q:\n%s", banner, workErr.String())
+	}
+}
+
+func TestVersion(t *testing.T) {
+	code, stdout, stderr := runIn(t, t.TempDir(), nil, "--version")
+	want := regexp.MustCompile(`^fanout \S.*; go1\.[0-9.]+\S* ` + runtime.GOOS + `/` + runtime.GOARCH + "\n$")
+	if code != exitOK || !want.MatchString(stdout) {
+		t.Errorf("--version: exit code %d, stdout %q, stderr %q; want 0 and %s", code, stdout, stderr, want)
 	}
 }

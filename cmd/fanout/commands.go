@@ -119,6 +119,7 @@ func runJob(ctx context.Context, g *globalFlags, a *app, jr jobRun, do func(cont
 	g.sig.setStopping(stopping + " (press Ctrl-C again to exit at once)")
 	g.sig.setResume(jr.resume("")...)
 	var known string
+	idle := idleWatch{since: time.Now()}
 	opts := fanout.RunOptions{
 		Workers: jr.workers,
 		Grace:   jr.grace,
@@ -129,6 +130,10 @@ func runJob(ctx context.Context, g *globalFlags, a *app, jr jobRun, do func(cont
 				g.sig.setResume(jr.resume(s.Job)...)
 			}
 			prog.update(s)
+			if jr.workers == 0 && jr.cmd != nil && idle.stalled(s, time.Now()) {
+				g.console.println(fmt.Sprintf("fanout: no worker has claimed a chunk of job %s for %s; start one: %s (or run with --workers N)",
+					s.Job, idleHintAfter, workCommand(jr.cmd, jr.out)))
+			}
 		},
 		Observe: func(ev fanout.ChunkEvent) {
 			prog.chunk(ev)
@@ -215,17 +220,56 @@ func redriveCommand(cmd *cobra.Command, job, out string, embedded bool, workers 
 	return jobCommand(cmd, "redrive", job, out, embedded, 0) + " && " + jobCommand(cmd, "wait", job, out, embedded, workers)
 }
 
-// jobCommand renders `fanout VERB JOB` with the global flags given on this
-// command line, --out when the queue does not remember the job, and
-// --workers.
-func jobCommand(cmd *cobra.Command, verb, job, out string, embedded bool, workers int) string {
-	args := []string{os.Args[0]}
-	cmd.Root().PersistentFlags().Visit(func(f *pflag.Flag) {
+// idleHintAfter is how long a job waits for its first worker before run
+// --workers 0 says that no worker claims its chunks.
+const idleHintAfter = 15 * time.Second
+
+// idleWatch notices a job that no worker works on.
+type idleWatch struct {
+	since  time.Time // of the last sign of a worker
+	done   int
+	hinted bool
+}
+
+// stalled reports, once, that no chunk has run or finished for
+// idleHintAfter.
+func (w *idleWatch) stalled(s fanout.Progress, now time.Time) bool {
+	if s.Running > 0 || s.Done != w.done {
+		w.since, w.done = now, s.Done
+		return false
+	}
+	if w.hinted || now.Sub(w.since) < idleHintAfter || s.Pending == 0 {
+		return false
+	}
+	w.hinted = true
+	return true
+}
+
+// workCommand renders a `fanout work` command that serves jobs writing
+// under out, with the global flags given on this command line.
+func workCommand(cmd *cobra.Command, out string) string {
+	args := append([]string{os.Args[0]}, globalArgs(cmd)...)
+	return shellQuote(append(args, "work", "--out-base", out))
+}
+
+// globalArgs are the global flags given on this command line that another
+// command on the same job needs.
+func globalArgs(cmd *cobra.Command) []string {
+	var args []string
+	cmd.Flags().Visit(func(f *pflag.Flag) { // the flags set, inherited ones too
 		switch f.Name {
 		case "redis", "redis-prefix", "s3-backend", "sse":
 			args = append(args, "--"+f.Name, redactURL(f.Value.String()))
 		}
 	})
+	return args
+}
+
+// jobCommand renders `fanout VERB JOB` with the global flags given on this
+// command line, --out when the queue does not remember the job, and
+// --workers.
+func jobCommand(cmd *cobra.Command, verb, job, out string, embedded bool, workers int) string {
+	args := append([]string{os.Args[0]}, globalArgs(cmd)...)
 	args = append(args, verb, job)
 	if embedded {
 		args = append(args, "--out", out)
@@ -439,6 +483,7 @@ a worker may not run are released for workers that may, and the worker says why 
 			defer a.Close()
 			stats := &fanout.WorkStats{}
 			setMemoryLimit(concurrency)
+			g.console.println(workBanner(g, admit, job, concurrency, grace))
 			g.sig.setStopping(fmt.Sprintf("stopping: no new chunks are claimed; running ones get %s (--grace) to finish, then go back to the queue (press Ctrl-C again to exit at once)", grace))
 			opts := fanout.WorkOptions{Concurrency: concurrency, Job: job, Grace: grace, Stats: stats,
 				Observe: func(ev fanout.ChunkEvent) { logChunk(a.log, ev) }}
@@ -467,6 +512,23 @@ a worker may not run are released for workers that may, and the worker says why 
 	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on `ADDR` (e.g. :9090) at /metrics")
 	af.register(cmd.Flags())
 	return cmd
+}
+
+// workBanner says at start what a worker serves and how it stops.
+func workBanner(g *globalFlags, admit *fanout.Admission, job string, concurrency int, grace time.Duration) string {
+	what := "every job"
+	if job != "" {
+		what = "job " + job
+	}
+	var whose []string
+	if len(admit.Outputs) > 0 {
+		whose = append(whose, "with output under "+strings.Join(admit.Outputs, ", "))
+	}
+	if admit.SpecKey != nil {
+		whose = append(whose, "signed with the spec key")
+	}
+	return fmt.Sprintf("fanout work: serving %s %s in Redis at %s (key prefix %s), %d chunks at once; Ctrl-C or SIGTERM stops (running chunks get %s)",
+		what, strings.Join(whose, " or "), redactURL(redisURL(g.redisURL)), g.redisNS, concurrency, grace)
 }
 
 // openJobApp wires an app for a command about one job and finds the job's

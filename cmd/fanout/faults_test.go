@@ -692,7 +692,7 @@ func TestPoisonChunkDeadLettersAndRedrive(t *testing.T) {
 	var st struct {
 		Markers int `json:"markers"`
 		Queue   struct {
-			Dead int `json:"Dead"`
+			Dead int `json:"dead"`
 		} `json:"queue"`
 	}
 	if err != nil || json.Unmarshal([]byte(stdout), &st) != nil || st.Queue.Dead != 1 || st.Markers != 12 {

@@ -130,6 +130,8 @@ everything runs in this process; with it, chunks go through Redis and any number
 		newInferCommand(g),
 		newProfileCommand(g),
 	)
+	root.Version = buildVersion()
+	root.SetVersionTemplate("fanout {{.Version}}\n")
 	setUsageErrors(root)
 	return root
 }
