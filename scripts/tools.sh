@@ -10,6 +10,13 @@ if ! command -v bzip2 >/dev/null; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bzip2 >&2 ||
 		{ apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bzip2 >&2; }
 fi
+# Debian's chromium renders fanout profile's HTML report in
+# cmd/fanout/profile_test.go (TestProfileReportInChromium).
+if ! command -v chromium >/dev/null; then
+	echo "tools: installing Debian's chromium" >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2 ||
+		{ apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2; }
+fi
 DUCKDB_VERSION="1.5.6-r.1"
 dir="$root/.cache/duckdb"
 if [ -f "$dir/node_modules/@duckdb/node-api/package.json" ] &&

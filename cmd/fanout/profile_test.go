@@ -7,16 +7,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/fanout-dev/fanout/functions/contract/contracttest"
 	"github.com/fanout-dev/fanout/functions/profile"
+	"github.com/fanout-dev/fanout/localstack"
 )
 
 // writeDataset writes a generated dataset's objects under dir.
@@ -212,4 +215,93 @@ func withoutDefects(t *testing.T, d *contracttest.Dataset) *contracttest.Dataset
 		clean.Files[name] = out
 	}
 	return clean
+}
+
+// TestProfileEqualsDuckDB profiles generated sales data (with missing
+// values and a compressed object) and compares the statistics with
+// DuckDB's aggregates over the same files: exact ones exactly, estimates
+// within their stated errors.
+func TestProfileEqualsDuckDB(t *testing.T) {
+	dir := t.TempDir()
+	d := contracttest.Clean(7, "csv", 4, 5000)
+	writeDataset(t, dir, d)
+	p, _ := profileJob(t, filepath.Join(dir, "in")+"/", filepath.Join(dir, "profile"))
+	cols := map[string]profile.Column{}
+	for _, c := range p.Columns {
+		cols[c.Name] = c
+	}
+	src := fmt.Sprintf("read_csv('%s/in/*', all_varchar=true, header=true)", dir)
+	rows := localstack.DuckDB(t, `SELECT count(*)::VARCHAR AS n,
+		count(quantity)::VARCHAR AS q_count, min(quantity::BIGINT)::VARCHAR AS q_min, max(quantity::BIGINT)::VARCHAR AS q_max,
+		sum(quantity::BIGINT)::VARCHAR AS q_sum, avg(quantity::DOUBLE) AS q_mean, stddev_samp(quantity::DOUBLE) AS q_sd,
+		count(amount)::VARCHAR AS a_count, min(amount::DOUBLE) AS a_min, max(amount::DOUBLE) AS a_max,
+		avg(amount::DOUBLE) AS a_mean, stddev_samp(amount::DOUBLE) AS a_sd,
+		quantile_cont(amount::DOUBLE, 0.49) AS a_p49, quantile_cont(amount::DOUBLE, 0.51) AS a_p51,
+		(count(*) - count(shipped_at))::VARCHAR AS s_nulls, (count(*) - count(note))::VARCHAR AS note_nulls,
+		count(DISTINCT id)::VARCHAR AS id_distinct, count(DISTINCT sku)::VARCHAR AS sku_distinct,
+		min(length(note))::VARCHAR AS note_minlen, max(length(note))::VARCHAR AS note_maxlen
+		FROM `+src)
+	if len(rows) != 1 {
+		t.Fatalf("duckdb: %v", rows)
+	}
+	r := rows[0]
+	num := func(k string) float64 { return r[k].(float64) }
+	str := func(k string) string { return fmt.Sprint(r[k]) }
+	q, a := cols["quantity"], cols["amount"]
+	for _, c := range []struct {
+		what      string
+		got, want string
+	}{
+		{"rows", fmt.Sprint(p.Rows), str("n")},
+		{"quantity count", fmt.Sprint(q.Count), str("q_count")},
+		{"quantity min", q.Min, str("q_min")},
+		{"quantity max", q.Max, str("q_max")},
+		{"quantity sum", q.Sum, str("q_sum")},
+		{"amount count", fmt.Sprint(a.Count), str("a_count")},
+		{"amount min", a.Min, strconv.FormatFloat(num("a_min"), 'g', -1, 64)},
+		{"amount max", a.Max, strconv.FormatFloat(num("a_max"), 'g', -1, 64)},
+		{"shipped_at nulls", fmt.Sprint(cols["shipped_at"].Nulls), str("s_nulls")},
+		{"note nulls", fmt.Sprint(cols["note"].Nulls), str("note_nulls")},
+		{"note min length", fmt.Sprint(cols["note"].MinLength), str("note_minlen")},
+		{"note max length", fmt.Sprint(cols["note"].MaxLength), str("note_maxlen")},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: got %s, want %s (DuckDB)", c.what, c.got, c.want)
+		}
+	}
+	if !q.SumExact {
+		t.Error("quantity sum is not exact")
+	}
+	close := func(what string, got, want, rel float64) {
+		if math.Abs(got-want) > rel*math.Abs(want) {
+			t.Errorf("%s: got %v, want %v (DuckDB) within %g", what, got, want, rel)
+		}
+	}
+	close("quantity mean", *q.Mean, num("q_mean"), 1e-9)
+	close("quantity stddev", *q.Stddev, num("q_sd"), 1e-9)
+	close("amount mean", *a.Mean, num("a_mean"), 1e-9)
+	close("amount stddev", *a.Stddev, num("a_sd"), 1e-9)
+	if med := a.Quantiles["p50"]; med < num("a_p49") || med > num("a_p51") {
+		t.Errorf("amount median: got %v, want within DuckDB's 49th and 51st percentiles [%v, %v]", med, num("a_p49"), num("a_p51"))
+	}
+	for _, c := range []struct {
+		col  string
+		want string
+	}{{"id", str("id_distinct")}, {"sku", str("sku_distinct")}} {
+		want, _ := strconv.ParseFloat(c.want, 64)
+		if got := float64(cols[c.col].Distinct); math.Abs(got-want) > 3*profile.DistinctError*want {
+			t.Errorf("%s distinct: got %v, want %v (DuckDB) within 3 standard errors", c.col, got, want)
+		}
+	}
+	// Top values: status has few values, so its counts are exact.
+	top := localstack.DuckDB(t, "SELECT status, count(*)::VARCHAR AS n FROM "+src+" WHERE status IS NOT NULL GROUP BY status ORDER BY count(*) DESC, status")
+	st := cols["status"]
+	if st.TopError != 0 || len(st.Top) != len(top) {
+		t.Fatalf("status top: got %v (error %d), want %v", st.Top, st.TopError, top)
+	}
+	for i, vc := range st.Top {
+		if vc.Value != top[i]["status"] || fmt.Sprint(vc.Count) != top[i]["n"] {
+			t.Errorf("status top %d: got %s %d, want %v %v", i, vc.Value, vc.Count, top[i]["status"], top[i]["n"])
+		}
+	}
 }
