@@ -305,3 +305,70 @@ func TestProfileEqualsDuckDB(t *testing.T) {
 		}
 	}
 }
+
+// TestProfileReportInChromium opens the committed HTML report in headless
+// Chromium (Debian's chromium, installed by scripts/tools.sh): the page
+// it renders holds a card per column with its histogram and top values,
+// the proposed contract and the records per object, and it fetches
+// nothing (no script, no link, no source). It also takes a screenshot,
+// kept at $FANOUT_PROFILE_SCREENSHOT when that is set (README, Profiling).
+func TestProfileReportInChromium(t *testing.T) {
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		localstack.Missing(t, "Debian's chromium (installed by scripts/tools.sh)")
+	}
+	dir := t.TempDir()
+	d := contracttest.Clean(3, "csv", 3, 2000)
+	writeDataset(t, dir, d)
+	out := filepath.Join(dir, "profile")
+	profileJob(t, filepath.Join(dir, "in")+"/", out)
+	m, _ := filepath.Glob(filepath.Join(out, "part-*-report.html"))
+	if len(m) != 1 {
+		t.Fatalf("report.html: %v", m)
+	}
+	html, err := os.ReadFile(m[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"<script", "<link", "src=", "href=", "http://", "https://", "@import", "url("} {
+		if bytes.Contains(html, []byte(bad)) {
+			t.Errorf("the report holds %q: it must not fetch anything", bad)
+		}
+	}
+	browser := func(args ...string) []byte {
+		t.Helper()
+		args = append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+			"--disable-sync", "--no-first-run", "--user-data-dir=" + t.TempDir()}, args...)
+		cmd := exec.Command(chromium, append(args, "file://"+m[0])...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		got, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("chromium %v: %v\n%s", args, err, stderr.String())
+		}
+		return got
+	}
+	dom := string(browser("--dump-dom"))
+	for _, want := range []string{
+		`<h1>Profile of `, `6000 records in 3 objects, 9 columns`,
+		`id="col-quantity"`, `id="col-sku"`, `<svg class="hist"`, `<svg class="top"`,
+		`Proposed contract`, `- name: quantity`, `pattern: '[A-Z]{3}-[0-9]{3}'`,
+		`sales-00.csv</td><td class="n">2000</td>`,
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("the page Chromium rendered lacks %q", want)
+		}
+	}
+	shot := filepath.Join(t.TempDir(), "report.png")
+	if keep := os.Getenv("FANOUT_PROFILE_SCREENSHOT"); keep != "" {
+		shot = keep
+	}
+	browser("--screenshot="+shot, "--window-size=1280,1000", "--hide-scrollbars")
+	png, err := os.ReadFile(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(png) < 10_000 || !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
+		t.Errorf("screenshot: %d bytes, want a PNG of a rendered page", len(png))
+	}
+}
