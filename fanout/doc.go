@@ -22,7 +22,8 @@
 //  4. Run: the chunk's parts are read (input.go, If-Match on every read),
 //     the function maps the records, and output.go writes the rows,
 //     partitioned Hive-style, under the attempt's own staging prefix.
-//  5. Publish: the attempt creates the chunk marker with If-None-Match: *.
+//  5. Publish (attempt.go, for map and reduce attempts alike): the
+//     attempt creates the chunk marker with If-None-Match: *.
 //     The first finished attempt wins; a loser deletes its staging files.
 //     Then the lease is acked. A chunk that already has a marker when it is
 //     claimed is acked without running.

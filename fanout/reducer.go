@@ -303,18 +303,9 @@ func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, s
 		Started: started, Finished: time.Now().UTC(), Attempts: lease.Deliveries,
 		Backup: ev.Backup, MemoryMB: e.cfg.MemoryMB, Shuffle: shuffle,
 	}
-	won, err := e.createMarker(ctx, js, markerKey, m)
-	if err != nil {
-		e.discardBeaten(context.WithoutCancel(ctx), js, markerKey, staging)
+	if won, err := e.publish(ctx, js, markerKey, staging, m, stats, ev); !won {
 		return err
 	}
-	if !won {
-		stats.Skipped.Add(1)
-		ev.Outcome = OutcomeSkipped
-		e.removePrefix(context.WithoutCancel(ctx), js.out, staging)
-		return nil
-	}
-	stats.Chunks.Add(1)
 	ev.RecordsIn, ev.RecordsOut = groups, out.rows
 	return nil
 }

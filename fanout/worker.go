@@ -424,19 +424,9 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 		Backup: ev.Backup, MemoryMB: e.cfg.MemoryMB,
 	}
 	rej.mark(m)
-	won, err := e.writeMarker(ctx, js, m)
-	if err != nil {
-		e.discardBeaten(context.WithoutCancel(ctx), js, markerKey, staging)
+	if won, err := e.publish(ctx, js, markerKey, staging, m, stats, ev); !won {
 		return err
 	}
-	if !won {
-		// Another attempt finished first; this one's files are garbage.
-		stats.Skipped.Add(1)
-		ev.Outcome = OutcomeSkipped
-		e.removePrefix(context.WithoutCancel(ctx), js.out, staging)
-		return nil
-	}
-	stats.Chunks.Add(1)
 	ev.RecordsIn, ev.RecordsOut, ev.BytesIn = in.records, rowsOut, bytesIn
 	stats.RecordsIn.Add(in.records)
 	stats.RecordsOut.Add(rowsOut)
@@ -464,28 +454,6 @@ func (e *Engine) removePrefix(ctx context.Context, b objstore.Bucket, prefix str
 // loser cleaning up delete, each other's files.
 func attemptPrefix(js *jobState, lease Lease) string {
 	return js.layout.StagingPrefix(js.job, lease.Chunk, lease.Epoch) + randomHex(4) + "/"
-}
-
-// discardBeaten removes an attempt's staged files after its marker write
-// failed, when the marker exists and names none of them: nothing can
-// commit those files, and the commit that removes staging may be over. A
-// missing marker leaves them, since the write may still land (a request
-// cut off in flight); the commit removes them otherwise.
-func (e *Engine) discardBeaten(ctx context.Context, js *jobState, markerKey, staging string) {
-	body, err := readAll(ctx, js.out, markerKey, 256<<20)
-	if err != nil {
-		return
-	}
-	m, err := manifest.DecodeMarker(body)
-	if err != nil {
-		return
-	}
-	for _, f := range append(m.Files, m.Rejections.RejectedFiles...) {
-		if strings.HasPrefix(f.Key, staging) {
-			return // this attempt's marker after all
-		}
-	}
-	e.removePrefix(ctx, js.out, staging)
 }
 
 var _ io.Closer = (*chunkInput)(nil)

@@ -1,0 +1,55 @@
+package fanout
+
+import (
+	"context"
+	"strings"
+
+	"github.com/fanout-dev/fanout/manifest"
+)
+
+// publish is the last step of every attempt, map chunk or reduce task:
+// it creates the task's marker m at key create-only (If-None-Match: *),
+// the fence that lets exactly one attempt's output into the commit, and
+// reports whether this attempt won. A loser's staged files under staging
+// are garbage no marker names: it removes them itself, since the commit
+// that removes staging may be over, and counts itself skipped. A marker
+// write that failed leaves them unless the marker exists and names none
+// of them (discardBeaten): the write may still land.
+func (e *Engine) publish(ctx context.Context, js *jobState, key, staging string, m *manifest.ChunkMarker, stats *WorkStats, ev *ChunkEvent) (bool, error) {
+	won, err := e.createMarker(ctx, js, key, m)
+	if err != nil {
+		e.discardBeaten(context.WithoutCancel(ctx), js, key, staging)
+		return false, err
+	}
+	if !won {
+		// Another attempt finished first.
+		stats.Skipped.Add(1)
+		ev.Outcome = OutcomeSkipped
+		e.removePrefix(context.WithoutCancel(ctx), js.out, staging)
+		return false, nil
+	}
+	stats.Chunks.Add(1)
+	return true, nil
+}
+
+// discardBeaten removes an attempt's staged files after its marker write
+// failed, when the marker exists and names none of them: nothing can
+// commit those files, and the commit that removes staging may be over. A
+// missing marker leaves them, since the write may still land (a request
+// cut off in flight); the commit removes them otherwise.
+func (e *Engine) discardBeaten(ctx context.Context, js *jobState, markerKey, staging string) {
+	body, err := readAll(ctx, js.out, markerKey, 256<<20)
+	if err != nil {
+		return
+	}
+	m, err := manifest.DecodeMarker(body)
+	if err != nil {
+		return
+	}
+	for _, f := range append(m.Files, m.Rejections.RejectedFiles...) {
+		if strings.HasPrefix(f.Key, staging) {
+			return // this attempt's marker after all
+		}
+	}
+	e.removePrefix(ctx, js.out, staging)
+}
