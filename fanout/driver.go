@@ -38,8 +38,10 @@ type Result struct {
 	// Existing is true when the job had been submitted before.
 	Existing bool          `json:"existing,omitempty"`
 	Elapsed  time.Duration `json:"elapsed_ns"`
-	Queue    QueueStats    `json:"queue"`
-	Markers  int           `json:"markers"`
+	// Planned is when the job's manifest was written (Status).
+	Planned time.Time  `json:"planned,omitzero"`
+	Queue   QueueStats `json:"queue"`
+	Markers int        `json:"markers"`
 	// Rejected counts the records the function rejected (validate's
 	// invalid records, in <out>/_rejected/), per rule and per column;
 	// Counters are the function's named counts (validate's cleansing).
@@ -635,9 +637,10 @@ func (e *Engine) Status(ctx context.Context, outURL, job string) (Result, error)
 		res := e.result(js, rec, time.Now())
 		res.Queue = QueueStats{Done: js.m.Chunks + js.m.Reducers - len(rec.Failed), Dead: len(rec.Failed)}
 		res.Elapsed = time.Duration(rec.Timings.Wall)
+		res.Planned = js.m.Created
 		return res, nil
 	}
-	res := Result{Job: job, State: StateRunning, Chunks: js.m.Chunks, Objects: js.m.Objects, Output: js.m.Spec.Output}
+	res := Result{Job: job, State: StateRunning, Chunks: js.m.Chunks, Objects: js.m.Objects, Output: js.m.Spec.Output, Planned: js.m.Created}
 	scan, err := e.scanMarkers(ctx, js)
 	if err != nil {
 		return res, err

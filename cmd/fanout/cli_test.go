@@ -428,3 +428,39 @@ func TestVersion(t *testing.T) {
 		t.Errorf("--version: exit code %d, stdout %q, stderr %q; want 0 and %s", code, stdout, stderr, want)
 	}
 }
+
+func TestJobsListsTheQueuedJobs(t *testing.T) {
+	redisURL, prefix := localstack.RedisNamespace(t)
+	dir := t.TempDir()
+	for _, d := range []string{"a", "b"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, d, "x.txt"), []byte("one\ntwo\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "FANOUT_REDIS_URL=" + redisURL, "FANOUT_REDIS_PREFIX=" + prefix}
+	want := map[string]string{}
+	for _, d := range []string{"a", "b"} {
+		code, stdout, stderr := runIn(t, dir, env, "submit", "--in", d+"/", "--fn", "grep", "--arg", "pattern=o", "--out", "out-"+d+"/")
+		if code != exitOK {
+			t.Fatalf("submit: exit code %d: %s", code, stderr)
+		}
+		want[strings.TrimSpace(stdout)] = "file://" + filepath.Join(dir, "out-"+d)
+	}
+	code, stdout, stderr := runIn(t, dir, env, "jobs")
+	if code != exitOK {
+		t.Fatalf("jobs: exit code %d: %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if len(lines) != 3 || !regexp.MustCompile(`^JOB +STATE +DONE +RUNNING +FAILED +AGE +OUTPUT$`).MatchString(lines[0]) {
+		t.Fatalf("jobs printed:\n%s\nwant a header and 2 jobs", stdout)
+	}
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) != 7 || want[f[0]] != f[6] || f[1] != "queued" || f[2] != "0/1" || f[3] != "0" || f[4] != "0" {
+			t.Errorf("jobs line %q: want one of %v, queued, 0/1 done, none running or failed", l, want)
+		}
+	}
+}

@@ -637,6 +637,62 @@ func newStatusCommand(g *globalFlags) *cobra.Command {
 	return cmd
 }
 
+func newJobsCommand(g *globalFlags) *cobra.Command {
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "jobs",
+		Short: "List the jobs in Redis: state, tasks done, running and failed, age, output",
+		Long: `jobs lists the jobs the queue holds (submitted and not yet committed; a committed job
+leaves the queue), with each job's state, tasks done of all, running and failed, its age
+since planning and its output. fanout status JOB shows one job in full.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			a, err := newApp(ctx, g, true)
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			specs, err := a.admin.Jobs(ctx)
+			if err != nil {
+				return err
+			}
+			var list []fanout.Result
+			for _, s := range specs {
+				out, err := a.engine.OutputOf(ctx, s.Job)
+				if err != nil {
+					list = append(list, fanout.Result{Job: s.Job, State: "unknown", Error: err.Error()})
+					continue
+				}
+				res, err := a.engine.Status(ctx, out, s.Job)
+				if err != nil {
+					res.Job, res.State, res.Error = s.Job, "unknown", err.Error()
+				}
+				list = append(list, res)
+			}
+			if jsonOut {
+				return printJSON(os.Stdout, list)
+			}
+			w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(w, "JOB\tSTATE\tDONE\tRUNNING\tFAILED\tAGE\tOUTPUT")
+			for _, r := range list {
+				state := r.State
+				if state == fanout.StateRunning && r.Queue.Running == 0 {
+					state = "queued" // no worker holds a task of it now
+				}
+				age := "-"
+				if !r.Planned.IsZero() {
+					age = time.Since(r.Planned).Round(time.Second).String()
+				}
+				fmt.Fprintf(w, "%s\t%s\t%d/%d\t%d\t%d\t%s\t%s\n", r.Job, state, r.Markers, r.Chunks, r.Queue.Running, r.Queue.Dead, age, r.Output)
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print a JSON array of the jobs' status")
+	return cmd
+}
+
 func newResumeCommand(g *globalFlags) *cobra.Command {
 	var out string
 	cmd := &cobra.Command{

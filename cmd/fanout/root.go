@@ -121,6 +121,7 @@ everything runs in this process; with it, chunks go through Redis and any number
 		newWorkCommand(g),
 		newWaitCommand(g),
 		newStatusCommand(g),
+		newJobsCommand(g),
 		newResumeCommand(g),
 		newRedriveCommand(g),
 		newFunctionsCommand(),
