@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/fanout-dev/fanout/fanout"
 	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/functions/profile"
 	"github.com/fanout-dev/fanout/manifest"
 	"github.com/fanout-dev/fanout/objstore"
 	"github.com/fanout-dev/fanout/objstore/bucketurl"
@@ -30,6 +32,7 @@ type profileOptions struct {
 	name     string
 	contract string // write the proposed contract to this file
 	jsonOut  bool
+	compare  string // an earlier profile.json: print the drift
 }
 
 func newProfileCommand(g *globalFlags) *cobra.Command {
@@ -63,11 +66,15 @@ rejected. The errors of the estimates are stated in the profile.`,
 					fmt.Fprintf(os.Stderr, "  %s\t%s\n", f, files[f])
 				}
 			}
+			if o.compare != "" {
+				return printDrift(cmd.Context(), g, o.compare, files["profile.json"])
+			}
 			return nil
 		},
 	}
 	o.register(cmd)
-	cmd.Flags().StringVarP(&o.contract, "contract-out", "o", "", "also write the proposed contract to this local file")
+	cmd.Flags().StringVarP(&o.contract, "contract-out", "o", "", "also write the proposed contract to this local `FILE`")
+	cmd.Flags().StringVar(&o.compare, "compare", "", "an earlier profile.json (a local `FILE` or a URL): print what drifted since (new values, null shares, ranges, distributions)")
 	return cmd
 }
 
@@ -253,4 +260,31 @@ func copyProfileFile(ctx context.Context, g *globalFlags, url, to string) error 
 		return err
 	}
 	return os.WriteFile(to, data, 0o644)
+}
+
+// printDrift compares the earlier profile at before (a local file or a
+// URL) with the job's profile.json and prints the drift on stdout.
+func printDrift(ctx context.Context, g *globalFlags, before, after string) error {
+	var old []byte
+	var err error
+	if strings.Contains(before, "://") {
+		old, err = readProfileFile(ctx, g, before)
+	} else {
+		old, err = os.ReadFile(before)
+	}
+	if err != nil {
+		return fmt.Errorf("--compare: %w", err)
+	}
+	var b, a profile.Profile
+	if err := json.Unmarshal(old, &b); err != nil {
+		return fmt.Errorf("--compare %s: not a profile.json: %w", before, err)
+	}
+	data, err := readProfileFile(ctx, g, after)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, &a); err != nil {
+		return fmt.Errorf("%s: %w", after, err)
+	}
+	return profile.Compare(&b, &a).WriteText(os.Stdout)
 }

@@ -372,3 +372,64 @@ func TestProfileReportInChromium(t *testing.T) {
 		t.Errorf("screenshot: %d bytes, want a PNG of a rendered page", len(png))
 	}
 }
+
+// salesCSV writes n rows of region, amount, note: regions from the list,
+// amounts uniform from lo to lo+100, a note missing in every missingEvery-th row.
+func salesCSV(t *testing.T, file string, n int, regions []string, lo float64, missingEvery int) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("id,region,amount,note\n")
+	for i := range n {
+		note := fmt.Sprintf("n%d", i)
+		if i%missingEvery == 0 {
+			note = ""
+		}
+		fmt.Fprintf(&b, "%d,%s,%.2f,%s\n", i+1, regions[i%len(regions)], lo+float64(i*37%10000)/100, note)
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestProfileCompareReportsDrift profiles a batch, then a later batch
+// with a new region, more missing notes and amounts shifted up, and
+// checks that --compare names each change; the same batch against itself
+// shows no drift.
+func TestProfileCompareReportsDrift(t *testing.T) {
+	dir := t.TempDir()
+	salesCSV(t, filepath.Join(dir, "before", "a.csv"), 4000, []string{"north", "south"}, 0, 10)
+	salesCSV(t, filepath.Join(dir, "after", "a.csv"), 4000, []string{"north", "south", "east"}, 60, 3)
+	profileJob(t, filepath.Join(dir, "before")+"/", filepath.Join(dir, "p1"))
+	old, _ := filepath.Glob(filepath.Join(dir, "p1", "part-*-profile.json"))
+	compare := func(in, out string) string {
+		t.Helper()
+		cmd := exec.Command(fanoutBinary(t), "profile", "--in", in, "--out", out, "-q", "--compare", old[0])
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		got, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("profile --compare: %v\n%s", err, stderr.String())
+		}
+		return string(got)
+	}
+	got := compare(filepath.Join(dir, "after")+"/", filepath.Join(dir, "p2"))
+	for _, want := range []string{
+		`column region: new values: ["east"]`,
+		`column note: missing 33.35%, was 10.00%`,
+		`column amount: max 159.97, above the earlier max 99.97`,
+		`column amount: distribution shifted`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("drift report lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "column id:") {
+		t.Errorf("id did not drift:\n%s", got)
+	}
+	if same := compare(filepath.Join(dir, "before")+"/", filepath.Join(dir, "p3")); !strings.Contains(same, "no drift") {
+		t.Errorf("the same batch: got\n%s", same)
+	}
+}
