@@ -65,12 +65,21 @@ type Config struct {
 	// Admit, when set, decides which jobs found in the queue this engine's
 	// workers run (see Admission); nil runs every job.
 	Admit *Admission
+	// JobCacheBytes bounds the decoded manifests and shards the engine
+	// keeps of the jobs it works on (least recently used jobs leave
+	// first; the job in use stays); zero means DefaultJobCacheBytes.
+	JobCacheBytes int64
+	// JobCacheIdle is how long a job nobody asked for stays cached; zero
+	// means DefaultJobCacheIdle. Finished jobs leave at once.
+	JobCacheIdle time.Duration
 }
 
 // Defaults of Config's zero values.
 const (
 	DefaultCombineBudget = 64 << 20
 	DefaultMergeFanIn    = 64
+	DefaultJobCacheBytes = 256 << 20
+	DefaultJobCacheIdle  = 10 * time.Minute
 )
 
 // MinSecretLen is the shortest Config.Secrets value that is redacted:
@@ -85,8 +94,7 @@ type Engine struct {
 	stores sync.Map // store URL -> objstore.Bucket
 	probed sync.Map // store URL -> error (nil when create-only is enforced)
 
-	jobsMu sync.Mutex
-	jobs   map[string]*jobState
+	jobs *jobCache
 
 	specMu sync.Mutex
 	specs  map[string]JobQueueSpec
@@ -145,7 +153,13 @@ func New(cfg Config) (*Engine, error) {
 		host, _ := os.Hostname()
 		cfg.WorkerName = fmt.Sprintf("%s:%d", host, os.Getpid())
 	}
-	return &Engine{cfg: cfg, log: log, jobs: map[string]*jobState{}, settled: make(chan struct{}, 1),
+	if cfg.JobCacheBytes <= 0 {
+		cfg.JobCacheBytes = DefaultJobCacheBytes
+	}
+	if cfg.JobCacheIdle <= 0 {
+		cfg.JobCacheIdle = DefaultJobCacheIdle
+	}
+	return &Engine{cfg: cfg, log: log, jobs: newJobCache(cfg.JobCacheBytes, cfg.JobCacheIdle), settled: make(chan struct{}, 1),
 		redactor: newRedactor(cfg.Secrets)}, nil
 }
 

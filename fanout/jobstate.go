@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -32,9 +33,14 @@ type jobState struct {
 	// reports: a redrive elsewhere may have removed it since).
 	reduceReady atomic.Bool
 
-	mu     sync.Mutex
-	shards map[int]*manifest.Shard
-	recent []int // shard indexes, most recent last
+	// manifestBytes is the size of the encoded manifest, the job's cost
+	// in the engine's cache beside its cached shards.
+	manifestBytes int64
+
+	mu         sync.Mutex
+	shards     map[int]*manifest.Shard
+	shardBytes map[int]int64 // encoded size of each cached shard
+	recent     []int         // shard indexes, most recent last
 	// loading makes concurrent misses of one shard read it once.
 	loading singleflight.Group
 
@@ -42,6 +48,18 @@ type jobState struct {
 	// the job (zero while it answers), downErr its last error.
 	downSince time.Time
 	downErr   error
+}
+
+// size is what the job costs in the engine's cache: its encoded manifest
+// and cached shards.
+func (js *jobState) size() int64 {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	n := js.manifestBytes
+	for _, b := range js.shardBytes {
+		n += b
+	}
+	return n
 }
 
 // queueAnswered records the outcome of a request to the queue about the
@@ -78,10 +96,7 @@ func manifestURL(storeURL string, layout manifest.Layout, job string) string {
 // loadJob returns the cached state of a job, reading its manifest from the
 // URL the queue holds.
 func (e *Engine) loadJob(ctx context.Context, job, manifestURL string) (*jobState, error) {
-	e.jobsMu.Lock()
-	js := e.jobs[job]
-	e.jobsMu.Unlock()
-	if js != nil {
+	if js := e.jobs.get(job); js != nil {
 		return js, nil
 	}
 	suffix := "_fanout/" + job + "/manifest.json"
@@ -129,20 +144,15 @@ func (e *Engine) cacheJob(out objstore.Bucket, storeURL string, layout manifest.
 		}
 	}
 	js := &jobState{job: m.Job, m: m, out: out, outURL: storeURL, layout: layout, fn: fn, schema: schema, shards: map[int]*manifest.Shard{}}
-	e.jobsMu.Lock()
-	defer e.jobsMu.Unlock()
-	if old := e.jobs[m.Job]; old != nil {
-		return old, nil
+	if b, err := json.Marshal(m); err == nil {
+		js.manifestBytes = int64(len(b))
 	}
-	e.jobs[m.Job] = js
-	return js, nil
+	return e.jobs.add(js), nil
 }
 
 // forgetJob drops a job from the cache (after it finished).
 func (e *Engine) forgetJob(job string) {
-	e.jobsMu.Lock()
-	delete(e.jobs, job)
-	e.jobsMu.Unlock()
+	e.jobs.remove(job)
 	e.specMu.Lock()
 	delete(e.specs, job)
 	e.specMu.Unlock()
@@ -224,9 +234,14 @@ func (js *jobState) readShard(ctx context.Context, s int) (*manifest.Shard, erro
 	js.mu.Lock()
 	defer js.mu.Unlock()
 	js.shards[s] = sh
+	if js.shardBytes == nil {
+		js.shardBytes = map[int]int64{}
+	}
+	js.shardBytes[s] = int64(len(body))
 	js.recent = append(js.recent, s)
 	for len(js.recent) > shardCacheSize {
 		delete(js.shards, js.recent[0])
+		delete(js.shardBytes, js.recent[0])
 		js.recent = js.recent[1:]
 	}
 	return sh, nil

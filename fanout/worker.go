@@ -259,18 +259,49 @@ func (e *Engine) jobSpec(ctx context.Context, job string) (JobQueueSpec, error) 
 	if err != nil {
 		return JobQueueSpec{}, err
 	}
-	e.specMu.Lock()
-	defer e.specMu.Unlock()
-	if e.specs == nil {
-		e.specs = map[string]JobQueueSpec{}
-	}
+	e.keepJobs(jobs)
 	for _, j := range jobs {
-		e.specs[j.Job] = j
-	}
-	if s, ok := e.specs[job]; ok {
-		return s, nil
+		if j.Job == job {
+			return j, nil
+		}
 	}
 	return JobQueueSpec{}, fmt.Errorf("%w: %s", ErrUnknownJob, job)
+}
+
+// keepJobs makes the queue's list of active jobs the engine's: specs are
+// replaced by it, and cached job state, failed-job notes and refusals of
+// jobs it no longer holds (finished by some engine) are forgotten, so
+// that a long-running worker does not grow with the jobs it served.
+func (e *Engine) keepJobs(specs []JobQueueSpec) {
+	active := make(map[string]bool, len(specs))
+	fresh := make(map[string]JobQueueSpec, len(specs))
+	for _, s := range specs {
+		active[s.Job] = true
+		fresh[s.Job] = s
+	}
+	e.specMu.Lock()
+	e.specs = fresh
+	e.specMu.Unlock()
+	e.jobs.keepOnly(active)
+	e.failedJobs.Range(func(k, _ any) bool {
+		if !active[k.(string)] {
+			e.failedJobs.Delete(k)
+		}
+		return true
+	})
+	e.refusedLogged.Range(func(k, _ any) bool {
+		if !active[k.(string)] {
+			e.refusedLogged.Delete(k)
+		}
+		return true
+	})
+	e.refused.Range(func(k, _ any) bool {
+		job, _, _ := strings.Cut(k.(string), " ")
+		if !active[job] {
+			e.refused.Delete(k)
+		}
+		return true
+	})
 }
 
 // settle acks a finished chunk or records its failure.
@@ -523,6 +554,7 @@ func (e *Engine) advanceIdle(ctx context.Context, job string) {
 		if specs, err = e.cfg.Admin.Jobs(ctx); err != nil {
 			return
 		}
+		e.keepJobs(specs)
 	}
 	for _, s := range specs {
 		if ctx.Err() != nil {

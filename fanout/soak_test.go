@@ -1,0 +1,166 @@
+package fanout_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fanout-dev/fanout/fanout"
+	"github.com/fanout-dev/fanout/fanout/redisqueue"
+	"github.com/fanout-dev/fanout/functions/builtin"
+	"github.com/fanout-dev/fanout/localstack"
+	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore"
+	"github.com/fanout-dev/fanout/objstore/bucketurl"
+)
+
+// soakJobs is the number of jobs TestLongRunningWorkerStaysFlat serves;
+// `go test ./fanout -run TestLongRunningWorkerStaysFlat -soak-jobs 1000`
+// runs the long version.
+var soakJobs = flag.Int("soak-jobs", 150, "jobs TestLongRunningWorkerStaysFlat serves in one worker engine")
+
+// TestLongRunningWorkerStaysFlat serves many small jobs, one after the
+// other, with one long-running worker engine on a real Redis queue (as
+// `fanout work` does), and checks that its heap does not grow with the
+// jobs served: from a warm-up point to the end, the live heap (after GC)
+// must grow by less than half a manifest per job served since, which a
+// cache that kept every job's manifest would exceed.
+func TestLongRunningWorkerStaysFlat(t *testing.T) {
+	jobs := *soakJobs
+	warm := max(jobs/3, 10)
+	if jobs < 2*warm {
+		t.Fatalf("-soak-jobs %d: want at least %d", jobs, 2*warm)
+	}
+	url, prefix := localstack.RedisNamespace(t)
+	bucket, s3 := localstack.Bucket(t)
+	open := func(ctx context.Context, storeURL string) (objstore.Bucket, error) {
+		b, _, err := bucketurl.Open(ctx, storeURL, bucketurl.Options{Endpoint: s3.Endpoint, Region: s3.Region})
+		return b, err
+	}
+	store, err := open(context.Background(), "s3://"+bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Many small objects: a manifest of some size, one chunk.
+	for i := range 60 {
+		key := fmt.Sprintf("in/part-%03d-%s.txt", i, strings.Repeat("n", 40))
+		if _, err := store.Put(context.Background(), key, strings.NewReader(fmt.Sprintf("line %d\n", i)), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newEngine := func(name string) *fanout.Engine {
+		q, err := redisqueue.New(context.Background(), redisqueue.Config{URL: url, Prefix: prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { q.Close() })
+		e, err := fanout.New(fanout.Config{Queue: q, Admin: q, Open: open, Functions: builtin.Registry(), WorkerName: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close() })
+		return e
+	}
+	worker, driver := newEngine("soak-worker"), newEngine("soak-driver")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- worker.Work(ctx, fanout.WorkOptions{Concurrency: 2, IdlePoll: 20 * time.Millisecond}) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	var manifestBytes int64 // one job's manifest and shards, decoded, in memory
+	var heapWarm uint64
+	start := time.Now()
+	for i := range jobs {
+		spec := manifest.JobSpec{Inputs: []string{"s3://" + bucket + "/in/"}, Function: "grep", Args: map[string]string{"pattern": "line"},
+			Output: fmt.Sprintf("s3://%s/out/job-%04d/", bucket, i), OutputFormat: "lines"}.WithDefaults()
+		info, err := driver.Submit(ctx, spec)
+		if err != nil {
+			t.Fatalf("job %d: Submit: %v", i, err)
+		}
+		res, err := driver.Wait(ctx, spec.Output, info.Manifest.Job, fanout.RunOptions{Poll: 20 * time.Millisecond})
+		if err != nil || res.State != fanout.StateCommitted || res.RecordsOut != 60 {
+			t.Fatalf("job %d: Wait = %s, %d records out, %v; want committed with 60", i, res.State, res.RecordsOut, err)
+		}
+		if i == 0 {
+			layout := manifest.Layout{Prefix: "out/job-0000/"}
+			manifestBytes = decodedManifestBytes(t, store, layout, info.Manifest.Job)
+		}
+		if i == warm-1 {
+			heapWarm = liveHeap()
+		}
+	}
+	heapEnd := liveHeap()
+	growth := int64(heapEnd) - int64(heapWarm)
+	bound := int64(jobs-warm) * manifestBytes / 2
+	t.Logf("%d jobs in %s; live heap %d KiB after %d jobs, %d KiB at the end (growth %d KiB); a leak of one manifest (%d bytes decoded) per job would add %d KiB; bound %d KiB",
+		jobs, time.Since(start).Round(time.Millisecond), heapWarm>>10, warm, heapEnd>>10, growth>>10, manifestBytes, int64(jobs-warm)*manifestBytes>>10, bound>>10)
+	if growth >= bound {
+		t.Fatalf("live heap grew by %d bytes over %d jobs; want less than %d (half a %d-byte decoded manifest per job)", growth, jobs-warm, bound, manifestBytes)
+	}
+}
+
+// decodedManifestBytes measures what one decoded copy of the job's
+// manifest and shards holds on the heap: the least a cache that kept
+// every job's manifest would leak per job.
+func decodedManifestBytes(t *testing.T, store objstore.Bucket, layout manifest.Layout, job string) int64 {
+	t.Helper()
+	ctx := context.Background()
+	var bodies [][]byte
+	manifestKey := layout.ManifestKey(job)
+	for o, err := range store.List(ctx, strings.TrimSuffix(manifestKey, ".json"), nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, _, err := store.Get(ctx, o.Key, &objstore.GetOptions{Length: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Key != manifestKey {
+			b = append([]byte{'s'}, b...) // a shard
+		}
+		bodies = append(bodies, b)
+	}
+	const copies = 50
+	kept := make([]any, 0, copies*len(bodies))
+	before := liveHeap()
+	for range copies {
+		for _, b := range bodies {
+			var v any
+			var err error
+			if b[0] == 's' {
+				v, err = manifest.DecodeShard(b[1:])
+			} else {
+				v, err = manifest.DecodeManifest(b)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept = append(kept, v)
+		}
+	}
+	after := liveHeap()
+	runtime.KeepAlive(kept)
+	return (int64(after) - int64(before)) / copies
+}
+
+// liveHeap is the heap in use after a full collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
