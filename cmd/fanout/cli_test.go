@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
@@ -462,5 +463,55 @@ func TestJobsListsTheQueuedJobs(t *testing.T) {
 		if len(f) != 7 || want[f[0]] != f[6] || f[1] != "queued" || f[2] != "0/1" || f[3] != "0" || f[4] != "0" {
 			t.Errorf("jobs line %q: want one of %v, queued, 0/1 done, none running or failed", l, want)
 		}
+	}
+}
+
+// --progress json writes NDJSON events: planned first, one chunk event
+// per chunk, the commit, done last; -v --log-format json logs each chunk's
+// claim and its end with counts, as JSON lines on the same stderr.
+func TestProgressJSONAndChunkLogs(t *testing.T) {
+	j := newSlowJob(t, "0")
+	args := append(slices.Clone(j.args), "--progress", "json", "-v", "--log-format", "json")
+	code, stdout, stderr := runIn(t, j.dir, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, args...)
+	if code != exitOK {
+		t.Fatalf("exit code %d\n%s%s", code, stdout, stderr)
+	}
+	j.checkOutput(t)
+	var events []map[string]any
+	claimed, logged := map[string]bool{}, map[string]float64{}
+	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("stderr line is not JSON: %q", line)
+		}
+		switch {
+		case m["event"] != nil:
+			events = append(events, m)
+		case m["msg"] == "chunk claimed":
+			claimed[m["chunk"].(string)] = true
+		case m["msg"] == "chunk done":
+			logged[m["chunk"].(string)] = m["records_in"].(float64)
+		}
+	}
+	if len(events) < 4 || events[0]["event"] != "planned" || events[len(events)-1]["event"] != "done" ||
+		events[len(events)-1]["state"] != "committed" || events[len(events)-2]["event"] != "commit" && events[len(events)-2]["event"] != "chunk" {
+		t.Fatalf("events: %v", events)
+	}
+	chunks := int(events[0]["chunks"].(float64))
+	var chunkEvents, records int
+	for _, e := range events {
+		if e["event"] == "chunk" && e["outcome"] == "done" {
+			chunkEvents++
+			records += int(e["records_in"].(float64))
+		}
+	}
+	var logRecords float64
+	for _, n := range logged {
+		logRecords += n
+	}
+	if chunks < 2 || chunkEvents != chunks || records != len(j.lines) || len(claimed) != chunks || len(logged) != chunks || int(logRecords) != len(j.lines) ||
+		events[len(events)-1]["records_in"].(float64) != float64(len(j.lines)) {
+		t.Errorf("%d chunks planned: %d chunk events with %d records, %d claims and %d done logs with %v records, done event %v; want every chunk and the %d records once",
+			chunks, chunkEvents, records, len(claimed), len(logged), logRecords, events[len(events)-1], len(j.lines))
 	}
 }
