@@ -373,10 +373,15 @@ func (e *Engine) check(ctx context.Context, js *jobState, start time.Time, progr
 		if ctx.Err() != nil {
 			return nil, false // stopping: not a failure worth a warning
 		}
-		e.log.Warn("reclaim failed", "job", job, "err", err)
+		if since, _ := js.queueDown(); since.IsZero() {
+			e.log.Warn("reclaim failed", "job", job, "err", err)
+		}
 	}
 	stats, err := e.cfg.Admin.Stats(ctx, job)
-	js.queueAnswered(err)
+	began, ended := js.queueAnswered(err)
+	if !ended.IsZero() {
+		e.log.Warn("the queue answers again", "job", job, "after", time.Since(ended).Round(time.Millisecond))
+	}
 	if errors.Is(err, ErrUnknownJob) {
 		// The queue forgot the job (Redis flushed): rebuild it.
 		if _, err := e.enqueueMissing(ctx, js); err != nil {
@@ -384,8 +389,8 @@ func (e *Engine) check(ctx context.Context, js *jobState, start time.Time, progr
 		}
 		return nil, false
 	} else if err != nil {
-		if ctx.Err() == nil {
-			e.log.Warn("queue stats failed", "job", job, "err", err)
+		if ctx.Err() == nil && !began.IsZero() {
+			e.log.Warn("queue stats failed; trying again until the queue timeout", "job", job, "err", err)
 		}
 		return nil, false
 	}

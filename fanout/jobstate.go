@@ -64,18 +64,23 @@ func (js *jobState) size() int64 {
 
 // queueAnswered records the outcome of a request to the queue about the
 // job: an error other than ErrUnknownJob (the queue answered) starts or
-// continues an outage.
-func (js *jobState) queueAnswered(err error) {
+// continues an outage. It returns when an outage began that this answer
+// ended, or that this error began (zero otherwise), so that each outage
+// is logged once when it begins and once when it ends.
+func (js *jobState) queueAnswered(err error) (began, ended time.Time) {
 	js.mu.Lock()
 	defer js.mu.Unlock()
 	if err == nil || errors.Is(err, ErrUnknownJob) {
+		ended = js.downSince
 		js.downSince, js.downErr = time.Time{}, nil
-		return
+		return time.Time{}, ended
 	}
 	if js.downSince.IsZero() {
 		js.downSince = time.Now()
+		began = js.downSince
 	}
 	js.downErr = err
+	return began, time.Time{}
 }
 
 // queueDown returns when the current queue outage began and its last
