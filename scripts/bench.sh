@@ -11,7 +11,8 @@
 # processes with bounded memory, 4GiB). BENCH_ONLY=core skips the rest;
 # BENCH_ONLY=parquet-writer runs only the Parquet writer rows (no data, no
 # services: fanout's writer against parquet-go's GenericWriter, a Go
-# benchmark in functions/codec).
+# benchmark in functions/codec); BENCH_ONLY=profile only fanout profile
+# against DuckDB's SUMMARIZE.
 #
 # References: straightforward Go implementations (scripts/bench/ref, one
 # goroutine per core) and DuckDB (@duckdb/node-api, installed by
@@ -66,11 +67,13 @@ print_table() {
 # run-time schemas are not); WriteRows is the path a run-time schema takes.
 # The figure is CPU milliseconds per file (the process's user and system
 # time: steadier than wall time on a shared machine), the least of five runs.
-echo "bench: Parquet writer vs parquet-go's GenericWriter" >&2
-pq=$(go test -count 5 -run '^$' -bench BenchmarkParquetWriterVsParquetGo -benchtime 10x ./functions/codec/)
-pq_cpu() { awk -v w="writer=$1-" '$1 ~ w {for (i = 2; i < NF; i++) if ($(i+1) == "cpu-ms/op" && (m == "" || $i < m)) m = $i} END {print m}' <<<"$pq"; }
-cost_row "Parquet writer, CPU per 16 MiB of sales rows" "$(pq_cpu fanout)" "parquet-go typed Write" "$(pq_cpu parquet-go-structs)" "ms"
-cost_row "  (zstd, V2 pages, same row-group limits)" "$(pq_cpu fanout)" "parquet-go WriteRows" "$(pq_cpu parquet-go-rows)" "ms"
+if [ "${BENCH_ONLY:-}" != profile ]; then
+	echo "bench: Parquet writer vs parquet-go's GenericWriter" >&2
+	pq=$(go test -count 5 -run '^$' -bench BenchmarkParquetWriterVsParquetGo -benchtime 10x ./functions/codec/)
+	pq_cpu() { awk -v w="writer=$1-" '$1 ~ w {for (i = 2; i < NF; i++) if ($(i+1) == "cpu-ms/op" && (m == "" || $i < m)) m = $i} END {print m}' <<<"$pq"; }
+	cost_row "Parquet writer, CPU per 16 MiB of sales rows" "$(pq_cpu fanout)" "parquet-go typed Write" "$(pq_cpu parquet-go-structs)" "ms"
+	cost_row "  (zstd, V2 pages, same row-group limits)" "$(pq_cpu fanout)" "parquet-go WriteRows" "$(pq_cpu parquet-go-rows)" "ms"
+fi
 if [ "${BENCH_ONLY:-}" = parquet-writer ]; then
 	print_table
 	exit 0
@@ -89,12 +92,12 @@ gen() { # kind size dir [files]
 		touch "$3/.done-$2"
 	fi
 }
-gen text "$text_size" "$data/text-$text_size"
+[ "${BENCH_ONLY:-}" = profile ] || gen text "$text_size" "$data/text-$text_size"
 gen sales "$sales_size" "$data/sales-$sales_size"
 text="$data/text-$text_size"
 sales="$data/sales-$sales_size"
 bytes_of() { du -sb --exclude='.done-*' "$1" | cut -f1; }
-text_bytes=$(bytes_of "$text")
+[ "${BENCH_ONLY:-}" = profile ] || text_bytes=$(bytes_of "$text")
 sales_bytes=$(bytes_of "$sales")
 
 now() { date +%s.%N; }
@@ -125,6 +128,27 @@ const { DuckDBInstance } = require("@duckdb/node-api");
 	echo "$t1 - $t0" | bc -l
 }
 
+# profile_row: fanout profile (every column read as text, type-guessed,
+# sketched; the report and contract committed) against DuckDB's SUMMARIZE
+# of the same CSV files (typed by its sniffer). BENCH_ONLY=profile runs
+# only this row.
+profile_row() {
+	echo "bench: profile vs SUMMARIZE over $sales_size of CSV" >&2
+	local out="$data/out-profile" t0 t1 f d
+	rm -rf "$out"
+	t0=$(now)
+	"$bin/fanout" profile --quiet --json --in "$sales/" --out "$out/" >"$data/last.json"
+	t1=$(now)
+	grep -q '"state": "committed"' "$data/last.json" || { cat "$data/last.json" >&2; exit 1; }
+	f=$(echo "$t1 - $t0" | bc -l)
+	d=$(duck_secs "COPY (SELECT * FROM (SUMMARIZE SELECT * FROM read_csv('$sales/*.csv', header=true))) TO '$data/duck-summarize.csv'")
+	row "CSV profile (embedded)" "$f" "DuckDB SUMMARIZE" "$d" "$sales_bytes"
+}
+if [ "${BENCH_ONLY:-}" = profile ]; then
+	profile_row
+	print_table
+	exit 0
+fi
 
 echo "bench: word count over $text_size" >&2
 f=$(run_fanout wc --in "$text/" --fn wordcount --out-format jsonl)
@@ -168,6 +192,7 @@ f=$(run_fanout conv --in "$sales/" --fn convert --partition-by region)
 rm -rf "$data/duck-conv"
 d=$(duck_secs "COPY (SELECT * FROM read_csv('$sales/*.csv', header=true)) TO '$data/duck-conv' (FORMAT parquet, PARTITION_BY (region), COMPRESSION zstd)")
 row "CSV -> partitioned Parquet" "$f" "DuckDB" "$d" "$sales_bytes"
+profile_row
 
 echo "bench: word count over $text_size on MinIO + Redis with two worker processes" >&2
 eval "$(scripts/services.sh up)"

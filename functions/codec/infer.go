@@ -62,14 +62,16 @@ func (g *TypeGuess) Text(s string) Guessed {
 	g.seen = true
 	k := KindsOf(s)
 	if !g.notInt {
-		if v, err := ParseValue(functions.Int64, s); k.Int && err == nil {
+		// KindsOf first: a failed parse builds an error message.
+		if v, ok := parseIf(k.Int, functions.Int64, s); ok {
 			out.Int = v
 		} else {
 			g.notInt = true
 		}
 	}
 	if !g.notFloat {
-		if v, err := ParseValue(functions.Float64, s); k.Float && err == nil {
+		// KindsOf first: a failed parse builds an error message.
+		if v, ok := parseIf(k.Float, functions.Float64, s); ok {
 			out.Float = v
 		} else {
 			g.notFloat = true
@@ -77,13 +79,23 @@ func (g *TypeGuess) Text(s string) Guessed {
 	}
 	g.notBool = g.notBool || !k.Bool
 	if !g.notTime {
-		if v, err := ParseValue(functions.Timestamp, s); k.Time && err == nil {
+		// KindsOf first: a failed parse builds an error message.
+		if v, ok := parseIf(k.Time, functions.Timestamp, s); ok {
 			out.Time = v
 		} else {
 			g.notTime = true
 		}
 	}
 	return out
+}
+
+// parseIf parses s as t when may is true.
+func parseIf(may bool, t functions.Type, s string) (functions.Value, bool) {
+	if !may {
+		return functions.Value{}, false
+	}
+	v, err := ParseValue(t, s)
+	return v, err == nil
 }
 
 // Allows reports whether every value seen so far is of type t (Int64,
