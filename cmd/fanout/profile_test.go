@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/minio/minio-go/v7"
 
 	"github.com/fanout-dev/fanout/functions/contract/contracttest"
 	"github.com/fanout-dev/fanout/functions/profile"
@@ -431,5 +434,96 @@ func TestProfileCompareReportsDrift(t *testing.T) {
 	}
 	if same := compare(filepath.Join(dir, "before")+"/", filepath.Join(dir, "p3")); !strings.Contains(same, "no drift") {
 		t.Errorf("the same batch: got\n%s", same)
+	}
+}
+
+// TestProfileOnMinIOAndRedis profiles objects on MinIO with two worker
+// processes sharing the job through Redis: the profile, report and
+// contract are committed under the output prefix with the rows (no
+// staging left), validate with the contract rejects nothing, and a second
+// run (--rerun: a new job, chunks finishing in another order) writes a
+// byte-identical profile.json.
+func TestProfileOnMinIOAndRedis(t *testing.T) {
+	bucket, s3 := localstack.Bucket(t)
+	redisURL, prefix := localstack.RedisNamespace(t)
+	client, err := s3.MinioClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	d := contracttest.Clean(5, "csv", 4, 2000)
+	for key, body := range d.Files {
+		if _, err := client.PutObject(ctx, bucket, key, bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := append(os.Environ(), "AWS_ENDPOINT_URL_S3="+s3.Endpoint, "AWS_ACCESS_KEY_ID="+s3.AccessKey,
+		"AWS_SECRET_ACCESS_KEY="+s3.SecretKey, "AWS_REGION="+s3.Region, "FANOUT_REDIS_URL="+redisURL, "FANOUT_REDIS_PREFIX="+prefix,
+		"FANOUT_OUT_BASES=s3://"+bucket+"/")
+	for range 2 {
+		w := exec.Command(fanoutBinary(t), "work", "--concurrency", "2")
+		w.Env = env
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Process.Kill(); w.Wait() })
+	}
+	in := "s3://" + bucket + "/in/"
+	profileOnce := func(out string, extra ...string) (data []byte, contractFile string) {
+		t.Helper()
+		contractFile = filepath.Join(t.TempDir(), "contract.yaml")
+		args := append([]string{"profile", "--in", in, "--out", "s3://" + bucket + "/" + out + "/", "--chunk-size", "32KiB",
+			"--workers", "0", "--json", "--quiet", "-o", contractFile}, extra...)
+		res, err := runQuality(t, env, args...)
+		if err != nil || res.State != "committed" {
+			t.Fatalf("profile: %v %+v", err, res)
+		}
+		if res.Chunks < 8 {
+			t.Errorf("got %d chunks, want many", res.Chunks)
+		}
+		local := t.TempDir()
+		keys := download(t, client, bucket, out+"/", local)
+		found := map[string]int{}
+		for _, k := range keys {
+			if strings.Contains(k, "/staging/") {
+				t.Errorf("staging left after the commit: %s", k)
+			}
+			for _, f := range profileFiles {
+				if strings.HasPrefix(path.Base(k), "part-"+res.Job+"-") && strings.HasSuffix(k, "-"+f) {
+					found[f]++
+					if f == "profile.json" {
+						if data, err = os.ReadFile(filepath.Join(local, filepath.FromSlash(strings.TrimPrefix(k, out+"/")))); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+		}
+		for _, f := range profileFiles {
+			if found[f] != 1 {
+				t.Errorf("%s: %d committed under %s/, want 1 (keys %v)", f, found[f], out, keys)
+			}
+		}
+		return data, contractFile
+	}
+	first, contractFile := profileOnce("p1")
+	second, _ := profileOnce("p2", "--rerun")
+	if !bytes.Equal(first, second) {
+		t.Error("two runs of the same profile wrote different profile.json")
+	}
+	var p profile.Profile
+	if err := json.Unmarshal(first, &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Rows != int64(d.Records) {
+		t.Errorf("profile rows: got %d, want %d", p.Rows, d.Records)
+	}
+	res, err := runQuality(t, env, "run", "--in", in, "--fn", "validate", "--contract", contractFile,
+		"--out", "s3://"+bucket+"/valid/", "--chunk-size", "32KiB", "--workers", "0", "--json", "--quiet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rejected != 0 || res.RecordsOut != int64(d.Records) {
+		t.Errorf("validate with the proposed contract on MinIO: got %d rejected, %d out, want 0, %d (%v)", res.Rejected, res.RecordsOut, d.Records, res.RejectedByRule)
 	}
 }
