@@ -448,7 +448,12 @@ func TestJobsListsTheQueuedJobs(t *testing.T) {
 		if code != exitOK {
 			t.Fatalf("submit: exit code %d: %s", code, stderr)
 		}
-		want[strings.TrimSpace(stdout)] = "file://" + filepath.Join(dir, "out-"+d)
+		job := strings.TrimSpace(stdout)
+		want[job] = "file://" + filepath.Join(dir, "out-"+d)
+		if note := fmt.Sprintf("fanout: job %s: 1 chunk(s) queued; fanout work processes run them and commit the job when the last one settles; %s wait %s waits for the commit, fanout status %s shows progress\n",
+			job, fanoutBinary(t), job, job); stderr != note {
+			t.Errorf("submit's stderr:\n%s\nwant:\n%s", stderr, note)
+		}
 	}
 	code, stdout, stderr := runIn(t, dir, env, "jobs")
 	if code != exitOK {

@@ -57,6 +57,15 @@ func newRunCommand(g *globalFlags, submitOnly bool) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if !g.quiet {
+				// stderr: stdout is the job ID alone, for scripts.
+				before := ""
+				if info.Existing {
+					before = " (submitted before: chunks with a marker are not run again)"
+				}
+				g.console.println(fmt.Sprintf("fanout: job %s: %d chunk(s) queued%s; fanout work processes run them and commit the job when the last one settles; %s waits for the commit, fanout status %s shows progress",
+					info.Job, info.Manifest.Chunks, before, jobCommand(cmd, "wait", info.Job, "", false, 0), info.Job))
+			}
 			if jsonOut {
 				return printJSON(os.Stdout, map[string]any{"job": info.Job, "chunks": info.Manifest.Chunks, "existing": info.Existing, "output": info.Manifest.Spec.Output})
 			}
