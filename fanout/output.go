@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"path"
 	"strings"
 
 	"github.com/fanout-dev/fanout/functions"
@@ -181,7 +180,7 @@ func (o *stagedOutput) openFile(partition string) (*stagedFile, error) {
 			return nil, err
 		}
 	}
-	name := fmt.Sprintf("%s-%04d.%s", o.stem, o.seq, o.ext)
+	name := manifest.StagedName(fmt.Sprintf("%s-%04d.%s", o.stem, o.seq, o.ext))
 	o.seq++
 	key := o.prefix + name
 	if partition != "" {
@@ -230,7 +229,7 @@ func (o *stagedOutput) WriteFile(name, contentType string, data []byte) error {
 	if name == "" || strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") != "" {
 		return functions.Permanent(fmt.Errorf("output file name %q: want letters, digits, '.', '-' and '_'", name))
 	}
-	key := o.prefix + o.stem + "-" + name
+	key := o.prefix + manifest.StagedName(o.stem+"-"+name)
 	for _, f := range o.files {
 		if f.Key == key {
 			return functions.Permanent(fmt.Errorf("output file %q written twice", name))
@@ -290,7 +289,7 @@ func fileStem(job, chunk string) string { return "part-" + job + "-" + chunk }
 
 // finalKey is where a staged file goes when the job commits.
 func finalKey(layout manifest.Layout, f manifest.OutputFile) string {
-	return layout.DataKey(f.Partition, path.Base(f.Key))
+	return layout.DataKey(f.Partition, manifest.PublishedName(f.Key))
 }
 
 // maxCachedPaths bounds the partition path cache of one attempt.

@@ -10,7 +10,6 @@ import (
 	"hash"
 	"io"
 	"maps"
-	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -25,7 +24,7 @@ import (
 
 // This file is the engine's side output of rejected records (see
 // functions.Rejecter): an attempt writes them as JSON lines under its own
-// staging prefix, <staging>/_rejected/part-<job>-<chunk>-<n>.jsonl; its marker
+// staging prefix, <staging>/_rejected/part-<job>-<chunk>-<n>.jsonl.staged; its marker
 // lists the files and counts them per rule and column; the commit copies
 // the winning attempts' files to <out>/_rejected/ with the data files and
 // sums the counts into the commit record, or fails the job, publishing
@@ -127,7 +126,7 @@ func (s *rejectSink) Reject(rec *functions.Record, violations []functions.Violat
 		return fmt.Errorf("encoding a rejected record of %s: %w", rec.Object, err)
 	}
 	if s.cur == nil {
-		s.cur = &rejectFile{key: fmt.Sprintf("%s%s-%04d.jsonl", s.prefix, s.stem, s.seq), sp: newSpool(spoolMemory), hash: sha256.New()}
+		s.cur = &rejectFile{key: s.prefix + manifest.StagedName(fmt.Sprintf("%s-%04d.jsonl", s.stem, s.seq)), sp: newSpool(spoolMemory), hash: sha256.New()}
 		s.seq++
 	}
 	if _, err := io.MultiWriter(s.cur.sp, s.cur.hash).Write(s.buf.Bytes()); err != nil {
@@ -303,7 +302,7 @@ func copyRejected(gctx context.Context, g *errgroup.Group, js *jobState, rec *ma
 	for i := range rec.RejectedFiles {
 		f := &rec.RejectedFiles[i]
 		g.Go(func() error {
-			dst := js.layout.RejectedKey(path.Base(f.Key))
+			dst := js.layout.RejectedKey(manifest.PublishedName(f.Key))
 			info, err := js.out.Copy(gctx, dst, f.Key, &objstore.CopyOptions{IfMatch: f.ETag})
 			if err != nil {
 				return fmt.Errorf("copying %s to %s: %w", f.Key, dst, err)

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 )
@@ -14,7 +15,7 @@ import (
 //	<prefix>_fanout/<job>/manifest.json             Manifest
 //	<prefix>_fanout/<job>/manifest/000000.json      Shard 0, 1, ...
 //	<prefix>_fanout/<job>/chunks/<chunk>.json       ChunkMarker
-//	<prefix>_fanout/<job>/staging/<chunk>/<epoch>/  one attempt's output
+//	<prefix>_fanout/<job>/staging/<chunk>/<epoch>/  one attempt's output, every name ending in StagedSuffix
 //	<prefix>_fanout/<job>/_COMMITTED                CommitRecord
 //	<prefix><partition>/<file>                      committed data
 //	<prefix>_rejected/<file>                        committed rejected records (RejectedKey)
@@ -71,6 +72,23 @@ func (l Layout) ChunkFromMarkerKey(job, key string) (string, bool) {
 		return "", false
 	}
 	return chunk, true
+}
+
+// StagedSuffix ends the name of every file an attempt stages, after its
+// extension (part-<job>-<chunk>-0000.parquet.staged): a reader globbing
+// the output prefix for data files (read_parquet('<out>/**/*.parquet'),
+// which walks _fanout/ too) matches nothing of a job that has not
+// committed. The commit drops it (PublishedName).
+const StagedSuffix = ".staged"
+
+// StagedName is the name under which an attempt stages the file that the
+// commit publishes as name.
+func StagedName(name string) string { return name + StagedSuffix }
+
+// PublishedName is the name a staged file at key is published under: its
+// base name without StagedSuffix.
+func PublishedName(key string) string {
+	return strings.TrimSuffix(path.Base(key), StagedSuffix)
 }
 
 // StagingRoot is the prefix under which every attempt of job writes its

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -56,6 +57,10 @@ type Committed struct {
 	Records int
 }
 
+// DataExtensions are the extensions a reader globs an output for
+// (read_parquet('<out>/**/*.parquet') and the like).
+var DataExtensions = []string{".parquet", ".jsonl", ".ndjson", ".csv", ".tsv", ".txt"}
+
 // Verify checks the committed output of job under prefix in b against the
 // oracle want (the names of the records the output must hold, each exactly
 // once) and returns what it found with every problem seen:
@@ -67,7 +72,9 @@ type Committed struct {
 //     nothing in the output;
 //   - there is exactly one marker per chunk of the manifest, and the
 //     commit record's failed chunks are exactly the failed markers;
-//   - nothing is left under the job's staging prefix;
+//   - nothing is left under the job's staging prefix, and no file under
+//     _fanout/ has a data extension (DataExtensions), so a reader's glob
+//     of the output for data files matches only committed files;
 //   - every record of want appears exactly once, and no other record.
 //
 // Data files are read as lines (lines and JSONL output).
@@ -199,7 +206,13 @@ func Verify(ctx context.Context, b objstore.Bucket, prefix, job string, key Reco
 		}
 		rel := strings.TrimPrefix(info.Key, prefix)
 		if strings.HasPrefix(rel, "_") {
-			continue // _fanout/, _SUCCESS
+			// _fanout/, _SUCCESS, _rejected/: a reader globbing the
+			// output for data (<out>/**/*.parquet) must match none of
+			// the bookkeeping or staged files.
+			if !strings.HasPrefix(rel, "_rejected/") && slices.Contains(DataExtensions, path.Ext(info.Key)) {
+				bad("%s matches a reader's glob of the output for data files", info.Key)
+			}
+			continue
 		}
 		if !strings.HasPrefix(path.Base(info.Key), "part-"+job+"-") {
 			bad("output file %s is not named part-%s-<chunk>-<n>", info.Key, job)
