@@ -43,7 +43,8 @@ type WorkOptions struct {
 type ChunkEvent struct {
 	Job, Chunk string
 	// Outcome is done, skipped (another attempt had published), failed,
-	// lease_lost or released.
+	// lease_lost, released, or refused (released because Config.Admit
+	// does not let this worker run the job).
 	Outcome    string
 	Duration   time.Duration
 	RecordsIn  int64
@@ -62,6 +63,7 @@ const (
 	OutcomeFailed    = "failed"
 	OutcomeLeaseLost = "lease_lost"
 	OutcomeReleased  = "released"
+	OutcomeRefused   = "refused"
 )
 
 // WorkStats counts what a worker did. Fields are updated atomically.
@@ -156,6 +158,11 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 		if opts.Observe != nil {
 			opts.Observe(ev)
 		}
+		if ev.Outcome == OutcomeRefused && opts.ExitWhenIdle {
+			// Claiming again would hand back the chunk just released:
+			// there is nothing here this worker may do.
+			return nil
+		}
 	}
 }
 
@@ -176,7 +183,7 @@ func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats) Ch
 	js, err := e.loadJob(ctx, lease.Job, spec.Manifest)
 	if errors.Is(err, ErrNotAdmitted) {
 		e.refuse(ctx, lease, err)
-		ev.Outcome = OutcomeReleased
+		ev.Outcome = OutcomeRefused
 		return ev
 	}
 	if err != nil {

@@ -239,6 +239,9 @@ func (a *app) commit(ctx context.Context, req lambdafan.Request) (commitSummary,
 	var errs []error
 	for _, j := range jobs {
 		out, err := a.engine.OutputOf(ctx, j.Job)
+		if errors.Is(err, fanout.ErrNotAdmitted) {
+			continue // a job this function does not run (FANOUT_OUT_BASES, FANOUT_SPEC_KEY): not its to drive
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue

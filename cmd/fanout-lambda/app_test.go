@@ -17,6 +17,7 @@ import (
 
 	"github.com/fanout-dev/fanout/fanout/lambdafan"
 	"github.com/fanout-dev/fanout/localstack"
+	"github.com/fanout-dev/fanout/manifest"
 	"github.com/fanout-dev/fanout/objstore"
 )
 
@@ -286,6 +287,31 @@ func TestHandlerAndTemplate(t *testing.T) {
 		res, err := a.engine.Status(ctx, sum.Jobs[0].Output, sum.Jobs[0].Job)
 		if err != nil || res.RecordsIn != 4 || res.RecordsOut != 3 {
 			t.Fatalf("job status %+v, %v: want 4 records in, 3 out (amount > 1)", res, err)
+		}
+	})
+
+	// A worker function serving only out/ refuses a job queued elsewhere
+	// (finding 1 of issue 21): its work invocation releases the chunk,
+	// runs nothing and returns at once instead of claiming it again.
+	t.Run("refuses a job outside its output bases", func(t *testing.T) {
+		planner := testApp(t, log, env)
+		put("in/refused.csv", "id,region,amount\n1,eu,5\n")
+		plan, err := planner.engine.Submit(ctx, manifest.JobSpec{Inputs: []string{"s3://" + bucket + "/in/refused.csv"}, Function: "convert",
+			Output: "s3://" + bucket + "/elsewhere/", OutputFormat: "jsonl"}.WithDefaults())
+		if err != nil {
+			t.Fatal(err)
+		}
+		worker := testApp(t, log, map[string]string{"FANOUT_REDIS_URL": redisURL, "FANOUT_REDIS_PREFIX": prefix,
+			"FANOUT_OUT_BASES": "s3://" + bucket + "/out/"})
+		out, err := worker.handle(ctx, []byte(`{"fanout":"work","job":"`+plan.Job+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum := out.(lambdafan.WorkSummary); sum.Chunks != 0 || sum.Failed != 0 || sum.Released == 0 || sum.Stopped != "idle" {
+			t.Fatalf("work summary %+v: want the chunk released, none run or failed, stopped idle", sum)
+		}
+		if st, err := worker.admin.Stats(ctx, plan.Job); err != nil || st.Pending != plan.Manifest.Chunks || st.Dead != 0 {
+			t.Fatalf("queue %+v, %v: want the job's %d chunks pending", st, err, plan.Manifest.Chunks)
 		}
 	})
 
