@@ -30,15 +30,15 @@ type Drift struct {
 // ColumnDrift is one column's changes; Findings says them in words, empty
 // when nothing changed past the thresholds.
 type ColumnDrift struct {
-	Name            string   `json:"name"`
-	TypeBefore      string   `json:"type_before"`
-	TypeAfter       string   `json:"type_after"`
-	NullShareBefore float64  `json:"null_share_before"`
-	NullShareAfter  float64  `json:"null_share_after"`
-	MinBefore       string   `json:"min_before,omitempty"`
-	MinAfter        string   `json:"min_after,omitempty"`
-	MaxBefore       string   `json:"max_before,omitempty"`
-	MaxAfter        string   `json:"max_after,omitempty"`
+	Name            string  `json:"name"`
+	TypeBefore      string  `json:"type_before"`
+	TypeAfter       string  `json:"type_after"`
+	NullShareBefore float64 `json:"null_share_before"`
+	NullShareAfter  float64 `json:"null_share_after"`
+	MinBefore       string  `json:"min_before,omitempty"`
+	MinAfter        string  `json:"min_after,omitempty"`
+	MaxBefore       string  `json:"max_before,omitempty"`
+	MaxAfter        string  `json:"max_after,omitempty"`
 	// NewValues are top values of the later profile that the earlier one
 	// did not have; exact when the earlier top values were (top_error 0).
 	NewValues []string `json:"new_values,omitempty"`

@@ -3,6 +3,8 @@ package profile
 import (
 	"bytes"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -94,8 +96,75 @@ func (p *Profile) Propose(opts ProposeOptions) *Proposal {
 		pr.Notes = append(pr.Notes, strings.Join(notes, "; "))
 		c.Columns = append(c.Columns, cc)
 	}
+	c.Rules = p.requiredWhen()
 	return pr
 }
+
+// minRuleSupport is the fewest records a "required when" rule must rest
+// on.
+const minRuleSupport = 30
+
+// requiredWhen proposes, for a column that is sometimes missing, that it
+// is required when a text column with few values has one of the values
+// under which it was never missing (at least minRuleSupport records each),
+// while under another value it was missing: status = 'shipped' requires
+// shipped_at.
+func (p *Profile) requiredWhen() []contract.Rule {
+	var rules []contract.Rule
+	for x, col := range p.Columns {
+		if col.Nulls == 0 || col.Count == 0 || !plainName(col.Name) {
+			continue
+		}
+		for _, by := range p.Columns {
+			cs := by.summary
+			if by.Name == col.Name || cs == nil || cs.CondOver || len(cs.Cond) < 2 || !plainName(by.Name) || col.InferredType == "" {
+				continue
+			}
+			var always []string
+			sometimes := false
+			for _, v := range sortedKeys(cs.Cond) {
+				counts := cs.Cond[v]
+				if len(counts) <= 1+x {
+					continue
+				}
+				switch {
+				case counts[1+x] > 0:
+					sometimes = true
+				case counts[0] >= minRuleSupport && !strings.ContainsAny(v, "'\\"):
+					always = append(always, v)
+				}
+			}
+			if len(always) == 0 || !sometimes {
+				continue
+			}
+			conds := make([]string, len(always))
+			var n int64
+			for i, v := range always {
+				conds[i] = fmt.Sprintf("%s = '%s'", by.Name, v)
+				n += cs.Cond[v][0]
+			}
+			rules = append(rules, contract.Rule{
+				Name:        fmt.Sprintf("%s_required_when_%s", col.Name, by.Name),
+				Description: fmt.Sprintf("never missing when %s is %s: %s", by.Name, strings.Join(always, " or "), share(n, n)),
+				When:        strings.Join(conds, " or "),
+				Require:     []string{col.Name},
+			})
+		}
+	}
+	return rules
+}
+
+// plainName reports a column name the where language takes as it is.
+func plainName(s string) bool {
+	for i, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return s != "" && !slices.Contains([]string{"and", "or", "not", "is", "null", "in", "like", "true", "false"}, strings.ToLower(s))
+}
+
+func sortedKeys(m map[string][]int64) []string { return slices.Sorted(maps.Keys(m)) }
 
 // YAML writes the proposal with its notes as comments, for a person to
 // review.

@@ -96,6 +96,14 @@ type ColumnSummary struct {
 	Shapes     map[string]int64 `json:"shapes"`
 	ShapesOver bool             `json:"shapes_over"`
 
+	// Cond counts, for each value of a text column with few values (at
+	// most maxCondValues; CondOver past that), its records and then each
+	// column's missing values among them: [records, missing in column
+	// 0, missing in column 1, ...]. Propose derives "required when"
+	// rules from it.
+	Cond     map[string][]int64 `json:"cond,omitempty"`
+	CondOver bool               `json:"cond_over,omitempty"`
+
 	HLL       []byte       `json:"hll"`
 	Top       []ValueCount `json:"top"`
 	TopError  int64        `json:"top_error"`
@@ -115,10 +123,9 @@ type ValueCount struct {
 
 // Accumulator builds the Summary of records laid out as a schema.
 type Accumulator struct {
-	schema  *functions.Schema
-	s       Summary
-	lastObj string
-	objRows int64
+	schema *functions.Schema
+	s      Summary
+	nulls  []bool // per column, of the record being added
 }
 
 // NewAccumulator starts an empty summary of records laid out as schema.
@@ -134,6 +141,7 @@ func (c *ColumnSummary) init() {
 	c.Parses = map[string]int64{}
 	c.Patterns = map[string]int64{}
 	c.Shapes = map[string]int64{}
+	c.Cond = map[string][]int64{}
 	c.MinInt, c.MaxInt = math.MaxInt64, math.MinInt64
 	c.MinNum, c.MaxNum = math.Inf(1), math.Inf(-1)
 	c.MinTime, c.MaxTime = math.MaxInt64, math.MinInt64
@@ -147,14 +155,42 @@ func (c *ColumnSummary) init() {
 func (a *Accumulator) Add(object string, row functions.Row) {
 	a.s.Rows++
 	a.s.Objects[object]++
+	n := len(a.s.Columns)
+	a.nulls = a.nulls[:0]
 	for i := range a.s.Columns {
 		var v functions.Value
 		if i < len(row) {
 			v = row[i]
 		}
 		a.s.Columns[i].add(v)
+		a.nulls = append(a.nulls, Null(v))
+	}
+	for i := range a.s.Columns {
+		c := &a.s.Columns[i]
+		if c.CondOver || a.nulls[i] || row[i].Type != functions.String {
+			continue
+		}
+		counts, ok := c.Cond[row[i].S]
+		if !ok {
+			if len(c.Cond) == maxCondValues {
+				c.CondOver, c.Cond = true, nil
+				continue
+			}
+			counts = make([]int64, 1+n)
+			c.Cond[strings.Clone(row[i].S)] = counts
+		}
+		counts[0]++
+		for j, null := range a.nulls {
+			if null {
+				counts[1+j]++
+			}
+		}
 	}
 }
+
+// maxCondValues is the most values of a column whose records' missing
+// values are counted per value.
+const maxCondValues = 12
 
 // Null reports whether v counts as missing: null, or an empty string (as
 // the contract validator has it).
@@ -354,6 +390,9 @@ func (c *ColumnSummary) open() error {
 	if c.Shapes == nil {
 		c.Shapes = map[string]int64{}
 	}
+	if c.Cond == nil && !c.CondOver {
+		c.Cond = map[string][]int64{}
+	}
 	return nil
 }
 
@@ -442,6 +481,26 @@ func (c *ColumnSummary) merge(in *ColumnSummary) {
 	}
 	if len(c.Shapes) > maxShapes {
 		c.ShapesOver, c.Shapes = true, map[string]int64{}
+	}
+	if in.CondOver {
+		c.CondOver, c.Cond = true, nil
+	}
+	for k, counts := range in.Cond {
+		if c.CondOver {
+			break
+		}
+		acc, ok := c.Cond[k]
+		if !ok {
+			if len(c.Cond) == maxCondValues {
+				c.CondOver, c.Cond = true, nil
+				break
+			}
+			acc = make([]int64, len(counts))
+			c.Cond[k] = acc
+		}
+		for j := range min(len(acc), len(counts)) {
+			acc[j] += counts[j]
+		}
 	}
 	_ = c.hll.Merge(in.hll) // same precision: cannot fail
 	c.mergeTop(in)
