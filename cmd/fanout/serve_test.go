@@ -212,9 +212,17 @@ func TestServeMinIOWebhook(t *testing.T) {
 		q.AddFilterPrefix("in/")
 		cfg.AddQueue(q)
 	}
-	if err := client.SetBucketNotification(ctx, bucket, cfg); err != nil {
-		t.Fatalf("SetBucketNotification: %v", err)
-	}
+	// MinIO brings its notification targets online in the background after
+	// it answers health checks (slower on a loaded machine), and until then
+	// refuses their ARNs: retry that one error for a while.
+	var notifyErr error
+	poll(t, 60*time.Second, "MinIO to accept the webhook targets' ARNs", func() bool {
+		notifyErr = client.SetBucketNotification(ctx, bucket, cfg)
+		if notifyErr != nil && !strings.Contains(notifyErr.Error(), "ARN does not exist") {
+			t.Fatalf("SetBucketNotification: %v", notifyErr)
+		}
+		return notifyErr == nil
+	})
 
 	// Five objects (keys that need encoding among them) within one window.
 	want := map[string][]string{}
