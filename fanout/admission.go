@@ -11,8 +11,11 @@ import (
 )
 
 // ErrNotAdmitted reports a queued job that this engine's Admission does
-// not let its workers run. Workers release such a job's chunks (they are
-// not failed: a worker allowed to run them may), and say why once.
+// not let its workers run, or whose manifest this engine cannot read with
+// its store configuration (another endpoint, credentials or network than
+// the job's workers have). Workers release such a job's chunks (they are
+// not failed: a worker allowed to run them, or able to, may), and say why
+// once.
 var ErrNotAdmitted = errors.New("fanout: job not admitted")
 
 // Admission decides which queued jobs an engine's workers run. Whoever can
@@ -39,6 +42,13 @@ type Admission struct {
 // notAdmitted wraps a refusal's reason in ErrNotAdmitted.
 func notAdmitted(job, format string, args ...any) error {
 	return fmt.Errorf("%w: job %s: %s", ErrNotAdmitted, job, fmt.Sprintf(format, args...))
+}
+
+// unreadable wraps in ErrNotAdmitted the error of a worker that cannot
+// open a job's store or read its manifest.
+func unreadable(job, manifestURL string, err error) error {
+	return fmt.Errorf("%w: job %s: this worker cannot read its manifest %s with its store configuration (endpoint, credentials, network): %w",
+		ErrNotAdmitted, job, manifestURL, err)
 }
 
 // normalOutput returns an output URL in Location's form with a final '/',

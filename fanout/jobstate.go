@@ -120,11 +120,22 @@ func (e *Engine) loadJob(ctx context.Context, job, manifestURL string) (*jobStat
 			return nil, err
 		}
 	}
+	if _, err := objstore.ParseURL(outURL); err != nil {
+		return nil, fmt.Errorf("job %s: output %q: %w", job, outURL, err)
+	}
+	// A store this worker cannot open, or a manifest it cannot read (its
+	// endpoint, credentials or network are not the job's workers'), says
+	// nothing about the job: the chunk is released for a worker that can
+	// (not cached, so an outage that ends lets this worker run it again).
 	out, loc, layout, err := e.output(ctx, outURL)
 	if err != nil {
-		return nil, fmt.Errorf("job %s: %w", job, err)
+		return nil, unreadable(job, manifestURL, err)
 	}
-	m, err := e.readManifest(ctx, out, layout, job)
+	body, err := readAll(ctx, out, layout.ManifestKey(job), 64<<20)
+	if err != nil {
+		return nil, unreadable(job, manifestURL, err)
+	}
+	m, err := manifest.DecodeManifest(body)
 	if err != nil {
 		return nil, fmt.Errorf("job %s: reading manifest: %w", job, err)
 	}
