@@ -46,6 +46,17 @@ package fanout
 // committing the same job (Wait, TryCommit, an idle worker) finishes it,
 // since committing is idempotent; the output is never taken over from it.
 //
+// A job whose planning failed before its manifest existed (a bad
+// argument, a misspelt column, no input objects) sets its record to
+// failed (releaseUnplanned). Such an owner never ran a chunk and has
+// nothing to commit, so any job may take the output over from it without
+// --rerun (the corrected command is a job of its own). The takeover
+// checks that the owner still has no manifest; if a second process of the
+// owner job planned it after all, the takeover is refused like any
+// other, and if that planner wins the manifest race after the takeover,
+// its commit's fence finds the record naming another job and publishes
+// nothing.
+//
 // A failed commit (too many failed chunks or rejected records) sets the
 // record to failed, and redrive back to running, both If-Match and only
 // while it names the job: the state is for people and for Redrive's
@@ -178,6 +189,22 @@ func (e *Engine) claimOutput(ctx context.Context, out objstore.Bucket, layout ma
 		case err != nil:
 			return fmt.Errorf("checking the output's owner: %w", err)
 		case cur.Job == job:
+			if cur.State == manifest.OwnerFailed {
+				// Its earlier plan failed (or its commit did): running again.
+				unplanned, err := neverPlanned(ctx, out, layout, cur.Job)
+				if err != nil {
+					return err
+				}
+				if unplanned {
+					next := *cur
+					next.State, next.Reason = manifest.OwnerRunning, ""
+					if err := writeOwner(ctx, out, layout, &next, etag); lostRace(err) {
+						continue
+					} else if err != nil {
+						return err
+					}
+				}
+			}
 			return nil
 		}
 		state, err := ownerState(ctx, out, layout, cur)
@@ -185,7 +212,13 @@ func (e *Engine) claimOutput(ctx context.Context, out objstore.Bucket, layout ma
 			return err
 		}
 		refused := functions.Permanent(&OutputOwnedError{Output: spec.Output, Job: job, Owner: cur.Job, State: state})
-		if spec.Nonce == "" || state == StateCommitted || state == manifest.OwnerCommitting {
+		abandoned := false
+		if state == manifest.OwnerFailed {
+			if abandoned, err = neverPlanned(ctx, out, layout, cur.Job); err != nil {
+				return err
+			}
+		}
+		if (spec.Nonce == "" && !abandoned) || state == StateCommitted || state == manifest.OwnerCommitting {
 			return refused
 		}
 		if tookFrom != "" && tookFrom != cur.Job {
@@ -208,6 +241,47 @@ func (e *Engine) claimOutput(ctx context.Context, out objstore.Bucket, layout ma
 // ownerState names what the owner record's job is doing: committed (its
 // commit record exists), committing, failed, planning (no manifest yet)
 // or running.
+// neverPlanned reports whether job has no manifest under the output.
+func neverPlanned(ctx context.Context, out objstore.Bucket, layout manifest.Layout, job string) (bool, error) {
+	_, err := out.Stat(ctx, layout.ManifestKey(job))
+	if errors.Is(err, objstore.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("checking the output's owner: %w", err)
+	}
+	return false, nil
+}
+
+// releaseUnplanned sets the owner record of job, whose plan failed with
+// cause, to failed when it still names job as running and job has no
+// manifest: the output is then free for another job (see the top of this
+// file). It runs on a context of its own (the plan's may be cancelled)
+// and only logs what goes wrong: the plan's own error is what the caller
+// reports.
+func (e *Engine) releaseUnplanned(ctx context.Context, out objstore.Bucket, layout manifest.Layout, job string, cause error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for range ownerRetries {
+		cur, etag, err := readOwner(ctx, out, layout)
+		if err != nil || cur.Job != job || cur.State != manifest.OwnerRunning {
+			return
+		}
+		if unplanned, err := neverPlanned(ctx, out, layout, job); err != nil || !unplanned {
+			return
+		}
+		next := *cur
+		next.State, next.Reason = manifest.OwnerFailed, "planning failed: "+e.Redact(cause.Error())
+		err = writeOwner(ctx, out, layout, &next, etag)
+		if !lostRace(err) {
+			if err != nil {
+				e.log.Warn("giving the output back after a failed plan failed", "job", job, "err", err)
+			}
+			return
+		}
+	}
+}
+
 func ownerState(ctx context.Context, out objstore.Bucket, layout manifest.Layout, o *manifest.Owner) (string, error) {
 	if _, err := out.Stat(ctx, layout.CommitKey(o.Job)); err == nil {
 		return StateCommitted, nil

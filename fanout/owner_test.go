@@ -217,3 +217,29 @@ func TestRerunTakesOverAFailedJob(t *testing.T) {
 		t.Fatalf("redrive of the replaced job: got %v, want refused naming %s", err, res.Job)
 	}
 }
+
+// TestAFailedPlanGivesTheOutputBack: a job whose plan fails after it
+// claimed the output (here a misspelt partition column, found only once
+// the input's schema is known) sets its owner record to failed, so that
+// the corrected command, a different job, runs without --rerun and
+// commits; the failed command, run again, fails the same way instead of
+// being refused.
+func TestAFailedPlanGivesTheOutputBack(t *testing.T) {
+	r := newFaultRig(t, 3, 100)
+	eng := r.engine(engineOptions{name: "a"})
+	bad := r.spec("out/", 10*time.Second, "convert")
+	bad.PartitionBy = []string{"no_such_column"}
+	for range 2 {
+		_, err := eng.Run(context.Background(), bad, fanout.RunOptions{Workers: 2})
+		var owned *fanout.OutputOwnedError
+		if err == nil || errors.As(err, &owned) || !strings.Contains(err.Error(), "no_such_column") {
+			t.Fatalf("the misspelt job: got %v, want its own error naming the column", err)
+		}
+	}
+	good := r.spec("out/", 10*time.Second, "convert")
+	res, err := eng.Run(context.Background(), good, fanout.RunOptions{Workers: 2})
+	if err != nil || res.State != fanout.StateCommitted {
+		t.Fatalf("the corrected job: got %v, %+v; want committed", err, res)
+	}
+	r.check("out/", res.Job)
+}

@@ -37,7 +37,7 @@ type PlanInfo struct {
 // Plan lists the inputs page by page, cuts them into chunks, writes the
 // manifest shards and then creates the manifest with If-None-Match: *. It
 // returns the existing manifest when the job was planned before.
-func (e *Engine) Plan(ctx context.Context, spec manifest.JobSpec) (PlanInfo, error) {
+func (e *Engine) Plan(ctx context.Context, spec manifest.JobSpec) (_ PlanInfo, err error) {
 	spec = spec.WithDefaults()
 	if err := spec.Validate(); err != nil {
 		return PlanInfo{}, err
@@ -59,6 +59,14 @@ func (e *Engine) Plan(ctx context.Context, spec manifest.JobSpec) (PlanInfo, err
 	if err := e.claimOutput(ctx, out, layout, spec, job); err != nil {
 		return PlanInfo{}, err
 	}
+	// A plan that fails before its manifest exists (a bad argument, a
+	// typo in a column name, no input) gives the output back, so that the
+	// corrected command, a job of its own, is not refused (owner.go).
+	defer func() {
+		if err != nil {
+			e.releaseUnplanned(ctx, out, layout, job, err)
+		}
+	}()
 	if m, err := e.readManifest(ctx, out, layout, job); err == nil {
 		return PlanInfo{Job: job, Manifest: m, Existing: true}, nil
 	} else if !errors.Is(err, objstore.ErrNotFound) {
