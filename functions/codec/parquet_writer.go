@@ -29,9 +29,10 @@ import (
 // the codecs are parquet-go's; what is fanout's own is the buffering, which
 // takes typed values straight from rows instead of through parquet-go's
 // generic per-value path (BenchmarkParquetWriterVsParquetGo, a row of
-// scripts/bench.sh, measured 1.4-1.8x the CPU for parquet-go's WriteRows
-// and 1.3-1.45x for its typed Write; see the README). Pages are DATA_PAGE_V2, as parquet-go
-// writes them, with CRC32 checksums (readers that check them, parquet-go
+// scripts/bench.sh, measured 1.85-1.96x the CPU for parquet-go's WriteRows,
+// the path a run-time schema takes, on a quiet machine: above the 1.5x that
+// keeps hand-written code over a library; see the README). Pages are
+// DATA_PAGE_V2, as parquet-go writes them, with CRC32 checksums (readers that check them, parquet-go
 // among them, report a corrupt page instead of reading garbage); readers
 // tested: parquet-go and DuckDB.
 
