@@ -216,9 +216,18 @@ func (e *Engine) openJob(ctx context.Context, outURL, job string) (*jobState, er
 	return e.cacheJob(out, loc.StoreURL(), layout, m)
 }
 
-// OutputOf returns the output URL the queue holds for a job.
+// OutputOf returns the output URL the queue holds for a job: from its
+// spec while it is queued, then from its finished record (JobRecorder)
+// for FinishedJobTTL after it committed.
 func (e *Engine) OutputOf(ctx context.Context, job string) (string, error) {
 	spec, err := e.jobSpec(ctx, job)
+	if errors.Is(err, ErrUnknownJob) {
+		if r, ok := e.cfg.Admin.(JobRecorder); ok {
+			if rec, ferr := r.Finished(ctx, job); ferr == nil && rec.Output != "" {
+				return rec.Output, nil
+			}
+		}
+	}
 	if err != nil {
 		return "", err
 	}
@@ -508,7 +517,7 @@ func (e *Engine) commitOrVerify(ctx context.Context, js *jobState, rec *manifest
 			return res, err
 		}
 	}
-	e.finishJob(ctx, job)
+	e.finishJob(ctx, job, js.m.Spec.Output)
 	return e.result(js, rec, start), nil
 }
 
@@ -674,16 +683,24 @@ func (r *Result) progress(m *manifest.Manifest, done int, elapsed time.Duration)
 	r.ETA = time.Duration(float64(m.Chunks-done) / r.TasksPerSecond * float64(time.Second))
 }
 
-// finishJob removes a committed job from the queue; failing to is
-// harmless (the commit record is the truth), so it only logs. It runs to
+// finishJob removes a committed job from the queue and leaves there, for
+// FinishedJobTTL, a record of its output (JobRecorder), so that OutputOf
+// still finds it; failing to is harmless (the commit record is the
+// truth), so it only logs. It runs to
 // its end when ctx is cancelled meanwhile: a worker stopped (SIGTERM) just
 // after it committed or verified a job still takes the job off the queue,
 // instead of leaving it there and logging a cancelled request.
-func (e *Engine) finishJob(ctx context.Context, job string) {
+func (e *Engine) finishJob(ctx context.Context, job, out string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
 	if err := e.cfg.Admin.Finish(ctx, job); err != nil {
 		e.log.Warn("removing the finished job from the queue failed", "job", job, "err", err)
+	}
+	if r, ok := e.cfg.Admin.(JobRecorder); ok {
+		rec := FinishedJob{Job: job, Output: out, State: StateCommitted}
+		if err := r.RecordFinished(ctx, rec, FinishedJobTTL); err != nil {
+			e.log.Warn("recording the finished job in the queue failed", "job", job, "err", err)
+		}
 	}
 	e.forgetJob(job)
 }

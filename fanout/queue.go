@@ -221,3 +221,30 @@ type CommitLeaser interface {
 	// not hold it. Finish ends any holder's.
 	ReleaseCommit(ctx context.Context, job, holder string) error
 }
+
+// FinishedJob is what a queue keeps of a job once it has finished, so
+// that tools can find the job's output (and from it the commit record,
+// the truth) without being told where it is.
+type FinishedJob struct {
+	Job string `json:"job"`
+	// Output is the URL of the job's output prefix.
+	Output string `json:"output"`
+	// State is the job's final state (StateCommitted).
+	State string `json:"state"`
+}
+
+// FinishedJobTTL is how long the queue remembers a finished job.
+const FinishedJobTTL = 7 * 24 * time.Hour
+
+// JobRecorder is the optional part of a QueueAdmin that remembers
+// finished jobs for a while (found by type assertion; redisqueue and
+// memqueue have it, and queuetest pins it). The record is a hint like
+// the rest of the queue: it only says where to look.
+type JobRecorder interface {
+	// RecordFinished keeps rec for ttl (on the queue's clock), replacing
+	// any record of rec.Job. Finish deletes it, so record after Finish.
+	RecordFinished(ctx context.Context, rec FinishedJob, ttl time.Duration) error
+	// Finished returns the record of job; ErrUnknownJob when there is
+	// none or it expired.
+	Finished(ctx context.Context, job string) (FinishedJob, error)
+}

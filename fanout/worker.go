@@ -585,7 +585,7 @@ func (e *Engine) advanceIdle(ctx context.Context, job string) {
 			// commit here. Verifying every file in every idle worker
 			// would cost a request per file each.
 			if done, err := successJob(ctx, js.out, js.layout); err == nil && done == s.Job {
-				e.finishJob(ctx, s.Job)
+				e.finishJob(ctx, s.Job, js.m.Spec.Output)
 				continue
 			}
 		}

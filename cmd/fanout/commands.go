@@ -641,7 +641,7 @@ func newStatusCommand(g *globalFlags) *cobra.Command {
 			return w.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&out, "out", "", "the job's output `URL` (needed when Redis does not know the job)")
+	cmd.Flags().StringVar(&out, "out", "", "the job's output `URL` (needed when Redis does not know the job; it keeps a committed job's output for 7 days)")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
 	return cmd
 }

@@ -44,6 +44,14 @@ type Queue struct {
 	// commits holds the jobs' commit leases (fanout.CommitLeaser),
 	// apart from jobs: a job the queue forgot can still be leased.
 	commits map[string]commitLease
+	// finished holds the records of finished jobs (fanout.JobRecorder).
+	finished map[string]finishedJob
+}
+
+// finishedJob is one finished job's record and when it expires.
+type finishedJob struct {
+	rec     fanout.FinishedJob
+	expires time.Time
 }
 
 // commitLease is one job's commit lease.
@@ -56,11 +64,12 @@ var (
 	_ fanout.Queue        = (*Queue)(nil)
 	_ fanout.QueueAdmin   = (*Queue)(nil)
 	_ fanout.CommitLeaser = (*Queue)(nil)
+	_ fanout.JobRecorder  = (*Queue)(nil)
 )
 
 // New returns an empty queue.
 func New(cfg Config) *Queue {
-	q := &Queue{now: cfg.Now, jitter: cfg.Jitter, jobs: make(map[string]*job), commits: make(map[string]commitLease)}
+	q := &Queue{now: cfg.Now, jitter: cfg.Jitter, jobs: make(map[string]*job), commits: make(map[string]commitLease), finished: make(map[string]finishedJob)}
 	if q.now == nil {
 		q.now = time.Now
 	}
@@ -574,7 +583,42 @@ func (q *Queue) Finish(ctx context.Context, job string) error {
 	defer q.mu.Unlock()
 	delete(q.jobs, job)
 	delete(q.commits, job)
+	delete(q.finished, job)
 	return nil
+}
+
+// RecordFinished implements fanout.JobRecorder on the queue's clock.
+func (q *Queue) RecordFinished(ctx context.Context, rec fanout.FinishedJob, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if rec.Job == "" || ttl < time.Millisecond {
+		return fmt.Errorf("memqueue: record finished job %q: want a job and a ttl of at least 1ms", rec.Job)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := q.now()
+	for id, f := range q.finished { // expired records go, so the map stays small
+		if !now.Before(f.expires) {
+			delete(q.finished, id)
+		}
+	}
+	q.finished[rec.Job] = finishedJob{rec: rec, expires: now.Add(ttl)}
+	return nil
+}
+
+// Finished implements fanout.JobRecorder.
+func (q *Queue) Finished(ctx context.Context, job string) (fanout.FinishedJob, error) {
+	if err := ctx.Err(); err != nil {
+		return fanout.FinishedJob{}, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	f, ok := q.finished[job]
+	if !ok || !q.now().Before(f.expires) {
+		return fanout.FinishedJob{}, fmt.Errorf("memqueue: finished job %s: %w", job, fanout.ErrUnknownJob)
+	}
+	return f.rec, nil
 }
 
 // LeaseCommit implements fanout.CommitLeaser on the queue's clock.

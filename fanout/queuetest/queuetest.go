@@ -15,6 +15,9 @@
 //     lease was lost;
 //   - the commit lease (fanout.CommitLeaser, which both implement) needs
 //     no enqueued job, and Finish ends it;
+//   - a finished job's record (fanout.JobRecorder, which both implement)
+//     lasts its TTL on the queue's clock, a new record replaces it, and
+//     Finish deletes it;
 //   - Enqueue's spec replaces the stored one; specs are validated (Job
 //     set, Lease at least 1ms, limits positive, 0 <= BackoffBase <=
 //     BackoffMax).
@@ -130,6 +133,7 @@ func RunConformance(t *testing.T, newQueue func(t *testing.T) (fanout.Queue, fan
 		{"ActivityReportsRunningAndRecent", testActivity},
 		{"CommitLeaseHasOneHolder", testCommitLease},
 		{"CommitLeaseRacers", testCommitLeaseRacers},
+		{"FinishedJobIsRemembered", testFinishedJob},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1191,5 +1195,70 @@ func testCommitLeaseRacers(s *suite) {
 	wg.Wait()
 	if n := won.Load(); n != 1 {
 		s.t.Fatalf("%d of 8 racing holders got the commit lease, want 1", n)
+	}
+}
+
+// A finished job's record is kept for its TTL on the queue's clock; a new
+// one replaces it and Finish deletes it. Without a record Finished says
+// ErrUnknownJob.
+func testFinishedJob(s *suite) {
+	r, ok := s.a.(fanout.JobRecorder)
+	if !ok {
+		s.t.Skipf("%T keeps no finished jobs", s.a)
+	}
+	finished := func(job string, want fanout.FinishedJob, known bool) {
+		s.t.Helper()
+		got, err := r.Finished(s.ctx, job)
+		if !known {
+			if !errors.Is(err, fanout.ErrUnknownJob) {
+				s.t.Fatalf("Finished(%s) = %+v, %v; want ErrUnknownJob", job, got, err)
+			}
+			return
+		}
+		if err != nil || got != want {
+			s.t.Fatalf("Finished(%s) = %+v, %v; want %+v", job, got, err, want)
+		}
+	}
+	record := func(rec fanout.FinishedJob, ttl time.Duration) {
+		s.t.Helper()
+		if err := r.RecordFinished(s.ctx, rec, ttl); err != nil {
+			s.t.Fatalf("RecordFinished(%+v): %v", rec, err)
+		}
+	}
+	finished("job-a", fanout.FinishedJob{}, false)
+	a := fanout.FinishedJob{Job: "job-a", Output: "s3://bucket/out-a/", State: fanout.StateCommitted}
+	s.enqueue(spec("job-a", longLease), "c1")
+	if err := s.a.Finish(s.ctx, "job-a"); err != nil {
+		s.t.Fatalf("Finish: %v", err)
+	}
+	record(a, longLease)
+	finished("job-a", a, true)
+	finished("job-b", fanout.FinishedJob{}, false)
+	a2 := fanout.FinishedJob{Job: "job-a", Output: "s3://bucket/out-a2/", State: fanout.StateFailed}
+	record(a2, longLease)
+	finished("job-a", a2, true)
+	if err := s.a.Finish(s.ctx, "job-a"); err != nil {
+		s.t.Fatalf("Finish: %v", err)
+	}
+	finished("job-a", fanout.FinishedJob{}, false)
+
+	// A short TTL runs out on the queue's clock.
+	b := fanout.FinishedJob{Job: "job-b", Output: "file:///tmp/out-b/", State: fanout.StateCommitted}
+	record(b, s.clock.Lease)
+	finished("job-b", b, true)
+	s.waitUntil(s.clock.Now().Add(s.clock.Lease))
+	deadline := time.Now().Add(pollTimeout)
+	for {
+		_, err := r.Finished(s.ctx, "job-b")
+		if errors.Is(err, fanout.ErrUnknownJob) {
+			break
+		}
+		if err != nil {
+			s.t.Fatalf("Finished(job-b) after its TTL: %v", err)
+		}
+		if s.clock.Advance != nil || time.Now().After(deadline) {
+			s.t.Fatal("a finished job's record outlived its TTL")
+		}
+		time.Sleep(pollInterval)
 	}
 }

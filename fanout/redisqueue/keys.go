@@ -43,6 +43,10 @@ func (k keyspace) recent(job string) string { return k.job(job) + ":recent" }
 // with the lease (see fanout.CommitLeaser): <prefix>:{<job>}:commit.
 func (k keyspace) commit(job string) string { return k.job(job) + ":commit" }
 
+// finished is the record of a finished job (fanout.FinishedJob as JSON),
+// expiring after its TTL: <prefix>:{<job>}:finished.
+func (k keyspace) finished(job string) string { return k.job(job) + ":finished" }
+
 // chunkPrefix is what a chunk's ID is appended to for its hash; scripts
 // that find chunks in a set get it as an argument.
 func (k keyspace) chunkPrefix(job string) string { return k.job(job) + ":chunk:" }

@@ -40,6 +40,7 @@ package redisqueue
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -102,6 +103,7 @@ var (
 	_ fanout.Queue        = (*Queue)(nil)
 	_ fanout.QueueAdmin   = (*Queue)(nil)
 	_ fanout.CommitLeaser = (*Queue)(nil)
+	_ fanout.JobRecorder  = (*Queue)(nil)
 )
 
 // New checks cfg, connects (when cfg.URL is given) and pings Redis, so
@@ -592,6 +594,44 @@ func (q *Queue) Finish(ctx context.Context, job string) error {
 		return fmt.Errorf("redisqueue: finish job %s: delete keys: %w", job, err)
 	}
 	return nil
+}
+
+// RecordFinished implements fanout.JobRecorder: one key holding the
+// record as JSON, expiring on Redis's clock.
+func (q *Queue) RecordFinished(ctx context.Context, rec fanout.FinishedJob, ttl time.Duration) error {
+	if err := validateJob(rec.Job); err != nil {
+		return fmt.Errorf("redisqueue: record finished job: %w", err)
+	}
+	if ttl < time.Millisecond {
+		return fmt.Errorf("redisqueue: record finished job %s: ttl %v is under 1ms", rec.Job, ttl)
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("redisqueue: record finished job %s: %w", rec.Job, err)
+	}
+	if err := q.client.Set(ctx, q.keys.finished(rec.Job), b, ttl).Err(); err != nil {
+		return fmt.Errorf("redisqueue: record finished job %s: %w", rec.Job, err)
+	}
+	return nil
+}
+
+// Finished implements fanout.JobRecorder.
+func (q *Queue) Finished(ctx context.Context, job string) (fanout.FinishedJob, error) {
+	if err := validateJob(job); err != nil {
+		return fanout.FinishedJob{}, fmt.Errorf("redisqueue: finished job: %w", err)
+	}
+	b, err := q.client.Get(ctx, q.keys.finished(job)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return fanout.FinishedJob{}, fmt.Errorf("redisqueue: finished job %s: %w", job, fanout.ErrUnknownJob)
+	}
+	if err != nil {
+		return fanout.FinishedJob{}, fmt.Errorf("redisqueue: finished job %s: %w", job, err)
+	}
+	var rec fanout.FinishedJob
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return fanout.FinishedJob{}, fmt.Errorf("redisqueue: finished job %s: bad record: %w", job, err)
+	}
+	return rec, nil
 }
 
 // LeaseCommit implements fanout.CommitLeaser: the lease is a key expiring

@@ -188,6 +188,13 @@ func TestKeysAreHashTaggedByJob(t *testing.T) {
 	if len(left) != 0 {
 		t.Errorf("Finish left keys %v", left)
 	}
+	// The finished job's record is the job's one key after Finish, with a TTL.
+	if err := q.RecordFinished(ctx, fanout.FinishedJob{Job: "j1", Output: "s3://b/out/", State: fanout.StateCommitted}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if ttl, err := c.PTTL(ctx, prefix+":{j1}:finished").Result(); err != nil || ttl <= 0 || ttl > time.Hour {
+		t.Errorf("the finished record's TTL is %v, %v; want in (0, 1h]", ttl, err)
+	}
 	if n, err := c.Exists(ctx, prefix+":{j2}:spec", prefix+":{j2}:pending").Result(); err != nil || n != 2 {
 		t.Errorf("Finish of j1 touched j2: %d of its keys left, %v", n, err)
 	}
