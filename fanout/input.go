@@ -242,9 +242,14 @@ func (in *chunkInput) openStream(p manifest.Part, rc io.ReadCloser, base int64) 
 		}
 		r = &stackedCloser{ReadCloser: d, under: rc}
 	}
+	csv, err := csvOptionsOf(spec.Args, obj.Key)
+	if err != nil {
+		r.Close()
+		return functions.Permanent(err)
+	}
 	cur, err := codec.NewInput(r, codec.InputOptions{
 		Format: obj.Format, Object: obj.Key, Base: base, Start: p.Start, End: p.End,
-		Schema: schema, Header: p.Header, MaxRecordBytes: spec.MaxRecordBytes, Delimiter: delimiterOf(obj.Key),
+		Schema: schema, Header: p.Header, MaxRecordBytes: spec.MaxRecordBytes, CSVOptions: csv,
 		Size: size,
 	})
 	if err != nil {
@@ -263,6 +268,20 @@ type stackedCloser struct {
 
 func (s *stackedCloser) Close() error {
 	return errors.Join(s.ReadCloser.Close(), s.under.Close())
+}
+
+// csvOptionsOf is the CSV dialect of an object: the options of --arg
+// (delim, quote, escape, header, nullstr), the delimiter by extension when
+// delim is not given.
+func csvOptionsOf(args map[string]string, key string) (codec.CSVOptions, error) {
+	o, err := codec.ParseCSVArgs(args)
+	if err != nil {
+		return o, err
+	}
+	if o.Delimiter == 0 {
+		o.Delimiter = delimiterOf(key)
+	}
+	return o, nil
 }
 
 // delimiterOf picks the CSV field delimiter by extension: tab for .tsv

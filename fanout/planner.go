@@ -390,7 +390,7 @@ func (p *planRun) addObject(ctx context.Context, b objstore.Bucket, store string
 		}
 		chunks = p.packer.AddParquet(ref, groups)
 	case format == manifest.FormatCSV && info.Size > p.spec.ChunkBytes && manifest.Splittable(format, compression, p.spec.CSVWhole):
-		header, err := readHeader(ctx, b, ref, p.spec.MaxRecordBytes)
+		header, err := readHeader(ctx, b, ref, p.spec)
 		if err != nil {
 			return err
 		}
@@ -490,11 +490,16 @@ func (p *planRun) inferSchema(ctx context.Context, b objstore.Bucket, ref manife
 		defer d.Close()
 		r = io.LimitReader(d, sampleBytes)
 	}
-	format := ref.Format
-	if format == manifest.FormatCSV && delimiterOf(ref.Key) == '\t' {
-		format = "tsv"
+	var s *functions.Schema
+	if ref.Format == manifest.FormatCSV {
+		var csv codec.CSVOptions
+		if csv, err = csvOptionsOf(p.spec.Args, ref.Key); err != nil {
+			return functions.Permanent(err)
+		}
+		s, err = codec.InferCSVSchema(&tolerantReader{r: r}, csv, nil, 10000)
+	} else {
+		s, err = codec.InferSchema(&tolerantReader{r: r}, ref.Format, nil, 10000)
 	}
-	s, err := codec.InferSchema(&tolerantReader{r: r}, format, nil, 10000)
 	if err != nil {
 		return functions.Permanent(fmt.Errorf("inferring the schema of %s: %w (give it with --arg schema=name:type,...)", ref.Key, err))
 	}
@@ -541,13 +546,17 @@ func (p *planRun) inputSchema() (*functions.Schema, error) {
 }
 
 // readHeader reads a splittable CSV object's header row.
-func readHeader(ctx context.Context, b objstore.Bucket, ref manifest.ObjectRef, maxBytes int64) ([]string, error) {
+func readHeader(ctx context.Context, b objstore.Bucket, ref manifest.ObjectRef, spec manifest.JobSpec) ([]string, error) {
+	csv, err := csvOptionsOf(spec.Args, ref.Key)
+	if err != nil {
+		return nil, functions.Permanent(err)
+	}
 	rc, _, err := b.Get(ctx, ref.Key, &objstore.GetOptions{Length: -1, IfMatch: ref.ETag})
 	if err != nil {
 		return nil, fmt.Errorf("reading the header of %s: %w", ref.Key, err)
 	}
 	defer rc.Close()
-	h, err := codec.ReadCSVHeader(io.LimitReader(rc, maxBytes), delimiterOf(ref.Key))
+	h, err := codec.ReadCSVHeader(io.LimitReader(rc, spec.MaxRecordBytes), csv)
 	if err != nil {
 		return nil, functions.Permanent(fmt.Errorf("reading the header of %s: %w", ref.Key, err))
 	}

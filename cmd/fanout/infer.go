@@ -322,7 +322,7 @@ func (s *sampler) textInput(ctx context.Context, info objstore.ObjectInfo, forma
 		}
 	}
 	in, err := codec.NewInput(bytes.NewReader(data), codec.InputOptions{Format: format, Object: info.Key, End: -1,
-		Schema: schema, Delimiter: delim})
+		Schema: schema, CSVOptions: codec.CSVOptions{Delimiter: delim}})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", info.Key, err)
 	}

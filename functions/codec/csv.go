@@ -18,6 +18,7 @@ var (
 	errQuote          = errors.New(`extraneous or missing " in quoted field`)
 	errUnterminated   = errors.New(`quoted field not closed before the end of the input (or the chunk begins inside a quoted field)`)
 	errInvalidUTF8CSV = errors.New("record is not valid UTF-8")
+	errEscape         = errors.New("escape character inside a quoted field not followed by the quote or itself")
 	errTooManyFields  = fmt.Errorf("record has more than %d fields (MaxCSVFields)", MaxCSVFields)
 )
 
@@ -33,9 +34,16 @@ const MaxCSVFields = 100_000
 // An unquoted empty field is null; a quoted empty field ("") is an empty
 // string in a string column and null otherwise.
 type csvInput struct {
-	lr    *lineReader
-	delim []byte
-	opts  InputOptions
+	lr     *lineReader
+	delim  []byte
+	quote  byte // the quote character
+	escape byte // inside quotes, makes the quote or itself literal
+	nulls  []string
+	opts   InputOptions
+
+	pending bool // the first record of a header-less object is read but not returned
+	pendOff int64
+	pendRaw []byte
 
 	header     []string
 	headerRead bool
@@ -54,17 +62,18 @@ type csvInput struct {
 }
 
 func newCSVInput(lr *lineReader, opts InputOptions, def rune) (*csvInput, error) {
+	if opts.Delimiter == 0 {
+		opts.Delimiter = def
+	}
+	if err := opts.CSVOptions.check(); err != nil {
+		return nil, fmt.Errorf("%w (object %q)", err, opts.Object)
+	}
 	d := opts.Delimiter
-	if d == 0 {
-		d = def
-	}
-	if d == '"' || d == '\r' || d == '\n' || !utf8.ValidRune(d) || d == utf8.RuneError {
-		return nil, fmt.Errorf("codec: %q: invalid CSV delimiter %q", opts.Object, d)
-	}
 	if opts.Start > 0 && opts.Header == nil {
 		return nil, fmt.Errorf("codec: %q: a CSV chunk starting at %d needs the object's Header (read it with ReadCSVHeader)", opts.Object, opts.Start)
 	}
-	in := &csvInput{lr: lr, delim: utf8.AppendRune(nil, d), opts: opts}
+	in := &csvInput{lr: lr, delim: utf8.AppendRune(nil, d), opts: opts,
+		quote: byte(opts.quote()), escape: byte(opts.escape()), nulls: opts.NullStr}
 	in.rec.Object = opts.Object
 	if opts.Header != nil {
 		in.setHeader(slices.Clone(opts.Header))
@@ -140,6 +149,14 @@ func (in *csvInput) readHeader() {
 		in.headerErr = err
 		return
 	}
+	if in.opts.NoHeader {
+		// The first record is data: keep it for Next.
+		in.pending, in.pendOff, in.pendRaw = true, off, trimEOL(in.buf)
+		if in.header == nil {
+			in.setHeader(columnNames(len(in.ends)))
+		}
+		return
+	}
 	h := make([]string, len(in.ends))
 	s := string(in.fieldBuf)
 	prev := 0
@@ -172,7 +189,15 @@ func (in *csvInput) next(borrow bool) (*functions.Record, error) {
 	if in.fatal != nil {
 		return nil, in.fatal
 	}
-	raw, off, err := in.readRecord()
+	var raw []byte
+	var off int64
+	var err error
+	if in.pending {
+		in.pending = false
+		raw, off = in.pendRaw, in.pendOff
+	} else {
+		raw, off, err = in.readRecord()
+	}
 	if err != nil {
 		if errors.Is(err, ErrQuotedNewlineAtBoundary) {
 			// What follows is the inside of a quoted field: never emit it.
@@ -208,6 +233,7 @@ func (in *csvInput) next(borrow bool) (*functions.Record, error) {
 			if in.quoted[i] && t == functions.String {
 				in.row[c] = functions.StringValue("")
 			}
+		case !in.quoted[i] && len(in.nulls) > 0 && slices.Contains(in.nulls, f):
 		case t == functions.String:
 			in.row[c] = functions.StringValue(f)
 		default:
@@ -270,7 +296,8 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 	in.quoted = in.quoted[:0]
 	d := in.delim
 	buf := in.buf
-	if len(d) == 1 && !in.opts.csvSlowPathOnly && bytes.IndexByte(buf, '"') < 0 {
+	q, esc := in.quote, in.escape
+	if len(d) == 1 && !in.opts.csvSlowPathOnly && bytes.IndexByte(buf, q) < 0 {
 		// No quotes (most records): fields are what lies between
 		// delimiters on this one line.
 		raw := trimEOL(buf)
@@ -301,17 +328,25 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 			return nil, off, in.malformed(off, errTooManyFields)
 		}
 		// One field starts at i.
-		if i < len(buf) && buf[i] == '"' {
+		if i < len(buf) && buf[i] == q {
 			i++
 			for {
-				j := bytes.IndexByte(buf[i:], '"')
+				j := bytes.IndexByte(buf[i:], q)
+				if esc != q {
+					j = indexEither(buf[i:], q, esc)
+				}
 				if j >= 0 {
 					in.fieldBuf = append(in.fieldBuf, buf[i:i+j]...)
 					i += j + 1
-					if i < len(buf) && buf[i] == '"' {
-						in.fieldBuf = append(in.fieldBuf, '"')
+					if buf[i-1] == esc && i < len(buf) && (buf[i] == q || buf[i] == esc) {
+						// An escaped quote or escape (with esc == q: a
+						// doubled quote).
+						in.fieldBuf = append(in.fieldBuf, buf[i])
 						i++
 						continue
+					}
+					if buf[i-1] != q {
+						return nil, off, in.malformed(off, errEscape)
 					}
 					break
 				}
@@ -320,8 +355,9 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 				if len(rest) == 0 || rest[len(rest)-1] != '\n' {
 					return nil, off, lr.recordError(off, in.recLine, errUnterminated)
 				}
-				in.fieldBuf = append(in.fieldBuf, trimEOL(rest)...)
-				in.fieldBuf = append(in.fieldBuf, '\n')
+				// A newline inside quotes is kept as written, "\r\n"
+				// included (RFC 4180).
+				in.fieldBuf = append(in.fieldBuf, rest...)
 				if nl := lineEnd - 1; lr.end >= 0 && nl >= lr.end-1 {
 					return nil, off, lr.recordError(off, in.recLine, ErrQuotedNewlineAtBoundary)
 				}
@@ -356,16 +392,16 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 		}
 		// An unquoted field runs to the delimiter or the end of the line.
 		j := i
-		for j < len(buf) && buf[j] != d[0] && buf[j] != '\n' && buf[j] != '"' {
+		for j < len(buf) && buf[j] != d[0] && buf[j] != '\n' && buf[j] != q {
 			j++
 		}
 		if j < len(buf) && buf[j] == d[0] && !bytes.HasPrefix(buf[j:], d) {
 			// A multi-byte delimiter's first byte alone: keep scanning.
-			for j < len(buf) && !bytes.HasPrefix(buf[j:], d) && buf[j] != '\n' && buf[j] != '"' {
+			for j < len(buf) && !bytes.HasPrefix(buf[j:], d) && buf[j] != '\n' && buf[j] != q {
 				j++
 			}
 		}
-		if j < len(buf) && buf[j] == '"' {
+		if j < len(buf) && buf[j] == q {
 			return nil, off, in.malformed(off, errBareQuote)
 		}
 		field := buf[i:j]
@@ -406,4 +442,9 @@ func dropFinalCR(b []byte) []byte {
 		return b[:n-1]
 	}
 	return b
+}
+
+// indexEither is the index in b of the first a or c, or -1.
+func indexEither(b []byte, a, c byte) int {
+	return bytes.IndexFunc(b, func(r rune) bool { return r == rune(a) || r == rune(c) })
 }

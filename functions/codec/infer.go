@@ -14,10 +14,11 @@ import (
 )
 
 // ReadCSVHeader reads the first record of a CSV object (a UTF-8 byte
-// order mark before it is dropped). delimiter zero means ','. An empty
-// object is an error wrapping io.EOF.
-func ReadCSVHeader(r io.Reader, delimiter rune) ([]string, error) {
-	in, err := newCSVInput(newSampleReader(r), InputOptions{Format: "csv", Object: "csv header", End: -1, Delimiter: delimiter}, ',')
+// order mark before it is dropped) in the dialect opts; with
+// opts.NoHeader it returns the column names column0..N of the first
+// record. An empty object is an error wrapping io.EOF.
+func ReadCSVHeader(r io.Reader, opts CSVOptions) ([]string, error) {
+	in, err := newCSVInput(newSampleReader(r), InputOptions{Format: "csv", Object: "csv header", End: -1, CSVOptions: opts}, ',')
 	if err != nil {
 		return nil, err
 	}
@@ -152,9 +153,9 @@ func (g *TypeGuess) Type() functions.Type {
 func InferSchema(r io.Reader, format string, header []string, maxRows int) (*functions.Schema, error) {
 	switch strings.ToLower(format) {
 	case "csv":
-		return inferCSV(r, ',', header, maxRows)
+		return InferCSVSchema(r, CSVOptions{}, header, maxRows)
 	case "tsv":
-		return inferCSV(r, '\t', header, maxRows)
+		return InferCSVSchema(r, CSVOptions{Delimiter: '\t'}, header, maxRows)
 	case "jsonl", "ndjson", "json":
 		return inferJSONL(r, maxRows)
 	case "lines", "text", "txt":
@@ -163,9 +164,12 @@ func InferSchema(r io.Reader, format string, header []string, maxRows int) (*fun
 	return nil, fmt.Errorf("codec: cannot infer a schema for format %q (want csv or jsonl)", format)
 }
 
-func inferCSV(r io.Reader, delim rune, header []string, maxRows int) (*functions.Schema, error) {
+// InferCSVSchema is InferSchema for CSV in the dialect opts: with
+// opts.NoHeader the first record is data and the columns are column0..N;
+// unquoted values in opts.NullStr count as nulls, not as strings.
+func InferCSVSchema(r io.Reader, opts CSVOptions, header []string, maxRows int) (*functions.Schema, error) {
 	lr := newSampleReader(r)
-	in, err := newCSVInput(lr, InputOptions{Format: "csv", Object: "sample", End: -1}, delim)
+	in, err := newCSVInput(lr, InputOptions{Format: "csv", Object: "sample", End: -1, CSVOptions: opts}, ',')
 	if err != nil {
 		return nil, err
 	}
@@ -197,6 +201,11 @@ func inferCSV(r io.Reader, delim rune, header []string, maxRows int) (*functions
 	first := fields()
 	switch {
 	case err == io.EOF:
+	case opts.NoHeader:
+		if header == nil {
+			header = columnNames(len(first))
+		}
+		pending = first
 	case header == nil:
 		header = first
 	case !slices.Equal(first, header):
@@ -218,6 +227,9 @@ func inferCSV(r io.Reader, delim rune, header []string, maxRows int) (*functions
 			return &functions.RecordError{Object: "sample", Offset: off, Err: fmt.Errorf("record has %d fields, the header has %d", len(f), len(header))}
 		}
 		for i, s := range f {
+			if !in.quoted[i] && slices.Contains(opts.NullStr, s) {
+				continue // null
+			}
 			guesses[i].Text(s)
 		}
 		return nil

@@ -2,10 +2,13 @@ package codec
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/fanout-dev/fanout/functions"
@@ -45,8 +48,9 @@ type InputOptions struct {
 	// is its header: it must equal Header when Header is given. When
 	// Start > 0 Header is required.
 	Header []string
-	// Delimiter separates CSV fields; zero means ','.
-	Delimiter rune
+	// CSVOptions are the dialect of a CSV object (delimiter, quote,
+	// escape, header, null strings).
+	CSVOptions
 	// Size, when positive, is how many bytes r holds at most: a small
 	// object then gets a read buffer of its size rather than the usual
 	// 64 KiB.
@@ -349,4 +353,103 @@ func (in *linesInput) next(borrow bool) (*functions.Record, error) {
 	in.rec.Raw = line
 	in.rec.Offset = off
 	return &in.rec, nil
+}
+
+// CSVOptions is the dialect of a CSV object, named as DuckDB's read_csv
+// names its options (ParseCSVArgs reads them from function arguments).
+type CSVOptions struct {
+	// Delimiter separates fields: any character but the quote, escape,
+	// "\r" and "\n"; zero means ','.
+	Delimiter rune
+	// Quote encloses fields that hold delimiters, quotes or newlines: an
+	// ASCII character; zero means '"'.
+	Quote rune
+	// Escape, inside a quoted field, makes the quote (or itself) that
+	// follows it literal: an ASCII character; zero means the quote, so
+	// that a doubled quote is one quote (RFC 4180).
+	Escape rune
+	// NoHeader says the first record is data: columns are then named
+	// column0, column1, ... (as DuckDB names them with header=false).
+	NoHeader bool
+	// NullStr lists the unquoted field values read as null besides the
+	// empty field (e.g. `\N`, `NULL`). A quoted field is always a value.
+	NullStr []string
+}
+
+// CSVArgs describes the function arguments ParseCSVArgs reads.
+const CSVArgs = `delim=C (CSV field delimiter, any one character, \t for tab; default ',' or tab for .tsv), quote=C (default "), escape=C (inside quotes; default: the quote, doubled), header=false (the first record is data; columns column0..N), nullstr=V (a value read as null, e.g. \N; several separated by |)`
+
+// ParseCSVArgs reads the CSV options from function arguments: delim,
+// quote, escape (one character each; `\t` is a tab), header (true or
+// false) and nullstr (values separated by '|': `\N|NULL`). Options not
+// given stay zero.
+func ParseCSVArgs(args map[string]string) (CSVOptions, error) {
+	var o CSVOptions
+	char := func(name string) (rune, error) {
+		v, ok := args[name]
+		if !ok {
+			return 0, nil
+		}
+		if v == `\t` {
+			v = "\t"
+		}
+		if utf8.RuneCountInString(v) != 1 {
+			return 0, fmt.Errorf("codec: --arg %s=%q: want exactly one character", name, v)
+		}
+		r, _ := utf8.DecodeRuneInString(v)
+		return r, nil
+	}
+	var err error
+	if o.Delimiter, err = char("delim"); err != nil {
+		return o, err
+	}
+	if o.Quote, err = char("quote"); err != nil {
+		return o, err
+	}
+	if o.Escape, err = char("escape"); err != nil {
+		return o, err
+	}
+	if v, ok := args["header"]; ok {
+		h, err := strconv.ParseBool(v)
+		if err != nil {
+			return o, fmt.Errorf("codec: --arg header=%q: want true or false", v)
+		}
+		o.NoHeader = !h
+	}
+	if v, ok := args["nullstr"]; ok {
+		o.NullStr = strings.Split(v, "|")
+	}
+	return o, o.check()
+}
+
+// check checks that the dialect can be read unambiguously.
+func (o CSVOptions) check() error {
+	d, q, e := o.delim(), o.quote(), o.escape()
+	if q >= utf8.RuneSelf || q == '\r' || q == '\n' {
+		return fmt.Errorf("codec: invalid CSV quote %q (want one ASCII character)", q)
+	}
+	if e >= utf8.RuneSelf || e == '\r' || e == '\n' {
+		return fmt.Errorf("codec: invalid CSV escape %q (want one ASCII character)", e)
+	}
+	if d == q || d == e || d == '\r' || d == '\n' || !utf8.ValidRune(d) || d == utf8.RuneError {
+		return fmt.Errorf("codec: invalid CSV delimiter %q (it must differ from the quote %q and escape %q)", d, q, e)
+	}
+	return nil
+}
+
+func (o CSVOptions) delim() rune  { return cmp.Or(o.Delimiter, ',') }
+func (o CSVOptions) quote() rune  { return cmp.Or(o.Quote, '"') }
+func (o CSVOptions) escape() rune { return cmp.Or(o.Escape, o.quote()) }
+
+// columnNames are the names of n header-less columns as DuckDB gives
+// them: column0, column1, ..., zero-padded to the width of the last
+// (column00..column11 for 12 columns).
+func columnNames(n int) []string {
+	h := make([]string, n)
+	w := len(strconv.Itoa(n - 1))
+	for i := range h {
+		s := strconv.Itoa(i)
+		h[i] = "column" + strings.Repeat("0", w-len(s)) + s
+	}
+	return h
 }

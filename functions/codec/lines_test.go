@@ -90,7 +90,7 @@ func TestNewInputValidates(t *testing.T) {
 		{"unknown format", InputOptions{Format: "xml"}},
 		{"csv chunk without header", InputOptions{Format: "csv", Base: 9, Start: 10}},
 		{"jsonl without schema", InputOptions{Format: "jsonl"}},
-		{"bad delimiter", InputOptions{Format: "csv", Delimiter: '"'}},
+		{"bad delimiter", InputOptions{Format: "csv", CSVOptions: CSVOptions{Delimiter: '"'}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
