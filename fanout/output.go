@@ -287,6 +287,19 @@ func contentType(format string) string {
 // with --rerun, _rejected/), and says which job wrote a file.
 func fileStem(job, chunk string) string { return "part-" + job + "-" + chunk }
 
+// OutputLayout describes where a job's files go once it commits:
+// <out>/<col>=<value>/.../part-<job>-<task>-<n>.<ext>, with a directory
+// level per partition column.
+func OutputLayout(spec manifest.JobSpec, job string) string {
+	var b strings.Builder
+	b.WriteString(strings.TrimSuffix(spec.Output, "/") + "/")
+	for _, c := range spec.PartitionBy {
+		b.WriteString(c + "=<" + c + ">/")
+	}
+	b.WriteString(fileStem(job, "<task>") + "-<n>." + extension(spec.WithDefaults().OutputFormat))
+	return b.String()
+}
+
 // finalKey is where a staged file goes when the job commits.
 func finalKey(layout manifest.Layout, f manifest.OutputFile) string {
 	return layout.DataKey(f.Partition, manifest.PublishedName(f.Key))

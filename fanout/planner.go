@@ -32,12 +32,51 @@ type PlanInfo struct {
 	// Existing is true when the job had already been planned (the same
 	// spec submitted before); the earlier manifest is returned.
 	Existing bool
+	// Parts counts the chunks' object parts (one GET each), counted by a
+	// plan that listed the inputs (zero for an Existing one).
+	Parts int
+}
+
+// RequestsEstimate is a floor on the S3 requests the planned job makes:
+// the owner record, the manifest and its shards; a GET per object part;
+// per map chunk its marker and one output (or shuffle) file; per reduce
+// task a GET of every map chunk's shuffle file, its marker and its
+// output; the commit's publish of every file, its record and _SUCCESS.
+// Partitions (a file per value), multipart uploads, listings and retries
+// add to it; the commit record of the finished job holds the real count.
+func (p PlanInfo) RequestsEstimate() int64 {
+	m := p.Manifest
+	if m == nil {
+		return 0
+	}
+	chunks, reducers := int64(m.Chunks), int64(m.Reducers)
+	n := 2 + int64(m.Shards) + int64(p.Parts) + 2*chunks
+	files := chunks
+	if reducers > 0 {
+		n += reducers*chunks + 2*reducers
+		files = reducers
+	}
+	return n + files + 2
+}
+
+// PlanOptions modify Plan.
+type PlanOptions struct {
+	// DryRun lists and packs the inputs and checks the function's
+	// arguments and partition columns (Prepare), but writes nothing to
+	// the output: no probe, no owner record, no shards, no manifest. The
+	// returned manifest is the one a real plan would write now.
+	DryRun bool
 }
 
 // Plan lists the inputs page by page, cuts them into chunks, writes the
 // manifest shards and then creates the manifest with If-None-Match: *. It
 // returns the existing manifest when the job was planned before.
-func (e *Engine) Plan(ctx context.Context, spec manifest.JobSpec) (_ PlanInfo, err error) {
+func (e *Engine) Plan(ctx context.Context, spec manifest.JobSpec) (PlanInfo, error) {
+	return e.PlanWith(ctx, spec, PlanOptions{})
+}
+
+// PlanWith is Plan with options (PlanOptions.DryRun).
+func (e *Engine) PlanWith(ctx context.Context, spec manifest.JobSpec, opts PlanOptions) (_ PlanInfo, err error) {
 	spec = spec.WithDefaults()
 	if err := spec.Validate(); err != nil {
 		return PlanInfo{}, err
@@ -50,30 +89,33 @@ func (e *Engine) Plan(ctx context.Context, spec manifest.JobSpec) (_ PlanInfo, e
 	if err != nil {
 		return PlanInfo{}, err
 	}
-	if err := e.probe(ctx, outLoc.StoreURL(), out, layout.Prefix); err != nil {
-		return PlanInfo{}, err
-	}
 	job := manifest.JobID(spec, "")
-	// Before any work: the output is this job's, or the job is refused
-	// (owner.go).
-	if err := e.claimOutput(ctx, out, layout, spec, job); err != nil {
-		return PlanInfo{}, err
-	}
-	// A plan that fails before its manifest exists (a bad argument, a
-	// typo in a column name, no input) gives the output back, so that the
-	// corrected command, a job of its own, is not refused (owner.go).
-	defer func() {
-		if err != nil {
-			e.releaseUnplanned(ctx, out, layout, job, err)
+	if !opts.DryRun {
+		if err := e.probe(ctx, outLoc.StoreURL(), out, layout.Prefix); err != nil {
+			return PlanInfo{}, err
 		}
-	}()
+		// Before any work: the output is this job's, or the job is
+		// refused (owner.go).
+		if err := e.claimOutput(ctx, out, layout, spec, job); err != nil {
+			return PlanInfo{}, err
+		}
+		// A plan that fails before its manifest exists (a bad argument, a
+		// typo in a column name, no input) gives the output back, so that
+		// the corrected command, a job of its own, is not refused
+		// (owner.go).
+		defer func() {
+			if err != nil {
+				e.releaseUnplanned(ctx, out, layout, job, err)
+			}
+		}()
+	}
 	if m, err := e.readManifest(ctx, out, layout, job); err == nil {
 		return PlanInfo{Job: job, Manifest: m, Existing: true}, nil
 	} else if !errors.Is(err, objstore.ErrNotFound) {
 		return PlanInfo{}, err
 	}
 
-	p := &planRun{e: e, spec: spec, job: job, out: out, outLoc: outLoc, layout: layout,
+	p := &planRun{e: e, spec: spec, job: job, out: out, outLoc: outLoc, layout: layout, dryRun: opts.DryRun,
 		shardPrefix: layout.JobPrefix(job) + "plans/" + time.Now().UTC().Format("20060102T150405") + "-" + randomHex(4) + "/"}
 	p.packer, err = manifest.NewPacker(spec.PackOptions())
 	if err != nil {
@@ -130,6 +172,9 @@ func (e *Engine) Plan(ctx context.Context, spec manifest.JobSpec) (_ PlanInfo, e
 		Format:      p.format,
 		Reducers:    reducers,
 	}
+	if opts.DryRun {
+		return PlanInfo{Job: job, Manifest: m, Parts: p.parts}, nil
+	}
 	if e.cfg.SpecKey != nil {
 		m.Signature = manifest.Sign(e.cfg.SpecKey, m)
 	}
@@ -148,7 +193,7 @@ func (e *Engine) Plan(ctx context.Context, spec manifest.JobSpec) (_ PlanInfo, e
 	if err != nil {
 		return PlanInfo{}, fmt.Errorf("plan: writing manifest: %w", err)
 	}
-	return PlanInfo{Job: job, Manifest: m}, nil
+	return PlanInfo{Job: job, Manifest: m, Parts: p.parts}, nil
 }
 
 // checkPartitionColumns makes sure the output format can hold the
@@ -216,6 +261,8 @@ type planRun struct {
 	objects int64
 	bytes   int64
 	chunks  int
+	parts   int  // object parts of every chunk
+	dryRun  bool // write no shard (PlanOptions.DryRun)
 
 	shard      []manifest.Chunk
 	shardParts int
@@ -408,6 +455,7 @@ func (p *planRun) addChunks(ctx context.Context, chunks []manifest.Chunk) error 
 		}
 		p.shard = append(p.shard, c)
 		p.shardParts += len(c.Parts)
+		p.parts += len(c.Parts)
 		p.chunks++
 		if p.shardParts >= shardMaxParts || len(p.shard) >= manifest.DefaultShardSize {
 			if err := p.flushShard(ctx); err != nil {
@@ -423,6 +471,11 @@ func (p *planRun) flushShard(ctx context.Context) error {
 		return nil
 	}
 	idx := len(p.shardFirst) - 1
+	if p.dryRun {
+		p.shard = p.shard[:0]
+		p.shardParts = 0
+		return nil
+	}
 	body, err := manifest.Encode(&manifest.Shard{Version: manifest.Version, Job: p.job, Index: idx, Chunks: p.shard})
 	if err != nil {
 		return err

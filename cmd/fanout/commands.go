@@ -19,6 +19,7 @@ import (
 	"github.com/fanout-dev/fanout/fanout"
 	"github.com/fanout-dev/fanout/functions"
 	"github.com/fanout-dev/fanout/functions/builtin"
+	"github.com/fanout-dev/fanout/manifest"
 )
 
 func newRunCommand(g *globalFlags, submitOnly bool) *cobra.Command {
@@ -41,11 +42,16 @@ func newRunCommand(g *globalFlags, submitOnly bool) *cobra.Command {
 		cmd.Flags().DurationVar(&grace, "grace", defaultGrace, "on Ctrl-C or SIGTERM, how long running chunks may finish before they go back to the queue")
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object describing the job at the end")
+	var dryRun bool
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "plan only and print objects, chunks, bytes, reduce tasks, estimated requests and the output layout; writes nothing, queues nothing")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		ctx := cmd.Context()
 		spec, err := jf.spec()
 		if err != nil {
 			return err
+		}
+		if dryRun {
+			return dryRunJob(ctx, g, spec, jsonOut)
 		}
 		a, err := newApp(ctx, g, submitOnly)
 		if err != nil {
@@ -92,6 +98,47 @@ func newRunCommand(g *globalFlags, submitOnly bool) *cobra.Command {
 			})
 	}
 	return cmd
+}
+
+// dryRunJob plans spec without writing to the output or touching the
+// queue (the engine gets the in-memory queue, whatever --redis says) and
+// prints what the job would be.
+func dryRunJob(ctx context.Context, g *globalFlags, spec manifest.JobSpec, jsonOut bool) error {
+	g.redisURL = "" // the queue is not touched: the plan needs none
+	a, err := newApp(ctx, g, false)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	info, err := a.engine.PlanWith(ctx, spec, fanout.PlanOptions{DryRun: true})
+	if err != nil {
+		return err
+	}
+	m := info.Manifest
+	layout := fanout.OutputLayout(m.Spec, info.Job)
+	if jsonOut {
+		return printJSON(os.Stdout, map[string]any{
+			"job": info.Job, "dry_run": true, "existing": info.Existing, "objects": m.Objects, "chunks": m.Chunks,
+			"bytes_in": m.Bytes, "format": m.Format, "reducers": m.Reducers, "s3_requests_estimate": info.RequestsEstimate(),
+			"output": m.Spec.Output, "layout": layout,
+		})
+	}
+	planned := "nothing written, nothing queued"
+	if info.Existing {
+		planned = "planned before: its manifest is in the output; nothing written, nothing queued"
+	}
+	fmt.Printf("dry run: job %s (%s)\n", info.Job, planned)
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "  input\t%d objects, %s (%s)\n", m.Objects, humanBytes(m.Bytes), m.Format)
+	fmt.Fprintf(w, "  chunks\t%d\n", m.Chunks)
+	if m.Reducers > 0 {
+		fmt.Fprintf(w, "  reduce\t%d tasks\n", m.Reducers)
+	} else {
+		fmt.Fprintf(w, "  reduce\tnone (map only)\n")
+	}
+	fmt.Fprintf(w, "  requests\tat least ~%d S3 requests\n", info.RequestsEstimate())
+	fmt.Fprintf(w, "  output\t%s\n", layout)
+	return w.Flush()
 }
 
 // defaultGrace is how long run's and wait's running chunks may finish

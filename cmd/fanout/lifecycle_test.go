@@ -83,3 +83,77 @@ func TestStatusAfterCommitWithoutOut(t *testing.T) {
 		t.Errorf("status of an unknown job: exit code %d, stderr:\n%s", code, stderr)
 	}
 }
+
+// run --dry-run and submit --dry-run plan without writing to the output
+// or touching the queue, and print the numbers the real run then has; a
+// misspelt partition column fails the dry run as it fails a run.
+func TestDryRunWritesNothingAndMatchesTheRun(t *testing.T) {
+	bucket, client, env, lines := minioJobEnv(t, 6)
+	job := []string{"--in", "s3://" + bucket + "/in/", "--fn", "grep", "--arg", "pattern=line",
+		"--out", "s3://" + bucket + "/out/", "--out-format", "jsonl", "--chunk-size", "1KiB"}
+	type planJSON struct {
+		Job      string `json:"job"`
+		DryRun   bool   `json:"dry_run"`
+		Objects  int64  `json:"objects"`
+		Chunks   int    `json:"chunks"`
+		BytesIn  int64  `json:"bytes_in"`
+		Reducers int    `json:"reducers"`
+		Requests int64  `json:"s3_requests_estimate"`
+		Layout   string `json:"layout"`
+	}
+	dry := func(cmd string, extra ...string) (int, string, string) {
+		return runIn(t, t.TempDir(), env, append(append([]string{cmd, "--dry-run"}, job...), extra...)...)
+	}
+	code, stdout, stderr := dry("run", "--json")
+	if code != exitOK {
+		t.Fatalf("run --dry-run --json: exit code %d; stderr:\n%s", code, stderr)
+	}
+	var plan planJSON
+	if err := json.Unmarshal([]byte(stdout), &plan); err != nil {
+		t.Fatalf("run --dry-run --json: %v: %s", err, stdout)
+	}
+	wantLayout := "s3://" + bucket + "/out/part-" + plan.Job + "-<task>-<n>.jsonl"
+	if !plan.DryRun || plan.Objects != 6 || plan.Chunks < 6 || plan.Reducers != 0 || plan.Requests < int64(3*plan.Chunks) || plan.Layout != wantLayout {
+		t.Errorf("run --dry-run --json = %+v; want 6 objects, at least 6 chunks, no reducers, an estimate of at least 3 requests a chunk, layout %s", plan, wantLayout)
+	}
+	code, stdout, stderr = dry("submit")
+	if code != exitOK {
+		t.Fatalf("submit --dry-run: exit code %d; stderr:\n%s", code, stderr)
+	}
+	for _, want := range []string{`(?m)^dry run: job ` + plan.Job + ` \(nothing written, nothing queued\)$`,
+		`(?m)^\s+input\s+6 objects, .* \(lines\)$`, fmt.Sprintf(`(?m)^\s+chunks\s+%d$`, plan.Chunks),
+		`(?m)^\s+reduce\s+none \(map only\)$`, fmt.Sprintf(`(?m)^\s+requests\s+at least ~%d S3 requests$`, plan.Requests),
+		`(?m)^\s+output\s+` + regexp.QuoteMeta(wantLayout) + `$`} {
+		if !regexp.MustCompile(want).MatchString(stdout) {
+			t.Errorf("submit --dry-run does not match %s:\n%s", want, stdout)
+		}
+	}
+	code, stdout, stderr = dry("run", "--partition-by", "lien")
+	if code != exitFailed || !strings.Contains(stderr, `--partition-by lien: the output of grep has no column "lien"`) {
+		t.Errorf("run --dry-run --partition-by lien: exit code %d, want %d; stderr:\n%s", code, exitFailed, stderr)
+	}
+	if keys := listKeys(t, client, bucket, "out/"); len(keys) != 0 {
+		t.Fatalf("the dry runs wrote to the output: %v", keys)
+	}
+	code, stdout, stderr = runIn(t, t.TempDir(), env, "jobs", "--json")
+	if code != exitOK || strings.Contains(stdout, plan.Job) {
+		t.Errorf("jobs after the dry runs: exit code %d, stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+
+	code, stdout, stderr = runIn(t, t.TempDir(), env, append(append([]string{"run"}, job...), "--workers", "2", "--json", "-q")...)
+	if code != exitOK {
+		t.Fatalf("run: exit code %d; stderr:\n%s", code, stderr)
+	}
+	var res struct {
+		planJSON
+		State      string `json:"state"`
+		RecordsOut int64  `json:"records_out"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("run --json: %v: %s", err, stdout)
+	}
+	if res.State != "committed" || res.RecordsOut != int64(lines) || res.Job != plan.Job || res.Objects != plan.Objects ||
+		res.Chunks != plan.Chunks || res.BytesIn != plan.BytesIn {
+		t.Errorf("run --json = %+v; want committed, %d records, and the dry run's job, objects, chunks and bytes %+v", res, lines, plan)
+	}
+}

@@ -405,5 +405,6 @@ func absURL(s string) string {
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // a layout's <col> reads as it is
 	return enc.Encode(v)
 }
