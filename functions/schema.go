@@ -112,7 +112,8 @@ func quoteName(n string) string {
 
 // ParseSchema parses "name:type,name:type". A column without a type is a
 // string. A name may be quoted ("a,b":int64, a quote doubled inside) to
-// hold commas, colons, quotes or surrounding spaces.
+// hold commas, colons, quotes or surrounding spaces; "" names a column
+// with the empty name (a JSON key may be empty).
 func ParseSchema(spec string) (*Schema, error) {
 	s := &Schema{}
 	seen := map[string]bool{}
@@ -149,8 +150,12 @@ func ParseSchema(spec string) (*Schema, error) {
 				return nil, fmt.Errorf("schema column %q: %w", name, err)
 			}
 		}
-		if name == "" || seen[name] {
-			return nil, fmt.Errorf("schema: empty or repeated column name %q", name)
+		if seen[name] {
+			return nil, fmt.Errorf("schema: repeated column name %q", name)
+		}
+		if name == "" && !quoted {
+			// A column named "" (a JSON key may be empty) is written quoted.
+			return nil, fmt.Errorf("schema: empty column name in %q (quote it to name a column \"\": \"\":type)", spec)
 		}
 		seen[name] = true
 		s.Columns = append(s.Columns, Column{Name: name, Type: t})

@@ -6,7 +6,7 @@ import (
 )
 
 func TestSchemaStringRoundTrips(t *testing.T) {
-	names := []string{"plain", "c_customer_sk:", "a,b", `say "hi"`, " padded ", ":", `"`, "ünï"}
+	names := []string{"plain", "c_customer_sk:", "a,b", `say "hi"`, " padded ", ":", `"`, "ünï", ""}
 	s := &Schema{}
 	for i, n := range names {
 		s.Columns = append(s.Columns, Column{Name: n, Type: Type(i % 5)})
@@ -22,13 +22,14 @@ func TestSchemaStringRoundTrips(t *testing.T) {
 	for spec, want := range map[string]string{
 		"a:int64, b":             "a:int64,b:string",
 		`"x:y":int64,"q""":bool`: `"x:y":int64,"q""":bool`,
+		`"":int64,a`:             `"":int64,a:string`,
 	} {
 		s, err := ParseSchema(spec)
 		if err != nil || s.String() != want {
 			t.Errorf("ParseSchema(%q) = %v, %v; want %s", spec, s, err, want)
 		}
 	}
-	for _, bad := range []string{`"open:int64`, `"a"x:int64`, "a:nope", ""} {
+	for _, bad := range []string{`"open:int64`, `"a"x:int64`, "a:nope", "", ":int64", `"":int64,"":string`} {
 		if _, err := ParseSchema(bad); err == nil {
 			t.Errorf("ParseSchema(%q) succeeded, want an error", bad)
 		}

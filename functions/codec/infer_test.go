@@ -106,3 +106,20 @@ func TestInferSchemaEmptyCSV(t *testing.T) {
 		t.Errorf("got %v, want an error wrapping io.EOF", err)
 	}
 }
+
+// TestInferJSONLUnterminatedLastLineAndEmptyKey: a complete last line
+// without "\n" is sampled (its key and type count); a key "" is a column.
+func TestInferJSONLUnterminatedLastLineAndEmptyKey(t *testing.T) {
+	s, err := InferSchema(strings.NewReader("{\"\":1,\"a\":1}\n{\"a\":2.5,\"late\":true}"), "jsonl", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.String(), `"":int64,a:float64,late:bool`; got != want {
+		t.Fatalf("schema %s, want %s", got, want)
+	}
+	// A last line cut short (the sample ends inside it) is ignored.
+	s, err = InferSchema(strings.NewReader("{\"a\":1}\n{\"a\":2.5,\"b"), "jsonl", nil, 0)
+	if err != nil || s.String() != "a:int64" {
+		t.Fatalf("cut-short sample: %v, %v; want a:int64", s, err)
+	}
+}
