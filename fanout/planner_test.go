@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -128,4 +129,69 @@ func TestStoreIgnoringCreateOnlyIsRefused(t *testing.T) {
 		t.Fatalf("got %v, want ErrCreateOnlyNotEnforced with a clear message", err)
 	}
 	_ = io.EOF
+}
+
+// A dry-run plan lists, packs and checks like a plan but writes nothing
+// to the output; its numbers are the real plan's.
+func TestDryRunPlanWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out")
+	if err := os.MkdirAll(in, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		body := strings.Repeat(fmt.Sprintf("object %d line\n", i), 200*(i+1))
+		if err := os.WriteFile(filepath.Join(in, fmt.Sprintf("o%d.txt", i)), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := memqueue.New(memqueue.Config{})
+	e, err := fanout.New(fanout.Config{Queue: q, Admin: q, Functions: builtin.Registry(),
+		Open: func(ctx context.Context, u string) (objstore.Bucket, error) {
+			b, _, err := bucketurl.Open(ctx, u, bucketurl.Options{})
+			return b, err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	spec := manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "grep", Args: map[string]string{"pattern": "line"},
+		Output: "file://" + out + "/", OutputFormat: "jsonl", ChunkBytes: 4 << 10}
+	empty := func(what string) {
+		t.Helper()
+		entries, err := os.ReadDir(out)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if len(entries) != 0 {
+			t.Fatalf("%s wrote to the output: %v", what, entries)
+		}
+	}
+	bad := spec
+	bad.PartitionBy = []string{"lien"}
+	if _, err := e.PlanWith(t.Context(), bad, fanout.PlanOptions{DryRun: true}); err == nil || !strings.Contains(err.Error(), `"lien"`) {
+		t.Fatalf("dry run with a misspelt partition column: %v, want it named", err)
+	}
+	empty("a failed dry run")
+	dry, err := e.PlanWith(t.Context(), spec, fanout.PlanOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty("a dry run")
+	planned, err := e.Plan(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, r := dry.Manifest, planned.Manifest
+	if dry.Job != planned.Job || planned.Existing || d.Chunks != r.Chunks || d.Objects != 5 || d.Objects != r.Objects || d.Bytes != r.Bytes ||
+		d.Shards != r.Shards || dry.Parts != planned.Parts || dry.Parts < d.Chunks || d.Chunks < 5 {
+		t.Errorf("dry run: job %s, %d chunks, %d objects, %d bytes, %d shards, %d parts; plan: job %s, %d chunks, %d objects, %d bytes, %d shards, %d parts",
+			dry.Job, d.Chunks, d.Objects, d.Bytes, d.Shards, dry.Parts, planned.Job, r.Chunks, r.Objects, r.Bytes, r.Shards, planned.Parts)
+	}
+	if want := int64(2+d.Shards+dry.Parts+3*d.Chunks) + 2; dry.RequestsEstimate() != want {
+		t.Errorf("RequestsEstimate = %d, want %d", dry.RequestsEstimate(), want)
+	}
+	if _, err := os.Stat(filepath.Join(out, "_fanout", planned.Job, "manifest.json")); err != nil {
+		t.Errorf("the real plan wrote no manifest: %v", err)
+	}
 }
