@@ -388,7 +388,7 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 			if isEOL(buf[i:]) {
 				break
 			}
-			return nil, off, in.malformed(off, errQuote)
+			return nil, off, in.malformed(off, in.quoteErr(errQuote))
 		}
 		// An unquoted field runs to the delimiter or the end of the line.
 		j := i
@@ -402,7 +402,7 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 			}
 		}
 		if j < len(buf) && buf[j] == q {
-			return nil, off, in.malformed(off, errBareQuote)
+			return nil, off, in.malformed(off, in.quoteErr(errBareQuote))
 		}
 		field := buf[i:j]
 		if j < len(buf) && buf[j] == '\n' {
@@ -429,6 +429,14 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 // after it) as a RecordError carrying its bytes.
 func (in *csvInput) malformed(off int64, err error) error {
 	return &functions.RecordError{Object: in.lr.object, Offset: off, Line: in.recLine, Err: err, Raw: trimEOL(in.buf)}
+}
+
+// quoteErr names a quote other than '"' in an error about quotes.
+func (in *csvInput) quoteErr(err error) error {
+	if in.quote == '"' {
+		return err
+	}
+	return fmt.Errorf("%w (the quote character is %q)", err, rune(in.quote))
 }
 
 // isEOL reports whether b starts with the end of a record.

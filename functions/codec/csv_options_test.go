@@ -171,3 +171,15 @@ func TestInferCSVSchemaOptions(t *testing.T) {
 		t.Fatalf("ReadCSVHeader: %q, %v", h, err)
 	}
 }
+
+// TestCSVCustomQuoteErrorNamesIt: a quote error with quote=' names '.
+func TestCSVCustomQuoteErrorNamesIt(t *testing.T) {
+	in, err := NewInput(strings.NewReader("a,b\n1,'x'y\n"), InputOptions{Format: "csv", Object: "o", End: -1, CSVOptions: CSVOptions{Quote: '\''}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = readAll(in)
+	if re := asRecordError(err); re == nil || re.Offset != 4 || !strings.Contains(err.Error(), `the quote character is '\''`) {
+		t.Fatalf("got %v, want a RecordError at offset 4 naming the quote '", err)
+	}
+}
