@@ -1,11 +1,14 @@
 package codec
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/fanout-dev/fanout/functions"
 )
@@ -182,4 +185,61 @@ func TestCSVCustomQuoteErrorNamesIt(t *testing.T) {
 	if re := asRecordError(err); re == nil || re.Offset != 4 || !strings.Contains(err.Error(), `the quote character is '\''`) {
 		t.Fatalf("got %v, want a RecordError at offset 4 naming the quote '", err)
 	}
+}
+
+// FuzzCSVDialect reads any input in a fuzzed dialect (delimiter, quote,
+// escape, header, nullstr) and checks that the fast and slow paths agree
+// and that, cut at any offset, the two chunks read exactly the records
+// of the whole object (or the first fails with
+// ErrQuotedNewlineAtBoundary, the error that names --csv-whole).
+func FuzzCSVDialect(f *testing.F) {
+	f.Add([]byte("1;'a\r\nb';\\N\n2;'x\\'y';z\n"), ";", "'", `\`, true, uint16(5))
+	f.Add([]byte("a|b\n\"q|\"\"\"|NULL\n3|4\r\n"), "|", `"`, `"`, false, uint16(9))
+	f.Add([]byte("a\tb\n'x\ty'\t2\n\n3\t\\N\n"), "\t", "'", "'", false, uint16(12))
+	f.Fuzz(func(t *testing.T, data []byte, delim, quote, escape string, noHeader bool, cut uint16) {
+		first := func(s string) rune { r, _ := utf8.DecodeRuneInString(s); return r }
+		o := CSVOptions{Delimiter: first(delim), Quote: first(quote), Escape: first(escape), NoHeader: noHeader, NullStr: []string{`\N`, "NULL"}}
+		if o.check() != nil || o.Delimiter == 0 || o.Quote == 0 || o.Escape == 0 {
+			return
+		}
+		read := func(opts InputOptions, start, end int64) ([]rec, error) {
+			base := max(start-1, 0)
+			opts.Format, opts.Object, opts.Base, opts.Start, opts.End, opts.CSVOptions, opts.MaxRecordBytes = "csv", "fuzz", base, start, end, o, 4096
+			in, err := NewInput(bytes.NewReader(data[base:]), opts)
+			if err != nil {
+				return nil, err
+			}
+			return readAll(in)
+		}
+		whole, err := read(InputOptions{}, 0, -1)
+		slow, slowErr := read(InputOptions{csvSlowPathOnly: true}, 0, -1)
+		if !equalRecs(whole, slow) || (err == nil) != (slowErr == nil) {
+			t.Fatalf("fast path %v %v, slow path %v %v", whole, err, slow, slowErr)
+		}
+		if err != nil || len(data) < 2 {
+			return
+		}
+		header, herr := ReadCSVHeader(bytes.NewReader(data), o)
+		if herr != nil {
+			return
+		}
+		c := 1 + int64(cut)%int64(len(data)-1)
+		if !noHeader && (len(whole) == 0 || c < whole[0].Offset) {
+			return // the planner never cuts inside the header row
+		}
+		a, err := read(InputOptions{Header: header}, 0, c)
+		if errors.Is(err, ErrQuotedNewlineAtBoundary) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("chunk [0,%d): %v (the whole object reads without error)", c, err)
+		}
+		b, err := read(InputOptions{Header: header}, c, -1)
+		if err != nil {
+			t.Fatalf("chunk [%d,end): %v (the whole object reads without error)", c, err)
+		}
+		if got := append(a, b...); !equalRecs(got, whole) {
+			t.Fatalf("cut at %d: chunks read %v, the whole object %v", c, got, whole)
+		}
+	})
 }
