@@ -65,6 +65,7 @@ type inferOptions struct {
 	sampleBytes string
 	name        string
 	out         string
+	args        []string // CSV options (delim, quote, escape, header, nullstr)
 	// full runs fanout profile's job (profile.go) instead of sampling.
 	full    bool
 	profile profileOptions
@@ -94,6 +95,7 @@ with --contract on validate, convert or duplicates. See docs/contracts.md.`,
 	fl.StringVar(&o.format, "format", "auto", "input format: `auto|csv|jsonl|parquet` (auto: by extension)")
 	fl.IntVar(&o.sampleRows, "sample-rows", 10000, "`N` records to sample")
 	fl.StringVar(&o.sampleBytes, "sample-bytes", "16MiB", "most bytes read from one (decompressed) object: `SIZE`")
+	fl.StringArrayVar(&o.args, "arg", nil, "a CSV option of the input reader `K=V` (delim, quote, escape, header, nullstr, as fanout run takes them); repeatable")
 	fl.StringVar(&o.name, "name", "", "the contract's `NAME` (default: the input's last path element)")
 	fl.StringVarP(&o.out, "output", "o", "", "write the contract to `FILE` instead of stdout")
 	fl.BoolVar(&o.full, "full", false, "profile every record as a job (fanout profile, committed under --out) instead of a sample")
@@ -117,6 +119,7 @@ func runInferFull(cmd *cobra.Command, g *globalFlags, o *inferOptions) error {
 		return errors.New("--full reads every record: --sample-rows and --sample-bytes do not apply")
 	}
 	p.jf.inputs, p.jf.format, p.name = []string{o.in}, o.format, o.name
+	p.jf.args = o.args
 	p.jf.outFormat, p.jf.maxObjects, p.jf.maxAttempts = manifest.FormatJSONL, manifest.DefaultMaxObjectsPerChunk, manifest.DefaultMaxAttempts
 	p.jf.lease, p.jf.maxFailed, p.jf.maxRecord, p.jf.maxInflate = time.Duration(manifest.DefaultLease), "0", "64MiB", "64GiB"
 	// The job's summary goes to stderr: stdout is the contract's.
@@ -160,7 +163,11 @@ func runInfer(ctx context.Context, g *globalFlags, o inferOptions) error {
 	if c, ok := b.(io.Closer); ok {
 		defer c.Close()
 	}
-	s := &sampler{b: b, format: o.format, rows: o.sampleRows, maxBytes: maxBytes}
+	args, err := csvArgs(o.args)
+	if err != nil {
+		return err
+	}
+	s := &sampler{b: b, format: o.format, rows: o.sampleRows, maxBytes: maxBytes, args: args}
 	for info, err := range b.List(ctx, loc.Prefix, nil) {
 		if err != nil {
 			return fmt.Errorf("listing %s: %w", o.in, err)
@@ -221,6 +228,7 @@ type sampler struct {
 	format   string
 	rows     int
 	maxBytes int64
+	args     map[string]string // the CSV options (codec.ParseCSVArgs)
 
 	kind    string // the first object's format: every object must have it
 	schema  *functions.Schema
@@ -321,8 +329,15 @@ func (s *sampler) textInput(ctx context.Context, info objstore.ObjectInfo, forma
 			schema.Columns[i].Type = functions.String
 		}
 	}
+	csv, err := codec.ParseCSVArgs(s.args)
+	if err != nil {
+		return nil, err
+	}
+	if csv.Delimiter == 0 {
+		csv.Delimiter = delim
+	}
 	in, err := codec.NewInput(bytes.NewReader(data), codec.InputOptions{Format: format, Object: info.Key, End: -1,
-		Schema: schema, CSVOptions: codec.CSVOptions{Delimiter: delim}})
+		Schema: schema, CSVOptions: csv})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", info.Key, err)
 	}
@@ -357,4 +372,20 @@ func sortedByCount(m map[string]int64) []string {
 		return cmp.Compare(a, b)
 	})
 	return keys
+}
+
+// csvArgs reads --arg K=V pairs, each one of the CSV options.
+func csvArgs(kvs []string) (map[string]string, error) {
+	args := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || !slices.Contains([]string{"delim", "quote", "escape", "header", "nullstr"}, k) {
+			return nil, fmt.Errorf("--arg %q: want K=V with K one of delim, quote, escape, header, nullstr", kv)
+		}
+		args[k] = v
+	}
+	if _, err := codec.ParseCSVArgs(args); err != nil {
+		return nil, err
+	}
+	return args, nil
 }

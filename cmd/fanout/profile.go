@@ -113,7 +113,7 @@ func runProfile(ctx context.Context, g *globalFlags, o *profileOptions) (map[str
 	}
 	spec.Args["name"] = name
 	if _, ok := spec.Args["schema"]; !ok {
-		s, err := textSchema(ctx, g, o.jf.inputs[0], o.jf.format)
+		s, err := textSchema(ctx, g, o.jf.inputs[0], o.jf.format, spec.Args)
 		if err != nil {
 			return nil, err
 		}
@@ -144,7 +144,7 @@ func runProfile(ctx context.Context, g *globalFlags, o *profileOptions) (map[str
 // textSchema is the schema the profile reads a CSV or JSONL input with:
 // its columns, every one a string (nil for Parquet, whose types are
 // kept).
-func textSchema(ctx context.Context, g *globalFlags, in, format string) (*functions.Schema, error) {
+func textSchema(ctx context.Context, g *globalFlags, in, format string, args map[string]string) (*functions.Schema, error) {
 	base, pattern := in, ""
 	if i := strings.LastIndex(in, "/"); i >= 0 && strings.ContainsAny(in[i+1:], "*?[") {
 		base, pattern = in[:i+1], in[i+1:]
@@ -160,7 +160,7 @@ func textSchema(ctx context.Context, g *globalFlags, in, format string) (*functi
 	if c, ok := b.(io.Closer); ok {
 		defer c.Close()
 	}
-	s := &sampler{b: b, format: format, rows: 1, maxBytes: 1 << 20}
+	s := &sampler{b: b, format: format, rows: 1, maxBytes: 1 << 20, args: args}
 	for info, err := range b.List(ctx, loc.Prefix, nil) {
 		if err != nil {
 			return nil, fmt.Errorf("listing %s: %w", in, err)
