@@ -379,8 +379,8 @@ func csvArgs(kvs []string) (map[string]string, error) {
 	args := map[string]string{}
 	for _, kv := range kvs {
 		k, v, ok := strings.Cut(kv, "=")
-		if !ok || !slices.Contains([]string{"delim", "quote", "escape", "header", "nullstr"}, k) {
-			return nil, fmt.Errorf("--arg %q: want K=V with K one of delim, quote, escape, header, nullstr", kv)
+		if !ok || !slices.Contains(codec.CSVArgNames(), k) {
+			return nil, fmt.Errorf("--arg %q: want K=V with K one of %s", kv, strings.Join(codec.CSVArgNames(), ", "))
 		}
 		args[k] = v
 	}

@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/functions/codec"
 )
 
 // Registry returns a new registry holding the built-in functions. Callers
@@ -30,14 +31,11 @@ func Registry() *functions.Registry {
 }
 
 // plannerArgs are consumed by the planner and accepted by every function.
-var plannerArgs = []string{"schema", "delim", "quote", "escape", "header", "nullstr"}
+var plannerArgs = append([]string{"schema"}, codec.CSVArgNames()...)
 
 // CommonArgs describes the arguments every function takes (the planner
 // reads them), for help texts.
-const CommonArgs = `schema=name:type,..., the columns and types of CSV and JSONL input (int64, float64, bool, timestamp, string; default: inferred from a sample of the first object), and the CSV options of the input reader (named as DuckDB's read_csv names them): ` +
-	`delim=C (field delimiter, any one character, \t for tab; default ',', tab for .tsv), quote=C (default "), ` +
-	`escape=C (inside quotes, makes the quote or itself literal; default: the quote, doubled), ` +
-	`header=false (the first record is data; columns column0, column1, ...), nullstr=V|V... (unquoted values read as null besides the empty field, e.g. \N|NULL)`
+const CommonArgs = `schema=name:type,..., the columns and types of CSV and JSONL input (int64, float64, bool, timestamp, string; default: inferred from a sample of the first object), and the CSV options of the input reader (named as DuckDB's read_csv names them): ` + codec.CSVArgs
 
 // checkArgs reports the first argument (by name) that fn does not take.
 func checkArgs(fn string, args map[string]string, valid ...string) error {

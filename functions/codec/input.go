@@ -376,8 +376,14 @@ type CSVOptions struct {
 	NullStr []string
 }
 
-// CSVArgs describes the function arguments ParseCSVArgs reads.
-const CSVArgs = `delim=C (CSV field delimiter, any one character, \t for tab; default ',' or tab for .tsv), quote=C (default "), escape=C (inside quotes; default: the quote, doubled), header=false (the first record is data; columns column0..N), nullstr=V (a value read as null, e.g. \N; several separated by |)`
+// CSVArgNames returns the function arguments ParseCSVArgs reads.
+func CSVArgNames() []string { return []string{"delim", "quote", "escape", "header", "nullstr"} }
+
+// CSVArgs describes the function arguments ParseCSVArgs reads, for help
+// texts.
+const CSVArgs = `delim=C (field delimiter, any one character, \t for tab; default ',', tab for .tsv), quote=C (default "), ` +
+	`escape=C (inside quotes, makes the quote or itself literal; default: the quote, doubled), ` +
+	`header=false (the first record is data; columns column0, column1, ...), nullstr=V|V... (unquoted values read as null besides the empty field, e.g. \N|NULL)`
 
 // ParseCSVArgs reads the CSV options from function arguments: delim,
 // quote, escape (one character each; `\t` is a tab), header (true or
