@@ -111,3 +111,18 @@ func TestConvertCSVOptionsMatchesPython(t *testing.T) {
 		t.Fatal("no row holds a CRLF inside quotes: the test checks nothing of it")
 	}
 }
+
+// TestBadCSVOptionFailsThePlan: a CSV option that cannot be read fails
+// the job at planning, naming the option, also when the schema is given.
+func TestBadCSVOptionFailsThePlan(t *testing.T) {
+	in := t.TempDir()
+	writeFiles(t, in, map[string][]byte{"d.csv": []byte("a;b\n1;2\n")})
+	for _, args := range []map[string]string{{"delim": ";;"}, {"delim": ";;", "schema": "a:int64,b:int64"}} {
+		out := filepath.Join(t.TempDir(), "out")
+		res, err := newEngine(t, nil).Run(context.Background(), manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "convert",
+			Args: args, Output: "file://" + out + "/", OutputFormat: "jsonl"}.WithDefaults(), fanout.RunOptions{Workers: 1})
+		if err == nil || !strings.Contains(err.Error(), "--arg delim") || res.Chunks != 0 {
+			t.Fatalf("args %v: got %d chunks, %v; want a planning error naming --arg delim", args, res.Chunks, err)
+		}
+	}
+}
