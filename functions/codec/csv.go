@@ -103,7 +103,14 @@ func (in *csvInput) setHeader(h []string) {
 			in.colOf[i] = -1
 		}
 		for c, col := range in.schema.Columns {
-			if i := slices.Index(h, col.Name); i >= 0 && in.colOf[i] < 0 {
+			switch i := slices.Index(h, col.Name); {
+			case in.opts.NoHeader:
+				// No names in the data: the schema's columns are its
+				// fields in order, whatever they are called.
+				if c < len(h) {
+					in.colOf[c] = c
+				}
+			case i >= 0 && in.colOf[i] < 0:
 				in.colOf[i] = c
 			}
 		}

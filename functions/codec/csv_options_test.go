@@ -243,3 +243,27 @@ func FuzzCSVDialect(f *testing.F) {
 		}
 	})
 }
+
+// TestCSVNoHeaderSchemaIsPositional: with header=false a given schema
+// names the fields in order (as DuckDB's columns option does), so
+// id,name read the two fields rather than nulls.
+func TestCSVNoHeaderSchemaIsPositional(t *testing.T) {
+	schema := &functions.Schema{Columns: []functions.Column{{Name: "id", Type: functions.Int64}, {Name: "name", Type: functions.String}}}
+	data := []byte("1,a\n2,b\n")
+	opts := InputOptions{Format: "csv", Object: "o", Schema: schema, Header: columnNames(2), CSVOptions: CSVOptions{NoHeader: true}}
+	for _, cut := range []int64{0, 4} {
+		var recs []rec
+		var err error
+		if cut == 0 {
+			recs, err = readAll(chunkInput(t, data, opts, 0, -1))
+		} else {
+			recs, err = readChunks(t, data, opts, []int64{cut})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 2 || recs[0].Row[0].I != 1 || recs[0].Row[1].S != "a" || recs[1].Row[0].I != 2 || recs[1].Row[1].S != "b" {
+			t.Fatalf("cut %d: got %v, want (1,a),(2,b)", cut, recs)
+		}
+	}
+}
