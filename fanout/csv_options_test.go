@@ -126,3 +126,25 @@ func TestBadCSVOptionFailsThePlan(t *testing.T) {
 		}
 	}
 }
+
+// TestNoHeaderWithGivenSchema: header=false with --arg schema names the
+// fields in order; the values are read, not nulls.
+func TestNoHeaderWithGivenSchema(t *testing.T) {
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	writeFiles(t, in, map[string][]byte{"d.csv": []byte("1;a\n2;\\N\n")})
+	_, err := newEngine(t, nil).Run(context.Background(), manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "convert",
+		Args:   map[string]string{"delim": ";", "header": "false", "nullstr": `\N`, "schema": "id:int64,name:string"},
+		Output: "file://" + out + "/", OutputFormat: "jsonl"}.WithDefaults(), fanout.RunOptions{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, _ := readJSONLines(t, out, func(string) bool { return true })
+	var got []string
+	for _, l := range lines {
+		got = append(got, string(l))
+	}
+	sort.Strings(got)
+	if want := `{"id":1,"name":"a"} {"id":2,"name":null}`; strings.Join(got, " ") != want {
+		t.Fatalf("got %s, want %s", strings.Join(got, " "), want)
+	}
+}
