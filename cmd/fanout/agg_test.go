@@ -235,9 +235,11 @@ func submit(t *testing.T, env []string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(fanoutBinary(t), append([]string{"submit"}, args...)...)
 	cmd.Env = env
-	out, err := cmd.CombinedOutput()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr // what to do next, for people; stdout is the job ID
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("fanout submit: %v\n%s", err, out)
+		t.Fatalf("fanout submit: %v\n%s%s", err, out, stderr.Bytes())
 	}
 	return strings.TrimSpace(string(out))
 }
