@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/fanout-dev/fanout/fanout"
+	"github.com/fanout-dev/fanout/localstack"
 	"github.com/fanout-dev/fanout/manifest"
 )
 
@@ -46,7 +47,7 @@ json.dump(out, sys.stdout)
 func TestConvertCSVOptionsMatchesPython(t *testing.T) {
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("python3 not found: it is the oracle of this test")
+		localstack.Missing(t, "python3 (the oracle of this test)")
 	}
 	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
 	rng := rand.New(rand.NewPCG(3, 4))

@@ -218,7 +218,7 @@ type readmeRun struct {
 // binary). After each block it checks the outcome the README describes.
 func TestREADME(t *testing.T) {
 	if testing.Short() {
-		t.Skip("-short: TestREADME builds fanout in a copy of the tree and runs the demo twice")
+		t.Skip("testing.Short: TestREADME builds fanout in a copy of the tree and runs the demo twice (scripts/test.sh runs it)")
 	}
 	root, err := filepath.Abs("../..")
 	if err != nil {
