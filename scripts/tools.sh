@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
 # tools.sh: install the test-only tools: Debian's bzip2 (Go's
-# compress/bzip2 only decompresses; the codec tests compress with it), and
+# compress/bzip2 only decompresses; the codec tests compress with it),
+# chromium and python3 (oracles), and
 # into .cache/ (git-ignored) DuckDB's Node.js binding, used as an
 # independent oracle that reads the Parquet output. Safe to run repeatedly.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-if ! command -v bzip2 >/dev/null; then
-	echo "tools: installing Debian's bzip2" >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bzip2 >&2 ||
-		{ apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bzip2 >&2; }
-fi
+# apt_tool CMD PKG: install Debian's PKG when CMD is missing.
+apt_tool() {
+	command -v "$1" >/dev/null && return 0
+	echo "tools: installing Debian's $2" >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >&2 ||
+		{ apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >&2; }
+}
+apt_tool bzip2 bzip2
 # Debian's chromium renders fanout profile's HTML report in
 # cmd/fanout/profile_test.go (TestProfileReportInChromium).
-if ! command -v chromium >/dev/null; then
-	echo "tools: installing Debian's chromium" >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2 ||
-		{ apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2; }
-fi
+apt_tool chromium chromium
+# Python's csv module is the oracle of fanout/csv_options_test.go.
+apt_tool python3 python3
 DUCKDB_VERSION="1.5.6-r.1"
 dir="$root/.cache/duckdb"
 if [ -f "$dir/node_modules/@duckdb/node-api/package.json" ] &&
