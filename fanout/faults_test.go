@@ -11,7 +11,6 @@ package fanout_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -918,40 +917,6 @@ func TestSameReduceTaskTwiceAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	words := make([]string, 0, len(want))
-	for w := range want {
-		words = append(words, w)
-	}
-	faulttest.CheckCommitted(t, r.store, "out/", res.Job, faulttest.JSONField("word"), words)
-	got := map[string]int64{}
-	for info, err := range r.store.List(context.Background(), "out/", nil) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasPrefix(info.Key, "out/_") {
-			continue
-		}
-		rc, _, err := r.store.Get(context.Background(), info.Key, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dec := json.NewDecoder(rc)
-		for dec.More() {
-			var row struct {
-				Word  string `json:"word"`
-				Count int64  `json:"count"`
-			}
-			if err := dec.Decode(&row); err != nil {
-				t.Fatal(err)
-			}
-			got[row.Word] += row.Count
-		}
-		rc.Close()
-	}
-	for w, n := range want {
-		if got[w] != n {
-			t.Errorf("word %s: count %d, want %d", w, got[w], n)
-		}
-	}
+	checkWordCounts(t, r, "out/", res.Job, want)
 	t.Logf("reduce marker %s raced by two attempts; %d words counted exactly", marker, len(want))
 }

@@ -329,27 +329,35 @@ func TestUsageMistakesAndFailuresSayWhatToDo(t *testing.T) {
 	}
 }
 
-// A Redis address without a scheme is accepted, and a job whose input
-// changed after it was planned fails saying that --rerun plans the
-// changed input.
-func TestRedisHostPortAndTheRerunHint(t *testing.T) {
+// hostPortRedisAndInput gives a test's Redis as host:port (no scheme), its
+// key prefix, and a directory holding in/a.txt with content.
+func hostPortRedisAndInput(t *testing.T, content []byte) (host, prefix, dir string) {
+	t.Helper()
 	redisURL, prefix := localstack.RedisNamespace(t)
 	u, err := url.Parse(redisURL)
 	if err != nil || u.User != nil {
 		localstack.Missing(t, "a Redis URL without credentials (this test passes Redis as host:port; scripts/test.sh's has none)")
 	}
-	dir := t.TempDir()
+	dir = t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "in"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "in", "a.txt"), []byte("one\ntwo\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "in", "a.txt"), content, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return u.Host, prefix, dir
+}
+
+// A Redis address without a scheme is accepted, and a job whose input
+// changed after it was planned fails saying that --rerun plans the
+// changed input.
+func TestRedisHostPortAndTheRerunHint(t *testing.T) {
+	host, prefix, dir := hostPortRedisAndInput(t, []byte("one\ntwo\n"))
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	global := []string{"--redis", u.Host, "--redis-prefix", prefix}
+	global := []string{"--redis", host, "--redis-prefix", prefix}
 	code, stdout, stderr := runIn(t, dir, env, append(global, "submit", "--in", "in/", "--fn", "grep", "--arg", "pattern=o", "--out", "out/", "--max-attempts", "1")...)
 	if code != exitOK {
-		t.Fatalf("submit with --redis %s: exit code %d; stderr:\n%s", u.Host, code, stderr)
+		t.Fatalf("submit with --redis %s: exit code %d; stderr:\n%s", host, code, stderr)
 	}
 	job := strings.TrimSpace(stdout)
 	if err := os.WriteFile(filepath.Join(dir, "in", "a.txt"), []byte("one\ntwo\nthree\n"), 0o644); err != nil {
@@ -370,20 +378,9 @@ func TestRedisHostPortAndTheRerunHint(t *testing.T) {
 // the command it prints starts a worker that says what it serves, and
 // the job commits.
 func TestRunWithoutWorkersSaysHowToStartOne(t *testing.T) {
-	redisURL, prefix := localstack.RedisNamespace(t)
-	u, err := url.Parse(redisURL)
-	if err != nil || u.User != nil {
-		localstack.Missing(t, "a Redis URL without credentials (this test passes Redis as host:port; scripts/test.sh's has none)")
-	}
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, "in"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "in", "a.txt"), []byte("one\ntwo\nthree\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	host, prefix, dir := hostPortRedisAndInput(t, []byte("one\ntwo\nthree\n"))
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	run := exec.Command(fanoutBinary(t), "--redis", u.Host, "--redis-prefix", prefix, "run", "--in", "in/", "--fn", "grep",
+	run := exec.Command(fanoutBinary(t), "--redis", host, "--redis-prefix", prefix, "run", "--in", "in/", "--fn", "grep",
 		"--arg", "pattern=o", "--out", "out/", "--workers", "0")
 	run.Dir, run.Env = dir, env
 	var stdout, stderr lockedBuffer
@@ -395,7 +392,7 @@ func TestRunWithoutWorkersSaysHowToStartOne(t *testing.T) {
 	hint := regexp.MustCompile(`fanout: no worker has claimed a chunk of job j[0-9a-f]+ for 15s; start one: (.*) \(or run with --workers N\)\n`)
 	waitFor(t, "the no-worker hint", 2*time.Minute, func() bool { return hint.MatchString(stderr.String()) }, stderr.String)
 	workArgs := strings.Fields(hint.FindStringSubmatch(stderr.String())[1])
-	if want := []string{fanoutBinary(t), "--redis", u.Host, "--redis-prefix", prefix, "work", "--out-base", "file://" + filepath.Join(dir, "out")}; !slices.Equal(workArgs, want) {
+	if want := []string{fanoutBinary(t), "--redis", host, "--redis-prefix", prefix, "work", "--out-base", "file://" + filepath.Join(dir, "out")}; !slices.Equal(workArgs, want) {
 		t.Fatalf("hint's command %q, want %q", workArgs, want)
 	}
 	work := exec.Command(workArgs[0], workArgs[1:]...)
@@ -416,7 +413,7 @@ func TestRunWithoutWorkersSaysHowToStartOne(t *testing.T) {
 		t.Errorf("run's summary:\n%s", stdout.String())
 	}
 	banner := fmt.Sprintf("fanout work: serving every job with output under file://%s in Redis at redis://%s (key prefix %s), %d chunks at once; Ctrl-C or SIGTERM stops (running chunks get 30s)\n",
-		filepath.Join(dir, "out"), u.Host, prefix, runtime.NumCPU())
+		filepath.Join(dir, "out"), host, prefix, runtime.NumCPU())
 	if !strings.HasPrefix(workErr.String(), banner) {
 		t.Errorf("worker's stderr does not start with %q:\n%s", banner, workErr.String())
 	}
