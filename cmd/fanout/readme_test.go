@@ -631,3 +631,35 @@ func checkMinIOBlock(t *testing.T, r *readmeRun) {
 		t.Errorf("the workers ran %d chunks together, the job has %d\n%s", sum, res.Chunks, r.outputTail())
 	}
 }
+
+// markdownLink is a Markdown link or image target: ](target) or
+// ](target "title").
+var markdownLink = regexp.MustCompile(`\]\(([^)\s]+)(?:\s+"[^"]*")?\)`)
+
+// TestDocsLinksResolve: every relative link and image in README.md and
+// docs/*.md names a file of the repository (an image the README shows,
+// such as docs/images/profile-report.png, cannot go missing).
+func TestDocsLinksResolve(t *testing.T) {
+	docs, _ := filepath.Glob("../../docs/*.md")
+	docs = append(docs, "../../README.md")
+	checked := 0
+	for _, doc := range docs {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range markdownLink.FindAllStringSubmatch(string(b), -1) {
+			target, _, _ := strings.Cut(m[1], "#")
+			if target == "" || strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			checked++
+			if _, err := os.Stat(filepath.Join(filepath.Dir(doc), target)); err != nil {
+				t.Errorf("%s links to %s, which is not in the repository", filepath.Base(doc), m[1])
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no relative links found: the pattern is wrong")
+	}
+}

@@ -50,7 +50,7 @@ type Column struct {
 	Min      string `json:"min,omitempty"`
 	Max      string `json:"max,omitempty"`
 	// Sum of the numeric values: exact for integers unless SumExact is
-	// false (an int64 overflow, or floats).
+	// false (an int64 overflow, or floats: then to 12 significant digits).
 	Sum      string `json:"sum,omitempty"`
 	SumExact bool   `json:"sum_exact"`
 	// Numbers counts the values that parse as numbers; Mean and Stddev
@@ -128,7 +128,9 @@ func buildColumn(c *ColumnSummary, sc functions.Column) Column {
 		}
 	}
 	col.InferredType = c.inferredType(sc.Type).String()
-	col.Distinct = int64(c.hll.Estimate())
+	// The estimate can overshoot the values seen (HyperLogLog's error is
+	// relative, both ways); there cannot be more distinct values than values.
+	col.Distinct = min(int64(c.hll.Estimate()), c.Count)
 	if c.Count > 0 {
 		col.MinLength, col.MaxLength = c.MinLen, c.MaxLen
 		col.MeanLength = float64(c.SumLen) / float64(c.Count)
@@ -156,7 +158,9 @@ func buildColumn(c *ColumnSummary, sc functions.Column) Column {
 		if c.Ints == c.Numbers && !c.SumOverflo {
 			col.Sum, col.SumExact = strconv.FormatInt(c.SumInt, 10), true
 		} else {
-			col.Sum = formatFloat(c.Mean * float64(c.Numbers))
+			// n × the running mean: good to about 12 significant digits
+			// (rounding of the mean's updates), so no more are printed.
+			col.Sum = strconv.FormatFloat(c.Mean*float64(c.Numbers), 'g', 12, 64)
 		}
 		col.Quantiles = map[string]float64{}
 		for _, q := range []float64{0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99} {

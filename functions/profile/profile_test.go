@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/fanout-dev/fanout/functions"
@@ -123,6 +124,11 @@ func TestProfileAgainstExactOracle(t *testing.T) {
 			if math.Abs(*amount.Mean-mean) > 1e-9*math.Abs(mean) || math.Abs(*amount.Stddev-sd) > 1e-9*sd {
 				t.Errorf("amount mean, stddev: got %v, %v; want %v, %v", *amount.Mean, *amount.Stddev, mean, sd)
 			}
+			if got, err := strconv.ParseFloat(amount.Sum, 64); err != nil || amount.SumExact || math.Abs(got-mean*float64(len(amounts))) > 1e-9*math.Abs(mean*float64(len(amounts))) {
+				t.Errorf("amount sum: got %q (exact %v), want %v marked inexact", amount.Sum, amount.SumExact, mean*float64(len(amounts)))
+			} else if digits := len(strings.TrimLeft(strings.NewReplacer(".", "", "-", "").Replace(strings.Split(amount.Sum, "e")[0]), "0")); digits > 12 {
+				t.Errorf("amount sum %q: %d significant digits, more than a float sum holds", amount.Sum, digits)
+			}
 			for name, q := range map[string]float64{"p01": 0.01, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p99": 0.99} {
 				got := amount.Quantiles[name]
 				rank := float64(sort.SearchFloat64s(sorted, got)) / float64(len(sorted))
@@ -186,5 +192,27 @@ func TestFoldIsDeterministic(t *testing.T) {
 	b, _ := json.Marshal(summarise(t, rows, 3000))
 	if string(a) != string(b) {
 		t.Error("two folds of the same summaries differ")
+	}
+}
+
+// TestDistinctNeverAboveCount: the distinct estimate is clamped to the
+// values counted. Ids 0..n-1 (the demo's order_id) are a case where the
+// HyperLogLog alone overshoots (by about 1% at 20,000); several sizes so
+// that some overshoot whatever the hash.
+func TestDistinctNeverAboveCount(t *testing.T) {
+	for _, n := range []int{5_000, 20_000, 50_000, 100_000} {
+		rows := make([]functions.Row, n)
+		for i := range rows {
+			rows[i] = functions.Row{functions.StringValue(strconv.Itoa(i)), functions.StringValue("1"), functions.StringValue("x"), functions.IntValue(int64(i))}
+		}
+		p := summarise(t, rows, 7_000)
+		for _, c := range []profile.Column{p.Columns[0], p.Columns[3]} {
+			if c.Distinct > c.Count {
+				t.Errorf("n=%d %s: distinct %d above the %d values", n, c.Name, c.Distinct, c.Count)
+			}
+			if d := math.Abs(float64(c.Distinct)-float64(n)) / float64(n); d > 3*profile.DistinctError {
+				t.Errorf("n=%d %s: distinct %d, want %d within 3 standard errors", n, c.Name, c.Distinct, n)
+			}
+		}
 	}
 }
