@@ -493,12 +493,7 @@ func shardKey(prefix string, i int) string { return fmt.Sprintf("%s%06d.json", p
 
 // discardShards removes this planning pass's shards after losing the race.
 func (p *planRun) discardShards(ctx context.Context) {
-	for info, err := range p.out.List(ctx, p.shardPrefix, nil) {
-		if err != nil {
-			return
-		}
-		_ = p.out.Delete(ctx, info.Key)
-	}
+	_, _ = objstore.DeletePrefix(ctx, p.out, p.shardPrefix)
 }
 
 // inferSchema fixes the job's input schema from --arg schema= or a sample

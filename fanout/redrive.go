@@ -104,10 +104,12 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (RedriveInfo, 
 	if err := e.cfg.Admin.Finish(ctx, job); err != nil {
 		return info, fmt.Errorf("redrive: %w", err)
 	}
-	for _, c := range failed {
-		if err := js.out.Delete(ctx, js.layout.MarkerKey(js.job, c)); err != nil {
-			return info, fmt.Errorf("redrive: deleting the failed marker of %s: %w", c, err)
-		}
+	keys := make([]string, len(failed))
+	for i, c := range failed {
+		keys[i] = js.layout.MarkerKey(js.job, c)
+	}
+	if err := objstore.DeleteKeys(ctx, js.out, keys); err != nil {
+		return info, fmt.Errorf("redrive: deleting failed markers: %w", err)
 	}
 	info.Chunks = append(failed, failedReduce...)
 	if js.m.Reducers > 0 {

@@ -472,16 +472,12 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 	return nil
 }
 
-// removePrefix deletes every object under prefix, best effort: leftovers
-// are garbage the commit removes with the staging root.
+// removePrefix deletes every object under prefix in batched requests
+// (objstore.DeletePrefix), best effort: leftovers are garbage the commit
+// removes with the staging root, or fanout gc.
 func (e *Engine) removePrefix(ctx context.Context, b objstore.Bucket, prefix string) {
-	for info, err := range b.List(ctx, prefix, nil) {
-		if err != nil {
-			return
-		}
-		if err := b.Delete(ctx, info.Key); err != nil {
-			e.log.Debug("cleanup failed", "key", info.Key, "err", err)
-		}
+	if _, err := objstore.DeletePrefix(ctx, b, prefix); err != nil {
+		e.log.Debug("cleanup failed", "prefix", prefix, "err", err)
 	}
 }
 

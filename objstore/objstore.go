@@ -25,6 +25,7 @@ package objstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"time"
@@ -175,4 +176,121 @@ type Closer interface {
 // location for messages, such as "s3://bucket" or "file:///data".
 type Describer interface {
 	Describe() string
+}
+
+// MaxDeleteBatch is the number of keys S3 deletes in one DeleteObjects
+// request, and so the size of the batches BatchDeleter sends.
+const MaxDeleteBatch = 1000
+
+// BatchDeleter is implemented by backends that delete many keys in few
+// requests (S3's DeleteObjects: MaxDeleteBatch keys a request). Callers use
+// DeleteKeys, which falls back to one Delete per key.
+type BatchDeleter interface {
+	// DeleteMany removes every key of keys, as Delete would one by one:
+	// deleting a missing key is not an error. A key the store refuses to
+	// delete does not stop the others; DeleteMany then returns a
+	// *DeleteError naming every such key and its error. A cancelled ctx
+	// may leave some keys deleted and others not.
+	DeleteMany(ctx context.Context, keys []string) error
+}
+
+// KeyError is the error of one key of a batched operation.
+type KeyError struct {
+	Key string
+	Err error
+}
+
+// DeleteError reports the keys that DeleteMany or DeleteKeys did not
+// delete, each with its error; errors.Is and errors.As see every key's
+// error.
+type DeleteError struct {
+	Failed []KeyError
+}
+
+func (e *DeleteError) Error() string {
+	if len(e.Failed) == 1 {
+		return e.Failed[0].Err.Error()
+	}
+	return fmt.Sprintf("%d keys not deleted; first: %v", len(e.Failed), e.Failed[0].Err)
+}
+
+// Unwrap returns every key's error.
+func (e *DeleteError) Unwrap() []error {
+	errs := make([]error, len(e.Failed))
+	for i, f := range e.Failed {
+		errs[i] = f.Err
+	}
+	return errs
+}
+
+// DeleteKeys deletes keys from b: with b's DeleteMany when b is a
+// BatchDeleter (a request per MaxDeleteBatch keys on S3), else with one
+// Delete per key. Like DeleteMany, it deletes every key it can and returns
+// a *DeleteError naming those it could not; a cancelled ctx stops it with
+// ctx's error.
+func DeleteKeys(ctx context.Context, b Bucket, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if bd, ok := b.(BatchDeleter); ok {
+		return bd.DeleteMany(ctx, keys)
+	}
+	var failed []KeyError
+	for _, k := range keys {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := b.Delete(ctx, k); err != nil {
+			failed = append(failed, KeyError{Key: k, Err: err})
+		}
+	}
+	if failed != nil {
+		return &DeleteError{Failed: failed}
+	}
+	return nil
+}
+
+// DeletePrefix deletes every object whose key starts with prefix, listing
+// page by page and deleting in batches of MaxDeleteBatch keys (memory
+// independent of how many objects there are). It returns how many keys it
+// asked to delete. Objects written during the call may survive it.
+func DeletePrefix(ctx context.Context, b Bucket, prefix string) (int, error) {
+	var (
+		n      int
+		batch  []string
+		errs   []KeyError
+		listed error
+	)
+	flush := func() error {
+		err := DeleteKeys(ctx, b, batch)
+		n += len(batch)
+		batch = batch[:0]
+		var de *DeleteError
+		if errors.As(err, &de) {
+			errs = append(errs, de.Failed...)
+			return nil
+		}
+		return err
+	}
+	for o, err := range b.List(ctx, prefix, nil) {
+		if err != nil {
+			listed = err
+			break
+		}
+		if batch = append(batch, o.Key); len(batch) == MaxDeleteBatch {
+			if err := flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return n, err
+	}
+	if listed != nil {
+		return n, listed
+	}
+	if errs != nil {
+		return n, &DeleteError{Failed: errs}
+	}
+	return n, nil
 }

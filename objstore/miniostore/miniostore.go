@@ -49,6 +49,7 @@ import (
 
 var _ objstore.Bucket = (*Store)(nil)
 var _ objstore.Describer = (*Store)(nil)
+var _ objstore.BatchDeleter = (*Store)(nil)
 
 // DefaultPartSize is the part size of multipart uploads unless
 // Config.PartSize says otherwise. minio-go's own default for bodies of
@@ -403,6 +404,37 @@ func (s *Store) Copy(ctx context.Context, dst, src string, opts *objstore.CopyOp
 func (s *Store) Delete(ctx context.Context, key string) error {
 	return s.compat.Delete(ctx, key, func(ctx context.Context) error {
 		return s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{})
+	})
+}
+
+// DeleteMany implements objstore.BatchDeleter with minio-go's
+// RemoveObjects: one DeleteObjects request per 1,000 keys. minio-go drops
+// a key's InvalidArgument and NoSuchVersion errors (it reads them as a
+// missing version).
+func (s *Store) DeleteMany(ctx context.Context, keys []string) error {
+	return s.compat.DeleteMany(ctx, keys, func(ctx context.Context, keys []string) ([]objstore.KeyError, error) {
+		objects := func(yield func(minio.ObjectInfo) bool) {
+			for _, k := range keys {
+				if !yield(minio.ObjectInfo{Key: k}) {
+					return
+				}
+			}
+		}
+		results, err := s.client.RemoveObjectsWithIter(ctx, s.bucket, objects, minio.RemoveObjectsOptions{})
+		if err != nil {
+			return nil, err
+		}
+		var failed []objstore.KeyError
+		for r := range results {
+			switch {
+			case r.Err == nil:
+			case r.ObjectName == "":
+				return nil, r.Err // the response could not be read
+			default:
+				failed = append(failed, objstore.KeyError{Key: r.ObjectName, Err: r.Err})
+			}
+		}
+		return failed, nil
 	})
 }
 

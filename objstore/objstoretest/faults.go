@@ -74,7 +74,7 @@ func (f *FaultTransport) Hits(i int) int {
 
 // Seen returns "METHOD kind" for every request since the last Add, where
 // kind is one of put, part, complete, create, get, head, list, delete,
-// copy or other.
+// deletes (DeleteObjects), copy or other.
 func (f *FaultTransport) Seen() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -153,6 +153,8 @@ func RequestKind(req *http.Request) string {
 			kind = "complete"
 		case q.Has("uploads"):
 			kind = "create"
+		case q.Has("delete"):
+			kind = "deletes"
 		}
 	case http.MethodGet:
 		if q.Get("list-type") == "2" {

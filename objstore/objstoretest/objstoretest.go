@@ -107,6 +107,7 @@ func RunConformance(t *testing.T, newBucket func(t *testing.T) objstore.Bucket, 
 		{"EmptyObject", testEmptyObject},
 		{"Copy", testCopy},
 		{"Delete", testDelete},
+		{"DeleteKeys", testDeleteKeys},
 		{"ETag", testETag},
 		{"ProbeCreateOnly", testProbeCreateOnly},
 		{"ReaderAt", testReaderAt},
@@ -826,6 +827,37 @@ func testDelete(t *testing.T, b objstore.Bucket, c config) {
 	// The key can be written again, also below the removed directories.
 	put(t, b, "del/a/b/c", []byte("z"))
 	put(t, b, "del/a/x", nil)
+}
+
+// testDeleteKeys checks objstore.DeleteKeys and DeletePrefix over the
+// backend (its DeleteMany, or the loop for backends without one): every
+// deletable key goes, missing keys are not errors, and a key the store
+// refuses is reported by name rather than dropped or stopping the others.
+func testDeleteKeys(t *testing.T, b objstore.Bucket, c config) {
+	ctx := ctxFor(t)
+	keys := []string{"dk/a", "dk/b/c", "dk/b/d/e", "dk/z"}
+	putAll(t, b, append(slices.Clone(keys), "keep/x"))
+	bad := "dk/bad\x00key"
+	err := objstore.DeleteKeys(ctx, b, []string{"dk/a", bad, "dk/b/c", "dk/never", "dk/b/d/e"})
+	var de *objstore.DeleteError
+	if !errors.As(err, &de) || len(de.Failed) != 1 || de.Failed[0].Key != bad {
+		t.Fatalf("DeleteKeys with one invalid key: got %v, want a *DeleteError naming only %q", err, bad)
+	}
+	wantErr(t, "DeleteKeys' error of the invalid key", err, objstore.ErrInvalidKey)
+	equalKeys(t, "List after DeleteKeys", listKeys(t, b, "", nil), []string{"dk/z", "keep/x"})
+	if err := objstore.DeleteKeys(ctx, b, nil); err != nil {
+		t.Fatalf("DeleteKeys(nil): %v", err)
+	}
+	var many []string
+	for i := range 30 {
+		many = append(many, fmt.Sprintf("dp/%02d/%d", i%7, i))
+	}
+	putAll(t, b, many)
+	n, err := objstore.DeletePrefix(ctx, b, "dp/")
+	if err != nil || n != len(many) {
+		t.Fatalf("DeletePrefix = %d, %v; want %d, nil", n, err, len(many))
+	}
+	equalKeys(t, "List after DeletePrefix", listKeys(t, b, "", nil), []string{"dk/z", "keep/x"})
 }
 
 func testETag(t *testing.T, b objstore.Bucket, c config) {

@@ -2,7 +2,9 @@ package objstoretest
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 
 	"github.com/fanout-dev/fanout/localstack"
@@ -48,6 +50,10 @@ func RunS3Backend(t *testing.T, open S3Open) {
 			return OpenS3(t, open, S3Options{Transport: rt})
 		})
 	})
+	t.Run("DeleteMany", func(t *testing.T) {
+		ft := NewFaultTransport()
+		CheckDeleteMany(t, OpenS3(t, open, S3Options{Transport: ft}), ft)
+	})
 	t.Run("MultipartCopy", func(t *testing.T) {
 		CheckMultipartCopy(t, OpenS3(t, open, S3Options{SmallCopies: true}), 12<<20)
 	})
@@ -68,4 +74,48 @@ func RunS3Backend(t *testing.T, open S3Open) {
 			}
 		}
 	})
+}
+
+// CheckDeleteMany checks an S3 backend's batched deletes, counting its
+// requests with ft (b's transport): 2,500 keys go in 3 DeleteObjects
+// requests and all of them go; a throttled batch is sent again; a key the
+// server refuses (MinIO's invalid names) is reported with its error and
+// does not keep the others.
+func CheckDeleteMany(t *testing.T, b objstore.Bucket, ft *FaultTransport) {
+	if _, ok := b.(objstore.BatchDeleter); !ok {
+		t.Fatalf("%T is not an objstore.BatchDeleter", b)
+	}
+	ctx := ctxFor(t)
+	keys := make([]string, 2500)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("many/%02x/%05d", i%256, i)
+	}
+	putAll(t, b, keys)
+	ft.Add()
+	if err := objstore.DeleteKeys(ctx, b, keys); err != nil {
+		t.Fatalf("DeleteKeys of 2,500 keys: %v", err)
+	}
+	if seen := ft.Seen(); len(seen) != 3 || slices.ContainsFunc(seen, func(s string) bool { return s != "POST deletes" }) {
+		t.Fatalf("DeleteKeys of 2,500 keys sent %d requests %q, want 3 POST deletes", len(seen), seen)
+	}
+	equalKeys(t, "List after DeleteKeys", listKeys(t, b, "many/", nil), nil)
+
+	putAll(t, b, keys[:1200])
+	ft.Add(Fault{Match: IsKind("POST deletes", ""), Kind: Throttle, Times: 1})
+	if err := objstore.DeleteKeys(ctx, b, keys[:1200]); err != nil {
+		t.Fatalf("DeleteKeys with a throttled batch: %v", err)
+	}
+	if seen := ft.Seen(); len(seen) != 3 || ft.Hits(0) != 1 {
+		t.Fatalf("DeleteKeys with a throttled batch sent %q (fault hit %d), want 3 POST deletes", seen, ft.Hits(0))
+	}
+	equalKeys(t, "List after the throttled DeleteKeys", listKeys(t, b, "many/", nil), nil)
+
+	putAll(t, b, []string{"few/a", "few/b"})
+	refused := "few//c" // an empty segment: MinIO refuses the name
+	err := objstore.DeleteKeys(ctx, b, []string{"few/a", refused, "few/b"})
+	var de *objstore.DeleteError
+	if !errors.As(err, &de) || len(de.Failed) != 1 || de.Failed[0].Key != refused {
+		t.Fatalf("DeleteKeys with a name the server refuses: got %v, want a *DeleteError naming only %q", err, refused)
+	}
+	equalKeys(t, "List after DeleteKeys with a refused name", listKeys(t, b, "few/", nil), nil)
 }

@@ -55,12 +55,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 	"github.com/fanout-dev/fanout/objstore"
 	"github.com/fanout-dev/fanout/objstore/internal/s3compat"
 )
 
 var _ objstore.Bucket = (*Store)(nil)
 var _ objstore.Describer = (*Store)(nil)
+var _ objstore.BatchDeleter = (*Store)(nil)
 
 // DefaultPartSize is the part size of multipart uploads unless
 // Config.PartSize says otherwise.
@@ -425,5 +427,27 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return s.compat.Delete(ctx, key, func(ctx context.Context) error {
 		_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &key})
 		return err
+	})
+}
+
+// DeleteMany implements objstore.BatchDeleter with DeleteObjects (quiet
+// mode): one request per 1,000 keys.
+func (s *Store) DeleteMany(ctx context.Context, keys []string) error {
+	return s.compat.DeleteMany(ctx, keys, func(ctx context.Context, keys []string) ([]objstore.KeyError, error) {
+		ids := make([]types.ObjectIdentifier, len(keys))
+		for i := range keys {
+			ids[i] = types.ObjectIdentifier{Key: &keys[i]}
+		}
+		out, err := s.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: &s.bucket,
+			Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}})
+		if err != nil {
+			return nil, err
+		}
+		failed := make([]objstore.KeyError, 0, len(out.Errors))
+		for _, e := range out.Errors {
+			failed = append(failed, objstore.KeyError{Key: aws.ToString(e.Key),
+				Err: &smithy.GenericAPIError{Code: aws.ToString(e.Code), Message: aws.ToString(e.Message)}})
+		}
+		return failed, nil
 	})
 }

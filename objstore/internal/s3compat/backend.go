@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -443,4 +444,62 @@ func (b *Backend) copyMultipart(ctx context.Context, dst, src string, srcInfo ob
 		return objstore.ObjectInfo{}, err
 	}
 	return Written(dst, etag, versionID, srcInfo.Size, time.Time{}), nil
+}
+
+// DeleteBatch is one DeleteObjects request (one attempt) of at most
+// objstore.MaxDeleteBatch keys: it returns the keys the store reported as
+// not deleted, each with its SDK error, or err when the request failed as
+// a whole.
+type DeleteBatch func(ctx context.Context, keys []string) (failed []objstore.KeyError, err error)
+
+// DeleteMany implements objstore.BatchDeleter's DeleteMany over del: keys
+// go in batches of objstore.MaxDeleteBatch, a failed request and the keys
+// that failed with a transient error are retried under the backend's
+// policy, and a key reported missing counts as deleted.
+func (b *Backend) DeleteMany(ctx context.Context, keys []string, del DeleteBatch) error {
+	var failed []objstore.KeyError
+	fail := func(key string, err error) {
+		failed = append(failed, objstore.KeyError{Key: key, Err: fmt.Errorf("%s: delete %q: %w", b.Name, key, err)})
+	}
+	valid := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if err := CheckKey(k); err != nil {
+			fail(k, err)
+			continue
+		}
+		valid = append(valid, k)
+	}
+	for batch := range slices.Chunk(valid, objstore.MaxDeleteBatch) {
+		pending := batch
+		err := b.Retry(ctx, func(ctx context.Context) error {
+			bad, err := del(ctx, pending)
+			if err != nil {
+				return err
+			}
+			var again []string
+			var transient error
+			for _, ke := range bad {
+				switch {
+				case b.retryable(ke.Err):
+					again, transient = append(again, ke.Key), ke.Err
+				case !errors.Is(b.MapErr(ke.Err), objstore.ErrNotFound):
+					fail(ke.Key, b.MapErr(ke.Err))
+				}
+			}
+			pending = again
+			return transient
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s: delete %d keys: %w", b.Name, len(keys), err)
+			}
+			for _, k := range pending {
+				fail(k, b.MapErr(err))
+			}
+		}
+	}
+	if failed != nil {
+		return &objstore.DeleteError{Failed: failed}
+	}
+	return nil
 }
