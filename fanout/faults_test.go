@@ -5,7 +5,7 @@ package fanout_test
 // wrappers (a queue whose heartbeats never reach Redis, a store that fails
 // the Nth copy) where a process-level fault cannot aim at the window. The
 // process-level ones (SIGKILL, SIGSTOP, Redis and MinIO restarts) are in
-// cmd/fanout/faults_test.go. Every test ends with the oracle,
+// cmd/fanout/cli/faults_test.go. Every test ends with the oracle,
 // faulttest.CheckCommitted.
 
 import (

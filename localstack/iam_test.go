@@ -53,7 +53,7 @@ func readWorkerPolicy(t *testing.T, r *strings.Replacer) policy {
 // staging files, markers and commit record live there), one bucket per
 // statement, and each listing limited to its bucket's prefix by a
 // StringLike condition that a request without a prefix (a listing of the
-// whole bucket) does not meet. cmd/fanout's TestJobUnderTheWorkerPolicy
+// whole bucket) does not meet. cmd/fanout/cli's TestJobUnderTheWorkerPolicy
 // runs a job under it on MinIO.
 func TestWorkerPolicyIsLeastPrivilege(t *testing.T) {
 	p := readWorkerPolicy(t, nil)

@@ -4,7 +4,7 @@
 # data, so nothing else is disturbed) while killing, stopping and
 # restarting workers, the driver, Redis and MinIO at random; then check the
 # committed result exactly (every record once, one marker per chunk,
-# nothing left in staging). The test is TestChaos in cmd/fanout.
+# nothing left in staging). The test is TestChaos in cmd/fanout/cli.
 #
 #   scripts/chaos.sh [-t seconds] [-c chunks] [-w workers] [-s seed]
 #
@@ -33,4 +33,4 @@ while getopts "t:c:w:s:" opt; do
 done
 # A missing redis-server or MinIO binary is a failure here, not a skip.
 export FANOUT_REQUIRE_SERVICES=1
-go test -count=1 -timeout 30m -run '^TestChaos$' -v ./cmd/fanout/ 2>&1 | grep -v '^=== ' | grep -E -v '^\s*$'
+go test -count=1 -timeout 30m -run '^TestChaos$' -v ./cmd/fanout/cli/ 2>&1 | grep -v '^=== ' | grep -E -v '^\s*$'

@@ -15,7 +15,7 @@ apt_tool() {
 }
 apt_tool bzip2 bzip2
 # Debian's chromium renders fanout profile's HTML report in
-# cmd/fanout/profile_test.go (TestProfileReportInChromium).
+# cmd/fanout/cli/profile_test.go (TestProfileReportInChromium).
 apt_tool chromium chromium
 # Python's csv module is the oracle of fanout/csv_options_test.go.
 apt_tool python3 python3

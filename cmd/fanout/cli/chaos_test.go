@@ -1,0 +1,274 @@
+package cli
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fanout-dev/fanout/fanout/faulttest"
+	"github.com/fanout-dev/fanout/localstack"
+)
+
+// chaosConfig is what scripts/chaos.sh passes in the environment.
+type chaosConfig struct {
+	seconds, chunks, workers int
+	seed                     uint64
+}
+
+func chaosFromEnv(t *testing.T) chaosConfig {
+	num := func(name string, def int) int {
+		if v := os.Getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 {
+				t.Fatalf("%s=%q: want a positive number", name, v)
+			}
+			return n
+		}
+		return def
+	}
+	c := chaosConfig{seconds: num("FANOUT_CHAOS_SECONDS", 45), chunks: num("FANOUT_CHAOS_CHUNKS", 300), workers: num("FANOUT_CHAOS_WORKERS", 4),
+		seed: uint64(time.Now().UnixNano())}
+	if v := os.Getenv("FANOUT_CHAOS_SEED"); v != "" {
+		s, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("FANOUT_CHAOS_SEED=%q: %v", v, err)
+		}
+		c.seed = s
+	}
+	return c
+}
+
+// TestChaos runs a job of several hundred chunks with several worker
+// processes on a private Redis and a private MinIO while, at random, it
+// kills (SIGKILL), stops (SIGSTOP, then SIGCONT) and gracefully stops
+// workers, kills the driver, restarts Redis empty, flushes it, freezes it,
+// and restarts MinIO. Then it lets the job finish and checks the committed
+// result with the oracle: every record exactly once, one marker per chunk,
+// nothing left in staging. scripts/chaos.sh runs it (scripts/test.sh runs
+// a short one); FANOUT_CHAOS_SEED replays a run's schedule of faults.
+func TestChaos(t *testing.T) {
+	if os.Getenv("FANOUT_CHAOS") == "" {
+		t.Skip("the chaos run is started by scripts/chaos.sh (scripts/test.sh runs a short one)")
+	}
+	cfg := chaosFromEnv(t)
+	t.Logf("chaos: seed %d (FANOUT_CHAOS_SEED=%d replays this schedule), %d chunks, %d workers, %ds of faults", cfg.seed, cfg.seed, cfg.chunks, cfg.workers, cfg.seconds)
+	rnd := rand.New(rand.NewPCG(cfg.seed, cfg.seed^0x5eed))
+	m := localstack.StartMinIO(t)
+	rs := localstack.StartRedis(t)
+	// About six chunks of 8 KiB per object of 600 records.
+	j := newFaultJob(t, faultSetup{minio: m, redisURL: rs.URL(), objects: max(1, cfg.chunks/6), rows: 600})
+	// Each chunk runs a program that takes a moment, so that faults land
+	// in the middle of the job; many attempts, since chaos makes many
+	// deliveries fail.
+	jobArgs := []string{"--in", "s3://" + j.bucket + "/in/", "--fn", "exec", "--arg", "shell=true", "--arg", "cmd=sleep 0.4; cat",
+		"--out", j.out(), "--out-format", "lines", "--chunk-size", "8KiB", "--lease", faultLease, "--max-attempts", "20"}
+	stdout, stderr, err := localstack.Run(t.Context(), j.env(""), fanoutBinary(t), append([]string{"submit", "--json"}, jobArgs...)...)
+	if err != nil {
+		t.Fatalf("submit: %v\n%s%s", err, stdout, stderr)
+	}
+	j.job = jobOf(t, stdout)
+
+	var mu sync.Mutex
+	workers := map[*localstack.Proc]bool{} // alive workers -> stopped (SIGSTOP)
+	n := 0
+	startWorker := func() {
+		n++
+		w := localstack.Start(t, fmt.Sprintf("worker-%d", n), j.env(""), fanoutBinary(t), "work", "--concurrency", "2", "--grace", "2s", "--allow-exec-any")
+		mu.Lock()
+		workers[w] = false
+		mu.Unlock()
+	}
+	for range cfg.workers {
+		startWorker()
+	}
+	drivers := 0
+	startDriver := func() *localstack.Proc {
+		drivers++
+		return localstack.Start(t, fmt.Sprintf("driver-%d", drivers), j.env(""), fanoutBinary(t), "wait", j.job, "--out", j.out(), "--json", "--quiet")
+	}
+	driver := startDriver()
+	redisStopped := false
+	pick := func() *localstack.Proc {
+		mu.Lock()
+		defer mu.Unlock()
+		var ws []*localstack.Proc
+		for w := range workers {
+			ws = append(ws, w)
+		}
+		sort.Slice(ws, func(a, b int) bool { return ws[a].Pid() < ws[b].Pid() })
+		if len(ws) == 0 {
+			return nil
+		}
+		return ws[rnd.IntN(len(ws))]
+	}
+	faults := map[string]int{}
+	var timers sync.WaitGroup
+	start := time.Now()
+	deadline := start.Add(time.Duration(cfg.seconds) * time.Second)
+	committedEarly := false
+	// replenish keeps cfg.workers workers alive (one that started while
+	// Redis was down exits: it cannot connect) and a driver running.
+	replenish := func() {
+		mu.Lock()
+		alive := 0
+		for w := range workers {
+			select {
+			case <-w.Done():
+				delete(workers, w)
+			default:
+				alive++
+			}
+		}
+		mu.Unlock()
+		for ; alive < cfg.workers; alive++ {
+			startWorker()
+		}
+		select {
+		case <-driver.Done():
+			if driver.Err() != nil && strings.Contains(driver.Stderr(), "redisqueue: connect to") {
+				faults["driver could not connect at start"]++
+				driver = startDriver()
+			}
+		default:
+		}
+	}
+chaos:
+	for time.Now().Before(deadline) {
+		replenish()
+		select {
+		case <-driver.Done():
+			if driver.Err() == nil {
+				committedEarly = true
+				break chaos
+			}
+			t.Fatalf("%s failed: %v\n%s\n%s", driver.Name, driver.Err(), driver.Stdout(), driver.Stderr())
+		case <-time.After(time.Duration(200+rnd.IntN(1000)) * time.Millisecond): // the fault schedule
+		}
+		switch x := rnd.IntN(100); {
+		case x < 30: // SIGKILL a worker, start another
+			if w := pick(); w != nil {
+				w.Kill()
+				mu.Lock()
+				delete(workers, w)
+				mu.Unlock()
+				startWorker()
+				faults["worker SIGKILL"]++
+			}
+		case x < 45: // SIGSTOP a worker for up to 4s (longer than its lease)
+			w := pick()
+			mu.Lock()
+			stopped := w == nil || workers[w]
+			if !stopped {
+				workers[w] = true
+			}
+			mu.Unlock()
+			if stopped {
+				continue
+			}
+			w.Signal(syscall.SIGSTOP)
+			faults["worker SIGSTOP"]++
+			timers.Add(1)
+			time.AfterFunc(time.Duration(500+rnd.IntN(3500))*time.Millisecond, func() {
+				defer timers.Done()
+				mu.Lock()
+				defer mu.Unlock()
+				if _, alive := workers[w]; alive {
+					w.Signal(syscall.SIGCONT)
+					workers[w] = false
+				}
+			})
+		case x < 55: // SIGTERM a worker (graceful), start another
+			if w := pick(); w != nil {
+				mu.Lock()
+				stopped := workers[w]
+				mu.Unlock()
+				if stopped {
+					continue
+				}
+				w.Signal(syscall.SIGTERM)
+				mu.Lock()
+				delete(workers, w)
+				mu.Unlock()
+				startWorker()
+				faults["worker SIGTERM"]++
+			}
+		case x < 65: // SIGKILL the driver, start another
+			driver.Kill()
+			<-driver.Done()
+			driver = startDriver()
+			faults["driver SIGKILL"]++
+		case x < 75: // Redis restarted without persistence
+			rs.Restart()
+			redisStopped = false
+			faults["Redis restart (empty)"]++
+		case x < 80: // FLUSHALL
+			if redisStopped {
+				continue
+			}
+			rs.Client().FlushAll(t.Context())
+			faults["Redis FLUSHALL"]++
+		case x < 85: // Redis frozen (SIGSTOP) for up to 3s
+			if redisStopped {
+				continue
+			}
+			rs.Stop()
+			redisStopped = true
+			faults["Redis SIGSTOP"]++
+			d := time.Duration(500+rnd.IntN(2500)) * time.Millisecond
+			select {
+			case <-time.After(d): // the fault's length
+			case <-driver.Done():
+			}
+			rs.Cont()
+			redisStopped = false
+		case x < 95: // MinIO killed and restarted on the same data
+			m.Restart()
+			faults["MinIO restart"]++
+		}
+	}
+	chaosTime := time.Since(start)
+	// Calm: everything resumes, enough workers, one driver.
+	timers.Wait()
+	rs.Cont()
+	replenish()
+	res := j.committed(driver, 3*time.Minute)
+	if res.Job != j.job {
+		t.Fatalf("driver committed %s, want %s", res.Job, j.job)
+	}
+	// Let every worker finish what it holds (late attempts clean up).
+	mu.Lock()
+	for w, stopped := range workers {
+		if stopped {
+			w.Signal(syscall.SIGCONT)
+		}
+	}
+	var alive []*localstack.Proc
+	for w := range workers {
+		alive = append(alive, w)
+	}
+	mu.Unlock()
+	for _, w := range alive {
+		stopWorker(t, w)
+	}
+	c := faulttest.CheckCommitted(t, j.store, "out/", j.job, faulttest.JSONField("id"), j.ids)
+	var kinds []string
+	total := 0
+	for k, v := range faults {
+		kinds = append(kinds, fmt.Sprintf("%s %d", k, v))
+		total += v
+	}
+	sort.Strings(kinds)
+	t.Logf("chaos: %d faults in %s (%s)%s; then committed after %s; %d chunks, %d records exactly once, %d workers and %d drivers started",
+		total, chaosTime.Round(time.Millisecond), strings.Join(kinds, ", "), map[bool]string{true: " until the job committed", false: ""}[committedEarly],
+		time.Since(start).Round(time.Millisecond), c.Chunks, c.Records, n, drivers)
+	if c.Chunks < cfg.chunks/2 {
+		t.Errorf("the job had %d chunks, want about %d", c.Chunks, cfg.chunks)
+	}
+}

@@ -1,0 +1,159 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/fanout-dev/fanout/localstack"
+	"github.com/minio/minio-go/v7"
+)
+
+// minioJobEnv puts n small line objects under in/ of a fresh MinIO bucket
+// and returns the bucket, a client, the environment of a fanout process
+// on that bucket and a fresh Redis namespace, and the number of lines.
+func minioJobEnv(t *testing.T, n int) (string, *minio.Client, []string, int) {
+	t.Helper()
+	bucket, s3 := localstack.Bucket(t)
+	redisURL, prefix := localstack.RedisNamespace(t)
+	client, err := s3.MinioClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := 0
+	for i := range n {
+		var b strings.Builder
+		for j := range 50 + i {
+			fmt.Fprintf(&b, "object %d line %d\n", i, j)
+			lines++
+		}
+		body := []byte(b.String())
+		if _, err := client.PutObject(context.Background(), bucket, fmt.Sprintf("in/o%02d.txt", i), bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := append(os.Environ(), "AWS_ENDPOINT_URL_S3="+s3.Endpoint, "AWS_ACCESS_KEY_ID="+s3.AccessKey,
+		"AWS_SECRET_ACCESS_KEY="+s3.SecretKey, "AWS_REGION="+s3.Region, "FANOUT_REDIS_URL="+redisURL, "FANOUT_REDIS_PREFIX="+prefix,
+		"FANOUT_OUT_BASES=s3://"+bucket+"/")
+	return bucket, client, env, lines
+}
+
+// After the commit Redis forgets the job but keeps a record of its
+// output, so that status finds the commit record without --out.
+func TestStatusAfterCommitWithoutOut(t *testing.T) {
+	bucket, _, env, lines := minioJobEnv(t, 6)
+	res := runFanout(t, env, "run", "--in", "s3://"+bucket+"/in/", "--fn", "grep", "--arg", "pattern=line",
+		"--out", "s3://"+bucket+"/out/", "--out-format", "jsonl", "--chunk-size", "1KiB", "--workers", "2", "--json", "-q")
+	if res.State != "committed" || res.RecordsOut != int64(lines) {
+		t.Fatalf("run: %+v, want committed with %d records out", res, lines)
+	}
+
+	code, stdout, stderr := runIn(t, t.TempDir(), env, "status", res.Job, "--json")
+	if code != exitOK {
+		t.Fatalf("status --json without --out: exit code %d; stderr:\n%s", code, stderr)
+	}
+	var st runJSON
+	if err := json.Unmarshal([]byte(stdout), &st); err != nil {
+		t.Fatalf("status --json: %v: %s", err, stdout)
+	}
+	if st.Job != res.Job || st.State != "committed" || st.Chunks != res.Chunks || st.RecordsIn != int64(lines) ||
+		st.RecordsOut != int64(lines) || st.Output != res.Output || st.Files != res.Files {
+		t.Errorf("status --json = %+v, want the run's %+v", st, res)
+	}
+
+	code, stdout, stderr = runIn(t, t.TempDir(), env, "status", res.Job)
+	if code != exitOK {
+		t.Fatalf("status without --out: exit code %d; stderr:\n%s", code, stderr)
+	}
+	for _, want := range []string{`(?m)^job ` + res.Job + `: committed$`, fmt.Sprintf(`(?m)^\s+records\s+%d in, %d out$`, lines, lines),
+		`(?m)^\s+output\s+` + regexp.QuoteMeta(res.Output) + `$`} {
+		if !regexp.MustCompile(want).MatchString(stdout) {
+			t.Errorf("status does not match %s:\n%s", want, stdout)
+		}
+	}
+
+	// A job the queue never knew still asks for --out.
+	code, _, stderr = runIn(t, t.TempDir(), env, "status", "j0123456789abcdef")
+	if code != exitFailed || !strings.Contains(stderr, "pass --out URL") {
+		t.Errorf("status of an unknown job: exit code %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// run --dry-run and submit --dry-run plan without writing to the output
+// or touching the queue, and print the numbers the real run then has; a
+// misspelt partition column fails the dry run as it fails a run.
+func TestDryRunWritesNothingAndMatchesTheRun(t *testing.T) {
+	bucket, client, env, lines := minioJobEnv(t, 6)
+	job := []string{"--in", "s3://" + bucket + "/in/", "--fn", "grep", "--arg", "pattern=line",
+		"--out", "s3://" + bucket + "/out/", "--out-format", "jsonl", "--chunk-size", "1KiB"}
+	type planJSON struct {
+		Job      string `json:"job"`
+		DryRun   bool   `json:"dry_run"`
+		Objects  int64  `json:"objects"`
+		Chunks   int    `json:"chunks"`
+		BytesIn  int64  `json:"bytes_in"`
+		Reducers int    `json:"reducers"`
+		Requests int64  `json:"s3_requests_estimate"`
+		Layout   string `json:"layout"`
+	}
+	dry := func(cmd string, extra ...string) (int, string, string) {
+		return runIn(t, t.TempDir(), env, append(append([]string{cmd, "--dry-run"}, job...), extra...)...)
+	}
+	code, stdout, stderr := dry("run", "--json")
+	if code != exitOK {
+		t.Fatalf("run --dry-run --json: exit code %d; stderr:\n%s", code, stderr)
+	}
+	var plan planJSON
+	if err := json.Unmarshal([]byte(stdout), &plan); err != nil {
+		t.Fatalf("run --dry-run --json: %v: %s", err, stdout)
+	}
+	wantLayout := "s3://" + bucket + "/out/part-" + plan.Job + "-<task>-<n>.jsonl"
+	if !plan.DryRun || plan.Objects != 6 || plan.Chunks < 6 || plan.Reducers != 0 || plan.Requests < int64(3*plan.Chunks) || plan.Layout != wantLayout {
+		t.Errorf("run --dry-run --json = %+v; want 6 objects, at least 6 chunks, no reducers, an estimate of at least 3 requests a chunk, layout %s", plan, wantLayout)
+	}
+	code, stdout, stderr = dry("submit")
+	if code != exitOK {
+		t.Fatalf("submit --dry-run: exit code %d; stderr:\n%s", code, stderr)
+	}
+	for _, want := range []string{`(?m)^dry run: job ` + plan.Job + ` \(nothing written, nothing queued\)$`,
+		`(?m)^\s+input\s+6 objects, .* \(lines\)$`, fmt.Sprintf(`(?m)^\s+chunks\s+%d$`, plan.Chunks),
+		`(?m)^\s+reduce\s+none \(map only\)$`, fmt.Sprintf(`(?m)^\s+requests\s+at least ~%d S3 requests$`, plan.Requests),
+		`(?m)^\s+output\s+` + regexp.QuoteMeta(wantLayout) + `$`} {
+		if !regexp.MustCompile(want).MatchString(stdout) {
+			t.Errorf("submit --dry-run does not match %s:\n%s", want, stdout)
+		}
+	}
+	code, stdout, stderr = dry("run", "--partition-by", "lien")
+	if code != exitFailed || !strings.Contains(stderr, `--partition-by lien: the output of grep has no column "lien"`) {
+		t.Errorf("run --dry-run --partition-by lien: exit code %d, want %d; stderr:\n%s", code, exitFailed, stderr)
+	}
+	if keys := listKeys(t, client, bucket, "out/"); len(keys) != 0 {
+		t.Fatalf("the dry runs wrote to the output: %v", keys)
+	}
+	code, stdout, stderr = runIn(t, t.TempDir(), env, "jobs", "--json")
+	if code != exitOK || strings.Contains(stdout, plan.Job) {
+		t.Errorf("jobs after the dry runs: exit code %d, stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+
+	code, stdout, stderr = runIn(t, t.TempDir(), env, append(append([]string{"run"}, job...), "--workers", "2", "--json", "-q")...)
+	if code != exitOK {
+		t.Fatalf("run: exit code %d; stderr:\n%s", code, stderr)
+	}
+	var res struct {
+		planJSON
+		State      string `json:"state"`
+		RecordsOut int64  `json:"records_out"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("run --json: %v: %s", err, stdout)
+	}
+	if res.State != "committed" || res.RecordsOut != int64(lines) || res.Job != plan.Job || res.Objects != plan.Objects ||
+		res.Chunks != plan.Chunks || res.BytesIn != plan.BytesIn {
+		t.Errorf("run --json = %+v; want committed, %d records, and the dry run's job, objects, chunks and bytes %+v", res, lines, plan)
+	}
+}

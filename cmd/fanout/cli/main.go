@@ -1,0 +1,101 @@
+// Package cli is fanout's command line as a library: Main gives a Go
+// program the complete fanout CLI (run, submit, work, wait, status, jobs,
+// resume, redrive, serve, watch, infer, profile, functions, demo and the
+// others `fanout --help` lists) over the functions the program registers.
+// cmd/fanout is Main over builtin.Registry(); a program with functions of
+// its own adds them to that registry:
+//
+//	func main() {
+//		reg := builtin.Registry()
+//		reg.Register(myFunction{})
+//		cli.Main(reg)
+//	}
+//
+// Its `fanout work` processes then run the built-in functions and the
+// program's own, against the same Redis and bucket as any other fanout
+// binary.
+//
+// Main is the program's main: it reads the environment variables the
+// fanout command reads (FANOUT_REDIS_URL, FANOUT_REDIS_PREFIX, the S3
+// settings of cmd/internal/envconfig, FANOUT_SPEC_KEY, ...: README,
+// "Environment"), parses os.Args, runs the command and exits the process
+// with its exit status. This package lives under cmd/ because it is the
+// layer that reads the environment and wires the vendor SDKs; the
+// libraries it drives (fanout, objstore, functions, manifest) read no
+// environment variable.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/functions/builtin"
+)
+
+// Exit codes (README: "Exit codes").
+const (
+	exitOK          = 0   // the job committed (or the command did what it was asked)
+	exitFailed      = 1   // the job failed, or the command could not do its work
+	exitUsage       = 2   // a flag, argument or function name is wrong: nothing ran
+	exitInterrupted = 130 // SIGINT or SIGTERM: stopped before the end, nothing lost
+)
+
+// Main runs the fanout command line of os.Args over the functions of reg
+// (builtin.Registry() and the program's own) and exits the process: 0
+// when the job committed or the command did its work, 1 when it failed, 2
+// for a usage error, 130 when interrupted (README, "Exit codes"). A nil
+// reg means builtin.Registry(). Main does not return.
+func Main(reg *functions.Registry) {
+	if reg == nil {
+		reg = builtin.Registry()
+	}
+	console := newConsole(os.Stderr)
+	sig := newInterrupts(console)
+	ctx, stop := sig.notify(context.Background())
+	root := newRootCommand(sig, console, reg)
+	err := explain(root, root.ExecuteContext(ctx))
+	stop()
+	os.Exit(exitCode(err, sig, console))
+}
+
+// exitCode prints err (unless it was printed already) and returns the
+// process's exit status.
+func exitCode(err error, sig *interrupts, console *console) int {
+	if err == nil {
+		return exitOK
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	if sig.interrupted() && errors.Is(err, context.Canceled) {
+		console.println("fanout: interrupted")
+		return exitInterrupted
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		console.println("fanout: " + err.Error())
+		return exitUsage
+	}
+	console.println("fanout: " + err.Error())
+	return exitFailed
+}
+
+// exitError carries an exit status whose message was already printed.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// usagef returns a usageError.
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}

@@ -1,0 +1,290 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"runtime"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fanout-dev/fanout/fanout"
+	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/functions/profile"
+	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore"
+	"github.com/fanout-dev/fanout/objstore/bucketurl"
+)
+
+// profileFiles are the files the profile function commits beside its rows
+// (functions/builtin.Profile), by the suffix of their final names.
+var profileFiles = []string{"profile.json", "report.html", "contract.yaml"}
+
+// profileOptions are the flags of fanout profile beside the job's.
+type profileOptions struct {
+	jf       jobFlags
+	workers  int
+	ranges   bool
+	name     string
+	contract string // write the proposed contract to this file
+	jsonOut  bool
+	compare  string // an earlier profile.json: print the drift
+}
+
+func newProfileCommand(g *globalFlags) *cobra.Command {
+	o := profileOptions{jf: jobFlags{functions: g.functions}}
+	cmd := &cobra.Command{
+		Use:   "profile --in URL --out URL [flags]",
+		Short: "Profile every record of the input as a job: per-column statistics, an HTML report and a proposed contract",
+		Long: `profile runs the profile function over every record under --in and commits, under
+--out, one row per column (count, nulls, distinct, min, max, mean) and beside them
+three files of the same commit: part-<job>-r0000-profile.json (the whole profile:
+exact counts, nulls, ranges and sums, mean and standard deviation, a HyperLogLog
+distinct count, top values, t-digest quantiles and histogram, string lengths,
+detected patterns, the inferred type with the share of values that parse),
+part-<job>-r0000-report.html (a self-contained report) and
+part-<job>-r0000-contract.yaml (a contract every profiled record passes). CSV and
+JSONL columns are read as text, so that a value of another type is counted, not
+rejected. The errors of the estimates are stated in the profile.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			files, err := runProfile(cmd.Context(), g, &o)
+			if err != nil {
+				return err
+			}
+			if o.contract != "" {
+				if err := copyProfileFile(cmd.Context(), g, files["contract.yaml"], o.contract); err != nil {
+					return err
+				}
+			}
+			if !o.jsonOut {
+				for _, f := range profileFiles {
+					fmt.Fprintf(os.Stderr, "  %s\t%s\n", f, files[f])
+				}
+			}
+			if o.compare != "" {
+				return printDrift(cmd.Context(), g, o.compare, files["profile.json"])
+			}
+			return nil
+		},
+	}
+	o.register(cmd)
+	cmd.Flags().StringVarP(&o.contract, "contract-out", "o", "", "also write the proposed contract to this local `FILE`")
+	cmd.Flags().StringVar(&o.compare, "compare", "", "an earlier profile.json (a local `FILE` or a URL): print what drifted since (new values, null shares, ranges, distributions)")
+	return cmd
+}
+
+func (o *profileOptions) register(cmd *cobra.Command) {
+	o.jf.register(cmd)
+	fl := cmd.Flags()
+	fl.Lookup("out-format").DefValue = manifest.FormatJSONL
+	o.jf.outFormat = manifest.FormatJSONL
+	fl.IntVar(&o.workers, "workers", runtime.NumCPU(), "`N` chunks this process works on at once")
+	fl.BoolVar(&o.ranges, "ranges", false, "propose min/max for identifier-like and timestamp columns too")
+	fl.StringVar(&o.name, "name", "", "the proposed contract's name (default: the input's last path element)")
+	fl.BoolVar(&o.jsonOut, "json", false, "print one JSON object describing the job at the end")
+	_ = fl.MarkHidden("fn")
+}
+
+// runProfile runs the profile job and returns the committed files' URLs by
+// name (profileFiles).
+func runProfile(ctx context.Context, g *globalFlags, o *profileOptions) (map[string]string, error) {
+	if o.jf.fn != "" && o.jf.fn != "profile" {
+		return nil, usagef("profile runs the profile function; use fanout run for --fn %s", o.jf.fn)
+	}
+	o.jf.fn = "profile"
+	spec, err := o.jf.spec()
+	if err != nil {
+		return nil, err
+	}
+	if spec.Args["source"] == "" {
+		spec.Args["source"] = strings.Join(o.jf.inputs, ", ")
+	}
+	if o.ranges {
+		spec.Args["ranges"] = "true"
+	}
+	name := o.name
+	if name == "" {
+		name = path.Base(strings.TrimSuffix(strings.TrimRight(o.jf.inputs[0], "*"), "/"))
+	}
+	spec.Args["name"] = name
+	if _, ok := spec.Args["schema"]; !ok {
+		s, err := textSchema(ctx, g, o.jf.inputs[0], o.jf.format, spec.Args)
+		if err != nil {
+			return nil, err
+		}
+		if s != nil {
+			spec.Args["schema"] = s.String()
+		}
+	}
+	a, err := newApp(ctx, g, false)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	setMemoryLimit(o.workers)
+	var job string
+	err = runJob(ctx, g, a, jobRun{out: spec.Output, workers: o.workers, grace: defaultGrace, jsonOut: o.jsonOut, rerunnable: true,
+		resume: func(string) []string { return nil }},
+		func(ctx context.Context, opts fanout.RunOptions) (fanout.Result, error) {
+			res, err := a.engine.Run(ctx, spec, opts)
+			job = res.Job
+			return res, err
+		})
+	if err != nil {
+		return nil, err
+	}
+	return findProfileFiles(ctx, g, spec.Output, job)
+}
+
+// textSchema is the schema the profile reads a CSV or JSONL input with:
+// its columns, every one a string (nil for Parquet, whose types are
+// kept).
+func textSchema(ctx context.Context, g *globalFlags, in, format string, args map[string]string) (*functions.Schema, error) {
+	base, pattern := in, ""
+	if i := strings.LastIndex(in, "/"); i >= 0 && strings.ContainsAny(in[i+1:], "*?[") {
+		base, pattern = in[:i+1], in[i+1:]
+	}
+	opts, err := g.bucketOptions()
+	if err != nil {
+		return nil, err
+	}
+	b, loc, err := bucketurl.Open(ctx, absURL(base), opts)
+	if err != nil {
+		return nil, fmt.Errorf("--in %s: %w", in, err)
+	}
+	if c, ok := b.(io.Closer); ok {
+		defer c.Close()
+	}
+	s := &sampler{b: b, format: format, rows: 1, maxBytes: 1 << 20, args: args}
+	for info, err := range b.List(ctx, loc.Prefix, nil) {
+		if err != nil {
+			return nil, fmt.Errorf("listing %s: %w", in, err)
+		}
+		rest := strings.TrimPrefix(info.Key, loc.Prefix)
+		if ok, _ := path.Match(pattern, rest); pattern != "" && !ok {
+			continue
+		}
+		if hidden(rest) || strings.HasSuffix(info.Key, "/") || info.Size == 0 {
+			continue
+		}
+		if f, _, err := manifest.DetectFormat(info.Key, format); err == nil && f == manifest.FormatParquet {
+			return nil, nil
+		}
+		if err := s.object(ctx, info); err != nil {
+			return nil, err
+		}
+		if s.schema != nil {
+			break
+		}
+	}
+	if s.schema == nil {
+		return nil, fmt.Errorf("no records found under %s", in)
+	}
+	out := &functions.Schema{}
+	for _, c := range s.schema.Columns {
+		out.Columns = append(out.Columns, functions.Column{Name: c.Name, Type: functions.String})
+	}
+	return out, nil
+}
+
+// findProfileFiles lists the committed output for the job's profile files.
+func findProfileFiles(ctx context.Context, g *globalFlags, out, job string) (map[string]string, error) {
+	opts, err := g.bucketOptions()
+	if err != nil {
+		return nil, err
+	}
+	b, loc, err := bucketurl.Open(ctx, out, opts)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := b.(io.Closer); ok {
+		defer c.Close()
+	}
+	files := map[string]string{}
+	for info, err := range b.List(ctx, loc.Prefix, nil) {
+		if err != nil {
+			return nil, fmt.Errorf("listing %s: %w", out, err)
+		}
+		base := path.Base(info.Key)
+		if !strings.HasPrefix(base, "part-"+job+"-") {
+			continue
+		}
+		for _, f := range profileFiles {
+			if strings.HasSuffix(base, "-"+f) {
+				files[f] = strings.TrimSuffix(out, "/") + "/" + strings.TrimPrefix(info.Key, loc.Prefix)
+			}
+		}
+	}
+	for _, f := range profileFiles {
+		if files[f] == "" {
+			return nil, fmt.Errorf("job %s committed no %s under %s", job, f, out)
+		}
+	}
+	return files, nil
+}
+
+// readProfileFile reads one committed file by URL.
+func readProfileFile(ctx context.Context, g *globalFlags, url string) ([]byte, error) {
+	opts, err := g.bucketOptions()
+	if err != nil {
+		return nil, err
+	}
+	dir, file := path.Split(url)
+	b, loc, err := bucketurl.Open(ctx, dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := b.(io.Closer); ok {
+		defer c.Close()
+	}
+	rc, _, err := b.Get(ctx, loc.Prefix+file, &objstore.GetOptions{Length: -1})
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", url, err)
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+func copyProfileFile(ctx context.Context, g *globalFlags, url, to string) error {
+	data, err := readProfileFile(ctx, g, url)
+	if err != nil {
+		return err
+	}
+	if to == "-" {
+		_, err = os.Stdout.Write(data)
+		return err
+	}
+	return os.WriteFile(to, data, 0o644)
+}
+
+// printDrift compares the earlier profile at before (a local file or a
+// URL) with the job's profile.json and prints the drift on stdout.
+func printDrift(ctx context.Context, g *globalFlags, before, after string) error {
+	var old []byte
+	var err error
+	if strings.Contains(before, "://") {
+		old, err = readProfileFile(ctx, g, before)
+	} else {
+		old, err = os.ReadFile(before)
+	}
+	if err != nil {
+		return fmt.Errorf("--compare: %w", err)
+	}
+	var b, a profile.Profile
+	if err := json.Unmarshal(old, &b); err != nil {
+		return fmt.Errorf("--compare %s: not a profile.json: %w", before, err)
+	}
+	data, err := readProfileFile(ctx, g, after)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, &a); err != nil {
+		return fmt.Errorf("%s: %w", after, err)
+	}
+	return profile.Compare(&b, &a).WriteText(os.Stdout)
+}
