@@ -294,3 +294,85 @@ func DeletePrefix(ctx context.Context, b Bucket, prefix string) (int, error) {
 	}
 	return n, nil
 }
+
+// UploadPart is one part of an Upload.
+type UploadPart struct {
+	// Number is the part's number, from 1.
+	Number int
+	// ETag is the part's ETag as the store returned it, without quotes.
+	ETag string
+	// Size is the part's length in bytes.
+	Size int64
+}
+
+// Upload is an object written to the store but not visible: an S3
+// multipart upload left open. Nothing of it appears at Key (in Stat, Get
+// or List) until CompleteUpload; AbortUpload drops it.
+type Upload struct {
+	// Key is the key the object appears at once completed.
+	Key string
+	// ID is the store's upload ID.
+	ID string
+	// Parts are the uploaded parts in order (not set by ListUploads).
+	Parts []UploadPart
+	// Initiated is when the upload started (set by ListUploads only).
+	Initiated time.Time
+}
+
+// Size is the object's length once completed: the sum of its parts.
+func (u Upload) Size() int64 {
+	var n int64
+	for _, p := range u.Parts {
+		n += p.Size
+	}
+	return n
+}
+
+// Uploader is implemented by stores that can write an object which stays
+// invisible until a later request publishes it in place (S3's multipart
+// uploads: miniostore and s3store). Publishing an output that way copies
+// nothing, where Copy moves every byte again. Stores without it (filestore,
+// wrappers that embed only Bucket) publish with Linker or Copy.
+//
+// An upload left open costs storage until it is completed or aborted; a
+// bucket lifecycle rule (AbortIncompleteMultipartUpload) is the backstop
+// for uploads whose writer and cleaner both died.
+type Uploader interface {
+	// PutUpload streams r into a new upload of key and leaves it open: it
+	// starts the upload and sends the parts (memory bounded as in Put; a
+	// body up to one part is a single part, S3's 5 MiB minimum applies to
+	// every part but the last), but does not complete it. On error the
+	// upload is aborted. opts' conditions are ignored (they belong to the
+	// completion); Size and ContentType apply.
+	PutUpload(ctx context.Context, key string, r io.Reader, opts *PutOptions) (Upload, error)
+
+	// CompleteUpload makes u's parts the object at u.Key, atomically,
+	// replacing any object there. It is idempotent: when the upload no
+	// longer exists but the object at u.Key is u's completion (its ETag is
+	// the one S3 computes from u's parts; where encryption hides that, its
+	// size is u's), an earlier completion whose response was lost
+	// succeeded, and CompleteUpload returns that object. Otherwise a
+	// missing upload is ErrNotFound (it was aborted, by a cleaner or a
+	// lifecycle rule).
+	CompleteUpload(ctx context.Context, u Upload) (ObjectInfo, error)
+
+	// AbortUpload drops the upload and its parts. An upload that no
+	// longer exists (aborted or completed) is not an error.
+	AbortUpload(ctx context.Context, key, id string) error
+
+	// ListUploads yields the open uploads whose keys start with prefix
+	// (without Parts), page by page. Iteration stops at the first error.
+	ListUploads(ctx context.Context, prefix string) iter.Seq2[Upload, error]
+}
+
+// Linker is implemented by stores that can publish an object at another
+// key without copying its bytes (filestore: a hard link, or a rename
+// where the file system has no links, after which src is gone). dst keeps
+// src's ETag either way, so that a caller that finds src missing can tell
+// from dst's ETag whether an earlier Link of it succeeded.
+type Linker interface {
+	// Link publishes src's object at dst, replacing dst atomically.
+	// Errors: ErrNotFound when src is missing, ErrPrecondition when
+	// opts.IfMatch does not match src.
+	Link(ctx context.Context, dst, src string, opts *CopyOptions) (ObjectInfo, error)
+}

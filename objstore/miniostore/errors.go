@@ -1,6 +1,7 @@
 package miniostore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -37,8 +38,25 @@ func (a sdk) CopyObject(ctx context.Context, dst, src, srcETag string) (objstore
 	return info(oi), err
 }
 
-func (a sdk) CreateMultipartUpload(ctx context.Context, key string) (string, error) {
-	return a.s.core.NewMultipartUpload(ctx, a.s.bucket, key, minio.PutObjectOptions{ServerSideEncryption: a.s.sse})
+func (a sdk) CreateMultipartUpload(ctx context.Context, key, contentType string) (string, error) {
+	return a.s.core.NewMultipartUpload(ctx, a.s.bucket, key, minio.PutObjectOptions{ContentType: contentType, ServerSideEncryption: a.s.sse, DisableContentSha256: true})
+}
+
+func (a sdk) UploadPart(ctx context.Context, key, uploadID string, number int, data []byte) (string, error) {
+	p, err := a.s.core.PutObjectPart(ctx, a.s.bucket, key, uploadID, number, bytes.NewReader(data), int64(len(data)), minio.PutObjectPartOptions{DisableContentSha256: true})
+	return p.ETag, err
+}
+
+func (a sdk) ListMultipartUploads(ctx context.Context, prefix, keyMarker, uploadIDMarker string) (s3compat.UploadsPage, error) {
+	r, err := a.s.core.ListMultipartUploads(ctx, a.s.bucket, prefix, keyMarker, uploadIDMarker, "", 1000)
+	if err != nil {
+		return s3compat.UploadsPage{}, err
+	}
+	page := s3compat.UploadsPage{NextKeyMarker: r.NextKeyMarker, NextUploadIDMarker: r.NextUploadIDMarker, Truncated: r.IsTruncated}
+	for _, u := range r.Uploads {
+		page.Uploads = append(page.Uploads, objstore.Upload{Key: u.Key, ID: u.UploadID, Initiated: u.Initiated})
+	}
+	return page, nil
 }
 
 func (a sdk) UploadPartCopy(ctx context.Context, dst, src, uploadID string, number int, offset, length int64, srcETag string) (string, error) {

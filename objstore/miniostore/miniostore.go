@@ -50,6 +50,7 @@ import (
 var _ objstore.Bucket = (*Store)(nil)
 var _ objstore.Describer = (*Store)(nil)
 var _ objstore.BatchDeleter = (*Store)(nil)
+var _ objstore.Uploader = (*Store)(nil)
 
 // DefaultPartSize is the part size of multipart uploads unless
 // Config.PartSize says otherwise. minio-go's own default for bodies of
@@ -194,6 +195,9 @@ func newStore(ctx context.Context, cfg Config, copyLimits s3compat.CopyLimits) (
 		Errors:      readError,
 		Concurrency: shared.Concurrency,
 		CopyLimits:  copyLimits,
+		OpaqueETags: cfg.Encryption.Mode != "",
+		// MinIO lists open uploads by exact key or for the whole bucket.
+		UploadsByKeyOnly: !aws,
 	}
 	exists := true
 	err = s.compat.Retry(ctx, func(ctx context.Context) error {
@@ -391,6 +395,28 @@ func (s *Store) putMultipart(ctx context.Context, key string, first []byte, r io
 		return objstore.ObjectInfo{}, fmt.Errorf("miniostore: put %q: completing multipart upload: %w", key, err)
 	}
 	return s3compat.Written(key, etag, versionID, total, time.Time{}), nil
+}
+
+// PutUpload implements objstore.Uploader.
+func (s *Store) PutUpload(ctx context.Context, key string, r io.Reader, opts *objstore.PutOptions) (objstore.Upload, error) {
+	return s.compat.PutUpload(ctx, key, r, opts, s.partSize)
+}
+
+// CompleteUpload implements objstore.Uploader.
+func (s *Store) CompleteUpload(ctx context.Context, u objstore.Upload) (objstore.ObjectInfo, error) {
+	return s.compat.CompleteUpload(ctx, u)
+}
+
+// AbortUpload implements objstore.Uploader.
+func (s *Store) AbortUpload(ctx context.Context, key, id string) error {
+	return s.compat.AbortUpload(ctx, key, id)
+}
+
+// ListUploads implements objstore.Uploader. Against an endpoint other than
+// AWS it lists the whole bucket's open uploads and keeps those under
+// prefix: MinIO answers a prefix shorter than a whole key with none.
+func (s *Store) ListUploads(ctx context.Context, prefix string) iter.Seq2[objstore.Upload, error] {
+	return s.compat.ListUploads(ctx, prefix)
 }
 
 // Copy implements objstore.Bucket. Sources up to 5 GiB are copied with one

@@ -112,6 +112,7 @@ func RunConformance(t *testing.T, newBucket func(t *testing.T) objstore.Bucket, 
 		{"ProbeCreateOnly", testProbeCreateOnly},
 		{"ReaderAt", testReaderAt},
 		{"LargeStream", testLargeStream},
+		{"Uploads", testUploads},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

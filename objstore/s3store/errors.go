@@ -1,6 +1,7 @@
 package s3store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -81,14 +82,50 @@ func (a sdk) CopyObject(ctx context.Context, dst, src, srcETag string) (objstore
 	return info, nil
 }
 
-func (a sdk) CreateMultipartUpload(ctx context.Context, key string) (string, error) {
+func (a sdk) CreateMultipartUpload(ctx context.Context, key, contentType string) (string, error) {
 	in := &s3.CreateMultipartUploadInput{Bucket: &a.s.bucket, Key: &key}
+	if contentType != "" {
+		in.ContentType = &contentType
+	}
 	in.ServerSideEncryption, in.SSEKMSKeyId = a.s.encryption()
 	out, err := a.s.client.CreateMultipartUpload(ctx, in)
 	if err != nil {
 		return "", err
 	}
 	return aws.ToString(out.UploadId), nil
+}
+
+func (a sdk) UploadPart(ctx context.Context, key, uploadID string, number int, data []byte) (string, error) {
+	out, err := a.s.client.UploadPart(ctx, &s3.UploadPartInput{
+		Bucket: &a.s.bucket, Key: &key, UploadId: &uploadID, PartNumber: aws.Int32(int32(number)),
+		Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
+	})
+	if err != nil {
+		return "", err
+	}
+	return aws.ToString(out.ETag), nil
+}
+
+func (a sdk) ListMultipartUploads(ctx context.Context, prefix, keyMarker, uploadIDMarker string) (s3compat.UploadsPage, error) {
+	in := &s3.ListMultipartUploadsInput{Bucket: &a.s.bucket}
+	if prefix != "" {
+		in.Prefix = &prefix
+	}
+	if keyMarker != "" {
+		in.KeyMarker = &keyMarker
+	}
+	if uploadIDMarker != "" {
+		in.UploadIdMarker = &uploadIDMarker
+	}
+	out, err := a.s.client.ListMultipartUploads(ctx, in)
+	if err != nil {
+		return s3compat.UploadsPage{}, err
+	}
+	page := s3compat.UploadsPage{NextKeyMarker: aws.ToString(out.NextKeyMarker), NextUploadIDMarker: aws.ToString(out.NextUploadIdMarker), Truncated: aws.ToBool(out.IsTruncated)}
+	for _, u := range out.Uploads {
+		page.Uploads = append(page.Uploads, objstore.Upload{Key: aws.ToString(u.Key), ID: aws.ToString(u.UploadId), Initiated: aws.ToTime(u.Initiated)})
+	}
+	return page, nil
 }
 
 func (a sdk) UploadPartCopy(ctx context.Context, dst, src, uploadID string, number int, offset, length int64, srcETag string) (string, error) {

@@ -63,6 +63,7 @@ import (
 var _ objstore.Bucket = (*Store)(nil)
 var _ objstore.Describer = (*Store)(nil)
 var _ objstore.BatchDeleter = (*Store)(nil)
+var _ objstore.Uploader = (*Store)(nil)
 
 // DefaultPartSize is the part size of multipart uploads unless
 // Config.PartSize says otherwise.
@@ -191,6 +192,9 @@ func newStore(ctx context.Context, cfg Config, copyLimits s3compat.CopyLimits) (
 		Concurrency: shared.Concurrency,
 		CopyLimits:  copyLimits,
 		Retryable:   sdkRetryable,
+		OpaqueETags: cfg.Encryption.Mode != "",
+		// MinIO lists open uploads by exact key or for the whole bucket.
+		UploadsByKeyOnly: endpoint != "",
 	}
 	if awsCfg.Region == "" {
 		if endpoint != "" {
@@ -400,6 +404,28 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// PutUpload implements objstore.Uploader.
+func (s *Store) PutUpload(ctx context.Context, key string, r io.Reader, opts *objstore.PutOptions) (objstore.Upload, error) {
+	return s.compat.PutUpload(ctx, key, r, opts, s.partSize)
+}
+
+// CompleteUpload implements objstore.Uploader.
+func (s *Store) CompleteUpload(ctx context.Context, u objstore.Upload) (objstore.ObjectInfo, error) {
+	return s.compat.CompleteUpload(ctx, u)
+}
+
+// AbortUpload implements objstore.Uploader.
+func (s *Store) AbortUpload(ctx context.Context, key, id string) error {
+	return s.compat.AbortUpload(ctx, key, id)
+}
+
+// ListUploads implements objstore.Uploader. Against a custom endpoint it
+// lists the whole bucket's open uploads and keeps those under prefix:
+// MinIO answers a prefix shorter than a whole key with none.
+func (s *Store) ListUploads(ctx context.Context, prefix string) iter.Seq2[objstore.Upload, error] {
+	return s.compat.ListUploads(ctx, prefix)
 }
 
 // Copy implements objstore.Bucket. Sources up to 5 GiB are copied with one

@@ -84,8 +84,13 @@ type API interface {
 	// still srcETag, with the store's encryption.
 	CopyObject(ctx context.Context, dst, src, srcETag string) (objstore.ObjectInfo, error)
 	// CreateMultipartUpload starts an upload of key with the store's
-	// encryption.
-	CreateMultipartUpload(ctx context.Context, key string) (uploadID string, err error)
+	// encryption and contentType ("" for none).
+	CreateMultipartUpload(ctx context.Context, key, contentType string) (uploadID string, err error)
+	// UploadPart sends data as part number of the upload.
+	UploadPart(ctx context.Context, key, uploadID string, number int, data []byte) (etag string, err error)
+	// ListMultipartUploads lists one page of the open uploads under
+	// prefix, starting after the markers ("" for the first page).
+	ListMultipartUploads(ctx context.Context, prefix, keyMarker, uploadIDMarker string) (UploadsPage, error)
 	// UploadPartCopy copies length bytes of src from offset as part
 	// number, only if src's ETag is still srcETag.
 	UploadPartCopy(ctx context.Context, dst, src, uploadID string, number int, offset, length int64, srcETag string) (etag string, err error)
@@ -124,6 +129,14 @@ type Backend struct {
 	// Retryable, when set, accepts more errors as transient than
 	// Backend.Retryable does (an SDK's own classification).
 	Retryable func(error) bool
+	// OpaqueETags is set when the store encrypts objects, so that an
+	// ETag is not the MD5 of the bytes (see CompleteUpload).
+	OpaqueETags bool
+	// UploadsByKeyOnly is set for stores that list open uploads only by
+	// exact key or for the whole bucket (MinIO: a ListMultipartUploads
+	// with a shorter prefix returns none, measured against the pinned
+	// build); ListUploads then lists the bucket's and filters.
+	UploadsByKeyOnly bool
 }
 
 // Policy returns the retry policy of every request of the backend.
@@ -405,7 +418,7 @@ func (b *Backend) copyMultipart(ctx context.Context, dst, src string, srcInfo ob
 	var uploadID string
 	err = b.Retry(ctx, func(ctx context.Context) error {
 		var err error
-		uploadID, err = b.API.CreateMultipartUpload(ctx, dst)
+		uploadID, err = b.API.CreateMultipartUpload(ctx, dst, "")
 		return err
 	})
 	if err != nil {

@@ -1,0 +1,182 @@
+package s3compat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"strings"
+	"time"
+
+	"github.com/fanout-dev/fanout/objstore"
+)
+
+// UploadsPage is one page of ListMultipartUploads.
+type UploadsPage struct {
+	Uploads []objstore.Upload
+	// NextKeyMarker and NextUploadIDMarker start the next page when
+	// Truncated.
+	NextKeyMarker, NextUploadIDMarker string
+	Truncated                         bool
+}
+
+// PutUpload implements objstore.Uploader's PutUpload: it reads the body in
+// parts of partSize (a body up to one part is one part) and leaves the
+// upload open; on error it aborts it.
+func (b *Backend) PutUpload(ctx context.Context, key string, r io.Reader, opts *objstore.PutOptions, partSize int64) (_ objstore.Upload, err error) {
+	if opts == nil {
+		opts = &objstore.PutOptions{}
+	}
+	first, rest, eof, err := b.FirstPart(ctx, key, r, opts, partSize)
+	if err != nil {
+		return objstore.Upload{}, err
+	}
+	u := objstore.Upload{Key: key}
+	err = b.Retry(ctx, func(ctx context.Context) error {
+		var err error
+		u.ID, err = b.API.CreateMultipartUpload(ctx, key, opts.ContentType)
+		return err
+	})
+	if err != nil {
+		return objstore.Upload{}, fmt.Errorf("%s: put upload %q: starting: %w", b.Name, key, b.MapErr(err))
+	}
+	defer func() {
+		if err != nil {
+			err = b.Abort(ctx, key, u.ID, err)
+		}
+	}()
+	send := func(ctx context.Context, number int, data []byte) (string, error) {
+		var etag string
+		err := b.Retry(ctx, func(ctx context.Context) error {
+			var err error
+			etag, err = b.API.UploadPart(ctx, key, u.ID, number, data)
+			return err
+		})
+		return TrimETag(etag), b.MapErr(err)
+	}
+	var parts []Part
+	var total int64
+	if eof {
+		// One part: no reading ahead, and no part buffer beyond the body.
+		etag, err := send(ctx, 1, first)
+		if err != nil {
+			return objstore.Upload{}, fmt.Errorf("%s: put upload %q: part 1: %w", b.Name, key, err)
+		}
+		parts, total = []Part{{Number: 1, ETag: etag, Size: int64(len(first))}}, int64(len(first))
+	} else {
+		parts, total, err = UploadParts(ctx, first, rest, int(partSize), max(b.Concurrency, 1), send)
+		if err != nil {
+			return objstore.Upload{}, fmt.Errorf("%s: put upload %q: %w", b.Name, key, err)
+		}
+	}
+	if opts.Size > 0 && total != opts.Size {
+		return objstore.Upload{}, b.SizeMismatch(key, total, opts.Size)
+	}
+	u.Parts = make([]objstore.UploadPart, len(parts))
+	for i, p := range parts {
+		u.Parts[i] = objstore.UploadPart{Number: p.Number, ETag: p.ETag, Size: p.Size}
+	}
+	return u, nil
+}
+
+// UploadETag is the ETag the object of a completed u has on S3 and MinIO
+// (MultipartETag of its parts), "" when unknown.
+func UploadETag(u objstore.Upload) string {
+	etags := make([]string, len(u.Parts))
+	for i, p := range u.Parts {
+		etags[i] = p.ETag
+	}
+	return MultipartETag(etags)
+}
+
+// CompleteUpload implements objstore.Uploader's CompleteUpload. A
+// completion whose response was lost (here, retried; or by a committer
+// that crashed) finds the upload gone: the object at the key is then
+// recognised as the upload's by its ETag, which S3 computes from the
+// parts' (where encryption makes ETags opaque, by its size).
+func (b *Backend) CompleteUpload(ctx context.Context, u objstore.Upload) (objstore.ObjectInfo, error) {
+	if err := CheckKey(u.Key); err != nil {
+		return objstore.ObjectInfo{}, fmt.Errorf("%s: complete upload %q: %w", b.Name, u.Key, err)
+	}
+	if len(u.Parts) == 0 {
+		return objstore.ObjectInfo{}, fmt.Errorf("%s: complete upload %q: no parts", b.Name, u.Key)
+	}
+	parts := make([]Part, len(u.Parts))
+	for i, p := range u.Parts {
+		parts[i] = Part{Number: p.Number, ETag: p.ETag, Size: p.Size}
+	}
+	var etag, versionID string
+	err := b.MapErr(b.Retry(ctx, func(ctx context.Context) error {
+		var err error
+		etag, versionID, err = b.API.CompleteMultipartUpload(ctx, u.Key, u.ID, parts, nil)
+		return err
+	}))
+	if err == nil {
+		return Written(u.Key, etag, versionID, u.Size(), time.Time{}), nil
+	}
+	if !errors.Is(err, objstore.ErrNotFound) {
+		return objstore.ObjectInfo{}, fmt.Errorf("%s: complete upload %q: %w", b.Name, u.Key, err)
+	}
+	info, serr := b.Stat(ctx, u.Key)
+	switch {
+	case serr == nil && b.isCompletionOf(info, u):
+		return info, nil
+	case serr != nil && !errors.Is(serr, objstore.ErrNotFound):
+		return objstore.ObjectInfo{}, fmt.Errorf("%s: complete upload %q: upload gone, checking the object: %w", b.Name, u.Key, serr)
+	}
+	return objstore.ObjectInfo{}, fmt.Errorf("%s: complete upload %q: upload %s no longer exists (aborted) and the object is not its completion: %w", b.Name, u.Key, u.ID, err)
+}
+
+func (b *Backend) isCompletionOf(info objstore.ObjectInfo, u objstore.Upload) bool {
+	want := UploadETag(u)
+	if want != "" && info.ETag == want {
+		return true
+	}
+	return (want == "" || b.OpaqueETags) && info.Size == u.Size()
+}
+
+// AbortUpload implements objstore.Uploader's AbortUpload.
+func (b *Backend) AbortUpload(ctx context.Context, key, id string) error {
+	if err := CheckKey(key); err != nil {
+		return fmt.Errorf("%s: abort upload %q: %w", b.Name, key, err)
+	}
+	err := b.MapErr(b.Retry(ctx, func(ctx context.Context) error { return b.API.AbortMultipartUpload(ctx, key, id) }))
+	if err != nil && !errors.Is(err, objstore.ErrNotFound) {
+		return fmt.Errorf("%s: abort upload %q: %w", b.Name, key, err)
+	}
+	return nil
+}
+
+// ListUploads implements objstore.Uploader's ListUploads.
+func (b *Backend) ListUploads(ctx context.Context, prefix string) iter.Seq2[objstore.Upload, error] {
+	return func(yield func(objstore.Upload, error) bool) {
+		asked := prefix
+		if b.UploadsByKeyOnly {
+			asked = ""
+		}
+		var keyMarker, idMarker string
+		for {
+			var page UploadsPage
+			err := b.Retry(ctx, func(ctx context.Context) error {
+				var err error
+				page, err = b.API.ListMultipartUploads(ctx, asked, keyMarker, idMarker)
+				return err
+			})
+			if err != nil {
+				yield(objstore.Upload{}, fmt.Errorf("%s: list uploads %q: %w", b.Name, prefix, b.MapErr(err)))
+				return
+			}
+			for _, u := range page.Uploads {
+				if strings.HasPrefix(u.Key, prefix) && !yield(u, nil) {
+					return
+				}
+			}
+			if !page.Truncated || page.NextKeyMarker == "" ||
+				(page.NextKeyMarker == keyMarker && page.NextUploadIDMarker == idMarker) {
+				return // the end, or a store that does not page
+			}
+			keyMarker, idMarker = page.NextKeyMarker, page.NextUploadIDMarker
+		}
+	}
+}
