@@ -36,6 +36,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/axiomhq/hyperloglog"
+	"github.com/dgryski/go-metro"
 	"github.com/influxdata/tdigest"
 
 	"github.com/fanout-dev/fanout/functions"
@@ -109,11 +110,35 @@ type ColumnSummary struct {
 	TopError  int64        `json:"top_error"`
 	Centroids [][2]float64 `json:"centroids"`
 
+	// parses and patterns count by index (parseNames, patternNames)
+	// while records are added, cheaper than the maps; seal adds them to
+	// Parses and Patterns.
+	parses   [len(parseNames)]int64
+	patterns [len(patternNames)]int64
+
 	shape  []byte
 	hll    *hyperloglog.Sketch
 	top    map[string]int64
 	digest *tdigest.TDigest
 }
+
+const (
+	parseInt64 = iota
+	parseFloat64
+	parseBool
+	parseTimestamp
+)
+
+var parseNames = [...]string{parseInt64: "int64", parseFloat64: "float64", parseBool: "bool", parseTimestamp: "timestamp"}
+
+const (
+	patternNumeric = iota
+	patternISODate
+	patternEmail
+	patternUUID
+)
+
+var patternNames = [...]string{patternNumeric: "numeric", patternISODate: "iso_date", patternEmail: "email", patternUUID: "uuid"}
 
 // ValueCount is a value and how often it was seen.
 type ValueCount struct {
@@ -146,7 +171,10 @@ func (c *ColumnSummary) init() {
 	c.MinNum, c.MaxNum = math.Inf(1), math.Inf(-1)
 	c.MinTime, c.MaxTime = math.MaxInt64, math.MinInt64
 	c.MinLen = math.MaxInt64
-	c.hll = hyperloglog.New14()
+	// Dense from the start: a sparse sketch re-sorts its temporary set
+	// every few hundred values (a tenth of the profile's time), and a
+	// chunk's column sees thousands of values.
+	c.hll = hyperloglog.NewNoSparse()
 	c.top = map[string]int64{}
 	c.digest = tdigest.NewWithCompression(Compression)
 }
@@ -207,47 +235,47 @@ func (c *ColumnSummary) add(v functions.Value) {
 	text := v.Text()
 	switch v.Type {
 	case functions.Int64:
-		c.Parses["int64"]++
-		c.Parses["float64"]++
+		c.parses[parseInt64]++
+		c.parses[parseFloat64]++
 		c.addInt(v.I)
 	case functions.Float64:
-		c.Parses["float64"]++
+		c.parses[parseFloat64]++
 		c.addFloat(v.F)
 	case functions.Bool:
-		c.Parses["bool"]++
+		c.parses[parseBool]++
 	case functions.Timestamp:
-		c.Parses["timestamp"]++
+		c.parses[parseTimestamp]++
 		c.addTime(v.I)
 	default:
 		var g codec.TypeGuess
 		guess := g.Text(text)
 		switch {
 		case guess.Int.Valid:
-			c.Parses["int64"]++
-			c.Parses["float64"]++
+			c.parses[parseInt64]++
+			c.parses[parseFloat64]++
 			c.addInt(guess.Int.I)
 		case guess.Float.Valid:
-			c.Parses["float64"]++
+			c.parses[parseFloat64]++
 			c.addFloat(guess.Float.F)
 		}
 		if g.Allows(functions.Bool) {
-			c.Parses["bool"]++
+			c.parses[parseBool]++
 		}
 		if guess.Time.Valid {
-			c.Parses["timestamp"]++
+			c.parses[parseTimestamp]++
 			c.addTime(guess.Time.I)
 		}
 		if guess.Float.Valid || guess.Int.Valid {
-			c.Patterns["numeric"]++
+			c.patterns[patternNumeric]++
 		}
 		if guess.Time.Valid && isoDate(text) {
-			c.Patterns["iso_date"]++
+			c.patterns[patternISODate]++
 		}
 		if isEmail(text) {
-			c.Patterns["email"]++
+			c.patterns[patternEmail]++
 		}
 		if isUUID(text) {
-			c.Patterns["uuid"]++
+			c.patterns[patternUUID]++
 		}
 		c.addShape(text)
 	}
@@ -263,7 +291,9 @@ func (c *ColumnSummary) add(v functions.Value) {
 	}
 	n := int64(utf8.RuneCountInString(text))
 	c.MinLen, c.MaxLen, c.SumLen = min(c.MinLen, n), max(c.MaxLen, n), c.SumLen+n
-	c.hll.Insert([]byte(text))
+	// InsertHash with the hash Insert uses (metro, seed 1337), without
+	// Insert's copy of the text into a []byte.
+	c.hll.InsertHash(metro.Hash64Str(text, 1337))
 	c.addTop(text)
 }
 
@@ -348,6 +378,17 @@ func (a *Accumulator) Summary() *Summary {
 
 // seal moves the sketches into their exported, encodable fields.
 func (c *ColumnSummary) seal() {
+	for i, n := range c.parses {
+		if n > 0 {
+			c.Parses[parseNames[i]] += n
+		}
+	}
+	for i, n := range c.patterns {
+		if n > 0 {
+			c.Patterns[patternNames[i]] += n
+		}
+	}
+	c.parses, c.patterns = [len(parseNames)]int64{}, [len(patternNames)]int64{}
 	if c.Numbers == 0 { // JSON has no infinities
 		c.MinNum, c.MaxNum = 0, 0
 	}
