@@ -43,8 +43,8 @@
 //
 //	<out>/_fanout/<job>/manifest.json                  the manifest
 //	<out>/_fanout/<job>/plans/<plan>/000000.json      manifest shards
-//	<out>/_fanout/<job>/chunks/<chunk>.json           chunk markers
-//	<out>/_fanout/<job>/staging/<chunk>/<epoch>/<random>/...   attempts' output (names end in .staged)
+//	<out>/_fanout/<job>/chunks/<hh>/<chunk>.json      chunk markers (<hh>: manifest.ChunkSpread)
+//	<out>/_fanout/<job>/staging/<hh>/<chunk>/<epoch>/<random>/...   attempts' output (names end in .staged)
 //	<out>/_fanout/<job>/_COMMITTED                    the commit record
 //	<out>/_fanout/OWNER                                the output's owner job (owner.go)
 //	<out>/<col>=<value>/part-<job>-<chunk>-<n>.<ext>   committed data

@@ -715,13 +715,13 @@ func TestLateAttemptLeavesNothingBehind(t *testing.T) {
 		store: func(b objstore.Bucket) objstore.Bucket {
 			return &ctxStore{Bucket: b, put: func(ctx context.Context, key string, opts *objstore.PutOptions) (context.Context, error) {
 				switch {
-				case strings.Contains(key, "/staging/c00000000/"):
+				case strings.Contains(key, "/staging/"+manifest.ChunkSpread("c00000000")+"/c00000000/"):
 					pauseOnce.Do(func() { close(paused) })
 					<-resume
 					// The request was on the wire when the process
 					// froze: the store completes it.
 					return context.WithoutCancel(ctx), nil
-				case strings.HasSuffix(key, "/chunks/c00000000.json"):
+				case strings.HasSuffix(key, "/chunks/"+manifest.ChunkSpread("c00000000")+"/c00000000.json"):
 					<-ctx.Done() // the marker write fails once the lease is known lost
 					return ctx, ctx.Err()
 				}
@@ -815,7 +815,7 @@ func TestRedisForgettingEpochsKeepsAttemptsApart(t *testing.T) {
 	var sb fanout.WorkStats
 	work(t, b, info.Job, 1, &sb)
 	localstack.Poll(t, 30*time.Second, "worker b to publish c00000000", func() bool {
-		return r.exists("out/_fanout/" + info.Job + "/chunks/c00000000.json")
+		return r.exists(manifest.NewLayout("out").MarkerKey(info.Job, "c00000000"))
 	})
 	close(release)
 	localstack.Poll(t, 30*time.Second, "worker a to finish its attempt", func() bool { return sa.Skipped.Load() == 1 })

@@ -61,14 +61,20 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (RedriveInfo, 
 		}
 		return info, functions.Permanent(&OutputOwnedError{Output: js.m.Spec.Output, Job: job, Owner: other.Job, State: state, AtCommit: true})
 	}
-	failed, err := e.failedChunks(ctx, js, js.layout.MarkerPrefix(js.job))
+	failed, err := e.failedChunks(ctx, js, js.layout.MarkerPrefix(js.job), func(key string) bool {
+		_, ok := js.layout.ChunkFromMarkerKey(js.job, key)
+		return ok
+	})
 	if err != nil {
 		return info, err
 	}
 	var failedReduce []string
 	if js.m.Reducers > 0 {
 		if shuffle, err := e.shuffleID(ctx, js); err == nil {
-			if failedReduce, err = e.failedChunks(ctx, js, js.layout.ReduceIndexPrefix(js.job, shuffle)); err != nil {
+			prefix := js.layout.ReduceIndexPrefix(js.job, shuffle)
+			if failedReduce, err = e.failedChunks(ctx, js, prefix, func(key string) bool {
+				return strings.HasSuffix(key, ".json") && !strings.Contains(strings.TrimPrefix(key, prefix), "/")
+			}); err != nil {
 				return info, err
 			}
 		} else if !errors.Is(err, objstore.ErrNotFound) {
@@ -135,8 +141,9 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (RedriveInfo, 
 }
 
 // failedChunks reads every marker under prefix (the job's map or reduce
-// markers) and returns the tasks whose marker says failed, sorted.
-func (e *Engine) failedChunks(ctx context.Context, js *jobState, prefix string) ([]string, error) {
+// markers; isMarker tells a marker's key from other keys there) and
+// returns the tasks whose marker says failed, sorted.
+func (e *Engine) failedChunks(ctx context.Context, js *jobState, prefix string, isMarker func(key string) bool) ([]string, error) {
 	var (
 		mu     sync.Mutex
 		failed []string
@@ -148,7 +155,7 @@ func (e *Engine) failedChunks(ctx context.Context, js *jobState, prefix string) 
 			g.Wait()
 			return nil, fmt.Errorf("listing markers: %w", err)
 		}
-		if !strings.HasSuffix(info.Key, ".json") || strings.Contains(strings.TrimPrefix(info.Key, prefix), "/") {
+		if !isMarker(info.Key) {
 			continue
 		}
 		g.Go(func() error {

@@ -97,7 +97,7 @@ func TestRedriveAfterAReduceTaskFailed(t *testing.T) {
 	poisoned.Store(true)
 	poison := func(b objstore.Bucket) objstore.Bucket {
 		return &faultStore{Bucket: b, put: func(key string, _ *objstore.PutOptions) error {
-			if poisoned.Load() && strings.Contains(key, "/staging/r000001/") {
+			if poisoned.Load() && strings.Contains(key, "/staging/"+manifest.ChunkSpread("r000001")+"/r000001/") {
 				return functions.Permanent(errors.New("injected: the disk of reduce partition 1 is full"))
 			}
 			return nil
@@ -169,7 +169,7 @@ func TestRedriveRacingASettle(t *testing.T) {
 	var settled atomic.Int64
 	redriver := r.engine(engineOptions{name: "redriver", functions: reg, store: func(b objstore.Bucket) objstore.Bucket {
 		return &afterDelete{Bucket: b, after: func(key string) {
-			if strings.HasSuffix(key, "/chunks/"+jf.Failed[0].Chunk+".json") {
+			if strings.HasSuffix(key, "/chunks/"+manifest.ChunkSpread(jf.Failed[0].Chunk)+"/"+jf.Failed[0].Chunk+".json") {
 				// Another process looks at the job now.
 				if _, err := other.TryCommit(context.Background(), spec.Output, res.Job); err != nil {
 					t.Errorf("the other process's look: %v", err)
@@ -212,7 +212,7 @@ func TestReduceAttemptFromBeforeARedriveIsNotCommitted(t *testing.T) {
 		store: func(b objstore.Bucket) objstore.Bucket {
 			return &ctxStore{Bucket: b, put: func(ctx context.Context, key string, _ *objstore.PutOptions) (context.Context, error) {
 				switch {
-				case poisoned.Load() && strings.Contains(key, "/staging/c00000002/"):
+				case poisoned.Load() && strings.Contains(key, "/staging/"+manifest.ChunkSpread("c00000002")+"/c00000002/"):
 					return ctx, functions.Permanent(errors.New("injected: chunk 2 cannot write"))
 				case strings.Contains(key, "/reduce/") && strings.HasSuffix(key, "/r000000.json"):
 					select {

@@ -19,8 +19,8 @@ func ExampleLayout() {
 	// Output:
 	// warehouse/errors/_fanout/j0123456789abcdef0123/manifest.json
 	// warehouse/errors/_fanout/j0123456789abcdef0123/manifest/000000.json
-	// warehouse/errors/_fanout/j0123456789abcdef0123/chunks/c00000007.json
-	// warehouse/errors/_fanout/j0123456789abcdef0123/staging/c00000007/2/
+	// warehouse/errors/_fanout/j0123456789abcdef0123/chunks/b3/c00000007.json
+	// warehouse/errors/_fanout/j0123456789abcdef0123/staging/b3/c00000007/2/
 	// warehouse/errors/_fanout/j0123456789abcdef0123/_COMMITTED
 	// warehouse/errors/day=2026-11-22/part-c00000007.parquet
 	// warehouse/errors/_SUCCESS

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"fmt"
+	"hash/fnv"
 	"path"
 	"strconv"
 	"strings"
@@ -14,12 +15,19 @@ import (
 //
 //	<prefix>_fanout/<job>/manifest.json             Manifest
 //	<prefix>_fanout/<job>/manifest/000000.json      Shard 0, 1, ...
-//	<prefix>_fanout/<job>/chunks/<chunk>.json       ChunkMarker
-//	<prefix>_fanout/<job>/staging/<chunk>/<epoch>/  one attempt's output, every name ending in StagedSuffix
+//	<prefix>_fanout/<job>/chunks/<hh>/<chunk>.json       ChunkMarker
+//	<prefix>_fanout/<job>/staging/<hh>/<chunk>/<epoch>/  one attempt's output, every name ending in StagedSuffix
 //	<prefix>_fanout/<job>/_COMMITTED                CommitRecord
 //	<prefix><partition>/<file>                      committed data
 //	<prefix>_rejected/<file>                        committed rejected records (RejectedKey)
 //	<prefix>_SUCCESS                                written after the commit
+//
+// <hh> is ChunkSpread(chunk): two hex digits of a hash of the chunk ID, so
+// that the markers and staging writes of a job's chunks spread over 256
+// key ranges, which S3 partitions apart as the request rate grows (about
+// 3,500 writes/s per partition), instead of sharing one prefix with
+// sequential names. (Layouts before December 2026 had no <hh>; jobs
+// planned by them cannot be resumed or committed by this version.)
 type Layout struct {
 	// Prefix is the output prefix inside the output bucket: "" or a key
 	// prefix ending in "/". Use NewLayout to normalise it.
@@ -57,18 +65,35 @@ func (l Layout) ShardKey(job string, i int) string {
 func (l Layout) MarkerPrefix(job string) string { return l.JobPrefix(job) + "chunks/" }
 
 // MarkerKey is the key of chunk's commit marker.
-func (l Layout) MarkerKey(job, chunk string) string { return l.MarkerPrefix(job) + chunk + ".json" }
+func (l Layout) MarkerKey(job, chunk string) string {
+	return l.MarkerPrefix(job) + ChunkSpread(chunk) + "/" + chunk + ".json"
+}
+
+// ChunkSpread returns the two hex digits that spread chunk's keys (its
+// marker and staging prefix) over 256 key ranges: the low byte of the
+// FNV-1a hash of the chunk ID.
+func ChunkSpread(chunk string) string {
+	h := fnv.New32a()
+	h.Write([]byte(chunk))
+	const digits = "0123456789abcdef"
+	b := byte(h.Sum32())
+	return string([]byte{digits[b>>4], digits[b&15]})
+}
 
 // ChunkFromMarkerKey returns the chunk whose marker is at key, and false
 // when key is not a marker key of job (another job's key, a stray object,
-// a name with a slash in it).
+// a name in the wrong spread directory or with a slash in it).
 func (l Layout) ChunkFromMarkerKey(job, key string) (string, bool) {
 	rest, ok := strings.CutPrefix(key, l.MarkerPrefix(job))
 	if !ok {
 		return "", false
 	}
-	chunk, ok := strings.CutSuffix(rest, ".json")
-	if !ok || chunk == "" || strings.Contains(chunk, "/") {
+	spread, name, ok := strings.Cut(rest, "/")
+	if !ok {
+		return "", false
+	}
+	chunk, ok := strings.CutSuffix(name, ".json")
+	if !ok || chunk == "" || strings.Contains(chunk, "/") || ChunkSpread(chunk) != spread {
 		return "", false
 	}
 	return chunk, true
@@ -99,7 +124,7 @@ func (l Layout) StagingRoot(job string) string { return l.JobPrefix(job) + "stag
 // Each attempt writes only there, so that a slow loser never overwrites
 // the winner's files.
 func (l Layout) StagingPrefix(job, chunk string, epoch int64) string {
-	return l.StagingRoot(job) + chunk + "/" + strconv.FormatInt(epoch, 10) + "/"
+	return l.StagingRoot(job) + ChunkSpread(chunk) + "/" + chunk + "/" + strconv.FormatInt(epoch, 10) + "/"
 }
 
 // CommitKey is the key of job's CommitRecord, created once with

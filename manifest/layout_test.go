@@ -1,6 +1,9 @@
 package manifest
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestNewLayout(t *testing.T) {
 	tests := []struct {
@@ -35,9 +38,9 @@ func TestLayoutKeys(t *testing.T) {
 			{"ShardKey", l.ShardKey(job, 7), prefix + "_fanout/" + job + "/manifest/000007.json"},
 			{"ShardKey wide", l.ShardKey(job, 1234567), prefix + "_fanout/" + job + "/manifest/1234567.json"},
 			{"MarkerPrefix", l.MarkerPrefix(job), prefix + "_fanout/" + job + "/chunks/"},
-			{"MarkerKey", l.MarkerKey(job, "c00000003"), prefix + "_fanout/" + job + "/chunks/c00000003.json"},
+			{"MarkerKey", l.MarkerKey(job, "c00000003"), prefix + "_fanout/" + job + "/chunks/ff/c00000003.json"},
 			{"StagingRoot", l.StagingRoot(job), prefix + "_fanout/" + job + "/staging/"},
-			{"StagingPrefix", l.StagingPrefix(job, "c00000003", 12), prefix + "_fanout/" + job + "/staging/c00000003/12/"},
+			{"StagingPrefix", l.StagingPrefix(job, "c00000003", 12), prefix + "_fanout/" + job + "/staging/ff/c00000003/12/"},
 			{"CommitKey", l.CommitKey(job), prefix + "_fanout/" + job + "/_COMMITTED"},
 			{"SuccessKey", l.SuccessKey(), prefix + "_SUCCESS"},
 			{"DataKey unpartitioned", l.DataKey("", "part-0.parquet"), prefix + "part-0.parquet"},
@@ -50,6 +53,29 @@ func TestLayoutKeys(t *testing.T) {
 					t.Errorf("got %q, want %q", tt.got, tt.want)
 				}
 			})
+		}
+	}
+}
+
+// TestChunkSpreadSpreads checks that the spread directories of a job's
+// sequential chunk IDs cover all 256 values, none holding more than twice
+// its share, so that marker writes spread over S3's key partitions.
+func TestChunkSpreadSpreads(t *testing.T) {
+	const n = 25600
+	count := map[string]int{}
+	for i := range n {
+		s := ChunkSpread(ChunkID(i))
+		if len(s) != 2 || strings.Trim(s, "0123456789abcdef") != "" {
+			t.Fatalf("ChunkSpread(%q) = %q, want two lowercase hex digits", ChunkID(i), s)
+		}
+		count[s]++
+	}
+	if len(count) != 256 {
+		t.Fatalf("%d chunks spread over %d directories, want 256", n, len(count))
+	}
+	for s, c := range count {
+		if c > 2*n/256 {
+			t.Errorf("directory %s holds %d of %d chunks, want at most %d", s, c, n, 2*n/256)
 		}
 	}
 }
@@ -68,7 +94,9 @@ func TestChunkFromMarkerKey(t *testing.T) {
 		{"other job", l.MarkerKey("j0000000000000000000a", "c00000042"), "", false},
 		{"no suffix", l.MarkerPrefix(job) + "c00000042", "", false},
 		{"empty name", l.MarkerPrefix(job) + ".json", "", false},
-		{"nested", l.MarkerPrefix(job) + "x/c00000042.json", "", false},
+		{"flat (old layout)", l.MarkerPrefix(job) + "c00000042.json", "", false},
+		{"wrong spread directory", l.MarkerPrefix(job) + "00/c00000042.json", "", false},
+		{"nested", l.MarkerPrefix(job) + ChunkSpread("c00000042") + "/x/c00000042.json", "", false},
 		{"manifest", l.ManifestKey(job), "", false},
 		{"no prefix", "_fanout/" + job + "/chunks/c00000042.json", "", false},
 	}

@@ -154,7 +154,7 @@ func ObjectKey(r *http.Request) string {
 }
 
 // IsMarkerPut reports whether r creates a chunk marker
-// (<out>/_fanout/<job>/chunks/<chunk>.json with If-None-Match: *).
+// (<out>/_fanout/<job>/chunks/<hh>/<chunk>.json with If-None-Match: *).
 func IsMarkerPut(r *http.Request) bool {
 	k := ObjectKey(r)
 	return r.Method == http.MethodPut && r.Header.Get("If-None-Match") == "*" &&
@@ -162,7 +162,7 @@ func IsMarkerPut(r *http.Request) bool {
 }
 
 // StagingChunk returns the chunk and epoch directory of a staging write
-// (<out>/_fanout/<job>/staging/<chunk>/<epoch>/...), or ok false.
+// (<out>/_fanout/<job>/staging/<hh>/<chunk>/<epoch>/...), or ok false.
 func StagingChunk(r *http.Request) (chunk, epoch string, ok bool) {
 	if r.Method != http.MethodPut {
 		return "", "", false
@@ -171,9 +171,9 @@ func StagingChunk(r *http.Request) (chunk, epoch string, ok bool) {
 	if !found {
 		return "", "", false
 	}
-	parts := strings.SplitN(rest, "/", 3)
-	if len(parts) < 3 {
+	parts := strings.SplitN(rest, "/", 4)
+	if len(parts) < 4 {
 		return "", "", false
 	}
-	return parts[0], parts[1], true
+	return parts[1], parts[2], true
 }

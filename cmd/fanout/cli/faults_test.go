@@ -30,6 +30,7 @@ import (
 	"github.com/fanout-dev/fanout/fanout/faulttest"
 	"github.com/fanout-dev/fanout/fanout/redisqueue"
 	"github.com/fanout-dev/fanout/localstack"
+	"github.com/fanout-dev/fanout/manifest"
 	"github.com/fanout-dev/fanout/objstore"
 	"github.com/fanout-dev/fanout/objstore/miniostore"
 )
@@ -312,7 +313,7 @@ func TestWorkerKilledMidOutput(t *testing.T) {
 	a.Kill()
 	a.Wait(t, 10*time.Second)
 	staged := 0
-	for _, err := range j.store.List(context.Background(), "out/_fanout/"+j.job+"/staging/"+chunk+"/", nil) {
+	for _, err := range j.store.List(context.Background(), manifest.NewLayout("out").StagingRoot(j.job)+manifest.ChunkSpread(chunk)+"/"+chunk+"/", nil) {
 		if err == nil {
 			staged++
 		}
@@ -397,7 +398,7 @@ func TestWorkerStoppedPastItsLease(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("worker a never staged a file:\n%s", a.Stderr())
 	}
-	chunk := strings.SplitN(strings.SplitN(key, "/staging/", 2)[1], "/", 2)[0]
+	chunk := strings.SplitN(strings.SplitN(key, "/staging/", 2)[1], "/", 3)[1] // staging/<hh>/<chunk>/
 	if err := a.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
