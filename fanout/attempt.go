@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/fanout-dev/fanout/manifest"
@@ -15,7 +16,22 @@ import (
 // that removes staging may be over, and counts itself skipped. A marker
 // write that failed leaves them unless the marker exists and names none
 // of them (discardBeaten): the write may still land.
-func (e *Engine) publish(ctx context.Context, js *jobState, key, staging string, m *manifest.ChunkMarker, stats *WorkStats, ev *ChunkEvent) (bool, error) {
+//
+// Just before the marker write the attempt confirms its lease with a
+// heartbeat (lease is the attempt's, a backup's task named by its chunk):
+// an attempt whose lease is lost, or whose job was cancelled and dropped
+// from the queue (cancel.go), publishes nothing and returns an error
+// matching ErrLeaseLost. A queue that does not answer does not stop it:
+// the queue holds hints, the marker's create-only write is the fence.
+func (e *Engine) publish(ctx context.Context, js *jobState, lease Lease, key, staging string, m *manifest.ChunkMarker, stats *WorkStats, ev *ChunkEvent) (bool, error) {
+	task := lease
+	if ev.Backup {
+		task.Chunk = BackupTask(lease.Chunk)
+	}
+	if _, err := e.cfg.Queue.Heartbeat(ctx, task); errors.Is(err, ErrLeaseLost) {
+		e.removePrefix(context.WithoutCancel(ctx), js.out, staging)
+		return false, err
+	}
 	won, err := e.createMarker(ctx, js, key, m)
 	if err != nil {
 		e.discardBeaten(context.WithoutCancel(ctx), js, key, staging)

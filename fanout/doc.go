@@ -46,6 +46,7 @@
 //	<out>/_fanout/<job>/chunks/<hh>/<chunk>.json      chunk markers (<hh>: manifest.ChunkSpread)
 //	<out>/_fanout/<job>/staging/<hh>/<chunk>/<epoch>/<random>/...   attempts' output (names end in .staged)
 //	<out>/_fanout/<job>/_COMMITTED                    the commit record
+//	<out>/_fanout/<job>/_CANCELLED                    the cancel record (cancel.go)
 //	<out>/_fanout/OWNER                                the output's owner job (owner.go)
 //	<out>/<col>=<value>/part-<job>-<chunk>-<n>.<ext>   committed data
 //	<out>/_rejected/part-<job>-<chunk>-<n>.jsonl       rejected records (reject.go)

@@ -167,6 +167,10 @@ func (e *Engine) enqueueMissing(ctx context.Context, js *jobState) (int, error) 
 	if _, err := e.readCommit(ctx, js); err == nil {
 		return 0, nil // committed: nothing to run
 	}
+	if err := cancelled(ctx, js.out, js.layout, js.job); err != nil {
+		js.cancelSeen.Store(true)
+		return 0, err // never queued again (cancel.go)
+	}
 	scan, err := e.scanMarkers(ctx, js)
 	if err != nil {
 		return 0, err
@@ -287,8 +291,21 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 	}
 	poll := 50 * time.Millisecond
 	commitFailures := 0
+	var lookedForCancel time.Time
 	for {
 		rec, ready := e.check(ctx, js, start, opts.Progress)
+		if rec == nil && (js.cancelSeen.Load() || time.Since(lookedForCancel) >= cancelCheckInterval) {
+			// Cancelled from elsewhere (fanout cancel): the queue may
+			// have dropped the job (then check found it unknown and
+			// enqueueMissing refused it), or be this process's own.
+			lookedForCancel = time.Now()
+			if err := cancelled(ctx, js.out, js.layout, job); errors.As(err, new(*JobCancelledError)) {
+				stopWork()
+				wg.Wait()
+				e.dropCancelled(ctx, job, outURL)
+				return Result{Job: job, State: StateCancelled, Chunks: js.m.Chunks, Output: js.m.Spec.Output, Error: err.Error(), Elapsed: time.Since(start)}, err
+			}
+		}
 		if since, err := js.queueDown(); err != nil && time.Since(since) > queueTimeout {
 			err = fmt.Errorf("job %s: %w for %s (longer than the queue timeout, %s): %w; chunks that finished keep their markers in the bucket: once the queue is back, resume the job",
 				job, ErrQueueUnavailable, time.Since(since).Round(time.Second), queueTimeout, err)
@@ -329,6 +346,10 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 		}
 	}
 }
+
+// cancelCheckInterval is how often Wait looks at the owner record for a
+// cancel (a cancel that drops the job from a shared queue is seen at once).
+const cancelCheckInterval = 2 * time.Second
 
 // settledCheckInterval is the least time between two looks at a job that
 // its local workers' settled chunks trigger.
@@ -393,7 +414,7 @@ func (e *Engine) check(ctx context.Context, js *jobState, start time.Time, progr
 	}
 	if errors.Is(err, ErrUnknownJob) {
 		// The queue forgot the job (Redis flushed): rebuild it.
-		if _, err := e.enqueueMissing(ctx, js); err != nil {
+		if _, err := e.enqueueMissing(ctx, js); err != nil && !js.cancelSeen.Load() {
 			e.log.Warn("re-enqueue failed", "job", job, "err", err)
 		}
 		return nil, false
@@ -497,6 +518,11 @@ func (e *Engine) commitOrVerify(ctx context.Context, js *jobState, rec *manifest
 			wall = time.Since(js.m.Created) // the job's, whoever commits it
 		}
 		rec, err = e.Commit(ctx, js, wall)
+		var jc *JobCancelledError
+		if errors.As(err, &jc) {
+			e.dropCancelled(ctx, job, js.m.Spec.Output)
+			return Result{Job: job, State: StateCancelled, Chunks: js.m.Chunks, Output: js.m.Spec.Output, Error: err.Error(), Elapsed: time.Since(start)}, err
+		}
 		if err != nil {
 			res := Result{Job: job, State: StateFailed, Chunks: js.m.Chunks, Output: js.m.Spec.Output, Error: err.Error(), Elapsed: time.Since(start)}
 			var jf *JobFailedError
@@ -655,6 +681,11 @@ func (e *Engine) Status(ctx context.Context, outURL, job string) (Result, error)
 		return res, nil
 	}
 	res := Result{Job: job, State: StateRunning, Chunks: js.m.Chunks, Objects: js.m.Objects, Output: js.m.Spec.Output, Planned: js.m.Created}
+	if err := cancelled(ctx, js.out, js.layout, job); errors.As(err, new(*JobCancelledError)) {
+		res.State, res.Error = StateCancelled, err.Error()
+	} else if err != nil {
+		return res, err
+	}
 	scan, err := e.scanMarkers(ctx, js)
 	if err != nil {
 		return res, err

@@ -32,6 +32,8 @@ type jobState struct {
 	// reduceReady is set once the shuffle index exists (for progress
 	// reports: a redrive elsewhere may have removed it since).
 	reduceReady atomic.Bool
+	// cancelSeen is set when enqueueMissing found the job cancelled.
+	cancelSeen atomic.Bool
 
 	// manifestBytes is the size of the encoded manifest, the job's cost
 	// in the engine's cache beside its cached shards.

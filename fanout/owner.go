@@ -189,6 +189,11 @@ func (e *Engine) claimOutput(ctx context.Context, out objstore.Bucket, layout ma
 		case err != nil:
 			return fmt.Errorf("checking the output's owner: %w", err)
 		case cur.Job == job:
+			if cur.State == manifest.OwnerCancelled {
+				// Cancelled is final: the same spec again is the same job.
+				return functions.Permanent(fmt.Errorf("%w; run with --rerun to run it again as a new job",
+					&JobCancelledError{Job: job, Reason: cur.Reason, At: cur.Since}))
+			}
 			if cur.State == manifest.OwnerFailed {
 				// Its earlier plan failed (or its commit did): running again.
 				unplanned, err := neverPlanned(ctx, out, layout, cur.Job)
@@ -212,7 +217,8 @@ func (e *Engine) claimOutput(ctx context.Context, out objstore.Bucket, layout ma
 			return err
 		}
 		refused := functions.Permanent(&OutputOwnedError{Output: spec.Output, Job: job, Owner: cur.Job, State: state})
-		abandoned := false
+		// A cancelled owner gave the output back.
+		abandoned := state == StateCancelled
 		if state == manifest.OwnerFailed {
 			if abandoned, err = neverPlanned(ctx, out, layout, cur.Job); err != nil {
 				return err
@@ -328,6 +334,9 @@ func (e *Engine) fenceOutput(ctx context.Context, js *jobState) error {
 			return functions.Permanent(&OutputOwnedError{Output: js.m.Spec.Output, Job: js.job, Owner: cur.Job, State: state, AtCommit: true})
 		case cur.State == manifest.OwnerCommitting:
 			return nil // fenced by this or another committer of the job
+		case cur.State == manifest.OwnerCancelled:
+			// Cancelled before this fence: nothing is published.
+			return functions.Permanent(&JobCancelledError{Job: js.job, Reason: cur.Reason, At: cur.Since})
 		}
 		next := *cur
 		next.State, next.Reason = manifest.OwnerCommitting, ""

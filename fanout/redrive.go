@@ -51,6 +51,9 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (RedriveInfo, 
 	} else if !errors.Is(err, objstore.ErrNotFound) {
 		return info, err
 	}
+	if err := cancelled(ctx, js.out, js.layout, job); err != nil {
+		return info, err
+	}
 	// A job whose output a --rerun took over can never commit.
 	if other, err := e.setOwnerState(ctx, js, manifest.OwnerFailed, manifest.OwnerRunning, ""); err != nil {
 		return info, err

@@ -303,7 +303,7 @@ func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, s
 		Started: started, Finished: time.Now().UTC(), Attempts: lease.Deliveries,
 		Backup: ev.Backup, MemoryMB: e.cfg.MemoryMB, Shuffle: shuffle,
 	}
-	if won, err := e.publish(ctx, js, markerKey, staging, m, stats, ev); !won {
+	if won, err := e.publish(ctx, js, lease, markerKey, staging, m, stats, ev); !won {
 		return err
 	}
 	ev.RecordsIn, ev.RecordsOut = groups, out.rows

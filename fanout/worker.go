@@ -201,9 +201,16 @@ func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats) Ch
 	}
 	err = e.processChunk(hbCtx, js, work, stats, &ev)
 	lost := hb.stop()
+	if errors.Is(err, ErrLeaseLost) {
+		lost = true // found at the check before publishing (attempt.go)
+	}
 	if lost {
 		stats.LeasesLost.Add(1)
-		e.log.Info("lease lost; the attempt's output is discarded", "job", lease.Job, "chunk", lease.Chunk, "epoch", lease.Epoch)
+		if errors.Is(err, ErrUnknownJob) || errors.Is(context.Cause(hbCtx), ErrUnknownJob) {
+			e.log.Info("the job left the queue (cancelled, or finished); the attempt's output is discarded", "job", lease.Job, "chunk", lease.Chunk, "epoch", lease.Epoch)
+		} else {
+			e.log.Info("lease lost; the attempt's output is discarded", "job", lease.Job, "chunk", lease.Chunk, "epoch", lease.Epoch)
+		}
 		ev.Outcome = OutcomeLeaseLost
 		return ev
 	}
@@ -462,7 +469,7 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 		Backup: ev.Backup, MemoryMB: e.cfg.MemoryMB,
 	}
 	rej.mark(m)
-	if won, err := e.publish(ctx, js, markerKey, staging, m, stats, ev); !won {
+	if won, err := e.publish(ctx, js, lease, markerKey, staging, m, stats, ev); !won {
 		return err
 	}
 	ev.RecordsIn, ev.RecordsOut, ev.BytesIn = in.records, rowsOut, bytesIn
@@ -587,7 +594,7 @@ func (e *Engine) advanceIdle(ctx context.Context, job string) {
 		}
 		if _, err := e.commitOrVerify(ctx, js, rec, start); err != nil && !errors.Is(err, errCommitBusy) {
 			var jf *JobFailedError
-			if errors.As(err, &jf) {
+			if errors.As(err, &jf) || errors.As(err, new(*JobCancelledError)) {
 				e.failedJobs.Store(s.Job, true)
 			} else if ctx.Err() == nil {
 				e.log.Warn("commit by an idle worker failed", "job", s.Job, "err", err)

@@ -24,8 +24,13 @@ type Owner struct {
 	Since time.Time `json:"since"`
 	// Previous is the job this one took the output over from (--rerun).
 	Previous string `json:"previous,omitempty"`
-	// Reason says why the job failed (State OwnerFailed).
+	// Reason says why the job failed (State OwnerFailed) or was
+	// cancelled (OwnerCancelled).
 	Reason string `json:"reason,omitempty"`
+	// Replaces is the committed job whose output this job replaces when
+	// it commits (--overwrite); a job that takes the output over from
+	// this one inherits it.
+	Replaces string `json:"replaces,omitempty"`
 	// Token is random per write, so that no two writers ever send
 	// identical bytes: a backend that resolves a retried conditional
 	// write by comparing ETags (objstore.PutOptions.IfMatch) then never
@@ -42,8 +47,13 @@ const (
 	// rejected records); `fanout redrive` sets it back to running.
 	OwnerFailed = "failed"
 	// OwnerCommitting: the job's commit has fenced the output and may be
-	// publishing. Final: the owner never changes again.
+	// publishing. Final for the job: only a job with --overwrite takes
+	// the output over, and only once the commit is complete.
 	OwnerCommitting = "committing"
+	// OwnerCancelled: `fanout cancel` stopped the job before its commit
+	// fenced the output. Final for the job: its commit is refused, and
+	// the output is free for any other job.
+	OwnerCancelled = "cancelled"
 )
 
 // OwnerKey is the key of the output's Owner record. It is not under any
@@ -62,11 +72,13 @@ func (o *Owner) Validate() error {
 		return invalid("owner", fmt.Errorf("spec %q is not a job ID", truncate(o.Spec, 40)))
 	case o.Previous != "" && !ValidJobID(o.Previous):
 		return invalid("owner", fmt.Errorf("previous job %q is not a job ID", truncate(o.Previous, 40)))
+	case o.Replaces != "" && !ValidJobID(o.Replaces):
+		return invalid("owner", fmt.Errorf("replaced job %q is not a job ID", truncate(o.Replaces, 40)))
 	case o.Token == "":
 		return invalid("owner", errors.New("no token"))
 	}
 	switch o.State {
-	case OwnerRunning, OwnerFailed, OwnerCommitting:
+	case OwnerRunning, OwnerFailed, OwnerCommitting, OwnerCancelled:
 		return nil
 	}
 	return invalid("owner", fmt.Errorf("state %q", truncate(o.State, 40)))
@@ -75,4 +87,34 @@ func (o *Owner) Validate() error {
 // DecodeOwner decodes and validates an Owner record.
 func DecodeOwner(b []byte) (*Owner, error) {
 	return decode[Owner]("owner", b)
+}
+
+// CancelRecord is written create-only at Layout.CancelKey once a job was
+// cancelled (its owner record moved to OwnerCancelled first): the job's
+// own durable note of it, which outlives the owner record when another
+// job takes the output.
+type CancelRecord struct {
+	Version   int       `json:"version"`
+	Job       string    `json:"job"`
+	Cancelled time.Time `json:"cancelled"`
+	Reason    string    `json:"reason,omitempty"`
+}
+
+// CancelKey is the key of job's CancelRecord.
+func (l Layout) CancelKey(job string) string { return l.JobPrefix(job) + "_CANCELLED" }
+
+// Validate checks the cancel record's invariants.
+func (c *CancelRecord) Validate() error {
+	if err := checkVersion("cancel record", c.Version); err != nil {
+		return err
+	}
+	if !ValidJobID(c.Job) {
+		return invalid("cancel record", fmt.Errorf("job %q is not a job ID", truncate(c.Job, 40)))
+	}
+	return nil
+}
+
+// DecodeCancel decodes and validates a CancelRecord.
+func DecodeCancel(b []byte) (*CancelRecord, error) {
+	return decode[CancelRecord]("cancel record", b)
 }
