@@ -154,6 +154,9 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 			continue
 		}
 		idle = 20 * time.Millisecond
+		// A job with work again was redriven (by another process, or
+		// resumed): idle workers may commit it once more.
+		e.failedJobs.Delete(lease.Job)
 		ev := e.runLease(work, lease, opts.Stats)
 		if opts.Observe != nil {
 			opts.Observe(ev)

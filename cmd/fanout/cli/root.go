@@ -134,6 +134,7 @@ everything runs in this process; with it, chunks go through Redis and any number
 		newWatchCommand(g),
 		newInferCommand(g),
 		newProfileCommand(g),
+		newUICommand(g),
 	)
 	root.Version = buildVersion()
 	root.SetVersionTemplate("fanout {{.Version}}\n")

@@ -26,6 +26,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/fanout-dev/fanout/fanout"
+	"github.com/fanout-dev/fanout/fanout/dashboard"
 	"github.com/fanout-dev/fanout/fanout/lambdafan"
 	"github.com/fanout-dev/fanout/fanout/redisqueue"
 	"github.com/fanout-dev/fanout/fanout/trigger"
@@ -463,6 +464,7 @@ func newServeCommand(g *globalFlags) *cobra.Command {
 	f := triggerFlags{job: jobFlags{functions: g.functions}}
 	var listen, secret, tlsCert, tlsKey string
 	var limits webhookLimits
+	var ui uiFlags
 	cmd := &cobra.Command{
 		Use:   "serve --listen ADDR --fn NAME --out s3://bucket/base/ [flags]",
 		Short: "Receive bucket event notifications over HTTP (MinIO's webhook target, S3 event JSON) and run a job per batch of new objects",
@@ -475,7 +477,10 @@ JSON (direct, SQS, SNS or EventBridge shaped). Each request must carry
 repeated event (same bucket, key and ETag or version) never starts a second job.
 Events are recorded in the bucket (an inbox under <out>/_fanout/trigger/) before
 the request is answered, so a failure answers 503 (MinIO with a queue_dir sends
-the event again) and a restarted serve picks up what it had not settled.`,
+the event again) and a restarted serve picks up what it had not settled.
+
+The same listener serves the dashboard of fanout ui at /ui/ (its actions take
+--ui-token, or the shared secret), and Prometheus metrics at /metrics.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("secret") {
@@ -485,6 +490,7 @@ the event again) and a restarted serve picks up what it had not settled.`,
 				return errors.New("--secret (or FANOUT_WEBHOOK_SECRET) is required: the webhook accepts only requests carrying it as a bearer token")
 			}
 			g.secrets = append(g.secrets, secret)
+			ui.resolveToken(cmd, g)
 			if err := f.admission(g); err != nil {
 				return err
 			}
@@ -505,7 +511,18 @@ the event again) and a restarted serve picks up what it had not settled.`,
 			// Every phase of a request is bounded in time, and idle
 			// keep-alive connections are closed, so that clients cannot
 			// hold this process's file descriptors.
-			srv := &http.Server{Handler: svc.webhook(secret, limits), ReadHeaderTimeout: 10 * time.Second,
+			// The dashboard's actions take --ui-token, or the webhook's
+			// secret (when it is long enough to be one).
+			uiToken := ui.token
+			if uiToken == "" && len(secret) >= fanout.MinSecretLen {
+				uiToken = secret
+			}
+			dash, err := ui.dashboard(a, svc.runner.admin, uiToken, ln, svc.log)
+			if err != nil {
+				ln.Close()
+				return err
+			}
+			srv := &http.Server{Handler: svc.webhook(secret, limits, dash.Handler()), ReadHeaderTimeout: 10 * time.Second,
 				ReadTimeout: time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: time.Minute, MaxHeaderBytes: 64 << 10}
 			scheme := "http"
 			if tlsCert != "" || tlsKey != "" {
@@ -532,6 +549,7 @@ the event again) and a restarted serve picks up what it had not settled.`,
 				svc.run(runCtx, f.job.out)
 			}()
 			go svc.replayLoop(runCtx)
+			go dash.Run(runCtx)
 			select {
 			case <-ctx.Done():
 			case err = <-srvDone:
@@ -562,6 +580,7 @@ the event again) and a restarted serve picks up what it had not settled.`,
 	cmd.Flags().IntVar(&limits.maxRequests, "max-requests", 64, "most requests handled at once, `N` (more are answered 503 and sent again by MinIO)")
 	cmd.Flags().StringVar(&tlsCert, "tls-cert", "", "serve HTTPS with this certificate `FILE` (PEM; with --tls-key)")
 	cmd.Flags().StringVar(&tlsKey, "tls-key", "", "the private key `FILE` of --tls-cert (PEM)")
+	ui.register(cmd)
 	return cmd
 }
 
@@ -580,12 +599,15 @@ type webhookLimits struct {
 	maxRequests int
 }
 
-func (s *triggerService) webhook(secret string, limits webhookLimits) http.Handler {
+func (s *triggerService) webhook(secret string, limits webhookLimits, ui http.Handler) http.Handler {
 	want := []byte("Bearer " + secret)
 	slots := make(chan struct{}, max(limits.maxRequests, 1))
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.Handle("GET /metrics", s.runner.metrics.handler()) // no secret: Prometheus scrapes it
+	if ui != nil {
+		mux.Handle(dashboard.Prefix, ui) // the dashboard checks its own token
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		reply := func(status int, body webhookReply) {
 			w.Header().Set("Content-Type", "application/json")

@@ -1,0 +1,242 @@
+package dashboard
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/fanout-dev/fanout/fanout"
+)
+
+// sample is one look at a job's counts, for the charts.
+type sample struct {
+	At       time.Time `json:"t"`
+	Done     int       `json:"done"`
+	Running  int       `json:"running"`
+	Retrying int       `json:"retrying"`
+	Pending  int       `json:"pending"` // waiting, not retrying
+	Dead     int       `json:"dead"`
+}
+
+// historyLen bounds a job's samples: when full, every other one goes, so
+// that a long job keeps its whole history at a coarser grain.
+const historyLen = 600
+
+// entry is what the sampler knows of one job.
+type entry struct {
+	ov      fanout.Overview
+	err     string
+	history []sample
+	// inQueue is true while the queue lists the job; seen is when it last
+	// did (or when the job was last found under an output prefix).
+	inQueue bool
+	seen    time.Time
+}
+
+// record adds s to the history, halving it when full.
+func (e *entry) record(s sample) {
+	if n := len(e.history); n > 0 && s.At.Sub(e.history[n-1].At) < time.Second/2 {
+		e.history[n-1] = s // a second look within the same beat replaces it
+		return
+	}
+	if len(e.history) == historyLen {
+		kept := e.history[:0]
+		for i := 0; i < historyLen; i += 2 {
+			kept = append(kept, e.history[i])
+		}
+		e.history = kept
+	}
+	e.history = append(e.history, s)
+}
+
+// sampler looks at every job every interval, so that what the pages show
+// costs the same whoever watches: requests are served from its last
+// look. It is the dashboard's only goroutine; Run owns it.
+type sampler struct {
+	cfg  Config
+	wake chan struct{}
+
+	mu   sync.Mutex
+	jobs map[string]*entry
+	// errs says what the last look could not do (the queue was down).
+	errs string
+	at   time.Time
+}
+
+func newSampler(cfg Config) *sampler {
+	return &sampler{cfg: cfg, wake: make(chan struct{}, 1), jobs: map[string]*entry{}}
+}
+
+// poke makes the next look happen now (after an action).
+func (s *sampler) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run looks every interval until ctx ends.
+func (s *sampler) run(ctx context.Context) {
+	t := time.NewTicker(s.cfg.Interval)
+	defer t.Stop()
+	n := 0
+	for {
+		s.look(ctx, n%ownerEvery == 0)
+		n++
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.wake:
+		}
+	}
+}
+
+// ownerEvery is how many looks pass between two reads of the owner
+// records of the output prefixes (a GET each).
+const ownerEvery = 5
+
+// lookParallelism bounds the jobs looked at at once.
+const lookParallelism = 8
+
+// look refreshes every job the queue holds, every job it held that has
+// not committed, and (when owners is set) the owner jobs of the output
+// prefixes.
+func (s *sampler) look(ctx context.Context, owners bool) {
+	specs, qerr := s.cfg.Admin.Jobs(ctx)
+	type target struct {
+		spec fanout.JobQueueSpec
+		out  string // set for a job looked at by its output
+	}
+	var targets []target
+	inQueue := map[string]bool{}
+	for _, sp := range specs {
+		inQueue[sp.Job] = true
+		targets = append(targets, target{spec: sp})
+	}
+	s.mu.Lock()
+	for job, e := range s.jobs {
+		if !inQueue[job] && !e.ov.Final() && e.ov.Output != "" {
+			targets = append(targets, target{spec: fanout.JobQueueSpec{Job: job}, out: e.ov.Output})
+		}
+	}
+	s.mu.Unlock()
+	if owners {
+		for _, out := range s.cfg.Outputs {
+			job, err := s.cfg.Engine.OutputOwner(ctx, out)
+			if err != nil || inQueue[job] {
+				continue
+			}
+			s.mu.Lock()
+			e := s.jobs[job]
+			if e != nil {
+				e.seen = time.Now()
+			}
+			s.mu.Unlock()
+			if e == nil {
+				targets = append(targets, target{spec: fanout.JobQueueSpec{Job: job}, out: out})
+			}
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(lookParallelism)
+	for _, tg := range targets {
+		g.Go(func() error {
+			var ov fanout.Overview
+			var err error
+			if tg.out == "" {
+				ov, err = s.cfg.Engine.Overview(gctx, tg.spec)
+			} else {
+				ov, err = s.cfg.Engine.OverviewAt(gctx, tg.out, tg.spec.Job)
+			}
+			s.update(tg.spec.Job, ov, err, inQueue[tg.spec.Job])
+			return nil
+		})
+	}
+	g.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for job, e := range s.jobs {
+		e.inQueue = inQueue[job]
+	}
+	s.errs, s.at = "", time.Now()
+	if qerr != nil {
+		s.errs = "listing the queue's jobs: " + s.cfg.Engine.Redact(qerr.Error())
+	}
+	s.trim()
+}
+
+// update stores one look at a job.
+func (s *sampler) update(job string, ov fanout.Overview, err error, inQueue bool) {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.jobs[job]
+	if e == nil {
+		if err != nil && errors.Is(err, fanout.ErrUnknownJob) {
+			return
+		}
+		e = &entry{}
+		s.jobs[job] = e
+	}
+	e.seen, e.inQueue = now, inQueue
+	if err != nil {
+		e.err = s.cfg.Engine.Redact(err.Error())
+		if e.ov.Job == "" {
+			e.ov = ov
+		}
+		return
+	}
+	e.ov, e.err = ov, ""
+	q := ov.Queue
+	e.record(sample{At: now, Done: ov.Done, Running: q.Running, Retrying: q.Retrying, Pending: q.Pending - q.Retrying, Dead: q.Dead})
+}
+
+// trim forgets the jobs beyond cfg.Recent that the queue no longer
+// holds, least recently seen first.
+func (s *sampler) trim() {
+	var gone []string
+	for job, e := range s.jobs {
+		if !e.inQueue {
+			gone = append(gone, job)
+		}
+	}
+	if len(gone) <= s.cfg.Recent {
+		return
+	}
+	slices.SortFunc(gone, func(a, b string) int { return s.jobs[b].seen.Compare(s.jobs[a].seen) })
+	for _, job := range gone[s.cfg.Recent:] {
+		delete(s.jobs, job)
+	}
+}
+
+// get returns a copy of a job's entry.
+func (s *sampler) get(job string) (entry, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.jobs[job]
+	if e == nil {
+		return entry{}, false
+	}
+	c := *e
+	c.history = slices.Clone(e.history)
+	return c, true
+}
+
+// all returns a copy of every entry (without histories) and the last
+// look's error and time.
+func (s *sampler) all() ([]entry, string, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]entry, 0, len(s.jobs))
+	for _, e := range s.jobs {
+		c := *e
+		c.history = slices.Clone(e.history[max(len(e.history)-rateSamples, 0):])
+		out = append(out, c)
+	}
+	return out, s.errs, s.at
+}

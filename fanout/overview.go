@@ -1,0 +1,180 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore"
+)
+
+// Job states an Overview reports beside StateRunning, StateCommitted and
+// StateFailed.
+const (
+	// StateQueued: the job has tasks waiting and none running.
+	StateQueued = "queued"
+	// StateCommitting: every task has settled and the commit is due or
+	// under way.
+	StateCommitting = "committing"
+)
+
+// overviewListed bounds the running tasks and dead letters an Overview
+// carries.
+const overviewListed = 50
+
+// Overview is a look at one job for dashboards: its plan, the queue's
+// counts, its running tasks and recent task times, its dead letters and,
+// once it has committed, its commit record. It is built from the queue's
+// counters, the manifest (cached) and a few reads of single objects, never
+// from a listing of the job's markers, so that looking at a job of 100,000
+// chunks costs what looking at one of ten does.
+type Overview struct {
+	Job      string `json:"job"`
+	State    string `json:"state"`
+	Output   string `json:"output"`
+	Function string `json:"function"`
+	// Planned is when the manifest was written.
+	Planned time.Time `json:"planned"`
+	// Tasks counts map chunks and reduce tasks; MapChunks of them are map
+	// chunks.
+	Tasks     int   `json:"tasks"`
+	MapChunks int   `json:"map_chunks"`
+	Objects   int64 `json:"objects"`
+	Bytes     int64 `json:"bytes"`
+	// Done counts the tasks that settled with output (as progress lines
+	// count them); Queue is the queue's counts.
+	Done  int        `json:"done"`
+	Queue QueueStats `json:"queue"`
+	// Running lists the leased tasks, longest running first (at most 50);
+	// Recent how long the most recently finished tasks ran.
+	Running []RunningTask   `json:"running,omitempty"`
+	Recent  []time.Duration `json:"recent_ns,omitempty"`
+	// BackupAfter is the job's straggler factor (0: no backups).
+	BackupAfter float64 `json:"backup_after,omitempty"`
+	// DeadLetters lists dead-lettered tasks with their reasons (at most
+	// 50, reasons redacted); Queue.Dead counts them all.
+	DeadLetters []DeadLetter `json:"dead_letters,omitempty"`
+	// Failure is why the job failed (StateFailed), redacted.
+	Failure string `json:"failure,omitempty"`
+	// RequestsFloor is the plan's floor on the job's S3 requests
+	// (PlanInfo.RequestsEstimate); the commit record counts them.
+	RequestsFloor int64 `json:"s3_requests_floor"`
+	// Commit is the job's commit record once it committed (failure
+	// reasons redacted).
+	Commit *manifest.CommitRecord `json:"commit,omitempty"`
+}
+
+// Final reports whether the overview can no longer change (a committed
+// job).
+func (o Overview) Final() bool { return o.State == StateCommitted }
+
+// Overview looks at a job the queue holds (spec from QueueAdmin.Jobs).
+func (e *Engine) Overview(ctx context.Context, spec JobQueueSpec) (Overview, error) {
+	js, err := e.loadJob(ctx, spec.Job, spec.Manifest)
+	if err != nil {
+		return Overview{Job: spec.Job}, err
+	}
+	return e.overview(ctx, js, true)
+}
+
+// OverviewAt looks at a job by its output URL, whether or not the queue
+// still holds it.
+func (e *Engine) OverviewAt(ctx context.Context, outURL, job string) (Overview, error) {
+	js, err := e.openJob(ctx, outURL, job)
+	if err != nil {
+		return Overview{Job: job}, err
+	}
+	return e.overview(ctx, js, false)
+}
+
+// OutputOwner returns the job that owns an output prefix (its owner
+// record); ErrUnknownJob when the prefix has none.
+func (e *Engine) OutputOwner(ctx context.Context, outURL string) (string, error) {
+	out, _, layout, err := e.output(ctx, outURL)
+	if err != nil {
+		return "", err
+	}
+	o, _, err := readOwner(ctx, out, layout)
+	if errors.Is(err, objstore.ErrNotFound) {
+		return "", fmt.Errorf("%w: %s has no owner record", ErrUnknownJob, outURL)
+	}
+	if err != nil {
+		return "", err
+	}
+	return o.Job, nil
+}
+
+func (e *Engine) overview(ctx context.Context, js *jobState, queued bool) (Overview, error) {
+	m := js.m
+	o := Overview{Job: js.job, State: StateRunning, Output: m.Spec.Output, Function: m.Spec.Function, Planned: m.Created,
+		Tasks: m.Chunks + m.Reducers, MapChunks: m.Chunks, Objects: m.Objects, Bytes: m.Bytes, BackupAfter: m.Spec.BackupAfter,
+		RequestsFloor: PlanInfo{Manifest: m}.RequestsEstimate()}
+	stats, err := e.cfg.Admin.Stats(ctx, js.job)
+	switch {
+	case errors.Is(err, ErrUnknownJob):
+		queued = false
+	case err != nil:
+		return o, err
+	default:
+		o.Queue = stats
+		o.Done = js.progress(stats, 0).Done
+	}
+	settled := queued && o.Queue.Pending == 0 && o.Queue.Running == 0
+	if !queued || settled {
+		// Only a job the queue no longer runs can have committed; a GET
+		// that finds nothing is cheap, but not worth making per running
+		// job per refresh.
+		rec, err := e.readCommit(ctx, js)
+		switch {
+		case err == nil:
+			e.redactCommit(rec)
+			o.State, o.Commit, o.Done = StateCommitted, rec, o.Tasks-len(rec.Failed)
+			o.Queue = QueueStats{Done: o.Done, Dead: len(rec.Failed)}
+			return o, nil
+		case !errors.Is(err, objstore.ErrNotFound):
+			return o, err
+		}
+	}
+	if queued {
+		a, err := e.cfg.Admin.Activity(ctx, js.job)
+		if err != nil && !errors.Is(err, ErrUnknownJob) {
+			return o, err
+		}
+		o.Running, o.Recent = a.Running[:min(len(a.Running), overviewListed)], a.Recent
+		if o.Queue.Running == 0 && o.Queue.Pending > 0 {
+			o.State = StateQueued
+		}
+	}
+	if o.Queue.Dead > 0 {
+		dead, err := e.cfg.Admin.DeadLetters(ctx, js.job)
+		if err != nil && !errors.Is(err, ErrUnknownJob) {
+			return o, err
+		}
+		for _, d := range dead[:min(len(dead), overviewListed)] {
+			d.Reason = e.Redact(d.Reason)
+			o.DeadLetters = append(o.DeadLetters, d)
+		}
+	}
+	if settled || !queued {
+		if settled {
+			o.State = StateCommitting
+		}
+		owner, _, err := readOwner(ctx, js.out, js.layout)
+		switch {
+		case err == nil && owner.Job == js.job && owner.State == manifest.OwnerFailed:
+			o.State, o.Failure = StateFailed, e.Redact(owner.Reason)
+		case err != nil && !errors.Is(err, objstore.ErrNotFound):
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+// redactCommit redacts the failure reasons of a commit record.
+func (e *Engine) redactCommit(rec *manifest.CommitRecord) {
+	for i := range rec.Failed {
+		rec.Failed[i].Reason = e.Redact(rec.Failed[i].Reason)
+	}
+}
