@@ -45,7 +45,9 @@ type Result struct {
 	// Rejected counts the records the function rejected (validate's
 	// invalid records, in <out>/_rejected/), per rule and per column;
 	// Counters are the function's named counts (validate's cleansing).
-	Rejected         int64            `json:"rejected,omitempty"`
+	Rejected int64 `json:"rejected,omitempty"`
+	// Skipped counts the malformed records --on-error skip dropped.
+	Skipped          int64            `json:"skipped,omitempty"`
 	RejectedByRule   map[string]int64 `json:"rejected_by_rule,omitempty"`
 	RejectedByColumn map[string]int64 `json:"rejected_by_column,omitempty"`
 	RejectedFiles    int              `json:"rejected_files,omitempty"`

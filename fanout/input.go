@@ -43,6 +43,10 @@ type chunkInput struct {
 	closer io.Closer
 	// records counts the records read.
 	records int64
+	// rej takes the malformed records JobSpec.OnError rejects or skips;
+	// last is the latest one, to notice a reader that does not move on.
+	rej  *rejectSink
+	last *functions.RecordError
 	// ahead holds the reads of small whole objects started before their
 	// turn, by part index (see prefetch).
 	ahead       map[int]chan prefetched
@@ -146,14 +150,46 @@ func (in *chunkInput) read(borrow bool) (*functions.Record, error) {
 			continue
 		}
 		if err != nil {
-			if re := (*functions.RecordError)(nil); errors.As(err, &re) && re.Raw != nil {
+			if re := (*functions.RecordError)(nil); errors.As(err, &re) && re.CanSkip() {
 				in.records++ // a whole record, read though malformed: a function may skip it
+			}
+			in.explainSampled(err)
+			if ok, terr := in.tolerate(err); terr != nil {
+				return nil, terr
+			} else if ok {
+				continue
 			}
 			return nil, in.mapErr(in.parts[in.next-1].Object, err)
 		}
 		in.records++
 		return rec, nil
 	}
+}
+
+// tolerate deals with a malformed record as JobSpec.OnError says: under
+// reject it goes to the attempt's rejected records (reject.go), under skip
+// it is counted; either way ok is true and the chunk reads on. ok is false
+// under fail, and for an error the reader cannot go past (a broken header,
+// a quote open at a chunk's end, a corrupt Parquet page, an over-long
+// record): those fail the chunk whatever OnError says.
+func (in *chunkInput) tolerate(err error) (ok bool, _ error) {
+	mode := in.js.m.Spec.OnError
+	if in.rej == nil || (mode != manifest.OnErrorReject && mode != manifest.OnErrorSkip) {
+		return false, nil
+	}
+	re, rec, v, ok := functions.Malformed(err)
+	if !ok {
+		return false, nil
+	}
+	if in.last != nil && in.last.Object == re.Object && in.last.Offset == re.Offset {
+		return false, nil // the reader did not move on
+	}
+	in.last = re
+	if mode == manifest.OnErrorSkip {
+		in.rej.skip()
+		return true, nil
+	}
+	return true, in.rej.Reject(&rec, []functions.Violation{v})
 }
 
 func (in *chunkInput) mapErr(obj manifest.ObjectRef, err error) error {

@@ -22,8 +22,12 @@ import (
 // planner's memory stays flat however many objects a job has.
 const shardMaxParts = 20000
 
-// sampleBytes is how much of the first input object schema inference reads.
-const sampleBytes = 1 << 20
+// sampleBytes and sampleRecords bound how much of the first input object
+// schema inference reads.
+const (
+	sampleBytes   = 1 << 20
+	sampleRecords = 10000
+)
 
 // PlanInfo describes a planned job.
 type PlanInfo struct {
@@ -550,9 +554,9 @@ func (p *planRun) inferSchema(ctx context.Context, b objstore.Bucket, ref manife
 		if csv, err = csvOptionsOf(p.spec.Args, ref.Key); err != nil {
 			return functions.Permanent(err)
 		}
-		s, err = codec.InferCSVSchema(&tolerantReader{r: r}, csv, nil, 10000)
+		s, err = codec.InferCSVSchema(&tolerantReader{r: r}, csv, nil, sampleRecords)
 	} else {
-		s, err = codec.InferSchema(&tolerantReader{r: r}, ref.Format, nil, 10000)
+		s, err = codec.InferSchema(&tolerantReader{r: r}, ref.Format, nil, sampleRecords)
 	}
 	if err != nil {
 		return functions.Permanent(fmt.Errorf("inferring the schema of %s: %w (give it with --arg schema=name:type,...)", ref.Key, err))

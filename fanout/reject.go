@@ -23,7 +23,8 @@ import (
 )
 
 // This file is the engine's side output of rejected records (see
-// functions.Rejecter): an attempt writes them as JSON lines under its own
+// functions.Rejecter, and JobSpec.OnError for the malformed records the
+// engine itself rejects or skips: chunkInput.tolerate): an attempt writes them as JSON lines under its own
 // staging prefix, <staging>/_rejected/part-<job>-<chunk>-<n>.jsonl.staged; its marker
 // lists the files and counts them per rule and column; the commit copies
 // the winning attempts' files to <out>/_rejected/ with the data files and
@@ -184,6 +185,9 @@ func (s *rejectSink) rowJSON(row functions.Row) json.RawMessage {
 	return append(b, '}')
 }
 
+// skip counts a malformed record dropped under --on-error skip.
+func (s *rejectSink) skip() { s.rej.Skipped++ }
+
 // Count implements functions.Counter.
 func (s *rejectSink) Count(name string, n int64) {
 	if n == 0 || name == "" {
@@ -247,8 +251,11 @@ type TooManyRejectedError struct {
 
 func (e *TooManyRejectedError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "job %s failed: %d of %d records rejected, more than --max-rejected %s allows (%d); nothing was published",
-		e.Job, e.Rejected, e.RecordsIn, e.Max, e.Allowed)
+	fmt.Fprintf(&b, "job %s failed: %d of %d records rejected", e.Job, e.Rejected+e.Skipped, e.RecordsIn)
+	if e.Skipped > 0 {
+		fmt.Fprintf(&b, " (%d skipped by --on-error skip)", e.Skipped)
+	}
+	fmt.Fprintf(&b, ", more than --max-rejected %s allows (%d); nothing was published", e.Max, e.Allowed)
 	if len(e.RejectedByRule) > 0 {
 		b.WriteString("; by rule: ")
 		b.WriteString(formatCounts(e.RejectedByRule))
@@ -289,7 +296,7 @@ func checkRejected(js *jobState, rec *manifest.CommitRecord) error {
 	if err != nil {
 		return functions.Permanent(err)
 	}
-	if allowed < 0 || rec.Rejected <= allowed {
+	if allowed < 0 || rec.Rejected+rec.Skipped <= allowed {
 		return nil
 	}
 	return &TooManyRejectedError{Job: js.job, RecordsIn: rec.RecordsIn, Allowed: allowed, Max: spec.MaxRejected,
@@ -320,6 +327,6 @@ func sortRejected(rec *manifest.CommitRecord) {
 
 // setRejections copies a job's rejection counts into its result.
 func (r *Result) setRejections(x manifest.Rejections) {
-	r.Rejected, r.RejectedByRule, r.RejectedByColumn = x.Rejected, x.RejectedByRule, x.RejectedByColumn
+	r.Rejected, r.Skipped, r.RejectedByRule, r.RejectedByColumn = x.Rejected, x.Skipped, x.RejectedByRule, x.RejectedByColumn
 	r.RejectedFiles, r.Counters = len(x.RejectedFiles), x.Counters
 }

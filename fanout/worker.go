@@ -430,8 +430,8 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 	if err != nil {
 		return err
 	}
-	in := &chunkInput{ctx: ctx, e: e, js: js, parts: chunk.Parts}
 	rej := newRejectSink(ctx, js, staging, lease.Chunk) // see reject.go
+	in := &chunkInput{ctx: ctx, e: e, js: js, parts: chunk.Parts, rej: rej}
 	mapErr := task.Map(ctx, in, rej.wrap(out))
 	closeErr := in.Close()
 	if mapErr != nil || closeErr != nil {

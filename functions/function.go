@@ -133,7 +133,14 @@ type RecordError struct {
 	// cannot go on past the error. Like a Record's bytes, it is valid only
 	// until the following call to Next.
 	Raw []byte
+	// Skippable says that the reader is positioned after the record even
+	// though Raw is nil: a Parquet row one of whose values did not convert.
+	Skippable bool
 }
+
+// CanSkip reports whether Next may be called again to go past the record:
+// the reader read it whole (Raw) or says so (Skippable).
+func (e *RecordError) CanSkip() bool { return e.Raw != nil || e.Skippable }
 
 func (e *RecordError) Error() string {
 	return fmt.Sprintf("%s at offset %d: %v", e.Object, e.Offset, e.Err)

@@ -1,5 +1,39 @@
 package functions
 
+import (
+	"errors"
+	"unicode/utf8"
+)
+
+// Rules of a record the reader could not read (Violation.Rule).
+const (
+	// RuleMalformed is a record the reader could not parse (bad quoting,
+	// a wrong number of CSV fields, a line that is not a JSON object, a
+	// value that does not parse as its column's type).
+	RuleMalformed = "malformed"
+	// RuleEncoding is a record that is not valid UTF-8.
+	RuleEncoding = "encoding"
+)
+
+// Malformed turns a reader's error into the record to reject and its
+// violation when the error is a *RecordError the reader can go past
+// (RecordError.CanSkip): the record holds the object, the offset and the
+// bytes read (Raw), the violation the rule (RuleEncoding for bytes that
+// are not UTF-8, RuleMalformed otherwise) and the reason. ok is false for
+// any other error. The validate function and the engine's --on-error
+// reject and skip both use it, so that a malformed record reads the same
+// in <out>/_rejected/ whoever rejected it.
+func Malformed(err error) (re *RecordError, rec Record, v Violation, ok bool) {
+	if !errors.As(err, &re) || !re.CanSkip() {
+		return nil, Record{}, Violation{}, false
+	}
+	rule := RuleMalformed
+	if re.Raw != nil && !utf8.Valid(re.Raw) {
+		rule = RuleEncoding
+	}
+	return re, Record{Raw: re.Raw, Object: re.Object, Offset: re.Offset}, Violation{Rule: rule, Message: re.Err.Error()}, true
+}
+
 // Violation is one rule a record broke.
 type Violation struct {
 	// Rule names the rule: a column rule's kind (required, type, min, max,

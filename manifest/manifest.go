@@ -94,6 +94,13 @@ type JobSpec struct {
 	// functions.Rejecter): "" for any number, "N" records or "P%" of the
 	// records read. Past it the commit fails and publishes nothing.
 	MaxRejected string `json:"max_rejected,omitempty"`
+	// OnError says what a record the reader cannot read (a wrong number of
+	// CSV fields, bad quoting, invalid JSON or UTF-8, a value that does not
+	// parse as its column's type) does: "" or OnErrorFail fails its chunk,
+	// OnErrorReject writes it to <out>/_rejected/ with its object, offset
+	// and reason and counts it, OnErrorSkip drops it and counts it. Both
+	// counts are bounded by MaxRejected.
+	OnError string `json:"on_error,omitempty"`
 	// MaxRecordBytes caps one record's size; MaxDecompressedBytes caps one
 	// compressed object's inflated size.
 	MaxRecordBytes       int64 `json:"max_record_bytes"`
@@ -268,7 +275,9 @@ type ChunkMarker struct {
 // (validate counts cleansing: trim.region, coerce.amount, ...). A chunk
 // marker holds its winning attempt's; the commit record sums them.
 type Rejections struct {
-	Rejected         int64            `json:"rejected,omitempty"`
+	Rejected int64 `json:"rejected,omitempty"`
+	// Skipped counts the malformed records dropped under OnErrorSkip.
+	Skipped          int64            `json:"skipped,omitempty"`
 	RejectedByRule   map[string]int64 `json:"rejected_by_rule,omitempty"`
 	RejectedByColumn map[string]int64 `json:"rejected_by_column,omitempty"`
 	RejectedFiles    []OutputFile     `json:"rejected_files,omitempty"`

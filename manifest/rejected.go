@@ -21,6 +21,9 @@ func (r *Rejections) check() error {
 	if r.Rejected < 0 {
 		return fmt.Errorf("rejected %d is negative", r.Rejected)
 	}
+	if r.Skipped < 0 {
+		return fmt.Errorf("skipped %d is negative", r.Skipped)
+	}
 	for _, m := range []map[string]int64{r.RejectedByRule, r.RejectedByColumn, r.Counters} {
 		for k, n := range m {
 			if n < 0 {
@@ -37,6 +40,7 @@ func (r *Rejections) check() error {
 // Add adds o's counts and files to r.
 func (r *Rejections) Add(o Rejections) {
 	r.Rejected += o.Rejected
+	r.Skipped += o.Skipped
 	r.RejectedByRule = addCounts(r.RejectedByRule, o.RejectedByRule)
 	r.RejectedByColumn = addCounts(r.RejectedByColumn, o.RejectedByColumn)
 	r.Counters = addCounts(r.Counters, o.Counters)

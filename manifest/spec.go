@@ -67,6 +67,13 @@ func (s JobSpec) WithDefaults() JobSpec {
 	return s
 }
 
+// What a malformed record does (JobSpec.OnError).
+const (
+	OnErrorFail   = "fail"
+	OnErrorReject = "reject"
+	OnErrorSkip   = "skip"
+)
+
 // FieldError is a problem with one field of a JobSpec, named by its JSON
 // name (with an index for a list's element, as in "inputs[1]"), so that
 // a caller can name the setting the field came from (a CLI flag).
@@ -150,6 +157,11 @@ func (s JobSpec) Validate() error {
 	}
 	if _, err := ParseMaxRejected(s.MaxRejected, 0); err != nil {
 		errs = append(errs, &FieldError{Field: "max_rejected", Err: err})
+	}
+	switch s.OnError {
+	case "", OnErrorFail, OnErrorReject, OnErrorSkip:
+	default:
+		bad("on_error: %q is not fail, reject or skip", s.OnError)
 	}
 	if s.MaxRecordBytes <= 0 {
 		bad("max_record_bytes: %d is not positive", s.MaxRecordBytes)

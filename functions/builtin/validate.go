@@ -7,7 +7,6 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"unicode/utf8"
 
 	"github.com/fanout-dev/fanout/functions"
 	"github.com/fanout-dev/fanout/functions/contract"
@@ -193,7 +192,6 @@ func eachChecked(ctx context.Context, in functions.Input, v *contract.Validator,
 		return rej.Reject(rec, viol)
 	}
 	var last *functions.RecordError
-	var bad functions.Record
 	for n := 0; ; n++ {
 		if n%256 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -205,20 +203,15 @@ func eachChecked(ctx context.Context, in functions.Input, v *contract.Validator,
 			return nil
 		}
 		if err != nil {
-			var re *functions.RecordError
-			if !errors.As(err, &re) || re.Raw == nil {
+			re, bad, viol, ok := functions.Malformed(err)
+			if !ok {
 				return err
 			}
 			if last != nil && last.Object == re.Object && last.Offset == re.Offset {
 				return err // the reader did not move on: it cannot skip this one
 			}
 			last = re
-			rule := contract.RuleMalformed
-			if !utf8.Valid(re.Raw) {
-				rule = contract.RuleEncoding
-			}
-			bad = functions.Record{Raw: re.Raw, Object: re.Object, Offset: re.Offset}
-			if err := reject(&bad, []functions.Violation{{Rule: rule, Message: re.Err.Error()}}); err != nil {
+			if err := reject(&bad, []functions.Violation{viol}); err != nil {
 				return err
 			}
 			continue

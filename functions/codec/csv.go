@@ -246,7 +246,7 @@ func (in *csvInput) next(borrow bool) (*functions.Record, error) {
 		default:
 			v, err := ParseValue(t, f)
 			if err != nil {
-				return nil, in.malformed(off, fmt.Errorf("column %q: %w", in.schema.Columns[c].Name, err))
+				return nil, in.malformed(off, newValueError(in.schema.Columns[c], f, err))
 			}
 			in.row[c] = v
 		}

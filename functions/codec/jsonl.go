@@ -134,7 +134,7 @@ func (in *jsonlInput) parse(b []byte) error {
 		if ok {
 			v, err := in.convert(in.schema.Columns[c].Type, b[i:vEnd])
 			if err != nil {
-				return fmt.Errorf("column %q: %w", in.schema.Columns[c].Name, err)
+				return newValueError(in.schema.Columns[c], string(b[i:vEnd]), err)
 			}
 			in.row[c] = v
 		}

@@ -755,7 +755,7 @@ func (in *parquetInput) Next() (*functions.Record, error) {
 	in.batchI++
 	in.rec.Offset = in.rowBase + in.rgRow - int64(in.batchN) + int64(i)
 	if in.hasRowErrs && in.rowErrs[i] != nil {
-		return nil, &functions.RecordError{Object: in.object, Offset: in.rec.Offset, Err: in.rowErrs[i]}
+		return nil, &functions.RecordError{Object: in.object, Offset: in.rec.Offset, Err: in.rowErrs[i], Skippable: true}
 	}
 	for c, col := range in.schema.Columns {
 		in.row[c] = functions.Null(col.Type)

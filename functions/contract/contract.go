@@ -158,9 +158,9 @@ const (
 	RuleMaxLength = "max_length"
 	// RuleMalformed is a record the reader could not parse (bad quoting,
 	// a wrong number of CSV fields, a line that is not a JSON object).
-	RuleMalformed = "malformed"
+	RuleMalformed = functions.RuleMalformed
 	// RuleEncoding is a record that is not valid UTF-8.
-	RuleEncoding = "encoding"
+	RuleEncoding = functions.RuleEncoding
 )
 
 var reservedRules = []string{RuleRequired, RuleType, RuleMin, RuleMax, RuleAllowed, RulePattern,

@@ -347,6 +347,9 @@ func (s *sampler) textInput(ctx context.Context, info objstore.ObjectInfo, forma
 // printRejections adds a job's rejected-record counts and counters to a
 // summary (run, wait, status).
 func printRejections(w io.Writer, res fanout.Result) {
+	if res.Skipped > 0 {
+		fmt.Fprintf(w, "  skipped\t%d malformed record(s) (--on-error skip)\n", res.Skipped)
+	}
 	if res.Rejected == 0 && len(res.Counters) == 0 {
 		return
 	}

@@ -297,6 +297,7 @@ type jobFlags struct {
 	reducers    int
 	contract    string // a data contract file (infer.go)
 	maxRejected string
+	onError     string
 	backupAfter float64
 }
 
@@ -321,7 +322,9 @@ func (f *jobFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.reducers, "reducers", 0, "`N` reduce partitions of an aggregating function (0: one per 512 MiB of input, 1 to 256)")
 	fl.StringVar(&f.contract, "contract", "", "data contract `FILE` (YAML or JSON) for validate, convert and duplicates: passed as --arg contract=<its text>")
 	fl.Float64Var(&f.backupAfter, "backup-after", 4, "start a backup attempt of a chunk running longer than `X` times the median chunk time (and at least "+manifest.BackupMinAge.String()+"); 0: never")
-	fl.StringVar(&f.maxRejected, "max-rejected", "", "rejected records tolerated before the job fails with nothing published: `N|P%` of the records read (default: any number)")
+	fl.StringVar(&f.maxRejected, "max-rejected", "", "rejected (and --on-error skip'ped) records tolerated before the job fails with nothing published: `N|P%` of the records read (default: any number)")
+	fl.StringVar(&f.onError, "on-error", "fail", "a malformed record (bad CSV quoting or field count, invalid JSON or UTF-8, a value not of its column's type): "+
+		"`fail|reject|skip` (fail its chunk; write it to <out>/_rejected/ with object, offset and reason; drop it), counted in the result")
 }
 
 // spec makes the job's JobSpec from the flags; every error is a usage
@@ -393,6 +396,9 @@ func (f *jobFlags) specOf() (manifest.JobSpec, error) {
 		MaxAttempts: f.maxAttempts, Lease: manifest.Duration(f.lease), MaxFailed: f.maxFailed, CSVWhole: f.csvWhole,
 		MaxRecordBytes: maxRecord, MaxDecompressedBytes: maxInflate, Reducers: f.reducers, MaxRejected: f.maxRejected,
 		BackupAfter: f.backupAfter,
+	}
+	if f.onError != manifest.OnErrorFail {
+		spec.OnError = f.onError // the default stays out of the spec, and of the job ID
 	}
 	if f.rerun {
 		spec.Nonce = strconv.FormatInt(time.Now().UnixNano(), 36)
