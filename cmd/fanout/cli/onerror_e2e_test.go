@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"slices"
 	"sort"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -437,8 +437,8 @@ func TestOnErrorRejectsOnceWhenAChunkIsRetried(t *testing.T) {
 	a.Kill()
 	a.Wait(t, 10*time.Second)
 	staged := 0
-	for info, err := range j.store.List(context.Background(), "out/_fanout/"+j.job+"/staging/"+chunk+"/", nil) {
-		if err == nil && strings.Contains(info.Key, "/_rejected/") {
+	for info, err := range j.store.List(context.Background(), "out/_fanout/"+j.job+"/staging/", nil) {
+		if err == nil && strings.Contains(info.Key, "/"+chunk+"/") && strings.Contains(info.Key, "/_rejected/") {
 			staged++
 		}
 	}
