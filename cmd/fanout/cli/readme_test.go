@@ -640,8 +640,8 @@ var markdownLink = regexp.MustCompile(`\]\(([^)\s]+)(?:\s+"[^"]*")?\)`)
 // docs/*.md names a file of the repository (an image the README shows,
 // such as docs/images/profile-report.png, cannot go missing).
 func TestDocsLinksResolve(t *testing.T) {
-	docs, _ := filepath.Glob("../../docs/*.md")
-	docs = append(docs, "../../README.md")
+	docs, _ := filepath.Glob("../../../docs/*.md")
+	docs = append(docs, "../../../README.md")
 	checked := 0
 	for _, doc := range docs {
 		b, err := os.ReadFile(doc)
