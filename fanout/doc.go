@@ -38,6 +38,9 @@
 //     Committing a committed job verifies it and changes nothing. Whoever
 //     finds the job finished commits it (Wait, TryCommit, idle workers),
 //     one at a time under the job's commit lease (commitlease.go).
+//  8. Collect (gc.go, fanout gc): what jobs that can never commit left
+//     (their prefix, their open uploads) is removed on request, never the
+//     owner job's while it runs or commits.
 //
 // # Keys in the output bucket (manifest.Layout)
 //

@@ -255,6 +255,12 @@ func DeleteKeys(ctx context.Context, b Bucket, keys []string) error {
 // independent of how many objects there are). It returns how many keys it
 // asked to delete. Objects written during the call may survive it.
 func DeletePrefix(ctx context.Context, b Bucket, prefix string) (int, error) {
+	return DeleteListed(ctx, b, b.List(ctx, prefix, nil))
+}
+
+// DeleteListed deletes the objects a listing of b yields (b.List's, or a
+// filtered one), as DeletePrefix does.
+func DeleteListed(ctx context.Context, b Bucket, listing iter.Seq2[ObjectInfo, error]) (int, error) {
 	var (
 		n      int
 		batch  []string
@@ -272,7 +278,7 @@ func DeletePrefix(ctx context.Context, b Bucket, prefix string) (int, error) {
 		}
 		return err
 	}
-	for o, err := range b.List(ctx, prefix, nil) {
+	for o, err := range listing {
 		if err != nil {
 			listed = err
 			break

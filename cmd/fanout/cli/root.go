@@ -128,6 +128,7 @@ everything runs in this process; with it, chunks go through Redis and any number
 		newJobsCommand(g),
 		newResumeCommand(g),
 		newRedriveCommand(g),
+		newGCCommand(g),
 		newFunctionsCommand(g),
 		newDemoCommand(g),
 		newServeCommand(g),
