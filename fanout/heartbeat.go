@@ -49,7 +49,7 @@ func (e *Engine) startHeartbeat(parent context.Context, lease Lease, dur time.Du
 				lastOK = localNow()
 			case errors.Is(err, ErrLeaseLost):
 				hb.markLost()
-				cancel(ErrLeaseLost)
+				cancel(err) // the queue's words: the job may have left it (ErrUnknownJob)
 				return
 			case ctx.Err() != nil:
 				return

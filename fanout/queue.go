@@ -248,3 +248,12 @@ type JobRecorder interface {
 	// none or it expired.
 	Finished(ctx context.Context, job string) (FinishedJob, error)
 }
+
+// FinishedLister is the optional part of a JobRecorder that lists the
+// finished jobs it still remembers (for `fanout jobs` and dashboards;
+// redisqueue and memqueue have it, and queuetest pins it).
+type FinishedLister interface {
+	// RecentFinished lists the records that have not expired, newest
+	// first.
+	RecentFinished(ctx context.Context) ([]FinishedJob, error)
+}

@@ -46,12 +46,14 @@ type Queue struct {
 	commits map[string]commitLease
 	// finished holds the records of finished jobs (fanout.JobRecorder).
 	finished map[string]finishedJob
+	recorded uint64 // records made, numbering them
 }
 
 // finishedJob is one finished job's record and when it expires.
 type finishedJob struct {
 	rec     fanout.FinishedJob
 	expires time.Time
+	seq     uint64 // order of recording, for RecentFinished
 }
 
 // commitLease is one job's commit lease.
@@ -61,10 +63,11 @@ type commitLease struct {
 }
 
 var (
-	_ fanout.Queue        = (*Queue)(nil)
-	_ fanout.QueueAdmin   = (*Queue)(nil)
-	_ fanout.CommitLeaser = (*Queue)(nil)
-	_ fanout.JobRecorder  = (*Queue)(nil)
+	_ fanout.Queue          = (*Queue)(nil)
+	_ fanout.QueueAdmin     = (*Queue)(nil)
+	_ fanout.CommitLeaser   = (*Queue)(nil)
+	_ fanout.JobRecorder    = (*Queue)(nil)
+	_ fanout.FinishedLister = (*Queue)(nil)
 )
 
 // New returns an empty queue.
@@ -603,8 +606,31 @@ func (q *Queue) RecordFinished(ctx context.Context, rec fanout.FinishedJob, ttl 
 			delete(q.finished, id)
 		}
 	}
-	q.finished[rec.Job] = finishedJob{rec: rec, expires: now.Add(ttl)}
+	q.recorded++
+	q.finished[rec.Job] = finishedJob{rec: rec, expires: now.Add(ttl), seq: q.recorded}
 	return nil
+}
+
+// RecentFinished implements fanout.FinishedLister.
+func (q *Queue) RecentFinished(ctx context.Context) ([]fanout.FinishedJob, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := q.now()
+	var live []finishedJob
+	for _, f := range q.finished {
+		if now.Before(f.expires) {
+			live = append(live, f)
+		}
+	}
+	slices.SortFunc(live, func(a, b finishedJob) int { return cmp.Compare(b.seq, a.seq) })
+	out := make([]fanout.FinishedJob, len(live))
+	for i, f := range live {
+		out[i] = f.rec
+	}
+	return out, nil
 }
 
 // Finished implements fanout.JobRecorder.

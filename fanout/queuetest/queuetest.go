@@ -1233,6 +1233,18 @@ func testFinishedJob(s *suite) {
 	}
 	record(a, longLease)
 	finished("job-a", a, true)
+	listed := func(want ...fanout.FinishedJob) {
+		s.t.Helper()
+		l, ok := r.(fanout.FinishedLister)
+		if !ok {
+			return
+		}
+		got, err := l.RecentFinished(s.ctx)
+		if err != nil || !slices.Equal(got, want) {
+			s.t.Fatalf("RecentFinished() = %+v, %v; want %+v", got, err, want)
+		}
+	}
+	listed(a)
 	finished("job-b", fanout.FinishedJob{}, false)
 	a2 := fanout.FinishedJob{Job: "job-a", Output: "s3://bucket/out-a2/", State: fanout.StateFailed}
 	record(a2, longLease)
@@ -1241,11 +1253,15 @@ func testFinishedJob(s *suite) {
 		s.t.Fatalf("Finish: %v", err)
 	}
 	finished("job-a", fanout.FinishedJob{}, false)
+	listed()
 
 	// A short TTL runs out on the queue's clock.
 	b := fanout.FinishedJob{Job: "job-b", Output: "file:///tmp/out-b/", State: fanout.StateCommitted}
 	record(b, s.clock.Lease)
 	finished("job-b", b, true)
+	c := fanout.FinishedJob{Job: "job-c", Output: "file:///tmp/out-c/", State: fanout.StateCancelled}
+	record(c, 24*time.Hour) // outlives the clock jumps below
+	listed(c, b)
 	s.waitUntil(s.clock.Now().Add(s.clock.Lease))
 	deadline := time.Now().Add(pollTimeout)
 	for {
@@ -1261,4 +1277,5 @@ func testFinishedJob(s *suite) {
 		}
 		time.Sleep(pollInterval)
 	}
+	listed(c)
 }

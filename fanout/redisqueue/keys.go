@@ -5,8 +5,8 @@ import "strings"
 // keyspace builds every Redis key redisqueue uses; no key is spelled
 // anywhere else. All the keys of one job share the hash tag {<job>}, so
 // that each script, which touches one job only, is Redis Cluster safe.
-// The jobs set is the only key outside a job's slot; no script touches
-// it.
+// The jobs set and the finished index are the only keys outside a job's
+// slot; no script touches them.
 type keyspace struct {
 	prefix string
 }
@@ -46,6 +46,11 @@ func (k keyspace) commit(job string) string { return k.job(job) + ":commit" }
 // finished is the record of a finished job (fanout.FinishedJob as JSON),
 // expiring after its TTL: <prefix>:{<job>}:finished.
 func (k keyspace) finished(job string) string { return k.job(job) + ":finished" }
+
+// finishedIndex is the sorted set of jobs with a finished record, scored
+// by when it was written (ms): <prefix>:finished. Like jobs, it lies
+// outside every job's slot, and no script touches it.
+func (k keyspace) finishedIndex() string { return k.prefix + ":finished" }
 
 // chunkPrefix is what a chunk's ID is appended to for its hash; scripts
 // that find chunks in a set get it as an argument.

@@ -21,6 +21,8 @@
 //	<prefix>:{<job>}:done             set: acked chunks
 //	<prefix>:{<job>}:chunk:<chunk>    hash: epoch, worker, deliveries, failures, state, reason, deadline (absent until the first claim, deleted on ack)
 //	<prefix>:{<job>}:commit           string: the holder of the job's commit lease, expiring with it (PX)
+//	<prefix>:{<job>}:finished         string: a finished job's record (fanout.FinishedJob as JSON), expiring
+//	<prefix>:finished                 zset: job -> when its finished record was written (ms); outside every job's slot like jobs
 //
 // Each script touches the keys of one job only, all in its slot (a
 // script that finds chunks in a set builds their hash keys from the
@@ -100,10 +102,11 @@ type Queue struct {
 }
 
 var (
-	_ fanout.Queue        = (*Queue)(nil)
-	_ fanout.QueueAdmin   = (*Queue)(nil)
-	_ fanout.CommitLeaser = (*Queue)(nil)
-	_ fanout.JobRecorder  = (*Queue)(nil)
+	_ fanout.Queue          = (*Queue)(nil)
+	_ fanout.QueueAdmin     = (*Queue)(nil)
+	_ fanout.CommitLeaser   = (*Queue)(nil)
+	_ fanout.JobRecorder    = (*Queue)(nil)
+	_ fanout.FinishedLister = (*Queue)(nil)
 )
 
 // New checks cfg, connects (when cfg.URL is given) and pings Redis, so
@@ -581,6 +584,9 @@ func (q *Queue) Finish(ctx context.Context, job string) error {
 	if err := q.client.Del(ctx, q.keys.spec(job)).Err(); err != nil {
 		return fmt.Errorf("redisqueue: finish job %s: %w", job, err)
 	}
+	if err := q.client.ZRem(ctx, q.keys.finishedIndex(), job).Err(); err != nil {
+		return fmt.Errorf("redisqueue: finish job %s: %w", job, err)
+	}
 	pattern := q.keys.jobPattern(job)
 	var err error
 	if cc, ok := q.client.(*redis.ClusterClient); ok {
@@ -612,7 +618,52 @@ func (q *Queue) RecordFinished(ctx context.Context, rec fanout.FinishedJob, ttl 
 	if err := q.client.Set(ctx, q.keys.finished(rec.Job), b, ttl).Err(); err != nil {
 		return fmt.Errorf("redisqueue: record finished job %s: %w", rec.Job, err)
 	}
+	// The index only orders and finds records; each record's own key, expiring
+	// on Redis's clock, says whether it is still there.
+	if err := q.client.ZAdd(ctx, q.keys.finishedIndex(), redis.Z{Score: float64(time.Now().UnixMilli()), Member: rec.Job}).Err(); err != nil {
+		return fmt.Errorf("redisqueue: record finished job %s: index: %w", rec.Job, err)
+	}
 	return nil
+}
+
+// finishedListed bounds the records RecentFinished returns.
+const finishedListed = 1000
+
+// RecentFinished implements fanout.FinishedLister: the index's newest
+// jobs whose record has not expired; expired ones leave the index.
+func (q *Queue) RecentFinished(ctx context.Context) ([]fanout.FinishedJob, error) {
+	jobs, err := q.client.ZRevRange(ctx, q.keys.finishedIndex(), 0, finishedListed-1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisqueue: recent finished jobs: %w", err)
+	}
+	cmds := make([]*redis.StringCmd, len(jobs))
+	_, err = q.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, job := range jobs {
+			cmds[i] = p.Get(ctx, q.keys.finished(job))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("redisqueue: recent finished jobs: %w", err)
+	}
+	var out []fanout.FinishedJob
+	var gone []any
+	for i, cmd := range cmds {
+		b, err := cmd.Bytes()
+		if errors.Is(err, redis.Nil) {
+			gone = append(gone, jobs[i])
+			continue
+		}
+		var rec fanout.FinishedJob
+		if err != nil || json.Unmarshal(b, &rec) != nil {
+			continue
+		}
+		out = append(out, rec)
+	}
+	if len(gone) > 0 {
+		q.client.ZRem(ctx, q.keys.finishedIndex(), gone...) // best effort: the next listing tries again
+	}
+	return out, nil
 }
 
 // Finished implements fanout.JobRecorder.

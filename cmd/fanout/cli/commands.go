@@ -697,10 +697,11 @@ func newJobsCommand(g *globalFlags) *cobra.Command {
 	var jsonOut bool
 	cmd := &cobra.Command{
 		Use:   "jobs",
-		Short: "List the jobs in Redis: state, tasks done, running and failed, age, output",
-		Long: `jobs lists the jobs the queue holds (submitted and not yet committed; a committed job
-leaves the queue), with each job's state, tasks done of all, running and failed, its age
-since planning and its output. fanout status JOB shows one job in full.`,
+		Short: "List the jobs in Redis: state, tasks done, running and failed, age, output; then the recently committed and cancelled",
+		Long: `jobs lists the jobs the queue holds (submitted and not yet committed), with each job's
+state, tasks done of all, running and failed, its age since planning and its output; then
+the jobs that left the queue in the last 7 days (committed or cancelled) with their state
+and output. fanout status JOB shows one job in full.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -726,6 +727,23 @@ since planning and its output. fanout status JOB shows one job in full.`,
 				}
 				list = append(list, res)
 			}
+			// Then the jobs that left the queue lately (committed,
+			// cancelled), as the queue remembers them.
+			if l, ok := a.admin.(fanout.FinishedLister); ok {
+				recent, err := l.RecentFinished(ctx)
+				if err != nil {
+					return err
+				}
+				active := map[string]bool{}
+				for _, r := range list {
+					active[r.Job] = true
+				}
+				for _, f := range recent {
+					if !active[f.Job] {
+						list = append(list, fanout.Result{Job: f.Job, State: f.State, Output: f.Output})
+					}
+				}
+			}
 			if jsonOut {
 				return printJSON(os.Stdout, list)
 			}
@@ -740,12 +758,65 @@ since planning and its output. fanout status JOB shows one job in full.`,
 				if !r.Planned.IsZero() {
 					age = time.Since(r.Planned).Round(time.Second).String()
 				}
+				if r.Chunks == 0 { // left the queue: see fanout status JOB
+					fmt.Fprintf(w, "%s\t%s\t-\t-\t-\t%s\t%s\n", r.Job, state, age, r.Output)
+					continue
+				}
 				fmt.Fprintf(w, "%s\t%s\t%d/%d\t%d\t%d\t%s\t%s\n", r.Job, state, r.Markers, r.Chunks, r.Queue.Running, r.Queue.Dead, age, r.Output)
 			}
 			return w.Flush()
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print a JSON array of the jobs' status")
+	return cmd
+}
+
+func newCancelCommand(g *globalFlags) *cobra.Command {
+	var out, reason string
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "cancel JOB [--out URL]",
+		Short: "Stop a job that has not committed: its chunks are dropped, its workers stop, its output is given back",
+		Long: `cancel stops a job for good. The job's output owner record moves to cancelled (a
+conditional write: if the job's commit has already fenced the output, the cancel is
+refused and the commit completes), the queue drops its pending chunks, running attempts
+stop at their next heartbeat, fanout wait exits 1 naming the cancel, and nothing of the job
+is ever committed. Another job may then use the output without --rerun; what the
+cancelled job left under <out>/_fanout/JOB/ is for fanout gc. Exit status 0 when the job is
+cancelled (also when it was before), 1 when it committed or is committing, or is unknown.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			a, o, err := openJobApp(ctx, g, args[0], out, out == "")
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			info, err := a.engine.Cancel(ctx, o, args[0], fanout.CancelOptions{Reason: reason})
+			if err != nil {
+				return err
+			}
+			if jsonOut {
+				return printJSON(os.Stdout, info)
+			}
+			switch {
+			case info.Already:
+				fmt.Printf("job %s was cancelled before; nothing of it was committed\n", info.Job)
+			default:
+				fmt.Printf("job %s cancelled: %d pending chunk(s) dropped, %d running attempt(s) stop at their next heartbeat; nothing of it was committed\n",
+					info.Job, info.Dropped, info.Stopping)
+			}
+			if info.OwnedBy != "" {
+				fmt.Printf("  its output %s was already owned by job %s\n", info.Output, info.OwnedBy)
+			} else {
+				fmt.Printf("  its output %s is free for another job; fanout gc removes what the job left under _fanout/%s/\n", info.Output, info.Job)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "the job's output `URL` (needed when Redis does not know the job)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the cancel (`TEXT`)")
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON: job, output, state, already, dropped, stopping, owned_by")
 	return cmd
 }
 

@@ -126,6 +126,7 @@ everything runs in this process; with it, chunks go through Redis and any number
 		newWaitCommand(g),
 		newStatusCommand(g),
 		newJobsCommand(g),
+		newCancelCommand(g),
 		newResumeCommand(g),
 		newRedriveCommand(g),
 		newGCCommand(g),
