@@ -3,6 +3,7 @@ package fanout
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/fanout-dev/fanout/manifest"
@@ -12,10 +13,11 @@ import (
 // it creates the task's marker m at key create-only (If-None-Match: *),
 // the fence that lets exactly one attempt's output into the commit, and
 // reports whether this attempt won. A loser's staged files under staging
-// are garbage no marker names: it removes them itself, since the commit
-// that removes staging may be over, and counts itself skipped. A marker
-// write that failed leaves them unless the marker exists and names none
-// of them (discardBeaten): the write may still land.
+// and its open uploads are garbage no marker names: it removes and aborts
+// them itself, since the commit that cleans up may be over, and counts
+// itself skipped. A marker write that failed leaves them unless the
+// marker exists and names none of them (discardBeaten): the write may
+// still land.
 //
 // Just before the marker write the attempt confirms its lease with a
 // heartbeat (lease is the attempt's, a backup's task named by its chunk):
@@ -29,19 +31,19 @@ func (e *Engine) publish(ctx context.Context, js *jobState, lease Lease, key, st
 		task.Chunk = BackupTask(lease.Chunk)
 	}
 	if _, err := e.cfg.Queue.Heartbeat(ctx, task); errors.Is(err, ErrLeaseLost) {
-		e.removePrefix(context.WithoutCancel(ctx), js.out, staging)
+		e.discardAttempt(ctx, js, staging, m.Files, m.RejectedFiles)
 		return false, err
 	}
 	won, err := e.createMarker(ctx, js, key, m)
 	if err != nil {
-		e.discardBeaten(context.WithoutCancel(ctx), js, key, staging)
+		e.discardBeaten(context.WithoutCancel(ctx), js, key, staging, m)
 		return false, err
 	}
 	if !won {
 		// Another attempt finished first.
 		stats.Skipped.Add(1)
 		ev.Outcome = OutcomeSkipped
-		e.removePrefix(context.WithoutCancel(ctx), js.out, staging)
+		e.discardAttempt(ctx, js, staging, m.Files, m.RejectedFiles)
 		return false, nil
 	}
 	stats.Chunks.Add(1)
@@ -53,7 +55,7 @@ func (e *Engine) publish(ctx context.Context, js *jobState, lease Lease, key, st
 // commit those files, and the commit that removes staging may be over. A
 // missing marker leaves them, since the write may still land (a request
 // cut off in flight); the commit removes them otherwise.
-func (e *Engine) discardBeaten(ctx context.Context, js *jobState, markerKey, staging string) {
+func (e *Engine) discardBeaten(ctx context.Context, js *jobState, markerKey, staging string, mine *manifest.ChunkMarker) {
 	body, err := readAll(ctx, js.out, markerKey, 256<<20)
 	if err != nil {
 		return
@@ -62,10 +64,16 @@ func (e *Engine) discardBeaten(ctx context.Context, js *jobState, markerKey, sta
 	if err != nil {
 		return
 	}
+	ours := map[string]bool{}
+	for _, f := range append(slices.Clone(mine.Files), mine.RejectedFiles...) {
+		if f.Upload != nil {
+			ours[f.Upload.ID] = true
+		}
+	}
 	for _, f := range append(m.Files, m.Rejections.RejectedFiles...) {
-		if strings.HasPrefix(f.Key, staging) {
+		if strings.HasPrefix(f.Key, staging) || f.Upload != nil && ours[f.Upload.ID] {
 			return // this attempt's marker after all
 		}
 	}
-	e.removePrefix(ctx, js.out, staging)
+	e.discardAttempt(ctx, js, staging, mine.Files, mine.RejectedFiles)
 }

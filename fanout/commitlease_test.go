@@ -17,38 +17,56 @@ import (
 	"github.com/fanout-dev/fanout/objstore"
 )
 
-// endCounts counts the requests that make a commit, over every engine.
+// endCounts counts the requests that make a job, over every engine.
 type endCounts struct {
-	copies       atomic.Int64 // server-side copies into the output
+	published    atomic.Int64 // files put in place: copies or upload completions
 	markerGets   atomic.Int64 // chunk markers read
 	fences       atomic.Int64 // owner record If-Match writes
 	commitPuts   atomic.Int64 // commit record create attempts
 	successPuts  atomic.Int64 // _SUCCESS writes
 	dataStats    atomic.Int64 // HEADs of committed data files (verification)
+	inputGets    atomic.Int64 // GETs of keys outside the output (inputs)
+	uploads      atomic.Int64 // files written as open uploads
+	uploadReqs   atomic.Int64 // their requests: one to start each, one per part
+	markerPuts   atomic.Int64 // marker creations
+	lists        atomic.Int64 // listings of objects and of open uploads
+	aborts       atomic.Int64 // uploads aborted
+	other        atomic.Int64 // every other request
 	markerPrefix string
+	outPrefix    string // the output's prefix: GETs elsewhere are input reads
 }
 
-// countingStore counts one engine's commit requests into c; listed is
+// countingStore counts one engine's requests into c; listed is
 // incremented on each listing of the marker prefix (each look at whether
-// the job is finished).
+// the job is finished). It keeps the store's uploads (objstore.Uploader),
+// so that the engine writes and commits without copies.
 type countingStore struct {
 	objstore.Bucket
 	c      *endCounts
 	listed *atomic.Int64
-	// gate, when set, holds every copy until it returns.
+	// gate, when set, holds every copy and upload completion until it
+	// returns.
 	gate func()
 }
 
+var _ objstore.Uploader = (*countingStore)(nil)
+
 func (s *countingStore) List(ctx context.Context, prefix string, opts *objstore.ListOptions) iter.Seq2[objstore.ObjectInfo, error] {
-	if prefix == s.c.markerPrefix {
+	if prefix == s.c.markerPrefix && s.listed != nil {
 		s.listed.Add(1)
 	}
+	s.c.lists.Add(1)
 	return s.Bucket.List(ctx, prefix, opts)
 }
 
 func (s *countingStore) Get(ctx context.Context, key string, opts *objstore.GetOptions) (io.ReadCloser, objstore.ObjectInfo, error) {
-	if strings.HasPrefix(key, s.c.markerPrefix) {
+	switch {
+	case strings.HasPrefix(key, s.c.markerPrefix):
 		s.c.markerGets.Add(1)
+	case s.c.outPrefix != "" && !strings.HasPrefix(key, s.c.outPrefix):
+		s.c.inputGets.Add(1)
+	default:
+		s.c.other.Add(1)
 	}
 	return s.Bucket.Get(ctx, key, opts)
 }
@@ -56,6 +74,8 @@ func (s *countingStore) Get(ctx context.Context, key string, opts *objstore.GetO
 func (s *countingStore) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error) {
 	if !strings.Contains(key, "/_") {
 		s.c.dataStats.Add(1)
+	} else {
+		s.c.other.Add(1)
 	}
 	return s.Bucket.Stat(ctx, key)
 }
@@ -68,26 +88,62 @@ func (s *countingStore) Put(ctx context.Context, key string, r io.Reader, opts *
 		s.c.commitPuts.Add(1)
 	case strings.HasSuffix(key, "/_SUCCESS"):
 		s.c.successPuts.Add(1)
+	case strings.HasPrefix(key, s.c.markerPrefix) && opts != nil && opts.IfNoneMatch:
+		s.c.markerPuts.Add(1)
+	default:
+		s.c.other.Add(1)
 	}
 	return s.Bucket.Put(ctx, key, r, opts)
 }
 
 func (s *countingStore) Copy(ctx context.Context, dst, src string, opts *objstore.CopyOptions) (objstore.ObjectInfo, error) {
-	s.c.copies.Add(1)
+	s.c.published.Add(1)
 	if s.gate != nil {
 		s.gate()
 	}
 	return s.Bucket.Copy(ctx, dst, src, opts)
 }
 
+func (s *countingStore) Delete(ctx context.Context, key string) error {
+	s.c.other.Add(1)
+	return s.Bucket.Delete(ctx, key)
+}
+
+func (s *countingStore) PutUpload(ctx context.Context, key string, r io.Reader, opts *objstore.PutOptions) (objstore.Upload, error) {
+	u, err := s.Bucket.(objstore.Uploader).PutUpload(ctx, key, r, opts)
+	if err == nil {
+		s.c.uploads.Add(1)
+		s.c.uploadReqs.Add(1 + int64(len(u.Parts)))
+	}
+	return u, err
+}
+
+func (s *countingStore) CompleteUpload(ctx context.Context, u objstore.Upload) (objstore.ObjectInfo, error) {
+	s.c.published.Add(1)
+	if s.gate != nil {
+		s.gate()
+	}
+	return s.Bucket.(objstore.Uploader).CompleteUpload(ctx, u)
+}
+
+func (s *countingStore) AbortUpload(ctx context.Context, key, id string) error {
+	s.c.aborts.Add(1)
+	return s.Bucket.(objstore.Uploader).AbortUpload(ctx, key, id)
+}
+
+func (s *countingStore) ListUploads(ctx context.Context, prefix string) iter.Seq2[objstore.Upload, error] {
+	s.c.lists.Add(1)
+	return s.Bucket.(objstore.Uploader).ListUploads(ctx, prefix)
+}
+
 // TestEightIdleWorkersCommitOnce runs a job with eight worker engines (as
 // eight processes or Lambda invocations would) and no driver: the idle
-// workers commit it. The first copy of a commit is held until every
+// workers commit it. The first upload completion of a commit is held until every
 // other engine has looked at the finished job again (each would then have
 // started a commit of its own without the commit lease). All requests of the job's
 // end are counted: exactly one commit's worth (each marker read once, each
-// file copied once, one fence, one commit record, one _SUCCESS, no file
-// verified).
+// file's upload completed once, one fence, one commit record, one
+// _SUCCESS, no file verified).
 func TestEightIdleWorkersCommitOnce(t *testing.T) {
 	const workers = 8
 	r := newFaultRig(t, 12, 60)
@@ -147,7 +203,7 @@ func TestEightIdleWorkersCommitOnce(t *testing.T) {
 	committed := r.check("out/", info.Job)
 	counts := map[string][2]int64{
 		"marker reads":       {c.markerGets.Load(), int64(committed.Chunks)},
-		"copies":             {c.copies.Load(), int64(len(committed.Files))},
+		"completions":        {c.published.Load(), int64(len(committed.Files))},
 		"fences":             {c.fences.Load(), 1},
 		"commit record PUTs": {c.commitPuts.Load(), 1},
 		"_SUCCESS PUTs":      {c.successPuts.Load(), 1},
@@ -158,5 +214,5 @@ func TestEightIdleWorkersCommitOnce(t *testing.T) {
 			t.Errorf("%s at the job's end: got %d, want %d (one commit's worth)", what, gw[0], gw[1])
 		}
 	}
-	t.Logf("%d idle workers, %d chunks, %d files: %d marker reads, %d copies, 1 commit", workers, committed.Chunks, len(committed.Files), c.markerGets.Load(), c.copies.Load())
+	t.Logf("%d idle workers, %d chunks, %d files: %d marker reads, %d upload completions, 1 commit", workers, committed.Chunks, len(committed.Files), c.markerGets.Load(), c.published.Load())
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -86,27 +87,52 @@ func (e *Engine) readMarkers(ctx context.Context, js *jobState) ([]*manifest.Chu
 	return e.readMarkersOf(ctx, js, js.allChunkIDs(), func(id string) string { return js.layout.MarkerKey(js.job, id) })
 }
 
-// readReduceMarkers reads every reduce task's marker of the job's current
-// shuffle index, and refuses one that names another index: its attempt
-// merged map outputs that are no longer the job's (read before a
-// redrive).
-func (e *Engine) readReduceMarkers(ctx context.Context, js *jobState) ([]*manifest.ChunkMarker, error) {
-	shuffle, err := e.shuffleID(ctx, js)
-	if errors.Is(err, objstore.ErrNotFound) {
-		return nil, fmt.Errorf("%w: the reduce stage has no shuffle index", ErrNotFinished)
-	} else if err != nil {
-		return nil, err
-	}
-	markers, err := e.readMarkersOf(ctx, js, js.reduceIDs(), func(id string) string { return js.layout.ReduceMarkerKey(js.job, shuffle, id) })
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range markers {
-		if m.Shuffle != shuffle {
-			return nil, fmt.Errorf("reduce task %s's marker names shuffle index %q, the job's is %q: refusing it", m.Chunk, m.Shuffle, shuffle)
+// markerPage is how many markers the commit reads and holds at once.
+const markerPage = 1000
+
+// walkMarkers reads the markers of tasks 0..n-1 (task i is idOf(i), its
+// marker at keyOf(id)) a page of markerPage at a time, in parallel within
+// a page, and calls fn on each in task order, so that the commit's memory
+// does not grow with the number of tasks (only the commit record's list
+// of files does). A missing marker is ErrNotFinished.
+func (e *Engine) walkMarkers(ctx context.Context, js *jobState, n int, idOf func(int) string, keyOf func(string) string, fn func(*manifest.ChunkMarker) error) error {
+	for start := 0; start < n; start += markerPage {
+		ids := make([]string, min(markerPage, n-start))
+		for i := range ids {
+			ids[i] = idOf(start + i)
+		}
+		page, err := e.readMarkersOf(ctx, js, ids, keyOf)
+		if err != nil {
+			return err
+		}
+		for _, m := range page {
+			if err := fn(m); err != nil {
+				return err
+			}
 		}
 	}
-	return markers, nil
+	return nil
+}
+
+// walkReduceMarkers walks every reduce task's marker of the job's current
+// shuffle index (walkMarkers), and refuses one that names another index:
+// its attempt merged map outputs that are no longer the job's (read before
+// a redrive).
+func (e *Engine) walkReduceMarkers(ctx context.Context, js *jobState, fn func(*manifest.ChunkMarker) error) error {
+	shuffle, err := e.shuffleID(ctx, js)
+	if errors.Is(err, objstore.ErrNotFound) {
+		return fmt.Errorf("%w: the reduce stage has no shuffle index", ErrNotFinished)
+	} else if err != nil {
+		return err
+	}
+	return e.walkMarkers(ctx, js, js.m.Reducers, manifest.ReduceTaskID,
+		func(id string) string { return js.layout.ReduceMarkerKey(js.job, shuffle, id) },
+		func(m *manifest.ChunkMarker) error {
+			if m.Shuffle != shuffle {
+				return fmt.Errorf("reduce task %s's marker names shuffle index %q, the job's is %q: refusing it", m.Chunk, m.Shuffle, shuffle)
+			}
+			return fn(m)
+		})
 }
 
 func (e *Engine) readMarkersOf(ctx context.Context, js *jobState, ids []string, keyOf func(string) string) ([]*manifest.ChunkMarker, error) {
@@ -133,10 +159,14 @@ func (e *Engine) readMarkersOf(ctx context.Context, js *jobState, ids []string, 
 	return markers, g.Wait()
 }
 
-// Commit publishes a finished job: it copies every winning attempt's files
-// into the final layout, creates the commit record once (If-None-Match: *),
-// writes _SUCCESS and removes the staging prefix. Run on a committed job it
-// verifies the committed files and changes nothing. It returns
+// Commit publishes a finished job: it puts every winning attempt's files
+// in place (completes their uploads, or links or copies staged files: see
+// publishing.go), creates the commit record once (If-None-Match: *),
+// writes _SUCCESS and cleans up (staging, the job's other open uploads).
+// Every step is idempotent, so a commit killed between any two steps is
+// finished by the next one (publishing.go lists the cases). Run on a
+// committed job it verifies the committed files and changes nothing. It
+// reads the markers a page at a time (walkMarkers). It returns
 // ErrNotFinished (wrapped) when chunks lack markers and *JobFailedError
 // when more chunks failed than tolerated.
 func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (*manifest.CommitRecord, error) {
@@ -145,29 +175,31 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	} else if !errors.Is(err, objstore.ErrNotFound) {
 		return nil, err
 	}
-	markers, err := e.readMarkers(ctx, js)
+	rec := &manifest.CommitRecord{Version: manifest.Version, Job: js.job, Chunks: js.m.Chunks}
+	var durations []time.Duration
+	err := e.walkMarkers(ctx, js, js.m.Chunks, manifest.ChunkID,
+		func(id string) string { return js.layout.MarkerKey(js.job, id) },
+		func(m *manifest.ChunkMarker) error {
+			accountMarker(rec, m)
+			if m.State == manifest.MarkerFailed {
+				rec.Failed = append(rec.Failed, manifest.FailedChunk{Chunk: m.Chunk, Reason: m.Reason})
+				return nil
+			}
+			if js.m.Reducers == 0 {
+				rec.Files = append(rec.Files, m.Files...)
+				rec.RecordsOut += m.RecordsOut
+			}
+			rec.RecordsIn += m.RecordsIn
+			rec.Rejections.Add(m.Rejections)
+			rec.BytesIn += m.BytesIn
+			if !m.Started.IsZero() {
+				durations = append(durations, m.Finished.Sub(m.Started))
+			}
+			return nil
+		})
 	if err != nil {
 		return nil, err
 	}
-	rec := &manifest.CommitRecord{Version: manifest.Version, Job: js.job, Chunks: js.m.Chunks}
-	var durations []time.Duration
-	for _, m := range markers {
-		if m.State == manifest.MarkerFailed {
-			rec.Failed = append(rec.Failed, manifest.FailedChunk{Chunk: m.Chunk, Reason: m.Reason})
-			continue
-		}
-		if js.m.Reducers == 0 {
-			rec.Files = append(rec.Files, m.Files...)
-			rec.RecordsOut += m.RecordsOut
-		}
-		rec.RecordsIn += m.RecordsIn
-		rec.Rejections.Add(m.Rejections)
-		rec.BytesIn += m.BytesIn
-		if !m.Started.IsZero() {
-			durations = append(durations, m.Finished.Sub(m.Started))
-		}
-	}
-	account(rec, markers)
 	allowed, err := manifest.ParseMaxFailed(js.m.Spec.MaxFailed, js.m.Chunks)
 	if err != nil {
 		return nil, functions.Permanent(err)
@@ -180,22 +212,22 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	}
 	if js.m.Reducers > 0 {
 		// The reduce tasks' files are the job's output; none may fail.
-		reduced, err := e.readReduceMarkers(ctx, js)
-		if err != nil {
-			return nil, err
-		}
 		var failed []manifest.FailedChunk
-		for _, m := range reduced {
+		err := e.walkReduceMarkers(ctx, js, func(m *manifest.ChunkMarker) error {
+			accountMarker(rec, m)
 			if m.State != manifest.MarkerDone {
 				failed = append(failed, manifest.FailedChunk{Chunk: m.Chunk, Reason: m.Reason})
-				continue
+				return nil
 			}
 			rec.Files = append(rec.Files, m.Files...)
 			rec.RecordsOut += m.RecordsOut
 			durations = append(durations, m.Finished.Sub(m.Started))
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
-		account(rec, reduced)
-		rec.S3Requests += int64(len(reduced)) * int64(js.m.Chunks) // each reads every map chunk's shuffle file
+		rec.S3Requests += int64(js.m.Reducers) * int64(js.m.Chunks) // each reads every map chunk's shuffle file
 		if len(failed) > 0 {
 			return nil, &JobFailedError{Job: js.job, Failed: append(rec.Failed, failed...), Allowed: allowed}
 		}
@@ -205,24 +237,9 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	if err := e.fenceOutput(ctx, js); err != nil {
 		return nil, err
 	}
-	// Copy staged files into place. A reader listing the prefix may see
-	// these files before _SUCCESS exists: see the README's "Guarantees".
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(commitParallelism)
-	for i := range rec.Files {
-		f := &rec.Files[i]
-		g.Go(func() error {
-			dst := finalKey(js.layout, *f)
-			info, err := js.out.Copy(gctx, dst, f.Key, &objstore.CopyOptions{IfMatch: f.ETag})
-			if err != nil {
-				return fmt.Errorf("copying %s to %s: %w", f.Key, dst, err)
-			}
-			f.Key, f.ETag = dst, info.ETag
-			return nil
-		})
-	}
-	copyRejected(gctx, g, js, rec) // to <out>/_rejected/
-	if err := g.Wait(); err != nil {
+	// Put the files in place. A reader listing the prefix may see these
+	// files before _SUCCESS exists: see the README's "Guarantees".
+	if err := e.publishFiles(ctx, js, rec); err != nil {
 		// A concurrent committer may have finished and removed staging.
 		if rec2, rerr := e.readCommit(ctx, js); rerr == nil {
 			return rec2, e.verifyCommitted(ctx, js, rec2)
@@ -257,14 +274,66 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	return rec, e.finishCommit(ctx, js)
 }
 
+// publishFiles puts every file of rec in place (publishFile), the data
+// files and the rejected-record files (at <out>/_rejected/), updating
+// their keys and ETags in rec. A publication in flight is never cut
+// short, not by another's failure nor by ctx: MinIO leaves an upload
+// whose completion was cut off mid-request listed as open, and answers
+// its next completion with InvalidPart (measured); once one fails, no
+// more start.
+func (e *Engine) publishFiles(ctx context.Context, js *jobState, rec *manifest.CommitRecord) error {
+	var g errgroup.Group
+	g.SetLimit(commitParallelism)
+	var failed atomic.Bool
+	wctx := context.WithoutCancel(ctx)
+	publish := func(f *manifest.OutputFile, dst string) {
+		g.Go(func() error {
+			if failed.Load() || ctx.Err() != nil {
+				return nil // the first error is the commit's
+			}
+			pub, err := publishFile(wctx, js.out, *f, dst)
+			if err != nil {
+				failed.Store(true)
+				return err
+			}
+			*f = pub
+			return nil
+		})
+	}
+	for i := range rec.Files {
+		publish(&rec.Files[i], finalKey(js.layout, rec.Files[i]))
+	}
+	for i := range rec.RejectedFiles {
+		publish(&rec.RejectedFiles[i], js.layout.RejectedKey(manifest.PublishedName(rec.RejectedFiles[i].Key)))
+	}
+	err := g.Wait()
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
+}
+
 // finishCommit writes _SUCCESS and removes staging; both are idempotent.
 func (e *Engine) finishCommit(ctx context.Context, js *jobState) error {
 	body := fmt.Sprintf("{\"job\":%q}\n", js.job)
 	if _, err := js.out.Put(ctx, js.layout.SuccessKey(), strings.NewReader(body), &objstore.PutOptions{Size: int64(len(body)), ContentType: "application/json"}); err != nil {
 		return fmt.Errorf("writing _SUCCESS: %w", err)
 	}
-	e.removePrefix(ctx, js.out, js.layout.StagingRoot(js.job))
+	e.cleanUp(ctx, js)
 	return nil
+}
+
+// cleanUp removes what a committed job leaves besides its output, best
+// effort: the staging prefix, and every open upload of the job (with the
+// commit record written, each is a loser's: an attempt that lost the
+// marker race and did not abort its own, or one killed with uploads
+// open). An attempt still running after the commit (a backup) may leave
+// uploads behind; `fanout gc` and the bucket's lifecycle rule remove them.
+func (e *Engine) cleanUp(ctx context.Context, js *jobState) {
+	e.removePrefix(ctx, js.out, js.layout.StagingRoot(js.job))
+	if n, err := AbortJobUploads(ctx, js.out, js.layout, js.job); err != nil {
+		e.log.Debug("aborting the job's open uploads failed", "job", js.job, "aborted", n, "err", err)
+	}
 }
 
 func (e *Engine) readCommit(ctx context.Context, js *jobState) (*manifest.CommitRecord, error) {
@@ -300,41 +369,43 @@ func (e *Engine) verifyCommitted(ctx context.Context, js *jobState, rec *manifes
 	}
 	if _, err := js.out.Stat(ctx, js.layout.SuccessKey()); err == nil {
 		// Fully committed: leave everything published as it is, but
-		// finish removing staging, which a committer stopped after
-		// _SUCCESS left behind (one listing when there is nothing).
-		e.removePrefix(ctx, js.out, js.layout.StagingRoot(js.job))
+		// finish cleaning up, which a committer stopped after _SUCCESS
+		// left undone (a listing each when there is nothing).
+		e.cleanUp(ctx, js)
 		return nil
 	}
 	return e.finishCommit(ctx, js)
 }
 
-// account adds the markers' retries, backups, Lambda GB-seconds and
+// accountMarker adds the marker's retries, backups, Lambda GB-seconds and
 // S3 requests to the record. A winning attempt makes a GET per input
 // object (more for a ranged read retried), a PUT per output file
 // (multipart uploads more), and the marker's PUT, after a HEAD (is the
 // chunk done?) when it was a redelivery; a map attempt of an aggregating
 // job writes one shuffle file.
-func account(rec *manifest.CommitRecord, markers []*manifest.ChunkMarker) {
-	for _, m := range markers {
-		if m.Attempts > 1 {
-			rec.Retries += m.Attempts - 1
-		}
-		if m.Backup {
-			rec.Backups++
-		}
-		if m.MemoryMB > 0 && !m.Started.IsZero() {
-			rec.LambdaGBSeconds += m.Finished.Sub(m.Started).Seconds() * float64(m.MemoryMB) / 1024
-		}
-		if m.State != manifest.MarkerDone {
+func accountMarker(rec *manifest.CommitRecord, m *manifest.ChunkMarker) {
+	if m.Attempts > 1 {
+		rec.Retries += m.Attempts - 1
+	}
+	if m.Backup {
+		rec.Backups++
+	}
+	if m.MemoryMB > 0 && !m.Started.IsZero() {
+		rec.LambdaGBSeconds += m.Finished.Sub(m.Started).Seconds() * float64(m.MemoryMB) / 1024
+	}
+	if m.State != manifest.MarkerDone {
+		return
+	}
+	rec.S3Requests += 1 + int64(len(m.Inputs)) // the marker's PUT, a GET per input
+	if m.Attempts > 1 {
+		rec.S3Requests++ // a redelivery first checks for a marker
+	}
+	for _, f := range append(slices.Clone(m.Files), m.RejectedFiles...) {
+		if f.Upload != nil {
+			rec.S3Requests += 1 + int64(len(f.Upload.Parts)) // create, parts
 			continue
 		}
-		rec.S3Requests += 1 + int64(len(m.Inputs)) // the marker's PUT, a GET per input
-		if m.Attempts > 1 {
-			rec.S3Requests++ // a redelivery first checks for a marker
-		}
-		for _, f := range append(slices.Clone(m.Files), m.RejectedFiles...) {
-			rec.S3Requests += putRequests(f.Size)
-		}
+		rec.S3Requests += putRequests(f.Size)
 	}
 }
 
@@ -350,8 +421,9 @@ func putRequests(size int64) int64 {
 
 // commitRequests estimates planning's and the commit's requests: listing
 // the input (1,000 keys a page), the manifest and its shards, reading
-// every marker, a COPY per published file, the commit record, _SUCCESS,
-// and listing and deleting staging.
+// every marker, a COPY (or a completion) per published file, the commit
+// record, _SUCCESS, listing and deleting staging, and listing the open
+// uploads.
 func commitRequests(js *jobState, rec *manifest.CommitRecord) int64 {
 	tasks := int64(js.m.Chunks + js.m.Reducers)
 	staged := int64(len(rec.Files) + len(rec.RejectedFiles))
@@ -361,8 +433,9 @@ func commitRequests(js *jobState, rec *manifest.CommitRecord) int64 {
 	return js.m.Objects/1000 + 1 + // listing the input
 		1 + int64(js.m.Shards) + // manifest and shards
 		tasks + tasks/1000 + 1 + // listing and reading markers
-		int64(len(rec.Files)+len(rec.RejectedFiles)) + 2 + // copies, commit record, _SUCCESS
-		staged/1000 + 1 + staged // listing and deleting staging
+		int64(len(rec.Files)+len(rec.RejectedFiles)) + 2 + // copies or completions, commit record, _SUCCESS
+		staged/1000 + 1 + staged + // listing and deleting staging
+		1 // listing open uploads
 }
 
 func summarise(ds []time.Duration, wall time.Duration) manifest.Timings {

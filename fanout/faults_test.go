@@ -755,7 +755,7 @@ func TestLateAttemptLeavesNothingBehind(t *testing.T) {
 }
 
 // ctxStore is a store whose put hook sees (and may replace) the call's
-// context.
+// context. It hides the store's uploads; withUploads keeps them.
 type ctxStore struct {
 	objstore.Bucket
 	put func(ctx context.Context, key string, opts *objstore.PutOptions) (context.Context, error)
@@ -850,8 +850,8 @@ func TestWaitRetriesACommitTheStoreInterrupted(t *testing.T) {
 	if err != nil || res.State != fanout.StateCommitted {
 		t.Fatalf("got %v, %+v; want the commit retried and the job committed", err, res)
 	}
-	if n := copies.Load(); n != 2*4 {
-		t.Errorf("%d copies, want 4 files copied by two commits (the first failed)", n)
+	if n := copies.Load(); n < 2+4 || n > 2*4 {
+		t.Errorf("%d copies, want the first commit's 2 failed ones and 4 by the second commit (and at most 2 more by the first)", n)
 	}
 	r.check("c/", info.Job)
 }
@@ -882,7 +882,7 @@ func TestSameReduceTaskTwiceAtOnce(t *testing.T) {
 	release := make(chan struct{})
 	frozen := func(q fanout.Queue) fanout.Queue { return frozenHeartbeats{q} }
 	a := r.engine(engineOptions{name: "a", queue: frozen, store: func(b objstore.Bucket) objstore.Bucket {
-		return &ctxStore{Bucket: b, put: func(ctx context.Context, key string, _ *objstore.PutOptions) (context.Context, error) {
+		return withUploads(b, &ctxStore{Bucket: b, put: func(ctx context.Context, key string, _ *objstore.PutOptions) (context.Context, error) {
 			if strings.Contains(key, "/reduce/") && strings.HasSuffix(key, ".json") && !strings.Contains(key, "/staging/") {
 				select {
 				case held <- key:
@@ -891,7 +891,7 @@ func TestSameReduceTaskTwiceAtOnce(t *testing.T) {
 				}
 			}
 			return ctx, nil
-		}}
+		}})
 	}})
 	spec := manifest.JobSpec{Inputs: []string{"s3://" + r.bucket + "/in/"}, Function: "wordcount", Output: "s3://" + r.bucket + "/out/",
 		OutputFormat: "jsonl", Reducers: 3, MaxObjectsPerChunk: 1, Lease: manifest.Duration(time.Second)}.WithDefaults()

@@ -42,8 +42,9 @@ type stagedOutput struct {
 	ctx     context.Context
 	strings *codec.StringTable // shared by the attempt's Parquet files
 	b       objstore.Bucket
-	prefix  string // the attempt's staging prefix
-	stem    string // files are <stem>-<n>.<ext> (fileStem)
+	layout  manifest.Layout // where files go when committed (stageFile)
+	prefix  string          // the attempt's staging prefix
+	stem    string          // files are <stem>-<n>.<ext> (fileStem)
 	format  string
 	ext     string
 
@@ -81,8 +82,13 @@ type stagedFile struct {
 	rows int
 }
 
-func newStagedOutput(ctx context.Context, b objstore.Bucket, prefix, stem, format string, schema *functions.Schema, partitionBy []string) (*stagedOutput, error) {
-	o := &stagedOutput{ctx: ctx, b: b, prefix: prefix, stem: stem, format: format, ext: extension(format), open: map[string]*stagedFile{},
+// newStagedOutput returns the output of one attempt of task (a map chunk
+// or a reduce task) of js, writing rows of schema under prefix, the
+// attempt's staging prefix (or, on a store with uploads, as open uploads
+// of the files' final keys: see stageFile).
+func newStagedOutput(ctx context.Context, js *jobState, prefix, task string, schema *functions.Schema) (*stagedOutput, error) {
+	format, partitionBy := js.m.Spec.OutputFormat, js.m.Spec.PartitionBy
+	o := &stagedOutput{ctx: ctx, b: js.out, layout: js.layout, prefix: prefix, stem: fileStem(js.job, task), format: format, ext: extension(format), open: map[string]*stagedFile{},
 		strings: codec.NewStringTable()}
 	isPart := map[int]bool{}
 	for _, name := range partitionBy {
@@ -209,15 +215,14 @@ func (o *stagedOutput) finish(f *stagedFile) error {
 	if err != nil {
 		return err
 	}
-	info, err := putStaged(o.ctx, o.b, f.key, r, &objstore.PutOptions{Size: f.sp.Size(), ContentType: contentType(o.format)})
+	final := o.layout.DataKey(f.partition, manifest.PublishedName(f.key))
+	out, err := stageFile(o.ctx, o.b, f.key, final, r, &objstore.PutOptions{Size: f.sp.Size(), ContentType: contentType(o.format)})
 	if err != nil {
 		return fmt.Errorf("uploading %s: %w", f.key, err)
 	}
 	f.sp.Recycle()
-	o.files = append(o.files, manifest.OutputFile{
-		Key: f.key, Size: f.sp.Size(), ETag: info.ETag, Rows: f.w.Rows(),
-		Partition: f.partition, SHA256: hex.EncodeToString(f.hash.Sum(nil)),
-	})
+	out.Rows, out.Partition, out.SHA256 = f.w.Rows(), f.partition, hex.EncodeToString(f.hash.Sum(nil))
+	o.files = append(o.files, out)
 	return nil
 }
 
@@ -231,16 +236,17 @@ func (o *stagedOutput) WriteFile(name, contentType string, data []byte) error {
 	}
 	key := o.prefix + manifest.StagedName(o.stem+"-"+name)
 	for _, f := range o.files {
-		if f.Key == key {
+		if manifest.PublishedName(f.Key) == manifest.PublishedName(key) {
 			return functions.Permanent(fmt.Errorf("output file %q written twice", name))
 		}
 	}
 	sum := sha256.Sum256(data)
-	info, err := putStaged(o.ctx, o.b, key, bytes.NewReader(data), &objstore.PutOptions{Size: int64(len(data)), ContentType: contentType})
+	out, err := stageFile(o.ctx, o.b, key, o.layout.DataKey("", manifest.PublishedName(key)), bytes.NewReader(data), &objstore.PutOptions{Size: int64(len(data)), ContentType: contentType})
 	if err != nil {
 		return fmt.Errorf("uploading %s: %w", key, err)
 	}
-	o.files = append(o.files, manifest.OutputFile{Key: key, Size: int64(len(data)), ETag: info.ETag, SHA256: hex.EncodeToString(sum[:])})
+	out.SHA256 = hex.EncodeToString(sum[:])
+	o.files = append(o.files, out)
 	return nil
 }
 
@@ -261,12 +267,16 @@ func (o *stagedOutput) Close() ([]manifest.OutputFile, error) {
 	return o.files, nil
 }
 
-// Abort drops every open file without uploading.
+// Abort drops every open file without uploading, and aborts the uploads
+// of the files written (a store with uploads): the attempt will not
+// publish them. Staged objects are left to the caller's removal of the
+// staging prefix.
 func (o *stagedOutput) Abort() {
 	for p, f := range o.open {
 		f.sp.Close()
 		delete(o.open, p)
 	}
+	abortOwnUploads(o.ctx, o.b, o.files)
 }
 
 func contentType(format string) string {
@@ -300,8 +310,12 @@ func OutputLayout(spec manifest.JobSpec, job string) string {
 	return b.String()
 }
 
-// finalKey is where a staged file goes when the job commits.
+// finalKey is where a file goes when the job commits: an upload's key
+// already is.
 func finalKey(layout manifest.Layout, f manifest.OutputFile) string {
+	if f.Upload != nil {
+		return f.Key
+	}
 	return layout.DataKey(f.Partition, manifest.PublishedName(f.Key))
 }
 

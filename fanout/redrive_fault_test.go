@@ -131,6 +131,7 @@ func TestRedriveAfterAReduceTaskFailed(t *testing.T) {
 // afterDelete runs a hook after each successful Delete.
 type afterDelete struct {
 	objstore.Bucket
+	keepUploads
 	after func(key string)
 }
 
@@ -168,7 +169,7 @@ func TestRedriveRacingASettle(t *testing.T) {
 	other := r.engine(engineOptions{name: "other", functions: reg})
 	var settled atomic.Int64
 	redriver := r.engine(engineOptions{name: "redriver", functions: reg, store: func(b objstore.Bucket) objstore.Bucket {
-		return &afterDelete{Bucket: b, after: func(key string) {
+		return &afterDelete{Bucket: b, keepUploads: uploadsOf(b), after: func(key string) {
 			if strings.HasSuffix(key, "/chunks/"+manifest.ChunkSpread(jf.Failed[0].Chunk)+"/"+jf.Failed[0].Chunk+".json") {
 				// Another process looks at the job now.
 				if _, err := other.TryCommit(context.Background(), spec.Output, res.Job); err != nil {
@@ -210,7 +211,7 @@ func TestReduceAttemptFromBeforeARedriveIsNotCommitted(t *testing.T) {
 	a := r.engine(engineOptions{name: "a",
 		queue: func(q fanout.Queue) fanout.Queue { return frozenHeartbeats{q} },
 		store: func(b objstore.Bucket) objstore.Bucket {
-			return &ctxStore{Bucket: b, put: func(ctx context.Context, key string, _ *objstore.PutOptions) (context.Context, error) {
+			return withUploads(b, &ctxStore{Bucket: b, put: func(ctx context.Context, key string, _ *objstore.PutOptions) (context.Context, error) {
 				switch {
 				case poisoned.Load() && strings.Contains(key, "/staging/"+manifest.ChunkSpread("c00000002")+"/c00000002/"):
 					return ctx, functions.Permanent(errors.New("injected: chunk 2 cannot write"))
@@ -223,7 +224,7 @@ func TestReduceAttemptFromBeforeARedriveIsNotCommitted(t *testing.T) {
 					}
 				}
 				return ctx, nil
-			}}
+			}})
 		}})
 	spec := manifest.JobSpec{Inputs: []string{"s3://" + r.bucket + "/in/"}, Function: "wordcount", Output: "s3://" + r.bucket + "/out/",
 		OutputFormat: "jsonl", Reducers: 3, MaxObjectsPerChunk: 1, MaxFailed: "1", Lease: manifest.Duration(30 * time.Second)}.WithDefaults()

@@ -262,7 +262,7 @@ func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, s
 		return err
 	}
 	staging := attemptPrefix(js, lease)
-	out, err := newStagedOutput(ctx, js.out, staging, fileStem(js.job, lease.Chunk), spec.OutputFormat, red.Final(), spec.PartitionBy)
+	out, err := newStagedOutput(ctx, js, staging, lease.Chunk, red.Final())
 	if err != nil {
 		for _, s := range streams {
 			s.Close()
@@ -294,7 +294,7 @@ func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, s
 		return fmt.Errorf("reduce %s: %w", lease.Chunk, err)
 	}
 	if err := ctx.Err(); err != nil {
-		e.removePrefix(context.WithoutCancel(ctx), js.out, staging) // see processChunk
+		e.discardAttempt(ctx, js, staging, files) // see processChunk
 		return err
 	}
 	m := &manifest.ChunkMarker{

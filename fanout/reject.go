@@ -15,8 +15,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/fanout-dev/fanout/functions"
 	"github.com/fanout-dev/fanout/manifest"
 	"github.com/fanout-dev/fanout/objstore"
@@ -46,6 +44,7 @@ const rejectedStaging = manifest.RejectedDir + "/"
 type rejectSink struct {
 	ctx    context.Context
 	b      objstore.Bucket
+	layout manifest.Layout   // where files go when committed (stageFile)
 	prefix string            // <staging>_rejected/
 	stem   string            // files are <stem>-<n>.jsonl (fileStem)
 	schema *functions.Schema // the input's: names Parquet rows' values
@@ -67,7 +66,7 @@ type rejectFile struct {
 }
 
 func newRejectSink(ctx context.Context, js *jobState, staging, chunk string) *rejectSink {
-	s := &rejectSink{ctx: ctx, b: js.out, prefix: staging + rejectedStaging, stem: fileStem(js.job, chunk), schema: js.schema,
+	s := &rejectSink{ctx: ctx, b: js.out, layout: js.layout, prefix: staging + rejectedStaging, stem: fileStem(js.job, chunk), schema: js.schema,
 		rule: map[string]bool{}, col: map[string]bool{}}
 	s.enc = json.NewEncoder(&s.buf)
 	s.enc.SetEscapeHTML(false)
@@ -208,13 +207,13 @@ func (s *rejectSink) finish() error {
 	if err != nil {
 		return err
 	}
-	info, err := putStaged(s.ctx, s.b, f.key, r, &objstore.PutOptions{Size: f.sp.Size(), ContentType: "application/x-ndjson"})
+	out, err := stageFile(s.ctx, s.b, f.key, s.layout.RejectedKey(manifest.PublishedName(f.key)), r, &objstore.PutOptions{Size: f.sp.Size(), ContentType: "application/x-ndjson"})
 	if err != nil {
 		return fmt.Errorf("uploading %s: %w", f.key, err)
 	}
 	f.sp.Recycle()
-	s.rej.RejectedFiles = append(s.rej.RejectedFiles, manifest.OutputFile{
-		Key: f.key, Size: f.sp.Size(), ETag: info.ETag, Rows: f.rows, SHA256: hex.EncodeToString(f.hash.Sum(nil))})
+	out.Rows, out.SHA256 = f.rows, hex.EncodeToString(f.hash.Sum(nil))
+	s.rej.RejectedFiles = append(s.rej.RejectedFiles, out)
 	return nil
 }
 
@@ -226,12 +225,14 @@ func (s *rejectSink) Close() error {
 	return s.finish()
 }
 
-// Abort drops the file being written.
+// Abort drops the file being written and aborts the uploads of those
+// written (see stagedOutput.Abort).
 func (s *rejectSink) Abort() {
 	if s.cur != nil {
 		s.cur.sp.Close()
 		s.cur = nil
 	}
+	abortOwnUploads(s.ctx, s.b, s.rej.RejectedFiles)
 }
 
 // mark puts the attempt's rejections into its marker.
@@ -301,23 +302,6 @@ func checkRejected(js *jobState, rec *manifest.CommitRecord) error {
 	}
 	return &TooManyRejectedError{Job: js.job, RecordsIn: rec.RecordsIn, Allowed: allowed, Max: spec.MaxRejected,
 		Rejections: rec.Rejections.Clone()}
-}
-
-// copyRejected adds to g the copies of the winning attempts' rejected
-// files to <out>/_rejected/, updating their keys and ETags in rec.
-func copyRejected(gctx context.Context, g *errgroup.Group, js *jobState, rec *manifest.CommitRecord) {
-	for i := range rec.RejectedFiles {
-		f := &rec.RejectedFiles[i]
-		g.Go(func() error {
-			dst := js.layout.RejectedKey(manifest.PublishedName(f.Key))
-			info, err := js.out.Copy(gctx, dst, f.Key, &objstore.CopyOptions{IfMatch: f.ETag})
-			if err != nil {
-				return fmt.Errorf("copying %s to %s: %w", f.Key, dst, err)
-			}
-			f.Key, f.ETag = dst, info.ETag
-			return nil
-		})
-	}
 }
 
 // sortRejected orders the committed rejected files by key.

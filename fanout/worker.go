@@ -449,14 +449,15 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 	}
 	if err != nil {
 		rej.Abort()
-		e.removePrefix(context.WithoutCancel(ctx), js.out, staging)
+		e.discardAttempt(ctx, js, staging, files)
 		return fmt.Errorf("chunk %s: %w", lease.Chunk, err)
 	}
 	if err := ctx.Err(); err != nil {
 		// Lease lost while writing: do not publish. No marker names these
 		// files and the commit that removes staging may be over: remove
 		// them now.
-		e.removePrefix(context.WithoutCancel(ctx), js.out, staging)
+		rej.Abort()
+		e.discardAttempt(ctx, js, staging, files)
 		return err
 	}
 	inputs := map[string]string{}
@@ -514,8 +515,7 @@ func (e *Engine) newChunkOutput(ctx context.Context, js *jobState, task function
 	if red, ok := reducerOf(task); ok && js.m.Reducers > 0 {
 		return combinerOutput{newCombiner(ctx, red, task.Output(), js.m.Reducers, e.cfg.CombineBudget)}, nil
 	}
-	spec := js.m.Spec
-	out, err := newStagedOutput(ctx, js.out, staging, fileStem(js.job, chunk), spec.OutputFormat, task.Output(), spec.PartitionBy)
+	out, err := newStagedOutput(ctx, js, staging, chunk, task.Output())
 	if err != nil {
 		return nil, err
 	}

@@ -230,6 +230,25 @@ type OutputFile struct {
 	Partitions []int64 `json:"partitions,omitempty"`
 	// SHA256 of the file's bytes, hex.
 	SHA256 string `json:"sha256,omitempty"`
+	// Upload is set when the file was written as an open multipart upload
+	// of its final key (Key): nothing of it is visible until the commit
+	// completes the upload. Without it, Key is a staged object the commit
+	// links or copies into place.
+	Upload *Upload `json:"upload,omitempty"`
+}
+
+// Upload names an open S3 multipart upload and its parts, all that
+// completing it needs.
+type Upload struct {
+	ID    string       `json:"id"`
+	Parts []UploadPart `json:"parts"`
+}
+
+// UploadPart is one part of an Upload.
+type UploadPart struct {
+	Number int    `json:"n"`
+	ETag   string `json:"etag"`
+	Size   int64  `json:"size"`
 }
 
 // ChunkMarker is created once per chunk with If-None-Match: *. The first

@@ -366,6 +366,20 @@ func checkFiles(files []OutputFile) error {
 			return fmt.Errorf("files[%d] %q: size %d is negative", i, truncate(f.Key, 200), f.Size)
 		case f.Rows < 0:
 			return fmt.Errorf("files[%d] %q: rows %d is negative", i, truncate(f.Key, 200), f.Rows)
+		case f.Upload != nil && (f.Upload.ID == "" || len(f.Upload.Parts) == 0):
+			return fmt.Errorf("files[%d] %q: upload without an ID or parts", i, truncate(f.Key, 200))
+		}
+		if f.Upload != nil {
+			var size int64
+			for j, p := range f.Upload.Parts {
+				if p.Number != j+1 || p.ETag == "" || p.Size < 0 {
+					return fmt.Errorf("files[%d] %q: upload part %d: want number %d, an ETag and a size", i, truncate(f.Key, 200), j, j+1)
+				}
+				size += p.Size
+			}
+			if size != f.Size {
+				return fmt.Errorf("files[%d] %q: upload parts hold %d bytes, the file %d", i, truncate(f.Key, 200), size, f.Size)
+			}
 		}
 	}
 	return nil

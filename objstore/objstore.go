@@ -359,7 +359,10 @@ type Uploader interface {
 	// size is u's), an earlier completion whose response was lost
 	// succeeded, and CompleteUpload returns that object. Otherwise a
 	// missing upload is ErrNotFound (it was aborted, by a cleaner or a
-	// lifecycle rule).
+	// lifecycle rule), as is one that lost its parts. Do not cancel a
+	// completion in flight: MinIO can leave an upload whose completion was
+	// cut off mid-request without its parts and without the object (see
+	// s3compat's invalidPart for the measurement).
 	CompleteUpload(ctx context.Context, u Upload) (ObjectInfo, error)
 
 	// AbortUpload drops the upload and its parts. An upload that no

@@ -77,6 +77,7 @@ const lockStripes = 1024
 var _ objstore.Bucket = (*Store)(nil)
 var _ objstore.Describer = (*Store)(nil)
 var _ objstore.Closer = (*Store)(nil)
+var _ objstore.Linker = (*Store)(nil)
 
 // Options are the file store's settings.
 type Options struct {
@@ -461,6 +462,59 @@ func (s *Store) Copy(ctx context.Context, dst, src string, opts *objstore.CopyOp
 	}
 	defer os.Remove(tmp)
 	return s.publish(ctx, dst, dp, tmp, &objstore.PutOptions{})
+}
+
+// Link implements objstore.Linker: dst becomes a hard link to src's file
+// (no byte is copied), or, where the file system has no hard links, src's
+// file is renamed to dst (src is then gone). dst keeps src's ETag either
+// way: the same inode, size and modification time.
+func (s *Store) Link(ctx context.Context, dst, src string, opts *objstore.CopyOptions) (objstore.ObjectInfo, error) {
+	if opts == nil {
+		opts = &objstore.CopyOptions{}
+	}
+	sp, err := s.path(src)
+	if err != nil {
+		return objstore.ObjectInfo{}, err
+	}
+	dp, err := s.path(dst)
+	if err != nil {
+		return objstore.ObjectInfo{}, err
+	}
+	f, _, err := s.open(src, sp, opts.IfMatch)
+	if err != nil {
+		return objstore.ObjectInfo{}, fmt.Errorf("filestore: link to %q: %w", dst, err)
+	}
+	defer f.Close()
+	tmp, ok := s.linkTemp(f, sp)
+	if !ok {
+		// No hard links here: take src's file itself, under its lock,
+		// if it is still the version checked.
+		if tmp, err = s.takeFile(src, sp, f); err != nil {
+			return objstore.ObjectInfo{}, fmt.Errorf("filestore: link %q to %q: %w", src, dst, err)
+		}
+	}
+	defer os.Remove(tmp)
+	return s.publish(ctx, dst, dp, tmp, &objstore.PutOptions{})
+}
+
+// takeFile renames the file at p (key's) into the temporary directory,
+// provided it is still the open file f.
+func (s *Store) takeFile(key, p string, f *os.File) (string, error) {
+	unlock, err := s.lock(key)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	fi, err1 := f.Stat()
+	cur, err2 := os.Lstat(p)
+	if err1 != nil || err2 != nil || !os.SameFile(fi, cur) {
+		return "", fmt.Errorf("source changed: %w", objstore.ErrPrecondition)
+	}
+	if err := os.MkdirAll(s.tmp, 0o755); err != nil {
+		return "", err
+	}
+	name := filepath.Join(s.tmp, "link-"+strconv.FormatUint(rand.Uint64(), 36))
+	return name, os.Rename(p, name)
 }
 
 // linkTemp links the file at p into the temporary directory and reports

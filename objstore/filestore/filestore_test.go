@@ -276,3 +276,41 @@ func TestCopyIsALinkThatOutlivesItsSource(t *testing.T) {
 		t.Fatalf("copy with a stale If-Match (%s, file has %s): %v, want ErrPrecondition", src.ETag, fresh.ETag, err)
 	}
 }
+
+// TestLinkKeepsTheFileAndItsETag publishes a staged file at another key
+// with Link: dst is the same file (same inode: no byte copied) with src's
+// ETag, src is still there, a stale IfMatch is refused, a missing source
+// is ErrNotFound, and linking again (a commit re-run) changes nothing.
+func TestLinkKeepsTheFileAndItsETag(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := filestore.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	src, err := s.Put(ctx, "staging/a.txt.staged", strings.NewReader("staged bytes"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		info, err := s.Link(ctx, "out/a.txt", "staging/a.txt.staged", &objstore.CopyOptions{IfMatch: src.ETag})
+		if err != nil {
+			t.Fatalf("Link: %v", err)
+		}
+		if info.ETag != src.ETag || info.Size != src.Size {
+			t.Fatalf("Link = %+v, want the source's ETag %s and size %d", info, src.ETag, src.Size)
+		}
+	}
+	a, err1 := os.Stat(filepath.Join(dir, "staging/a.txt.staged"))
+	b, err2 := os.Stat(filepath.Join(dir, "out/a.txt"))
+	if err1 != nil || err2 != nil || !os.SameFile(a, b) {
+		t.Fatalf("dst is not src's file: %v %v", err1, err2)
+	}
+	if _, err := s.Link(ctx, "out/b.txt", "staging/a.txt.staged", &objstore.CopyOptions{IfMatch: "stale"}); !errors.Is(err, objstore.ErrPrecondition) {
+		t.Fatalf("Link with a stale IfMatch: got %v, want ErrPrecondition", err)
+	}
+	if _, err := s.Link(ctx, "out/c.txt", "staging/missing", nil); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("Link of a missing source: got %v, want ErrNotFound", err)
+	}
+}
