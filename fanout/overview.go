@@ -67,8 +67,8 @@ type Overview struct {
 }
 
 // Final reports whether the overview can no longer change (a committed
-// job).
-func (o Overview) Final() bool { return o.State == StateCommitted }
+// or cancelled job).
+func (o Overview) Final() bool { return o.State == StateCommitted || o.State == StateCancelled }
 
 // Overview looks at a job the queue holds (spec from QueueAdmin.Jobs).
 func (e *Engine) Overview(ctx context.Context, spec JobQueueSpec) (Overview, error) {
@@ -155,6 +155,17 @@ func (e *Engine) overview(ctx context.Context, js *jobState, queued bool) (Overv
 		for _, d := range dead[:min(len(dead), overviewListed)] {
 			d.Reason = e.Redact(d.Reason)
 			o.DeadLetters = append(o.DeadLetters, d)
+		}
+	}
+	if !queued {
+		// The queue dropped it: committed (above), cancelled, or
+		// forgotten by a Redis that lost its data.
+		var jc *JobCancelledError
+		if err := cancelled(ctx, js.out, js.layout, js.job); errors.As(err, &jc) {
+			o.State, o.Failure = StateCancelled, e.Redact(jc.Error())
+			return o, nil
+		} else if err != nil {
+			return o, err
 		}
 	}
 	if settled || !queued {

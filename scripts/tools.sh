@@ -15,7 +15,9 @@ apt_tool() {
 }
 apt_tool bzip2 bzip2
 # Debian's chromium renders fanout profile's HTML report in
-# cmd/fanout/cli/profile_test.go (TestProfileReportInChromium).
+# cmd/fanout/cli/profile_test.go (TestProfileReportInChromium) and drives
+# fanout ui's dashboard in cmd/fanout/cli/ui_test.go (TestDashboardInChromium),
+# both through localstack/browsertest.
 apt_tool chromium chromium
 # Python's csv module is the oracle of fanout/csv_options_test.go.
 apt_tool python3 python3

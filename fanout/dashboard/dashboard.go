@@ -16,7 +16,7 @@
 //
 // Security: the pages show what `fanout status` prints (no job
 // arguments, no credentials; failure reasons redacted by the engine).
-// Actions (redrive, cancel) are POSTs that carry the token in the
+// Actions (redrive a failed job, cancel one that has not committed) are POSTs that carry the token in the
 // X-Fanout-Token header: a page of another origin can neither send that
 // header without a CORS preflight this server never answers, nor read
 // the token, which lives only in the page's session storage, never in a
@@ -64,8 +64,6 @@ type Config struct {
 	// Outputs are output prefixes (URLs) whose owner job is shown as well,
 	// whether or not the queue still holds it.
 	Outputs []string
-	// Cancel, when set, cancels a job (the cancel button); nil hides it.
-	Cancel func(ctx context.Context, job string) error
 	// LoopbackOnly refuses requests whose Host header is not a loopback
 	// name or address (set it when listening on loopback).
 	LoopbackOnly bool
@@ -374,7 +372,8 @@ func (d *Dashboard) actions(e entry) []string {
 	if e.ov.State == fanout.StateFailed {
 		acts = append(acts, "redrive")
 	}
-	if d.cfg.Cancel != nil && e.inQueue && e.ov.State != fanout.StateCommitted {
+	switch e.ov.State {
+	case fanout.StateQueued, fanout.StateRunning, fanout.StateFailed:
 		acts = append(acts, "cancel")
 	}
 	return acts
@@ -446,17 +445,20 @@ func (d *Dashboard) redrive(ctx context.Context, e entry) (any, error) {
 }
 
 func (d *Dashboard) cancel(ctx context.Context, e entry) (any, error) {
-	if d.cfg.Cancel == nil {
-		return nil, &refusal{"this dashboard cannot cancel jobs"}
+	switch e.ov.State {
+	case fanout.StateCommitted, fanout.StateCommitting, fanout.StateCancelled:
+		return nil, &refusal{fmt.Sprintf("job %s is %s: there is nothing to cancel", e.ov.Job, e.ov.State)}
 	}
-	if e.ov.State == fanout.StateCommitted {
-		return nil, &refusal{fmt.Sprintf("job %s is committed", e.ov.Job)}
+	info, err := d.cfg.Engine.Cancel(ctx, e.ov.Output, e.ov.Job, fanout.CancelOptions{Reason: "cancelled from the dashboard"})
+	var refused *fanout.CancelRefusedError
+	if errors.As(err, &refused) {
+		return nil, &refusal{err.Error()}
 	}
-	if err := d.cfg.Cancel(ctx, e.ov.Job); err != nil {
+	if err != nil {
 		return nil, err
 	}
-	d.cfg.Logger.Info("dashboard: cancelled a job", "job", e.ov.Job)
-	return map[string]string{"job": e.ov.Job, "state": "cancelled"}, nil
+	d.cfg.Logger.Info("dashboard: cancelled a job", "job", e.ov.Job, "dropped", info.Dropped, "stopping", info.Stopping)
+	return info, nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

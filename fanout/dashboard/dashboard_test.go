@@ -177,8 +177,8 @@ func TestDashboardShowsAFailedJobAndRedrivesIt(t *testing.T) {
 	if !strings.Contains(r.Job.Failure, failed) || r.Row.Dead != 1 || r.Row.Done != 5 || r.Row.Tasks != 6 {
 		t.Errorf("row %+v, failure %q: want 5 of 6 done, 1 dead, the failure naming %s", r.Row, r.Job.Failure, failed)
 	}
-	if !slices.Equal(r.Actions, []string{"redrive"}) || !r.TokenRequired {
-		t.Errorf("actions: got %v (token required %v), want [redrive] behind the token", r.Actions, r.TokenRequired)
+	if !slices.Equal(r.Actions, []string{"redrive", "cancel"}) || !r.TokenRequired {
+		t.Errorf("actions: got %v (token required %v), want [redrive cancel] behind the token", r.Actions, r.TokenRequired)
 	}
 	var jobs dashboard.JobsReply
 	bodies = append(bodies, getJSON(t, srv, "/ui/api/jobs", &jobs))
@@ -250,7 +250,7 @@ func TestDashboardShowsAFailedJobAndRedrivesIt(t *testing.T) {
 	if len(r.Partitions) != 1 || r.Partitions[0].Rows != int64(p.lines) || r.Partitions[0].Files < 1 {
 		t.Errorf("partitions: got %+v, want one unpartitioned with %d rows", r.Partitions, p.lines)
 	}
-	if slices.Contains(r.Actions, "redrive") {
+	if len(r.Actions) != 0 {
 		t.Errorf("a committed job offers %v", r.Actions)
 	}
 	for _, b := range bodies {
@@ -301,5 +301,63 @@ func TestDashboardPagesAreSelfContained(t *testing.T) {
 				t.Errorf("GET %s holds %q: the assets fetch nothing from elsewhere and build no markup from data", c.path, bad)
 			}
 		}
+	}
+}
+
+// TestDashboardCancelsARunningJob cancels a running job (its chunks held
+// at a gate) with the token: the job turns cancelled on the dashboard,
+// which then offers no action, and nothing of it is ever committed, even
+// once its chunks could finish.
+func TestDashboardCancelsARunningJob(t *testing.T) {
+	p := newPoisonedJob(t)
+	gate := filepath.Join(filepath.Dir(p.healed), "gate")
+	p.spec.Args["cmd"] = `while [ ! -e '` + gate + `' ]; do sleep 0.05; done; cat`
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	info, err := p.eng.Submit(ctx, p.spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := info.Job
+	wctx, stopWork := context.WithCancel(ctx)
+	workDone := make(chan error, 1)
+	go func() { workDone <- p.eng.Work(wctx, fanout.WorkOptions{Concurrency: 2, Grace: time.Second}) }()
+	defer func() {
+		stopWork()
+		<-workDone
+	}()
+	d, err := dashboard.New(dashboard.Config{Engine: p.eng, Admin: p.q, Token: token, Interval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go d.Run(ctx)
+	srv := httptest.NewServer(d.Handler())
+	defer srv.Close()
+	r, _ := waitFor(t, srv, job, "running", func(r dashboard.JobReply) bool { return r.Row.State == fanout.StateRunning && r.Row.Running == 2 })
+	if !slices.Equal(r.Actions, []string{"cancel"}) || len(r.Job.Running) != 2 {
+		t.Fatalf("a running job: actions %v, running %+v; want [cancel] and two running tasks", r.Actions, r.Job.Running)
+	}
+	status, body := send(t, srv, "POST", srv.URL+"/ui/api/jobs/"+job+"/cancel", map[string]string{dashboard.TokenHeader: token}, "")
+	var ci fanout.CancelInfo
+	if status != http.StatusOK || json.Unmarshal([]byte(body), &ci) != nil || ci.State != fanout.StateCancelled || ci.Stopping != 2 {
+		t.Fatalf("cancel: %d %s; want the job cancelled with 2 attempts stopping", status, body)
+	}
+	r, _ = waitFor(t, srv, job, "cancelled", func(r dashboard.JobReply) bool { return r.Row.State == fanout.StateCancelled })
+	if len(r.Actions) != 0 || !strings.Contains(r.Job.Failure, "cancelled from the dashboard") {
+		t.Errorf("a cancelled job: actions %v, failure %q", r.Actions, r.Job.Failure)
+	}
+	if status, body := send(t, srv, "POST", srv.URL+"/ui/api/jobs/"+job+"/cancel", map[string]string{dashboard.TokenHeader: token}, ""); status != http.StatusConflict {
+		t.Errorf("cancelling a cancelled job: %d %s; want 409", status, body)
+	}
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var jc *fanout.JobCancelledError
+	if _, err := p.eng.Wait(ctx, p.spec.Output, job, fanout.RunOptions{Workers: 2}); !errors.As(err, &jc) {
+		t.Fatalf("waiting for the cancelled job: %v; want JobCancelledError", err)
+	}
+	out := strings.TrimPrefix(p.spec.Output, "file://")
+	if _, err := os.Stat(filepath.Join(out, "_SUCCESS")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("_SUCCESS of a cancelled job: %v", err)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/fanout-dev/fanout/functions/contract/contracttest"
 	"github.com/fanout-dev/fanout/functions/profile"
 	"github.com/fanout-dev/fanout/localstack"
+	"github.com/fanout-dev/fanout/localstack/browsertest"
 )
 
 // writeDataset writes a generated dataset's objects under dir.
@@ -314,10 +315,7 @@ func TestProfileEqualsDuckDB(t *testing.T) {
 // nothing (no script, no link, no source). It also takes a screenshot,
 // kept at $FANOUT_PROFILE_SCREENSHOT when that is set (README, Profiling).
 func TestProfileReportInChromium(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		localstack.Missing(t, "Debian's chromium (installed by scripts/tools.sh)")
-	}
+	browsertest.Path(t)
 	dir := t.TempDir()
 	d := contracttest.Clean(3, "csv", 3, 2000)
 	writeDataset(t, dir, d)
@@ -336,20 +334,7 @@ func TestProfileReportInChromium(t *testing.T) {
 			t.Errorf("the report holds %q: it must not fetch anything", bad)
 		}
 	}
-	browser := func(args ...string) []byte {
-		t.Helper()
-		args = append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-			"--disable-sync", "--no-first-run", "--user-data-dir=" + t.TempDir()}, args...)
-		cmd := exec.Command(chromium, append(args, "file://"+m[0])...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		got, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("chromium %v: %v\n%s", args, err, stderr.String())
-		}
-		return got
-	}
-	dom := string(browser("--dump-dom"))
+	dom := string(browsertest.Render(t, "file://"+m[0], "--dump-dom"))
 	for _, want := range []string{
 		`<h1>Profile of `, `6000 records in 3 objects, 9 columns`,
 		`id="col-quantity"`, `id="col-sku"`, `<svg class="hist"`, `<svg class="top"`,
@@ -364,12 +349,12 @@ func TestProfileReportInChromium(t *testing.T) {
 	if keep := os.Getenv("FANOUT_PROFILE_SCREENSHOT"); keep != "" {
 		shot = keep
 	}
-	browser("--screenshot="+shot, "--window-size=1280,1000", "--hide-scrollbars")
+	browsertest.Render(t, "file://"+m[0], "--screenshot="+shot, "--window-size=1280,1000", "--hide-scrollbars")
 	png, err := os.ReadFile(shot)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(png) < 10_000 || !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
+	if !browsertest.IsPNG(png) {
 		t.Errorf("screenshot: %d bytes, want a PNG of a rendered page", len(png))
 	}
 }

@@ -246,7 +246,7 @@ let actionNote = "";
 
 async function act(job, action) {
   const token = sessionStorage.getItem(TOKEN_KEY) || "";
-  if (!token) { actionNote = "enter the dashboard's token first"; return; }
+  if (!token) { actionNote = "enter the dashboard's token first"; refresh(); return; }
   actionNote = action + "…";
   try {
     const res = await fetch(BASE + "api/jobs/" + encodeURIComponent(job) + "/" + action, {
@@ -261,30 +261,40 @@ async function act(job, action) {
   refresh();
 }
 
-function actionsBox(data) {
+// actions fills the actions bar once per page (so that the token field
+// keeps its focus and value while the rest redraws every second) and
+// updates which buttons apply.
+function actions(data) {
+  const bar = document.getElementById("actions");
   const job = data.row.job;
-  const box = el("div", { class: "actions" });
-  if (!data.token_required) {
-    box.append(el("span", { class: "dim", text: "Actions are disabled (start the dashboard with --ui-token)." }));
-    return box;
+  if (!bar.dataset.job) {
+    bar.dataset.job = job;
+    if (!data.token_required) {
+      bar.append(el("span", { class: "dim", text: "Actions are disabled (start the dashboard with --ui-token)." }));
+    } else {
+      const input = el("input", { id: "token", type: "password", placeholder: "dashboard token", autocomplete: "off" });
+      input.value = sessionStorage.getItem(TOKEN_KEY) || "";
+      input.addEventListener("input", () => sessionStorage.setItem(TOKEN_KEY, input.value));
+      bar.append(input,
+        el("button", { id: "redrive", title: "run the failed chunks again", on: { click: () => act(job, "redrive") }, text: "Redrive" }),
+        el("button", { id: "cancel", class: "danger", title: "stop the job for good", on: { click: () => { if (confirm("Cancel job " + job + "?")) act(job, "cancel"); } }, text: "Cancel" }),
+        el("span", { id: "action-note", class: "dim" }));
+    }
+    bar.hidden = false;
   }
-  const input = el("input", { id: "token", type: "password", placeholder: "dashboard token", autocomplete: "off",
-    value: sessionStorage.getItem(TOKEN_KEY) || "" });
-  input.addEventListener("change", () => sessionStorage.setItem(TOKEN_KEY, input.value));
-  input.addEventListener("input", () => sessionStorage.setItem(TOKEN_KEY, input.value));
-  box.append(input);
   const can = new Set(data.actions);
-  box.append(el("button", { id: "redrive", disabled: !can.has("redrive"), title: "run the failed chunks again", on: { click: () => act(job, "redrive") }, text: "Redrive" }));
-  if (can.has("cancel")) box.append(el("button", { id: "cancel", class: "danger", on: { click: () => { if (confirm("Cancel job " + job + "?")) act(job, "cancel"); } }, text: "Cancel" }));
-  box.append(el("span", { id: "action-note", class: "dim", text: actionNote }));
-  return box;
+  for (const name of ["redrive", "cancel"]) {
+    const b = document.getElementById(name);
+    if (b) { b.disabled = !can.has(name); b.hidden = name === "cancel" && !can.has(name); }
+  }
+  const note = document.getElementById("action-note");
+  if (note) note.textContent = actionNote;
 }
 
 function renderJob(main, data) {
   const ov = data.overview, r = data.row, c = ov.commit;
   document.getElementById("crumb").textContent = "/ " + ov.job;
-  const focused = document.activeElement && document.activeElement.id === "token";
-  if (focused) return; // do not redraw under someone typing the token
+  actions(data);
 
   const head = el("div", { class: "card", id: "summary" },
     el("h2", {}, el("span", { class: "mono", text: ov.job + " " }), stateBadge(ov.state)),
@@ -300,8 +310,7 @@ function renderJob(main, data) {
       fact("ETA", r.eta_seconds ? dur(r.eta_seconds) : "–"),
       fact("age", age(ov.planned, data.at))),
     ov.failure ? el("p", { class: "error", id: "failure", text: ov.failure }) : null,
-    r.error ? el("p", { class: "error", text: r.error }) : null,
-    actionsBox(data));
+    r.error ? el("p", { class: "error", text: r.error }) : null);
 
   const bytesPerTask = ov.map_chunks ? ov.bytes / ov.map_chunks : 0;
   const cur = throughput(data.history).pop();
