@@ -17,8 +17,10 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/fanout-dev/fanout/fanout"
 	"github.com/fanout-dev/fanout/fanout/faulttest"
 	"github.com/fanout-dev/fanout/localstack"
+	"github.com/fanout-dev/fanout/manifest"
 )
 
 // badRow is a malformed record the generator put into an object: the
@@ -373,7 +375,8 @@ func TestOnErrorCSVAndJSONLOnMinIOAndRedis(t *testing.T) {
 }
 
 // TestOnErrorRejectsOnceWhenAChunkIsRetried kills a worker with SIGKILL
-// after it staged the rejected records of a chunk and before its marker:
+// after it staged the rejected records of a chunk (on MinIO: opened an
+// upload of their final key) and before its marker:
 // another worker reruns the chunk once the lease expires and stages them
 // again. The committed <out>/_rejected/ holds each malformed record
 // exactly once (the killed attempt's file is never published), the
@@ -402,8 +405,18 @@ func TestOnErrorRejectsOnceWhenAChunkIsRetried(t *testing.T) {
 	caught := make(chan string, 1)
 	var mu sync.Mutex
 	rejecting := map[string]bool{} // chunks whose attempt staged rejected records
+	stem := "part-" + j.job + "-" // a rejected file's name: <stem><chunk>-<n>.jsonl
 	proxy.Before(func(r *http.Request) error {
 		if chunk, _, ok := faulttest.StagingChunk(r); ok && strings.Contains(faulttest.ObjectKey(r), "/_rejected/") {
+			mu.Lock()
+			rejecting[chunk] = true
+			mu.Unlock()
+			return nil
+		}
+		// On MinIO the attempt writes its rejected records as an open
+		// upload of their final key under out/_rejected/.
+		if k := faulttest.ObjectKey(r); strings.HasPrefix(k, "out/_rejected/"+stem) {
+			chunk, _, _ := strings.Cut(strings.TrimPrefix(k, "out/_rejected/"+stem), "-")
 			mu.Lock()
 			rejecting[chunk] = true
 			mu.Unlock()
@@ -442,8 +455,16 @@ func TestOnErrorRejectsOnceWhenAChunkIsRetried(t *testing.T) {
 			staged++
 		}
 	}
+	for u, err := range fanout.JobUploads(context.Background(), j.store, manifest.NewLayout("out/"), j.job) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(u.Key, "out/_rejected/"+stem+chunk+"-") {
+			staged++
+		}
+	}
 	if staged != 1 {
-		t.Fatalf("chunk %s has %d staged rejected files after the kill, want the killed attempt's one", chunk, staged)
+		t.Fatalf("chunk %s has %d staged rejected files (or open uploads) after the kill, want the killed attempt's one", chunk, staged)
 	}
 
 	j.worker("worker-b", "", 2)
