@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -294,16 +292,32 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 	poll := 50 * time.Millisecond
 	commitFailures := 0
 	var lookedForCancel time.Time
+	stopWorkers := func() {
+		stopWork()
+		wg.Wait()
+	}
 	for {
-		rec, ready := e.check(ctx, js, start, opts.Progress)
-		if rec == nil && (js.cancelSeen.Load() || time.Since(lookedForCancel) >= cancelCheckInterval) {
+		a, err := e.advance(ctx, js, advanceOptions{start: start, progress: opts.Progress, beforeCommit: stopWorkers})
+		switch {
+		case a.Busy:
+			// Another committer: its commit record will show.
+			poll = opts.Poll
+		case !a.Done:
+		case err == nil || !retryableCommitError(err) || commitFailures >= commitRetries || ctx.Err() != nil:
+			return a.Result, err
+		default:
+			// The store failed past its own retries; the job has not.
+			commitFailures++
+			e.log.Warn("commit failed; trying again", "job", job, "attempt", commitFailures, "err", err)
+			poll = time.Duration(commitFailures) * time.Second
+		}
+		if !a.Done && (js.cancelSeen.Load() || time.Since(lookedForCancel) >= cancelCheckInterval) {
 			// Cancelled from elsewhere (fanout cancel): the queue may
-			// have dropped the job (then check found it unknown and
+			// have dropped the job (then advance found it unknown and
 			// enqueueMissing refused it), or be this process's own.
 			lookedForCancel = time.Now()
 			if err := cancelled(ctx, js.out, js.layout, job); errors.As(err, new(*JobCancelledError)) {
-				stopWork()
-				wg.Wait()
+				stopWorkers()
 				e.dropCancelled(ctx, job, outURL)
 				return Result{Job: job, State: StateCancelled, Chunks: js.m.Chunks, Output: js.m.Spec.Output, Error: err.Error(), Elapsed: time.Since(start)}, err
 			}
@@ -312,23 +326,6 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 			err = fmt.Errorf("job %s: %w for %s (longer than the queue timeout, %s): %w; chunks that finished keep their markers in the bucket: once the queue is back, resume the job",
 				job, ErrQueueUnavailable, time.Since(since).Round(time.Second), queueTimeout, err)
 			return Result{Job: job, State: StateRunning, Error: err.Error()}, err
-		}
-		if rec != nil || ready {
-			stopWork()
-			wg.Wait()
-			res, err := e.commitOrVerify(ctx, js, rec, start)
-			switch {
-			case errors.Is(err, errCommitBusy):
-				// Another committer: its commit record will show.
-				poll = opts.Poll
-			case err == nil || !retryableCommitError(err) || commitFailures >= commitRetries || ctx.Err() != nil:
-				return res, err
-			default:
-				// The store failed past its own retries; the job has not.
-				commitFailures++
-				e.log.Warn("commit failed; trying again", "job", job, "attempt", commitFailures, "err", err)
-				poll = time.Duration(commitFailures) * time.Second
-			}
 		}
 		select {
 		case <-ctx.Done():
@@ -371,78 +368,6 @@ func retryableCommitError(err error) bool {
 		!errors.Is(err, objstore.ErrNotFound) && !errors.Is(err, objstore.ErrPrecondition) && !errors.Is(err, objstore.ErrInvalidKey)
 }
 
-// TryCommit looks at a job once and commits it when every chunk has a
-// marker (for a Lambda reduce/commit invocation or a cron). A job that is
-// still running, or that another committer is committing (it holds the
-// commit lease), is reported with State StateRunning and a nil error.
-func (e *Engine) TryCommit(ctx context.Context, outURL, job string) (Result, error) {
-	start := time.Now()
-	js, err := e.openJob(ctx, outURL, job)
-	if err != nil {
-		return Result{Job: job, State: StateFailed, Error: err.Error()}, err
-	}
-	rec, ready := e.check(ctx, js, start, nil)
-	if rec == nil && !ready {
-		return e.Status(ctx, outURL, job)
-	}
-	res, err := e.commitOrVerify(ctx, js, rec, start)
-	if errors.Is(err, errCommitBusy) {
-		return e.Status(ctx, outURL, job)
-	}
-	return res, err
-}
-
-// check looks at a job once: it returns the commit record when the job is
-// committed, or reports whether every chunk has a marker. On the way it
-// reclaims expired leases, rebuilds a queue that forgot the job, and gives
-// dead-lettered chunks their failed markers.
-func (e *Engine) check(ctx context.Context, js *jobState, start time.Time, progress func(Progress)) (*manifest.CommitRecord, bool) {
-	job := js.job
-	if rec, err := e.readCommit(ctx, js); err == nil {
-		return rec, false
-	}
-	if _, err := e.cfg.Admin.Reclaim(ctx, job); err != nil && !errors.Is(err, ErrUnknownJob) {
-		if ctx.Err() != nil {
-			return nil, false // stopping: not a failure worth a warning
-		}
-		if since, _ := js.queueDown(); since.IsZero() {
-			e.log.Warn("reclaim failed", "job", job, "err", err)
-		}
-	}
-	stats, err := e.cfg.Admin.Stats(ctx, job)
-	began, ended := js.queueAnswered(err)
-	if !ended.IsZero() {
-		e.log.Warn("the queue answers again", "job", job, "after", time.Since(ended).Round(time.Millisecond))
-	}
-	if errors.Is(err, ErrUnknownJob) {
-		// The queue forgot the job (Redis flushed): rebuild it.
-		if _, err := e.enqueueMissing(ctx, js); err != nil && !js.cancelSeen.Load() {
-			e.log.Warn("re-enqueue failed", "job", job, "err", err)
-		}
-		return nil, false
-	} else if err != nil {
-		if ctx.Err() == nil && !began.IsZero() {
-			e.log.Warn("queue stats failed; trying again until the queue timeout", "job", job, "err", err)
-		}
-		return nil, false
-	}
-	if progress != nil {
-		progress(js.progress(stats, time.Since(start)))
-	}
-	if stats.Pending == 0 && stats.Running > 0 && js.m.Spec.BackupAfter > 0 {
-		e.startBackups(ctx, js)
-	}
-	if stats.Pending > 0 || stats.Running > 0 {
-		return nil, false
-	}
-	finished, err := e.settleDead(ctx, js)
-	if err != nil {
-		e.log.Warn("checking markers failed", "job", job, "err", err)
-		return nil, false
-	}
-	return nil, finished
-}
-
 // progress makes a Progress from the queue's counts: every task the
 // queue does not hold as pending, running or dead is done (it has its
 // marker), except reduce tasks that have not started.
@@ -455,199 +380,6 @@ func (js *jobState) progress(stats QueueStats, elapsed time.Duration) Progress {
 	return Progress{Job: js.job, Chunks: total, MapChunks: js.m.Chunks, Done: min(max(done, stats.Done, 0), total),
 		Pending: stats.Pending, Retrying: stats.Retrying, Running: stats.Running, Dead: stats.Dead,
 		BytesTotal: js.m.Bytes, Elapsed: elapsed}
-}
-
-// minBackupSamples is how many finished tasks make a median worth
-// comparing a running task with.
-const minBackupSamples = 3
-
-// startBackups starts a backup attempt of every map chunk that has run
-// longer than BackupAfter times the median of the job's recent tasks, and
-// at least manifest.BackupMinAge, once no task waits to be claimed (so
-// that backups only take workers that would idle), at most one per
-// delivery of the chunk. The twins race to create
-// the chunk's marker; the queue forgets the loser (see BackupSuffix).
-func (e *Engine) startBackups(ctx context.Context, js *jobState) {
-	a, err := e.cfg.Admin.Activity(ctx, js.job)
-	if err != nil || len(a.Recent) < minBackupSamples {
-		return
-	}
-	sorted := slices.Sorted(slices.Values(a.Recent))
-	median := sorted[len(sorted)/2]
-	limit := max(time.Duration(float64(median)*js.m.Spec.BackupAfter), manifest.BackupMinAge)
-	for _, t := range a.Running { // longest running first
-		if t.Running < limit {
-			break
-		}
-		if _, backup := BackupOf(t.Chunk); backup || manifest.IsReduceTask(t.Chunk) {
-			// Reduce tasks get none: they start together when the map
-			// stage ends, so a median of map chunks says nothing of
-			// them, and a backup reads every shuffle file again.
-			continue
-		}
-		if ok, err := e.cfg.Admin.Backup(ctx, js.job, t.Chunk); err == nil && ok {
-			e.log.Info("straggler: started a backup attempt", "job", js.job, "chunk", t.Chunk,
-				"running", t.Running.Round(time.Millisecond), "median", median.Round(time.Millisecond))
-		}
-	}
-}
-
-// errCommitBusy reports that another committer holds the job's commit
-// lease: the caller looks again later (it will find the job committed).
-var errCommitBusy = errors.New("fanout: another committer is committing the job")
-
-// commitOrVerify commits a finished job, or verifies a committed one, and
-// removes it from the queue. It commits only while it holds the job's
-// commit lease (commitlease.go), and returns errCommitBusy, doing nothing,
-// when another committer holds it.
-func (e *Engine) commitOrVerify(ctx context.Context, js *jobState, rec *manifest.CommitRecord, start time.Time) (Result, error) {
-	job := js.job
-	if rec != nil {
-		if err := e.verifyCommitted(ctx, js, rec); err != nil {
-			return Result{Job: job, State: StateFailed, Error: err.Error()}, err
-		}
-	} else {
-		release, ok, err := e.leaseCommit(ctx, job)
-		if err != nil {
-			// The lease saves requests; the commit is safe without it.
-			e.log.Warn("the commit lease is unavailable; committing without it", "job", job, "err", err)
-		} else if !ok {
-			return Result{Job: job, State: StateRunning, Chunks: js.m.Chunks, Output: js.m.Spec.Output}, errCommitBusy
-		}
-		defer release()
-		wall := time.Since(start)
-		if !js.m.Created.IsZero() && js.m.Created.Before(start) {
-			wall = time.Since(js.m.Created) // the job's, whoever commits it
-		}
-		rec, err = e.Commit(ctx, js, wall)
-		var jc *JobCancelledError
-		if errors.As(err, &jc) {
-			e.dropCancelled(ctx, job, js.m.Spec.Output)
-			return Result{Job: job, State: StateCancelled, Chunks: js.m.Chunks, Output: js.m.Spec.Output, Error: err.Error(), Elapsed: time.Since(start)}, err
-		}
-		if err != nil {
-			res := Result{Job: job, State: StateFailed, Chunks: js.m.Chunks, Output: js.m.Spec.Output, Error: err.Error(), Elapsed: time.Since(start)}
-			var jf *JobFailedError
-			if errors.As(err, &jf) {
-				res.Failed = jf.Failed
-			}
-			var tr *TooManyRejectedError
-			if errors.As(err, &tr) {
-				res.RecordsIn = tr.RecordsIn
-				res.setRejections(tr.Rejections)
-			}
-			if jf != nil || tr != nil {
-				// For people and for a --rerun's message; best effort.
-				if _, oerr := e.setOwnerState(ctx, js, manifest.OwnerRunning, manifest.OwnerFailed, err.Error()); oerr != nil {
-					e.log.Warn("recording the failure in the output's owner record failed", "job", job, "err", oerr)
-				}
-			}
-			return res, err
-		}
-	}
-	e.finishJob(ctx, job, js.m.Spec.Output)
-	return e.result(js, rec, start), nil
-}
-
-// settleDead makes sure every map chunk, and then every reduce task, has
-// a marker once the queue has nothing left: dead-lettered tasks get a
-// failed marker with their reason, tasks the queue does not know (it
-// forgot them, or the reduce stage is just starting) are enqueued. It
-// reports whether every task now has a marker.
-func (e *Engine) settleDead(ctx context.Context, js *jobState) (bool, error) {
-	scan, err := e.scanMarkers(ctx, js)
-	if err != nil {
-		return false, err
-	}
-	if ok, err := e.settleMissing(ctx, js, scan.missing); !ok || err != nil {
-		return false, err
-	}
-	if js.m.Reducers == 0 {
-		return true, nil
-	}
-	missing, err := e.missingReduceMarkers(ctx, js)
-	if err != nil || len(missing) == 0 {
-		return err == nil, err
-	}
-	// Every map chunk has its marker: fix the reduce stage's input. Asked
-	// each time (a HEAD when the index exists), not remembered: a redrive
-	// in another process may have removed it.
-	tooMany, err := e.prepareReduce(ctx, js)
-	if err != nil {
-		return false, err
-	}
-	if tooMany {
-		return true, nil // Commit reports the failed map chunks
-	}
-	js.reduceReady.Store(true)
-	return e.settleMissing(ctx, js, missing)
-}
-
-// settleMissing gives dead-lettered tasks among missing a failed marker
-// and enqueues the others; it reports whether none is left to run.
-func (e *Engine) settleMissing(ctx context.Context, js *jobState, missing []string) (bool, error) {
-	if len(missing) == 0 {
-		return true, nil
-	}
-	dead, err := e.cfg.Admin.DeadLetters(ctx, js.job)
-	if err != nil {
-		return false, err
-	}
-	reasons := map[string]DeadLetter{}
-	for _, d := range dead {
-		reasons[d.Chunk] = d
-	}
-	var lost []string
-	for _, c := range missing {
-		d, ok := reasons[c]
-		if !ok {
-			lost = append(lost, c)
-			continue
-		}
-		reason := d.Reason
-		if reason == "" {
-			reason = "dead-lettered by the queue"
-		}
-		if _, err := e.writeMarker(ctx, js, &manifest.ChunkMarker{Version: manifest.Version, Job: js.job, Chunk: c,
-			State: manifest.MarkerFailed, Reason: reason, Finished: time.Now().UTC(), Attempts: d.Deliveries}); err != nil {
-			return false, err
-		}
-	}
-	if len(lost) > 0 {
-		spec := js.queueSpec()
-		for i := 0; i < len(lost); i += 1000 {
-			if err := e.cfg.Queue.Enqueue(ctx, spec, lost[i:min(i+1000, len(lost))]); err != nil {
-				return false, err
-			}
-		}
-		return false, nil
-	}
-	return true, nil
-}
-
-// missingReduceMarkers lists the reduce tasks without a marker.
-func (e *Engine) missingReduceMarkers(ctx context.Context, js *jobState) ([]string, error) {
-	have := map[string]bool{}
-	shuffle, err := e.shuffleID(ctx, js)
-	if errors.Is(err, objstore.ErrNotFound) {
-		return js.reduceIDs(), nil // not prepared: none has a marker
-	} else if err != nil {
-		return nil, err
-	}
-	prefix := js.layout.ReduceIndexPrefix(js.job, shuffle)
-	for info, err := range js.out.List(ctx, prefix, nil) {
-		if err != nil {
-			return nil, fmt.Errorf("listing reduce markers: %w", err)
-		}
-		have[strings.TrimSuffix(strings.TrimPrefix(info.Key, prefix), ".json")] = true
-	}
-	var missing []string
-	for _, id := range js.reduceIDs() {
-		if !have[id] {
-			missing = append(missing, id)
-		}
-	}
-	return missing, nil
 }
 
 func (e *Engine) result(js *jobState, rec *manifest.CommitRecord, start time.Time) Result {

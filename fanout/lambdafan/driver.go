@@ -158,33 +158,34 @@ func (d *Driver) Step(ctx context.Context, outURL, job string) (res fanout.Resul
 }
 
 func (d *Driver) step(ctx context.Context, r *run) (fanout.Result, bool, error) {
-	if _, err := d.cfg.Admin.Reclaim(ctx, r.job); err != nil && !errors.Is(err, fanout.ErrUnknownJob) && ctx.Err() == nil {
-		d.log.Warn("reclaim failed", "job", r.job, "err", err)
-	}
-	st, err := d.cfg.Admin.Stats(ctx, r.job)
+	// The engine's one step: reclaim, rebuild a queue that forgot the job,
+	// backups, settle dead tasks, start the reduce stage, commit.
+	a, err := d.cfg.Engine.Advance(ctx, r.out, r.job)
+	running := fanout.Result{Job: r.job, State: fanout.StateRunning, Output: r.out, Queue: a.Queue}
 	switch {
 	case ctx.Err() != nil:
 		return fanout.Result{}, false, nil
-	case errors.Is(err, fanout.ErrUnknownJob) || err == nil && st.Pending == 0 && st.Running == 0:
-		// Nothing queued: commit (TryCommit also rebuilds a queue that
-		// forgot the job, and gives dead chunks their failed markers).
-		res, err := d.cfg.Engine.TryCommit(ctx, r.out, r.job)
+	case a.Done:
 		var failed *fanout.JobFailedError
 		switch {
-		case err == nil && res.State == fanout.StateRunning:
-			return res, false, nil
 		case err == nil, errors.As(err, &failed), functions.IsPermanent(err), errors.Is(err, fanout.ErrUnknownJob):
-			return res, true, err
+			return a.Result, true, err
 		}
 		r.failures++
 		if r.failures >= 5 {
-			return res, true, err
+			return a.Result, true, err
 		}
 		d.log.Warn("commit failed; will retry", "job", r.job, "err", err)
-		return res, false, nil
-	case err != nil:
-		d.log.Warn("queue stats failed", "job", r.job, "err", err)
+		return a.Result, false, nil
+	case a.Busy, errors.Is(a.QueueErr, fanout.ErrUnknownJob):
+		return running, false, nil // committing elsewhere; or the queue was rebuilt: look again
+	case a.QueueErr != nil:
+		d.log.Warn("queue stats failed", "job", r.job, "err", a.QueueErr)
 		return fanout.Result{}, false, nil
+	}
+	st := a.Queue
+	if st.Pending == 0 && st.Running == 0 {
+		return running, false, nil // the step settled or enqueued what was left
 	}
 	now := time.Now()
 	if st.Running > 0 || st.Done != r.lastDone {

@@ -1,0 +1,410 @@
+package fanout
+
+// Moving a job forward: one step, used by every caller that does it.
+//
+// A job moves forward when someone looks at it: Wait (the driver of fanout
+// run and fanout wait) in a loop, TryCommit once (a Lambda commit
+// invocation, a cron), Advance (the Lambda driver's sweep) and idle
+// workers (advanceIdle) once per advanceInterval. Each calls advance, which
+// does, in this order and only as far as the job allows:
+//
+//  1. a committed job (its commit record exists) is verified, or, for
+//     idle workers, finished in the queue when _SUCCESS names it;
+//  2. expired leases are reclaimed;
+//  3. a queue that forgot the job is rebuilt from the bucket (every task
+//     without a marker enqueued again);
+//  4. once nothing waits to be claimed, stragglers get backup attempts;
+//  5. once nothing is pending or running, dead-lettered tasks get failed
+//     markers, tasks the queue lost are enqueued again, and when every map
+//     chunk has a marker the reduce stage is prepared and enqueued;
+//  6. when every task has a marker, the job is committed under its commit
+//     lease (another committer holding it makes the step report Busy).
+//
+// Every step is idempotent and fenced (markers and the commit record are
+// create-only, the output's owner record fences the commit), so any number
+// of processes may take it at once.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore"
+)
+
+// Advanced is what one step of a job (Advance) found and did.
+type Advanced struct {
+	// Done reports that the job is over: committed (Result.State is
+	// StateCommitted), or failed or cancelled for good (the error says
+	// why). Result is then the job's result.
+	Done   bool
+	Result Result
+	// Queue are the queue's counts as the step read them, when QueueErr is
+	// nil. QueueErr is ErrUnknownJob when the queue had forgotten the job
+	// (the step enqueued its tasks again), or why the queue did not answer.
+	Queue    QueueStats
+	QueueErr error
+	// Busy reports that every task has a marker and another committer
+	// holds the job's commit lease: the job will show committed soon.
+	Busy bool
+}
+
+// Advance moves a job forward by one step (see advance.go): reclaim,
+// rebuild a forgotten queue, backups, settle dead tasks, start the reduce
+// stage, commit when every task has a marker.
+func (e *Engine) Advance(ctx context.Context, outURL, job string) (Advanced, error) {
+	js, err := e.openJob(ctx, outURL, job)
+	if err != nil {
+		return Advanced{Done: true, Result: Result{Job: job, State: StateFailed, Error: err.Error()}}, err
+	}
+	return e.advance(ctx, js, advanceOptions{start: time.Now()})
+}
+
+// TryCommit looks at a job once (one Advance step) and commits it when
+// every chunk has a marker (for a Lambda reduce/commit invocation or a
+// cron). A job that is still running, or that another committer is
+// committing (it holds the commit lease), is reported as Status reports
+// it, with State StateRunning and a nil error.
+func (e *Engine) TryCommit(ctx context.Context, outURL, job string) (Result, error) {
+	a, err := e.Advance(ctx, outURL, job)
+	if !a.Done {
+		return e.Status(ctx, outURL, job)
+	}
+	return a.Result, err
+}
+
+// advanceOptions are what the callers of advance differ in.
+type advanceOptions struct {
+	// start is when the caller began (a result's Elapsed).
+	start time.Time
+	// progress, when set, receives the job's progress.
+	progress func(Progress)
+	// beforeCommit, when set, runs before the step commits or verifies
+	// the job (Wait stops its local workers).
+	beforeCommit func()
+	// trustSuccess makes a committed job whose _SUCCESS names it finished
+	// in the queue without verifying its files (idle workers: verifying
+	// every file in every idle worker would cost a request per file each).
+	trustSuccess bool
+}
+
+// advance takes one step of js (see the top of advance.go).
+func (e *Engine) advance(ctx context.Context, js *jobState, opts advanceOptions) (Advanced, error) {
+	job := js.job
+	if rec, err := e.readCommit(ctx, js); err == nil {
+		if opts.trustSuccess {
+			// Its committer verified it and finished it in the queue,
+			// unless it stopped before _SUCCESS: then finish the commit.
+			if done, err := successJob(ctx, js.out, js.layout); err == nil && done == job {
+				e.finishJob(ctx, job, js.m.Spec.Output)
+				return Advanced{Done: true, Result: e.result(js, rec, opts.start)}, nil
+			}
+		}
+		return e.commitStep(ctx, js, rec, opts)
+	}
+	if _, err := e.cfg.Admin.Reclaim(ctx, job); err != nil && !errors.Is(err, ErrUnknownJob) {
+		if ctx.Err() == nil {
+			if since, _ := js.queueDown(); since.IsZero() {
+				e.log.Warn("reclaim failed", "job", job, "err", err)
+			}
+		}
+	}
+	stats, err := e.cfg.Admin.Stats(ctx, job)
+	began, ended := js.queueAnswered(err)
+	if !ended.IsZero() {
+		e.log.Warn("the queue answers again", "job", job, "after", time.Since(ended).Round(time.Millisecond))
+	}
+	if errors.Is(err, ErrUnknownJob) {
+		// The queue forgot the job (Redis flushed): rebuild it.
+		if _, err := e.enqueueMissing(ctx, js); err != nil && !js.cancelSeen.Load() {
+			e.log.Warn("re-enqueue failed", "job", job, "err", err)
+		}
+		return Advanced{QueueErr: err}, nil
+	} else if err != nil {
+		if ctx.Err() == nil && !began.IsZero() {
+			e.log.Warn("queue stats failed; trying again until the queue timeout", "job", job, "err", err)
+		}
+		return Advanced{QueueErr: err}, nil
+	}
+	if opts.progress != nil {
+		opts.progress(js.progress(stats, time.Since(opts.start)))
+	}
+	if stats.Pending == 0 && stats.Running > 0 && js.m.Spec.BackupAfter > 0 {
+		e.startBackups(ctx, js)
+	}
+	if stats.Pending > 0 || stats.Running > 0 {
+		return Advanced{Queue: stats}, nil
+	}
+	finished, err := e.settleDead(ctx, js)
+	if err != nil {
+		e.log.Warn("checking markers failed", "job", job, "err", err)
+		return Advanced{Queue: stats}, nil
+	}
+	if !finished {
+		return Advanced{Queue: stats}, nil
+	}
+	a, err := e.commitStep(ctx, js, nil, opts)
+	a.Queue = stats
+	return a, err
+}
+
+// commitStep commits (rec nil) or verifies js, the last part of a step.
+func (e *Engine) commitStep(ctx context.Context, js *jobState, rec *manifest.CommitRecord, opts advanceOptions) (Advanced, error) {
+	if opts.beforeCommit != nil {
+		opts.beforeCommit()
+	}
+	res, err := e.commitOrVerify(ctx, js, rec, opts.start)
+	if errors.Is(err, errCommitBusy) {
+		return Advanced{Busy: true, Result: res}, nil
+	}
+	return Advanced{Done: true, Result: res}, err
+}
+
+// advanceInterval bounds how often an idle engine looks at its jobs.
+const advanceInterval = time.Second
+
+// advanceIdle takes one step (advance) of each active job (or only job)
+// once per advanceInterval for this engine: it reclaims expired leases,
+// enqueues a reduce stage whose map chunks are all done, and commits jobs
+// whose every task has a marker. Commits are idempotent and fenced, so any number of
+// workers and drivers may do this at once; the commit lease makes one of
+// them commit while the others skip the job.
+func (e *Engine) advanceIdle(ctx context.Context, job string) {
+	now := time.Now().UnixNano()
+	last := e.lastAdvance.Load()
+	if now-last < int64(advanceInterval) || !e.lastAdvance.CompareAndSwap(last, now) {
+		return
+	}
+	var specs []JobQueueSpec
+	if job != "" {
+		s, err := e.jobSpec(ctx, job)
+		if err != nil {
+			return
+		}
+		specs = []JobQueueSpec{s}
+	} else {
+		var err error
+		if specs, err = e.cfg.Admin.Jobs(ctx); err != nil {
+			return
+		}
+		e.keepJobs(specs)
+	}
+	for _, s := range specs {
+		if ctx.Err() != nil {
+			return
+		}
+		if _, failed := e.failedJobs.Load(s.Job); failed {
+			continue // failed for good here; `fanout redrive` starts it over
+		}
+		js, err := e.loadJob(ctx, s.Job, s.Manifest)
+		if err != nil {
+			continue
+		}
+		a, err := e.advance(ctx, js, advanceOptions{start: time.Now(), trustSuccess: true})
+		if a.Done && err != nil {
+			var jf *JobFailedError
+			if errors.As(err, &jf) || errors.As(err, new(*JobCancelledError)) {
+				e.failedJobs.Store(s.Job, true)
+			} else if ctx.Err() == nil {
+				e.log.Warn("commit by an idle worker failed", "job", s.Job, "err", err)
+			}
+		}
+	}
+}
+
+// minBackupSamples is how many finished tasks make a median worth
+// comparing a running task with.
+const minBackupSamples = 3
+
+// startBackups starts a backup attempt of every map chunk that has run
+// longer than BackupAfter times the median of the job's recent tasks, and
+// at least manifest.BackupMinAge, once no task waits to be claimed (so
+// that backups only take workers that would idle), at most one per
+// delivery of the chunk. The twins race to create
+// the chunk's marker; the queue forgets the loser (see BackupSuffix).
+func (e *Engine) startBackups(ctx context.Context, js *jobState) {
+	a, err := e.cfg.Admin.Activity(ctx, js.job)
+	if err != nil || len(a.Recent) < minBackupSamples {
+		return
+	}
+	sorted := slices.Sorted(slices.Values(a.Recent))
+	median := sorted[len(sorted)/2]
+	limit := max(time.Duration(float64(median)*js.m.Spec.BackupAfter), manifest.BackupMinAge)
+	for _, t := range a.Running { // longest running first
+		if t.Running < limit {
+			break
+		}
+		if _, backup := BackupOf(t.Chunk); backup || manifest.IsReduceTask(t.Chunk) {
+			// Reduce tasks get none: they start together when the map
+			// stage ends, so a median of map chunks says nothing of
+			// them, and a backup reads every shuffle file again.
+			continue
+		}
+		if ok, err := e.cfg.Admin.Backup(ctx, js.job, t.Chunk); err == nil && ok {
+			e.log.Info("straggler: started a backup attempt", "job", js.job, "chunk", t.Chunk,
+				"running", t.Running.Round(time.Millisecond), "median", median.Round(time.Millisecond))
+		}
+	}
+}
+
+// errCommitBusy reports that another committer holds the job's commit
+// lease: the caller looks again later (it will find the job committed).
+var errCommitBusy = errors.New("fanout: another committer is committing the job")
+
+// commitOrVerify commits a finished job, or verifies a committed one, and
+// removes it from the queue. It commits only while it holds the job's
+// commit lease (commitlease.go), and returns errCommitBusy, doing nothing,
+// when another committer holds it.
+func (e *Engine) commitOrVerify(ctx context.Context, js *jobState, rec *manifest.CommitRecord, start time.Time) (Result, error) {
+	job := js.job
+	if rec != nil {
+		if err := e.verifyCommitted(ctx, js, rec); err != nil {
+			return Result{Job: job, State: StateFailed, Error: err.Error()}, err
+		}
+	} else {
+		release, ok, err := e.leaseCommit(ctx, job)
+		if err != nil {
+			// The lease saves requests; the commit is safe without it.
+			e.log.Warn("the commit lease is unavailable; committing without it", "job", job, "err", err)
+		} else if !ok {
+			return Result{Job: job, State: StateRunning, Chunks: js.m.Chunks, Output: js.m.Spec.Output}, errCommitBusy
+		}
+		defer release()
+		wall := time.Since(start)
+		if !js.m.Created.IsZero() && js.m.Created.Before(start) {
+			wall = time.Since(js.m.Created) // the job's, whoever commits it
+		}
+		rec, err = e.Commit(ctx, js, wall)
+		var jc *JobCancelledError
+		if errors.As(err, &jc) {
+			e.dropCancelled(ctx, job, js.m.Spec.Output)
+			return Result{Job: job, State: StateCancelled, Chunks: js.m.Chunks, Output: js.m.Spec.Output, Error: err.Error(), Elapsed: time.Since(start)}, err
+		}
+		if err != nil {
+			res := Result{Job: job, State: StateFailed, Chunks: js.m.Chunks, Output: js.m.Spec.Output, Error: err.Error(), Elapsed: time.Since(start)}
+			var jf *JobFailedError
+			if errors.As(err, &jf) {
+				res.Failed = jf.Failed
+			}
+			var tr *TooManyRejectedError
+			if errors.As(err, &tr) {
+				res.RecordsIn = tr.RecordsIn
+				res.setRejections(tr.Rejections)
+			}
+			if jf != nil || tr != nil {
+				// For people and for a --rerun's message; best effort.
+				if _, oerr := e.setOwnerState(ctx, js, manifest.OwnerRunning, manifest.OwnerFailed, err.Error()); oerr != nil {
+					e.log.Warn("recording the failure in the output's owner record failed", "job", job, "err", oerr)
+				}
+			}
+			return res, err
+		}
+	}
+	e.finishJob(ctx, job, js.m.Spec.Output)
+	return e.result(js, rec, start), nil
+}
+
+// settleDead makes sure every map chunk, and then every reduce task, has
+// a marker once the queue has nothing left: dead-lettered tasks get a
+// failed marker with their reason, tasks the queue does not know (it
+// forgot them, or the reduce stage is just starting) are enqueued. It
+// reports whether every task now has a marker.
+func (e *Engine) settleDead(ctx context.Context, js *jobState) (bool, error) {
+	scan, err := e.scanMarkers(ctx, js)
+	if err != nil {
+		return false, err
+	}
+	if ok, err := e.settleMissing(ctx, js, scan.missing); !ok || err != nil {
+		return false, err
+	}
+	if js.m.Reducers == 0 {
+		return true, nil
+	}
+	missing, err := e.missingReduceMarkers(ctx, js)
+	if err != nil || len(missing) == 0 {
+		return err == nil, err
+	}
+	// Every map chunk has its marker: fix the reduce stage's input. Asked
+	// each time (a HEAD when the index exists), not remembered: a redrive
+	// in another process may have removed it.
+	tooMany, err := e.prepareReduce(ctx, js)
+	if err != nil {
+		return false, err
+	}
+	if tooMany {
+		return true, nil // Commit reports the failed map chunks
+	}
+	js.reduceReady.Store(true)
+	return e.settleMissing(ctx, js, missing)
+}
+
+// settleMissing gives dead-lettered tasks among missing a failed marker
+// and enqueues the others; it reports whether none is left to run.
+func (e *Engine) settleMissing(ctx context.Context, js *jobState, missing []string) (bool, error) {
+	if len(missing) == 0 {
+		return true, nil
+	}
+	dead, err := e.cfg.Admin.DeadLetters(ctx, js.job)
+	if err != nil {
+		return false, err
+	}
+	reasons := map[string]DeadLetter{}
+	for _, d := range dead {
+		reasons[d.Chunk] = d
+	}
+	var lost []string
+	for _, c := range missing {
+		d, ok := reasons[c]
+		if !ok {
+			lost = append(lost, c)
+			continue
+		}
+		reason := d.Reason
+		if reason == "" {
+			reason = "dead-lettered by the queue"
+		}
+		if _, err := e.writeMarker(ctx, js, &manifest.ChunkMarker{Version: manifest.Version, Job: js.job, Chunk: c,
+			State: manifest.MarkerFailed, Reason: reason, Finished: time.Now().UTC(), Attempts: d.Deliveries}); err != nil {
+			return false, err
+		}
+	}
+	if len(lost) > 0 {
+		spec := js.queueSpec()
+		for i := 0; i < len(lost); i += 1000 {
+			if err := e.cfg.Queue.Enqueue(ctx, spec, lost[i:min(i+1000, len(lost))]); err != nil {
+				return false, err
+			}
+		}
+		return false, nil
+	}
+	return true, nil
+}
+
+// missingReduceMarkers lists the reduce tasks without a marker.
+func (e *Engine) missingReduceMarkers(ctx context.Context, js *jobState) ([]string, error) {
+	have := map[string]bool{}
+	shuffle, err := e.shuffleID(ctx, js)
+	if errors.Is(err, objstore.ErrNotFound) {
+		return js.reduceIDs(), nil // not prepared: none has a marker
+	} else if err != nil {
+		return nil, err
+	}
+	prefix := js.layout.ReduceIndexPrefix(js.job, shuffle)
+	for info, err := range js.out.List(ctx, prefix, nil) {
+		if err != nil {
+			return nil, fmt.Errorf("listing reduce markers: %w", err)
+		}
+		have[strings.TrimSuffix(strings.TrimPrefix(info.Key, prefix), ".json")] = true
+	}
+	var missing []string
+	for _, id := range js.reduceIDs() {
+		if !have[id] {
+			missing = append(missing, id)
+		}
+	}
+	return missing, nil
+}
