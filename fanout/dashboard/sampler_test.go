@@ -1,0 +1,199 @@
+package dashboard
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fanout-dev/fanout/fanout"
+	"github.com/fanout-dev/fanout/fanout/memqueue"
+	"github.com/fanout-dev/fanout/functions/builtin"
+	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore"
+	"github.com/fanout-dev/fanout/objstore/bucketurl"
+)
+
+// counts tallies requests by the job (or output directory) they concern.
+type counts struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *counts) add(what string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n[what]++
+}
+
+func (c *counts) reset() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.n
+	c.n = map[string]int{}
+	return old
+}
+
+// countingBucket counts every request to a local store (an output
+// directory) under the directory's name.
+type countingBucket struct {
+	objstore.Bucket
+	c    *counts
+	name string
+}
+
+func (b countingBucket) List(ctx context.Context, prefix string, opts *objstore.ListOptions) iter.Seq2[objstore.ObjectInfo, error] {
+	b.c.add(b.name)
+	return b.Bucket.List(ctx, prefix, opts)
+}
+
+func (b countingBucket) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error) {
+	b.c.add(b.name)
+	return b.Bucket.Stat(ctx, key)
+}
+
+func (b countingBucket) Get(ctx context.Context, key string, opts *objstore.GetOptions) (io.ReadCloser, objstore.ObjectInfo, error) {
+	b.c.add(b.name)
+	return b.Bucket.Get(ctx, key, opts)
+}
+
+// countingAdmin counts the queue's answers about each job.
+type countingAdmin struct {
+	*memqueue.Queue
+	c *counts
+}
+
+func (a countingAdmin) Stats(ctx context.Context, job string) (fanout.QueueStats, error) {
+	a.c.add(job)
+	return a.Queue.Stats(ctx, job)
+}
+
+func (a countingAdmin) Activity(ctx context.Context, job string) (fanout.Activity, error) {
+	a.c.add(job)
+	return a.Queue.Activity(ctx, job)
+}
+
+func (a countingAdmin) DeadLetters(ctx context.Context, job string) ([]fanout.DeadLetter, error) {
+	a.c.add(job)
+	return a.Queue.DeadLetters(ctx, job)
+}
+
+// TestLookCostsTheSameForAnyChunkCount plans 100 jobs, one of 100,000
+// chunks and one of 10 among them, and counts what one look of the
+// sampler asks the bucket and the queue about each: the same for both
+// (the queue's counters and running tasks, no listing of markers). A
+// request to the API asks neither (it is answered from the last look),
+// and the big job's answer stays small.
+func TestLookCostsTheSameForAnyChunkCount(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, lines int) string {
+		var b strings.Builder
+		for i := range lines {
+			fmt.Fprintf(&b, "%07d\n", i)
+		}
+		in := filepath.Join(dir, "in-"+name)
+		if err := os.MkdirAll(in, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(in, "lines.txt"), []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return "file://" + in + "/"
+	}
+	store, queue := &counts{n: map[string]int{}}, &counts{n: map[string]int{}}
+	q := memqueue.New(memqueue.Config{})
+	admin := countingAdmin{q, queue}
+	// The dashboard's engine is not the submitter's (as fanout ui is a
+	// process of its own): it has no manifest cached.
+	newEngine := func(counted bool) *fanout.Engine {
+		eng, err := fanout.New(fanout.Config{Queue: q, Admin: admin, Functions: builtin.Registry(),
+			Open: func(ctx context.Context, u string) (objstore.Bucket, error) {
+				b, _, err := bucketurl.Open(ctx, u, bucketurl.Options{})
+				if counted {
+					return countingBucket{b, store, filepath.Base(strings.TrimSuffix(u, "/"))}, err
+				}
+				return b, err
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { eng.Close() })
+		return eng
+	}
+	eng, uiEng := newEngine(false), newEngine(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	jobs := map[string]string{}
+	submit := func(name string, lines int) {
+		// 8-byte lines in 8-byte chunks: a chunk per line.
+		info, err := eng.Submit(ctx, manifest.JobSpec{Inputs: []string{write(name, lines)}, Function: "convert",
+			Output: "file://" + filepath.Join(dir, "out-"+name) + "/", OutputFormat: "lines", ChunkBytes: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Manifest.Chunks != lines {
+			t.Fatalf("job %s: %d chunks, want %d", name, info.Manifest.Chunks, lines)
+		}
+		jobs[name] = info.Job
+	}
+	submit("big", 100_000)
+	submit("small", 10)
+	for i := range 98 {
+		submit(fmt.Sprintf("other%02d", i), 1)
+	}
+
+	d, err := New(Config{Engine: uiEng, Admin: admin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.reset()
+	d.sampler.look(ctx, true) // the first reads each manifest once
+	if first := store.reset(); first["out-big"] == 0 {
+		t.Fatalf("the first look read nothing of the big job (%v): the counting bucket counts nothing", first)
+	}
+	queue.reset()
+	d.sampler.look(ctx, true)
+	s, qs := store.reset(), queue.reset()
+	if s["out-big"] != s["out-small"] || qs[jobs["big"]] != qs[jobs["small"]] || qs[jobs["big"]] == 0 {
+		t.Errorf("one look: %d bucket and %d queue requests about the job of 100,000 chunks, %d and %d about the one of 10; want the same",
+			s["out-big"], qs[jobs["big"]], s["out-small"], qs[jobs["small"]])
+	}
+	t.Logf("one look at 100 jobs: %d bucket requests, %d queue requests per job", s["out-big"], qs[jobs["big"]])
+
+	srv := httptest.NewServer(d.Handler())
+	defer srv.Close()
+	var list JobsReply
+	for range 10 {
+		for _, path := range []string{"/ui/api/jobs", "/ui/api/jobs/" + jobs["big"]} {
+			res, err := srv.Client().Get(srv.URL + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK || (strings.HasSuffix(path, jobs["big"]) && len(body) > 64<<10) {
+				t.Fatalf("GET %s: %s, %d bytes", path, res.Status, len(body))
+			}
+			if path == "/ui/api/jobs" {
+				if err := json.Unmarshal(body, &list); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if len(list.Jobs) != 100 {
+		t.Errorf("the jobs list holds %d jobs, want 100", len(list.Jobs))
+	}
+	if s, q := store.reset(), queue.reset(); len(s) != 0 || len(q) != 0 {
+		t.Errorf("20 API requests asked the bucket %v and the queue %v; want nothing (answered from the last look)", s, q)
+	}
+}
