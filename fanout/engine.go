@@ -42,9 +42,11 @@ type Config struct {
 	// an aggregating job keeps in its table before it spills a sorted run
 	// to a local temporary file; zero means DefaultCombineBudget.
 	CombineBudget int64
-	// MergeFanIn bounds how many sorted streams one reduce merge reads at
-	// once (more map files are first merged in groups into local runs);
-	// zero means DefaultMergeFanIn, else at least 2.
+	// MergeFanIn bounds the streams a reduce task holds open at once: a
+	// merge step reads at most MergeFanIn-2 sorted inputs (map files'
+	// ranges and local runs, at least 2) beside the run it writes and the
+	// slice of the shuffle index it reads; more map files are merged in
+	// levels of local runs. Zero means DefaultMergeFanIn, else at least 2.
 	MergeFanIn int
 	// Clock is the worker's local clock, by which a heartbeat measures how
 	// long it went without a confirmed extension; nil means time.Now.

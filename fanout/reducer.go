@@ -6,9 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/fanout-dev/fanout/functions"
@@ -39,22 +36,6 @@ func (js *jobState) reduceIDs() []string {
 		ids[i] = manifest.ReduceTaskID(i)
 	}
 	return ids
-}
-
-// shuffleIndex reads the job's shuffle index and returns it with its ID
-// (shuffleID).
-func (e *Engine) shuffleIndex(ctx context.Context, js *jobState) (*manifest.ShuffleIndex, string, error) {
-	rc, info, err := js.out.Get(ctx, js.layout.ShuffleIndexKey(js.job), nil)
-	if err != nil {
-		return nil, "", fmt.Errorf("reading the shuffle index: %w", err)
-	}
-	defer rc.Close()
-	body, err := io.ReadAll(io.LimitReader(rc, 1<<30))
-	if err != nil {
-		return nil, "", fmt.Errorf("reading the shuffle index: %w", err)
-	}
-	idx, err := manifest.DecodeShuffleIndex(body)
-	return idx, shuffleIDOf(info.ETag), err
 }
 
 // shuffleID names the version of the job's shuffle index that exists now
@@ -105,32 +86,31 @@ func (e *Engine) prepareReduce(ctx context.Context, js *jobState) (tooMany bool,
 	if failed > allowed {
 		return true, nil
 	}
-	idx := &manifest.ShuffleIndex{Version: manifest.Version, Job: js.job, Reducers: js.m.Reducers}
+	idx := newIndexBuilder(js.m.Reducers, indexBuildBudget)
+	defer idx.close()
 	for _, m := range markers {
 		if m.State != manifest.MarkerDone {
 			continue
 		}
 		for _, f := range m.Files {
-			idx.Files = append(idx.Files, manifest.ShuffleFile{Chunk: m.Chunk, Key: f.Key, ETag: f.ETag, Size: f.Size, Partitions: f.Partitions})
+			if err := idx.add(m.Chunk, f); err != nil {
+				return false, functions.Permanent(fmt.Errorf("job %s: %w", js.job, err))
+			}
 		}
 	}
-	body, err := manifest.Encode(idx)
-	if err != nil {
-		return false, err
-	}
-	_, err = js.out.Put(ctx, key, strings.NewReader(string(body)), &objstore.PutOptions{IfNoneMatch: true, Size: int64(len(body)), ContentType: "application/json"})
-	if err != nil && !errors.Is(err, objstore.ErrPrecondition) { // 412: another driver wrote the same index
+	_, err = idx.put(ctx, js.out, key)
+	if err != nil && !errors.Is(err, objstore.ErrPrecondition) { // 412: another driver wrote the index
 		return false, fmt.Errorf("writing the shuffle index: %w", err)
 	}
 	return false, nil
 }
 
-// prepareAndReadShuffle creates the shuffle index from the map markers
-// and reads it. Map chunks still without a marker (running again after a
-// redrive) give errReduceNotReady, which releases the task; more failed
-// map chunks than the job tolerates fail it for good (the commit reports
-// them).
-func (e *Engine) prepareAndReadShuffle(ctx context.Context, js *jobState) (*manifest.ShuffleIndex, string, error) {
+// prepareAndOpenShuffle creates the shuffle index from the map markers
+// and opens partition part's slice of it. Map chunks still without a
+// marker (running again after a redrive) give errReduceNotReady, which
+// releases the task; more failed map chunks than the job tolerates fail
+// it for good (the commit reports them).
+func (e *Engine) prepareAndOpenShuffle(ctx context.Context, js *jobState, part int) (*shuffleSlice, string, error) {
 	tooMany, err := e.prepareReduce(ctx, js)
 	switch {
 	case errors.Is(err, ErrNotFinished):
@@ -140,7 +120,7 @@ func (e *Engine) prepareAndReadShuffle(ctx context.Context, js *jobState) (*mani
 	case tooMany:
 		return nil, "", functions.Permanent(fmt.Errorf("job %s: more map chunks failed than --max-failed allows: nothing to reduce", js.job))
 	}
-	return e.shuffleIndex(ctx, js)
+	return e.openShuffleSlice(ctx, js, part)
 }
 
 // processReduce merges one reduce partition over every map chunk's shuffle
@@ -161,18 +141,19 @@ func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, s
 	if !ok {
 		return functions.Permanent(fmt.Errorf("function %s does not aggregate", spec.Function))
 	}
-	idx, shuffle, err := e.shuffleIndex(ctx, js)
+	slice, shuffle, err := e.openShuffleSlice(ctx, js, part)
 	if errors.Is(err, objstore.ErrNotFound) {
 		// Not prepared yet (a redrive removed it, or the task was
 		// enqueued by a process that saw the index before): prepare it
 		// here when the map stage is complete, so that a reduce task
 		// never waits for a driver that only looks while nothing is
 		// pending.
-		idx, shuffle, err = e.prepareAndReadShuffle(ctx, js)
+		slice, shuffle, err = e.prepareAndOpenShuffle(ctx, js, part)
 	}
 	if err != nil {
 		return err
 	}
+	defer slice.Close()
 	// The marker names the index this attempt merges.
 	markerKey := js.layout.ReduceMarkerKey(js.job, shuffle, lease.Chunk)
 	if _, err := js.out.Stat(ctx, markerKey); err == nil {
@@ -183,83 +164,13 @@ func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, s
 		return err
 	}
 	codec := rowCodec{schema: task.Output(), keys: red.KeyColumns()}
-	var sources []manifest.ShuffleFile
-	for _, f := range idx.Files {
-		if f.Partitions[part+1] > f.Partitions[part] {
-			sources = append(sources, f)
-		}
-	}
-	// Merge in groups until one merge can read every source at once.
-	var runs []*os.File
-	defer func() {
-		for _, f := range runs {
-			f.Close()
-		}
-	}()
-	open := func(srcs []manifest.ShuffleFile, locals []*os.File) ([]*recordStream, error) {
-		var streams []*recordStream
-		for _, f := range srcs {
-			from, to := f.Partitions[part], f.Partitions[part+1]
-			rc, _, err := js.out.Get(ctx, f.Key, &objstore.GetOptions{Offset: from, Length: to - from, IfMatch: f.ETag})
-			if err != nil {
-				for _, s := range streams {
-					s.Close()
-				}
-				return nil, fmt.Errorf("reading the shuffle file of %s: %w", f.Chunk, err)
-			}
-			streams = append(streams, newRecordStream(rc, false, rc))
-		}
-		for _, f := range locals {
-			if _, err := f.Seek(0, io.SeekStart); err != nil {
-				return nil, err
-			}
-			streams = append(streams, newRecordStream(f, false, nil))
-		}
-		return streams, nil
-	}
 	merger := newGroupMerger(codec, red)
-	fanIn := e.cfg.MergeFanIn
-	for len(sources)+len(runs) > fanIn {
-		n := min(fanIn, len(sources))
-		batch := sources[:n]
-		sources = sources[n:]
-		streams, err := open(batch, nil)
-		if err != nil {
-			return err
-		}
-		run, err := os.CreateTemp("", "fanout-reduce-*")
-		if err != nil {
-			for _, s := range streams {
-				s.Close()
-			}
-			return err
-		}
-		os.Remove(run.Name())
-		runs = append(runs, run)
-		w := newBufWriter(run)
-		var buf []byte
-		err = mergeStreams(streams, func(_ int, key []byte, vals func(func([]byte) bool)) error {
-			val, err := merger.merge(key, vals)
-			if err != nil {
-				return err
-			}
-			buf = appendRecord(buf[:0], key, val)
-			_, err = w.Write(buf)
-			return err
-		})
-		if err == nil {
-			err = w.Flush()
-		}
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			break
-		}
-	}
-	streams, err := open(sources, runs)
+	streams, err := mergeSlice(ctx, js, part, e.cfg.MergeFanIn, merger, slice)
 	if err != nil {
-		return err
+		if errors.Is(err, errCorruptShuffle) {
+			err = functions.Permanent(err)
+		}
+		return fmt.Errorf("reduce %s: %w", lease.Chunk, err)
 	}
 	staging := attemptPrefix(js, lease)
 	out, err := newStagedOutput(ctx, js, staging, lease.Chunk, red.Final())

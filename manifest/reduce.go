@@ -1,7 +1,6 @@
 package manifest
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 )
@@ -57,76 +56,4 @@ func (l Layout) ReduceIndexPrefix(job, shuffle string) string {
 // the shuffle index shuffle.
 func (l Layout) ReduceMarkerKey(job, shuffle, id string) string {
 	return l.ReduceIndexPrefix(job, shuffle) + id + ".json"
-}
-
-// ShuffleIndexKey is the key of the job's shuffle index.
-func (l Layout) ShuffleIndexKey(job string) string { return l.JobPrefix(job) + "shuffle.json" }
-
-// ShuffleFile is one map chunk's shuffle output: Partitions[p] and
-// Partitions[p+1] bound partition p's bytes.
-type ShuffleFile struct {
-	Chunk      string  `json:"chunk"`
-	Key        string  `json:"key"`
-	ETag       string  `json:"etag"`
-	Size       int64   `json:"size"`
-	Partitions []int64 `json:"partitions"`
-}
-
-// ShuffleIndex lists every committed map chunk's shuffle file. It is
-// created once (If-None-Match: *) when every map chunk has a marker, and
-// read by every reduce task.
-type ShuffleIndex struct {
-	Version  int           `json:"version"`
-	Job      string        `json:"job"`
-	Reducers int           `json:"reducers"`
-	Files    []ShuffleFile `json:"files"`
-}
-
-// Validate checks the index's invariants.
-func (s *ShuffleIndex) Validate() error {
-	if err := checkVersion("shuffle index", s.Version); err != nil {
-		return err
-	}
-	if !ValidJobID(s.Job) {
-		return invalid("shuffle index", fmt.Errorf("job %q is not a job ID", truncate(s.Job, 40)))
-	}
-	if s.Reducers < 1 || s.Reducers > MaxReducers {
-		return invalid("shuffle index", fmt.Errorf("reducers %d out of range", s.Reducers))
-	}
-	for i, f := range s.Files {
-		if err := checkPartitions(f.Partitions, s.Reducers, f.Size); err != nil {
-			return invalid("shuffle index", fmt.Errorf("files[%d] %q: %w", i, truncate(f.Key, 200), err))
-		}
-	}
-	return nil
-}
-
-// checkPartitions checks that offsets bound r partitions inside a file of
-// the given size.
-func checkPartitions(offsets []int64, r int, size int64) error {
-	if len(offsets) != r+1 {
-		return fmt.Errorf("%d partition offsets for %d partitions", len(offsets), r)
-	}
-	for i, o := range offsets {
-		if o < 0 || o > size || (i > 0 && o < offsets[i-1]) {
-			return fmt.Errorf("partition offsets %v do not ascend within %d bytes", offsets, size)
-		}
-	}
-	return nil
-}
-
-// DecodeShuffleIndex strictly decodes a shuffle index.
-func DecodeShuffleIndex(b []byte) (*ShuffleIndex, error) {
-	var s ShuffleIndex
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("manifest: shuffle index: %w", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("manifest: shuffle index: trailing data")
-	}
-	if err := s.Validate(); err != nil {
-		return nil, err
-	}
-	return &s, nil
 }

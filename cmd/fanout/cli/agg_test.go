@@ -189,7 +189,7 @@ func TestWordCountGiBExactEmbeddedAndDistributedWithKilledReducer(t *testing.T) 
 	// Kill a worker as soon as the reduce stage starts (the shuffle index
 	// appears), then let a replacement join.
 	deadline := time.Now().Add(5 * time.Minute)
-	shuffleKey := "wc/_fanout/" + info + "/shuffle.json"
+	shuffleKey := "wc/_fanout/" + info + "/shuffle.idx"
 	for {
 		if _, err := client.StatObject(ctx, bucket, shuffleKey, minio.StatObjectOptions{}); err == nil {
 			break
