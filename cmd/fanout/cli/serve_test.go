@@ -285,6 +285,36 @@ func TestServeMinIOWebhook(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode == http.StatusOK && regexp.MustCompile(`(?m)^fanout_chunks_total\{outcome="done"\} [1-9]`).Match(body)
 	})
+	// The dashboard shares the listener; its actions take the secret.
+	serveUI := func(method, path, token string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", servePort, path), nil)
+		if token != "" {
+			req.Header.Set("X-Fanout-Token", token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for _, c := range []struct {
+		method, path, token string
+		status              int
+		holds               string
+	}{
+		{"GET", "/ui/", "", http.StatusOK, `src="/ui/static/app.js"`},
+		{"GET", "/ui/api/jobs", "", http.StatusOK, `"actions":true`},
+		{"POST", "/ui/api/jobs/j0123456789abcdef0123/redrive", "", http.StatusUnauthorized, "missing X-Fanout-Token"},
+		{"POST", "/ui/api/jobs/j0123456789abcdef0123/redrive", "not-the-secret", http.StatusForbidden, "wrong token"},
+		{"POST", "/ui/api/jobs/j0123456789abcdef0123/redrive", secret, http.StatusNotFound, "no job"},
+	} {
+		if status, body := serveUI(c.method, c.path, c.token); status != c.status || !strings.Contains(body, c.holds) {
+			t.Errorf("serve's dashboard: %s %s: got %d %s, want %d holding %q", c.method, c.path, status, body, c.status, c.holds)
+		}
+	}
 	// MinIO delivered every event twice (one per target).
 	received := func(key string) int {
 		return strings.Count(logs.String(), bucket+"/"+key)
