@@ -46,10 +46,10 @@ func (c rowCodec) appendCols(dst []byte, row functions.Row, from, to int) []byte
 			continue
 		}
 		dst = append(dst, 1)
-		switch c.schema.Columns[i].Type {
-		case functions.Int64, functions.Timestamp, functions.Bool:
+		switch c.schema.Columns[i].Type.Field() {
+		case functions.FieldI:
 			dst = binary.AppendVarint(dst, v.I)
-		case functions.Float64:
+		case functions.FieldF:
 			f := v.F
 			if f == 0 {
 				f = 0 // -0 and +0 are one key
@@ -90,26 +90,26 @@ func (c rowCodec) decodeCols(b []byte, row functions.Row, from, to int) error {
 			row[i] = functions.Null(t)
 			continue
 		}
-		switch t {
-		case functions.Int64, functions.Timestamp, functions.Bool:
+		switch t.Field() {
+		case functions.FieldI:
 			x, n := binary.Varint(b)
 			if n <= 0 {
 				return errCorruptShuffle
 			}
 			row[i] = functions.Value{Type: t, Valid: true, I: x}
 			b = b[n:]
-		case functions.Float64:
+		case functions.FieldF:
 			if len(b) < 8 {
 				return errCorruptShuffle
 			}
-			row[i] = functions.FloatValue(math.Float64frombits(binary.BigEndian.Uint64(b)))
+			row[i] = functions.Value{Type: t, Valid: true, F: math.Float64frombits(binary.BigEndian.Uint64(b))}
 			b = b[8:]
 		default:
 			l, n := binary.Uvarint(b)
 			if n <= 0 || uint64(len(b)-n) < l {
 				return errCorruptShuffle
 			}
-			row[i] = functions.StringValue(string(b[n : n+int(l)]))
+			row[i] = functions.Value{Type: t, Valid: true, S: string(b[n : n+int(l)])}
 			b = b[n+int(l):]
 		}
 	}

@@ -1,63 +1,10 @@
 package functions
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
-	"time"
 )
-
-// Type is a column's type.
-type Type uint8
-
-const (
-	String Type = iota
-	Int64
-	Float64
-	Bool
-	// Timestamp values are microseconds since the Unix epoch, UTC.
-	Timestamp
-)
-
-var typeNames = [...]string{String: "string", Int64: "int64", Float64: "float64", Bool: "bool", Timestamp: "timestamp"}
-
-func (t Type) String() string {
-	if int(t) < len(typeNames) {
-		return typeNames[t]
-	}
-	return fmt.Sprintf("type(%d)", uint8(t))
-}
-
-// ParseType accepts the names String returns and common aliases
-// (int, integer, bigint, float, double, boolean, text, varchar).
-func ParseType(s string) (Type, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "string", "text", "varchar", "str":
-		return String, nil
-	case "int64", "int", "integer", "bigint", "long":
-		return Int64, nil
-	case "float64", "float", "double", "real":
-		return Float64, nil
-	case "bool", "boolean":
-		return Bool, nil
-	case "timestamp", "datetime", "time":
-		return Timestamp, nil
-	}
-	return 0, fmt.Errorf("unknown type %q (want string, int64, float64, bool or timestamp)", s)
-}
-
-func (t Type) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
-
-func (t *Type) UnmarshalText(b []byte) error {
-	v, err := ParseType(string(b))
-	if err != nil {
-		return err
-	}
-	*t = v
-	return nil
-}
 
 // Column is one named, typed column. Every column is nullable.
 type Column struct {
@@ -129,7 +76,7 @@ func ParseSchema(spec string) (*Schema, error) {
 			quoted = true
 		}
 		var part string
-		part, rest, _ = strings.Cut(rest, ",")
+		part, rest = cutTopLevel(rest)
 		part = strings.TrimSpace(part)
 		if quoted {
 			typ, hasType = strings.CutPrefix(part, ":")
@@ -184,116 +131,23 @@ func unquoteName(s string) (name, rest string, err error) {
 	return "", "", errors.New("quoted column name not closed")
 }
 
-// Value is one typed cell. The zero Value is a null string.
-type Value struct {
-	Type  Type
-	Valid bool  // false means null
-	I     int64 // Int64, Timestamp (µs), Bool (0/1)
-	F     float64
-	S     string
-}
-
-// Row is one row of values laid out as a Schema.
-type Row []Value
-
-// Null returns a null of type t.
-func Null(t Type) Value { return Value{Type: t} }
-
-// StringValue, IntValue, FloatValue, BoolValue and TimeValue build
-// non-null values.
-func StringValue(s string) Value  { return Value{Type: String, Valid: true, S: s} }
-func IntValue(i int64) Value      { return Value{Type: Int64, Valid: true, I: i} }
-func FloatValue(f float64) Value  { return Value{Type: Float64, Valid: true, F: f} }
-func TimeValue(t time.Time) Value { return Value{Type: Timestamp, Valid: true, I: t.UnixMicro()} }
-func BoolValue(b bool) Value {
-	v := Value{Type: Bool, Valid: true}
-	if b {
-		v.I = 1
-	}
-	return v
-}
-
-// Bool reports a Bool value's truth.
-func (v Value) Bool() bool { return v.I != 0 }
-
-// Time returns a Timestamp value as a UTC time.
-func (v Value) Time() time.Time { return time.UnixMicro(v.I).UTC() }
-
-// TimestampLayout is how timestamps are written as text.
-const TimestampLayout = "2006-01-02T15:04:05.999999Z07:00"
-
-// Text renders the value as text the way CSV output and partition paths
-// show it. Null renders as "".
-func (v Value) Text() string {
-	if !v.Valid {
-		return ""
-	}
-	switch v.Type {
-	case Int64:
-		return strconv.FormatInt(v.I, 10)
-	case Float64:
-		return strconv.FormatFloat(v.F, 'g', -1, 64)
-	case Bool:
-		return strconv.FormatBool(v.Bool())
-	case Timestamp:
-		return v.Time().Format(TimestampLayout)
-	}
-	return v.S
-}
-
-// AppendJSON appends the value as a JSON value (null, number, bool or
-// string).
-func (v Value) AppendJSON(b []byte) []byte {
-	if !v.Valid {
-		return append(b, "null"...)
-	}
-	switch v.Type {
-	case Int64:
-		return strconv.AppendInt(b, v.I, 10)
-	case Float64:
-		if v.F != v.F || v.F > 1.7976931348623157e308 || v.F < -1.7976931348623157e308 {
-			// JSON has no NaN or Inf: write them as strings.
-			return strconv.AppendQuote(b, strconv.FormatFloat(v.F, 'g', -1, 64))
+// cutTopLevel cuts s at its first comma outside parentheses (the comma of
+// decimal(10,2) is the type's).
+func cutTopLevel(s string) (before, after string) {
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '(':
+			depth++
+		case ')':
+			if depth > 0 {
+				depth--
+			}
+		case ',':
+			if depth == 0 {
+				return s[:i], s[i+1:]
+			}
 		}
-		return strconv.AppendFloat(b, v.F, 'g', -1, 64)
-	case Bool:
-		return strconv.AppendBool(b, v.Bool())
-	case Timestamp:
-		q, _ := json.Marshal(v.Time().Format(TimestampLayout))
-		return append(b, q...)
 	}
-	q, _ := json.Marshal(v.S)
-	return append(b, q...)
-}
-
-// Compare orders two values of the same type; nulls sort first. It
-// returns -1, 0 or +1.
-func Compare(a, b Value) int {
-	switch {
-	case !a.Valid && !b.Valid:
-		return 0
-	case !a.Valid:
-		return -1
-	case !b.Valid:
-		return 1
-	}
-	switch a.Type {
-	case Float64:
-		switch {
-		case a.F < b.F:
-			return -1
-		case a.F > b.F:
-			return 1
-		}
-		return 0
-	case String:
-		return strings.Compare(a.S, b.S)
-	}
-	switch {
-	case a.I < b.I:
-		return -1
-	case a.I > b.I:
-		return 1
-	}
-	return 0
+	return s, ""
 }

@@ -144,8 +144,8 @@ func appendText(b []byte, v functions.Value) []byte {
 		return strconv.AppendFloat(b, v.F, 'g', -1, 64)
 	case functions.Bool:
 		return strconv.AppendBool(b, v.Bool())
-	case functions.Timestamp:
-		return v.Time().AppendFormat(b, functions.TimestampLayout)
+	case functions.String:
+		return append(b, v.S...)
 	}
-	return append(b, v.S...)
+	return v.AppendText(b)
 }

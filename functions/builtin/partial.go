@@ -78,7 +78,7 @@ func keyValue(v functions.Value, t functions.Type) functions.Value {
 		return functions.Null(t)
 	}
 	v.Type = t
-	if t == functions.Float64 {
+	if t.Field() == functions.FieldF {
 		switch {
 		case v.F == 0:
 			v.F = 0
@@ -99,10 +99,10 @@ func appendValue(dst []byte, t functions.Type, v functions.Value) []byte {
 		return append(dst, 0)
 	}
 	dst = append(dst, 1)
-	switch t {
-	case functions.Int64, functions.Timestamp, functions.Bool:
+	switch t.Field() {
+	case functions.FieldI:
 		return binary.AppendVarint(dst, v.I)
-	case functions.Float64:
+	case functions.FieldF:
 		return binary.BigEndian.AppendUint64(dst, math.Float64bits(v.F))
 	}
 	dst = binary.AppendUvarint(dst, uint64(len(v.S)))
@@ -121,10 +121,10 @@ func appendKey(dst []byte, s *functions.Schema, row functions.Row, cols []int) [
 		}
 		v := &row[c]
 		dst = append(dst, 1)
-		switch s.Columns[c].Type {
-		case functions.Int64, functions.Timestamp, functions.Bool:
+		switch s.Columns[c].Type.Field() {
+		case functions.FieldI:
 			dst = binary.AppendVarint(dst, v.I)
-		case functions.Float64:
+		case functions.FieldF:
 			f := v.F
 			switch {
 			case f == 0:
@@ -153,24 +153,24 @@ func decodeValue(b []byte, t functions.Type) (functions.Value, []byte, error) {
 		return functions.Null(t), b[1:], nil
 	}
 	b = b[1:]
-	switch t {
-	case functions.Int64, functions.Timestamp, functions.Bool:
+	switch t.Field() {
+	case functions.FieldI:
 		x, n := binary.Varint(b)
 		if n <= 0 {
 			return functions.Value{}, nil, errCorruptState
 		}
 		return functions.Value{Type: t, Valid: true, I: x}, b[n:], nil
-	case functions.Float64:
+	case functions.FieldF:
 		if len(b) < 8 {
 			return functions.Value{}, nil, errCorruptState
 		}
-		return functions.FloatValue(math.Float64frombits(binary.BigEndian.Uint64(b))), b[8:], nil
+		return functions.Value{Type: t, Valid: true, F: math.Float64frombits(binary.BigEndian.Uint64(b))}, b[8:], nil
 	}
 	l, n := binary.Uvarint(b)
 	if n <= 0 || uint64(len(b)-n) < l {
 		return functions.Value{}, nil, errCorruptState
 	}
-	return functions.StringValue(string(b[n : n+int(l)])), b[n+int(l):], nil
+	return functions.Value{Type: t, Valid: true, S: string(b[n : n+int(l)])}, b[n+int(l):], nil
 }
 
 // compareTotal orders two non-null values of type t totally, so that min
@@ -178,7 +178,7 @@ func decodeValue(b []byte, t functions.Type) (functions.Value, []byte, error) {
 // -Inf < ... < -0 < +0 < ... < +Inf < NaN (as in PostgreSQL); other types
 // as functions.Compare.
 func compareTotal(a, b functions.Value, t functions.Type) int {
-	if t != functions.Float64 {
+	if t.Field() != functions.FieldF {
 		return functions.Compare(a, b)
 	}
 	an, bn := a.F != a.F, b.F != b.F

@@ -328,10 +328,13 @@ func appendSortKey(dst []byte, t functions.Type, v functions.Value) []byte {
 		return append(dst, 1)
 	}
 	dst = append(dst, 0)
-	switch t {
-	case functions.Int64, functions.Timestamp, functions.Bool:
+	switch t.Field() {
+	case functions.FieldI:
+		if t.Kind() == functions.KindUint64 {
+			return binary.BigEndian.AppendUint64(dst, ^uint64(v.I))
+		}
 		return binary.BigEndian.AppendUint64(dst, ^(uint64(v.I) ^ 1<<63))
-	case functions.Float64:
+	case functions.FieldF:
 		f := v.F
 		if f == 0 {
 			f = 0
@@ -348,7 +351,11 @@ func appendSortKey(dst []byte, t functions.Type, v functions.Value) []byte {
 		return binary.BigEndian.AppendUint64(dst, ^b)
 	}
 	for i := 0; i < len(v.S); i++ {
-		if c := v.S[i]; c == 0 {
+		c := v.S[i]
+		if i == 0 && t.Kind() == functions.KindDecimal {
+			c ^= 0x80 // two's complement orders as unsigned with its sign flipped
+		}
+		if c == 0 {
 			dst = append(dst, 0xff, 0x00)
 		} else {
 			dst = append(dst, ^c)
@@ -367,8 +374,8 @@ func skipSortKey(b []byte, t functions.Type) ([]byte, bool) {
 	case b[0] != 0:
 		return nil, false
 	}
-	switch t {
-	case functions.Int64, functions.Timestamp, functions.Bool, functions.Float64:
+	switch t.Field() {
+	case functions.FieldI, functions.FieldF:
 		if len(b) < 9 {
 			return nil, false
 		}

@@ -74,5 +74,5 @@ func ExampleInferSchema() {
 	}
 	fmt.Println(s)
 	// Output:
-	// id:int64,price:float64,when:timestamp,code:string
+	// id:int64,price:float64,when:timestamptz,code:string
 }

@@ -20,7 +20,7 @@ func TestInferSchema(t *testing.T) {
 		{
 			name: "csv types", format: "csv",
 			data: "i,f,b,t,s,code,empty,mixed\n1,1.5,true,2024-01-01,x,007,,1\n-2,2,FALSE,2024-01-01 10:00:00,y,008,,true\n,,,,,,,\n",
-			want: "i:int64,f:float64,b:bool,t:timestamp,s:string,code:string,empty:string,mixed:string",
+			want: "i:int64,f:float64,b:bool,t:timestamptz,s:string,code:string,empty:string,mixed:string",
 		},
 		{
 			name: "csv nan and inf stay strings", format: "csv",
@@ -59,7 +59,7 @@ func TestInferSchema(t *testing.T) {
 		{
 			name: "jsonl union of keys in order", format: "jsonl",
 			data: `{"a":1,"b":"x"}` + "\n" + `{"c":true,"a":2.5,"d":{"x":1}}` + "\n" + `{"e":"2024-05-01T00:00:00Z","f":null,"g":[1]}` + "\n" + `{"h":1.0}`,
-			want: "a:float64,b:string,c:bool,d:string,e:timestamp,f:string,g:string,h:float64",
+			want: "a:float64,b:string,c:bool,d:string,e:timestamptz,f:string,g:string,h:float64",
 		},
 		{
 			name: "jsonl quoted numbers stay strings", format: "jsonl",

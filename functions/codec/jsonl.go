@@ -191,9 +191,15 @@ func (in *jsonlInput) convert(t functions.Type, v []byte) (functions.Value, erro
 		case '"':
 			return ParseValue(t, unquoteJSON(v))
 		}
-	case functions.Timestamp:
-		if v[0] == '"' {
+	default:
+		switch {
+		case t == functions.Binary && len(v) == 2 && v[0] == '"':
+			return functions.Value{Type: t, Valid: true}, nil // "": no bytes, not null
+		case v[0] == '"':
 			return ParseValue(t, unquoteJSON(v))
+		case isJSONNumber(v) && t.IsNumeric():
+			// The number's own digits: decimals and uint64 exactly.
+			return ParseValue(t, string(v))
 		}
 	}
 	return functions.Value{}, fmt.Errorf("JSON value %s is not a %v", quoteShort(string(v)), t)

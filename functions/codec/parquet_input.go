@@ -3,14 +3,11 @@ package codec
 import (
 	"cmp"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"math/big"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -355,6 +352,9 @@ func fileColumns(f *parquet.File, object string) (*functions.Schema, []pqColumn,
 				continue
 			}
 			t, conv, err := leafConverter(c, leaves)
+			if err == nil {
+				err = checkEncodings(f, c)
+			}
 			if err != nil {
 				return &ColumnError{Column: c.Name(), RowGroup: -1, Err: err}
 			}
@@ -406,19 +406,32 @@ func leafConverter(c *parquet.Column, leaves []*format.SchemaElement) (functions
 		el = leaves[i]
 	}
 	if el != nil && el.LogicalType.Value != nil {
-		switch el.LogicalType.Value.(type) {
+		switch l := el.LogicalType.Value.(type) {
 		case *format.Float16Type, *format.NullType:
 			lt = el.LogicalType.Value
+		case *format.GeometryType, *format.GeographyType, *format.VariantType:
+			return 0, nil, fmt.Errorf("%w: %v columns are not read yet (their bytes would lose the type)", ErrUnsupportedParquet, l)
 		}
 	}
 	if ct := t.ConvertedType(); (ct != nil && *ct == deprecated.Interval) || (el != nil && el.ConvertedType.Valid && el.ConvertedType.V == deprecated.Interval) {
 		return 0, nil, fmt.Errorf("%w: INTERVAL columns are not read yet", ErrUnsupportedParquet)
 	}
-	switch lt.(type) {
+	switch l := lt.(type) {
 	case *format.Float16Type:
-		return 0, nil, fmt.Errorf("%w: FLOAT16 (half-precision float) columns are not read yet", ErrUnsupportedParquet)
+		if t.Kind() != parquet.FixedLenByteArray || t.Length() != 2 {
+			return 0, nil, fmt.Errorf("%w: FLOAT16 on %v (the format puts it on FIXED_LEN_BYTE_ARRAY(2))", ErrCorruptParquet, t)
+		}
+		return functions.Float32, func(v parquet.Value) (functions.Value, error) {
+			b := v.ByteArray()
+			if len(b) != 2 {
+				return functions.Value{}, fmt.Errorf("%w: FLOAT16 of %d bytes", ErrCorruptParquet, len(b))
+			}
+			return functions.Value{Type: functions.Float32, Valid: true, F: float64(halfFloat(binary.LittleEndian.Uint16(b)))}, nil
+		}, nil
 	case *format.NullType:
 		return 0, nil, fmt.Errorf("%w: columns of the NULL (always null) type are not read yet", ErrUnsupportedParquet)
+	case *format.DecimalType:
+		return decimalConverter(t, l)
 	}
 	switch t.Kind() {
 	case parquet.Boolean:
@@ -426,171 +439,204 @@ func leafConverter(c *parquet.Column, leaves []*format.SchemaElement) (functions
 			return functions.BoolValue(v.Boolean()), nil
 		}, nil
 	case parquet.Int32:
+		var typ functions.Type = functions.Int32
 		switch l := lt.(type) {
 		case *format.DateType:
-			return functions.Timestamp, func(v parquet.Value) (functions.Value, error) {
-				return dateValue(int64(v.Int32()))
-			}, nil
-		case *format.DecimalType:
-			scale := l.Scale
-			return functions.Float64, func(v parquet.Value) (functions.Value, error) {
-				return decimalFloat(big.NewInt(int64(v.Int32())), scale)
-			}, nil
+			typ = functions.Date
+		case *format.TimeType:
+			if _, ok := l.Unit.Value.(*format.MilliSeconds); !ok {
+				return 0, nil, fmt.Errorf("%w: TIME on INT32 must be in milliseconds", ErrCorruptParquet)
+			}
+			typ = functions.TimeOf(functions.Millis, l.IsAdjustedToUTC)
 		case *format.IntType:
-			if !l.IsSigned {
-				return functions.Int64, func(v parquet.Value) (functions.Value, error) {
-					return functions.IntValue(int64(uint32(v.Int32()))), nil
+			switch {
+			case l.BitWidth == 8 && l.IsSigned:
+				typ = functions.Int8
+			case l.BitWidth == 16 && l.IsSigned:
+				typ = functions.Int16
+			case l.BitWidth == 8:
+				typ = functions.Uint8
+			case l.BitWidth == 16:
+				typ = functions.Uint16
+			case !l.IsSigned:
+				return functions.Uint32, func(v parquet.Value) (functions.Value, error) {
+					return functions.Value{Type: functions.Uint32, Valid: true, I: int64(uint32(v.Int32()))}, nil
 				}, nil
 			}
 		}
-		return functions.Int64, func(v parquet.Value) (functions.Value, error) {
-			return functions.IntValue(int64(v.Int32())), nil
+		if typ.IsInteger() && typ != functions.Int32 {
+			lo, hi := typ.IntRange()
+			return typ, func(v parquet.Value) (functions.Value, error) {
+				x := int64(v.Int32())
+				if typ.Kind() >= functions.KindUint8 {
+					x = int64(uint32(v.Int32()))
+				}
+				if x < lo || x > hi {
+					return functions.Value{}, fmt.Errorf("%w: %d is out of the range of %v", ErrInexactValue, x, typ)
+				}
+				return functions.Value{Type: typ, Valid: true, I: x}, nil
+			}, nil
+		}
+		return typ, func(v parquet.Value) (functions.Value, error) {
+			return functions.Value{Type: typ, Valid: true, I: int64(v.Int32())}, nil
 		}, nil
 	case parquet.Int64:
+		typ := functions.Int64
 		switch l := lt.(type) {
 		case *format.TimestampType:
-			mul, div := int64(1), int64(1)
-			switch l.Unit.Value.(type) {
-			case *format.MilliSeconds:
-				mul = 1000
-			case *format.NanoSeconds:
-				div = 1000
+			typ = functions.TimestampOf(timeUnit(l.Unit), l.IsAdjustedToUTC)
+		case *format.TimeType:
+			if _, ok := l.Unit.Value.(*format.MilliSeconds); ok {
+				return 0, nil, fmt.Errorf("%w: TIME on INT64 must be in micro- or nanoseconds", ErrCorruptParquet)
 			}
-			return functions.Timestamp, func(v parquet.Value) (functions.Value, error) {
-				x := v.Int64()
-				if mul != 1 {
-					if x > math.MaxInt64/mul || x < math.MinInt64/mul {
-						return functions.Value{}, fmt.Errorf("%w: timestamp %d ms is out of range", ErrInexactValue, x)
-					}
-					x *= mul
-				}
-				if x%div != 0 {
-					return functions.Value{}, fmt.Errorf("%w: timestamp %d ns has digits below the microsecond, which fanout's timestamps do not hold", ErrInexactValue, x)
-				}
-				return functions.Value{Type: functions.Timestamp, Valid: true, I: x / div}, nil
-			}, nil
-		case *format.DecimalType:
-			scale := l.Scale
-			return functions.Float64, func(v parquet.Value) (functions.Value, error) {
-				return decimalFloat(big.NewInt(v.Int64()), scale)
-			}, nil
+			typ = functions.TimeOf(timeUnit(l.Unit), l.IsAdjustedToUTC)
 		case *format.IntType:
 			if !l.IsSigned {
-				return functions.Int64, func(v parquet.Value) (functions.Value, error) {
-					u := uint64(v.Int64())
-					if u > math.MaxInt64 {
-						return functions.Value{}, fmt.Errorf("%w: unsigned value %d does not fit int64", ErrInexactValue, u)
-					}
-					return functions.IntValue(int64(u)), nil
-				}, nil
+				typ = functions.Uint64
 			}
 		}
-		return functions.Int64, func(v parquet.Value) (functions.Value, error) {
-			return functions.IntValue(v.Int64()), nil
+		return typ, func(v parquet.Value) (functions.Value, error) {
+			return functions.Value{Type: typ, Valid: true, I: v.Int64()}, nil
 		}, nil
 	case parquet.Int96:
-		return functions.Timestamp, func(v parquet.Value) (functions.Value, error) {
+		return int96Type, func(v parquet.Value) (functions.Value, error) {
 			return int96Value(v.Int96())
 		}, nil
 	case parquet.Float:
-		return functions.Float64, func(v parquet.Value) (functions.Value, error) {
-			return functions.FloatValue(float64(v.Float())), nil
+		return functions.Float32, func(v parquet.Value) (functions.Value, error) {
+			return functions.Value{Type: functions.Float32, Valid: true, F: float64(v.Float())}, nil
 		}, nil
 	case parquet.Double:
 		return functions.Float64, func(v parquet.Value) (functions.Value, error) {
 			return functions.FloatValue(v.Double()), nil
 		}, nil
 	case parquet.ByteArray, parquet.FixedLenByteArray:
-		switch l := lt.(type) {
-		case *format.DecimalType:
-			scale := l.Scale
-			return functions.Float64, func(v parquet.Value) (functions.Value, error) {
-				b := v.ByteArray()
-				n := new(big.Int).SetBytes(b)
-				if len(b) > 0 && b[0]&0x80 != 0 { // two's complement
-					n.Sub(n, new(big.Int).Lsh(big.NewInt(1), uint(len(b))*8))
-				}
-				return decimalFloat(n, scale)
-			}, nil
+		switch lt.(type) {
 		case *format.UUIDType:
+			if t.Kind() != parquet.FixedLenByteArray || t.Length() != 16 {
+				return 0, nil, fmt.Errorf("%w: UUID on %v (the format puts it on FIXED_LEN_BYTE_ARRAY(16))", ErrCorruptParquet, t)
+			}
+			return functions.UUID, func(v parquet.Value) (functions.Value, error) {
+				return functions.Value{Type: functions.UUID, Valid: true, S: string(v.ByteArray())}, nil
+			}, nil
+		case *format.StringType, *format.EnumType, *format.JsonType:
 			return functions.String, func(v parquet.Value) (functions.Value, error) {
 				b := v.ByteArray()
-				if len(b) != 16 {
-					return functions.Value{}, fmt.Errorf("%w: UUID of %d bytes", ErrCorruptParquet, len(b))
+				if !utf8.Valid(b) {
+					return functions.Value{}, fmt.Errorf("%w: %d bytes in a STRING column that are not UTF-8 text", ErrInexactValue, len(b))
 				}
-				h := hex.EncodeToString(b)
-				return functions.StringValue(h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]), nil
+				return functions.StringValue(string(b)), nil
 			}, nil
 		}
-		return functions.String, func(v parquet.Value) (functions.Value, error) {
-			b := v.ByteArray()
-			if !utf8.Valid(b) {
-				return functions.Value{}, fmt.Errorf("%w: %d bytes that are not UTF-8 text (binary data: fanout's strings hold text only, and would replace them with U+FFFD)", ErrInexactValue, len(b))
-			}
-			return functions.StringValue(string(b)), nil
+		// BYTE_ARRAY without an annotation, BSON, FIXED_LEN_BYTE_ARRAY:
+		// bytes, exactly.
+		return functions.Binary, func(v parquet.Value) (functions.Value, error) {
+			return functions.Value{Type: functions.Binary, Valid: true, S: string(v.ByteArray())}, nil
 		}, nil
 	}
 	return 0, nil, fmt.Errorf("%w: parquet type %v", ErrUnsupportedParquet, t)
 }
 
-// maxDays is the range of days whose midnight fits int64 microseconds.
-const maxDays = math.MaxInt64 / int64(86400e6)
-
-// dateValue is a DATE (days since the epoch) as the timestamp of its
-// midnight, UTC.
-func dateValue(days int64) (functions.Value, error) {
-	if days > maxDays || days < -maxDays {
-		return functions.Value{}, fmt.Errorf("%w: date %d days from 1970 is out of the timestamp range", ErrInexactValue, days)
+// checkEncodings refuses what fanout reads but cannot check against a
+// second reader: BYTE_STREAM_SPLIT on other types than FLOAT and DOUBLE
+// (DuckDB, the tests' oracle, does not read it).
+func checkEncodings(f *parquet.File, c *parquet.Column) error {
+	for _, rg := range f.Metadata().RowGroups {
+		i := c.Index()
+		if i < 0 || i >= len(rg.Columns) {
+			continue
+		}
+		m := rg.Columns[i].MetaData
+		if m.Type != format.Float && m.Type != format.Double && slices.Contains(m.Encoding, format.ByteStreamSplit) {
+			return fmt.Errorf("%w: BYTE_STREAM_SPLIT encoding of %v values is not read yet", ErrUnsupportedParquet, m.Type)
+		}
 	}
-	return functions.Value{Type: functions.Timestamp, Valid: true, I: days * 86400e6}, nil
+	return nil
+}
+
+// int96Type is what INT96 timestamps read as: nanoseconds (the precision
+// they have), wall clock (as DuckDB and Spark without a zone read them).
+var int96Type = functions.TimestampOf(functions.Nanos, false)
+
+func timeUnit(u format.TimeUnit) functions.TimeUnit {
+	switch u.Value.(type) {
+	case *format.MilliSeconds:
+		return functions.Millis
+	case *format.NanoSeconds:
+		return functions.Nanos
+	}
+	return functions.Micros
+}
+
+// decimalConverter reads DECIMAL(p,s) on INT32, INT64, BYTE_ARRAY or
+// FIXED_LEN_BYTE_ARRAY exactly as a decimal of the same precision and
+// scale.
+func decimalConverter(t parquet.Type, l *format.DecimalType) (functions.Type, func(parquet.Value) (functions.Value, error), error) {
+	if l.Precision < 1 || l.Precision > functions.MaxDecimalPrecision || l.Scale < 0 || l.Scale > l.Precision {
+		return 0, nil, fmt.Errorf("%w: DECIMAL(%d,%d) (fanout's decimals hold 1 to 38 digits, a scale of 0 to the precision)", ErrUnsupportedParquet, l.Precision, l.Scale)
+	}
+	typ := functions.DecimalOf(int(l.Precision), int(l.Scale))
+	wrap := func(v functions.Value, err error) (functions.Value, error) {
+		if err != nil {
+			return functions.Value{}, fmt.Errorf("%w: %w", ErrInexactValue, err)
+		}
+		return v, nil
+	}
+	switch t.Kind() {
+	case parquet.Int32:
+		return typ, func(v parquet.Value) (functions.Value, error) {
+			return wrap(functions.DecimalFromInt64(typ, int64(v.Int32())))
+		}, nil
+	case parquet.Int64:
+		return typ, func(v parquet.Value) (functions.Value, error) {
+			return wrap(functions.DecimalFromInt64(typ, v.Int64()))
+		}, nil
+	case parquet.ByteArray, parquet.FixedLenByteArray:
+		return typ, func(v parquet.Value) (functions.Value, error) {
+			return wrap(functions.DecimalFromTwos(typ, v.ByteArray()))
+		}, nil
+	}
+	return 0, nil, fmt.Errorf("%w: DECIMAL on %v", ErrCorruptParquet, t)
+}
+
+// halfFloat widens an IEEE 754 half-precision float to float32 (exactly:
+// every half is a float32).
+func halfFloat(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	mant := uint32(h) & 0x3ff
+	switch {
+	case exp == 0x1f: // Inf, NaN
+		return math.Float32frombits(sign | 0xff<<23 | mant<<13)
+	case exp == 0 && mant == 0:
+		return math.Float32frombits(sign)
+	case exp == 0: // subnormal: mant * 2^-24
+		f := float32(mant) / (1 << 24)
+		if sign != 0 {
+			f = -f
+		}
+		return f
+	}
+	return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
 }
 
 // int96Value is an INT96 timestamp (nanoseconds of the day in the low 8
-// bytes, then the Julian day) in microseconds.
+// bytes, then the Julian day) in nanoseconds since the epoch.
 func int96Value(i deprecated.Int96) (functions.Value, error) {
 	nanos := int64(uint64(i[1])<<32 | uint64(i[0]))
 	const unixJulianDay = 2440588
 	days := int64(i[2]) - unixJulianDay
-	switch {
-	case nanos%1000 != 0:
-		return functions.Value{}, fmt.Errorf("%w: INT96 timestamp has digits below the microsecond (%d ns into its day), which fanout's timestamps do not hold", ErrInexactValue, nanos)
-	case days >= maxDays || days < -maxDays:
-		return functions.Value{}, fmt.Errorf("%w: INT96 timestamp of Julian day %d is out of the timestamp range", ErrInexactValue, i[2])
+	const maxNanoDays = math.MaxInt64 / int64(86400e9)
+	if days >= maxNanoDays || days < -maxNanoDays {
+		return functions.Value{}, fmt.Errorf("%w: INT96 timestamp of Julian day %d is out of the range of nanosecond timestamps (years 1677-2262)", ErrInexactValue, i[2])
 	}
 	// Spark writes the nanoseconds signed (negative before 1970 too).
-	us, day := nanos/1000, days*86400e6
-	t := day + us
-	if (us > 0 && t < day) || (us < 0 && t > day) {
-		return functions.Value{}, fmt.Errorf("%w: INT96 timestamp of Julian day %d is out of the timestamp range", ErrInexactValue, i[2])
+	day := days * 86400e9
+	t := day + nanos
+	if (nanos > 0 && t < day) || (nanos < 0 && t > day) {
+		return functions.Value{}, fmt.Errorf("%w: INT96 timestamp of Julian day %d is out of the range of nanosecond timestamps", ErrInexactValue, i[2])
 	}
-	return functions.Value{Type: functions.Timestamp, Valid: true, I: t}, nil
-}
-
-// decimalFloat is unscaled * 10^-scale as a float64 when the float64
-// gives the decimal back: its shortest decimal form (what every writer
-// prints) or its exact binary value equals the decimal. Any decimal of at
-// most 15 digits in float64's normal range does; one with more digits
-// than the float64 holds is an ErrInexactValue, never rounded.
-func decimalFloat(unscaled *big.Int, scale int32) (functions.Value, error) {
-	f, err := strconv.ParseFloat(unscaled.String()+"e"+strconv.Itoa(-int(scale)), 64)
-	if err != nil || math.IsInf(f, 0) {
-		return functions.Value{}, fmt.Errorf("%w: decimal %se%d is out of float64's range", ErrInexactValue, unscaled, -scale)
-	}
-	if unscaled.IsInt64() && unscaled.Int64() < 1e15 && unscaled.Int64() > -1e15 && scale >= 0 && scale <= 290 {
-		return functions.FloatValue(f), nil
-	}
-	want := new(big.Rat).SetInt(unscaled)
-	pow := new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(max(scale, -scale))), nil))
-	if scale >= 0 {
-		want.Quo(want, pow)
-	} else {
-		want.Mul(want, pow)
-	}
-	short, _ := new(big.Rat).SetString(strconv.FormatFloat(f, 'g', -1, 64))
-	if (short != nil && short.Cmp(want) == 0) || new(big.Rat).SetFloat64(f).Cmp(want) == 0 {
-		return functions.FloatValue(f), nil
-	}
-	return functions.Value{}, fmt.Errorf("%w: decimal %s has more digits than a float64 holds (it would become %s)", ErrInexactValue, want.FloatString(int(max(scale, 0))), strconv.FormatFloat(f, 'g', -1, 64))
+	return functions.Value{Type: int96Type, Valid: true, I: t}, nil
 }
 
 // castValue converts a value of the file's type to the schema's.
@@ -601,14 +647,30 @@ func castValue(v functions.Value, to functions.Type) functions.Value {
 		return v
 	case to == functions.String:
 		return functions.StringValue(v.Text())
-	case to == functions.Float64 && v.Type == functions.Int64:
+	case to == functions.Float64 && v.Type.Field() == functions.FieldF:
+		return functions.FloatValue(v.F)
+	case to == functions.Float64:
 		return functions.FloatValue(float64(v.I))
+	case to == functions.Int64:
+		return functions.IntValue(v.I)
 	}
 	return v
 }
 
+// castable reports whether every value of from converts to to exactly:
+// to text, from any integer narrower than 64 bits or any float to
+// float64, and from any integer but uint64 to int64. (An int64 to
+// float64, which fanout allowed before it had more types, stays allowed.)
 func castable(from, to functions.Type) bool {
-	return from == to || to == functions.String || (from == functions.Int64 && to == functions.Float64)
+	switch {
+	case from == to || to == functions.String:
+		return true
+	case to == functions.Float64:
+		return from.Field() == functions.FieldF || (from.IsInteger() && from != functions.Uint64)
+	case to == functions.Int64:
+		return from.IsInteger() && from != functions.Uint64
+	}
+	return false
 }
 
 // pqReader decodes one selected column of the current row group.
@@ -711,6 +773,9 @@ func NewParquetInput(ra io.ReaderAt, size int64, opts ParquetOptions) (functions
 					return fmt.Errorf("%w: %q", ErrNestedColumn, sc.Name)
 				}
 				t, conv, err := leafConverter(c, leaves)
+				if err == nil {
+					err = checkEncodings(f, c)
+				}
 				if err != nil {
 					return &ColumnError{Column: sc.Name, RowGroup: -1, Err: err}
 				}

@@ -55,13 +55,16 @@ func TestParquetTypes(t *testing.T) {
 		I32: -5, U64: 1 << 40, F32: 0.5, Date: int32(day.Unix() / 86400), Dec: -12345,
 		Ms: day.UnixMilli() + 1, Ns: day.UnixNano() + 1000, I96: deprecated.Int96{uint32(nanos), uint32(nanos >> 32), julian},
 		UUID: [16]byte{0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 1, 2, 3, 4, 5, 6, 7, 8}, Raw: []byte("bytes"), Opt: &s,
-	}, {U64: 1 << 63}, {Ns: 1999}, {Raw: []byte("\xff\xfe")}, {Dec: 1<<62 + 1}}
+	}, {U64: 1 << 63}, {Ns: 1999}, {Raw: []byte("\xff\xfe")}, {Dec: 1<<62 + 1}, {I96: deprecated.Int96{0, 0, 1}}}
+	for i := 1; i < 5; i++ {
+		rows[i].I96 = rows[0].I96
+	}
 	data := writeStructs(t, rows)
 	schema, _, err := ParquetSchema(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "i32:int64,u64:int64,f32:float64,date:timestamp,dec:float64,ms:timestamp,ns:timestamp,i96:timestamp,uuid:string,raw:string,opt:string"
+	want := "i32:int32,u64:uint64,f32:float32,date:date,dec:decimal(18,2),ms:timestamptz_ms,ns:timestamptz_ns,i96:timestamp_ns,uuid:uuid,raw:binary,opt:string"
 	if schema.String() != want {
 		t.Errorf("schema\n%s, want\n%s", schema, want)
 	}
@@ -69,27 +72,41 @@ func TestParquetTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := in.Next()
-	if err != nil {
-		t.Fatal(err)
+	recs, err := readAll(in)
+	if err == nil || len(recs) != 4 {
+		t.Fatalf("read %d rows, %v; want 4 and the error of row 4", len(recs), err)
 	}
-	ts := func(tm time.Time) functions.Value { return functions.TimeValue(tm) }
+	typed := func(typ functions.Type, i int64) functions.Value {
+		return functions.Value{Type: typ, Valid: true, I: i}
+	}
+	msT, nsT := functions.TimestampOf(functions.Millis, true), functions.TimestampOf(functions.Nanos, true)
+	uuid := "\x12\x34\x56\x78\x9a\xbc\xde\xf0\x01\x02\x03\x04\x05\x06\x07\x08"
 	wantRow := functions.Row{
-		iv(-5), iv(1 << 40), fv(0.5), ts(day), fv(-123.45),
-		ts(day.Add(time.Millisecond)), ts(day.Add(time.Microsecond)), ts(day.Add(3*time.Hour + 500*time.Microsecond)),
-		sv("12345678-9abc-def0-0102-030405060708"), sv("bytes"), sv("x"),
+		typed(functions.Int32, -5), typed(functions.Uint64, 1<<40), {Type: functions.Float32, Valid: true, F: 0.5},
+		typed(functions.Date, day.Unix()/86400), typed(functions.DecimalOf(18, 2), -12345),
+		typed(msT, day.UnixMilli()+1), typed(nsT, day.UnixNano()+1000), typed(int96Type, day.Add(3*time.Hour+500*time.Microsecond).UnixNano()),
+		{Type: functions.UUID, Valid: true, S: uuid}, {Type: functions.Binary, Valid: true, S: "bytes"}, sv("x"),
 	}
-	if !slices.Equal(r.Row, wantRow) {
-		t.Errorf("got  %v\nwant %v", r.Row, wantRow)
+	if !slices.Equal(recs[0].Row, wantRow) {
+		t.Errorf("got  %v\nwant %v", recs[0].Row, wantRow)
 	}
-	// A value the record model cannot hold exactly is an error naming the
-	// object, the row and the column: a UINT64 beyond int64, nanoseconds,
-	// bytes that are not UTF-8, a decimal with more digits than a float64.
-	for row, want := range []string{1: `column "u64": value cannot be represented exactly: unsigned value 9223372036854775808 does not fit int64`,
-		2: `column "ns": value cannot be represented exactly: timestamp 1999 ns has digits below the microsecond`,
-		3: `column "raw": value cannot be represented exactly: 2 bytes that are not UTF-8 text`,
-		4: `column "dec": value cannot be represented exactly: decimal 46116860184273879.05 has more digits than a float64 holds (it would become 4.611686018427388e+16)`} {
-		if row == 0 {
+	// What the old model could not hold is exact now: a UINT64 beyond
+	// int64, nanoseconds, bytes that are not UTF-8.
+	if got := recs[1].Row[1]; got.Text() != "9223372036854775808" {
+		t.Errorf("u64 1<<63 reads as %s", got.Text())
+	}
+	if got := recs[2].Row[6]; got.I != 1999 || got.Text() != "1970-01-01T00:00:00.000001999Z" {
+		t.Errorf("ns 1999 reads as %d, %s", got.I, got.Text())
+	}
+	if got := recs[3].Row[9]; got.S != "\xff\xfe" || got.Text() != "//4=" {
+		t.Errorf("raw \\xff\\xfe reads as %q, %s", got.S, got.Text())
+	}
+	// A value the type cannot hold is an error naming the object, the row
+	// and the column: a decimal with more digits than its precision, an
+	// INT96 outside the nanosecond range.
+	for row, want := range []string{4: `column "dec": value cannot be represented exactly: decimal 4611686018427387905 has more than 18 digits`,
+		5: `column "i96": value cannot be represented exactly: INT96 timestamp of Julian day 1 is out of the range`} {
+		if want == "" {
 			continue
 		}
 		errs := map[int64]error{}
@@ -114,33 +131,54 @@ func TestParquetTypes(t *testing.T) {
 			!strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "types.parquet") {
 			t.Errorf("row %d: got %v; want a RecordError with a ColumnError saying %s", row, err, want)
 		}
-		if len(errs) != 4 {
-			t.Errorf("%d rows refused, want 4: %v", len(errs), errs)
+		if len(errs) != 2 {
+			t.Errorf("%d rows refused, want 2: %v", len(errs), errs)
 		}
 	}
 }
 
 func TestParquetDecimalExactness(t *testing.T) {
 	for _, tc := range []struct {
-		unscaled string
-		scale    int32
-		want     float64 // 0: refused
+		unscaled  string
+		prec, sc  int
+		want, err string
 	}{
-		{"12345", 2, 123.45},
-		{"-999999999999999", 3, -999999999999.999},
-		{"8131803788478518982", 10, 0},      // DuckDB's DECIMAL(38,10) rounded in issue #12
-		{"1152921504606846976", 0, 1 << 60}, // exactly a float64, though its shortest form differs
-		{"1152921504606846977", 0, 0},
-		{"10", 0, 10},
-		{"1", 400, 0}, // below float64's range
+		{"12345", 5, 2, "123.45", ""},
+		{"-999999999999999", 18, 3, "-999999999999.999", ""},
+		{"8131803788478518982", 38, 10, "813180378.8478518982", ""}, // DuckDB's DECIMAL(38,10) rounded in issue #12
+		{"-1", 38, 10, "-0.0000000001", ""},
+		{"99999999999999999999999999999999999999", 38, 0, "99999999999999999999999999999999999999", ""},
+		{"123456", 5, 2, "", "more than 5 digits"},
 	} {
 		n, _ := new(big.Int).SetString(tc.unscaled, 10)
-		v, err := decimalFloat(n, tc.scale)
-		switch {
-		case tc.want == 0 && !errors.Is(err, ErrInexactValue):
-			t.Errorf("%se-%d: got %v, %v; want ErrInexactValue", tc.unscaled, tc.scale, v, err)
-		case tc.want != 0 && (err != nil || v.F != tc.want):
-			t.Errorf("%se-%d: got %v, %v; want %v", tc.unscaled, tc.scale, v, err, tc.want)
+		typ := functions.DecimalOf(tc.prec, tc.sc)
+		// As a FIXED_LEN_BYTE_ARRAY(16) and as a minimal BYTE_ARRAY.
+		m := n
+		if n.Sign() < 0 {
+			m = new(big.Int).Add(n, new(big.Int).Lsh(big.NewInt(1), 128))
+		}
+		for _, b := range [][]byte{m.FillBytes(make([]byte, 16)), minimalTwos(n)} {
+			v, err := functions.DecimalFromTwos(typ, b)
+			switch {
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Errorf("%s as %v from %x: got %v, %v; want an error saying %q", tc.unscaled, typ, b, v.Text(), err, tc.err)
+			case tc.err == "" && (err != nil || v.Text() != tc.want):
+				t.Errorf("%s as %v from %x: got %q, %v; want %s", tc.unscaled, typ, b, v.Text(), err, tc.want)
+			}
+		}
+	}
+}
+
+// minimalTwos is n's shortest big-endian two's complement.
+func minimalTwos(n *big.Int) []byte {
+	for l := 1; ; l++ {
+		lim := new(big.Int).Lsh(big.NewInt(1), uint(8*l-1))
+		if n.Cmp(lim) < 0 && n.Cmp(new(big.Int).Neg(lim)) >= 0 {
+			m := n
+			if n.Sign() < 0 {
+				m = new(big.Int).Add(n, new(big.Int).Lsh(big.NewInt(1), uint(8*l)))
+			}
+			return m.FillBytes(make([]byte, l))
 		}
 	}
 }

@@ -288,6 +288,12 @@ func (w *parquetWriter) Close() error {
 type pqOutColumn struct {
 	name string
 	typ  functions.Type
+	phys format.Type
+	// bytes: a BYTE_ARRAY column (string, binary) with a dictionary;
+	// fixed: FIXED_LEN_BYTE_ARRAY(16) (UUID, decimal of 19-38 digits),
+	// plain, its values in plain; unsigned: an INT64 of uint64 values
+	// (statistics compare them unsigned).
+	bytes, fixed, unsigned bool
 
 	// The page being filled, and the row group's encoded pages.
 	*pqBuffers
@@ -345,23 +351,51 @@ func (b *pqBuffers) release() {
 
 func newPQOutColumn(col functions.Column, strs *StringTable) *pqOutColumn {
 	c := &pqOutColumn{name: col.Name, typ: col.Type, pqBuffers: pqBufferPool.Get().(*pqBuffers)}
-	if col.Type == functions.String {
+	c.phys = physicalType(col.Type)
+	switch c.phys {
+	case format.ByteArray:
+		c.bytes = true
 		c.dict = &colDict{tab: strs.current()}
+	case format.FixedLenByteArray:
+		c.fixed = true
 	}
+	c.unsigned = col.Type == functions.Uint64
 	return c
 }
 
-func (c *pqOutColumn) physical() format.Type {
-	switch c.typ {
-	case functions.Float64:
+// physicalType is the Parquet type a fanout type is written as (DuckDB's
+// and Arrow's choices).
+func physicalType(t functions.Type) format.Type {
+	switch t.Kind() {
+	case functions.KindFloat64:
 		return format.Double
-	case functions.Bool:
+	case functions.KindFloat32:
+		return format.Float
+	case functions.KindBool:
 		return format.Boolean
-	case functions.String:
+	case functions.KindString, functions.KindBinary:
 		return format.ByteArray
+	case functions.KindUUID:
+		return format.FixedLenByteArray
+	case functions.KindInt8, functions.KindInt16, functions.KindInt32, functions.KindUint8, functions.KindUint16,
+		functions.KindUint32, functions.KindDate:
+		return format.Int32
+	case functions.KindTime:
+		if t.Unit() == functions.Millis {
+			return format.Int32
+		}
+	case functions.KindDecimal:
+		switch {
+		case t.Precision() <= 9:
+			return format.Int32
+		case t.Precision() > 18:
+			return format.FixedLenByteArray
+		}
 	}
 	return format.Int64
 }
+
+func (c *pqOutColumn) physical() format.Type { return c.phys }
 
 func (c *pqOutColumn) schemaElement() format.SchemaElement {
 	e := format.SchemaElement{
@@ -369,19 +403,72 @@ func (c *pqOutColumn) schemaElement() format.SchemaElement {
 		RepetitionType: thrift.New(format.Optional),
 		Name:           c.name,
 	}
-	switch c.typ {
-	case functions.Int64:
-		e.ConvertedType = thrift.New(deprecated.Int64)
-		e.LogicalType = format.LogicalType{Value: &format.IntType{BitWidth: 64, IsSigned: true}}
-	case functions.Timestamp:
-		e.ConvertedType = thrift.New(deprecated.TimestampMicros)
-		e.LogicalType = format.LogicalType{Value: &format.TimestampType{
-			IsAdjustedToUTC: true, Unit: format.TimeUnit{Value: new(format.MicroSeconds)}}}
-	case functions.String:
+	if c.fixed {
+		e.TypeLength = thrift.New(int32(16))
+	}
+	t := c.typ
+	intType := func(bits int8, signed bool, ct deprecated.ConvertedType) {
+		e.ConvertedType = thrift.New(ct)
+		e.LogicalType = format.LogicalType{Value: &format.IntType{BitWidth: bits, IsSigned: signed}}
+	}
+	switch t.Kind() {
+	case functions.KindInt64:
+		intType(64, true, deprecated.Int64)
+	case functions.KindInt8:
+		intType(8, true, deprecated.Int8)
+	case functions.KindInt16:
+		intType(16, true, deprecated.Int16)
+	case functions.KindInt32:
+		intType(32, true, deprecated.Int32)
+	case functions.KindUint8:
+		intType(8, false, deprecated.Uint8)
+	case functions.KindUint16:
+		intType(16, false, deprecated.Uint16)
+	case functions.KindUint32:
+		intType(32, false, deprecated.Uint32)
+	case functions.KindUint64:
+		intType(64, false, deprecated.Uint64)
+	case functions.KindTimestamp:
+		unit := timeUnitOf(t.Unit())
+		e.LogicalType = format.LogicalType{Value: &format.TimestampType{IsAdjustedToUTC: t.UTC(), Unit: unit}}
+		// The legacy annotations mean an instant: only there.
+		if t.UTC() && t.Unit() == functions.Micros {
+			e.ConvertedType = thrift.New(deprecated.TimestampMicros)
+		} else if t.UTC() && t.Unit() == functions.Millis {
+			e.ConvertedType = thrift.New(deprecated.TimestampMillis)
+		}
+	case functions.KindTime:
+		e.LogicalType = format.LogicalType{Value: &format.TimeType{IsAdjustedToUTC: t.UTC(), Unit: timeUnitOf(t.Unit())}}
+		if t.UTC() && t.Unit() == functions.Micros {
+			e.ConvertedType = thrift.New(deprecated.TimeMicros)
+		} else if t.UTC() && t.Unit() == functions.Millis {
+			e.ConvertedType = thrift.New(deprecated.TimeMillis)
+		}
+	case functions.KindDate:
+		e.ConvertedType = thrift.New(deprecated.Date)
+		e.LogicalType = format.LogicalType{Value: new(format.DateType)}
+	case functions.KindDecimal:
+		e.ConvertedType = thrift.New(deprecated.Decimal)
+		e.Precision = thrift.New(int32(t.Precision()))
+		e.Scale = thrift.New(int32(t.Scale()))
+		e.LogicalType = format.LogicalType{Value: &format.DecimalType{Precision: int32(t.Precision()), Scale: int32(t.Scale())}}
+	case functions.KindUUID:
+		e.LogicalType = format.LogicalType{Value: new(format.UUIDType)}
+	case functions.KindString:
 		e.ConvertedType = thrift.New(deprecated.UTF8)
 		e.LogicalType = format.LogicalType{Value: new(format.StringType)}
 	}
 	return e
+}
+
+func timeUnitOf(u functions.TimeUnit) format.TimeUnit {
+	switch u {
+	case functions.Millis:
+		return format.TimeUnit{Value: new(format.MilliSeconds)}
+	case functions.Nanos:
+		return format.TimeUnit{Value: new(format.NanoSeconds)}
+	}
+	return format.TimeUnit{Value: new(format.MicroSeconds)}
 }
 
 // add appends one value (of the column's type, or null) to the page.
@@ -392,8 +479,8 @@ func (c *pqOutColumn) add(w *parquetWriter, v functions.Value) error {
 		return nil
 	}
 	c.defs = append(c.defs, 1)
-	switch c.typ {
-	case functions.String:
+	switch {
+	case c.bytes:
 		if c.plainMode {
 			c.addPlain(v.S)
 			return nil
@@ -423,7 +510,7 @@ func (c *pqOutColumn) add(w *parquetWriter, v functions.Value) error {
 			c.pageSize = pageBytes // flush this page; the next is plain
 		}
 		c.pageSize += 4
-	case functions.Float64:
+	case c.phys == format.Double || c.phys == format.Float:
 		f := v.F
 		c.f64 = append(c.f64, f)
 		c.pageSize += 8
@@ -431,7 +518,13 @@ func (c *pqOutColumn) add(w *parquetWriter, v functions.Value) error {
 			return nil // NaN: no place in min and max
 		}
 		widen(&c.minF, &c.maxF, &c.hasStats, f)
-	case functions.Bool:
+	case c.fixed:
+		if len(v.S) != 16 {
+			return fmt.Errorf("codec: parquet column %q: a %v value of %d bytes, want 16", c.name, c.typ, len(v.S))
+		}
+		c.plain = append(c.plain, v.S...)
+		c.pageSize += 16
+	case c.phys == format.Boolean:
 		var b byte
 		if v.I != 0 {
 			b = 1
@@ -439,6 +532,11 @@ func (c *pqOutColumn) add(w *parquetWriter, v functions.Value) error {
 		c.bools = append(c.bools, b)
 		c.pageSize++
 		c.statInt(int64(b))
+	case c.unsigned:
+		c.i64 = append(c.i64, v.I)
+		c.pageSize += 8
+		// Unsigned order is signed order with the sign bit flipped.
+		c.statInt(v.I ^ math.MinInt64)
 	default:
 		c.i64 = append(c.i64, v.I)
 		c.pageSize += 8
@@ -499,19 +597,27 @@ func (c *pqOutColumn) flushPage(codec compress.Codec, s *pqScratch) error {
 	enc := format.Plain
 	vals := s.values[:0]
 	switch {
-	case c.typ == functions.String && !c.plainMode && len(c.idx) > 0:
+	case c.bytes && !c.plainMode && len(c.idx) > 0:
 		enc = format.RLEDictionary
 		if vals, err = (&rle.DictionaryEncoding{}).EncodeInt32(vals, c.idx); err != nil {
 			return fmt.Errorf("codec: parquet dictionary indices of %q: %w", c.name, err)
 		}
-	case c.typ == functions.String:
+	case c.bytes || c.fixed:
 		vals = append(vals, c.plain...)
-	case c.typ == functions.Float64:
+	case c.phys == format.Double:
 		for _, f := range c.f64 {
 			vals = binary.LittleEndian.AppendUint64(vals, math.Float64bits(f))
 		}
-	case c.typ == functions.Bool:
+	case c.phys == format.Float:
+		for _, f := range c.f64 {
+			vals = binary.LittleEndian.AppendUint32(vals, math.Float32bits(float32(f)))
+		}
+	case c.phys == format.Boolean:
 		vals = appendBits(vals, c.bools)
+	case c.phys == format.Int32:
+		for _, i := range c.i64 {
+			vals = binary.LittleEndian.AppendUint32(vals, uint32(i))
+		}
 	default:
 		for _, i := range c.i64 {
 			vals = binary.LittleEndian.AppendUint64(vals, uint64(i))
@@ -562,7 +668,7 @@ func (c *pqOutColumn) flushPage(codec compress.Codec, s *pqScratch) error {
 	}
 	c.defs, c.nulls, c.pageSize = c.defs[:0], 0, 0
 	c.i64, c.f64, c.bools, c.idx, c.plain = c.i64[:0], c.f64[:0], c.bools[:0], c.idx[:0], c.plain[:0]
-	if c.typ == functions.String && !c.plainMode && c.dictStopsPaying() {
+	if c.bytes && !c.plainMode && c.dictStopsPaying() {
 		c.plainMode = true
 	}
 	return nil
@@ -673,10 +779,28 @@ func (c *pqOutColumn) statistics() format.Statistics {
 	if !c.hasStats || c.longStat {
 		return st
 	}
-	switch c.typ {
-	case functions.String:
+	switch {
+	case c.fixed:
+		return st // no bounds: decimals order signed, UUIDs unsigned
+	case c.bytes:
 		st.MinValue, st.MaxValue = []byte(c.minS), []byte(c.maxS)
-	case functions.Float64:
+	case c.phys == format.Float:
+		lo, hi := float32(c.minF), float32(c.maxF)
+		if lo == 0 {
+			lo = float32(math.Copysign(0, -1))
+		}
+		if hi == 0 {
+			hi = 0
+		}
+		st.MinValue = binary.LittleEndian.AppendUint32(nil, math.Float32bits(lo))
+		st.MaxValue = binary.LittleEndian.AppendUint32(nil, math.Float32bits(hi))
+	case c.phys == format.Int32:
+		st.MinValue = binary.LittleEndian.AppendUint32(nil, uint32(c.minI))
+		st.MaxValue = binary.LittleEndian.AppendUint32(nil, uint32(c.maxI))
+	case c.unsigned:
+		st.MinValue = binary.LittleEndian.AppendUint64(nil, uint64(c.minI^math.MinInt64))
+		st.MaxValue = binary.LittleEndian.AppendUint64(nil, uint64(c.maxI^math.MinInt64))
+	case c.phys == format.Double:
 		lo, hi := c.minF, c.maxF
 		if lo == 0 {
 			lo = math.Copysign(0, -1) // the spec's rule for zero bounds
@@ -686,7 +810,7 @@ func (c *pqOutColumn) statistics() format.Statistics {
 		}
 		st.MinValue = binary.LittleEndian.AppendUint64(nil, math.Float64bits(lo))
 		st.MaxValue = binary.LittleEndian.AppendUint64(nil, math.Float64bits(hi))
-	case functions.Bool:
+	case c.phys == format.Boolean:
 		st.MinValue, st.MaxValue = []byte{byte(c.minI)}, []byte{byte(c.maxI)}
 	default:
 		st.MinValue = binary.LittleEndian.AppendUint64(nil, uint64(c.minI))

@@ -23,7 +23,12 @@ import (
 //     ("2024-05-01T12:00:00Z", "2024-05-01T12:00:00.5+02:00",
 //     "2024-05-01T12:00:00"), the same with a space instead of "T", or a
 //     date alone ("2024-05-01"). Text without a zone is UTC. Precision is
-//     truncated to microseconds.
+//     truncated to microseconds. The other timestamp types (timestamp,
+//     timestamp_ms, timestamp_ns, timestamptz_ms, timestamptz_ns) take the
+//     same forms; a zone converts to UTC; milli- and nanosecond types are
+//     exact (digits below the unit are an error).
+//   - the other types as functions.ParseText reads them: decimal exactly,
+//     date 2006-01-02, time 15:04:05.999999, binary as base64, UUID.
 //
 // Leading and trailing spaces are ignored for every type but string. Empty
 // text is a null of type t, except for string, where it is "".
@@ -67,9 +72,19 @@ func ParseValue(t functions.Type, s string) (functions.Value, error) {
 	case functions.Timestamp:
 		tm, ok := parseTimestamp(s)
 		if !ok {
-			return functions.Value{}, fmt.Errorf("cannot parse %s as timestamp (want RFC 3339, \"2006-01-02 15:04:05\" or \"2006-01-02\")", quoteShort(s))
+			return functions.Value{}, fmt.Errorf("cannot parse %s as %v (want RFC 3339, \"2006-01-02 15:04:05\" or \"2006-01-02\")", quoteShort(s), t)
 		}
 		return functions.TimeValue(tm), nil
+	}
+	if t.Kind() == functions.KindTimestamp {
+		tm, ok := parseTimestamp(s)
+		if !ok {
+			return functions.Value{}, fmt.Errorf("cannot parse %s as %v (want RFC 3339, \"2006-01-02 15:04:05\" or \"2006-01-02\"; a zone converts to UTC)", quoteShort(s), t)
+		}
+		return functions.TimestampAt(t, tm)
+	}
+	if v, ok, err := functions.ParseText(t, s); ok {
+		return v, err
 	}
 	return functions.Value{}, fmt.Errorf("unknown column type %v", t)
 }

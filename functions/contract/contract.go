@@ -245,7 +245,7 @@ func (c *Contract) check() error {
 		if t == functions.Bool && (col.Min != nil || col.Max != nil) {
 			bad("%s: a bool column has no range", where)
 		}
-		if col.Format != "" && t != functions.Timestamp {
+		if col.Format != "" && t.Kind() != functions.KindTimestamp {
 			bad("%s: format needs a timestamp column (the type is %v)", where, t)
 		}
 		if (col.MinLength != nil && *col.MinLength < 0) || (col.MaxLength != nil && *col.MaxLength < 0) {

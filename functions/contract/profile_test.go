@@ -45,7 +45,7 @@ func TestProfilerProposesAContractItsSampleMeets(t *testing.T) {
 		byName[col.Name] = col
 	}
 	wantTypes := map[string]string{"id": "int64", "code": "string", "region": "string", "qty": "int64",
-		"price": "float64", "ok": "bool", "day": "timestamp", "note": "string"}
+		"price": "float64", "ok": "bool", "day": "timestamptz", "note": "string"}
 	for n, w := range wantTypes {
 		if got := byName[n].Type; got != w {
 			t.Errorf("column %s: got type %q, want %q", n, got, w)

@@ -113,7 +113,7 @@ func (c *Contract) Compile(in *functions.Schema) (*Validator, error) {
 				return nil, nil
 			}
 			val, err := parseStrict(cc.typ, string(*l), cc.format)
-			if err != nil && cc.typ == functions.Timestamp {
+			if err != nil && cc.typ.Kind() == functions.KindTimestamp {
 				val, err = parseStrict(cc.typ, string(*l), tsFormat{})
 			}
 			if err != nil {

@@ -83,14 +83,18 @@ func parseStrict(t functions.Type, s string, f tsFormat) (functions.Value, error
 		return functions.StringValue(s), nil
 	}
 	s = strings.TrimSpace(s)
-	switch t {
-	case functions.Float64:
-		v, err := strconv.ParseFloat(s, 64)
+	switch {
+	case t == functions.Float64 || t == functions.Float32:
+		bits := 64
+		if t == functions.Float32 {
+			bits = 32
+		}
+		v, err := strconv.ParseFloat(s, bits)
 		if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
 			return functions.Value{}, errType
 		}
-		return functions.FloatValue(v), nil
-	case functions.Timestamp:
+		return functions.Value{Type: t, Valid: true, F: v}, nil
+	case t.Kind() == functions.KindTimestamp:
 		switch {
 		case f.unit > 0:
 			n, err := strconv.ParseInt(s, 10, 64)
@@ -98,13 +102,21 @@ func parseStrict(t functions.Type, s string, f tsFormat) (functions.Value, error
 			if err != nil || n > math.MaxInt64/mult || n < math.MinInt64/mult {
 				return functions.Value{}, errType
 			}
-			return functions.Value{Type: functions.Timestamp, Valid: true, I: n * mult}, nil
+			v, err := functions.TimestampAt(t, time.UnixMilli(n*f.unit))
+			if err != nil {
+				return functions.Value{}, errType
+			}
+			return v, nil
 		case f.layout != "":
 			tm, err := time.Parse(f.layout, s)
 			if err != nil {
 				return functions.Value{}, errType
 			}
-			return functions.TimeValue(tm), nil
+			v, err := functions.TimestampAt(t, tm)
+			if err != nil {
+				return functions.Value{}, errType
+			}
+			return v, nil
 		}
 	}
 	v, err := codec.ParseValue(t, s)
@@ -131,7 +143,8 @@ func parseLenient(t functions.Type, s string, f tsFormat) (functions.Value, bool
 		case "no", "n", "f", "off":
 			return functions.BoolValue(false), true
 		}
-	case functions.Timestamp:
+	case functions.Timestamp, functions.LocalTimestamp, functions.TimestampOf(functions.Millis, true), functions.TimestampOf(functions.Millis, false),
+		functions.TimestampOf(functions.Nanos, true), functions.TimestampOf(functions.Nanos, false):
 		if f != (tsFormat{}) {
 			if v, err := parseStrict(t, s, tsFormat{}); err == nil {
 				return v, true

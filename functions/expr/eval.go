@@ -161,11 +161,20 @@ const (
 	kString                  // S with S
 	kIntFloat                // I with F
 	kFloatInt                // F with I
+	kUint                    // I with I, unsigned (uint64)
+	kTyped                   // functions.Compare (decimals of 19-38 digits)
 )
 
 // kindOf returns how values of types a and b compare, if they can.
 func kindOf(a, b functions.Type) (cmpKind, bool) {
+	a, b = widened(a), widened(b)
 	switch {
+	case a == b && a == functions.Uint64:
+		return kUint, true
+	case a == b && a.Kind() == functions.KindDecimal && a.Field() == functions.FieldS:
+		return kTyped, true
+	case a == b && a.Field() == functions.FieldS:
+		return kString, true
 	case a == b && a == functions.String:
 		return kString, true
 	case a == b && a == functions.Float64:
@@ -178,6 +187,18 @@ func kindOf(a, b functions.Type) (cmpKind, bool) {
 		return kFloatInt, true
 	}
 	return 0, false
+}
+
+// widened is the type a value compares as: integers of every width but
+// uint64 as int64, float32 as float64 (both are exact widenings).
+func widened(t functions.Type) functions.Type {
+	switch {
+	case t.IsInteger() && t != functions.Uint64:
+		return functions.Int64
+	case t == functions.Float32:
+		return functions.Float64
+	}
+	return t
 }
 
 type cmpNode struct {
@@ -195,6 +216,10 @@ func (n *cmpNode) eval(row functions.Row) tri {
 	switch n.kind {
 	case kInt:
 		c = cmp.Compare(a.I, b.I)
+	case kUint:
+		c = cmp.Compare(uint64(a.I), uint64(b.I))
+	case kTyped:
+		c = functions.Compare(a, b)
 	case kString:
 		c = strings.Compare(a.S, b.S)
 	case kFloat:
@@ -254,7 +279,7 @@ func (n *inNode) add(v functions.Value) {
 	switch {
 	case n.strs != nil:
 		n.strs[v.S] = struct{}{}
-	case n.floats != nil && v.Type == functions.Int64:
+	case n.floats != nil && v.Type.IsInteger():
 		if f := float64(v.I); f < 0x1p63 && int64(f) == v.I {
 			n.floats[f] = struct{}{}
 		}

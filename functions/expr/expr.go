@@ -396,8 +396,68 @@ func (p *parser) convert(lit, col term) (functions.Value, error) {
 			return v, p.errorf(lit.pos, "cannot compare %s with %s: want a time such as 2024-05-01T12:00:00Z or 2024-05-01",
 				col.describe(), lit.text)
 		}
+	default:
+		return p.convertTyped(lit, col)
 	}
 	return v, p.errorf(lit.pos, "cannot compare %s with %s", col.describe(), lit.text)
+}
+
+// convertTyped converts a literal for a column of one of the types beyond
+// the first five: exactly, or an error. Integers of any width compare as
+// int64 (exactly, also with floats); float32 columns with the literal
+// rounded to float32 (as DuckDB casts it); decimals, unsigned 64-bit
+// integers, dates, times and the other timestamps take the literal in the
+// column's own type, so that the comparison is exact (a literal with
+// more digits than the decimal's scale is an error, not a rounding).
+func (p *parser) convertTyped(lit, col term) (functions.Value, error) {
+	v, t := lit.val, col.typ
+	fail := func(why string) (functions.Value, error) {
+		return v, p.errorf(lit.pos, "cannot compare %s with %s%s", col.describe(), lit.text, why)
+	}
+	switch {
+	case t.IsInteger() && t != functions.Uint64:
+		if v.Type == functions.Int64 || v.Type == functions.Float64 {
+			return v, nil
+		}
+	case t == functions.Float32:
+		switch v.Type {
+		case functions.Int64:
+			return functions.Value{Type: t, Valid: true, F: float64(float32(v.I))}, nil
+		case functions.Float64:
+			return functions.Value{Type: t, Valid: true, F: float64(float32(v.F))}, nil
+		}
+	case t.Kind() == functions.KindTimestamp:
+		if lit.str {
+			tm, ok := parseTime(v.S)
+			if !ok {
+				return fail(": want a time such as 2024-05-01T12:00:00Z or 2024-05-01")
+			}
+			tv, err := functions.TimestampAt(t, tm)
+			if err != nil {
+				return fail(": " + err.Error())
+			}
+			return tv, nil
+		}
+	case t == functions.Uint64 || t.Kind() == functions.KindDecimal:
+		if !lit.str && (v.Type == functions.Int64 || v.Type == functions.Float64) {
+			tv, _, err := functions.ParseText(t, lit.text)
+			if err != nil {
+				return fail(": " + err.Error())
+			}
+			return tv, nil
+		}
+	default: // date, time, binary (base64), uuid: from a string literal
+		if lit.str {
+			tv, ok, err := functions.ParseText(t, v.S)
+			if ok && err == nil {
+				return tv, nil
+			}
+			if err != nil {
+				return fail(": " + err.Error())
+			}
+		}
+	}
+	return fail("")
 }
 
 func (p *parser) in(l term) (node, error) {
@@ -408,10 +468,10 @@ func (p *parser) in(l term) (node, error) {
 		return nil, p.errorf(t.pos, "expected '(' after in, found %s", t.describe())
 	}
 	n := &inNode{col: l.col}
-	switch l.typ {
-	case functions.String:
+	switch l.typ.Field() {
+	case functions.FieldS:
 		n.strs = map[string]struct{}{}
-	case functions.Float64:
+	case functions.FieldF:
 		n.floats = map[float64]struct{}{}
 	default:
 		n.ints = map[int64]struct{}{}

@@ -250,8 +250,8 @@ func TestCompileErrors(t *testing.T) {
 		{"unknown quoted column", `"user_name" = 'x'`, 1, `unknown column "user_name"`},
 		{"string to int", "age > 'abc'", 7, `cannot compare int64 column "age" with 'abc'`},
 		{"int to string", "name = 42", 8, `cannot compare string column "name" with 42: write a string literal such as '42'`},
-		{"bad time", "ts > 'yesterday'", 6, `cannot compare timestamp column "ts" with 'yesterday': want a time`},
-		{"int to time", "ts > 2024", 6, `cannot compare timestamp column "ts" with 2024`},
+		{"bad time", "ts > 'yesterday'", 6, `cannot compare timestamptz column "ts" with 'yesterday': want a time`},
+		{"int to time", "ts > 2024", 6, `cannot compare timestamptz column "ts" with 2024`},
 		{"bool from int", "vip = 1", 7, `cannot compare bool column "vip" with 1`},
 		{"column types", "name = age", 6, `cannot compare string column "name" with int64 column "age"`},
 		{"literal types", "1 = 'a'", 3, "cannot compare 1 with 'a'"},
@@ -394,5 +394,71 @@ func BenchmarkEval(b *testing.B) {
 	for b.Loop() {
 		e.Eval(alice)
 		e.Eval(bob)
+	}
+}
+
+func TestTypedColumnsCompareExactly(t *testing.T) {
+	d38 := functions.DecimalOf(38, 10)
+	schema := &functions.Schema{Columns: []functions.Column{
+		{Name: "price", Type: functions.DecimalOf(10, 2)},
+		{Name: "big", Type: d38},
+		{Name: "day", Type: functions.Date},
+		{Name: "at", Type: functions.Time},
+		{Name: "u", Type: functions.Uint64},
+		{Name: "small", Type: functions.Int8},
+		{Name: "f", Type: functions.Float32},
+		{Name: "id", Type: functions.UUID},
+		{Name: "tsns", Type: functions.TimestampOf(functions.Nanos, false)},
+		{Name: "other", Type: d38},
+	}}
+	parse := func(typ functions.Type, s string) functions.Value {
+		v, err := functions.ParseDecimal(typ, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	row := functions.Row{
+		parse(functions.DecimalOf(10, 2), "10.05"), parse(d38, "813180378.8478518982"),
+		{Type: functions.Date, Valid: true, I: 19844}, // 2024-05-01
+		{Type: functions.Time, Valid: true, I: 12 * 3600e6},
+		{Type: functions.Uint64, Valid: true, I: -1}, // 2^64-1
+		{Type: functions.Int8, Valid: true, I: -3},
+		{Type: functions.Float32, Valid: true, F: float64(float32(0.1))},
+		{Type: functions.UUID, Valid: true, S: "\x12\x34\x56\x78\x9a\xbc\xde\xf0\x01\x02\x03\x04\x05\x06\x07\x08"},
+		{Type: functions.TimestampOf(functions.Nanos, false), Valid: true, I: 1714525323123456789},
+		parse(d38, "813180378.8478518983"),
+	}
+	for src, want := range map[string]bool{
+		"price = 10.05":                               true,
+		"price > 10.04":                               true,
+		"price < 10.05":                               false,
+		"price in (10.05, 3)":                         true,
+		"big = 813180378.8478518982":                  true,
+		"big < 813180378.8478518983":                  true,
+		"big > 813180378.8478518981":                  true,
+		"big < other":                                 true,
+		"day = '2024-05-01'":                          true,
+		"day > '2024-04-30'":                          true,
+		"at = '12:00:00'":                             true,
+		"u = 18446744073709551615":                    true,
+		"u > 9223372036854775807":                     true,
+		"small = -3":                                  true,
+		"small < 0.5":                                 true,
+		"small in (-3, 4)":                            true,
+		"f = 0.1":                                     true,
+		"id = '12345678-9abc-def0-0102-030405060708'": true,
+		"tsns > '2024-05-01T01:02:03.123456788Z'":     true,
+		"tsns = '2024-05-01T01:02:03.123456789Z'":     true,
+	} {
+		e := mustCompile(t, src, schema)
+		if got := e.Eval(row); got != want {
+			t.Errorf("%s: got %v, want %v", src, got, want)
+		}
+	}
+	for _, bad := range []string{"price = 10.055", "day = 'yesterday'", "u = -1", "id = 'nope'", "at = 12"} {
+		if _, err := Compile(bad, schema); err == nil {
+			t.Errorf("Compile(%q) succeeded, want an error", bad)
+		}
 	}
 }

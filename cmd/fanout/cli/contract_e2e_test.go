@@ -372,7 +372,7 @@ func TestDataContractsOnMinIOAndRedis(t *testing.T) {
 			types[col.Name] = col.Type
 		}
 		want := map[string]string{"id": "int64", "region": "string", "sku": "string", "quantity": "int64",
-			"amount": "float64", "sold_at": "timestamp", "status": "string", "shipped_at": "timestamp", "note": "string"}
+			"amount": "float64", "sold_at": "timestamptz", "status": "string", "shipped_at": "timestamptz", "note": "string"}
 		for k, w := range want {
 			if types[k] != w {
 				t.Errorf("column %s: got type %q, want %q\n%s", k, types[k], w, out)
