@@ -267,7 +267,9 @@ func (e *Engine) gcJob(ctx context.Context, t gcTarget, opts GCOptions) (GCJob, 
 	if j.Objects, err = objstore.DeleteListed(ctx, t.out, removable); err != nil {
 		return j, err
 	}
-	return j, abortUploads(ctx, t.out, t.uploads)
+	// Listed again: uploads started since the first listing go too.
+	j.Uploads, err = AbortJobUploads(ctx, t.out, t.layout, t.job)
+	return j, err
 }
 
 // listJobs returns the job IDs that have keys under the output's
@@ -323,21 +325,6 @@ func openUploads(ctx context.Context, out objstore.Bucket, layout manifest.Layou
 		}
 	}
 	return byJob, nil
-}
-
-// abortUploads aborts every upload of uploads.
-func abortUploads(ctx context.Context, out objstore.Bucket, uploads []objstore.Upload) error {
-	if len(uploads) == 0 {
-		return nil
-	}
-	up := out.(objstore.Uploader)
-	var errs []error
-	for _, u := range uploads {
-		if err := up.AbortUpload(ctx, u.Key, u.ID); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }
 
 // countListed counts the objects of a listing and returns the newest

@@ -17,11 +17,12 @@ import (
 
 // TestGCBesideALiveJob runs fanout gc on MinIO and Redis while a job runs
 // on the output: job A is interrupted (its worker killed after some
-// chunks), a --rerun B takes the output over, and while B has staged
-// files whose markers are held back, gc --dry-run lists A's leftovers and
-// removes nothing, then gc removes every key of A and none of B; B then
-// commits, and the oracle finds every record once with its values. A gc
-// after the commit leaves the committed output exactly as it was.
+// chunks), a --rerun B takes the output over, and while B has outputs (open
+// uploads of final keys) whose marker is held back, gc --dry-run lists A's
+// leftovers and removes nothing, then gc removes every key and open upload
+// of A and nothing of B; B then commits (completing those uploads), and
+// the oracle finds every record once with its values. A gc after the
+// commit leaves the committed output exactly as it was.
 func TestGCBesideALiveJob(t *testing.T) {
 	j := newFaultJob(t, faultSetup{})
 	// A runs in a Redis namespace of its own, so that B's worker never
@@ -59,6 +60,10 @@ func TestGCBesideALiveJob(t *testing.T) {
 	wa.Kill()
 	wa.Wait(t, 10*time.Second)
 	keysA := j.keysUnder(layout.JobPrefix(jobA))
+	uploadsA := j.uploadsOf(jobA) // the no-copy commit's outputs: open uploads of final keys
+	if len(uploadsA) == 0 {
+		t.Fatal("job A left no open upload")
+	}
 
 	j.submit("--rerun")
 	jobB := j.job
@@ -78,24 +83,36 @@ func TestGCBesideALiveJob(t *testing.T) {
 	})
 	j.worker("worker-b", proxy.URL, 2)
 	localstack.Poll(t, 60*time.Second, "a held marker of job B", func() bool { return held.Load() == 1 })
-	stagedB := j.keysUnder(layout.StagingRoot(jobB))
-	if len(stagedB) == 0 {
-		t.Fatal("job B has nothing staged while its marker is held")
+	uploadsB := j.uploadsOf(jobB)
+	if len(uploadsB) == 0 {
+		t.Fatal("job B has no open upload while its marker is held")
 	}
 
 	dry := j.gc(t, "--dry-run")
 	a := dry.job(t, jobA)
-	if a.Action != fanout.GCWouldRemove || a.Objects != len(keysA) {
-		t.Errorf("gc --dry-run says job A: %+v; want %q %d objects", a, fanout.GCWouldRemove, len(keysA))
+	if a.Action != fanout.GCWouldRemove || a.Objects != len(keysA) || a.Uploads != len(uploadsA) {
+		t.Errorf("gc --dry-run says job A: %+v; want %q %d objects and %d uploads", a, fanout.GCWouldRemove, len(keysA), len(uploadsA))
 	}
-	if got := j.keysUnder(layout.JobPrefix(jobA)); len(got) != len(keysA) {
-		t.Fatalf("gc --dry-run removed something: %d of job A's %d keys left", len(got), len(keysA))
+	if got, up := j.keysUnder(layout.JobPrefix(jobA)), j.uploadsOf(jobA); len(got) != len(keysA) || len(up) != len(uploadsA) {
+		t.Fatalf("gc --dry-run removed something: %d of job A's %d keys and %d of its %d uploads left", len(got), len(keysA), len(up), len(uploadsA))
 	}
 	beforeB := j.keysUnder(layout.JobPrefix(jobB))
 
 	res := j.gc(t)
-	if a := res.job(t, jobA); a.Action != fanout.GCRemoved || a.Objects != len(keysA) {
-		t.Errorf("gc says job A: %+v; want %q %d objects", a, fanout.GCRemoved, len(keysA))
+	if a := res.job(t, jobA); a.Action != fanout.GCRemoved || a.Objects != len(keysA) || a.Uploads != len(uploadsA) {
+		t.Errorf("gc says job A: %+v; want %q %d objects and %d uploads", a, fanout.GCRemoved, len(keysA), len(uploadsA))
+	}
+	if left := j.uploadsOf(jobA); len(left) != 0 {
+		t.Errorf("gc left %d open uploads of job A", len(left))
+	}
+	afterUploads := map[string]bool{}
+	for _, u := range j.uploadsOf(jobB) {
+		afterUploads[u] = true
+	}
+	for _, u := range uploadsB {
+		if !afterUploads[u] {
+			t.Errorf("gc aborted the upload %s of the running job B", u)
+		}
 	}
 	if b := res.job(t, jobB); b.Action != fanout.GCKept || res.Owner != jobB {
 		t.Errorf("gc says job B: %+v, owner %s; want kept, owner %s", b, res.Owner, jobB)
@@ -125,7 +142,7 @@ func TestGCBesideALiveJob(t *testing.T) {
 	if res.Objects != 0 || res.OwnerState != fanout.StateCommitted {
 		t.Errorf("gc after the commit: %+v; want nothing removed, owner committed", res)
 	}
-	t.Logf("gc removed %d keys of interrupted job A beside running job B (%d staged keys kept); B committed %d records", len(keysA), len(stagedB), len(j.ids))
+	t.Logf("gc removed %d keys and %d open uploads of interrupted job A beside running job B (its %d open uploads kept); B committed %d records", len(keysA), len(uploadsA), len(uploadsB), len(j.ids))
 }
 
 // keysUnder lists the keys under prefix.
@@ -139,6 +156,19 @@ func (j *faultJob) keysUnder(prefix string) []string {
 		keys = append(keys, info.Key)
 	}
 	return keys
+}
+
+// uploadsOf lists job's open uploads as "key upload-id".
+func (j *faultJob) uploadsOf(job string) []string {
+	j.t.Helper()
+	var ups []string
+	for u, err := range fanout.JobUploads(context.Background(), j.store, manifest.NewLayout("out"), job) {
+		if err != nil {
+			j.t.Fatal(err)
+		}
+		ups = append(ups, u.Key+" "+u.ID)
+	}
+	return ups
 }
 
 type gcResult struct{ fanout.GCInfo }
