@@ -161,6 +161,35 @@ func IsMarkerPut(r *http.Request) bool {
 		strings.Contains(k, "_fanout/") && strings.Contains(k, "/chunks/") && strings.HasSuffix(k, ".json")
 }
 
+// OutputWrite reports a request that writes part of an attempt's output
+// file for job: a staging PUT (<out>/_fanout/<job>/staging/<hh>/<chunk>/
+// <epoch>/..., see StagingChunk) or, on a store with uploads (the no-copy
+// commit), the start of an upload of a file named part-<job>-<chunk>-...
+// (POST ?uploads) or the PUT of one of its parts. It returns the chunk,
+// the attempt ("<chunk>/<epoch>" for staging; the chunk for uploads, whose
+// keys name no attempt) and whether the request starts a file (a staging
+// PUT or an upload's start: once per file).
+func OutputWrite(r *http.Request, job string) (chunk, attempt string, start, ok bool) {
+	if chunk, epoch, ok := StagingChunk(r); ok {
+		return chunk, chunk + "/" + epoch, true, true
+	}
+	q := r.URL.Query()
+	switch {
+	case r.Method == http.MethodPost && q.Has("uploads"):
+		start = true
+	case r.Method == http.MethodPut && q.Has("partNumber") && q.Has("uploadId"):
+	default:
+		return "", "", false, false
+	}
+	k := ObjectKey(r)
+	name, found := strings.CutPrefix(k[strings.LastIndex(k, "/")+1:], "part-"+job+"-")
+	if !found || strings.Contains(k, "/_fanout/") {
+		return "", "", false, false
+	}
+	chunk, _, _ = strings.Cut(name, "-")
+	return chunk, chunk, start, true
+}
+
 // StagingChunk returns the chunk and epoch directory of a staging write
 // (<out>/_fanout/<job>/staging/<hh>/<chunk>/<epoch>/...), or ok false.
 func StagingChunk(r *http.Request) (chunk, epoch string, ok bool) {

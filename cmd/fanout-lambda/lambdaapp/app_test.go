@@ -154,6 +154,34 @@ func (b recordingBucket) Delete(ctx context.Context, key string) error {
 	return b.Bucket.Delete(ctx, key)
 }
 
+// The store's uploads (objstore.Uploader) are kept, so that the handler
+// writes and commits as on S3: without copies.
+var _ objstore.Uploader = recordingBucket{}
+
+func (b recordingBucket) PutUpload(ctx context.Context, key string, r io.Reader, opts *objstore.PutOptions) (objstore.Upload, error) {
+	// CreateMultipartUpload and UploadPart are s3:PutObject; a failed
+	// upload is aborted.
+	b.log.add("s3:PutObject", "s3:AbortMultipartUpload")
+	return b.Bucket.(objstore.Uploader).PutUpload(ctx, key, r, opts)
+}
+func (b recordingBucket) CompleteUpload(ctx context.Context, u objstore.Upload) (objstore.ObjectInfo, error) {
+	b.log.add("s3:PutObject", "s3:GetObject") // the completion; a HEAD when the upload is gone
+	return b.Bucket.(objstore.Uploader).CompleteUpload(ctx, u)
+}
+func (b recordingBucket) AbortUpload(ctx context.Context, key, id string) error {
+	b.log.add("s3:AbortMultipartUpload")
+	return b.Bucket.(objstore.Uploader).AbortUpload(ctx, key, id)
+}
+
+// ListUploads records nothing: the commit's sweep of stray uploads is best
+// effort, and the template does not grant s3:ListBucketMultipartUploads
+// (it has no s3:prefix condition key to keep it to the output prefix), so
+// on AWS the sweep is refused and the bucket's lifecycle rule
+// (AbortIncompleteMultipartUpload) removes what it would have.
+func (b recordingBucket) ListUploads(ctx context.Context, prefix string) iter.Seq2[objstore.Upload, error] {
+	return b.Bucket.(objstore.Uploader).ListUploads(ctx, prefix)
+}
+
 // inProcessLambda runs each asynchronous invocation as a goroutine calling
 // the app's handler, as Lambda would in a fresh instance, and records the
 // invoke action.

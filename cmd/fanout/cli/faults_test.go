@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/fanout-dev/fanout/fanout"
 	"github.com/fanout-dev/fanout/fanout/faulttest"
 	"github.com/fanout-dev/fanout/fanout/redisqueue"
 	"github.com/fanout-dev/fanout/localstack"
@@ -285,13 +287,13 @@ func TestWorkerKilledMidOutput(t *testing.T) {
 	var mu sync.Mutex
 	perAttempt := map[string]int{}
 	proxy.Before(func(r *http.Request) error {
-		chunk, epoch, ok := faulttest.StagingChunk(r)
-		if !ok {
+		chunk, attempt, start, ok := faulttest.OutputWrite(r, j.job)
+		if !ok || !start {
 			return nil
 		}
 		mu.Lock()
-		perAttempt[chunk+"/"+epoch]++
-		second := perAttempt[chunk+"/"+epoch] == 2
+		perAttempt[attempt]++
+		second := perAttempt[attempt] == 2
 		mu.Unlock()
 		if !second {
 			return nil
@@ -318,8 +320,9 @@ func TestWorkerKilledMidOutput(t *testing.T) {
 			staged++
 		}
 	}
+	staged += openUploadsOf(t, j, chunk)
 	if staged != 1 {
-		t.Fatalf("chunk %s has %d staged files after the kill, want exactly the first one", chunk, staged)
+		t.Fatalf("chunk %s has %d staged files (or open uploads) after the kill, want exactly the first one", chunk, staged)
 	}
 
 	j.worker("worker-b", "", 2)
@@ -329,6 +332,22 @@ func TestWorkerKilledMidOutput(t *testing.T) {
 		t.Errorf("chunk %s was published by epoch %d, want a later attempt than the killed one", chunk, m.Epoch)
 	}
 	t.Logf("killed worker a in chunk %s with 1 of its files staged; %d chunks, %d records committed once", chunk, c.Chunks, c.Records)
+}
+
+// openUploadsOf counts the job's open uploads of chunk's files (the
+// no-copy commit's staged output on MinIO).
+func openUploadsOf(t *testing.T, j *faultJob, chunk string) int {
+	t.Helper()
+	n := 0
+	for u, err := range fanout.JobUploads(context.Background(), j.store, manifest.NewLayout("out/"), j.job) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(path.Base(u.Key), "part-"+j.job+"-"+chunk+"-") {
+			n++
+		}
+	}
+	return n
 }
 
 // TestWorkerStoppedPastItsLease stops a worker (SIGSTOP) in the middle of
@@ -353,7 +372,7 @@ func TestWorkerStoppedPastItsLease(t *testing.T) {
 			latePuts = append(latePuts, faulttest.ObjectKey(r))
 			lateMu.Unlock()
 		}
-		if _, _, staging := faulttest.StagingChunk(r); staging && resumed.Load() {
+		if _, _, _, output := faulttest.OutputWrite(r, j.job); output && resumed.Load() {
 			// A late staged write lands after its client gave up on
 			// it (the heartbeat cancelled the attempt), as a request
 			// cut off in flight may on any S3, unless the client waits
@@ -381,24 +400,24 @@ func TestWorkerStoppedPastItsLease(t *testing.T) {
 			// goes to the store (which refuses it: another attempt won).
 			return hold(r, proxy, releaseMarker)
 		}
-		if _, _, ok := faulttest.StagingChunk(r); !ok {
+		chunk, _, _, ok := faulttest.OutputWrite(r, j.job)
+		if !ok {
 			return nil
 		}
 		select {
-		case caught <- faulttest.ObjectKey(r):
+		case caught <- chunk:
 			return hold(r, proxy, release)
 		default:
 			return nil
 		}
 	})
 	a := j.worker("worker-a", proxy.URL, 1)
-	var key string
+	var chunk string
 	select {
-	case key = <-caught:
+	case chunk = <-caught:
 	case <-time.After(60 * time.Second):
 		t.Fatalf("worker a never staged a file:\n%s", a.Stderr())
 	}
-	chunk := strings.SplitN(strings.SplitN(key, "/staging/", 2)[1], "/", 3)[1] // staging/<hh>/<chunk>/
 	if err := a.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -418,11 +437,11 @@ func TestWorkerStoppedPastItsLease(t *testing.T) {
 	a.WaitLog(t, "lease lost", 30*time.Second)
 	close(releaseMarker)
 	// The resumed attempt cleans up after itself.
-	localstack.Poll(t, 30*time.Second, "the resumed worker to remove its staged files", func() bool {
+	localstack.Poll(t, 30*time.Second, "the resumed worker to remove its staged files and abort its uploads", func() bool {
 		for range j.store.List(context.Background(), "out/_fanout/"+j.job+"/staging/", nil) {
 			return false
 		}
-		return true
+		return openUploadsOf(t, j, chunk) == 0
 	})
 	counters := stopWorker(t, a)
 	if counters[3] != 1 || counters[0] != 0 {

@@ -405,7 +405,7 @@ func TestOnErrorRejectsOnceWhenAChunkIsRetried(t *testing.T) {
 	caught := make(chan string, 1)
 	var mu sync.Mutex
 	rejecting := map[string]bool{} // chunks whose attempt staged rejected records
-	stem := "part-" + j.job + "-" // a rejected file's name: <stem><chunk>-<n>.jsonl
+	stem := "part-" + j.job + "-"  // a rejected file's name: <stem><chunk>-<n>.jsonl
 	proxy.Before(func(r *http.Request) error {
 		if chunk, _, ok := faulttest.StagingChunk(r); ok && strings.Contains(faulttest.ObjectKey(r), "/_rejected/") {
 			mu.Lock()
