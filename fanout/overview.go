@@ -189,3 +189,62 @@ func (e *Engine) redactCommit(rec *manifest.CommitRecord) {
 		rec.Failed[i].Reason = e.Redact(rec.Failed[i].Reason)
 	}
 }
+
+// MarkerSample sums a few of a job's chunk markers, to estimate what the
+// queue does not count while the job runs: records, and Lambda time.
+type MarkerSample struct {
+	// Markers is how many done markers were read.
+	Markers    int   `json:"markers"`
+	RecordsIn  int64 `json:"records_in"`
+	RecordsOut int64 `json:"records_out"`
+	BytesIn    int64 `json:"bytes_in"`
+	// LambdaGBSeconds sums the sampled attempts that ran on Lambda
+	// (chunk time times memory, as the commit record counts it).
+	LambdaGBSeconds float64 `json:"lambda_gb_seconds"`
+}
+
+// SampleMarkers reads at most n of the job's done map-chunk markers: the
+// first ones of one listing page, so that it costs the same whatever the
+// job's size (a LIST and n GETs).
+func (e *Engine) SampleMarkers(ctx context.Context, outURL, job string, n int) (MarkerSample, error) {
+	var s MarkerSample
+	js := e.jobs.get(job)
+	if js == nil {
+		var err error
+		if js, err = e.openJob(ctx, outURL, job); err != nil {
+			return s, err
+		}
+	}
+	var keys []string
+	for info, err := range js.out.List(ctx, js.layout.MarkerPrefix(job), &objstore.ListOptions{PageSize: n}) {
+		if err != nil {
+			return s, fmt.Errorf("sampling markers: %w", err)
+		}
+		if _, ok := js.layout.ChunkFromMarkerKey(job, info.Key); ok {
+			keys = append(keys, info.Key)
+		}
+		if len(keys) == n {
+			break
+		}
+	}
+	for _, key := range keys {
+		body, err := readAll(ctx, js.out, key, 1<<20)
+		if errors.Is(err, objstore.ErrNotFound) {
+			continue // removed by a redrive meanwhile
+		} else if err != nil {
+			return s, fmt.Errorf("sampling markers: %w", err)
+		}
+		m, err := manifest.DecodeMarker(body)
+		if err != nil || m.State != manifest.MarkerDone {
+			continue
+		}
+		s.Markers++
+		s.RecordsIn += m.RecordsIn
+		s.RecordsOut += m.RecordsOut
+		s.BytesIn += m.BytesIn
+		if m.MemoryMB > 0 {
+			s.LambdaGBSeconds += m.Finished.Sub(m.Started).Seconds() * float64(m.MemoryMB) / 1024
+		}
+	}
+	return s, nil
+}

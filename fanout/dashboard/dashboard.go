@@ -197,9 +197,18 @@ type JobRow struct {
 	// BytesDone estimates the input read: Bytes in proportion to the
 	// map chunks done.
 	BytesDone int64 `json:"bytes_done"`
-	// Records are the committed job's records in and out.
-	RecordsIn  int64 `json:"records_in,omitempty"`
-	RecordsOut int64 `json:"records_out,omitempty"`
+	// Records are the committed job's records in and out; while it
+	// runs, estimates (RecordsEstimated) from the input read and a sample
+	// of its chunk markers.
+	RecordsIn        int64   `json:"records_in,omitempty"`
+	RecordsOut       int64   `json:"records_out,omitempty"`
+	RecordsPerSecond float64 `json:"records_per_second,omitempty"`
+	RecordsEstimated bool    `json:"records_estimated,omitempty"`
+	// SampledMarkers is how many chunk markers the estimates rest on.
+	SampledMarkers int `json:"sampled_markers,omitempty"`
+	// LambdaGBSeconds is the commit record's, or while the job runs an
+	// estimate from the sampled markers (zero when none ran on Lambda).
+	LambdaGBSeconds float64 `json:"lambda_gb_seconds,omitempty"`
 	// TasksPerSecond and BytesPerSecond are the recent rate (the last
 	// half minute of looks), ETASeconds the time left at it.
 	TasksPerSecond float64 `json:"tasks_per_second"`
@@ -232,8 +241,11 @@ func row(e entry) JobRow {
 	if ov.MapChunks > 0 {
 		r.BytesDone = ov.Bytes * int64(min(ov.Done, ov.MapChunks)) / int64(ov.MapChunks)
 	}
-	if ov.Commit != nil {
-		r.RecordsIn, r.RecordsOut, r.BytesDone = ov.Commit.RecordsIn, ov.Commit.RecordsOut, ov.Commit.BytesIn
+	if c := ov.Commit; c != nil {
+		r.RecordsIn, r.RecordsOut, r.BytesDone, r.LambdaGBSeconds = c.RecordsIn, c.RecordsOut, c.BytesIn, c.LambdaGBSeconds
+		if wall := c.Timings.Wall.D().Seconds(); wall > 0 {
+			r.RecordsPerSecond = float64(c.RecordsIn) / wall
+		}
 	}
 	if h := e.history; len(h) >= 2 && (ov.State == fanout.StateRunning || ov.State == fanout.StateQueued) {
 		first, last := h[max(len(h)-rateSamples, 0)], h[len(h)-1]
@@ -246,6 +258,16 @@ func row(e entry) JobRow {
 		if left := ov.Tasks - ov.Done - ov.Queue.Dead; r.TasksPerSecond > 0 && left > 0 {
 			r.ETASeconds = float64(left) / r.TasksPerSecond
 		}
+	}
+	if m := e.markers; ov.Commit == nil && m.Markers > 0 {
+		r.SampledMarkers, r.RecordsEstimated = m.Markers, true
+		if m.BytesIn > 0 {
+			perByte := float64(m.RecordsIn) / float64(m.BytesIn)
+			r.RecordsIn = int64(perByte * float64(r.BytesDone))
+			r.RecordsOut = int64(float64(m.RecordsOut) / float64(m.BytesIn) * float64(r.BytesDone))
+			r.RecordsPerSecond = perByte * r.BytesPerSecond
+		}
+		r.LambdaGBSeconds = m.LambdaGBSeconds / float64(m.Markers) * float64(min(ov.Done, ov.MapChunks))
 	}
 	return r
 }

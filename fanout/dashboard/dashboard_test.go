@@ -177,6 +177,12 @@ func TestDashboardShowsAFailedJobAndRedrivesIt(t *testing.T) {
 	if !strings.Contains(r.Job.Failure, failed) || r.Row.Dead != 1 || r.Row.Done != 5 || r.Row.Tasks != 6 {
 		t.Errorf("row %+v, failure %q: want 5 of 6 done, 1 dead, the failure naming %s", r.Row, r.Job.Failure, failed)
 	}
+	// The records, which the queue does not count, are estimated from the
+	// five done chunks' markers: 5 objects of 20 lines.
+	r, _ = waitFor(t, srv, job, "sampled", func(r dashboard.JobReply) bool { return r.Row.RecordsEstimated })
+	if r.Row.SampledMarkers != 5 || r.Row.RecordsIn < 98 || r.Row.RecordsIn > 102 {
+		t.Errorf("estimated %d records from %d markers; want about 100 from 5", r.Row.RecordsIn, r.Row.SampledMarkers)
+	}
 	if !slices.Equal(r.Actions, []string{"redrive", "cancel"}) || !r.TokenRequired {
 		t.Errorf("actions: got %v (token required %v), want [redrive cancel] behind the token", r.Actions, r.TokenRequired)
 	}

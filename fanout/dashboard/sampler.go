@@ -35,6 +35,33 @@ type entry struct {
 	// did (or when the job was last found under an output prefix).
 	inQueue bool
 	seen    time.Time
+	// markers is a sample of the job's chunk markers (records, Lambda
+	// time), read at sampledAt when sampledDone tasks were done.
+	markers     fanout.MarkerSample
+	sampledAt   time.Time
+	sampledDone int
+}
+
+// markerSample is how many markers a sample reads; a full sample is
+// read again every resampleFull, a partial one every resamplePartial,
+// and only when more tasks are done than at the last.
+const (
+	markerSample    = 16
+	resampleFull    = time.Minute
+	resamplePartial = 5 * time.Second
+)
+
+// wantsSample reports whether the job's markers are worth sampling now.
+func (e *entry) wantsSample(now time.Time) bool {
+	ov := e.ov
+	if ov.Final() || ov.Done <= e.sampledDone || ov.MapChunks == 0 {
+		return false
+	}
+	every := resampleFull
+	if e.markers.Markers < markerSample {
+		every = resamplePartial
+	}
+	return now.Sub(e.sampledAt) >= every
 }
 
 // record adds s to the history, halving it when full.
@@ -154,6 +181,9 @@ func (s *sampler) look(ctx context.Context, owners bool) {
 				ov, err = s.cfg.Engine.OverviewAt(gctx, tg.out, tg.spec.Job)
 			}
 			s.update(tg.spec.Job, ov, err, inQueue[tg.spec.Job])
+			if err == nil {
+				s.sample(gctx, tg.spec.Job)
+			}
 			return nil
 		})
 	}
@@ -194,6 +224,27 @@ func (s *sampler) update(job string, ov fanout.Overview, err error, inQueue bool
 	e.ov, e.err = ov, ""
 	q := ov.Queue
 	e.record(sample{At: now, Done: ov.Done, Running: q.Running, Retrying: q.Retrying, Pending: q.Pending - q.Retrying, Dead: q.Dead})
+}
+
+// sample reads a few of the job's markers when they are due.
+func (s *sampler) sample(ctx context.Context, job string) {
+	now := time.Now()
+	s.mu.Lock()
+	e := s.jobs[job]
+	if e == nil || !e.wantsSample(now) {
+		s.mu.Unlock()
+		return
+	}
+	out, done := e.ov.Output, e.ov.Done
+	e.sampledAt = now // also when it fails: not again at once
+	s.mu.Unlock()
+	m, err := s.cfg.Engine.SampleMarkers(ctx, out, job, markerSample)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e.markers, e.sampledDone = m, done
 }
 
 // trim forgets the jobs beyond cfg.Recent that the queue no longer

@@ -92,7 +92,7 @@ function renderJobs(main, data) {
     el("td", {}, progressBar(r, false), el("span", { class: "dim", text: ` ${num(r.done)}/${num(r.tasks)}` })),
     el("td", { class: "n", text: num(r.running) }),
     el("td", { class: "n", text: num(r.dead) }),
-    el("td", { class: "n", text: r.records_in ? num(r.records_in) : "–" }),
+    el("td", { class: "n", text: r.records_in ? (r.records_estimated ? "≈ " : "") + num(r.records_in) : "–" }),
     el("td", { class: "n", text: `${bytes(r.bytes_done)} / ${bytes(r.bytes)}` }),
     el("td", { class: "n", text: rate(r.tasks_per_second, "tasks/s") }),
     el("td", { class: "n", text: r.eta_seconds ? dur(r.eta_seconds) : "–" }),
@@ -305,8 +305,10 @@ function renderJob(main, data) {
       fact("running", num(r.running), r.retrying ? `${num(r.retrying)} retrying` : null),
       fact("failed", num(r.dead)),
       fact("read", bytes(r.bytes_done), "of " + bytes(r.bytes)),
-      fact("records", c ? num(c.records_in) : "–", c ? `${num(c.records_out)} out` : "counted at commit"),
-      fact("rate", rate(r.tasks_per_second, "tasks/s"), r.bytes_per_second ? bytes(r.bytes_per_second) + "/s" : null),
+      fact("records", c ? num(c.records_in) : r.records_estimated ? "≈ " + num(r.records_in) : "–",
+        c ? `${num(c.records_out)} out` : r.records_estimated ? `≈ ${num(r.records_out)} out, from ${r.sampled_markers} chunk markers` : "counted at commit"),
+      fact("rate", r.records_per_second && !c ? "≈ " + rate(r.records_per_second, "records/s") : rate(r.tasks_per_second, "tasks/s"),
+        [r.records_per_second && !c ? rate(r.tasks_per_second, "tasks/s") : null, r.bytes_per_second ? bytes(r.bytes_per_second) + "/s" : null].filter(Boolean).join(", ") || null),
       fact("ETA", r.eta_seconds ? dur(r.eta_seconds) : "–"),
       fact("age", age(ov.planned, data.at))),
     ov.failure ? el("p", { class: "error", id: "failure", text: ov.failure }) : null,
@@ -314,7 +316,8 @@ function renderJob(main, data) {
 
   const bytesPerTask = ov.map_chunks ? ov.bytes / ov.map_chunks : 0;
   const cur = throughput(data.history).pop();
-  let tput = cur ? `${rate(cur.v, "tasks/s")}, ${bytes(cur.v * bytesPerTask)}/s` : "–";
+  const perByte = r.records_estimated && r.bytes_done ? r.records_in / r.bytes_done : 0;
+  let tput = cur ? `${rate(cur.v, "tasks/s")}, ${bytes(cur.v * bytesPerTask)}/s` + (perByte ? `, ≈ ${rate(cur.v * bytesPerTask * perByte, "records/s")}` : "") : "–";
   if (c && data.timings && data.timings.wall) {
     const wall = data.timings.wall;
     tput = `${rate(c.records_in / wall, "records/s")}, ${bytes(c.bytes_in / wall)}/s over ${dur(wall)}`;
@@ -369,7 +372,8 @@ function renderJob(main, data) {
   const cost = el("div", { class: "card", id: "cost" }, el("h2", { text: "Cost estimate" }),
     el("div", { class: "facts" },
       fact("S3 requests", c ? num(c.s3_requests_estimate) : "≥ " + num(ov.s3_requests_floor), c ? "estimated by the commit" : "plan's floor"),
-      fact("Lambda GB-seconds", c ? (c.lambda_gb_seconds || 0).toFixed(1) : "–", c ? null : "counted at commit"),
+      fact("Lambda GB-seconds", c ? (c.lambda_gb_seconds || 0).toFixed(1) : r.lambda_gb_seconds ? "≈ " + r.lambda_gb_seconds.toFixed(1) : "–",
+        c ? null : r.lambda_gb_seconds ? `from ${r.sampled_markers} chunk markers` : "counted at commit (Lambda workers only)"),
       fact("retries", c ? num(c.retries) : "–"), fact("backups won", c ? num(c.backups || 0) : "–"),
       fact("task p50 / p95 / max", data.timings ? [data.timings.p50, data.timings.p95, data.timings.max].map(dur).join(" / ") : "–")));
   main.replaceChildren(head, charts, el("div", { class: "grid" }, running, dead), el("div", { class: "grid" }, ...parts, cost));
