@@ -35,7 +35,7 @@ import (
 // faultRig is one job's input in a bucket of its own on the local MinIO,
 // and a Redis key namespace its engines share.
 type faultRig struct {
-	t        *testing.T
+	t        testing.TB
 	bucket   string
 	s3       localstack.S3Config
 	redisURL string
@@ -46,7 +46,7 @@ type faultRig struct {
 
 // newFaultRig writes objects JSONL objects of rows records each, every
 // record with a unique id.
-func newFaultRig(t *testing.T, objects, rows int) *faultRig {
+func newFaultRig(t testing.TB, objects, rows int) *faultRig {
 	t.Helper()
 	r := &faultRig{t: t}
 	r.bucket, r.s3 = localstack.Bucket(t)

@@ -1,18 +1,23 @@
 package fanout_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
+	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/fanout-dev/fanout/fanout"
 	"github.com/fanout-dev/fanout/fanout/faulttest"
@@ -371,4 +376,75 @@ func TestRequestsPerMapChunkAndCommit(t *testing.T) {
 	t.Logf("%d map chunks, %d output files (%d parts): per chunk %s input GETs, %s upload requests, %s marker PUTs; commit: %d completions (%s per chunk), %d listings over the whole job, 1 fence, 1 commit record, 1 _SUCCESS; other requests (manifest, shards, owner, checks) %d",
 		chunks, files, parts, per(c.inputGets.Load()), per(c.uploadReqs.Load()), per(c.markerPuts.Load()),
 		c.published.Load(), per(c.published.Load()), c.lists.Load(), c.other.Load())
+}
+
+// BenchmarkCommit measures, on MinIO, the commit of a map-only job (the
+// copy function, one file per input object) writing
+// FANOUT_BENCH_COMMIT_BYTES (default 64MiB) in FANOUT_BENCH_COMMIT_FILES
+// (default 200) files, both ways in one run over the same input: the copy
+// commit (a store without uploads: workers stage each file, the commit
+// copies every byte into place) and the no-copy commit (workers write open
+// uploads of the final keys, the commit completes them). It reports the
+// commit's wall time (commit-s); scripts/bench.sh runs it at 4GiB in 2,000
+// files.
+func BenchmarkCommit(b *testing.B) {
+	size, files := int64(64<<20), 200
+	if v := os.Getenv("FANOUT_BENCH_COMMIT_BYTES"); v != "" {
+		n, err := manifest.ParseSize(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = n
+	}
+	if v := os.Getenv("FANOUT_BENCH_COMMIT_FILES"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("FANOUT_BENCH_COMMIT_FILES=%q: want a positive number", v)
+		}
+		files = n
+	}
+	r := newFaultRig(b, 0, 0)
+	line := strings.Repeat("0123456789", 10)[:99] + "\n"
+	body := []byte(strings.Repeat(line, int(max(size/int64(files)/100, 1))))
+	g, ctx := errgroup.WithContext(context.Background())
+	g.SetLimit(8)
+	for i := range files {
+		g.Go(func() error {
+			_, err := r.store.Put(ctx, fmt.Sprintf("in/o%05d.txt", i), bytes.NewReader(body), &objstore.PutOptions{Size: int64(len(body))})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	hide := func(s objstore.Bucket) objstore.Bucket { return struct{ objstore.Bucket }{s} } // no uploads: the copy commit
+	for _, mode := range []string{"copy", "no-copy"} {
+		b.Run("commit="+mode, func(b *testing.B) {
+			for i := range b.N {
+				workers, committer := uploadsNoCommit, func(s objstore.Bucket) objstore.Bucket { return s }
+				if mode == "copy" {
+					workers = func(s objstore.Bucket) objstore.Bucket { return noCommit(hide(s)) }
+					committer = hide
+				}
+				spec := r.spec(fmt.Sprintf("%s-%d/", mode, i), time.Minute, "copy")
+				e := r.engine(engineOptions{name: "worker", store: workers, functions: registryWith(copyFn{})})
+				info, err := e.Submit(context.Background(), spec)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := e.Work(context.Background(), fanout.WorkOptions{Concurrency: 4, Job: info.Job, ExitWhenIdle: true}); err != nil {
+					b.Fatal(err)
+				}
+				c := r.engine(engineOptions{name: "committer", store: committer, functions: registryWith(copyFn{})})
+				start := time.Now()
+				res, err := c.TryCommit(context.Background(), spec.Output, info.Job)
+				if err != nil || res.State != fanout.StateCommitted {
+					b.Fatalf("commit: %v, %+v", err, res)
+				}
+				b.ReportMetric(time.Since(start).Seconds(), "commit-s")
+				b.ReportMetric(float64(res.BytesOut)/(1<<20), "out-MiB")
+				b.ReportMetric(float64(res.Files), "files")
+			}
+		})
+	}
 }

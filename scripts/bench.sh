@@ -12,7 +12,9 @@
 # BENCH_ONLY=parquet-writer runs only the Parquet writer rows (no data, no
 # services: fanout's writer against parquet-go's GenericWriter, a Go
 # benchmark in functions/codec); BENCH_ONLY=profile only fanout profile
-# against DuckDB's SUMMARIZE.
+# against DuckDB's SUMMARIZE; BENCH_ONLY=commit only the commit of a job
+# (BENCH_COMMIT bytes in BENCH_COMMIT_FILES files, 4GiB in 2000), copy
+# commit against no-copy commit.
 #
 # References: straightforward Go implementations (scripts/bench/ref, one
 # goroutine per core) and DuckDB (@duckdb/node-api, installed by
@@ -67,7 +69,7 @@ print_table() {
 # run-time schemas are not); WriteRows is the path a run-time schema takes.
 # The figure is CPU milliseconds per file (the process's user and system
 # time: steadier than wall time on a shared machine), the least of five runs.
-if [ "${BENCH_ONLY:-}" != profile ]; then
+if [ "${BENCH_ONLY:-}" != profile ] && [ "${BENCH_ONLY:-}" != commit ]; then
 	echo "bench: Parquet writer vs parquet-go's GenericWriter" >&2
 	pq=$(go test -count 5 -run '^$' -bench BenchmarkParquetWriterVsParquetGo -benchtime 10x ./functions/codec/)
 	pq_cpu() { awk -v w="writer=$1-" '$1 ~ w {for (i = 2; i < NF; i++) if ($(i+1) == "cpu-ms/op" && (m == "" || $i < m)) m = $i} END {print m}' <<<"$pq"; }
@@ -75,6 +77,33 @@ if [ "${BENCH_ONLY:-}" != profile ]; then
 	cost_row "  (zstd, V2 pages, same row-group limits)" "$(pq_cpu fanout)" "parquet-go WriteRows" "$(pq_cpu parquet-go-rows)" "ms"
 fi
 if [ "${BENCH_ONLY:-}" = parquet-writer ]; then
+	print_table
+	exit 0
+fi
+
+# The commit of a map-only job on MinIO, both ways in one run over the
+# same input (BenchmarkCommit, a Go benchmark in fanout/): the copy commit
+# (what stores without multipart uploads get: every byte copied into
+# place) against the no-copy commit (the attempts' uploads of the final
+# keys completed). BENCH_COMMIT and BENCH_COMMIT_FILES size it (4GiB in
+# 2000 files); BENCH_ONLY=commit runs only this row, e.g.
+# BENCH_ONLY=commit BENCH_COMMIT=64MiB BENCH_COMMIT_FILES=200 for a quick look.
+commit_size="${BENCH_COMMIT:-4GiB}"
+commit_files="${BENCH_COMMIT_FILES:-2000}"
+commit_row() {
+	local label="commit of a job writing $commit_size in $commit_files files" out
+	if [ "$commit_size" = 4GiB ] && [ "$commit_files" = 2000 ]; then
+		label="commit of a job writing 4 GiB in 2,000 files"
+	fi
+	echo "bench: $label, copy commit and no-copy commit on MinIO" >&2
+	out=$(FANOUT_BENCH_COMMIT_BYTES="$commit_size" FANOUT_BENCH_COMMIT_FILES="$commit_files" FANOUT_REQUIRE_SERVICES=1 \
+		go test -count 1 -timeout 2h -run '^$' -bench '^BenchmarkCommit$' -benchtime 1x ./fanout/ 2>/dev/null)
+	commit_secs() { awk -v w="commit=$1-" '$1 ~ w {for (i = 2; i < NF; i++) if ($(i+1) == "commit-s") print $i}' <<<"$out"; }
+	cost_row "$label" "$(commit_secs no-copy)" "copy commit" "$(commit_secs copy)" "s"
+}
+if [ "${BENCH_ONLY:-}" = commit ]; then
+	eval "$(scripts/services.sh up)"
+	commit_row
 	print_table
 	exit 0
 fi
@@ -236,6 +265,7 @@ minio_grep() {
 echo "bench: grep over $text_size on MinIO + Redis with two worker processes" >&2
 row "grep, 3% out (MinIO+Redis, 2 workers)" "$(minio_grep grep 'ka[a-z]*lo')" "Go, $(nproc) goroutines" "$r_grep" "$text_bytes"
 row "grep, 60% out (MinIO+Redis, 2 workers)" "$(minio_grep grep-broad 'ka.*lo')" "Go, $(nproc) goroutines" "$r_grep_broad" "$text_bytes"
+commit_row
 
 if [ "${BENCH_ONLY:-}" != core ]; then
 	c=$((2 * $(nproc)))
