@@ -44,6 +44,10 @@ func newSampleReader(r io.Reader) *lineReader {
 type TypeGuess struct {
 	seen                               bool
 	notInt, notFloat, notBool, notTime bool
+	// bigInt: an integer beyond int64 (of at most 38 digits) was seen,
+	// so that integers make decimal(38,0), kept exactly, not a float64
+	// that would round them.
+	bigInt bool
 }
 
 // Guessed is one text value as TypeGuess.Text read it: the value as each
@@ -66,8 +70,12 @@ func (g *TypeGuess) Text(s string) Guessed {
 		// KindsOf first: a failed parse builds an error message.
 		if v, ok := parseIf(k.Int, functions.Int64, s); ok {
 			out.Int = v
+		} else if bigIntLiteral(s) {
+			g.bigInt = true
 		} else {
 			g.notInt = true
+			// An integer of more than 38 digits: a float64 would round it.
+			g.notFloat = g.notFloat || intLiteral(s)
 		}
 	}
 	if !g.notFloat {
@@ -104,7 +112,7 @@ func parseIf(may bool, t functions.Type, s string) (functions.Value, bool) {
 func (g *TypeGuess) Allows(t functions.Type) bool {
 	switch t {
 	case functions.Int64:
-		return !g.notInt
+		return !g.notInt && !g.bigInt
 	case functions.Float64:
 		return !g.notFloat
 	case functions.Bool:
@@ -121,6 +129,8 @@ func (g *TypeGuess) Type() functions.Type {
 	switch {
 	case !g.seen:
 		return functions.String
+	case !g.notInt && g.bigInt:
+		return bigIntType
 	case !g.notInt:
 		return functions.Int64
 	case !g.notFloat:
@@ -376,10 +386,41 @@ func (g *TypeGuess) json(v []byte) {
 		g.notBool, g.notTime = true, true
 		// Only integer literals make int64: 1.0 says the writer had floats.
 		if _, err := strconv.ParseInt(string(v), 10, 64); err != nil {
-			g.notInt = true
+			if bigIntLiteral(bytesString(v)) {
+				g.bigInt = true
+			} else {
+				g.notInt = true
+				g.notFloat = g.notFloat || intLiteral(bytesString(v))
+			}
 		}
 		if _, err := strconv.ParseFloat(string(v), 64); err != nil {
 			g.notFloat = true
 		}
 	}
+}
+
+// bigIntType is what a column of integers some of which are beyond int64
+// is inferred as: exact to 38 digits.
+var bigIntType = functions.DecimalOf(38, 0)
+
+// bigIntLiteral reports whether s is an integer literal (an optional
+// minus, digits without a leading zero) of at most 38 digits: beyond
+// int64, inference keeps it exactly as decimal(38,0), not as a float64.
+func bigIntLiteral(s string) bool {
+	return intLiteral(s) && len(strings.TrimPrefix(s, "-")) <= functions.MaxDecimalPrecision
+}
+
+// intLiteral reports whether s is an integer literal: an optional minus,
+// digits without a leading zero.
+func intLiteral(s string) bool {
+	d := strings.TrimPrefix(s, "-")
+	if d == "" || (len(d) > 1 && d[0] == '0') {
+		return false
+	}
+	for i := 0; i < len(d); i++ {
+		if d[i] < '0' || d[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -62,6 +62,16 @@ func TestInferSchema(t *testing.T) {
 			want: "a:float64,b:string,c:bool,d:string,e:timestamptz,f:string,g:string,h:float64",
 		},
 		{
+			name: "integers beyond int64 are exact decimals", format: "jsonl",
+			data: `{"a":1,"b":18446744073709551615,"c":1,"d":1}` + "\n" + `{"a":-99999999999999999999999999999999999999,"b":2,"c":1.5,"d":1234567890123456789012345678901234567890}`,
+			want: "a:decimal(38,0),b:decimal(38,0),c:float64,d:string",
+		},
+		{
+			name: "csv integers beyond int64 are exact decimals", format: "csv",
+			data: "a,d\n1,1\n18446744073709551616,1234567890123456789012345678901234567890\n",
+			want: "a:decimal(38,0),d:string",
+		},
+		{
 			name: "jsonl quoted numbers stay strings", format: "jsonl",
 			data: `{"zip":"01234","n":"5"}`,
 			want: "zip:string,n:string",

@@ -174,3 +174,88 @@ func TestTextFormatsKeepEveryType(t *testing.T) {
 		t.Errorf("schema %v lacks decimal(38,10)", schema)
 	}
 }
+
+// TestJSONLBigIntegersAreExact infers a JSONL column of integers beyond
+// int64 as decimal(38,0), reads it and writes it back digit for digit.
+func TestJSONLBigIntegersAreExact(t *testing.T) {
+	data := `{"n":18446744073709551615,"d":"2024-05-01"}` + "\n" + `{"n":-99999999999999999999999999999999999999,"d":null}` + "\n" + `{"n":7,"d":"1999-12-31"}` + "\n"
+	schema, err := InferSchema(strings.NewReader(data), "jsonl", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := schema.String(), "n:decimal(38,0),d:timestamptz"; got != want {
+		t.Fatalf("inferred %s, want %s", got, want)
+	}
+	// With a date column given.
+	schema.Columns[1].Type = functions.Date
+	in, err := NewInput(strings.NewReader(data), InputOptions{Format: "jsonl", Object: "x.jsonl", End: -1, Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := readAll(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := make([]functions.Row, len(recs))
+	for i, r := range recs {
+		rows[i] = r.Row
+	}
+	if got := string(writeAll(t, "jsonl", schema, rows, WriterOptions{})); got != data {
+		t.Errorf("wrote\n%s\nwant\n%s", got, data)
+	}
+	if _, err := readAll(mustInput(t, `{"n":1.5,"d":"2024-05-01"}`+"\n", schema)); err == nil || !strings.Contains(err.Error(), "decimal(38,0)") {
+		t.Errorf("1.5 as decimal(38,0): %v, want an error naming the type", err)
+	}
+	if _, err := readAll(mustInput(t, `{"n":1,"d":"2024-02-30"}`+"\n", schema)); err == nil || !strings.Contains(err.Error(), `"d"`) {
+		t.Errorf("2024-02-30 as a date: %v, want an error naming the column", err)
+	}
+}
+
+func mustInput(t *testing.T, data string, schema *functions.Schema) functions.Input {
+	t.Helper()
+	in, err := NewInput(strings.NewReader(data), InputOptions{Format: "jsonl", Object: "x.jsonl", End: -1, Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// TestCSVTypedColumnsFailTheRecordNamingTheColumn reads decimal, date,
+// time and timestamp_ms columns of a CSV with ';' exactly, and refuses a
+// value each cannot hold, naming the column.
+func TestCSVTypedColumnsFailTheRecordNamingTheColumn(t *testing.T) {
+	schema, err := functions.ParseSchema("amount:decimal(10,2),day:date,at:time,ts:timestamp_ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(data string) ([]rec, error) {
+		in, err := NewInput(strings.NewReader(data), InputOptions{Format: "csv", Object: "x.csv", End: -1, Schema: schema,
+			CSVOptions: CSVOptions{Delimiter: ';'}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return readAll(in)
+	}
+	recs, err := read("amount;day;at;ts\n-12.5;2024-02-29;23:59:59.999999;2024-05-01 01:02:03.456\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range recs[0].Row {
+		got = append(got, v.Text())
+	}
+	if want := []string{"-12.50", "2024-02-29", "23:59:59.999999", "2024-05-01T01:02:03.456"}; !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	for col, row := range map[string]string{
+		"amount": "1.005;2024-01-01;00:00:00;2024-01-01",
+		"day":    "1;2023-02-29;00:00:00;2024-01-01",
+		"at":     "1;2024-01-01;25:00:00;2024-01-01",
+		"ts":     "1;2024-01-01;00:00:00;2024-01-01 00:00:00.0001",
+	} {
+		_, err := read("amount;day;at;ts\n" + row + "\n")
+		if err == nil || !strings.Contains(err.Error(), `"`+col+`"`) || !strings.Contains(err.Error(), "x.csv") {
+			t.Errorf("%s: got %v, want an error naming x.csv and the column", row, err)
+		}
+	}
+}
