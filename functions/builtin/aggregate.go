@@ -138,8 +138,18 @@ func parseAggs(in *functions.Schema, spec string) ([]aggSpec, error) {
 			return nil, fmt.Errorf("%s: %w", item, err)
 		}
 		a.name, a.typ = arg, in.Columns[a.col].Type
+		if a.kind == aggSum || a.kind == aggAvg {
+			// Integers of every width but uint64 sum as int64 (exactly,
+			// with the overflow check), float32 as float64.
+			switch t := a.typ; {
+			case t.IsInteger() && t != functions.Uint64:
+				a.typ = functions.Int64
+			case t == functions.Float32:
+				a.typ = functions.Float64
+			}
+		}
 		if (a.kind == aggSum || a.kind == aggAvg) && a.typ != functions.Int64 && a.typ != functions.Float64 {
-			return nil, fmt.Errorf("%s: column %q is %s, want int64 or float64", item, arg, a.typ)
+			return nil, fmt.Errorf("%s: column %q is %s, want an integer (not uint64) or a float (sums of decimals and uint64 are not supported yet)", item, arg, a.typ)
 		}
 		aggs = append(aggs, a)
 	}

@@ -446,3 +446,48 @@ func (in *cycleInput) Next() (*functions.Record, error) {
 	in.i++
 	return &in.rec, nil
 }
+
+// TestAggregateTypedColumns groups by a date and a decimal(38,10) key and
+// sums and averages int32 and float32 columns (as int64 and float64),
+// min and max of uint64 above int64, decimals and dates exactly.
+func TestAggregateTypedColumns(t *testing.T) {
+	d38 := functions.DecimalOf(38, 10)
+	schema := &functions.Schema{Columns: []functions.Column{
+		{Name: "day", Type: functions.Date}, {Name: "k", Type: d38}, {Name: "n", Type: functions.Int32},
+		{Name: "f", Type: functions.Float32}, {Name: "u", Type: functions.Uint64},
+	}}
+	dec := func(s string) functions.Value {
+		v, err := functions.ParseDecimal(d38, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	in := &sliceInput{schema: schema}
+	for i, r := range []functions.Row{
+		{{Type: functions.Date, Valid: true, I: 19844}, dec("-813180378.8478518982"), {Type: functions.Int32, Valid: true, I: 2147483647}, {Type: functions.Float32, Valid: true, F: 0.5}, {Type: functions.Uint64, Valid: true, I: -1}},
+		{{Type: functions.Date, Valid: true, I: 19844}, dec("-813180378.8478518982"), {Type: functions.Int32, Valid: true, I: 2147483647}, {Type: functions.Float32, Valid: true, F: 1.5}, {Type: functions.Uint64, Valid: true, I: 1}},
+		{{Type: functions.Date, Valid: true, I: 19845}, dec("813180378.8478518982"), {Type: functions.Int32, Valid: true, I: -5}, functions.Null(functions.Float32), {Type: functions.Uint64, Valid: true, I: 7}},
+	} {
+		in.recs = append(in.recs, functions.Record{Object: "o", Offset: int64(i), Row: r})
+	}
+	args := map[string]string{"by": "day,k", "agg": "sum(n),avg(f),min(u),max(u),count"}
+	task, err := builtin.Aggregate{}.Prepare(functions.Params{Args: args, Input: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := task.(functions.Reducer).Final().String(), "day:date,k:decimal(38,10),sum_n:int64,avg_f:float64,min_u:uint64,max_u:uint64,count:int64"; got != want {
+		t.Errorf("schema %s, want %s", got, want)
+	}
+	got, err := runTimes(t, builtin.Aggregate{}, args, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"2024-05-01,-813180378.8478518982,4294967294,1,1,18446744073709551615,2", "2024-05-02,813180378.8478518982,-5,,7,7,1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if _, err := (builtin.Aggregate{}).Prepare(functions.Params{Args: map[string]string{"agg": "sum(k)"}, Input: schema}); err == nil || !strings.Contains(err.Error(), "decimal") {
+		t.Errorf("sum of a decimal: %v, want an error naming its type", err)
+	}
+}

@@ -305,3 +305,46 @@ func TestExampleContractsParse(t *testing.T) {
 		})
 	}
 }
+
+// TestContractTypedColumns checks decimal, date, uint64 and
+// timestamp_ms columns: values parse exactly, bounds and allowed values
+// compare exactly, and a value a type cannot hold is a type violation.
+func TestContractTypedColumns(t *testing.T) {
+	c, err := contract.Parse([]byte(`columns:
+  - {name: amount, type: "decimal(12,2)", min: "0.01", max: "9999999999.99"}
+  - {name: day, type: date, min: "2020-01-01"}
+  - {name: n, type: ubigint, allowed: ["18446744073709551615", "1"]}
+  - {name: at, type: timestamp_ms, format: "%Y-%m-%d %H:%M:%S"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.Compile(c.ReadSchema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	row, viol := v.Check(stringRow("12.5", "2024-02-29", "18446744073709551615", "2024-05-01 01:02:03"))
+	var got []string
+	for _, x := range row {
+		got = append(got, x.Type.String()+" "+x.Text())
+	}
+	if want := []string{"decimal(12,2) 12.50", "date 2024-02-29", "uint64 18446744073709551615", "timestamp_ms 2024-05-01T01:02:03"}; len(viol) > 0 || !slices.Equal(got, want) {
+		t.Errorf("got %q %+v, want %q", got, viol, want)
+	}
+	for _, tt := range []struct {
+		row  []string
+		want string
+	}{
+		{[]string{"0.00", "2024-01-01", "1", ""}, "min/amount"},
+		{[]string{"1.005", "2024-01-01", "1", ""}, "type/amount"},
+		{[]string{"1", "2019-12-31", "1", ""}, "min/day"},
+		{[]string{"1", "2023-02-29", "1", ""}, "type/day"},
+		{[]string{"1", "2024-01-01", "2", ""}, "allowed/n"},
+		{[]string{"1", "2024-01-01", "-1", ""}, "type/n"},
+	} {
+		_, viol := v.Check(stringRow(tt.row...))
+		if len(viol) != 1 || viol[0].Rule+"/"+viol[0].Column != tt.want {
+			t.Errorf("%q: got %+v, want one violation %s", tt.row, viol, tt.want)
+		}
+	}
+}

@@ -20,7 +20,8 @@ func TestProfilerAgreesWithInferSchema(t *testing.T) {
 	}{
 		{"int", []string{"1", "-2", "30"}, functions.Int64},
 		{"int_with_missing", []string{"1", "", "3"}, functions.Int64},
-		{"int_too_large", []string{"1", "99999999999999999999", "2"}, functions.Float64},
+		{"int_too_large", []string{"1", "99999999999999999999", "2"}, functions.DecimalOf(38, 0)}, // exact, not a rounding float64
+		{"int_beyond_38_digits", []string{"1", "123456789012345678901234567890123456789", "2"}, functions.String},
 		{"leading_zero", []string{"007", "12", "3"}, functions.String},
 		{"float", []string{"1.5", "2", "-3e2"}, functions.Float64},
 		{"bool", []string{"true", "false", "true"}, functions.Bool},
