@@ -21,10 +21,14 @@
 //     when it cannot confirm the lease before it would expire).
 //  4. Run: the chunk's parts are read (input.go, If-Match on every read),
 //     the function maps the records, and output.go writes the rows,
-//     partitioned Hive-style, under the attempt's own staging prefix.
+//     partitioned Hive-style: on S3 stores each file as an open multipart
+//     upload of its final key, invisible until the commit completes it;
+//     elsewhere under the attempt's own staging prefix (publishing.go).
 //  5. Publish (attempt.go, for map and reduce attempts alike): the
-//     attempt creates the chunk marker with If-None-Match: *.
-//     The first finished attempt wins; a loser deletes its staging files.
+//     attempt creates the chunk marker with If-None-Match: *; the marker
+//     names its files (and their uploads' IDs and parts). The first
+//     finished attempt wins; a loser aborts its uploads and deletes its
+//     staging files.
 //     Then the lease is acked. A chunk that already has a marker when it is
 //     claimed is acked without running.
 //  6. Fail: a function error is reported to the queue, which retries with
@@ -33,8 +37,11 @@
 //  7. Commit (committer.go): once every chunk has a marker, the output is
 //     fenced for the job (owner.go: a job claims its output before it is
 //     planned, and publishes only while it still owns it), the winning
-//     files are copied into the final layout, the commit record is created
-//     once with If-None-Match: *, _SUCCESS is written and staging removed.
+//     files are put in place without a copy (uploads completed, staged
+//     files linked; copied only on a store that can do neither:
+//     publishing.go lists the crash cases), the commit record is created
+//     once with If-None-Match: *, _SUCCESS is written, staging removed and
+//     the job's other open uploads aborted.
 //     Committing a committed job verifies it and changes nothing. Whoever
 //     finds the job finished commits it (Wait, TryCommit, idle workers),
 //     one at a time under the job's commit lease (commitlease.go).
@@ -51,7 +58,7 @@
 //	<out>/_fanout/<job>/_COMMITTED                    the commit record
 //	<out>/_fanout/<job>/_CANCELLED                    the cancel record (cancel.go)
 //	<out>/_fanout/OWNER                                the output's owner job (owner.go)
-//	<out>/<col>=<value>/part-<job>-<chunk>-<n>.<ext>   committed data
+//	<out>/<col>=<value>/part-<job>-<chunk>-<n>.<ext>   committed data (before the commit: open uploads of these keys, on S3)
 //	<out>/_rejected/part-<job>-<chunk>-<n>.jsonl       rejected records (reject.go)
 //	<out>/_SUCCESS                                     written after the commit
 //
