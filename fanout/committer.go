@@ -82,11 +82,6 @@ func (e *Engine) scanMarkers(ctx context.Context, js *jobState) (markerScan, err
 	return s, nil
 }
 
-// readMarkers reads every map chunk's marker (in parallel).
-func (e *Engine) readMarkers(ctx context.Context, js *jobState) ([]*manifest.ChunkMarker, error) {
-	return e.readMarkersOf(ctx, js, js.allChunkIDs(), func(id string) string { return js.layout.MarkerKey(js.job, id) })
-}
-
 // markerPage is how many markers the commit reads and holds at once.
 const markerPage = 1000
 

@@ -264,12 +264,3 @@ func (js *jobState) readShard(ctx context.Context, s int) (*manifest.Shard, erro
 	}
 	return sh, nil
 }
-
-// allChunkIDs yields every chunk ID of the job in order.
-func (js *jobState) allChunkIDs() []string {
-	ids := make([]string, js.m.Chunks)
-	for i := range ids {
-		ids[i] = manifest.ChunkID(i)
-	}
-	return ids
-}

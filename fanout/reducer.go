@@ -69,34 +69,35 @@ func (e *Engine) prepareReduce(ctx context.Context, js *jobState) (tooMany bool,
 	} else if !errors.Is(err, objstore.ErrNotFound) {
 		return false, err
 	}
-	markers, err := e.readMarkers(ctx, js)
-	if err != nil {
-		return false, err
-	}
-	failed := 0
-	for _, m := range markers {
-		if m.State != manifest.MarkerDone {
-			failed++
-		}
-	}
 	allowed, err := manifest.ParseMaxFailed(js.m.Spec.MaxFailed, js.m.Chunks)
 	if err != nil {
 		return false, functions.Permanent(err)
 	}
-	if failed > allowed {
-		return true, nil
-	}
+	// One pass over the map markers, a page at a time (walkMarkers), so
+	// that memory does not grow with the number of map chunks: the index
+	// builder spills past its budget, and failed chunks are counted on
+	// the way (too many: the index is dropped unwritten).
 	idx := newIndexBuilder(js.m.Reducers, indexBuildBudget)
 	defer idx.close()
-	for _, m := range markers {
-		if m.State != manifest.MarkerDone {
-			continue
-		}
-		for _, f := range m.Files {
-			if err := idx.add(m.Chunk, f); err != nil {
-				return false, functions.Permanent(fmt.Errorf("job %s: %w", js.job, err))
+	failed := 0
+	err = e.walkMarkers(ctx, js, js.m.Chunks, manifest.ChunkID, func(id string) string { return js.layout.MarkerKey(js.job, id) },
+		func(m *manifest.ChunkMarker) error {
+			if m.State != manifest.MarkerDone {
+				failed++
+				return nil
 			}
-		}
+			for _, f := range m.Files {
+				if err := idx.add(m.Chunk, f); err != nil {
+					return functions.Permanent(fmt.Errorf("job %s: %w", js.job, err))
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		return false, err
+	}
+	if failed > allowed {
+		return true, nil
 	}
 	_, err = idx.put(ctx, js.out, key)
 	if err != nil && !errors.Is(err, objstore.ErrPrecondition) { // 412: another driver wrote the index
