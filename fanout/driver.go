@@ -50,6 +50,10 @@ type Result struct {
 	RejectedByColumn map[string]int64 `json:"rejected_by_column,omitempty"`
 	RejectedFiles    int              `json:"rejected_files,omitempty"`
 	Counters         map[string]int64 `json:"counters,omitempty"`
+	// Drift holds, per input object whose columns differed from the job's
+	// schema, the records given null per column it lacks (filled) and the
+	// values left out per column the schema lacks (dropped).
+	Drift map[string]manifest.ObjectDrift `json:"drift,omitempty"`
 	// A committed job's figures from its commit record (see
 	// manifest.CommitRecord).
 	Timings         *manifest.Timings `json:"timings,omitempty"`

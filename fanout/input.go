@@ -203,6 +203,9 @@ func (in *chunkInput) mapErr(obj manifest.ObjectRef, err error) error {
 }
 
 func (in *chunkInput) closeCurrent() error {
+	if d, ok := in.cur.(codec.DriftInput); ok && in.rej != nil && in.next > 0 {
+		in.rej.drift(in.parts[in.next-1].Object.Key, d.Drift())
+	}
 	in.cur = nil
 	if in.closer == nil {
 		return nil

@@ -128,6 +128,9 @@ func (e *Engine) PlanWith(ctx context.Context, spec manifest.JobSpec, opts PlanO
 	if err := p.listAll(ctx); err != nil {
 		return PlanInfo{}, err
 	}
+	if p.union != nil && !p.given {
+		p.schema = p.union.schema().String() // the union of the objects' columns
+	}
 	if err := p.addChunks(ctx, p.packer.Flush()); err != nil {
 		return PlanInfo{}, err
 	}
@@ -272,6 +275,10 @@ type planRun struct {
 	shardParts int
 	shardFirst []int
 	firstObj   *manifest.ObjectRef
+	// given says the schema came from --arg schema= or the function;
+	// union holds the columns across objects (drift.go).
+	given bool
+	union *schemaUnion
 }
 
 func (p *planRun) listAll(ctx context.Context) error {
@@ -425,31 +432,82 @@ func (p *planRun) addObject(ctx context.Context, b objstore.Bucket, store string
 		VersionID: info.VersionID, Format: format, Compression: compression}
 	p.objects++
 	p.bytes += info.Size
+	first := false
 	if p.firstObj == nil && info.Size > 0 {
 		r := ref
 		p.firstObj = &r
 		if err := p.inferSchema(ctx, b, ref); err != nil {
 			return err
 		}
+		first = true
+	}
+	// Schema drift (drift.go): the object's columns join the union, or
+	// are compared with the fixed schema. The first object's inferred
+	// schema is where the union starts.
+	var header []string
+	var groups []int64
+	if info.Size > 0 && p.drifts(ref) {
+		if p.union == nil {
+			s, err := p.inputSchema()
+			if err != nil {
+				return functions.Permanent(err)
+			}
+			p.union = newSchemaUnion(p.spec, s, p.given)
+		}
+		if !first || p.given {
+			var err error
+			switch format {
+			case manifest.FormatCSV:
+				header, err = p.driftCSV(ctx, b, ref)
+			case manifest.FormatJSONL:
+				err = p.driftJSONL(ctx, b, ref)
+			case manifest.FormatParquet:
+				groups, err = p.driftParquet(ctx, b, ref)
+			}
+			if err != nil {
+				return err
+			}
+		}
 	}
 	var chunks []manifest.Chunk
 	switch {
 	case format == manifest.FormatParquet:
-		groups, err := codec.ParquetRowGroupSizes(objstore.NewReaderAt(ctx, b, info.Key, info.ETag, info.Size), info.Size)
-		if err != nil {
-			return functions.Permanent(fmt.Errorf("input %s: %w", info.Key, err))
+		if groups == nil {
+			var err error
+			groups, err = codec.ParquetRowGroupSizes(objstore.NewReaderAt(ctx, b, info.Key, info.ETag, info.Size), info.Size)
+			if err != nil {
+				return functions.Permanent(fmt.Errorf("input %s: %w", info.Key, err))
+			}
 		}
 		chunks = p.packer.AddParquet(ref, groups)
 	case format == manifest.FormatCSV && info.Size > p.spec.ChunkBytes && manifest.Splittable(format, compression, p.spec.CSVWhole):
-		header, err := readHeader(ctx, b, ref, p.spec)
-		if err != nil {
-			return err
+		if header == nil {
+			var err error
+			if header, err = readHeader(ctx, b, ref, p.spec); err != nil {
+				return err
+			}
 		}
 		chunks = p.packer.AddObject(ref, header)
 	default:
 		chunks = p.packer.AddObject(ref, nil)
 	}
 	return p.addChunks(ctx, chunks)
+}
+
+// drifts reports whether an object's columns are read at planning: named
+// columns (CSV with a header, JSONL, Parquet) and a mode that needs them.
+func (p *planRun) drifts(ref manifest.ObjectRef) bool {
+	if p.schema == "" || (p.given && p.spec.SchemaMode != manifest.SchemaFixed) {
+		return false
+	}
+	switch ref.Format {
+	case manifest.FormatJSONL, manifest.FormatParquet:
+		return true
+	case manifest.FormatCSV:
+		csv, err := csvOptionsOf(p.spec.Args, ref.Key)
+		return err == nil && !csv.NoHeader
+	}
+	return false
 }
 
 func (p *planRun) addChunks(ctx context.Context, chunks []manifest.Chunk) error {
@@ -514,12 +572,12 @@ func (p *planRun) inferSchema(ctx context.Context, b objstore.Bucket, ref manife
 		if err != nil {
 			return functions.Permanent(fmt.Errorf("--arg schema: %w", err))
 		}
-		p.schema = s.String()
+		p.schema, p.given = s.String(), true
 		return nil
 	}
 	if s, err := p.functionSchema(ref.Format); err != nil || s != nil {
 		if s != nil {
-			p.schema = s.String()
+			p.schema, p.given = s.String(), true
 		}
 		return err
 	}
@@ -603,7 +661,7 @@ func (p *planRun) inputSchema() (*functions.Schema, error) {
 	return functions.ParseSchema(p.schema)
 }
 
-// readHeader reads a splittable CSV object's header row.
+// readHeader reads a CSV object's header row (decompressing it).
 func readHeader(ctx context.Context, b objstore.Bucket, ref manifest.ObjectRef, spec manifest.JobSpec) ([]string, error) {
 	csv, err := csvOptionsOf(spec.Args, ref.Key)
 	if err != nil {
@@ -614,7 +672,16 @@ func readHeader(ctx context.Context, b objstore.Bucket, ref manifest.ObjectRef, 
 		return nil, fmt.Errorf("reading the header of %s: %w", ref.Key, err)
 	}
 	defer rc.Close()
-	h, err := codec.ReadCSVHeader(io.LimitReader(rc, spec.MaxRecordBytes), csv)
+	var r io.Reader = rc
+	if ref.Compression != "" {
+		d, err := codec.Decompress(rc, ref.Compression, spec.MaxDecompressedBytes, ref.Key)
+		if err != nil {
+			return nil, functions.Permanent(err)
+		}
+		defer d.Close()
+		r = d
+	}
+	h, err := codec.ReadCSVHeader(io.LimitReader(r, spec.MaxRecordBytes), csv)
 	if err != nil {
 		return nil, functions.Permanent(fmt.Errorf("reading the header of %s: %w", ref.Key, err))
 	}

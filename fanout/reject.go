@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/functions/codec"
 	"github.com/fanout-dev/fanout/manifest"
 	"github.com/fanout-dev/fanout/objstore"
 )
@@ -184,6 +185,11 @@ func (s *rejectSink) rowJSON(row functions.Row) json.RawMessage {
 	return append(b, '}')
 }
 
+// drift adds the schema drift counts of a part of the object obj.
+func (s *rejectSink) drift(obj string, d codec.Drift) {
+	s.rej.AddDrift(obj, manifest.ObjectDrift{Filled: d.Filled, Dropped: d.Dropped})
+}
+
 // skip counts a malformed record dropped under --on-error skip.
 func (s *rejectSink) skip() { s.rej.Skipped++ }
 
@@ -312,5 +318,5 @@ func sortRejected(rec *manifest.CommitRecord) {
 // setRejections copies a job's rejection counts into its result.
 func (r *Result) setRejections(x manifest.Rejections) {
 	r.Rejected, r.Skipped, r.RejectedByRule, r.RejectedByColumn = x.Rejected, x.Skipped, x.RejectedByRule, x.RejectedByColumn
-	r.RejectedFiles, r.Counters = len(x.RejectedFiles), x.Counters
+	r.RejectedFiles, r.Counters, r.Drift = len(x.RejectedFiles), x.Counters, x.Drift
 }

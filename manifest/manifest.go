@@ -101,6 +101,14 @@ type JobSpec struct {
 	// and reason and counts it, OnErrorSkip drops it and counts it. Both
 	// counts are bounded by MaxRejected.
 	OnError string `json:"on_error,omitempty"`
+	// SchemaMode says how the columns of objects that differ are matched
+	// (by name, always): "" or SchemaUnion reads every object's columns
+	// at planning (a CSV header, a JSONL sample, a Parquet footer) and
+	// makes the job's schema their union, a column an object lacks being
+	// null; SchemaFixed keeps the schema of --arg schema= (or of the first
+	// object) and fails the plan on an object whose columns differ,
+	// naming it and the difference.
+	SchemaMode string `json:"schema_mode,omitempty"`
 	// MaxRecordBytes caps one record's size; MaxDecompressedBytes caps one
 	// compressed object's inflated size.
 	MaxRecordBytes       int64 `json:"max_record_bytes"`
@@ -301,6 +309,20 @@ type Rejections struct {
 	RejectedByColumn map[string]int64 `json:"rejected_by_column,omitempty"`
 	RejectedFiles    []OutputFile     `json:"rejected_files,omitempty"`
 	Counters         map[string]int64 `json:"counters,omitempty"`
+	// Drift holds, by input object key, how the object's columns differed
+	// from the job's schema; objects that match it are absent.
+	Drift map[string]ObjectDrift `json:"drift,omitempty"`
+}
+
+// ObjectDrift is how one input object's columns differed from the job's
+// schema, counted over the records read from it: Filled, per schema
+// column, the records given null because the object lacks the column (a
+// CSV header or Parquet file without it, a JSON object without the key);
+// Dropped, per column of the object the schema lacks, the values read and
+// left out.
+type ObjectDrift struct {
+	Filled  map[string]int64 `json:"filled,omitempty"`
+	Dropped map[string]int64 `json:"dropped,omitempty"`
 }
 
 // Marker states.

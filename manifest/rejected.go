@@ -31,6 +31,15 @@ func (r *Rejections) check() error {
 			}
 		}
 	}
+	for obj, d := range r.Drift {
+		for _, m := range []map[string]int64{d.Filled, d.Dropped} {
+			for k, n := range m {
+				if n < 0 {
+					return fmt.Errorf("drift of %q: count %q is negative (%d)", truncate(obj, 40), truncate(k, 40), n)
+				}
+			}
+		}
+	}
 	if err := checkFiles(r.RejectedFiles); err != nil {
 		return fmt.Errorf("rejected %w", err)
 	}
@@ -45,6 +54,23 @@ func (r *Rejections) Add(o Rejections) {
 	r.RejectedByColumn = addCounts(r.RejectedByColumn, o.RejectedByColumn)
 	r.Counters = addCounts(r.Counters, o.Counters)
 	r.RejectedFiles = append(r.RejectedFiles, o.RejectedFiles...)
+	for obj, d := range o.Drift {
+		r.AddDrift(obj, d)
+	}
+}
+
+// AddDrift adds the drift counts d of the object obj.
+func (r *Rejections) AddDrift(obj string, d ObjectDrift) {
+	if len(d.Filled) == 0 && len(d.Dropped) == 0 {
+		return
+	}
+	if r.Drift == nil {
+		r.Drift = map[string]ObjectDrift{}
+	}
+	have := r.Drift[obj]
+	have.Filled = addCounts(have.Filled, d.Filled)
+	have.Dropped = addCounts(have.Dropped, d.Dropped)
+	r.Drift[obj] = have
 }
 
 func addCounts(dst, src map[string]int64) map[string]int64 {
@@ -66,6 +92,11 @@ func (r Rejections) Clone() Rejections {
 	r.RejectedByColumn = maps.Clone(r.RejectedByColumn)
 	r.Counters = maps.Clone(r.Counters)
 	r.RejectedFiles = append([]OutputFile(nil), r.RejectedFiles...)
+	drift := r.Drift
+	r.Drift = nil
+	for obj, d := range drift {
+		r.AddDrift(obj, d)
+	}
 	return r
 }
 

@@ -74,6 +74,12 @@ const (
 	OnErrorSkip   = "skip"
 )
 
+// How objects whose columns differ are read (JobSpec.SchemaMode).
+const (
+	SchemaUnion = "union"
+	SchemaFixed = "fixed"
+)
+
 // FieldError is a problem with one field of a JobSpec, named by its JSON
 // name (with an index for a list's element, as in "inputs[1]"), so that
 // a caller can name the setting the field came from (a CLI flag).
@@ -162,6 +168,11 @@ func (s JobSpec) Validate() error {
 	case "", OnErrorFail, OnErrorReject, OnErrorSkip:
 	default:
 		bad("on_error: %q is not fail, reject or skip", s.OnError)
+	}
+	switch s.SchemaMode {
+	case "", SchemaUnion, SchemaFixed:
+	default:
+		bad("schema_mode: %q is not union or fixed", s.SchemaMode)
 	}
 	if s.MaxRecordBytes <= 0 {
 		bad("max_record_bytes: %d is not positive", s.MaxRecordBytes)

@@ -51,6 +51,7 @@ type csvInput struct {
 	fatal      error // a boundary error: later records cannot be trusted
 	schema     *functions.Schema
 	colOf      []int // header position -> schema column, or -1
+	rows       int64 // records returned (Drift)
 
 	buf      []byte // the record's bytes, terminator included
 	fieldBuf []byte // unescaped field contents, concatenated
@@ -253,6 +254,7 @@ func (in *csvInput) next(borrow bool) (*functions.Record, error) {
 	}
 	in.rec.Raw = raw
 	in.rec.Offset = off
+	in.rows++
 	return &in.rec, nil
 }
 

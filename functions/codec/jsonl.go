@@ -37,6 +37,14 @@ type jsonlInput struct {
 	row     functions.Row
 	rec     functions.Record
 	scratch bytes.Buffer
+	// rows counts the records returned, present the ones holding each
+	// column's key (seen: the record that last did), dropped the values of
+	// keys the schema lacks (Drift).
+	rows    int64
+	present []int64
+	seen    []int64
+	dropped map[string]int64
+	pending []string // keys dropped in the record being parsed
 }
 
 func newJSONLInput(lr *lineReader, opts InputOptions) (*jsonlInput, error) {
@@ -50,6 +58,8 @@ func newJSONLInput(lr *lineReader, opts InputOptions) (*jsonlInput, error) {
 		}
 	}
 	in.row = make(functions.Row, len(opts.Schema.Columns))
+	in.present = make([]int64, len(opts.Schema.Columns))
+	in.seen = make([]int64, len(opts.Schema.Columns))
 	in.rec.Row = in.row
 	in.rec.Object = opts.Object
 	return in, nil
@@ -86,8 +96,10 @@ func (in *jsonlInput) Next() (*functions.Record, error) {
 			continue
 		}
 		if err := in.parse(obj); err != nil {
+			in.uncount()
 			return nil, &functions.RecordError{Object: lr.object, Offset: off, Line: lr.line, Err: err, Raw: raw}
 		}
+		in.commitDrift()
 		in.rec.Raw = raw
 		in.rec.Offset = off
 		return &in.rec, nil
@@ -131,6 +143,12 @@ func (in *jsonlInput) parse(b []byte) error {
 		} else {
 			c, ok = in.cols[string(key[1:len(key)-1])]
 		}
+		if !ok {
+			in.drop(key)
+		} else if in.seen[c] != in.rows+1 {
+			in.seen[c] = in.rows + 1
+			in.present[c]++
+		}
 		if ok {
 			v, err := in.convert(in.schema.Columns[c].Type, b[i:vEnd])
 			if err != nil {
@@ -144,6 +162,37 @@ func (in *jsonlInput) parse(b []byte) error {
 		}
 		i = skipWS(b, i+1)
 	}
+}
+
+// drop counts a value of a key the schema lacks; uncount takes it out
+// again when the record fails.
+func (in *jsonlInput) drop(key []byte) {
+	if in.dropped == nil {
+		in.dropped = map[string]int64{}
+	}
+	k := unquoteJSON(key)
+	in.dropped[k]++
+	in.pending = append(in.pending, k)
+}
+
+// uncount takes the counts of a record that failed out again.
+func (in *jsonlInput) uncount() {
+	for c, s := range in.seen {
+		if s == in.rows+1 {
+			in.seen[c] = 0
+			in.present[c]--
+		}
+	}
+	for _, k := range in.pending {
+		in.dropped[k]--
+	}
+	in.pending = in.pending[:0]
+}
+
+// commitDrift makes the counts of the record just parsed final.
+func (in *jsonlInput) commitDrift() {
+	in.rows++
+	in.pending = in.pending[:0]
 }
 
 // convert turns one JSON value into a value of type t.

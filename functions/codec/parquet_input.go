@@ -713,6 +713,11 @@ type parquetInput struct {
 	rowErrs    []error // conversion errors of the batch's rows
 	hasRowErrs bool
 
+	// missing are the schema's columns the file lacks, extra the file's
+	// the schema lacks; rows counts the rows returned (Drift).
+	missing, extra []string
+	rows           int64
+
 	row functions.Row
 	rec functions.Record
 	err error
@@ -764,9 +769,12 @@ func NewParquetInput(ra io.ReaderAt, size int64, opts ParquetOptions) (functions
 			for _, c := range f.Root().Columns() {
 				byName[c.Name()] = c
 			}
+			wanted := map[string]bool{}
 			for i, sc := range opts.Schema.Columns {
+				wanted[sc.Name] = true
 				c, ok := byName[sc.Name]
 				if !ok {
+					in.missing = append(in.missing, sc.Name)
 					continue
 				}
 				if !c.Leaf() || c.Repeated() || c.MaxRepetitionLevel() > 0 {
@@ -783,6 +791,11 @@ func NewParquetInput(ra io.ReaderAt, size int64, opts ParquetOptions) (functions
 					return fmt.Errorf("column %q is %v in the file; the schema says %v", sc.Name, t, sc.Type)
 				}
 				in.readers = append(in.readers, &pqReader{pqColumn: pqColumn{name: sc.Name, leaf: c.Index(), typ: t, conv: conv, required: c.Required()}, out: i, to: sc.Type})
+			}
+			for _, c := range f.Root().Columns() {
+				if !wanted[c.Name()] {
+					in.extra = append(in.extra, c.Name())
+				}
 			}
 			return nil
 		})
@@ -828,6 +841,7 @@ func (in *parquetInput) Next() (*functions.Record, error) {
 	for _, r := range in.readers {
 		in.row[r.out] = r.vals[i]
 	}
+	in.rows++
 	return &in.rec, nil
 }
 

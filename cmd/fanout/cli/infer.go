@@ -347,6 +347,7 @@ func (s *sampler) textInput(ctx context.Context, info objstore.ObjectInfo, forma
 // printRejections adds a job's rejected-record counts and counters to a
 // summary (run, wait, status).
 func printRejections(w io.Writer, res fanout.Result) {
+	printSchemaDrift(w, res)
 	if res.Skipped > 0 {
 		fmt.Fprintf(w, "  skipped\t%d malformed record(s) (--on-error skip)\n", res.Skipped)
 	}
@@ -362,6 +363,35 @@ func printRejections(w io.Writer, res fanout.Result) {
 	}
 	for _, k := range sortedByCount(res.Counters) {
 		fmt.Fprintf(w, "  counted\t%s: %d\n", k, res.Counters[k])
+	}
+}
+
+// driftShown bounds the objects a summary lists under drift (the --json
+// result and the commit record hold them all).
+const driftShown = 20
+
+// printSchemaDrift adds what schema drift filled and dropped, per object, to a
+// summary.
+func printSchemaDrift(w io.Writer, res fanout.Result) {
+	if len(res.Drift) == 0 {
+		return
+	}
+	objs := slices.Sorted(maps.Keys(res.Drift))
+	fmt.Fprintf(w, "  drift\t%d object(s) whose columns differ from the job's schema (matched by name)\n", len(objs))
+	for i, o := range objs {
+		if i == driftShown {
+			fmt.Fprintf(w, "    ...\t%d more (--json lists every one)\n", len(objs)-driftShown)
+			break
+		}
+		d := res.Drift[o]
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(d.Filled)) {
+			parts = append(parts, fmt.Sprintf("%s null in %d record(s)", k, d.Filled[k]))
+		}
+		for _, k := range slices.Sorted(maps.Keys(d.Dropped)) {
+			parts = append(parts, fmt.Sprintf("%s dropped from %d record(s)", k, d.Dropped[k]))
+		}
+		fmt.Fprintf(w, "    %s\t%s\n", o, strings.Join(parts, "; "))
 	}
 }
 

@@ -300,6 +300,7 @@ type jobFlags struct {
 	contract    string // a data contract file (infer.go)
 	maxRejected string
 	onError     string
+	schemaMode  string
 	backupAfter float64
 }
 
@@ -327,6 +328,8 @@ func (f *jobFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.maxRejected, "max-rejected", "", "rejected (and --on-error skip'ped) records tolerated before the job fails with nothing published: `N|P%` of the records read (default: any number)")
 	fl.StringVar(&f.onError, "on-error", "fail", "a malformed record (bad CSV quoting or field count, invalid JSON or UTF-8, a value not of its column's type): "+
 		"`fail|reject|skip` (fail its chunk; write it to <out>/_rejected/ with object, offset and reason; drop it), counted in the result")
+	fl.StringVar(&f.schemaMode, "schema-mode", manifest.SchemaUnion, "objects whose columns differ, matched by name: `union|fixed` "+
+		"(union: the job reads the union of every object's columns, missing ones null; fixed: the columns of --arg schema= or the first object, an object that differs fails the plan)")
 }
 
 // spec makes the job's JobSpec from the flags; every error is a usage
@@ -398,6 +401,9 @@ func (f *jobFlags) specOf() (manifest.JobSpec, error) {
 		MaxAttempts: f.maxAttempts, Lease: manifest.Duration(f.lease), MaxFailed: f.maxFailed, CSVWhole: f.csvWhole,
 		MaxRecordBytes: maxRecord, MaxDecompressedBytes: maxInflate, Reducers: f.reducers, MaxRejected: f.maxRejected,
 		BackupAfter: f.backupAfter,
+	}
+	if f.schemaMode != manifest.SchemaUnion {
+		spec.SchemaMode = f.schemaMode // the default stays out of the spec, and of the job ID
 	}
 	if f.onError != manifest.OnErrorFail {
 		spec.OnError = f.onError // the default stays out of the spec, and of the job ID

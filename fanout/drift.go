@@ -1,0 +1,243 @@
+package fanout
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/functions/codec"
+	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore"
+)
+
+// This file is schema drift at planning (JobSpec.SchemaMode, as DuckDB's
+// union_by_name): objects whose columns differ are matched by name. Under
+// union the planner reads every object's columns and the job's schema is
+// their union in the order first seen; under fixed an object whose columns
+// differ from the job's schema fails the plan. What reading an object
+// filled or dropped is counted by the readers (codec.DriftInput) and
+// summed per object into the commit record (manifest.ObjectDrift).
+//
+// Cost, per object after the first (whose sample fixes the first types):
+// CSV, one GET of its header row (the same GET a split object's header
+// needs anyway), plus one of at most sampleBytes when the header brings
+// new columns, to type them; JSONL, one GET of its first driftProbeBytes,
+// whose keys and types join the union (a key first met further into an
+// object is not in the schema: its values are dropped and counted);
+// Parquet, nothing more (the footer is read for the row groups anyway). A
+// schema given with --arg schema= (or by the function) is the job's under
+// union: objects are then not read at planning; under fixed they are
+// read, to be compared.
+
+// driftProbeBytes is how much of each JSONL object after the first the
+// planner reads for its keys.
+const driftProbeBytes = 64 << 10
+
+// SchemaMismatchError is an object whose columns differ from the job's
+// fixed schema (--schema-mode fixed).
+type SchemaMismatchError struct {
+	Object string
+	// Missing are the schema's columns the object lacks; Extra the
+	// object's columns the schema lacks.
+	Missing, Extra []string
+}
+
+func (e *SchemaMismatchError) Error() string {
+	var parts []string
+	if len(e.Missing) > 0 {
+		parts = append(parts, "it lacks "+quoteList(e.Missing))
+	}
+	if len(e.Extra) > 0 {
+		parts = append(parts, "it has "+quoteList(e.Extra)+", which the schema lacks")
+	}
+	return fmt.Sprintf("input %s: its columns differ from the job's schema under --schema-mode fixed: %s "+
+		"(--schema-mode union reads the union of the objects' columns)", e.Object, strings.Join(parts, "; "))
+}
+
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	return strings.Join(q, ", ")
+}
+
+// schemaUnion is the planner's schema across objects.
+type schemaUnion struct {
+	fixed bool // SchemaFixed
+	given bool // --arg schema= or the function's: columns are not added
+	cols  []functions.Column
+	index map[string]int
+}
+
+// newSchemaUnion starts from the schema the first object (or the user)
+// gave.
+func newSchemaUnion(spec manifest.JobSpec, s *functions.Schema, given bool) *schemaUnion {
+	u := &schemaUnion{fixed: spec.SchemaMode == manifest.SchemaFixed, given: given, index: map[string]int{}}
+	for _, c := range s.Columns {
+		if _, dup := u.index[c.Name]; !dup {
+			u.index[c.Name] = len(u.cols)
+			u.cols = append(u.cols, c)
+		}
+	}
+	return u
+}
+
+// reads reports whether objects must be read at planning.
+func (u *schemaUnion) reads() bool { return u.fixed || !u.given }
+
+func (u *schemaUnion) schema() *functions.Schema {
+	return &functions.Schema{Columns: slices.Clone(u.cols)}
+}
+
+// add merges one object's columns: under fixed it compares them (with
+// keysOnly, JSONL, only keys the schema lacks differ: a JSON object
+// without a key is a null, not drift); under union it appends new columns
+// and widens the types of known ones when widen is set (types read from
+// the object itself: JSONL samples and Parquet footers).
+func (u *schemaUnion) add(object string, cols []functions.Column, keysOnly, widen bool) error {
+	if u.fixed {
+		e := &SchemaMismatchError{Object: object}
+		have := map[string]bool{}
+		for _, c := range cols {
+			have[c.Name] = true
+			if _, ok := u.index[c.Name]; !ok {
+				e.Extra = append(e.Extra, c.Name)
+			}
+		}
+		if !keysOnly {
+			for _, c := range u.cols {
+				if !have[c.Name] {
+					e.Missing = append(e.Missing, c.Name)
+				}
+			}
+		}
+		if len(e.Missing) > 0 || len(e.Extra) > 0 {
+			return functions.Permanent(e)
+		}
+		return nil
+	}
+	if u.given {
+		return nil
+	}
+	for _, c := range cols {
+		i, ok := u.index[c.Name]
+		if !ok {
+			u.index[c.Name] = len(u.cols)
+			u.cols = append(u.cols, c)
+			continue
+		}
+		if widen {
+			u.cols[i].Type = widerType(u.cols[i].Type, c.Type)
+		}
+	}
+	return nil
+}
+
+// newNames returns the names of header the union lacks.
+func (u *schemaUnion) newNames(header []string) []string {
+	var out []string
+	for _, h := range header {
+		if _, ok := u.index[h]; !ok {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// widerType is the type that reads the values of both a and b exactly:
+// float64 for int64 and float64 (as inference widens), else string (every
+// reader reads any value as its text).
+func widerType(a, b functions.Type) functions.Type {
+	switch {
+	case a == b:
+		return a
+	case (a == functions.Int64 && b == functions.Float64) || (a == functions.Float64 && b == functions.Int64):
+		return functions.Float64
+	}
+	return functions.String
+}
+
+// driftCSV reads a CSV object's header for the union and returns it (a
+// split object's chunks need it).
+func (p *planRun) driftCSV(ctx context.Context, b objstore.Bucket, ref manifest.ObjectRef) ([]string, error) {
+	header, err := readHeader(ctx, b, ref, p.spec)
+	if err != nil {
+		return nil, err
+	}
+	cols := make([]functions.Column, len(header))
+	for i, h := range header {
+		cols[i] = functions.Column{Name: h, Type: functions.String}
+	}
+	if news := p.union.newNames(header); len(news) > 0 && !p.union.fixed && !p.union.given {
+		// Type the new columns from a sample of this object.
+		s, err := p.sample(ctx, b, ref, sampleBytes)
+		if err != nil {
+			return nil, err
+		}
+		for i := range cols {
+			if j := s.Index(cols[i].Name); j >= 0 {
+				cols[i].Type = s.Columns[j].Type
+			}
+		}
+	}
+	return header, p.union.add(ref.Key, cols, false, false)
+}
+
+// driftJSONL adds the keys of a sample of a JSONL object to the union.
+func (p *planRun) driftJSONL(ctx context.Context, b objstore.Bucket, ref manifest.ObjectRef) error {
+	s, err := p.sample(ctx, b, ref, driftProbeBytes)
+	if err != nil {
+		return err
+	}
+	return p.union.add(ref.Key, s.Columns, true, true)
+}
+
+// driftParquet adds a Parquet file's columns to the union and returns its
+// row group sizes.
+func (p *planRun) driftParquet(ctx context.Context, b objstore.Bucket, ref manifest.ObjectRef) ([]int64, error) {
+	s, groups, err := codec.ParquetSchema(objstore.NewReaderAt(ctx, b, ref.Key, ref.ETag, ref.Size), ref.Size)
+	if err != nil {
+		return nil, functions.Permanent(fmt.Errorf("input %s: %w", ref.Key, err))
+	}
+	return groups, p.union.add(ref.Key, s.Columns, false, true)
+}
+
+// sample infers the schema of the first limit bytes of a CSV or JSONL
+// object (decompressed).
+func (p *planRun) sample(ctx context.Context, b objstore.Bucket, ref manifest.ObjectRef, limit int64) (*functions.Schema, error) {
+	// A compressed object's first limit bytes decompress to at least as
+	// many, or the sample ends early (tolerantReader): either is a sample.
+	rc, _, err := b.Get(ctx, ref.Key, &objstore.GetOptions{Length: limit, IfMatch: ref.ETag})
+	if err != nil {
+		return nil, fmt.Errorf("sampling %s: %w", ref.Key, err)
+	}
+	defer rc.Close()
+	var r io.Reader = rc
+	if ref.Compression != "" {
+		d, err := codec.Decompress(rc, ref.Compression, limit*64, ref.Key)
+		if err != nil {
+			return nil, functions.Permanent(err)
+		}
+		defer d.Close()
+		r = d
+	}
+	r = &tolerantReader{r: io.LimitReader(r, limit)}
+	var s *functions.Schema
+	if ref.Format == manifest.FormatCSV {
+		var csv codec.CSVOptions
+		if csv, err = csvOptionsOf(p.spec.Args, ref.Key); err != nil {
+			return nil, functions.Permanent(err)
+		}
+		s, err = codec.InferCSVSchema(r, csv, nil, sampleRecords)
+	} else {
+		s, err = codec.InferSchema(r, ref.Format, nil, sampleRecords)
+	}
+	if err != nil {
+		return nil, functions.Permanent(fmt.Errorf("inferring the schema of %s: %w (give it with --arg schema=name:type,...)", ref.Key, err))
+	}
+	return s, nil
+}
