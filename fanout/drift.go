@@ -97,8 +97,8 @@ func (u *schemaUnion) schema() *functions.Schema {
 // keysOnly, JSONL, only keys the schema lacks differ: a JSON object
 // without a key is a null, not drift); under union it appends new columns
 // and widens the types of known ones when widen is set (types read from
-// the object itself: JSONL samples and Parquet footers).
-func (u *schemaUnion) add(object string, cols []functions.Column, keysOnly, widen bool) error {
+// the object itself: JSONL samples, inferred, and Parquet footers).
+func (u *schemaUnion) add(object string, cols []functions.Column, keysOnly, widen, inferred bool) error {
 	if u.fixed {
 		e := &SchemaMismatchError{Object: object}
 		have := map[string]bool{}
@@ -131,7 +131,7 @@ func (u *schemaUnion) add(object string, cols []functions.Column, keysOnly, wide
 			continue
 		}
 		if widen {
-			u.cols[i].Type = widerType(u.cols[i].Type, c.Type)
+			u.cols[i].Type = widerType(u.cols[i].Type, c.Type, inferred)
 		}
 	}
 	return nil
@@ -148,14 +148,25 @@ func (u *schemaUnion) newNames(header []string) []string {
 	return out
 }
 
-// widerType is the type that reads the values of both a and b exactly:
-// float64 for int64 and float64 (as inference widens), else string (every
-// reader reads any value as its text).
-func widerType(a, b functions.Type) functions.Type {
+// widerType is a type that reads the values of both a and b exactly, and
+// that the readers convert both to: an integer pair (but uint64) reads as
+// int64; float32 and float64 as float64; an integer and a float as float64
+// when the types were inferred from text (as inference widens them) or
+// the integer has at most 32 bits (a Parquet int64 beside a double is read
+// as text: a float64 would round it above 2^53); anything else as string,
+// every value's text.
+func widerType(a, b functions.Type, inferred bool) functions.Type {
+	isFloat := func(t functions.Type) bool { return t == functions.Float64 || t.Kind() == functions.KindFloat32 }
+	isInt := func(t functions.Type) bool { return t.IsInteger() && t != functions.Uint64 }
+	small := func(t functions.Type) bool { return t.Kind() != functions.KindInt64 }
 	switch {
 	case a == b:
 		return a
-	case (a == functions.Int64 && b == functions.Float64) || (a == functions.Float64 && b == functions.Int64):
+	case isInt(a) && isInt(b):
+		return functions.Int64
+	case isFloat(a) && isFloat(b):
+		return functions.Float64
+	case isInt(a) && isFloat(b) && (inferred || small(a)), isFloat(a) && isInt(b) && (inferred || small(b)):
 		return functions.Float64
 	}
 	return functions.String
@@ -184,7 +195,7 @@ func (p *planRun) driftCSV(ctx context.Context, b objstore.Bucket, ref manifest.
 			}
 		}
 	}
-	return header, p.union.add(ref.Key, cols, false, false)
+	return header, p.union.add(ref.Key, cols, false, false, true)
 }
 
 // driftJSONL adds the keys of a sample of a JSONL object to the union.
@@ -193,7 +204,7 @@ func (p *planRun) driftJSONL(ctx context.Context, b objstore.Bucket, ref manifes
 	if err != nil {
 		return err
 	}
-	return p.union.add(ref.Key, s.Columns, true, true)
+	return p.union.add(ref.Key, s.Columns, true, true, true)
 }
 
 // driftParquet adds a Parquet file's columns to the union and returns its
@@ -203,7 +214,7 @@ func (p *planRun) driftParquet(ctx context.Context, b objstore.Bucket, ref manif
 	if err != nil {
 		return nil, functions.Permanent(fmt.Errorf("input %s: %w", ref.Key, err))
 	}
-	return groups, p.union.add(ref.Key, s.Columns, false, true)
+	return groups, p.union.add(ref.Key, s.Columns, false, true, false)
 }
 
 // sample infers the schema of the first limit bytes of a CSV or JSONL
