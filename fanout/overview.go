@@ -201,6 +201,11 @@ type MarkerSample struct {
 	// LambdaGBSeconds sums the sampled attempts that ran on Lambda
 	// (chunk time times memory, as the commit record counts it).
 	LambdaGBSeconds float64 `json:"lambda_gb_seconds"`
+	// Rejected sums the records the sampled chunks rejected, per rule and
+	// per column.
+	Rejected         int64            `json:"rejected,omitempty"`
+	RejectedByRule   map[string]int64 `json:"rejected_by_rule,omitempty"`
+	RejectedByColumn map[string]int64 `json:"rejected_by_column,omitempty"`
 }
 
 // SampleMarkers reads at most n of the job's done map-chunk markers: the
@@ -245,6 +250,20 @@ func (e *Engine) SampleMarkers(ctx context.Context, outURL, job string, n int) (
 		if m.MemoryMB > 0 {
 			s.LambdaGBSeconds += m.Finished.Sub(m.Started).Seconds() * float64(m.MemoryMB) / 1024
 		}
+		s.Rejected += m.Rejected
+		s.RejectedByRule = addCounts(s.RejectedByRule, m.RejectedByRule)
+		s.RejectedByColumn = addCounts(s.RejectedByColumn, m.RejectedByColumn)
 	}
 	return s, nil
+}
+
+// addCounts adds b's counts to a (made when needed) and returns it.
+func addCounts(a, b map[string]int64) map[string]int64 {
+	for k, v := range b {
+		if a == nil {
+			a = map[string]int64{}
+		}
+		a[k] += v
+	}
+	return a
 }

@@ -307,6 +307,9 @@ type JobReply struct {
 	Partitions []Partition `json:"partitions,omitempty"`
 	// Timings are the commit record's, in seconds.
 	Timings *Timings `json:"timings,omitempty"`
+	// Sample is what the sampled chunk markers of a job that has not
+	// committed say (rejected records among them).
+	Sample *fanout.MarkerSample `json:"sample,omitempty"`
 	// Actions says which actions the job takes now.
 	Actions []string `json:"actions"`
 	// TokenRequired is true: actions need the token (false when they are
@@ -373,6 +376,9 @@ func (d *Dashboard) apiJob(w http.ResponseWriter, r *http.Request) {
 	_, _, at := d.sampler.all()
 	reply := JobReply{At: at, Row: row(e), Job: e.ov, History: e.history, Partitions: partitions(e.ov.Commit),
 		TokenRequired: d.cfg.Token != "", Actions: d.actions(e)}
+	if e.ov.Commit == nil && e.markers.Markers > 0 {
+		reply.Sample = &e.markers
+	}
 	if reply.Job.Commit != nil {
 		// The files are summed per partition above; the list itself may
 		// hold millions.

@@ -259,6 +259,19 @@ func TestDashboardShowsAFailedJobAndRedrivesIt(t *testing.T) {
 	if len(r.Actions) != 0 {
 		t.Errorf("a committed job offers %v", r.Actions)
 	}
+	// A dashboard started after the commit (the queue no longer holds the
+	// job) finds it through its output's owner record.
+	later, err := dashboard.New(dashboard.Config{Engine: p.eng, Admin: p.q, Outputs: []string{out}, Interval: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go later.Run(ctx)
+	laterSrv := httptest.NewServer(later.Handler())
+	defer laterSrv.Close()
+	r, _ = waitFor(t, laterSrv, job, "committed", func(r dashboard.JobReply) bool { return r.Row.State == fanout.StateCommitted })
+	if r.Row.RecordsIn != int64(p.lines) || r.Row.Output != out {
+		t.Errorf("the job found under its output: %+v; want %d records in %s", r.Row, p.lines, out)
+	}
 	for _, b := range bodies {
 		if strings.Contains(b, token) {
 			t.Errorf("an answer holds the token: %s", b)

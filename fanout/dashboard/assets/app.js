@@ -355,19 +355,24 @@ function renderJob(main, data) {
     deadRows.length ? table("dead", ["Task", "Failures", "Deliveries", "Reason"], deadRows, [1, 2]) : el("p", { class: "dim", text: "None." }));
 
   const parts = [];
-  if (c) {
+  // Rejected records: the commit record's, or those of the sampled chunks.
+  const rejSrc = c || data.sample;
+  if (rejSrc) {
     const rej = [];
-    for (const [k, v] of Object.entries(c.rejected_by_rule || {})) rej.push(el("tr", {}, el("td", { text: "rule" }), el("td", { class: "mono", text: k }), el("td", { class: "n", text: num(v) })));
-    for (const [k, v] of Object.entries(c.rejected_by_column || {})) rej.push(el("tr", {}, el("td", { text: "column" }), el("td", { class: "mono", text: k }), el("td", { class: "n", text: num(v) })));
-    parts.push(el("div", { class: "card" }, el("h2", { text: `Rejected records (${num(c.rejected || 0)})` }),
+    for (const [k, v] of Object.entries(rejSrc.rejected_by_rule || {})) rej.push(el("tr", {}, el("td", { text: "rule" }), el("td", { class: "mono", text: k }), el("td", { class: "n", text: num(v) })));
+    for (const [k, v] of Object.entries(rejSrc.rejected_by_column || {})) rej.push(el("tr", {}, el("td", { text: "column" }), el("td", { class: "mono", text: k }), el("td", { class: "n", text: num(v) })));
+    const title = c ? `Rejected records (${num(c.rejected || 0)})` : `Rejected records in ${data.sample.markers} sampled chunks (${num(data.sample.rejected || 0)})`;
+    parts.push(el("div", { class: "card" }, el("h2", { text: title }),
       rej.length ? table("rejected", ["By", "Name", "Records"], rej, [2]) : el("p", { class: "dim", text: "None." })));
+  }
+  if (c) {
     const prow = (data.partitions || []).map((p) => el("tr", {}, el("td", { class: "mono", text: p.partition || "(unpartitioned)" }),
       el("td", { class: "n", text: num(p.files) }), el("td", { class: "n", text: num(p.rows) }), el("td", { class: "n", text: bytes(p.bytes) })));
     parts.push(el("div", { class: "card" }, el("h2", { text: `Committed files per partition (${num(prow.length)})` }),
       table("partitions", ["Partition", "Files", "Rows", "Bytes"], prow, [1, 2, 3])));
   } else {
-    parts.push(el("div", { class: "card" }, el("h2", { text: "Rejected records and committed files" }),
-      el("p", { class: "dim", text: "Counted by the commit record, once the job commits." })));
+    parts.push(el("div", { class: "card" }, el("h2", { text: "Committed files per partition" }),
+      el("p", { class: "dim", text: "Listed by the commit record, once the job commits." })));
   }
   const cost = el("div", { class: "card", id: "cost" }, el("h2", { text: "Cost estimate" }),
     el("div", { class: "facts" },
