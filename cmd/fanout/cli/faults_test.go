@@ -331,6 +331,9 @@ func TestWorkerKilledMidOutput(t *testing.T) {
 	if m := c.Markers[chunk]; m.Epoch < 2 {
 		t.Errorf("chunk %s was published by epoch %d, want a later attempt than the killed one", chunk, m.Epoch)
 	}
+	if n := openUploadsOf(t, j, chunk); n != 0 {
+		t.Errorf("chunk %s: %d uploads left open after the commit, want the killed attempt's aborted", chunk, n)
+	}
 	t.Logf("killed worker a in chunk %s with 1 of its files staged; %d chunks, %d records committed once", chunk, c.Chunks, c.Records)
 }
 
