@@ -47,7 +47,32 @@ func (e *Engine) publish(ctx context.Context, js *jobState, lease Lease, key, st
 		return false, nil
 	}
 	stats.Chunks.Add(1)
+	e.countTask(ctx, js, m)
 	return true, nil
+}
+
+// countTask adds a published task's records and bytes to its job's
+// counts in the queue (TaskCounter), for every process's progress: a map
+// chunk's input, and the job's output records (a map chunk's of a
+// map-only job, a reduce task's of an aggregating one). Best effort: the
+// counts are hints, the commit record holds the truth.
+func (e *Engine) countTask(ctx context.Context, js *jobState, m *manifest.ChunkMarker) {
+	counter, ok := e.cfg.Queue.(TaskCounter)
+	if !ok {
+		return
+	}
+	var c TaskCounts
+	switch {
+	case manifest.IsReduceTask(m.Chunk):
+		c.RecordsOut = m.RecordsOut
+	case js.m.Reducers > 0:
+		c.RecordsIn, c.BytesIn = m.RecordsIn, m.BytesIn
+	default:
+		c.RecordsIn, c.RecordsOut, c.BytesIn = m.RecordsIn, m.RecordsOut, m.BytesIn
+	}
+	if err := counter.CountTask(ctx, js.job, m.Chunk, c); err != nil {
+		e.log.Debug("counting the task's records in the queue failed", "job", js.job, "chunk", m.Chunk, "err", err)
+	}
 }
 
 // discardBeaten removes an attempt's staged files after its marker write

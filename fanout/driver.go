@@ -94,6 +94,11 @@ type Progress struct {
 	Running    int
 	Dead       int
 	BytesTotal int64
+	// RecordsIn, RecordsOut and BytesIn are every worker's counts of
+	// the published tasks (QueueStats).
+	RecordsIn  int64
+	RecordsOut int64
+	BytesIn    int64
 	Elapsed    time.Duration
 }
 
@@ -308,6 +313,12 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 			poll = opts.Poll
 		case !a.Done:
 		case err == nil || !retryableCommitError(err) || commitFailures >= commitRetries || ctx.Err() != nil:
+			if err == nil && a.Result.State == StateCommitted && opts.Progress != nil {
+				// The last snapshot: the commit record's figures (another
+				// process may have committed before this one saw the last
+				// chunks settle).
+				opts.Progress(js.committedProgress(a.Result, time.Since(start)))
+			}
 			return a.Result, err
 		default:
 			// The store failed past its own retries; the job has not.
@@ -383,7 +394,15 @@ func (js *jobState) progress(stats QueueStats, elapsed time.Duration) Progress {
 	}
 	return Progress{Job: js.job, Chunks: total, MapChunks: js.m.Chunks, Done: min(max(done, stats.Done, 0), total),
 		Pending: stats.Pending, Retrying: stats.Retrying, Running: stats.Running, Dead: stats.Dead,
-		BytesTotal: js.m.Bytes, Elapsed: elapsed}
+		BytesTotal: js.m.Bytes, RecordsIn: stats.RecordsIn, RecordsOut: stats.RecordsOut, BytesIn: stats.BytesIn, Elapsed: elapsed}
+}
+
+// committedProgress is the snapshot of a committed job: every task
+// settled, the commit record's counts.
+func (js *jobState) committedProgress(res Result, elapsed time.Duration) Progress {
+	total := js.m.Chunks + js.m.Reducers
+	return Progress{Job: js.job, Chunks: total, MapChunks: js.m.Chunks, Done: total - len(res.Failed), Dead: len(res.Failed),
+		BytesTotal: js.m.Bytes, RecordsIn: res.RecordsIn, RecordsOut: res.RecordsOut, BytesIn: res.BytesIn, Elapsed: elapsed}
 }
 
 func (e *Engine) result(js *jobState, rec *manifest.CommitRecord, start time.Time) Result {
@@ -432,6 +451,9 @@ func (e *Engine) Status(ctx context.Context, outURL, job string) (Result, error)
 	stats, err := e.cfg.Admin.Stats(ctx, job)
 	if err == nil {
 		res.Queue = stats
+		// So far, every worker's (QueueStats): the commit record has the
+		// final figures.
+		res.RecordsIn, res.RecordsOut, res.BytesIn = stats.RecordsIn, stats.RecordsOut, stats.BytesIn
 	}
 	if a, err := e.cfg.Admin.Activity(ctx, job); err == nil {
 		res.Slowest = a.Running[:min(len(a.Running), slowestShown)]

@@ -105,6 +105,33 @@ type QueueStats struct {
 	Done     int `json:"done"`     // acked
 	Dead     int `json:"dead"`     // dead-lettered
 	Retrying int `json:"retrying"` // of Pending, those waiting for their backoff
+	// RecordsIn, RecordsOut and BytesIn sum what the tasks that published
+	// reported (TaskCounter), every worker's: the map chunks' input
+	// records and bytes, and the job's output records (the map chunks'
+	// of a map-only job, the reduce tasks' of an aggregating one). They
+	// are hints like the rest of the queue: a queue that lost its data
+	// counts again from zero (the commit record holds the truth), and a
+	// worker that stopped between its marker and its count leaves its
+	// chunk out.
+	RecordsIn  int64 `json:"records_in"`
+	RecordsOut int64 `json:"records_out"`
+	BytesIn    int64 `json:"bytes_in"`
+}
+
+// TaskCounts is what one published task adds to its job's counts.
+type TaskCounts struct {
+	RecordsIn, RecordsOut, BytesIn int64
+}
+
+// TaskCounter is the optional part of a Queue that sums the records and
+// bytes of a job's published tasks across every worker, for live
+// progress (found by type assertion; redisqueue and memqueue have it, and
+// queuetest pins it). QueueStats reports the sums.
+type TaskCounter interface {
+	// CountTask adds c to the job's counts once per task: counting a
+	// task again (a retried request, a second publish after a redrive)
+	// changes nothing. A job the queue does not know is ErrUnknownJob.
+	CountTask(ctx context.Context, job, task string, c TaskCounts) error
 }
 
 // BackupSuffix marks a backup task: a second attempt at a straggling

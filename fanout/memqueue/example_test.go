@@ -54,5 +54,5 @@ func Example() {
 	// c00000000 epoch 1 (deliveries 1, failures 0)
 	// c00000001 epoch 1 (deliveries 1, failures 0)
 	// c00000001 epoch 2 (deliveries 2, failures 1)
-	// {Pending:0 Running:0 Done:2 Dead:0 Retrying:0}
+	// {Pending:0 Running:0 Done:2 Dead:0 Retrying:0 RecordsIn:0 RecordsOut:0 BytesIn:0}
 }

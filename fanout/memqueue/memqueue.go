@@ -68,6 +68,7 @@ var (
 	_ fanout.CommitLeaser   = (*Queue)(nil)
 	_ fanout.JobRecorder    = (*Queue)(nil)
 	_ fanout.FinishedLister = (*Queue)(nil)
+	_ fanout.TaskCounter    = (*Queue)(nil)
 )
 
 // New returns an empty queue.
@@ -126,6 +127,10 @@ type job struct {
 	dead     map[string]*chunk
 	done     int
 	recent   []time.Duration // newest last, at most fanout.RecentTasks
+	// counted holds the tasks whose counts were added (fanout.TaskCounter);
+	// counts are their sums.
+	counted map[string]bool
+	counts  fanout.TaskCounts
 }
 
 // forget drops a task from every state, as if it was never enqueued.
@@ -535,12 +540,39 @@ func (q *Queue) Stats(ctx context.Context, job string) (fanout.QueueStats, error
 		return fanout.QueueStats{}, fmt.Errorf("memqueue: stats job %s: %w", job, fanout.ErrUnknownJob)
 	}
 	return fanout.QueueStats{
-		Pending:  j.pending.Len(),
-		Running:  len(j.running),
-		Done:     j.done,
-		Dead:     len(j.dead),
-		Retrying: j.retryingAt(q.now()),
+		Pending:    j.pending.Len(),
+		Running:    len(j.running),
+		Done:       j.done,
+		Dead:       len(j.dead),
+		Retrying:   j.retryingAt(q.now()),
+		RecordsIn:  j.counts.RecordsIn,
+		RecordsOut: j.counts.RecordsOut,
+		BytesIn:    j.counts.BytesIn,
 	}, nil
+}
+
+// CountTask implements fanout.TaskCounter.
+func (q *Queue) CountTask(ctx context.Context, job, task string, c fanout.TaskCounts) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	j := q.jobs[job]
+	if j == nil {
+		return fmt.Errorf("memqueue: count task %s of job %s: %w", task, job, fanout.ErrUnknownJob)
+	}
+	if j.counted[task] {
+		return nil
+	}
+	if j.counted == nil {
+		j.counted = map[string]bool{}
+	}
+	j.counted[task] = true
+	j.counts.RecordsIn += c.RecordsIn
+	j.counts.RecordsOut += c.RecordsOut
+	j.counts.BytesIn += c.BytesIn
+	return nil
 }
 
 // DeadLetters lists the job's dead-lettered chunks, sorted by chunk ID.

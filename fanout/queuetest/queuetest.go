@@ -134,6 +134,7 @@ func RunConformance(t *testing.T, newQueue func(t *testing.T) (fanout.Queue, fan
 		{"CommitLeaseHasOneHolder", testCommitLease},
 		{"CommitLeaseRacers", testCommitLeaseRacers},
 		{"FinishedJobIsRemembered", testFinishedJob},
+		{"TasksCountOnce", testCountTask},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -263,6 +264,16 @@ func (s *suite) stats(job string, want fanout.QueueStats) {
 	if got != want {
 		s.t.Fatalf("Stats(%s) = %+v, want %+v", job, got, want)
 	}
+}
+
+// rawStats returns the job's Stats.
+func (s *suite) rawStats(job string) fanout.QueueStats {
+	s.t.Helper()
+	got, err := s.a.Stats(s.ctx, job)
+	if err != nil {
+		s.t.Fatalf("Stats(%s): %v", job, err)
+	}
+	return got
 }
 
 func (s *suite) deadLetters(job string) []fanout.DeadLetter {
@@ -1278,4 +1289,45 @@ func testFinishedJob(s *suite) {
 		time.Sleep(pollInterval)
 	}
 	listed(c)
+}
+
+// testCountTask pins TaskCounter: counts add up across tasks, a task
+// counted again adds nothing, Stats reports the sums, an unknown job is
+// ErrUnknownJob, and Finish forgets them.
+func testCountTask(s *suite) {
+	c, ok := s.q.(fanout.TaskCounter)
+	if !ok {
+		s.t.Skipf("%T counts no records", s.q)
+	}
+	if err := c.CountTask(s.ctx, "job-a", "c1", fanout.TaskCounts{RecordsIn: 1}); !errors.Is(err, fanout.ErrUnknownJob) {
+		s.t.Fatalf("CountTask on an unknown job: %v, want ErrUnknownJob", err)
+	}
+	s.enqueue(spec("job-a", longLease), "c1", "c2", "c3")
+	s.enqueue(spec("job-b", longLease), "c1")
+	count := func(job, task string, in, out, bytes int64) {
+		s.t.Helper()
+		if err := c.CountTask(s.ctx, job, task, fanout.TaskCounts{RecordsIn: in, RecordsOut: out, BytesIn: bytes}); err != nil {
+			s.t.Fatalf("CountTask(%s, %s): %v", job, task, err)
+		}
+	}
+	count("job-a", "c1", 10, 7, 1000)
+	count("job-a", "c2", 5, 0, 300)
+	count("job-a", "c1", 10, 7, 1000) // again: a retried request
+	count("job-a", "c1", 99, 99, 99)  // again, other figures: still once
+	count("job-b", "c1", 1, 1, 1)
+	got := s.rawStats("job-a")
+	if got.RecordsIn != 15 || got.RecordsOut != 7 || got.BytesIn != 1300 {
+		s.t.Fatalf("Stats(job-a) counts = %d in, %d out, %d bytes; want 15, 7, 1300", got.RecordsIn, got.RecordsOut, got.BytesIn)
+	}
+	if err := s.a.Finish(s.ctx, "job-a"); err != nil {
+		s.t.Fatal(err)
+	}
+	s.enqueue(spec("job-a", longLease), "c1")
+	if got := s.rawStats("job-a"); got.RecordsIn != 0 || got.RecordsOut != 0 || got.BytesIn != 0 {
+		s.t.Fatalf("Stats after Finish and Enqueue again: %+v; want no counts", got)
+	}
+	count("job-a", "c1", 3, 3, 3) // counted anew
+	if got := s.rawStats("job-a"); got.RecordsIn != 3 {
+		s.t.Fatalf("Stats(job-a) = %+v; want 3 records in", got)
+	}
 }

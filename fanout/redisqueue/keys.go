@@ -43,6 +43,14 @@ func (k keyspace) recent(job string) string { return k.job(job) + ":recent" }
 // with the lease (see fanout.CommitLeaser): <prefix>:{<job>}:commit.
 func (k keyspace) commit(job string) string { return k.job(job) + ":commit" }
 
+// counted is the set of tasks whose counts were added (fanout.TaskCounter):
+// <prefix>:{<job>}:counted.
+func (k keyspace) counted(job string) string { return k.job(job) + ":counted" }
+
+// counts is the hash of the job's summed counts (records_in, records_out,
+// bytes_in): <prefix>:{<job>}:counts.
+func (k keyspace) counts(job string) string { return k.job(job) + ":counts" }
+
 // finished is the record of a finished job (fanout.FinishedJob as JSON),
 // expiring after its TTL: <prefix>:{<job>}:finished.
 func (k keyspace) finished(job string) string { return k.job(job) + ":finished" }

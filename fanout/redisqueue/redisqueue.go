@@ -20,6 +20,8 @@
 //	<prefix>:{<job>}:dead             hash: chunk -> dead-letter reason
 //	<prefix>:{<job>}:done             set: acked chunks
 //	<prefix>:{<job>}:chunk:<chunk>    hash: epoch, worker, deliveries, failures, state, reason, deadline (absent until the first claim, deleted on ack)
+//	<prefix>:{<job>}:counted          set: tasks whose records and bytes were counted (fanout.TaskCounter)
+//	<prefix>:{<job>}:counts           hash: records_in, records_out, bytes_in summed over counted tasks
 //	<prefix>:{<job>}:commit           string: the holder of the job's commit lease, expiring with it (PX)
 //	<prefix>:{<job>}:finished         string: a finished job's record (fanout.FinishedJob as JSON), expiring
 //	<prefix>:finished                 zset: job -> when its finished record was written (ms); outside every job's slot like jobs
@@ -107,6 +109,7 @@ var (
 	_ fanout.CommitLeaser   = (*Queue)(nil)
 	_ fanout.JobRecorder    = (*Queue)(nil)
 	_ fanout.FinishedLister = (*Queue)(nil)
+	_ fanout.TaskCounter    = (*Queue)(nil)
 )
 
 // New checks cfg, connects (when cfg.URL is given) and pings Redis, so
@@ -486,7 +489,7 @@ func (q *Queue) Stats(ctx context.Context, job string) (fanout.QueueStats, error
 	if err := validateJob(job); err != nil {
 		return fanout.QueueStats{}, fmt.Errorf("redisqueue: stats: %w", err)
 	}
-	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.leases(job), q.keys.done(job), q.keys.dead(job)}
+	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.leases(job), q.keys.done(job), q.keys.dead(job), q.keys.counts(job)}
 	res, err := q.runRO(ctx, statsScript, keys, nil)
 	if err != nil {
 		return fanout.QueueStats{}, fmt.Errorf("redisqueue: stats job %s: %w", job, err)
@@ -494,17 +497,31 @@ func (q *Queue) Stats(ctx context.Context, job string) (fanout.QueueStats, error
 	if code(res) == codeUnknownJob {
 		return fanout.QueueStats{}, fmt.Errorf("redisqueue: stats job %s: %w", job, fanout.ErrUnknownJob)
 	}
-	var pending, running, done, dead, retrying int64
-	if err := scan(res[1:], &pending, &running, &done, &dead, &retrying); err != nil {
+	var pending, running, done, dead, retrying, recIn, recOut, bytesIn int64
+	if err := scan(res[1:], &pending, &running, &done, &dead, &retrying, &recIn, &recOut, &bytesIn); err != nil {
 		return fanout.QueueStats{}, fmt.Errorf("redisqueue: stats job %s: %w", job, err)
 	}
 	return fanout.QueueStats{
-		Pending:  int(pending),
-		Running:  int(running),
-		Done:     int(done),
-		Dead:     int(dead),
-		Retrying: int(retrying),
+		Pending:    int(pending),
+		Running:    int(running),
+		Done:       int(done),
+		Dead:       int(dead),
+		Retrying:   int(retrying),
+		RecordsIn:  recIn,
+		RecordsOut: recOut,
+		BytesIn:    bytesIn,
 	}, nil
+}
+
+// CountTask implements fanout.TaskCounter: one script adds the counts
+// and remembers the task in the job's counted set.
+func (q *Queue) CountTask(ctx context.Context, job, task string, c fanout.TaskCounts) error {
+	if err := validateJob(job); err != nil {
+		return fmt.Errorf("redisqueue: count: %w", err)
+	}
+	keys := []string{q.keys.spec(job), q.keys.counted(job), q.keys.counts(job)}
+	_, err := q.count(ctx, "count task "+task+" of", job, countScript, keys, task, c.RecordsIn, c.RecordsOut, c.BytesIn)
+	return err
 }
 
 // DeadLetters lists the job's dead-lettered chunks, sorted by chunk ID.

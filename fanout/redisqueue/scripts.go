@@ -41,6 +41,8 @@ var (
 	leaseCommitLua string
 	//go:embed lua/releasecommit.lua
 	releaseCommitLua string
+	//go:embed lua/count.lua
+	countLua string
 )
 
 var (
@@ -58,6 +60,7 @@ var (
 	backupScript        = newScript(backupLua)
 	leaseCommitScript   = newScript(leaseCommitLua)
 	releaseCommitScript = newScript(releaseCommitLua)
+	countScript         = newScript(countLua)
 )
 
 func newScript(src string) *redis.Script { return redis.NewScript(commonLua + "\n" + src) }

@@ -682,7 +682,10 @@ func newStatusCommand(g *globalFlags) *cobra.Command {
 				fmt.Fprintf(w, "  files\t%d\n", res.Files)
 				printCosts(w, res)
 				printRejections(w, res)
+			} else if res.State == fanout.StateCancelled {
+				fmt.Fprintf(w, "  cancelled\t%s\n", res.Error)
 			} else {
+				fmt.Fprintf(w, "  records\t%d in, %d out, %s read so far (every worker's published chunks)\n", res.RecordsIn, res.RecordsOut, humanBytes(res.BytesIn))
 				printProgress(w, res)
 			}
 			return w.Flush()

@@ -128,12 +128,14 @@ func (p *progress) chunk(ev fanout.ChunkEvent) {
 
 func (p *progress) emitCountsLocked(s fanout.Progress) {
 	l := p.lastEvent
-	if l.Done == s.Done && l.Dead == s.Dead && l.Running == s.Running && l.Retrying == s.Retrying && l.Pending == s.Pending {
+	if l.Done == s.Done && l.Dead == s.Dead && l.Running == s.Running && l.Retrying == s.Retrying && l.Pending == s.Pending &&
+		l.RecordsIn == s.RecordsIn && l.RecordsOut == s.RecordsOut && l.BytesIn == s.BytesIn {
 		return
 	}
 	p.lastEvent = s
 	p.emitLocked(map[string]any{"event": "progress", "job": s.Job, "chunks": s.Chunks, "done": s.Done, "failed": s.Dead,
-		"running": s.Running, "retrying": s.Retrying, "pending": s.Pending, "elapsed_ms": s.Elapsed.Milliseconds()})
+		"running": s.Running, "retrying": s.Retrying, "pending": s.Pending, "records_in": s.RecordsIn, "records_out": s.RecordsOut,
+		"bytes_in": s.BytesIn, "elapsed_ms": s.Elapsed.Milliseconds()})
 }
 
 func (p *progress) emitLocked(ev map[string]any) {
@@ -170,8 +172,8 @@ func (p *progress) showLocked(fresh bool) {
 func (p *progress) lineLocked() string {
 	s := p.last
 	if !p.commitAt.IsZero() {
-		return fmt.Sprintf("job %s: %d/%d chunks done%s; committing (%s)", s.Job, s.Done, s.Chunks,
-			failedNote(s.Dead), time.Since(p.commitAt).Round(time.Second))
+		return fmt.Sprintf("job %s: %d/%d chunks done%s, %d records in, %d out; committing (%s)", s.Job, s.Done, s.Chunks,
+			failedNote(s.Dead), s.RecordsIn, s.RecordsOut, time.Since(p.commitAt).Round(time.Second))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "job %s: %d/%d chunks done, %d running", s.Job, s.Done, s.Chunks, s.Running)
@@ -179,7 +181,11 @@ func (p *progress) lineLocked() string {
 		fmt.Fprintf(&b, ", %d retrying", s.Retrying)
 	}
 	b.WriteString(failedNote(s.Dead))
-	if s.MapChunks > 0 && s.BytesTotal > 0 {
+	switch {
+	case s.BytesIn > 0 || s.RecordsIn > 0:
+		// Every worker's, counted as their chunks publish.
+		fmt.Fprintf(&b, "; %d records in, %d out, %s of %s read", s.RecordsIn, s.RecordsOut, humanBytes(s.BytesIn), humanBytes(s.BytesTotal))
+	case s.MapChunks > 0 && s.BytesTotal > 0:
 		mapDone := min(s.Done, s.MapChunks)
 		fmt.Fprintf(&b, "; ~%s of %s read", humanBytes(s.BytesTotal*int64(mapDone)/int64(s.MapChunks)), humanBytes(s.BytesTotal))
 	}
