@@ -130,6 +130,9 @@ func (e *Engine) Cancel(ctx context.Context, outURL, job string, opts CancelOpti
 	if reason == "" {
 		reason = "cancelled by fanout cancel"
 	}
+	// Counted before the owner record changes: a driver that sees the
+	// change may drop the job from the queue first.
+	stats, statsErr := e.cfg.Admin.Stats(ctx, job)
 	already, ownedBy, err := e.cancelOwner(ctx, out, layout, job, reason)
 	if err != nil {
 		return info, err
@@ -138,7 +141,7 @@ func (e *Engine) Cancel(ctx context.Context, outURL, job string, opts CancelOpti
 	if err := writeCancelRecord(ctx, out, layout, job, reason); err != nil {
 		return info, err
 	}
-	if stats, err := e.cfg.Admin.Stats(ctx, job); err == nil {
+	if statsErr == nil && !already {
 		info.Dropped, info.Stopping = stats.Pending, stats.Running
 	}
 	e.dropCancelled(ctx, job, outURL)
