@@ -6,13 +6,16 @@
 # committed result exactly (every record once, one marker per chunk,
 # nothing left in staging). The test is TestChaos in cmd/fanout/cli.
 #
-#   scripts/chaos.sh [-t seconds] [-c chunks] [-w workers] [-s seed]
+#   scripts/chaos.sh [-t seconds] [-c chunks] [-w workers] [-s seed] [-j job]
 #
 #   -t  how long faults are injected (default 45; the job may commit first)
 #   -c  chunks of the job (default 300)
 #   -w  worker processes kept alive (default 4)
 #   -s  seed of the fault schedule (default: the clock; printed, so that a
 #       failing run can be replayed)
+#   -j  the job: map (map-only exec), aggregate (a group-by through the
+#       reduce stage) or both, one after the other (default both; -t is
+#       each one's)
 #
 # It needs redis-server and the MinIO binary that scripts/services.sh
 # installs (run that once); scripts/test.sh runs a short chaos run.
@@ -22,13 +25,14 @@ cd "$root"
 export PATH="/usr/local/go/bin:$PATH"
 
 export FANOUT_CHAOS=1
-while getopts "t:c:w:s:" opt; do
+while getopts "t:c:w:s:j:" opt; do
 	case "$opt" in
 	t) export FANOUT_CHAOS_SECONDS="$OPTARG" ;;
 	c) export FANOUT_CHAOS_CHUNKS="$OPTARG" ;;
 	w) export FANOUT_CHAOS_WORKERS="$OPTARG" ;;
 	s) export FANOUT_CHAOS_SEED="$OPTARG" ;;
-	*) sed -n '2,19p' "$0" >&2; exit 2 ;;
+	j) export FANOUT_CHAOS_JOB="$OPTARG" ;;
+	*) sed -n '2,21p' "$0" >&2; exit 2 ;;
 	esac
 done
 # A missing redis-server or MinIO binary is a failure here, not a skip.

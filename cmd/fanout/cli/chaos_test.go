@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +22,10 @@ import (
 type chaosConfig struct {
 	seconds, chunks, workers int
 	seed                     uint64
+	// jobs are the kinds of job run, one after the other: "map" (a
+	// map-only exec job) and "aggregate" (a group-by through the reduce
+	// stage); FANOUT_CHAOS_JOB picks one, default both.
+	jobs []string
 }
 
 func chaosFromEnv(t *testing.T) chaosConfig {
@@ -42,6 +48,14 @@ func chaosFromEnv(t *testing.T) chaosConfig {
 		}
 		c.seed = s
 	}
+	switch v := os.Getenv("FANOUT_CHAOS_JOB"); v {
+	case "", "both":
+		c.jobs = []string{"map", "aggregate"}
+	case "map", "aggregate":
+		c.jobs = []string{v}
+	default:
+		t.Fatalf("FANOUT_CHAOS_JOB=%q: want map, aggregate or both", v)
+	}
 	return c
 }
 
@@ -51,24 +65,70 @@ func chaosFromEnv(t *testing.T) chaosConfig {
 // workers, kills the driver, restarts Redis empty, flushes it, freezes it,
 // and restarts MinIO. Then it lets the job finish and checks the committed
 // result with the oracle: every record exactly once, one marker per chunk,
-// nothing left in staging. scripts/chaos.sh runs it (scripts/test.sh runs
-// a short one); FANOUT_CHAOS_SEED replays a run's schedule of faults.
+// nothing left in staging. It runs a map-only job and an aggregating one
+// (a group-by whose reduce stage runs through the same chaos; its oracle
+// is the count and sum of every group, computed from the generator).
+// scripts/chaos.sh runs it (scripts/test.sh runs a short one);
+// FANOUT_CHAOS_SEED replays a run's schedule of faults.
 func TestChaos(t *testing.T) {
 	if os.Getenv("FANOUT_CHAOS") == "" {
 		t.Skip("the chaos run is started by scripts/chaos.sh (scripts/test.sh runs a short one)")
 	}
 	cfg := chaosFromEnv(t)
-	t.Logf("chaos: seed %d (FANOUT_CHAOS_SEED=%d replays this schedule), %d chunks, %d workers, %ds of faults", cfg.seed, cfg.seed, cfg.chunks, cfg.workers, cfg.seconds)
+	for _, kind := range cfg.jobs {
+		t.Run(kind, func(t *testing.T) { runChaos(t, cfg, kind) })
+	}
+}
+
+// chaosJob returns the flags of a chaos job of kind, the oracle's record
+// key and the records it must find once each.
+func chaosJob(j *faultJob, kind string) (args []string, key faulttest.RecordKey, want []string) {
+	// Many attempts, since chaos makes many deliveries fail.
+	args = []string{"--in", "s3://" + j.bucket + "/in/", "--out", j.out(), "--chunk-size", "8KiB", "--lease", faultLease, "--max-attempts", "20"}
+	if kind == "map" {
+		// Each chunk runs a program that takes a moment, so that faults
+		// land in the middle of the job.
+		return append(args, "--fn", "exec", "--arg", "shell=true", "--arg", "cmd=sleep 0.4; cat", "--out-format", "lines"),
+			faulttest.JSONField("id"), j.ids
+	}
+	// A group-by through the reduce stage: each output record is a group
+	// with its count and sum, which a chunk merged twice or lost changes.
+	// newFaultJob gives the i-th record (from 1) grp g<i%4> and n i.
+	count, sum := map[string]int64{}, map[string]int64{}
+	for i := 1; i <= len(j.ids); i++ {
+		g := fmt.Sprintf("g%d", i%4)
+		count[g]++
+		sum[g] += int64(i)
+	}
+	for g := range count {
+		want = append(want, fmt.Sprintf("%s count=%d sum=%d", g, count[g], sum[g]))
+	}
+	key = func(line []byte) (string, error) {
+		var r struct {
+			Grp   string `json:"grp"`
+			Count int64  `json:"count"`
+			Sum   int64  `json:"sum_n"`
+		}
+		if err := json.Unmarshal(line, &r); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s count=%d sum=%d", r.Grp, r.Count, r.Sum), nil
+	}
+	// Chunks of 2 KiB (four times as many as the map job's) and 8 reduce
+	// tasks that each read every map chunk's shuffle file: the job lasts
+	// long enough for faults to land in both stages.
+	args[slices.Index(args, "--chunk-size")+1] = "2KiB"
+	return append(args, "--fn", "aggregate", "--arg", "by=grp", "--arg", "agg=count,sum(n)", "--reducers", "8", "--out-format", "jsonl"), key, want
+}
+
+func runChaos(t *testing.T, cfg chaosConfig, kind string) {
+	t.Logf("chaos: %s job, seed %d (FANOUT_CHAOS_SEED=%d replays this schedule), %d chunks, %d workers, %ds of faults", kind, cfg.seed, cfg.seed, cfg.chunks, cfg.workers, cfg.seconds)
 	rnd := rand.New(rand.NewPCG(cfg.seed, cfg.seed^0x5eed))
 	m := localstack.StartMinIO(t)
 	rs := localstack.StartRedis(t)
 	// About six chunks of 8 KiB per object of 600 records.
 	j := newFaultJob(t, faultSetup{minio: m, redisURL: rs.URL(), objects: max(1, cfg.chunks/6), rows: 600})
-	// Each chunk runs a program that takes a moment, so that faults land
-	// in the middle of the job; many attempts, since chaos makes many
-	// deliveries fail.
-	jobArgs := []string{"--in", "s3://" + j.bucket + "/in/", "--fn", "exec", "--arg", "shell=true", "--arg", "cmd=sleep 0.4; cat",
-		"--out", j.out(), "--out-format", "lines", "--chunk-size", "8KiB", "--lease", faultLease, "--max-attempts", "20"}
+	jobArgs, key, want := chaosJob(j, kind)
 	stdout, stderr, err := localstack.Run(t.Context(), j.env(""), fanoutBinary(t), append([]string{"submit", "--json"}, jobArgs...)...)
 	if err != nil {
 		t.Fatalf("submit: %v\n%s%s", err, stdout, stderr)
@@ -257,7 +317,7 @@ chaos:
 	for _, w := range alive {
 		stopWorker(t, w)
 	}
-	c := faulttest.CheckCommitted(t, j.store, "out/", j.job, faulttest.JSONField("id"), j.ids)
+	c := faulttest.CheckCommitted(t, j.store, "out/", j.job, key, want)
 	var kinds []string
 	total := 0
 	for k, v := range faults {
@@ -265,8 +325,8 @@ chaos:
 		total += v
 	}
 	sort.Strings(kinds)
-	t.Logf("chaos: %d faults in %s (%s)%s; then committed after %s; %d chunks, %d records exactly once, %d workers and %d drivers started",
-		total, chaosTime.Round(time.Millisecond), strings.Join(kinds, ", "), map[bool]string{true: " until the job committed", false: ""}[committedEarly],
+	t.Logf("chaos: %s job: %d faults in %s (%s)%s; then committed after %s; %d chunks, %d output records each exactly once, %d workers and %d drivers started",
+		kind, total, chaosTime.Round(time.Millisecond), strings.Join(kinds, ", "), map[bool]string{true: " until the job committed", false: ""}[committedEarly],
 		time.Since(start).Round(time.Millisecond), c.Chunks, c.Records, n, drivers)
 	if c.Chunks < cfg.chunks/2 {
 		t.Errorf("the job had %d chunks, want about %d", c.Chunks, cfg.chunks)
