@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/fanout-dev/fanout/fanout"
 	"github.com/fanout-dev/fanout/fanout/faulttest"
@@ -492,4 +493,70 @@ func TestOnErrorRejectsOnceWhenAChunkIsRetried(t *testing.T) {
 	}
 	t.Logf("killed worker a before the marker of %s with its rejected records staged; %d chunks, %d records committed once, %d rejected once",
 		chunk, c.Chunks, c.Records, len(o.bad))
+}
+
+// TestOnErrorParquetRowOnMinIOAndRedis runs --on-error over a Parquet file
+// one of whose rows holds bytes that are not UTF-8 in a STRING column (a
+// value fanout cannot hold as written): reject commits the other rows and
+// puts that one in <out>/_rejected/ with the object, its row index as the
+// offset and the reason; the default fails naming the object and the row.
+// (A page that does not decode fails its chunk whatever --on-error says:
+// README, Formats.)
+func TestOnErrorParquetRowOnMinIOAndRedis(t *testing.T) {
+	bucket, s3 := localstack.Bucket(t)
+	redisURL, prefix := localstack.RedisNamespace(t)
+	client, err := s3.MinioClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	env := append(os.Environ(), "AWS_ENDPOINT_URL_S3="+s3.Endpoint, "AWS_ACCESS_KEY_ID="+s3.AccessKey,
+		"AWS_SECRET_ACCESS_KEY="+s3.SecretKey, "AWS_REGION="+s3.Region, "FANOUT_REDIS_URL="+redisURL, "FANOUT_REDIS_PREFIX="+prefix,
+		"FANOUT_OUT_BASES=s3://"+bucket+"/")
+	type row struct {
+		ID   int64  `parquet:"id"`
+		Name string `parquet:"name"`
+	}
+	const n, badAt = 2000, 1234
+	rows := make([]row, n)
+	var want []string
+	for i := range rows {
+		rows[i] = row{int64(i), fmt.Sprintf("n%d", i)}
+		if i == badAt {
+			rows[i].Name = "bad \xff bytes"
+			continue
+		}
+		want = append(want, fmt.Sprintf(`{"id":%d,"name":"n%d"}`, i, i))
+	}
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[row](&buf)
+	if _, err := w.Write(rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.PutObject(ctx, bucket, "pq/a.parquet", bytes.NewReader(buf.Bytes()), int64(buf.Len()), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	job := func(out string, extra ...string) []string {
+		return append([]string{"run", "--in", "s3://" + bucket + "/pq/", "--fn", "convert", "--out", "s3://" + bucket + "/" + out,
+			"--out-format", "jsonl", "--workers", "1", "--json", "--quiet"}, extra...)
+	}
+	res := runOnError(t, env, job("reject/", "--on-error", "reject")...)
+	if res.State != "committed" || res.RecordsIn != n || res.RecordsOut != n-1 || res.Rejected != 1 {
+		t.Fatalf("reject: got %+v, want committed, %d in, %d out, 1 rejected", res, n, n-1)
+	}
+	got, _ := objectLines(t, client, bucket, "reject/", ".jsonl")
+	sort.Strings(got)
+	sort.Strings(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("reject: %d output rows, want the %d good ones: %s", len(got), len(want), firstDiff(got, want))
+	}
+	checkRejected(t, client, bucket, "reject/_rejected/", []badRow{{Object: "pq/a.parquet", Offset: badAt, Rule: "malformed", Reason: "not UTF-8"}})
+
+	_, stderr, err := localstack.Run(ctx, env, fanoutBinary(t), job("fail/")...)
+	if err == nil || !strings.Contains(stderr, fmt.Sprintf("pq/a.parquet at offset %d", badAt)) {
+		t.Fatalf("fail: got err %v, want a failure naming pq/a.parquet at offset %d:\n%s", err, badAt, stderr)
+	}
 }
