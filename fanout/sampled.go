@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/fanout-dev/fanout/functions"
 	"github.com/fanout-dev/fanout/functions/codec"
@@ -16,7 +17,8 @@ import (
 // appears after the sample, a CSV column whose first "n/a" does). fanout
 // does not widen a column after planning; the error names the --arg
 // schema= that reads the value, the job's schema with that column widened
-// (int64 to float64 when the value is a number, string otherwise).
+// (int64 to float64 when the value is a number, to decimal(38,0) when it
+// is an integer beyond int64, string otherwise).
 type SampledTypeError struct {
 	Column string
 	Type   functions.Type
@@ -49,6 +51,10 @@ func (in *chunkInput) explainSampled(err error) {
 	wide := functions.String
 	if _, perr := strconv.ParseFloat(ve.Value, 64); perr == nil && ve.Type == functions.Int64 {
 		wide = functions.Float64
+		if _, derr := functions.ParseDecimal(functions.DecimalOf(38, 0), ve.Value); derr == nil && !strings.ContainsAny(ve.Value, ".eE") {
+			// An integer beyond int64: a float64 would round it.
+			wide = functions.DecimalOf(38, 0)
+		}
 	}
 	s := *in.js.schema
 	s.Columns = append([]functions.Column(nil), s.Columns...)

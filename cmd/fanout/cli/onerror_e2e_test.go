@@ -373,6 +373,31 @@ func TestOnErrorCSVAndJSONLOnMinIOAndRedis(t *testing.T) {
 	if res.State != "committed" || len(lines) != 10500 || !slices.Contains(lines, `{"id":10200,"v":2.25}`) {
 		t.Fatalf("with the schema the error named: got %+v and %d lines, want 10,500 with v 2.25", res, len(lines))
 	}
+
+	// A late integer beyond int64: the schema named keeps it exactly
+	// (decimal(38,0), not a float64 that would round it).
+	w = &rowsObject{key: "widenbig/a.jsonl"}
+	for i := range 10500 {
+		if i == 10200 {
+			w.good(`{"id": 10200, "v": 18446744073709551615}`)
+			continue
+		}
+		w.good(fmt.Sprintf(`{"id": %d, "v": %d}`, i, i))
+	}
+	put(w)
+	widenBig := func(out string, extra ...string) []string {
+		return append([]string{"run", "--in", "s3://" + bucket + "/widenbig/", "--fn", "convert", "--out", "s3://" + bucket + "/" + out,
+			"--out-format", "jsonl", "--workers", "1", "--json", "--quiet"}, extra...)
+	}
+	_, stderr, err = localstack.Run(ctx, env, fanoutBinary(t), widenBig("widenbig-fail/")...)
+	if err == nil || !strings.Contains(stderr, "--arg schema=id:int64,v:decimal(38,0)") {
+		t.Fatalf("an integer beyond int64 after the sample: got err %v, want a failure naming --arg schema=id:int64,v:decimal(38,0):\n%s", err, stderr)
+	}
+	res = runOnError(t, env, widenBig("widenbig-ok/", "--arg", "schema=id:int64,v:decimal(38,0)")...)
+	lines, _ = objectLines(t, client, bucket, "widenbig-ok/", ".jsonl")
+	if res.State != "committed" || len(lines) != 10500 || !slices.Contains(lines, `{"id":10200,"v":18446744073709551615}`) {
+		t.Fatalf("with the schema the error named: got %+v and %d lines, want 10,500 with v 18446744073709551615", res, len(lines))
+	}
 }
 
 // TestOnErrorRejectsOnceWhenAChunkIsRetried kills a worker with SIGKILL
