@@ -144,9 +144,7 @@ type Store struct {
 	cfg   Config
 	retry objstore.RetryPolicy
 
-	mu    sync.RWMutex
-	tree  *btree.BTreeG[*object]
-	bytes int64
+	*objects // shared by WithConfig's views
 
 	rmu  sync.Mutex // latency draws
 	rand *rand.Rand
@@ -161,6 +159,17 @@ type Store struct {
 	failed    atomic.Int64
 }
 
+// objects is a bucket's content.
+type objects struct {
+	mu    sync.RWMutex
+	tree  *btree.BTreeG[*object]
+	bytes int64
+
+	umu        sync.Mutex // open multipart uploads
+	uploads    map[string]*upload
+	seqUploads int64
+}
+
 type object struct {
 	key  string
 	data []byte
@@ -172,6 +181,13 @@ type object struct {
 
 // New returns an empty simulated bucket.
 func New(cfg Config) *Store {
+	return newStore(cfg, &objects{
+		tree:    btree.NewG(32, func(a, b *object) bool { return a.key < b.key }),
+		uploads: map[string]*upload{},
+	})
+}
+
+func newStore(cfg Config, objs *objects) *Store {
 	if cfg.Sigma == 0 {
 		cfg.Sigma = 0.5
 	}
@@ -189,13 +205,19 @@ func New(cfg Config) *Store {
 		retry.MaxDelay = cfg.Retry.MaxDelay
 	}
 	return &Store{
-		cfg:   cfg,
-		retry: retry,
-		tree:  btree.NewG(32, func(a, b *object) bool { return a.key < b.key }),
-		rand:  rand.New(rand.NewPCG(cfg.Seed, 0x5157)),
-		parts: []*partition{newPartition("", cfg)},
+		cfg:     cfg,
+		retry:   retry,
+		objects: objs,
+		rand:    rand.New(rand.NewPCG(cfg.Seed, 0x5157)),
+		parts:   []*partition{newPartition("", cfg)},
 	}
 }
+
+// WithConfig returns a view of the same bucket under another
+// configuration, with partitions and Stats of its own: a simulation
+// writes its input through an unthrottled view and runs against a
+// throttled one.
+func (s *Store) WithConfig(cfg Config) *Store { return newStore(cfg, s.objects) }
 
 // Describe implements objstore.Describer.
 func (s *Store) Describe() string { return "sim://" + s.cfg.Name }
@@ -603,7 +625,7 @@ func newPartition(lo string, cfg Config) *partition {
 
 func class(kind string) int {
 	switch kind {
-	case KindPut, KindCopy, KindDelete:
+	case KindPut, KindCopy, KindDelete, KindCreateUpload, KindUploadPart, KindCompleteUpload, KindAbortUpload, KindDeleteObjects:
 		return 0
 	}
 	return 1

@@ -1,0 +1,578 @@
+// Command scale runs fanout's real planner, Redis queue, worker loop and
+// committer at scale on one machine, against a simulated S3
+// (objstore/simstore: in memory, with S3's latency and per-prefix request
+// limits), and reports what a run of that size costs:
+//
+//	go run ./scripts/scale -chunks 10000 -workers 100 -redis redis://127.0.0.1:16379/0
+//
+// Each simulated worker is a goroutine with an Engine and a queue client
+// of its own (as a Lambda invocation or a worker host has), running
+// Engine.Work; the driver is one more Engine that submits the job and
+// waits for its commit. Every chunk is one small input object, its task
+// sleeps a time drawn from a log-normal distribution (median -task, 1 in
+// -straggler-every takes 20 times longer) and writes one output row, so
+// that the run measures fanout's overheads, not a function's. The oracle
+// at the end lists the output and the markers: every chunk must have
+// exactly one marker and one committed file, and the commit record must
+// count every record once. scripts/scale.sh runs it with the local stack's
+// Redis; docs/scale.md has the model and the numbers.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/fanout-dev/fanout/fanout"
+	"github.com/fanout-dev/fanout/fanout/redisqueue"
+	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/functions/builtin"
+	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore"
+	"github.com/fanout-dev/fanout/objstore/simstore"
+)
+
+type options struct {
+	chunks, workers int
+	redisURL        string
+	firstByte       time.Duration
+	bandwidth       int64
+	task            time.Duration
+	stragglerEvery  int
+	splitAfter      time.Duration
+	unthrottled     bool
+	jsonOut         bool
+	timeout         time.Duration
+	progress        time.Duration
+	heapProfile     string
+	writeRate       float64
+	readRate        float64
+	prefix          string // Redis key prefix; default a new one per run
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.chunks, "chunks", 10000, "map chunks (one input object each)")
+	flag.IntVar(&o.workers, "workers", 100, "simulated workers (goroutines, each with its own Engine and Redis client)")
+	flag.StringVar(&o.redisURL, "redis", os.Getenv("FANOUT_REDIS_URL"), "Redis URL (default $FANOUT_REDIS_URL)")
+	flag.DurationVar(&o.firstByte, "first-byte", 15*time.Millisecond, "median S3 time to first byte")
+	flag.Int64Var(&o.bandwidth, "bandwidth", 90<<20, "S3 bytes per second per request")
+	flag.DurationVar(&o.task, "task", 20*time.Millisecond, "median time a chunk's function runs")
+	flag.IntVar(&o.stragglerEvery, "straggler-every", 200, "one chunk in this many runs 20x longer (0: none)")
+	flag.DurationVar(&o.splitAfter, "split-after", 5*time.Second, "how long a throttling S3 partition takes to split (0: never)")
+	flag.BoolVar(&o.unthrottled, "unthrottled", false, "no S3 request limits")
+	flag.Float64Var(&o.writeRate, "write-rate", simstore.S3WriteRate, "S3 PUT/COPY/POST/DELETE per second per partition")
+	flag.Float64Var(&o.readRate, "read-rate", simstore.S3ReadRate, "S3 GET/HEAD per second per partition")
+	flag.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
+	flag.DurationVar(&o.timeout, "timeout", time.Hour, "give up after this long")
+	flag.StringVar(&o.heapProfile, "heapprofile", "", "write a heap profile here when the map stage ends")
+	flag.DurationVar(&o.progress, "progress", 10*time.Second, "print progress to stderr this often (0: never)")
+	flag.Parse()
+	if o.redisURL == "" {
+		fmt.Fprintln(os.Stderr, "scale: -redis (or FANOUT_REDIS_URL) is required; scripts/scale.sh sets it from scripts/services.sh")
+		os.Exit(2)
+	}
+	rep, err := run(o)
+	if rep != nil {
+		if o.jsonOut {
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			enc.Encode(rep)
+		} else {
+			rep.print(os.Stdout)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+		os.Exit(1)
+	}
+}
+
+// report is what a run measured.
+type report struct {
+	Chunks, Workers     int
+	PlanSeconds         float64
+	MapSeconds          float64 // submit done to the last map chunk done
+	CommitSeconds       float64 // last map chunk done to the commit
+	WallSeconds         float64
+	ChunksPerSecond     float64   // over the map stage
+	ChunksPerSecondEach []float64 // per tenth of the map stage
+	// RedisRoundTripsPerChunk counts this process's requests to Redis
+	// (a pipeline is one); RedisServerCallsPerChunk the commands the
+	// server ran (INFO commandstats, commands inside Lua scripts
+	// included, and anything else using the server meanwhile).
+	RedisRoundTripsPerChunk  float64
+	RedisServerCallsPerChunk float64
+	RedisCalls               map[string]int64
+	S3PerChunk               map[string]float64
+	S3SlowDowns              int64
+	S3Failed                 int64
+	S3Partitions             int
+	S3PeakRate               int64
+	S3PeakPartition          string
+	PeakRSSMiB               float64
+	PeakHeapMiB              float64
+	StoreMiB                 float64
+	Attempts                 int64
+	Retries                  int64
+	Failed                   int
+	Oracle                   string
+}
+
+func (r *report) print(w io.Writer) {
+	fmt.Fprintf(w, "chunks %d, workers %d\n", r.Chunks, r.Workers)
+	fmt.Fprintf(w, "wall %.1f s: plan %.1f s, map %.1f s, commit %.1f s\n", r.WallSeconds, r.PlanSeconds, r.MapSeconds, r.CommitSeconds)
+	fmt.Fprintf(w, "chunks/s over the map stage %.0f; by tenth:", r.ChunksPerSecond)
+	for _, c := range r.ChunksPerSecondEach {
+		fmt.Fprintf(w, " %.0f", c)
+	}
+	fmt.Fprintf(w, "\nattempts %d (%d retries), failed chunks %d\n", r.Attempts, r.Retries, r.Failed)
+	fmt.Fprintf(w, "Redis round trips per chunk %.2f; commands the server ran per chunk %.2f:", r.RedisRoundTripsPerChunk, r.RedisServerCallsPerChunk)
+	for _, k := range sortedKeys(r.RedisCalls) {
+		fmt.Fprintf(w, " %s=%.2f", k, float64(r.RedisCalls[k])/float64(r.Chunks))
+	}
+	fmt.Fprintf(w, "\nS3 requests per chunk:")
+	for _, k := range sortedKeys(r.S3PerChunk) {
+		fmt.Fprintf(w, " %s=%.2f", k, r.S3PerChunk[k])
+	}
+	fmt.Fprintf(w, "\nS3 SlowDown %d (failed after retries %d), partitions %d, hottest partition %d req/s (from %q)\n",
+		r.S3SlowDowns, r.S3Failed, r.S3Partitions, r.S3PeakRate, r.S3PeakPartition)
+	fmt.Fprintf(w, "peak RSS %.0f MiB, peak Go heap %.0f MiB (of which the simulated bucket holds %.0f MiB)\n", r.PeakRSSMiB, r.PeakHeapMiB, r.StoreMiB)
+	fmt.Fprintf(w, "oracle: %s\n", r.Oracle)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func run(o options) (*report, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	cfg := simstore.Config{Name: "scale", FirstByte: o.firstByte, Bandwidth: o.bandwidth, SplitAfter: o.splitAfter}
+	if !o.unthrottled {
+		cfg.WriteRate, cfg.ReadRate = o.writeRate, o.readRate
+	}
+	// The input is written before the limits apply: it stands for a
+	// bucket that already exists.
+	input := simstore.New(simstore.Config{Name: "scale"})
+	if err := writeInput(ctx, input, o.chunks); err != nil {
+		return nil, err
+	}
+	store := input.WithConfig(cfg)
+	open := func(context.Context, string) (objstore.Bucket, error) { return store, nil }
+	reg := builtin.Registry()
+	reg.Register(sleepFunc{median: o.task, stragglerEvery: o.stragglerEvery})
+	prefix := o.prefix
+	if prefix == "" {
+		prefix = fmt.Sprintf("fanout-scale-%d", time.Now().UnixNano())
+	}
+	rdb, err := redisClient(o.redisURL)
+	if err != nil {
+		return nil, err
+	}
+	defer rdb.Close()
+	trips := &roundTrips{}
+	newEngine := func(name string) (*fanout.Engine, func(), error) {
+		client, err := redisClient(o.redisURL)
+		if err != nil {
+			return nil, nil, err
+		}
+		client.AddHook(trips)
+		q, err := redisqueue.New(ctx, redisqueue.Config{Client: client, Prefix: prefix})
+		if err != nil {
+			client.Close()
+			return nil, nil, err
+		}
+		e, err := fanout.New(fanout.Config{Queue: q, Admin: q, Open: open, Functions: reg, WorkerName: name,
+			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+		if err != nil {
+			client.Close()
+			return nil, nil, err
+		}
+		return e, func() { e.Close(); q.Close(); client.Close() }, nil
+	}
+	driver, closeDriver, err := newEngine("driver")
+	if err != nil {
+		return nil, err
+	}
+	defer closeDriver()
+
+	var peakHeap atomic.Uint64
+	stopSampling := sampleHeap(&peakHeap)
+	defer stopSampling()
+	trips.n.Store(0)
+	before, err := commandStats(ctx, rdb)
+	if err != nil {
+		return nil, err
+	}
+	rep := &report{Chunks: o.chunks, Workers: o.workers}
+	start := time.Now()
+	spec := manifest.JobSpec{Inputs: []string{"s3://scale/in/"}, Function: "simsleep", Output: "s3://scale/out/",
+		OutputFormat: "jsonl", MaxObjectsPerChunk: 1}.WithDefaults()
+	info, err := driver.Submit(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("submit: %w", err)
+	}
+	planned := time.Now()
+	rep.PlanSeconds = planned.Sub(start).Seconds()
+
+	// The workers.
+	var done atomic.Int64
+	var attempts atomic.Int64
+	doneAt := make([]int64, 0, o.chunks) // ns since planned, per chunk done
+	var doneMu sync.Mutex
+	observe := func(ev fanout.ChunkEvent) {
+		attempts.Add(1)
+		if ev.Outcome != fanout.OutcomeDone || manifest.IsReduceTask(ev.Chunk) {
+			return
+		}
+		if done.Add(1) == int64(o.chunks) && o.heapProfile != "" {
+			writeHeapProfile(o.heapProfile)
+		}
+		doneMu.Lock()
+		doneAt = append(doneAt, int64(time.Since(planned)))
+		doneMu.Unlock()
+	}
+	wctx, stopWorkers := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for i := range o.workers {
+		e, closeWorker, err := newEngine(fmt.Sprintf("w%04d", i))
+		if err != nil {
+			stopWorkers()
+			return nil, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer closeWorker()
+			e.Work(wctx, fanout.WorkOptions{Concurrency: 1, Job: info.Job, Grace: time.Second, IdlePoll: 200 * time.Millisecond, Observe: observe})
+		}()
+	}
+	stopProgress := progress(o.progress, func() string {
+		st := store.Stats()
+		return fmt.Sprintf("%s: %d of %d chunks done, %d attempts, S3 %d SlowDown, %d partitions, RSS %.0f MiB",
+			time.Since(start).Round(time.Second), done.Load(), o.chunks, attempts.Load(), st.SlowDowns, st.Partitions, rss())
+	})
+	res, err := driver.Wait(ctx, spec.Output, info.Job, fanout.RunOptions{Poll: time.Second})
+	stopProgress()
+	end := time.Now()
+	stopWorkers()
+	wg.Wait()
+	if err != nil {
+		return rep, fmt.Errorf("wait: %w", err)
+	}
+	rep.WallSeconds = end.Sub(start).Seconds()
+	doneMu.Lock()
+	slices.Sort(doneAt)
+	mapEnd := planned
+	if len(doneAt) > 0 {
+		mapEnd = planned.Add(time.Duration(doneAt[len(doneAt)-1]))
+	}
+	rep.MapSeconds = mapEnd.Sub(planned).Seconds()
+	rep.CommitSeconds = end.Sub(mapEnd).Seconds()
+	if rep.MapSeconds > 0 {
+		rep.ChunksPerSecond = float64(len(doneAt)) / rep.MapSeconds
+		tenth := rep.MapSeconds / 10
+		counts := make([]float64, 10)
+		for _, at := range doneAt {
+			counts[min(9, int(time.Duration(at).Seconds()/tenth))]++
+		}
+		for i := range counts {
+			counts[i] /= tenth
+		}
+		rep.ChunksPerSecondEach = counts
+	}
+	doneMu.Unlock()
+	rep.Attempts = attempts.Load()
+	rep.Retries = rep.Attempts - int64(o.chunks)
+	rep.Failed = len(res.Failed)
+
+	after, err := commandStats(ctx, rdb)
+	if err != nil {
+		return rep, err
+	}
+	rep.RedisCalls = map[string]int64{}
+	var calls int64
+	for k, v := range after {
+		if d := v - before[k]; d > 0 && k != "info" {
+			rep.RedisCalls[k] = d
+			calls += d
+		}
+	}
+	rep.RedisServerCallsPerChunk = float64(calls) / float64(o.chunks)
+	rep.RedisRoundTripsPerChunk = float64(trips.n.Load()) / float64(o.chunks)
+	st := store.Stats()
+	rep.S3PerChunk = map[string]float64{}
+	for k, v := range st.Requests {
+		rep.S3PerChunk[k] = float64(v) / float64(o.chunks)
+	}
+	rep.S3SlowDowns, rep.S3Failed, rep.S3Partitions = st.SlowDowns, st.Failed, st.Partitions
+	rep.S3PeakRate, rep.S3PeakPartition = st.PeakRate, st.PeakPartition
+	rep.StoreMiB = float64(st.Bytes) / (1 << 20)
+	rep.PeakRSSMiB = peakRSS()
+	rep.PeakHeapMiB = float64(peakHeap.Load()) / (1 << 20)
+	rep.Oracle, err = oracle(ctx, input, info.Job, o.chunks, res)
+	return rep, err
+}
+
+// writeInput writes one object per chunk, holding its index.
+func writeInput(ctx context.Context, b objstore.Bucket, n int) error {
+	for i := range n {
+		body := fmt.Sprintf("%08d\n", i)
+		if _, err := b.Put(ctx, fmt.Sprintf("in/%08d.txt", i), strings.NewReader(body), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// oracle checks the committed job from the bucket, without the engine:
+// one marker per chunk, one committed file per chunk naming it, and the
+// records counted once.
+func oracle(ctx context.Context, b *simstore.Store, job string, chunks int, res fanout.Result) (string, error) {
+	layout := manifest.NewLayout("out/")
+	markers := 0
+	for o, err := range b.List(ctx, layout.MarkerPrefix(job), nil) {
+		if err != nil {
+			return "", err
+		}
+		if _, ok := layout.ChunkFromMarkerKey(job, o.Key); ok {
+			markers++
+		}
+	}
+	seen := make([]int, chunks)
+	files := 0
+	stem := "part-" + job + "-"
+	for o, err := range b.List(ctx, "out/", nil) {
+		if err != nil {
+			return "", err
+		}
+		if strings.HasPrefix(o.Key, "out/_") {
+			continue
+		}
+		files++
+		name := o.Key[strings.LastIndexByte(o.Key, '/')+1:]
+		id, ok := strings.CutPrefix(name, stem)
+		if !ok {
+			return "", fmt.Errorf("oracle: output file %q is not the job's", o.Key)
+		}
+		id, _, _ = strings.Cut(id, "-") // part-<job>-<chunk>-<n>.jsonl
+		i, err := manifest.ChunkIndex(id)
+		if err != nil || i >= chunks {
+			return "", fmt.Errorf("oracle: output file %q names no chunk of the job", o.Key)
+		}
+		seen[i]++
+	}
+	var bad []string
+	for i, n := range seen {
+		if n != 1 {
+			bad = append(bad, fmt.Sprintf("%s has %d files", manifest.ChunkID(i), n))
+		}
+	}
+	switch {
+	case markers != chunks:
+		return "", fmt.Errorf("oracle: %d markers for %d chunks", markers, chunks)
+	case len(bad) > 0:
+		return "", fmt.Errorf("oracle: %d chunks not committed exactly once, e.g. %s", len(bad), strings.Join(bad[:min(5, len(bad))], ", "))
+	case res.RecordsIn != int64(chunks) || res.RecordsOut != int64(chunks):
+		return "", fmt.Errorf("oracle: the commit counts %d records in, %d out; want %d", res.RecordsIn, res.RecordsOut, chunks)
+	}
+	return fmt.Sprintf("ok: %d markers, %d committed files, one per chunk; %d records in and out", markers, files, chunks), nil
+}
+
+// roundTrips is a go-redis hook counting requests: a command or a
+// pipeline is one round trip.
+type roundTrips struct{ n atomic.Int64 }
+
+func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		r.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+func redisClient(url string) (redis.UniversalClient, error) {
+	if strings.Contains(url, "+cluster://") {
+		return nil, fmt.Errorf("scale: give one Redis server (INFO commandstats is read from it)")
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	return redis.NewClient(opt), nil
+}
+
+// commandStats reads the calls of every command from INFO commandstats.
+func commandStats(ctx context.Context, rdb redis.UniversalClient) (map[string]int64, error) {
+	s, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil, fmt.Errorf("INFO commandstats: %w", err)
+	}
+	stats := map[string]int64{}
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "cmdstat_"), ":calls=")
+		if !ok {
+			continue
+		}
+		n, _, _ := strings.Cut(rest, ",")
+		if v, err := strconv.ParseInt(n, 10, 64); err == nil {
+			stats[name] = v
+		}
+	}
+	return stats, nil
+}
+
+func sampleHeap(peak *atomic.Uint64) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// progress prints line() to stderr every interval until stopped.
+func progress(interval time.Duration, line func() string) (stop func()) {
+	if interval <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				fmt.Fprintln(os.Stderr, line())
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func writeHeapProfile(path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, "scale:", err)
+	}
+}
+
+// rss is the process's VmRSS in MiB.
+func rss() float64 { return procStatus("VmRSS:") }
+
+// peakRSS is the process's VmHWM in MiB (0 where /proc is missing).
+func peakRSS() float64 { return procStatus("VmHWM:") }
+
+func procStatus(field string) float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, field); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// sleepFunc is the simulated task: it counts its records, sleeps a drawn
+// time and writes one row.
+type sleepFunc struct {
+	median         time.Duration
+	stragglerEvery int
+}
+
+func (sleepFunc) Name() string     { return "simsleep" }
+func (sleepFunc) Describe() string { return "scale simulation: sleeps a drawn time, writes one row" }
+func (f sleepFunc) Prepare(functions.Params) (functions.Task, error) {
+	return sleepTask(f), nil
+}
+
+type sleepTask sleepFunc
+
+var sleepSchema = &functions.Schema{Columns: []functions.Column{{Name: "records", Type: functions.Int64}}}
+
+func (sleepTask) Output() *functions.Schema { return sleepSchema }
+func (t sleepTask) Map(ctx context.Context, in functions.Input, out functions.Output) error {
+	var n int64
+	for {
+		_, err := in.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		n++
+	}
+	d := time.Duration(float64(t.median) * math.Exp(0.5*rand.NormFloat64()))
+	if t.stragglerEvery > 0 && rand.IntN(t.stragglerEvery) == 0 {
+		d *= 20
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+	}
+	return out.Write(functions.Row{functions.IntValue(n)})
+}
