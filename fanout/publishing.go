@@ -152,6 +152,17 @@ func publishFile(ctx context.Context, b objstore.Bucket, f manifest.OutputFile, 
 		}
 		info, err := up.CompleteUpload(ctx, u)
 		if errors.Is(err, objstore.ErrNotFound) {
+			// The store did not recognise the object at the key as the
+			// upload's completion: its ETag is not the one computed from
+			// the parts, as on a bucket that encrypts by default without
+			// this process knowing. Only this job's commit completes
+			// uploads of this key (the job ID is in the name), and only
+			// the winner's: an object of the file's size there is it.
+			if cur, serr := b.Stat(ctx, f.Key); serr == nil && cur.Size == f.Size {
+				info, err = cur, nil
+			}
+		}
+		if errors.Is(err, objstore.ErrNotFound) {
 			return f, fmt.Errorf("completing the upload of %s: its bytes are gone (the upload was aborted before the commit: a lifecycle rule shorter than the job, `fanout gc` on a live job; or broken by a completion cut off mid-request on MinIO); the job cannot commit them: run it again with --rerun: %w", f.Key, err)
 		}
 		if err != nil {
