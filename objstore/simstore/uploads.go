@@ -112,8 +112,8 @@ func (s *Store) CompleteUpload(ctx context.Context, want objstore.Upload) (objst
 	var info objstore.ObjectInfo
 	err := s.request(ctx, KindCompleteUpload, want.Key, 0, func() error {
 		s.umu.Lock()
-		defer s.umu.Unlock()
 		u, ok := s.uploads[want.ID]
+		s.umu.Unlock()
 		if !ok || u.key != want.Key {
 			// Gone: completed before (a lost response), or aborted.
 			o, found := s.lookup(want.Key)
@@ -126,11 +126,15 @@ func (s *Store) CompleteUpload(ctx context.Context, want objstore.Upload) (objst
 		if !slices.Equal(u.parts, want.Parts) {
 			return fmt.Errorf("parts %v are not the upload's: InvalidPart", want.Parts)
 		}
+		// Not under the uploads' lock: a completion waits for the
+		// bucket's. Two completions of one upload store the same object.
 		obj := &object{key: u.key, data: u.body.data, file: u.body.file, size: u.body.size, etag: etag, mod: time.Now().UTC()}
 		if err := s.store(obj, false, ""); err != nil {
 			return err
 		}
+		s.umu.Lock()
 		delete(s.uploads, u.id)
+		s.umu.Unlock()
 		info = obj.info()
 		return nil
 	})
