@@ -37,6 +37,9 @@ var duckTypesColumns = []struct{ name, expr string }{
 	{"i32", "((i * 2654435761 % 4294967296) - 2147483648)::INTEGER"},
 	{"fl", "CASE i WHEN 3 THEN 'NaN'::FLOAT WHEN 4 THEN 'inf'::FLOAT WHEN 5 THEN -3.4028235e38::FLOAT ELSE (i / 7.0)::FLOAT END"},
 	{"u", "md5(i::VARCHAR)::UUID"},
+	{"tmns", "('01:02:03.' || lpad((i * 104729 % 1000000000)::VARCHAR, 9, '0'))::TIME_NS"},
+	{"tmtz", "('01:02:03.' || lpad((i * 7 % 1000000)::VARCHAR, 6, '0') || '+00')::TIMETZ"},
+	{"tss", "(TIMESTAMP '2000-01-01' + to_seconds(i * 86399))::TIMESTAMP_S"},
 	{"s", "'s' || i::VARCHAR"},
 	{"b", "i % 3 = 0"},
 	{"f64", "i / 3.0"},
@@ -52,8 +55,9 @@ func duckTypesSelect(rows int) string {
 
 // TestParquetRoundTripKeepsDuckDBTypes converts Parquet files DuckDB wrote
 // with every DuckDB type fanout has (DECIMAL(18,4), DECIMAL(38,10), DATE,
-// TIME, TIMESTAMP, TIMESTAMP_NS, TIMESTAMPTZ, BLOB, UTINYINT..UBIGINT,
-// TINYINT..INTEGER, FLOAT, UUID, ...), 10,000 rows in several row groups,
+// TIME, TIME_NS, TIMETZ, TIMESTAMP, TIMESTAMP_NS, TIMESTAMP_MS,
+// TIMESTAMP_S (which DuckDB writes as TIMESTAMP), TIMESTAMPTZ, BLOB,
+// UTINYINT..UBIGINT, TINYINT..INTEGER, FLOAT, UUID, ...), 10,000 rows in several row groups,
 // in each codec DuckDB writes, to Parquet through fanout's reader and
 // writer: DuckDB's DESCRIBE of the output equals the input's and EXCEPT
 // ALL is empty both ways.
