@@ -51,31 +51,7 @@ func checkWordCounts(t *testing.T, r *faultRig, out, job string, want map[string
 		words = append(words, w)
 	}
 	faulttest.CheckCommitted(t, r.store, out, job, faulttest.JSONField("word"), words)
-	got := map[string]int64{}
-	for info, err := range r.store.List(context.Background(), out, nil) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasPrefix(info.Key, out+"_") {
-			continue
-		}
-		rc, _, err := r.store.Get(context.Background(), info.Key, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dec := json.NewDecoder(rc)
-		for dec.More() {
-			var row struct {
-				Word  string `json:"word"`
-				Count int64  `json:"count"`
-			}
-			if err := dec.Decode(&row); err != nil {
-				t.Fatal(err)
-			}
-			got[row.Word] += row.Count
-		}
-		rc.Close()
-	}
+	got := readCounts(t, r.store, out, "count")
 	for w, n := range want {
 		if got[w] != n {
 			t.Errorf("word %s: count %d, want %d", w, got[w], n)
@@ -336,4 +312,42 @@ func TestRedriveSkipsADeadChunkItsBackupPublished(t *testing.T) {
 		t.Errorf("c00000001 ran %d times, want once (its backup published it before the redrive)", n)
 	}
 	r.check("out/", info.Job)
+}
+
+// readCounts sums the committed JSONL rows of a word count under out:
+// field word and the count in countField.
+func readCounts(t *testing.T, b objstore.Bucket, out, countField string) map[string]int64 {
+	t.Helper()
+	ctx := context.Background()
+	got := map[string]int64{}
+	for o, err := range b.List(ctx, out, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(o.Key, out+"_") {
+			continue
+		}
+		rc, _, err := b.Get(ctx, o.Key, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := json.NewDecoder(rc)
+		for dec.More() {
+			var row map[string]json.RawMessage
+			var word string
+			var n int64
+			if err := dec.Decode(&row); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(row["word"], &word); err != nil {
+				t.Fatalf("%s: word: %v", o.Key, err)
+			}
+			if err := json.Unmarshal(row[countField], &n); err != nil {
+				t.Fatalf("%s: %s: %v", o.Key, countField, err)
+			}
+			got[word] += n
+		}
+		rc.Close()
+	}
+	return got
 }
