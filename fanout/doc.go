@@ -43,8 +43,11 @@
 //     once with If-None-Match: *, _SUCCESS is written, staging removed and
 //     the job's other open uploads aborted.
 //     Committing a committed job verifies it and changes nothing. Whoever
-//     finds the job finished commits it (Wait, TryCommit, idle workers),
-//     one at a time under the job's commit lease (commitlease.go).
+//     finds the job finished commits it, one at a time under the job's
+//     commit lease (commitlease.go): moving a job forward (reclaim, settle
+//     dead tasks, start the reduce stage, backups, commit) is one step,
+//     advance.go, taken by Wait, TryCommit, Advance (the Lambda driver and
+//     sweep) and idle workers.
 //  8. Collect (gc.go, fanout gc): what jobs that can never commit left
 //     (their prefix, their open uploads) is removed on request, never the
 //     owner job's while it runs or commits.
