@@ -432,7 +432,8 @@ func (e *Engine) Status(ctx context.Context, outURL, job string) (Result, error)
 		// (or failed within the tolerance), and its time is the commit
 		// record's.
 		res := e.result(js, rec, time.Now())
-		res.Queue = QueueStats{Done: js.m.Chunks + js.m.Reducers - len(rec.Failed), Dead: len(rec.Failed)}
+		res.Queue = QueueStats{Done: js.m.Chunks + js.m.Reducers - len(rec.Failed), Dead: len(rec.Failed),
+			RecordsIn: rec.RecordsIn, RecordsOut: rec.RecordsOut, BytesIn: rec.BytesIn}
 		res.Elapsed = time.Duration(rec.Timings.Wall)
 		res.Planned = js.m.Created
 		return res, nil

@@ -106,15 +106,16 @@ func TestStatusOfACommittedJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != fanout.StateCommitted || st.Queue != (fanout.QueueStats{Done: res.Chunks}) || st.Elapsed <= 0 || st.Elapsed > res.Elapsed+time.Second {
-		t.Errorf("status: got state %s, queue %+v, elapsed %s; want committed, %d done, the job's wall time (run took %s)",
+	if st.State != fanout.StateCommitted || st.Queue != (fanout.QueueStats{Done: res.Chunks, RecordsIn: res.RecordsIn, RecordsOut: res.RecordsOut, BytesIn: res.BytesIn}) || st.Elapsed <= 0 || st.Elapsed > res.Elapsed+time.Second {
+		t.Errorf("status: got state %s, queue %+v, elapsed %s; want committed, %d done with the commit record's counts, the job's wall time (run took %s)",
 			st.State, st.Queue, st.Elapsed, res.Chunks, res.Elapsed)
 	}
 	b, err := json.Marshal(st)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := fmt.Sprintf(`"queue":{"pending":0,"running":0,"done":%d,"dead":0,"retrying":0}`, res.Chunks); !strings.Contains(string(b), want) {
+	if want := fmt.Sprintf(`"queue":{"pending":0,"running":0,"done":%d,"dead":0,"retrying":0,"records_in":%d,"records_out":%d,"bytes_in":%d}`,
+		res.Chunks, res.RecordsIn, res.RecordsOut, res.BytesIn); !strings.Contains(string(b), want) {
 		t.Errorf("status JSON %s lacks %s", b, want)
 	}
 }
