@@ -147,6 +147,9 @@ func (s *sampler) look(ctx context.Context, owners bool) {
 	}
 	s.mu.Lock()
 	for job, e := range s.jobs {
+		if qerr != nil && e.inQueue {
+			inQueue[job] = true // as far as anyone knows
+		}
 		if !inQueue[job] && !e.ov.Final() && e.ov.Output != "" {
 			targets = append(targets, target{spec: fanout.JobQueueSpec{Job: job}, out: e.ov.Output})
 		}
@@ -190,12 +193,15 @@ func (s *sampler) look(ctx context.Context, owners bool) {
 	g.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for job, e := range s.jobs {
-		e.inQueue = inQueue[job]
-	}
 	s.errs, s.at = "", time.Now()
 	if qerr != nil {
+		// What the queue held before still stands: an outage is not a
+		// job leaving the queue.
 		s.errs = "listing the queue's jobs: " + s.cfg.Engine.Redact(qerr.Error())
+		return
+	}
+	for job, e := range s.jobs {
+		e.inQueue = inQueue[job]
 	}
 	s.trim()
 }

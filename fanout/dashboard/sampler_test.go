@@ -3,6 +3,7 @@ package dashboard
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"iter"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -195,5 +197,69 @@ func TestLookCostsTheSameForAnyChunkCount(t *testing.T) {
 	}
 	if s, q := store.reset(), queue.reset(); len(s) != 0 || len(q) != 0 {
 		t.Errorf("20 API requests asked the bucket %v and the queue %v; want nothing (answered from the last look)", s, q)
+	}
+}
+
+// downAdmin is a queue whose job listing fails while down is set.
+type downAdmin struct {
+	*memqueue.Queue
+	down *atomic.Bool
+}
+
+func (a downAdmin) Jobs(ctx context.Context) ([]fanout.JobQueueSpec, error) {
+	if a.down.Load() {
+		return nil, errors.New("injected: the queue is unreachable")
+	}
+	return a.Queue.Jobs(ctx)
+}
+
+// TestQueueOutageKeepsTheJobs looks at a queued job, then fails the
+// queue's job listing: the jobs list says why it is stale and still
+// shows the job as the queue last held it.
+func TestQueueOutageKeepsTheJobs(t *testing.T) {
+	in := t.TempDir()
+	if err := os.WriteFile(filepath.Join(in, "a.txt"), []byte("a\nb\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	q := memqueue.New(memqueue.Config{})
+	var down atomic.Bool
+	eng, err := fanout.New(fanout.Config{Queue: q, Admin: downAdmin{q, &down}, Functions: builtin.Registry(),
+		Open: func(ctx context.Context, u string) (objstore.Bucket, error) {
+			b, _, err := bucketurl.Open(ctx, u, bucketurl.Options{})
+			return b, err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	ctx := context.Background()
+	info, err := eng.Submit(ctx, manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "convert",
+		Output: "file://" + filepath.Join(t.TempDir(), "out") + "/", OutputFormat: "lines"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Engine: eng, Admin: downAdmin{q, &down}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.sampler.look(ctx, true)
+	down.Store(true)
+	d.sampler.look(ctx, true)
+	srv := httptest.NewServer(d.Handler())
+	defer srv.Close()
+	res, err := srv.Client().Get(srv.URL + "/ui/api/jobs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var list JobsReply
+	if err := json.NewDecoder(res.Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(list.Error, "the queue is unreachable") || len(list.Jobs) != 1 || list.Jobs[0].Job != info.Job || list.Jobs[0].State != fanout.StateQueued {
+		t.Errorf("during the outage: %+v; want the error and job %s still queued", list, info.Job)
+	}
+	if e, _ := d.sampler.get(info.Job); !e.inQueue {
+		t.Errorf("during the outage the job counts as gone from the queue")
 	}
 }
