@@ -128,6 +128,9 @@ func (e *Engine) PlanWith(ctx context.Context, spec manifest.JobSpec, opts PlanO
 	if err := p.listAll(ctx); err != nil {
 		return PlanInfo{}, err
 	}
+	if err := p.flushDrift(ctx); err != nil {
+		return PlanInfo{}, err
+	}
 	if p.union != nil && !p.given {
 		p.schema = p.union.schema().String() // the union of the objects' columns
 	}
@@ -277,8 +280,9 @@ type planRun struct {
 	firstObj   *manifest.ObjectRef
 	// given says the schema came from --arg schema= or the function;
 	// union holds the columns across objects (drift.go).
-	given bool
-	union *schemaUnion
+	given      bool
+	union      *schemaUnion
+	driftQueue []driftRead
 }
 
 func (p *planRun) listAll(ctx context.Context) error {
@@ -456,13 +460,16 @@ func (p *planRun) addObject(ctx context.Context, b objstore.Bucket, store string
 		}
 		if !first || p.given {
 			var err error
-			switch format {
-			case manifest.FormatCSV:
-				header, err = p.driftCSV(ctx, b, ref)
-			case manifest.FormatJSONL:
-				err = p.driftJSONL(ctx, b, ref)
-			case manifest.FormatParquet:
-				groups, err = p.driftParquet(ctx, b, ref)
+			inline := format == manifest.FormatParquet ||
+				(format == manifest.FormatCSV && info.Size > p.spec.ChunkBytes && manifest.Splittable(format, compression, p.spec.CSVWhole))
+			if !inline {
+				err = p.queueDrift(ctx, b, ref)
+			} else if err = p.flushDrift(ctx); err == nil { // the union in listing order
+				if format == manifest.FormatCSV {
+					header, err = p.driftCSV(ctx, b, ref)
+				} else {
+					groups, err = p.driftParquet(ctx, b, ref)
+				}
 			}
 			if err != nil {
 				return err
