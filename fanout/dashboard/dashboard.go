@@ -25,6 +25,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"embed"
@@ -312,8 +313,8 @@ type JobReply struct {
 	Sample *fanout.MarkerSample `json:"sample,omitempty"`
 	// Actions says which actions the job takes now.
 	Actions []string `json:"actions"`
-	// TokenRequired is true: actions need the token (false when they are
-	// disabled altogether).
+	// TokenRequired is true when actions are enabled (they need the
+	// token); false when the dashboard has no token and takes none.
 	TokenRequired bool `json:"token_required"`
 }
 
@@ -354,10 +355,7 @@ func partitions(rec *manifest.CommitRecord) []Partition {
 		p.Bytes += f.Size
 	}
 	slices.SortFunc(out, func(a, b *Partition) int {
-		if a.Bytes != b.Bytes {
-			return int(min(max(b.Bytes-a.Bytes, -1), 1))
-		}
-		return strings.Compare(a.Partition, b.Partition)
+		return cmp.Or(cmp.Compare(b.Bytes, a.Bytes), strings.Compare(a.Partition, b.Partition))
 	})
 	list := make([]Partition, 0, min(len(out), partitionsShown))
 	for _, p := range out[:min(len(out), partitionsShown)] {
