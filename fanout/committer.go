@@ -229,8 +229,12 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	}
 	// Nothing is published before the output is fenced for this job: a
 	// --rerun that took it over has then refused us, or is refused.
-	if err := e.fenceOutput(ctx, js); err != nil {
+	owner, err := e.fenceOutput(ctx, js)
+	if err != nil {
 		return nil, err
+	}
+	if owner.Replaces != js.job {
+		rec.Replaces = owner.Replaces // --overwrite (replace.go)
 	}
 	// Put the files in place. A reader listing the prefix may see these
 	// files before _SUCCESS exists: see the README's "Guarantees".
@@ -266,7 +270,7 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	if err != nil {
 		return nil, fmt.Errorf("writing the commit record: %w", err)
 	}
-	return rec, e.finishCommit(ctx, js)
+	return rec, e.finishCommit(ctx, js, rec)
 }
 
 // publishFiles puts every file of rec in place (publishFile), the data
@@ -308,11 +312,16 @@ func (e *Engine) publishFiles(ctx context.Context, js *jobState, rec *manifest.C
 	return err
 }
 
-// finishCommit writes _SUCCESS and removes staging; both are idempotent.
-func (e *Engine) finishCommit(ctx context.Context, js *jobState) error {
-	body := fmt.Sprintf("{\"job\":%q}\n", js.job)
-	if _, err := js.out.Put(ctx, js.layout.SuccessKey(), strings.NewReader(body), &objstore.PutOptions{Size: int64(len(body)), ContentType: "application/json"}); err != nil {
-		return fmt.Errorf("writing _SUCCESS: %w", err)
+// finishCommit makes _SUCCESS name the job (switchSuccess), removes the
+// files of the job it replaced (--overwrite), and removes staging; each
+// is idempotent.
+func (e *Engine) finishCommit(ctx context.Context, js *jobState, rec *manifest.CommitRecord) error {
+	switched, err := e.switchSuccess(ctx, js, rec)
+	if err != nil {
+		return err
+	}
+	if switched {
+		e.removeReplaced(ctx, js, rec)
 	}
 	e.cleanUp(ctx, js)
 	return nil
@@ -342,6 +351,15 @@ func (e *Engine) readCommit(ctx context.Context, js *jobState) (*manifest.Commit
 // verifyCommitted checks that every committed file is in place with its
 // size, then completes an interrupted commit (_SUCCESS, staging removal).
 func (e *Engine) verifyCommitted(ctx context.Context, js *jobState, rec *manifest.CommitRecord) error {
+	named, _, err := readSuccess(ctx, js.out, js.layout)
+	if err != nil {
+		return err
+	}
+	if named != "" && named != js.job && named != rec.Replaces {
+		// Replaced since by a job with --overwrite (replace.go), which
+		// deletes this job's files: nothing of it is to verify.
+		return nil
+	}
 	var mu sync.Mutex
 	var bad []string
 	g, gctx := errgroup.WithContext(ctx)
@@ -362,14 +380,15 @@ func (e *Engine) verifyCommitted(ctx context.Context, js *jobState, rec *manifes
 		slices.Sort(bad)
 		return fmt.Errorf("job %s is committed but %d file(s) are missing or changed: %s", js.job, len(bad), strings.Join(bad[:min(len(bad), 5)], ", "))
 	}
-	if _, err := js.out.Stat(ctx, js.layout.SuccessKey()); err == nil {
+	if named == js.job {
 		// Fully committed: leave everything published as it is, but
 		// finish cleaning up, which a committer stopped after _SUCCESS
 		// left undone (a listing each when there is nothing).
+		e.removeReplaced(ctx, js, rec)
 		e.cleanUp(ctx, js)
 		return nil
 	}
-	return e.finishCommit(ctx, js)
+	return e.finishCommit(ctx, js, rec)
 }
 
 // accountMarker adds the marker's retries, backups, Lambda GB-seconds and

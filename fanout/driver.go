@@ -33,6 +33,11 @@ type Result struct {
 	Files      int                    `json:"files"`
 	Failed     []manifest.FailedChunk `json:"failed,omitempty"`
 	Error      string                 `json:"error,omitempty"`
+	// Replaces is the job whose committed output this job's commit
+	// replaced (--overwrite); ReplacedBy the job that replaced this
+	// committed job's output since (Status).
+	Replaces   string `json:"replaces,omitempty"`
+	ReplacedBy string `json:"replaced_by,omitempty"`
 	// Existing is true when the job had been submitted before.
 	Existing bool          `json:"existing,omitempty"`
 	Elapsed  time.Duration `json:"elapsed_ns"`
@@ -411,7 +416,7 @@ func (e *Engine) result(js *jobState, rec *manifest.CommitRecord, start time.Tim
 		RecordsIn: rec.RecordsIn, RecordsOut: rec.RecordsOut, BytesIn: rec.BytesIn, BytesOut: rec.BytesOut,
 		Output: js.m.Spec.Output, Files: len(rec.Files), Failed: rec.Failed, Elapsed: time.Since(start),
 		Markers: rec.Chunks, Retries: rec.Retries, Backups: rec.Backups, S3Requests: rec.S3Requests,
-		LambdaGBSeconds: rec.LambdaGBSeconds,
+		LambdaGBSeconds: rec.LambdaGBSeconds, Replaces: rec.Replaces,
 	}
 	if rec.Timings != (manifest.Timings{}) {
 		t := rec.Timings
@@ -436,6 +441,9 @@ func (e *Engine) Status(ctx context.Context, outURL, job string) (Result, error)
 			RecordsIn: rec.RecordsIn, RecordsOut: rec.RecordsOut, BytesIn: rec.BytesIn}
 		res.Elapsed = time.Duration(rec.Timings.Wall)
 		res.Planned = js.m.Created
+		if named, _, err := readSuccess(ctx, js.out, js.layout); err == nil && named != job && named != rec.Replaces && named != "" {
+			res.ReplacedBy = named // its files are gone (replace.go)
+		}
 		return res, nil
 	}
 	res := Result{Job: job, State: StateRunning, Chunks: js.m.Chunks, Objects: js.m.Objects, Output: js.m.Spec.Output, Planned: js.m.Created}

@@ -105,6 +105,9 @@ type OutputOwnedError struct {
 	// committed.
 	State    string
 	AtCommit bool
+	// Replacing is the committed job whose output the owner replaces at
+	// its commit (--overwrite): only a job with --overwrite takes over.
+	Replacing string
 }
 
 func (e *OutputOwnedError) Error() string {
@@ -112,7 +115,12 @@ func (e *OutputOwnedError) Error() string {
 		return fmt.Sprintf("output %s was taken over by job %s (%s): nothing of job %s was published", e.Output, e.Owner, e.State, e.Job)
 	}
 	hint := "choose another output prefix"
-	if e.State != StateCommitted && e.State != manifest.OwnerCommitting {
+	switch {
+	case e.Replacing != "":
+		hint += fmt.Sprintf(", or run with --overwrite --rerun to take it over (it replaces job %s's committed output)", e.Replacing)
+	case e.State == StateCommitted:
+		hint += ", or run with --overwrite to replace its output when this job commits"
+	case e.State != manifest.OwnerCommitting:
 		hint += ", or run with --rerun to take it over (the owner's commit is then refused)"
 	}
 	return fmt.Sprintf("output %s is owned by job %s (%s): %s", e.Output, e.Owner, e.State, hint)
@@ -175,13 +183,17 @@ func (e *Engine) claimOutput(ctx context.Context, out objstore.Bucket, layout ma
 		cur, etag, err := readOwner(ctx, out, layout)
 		switch {
 		case errors.Is(err, objstore.ErrNotFound):
+			replaces := ""
 			if other, err := successJob(ctx, out, layout); err != nil {
 				return err
 			} else if other != "" && other != job {
 				// Committed before owner records existed.
-				return functions.Permanent(&OutputOwnedError{Output: spec.Output, Job: job, Owner: other, State: StateCommitted})
+				if !spec.Overwrite || !manifest.ValidJobID(other) {
+					return functions.Permanent(&OutputOwnedError{Output: spec.Output, Job: job, Owner: other, State: StateCommitted})
+				}
+				replaces = other
 			}
-			err := writeOwner(ctx, out, layout, &manifest.Owner{Job: job, Spec: specOf(spec), State: manifest.OwnerRunning}, "")
+			err := writeOwner(ctx, out, layout, &manifest.Owner{Job: job, Spec: specOf(spec), State: manifest.OwnerRunning, Replaces: replaces}, "")
 			if lostRace(err) {
 				continue // another job claimed it first: look at it
 			}
@@ -224,14 +236,34 @@ func (e *Engine) claimOutput(ctx context.Context, out objstore.Bucket, layout ma
 				return err
 			}
 		}
-		if (spec.Nonce == "" && !abandoned) || state == StateCommitted || state == manifest.OwnerCommitting {
+		// A job taking over from one that replaces a committed output
+		// (--overwrite) inherits the replacing.
+		replaces := cur.Replaces
+		takeover := spec.Nonce != "" || abandoned
+		switch {
+		case state == StateCommitted && spec.Overwrite:
+			// Replaced at this job's commit, once the owner's commit is
+			// complete: its _SUCCESS is what this job's replaces.
+			if done, err := successJob(ctx, out, layout); err != nil {
+				return err
+			} else if done != cur.Job {
+				return functions.Permanent(&OutputOwnedError{Output: spec.Output, Job: job, Owner: cur.Job, State: manifest.OwnerCommitting})
+			}
+			replaces, takeover = cur.Job, true
+		case state == StateCommitted || state == manifest.OwnerCommitting:
 			return refused
+		}
+		if !takeover {
+			return refused
+		}
+		if replaces != "" && !spec.Overwrite {
+			return functions.Permanent(&OutputOwnedError{Output: spec.Output, Job: job, Owner: cur.Job, State: state, Replacing: replaces})
 		}
 		if tookFrom != "" && tookFrom != cur.Job {
 			return refused // another --rerun took it over first
 		}
 		tookFrom = cur.Job
-		err = writeOwner(ctx, out, layout, &manifest.Owner{Job: job, Spec: specOf(spec), State: manifest.OwnerRunning, Previous: cur.Job}, etag)
+		err = writeOwner(ctx, out, layout, &manifest.Owner{Job: job, Spec: specOf(spec), State: manifest.OwnerRunning, Previous: cur.Job, Replaces: replaces}, etag)
 		if lostRace(err) {
 			continue // the owner changed its record (fenced?) or was taken over: look again
 		}
@@ -306,45 +338,47 @@ func ownerState(ctx context.Context, out objstore.Bucket, layout manifest.Layout
 }
 
 // fenceOutput makes js's job the committing owner of its output (step 2
-// above); Commit publishes nothing before it returns nil. A job that no
-// longer owns its output gets *OutputOwnedError (permanent).
-func (e *Engine) fenceOutput(ctx context.Context, js *jobState) error {
+// above) and returns the owner record; Commit publishes nothing before it
+// returns. A job that no longer owns its output gets *OutputOwnedError
+// (permanent), a cancelled one *JobCancelledError.
+func (e *Engine) fenceOutput(ctx context.Context, js *jobState) (*manifest.Owner, error) {
 	for range ownerRetries {
 		cur, etag, err := readOwner(ctx, js.out, js.layout)
 		switch {
 		case errors.Is(err, objstore.ErrNotFound):
 			// A job planned before owner records existed.
 			if other, err := successJob(ctx, js.out, js.layout); err != nil {
-				return err
+				return nil, err
 			} else if other != "" && other != js.job {
-				return functions.Permanent(&OutputOwnedError{Output: js.m.Spec.Output, Job: js.job, Owner: other, State: StateCommitted, AtCommit: true})
+				return nil, functions.Permanent(&OutputOwnedError{Output: js.m.Spec.Output, Job: js.job, Owner: other, State: StateCommitted, AtCommit: true})
 			}
-			err := writeOwner(ctx, js.out, js.layout, &manifest.Owner{Job: js.job, Spec: specOf(js.m.Spec), State: manifest.OwnerCommitting}, "")
+			o := &manifest.Owner{Job: js.job, Spec: specOf(js.m.Spec), State: manifest.OwnerCommitting}
+			err := writeOwner(ctx, js.out, js.layout, o, "")
 			if lostRace(err) {
 				continue
 			}
-			return err
+			return o, err
 		case err != nil:
-			return fmt.Errorf("checking the output's owner: %w", err)
+			return nil, fmt.Errorf("checking the output's owner: %w", err)
 		case cur.Job != js.job:
 			state, err := ownerState(ctx, js.out, js.layout, cur)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			return functions.Permanent(&OutputOwnedError{Output: js.m.Spec.Output, Job: js.job, Owner: cur.Job, State: state, AtCommit: true})
+			return nil, functions.Permanent(&OutputOwnedError{Output: js.m.Spec.Output, Job: js.job, Owner: cur.Job, State: state, AtCommit: true})
 		case cur.State == manifest.OwnerCommitting:
-			return nil // fenced by this or another committer of the job
+			return cur, nil // fenced by this or another committer of the job
 		case cur.State == manifest.OwnerCancelled:
 			// Cancelled before this fence: nothing is published.
-			return functions.Permanent(&JobCancelledError{Job: js.job, Reason: cur.Reason, At: cur.Since})
+			return nil, functions.Permanent(&JobCancelledError{Job: js.job, Reason: cur.Reason, At: cur.Since})
 		}
 		next := *cur
 		next.State, next.Reason = manifest.OwnerCommitting, ""
 		if err := writeOwner(ctx, js.out, js.layout, &next, etag); !lostRace(err) {
-			return err
+			return &next, err
 		}
 	}
-	return fmt.Errorf("fencing output %s: its owner record kept changing", js.m.Spec.Output)
+	return nil, fmt.Errorf("fencing output %s: its owner record kept changing", js.m.Spec.Output)
 }
 
 // setOwnerState moves the owner record of js's output from state from to

@@ -116,6 +116,11 @@ type JobSpec struct {
 	// Nonce, when set, makes the job ID differ from an earlier identical
 	// submission (a forced re-run).
 	Nonce string `json:"nonce,omitempty"`
+	// Overwrite lets the job take over an output that holds another job's
+	// committed result and replace it at its commit (--overwrite; see
+	// fanout/owner.go). Part of the job ID: the same spec with and without
+	// it are two jobs.
+	Overwrite bool `json:"overwrite,omitempty"`
 }
 
 // Duration is a time.Duration that encodes in JSON as a Go duration string
@@ -357,6 +362,10 @@ type CommitRecord struct {
 	// that ran on AWS Lambda: chunk time times function memory. Invocation
 	// overhead and idle polling are not counted.
 	LambdaGBSeconds float64 `json:"lambda_gb_seconds,omitempty"`
+	// Replaces is the job whose committed output this commit replaced
+	// (--overwrite): _SUCCESS named it until this commit's record existed,
+	// and its files are deleted after _SUCCESS names this job.
+	Replaces string `json:"replaces,omitempty"`
 	// Rejections sums the chunk markers' (the files at their committed
 	// keys, under <out>/_rejected/).
 	Rejections

@@ -421,6 +421,9 @@ func printSummary(res jobResult) {
 	fmt.Printf("job %s committed%s\n", res.Job, note)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(w, "  output\t%s\n", res.Output)
+	if res.Replaces != "" {
+		fmt.Fprintf(w, "  replaced\tjob %s's output (its files are deleted)\n", res.Replaces)
+	}
 	fmt.Fprintf(w, "  files\t%d (%s)\n", res.Files, humanBytes(res.BytesOut))
 	fmt.Fprintf(w, "  chunks\t%d\n", res.Chunks)
 	fmt.Fprintf(w, "  records\t%d in, %d out\n", res.RecordsIn, res.RecordsOut)
@@ -678,6 +681,9 @@ func newStatusCommand(g *globalFlags) *cobra.Command {
 			fmt.Fprintf(w, "  queue\tpending %d (retrying %d), running %d, done %d, dead %d\n",
 				res.Queue.Pending, res.Queue.Retrying, res.Queue.Running, res.Queue.Done, res.Queue.Dead)
 			if res.State == fanout.StateCommitted {
+				if res.ReplacedBy != "" {
+					fmt.Fprintf(w, "  replaced\tby job %s (--overwrite): the output holds that job's result now\n", res.ReplacedBy)
+				}
 				fmt.Fprintf(w, "  records\t%d in, %d out\n", res.RecordsIn, res.RecordsOut)
 				fmt.Fprintf(w, "  files\t%d\n", res.Files)
 				printCosts(w, res)
