@@ -54,6 +54,16 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (RedriveInfo, 
 	if err := cancelled(ctx, js.out, js.layout, job); err != nil {
 		return info, err
 	}
+	// A commit that has fenced the output publishes what the markers name
+	// now: none of them may go under it (for an aggregating job the
+	// reduce stage would run again and write uploads of the same final
+	// keys beside, or over, files the commit completed). The next commit
+	// finishes such a job.
+	if cur, _, err := readOwner(ctx, js.out, js.layout); err == nil && cur.Job == job && cur.State == manifest.OwnerCommitting {
+		return info, functions.Permanent(fmt.Errorf("job %s is committing: its commit publishes what its chunks wrote, and a redrive would change that under it; let the commit finish (fanout wait, or any idle worker)", job))
+	} else if err != nil && !errors.Is(err, objstore.ErrNotFound) {
+		return info, err
+	}
 	// A job whose output a --rerun took over can never commit.
 	if other, err := e.setOwnerState(ctx, js, manifest.OwnerFailed, manifest.OwnerRunning, ""); err != nil {
 		return info, err
