@@ -205,6 +205,10 @@ type JobRow struct {
 	RecordsOut       int64   `json:"records_out,omitempty"`
 	RecordsPerSecond float64 `json:"records_per_second,omitempty"`
 	RecordsEstimated bool    `json:"records_estimated,omitempty"`
+	// RecordsCounted says the running job's records and input read are
+	// the queue's counts of its published tasks (every worker's, each task
+	// once: fanout.TaskCounter), exact rather than estimated.
+	RecordsCounted bool `json:"records_counted,omitempty"`
 	// SampledMarkers is how many chunk markers the estimates rest on.
 	SampledMarkers int `json:"sampled_markers,omitempty"`
 	// LambdaGBSeconds is the commit record's, or while the job runs an
@@ -269,6 +273,16 @@ func row(e entry) JobRow {
 			r.RecordsPerSecond = perByte * r.BytesPerSecond
 		}
 		r.LambdaGBSeconds = m.LambdaGBSeconds / float64(m.Markers) * float64(min(ov.Done, ov.MapChunks))
+	}
+	if q := ov.Queue; ov.Commit == nil && (q.RecordsIn > 0 || q.BytesIn > 0) {
+		// A queue that counts (fanout.TaskCounter) gives the records and
+		// bytes of the tasks published so far exactly.
+		r.RecordsIn, r.RecordsOut, r.BytesDone = q.RecordsIn, q.RecordsOut, q.BytesIn
+		r.RecordsEstimated, r.RecordsCounted = false, true
+		r.RecordsPerSecond = 0
+		if q.BytesIn > 0 {
+			r.RecordsPerSecond = float64(q.RecordsIn) / float64(q.BytesIn) * r.BytesPerSecond
+		}
 	}
 	return r
 }

@@ -177,11 +177,13 @@ func TestDashboardShowsAFailedJobAndRedrivesIt(t *testing.T) {
 	if !strings.Contains(r.Job.Failure, failed) || r.Row.Dead != 1 || r.Row.Done != 5 || r.Row.Tasks != 6 {
 		t.Errorf("row %+v, failure %q: want 5 of 6 done, 1 dead, the failure naming %s", r.Row, r.Job.Failure, failed)
 	}
-	// The records, which the queue does not count, are estimated from the
-	// five done chunks' markers: 5 objects of 20 lines.
-	r, _ = waitFor(t, srv, job, "sampled", func(r dashboard.JobReply) bool { return r.Row.RecordsEstimated })
-	if r.Row.SampledMarkers != 5 || r.Row.RecordsIn < 98 || r.Row.RecordsIn > 102 {
-		t.Errorf("estimated %d records from %d markers; want about 100 from 5", r.Row.RecordsIn, r.Row.SampledMarkers)
+	// The records are the queue's counts of the five done chunks (5
+	// objects of 20 lines), exact; the markers are sampled all the same
+	// (Lambda GB-seconds, rejected records).
+	r, _ = waitFor(t, srv, job, "sampled", func(r dashboard.JobReply) bool { return r.Row.SampledMarkers == 5 })
+	if !r.Row.RecordsCounted || r.Row.RecordsEstimated || r.Row.RecordsIn != 100 || r.Row.RecordsOut != 100 {
+		t.Errorf("records %d in, %d out (counted %v, estimated %v); want 100 and 100 counted by the queue",
+			r.Row.RecordsIn, r.Row.RecordsOut, r.Row.RecordsCounted, r.Row.RecordsEstimated)
 	}
 	if !slices.Equal(r.Actions, []string{"redrive", "cancel"}) || !r.TokenRequired {
 		t.Errorf("actions: got %v (token required %v), want [redrive cancel] behind the token", r.Actions, r.TokenRequired)

@@ -305,8 +305,8 @@ function renderJob(main, data) {
       fact("running", num(r.running), r.retrying ? `${num(r.retrying)} retrying` : null),
       fact("failed", num(r.dead)),
       fact("read", bytes(r.bytes_done), "of " + bytes(r.bytes)),
-      fact("records", c ? num(c.records_in) : r.records_estimated ? "≈ " + num(r.records_in) : "–",
-        c ? `${num(c.records_out)} out` : r.records_estimated ? `≈ ${num(r.records_out)} out, from ${r.sampled_markers} chunk markers` : "counted at commit"),
+      fact("records", c ? num(c.records_in) : r.records_counted ? num(r.records_in) : r.records_estimated ? "≈ " + num(r.records_in) : "–",
+        c ? `${num(c.records_out)} out` : r.records_counted ? `${num(r.records_out)} out, of the tasks done` : r.records_estimated ? `≈ ${num(r.records_out)} out, from ${r.sampled_markers} chunk markers` : "counted at commit"),
       fact("rate", r.records_per_second && !c ? "≈ " + rate(r.records_per_second, "records/s") : rate(r.tasks_per_second, "tasks/s"),
         [r.records_per_second && !c ? rate(r.tasks_per_second, "tasks/s") : null, r.bytes_per_second ? bytes(r.bytes_per_second) + "/s" : null].filter(Boolean).join(", ") || null),
       fact("ETA", r.eta_seconds ? dur(r.eta_seconds) : "–"),
@@ -316,7 +316,7 @@ function renderJob(main, data) {
 
   const bytesPerTask = ov.map_chunks ? ov.bytes / ov.map_chunks : 0;
   const cur = throughput(data.history).pop();
-  const perByte = r.records_estimated && r.bytes_done ? r.records_in / r.bytes_done : 0;
+  const perByte = (r.records_estimated || r.records_counted) && r.bytes_done ? r.records_in / r.bytes_done : 0;
   let tput = cur ? `${rate(cur.v, "tasks/s")}, ${bytes(cur.v * bytesPerTask)}/s` + (perByte ? `, ≈ ${rate(cur.v * bytesPerTask * perByte, "records/s")}` : "") : "–";
   if (c && data.timings && data.timings.wall) {
     const wall = data.timings.wall;
