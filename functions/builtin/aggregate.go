@@ -2,6 +2,7 @@ package builtin
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -13,9 +14,10 @@ import (
 	"github.com/fanout-dev/fanout/functions"
 )
 
-// ErrOverflow is reported, wrapped and permanent, when the sum of an
-// int64 column does not fit in an int64.
-var ErrOverflow = errors.New("int64 overflow")
+// ErrOverflow is reported, wrapped and permanent, when a sum does not fit
+// its result type: an int64 sum beyond int64, a decimal or uint64 sum
+// beyond decimal(38,s).
+var ErrOverflow = errors.New("overflow")
 
 // Aggregate is the aggregate function: SQL's GROUP BY with count, sum,
 // min, max and avg.
@@ -27,9 +29,13 @@ var ErrOverflow = errors.New("int64 overflow")
 //	             min(col), max(col) and avg(col) (default: count)
 //
 // The output has the group columns, then one column per aggregate in the
-// order of agg: count (int64), sum_<col> (the column's type), min_<col>
-// and max_<col> (the column's type), avg_<col> (float64). sum and avg take
-// int64 and float64 columns; min and max any column.
+// order of agg: count (int64), sum_<col>, min_<col> and max_<col> (the
+// column's type), avg_<col> (float64). sum and avg take numbers: the sum
+// of an integer column (but uint64) is int64, of a float column float64,
+// of a decimal(p,s) column decimal(38,s) and of a uint64 column
+// decimal(38,0) (DuckDB's types: DECIMAL(38,s), and HUGEINT for UBIGINT);
+// the average of any of them is float64, as DuckDB's avg is DOUBLE. min
+// and max take any column.
 //
 // count counts rows; sum, min, max and avg ignore nulls, and are null when
 // a group has no other values. A null group key is a group of its own; a
@@ -40,7 +46,12 @@ var ErrOverflow = errors.New("int64 overflow")
 // Integer sums are exact: an int64 sum is kept in 128 bits until the end,
 // so that whether it overflows does not depend on the order rows are
 // added in, and a final sum that does not fit in int64 fails the job with
-// ErrOverflow naming the column. Float sums use Neumaier's compensated
+// ErrOverflow naming the column. Decimal and uint64 sums are exact too:
+// their unscaled integers are added in 192 bits (two 38-digit values
+// already exceed 128), so that no order of adding overflows, and a final
+// sum of more than 38 digits fails the same way. The average of a decimal
+// or integer column is its exact sum divided by the count and 10^scale,
+// rounded once to float64. Float sums use Neumaier's compensated
 // summation (sum 1e16, 1, -1e16 is 1), also when partial sums are merged.
 // min and max order floats -0 before +0 and NaN above +Inf.
 type Aggregate struct{}
@@ -101,6 +112,31 @@ type aggSpec struct {
 	off  int            // first state column in the partial row
 }
 
+// wide reports whether a sum or average of a adds 128-bit integers
+// checked for overflow: the unscaled integers of a decimal column, or
+// uint64 values.
+func (a aggSpec) wide() bool {
+	return a.typ == functions.Uint64 || a.typ.Kind() == functions.KindDecimal
+}
+
+// stateType is the type of the columns that hold a's running sum:
+// float64 for floats, int64 words of a 128-bit integer otherwise.
+func (a aggSpec) stateType() functions.Type {
+	if a.typ == functions.Float64 {
+		return functions.Float64
+	}
+	return functions.Int64
+}
+
+// sumType is the type of a's sum: decimal(38,s) for a decimal(p,s) or
+// (s = 0) uint64 column, the column's type otherwise.
+func (a aggSpec) sumType() functions.Type {
+	if a.wide() {
+		return functions.DecimalOf(functions.MaxDecimalPrecision, a.typ.Scale())
+	}
+	return a.typ
+}
+
 // parseAggs parses "count,sum(col),...".
 func parseAggs(in *functions.Schema, spec string) ([]aggSpec, error) {
 	var aggs []aggSpec
@@ -148,8 +184,8 @@ func parseAggs(in *functions.Schema, spec string) ([]aggSpec, error) {
 				a.typ = functions.Float64
 			}
 		}
-		if (a.kind == aggSum || a.kind == aggAvg) && a.typ != functions.Int64 && a.typ != functions.Float64 {
-			return nil, fmt.Errorf("%s: column %q is %s, want an integer (not uint64) or a float (sums of decimals and uint64 are not supported yet)", item, arg, a.typ)
+		if (a.kind == aggSum || a.kind == aggAvg) && a.typ != functions.Int64 && a.typ != functions.Float64 && !a.wide() {
+			return nil, fmt.Errorf("%s: column %q is %s, want a number (an integer, a decimal or a float)", item, arg, a.typ)
 		}
 		aggs = append(aggs, a)
 	}
@@ -207,6 +243,9 @@ type aggregateTask struct {
 //	sum int    __sum_<col> int64, __sum_hi_<col> int64: a 128-bit sum,
 //	           low and high words; the low word is null while no value
 //	           has been seen
+//	sum wide   the same and __sum_top_<col> int64: a 192-bit sum of a
+//	           decimal's unscaled integers or of uint64 values, carried
+//	           exactly by the shuffle
 //	sum float  __sum_<col> float64, __sum_c_<col> float64: Neumaier's
 //	           running sum and compensation; the sum is null while no
 //	           value has been seen
@@ -214,6 +253,7 @@ type aggregateTask struct {
 //	avg int    __avg_sum_<col>, __avg_hi_<col>, __avg_n_<col>: a 128-bit
 //	           sum and the count of values
 //	avg float  __avg_sum_<col>, __avg_c_<col>, __avg_n_<col>
+//	avg wide   the int columns and __avg_top_<col>: a 192-bit sum
 //
 // A state column whose name is taken gets a suffix #2, #3...
 func (t *aggregateTask) layout() {
@@ -234,7 +274,7 @@ func (t *aggregateTask) layout() {
 	// second names and types the second state column of a sum: the high
 	// word or the compensation.
 	second := func(a aggSpec) (string, functions.Type) {
-		if a.typ == functions.Int64 {
+		if a.stateType() == functions.Int64 {
 			return "hi", functions.Int64
 		}
 		return "c", functions.Float64
@@ -248,17 +288,24 @@ func (t *aggregateTask) layout() {
 			out = functions.Column{Name: "count", Type: functions.Int64}
 			state(out.Name, out.Type)
 		case aggSum:
+			out.Type = a.sumType()
 			word, typ := second(*a)
-			state("__sum_"+a.name, a.typ)
+			state("__sum_"+a.name, a.stateType())
 			state("__sum_"+word+"_"+a.name, typ)
+			if a.wide() {
+				state("__sum_top_"+a.name, functions.Int64)
+			}
 		case aggMin, aggMax:
 			state(out.Name, out.Type)
 		case aggAvg:
 			out.Type = functions.Float64
 			word, typ := second(*a)
-			state("__avg_sum_"+a.name, a.typ)
+			state("__avg_sum_"+a.name, a.stateType())
 			state("__avg_"+word+"_"+a.name, typ)
 			state("__avg_n_"+a.name, functions.Int64)
+			if a.wide() {
+				state("__avg_top_"+a.name, functions.Int64)
+			}
 		}
 		t.final.Columns = append(t.final.Columns, out)
 	}
@@ -321,11 +368,17 @@ func (t *aggregateTask) newPartial(buf, row functions.Row) functions.Row {
 		case aggCount:
 			p[o] = functions.IntValue(0)
 		case aggSum:
-			p[o], p[o+1] = functions.Null(a.typ), zero(t.partial.Columns[o+1].Type)
+			p[o], p[o+1] = functions.Null(a.stateType()), zero(t.partial.Columns[o+1].Type)
+			if a.wide() {
+				p[o+2] = functions.IntValue(0)
+			}
 		case aggMin, aggMax:
 			p[o] = functions.Null(a.typ)
 		case aggAvg:
-			p[o], p[o+1], p[o+2] = zero(a.typ), zero(t.partial.Columns[o+1].Type), functions.IntValue(0)
+			p[o], p[o+1], p[o+2] = zero(a.stateType()), zero(t.partial.Columns[o+1].Type), functions.IntValue(0)
+			if a.wide() {
+				p[o+3] = functions.IntValue(0)
+			}
 		}
 	}
 	return p
@@ -357,7 +410,7 @@ func (t *aggregateTask) add(p, row functions.Row) {
 				p[o].Valid = true
 				p[o].I, p[o].F = 0, 0
 			}
-			addNumber(p, o, a.typ, v)
+			addNumber(p, o, a, v)
 		case aggMin, aggMax:
 			if !p[o].Valid || better(a.kind, *v, p[o], a.typ) {
 				p[o] = *v
@@ -367,20 +420,56 @@ func (t *aggregateTask) add(p, row functions.Row) {
 				}
 			}
 		case aggAvg:
-			addNumber(p, o, a.typ, v)
+			addNumber(p, o, a, v)
 			p[o+2].I++
 		}
 	}
 }
 
-// addNumber adds v to the sum in p[o] (low word or sum) and p[o+1] (high
-// word or compensation).
-func addNumber(p functions.Row, o int, typ functions.Type, v *functions.Value) {
-	if typ == functions.Int64 {
+// overflow is the error of a's sum overflowing in the group of partial
+// row p.
+func (t *aggregateTask) overflow(a aggSpec, p functions.Row) error {
+	return functions.Permanent(fmt.Errorf("aggregate: %s(%s)%s: %s %w", aggNames[a.kind], a.name, t.groupText(p), a.sumType(), ErrOverflow))
+}
+
+// addNumber adds v, a value of a's column, to the sum in p[o] (low word
+// or sum), p[o+1] (high word or compensation) and, for a wide sum, the
+// top word.
+func addNumber(p functions.Row, o int, a aggSpec, v *functions.Value) {
+	switch {
+	case a.typ == functions.Int64:
 		add128(&p[o].I, &p[o+1].I, v.I, v.I>>63)
-		return
+	case a.typ == functions.Float64:
+		p[o].F, p[o+1].F = neumaierAdd(p[o].F, p[o+1].F, v.F)
+	default:
+		lo, hi := words128(a.typ, v)
+		add192(&p[o].I, &p[o+1].I, &p[a.top(o)].I, lo, hi, hi>>63)
 	}
-	p[o].F, p[o+1].F = neumaierAdd(p[o].F, p[o+1].F, v.F)
+}
+
+// top is the position of a wide sum's top word, of a's state at o.
+func (a aggSpec) top(o int) int {
+	if a.kind == aggAvg {
+		return o + 3
+	}
+	return o + 2
+}
+
+// words128 returns the low and high words of a uint64 value or of a
+// decimal's unscaled integer.
+func words128(typ functions.Type, v *functions.Value) (lo, hi int64) {
+	switch {
+	case typ == functions.Uint64:
+		return v.I, 0
+	case typ.Field() == functions.FieldI: // decimal of up to 18 digits
+		return v.I, v.I >> 63
+	case len(v.S) == 16: // big-endian two's complement
+		return int64(binary.BigEndian.Uint64([]byte(v.S[8:]))), int64(binary.BigEndian.Uint64([]byte(v.S[:8])))
+	}
+	// Not the layout decimal.go writes: go through math/big.
+	b := functions.DecimalBig(*v)
+	m := new(big.Int).And(b, new(big.Int).SetUint64(math.MaxUint64))
+	return int64(m.Uint64()), new(big.Int).Rsh(b, 64).Int64()
 }
 
 // better reports whether v should replace the min (or max) cur.
@@ -406,29 +495,36 @@ func (t *aggregateTask) Merge(acc, in functions.Row) error {
 			case !in[o].Valid:
 			case !acc[o].Valid:
 				acc[o], acc[o+1] = in[o], in[o+1]
+				if a.wide() {
+					acc[o+2] = in[o+2]
+				}
 			default:
-				mergeNumbers(acc, in, o, a.typ)
+				mergeNumbers(acc, in, o, a)
 			}
 		case aggMin, aggMax:
 			if in[o].Valid && (!acc[o].Valid || better(a.kind, in[o], acc[o], a.typ)) {
 				acc[o] = in[o]
 			}
 		case aggAvg:
-			mergeNumbers(acc, in, o, a.typ)
+			mergeNumbers(acc, in, o, a)
 			acc[o+2].I += in[o+2].I
 		}
 	}
 	return nil
 }
 
-// mergeNumbers adds the sum at in[o:o+2] to the one at acc[o:o+2].
-func mergeNumbers(acc, in functions.Row, o int, typ functions.Type) {
-	if typ == functions.Int64 {
+// mergeNumbers adds the sum of state in at o to acc's.
+func mergeNumbers(acc, in functions.Row, o int, a aggSpec) {
+	switch {
+	case a.typ == functions.Float64:
+		acc[o].F, acc[o+1].F = neumaierAdd(acc[o].F, acc[o+1].F, in[o].F)
+		acc[o+1].F += in[o+1].F
+	case a.wide():
+		top := a.top(o)
+		add192(&acc[o].I, &acc[o+1].I, &acc[top].I, in[o].I, in[o+1].I, in[top].I)
+	default:
 		add128(&acc[o].I, &acc[o+1].I, in[o].I, in[o+1].I)
-		return
 	}
-	acc[o].F, acc[o+1].F = neumaierAdd(acc[o].F, acc[o+1].F, in[o].F)
-	acc[o+1].F += in[o+1].F
 }
 
 func (t *aggregateTask) Finish(p functions.Row, out functions.Output) error {
@@ -445,8 +541,14 @@ func (t *aggregateTask) Finish(p functions.Row, out functions.Output) error {
 				*r = functions.Null(a.typ)
 			case a.typ == functions.Float64:
 				*r = functions.FloatValue(neumaierResult(p[o].F, p[o+1].F))
+			case a.wide():
+				v, err := decimal192(a.sumType(), p[o].I, p[o+1].I, p[o+2].I)
+				if err != nil {
+					return t.overflow(a, p)
+				}
+				*r = v
 			case p[o+1].I != p[o].I>>63:
-				return functions.Permanent(fmt.Errorf("aggregate: sum(%s)%s: %w", a.name, t.groupText(p), ErrOverflow))
+				return t.overflow(a, p)
 			default:
 				*r = functions.IntValue(p[o].I)
 			}
@@ -457,6 +559,8 @@ func (t *aggregateTask) Finish(p functions.Row, out functions.Output) error {
 				*r = functions.Null(functions.Float64)
 			case a.typ == functions.Float64:
 				*r = functions.FloatValue(neumaierResult(p[o].F, p[o+1].F) / float64(n))
+			case a.wide():
+				*r = functions.FloatValue(quotient192(p[o].I, p[o+1].I, p[o+3].I, n, a.typ.Scale()))
 			default:
 				*r = functions.FloatValue(quotient128(p[o].I, p[o+1].I, n))
 			}
@@ -485,14 +589,42 @@ func add128(lo, hi *int64, xlo, xhi int64) {
 	*hi += xhi + int64(carry)
 }
 
+// add192 adds the 192-bit integer (xtop, xhi, xlo) to (*top, *hi, *lo).
+// The top word cannot overflow: it grows by at most one per value of up
+// to 128 bits added.
+func add192(lo, hi, top *int64, xlo, xhi, xtop int64) {
+	l, c := bits.Add64(uint64(*lo), uint64(xlo), 0)
+	h, c := bits.Add64(uint64(*hi), uint64(xhi), c)
+	*lo, *hi = int64(l), int64(h)
+	*top += xtop + int64(c)
+}
+
+// big192 is the 192-bit integer (top, hi, lo).
+func big192(lo, hi, top int64) *big.Int {
+	x := new(big.Int).Lsh(big.NewInt(top), 128)
+	x.Add(x, new(big.Int).Lsh(new(big.Int).SetUint64(uint64(hi)), 64))
+	return x.Add(x, new(big.Int).SetUint64(uint64(lo)))
+}
+
+// decimal192 is the decimal of type t whose unscaled integer is the
+// 192-bit (top, hi, lo); it fails when that has more digits than t holds.
+func decimal192(t functions.Type, lo, hi, top int64) (functions.Value, error) {
+	return functions.DecimalFromBig(t, big192(lo, hi, top))
+}
+
 // quotient128 returns (hi, lo) / n rounded to the nearest float64.
 func quotient128(lo, hi, n int64) float64 {
 	if hi == lo>>63 && -1<<53 <= lo && lo <= 1<<53 {
 		return float64(lo) / float64(n) // exact operands: one rounding
 	}
-	x := new(big.Int).Lsh(big.NewInt(hi), 64)
-	x.Add(x, new(big.Int).SetUint64(uint64(lo)))
-	f, _ := new(big.Rat).SetFrac(x, big.NewInt(n)).Float64()
+	return quotient192(lo, hi, hi>>63, n, 0)
+}
+
+// quotient192 returns (top, hi, lo) / (n * 10^scale) rounded to the
+// nearest float64: the only rounding of an average.
+func quotient192(lo, hi, top, n int64, scale int) float64 {
+	d := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale)), nil)
+	f, _ := new(big.Rat).SetFrac(big192(lo, hi, top), d.Mul(d, big.NewInt(n))).Float64()
 	return f
 }
 

@@ -487,7 +487,223 @@ func TestAggregateTypedColumns(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
-	if _, err := (builtin.Aggregate{}).Prepare(functions.Params{Args: map[string]string{"agg": "sum(k)"}, Input: schema}); err == nil || !strings.Contains(err.Error(), "decimal") {
-		t.Errorf("sum of a decimal: %v, want an error naming its type", err)
+	if _, err := (builtin.Aggregate{}).Prepare(functions.Params{Args: map[string]string{"agg": "sum(day)"}, Input: schema}); err == nil || !strings.Contains(err.Error(), "date") {
+		t.Errorf("sum of a date: %v, want an error naming its type", err)
 	}
+}
+
+// decimalRows is a table of a group key g, a decimal(18,4) d, a
+// decimal(38,10) w and a uint64 u.
+var decimalRows = &functions.Schema{Columns: []functions.Column{
+	{Name: "g", Type: functions.String}, {Name: "d", Type: functions.DecimalOf(18, 4)},
+	{Name: "w", Type: functions.DecimalOf(38, 10)}, {Name: "u", Type: functions.Uint64},
+}}
+
+// decimalRow parses a row of decimalRows from text ("" is null).
+func decimalRow(t *testing.T, g, d, w, u string) functions.Row {
+	t.Helper()
+	row := functions.Row{functions.StringValue(g)}
+	for i, s := range []string{d, w} {
+		typ := decimalRows.Columns[1+i].Type
+		if s == "" {
+			row = append(row, functions.Null(typ))
+			continue
+		}
+		v, err := functions.ParseDecimal(typ, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		row = append(row, v)
+	}
+	if u == "" {
+		return append(row, functions.Null(functions.Uint64))
+	}
+	n, ok := new(big.Int).SetString(u, 10)
+	if !ok || !n.IsUint64() {
+		t.Fatalf("uint64 %q", u)
+	}
+	return append(row, functions.Value{Type: functions.Uint64, Valid: true, I: int64(n.Uint64())})
+}
+
+// TestAggregateDecimalSums sums and averages decimal and uint64 columns
+// across random splits and merges and compares with math/big: sums are
+// exact decimal(38,s), averages the exact quotient rounded once.
+func TestAggregateDecimalSums(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 12))
+	in := &sliceInput{schema: decimalRows}
+	type ref struct {
+		d, w, u *big.Int
+		nd, nw  int64
+		nu      int64
+	}
+	refs := map[string]*ref{}
+	digits := func(n int) string { // a random number of n digits
+		var b strings.Builder
+		b.WriteByte(byte('1' + rng.IntN(9)))
+		for range n - 1 {
+			b.WriteByte(byte('0' + rng.IntN(10)))
+		}
+		return b.String()
+	}
+	for i := range 3000 {
+		g := []string{"a", "b", "c"}[rng.IntN(3)]
+		r := refs[g]
+		if r == nil {
+			r = &ref{d: new(big.Int), w: new(big.Int), u: new(big.Int)}
+			refs[g] = r
+		}
+		sign := []string{"", "-"}[rng.IntN(2)]
+		d := sign + digits(14) // the largest decimal(18,4) values
+		w := sign + digits(36) // 26 digits before the point
+		u := new(big.Int).SetUint64(math.MaxUint64 - rng.Uint64N(1000))
+		if i%7 == 0 {
+			d, w = "", ""
+		}
+		if d != "" {
+			x, _ := new(big.Int).SetString(d, 10)
+			r.d.Add(r.d, x)
+			y, _ := new(big.Int).SetString(w, 10)
+			r.w.Add(r.w, y)
+			r.nd++
+			r.nw++
+			d = d[:len(d)-4] + "." + d[len(d)-4:]
+			w = w[:len(w)-10] + "." + w[len(w)-10:]
+		}
+		r.u.Add(r.u, u)
+		r.nu++
+		in.recs = append(in.recs, functions.Record{Object: "o", Offset: int64(i), Row: decimalRow(t, g, d, w, u.String())})
+	}
+	args := map[string]string{"by": "g", "agg": "sum(d),avg(d),sum(w),avg(w),sum(u),avg(u)"}
+	task, err := builtin.Aggregate{}.Prepare(functions.Params{Args: args, Input: decimalRows})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := task.(functions.Reducer).Final().String(), "g:string,sum_d:decimal(38,4),avg_d:float64,sum_w:decimal(38,10),avg_w:float64,sum_u:decimal(38,0),avg_u:float64"; got != want {
+		t.Errorf("schema %s, want %s", got, want)
+	}
+	got, err := runTimes(t, builtin.Aggregate{}, args, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scaled := func(n *big.Int, scale int) string {
+		v, err := functions.DecimalFromBig(functions.DecimalOf(38, scale), n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Text()
+	}
+	avg := func(n *big.Int, count int64, scale int) string {
+		d := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale)), nil)
+		f, _ := new(big.Rat).SetFrac(n, d.Mul(d, big.NewInt(count))).Float64()
+		return functions.FloatValue(f).Text()
+	}
+	var want []string
+	for _, g := range []string{"a", "b", "c"} {
+		r := refs[g]
+		want = append(want, strings.Join([]string{g, scaled(r.d, 4), avg(r.d, r.nd, 4), scaled(r.w, 10), avg(r.w, r.nw, 10), scaled(r.u, 0), avg(r.u, r.nu, 0)}, ","))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got  %q\nwant %q", got, want)
+	}
+	if r := refs["a"]; r.u.IsInt64() || len(r.w.String()) < 38 {
+		t.Fatalf("the sums are small (%v, %v): the test shows nothing", r.u, r.w)
+	}
+}
+
+// TestAggregateDecimalOverflow: a decimal(38,s) sum beyond 38 digits
+// fails naming the column and group, whether Map or Merge added the
+// values, and never wraps; a sum beyond 128 bits on the way to one that
+// fits does not fail.
+func TestAggregateDecimalOverflow(t *testing.T) {
+	nines := strings.Repeat("9", 28) + "." + strings.Repeat("9", 10) // the largest decimal(38,10)
+	tests := []struct {
+		name string
+		rows [][2]string // g, w
+		agg  string
+		want string // an error, or the result
+	}{
+		{"fits", [][2]string{{"a", nines}, {"a", "-" + nines}, {"a", nines}}, "sum(w)", "a," + nines},
+		{"beyond 128 bits on the way", [][2]string{{"a", nines}, {"a", nines}, {"a", nines}, {"a", "-" + nines}, {"a", "-" + nines}}, "sum(w)", "a," + nines},
+		{"beyond 38 digits", [][2]string{{"a", nines}, {"a", "0.0000000001"}}, "sum(w)",
+			`aggregate: sum(w) in group g="a": decimal(38,10) overflow`},
+		{"beyond 128 bits", [][2]string{{"b", nines}, {"b", nines}}, "sum(w)",
+			`aggregate: sum(w) in group g="b": decimal(38,10) overflow`},
+		{"negative beyond 38 digits", [][2]string{{"b", "-" + nines}, {"b", "-" + nines}}, "sum(w)",
+			`aggregate: sum(w) in group g="b": decimal(38,10) overflow`},
+		{"avg does not overflow", [][2]string{{"b", "-" + nines}, {"b", "-" + nines}}, "avg(w)", "b," + functions.FloatValue(-1e28).Text()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := &sliceInput{schema: decimalRows}
+			for i, r := range tt.rows {
+				in.recs = append(in.recs, functions.Record{Offset: int64(i), Row: decimalRow(t, r[0], "", r[1], "")})
+			}
+			args := map[string]string{"by": "g", "agg": tt.agg}
+			if !strings.Contains(tt.want, "overflow") {
+				got, err := runTimes(t, builtin.Aggregate{}, args, in)
+				if err != nil || !slices.Equal(got, []string{tt.want}) {
+					t.Errorf("got %q, %v, want %q", got, err, tt.want)
+				}
+				return
+			}
+			// In one chunk (Map adds) and in one chunk per row (Merge adds).
+			for _, split := range []bool{false, true} {
+				var err error
+				if split {
+					err = mapEachMerge(t, args, in)
+				} else {
+					_, err = mapFinish(t, args, in)
+				}
+				if err == nil || err.Error() != tt.want || !errors.Is(err, builtin.ErrOverflow) || !functions.IsPermanent(err) {
+					t.Errorf("split %v: got %v, want a permanent error %q", split, err, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// mapFinish maps in as one chunk and finishes its partial rows without
+// merging.
+func mapFinish(t *testing.T, args map[string]string, in *sliceInput) ([]functions.Row, error) {
+	t.Helper()
+	in.i = 0
+	task, err := builtin.Aggregate{}.Prepare(functions.Params{Args: args, Input: in.schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &sliceOutput{}
+	if err := task.Map(context.Background(), in, out); err != nil {
+		return nil, err
+	}
+	final := &sliceOutput{}
+	for _, p := range out.rows {
+		if err := task.(functions.Reducer).Finish(p, final); err != nil {
+			return nil, err
+		}
+	}
+	return final.rows, nil
+}
+
+// mapEachMerge maps each row of in as a chunk of its own, merges the
+// partial rows in order and finishes the result (in has one group).
+func mapEachMerge(t *testing.T, args map[string]string, in *sliceInput) error {
+	t.Helper()
+	task, err := builtin.Aggregate{}.Prepare(functions.Params{Args: args, Input: in.schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	red := task.(functions.Reducer)
+	var acc functions.Row
+	for _, rec := range in.recs {
+		out := &sliceOutput{}
+		if err := task.Map(context.Background(), &sliceInput{schema: in.schema, recs: []functions.Record{rec}}, out); err != nil {
+			t.Fatalf("one row: %v", err)
+		}
+		if acc == nil {
+			acc = out.rows[0]
+		} else if err := red.Merge(acc, out.rows[0]); err != nil {
+			return err
+		}
+	}
+	return red.Finish(acc, &sliceOutput{})
 }
