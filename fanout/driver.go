@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -172,6 +173,9 @@ func (js *jobState) queueSpec() JobQueueSpec {
 		MaxFailures:   spec.MaxAttempts,
 		BackoffBase:   500 * time.Millisecond,
 		BackoffMax:    30 * time.Second,
+		// Workers claim only what they can run (Runs).
+		Function:        spec.Function,
+		FunctionVersion: js.m.FunctionVersion,
 	}
 }
 
@@ -250,6 +254,13 @@ func (e *Engine) OutputOf(ctx context.Context, job string) (string, error) {
 		return "", err
 	}
 	js, err := e.loadJob(ctx, job, spec.Manifest)
+	if errors.Is(err, ErrNotAdmitted) {
+		// A job this engine may not or cannot run (another program's
+		// function) still has its output where its manifest lies.
+		if out, ok := strings.CutSuffix(spec.Manifest, "_fanout/"+job+"/manifest.json"); ok {
+			return out, nil
+		}
+	}
 	if err != nil {
 		return "", err
 	}

@@ -101,6 +101,10 @@ type Engine struct {
 	specMu sync.Mutex
 	specs  map[string]JobQueueSpec
 
+	// runs is what this engine's workers claim: each function of
+	// Config.Functions at its version.
+	runs Runs
+
 	// lastAdvance is when advanceIdle last ran (unix ns); failedJobs holds
 	// the jobs it found failed, so that idle workers stop re-checking them.
 	lastAdvance atomic.Int64
@@ -161,8 +165,13 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.JobCacheIdle <= 0 {
 		cfg.JobCacheIdle = DefaultJobCacheIdle
 	}
+	runs := Runs{}
+	for _, name := range cfg.Functions.Names() {
+		f, _ := cfg.Functions.Lookup(name)
+		runs[name] = functions.VersionOf(f)
+	}
 	return &Engine{cfg: cfg, log: log, jobs: newJobCache(cfg.JobCacheBytes, cfg.JobCacheIdle), settled: make(chan struct{}, 1),
-		redactor: newRedactor(cfg.Secrets)}, nil
+		redactor: newRedactor(cfg.Secrets), runs: runs}, nil
 }
 
 // store opens (once) and returns the store for a store URL. prefix is

@@ -301,7 +301,7 @@ func TestRacingReclaimersOnOneExpiredLease(t *testing.T) {
 		t.Fatal(err)
 	}
 	q := r.queue()
-	ghost, err := q.Claim(context.Background(), info.Job, "ghost")
+	ghost, err := q.Claim(context.Background(), info.Job, "ghost", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -653,7 +653,7 @@ func TestWorkerClockTenMinutesOff(t *testing.T) {
 			// the worker's clock says.
 			rc := localstack.RedisClient(t, r.redisURL)
 			before, _ := rc.Time(context.Background()).Result()
-			l, err := r.queue().Claim(context.Background(), info.Job, "probe")
+			l, err := r.queue().Claim(context.Background(), info.Job, "probe", nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -147,7 +147,27 @@ func (e *Engine) loadJob(ctx context.Context, job, manifestURL string) (*jobStat
 			return nil, err
 		}
 	}
+	if err := e.canRun(m); err != nil {
+		e.refused.Store(refusal, err)
+		return nil, err
+	}
 	return e.cacheJob(out, loc.StoreURL(), layout, m)
+}
+
+// canRun refuses (ErrNotAdmitted: the chunk is released, not failed) a
+// queued job whose function this engine does not have, or has at another
+// version than the job was planned with: a worker of another program
+// runs it. Claim does not hand out such chunks (Runs); this catches jobs
+// whose queue spec names no function.
+func (e *Engine) canRun(m *manifest.Manifest) error {
+	fn, err := e.cfg.Functions.Lookup(m.Spec.Function)
+	if err != nil {
+		return notAdmitted(m.Job, "this worker has no function %s (it runs %s)", m.Spec.Function, strings.Join(e.cfg.Functions.Names(), ", "))
+	}
+	if v := functions.VersionOf(fn); m.FunctionVersion != "" && m.FunctionVersion != v {
+		return notAdmitted(m.Job, "function %s: the job runs version %s, this worker has %s", m.Spec.Function, m.FunctionVersion, v)
+	}
+	return nil
 }
 
 func (e *Engine) cacheJob(out objstore.Bucket, storeURL string, layout manifest.Layout, m *manifest.Manifest) (*jobState, error) {

@@ -114,7 +114,7 @@ func (e *Engine) PlanWith(ctx context.Context, spec manifest.JobSpec, opts PlanO
 		}()
 	}
 	if m, err := e.readManifest(ctx, out, layout, job); err == nil {
-		return PlanInfo{Job: job, Manifest: m, Existing: true}, nil
+		return PlanInfo{Job: job, Manifest: m, Existing: true}, e.sameVersion(fn, m)
 	} else if !errors.Is(err, objstore.ErrNotFound) {
 		return PlanInfo{}, err
 	}
@@ -182,6 +182,9 @@ func (e *Engine) PlanWith(ctx context.Context, spec manifest.JobSpec, opts PlanO
 		Format:      p.format,
 		Reducers:    reducers,
 	}
+	if !spec.AnyFunctionVersion {
+		m.FunctionVersion = functions.VersionOf(fn)
+	}
 	if opts.DryRun {
 		return PlanInfo{Job: job, Manifest: m, Parts: p.parts}, nil
 	}
@@ -198,12 +201,32 @@ func (e *Engine) PlanWith(ctx context.Context, spec manifest.JobSpec, opts PlanO
 		// Another planner won the race: its shards are the job's.
 		p.discardShards(ctx)
 		m, err := e.readManifest(ctx, out, layout, job)
+		if err == nil {
+			err = e.sameVersion(fn, m)
+		}
 		return PlanInfo{Job: job, Manifest: m, Existing: true}, err
 	}
 	if err != nil {
 		return PlanInfo{}, fmt.Errorf("plan: writing manifest: %w", err)
 	}
 	return PlanInfo{Job: job, Manifest: m, Parts: p.parts}, nil
+}
+
+// ErrFunctionVersion reports a job planned with another version of its
+// function than this engine has (manifest.Manifest.FunctionVersion).
+var ErrFunctionVersion = errors.New("fanout: another version of the function")
+
+// sameVersion refuses to take up a job planned earlier with another
+// version of its function: its chunks run only on workers of that
+// version, and mixing the two builds' outputs would need the user's
+// consent (manifest.JobSpec.AnyFunctionVersion).
+func (e *Engine) sameVersion(fn functions.Function, m *manifest.Manifest) error {
+	if m.FunctionVersion == "" || m.FunctionVersion == functions.VersionOf(fn) {
+		return nil
+	}
+	return functions.Permanent(fmt.Errorf("%w: job %s was planned with function %s version %s and this program has version %s: "+
+		"its chunks run on workers of that version; to run it again with this version give --rerun (a new job), "+
+		"or --any-version to let any version run it", ErrFunctionVersion, m.Job, m.Spec.Function, m.FunctionVersion, functions.VersionOf(fn)))
 }
 
 // checkPartitionColumns makes sure the output format can hold the

@@ -54,6 +54,33 @@ type JobQueueSpec struct {
 	// before a failed chunk becomes claimable again.
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
+	// Function is the name of the function the job's chunks run, and
+	// FunctionVersion the version of it the job was planned with (empty:
+	// any version may run them, as the user asked with
+	// manifest.JobSpec.AnyFunctionVersion). Claim hands a job's chunks
+	// only to workers that have that function at that version (Runs), so
+	// that a fleet of workers built from different programs serves one
+	// queue safely. An empty Function (a job enqueued before jobs named
+	// their function) is claimed by any worker.
+	Function        string
+	FunctionVersion string
+}
+
+// Runs is what a worker can run: the name of each function it has, to
+// the version it has of it (functions.VersionOf). Claim takes it to hand
+// out only chunks the worker can run; a nil Runs claims every job (tools
+// and tests that work the queue themselves).
+type Runs map[string]string
+
+// CanRun reports whether a worker with r may run a job queued with spec:
+// r is nil, the job names no function, or r has the job's function at
+// the job's version (at any version when the job has none).
+func (r Runs) CanRun(spec JobQueueSpec) bool {
+	if r == nil || spec.Function == "" {
+		return true
+	}
+	v, ok := r[spec.Function]
+	return ok && (spec.FunctionVersion == "" || v == spec.FunctionVersion)
 }
 
 // Validate checks a spec before a queue stores it; each error names the
@@ -184,8 +211,10 @@ type Queue interface {
 	// pending unless they are already known to the job in any state.
 	Enqueue(ctx context.Context, spec JobQueueSpec, chunks []string) error
 	// Claim leases one ready chunk of the given job (any active job when
-	// job is empty, serving jobs fairly). ErrNoWork when none is ready.
-	Claim(ctx context.Context, job, worker string) (Lease, error)
+	// job is empty, serving jobs fairly) that runs can run (Runs.CanRun:
+	// the chunks of other jobs stay pending for other workers). ErrNoWork
+	// when none is ready.
+	Claim(ctx context.Context, job, worker string, runs Runs) (Lease, error)
 	// Heartbeat extends the lease when worker and epoch still hold it;
 	// ErrLeaseLost otherwise. The returned lease has the new deadline.
 	Heartbeat(ctx context.Context, l Lease) (Lease, error)

@@ -270,14 +270,14 @@ func TestRedriveSkipsADeadChunkItsBackupPublished(t *testing.T) {
 		t.Fatal(err)
 	}
 	ghost := r.queue()
-	l0, err := ghost.Claim(context.Background(), info.Job, "ghost")
+	l0, err := ghost.Claim(context.Background(), info.Job, "ghost", nil)
 	if err != nil || l0.Chunk != "c00000000" {
 		t.Fatalf("ghost claim: %+v, %v", l0, err)
 	}
 	if err := ghost.Release(context.Background(), l0); err != nil {
 		t.Fatal(err)
 	}
-	l1, err := ghost.Claim(context.Background(), info.Job, "ghost")
+	l1, err := ghost.Claim(context.Background(), info.Job, "ghost", nil)
 	if err != nil || l1.Chunk != "c00000001" {
 		t.Fatalf("ghost claim: %+v, %v", l1, err)
 	}

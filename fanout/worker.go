@@ -125,7 +125,7 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 		if !opts.Deadline.IsZero() && time.Until(opts.Deadline) <= 0 {
 			return nil
 		}
-		lease, err := e.cfg.Queue.Claim(ctx, opts.Job, worker)
+		lease, err := e.cfg.Queue.Claim(ctx, opts.Job, worker, e.runs)
 		switch {
 		case errors.Is(err, ErrNoWork), opts.Job != "" && errors.Is(err, ErrUnknownJob):
 			// Idle workers move jobs along: reclaim expired leases, start a

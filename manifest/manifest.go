@@ -121,6 +121,12 @@ type JobSpec struct {
 	// fanout/owner.go). Part of the job ID: the same spec with and without
 	// it are two jobs.
 	Overwrite bool `json:"overwrite,omitempty"`
+	// AnyFunctionVersion lets workers with any version of the function
+	// run the job's chunks. By default a job runs only on workers that
+	// have the version of its function it was planned with
+	// (Manifest.FunctionVersion), so that two builds of one function are
+	// never mixed in its output.
+	AnyFunctionVersion bool `json:"any_function_version,omitempty"`
 }
 
 // Duration is a time.Duration that encodes in JSON as a Go duration string
@@ -215,6 +221,12 @@ type Manifest struct {
 	// Reducers is the number of reduce partitions of an aggregating job
 	// (its function's task is a functions.Reducer); 0 for map-only jobs.
 	Reducers int `json:"reducers,omitempty"`
+	// FunctionVersion is the version of the job's function its planner
+	// had (functions.VersionOf); only workers with that version run the
+	// job's chunks. Empty when the spec allows any version
+	// (AnyFunctionVersion), and in manifests written before jobs recorded
+	// it.
+	FunctionVersion string `json:"function_version,omitempty"`
 	// Signature, when the submitter holds a spec key, is Sign's HMAC of
 	// the manifest under it: workers configured with the same key run
 	// only jobs whose manifests carry a valid one.

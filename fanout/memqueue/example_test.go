@@ -28,7 +28,7 @@ func Example() {
 	}
 	failed := false
 	for {
-		l, err := q.Claim(ctx, "", "worker-1")
+		l, err := q.Claim(ctx, "", "worker-1", nil)
 		if errors.Is(err, fanout.ErrNoWork) {
 			break
 		}

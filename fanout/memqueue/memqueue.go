@@ -310,8 +310,9 @@ func (q *Queue) Enqueue(ctx context.Context, spec fanout.JobQueueSpec, chunks []
 
 // Claim leases a ready chunk of job, or of any job when job is empty:
 // then jobs are tried in turn from a starting job that rotates with every
-// call. Expired leases of a job are taken back before it is tried.
-func (q *Queue) Claim(ctx context.Context, job, worker string) (fanout.Lease, error) {
+// call. Expired leases of a job are taken back before it is tried; a job
+// whose function runs cannot run gives no chunk (fanout.Runs.CanRun).
+func (q *Queue) Claim(ctx context.Context, job, worker string, runs fanout.Runs) (fanout.Lease, error) {
 	if err := ctx.Err(); err != nil {
 		return fanout.Lease{}, err
 	}
@@ -326,7 +327,7 @@ func (q *Queue) Claim(ctx context.Context, job, worker string) (fanout.Lease, er
 		if j == nil {
 			return fanout.Lease{}, fmt.Errorf("memqueue: claim job %s: %w", job, fanout.ErrUnknownJob)
 		}
-		return j.claim(worker, now)
+		return j.claim(worker, now, runs)
 	}
 	ids := make([]string, 0, len(q.jobs))
 	for id := range q.jobs {
@@ -339,7 +340,7 @@ func (q *Queue) Claim(ctx context.Context, job, worker string) (fanout.Lease, er
 	q.turn++
 	first := int(q.turn % uint64(len(ids)))
 	for i := range ids {
-		l, err := q.jobs[ids[(first+i)%len(ids)]].claim(worker, now)
+		l, err := q.jobs[ids[(first+i)%len(ids)]].claim(worker, now, runs)
 		if errors.Is(err, fanout.ErrNoWork) {
 			continue
 		}
@@ -348,8 +349,11 @@ func (q *Queue) Claim(ctx context.Context, job, worker string) (fanout.Lease, er
 	return fanout.Lease{}, fanout.ErrNoWork
 }
 
-func (j *job) claim(worker string, now time.Time) (fanout.Lease, error) {
+func (j *job) claim(worker string, now time.Time, runs fanout.Runs) (fanout.Lease, error) {
 	j.reclaim(now)
+	if !runs.CanRun(j.spec) {
+		return fanout.Lease{}, fanout.ErrNoWork
+	}
 	for c := j.pending.peek(); c != nil && !c.ready.After(now); c = j.pending.peek() {
 		j.leavePending(c)
 		if c.lost() >= j.spec.MaxDeliveries {

@@ -45,7 +45,7 @@ func TestStatsCountsRetryingAsTimePasses(t *testing.T) {
 	}
 	var retry []time.Time
 	for range 3 {
-		l, err := q.Claim(ctx, "j", "w")
+		l, err := q.Claim(ctx, "j", "w", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

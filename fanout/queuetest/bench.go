@@ -29,7 +29,7 @@ func BenchmarkClaimAck(b *testing.B, newQueue func(tb testing.TB) (fanout.Queue,
 				wg.Go(func() {
 					worker := fmt.Sprintf("w%d", i)
 					for {
-						l, err := q.Claim(ctx, sp.Job, worker)
+						l, err := q.Claim(ctx, sp.Job, worker, nil)
 						if errors.Is(err, fanout.ErrNoWork) {
 							return
 						}

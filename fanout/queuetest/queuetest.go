@@ -135,6 +135,7 @@ func RunConformance(t *testing.T, newQueue func(t *testing.T) (fanout.Queue, fan
 		{"CommitLeaseRacers", testCommitLeaseRacers},
 		{"FinishedJobIsRemembered", testFinishedJob},
 		{"TasksCountOnce", testCountTask},
+		{"ClaimOnlyWhatTheWorkerRuns", testClaimOnlyWhatTheWorkerRuns},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,7 +183,7 @@ func (s *suite) enqueue(sp fanout.JobQueueSpec, chunks ...string) {
 
 func (s *suite) claim(job, worker string) fanout.Lease {
 	s.t.Helper()
-	l, err := s.q.Claim(s.ctx, job, worker)
+	l, err := s.q.Claim(s.ctx, job, worker, nil)
 	if err != nil {
 		s.t.Fatalf("Claim(%q, %q): %v", job, worker, err)
 	}
@@ -203,7 +204,7 @@ func (s *suite) claimChunk(job, worker, chunk string) fanout.Lease {
 
 func (s *suite) noWork(job string) {
 	s.t.Helper()
-	l, err := s.q.Claim(s.ctx, job, "w-idle")
+	l, err := s.q.Claim(s.ctx, job, "w-idle", nil)
 	if !errors.Is(err, fanout.ErrNoWork) {
 		s.t.Fatalf("Claim(%q) = %+v, %v; want ErrNoWork", job, l, err)
 	}
@@ -215,7 +216,7 @@ func (s *suite) claimEventually(job, worker string) fanout.Lease {
 	s.t.Helper()
 	deadline := s.clock.Now().Add(pollTimeout)
 	for {
-		l, err := s.q.Claim(s.ctx, job, worker)
+		l, err := s.q.Claim(s.ctx, job, worker, nil)
 		switch {
 		case err == nil:
 			return l
@@ -427,7 +428,7 @@ func testClaimOrderAndNoWork(s *suite) {
 
 func testUnknownJob(s *suite) {
 	s.enqueue(spec("job-a", longLease), "c1")
-	if _, err := s.q.Claim(s.ctx, "job-nope", "w1"); !errors.Is(err, fanout.ErrUnknownJob) {
+	if _, err := s.q.Claim(s.ctx, "job-nope", "w1", nil); !errors.Is(err, fanout.ErrUnknownJob) {
 		s.t.Fatalf("Claim(unknown job): got %v, want ErrUnknownJob", err)
 	}
 	if _, err := s.a.Stats(s.ctx, "job-nope"); !errors.Is(err, fanout.ErrUnknownJob) {
@@ -595,7 +596,7 @@ func testRacingReclaimers(s *suite) {
 					return
 				}
 				reclaims.Add(int64(n))
-				l, err := s.q.Claim(s.ctx, "job-a", fmt.Sprintf("racer-%d", i))
+				l, err := s.q.Claim(s.ctx, "job-a", fmt.Sprintf("racer-%d", i), nil)
 				if errors.Is(err, fanout.ErrNoWork) {
 					continue
 				}
@@ -641,7 +642,7 @@ func testConcurrentWorkers(s *suite) {
 		wg.Go(func() {
 			worker := fmt.Sprintf("w%d", i)
 			for {
-				l, err := s.q.Claim(s.ctx, "job-a", worker)
+				l, err := s.q.Claim(s.ctx, "job-a", worker, nil)
 				if errors.Is(err, fanout.ErrNoWork) {
 					return
 				}
@@ -864,7 +865,7 @@ func testFinish(s *suite) {
 	if _, err := s.a.Stats(s.ctx, "job-a"); !errors.Is(err, fanout.ErrUnknownJob) {
 		s.t.Fatalf("Stats(finished job): got %v, want ErrUnknownJob", err)
 	}
-	if _, err := s.q.Claim(s.ctx, "job-a", "w1"); !errors.Is(err, fanout.ErrUnknownJob) {
+	if _, err := s.q.Claim(s.ctx, "job-a", "w1", nil); !errors.Is(err, fanout.ErrUnknownJob) {
 		s.t.Fatalf("Claim(finished job): got %v, want ErrUnknownJob", err)
 	}
 	s.wantFenced("lease of a finished job", l, true)
@@ -918,6 +919,9 @@ func testJobsListsSpecs(s *suite) {
 		MaxFailures:   4,
 		BackoffBase:   1500 * time.Millisecond,
 		BackoffMax:    time.Minute,
+		// The function and its version are advertised (Runs).
+		Function:        "upper",
+		FunctionVersion: "example.com/m@v1.2.3",
 	}
 	b := spec("job-b", longLease)
 	s.enqueue(b, "c1")
@@ -1330,4 +1334,59 @@ func testCountTask(s *suite) {
 	if got := s.rawStats("job-a"); got.RecordsIn != 3 {
 		s.t.Fatalf("Stats(job-a) = %+v; want 3 records in", got)
 	}
+}
+
+// testClaimOnlyWhatTheWorkerRuns pins Runs: a worker is handed only the
+// chunks of jobs whose function it has, at the job's version unless the
+// job takes any; the others stay pending, untouched (no delivery counted),
+// for a worker that can run them. A job that names no function goes to
+// any worker, and a nil Runs claims everything.
+func testClaimOnlyWhatTheWorkerRuns(s *suite) {
+	upper1 := spec("job-upper-v1", longLease)
+	upper1.Function, upper1.FunctionVersion = "upper", "v1"
+	upperAny := spec("job-upper-any", longLease)
+	upperAny.Function = "upper"
+	grep := spec("job-grep", longLease)
+	grep.Function, grep.FunctionVersion = "grep", "fanout@v0.9.0"
+	legacy := spec("job-legacy", longLease)
+	s.enqueue(upper1, "c1")
+	s.enqueue(upperAny, "c1")
+	s.enqueue(grep, "c1")
+	s.enqueue(legacy, "c1")
+
+	claimAll := func(worker string, runs fanout.Runs) []string {
+		var jobs []string
+		for {
+			l, err := s.q.Claim(s.ctx, "", worker, runs)
+			if errors.Is(err, fanout.ErrNoWork) {
+				slices.Sort(jobs)
+				return jobs
+			}
+			if err != nil {
+				s.t.Fatalf("Claim(%q, %v): %v", worker, runs, err)
+			}
+			jobs = append(jobs, l.Job)
+		}
+	}
+	// A builtin-only worker: grep at its version, and the legacy job.
+	if got, want := claimAll("w-builtin", fanout.Runs{"grep": "fanout@v0.9.0", "count": "fanout@v0.9.0"}), []string{"job-grep", "job-legacy"}; !slices.Equal(got, want) {
+		s.t.Fatalf("builtin-only worker claimed %v, want %v", got, want)
+	}
+	// Another build of upper: only the job that takes any version.
+	if got, want := claimAll("w-upper-v2", fanout.Runs{"upper": "v2"}), []string{"job-upper-any"}; !slices.Equal(got, want) {
+		s.t.Fatalf("upper v2 worker claimed %v, want %v", got, want)
+	}
+	// A named job the worker cannot run gives no work.
+	if l, err := s.q.Claim(s.ctx, "job-upper-v1", "w-upper-v2", fanout.Runs{"upper": "v2"}); !errors.Is(err, fanout.ErrNoWork) {
+		s.t.Fatalf("Claim(job-upper-v1) by upper v2 = %+v, %v; want ErrNoWork", l, err)
+	}
+	s.stats("job-upper-v1", fanout.QueueStats{Pending: 1})
+	// The worker that has upper v1 gets it, first delivery.
+	l, err := s.q.Claim(s.ctx, "job-upper-v1", "w-upper-v1", fanout.Runs{"upper": "v1"})
+	if err != nil || l.Chunk != "c1" || l.Deliveries != 1 {
+		s.t.Fatalf("Claim(job-upper-v1) by upper v1 = %+v, %v; want c1 at its first delivery", l, err)
+	}
+	// A nil Runs claims anything left.
+	s.enqueue(upper1, "c2")
+	s.claimChunk("job-upper-v1", "w-any", "c2")
 }

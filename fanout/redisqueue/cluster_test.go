@@ -56,7 +56,7 @@ func TestClusterJobsSpreadOverMasters(t *testing.T) {
 		if err := q.Enqueue(ctx, spec, []string{"c1", "c2"}); err != nil {
 			t.Fatal(err)
 		}
-		l, err := q.Claim(ctx, "", "w")
+		l, err := q.Claim(ctx, "", "w", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -208,7 +208,7 @@ func (q *Queue) Enqueue(ctx context.Context, spec fanout.JobQueueSpec, chunks []
 	job := spec.Job
 	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.leases(job), q.keys.dead(job), q.keys.done(job)}
 	head := []any{job, spec.Manifest, int64(spec.Lease), spec.MaxDeliveries, spec.MaxFailures,
-		int64(spec.BackoffBase), int64(spec.BackoffMax)}
+		int64(spec.BackoffBase), int64(spec.BackoffMax), spec.Function, spec.FunctionVersion}
 	args := make([]any, 0, len(head)+min(len(chunks), enqueueBatch))
 	for start := 0; start == 0 || start < len(chunks); start += enqueueBatch {
 		batch := chunks[start:min(start+enqueueBatch, len(chunks))]
@@ -232,13 +232,15 @@ func (q *Queue) Enqueue(ctx context.Context, spec fanout.JobQueueSpec, chunks []
 // empty: then the jobs are tried in turn from a starting job that rotates
 // with every call, so that each active job gets its share. It returns
 // fanout.ErrNoWork when no chunk is ready and fanout.ErrUnknownJob for a
-// named job the queue does not know.
-func (q *Queue) Claim(ctx context.Context, job, worker string) (fanout.Lease, error) {
+// named job the queue does not know. The claim script checks runs against
+// the function and version the job's spec advertises (fanout.Runs.CanRun)
+// in the same atomic step: a worker never holds a chunk it cannot run.
+func (q *Queue) Claim(ctx context.Context, job, worker string, runs fanout.Runs) (fanout.Lease, error) {
 	if worker == "" {
 		return fanout.Lease{}, errors.New("redisqueue: claim: empty worker name")
 	}
 	if job != "" {
-		return q.claimJob(ctx, job, worker)
+		return q.claimJob(ctx, job, worker, runs)
 	}
 	jobs, err := q.client.SMembers(ctx, q.keys.jobs()).Result()
 	if err != nil {
@@ -250,7 +252,7 @@ func (q *Queue) Claim(ctx context.Context, job, worker string) (fanout.Lease, er
 	slices.Sort(jobs)
 	first := int(q.turn.Add(1) % uint64(len(jobs)))
 	for i := range jobs {
-		l, err := q.claimJob(ctx, jobs[(first+i)%len(jobs)], worker)
+		l, err := q.claimJob(ctx, jobs[(first+i)%len(jobs)], worker, runs)
 		if errors.Is(err, fanout.ErrNoWork) || errors.Is(err, fanout.ErrUnknownJob) {
 			// A job finished since SMEMBERS is no longer active.
 			continue
@@ -260,12 +262,19 @@ func (q *Queue) Claim(ctx context.Context, job, worker string) (fanout.Lease, er
 	return fanout.Lease{}, fanout.ErrNoWork
 }
 
-func (q *Queue) claimJob(ctx context.Context, job, worker string) (fanout.Lease, error) {
+func (q *Queue) claimJob(ctx context.Context, job, worker string, runs fanout.Runs) (fanout.Lease, error) {
 	if err := validateJob(job); err != nil {
 		return fanout.Lease{}, fmt.Errorf("redisqueue: claim: %w", err)
 	}
 	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.leases(job), q.keys.dead(job)}
-	res, err := q.run(ctx, claimScript, keys, []any{q.keys.chunkPrefix(job), worker, claimReclaimLimit})
+	args := []any{q.keys.chunkPrefix(job), worker, claimReclaimLimit}
+	if runs != nil {
+		args = append(args, 1)
+		for name, version := range runs {
+			args = append(args, name, version)
+		}
+	}
+	res, err := q.run(ctx, claimScript, keys, args)
 	if err != nil {
 		return fanout.Lease{}, fmt.Errorf("redisqueue: claim job %s: %w", job, err)
 	}
@@ -823,6 +832,10 @@ func parseSpec(h map[string]string) (fanout.JobQueueSpec, error) {
 		MaxFailures:   int(num("max_failures")),
 		BackoffBase:   time.Duration(num("backoff_base_ns")),
 		BackoffMax:    time.Duration(num("backoff_max_ns")),
+		// Absent in the spec of a job enqueued before jobs named their
+		// function: any worker claims it.
+		Function:        h["function"],
+		FunctionVersion: h["function_version"],
 	}
 	return spec, errors.Join(errs...)
 }

@@ -150,7 +150,7 @@ func TestKeysAreHashTaggedByJob(t *testing.T) {
 		func(l fanout.Lease) error { _, err := q.Fail(ctx, l, "bad", true); return err },
 		func(fanout.Lease) error { return nil },
 	} {
-		l, err := q.Claim(ctx, "j1", "w1")
+		l, err := q.Claim(ctx, "j1", "w1", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

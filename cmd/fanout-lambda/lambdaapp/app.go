@@ -116,8 +116,8 @@ type countingQueue struct {
 	counts atomic.Pointer[queueCounts]
 }
 
-func (q *countingQueue) Claim(ctx context.Context, job, worker string) (fanout.Lease, error) {
-	l, err := q.Queue.Claim(ctx, job, worker)
+func (q *countingQueue) Claim(ctx context.Context, job, worker string, runs fanout.Runs) (fanout.Lease, error) {
+	l, err := q.Queue.Claim(ctx, job, worker, runs)
 	if err == nil {
 		q.counts.Load().claimed.Add(1)
 	}

@@ -23,7 +23,7 @@ func TestMetricsExposeChunkOutcomesAndQueueDepth(t *testing.T) {
 	if err := q.Enqueue(ctx, spec, []string{"c00000000", "c00000001", "c00000002"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.Claim(ctx, "j1", "w"); err != nil {
+	if _, err := q.Claim(ctx, "j1", "w", nil); err != nil {
 		t.Fatal(err)
 	}
 	go m.pollQueue(ctx, q, time.Hour)

@@ -297,6 +297,7 @@ type jobFlags struct {
 	maxInflate  string
 	rerun       bool
 	overwrite   bool
+	anyVersion  bool
 	reducers    int
 	contract    string // a data contract file (infer.go)
 	maxRejected string
@@ -324,6 +325,7 @@ func (f *jobFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.maxInflate, "max-decompressed-size", "64GiB", "largest decompressed `SIZE` of one compressed object")
 	fl.BoolVar(&f.rerun, "rerun", false, "run again even if the same job was submitted before (a new job ID)")
 	fl.BoolVar(&f.overwrite, "overwrite", false, "replace the committed result another job left in --out: readers following _SUCCESS see the old result until this job commits, then only the new one; the old files are deleted after")
+	fl.BoolVar(&f.anyVersion, "any-version", false, "let workers with any version of the function run the job (default: only those with the version this program has, so that two builds of a function never mix in one output)")
 	fl.IntVar(&f.reducers, "reducers", 0, "`N` reduce partitions of an aggregating function (0: one per 512 MiB of input, 1 to 256)")
 	fl.StringVar(&f.contract, "contract", "", "data contract `FILE` (YAML or JSON) for validate, convert and duplicates: passed as --arg contract=<its text>")
 	fl.Float64Var(&f.backupAfter, "backup-after", 4, "start a backup attempt of a chunk running longer than `X` times the median chunk time (and at least "+manifest.BackupMinAge.String()+"); 0: never")
@@ -411,6 +413,7 @@ func (f *jobFlags) specOf() (manifest.JobSpec, error) {
 		spec.OnError = f.onError // the default stays out of the spec, and of the job ID
 	}
 	spec.Overwrite = f.overwrite
+	spec.AnyFunctionVersion = f.anyVersion
 	if f.rerun {
 		spec.Nonce = strconv.FormatInt(time.Now().UnixNano(), 36)
 	}

@@ -6,9 +6,14 @@
 -- KEYS[4] dead hash
 -- ARGV[1] chunk key prefix (<prefix>:{<job>}:chunk:, same hash slot)
 -- ARGV[2] worker         ARGV[3] expired leases to take back first
+-- ARGV[4] (optional) 1: the worker runs only the functions that follow
+-- ARGV[5..] pairs of function name and the version the worker has of it
 --
 -- Result: {OK, chunk, epoch, deadline ms, deliveries, failures};
--- {NO_WORK} when no chunk is ready; {UNKNOWN_JOB}.
+-- {NO_WORK} when no chunk is ready, or when the job's function (spec
+-- field function, at the version in function_version unless that is
+-- empty) is not among the worker's; {UNKNOWN_JOB}. A job whose spec names
+-- no function is claimed by any worker.
 --
 -- Pending chunks come out by ready time, then by chunk ID. A chunk whose
 -- lost deliveries already reached the limit is dead-lettered instead of
@@ -21,6 +26,22 @@ local now = now_ms()
 local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - 1, 'LIMIT', 0, tonumber(ARGV[3]))
 for _, chunk in ipairs(expired) do
   expire_lease(ARGV[1], KEYS[3], KEYS[2], KEYS[4], spec, chunk, now)
+end
+if ARGV[4] then
+  local fn = redis.call('HGET', KEYS[1], 'function')
+  if fn and fn ~= '' then
+    local want = redis.call('HGET', KEYS[1], 'function_version') or ''
+    local runs = false
+    for i = 5, #ARGV, 2 do
+      if ARGV[i] == fn and (want == '' or ARGV[i + 1] == want) then
+        runs = true
+        break
+      end
+    end
+    if not runs then
+      return {NO_WORK}
+    end
+  end
 end
 while true do
   local first = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1)

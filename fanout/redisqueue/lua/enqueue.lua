@@ -5,7 +5,8 @@
 -- ARGV[1] job            ARGV[2] manifest       ARGV[3] lease (ns)
 -- ARGV[4] max deliveries ARGV[5] max failures
 -- ARGV[6] backoff base (ns)                     ARGV[7] backoff max (ns)
--- ARGV[8..] chunk IDs (at most a few thousand: they are unpacked onto
+-- ARGV[8] function       ARGV[9] function version (empty: any)
+-- ARGV[10..] chunk IDs (at most a few thousand: they are unpacked onto
 --            Lua's stack)
 --
 -- Result: {OK, number of chunks added}. A chunk already known to the job
@@ -13,9 +14,10 @@
 -- is written by every batch: the last enqueue's spec wins.
 redis.call('HSET', KEYS[1], 'job', ARGV[1], 'manifest', ARGV[2],
   'lease_ns', ARGV[3], 'max_deliveries', ARGV[4], 'max_failures', ARGV[5],
-  'backoff_base_ns', ARGV[6], 'backoff_max_ns', ARGV[7])
+  'backoff_base_ns', ARGV[6], 'backoff_max_ns', ARGV[7],
+  'function', ARGV[8], 'function_version', ARGV[9])
 local now = now_ms()
-local chunks = {unpack(ARGV, 8)}
+local chunks = {unpack(ARGV, 10)}
 if #chunks == 0 then
   return {OK, 0}
 end
