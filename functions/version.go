@@ -1,10 +1,6 @@
 package functions
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
-	"os"
 	"reflect"
 	"runtime/debug"
 	"strings"
@@ -31,10 +27,13 @@ type Versioner interface {
 // built from a working tree carries its VCS revision (and "+dirty" when
 // the tree had changes; Go puts both into a main module's pseudo-version).
 // A main module built without VCS information (outside a repository,
-// -buildvcs=false) is told apart by a hash of the executable instead; a
-// module replaced by a local directory has no version of its own (its
-// path is used): give such functions a Version. A binary without build
-// information gives "unknown".
+// go run, -buildvcs=false) is "(devel)", and a module replaced by a local
+// directory has no version of its own (its path is used): such builds
+// cannot be told apart from one another, so give their functions a
+// Version when they change. (A hash of the executable would tell them
+// apart, but also a program's CLI from its own Lambda bootstrap, which
+// must run each other's jobs.) A binary without build information gives
+// "unknown".
 func VersionOf(f Function) string {
 	if v, ok := f.(Versioner); ok {
 		return v.Version()
@@ -55,25 +54,6 @@ func VersionOf(f Function) string {
 var buildInfo = sync.OnceValue(func() *debug.BuildInfo {
 	bi, _ := debug.ReadBuildInfo()
 	return bi
-})
-
-// executableHash is "+exe:" and the first 16 hex digits of the SHA-256 of
-// the running executable, or "" when it cannot be read.
-var executableHash = sync.OnceValue(func() string {
-	path, err := os.Executable()
-	if err != nil {
-		return ""
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return ""
-	}
-	return "+exe:" + hex.EncodeToString(h.Sum(nil))[:16]
 })
 
 // buildVersion returns module@version of the module holding package pkg.
@@ -115,7 +95,7 @@ func mainRevision(bi *debug.BuildInfo) string {
 		}
 	}
 	if rev == "" {
-		return "(devel)" + executableHash()
+		return "(devel)"
 	}
 	if dirty {
 		rev += "+dirty"

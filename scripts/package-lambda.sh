@@ -1,20 +1,39 @@
 #!/usr/bin/env bash
-# package-lambda.sh: build fanout's Lambda function (cmd/fanout-lambda) as a
-# provided.al2023 bootstrap for arm64 and amd64 and zip each, ready for
+# package-lambda.sh: build fanout's Lambda function (cmd/fanout-lambda), or
+# your own bootstrap (a main over lambdaapp.Start), as a provided.al2023
+# bootstrap for arm64 and amd64 and zip each, ready for
 # localstack/template.yaml (CodeUri) or `aws lambda update-function-code`.
 #
-#   scripts/package-lambda.sh [arm64|amd64]...   (default: both)
+#   scripts/package-lambda.sh [--main PKG] [--name NAME] [--include DIR]... [arm64|amd64]...
 #
-# Output: dist/fanout-lambda-<arch>.zip holding one executable, bootstrap.
-# Built with CGO_ENABLED=0, -tags lambda.norpc (no net/rpc in the binary),
-# -trimpath and stripped symbols; the build is reproducible (zip entries get a
-# fixed time).
+#   --main PKG     the main package to build (default ./cmd/fanout-lambda)
+#   --name NAME    the zip's name: dist/NAME-<arch>.zip (default fanout-lambda)
+#   --include DIR  add DIR's files to the zip beside bootstrap (they land in
+#                  /var/task: programs that exec runs, with their data); repeatable
+#
+# Output: dist/NAME-<arch>.zip holding the executable bootstrap (and the
+# included files). Built with CGO_ENABLED=0, -tags lambda.norpc (no net/rpc
+# in the binary), -trimpath and stripped symbols; the build is reproducible
+# (zip entries get a fixed time).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 export PATH="/usr/local/go/bin:$PATH"
 
-archs=("$@")
+main=./cmd/fanout-lambda
+name=fanout-lambda
+includes=()
+archs=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--main) main=$2; shift 2 ;;
+	--name) name=$2; shift 2 ;;
+	--include)
+		[ -d "$2" ] || { echo "package-lambda: --include $2: not a directory" >&2; exit 2; }
+		includes+=("$(cd "$2" && pwd)"); shift 2 ;;
+	*) archs+=("$1"); shift ;;
+	esac
+done
 if [ ${#archs[@]} -eq 0 ]; then archs=(arm64 amd64); fi
 mkdir -p dist
 for arch in "${archs[@]}"; do
@@ -24,14 +43,17 @@ for arch in "${archs[@]}"; do
 	esac
 	work=$(mktemp -d)
 	trap 'rm -rf "$work"' EXIT
+	for dir in ${includes[@]+"${includes[@]}"}; do
+		cp -R "$dir"/. "$work"/
+	done
 	CGO_ENABLED=0 GOOS=linux GOARCH="$arch" go build -tags lambda.norpc -trimpath -ldflags="-s -w -buildid=" \
-		-o "$work/bootstrap" ./cmd/fanout-lambda
+		-o "$work/bootstrap" "$main"
 	chmod 0755 "$work/bootstrap"
-	touch -t 198001010000 "$work/bootstrap"
-	zip_path="$root/dist/fanout-lambda-$arch.zip"
+	find "$work" -exec touch -h -t 198001010000 {} +
+	zip_path="$root/dist/$name-$arch.zip"
 	rm -f "$zip_path"
-	(cd "$work" && zip -q -X "$zip_path" bootstrap)
+	(cd "$work" && find . -mindepth 1 | LC_ALL=C sort | sed 's#^\./##' | zip -q -X -@ "$zip_path")
 	rm -rf "$work"
 	trap - EXIT
-	echo "package-lambda: dist/fanout-lambda-$arch.zip ($(du -h "$zip_path" | cut -f1), bootstrap $(unzip -l "$zip_path" | awk '/bootstrap/ {print $1}') bytes)" >&2
+	echo "package-lambda: dist/$name-$arch.zip ($(du -h "$zip_path" | cut -f1), bootstrap $(unzip -l "$zip_path" | awk '$4 == "bootstrap" {print $1}') bytes)" >&2
 done

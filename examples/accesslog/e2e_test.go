@@ -1,0 +1,294 @@
+package accesslog_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/fanout-dev/fanout/localstack"
+	"github.com/fanout-dev/fanout/localstack/lambdaemu"
+)
+
+// userModule is the import path the example gets when a test builds it
+// as a user's own module, outside this repository.
+const userModule = "example.com/accesslog"
+
+var (
+	buildOnce sync.Once
+	bins      map[string]string
+	buildErr  error
+)
+
+// userBinaries builds the example as a user would: its files copied into
+// a module of their own (example.com/accesslog) that requires fanout
+// through a replace directive pointing at this repository, then go build
+// of its CLI (accesslog) and Lambda bootstrap (accesslog-lambda), and
+// fanout's own stock CLI (fanout), once per test run.
+func userBinaries(t *testing.T) map[string]string {
+	t.Helper()
+	buildOnce.Do(func() { bins, buildErr = buildUserModule() })
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return bins
+}
+
+func buildUserModule() (map[string]string, error) {
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "fanout-user-module-")
+	if err != nil {
+		return nil, err
+	}
+	src := filepath.Join(dir, "src")
+	err = filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		b = bytes.ReplaceAll(b, []byte(`"github.com/fanout-dev/fanout/examples/accesslog"`), []byte(`"`+userModule+`"`))
+		if err := os.MkdirAll(filepath.Join(src, filepath.Dir(p)), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(src, p), b, 0o644)
+	})
+	if err != nil {
+		return nil, err
+	}
+	gomod := fmt.Sprintf("module %s\n\ngo 1.26.0\n\nrequire github.com/fanout-dev/fanout v0.0.0\n\nreplace github.com/fanout-dev/fanout => %s\n", userModule, repo)
+	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte(gomod), 0o644); err != nil {
+		return nil, err
+	}
+	sum, err := os.ReadFile(filepath.Join(repo, "go.sum"))
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(src, "go.sum"), sum, 0o644); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	steps := []struct {
+		dir  string
+		args []string
+	}{
+		{src, []string{"mod", "tidy"}},
+		{src, []string{"build", "-o", filepath.Join(dir, "accesslog"), "./cmd/accesslog"}},
+		{src, []string{"build", "-tags", "lambda.norpc", "-o", filepath.Join(dir, "accesslog-lambda"), "./cmd/accesslog-lambda"}},
+		{repo, []string{"build", "-o", filepath.Join(dir, "fanout"), "./cmd/fanout"}},
+	}
+	for _, s := range steps {
+		cmd := exec.Command("go", s.args...)
+		cmd.Dir = s.dir
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("go %s (in %s): %v\n%s", strings.Join(s.args, " "), s.dir, err, b)
+		}
+	}
+	for _, name := range []string{"accesslog", "accesslog-lambda", "fanout"} {
+		out[name] = filepath.Join(dir, name)
+	}
+	return out, nil
+}
+
+// stackEnv is the environment of the processes of a test on the local
+// MinIO and Redis.
+func stackEnv(s3 localstack.S3Config, redisURL, prefix string) []string {
+	return []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"AWS_ENDPOINT_URL_S3=" + s3.Endpoint, "AWS_ACCESS_KEY_ID=" + s3.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s3.SecretKey,
+		"AWS_REGION=" + s3.Region, "FANOUT_REDIS_URL=" + redisURL, "FANOUT_REDIS_PREFIX=" + prefix}
+}
+
+// putLogs writes the generated objects under in/.
+func putLogs(t *testing.T, client *minio.Client, bucket string, bodies []string) {
+	t.Helper()
+	for i, b := range bodies {
+		if _, err := client.PutObject(context.Background(), bucket, fmt.Sprintf("in/access-%d.log", i), strings.NewReader(b), int64(len(b)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// s3Files returns the bodies of the output files under prefix with ext.
+func s3Files(t *testing.T, client *minio.Client, bucket, prefix, ext string) []string {
+	t.Helper()
+	var bodies []string
+	for o := range client.ListObjects(context.Background(), bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		if strings.Contains(o.Key, "/_") || !strings.HasSuffix(o.Key, ext) {
+			continue
+		}
+		obj, err := client.GetObject(context.Background(), bucket, o.Key, minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		_, err = buf.ReadFrom(obj)
+		obj.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		bodies = append(bodies, buf.String())
+	}
+	return bodies
+}
+
+// run runs a command to its end and returns its stdout.
+func run(t *testing.T, env []string, bin string, args ...string) string {
+	t.Helper()
+	p := localstack.Start(t, filepath.Base(bin)+" "+args[0], env, bin, args...)
+	if err := p.Wait(t, 3*time.Minute); err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, p.Stderr())
+	}
+	return p.Stdout()
+}
+
+// TestUserBinaryInAMixedFleetOnMinIOAndRedis builds the example as a
+// user's own program and runs its two jobs (visitors, an aggregation
+// with a reduce stage, and accesslog, a map) with two `work` processes of
+// that program, while a stock `fanout work` process serves the same
+// Redis and runs a built-in job submitted at the same time. Every job
+// commits with the serial computation's output; the stock worker never
+// claimed a chunk of the user's jobs (it does not have their function),
+// and nothing failed.
+func TestUserBinaryInAMixedFleetOnMinIOAndRedis(t *testing.T) {
+	bins := userBinaries(t)
+	bucket, s3 := localstack.Bucket(t)
+	redisURL, prefix := localstack.RedisNamespace(t)
+	client, err := s3.MinioClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies, all := genLogs(2, 5, 400)
+	putLogs(t, client, bucket, bodies)
+	env := stackEnv(s3, redisURL, prefix)
+	in := "s3://" + bucket + "/in/"
+	common := []string{"--in", in, "--format", "lines", "--chunk-size", "8KiB", "--lease", "10s"}
+
+	submit := func(bin, fn, out, outFormat string, extra ...string) string {
+		args := append(append([]string{"submit"}, common...), append([]string{"--fn", fn, "--out", "s3://" + bucket + "/" + out, "--out-format", outFormat}, extra...)...)
+		return strings.TrimSpace(run(t, env, bin, args...))
+	}
+	visitors := submit(bins["accesslog"], "visitors", "visitors/", "csv", "--reducers", "3")
+	parsed := submit(bins["accesslog"], "accesslog", "parsed/", "jsonl")
+	grep := submit(bins["fanout"], "grep", "grep/", "lines", "--arg", "pattern=POST")
+
+	stock := localstack.Start(t, "fanout work", env, bins["fanout"], "-v", "work", "--concurrency", "2", "--out-base", "s3://"+bucket+"/")
+	for i := range 2 {
+		localstack.Start(t, fmt.Sprintf("accesslog work %d", i), env, bins["accesslog"], "-v", "work", "--concurrency", "2", "--out-base", "s3://"+bucket+"/")
+	}
+	wait := func(bin, job, out string) {
+		run(t, env, bin, "wait", job, "--out", "s3://"+bucket+"/"+out)
+	}
+	wait(bins["accesslog"], visitors, "visitors/")
+	wait(bins["accesslog"], parsed, "parsed/")
+	wait(bins["fanout"], grep, "grep/")
+
+	if got, want := csvRows(t, s3Files(t, client, bucket, "visitors/", ".csv")), visitorsOracle(all); !slices.Equal(got, want) {
+		t.Errorf("visitors output:\n%s\nwant (serial):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if got, want := jsonRows(t, s3Files(t, client, bucket, "parsed/", ".jsonl")), parsedOracle(all); !slices.Equal(got, want) {
+		t.Errorf("parsed output has %d rows, want %d (serial); first got %q, want %q", len(got), len(want), first(got), first(want))
+	}
+	var wantPost []string
+	for _, l := range all {
+		if strings.Contains(l.text, "POST") {
+			wantPost = append(wantPost, l.text)
+		}
+	}
+	var gotPost []string
+	for _, b := range s3Files(t, client, bucket, "grep/", "") {
+		gotPost = append(gotPost, strings.Split(strings.TrimSuffix(b, "\n"), "\n")...)
+	}
+	slices.Sort(gotPost)
+	slices.Sort(wantPost)
+	if !slices.Equal(gotPost, wantPost) {
+		t.Errorf("grep output has %d lines, want %d", len(gotPost), len(wantPost))
+	}
+
+	log := stock.Stderr()
+	for _, job := range []string{visitors, parsed} {
+		if strings.Contains(log, job) {
+			t.Errorf("the stock fanout worker's log mentions the user's job %s (it must never claim its chunks):\n%s", job, log)
+		}
+	}
+	if !strings.Contains(log, grep) {
+		t.Logf("the stock worker ran no chunk of the built-in job (the user's workers took them all)")
+	}
+	var status struct {
+		State  string `json:"state"`
+		Failed []any  `json:"failed"`
+	}
+	for _, j := range []struct{ job, out string }{{visitors, "visitors/"}, {parsed, "parsed/"}} {
+		out := run(t, env, bins["accesslog"], "status", j.job, "--out", "s3://"+bucket+"/"+j.out, "--json")
+		if err := json.Unmarshal([]byte(out), &status); err != nil || status.State != "committed" || len(status.Failed) != 0 {
+			t.Errorf("status %s: %s (%v); want committed, nothing failed", j.job, out, err)
+		}
+	}
+}
+
+// TestUserBootstrapUnderTheLambdaEmulator runs the user's visitors job
+// with `accesslog run --invoke lambda:worker`: the chunks and reduce
+// tasks run in invocations of the user's own bootstrap (lambdaapp.Start)
+// under the project's Lambda emulator, and the output equals the serial
+// computation.
+func TestUserBootstrapUnderTheLambdaEmulator(t *testing.T) {
+	bins := userBinaries(t)
+	bucket, s3 := localstack.Bucket(t)
+	redisURL, prefix := localstack.RedisNamespace(t)
+	client, err := s3.MinioClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies, all := genLogs(3, 4, 300)
+	putLogs(t, client, bucket, bodies)
+	env := stackEnv(s3, redisURL, prefix)
+	emu, err := lambdaemu.Start(lambdaemu.Config{Functions: []lambdaemu.Function{{
+		Name: "worker", Command: []string{bins["accesslog-lambda"]}, Timeout: time.Minute, MaxInstances: 3,
+		Env: append(slices.Clone(env[2:]), "FANOUT_OUT_BASES=s3://"+bucket+"/"),
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("instance logs:\n%s", emu.Logs(""))
+		}
+		emu.Close()
+	}()
+	out := run(t, append(env, "AWS_ENDPOINT_URL_LAMBDA="+emu.Endpoint()), bins["accesslog"], "run", "--in", "s3://"+bucket+"/in/",
+		"--format", "lines", "--fn", "visitors", "--out", "s3://"+bucket+"/visitors/", "--out-format", "csv", "--chunk-size", "8KiB",
+		"--reducers", "2", "--invoke", "lambda:worker", "--concurrency", "3", "--json")
+	var res struct {
+		State     string `json:"state"`
+		Chunks    int    `json:"chunks"`
+		RecordsIn int64  `json:"records_in"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.State != "committed" || res.RecordsIn != int64(len(all)) {
+		t.Fatalf("run --invoke: %s (%v); want committed with %d records in", out, err, len(all))
+	}
+	if got, want := csvRows(t, s3Files(t, client, bucket, "visitors/", ".csv")), visitorsOracle(all); !slices.Equal(got, want) {
+		t.Errorf("visitors output:\n%s\nwant (serial):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if n := len(emu.Invocations("worker")); n == 0 {
+		t.Errorf("no invocation of the user's bootstrap")
+	}
+	t.Logf("%d chunks over %d invocations of the user's bootstrap", res.Chunks, len(emu.Invocations("worker")))
+}
