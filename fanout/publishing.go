@@ -69,7 +69,11 @@ import (
 //
 // An upload aborted before its commit (a lifecycle rule shorter than the
 // job, or gc run on a live job) makes the commit fail naming the file:
-// its bytes are gone, and the chunk must run again (`fanout redrive`).
+// its bytes are gone. The commit has fenced the output by then (owner
+// record committing), so the output stays this job's, with the files
+// completed before the failure visible and no _SUCCESS; neither redrive
+// (its chunk has a done marker) nor a --rerun frees it: the job must run
+// again to another output prefix (not yet handled in place).
 
 // stageFile writes one finished output file of an attempt: on a store with
 // uploads, as an open upload of final; elsewhere as the object staged,
@@ -163,7 +167,7 @@ func publishFile(ctx context.Context, b objstore.Bucket, f manifest.OutputFile, 
 			}
 		}
 		if errors.Is(err, objstore.ErrNotFound) {
-			return f, fmt.Errorf("completing the upload of %s: its bytes are gone (the upload was aborted before the commit: a lifecycle rule shorter than the job, `fanout gc` on a live job; or broken by a completion cut off mid-request on MinIO); the job cannot commit them: run it again with --rerun: %w", f.Key, err)
+			return f, fmt.Errorf("completing the upload of %s: its bytes are gone (the upload was aborted before the commit: a lifecycle rule shorter than the job, `fanout gc` on a live job; or broken by a completion cut off mid-request on MinIO); the job cannot commit them, and its fence keeps the output (owner record committing: no --rerun, cancel or gc takes it over, and the files completed so far are visible without _SUCCESS): run it again with --rerun to another output prefix: %w", f.Key, err)
 		}
 		if err != nil {
 			return f, fmt.Errorf("completing the upload of %s: %w", f.Key, err)
