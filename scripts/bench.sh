@@ -324,4 +324,15 @@ if [ "${BENCH_ONLY:-}" != core ]; then
 	redis-cli -u "$FANOUT_REDIS_URL" --scan --pattern "$FANOUT_REDIS_PREFIX*" | xargs -r redis-cli -u "$FANOUT_REDIS_URL" del >/dev/null
 fi
 
+# exec per chunk against mode=stream: 1,000 chunks of 64 KiB of lines
+# through Python's upper-casing (functions/builtin's benchmark; needs python3).
+if [ "${BENCH_ONLY:-}" = "" ] || [ "${BENCH_ONLY:-}" = exec-stream ]; then
+	echo "bench: exec per chunk vs mode=stream (1,000 chunks of 64 KiB)" >&2
+	ex=$(go test -run '^$' -bench BenchmarkExecStreamVsPerChunk -benchtime 1000x ./functions/builtin/)
+	ex_field() { awk -v m="mode=$1-" -v u="$2" '$1 ~ m {for (i = 2; i < NF; i++) if ($(i+1) == u) print $i}' <<<"$ex"; }
+	ms() { awk '{printf "%.1f", $1 / 1e6}' <<<"$1"; }
+	cost_row "exec mode=stream, per 64 KiB chunk" "$(ms "$(ex_field stream ns/op)")" "exec per chunk" "$(ms "$(ex_field chunk ns/op)")" "ms"
+	cost_row "exec mode=stream, programs started per 1,000 chunks" "$(ex_field stream starts/1000chunks)" "exec per chunk" "$(ex_field chunk starts/1000chunks)" ""
+fi
+
 print_table

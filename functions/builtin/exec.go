@@ -27,6 +27,8 @@ import (
 //	cmd=COMMAND     required; the program and its arguments
 //	shell=true      run COMMAND with /bin/sh -c (pipes, globs, variables)
 //	timeout=DUR     kill the program after this long (Go syntax: 90s, 5m)
+//	mode=stream     keep the program running and send it chunk after chunk
+//	                in JSON lines (ExecPool), instead of one run per chunk
 //
 // Without shell, COMMAND is split into words like a shell would split plain
 // words, '...' and "..." quotes and backslash escapes, and nothing is
@@ -48,6 +50,9 @@ type Exec struct {
 	// Env is the programs' environment as NAME=VALUE entries; nil gives
 	// them an empty one. ExecEnv builds one from a process's environment.
 	Env []string
+	// Pool keeps the programs of mode=stream running between chunks (see
+	// ExecPool); without one, mode=stream fails.
+	Pool *ExecPool
 }
 
 const (
@@ -64,13 +69,13 @@ func (Exec) Name() string { return "exec" }
 
 // Describe returns one line of help.
 func (Exec) Describe() string {
-	return "pipe each chunk's records through a program, one per line: cmd=COMMAND [shell=true] [timeout=DURATION]"
+	return "pipe each chunk's records through a program, one per line: cmd=COMMAND [shell=true] [timeout=DURATION] [mode=stream: one program for many chunks, JSON lines]"
 }
 
 // Prepare parses the command line and the options.
 func (x Exec) Prepare(p functions.Params) (functions.Task, error) {
 	const fn = "exec"
-	if err := checkArgs(fn, p.Args, "cmd", "shell", "timeout"); err != nil {
+	if err := checkArgs(fn, p.Args, "cmd", "shell", "timeout", "mode"); err != nil {
 		return nil, err
 	}
 	in, err := inputSchema(fn, p)
@@ -85,7 +90,14 @@ func (x Exec) Prepare(p functions.Params) (functions.Task, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &execTask{cmd: cmd, keys: jsonKeys(in), env: x.Env}
+	t := &execTask{cmd: cmd, keys: jsonKeys(in), env: x.Env, pool: x.Pool}
+	switch mode := p.Arg("mode", "chunk"); mode {
+	case "chunk":
+	case "stream":
+		t.stream = true
+	default:
+		return nil, argError(fn, "mode", mode, errors.New("want chunk (a run per chunk) or stream (one program for many chunks)"))
+	}
 	if t.env == nil {
 		t.env = []string{} // a nil Cmd.Env would inherit fanout's
 	}
@@ -128,6 +140,8 @@ type execTask struct {
 	timeout time.Duration
 	keys    [][]byte // see jsonKeys
 	env     []string // never nil
+	stream  bool     // mode=stream: through pool
+	pool    *ExecPool
 }
 
 func (t *execTask) Output() *functions.Schema {
@@ -135,6 +149,9 @@ func (t *execTask) Output() *functions.Schema {
 }
 
 func (t *execTask) Map(ctx context.Context, in functions.Input, out functions.Output) error {
+	if t.stream {
+		return t.mapStream(ctx, in, out)
+	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if t.timeout > 0 {

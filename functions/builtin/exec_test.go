@@ -18,7 +18,7 @@ import (
 	"github.com/fanout-dev/fanout/localstack"
 )
 
-func needPrograms(t *testing.T, names ...string) {
+func needPrograms(t testing.TB, names ...string) {
 	t.Helper()
 	for _, n := range names {
 		if _, err := exec.LookPath(n); err != nil {

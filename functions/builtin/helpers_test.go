@@ -73,7 +73,7 @@ func (o *sliceOutput) texts() []string {
 }
 
 // run prepares fn with args over in's schema and maps in.
-func run(t *testing.T, fn functions.Function, args map[string]string, in *sliceInput) (*sliceOutput, *functions.Schema, error) {
+func run(t testing.TB, fn functions.Function, args map[string]string, in *sliceInput) (*sliceOutput, *functions.Schema, error) {
 	t.Helper()
 	task, err := fn.Prepare(functions.Params{Args: args, Input: in.schema, InputFormat: "test"})
 	if err != nil {

@@ -63,7 +63,9 @@ func newApp(ctx context.Context, cfg *config, fns *functions.Registry, log *slog
 	for _, name := range fns.Names() {
 		f, _ := fns.Lookup(name)
 		if _, ok := f.(builtin.Exec); ok {
-			f = builtin.Exec{Env: cfg.ExecEnv}
+			// mode=stream programs live as long as the instance: a
+			// warm instance's next invocations reuse them.
+			f = builtin.Exec{Env: cfg.ExecEnv, Pool: builtin.NewExecPool()}
 		}
 		reg.Register(f)
 	}

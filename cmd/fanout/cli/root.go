@@ -208,7 +208,10 @@ func newApp(ctx context.Context, g *globalFlags, needRedis bool) (*app, error) {
 	}
 	if f, err := reg.Lookup("exec"); err == nil {
 		if _, ok := f.(builtin.Exec); ok {
-			reg.Register(builtin.Exec{Env: execEnv})
+			// mode=stream programs live as long as this process.
+			pool := builtin.NewExecPool()
+			a.closers = append(a.closers, pool)
+			reg.Register(builtin.Exec{Env: execEnv, Pool: pool})
 		}
 	}
 	key, err := g.specKey()
