@@ -321,15 +321,26 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 		stopWork()
 		wg.Wait()
 	}
+	// reported is set once the job was seen running: only then does the
+	// commit end the progress with a last snapshot (a job committed before
+	// has none).
+	reported := false
+	var progress func(Progress)
+	if opts.Progress != nil {
+		progress = func(p Progress) {
+			reported = true
+			opts.Progress(p)
+		}
+	}
 	for {
-		a, err := e.advance(ctx, js, advanceOptions{start: start, progress: opts.Progress, beforeCommit: stopWorkers})
+		a, err := e.advance(ctx, js, advanceOptions{start: start, progress: progress, beforeCommit: stopWorkers})
 		switch {
 		case a.Busy:
 			// Another committer: its commit record will show.
 			poll = opts.Poll
 		case !a.Done:
 		case err == nil || !retryableCommitError(err) || commitFailures >= commitRetries || ctx.Err() != nil:
-			if err == nil && a.Result.State == StateCommitted && opts.Progress != nil {
+			if err == nil && a.Result.State == StateCommitted && reported {
 				// The last snapshot: the commit record's figures (another
 				// process may have committed before this one saw the last
 				// chunks settle).
