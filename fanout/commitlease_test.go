@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fanout-dev/fanout/fanout"
+	"github.com/fanout-dev/fanout/fanout/redisqueue"
 	"github.com/fanout-dev/fanout/localstack"
 	"github.com/fanout-dev/fanout/objstore"
 )
@@ -136,14 +137,28 @@ func (s *countingStore) ListUploads(ctx context.Context, prefix string) iter.Seq
 	return s.Bucket.(objstore.Uploader).ListUploads(ctx, prefix)
 }
 
+// leaseCounter counts an engine's tries of the commit lease.
+type leaseCounter struct {
+	*redisqueue.Queue
+	tries *atomic.Int64
+}
+
+func (l leaseCounter) LeaseCommit(ctx context.Context, job, holder string, ttl time.Duration) (bool, error) {
+	l.tries.Add(1)
+	return l.Queue.LeaseCommit(ctx, job, holder, ttl)
+}
+
 // TestEightIdleWorkersCommitOnce runs a job with eight worker engines (as
 // eight processes or Lambda invocations would) and no driver: the idle
 // workers commit it. The first upload completion of a commit is held until every
-// other engine has looked at the finished job again (each would then have
-// started a commit of its own without the commit lease). All requests of the job's
+// other engine has tried the commit lease twice more (each would then have
+// started a commit of its own without it). All requests of the job's
 // end are counted: exactly one commit's worth (each marker read once, each
 // file's upload completed once, one fence, one commit record, one
-// _SUCCESS, no file verified).
+// _SUCCESS, no file verified), and while the commit runs the other
+// engines list no marker (settling the job's dead tasks, which lists them
+// all, is under the lease too: without it every idle worker of a fleet
+// listed every marker each second while one committed).
 func TestEightIdleWorkersCommitOnce(t *testing.T) {
 	const workers = 8
 	r := newFaultRig(t, 12, 60)
@@ -153,43 +168,53 @@ func TestEightIdleWorkersCommitOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &endCounts{markerPrefix: "out/_fanout/" + info.Job + "/chunks/"}
-	var listed [workers]atomic.Int64
+	var listed, tries [workers]atomic.Int64
 	var (
 		armed     sync.Once
-		armedAt   [workers]int64
+		listedAt  [workers]int64
 		gateOpen  = make(chan struct{})
 		gateClose sync.Once
 	)
-	gate := func() {
+	gate := func(holder int) {
 		armed.Do(func() {
+			var triedAt [workers]int64
 			for i := range listed {
-				armedAt[i] = listed[i].Load()
+				listedAt[i], triedAt[i] = listed[i].Load(), tries[i].Load()
 			}
 			go func() {
 				defer gateClose.Do(func() { close(gateOpen) })
 				deadline := time.Now().Add(30 * time.Second)
 				for time.Now().Before(deadline) {
-					looked := 0
-					for i := range listed {
-						if listed[i].Load() > armedAt[i] {
-							looked++
+					tried := 0
+					for i := range tries {
+						if i != holder && tries[i].Load() >= triedAt[i]+2 {
+							tried++
 						}
 					}
-					if looked >= workers-1 { // all but the one held here
+					if tried == workers-1 {
+						for i := range listed {
+							if n := listed[i].Load() - listedAt[i]; i != holder && n > 0 {
+								t.Errorf("worker %d listed the job's markers %d times while another committed", i, n)
+							}
+						}
 						return
 					}
 					time.Sleep(10 * time.Millisecond)
 				}
-				t.Errorf("not every idle worker looked at the finished job within 30s")
+				t.Errorf("not every idle worker tried the commit lease within 30s")
 			}()
 		})
 		<-gateOpen
 	}
 	stops := make([]func(), workers)
 	for i := range workers {
-		e := r.engine(engineOptions{name: fmt.Sprint("w", i), store: func(b objstore.Bucket) objstore.Bucket {
-			return &countingStore{Bucket: b, c: c, listed: &listed[i], gate: gate}
-		}})
+		e := r.engine(engineOptions{name: fmt.Sprint("w", i),
+			admin: func(q fanout.QueueAdmin) fanout.QueueAdmin {
+				return leaseCounter{Queue: q.(*redisqueue.Queue), tries: &tries[i]}
+			},
+			store: func(b objstore.Bucket) objstore.Bucket {
+				return &countingStore{Bucket: b, c: c, listed: &listed[i], gate: func() { gate(i) }}
+			}})
 		stops[i] = work(t, e, info.Job, 1, nil)
 	}
 	q := r.queue()
