@@ -62,6 +62,16 @@ package fanout
 // while it names the job: the state is for people and for Redrive's
 // check, not for the fence, which only needs "names me".
 //
+// A cancelled job (cancel.go) has its record moved to cancelled by a write
+// conditional like the fence's, so the cancel and the fence serialise:
+// one wins. A cancelled owner never publishes (its fence refuses), and any
+// other job takes the output from it without --rerun.
+//
+// A committed owner gives its output up only to a job with --overwrite
+// (replace.go), and only once its commit is complete (_SUCCESS names it):
+// the record then names the new job with Replaces, which a later
+// takeover inherits (and which only a job with --overwrite may take).
+//
 // Outputs written before owner records existed have none: their committed
 // job is the one _SUCCESS names, and such an output is refused to other
 // jobs as before; a job planned before then claims the output at its
