@@ -30,8 +30,8 @@ import (
 	"github.com/fanout-dev/fanout/objstore/simstore"
 )
 
-// countingBucket counts what readers of a store do: the Get bodies open
-// at once (and the most ever), and the bytes read from keys ending in
+// countingBucket counts what readers of a store do: the Get bodies of
+// shuffle data and index open at once (and the most ever), and the bytes read from keys ending in
 // indexSuffix, with the ranges asked.
 type countingBucket struct {
 	objstore.Bucket
@@ -45,7 +45,10 @@ type countingBucket struct {
 
 func (c *countingBucket) Get(ctx context.Context, key string, opts *objstore.GetOptions) (io.ReadCloser, objstore.ObjectInfo, error) {
 	rc, info, err := c.Bucket.Get(ctx, key, opts)
-	if err != nil {
+	if err != nil || strings.HasSuffix(key, ".json") {
+		// Markers, manifest shards, the owner and commit records (read
+		// by the advance step beside the reduce tasks) are not the
+		// merge's streams.
 		return rc, info, err
 	}
 	n := c.open.Add(1)

@@ -449,7 +449,12 @@ func KeyOfJSONL(line []byte, partition map[string]string) (string, error) {
 		if m[k] == nil {
 			return nil
 		}
+		// A timestamptz is written with its zone, a timestamp (wall
+		// clock, as the contract's sold_at) without.
 		t, e := time.Parse(time.RFC3339Nano, text(k))
+		if e != nil {
+			t, e = time.Parse("2006-01-02T15:04:05.999999999", text(k))
+		}
 		if e != nil {
 			err = fmt.Errorf("output line %q: %s: %w", line, k, e)
 		}
