@@ -221,6 +221,11 @@ func TestTwoVersionsOfAFunctionNeverMix(t *testing.T) {
 	if evs := log.of("v1", info.Job); len(evs) != c.Chunks {
 		t.Errorf("v1 ran %d chunks, want all %d", len(evs), c.Chunks)
 	}
+	// Once committed, the job is its result for any version: running the
+	// same spec with v2 returns it and runs nothing.
+	if res, err := v2.Run(ctx, spec, fanout.RunOptions{}); err != nil || res.State != fanout.StateCommitted || res.Job != info.Job {
+		t.Errorf("Run of the committed v1 job by v2 = %+v, %v; want its committed result", res, err)
+	}
 
 	// Any version: planned by v1, v2 may run its chunks too (v2 alone
 	// finishes it here).

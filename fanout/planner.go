@@ -114,7 +114,7 @@ func (e *Engine) PlanWith(ctx context.Context, spec manifest.JobSpec, opts PlanO
 		}()
 	}
 	if m, err := e.readManifest(ctx, out, layout, job); err == nil {
-		return PlanInfo{Job: job, Manifest: m, Existing: true}, e.sameVersion(fn, m)
+		return PlanInfo{Job: job, Manifest: m, Existing: true}, e.sameVersion(ctx, fn, m, out, layout)
 	} else if !errors.Is(err, objstore.ErrNotFound) {
 		return PlanInfo{}, err
 	}
@@ -202,7 +202,7 @@ func (e *Engine) PlanWith(ctx context.Context, spec manifest.JobSpec, opts PlanO
 		p.discardShards(ctx)
 		m, err := e.readManifest(ctx, out, layout, job)
 		if err == nil {
-			err = e.sameVersion(fn, m)
+			err = e.sameVersion(ctx, fn, m, out, layout)
 		}
 		return PlanInfo{Job: job, Manifest: m, Existing: true}, err
 	}
@@ -219,10 +219,14 @@ var ErrFunctionVersion = errors.New("fanout: another version of the function")
 // sameVersion refuses to take up a job planned earlier with another
 // version of its function: its chunks run only on workers of that
 // version, and mixing the two builds' outputs would need the user's
-// consent (manifest.JobSpec.AnyFunctionVersion).
-func (e *Engine) sameVersion(fn functions.Function, m *manifest.Manifest) error {
+// consent (manifest.JobSpec.AnyFunctionVersion). A job that committed
+// runs nothing more: it is taken up (its result is the answer).
+func (e *Engine) sameVersion(ctx context.Context, fn functions.Function, m *manifest.Manifest, out objstore.Bucket, layout manifest.Layout) error {
 	if m.FunctionVersion == "" || m.FunctionVersion == functions.VersionOf(fn) {
 		return nil
+	}
+	if done, err := exists(ctx, out, layout.CommitKey(m.Job)); err != nil || done {
+		return err
 	}
 	return functions.Permanent(fmt.Errorf("%w: job %s was planned with function %s version %s and this program has version %s: "+
 		"its chunks run on workers of that version; to run it again with this version give --rerun (a new job), "+
