@@ -31,6 +31,7 @@
 package profile
 
 import (
+	"maps"
 	"math"
 	"strings"
 	"unicode/utf8"
@@ -116,10 +117,15 @@ type ColumnSummary struct {
 	parses   [len(parseNames)]int64
 	patterns [len(patternNames)]int64
 
-	shape  []byte
-	hll    *hyperloglog.Sketch
-	top    map[string]int64
-	digest *tdigest.TDigest
+	shape []byte
+	hll   *hyperloglog.Sketch
+	top   map[string]int64
+	// shapeCounts and topCounts count while records are added (one map
+	// lookup a value, the count through the pointer); seal writes them
+	// into Shapes and Top. top is the merged form (open, merge).
+	shapeCounts map[string]*int64
+	topCounts   map[string]*int64
+	digest      *tdigest.TDigest
 }
 
 const (
@@ -176,6 +182,8 @@ func (c *ColumnSummary) init() {
 	// chunk's column sees thousands of values.
 	c.hll = hyperloglog.NewNoSparse()
 	c.top = map[string]int64{}
+	c.topCounts = map[string]*int64{}
+	c.shapeCounts = map[string]*int64{}
 	c.digest = tdigest.NewWithCompression(Compression)
 }
 
@@ -335,35 +343,39 @@ func (c *ColumnSummary) addShape(text string) {
 	}
 	var ok bool
 	if c.shape, ok = appendShape(c.shape[:0], text); !ok {
-		c.ShapesOver, c.Shapes = true, map[string]int64{}
+		c.ShapesOver, c.Shapes, c.shapeCounts = true, map[string]int64{}, nil
 		return
 	}
-	if _, seen := c.Shapes[string(c.shape)]; !seen {
-		if len(c.Shapes) == maxShapes {
-			c.ShapesOver, c.Shapes = true, map[string]int64{}
-			return
-		}
-		c.Shapes[string(c.shape)] = 0
+	if p := c.shapeCounts[string(c.shape)]; p != nil {
+		*p++
+		return
 	}
-	c.Shapes[string(c.shape)]++
+	if len(c.shapeCounts) == maxShapes {
+		c.ShapesOver, c.Shapes, c.shapeCounts = true, map[string]int64{}, nil
+		return
+	}
+	n := int64(1)
+	c.shapeCounts[string(c.shape)] = &n
 }
 
 // addTop is Misra-Gries: a new value when every counter is taken
 // decrements them all (and is itself not kept).
 func (c *ColumnSummary) addTop(text string) {
-	if _, ok := c.top[text]; ok || len(c.top) < TopCounters {
-		if !ok {
-			text = strings.Clone(text)
-		}
-		c.top[text]++
+	if p := c.topCounts[text]; p != nil {
+		*p++
+		return
+	}
+	if len(c.topCounts) < TopCounters {
+		n := int64(1)
+		c.topCounts[strings.Clone(text)] = &n
 		return
 	}
 	c.TopError++
-	for k, n := range c.top {
-		if n == 1 {
-			delete(c.top, k)
+	for k, p := range c.topCounts {
+		if *p == 1 {
+			delete(c.topCounts, k)
 		} else {
-			c.top[k] = n - 1
+			*p--
 		}
 	}
 }
@@ -395,7 +407,28 @@ func (c *ColumnSummary) seal() {
 	if c.hll != nil {
 		c.HLL, _ = c.hll.MarshalBinary()
 	}
-	if c.top != nil {
+	// The accumulator's counts (added records) join the merged ones
+	// (Fold): shapes are moved, so sealing twice counts them once; the
+	// top counters stay (Misra-Gries goes on from them).
+	if len(c.shapeCounts) > 0 {
+		if c.Shapes == nil {
+			c.Shapes = map[string]int64{}
+		}
+		for k, p := range c.shapeCounts {
+			c.Shapes[k] += *p
+		}
+		clear(c.shapeCounts)
+	}
+	if len(c.topCounts) > 0 {
+		top := maps.Clone(c.top)
+		if top == nil {
+			top = make(map[string]int64, len(c.topCounts))
+		}
+		for k, p := range c.topCounts {
+			top[k] += *p
+		}
+		c.Top = sortedTop(top)
+	} else if c.top != nil {
 		c.Top = sortedTop(c.top)
 	}
 	if c.digest != nil {
