@@ -59,16 +59,23 @@ type Guessed struct {
 
 // Text narrows the guess by one text value; an empty value is missing and
 // changes nothing.
-func (g *TypeGuess) Text(s string) Guessed {
+func (g *TypeGuess) Text(s string) Guessed { return g.text(s, false) }
+
+// TextNumber is Text for a caller that needs a value that parses as an
+// integer only as that integer (the profile): its float parse is skipped
+// and its Float is not Valid. The guess narrows as Text's does (an
+// integer parses as a float64 too).
+func (g *TypeGuess) TextNumber(s string) Guessed { return g.text(s, true) }
+
+func (g *TypeGuess) text(s string, intFirst bool) Guessed {
 	var out Guessed
 	if s == "" {
 		return out
 	}
 	g.seen = true
-	k := KindsOf(s)
+	// The looks* checks first: a failed parse builds an error message.
 	if !g.notInt {
-		// KindsOf first: a failed parse builds an error message.
-		if v, ok := parseIf(k.Int, functions.Int64, s); ok {
+		if v, ok := parseIf(looksInt(s), functions.Int64, s); ok {
 			out.Int = v
 		} else if bigIntLiteral(s) {
 			g.bigInt = true
@@ -78,18 +85,16 @@ func (g *TypeGuess) Text(s string) Guessed {
 			g.notFloat = g.notFloat || intLiteral(s)
 		}
 	}
-	if !g.notFloat {
-		// KindsOf first: a failed parse builds an error message.
-		if v, ok := parseIf(k.Float, functions.Float64, s); ok {
+	if !g.notFloat && !(intFirst && out.Int.Valid) {
+		if v, ok := parseIf(looksFloat(s), functions.Float64, s); ok {
 			out.Float = v
 		} else {
 			g.notFloat = true
 		}
 	}
-	g.notBool = g.notBool || !k.Bool
+	g.notBool = g.notBool || !looksBool(s)
 	if !g.notTime {
-		// KindsOf first: a failed parse builds an error message.
-		if v, ok := parseIf(k.Time, functions.Timestamp, s); ok {
+		if v, ok := parseIf(looksTimestamp(s), functions.Timestamp, s); ok {
 			out.Time = v
 		} else {
 			g.notTime = true

@@ -256,7 +256,7 @@ func (c *ColumnSummary) add(v functions.Value) {
 		c.addTime(v.I)
 	default:
 		var g codec.TypeGuess
-		guess := g.Text(text)
+		guess := g.TextNumber(text)
 		switch {
 		case guess.Int.Valid:
 			c.parses[parseInt64]++
