@@ -58,7 +58,7 @@ func TestArgErrors(t *testing.T) {
 		{builtin.Exec{}, map[string]string{"cmd": "cat", "shell": "1x"}, `exec: shell="1x": want true or false`},
 		{builtin.Exec{}, map[string]string{"cmd": "cat", "timeout": "5"}, `exec: timeout="5": time: missing unit in duration "5"`},
 		{builtin.Exec{}, map[string]string{"cmd": "cat", "timeout": "-1s"}, `exec: timeout="-1s": want a positive duration`},
-		{builtin.Exec{}, map[string]string{"command": "cat"}, `exec: unknown argument "command" (valid: cmd, delim, escape, header, nullstr, quote, schema, shell, timeout)`},
+		{builtin.Exec{}, map[string]string{"command": "cat"}, `exec: unknown argument "command" (valid: cmd, delim, escape, header, mode, nullstr, quote, schema, shell, timeout)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
