@@ -25,6 +25,7 @@ import (
 	"github.com/fanout-dev/fanout/fanout"
 	"github.com/fanout-dev/fanout/fanout/faulttest"
 	"github.com/fanout-dev/fanout/functions/builtin"
+	"github.com/fanout-dev/fanout/localstack"
 	"github.com/fanout-dev/fanout/manifest"
 	"github.com/fanout-dev/fanout/objstore"
 	"github.com/fanout-dev/fanout/objstore/simstore"
@@ -214,7 +215,7 @@ func TestReduceOver100kMapChunks(t *testing.T) {
 	// reduce opens: the simulated S3 holds its objects in memory).
 	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
-		t.Skipf("no /proc/self/fd to count descriptors: %v", err)
+		localstack.Missing(t, fmt.Sprintf("/proc/self/fd, to count descriptors (%v),", err))
 	}
 	var old syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &old); err != nil {
