@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -243,6 +244,10 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 		if rec2, rerr := e.readCommit(ctx, js); rerr == nil {
 			return rec2, e.verifyCommitted(ctx, js, rec2)
 		}
+		var lost *LostUploadError
+		if errors.As(err, &lost) && js.m.Reducers == 0 {
+			e.giveBackLost(ctx, js, lost)
+		}
 		return nil, err
 	}
 	sort.Slice(rec.Files, func(i, j int) bool { return rec.Files[i].Key < rec.Files[j].Key })
@@ -461,4 +466,31 @@ func summarise(ds []time.Duration, wall time.Duration) manifest.Timings {
 	at := func(q float64) manifest.Duration { return manifest.Duration(ds[int(q*float64(len(ds)-1))]) }
 	t.ChunkP50, t.ChunkP95, t.ChunkMax = at(0.5), at(0.95), manifest.Duration(ds[len(ds)-1])
 	return t
+}
+
+// giveBackLost gives the map chunk of a file whose upload is gone back to
+// the queue (LostUploadError): the queue forgets the job before the
+// chunk's marker goes, as Redrive does (a queue that still held the chunk
+// as done would never run it again), and is rebuilt from the bucket by
+// the next step (advance: enqueueMissing). The output stays fenced for
+// this job (owner record committing), and the files completed so far stay
+// in place: the next commit recognises them and completes the new
+// attempt's upload of the same name.
+func (e *Engine) giveBackLost(ctx context.Context, js *jobState, lost *LostUploadError) {
+	name, ok := strings.CutPrefix(path.Base(lost.Key), fileStem(js.job, "")) // part-<job>-<chunk>-<n>.<ext>
+	chunk, _, cut := strings.Cut(name, "-")
+	if !ok || !cut || manifest.IsReduceTask(chunk) {
+		return
+	}
+	if err := e.cfg.Admin.Finish(ctx, js.job); err != nil {
+		e.log.Warn("giving a chunk whose upload is gone back: the queue did not forget the job", "job", js.job, "chunk", chunk, "err", err)
+		return
+	}
+	if err := objstore.DeleteKeys(ctx, js.out, []string{js.layout.MarkerKey(js.job, chunk)}); err != nil {
+		e.log.Warn("giving a chunk whose upload is gone back: its marker stays", "job", js.job, "chunk", chunk, "err", err)
+		return
+	}
+	e.forgetJob(js.job)
+	lost.Task, lost.Requeued = chunk, true
+	e.log.Warn("a winning upload is gone; its chunk runs again", "job", js.job, "chunk", chunk, "file", lost.Key)
 }

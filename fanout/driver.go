@@ -297,12 +297,19 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 		opts.Grace = time.Second
 	}
 	var wg sync.WaitGroup
-	workCtx, stopWork := context.WithCancel(ctx)
+	stopWork := func() {}
 	defer func() {
 		stopWork()
 		wg.Wait()
 	}()
-	if opts.Workers > 0 {
+	// startWorkers starts the local workers; again after a commit gave a
+	// chunk whose upload was gone back (LostUploadError).
+	startWorkers := func() {
+		if opts.Workers <= 0 {
+			return
+		}
+		var workCtx context.Context
+		workCtx, stopWork = context.WithCancel(ctx)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -310,6 +317,7 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 				Observe: opts.Observe})
 		}()
 	}
+	startWorkers()
 	queueTimeout := opts.QueueTimeout
 	if queueTimeout <= 0 {
 		queueTimeout = max(2*time.Duration(js.m.Spec.Lease), DefaultQueueTimeout)
@@ -348,6 +356,12 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 			}
 			return a.Result, err
 		default:
+			if lost := (*LostUploadError)(nil); errors.As(err, &lost) {
+				// A chunk runs again (its upload was gone): this process's
+				// workers, stopped for the commit, take part again.
+				e.log.Warn("commit found an upload gone; its chunk runs again", "job", job, "chunk", lost.Task)
+				startWorkers()
+			}
 			// The store failed past its own retries; the job has not.
 			commitFailures++
 			e.log.Warn("commit failed; trying again", "job", job, "attempt", commitFailures, "err", err)
@@ -404,6 +418,9 @@ const commitRetries = 5
 // run again: not when the job failed or was refused, nor when an object it
 // needs is missing or changed, but when the store was unreachable.
 func retryableCommitError(err error) bool {
+	if lost := (*LostUploadError)(nil); errors.As(err, &lost) {
+		return lost.Requeued // its chunk runs again, then the commit
+	}
 	var jf *JobFailedError
 	var tr *TooManyRejectedError
 	return !errors.As(err, &jf) && !errors.As(err, &tr) && !functions.IsPermanent(err) &&

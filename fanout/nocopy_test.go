@@ -469,3 +469,31 @@ func BenchmarkCommit(b *testing.B) {
 		})
 	}
 }
+
+// TestNoCopyCommitLostUploadRerunsItsChunk: a winning upload is gone when
+// the commit comes (MinIO breaks one whose completion was cut off; a
+// lifecycle rule or gc may abort one). The commit gives its chunk back:
+// the chunk runs again on Wait's own workers, whose new upload the next
+// commit completes, and the job commits every record exactly once (the
+// oracle), the output fenced for it throughout.
+func TestNoCopyCommitLostUploadRerunsItsChunk(t *testing.T) {
+	r := newFaultRig(t, 3, 60)
+	info := finishedUploadJob(t, r, "out/")
+	ups := openUploads(t, r, "out/", info.Job)
+	if len(ups) != 3 {
+		t.Fatalf("%d open uploads, want the 3 chunks' winners", len(ups))
+	}
+	if err := r.store.(objstore.Uploader).AbortUpload(context.Background(), ups[1].Key, ups[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := r.engine(engineOptions{name: "driver"}).Wait(ctx, info.Manifest.Spec.Output, info.Job, fanout.RunOptions{Workers: 2})
+	if err != nil || res.State != fanout.StateCommitted {
+		t.Fatalf("got %v, %+v; want the lost upload's chunk run again and the job committed", err, res)
+	}
+	r.check("out/", info.Job)
+	if left := openUploads(t, r, "out/", info.Job); len(left) != 0 {
+		t.Errorf("%d uploads left open after the commit", len(left))
+	}
+}

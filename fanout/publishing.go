@@ -67,13 +67,39 @@ import (
 //     staged files remain (invisible to readers); the next commit (or
 //     verification) removes them, else `fanout gc`.
 //
-// An upload aborted before its commit (a lifecycle rule shorter than the
-// job, or gc run on a live job) makes the commit fail naming the file:
-// its bytes are gone. The commit has fenced the output by then (owner
-// record committing), so the output stays this job's, with the files
-// completed before the failure visible and no _SUCCESS; neither redrive
-// (its chunk has a done marker) nor a --rerun frees it: the job must run
-// again to another output prefix (not yet handled in place).
+// An upload gone before its commit (a lifecycle rule shorter than the
+// job, gc run on a live job, a completion cut off on MinIO) makes the
+// commit fail naming the file (LostUploadError): its bytes are gone. The
+// commit has fenced the output by then (owner record committing), so the
+// output stays this job's, with the files completed before kept. A map
+// chunk's file is given back (Engine.giveBackLost): the chunk runs again
+// and the next commit completes its new upload. A reduce task's is not
+// yet: the job must run again to another output prefix.
+
+// LostUploadError is a winning file whose open upload is gone when the
+// commit completes it (aborted by a lifecycle rule shorter than the job or
+// by gc on a live job, or broken by a completion cut off mid-request on
+// MinIO): its bytes are gone. The commit then gives the file's map chunk
+// back (Requeued): its marker goes and the queue forgets the job, which
+// is rebuilt from the bucket with that chunk to run again (as a redrive
+// does), while the output stays fenced for this job; the next commit
+// completes the new attempt's upload. A reduce task's file is not given
+// back (Requeued false): the job fails naming it.
+type LostUploadError struct {
+	Key      string
+	Task     string // the map chunk given back, when Requeued
+	Requeued bool
+	Err      error
+}
+
+func (e *LostUploadError) Error() string {
+	if e.Requeued {
+		return fmt.Sprintf("completing the upload of %s: its bytes are gone (an upload aborted or broken before the commit completed it); its chunk %s runs again and the commit follows: %v", e.Key, e.Task, e.Err)
+	}
+	return fmt.Sprintf("completing the upload of %s: its bytes are gone (the upload was aborted before the commit: a lifecycle rule shorter than the job, `fanout gc` on a live job; or broken by a completion cut off mid-request on MinIO); the job cannot commit them, and its fence keeps the output (owner record committing: no --rerun, cancel or gc takes it over, and the files completed so far are visible without _SUCCESS): run it again with --rerun to another output prefix: %v", e.Key, e.Err)
+}
+
+func (e *LostUploadError) Unwrap() error { return e.Err }
 
 // stageFile writes one finished output file of an attempt: on a store with
 // uploads, as an open upload of final; elsewhere as the object staged,
@@ -167,7 +193,7 @@ func publishFile(ctx context.Context, b objstore.Bucket, f manifest.OutputFile, 
 			}
 		}
 		if errors.Is(err, objstore.ErrNotFound) {
-			return f, fmt.Errorf("completing the upload of %s: its bytes are gone (the upload was aborted before the commit: a lifecycle rule shorter than the job, `fanout gc` on a live job; or broken by a completion cut off mid-request on MinIO); the job cannot commit them, and its fence keeps the output (owner record committing: no --rerun, cancel or gc takes it over, and the files completed so far are visible without _SUCCESS): run it again with --rerun to another output prefix: %w", f.Key, err)
+			return f, &LostUploadError{Key: f.Key, Err: err}
 		}
 		if err != nil {
 			return f, fmt.Errorf("completing the upload of %s: %w", f.Key, err)
