@@ -169,6 +169,24 @@ func (j *faultJob) submit(extra ...string) {
 }
 
 // worker starts `fanout work -v` with its S3 requests going to endpoint.
+// killWorkerWhenCaught starts "worker-a" through endpoint (a fault
+// proxy), waits until the proxy's handler sends what it caught (a chunk
+// or key), and SIGKILLs the worker there; what names the moment for the
+// failure message ("created a marker").
+func (j *faultJob) killWorkerWhenCaught(t *testing.T, endpoint string, caught <-chan string, what string) string {
+	t.Helper()
+	a := j.worker("worker-a", endpoint, 1)
+	var got string
+	select {
+	case got = <-caught:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("worker a never %s:\n%s", what, a.Stderr())
+	}
+	a.Kill()
+	a.Wait(t, 10*time.Second)
+	return got
+}
+
 func (j *faultJob) worker(name, endpoint string, concurrency int) *localstack.Proc {
 	return localstack.Start(j.t, name, j.env(endpoint), fanoutBinary(j.t), "work", "-v", "--concurrency", strconv.Itoa(concurrency), "--grace", "2s")
 }
@@ -305,15 +323,7 @@ func TestWorkerKilledMidOutput(t *testing.T) {
 			return nil
 		}
 	})
-	a := j.worker("worker-a", proxy.URL, 1)
-	var chunk string
-	select {
-	case chunk = <-caught:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("worker a never wrote a second staging file:\n%s", a.Stderr())
-	}
-	a.Kill()
-	a.Wait(t, 10*time.Second)
+	chunk := j.killWorkerWhenCaught(t, proxy.URL, caught, "wrote a second staging file")
 	staged := 0
 	for _, err := range j.store.List(context.Background(), manifest.NewLayout("out").StagingRoot(j.job)+manifest.ChunkSpread(chunk)+"/"+chunk+"/", nil) {
 		if err == nil {
@@ -484,15 +494,7 @@ func TestWorkerKilledAfterMarkerBeforeAck(t *testing.T) {
 			return nil
 		}
 	})
-	a := j.worker("worker-a", proxy.URL, 1)
-	var key string
-	select {
-	case key = <-caught:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("worker a never created a marker:\n%s", a.Stderr())
-	}
-	a.Kill()
-	a.Wait(t, 10*time.Second)
+	key := j.killWorkerWhenCaught(t, proxy.URL, caught, "created a marker")
 	marker, err := j.store.Stat(context.Background(), key)
 	if err != nil {
 		t.Fatalf("the marker the store created is not there: %v", err)

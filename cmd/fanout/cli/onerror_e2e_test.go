@@ -466,15 +466,7 @@ func TestOnErrorRejectsOnceWhenAChunkIsRetried(t *testing.T) {
 			return nil
 		}
 	})
-	a := j.worker("worker-a", proxy.URL, 1)
-	var chunk string
-	select {
-	case chunk = <-caught:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("worker a never staged rejected records:\n%s", a.Stderr())
-	}
-	a.Kill()
-	a.Wait(t, 10*time.Second)
+	chunk := j.killWorkerWhenCaught(t, proxy.URL, caught, "staged rejected records")
 	staged := 0
 	for info, err := range j.store.List(context.Background(), "out/_fanout/"+j.job+"/staging/", nil) {
 		if err == nil && strings.Contains(info.Key, "/"+chunk+"/") && strings.Contains(info.Key, "/_rejected/") {
