@@ -245,7 +245,7 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 			return rec2, e.verifyCommitted(ctx, js, rec2)
 		}
 		var lost *LostUploadError
-		if errors.As(err, &lost) && js.m.Reducers == 0 {
+		if errors.As(err, &lost) {
 			e.giveBackLost(ctx, js, lost)
 		}
 		return nil, err
@@ -468,29 +468,51 @@ func summarise(ds []time.Duration, wall time.Duration) manifest.Timings {
 	return t
 }
 
-// giveBackLost gives the map chunk of a file whose upload is gone back to
-// the queue (LostUploadError): the queue forgets the job before the
-// chunk's marker goes, as Redrive does (a queue that still held the chunk
-// as done would never run it again), and is rebuilt from the bucket by
-// the next step (advance: enqueueMissing). The output stays fenced for
-// this job (owner record committing), and the files completed so far stay
-// in place: the next commit recognises them and completes the new
-// attempt's upload of the same name.
+// giveBackLost gives the task of a file whose upload is gone back to the
+// queue (LostUploadError), as Redrive does: the queue forgets the job
+// before the task's marker goes (a queue that still held the task as done
+// would never run it again), and is rebuilt from the bucket by the next
+// step (advance: enqueueMissing, then settleDead for a reduce task). The
+// output stays fenced for this job (owner record committing), and the
+// files completed so far stay in place: the next commit recognises them
+// and completes the new attempt's uploads of the same names.
+//
+// A map chunk's marker goes from a map-only job. A reduce task's goes
+// from under the shuffle index it names, which stays: the task merges the
+// same map outputs again (the map markers and shuffle files are
+// untouched). A map chunk of an aggregating job (a lost rejected-records
+// file) is not given back: running it again would change the reduce
+// stage's input under a commit that has fenced the output; the job then
+// fails naming the file.
 func (e *Engine) giveBackLost(ctx context.Context, js *jobState, lost *LostUploadError) {
-	name, ok := strings.CutPrefix(path.Base(lost.Key), fileStem(js.job, "")) // part-<job>-<chunk>-<n>.<ext>
-	chunk, _, cut := strings.Cut(name, "-")
-	if !ok || !cut || manifest.IsReduceTask(chunk) {
+	name, ok := strings.CutPrefix(path.Base(lost.Key), fileStem(js.job, "")) // part-<job>-<task>-<n>.<ext>
+	task, _, cut := strings.Cut(name, "-")
+	if !ok || !cut {
+		return
+	}
+	var marker string
+	switch reduce := manifest.IsReduceTask(task); {
+	case reduce && js.m.Reducers > 0:
+		shuffle, err := e.shuffleID(ctx, js)
+		if err != nil {
+			e.log.Warn("giving a reduce task whose upload is gone back: no shuffle index", "job", js.job, "task", task, "err", err)
+			return
+		}
+		marker = js.layout.ReduceMarkerKey(js.job, shuffle, task)
+	case !reduce && js.m.Reducers == 0:
+		marker = js.layout.MarkerKey(js.job, task)
+	default:
 		return
 	}
 	if err := e.cfg.Admin.Finish(ctx, js.job); err != nil {
-		e.log.Warn("giving a chunk whose upload is gone back: the queue did not forget the job", "job", js.job, "chunk", chunk, "err", err)
+		e.log.Warn("giving a task whose upload is gone back: the queue did not forget the job", "job", js.job, "task", task, "err", err)
 		return
 	}
-	if err := objstore.DeleteKeys(ctx, js.out, []string{js.layout.MarkerKey(js.job, chunk)}); err != nil {
-		e.log.Warn("giving a chunk whose upload is gone back: its marker stays", "job", js.job, "chunk", chunk, "err", err)
+	if err := objstore.DeleteKeys(ctx, js.out, []string{marker}); err != nil {
+		e.log.Warn("giving a task whose upload is gone back: its marker stays", "job", js.job, "task", task, "err", err)
 		return
 	}
 	e.forgetJob(js.job)
-	lost.Task, lost.Requeued = chunk, true
-	e.log.Warn("a winning upload is gone; its chunk runs again", "job", js.job, "chunk", chunk, "file", lost.Key)
+	lost.Task, lost.Requeued = task, true
+	e.log.Warn("a winning upload is gone; its task runs again", "job", js.job, "task", task, "file", lost.Key)
 }

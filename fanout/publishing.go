@@ -71,30 +71,33 @@ import (
 // job, gc run on a live job, a completion cut off on MinIO) makes the
 // commit fail naming the file (LostUploadError): its bytes are gone. The
 // commit has fenced the output by then (owner record committing), so the
-// output stays this job's, with the files completed before kept. A map
-// chunk's file is given back (Engine.giveBackLost): the chunk runs again
-// and the next commit completes its new upload. A reduce task's is not
-// yet: the job must run again to another output prefix.
+// output stays this job's, with the files completed before kept. The
+// file's task is given back (Engine.giveBackLost): a map chunk of a
+// map-only job, or a reduce task, which merges the same shuffle index
+// again; it runs again and the next commit completes its new upload. Only
+// a map chunk's rejected-records file in an aggregating job is not given
+// back: the job must run again to another output prefix.
 
 // LostUploadError is a winning file whose open upload is gone when the
 // commit completes it (aborted by a lifecycle rule shorter than the job or
 // by gc on a live job, or broken by a completion cut off mid-request on
-// MinIO): its bytes are gone. The commit then gives the file's map chunk
-// back (Requeued): its marker goes and the queue forgets the job, which
-// is rebuilt from the bucket with that chunk to run again (as a redrive
-// does), while the output stays fenced for this job; the next commit
-// completes the new attempt's upload. A reduce task's file is not given
-// back (Requeued false): the job fails naming it.
+// MinIO): its bytes are gone. The commit then gives the file's task back
+// (Requeued): its marker goes and the queue forgets the job, which is
+// rebuilt from the bucket with that task to run again (as a redrive does),
+// while the output stays fenced for this job; the next commit completes
+// the new attempt's upload. A map chunk's file in an aggregating job (a
+// rejected-records file) is not given back (Requeued false): the job fails
+// naming it.
 type LostUploadError struct {
 	Key      string
-	Task     string // the map chunk given back, when Requeued
+	Task     string // the map chunk or reduce task given back, when Requeued
 	Requeued bool
 	Err      error
 }
 
 func (e *LostUploadError) Error() string {
 	if e.Requeued {
-		return fmt.Sprintf("completing the upload of %s: its bytes are gone (an upload aborted or broken before the commit completed it); its chunk %s runs again and the commit follows: %v", e.Key, e.Task, e.Err)
+		return fmt.Sprintf("completing the upload of %s: its bytes are gone (an upload aborted or broken before the commit completed it); its task %s runs again and the commit follows: %v", e.Key, e.Task, e.Err)
 	}
 	return fmt.Sprintf("completing the upload of %s: its bytes are gone (the upload was aborted before the commit: a lifecycle rule shorter than the job, `fanout gc` on a live job; or broken by a completion cut off mid-request on MinIO); the job cannot commit them, and its fence keeps the output (owner record committing: no --rerun, cancel or gc takes it over, and the files completed so far are visible without _SUCCESS): run it again with --rerun to another output prefix: %v", e.Key, e.Err)
 }

@@ -1,0 +1,112 @@
+package fanout_test
+
+import (
+	"context"
+	"io"
+	"path"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fanout-dev/fanout/fanout"
+	"github.com/fanout-dev/fanout/localstack"
+	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore"
+)
+
+// reduceMarkers reads the job's reduce markers under out by task.
+func reduceMarkers(t *testing.T, r *faultRig, out, job string) map[string]*manifest.ChunkMarker {
+	t.Helper()
+	ms := map[string]*manifest.ChunkMarker{}
+	for info, err := range r.store.List(context.Background(), manifest.NewLayout(out).ReduceMarkerPrefix(job), nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc, _, err := r.store.Get(context.Background(), info.Key, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := manifest.DecodeMarker(body)
+		if err != nil {
+			t.Fatalf("%s: %v", info.Key, err)
+		}
+		ms[m.Chunk] = m
+	}
+	return ms
+}
+
+// TestNoCopyCommitLostReduceUploadRerunsItsTask: a reduce task's winning
+// upload is gone when the commit comes (aborted, as a lifecycle rule or gc
+// on a live job would, or broken by a completion cut off on MinIO).
+// Before, the job failed for good, its output fenced. Now the commit
+// gives the task back: its marker goes from under the shuffle index it
+// names (the index stays, the same object), the task merges the same map
+// outputs again on Wait's own workers, the next commit completes its new
+// upload, and every word is counted exactly (the oracle), no upload left
+// open.
+func TestNoCopyCommitLostReduceUploadRerunsItsTask(t *testing.T) {
+	r := newFaultRig(t, 0, 0)
+	want := wordInput(r, 4)
+	spec := manifest.JobSpec{Inputs: []string{"s3://" + r.bucket + "/in/"}, Function: "wordcount", Output: "s3://" + r.bucket + "/out/",
+		OutputFormat: "jsonl", Reducers: 3, MaxObjectsPerChunk: 1, Lease: manifest.Duration(10 * time.Second)}.WithDefaults()
+	// Workers that cannot commit (the fence write fails) run every map
+	// chunk and reduce task to its marker.
+	w := r.engine(engineOptions{name: "worker", store: uploadsNoCommit})
+	info, err := w.Submit(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := work(t, w, info.Job, 2, nil)
+	localstack.Poll(t, 2*time.Minute, "every reduce task's marker", func() bool {
+		return len(reduceMarkers(t, r, "out/", info.Job)) == 3
+	})
+	stop()
+	before := reduceMarkers(t, r, "out/", info.Job)
+	index, err := r.store.Stat(context.Background(), manifest.NewLayout("out/").ShuffleIndexKey(info.Job))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := before["r000001"]
+	if len(lost.Files) == 0 || lost.Files[0].Upload == nil {
+		t.Fatalf("reduce task r000001's marker names %+v, want an open upload", lost.Files)
+	}
+	if err := r.store.(objstore.Uploader).AbortUpload(context.Background(), lost.Files[0].Key, lost.Files[0].Upload.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := r.engine(engineOptions{name: "driver"}).Wait(ctx, spec.Output, info.Job, fanout.RunOptions{Workers: 2})
+	if err != nil || res.State != fanout.StateCommitted {
+		t.Fatalf("got %v, %+v; want the lost upload's reduce task run again and the job committed", err, res)
+	}
+	checkWordCounts(t, r, "out/", info.Job, want)
+	after := reduceMarkers(t, r, "out/", info.Job)
+	// The queue forgot the job, so epochs start again: an attempt is told
+	// by its upload.
+	if got := after["r000001"]; got == nil || len(got.Files) == 0 || got.Files[0].Upload == nil ||
+		got.Files[0].Upload.ID == lost.Files[0].Upload.ID || got.Shuffle != lost.Shuffle {
+		t.Errorf("reduce task r000001's marker after the commit: %+v; want a new attempt's (upload %s before) under the same shuffle index %s", got, lost.Files[0].Upload.ID, lost.Shuffle)
+	}
+	for _, task := range []string{"r000000", "r000002"} {
+		if after[task] == nil || !after[task].Started.Equal(before[task].Started) {
+			t.Errorf("reduce task %s ran again (marker %+v, started %v before); only r000001 should", task, after[task], before[task].Started)
+		}
+	}
+	if now, err := r.store.Stat(context.Background(), manifest.NewLayout("out/").ShuffleIndexKey(info.Job)); err != nil || now.ETag != index.ETag {
+		t.Errorf("shuffle index after the commit: %+v, %v; want the same object (ETag %s)", now, err, index.ETag)
+	}
+	if left := openUploads(t, r, "out/", info.Job); len(left) != 0 {
+		t.Errorf("%d uploads left open after the commit", len(left))
+	}
+	for _, f := range lost.Files {
+		if !strings.HasPrefix(path.Base(f.Key), "part-"+info.Job+"-r000001-") {
+			t.Errorf("reduce task r000001 wrote %s", f.Key)
+		}
+	}
+}
