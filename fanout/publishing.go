@@ -30,7 +30,8 @@ import (
 // On the file store (objstore.Linker), attempts stage files under
 // <out>/_fanout/<job>/staging/ with names ending in .staged (no reader's
 // glob of data extensions matches them) and the commit hard-links them into
-// place (a rename where the file system has no links).
+// place (a move of the file, one rename, where link(2) refuses it: see
+// filestore.Store.Link).
 //
 // The copy commit (a server-side Copy per file) remains only for stores
 // that have neither: a Bucket implementation outside this module, or a

@@ -375,8 +375,9 @@ type Uploader interface {
 }
 
 // Linker is implemented by stores that can publish an object at another
-// key without copying its bytes (filestore: a hard link, or a rename
-// where the file system has no links, after which src is gone). dst keeps
+// key without copying its bytes (filestore: a hard link, or one rename
+// where link(2) refuses the file, after which src is gone; a failed Link
+// leaves src as it was). dst keeps
 // src's ETag either way, so that a caller that finds src missing can tell
 // from dst's ETag whether an earlier Link of it succeeded.
 type Linker interface {

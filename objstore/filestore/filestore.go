@@ -55,6 +55,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,6 +98,10 @@ type Store struct {
 	closeMu   sync.Mutex
 	closed    bool
 	lockFiles []*os.File // opened so far
+
+	// link makes hard links (os.Link when nil); tests make it fail as a
+	// file system without links, or a file at its link limit, would.
+	link func(oldname, newname string) error
 }
 
 // stripe is one of the locks keys hash onto; f is opened on first use.
@@ -465,9 +470,12 @@ func (s *Store) Copy(ctx context.Context, dst, src string, opts *objstore.CopyOp
 }
 
 // Link implements objstore.Linker: dst becomes a hard link to src's file
-// (no byte is copied), or, where the file system has no hard links, src's
-// file is renamed to dst (src is then gone). dst keeps src's ETag either
-// way: the same inode, size and modification time.
+// (no byte is copied). Where link(2) refuses that file (EMLINK: it has the
+// most links its file system allows; a file system that refuses links),
+// src's file is moved to dst instead, with one rename(2) under both keys'
+// locks, so that a failure or a crash leaves it at src or at dst, never
+// nowhere; src is then gone. dst keeps src's ETag either way: the same
+// inode, size and modification time.
 func (s *Store) Link(ctx context.Context, dst, src string, opts *objstore.CopyOptions) (objstore.ObjectInfo, error) {
 	if opts == nil {
 		opts = &objstore.CopyOptions{}
@@ -485,36 +493,64 @@ func (s *Store) Link(ctx context.Context, dst, src string, opts *objstore.CopyOp
 		return objstore.ObjectInfo{}, fmt.Errorf("filestore: link to %q: %w", dst, err)
 	}
 	defer f.Close()
-	tmp, ok := s.linkTemp(f, sp)
-	if !ok {
-		// No hard links here: take src's file itself, under its lock,
-		// if it is still the version checked.
-		if tmp, err = s.takeFile(src, sp, f); err != nil {
+	if tmp, ok := s.linkTemp(f, sp); ok {
+		defer os.Remove(tmp)
+		return s.publish(ctx, dst, dp, tmp, &objstore.PutOptions{})
+	}
+	return s.moveFile(ctx, src, sp, dst, dp, f)
+}
+
+// moveFile renames src's file (at sp) to dst (at dp), holding both keys'
+// locks, provided sp is still the open file f (the version whose ETag was
+// checked): a source replaced since is ErrPrecondition, one deleted since
+// ErrNotFound.
+func (s *Store) moveFile(ctx context.Context, src, sp, dst, dp string, f *os.File) (objstore.ObjectInfo, error) {
+	unlock, err := s.lockKeys(src, dst)
+	if err != nil {
+		return objstore.ObjectInfo{}, fmt.Errorf("filestore: link %q to %q: %w", src, dst, err)
+	}
+	defer unlock()
+	if err := ctx.Err(); err != nil {
+		return objstore.ObjectInfo{}, fmt.Errorf("filestore: link %q to %q: %w", src, dst, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return objstore.ObjectInfo{}, fmt.Errorf("filestore: link %q to %q: %w", src, dst, err)
+	}
+	cur, err := os.Lstat(sp)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+		return objstore.ObjectInfo{}, fmt.Errorf("filestore: link %q to %q: source deleted: %w", src, dst, objstore.ErrNotFound)
+	case err != nil:
+		return objstore.ObjectInfo{}, fmt.Errorf("filestore: link %q to %q: %w", src, dst, err)
+	case !os.SameFile(fi, cur):
+		return objstore.ObjectInfo{}, fmt.Errorf("filestore: link %q to %q: source changed: %w", src, dst, objstore.ErrPrecondition)
+	}
+	for attempt := 0; ; attempt++ {
+		if err := os.MkdirAll(filepath.Dir(dp), 0o755); err != nil {
+			return objstore.ObjectInfo{}, s.conflictErr("link", dst, err)
+		}
+		err = os.Rename(sp, dp)
+		if err == nil {
+			break
+		}
+		// A concurrent Delete may prune the directories just made.
+		if errors.Is(err, fs.ErrNotExist) && attempt < 5 {
+			continue
+		}
+		return objstore.ObjectInfo{}, s.conflictErr("link", dst, err)
+	}
+	s.pruneDirs(filepath.Dir(sp))
+	if s.opts.Sync {
+		if err := errors.Join(syncDir(filepath.Dir(dp)), syncDir(filepath.Dir(sp))); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return objstore.ObjectInfo{}, fmt.Errorf("filestore: link %q to %q: %w", src, dst, err)
 		}
 	}
-	defer os.Remove(tmp)
-	return s.publish(ctx, dst, dp, tmp, &objstore.PutOptions{})
-}
-
-// takeFile renames the file at p (key's) into the temporary directory,
-// provided it is still the open file f.
-func (s *Store) takeFile(key, p string, f *os.File) (string, error) {
-	unlock, err := s.lock(key)
+	moved, err := os.Stat(dp)
 	if err != nil {
-		return "", err
+		return objstore.ObjectInfo{}, fmt.Errorf("filestore: link %q to %q: %w", src, dst, err)
 	}
-	defer unlock()
-	fi, err1 := f.Stat()
-	cur, err2 := os.Lstat(p)
-	if err1 != nil || err2 != nil || !os.SameFile(fi, cur) {
-		return "", fmt.Errorf("source changed: %w", objstore.ErrPrecondition)
-	}
-	if err := os.MkdirAll(s.tmp, 0o755); err != nil {
-		return "", err
-	}
-	name := filepath.Join(s.tmp, "link-"+strconv.FormatUint(rand.Uint64(), 36))
-	return name, os.Rename(p, name)
+	return info(dst, moved), nil
 }
 
 // linkTemp links the file at p into the temporary directory and reports
@@ -526,7 +562,11 @@ func (s *Store) linkTemp(f *os.File, p string) (string, bool) {
 		return "", false
 	}
 	name := filepath.Join(s.tmp, "copy-"+strconv.FormatUint(rand.Uint64(), 36))
-	if err := os.Link(p, name); err != nil {
+	link := os.Link
+	if s.link != nil {
+		link = s.link
+	}
+	if err := link(p, name); err != nil {
 		return "", false
 	}
 	fi, err1 := f.Stat()
@@ -565,12 +605,18 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("filestore: delete %q: %w", key, err)
 	}
-	for dir := filepath.Dir(p); dir != s.root && strings.HasPrefix(dir, s.root); dir = filepath.Dir(dir) {
+	s.pruneDirs(filepath.Dir(p))
+	return nil
+}
+
+// pruneDirs removes dir and its parents up to the root while they are
+// empty.
+func (s *Store) pruneDirs(dir string) {
+	for ; dir != s.root && strings.HasPrefix(dir, s.root); dir = filepath.Dir(dir) {
 		if os.Remove(dir) != nil {
 			break // not empty (or gone): stop
 		}
 	}
-	return nil
 }
 
 func (s *Store) mapErr(op, key string, err error) error {
@@ -598,14 +644,46 @@ func etag(fi fs.FileInfo) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// lockKeys takes the stripe locks of keys, each stripe once, in stripe
+// order (so that two callers locking the same two stripes cannot each hold
+// one and wait for the other).
+func (s *Store) lockKeys(keys ...string) (unlock func(), err error) {
+	stripes := make([]int, 0, len(keys))
+	for _, k := range keys {
+		stripes = append(stripes, stripeOf(k))
+	}
+	slices.Sort(stripes)
+	stripes = slices.Compact(stripes)
+	var unlocks []func()
+	unlock = func() {
+		for _, u := range slices.Backward(unlocks) {
+			u()
+		}
+	}
+	for _, i := range stripes {
+		u, err := s.lockStripe(i)
+		if err != nil {
+			unlock()
+			return nil, err
+		}
+		unlocks = append(unlocks, u)
+	}
+	return unlock, nil
+}
+
 // lock takes key's stripe lock (see the package documentation). A mutex
 // excludes the goroutines of this process, flock other processes: flock
 // alone would not, since the goroutines share the stripe's open file.
 func (s *Store) lock(key string) (unlock func(), err error) {
-	st := &s.stripes[stripeOf(key)]
+	return s.lockStripe(stripeOf(key))
+}
+
+// lockStripe takes stripe i's lock (lock).
+func (s *Store) lockStripe(i int) (unlock func(), err error) {
+	st := &s.stripes[i]
 	st.mu.Lock()
 	if st.f == nil {
-		if st.f, err = s.openLockFile(key); err != nil {
+		if st.f, err = s.openLockFile(i); err != nil {
 			st.mu.Unlock()
 			return nil, err
 		}
@@ -626,13 +704,12 @@ func (s *Store) lock(key string) (unlock func(), err error) {
 	}, nil
 }
 
-func (s *Store) openLockFile(key string) (*os.File, error) {
+func (s *Store) openLockFile(i int) (*os.File, error) {
 	s.closeMu.Lock()
 	defer s.closeMu.Unlock()
 	if s.closed {
 		return nil, errors.New("store is closed")
 	}
-	i := stripeOf(key)
 	dir := filepath.Join(s.tmp, "locks")
 	name := filepath.Join(dir, fmt.Sprintf("%04d", i))
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o644)
