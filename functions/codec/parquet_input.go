@@ -68,6 +68,10 @@ type ParquetOptions struct {
 	// read as its own type, as string (its text), or an integer as
 	// float64.
 	Schema *functions.Schema
+
+	// nested reads nested columns (until the record model holds them,
+	// only in this package's tests).
+	nested bool
 }
 
 // ParquetSchema reads a Parquet footer: the file's columns as fanout types
@@ -89,7 +93,7 @@ func ParquetSchema(ra io.ReaderAt, size int64) (*functions.Schema, []int64, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	schema, _, err := fileColumns(f, "")
+	schema, _, _, err := fileColumns(f, "", false)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -339,40 +343,49 @@ type pqColumn struct {
 	required bool
 }
 
-// fileColumns maps the file's top-level columns; nested ones are an
-// error listing them.
-func fileColumns(f *parquet.File, object string) (*functions.Schema, []pqColumn, error) {
-	var cols []pqColumn
-	var nested []string
-	leaves := leafElements(f)
+// fileColumns maps the file's top-level columns: flat ones to readers of
+// their values, nested ones (groups, lists, maps, repeated fields) to
+// readers assembling them from their leaves' levels.
+func fileColumns(f *parquet.File, object string, readNested bool) (*functions.Schema, []*pqReader, []*pqNestedReader, error) {
+	var flat []*pqReader
+	var nested []*pqNestedReader
+	s := &functions.Schema{}
+	var refused []string
 	err := catch(func() error {
-		for _, c := range f.Root().Columns() {
+		b := newTreeBuilder(f)
+		for i, c := range f.Root().Columns() {
 			if !c.Leaf() || c.Repeated() || c.MaxRepetitionLevel() > 0 {
-				nested = append(nested, c.Name())
+				if !readNested {
+					refused = append(refused, c.Name())
+					continue
+				}
+				root, err := b.column(c)
+				if err != nil {
+					return err
+				}
+				nested = append(nested, b.newNestedReader(root, i))
+				s.Columns = append(s.Columns, nestedColumn(root))
 				continue
 			}
-			t, conv, err := leafConverter(c, leaves)
+			t, conv, err := leafConverter(c, b.leaves)
 			if err == nil {
 				err = checkEncodings(f, c)
 			}
 			if err != nil {
 				return &ColumnError{Column: c.Name(), RowGroup: -1, Err: err}
 			}
-			cols = append(cols, pqColumn{name: c.Name(), leaf: c.Index(), typ: t, conv: conv, required: c.Required()})
+			flat = append(flat, &pqReader{pqColumn: pqColumn{name: c.Name(), leaf: c.Index(), typ: t, conv: conv, required: c.Required()}, out: i, to: t})
+			s.Columns = append(s.Columns, functions.Column{Name: c.Name(), Type: t})
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, parquetErr(object, err)
+		return nil, nil, nil, parquetErr(object, err)
 	}
-	if len(nested) > 0 {
-		return nil, nil, parquetErr(object, fmt.Errorf("%w: %s (fanout reads flat columns only; give a schema naming the flat columns to read the others)", ErrNestedColumn, strings.Join(nested, ", ")))
+	if len(refused) > 0 {
+		return nil, nil, nil, parquetErr(object, fmt.Errorf("%w: %s (fanout reads flat columns only; give a schema naming the flat columns to read the others)", ErrNestedColumn, strings.Join(refused, ", ")))
 	}
-	s := &functions.Schema{Columns: make([]functions.Column, len(cols))}
-	for i, c := range cols {
-		s.Columns[i] = functions.Column{Name: c.name, Type: c.typ}
-	}
-	return s, cols, nil
+	return s, flat, nested, nil
 }
 
 // leafElements lists the schema elements of the file's leaf columns, in
@@ -676,20 +689,11 @@ func castable(from, to functions.Type) bool {
 // pqReader decodes one selected column of the current row group.
 type pqReader struct {
 	pqColumn
-	out    int            // position in the output row
-	to     functions.Type // output type
-	pages  parquet.Pages
-	page   parquet.Page
-	values parquet.ValueReader
-	buf    []parquet.Value
-	vals   []functions.Value
-
-	// headers holds the value and null counts the data page headers of
-	// the current column chunk claim, in order; page indexes it, and
-	// pageValues and pageNulls count what the decoder gave for it.
-	headers               []pageCounts
-	pageIdx               int
-	pageValues, pageNulls int64
+	pageReader
+	out  int            // position in the output row
+	to   functions.Type // output type
+	buf  []parquet.Value
+	vals []functions.Value
 
 	rowErrs    []error // shared with parquetInput
 	hasRowErrs *bool
@@ -701,6 +705,7 @@ type parquetInput struct {
 	g       *guardedReaderAt
 	schema  *functions.Schema
 	readers []*pqReader
+	nested  []*pqNestedReader
 
 	rg, lastRG int
 	rgRow      int64 // rows of the current row group already decoded
@@ -753,14 +758,11 @@ func NewParquetInput(ra io.ReaderAt, size int64, opts ParquetOptions) (functions
 		in.rowBase += rg.NumRows
 	}
 	if opts.Schema == nil {
-		s, cols, err := fileColumns(f, opts.Object)
+		s, flat, nested, err := fileColumns(f, opts.Object, opts.nested)
 		if err != nil {
 			return nil, err
 		}
-		in.schema = s
-		for i, c := range cols {
-			in.readers = append(in.readers, &pqReader{pqColumn: c, out: i, to: c.typ})
-		}
+		in.schema, in.readers, in.nested = s, flat, nested
 	} else {
 		in.schema = opts.Schema
 		byName := map[string]*parquet.Column{}
@@ -812,6 +814,10 @@ func NewParquetInput(ra io.ReaderAt, size int64, opts ParquetOptions) (functions
 		r.hasRowErrs = &in.hasRowErrs
 		r.buf = make([]parquet.Value, parquetBatch)
 		r.vals = make([]functions.Value, parquetBatch)
+	}
+	for _, r := range in.nested {
+		r.rowErrs = in.rowErrs
+		r.hasRowErrs = &in.hasRowErrs
 	}
 	return in, nil
 }
@@ -885,6 +891,12 @@ func (in *parquetInput) fill() error {
 			return in.corrupt(first, &ColumnError{Column: r.name, RowGroup: -1, Err: err})
 		}
 	}
+	last := in.rgRow+int64(n) == in.rgRows
+	for _, r := range in.nested {
+		if err := catch(func() error { return r.read(n, last) }); err != nil {
+			return in.corrupt(first, &ColumnError{Column: r.name, RowGroup: in.rg, Err: err})
+		}
+	}
 	in.rgRow += int64(n)
 	in.batchN, in.batchI = n, 0
 	return nil
@@ -911,7 +923,8 @@ func (in *parquetInput) openRowGroup() error {
 	rg := &md.RowGroups[in.rg]
 	chunks := in.file.RowGroups()[in.rg].ColumnChunks()
 	var ranges [][2]int64
-	for _, r := range in.readers {
+	chunkReaders := in.chunkReaders()
+	for _, r := range chunkReaders {
 		if r.leaf < 0 || r.leaf >= len(rg.Columns) || r.leaf >= len(chunks) {
 			return in.corrupt(in.rowBase, fmt.Errorf("row group %d has no column %q", in.rg, r.name))
 		}
@@ -919,7 +932,9 @@ func (in *parquetInput) openRowGroup() error {
 		if r.required && cc.Statistics.NullCount > 0 {
 			return in.corrupt(in.rowBase, fmt.Errorf("required column %q claims %d nulls in row group %d", r.name, cc.Statistics.NullCount, in.rg))
 		}
-		if cc.NumValues != in.rgRows {
+		// A nested leaf holds an entry for each row at least (an
+		// element, a null, an empty list).
+		if cc.NumValues != in.rgRows && (!r.nested || cc.NumValues < in.rgRows) {
 			return in.corrupt(in.rowBase, fmt.Errorf("column %q holds %d values for %d rows in row group %d", r.name, cc.NumValues, in.rgRows, in.rg))
 		}
 		start, end := chunkRange(cc)
@@ -936,21 +951,50 @@ func (in *parquetInput) openRowGroup() error {
 		return in.corrupt(in.rowBase, err)
 	}
 	var open int64
-	for _, r := range in.readers {
+	for _, r := range chunkReaders {
 		cc := &rg.Columns[r.leaf].MetaData
-		headers, largest, err := in.checkPages(cc, r.headers[:0])
+		headers, largest, err := in.checkPages(cc, r.p.headers[:0])
 		if err != nil {
 			return in.corrupt(in.rowBase, &ColumnError{Column: r.name, RowGroup: in.rg, Err: err})
 		}
 		if open += largest; open > maxOpenPageBytes {
 			return in.refuse(fmt.Errorf("row group %d: %w: the largest pages of the columns read hold more than %d bytes uncompressed, which the reader would hold at once", in.rg, ErrUnsupportedParquet, maxOpenPageBytes))
 		}
-		r.headers, r.pageIdx, r.pageValues, r.pageNulls = headers, 0, 0, 0
-		if err := catch(func() error { r.pages = chunks[r.leaf].Pages(); return nil }); err != nil {
+		r.p.headers, r.p.pageIdx, r.p.pageValues, r.p.pageNulls, r.p.pageRows = headers, 0, 0, 0, 0
+		if err := catch(func() error { r.p.pages = chunks[r.leaf].Pages(); return nil }); err != nil {
 			return in.corrupt(in.rowBase, err)
 		}
 	}
+	for _, nr := range in.nested {
+		for _, l := range nr.leaves {
+			l.reset()
+		}
+	}
 	return nil
+}
+
+// chunkReader is the reader of one column chunk of the row group.
+type chunkReader struct {
+	leaf     int
+	name     string
+	p        *pageReader
+	required bool // a flat required column
+	nested   bool
+}
+
+// chunkReaders lists the readers of every column chunk read: the flat
+// columns' and the nested columns' leaves.
+func (in *parquetInput) chunkReaders() []chunkReader {
+	var rs []chunkReader
+	for _, r := range in.readers {
+		rs = append(rs, chunkReader{leaf: r.leaf, name: r.name, p: &r.pageReader, required: r.required})
+	}
+	for _, nr := range in.nested {
+		for _, l := range nr.leaves {
+			rs = append(rs, chunkReader{leaf: l.node.col.Index(), name: l.name, p: &l.pageReader, nested: true})
+		}
+	}
+	return rs
 }
 
 // chunkRange is where a column chunk's pages lie, as parquet-go reads it.
@@ -963,8 +1007,8 @@ func chunkRange(cc *format.ColumnMetaData) (start, end int64) {
 }
 
 // pageCounts is what a data page header claims: its values (nulls
-// included) and, for a V2 page, its nulls (-1 when unknown).
-type pageCounts struct{ values, nulls int64 }
+// included) and, for a V2 page, its nulls and rows (-1 when unknown).
+type pageCounts struct{ values, nulls, rows int64 }
 
 // checkPages walks the page headers of a column chunk, checking that each
 // page lies inside the chunk and claims plausible sizes, so that parquet-go
@@ -977,7 +1021,7 @@ func (in *parquetInput) checkPages(cc *format.ColumnMetaData, headers []pageCoun
 	for pos := start; pos < end; {
 		window := min(int64(256), end-pos)
 		var hlen int
-		var typ, comp, uncomp, nvals, nnulls int64 = -1, -1, -1, 0, -1
+		var typ, comp, uncomp, nvals, nnulls, nrows int64 = -1, -1, -1, 0, -1, -1
 		var uncompAt, uncompEnd int // where uncompressed_page_size lies in hdr
 		var levels int64            // V2: level bytes before the (compressed) values
 		compressed := int64(1)      // V2: is_compressed, true unless it says
@@ -999,6 +1043,8 @@ func (in *parquetInput) checkPages(cc *format.ColumnMetaData, headers []pageCoun
 					nvals = v
 				case parent == 8 && field == 2:
 					nnulls = v
+				case parent == 8 && field == 3:
+					nrows = v
 				case parent == 8 && (field == 5 || field == 6):
 					levels += max(v, 0)
 				case parent == 8 && field == 7:
@@ -1037,7 +1083,7 @@ func (in *parquetInput) checkPages(cc *format.ColumnMetaData, headers []pageCoun
 		largest = max(largest, uncomp)
 		if typ == int64(format.DataPage) || typ == int64(format.DataPageV2) {
 			values += nvals
-			headers = append(headers, pageCounts{values: nvals, nulls: nnulls})
+			headers = append(headers, pageCounts{values: nvals, nulls: nnulls, rows: nrows})
 		}
 		pos += int64(hlen) + comp
 	}
@@ -1146,27 +1192,13 @@ func (r *pqReader) read(n int) error {
 	got := 0
 	stalls := 0
 	for got < n {
-		if r.values == nil {
-			p, err := r.pages.ReadPage()
-			if err == io.EOF {
-				return fmt.Errorf("column ends early (%d of %d values in this batch)", got, n)
-			}
-			if err != nil {
-				return err
-			}
-			if r.pageIdx >= len(r.headers) {
-				parquet.Release(p)
-				return fmt.Errorf("the decoder gives more data pages than the chunk's %d page headers", len(r.headers))
-			}
-			if h := r.headers[r.pageIdx]; p.NumValues() != h.values {
-				parquet.Release(p)
-				return fmt.Errorf("data page %d: the decoder gives %d values, its header says %d", r.pageIdx, p.NumValues(), h.values)
-			}
-			r.page, r.values = p, p.Values()
-			r.pageValues, r.pageNulls = 0, 0
+		k, end, err := r.next(r.buf[:n-got])
+		if err == io.EOF {
+			return fmt.Errorf("column ends early (%d of %d values in this batch)", got, n)
 		}
-		k, err := r.values.ReadValues(r.buf[:n-got])
-		r.pageValues += int64(k)
+		if err != nil {
+			return err
+		}
 		for i, v := range r.buf[:k] {
 			var fv functions.Value
 			if v.IsNull() {
@@ -1193,14 +1225,10 @@ func (r *pqReader) read(n int) error {
 		clear(r.buf[:k])
 		got += k
 		switch {
-		case err == io.EOF:
-			parquet.Release(r.page)
-			r.page, r.values = nil, nil
+		case end:
 			if err := r.pageDone(); err != nil {
 				return err
 			}
-		case err != nil:
-			return err
 		case k == 0:
 			if stalls++; stalls > 3 {
 				return errors.New("page yields no values")
@@ -1210,29 +1238,14 @@ func (r *pqReader) read(n int) error {
 	return nil
 }
 
-// pageDone checks what the decoder gave for the page just read against
-// its header: as many values, and as many nulls when a V2 header says.
-func (r *pqReader) pageDone() error {
-	h := r.headers[r.pageIdx]
-	if r.pageValues != h.values {
-		return fmt.Errorf("data page %d: the decoder gave %d values, its header says %d", r.pageIdx, r.pageValues, h.values)
-	}
-	if h.nulls >= 0 && r.pageNulls != h.nulls {
-		return fmt.Errorf("data page %d: the decoder gave %d nulls, its header says %d", r.pageIdx, r.pageNulls, h.nulls)
-	}
-	r.pageIdx++
-	return nil
-}
-
 func (in *parquetInput) closePages() {
 	in.g.cache = nil
 	for _, r := range in.readers {
-		if r.page != nil {
-			parquet.Release(r.page)
+		r.close()
+	}
+	for _, nr := range in.nested {
+		for _, l := range nr.leaves {
+			l.close()
 		}
-		if r.pages != nil {
-			_ = catch(r.pages.Close)
-		}
-		r.page, r.values, r.pages = nil, nil, nil
 	}
 }
