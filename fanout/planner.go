@@ -257,6 +257,11 @@ func checkPartitionColumns(fn functions.Function, spec manifest.JobSpec, schema 
 				c, spec.Function, c, hint, strings.Join(outSchema.Names(), ", ")))
 		}
 	}
+	for _, c := range spec.PartitionBy {
+		if col := outSchema.Columns[outSchema.Index(c)]; col.IsNested() {
+			return functions.Permanent(fmt.Errorf("--partition-by %s: column %q is %s; partition by flat columns only", c, c, col.TypeString()))
+		}
+	}
 	if len(spec.PartitionBy) >= len(outSchema.Columns) {
 		return functions.Permanent(fmt.Errorf("--partition-by %s: at least one column must remain in the files", strings.Join(spec.PartitionBy, ",")))
 	}

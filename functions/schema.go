@@ -6,10 +6,13 @@ import (
 	"strings"
 )
 
-// Column is one named, typed column. Every column is nullable.
+// Column is one named, typed column. Every column is nullable. A nested
+// column (list, struct, map) holds its element, field or key and value
+// columns in Fields (see nested.go); a flat one has none.
 type Column struct {
-	Name string `json:"name"`
-	Type Type   `json:"type"`
+	Name   string   `json:"name"`
+	Type   Type     `json:"type"`
+	Fields []Column `json:"fields,omitempty"`
 }
 
 // Schema is an ordered list of columns.
@@ -45,7 +48,7 @@ func (s *Schema) Names() []string {
 func (s *Schema) String() string {
 	parts := make([]string, len(s.Columns))
 	for i, c := range s.Columns {
-		parts[i] = quoteName(c.Name) + ":" + c.Type.String()
+		parts[i] = quoteName(c.Name) + ":" + c.TypeString()
 	}
 	return strings.Join(parts, ",")
 }
@@ -90,10 +93,10 @@ func ParseSchema(spec string) (*Schema, error) {
 			name, typ, hasType = strings.Cut(part, ":")
 			name = strings.TrimSpace(name)
 		}
-		t := String
+		t := Flat(String)
 		if hasType {
 			var err error
-			if t, err = ParseType(typ); err != nil {
+			if t, err = ParseColumnType(typ); err != nil {
 				return nil, fmt.Errorf("schema column %q: %w", name, err)
 			}
 		}
@@ -105,7 +108,7 @@ func ParseSchema(spec string) (*Schema, error) {
 			return nil, fmt.Errorf("schema: empty column name in %q (quote it to name a column \"\": \"\":type)", spec)
 		}
 		seen[name] = true
-		s.Columns = append(s.Columns, Column{Name: name, Type: t})
+		s.Columns = append(s.Columns, t.Named(name))
 	}
 	if len(s.Columns) == 0 {
 		return nil, fmt.Errorf("schema: no columns in %q", spec)
@@ -132,10 +135,16 @@ func unquoteName(s string) (name, rest string, err error) {
 }
 
 // cutTopLevel cuts s at its first comma outside parentheses (the comma of
-// decimal(10,2) is the type's).
+// decimal(10,2) is the type's) and outside quotes (a struct field's name).
 func cutTopLevel(s string) (before, after string) {
-	depth := 0
+	depth, quoted := 0, false
 	for i := 0; i < len(s); i++ {
+		if s[i] == '"' {
+			quoted = !quoted // a doubled quote toggles twice
+		}
+		if quoted {
+			continue
+		}
 		switch s[i] {
 		case '(':
 			depth++
@@ -150,4 +159,18 @@ func cutTopLevel(s string) (before, after string) {
 		}
 	}
 	return s, ""
+}
+
+// Equal reports whether two schemas have the same columns (names, types
+// and nested fields) in the same order.
+func (s *Schema) Equal(o *Schema) bool {
+	if len(s.Columns) != len(o.Columns) {
+		return false
+	}
+	for i := range s.Columns {
+		if !s.Columns[i].Equal(o.Columns[i]) {
+			return false
+		}
+	}
+	return true
 }

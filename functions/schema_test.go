@@ -16,7 +16,7 @@ func TestSchemaStringRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ParseSchema(%q): %v", text, err)
 	}
-	if !slices.Equal(got.Columns, s.Columns) {
+	if !slices.EqualFunc(got.Columns, s.Columns, Column.Equal) {
 		t.Errorf("ParseSchema(%q) = %v, want %v", text, got.Columns, s.Columns)
 	}
 	for spec, want := range map[string]string{

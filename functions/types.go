@@ -14,8 +14,8 @@ import (
 // 24-31 the scale.
 //
 // Nested types (list, struct, map) are kinds too; their element and
-// field types are not in the word (see Kind List). They are not read or
-// written yet.
+// field types are not in the word but in the Column's Fields (see
+// nested.go).
 type Type uint32
 
 // Kind is what a Type is without its parameters.
@@ -40,9 +40,9 @@ const (
 	KindUint32
 	KindUint64 // Value.I holds the bits: uint64(v.I)
 	KindUUID   // Value.S: the 16 bytes
-	// KindList, KindStruct and KindMap are reserved for nested values:
-	// their element and field types will live in the Column (a Fields
-	// slice) and a nested Value will carry its children in a slice.
+	// KindList, KindStruct and KindMap are nested: their element and
+	// field types are in the Column's Fields and a nested Value carries
+	// its children in a slice (Value.Items; see nested.go).
 	KindList
 	KindStruct
 	KindMap
@@ -238,11 +238,11 @@ func ParseType(s string) (Type, error) {
 			}
 			return DecimalOf(p, sc), nil
 		case "list", "struct", "map":
-			return 0, fmt.Errorf("type %q: nested types (list, struct, map) are not supported yet", s)
+			return 0, fmt.Errorf("type %q: a nested type is a column's (ParseColumnType), not a Type", s)
 		}
 	}
 	if strings.HasSuffix(n, "[]") {
-		return 0, fmt.Errorf("type %q: nested types (list, struct, map) are not supported yet", s)
+		return 0, fmt.Errorf("type %q: a nested type is a column's (ParseColumnType), not a Type", s)
 	}
 	switch n {
 	case "string", "text", "varchar", "str":
@@ -323,6 +323,7 @@ const (
 	FieldS Field = iota // Value.S
 	FieldI              // Value.I
 	FieldF              // Value.F
+	FieldN              // nested: Value.Items
 )
 
 // Field says which of Value's fields holds a value of t: code that
@@ -334,6 +335,8 @@ func (t Type) Field() Field {
 		return FieldS
 	case KindFloat64, KindFloat32:
 		return FieldF
+	case KindList, KindStruct, KindMap:
+		return FieldN
 	case KindDecimal:
 		if t.Precision() > 18 {
 			return FieldS

@@ -40,8 +40,8 @@ func TestTypeNamesRoundTrip(t *testing.T) {
 			t.Errorf("ParseType(%q) = %v, want an error", bad, got)
 		}
 	}
-	if _, err := ParseType("list(string)"); err == nil || !strings.Contains(err.Error(), "nested types") {
-		t.Errorf("ParseType(list(string)): %v, want an error saying nested types are not supported", err)
+	if _, err := ParseType("list(string)"); err == nil || !strings.Contains(err.Error(), "ParseColumnType") {
+		t.Errorf("ParseType(list(string)): %v, want an error pointing to ParseColumnType", err)
 	}
 }
 

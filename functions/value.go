@@ -14,13 +14,15 @@ import (
 // Value is one typed cell. The zero Value is a null string. Where each
 // type keeps its value is written at its Kind: integers, dates, times,
 // timestamps and decimals of up to 18 digits in I; floats in F; text,
-// bytes, UUIDs and wider decimals in S.
+// bytes, UUIDs and wider decimals in S; a nested value's children in a
+// slice (Items; see ListValue, StructValue, MapValue).
 type Value struct {
 	Type  Type
 	Valid bool  // false means null
-	I     int64 // integers (uint64 as its bits), Bool (0/1), dates, times, timestamps, decimals <= 18 digits
+	I     int64 // integers (uint64 as its bits), Bool (0/1), dates, times, timestamps, decimals <= 18 digits; a nested value's number of Items
 	F     float64
 	S     string // string, binary, UUID (16 bytes), decimal of 19-38 digits (16 bytes big-endian)
+	p     *Value // a nested value's first item
 }
 
 // Row is one row of values laid out as a Schema.
@@ -119,6 +121,8 @@ func (v Value) AppendText(b []byte) []byte {
 		return base64.StdEncoding.AppendEncode(b, []byte(v.S))
 	case KindUUID:
 		return appendUUID(b, v.S)
+	case KindList, KindStruct, KindMap:
+		return appendNestedJSON(b, v)
 	}
 	if v.Type.IsInteger() {
 		return strconv.AppendInt(b, v.I, 10)
@@ -196,6 +200,8 @@ func (v Value) AppendJSON(b []byte) []byte {
 		return strconv.AppendFloat(b, v.F, 'g', -1, 32)
 	case k == KindBool, k == KindDecimal, v.Type.IsInteger():
 		return v.AppendText(b)
+	case v.Type.IsNested():
+		return appendNestedJSON(b, v)
 	}
 	b = append(b, '"')
 	b = v.AppendText(b) // no character of these forms needs escaping
@@ -204,7 +210,9 @@ func (v Value) AppendJSON(b []byte) []byte {
 
 // Compare orders two values of the same type; nulls sort first. It
 // returns -1, 0 or +1. Binary and UUIDs compare by bytes, uint64 as
-// unsigned, decimals exactly.
+// unsigned, decimals exactly, nested values item by item (a map's keys
+// and values in their order: two maps of the same entries in another
+// order differ).
 func Compare(a, b Value) int {
 	switch {
 	case !a.Valid && !b.Valid:
@@ -231,6 +239,8 @@ func Compare(a, b Value) int {
 		if a.Type.Precision() > 18 {
 			return bytes.Compare(flipSign(a.S), flipSign(b.S))
 		}
+	case KindList, KindStruct, KindMap:
+		return compareNested(a, b)
 	}
 	return cmp3(a.I, b.I)
 }

@@ -79,6 +79,9 @@ func (Aggregate) Prepare(p functions.Params) (functions.Task, error) {
 		if t.by, err = selectColumns(in, by); err != nil {
 			return nil, argError(fn, "by", by, err)
 		}
+		if err := flatColumns(in, t.by, "grouping"); err != nil {
+			return nil, argError(fn, "by", by, err)
+		}
 	}
 	spec := p.Arg("agg", "count")
 	if t.aggs, err = parseAggs(in, spec); err != nil {
@@ -171,6 +174,9 @@ func parseAggs(in *functions.Schema, spec string) ([]aggSpec, error) {
 		}
 		var err error
 		if a.col, err = columnIndex(in, arg); err != nil {
+			return nil, fmt.Errorf("%s: %w", item, err)
+		}
+		if err := flatColumns(in, []int{a.col}, fname); err != nil {
 			return nil, fmt.Errorf("%s: %w", item, err)
 		}
 		a.name, a.typ = arg, in.Columns[a.col].Type

@@ -88,6 +88,17 @@ func columnIndex(s *functions.Schema, name string) (int, error) {
 	return -1, fmt.Errorf("unknown column %q (columns: %s)", name, strings.Join(s.Names(), ", "))
 }
 
+// flatColumns refuses nested columns (list, struct, map) among cols:
+// keys, sort orders and aggregates need flat values.
+func flatColumns(s *functions.Schema, cols []int, what string) error {
+	for _, c := range cols {
+		if col := s.Columns[c]; col.IsNested() {
+			return fmt.Errorf("column %q is %s: %s over nested columns is not supported", col.Name, col.TypeString(), what)
+		}
+	}
+	return nil
+}
+
 // each calls fn for every record of in until io.EOF, and notices ctx's
 // cancellation within a few hundred records.
 func each(ctx context.Context, in functions.Input, fn func(*functions.Record) error) error {

@@ -46,6 +46,9 @@ func (Distinct) Prepare(p functions.Params) (functions.Task, error) {
 			t.by = append(t.by, i)
 		}
 	}
+	if err := flatColumns(in, t.by, "distinct"); err != nil {
+		return nil, argError(fn, "by", p.Arg("by", "(all columns)"), err)
+	}
 	for _, c := range t.by {
 		t.out.Columns = append(t.out.Columns, in.Columns[c])
 	}

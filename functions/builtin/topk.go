@@ -72,6 +72,14 @@ func (TopK) Prepare(p functions.Params) (functions.Task, error) {
 			return nil, argError(fn, "by", by, err)
 		}
 	}
+	// The kept rows travel whole, encoded as flat values.
+	all := make([]int, len(in.Columns))
+	for i := range all {
+		all[i] = i
+	}
+	if err := flatColumns(in, all, "topk"); err != nil {
+		return nil, functions.Permanent(fmt.Errorf("topk: %w", err))
+	}
 	for _, c := range t.by {
 		t.partial.Columns = append(t.partial.Columns, in.Columns[c])
 	}

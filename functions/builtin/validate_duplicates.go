@@ -75,6 +75,9 @@ func (Duplicates) Prepare(p functions.Params) (functions.Task, error) {
 	if len(t.key) == 0 {
 		return nil, functions.Permanent(fmt.Errorf("%s: no key: give key=col,... or a contract with a primary_key", fn))
 	}
+	if err := flatColumns(t.rows, t.key, "a key"); err != nil {
+		return nil, functions.Permanent(fmt.Errorf("%s: %w", fn, err))
+	}
 	t.partial, t.final = &functions.Schema{}, &functions.Schema{}
 	for _, c := range t.key {
 		t.partial.Columns = append(t.partial.Columns, t.rows.Columns[c])

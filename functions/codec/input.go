@@ -79,6 +79,13 @@ func NewInput(r io.Reader, opts InputOptions) (functions.Input, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
+	if opts.Schema != nil {
+		for _, c := range opts.Schema.Columns {
+			if c.IsNested() {
+				return nil, fmt.Errorf("codec: %q: column %q is %s: reading nested columns from %s is not supported yet", opts.Object, c.Name, c.TypeString(), opts.Format)
+			}
+		}
+	}
 	bufSize := readBufferSize
 	if opts.Size > 0 && opts.Size < int64(bufSize) {
 		bufSize = max(int(opts.Size)+1, 16) // bufio's minimum is 16

@@ -106,6 +106,9 @@ func newParquetWriter(w io.Writer, schema *functions.Schema, opts WriterOptions)
 			return nil, fmt.Errorf("codec: parquet needs distinct column names; %q repeats", c.Name)
 		}
 		seen[c.Name] = true
+		if c.IsNested() {
+			return nil, fmt.Errorf("codec: column %q is %s: parquet output of nested columns is not supported yet", c.Name, c.TypeString())
+		}
 	}
 	codec, err := parquetCodec(opts.Compression)
 	if err != nil {

@@ -159,6 +159,10 @@ func (w *jsonlWriter) Write(row functions.Row) error {
 	b := w.buf[:0]
 	for i, v := range row {
 		b = append(b, w.keys[i]...)
+		if v.Valid && v.Type.IsNested() {
+			b = w.schema.Columns[i].AppendJSON(b, v)
+			continue
+		}
 		b = v.AppendJSON(b)
 	}
 	w.buf = append(b, '}', '\n')
@@ -167,6 +171,7 @@ func (w *jsonlWriter) Write(row functions.Row) error {
 
 type csvWriter struct {
 	textWriter
+	json []byte // a nested value's JSON
 }
 
 func newCSVWriter(w io.Writer, schema *functions.Schema) (*csvWriter, error) {
@@ -203,6 +208,10 @@ func (w *csvWriter) Write(row functions.Row) error {
 		}
 		if v.Type == functions.String {
 			b = appendCSVField(b, v.S, v.S == "")
+		} else if v.Type.IsNested() {
+			// Nested values are their JSON text, quoted as CSV.
+			w.json = w.schema.Columns[i].AppendJSON(w.json[:0], v)
+			b = appendCSVField(b, bytesString(w.json), false)
 		} else {
 			b = append(b, v.Text()...)
 		}

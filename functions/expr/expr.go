@@ -272,6 +272,9 @@ func (p *parser) column(t token) (term, error) {
 	if i < 0 {
 		return term{}, p.errorf(t.pos, "unknown column %s%s", quoteIdent(t.text), p.known(t.text))
 	}
+	if c := p.schema.Columns[i]; c.IsNested() {
+		return term{}, p.errorf(t.pos, "column %s is %s: the where language does not reach into nested columns (no a.b or x[1] yet)", quoteIdent(t.text), c.TypeString())
+	}
 	if !slices.Contains(p.cols, t.text) {
 		p.cols = append(p.cols, t.text)
 	}

@@ -462,3 +462,16 @@ func TestTypedColumnsCompareExactly(t *testing.T) {
 		}
 	}
 }
+
+func TestNestedColumnIsRefusedClearly(t *testing.T) {
+	s, err := functions.ParseSchema("id:int64,tags:list(string)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Compile("tags = 'x'", s); err == nil || !strings.Contains(err.Error(), "list(string)") || !strings.Contains(err.Error(), "nested") {
+		t.Errorf("Compile over a nested column: %v, want an error naming its type", err)
+	}
+	if _, err := Compile("id > 1", s); err != nil {
+		t.Errorf("a flat column of a schema with nested ones: %v", err)
+	}
+}
