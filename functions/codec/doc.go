@@ -13,6 +13,23 @@
 // bytes in RecordError.Raw and Next may be called again to go on with the
 // next record: that is how the validate function quarantines such records
 // instead of failing the chunk.
+//
+// Sorted output (sort.go), for --sort-by and for writers that compact
+// sorted files into bigger ones:
+//
+//   - CompareRows(schema, []SortKey) (RowCompare, error): DuckDB's ORDER BY
+//     over every flat type (SortKey{Column, Desc, NullsFirst}; nulls last
+//     by default, NaN above +Inf).
+//   - NewSorter(schema, SortOptions{Keys, MemoryBytes, TempDir}): an
+//     external merge sort; Add rows, then Sorted() returns a RowSource;
+//     runs spill to TempDir past MemoryBytes; Close removes them.
+//   - NewSortedWriter(w Writer, schema, SortOptions): a Writer (and
+//     RowGroupWriter: EndRowGroup spills) whose Close writes the rows
+//     sorted into w and closes it; Discard drops them.
+//   - NewMerge(RowCompare, []RowSource) *Merge: a k-way merge of sorted
+//     RowSources (Next() (functions.Row, error), io.EOF at the end), stable
+//     by source order; InputRows(functions.Input) reads a file read with
+//     NewInput as a RowSource.
 package codec
 
 import "errors"
