@@ -60,6 +60,7 @@
 //	<out>/_fanout/<job>/staging/<hh>/<chunk>/<epoch>/<random>/...   attempts' output (names end in .staged)
 //	<out>/_fanout/<job>/_COMMITTED                    the commit record
 //	<out>/_fanout/<job>/_CANCELLED                    the cancel record (cancel.go)
+//	<out>/_fanout/<job>/_REMOVED                      gc's tombstone of a job that lost the output (gc.go)
 //	<out>/_fanout/OWNER                                the output's owner job (owner.go)
 //	<out>/<col>=<value>/part-<job>-<chunk>-<n>.<ext>   committed data (before the commit: open uploads of these keys, on S3)
 //	<out>/_rejected/part-<job>-<chunk>-<n>.jsonl       rejected records (reject.go)

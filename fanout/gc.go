@@ -19,9 +19,12 @@ package fanout
 //     job's commit lease so that no committer runs meanwhile; its manifest,
 //     markers and commit record stay (status and verification read them).
 //   - A job the owner record does not name lost the output (a --rerun took
-//     it over) or was refused it: it can never publish (its commit's fence
-//     fails), so all of it goes (but a _CANCELLED record). The record is
-//     read again just before each such job is removed.
+//     it over) or was refused it: it cannot publish (its commit's fence
+//     fails), so all of it goes (but a _CANCELLED record and gc's
+//     tombstone) unless it takes the output back while gc runs (its
+//     command run again, when the owner was cancelled: any job may take a
+//     cancelled output). gcFence settles that race before anything goes:
+//     either the job took the output first (it is kept) or it never will.
 //   - Without an owner record (outputs written before owner records
 //     existed) a job's state is unknown, since any job may still claim the
 //     output at its fence: a job without a commit record goes only when
@@ -184,9 +187,9 @@ func (e *Engine) gcJob(ctx context.Context, t gcTarget, opts GCOptions) (GCJob, 
 	}
 	jobPrefix := t.layout.JobPrefix(t.job)
 	owns := t.owner != nil && t.owner.Job == t.job
-	// A removed job keeps its _CANCELLED record: status and a resubmitted
-	// spec read why it stopped.
-	keep := func(key string) bool { return key == t.layout.CancelKey(t.job) }
+	// A removed job keeps its _CANCELLED record (status and a resubmitted
+	// spec read why it stopped) and gc's tombstone (gcFence).
+	keep := func(key string) bool { return key == t.layout.CancelKey(t.job) || key == t.layout.RemovedKey(t.job) }
 	switch {
 	case owns && t.ownerState != StateCommitted && t.ownerState != StateCancelled:
 		j.Action, j.Why = GCKept, "owns the output ("+t.ownerState+")"
@@ -253,12 +256,10 @@ func (e *Engine) gcJob(ctx context.Context, t gcTarget, opts GCOptions) (GCJob, 
 			return j, nil
 		}
 	case t.owner != nil && !owns:
-		// Look again: the record must still name another job.
-		cur, _, err := readOwner(ctx, t.out, t.layout)
-		if err != nil {
+		// The record must still name another job, and go on doing so.
+		if took, err := gcFence(ctx, t); err != nil {
 			return j, err
-		}
-		if cur.Job == t.job {
+		} else if took {
 			j.Action, j.Why = GCKept, "took the output back while gc ran"
 			return j, nil
 		}
@@ -270,6 +271,49 @@ func (e *Engine) gcJob(ctx context.Context, t gcTarget, opts GCOptions) (GCJob, 
 	// Listed again: uploads started since the first listing go too.
 	j.Uploads, err = AbortJobUploads(ctx, t.out, t.layout, t.job)
 	return j, err
+}
+
+// gcFence makes removing the leftovers of t.job, which lost the output,
+// safe against t.job taking it back meanwhile (claimOutput: from a
+// cancelled owner, or with a --rerun's spec), and reports whether it took
+// it back before. It creates t.job's tombstone (manifest.Layout.RemovedKey),
+// which a takeover checks between its read of the owner record and its
+// write on it, and then writes the record again, unchanged, If-Match on a
+// read that named another job. The store orders that write and a
+// takeover's (If-Match too): if the takeover's comes first, the record
+// names t.job (took: the tombstone goes again); if gc's does, the
+// takeover's fails, and its next read finds the tombstone and refuses.
+// Either way no takeover by t.job succeeds once gc has fenced, however
+// long the removal takes; without the fence, a takeover between gc's
+// last look at the record and its removal lost the new owner its
+// manifest, markers and uploads.
+func gcFence(ctx context.Context, t gcTarget) (took bool, err error) {
+	body, err := manifest.Encode(&manifest.RemovedRecord{Version: manifest.Version, Job: t.job, Removed: time.Now().UTC(), Owner: t.owner.Job})
+	if err != nil {
+		return false, err
+	}
+	key := t.layout.RemovedKey(t.job)
+	_, err = t.out.Put(ctx, key, strings.NewReader(string(body)),
+		&objstore.PutOptions{IfNoneMatch: true, ContentType: "application/json", Size: int64(len(body))})
+	if err != nil && !errors.Is(err, objstore.ErrPrecondition) {
+		return false, fmt.Errorf("writing %s: %w", key, err)
+	}
+	for range ownerRetries {
+		cur, etag, err := readOwner(ctx, t.out, t.layout)
+		if err != nil {
+			return false, err
+		}
+		if cur.Job == t.job {
+			if err := t.out.Delete(ctx, key); err != nil {
+				return true, fmt.Errorf("removing %s: %w", key, err)
+			}
+			return true, nil
+		}
+		if err := putOwner(ctx, t.out, t.layout, cur, etag); !lostRace(err) {
+			return false, err
+		}
+	}
+	return false, fmt.Errorf("fencing the removal of job %s: the output's owner record kept changing", t.job)
 }
 
 // listJobs returns the job IDs that have keys under the output's

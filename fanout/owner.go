@@ -25,7 +25,10 @@ package fanout
 //     the record is replaced If-Match, naming the new job and the one it
 //     took over from. A takeover whose If-Match fails looks again and
 //     refuses if by then a third job holds the output (two --reruns
-//     racing: one wins, the other is refused; neither steals back).
+//     racing: one wins, the other is refused; neither steals back). A
+//     job that was cancelled, or whose leftovers `fanout gc` removes (its
+//     tombstone, manifest.Layout.RemovedKey, exists), never takes an
+//     output over: gc's removal is fenced against it (gc.go, gcFence).
 //  2. Fence (fenceOutput, in Commit, after every check that can fail the
 //     job and before the first byte is published): the committer replaces
 //     the record If-Match with the same job in state committing. Then it
@@ -159,8 +162,14 @@ func readOwner(ctx context.Context, out objstore.Bucket, layout manifest.Layout)
 // version with ETag ifMatch. A lost race is ErrPrecondition (or
 // ErrNotFound for If-Match on a record that vanished).
 func writeOwner(ctx context.Context, out objstore.Bucket, layout manifest.Layout, o *manifest.Owner, ifMatch string) error {
-	o.Version = manifest.Version
 	o.Since = time.Now().UTC()
+	return putOwner(ctx, out, layout, o, ifMatch)
+}
+
+// putOwner is writeOwner keeping o.Since: a write that changes nothing
+// but the record's version (gc's fence, gcFence).
+func putOwner(ctx context.Context, out objstore.Bucket, layout manifest.Layout, o *manifest.Owner, ifMatch string) error {
+	o.Version = manifest.Version
 	o.Token = randomHex(8)
 	body, err := manifest.Encode(o)
 	if err != nil {
@@ -271,6 +280,17 @@ func (e *Engine) claimOutput(ctx context.Context, out objstore.Bucket, layout ma
 		}
 		if tookFrom != "" && tookFrom != cur.Job {
 			return refused // another --rerun took it over first
+		}
+		// Checked between the read of the record and the write on it (see
+		// gcFence): a job cancelled, or whose leftovers gc removes, never
+		// takes an output over.
+		if err := cancelled(ctx, out, layout, job); err != nil {
+			return fmt.Errorf("%w; run with --rerun to run it again as a new job", err)
+		}
+		if gone, err := exists(ctx, out, layout.RemovedKey(job)); err != nil {
+			return fmt.Errorf("checking the output's owner: %w", err)
+		} else if gone {
+			return functions.Permanent(fmt.Errorf("job %s lost this output before, and `fanout gc` removed what it left; run it again with --rerun (a new job): %w", job, refused))
 		}
 		tookFrom = cur.Job
 		err = writeOwner(ctx, out, layout, &manifest.Owner{Job: job, Spec: specOf(spec), State: manifest.OwnerRunning, Previous: cur.Job, Replaces: replaces}, etag)

@@ -103,6 +103,21 @@ type CancelRecord struct {
 // CancelKey is the key of job's CancelRecord.
 func (l Layout) CancelKey(job string) string { return l.JobPrefix(job) + "_CANCELLED" }
 
+// RemovedKey is the key of job's tombstone, which `fanout gc` creates
+// before it removes what a job that lost the output left (a
+// RemovedRecord), and keeps: a job with one never takes an output over
+// again.
+func (l Layout) RemovedKey(job string) string { return l.JobPrefix(job) + "_REMOVED" }
+
+// RemovedRecord is the body of a job's tombstone (Layout.RemovedKey).
+type RemovedRecord struct {
+	Version int       `json:"version"`
+	Job     string    `json:"job"`
+	Removed time.Time `json:"removed"`
+	// Owner is the job that owned the output when gc removed this one.
+	Owner string `json:"owner,omitempty"`
+}
+
 // Validate checks the cancel record's invariants.
 func (c *CancelRecord) Validate() error {
 	if err := checkVersion("cancel record", c.Version); err != nil {

@@ -117,8 +117,10 @@ func TestGCBesideALiveJob(t *testing.T) {
 	if b := res.job(t, jobB); b.Action != fanout.GCKept || res.Owner != jobB {
 		t.Errorf("gc says job B: %+v, owner %s; want kept, owner %s", b, res.Owner, jobB)
 	}
-	if left := j.keysUnder(layout.JobPrefix(jobA)); len(left) != 0 {
-		t.Errorf("gc left %d keys of job A: %q", len(left), left[:min(len(left), 5)])
+	// But its tombstone, which keeps job A from ever taking the output
+	// back (fanout/gc.go, gcFence).
+	if left := j.keysUnder(layout.JobPrefix(jobA)); len(left) != 1 || left[0] != layout.RemovedKey(jobA) {
+		t.Errorf("gc left %d keys of job A: %q; want only %s", len(left), left[:min(len(left), 5)], layout.RemovedKey(jobA))
 	}
 	afterB := map[string]bool{}
 	for _, k := range j.keysUnder(layout.JobPrefix(jobB)) {
