@@ -292,3 +292,59 @@ func TestUserBootstrapUnderTheLambdaEmulator(t *testing.T) {
 	}
 	t.Logf("%d chunks over %d invocations of the user's bootstrap", res.Chunks, len(emu.Invocations("worker")))
 }
+
+// TestUserBinarySaysItsOwnName: the user's binary (cli.Main without a
+// name) names itself after its executable in its version, errors, usage
+// lines and help, never "fanout".
+func TestUserBinarySaysItsOwnName(t *testing.T) {
+	bin := userBinaries(t)["accesslog"]
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	cases := []struct {
+		name     string
+		args     []string
+		exit     int
+		stdout   []string // each must appear
+		stderr   []string
+		noFanout bool // the output must not name the program fanout
+	}{
+		{"version", []string{"--version"}, 0, []string{"accesslog (devel)"}, nil, true},
+		{"unknown command", []string{"bogus"}, 2, nil, []string{`accesslog: unknown command "bogus"; see accesslog --help`}, true},
+		{"unknown function", []string{"run", "--in", "file:///nonexistent/", "--fn", "visitr", "--out", "file:///nonexistent-out/"}, 2, nil,
+			[]string{"accesslog: --fn visitr: unknown function (did you mean visitors?); accesslog functions lists them"}, true},
+		{"missing argument", []string{"wait"}, 2, nil, []string{"accesslog: wait: accepts 1 arg(s), received 0 (usage: accesslog wait JOB [flags])"}, true},
+		{"help", []string{"--help"}, 0, []string{"Usage:\n  accesslog [command]", `"accesslog work" processes join in`}, nil, true},
+		{"flag help", []string{"run", "--help"}, 0, []string{"accesslog run", "as listed by accesslog functions"}, nil, true},
+		{"functions", []string{"functions"}, 0, []string{"visitors", "accesslog", "e.g. accesslog run --fn"}, nil, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			stdout, stderr, err := localstack.Run(context.Background(), env, bin, c.args...)
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != c.exit {
+				t.Errorf("exit status %d, want %d; stderr %q", code, c.exit, stderr)
+			}
+			for _, w := range c.stdout {
+				if !strings.Contains(stdout, w) {
+					t.Errorf("stdout %q\nlacks %q", stdout, w)
+				}
+			}
+			for _, w := range c.stderr {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr %q\nlacks %q", stderr, w)
+				}
+			}
+			if c.noFanout {
+				for _, bad := range []string{"fanout:", "fanout --help", "fanout functions", "fanout work", "fanout run", "  fanout [command]"} {
+					if strings.Contains(stdout+stderr, bad) {
+						t.Errorf("output names the program fanout (%q):\n%s%s", bad, stdout, stderr)
+					}
+				}
+			}
+		})
+	}
+}

@@ -23,7 +23,7 @@ import (
 )
 
 func newRunCommand(g *globalFlags, submitOnly bool) *cobra.Command {
-	jf := jobFlags{functions: g.functions}
+	jf := jobFlags{functions: g.functions, prog: g.prog}
 	var workers int
 	var grace time.Duration
 	var jsonOut bool
@@ -69,7 +69,7 @@ func newRunCommand(g *globalFlags, submitOnly bool) *cobra.Command {
 				if info.Existing {
 					before = " (submitted before: chunks with a marker are not run again)"
 				}
-				g.console.println(fmt.Sprintf("fanout: job %s: %d chunk(s) queued%s; fanout work processes run them and commit the job when the last one settles; %s waits for the commit, fanout status %s shows progress",
+				g.console.println(fmt.Sprintf(g.prog+": job %s: %d chunk(s) queued%s; "+g.prog+" work processes run them and commit the job when the last one settles; %s waits for the commit, "+g.prog+" status %s shows progress",
 					info.Job, info.Manifest.Chunks, before, jobCommand(cmd, "wait", info.Job, "", false, 0), info.Job))
 			}
 			if jsonOut {
@@ -187,7 +187,7 @@ func runJob(ctx context.Context, g *globalFlags, a *app, jr jobRun, do func(cont
 			}
 			prog.update(s)
 			if jr.workers == 0 && jr.cmd != nil && idle.stalled(s, time.Now()) {
-				g.console.println(fmt.Sprintf("fanout: no worker has claimed a chunk of job %s for %s; start one: %s (or run with --workers N)",
+				g.console.println(fmt.Sprintf(g.prog+": no worker has claimed a chunk of job %s for %s; start one: %s (or run with --workers N)",
 					s.Job, idleHintAfter, workCommand(jr.cmd, jr.out)))
 			}
 		},
@@ -235,7 +235,7 @@ func reportInterrupted(g *globalFlags, a *app, jr jobRun, prog *progress, res fa
 	var msg string
 	switch {
 	case !seen:
-		msg = "fanout: interrupted while planning the job; no chunk ran"
+		msg = g.prog + ": interrupted while planning the job; no chunk ran"
 	default:
 		// The last snapshot is older than the chunks that finished in the
 		// grace: count the markers.
@@ -244,13 +244,13 @@ func reportInterrupted(g *globalFlags, a *app, jr jobRun, prog *progress, res fa
 			s.Done = st.Markers
 		}
 		cancel()
-		msg = fmt.Sprintf("fanout: interrupted: job %s has %d of %d chunks done", s.Job, s.Done, s.Chunks)
+		msg = fmt.Sprintf(g.prog+": interrupted: job %s has %d of %d chunks done", s.Job, s.Done, s.Chunks)
 		if s.Dead > 0 {
 			msg += fmt.Sprintf(" (%d failed)", s.Dead)
 		}
 		msg += "; nothing was committed, finished chunks keep their markers"
 		if !a.embedded {
-			msg += "; the job stays queued in Redis (running `fanout work` processes go on with it)"
+			msg += "; the job stays queued in Redis (running `" + g.prog + " work` processes go on with it)"
 		}
 	}
 	if jsonOut := jr.jsonOut; jsonOut {
@@ -387,7 +387,7 @@ func (a *app) reportResult(res jobResult, err error, jsonOut bool) error {
 	}
 	if err != nil {
 		if jsonOut {
-			fmt.Fprintln(os.Stderr, "fanout:", err)
+			fmt.Fprintln(os.Stderr, a.prog+":", err)
 			return exitError{exitFailed}
 		}
 		return err
@@ -552,7 +552,7 @@ a worker may not run are released for workers that may, and the worker says why 
 				if err != nil {
 					return fmt.Errorf("--metrics-addr: %w", err)
 				}
-				fmt.Fprintf(os.Stderr, "fanout work: metrics on http://%s/metrics\n", addr)
+				fmt.Fprintf(os.Stderr, g.prog+" work: metrics on http://%s/metrics\n", addr)
 				go m.pollQueue(ctx, a.admin, 5*time.Second)
 				opts.Observe = func(ev fanout.ChunkEvent) {
 					m.observe(ev)
@@ -560,7 +560,7 @@ a worker may not run are released for workers that may, and the worker says why 
 				}
 			}
 			err = a.engine.Work(ctx, opts)
-			fmt.Fprintf(os.Stderr, "fanout work: stopped after %d chunks (%d skipped, %d failed, %d leases lost)\n",
+			fmt.Fprintf(os.Stderr, g.prog+" work: stopped after %d chunks (%d skipped, %d failed, %d leases lost)\n",
 				stats.Chunks.Load(), stats.Skipped.Load(), stats.Failed.Load(), stats.LeasesLost.Load())
 			return err
 		},
@@ -586,7 +586,7 @@ func workBanner(g *globalFlags, admit *fanout.Admission, job string, concurrency
 	if admit.SpecKey != nil {
 		whose = append(whose, "signed with the spec key")
 	}
-	return fmt.Sprintf("fanout work: serving %s %s in Redis at %s (key prefix %s), %d chunks at once; Ctrl-C or SIGTERM stops (running chunks get %s)",
+	return fmt.Sprintf(g.prog+" work: serving %s %s in Redis at %s (key prefix %s), %d chunks at once; Ctrl-C or SIGTERM stops (running chunks get %s)",
 		what, strings.Join(whose, " or "), redactURL(redisURL(g.redisURL)), g.redisNS, concurrency, grace)
 }
 
@@ -818,7 +818,7 @@ cancelled (also when it was before), 1 when it committed or is committing, or is
 			if info.OwnedBy != "" {
 				fmt.Printf("  its output %s was already owned by job %s\n", info.Output, info.OwnedBy)
 			} else {
-				fmt.Printf("  its output %s is free for another job; fanout gc removes what the job left under _fanout/%s/\n", info.Output, info.Job)
+				fmt.Printf("  its output %s is free for another job; %s gc removes what the job left under _fanout/%s/\n", info.Output, g.prog, info.Job)
 			}
 			return nil
 		},
@@ -865,9 +865,9 @@ func newFunctionsCommand(g *globalFlags) *cobra.Command {
 			if len(args) == 1 {
 				if _, err := reg.Lookup(args[0]); err != nil {
 					if c := functions.Closest(args[0], names); c != "" {
-						return usagef("unknown function %q (did you mean %s?); fanout functions lists them", args[0], c)
+						return usagef("unknown function %q (did you mean %s?); %s functions lists them", args[0], c, g.prog)
 					}
-					return usagef("unknown function %q; fanout functions lists them (%s)", args[0], strings.Join(names, ", "))
+					return usagef("unknown function %q; %s functions lists them (%s)", args[0], g.prog, strings.Join(names, ", "))
 				}
 				names = args[:1]
 			}
@@ -879,7 +879,7 @@ func newFunctionsCommand(g *globalFlags) *cobra.Command {
 			if err := w.Flush(); err != nil {
 				return err
 			}
-			fmt.Printf("\nEvery function also takes %s.\nPass arguments as --arg K=V, e.g. fanout run --fn %s --arg K=V ...\n", builtin.CommonArgs, names[0])
+			fmt.Printf("\nEvery function also takes %s.\nPass arguments as --arg K=V, e.g. %s run --fn %s --arg K=V ...\n", builtin.CommonArgs, g.prog, names[0])
 			return nil
 		},
 	}

@@ -41,7 +41,7 @@ func newDemoCommand(g *globalFlags) *cobra.Command {
 				return err
 			}
 			fmt.Printf("wrote %d sample rows under %s\n", rows, in)
-			fmt.Printf("running: fanout run --in %s/ --fn convert --arg 'where=amount > 0' --out %s/ --partition-by region --chunk-size 1MiB\n\n", in, out)
+			fmt.Printf("running: %s run --in %s/ --fn convert --arg 'where=amount > 0' --out %s/ --partition-by region --chunk-size 1MiB\n\n", g.prog, in, out)
 			demo := *g
 			demo.redisURL = "" // the demo runs on the embedded default
 			a, err := newApp(ctx, &demo, false)

@@ -72,7 +72,7 @@ type inferOptions struct {
 }
 
 func newInferCommand(g *globalFlags) *cobra.Command {
-	o := inferOptions{profile: profileOptions{jf: jobFlags{functions: g.functions}}}
+	o := inferOptions{profile: profileOptions{jf: jobFlags{functions: g.functions, prog: g.prog}}}
 	cmd := &cobra.Command{
 		Use:   "infer --in URL [--format F] [--sample-rows N] > contract.yaml",
 		Short: "Propose a data contract from a sample of the input: types, nullability, ranges, cardinalities",
@@ -201,9 +201,9 @@ func runInfer(ctx context.Context, g *globalFlags, o inferOptions) error {
 		return err
 	}
 	if s.skipped > 0 {
-		fmt.Fprintf(os.Stderr, "fanout infer: %d malformed record(s) in the sample were left out\n", s.skipped)
+		fmt.Fprintf(os.Stderr, "%s infer: %d malformed record(s) in the sample were left out\n", o.profile.jf.prog, s.skipped)
 	}
-	fmt.Fprintf(os.Stderr, "fanout infer: %d records of %d object(s) sampled; review the contract before use\n", s.prof.Rows(), s.objects)
+	fmt.Fprintf(os.Stderr, "%s infer: %d records of %d object(s) sampled; review the contract before use\n", o.profile.jf.prog, s.prof.Rows(), s.objects)
 	if o.out != "" {
 		return os.WriteFile(o.out, yml, 0o644)
 	}

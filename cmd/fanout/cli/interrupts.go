@@ -18,6 +18,7 @@ import (
 // nothing is lost either way.
 type interrupts struct {
 	console *console
+	prog    string // the program's name, for its notices
 
 	mu       sync.Mutex
 	count    int
@@ -26,8 +27,8 @@ type interrupts struct {
 	cancel   context.CancelFunc
 }
 
-func newInterrupts(c *console) *interrupts {
-	return &interrupts{console: c,
+func newInterrupts(c *console, prog string) *interrupts {
+	return &interrupts{console: c, prog: prog,
 		stopping: "stopping (press Ctrl-C again to exit at once)"}
 }
 
@@ -68,11 +69,11 @@ func (s *interrupts) handle(sig os.Signal) {
 		name = "SIGTERM"
 	}
 	if n == 1 {
-		s.console.println("fanout: " + name + ": " + stopping)
+		s.console.println(s.prog + ": " + name + ": " + stopping)
 		cancel()
 		return
 	}
-	msg := "fanout: " + name + " again: exiting now; the chunks still running go back to the queue when their leases expire, finished chunks keep their markers"
+	msg := s.prog + ": " + name + " again: exiting now; the chunks still running go back to the queue when their leases expire, finished chunks keep their markers"
 	if len(resume) > 0 {
 		msg += "\n" + resumeHint(resume)
 	}

@@ -11,9 +11,10 @@
 //		cli.Main(reg)
 //	}
 //
-// Its `fanout work` processes then run the built-in functions and the
+// Its `work` processes then run the built-in functions and the
 // program's own, against the same Redis and bucket as any other fanout
-// binary.
+// binary. The program speaks in its own name (the executable's, or
+// Options.Name): "myprog: unknown command ...; see myprog --help".
 //
 // Main is the program's main: it reads the environment variables the
 // fanout command reads (FANOUT_REDIS_URL, FANOUT_REDIS_PREFIX, the S3
@@ -30,6 +31,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/fanout-dev/fanout/functions"
 	"github.com/fanout-dev/fanout/functions/builtin"
@@ -43,27 +46,56 @@ const (
 	exitInterrupted = 130 // SIGINT or SIGTERM: stopped before the end, nothing lost
 )
 
+// Options are Main's settings beside the registry.
+type Options struct {
+	// Name is the program's name in its messages, usage lines, help and
+	// --version ("accesslog: ...", "see accesslog --help"). Default: the
+	// base name of os.Args[0] (without .exe), so that a binary says the
+	// name it was built and called with.
+	Name string
+}
+
 // Main runs the fanout command line of os.Args over the functions of reg
 // (builtin.Registry() and the program's own) and exits the process: 0
 // when the job committed or the command did its work, 1 when it failed, 2
 // for a usage error, 130 when interrupted (README, "Exit codes"). A nil
-// reg means builtin.Registry(). Main does not return.
-func Main(reg *functions.Registry) {
+// reg means builtin.Registry(). At most one Options may follow. Main does
+// not return.
+func Main(reg *functions.Registry, opts ...Options) {
 	if reg == nil {
 		reg = builtin.Registry()
 	}
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	prog := programName(o.Name, os.Args)
 	console := newConsole(os.Stderr)
-	sig := newInterrupts(console)
+	sig := newInterrupts(console, prog)
 	ctx, stop := sig.notify(context.Background())
-	root := newRootCommand(sig, console, reg)
+	root := newRootCommand(sig, console, reg, prog)
 	err := explain(root, root.ExecuteContext(ctx))
 	stop()
-	os.Exit(exitCode(err, sig, console))
+	os.Exit(exitCode(err, sig, console, prog))
+}
+
+// programName is name, else the base name of args[0] without .exe, else
+// "fanout".
+func programName(name string, args []string) string {
+	if name != "" {
+		return name
+	}
+	if len(args) > 0 {
+		if b := strings.TrimSuffix(filepath.Base(args[0]), ".exe"); b != "" && b != "." && b != string(filepath.Separator) {
+			return b
+		}
+	}
+	return "fanout"
 }
 
 // exitCode prints err (unless it was printed already) and returns the
 // process's exit status.
-func exitCode(err error, sig *interrupts, console *console) int {
+func exitCode(err error, sig *interrupts, console *console, prog string) int {
 	if err == nil {
 		return exitOK
 	}
@@ -72,15 +104,15 @@ func exitCode(err error, sig *interrupts, console *console) int {
 		return ee.code
 	}
 	if sig.interrupted() && errors.Is(err, context.Canceled) {
-		console.println("fanout: interrupted")
+		console.println(prog + ": interrupted")
 		return exitInterrupted
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
-		console.println("fanout: " + err.Error())
+		console.println(prog + ": " + err.Error())
 		return exitUsage
 	}
-	console.println("fanout: " + err.Error())
+	console.println(prog + ": " + err.Error())
 	return exitFailed
 }
 

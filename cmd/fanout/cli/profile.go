@@ -36,7 +36,7 @@ type profileOptions struct {
 }
 
 func newProfileCommand(g *globalFlags) *cobra.Command {
-	o := profileOptions{jf: jobFlags{functions: g.functions}}
+	o := profileOptions{jf: jobFlags{functions: g.functions, prog: g.prog}}
 	cmd := &cobra.Command{
 		Use:   "profile --in URL --out URL [flags]",
 		Short: "Profile every record of the input as a job: per-column statistics, an HTML report and a proposed contract",
@@ -94,7 +94,7 @@ func (o *profileOptions) register(cmd *cobra.Command) {
 // name (profileFiles).
 func runProfile(ctx context.Context, g *globalFlags, o *profileOptions) (map[string]string, error) {
 	if o.jf.fn != "" && o.jf.fn != "profile" {
-		return nil, usagef("profile runs the profile function; use fanout run for --fn %s", o.jf.fn)
+		return nil, usagef("profile runs the profile function; use %s run for --fn %s", o.jf.prog, o.jf.fn)
 	}
 	o.jf.fn = "profile"
 	spec, err := o.jf.spec()

@@ -43,9 +43,9 @@ cannot be redriven.`,
 			}
 			fmt.Printf("; %d chunk(s) enqueued\n", info.Enqueued)
 			if info.Enqueued > 0 && a.embedded {
-				fmt.Printf("finish it with: fanout wait %s --out %s\n", info.Job, o)
+				fmt.Printf("finish it with: %s wait %s --out %s\n", g.prog, info.Job, o)
 			} else if info.Enqueued > 0 {
-				fmt.Printf("finish it with: fanout wait %s\n", info.Job)
+				fmt.Printf("finish it with: %s wait %s\n", g.prog, info.Job)
 			}
 			return nil
 		},

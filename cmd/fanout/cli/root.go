@@ -8,12 +8,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/fanout-dev/fanout/cmd/internal/envconfig"
 	"github.com/fanout-dev/fanout/fanout"
@@ -53,6 +55,9 @@ type globalFlags struct {
 	// functions are the functions this binary runs (Main's registry),
 	// without exec, which newApp adds with this process's environment.
 	functions *functions.Registry
+	// prog is the program's name in its messages, usage and help
+	// (Options.Name): "fanout", or a user's binary's own.
+	prog string
 	// admit, set by a command whose workers serve the queue, decides
 	// which jobs they run (admit.go).
 	admit *fanout.Admission
@@ -66,12 +71,12 @@ func (g *globalFlags) progressMode() string {
 	return g.progress
 }
 
-func newRootCommand(sig *interrupts, console *console, reg *functions.Registry) *cobra.Command {
-	g := &globalFlags{sig: sig, console: console, functions: reg}
+func newRootCommand(sig *interrupts, console *console, reg *functions.Registry, prog string) *cobra.Command {
+	g := &globalFlags{sig: sig, console: console, functions: reg, prog: prog}
 	root := &cobra.Command{
-		Use:   "fanout",
+		Use:   prog,
 		Short: "Run a function over every record of the objects under a prefix, in parallel, and commit the result atomically",
-		Long: `fanout plans a job over the objects under one or more prefixes (s3://bucket/prefix/ or
+		Long: prog + ` plans a job over the objects under one or more prefixes (s3://bucket/prefix/ or
 file:///dir/), runs a function over every record in parallel chunks, and publishes the
 partitioned result with one conditional commit. Without --redis (or FANOUT_REDIS_URL)
 everything runs in this process; with it, chunks go through Redis and any number of
@@ -139,9 +144,39 @@ everything runs in this process; with it, chunks go through Redis and any number
 		newUICommand(g),
 	)
 	root.Version = buildVersion()
-	root.SetVersionTemplate("fanout {{.Version}}\n")
+	root.SetVersionTemplate(prog + " {{.Version}}\n")
 	setUsageErrors(root)
+	renameProgram(root, prog)
 	return root
+}
+
+// renameProgram puts a user's binary's own name where the help of its
+// commands and flags names the program followed by one of its commands
+// ("fanout work processes join in", "see `fanout functions`"); other
+// mentions of fanout (the system, _fanout/ prefixes) stay.
+func renameProgram(root *cobra.Command, prog string) {
+	if prog == "fanout" {
+		return
+	}
+	words := []string{regexp.QuoteMeta("--help")}
+	for _, c := range root.Commands() {
+		for _, n := range append([]string{c.Name()}, c.Aliases...) {
+			words = append(words, regexp.QuoteMeta(n))
+		}
+	}
+	re := regexp.MustCompile(`\bfanout( (?:` + strings.Join(words, "|") + `)\b)`)
+	fix := func(s string) string { return re.ReplaceAllString(s, prog+"$1") }
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Short, c.Long, c.Example = fix(c.Short), fix(c.Long), fix(c.Example)
+		for _, fs := range []*pflag.FlagSet{c.Flags(), c.PersistentFlags()} {
+			fs.VisitAll(func(f *pflag.Flag) { f.Usage = fix(f.Usage) })
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
 }
 
 // bucketOptions returns the options every store of this process opens
@@ -166,6 +201,8 @@ type app struct {
 	log      *slog.Logger
 	embedded bool
 	closers  []io.Closer
+	// prog is the program's name in its messages (globalFlags.prog).
+	prog string
 }
 
 func (a *app) Close() error {
@@ -196,7 +233,7 @@ func newApp(ctx context.Context, g *globalFlags, needRedis bool) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &app{log: log}
+	a := &app{log: log, prog: g.prog}
 	opts, err := g.bucketOptions()
 	if err != nil {
 		return nil, err
@@ -282,7 +319,9 @@ func (g *globalFlags) logger() (*slog.Logger, error) {
 // jobFlags are the flags that define a job (run and submit).
 type jobFlags struct {
 	// functions are the functions --fn may name.
-	functions   *functions.Registry
+	functions *functions.Registry
+	// prog is the program's name in its messages (globalFlags.prog).
+	prog        string
 	inputs      []string
 	fn          string
 	args        []string
@@ -350,7 +389,7 @@ func (f *jobFlags) spec() (manifest.JobSpec, error) {
 		}
 		return spec, err
 	}
-	if err := checkFunction(f.functions, spec.Function); err != nil {
+	if err := checkFunction(f.functions, spec.Function, f.prog); err != nil {
 		return spec, err
 	}
 	if err := spec.Validate(); err != nil {
@@ -364,7 +403,7 @@ func (f *jobFlags) specOf() (manifest.JobSpec, error) {
 		return manifest.JobSpec{}, errors.New("--in is required")
 	}
 	if f.fn == "" {
-		return manifest.JobSpec{}, errors.New("--fn is required (see `fanout functions`)")
+		return manifest.JobSpec{}, fmt.Errorf("--fn is required (see `%s functions`)", f.prog)
 	}
 	if f.out == "" {
 		return manifest.JobSpec{}, errors.New("--out is required")

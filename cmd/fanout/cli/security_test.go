@@ -76,7 +76,7 @@ func TestSecretsNeverInLogsOrState(t *testing.T) {
 	env := append(j.env(""), "FANOUT_WEBHOOK_SECRET="+webhookSecret, "FANOUT_TEST_TOKEN="+execToken)
 	// Help of every command, with every secret in the environment: a flag
 	// whose default came from a secret variable would print it.
-	for _, c := range newRootCommand(nil, nil, builtin.Registry()).Commands() {
+	for _, c := range newRootCommand(nil, nil, builtin.Registry(), "fanout").Commands() {
 		p := run("help-"+c.Name(), env, c.Name(), "--help")
 		if err := p.Wait(t, time.Minute); err != nil {
 			t.Errorf("%s --help: %v\n%s", c.Name(), err, p.Stderr())

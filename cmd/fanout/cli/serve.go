@@ -95,7 +95,7 @@ func withLambdaInvoke(g *globalFlags, run *cobra.Command) *cobra.Command {
 			return plain(cmd, args)
 		}
 		// The job flags live in run's own jobFlags: copy them into ours.
-		jf := jobFlags{functions: g.functions}
+		jf := jobFlags{functions: g.functions, prog: g.prog}
 		if err := copyJobFlags(cmd, &jf); err != nil {
 			return err
 		}
@@ -132,7 +132,7 @@ func withLambdaInvoke(g *globalFlags, run *cobra.Command) *cobra.Command {
 		res.Existing, res.Elapsed = info.Existing, time.Since(start)
 		st := d.Stats()
 		if !g.quiet {
-			fmt.Fprintf(os.Stderr, "fanout: %d invocations of %s (%d throttled)\n", st.Invoked.Load(), inv.target, st.Throttled.Load())
+			fmt.Fprintf(os.Stderr, "%s: %d invocations of %s (%d throttled)\n", g.prog, st.Invoked.Load(), inv.target, st.Throttled.Load())
 		}
 		return a.report(res, err, jsonOut)
 	}
@@ -461,7 +461,7 @@ func (r *jobRunner) start(out, job string) {
 func (r *jobRunner) wait() { r.wg.Wait() }
 
 func newServeCommand(g *globalFlags) *cobra.Command {
-	f := triggerFlags{job: jobFlags{functions: g.functions}}
+	f := triggerFlags{job: jobFlags{functions: g.functions, prog: g.prog}}
 	var listen, secret, tlsCert, tlsKey string
 	var limits webhookLimits
 	var ui uiFlags

@@ -89,7 +89,7 @@ $FANOUT_UI_TOKEN), typed into the page; without one the dashboard is read-only.`
 			go dash.Run(runCtx)
 			// The address on stderr, so that a script (or test) that
 			// listens on port 0 finds it.
-			fmt.Fprintf(os.Stderr, "fanout ui: serving http://%s%s\n", ln.Addr(), dashboard.Prefix)
+			fmt.Fprintf(os.Stderr, "%s ui: serving http://%s%s\n", g.prog, ln.Addr(), dashboard.Prefix)
 			done := make(chan error, 1)
 			go func() { done <- srv.Serve(ln) }()
 			select {

@@ -32,7 +32,7 @@ func setUsageErrors(root *cobra.Command) {
 		if args := c.Args; args != nil {
 			c.Args = func(cmd *cobra.Command, a []string) error {
 				if err := args(cmd, a); err != nil {
-					return usagef("%s: %v (usage: fanout %s)", cmd.Name(), err, strings.TrimPrefix(cmd.UseLine(), "fanout "))
+					return usagef("%s: %v (usage: %s)", cmd.Name(), err, cmd.UseLine())
 				}
 				return nil
 			}
@@ -104,23 +104,23 @@ func explain(root *cobra.Command, err error) error {
 			}
 		}
 		if c := functions.Closest(name, names); c != "" {
-			return usagef("unknown command %q (did you mean %s?); see fanout --help", name, c)
+			return usagef("unknown command %q (did you mean %s?); see %s --help", name, c, root.Name())
 		}
-		return usagef("unknown command %q; see fanout --help", name)
+		return usagef("unknown command %q; see %s --help", name, root.Name())
 	}
 	return err
 }
 
 // checkFunction refuses an unknown function name, suggesting the known one
 // it most likely misspells.
-func checkFunction(reg *functions.Registry, name string) error {
+func checkFunction(reg *functions.Registry, name, prog string) error {
 	if _, err := reg.Lookup(name); err == nil {
 		return nil
 	}
 	if c := functions.Closest(name, reg.Names()); c != "" {
-		return usagef("--fn %s: unknown function (did you mean %s?); fanout functions lists them", name, c)
+		return usagef("--fn %s: unknown function (did you mean %s?); %s functions lists them", name, c, prog)
 	}
-	return usagef("--fn %s: unknown function; fanout functions lists them (%s)", name, strings.Join(reg.Names(), ", "))
+	return usagef("--fn %s: unknown function; %s functions lists them (%s)", name, prog, strings.Join(reg.Names(), ", "))
 }
 
 // specError names the flags behind a JobSpec's invalid fields.

@@ -17,7 +17,7 @@ import (
 )
 
 func newWatchCommand(g *globalFlags) *cobra.Command {
-	f := triggerFlags{job: jobFlags{functions: g.functions}}
+	f := triggerFlags{job: jobFlags{functions: g.functions, prog: g.prog}}
 	var rescan, overlap, since time.Duration
 	cmd := &cobra.Command{
 		Use:   "watch s3://bucket/prefix/ --fn NAME --out s3://bucket/base/ [flags]",
