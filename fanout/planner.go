@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,7 +17,13 @@ import (
 	"github.com/fanout-dev/fanout/functions/codec"
 	"github.com/fanout-dev/fanout/manifest"
 	"github.com/fanout-dev/fanout/objstore"
+	"golang.org/x/sync/errgroup"
 )
+
+// shardWrites is how many manifest shards a plan writes at once: at a
+// million objects a plan writes a hundred shards of a few MB, which one
+// at a time took as long as reading an inventory report of them.
+const shardWrites = 4
 
 // shardMaxParts bounds the parts one manifest shard holds, so that the
 // planner's memory stays flat however many objects a job has.
@@ -125,7 +132,19 @@ func (e *Engine) PlanWith(ctx context.Context, spec manifest.JobSpec, opts PlanO
 	if err != nil {
 		return PlanInfo{}, err
 	}
+	// Shards are written shardWrites at a time while planning goes on;
+	// a plan that returns early stops and waits for them.
+	wctx, stopWrites := context.WithCancel(ctx)
+	p.writes, p.wctx = errgroup.WithContext(wctx)
+	p.writes.SetLimit(shardWrites)
+	defer func() {
+		stopWrites()
+		p.writes.Wait()
+	}()
 	if err := p.listAll(ctx); err != nil {
+		return PlanInfo{}, err
+	}
+	if err := p.readLists(ctx); err != nil {
 		return PlanInfo{}, err
 	}
 	if err := p.flushDrift(ctx); err != nil {
@@ -140,8 +159,11 @@ func (e *Engine) PlanWith(ctx context.Context, spec manifest.JobSpec, opts PlanO
 	if err := p.flushShard(ctx); err != nil {
 		return PlanInfo{}, err
 	}
+	if err := p.writes.Wait(); err != nil {
+		return PlanInfo{}, err
+	}
 	if p.objects == 0 {
-		return PlanInfo{}, functions.Permanent(fmt.Errorf("plan: no input objects found under %s", strings.Join(spec.Inputs, ", ")))
+		return PlanInfo{}, functions.Permanent(fmt.Errorf("plan: no input objects found under %s", strings.Join(slices.Concat(spec.Inputs, spec.Inventories, spec.KeyLists), ", ")))
 	}
 	// Bad arguments fail here, before any chunk runs.
 	schema, err := p.inputSchema()
@@ -308,6 +330,9 @@ type planRun struct {
 
 	shard      []manifest.Chunk
 	shardParts int
+	// writes writes the shards (flushShard) under wctx.
+	writes     *errgroup.Group
+	wctx       context.Context
 	shardFirst []int
 	firstObj   *manifest.ObjectRef
 	// given says the schema came from --arg schema= or the function;
@@ -345,6 +370,49 @@ func (p *planRun) listAll(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// readLists adds the objects that the job's inventory reports and key
+// lists name (inputlists.go), after those of its listed inputs. An
+// inventory's keys are filtered as a listing of its bucket's root is (no
+// hidden files, nothing of the job's own output); a key list names its
+// objects one by one, and naming one under the job's output is an error.
+func (p *planRun) readLists(ctx context.Context) error {
+	for _, u := range p.spec.Inventories {
+		for obj, err := range p.e.inventoryObjects(ctx, u) {
+			if err != nil {
+				return err
+			}
+			if !p.wanted(obj.store == p.outLoc.StoreURL(), obj.info.Key, "", "") {
+				continue
+			}
+			if err := p.addListed(ctx, obj); err != nil {
+				return err
+			}
+		}
+	}
+	for _, u := range p.spec.KeyLists {
+		for obj, err := range p.e.keyListObjects(ctx, u, p.spec.MaxDecompressedBytes) {
+			if err != nil {
+				return err
+			}
+			if obj.store == p.outLoc.StoreURL() && p.layout.Prefix != "" && strings.HasPrefix(obj.info.Key, p.layout.Prefix) {
+				return listError(obj.list, obj.line, "%s is under the job's output %s", obj.info.Key, p.spec.Output)
+			}
+			if err := p.addListed(ctx, obj); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (p *planRun) addListed(ctx context.Context, obj listedObject) error {
+	b, err := p.e.store(ctx, obj.store, path.Dir(obj.info.Key)+"/")
+	if err != nil {
+		return fmt.Errorf("input %s/%s (%s line %d): %w", obj.store, obj.info.Key, obj.list, obj.line, err)
+	}
+	return p.addObject(ctx, b, obj.store, obj.info)
 }
 
 // listAhead runs a listing in its own goroutine, a few pages ahead of
@@ -582,9 +650,12 @@ func (p *planRun) flushShard(ctx context.Context) error {
 		return err
 	}
 	key := shardKey(p.shardPrefix, idx)
-	if _, err := p.out.Put(ctx, key, strings.NewReader(string(body)), &objstore.PutOptions{ContentType: "application/json", Size: int64(len(body))}); err != nil {
-		return fmt.Errorf("plan: writing shard %d: %w", idx, err)
-	}
+	p.writes.Go(func() error {
+		if _, err := p.out.Put(p.wctx, key, bytes.NewReader(body), &objstore.PutOptions{ContentType: "application/json", Size: int64(len(body))}); err != nil {
+			return fmt.Errorf("plan: writing shard %d: %w", idx, err)
+		}
+		return nil
+	})
 	p.shard = p.shard[:0]
 	p.shardParts = 0
 	return nil

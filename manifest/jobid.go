@@ -27,6 +27,12 @@ func JobID(spec JobSpec, listingDigest string) string {
 	if len(spec.PartitionBy) == 0 {
 		spec.PartitionBy = nil
 	}
+	if len(spec.Inventories) == 0 {
+		spec.Inventories = nil
+	}
+	if len(spec.KeyLists) == 0 {
+		spec.KeyLists = nil
+	}
 	// Marshal cannot fail: JobSpec holds only strings, numbers, a string
 	// map (keys sorted by encoding/json) and Duration.
 	b, err := json.Marshal(spec)

@@ -57,6 +57,14 @@ type JobSpec struct {
 	// Inputs are URLs such as s3://bucket/prefix/ or file:///abs/dir/; a
 	// final path element may hold a glob (*, ?, [..]).
 	Inputs []string `json:"inputs"`
+	// Inventories are URLs of S3 Inventory reports' manifest.json files
+	// (CSV or Parquet data files): the objects they list are the job's
+	// inputs, planned without listing the bucket.
+	Inventories []string `json:"inventories,omitempty"`
+	// KeyLists are URLs of text objects (gz, zst, bz2 allowed) that name
+	// one input object a line, by key in the list's own store or by URL;
+	// a .csv list is S3 Batch Operations' bucket,key[,version] form.
+	KeyLists []string `json:"key_lists,omitempty"`
 	// Format is the input format: auto, lines, csv, jsonl or parquet.
 	Format string `json:"format"`
 	// Function is the registered function's name; Args its --arg pairs.

@@ -35,6 +35,8 @@ const (
 // nothing with s.
 func (s JobSpec) WithDefaults() JobSpec {
 	s.Inputs = slices.Clone(s.Inputs)
+	s.Inventories = slices.Clone(s.Inventories)
+	s.KeyLists = slices.Clone(s.KeyLists)
 	s.PartitionBy = slices.Clone(s.PartitionBy)
 	s.Args = maps.Clone(s.Args)
 	if s.Version == 0 {
@@ -103,12 +105,22 @@ func (s JobSpec) Validate() error {
 	if s.Version < 1 || s.Version > Version {
 		bad("version: %d unsupported (this build reads 1 to %d; WithDefaults sets it)", s.Version, Version)
 	}
-	if len(s.Inputs) == 0 {
+	if len(s.Inputs)+len(s.Inventories)+len(s.KeyLists) == 0 {
 		bad("inputs: none given")
 	}
 	for i, in := range s.Inputs {
 		if !strings.Contains(in, "://") {
 			bad("inputs[%d]: %q is not a URL (want s3://bucket/prefix/, file:///dir/ ...)", i, in)
+		}
+	}
+	for i, in := range s.Inventories {
+		if !strings.Contains(in, "://") || !strings.HasSuffix(in, "/manifest.json") {
+			bad("inventories[%d]: %q is not the URL of an inventory report's manifest.json (want s3://bucket/.../manifest.json)", i, in)
+		}
+	}
+	for i, in := range s.KeyLists {
+		if !strings.Contains(in, "://") || strings.HasSuffix(in, "/") {
+			bad("key_lists[%d]: %q is not the URL of an object (want s3://bucket/keys.txt, file:///dir/keys.txt ...)", i, in)
 		}
 	}
 	if !isInputFormat(s.Format) {

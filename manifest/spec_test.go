@@ -57,11 +57,18 @@ func TestJobSpecValidate(t *testing.T) {
 			s.Format = FormatCSV
 			s.CSVWhole = true
 		}, ""},
+		{"valid inputs from an inventory and a key list only", func(s *JobSpec) {
+			s.Inputs = nil
+			s.Inventories = []string{"s3://inv/src/cfg/2026-12-06T00-00Z/manifest.json"}
+			s.KeyLists = []string{"s3://in/keys.txt.gz"}
+		}, ""},
 		{"version zero", func(s *JobSpec) { s.Version = 0 }, "version"},
 		{"version future", func(s *JobSpec) { s.Version = Version + 1 }, "version"},
 		{"no inputs", func(s *JobSpec) { s.Inputs = nil }, "inputs"},
 		{"input not a URL", func(s *JobSpec) { s.Inputs = []string{"logs/"} }, "inputs[0]"},
 		{"empty input", func(s *JobSpec) { s.Inputs = []string{"s3://a/", ""} }, "inputs[1]"},
+		{"inventory not a manifest", func(s *JobSpec) { s.Inventories = []string{"s3://inv/b/cfg/2026-12-06T00-00Z/"} }, "inventories[0]"},
+		{"key list a prefix", func(s *JobSpec) { s.KeyLists = []string{"s3://in/keys/"} }, "key_lists[0]"},
 		{"unknown format", func(s *JobSpec) { s.Format = "xml" }, "format"},
 		{"no function", func(s *JobSpec) { s.Function = "" }, "function"},
 		{"empty arg name", func(s *JobSpec) { s.Args = map[string]string{"": "x"} }, "args"},

@@ -20,7 +20,11 @@ package main
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -28,6 +32,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -37,11 +42,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/fanout-dev/fanout/fanout"
+	"github.com/fanout-dev/fanout/fanout/memqueue"
 	"github.com/fanout-dev/fanout/fanout/redisqueue"
 	"github.com/fanout-dev/fanout/functions"
 	"github.com/fanout-dev/fanout/functions/builtin"
@@ -66,7 +73,20 @@ type options struct {
 	writeRate       float64
 	readRate        float64
 	prefix          string // Redis key prefix; default a new one per run
+	input           string // how the job names its inputs: listing, inventory or keys
+	planOnly        string // plan with each of these input kinds and stop
+	cpuProfile      string
 }
+
+// Input kinds (-input, -plan-only): a listing of in/, an S3 Inventory
+// report of it (CSV.gz data files of inventoryFileRows rows), a key list.
+const (
+	inputListing   = "listing"
+	inputInventory = "inventory"
+	inputKeys      = "keys"
+)
+
+const inventoryFileRows = 100000
 
 func main() {
 	var o options
@@ -85,7 +105,29 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", time.Hour, "give up after this long")
 	flag.StringVar(&o.heapProfile, "heapprofile", "", "write a heap profile here when the map stage ends")
 	flag.DurationVar(&o.progress, "progress", 10*time.Second, "print progress to stderr this often (0: never)")
+	flag.StringVar(&o.input, "input", inputListing, "how the job names its input objects: listing (of the prefix), inventory (an S3 Inventory report, CSV.gz) or keys (a key list)")
+	flag.StringVar(&o.planOnly, "plan-only", "", "only plan the job, once with each of these input kinds (`KINDS`, comma-separated: listing,inventory,keys), and print the times (no Redis needed)")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run here")
 	flag.Parse()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "scale:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if o.planOnly != "" {
+		if err := planOnly(o, os.Stdout); err != nil {
+			pprof.StopCPUProfile()
+			fmt.Fprintln(os.Stderr, "scale:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if o.redisURL == "" {
 		fmt.Fprintln(os.Stderr, "scale: -redis (or FANOUT_REDIS_URL) is required; scripts/scale.sh sets it from scripts/services.sh")
 		os.Exit(2)
@@ -102,6 +144,7 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "scale:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
@@ -181,6 +224,10 @@ func run(o options) (*report, error) {
 	if err := writeInput(ctx, input, o.chunks); err != nil {
 		return nil, err
 	}
+	inputSpec, err := writeInputList(ctx, input, o.input)
+	if err != nil {
+		return nil, err
+	}
 	store := input.WithConfig(cfg)
 	open := func(context.Context, string) (objstore.Bucket, error) { return store, nil }
 	reg := builtin.Registry()
@@ -230,8 +277,9 @@ func run(o options) (*report, error) {
 	}
 	rep := &report{Chunks: o.chunks, Workers: o.workers}
 	start := time.Now()
-	spec := manifest.JobSpec{Inputs: []string{"s3://scale/in/"}, Function: "simsleep", Output: "s3://scale/out/",
-		OutputFormat: "jsonl", MaxObjectsPerChunk: 1}.WithDefaults()
+	spec := manifest.JobSpec{Function: "simsleep", Output: "s3://scale/out/", OutputFormat: "jsonl", MaxObjectsPerChunk: 1}
+	inputSpec(&spec)
+	spec = spec.WithDefaults()
 	info, err := driver.Submit(ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("submit: %w", err)
@@ -347,6 +395,171 @@ func writeInput(ctx context.Context, b objstore.Bucket, n int) error {
 		}
 	}
 	return nil
+}
+
+// writeInputList writes what a job of the given input kind names its
+// inputs by (nothing for a listing; a report of in/ or a key list under
+// lists/) and returns the change to its spec.
+func writeInputList(ctx context.Context, b *simstore.Store, kind string) (func(*manifest.JobSpec), error) {
+	switch kind {
+	case inputListing:
+		return func(s *manifest.JobSpec) { s.Inputs = []string{"s3://scale/in/"} }, nil
+	case inputInventory:
+		u, err := writeInventory(ctx, b)
+		return func(s *manifest.JobSpec) { s.Inventories = []string{u} }, err
+	case inputKeys:
+		pr, pw := io.Pipe()
+		go func() {
+			w := bufio.NewWriter(pw)
+			for info, err := range b.List(ctx, "in/", nil) {
+				if err != nil {
+					pw.CloseWithError(err)
+					return
+				}
+				fmt.Fprintln(w, info.Key)
+			}
+			pw.CloseWithError(w.Flush())
+		}()
+		_, err := b.Put(ctx, "lists/keys.txt", pr, nil)
+		return func(s *manifest.JobSpec) { s.KeyLists = []string{"s3://scale/lists/keys.txt"} }, err
+	}
+	return nil, fmt.Errorf("-input %q: want listing, inventory or keys", kind)
+}
+
+// writeInventory writes an S3 Inventory report of in/ as AWS lays one
+// out (gzipped CSV data files, a manifest.json listing them with their
+// MD5) and returns its manifest's URL.
+func writeInventory(ctx context.Context, b *simstore.Store) (string, error) {
+	const dir = "inventory/scale/all/2026-12-06T00-00Z/"
+	type file struct {
+		Key         string `json:"key"`
+		Size        int64  `json:"size"`
+		MD5Checksum string `json:"MD5checksum"`
+	}
+	var files []file
+	var buf bytes.Buffer
+	var zw *gzip.Writer
+	rows := 0
+	flush := func() error {
+		if zw == nil {
+			return nil
+		}
+		if err := zw.Close(); err != nil {
+			return err
+		}
+		key := fmt.Sprintf("inventory/scale/all/data/%05d.csv.gz", len(files))
+		sum := md5.Sum(buf.Bytes())
+		if _, err := b.Put(ctx, key, bytes.NewReader(buf.Bytes()), nil); err != nil {
+			return err
+		}
+		files = append(files, file{Key: key, Size: int64(buf.Len()), MD5Checksum: hex.EncodeToString(sum[:])})
+		buf.Reset()
+		zw, rows = nil, 0
+		return nil
+	}
+	for info, err := range b.List(ctx, "in/", nil) {
+		if err != nil {
+			return "", err
+		}
+		if zw == nil {
+			zw = gzip.NewWriter(&buf)
+		}
+		fmt.Fprintf(zw, "\"scale\",\"%s\",\"%d\",\"%s\",\"STANDARD\"\n", url.QueryEscape(info.Key), info.Size, info.ETag)
+		if rows++; rows == inventoryFileRows {
+			if err := flush(); err != nil {
+				return "", err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return "", err
+	}
+	m, err := json.Marshal(map[string]any{"sourceBucket": "scale", "destinationBucket": "arn:aws:s3:::scale",
+		"version": "2016-11-30", "fileFormat": "CSV", "fileSchema": "Bucket, Key, Size, ETag, StorageClass", "files": files})
+	if err != nil {
+		return "", err
+	}
+	_, err = b.Put(ctx, dir+"manifest.json", bytes.NewReader(m), nil)
+	return "s3://scale/" + dir + "manifest.json", err
+}
+
+// planOnly plans the job once with each input kind of o.planOnly, each
+// into an output of its own over the same simulated bucket (S3's latency
+// and limits), and prints how long each took.
+func planOnly(o options, w io.Writer) error {
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	cfg := simstore.Config{Name: "scale", FirstByte: o.firstByte, Bandwidth: o.bandwidth, SplitAfter: o.splitAfter}
+	if !o.unthrottled {
+		cfg.WriteRate, cfg.ReadRate = o.writeRate, o.readRate
+	}
+	input := simstore.New(simstore.Config{Name: "scale"})
+	if err := writeInput(ctx, input, o.chunks); err != nil {
+		return err
+	}
+	store := input.WithConfig(cfg)
+	reg := builtin.Registry()
+	reg.Register(sleepFunc{median: o.task, stragglerEvery: o.stragglerEvery})
+	fmt.Fprintf(w, "planning %d objects (one chunk each), first byte %v, %d MiB/s a request:\n", o.chunks, o.firstByte, o.bandwidth>>20)
+	var first float64
+	for _, kind := range strings.Split(o.planOnly, ",") {
+		inputSpec, err := writeInputList(ctx, input, kind)
+		if err != nil {
+			return err
+		}
+		q := memqueue.New(memqueue.Config{})
+		e, err := fanout.New(fanout.Config{Queue: q, Admin: q, Functions: reg,
+			Open: func(context.Context, string) (objstore.Bucket, error) { return store, nil }})
+		if err != nil {
+			return err
+		}
+		spec := manifest.JobSpec{Function: "simsleep", Output: "s3://scale/out-" + kind + "/", OutputFormat: "jsonl", MaxObjectsPerChunk: 1}
+		inputSpec(&spec)
+		before := store.Stats()
+		start, cpu := time.Now(), cpuSeconds()
+		info, err := e.Plan(ctx, spec.WithDefaults())
+		took, cpu := time.Since(start).Seconds(), cpuSeconds()-cpu
+		e.Close()
+		if err != nil {
+			return fmt.Errorf("plan from %s: %w", kind, err)
+		}
+		if info.Manifest.Chunks != o.chunks {
+			return fmt.Errorf("plan from %s: %d chunks, want %d", kind, info.Manifest.Chunks, o.chunks)
+		}
+		after := store.Stats()
+		var reqs []string
+		for _, k := range sortedKeys(after.Requests) {
+			if d := after.Requests[k] - before.Requests[k]; d > 0 {
+				reqs = append(reqs, fmt.Sprintf("%s=%d", k, d))
+			}
+		}
+		if first == 0 {
+			first = took
+		}
+		fmt.Fprintf(w, "  %-9s %7.1f s  %5.2fx  %8.0f objects/s  CPU %5.1f s  S3 %s\n", kind, took, first/took, float64(o.chunks)/took, cpu, strings.Join(reqs, " "))
+	}
+	fmt.Fprintf(w, "peak RSS %.0f MiB; load average %s\n", peakRSS(), loadAverage())
+	return nil
+}
+
+// cpuSeconds is the CPU time (user and system) the process has used.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// loadAverage is the machine's load average over 1, 5 and 15 minutes
+// (the simulation's times depend on the CPU it gets).
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
 }
 
 // oracle checks the committed job from the bucket, without the engine:

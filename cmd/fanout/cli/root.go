@@ -323,6 +323,8 @@ type jobFlags struct {
 	// prog is the program's name in its messages (globalFlags.prog).
 	prog        string
 	inputs      []string
+	inventories []string // --in-inventory
+	keyLists    []string // --in-keys
 	fn          string
 	args        []string
 	out         string
@@ -351,6 +353,8 @@ type jobFlags struct {
 func (f *jobFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.inputs, "in", nil, "input `URL` (s3://bucket/prefix/, file:///dir/, a local path; a glob in the last element); repeatable")
+	fl.StringArrayVar(&f.inventories, "in-inventory", nil, "input objects listed by an S3 Inventory report: the `URL` of its manifest.json (CSV or Parquet, with Size and ETag); no listing; repeatable")
+	fl.StringArrayVar(&f.keyLists, "in-keys", nil, "input objects named by a key list: the `URL` of a text object (a key in its own bucket or an s3:// URL a line; .gz/.zst/.bz2 allowed; .csv: S3 Batch Operations' bucket,key); repeatable")
 	fl.StringVar(&f.fn, "fn", "", "the function to run: `NAME` as listed by fanout functions")
 	fl.StringArrayVar(&f.args, "arg", nil, "function argument `K=V`; repeatable")
 	fl.StringVar(&f.out, "out", "", "output `URL` (a prefix that holds nothing of another job)")
@@ -399,8 +403,8 @@ func (f *jobFlags) spec() (manifest.JobSpec, error) {
 }
 
 func (f *jobFlags) specOf() (manifest.JobSpec, error) {
-	if len(f.inputs) == 0 {
-		return manifest.JobSpec{}, errors.New("--in is required")
+	if len(f.inputs)+len(f.inventories)+len(f.keyLists) == 0 {
+		return manifest.JobSpec{}, errors.New("--in is required (or --in-inventory, --in-keys)")
 	}
 	if f.fn == "" {
 		return manifest.JobSpec{}, fmt.Errorf("--fn is required (see `%s functions`)", f.prog)
@@ -441,8 +445,12 @@ func (f *jobFlags) specOf() (manifest.JobSpec, error) {
 	for i, in := range f.inputs {
 		inputs[i] = absURL(in)
 	}
+	var keyLists []string
+	for _, in := range f.keyLists {
+		keyLists = append(keyLists, absURL(in))
+	}
 	spec := manifest.JobSpec{
-		Inputs: inputs, Format: f.format, Function: f.fn, Args: args, Output: absURL(f.out),
+		Inputs: inputs, Inventories: append([]string(nil), f.inventories...), KeyLists: keyLists, Format: f.format, Function: f.fn, Args: args, Output: absURL(f.out),
 		OutputFormat: f.outFormat, PartitionBy: partition, ChunkBytes: chunk, MaxObjectsPerChunk: f.maxObjects,
 		MaxAttempts: f.maxAttempts, Lease: manifest.Duration(f.lease), MaxFailed: f.maxFailed, CSVWhole: f.csvWhole,
 		MaxRecordBytes: maxRecord, MaxDecompressedBytes: maxInflate, Reducers: f.reducers, MaxRejected: f.maxRejected,

@@ -219,6 +219,9 @@ func (f *triggerFlags) admission(g *globalFlags) error {
 // template builds the trigger template and the input filter.
 func (f *triggerFlags) template(extraInputs ...string) (trigger.Template, []string, error) {
 	inputs := append(append([]string{}, f.job.inputs...), extraInputs...)
+	if len(f.job.inventories)+len(f.job.keyLists) > 0 {
+		return trigger.Template{}, nil, usageError{errors.New("--in-inventory and --in-keys plan one job: a trigger's jobs take the objects of their events (use --in to filter them)")}
+	}
 	jf := f.job
 	jf.inputs = []string{"s3://placeholder-bucket/"} // spec() wants one; triggered jobs get theirs per batch
 	jf.rerun = false

@@ -149,6 +149,10 @@ func specFlag(field string) string {
 	switch field {
 	case "inputs":
 		return "--in"
+	case "inventories":
+		return "--in-inventory"
+	case "key_lists":
+		return "--in-keys"
 	case "function":
 		return "--fn"
 	case "args":
