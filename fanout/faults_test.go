@@ -850,8 +850,15 @@ func TestWaitRetriesACommitTheStoreInterrupted(t *testing.T) {
 	if err != nil || res.State != fanout.StateCommitted {
 		t.Fatalf("got %v, %+v; want the commit retried and the job committed", err, res)
 	}
-	if n := copies.Load(); n < 2+4 || n > 2*4 {
-		t.Errorf("%d copies, want the first commit's 2 failed ones and 4 by the second commit (and at most 2 more by the first)", n)
+	// A commit stops starting copies once one failed (publishFiles), but
+	// those already started run on: a commit makes 1 to 4 copy calls
+	// before it fails. The 2 failed calls land in the first commit (then
+	// 2-4 calls, and 4 by the second: 6-8), or, when the first commit's
+	// failure came before its other copies started, 1 in each of the first
+	// two (1 call, then 1-4, then 4 by the third: 6-9). 9 was seen once in
+	// 40 runs under load (the bound was 8, from the first case only).
+	if n := copies.Load(); n < 2+4 || n > 1+4+4 {
+		t.Errorf("%d copies, want 2 failed ones, 4 by the commit after the last failure, and at most 3 more by the failed commits", n)
 	}
 	r.check("c/", info.Job)
 }
