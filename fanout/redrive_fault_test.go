@@ -351,3 +351,83 @@ func readCounts(t *testing.T, b objstore.Bucket, out, countField string) map[str
 	}
 	return got
 }
+
+// TestRedriveWithRedisLost fails a job on a map chunk, or on a reduce
+// task, then loses the queue's state (the engines after it use an empty
+// Redis namespace, as after a Redis restart without persistence), fixes
+// the cause and redrives: the queue is rebuilt from the bucket alone, only
+// the failed task runs again, and the job commits exactly (the oracle).
+func TestRedriveWithRedisLost(t *testing.T) {
+	t.Run("map chunk", func(t *testing.T) {
+		r := newFaultRig(t, 4, 100)
+		var poisoned atomic.Bool
+		poisoned.Store(true)
+		reg := registryWith(copyFn{hook: func(_ context.Context, first *functions.Record) error {
+			if poisoned.Load() && first.Object == "in/part-02.jsonl" {
+				return functions.Permanent(errors.New("poison"))
+			}
+			return nil
+		}})
+		spec := r.spec("out/", 10*time.Second, "copy")
+		res, err := r.engine(engineOptions{name: "a", functions: reg}).Run(context.Background(), spec, fanout.RunOptions{Workers: 2})
+		var jf *fanout.JobFailedError
+		if !errors.As(err, &jf) || len(jf.Failed) != 1 {
+			t.Fatalf("got %v, %+v; want the poisoned chunk to fail the job", err, res)
+		}
+		poisoned.Store(false)
+		r.prefix += "-lost" // a Redis that forgot everything
+		e := r.engine(engineOptions{name: "after", functions: reg})
+		info, err := e.Redrive(context.Background(), spec.Output, res.Job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(info.Chunks) != 1 || info.Chunks[0] != jf.Failed[0].Chunk || info.Enqueued != 1 {
+			t.Errorf("redrive: %+v; want chunk %s alone run again", info, jf.Failed[0].Chunk)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		res, err = e.Wait(ctx, spec.Output, res.Job, fanout.RunOptions{Workers: 2})
+		if err != nil || res.State != fanout.StateCommitted {
+			t.Fatalf("after redrive: %v, %+v", err, res)
+		}
+		r.check("out/", res.Job)
+	})
+	t.Run("reduce task", func(t *testing.T) {
+		r := newFaultRig(t, 0, 0)
+		want := wordInput(r, 6)
+		var poisoned atomic.Bool
+		poisoned.Store(true)
+		poison := func(b objstore.Bucket) objstore.Bucket {
+			return &faultStore{Bucket: b, put: func(key string, _ *objstore.PutOptions) error {
+				if poisoned.Load() && strings.Contains(key, "/staging/"+manifest.ChunkSpread("r000001")+"/r000001/") {
+					return functions.Permanent(errors.New("injected: the disk of reduce partition 1 is full"))
+				}
+				return nil
+			}}
+		}
+		spec := manifest.JobSpec{Inputs: []string{"s3://" + r.bucket + "/in/"}, Function: "wordcount", Output: "s3://" + r.bucket + "/out/",
+			OutputFormat: "jsonl", Reducers: 3, MaxObjectsPerChunk: 1, Lease: manifest.Duration(10 * time.Second)}.WithDefaults()
+		res, err := r.engine(engineOptions{name: "a", store: poison}).Run(context.Background(), spec, fanout.RunOptions{Workers: 2})
+		var jf *fanout.JobFailedError
+		if !errors.As(err, &jf) || len(jf.Failed) != 1 || jf.Failed[0].Chunk != "r000001" {
+			t.Fatalf("got %v, %+v; want the job failed naming reduce task r000001", err, res)
+		}
+		poisoned.Store(false)
+		r.prefix += "-lost"
+		e := r.engine(engineOptions{name: "after"})
+		info, err := e.Redrive(context.Background(), spec.Output, res.Job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(info.Chunks) != 1 || info.Chunks[0] != "r000001" {
+			t.Errorf("redrive reports %v, want [r000001]", info.Chunks)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		res, err = e.Wait(ctx, spec.Output, res.Job, fanout.RunOptions{Workers: 2})
+		if err != nil || res.State != fanout.StateCommitted {
+			t.Fatalf("after redrive: %v, %+v", err, res)
+		}
+		checkWordCounts(t, r, "out/", res.Job, want)
+	})
+}
