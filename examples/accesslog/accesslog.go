@@ -2,7 +2,9 @@
 // Parse turns web server access log lines (the Common Log Format and
 // Apache's and nginx's "combined" format) into typed records, and
 // Visitors counts the distinct visitors (client addresses) and the hits of
-// every page, an aggregating function with Map, Merge and Finish.
+// every page, an aggregating function with Map, Merge and Finish whose
+// distinct count is a mergeable HyperLogLog state (package
+// functions/sketch).
 //
 // The programs under cmd/ run them: accesslog is the complete fanout
 // command line with these two functions beside the built-in ones
@@ -14,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -21,6 +24,7 @@ import (
 	"time"
 
 	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/functions/sketch"
 )
 
 // Functions returns the example's functions, for a program's registry.
@@ -137,10 +141,14 @@ func (parseTask) Map(ctx context.Context, in functions.Input, out functions.Outp
 }
 
 // Visitors is the aggregating function "visitors": per page (path), the
-// number of distinct client addresses and of hits. Its partial state is
-// the page's sorted set of addresses (newline-separated) and its hit
-// count, so the count is exact; memory per page grows with its distinct
-// visitors (a HyperLogLog state would bound it at the cost of exactness).
+// number of distinct visitors (client addresses) and of hits. The
+// distinct count is a HyperLogLog (sketch.Distinct, the one fanout
+// profile uses): each chunk's Map keeps one sketch per page and writes its
+// state into the page's partial row, Merge unites two states (in the
+// worker's combiner and in the reduce), Finish estimates. A page's state
+// is at most 16 KiB however many visitors it has; the count is within
+// sketch.DistinctError (0.81%) relative standard error, and (nearly)
+// exact below a few hundred visitors. Hits are counted exactly.
 type Visitors struct{}
 
 // VisitorsSchema is the layout of Visitors' final rows.
@@ -148,13 +156,15 @@ var VisitorsSchema = &functions.Schema{Columns: []functions.Column{
 	{Name: "path", Type: functions.String}, {Name: "visitors", Type: functions.Int64}, {Name: "hits", Type: functions.Int64},
 }}
 
+// visitorsPartial is the layout of Visitors' partial rows: the page, its
+// visitors' HyperLogLog state and its hits.
 var visitorsPartial = &functions.Schema{Columns: []functions.Column{
-	{Name: "path", Type: functions.String}, {Name: "ips", Type: functions.String}, {Name: "hits", Type: functions.Int64},
+	{Name: "path", Type: functions.String}, {Name: "visitors_hll", Type: functions.Binary}, {Name: "hits", Type: functions.Int64},
 }}
 
 func (Visitors) Name() string { return "visitors" }
 func (Visitors) Describe() string {
-	return "distinct visitors (client addresses) and hits per page of web access logs"
+	return "distinct visitors (client addresses, HyperLogLog) and hits per page of web access logs"
 }
 
 func (Visitors) Prepare(p functions.Params) (functions.Task, error) {
@@ -170,34 +180,74 @@ func (visitorsTask) Output() *functions.Schema { return visitorsPartial }
 func (visitorsTask) KeyColumns() int           { return 1 }
 func (visitorsTask) Final() *functions.Schema  { return VisitorsSchema }
 
-// Map writes one partial row per line; the engine combines rows of equal
-// pages before they leave the worker.
-func (visitorsTask) Map(ctx context.Context, in functions.Input, out functions.Output) error {
-	row := make(functions.Row, 3)
-	return eachEntry(ctx, in, func(e entry) error {
-		row[0], row[1], row[2] = functions.StringValue(e.path), functions.StringValue(e.ip), functions.IntValue(1)
-		return out.Write(row)
-	})
+// page is one page's state while a chunk is read.
+type page struct {
+	visitors *sketch.Distinct
+	hits     int64
 }
 
-// Merge unites the address sets and adds the hits.
+// Map keeps a sketch per page over the chunk and writes one partial row
+// per page at its end.
+func (visitorsTask) Map(ctx context.Context, in functions.Input, out functions.Output) error {
+	pages := map[string]*page{}
+	err := eachEntry(ctx, in, func(e entry) error {
+		p := pages[e.path]
+		if p == nil {
+			p = &page{visitors: sketch.NewDistinct()}
+			pages[e.path] = p
+		}
+		p.visitors.Add(e.ip)
+		p.hits++
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, path := range slices.Sorted(maps.Keys(pages)) {
+		state, err := pages[path].visitors.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		if err := out.Write(functions.Row{functions.StringValue(path), binaryValue(state), functions.IntValue(pages[path].hits)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func binaryValue(b []byte) functions.Value {
+	return functions.Value{Type: functions.Binary, Valid: true, S: string(b)}
+}
+
+// Merge unites the visitor sketches and adds the hits.
 func (visitorsTask) Merge(acc, in functions.Row) error {
-	acc[1].S = union(acc[1].S, in[1].S)
+	a, err := sketch.DistinctFrom([]byte(acc[1].S))
+	if err != nil {
+		return functions.Permanent(err)
+	}
+	b, err := sketch.DistinctFrom([]byte(in[1].S))
+	if err != nil {
+		return functions.Permanent(err)
+	}
+	if err := a.Merge(b); err != nil {
+		return functions.Permanent(err)
+	}
+	state, err := a.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	acc[1] = binaryValue(state)
 	acc[2].I += in[2].I
 	return nil
 }
 
-// union merges two sorted newline-separated sets.
-func union(a, b string) string {
-	if a == b {
-		return a
-	}
-	set := append(strings.Split(a, "\n"), strings.Split(b, "\n")...)
-	slices.Sort(set)
-	return strings.Join(slices.Compact(set), "\n")
-}
-
 func (visitorsTask) Finish(partial functions.Row, out functions.Output) error {
-	n := int64(strings.Count(partial[1].S, "\n") + 1)
+	d, err := sketch.DistinctFrom([]byte(partial[1].S))
+	if err != nil {
+		return functions.Permanent(err)
+	}
+	// An estimate above the hits cannot be right: there are at most as
+	// many visitors as hits.
+	n := min(int64(d.Estimate()), partial[2].I)
 	return out.Write(functions.Row{partial[0], functions.IntValue(n), partial[2]})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/fanout-dev/fanout/examples/accesslog"
 	"github.com/fanout-dev/fanout/fanout"
 	"github.com/fanout-dev/fanout/fanout/adhoc"
+	"github.com/fanout-dev/fanout/functions/sketch"
 	"github.com/fanout-dev/fanout/manifest"
 )
 
@@ -31,6 +33,11 @@ type logLine struct {
 // genLogs makes objects of access log lines, common and combined format,
 // some with a query string and some with "-" for the size.
 func genLogs(seed uint64, objects, lines int) (bodies []string, all []logLine) {
+	return genLogsFrom(seed, objects, lines, 160)
+}
+
+// genLogsFrom is genLogs with clients drawn from ips addresses.
+func genLogsFrom(seed uint64, objects, lines, ips int) (bodies []string, all []logLine) {
 	rnd := rand.New(rand.NewPCG(seed, 15))
 	paths := []string{"/", "/index.html", "/about", "/blog/a-post", "/img/logo.png", "/api/v1/items", "/search"}
 	methods := []string{"GET", "GET", "GET", "POST", "HEAD"}
@@ -39,7 +46,7 @@ func genLogs(seed uint64, objects, lines int) (bodies []string, all []logLine) {
 		var b strings.Builder
 		for range lines {
 			l := logLine{
-				ip:     fmt.Sprintf("10.0.%d.%d", rnd.IntN(4), rnd.IntN(40)),
+				ip:     ipOf(rnd.IntN(ips)),
 				method: methods[rnd.IntN(len(methods))],
 				path:   paths[rnd.IntN(len(paths))],
 				at:     start.Add(time.Duration(len(all)) * time.Second),
@@ -66,24 +73,69 @@ func genLogs(seed uint64, objects, lines int) (bodies []string, all []logLine) {
 	return bodies, all
 }
 
-// visitorsOracle is the serial computation of Visitors: "path,visitors,hits"
-// per page, sorted.
-func visitorsOracle(all []logLine) []string {
-	ips := map[string]map[string]bool{}
-	hits := map[string]int{}
+// ipOf is the k-th client address.
+func ipOf(k int) string { return fmt.Sprintf("10.%d.%d.%d", k>>16&255, k>>8&255, k&255) }
+
+// visitor is the serial computation of Visitors for one page.
+type visitor struct {
+	ips  map[string]bool
+	hits int64
+}
+
+// visitorsOracle is the serial computation of Visitors: per page, its
+// distinct client addresses (exactly) and hits.
+func visitorsOracle(all []logLine) map[string]*visitor {
+	pages := map[string]*visitor{}
 	for _, l := range all {
-		if ips[l.path] == nil {
-			ips[l.path] = map[string]bool{}
+		v := pages[l.path]
+		if v == nil {
+			v = &visitor{ips: map[string]bool{}}
+			pages[l.path] = v
 		}
-		ips[l.path][l.ip] = true
-		hits[l.path]++
+		v.ips[l.ip] = true
+		v.hits++
 	}
-	var rows []string
-	for p := range hits {
-		rows = append(rows, fmt.Sprintf("%s,%d,%d", p, len(ips[p]), hits[p]))
+	return pages
+}
+
+// checkVisitors compares the visitors output (rows "path,visitors,hits")
+// with the serial computation: the same pages, each once, hits exact, and
+// the estimated visitors within three times sketch.DistinctError (the
+// HyperLogLog's relative standard error) of the exact distinct count.
+func checkVisitors(t *testing.T, rows []string, all []logLine) {
+	t.Helper()
+	want := visitorsOracle(all)
+	seen := map[string]bool{}
+	for _, r := range rows {
+		f := strings.Split(r, ",")
+		if len(f) != 3 {
+			t.Errorf("visitors row %q: want path,visitors,hits", r)
+			continue
+		}
+		path := f[0]
+		v, ok := want[path]
+		if !ok || seen[path] {
+			t.Errorf("visitors row %q: a page the input does not have, or a second row of it", r)
+			continue
+		}
+		seen[path] = true
+		est, err1 := strconv.ParseInt(f[1], 10, 64)
+		hits, err2 := strconv.ParseInt(f[2], 10, 64)
+		if err1 != nil || err2 != nil {
+			t.Errorf("visitors row %q: %v %v", r, err1, err2)
+			continue
+		}
+		if hits != v.hits {
+			t.Errorf("page %s: %d hits, want %d (exact)", path, hits, v.hits)
+		}
+		exact := float64(len(v.ips))
+		if d := math.Abs(float64(est) - exact); d > 3*sketch.DistinctError*exact {
+			t.Errorf("page %s: %d visitors estimated, exact %d: off by %.0f, more than 3 x %.2f%%", path, est, len(v.ips), d, 100*sketch.DistinctError)
+		}
 	}
-	slices.Sort(rows)
-	return rows
+	if len(seen) != len(want) {
+		t.Errorf("visitors output has %d pages, want %d:\n%s", len(seen), len(want), strings.Join(rows, "\n"))
+	}
 }
 
 // parsedOracle is the serial computation of Parse, as JSON lines with
@@ -184,9 +236,7 @@ func TestEmbedded(t *testing.T) {
 	if res.State != fanout.StateCommitted || res.Chunks < 8 || res.RecordsIn != int64(len(all)) {
 		t.Fatalf("visitors: %+v; want committed, at least 8 chunks, %d records in", res, len(all))
 	}
-	if got, want := csvRows(t, localFiles(t, filepath.Join(dir, "visitors"), ".csv")), visitorsOracle(all); !slices.Equal(got, want) {
-		t.Errorf("visitors output:\n%s\nwant (serial):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	checkVisitors(t, csvRows(t, localFiles(t, filepath.Join(dir, "visitors"), ".csv")), all)
 	res, err = adhoc.Run(context.Background(), adhoc.Job{In: "file://" + dir + "/in/", Function: accesslog.Parse{}, Out: "file://" + dir + "/parsed/",
 		Format: "lines", OutputFormat: "jsonl", Spec: small, Workers: 4})
 	if err != nil {
@@ -195,6 +245,48 @@ func TestEmbedded(t *testing.T) {
 	if got, want := jsonRows(t, localFiles(t, filepath.Join(dir, "parsed"), ".jsonl")), parsedOracle(all); !slices.Equal(got, want) {
 		t.Errorf("parsed output has %d rows, want %d (serial); first got %q, want %q", len(got), len(want), first(got), first(want))
 	}
+}
+
+// TestVisitorsEstimateWithinStatedError runs visitors embedded over
+// 60,000 lines from a million possible clients (about 8,500 distinct
+// visitors per page) cut into many
+// chunks and three reducers, so that each page's HyperLogLog states are
+// merged in the workers' combiners and in the reduce: every page's
+// estimate is within three times the stated relative standard error
+// (sketch.DistinctError) of the exact count, and its hits are exact.
+func TestVisitorsEstimateWithinStatedError(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bodies, all := genLogsFrom(11, 12, 5000, 1_000_000)
+	for i, b := range bodies {
+		if err := os.WriteFile(filepath.Join(dir, "in", fmt.Sprintf("access-%d.log", i)), []byte(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := adhoc.Run(context.Background(), adhoc.Job{In: "file://" + dir + "/in/", Function: accesslog.Visitors{}, Out: "file://" + dir + "/visitors/",
+		Format: "lines", OutputFormat: "csv", Spec: manifest.JobSpec{ChunkBytes: 64 << 10, Reducers: 3}, Workers: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.State != fanout.StateCommitted || res.Chunks < 40 || res.RecordsIn != int64(len(all)) {
+		t.Fatalf("visitors: %+v; want committed, at least 40 chunks, %d records in", res, len(all))
+	}
+	rows := csvRows(t, localFiles(t, filepath.Join(dir, "visitors"), ".csv"))
+	checkVisitors(t, rows, all)
+	exact := visitorsOracle(all)
+	worst := 0.0
+	for _, r := range rows {
+		f := strings.Split(r, ",")
+		est, _ := strconv.ParseFloat(f[1], 64)
+		n := float64(len(exact[f[0]].ips))
+		if n < 5000 {
+			t.Errorf("page %s has %v distinct visitors; the test wants thousands", f[0], n)
+		}
+		worst = max(worst, math.Abs(est-n)/n)
+	}
+	t.Logf("%d pages over %d chunks: worst relative error %.4f (stated standard error %.4f)", len(rows), res.Chunks, worst, sketch.DistinctError)
 }
 
 // TestMalformedLineNamesObjectAndOffset: a line that is not an access log

@@ -110,9 +110,7 @@ func TestUserBootstrapUnderAWSRuntimeInterfaceEmulator(t *testing.T) {
 				t.Errorf("job %s: the work invocations ran no chunk", j.job)
 			}
 		}
-		if got, want := csvRows(t, s3Files(t, client, bucket, "visitors/", ".csv")), visitorsOracle(all); !slices.Equal(got, want) {
-			t.Errorf("visitors output:\n%s\nwant (serial):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
+		checkVisitors(t, csvRows(t, s3Files(t, client, bucket, "visitors/", ".csv")), all)
 		if got, want := jsonRows(t, s3Files(t, client, bucket, "parsed/", ".jsonl")), parsedOracle(all); !slices.Equal(got, want) {
 			t.Errorf("parsed output has %d rows, want %d (serial); first got %q, want %q", len(got), len(want), first(got), first(want))
 		}
@@ -137,8 +135,6 @@ func TestUserBootstrapUnderAWSRuntimeInterfaceEmulator(t *testing.T) {
 		} else {
 			t.Logf("the drive invocation kept %d work invocations of the worker RIE going", n)
 		}
-		if got, want := csvRows(t, s3Files(t, client, bucket, "driven/", ".csv")), visitorsOracle(all); !slices.Equal(got, want) {
-			t.Errorf("driven visitors output:\n%s\nwant (serial):\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
+		checkVisitors(t, csvRows(t, s3Files(t, client, bucket, "driven/", ".csv")), all)
 	})
 }

@@ -8,9 +8,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/influxdata/tdigest"
-
 	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/functions/sketch"
 )
 
 // Profile is the profile of a whole dataset, as written to profile.json.
@@ -192,7 +191,7 @@ func (c *ColumnSummary) inferredType(declared functions.Type) functions.Type {
 	return functions.String
 }
 
-func histogram(d *tdigest.TDigest, lo, hi, n float64) []Bin {
+func histogram(d *sketch.Quantiles, lo, hi, n float64) []Bin {
 	if hi <= lo {
 		return []Bin{{Lo: lo, Hi: hi, Count: n}}
 	}

@@ -36,21 +36,19 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/axiomhq/hyperloglog"
-	"github.com/dgryski/go-metro"
-	"github.com/influxdata/tdigest"
-
 	"github.com/fanout-dev/fanout/functions"
 	"github.com/fanout-dev/fanout/functions/codec"
+	"github.com/fanout-dev/fanout/functions/sketch"
 )
 
 const (
 	// TopCounters is the number of counters of the top-values sketch.
 	TopCounters = 256
-	// Compression is the t-digest's compression.
-	Compression = 200
-	// DistinctError is the HyperLogLog's relative standard error.
-	DistinctError = 0.0081
+	// Compression is the t-digest's compression (sketch.Quantiles).
+	Compression = sketch.Compression
+	// DistinctError is the HyperLogLog's relative standard error
+	// (sketch.Distinct).
+	DistinctError = sketch.DistinctError
 )
 
 // Summary is the profile of a stretch of records, in a form that merges.
@@ -118,14 +116,14 @@ type ColumnSummary struct {
 	patterns [len(patternNames)]int64
 
 	shape []byte
-	hll   *hyperloglog.Sketch
+	hll   *sketch.Distinct
 	top   map[string]int64
 	// shapeCounts and topCounts count while records are added (one map
 	// lookup a value, the count through the pointer); seal writes them
 	// into Shapes and Top. top is the merged form (open, merge).
 	shapeCounts map[string]*int64
 	topCounts   map[string]*int64
-	digest      *tdigest.TDigest
+	digest      *sketch.Quantiles
 }
 
 const (
@@ -180,11 +178,11 @@ func (c *ColumnSummary) init() {
 	// Dense from the start: a sparse sketch re-sorts its temporary set
 	// every few hundred values (a tenth of the profile's time), and a
 	// chunk's column sees thousands of values.
-	c.hll = hyperloglog.NewNoSparse()
+	c.hll = sketch.NewDenseDistinct()
 	c.top = map[string]int64{}
 	c.topCounts = map[string]*int64{}
 	c.shapeCounts = map[string]*int64{}
-	c.digest = tdigest.NewWithCompression(Compression)
+	c.digest = sketch.NewQuantiles()
 }
 
 // Add profiles one record from object.
@@ -299,9 +297,7 @@ func (c *ColumnSummary) add(v functions.Value) {
 	}
 	n := int64(utf8.RuneCountInString(text))
 	c.MinLen, c.MaxLen, c.SumLen = min(c.MinLen, n), max(c.MaxLen, n), c.SumLen+n
-	// InsertHash with the hash Insert uses (metro, seed 1337), without
-	// Insert's copy of the text into a []byte.
-	c.hll.InsertHash(metro.Hash64Str(text, 1337))
+	c.hll.Add(text)
 	c.addTop(text)
 }
 
@@ -432,26 +428,21 @@ func (c *ColumnSummary) seal() {
 		c.Top = sortedTop(c.top)
 	}
 	if c.digest != nil {
-		c.Centroids = c.Centroids[:0]
-		for _, ce := range c.digest.Centroids() {
-			c.Centroids = append(c.Centroids, [2]float64{ce.Mean, ce.Weight})
-		}
+		c.Centroids = append(c.Centroids[:0], c.digest.Centroids()...)
 	}
 }
 
 // open rebuilds the sketches from the exported fields.
 func (c *ColumnSummary) open() error {
-	c.hll = hyperloglog.New14()
-	if len(c.HLL) > 0 {
-		if err := c.hll.UnmarshalBinary(c.HLL); err != nil {
-			return err
-		}
+	var err error
+	if c.hll, err = sketch.DistinctFrom(c.HLL); err != nil {
+		return err
 	}
 	c.top = make(map[string]int64, len(c.Top))
 	for _, vc := range c.Top {
 		c.top[vc.Value] = vc.Count
 	}
-	c.digest = tdigest.NewWithCompression(Compression)
+	c.digest = sketch.NewQuantiles()
 	for _, ce := range c.Centroids {
 		c.digest.Add(ce[0], ce[1])
 	}
