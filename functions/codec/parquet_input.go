@@ -76,13 +76,8 @@ type ParquetOptions struct {
 
 // ParquetSchema reads a Parquet footer: the file's columns as fanout types
 // and each row group's compressed size in bytes (for planning). Only the
-// footer is read. Physical and logical types map as follows: INT32 and
-// INT64 (signed or unsigned) to int64 (a UINT64 above the int64 range is
-// an error when read); FLOAT and DOUBLE to float64; BOOLEAN to bool;
-// BYTE_ARRAY and FIXED_LEN_BYTE_ARRAY to string (UUIDs in their 8-4-4-4-12
-// form); DECIMAL to float64; TIMESTAMP (millis, micros, nanos), DATE and
-// INT96 to timestamp (nanoseconds are truncated to microseconds); TIME to
-// int64 in its own unit.
+// footer is read. Physical and logical types map as docs/formats.md's
+// table says (leafConverter).
 //
 // Nested columns (groups, lists, maps) and repeated columns are not
 // supported: ParquetSchema fails with ErrNestedColumn naming them. A
@@ -143,6 +138,10 @@ type guardedReaderAt struct {
 
 	// patches are bytes served instead of the file's (lz4RawWorkaround).
 	patches []patch
+
+	// lz4 lists the column chunks of the LZ4 codec, which the footer
+	// served to parquet-go declares uncompressed (repairFooter).
+	lz4 map[chunkID]bool
 }
 
 // patch replaces the file's bytes at off with b in what ReadAt returns.
@@ -299,15 +298,26 @@ func openParquet(ra io.ReaderAt, size int64, object string) (f *parquet.File, g 
 		return nil, nil, parquetErr(object, fmt.Errorf("%w: footer: %w", ErrCorruptParquet, err))
 	}
 	g.tail, g.tailOff = tail, size-footerLen-8
-	err = catch(func() error {
-		var err error
-		f, err = parquet.OpenFile(g, size,
-			parquet.SkipPageIndex(true),
-			parquet.SkipBloomFilters(true),
-			parquet.OptimisticRead(false),
-			parquet.ReadBufferSize(256<<10))
-		return err
-	})
+	f, err = openFile(g)
+	if (err != nil && strings.Contains(err.Error(), "missing required field")) || (err == nil && needsRepair(f)) {
+		// What parquet-go cannot decode or read right, fanout rewrites in
+		// the footer it serves parquet-go (parquet_compat.go).
+		footer, rep, changed, rerr := repairFooter(tail[:footerLen])
+		if rerr == nil && changed {
+			g.useFooter(footer)
+			g.lz4 = rep.lz4
+			if f, err = openFile(g); err == nil {
+				// The metadata says what the file says again, for
+				// leafConverter: parquet-go has built its types.
+				schema := f.Metadata().Schema
+				for _, i := range rep.nulls {
+					if i < len(schema) {
+						schema[i].LogicalType = format.LogicalType{Value: new(format.NullType)}
+					}
+				}
+			}
+		}
+	}
 	if err != nil {
 		if g.ioErr != nil {
 			return nil, nil, parquetErr(object, g.ioErr)
@@ -321,6 +331,37 @@ func openParquet(ra io.ReaderAt, size int64, object string) (f *parquet.File, g 
 		return nil, nil, parquetErr(object, fmt.Errorf("%w: %d row groups", ErrCorruptParquet, n))
 	}
 	return f, g, nil
+}
+
+func openFile(g *guardedReaderAt) (f *parquet.File, err error) {
+	err = catch(func() error {
+		var err error
+		f, err = parquet.OpenFile(g, g.size,
+			parquet.SkipPageIndex(true),
+			parquet.SkipBloomFilters(true),
+			parquet.OptimisticRead(false),
+			parquet.ReadBufferSize(256<<10))
+		return err
+	})
+	return f, err
+}
+
+// needsRepair reports whether a column chunk uses the deprecated LZ4
+// codec or a column the NULL logical type (repairFooter).
+func needsRepair(f *parquet.File) bool {
+	for _, el := range f.Metadata().Schema {
+		if _, ok := el.LogicalType.Value.(*format.NullType); ok {
+			return true
+		}
+	}
+	for _, rg := range f.Metadata().RowGroups {
+		for _, c := range rg.Columns {
+			if c.MetaData.Codec == format.Lz4 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // catch runs fn, turning a panic into an error.
@@ -368,9 +409,6 @@ func fileColumns(f *parquet.File, object string, readNested bool) (*functions.Sc
 				continue
 			}
 			t, conv, err := leafConverter(c, b.leaves)
-			if err == nil {
-				err = checkEncodings(f, c)
-			}
 			if err != nil {
 				return &ColumnError{Column: c.Name(), RowGroup: -1, Err: err}
 			}
@@ -418,6 +456,10 @@ func leafConverter(c *parquet.Column, leaves []*format.SchemaElement) (functions
 	if i := c.Index(); i >= 0 && i < len(leaves) {
 		el = leaves[i]
 	}
+	if el != nil && (!el.Type.Valid || el.Type.V < format.Boolean || el.Type.V > format.FixedLenByteArray) {
+		return 0, nil, fmt.Errorf("%w: the column's physical type is %d", ErrCorruptParquet, el.Type.V)
+	}
+
 	if el != nil && el.LogicalType.Value != nil {
 		switch l := el.LogicalType.Value.(type) {
 		case *format.Float16Type, *format.NullType:
@@ -442,7 +484,11 @@ func leafConverter(c *parquet.Column, leaves []*format.SchemaElement) (functions
 			return functions.Value{Type: functions.Float32, Valid: true, F: float64(halfFloat(binary.LittleEndian.Uint16(b)))}, nil
 		}, nil
 	case *format.NullType:
-		return 0, nil, fmt.Errorf("%w: columns of the NULL (always null) type are not read yet", ErrUnsupportedParquet)
+		// Always null, whatever the physical type: DuckDB reads it as
+		// INTEGER (and writes a column of nulls as INT32).
+		return functions.Int32, func(v parquet.Value) (functions.Value, error) {
+			return functions.Value{}, fmt.Errorf("%w: a value in a column of the NULL (always null) type", ErrCorruptParquet)
+		}, nil
 	case *format.DecimalType:
 		return decimalConverter(t, l)
 	}
@@ -550,26 +596,18 @@ func leafConverter(c *parquet.Column, leaves []*format.SchemaElement) (functions
 	return 0, nil, fmt.Errorf("%w: parquet type %v", ErrUnsupportedParquet, t)
 }
 
-// checkEncodings refuses what fanout reads but cannot check against a
-// second reader: BYTE_STREAM_SPLIT on other types than FLOAT and DOUBLE
-// (DuckDB, the tests' oracle, does not read it).
-func checkEncodings(f *parquet.File, c *parquet.Column) error {
-	for _, rg := range f.Metadata().RowGroups {
-		i := c.Index()
-		if i < 0 || i >= len(rg.Columns) {
-			continue
-		}
-		m := rg.Columns[i].MetaData
-		if m.Type != format.Float && m.Type != format.Double && slices.Contains(m.Encoding, format.ByteStreamSplit) {
-			return fmt.Errorf("%w: BYTE_STREAM_SPLIT encoding of %v values is not read yet", ErrUnsupportedParquet, m.Type)
-		}
-	}
-	return nil
-}
+// int96Type is what INT96 timestamps read as: microseconds, wall clock,
+// as DuckDB (TIMESTAMP) and Spark (the main writer of INT96, whose
+// timestamps are microseconds) read them; the microseconds span
+// 290,000 years either side of 1970, which INT96 files hold (Spark's
+// dates up to 9999 and beyond; nanoseconds end in 2262). A value with
+// digits below the microsecond (Impala writes them) is an error of its
+// row naming int96NanosType, which a schema may ask for instead.
+var int96Type = functions.TimestampOf(functions.Micros, false)
 
-// int96Type is what INT96 timestamps read as: nanoseconds (the precision
-// they have), wall clock (as DuckDB and Spark without a zone read them).
-var int96Type = functions.TimestampOf(functions.Nanos, false)
+// int96NanosType reads INT96 in nanoseconds (a schema's timestamp_ns):
+// exact for the years 1677-2262, an error of its row outside them.
+var int96NanosType = functions.TimestampOf(functions.Nanos, false)
 
 func timeUnit(u format.TimeUnit) functions.TimeUnit {
 	switch u.Value.(type) {
@@ -634,22 +672,45 @@ func halfFloat(h uint16) float32 {
 }
 
 // int96Value is an INT96 timestamp (nanoseconds of the day in the low 8
-// bytes, then the Julian day) in nanoseconds since the epoch.
+// bytes, then the Julian day, signed) in microseconds since the epoch, as
+// Spark (and Arrow) read it: days*86400e6 + nanos/1000 in 64-bit
+// arithmetic that wraps. Spark writes its microsecond timestamps through
+// the same wrapping arithmetic, so that every one of them, years
+// -290308 to 294247, reads back as itself: parquet-testing's
+// int96_from_spark.parquet holds one near year 290,000 as Julian day
+// -105,862,232 and negative nanoseconds. (DuckDB reads that one as a year
+// BC: it does not wrap.) A value with digits below the microsecond is an
+// error naming int96NanosType; nanoseconds beyond a day are an error.
 func int96Value(i deprecated.Int96) (functions.Value, error) {
-	nanos := int64(uint64(i[1])<<32 | uint64(i[0]))
-	const unixJulianDay = 2440588
-	days := int64(i[2]) - unixJulianDay
-	const maxNanoDays = math.MaxInt64 / int64(86400e9)
-	if days >= maxNanoDays || days < -maxNanoDays {
-		return functions.Value{}, fmt.Errorf("%w: INT96 timestamp of Julian day %d is out of the range of nanosecond timestamps (years 1677-2262)", ErrInexactValue, i[2])
+	nanos, days := int96Parts(i)
+	if nanos <= -86400e9 || nanos >= 86400e9 {
+		return functions.Value{}, fmt.Errorf("%w: INT96 timestamp with %d nanoseconds in a day", ErrInexactValue, nanos)
 	}
-	// Spark writes the nanoseconds signed (negative before 1970 too).
+	if nanos%1000 != 0 {
+		return functions.Value{}, fmt.Errorf("%w: INT96 timestamp with nanoseconds below the microsecond (%d ns into Julian day %d): read the column as %v (--arg schema=)", ErrInexactValue, nanos, int32(i[2]), int96NanosType)
+	}
+	return functions.Value{Type: int96Type, Valid: true, I: days*86400e6 + nanos/1000}, nil
+}
+
+// int96Nanos is an INT96 timestamp in nanoseconds: exact for the years
+// 1677-2262, an error outside them.
+func int96Nanos(i deprecated.Int96) (functions.Value, error) {
+	nanos, days := int96Parts(i)
+	const maxDays = math.MaxInt64 / int64(86400e9)
 	day := days * 86400e9
 	t := day + nanos
-	if (nanos > 0 && t < day) || (nanos < 0 && t > day) {
-		return functions.Value{}, fmt.Errorf("%w: INT96 timestamp of Julian day %d is out of the range of nanosecond timestamps", ErrInexactValue, i[2])
+	if days >= maxDays || days < -maxDays || (nanos > 0 && t < day) || (nanos < 0 && t > day) {
+		return functions.Value{}, fmt.Errorf("%w: INT96 timestamp of Julian day %d is out of the range of nanosecond timestamps (years 1677-2262)", ErrInexactValue, int32(i[2]))
 	}
-	return functions.Value{Type: int96Type, Valid: true, I: t}, nil
+	return functions.Value{Type: int96NanosType, Valid: true, I: t}, nil
+}
+
+// int96Parts splits an INT96 timestamp into its nanoseconds of the day
+// (signed: Spark writes them negative before 1970 too) and its days since
+// the epoch (the Julian day is signed, as Spark reads it).
+func int96Parts(i deprecated.Int96) (nanos, days int64) {
+	const unixJulianDay = 2440588
+	return int64(uint64(i[1])<<32 | uint64(i[0])), int64(int32(i[2])) - unixJulianDay
 }
 
 // castValue converts a value of the file's type to the schema's.
@@ -783,11 +844,11 @@ func NewParquetInput(ra io.ReaderAt, size int64, opts ParquetOptions) (functions
 					return fmt.Errorf("%w: %q", ErrNestedColumn, sc.Name)
 				}
 				t, conv, err := leafConverter(c, leaves)
-				if err == nil {
-					err = checkEncodings(f, c)
-				}
 				if err != nil {
 					return &ColumnError{Column: sc.Name, RowGroup: -1, Err: err}
+				}
+				if c.Type().Kind() == parquet.Int96 && sc.Type == int96NanosType {
+					t, conv = int96NanosType, func(v parquet.Value) (functions.Value, error) { return int96Nanos(v.Int96()) }
 				}
 				if !castable(t, sc.Type) {
 					return fmt.Errorf("column %q is %v in the file; the schema says %v", sc.Name, t, sc.Type)
@@ -953,7 +1014,12 @@ func (in *parquetInput) openRowGroup() error {
 	var open int64
 	for _, r := range chunkReaders {
 		cc := &rg.Columns[r.leaf].MetaData
-		headers, largest, err := in.checkPages(cc, r.p.headers[:0])
+		codec := cc.Codec
+		isLZ4 := in.g.lz4[chunkID{in.rg, r.leaf}]
+		if isLZ4 {
+			codec = format.Lz4
+		}
+		headers, largest, translate, err := in.checkPages(cc, codec, r.p.headers[:0])
 		if err != nil {
 			return in.corrupt(in.rowBase, &ColumnError{Column: r.name, RowGroup: in.rg, Err: err})
 		}
@@ -961,6 +1027,12 @@ func (in *parquetInput) openRowGroup() error {
 			return in.refuse(fmt.Errorf("row group %d: %w: the largest pages of the columns read hold more than %d bytes uncompressed, which the reader would hold at once", in.rg, ErrUnsupportedParquet, maxOpenPageBytes))
 		}
 		r.p.headers, r.p.pageIdx, r.p.pageValues, r.p.pageNulls, r.p.pageRows = headers, 0, 0, 0, 0
+		if isLZ4 || translate {
+			if err := in.openTranslated(r.name, r.p, cc, chunks[r.leaf], isLZ4); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := catch(func() error { r.p.pages = chunks[r.leaf].Pages(); return nil }); err != nil {
 			return in.corrupt(in.rowBase, err)
 		}
@@ -997,6 +1069,48 @@ func (in *parquetInput) chunkReaders() []chunkReader {
 	return rs
 }
 
+// openTranslated opens the pages of a column chunk that parquet-go reads
+// only as translateChunk rewrites it: parquet-go reads the rewritten
+// chunk from memory, at the chunk's offset, with the chunk's sizes in its
+// (this reader's own) metadata changed to the rewritten chunk's.
+func (in *parquetInput) openTranslated(name string, p *pageReader, cc *format.ColumnMetaData, chunk parquet.ColumnChunk, isLZ4 bool) error {
+	fc, ok := chunk.(*parquet.FileColumnChunk)
+	if !ok {
+		return in.corrupt(in.rowBase, fmt.Errorf("column %q: parquet-go gives no file column chunk", name))
+	}
+	data, dataOff, err := in.translateChunk(cc, isLZ4)
+	if err != nil {
+		return in.corrupt(in.rowBase, &ColumnError{Column: name, RowGroup: in.rg, Err: err})
+	}
+	start, _ := chunkRange(cc)
+	if cc.DictionaryPageOffset != 0 {
+		cc.DataPageOffset = start + dataOff
+	}
+	cc.TotalCompressedSize = int64(len(data))
+	return catch(func() error {
+		p.pages = fc.PagesFrom(&memReaderAt{off: start, data: data})
+		return nil
+	})
+}
+
+// memReaderAt serves data as the bytes at off.
+type memReaderAt struct {
+	off  int64
+	data []byte
+}
+
+func (m *memReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	i := off - m.off
+	if i < 0 || i > int64(len(m.data)) {
+		return 0, fmt.Errorf("read at offset %d outside the column chunk: %w", off, ErrCorruptParquet)
+	}
+	n := copy(p, m.data[i:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
 // chunkRange is where a column chunk's pages lie, as parquet-go reads it.
 func chunkRange(cc *format.ColumnMetaData) (start, end int64) {
 	start = cc.DataPageOffset
@@ -1014,7 +1128,7 @@ type pageCounts struct{ values, nulls, rows int64 }
 // page lies inside the chunk and claims plausible sizes, so that parquet-go
 // never allocates what a corrupt header says. It appends each data page's
 // counts to headers, for read to check the decoder's output against.
-func (in *parquetInput) checkPages(cc *format.ColumnMetaData, headers []pageCounts) (_ []pageCounts, largest int64, err error) {
+func (in *parquetInput) checkPages(cc *format.ColumnMetaData, codec format.CompressionCodec, headers []pageCounts) (_ []pageCounts, largest int64, translate bool, err error) {
 	start, end := chunkRange(cc)
 	var values int64
 	hdr := make([]byte, 0, 256)
@@ -1028,7 +1142,7 @@ func (in *parquetInput) checkPages(cc *format.ColumnMetaData, headers []pageCoun
 		for {
 			hdr = hdr[:window]
 			if _, err := in.g.ReadAt(hdr, pos); err != nil {
-				return nil, 0, err
+				return nil, 0, false, err
 			}
 			var tc thriftCheck
 			tc = thriftCheck{b: hdr, maxAlloc: 2 * maxPageHeaderBytes, visit: func(parent, field int16, v int64) {
@@ -1057,7 +1171,7 @@ func (in *parquetInput) checkPages(cc *format.ColumnMetaData, headers []pageCoun
 				break
 			}
 			if !errors.Is(err, errThriftShort) || window >= end-pos || window >= maxPageHeaderBytes {
-				return nil, 0, fmt.Errorf("page header at %d: %w", pos, err)
+				return nil, 0, false, fmt.Errorf("page header at %d: %w", pos, err)
 			}
 			window = min(window*4, end-pos, maxPageHeaderBytes)
 			if int64(cap(hdr)) < window {
@@ -1066,18 +1180,21 @@ func (in *parquetInput) checkPages(cc *format.ColumnMetaData, headers []pageCoun
 		}
 		switch {
 		case comp < 0 || uncomp < 0 || typ < 0:
-			return nil, 0, fmt.Errorf("page header at %d lacks its type or sizes", pos)
+			return nil, 0, false, fmt.Errorf("page header at %d lacks its type or sizes", pos)
 		case comp > maxPageBytes || uncomp > maxPageBytes:
-			return nil, 0, fmt.Errorf("page at %d claims %d bytes (%d uncompressed), more than the %d allowed", pos, comp, uncomp, maxPageBytes)
+			return nil, 0, false, fmt.Errorf("page at %d claims %d bytes (%d uncompressed), more than the %d allowed", pos, comp, uncomp, maxPageBytes)
 		case pos+int64(hlen)+comp > end:
-			return nil, 0, fmt.Errorf("page at %d (%d bytes) runs past the column chunk's end at %d", pos, comp, end)
+			return nil, 0, false, fmt.Errorf("page at %d (%d bytes) runs past the column chunk's end at %d", pos, comp, end)
 		case nvals < 0 || nvals > maxPageValues:
-			return nil, 0, fmt.Errorf("page at %d claims %d values", pos, nvals)
+			return nil, 0, false, fmt.Errorf("page at %d claims %d values", pos, nvals)
 		}
-		if err := in.checkCompression(cc.Codec, pos+int64(hlen), comp, uncomp, levels, compressed != 0); err != nil {
-			return nil, 0, err
+		if err := in.checkCompression(codec, pos+int64(hlen), comp, uncomp, levels, compressed != 0); err != nil {
+			return nil, 0, false, err
 		}
-		if cc.Codec == format.Lz4Raw && compressed != 0 && uncomp > levels {
+		if codec != format.Uncompressed && compressed != 0 && comp == levels && typ == int64(format.DataPageV2) {
+			translate = true // no value bytes to decompress: translateChunk
+		}
+		if codec == format.Lz4Raw && compressed != 0 && uncomp > levels {
 			in.lz4RawWorkaround(pos+int64(uncompAt), hdr[uncompAt:uncompEnd], uncomp-levels-1)
 		}
 		largest = max(largest, uncomp)
@@ -1088,9 +1205,9 @@ func (in *parquetInput) checkPages(cc *format.ColumnMetaData, headers []pageCoun
 		pos += int64(hlen) + comp
 	}
 	if values != cc.NumValues {
-		return nil, 0, fmt.Errorf("pages hold %d values, the chunk claims %d", values, cc.NumValues)
+		return nil, 0, false, fmt.Errorf("pages hold %d values, the chunk claims %d", values, cc.NumValues)
 	}
-	return headers, largest, nil
+	return headers, largest, translate, nil
 }
 
 // maxCompressionRatio bounds how much bigger than its compressed bytes a

@@ -55,7 +55,7 @@ func TestParquetTypes(t *testing.T) {
 		I32: -5, U64: 1 << 40, F32: 0.5, Date: int32(day.Unix() / 86400), Dec: -12345,
 		Ms: day.UnixMilli() + 1, Ns: day.UnixNano() + 1000, I96: deprecated.Int96{uint32(nanos), uint32(nanos >> 32), julian},
 		UUID: [16]byte{0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 1, 2, 3, 4, 5, 6, 7, 8}, Raw: []byte("bytes"), Opt: &s,
-	}, {U64: 1 << 63}, {Ns: 1999}, {Raw: []byte("\xff\xfe")}, {Dec: 1<<62 + 1}, {I96: deprecated.Int96{0, 0, 1}}}
+	}, {U64: 1 << 63}, {Ns: 1999}, {Raw: []byte("\xff\xfe")}, {Dec: 1<<62 + 1}, {I96: deprecated.Int96{1, 0, julian}}}
 	for i := 1; i < 5; i++ {
 		rows[i].I96 = rows[0].I96
 	}
@@ -64,7 +64,7 @@ func TestParquetTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "i32:int32,u64:uint64,f32:float32,date:date,dec:decimal(18,2),ms:timestamptz_ms,ns:timestamptz_ns,i96:timestamp_ns,uuid:uuid,raw:binary,opt:string"
+	want := "i32:int32,u64:uint64,f32:float32,date:date,dec:decimal(18,2),ms:timestamptz_ms,ns:timestamptz_ns,i96:timestamp,uuid:uuid,raw:binary,opt:string"
 	if schema.String() != want {
 		t.Errorf("schema\n%s, want\n%s", schema, want)
 	}
@@ -84,7 +84,7 @@ func TestParquetTypes(t *testing.T) {
 	wantRow := functions.Row{
 		typed(functions.Int32, -5), typed(functions.Uint64, 1<<40), {Type: functions.Float32, Valid: true, F: 0.5},
 		typed(functions.Date, day.Unix()/86400), typed(functions.DecimalOf(18, 2), -12345),
-		typed(msT, day.UnixMilli()+1), typed(nsT, day.UnixNano()+1000), typed(int96Type, day.Add(3*time.Hour+500*time.Microsecond).UnixNano()),
+		typed(msT, day.UnixMilli()+1), typed(nsT, day.UnixNano()+1000), typed(int96Type, day.Add(3*time.Hour+500*time.Microsecond).UnixMicro()),
 		{Type: functions.UUID, Valid: true, S: uuid}, {Type: functions.Binary, Valid: true, S: "bytes"}, sv("x"),
 	}
 	if !slices.Equal(recs[0].Row, wantRow) {
@@ -103,9 +103,9 @@ func TestParquetTypes(t *testing.T) {
 	}
 	// A value the type cannot hold is an error naming the object, the row
 	// and the column: a decimal with more digits than its precision, an
-	// INT96 outside the nanosecond range.
+	// INT96 with nanoseconds, which a microsecond timestamp cannot hold.
 	for row, want := range []string{4: `column "dec": value cannot be represented exactly: decimal 4611686018427387905 has more than 18 digits`,
-		5: `column "i96": value cannot be represented exactly: INT96 timestamp of Julian day 1 is out of the range`} {
+		5: `column "i96": value cannot be represented exactly: INT96 timestamp with nanoseconds below the microsecond (1 ns into Julian day 2460432): read the column as timestamp_ns`} {
 		if want == "" {
 			continue
 		}

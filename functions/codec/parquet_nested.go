@@ -250,9 +250,6 @@ func (b *pqTreeBuilder) leaf(n *pqNode, c *parquet.Column, path []string, rep in
 		return nil, pqSchemaError(path, "levels (max definition %d, repetition %d) disagree with the schema tree's (%d, %d)", c.MaxDefinitionLevel(), c.MaxRepetitionLevel(), n.def, rep)
 	}
 	t, conv, err := leafConverter(c, b.leaves)
-	if err == nil {
-		err = checkEncodings(b.f, c)
-	}
 	if err != nil {
 		return nil, &ColumnError{Column: strings.Join(path, "."), RowGroup: -1, Err: err}
 	}
