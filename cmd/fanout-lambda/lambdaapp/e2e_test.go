@@ -224,3 +224,121 @@ func TestFanOutOverEmulatedLambda(t *testing.T) {
 		t.Errorf("run did not report its invocations: %s", stderr.String())
 	}
 }
+
+// TestExecStreamOverEmulatedLambda runs an exec job in streaming mode
+// (mode=stream: examples/exec-stream/upper.py, Python's standard library
+// only, behind a script that notes each start) with `fanout run --invoke
+// lambda:worker` over the real bootstrap under the emulator, at most two
+// instances, the program admitted by FANOUT_ALLOW_EXEC naming it, twice
+// (two jobs, one after the other, into two outputs). Each committed
+// output is every input line upper-cased, once (the oracle:
+// strings.ToUpper over the generated lines); a warm instance keeps its
+// program between invocations, so the programs started over both jobs
+// are at most one per instance, fewer than the chunks.
+func TestExecStreamOverEmulatedLambda(t *testing.T) {
+	bucket, s3 := localstack.Bucket(t)
+	redisURL, redisPrefix := localstack.RedisNamespace(t)
+	bootstrap, cli := binaries(t)
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		localstack.Missing(t, "python3 (scripts/tools.sh installs it)")
+	}
+	upper, err := filepath.Abs("../../../examples/exec-stream/upper.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	starts, program := filepath.Join(dir, "starts"), filepath.Join(dir, "upper-stream")
+	if err := os.WriteFile(program, []byte(fmt.Sprintf("#!/bin/sh\necho $$ >> %s\nexec %s %s\n", starts, py, upper)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	client, err := s3.MinioClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var want []string
+	for f := range 12 {
+		var b strings.Builder
+		for i := range 40 + f {
+			line := fmt.Sprintf("object %d, line %d: %s", f, i, strings.Repeat("xyz", i%5))
+			b.WriteString(line + "\n")
+			want = append(want, strings.ToUpper(line))
+		}
+		body := b.String()
+		if _, err := client.PutObject(ctx, bucket, fmt.Sprintf("in/part-%02d.txt", f), strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slices.Sort(want)
+
+	s3env := []string{"AWS_ENDPOINT_URL_S3=" + s3.Endpoint, "AWS_ACCESS_KEY_ID=" + s3.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s3.SecretKey,
+		"AWS_REGION=" + s3.Region, "FANOUT_REDIS_URL=" + redisURL, "FANOUT_REDIS_PREFIX=" + redisPrefix}
+	emu, err := lambdaemu.Start(lambdaemu.Config{Functions: []lambdaemu.Function{{
+		Name: "worker", Command: []string{bootstrap}, Timeout: time.Minute, MaxInstances: 2,
+		Env: append(slices.Clone(s3env), "FANOUT_OUT_BASES=s3://"+bucket+"/out/", "FANOUT_ALLOW_EXEC="+program),
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("instance logs:\n%s", emu.Logs(""))
+		}
+		emu.Close()
+	}()
+	chunks := 0
+	for _, out := range []string{"out/a/", "out/b/"} {
+		cmd := exec.CommandContext(ctx, cli, "run", "--in", "s3://"+bucket+"/in/", "--fn", "exec", "--arg", "cmd="+program, "--arg", "mode=stream",
+			"--out", "s3://"+bucket+"/"+out, "--out-format", "lines", "--chunk-size", "1KiB", "--invoke", "lambda:worker", "--concurrency", "2", "--json")
+		cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, s3env...), "AWS_ENDPOINT_URL_LAMBDA="+emu.Endpoint())
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("fanout run --invoke: %v\n%s\n%s", err, stdout.String(), stderr.String())
+		}
+		var res struct {
+			State  string `json:"state"`
+			Chunks int    `json:"chunks"`
+		}
+		if err := json.Unmarshal(stdout.Bytes(), &res); err != nil || res.State != "committed" {
+			t.Fatalf("--json output %q: %v; want committed", stdout.String(), err)
+		}
+		chunks += res.Chunks
+		var got []string
+		for o := range client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: out, Recursive: true}) {
+			if o.Err != nil {
+				t.Fatal(o.Err)
+			}
+			if strings.Contains(o.Key, "/_") {
+				continue
+			}
+			obj, err := client.GetObject(ctx, bucket, o.Key, minio.GetObjectOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			buf.ReadFrom(obj)
+			obj.Close()
+			got = append(got, strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")...)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s has %d lines, want %d (every input line upper-cased once)", out, len(got), len(want))
+		}
+	}
+	b, err := os.ReadFile(starts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, instances := bytes.Count(b, []byte("\n")), len(emu.Instances("worker"))
+	invocations := len(emu.Invocations("worker"))
+	if n < 1 || n > instances || n >= chunks {
+		t.Errorf("%d programs started for %d chunks on %d instances; want at most one per instance, fewer than the chunks", n, chunks, instances)
+	}
+	if invocations <= instances {
+		t.Errorf("%d invocations on %d instances: no instance served a second invocation (warm), which the test is about", invocations, instances)
+	}
+	t.Logf("%d chunks over %d invocations on %d instances, served by %d program starts", chunks, invocations, instances, n)
+}
