@@ -471,8 +471,8 @@ func summarise(ds []time.Duration, wall time.Duration) manifest.Timings {
 // giveBackLost gives the task of a file whose upload is gone back to the
 // queue (LostUploadError), as Redrive does: the queue forgets the job
 // before the task's marker goes (a queue that still held the task as done
-// would never run it again), and is rebuilt from the bucket by the next
-// step (advance: enqueueMissing, then settleDead for a reduce task). The
+// would never run it again), and is then given the task again (Enqueue),
+// as a queue rebuilt from the bucket would have it. The
 // output stays fenced for this job (owner record committing), and the
 // files completed so far stay in place: the next commit recognises them
 // and completes the new attempt's uploads of the same names.
@@ -515,4 +515,11 @@ func (e *Engine) giveBackLost(ctx context.Context, js *jobState, lost *LostUploa
 	e.forgetJob(js.job)
 	lost.Task, lost.Requeued = task, true
 	e.log.Warn("a winning upload is gone; its task runs again", "job", js.job, "task", task, "file", lost.Key)
+	// The queue knows the job again at once, with the task pending: idle
+	// workers serving every job (fanout work, Lambda) find jobs through
+	// the queue, and no driver may be looking at this one. Failing that,
+	// the next step of a driver rebuilds it (advance: enqueueMissing).
+	if err := e.cfg.Queue.Enqueue(ctx, js.queueSpec(), []string{task}); err != nil {
+		e.log.Warn("enqueueing the task given back failed; the job's next step enqueues it", "job", js.job, "task", task, "err", err)
+	}
 }

@@ -3,8 +3,6 @@ package fanout_test
 import (
 	"context"
 	"io"
-	"path"
-	"strings"
 	"testing"
 	"time"
 
@@ -40,17 +38,12 @@ func reduceMarkers(t *testing.T, r *faultRig, out, job string) map[string]*manif
 	return ms
 }
 
-// TestNoCopyCommitLostReduceUploadRerunsItsTask: a reduce task's winning
-// upload is gone when the commit comes (aborted, as a lifecycle rule or gc
-// on a live job would, or broken by a completion cut off on MinIO).
-// Before, the job failed for good, its output fenced. Now the commit
-// gives the task back: its marker goes from under the shuffle index it
-// names (the index stays, the same object), the task merges the same map
-// outputs again on Wait's own workers, the next commit completes its new
-// upload, and every word is counted exactly (the oracle), no upload left
-// open.
-func TestNoCopyCommitLostReduceUploadRerunsItsTask(t *testing.T) {
-	r := newFaultRig(t, 0, 0)
+// lostReduceUpload runs a wordcount on out/ to every reduce task's
+// marker without committing it, then aborts reduce task r000001's winning
+// upload. It returns the job's spec, the job, the want counts, the reduce
+// markers before and the shuffle index's ETag.
+func lostReduceUpload(t *testing.T, r *faultRig) (manifest.JobSpec, string, map[string]int64, map[string]*manifest.ChunkMarker, string) {
+	t.Helper()
 	want := wordInput(r, 4)
 	spec := manifest.JobSpec{Inputs: []string{"s3://" + r.bucket + "/in/"}, Function: "wordcount", Output: "s3://" + r.bucket + "/out/",
 		OutputFormat: "jsonl", Reducers: 3, MaxObjectsPerChunk: 1, Lease: manifest.Duration(10 * time.Second)}.WithDefaults()
@@ -78,35 +71,65 @@ func TestNoCopyCommitLostReduceUploadRerunsItsTask(t *testing.T) {
 	if err := r.store.(objstore.Uploader).AbortUpload(context.Background(), lost.Files[0].Key, lost.Files[0].Upload.ID); err != nil {
 		t.Fatal(err)
 	}
+	return spec, info.Job, want, before, index.ETag
+}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := r.engine(engineOptions{name: "driver"}).Wait(ctx, spec.Output, info.Job, fanout.RunOptions{Workers: 2})
-	if err != nil || res.State != fanout.StateCommitted {
-		t.Fatalf("got %v, %+v; want the lost upload's reduce task run again and the job committed", err, res)
-	}
-	checkWordCounts(t, r, "out/", info.Job, want)
-	after := reduceMarkers(t, r, "out/", info.Job)
-	// The queue forgot the job, so epochs start again: an attempt is told
-	// by its upload.
-	if got := after["r000001"]; got == nil || len(got.Files) == 0 || got.Files[0].Upload == nil ||
-		got.Files[0].Upload.ID == lost.Files[0].Upload.ID || got.Shuffle != lost.Shuffle {
-		t.Errorf("reduce task r000001's marker after the commit: %+v; want a new attempt's (upload %s before) under the same shuffle index %s", got, lost.Files[0].Upload.ID, lost.Shuffle)
-	}
-	for _, task := range []string{"r000000", "r000002"} {
-		if after[task] == nil || !after[task].Started.Equal(before[task].Started) {
-			t.Errorf("reduce task %s ran again (marker %+v, started %v before); only r000001 should", task, after[task], before[task].Started)
-		}
-	}
-	if now, err := r.store.Stat(context.Background(), manifest.NewLayout("out/").ShuffleIndexKey(info.Job)); err != nil || now.ETag != index.ETag {
-		t.Errorf("shuffle index after the commit: %+v, %v; want the same object (ETag %s)", now, err, index.ETag)
-	}
-	if left := openUploads(t, r, "out/", info.Job); len(left) != 0 {
-		t.Errorf("%d uploads left open after the commit", len(left))
-	}
-	for _, f := range lost.Files {
-		if !strings.HasPrefix(path.Base(f.Key), "part-"+info.Job+"-r000001-") {
-			t.Errorf("reduce task r000001 wrote %s", f.Key)
-		}
+// TestNoCopyCommitLostReduceUploadRerunsItsTask: a reduce task's winning
+// upload is gone when the commit comes (aborted, as a lifecycle rule or gc
+// on a live job would, or broken by a completion cut off on MinIO).
+// Before, the job failed for good, its output fenced. Now the commit
+// gives the task back: its marker goes from under the shuffle index it
+// names (the index stays, the same object), the task merges the same map
+// outputs again, the next commit completes its new upload, and every word
+// is counted exactly (the oracle), no upload left open. The commit is
+// made by a driver (fanout run or wait, with its own workers), or by idle
+// workers serving every job (fanout work; Lambda), which find the job
+// again in the queue: the commit that gave the task back enqueued it.
+func TestNoCopyCommitLostReduceUploadRerunsItsTask(t *testing.T) {
+	for _, by := range []string{"driver", "idle workers"} {
+		t.Run(by, func(t *testing.T) {
+			r := newFaultRig(t, 0, 0)
+			spec, job, want, before, index := lostReduceUpload(t, r)
+			lost := before["r000001"]
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			e := r.engine(engineOptions{name: "committer"})
+			if by == "driver" {
+				res, err := e.Wait(ctx, spec.Output, job, fanout.RunOptions{Workers: 2})
+				if err != nil || res.State != fanout.StateCommitted {
+					t.Fatalf("got %v, %+v; want the lost upload's reduce task run again and the job committed", err, res)
+				}
+			} else {
+				wctx, stop := context.WithCancel(ctx)
+				done := make(chan error, 1)
+				go func() { done <- e.Work(wctx, fanout.WorkOptions{Concurrency: 2, IdlePoll: 50 * time.Millisecond}) }()
+				localstack.Poll(t, time.Minute, "idle workers to commit the job", func() bool {
+					return r.exists("out/_fanout/" + job + "/_COMMITTED")
+				})
+				stop()
+				if err := <-done; err != nil {
+					t.Errorf("Work: %v", err)
+				}
+			}
+			checkWordCounts(t, r, "out/", job, want)
+			after := reduceMarkers(t, r, "out/", job)
+			// The queue forgot the job, so epochs start again: an attempt
+			// is told by its upload.
+			if got := after["r000001"]; got == nil || len(got.Files) == 0 || got.Files[0].Upload == nil ||
+				got.Files[0].Upload.ID == lost.Files[0].Upload.ID || got.Shuffle != lost.Shuffle {
+				t.Errorf("reduce task r000001's marker after the commit: %+v; want a new attempt's (upload %s before) under the same shuffle index %s", got, lost.Files[0].Upload.ID, lost.Shuffle)
+			}
+			for _, task := range []string{"r000000", "r000002"} {
+				if after[task] == nil || !after[task].Started.Equal(before[task].Started) {
+					t.Errorf("reduce task %s ran again (marker %+v, started %v before); only r000001 should", task, after[task], before[task].Started)
+				}
+			}
+			if now, err := r.store.Stat(context.Background(), manifest.NewLayout("out/").ShuffleIndexKey(job)); err != nil || now.ETag != index {
+				t.Errorf("shuffle index after the commit: %+v, %v; want the same object (ETag %s)", now, err, index)
+			}
+			if left := openUploads(t, r, "out/", job); len(left) != 0 {
+				t.Errorf("%d uploads left open after the commit", len(left))
+			}
+		})
 	}
 }
