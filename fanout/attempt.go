@@ -47,7 +47,7 @@ func (e *Engine) publish(ctx context.Context, js *jobState, lease Lease, key, st
 		return false, nil
 	}
 	stats.Chunks.Add(1)
-	e.countTask(ctx, js, m)
+	e.countTask(ctx, js, m, ev)
 	return true, nil
 }
 
@@ -55,10 +55,14 @@ func (e *Engine) publish(ctx context.Context, js *jobState, lease Lease, key, st
 // counts in the queue (TaskCounter), for every process's progress: a map
 // chunk's input, and the job's output records (a map chunk's of a
 // map-only job, a reduce task's of an aggregating one). Best effort: the
-// counts are hints, the commit record holds the truth.
-func (e *Engine) countTask(ctx context.Context, js *jobState, m *manifest.ChunkMarker) {
+// counts are hints, the commit record holds the truth. A queue that acks
+// and counts in one round trip (AckCounter) gets them with the ack: they
+// wait in ev until the attempt settles (settle, or countLeft when the
+// lease is lost before).
+func (e *Engine) countTask(ctx context.Context, js *jobState, m *manifest.ChunkMarker, ev *ChunkEvent) {
 	counter, ok := e.cfg.Queue.(TaskCounter)
-	if !ok {
+	_, acks := e.cfg.Queue.(AckCounter)
+	if !ok && !acks {
 		return
 	}
 	var c TaskCounts
@@ -69,6 +73,10 @@ func (e *Engine) countTask(ctx context.Context, js *jobState, m *manifest.ChunkM
 		c.RecordsIn, c.BytesIn = m.RecordsIn, m.BytesIn
 	default:
 		c.RecordsIn, c.RecordsOut, c.BytesIn = m.RecordsIn, m.RecordsOut, m.BytesIn
+	}
+	if acks {
+		ev.counts = &c
+		return
 	}
 	if err := counter.CountTask(ctx, js.job, m.Chunk, c); err != nil {
 		e.log.Debug("counting the task's records in the queue failed", "job", js.job, "chunk", m.Chunk, "err", err)
@@ -101,4 +109,20 @@ func (e *Engine) discardBeaten(ctx context.Context, js *jobState, markerKey, sta
 		}
 	}
 	e.discardAttempt(ctx, js, staging, mine.Files, mine.RejectedFiles)
+}
+
+// countLeft counts a published task whose counts wait for an ack that
+// will not come (the lease was lost after the marker was written).
+func (e *Engine) countLeft(ctx context.Context, lease Lease, ev *ChunkEvent) {
+	counter, ok := e.cfg.Queue.(TaskCounter)
+	if !ok || ev.counts == nil {
+		return
+	}
+	chunk := lease.Chunk
+	if base, ok := BackupOf(chunk); ok {
+		chunk = base
+	}
+	if err := counter.CountTask(ctx, lease.Job, chunk, *ev.counts); err != nil {
+		e.log.Debug("counting the task's records in the queue failed", "job", lease.Job, "chunk", chunk, "err", err)
+	}
 }

@@ -232,7 +232,7 @@ func readInventoryCSV(ctx context.Context, b objstore.Bucket, url, key, md5sum s
 	cr.ReuseRecord = true
 	batch := make([]listedObject, 0, listedBatch)
 	var line int64
-	var bucket string // the last bucket name checked
+	var bucket, store string // the last bucket name checked, and its store
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -253,13 +253,13 @@ func readInventoryCSV(ctx context.Context, b objstore.Bucket, url, key, md5sum s
 			if _, err := objstore.ParseURL("s3://" + rec[cols.bucket]); err != nil {
 				return listError(url, line, "bucket: %w", err)
 			}
-			bucket = rec[cols.bucket]
+			bucket, store = rec[cols.bucket], "s3://"+rec[cols.bucket]
 		}
 		size, err := strconv.ParseInt(rec[cols.size], 10, 64)
 		if err != nil || size < 0 {
 			return listError(url, line, "size %q of %s is not a size", rec[cols.size], k)
 		}
-		obj := listedObject{store: "s3://" + rec[cols.bucket], list: url, line: line,
+		obj := listedObject{store: store, list: url, line: line,
 			info: objstore.ObjectInfo{Key: k, Size: size, ETag: strings.Trim(rec[cols.etag], `"`)}}
 		if cols.version >= 0 {
 			obj.info.VersionID = rec[cols.version]

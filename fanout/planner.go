@@ -330,6 +330,10 @@ type planRun struct {
 
 	shard      []manifest.Chunk
 	shardParts int
+	// listedStore is the store of the latest object a list named
+	// (addListed), opened as listedBucket.
+	listedStore  string
+	listedBucket objstore.Bucket
 	// writes writes the shards (flushShard) under wctx.
 	writes     *errgroup.Group
 	wctx       context.Context
@@ -408,11 +412,14 @@ func (p *planRun) readLists(ctx context.Context) error {
 }
 
 func (p *planRun) addListed(ctx context.Context, obj listedObject) error {
-	b, err := p.e.store(ctx, obj.store, path.Dir(obj.info.Key)+"/")
-	if err != nil {
-		return fmt.Errorf("input %s/%s (%s line %d): %w", obj.store, obj.info.Key, obj.list, obj.line, err)
+	if obj.store != p.listedStore {
+		b, err := p.e.store(ctx, obj.store, path.Dir(obj.info.Key)+"/")
+		if err != nil {
+			return fmt.Errorf("input %s/%s (%s line %d): %w", obj.store, obj.info.Key, obj.list, obj.line, err)
+		}
+		p.listedStore, p.listedBucket = obj.store, b
 	}
-	return p.addObject(ctx, b, obj.store, obj.info)
+	return p.addObject(ctx, p.listedBucket, p.listedStore, obj.info)
 }
 
 // listAhead runs a listing in its own goroutine, a few pages ahead of
@@ -645,18 +652,19 @@ func (p *planRun) flushShard(ctx context.Context) error {
 		p.shardParts = 0
 		return nil
 	}
-	body, err := manifest.Encode(&manifest.Shard{Version: manifest.Version, Job: p.job, Index: idx, Chunks: p.shard})
-	if err != nil {
-		return err
-	}
 	key := shardKey(p.shardPrefix, idx)
-	p.writes.Go(func() error {
+	shard := &manifest.Shard{Version: manifest.Version, Job: p.job, Index: idx, Chunks: p.shard}
+	p.writes.Go(func() error { // encoded there too: beside the planning, on another core
+		body, err := manifest.Encode(shard)
+		if err != nil {
+			return err
+		}
 		if _, err := p.out.Put(p.wctx, key, bytes.NewReader(body), &objstore.PutOptions{ContentType: "application/json", Size: int64(len(body))}); err != nil {
 			return fmt.Errorf("plan: writing shard %d: %w", idx, err)
 		}
 		return nil
 	})
-	p.shard = p.shard[:0]
+	p.shard = nil // the shard's chunks are the write's now
 	p.shardParts = 0
 	return nil
 }

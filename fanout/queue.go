@@ -161,6 +161,17 @@ type TaskCounter interface {
 	CountTask(ctx context.Context, job, task string, c TaskCounts) error
 }
 
+// AckCounter is the optional part of a Queue that acks a published task
+// and counts its records and bytes (TaskCounter) in one round trip, what
+// a worker does after every task it published (found by type assertion;
+// redisqueue and memqueue have it, and queuetest pins it). The count is
+// added as CountTask adds it, under the task's chunk (a backup task's
+// chunk), whatever the ack finds: the marker that earned it is written.
+// The ack is Ack's, with Ack's errors.
+type AckCounter interface {
+	AckCounted(ctx context.Context, l Lease, c TaskCounts) error
+}
+
 // BackupSuffix marks a backup task: a second attempt at a straggling
 // chunk, which runs beside the original while it still holds its lease.
 // The chunk marker's create-only write lets only one of the twins

@@ -54,6 +54,8 @@ type ChunkEvent struct {
 	// Backup when it was a backup attempt at a straggler.
 	Retry  bool
 	Backup bool
+	// counts are a published task's counts for AckCounted (countTask).
+	counts *TaskCounts
 }
 
 // Chunk outcomes reported in ChunkEvent.
@@ -179,7 +181,7 @@ func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats) Ch
 	spec, err := e.jobSpec(ctx, lease.Job)
 	if err != nil {
 		e.log.Warn("job lookup failed", "job", lease.Job, "err", err)
-		e.settle(ctx, nil, lease, err, stats)
+		e.settle(ctx, nil, lease, err, stats, nil)
 		ev.Outcome = OutcomeFailed
 		return ev
 	}
@@ -190,7 +192,7 @@ func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats) Ch
 		return ev
 	}
 	if err != nil {
-		e.settle(ctx, nil, lease, err, stats)
+		e.settle(ctx, nil, lease, err, stats, nil)
 		ev.Outcome = OutcomeFailed
 		return ev
 	}
@@ -215,6 +217,7 @@ func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats) Ch
 			e.log.Info("lease lost; the attempt's output is discarded", "job", lease.Job, "chunk", lease.Chunk, "epoch", lease.Epoch)
 		}
 		ev.Outcome = OutcomeLeaseLost
+		e.countLeft(ctx, lease, &ev)
 		return ev
 	}
 	if errors.Is(err, errReduceNotReady) {
@@ -234,7 +237,7 @@ func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats) Ch
 		ev.Outcome = OutcomeReleased
 		return ev
 	}
-	e.settle(ctx, js, lease, err, stats)
+	e.settle(ctx, js, lease, err, stats, ev.counts)
 	if err != nil {
 		ev.Outcome = OutcomeFailed
 	} else if ev.Outcome == "" {
@@ -321,8 +324,10 @@ func (e *Engine) keepJobs(specs []JobQueueSpec) {
 	})
 }
 
-// settle acks a finished chunk or records its failure.
-func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err error, stats *WorkStats) {
+// settle acks a finished chunk or records its failure. counts, when the
+// attempt published, are the task's counts for a queue that takes them
+// with the ack (AckCounter): one round trip instead of two.
+func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err error, stats *WorkStats, counts *TaskCounts) {
 	defer func() {
 		select {
 		case e.settled <- struct{}{}:
@@ -330,7 +335,11 @@ func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err erro
 		}
 	}()
 	if err == nil {
-		if aerr := e.cfg.Queue.Ack(ctx, lease); aerr != nil && !errors.Is(aerr, ErrLeaseLost) {
+		ack := func() error { return e.cfg.Queue.Ack(ctx, lease) }
+		if ac, ok := e.cfg.Queue.(AckCounter); ok && counts != nil {
+			ack = func() error { return ac.AckCounted(ctx, lease, *counts) }
+		}
+		if aerr := ack(); aerr != nil && !errors.Is(aerr, ErrLeaseLost) {
 			e.log.Warn("ack failed; the chunk's marker is the truth, it will be skipped when claimed again", "chunk", lease.Chunk, "err", aerr)
 		}
 		return

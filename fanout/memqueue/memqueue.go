@@ -69,6 +69,7 @@ var (
 	_ fanout.JobRecorder    = (*Queue)(nil)
 	_ fanout.FinishedLister = (*Queue)(nil)
 	_ fanout.TaskCounter    = (*Queue)(nil)
+	_ fanout.AckCounter     = (*Queue)(nil)
 )
 
 // New returns an empty queue.
@@ -577,6 +578,16 @@ func (q *Queue) CountTask(ctx context.Context, job, task string, c fanout.TaskCo
 	j.counts.RecordsOut += c.RecordsOut
 	j.counts.BytesIn += c.BytesIn
 	return nil
+}
+
+// AckCounted implements fanout.AckCounter: CountTask under the task's
+// chunk, then Ack.
+func (q *Queue) AckCounted(ctx context.Context, l fanout.Lease, c fanout.TaskCounts) error {
+	_, base := twin(l.Chunk)
+	if err := q.CountTask(ctx, l.Job, base, c); err != nil && !errors.Is(err, fanout.ErrUnknownJob) {
+		return err
+	}
+	return q.Ack(ctx, l)
 }
 
 // DeadLetters lists the job's dead-lettered chunks, sorted by chunk ID.

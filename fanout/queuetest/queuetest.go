@@ -135,6 +135,7 @@ func RunConformance(t *testing.T, newQueue func(t *testing.T) (fanout.Queue, fan
 		{"CommitLeaseRacers", testCommitLeaseRacers},
 		{"FinishedJobIsRemembered", testFinishedJob},
 		{"TasksCountOnce", testCountTask},
+		{"AckCountedAcksAndCountsOnce", testAckCounted},
 		{"ClaimOnlyWhatTheWorkerRuns", testClaimOnlyWhatTheWorkerRuns},
 	}
 	for _, tt := range tests {
@@ -1333,6 +1334,40 @@ func testCountTask(s *suite) {
 	count("job-a", "c1", 3, 3, 3) // counted anew
 	if got := s.rawStats("job-a"); got.RecordsIn != 3 {
 		s.t.Fatalf("Stats(job-a) = %+v; want 3 records in", got)
+	}
+}
+
+// testAckCounted pins AckCounter: the ack is Ack's (done, idempotent,
+// fenced) and the counts are CountTask's (once per task), added even by
+// an ack whose lease was lost, since the task's marker is written.
+func testAckCounted(s *suite) {
+	ac, ok := s.q.(fanout.AckCounter)
+	if !ok {
+		s.t.Skipf("%T does not ack and count in one call", s.q)
+	}
+	s.enqueue(spec("job-a", longLease), "c1", "c2")
+	l1 := s.claimChunk("job-a", "w1", "c1")
+	l2 := s.claimChunk("job-a", "w2", "c2")
+	counts := fanout.TaskCounts{RecordsIn: 10, RecordsOut: 7, BytesIn: 1000}
+	for range 2 { // again: a retried request
+		if err := ac.AckCounted(s.ctx, l1, counts); err != nil {
+			s.t.Fatalf("AckCounted(c1): %v", err)
+		}
+	}
+	stale := l2
+	stale.Epoch++
+	if err := ac.AckCounted(s.ctx, stale, fanout.TaskCounts{RecordsIn: 5, BytesIn: 300}); !errors.Is(err, fanout.ErrLeaseLost) {
+		s.t.Fatalf("AckCounted with a stale epoch: %v, want ErrLeaseLost", err)
+	}
+	got := s.rawStats("job-a")
+	if got.Done != 1 || got.Running != 1 || got.RecordsIn != 15 || got.RecordsOut != 7 || got.BytesIn != 1300 {
+		s.t.Fatalf("Stats = %+v; want 1 done, 1 running, 15 records in, 7 out, 1300 bytes", got)
+	}
+	if err := ac.AckCounted(s.ctx, l2, fanout.TaskCounts{RecordsIn: 99}); err != nil {
+		s.t.Fatalf("AckCounted(c2): %v", err)
+	}
+	if got := s.rawStats("job-a"); got.Done != 2 || got.RecordsIn != 15 {
+		s.t.Fatalf("Stats = %+v; want 2 done and c2 counted once (15 records in)", got)
 	}
 }
 

@@ -110,6 +110,7 @@ var (
 	_ fanout.JobRecorder    = (*Queue)(nil)
 	_ fanout.FinishedLister = (*Queue)(nil)
 	_ fanout.TaskCounter    = (*Queue)(nil)
+	_ fanout.AckCounter     = (*Queue)(nil)
 )
 
 // New checks cfg, connects (when cfg.URL is given) and pings Redis, so
@@ -330,6 +331,20 @@ func (q *Queue) Ack(ctx context.Context, l fanout.Lease) error {
 	keys := []string{q.keys.chunk(l.Job, l.Chunk), q.keys.leases(l.Job), q.keys.done(l.Job), q.keys.spec(l.Job),
 		q.keys.chunk(l.Job, twin), q.keys.pending(l.Job), q.keys.dead(l.Job), q.keys.recent(l.Job)}
 	_, err := q.fenced(ctx, "ack", ackScript, l, keys, twin, fanout.RecentTasks)
+	return err
+}
+
+// AckCounted implements fanout.AckCounter: Ack and CountTask in one
+// script, so one round trip.
+func (q *Queue) AckCounted(ctx context.Context, l fanout.Lease, c fanout.TaskCounts) error {
+	twin, task := fanout.BackupTask(l.Chunk), l.Chunk
+	if base, ok := fanout.BackupOf(l.Chunk); ok {
+		twin, task = base, base
+	}
+	keys := []string{q.keys.chunk(l.Job, l.Chunk), q.keys.leases(l.Job), q.keys.done(l.Job), q.keys.spec(l.Job),
+		q.keys.chunk(l.Job, twin), q.keys.pending(l.Job), q.keys.dead(l.Job), q.keys.recent(l.Job),
+		q.keys.counted(l.Job), q.keys.counts(l.Job)}
+	_, err := q.fenced(ctx, "ack", ackScript, l, keys, twin, fanout.RecentTasks, task, c.RecordsIn, c.RecordsOut, c.BytesIn)
 	return err
 }
 

@@ -8,14 +8,25 @@
 -- ARGV[1] task           ARGV[2] worker         ARGV[3] epoch
 -- ARGV[4] twin (the backup task of a chunk, the chunk of a backup)
 -- ARGV[5] most recent durations kept
+-- With the published task's counts (fanout.AckCounter), also:
+-- KEYS[9] counted set    KEYS[10] counts hash
+-- ARGV[6] task counted (the chunk, for a backup too)
+-- ARGV[7] records in     ARGV[8] records out    ARGV[9] bytes in
 --
 -- Result: {OK}, also when the chunk is already done (whoever acked it);
 -- {LEASE_LOST}; {UNKNOWN_JOB}. The task hashes are deleted: done is
 -- final. A backup acked after its chunk was dead-lettered is only
 -- forgotten: the chunk's marker (failed, or the backup's if it came
--- first) is the truth, and a dead chunk must stay redrivable.
+-- first) is the truth, and a dead chunk must stay redrivable. Counts are
+-- added once per task (as count.lua adds them) before the ack, whatever
+-- the ack finds: the marker that earned them is written.
 if redis.call('EXISTS', KEYS[4]) == 0 then
   return {UNKNOWN_JOB}
+end
+if ARGV[6] and redis.call('SADD', KEYS[9], ARGV[6]) == 1 then
+  redis.call('HINCRBY', KEYS[10], 'records_in', ARGV[7])
+  redis.call('HINCRBY', KEYS[10], 'records_out', ARGV[8])
+  redis.call('HINCRBY', KEYS[10], 'bytes_in', ARGV[9])
 end
 local chunk = ARGV[1]
 if is_backup(chunk) then
