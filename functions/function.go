@@ -2,6 +2,40 @@
 // contract, the typed record model (Schema, Value, Row), the explicit
 // Registry, and the errors a function returns. Built-in functions are in
 // functions/builtin; record readers and writers in functions/codec.
+//
+// # Writing a function
+//
+// A Function has a Name (what --fn and Job.Function name), a one-line
+// Describe, and Prepare, which checks the job's arguments (Params.Args,
+// the input's schema and format) when the job is planned and again for
+// each chunk and reduce task, and returns a Task. A Task declares the
+// schema of the rows it writes (Output) and maps one chunk: Map reads
+// the chunk's records from Input until io.EOF and writes rows to Output.
+// A chunk may run more than once (a lost lease, a retry): Map must depend
+// only on its input, and the engine keeps exactly one attempt's rows.
+//
+// A Task that also implements Reducer aggregates: its Map writes partial
+// rows whose first KeyColumns columns are the group's key, Merge folds two
+// partial rows of one key (in the worker's combiner and in the reduce
+// stage, in any order and grouping), and Finish turns each fully merged
+// partial row into final rows laid out as Final. Partial state that
+// merges without growing, a distinct count or quantiles, is what package
+// functions/sketch provides.
+//
+// Errors: return an error to fail the chunk (retried up to the job's
+// attempts), Permanent(err) when a retry cannot help, and a RecordError
+// to name the object and offset of the bad record.
+//
+// Versions: a job records its function's version (VersionOf: a
+// Versioner's own, else the build's) and runs only on workers with that
+// version, so that two builds never mix in one output.
+//
+// To run a function, register it beside the built-ins (builtin.Registry,
+// then Registry.Register) and hand the registry to cli.Main (your own
+// fanout command and its `work` processes) or lambdaapp.Start (your own
+// Lambda bootstrap), or run one job from Go with adhoc.Run. The example
+// in examples/accesslog does all three, with a map function and an
+// aggregating one; functions/builtin's examples show smaller ones.
 package functions
 
 import (
