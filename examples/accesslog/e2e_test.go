@@ -28,8 +28,19 @@ const userModule = "example.com/accesslog"
 var (
 	buildOnce sync.Once
 	bins      map[string]string
+	buildDir  string
 	buildErr  error
 )
+
+// TestMain removes the user's module and binaries (about 170 MB) that
+// the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
 
 // userBinaries builds the example as a user would: its files copied into
 // a module of their own (example.com/accesslog) that requires fanout
@@ -54,6 +65,7 @@ func buildUserModule() (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	buildDir = dir
 	src := filepath.Join(dir, "src")
 	err = filepath.WalkDir(".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {

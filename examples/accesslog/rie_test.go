@@ -3,10 +3,13 @@ package accesslog_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/minio/minio-go/v7"
 
 	"github.com/fanout-dev/fanout/fanout/lambdafan"
 	"github.com/fanout-dev/fanout/localstack"
@@ -45,7 +48,10 @@ func invokeRIE(t *testing.T, rie *localstack.RIE, req lambdafan.Request, v any) 
 //     {"fanout":"commit"} where the last work invocation did not;
 //   - drive: a {"fanout":"drive"} invocation of the bootstrap under one
 //     RIE keeps work invocations of the same bootstrap under a second RIE
-//     (its Lambda endpoint) in flight until the job commits.
+//     (its Lambda endpoint) in flight until the job commits;
+//   - bucket event: an S3 notification of the log objects starts a
+//     visitors job (FANOUT_FUNCTION) that the invocation works on and
+//     commits itself.
 //
 // Every output equals the serial computation.
 func TestUserBootstrapUnderAWSRuntimeInterfaceEmulator(t *testing.T) {
@@ -136,5 +142,47 @@ func TestUserBootstrapUnderAWSRuntimeInterfaceEmulator(t *testing.T) {
 			t.Logf("the drive invocation kept %d work invocations of the worker RIE going", n)
 		}
 		checkVisitors(t, csvRows(t, s3Files(t, client, bucket, "driven/", ".csv")), all)
+	})
+
+	t.Run("bucket event", func(t *testing.T) {
+		trig := localstack.StartRIE(t, "aws-lambda-rie (trigger)", bins["accesslog-lambda"], rieEnv(env, bucket,
+			"FANOUT_FUNCTION=visitors", "FANOUT_OUTPUT=s3://"+bucket+"/triggered/", "FANOUT_INPUTS=s3://"+bucket+"/in/",
+			"FANOUT_FORMAT=lines", "FANOUT_OUTPUT_FORMAT=csv", "FANOUT_CHUNK_SIZE=8KiB"))
+		var records []any
+		for i := range bodies {
+			key := fmt.Sprintf("in/access-%d.log", i)
+			st, err := client.StatObject(context.Background(), bucket, key, minio.StatObjectOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			records = append(records, map[string]any{"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": s3.Region,
+				"eventTime": st.LastModified.UTC().Format(time.RFC3339Nano), "eventName": "ObjectCreated:Put",
+				"s3": map[string]any{"bucket": map[string]any{"name": bucket},
+					"object": map[string]any{"key": key, "eTag": st.ETag, "size": st.Size, "sequencer": fmt.Sprintf("%016X", i+1)}}})
+		}
+		event, err := json.Marshal(map[string]any{"Records": records})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		body, err := trig.Invoke(ctx, event)
+		if err != nil {
+			t.Fatalf("bucket event: %v\nRIE and bootstrap output:\n%s", err, trig.Logs())
+		}
+		var sum struct {
+			Outcomes []struct {
+				Output string `json:"output"`
+				State  string `json:"state"`
+			} `json:"outcomes"`
+		}
+		if err := json.Unmarshal(body, &sum); err != nil || len(sum.Outcomes) != 1 || sum.Outcomes[0].State != "committed" {
+			t.Fatalf("bucket event answered %s (%v); want one job, committed", body, err)
+		}
+		prefix := strings.TrimPrefix(sum.Outcomes[0].Output, "s3://"+bucket+"/")
+		if !strings.HasPrefix(prefix, "triggered/") {
+			t.Fatalf("the triggered job's output %s is not under FANOUT_OUTPUT", sum.Outcomes[0].Output)
+		}
+		checkVisitors(t, csvRows(t, s3Files(t, client, bucket, prefix, ".csv")), all)
 	})
 }

@@ -27,6 +27,15 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the binaries the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // binaries builds the bootstrap (as scripts/package-lambda.sh does, for
 // this machine) and the fanout CLI once per test run.
 func binaries(t *testing.T) (bootstrap, cli string) {
