@@ -138,7 +138,7 @@ func (u *schemaUnion) add(object string, cols []functions.Column, keysOnly, wide
 			continue
 		}
 		if widen {
-			u.cols[i].Type = widerType(u.cols[i].Type, c.Type, inferred)
+			u.cols[i] = widerColumn(u.cols[i], c, inferred).Named(c.Name)
 		}
 	}
 	return nil
@@ -177,6 +177,35 @@ func widerType(a, b functions.Type, inferred bool) functions.Type {
 		return functions.Float64
 	}
 	return functions.String
+}
+
+// widerColumn is widerType for columns that may be nested: two lists of
+// their elements' wider column, two structs of the union of their fields
+// (in order of first appearance, each widened), two maps of their keys'
+// and values' wider columns; a nested column beside another shape is a
+// string (JSONL gives each value's JSON text).
+func widerColumn(a, b functions.Column, inferred bool) functions.Column {
+	if !a.IsNested() && !b.IsNested() {
+		return functions.Flat(widerType(a.Type, b.Type, inferred))
+	}
+	if a.Type != b.Type {
+		return functions.Flat(functions.String)
+	}
+	switch a.Type.Kind() {
+	case functions.KindList:
+		return functions.ListOf(widerColumn(a.Elem(), b.Elem(), inferred))
+	case functions.KindMap:
+		return functions.MapOf(widerColumn(a.MapKey(), b.MapKey(), inferred), widerColumn(a.MapValue(), b.MapValue(), inferred))
+	}
+	fields := slices.Clone(a.Fields)
+	for _, f := range b.Fields {
+		if i := slices.IndexFunc(fields, func(g functions.Column) bool { return g.Name == f.Name }); i >= 0 {
+			fields[i] = widerColumn(fields[i], f, inferred).Named(f.Name)
+		} else {
+			fields = append(fields, f)
+		}
+	}
+	return functions.StructOf(fields...)
 }
 
 // driftCSV reads a CSV object's header for the union and returns it (a

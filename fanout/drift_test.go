@@ -75,3 +75,26 @@ func TestSchemaUnionByName(t *testing.T) {
 		t.Errorf("fixed: the schema changed to %s", got)
 	}
 }
+
+// Nested columns widen inside (struct fields joined by name, elements and
+// values widened); a nested column beside another shape is JSON text.
+func TestWiderColumnOfNestedColumns(t *testing.T) {
+	col := func(s string) functions.Column {
+		c, err := functions.ParseColumnType(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	for _, tc := range []struct{ a, b, want string }{
+		{"list(int64)", "list(float64)", "list(float64)"},
+		{"struct(a int64, b list(string))", "struct(c bool, a float64)", "struct(a float64, b list(string), c bool)"},
+		{"map(string, int64)", "map(string, struct(x int64))", "map(string, string)"},
+		{"list(int64)", "struct(a int64)", "string"},
+		{"list(int64)", "int64", "string"},
+	} {
+		if got := widerColumn(col(tc.a), col(tc.b), true).TypeString(); got != tc.want {
+			t.Errorf("widerColumn(%s, %s) = %s, want %s", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

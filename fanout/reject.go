@@ -187,7 +187,7 @@ func (s *rejectSink) rowJSON(row functions.Row) json.RawMessage {
 
 // drift adds the schema drift counts of a part of the object obj.
 func (s *rejectSink) drift(obj string, d codec.Drift) {
-	s.rej.AddDrift(obj, manifest.ObjectDrift{Filled: d.Filled, Dropped: d.Dropped})
+	s.rej.AddDrift(obj, manifest.ObjectDrift{Filled: d.Filled, Dropped: d.Dropped, AsJSON: d.AsJSON})
 }
 
 // skip counts a malformed record dropped under --on-error skip.

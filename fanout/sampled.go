@@ -60,7 +60,7 @@ func (in *chunkInput) explainSampled(err error) {
 	s.Columns = append([]functions.Column(nil), s.Columns...)
 	for i := range s.Columns {
 		if s.Columns[i].Name == ve.Column {
-			s.Columns[i].Type = wide
+			s.Columns[i] = functions.Flat(wide).Named(ve.Column) // a nested column becomes JSON text
 		}
 	}
 	re.Err = &SampledTypeError{Column: ve.Column, Type: ve.Type, Schema: s.String(), Err: re.Err}

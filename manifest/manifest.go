@@ -344,10 +344,13 @@ type Rejections struct {
 // column, the records given null because the object lacks the column (a
 // CSV header or Parquet file without it, a JSON object without the key);
 // Dropped, per column of the object the schema lacks, the values read and
-// left out.
+// left out; AsJSON, per string column (or nested field "a.b") of a JSONL
+// object, the arrays and objects kept as their JSON text (the column's
+// sampled values had more than one shape, or its type is string).
 type ObjectDrift struct {
 	Filled  map[string]int64 `json:"filled,omitempty"`
 	Dropped map[string]int64 `json:"dropped,omitempty"`
+	AsJSON  map[string]int64 `json:"as_json,omitempty"`
 }
 
 // Marker states.

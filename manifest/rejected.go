@@ -32,7 +32,7 @@ func (r *Rejections) check() error {
 		}
 	}
 	for obj, d := range r.Drift {
-		for _, m := range []map[string]int64{d.Filled, d.Dropped} {
+		for _, m := range []map[string]int64{d.Filled, d.Dropped, d.AsJSON} {
 			for k, n := range m {
 				if n < 0 {
 					return fmt.Errorf("drift of %q: count %q is negative (%d)", truncate(obj, 40), truncate(k, 40), n)
@@ -61,7 +61,7 @@ func (r *Rejections) Add(o Rejections) {
 
 // AddDrift adds the drift counts d of the object obj.
 func (r *Rejections) AddDrift(obj string, d ObjectDrift) {
-	if len(d.Filled) == 0 && len(d.Dropped) == 0 {
+	if len(d.Filled) == 0 && len(d.Dropped) == 0 && len(d.AsJSON) == 0 {
 		return
 	}
 	if r.Drift == nil {
@@ -70,6 +70,7 @@ func (r *Rejections) AddDrift(obj string, d ObjectDrift) {
 	have := r.Drift[obj]
 	have.Filled = addCounts(have.Filled, d.Filled)
 	have.Dropped = addCounts(have.Dropped, d.Dropped)
+	have.AsJSON = addCounts(have.AsJSON, d.AsJSON)
 	r.Drift[obj] = have
 }
 

@@ -6,8 +6,13 @@ package codec
 // object without the key), the records given null; Dropped, per column of
 // the object the schema lacks, the values left out. Columns are matched by
 // name (header-less CSV is positional and never drifts).
+//
+// AsJSON counts, per string column (or nested field, "a.b"), the JSON
+// arrays and objects a JSONL reader kept as their JSON text: the column's
+// sampled values had different shapes (or the schema says string).
 type Drift struct {
 	Filled, Dropped map[string]int64
+	AsJSON          map[string]int64
 }
 
 // DriftInput is implemented by the readers NewInput returns for CSV and
@@ -59,6 +64,9 @@ func (in *jsonlInput) Drift() Drift {
 	}
 	for k, n := range in.dropped {
 		d.add(&d.Dropped, k, n)
+	}
+	for k, n := range in.asJSON {
+		d.add(&d.AsJSON, k, n)
 	}
 	return d
 }

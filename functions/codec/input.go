@@ -79,7 +79,7 @@ func NewInput(r io.Reader, opts InputOptions) (functions.Input, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	if opts.Schema != nil {
+	if f := strings.ToLower(opts.Format); opts.Schema != nil && f != "jsonl" && f != "ndjson" && f != "json" {
 		for _, c := range opts.Schema.Columns {
 			if c.IsNested() {
 				return nil, fmt.Errorf("codec: %q: column %q is %s: reading nested columns from %s is not supported yet", opts.Object, c.Name, c.TypeString(), opts.Format)

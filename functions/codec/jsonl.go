@@ -27,6 +27,8 @@ import (
 //   - float64: any number, or strings ParseValue accepts.
 //   - bool: true/false, or strings ParseValue accepts.
 //   - timestamp: strings ParseValue accepts.
+//   - list, struct, map: arrays and objects, to any depth (see
+//     convertNested).
 //
 // JSON null is null. A line that is not a valid JSON object, or not valid
 // UTF-8, is a RecordError.
@@ -45,6 +47,15 @@ type jsonlInput struct {
 	seen    []int64
 	dropped map[string]int64
 	pending []string // keys dropped in the record being parsed
+	// asJSON counts, per column (or nested field: "a.b"), the arrays and
+	// objects kept as JSON text in a string; pendingJSON the record's.
+	asJSON      map[string]int64
+	pendingJSON []string
+	// Nested values: items are gathered on stack and kept in slab, which
+	// is only ever appended to (a full slab is replaced, never reused), so
+	// that the values of earlier records stay intact.
+	stack []functions.Value
+	slab  []functions.Value
 }
 
 func newJSONLInput(lr *lineReader, opts InputOptions) (*jsonlInput, error) {
@@ -150,7 +161,17 @@ func (in *jsonlInput) parse(b []byte) error {
 			in.present[c]++
 		}
 		if ok {
-			v, err := in.convert(in.schema.Columns[c].Type, b[i:vEnd])
+			col := &in.schema.Columns[c]
+			var v functions.Value
+			var err error
+			if col.Fields != nil {
+				v, err = in.convertNested(col, b[i:vEnd], col.Name)
+			} else {
+				if col.Type == functions.String && (b[i] == '{' || b[i] == '[') {
+					in.countJSON(col.Name)
+				}
+				v, err = in.convert(col.Type, b[i:vEnd])
+			}
 			if err != nil {
 				return newValueError(in.schema.Columns[c], string(b[i:vEnd]), err)
 			}
@@ -166,11 +187,12 @@ func (in *jsonlInput) parse(b []byte) error {
 
 // drop counts a value of a key the schema lacks; uncount takes it out
 // again when the record fails.
-func (in *jsonlInput) drop(key []byte) {
+func (in *jsonlInput) drop(key []byte) { in.dropName(unquoteJSON(key)) }
+
+func (in *jsonlInput) dropName(k string) {
 	if in.dropped == nil {
 		in.dropped = map[string]int64{}
 	}
-	k := unquoteJSON(key)
 	in.dropped[k]++
 	in.pending = append(in.pending, k)
 }
@@ -187,12 +209,27 @@ func (in *jsonlInput) uncount() {
 		in.dropped[k]--
 	}
 	in.pending = in.pending[:0]
+	for _, k := range in.pendingJSON {
+		in.asJSON[k]--
+	}
+	in.pendingJSON = in.pendingJSON[:0]
+}
+
+// countJSON counts an array or object kept as JSON text in the string
+// column (or field) k.
+func (in *jsonlInput) countJSON(k string) {
+	if in.asJSON == nil {
+		in.asJSON = map[string]int64{}
+	}
+	in.asJSON[k]++
+	in.pendingJSON = append(in.pendingJSON, k)
 }
 
 // commitDrift makes the counts of the record just parsed final.
 func (in *jsonlInput) commitDrift() {
 	in.rows++
 	in.pending = in.pending[:0]
+	in.pendingJSON = in.pendingJSON[:0]
 }
 
 // convert turns one JSON value into a value of type t.

@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+	"math/bits"
 	"strings"
 	"sync"
 
@@ -75,7 +76,8 @@ type parquetWriter struct {
 	bw     *bufio.Writer
 	off    int64 // bytes written to bw
 	schema *functions.Schema
-	cols   []*pqOutColumn
+	cols   []*pqOutColumn // the leaf columns, in schema order
+	top    []*outNode     // per schema column: its tree (a flat column is one leaf)
 	codec  compress.Codec
 	rows   int64 // rows written
 	rgRows int64 // rows in the open row group
@@ -93,7 +95,7 @@ type parquetWriter struct {
 
 // pqScratch holds the buffers pages are encoded in, shared by the columns.
 type pqScratch struct {
-	levels, values, compressed []byte
+	levels, defLevels, values, compressed []byte
 }
 
 func newParquetWriter(w io.Writer, schema *functions.Schema, opts WriterOptions) (*parquetWriter, error) {
@@ -106,9 +108,6 @@ func newParquetWriter(w io.Writer, schema *functions.Schema, opts WriterOptions)
 			return nil, fmt.Errorf("codec: parquet needs distinct column names; %q repeats", c.Name)
 		}
 		seen[c.Name] = true
-		if c.IsNested() {
-			return nil, fmt.Errorf("codec: column %q is %s: parquet output of nested columns is not supported yet", c.Name, c.TypeString())
-		}
 	}
 	codec, err := parquetCodec(opts.Compression)
 	if err != nil {
@@ -132,9 +131,20 @@ func newParquetWriter(w io.Writer, schema *functions.Schema, opts WriterOptions)
 	if pw.maxBytes <= 0 {
 		pw.maxBytes = DefaultRowGroupBytes
 	}
-	pw.cols = make([]*pqOutColumn, len(schema.Columns))
+	pw.top = make([]*outNode, len(schema.Columns))
 	for i, c := range schema.Columns {
-		pw.cols[i] = newPQOutColumn(c, pw.strings)
+		if pw.top[i], err = pw.outTree(c, nil, 0, 0, false); err != nil {
+			for _, c := range pw.cols {
+				c.release()
+			}
+			return nil, err
+		}
+	}
+	if len(pw.cols) > parquet.MaxColumnIndex {
+		for _, c := range pw.cols {
+			c.release()
+		}
+		return nil, fmt.Errorf("codec: %d leaf columns is more than parquet allows", len(pw.cols))
 	}
 	pw.write([]byte("PAR1"))
 	return pw, nil
@@ -150,7 +160,7 @@ func (w *parquetWriter) Buffered() int64 {
 	}
 	var n int64
 	for _, c := range w.cols {
-		n += int64(len(c.chunk)) + int64(c.pageSize) + int64(len(c.defs))
+		n += int64(len(c.chunk)) + int64(c.pageSize) + int64(len(c.defs)) + int64(len(c.reps))
 		if c.dict != nil {
 			n += int64(c.dict.bytes + c.dict.size())
 		}
@@ -181,16 +191,31 @@ func (w *parquetWriter) Write(row functions.Row) error {
 		return err
 	}
 	for i, v := range row {
-		c := w.cols[i]
-		w.unchecked += 8 + len(v.S)
-		if err := c.add(w, v); err != nil {
+		n := w.top[i]
+		if c := n.leaf; c != nil {
+			w.unchecked += 8 + len(v.S)
+			if err := c.add(w, v); err != nil {
+				w.err = err
+				return err
+			}
+			if c.pageSize >= pageBytes || len(c.defs) >= pageRows {
+				if err := c.flushPage(w.codec, w.scratch); err != nil {
+					w.err = err
+					return err
+				}
+			}
+			continue
+		}
+		if err := w.shred(n, v, 0, 0); err != nil {
 			w.err = err
 			return err
 		}
-		if c.pageSize >= pageBytes || len(c.defs) >= pageRows {
-			if err := c.flushPage(w.codec, w.scratch); err != nil {
-				w.err = err
-				return err
+		for _, c := range n.leaves { // pages end at row boundaries
+			if c.pageSize >= pageBytes || len(c.defs) >= pageRows {
+				if err := c.flushPage(w.codec, w.scratch); err != nil {
+					w.err = err
+					return err
+				}
 			}
 		}
 	}
@@ -267,9 +292,11 @@ func (w *parquetWriter) Close() error {
 		Schema:       make([]format.SchemaElement, 0, len(w.cols)+1),
 		ColumnOrders: make([]format.ColumnOrder, len(w.cols)),
 	}
-	meta.Schema = append(meta.Schema, format.SchemaElement{Name: "fanout", NumChildren: thrift.New(int32(len(w.cols)))})
-	for i, c := range w.cols {
-		meta.Schema = append(meta.Schema, c.schemaElement())
+	meta.Schema = append(meta.Schema, format.SchemaElement{Name: "fanout", NumChildren: thrift.New(int32(len(w.top)))})
+	for _, n := range w.top {
+		meta.Schema = n.appendSchema(meta.Schema)
+	}
+	for i := range w.cols {
 		meta.ColumnOrders[i] = format.ColumnOrder{Value: new(format.TypeDefinedOrder)}
 	}
 	footer, err := thrift.Marshal(new(thrift.CompactProtocol), &meta)
@@ -289,9 +316,16 @@ func (w *parquetWriter) Close() error {
 // pqOutColumn buffers one column: the page being filled (defs and typed
 // values) and the row group's encoded pages.
 type pqOutColumn struct {
-	name string
+	name string // the path, dotted, for messages
 	typ  functions.Type
 	phys format.Type
+	// A leaf of a nested column: its path in the schema, its maximum
+	// definition and repetition levels, whether it is required (a map's
+	// key), and the rows (entries of repetition level 0) of its page.
+	path           []string
+	maxDef, maxRep int
+	required       bool
+	pageRows       int
 	// bytes: a BYTE_ARRAY column (string, binary) with a dictionary;
 	// fixed: FIXED_LEN_BYTE_ARRAY(16) (UUID, decimal of 19-38 digits),
 	// plain, its values in plain; unsigned: an INT64 of uint64 values
@@ -328,7 +362,8 @@ type pqOutColumn struct {
 // convert writes a file per chunk and partition, and growing them anew
 // for each cost a fifth of the writer's time).
 type pqBuffers struct {
-	defs  []byte // per row of the page: 1 value, 0 null
+	defs  []byte // per entry of the page: its definition level (flat: 1 value, 0 null)
+	reps  []byte // per entry of the page: its repetition level (nested leaves only)
 	i64   []int64
 	f64   []float64
 	bools []byte  // per value: 0 or 1
@@ -348,12 +383,12 @@ func (b *pqBuffers) release() {
 	if cap(b.plain) > 2*pageBytes {
 		b.plain = nil
 	}
-	b.defs, b.i64, b.f64, b.bools, b.idx, b.plain, b.chunk = b.defs[:0], b.i64[:0], b.f64[:0], b.bools[:0], b.idx[:0], b.plain[:0], b.chunk[:0]
+	b.defs, b.reps, b.i64, b.f64, b.bools, b.idx, b.plain, b.chunk = b.defs[:0], b.reps[:0], b.i64[:0], b.f64[:0], b.bools[:0], b.idx[:0], b.plain[:0], b.chunk[:0]
 	pqBufferPool.Put(b)
 }
 
 func newPQOutColumn(col functions.Column, strs *StringTable) *pqOutColumn {
-	c := &pqOutColumn{name: col.Name, typ: col.Type, pqBuffers: pqBufferPool.Get().(*pqBuffers)}
+	c := &pqOutColumn{name: col.Name, typ: col.Type, pqBuffers: pqBufferPool.Get().(*pqBuffers), path: []string{col.Name}, maxDef: 1}
 	c.phys = physicalType(col.Type)
 	switch c.phys {
 	case format.ByteArray:
@@ -404,7 +439,10 @@ func (c *pqOutColumn) schemaElement() format.SchemaElement {
 	e := format.SchemaElement{
 		Type:           thrift.New(c.physical()),
 		RepetitionType: thrift.New(format.Optional),
-		Name:           c.name,
+		Name:           c.path[len(c.path)-1],
+	}
+	if c.required {
+		e.RepetitionType = thrift.New(format.Required)
 	}
 	if c.fixed {
 		e.TypeLength = thrift.New(int32(16))
@@ -482,6 +520,11 @@ func (c *pqOutColumn) add(w *parquetWriter, v functions.Value) error {
 		return nil
 	}
 	c.defs = append(c.defs, 1)
+	return c.addValue(w, v)
+}
+
+// addValue appends a non-null value whose definition level is in defs.
+func (c *pqOutColumn) addValue(w *parquetWriter, v functions.Value) error {
 	switch {
 	case c.bytes:
 		if c.plainMode {
@@ -593,7 +636,21 @@ func (c *pqOutColumn) flushPage(codec compress.Codec, s *pqScratch) error {
 		return nil
 	}
 	var err error
-	s.levels, err = (&rle.Encoding{BitWidth: 1}).EncodeLevels(s.levels[:0], c.defs)
+	repBytes := 0
+	s.levels = s.levels[:0]
+	if c.maxRep > 0 {
+		s.levels, err = (&rle.Encoding{BitWidth: bits.Len(uint(c.maxRep))}).EncodeLevels(s.levels, c.reps)
+		if err != nil {
+			return fmt.Errorf("codec: parquet repetition levels of %q: %w", c.name, err)
+		}
+		repBytes = len(s.levels)
+	}
+	if repBytes == 0 {
+		s.levels, err = (&rle.Encoding{BitWidth: bits.Len(uint(c.maxDef))}).EncodeLevels(s.levels, c.defs)
+	} else { // EncodeLevels writes from the start of its buffer
+		s.defLevels, err = (&rle.Encoding{BitWidth: bits.Len(uint(c.maxDef))}).EncodeLevels(s.defLevels, c.defs)
+		s.levels = append(s.levels, s.defLevels...)
+	}
 	if err != nil {
 		return fmt.Errorf("codec: parquet levels of %q: %w", c.name, err)
 	}
@@ -636,6 +693,10 @@ func (c *pqOutColumn) flushPage(codec compress.Codec, s *pqScratch) error {
 		body = s.compressed
 	}
 	n := len(c.defs)
+	rows := n
+	if c.maxRep > 0 {
+		rows = c.pageRows
+	}
 	h := format.PageHeader{
 		Type:                 format.DataPageV2,
 		UncompressedPageSize: int32(len(s.levels) + len(vals)),
@@ -644,9 +705,10 @@ func (c *pqOutColumn) flushPage(codec compress.Codec, s *pqScratch) error {
 		DataPageHeaderV2: thrift.New(format.DataPageHeaderV2{
 			NumValues:                  int32(n),
 			NumNulls:                   int32(c.nulls),
-			NumRows:                    int32(n),
+			NumRows:                    int32(rows),
 			Encoding:                   enc,
-			DefinitionLevelsByteLength: int32(len(s.levels)),
+			RepetitionLevelsByteLength: int32(repBytes),
+			DefinitionLevelsByteLength: int32(len(s.levels) - repBytes),
 			IsCompressed:               thrift.New(compressed && len(vals) > 0),
 			// The header's statistics always carry a null count (the
 			// field is written even when zero): it must be the page's.
@@ -669,7 +731,7 @@ func (c *pqOutColumn) flushPage(codec compress.Codec, s *pqScratch) error {
 	} else {
 		c.plainPages++
 	}
-	c.defs, c.nulls, c.pageSize = c.defs[:0], 0, 0
+	c.defs, c.reps, c.nulls, c.pageSize, c.pageRows = c.defs[:0], c.reps[:0], 0, 0, 0
 	c.i64, c.f64, c.bools, c.idx, c.plain = c.i64[:0], c.f64[:0], c.bools[:0], c.idx[:0], c.plain[:0]
 	if c.bytes && !c.plainMode && c.dictStopsPaying() {
 		c.plainMode = true
@@ -701,7 +763,7 @@ func appendBits(dst, bools []byte) []byte {
 func (c *pqOutColumn) writeChunk(w *parquetWriter, s *pqScratch) (format.ColumnMetaData, error) {
 	meta := format.ColumnMetaData{
 		Type:         c.physical(),
-		PathInSchema: []string{c.name},
+		PathInSchema: c.path,
 		Codec:        w.codec.CompressionCodec(),
 		NumValues:    c.values,
 	}

@@ -391,6 +391,9 @@ func printSchemaDrift(w io.Writer, res fanout.Result) {
 		for _, k := range slices.Sorted(maps.Keys(d.Dropped)) {
 			parts = append(parts, fmt.Sprintf("%s dropped from %d record(s)", k, d.Dropped[k]))
 		}
+		for _, k := range slices.Sorted(maps.Keys(d.AsJSON)) {
+			parts = append(parts, fmt.Sprintf("%s kept as JSON text in %d record(s)", k, d.AsJSON[k]))
+		}
 		fmt.Fprintf(w, "    %s\t%s\n", o, strings.Join(parts, "; "))
 	}
 }
