@@ -28,6 +28,17 @@ var (
 	buildErr  error
 )
 
+// TestMain removes what the tests built once per run (the test function's bootstrap) from the
+// temporary directory when they are done: left there, every run of the
+// package's tests kept it on the disk.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if testFunc != "" {
+		os.RemoveAll(filepath.Dir(testFunc))
+	}
+	os.Exit(code)
+}
+
 // testFunction builds testdata/testfunc (on the real aws-lambda-go
 // runtime client) once.
 func testFunction(t *testing.T) string {
