@@ -107,8 +107,10 @@ func (e *FunctionError) Error() string { return "function error " + e.Type + ": 
 
 // Invoke sends one invocation with payload through the RIE's invoke
 // endpoint (POST /2015-03-31/functions/function/invocations) and returns
-// the function's response. A function that reported an error returns a
-// *FunctionError; an HTTP status other than 200 an error naming it.
+// the function's response. A function that reported an error (in its
+// handler: 200; at init or by exiting: 502, with the runtime's error
+// document) returns a *FunctionError; another HTTP status other than 200
+// an error naming it.
 func (r *RIE) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.Endpoint+"/2015-03-31/functions/"+RIEFunction+"/invocations", bytes.NewReader(payload))
 	if err != nil {
@@ -123,12 +125,12 @@ func (r *RIE) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode != http.StatusOK {
-		return body, fmt.Errorf("rie: invoke: HTTP %d: %s", resp.StatusCode, body)
-	}
 	var fe FunctionError
 	if json.Unmarshal(body, &fe) == nil && fe.Type != "" {
 		return body, &fe
+	}
+	if resp.StatusCode != http.StatusOK {
+		return body, fmt.Errorf("rie: invoke: HTTP %d: %s", resp.StatusCode, body)
 	}
 	return body, nil
 }
