@@ -172,6 +172,17 @@ type AckCounter interface {
 	AckCounted(ctx context.Context, l Lease, c TaskCounts) error
 }
 
+// AckClaimer is the optional part of a Queue that does AckCounted and,
+// when the ack succeeded, claims the next ready chunk of the same job
+// (Claim's rules, Runs included) in one round trip: a worker bound to a
+// job goes from one chunk to the next with one request (found by type
+// assertion; redisqueue and memqueue have it, and queuetest pins it).
+// An ack that fails returns AckCounted's error and claims nothing; an
+// ack that succeeded with no chunk to claim returns ErrNoWork.
+type AckClaimer interface {
+	AckAndClaim(ctx context.Context, l Lease, c TaskCounts, runs Runs) (Lease, error)
+}
+
 // BackupSuffix marks a backup task: a second attempt at a straggling
 // chunk, which runs beside the original while it still holds its lease.
 // The chunk marker's create-only write lets only one of the twins

@@ -120,14 +120,32 @@ func (e *Engine) Work(ctx context.Context, opts WorkOptions) error {
 
 func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOptions) error {
 	idle := 20 * time.Millisecond
+	// next is a chunk claimed with the previous one's ack (AckClaimer).
+	var next *Lease
+	defer func() {
+		if next != nil { // stopped before running it: give it back
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := e.cfg.Queue.Release(rctx, *next); err != nil && !errors.Is(err, ErrLeaseLost) {
+				e.log.Warn("release failed", "chunk", next.Chunk, "err", err)
+			}
+		}
+	}()
+	// claiming says whether the worker goes on claiming chunks.
+	claiming := func() bool {
+		return ctx.Err() == nil && (opts.Deadline.IsZero() || time.Until(opts.Deadline) > 0)
+	}
 	for {
-		if ctx.Err() != nil {
+		if !claiming() {
 			return nil
 		}
-		if !opts.Deadline.IsZero() && time.Until(opts.Deadline) <= 0 {
-			return nil
+		var lease Lease
+		var err error
+		if next != nil {
+			lease, next = *next, nil
+		} else {
+			lease, err = e.cfg.Queue.Claim(ctx, opts.Job, worker, e.runs)
 		}
-		lease, err := e.cfg.Queue.Claim(ctx, opts.Job, worker, e.runs)
 		switch {
 		case errors.Is(err, ErrNoWork), opts.Job != "" && errors.Is(err, ErrUnknownJob):
 			// Idle workers move jobs along: reclaim expired leases, start a
@@ -159,7 +177,11 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 		// A job with work again was redriven (by another process, or
 		// resumed): idle workers may commit it once more.
 		e.failedJobs.Delete(lease.Job)
-		ev := e.runLease(work, lease, opts.Stats)
+		// A worker bound to one job takes its next chunk with the ack
+		// of this one: one round trip between chunks. A worker serving
+		// every job claims anew, so that the jobs take turns.
+		ev, n := e.runLease(work, lease, opts.Stats, func() bool { return opts.Job != "" && claiming() })
+		next = n
 		if opts.Observe != nil {
 			opts.Observe(ev)
 		}
@@ -172,8 +194,11 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 }
 
 // runLease processes one claimed chunk and settles its lease; errors are
-// recorded in the queue and the bucket, not returned.
-func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats) ChunkEvent {
+// recorded in the queue and the bucket, not returned. When claimNext
+// (asked when the attempt settles) says so and the queue can
+// (AckClaimer), the ack of a published chunk claims the job's next one,
+// returned as next.
+func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats, claimNext func() bool) (_ ChunkEvent, next *Lease) {
 	ev := ChunkEvent{Job: lease.Job, Chunk: lease.Chunk, Retry: lease.Deliveries > 1 || lease.Failures > 0}
 	e.log.Debug("chunk claimed", "job", lease.Job, "chunk", lease.Chunk, "attempt", lease.Epoch, "worker", lease.Worker)
 	start := time.Now()
@@ -181,20 +206,20 @@ func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats) Ch
 	spec, err := e.jobSpec(ctx, lease.Job)
 	if err != nil {
 		e.log.Warn("job lookup failed", "job", lease.Job, "err", err)
-		e.settle(ctx, nil, lease, err, stats, nil)
+		e.settle(ctx, nil, lease, err, stats, nil, nil)
 		ev.Outcome = OutcomeFailed
-		return ev
+		return ev, nil
 	}
 	js, err := e.loadJob(ctx, lease.Job, spec.Manifest)
 	if errors.Is(err, ErrNotAdmitted) {
 		e.refuse(ctx, lease, err)
 		ev.Outcome = OutcomeRefused
-		return ev
+		return ev, nil
 	}
 	if err != nil {
-		e.settle(ctx, nil, lease, err, stats, nil)
+		e.settle(ctx, nil, lease, err, stats, nil, nil)
 		ev.Outcome = OutcomeFailed
-		return ev
+		return ev, nil
 	}
 	hb, hbCtx := e.startHeartbeat(ctx, lease, spec.Lease)
 	// A backup attempt works on its chunk like the original; the queue
@@ -218,7 +243,7 @@ func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats) Ch
 		}
 		ev.Outcome = OutcomeLeaseLost
 		e.countLeft(ctx, lease, &ev)
-		return ev
+		return ev, nil
 	}
 	if errors.Is(err, errReduceNotReady) {
 		select { // do not spin on a task that cannot start yet
@@ -235,15 +260,15 @@ func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats) Ch
 			e.log.Warn("release failed", "chunk", lease.Chunk, "err", rerr)
 		}
 		ev.Outcome = OutcomeReleased
-		return ev
+		return ev, nil
 	}
-	e.settle(ctx, js, lease, err, stats, ev.counts)
+	next = e.settle(ctx, js, lease, err, stats, ev.counts, claimNext)
 	if err != nil {
 		ev.Outcome = OutcomeFailed
 	} else if ev.Outcome == "" {
 		ev.Outcome = OutcomeDone
 	}
-	return ev
+	return ev, next
 }
 
 // refuse gives back a chunk of a job this worker may not run (a worker
@@ -326,8 +351,10 @@ func (e *Engine) keepJobs(specs []JobQueueSpec) {
 
 // settle acks a finished chunk or records its failure. counts, when the
 // attempt published, are the task's counts for a queue that takes them
-// with the ack (AckCounter): one round trip instead of two.
-func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err error, stats *WorkStats, counts *TaskCounts) {
+// with the ack (AckCounter): one round trip instead of two. When
+// claimNext is given and says so, a queue that can (AckClaimer) also
+// claims the job's next chunk with that ack, returned as next.
+func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err error, stats *WorkStats, counts *TaskCounts, claimNext func() bool) (next *Lease) {
 	defer func() {
 		select {
 		case e.settled <- struct{}{}:
@@ -339,10 +366,22 @@ func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err erro
 		if ac, ok := e.cfg.Queue.(AckCounter); ok && counts != nil {
 			ack = func() error { return ac.AckCounted(ctx, lease, *counts) }
 		}
+		if ac, ok := e.cfg.Queue.(AckClaimer); ok && counts != nil && claimNext != nil && claimNext() {
+			ack = func() error {
+				l, err := ac.AckAndClaim(ctx, lease, *counts, e.runs)
+				if err == nil {
+					next = &l
+				}
+				if errors.Is(err, ErrNoWork) {
+					return nil // acked, nothing left to claim
+				}
+				return err
+			}
+		}
 		if aerr := ack(); aerr != nil && !errors.Is(aerr, ErrLeaseLost) {
 			e.log.Warn("ack failed; the chunk's marker is the truth, it will be skipped when claimed again", "chunk", lease.Chunk, "err", aerr)
 		}
-		return
+		return next
 	}
 	stats.Failed.Add(1)
 	permanent := functions.IsPermanent(err)
@@ -363,6 +402,7 @@ func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err erro
 			Attempts: lease.Deliveries,
 		})
 	}
+	return nil
 }
 
 // writeMarker creates a chunk or reduce task marker create-only and

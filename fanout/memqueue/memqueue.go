@@ -70,6 +70,7 @@ var (
 	_ fanout.FinishedLister = (*Queue)(nil)
 	_ fanout.TaskCounter    = (*Queue)(nil)
 	_ fanout.AckCounter     = (*Queue)(nil)
+	_ fanout.AckClaimer     = (*Queue)(nil)
 )
 
 // New returns an empty queue.
@@ -588,6 +589,15 @@ func (q *Queue) AckCounted(ctx context.Context, l fanout.Lease, c fanout.TaskCou
 		return err
 	}
 	return q.Ack(ctx, l)
+}
+
+// AckAndClaim implements fanout.AckClaimer: AckCounted, then Claim of
+// the same job.
+func (q *Queue) AckAndClaim(ctx context.Context, l fanout.Lease, c fanout.TaskCounts, runs fanout.Runs) (fanout.Lease, error) {
+	if err := q.AckCounted(ctx, l, c); err != nil {
+		return fanout.Lease{}, err
+	}
+	return q.Claim(ctx, l.Job, l.Worker, runs)
 }
 
 // DeadLetters lists the job's dead-lettered chunks, sorted by chunk ID.

@@ -136,6 +136,7 @@ func RunConformance(t *testing.T, newQueue func(t *testing.T) (fanout.Queue, fan
 		{"FinishedJobIsRemembered", testFinishedJob},
 		{"TasksCountOnce", testCountTask},
 		{"AckCountedAcksAndCountsOnce", testAckCounted},
+		{"AckAndClaimHandsTheNextChunk", testAckAndClaim},
 		{"ClaimOnlyWhatTheWorkerRuns", testClaimOnlyWhatTheWorkerRuns},
 	}
 	for _, tt := range tests {
@@ -1368,6 +1369,61 @@ func testAckCounted(s *suite) {
 	}
 	if got := s.rawStats("job-a"); got.Done != 2 || got.RecordsIn != 15 {
 		s.t.Fatalf("Stats = %+v; want 2 done and c2 counted once (15 records in)", got)
+	}
+}
+
+// testAckAndClaim pins AckClaimer: an ack that succeeds hands the same
+// worker the job's next ready chunk (a new delivery, epoch 1), or
+// ErrNoWork when none is left; the counts are added once; a stale ack
+// is refused with ErrLeaseLost and claims nothing; a worker that does not
+// run the job's function is acked and handed nothing.
+func testAckAndClaim(s *suite) {
+	ac, ok := s.q.(fanout.AckClaimer)
+	if !ok {
+		s.t.Skipf("%T does not ack and claim in one call", s.q)
+	}
+	s.enqueue(spec("job-a", longLease), "c1", "c2")
+	l1 := s.claimChunk("job-a", "w1", "c1")
+	next, err := ac.AckAndClaim(s.ctx, l1, fanout.TaskCounts{RecordsIn: 3, RecordsOut: 2, BytesIn: 30}, nil)
+	if err != nil || next.Chunk != "c2" || next.Job != "job-a" || next.Worker != "w1" || next.Epoch != 1 || next.Deliveries != 1 {
+		s.t.Fatalf("AckAndClaim(c1) = %+v, %v; want c2 of job-a for w1, epoch 1, first delivery", next, err)
+	}
+	if got := s.rawStats("job-a"); got.Done != 1 || got.Running != 1 || got.Pending != 0 || got.RecordsIn != 3 || got.BytesIn != 30 {
+		s.t.Fatalf("Stats = %+v; want 1 done, 1 running, 3 records in, 30 bytes", got)
+	}
+	s.enqueue(spec("job-a", longLease), "c3")
+	stale := next
+	stale.Epoch++
+	if _, err := ac.AckAndClaim(s.ctx, stale, fanout.TaskCounts{RecordsIn: 1}, nil); !errors.Is(err, fanout.ErrLeaseLost) {
+		s.t.Fatalf("AckAndClaim with a stale epoch: %v, want ErrLeaseLost", err)
+	}
+	if got := s.rawStats("job-a"); got.Running != 1 || got.Pending != 1 {
+		s.t.Fatalf("Stats after a refused ack = %+v; want c2 running and c3 still pending", got)
+	}
+	next, err = ac.AckAndClaim(s.ctx, next, fanout.TaskCounts{RecordsIn: 1}, nil)
+	if err != nil || next.Chunk != "c3" {
+		s.t.Fatalf("AckAndClaim(c2) = %+v, %v; want c3", next, err)
+	}
+	if _, err := ac.AckAndClaim(s.ctx, next, fanout.TaskCounts{RecordsIn: 1}, nil); !errors.Is(err, fanout.ErrNoWork) {
+		s.t.Fatalf("AckAndClaim of the last chunk: %v, want ErrNoWork", err)
+	}
+	if got := s.rawStats("job-a"); got.Done != 3 || got.Running != 0 || got.RecordsIn != 5 {
+		s.t.Fatalf("Stats = %+v; want 3 done, 5 records in", got)
+	}
+	// A worker handed a chunk of a job whose function it lacks is never
+	// handed another by its ack.
+	sp := spec("job-fn", longLease)
+	sp.Function = "upper"
+	s.enqueue(sp, "c1", "c2")
+	l, err := s.q.Claim(s.ctx, "job-fn", "w1", nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if _, err := ac.AckAndClaim(s.ctx, l, fanout.TaskCounts{}, fanout.Runs{"lower": "v1"}); !errors.Is(err, fanout.ErrNoWork) {
+		s.t.Fatalf("AckAndClaim for a worker without the job's function: %v, want ErrNoWork", err)
+	}
+	if got := s.rawStats("job-fn"); got.Done != 1 || got.Pending != 1 {
+		s.t.Fatalf("Stats = %+v; want 1 done, 1 pending", got)
 	}
 }
 

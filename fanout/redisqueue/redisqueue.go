@@ -111,6 +111,7 @@ var (
 	_ fanout.FinishedLister = (*Queue)(nil)
 	_ fanout.TaskCounter    = (*Queue)(nil)
 	_ fanout.AckCounter     = (*Queue)(nil)
+	_ fanout.AckClaimer     = (*Queue)(nil)
 )
 
 // New checks cfg, connects (when cfg.URL is given) and pings Redis, so
@@ -268,6 +269,15 @@ func (q *Queue) claimJob(ctx context.Context, job, worker string, runs fanout.Ru
 		return fanout.Lease{}, fmt.Errorf("redisqueue: claim: %w", err)
 	}
 	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.leases(job), q.keys.dead(job)}
+	res, err := q.run(ctx, claimScript, keys, q.claimArgs(job, worker, runs))
+	if err != nil {
+		return fanout.Lease{}, fmt.Errorf("redisqueue: claim job %s: %w", job, err)
+	}
+	return claimed(job, worker, res)
+}
+
+// claimArgs are claim.lua's ARGV.
+func (q *Queue) claimArgs(job, worker string, runs fanout.Runs) []any {
 	args := []any{q.keys.chunkPrefix(job), worker, claimReclaimLimit}
 	if runs != nil {
 		args = append(args, 1)
@@ -275,10 +285,11 @@ func (q *Queue) claimJob(ctx context.Context, job, worker string, runs fanout.Ru
 			args = append(args, name, version)
 		}
 	}
-	res, err := q.run(ctx, claimScript, keys, args)
-	if err != nil {
-		return fanout.Lease{}, fmt.Errorf("redisqueue: claim job %s: %w", job, err)
-	}
+	return args
+}
+
+// claimed reads claim.lua's result.
+func claimed(job, worker string, res []any) (fanout.Lease, error) {
 	switch code(res) {
 	case codeNoWork:
 		return fanout.Lease{}, fanout.ErrNoWork
@@ -346,6 +357,36 @@ func (q *Queue) AckCounted(ctx context.Context, l fanout.Lease, c fanout.TaskCou
 		q.keys.counted(l.Job), q.keys.counts(l.Job)}
 	_, err := q.fenced(ctx, "ack", ackScript, l, keys, twin, fanout.RecentTasks, task, c.RecordsIn, c.RecordsOut, c.BytesIn)
 	return err
+}
+
+// AckAndClaim implements fanout.AckClaimer: AckCounted and, when the ack
+// succeeded, a claim of the job's next ready chunk, in one script.
+func (q *Queue) AckAndClaim(ctx context.Context, l fanout.Lease, c fanout.TaskCounts, runs fanout.Runs) (fanout.Lease, error) {
+	twin, task := fanout.BackupTask(l.Chunk), l.Chunk
+	if base, ok := fanout.BackupOf(l.Chunk); ok {
+		twin, task = base, base
+	}
+	keys := []string{q.keys.chunk(l.Job, l.Chunk), q.keys.leases(l.Job), q.keys.done(l.Job), q.keys.spec(l.Job),
+		q.keys.chunk(l.Job, twin), q.keys.pending(l.Job), q.keys.dead(l.Job), q.keys.recent(l.Job),
+		q.keys.counted(l.Job), q.keys.counts(l.Job)}
+	ackArgs := []any{l.Chunk, l.Worker, strconv.FormatInt(l.Epoch, 10), twin, fanout.RecentTasks, task, c.RecordsIn, c.RecordsOut, c.BytesIn}
+	args := append(append([]any{len(ackArgs)}, ackArgs...), q.claimArgs(l.Job, l.Worker, runs)...)
+	if err := validateJob(l.Job); err != nil {
+		return fanout.Lease{}, fmt.Errorf("%s: %w", leaseContext("ack", l), err)
+	}
+	res, err := q.run(ctx, ackClaimScript, keys, args)
+	if err != nil {
+		return fanout.Lease{}, fmt.Errorf("%s: %w", leaseContext("ack and claim", l), err)
+	}
+	switch code(res) {
+	case codeOK:
+		return claimed(l.Job, l.Worker, res[1:])
+	case codeLeaseLost:
+		return fanout.Lease{}, fmt.Errorf("%s: %w", leaseContext("ack", l), fanout.ErrLeaseLost)
+	case codeUnknownJob:
+		return fanout.Lease{}, fmt.Errorf("%s: %w: %w", leaseContext("ack", l), fanout.ErrLeaseLost, fanout.ErrUnknownJob)
+	}
+	return fanout.Lease{}, fmt.Errorf("%s: unexpected script result %v", leaseContext("ack and claim", l), res)
 }
 
 // Fail records a function error: the chunk is dead-lettered when the

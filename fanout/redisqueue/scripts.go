@@ -2,6 +2,7 @@ package redisqueue
 
 import (
 	_ "embed"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -43,6 +44,8 @@ var (
 	releaseCommitLua string
 	//go:embed lua/count.lua
 	countLua string
+	//go:embed lua/ackclaim.lua
+	ackClaimLua string
 )
 
 var (
@@ -61,9 +64,18 @@ var (
 	leaseCommitScript   = newScript(leaseCommitLua)
 	releaseCommitScript = newScript(releaseCommitLua)
 	countScript         = newScript(countLua)
+	ackClaimScript      = newScript(asFunction("ack", ackLua) + asFunction("claim", claimLua) + ackClaimLua)
 )
 
 func newScript(src string) *redis.Script { return redis.NewScript(commonLua + "\n" + src) }
+
+// asFunction makes a script's body the local function name(K, A), its
+// KEYS and ARGV being K and A, so that another script can run it (on the
+// keys and arguments it gives) and go on.
+func asFunction(name, src string) string {
+	r := strings.NewReplacer("KEYS[", "K[", "ARGV[", "A[", "#ARGV", "#A")
+	return "local function " + name + "(K, A)\n" + r.Replace(src) + "\nend\n"
+}
 
 // Status codes: the first element of every script's result (the same
 // names are defined in lua/common.lua).
