@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
@@ -363,4 +365,35 @@ func (in *parquetInput) translateChunk(cc *format.ColumnMetaData, isLZ4 bool) (o
 		}
 	}
 	return out, max(dataOff, 0), nil
+}
+
+// parquet816Padding is how far past its declared size a column chunk of
+// an old parquet-mr file may run: parquet-mr up to 1.2.8 left the
+// dictionary page's header out of the chunk's total_compressed_size
+// (PARQUET-816, IMPALA-694). Arrow reads such chunks up to 100 bytes
+// further (kMaxDictHeaderSize); so does fanout, and only as far as the
+// last page's header says (checkPages), within the file's data.
+// parquet-testing's nation.dict-malformed.parquet is one.
+const parquet816Padding = 100
+
+// parquetMRBefore129 reports whether created_by names parquet-mr before
+// 1.2.9, or parquet-mr without a version we can read (as Arrow does).
+func parquetMRBefore129(createdBy string) bool {
+	rest, ok := strings.CutPrefix(strings.ToLower(strings.TrimSpace(createdBy)), "parquet-mr")
+	if !ok {
+		return false
+	}
+	fields := strings.Fields(rest)
+	if len(fields) < 2 || fields[0] != "version" {
+		return true
+	}
+	var v [3]int
+	for i, p := range strings.SplitN(strings.SplitN(fields[1], "-", 2)[0], ".", 3) {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return true
+		}
+		v[i] = n
+	}
+	return v[0] < 1 || (v[0] == 1 && (v[1] < 2 || (v[1] == 2 && v[2] < 9)))
 }

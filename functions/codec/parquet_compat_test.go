@@ -163,6 +163,22 @@ func TestParquetCompatCorpusFiles(t *testing.T) {
 	if got := read("column_chunk_key_value_metadata.parquet"); len(got) != 0 {
 		t.Errorf("column_chunk_key_value_metadata: got %d rows, want 0", len(got))
 	}
+	// PARQUET-816: parquet-mr without a version left the dictionary
+	// page header out of the chunk's size; the TPC-H nations read.
+	if got := read("nation.dict-malformed.parquet"); len(got) != 25 || got[0].Row[1].S != "ALGERIA" || got[24].Row[1].S != "UNITED STATES" {
+		t.Errorf("nation.dict-malformed: got %d rows (%v ... %v), want the 25 nations", len(got), got[0].Row, got[len(got)-1].Row)
+	}
+	// GEOMETRY and GEOGRAPHY read as their WKB bytes: a point is byte
+	// order 1, type 1, then two doubles.
+	for _, name := range []string{"geospatial/geography-points.parquet", "geospatial/crs-srid.parquet"} {
+		for _, r := range read(name) {
+			for _, v := range r.Row {
+				if v.Type == functions.Binary && v.Valid && (len(v.S) < 5 || v.S[0] != 1) {
+					t.Fatalf("%s: %q is not little-endian WKB", name, v.S)
+				}
+			}
+		}
+	}
 	// Each BYTE_STREAM_SPLIT column holds its PLAIN twin's values.
 	recs := read("byte_stream_split_extended.gzip.parquet")
 	if len(recs) != 200 {
@@ -274,5 +290,17 @@ func TestParquetNullTypeColumn(t *testing.T) {
 	bad = append(bad, "PAR1"...)
 	if _, schema, err := read(bad); !errors.Is(err, ErrCorruptParquet) || !strings.Contains(err.Error(), "NULL") {
 		t.Errorf("values in a NULL column: got %v, %v; want a corrupt-file error naming the NULL type", schema, err)
+	}
+}
+
+func TestParquetMRBefore129(t *testing.T) {
+	for createdBy, want := range map[string]bool{
+		"parquet-mr": true, "parquet-mr version 1.2.8 (build abc)": true, "parquet-mr version 1.2.9 (build abc)": false,
+		"parquet-mr version 1.12.3 (build f8dced)": false, "parquet-mr version 1.1.0-SNAPSHOT": true, "parquet-mr version 2.0.0": false,
+		"parquet-cpp-arrow version 14.0.0": false, "impala version 1.0": false, "": false,
+	} {
+		if got := parquetMRBefore129(createdBy); got != want {
+			t.Errorf("%q: got %v, want %v", createdBy, got, want)
+		}
 	}
 }

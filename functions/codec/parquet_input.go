@@ -464,7 +464,16 @@ func leafConverter(c *parquet.Column, leaves []*format.SchemaElement) (functions
 		switch l := el.LogicalType.Value.(type) {
 		case *format.Float16Type, *format.NullType:
 			lt = el.LogicalType.Value
-		case *format.GeometryType, *format.GeographyType, *format.VariantType:
+		case *format.GeometryType, *format.GeographyType:
+			// Read as binary: the WKB bytes, exactly; the annotation, its
+			// CRS and edge algorithm are not kept (docs/formats.md).
+			if t.Kind() != parquet.ByteArray {
+				return 0, nil, fmt.Errorf("%w: %v on %v (the format puts it on BYTE_ARRAY)", ErrCorruptParquet, l, t)
+			}
+			return functions.Binary, func(v parquet.Value) (functions.Value, error) {
+				return functions.Value{Type: functions.Binary, Valid: true, S: string(v.ByteArray())}, nil
+			}, nil
+		case *format.VariantType:
 			return 0, nil, fmt.Errorf("%w: %v columns are not read yet (their bytes would lose the type)", ErrUnsupportedParquet, l)
 		}
 	}
@@ -1177,6 +1186,10 @@ func (in *parquetInput) checkPages(cc *format.ColumnMetaData, codec format.Compr
 			if int64(cap(hdr)) < window {
 				hdr = make([]byte, 0, window)
 			}
+		}
+		if over := pos + int64(hlen) + comp - end; over > 0 && over <= parquet816Padding && end+over <= in.g.tailOff && parquetMRBefore129(in.file.Metadata().CreatedBy) {
+			end += over // PARQUET-816: the chunk is that much longer
+			cc.TotalCompressedSize += over
 		}
 		switch {
 		case comp < 0 || uncomp < 0 || typ < 0:
