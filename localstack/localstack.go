@@ -19,10 +19,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -246,4 +248,37 @@ func DeleteKeys(ctx context.Context, c *redis.Client, prefix string) error {
 		return c.Del(ctx, batch...).Err()
 	}
 	return nil
+}
+
+// OutputLines returns every line of the data files under prefix in the
+// bucket (keys with a path element starting with "_", the job's records
+// and _SUCCESS, are skipped), sorted: the output of a lines or jsonl job,
+// to compare with a serial computation.
+func OutputLines(t testing.TB, client *minio.Client, bucket, prefix string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var lines []string
+	for o := range client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		if strings.Contains("/"+o.Key, "/_") {
+			continue
+		}
+		obj, err := client.GetObject(ctx, bucket, o.Key, minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(obj)
+		obj.Close()
+		if err != nil {
+			t.Fatalf("localstack: reading %s: %v", o.Key, err)
+		}
+		if len(b) > 0 {
+			lines = append(lines, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")...)
+		}
+	}
+	slices.Sort(lines)
+	return lines
 }

@@ -175,24 +175,7 @@ func TestFanOutOverEmulatedLambda(t *testing.T) {
 	}
 
 	// Exact output: every line once, as the serial computation has it.
-	var got []string
-	for o := range client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: "out/", Recursive: true}) {
-		if o.Err != nil {
-			t.Fatal(o.Err)
-		}
-		if strings.Contains(o.Key, "/_") {
-			continue
-		}
-		obj, err := client.GetObject(ctx, bucket, o.Key, minio.GetObjectOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var buf bytes.Buffer
-		buf.ReadFrom(obj)
-		obj.Close()
-		got = append(got, strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")...)
-	}
-	slices.Sort(got)
+	got := localstack.OutputLines(t, client, bucket, "out/")
 	if !slices.Equal(got, want) {
 		t.Fatalf("output has %d lines, want %d (the serial computation)", len(got), len(want))
 	}
@@ -315,24 +298,7 @@ func TestExecStreamOverEmulatedLambda(t *testing.T) {
 			t.Fatalf("--json output %q: %v; want committed", stdout.String(), err)
 		}
 		chunks += res.Chunks
-		var got []string
-		for o := range client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: out, Recursive: true}) {
-			if o.Err != nil {
-				t.Fatal(o.Err)
-			}
-			if strings.Contains(o.Key, "/_") {
-				continue
-			}
-			obj, err := client.GetObject(ctx, bucket, o.Key, minio.GetObjectOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var buf bytes.Buffer
-			buf.ReadFrom(obj)
-			obj.Close()
-			got = append(got, strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")...)
-		}
-		slices.Sort(got)
+		got := localstack.OutputLines(t, client, bucket, out)
 		if !slices.Equal(got, want) {
 			t.Fatalf("%s has %d lines, want %d (every input line upper-cased once)", out, len(got), len(want))
 		}

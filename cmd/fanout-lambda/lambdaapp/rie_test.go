@@ -1,7 +1,6 @@
 package lambdaapp
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -104,27 +103,7 @@ func TestBootstrapUnderAWSRuntimeInterfaceEmulator(t *testing.T) {
 		if err := json.Unmarshal(body, &sum); err != nil || sum.State != "committed" || sum.Chunks < 5 || sum.Failed != 0 {
 			t.Fatalf("work invocation answered %s (%v); want committed after 5 chunks or more, none failed", body, err)
 		}
-		var got []string
-		for o := range client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: "out/", Recursive: true}) {
-			if o.Err != nil {
-				t.Fatal(o.Err)
-			}
-			if strings.Contains(o.Key, "/_") {
-				continue
-			}
-			obj, err := client.GetObject(ctx, bucket, o.Key, minio.GetObjectOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var b bytes.Buffer
-			_, err = b.ReadFrom(obj)
-			obj.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")...)
-		}
-		slices.Sort(got)
+		got := localstack.OutputLines(t, client, bucket, "out/")
 		if !slices.Equal(got, want) {
 			t.Fatalf("output has %d lines, want %d (the input's POST lines)", len(got), len(want))
 		}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,8 +10,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/minio/minio-go/v7"
 
 	"github.com/fanout-dev/fanout/localstack"
 )
@@ -53,33 +50,6 @@ func countLines(t *testing.T, path string) int {
 	return bytes.Count(b, []byte("\n"))
 }
 
-// outputLines reads every line of the output files under prefix, sorted.
-func outputLines(t *testing.T, client *minio.Client, bucket, prefix string) []string {
-	t.Helper()
-	var got []string
-	for o := range client.ListObjects(context.Background(), bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
-		if o.Err != nil {
-			t.Fatal(o.Err)
-		}
-		if strings.Contains(o.Key, "/_") {
-			continue
-		}
-		obj, err := client.GetObject(context.Background(), bucket, o.Key, minio.GetObjectOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var buf bytes.Buffer
-		_, err = buf.ReadFrom(obj)
-		obj.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")...)
-	}
-	slices.Sort(got)
-	return got
-}
-
 // TestExecStreamOnWorkProcesses runs an exec job in streaming mode
 // (mode=stream: a Python program, standard library only, serving chunk
 // after chunk over JSON lines) on two `fanout work` processes on MinIO
@@ -92,17 +62,8 @@ func TestExecStreamOnWorkProcesses(t *testing.T) {
 	bucket, client, env, _ := minioJobEnv(t, 30)
 	program, starts := streamProgram(t, t.TempDir())
 	var want []string
-	for o := range client.ListObjects(context.Background(), bucket, minio.ListObjectsOptions{Prefix: "in/", Recursive: true}) {
-		obj, err := client.GetObject(context.Background(), bucket, o.Key, minio.GetObjectOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var buf bytes.Buffer
-		buf.ReadFrom(obj)
-		obj.Close()
-		for l := range strings.Lines(buf.String()) {
-			want = append(want, strings.ToUpper(strings.TrimSuffix(l, "\n")))
-		}
+	for _, l := range localstack.OutputLines(t, client, bucket, "in/") { // the generated input
+		want = append(want, strings.ToUpper(l))
 	}
 	slices.Sort(want)
 
@@ -121,7 +82,7 @@ func TestExecStreamOnWorkProcesses(t *testing.T) {
 	if code != exitOK || json.Unmarshal([]byte(stdout), &res) != nil || res.State != "committed" {
 		t.Fatalf("wait: exit %d: %s\n%s", code, stdout, stderr)
 	}
-	if got := outputLines(t, client, bucket, "out/"); !slices.Equal(got, want) {
+	if got := localstack.OutputLines(t, client, bucket, "out/"); !slices.Equal(got, want) {
 		t.Fatalf("output has %d lines, want %d (every input line upper-cased once)", len(got), len(want))
 	}
 	n := countLines(t, starts)
