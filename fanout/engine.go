@@ -42,6 +42,14 @@ type Config struct {
 	// an aggregating job keeps in its table before it spills a sorted run
 	// to a local temporary file; zero means DefaultCombineBudget.
 	CombineBudget int64
+	// SortMemory bounds the rows one attempt holds to sort its output
+	// files (JobSpec.SortBy), shared by the files it has open; past a
+	// file's share a sorted run spills to a local temporary file, merged
+	// when the file is finished. Zero means DefaultSortMemory.
+	SortMemory int64
+	// TempDir is where sorted runs spill; "" means the operating system's
+	// temporary directory.
+	TempDir string
 	// MergeFanIn bounds the streams a reduce task holds open at once: a
 	// merge step reads at most MergeFanIn-2 sorted inputs (map files'
 	// ranges and local runs, at least 2) beside the run it writes and the
@@ -79,6 +87,7 @@ type Config struct {
 // Defaults of Config's zero values.
 const (
 	DefaultCombineBudget = 64 << 20
+	DefaultSortMemory    = 64 << 20
 	DefaultMergeFanIn    = 64
 	DefaultJobCacheBytes = 256 << 20
 	DefaultJobCacheIdle  = 10 * time.Minute

@@ -103,6 +103,8 @@ type engineOptions struct {
 	admin     func(fanout.QueueAdmin) fanout.QueueAdmin
 	store     func(objstore.Bucket) objstore.Bucket
 	clock     func() time.Time // the workers' local clock; nil: time.Now
+	// sortMemory is Config.SortMemory (0: the default).
+	sortMemory int64
 }
 
 // noLease hides the queue's commit lease (fanout.CommitLeaser): the
@@ -125,7 +127,7 @@ func (r *faultRig) engine(o engineOptions) *fanout.Engine {
 	if o.functions == nil {
 		o.functions = builtin.Registry()
 	}
-	e, err := fanout.New(fanout.Config{Queue: wq, Admin: admin, Functions: o.functions, WorkerName: o.name, Clock: o.clock,
+	e, err := fanout.New(fanout.Config{Queue: wq, Admin: admin, Functions: o.functions, WorkerName: o.name, Clock: o.clock, SortMemory: o.sortMemory,
 		Open: func(ctx context.Context, storeURL string) (objstore.Bucket, error) {
 			if loc, err := objstore.ParseURL(storeURL); err != nil || loc.StoreURL() != "s3://"+r.bucket {
 				return nil, fmt.Errorf("unexpected store %s", storeURL)

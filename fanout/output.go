@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -58,8 +59,15 @@ type stagedOutput struct {
 	seq    int
 	files  []manifest.OutputFile
 	rows   int64
+	spills int64 // sorted runs the finished files spilled
 	rowBuf functions.Row
 	vals   []functions.Value
+
+	// writerOpts are the Parquet writers' options (the spec's row group
+	// bounds); sort, when it has keys, sorts each file's rows
+	// (--sort-by) within sortMemory shared by the open files.
+	writerOpts codec.WriterOptions
+	sort       codec.SortOptions
 
 	// paths caches the escaped partition path of recently seen partition
 	// values (keyed by their canonical encoding), since escaping every
@@ -76,20 +84,38 @@ type stagedFile struct {
 	hash      hash.Hash
 	w         codec.Writer
 	lastUsed  int64
-	// rg is w when it buffers row groups (Parquet); rows counts the rows
-	// written since its share of rowGroupBudget was last checked.
+	// rg is w when it buffers row groups (Parquet) or rows to sort; rows
+	// counts the rows written since its share of the budget was last
+	// checked.
 	rg   codec.RowGroupWriter
 	rows int
+	// sorted is w when the job sorts its files.
+	sorted *codec.SortedWriter
 }
 
-// newStagedOutput returns the output of one attempt of task (a map chunk
-// or a reduce task) of js, writing rows of schema under prefix, the
-// attempt's staging prefix (or, on a store with uploads, as open uploads
-// of the files' final keys: see stageFile).
-func newStagedOutput(ctx context.Context, js *jobState, prefix, task string, schema *functions.Schema) (*stagedOutput, error) {
-	format, partitionBy := js.m.Spec.OutputFormat, js.m.Spec.PartitionBy
-	o := &stagedOutput{ctx: ctx, b: js.out, layout: js.layout, prefix: prefix, stem: fileStem(js.job, task), format: format, ext: extension(format), open: map[string]*stagedFile{},
+// outputTask is what newStagedOutput writes for: one attempt of a task.
+type outputTask struct {
+	prefix string            // the attempt's staging prefix
+	task   string            // the map chunk or reduce task
+	schema *functions.Schema // the rows the task writes
+	// sortMemory bounds the rows the attempt's open files hold to sort
+	// them (Config.SortMemory); tempDir is where sorted runs spill.
+	sortMemory int64
+	tempDir    string
+}
+
+// newStagedOutput returns the output of one attempt of t.task (a map
+// chunk or a reduce task) of js, writing rows of t.schema under t.prefix,
+// the attempt's staging prefix (or, on a store with uploads, as open
+// uploads of the files' final keys: see stageFile). With the spec's
+// SortBy, each file's rows are sorted (codec.SortedWriter) before it is
+// written out.
+func newStagedOutput(ctx context.Context, js *jobState, t outputTask) (*stagedOutput, error) {
+	spec := js.m.Spec
+	format, partitionBy, schema := spec.OutputFormat, spec.PartitionBy, t.schema
+	o := &stagedOutput{ctx: ctx, b: js.out, layout: js.layout, prefix: t.prefix, stem: fileStem(js.job, t.task), format: format, ext: extension(format), open: map[string]*stagedFile{},
 		strings: codec.NewStringTable()}
+	o.writerOpts = codec.WriterOptions{Strings: o.strings, RowGroupRows: spec.RowGroupRows, RowGroupBytes: spec.RowGroupBytes}
 	isPart := map[int]bool{}
 	for _, name := range partitionBy {
 		i := schema.Index(name)
@@ -105,6 +131,15 @@ func newStagedOutput(ctx context.Context, js *jobState, prefix, task string, sch
 		if !isPart[i] {
 			o.keepIdx = append(o.keepIdx, i)
 			o.fileSchema.Columns = append(o.fileSchema.Columns, c)
+		}
+	}
+	if len(spec.SortBy) > 0 {
+		o.sort = codec.SortOptions{MemoryBytes: cmp.Or(t.sortMemory, DefaultSortMemory), TempDir: t.tempDir}
+		for _, k := range spec.SortBy {
+			o.sort.Keys = append(o.sort.Keys, codec.SortKey{Column: k.Column, Desc: k.Desc, NullsFirst: k.NullsFirst})
+		}
+		if _, err := codec.CompareRows(o.fileSchema, o.sort.Keys); err != nil {
+			return nil, functions.Permanent(fmt.Errorf("--sort-by: %w", err))
 		}
 	}
 	o.vals = make([]functions.Value, len(o.partIdx))
@@ -164,7 +199,14 @@ func (o *stagedOutput) Write(row functions.Row) error {
 	if f.rg != nil {
 		if f.rows++; f.rows >= budgetCheckRows {
 			f.rows = 0
-			if f.rg.Buffered() > rowGroupBudget/int64(len(o.open)) {
+			budget := int64(rowGroupBudget)
+			if f.sorted != nil {
+				// A sorted file's rows stay in its sorter until it is
+				// finished: past its share of the memory a sorted run
+				// spills to a local file (EndRowGroup).
+				budget = o.sort.MemoryBytes
+			}
+			if f.rg.Buffered() > budget/int64(len(o.open)) {
 				if err := f.rg.EndRowGroup(); err != nil {
 					return fmt.Errorf("writing %s: %w", f.key, err)
 				}
@@ -193,10 +235,17 @@ func (o *stagedOutput) openFile(partition string) (*stagedFile, error) {
 		key = o.prefix + partition + "/" + name
 	}
 	f := &stagedFile{partition: partition, key: key, sp: newSpool(spoolMemory), hash: sha256.New()}
-	w, err := codec.NewWriter(io.MultiWriter(f.sp, f.hash), o.format, o.fileSchema, codec.WriterOptions{Strings: o.strings})
+	w, err := codec.NewWriter(io.MultiWriter(f.sp, f.hash), o.format, o.fileSchema, o.writerOpts)
 	if err != nil {
 		f.sp.Close()
 		return nil, functions.Permanent(err)
+	}
+	if len(o.sort.Keys) > 0 {
+		if f.sorted, err = codec.NewSortedWriter(w, o.fileSchema, o.sort); err != nil {
+			f.sp.Close()
+			return nil, functions.Permanent(err)
+		}
+		w = f.sorted
 	}
 	f.w = w
 	f.rg, _ = w.(codec.RowGroupWriter)
@@ -210,6 +259,9 @@ func (o *stagedOutput) finish(f *stagedFile) error {
 	defer f.sp.Close()
 	if err := f.w.Close(); err != nil {
 		return fmt.Errorf("finishing %s: %w", f.key, err)
+	}
+	if f.sorted != nil {
+		o.spills += int64(f.sorted.Spills())
 	}
 	r, err := f.sp.Reader()
 	if err != nil {
@@ -273,6 +325,9 @@ func (o *stagedOutput) Close() ([]manifest.OutputFile, error) {
 // staging prefix.
 func (o *stagedOutput) Abort() {
 	for p, f := range o.open {
+		if f.sorted != nil {
+			f.sorted.Discard()
+		}
 		f.sp.Close()
 		delete(o.open, p)
 	}

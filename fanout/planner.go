@@ -287,6 +287,20 @@ func checkPartitionColumns(fn functions.Function, spec manifest.JobSpec, schema 
 	if len(spec.PartitionBy) >= len(outSchema.Columns) {
 		return functions.Permanent(fmt.Errorf("--partition-by %s: at least one column must remain in the files", strings.Join(spec.PartitionBy, ",")))
 	}
+	for _, k := range spec.SortBy {
+		i := outSchema.Index(k.Column)
+		if i < 0 {
+			hint := ""
+			if m := functions.Closest(k.Column, outSchema.Names()); m != "" {
+				hint = fmt.Sprintf("did you mean %q? ", m)
+			}
+			return functions.Permanent(fmt.Errorf("--sort-by %s: the output of %s has no column %q (%scolumns: %s)",
+				k, spec.Function, k.Column, hint, strings.Join(outSchema.Names(), ", ")))
+		}
+		if _, err := codec.CompareRows(&functions.Schema{Columns: outSchema.Columns[i : i+1]}, []codec.SortKey{{Column: k.Column}}); err != nil {
+			return functions.Permanent(fmt.Errorf("--sort-by %s: %w", k, err))
+		}
+	}
 	return nil
 }
 

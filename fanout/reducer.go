@@ -174,7 +174,7 @@ func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, s
 		return fmt.Errorf("reduce %s: %w", lease.Chunk, err)
 	}
 	staging := attemptPrefix(js, lease)
-	out, err := newStagedOutput(ctx, js, staging, lease.Chunk, red.Final())
+	out, err := newStagedOutput(ctx, js, e.outputTask(staging, lease.Chunk, red.Final()))
 	if err != nil {
 		for _, s := range streams {
 			s.Close()

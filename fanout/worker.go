@@ -77,6 +77,9 @@ type WorkStats struct {
 	RecordsIn  atomic.Int64
 	RecordsOut atomic.Int64
 	BytesIn    atomic.Int64
+	// SortSpills counts the sorted runs published map attempts spilled to
+	// local files to sort their output (JobSpec.SortBy, Config.SortMemory).
+	SortSpills atomic.Int64
 }
 
 // Work claims and processes chunks until ctx is cancelled (or, with
@@ -529,6 +532,9 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 	stats.RecordsIn.Add(in.records)
 	stats.RecordsOut.Add(rowsOut)
 	stats.BytesIn.Add(bytesIn)
+	if so, ok := out.(stagedChunkOutput); ok {
+		stats.SortSpills.Add(so.spills)
+	}
 	return nil
 }
 
@@ -564,11 +570,16 @@ func (e *Engine) newChunkOutput(ctx context.Context, js *jobState, task function
 	if red, ok := reducerOf(task); ok && js.m.Reducers > 0 {
 		return combinerOutput{newCombiner(ctx, red, task.Output(), js.m.Reducers, e.cfg.CombineBudget)}, nil
 	}
-	out, err := newStagedOutput(ctx, js, staging, chunk, task.Output())
+	out, err := newStagedOutput(ctx, js, e.outputTask(staging, chunk, task.Output()))
 	if err != nil {
 		return nil, err
 	}
 	return stagedChunkOutput{out}, nil
+}
+
+// outputTask describes one attempt's output for newStagedOutput.
+func (e *Engine) outputTask(staging, task string, schema *functions.Schema) outputTask {
+	return outputTask{prefix: staging, task: task, schema: schema, sortMemory: e.cfg.SortMemory, tempDir: e.cfg.TempDir}
 }
 
 type combinerOutput struct{ *combiner }

@@ -33,6 +33,9 @@ func JobID(spec JobSpec, listingDigest string) string {
 	if len(spec.KeyLists) == 0 {
 		spec.KeyLists = nil
 	}
+	if len(spec.SortBy) == 0 {
+		spec.SortBy = nil
+	}
 	// Marshal cannot fail: JobSpec holds only strings, numbers, a string
 	// map (keys sorted by encoding/json) and Duration.
 	b, err := json.Marshal(spec)

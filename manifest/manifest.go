@@ -75,6 +75,19 @@ type JobSpec struct {
 	Output       string   `json:"output"`
 	OutputFormat string   `json:"output_format"`
 	PartitionBy  []string `json:"partition_by,omitempty"`
+	// SortBy orders the rows within each output file (--sort-by); empty
+	// leaves them in the order the function wrote them. Partition columns
+	// cannot be keys (they have one value in a file).
+	SortBy []SortKey `json:"sort_by,omitempty"`
+	// RowGroupRows and RowGroupBytes bound a Parquet output file's row
+	// groups (--row-group-size, --row-group-bytes): a row group ends at
+	// whichever comes first, RowGroupBytes counting the values'
+	// uncompressed bytes. Zero means the Parquet writer's defaults (a
+	// million rows, 128 MiB: codec.DefaultRowGroupRows and
+	// DefaultRowGroupBytes); WithDefaults leaves them zero so that specs
+	// written before the fields existed keep their job IDs.
+	RowGroupRows  int   `json:"row_group_rows,omitempty"`
+	RowGroupBytes int64 `json:"row_group_bytes,omitempty"`
 	// Schema is the input schema in name:type,... form, given by the user
 	// or inferred by the planner ("" for lines).
 	Schema string `json:"schema,omitempty"`

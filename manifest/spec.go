@@ -38,6 +38,7 @@ func (s JobSpec) WithDefaults() JobSpec {
 	s.Inventories = slices.Clone(s.Inventories)
 	s.KeyLists = slices.Clone(s.KeyLists)
 	s.PartitionBy = slices.Clone(s.PartitionBy)
+	s.SortBy = slices.Clone(s.SortBy)
 	s.Args = maps.Clone(s.Args)
 	if s.Version == 0 {
 		s.Version = Version
@@ -151,6 +152,13 @@ func (s JobSpec) Validate() error {
 			bad("partition_by[%d]: column %q given twice", i, col)
 		}
 		seen[col] = true
+	}
+	errs = append(errs, validateSortBy(s.SortBy, s.PartitionBy)...)
+	if s.RowGroupRows < 0 {
+		bad("row_group_rows: %d is negative", s.RowGroupRows)
+	}
+	if s.RowGroupBytes < 0 {
+		bad("row_group_bytes: %d is negative", s.RowGroupBytes)
 	}
 	if s.ChunkBytes <= 0 {
 		bad("chunk_bytes: %d is not positive", s.ChunkBytes)

@@ -81,16 +81,16 @@ type parquetWriter struct {
 	codec  compress.Codec
 	rows   int64 // rows written
 	rgRows int64 // rows in the open row group
-	// unchecked estimates the bytes added since Buffered was last
-	// compared with maxBytes.
-	unchecked int
-	maxRows   int64
-	maxBytes  int64
-	groups    []format.RowGroup
-	scratch   *pqScratch
-	strings   *StringTable
-	err       error // sticky
-	closed    bool
+	// rgBytes estimates the open row group's uncompressed values (8
+	// bytes a value beside a string's bytes), compared with maxBytes.
+	rgBytes  int64
+	maxRows  int64
+	maxBytes int64
+	groups   []format.RowGroup
+	scratch  *pqScratch
+	strings  *StringTable
+	err      error // sticky
+	closed   bool
 }
 
 // pqScratch holds the buffers pages are encoded in, shared by the columns.
@@ -192,8 +192,8 @@ func (w *parquetWriter) Write(row functions.Row) error {
 	}
 	for i, v := range row {
 		n := w.top[i]
+		w.rgBytes += int64(8 + len(v.S))
 		if c := n.leaf; c != nil {
-			w.unchecked += 8 + len(v.S)
 			if err := c.add(w, v); err != nil {
 				w.err = err
 				return err
@@ -221,14 +221,8 @@ func (w *parquetWriter) Write(row functions.Row) error {
 	}
 	w.rows++
 	w.rgRows++
-	if w.rgRows >= w.maxRows {
+	if w.rgRows >= w.maxRows || w.rgBytes >= w.maxBytes {
 		return w.EndRowGroup()
-	}
-	if w.unchecked >= min(64<<10, int(w.maxBytes/16)) {
-		w.unchecked = 0
-		if w.Buffered() >= w.maxBytes {
-			return w.EndRowGroup()
-		}
 	}
 	return nil
 }
@@ -264,7 +258,7 @@ func (w *parquetWriter) EndRowGroup() error {
 		rg.TotalCompressedSize += meta.TotalCompressedSize
 	}
 	w.groups = append(w.groups, rg)
-	w.rgRows = 0
+	w.rgRows, w.rgBytes = 0, 0
 	if w.err != nil {
 		w.err = fmt.Errorf("codec: parquet write: %w", w.err)
 	}
@@ -570,6 +564,7 @@ func (c *pqOutColumn) addValue(w *parquetWriter, v functions.Value) error {
 		}
 		c.plain = append(c.plain, v.S...)
 		c.pageSize += 16
+		c.statFixed(v.S)
 	case c.phys == format.Boolean:
 		var b byte
 		if v.I != 0 {
@@ -610,6 +605,29 @@ func (c *pqOutColumn) addPlain(s string) {
 	c.plain = append(c.plain, s...)
 	c.pageSize += 4 + len(s)
 	c.statString(s)
+}
+
+// statFixed widens the bounds of a 16-byte column: a UUID's bytes
+// compare unsigned, a decimal's as a signed big-endian integer (its sign
+// bit flipped, they compare unsigned too).
+func (c *pqOutColumn) statFixed(s string) {
+	less := func(a, b string) bool { return a < b }
+	if c.typ.Kind() == functions.KindDecimal {
+		less = func(a, b string) bool {
+			if a[0]>>7 != b[0]>>7 {
+				return a[0]>>7 == 1
+			}
+			return a < b
+		}
+	}
+	switch {
+	case !c.hasStats:
+		c.minS, c.maxS, c.hasStats = strings.Clone(s), strings.Clone(s), true
+	case less(s, c.minS):
+		c.minS = strings.Clone(s)
+	case less(c.maxS, s):
+		c.maxS = strings.Clone(s)
+	}
 }
 
 func (c *pqOutColumn) statString(s string) {
@@ -845,9 +863,7 @@ func (c *pqOutColumn) statistics() format.Statistics {
 		return st
 	}
 	switch {
-	case c.fixed:
-		return st // no bounds: decimals order signed, UUIDs unsigned
-	case c.bytes:
+	case c.bytes, c.fixed:
 		st.MinValue, st.MaxValue = []byte(c.minS), []byte(c.maxS)
 	case c.phys == format.Float:
 		lo, hi := float32(c.minF), float32(c.maxF)

@@ -116,7 +116,7 @@ func (w *parquetWriter) shred(n *outNode, v functions.Value, def, rep int) error
 		if v.Type != c.typ {
 			return fmt.Errorf("codec: parquet column %q: got a %v value, want %v", c.name, v.Type, c.typ)
 		}
-		w.unchecked += 8 + len(v.S)
+		w.rgBytes += int64(8 + len(v.S))
 		c.reps = append(c.reps, byte(rep))
 		if rep == 0 {
 			c.pageRows++

@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"github.com/fanout-dev/fanout/functions"
 )
@@ -37,8 +38,8 @@ type SortOptions struct {
 	// Rows equal on every key keep the order they were added in (the sort
 	// is stable).
 	Keys []SortKey
-	// MemoryBytes bounds the rows held in memory (an estimate: 40 bytes a
-	// value and the strings' bytes); past it a sorted run is written to a
+	// MemoryBytes bounds the rows held in memory (an estimate: a Value's
+	// size a value and the strings' bytes); past it a sorted run is written to a
 	// temporary file. Zero means DefaultSortMemory.
 	MemoryBytes int64
 	// TempDir is where runs spill; "" means the operating system's
@@ -193,8 +194,12 @@ func NewSorter(schema *functions.Schema, opts SortOptions) (*Sorter, error) {
 	return &Sorter{schema: schema, cmp: c, opts: opts}, nil
 }
 
-// rowOverhead is what a row costs in memory beside its values.
-const rowOverhead = 24
+// rowOverhead is what a row costs in memory beside its values (its
+// slice header); valueSize what a value does.
+const (
+	rowOverhead = 24
+	valueSize   = int64(unsafe.Sizeof(functions.Value{}))
+)
 
 // Add copies row (its strings too: they may be borrowed) into the sorter.
 func (s *Sorter) Add(row functions.Row) error {
@@ -211,7 +216,7 @@ func (s *Sorter) Add(row functions.Row) error {
 	start := len(s.slab)
 	s.slab = append(s.slab, row...)
 	r := s.slab[start : start+n : start+n]
-	size := int64(rowOverhead + 40*n)
+	size := rowOverhead + valueSize*int64(n)
 	for i := range r {
 		if r[i].S != "" {
 			r[i].S = strings.Clone(r[i].S)

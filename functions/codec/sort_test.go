@@ -169,7 +169,7 @@ func sortedIDs(t *testing.T, rows []functions.Row, keys []SortKey, budget int64)
 // spill many runs and compares the order of every case with DuckDB's
 // ORDER BY over the same rows (written unsorted), the id breaking ties.
 func TestSortMatchesDuckDB(t *testing.T) {
-	rows := sortRows(3000, 1)
+	rows := sortRows(1500, 1)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "in.parquet")
 	if err := os.WriteFile(path, writeAll(t, "parquet", sortSchema, rows, WriterOptions{}), 0o644); err != nil {
@@ -201,9 +201,9 @@ func TestSortMatchesDuckDB(t *testing.T) {
 				}
 				want = append(want, id)
 			}
-			ids, spills := sortedIDs(t, rows, keys, 16<<10)
+			ids, spills := sortedIDs(t, rows, keys, 24<<10)
 			if spills < 10 {
-				t.Errorf("%d runs spilled, want many with a 16 KiB budget", spills)
+				t.Errorf("%d runs spilled, want many with a 24 KiB budget", spills)
 			}
 			if !slices.Equal(ids, want) {
 				at := 0
@@ -315,5 +315,78 @@ func TestCompareRowsRefusesUnknownColumns(t *testing.T) {
 	_, err := CompareRows(sortSchema, []SortKey{{Column: "nope"}})
 	if err == nil || !strings.Contains(err.Error(), `"nope"`) {
 		t.Fatalf("got %v, want an error naming the column", err)
+	}
+}
+
+// TestSortedParquetStatisticsAreTight writes rows sorted by a wide
+// decimal into row groups of 200 rows and asks DuckDB's
+// parquet_metadata() for every row group's min and max: each is present
+// (UUIDs and 38-digit decimals included) and equals the min and max DuckDB
+// computes over the row group's rows, and the sort key's ranges follow
+// one another without overlapping, which is what lets a reader skip row
+// groups.
+func TestSortedParquetStatisticsAreTight(t *testing.T) {
+	rows := sortRows(2000, 3)
+	var buf bytes.Buffer
+	pw, err := NewWriter(&buf, "parquet", sortSchema, WriterOptions{RowGroupRows: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw, err := NewSortedWriter(pw, sortSchema, SortOptions{Keys: []SortKey{{Column: "d38"}, {Column: "id"}}, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if err := sw.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "sorted.parquet")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cols := []string{"id", "s", "i32", "u64", "d9", "d38", "day", "ts", "uid", "bin"}
+	var sel []string
+	for _, c := range cols {
+		sel = append(sel, fmt.Sprintf(`SELECT '%[1]s' AS col, file_row_number // 200 AS rg, min("%[1]s")::VARCHAR AS lo, max("%[1]s")::VARCHAR AS hi FROM read_parquet('%[2]s', file_row_number = true) GROUP BY ALL`, c, path))
+	}
+	q := fmt.Sprintf(`WITH d AS (%s),
+m AS (SELECT path_in_schema AS col, row_group_id AS rg, stats_min_value AS lo, stats_max_value AS hi FROM parquet_metadata('%s'))
+SELECT d.col, d.rg::INTEGER AS rg, d.lo AS lo, d.hi AS hi, m.lo AS slo, m.hi AS shi,
+  (SELECT count(*) FROM parquet_metadata('%[2]s'))::INTEGER AS n
+FROM d JOIN m ON d.col = m.col AND d.rg = m.rg ORDER BY d.col, d.rg`, strings.Join(sel, " UNION ALL "), path)
+	out := duckDB(t, q)
+	var got []struct {
+		Col, Lo, Hi, Slo, Shi string
+		Rg, N                 int
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(got) != len(cols)*10 || got[0].N != len(sortSchema.Columns)*10 {
+		t.Fatalf("%d (column, row group) pairs of %d chunks, want %d of %d: %s", len(got), got[0].N, len(cols)*10, len(sortSchema.Columns)*10, out)
+	}
+	for _, g := range got {
+		// A row group of nulls only (the last of d38, nulls last) has
+		// neither; "" is also the least string of s.
+		if g.Col == "bin" { // DuckDB prints a blob's statistics as raw text
+			if g.Shi == "" && g.Hi != "" {
+				t.Errorf("bin row group %d: no max statistic", g.Rg)
+			}
+			continue
+		}
+		if g.Slo != g.Lo || g.Shi != g.Hi {
+			t.Errorf("%s row group %d: statistics [%s, %s], want the rows' [%s, %s]", g.Col, g.Rg, g.Slo, g.Shi, g.Lo, g.Hi)
+		}
+	}
+	// The sort key's row groups follow one another: DuckDB compares the
+	// bounds as decimals.
+	out = duckDB(t, fmt.Sprintf(`SELECT count(*)::INTEGER AS overlaps FROM (SELECT stats_min_value::DECIMAL(38,10) AS lo,
+  lag(stats_max_value::DECIMAL(38,10)) OVER (ORDER BY row_group_id) AS prev FROM parquet_metadata('%s') WHERE path_in_schema = 'd38') WHERE lo < prev`, path))
+	if !strings.Contains(string(out), `"overlaps":0`) {
+		t.Errorf("row groups of the sort key overlap: %s", out)
 	}
 }

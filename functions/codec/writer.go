@@ -39,10 +39,11 @@ type WriterOptions struct {
 	// RowGroupRows bounds a Parquet row group; zero means
 	// DefaultRowGroupRows.
 	RowGroupRows int
-	// RowGroupBytes starts a new Parquet row group once the values
-	// buffered for the current one exceed it (an uncompressed estimate),
-	// so that wide rows do not make row groups unbounded in memory; zero
-	// means DefaultRowGroupBytes.
+	// RowGroupBytes starts a new Parquet row group once the values of the
+	// current one reach it uncompressed (an estimate: 8 bytes a value
+	// beside a string's bytes), so that wide rows do not make row groups
+	// unbounded in memory; zero means DefaultRowGroupBytes. Whichever of
+	// the two bounds comes first ends the row group.
 	RowGroupBytes int64
 	// Compression is the Parquet codec: zstd (default), snappy, gzip, lz4
 	// or none.
@@ -54,7 +55,7 @@ type WriterOptions struct {
 
 // Defaults for WriterOptions.
 const (
-	DefaultRowGroupRows  = 128 << 10
+	DefaultRowGroupRows  = 1 << 20
 	DefaultRowGroupBytes = 128 << 20
 )
 

@@ -45,6 +45,8 @@ type globalFlags struct {
 	secrets   []string
 	progress  string
 	logFormat string
+	// sortMemory is --sort-memory (fanout.Config.SortMemory).
+	sortMemory string
 
 	// sig handles SIGINT and SIGTERM; console is stderr, shared by the
 	// progress line, logs and messages.
@@ -94,6 +96,7 @@ everything runs in this process; with it, chunks go through Redis and any number
 	pf.StringVar(&g.sse, "sse", "", "server-side encryption of everything written to S3: `MODE` none, s3 (SSE-S3), kms or kms:KEY (SSE-KMS); default $FANOUT_SSE; give every process of a job the same")
 	pf.StringArrayVar(&g.execEnv, "exec-env", nil, "`NAME[=VALUE]`: pass this variable of fanout's environment (or this value) to exec's programs, which get only PATH, HOME, LANG, LC_*, LANGUAGE, TZ, TMPDIR, USER and LOGNAME otherwise; repeatable")
 	pf.StringVar(&g.specKeyFile, "spec-key-file", "", "`FILE` holding the key that signs the jobs this process submits and that workers check (default $FANOUT_SPEC_KEY, the key itself); share it between submitters and workers")
+	pf.StringVar(&g.sortMemory, "sort-memory", "64MiB", "`SIZE` of rows one task holds to sort its output files (a job's --sort-by) before it spills sorted runs to local temporary files")
 	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of this process to `FILE`")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if !cmd.Flags().Changed("redis") {
@@ -260,12 +263,17 @@ func newApp(ctx context.Context, g *globalFlags, needRedis bool) (*app, error) {
 	if key != nil {
 		secrets = append(secrets, string(key))
 	}
+	sortMemory, err := manifest.ParseSize(g.sortMemory)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--sort-memory: %w", err)}
+	}
 	cfg := fanout.Config{
-		Functions: reg,
-		Secrets:   secrets,
-		SpecKey:   key,
-		Admit:     g.admit,
-		Logger:    log,
+		SortMemory: sortMemory,
+		Functions:  reg,
+		Secrets:    secrets,
+		SpecKey:    key,
+		Admit:      g.admit,
+		Logger:     log,
 		Open: func(ctx context.Context, storeURL string) (objstore.Bucket, error) {
 			b, _, err := bucketurl.Open(ctx, storeURL, opts)
 			return b, err
@@ -321,33 +329,36 @@ type jobFlags struct {
 	// functions are the functions --fn may name.
 	functions *functions.Registry
 	// prog is the program's name in its messages (globalFlags.prog).
-	prog        string
-	inputs      []string
-	inventories []string // --in-inventory
-	keyLists    []string // --in-keys
-	fn          string
-	args        []string
-	out         string
-	format      string
-	outFormat   string
-	partitionBy string
-	chunkSize   string
-	maxObjects  int
-	maxAttempts int
-	lease       time.Duration
-	maxFailed   string
-	csvWhole    bool
-	maxRecord   string
-	maxInflate  string
-	rerun       bool
-	overwrite   bool
-	anyVersion  bool
-	reducers    int
-	contract    string // a data contract file (infer.go)
-	maxRejected string
-	onError     string
-	schemaMode  string
-	backupAfter float64
+	prog          string
+	inputs        []string
+	inventories   []string // --in-inventory
+	keyLists      []string // --in-keys
+	fn            string
+	args          []string
+	out           string
+	format        string
+	outFormat     string
+	partitionBy   string
+	sortBy        string
+	rowGroupRows  int
+	rowGroupBytes string
+	chunkSize     string
+	maxObjects    int
+	maxAttempts   int
+	lease         time.Duration
+	maxFailed     string
+	csvWhole      bool
+	maxRecord     string
+	maxInflate    string
+	rerun         bool
+	overwrite     bool
+	anyVersion    bool
+	reducers      int
+	contract      string // a data contract file (infer.go)
+	maxRejected   string
+	onError       string
+	schemaMode    string
+	backupAfter   float64
 }
 
 func (f *jobFlags) register(cmd *cobra.Command) {
@@ -361,6 +372,9 @@ func (f *jobFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.format, "format", "auto", "input format: `auto|lines|csv|jsonl|parquet` (auto: by extension; .gz/.zst/.bz2 decompressed)")
 	fl.StringVar(&f.outFormat, "out-format", "parquet", "output format: `parquet|jsonl|csv|lines`")
 	fl.StringVar(&f.partitionBy, "partition-by", "", "output columns to partition by, `COL,...`: Hive-style col=value/ directories")
+	fl.StringVar(&f.sortBy, "sort-by", "", "sort the rows of each output file by `COL [ASC|DESC] [NULLS FIRST|LAST],...` (DuckDB's ORDER BY; default ASC NULLS LAST): Parquet row groups then carry tight min/max statistics readers skip by")
+	fl.IntVar(&f.rowGroupRows, "row-group-size", 0, "most rows in a Parquet row group: `N` (default 1048576)")
+	fl.StringVar(&f.rowGroupBytes, "row-group-bytes", "", "most uncompressed bytes in a Parquet row group: `SIZE` (default 128MiB)")
 	fl.StringVar(&f.chunkSize, "chunk-size", "64MiB", "target `SIZE` of a chunk")
 	fl.IntVar(&f.maxObjects, "max-objects-per-chunk", manifest.DefaultMaxObjectsPerChunk, "most small objects packed into one chunk: `N`")
 	fl.IntVar(&f.maxAttempts, "max-attempts", manifest.DefaultMaxAttempts, "`N` attempts per chunk before it is dead-lettered")
@@ -441,6 +455,19 @@ func (f *jobFlags) specOf() (manifest.JobSpec, error) {
 			partition = append(partition, c)
 		}
 	}
+	sortBy, err := manifest.ParseSortBy(f.sortBy)
+	if err != nil {
+		return manifest.JobSpec{}, fmt.Errorf("--sort-by: %w", err)
+	}
+	if f.rowGroupRows < 0 {
+		return manifest.JobSpec{}, fmt.Errorf("--row-group-size: %d is negative", f.rowGroupRows)
+	}
+	var rowGroupBytes int64
+	if f.rowGroupBytes != "" {
+		if rowGroupBytes, err = manifest.ParseSize(f.rowGroupBytes); err != nil {
+			return manifest.JobSpec{}, fmt.Errorf("--row-group-bytes: %w", err)
+		}
+	}
 	inputs := make([]string, len(f.inputs))
 	for i, in := range f.inputs {
 		inputs[i] = absURL(in)
@@ -454,7 +481,7 @@ func (f *jobFlags) specOf() (manifest.JobSpec, error) {
 		OutputFormat: f.outFormat, PartitionBy: partition, ChunkBytes: chunk, MaxObjectsPerChunk: f.maxObjects,
 		MaxAttempts: f.maxAttempts, Lease: manifest.Duration(f.lease), MaxFailed: f.maxFailed, CSVWhole: f.csvWhole,
 		MaxRecordBytes: maxRecord, MaxDecompressedBytes: maxInflate, Reducers: f.reducers, MaxRejected: f.maxRejected,
-		BackupAfter: f.backupAfter,
+		BackupAfter: f.backupAfter, SortBy: sortBy, RowGroupRows: f.rowGroupRows, RowGroupBytes: rowGroupBytes,
 	}
 	if f.schemaMode != manifest.SchemaUnion {
 		spec.SchemaMode = f.schemaMode // the default stays out of the spec, and of the job ID

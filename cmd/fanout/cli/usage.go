@@ -167,6 +167,8 @@ func specFlag(field string) string {
 		return "--max-record-size"
 	case "max_decompressed_bytes":
 		return "--max-decompressed-size"
+	case "row_group_rows":
+		return "--row-group-size"
 	}
 	return "--" + strings.ReplaceAll(field, "_", "-")
 }
