@@ -292,7 +292,7 @@ func TestUsageMistakesAndFailuresSayWhatToDo(t *testing.T) {
 		{name: "missing argument", args: []string{"status"}, code: exitUsage,
 			stderr: "fanout: status: accepts 1 arg(s), received 0 (usage: fanout status JOB [flags])\n"},
 		{name: "missing flag", args: []string{"run", "--fn", "grep", "--out", "o/"}, code: exitUsage,
-			stderr: "fanout: --in is required\n"},
+			stderr: "fanout: --in is required (or --in-inventory, --in-keys)\n"},
 		{name: "misspelt function", args: []string{"run", "--in", "in/", "--fn", "convrt", "--out", "o/"}, code: exitUsage,
 			stderr: "fanout: --fn convrt: unknown function (did you mean convert?); fanout functions lists them\n"},
 		{name: "unknown function described", args: []string{"functions", "grp"}, code: exitUsage,
