@@ -105,3 +105,29 @@ func TestNestedValues(t *testing.T) {
 		t.Errorf("Field/IsNested wrong")
 	}
 }
+
+// FuzzParseSchema: any text either fails to parse or parses to a schema
+// whose String parses back to the same schema and spells itself the same.
+func FuzzParseSchema(f *testing.F) {
+	for _, s := range []string{
+		`id:int64,tags:varchar[],"a:b":struct("x,y" int, z map(string, list(double))),m:map(int32, bool)`,
+		`a:struct("" int, """" list(decimal(10,2))[])`, `x:list(list(list(int64)))`, `"":map(string, struct(a timestamp with time zone))`,
+		`a:STRUCT(b BIGINT[], c MAP(VARCHAR, UUID))`, `a:int64[`, `a:struct(a int, a int)`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		s, err := ParseSchema(spec)
+		if err != nil {
+			return
+		}
+		text := s.String()
+		again, err := ParseSchema(text)
+		if err != nil {
+			t.Fatalf("ParseSchema(%q) = %q, which does not parse: %v", spec, text, err)
+		}
+		if !again.Equal(s) || again.String() != text {
+			t.Fatalf("ParseSchema(%q).String() = %q parses to %q", spec, text, again.String())
+		}
+	})
+}

@@ -12,7 +12,8 @@
 # BENCH_ONLY=parquet-writer runs only the Parquet writer rows (no data, no
 # services: fanout's writer against parquet-go's GenericWriter, a Go
 # benchmark in functions/codec); BENCH_ONLY=profile only fanout profile
-# against DuckDB's SUMMARIZE; BENCH_ONLY=commit only the commit of a job
+# against DuckDB's SUMMARIZE; BENCH_ONLY=nested only nested JSONL to Parquet
+# against DuckDB (BENCH_NESTED bytes, 256MiB); BENCH_ONLY=commit only the commit of a job
 # (BENCH_COMMIT bytes in BENCH_COMMIT_FILES files, 4GiB in 2000), copy
 # commit against no-copy commit.
 #
@@ -26,6 +27,7 @@ cd "$root"
 export PATH="/usr/local/go/bin:$PATH"
 text_size="${BENCH_TEXT:-1GiB}"
 sales_size="${BENCH_SALES:-300MiB}"
+nested_size="${BENCH_NESTED:-256MiB}"
 small_n="${BENCH_SMALL:-100000}"
 noop_n="${BENCH_NOOP:-3000}"
 list_n="${BENCH_LIST:-1000000}"
@@ -69,7 +71,7 @@ print_table() {
 # run-time schemas are not); WriteRows is the path a run-time schema takes.
 # The figure is CPU milliseconds per file (the process's user and system
 # time: steadier than wall time on a shared machine), the least of five runs.
-if [ "${BENCH_ONLY:-}" != profile ] && [ "${BENCH_ONLY:-}" != commit ]; then
+if [ "${BENCH_ONLY:-}" != profile ] && [ "${BENCH_ONLY:-}" != commit ] && [ "${BENCH_ONLY:-}" != nested ]; then
 	echo "bench: Parquet writer vs parquet-go's GenericWriter" >&2
 	pq=$(go test -count 5 -run '^$' -bench BenchmarkParquetWriterVsParquetGo -benchtime 10x ./functions/codec/)
 	pq_cpu() { awk -v w="writer=$1-" '$1 ~ w {for (i = 2; i < NF; i++) if ($(i+1) == "cpu-ms/op" && (m == "" || $i < m)) m = $i} END {print m}' <<<"$pq"; }
@@ -121,13 +123,13 @@ gen() { # kind size dir [files]
 		touch "$3/.done-$2"
 	fi
 }
-[ "${BENCH_ONLY:-}" = profile ] || gen text "$text_size" "$data/text-$text_size"
-gen sales "$sales_size" "$data/sales-$sales_size"
+case "${BENCH_ONLY:-}" in profile | nested) ;; *) gen text "$text_size" "$data/text-$text_size" ;; esac
+[ "${BENCH_ONLY:-}" = nested ] || gen sales "$sales_size" "$data/sales-$sales_size"
 text="$data/text-$text_size"
 sales="$data/sales-$sales_size"
 bytes_of() { du -sb --exclude='.done-*' "$1" | cut -f1; }
-[ "${BENCH_ONLY:-}" = profile ] || text_bytes=$(bytes_of "$text")
-sales_bytes=$(bytes_of "$sales")
+case "${BENCH_ONLY:-}" in profile | nested) ;; *) text_bytes=$(bytes_of "$text") ;; esac
+[ "${BENCH_ONLY:-}" = nested ] || sales_bytes=$(bytes_of "$sales")
 
 now() { date +%s.%N; }
 # run_fanout NAME ARGS...: run an embedded job, print seconds.
@@ -179,6 +181,24 @@ if [ "${BENCH_ONLY:-}" = profile ]; then
 	exit 0
 fi
 
+# nested_row: nested JSONL (scripts/gen events: a struct holding a list and
+# a struct, a list of structs, a map) to Parquet with STRUCT, LIST and MAP
+# columns, fanout with the schema given (--arg schema=) against DuckDB's
+# read_json with the same column types. BENCH_ONLY=nested runs only this.
+nested_row() {
+	local events="$data/events-$nested_size" f d
+	gen events "$nested_size" "$events" 8
+	echo "bench: nested JSONL to Parquet over $nested_size" >&2
+	f=$(run_fanout nested --in "$events/" --fn convert --arg "schema=$("$bin/gen" events-schema)")
+	d=$(duck_secs "COPY (SELECT * FROM read_json('$events/*.jsonl', format='newline_delimited', columns={'id': 'BIGINT', 'ts': 'VARCHAR', 'user': 'STRUCT(id BIGINT, name VARCHAR, tags VARCHAR[], geo STRUCT(country VARCHAR, lat DOUBLE, lon DOUBLE))', 'items': 'STRUCT(sku VARCHAR, qty BIGINT, price DOUBLE)[]', 'attrs': 'MAP(VARCHAR, VARCHAR)'})) TO '$data/duck-nested.parquet' (FORMAT parquet, COMPRESSION zstd)")
+	row "nested JSONL -> Parquet" "$f" "DuckDB" "$d" "$(bytes_of "$events")"
+}
+if [ "${BENCH_ONLY:-}" = nested ]; then
+	nested_row
+	print_table
+	exit 0
+fi
+
 echo "bench: word count over $text_size" >&2
 f=$(run_fanout wc --in "$text/" --fn wordcount --out-format jsonl)
 r=$(ref_secs wordcount "$text")
@@ -222,6 +242,7 @@ rm -rf "$data/duck-conv"
 d=$(duck_secs "COPY (SELECT * FROM read_csv('$sales/*.csv', header=true)) TO '$data/duck-conv' (FORMAT parquet, PARTITION_BY (region), COMPRESSION zstd)")
 row "CSV -> partitioned Parquet" "$f" "DuckDB" "$d" "$sales_bytes"
 profile_row
+nested_row
 
 echo "bench: word count over $text_size on MinIO + Redis with two worker processes" >&2
 eval "$(scripts/services.sh up)"

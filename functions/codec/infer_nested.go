@@ -50,7 +50,8 @@ func (g *jsonGuess) add(v []byte, depth int) {
 			g.deep = true
 			return
 		}
-		_ = eachJSONMember(v, func(k string, e []byte) error {
+		_ = eachJSONMember(v, func(raw []byte, e []byte) error {
+			k := unquoteJSON(raw)
 			if g.mapVal != nil {
 				g.mapVal.add(e, depth+1)
 				return nil

@@ -56,6 +56,7 @@ type jsonlInput struct {
 	// that the values of earlier records stay intact.
 	stack []functions.Value
 	slab  []functions.Value
+	path  []string // the column and fields being converted
 }
 
 func newJSONLInput(lr *lineReader, opts InputOptions) (*jsonlInput, error) {
@@ -165,7 +166,8 @@ func (in *jsonlInput) parse(b []byte) error {
 			var v functions.Value
 			var err error
 			if col.Fields != nil {
-				v, err = in.convertNested(col, b[i:vEnd], col.Name)
+				in.path = append(in.path[:0], col.Name)
+				v, err = in.convertNested(col, b[i:vEnd])
 			} else {
 				if col.Type == functions.String && (b[i] == '{' || b[i] == '[') {
 					in.countJSON(col.Name)

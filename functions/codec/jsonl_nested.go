@@ -1,19 +1,21 @@
 package codec
 
 import (
+	"bytes"
 	"fmt"
+	"strings"
 
 	"github.com/fanout-dev/fanout/functions"
 )
 
 // convertNested turns one JSON value into a value of the nested column
-// col (path names it in drift counts: "user.address"): a JSON array into
+// col (in.path names it in drift counts: "user.address"): a JSON array into
 // a list, an object into a struct (by field name; a missing key is a
 // null field, a key the struct lacks is dropped and counted as the
 // column "path.key", as a top-level key the schema lacks) or into a map
 // (its names parsed as the key type, in their order). null is null at
 // any level. Any other JSON value is an error naming the type.
-func (in *jsonlInput) convertNested(col *functions.Column, v []byte, path string) (functions.Value, error) {
+func (in *jsonlInput) convertNested(col *functions.Column, v []byte) (functions.Value, error) {
 	if v[0] == 'n' {
 		return functions.Null(col.Type), nil
 	}
@@ -22,7 +24,7 @@ func (in *jsonlInput) convertNested(col *functions.Column, v []byte, path string
 		start := len(in.stack)
 		elem := &col.Fields[0]
 		err := eachJSONElement(v, func(e []byte) error {
-			x, err := in.value(elem, e, path)
+			x, err := in.value(elem, e)
 			in.stack = append(in.stack, x)
 			return err
 		})
@@ -32,13 +34,17 @@ func (in *jsonlInput) convertNested(col *functions.Column, v []byte, path string
 		for i := range col.Fields {
 			in.stack = append(in.stack, functions.Null(col.Fields[i].Type))
 		}
-		err := eachJSONMember(v, func(key string, e []byte) error {
-			f := fieldIndex(col.Fields, key)
+		next := 0 // members usually come in the fields' order
+		err := eachJSONMember(v, func(key []byte, e []byte) error {
+			f := fieldIndex(col.Fields, key, next)
 			if f < 0 {
-				in.dropName(path + "." + key)
+				in.dropName(in.pathString() + "." + unquoteJSON(key))
 				return nil
 			}
-			x, err := in.value(&col.Fields[f], e, path+"."+key)
+			next = f + 1
+			in.path = append(in.path, col.Fields[f].Name)
+			x, err := in.value(&col.Fields[f], e)
+			in.path = in.path[:len(in.path)-1]
 			in.stack[start+f] = x
 			return err
 		})
@@ -50,15 +56,16 @@ func (in *jsonlInput) convertNested(col *functions.Column, v []byte, path string
 			in.stack = in.stack[:start]
 			return functions.Value{}, fmt.Errorf("a map of %s keys cannot be read from JSON (its keys are text)", kc.TypeString())
 		}
-		err := eachJSONMember(v, func(key string, e []byte) error {
+		err := eachJSONMember(v, func(raw []byte, e []byte) error {
+			key := unquoteJSON(raw)
 			kv, err := ParseValue(kc.Type, key)
 			if err == nil && !kv.Valid {
 				err = fmt.Errorf("map key %q is not a %v", key, kc.Type)
 			}
 			if err != nil {
-				return err
+				return fmt.Errorf("map key: %w", err)
 			}
-			x, err := in.value(vc, e, path)
+			x, err := in.value(vc, e)
 			in.stack = append(in.stack, kv, x)
 			return err
 		})
@@ -67,13 +74,17 @@ func (in *jsonlInput) convertNested(col *functions.Column, v []byte, path string
 	return functions.Value{}, fmt.Errorf("JSON value %s is not a %s", quoteShort(string(v)), col.TypeString())
 }
 
+// pathString names the value being converted for the drift counts
+// (column.field.field), from in.path.
+func (in *jsonlInput) pathString() string { return strings.Join(in.path, ".") }
+
 // value converts a JSON value to col's type, nested or flat.
-func (in *jsonlInput) value(col *functions.Column, v []byte, path string) (functions.Value, error) {
+func (in *jsonlInput) value(col *functions.Column, v []byte) (functions.Value, error) {
 	if col.Fields != nil {
-		return in.convertNested(col, v, path)
+		return in.convertNested(col, v)
 	}
 	if col.Type == functions.String && (v[0] == '{' || v[0] == '[') {
-		in.countJSON(path)
+		in.countJSON(in.pathString())
 	}
 	return in.convert(col.Type, v)
 }
@@ -93,10 +104,17 @@ func (in *jsonlInput) keep(start int) []functions.Value {
 	return in.slab[n:len(in.slab):len(in.slab)]
 }
 
-func fieldIndex(fields []functions.Column, name string) int {
+// fieldIndex finds the field named by the JSON string literal key
+// (quotes included), trying from first on; -1 when there is none.
+func fieldIndex(fields []functions.Column, key []byte, first int) int {
+	name := key[1 : len(key)-1]
+	if bytes.IndexByte(name, '\\') >= 0 {
+		name = []byte(unquoteJSON(key))
+	}
 	for i := range fields {
-		if fields[i].Name == name {
-			return i
+		j := (first + i) % len(fields)
+		if fields[j].Name == string(name) {
+			return j
 		}
 	}
 	return -1
@@ -122,16 +140,17 @@ func eachJSONElement(v []byte, fn func([]byte) error) error {
 	}
 }
 
-// eachJSONMember calls fn with each name and value of a valid JSON
-// object, in order; it stops at fn's first error.
-func eachJSONMember(v []byte, fn func(string, []byte) error) error {
+// eachJSONMember calls fn with each name (its JSON string literal, quotes
+// included) and value of a valid JSON object, in order; it stops at fn's
+// first error.
+func eachJSONMember(v []byte, fn func([]byte, []byte) error) error {
 	i := skipWS(v, 1)
 	if v[i] == '}' {
 		return nil
 	}
 	for {
 		kEnd := stringEnd(v, i)
-		key := unquoteJSON(v[i:kEnd])
+		key := v[i:kEnd]
 		i = skipWS(v, skipWS(v, kEnd)+1)
 		end := valueEnd(v, i)
 		if err := fn(key, v[i:end]); err != nil {

@@ -373,3 +373,40 @@ func TestNestedJSONLToParquetMatchesDuckDB(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkNestedJSONLToParquet: the generated nested JSONL of the tests
+// read with its schema and written as Parquet.
+func BenchmarkNestedJSONLToParquet(b *testing.B) {
+	data := nestedJSONL(40000, 5)
+	schema, err := functions.ParseSchema(nestedSchema)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		in, err := NewInput(bytes.NewReader(data), InputOptions{Format: "jsonl", End: -1, Schema: schema})
+		if err != nil {
+			b.Fatal(err)
+		}
+		w, err := NewWriter(io.Discard, "parquet", schema, WriterOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			rec, err := in.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := w.Write(rec.Row); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -311,6 +311,9 @@ func (col *Column) typ() (functions.Type, error) {
 	if col.Type == "" {
 		return functions.String, nil
 	}
+	if c, err := functions.ParseColumnType(col.Type); err == nil && c.IsNested() {
+		return 0, fmt.Errorf("type %s: a contract checks flat columns; nested types (list, struct, map) are not supported in contracts", c.TypeString())
+	}
 	return functions.ParseType(col.Type)
 }
 

@@ -20,6 +20,7 @@ func TestParseRefusesBadContracts(t *testing.T) {
 		{"unknown field", "columns: [{name: a, typo: 1}]", "field typo not found"},
 		{"no columns", "name: x", "no columns"},
 		{"unknown type", "columns: [{name: a, type: money}]", `unknown type "money"`},
+		{"nested type", "columns: [{name: a, type: 'struct(b int64)'}]", "nested types (list, struct, map) are not supported in contracts"},
 		{"column twice", "columns: [{name: a}, {name: a}]", "listed twice"},
 		{"comma in a name", "columns: [{name: 'a,b'}]", "comma or a colon"},
 		{"unknown key column", "primary_key: [b]\ncolumns: [{name: a}]", `primary_key: "b" is not a column`},

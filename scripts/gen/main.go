@@ -3,6 +3,8 @@
 //	go run ./scripts/gen text  -size 1GiB -files 16 -out DIR   text corpus (word count, grep)
 //	go run ./scripts/gen sales -size 300MiB -files 8 -out DIR  sales-like CSV (group-by, convert)
 //	go run ./scripts/gen small -count 100000 -out DIR          many small text objects
+//	go run ./scripts/gen events -size 64MiB -files 8 -out DIR  nested JSONL events (EventsSchema)
+//	go run ./scripts/gen events-schema                         prints EventsSchema
 //
 // The same flags always give the same bytes (a seeded PRNG), so a test can
 // regenerate what it compares against.
@@ -25,8 +27,12 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: gen text|sales|small [flags]")
+		fmt.Fprintln(os.Stderr, "usage: gen text|sales|small|events [flags]")
 		os.Exit(2)
+	}
+	if os.Args[1] == "events-schema" {
+		fmt.Println(EventsSchema)
+		return
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	size := fs.String("size", "64MiB", "total bytes to write (text, sales)")
@@ -51,6 +57,8 @@ func main() {
 		err = writeFiles(*out, *files, n, "csv", *seed, salesFile)
 	case "small":
 		err = smallFiles(*out, *count, *seed)
+	case "events":
+		err = writeFiles(*out, *files, n, "jsonl", *seed, eventsFile)
 	default:
 		err = fmt.Errorf("unknown kind %q", os.Args[1])
 	}
@@ -139,6 +147,73 @@ func salesFile(w *bufio.Writer, r *rand.Rand, size int64) {
 		price := math.Round(r.Float64()*50000) / 100
 		n, _ := fmt.Fprintf(w, "%d,%s,p%04d,%d,%.2f,%.2f,2026-%02d-%02dT%02d:%02d:%02dZ\n", id, regions[r.IntN(len(regions))],
 			r.IntN(5000), 1+r.IntN(20), price, math.Round(r.Float64()*30)/100, 1+r.IntN(12), 1+r.IntN(28), r.IntN(24), r.IntN(60), r.IntN(60))
+		written += int64(n)
+	}
+}
+
+// EventsSchema is the schema of the events kind, in fanout's --arg
+// schema= syntax (bench.sh gives it to fanout and, spelt DuckDB's way,
+// to DuckDB's read_json).
+const EventsSchema = "id:int64,ts:string,user:struct(id int64, name string, tags list(string), geo struct(country string, lat float64, lon float64))," +
+	"items:list(struct(sku string, qty int64, price float64)),attrs:map(string, string)"
+
+// eventsFile writes nested JSONL events: a struct with a list and a
+// nested struct (sometimes null), a list of structs (sometimes empty or
+// null), a map of a few attributes, nulls inside.
+func eventsFile(w *bufio.Writer, r *rand.Rand, size int64) {
+	var written int64
+	id := r.Int64N(1 << 40)
+	keys := []string{"browser", "os", "campaign", "ref", "lang", "plan"}
+	vals := []string{"chrome", "linux", "spring-sale", "newsletter", "en", "pro", "de", "free"}
+	var b strings.Builder
+	for written < size {
+		id++
+		b.Reset()
+		fmt.Fprintf(&b, `{"id":%d,"ts":"2026-%02d-%02dT%02d:%02d:%02dZ","user":`, id, 1+r.IntN(12), 1+r.IntN(28), r.IntN(24), r.IntN(60), r.IntN(60))
+		if r.IntN(20) == 0 {
+			b.WriteString("null")
+		} else {
+			fmt.Fprintf(&b, `{"id":%d,"name":"user%d","tags":[`, r.IntN(1e6), r.IntN(1e5))
+			for i := range r.IntN(4) {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				if r.IntN(10) == 0 {
+					b.WriteString("null")
+				} else {
+					fmt.Fprintf(&b, `"t%d"`, r.IntN(50))
+				}
+			}
+			b.WriteString(`],"geo":`)
+			if r.IntN(5) == 0 {
+				b.WriteString("null")
+			} else {
+				fmt.Fprintf(&b, `{"country":"%s","lat":%.4f,"lon":%.4f}`, regions[r.IntN(len(regions))], r.Float64()*180-90, r.Float64()*360-180)
+			}
+			b.WriteByte('}')
+		}
+		b.WriteString(`,"items":`)
+		if r.IntN(10) == 0 {
+			b.WriteString("null")
+		} else {
+			b.WriteByte('[')
+			for i := range r.IntN(5) {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, `{"sku":"p%04d","qty":%d,"price":%.2f}`, r.IntN(5000), 1+r.IntN(9), math.Round(r.Float64()*50000)/100)
+			}
+			b.WriteByte(']')
+		}
+		b.WriteString(`,"attrs":{`)
+		for i, k := range r.Perm(len(keys))[:r.IntN(4)] { // distinct keys: DuckDB refuses a MAP with one twice
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `"%s":"%s"`, keys[k], vals[r.IntN(len(vals))])
+		}
+		b.WriteString("}}\n")
+		n, _ := w.WriteString(b.String())
 		written += int64(n)
 	}
 }
