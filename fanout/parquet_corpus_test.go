@@ -265,6 +265,29 @@ func refusalReason(err error, base string) string {
 	return strings.ReplaceAll(s, "|", `\|`)
 }
 
+// duckColumnType is the DuckDB type of a fanout column, nested ones
+// spelled as DuckDB's DESCRIBE spells them (T[], STRUCT(a T, "b c" U),
+// MAP(K, V)).
+func duckColumnType(c functions.Column) string {
+	switch c.Type.Kind() {
+	case functions.KindList:
+		return duckColumnType(c.Elem()) + "[]"
+	case functions.KindMap:
+		return "MAP(" + duckColumnType(c.MapKey()) + ", " + duckColumnType(c.MapValue()) + ")"
+	case functions.KindStruct:
+		var fs []string
+		for _, f := range c.Fields {
+			name := f.Name
+			if !regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`).MatchString(name) {
+				name = sqlIdent(name)
+			}
+			fs = append(fs, name+" "+duckColumnType(f))
+		}
+		return "STRUCT(" + strings.Join(fs, ", ") + ")"
+	}
+	return duckType(c.Type)
+}
+
 // duckType is the DuckDB type of a fanout type (what DuckDB's DESCRIBE
 // shows for a Parquet column fanout wrote).
 func duckType(t functions.Type) string {
@@ -324,17 +347,22 @@ func compareQuery(orig, out, format string, cols []map[string]any, schema *funct
 	var a, b []string
 	for i, c := range cols {
 		name, typ := fmt.Sprint(c["column_name"]), fmt.Sprint(c["column_type"])
-		ft := schema.Columns[i].Type
-		if schema.Columns[i].Name != name {
-			return "", fmt.Errorf("column %d is %q in fanout's schema, %q in DuckDB's", i, schema.Columns[i].Name, name)
+		fc := schema.Columns[i]
+		ft := fc.Type
+		if fc.Name != name {
+			return "", fmt.Errorf("column %d is %q in fanout's schema, %q in DuckDB's", i, fc.Name, name)
 		}
-		if dt := duckType(ft); !sameDuckType(typ, dt) {
-			return "", fmt.Errorf("column %q: fanout reads %v (DuckDB's %s), DuckDB reads %s", name, ft, dt, typ)
+		if dt := duckColumnType(fc); !sameDuckType(typ, dt) {
+			return "", fmt.Errorf("column %q: fanout reads %v (DuckDB's %s), DuckDB reads %s", name, fc.TypeString(), dt, typ)
 		}
 		q := sqlIdent(name)
 		bq := q // fanout's value, in the column's DuckDB type
 		if format == "jsonl" {
-			switch dt := duckType(ft); {
+			switch dt := duckColumnType(fc); {
+			case fc.IsNested():
+				// Read as JSON, cast as DuckDB casts JSON to its
+				// nested types.
+				bq = "CAST(" + q + " AS " + dt + ")"
 			case ft == functions.Binary:
 				bq = "from_base64(" + q + ")"
 			case ft.Kind() == functions.KindDecimal && ft.Precision() > 15:
@@ -362,6 +390,9 @@ func compareQuery(orig, out, format string, cols []map[string]any, schema *funct
 			typ := "VARCHAR"
 			if c.Type.Kind() == functions.KindDecimal && c.Type.Precision() > 15 {
 				typ = "DOUBLE"
+			}
+			if c.IsNested() {
+				typ = "JSON"
 			}
 			defs = append(defs, sqlString(c.Name)+": "+sqlString(typ))
 		}

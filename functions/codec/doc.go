@@ -53,8 +53,9 @@ var (
 	// allowed number of bytes (for example a gzip bomb).
 	ErrDecompressedTooLarge = errors.New("decompressed data exceeds the limit")
 
-	// ErrNestedColumn means a Parquet file has a nested (group) or repeated
-	// column, which fanout does not read.
+	// ErrNestedColumn means a schema names a nested (group or repeated)
+	// Parquet column as a type it does not read as (its own nested type
+	// or string, its JSON), or a flat column as a nested type.
 	ErrNestedColumn = errors.New("nested or repeated Parquet column")
 
 	// ErrCorruptParquet means a Parquet file's structure is invalid.

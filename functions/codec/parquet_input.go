@@ -53,6 +53,10 @@ const (
 	footerGuessBytes = 64 << 10
 	// parquetBatch is how many rows each column decodes at a time.
 	parquetBatch = 1024
+	// maxBatchEntries bounds the leaf entries (elements, nulls, empty
+	// lists; 64 bytes each) of nested columns a batch holds: a batch
+	// above it makes the next one half as many rows.
+	maxBatchEntries = 1 << 18
 )
 
 // ParquetOptions selects what NewParquetInput reads.
@@ -68,27 +72,21 @@ type ParquetOptions struct {
 	// read as its own type, as string (its text), or an integer as
 	// float64.
 	Schema *functions.Schema
-
-	// nested reads nested columns (until the record model holds them,
-	// only in this package's tests).
-	nested bool
 }
 
 // ParquetSchema reads a Parquet footer: the file's columns as fanout types
 // and each row group's compressed size in bytes (for planning). Only the
 // footer is read. Physical and logical types map as docs/formats.md's
-// table says (leafConverter).
-//
-// Nested columns (groups, lists, maps) and repeated columns are not
-// supported: ParquetSchema fails with ErrNestedColumn naming them. A
-// caller that wants the file's flat columns anyway passes a Schema naming
-// them to NewParquetInput, which ignores the other columns.
+// table says (leafConverter); nested columns (lists, maps, groups, repeated fields) are columns
+// of nested types (parquet_nested.go). A caller that wants only some of
+// the columns passes a Schema naming them to NewParquetInput, which
+// decodes only those.
 func ParquetSchema(ra io.ReaderAt, size int64) (*functions.Schema, []int64, error) {
 	f, _, err := openParquet(ra, size, "")
 	if err != nil {
 		return nil, nil, err
 	}
-	schema, _, _, err := fileColumns(f, "", false)
+	schema, _, _, err := fileColumns(f, "")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -387,19 +385,14 @@ type pqColumn struct {
 // fileColumns maps the file's top-level columns: flat ones to readers of
 // their values, nested ones (groups, lists, maps, repeated fields) to
 // readers assembling them from their leaves' levels.
-func fileColumns(f *parquet.File, object string, readNested bool) (*functions.Schema, []*pqReader, []*pqNestedReader, error) {
+func fileColumns(f *parquet.File, object string) (*functions.Schema, []*pqReader, []*pqNestedReader, error) {
 	var flat []*pqReader
 	var nested []*pqNestedReader
 	s := &functions.Schema{}
-	var refused []string
 	err := catch(func() error {
 		b := newTreeBuilder(f)
 		for i, c := range f.Root().Columns() {
 			if !c.Leaf() || c.Repeated() || c.MaxRepetitionLevel() > 0 {
-				if !readNested {
-					refused = append(refused, c.Name())
-					continue
-				}
 				root, err := b.column(c)
 				if err != nil {
 					return err
@@ -419,9 +412,6 @@ func fileColumns(f *parquet.File, object string, readNested bool) (*functions.Sc
 	})
 	if err != nil {
 		return nil, nil, nil, parquetErr(object, err)
-	}
-	if len(refused) > 0 {
-		return nil, nil, nil, parquetErr(object, fmt.Errorf("%w: %s (fanout reads flat columns only; give a schema naming the flat columns to read the others)", ErrNestedColumn, strings.Join(refused, ", ")))
 	}
 	return s, flat, nested, nil
 }
@@ -480,6 +470,11 @@ func leafConverter(c *parquet.Column, leaves []*format.SchemaElement) (functions
 	if ct := t.ConvertedType(); (ct != nil && *ct == deprecated.Interval) || (el != nil && el.ConvertedType.Valid && el.ConvertedType.V == deprecated.Interval) {
 		return 0, nil, fmt.Errorf("%w: INTERVAL columns are not read yet", ErrUnsupportedParquet)
 	}
+	// A timestamp or time annotated only with a legacy converted type
+	// (TIMESTAMP_MILLIS, TIMESTAMP_MICROS, TIME_MILLIS, TIME_MICROS) is
+	// read as wall clock, as DuckDB and Spark read it (parquet-go gives
+	// it isAdjustedToUTC).
+	legacy := el != nil && el.LogicalType.Value == nil && el.ConvertedType.Valid
 	switch l := lt.(type) {
 	case *format.Float16Type:
 		if t.Kind() != parquet.FixedLenByteArray || t.Length() != 2 {
@@ -515,7 +510,7 @@ func leafConverter(c *parquet.Column, leaves []*format.SchemaElement) (functions
 			if _, ok := l.Unit.Value.(*format.MilliSeconds); !ok {
 				return 0, nil, fmt.Errorf("%w: TIME on INT32 must be in milliseconds", ErrCorruptParquet)
 			}
-			typ = functions.TimeOf(functions.Millis, l.IsAdjustedToUTC)
+			typ = functions.TimeOf(functions.Millis, l.IsAdjustedToUTC && !legacy)
 		case *format.IntType:
 			switch {
 			case l.BitWidth == 8 && l.IsSigned:
@@ -552,12 +547,12 @@ func leafConverter(c *parquet.Column, leaves []*format.SchemaElement) (functions
 		typ := functions.Int64
 		switch l := lt.(type) {
 		case *format.TimestampType:
-			typ = functions.TimestampOf(timeUnit(l.Unit), l.IsAdjustedToUTC)
+			typ = functions.TimestampOf(timeUnit(l.Unit), l.IsAdjustedToUTC && !legacy)
 		case *format.TimeType:
 			if _, ok := l.Unit.Value.(*format.MilliSeconds); ok {
 				return 0, nil, fmt.Errorf("%w: TIME on INT64 must be in micro- or nanoseconds", ErrCorruptParquet)
 			}
-			typ = functions.TimeOf(timeUnit(l.Unit), l.IsAdjustedToUTC)
+			typ = functions.TimeOf(timeUnit(l.Unit), l.IsAdjustedToUTC && !legacy)
 		case *format.IntType:
 			if !l.IsSigned {
 				typ = functions.Uint64
@@ -779,6 +774,7 @@ type parquetInput struct {
 
 	rg, lastRG int
 	rgRow      int64 // rows of the current row group already decoded
+	batchRows  int   // rows of the next batch (fewer when nested rows are big)
 	rgRows     int64
 	rowBase    int64 // file row index of the current row group's first row
 	batchN     int
@@ -814,7 +810,7 @@ func NewParquetInput(ra io.ReaderAt, size int64, opts ParquetOptions) (functions
 	if err != nil {
 		return nil, err
 	}
-	in := &parquetInput{object: opts.Object, file: f, g: g}
+	in := &parquetInput{object: opts.Object, file: f, g: g, batchRows: parquetBatch}
 	n := len(f.Metadata().RowGroups)
 	first, last := opts.FirstRowGroup, opts.LastRowGroup
 	if last <= 0 {
@@ -828,7 +824,7 @@ func NewParquetInput(ra io.ReaderAt, size int64, opts ParquetOptions) (functions
 		in.rowBase += rg.NumRows
 	}
 	if opts.Schema == nil {
-		s, flat, nested, err := fileColumns(f, opts.Object, opts.nested)
+		s, flat, nested, err := fileColumns(f, opts.Object)
 		if err != nil {
 			return nil, err
 		}
@@ -837,6 +833,7 @@ func NewParquetInput(ra io.ReaderAt, size int64, opts ParquetOptions) (functions
 		in.schema = opts.Schema
 		byName := map[string]*parquet.Column{}
 		leaves := leafElements(f)
+		b := newTreeBuilder(f)
 		err := catch(func() error {
 			for _, c := range f.Root().Columns() {
 				byName[c.Name()] = c
@@ -850,7 +847,22 @@ func NewParquetInput(ra io.ReaderAt, size int64, opts ParquetOptions) (functions
 					continue
 				}
 				if !c.Leaf() || c.Repeated() || c.MaxRepetitionLevel() > 0 {
-					return fmt.Errorf("%w: %q", ErrNestedColumn, sc.Name)
+					root, err := b.column(c)
+					if err != nil {
+						return err
+					}
+					// A nested column reads as its own type, or as its
+					// JSON text.
+					if !root.column.SameType(sc) && sc.Type != functions.String {
+						return fmt.Errorf("%w: column %q is %s in the file; the schema says %s", ErrNestedColumn, sc.Name, root.column.TypeString(), sc.TypeString())
+					}
+					r := b.newNestedReader(root, i)
+					r.asText = sc.Type == functions.String
+					in.nested = append(in.nested, r)
+					continue
+				}
+				if sc.IsNested() {
+					return fmt.Errorf("%w: column %q is %v in the file; the schema says %s", ErrNestedColumn, sc.Name, c.Type(), sc.TypeString())
 				}
 				t, conv, err := leafConverter(c, leaves)
 				if err != nil {
@@ -917,6 +929,14 @@ func (in *parquetInput) Next() (*functions.Record, error) {
 	for _, r := range in.readers {
 		in.row[r.out] = r.vals[i]
 	}
+	for _, r := range in.nested {
+		v := r.vals[i]
+		if r.asText && v.Valid {
+			r.text = r.root.column.AppendJSON(r.text[:0], v)
+			v = functions.StringValue(string(r.text))
+		}
+		in.row[r.out] = v
+	}
 	in.rows++
 	return &in.rec, nil
 }
@@ -950,7 +970,7 @@ func (in *parquetInput) fill() error {
 			return err
 		}
 	}
-	n := int(min(int64(parquetBatch), in.rgRows-in.rgRow))
+	n := int(min(int64(in.batchRows), in.rgRows-in.rgRow))
 	first := in.rowBase + in.rgRow
 	if in.hasRowErrs {
 		clear(in.rowErrs)
@@ -962,10 +982,23 @@ func (in *parquetInput) fill() error {
 		}
 	}
 	last := in.rgRow+int64(n) == in.rgRows
+	entries := 0
 	for _, r := range in.nested {
 		if err := catch(func() error { return r.read(n, last) }); err != nil {
 			return in.corrupt(first, &ColumnError{Column: r.name, RowGroup: in.rg, Err: err})
 		}
+		for _, l := range r.leaves {
+			entries += len(l.ents)
+		}
+	}
+	// Nested columns' batches hold all their rows' entries: fewer rows
+	// a batch while they are big (down to one row, whatever it holds),
+	// more again when they are small.
+	switch {
+	case entries > maxBatchEntries:
+		in.batchRows = max(1, n/2)
+	case entries < maxBatchEntries/4 && in.batchRows < parquetBatch:
+		in.batchRows = min(parquetBatch, 2*in.batchRows)
 	}
 	in.rgRow += int64(n)
 	in.batchN, in.batchI = n, 0

@@ -191,30 +191,61 @@ type nestedRow struct {
 	} `parquet:"s"`
 }
 
+// TestParquetNested: nested columns read as their nested types; a schema
+// naming only flat columns reads only those (projection), one naming a
+// nested column as string reads its JSON, one naming another type is
+// refused naming both.
 func TestParquetNested(t *testing.T) {
-	data := writeStructs(t, []nestedRow{{A: 1, L: []int32{1, 2}}, {A: 2}})
-	_, _, err := ParquetSchema(bytes.NewReader(data), int64(len(data)))
-	if !errors.Is(err, ErrNestedColumn) || !strings.Contains(err.Error(), "l, s") {
-		t.Errorf("ParquetSchema error %v, want ErrNestedColumn naming l and s", err)
+	data := writeStructs(t, []nestedRow{{A: 1, L: []int32{1, 2}}, {A: 2, S: struct {
+		X int32 `parquet:"x"`
+	}{X: 7}}})
+	schema, _, err := ParquetSchema(bytes.NewReader(data), int64(len(data)))
+	if err != nil || schema.String() != "a:int64,l:list(int32),s:struct(x int32)" {
+		t.Fatalf("ParquetSchema = %v, %v", schema, err)
 	}
 	if sizes, err := ParquetRowGroupSizes(bytes.NewReader(data), int64(len(data))); err != nil || len(sizes) != 1 {
 		t.Errorf("ParquetRowGroupSizes = %v, %v", sizes, err)
 	}
-	if _, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Object: "n"}); !errors.Is(err, ErrNestedColumn) {
-		t.Errorf("NewParquetInput without schema: %v, want ErrNestedColumn", err)
-	}
-	flat := &functions.Schema{Columns: []functions.Column{{Name: "a", Type: functions.Int64}}}
-	in, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Object: "n", Schema: flat})
+	in, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Object: "n"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	recs, err := readAll(in)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("got %v, %v", recs, err)
+	}
+	var got []string
+	for _, r := range recs {
+		for i, c := range schema.Columns {
+			got = append(got, string(c.AppendJSON(nil, r.Row[i])))
+		}
+	}
+	if want := []string{"1", "[1,2]", `{"x":0}`, "2", "[]", `{"x":7}`}; !slices.Equal(got, want) {
+		t.Errorf("rows %q, want %q", got, want)
+	}
+	flat := &functions.Schema{Columns: []functions.Column{{Name: "a", Type: functions.Int64}}}
+	in, err = NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Object: "n", Schema: flat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pin := in.(*parquetInput); len(pin.nested) != 0 || len(pin.readers) != 1 {
+		t.Errorf("a flat schema reads %d flat and %d nested columns, want 1 and 0", len(pin.readers), len(pin.nested))
+	}
+	recs, err = readAll(in)
 	if err != nil || len(recs) != 2 || recs[1].Row[0] != iv(2) {
 		t.Errorf("got %v, %v", recs, err)
 	}
-	asList := &functions.Schema{Columns: []functions.Column{{Name: "l", Type: functions.String}}}
-	if _, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Schema: asList}); !errors.Is(err, ErrNestedColumn) {
-		t.Errorf("schema naming a list column: %v, want ErrNestedColumn", err)
+	asText := &functions.Schema{Columns: []functions.Column{{Name: "l", Type: functions.String}}}
+	in, err = NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Schema: asText})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs, err = readAll(in); err != nil || len(recs) != 2 || recs[0].Row[0] != sv("[1,2]") {
+		t.Errorf("l as string: %v, %v", recs, err)
+	}
+	asInt := &functions.Schema{Columns: []functions.Column{{Name: "l", Type: functions.Int64}}}
+	if _, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Schema: asInt}); !errors.Is(err, ErrNestedColumn) || !strings.Contains(err.Error(), `column "l" is list(int32) in the file; the schema says int64`) {
+		t.Errorf("schema naming a list column int64: %v", err)
 	}
 }
 

@@ -56,6 +56,12 @@ type pqNode struct {
 	// the first one decides, the others are checked against it).
 	leaves []int
 
+	// column is the node's type (unnamed).
+	column functions.Column
+	// scratch collects a list's or map's items or a struct's fields
+	// while they are assembled (a node is never inside itself).
+	scratch []functions.Value
+
 	// A leaf's file column and conversion.
 	col  *parquet.Column
 	typ  functions.Type
@@ -169,6 +175,7 @@ func (b *pqTreeBuilder) node(c *parquet.Column, path []string, def, rep int, asR
 		}
 		n := &pqNode{name: c.Name(), kind: pqListNode, def: def, repDef: def + 1, rep: rep + 1, children: []*pqNode{elem}}
 		n.leaves = elem.leaves
+		n.column = functions.ListOf(elem.column)
 		return n, nil
 	}
 	n := &pqNode{name: c.Name(), def: def}
@@ -240,6 +247,23 @@ func (b *pqTreeBuilder) node(c *parquet.Column, path []string, def, rep int, asR
 	for _, ch := range n.children {
 		n.leaves = append(n.leaves, ch.leaves...)
 	}
+	switch n.kind {
+	case pqMapNode:
+		n.column = functions.MapOf(n.children[0].column, n.children[1].column)
+	case pqListNode:
+		n.column = functions.ListOf(n.children[0].column)
+	default:
+		fields := make([]functions.Column, len(n.children))
+		seen := map[string]bool{}
+		for i, ch := range n.children {
+			if seen[ch.name] {
+				return nil, pqSchemaError(path, "two fields named %q", ch.name)
+			}
+			seen[ch.name] = true
+			fields[i] = ch.column.Named(ch.name)
+		}
+		n.column = functions.StructOf(fields...)
+	}
 	return n, nil
 }
 
@@ -254,6 +278,7 @@ func (b *pqTreeBuilder) leaf(n *pqNode, c *parquet.Column, path []string, rep in
 		return nil, &ColumnError{Column: strings.Join(path, "."), RowGroup: -1, Err: err}
 	}
 	n.kind, n.col, n.typ, n.conv = pqLeafNode, c, t, conv
+	n.column = functions.Flat(t)
 	n.leaves = []int{b.nleaf}
 	b.nleaf++
 	b.leafOf = append(b.leafOf, n)
@@ -441,7 +466,7 @@ func (l *pqLeafReader) fill(n int, last bool) error {
 // newNestedReader makes the reader of a nested column whose tree the
 // builder has just built.
 func (b *pqTreeBuilder) newNestedReader(root *pqNode, out int) *pqNestedReader {
-	r := &pqNestedReader{name: root.name, out: out, root: root, vals: make([]pqAny, parquetBatch)}
+	r := &pqNestedReader{name: root.name, out: out, root: root, vals: make([]functions.Value, parquetBatch)}
 	for _, n := range b.leafOf {
 		r.leaves = append(r.leaves, &pqLeafReader{
 			pageReader: pageReader{levels: true},
@@ -463,23 +488,31 @@ type pqNestedReader struct {
 	leaves []*pqLeafReader
 	// vals holds the batch's assembled values, rowErrs their rows'
 	// conversion errors (shared with parquetInput).
-	vals       []pqAny
+	vals       []functions.Value
 	rowErrs    []error
 	hasRowErrs *bool
 	rowErr     error // the first conversion error met in the current row
+	// asText reads the column as its JSON text (a schema saying string).
+	asText bool
+	text   []byte
+	// slab holds the items of the values assembled: a new one when it
+	// is full, never reused (the values handed out keep pointing there).
+	slab []functions.Value
 }
 
-// pqAny is an assembled value: nil (null), a functions.Value (a leaf),
-// []pqAny (a list), *pqStruct or *pqMap.
-type pqAny = any
-
-type pqStruct struct {
-	names  []string
-	fields []pqAny
-}
-
-type pqMap struct {
-	keys, vals []pqAny
+// alloc copies items into the slab.
+func (r *pqNestedReader) alloc(items []functions.Value) []functions.Value {
+	n := len(items)
+	if n == 0 {
+		return nil
+	}
+	if cap(r.slab)-len(r.slab) < n {
+		r.slab = make([]functions.Value, 0, max(n, 4096))
+	}
+	out := r.slab[len(r.slab) : len(r.slab)+n : len(r.slab)+n]
+	r.slab = r.slab[:len(r.slab)+n]
+	copy(out, items)
+	return out
 }
 
 // read assembles the next n rows.
@@ -540,17 +573,18 @@ func (r *pqNestedReader) skip(n *pqNode, want, rep int32) error {
 }
 
 // value assembles the value of node n at the leaves' cursors.
-func (r *pqNestedReader) value(n *pqNode) (pqAny, error) {
+func (r *pqNestedReader) value(n *pqNode) (functions.Value, error) {
+	null := functions.Null(n.column.Type)
 	l, e, err := r.cur(n, 0)
 	if err != nil {
-		return nil, err
+		return null, err
 	}
 	d := int(e.d)
 	if d < n.def {
 		if !n.optional || d != n.def-1 {
-			return nil, fmt.Errorf("leaf %q: definition level %d inside a value present at level %d", l.name, d, n.def)
+			return null, fmt.Errorf("leaf %q: definition level %d inside a value present at level %d", l.name, d, n.def)
 		}
-		return nil, r.skip(n, e.d, e.r)
+		return null, r.skip(n, e.d, e.r)
 	}
 	switch n.kind {
 	case pqLeafNode:
@@ -559,56 +593,41 @@ func (r *pqNestedReader) value(n *pqNode) (pqAny, error) {
 			if r.rowErr == nil {
 				r.rowErr = e.err
 			}
-			return nil, nil
+			return null, nil
 		}
 		return e.v, nil
 	case pqStructNode:
-		s := &pqStruct{fields: make([]pqAny, len(n.children))}
-		for i, ch := range n.children {
-			s.names = append(s.names, ch.name)
-			if s.fields[i], err = r.value(ch); err != nil {
-				return nil, err
+		n.scratch = n.scratch[:0]
+		for _, ch := range n.children {
+			v, err := r.value(ch)
+			if err != nil {
+				return null, err
 			}
+			n.scratch = append(n.scratch, v)
 		}
-		return s, nil
+		return functions.StructValue(r.alloc(n.scratch)), nil
 	}
 	// A list or a map.
 	if d < n.repDef {
 		if err := r.skip(n, e.d, e.r); err != nil {
-			return nil, err
+			return null, err
 		}
 		if n.kind == pqMapNode {
-			return &pqMap{}, nil
+			return functions.MapValue(nil), nil
 		}
-		return []pqAny{}, nil
+		return functions.ListValue(nil), nil
 	}
-	var list []pqAny
-	var m *pqMap
-	if n.kind == pqMapNode {
-		m = &pqMap{}
-	}
+	n.scratch = n.scratch[:0]
 	for {
-		if n.kind == pqMapNode {
-			k, err := r.value(n.children[0])
+		for _, ch := range n.children {
+			v, err := r.value(ch)
 			if err != nil {
-				return nil, err
+				return null, err
 			}
-			if k == nil {
-				if r.rowErr == nil {
-					r.rowErr = fmt.Errorf("%w: a null map key", ErrInexactValue)
-				}
+			if n.kind == pqMapNode && ch == n.children[0] && !v.Valid && r.rowErr == nil {
+				r.rowErr = fmt.Errorf("%w: a null map key (a map entry has a key)", ErrInexactValue)
 			}
-			v, err := r.value(n.children[1])
-			if err != nil {
-				return nil, err
-			}
-			m.keys, m.vals = append(m.keys, k), append(m.vals, v)
-		} else {
-			v, err := r.value(n.children[0])
-			if err != nil {
-				return nil, err
-			}
-			list = append(list, v)
+			n.scratch = append(n.scratch, v)
 		}
 		// Another element when the next entry repeats at this level;
 		// every leaf under n must agree.
@@ -617,25 +636,24 @@ func (r *pqNestedReader) value(n *pqNode) (pqAny, error) {
 			l := r.leaves[n.leaves[i]]
 			next := l.pos < len(l.ents) && int(l.ents[l.pos].r) >= n.rep
 			if next && int(l.ents[l.pos].r) > n.rep {
-				return nil, fmt.Errorf("leaf %q: repetition level %d after a complete element of a list at level %d", l.name, l.ents[l.pos].r, n.rep)
+				return null, fmt.Errorf("leaf %q: repetition level %d after a complete element of a list at level %d", l.name, l.ents[l.pos].r, n.rep)
 			}
 			if i == 0 {
 				more = next
 			} else if next != more {
-				return nil, fmt.Errorf("leaf %q: the list at repetition level %d goes on in one leaf and ends in another", l.name, n.rep)
+				return null, fmt.Errorf("leaf %q: the list at repetition level %d goes on in one leaf and ends in another", l.name, n.rep)
 			}
 		}
 		if !more {
 			break
 		}
 	}
-	if m != nil {
-		return m, nil
+	items := r.alloc(n.scratch)
+	if n.kind == pqMapNode {
+		return functions.MapValue(items), nil
 	}
-	return list, nil
+	return functions.ListValue(items), nil
 }
 
 // nestedColumn is the schema column of a nested column.
-func nestedColumn(n *pqNode) functions.Column {
-	return functions.Column{Name: n.name, Type: functions.Type(functions.KindStruct)}
-}
+func nestedColumn(n *pqNode) functions.Column { return n.column.Named(n.name) }

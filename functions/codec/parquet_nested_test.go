@@ -17,45 +17,43 @@ import (
 	"github.com/fanout-dev/fanout/functions"
 )
 
-// nestedJSON renders an assembled value as DuckDB's to_json does
-// (structs and maps as objects, map keys as text).
-func nestedJSON(v pqAny) any {
-	switch x := v.(type) {
-	case nil:
+// nestedJSON renders a value of column c as DuckDB's to_json does
+// (structs and maps as objects, map keys as text, timestamps as DuckDB
+// prints them), for a comparison independent of fanout's JSON writer.
+func nestedJSON(c functions.Column, x functions.Value) any {
+	if !x.Valid {
 		return nil
-	case functions.Value:
-		if !x.Valid {
-			return nil
-		}
-		switch {
-		case x.Type == functions.Bool:
-			return x.I != 0
-		case x.Type.IsNumeric():
-			return json.Number(x.Text())
-		case x.Type.Kind() == functions.KindTimestamp:
-			return strings.TrimSuffix(strings.Replace(x.Text(), "T", " ", 1), "Z")
-		}
-		return x.Text()
-	case []pqAny:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = nestedJSON(e)
+	}
+	items := x.Items()
+	switch c.Type.Kind() {
+	case functions.KindList:
+		out := make([]any, len(items))
+		for i, e := range items {
+			out[i] = nestedJSON(c.Elem(), e)
 		}
 		return out
-	case *pqStruct:
+	case functions.KindStruct:
 		out := map[string]any{}
-		for i, n := range x.names {
-			out[n] = nestedJSON(x.fields[i])
+		for i, f := range c.Fields {
+			out[f.Name] = nestedJSON(f, items[i])
 		}
 		return out
-	case *pqMap:
+	case functions.KindMap:
 		out := map[string]any{}
-		for i, k := range x.keys {
-			out[k.(functions.Value).Text()] = nestedJSON(x.vals[i])
+		for i := 0; i < len(items); i += 2 {
+			out[items[i].Text()] = nestedJSON(c.MapValue(), items[i+1])
 		}
 		return out
 	}
-	panic("unknown value")
+	switch {
+	case x.Type == functions.Bool:
+		return x.I != 0
+	case x.Type.IsNumeric():
+		return json.Number(x.Text())
+	case x.Type.Kind() == functions.KindTimestamp:
+		return strings.TrimSuffix(strings.Replace(x.Text(), "T", " ", 1), "Z")
+	}
+	return x.Text()
 }
 
 var nestedCorpus = []string{
@@ -63,6 +61,7 @@ var nestedCorpus = []string{
 	"data/incorrect_map_schema.parquet",
 	"data/list_columns.parquet",
 	"data/nested_lists.snappy.parquet",
+	"data/null_list.parquet",
 	"data/nested_maps.snappy.parquet",
 	"data/nested_structs.rust.parquet",
 	"data/nonnullable.impala.parquet",
@@ -81,6 +80,9 @@ func TestParquetNestedRefusals(t *testing.T) {
 		"bad_data/ARROW-GH-45185.parquet": "starts with repetition level 1, not a new row",
 		// A page of 1 GiB, more than a page may hold in fanout.
 		"data/large_string_map.brotli.parquet": "more than the 268435456 allowed",
+		// Its page holds 21 levels where its column chunk claims 1
+		// value (bad_data).
+		"bad_data/ARROW-RS-GH-6229-LEVELS.parquet": "pages hold 21 values, the chunk claims 1",
 		// A MAP without values, which DuckDB refuses too.
 		"data/map_no_value.parquet": "a map without values is a set",
 	} {
@@ -88,7 +90,7 @@ func TestParquetNestedRefusals(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		in, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Object: f, nested: true})
+		in, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Object: f})
 		if err == nil {
 			_, err = readAll(in)
 		}
@@ -118,11 +120,10 @@ func compareNestedWithDuckDB(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Object: filepath.Base(path), nested: true})
+	in, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Object: filepath.Base(path)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pin := in.(*parquetInput)
 	var got []map[string]any
 	for {
 		rec, err := in.Next()
@@ -133,11 +134,8 @@ func compareNestedWithDuckDB(t *testing.T, path string) {
 			t.Fatal(err)
 		}
 		row := map[string]any{}
-		for i, c := range pin.schema.Columns {
-			row[c.Name] = nestedJSON(rec.Row[i])
-		}
-		for _, nr := range pin.nested {
-			row[nr.name] = nestedJSON(nr.vals[pin.batchI-1])
+		for i, c := range in.Schema().Columns {
+			row[c.Name] = nestedJSON(c, rec.Row[i])
 		}
 		got = append(got, row)
 	}
@@ -256,5 +254,50 @@ func TestParquetNestedGenerated(t *testing.T) {
 			}
 			compareNestedWithDuckDB(t, path)
 		})
+	}
+}
+
+type bigListRow struct {
+	ID int64   `parquet:"id"`
+	L  []int32 `parquet:"l,list"`
+}
+
+// TestParquetNestedBigRowsShrinkBatches: rows of 1,000 elements make the
+// reader decode fewer rows a batch (maxBatchEntries), and every row still
+// reads back as written.
+func TestParquetNestedBigRowsShrinkBatches(t *testing.T) {
+	rows := make([]bigListRow, 3000)
+	for i := range rows {
+		rows[i].ID = int64(i)
+		rows[i].L = make([]int32, 1000)
+		for j := range rows[i].L {
+			rows[i].L[j] = int32(i ^ j)
+		}
+	}
+	data := writeStructs(t, rows)
+	in, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Object: "big"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	smallest := parquetBatch
+	for i := 0; ; i++ {
+		rec, err := in.Next()
+		if err == io.EOF {
+			if i != len(rows) {
+				t.Fatalf("%d rows, want %d", i, len(rows))
+			}
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		smallest = min(smallest, in.(*parquetInput).batchRows)
+		items := rec.Row[1].Items()
+		if rec.Row[0].I != int64(i) || len(items) != 1000 || items[999].I != int64(i^999) {
+			t.Fatalf("row %d: id %v, %d items", i, rec.Row[0], len(items))
+		}
+	}
+	if smallest > maxBatchEntries/1000 {
+		t.Errorf("batches of %d rows at the smallest, want at most %d", smallest, maxBatchEntries/1000)
 	}
 }
