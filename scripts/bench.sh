@@ -13,7 +13,9 @@
 # services: fanout's writer against parquet-go's GenericWriter, a Go
 # benchmark in functions/codec); BENCH_ONLY=profile only fanout profile
 # against DuckDB's SUMMARIZE; BENCH_ONLY=nested only nested JSONL to Parquet
-# against DuckDB (BENCH_NESTED bytes, 256MiB); BENCH_ONLY=commit only the commit of a job
+# against DuckDB (BENCH_NESTED bytes, 256MiB); BENCH_ONLY=sortby only what
+# --sort-by buys readers (DuckDB over a convert's output, sorted and not:
+# sortby_row); BENCH_ONLY=commit only the commit of a job
 # (BENCH_COMMIT bytes in BENCH_COMMIT_FILES files, 4GiB in 2000), copy
 # commit against no-copy commit.
 #
@@ -71,7 +73,7 @@ print_table() {
 # run-time schemas are not); WriteRows is the path a run-time schema takes.
 # The figure is CPU milliseconds per file (the process's user and system
 # time: steadier than wall time on a shared machine), the least of five runs.
-if [ "${BENCH_ONLY:-}" != profile ] && [ "${BENCH_ONLY:-}" != commit ] && [ "${BENCH_ONLY:-}" != nested ]; then
+if [ "${BENCH_ONLY:-}" != profile ] && [ "${BENCH_ONLY:-}" != commit ] && [ "${BENCH_ONLY:-}" != nested ] && [ "${BENCH_ONLY:-}" != sortby ]; then
 	echo "bench: Parquet writer vs parquet-go's GenericWriter" >&2
 	pq=$(go test -count 5 -run '^$' -bench BenchmarkParquetWriterVsParquetGo -benchtime 10x ./functions/codec/)
 	pq_cpu() { awk -v w="writer=$1-" '$1 ~ w {for (i = 2; i < NF; i++) if ($(i+1) == "cpu-ms/op" && (m == "" || $i < m)) m = $i} END {print m}' <<<"$pq"; }
@@ -123,12 +125,12 @@ gen() { # kind size dir [files]
 		touch "$3/.done-$2"
 	fi
 }
-case "${BENCH_ONLY:-}" in profile | nested) ;; *) gen text "$text_size" "$data/text-$text_size" ;; esac
+case "${BENCH_ONLY:-}" in profile | nested | sortby) ;; *) gen text "$text_size" "$data/text-$text_size" ;; esac
 [ "${BENCH_ONLY:-}" = nested ] || gen sales "$sales_size" "$data/sales-$sales_size"
 text="$data/text-$text_size"
 sales="$data/sales-$sales_size"
 bytes_of() { du -sb --exclude='.done-*' "$1" | cut -f1; }
-case "${BENCH_ONLY:-}" in profile | nested) ;; *) text_bytes=$(bytes_of "$text") ;; esac
+case "${BENCH_ONLY:-}" in profile | nested | sortby) ;; *) text_bytes=$(bytes_of "$text") ;; esac
 [ "${BENCH_ONLY:-}" = nested ] || sales_bytes=$(bytes_of "$sales")
 
 now() { date +%s.%N; }
@@ -175,6 +177,50 @@ profile_row() {
 	d=$(duck_secs "COPY (SELECT * FROM (SUMMARIZE SELECT * FROM read_csv('$sales/*.csv', header=true))) TO '$data/duck-summarize.csv'")
 	row "CSV profile (embedded)" "$f" "DuckDB SUMMARIZE" "$d" "$sales_bytes"
 }
+# duck_best SQL: the least of five runs of a query in one DuckDB, in
+# milliseconds (timed inside node: no start-up, a warm file cache).
+duck_best() {
+	NODE_PATH="$root/.cache/duckdb/node_modules" node -e '
+const { DuckDBInstance } = require("@duckdb/node-api");
+(async () => {
+  const db = await DuckDBInstance.create(":memory:", { threads: String(require("os").cpus().length) });
+  const c = await db.connect();
+  let best = Infinity;
+  for (let i = 0; i < 5; i++) {
+    const t0 = process.hrtime.bigint();
+    await c.runAndReadAll(process.argv[1]);
+    best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  console.log(best.toFixed(2));
+})().catch(e => { console.error(e.message); process.exit(1); });' "$1"
+}
+# sortby_row: what --sort-by buys a reader. The sales CSV converted to
+# Parquet partitioned by region twice, with --sort-by product and without,
+# both with row groups of BENCH_SORTBY_ROWGROUP rows (122880, DuckDB's own);
+# then DuckDB runs a selective query (one product of 5,000: the sorted
+# files' row-group statistics let it skip all but a row group or two) and
+# a full aggregation over each output. Ratios: unsorted time over sorted
+# (target: >= 3x for the selective query).
+sortby_row() {
+	local rg="${BENCH_SORTBY_ROWGROUP:-122880}" t_plain t_sorted sel agg
+	echo "bench: --sort-by product over $sales_size of sales CSV: convert, then DuckDB queries" >&2
+	t_plain=$(run_fanout sort-none --in "$sales/" --fn convert --partition-by region --row-group-size "$rg")
+	t_sorted=$(run_fanout sort-product --in "$sales/" --fn convert --partition-by region --row-group-size "$rg" --sort-by product)
+	rate_row "CSV -> Parquet by region, --sort-by product" "$t_sorted" "not sorted" "$t_plain" "s"
+	sel="SELECT count(*), sum(price) FROM read_parquet('%s/**/*.parquet', hive_partitioning=true) WHERE product = 'p0042'"
+	agg="SELECT region, product, count(*), sum(quantity), avg(price) FROM read_parquet('%s/**/*.parquet', hive_partitioning=true) GROUP BY ALL"
+	# shellcheck disable=SC2059
+	cost_row "DuckDB selective query (1 product of 5000)" "$(duck_best "$(printf "$sel" "$data/out-sort-product")")" \
+		"over unsorted output" "$(duck_best "$(printf "$sel" "$data/out-sort-none")")" "ms"
+	# shellcheck disable=SC2059
+	cost_row "DuckDB full aggregation by region, product" "$(duck_best "$(printf "$agg" "$data/out-sort-product")")" \
+		"over unsorted output" "$(duck_best "$(printf "$agg" "$data/out-sort-none")")" "ms"
+}
+if [ "${BENCH_ONLY:-}" = sortby ]; then
+	sortby_row
+	print_table
+	exit 0
+fi
 if [ "${BENCH_ONLY:-}" = profile ]; then
 	profile_row
 	print_table
@@ -243,6 +289,7 @@ d=$(duck_secs "COPY (SELECT * FROM read_csv('$sales/*.csv', header=true)) TO '$d
 row "CSV -> partitioned Parquet" "$f" "DuckDB" "$d" "$sales_bytes"
 profile_row
 nested_row
+sortby_row
 
 echo "bench: word count over $text_size on MinIO + Redis with two worker processes" >&2
 eval "$(scripts/services.sh up)"

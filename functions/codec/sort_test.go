@@ -390,3 +390,17 @@ FROM d JOIN m ON d.col = m.col AND d.rg = m.rg ORDER BY d.col, d.rg`, strings.Jo
 		t.Errorf("row groups of the sort key overlap: %s", out)
 	}
 }
+
+// sliceSource yields rows of a slice.
+type sliceSource struct {
+	rows []functions.Row
+	i    int
+}
+
+func (s *sliceSource) Next() (functions.Row, error) {
+	if s.i >= len(s.rows) {
+		return nil, io.EOF
+	}
+	s.i++
+	return s.rows[s.i-1], nil
+}
