@@ -1120,7 +1120,12 @@ func (in *parquetInput) openTranslated(name string, p *pageReader, cc *format.Co
 	if !ok {
 		return in.corrupt(in.rowBase, fmt.Errorf("column %q: parquet-go gives no file column chunk", name))
 	}
-	data, dataOff, err := in.translateChunk(cc, isLZ4)
+	var data []byte
+	var dataOff int64
+	err := catch(func() (err error) {
+		data, dataOff, err = in.translateChunk(cc, isLZ4)
+		return err
+	})
 	if err != nil {
 		return in.corrupt(in.rowBase, &ColumnError{Column: name, RowGroup: in.rg, Err: err})
 	}
