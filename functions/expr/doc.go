@@ -26,13 +26,19 @@
 //	         | operand                     (a bool column or literal on its own)
 //	op      := "=" | "==" | "!=" | "<>" | "<" | "<=" | ">" | ">="
 //	operand := column | literal
+//	column  := name ("." name | "[" integer "]" | "[" literal "]")*
 //
 // So `a = 1 or b = 2 and c = 3` means `a = 1 or (b = 2 and c = 3)`, and
 // `not a = 1` means `not (a = 1)`. Keywords (and, or, not, is, null, in, like,
 // true, false) are case-insensitive; column names are not.
 //
 // Columns are bare identifiers ([A-Za-z_][A-Za-z0-9_]*) or double-quoted
-// names for anything else ("user name", "order"). Literals are single-quoted
+// names for anything else ("user name", "order"). Inside nested columns,
+// a.b is a struct's field, x[1] a list's element (1 is the first, -1 the
+// last) and m['k'] a map's value (the key a literal of the key type), to
+// any depth (user.tags[1], "a b"."c d"); a field, element or key that is
+// not there, or a null on the way, is null. A list, struct or map itself
+// takes only is [not] null. Literals are single-quoted
 // strings, integers (42, -7), floats (0.5, 1e-3), true, false and null. A
 // quote is doubled inside the quotes it would close:
 //

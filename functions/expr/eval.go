@@ -38,17 +38,61 @@ func cell(row functions.Row, i int) functions.Value {
 	return functions.Value{}
 }
 
-// operand is a column (col >= 0) or a constant.
+// operand is a column (col >= 0), or a field or element inside a nested
+// one (path), or a constant.
 type operand struct {
-	col int
-	val functions.Value
+	col  int
+	path []step
+	val  functions.Value
 }
 
 func (o *operand) get(row functions.Row) functions.Value {
 	if o.col < 0 {
 		return o.val
 	}
-	return cell(row, o.col)
+	v := cell(row, o.col)
+	for i := range o.path {
+		v = o.path[i].apply(v)
+	}
+	return v
+}
+
+// step is one step into a nested value: a struct's field (a.b), a list's
+// element (x[1], 1-based; x[-1] the last), a map's value (m['k']).
+type step struct {
+	kind functions.Kind
+	i    int
+	key  functions.Value
+	typ  functions.Type // the result's, for its null
+}
+
+// apply takes the step from v: null when v is null or has no such field,
+// element or key.
+func (s *step) apply(v functions.Value) functions.Value {
+	if v.Valid {
+		items := v.Items()
+		switch s.kind {
+		case functions.KindStruct:
+			if s.i < len(items) {
+				return items[s.i]
+			}
+		case functions.KindList:
+			i := s.i - 1
+			if s.i < 0 {
+				i = len(items) + s.i
+			}
+			if i >= 0 && i < len(items) {
+				return items[i]
+			}
+		case functions.KindMap:
+			for j := 0; j+1 < len(items); j += 2 {
+				if items[j].Valid && functions.Compare(items[j], s.key) == 0 {
+					return items[j+1]
+				}
+			}
+		}
+	}
+	return functions.Null(s.typ)
 }
 
 type andNode struct{ l, r node }
@@ -100,9 +144,9 @@ func (n *boolNode) eval(row functions.Row) tri {
 	return truth(v.I != 0)
 }
 
-type isNullNode struct{ col int }
+type isNullNode struct{ x operand }
 
-func (n *isNullNode) eval(row functions.Row) tri { return truth(!cell(row, n.col).Valid) }
+func (n *isNullNode) eval(row functions.Row) tri { return truth(!n.x.get(row).Valid) }
 
 type op uint8
 
@@ -267,7 +311,7 @@ func compareIntFloat(i int64, f float64) (int, bool) {
 // inNode tests membership in a set of literals converted to the column's
 // type.
 type inNode struct {
-	col    int
+	x      operand
 	strs   map[string]struct{}
 	ints   map[int64]struct{}
 	floats map[float64]struct{}
@@ -295,7 +339,7 @@ func (n *inNode) add(v functions.Value) {
 }
 
 func (n *inNode) eval(row functions.Row) tri {
-	v := cell(row, n.col)
+	v := n.x.get(row)
 	if !v.Valid {
 		return unknown
 	}
@@ -312,12 +356,12 @@ func (n *inNode) eval(row functions.Row) tri {
 }
 
 type likeNode struct {
-	col int
+	x   operand
 	pat []likeTok
 }
 
 func (n *likeNode) eval(row functions.Row) tri {
-	v := cell(row, n.col)
+	v := n.x.get(row)
 	if !v.Valid {
 		return unknown
 	}
@@ -325,12 +369,12 @@ func (n *likeNode) eval(row functions.Row) tri {
 }
 
 type regexpNode struct {
-	col int
-	re  *regexp.Regexp
+	x  operand
+	re *regexp.Regexp
 }
 
 func (n *regexpNode) eval(row functions.Row) tri {
-	v := cell(row, n.col)
+	v := n.x.get(row)
 	if !v.Valid {
 		return unknown
 	}

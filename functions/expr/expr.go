@@ -157,6 +157,9 @@ func (p *parser) parseCmp() (node, error) {
 		return nil, err
 	}
 	t := p.peek()
+	if l.nested != nil && !t.isKeyword("is") {
+		return nil, p.errorf(l.pos, "%s is %s: compare its fields (a.b), elements (x[1]) or map values (m['k']); only is [not] null takes a nested value", l.name, l.nested.TypeString())
+	}
 	switch {
 	case t.kind == tOp:
 		p.next()
@@ -166,6 +169,9 @@ func (p *parser) parseCmp() (node, error) {
 		r, err := p.parseTerm()
 		if err != nil {
 			return nil, err
+		}
+		if r.nested != nil {
+			return nil, p.errorf(r.pos, "%s is %s: compare its fields (a.b), elements (x[1]) or map values (m['k'])", r.name, r.nested.TypeString())
 		}
 		return p.compare(l, t, r)
 	case t.isKeyword("is"):
@@ -180,7 +186,7 @@ func (p *parser) parseCmp() (node, error) {
 		if err := p.needColumn(l, "is null"); err != nil {
 			return nil, err
 		}
-		return maybeNot(not, &isNullNode{col: l.col}), nil
+		return maybeNot(not, &isNullNode{x: l.operand}), nil
 	case t.isKeyword("not") || t.isKeyword("in") || t.isKeyword("like"):
 		p.next()
 		not := t.isKeyword("not")
@@ -223,11 +229,14 @@ type term struct {
 	text string         // the literal's source text
 	null bool           // the null literal
 	str  bool           // a string literal
+	// nested is the column type of a term that is a list, struct or map
+	// (only is [not] null takes one).
+	nested *functions.Column
 }
 
 func (t term) describe() string {
 	if t.col >= 0 {
-		return fmt.Sprintf("%s column %s", t.typ, quoteIdent(t.name))
+		return fmt.Sprintf("%s column %s", t.typ, t.name)
 	}
 	return t.text
 }
@@ -272,13 +281,87 @@ func (p *parser) column(t token) (term, error) {
 	if i < 0 {
 		return term{}, p.errorf(t.pos, "unknown column %s%s", quoteIdent(t.text), p.known(t.text))
 	}
-	if c := p.schema.Columns[i]; c.IsNested() {
-		return term{}, p.errorf(t.pos, "column %s is %s: the where language does not reach into nested columns (no a.b or x[1] yet)", quoteIdent(t.text), c.TypeString())
-	}
 	if !slices.Contains(p.cols, t.text) {
 		p.cols = append(p.cols, t.text)
 	}
-	return term{operand: operand{col: i}, pos: t.pos, typ: p.schema.Columns[i].Type, name: t.text}, nil
+	tm := term{operand: operand{col: i}, pos: t.pos, name: quoteIdent(t.text)}
+	col := p.schema.Columns[i]
+	for {
+		switch k := p.peek().kind; {
+		case k == tDot:
+			p.next()
+			f := p.next()
+			if f.kind != tIdent && f.kind != tQIdent {
+				return term{}, p.errorf(f.pos, "expected a field name after %s., found %s", tm.name, f.describe())
+			}
+			if col.Type.Kind() != functions.KindStruct {
+				return term{}, p.errorf(f.pos, "%s is %s, not a struct: it has no field %s", tm.name, col.TypeString(), quoteIdent(f.text))
+			}
+			j := slices.IndexFunc(col.Fields, func(c functions.Column) bool { return c.Name == f.text })
+			if j < 0 {
+				names := make([]string, len(col.Fields))
+				for n, c := range col.Fields {
+					names[n] = quoteIdent(c.Name)
+				}
+				return term{}, p.errorf(f.pos, "%s has no field %s (fields: %s)", tm.name, quoteIdent(f.text), strings.Join(names, ", "))
+			}
+			col = col.Fields[j]
+			tm.path = append(tm.path, step{kind: functions.KindStruct, i: j, typ: col.Type})
+			tm.name += "." + quoteIdent(f.text)
+		case k == tLBrack:
+			open := p.next()
+			at := p.next()
+			if c := p.next(); c.kind != tRBrack {
+				return term{}, p.errorf(c.pos, "expected ] after %s[%s, found %s", tm.name, at.text, c.describe())
+			}
+			st := step{kind: col.Type.Kind()}
+			switch st.kind {
+			case functions.KindList:
+				n, err := strconv.Atoi(at.text)
+				if at.kind != tNumber || err != nil || n == 0 {
+					return term{}, p.errorf(at.pos, "%s is %s: index it with a non-zero integer (1 is the first element, -1 the last), not %s", tm.name, col.TypeString(), at.describe())
+				}
+				st.i = n
+				col = col.Elem()
+				tm.name += "[" + at.text + "]"
+			case functions.KindMap:
+				key, err := p.mapKey(at, col.MapKey())
+				if err != nil {
+					return term{}, p.errorf(at.pos, "%s is %s: %v", tm.name, col.TypeString(), err)
+				}
+				st.key = key
+				col = col.MapValue()
+				tm.name += "[" + at.text + "]"
+			default:
+				return term{}, p.errorf(open.pos, "%s is %s, not a list or map: it cannot be indexed", tm.name, col.TypeString())
+			}
+			st.typ = col.Type
+			tm.path = append(tm.path, st)
+		default:
+			tm.typ = col.Type
+			if col.IsNested() {
+				tm.nested = &col
+			}
+			return tm, nil
+		}
+	}
+}
+
+// mapKey is the literal token t as a value of a map's key type: a string
+// for string keys, an integer for integer keys.
+func (p *parser) mapKey(t token, key functions.Column) (functions.Value, error) {
+	switch {
+	case key.Type == functions.String && t.kind == tString:
+		return functions.StringValue(t.text), nil
+	case key.Type.IsInteger() && t.kind == tNumber:
+		if v, ok, err := functions.ParseText(key.Type, t.text); ok && err == nil {
+			return v, nil
+		}
+		if v, err := strconv.ParseInt(t.text, 10, 64); err == nil && key.Type == functions.Int64 {
+			return functions.IntValue(v), nil
+		}
+	}
+	return functions.Value{}, fmt.Errorf("look a key up with a literal of its key type %s, not %s", key.TypeString(), t.describe())
 }
 
 // known lists the schema's columns for an unknown column's error, or
@@ -470,7 +553,7 @@ func (p *parser) in(l term) (node, error) {
 	if t := p.next(); t.kind != tLParen {
 		return nil, p.errorf(t.pos, "expected '(' after in, found %s", t.describe())
 	}
-	n := &inNode{col: l.col}
+	n := &inNode{x: l.operand}
 	switch l.typ.Field() {
 	case functions.FieldS:
 		n.strs = map[string]struct{}{}
@@ -513,7 +596,7 @@ func (p *parser) like(l term) (node, error) {
 	if t.kind != tString {
 		return nil, p.errorf(t.pos, "expected a 'pattern' after like, found %s", t.describe())
 	}
-	return &likeNode{col: l.col, pat: compileLike(t.text)}, nil
+	return &likeNode{x: l.operand, pat: compileLike(t.text)}, nil
 }
 
 func (p *parser) regexp(l term, opTok token) (node, error) {
@@ -528,7 +611,7 @@ func (p *parser) regexp(l term, opTok token) (node, error) {
 	if err != nil {
 		return nil, p.errorf(t.pos, "bad regular expression: %v", err)
 	}
-	return maybeNot(opTok.text == "!~", &regexpNode{col: l.col, re: re}), nil
+	return maybeNot(opTok.text == "!~", &regexpNode{x: l.operand, re: re}), nil
 }
 
 // parseNumber reads an integer, or else a float, in decimal.

@@ -463,15 +463,57 @@ func TestTypedColumnsCompareExactly(t *testing.T) {
 	}
 }
 
-func TestNestedColumnIsRefusedClearly(t *testing.T) {
-	s, err := functions.ParseSchema("id:int64,tags:list(string)")
+// Field access into nested columns: a.b, x[1] (1-based, -1 the last),
+// m['k']; a missing field, element or key, or a null on the way, is null.
+func TestNestedFieldAccess(t *testing.T) {
+	s, err := functions.ParseSchema(`id:int64,tags:list(string),u:struct(name string, "geo x" struct(lat float64)),m:map(string, int64),mi:map(int32, bool)`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Compile("tags = 'x'", s); err == nil || !strings.Contains(err.Error(), "list(string)") || !strings.Contains(err.Error(), "nested") {
-		t.Errorf("Compile over a nested column: %v, want an error naming its type", err)
+	str, i64, f64 := functions.StringValue, functions.IntValue, functions.FloatValue
+	rows := []functions.Row{
+		{i64(1), functions.ListValue([]functions.Value{str("a"), str("b")}), functions.StructValue([]functions.Value{str("ann"), functions.StructValue([]functions.Value{f64(1.5)})}),
+			functions.MapValue([]functions.Value{str("k"), i64(7), str("n"), functions.Null(functions.Int64)}), functions.MapValue([]functions.Value{{Type: functions.Int32, Valid: true, I: 3}, functions.BoolValue(true)})},
+		{i64(2), functions.ListValue(nil), functions.StructValue([]functions.Value{functions.Null(functions.String), functions.Null(functions.Type(functions.KindStruct))}),
+			functions.MapValue(nil), functions.Null(functions.Type(functions.KindMap))},
+		{i64(3), functions.Null(functions.Type(functions.KindList)), functions.Null(functions.Type(functions.KindStruct)), functions.Null(functions.Type(functions.KindMap)), functions.Null(functions.Type(functions.KindMap))},
 	}
-	if _, err := Compile("id > 1", s); err != nil {
-		t.Errorf("a flat column of a schema with nested ones: %v", err)
+	for src, want := range map[string][]bool{
+		"tags[1] = 'a'":                          {true, false, false},
+		"tags[-1] = 'b'":                         {true, false, false},
+		"tags[3] is null":                        {true, true, true},
+		"u.name like 'a%'":                       {true, false, false},
+		`u."geo x".lat > 1`:                      {true, false, false},
+		`u."geo x" is null`:                      {false, true, true},
+		"m['k'] = 7":                             {true, false, false},
+		"m['n'] is null and m is not null":       {true, true, false},
+		"mi[3]":                                  {true, false, false},
+		"tags is null or u.name in ('x', 'ann')": {true, false, true},
+		"not tags[1] ~ '^a'":                     {false, false, false},
+	} {
+		e := mustCompile(t, src, s)
+		for i, r := range rows {
+			if got := e.Eval(r); got != want[i] {
+				t.Errorf("%s on row %d = %v, want %v", src, i+1, got, want[i])
+			}
+		}
+		if n := testing.AllocsPerRun(20, func() { e.Eval(rows[0]) }); n != 0 {
+			t.Errorf("%s: %v allocations per Eval, want 0", src, n)
+		}
+	}
+	for src, msg := range map[string]string{
+		"tags = 'x'":      `"tags" is list(string): compare its fields`,
+		"id = u":          `"u" is struct(name string, "geo x" struct(lat float64))`,
+		"u.nope = 1":      `"u" has no field "nope" (fields: "name", "geo x")`,
+		"id.x = 1":        `"id" is int64, not a struct`,
+		"tags[0] = 'a'":   "non-zero integer",
+		"m[1] = 1":        "key type string",
+		"u[1] = 1":        "not a list or map",
+		"u.\"geo x\" = 1": "compare its fields",
+		"tags[1 = 'a'":    "expected ]",
+	} {
+		if _, err := Compile(src, s); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("Compile(%s): %v, want an error saying %s", src, err, msg)
+		}
 	}
 }

@@ -16,6 +16,9 @@ const (
 	tLParen
 	tRParen
 	tComma
+	tDot    // . between a nested column and its field
+	tLBrack // [ of an element or map key
+	tRBrack
 )
 
 // token is one lexeme. text is unescaped for strings and quoted identifiers.
@@ -101,6 +104,10 @@ func lex(src string) ([]token, error) {
 				return nil, errorf(src, start, "invalid number %q", src[start:i])
 			}
 			toks = append(toks, token{kind: tNumber, pos: start, text: src[start:i]})
+		case c == '.' || c == '[' || c == ']':
+			kind := [...]tokKind{tDot, tLBrack, tRBrack}[strings.IndexByte(".[]", c)]
+			toks = append(toks, token{kind: kind, pos: i, text: src[i : i+1]})
+			i++
 		default:
 			op := scanOp(src[i:])
 			if op == "" {
