@@ -402,7 +402,7 @@ func writeInput(ctx context.Context, b objstore.Bucket, n int) error {
 // lists/) and returns the change to its spec.
 func writeInputList(ctx context.Context, b *simstore.Store, kind string) (func(*manifest.JobSpec), error) {
 	switch kind {
-	case inputListing:
+	case inputListing, "": // a listing unless told otherwise (the zero options of a test)
 		return func(s *manifest.JobSpec) { s.Inputs = []string{"s3://scale/in/"} }, nil
 	case inputInventory:
 		u, err := writeInventory(ctx, b)
