@@ -851,13 +851,20 @@ func NewParquetInput(ra io.ReaderAt, size int64, opts ParquetOptions) (functions
 					if err != nil {
 						return err
 					}
-					// A nested column reads as its own type, or as its
-					// JSON text.
-					if !root.column.SameType(sc) && sc.Type != functions.String {
+					// A nested column reads as its own type, as a wider
+					// one (the union of several files' schemas), or as
+					// its JSON text.
+					asText := sc.Type == functions.String
+					same := root.column.SameType(sc)
+					if !same && !asText && !nestedCastable(root.column, sc) {
 						return fmt.Errorf("%w: column %q is %s in the file; the schema says %s", ErrNestedColumn, sc.Name, root.column.TypeString(), sc.TypeString())
 					}
 					r := b.newNestedReader(root, i)
-					r.asText = sc.Type == functions.String
+					r.asText = asText
+					if !same && !asText {
+						to := sc
+						r.castTo = &to
+					}
 					in.nested = append(in.nested, r)
 					continue
 				}
@@ -931,9 +938,12 @@ func (in *parquetInput) Next() (*functions.Record, error) {
 	}
 	for _, r := range in.nested {
 		v := r.vals[i]
-		if r.asText && v.Valid {
+		switch {
+		case r.asText && v.Valid:
 			r.text = r.root.column.AppendJSON(r.text[:0], v)
 			v = functions.StringValue(string(r.text))
+		case r.castTo != nil:
+			v = r.cast(v, r.root.column, *r.castTo)
 		}
 		in.row[r.out] = v
 	}
@@ -1063,6 +1073,11 @@ func (in *parquetInput) openRowGroup() error {
 		}
 		headers, largest, translate, err := in.checkPages(cc, codec, r.p.headers[:0])
 		if err != nil {
+			if errors.Is(err, ErrUnsupportedParquet) && in.g.ioErr == nil {
+				// A limit of fanout's (a page's size, a compression
+				// ratio), not a corrupt file.
+				return in.refuse(&ColumnError{Column: r.name, RowGroup: in.rg, Err: err})
+			}
 			return in.corrupt(in.rowBase, &ColumnError{Column: r.name, RowGroup: in.rg, Err: err})
 		}
 		if open += largest; open > maxOpenPageBytes {
@@ -1233,7 +1248,7 @@ func (in *parquetInput) checkPages(cc *format.ColumnMetaData, codec format.Compr
 		case comp < 0 || uncomp < 0 || typ < 0:
 			return nil, 0, false, fmt.Errorf("page header at %d lacks its type or sizes", pos)
 		case comp > maxPageBytes || uncomp > maxPageBytes:
-			return nil, 0, false, fmt.Errorf("page at %d claims %d bytes (%d uncompressed), more than the %d allowed", pos, comp, uncomp, maxPageBytes)
+			return nil, 0, false, fmt.Errorf("%w: page at %d claims %d bytes (%d uncompressed), more than the %d allowed (a page is held whole in memory)", ErrUnsupportedParquet, pos, comp, uncomp, maxPageBytes)
 		case pos+int64(hlen)+comp > end:
 			return nil, 0, false, fmt.Errorf("page at %d (%d bytes) runs past the column chunk's end at %d", pos, comp, end)
 		case nvals < 0 || nvals > maxPageValues:

@@ -243,6 +243,36 @@ func TestParquetNested(t *testing.T) {
 	if recs, err = readAll(in); err != nil || len(recs) != 2 || recs[0].Row[0] != sv("[1,2]") {
 		t.Errorf("l as string: %v, %v", recs, err)
 	}
+	// A wider nested type (what the union of several files' schemas
+	// gives): elements widened, a struct field the file lacks null.
+	wider, err := functions.ParseSchema("l:list(int64),s:struct(y string, x int64)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err = NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Schema: wider})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err = readAll(in)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("wider: %v, %v", recs, err)
+	}
+	got = got[:0]
+	for _, r := range recs {
+		for i, c := range wider.Columns {
+			got = append(got, string(c.AppendJSON(nil, r.Row[i])))
+		}
+	}
+	if want := []string{"[1,2]", `{"y":null,"x":0}`, "[]", `{"y":null,"x":7}`}; !slices.Equal(got, want) {
+		t.Errorf("wider rows %q, want %q", got, want)
+	}
+	if items := recs[0].Row[0].Items(); items[0].Type != functions.Int64 {
+		t.Errorf("a widened element is %v, want int64", items[0].Type)
+	}
+	narrower, _ := functions.ParseSchema("s:struct(y string)")
+	if _, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Schema: narrower}); !errors.Is(err, ErrNestedColumn) {
+		t.Errorf("a struct schema lacking the file's field x: %v, want ErrNestedColumn", err)
+	}
 	asInt := &functions.Schema{Columns: []functions.Column{{Name: "l", Type: functions.Int64}}}
 	if _, err := NewParquetInput(bytes.NewReader(data), int64(len(data)), ParquetOptions{Schema: asInt}); !errors.Is(err, ErrNestedColumn) || !strings.Contains(err.Error(), `column "l" is list(int32) in the file; the schema says int64`) {
 		t.Errorf("schema naming a list column int64: %v", err)

@@ -20,6 +20,7 @@ package codec
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/parquet-go/parquet-go"
@@ -492,9 +493,11 @@ type pqNestedReader struct {
 	rowErrs    []error
 	hasRowErrs *bool
 	rowErr     error // the first conversion error met in the current row
-	// asText reads the column as its JSON text (a schema saying string).
+	// asText reads the column as its JSON text (a schema saying string);
+	// castTo, when set, is the wider type the schema reads it as.
 	asText bool
 	text   []byte
+	castTo *functions.Column
 	// slab holds the items of the values assembled: a new one when it
 	// is full, never reused (the values handed out keep pointing there).
 	slab []functions.Value
@@ -657,3 +660,67 @@ func (r *pqNestedReader) value(n *pqNode) (functions.Value, error) {
 
 // nestedColumn is the schema column of a nested column.
 func nestedColumn(n *pqNode) functions.Column { return n.column.Named(n.name) }
+
+// nestedCastable reports whether every value of the nested column type
+// from reads exactly as the type to, which the union of several files'
+// schemas gives (widerColumn in the planner): the same kinds, elements,
+// keys and values castable, every field of a struct in to's (by name; to
+// may have more, read as null), flat leaves as castable says.
+func nestedCastable(from, to functions.Column) bool {
+	if !from.IsNested() && !to.IsNested() {
+		return castable(from.Type, to.Type)
+	}
+	if from.Type != to.Type {
+		return false
+	}
+	switch from.Type.Kind() {
+	case functions.KindList:
+		return nestedCastable(from.Elem(), to.Elem())
+	case functions.KindMap:
+		return nestedCastable(from.MapKey(), to.MapKey()) && nestedCastable(from.MapValue(), to.MapValue())
+	}
+	for _, f := range from.Fields {
+		j := slices.IndexFunc(to.Fields, func(g functions.Column) bool { return g.Name == f.Name })
+		if j < 0 || !nestedCastable(f, to.Fields[j]) {
+			return false
+		}
+	}
+	return true
+}
+
+// cast converts v, a value of from, to the type to (nestedCastable).
+func (r *pqNestedReader) cast(v functions.Value, from, to functions.Column) functions.Value {
+	if !v.Valid {
+		return functions.Null(to.Type)
+	}
+	if !to.IsNested() {
+		return castValue(v, to.Type)
+	}
+	items := v.Items()
+	switch to.Type.Kind() {
+	case functions.KindList:
+		out := make([]functions.Value, len(items))
+		for i, e := range items {
+			out[i] = r.cast(e, from.Elem(), to.Elem())
+		}
+		return functions.ListValue(out)
+	case functions.KindMap:
+		out := make([]functions.Value, len(items))
+		for i := 0; i < len(items); i += 2 {
+			out[i] = r.cast(items[i], from.MapKey(), to.MapKey())
+			out[i+1] = r.cast(items[i+1], from.MapValue(), to.MapValue())
+		}
+		return functions.MapValue(out)
+	}
+	out := make([]functions.Value, len(to.Fields))
+	for j, g := range to.Fields {
+		out[j] = functions.Null(g.Type)
+		for i, f := range from.Fields {
+			if f.Name == g.Name {
+				out[j] = r.cast(items[i], f, g)
+				break
+			}
+		}
+	}
+	return functions.StructValue(out)
+}
