@@ -62,10 +62,16 @@ func (g *goroutineLambda) InvokeAsync(_ context.Context, function string, payloa
 				break
 			}
 		}
-		// A short life: each invocation manages a few chunks at most.
-		ctx, cancel := context.WithTimeout(g.ctx, 40*time.Millisecond)
+		// A short life: each invocation claims for 40ms, so it manages a
+		// few chunks at most, and finishes what it claimed, as the
+		// bootstrap does before its Lambda deadline. (Cancelling the
+		// invocation itself after 40ms, as this once did, cancelled every
+		// attempt that took longer: on a loaded machine a reduce task
+		// always did, and the job never committed.)
+		ctx, cancel := context.WithTimeout(g.ctx, 30*time.Second)
 		defer cancel()
-		g.eng.Work(ctx, fanout.WorkOptions{Concurrency: req.Concurrency, Job: req.Job, ExitWhenIdle: true, Grace: 20 * time.Millisecond})
+		g.eng.Work(ctx, fanout.WorkOptions{Concurrency: req.Concurrency, Job: req.Job, ExitWhenIdle: true,
+			Deadline: time.Now().Add(40 * time.Millisecond), Grace: 20 * time.Millisecond})
 		g.ran.Add(1)
 	}()
 	return nil
