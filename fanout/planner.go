@@ -375,6 +375,11 @@ func (p *planRun) listAll(ctx context.Context) error {
 		store := loc.StoreURL()
 		sameStore := store == p.outLoc.StoreURL()
 		list := func(ctx context.Context) iter.Seq2[objstore.ObjectInfo, error] { return b.List(ctx, listPrefix, nil) }
+		if loc.Scheme == "s3" { // several LIST requests at once on a long listing (listing.go)
+			list = func(ctx context.Context) iter.Seq2[objstore.ObjectInfo, error] {
+				return parallelList(ctx, b, listPrefix)
+			}
+		}
 		for info, err := range listAhead(ctx, list) {
 			if err != nil {
 				return fmt.Errorf("listing %s: %w", in, err)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -32,7 +33,11 @@ type syntheticBucket struct {
 
 func (s syntheticBucket) List(ctx context.Context, prefix string, opts *objstore.ListOptions) iter.Seq2[objstore.ObjectInfo, error] {
 	return func(yield func(objstore.ObjectInfo, error) bool) {
-		for i := range s.n {
+		first := 0
+		if opts != nil && opts.StartAfter != "" { // the first key past it
+			first = sort.Search(s.n, func(i int) bool { return fmt.Sprintf("%sobj-%08d.txt", prefix, i) > opts.StartAfter })
+		}
+		for i := first; i < s.n; i++ {
 			info := objstore.ObjectInfo{Key: fmt.Sprintf("%sobj-%08d.txt", prefix, i), Size: 100 + int64(i%900), ETag: fmt.Sprintf("%032x", i)}
 			if !yield(info, nil) {
 				return
