@@ -504,6 +504,19 @@ func (e *Engine) giveBackLost(ctx context.Context, js *jobState, lost *LostUploa
 	default:
 		return
 	}
+	// A committer that read the markers before another one gave this
+	// task back must not give back the attempt that ran since: its
+	// upload is not lost. Only a marker that still names the lost upload
+	// goes; one gone or naming another upload means the task runs or ran
+	// again, and the commit follows.
+	if names, err := markerNamesUpload(ctx, js, marker, lost); err != nil {
+		e.log.Warn("giving a task whose upload is gone back: its marker unread", "job", js.job, "task", task, "err", err)
+		return
+	} else if !names {
+		lost.Task, lost.Requeued = task, true
+		e.log.Warn("a winning upload is gone; its task was given back by another committer", "job", js.job, "task", task, "file", lost.Key)
+		return
+	}
 	if err := e.cfg.Admin.Finish(ctx, js.job); err != nil {
 		e.log.Warn("giving a task whose upload is gone back: the queue did not forget the job", "job", js.job, "task", task, "err", err)
 		return
@@ -522,4 +535,29 @@ func (e *Engine) giveBackLost(ctx context.Context, js *jobState, lost *LostUploa
 	if err := e.cfg.Queue.Enqueue(ctx, js.queueSpec(), []string{task}); err != nil {
 		e.log.Warn("enqueueing the task given back failed; the job's next step enqueues it", "job", js.job, "task", task, "err", err)
 	}
+}
+
+// markerNamesUpload reports whether the marker at key still names the
+// lost upload (false when the marker is gone).
+func markerNamesUpload(ctx context.Context, js *jobState, key string, lost *LostUploadError) (bool, error) {
+	if lost.Upload == "" {
+		return true, nil
+	}
+	body, err := readAll(ctx, js.out, key, 256<<20)
+	if errors.Is(err, objstore.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	m, err := manifest.DecodeMarker(body)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", key, err)
+	}
+	for _, f := range append(slices.Clone(m.Files), m.RejectedFiles...) {
+		if f.Key == lost.Key && f.Upload != nil && f.Upload.ID == lost.Upload {
+			return true, nil
+		}
+	}
+	return false, nil
 }

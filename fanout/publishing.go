@@ -91,6 +91,7 @@ import (
 // naming it.
 type LostUploadError struct {
 	Key      string
+	Upload   string // the lost upload's ID
 	Task     string // the map chunk or reduce task given back, when Requeued
 	Requeued bool
 	Err      error
@@ -197,7 +198,7 @@ func publishFile(ctx context.Context, b objstore.Bucket, f manifest.OutputFile, 
 			}
 		}
 		if errors.Is(err, objstore.ErrNotFound) {
-			return f, &LostUploadError{Key: f.Key, Err: err}
+			return f, &LostUploadError{Key: f.Key, Upload: f.Upload.ID, Err: err}
 		}
 		if err != nil {
 			return f, fmt.Errorf("completing the upload of %s: %w", f.Key, err)
