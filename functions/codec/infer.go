@@ -298,11 +298,10 @@ func InferCSVSchema(r io.Reader, opts CSVOptions, header []string, maxRows int) 
 }
 
 // inferNestedJSON: InferSchema makes JSON arrays and objects nested
-// columns. Off until fanout's Parquet reader reads nested columns back (a
-// job's Parquet output is some other job's input): arrays and objects are
-// JSON text in a string column until then; a --arg schema= naming nested
-// types reads them as such today.
-const inferNestedJSON = false
+// columns (list, struct, map); it waited for fanout's Parquet reader to
+// read nested columns back, since a job's Parquet output is another job's
+// input.
+const inferNestedJSON = true
 
 // inferJSONL is InferSchema for JSONL; without nested, a column of arrays
 // or objects is a string holding their JSON text.

@@ -59,7 +59,7 @@ func TestInferSchema(t *testing.T) {
 		{
 			name: "jsonl union of keys in order", format: "jsonl",
 			data: `{"a":1,"b":"x"}` + "\n" + `{"c":true,"a":2.5,"d":{"x":1}}` + "\n" + `{"e":"2024-05-01T00:00:00Z","f":null,"g":[1]}` + "\n" + `{"h":1.0}`,
-			want: "a:float64,b:string,c:bool,d:string,e:timestamptz,f:string,g:string,h:float64",
+			want: "a:float64,b:string,c:bool,d:struct(x int64),e:timestamptz,f:string,g:list(int64),h:float64",
 		},
 		{
 			name: "integers beyond int64 are exact decimals", format: "jsonl",

@@ -326,7 +326,7 @@ func (s *sampler) textInput(ctx context.Context, info objstore.ObjectInfo, forma
 			return nil, fmt.Errorf("%s: %w", info.Key, err)
 		}
 		for i := range schema.Columns {
-			schema.Columns[i].Type = functions.String
+			schema.Columns[i] = functions.Flat(functions.String).Named(schema.Columns[i].Name) // a nested column's JSON text
 		}
 	}
 	csv, err := codec.ParseCSVArgs(s.args)
