@@ -175,7 +175,8 @@ type Sorter struct {
 	rows    []seqRow
 	slab    []functions.Value // values the rows are cut from
 	mem     int64
-	runs    []*os.File
+	runs    []string   // the spilled runs' files, in the order written
+	open    []*os.File // the runs being read
 	added   int64
 	spilled int
 	buf     []byte
@@ -248,14 +249,11 @@ func (s *Sorter) Spill() error {
 		return nil
 	}
 	s.sortRows()
-	f, err := os.CreateTemp(s.opts.TempDir, "fanout-sort-*")
+	name, err := s.writeRun(&seqSource{rows: s.rows})
 	if err != nil {
-		return fmt.Errorf("codec: sort: spill: %w", err)
-	}
-	s.runs = append(s.runs, f)
-	if err := s.writeRun(f, &seqSource{rows: s.rows}); err != nil {
 		return err
 	}
+	s.runs = append(s.runs, name)
 	s.spilled++
 	clear(s.rows)
 	s.rows, s.slab, s.mem = s.rows[:0], nil, 0
@@ -291,6 +289,10 @@ func (s *Sorter) Sorted() (RowSource, error) {
 	return NewMerge(s.cmp, srcs), nil
 }
 
+// Runs are closed once written and opened again to be merged, so that a
+// task with many sorted files open holds no descriptor per spilled run,
+// and a merge at most sortFanIn.
+
 // mergeLevel merges the first sortFanIn runs into one run at the end.
 func (s *Sorter) mergeLevel() error {
 	first := s.runs[:sortFanIn]
@@ -298,25 +300,34 @@ func (s *Sorter) mergeLevel() error {
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(s.opts.TempDir, "fanout-sort-*")
-	if err != nil {
-		return fmt.Errorf("codec: sort: merge: %w", err)
+	name, err := s.writeRun(NewMerge(s.cmp, srcs))
+	errs := []error{err, s.closeOpen()}
+	if err == nil {
+		for _, r := range first {
+			errs = append(errs, removeTemp(r))
+		}
+		// The merged run takes the place of the runs it holds, first:
+		// rows equal on the keys stay in the order they were added.
+		s.runs = slices.Replace(s.runs, 0, sortFanIn, name)
 	}
-	if err := s.writeRun(f, NewMerge(s.cmp, srcs)); err != nil {
-		return errors.Join(err, removeTemp(f))
-	}
-	var errs []error
-	for _, r := range first {
-		errs = append(errs, removeTemp(r))
-	}
-	// The merged run takes the place of the runs it holds, first: rows
-	// equal on the keys stay in the order they were added.
-	s.runs = slices.Replace(s.runs, 0, sortFanIn, f)
 	return errors.Join(errs...)
 }
 
-// writeRun writes the rows of src to f.
-func (s *Sorter) writeRun(f *os.File, src RowSource) error {
+// writeRun writes the rows of src to a new temporary file and returns
+// its name (the file is removed on failure).
+func (s *Sorter) writeRun(src RowSource) (name string, err error) {
+	f, err := os.CreateTemp(s.opts.TempDir, "fanout-sort-*")
+	if err != nil {
+		return "", fmt.Errorf("codec: sort: spill: %w", err)
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("codec: sort: spill: %w", cerr)
+		}
+		if err != nil {
+			err = errors.Join(err, removeTemp(f.Name()))
+		}
+	}()
 	bw := bufio.NewWriterSize(f, writeBufferSize)
 	for {
 		r, err := src.Next()
@@ -324,28 +335,40 @@ func (s *Sorter) writeRun(f *os.File, src RowSource) error {
 			break
 		}
 		if err != nil {
-			return err
+			return "", err
 		}
 		s.buf = appendSpillRow(s.buf[:0], r)
 		if _, err := bw.Write(s.buf); err != nil {
-			return fmt.Errorf("codec: sort: spill: %w", err)
+			return "", fmt.Errorf("codec: sort: spill: %w", err)
 		}
 	}
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("codec: sort: spill: %w", err)
+		return "", fmt.Errorf("codec: sort: spill: %w", err)
 	}
-	return nil
+	return f.Name(), nil
 }
 
-func (s *Sorter) openRuns(runs []*os.File) ([]RowSource, error) {
+// openRuns opens runs to be read (s.open holds them until closeOpen).
+func (s *Sorter) openRuns(runs []string) ([]RowSource, error) {
 	srcs := make([]RowSource, len(runs))
-	for i, f := range runs {
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
+	for i, name := range runs {
+		f, err := os.Open(name)
+		if err != nil {
 			return nil, fmt.Errorf("codec: sort: %w", err)
 		}
+		s.open = append(s.open, f)
 		srcs[i] = &runSource{r: bufio.NewReaderSize(f, 64<<10), schema: s.schema, row: make(functions.Row, len(s.schema.Columns))}
 	}
 	return srcs, nil
+}
+
+func (s *Sorter) closeOpen() error {
+	var errs []error
+	for _, f := range s.open {
+		errs = append(errs, f.Close())
+	}
+	s.open = nil
+	return errors.Join(errs...)
 }
 
 // seqRow is a row held by a Sorter and its place among the rows held,
@@ -380,20 +403,19 @@ func (s *seqSource) Next() (functions.Row, error) {
 
 // Close removes the sorter's temporary files and drops its rows.
 func (s *Sorter) Close() error {
-	var errs []error
-	for _, f := range s.runs {
-		errs = append(errs, removeTemp(f))
+	errs := []error{s.closeOpen()}
+	for _, name := range s.runs {
+		errs = append(errs, removeTemp(name))
 	}
 	s.runs, s.rows, s.slab, s.mem = nil, nil, nil, 0
 	return errors.Join(errs...)
 }
 
-func removeTemp(f *os.File) error {
-	err := f.Close()
-	if rerr := os.Remove(f.Name()); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
-		err = errors.Join(err, rerr)
+func removeTemp(name string) error {
+	if err := os.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
-	return err
+	return nil
 }
 
 // appendSpillRow appends row exactly (floats by their bits, NaN payloads

@@ -219,7 +219,8 @@ func TestSortMatchesDuckDB(t *testing.T) {
 // TestSorterSpillsAndStaysStable sorts on one key with many ties: with a
 // budget that spills more runs than one merge step reads (levels of
 // merges), the output equals a serial stable sort of the input (an
-// independent oracle: slices.SortStableFunc on the key's integer), and no
+// independent oracle: slices.SortStableFunc on the key's integer), the
+// spilled runs hold no file descriptor while rows are added, and no
 // temporary file is left.
 func TestSorterSpillsAndStaysStable(t *testing.T) {
 	schema := &functions.Schema{Columns: []functions.Column{{Name: "k", Type: functions.Int64}, {Name: "pos", Type: functions.Int64}, {Name: "pad", Type: functions.String}}}
@@ -231,6 +232,8 @@ func TestSorterSpillsAndStaysStable(t *testing.T) {
 	want := slices.Clone(rows)
 	slices.SortStableFunc(want, func(a, b functions.Row) int { return int(b[0].I - a[0].I) }) // DESC
 	dir := t.TempDir()
+	fds := func() int { e, _ := os.ReadDir("/proc/self/fd"); return len(e) }
+	before := fds()
 	s, err := NewSorter(schema, SortOptions{Keys: []SortKey{{Column: "k", Desc: true}}, MemoryBytes: 4 << 10, TempDir: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -242,6 +245,9 @@ func TestSorterSpillsAndStaysStable(t *testing.T) {
 	}
 	if s.Spills() <= sortFanIn {
 		t.Fatalf("%d runs spilled, want more than %d to merge in levels", s.Spills(), sortFanIn)
+	}
+	if after := fds(); before > 0 && after > before+2 {
+		t.Errorf("%d descriptors open after %d runs spilled, %d before: a run keeps a descriptor until it is merged", after, s.Spills(), before)
 	}
 	src, err := s.Sorted()
 	if err != nil {
