@@ -16,7 +16,8 @@ package fanout
 //  4. once nothing waits to be claimed, stragglers get backup attempts;
 //  5. once nothing is pending or running, dead-lettered tasks get failed
 //     markers, tasks the queue lost are enqueued again, and when every map
-//     chunk has a marker the reduce stage is prepared and enqueued;
+//     chunk has a marker the reduce stage, or the compaction stage
+//     (compactor.go), is prepared and enqueued;
 //  6. when every task has a marker, the job is committed under its commit
 //     lease (another committer holding it makes the step report Busy).
 //
@@ -258,7 +259,7 @@ func (e *Engine) startBackups(ctx context.Context, js *jobState) {
 		if t.Running < limit {
 			break
 		}
-		if _, backup := BackupOf(t.Chunk); backup || manifest.IsReduceTask(t.Chunk) {
+		if _, backup := BackupOf(t.Chunk); backup || manifest.IsReduceTask(t.Chunk) || manifest.IsCompactTask(t.Chunk) {
 			// Reduce tasks get none: they start together when the map
 			// stage ends, so a median of map chunks says nothing of
 			// them, and a backup reads every shuffle file again.
@@ -343,6 +344,9 @@ func (e *Engine) settleDead(ctx context.Context, js *jobState) (bool, error) {
 	}
 	if ok, err := e.settleMissing(ctx, js, scan.missing); !ok || err != nil {
 		return false, err
+	}
+	if js.compacts() {
+		return e.settleCompaction(ctx, js)
 	}
 	if js.m.Reducers == 0 {
 		return true, nil

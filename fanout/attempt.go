@@ -67,6 +67,8 @@ func (e *Engine) countTask(ctx context.Context, js *jobState, m *manifest.ChunkM
 	}
 	var c TaskCounts
 	switch {
+	case manifest.IsCompactTask(m.Chunk):
+		return // its rows were counted by their map chunks
 	case manifest.IsReduceTask(m.Chunk):
 		c.RecordsOut = m.RecordsOut
 	case js.m.Reducers > 0:

@@ -173,7 +173,11 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	}
 	rec := &manifest.CommitRecord{Version: manifest.Version, Job: js.job, Chunks: js.m.Chunks}
 	var durations []time.Duration
-	err := e.walkMarkers(ctx, js, js.m.Chunks, manifest.ChunkID,
+	compact, err := e.openCompaction(ctx, js) // nil unless the job compacts (compactor.go)
+	if err != nil {
+		return nil, err
+	}
+	err = e.walkMarkers(ctx, js, js.m.Chunks, manifest.ChunkID,
 		func(id string) string { return js.layout.MarkerKey(js.job, id) },
 		func(m *manifest.ChunkMarker) error {
 			accountMarker(rec, m)
@@ -182,7 +186,7 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 				return nil
 			}
 			if js.m.Reducers == 0 {
-				rec.Files = append(rec.Files, m.Files...)
+				rec.Files = append(rec.Files, compact.keep(m.Files)...)
 				rec.RecordsOut += m.RecordsOut
 			}
 			rec.RecordsIn += m.RecordsIn
@@ -205,6 +209,11 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	}
 	if err := checkRejected(js, rec); err != nil {
 		return nil, err // --max-rejected passed: nothing is published
+	}
+	if compact != nil {
+		if err := e.commitCompaction(ctx, js, compact, rec, &durations); err != nil {
+			return nil, err
+		}
 	}
 	if js.m.Reducers > 0 {
 		// The reduce tasks' files are the job's output; none may fail.
@@ -254,6 +263,11 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	sortRejected(rec)
 	for _, f := range rec.Files {
 		rec.BytesOut += f.Size
+	}
+	rec.Partitions = partitionFiles(rec.Files, js.m.TargetFileSize)
+	if small, many := SmallFiles(rec.Partitions); many {
+		e.log.Warn("the job commits many small files", "job", js.job, "files", len(rec.Files), "small", small,
+			"partitions", len(rec.Partitions), "hint", "--target-file-size merges them (docs/filesizing.md)")
 	}
 	rec.Timings = summarise(durations, wall)
 	rec.S3Requests += commitRequests(js, rec)
@@ -483,7 +497,10 @@ func summarise(ds []time.Duration, wall time.Duration) manifest.Timings {
 // untouched). A map chunk of an aggregating job (a lost rejected-records
 // file) is not given back: running it again would change the reduce
 // stage's input under a commit that has fenced the output; the job then
-// fails naming the file.
+// fails naming the file. The same holds for a map chunk of a job with a
+// compaction stage, whose plan names the chunk's files; a compaction
+// task's marker goes from under its plan (compactor.go), and the task
+// merges the same staged files again.
 func (e *Engine) giveBackLost(ctx context.Context, js *jobState, lost *LostUploadError) {
 	name, ok := strings.CutPrefix(path.Base(lost.Key), fileStem(js.job, "")) // part-<job>-<task>-<n>.<ext>
 	task, _, cut := strings.Cut(name, "-")
@@ -492,6 +509,13 @@ func (e *Engine) giveBackLost(ctx context.Context, js *jobState, lost *LostUploa
 	}
 	var marker string
 	switch reduce := manifest.IsReduceTask(task); {
+	case manifest.IsCompactTask(task) && js.compacts():
+		plan, err := e.compactPlanID(ctx, js)
+		if err != nil {
+			e.log.Warn("giving a compaction task whose upload is gone back: no compaction plan", "job", js.job, "task", task, "err", err)
+			return
+		}
+		marker = js.layout.CompactMarkerKey(js.job, plan, task)
 	case reduce && js.m.Reducers > 0:
 		shuffle, err := e.shuffleID(ctx, js)
 		if err != nil {
@@ -499,7 +523,9 @@ func (e *Engine) giveBackLost(ctx context.Context, js *jobState, lost *LostUploa
 			return
 		}
 		marker = js.layout.ReduceMarkerKey(js.job, shuffle, task)
-	case !reduce && js.m.Reducers == 0:
+	case !reduce && js.m.Reducers == 0 && !js.compacts():
+		// A compacting job's map chunk is not given back: its plan names
+		// the chunk's files (compactor.go); the job fails naming the file.
 		marker = js.layout.MarkerKey(js.job, task)
 	default:
 		return

@@ -34,7 +34,12 @@
 //  6. Fail: a function error is reported to the queue, which retries with
 //     jittered backoff or dead-letters the chunk; a dead chunk gets a failed
 //     marker with the reason, so the bucket knows it too.
-//  7. Commit (committer.go): once every chunk has a marker, the output is
+//  7. Compact (compactor.go): a map-only job with a target file size
+//     merges each partition's small files into files of about the target
+//     in compaction tasks, enqueued once every map chunk has a marker and
+//     fenced like every task (an aggregating job's reduce stage, reducer.go,
+//     comes here instead).
+//  8. Commit (committer.go): once every task has a marker, the output is
 //     fenced for the job (owner.go: a job claims its output before it is
 //     planned, and publishes only while it still owns it), the winning
 //     files are put in place without a copy (uploads completed, staged
@@ -48,7 +53,7 @@
 //     dead tasks, start the reduce stage, backups, commit) is one step,
 //     advance.go, taken by Wait, TryCommit, Advance (the Lambda driver and
 //     sweep) and idle workers.
-//  8. Collect (gc.go, fanout gc): what jobs that can never commit left
+//  9. Collect (gc.go, fanout gc): what jobs that can never commit left
 //     (their prefix, their open uploads) is removed on request, never the
 //     owner job's while it runs or commits.
 //
@@ -58,6 +63,8 @@
 //	<out>/_fanout/<job>/plans/<plan>/000000.json      manifest shards
 //	<out>/_fanout/<job>/chunks/<hh>/<chunk>.json      chunk markers (<hh>: manifest.ChunkSpread)
 //	<out>/_fanout/<job>/staging/<hh>/<chunk>/<epoch>/<random>/...   attempts' output (names end in .staged)
+//	<out>/_fanout/<job>/compact.json                  the compaction plan (compactor.go)
+//	<out>/_fanout/<job>/compact/<plan>/<task>.json    compaction task markers
 //	<out>/_fanout/<job>/_COMMITTED                    the commit record
 //	<out>/_fanout/<job>/_CANCELLED                    the cancel record (cancel.go)
 //	<out>/_fanout/<job>/_REMOVED                      gc's tombstone of a job that lost the output (gc.go)

@@ -22,18 +22,28 @@ const (
 
 // Result is what a finished (or inspected) job reports.
 type Result struct {
-	Job        string                 `json:"job"`
-	State      string                 `json:"state"`
-	Chunks     int                    `json:"chunks"`
-	Objects    int64                  `json:"objects"`
-	RecordsIn  int64                  `json:"records_in"`
-	RecordsOut int64                  `json:"records_out"`
-	BytesIn    int64                  `json:"bytes_in"`
-	BytesOut   int64                  `json:"bytes_out"`
-	Output     string                 `json:"output"`
-	Files      int                    `json:"files"`
-	Failed     []manifest.FailedChunk `json:"failed,omitempty"`
-	Error      string                 `json:"error,omitempty"`
+	Job        string `json:"job"`
+	State      string `json:"state"`
+	Chunks     int    `json:"chunks"`
+	Objects    int64  `json:"objects"`
+	RecordsIn  int64  `json:"records_in"`
+	RecordsOut int64  `json:"records_out"`
+	BytesIn    int64  `json:"bytes_in"`
+	BytesOut   int64  `json:"bytes_out"`
+	Output     string `json:"output"`
+	Files      int    `json:"files"`
+	// Partitions counts a committed job's files, bytes and rows per
+	// partition (manifest.CommitRecord.Partitions); SmallFiles the files
+	// under half the target file size, and ManySmallFiles says there are
+	// enough of them to be worth a warning (SmallFiles). Compacted counts
+	// the map stage's small files merged by the compaction stage.
+	Partitions     []manifest.PartitionFiles `json:"partitions,omitempty"`
+	SmallFiles     int                       `json:"small_files,omitempty"`
+	ManySmallFiles bool                      `json:"many_small_files,omitempty"`
+	Compacted      int                       `json:"compacted,omitempty"`
+	CompactTasks   int                       `json:"compact_tasks,omitempty"`
+	Failed         []manifest.FailedChunk    `json:"failed,omitempty"`
+	Error          string                    `json:"error,omitempty"`
 	// Replaces is the job whose committed output this job's commit
 	// replaced (--overwrite); ReplacedBy the job that replaced this
 	// committed job's output since (Status).
@@ -462,6 +472,8 @@ func (e *Engine) result(js *jobState, rec *manifest.CommitRecord, start time.Tim
 		res.Timings = &t
 	}
 	res.setRejections(rec.Rejections)
+	res.Partitions, res.Compacted, res.CompactTasks = rec.Partitions, rec.Compacted, rec.CompactTasks
+	res.SmallFiles, res.ManySmallFiles = SmallFiles(rec.Partitions)
 	return res
 }
 

@@ -20,11 +20,19 @@ import (
 const (
 	// maxOpenPartitions bounds the partition files one attempt keeps open;
 	// past it the least recently written one is finished and uploaded, and
-	// a later row of that partition starts a new file.
-	maxOpenPartitions = 32
+	// a later row of that partition starts a new file. It was 32: a chunk
+	// whose rows spread over 100 partition values then ended and restarted
+	// a file every few rows (128 MiB of orders CSV by store wrote 221,000
+	// files in 6 minutes without finishing a chunk: docs/filesizing.md).
+	maxOpenPartitions = 256
 	// spoolMemory is how much of one output file stays in memory before it
-	// spills to a temporary file.
-	spoolMemory = 2 << 20
+	// spills to a temporary file, while few are open; a file opened beside
+	// many gets a share of spoolBudget, at least minSpoolMemory, so that
+	// the spools of one attempt hold at most 16 x 2 MiB + 240 x 128 KiB
+	// (64 MiB, what 32 files of 2 MiB held).
+	spoolMemory    = 2 << 20
+	spoolBudget    = 32 << 20
+	minSpoolMemory = 128 << 10
 	// rowGroupBudget bounds the rows an attempt's open Parquet files
 	// buffer together (an estimate of the values' bytes): a file ends its
 	// row group once it holds more than its share. With one file open the
@@ -75,6 +83,20 @@ type stagedOutput struct {
 	paths   map[string]string
 	pathKey []byte
 	codec   rowCodec
+
+	// partition is the Hive path of every row when partIdx is empty (a
+	// compaction task's output: one partition, its columns not in the
+	// rows).
+	partition string
+	// maxBytes and maxRows end a file at that size (bytes written: a
+	// Parquet file's last row group is not counted until it is) or that
+	// many rows (0: no limit): the job's target file size and
+	// --max-rows-per-file.
+	maxBytes, maxRows int64
+	// compactBelow, when positive, makes a file smaller than it a staged
+	// object readable by the compaction stage instead of an open upload
+	// (compactor.go): a map attempt of a job that right-sizes its files.
+	compactBelow int64
 }
 
 type stagedFile struct {
@@ -111,13 +133,10 @@ type outputTask struct {
 // SortBy, each file's rows are sorted (codec.SortedWriter) before it is
 // written out.
 func newStagedOutput(ctx context.Context, js *jobState, t outputTask) (*stagedOutput, error) {
-	spec := js.m.Spec
-	format, partitionBy, schema := spec.OutputFormat, spec.PartitionBy, t.schema
-	o := &stagedOutput{ctx: ctx, b: js.out, layout: js.layout, prefix: t.prefix, stem: fileStem(js.job, t.task), format: format, ext: extension(format), open: map[string]*stagedFile{},
-		strings: codec.NewStringTable()}
-	o.writerOpts = codec.WriterOptions{Strings: o.strings, RowGroupRows: spec.RowGroupRows, RowGroupBytes: spec.RowGroupBytes}
+	schema := t.schema
+	o := newOutputOf(ctx, js, t.prefix, t.task)
 	isPart := map[int]bool{}
-	for _, name := range partitionBy {
+	for _, name := range js.m.Spec.PartitionBy {
 		i := schema.Index(name)
 		if i < 0 {
 			return nil, functions.Permanent(fmt.Errorf("partition column %q is not in the output (%s)", name, strings.Join(schema.Names(), ", ")))
@@ -133,14 +152,8 @@ func newStagedOutput(ctx context.Context, js *jobState, t outputTask) (*stagedOu
 			o.fileSchema.Columns = append(o.fileSchema.Columns, c)
 		}
 	}
-	if len(spec.SortBy) > 0 {
-		o.sort = codec.SortOptions{MemoryBytes: cmp.Or(t.sortMemory, DefaultSortMemory), TempDir: t.tempDir}
-		for _, k := range spec.SortBy {
-			o.sort.Keys = append(o.sort.Keys, codec.SortKey{Column: k.Column, Desc: k.Desc, NullsFirst: k.NullsFirst})
-		}
-		if _, err := codec.CompareRows(o.fileSchema, o.sort.Keys); err != nil {
-			return nil, functions.Permanent(fmt.Errorf("--sort-by: %w", err))
-		}
+	if err := o.sortBy(js.m.Spec, t); err != nil {
+		return nil, err
 	}
 	o.vals = make([]functions.Value, len(o.partIdx))
 	o.paths = map[string]string{}
@@ -151,6 +164,45 @@ func newStagedOutput(ctx context.Context, js *jobState, t outputTask) (*stagedOu
 	o.codec = rowCodec{schema: partSchema, keys: len(o.partIdx)}
 	o.rowBuf = make(functions.Row, len(o.keepIdx))
 	return o, nil
+}
+
+// sortBy sets up the sorted files of a spec with SortBy.
+func (o *stagedOutput) sortBy(spec manifest.JobSpec, t outputTask) error {
+	if len(spec.SortBy) == 0 {
+		return nil
+	}
+	o.sort = codec.SortOptions{MemoryBytes: cmp.Or(t.sortMemory, DefaultSortMemory), TempDir: t.tempDir}
+	for _, k := range spec.SortBy {
+		o.sort.Keys = append(o.sort.Keys, codec.SortKey{Column: k.Column, Desc: k.Desc, NullsFirst: k.NullsFirst})
+	}
+	if _, err := codec.CompareRows(o.fileSchema, o.sort.Keys); err != nil {
+		return functions.Permanent(fmt.Errorf("--sort-by: %w", err))
+	}
+	return nil
+}
+
+// newPartitionOutput returns the output of one attempt of t.task (a
+// compaction task) of js that writes rows of t.schema, the columns a
+// data file holds, into the one partition partition (a Hive path, "" for
+// none), sorted as the spec's SortBy says.
+func newPartitionOutput(ctx context.Context, js *jobState, t outputTask, partition string) (*stagedOutput, error) {
+	o := newOutputOf(ctx, js, t.prefix, t.task)
+	o.fileSchema, o.partition = t.schema, partition
+	if err := o.sortBy(js.m.Spec, t); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func newOutputOf(ctx context.Context, js *jobState, prefix, task string) *stagedOutput {
+	spec := js.m.Spec
+	o := &stagedOutput{ctx: ctx, b: js.out, layout: js.layout, prefix: prefix, stem: fileStem(js.job, task), format: spec.OutputFormat, ext: extension(spec.OutputFormat), open: map[string]*stagedFile{},
+		strings: codec.NewStringTable(), maxBytes: maxFileBytes, maxRows: js.m.MaxRowsPerFile}
+	o.writerOpts = codec.WriterOptions{Strings: o.strings, RowGroupRows: spec.RowGroupRows, RowGroupBytes: spec.RowGroupBytes}
+	if t := js.m.TargetFileSize; t > 0 {
+		o.maxBytes = t
+	}
+	return o
 }
 
 func extension(format string) string {
@@ -166,7 +218,7 @@ func (o *stagedOutput) Write(row functions.Row) error {
 	if err := o.ctx.Err(); err != nil {
 		return err
 	}
-	partition := ""
+	partition := o.partition
 	if len(o.partIdx) > 0 {
 		for i, j := range o.partIdx {
 			o.vals[i] = row[j]
@@ -193,7 +245,7 @@ func (o *stagedOutput) Write(row functions.Row) error {
 		return fmt.Errorf("writing %s: %w", f.key, err)
 	}
 	o.rows++
-	if f.sp.Size() > maxFileBytes {
+	if f.sp.Size() >= o.maxBytes || o.maxRows > 0 && f.w.Rows() >= o.maxRows {
 		return o.finish(f)
 	}
 	if f.rg != nil {
@@ -234,7 +286,8 @@ func (o *stagedOutput) openFile(partition string) (*stagedFile, error) {
 	if partition != "" {
 		key = o.prefix + partition + "/" + name
 	}
-	f := &stagedFile{partition: partition, key: key, sp: newSpool(spoolMemory), hash: sha256.New()}
+	mem := max(min(spoolMemory, spoolBudget/(len(o.open)+1)), minSpoolMemory)
+	f := &stagedFile{partition: partition, key: key, sp: newSpool(mem), hash: sha256.New()}
 	w, err := codec.NewWriter(io.MultiWriter(f.sp, f.hash), o.format, o.fileSchema, o.writerOpts)
 	if err != nil {
 		f.sp.Close()
@@ -268,7 +321,18 @@ func (o *stagedOutput) finish(f *stagedFile) error {
 		return err
 	}
 	final := o.layout.DataKey(f.partition, manifest.PublishedName(f.key))
-	out, err := stageFile(o.ctx, o.b, f.key, final, r, &objstore.PutOptions{Size: f.sp.Size(), ContentType: contentType(o.format)})
+	opts := &objstore.PutOptions{Size: f.sp.Size(), ContentType: contentType(o.format)}
+	var out manifest.OutputFile
+	if f.sp.Size() < o.compactBelow {
+		// A small file the compaction stage may read: a staged object
+		// (an open upload cannot be read), published as any staged file
+		// when no compaction task takes it.
+		var info objstore.ObjectInfo
+		info, err = putStaged(o.ctx, o.b, f.key, r, opts)
+		out = manifest.OutputFile{Key: f.key, Size: opts.Size, ETag: info.ETag}
+	} else {
+		out, err = stageFile(o.ctx, o.b, f.key, final, r, opts)
+	}
 	if err != nil {
 		return fmt.Errorf("uploading %s: %w", f.key, err)
 	}

@@ -203,6 +203,11 @@ func (e *Engine) PlanWith(ctx context.Context, spec manifest.JobSpec, opts PlanO
 		Schema:      p.schema,
 		Format:      p.format,
 		Reducers:    reducers,
+		// Right-sizing (compactor.go): fixed at planning, so that a
+		// manifest written before it, or by another build, runs as
+		// planned.
+		TargetFileSize: spec.ResolvedTargetFileSize(),
+		MaxRowsPerFile: spec.MaxRowsPerFile,
 	}
 	if !spec.AnyFunctionVersion {
 		m.FunctionVersion = functions.VersionOf(fn)

@@ -81,10 +81,18 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (RedriveInfo, 
 	if err != nil {
 		return info, err
 	}
+	// The failed tasks of the second stage (reduce or compaction), under
+	// its current index or plan.
 	var failedReduce []string
-	if js.m.Reducers > 0 {
-		if shuffle, err := e.shuffleID(ctx, js); err == nil {
-			prefix := js.layout.ReduceIndexPrefix(js.job, shuffle)
+	stagePrefix := func(id string) string { return js.layout.ReduceIndexPrefix(js.job, id) }
+	stageID := e.shuffleID
+	if js.compacts() {
+		stagePrefix = func(id string) string { return js.layout.CompactMarkerPrefix(js.job) + id + "/" }
+		stageID = e.compactPlanID
+	}
+	if js.m.Reducers > 0 || js.compacts() {
+		if id, err := stageID(ctx, js); err == nil {
+			prefix := stagePrefix(id)
 			if failedReduce, err = e.failedChunks(ctx, js, prefix, func(key string) bool {
 				return strings.HasSuffix(key, ".json") && !strings.Contains(strings.TrimPrefix(key, prefix), "/")
 			}); err != nil {
@@ -143,6 +151,14 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (RedriveInfo, 
 			return info, fmt.Errorf("redrive: deleting %s: %w", js.layout.ShuffleIndexKey(js.job), err)
 		}
 		e.removePrefix(ctx, js.out, js.layout.ReduceMarkerPrefix(js.job))
+	}
+	if js.compacts() {
+		// The compaction stage starts over the same way: its plan names
+		// the map files as they were (compactor.go).
+		if err := js.out.Delete(ctx, js.layout.CompactPlanKey(js.job)); err != nil {
+			return info, fmt.Errorf("redrive: deleting %s: %w", js.layout.CompactPlanKey(js.job), err)
+		}
+		e.removePrefix(ctx, js.out, js.layout.CompactMarkerPrefix(js.job))
 	}
 	e.forgetJob(job)
 	e.failedJobs.Delete(job)

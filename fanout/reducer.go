@@ -13,9 +13,10 @@ import (
 	"github.com/fanout-dev/fanout/objstore"
 )
 
-// errReduceNotReady reports a reduce task claimed before its job's
-// shuffle index exists; the lease is given back without a failure.
-var errReduceNotReady = errors.New("fanout: reduce stage not ready")
+// errStageNotReady reports a reduce or compaction task claimed before
+// its job's shuffle index or compaction plan exists; the lease is given
+// back without a failure.
+var errStageNotReady = errors.New("fanout: reduce or compaction stage not ready")
 
 // defaultReducers picks the number of reduce partitions from the input
 // size: one per 512 MiB, at least 1, at most 256.
@@ -108,14 +109,14 @@ func (e *Engine) prepareReduce(ctx context.Context, js *jobState) (tooMany bool,
 
 // prepareAndOpenShuffle creates the shuffle index from the map markers
 // and opens partition part's slice of it. Map chunks still without a
-// marker (running again after a redrive) give errReduceNotReady, which
+// marker (running again after a redrive) give errStageNotReady, which
 // releases the task; more failed map chunks than the job tolerates fail
 // it for good (the commit reports them).
 func (e *Engine) prepareAndOpenShuffle(ctx context.Context, js *jobState, part int) (*shuffleSlice, string, error) {
 	tooMany, err := e.prepareReduce(ctx, js)
 	switch {
 	case errors.Is(err, ErrNotFinished):
-		return nil, "", errReduceNotReady
+		return nil, "", errStageNotReady
 	case err != nil:
 		return nil, "", err
 	case tooMany:

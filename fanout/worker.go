@@ -256,13 +256,13 @@ func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats, cl
 		e.countLeft(ctx, lease, &ev)
 		return ev, nil
 	}
-	if errors.Is(err, errReduceNotReady) {
+	if errors.Is(err, errStageNotReady) {
 		select { // do not spin on a task that cannot start yet
 		case <-ctx.Done():
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	if (ctx.Err() != nil || errors.Is(err, errReduceNotReady)) && err != nil {
+	if (ctx.Err() != nil || errors.Is(err, errStageNotReady)) && err != nil {
 		// Shutting down past the grace period, or a reduce task that
 		// cannot start yet: give the chunk back.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -421,6 +421,16 @@ func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err erro
 // under the job's current shuffle index (none: the redrive that removed
 // it rebuilds the stage, and nothing is written).
 func (e *Engine) writeMarker(ctx context.Context, js *jobState, m *manifest.ChunkMarker) (bool, error) {
+	if manifest.IsCompactTask(m.Chunk) {
+		plan, err := e.compactPlanID(ctx, js)
+		if errors.Is(err, objstore.ErrNotFound) {
+			return false, nil
+		} else if err != nil {
+			return false, err
+		}
+		m.Plan = plan
+		return e.createMarker(ctx, js, js.layout.CompactMarkerKey(js.job, plan, m.Chunk), m)
+	}
 	if !manifest.IsReduceTask(m.Chunk) {
 		return e.createMarker(ctx, js, js.layout.MarkerKey(js.job, m.Chunk), m)
 	}
@@ -459,6 +469,9 @@ func (e *Engine) createMarker(ctx context.Context, js *jobState, key string, m *
 func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, stats *WorkStats, ev *ChunkEvent) error {
 	if manifest.IsReduceTask(lease.Chunk) {
 		return e.processReduce(ctx, js, lease, stats, ev)
+	}
+	if manifest.IsCompactTask(lease.Chunk) {
+		return e.processCompact(ctx, js, lease, stats, ev)
 	}
 	started := time.Now().UTC()
 	markerKey := js.layout.MarkerKey(js.job, lease.Chunk)
@@ -582,6 +595,7 @@ func (e *Engine) newChunkOutput(ctx context.Context, js *jobState, task function
 	if err != nil {
 		return nil, err
 	}
+	out.compactBelow = js.compactBelow()
 	return stagedChunkOutput{out}, nil
 }
 

@@ -17,7 +17,7 @@ type validator interface{ Validate() error }
 func Encode(v any) ([]byte, error) {
 	var doc validator
 	switch d := v.(type) {
-	case *Manifest, *Shard, *ChunkMarker, *CommitRecord, *Owner, *CancelRecord:
+	case *Manifest, *Shard, *ChunkMarker, *CommitRecord, *Owner, *CancelRecord, *CompactPlan:
 		doc = d.(validator)
 	case Manifest:
 		doc = &d

@@ -148,6 +148,45 @@ type JobSpec struct {
 	// (Manifest.FunctionVersion), so that two builds of one function are
 	// never mixed in its output.
 	AnyFunctionVersion bool `json:"any_function_version,omitempty"`
+	// TargetFileSize is the size the job's committed files should have
+	// (--target-file-size): files rotate at it, and a map-only job's small
+	// files of one partition are merged into files of about this size by a
+	// compaction stage before the commit (see fanout/compactor.go). 0
+	// means the default (DefaultTargetFileSize for Parquet output
+	// partitioned by columns, else off: ResolvedTargetFileSize); a
+	// negative value turns right-sizing off. Left out of the encoding when
+	// 0, so that specs written before it keep their job IDs.
+	TargetFileSize int64 `json:"target_file_size,omitempty"`
+	// MaxRowsPerFile, when positive, ends an output file at that many
+	// rows (--max-rows-per-file), and bounds what compaction merges.
+	MaxRowsPerFile int64 `json:"max_rows_per_file,omitempty"`
+}
+
+// DefaultTargetFileSize is the target size of committed Parquet files of a
+// partitioned job unless the spec says otherwise: the size Athena, Trino,
+// Spark and DuckDB read best (Spark's maxPartitionBytes, Iceberg's default
+// target).
+const DefaultTargetFileSize = 128 << 20
+
+// ResolvedTargetFileSize is the target file size of a job with this spec,
+// 0 when right-sizing is off: the spec's own, or DefaultTargetFileSize for
+// Parquet output partitioned by columns (map-only jobs without partitions
+// write a file per chunk unless asked).
+func (s JobSpec) ResolvedTargetFileSize() int64 {
+	switch {
+	case s.TargetFileSize > 0:
+		return s.TargetFileSize
+	case s.TargetFileSize < 0:
+		return 0
+	}
+	format := s.OutputFormat
+	if format == "" {
+		format = DefaultOutputFormat
+	}
+	if format == FormatParquet && len(s.PartitionBy) > 0 {
+		return DefaultTargetFileSize
+	}
+	return 0
 }
 
 // Duration is a time.Duration that encodes in JSON as a Go duration string
@@ -248,6 +287,12 @@ type Manifest struct {
 	// (AnyFunctionVersion), and in manifests written before jobs recorded
 	// it.
 	FunctionVersion string `json:"function_version,omitempty"`
+	// TargetFileSize is the job's target size of committed files
+	// (JobSpec.ResolvedTargetFileSize at planning), 0 when right-sizing is
+	// off, as in manifests written before it: such jobs run as they were
+	// planned. MaxRowsPerFile is the spec's.
+	TargetFileSize int64 `json:"target_file_size,omitempty"`
+	MaxRowsPerFile int64 `json:"max_rows_per_file,omitempty"`
 	// Signature, when the submitter holds a spec key, is Sign's HMAC of
 	// the manifest under it: workers configured with the same key run
 	// only jobs whose manifests carry a valid one.
@@ -328,6 +373,9 @@ type ChunkMarker struct {
 	// ID in its key, Layout.ReduceMarkerKey); the commit refuses a reduce
 	// marker that names another index than the job's.
 	Shuffle string `json:"shuffle,omitempty"`
+	// Plan names the compaction plan a compaction task's attempt read
+	// (the ID in its key, Layout.CompactMarkerKey), for the same check.
+	Plan string `json:"plan,omitempty"`
 	// Rejections are the records the function rejected (the validate
 	// function's invalid records) and their side-output files.
 	Rejections
@@ -405,6 +453,23 @@ type CommitRecord struct {
 	// Rejections sums the chunk markers' (the files at their committed
 	// keys, under <out>/_rejected/).
 	Rejections
+	// Partitions counts the committed data files and their bytes and rows
+	// per partition (its Hive path, "" for an unpartitioned output), in
+	// path order. Compacted counts the small files of the map stage that
+	// the compaction stage merged, CompactTasks its tasks.
+	Partitions   []PartitionFiles `json:"partitions,omitempty"`
+	Compacted    int              `json:"compacted,omitempty"`
+	CompactTasks int              `json:"compact_tasks,omitempty"`
+}
+
+// PartitionFiles is what one partition of a committed output holds.
+type PartitionFiles struct {
+	Partition string `json:"partition"`
+	Files     int    `json:"files"`
+	Bytes     int64  `json:"bytes"`
+	Rows      int64  `json:"rows"`
+	// Small counts the files under half the job's target file size.
+	Small int `json:"small,omitempty"`
 }
 
 // FailedChunk is a chunk left out of a job committed within its failure

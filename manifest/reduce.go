@@ -16,15 +16,19 @@ func ReduceTaskID(r int) string {
 }
 
 // ReduceIndex is the inverse of ReduceTaskID.
-func ReduceIndex(id string) (int, error) {
-	digits, ok := strings.CutPrefix(id, "r")
+func ReduceIndex(id string) (int, error) { return taskIndex(id, "r", "reduce") }
+
+// taskIndex reads the index of a task ID of a stage: prefix and six
+// digits.
+func taskIndex(id, prefix, stage string) (int, error) {
+	digits, ok := strings.CutPrefix(id, prefix)
 	if !ok || len(digits) != 6 {
-		return 0, fmt.Errorf("manifest: %q is not a reduce task ID", truncate(id, 40))
+		return 0, fmt.Errorf("manifest: %q is not a %s task ID", truncate(id, 40), stage)
 	}
 	n := 0
 	for i := 0; i < len(digits); i++ {
 		if digits[i] < '0' || digits[i] > '9' {
-			return 0, fmt.Errorf("manifest: %q is not a reduce task ID", truncate(id, 40))
+			return 0, fmt.Errorf("manifest: %q is not a %s task ID", truncate(id, 40), stage)
 		}
 		n = n*10 + int(digits[i]-'0')
 	}

@@ -194,6 +194,12 @@ func (s JobSpec) Validate() error {
 	default:
 		bad("schema_mode: %q is not union or fixed", s.SchemaMode)
 	}
+	if s.MaxRowsPerFile < 0 {
+		bad("max_rows_per_file: %d is negative", s.MaxRowsPerFile)
+	}
+	if t := s.TargetFileSize; t > 0 && t < MinTargetFileSize {
+		bad("target_file_size: %d bytes is below the least, %d (or negative: off)", t, MinTargetFileSize)
+	}
 	if s.MaxRecordBytes <= 0 {
 		bad("max_record_bytes: %d is not positive", s.MaxRecordBytes)
 	}

@@ -203,3 +203,33 @@ func TestJobSpecValidateNamesFieldsByType(t *testing.T) {
 		t.Errorf("fields %q, want output_format partition_by[1]", got)
 	}
 }
+
+// TestTargetFileSizeDefaults pins --target-file-size's default and that a
+// spec that does not set it keeps the job ID it had before the field.
+func TestTargetFileSizeDefaults(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		spec JobSpec
+		want int64
+	}{
+		{"parquet partitioned", JobSpec{PartitionBy: []string{"region"}}, DefaultTargetFileSize},
+		{"parquet unpartitioned", JobSpec{OutputFormat: FormatParquet}, 0},
+		{"jsonl partitioned", JobSpec{OutputFormat: FormatJSONL, PartitionBy: []string{"region"}}, 0},
+		{"asked", JobSpec{OutputFormat: FormatJSONL, TargetFileSize: 1 << 20}, 1 << 20},
+		{"off", JobSpec{PartitionBy: []string{"region"}, TargetFileSize: -1}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := c.spec.ResolvedTargetFileSize(); got != c.want {
+				t.Errorf("got %d, want %d", got, c.want)
+			}
+		})
+	}
+	spec := JobSpec{Inputs: []string{"s3://b/in/"}, Function: "convert", Output: "s3://b/out/", PartitionBy: []string{"region"}}
+	// The ID of this spec before target_file_size existed.
+	if got, want := JobID(spec, "d"), JobID(JobSpec{Inputs: spec.Inputs, Function: spec.Function, Output: spec.Output, PartitionBy: spec.PartitionBy}, "d"); got != want {
+		t.Errorf("job ID %s, want %s", got, want)
+	}
+	if err := (JobSpec{TargetFileSize: 100}).WithDefaults().Validate(); err == nil || !strings.Contains(err.Error(), "target_file_size") {
+		t.Errorf("a 100-byte target: got %v, want an error naming target_file_size", err)
+	}
+}

@@ -286,8 +286,8 @@ func (m *ChunkMarker) Validate() error {
 	if !ValidJobID(m.Job) {
 		return invalid("marker", fmt.Errorf("job %q is not a job ID", truncate(m.Job, 40)))
 	}
-	if !ValidChunkID(m.Chunk) && !IsReduceTask(m.Chunk) {
-		return invalid("marker", fmt.Errorf("chunk %q is not a chunk ID (nor a reduce task ID)", truncate(m.Chunk, 40)))
+	if !ValidChunkID(m.Chunk) && !IsReduceTask(m.Chunk) && !IsCompactTask(m.Chunk) {
+		return invalid("marker", fmt.Errorf("chunk %q is not a chunk ID (nor a reduce or compaction task ID)", truncate(m.Chunk, 40)))
 	}
 	kind := "marker " + m.Chunk
 	switch m.State {

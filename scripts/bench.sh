@@ -15,7 +15,9 @@
 # against DuckDB's SUMMARIZE; BENCH_ONLY=nested only nested JSONL to Parquet
 # against DuckDB (BENCH_NESTED bytes, 256MiB); BENCH_ONLY=sortby only what
 # --sort-by buys readers (DuckDB over a convert's output, sorted and not:
-# sortby_row); BENCH_ONLY=commit only the commit of a job
+# sortby_row); BENCH_ONLY=filesizing only the right-sized output row (a
+# BENCH_FILESIZING CSV, 1GiB, partitioned by a 100-value column, with and
+# without --target-file-size); BENCH_ONLY=commit only the commit of a job
 # (BENCH_COMMIT bytes in BENCH_COMMIT_FILES files, 4GiB in 2000), copy
 # commit against no-copy commit.
 #
@@ -73,7 +75,7 @@ print_table() {
 # run-time schemas are not); WriteRows is the path a run-time schema takes.
 # The figure is CPU milliseconds per file (the process's user and system
 # time: steadier than wall time on a shared machine), the least of five runs.
-if [ "${BENCH_ONLY:-}" != profile ] && [ "${BENCH_ONLY:-}" != commit ] && [ "${BENCH_ONLY:-}" != nested ] && [ "${BENCH_ONLY:-}" != sortby ]; then
+if [ "${BENCH_ONLY:-}" != profile ] && [ "${BENCH_ONLY:-}" != commit ] && [ "${BENCH_ONLY:-}" != nested ] && [ "${BENCH_ONLY:-}" != sortby ] && [ "${BENCH_ONLY:-}" != filesizing ]; then
 	echo "bench: Parquet writer vs parquet-go's GenericWriter" >&2
 	pq=$(go test -count 5 -run '^$' -bench BenchmarkParquetWriterVsParquetGo -benchtime 10x ./functions/codec/)
 	pq_cpu() { awk -v w="writer=$1-" '$1 ~ w {for (i = 2; i < NF; i++) if ($(i+1) == "cpu-ms/op" && (m == "" || $i < m)) m = $i} END {print m}' <<<"$pq"; }
@@ -125,13 +127,13 @@ gen() { # kind size dir [files]
 		touch "$3/.done-$2"
 	fi
 }
-case "${BENCH_ONLY:-}" in profile | nested | sortby) ;; *) gen text "$text_size" "$data/text-$text_size" ;; esac
-[ "${BENCH_ONLY:-}" = nested ] || gen sales "$sales_size" "$data/sales-$sales_size"
+case "${BENCH_ONLY:-}" in profile | nested | sortby | filesizing) ;; *) gen text "$text_size" "$data/text-$text_size" ;; esac
+case "${BENCH_ONLY:-}" in nested | filesizing) ;; *) gen sales "$sales_size" "$data/sales-$sales_size" ;; esac
 text="$data/text-$text_size"
 sales="$data/sales-$sales_size"
 bytes_of() { du -sb --exclude='.done-*' "$1" | cut -f1; }
-case "${BENCH_ONLY:-}" in profile | nested | sortby) ;; *) text_bytes=$(bytes_of "$text") ;; esac
-[ "${BENCH_ONLY:-}" = nested ] || sales_bytes=$(bytes_of "$sales")
+case "${BENCH_ONLY:-}" in profile | nested | sortby | filesizing) ;; *) text_bytes=$(bytes_of "$text") ;; esac
+case "${BENCH_ONLY:-}" in nested | filesizing) ;; *) sales_bytes=$(bytes_of "$sales") ;; esac
 
 now() { date +%s.%N; }
 # run_fanout NAME ARGS...: run an embedded job, print seconds.
@@ -221,6 +223,38 @@ if [ "${BENCH_ONLY:-}" = sortby ]; then
 	print_table
 	exit 0
 fi
+# filesizing_row: a CSV → Parquet convert partitioned by a 100-value
+# column (gen orders: store), with right-sized files (the default,
+# --target-file-size 128MiB: the compaction stage) and without
+# (--target-file-size off: a file per chunk and store): files committed and
+# job time; the ratio is the right-sized job's time over the other's
+# (target: at most 1.5). BENCH_FILESIZING_REPARTITION=1 adds the
+# measurement behind docs/filesizing.md's choice: every row through the
+# shuffle (aggregate grouped by all columns, store first, the volume a
+# repartition stage moves).
+filesizing_row() {
+	local size="${BENCH_FILESIZING:-1GiB}" dir t_off t_on f_off f_on t_rep
+	dir="$data/orders-$size"
+	gen orders "$size" "$dir"
+	files_of() { grep -o '"files": [0-9]*' "$data/last.json" | head -1 | awk '{print $2}'; }
+	echo "bench: file sizing, $size of orders CSV by store (100 values)" >&2
+	t_off=$(run_fanout orders-unsized --in "$dir/" --fn convert --partition-by store --target-file-size off)
+	f_off=$(files_of)
+	t_on=$(run_fanout orders-sized --in "$dir/" --fn convert --partition-by store)
+	f_on=$(files_of)
+	rate_row "CSV → Parquet by store, right-sized: $f_on files" "$t_on" "not sized: $f_off files" "$t_off" "s"
+	if [ -n "${BENCH_FILESIZING_REPARTITION:-}" ]; then
+		t_rep=$(run_fanout orders-shuffled --in "$dir/" --fn aggregate --arg agg=count \
+			--arg by=store,order_id,customer,product,quantity,amount,ordered_at --partition-by store)
+		rate_row "every row through the shuffle: $(files_of) files" "$t_rep" "not sized: $f_off files" "$t_off" "s"
+	fi
+}
+if [ "${BENCH_ONLY:-}" = filesizing ]; then
+	filesizing_row
+	print_table
+	exit 0
+fi
+
 if [ "${BENCH_ONLY:-}" = profile ]; then
 	profile_row
 	print_table
@@ -290,6 +324,7 @@ row "CSV -> partitioned Parquet" "$f" "DuckDB" "$d" "$sales_bytes"
 profile_row
 nested_row
 sortby_row
+filesizing_row
 
 echo "bench: word count over $text_size on MinIO + Redis with two worker processes" >&2
 eval "$(scripts/services.sh up)"

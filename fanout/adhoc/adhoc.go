@@ -57,7 +57,8 @@ type Job struct {
 	OutputFormat string
 	PartitionBy  []string
 	// Spec holds every other setting of the job (chunk size, attempts,
-	// lease, failure tolerance, reducers, AnyFunctionVersion, ...); the
+	// lease, failure tolerance, reducers, AnyFunctionVersion,
+	// TargetFileSize and MaxRowsPerFile for right-sized files, ...); the
 	// fields above replace its own.
 	Spec manifest.JobSpec
 

@@ -5,6 +5,8 @@
 //	go run ./scripts/gen small -count 100000 -out DIR          many small text objects
 //	go run ./scripts/gen events -size 64MiB -files 8 -out DIR  nested JSONL events (EventsSchema)
 //	go run ./scripts/gen events-schema                         prints EventsSchema
+//	go run ./scripts/gen orders -size 1GiB -files 16 -out DIR  orders CSV with a 100-value store column
+//	                                                           (right-sized and sorted output: bench.sh's file-sizing row)
 //
 // The same flags always give the same bytes (a seeded PRNG), so a test can
 // regenerate what it compares against.
@@ -27,7 +29,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: gen text|sales|small|events [flags]")
+		fmt.Fprintln(os.Stderr, "usage: gen text|sales|small|events|orders [flags]")
 		os.Exit(2)
 	}
 	if os.Args[1] == "events-schema" {
@@ -59,6 +61,8 @@ func main() {
 		err = smallFiles(*out, *count, *seed)
 	case "events":
 		err = writeFiles(*out, *files, n, "jsonl", *seed, eventsFile)
+	case "orders":
+		err = writeFiles(*out, *files, n, "csv", *seed, ordersFile)
 	default:
 		err = fmt.Errorf("unknown kind %q", os.Args[1])
 	}
@@ -214,6 +218,26 @@ func eventsFile(w *bufio.Writer, r *rand.Rand, size int64) {
 		}
 		b.WriteString("}}\n")
 		n, _ := w.WriteString(b.String())
+		written += int64(n)
+	}
+}
+
+// ordersStores is the number of values of the orders' store column.
+const ordersStores = 100
+
+// ordersFile writes orders CSV: order_id rises through each file (files
+// start far apart), store takes 100 values (s000 to s099) evenly, customer
+// about a million, ordered_at is spread over 2026 in no order, so that a
+// query selective on customer or ordered_at gains only from sorted files.
+func ordersFile(w *bufio.Writer, r *rand.Rand, size int64) {
+	n, _ := w.WriteString("order_id,store,customer,product,quantity,amount,ordered_at\n")
+	written := int64(n)
+	id := r.Int64N(1 << 40)
+	for written < size {
+		id++
+		amount := math.Round(r.Float64()*50000) / 100
+		n, _ := fmt.Fprintf(w, "%d,s%03d,c%07d,p%04d,%d,%.2f,2026-%02d-%02dT%02d:%02d:%02dZ\n", id, r.IntN(ordersStores),
+			r.IntN(1_000_000), r.IntN(5000), 1+r.IntN(20), amount, 1+r.IntN(12), 1+r.IntN(28), r.IntN(24), r.IntN(60), r.IntN(60))
 		written += int64(n)
 	}
 }

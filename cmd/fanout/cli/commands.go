@@ -425,6 +425,7 @@ func printSummary(res jobResult) {
 		fmt.Fprintf(w, "  replaced\tjob %s's output (its files are deleted)\n", res.Replaces)
 	}
 	fmt.Fprintf(w, "  files\t%d (%s)\n", res.Files, humanBytes(res.BytesOut))
+	printPartitions(w, res.Result)
 	fmt.Fprintf(w, "  chunks\t%d\n", res.Chunks)
 	fmt.Fprintf(w, "  records\t%d in, %d out\n", res.RecordsIn, res.RecordsOut)
 	fmt.Fprintf(w, "  input\t%s in %d objects\n", humanBytes(res.BytesIn), res.Objects)
@@ -437,6 +438,29 @@ func printSummary(res jobResult) {
 	printCosts(w, res.Result)
 	printRejections(w, res.Result)
 	w.Flush()
+}
+
+// printPartitions prints how a committed job's files spread over its
+// partitions, and warns on stderr when it committed many small files.
+func printPartitions(w io.Writer, res fanout.Result) {
+	if len(res.Partitions) > 1 {
+		least, most := res.Partitions[0].Files, res.Partitions[0].Files
+		for _, p := range res.Partitions {
+			least, most = min(least, p.Files), max(most, p.Files)
+		}
+		spread := fmt.Sprintf("%d file(s) each", least)
+		if least != most {
+			spread = fmt.Sprintf("%d to %d files each", least, most)
+		}
+		fmt.Fprintf(w, "  partitions\t%d (%s)\n", len(res.Partitions), spread)
+	}
+	if res.Compacted > 0 {
+		fmt.Fprintf(w, "  compacted\t%d small map files merged\n", res.Compacted)
+	}
+	if res.ManySmallFiles {
+		fmt.Fprintf(os.Stderr, "warning: %d of the %d committed files are small (under half the target file size, or 64 MiB); readers pay a request and a footer per file: --target-file-size merges them (docs/filesizing.md)\n",
+			res.SmallFiles, res.Files)
+	}
 }
 
 // printCosts prints a committed job's chunk timings, retries, backups

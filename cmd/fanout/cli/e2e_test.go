@@ -171,6 +171,11 @@ type runJSON struct {
 	Output     string `json:"output"`
 	Files      int    `json:"files"`
 	Backups    int    `json:"backups"`
+	// Partitions are the files per partition (right-sized output).
+	Partitions []struct {
+		Partition string `json:"partition"`
+		Files     int    `json:"files"`
+	} `json:"partitions"`
 }
 
 func runFanout(t *testing.T, env []string, args ...string) runJSON {

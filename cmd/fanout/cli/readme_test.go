@@ -496,7 +496,8 @@ func demoInput(t *testing.T, clone string) (total int64, positive map[string]int
 // checkLocalCommit checks a committed local output against the demo's
 // input: _SUCCESS, one commit record, exactly its files on disk with their
 // sizes and checksums, their Parquet footers' row counts per region equal
-// to the input's rows with amount > 0.
+// to the input's rows with amount > 0, in one file per region (the
+// README: the compaction stage merges the chunks' small files).
 func checkLocalCommit(t *testing.T, r *readmeRun, out string) {
 	t.Helper()
 	total, positive := demoInput(t, r.clone)
@@ -527,7 +528,9 @@ func checkLocalCommit(t *testing.T, r *readmeRun, out string) {
 	}
 	listed := map[string]bool{}
 	got := map[string]int64{}
+	perRegion := map[string]int{}
 	for _, f := range rec.Files {
+		perRegion[f.Partition]++
 		listed[f.Key] = true
 		path := filepath.Join(out, filepath.FromSlash(f.Key))
 		data, err := os.ReadFile(path)
@@ -557,6 +560,11 @@ func checkLocalCommit(t *testing.T, r *readmeRun, out string) {
 	}
 	if !mapsEqual(got, positive) {
 		t.Errorf("rows per region read back from the Parquet files %v, the input's with amount > 0 %v", got, positive)
+	}
+	for region, n := range perRegion {
+		if n != 1 {
+			t.Errorf("%s: %d files committed, the README says one per region", region, n)
+		}
 	}
 	// Nothing else is published: every data file on disk is in the record.
 	filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
@@ -594,11 +602,12 @@ func checkMinIOBlock(t *testing.T, r *readmeRun) {
 	// The --json result is the stdout's only object printed from a "{"
 	// line to a "}" line.
 	var res struct {
-		State      string `json:"state"`
-		Chunks     int    `json:"chunks"`
-		RecordsIn  int64  `json:"records_in"`
-		RecordsOut int64  `json:"records_out"`
-		Output     string `json:"output"`
+		State        string `json:"state"`
+		Chunks       int    `json:"chunks"`
+		CompactTasks int    `json:"compact_tasks"`
+		RecordsIn    int64  `json:"records_in"`
+		RecordsOut   int64  `json:"records_out"`
+		Output       string `json:"output"`
 	}
 	out := "\n" + r.stdout
 	start := strings.Index(out, "\n{\n")
@@ -627,8 +636,8 @@ func checkMinIOBlock(t *testing.T, r *readmeRun) {
 		}
 		sum += n
 	}
-	if sum != res.Chunks {
-		t.Errorf("the workers ran %d chunks together, the job has %d\n%s", sum, res.Chunks, r.outputTail())
+	if sum != res.Chunks+res.CompactTasks {
+		t.Errorf("the workers ran %d chunks together, the job has %d and %d compaction tasks\n%s", sum, res.Chunks, res.CompactTasks, r.outputTail())
 	}
 }
 

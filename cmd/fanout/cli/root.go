@@ -359,6 +359,8 @@ type jobFlags struct {
 	onError       string
 	schemaMode    string
 	backupAfter   float64
+	targetSize    string
+	maxRows       int64
 }
 
 func (f *jobFlags) register(cmd *cobra.Command) {
@@ -388,6 +390,9 @@ func (f *jobFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.anyVersion, "any-version", false, "let workers with any version of the function run the job (default: only those with the version this program has, so that two builds of a function never mix in one output)")
 	fl.IntVar(&f.reducers, "reducers", 0, "`N` reduce partitions of an aggregating function (0: one per 512 MiB of input, 1 to 256)")
 	fl.StringVar(&f.contract, "contract", "", "data contract `FILE` (YAML or JSON) for validate, convert and duplicates: passed as --arg contract=<its text>")
+	fl.StringVar(&f.targetSize, "target-file-size", "auto", "`SIZE` of the committed files: files end at it and a partition's small files are merged into files of about it before the commit "+
+		"(auto: 128MiB for Parquet output with --partition-by, else off; off: one file per chunk and partition; docs/filesizing.md)")
+	fl.Int64Var(&f.maxRows, "max-rows-per-file", 0, "end an output file at `N` rows (0: no limit)")
 	fl.Float64Var(&f.backupAfter, "backup-after", 4, "start a backup attempt of a chunk running longer than `X` times the median chunk time (and at least "+manifest.BackupMinAge.String()+"); 0: never")
 	fl.StringVar(&f.maxRejected, "max-rejected", "", "rejected (and --on-error skip'ped) records tolerated before the job fails with nothing published: `N|P%` of the records read (default: any number)")
 	fl.StringVar(&f.onError, "on-error", "fail", "a malformed record (bad CSV quoting or field count, invalid JSON or UTF-8, a value not of its column's type): "+
@@ -449,6 +454,10 @@ func (f *jobFlags) specOf() (manifest.JobSpec, error) {
 	if err != nil {
 		return manifest.JobSpec{}, fmt.Errorf("--max-decompressed-size: %w", err)
 	}
+	target, err := parseTargetSize(f.targetSize)
+	if err != nil {
+		return manifest.JobSpec{}, err
+	}
 	var partition []string
 	for _, c := range strings.Split(f.partitionBy, ",") {
 		if c = strings.TrimSpace(c); c != "" {
@@ -482,6 +491,7 @@ func (f *jobFlags) specOf() (manifest.JobSpec, error) {
 		MaxAttempts: f.maxAttempts, Lease: manifest.Duration(f.lease), MaxFailed: f.maxFailed, CSVWhole: f.csvWhole,
 		MaxRecordBytes: maxRecord, MaxDecompressedBytes: maxInflate, Reducers: f.reducers, MaxRejected: f.maxRejected,
 		BackupAfter: f.backupAfter, SortBy: sortBy, RowGroupRows: f.rowGroupRows, RowGroupBytes: rowGroupBytes,
+		TargetFileSize: target, MaxRowsPerFile: f.maxRows,
 	}
 	if f.schemaMode != manifest.SchemaUnion {
 		spec.SchemaMode = f.schemaMode // the default stays out of the spec, and of the job ID
@@ -495,6 +505,22 @@ func (f *jobFlags) specOf() (manifest.JobSpec, error) {
 		spec.Nonce = strconv.FormatInt(time.Now().UnixNano(), 36)
 	}
 	return spec.WithDefaults(), nil
+}
+
+// parseTargetSize reads --target-file-size: auto (0: the default of
+// manifest.JobSpec.ResolvedTargetFileSize), off (-1) or a size.
+func parseTargetSize(s string) (int64, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "auto", "":
+		return 0, nil
+	case "off", "0":
+		return -1, nil
+	}
+	n, err := manifest.ParseSize(s)
+	if err != nil {
+		return 0, fmt.Errorf("--target-file-size: %w (or auto, off)", err)
+	}
+	return n, nil
 }
 
 // absURL turns a plain local path into a file URL with an absolute path,

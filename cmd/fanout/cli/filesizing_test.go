@@ -1,0 +1,130 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"path"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fanout-dev/fanout/fanout/faulttest"
+	"github.com/fanout-dev/fanout/manifest"
+)
+
+// sizedTarget is the target file size of the right-sized fault job: its
+// chunks (8 KiB of JSONL over 4 groups) write files far under half of it.
+const (
+	sizedTarget     = 16 << 10
+	sizedTargetFlag = "16KiB"
+)
+
+// checkSized reads the job's commit record and checks, from the files it
+// lists, that each partition holds at most one file under half the
+// target, that the map stage's small files were merged, and that the
+// --json result counts the same files per partition.
+func (j *faultJob) checkSized(res runJSON) *manifest.CommitRecord {
+	j.t.Helper()
+	rec, err := manifest.DecodeCommit(j.read("out/_fanout/" + j.job + "/_COMMITTED"))
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	small, files := map[string]int{}, map[string]int{}
+	for _, f := range rec.Files {
+		dir := path.Dir(strings.TrimPrefix(f.Key, "out/"))
+		files[dir]++
+		if f.Size < sizedTarget/2 {
+			small[dir]++
+		}
+	}
+	for dir, n := range small {
+		if n > 1 {
+			j.t.Errorf("partition %s: %d committed files under half the target, want at most 1", dir, n)
+		}
+	}
+	if rec.Compacted == 0 || len(rec.Files) >= j.chunks {
+		j.t.Errorf("%d files committed for %d chunks, %d merged: want the chunks' small files merged", len(rec.Files), j.chunks, rec.Compacted)
+	}
+	if len(res.Partitions) != len(files) {
+		j.t.Fatalf("--json counts %d partitions, the commit record's files are in %d", len(res.Partitions), len(files))
+	}
+	for _, p := range res.Partitions {
+		if files[p.Partition] != p.Files {
+			j.t.Errorf("--json: partition %s has %d files, the commit record %d", p.Partition, p.Files, files[p.Partition])
+		}
+	}
+	return rec
+}
+
+// read reads an object of the job's bucket.
+func (j *faultJob) read(key string) []byte {
+	j.t.Helper()
+	rc, _, err := j.store.Get(context.Background(), key, nil)
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	defer rc.Close()
+	body, err := io.ReadAll(rc)
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	return body
+}
+
+// compactEpochs reads the epochs of the job's compaction markers, by task.
+func (j *faultJob) compactEpochs() map[string]int64 {
+	j.t.Helper()
+	epochs := map[string]int64{}
+	for info, err := range j.store.List(context.Background(), "out/_fanout/"+j.job+"/compact/", nil) {
+		if err != nil {
+			j.t.Fatal(err)
+		}
+		m, err := manifest.DecodeMarker(j.read(info.Key))
+		if err != nil {
+			j.t.Fatalf("%s: %v", info.Key, err)
+		}
+		epochs[m.Chunk] = m.Epoch
+	}
+	return epochs
+}
+
+// TestWorkerKilledMidCompaction kills a worker with SIGKILL while it
+// uploads a compaction task's merged file (a part of its upload in
+// flight) on MinIO and Redis. The task's lease expires, another worker
+// runs it again, and the committed output holds every record exactly once
+// (the oracle) in right-sized files, the killed attempt's upload aborted.
+func TestWorkerKilledMidCompaction(t *testing.T) {
+	j := newFaultJob(t, faultSetup{})
+	j.submit("--target-file-size", sizedTargetFlag)
+	proxy := faulttest.NewS3Proxy(t, j.s3.Endpoint)
+	caught := make(chan string, 1)
+	proxy.Before(func(r *http.Request) error {
+		task, _, start, ok := faulttest.OutputWrite(r, j.job)
+		if !ok || start || !manifest.IsCompactTask(task) {
+			return nil
+		}
+		select {
+		case caught <- task:
+			return hold(r, proxy, nil) // until the worker is dead
+		default:
+			return nil
+		}
+	})
+	task := j.killWorkerWhenCaught(t, proxy.URL, caught, "uploaded part of a compaction task's file")
+	if n := openUploadsOf(t, j, task); n != 1 {
+		t.Fatalf("compaction task %s has %d open uploads after the kill, want the killed attempt's one", task, n)
+	}
+
+	j.worker("worker-b", "", 2)
+	res := j.committed(j.driver(""), 2*time.Minute)
+	c := j.check()
+	j.checkSized(res)
+	if e := j.compactEpochs()[task]; e < 2 {
+		t.Errorf("compaction task %s was published by epoch %d, want a later attempt than the killed one", task, e)
+	}
+	if n := openUploadsOf(t, j, task); n != 0 {
+		t.Errorf("compaction task %s: %d uploads left open after the commit, want the killed attempt's aborted", task, n)
+	}
+	t.Logf("killed worker a in compaction task %s mid-upload; %d chunks, %d records committed once in %d files", task, c.Chunks, c.Records, len(c.Files))
+}

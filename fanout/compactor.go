@@ -1,0 +1,636 @@
+package fanout
+
+// The compaction stage: right-sized output files.
+//
+// Every map chunk writes a file per partition value it meets, so a job of
+// C chunks and P partitions writes up to C x P files, most of them small.
+// A job with a target file size (manifest.JobSpec.TargetFileSize, by
+// default 128 MiB for partitioned Parquet output) merges one partition's
+// small files into files of about the target before it commits:
+//
+//  1. Map attempts end every file at the target size (or
+//     --max-rows-per-file), and write a file smaller than half the target
+//     as a staged object (stagedOutput.compactBelow) rather than an open
+//     upload, so that a compaction task can read it.
+//  2. Once every map chunk has a marker, the plan is made from the markers
+//     (prepareCompaction): per partition, in chunk order, the small files
+//     are cut into runs whose bytes (and rows) stay within the target;
+//     each run of two files or more is a compaction task. The plan is
+//     created once (If-None-Match: *) at Layout.CompactPlanKey, like the
+//     reduce stage's shuffle index, and its tasks are enqueued.
+//  3. A compaction task (processCompact) reads its files and writes them
+//     as one partition's files of about the target, and publishes its
+//     marker under the plan's ID (Layout.CompactMarkerKey) through the
+//     same fence as every task (attempt.go): leases, heartbeats, retries,
+//     dead letters, failed markers and the create-only marker are the map
+//     and reduce stages'.
+//  4. The commit publishes the map files the plan does not name and the
+//     compaction tasks' files (compaction.keep, commitCompaction), and
+//     refuses a plan whose files are not all in the map markers.
+//
+// Every closed run holds more than half the target (a run is closed when
+// the next file, itself under half, would pass the target), so a
+// partition ends with at most one file under half the target: its last
+// run, or its last small file left alone.
+//
+// Cost: only the small files are written twice (once staged, once merged);
+// files the map stage wrote at the target or above are committed as they
+// are. The alternative, a repartition stage through the shuffle (every
+// row encoded, written, read and merged again by partition value), moves
+// every byte twice: docs/filesizing.md has the measurement that chose
+// compaction.
+//
+// Parquet files are decoded and written again (compactRows: the seam where
+// a sorted job merges its sorted files, codec.NewMerge, instead); JSONL, CSV and lines
+// files are concatenated byte for byte (a CSV file's header once), which
+// keeps every value exactly as the map stage wrote it.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/functions/codec"
+	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore"
+)
+
+// compacts reports whether the job has a compaction stage: a map-only job
+// with a target file size. (An aggregating job's reduce tasks write a
+// partition's rows together already; its files only rotate at the
+// target.) A job whose text files are sorted has none either: their
+// bytes are concatenated, which would not keep them sorted.
+func (js *jobState) compacts() bool {
+	spec := js.m.Spec
+	return js.m.TargetFileSize > 0 && js.m.Reducers == 0 && (len(spec.SortBy) == 0 || spec.OutputFormat == manifest.FormatParquet)
+}
+
+// compactBelow is the size under which a map file of js is a compaction
+// candidate (0: none is).
+func (js *jobState) compactBelow() int64 {
+	if !js.compacts() {
+		return 0
+	}
+	return js.m.TargetFileSize / 2
+}
+
+// compactPlanID names the version of the job's compaction plan that exists
+// now (ErrNotFound when none does), as shuffleID does the shuffle index.
+func (e *Engine) compactPlanID(ctx context.Context, js *jobState) (string, error) {
+	info, err := js.out.Stat(ctx, js.layout.CompactPlanKey(js.job))
+	if err != nil {
+		return "", err
+	}
+	return "p" + shuffleIDOf(info.ETag)[1:], nil
+}
+
+// readCompactPlan reads the job's compaction plan and its ID.
+func (e *Engine) readCompactPlan(ctx context.Context, js *jobState) (*manifest.CompactPlan, string, error) {
+	key := js.layout.CompactPlanKey(js.job)
+	rc, info, err := js.out.Get(ctx, key, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	defer rc.Close()
+	body, err := io.ReadAll(io.LimitReader(rc, 1<<30))
+	if err != nil {
+		return nil, "", fmt.Errorf("reading %s: %w", key, err)
+	}
+	plan, err := manifest.DecodeCompactPlan(body)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", key, err)
+	}
+	if plan.Job != js.job {
+		return nil, "", fmt.Errorf("%s names job %s", key, plan.Job)
+	}
+	return plan, "p" + shuffleIDOf(info.ETag)[1:], nil
+}
+
+// isCandidate reports whether a map file may be merged: a staged data
+// file (rows, no upload) under half the target. Files a function wrote
+// whole (functions.FileOutput) hold no rows.
+func isCandidate(f manifest.OutputFile, below int64) bool {
+	return f.Upload == nil && f.Rows > 0 && f.Size < below
+}
+
+// planCompaction cuts each partition's candidate files (in the order
+// given: chunk order) into runs within target bytes and maxRows rows (0:
+// any); runs of two files or more are the tasks, by partition.
+func planCompaction(byPartition map[string][]manifest.OutputFile, target, maxRows int64) []manifest.CompactTask {
+	var tasks []manifest.CompactTask
+	for _, p := range slices.Sorted(mapsKeys(byPartition)) {
+		var run []manifest.OutputFile
+		var size, rows int64
+		flush := func() {
+			if len(run) >= 2 {
+				tasks = append(tasks, manifest.CompactTask{Partition: p, Files: run})
+			}
+			run, size, rows = nil, 0, 0
+		}
+		for _, f := range byPartition[p] {
+			if len(run) > 0 && (size+f.Size > target || maxRows > 0 && rows+f.Rows > maxRows) {
+				flush()
+			}
+			run = append(run, f)
+			size += f.Size
+			rows += f.Rows
+		}
+		flush()
+	}
+	return tasks
+}
+
+func mapsKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// prepareCompaction creates the job's compaction plan (once, with
+// If-None-Match: *) from the map markers. It reports tooMany, creating
+// nothing, when more map chunks failed than the job tolerates.
+func (e *Engine) prepareCompaction(ctx context.Context, js *jobState) (tooMany bool, err error) {
+	key := js.layout.CompactPlanKey(js.job)
+	if _, err := js.out.Stat(ctx, key); err == nil {
+		return false, nil
+	} else if !errors.Is(err, objstore.ErrNotFound) {
+		return false, err
+	}
+	allowed, err := manifest.ParseMaxFailed(js.m.Spec.MaxFailed, js.m.Chunks)
+	if err != nil {
+		return false, functions.Permanent(err)
+	}
+	below := js.compactBelow()
+	byPartition := map[string][]manifest.OutputFile{}
+	failed := 0
+	err = e.walkMarkers(ctx, js, js.m.Chunks, manifest.ChunkID, func(id string) string { return js.layout.MarkerKey(js.job, id) },
+		func(m *manifest.ChunkMarker) error {
+			if m.State != manifest.MarkerDone {
+				failed++
+				return nil
+			}
+			for _, f := range m.Files {
+				if isCandidate(f, below) {
+					byPartition[f.Partition] = append(byPartition[f.Partition], f)
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		return false, err
+	}
+	if failed > allowed {
+		return true, nil
+	}
+	plan := &manifest.CompactPlan{Version: manifest.Version, Job: js.job, Target: js.m.TargetFileSize, MaxRows: js.m.MaxRowsPerFile,
+		Tasks: planCompaction(byPartition, js.m.TargetFileSize, js.m.MaxRowsPerFile)}
+	if len(plan.Tasks) > manifest.MaxCompactTasks {
+		return false, functions.Permanent(fmt.Errorf("job %s: %d compaction tasks, more than %d: raise --target-file-size", js.job, len(plan.Tasks), manifest.MaxCompactTasks))
+	}
+	body, err := manifest.Encode(plan)
+	if err != nil {
+		return false, err
+	}
+	_, err = js.out.Put(ctx, key, bytes.NewReader(body), &objstore.PutOptions{IfNoneMatch: true, ContentType: "application/json", Size: int64(len(body))})
+	if err != nil && !errors.Is(err, objstore.ErrPrecondition) { // 412: another driver wrote it
+		return false, fmt.Errorf("writing the compaction plan: %w", err)
+	}
+	return false, nil
+}
+
+// settleCompaction prepares the compaction stage once every map chunk has
+// a marker and settles its tasks (settleMissing); it reports whether
+// every compaction task has a marker.
+func (e *Engine) settleCompaction(ctx context.Context, js *jobState) (bool, error) {
+	tooMany, err := e.prepareCompaction(ctx, js)
+	if err != nil {
+		return false, err
+	}
+	if tooMany {
+		return true, nil // Commit reports the failed map chunks
+	}
+	missing, err := e.missingCompactMarkers(ctx, js)
+	if err != nil {
+		return false, err
+	}
+	return e.settleMissing(ctx, js, missing)
+}
+
+// missingCompactMarkers lists the tasks of the job's compaction plan
+// without a marker.
+func (e *Engine) missingCompactMarkers(ctx context.Context, js *jobState) ([]string, error) {
+	plan, id, err := e.readCompactPlan(ctx, js)
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	prefix := js.layout.CompactMarkerPrefix(js.job) + id + "/"
+	for info, err := range js.out.List(ctx, prefix, nil) {
+		if err != nil {
+			return nil, fmt.Errorf("listing compaction markers: %w", err)
+		}
+		have[strings.TrimSuffix(strings.TrimPrefix(info.Key, prefix), ".json")] = true
+	}
+	var missing []string
+	for i := range plan.Tasks {
+		if id := manifest.CompactTaskID(i); !have[id] {
+			missing = append(missing, id)
+		}
+	}
+	return missing, nil
+}
+
+// processCompact merges one compaction task's files into files of about
+// the target under the attempt's staging prefix (open uploads of their
+// final keys, on S3 stores) and publishes the task's marker.
+func (e *Engine) processCompact(ctx context.Context, js *jobState, lease Lease, stats *WorkStats, ev *ChunkEvent) error {
+	started := time.Now().UTC()
+	idx, err := manifest.CompactIndex(lease.Chunk)
+	if err != nil || !js.compacts() {
+		return functions.Permanent(fmt.Errorf("job %s has no compaction task %q", js.job, lease.Chunk))
+	}
+	plan, planID, err := e.readCompactPlan(ctx, js)
+	if errors.Is(err, objstore.ErrNotFound) {
+		return errStageNotReady // a redrive removed it: the stage is prepared again
+	} else if err != nil {
+		return err
+	}
+	if idx >= len(plan.Tasks) {
+		return functions.Permanent(fmt.Errorf("job %s: compaction plan %s has no task %s", js.job, planID, lease.Chunk))
+	}
+	markerKey := js.layout.CompactMarkerKey(js.job, planID, lease.Chunk)
+	if _, err := js.out.Stat(ctx, markerKey); err == nil {
+		stats.Skipped.Add(1)
+		ev.Outcome = OutcomeSkipped
+		return nil
+	} else if !errors.Is(err, objstore.ErrNotFound) {
+		return err
+	}
+	task := plan.Tasks[idx]
+	staging := attemptPrefix(js, lease)
+	files, rows, err := e.compactTask(ctx, js, staging, lease.Chunk, task)
+	if err != nil {
+		e.discardAttempt(ctx, js, staging, files)
+		return fmt.Errorf("compaction %s: %w", lease.Chunk, err)
+	}
+	if err := ctx.Err(); err != nil {
+		e.discardAttempt(ctx, js, staging, files) // see processChunk
+		return err
+	}
+	var bytesIn int64
+	for _, f := range task.Files {
+		bytesIn += f.Size
+	}
+	m := &manifest.ChunkMarker{
+		Version: manifest.Version, Job: js.job, Chunk: lease.Chunk, Epoch: lease.Epoch, Worker: lease.Worker,
+		State: manifest.MarkerDone, Files: files, RecordsIn: rows, RecordsOut: rows,
+		Started: started, Finished: time.Now().UTC(), Attempts: lease.Deliveries,
+		Backup: ev.Backup, MemoryMB: e.cfg.MemoryMB, Plan: planID,
+	}
+	if won, err := e.publish(ctx, js, lease, markerKey, staging, m, stats, ev); !won {
+		return err
+	}
+	ev.RecordsIn, ev.RecordsOut, ev.BytesIn = rows, rows, bytesIn
+	return nil
+}
+
+// compactTask writes the task's files as files of one partition and
+// returns them with the rows written, which must be the rows the map
+// markers counted: a merge that loses or adds a row fails for good.
+func (e *Engine) compactTask(ctx context.Context, js *jobState, staging, id string, task manifest.CompactTask) ([]manifest.OutputFile, int64, error) {
+	var (
+		files []manifest.OutputFile
+		rows  int64
+		err   error
+	)
+	if js.m.Spec.OutputFormat == manifest.FormatParquet {
+		files, rows, err = e.compactParquet(ctx, js, staging, id, task)
+	} else {
+		files, rows, err = e.concatText(ctx, js, staging, id, task)
+	}
+	if err != nil {
+		return files, 0, err
+	}
+	if want := task.Rows(); rows != want {
+		return files, 0, functions.Permanent(fmt.Errorf("merged %d rows of partition %q, its %d files hold %d", rows, task.Partition, len(task.Files), want))
+	}
+	return files, rows, nil
+}
+
+// fileSchema is the columns of the job's data files: its function's
+// output without the partition columns.
+func (js *jobState) fileSchema() (*functions.Schema, error) {
+	spec := js.m.Spec
+	task, err := js.fn.Prepare(functions.Params{Args: spec.Args, Input: js.schema, InputFormat: js.m.Format})
+	if err != nil {
+		return nil, functionError(spec.Function, err)
+	}
+	out := task.Output()
+	if red, ok := reducerOf(task); ok && js.m.Reducers > 0 {
+		out = red.Final()
+	}
+	s := &functions.Schema{}
+	for _, c := range out.Columns {
+		if !slices.Contains(spec.PartitionBy, c.Name) {
+			s.Columns = append(s.Columns, c)
+		}
+	}
+	return s, nil
+}
+
+// compactParquet decodes the task's Parquet files and writes their rows
+// again, ending files at the target.
+func (e *Engine) compactParquet(ctx context.Context, js *jobState, staging, id string, task manifest.CompactTask) ([]manifest.OutputFile, int64, error) {
+	schema, err := js.fileSchema()
+	if err != nil {
+		return nil, 0, err
+	}
+	out, err := newPartitionOutput(ctx, js, e.outputTask(staging, id, schema), task.Partition)
+	if err != nil {
+		return nil, 0, err
+	}
+	srcs := make([]codec.RowSource, len(task.Files))
+	for i, f := range task.Files {
+		ra := objstore.NewReaderAt(ctx, js.out, f.Key, f.ETag, f.Size)
+		in, err := codec.NewParquetInput(ra, f.Size, codec.ParquetOptions{Object: f.Key, Schema: schema})
+		if err != nil {
+			return nil, 0, functions.Permanent(fmt.Errorf("reading %s: %w", f.Key, err))
+		}
+		srcs[i] = codec.InputRows(in)
+	}
+	if err := compactRows(ctx, srcs, out); err != nil {
+		out.Abort()
+		return nil, 0, err
+	}
+	files, err := out.Close()
+	return files, out.rows, err
+}
+
+// compactRows writes every row of srcs to out, source after source. It is
+// where the compaction stage meets row order: a job whose files are
+// sorted (--sort-by) merges the same sources instead, with
+// codec.NewMerge(cmp, srcs), so that the merged file is sorted too.
+func compactRows(ctx context.Context, srcs []codec.RowSource, out functions.Output) error {
+	for _, src := range srcs {
+		for {
+			row, err := src.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := out.Write(row); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// textHeader is what every file of format with schema starts with (a CSV
+// header line; nothing for JSONL and lines): the bytes the writer writes
+// for no rows.
+func textHeader(format string, schema *functions.Schema) ([]byte, error) {
+	var b bytes.Buffer
+	w, err := codec.NewWriter(&b, format, schema, codec.WriterOptions{})
+	if err != nil {
+		return nil, functions.Permanent(err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// concatText writes the task's text files (JSONL, CSV, lines) as one file,
+// byte for byte, a CSV header once: the plan keeps a task's bytes within
+// the target.
+func (e *Engine) concatText(ctx context.Context, js *jobState, staging, id string, task manifest.CompactTask) ([]manifest.OutputFile, int64, error) {
+	schema, err := js.fileSchema()
+	if err != nil {
+		return nil, 0, err
+	}
+	format := js.m.Spec.OutputFormat
+	header, err := textHeader(format, schema)
+	if err != nil {
+		return nil, 0, err
+	}
+	sp := newSpool(spoolMemory)
+	defer sp.Close()
+	sum := sha256.New()
+	w := io.MultiWriter(sp, sum)
+	var rows int64
+	for i, f := range task.Files {
+		if err := appendText(ctx, js.out, w, f, header, i > 0); err != nil {
+			return nil, 0, err
+		}
+		rows += f.Rows
+	}
+	r, err := sp.Reader()
+	if err != nil {
+		return nil, 0, err
+	}
+	name := manifest.StagedName(fmt.Sprintf("%s-%04d.%s", fileStem(js.job, id), 0, extension(format)))
+	key := staging + name
+	if task.Partition != "" {
+		key = staging + task.Partition + "/" + name
+	}
+	out, err := stageFile(ctx, js.out, key, js.layout.DataKey(task.Partition, manifest.PublishedName(key)), r,
+		&objstore.PutOptions{Size: sp.Size(), ContentType: contentType(format)})
+	if err != nil {
+		return nil, 0, fmt.Errorf("uploading %s: %w", key, err)
+	}
+	out.Rows, out.Partition, out.SHA256 = rows, task.Partition, hex.EncodeToString(sum.Sum(nil))
+	return []manifest.OutputFile{out}, rows, nil
+}
+
+// appendText copies staged file f to w, without its header (which it must
+// start with) when dropHeader is set; f must end a line.
+func appendText(ctx context.Context, b objstore.Bucket, w io.Writer, f manifest.OutputFile, header []byte, dropHeader bool) error {
+	rc, _, err := b.Get(ctx, f.Key, &objstore.GetOptions{IfMatch: f.ETag})
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", f.Key, err)
+	}
+	defer rc.Close()
+	body := io.Reader(rc)
+	if len(header) > 0 {
+		head := make([]byte, len(header))
+		if _, err := io.ReadFull(rc, head); err != nil || !bytes.Equal(head, header) {
+			return functions.Permanent(fmt.Errorf("%s does not start with the header %q", f.Key, header))
+		}
+		if !dropHeader {
+			if _, err := w.Write(head); err != nil {
+				return err
+			}
+		}
+	}
+	last := &lastByte{w: w}
+	n, err := io.Copy(last, body)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", f.Key, err)
+	}
+	if n+int64(len(header)) != f.Size {
+		return fmt.Errorf("reading %s: %d bytes, its marker says %d", f.Key, n+int64(len(header)), f.Size)
+	}
+	if n > 0 && last.b != '\n' {
+		return functions.Permanent(fmt.Errorf("%s does not end with a newline", f.Key))
+	}
+	return nil
+}
+
+// lastByte passes writes to w and remembers the last byte written.
+type lastByte struct {
+	w io.Writer
+	b byte
+}
+
+func (l *lastByte) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		l.b = p[len(p)-1]
+	}
+	return l.w.Write(p)
+}
+
+// compaction is the job's compaction plan as the commit uses it.
+type compaction struct {
+	plan    *manifest.CompactPlan
+	id      string
+	planned map[string]bool // the keys of the files the plan merges
+	seen    int             // planned files found in the map markers
+}
+
+// openCompaction reads the plan of a job that compacts (nil for one that
+// does not); a missing plan is ErrNotFinished.
+func (e *Engine) openCompaction(ctx context.Context, js *jobState) (*compaction, error) {
+	if !js.compacts() {
+		return nil, nil
+	}
+	plan, id, err := e.readCompactPlan(ctx, js)
+	if errors.Is(err, objstore.ErrNotFound) {
+		return &compaction{}, nil // Commit reports ErrNotFinished unless too many chunks failed
+	}
+	if err != nil {
+		return nil, err
+	}
+	c := &compaction{plan: plan, id: id, planned: map[string]bool{}}
+	for _, t := range plan.Tasks {
+		for _, f := range t.Files {
+			c.planned[f.Key] = true
+		}
+	}
+	return c, nil
+}
+
+// keep returns the map files of one marker that the commit publishes as
+// they are: those the plan does not merge.
+func (c *compaction) keep(files []manifest.OutputFile) []manifest.OutputFile {
+	if c == nil || c.planned == nil {
+		return files
+	}
+	kept := files[:0:0]
+	for _, f := range files {
+		if c.planned[f.Key] {
+			c.seen++
+			continue
+		}
+		kept = append(kept, f)
+	}
+	return kept
+}
+
+// commitCompaction adds the compaction tasks' files to rec. It refuses a
+// plan that names a file no map marker does (made from markers a redrive
+// or a given-back chunk has changed since), and fails the job when a task
+// failed.
+func (e *Engine) commitCompaction(ctx context.Context, js *jobState, c *compaction, rec *manifest.CommitRecord, durations *[]time.Duration) error {
+	if c.plan == nil {
+		return fmt.Errorf("%w: the compaction stage has no plan", ErrNotFinished)
+	}
+	if c.seen != len(c.planned) {
+		return fmt.Errorf("job %s: compaction plan %s names %d files, the map markers %d of them: refusing it", js.job, c.id, len(c.planned), c.seen)
+	}
+	var failed []manifest.FailedChunk
+	err := e.walkMarkers(ctx, js, len(c.plan.Tasks), manifest.CompactTaskID,
+		func(id string) string { return js.layout.CompactMarkerKey(js.job, c.id, id) },
+		func(m *manifest.ChunkMarker) error {
+			accountMarker(rec, m)
+			if m.State != manifest.MarkerDone {
+				failed = append(failed, manifest.FailedChunk{Chunk: m.Chunk, Reason: m.Reason})
+				return nil
+			}
+			if m.Plan != c.id {
+				return fmt.Errorf("compaction task %s's marker names plan %q, the job's is %q: refusing it", m.Chunk, m.Plan, c.id)
+			}
+			rec.Files = append(rec.Files, m.Files...)
+			*durations = append(*durations, m.Finished.Sub(m.Started))
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		return &JobFailedError{Job: js.job, Failed: append(rec.Failed, failed...)}
+	}
+	rec.Compacted, rec.CompactTasks = len(c.planned), len(c.plan.Tasks)
+	return nil
+}
+
+// partitionFiles counts rec's data files per partition; small counts
+// those under half of target (DefaultTargetFileSize when 0).
+func partitionFiles(files []manifest.OutputFile, target int64) []manifest.PartitionFiles {
+	if target <= 0 {
+		target = manifest.DefaultTargetFileSize
+	}
+	var out []manifest.PartitionFiles
+	at := map[string]int{}
+	for _, f := range files {
+		i, ok := at[f.Partition]
+		if !ok {
+			i = len(out)
+			at[f.Partition] = i
+			out = append(out, manifest.PartitionFiles{Partition: f.Partition})
+		}
+		p := &out[i]
+		p.Files++
+		p.Bytes += f.Size
+		p.Rows += f.Rows
+		if f.Size < target/2 {
+			p.Small++
+		}
+	}
+	slices.SortFunc(out, func(a, b manifest.PartitionFiles) int { return strings.Compare(a.Partition, b.Partition) })
+	return out
+}
+
+// SmallFiles reports whether a committed output holds many small files:
+// more than one file under half the target in some partition, and at
+// least minSmallWarned of them in all. It returns how many there are.
+func SmallFiles(parts []manifest.PartitionFiles) (small int, many bool) {
+	crowded := false
+	for _, p := range parts {
+		small += p.Small
+		if p.Small > 1 {
+			crowded = true
+		}
+	}
+	return small, crowded && small >= minSmallWarned
+}
+
+// minSmallWarned is the least number of small files worth a warning.
+const minSmallWarned = 16

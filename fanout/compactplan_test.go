@@ -1,0 +1,68 @@
+package fanout
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/fanout-dev/fanout/manifest"
+)
+
+// TestPlanCompactionKeepsEveryFileAndAtMostOneSmallRun cuts random
+// partitions of small files into runs and checks, by brute force, what
+// the commit relies on: every file in at most one task, tasks within the
+// target (and the row limit), at least two files a task, and per
+// partition at most one output under half the target, counting a file
+// left alone as an output of its own (without a row limit: with one, a
+// run ends when the next file would pass it, however few its bytes).
+func TestPlanCompactionKeepsEveryFileAndAtMostOneSmallRun(t *testing.T) {
+	const target = 1000
+	for seed := range uint64(200) {
+		rnd := rand.New(rand.NewPCG(seed, 3))
+		maxRows := int64(0)
+		if seed%3 == 0 {
+			maxRows = 50 + rnd.Int64N(200)
+		}
+		byPartition := map[string][]manifest.OutputFile{}
+		n := 0
+		for p := range 1 + rnd.IntN(4) {
+			for range rnd.IntN(30) {
+				rows := 1 + rnd.Int64N(40)
+				byPartition[fmt.Sprint("p=", p)] = append(byPartition[fmt.Sprint("p=", p)],
+					manifest.OutputFile{Key: fmt.Sprint("f", n), Size: 1 + rnd.Int64N(target/2-1), Rows: rows, Partition: fmt.Sprint("p=", p)})
+				n++
+			}
+		}
+		tasks := planCompaction(byPartition, target, maxRows)
+		taken := map[string]bool{}
+		small := map[string]int{}
+		for _, task := range tasks {
+			var size int64
+			for _, f := range task.Files {
+				if taken[f.Key] || f.Partition != task.Partition {
+					t.Fatalf("seed %d: file %s taken twice or into another partition's task", seed, f.Key)
+				}
+				taken[f.Key] = true
+				size += f.Size
+			}
+			if len(task.Files) < 2 || size > target || maxRows > 0 && task.Rows() > maxRows {
+				t.Fatalf("seed %d: a task of %d files, %d bytes, %d rows (target %d, max rows %d)", seed, len(task.Files), size, task.Rows(), target, maxRows)
+			}
+			if size < target/2 && maxRows == 0 {
+				small[task.Partition]++ // with a row limit, a run may be full by rows
+			}
+		}
+		for p, files := range byPartition {
+			for _, f := range files {
+				if !taken[f.Key] && f.Size < target/2 && maxRows == 0 {
+					small[p]++
+				}
+			}
+		}
+		for p, k := range small {
+			if k > 1 {
+				t.Errorf("seed %d: partition %s ends with %d outputs under half the target", seed, p, k)
+			}
+		}
+	}
+}
