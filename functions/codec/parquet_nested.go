@@ -195,8 +195,23 @@ func (b *pqTreeBuilder) node(c *parquet.Column, path []string, def, rep int, asR
 			return nil, pqSchemaError(path, "a MAP must hold one repeated group (it holds %d fields)", len(kids))
 		}
 		kv := kids[0]
+		if len(kv.Columns()) == 1 {
+			// A MAP without values (a set): read, as Arrow reads it, as
+			// the list of its keys.
+			n.kind, n.repDef, n.rep = pqListNode, n.def+1, rep+1
+			k := kv.Columns()[0]
+			elem, err := b.node(k, append(path, kv.Name(), k.Name()), n.repDef, n.rep, false)
+			if err != nil {
+				return nil, err
+			}
+			if elem.kind != pqLeafNode {
+				return nil, pqSchemaError(path, "a MAP's key must be a primitive type")
+			}
+			n.children = []*pqNode{elem}
+			break
+		}
 		if len(kv.Columns()) != 2 {
-			return nil, pqSchemaError(path, "a MAP's repeated group must hold a key and a value field (it holds %d fields; a map without values is a set, which DuckDB and fanout do not read)", len(kv.Columns()))
+			return nil, pqSchemaError(path, "a MAP's repeated group must hold a key and a value field (it holds %d fields)", len(kv.Columns()))
 		}
 		n.kind, n.repDef, n.rep = pqMapNode, n.def+1, rep+1
 		for i, ch := range kv.Columns() {
