@@ -73,8 +73,11 @@ func TestProgressOfAResumedJobStartsAtItsMarkedChunks(t *testing.T) {
 	if len(snaps) == 0 {
 		t.Fatal("no progress snapshot")
 	}
-	if s := snaps[0]; s.Done != finished || s.Chunks != info.Manifest.Chunks || s.MapChunks != info.Manifest.Chunks || s.Job != info.Job {
-		t.Errorf("first snapshot: got %+v, want %d of %d chunks done", s, finished, info.Manifest.Chunks)
+	// The local workers start with the job, so a chunk or two of theirs
+	// may be done by the first snapshot (on a loaded machine, one was):
+	// the snapshot counts the marked chunks and no fewer, never 0.
+	if s := snaps[0]; s.Done < finished || s.Done >= info.Manifest.Chunks || s.Chunks != info.Manifest.Chunks || s.MapChunks != info.Manifest.Chunks || s.Job != info.Job {
+		t.Errorf("first snapshot: got %+v, want at least the %d marked of %d chunks done, not all", s, finished, info.Manifest.Chunks)
 	}
 	for i := 1; i < len(snaps); i++ {
 		if snaps[i].Done < snaps[i-1].Done {
