@@ -14,8 +14,9 @@
 #   -s  seed of the fault schedule (default: the clock; printed, so that a
 #       failing run can be replayed)
 #   -j  the job: map (map-only exec), aggregate (a group-by through the
-#       reduce stage) or both, one after the other (default both; -t is
-#       each one's)
+#       reduce stage), compact (a partitioned convert with a small
+#       --target-file-size, so its compaction stage runs through the
+#       faults) or all, one after the other (default all; -t is each one's)
 #
 # It needs redis-server and the MinIO binary that scripts/services.sh
 # installs (run that once); scripts/test.sh runs a short chaos run.
@@ -32,7 +33,7 @@ while getopts "t:c:w:s:j:" opt; do
 	w) export FANOUT_CHAOS_WORKERS="$OPTARG" ;;
 	s) export FANOUT_CHAOS_SEED="$OPTARG" ;;
 	j) export FANOUT_CHAOS_JOB="$OPTARG" ;;
-	*) sed -n '2,21p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,22p' "$0" >&2; exit 2 ;;
 	esac
 done
 # A missing redis-server or MinIO binary is a failure here, not a skip.

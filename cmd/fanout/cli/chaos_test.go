@@ -23,8 +23,10 @@ type chaosConfig struct {
 	seconds, chunks, workers int
 	seed                     uint64
 	// jobs are the kinds of job run, one after the other: "map" (a
-	// map-only exec job) and "aggregate" (a group-by through the reduce
-	// stage); FANOUT_CHAOS_JOB picks one, default both.
+	// map-only exec job), "aggregate" (a group-by through the reduce
+	// stage) and "compact" (a partitioned convert whose small files go
+	// through the compaction stage); FANOUT_CHAOS_JOB picks one, default
+	// all three.
 	jobs []string
 }
 
@@ -49,12 +51,12 @@ func chaosFromEnv(t *testing.T) chaosConfig {
 		c.seed = s
 	}
 	switch v := os.Getenv("FANOUT_CHAOS_JOB"); v {
-	case "", "both":
-		c.jobs = []string{"map", "aggregate"}
-	case "map", "aggregate":
+	case "", "all":
+		c.jobs = []string{"map", "aggregate", "compact"}
+	case "map", "aggregate", "compact":
 		c.jobs = []string{v}
 	default:
-		t.Fatalf("FANOUT_CHAOS_JOB=%q: want map, aggregate or both", v)
+		t.Fatalf("FANOUT_CHAOS_JOB=%q: want map, aggregate, compact or all", v)
 	}
 	return c
 }
@@ -65,9 +67,13 @@ func chaosFromEnv(t *testing.T) chaosConfig {
 // workers, kills the driver, restarts Redis empty, flushes it, freezes it,
 // and restarts MinIO. Then it lets the job finish and checks the committed
 // result with the oracle: every record exactly once, one marker per chunk,
-// nothing left in staging. It runs a map-only job and an aggregating one
+// nothing left in staging. It runs a map-only job, an aggregating one
 // (a group-by whose reduce stage runs through the same chaos; its oracle
-// is the count and sum of every group, computed from the generator).
+// is the count and sum of every group, computed from the generator) and a
+// right-sized one (a convert partitioned by group with a target file size
+// its chunks' files are far under, so a compaction stage merges them
+// through the same chaos; the oracle also checks that each partition
+// commits at most one file under half the target).
 // scripts/chaos.sh runs it (scripts/test.sh runs a short one);
 // FANOUT_CHAOS_SEED replays a run's schedule of faults.
 func TestChaos(t *testing.T) {
@@ -89,6 +95,13 @@ func chaosJob(j *faultJob, kind string) (args []string, key faulttest.RecordKey,
 		// Each chunk runs a program that takes a moment, so that faults
 		// land in the middle of the job.
 		return append(args, "--fn", "exec", "--arg", "shell=true", "--arg", "cmd=sleep 0.4; cat", "--out-format", "lines"),
+			faulttest.JSONField("id"), j.ids
+	}
+	if kind == "compact" {
+		// The least target (16 KiB): the 8 KiB chunks write files of
+		// about 2 KiB per group, staged small and merged some eight to a
+		// compaction task (about 40 tasks for 300 chunks).
+		return append(args, "--fn", "convert", "--out-format", "jsonl", "--partition-by", "grp", "--target-file-size", sizedTargetFlag),
 			faulttest.JSONField("id"), j.ids
 	}
 	// A group-by through the reduce stage: each output record is a group
@@ -173,6 +186,16 @@ func runChaos(t *testing.T, cfg chaosConfig, kind string) {
 	start := time.Now()
 	deadline := start.Add(time.Duration(cfg.seconds) * time.Second)
 	committedEarly := false
+	// For the compact job: the faults injected once the compaction plan
+	// exists (the compaction stage has begun), logged at the end.
+	faultsBeforePlan := -1
+	countFaults := func() int {
+		n := 0
+		for _, v := range faults {
+			n += v
+		}
+		return n
+	}
 	// replenish keeps cfg.workers workers alive (one that started while
 	// Redis was down exits: it cannot connect) and a driver running.
 	replenish := func() {
@@ -210,6 +233,13 @@ chaos:
 			}
 			t.Fatalf("%s failed: %v\n%s\n%s", driver.Name, driver.Err(), driver.Stdout(), driver.Stderr())
 		case <-time.After(time.Duration(200+rnd.IntN(1000)) * time.Millisecond): // the fault schedule
+		}
+		if kind == "compact" && faultsBeforePlan < 0 {
+			// MinIO may be down (restarting): then the plan is looked
+			// for again before the next fault.
+			if _, err := j.store.Stat(t.Context(), "out/_fanout/"+j.job+"/compact.json"); err == nil {
+				faultsBeforePlan = countFaults()
+			}
 		}
 		switch x := rnd.IntN(100); {
 		case x < 30: // SIGKILL a worker, start another
@@ -328,6 +358,23 @@ chaos:
 	t.Logf("chaos: %s job: %d faults in %s (%s)%s; then committed after %s; %d chunks, %d output records each exactly once, %d workers and %d drivers started",
 		kind, total, chaosTime.Round(time.Millisecond), strings.Join(kinds, ", "), map[bool]string{true: " until the job committed", false: ""}[committedEarly],
 		time.Since(start).Round(time.Millisecond), c.Chunks, c.Records, n, drivers)
+	if kind == "compact" {
+		j.chunks = c.Chunks
+		rec, files := j.checkRightSized(sizedTarget)
+		epochs := j.compactEpochs()
+		retried := 0
+		for _, e := range epochs {
+			if e > 1 {
+				retried++
+			}
+		}
+		during := "none: the plan was made after the faults ended"
+		if faultsBeforePlan >= 0 {
+			during = fmt.Sprint(countFaults() - faultsBeforePlan)
+		}
+		t.Logf("chaos: compact job: %d compaction tasks (%d published by a later attempt than the first), %d small map files merged, %d files in %d partitions; faults once the compaction plan existed: %s",
+			len(epochs), retried, rec.Compacted, len(rec.Files), len(files), during)
+	}
 	if c.Chunks < cfg.chunks/2 {
 		t.Errorf("the job had %d chunks, want about %d", c.Chunks, cfg.chunks)
 	}

@@ -26,6 +26,24 @@ const (
 // --json result counts the same files per partition.
 func (j *faultJob) checkSized(res runJSON) *manifest.CommitRecord {
 	j.t.Helper()
+	rec, files := j.checkRightSized(sizedTarget)
+	if len(res.Partitions) != len(files) {
+		j.t.Fatalf("--json counts %d partitions, the commit record's files are in %d", len(res.Partitions), len(files))
+	}
+	for _, p := range res.Partitions {
+		if files[p.Partition] != p.Files {
+			j.t.Errorf("--json: partition %s has %d files, the commit record %d", p.Partition, p.Files, files[p.Partition])
+		}
+	}
+	return rec
+}
+
+// checkRightSized is checkSized without the --json result: from the
+// commit record's files, each partition holds at most one file under half
+// of target, and the map stage's small files were merged. It returns the
+// record and the number of files of each partition.
+func (j *faultJob) checkRightSized(target int64) (*manifest.CommitRecord, map[string]int) {
+	j.t.Helper()
 	rec, err := manifest.DecodeCommit(j.read("out/_fanout/" + j.job + "/_COMMITTED"))
 	if err != nil {
 		j.t.Fatal(err)
@@ -34,7 +52,7 @@ func (j *faultJob) checkSized(res runJSON) *manifest.CommitRecord {
 	for _, f := range rec.Files {
 		dir := path.Dir(strings.TrimPrefix(f.Key, "out/"))
 		files[dir]++
-		if f.Size < sizedTarget/2 {
+		if f.Size < target/2 {
 			small[dir]++
 		}
 	}
@@ -46,15 +64,7 @@ func (j *faultJob) checkSized(res runJSON) *manifest.CommitRecord {
 	if rec.Compacted == 0 || len(rec.Files) >= j.chunks {
 		j.t.Errorf("%d files committed for %d chunks, %d merged: want the chunks' small files merged", len(rec.Files), j.chunks, rec.Compacted)
 	}
-	if len(res.Partitions) != len(files) {
-		j.t.Fatalf("--json counts %d partitions, the commit record's files are in %d", len(res.Partitions), len(files))
-	}
-	for _, p := range res.Partitions {
-		if files[p.Partition] != p.Files {
-			j.t.Errorf("--json: partition %s has %d files, the commit record %d", p.Partition, p.Files, files[p.Partition])
-		}
-	}
-	return rec
+	return rec, files
 }
 
 // read reads an object of the job's bucket.
