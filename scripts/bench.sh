@@ -14,7 +14,8 @@
 # benchmark in functions/codec); BENCH_ONLY=profile only fanout profile
 # against DuckDB's SUMMARIZE; BENCH_ONLY=nested only nested JSONL to Parquet
 # against DuckDB (BENCH_NESTED bytes, 256MiB); BENCH_ONLY=sortby only what
-# --sort-by buys readers (DuckDB over a convert's output, sorted and not:
+# --sort-by and right-sized files buy readers (DuckDB over a convert's
+# output of BENCH_SORTBY orders, sorted and sized and neither:
 # sortby_row); BENCH_ONLY=filesizing only the right-sized output row (a
 # BENCH_FILESIZING CSV, 1GiB, partitioned by a 100-value column, with and
 # without --target-file-size); BENCH_ONLY=commit only the commit of a job
@@ -128,12 +129,12 @@ gen() { # kind size dir [files]
 	fi
 }
 case "${BENCH_ONLY:-}" in profile | nested | sortby | filesizing) ;; *) gen text "$text_size" "$data/text-$text_size" ;; esac
-case "${BENCH_ONLY:-}" in nested | filesizing) ;; *) gen sales "$sales_size" "$data/sales-$sales_size" ;; esac
+case "${BENCH_ONLY:-}" in nested | sortby | filesizing) ;; *) gen sales "$sales_size" "$data/sales-$sales_size" ;; esac
 text="$data/text-$text_size"
 sales="$data/sales-$sales_size"
 bytes_of() { du -sb --exclude='.done-*' "$1" | cut -f1; }
 case "${BENCH_ONLY:-}" in profile | nested | sortby | filesizing) ;; *) text_bytes=$(bytes_of "$text") ;; esac
-case "${BENCH_ONLY:-}" in nested | filesizing) ;; *) sales_bytes=$(bytes_of "$sales") ;; esac
+case "${BENCH_ONLY:-}" in nested | sortby | filesizing) ;; *) sales_bytes=$(bytes_of "$sales") ;; esac
 
 now() { date +%s.%N; }
 # run_fanout NAME ARGS...: run an embedded job, print seconds.
@@ -196,27 +197,38 @@ const { DuckDBInstance } = require("@duckdb/node-api");
   console.log(best.toFixed(2));
 })().catch(e => { console.error(e.message); process.exit(1); });' "$1"
 }
-# sortby_row: what --sort-by buys a reader. The sales CSV converted to
-# Parquet partitioned by region twice, with --sort-by product and without,
-# both with row groups of BENCH_SORTBY_ROWGROUP rows (122880, DuckDB's own);
-# then DuckDB runs a selective query (one product of 5,000: the sorted
-# files' row-group statistics let it skip all but a row group or two) and
-# a full aggregation over each output. Ratios: unsorted time over sorted
-# (target: >= 3x for the selective query).
+# sortby_row: what --sort-by and right-sized files buy a reader. The
+# orders CSV (gen orders, shared with filesizing_row; BENCH_SORTBY, by
+# default BENCH_FILESIZING's 1GiB) converted to Parquet partitioned by store
+# (100 values) twice: as a job wrote before issue #17 (--target-file-size
+# off, not sorted: a file per chunk and store) and with --sort-by customer
+# and the default right-sizing (the compaction stage: a file per store),
+# both with row groups of BENCH_SORTBY_ROWGROUP rows (10000, so that a
+# store's rows make several row groups at a size the bench can afford);
+# then DuckDB runs a selective query (one customer of a million: the sorted
+# files' row-group statistics let it skip all but a row group per file)
+# and a full aggregation over each output. Ratios: the other output's time
+# over the sorted, right-sized one's (target: >= 3x for the selective
+# query).
 sortby_row() {
-	local rg="${BENCH_SORTBY_ROWGROUP:-122880}" t_plain t_sorted sel agg
-	echo "bench: --sort-by product over $sales_size of sales CSV: convert, then DuckDB queries" >&2
-	t_plain=$(run_fanout sort-none --in "$sales/" --fn convert --partition-by region --row-group-size "$rg")
-	t_sorted=$(run_fanout sort-product --in "$sales/" --fn convert --partition-by region --row-group-size "$rg" --sort-by product)
-	rate_row "CSV -> Parquet by region, --sort-by product" "$t_sorted" "not sorted" "$t_plain" "s"
-	sel="SELECT count(*), sum(price) FROM read_parquet('%s/**/*.parquet', hive_partitioning=true) WHERE product = 'p0042'"
-	agg="SELECT region, product, count(*), sum(quantity), avg(price) FROM read_parquet('%s/**/*.parquet', hive_partitioning=true) GROUP BY ALL"
+	local size="${BENCH_SORTBY:-${BENCH_FILESIZING:-1GiB}}" rg="${BENCH_SORTBY_ROWGROUP:-10000}" dir t_plain t_sorted f_plain f_sorted sel agg
+	dir="$data/orders-$size"
+	gen orders "$size" "$dir"
+	files_of() { grep -o '"files": [0-9]*' "$data/last.json" | head -1 | awk '{print $2}'; }
+	echo "bench: --sort-by customer and right-sized files over $size of orders CSV by store: convert, then DuckDB queries" >&2
+	t_plain=$(run_fanout sort-none --in "$dir/" --fn convert --partition-by store --target-file-size off --row-group-size "$rg")
+	f_plain=$(files_of)
+	t_sorted=$(run_fanout sort-customer --in "$dir/" --fn convert --partition-by store --row-group-size "$rg" --sort-by customer)
+	f_sorted=$(files_of)
+	rate_row "CSV -> Parquet by store, sorted, sized: $f_sorted files" "$t_sorted" "neither: $f_plain files" "$t_plain" "s"
+	sel="SELECT count(*), sum(amount) FROM read_parquet('%s/**/*.parquet', hive_partitioning=true) WHERE customer = 'c0424242'"
+	agg="SELECT store, product, count(*), sum(quantity), avg(amount) FROM read_parquet('%s/**/*.parquet', hive_partitioning=true) GROUP BY ALL"
 	# shellcheck disable=SC2059
-	cost_row "DuckDB selective query (1 product of 5000)" "$(duck_best "$(printf "$sel" "$data/out-sort-product")")" \
-		"over unsorted output" "$(duck_best "$(printf "$sel" "$data/out-sort-none")")" "ms"
+	cost_row "DuckDB selective query (1 customer of 1M)" "$(duck_best "$(printf "$sel" "$data/out-sort-customer")")" \
+		"over neither" "$(duck_best "$(printf "$sel" "$data/out-sort-none")")" "ms"
 	# shellcheck disable=SC2059
-	cost_row "DuckDB full aggregation by region, product" "$(duck_best "$(printf "$agg" "$data/out-sort-product")")" \
-		"over unsorted output" "$(duck_best "$(printf "$agg" "$data/out-sort-none")")" "ms"
+	cost_row "DuckDB full aggregation by store, product" "$(duck_best "$(printf "$agg" "$data/out-sort-customer")")" \
+		"over neither" "$(duck_best "$(printf "$agg" "$data/out-sort-none")")" "ms"
 }
 if [ "${BENCH_ONLY:-}" = sortby ]; then
 	sortby_row
