@@ -29,6 +29,6 @@ if [ $# -eq 0 ]; then full=1; set -- ./...; fi
 go test -count=1 -timeout 75m "$@"
 if [ "$full" = 1 ]; then
 	scripts/fuzz.sh       # every fuzz target for a few seconds (~1.5 min)
-	scripts/chaos.sh -t 45 # a short chaos run (~1 min)
+	scripts/chaos.sh -t 45 # a short chaos run (~2 min: map, aggregate and compact jobs)
 fi
 echo "test.sh: done in $(( $(date +%s) - start ))s" >&2
