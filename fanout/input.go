@@ -242,8 +242,12 @@ func (in *chunkInput) open(i int) error {
 	if obj.Format == manifest.FormatParquet {
 		schema := in.js.schema
 		ra := objstore.NewReaderAt(in.ctx, b, obj.Key, obj.ETag, obj.Size)
-		cur, err := codec.NewParquetInput(ra, obj.Size, codec.ParquetOptions{
-			Object: obj.Key, FirstRowGroup: p.FirstRowGroup, LastRowGroup: p.LastRowGroup, Schema: schema})
+		opts, err := codec.ParseParquetArgs(in.js.m.Spec.Args)
+		if err != nil {
+			return functions.Permanent(err)
+		}
+		opts.Object, opts.FirstRowGroup, opts.LastRowGroup, opts.Schema = obj.Key, p.FirstRowGroup, p.LastRowGroup, schema
+		cur, err := codec.NewParquetInput(ra, obj.Size, opts)
 		if err != nil {
 			if errors.Is(err, codec.ErrCorruptParquet) || errors.Is(err, codec.ErrNestedColumn) {
 				err = functions.Permanent(err)

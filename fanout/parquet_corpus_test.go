@@ -232,6 +232,13 @@ var errCompared = errors.New("compared")
 // corpusConvert runs convert from in to out in the given format through the
 // embedded engine.
 func corpusConvert(t *testing.T, in, out, format string) error {
+	return convertParquet(t, in, out, format, map[string]string{})
+}
+
+// convertParquet runs convert with args from the Parquet files of in to
+// out in the given format through the embedded engine; a failed job
+// returns its first chunk's reason.
+func convertParquet(t *testing.T, in, out, format string, args map[string]string) error {
 	q := memqueue.New(memqueue.Config{})
 	e, err := fanout.New(fanout.Config{Queue: q, Admin: q, Functions: builtin.Registry(),
 		Open: func(ctx context.Context, u string) (objstore.Bucket, error) {
@@ -242,7 +249,7 @@ func corpusConvert(t *testing.T, in, out, format string) error {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	spec := manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Format: "parquet", Function: "convert", Args: map[string]string{},
+	spec := manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Format: "parquet", Function: "convert", Args: args,
 		Output: "file://" + out + "/", OutputFormat: format, MaxAttempts: 1}.WithDefaults()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

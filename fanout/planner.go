@@ -703,9 +703,14 @@ func (p *planRun) discardShards(ctx context.Context) {
 // inferSchema fixes the job's input schema from --arg schema= or a sample
 // of the first non-empty object.
 func (p *planRun) inferSchema(ctx context.Context, b objstore.Bucket, ref manifest.ObjectRef) error {
+	// Options that cannot be read fail the plan, not every chunk.
 	if ref.Format == manifest.FormatCSV {
-		// Options that cannot be read fail the plan, not every chunk.
 		if _, err := csvOptionsOf(p.spec.Args, ref.Key); err != nil {
+			return functions.Permanent(err)
+		}
+	}
+	if ref.Format == manifest.FormatParquet {
+		if _, err := codec.ParseParquetArgs(p.spec.Args); err != nil {
 			return functions.Permanent(err)
 		}
 	}

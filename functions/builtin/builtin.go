@@ -31,11 +31,11 @@ func Registry() *functions.Registry {
 }
 
 // plannerArgs are consumed by the planner and accepted by every function.
-var plannerArgs = append([]string{"schema"}, codec.CSVArgNames()...)
+var plannerArgs = append(append([]string{"schema"}, codec.CSVArgNames()...), codec.ParquetArgNames()...)
 
 // CommonArgs describes the arguments every function takes (the planner
 // reads them), for help texts.
-const CommonArgs = `schema=name:type,..., the columns and types of CSV and JSONL input (int64, float64, bool, timestamp, string; default: inferred from a sample of the first object), and the CSV options of the input reader (named as DuckDB's read_csv names them): ` + codec.CSVArgs
+const CommonArgs = `schema=name:type,..., the columns and types of CSV and JSONL input (int64, float64, bool, timestamp, string; default: inferred from a sample of the first object), and the CSV options of the input reader (named as DuckDB's read_csv names them): ` + codec.CSVArgs + `; and the Parquet reader's: ` + codec.ParquetArgs
 
 // checkArgs reports the first argument (by name) that fn does not take.
 func checkArgs(fn string, args map[string]string, valid ...string) error {

@@ -34,7 +34,7 @@ func TestArgErrors(t *testing.T) {
 		args map[string]string
 		want string
 	}{
-		{builtin.Convert{}, map[string]string{"selct": "a"}, `convert: unknown argument "selct" (did you mean select? valid: contract, delim, escape, header, nullstr, quote, rename, schema, select, where)`},
+		{builtin.Convert{}, map[string]string{"selct": "a"}, `convert: unknown argument "selct" (did you mean select? valid: contract, delim, escape, header, max_page_size, nullstr, quote, rename, schema, select, where)`},
 		{builtin.Convert{}, map[string]string{"select": "name,nope"}, `convert: select="name,nope": unknown column "nope" (columns: name, age, vip)`},
 		{builtin.Convert{}, map[string]string{"select": "name, name"}, `convert: select="name, name": column "name" selected twice`},
 		{builtin.Convert{}, map[string]string{"select": " , "}, `convert: select=" , ": no columns`},
@@ -48,8 +48,8 @@ func TestArgErrors(t *testing.T) {
 		{builtin.Grep{}, map[string]string{"pattern": "a("}, `grep: pattern="a(": error parsing regexp: missing closing )`},
 		{builtin.Grep{}, map[string]string{"pattern": "a", "invert": "yes"}, `grep: invert="yes": want true or false`},
 		{builtin.Grep{}, map[string]string{"pattern": "a", "column": "nope"}, `grep: column="nope": unknown column "nope"`},
-		{builtin.Grep{}, map[string]string{"pattern": "a", "regex": "b"}, `grep: unknown argument "regex" (valid: column, delim, escape, header, invert, nullstr, pattern, quote, schema)`},
-		{builtin.Count{}, map[string]string{"by": "name"}, `count: unknown argument "by" (valid: delim, escape, header, nullstr, quote, schema)`},
+		{builtin.Grep{}, map[string]string{"pattern": "a", "regex": "b"}, `grep: unknown argument "regex" (valid: column, delim, escape, header, invert, max_page_size, nullstr, pattern, quote, schema)`},
+		{builtin.Count{}, map[string]string{"by": "name"}, `count: unknown argument "by" (valid: delim, escape, header, max_page_size, nullstr, quote, schema)`},
 		{builtin.Exec{}, map[string]string{}, "exec: missing argument cmd"},
 		{builtin.Exec{}, map[string]string{"cmd": "  "}, `exec: cmd="  ": empty command`},
 		{builtin.Exec{}, map[string]string{"cmd": "", "shell": "true"}, `exec: cmd="": empty command`},
@@ -58,7 +58,7 @@ func TestArgErrors(t *testing.T) {
 		{builtin.Exec{}, map[string]string{"cmd": "cat", "shell": "1x"}, `exec: shell="1x": want true or false`},
 		{builtin.Exec{}, map[string]string{"cmd": "cat", "timeout": "5"}, `exec: timeout="5": time: missing unit in duration "5"`},
 		{builtin.Exec{}, map[string]string{"cmd": "cat", "timeout": "-1s"}, `exec: timeout="-1s": want a positive duration`},
-		{builtin.Exec{}, map[string]string{"command": "cat"}, `exec: unknown argument "command" (valid: cmd, delim, escape, header, mode, nullstr, quote, schema, shell, timeout)`},
+		{builtin.Exec{}, map[string]string{"command": "cat"}, `exec: unknown argument "command" (valid: cmd, delim, escape, header, max_page_size, mode, nullstr, quote, schema, shell, timeout)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

@@ -153,9 +153,9 @@ func TestReducerArgErrors(t *testing.T) {
 		args map[string]string
 		want string
 	}{
-		{builtin.WordCount{}, map[string]string{"col": "name"}, `wordcount: unknown argument "col" (did you mean column? valid: column, delim, escape, header, nullstr, quote, schema)`},
+		{builtin.WordCount{}, map[string]string{"col": "name"}, `wordcount: unknown argument "col" (did you mean column? valid: column, delim, escape, header, max_page_size, nullstr, quote, schema)`},
 		{builtin.WordCount{}, map[string]string{"column": "nope"}, `wordcount: column="nope": unknown column "nope" (columns: name, age, vip)`},
-		{builtin.Aggregate{}, map[string]string{"group": "name"}, `aggregate: unknown argument "group" (valid: agg, by, delim, escape, header, nullstr, quote, schema)`},
+		{builtin.Aggregate{}, map[string]string{"group": "name"}, `aggregate: unknown argument "group" (valid: agg, by, delim, escape, header, max_page_size, nullstr, quote, schema)`},
 		{builtin.Aggregate{}, map[string]string{"by": "nope"}, `aggregate: by="nope": unknown column "nope"`},
 		{builtin.Aggregate{}, map[string]string{"by": "name,name"}, `aggregate: by="name,name": column "name" selected twice`},
 		{builtin.Aggregate{}, map[string]string{"agg": ""}, `aggregate: agg="": no aggregates`},
@@ -168,7 +168,7 @@ func TestReducerArgErrors(t *testing.T) {
 		{builtin.Aggregate{}, map[string]string{"agg": "count, avg(vip)"}, `avg(vip): column "vip" is bool, want a number (an integer, a decimal or a float)`},
 		{builtin.Aggregate{}, map[string]string{"agg": "sum(age),SUM(age)"}, `aggregate: agg="sum(age),SUM(age)": the output would have two columns "sum_age"`},
 		{builtin.Aggregate{}, map[string]string{"agg": "count,count(*)"}, `the output would have two columns "count"`},
-		{builtin.Distinct{}, map[string]string{"key": "name"}, `distinct: unknown argument "key" (valid: by, delim, escape, header, nullstr, quote, schema)`},
+		{builtin.Distinct{}, map[string]string{"key": "name"}, `distinct: unknown argument "key" (valid: by, delim, escape, header, max_page_size, nullstr, quote, schema)`},
 		{builtin.Distinct{}, map[string]string{"by": "name,nope"}, `distinct: by="name,nope": unknown column "nope"`},
 		{builtin.TopK{}, map[string]string{"order": "age"}, "topk: missing argument k"},
 		{builtin.TopK{}, map[string]string{"k": "3"}, "topk: missing argument order"},
@@ -177,7 +177,7 @@ func TestReducerArgErrors(t *testing.T) {
 		{builtin.TopK{}, map[string]string{"k": "x", "order": "age"}, `topk: k="x": want an integer`},
 		{builtin.TopK{}, map[string]string{"k": "1", "order": "nope"}, `topk: order="nope": unknown column "nope"`},
 		{builtin.TopK{}, map[string]string{"k": "1", "order": "age", "by": "nope"}, `topk: by="nope": unknown column "nope"`},
-		{builtin.TopK{}, map[string]string{"k": "1", "order": "age", "limit": "2"}, `topk: unknown argument "limit" (valid: by, delim, escape, header, k, nullstr, order, quote, schema)`},
+		{builtin.TopK{}, map[string]string{"k": "1", "order": "age", "limit": "2"}, `topk: unknown argument "limit" (valid: by, delim, escape, header, k, max_page_size, nullstr, order, quote, schema)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/manifest"
 )
 
 // Limits checked before parquet-go allocates what a file claims.
@@ -35,12 +36,11 @@ const (
 	// statistics about 10.
 	footerAllocBase    = 16 << 20
 	footerAllocPerByte = 32
-	// maxPageBytes bounds one page, compressed or not.
-	maxPageBytes = 256 << 20
-	// maxOpenPageBytes bounds the sum, over the columns read, of each
-	// column chunk's largest uncompressed page: the reader holds one page
-	// per column at a time.
-	maxOpenPageBytes = 1 << 30
+	// openPagesPerPage times the page bound (ParquetOptions.MaxPageBytes)
+	// bounds the sum, over the columns read, of each column chunk's
+	// largest uncompressed page: the reader holds one page per column at
+	// a time (1 GiB by default).
+	openPagesPerPage = 4
 	// maxPageValues bounds the values one page may claim.
 	maxPageValues = 1 << 26
 	// maxPageHeaderBytes bounds one page header (statistics included).
@@ -72,6 +72,50 @@ type ParquetOptions struct {
 	// read as its own type, as string (its text), or an integer as
 	// float64.
 	Schema *functions.Schema
+	// MaxPageBytes bounds one page, compressed or not (a page is held
+	// whole in memory); 0 means DefaultMaxPageBytes. A bound above the
+	// default also lifts the bound on a page's compression ratio
+	// (maxCompressionRatio): the caller accepts holding pages that big.
+	MaxPageBytes int64
+}
+
+// DefaultMaxPageBytes is the largest page NewParquetInput reads unless
+// ParquetOptions.MaxPageBytes says otherwise.
+const DefaultMaxPageBytes = 256 << 20
+
+// ParquetArgNames returns the function arguments ParseParquetArgs reads.
+func ParquetArgNames() []string { return []string{"max_page_size"} }
+
+// ParquetArgs describes the function arguments ParseParquetArgs reads,
+// for help texts.
+const ParquetArgs = `max_page_size=SIZE (the largest Parquet page the reader holds in memory, compressed or not; default 256MiB)`
+
+// ParseParquetArgs reads the Parquet reader's options from function
+// arguments: max_page_size (a size, manifest.ParseSize). Options not
+// given stay zero.
+func ParseParquetArgs(args map[string]string) (ParquetOptions, error) {
+	var o ParquetOptions
+	if v, ok := args["max_page_size"]; ok {
+		n, err := manifest.ParseSize(v)
+		if err != nil {
+			return o, fmt.Errorf("--arg max_page_size: %w", err)
+		}
+		o.MaxPageBytes = n
+	}
+	return o, nil
+}
+
+// suggestPageSize is a max_page_size that admits a page of n bytes: the
+// next power of two, in MiB or GiB.
+func suggestPageSize(n int64) string {
+	p := int64(1 << 20)
+	for p < n && p < 1<<62 {
+		p <<= 1
+	}
+	if p >= 1<<30 {
+		return fmt.Sprintf("%dGiB", p>>30)
+	}
+	return fmt.Sprintf("%dMiB", p>>20)
 }
 
 // ParquetSchema reads a Parquet footer: the file's columns as fanout types
@@ -794,6 +838,9 @@ type parquetInput struct {
 	err error
 
 	scratch []byte // a compressed page, checked before parquet-go decodes it
+
+	maxPage  int64 // ParquetOptions.MaxPageBytes, the default filled in
+	anyRatio bool  // maxPage is above the default: no compression ratio bound
 }
 
 // NewParquetInput reads the rows of a Parquet file's row groups [First,
@@ -810,7 +857,11 @@ func NewParquetInput(ra io.ReaderAt, size int64, opts ParquetOptions) (functions
 	if err != nil {
 		return nil, err
 	}
-	in := &parquetInput{object: opts.Object, file: f, g: g, batchRows: parquetBatch}
+	in := &parquetInput{object: opts.Object, file: f, g: g, batchRows: parquetBatch, maxPage: opts.MaxPageBytes}
+	if in.maxPage <= 0 {
+		in.maxPage = DefaultMaxPageBytes
+	}
+	in.anyRatio = in.maxPage > DefaultMaxPageBytes
 	n := len(f.Metadata().RowGroups)
 	first, last := opts.FirstRowGroup, opts.LastRowGroup
 	if last <= 0 {
@@ -1080,8 +1131,8 @@ func (in *parquetInput) openRowGroup() error {
 			}
 			return in.corrupt(in.rowBase, &ColumnError{Column: r.name, RowGroup: in.rg, Err: err})
 		}
-		if open += largest; open > maxOpenPageBytes {
-			return in.refuse(fmt.Errorf("row group %d: %w: the largest pages of the columns read hold more than %d bytes uncompressed, which the reader would hold at once", in.rg, ErrUnsupportedParquet, maxOpenPageBytes))
+		if open += largest; open > openPagesPerPage*in.maxPage {
+			return in.refuse(fmt.Errorf("row group %d: %w: the largest pages of the columns read hold more than %d bytes uncompressed, which the reader would hold at once (%d times the page limit; raise it with --arg max_page_size=%s)", in.rg, ErrUnsupportedParquet, openPagesPerPage*in.maxPage, openPagesPerPage, suggestPageSize(open/openPagesPerPage+1)))
 		}
 		r.p.headers, r.p.pageIdx, r.p.pageValues, r.p.pageNulls, r.p.pageRows = headers, 0, 0, 0, 0
 		if isLZ4 || translate {
@@ -1247,8 +1298,8 @@ func (in *parquetInput) checkPages(cc *format.ColumnMetaData, codec format.Compr
 		switch {
 		case comp < 0 || uncomp < 0 || typ < 0:
 			return nil, 0, false, fmt.Errorf("page header at %d lacks its type or sizes", pos)
-		case comp > maxPageBytes || uncomp > maxPageBytes:
-			return nil, 0, false, fmt.Errorf("%w: page at %d claims %d bytes (%d uncompressed), more than the %d allowed (a page is held whole in memory)", ErrUnsupportedParquet, pos, comp, uncomp, maxPageBytes)
+		case comp > in.maxPage || uncomp > in.maxPage:
+			return nil, 0, false, fmt.Errorf("%w: page at %d claims %d bytes (%d uncompressed), more than the %d allowed (a page is held whole in memory; raise it with --arg max_page_size=%s)", ErrUnsupportedParquet, pos, comp, uncomp, in.maxPage, suggestPageSize(max(comp, uncomp)))
 		case pos+int64(hlen)+comp > end:
 			return nil, 0, false, fmt.Errorf("page at %d (%d bytes) runs past the column chunk's end at %d", pos, comp, end)
 		case nvals < 0 || nvals > maxPageValues:
@@ -1304,8 +1355,8 @@ func (in *parquetInput) checkCompression(codec format.CompressionCodec, off, com
 		}
 		return nil
 	}
-	if uncomp-levels > maxPageSlack && (uncomp-levels)/maxCompressionRatio > comp-levels {
-		return fmt.Errorf("%w: page at %d claims %d bytes from %d compressed, a ratio above the %d fanout allows", ErrUnsupportedParquet, off, uncomp, comp, maxCompressionRatio)
+	if !in.anyRatio && uncomp-levels > maxPageSlack && (uncomp-levels)/maxCompressionRatio > comp-levels {
+		return fmt.Errorf("%w: page at %d claims %d bytes from %d compressed, a ratio above the %d fanout allows (a larger --arg max_page_size than the default %s lifts this bound)", ErrUnsupportedParquet, off, uncomp, comp, maxCompressionRatio, suggestPageSize(DefaultMaxPageBytes))
 	}
 	switch codec {
 	case format.Zstd, format.Gzip, format.Brotli, format.Lz4Raw:

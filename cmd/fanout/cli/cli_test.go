@@ -302,7 +302,7 @@ func TestUsageMistakesAndFailuresSayWhatToDo(t *testing.T) {
 		{name: "misspelt column", args: []string{"run", "--in", "in/", "--fn", "convert", "--arg", "select=lien", "--out", "o1/"}, code: exitFailed,
 			stderr: "fanout: convert: select=\"lien\": unknown column \"lien\" (did you mean \"line\"? columns: line)\n"},
 		{name: "misspelt argument", args: []string{"run", "--in", "in/", "--fn", "grep", "--arg", "patern=o", "--out", "o2/"}, code: exitFailed,
-			stderr: "fanout: grep: unknown argument \"patern\" (did you mean pattern? valid: column, delim, escape, header, invert, nullstr, pattern, quote, schema)\n"},
+			stderr: "fanout: grep: unknown argument \"patern\" (did you mean pattern? valid: column, delim, escape, header, invert, max_page_size, nullstr, pattern, quote, schema)\n"},
 		{name: "misspelt partition column", args: []string{"run", "--in", "in/", "--fn", "grep", "--arg", "pattern=o", "--out", "o3/", "--partition-by", "lien"}, code: exitFailed,
 			stderr: "fanout: --partition-by lien: the output of grep has no column \"lien\" (did you mean \"line\"? columns: line)\n"},
 		{name: "Redis down", args: []string{"--redis", "127.0.0.1:1", "status", "j0123456789abcdef0123"}, code: exitFailed,
