@@ -25,6 +25,7 @@ type endCounts struct {
 	fences       atomic.Int64 // owner record If-Match writes
 	commitPuts   atomic.Int64 // commit record create attempts
 	successPuts  atomic.Int64 // _SUCCESS writes
+	successWins  atomic.Int64 // _SUCCESS writes that succeeded
 	dataStats    atomic.Int64 // HEADs of committed data files (verification)
 	inputGets    atomic.Int64 // GETs of keys outside the output (inputs)
 	uploads      atomic.Int64 // files written as open uploads
@@ -89,6 +90,11 @@ func (s *countingStore) Put(ctx context.Context, key string, r io.Reader, opts *
 		s.c.commitPuts.Add(1)
 	case strings.HasSuffix(key, "/_SUCCESS"):
 		s.c.successPuts.Add(1)
+		info, err := s.Bucket.Put(ctx, key, r, opts)
+		if err == nil {
+			s.c.successWins.Add(1)
+		}
+		return info, err
 	case strings.HasPrefix(key, s.c.markerPrefix) && opts != nil && opts.IfNoneMatch:
 		s.c.markerPuts.Add(1)
 	default:

@@ -441,7 +441,7 @@ func printSummary(res jobResult) {
 }
 
 // printPartitions prints how a committed job's files spread over its
-// partitions, and warns on stderr when it committed many small files.
+// partitions, and says so when it committed many small files.
 func printPartitions(w io.Writer, res fanout.Result) {
 	if len(res.Partitions) > 1 {
 		least, most := res.Partitions[0].Files, res.Partitions[0].Files
@@ -458,7 +458,10 @@ func printPartitions(w io.Writer, res fanout.Result) {
 		fmt.Fprintf(w, "  compacted\t%d small map files merged\n", res.Compacted)
 	}
 	if res.ManySmallFiles {
-		fmt.Fprintf(os.Stderr, "warning: %d of the %d committed files are small (under half the target file size, or 64 MiB); readers pay a request and a footer per file: --target-file-size merges them (docs/filesizing.md)\n",
+		// In the summary, not on stderr: the commit's own warning is
+		// there already, in the log's format (JSON lines with
+		// --log-format json).
+		fmt.Fprintf(w, "  small files\t%d of %d under half the target file size (or 64 MiB); readers pay a request and a footer per file: --target-file-size merges them (docs/filesizing.md)\n",
 			res.SmallFiles, res.Files)
 	}
 }
