@@ -126,7 +126,7 @@ func TestParseParquetArgs(t *testing.T) {
 // TestParquetLargeStringMap -large-pages -timeout 10m
 func TestParquetLargeStringMap(t *testing.T) {
 	if !*largePages {
-		t.Skip("reads pages of 1 GiB: run by hand with -large-pages (docs/formats.md)")
+		t.Skip("reads pages of 1 GiB (7.4 GiB of memory), too heavy for scripts/test.sh: run it by hand with -large-pages (docs/formats.md)")
 	}
 	path, err := filepath.Abs("../../testdata/parquet-testing/data/large_string_map.brotli.parquet")
 	if err != nil {
