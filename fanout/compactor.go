@@ -163,36 +163,18 @@ func mapsKeys[V any](m map[string]V) func(func(string) bool) {
 // nothing, when more map chunks failed than the job tolerates.
 func (e *Engine) prepareCompaction(ctx context.Context, js *jobState) (tooMany bool, err error) {
 	key := js.layout.CompactPlanKey(js.job)
-	if _, err := js.out.Stat(ctx, key); err == nil {
-		return false, nil
-	} else if !errors.Is(err, objstore.ErrNotFound) {
-		return false, err
-	}
-	allowed, err := manifest.ParseMaxFailed(js.m.Spec.MaxFailed, js.m.Chunks)
-	if err != nil {
-		return false, functions.Permanent(err)
-	}
 	below := js.compactBelow()
 	byPartition := map[string][]manifest.OutputFile{}
-	failed := 0
-	err = e.walkMarkers(ctx, js, js.m.Chunks, manifest.ChunkID, func(id string) string { return js.layout.MarkerKey(js.job, id) },
-		func(m *manifest.ChunkMarker) error {
-			if m.State != manifest.MarkerDone {
-				failed++
-				return nil
+	exists, tooMany, err := e.walkDoneMapMarkers(ctx, js, key, func(m *manifest.ChunkMarker) error {
+		for _, f := range m.Files {
+			if isCandidate(f, below) {
+				byPartition[f.Partition] = append(byPartition[f.Partition], f)
 			}
-			for _, f := range m.Files {
-				if isCandidate(f, below) {
-					byPartition[f.Partition] = append(byPartition[f.Partition], f)
-				}
-			}
-			return nil
-		})
-	if err != nil {
-		return false, err
-	}
-	if failed > allowed {
-		return true, nil
+		}
+		return nil
+	})
+	if exists || tooMany || err != nil {
+		return tooMany, err
 	}
 	plan := &manifest.CompactPlan{Version: manifest.Version, Job: js.job, Target: js.m.TargetFileSize, MaxRows: js.m.MaxRowsPerFile,
 		Tasks: planCompaction(byPartition, js.m.TargetFileSize, js.m.MaxRowsPerFile)}

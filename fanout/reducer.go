@@ -65,21 +65,44 @@ func shuffleIDOf(etag string) string {
 // map chunks failed than the job tolerates.
 func (e *Engine) prepareReduce(ctx context.Context, js *jobState) (tooMany bool, err error) {
 	key := js.layout.ShuffleIndexKey(js.job)
+	// The index builder spills past its budget, so that memory does not
+	// grow with the number of map chunks.
+	idx := newIndexBuilder(js.m.Reducers, indexBuildBudget)
+	defer idx.close()
+	exists, tooMany, err := e.walkDoneMapMarkers(ctx, js, key, func(m *manifest.ChunkMarker) error {
+		for _, f := range m.Files {
+			if err := idx.add(m.Chunk, f); err != nil {
+				return functions.Permanent(fmt.Errorf("job %s: %w", js.job, err))
+			}
+		}
+		return nil
+	})
+	if exists || tooMany || err != nil {
+		return tooMany, err
+	}
+	_, err = idx.put(ctx, js.out, key)
+	if err != nil && !errors.Is(err, objstore.ErrPrecondition) { // 412: another driver wrote the index
+		return false, fmt.Errorf("writing the shuffle index: %w", err)
+	}
+	return false, nil
+}
+
+// walkDoneMapMarkers is the first half of preparing a stage that is built
+// once from the map markers (the shuffle index, the compaction plan),
+// whose object is key: it reports exists when key is there already;
+// otherwise it calls each with every done map marker, a page at a time
+// (walkMarkers), counts the failed ones on the way, and reports tooMany
+// when more map chunks failed than the job tolerates.
+func (e *Engine) walkDoneMapMarkers(ctx context.Context, js *jobState, key string, each func(*manifest.ChunkMarker) error) (exists, tooMany bool, err error) {
 	if _, err := js.out.Stat(ctx, key); err == nil {
-		return false, nil
+		return true, false, nil
 	} else if !errors.Is(err, objstore.ErrNotFound) {
-		return false, err
+		return false, false, err
 	}
 	allowed, err := manifest.ParseMaxFailed(js.m.Spec.MaxFailed, js.m.Chunks)
 	if err != nil {
-		return false, functions.Permanent(err)
+		return false, false, functions.Permanent(err)
 	}
-	// One pass over the map markers, a page at a time (walkMarkers), so
-	// that memory does not grow with the number of map chunks: the index
-	// builder spills past its budget, and failed chunks are counted on
-	// the way (too many: the index is dropped unwritten).
-	idx := newIndexBuilder(js.m.Reducers, indexBuildBudget)
-	defer idx.close()
 	failed := 0
 	err = e.walkMarkers(ctx, js, js.m.Chunks, manifest.ChunkID, func(id string) string { return js.layout.MarkerKey(js.job, id) },
 		func(m *manifest.ChunkMarker) error {
@@ -87,24 +110,12 @@ func (e *Engine) prepareReduce(ctx context.Context, js *jobState) (tooMany bool,
 				failed++
 				return nil
 			}
-			for _, f := range m.Files {
-				if err := idx.add(m.Chunk, f); err != nil {
-					return functions.Permanent(fmt.Errorf("job %s: %w", js.job, err))
-				}
-			}
-			return nil
+			return each(m)
 		})
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
-	if failed > allowed {
-		return true, nil
-	}
-	_, err = idx.put(ctx, js.out, key)
-	if err != nil && !errors.Is(err, objstore.ErrPrecondition) { // 412: another driver wrote the index
-		return false, fmt.Errorf("writing the shuffle index: %w", err)
-	}
-	return false, nil
+	return false, failed > allowed, nil
 }
 
 // prepareAndOpenShuffle creates the shuffle index from the map markers
