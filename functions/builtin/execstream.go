@@ -202,6 +202,15 @@ func (t *execTask) mapStream(ctx context.Context, in functions.Input, out functi
 	case errors.Is(runCtx.Err(), context.DeadlineExceeded):
 		sp.stop()
 		return fmt.Errorf("exec: %q: timed out after %v%s", t.cmd, t.timeout, sp.stderr.suffix())
+	case inErr != nil && !errors.As(inErr, new(*streamWriteError)):
+		sp.stop()
+		return inErr
+	case readErr != nil && chunkErr == nil:
+		// The program broke the protocol or quit; a write that failed
+		// on its closed stdin is the consequence, the reader's reason
+		// the cause.
+		sp.stop()
+		return fmt.Errorf("exec: %q: %w%s", t.cmd, readErr, sp.stderr.suffix())
 	case inErr != nil:
 		sp.stop()
 		return inErr
@@ -257,21 +266,34 @@ func (t *execTask) feedStream(ctx context.Context, in functions.Input, sp *strea
 			line = append(line, '}')
 		}
 		line = append(line, "}\n"...)
-		_, werr := sp.in.Write(line)
-		return werr
+		if _, werr := sp.in.Write(line); werr != nil {
+			return &streamWriteError{cmd: t.cmd, err: werr}
+		}
+		return nil
 	})
 	if err != nil {
 		return err
 	}
 	end, _ := json.Marshal(map[string]string{"end": chunk})
 	if _, err := sp.in.Write(append(end, '\n')); err != nil {
-		return fmt.Errorf("exec: %q: write: %w", t.cmd, err)
+		return &streamWriteError{cmd: t.cmd, err: err}
 	}
 	if err := sp.in.Flush(); err != nil {
-		return fmt.Errorf("exec: %q: write: %w", t.cmd, err)
+		return &streamWriteError{cmd: t.cmd, err: err}
 	}
 	return nil
 }
+
+// streamWriteError is a write to the program's stdin that failed,
+// usually because the program quit or broke the protocol: what the
+// reader saw then says more.
+type streamWriteError struct {
+	cmd string
+	err error
+}
+
+func (e *streamWriteError) Error() string { return fmt.Sprintf("exec: %q: write: %v", e.cmd, e.err) }
+func (e *streamWriteError) Unwrap() error { return e.err }
 
 // appendJSONString appends b as a JSON string.
 func appendJSONString(dst, b []byte) []byte {

@@ -98,6 +98,16 @@ func TestExecStreamServesManyChunksPerProgram(t *testing.T) {
 	if _, _, err := run(t, fn, bad, lines("x")); err == nil || !strings.Contains(err.Error(), "not a protocol line") {
 		t.Errorf("a program that breaks the protocol: %v; want a protocol error", err)
 	}
+	// The same with a chunk larger than a pipe's buffer: the program has
+	// quit while fanout still writes, and the error is still the
+	// protocol's, not the failed write's.
+	many := make([]string, 50000)
+	for i := range many {
+		many[i] = "a record long enough to fill the pipe"
+	}
+	if _, _, err := run(t, fn, bad, lines(many...)); err == nil || !strings.Contains(err.Error(), "not a protocol line") {
+		t.Errorf("a program that breaks the protocol on a large chunk: %v; want a protocol error", err)
+	}
 }
 
 // TestExecStreamNeedsAPoolAndAKnownMode: mode=stream without a pool, and
