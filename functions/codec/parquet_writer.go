@@ -1,7 +1,6 @@
 package codec
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -73,7 +72,7 @@ func parquetCodec(name string) (compress.Codec, error) {
 }
 
 type parquetWriter struct {
-	bw     *bufio.Writer
+	bw     *growBuffer
 	off    int64 // bytes written to bw
 	schema *functions.Schema
 	cols   []*pqOutColumn // the leaf columns, in schema order
@@ -114,7 +113,7 @@ func newParquetWriter(w io.Writer, schema *functions.Schema, opts WriterOptions)
 		return nil, err
 	}
 	pw := &parquetWriter{
-		bw:       bufio.NewWriterSize(w, writeBufferSize),
+		bw:       newGrowBuffer(w),
 		schema:   schema,
 		codec:    codec,
 		strings:  opts.Strings,
@@ -302,7 +301,7 @@ func (w *parquetWriter) Close() error {
 	w.write(binary.LittleEndian.AppendUint32(nil, uint32(len(footer))))
 	w.write([]byte("PAR1"))
 	if w.err == nil {
-		w.err = w.bw.Flush()
+		w.err = w.bw.Release()
 	}
 	return w.err
 }

@@ -1,7 +1,6 @@
 package codec
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -59,9 +58,6 @@ const (
 	DefaultRowGroupBytes = 128 << 20
 )
 
-// writeBufferSize is the bufio buffer in front of the output.
-const writeBufferSize = 256 << 10
-
 // NewWriter returns a writer of format (parquet, jsonl, csv or lines) to w.
 //
 //   - parquet: every column optional; strings dictionary-encoded; zstd;
@@ -87,7 +83,7 @@ func NewWriter(w io.Writer, format string, schema *functions.Schema, opts Writer
 		if len(schema.Columns) != 1 {
 			return nil, fmt.Errorf("codec: the lines format writes one column, the schema has %d (%s)", len(schema.Columns), schema)
 		}
-		return &linesWriter{textWriter: textWriter{bw: bufio.NewWriterSize(w, writeBufferSize), schema: schema}}, nil
+		return &linesWriter{textWriter: textWriter{bw: newGrowBuffer(w), schema: schema}}, nil
 	}
 	return nil, fmt.Errorf("codec: unknown output format %q (want parquet, jsonl, csv or lines)", format)
 }
@@ -107,7 +103,7 @@ func checkRow(schema *functions.Schema, row functions.Row) error {
 
 // textWriter is what the text writers share.
 type textWriter struct {
-	bw     *bufio.Writer
+	bw     *growBuffer
 	schema *functions.Schema
 	buf    []byte
 	rows   int64
@@ -129,7 +125,8 @@ func (t *textWriter) Close() error {
 	if t.err != nil {
 		return t.err
 	}
-	return t.bw.Flush()
+	t.buf = nil
+	return t.bw.Release()
 }
 
 type jsonlWriter struct {
@@ -138,7 +135,7 @@ type jsonlWriter struct {
 }
 
 func newJSONLWriter(w io.Writer, schema *functions.Schema) *jsonlWriter {
-	jw := &jsonlWriter{textWriter: textWriter{bw: bufio.NewWriterSize(w, writeBufferSize), schema: schema}}
+	jw := &jsonlWriter{textWriter: textWriter{bw: newGrowBuffer(w), schema: schema}}
 	for i, c := range schema.Columns {
 		k := []byte("{")
 		if i > 0 {
@@ -176,7 +173,7 @@ type csvWriter struct {
 }
 
 func newCSVWriter(w io.Writer, schema *functions.Schema) (*csvWriter, error) {
-	cw := &csvWriter{textWriter: textWriter{bw: bufio.NewWriterSize(w, writeBufferSize), schema: schema}}
+	cw := &csvWriter{textWriter: textWriter{bw: newGrowBuffer(w), schema: schema}}
 	b := cw.buf[:0]
 	for i, c := range schema.Columns {
 		if i > 0 {
