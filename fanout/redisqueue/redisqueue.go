@@ -91,7 +91,34 @@ type Config struct {
 	// Client is an existing client to use instead of URL; the queue does
 	// not close it.
 	Client redis.UniversalClient
+	// PoolSize bounds the connections of the client made from URL (per
+	// node of a Cluster); zero leaves go-redis's default, 10 per CPU. A
+	// worker uses about two per task in flight (its claims and acks, its
+	// heartbeats), and connections are opened only when needed, so the
+	// default costs nothing where fewer are used.
+	PoolSize int
+	// BufferSize is each connection's read and write buffer, in bytes,
+	// for the client made from URL; zero means DefaultBufferSize. The
+	// URL's pool_size and pipeline_read_buffer_size or
+	// pipeline_write_buffer_size parameters win over PoolSize and
+	// BufferSize.
+	BufferSize int
 }
+
+// Sizing of the client made from Config.URL.
+const (
+	// DefaultBufferSize is a connection's read and write buffer. The
+	// queue's requests and replies are a few hundred bytes (the largest,
+	// an enqueue of enqueueBatch chunk IDs, some tens of KiB, goes out in
+	// a few writes). go-redis's own 32 KiB each way, 128 KiB for its
+	// pipeline connections, were 29% of the heap of the scale simulation
+	// (docs/scale.md), where every simulated worker holds about four
+	// connections, as a worker process or a Lambda invocation does.
+	DefaultBufferSize = 4 << 10
+	// pipelinePoolSize bounds go-redis's pool of pipeline connections:
+	// the queue pipelines only to list jobs.
+	pipelinePoolSize = 2
+)
 
 // Queue is a fanout.Queue and fanout.QueueAdmin on Redis. It is safe for
 // concurrent use.
@@ -132,7 +159,10 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	case cfg.Client != nil:
 		q.client = cfg.Client
 	case cfg.URL != "":
-		c, user, pw, err := dial(cfg.URL)
+		if cfg.PoolSize < 0 || cfg.BufferSize < 0 {
+			return nil, fmt.Errorf("redisqueue: Config.PoolSize %d and Config.BufferSize %d must not be negative", cfg.PoolSize, cfg.BufferSize)
+		}
+		c, user, pw, err := dial(cfg.URL, cfg.sizes())
 		if err != nil {
 			return nil, fmt.Errorf("redisqueue: %w", err)
 		}

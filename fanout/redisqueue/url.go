@@ -1,6 +1,7 @@
 package redisqueue
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/url"
@@ -21,7 +22,7 @@ const (
 // for go-redis's own cluster form, a redis:// or rediss:// URL with more
 // seed nodes in addr= parameters (redis://h1:p1?addr=h2:p2). It returns
 // the URL's password and user, which New checks with AUTH.
-func dial(raw string) (c redis.UniversalClient, user, password string, err error) {
+func dial(raw string, sz sizes) (c redis.UniversalClient, user, password string, err error) {
 	scheme, _, _ := strings.Cut(raw, "://")
 	switch scheme {
 	case clusterScheme, clusterTLSScheme:
@@ -29,7 +30,7 @@ func dial(raw string) (c redis.UniversalClient, user, password string, err error
 		if err != nil {
 			return nil, "", "", err
 		}
-		return dialCluster(std)
+		return dialCluster(std, sz)
 	case "redis", "rediss":
 		u, err := url.Parse(raw)
 		if err != nil {
@@ -37,7 +38,7 @@ func dial(raw string) (c redis.UniversalClient, user, password string, err error
 			return nil, "", "", errors.New("Config.URL is not a valid URL")
 		}
 		if u.Query().Has("addr") {
-			return dialCluster(raw)
+			return dialCluster(raw, sz)
 		}
 		opts, err := redis.ParseURL(raw)
 		if err != nil {
@@ -46,6 +47,12 @@ func dial(raw string) (c redis.UniversalClient, user, password string, err error
 		// Honour the caller's deadlines (heartbeats time out within a
 		// fraction of the lease even when Redis hangs).
 		opts.ContextTimeoutEnabled = true
+		opts.PoolSize = cmp.Or(opts.PoolSize, sz.pool)
+		opts.ReadBufferSize = cmp.Or(opts.ReadBufferSize, sz.buffer)
+		opts.WriteBufferSize = cmp.Or(opts.WriteBufferSize, sz.buffer)
+		opts.PipelinePoolSize = cmp.Or(opts.PipelinePoolSize, pipelinePoolSize)
+		opts.PipelineReadBufferSize = cmp.Or(opts.PipelineReadBufferSize, opts.ReadBufferSize)
+		opts.PipelineWriteBufferSize = cmp.Or(opts.PipelineWriteBufferSize, opts.WriteBufferSize)
 		return redis.NewClient(opts), opts.Username, opts.Password, nil
 	}
 	return nil, "", "", fmt.Errorf("Config.URL %s: scheme %q is not redis, rediss, redis+cluster or rediss+cluster", redacted(raw), scheme)
@@ -88,7 +95,7 @@ func clusterURL(raw string) (string, error) {
 }
 
 // dialCluster makes a cluster client of a URL in go-redis's cluster form.
-func dialCluster(std string) (redis.UniversalClient, string, string, error) {
+func dialCluster(std string, sz sizes) (redis.UniversalClient, string, string, error) {
 	opts, err := redis.ParseClusterURL(std)
 	if err != nil {
 		return nil, "", "", fmt.Errorf("Config.URL %s: %w", redacted(std), err)
@@ -99,7 +106,21 @@ func dialCluster(std string) (redis.UniversalClient, string, string, error) {
 		opts.TLSConfig.ServerName = ""
 	}
 	opts.ContextTimeoutEnabled = true
+	// The Cluster client has no pipeline pool unless its buffers are set.
+	opts.PoolSize = cmp.Or(opts.PoolSize, sz.pool)
+	opts.ReadBufferSize = cmp.Or(opts.ReadBufferSize, sz.buffer)
+	opts.WriteBufferSize = cmp.Or(opts.WriteBufferSize, sz.buffer)
 	return redis.NewClusterClient(opts), opts.Username, opts.Password, nil
+}
+
+// sizes is how the client made from Config.URL is sized.
+type sizes struct {
+	pool   int // connections; 0: go-redis's default
+	buffer int // read and write buffer of a connection
+}
+
+func (cfg Config) sizes() sizes {
+	return sizes{pool: cfg.PoolSize, buffer: cmp.Or(cfg.BufferSize, DefaultBufferSize)}
 }
 
 // redacted is raw with its password replaced by "xxxxx", for errors.

@@ -642,6 +642,11 @@ func redisClient(url string) (redis.UniversalClient, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Sized as redisqueue sizes the client it makes from a URL (this one
+	// is made here to count its round trips).
+	opt.ReadBufferSize, opt.WriteBufferSize = redisqueue.DefaultBufferSize, redisqueue.DefaultBufferSize
+	opt.PipelineReadBufferSize, opt.PipelineWriteBufferSize = redisqueue.DefaultBufferSize, redisqueue.DefaultBufferSize
+	opt.PipelinePoolSize = 2
 	return redis.NewClient(opt), nil
 }
 
