@@ -471,6 +471,10 @@ func (e *Engine) result(js *jobState, rec *manifest.CommitRecord, start time.Tim
 		t := rec.Timings
 		res.Timings = &t
 	}
+	// The queue forgets a committed job: its tasks are all done (or
+	// failed within the tolerance), with the commit record's counts.
+	res.Queue = QueueStats{Done: js.m.Chunks + js.m.Reducers - len(rec.Failed), Dead: len(rec.Failed),
+		RecordsIn: rec.RecordsIn, RecordsOut: rec.RecordsOut, BytesIn: rec.BytesIn}
 	res.setRejections(rec.Rejections)
 	res.Partitions, res.Compacted, res.CompactTasks = rec.Partitions, rec.Compacted, rec.CompactTasks
 	res.SmallFiles, res.ManySmallFiles = SmallFiles(rec.Partitions)
@@ -488,8 +492,6 @@ func (e *Engine) Status(ctx context.Context, outURL, job string) (Result, error)
 		// (or failed within the tolerance), and its time is the commit
 		// record's.
 		res := e.result(js, rec, time.Now())
-		res.Queue = QueueStats{Done: js.m.Chunks + js.m.Reducers - len(rec.Failed), Dead: len(rec.Failed),
-			RecordsIn: rec.RecordsIn, RecordsOut: rec.RecordsOut, BytesIn: rec.BytesIn}
 		res.Elapsed = time.Duration(rec.Timings.Wall)
 		res.Planned = js.m.Created
 		if named, _, err := readSuccess(ctx, js.out, js.layout); err == nil && named != job && named != rec.Replaces && named != "" {

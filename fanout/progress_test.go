@@ -95,7 +95,8 @@ func TestProgressOfAResumedJobStartsAtItsMarkedChunks(t *testing.T) {
 }
 
 // Status of a committed job reports its tasks as done, the job's own
-// wall time, and snake_case JSON keys like every other key.
+// wall time, and snake_case JSON keys like every other key; so does the
+// result of the run that committed it.
 func TestStatusOfACommittedJob(t *testing.T) {
 	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
 	writeFiles(t, in, map[string][]byte{"a.txt": []byte(strings.Repeat("some line\n", 2000))})
@@ -112,6 +113,11 @@ func TestStatusOfACommittedJob(t *testing.T) {
 	if st.State != fanout.StateCommitted || st.Queue != (fanout.QueueStats{Done: res.Chunks, RecordsIn: res.RecordsIn, RecordsOut: res.RecordsOut, BytesIn: res.BytesIn}) || st.Elapsed <= 0 || st.Elapsed > res.Elapsed+time.Second {
 		t.Errorf("status: got state %s, queue %+v, elapsed %s; want committed, %d done with the commit record's counts, the job's wall time (run took %s)",
 			st.State, st.Queue, st.Elapsed, res.Chunks, res.Elapsed)
+	}
+	// The run's own result (fanout run --json) says the same: before, its
+	// queue said 0 done once the queue had forgotten the committed job.
+	if res.Queue != st.Queue {
+		t.Errorf("run's result: queue %+v; want the committed job's, as status reports it: %+v", res.Queue, st.Queue)
 	}
 	b, err := json.Marshal(st)
 	if err != nil {
