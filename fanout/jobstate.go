@@ -39,10 +39,9 @@ type jobState struct {
 	// in the engine's cache beside its cached shards.
 	manifestBytes int64
 
-	mu         sync.Mutex
-	shards     map[int]*manifest.Shard
-	shardBytes map[int]int64 // encoded size of each cached shard
-	recent     []int         // shard indexes, most recent last
+	mu     sync.Mutex
+	shards map[int]*compactShard
+	recent []int // shard indexes, most recent last
 	// loading makes concurrent misses of one shard read it once.
 	loading singleflight.Group
 
@@ -58,8 +57,8 @@ func (js *jobState) size() int64 {
 	js.mu.Lock()
 	defer js.mu.Unlock()
 	n := js.manifestBytes
-	for _, b := range js.shardBytes {
-		n += b
+	for _, sh := range js.shards {
+		n += sh.size
 	}
 	return n
 }
@@ -181,7 +180,7 @@ func (e *Engine) cacheJob(out objstore.Bucket, storeURL string, layout manifest.
 			return nil, functions.Permanent(fmt.Errorf("job %s: manifest schema: %w", m.Job, err))
 		}
 	}
-	js := &jobState{job: m.Job, m: m, out: out, outURL: storeURL, layout: layout, fn: fn, schema: schema, shards: map[int]*manifest.Shard{}}
+	js := &jobState{job: m.Job, m: m, out: out, outURL: storeURL, layout: layout, fn: fn, schema: schema, shards: map[int]*compactShard{}}
 	if b, err := json.Marshal(m); err == nil {
 		js.manifestBytes = int64(len(b))
 	}
@@ -207,23 +206,21 @@ func (js *jobState) chunk(ctx context.Context, id string) (manifest.Chunk, error
 	if err != nil {
 		return manifest.Chunk{}, err
 	}
-	first, _ := js.m.ShardBounds(s)
-	if k := i - first; k >= 0 && k < len(shard.Chunks) && shard.Chunks[k].ID == id {
-		return shard.Chunks[k], nil
+	c, ok, err := shard.chunk(i)
+	if err != nil {
+		return manifest.Chunk{}, fmt.Errorf("job %s: manifest shard %d: %w", js.job, s, err)
 	}
-	for _, c := range shard.Chunks {
-		if c.ID == id {
-			return c, nil
-		}
+	if !ok || c.ID != id {
+		return manifest.Chunk{}, functions.Permanent(fmt.Errorf("job %s: chunk %s missing from manifest shard %d", js.job, id, s))
 	}
-	return manifest.Chunk{}, functions.Permanent(fmt.Errorf("job %s: chunk %s missing from manifest shard %d", js.job, id, s))
+	return c, nil
 }
 
 // shard returns manifest shard s, from the cache of the shardCacheSize
 // most recently read. Concurrent misses read it once: many workers
 // starting on one shard at once must not each decode it (and each insert
 // it, evicting it again).
-func (js *jobState) shard(ctx context.Context, s int) (*manifest.Shard, error) {
+func (js *jobState) shard(ctx context.Context, s int) (*compactShard, error) {
 	js.mu.Lock()
 	if sh := js.shards[s]; sh != nil {
 		js.mu.Unlock()
@@ -243,12 +240,12 @@ func (js *jobState) shard(ctx context.Context, s int) (*manifest.Shard, error) {
 		if r.Err != nil {
 			return nil, r.Err
 		}
-		return r.Val.(*manifest.Shard), nil
+		return r.Val.(*compactShard), nil
 	}
 }
 
-// readShard reads, checks and caches shard s.
-func (js *jobState) readShard(ctx context.Context, s int) (*manifest.Shard, error) {
+// readShard reads, checks and caches shard s, compacted.
+func (js *jobState) readShard(ctx context.Context, s int) (*compactShard, error) {
 	js.mu.Lock()
 	if sh := js.shards[s]; sh != nil { // read while this call waited
 		js.mu.Unlock()
@@ -269,18 +266,18 @@ func (js *jobState) readShard(ctx context.Context, s int) (*manifest.Shard, erro
 	if err != nil {
 		return nil, functions.Permanent(fmt.Errorf("job %s: manifest shard %d: %w", js.job, s, err))
 	}
+	first, _ := js.m.ShardBounds(s)
+	cs, err := newCompactShard(first, sh)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: manifest shard %d: %w", js.job, s, err)
+	}
 	js.mu.Lock()
 	defer js.mu.Unlock()
-	js.shards[s] = sh
-	if js.shardBytes == nil {
-		js.shardBytes = map[int]int64{}
-	}
-	js.shardBytes[s] = int64(len(body))
+	js.shards[s] = cs
 	js.recent = append(js.recent, s)
 	for len(js.recent) > shardCacheSize {
 		delete(js.shards, js.recent[0])
-		delete(js.shardBytes, js.recent[0])
 		js.recent = js.recent[1:]
 	}
-	return sh, nil
+	return cs, nil
 }
