@@ -171,13 +171,22 @@ type report struct {
 	S3Partitions             int
 	S3PeakRate               int64
 	S3PeakPartition          string
-	PeakRSSMiB               float64
-	PeakHeapMiB              float64
-	StoreMiB                 float64
-	Attempts                 int64
-	Retries                  int64
-	Failed                   int
-	Oracle                   string
+	// ProcessCPUSeconds is this process's CPU time (user and system)
+	// from the submit to the end, RedisCPUSeconds redis-server's (INFO
+	// cpu, main thread and others; anything else using the server
+	// meanwhile included); CPUMicrosPerChunk their sum per chunk, what
+	// the run costs on one machine.
+	ProcessCPUSeconds float64
+	RedisCPUSeconds   float64
+	CPUMicrosPerChunk float64
+	LoadAverage       string
+	PeakRSSMiB        float64
+	PeakHeapMiB       float64
+	StoreMiB          float64
+	Attempts          int64
+	Retries           int64
+	Failed            int
+	Oracle            string
 }
 
 func (r *report) print(w io.Writer) {
@@ -198,6 +207,8 @@ func (r *report) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nS3 SlowDown %d (failed after retries %d), partitions %d, hottest partition %d req/s (from %q)\n",
 		r.S3SlowDowns, r.S3Failed, r.S3Partitions, r.S3PeakRate, r.S3PeakPartition)
+	fmt.Fprintf(w, "CPU %.0f µs per chunk: this process %.1f s, redis-server %.1f s; load average %s\n",
+		r.CPUMicrosPerChunk, r.ProcessCPUSeconds, r.RedisCPUSeconds, r.LoadAverage)
 	fmt.Fprintf(w, "peak RSS %.0f MiB, peak Go heap %.0f MiB (of which the simulated bucket holds %.0f MiB)\n", r.PeakRSSMiB, r.PeakHeapMiB, r.StoreMiB)
 	fmt.Fprintf(w, "oracle: %s\n", r.Oracle)
 }
@@ -275,8 +286,12 @@ func run(o options) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
+	redisCPU, err := redisCPUSeconds(ctx, rdb)
+	if err != nil {
+		return nil, err
+	}
 	rep := &report{Chunks: o.chunks, Workers: o.workers}
-	start := time.Now()
+	start, cpu := time.Now(), cpuSeconds()
 	spec := manifest.JobSpec{Function: "simsleep", Output: "s3://scale/out/", OutputFormat: "jsonl", MaxObjectsPerChunk: 1}
 	inputSpec(&spec)
 	spec = spec.WithDefaults()
@@ -358,6 +373,12 @@ func run(o options) (*report, error) {
 	rep.Retries = rep.Attempts - int64(o.chunks)
 	rep.Failed = len(res.Failed)
 
+	rep.ProcessCPUSeconds = cpuSeconds() - cpu
+	if r, err := redisCPUSeconds(ctx, rdb); err == nil {
+		rep.RedisCPUSeconds = r - redisCPU
+	}
+	rep.CPUMicrosPerChunk = (rep.ProcessCPUSeconds + rep.RedisCPUSeconds) / float64(o.chunks) * 1e6
+	rep.LoadAverage = loadAverage()
 	after, err := commandStats(ctx, rdb)
 	if err != nil {
 		return rep, err
@@ -669,6 +690,27 @@ func commandStats(ctx context.Context, rdb redis.UniversalClient) (map[string]in
 		}
 	}
 	return stats, nil
+}
+
+// redisCPUSeconds is the CPU time redis-server has used (INFO cpu:
+// used_cpu_sys and used_cpu_user, every thread).
+func redisCPUSeconds(ctx context.Context, rdb redis.UniversalClient) (float64, error) {
+	s, err := rdb.Info(ctx, "cpu").Result()
+	if err != nil {
+		return 0, fmt.Errorf("INFO cpu: %w", err)
+	}
+	var sum float64
+	for _, line := range strings.Split(s, "\n") {
+		name, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && (name == "used_cpu_sys" || name == "used_cpu_user") {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0, fmt.Errorf("INFO cpu: %s: %w", name, err)
+			}
+			sum += f
+		}
+	}
+	return sum, nil
 }
 
 func sampleHeap(peak *atomic.Uint64) (stop func()) {
