@@ -581,10 +581,11 @@ func summarise(ds []time.Duration, wall time.Duration) manifest.Timings {
 // untouched). A map chunk of an aggregating job (a lost rejected-records
 // file) is not given back: running it again would change the reduce
 // stage's input under a commit that has fenced the output; the job then
-// fails naming the file. The same holds for a map chunk of a job with a
-// compaction stage, whose plan names the chunk's files; a compaction
-// task's marker goes from under its plan (compactor.go), and the task
-// merges the same staged files again.
+// fails naming the file. A map chunk of a job with a compaction stage is
+// given back with the stage (restartCompaction): the plan names the
+// chunk's small files, which its next attempt writes under other keys.
+// A compaction task's marker goes from under its plan (compactor.go),
+// and the task merges the same staged files again.
 func (e *Engine) giveBackLost(ctx context.Context, js *jobState, lost *LostUploadError) {
 	name, ok := strings.CutPrefix(path.Base(lost.Key), fileStem(js.job, "")) // part-<job>-<task>-<n>.<ext>
 	task, _, cut := strings.Cut(name, "-")
@@ -607,9 +608,7 @@ func (e *Engine) giveBackLost(ctx context.Context, js *jobState, lost *LostUploa
 			return
 		}
 		marker = js.layout.ReduceMarkerKey(js.job, shuffle, task)
-	case !reduce && js.m.Reducers == 0 && !js.compacts():
-		// A compacting job's map chunk is not given back: its plan names
-		// the chunk's files (compactor.go); the job fails naming the file.
+	case !reduce && js.m.Reducers == 0:
 		marker = js.layout.MarkerKey(js.job, task)
 	default:
 		return
@@ -634,6 +633,16 @@ func (e *Engine) giveBackLost(ctx context.Context, js *jobState, lost *LostUploa
 	if err := objstore.DeleteKeys(ctx, js.out, []string{marker}); err != nil {
 		e.log.Warn("giving a task whose upload is gone back: its marker stays", "job", js.job, "task", task, "err", err)
 		return
+	}
+	if !manifest.IsCompactTask(task) && js.compacts() {
+		// The compaction plan names the chunk's small files as the
+		// marker just removed did: the stage starts over from the map
+		// markers once the chunk has one again, as after a redrive. The
+		// plan goes after the marker, so that no plan is made again
+		// from the old one.
+		if err := e.restartCompaction(ctx, js); err != nil {
+			e.log.Warn("giving a map chunk whose upload is gone back: the compaction plan stays; the commit refuses it", "job", js.job, "task", task, "err", err)
+		}
 	}
 	e.forgetJob(js.job)
 	lost.Task, lost.Requeued = task, true

@@ -223,3 +223,84 @@ func TestCompactionWithinMaxFailed(t *testing.T) {
 	r.check("out/", res.Job)
 	checkRightSized(t, r, "out/", res.Job, compactTarget)
 }
+
+// TestLostMapUploadOfACompactingJobRerunsItsChunk: in a job with a
+// compaction stage (the default for partitioned Parquet), a map chunk's
+// file at or above half the target is an open upload of its final key;
+// that upload is gone when the commit comes. Before, the commit did not
+// give the chunk back (the compaction plan names its small files) and
+// failed with the output fenced for the job (owner record committing): a
+// job that could never commit, and an output no other job could take.
+// Now the chunk runs again and the compaction stage starts over from the
+// map markers, and the job commits every record once, right-sized, no
+// upload left open.
+func TestLostMapUploadOfACompactingJobRerunsItsChunk(t *testing.T) {
+	r := newFaultRig(t, 12, 300)
+	// One larger object: each of its partition files is above half the
+	// target, an open upload.
+	var b strings.Builder
+	for range 1200 {
+		id := fmt.Sprintf("r%06d", len(r.ids))
+		r.ids = append(r.ids, id)
+		fmt.Fprintf(&b, `{"id":%q,"grp":"g%d","pad":%q}`+"\n", id, len(r.ids)%3, strings.Repeat("q", 40))
+	}
+	r.put("in/part-99.jsonl", []byte(b.String()))
+	w := r.engine(engineOptions{name: "worker", store: uploadsNoCommit})
+	info, err := w.Submit(context.Background(), r.compactSpec("out/", 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := info.Job
+	stop := work(t, w, job, 2, nil)
+	layout := manifest.NewLayout("out/")
+	localstack.Poll(t, 2*time.Minute, "every compaction task's marker", func() bool {
+		if !r.exists(layout.CompactPlanKey(job)) {
+			return false
+		}
+		return len(compactMarkers(t, r, "out/", job)) == len(readCompactPlan(t, r, "out/", job).Tasks)
+	})
+	stop()
+	if len(readCompactPlan(t, r, "out/", job).Tasks) == 0 {
+		t.Fatal("the plan has no compaction task, want some")
+	}
+	// The larger object's chunk's marker names its open uploads.
+	var lost *manifest.OutputFile
+	for i := range info.Manifest.Chunks {
+		rc, _, err := r.store.Get(context.Background(), layout.MarkerKey(job, manifest.ChunkID(i)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := manifest.DecodeMarker(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range m.Files {
+			if f.Upload != nil {
+				lost = &f
+			}
+		}
+	}
+	if lost == nil {
+		t.Fatal("no map marker names an open upload, want the larger object's")
+	}
+	if err := r.store.(objstore.Uploader).AbortUpload(context.Background(), lost.Key, lost.Upload.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := r.engine(engineOptions{name: "committer"}).Wait(ctx, info.Manifest.Spec.Output, job, fanout.RunOptions{Workers: 2})
+	if err != nil || res.State != fanout.StateCommitted {
+		t.Fatalf("got %v, %+v; want the lost upload's chunk run again and the job committed", err, res)
+	}
+	r.check("out/", job)
+	checkRightSized(t, r, "out/", job, compactTarget)
+	if left := openUploads(t, r, "out/", job); len(left) != 0 {
+		t.Errorf("%d uploads left open after the commit", len(left))
+	}
+}

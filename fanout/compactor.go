@@ -192,6 +192,19 @@ func (e *Engine) prepareCompaction(ctx context.Context, js *jobState) (tooMany b
 	return false, nil
 }
 
+// restartCompaction removes the job's compaction plan, then every
+// compaction marker, so that the stage is planned again from the map
+// markers as they will be (a redrive, a map chunk given back at the
+// commit). An attempt that read the old plan publishes under its ID,
+// where the commit does not look unless the new plan is the same.
+func (e *Engine) restartCompaction(ctx context.Context, js *jobState) error {
+	if err := js.out.Delete(ctx, js.layout.CompactPlanKey(js.job)); err != nil {
+		return fmt.Errorf("deleting %s: %w", js.layout.CompactPlanKey(js.job), err)
+	}
+	e.removePrefix(ctx, js.out, js.layout.CompactMarkerPrefix(js.job))
+	return nil
+}
+
 // settleCompaction prepares the compaction stage once every map chunk has
 // a marker and settles its tasks (settleMissing); it reports whether
 // every compaction task has a marker.

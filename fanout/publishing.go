@@ -74,8 +74,9 @@ import (
 // commit has fenced the output by then (owner record committing), so the
 // output stays this job's, with the files completed before kept. The
 // file's task is given back (Engine.giveBackLost): a map chunk of a
-// map-only job, or a reduce task, which merges the same shuffle index
-// again; it runs again and the next commit completes its new upload. Only
+// map-only job (with its compaction stage, planned again), a compaction
+// task, or a reduce task, which merges the same shuffle index again; it
+// runs again and the next commit completes its new upload. Only
 // a map chunk's rejected-records file in an aggregating job is not given
 // back: the job must run again to another output prefix.
 

@@ -155,10 +155,9 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (RedriveInfo, 
 	if js.compacts() {
 		// The compaction stage starts over the same way: its plan names
 		// the map files as they were (compactor.go).
-		if err := js.out.Delete(ctx, js.layout.CompactPlanKey(js.job)); err != nil {
-			return info, fmt.Errorf("redrive: deleting %s: %w", js.layout.CompactPlanKey(js.job), err)
+		if err := e.restartCompaction(ctx, js); err != nil {
+			return info, fmt.Errorf("redrive: %w", err)
 		}
-		e.removePrefix(ctx, js.out, js.layout.CompactMarkerPrefix(js.job))
 	}
 	e.forgetJob(job)
 	e.failedJobs.Delete(job)
