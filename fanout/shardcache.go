@@ -32,7 +32,7 @@ type compactShard struct {
 // newCompactShard compacts a decoded and checked shard.
 func newCompactShard(first int, sh *manifest.Shard) (*compactShard, error) {
 	cs := &compactShard{first: first, n: len(sh.Chunks)}
-	var lines []byte
+	var lines, scratch []byte
 	for i := range sh.Chunks {
 		b, err := json.Marshal(&sh.Chunks[i])
 		if err != nil {
@@ -40,7 +40,10 @@ func newCompactShard(first int, sh *manifest.Shard) (*compactShard, error) {
 		}
 		lines = append(append(lines, b...), '\n')
 		if (i+1)%shardBlockChunks == 0 || i == len(sh.Chunks)-1 {
-			block := s2.Encode(nil, lines)
+			// s2.Encode's result has the capacity of the worst case.
+			scratch = s2.Encode(scratch[:cap(scratch)], lines)
+			block := make([]byte, len(scratch))
+			copy(block, scratch)
 			cs.blocks = append(cs.blocks, block)
 			cs.size += int64(len(block))
 			lines = lines[:0]

@@ -52,6 +52,13 @@ func TestCompactShardGivesBackEveryChunk(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			var held int
+			for _, b := range cs.blocks {
+				held += cap(b)
+			}
+			if held != int(cs.size) {
+				t.Errorf("the blocks hold %d bytes, the shard counts %d", held, cs.size)
+			}
 			if cs.size >= int64(len(enc)) {
 				t.Errorf("compact shard holds %d bytes, the shard's JSON %d: want fewer", cs.size, len(enc))
 			}
