@@ -420,6 +420,12 @@ func (s *Store) readBody(ctx context.Context, r io.Reader, want int64) (*body, e
 	b := &body{size: n}
 	if n <= s.cfg.LargeObject {
 		b.data = buf.Bytes()
+		if cap(b.data)-len(b.data) > len(b.data)/8 {
+			// bytes.Buffer reads into at least 512 bytes: a bucket of a
+			// million small objects (the scale simulation's inputs and
+			// markers) would hold mostly unused capacity.
+			b.data = bytes.Clone(b.data)
+		}
 	} else {
 		if b.file, err = spill(buf.Bytes(), r, h); err != nil {
 			return nil, err
