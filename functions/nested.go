@@ -398,6 +398,23 @@ func (v Value) Items() []Value {
 	return unsafe.Slice(v.p, int(v.I))
 }
 
+// CloneValue returns v with its own copy of its string and, for a nested
+// value, of its items, to any depth: what an Output that keeps values
+// does with those of a borrowed record (BorrowingInput).
+func CloneValue(v Value) Value {
+	if v.S != "" {
+		v.S = strings.Clone(v.S)
+	}
+	if v.p != nil {
+		items := make([]Value, v.I)
+		for i, it := range unsafe.Slice(v.p, int(v.I)) {
+			items[i] = CloneValue(it)
+		}
+		v.p = &items[0]
+	}
+	return v
+}
+
 // Len is a nested value's number of elements, fields or map entries.
 func (v Value) Len() int {
 	if v.p == nil {

@@ -51,12 +51,20 @@ type jsonlInput struct {
 	// objects kept as JSON text in a string; pendingJSON the record's.
 	asJSON      map[string]int64
 	pendingJSON []string
-	// Nested values: items are gathered on stack and kept in slab, which
-	// is only ever appended to (a full slab is replaced, never reused), so
-	// that the values of earlier records stay intact.
-	stack []functions.Value
-	slab  []functions.Value
-	path  []string // the column and fields being converted
+	// Nested values: items are gathered on stack and kept in slab. For
+	// records read with Next the slab is only ever appended to (a full
+	// slab is replaced, never reused; slabKept), so that the values of
+	// earlier records stay intact; a borrowed record's reuse it.
+	stack    []functions.Value
+	slab     []functions.Value
+	slabKept bool
+	path     []string // the column and fields being converted
+	// sc scans the line being parsed; borrow says whether its strings
+	// may share the line; strs holds a borrowed record's strings that had
+	// escapes.
+	sc     jsonScan
+	borrow bool
+	strs   []byte
 }
 
 func newJSONLInput(lr *lineReader, opts InputOptions) (*jsonlInput, error) {
@@ -79,7 +87,14 @@ func newJSONLInput(lr *lineReader, opts InputOptions) (*jsonlInput, error) {
 
 func (in *jsonlInput) Schema() *functions.Schema { return in.schema }
 
-func (in *jsonlInput) Next() (*functions.Record, error) {
+func (in *jsonlInput) Next() (*functions.Record, error) { return in.next(false) }
+
+// NextBorrowed is Next with the record's strings sharing the line (or, for
+// strings with escapes, a buffer of the record) and its nested values'
+// items in a slab reused by the next record (functions.BorrowingInput).
+func (in *jsonlInput) NextBorrowed() (*functions.Record, error) { return in.next(true) }
+
+func (in *jsonlInput) next(borrow bool) (*functions.Record, error) {
 	lr := in.lr
 	for {
 		ok, err := lr.owns()
@@ -107,6 +122,16 @@ func (in *jsonlInput) Next() (*functions.Record, error) {
 		if len(obj) == 0 {
 			continue
 		}
+		in.borrow = borrow
+		switch {
+		case borrow && in.slabKept:
+			in.slab, in.slabKept = nil, false // an owned record's items stay
+		case borrow:
+			in.slab = in.slab[:0]
+		default:
+			in.slabKept = true
+		}
+		in.strs = in.strs[:0]
 		if err := in.parse(obj); err != nil {
 			in.uncount()
 			return nil, &functions.RecordError{Object: lr.object, Offset: off, Line: lr.line, Err: err, Raw: raw}
@@ -118,7 +143,8 @@ func (in *jsonlInput) Next() (*functions.Record, error) {
 	}
 }
 
-// parse fills the row from one JSON object.
+// parse fills the row from one JSON object, in one pass that checks the
+// line's syntax as it converts (jsonScan).
 func (in *jsonlInput) parse(b []byte) error {
 	if !utf8.Valid(b) {
 		return errors.New("line is not valid UTF-8")
@@ -126,6 +152,29 @@ func (in *jsonlInput) parse(b []byte) error {
 	if b[0] != '{' {
 		return fmt.Errorf("line is not a JSON object (starts with %s)", quoteShort(string(b[:min(len(b), 16)])))
 	}
+	for c, col := range in.schema.Columns {
+		in.row[c] = functions.Null(col.Type)
+	}
+	in.stack = in.stack[:0]
+	in.sc = jsonScan{b: b}
+	err := in.object()
+	if err == nil {
+		in.sc.ws()
+		if in.sc.i != len(b) {
+			err = errJSONSyntax
+		}
+	}
+	if err != nil {
+		return in.lineError(b, err)
+	}
+	return nil
+}
+
+// lineError is the error of a line the scan stopped on: its JSON syntax
+// as json.Unmarshal words it when json.Valid refuses the line (wherever
+// the fault is, as if the line were checked before it is converted),
+// else the value's error, naming the column.
+func (in *jsonlInput) lineError(b []byte, err error) error {
 	if !json.Valid(b) {
 		var v any
 		err := json.Unmarshal(b, &v)
@@ -134,20 +183,36 @@ func (in *jsonlInput) parse(b []byte) error {
 		}
 		return fmt.Errorf("invalid JSON: %w", err)
 	}
-	for c, col := range in.schema.Columns {
-		in.row[c] = functions.Null(col.Type)
+	var ve *pendingValueError
+	if errors.As(err, &ve) {
+		return newValueError(in.schema.Columns[ve.col], string(b[ve.start:valueEnd(b, ve.start)]), ve.err)
 	}
-	// b is valid JSON from here on, so the scan below can trust its syntax.
-	i := skipWS(b, 1)
-	if b[i] == '}' {
+	return err
+}
+
+// pendingValueError is a value of column col, at b[start], that did not
+// convert: lineError names the column once the line's syntax is known.
+type pendingValueError struct {
+	col, start int
+	err        error
+}
+
+func (e *pendingValueError) Error() string { return e.err.Error() }
+
+// object reads the line's object into the row.
+func (in *jsonlInput) object() error {
+	s := &in.sc
+	s.i++ // '{'
+	s.ws()
+	if s.peek() == '}' {
+		s.i++
 		return nil
 	}
 	for {
-		kEnd := stringEnd(b, i)
-		key := b[i:kEnd]
-		i = skipWS(b, kEnd) + 1 // ':'
-		i = skipWS(b, i)
-		vEnd := valueEnd(b, i)
+		key, err := s.key()
+		if err != nil {
+			return err
+		}
 		var c int
 		var ok bool
 		if bytes.IndexByte(key, '\\') >= 0 {
@@ -157,33 +222,30 @@ func (in *jsonlInput) parse(b []byte) error {
 		}
 		if !ok {
 			in.drop(key)
-		} else if in.seen[c] != in.rows+1 {
-			in.seen[c] = in.rows + 1
-			in.present[c]++
-		}
-		if ok {
-			col := &in.schema.Columns[c]
-			var v functions.Value
-			var err error
-			if col.Fields != nil {
-				in.path = append(in.path[:0], col.Name)
-				v, err = in.convertNested(col, b[i:vEnd])
-			} else {
-				if col.Type == functions.String && (b[i] == '{' || b[i] == '[') {
-					in.countJSON(col.Name)
-				}
-				v, err = in.convert(col.Type, b[i:vEnd])
+			if _, err := s.skip(1); err != nil {
+				return err
 			}
+		} else {
+			if in.seen[c] != in.rows+1 {
+				in.seen[c] = in.rows + 1
+				in.present[c]++
+			}
+			s.ws()
+			start := s.i
+			col := &in.schema.Columns[c]
+			in.path = append(in.path[:0], col.Name)
+			v, err := in.value(col, 1)
 			if err != nil {
-				return newValueError(in.schema.Columns[c], string(b[i:vEnd]), err)
+				if err != errJSONSyntax {
+					err = &pendingValueError{col: c, start: start, err: err}
+				}
+				return err
 			}
 			in.row[c] = v
 		}
-		i = skipWS(b, vEnd)
-		if b[i] != ',' {
-			return nil
+		if more, err := s.next('}'); err != nil || !more {
+			return err
 		}
-		i = skipWS(b, i+1)
 	}
 }
 
@@ -234,63 +296,100 @@ func (in *jsonlInput) commitDrift() {
 	in.pendingJSON = in.pendingJSON[:0]
 }
 
-// convert turns one JSON value into a value of type t.
-func (in *jsonlInput) convert(t functions.Type, v []byte) (functions.Value, error) {
-	if v[0] == 'n' {
-		return functions.Null(t), nil
-	}
-	switch t {
-	case functions.String:
-		switch v[0] {
-		case '"':
-			return functions.StringValue(unquoteJSON(v)), nil
-		case '{', '[':
-			in.scratch.Reset()
-			if err := json.Compact(&in.scratch, v); err != nil {
-				return functions.Value{}, err
+// flat reads one JSON value (at s.i, after whitespace) as a value of
+// the flat type t; depth is the nesting of its container.
+func (in *jsonlInput) flat(t functions.Type, depth int) (functions.Value, error) {
+	s := &in.sc
+	switch c := s.peek(); {
+	case c == '"':
+		lit, esc, err := s.str()
+		if err != nil {
+			return functions.Value{}, err
+		}
+		if t == functions.String {
+			return functions.StringValue(in.text(lit, esc)), nil
+		}
+		if t == functions.Binary && len(lit) == 2 {
+			return functions.Value{Type: t, Valid: true}, nil // "": no bytes, not null
+		}
+		return ParseValue(t, in.text(lit, esc))
+	case c == '-' || '0' <= c && c <= '9':
+		v, err := s.number()
+		if err != nil {
+			return functions.Value{}, err
+		}
+		switch {
+		case t == functions.String:
+			return functions.StringValue(in.view(v)), nil
+		case t == functions.Int64:
+			if i, ok := parseIntFast(bytesString(v)); ok {
+				return functions.IntValue(i), nil
 			}
-			return functions.StringValue(in.scratch.String()), nil
-		}
-		return functions.StringValue(string(v)), nil
-	case functions.Int64:
-		switch {
-		case v[0] == '"':
-			return ParseValue(t, unquoteJSON(v))
-		case isJSONNumber(v):
 			return parseJSONInt(bytesString(v))
-		}
-	case functions.Float64:
-		switch {
-		case v[0] == '"':
-			return ParseValue(t, unquoteJSON(v))
-		case isJSONNumber(v):
+		case t == functions.Float64:
+			if f, ok := parseFloatFast(bytesString(v)); ok {
+				return functions.FloatValue(f), nil
+			}
 			f, err := strconv.ParseFloat(bytesString(v), 64)
 			if err != nil {
 				return functions.Value{}, fmt.Errorf("%s is out of float64 range", quoteShort(string(v)))
 			}
 			return functions.FloatValue(f), nil
-		}
-	case functions.Bool:
-		switch v[0] {
-		case 't':
-			return functions.BoolValue(true), nil
-		case 'f':
-			return functions.BoolValue(false), nil
-		case '"':
-			return ParseValue(t, unquoteJSON(v))
-		}
-	default:
-		switch {
-		case t == functions.Binary && len(v) == 2 && v[0] == '"':
-			return functions.Value{Type: t, Valid: true}, nil // "": no bytes, not null
-		case v[0] == '"':
-			return ParseValue(t, unquoteJSON(v))
-		case isJSONNumber(v) && t.IsNumeric():
+		case t.IsNumeric():
 			// The number's own digits: decimals and uint64 exactly.
 			return ParseValue(t, string(v))
 		}
+		return functions.Value{}, fmt.Errorf("JSON value %s is not a %v", quoteShort(string(v)), t)
+	case c == '{' || c == '[':
+		v, err := s.skip(depth)
+		if err != nil {
+			return functions.Value{}, err
+		}
+		if t != functions.String {
+			return functions.Value{}, fmt.Errorf("JSON value %s is not a %v", quoteShort(string(v)), t)
+		}
+		in.scratch.Reset()
+		if err := json.Compact(&in.scratch, v); err != nil {
+			return functions.Value{}, err
+		}
+		return functions.StringValue(in.scratch.String()), nil
+	}
+	v, err := s.literal()
+	switch {
+	case err != nil:
+		return functions.Value{}, err
+	case v[0] == 'n':
+		return functions.Null(t), nil
+	case t == functions.Bool:
+		return functions.BoolValue(v[0] == 't'), nil
+	case t == functions.String:
+		return functions.StringValue(in.view(v)), nil
 	}
 	return functions.Value{}, fmt.Errorf("JSON value %s is not a %v", quoteShort(string(v)), t)
+}
+
+// text is the text of the string literal lit: borrowed from the line (or
+// decoded into the record's buffer) while the record is borrowed, else
+// a string of its own.
+func (in *jsonlInput) text(lit []byte, escaped bool) string {
+	if !escaped {
+		return in.view(lit[1 : len(lit)-1])
+	}
+	if !in.borrow {
+		return unquoteJSON(lit)
+	}
+	n := len(in.strs)
+	in.strs = appendUnquoted(in.strs, lit)
+	return bytesString(in.strs[n:])
+}
+
+// view is b as a string: b itself while the record is borrowed, else a
+// copy.
+func (in *jsonlInput) view(b []byte) string {
+	if in.borrow {
+		return bytesString(b)
+	}
+	return string(b)
 }
 
 // parseJSONInt accepts integral JSON numbers in int64 range, whatever
@@ -319,24 +418,9 @@ func parseJSONInt(s string) (functions.Value, error) {
 	return functions.IntValue(r.Num().Int64()), nil
 }
 
-func isJSONNumber(v []byte) bool { return v[0] == '-' || (v[0] >= '0' && v[0] <= '9') }
-
 // bytesString views b as a string for parsing; the string must not be
 // kept.
 func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
-
-// unquoteJSON decodes a valid JSON string literal.
-func unquoteJSON(v []byte) string {
-	inner := v[1 : len(v)-1]
-	if bytes.IndexByte(inner, '\\') < 0 {
-		return string(inner)
-	}
-	var s string
-	if err := json.Unmarshal(v, &s); err != nil {
-		return string(inner)
-	}
-	return s
-}
 
 func skipWS(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {

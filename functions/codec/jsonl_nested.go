@@ -8,85 +8,165 @@ import (
 	"github.com/fanout-dev/fanout/functions"
 )
 
-// convertNested turns one JSON value into a value of the nested column
-// col (in.path names it in drift counts: "user.address"): a JSON array into
-// a list, an object into a struct (by field name; a missing key is a
-// null field, a key the struct lacks is dropped and counted as the
-// column "path.key", as a top-level key the schema lacks) or into a map
-// (its names parsed as the key type, in their order). null is null at
-// any level. Any other JSON value is an error naming the type.
-func (in *jsonlInput) convertNested(col *functions.Column, v []byte) (functions.Value, error) {
-	if v[0] == 'n' {
+// nested reads one JSON value (at in.sc.i, after whitespace) as a value
+// of the nested column col (in.path names it in drift counts:
+// "user.address"; depth is the nesting of its container): a JSON array
+// into a list, an object into a struct (by field name; a missing key is a
+// null field, a key the struct lacks is dropped and counted as the column
+// "path.key", as a top-level key the schema lacks) or into a map (its
+// names parsed as the key type, in their order). null is null at any
+// level. Any other JSON value is an error naming the type.
+func (in *jsonlInput) nested(col *functions.Column, depth int) (functions.Value, error) {
+	s := &in.sc
+	c := s.peek()
+	if c == 'n' {
+		if _, err := s.literal(); err != nil {
+			return functions.Value{}, err
+		}
 		return functions.Null(col.Type), nil
 	}
+	depth++
 	switch k := col.Type.Kind(); {
-	case k == functions.KindList && v[0] == '[':
+	case k == functions.KindList && c == '[':
+		if depth > maxJSONDepth {
+			return functions.Value{}, errJSONSyntax
+		}
 		start := len(in.stack)
 		elem := &col.Fields[0]
-		err := eachJSONElement(v, func(e []byte) error {
-			x, err := in.value(elem, e)
+		s.i++
+		s.ws()
+		if s.peek() == ']' {
+			s.i++
+			return functions.ListValue(nil), nil
+		}
+		for {
+			s.ws()
+			x, err := in.value(elem, depth)
+			if err != nil {
+				in.stack = in.stack[:start]
+				return functions.Value{}, err
+			}
 			in.stack = append(in.stack, x)
-			return err
-		})
-		return functions.ListValue(in.keep(start)), err
-	case k == functions.KindStruct && v[0] == '{':
+			if more, err := s.next(']'); err != nil {
+				in.stack = in.stack[:start]
+				return functions.Value{}, err
+			} else if !more {
+				return functions.ListValue(in.keep(start)), nil
+			}
+		}
+	case k == functions.KindStruct && c == '{':
+		if depth > maxJSONDepth {
+			return functions.Value{}, errJSONSyntax
+		}
 		start := len(in.stack)
 		for i := range col.Fields {
 			in.stack = append(in.stack, functions.Null(col.Fields[i].Type))
 		}
 		next := 0 // members usually come in the fields' order
-		err := eachJSONMember(v, func(key []byte, e []byte) error {
+		err := in.members(func(key []byte) error {
 			f := fieldIndex(col.Fields, key, next)
 			if f < 0 {
 				in.dropName(in.pathString() + "." + unquoteJSON(key))
-				return nil
+				_, err := s.skip(depth)
+				return err
 			}
 			next = f + 1
 			in.path = append(in.path, col.Fields[f].Name)
-			x, err := in.value(&col.Fields[f], e)
+			x, err := in.value(&col.Fields[f], depth)
 			in.path = in.path[:len(in.path)-1]
 			in.stack[start+f] = x
 			return err
 		})
-		return functions.StructValue(in.keep(start)), err
-	case k == functions.KindMap && v[0] == '{':
+		if err != nil {
+			in.stack = in.stack[:start]
+			return functions.Value{}, err
+		}
+		return functions.StructValue(in.keep(start)), nil
+	case k == functions.KindMap && c == '{':
+		if depth > maxJSONDepth {
+			return functions.Value{}, errJSONSyntax
+		}
 		start := len(in.stack)
 		kc, vc := &col.Fields[0], &col.Fields[1]
 		if kc.Fields != nil {
-			in.stack = in.stack[:start]
+			if _, err := s.skip(depth - 1); err != nil {
+				return functions.Value{}, err
+			}
 			return functions.Value{}, fmt.Errorf("a map of %s keys cannot be read from JSON (its keys are text)", kc.TypeString())
 		}
-		err := eachJSONMember(v, func(raw []byte, e []byte) error {
-			key := unquoteJSON(raw)
-			kv, err := ParseValue(kc.Type, key)
-			if err == nil && !kv.Valid {
-				err = fmt.Errorf("map key %q is not a %v", key, kc.Type)
+		err := in.members(func(raw []byte) error {
+			var kv functions.Value
+			var err error
+			if kc.Type == functions.String {
+				kv = functions.StringValue(in.text(raw, bytes.IndexByte(raw, '\\') >= 0))
+			} else {
+				key := unquoteJSON(raw)
+				kv, err = ParseValue(kc.Type, key)
+				if err == nil && !kv.Valid {
+					err = fmt.Errorf("map key %q is not a %v", key, kc.Type)
+				}
+				if err != nil {
+					return fmt.Errorf("map key: %w", err)
+				}
 			}
-			if err != nil {
-				return fmt.Errorf("map key: %w", err)
-			}
-			x, err := in.value(vc, e)
+			s.ws()
+			x, err := in.value(vc, depth)
 			in.stack = append(in.stack, kv, x)
 			return err
 		})
-		return functions.MapValue(in.keep(start)), err
+		if err != nil {
+			in.stack = in.stack[:start]
+			return functions.Value{}, err
+		}
+		return functions.MapValue(in.keep(start)), nil
+	}
+	v, err := s.skip(depth - 1)
+	if err != nil {
+		return functions.Value{}, err
 	}
 	return functions.Value{}, fmt.Errorf("JSON value %s is not a %s", quoteShort(string(v)), col.TypeString())
+}
+
+// members reads the object at in.sc.i, calling fn with each member's name
+// (its literal, quotes included) when the scan is at its value; fn reads
+// the value.
+func (in *jsonlInput) members(fn func(key []byte) error) error {
+	s := &in.sc
+	s.i++ // '{'
+	s.ws()
+	if s.peek() == '}' {
+		s.i++
+		return nil
+	}
+	for {
+		key, err := s.key()
+		if err != nil {
+			return err
+		}
+		s.ws()
+		if err := fn(key); err != nil {
+			return err
+		}
+		if more, err := s.next('}'); err != nil || !more {
+			return err
+		}
+	}
 }
 
 // pathString names the value being converted for the drift counts
 // (column.field.field), from in.path.
 func (in *jsonlInput) pathString() string { return strings.Join(in.path, ".") }
 
-// value converts a JSON value to col's type, nested or flat.
-func (in *jsonlInput) value(col *functions.Column, v []byte) (functions.Value, error) {
+// value reads a JSON value (at in.sc.i, after whitespace) as col's type,
+// nested or flat; depth is the nesting of its container.
+func (in *jsonlInput) value(col *functions.Column, depth int) (functions.Value, error) {
 	if col.Fields != nil {
-		return in.convertNested(col, v)
+		return in.nested(col, depth)
 	}
-	if col.Type == functions.String && (v[0] == '{' || v[0] == '[') {
+	if c := in.sc.peek(); col.Type == functions.String && (c == '{' || c == '[') {
 		in.countJSON(in.pathString())
 	}
-	return in.convert(col.Type, v)
+	return in.flat(col.Type, depth)
 }
 
 // keep moves stack[start:] into the slab and returns it there.
@@ -97,7 +177,7 @@ func (in *jsonlInput) keep(start int) []functions.Value {
 		return nil
 	}
 	if cap(in.slab)-len(in.slab) < len(items) {
-		in.slab = make([]functions.Value, 0, max(256, len(items)))
+		in.slab = make([]functions.Value, 0, max(256, 2*cap(in.slab), len(items)))
 	}
 	n := len(in.slab)
 	in.slab = append(in.slab, items...)

@@ -202,7 +202,8 @@ const (
 	valueSize   = int64(unsafe.Sizeof(functions.Value{}))
 )
 
-// Add copies row (its strings too: they may be borrowed) into the sorter.
+// Add copies row (its strings and nested values' items too: they may be
+// borrowed) into the sorter.
 func (s *Sorter) Add(row functions.Row) error {
 	if s.sorted {
 		return errors.New("codec: sort: Add after Sorted")
@@ -219,7 +220,11 @@ func (s *Sorter) Add(row functions.Row) error {
 	r := s.slab[start : start+n : start+n]
 	size := rowOverhead + valueSize*int64(n)
 	for i := range r {
-		if r[i].S != "" {
+		switch {
+		case r[i].Type.IsNested() && r[i].Valid:
+			r[i] = functions.CloneValue(r[i]) // its items may be borrowed too
+			size += nestedSize(r[i])
+		case r[i].S != "":
 			r[i].S = strings.Clone(r[i].S)
 			size += int64(len(r[i].S))
 		}
@@ -231,6 +236,18 @@ func (s *Sorter) Add(row functions.Row) error {
 		return s.Spill()
 	}
 	return nil
+}
+
+// nestedSize estimates the bytes a nested value's items hold.
+func nestedSize(v functions.Value) int64 {
+	var n int64
+	for _, it := range v.Items() {
+		n += valueSize + int64(len(it.S))
+		if it.Type.IsNested() {
+			n += nestedSize(it)
+		}
+	}
+	return n
 }
 
 // Buffered estimates the bytes of the rows held in memory.
@@ -419,34 +436,48 @@ func removeTemp(name string) error {
 }
 
 // appendSpillRow appends row exactly (floats by their bits, NaN payloads
-// and -0 kept): uvarint(length) then per column 0 (null) or 1 and the
-// value: a varint for the integer-held types, 8 bytes of a float, or
-// uvarint(length) and the bytes.
+// and -0 kept): uvarint(length) then per column its value (appendSpillValue).
 func appendSpillRow(dst []byte, row functions.Row) []byte {
 	var body [binary.MaxVarintLen64]byte
 	start := len(dst)
 	dst = append(dst, body[:]...) // room for the length, moved below
 	for _, v := range row {
-		if !v.Valid {
-			dst = append(dst, 0)
-			continue
-		}
-		dst = append(dst, 1)
-		switch v.Type.Field() {
-		case functions.FieldI:
-			dst = binary.AppendVarint(dst, v.I)
-		case functions.FieldF:
-			dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v.F))
-		default:
-			dst = binary.AppendUvarint(dst, uint64(len(v.S)))
-			dst = append(dst, v.S...)
-		}
+		dst = appendSpillValue(dst, v)
 	}
 	n := len(dst) - start - len(body)
 	l := binary.PutUvarint(body[:], uint64(n))
 	copy(dst[start+l:], dst[start+len(body):])
 	copy(dst[start:], body[:l])
 	return dst[:start+l+n]
+}
+
+// appendSpillValue appends 0 (null) or 1 and the value: a varint for the
+// integer-held types, 8 bytes of a float, uvarint(length) and the bytes,
+// or for a nested value uvarint(number of items) and each item the same
+// way.
+func appendSpillValue(dst []byte, v functions.Value) []byte {
+	if !v.Valid {
+		return append(dst, 0)
+	}
+	dst = append(dst, 1)
+	if v.Type.IsNested() {
+		items := v.Items()
+		dst = binary.AppendUvarint(dst, uint64(len(items)))
+		for _, it := range items {
+			dst = appendSpillValue(dst, it)
+		}
+		return dst
+	}
+	switch v.Type.Field() {
+	case functions.FieldI:
+		dst = binary.AppendVarint(dst, v.I)
+	case functions.FieldF:
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(v.F))
+	default:
+		dst = binary.AppendUvarint(dst, uint64(len(v.S)))
+		dst = append(dst, v.S...)
+	}
+	return dst
 }
 
 var errCorruptRun = errors.New("codec: sort: corrupt spill run")
@@ -457,6 +488,80 @@ type runSource struct {
 	schema *functions.Schema
 	row    functions.Row
 	buf    []byte
+	items  []functions.Value // the row's nested values' items
+}
+
+// value decodes a value of col that appendSpillValue wrote at the start of
+// b, and returns the rest of b.
+func (s *runSource) value(col *functions.Column, b []byte) (functions.Value, []byte, error) {
+	t := col.Type
+	if len(b) == 0 {
+		return functions.Value{}, nil, errCorruptRun
+	}
+	valid := b[0] == 1
+	b = b[1:]
+	if !valid {
+		return functions.Null(t), b, nil
+	}
+	if t.IsNested() {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)) { // an item takes a byte at least
+			return functions.Value{}, nil, errCorruptRun
+		}
+		b = b[k:]
+		if t.Kind() == functions.KindMap && n%2 != 0 {
+			return functions.Value{}, nil, errCorruptRun
+		}
+		if len(s.items)+int(n) > cap(s.items) { // a new slab: items decoded before keep theirs
+			s.items = make([]functions.Value, 0, max(64, 2*cap(s.items), int(n)))
+		}
+		if t.Kind() == functions.KindStruct && int(n) != len(col.Fields) {
+			return functions.Value{}, nil, errCorruptRun
+		}
+		start := len(s.items)
+		s.items = s.items[:start+int(n)]
+		// The items' own items may go to a new slab: fill this value's
+		// through its own slice.
+		items := s.items[start : start+int(n) : start+int(n)]
+		for j := range items {
+			f := &col.Fields[0]
+			switch t.Kind() {
+			case functions.KindStruct:
+				f = &col.Fields[j]
+			case functions.KindMap:
+				f = &col.Fields[j%2]
+			}
+			var err error
+			if items[j], b, err = s.value(f, b); err != nil {
+				return functions.Value{}, nil, err
+			}
+		}
+		switch t.Kind() {
+		case functions.KindList:
+			return functions.ListValue(items), b, nil
+		case functions.KindStruct:
+			return functions.StructValue(items), b, nil
+		}
+		return functions.MapValue(items), b, nil
+	}
+	switch t.Field() {
+	case functions.FieldI:
+		x, k := binary.Varint(b)
+		if k <= 0 {
+			return functions.Value{}, nil, errCorruptRun
+		}
+		return functions.Value{Type: t, Valid: true, I: x}, b[k:], nil
+	case functions.FieldF:
+		if len(b) < 8 {
+			return functions.Value{}, nil, errCorruptRun
+		}
+		return functions.Value{Type: t, Valid: true, F: math.Float64frombits(binary.LittleEndian.Uint64(b))}, b[8:], nil
+	}
+	l, k := binary.Uvarint(b)
+	if k <= 0 || uint64(len(b)-k) < l {
+		return functions.Value{}, nil, errCorruptRun
+	}
+	return functions.Value{Type: t, Valid: true, S: string(b[k : k+int(l)])}, b[k+int(l):], nil
 }
 
 func (s *runSource) Next() (functions.Row, error) {
@@ -474,38 +579,10 @@ func (s *runSource) Next() (functions.Row, error) {
 	if _, err := io.ReadFull(s.r, b); err != nil {
 		return nil, fmt.Errorf("%w: %w", errCorruptRun, err)
 	}
-	for i, c := range s.schema.Columns {
-		t := c.Type
-		if len(b) == 0 {
-			return nil, errCorruptRun
-		}
-		valid := b[0] == 1
-		b = b[1:]
-		if !valid {
-			s.row[i] = functions.Null(t)
-			continue
-		}
-		switch t.Field() {
-		case functions.FieldI:
-			x, k := binary.Varint(b)
-			if k <= 0 {
-				return nil, errCorruptRun
-			}
-			s.row[i] = functions.Value{Type: t, Valid: true, I: x}
-			b = b[k:]
-		case functions.FieldF:
-			if len(b) < 8 {
-				return nil, errCorruptRun
-			}
-			s.row[i] = functions.Value{Type: t, Valid: true, F: math.Float64frombits(binary.LittleEndian.Uint64(b))}
-			b = b[8:]
-		default:
-			l, k := binary.Uvarint(b)
-			if k <= 0 || uint64(len(b)-k) < l {
-				return nil, errCorruptRun
-			}
-			s.row[i] = functions.Value{Type: t, Valid: true, S: string(b[k : k+int(l)])}
-			b = b[k+int(l):]
+	s.items = s.items[:0]
+	for i := range s.schema.Columns {
+		if s.row[i], b, err = s.value(&s.schema.Columns[i], b); err != nil {
+			return nil, err
 		}
 	}
 	if len(b) != 0 {
