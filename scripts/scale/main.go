@@ -108,6 +108,7 @@ func main() {
 	flag.StringVar(&o.input, "input", inputListing, "how the job names its input objects: listing (of the prefix), inventory (an S3 Inventory report, CSV.gz) or keys (a key list)")
 	flag.StringVar(&o.planOnly, "plan-only", "", "only plan the job, once with each of these input kinds (`KINDS`, comma-separated: listing,inventory,keys), and print the times (no Redis needed)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run here")
+	runtime.MemProfileRate = memProfileRate
 	flag.Parse()
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)
@@ -183,6 +184,12 @@ type report struct {
 	PeakRSSMiB        float64
 	PeakHeapMiB       float64
 	StoreMiB          float64
+	// HeapMiB is the peak of the live heap allocated by each of
+	// heapDriver, heapWorker, heapRedis and heapBucket (heap.go: by the
+	// allocating stack, sampled every 2 s); HeapEngineMiB the peak of all
+	// but the bucket's.
+	HeapMiB       map[string]float64
+	HeapEngineMiB float64
 	Attempts          int64
 	Retries           int64
 	Failed            int
@@ -210,6 +217,8 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "CPU %.0f µs per chunk: this process %.1f s, redis-server %.1f s; load average %s\n",
 		r.CPUMicrosPerChunk, r.ProcessCPUSeconds, r.RedisCPUSeconds, r.LoadAverage)
 	fmt.Fprintf(w, "peak RSS %.0f MiB, peak Go heap %.0f MiB (of which the simulated bucket holds %.0f MiB)\n", r.PeakRSSMiB, r.PeakHeapMiB, r.StoreMiB)
+	fmt.Fprintf(w, "peak live heap by who allocated it: driver and committer %.1f MiB, workers %.1f MiB (%.0f KiB each), Redis clients %.1f MiB, simulated bucket %.1f MiB; all but the bucket %.1f MiB\n",
+		r.HeapMiB[heapDriver], r.HeapMiB[heapWorker], r.HeapMiB[heapWorker]*1024/float64(max(1, r.Workers)), r.HeapMiB[heapRedis], r.HeapMiB[heapBucket], r.HeapEngineMiB)
 	fmt.Fprintf(w, "oracle: %s\n", r.Oracle)
 }
 
@@ -281,6 +290,9 @@ func run(o options) (*report, error) {
 	var peakHeap atomic.Uint64
 	stopSampling := sampleHeap(&peakHeap)
 	defer stopSampling()
+	heap := &heapSampler{}
+	stopHeap := sync.OnceFunc(heap.run(2 * time.Second))
+	defer stopHeap()
 	trips.n.Store(0)
 	before, err := commandStats(ctx, rdb)
 	if err != nil {
@@ -403,6 +415,8 @@ func run(o options) (*report, error) {
 	rep.StoreMiB = float64(st.Bytes) / (1 << 20)
 	rep.PeakRSSMiB = peakRSS()
 	rep.PeakHeapMiB = float64(peakHeap.Load()) / (1 << 20)
+	stopHeap()
+	rep.HeapMiB, rep.HeapEngineMiB = heap.peaks()
 	rep.Oracle, err = oracle(ctx, input, info.Job, o.chunks, res)
 	return rep, err
 }

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"math"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+)
+
+// memProfileRate samples one allocation in this many bytes for the heap
+// attribution (Go's default is 512 KiB: too coarse for the small objects
+// a driver's bookkeeping is made of). Set before the simulation
+// allocates.
+const memProfileRate = 64 << 10
+
+// Heap classes: who allocated the live bytes of the process, by the
+// allocating call stack (the 32 innermost frames runtime.MemProfile
+// keeps).
+const (
+	heapBucket = "bucket"  // objstore/simstore: the simulated S3
+	heapRedis  = "redis"   // go-redis clients: connection buffers of the driver's and every worker's
+	heapWorker = "workers" // the simulated workers' tasks: Engine.Work and what it calls
+	heapDriver = "driver"  // the rest: the planner, the driver's Wait, the committer, the runtime's own
+)
+
+// heapShare is the live heap attributed to each class at one sample.
+type heapShare map[string]float64
+
+// workerFrames mark a stack as a worker's: the loop of Engine.Work, the
+// task it runs, and the manifest shards its tasks read (read by a
+// goroutine of their own, so that concurrent misses read a shard once;
+// only a task reads a shard). A committer's stacks and Engine.Wait's run
+// none of these.
+var workerFrames = []string{
+	"fanout.(*Engine).Work", "fanout.(*Engine).workLoop", "fanout.(*Engine).runLease",
+	"fanout.(*Engine).processChunk", "fanout.(*Engine).heartbeat", "fanout.(*jobState).readShard",
+}
+
+// classify names the class of an allocation's stack.
+func classify(stk []uintptr) string {
+	frames := runtime.CallersFrames(stk)
+	class := heapDriver
+	for {
+		f, more := frames.Next()
+		switch {
+		case strings.Contains(f.Function, "objstore/simstore."):
+			return heapBucket
+		case strings.Contains(f.Function, "redis/go-redis/"):
+			class = heapRedis
+		case class == heapDriver:
+			for _, w := range workerFrames {
+				if strings.HasSuffix(f.Function, w) || strings.Contains(f.Function, w+".") {
+					class = heapWorker
+				}
+			}
+		}
+		if !more {
+			return class
+		}
+	}
+}
+
+// attributeHeap reads the heap profile (as of the last garbage
+// collection) and sums its live bytes per class, scaled as pprof scales
+// sampled records.
+func attributeHeap(records []runtime.MemProfileRecord) heapShare {
+	share := heapShare{}
+	for _, r := range records {
+		count, bytes := r.InUseObjects(), r.InUseBytes()
+		if count == 0 || bytes == 0 {
+			continue
+		}
+		scale := 1.0
+		if avg := float64(bytes) / float64(count); memProfileRate > 1 {
+			scale = 1 / (1 - math.Exp(-avg/memProfileRate))
+		}
+		share[classify(r.Stack())] += float64(bytes) * scale
+	}
+	return share
+}
+
+// heapSampler keeps the peak of each heap class over samples taken every
+// interval.
+type heapSampler struct {
+	mu      sync.Mutex
+	peak    heapShare
+	peakAll float64 // the peak of the whole heap less the bucket
+	records []runtime.MemProfileRecord
+}
+
+func (h *heapSampler) sample() {
+	n, ok := runtime.MemProfile(h.records, false)
+	for !ok {
+		h.records = make([]runtime.MemProfileRecord, n+n/4+64)
+		n, ok = runtime.MemProfile(h.records, false)
+	}
+	share := attributeHeap(h.records[:n])
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.peak == nil {
+		h.peak = heapShare{}
+	}
+	var engine float64
+	for k, v := range share {
+		h.peak[k] = max(h.peak[k], v)
+		if k != heapBucket {
+			engine += v
+		}
+	}
+	h.peakAll = max(h.peakAll, engine)
+}
+
+// run samples every interval until stop is called.
+func (h *heapSampler) run(interval time.Duration) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				h.sample()
+				return
+			case <-t.C:
+				h.sample()
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// peaks returns the peak of each class and of all but the bucket, in MiB.
+func (h *heapSampler) peaks() (map[string]float64, float64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string]float64{}
+	for k, v := range h.peak {
+		out[k] = v / (1 << 20)
+	}
+	return out, h.peakAll / (1 << 20)
+}
