@@ -190,10 +190,10 @@ type report struct {
 	// but the bucket's.
 	HeapMiB       map[string]float64
 	HeapEngineMiB float64
-	Attempts          int64
-	Retries           int64
-	Failed            int
-	Oracle            string
+	Attempts      int64
+	Retries       int64
+	Failed        int
+	Oracle        string
 }
 
 func (r *report) print(w io.Writer) {
