@@ -247,3 +247,64 @@ func TestEightIdleWorkersCommitOnce(t *testing.T) {
 	}
 	t.Logf("%d idle workers, %d chunks, %d files: %d marker reads, %d upload completions, 1 commit", workers, committed.Chunks, len(committed.Files), c.markerGets.Load(), c.published.Load())
 }
+
+// TestVerifierWaitsForTheCommitter: a look at a job whose commit record
+// is written but whose _SUCCESS is not yet (its committer is between the
+// two) neither finishes the commit beside the committer nor writes
+// _SUCCESS itself: it finds the commit lease held and reports the job
+// busy. Before, it verified the files and made a second create-only
+// _SUCCESS PUT, one of the two losing (the extra attempt
+// TestRequestsPerMapChunkAndCommit saw under load).
+func TestVerifierWaitsForTheCommitter(t *testing.T) {
+	r := newFaultRig(t, 3, 60)
+	info := finishedUploadJob(t, r, "out/")
+	c := &endCounts{markerPrefix: "out/_fanout/" + info.Job + "/chunks/", outPrefix: "out/"}
+	atSuccess, letGo := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	committer := r.engine(engineOptions{name: "committer", store: func(b objstore.Bucket) objstore.Bucket {
+		return &uploadHooks{Bucket: &countingStore{Bucket: b, c: c}, before: func(op, key string, _ *objstore.PutOptions) error {
+			if op == "put" && strings.HasSuffix(key, "/_SUCCESS") {
+				once.Do(func() { close(atSuccess) })
+				<-letGo
+			}
+			return nil
+		}}
+	}})
+	type result struct {
+		res fanout.Result
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := committer.TryCommit(context.Background(), info.Manifest.Spec.Output, info.Job)
+		done <- result{res, err}
+	}()
+	select {
+	case <-atSuccess:
+	case r := <-done:
+		t.Fatalf("the commit ended before writing _SUCCESS: %v, %+v", r.err, r.res)
+	}
+	look := r.engine(engineOptions{name: "look", store: func(b objstore.Bucket) objstore.Bucket {
+		return &countingStore{Bucket: b, c: c}
+	}})
+	a, err := look.Advance(context.Background(), info.Manifest.Spec.Output, info.Job)
+	close(letGo)
+	if err != nil || a.Done || !a.Busy {
+		t.Errorf("a look while the committer writes _SUCCESS: got %v, %+v; want busy and not done", err, a)
+	}
+	if n := c.successPuts.Load(); n != 0 {
+		t.Errorf("_SUCCESS PUTs before the committer's: got %d, want 0", n)
+	}
+	got := <-done
+	if got.err != nil || got.res.State != fanout.StateCommitted {
+		t.Fatalf("the commit: %v, %+v", got.err, got.res)
+	}
+	res, err := look.TryCommit(context.Background(), info.Manifest.Spec.Output, info.Job)
+	if err != nil || res.State != fanout.StateCommitted {
+		t.Errorf("a look after the commit: got %v, %+v; want committed", err, res)
+	}
+	r.check("out/", info.Job)
+	if n, w := c.successPuts.Load(), c.successWins.Load(); n != 1 || w != 1 {
+		t.Errorf("_SUCCESS PUTs: got %d (%d succeeded), want 1 (1)", n, w)
+	}
+}

@@ -2,6 +2,7 @@ package fanout_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"testing"
 	"time"
@@ -103,8 +104,13 @@ func TestNoCopyCommitLostReduceUploadRerunsItsTask(t *testing.T) {
 				wctx, stop := context.WithCancel(ctx)
 				done := make(chan error, 1)
 				go func() { done <- e.Work(wctx, fanout.WorkOptions{Concurrency: 2, IdlePoll: 50 * time.Millisecond}) }()
-				localstack.Poll(t, time.Minute, "idle workers to commit the job", func() bool {
-					return r.exists("out/_fanout/" + job + "/_COMMITTED")
+				q := r.queue()
+				localstack.Poll(t, time.Minute, "idle workers to commit the job and finish it in the queue", func() bool {
+					// Finished in the queue after the commit's clean-up:
+					// stopped at _COMMITTED alone, the workers could be
+					// cut off before removing staging.
+					_, err := q.Stats(context.Background(), job)
+					return r.exists("out/_fanout/"+job+"/_COMMITTED") && errors.Is(err, fanout.ErrUnknownJob)
 				})
 				stop()
 				if err := <-done; err != nil {
