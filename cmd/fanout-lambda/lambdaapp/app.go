@@ -203,13 +203,23 @@ func (a *app) work(ctx context.Context, req lambdafan.Request) (lambdafan.WorkSu
 	// completes even when its driver is gone.
 	if req.Job != "" && sum.Stopped == "idle" && ctx.Err() == nil {
 		st, err := a.admin.Stats(ctx, req.Job)
-		if err == nil && st.Pending == 0 && st.Running == 0 {
+		switch {
+		case err == nil && st.Pending == 0 && st.Running == 0:
 			out, oerr := a.outputOf(ctx, req)
 			if oerr == nil {
 				res, cerr := a.engine.TryCommit(ctx, out, req.Job)
 				sum.State = res.State
 				if cerr != nil {
 					a.log.Warn("commit failed", "job", req.Job, "err", cerr)
+				}
+			}
+		case errors.Is(err, fanout.ErrUnknownJob):
+			// Finished in the queue: committed already, by this
+			// invocation's idle workers (Work's last look at the job)
+			// or by another; the commit record says which state.
+			if out, oerr := a.outputOf(ctx, req); oerr == nil {
+				if res, serr := a.engine.Status(ctx, out, req.Job); serr == nil {
+					sum.State = res.State
 				}
 			}
 		}
