@@ -35,7 +35,7 @@ var plannerArgs = append(append([]string{"schema"}, codec.CSVArgNames()...), cod
 
 // CommonArgs describes the arguments every function takes (the planner
 // reads them), for help texts.
-const CommonArgs = `schema=name:type,..., the columns and types of CSV and JSONL input (int64, float64, bool, timestamp, string; default: inferred from a sample of the first object), and the CSV options of the input reader (named as DuckDB's read_csv names them): ` + codec.CSVArgs + `; and the Parquet reader's: ` + codec.ParquetArgs
+const CommonArgs = `schema=name:type,..., the columns and types of CSV and JSONL input (default: inferred from a sample of the first object), a type being string, binary, bool, int8..int64, uint8..uint64, float32, float64, decimal(p,s), date, time, timestamp (wall clock), timestamptz (an instant; both in µs, or _ms, _ns), uuid, list(T), struct(name T, ...) or map(K, V), or DuckDB's spelling of one (integer, ubigint, blob, timestamp_ns, ...); and the CSV options of the input reader (named as DuckDB's read_csv names them): ` + codec.CSVArgs + `; and the Parquet reader's: ` + codec.ParquetArgs
 
 // checkArgs reports the first argument (by name) that fn does not take.
 func checkArgs(fn string, args map[string]string, valid ...string) error {

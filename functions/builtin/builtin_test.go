@@ -152,3 +152,23 @@ func TestCount(t *testing.T) {
 		})
 	}
 }
+
+// TestCommonArgsNamesTheSchemaTypes: what `fanout functions` says
+// schema= takes is what functions.ParseSchema accepts: each type the help
+// names parses, and the help names the types beyond the five of the
+// first record model (before, it listed only int64, float64, bool,
+// timestamp and string).
+func TestCommonArgsNamesTheSchemaTypes(t *testing.T) {
+	for _, typ := range []string{"string", "binary", "bool", "int8", "int64", "uint8", "uint64", "float32", "float64",
+		"decimal(p,s)", "date", "time", "timestamp", "timestamptz", "uuid", "list(T)", "struct(name T, ...)", "map(K, V)",
+		"int16", "uint32", "timestamp_ns", "integer", "ubigint", "blob"} {
+		// int16 and uint32 are named as ranges (int8..int64).
+		if typ != "int16" && typ != "uint32" && !strings.Contains(builtin.CommonArgs, typ) {
+			t.Errorf("CommonArgs does not name type %s", typ)
+		}
+		concrete := strings.NewReplacer("(p,s)", "(10,2)", "list(T)", "list(int64)", "struct(name T, ...)", "struct(a int64, b list(string))", "map(K, V)", "map(string, int64)").Replace(typ)
+		if _, err := functions.ParseSchema("c:" + concrete); err != nil {
+			t.Errorf("schema=c:%s: %v", concrete, err)
+		}
+	}
+}
