@@ -1,13 +1,17 @@
 package fanout_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/fanout-dev/fanout/fanout"
+	"github.com/fanout-dev/fanout/functions/contract/contracttest"
 	"github.com/fanout-dev/fanout/localstack"
 	"github.com/fanout-dev/fanout/manifest"
 	"github.com/fanout-dev/fanout/objstore"
@@ -137,5 +141,113 @@ func TestNoCopyCommitLostReduceUploadRerunsItsTask(t *testing.T) {
 				t.Errorf("%d uploads left open after the commit", len(left))
 			}
 		})
+	}
+}
+
+// TestLostRejectedFileRerunsItsChunk: the rejected-records file of a
+// validate chunk is an open upload like its data files; gone at the
+// commit (aborted by a lifecycle rule or gc, or broken by a completion
+// cut off on MinIO), it is a lost output like any other: the commit gives
+// the chunk back, the chunk runs again on the driver's workers, and the
+// job commits with every defect in _rejected/ exactly once and every
+// valid record once (the generator's oracle), no upload left open.
+func TestLostRejectedFileRerunsItsChunk(t *testing.T) {
+	r := newFaultRig(t, 0, 0)
+	d := contracttest.Generate(5, "csv", 3, 300)
+	for name, body := range d.Files {
+		r.put(name, body)
+	}
+	spec := manifest.JobSpec{Inputs: []string{"s3://" + r.bucket + "/in/"}, Function: "validate",
+		Args: map[string]string{"contract": contracttest.Contract}, Output: "s3://" + r.bucket + "/out/",
+		OutputFormat: "jsonl", ChunkBytes: 8 << 10, Lease: manifest.Duration(10 * time.Second)}.WithDefaults()
+	e := r.engine(engineOptions{name: "worker", store: uploadsNoCommit})
+	info, err := e.Submit(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Work(context.Background(), fanout.WorkOptions{Concurrency: 2, Job: info.Job, ExitWhenIdle: true}); err != nil {
+		t.Fatal(err)
+	}
+	var lost *objstore.Upload
+	for _, u := range openUploads(t, r, "out/", info.Job) {
+		if strings.HasPrefix(u.Key, "out/_rejected/") {
+			lost = &u
+			break
+		}
+	}
+	if lost == nil {
+		t.Fatal("no rejected-records file among the open uploads: the test tests nothing")
+	}
+	if err := r.store.(objstore.Uploader).AbortUpload(context.Background(), lost.Key, lost.ID); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := r.engine(engineOptions{name: "driver"}).Wait(ctx, spec.Output, info.Job, fanout.RunOptions{Workers: 2})
+	if err != nil || res.State != fanout.StateCommitted {
+		t.Fatalf("got %v, %+v; want the chunk of the lost rejected-records file run again and the job committed", err, res)
+	}
+	if res.Rejected != int64(len(d.Defects)) || res.RecordsIn != int64(d.Records) || res.RecordsOut != int64(len(d.Valid)) {
+		t.Errorf("got %d rejected, %d in, %d out; want %d, %d, %d", res.Rejected, res.RecordsIn, res.RecordsOut, len(d.Defects), d.Records, len(d.Valid))
+	}
+	var rejected [][]byte
+	var valid int
+	for o, err := range r.store.List(ctx, "out/", nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		isRej := strings.HasPrefix(o.Key, "out/_rejected/")
+		if !isRej && strings.HasPrefix(o.Key, "out/_") || !strings.HasSuffix(o.Key, ".jsonl") {
+			continue
+		}
+		rc, _, err := r.store.Get(ctx, o.Key, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range bytes.Split(bytes.TrimSuffix(body, []byte("\n")), []byte("\n")) {
+			if len(line) == 0 {
+				continue
+			}
+			if isRej {
+				rejected = append(rejected, line)
+			} else {
+				valid++
+			}
+		}
+	}
+	for _, p := range d.CheckRejected(rejected) {
+		t.Error(p)
+	}
+	if valid != len(d.Valid) {
+		t.Errorf("%d valid records in the output, want %d", valid, len(d.Valid))
+	}
+	if left := openUploads(t, r, "out/", info.Job); len(left) != 0 {
+		t.Errorf("%d uploads left open after the commit", len(left))
+	}
+	// The chunk ran again: its marker names another upload of the file,
+	// the one the commit completed.
+	name, _ := strings.CutPrefix(lost.Key, "out/_rejected/part-"+info.Job+"-")
+	chunk, _, _ := strings.Cut(name, "-")
+	rc, _, err := r.store.Get(ctx, manifest.NewLayout("out/").MarkerKey(info.Job, chunk), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.DecodeMarker(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(m.RejectedFiles, func(f manifest.OutputFile) bool { return f.Key == lost.Key })
+	if i < 0 || m.RejectedFiles[i].Upload == nil || m.RejectedFiles[i].Upload.ID == lost.ID {
+		t.Errorf("chunk %s's marker after the commit names rejected files %+v; want a new attempt's upload of %s (%s lost)", chunk, m.RejectedFiles, lost.Key, lost.ID)
 	}
 }
