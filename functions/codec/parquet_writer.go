@@ -161,7 +161,7 @@ func (w *parquetWriter) Buffered() int64 {
 	for _, c := range w.cols {
 		n += int64(len(c.chunk)) + int64(c.pageSize) + int64(len(c.defs)) + int64(len(c.reps))
 		if c.dict != nil {
-			n += int64(c.dict.bytes + c.dict.size())
+			n += int64(c.dict.held())
 		}
 	}
 	return n

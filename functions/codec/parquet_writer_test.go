@@ -444,3 +444,54 @@ func TestParquetWriterDictionaryMemory(t *testing.T) {
 		}
 	}
 }
+
+// TestParquetWriterBufferedIsWhatEndingGivesBack: Buffered counts what
+// ending the row group releases, so that a caller bounding many files'
+// memory by ending their row groups (fanout's outputs, 16 MiB shared by
+// up to 256 files) does not end them at every check. A string column
+// whose values the shared table numbered past a few thousand holds a
+// dense index of up to 64 KiB that ending the row group keeps: counted,
+// it made every file beside a hundred others end a row group every 512
+// rows.
+func TestParquetWriterBufferedIsWhatEndingGivesBack(t *testing.T) {
+	schema := &functions.Schema{Columns: []functions.Column{{Name: "s", Type: functions.String}, {Name: "n", Type: functions.Int64}}}
+	st := NewStringTable()
+	var other bytes.Buffer
+	ow, err := NewWriter(&other, "parquet", schema, WriterOptions{Strings: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range denseIDs {
+		if err := ow.Write(functions.Row{sv(fmt.Sprint("v", i)), iv(int64(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, "parquet", schema, WriterOptions{Strings: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rg := w.(RowGroupWriter)
+	for round := range 3 {
+		for i := range 512 {
+			if err := w.Write(functions.Row{sv(fmt.Sprint("v", denseIDs-1-i)), iv(int64(i))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if b := rg.Buffered(); b > 32<<10 || b == 0 {
+			t.Errorf("round %d: %d bytes buffered for 512 rows of 2 short columns, want some and under 32 KiB", round, b)
+		}
+		if err := rg.EndRowGroup(); err != nil {
+			t.Fatal(err)
+		}
+		if b := rg.Buffered(); b > 1<<10 {
+			t.Errorf("round %d: %d bytes buffered after the row group ended, want under 1 KiB", round, b)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if recs := readParquet(t, buf.Bytes()); len(recs) != 3*512 {
+		t.Errorf("%d rows, want %d", len(recs), 3*512)
+	}
+}
