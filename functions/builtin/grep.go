@@ -6,6 +6,7 @@ import (
 	"regexp"
 
 	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/functions/dfa"
 )
 
 // Grep is the grep function: it keeps the records that match a regular
@@ -71,6 +72,9 @@ func (t *grepTask) Output() *functions.Schema { return t.schema }
 
 func (t *grepTask) Map(ctx context.Context, in functions.Input, out functions.Output) error {
 	var buf []byte
+	// One automaton per call: it is built as it reads, and Map may run
+	// on several goroutines at once.
+	m := dfa.New(t.re)
 	return eachBorrowed(ctx, in, func(rec *functions.Record) error {
 		var match bool
 		switch {
@@ -79,10 +83,10 @@ func (t *grepTask) Map(ctx context.Context, in functions.Input, out functions.Ou
 				match = t.re.MatchString(v.S)
 			} else {
 				buf = appendText(buf[:0], v)
-				match = t.re.Match(buf)
+				match = m.Match(buf)
 			}
 		case rec.Raw != nil:
-			match = t.re.Match(rec.Raw)
+			match = m.Match(rec.Raw)
 		default:
 			buf = buf[:0]
 			for i, v := range rec.Row {
@@ -91,7 +95,7 @@ func (t *grepTask) Map(ctx context.Context, in functions.Input, out functions.Ou
 				}
 				buf = appendText(buf, v)
 			}
-			match = t.re.Match(buf)
+			match = m.Match(buf)
 		}
 		if match == t.invert {
 			return nil
