@@ -207,7 +207,9 @@ func (js *jobState) chunk(ctx context.Context, id string) (manifest.Chunk, error
 		return manifest.Chunk{}, err
 	}
 	c, ok, err := shard.chunk(i)
-	if err != nil {
+	if errors.Is(err, manifest.ErrInvalid) {
+		return manifest.Chunk{}, functions.Permanent(fmt.Errorf("job %s: manifest shard %d: %w", js.job, s, err))
+	} else if err != nil {
 		return manifest.Chunk{}, fmt.Errorf("job %s: manifest shard %d: %w", js.job, s, err)
 	}
 	if !ok || c.ID != id {
@@ -256,21 +258,18 @@ func (js *jobState) readShard(ctx context.Context, s int) (*compactShard, error)
 	if err != nil {
 		return nil, fmt.Errorf("job %s: reading manifest shard %d: %w", js.job, s, err)
 	}
-	sh, err := manifest.DecodeShard(body)
+	sh, err := manifest.SplitShard(body)
 	if err == nil && sh.Index != s {
 		err = fmt.Errorf("shard %d holds index %d", s, sh.Index)
 	}
 	if err == nil {
-		err = js.m.CheckShard(sh)
+		err = js.m.CheckRawShard(sh)
 	}
 	if err != nil {
 		return nil, functions.Permanent(fmt.Errorf("job %s: manifest shard %d: %w", js.job, s, err))
 	}
 	first, _ := js.m.ShardBounds(s)
-	cs, err := newCompactShard(first, sh)
-	if err != nil {
-		return nil, fmt.Errorf("job %s: manifest shard %d: %w", js.job, s, err)
-	}
+	cs := compactRaw(first, sh.Chunks)
 	js.mu.Lock()
 	defer js.mu.Unlock()
 	js.shards[s] = cs

@@ -31,15 +31,25 @@ type compactShard struct {
 
 // newCompactShard compacts a decoded and checked shard.
 func newCompactShard(first int, sh *manifest.Shard) (*compactShard, error) {
-	cs := &compactShard{first: first, n: len(sh.Chunks)}
-	var lines, scratch []byte
+	raw := make([][]byte, len(sh.Chunks))
 	for i := range sh.Chunks {
 		b, err := json.Marshal(&sh.Chunks[i])
 		if err != nil {
 			return nil, err
 		}
+		raw[i] = b
+	}
+	return compactRaw(first, raw), nil
+}
+
+// compactRaw compacts the chunks' JSON of a split shard
+// (manifest.SplitShard), one line each.
+func compactRaw(first int, chunks [][]byte) *compactShard {
+	cs := &compactShard{first: first, n: len(chunks)}
+	var lines, scratch []byte
+	for i, b := range chunks {
 		lines = append(append(lines, b...), '\n')
-		if (i+1)%shardBlockChunks == 0 || i == len(sh.Chunks)-1 {
+		if (i+1)%shardBlockChunks == 0 || i == len(chunks)-1 {
 			// s2.Encode's result has the capacity of the worst case.
 			scratch = s2.Encode(scratch[:cap(scratch)], lines)
 			block := make([]byte, len(scratch))
@@ -49,7 +59,7 @@ func newCompactShard(first int, sh *manifest.Shard) (*compactShard, error) {
 			lines = lines[:0]
 		}
 	}
-	return cs, nil
+	return cs
 }
 
 // chunk decodes the chunk of index i (an index of the job, not of the
@@ -67,8 +77,10 @@ func (cs *compactShard) chunk(i int) (c manifest.Chunk, ok bool, err error) {
 		_, lines, _ = bytes.Cut(lines, []byte{'\n'})
 	}
 	line, _, _ := bytes.Cut(lines, []byte{'\n'})
-	if err := json.Unmarshal(line, &c); err != nil {
-		return manifest.Chunk{}, false, fmt.Errorf("cached shard chunk %d: %w", i, err)
+	// Decoded and validated here, not when the shard was read: a worker
+	// runs a few of a shard's chunks (manifest.SplitShard).
+	if c, err = manifest.DecodeChunk(line, manifest.ChunkID(i)); err != nil {
+		return manifest.Chunk{}, false, err
 	}
 	return c, true, nil
 }

@@ -22,11 +22,19 @@ func TestCompactShardGivesBackEveryChunk(t *testing.T) {
 			for i := range n {
 				c := manifest.Chunk{ID: manifest.ChunkID(first + i), Bytes: int64(i * 7)}
 				for p := range 1 + i%3 {
-					c.Parts = append(c.Parts, manifest.Part{
+					// Valid parts (a chunk is validated when decoded): CSV
+					// byte ranges with a header, Parquet row-group runs.
+					part := manifest.Part{
 						Object: manifest.ObjectRef{Store: "s3://bucket", Key: fmt.Sprintf("in/%06d-%d.csv", i, p), Size: int64(1000 + i), ETag: fmt.Sprintf("\"%032x\"", i), Format: "csv"},
-						Start:  int64(p * 100), End: int64(p*100 + 100), FirstRowGroup: p, LastRowGroup: p + i%2,
-						Header: []string{"a", fmt.Sprint("b\n", i)},
-					})
+						Start:  int64(p * 100), End: int64(p*100 + 100), Header: []string{"a", fmt.Sprint("b\n", i)},
+					}
+					if p == 2 {
+						part = manifest.Part{
+							Object: manifest.ObjectRef{Store: "s3://bucket", Key: fmt.Sprintf("in/%06d.parquet", i), Size: int64(1000 + i), ETag: "e", Format: "parquet"},
+							Start:  0, End: -1, FirstRowGroup: i % 5, LastRowGroup: i%5 + 1 + i%2,
+						}
+					}
+					c.Parts = append(c.Parts, part)
 				}
 				sh.Chunks = append(sh.Chunks, c)
 			}
