@@ -579,11 +579,14 @@ func summarise(ds []time.Duration, wall time.Duration) manifest.Timings {
 // from under the shuffle index it names, which stays: the task merges the
 // same map outputs again (the map markers and shuffle files are
 // untouched). A map chunk of an aggregating job (a lost rejected-records
-// file) is not given back: running it again would change the reduce
-// stage's input under a commit that has fenced the output; the job then
-// fails naming the file. A map chunk of a job with a compaction stage is
-// given back with the stage (restartCompaction): the plan names the
-// chunk's small files, which its next attempt writes under other keys.
+// file) is given back with the reduce stage (restartReduce: its shuffle
+// index names the chunk's shuffle file, which the next attempt writes
+// under another key), and one of a job with a compaction stage with that
+// stage (restartCompaction: the plan names the chunk's small files). The
+// stage's tasks then write their files again under the same names,
+// completed over those the commit completed before (the same rows: a
+// function that is not deterministic may leave a file of the first
+// commit's that the second does not name, as for any task given back).
 // A compaction task's marker goes from under its plan (compactor.go),
 // and the task merges the same staged files again.
 func (e *Engine) giveBackLost(ctx context.Context, js *jobState, lost *LostUploadError) {
@@ -593,7 +596,8 @@ func (e *Engine) giveBackLost(ctx context.Context, js *jobState, lost *LostUploa
 		return
 	}
 	var marker string
-	switch reduce := manifest.IsReduceTask(task); {
+	reduce := manifest.IsReduceTask(task)
+	switch {
 	case manifest.IsCompactTask(task) && js.compacts():
 		plan, err := e.compactPlanID(ctx, js)
 		if err != nil {
@@ -608,7 +612,7 @@ func (e *Engine) giveBackLost(ctx context.Context, js *jobState, lost *LostUploa
 			return
 		}
 		marker = js.layout.ReduceMarkerKey(js.job, shuffle, task)
-	case !reduce && js.m.Reducers == 0:
+	case !reduce && !manifest.IsCompactTask(task):
 		marker = js.layout.MarkerKey(js.job, task)
 	default:
 		return
@@ -634,14 +638,22 @@ func (e *Engine) giveBackLost(ctx context.Context, js *jobState, lost *LostUploa
 		e.log.Warn("giving a task whose upload is gone back: its marker stays", "job", js.job, "task", task, "err", err)
 		return
 	}
-	if !manifest.IsCompactTask(task) && js.compacts() {
-		// The compaction plan names the chunk's small files as the
-		// marker just removed did: the stage starts over from the map
-		// markers once the chunk has one again, as after a redrive. The
-		// plan goes after the marker, so that no plan is made again
-		// from the old one.
-		if err := e.restartCompaction(ctx, js); err != nil {
-			e.log.Warn("giving a map chunk whose upload is gone back: the compaction plan stays; the commit refuses it", "job", js.job, "task", task, "err", err)
+	// The second stage's plan names the map chunk's files as the marker
+	// just removed did (the compaction plan its small files, the shuffle
+	// index its shuffle file): the stage starts over from the map
+	// markers once the chunk has one again, as after a redrive. It goes
+	// after the marker, so that no plan or index is made again from the
+	// old one.
+	if !manifest.IsCompactTask(task) && !reduce {
+		var err error
+		switch {
+		case js.m.Reducers > 0:
+			err = e.restartReduce(ctx, js)
+		case js.compacts():
+			err = e.restartCompaction(ctx, js)
+		}
+		if err != nil {
+			e.log.Warn("giving a map chunk whose upload is gone back: the second stage's plan stays; the commit refuses it", "job", js.job, "task", task, "err", err)
 		}
 	}
 	e.forgetJob(js.job)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -300,6 +301,111 @@ func TestLostMapUploadOfACompactingJobRerunsItsChunk(t *testing.T) {
 	}
 	r.check("out/", job)
 	checkRightSized(t, r, "out/", job, compactTarget)
+	if left := openUploads(t, r, "out/", job); len(left) != 0 {
+		t.Errorf("%d uploads left open after the commit", len(left))
+	}
+}
+
+// TestLostRejectedUploadOfAnAggregatingJobRerunsItsChunk: a map chunk of
+// an aggregating job writes its malformed records (--on-error reject) as
+// an open upload of their final key under <out>/_rejected/; that upload
+// is gone when the commit comes. Before, the commit did not give the
+// chunk back (running it again changes the reduce stage's input) and
+// failed with the output fenced for the job: a job that could never
+// commit, and an output no other job could take. Now the chunk runs again
+// and the reduce stage starts over from the map markers (a new shuffle
+// index), and the job commits every word counted exactly, the malformed
+// record rejected once, no upload left open.
+func TestLostRejectedUploadOfAnAggregatingJobRerunsItsChunk(t *testing.T) {
+	r := newFaultRig(t, 0, 0)
+	want := map[string]int64{}
+	rnd := rand.New(rand.NewPCG(7, 8))
+	for o := range 4 {
+		var b strings.Builder
+		for range 200 {
+			var words []string
+			for range 5 {
+				w := fmt.Sprintf("w%03d", rnd.IntN(100))
+				want[w]++
+				words = append(words, w)
+			}
+			fmt.Fprintf(&b, `{"text":%q}`+"\n", strings.Join(words, " "))
+		}
+		if o == 2 {
+			b.WriteString("{not json\n")
+		}
+		r.put(fmt.Sprintf("in/t-%d.jsonl", o), []byte(b.String()))
+	}
+	spec := manifest.JobSpec{Inputs: []string{"s3://" + r.bucket + "/in/"}, Function: "wordcount", Args: map[string]string{"column": "text"},
+		Output: "s3://" + r.bucket + "/out/", OutputFormat: "jsonl", Reducers: 2, MaxObjectsPerChunk: 1, OnError: manifest.OnErrorReject,
+		Lease: manifest.Duration(10 * time.Second)}.WithDefaults()
+	w := r.engine(engineOptions{name: "worker", store: uploadsNoCommit})
+	info, err := w.Submit(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := info.Job
+	stop := work(t, w, job, 2, nil)
+	localstack.Poll(t, 2*time.Minute, "every reduce task's marker", func() bool {
+		return len(reduceMarkers(t, r, "out/", job)) == 2
+	})
+	stop()
+	layout := manifest.NewLayout("out/")
+	index, err := r.store.Stat(context.Background(), layout.ShuffleIndexKey(job))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lost *manifest.OutputFile
+	for i := range info.Manifest.Chunks {
+		rc, _, err := r.store.Get(context.Background(), layout.MarkerKey(job, manifest.ChunkID(i)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := manifest.DecodeMarker(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range m.RejectedFiles {
+			if f.Upload != nil {
+				lost = &f
+			}
+		}
+	}
+	if lost == nil {
+		t.Fatal("no map marker names a rejected-records upload")
+	}
+	if err := r.store.(objstore.Uploader).AbortUpload(context.Background(), lost.Key, lost.Upload.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := r.engine(engineOptions{name: "committer"}).Wait(ctx, spec.Output, job, fanout.RunOptions{Workers: 2})
+	if err != nil || res.State != fanout.StateCommitted {
+		t.Fatalf("got %v, %+v; want the lost upload's chunk run again and the job committed", err, res)
+	}
+	checkWordCounts(t, r, "out/", job, want)
+	if res.Rejected != 1 {
+		t.Errorf("rejected %d records, want 1", res.Rejected)
+	}
+	var rejected []string
+	for o, err := range r.store.List(context.Background(), "out/_rejected/", nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		rejected = append(rejected, o.Key)
+	}
+	if len(rejected) != 1 {
+		t.Errorf("files under out/_rejected/: %v, want one", rejected)
+	}
+	if now, err := r.store.Stat(context.Background(), layout.ShuffleIndexKey(job)); err != nil || now.ETag == index.ETag {
+		t.Errorf("shuffle index after the commit: %+v, %v; want a new one (ETag %s before)", now, err, index.ETag)
+	}
 	if left := openUploads(t, r, "out/", job); len(left) != 0 {
 		t.Errorf("%d uploads left open after the commit", len(left))
 	}

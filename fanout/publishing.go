@@ -73,12 +73,11 @@ import (
 // commit fail naming the file (LostUploadError): its bytes are gone. The
 // commit has fenced the output by then (owner record committing), so the
 // output stays this job's, with the files completed before kept. The
-// file's task is given back (Engine.giveBackLost): a map chunk of a
-// map-only job (with its compaction stage, planned again), a compaction
-// task, or a reduce task, which merges the same shuffle index again; it
-// runs again and the next commit completes its new upload. Only
-// a map chunk's rejected-records file in an aggregating job is not given
-// back: the job must run again to another output prefix.
+// file's task is given back (Engine.giveBackLost): a map chunk (with the
+// job's compaction or reduce stage, prepared again from the map markers),
+// a compaction task, or a reduce task, which merges the same shuffle
+// index again; it runs again and the next commit completes its new
+// upload.
 
 // LostUploadError is a winning file whose open upload is gone when the
 // commit completes it (aborted by a lifecycle rule shorter than the job or
@@ -87,9 +86,9 @@ import (
 // (Requeued): its marker goes and the queue forgets the job, which is
 // rebuilt from the bucket with that task to run again (as a redrive does),
 // while the output stays fenced for this job; the next commit completes
-// the new attempt's upload. A map chunk's file in an aggregating job (a
-// rejected-records file) is not given back (Requeued false): the job fails
-// naming it.
+// the new attempt's upload. A task that could not be given back (the
+// queue or the store failed meanwhile) leaves Requeued false: the commit
+// fails naming the file, and the next one tries again.
 type LostUploadError struct {
 	Key      string
 	Upload   string // the lost upload's ID
@@ -102,7 +101,7 @@ func (e *LostUploadError) Error() string {
 	if e.Requeued {
 		return fmt.Sprintf("completing the upload of %s: its bytes are gone (an upload aborted or broken before the commit completed it); its task %s runs again and the commit follows: %v", e.Key, e.Task, e.Err)
 	}
-	return fmt.Sprintf("completing the upload of %s: its bytes are gone (the upload was aborted before the commit: a lifecycle rule shorter than the job, `fanout gc` on a live job; or broken by a completion cut off mid-request on MinIO); the job cannot commit them, and its fence keeps the output (owner record committing: no --rerun, cancel or gc takes it over, and the files completed so far are visible without _SUCCESS): run it again with --rerun to another output prefix: %v", e.Key, e.Err)
+	return fmt.Sprintf("completing the upload of %s: its bytes are gone (the upload was aborted before the commit: a lifecycle rule shorter than the job, `fanout gc` on a live job; or broken by a completion cut off mid-request on MinIO), and giving its task back to run again failed (logged above); its fence keeps the output (owner record committing) and the files completed so far are visible without _SUCCESS: the job's next commit (fanout wait, or an idle worker) tries again: %v", e.Key, e.Err)
 }
 
 func (e *LostUploadError) Unwrap() error { return e.Err }

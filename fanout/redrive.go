@@ -147,10 +147,9 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (RedriveInfo, 
 		// reduce attempt still running from before publishes its marker
 		// under the old index's ID, where the commit never looks
 		// (readReduceMarkers).
-		if err := js.out.Delete(ctx, js.layout.ShuffleIndexKey(js.job)); err != nil {
-			return info, fmt.Errorf("redrive: deleting %s: %w", js.layout.ShuffleIndexKey(js.job), err)
+		if err := e.restartReduce(ctx, js); err != nil {
+			return info, fmt.Errorf("redrive: %w", err)
 		}
-		e.removePrefix(ctx, js.out, js.layout.ReduceMarkerPrefix(js.job))
 	}
 	if js.compacts() {
 		// The compaction stage starts over the same way: its plan names

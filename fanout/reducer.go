@@ -87,6 +87,19 @@ func (e *Engine) prepareReduce(ctx context.Context, js *jobState) (tooMany bool,
 	return false, nil
 }
 
+// restartReduce removes the job's shuffle index, then every reduce
+// marker, so that the reduce stage is prepared again from the map markers
+// as they will be (a redrive, a map chunk given back at the commit). A
+// reduce attempt that read the old index publishes under its ID, where
+// the commit does not look unless the new index is the same.
+func (e *Engine) restartReduce(ctx context.Context, js *jobState) error {
+	if err := js.out.Delete(ctx, js.layout.ShuffleIndexKey(js.job)); err != nil {
+		return fmt.Errorf("deleting %s: %w", js.layout.ShuffleIndexKey(js.job), err)
+	}
+	e.removePrefix(ctx, js.out, js.layout.ReduceMarkerPrefix(js.job))
+	return nil
+}
+
 // walkDoneMapMarkers is the first half of preparing a stage that is built
 // once from the map markers (the shuffle index, the compaction plan),
 // whose object is key: it reports exists when key is there already;
