@@ -143,12 +143,15 @@ func BenchmarkEventsJSONLToParquet(b *testing.B) {
 			}
 			rows = append(rows, append(functions.Row(nil), rec.Row...))
 		}
+		var out countingWriter
 		measure(b, func() {
-			writeParquetRows(b, io.Discard, schema, func(fn func(functions.Row)) {
+			out.n = 0
+			writeParquetRows(b, &out, schema, func(fn func(functions.Row)) {
 				for _, r := range rows {
 					fn(r)
 				}
 			})
 		})
+		b.ReportMetric(float64(out.n)/float64(len(data)), "out/in")
 	})
 }
