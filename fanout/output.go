@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"maps"
 	"strings"
 
 	"github.com/fanout-dev/fanout/functions"
@@ -83,6 +84,14 @@ type stagedOutput struct {
 	paths   map[string]string
 	pathKey []byte
 	codec   rowCodec
+	// byKey finds the open file of a row's partition without escaping
+	// its path or looking the path up (most rows go to a file already
+	// open): keyed by the partition values' canonical encoding, or by the
+	// value itself when the partition is one string column (strKey; its
+	// nulls are not cached). It names open files only: finish and Abort
+	// drop their entries.
+	byKey  map[string]*stagedFile
+	strKey bool
 
 	// partition is the Hive path of every row when partIdx is empty (a
 	// compaction task's output: one partition, its columns not in the
@@ -162,6 +171,8 @@ func newStagedOutput(ctx context.Context, js *jobState, t outputTask) (*stagedOu
 		partSchema.Columns = append(partSchema.Columns, schema.Columns[i])
 	}
 	o.codec = rowCodec{schema: partSchema, keys: len(o.partIdx)}
+	o.byKey = map[string]*stagedFile{}
+	o.strKey = len(o.partIdx) == 1 && partSchema.Columns[0].Type == functions.String
 	o.rowBuf = make(functions.Row, len(o.keepIdx))
 	return o, nil
 }
@@ -218,19 +229,9 @@ func (o *stagedOutput) Write(row functions.Row) error {
 	if err := o.ctx.Err(); err != nil {
 		return err
 	}
-	partition := o.partition
-	if len(o.partIdx) > 0 {
-		for i, j := range o.partIdx {
-			o.vals[i] = row[j]
-		}
-		partition = o.partitionPath()
-	}
-	f := o.open[partition]
-	if f == nil {
-		var err error
-		if f, err = o.openFile(partition); err != nil {
-			return err
-		}
+	f, err := o.fileOf(row)
+	if err != nil {
+		return err
 	}
 	o.clock++
 	f.lastUsed = o.clock
@@ -266,6 +267,53 @@ func (o *stagedOutput) Write(row functions.Row) error {
 		}
 	}
 	return nil
+}
+
+// fileOf returns the open file of row's partition, opening one when
+// there is none.
+func (o *stagedOutput) fileOf(row functions.Row) (*stagedFile, error) {
+	if len(o.partIdx) == 0 {
+		if f := o.open[o.partition]; f != nil {
+			return f, nil
+		}
+		return o.openFile(o.partition)
+	}
+	if o.strKey {
+		if v := &row[o.partIdx[0]]; v.Valid {
+			if f := o.byKey[v.S]; f != nil {
+				return f, nil
+			}
+		}
+	} else {
+		for i, j := range o.partIdx {
+			o.vals[i] = row[j]
+		}
+		o.pathKey = o.codec.appendCols(o.pathKey[:0], o.vals, 0, len(o.vals))
+		if f := o.byKey[string(o.pathKey)]; f != nil {
+			return f, nil
+		}
+	}
+	for i, j := range o.partIdx {
+		o.vals[i] = row[j]
+	}
+	partition := o.partitionPath() // sets o.pathKey
+	f := o.open[partition]
+	if f == nil {
+		var err error
+		if f, err = o.openFile(partition); err != nil {
+			return nil, err
+		}
+	}
+	if len(o.byKey) >= maxCachedPaths {
+		clear(o.byKey)
+	}
+	switch v := o.vals[0]; {
+	case !o.strKey:
+		o.byKey[string(o.pathKey)] = f
+	case v.Valid:
+		o.byKey[strings.Clone(v.S)] = f // v.S may be borrowed from the input
+	}
+	return f, nil
 }
 
 func (o *stagedOutput) openFile(partition string) (*stagedFile, error) {
@@ -309,6 +357,7 @@ func (o *stagedOutput) openFile(partition string) (*stagedFile, error) {
 // finish closes one file and uploads it.
 func (o *stagedOutput) finish(f *stagedFile) error {
 	delete(o.open, f.partition)
+	maps.DeleteFunc(o.byKey, func(_ string, g *stagedFile) bool { return g == f })
 	defer f.sp.Close()
 	if err := f.w.Close(); err != nil {
 		return fmt.Errorf("finishing %s: %w", f.key, err)
@@ -395,6 +444,7 @@ func (o *stagedOutput) Abort() {
 		f.sp.Close()
 		delete(o.open, p)
 	}
+	clear(o.byKey)
 	abortOwnUploads(o.ctx, o.b, o.files)
 }
 

@@ -51,6 +51,7 @@ type csvInput struct {
 	fatal      error // a boundary error: later records cannot be trusted
 	schema     *functions.Schema
 	colOf      []int // header position -> schema column, or -1
+	unmapped   bool  // a schema column has no header position: null in every row
 	rows       int64 // records returned (Drift)
 
 	buf      []byte // the record's bytes, terminator included
@@ -116,6 +117,13 @@ func (in *csvInput) setHeader(h []string) {
 			}
 		}
 	}
+	mapped := 0
+	for _, c := range in.colOf {
+		if c >= 0 {
+			mapped++
+		}
+	}
+	in.unmapped = mapped < len(in.schema.Columns)
 	in.row = make(functions.Row, len(in.schema.Columns))
 	in.rec.Row = in.row
 }
@@ -216,8 +224,10 @@ func (in *csvInput) next(borrow bool) (*functions.Record, error) {
 	if len(in.ends) != len(in.header) {
 		return nil, in.malformed(off, fmt.Errorf("record has %d fields, the header has %d", len(in.ends), len(in.header)))
 	}
-	for c, col := range in.schema.Columns {
-		in.row[c] = functions.Null(col.Type)
+	if in.unmapped {
+		for c, col := range in.schema.Columns {
+			in.row[c] = functions.Null(col.Type)
+		}
 	}
 	var s string
 	switch {
@@ -240,8 +250,11 @@ func (in *csvInput) next(borrow bool) (*functions.Record, error) {
 		case f == "":
 			if in.quoted[i] && t == functions.String {
 				in.row[c] = functions.StringValue("")
+			} else {
+				in.row[c] = functions.Null(t)
 			}
 		case !in.quoted[i] && len(in.nulls) > 0 && slices.Contains(in.nulls, f):
+			in.row[c] = functions.Null(t)
 		case t == functions.String:
 			in.row[c] = functions.StringValue(f)
 		default:

@@ -189,13 +189,20 @@ func (w *parquetWriter) Write(row functions.Row) error {
 	if err := checkRow(w.schema, row); err != nil {
 		return err
 	}
-	for i, v := range row {
+	for i := range row {
+		v := &row[i] // a Value is 48 bytes: not copied per call
 		n := w.top[i]
 		w.rgBytes += int64(8 + len(v.S))
 		if c := n.leaf; c != nil {
-			if err := c.add(w, v); err != nil {
-				w.err = err
-				return err
+			if !v.Valid {
+				c.defs = append(c.defs, 0)
+				c.nulls++
+			} else {
+				c.defs = append(c.defs, 1)
+				if err := c.addValue(w, v); err != nil {
+					w.err = err
+					return err
+				}
 			}
 			if c.pageSize >= pageBytes || len(c.defs) >= pageRows {
 				if err := c.flushPage(w.codec, w.scratch); err != nil {
@@ -205,7 +212,7 @@ func (w *parquetWriter) Write(row functions.Row) error {
 			}
 			continue
 		}
-		if err := w.shred(n, v, 0, 0); err != nil {
+		if err := w.shred(n, *v, 0, 0); err != nil {
 			w.err = err
 			return err
 		}
@@ -506,18 +513,8 @@ func timeUnitOf(u functions.TimeUnit) format.TimeUnit {
 }
 
 // add appends one value (of the column's type, or null) to the page.
-func (c *pqOutColumn) add(w *parquetWriter, v functions.Value) error {
-	if !v.Valid {
-		c.defs = append(c.defs, 0)
-		c.nulls++
-		return nil
-	}
-	c.defs = append(c.defs, 1)
-	return c.addValue(w, v)
-}
-
 // addValue appends a non-null value whose definition level is in defs.
-func (c *pqOutColumn) addValue(w *parquetWriter, v functions.Value) error {
+func (c *pqOutColumn) addValue(w *parquetWriter, v *functions.Value) error {
 	switch {
 	case c.bytes:
 		if c.plainMode {

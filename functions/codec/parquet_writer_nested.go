@@ -122,7 +122,7 @@ func (w *parquetWriter) shred(n *outNode, v functions.Value, def, rep int) error
 			c.pageRows++
 		}
 		c.defs = append(c.defs, byte(def))
-		return c.addValue(w, v)
+		return c.addValue(w, &v)
 	}
 	if v.Type.Kind() != n.col.Type.Kind() {
 		return fmt.Errorf("codec: parquet column %q: got a %v value, want %s", strings.Join(n.path, "."), v.Type, n.col.TypeString())
