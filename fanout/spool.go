@@ -62,7 +62,7 @@ func (s *spool) Write(p []byte) (int, error) {
 // Reader returns the spooled bytes from the start.
 func (s *spool) Reader() (io.Reader, error) {
 	if s.mem != nil {
-		return bytes.NewReader(s.mem.Bytes()), nil
+		return memBody{bytes.NewReader(s.mem.Bytes()), s.mem.Bytes()}, nil
 	}
 	if s.file == nil {
 		return nil, errors.New("spool: read after close")
@@ -72,6 +72,18 @@ func (s *spool) Reader() (io.Reader, error) {
 	}
 	return s.file, nil
 }
+
+// memBody is a spool's bytes as a body a store may send without copying
+// them (objstore.BytesBody).
+type memBody struct {
+	*bytes.Reader
+	b []byte
+}
+
+// Bytes returns the bytes not read yet.
+func (m memBody) Bytes() []byte { return m.b[len(m.b)-m.Len():] }
+
+var _ objstore.BytesBody = memBody{}
 
 // Size is the number of bytes written.
 func (s *spool) Size() int64 { return s.size }

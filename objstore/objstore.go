@@ -154,7 +154,8 @@ type Bucket interface {
 	// the body's size (large bodies go up in parts). The object becomes
 	// visible atomically, complete, when Put returns nil; on any error no
 	// new object is visible at the key. Errors: ErrPrecondition for a
-	// failed condition, ErrInvalidKey.
+	// failed condition, ErrInvalidKey. A body that is a BytesBody may be
+	// sent from its bytes without being read.
 	Put(ctx context.Context, key string, r io.Reader, opts *PutOptions) (ObjectInfo, error)
 
 	// Copy copies src to dst within the bucket on the server side, replacing
@@ -385,4 +386,14 @@ type Linker interface {
 	// Errors: ErrNotFound when src is missing, ErrPrecondition when
 	// opts.IfMatch does not match src.
 	Link(ctx context.Context, dst, src string, opts *CopyOptions) (ObjectInfo, error)
+}
+
+// BytesBody is a body of Put (or Uploader.PutUpload) held in memory:
+// Bytes returns its unread bytes, as *bytes.Buffer's does. A backend may
+// send them as they are instead of reading the body into a buffer of its
+// own (a copy of every byte written); it does not change them, and reads
+// the body no further.
+type BytesBody interface {
+	io.Reader
+	Bytes() []byte
 }

@@ -2,6 +2,8 @@ package objstoretest
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"slices"
 	"testing"
 
@@ -13,7 +15,8 @@ import (
 // prefix of its key, CompleteUpload publishes it and is idempotent (a
 // second completion, as after a lost response, succeeds with the same
 // object), AbortUpload drops it and tolerates one already gone, and a
-// completion of an aborted upload is ErrNotFound.
+// completion of an aborted upload is ErrNotFound. A body held in memory
+// (objstore.BytesBody) uploads as any other, its bytes unchanged.
 func testUploads(t *testing.T, b objstore.Bucket, c config) {
 	up, ok := b.(objstore.Uploader)
 	if !ok {
@@ -116,6 +119,35 @@ func testUploads(t *testing.T, b objstore.Bucket, c config) {
 	}
 	if _, sum := hashObject(t, b, "up/big"); sum != RandomSum(7, 16<<20+12345) {
 		t.Fatal("the completed multipart object's bytes differ")
+	}
+	// A body held in memory (objstore.BytesBody), which a backend may
+	// send from its bytes as they are: one part and more than one.
+	for _, size := range []int{100, 16<<20 + 12345} {
+		held, err := io.ReadAll(RandomReader(8, int64(size)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := fmt.Sprintf("up/held-%d", size)
+		hu, err := up.PutUpload(ctx, key, bytes.NewBuffer(held), &objstore.PutOptions{Size: int64(size)})
+		if err != nil {
+			t.Fatalf("PutUpload of %d bytes held in memory: %v", size, err)
+		}
+		if hu.Size() != int64(size) || size > 16<<20 && len(hu.Parts) < 2 {
+			t.Fatalf("PutUpload of %d bytes held in memory = %d parts, %d bytes", size, len(hu.Parts), hu.Size())
+		}
+		if _, err := up.CompleteUpload(ctx, hu); err != nil {
+			t.Fatalf("CompleteUpload of %d bytes held in memory: %v", size, err)
+		}
+		if _, sum := hashObject(t, b, key); sum != RandomSum(8, int64(size)) {
+			t.Fatalf("the completed upload of %d bytes held in memory differs", size)
+		}
+		if want, _ := io.ReadAll(RandomReader(8, int64(size))); !bytes.Equal(held, want) {
+			t.Fatalf("PutUpload changed the %d bytes held in memory", size)
+		}
+	}
+	_, err = up.PutUpload(ctx, "up/short-held", bytes.NewBufferString("abc"), &objstore.PutOptions{Size: 4})
+	if err == nil {
+		t.Fatal("PutUpload of a body held in memory with a wrong Size succeeded")
 	}
 	// A size mismatch leaves no upload behind.
 	_, err = up.PutUpload(ctx, "up/short", bytes.NewReader([]byte("abc")), &objstore.PutOptions{Size: 4})

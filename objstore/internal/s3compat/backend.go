@@ -303,6 +303,17 @@ func (b *Backend) FirstPart(ctx context.Context, key string, r io.Reader, opts *
 		r = strings.NewReader("")
 	}
 	rest = objstore.ContextReader(ctx, r)
+	if bb, ok := r.(objstore.BytesBody); ok {
+		// A body in memory goes as it is, not copied into a part buffer
+		// (a worker's output files: grep's broad run on MinIO copied
+		// every output byte so).
+		if body := bb.Bytes(); int64(len(body)) <= partSize {
+			if opts.Size > 0 && int64(len(body)) != opts.Size {
+				return nil, nil, false, b.SizeMismatch(key, int64(len(body)), opts.Size)
+			}
+			return body, rest, true, nil
+		}
+	}
 	first, eof, err = ReadUpTo(rest, int(partSize), opts.Size)
 	if err != nil {
 		return nil, nil, false, fmt.Errorf("%s: put %q: reading body: %w", b.Name, key, err)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/fanout-dev/fanout/objstore"
 )
 
@@ -28,8 +30,15 @@ func (b *Backend) PutUpload(ctx context.Context, key string, r io.Reader, opts *
 	if opts == nil {
 		opts = &objstore.PutOptions{}
 	}
-	first, rest, eof, err := b.FirstPart(ctx, key, r, opts, partSize)
-	if err != nil {
+	held := heldParts(r, partSize)
+	var first []byte
+	var rest io.Reader
+	var eof bool
+	if held != nil {
+		if err := CheckKey(key); err != nil {
+			return objstore.Upload{}, fmt.Errorf("%s: put upload %q: %w", b.Name, key, err)
+		}
+	} else if first, rest, eof, err = b.FirstPart(ctx, key, r, opts, partSize); err != nil {
 		return objstore.Upload{}, err
 	}
 	u := objstore.Upload{Key: key}
@@ -57,14 +66,20 @@ func (b *Backend) PutUpload(ctx context.Context, key string, r io.Reader, opts *
 	}
 	var parts []Part
 	var total int64
-	if eof {
+	switch {
+	case held != nil:
+		parts, total, err = sendHeld(ctx, held, max(b.Concurrency, 1), send)
+		if err != nil {
+			return objstore.Upload{}, fmt.Errorf("%s: put upload %q: %w", b.Name, key, err)
+		}
+	case eof:
 		// One part: no reading ahead, and no part buffer beyond the body.
 		etag, err := send(ctx, 1, first)
 		if err != nil {
 			return objstore.Upload{}, fmt.Errorf("%s: put upload %q: part 1: %w", b.Name, key, err)
 		}
 		parts, total = []Part{{Number: 1, ETag: etag, Size: int64(len(first))}}, int64(len(first))
-	} else {
+	default:
 		parts, total, err = UploadParts(ctx, first, rest, int(partSize), max(b.Concurrency, 1), send)
 		if err != nil {
 			return objstore.Upload{}, fmt.Errorf("%s: put upload %q: %w", b.Name, key, err)
@@ -78,6 +93,47 @@ func (b *Backend) PutUpload(ctx context.Context, key string, r io.Reader, opts *
 		u.Parts[i] = objstore.UploadPart{Number: p.Number, ETag: p.ETag, Size: p.Size}
 	}
 	return u, nil
+}
+
+// heldParts cuts a body held in memory (objstore.BytesBody) of more than
+// one part into its parts, slices of its bytes sent as they are; nil for
+// any other body (read into part buffers).
+func heldParts(r io.Reader, partSize int64) [][]byte {
+	bb, ok := r.(objstore.BytesBody)
+	if !ok {
+		return nil
+	}
+	body := bb.Bytes()
+	if int64(len(body)) <= partSize || int64(len(body)) > MaxParts*partSize {
+		return nil
+	}
+	var parts [][]byte
+	for len(body) > 0 {
+		n := min(int64(len(body)), partSize)
+		parts = append(parts, body[:n:n])
+		body = body[n:]
+	}
+	return parts
+}
+
+// sendHeld uploads held parts, at most concurrency at a time.
+func sendHeld(ctx context.Context, held [][]byte, concurrency int, send func(context.Context, int, []byte) (string, error)) ([]Part, int64, error) {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(concurrency)
+	parts := make([]Part, len(held))
+	var total int64
+	for i, data := range held {
+		total += int64(len(data))
+		g.Go(func() error {
+			etag, err := send(gctx, i+1, data)
+			if err != nil {
+				return fmt.Errorf("part %d: %w", i+1, err)
+			}
+			parts[i] = Part{Number: i + 1, ETag: etag, Size: int64(len(data))}
+			return nil
+		})
+	}
+	return parts, total, g.Wait()
 }
 
 // UploadETag is the ETag the object of a completed u has on S3 and MinIO
