@@ -134,7 +134,11 @@ func (e *Engine) Cancel(ctx context.Context, outURL, job string, opts CancelOpti
 	// change may drop the job from the queue first.
 	stats, statsErr := e.cfg.Admin.Stats(ctx, job)
 	already, ownedBy, err := e.cancelOwner(ctx, out, layout, job, reason)
-	if err != nil {
+	if errors.Is(err, ErrUnknownJob) {
+		// Named as the user gave it (a local output's key prefix is
+		// empty).
+		return info, fmt.Errorf("%w under %s", err, outURL)
+	} else if err != nil {
 		return info, err
 	}
 	info.Already, info.OwnedBy = already, ownedBy
@@ -164,7 +168,7 @@ func (e *Engine) cancelOwner(ctx context.Context, out objstore.Bucket, layout ma
 			if unplanned, err := neverPlanned(ctx, out, layout, job); err != nil {
 				return false, "", err
 			} else if unplanned {
-				return false, "", fmt.Errorf("%w: job %s has neither an owner record nor a manifest under %s", ErrUnknownJob, job, layout.Prefix)
+				return false, "", fmt.Errorf("%w: job %s has neither an owner record nor a manifest", ErrUnknownJob, job)
 			}
 			// A job planned before owner records existed: claim the
 			// output cancelled, create-only, as its fence would.
@@ -179,7 +183,7 @@ func (e *Engine) cancelOwner(ctx context.Context, out objstore.Bucket, layout ma
 			if unplanned, err := neverPlanned(ctx, out, layout, job); err != nil {
 				return false, "", err
 			} else if unplanned {
-				return false, "", fmt.Errorf("%w: no manifest of job %s under %s, whose owner is job %s", ErrUnknownJob, job, layout.Prefix, cur.Job)
+				return false, "", fmt.Errorf("%w: no manifest of job %s (the output's owner is job %s)", ErrUnknownJob, job, cur.Job)
 			}
 			return false, cur.Job, nil
 		case cur.State == manifest.OwnerCancelled:

@@ -307,6 +307,12 @@ func TestUsageMistakesAndFailuresSayWhatToDo(t *testing.T) {
 			stderr: "fanout: --partition-by lien: the output of grep has no column \"lien\" (did you mean \"line\"? columns: line)\n"},
 		{name: "Redis down", args: []string{"--redis", "127.0.0.1:1", "status", "j0123456789abcdef0123"}, code: exitFailed,
 			stderr: "fanout: cannot reach Redis at 127.0.0.1:1 (dial tcp 127.0.0.1:1: connect: connection refused): start it, or run without --redis and FANOUT_REDIS_URL (embedded mode)\n"},
+		{name: "unknown job", args: []string{"status", "j0123456789abcdef0123", "--out", "nojob/"}, code: exitFailed,
+			stderr: "fanout: unknown job: no manifest of job J under file://" + filepath.Join(dir, "nojob") + "\n"},
+		{name: "unknown job redriven", args: []string{"redrive", "j0123456789abcdef0123", "--out", "nojob/"}, code: exitFailed,
+			stderr: "fanout: unknown job: no manifest of job J under file://" + filepath.Join(dir, "nojob") + "\n"},
+		{name: "unknown job cancelled", args: []string{"cancel", "j0123456789abcdef0123", "--out", "nojob/"}, code: exitFailed,
+			stderr: "fanout: unknown job: job J has neither an owner record nor a manifest under file://" + filepath.Join(dir, "nojob") + "\n"},
 		{name: "failed job", args: []string{"run", "--in", "in/", "--fn", "exec", "--arg", "cmd=false", "--out", "failed/", "--max-attempts", "1", "--workers", "1", "-q"},
 			code: exitFailed, contains: true,
 			stderr: "c00000000: exec: \"false\": exit status 1; after fixing the cause: " + bin + " redrive J --out " + out + " && " + bin + " wait J --out " + out + " --workers 1\n"},
@@ -320,7 +326,7 @@ func TestUsageMistakesAndFailuresSayWhatToDo(t *testing.T) {
 			if tc.contains && !strings.Contains(got, tc.stderr) || !tc.contains && got != tc.stderr {
 				t.Errorf("stderr:\n%s\nwant (contains: %v):\n%s", got, tc.contains, tc.stderr)
 			}
-			for _, bad := range []string{"chunk c00000000: chunk", "function convert: convert:", "manifest: spec:", "pool.go"} {
+			for _, bad := range []string{"chunk c00000000: chunk", "function convert: convert:", "manifest: spec:", "pool.go", "fanout: fanout:"} {
 				if strings.Contains(stderr, bad) {
 					t.Errorf("stderr repeats an internal prefix %q:\n%s", bad, stderr)
 				}

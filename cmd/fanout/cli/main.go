@@ -109,11 +109,18 @@ func exitCode(err error, sig *interrupts, console *console, prog string) int {
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
-		console.println(prog + ": " + err.Error())
+		console.println(prog + ": " + errorText(err))
 		return exitUsage
 	}
-	console.println(prog + ": " + err.Error())
+	console.println(prog + ": " + errorText(err))
 	return exitFailed
+}
+
+// errorText is err's message without the engine's own "fanout: " prefix
+// (its sentinel errors, such as fanout.ErrUnknownJob, carry it), which the
+// program's name replaces.
+func errorText(err error) string {
+	return strings.TrimPrefix(err.Error(), "fanout: ")
 }
 
 // exitError carries an exit status whose message was already printed.
