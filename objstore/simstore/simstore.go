@@ -407,6 +407,9 @@ func (s *Store) readBody(ctx context.Context, r io.Reader, want int64) (*body, e
 	if r == nil {
 		r = bytes.NewReader(nil)
 	}
+	if l, ok := r.(interface{ Len() int }); ok && want <= 0 {
+		want = int64(l.Len()) // a body in memory: read it into its size at once
+	}
 	r = objstore.ContextReader(ctx, r)
 	h := md5.New()
 	var buf bytes.Buffer
