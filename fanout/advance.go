@@ -201,6 +201,19 @@ func (e *Engine) commitStep(ctx context.Context, js *jobState, rec *manifest.Com
 // advanceInterval bounds how often an idle engine looks at its jobs.
 const advanceInterval = time.Second
 
+// maxAdvanceInterval bounds how far an idle worker bound to one job backs
+// off looking at it while its chunks run on other workers or another
+// engine commits it: every idle worker of a fleet took the step each
+// second (three Redis round trips and a HEAD), for nothing but the one
+// that commits. A worker that claims a chunk looks again at the pace of
+// advanceInterval (resetAdvance), so the worker that finishes a job's
+// last chunk commits it at once.
+const maxAdvanceInterval = 4 * time.Second
+
+// resetAdvance makes advanceIdle look at the pace of advanceInterval
+// again: the engine's worker has claimed work.
+func (e *Engine) resetAdvance() { e.advanceEvery.Store(0) }
+
 // advanceIdle takes one step (advance) of each active job (or only job)
 // once per advanceInterval for this engine: it reclaims expired leases,
 // enqueues a reduce stage whose map chunks are all done, and commits jobs
@@ -210,7 +223,8 @@ const advanceInterval = time.Second
 func (e *Engine) advanceIdle(ctx context.Context, job string) {
 	now := time.Now().UnixNano()
 	last := e.lastAdvance.Load()
-	if now-last < int64(advanceInterval) || !e.lastAdvance.CompareAndSwap(last, now) {
+	every := max(e.advanceEvery.Load(), int64(advanceInterval))
+	if now-last < every || !e.lastAdvance.CompareAndSwap(last, now) {
 		return
 	}
 	var specs []JobQueueSpec
@@ -239,6 +253,13 @@ func (e *Engine) advanceIdle(ctx context.Context, job string) {
 			continue
 		}
 		a, err := e.advance(ctx, js, advanceOptions{start: time.Now(), trustSuccess: true})
+		if job != "" {
+			if a.Busy || (!a.Done && a.QueueErr == nil && a.Queue.Running > 0) {
+				e.advanceEvery.Store(min(2*every, int64(maxAdvanceInterval)))
+			} else {
+				e.resetAdvance()
+			}
+		}
 		if a.Done && err != nil {
 			var jf *JobFailedError
 			if errors.As(err, &jf) || errors.As(err, new(*JobCancelledError)) {

@@ -118,6 +118,10 @@ type Engine struct {
 	// the jobs it found failed, so that idle workers stop re-checking them.
 	lastAdvance atomic.Int64
 	failedJobs  sync.Map
+	// advanceEvery is how long advanceIdle waits between two steps of a
+	// worker's one job (ns; 0 is advanceInterval): longer while the job
+	// runs elsewhere or another engine commits it (idleBackoff).
+	advanceEvery atomic.Int64
 
 	// settled is signalled (without blocking) whenever a local worker
 	// settles a chunk, so that Wait looks at once instead of polling.

@@ -183,6 +183,26 @@ type AckClaimer interface {
 	AckAndClaim(ctx context.Context, l Lease, c TaskCounts, runs Runs) (Lease, error)
 }
 
+// WorkWaiter is a Queue that can hold a worker bound to one job until the
+// job may have a chunk to claim, instead of the worker polling an empty
+// queue: idle workers polling every 200 ms made most of the scale
+// simulation's Redis round trips. Enqueue, Release, Reclaim, Redrive and
+// Backup wake as many waiters as they made chunks claimable (a wake-up
+// not waited for is kept, a few at most, for the next waiter); a retry
+// whose backoff ends, or a lease a claim takes back, is found when the
+// wait times out. Optional (found by type assertion); redisqueue and
+// memqueue have it, and queuetest pins it.
+type WorkWaiter interface {
+	// WaitForWork returns nil when woken or after timeout, whichever
+	// comes first, and ctx's error when ctx ends first. A nil return
+	// says nothing of the queue: the caller claims to find out.
+	WaitForWork(ctx context.Context, job string, timeout time.Duration) error
+}
+
+// MaxWakeups is how many wake-ups a WorkWaiter keeps for a job that no
+// one waits for (a fleet's worth).
+const MaxWakeups = 1000
+
 // BackupSuffix marks a backup task: a second attempt at a straggling
 // chunk, which runs beside the original while it still holds its lease.
 // The chunk marker's create-only write lets only one of the twins

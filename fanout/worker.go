@@ -30,6 +30,10 @@ type WorkOptions struct {
 	// it was most of a small job's time on MinIO and Redis (a job of one
 	// tiny chunk took 0.41-0.78 s with two idle `fanout work` processes,
 	// 0.19-0.30 s at 100ms). An idle claim is one Lua script on Redis.
+	// A worker bound to one job (Job) on a queue that wakes waiters
+	// (WorkWaiter: redisqueue, memqueue) does not poll: it waits to be
+	// woken, for up to 2 s, and IdlePoll applies only while that wait
+	// fails.
 	IdlePoll time.Duration
 	// ExitWhenIdle makes Work return once Claim finds no work (used by
 	// embedded runs and Lambda invocations).
@@ -125,12 +129,17 @@ func (e *Engine) Work(ctx context.Context, opts WorkOptions) error {
 	return errors.Join(errs...)
 }
 
+// idleWait is the longest a worker bound to one job waits for the queue
+// to wake it (WorkWaiter) before it claims and looks at the job again.
+const idleWait = 2 * time.Second
+
 // claimErrorWait is the least wait after a claim failed (Redis down), so
 // that an outage is logged a few times a second, not at the idle pace.
 const claimErrorWait = 500 * time.Millisecond
 
 func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOptions) error {
 	idle := 20 * time.Millisecond
+	loggedWait := false
 	// next is a chunk claimed with the previous one's ack (AckClaimer).
 	var next *Lease
 	defer func() {
@@ -165,6 +174,18 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 			if opts.ExitWhenIdle {
 				return nil
 			}
+			if w, ok := e.cfg.Queue.(WorkWaiter); ok && opts.Job != "" {
+				// Held until the job may have work rather than polling:
+				// the queue wakes a waiter for each chunk it makes
+				// claimable; a retry's backoff or an expired lease is found
+				// when the wait ends.
+				if err := w.WaitForWork(ctx, opts.Job, idleWait); err == nil || ctx.Err() != nil {
+					continue
+				} else if !loggedWait {
+					loggedWait = true
+					e.log.Warn("waiting for work failed; polling instead", "job", opts.Job, "err", err)
+				}
+			}
 			select {
 			case <-ctx.Done():
 				return nil
@@ -185,6 +206,7 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 			continue
 		}
 		idle = 20 * time.Millisecond
+		e.resetAdvance()
 		// A job with work again was redriven (by another process, or
 		// resumed): idle workers may commit it once more.
 		e.failedJobs.Delete(lease.Job)

@@ -47,6 +47,16 @@ type Queue struct {
 	// finished holds the records of finished jobs (fanout.JobRecorder).
 	finished map[string]finishedJob
 	recorded uint64 // records made, numbering them
+	// wakes holds each job's wake-ups (fanout.WorkWaiter), apart from
+	// jobs: a worker may wait on a job not enqueued yet.
+	wakes map[string]*wakeups
+}
+
+// wakeups are a job's wake-ups not waited for yet, and the channel its
+// waiters wait on (closed, and replaced, by the next wake).
+type wakeups struct {
+	n  int
+	ch chan struct{}
 }
 
 // finishedJob is one finished job's record and when it expires.
@@ -71,11 +81,12 @@ var (
 	_ fanout.TaskCounter    = (*Queue)(nil)
 	_ fanout.AckCounter     = (*Queue)(nil)
 	_ fanout.AckClaimer     = (*Queue)(nil)
+	_ fanout.WorkWaiter     = (*Queue)(nil)
 )
 
 // New returns an empty queue.
 func New(cfg Config) *Queue {
-	q := &Queue{now: cfg.Now, jitter: cfg.Jitter, jobs: make(map[string]*job), commits: make(map[string]commitLease), finished: make(map[string]finishedJob)}
+	q := &Queue{now: cfg.Now, jitter: cfg.Jitter, jobs: make(map[string]*job), commits: make(map[string]commitLease), finished: make(map[string]finishedJob), wakes: make(map[string]*wakeups)}
 	if q.now == nil {
 		q.now = time.Now
 	}
@@ -306,6 +317,7 @@ func (q *Queue) Enqueue(ctx context.Context, spec fanout.JobQueueSpec, chunks []
 		c := &chunk{id: id}
 		j.chunks[id] = c
 		j.toPending(c, now, now)
+		q.wake(spec.Job, 1)
 	}
 	return nil
 }
@@ -516,6 +528,7 @@ func (q *Queue) Release(ctx context.Context, l fanout.Lease) error {
 	c.deliveries--
 	now := q.now()
 	j.toPending(c, now, now)
+	q.wake(l.Job, 1)
 	return nil
 }
 
@@ -530,7 +543,9 @@ func (q *Queue) Reclaim(ctx context.Context, job string) (int, error) {
 	if j == nil {
 		return 0, fmt.Errorf("memqueue: reclaim job %s: %w", job, fanout.ErrUnknownJob)
 	}
-	return j.reclaim(q.now()), nil
+	n := j.reclaim(q.now())
+	q.wake(job, n)
+	return n, nil
 }
 
 // Stats counts the job's chunks by state. Leases past their deadline
@@ -644,6 +659,10 @@ func (q *Queue) Finish(ctx context.Context, job string) error {
 	delete(q.jobs, job)
 	delete(q.commits, job)
 	delete(q.finished, job)
+	if w := q.wakes[job]; w != nil && w.ch != nil {
+		close(w.ch) // its waiters claim, and find the job gone
+	}
+	delete(q.wakes, job)
 	return nil
 }
 
@@ -755,6 +774,7 @@ func (q *Queue) Redrive(ctx context.Context, job string) (int, error) {
 		c.deliveries, c.failures, c.reason = 0, 0, ""
 		j.toPending(c, now, now)
 	}
+	q.wake(job, n)
 	return n, nil
 }
 
@@ -815,5 +835,56 @@ func (q *Queue) Backup(ctx context.Context, job, base string) (bool, error) {
 	j.chunks[id] = c
 	now := q.now()
 	j.toPending(c, now, now)
+	q.wake(job, 1)
 	return true, nil
+}
+
+// wake adds n wake-ups of job (at most fanout.MaxWakeups kept) and lets
+// its waiters go. The caller holds q.mu.
+func (q *Queue) wake(job string, n int) {
+	if n <= 0 {
+		return
+	}
+	w := q.wakes[job]
+	if w == nil {
+		w = &wakeups{}
+		q.wakes[job] = w
+	}
+	w.n = min(w.n+n, fanout.MaxWakeups)
+	if w.ch != nil {
+		close(w.ch)
+		w.ch = nil
+	}
+}
+
+// WaitForWork implements fanout.WorkWaiter: it takes a wake-up of the
+// job, waiting for one for up to timeout.
+func (q *Queue) WaitForWork(ctx context.Context, job string, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		q.mu.Lock()
+		w := q.wakes[job]
+		if w == nil {
+			w = &wakeups{}
+			q.wakes[job] = w
+		}
+		if w.n > 0 {
+			w.n--
+			q.mu.Unlock()
+			return nil
+		}
+		if w.ch == nil {
+			w.ch = make(chan struct{})
+		}
+		ch := w.ch
+		q.mu.Unlock()
+		select {
+		case <-ch: // woken: take a wake-up, if another waiter did not
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }

@@ -138,6 +138,7 @@ func RunConformance(t *testing.T, newQueue func(t *testing.T) (fanout.Queue, fan
 		{"AckCountedAcksAndCountsOnce", testAckCounted},
 		{"AckAndClaimHandsTheNextChunk", testAckAndClaim},
 		{"ClaimOnlyWhatTheWorkerRuns", testClaimOnlyWhatTheWorkerRuns},
+		{"WaitForWorkWakesOnNewWork", testWaitForWork},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1480,4 +1481,69 @@ func testClaimOnlyWhatTheWorkerRuns(s *suite) {
 	// A nil Runs claims anything left.
 	s.enqueue(upper1, "c2")
 	s.claimChunk("job-upper-v1", "w-any", "c2")
+}
+
+// testWaitForWork pins fanout.WorkWaiter: a waiter is woken by each way a
+// chunk becomes claimable (an enqueue after it began waiting, or before,
+// a release, a reclaim, a redrive), and one with nothing to wake it
+// returns when its timeout passes. Each wait that must be woken has a
+// timeout far past the test's deadline: returning nil before that
+// deadline is being woken.
+func testWaitForWork(s *suite) {
+	w, ok := s.q.(fanout.WorkWaiter)
+	if !ok {
+		s.t.Skip("the queue is not a fanout.WorkWaiter")
+	}
+	const never = time.Hour
+	woken := func(what, job string) {
+		s.t.Helper()
+		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+		defer cancel()
+		if err := w.WaitForWork(ctx, job, never); err != nil {
+			s.t.Fatalf("%s: WaitForWork: %v; want woken", what, err)
+		}
+	}
+	// Nothing to wake it: it returns once its timeout passed.
+	if err := w.WaitForWork(s.ctx, "quiet", time.Second); err != nil {
+		s.t.Fatalf("WaitForWork of a quiet job: %v; want nil after its timeout", err)
+	}
+
+	// A waiter that began before the enqueue.
+	got := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+		defer cancel()
+		got <- w.WaitForWork(ctx, "wake-enqueue", never)
+	}()
+	s.enqueue(spec("wake-enqueue", time.Minute), "c00000000", "c00000001")
+	if err := <-got; err != nil {
+		s.t.Fatalf("a waiter before the enqueue: WaitForWork: %v; want woken", err)
+	}
+	// An enqueue of two chunks woke for two: the second wake-up waits.
+	woken("the second chunk's wake-up, kept", "wake-enqueue")
+
+	s.enqueue(spec("wake-release", time.Minute), "c00000000")
+	woken("an enqueue before the wait", "wake-release")
+	s.release(s.claim("wake-release", "w0"))
+	woken("a release", "wake-release")
+
+	s.enqueue(spec("wake-reclaim", s.clock.Lease), "c00000000")
+	woken("an enqueue", "wake-reclaim")
+	s.reclaimExpired(s.claim("wake-reclaim", "w0"))
+	woken("a reclaim", "wake-reclaim")
+
+	s.enqueue(spec("wake-redrive", time.Minute), "c00000000")
+	woken("an enqueue", "wake-redrive")
+	s.fail(s.claim("wake-redrive", "w0"), "bad input", true)
+	if n, err := s.a.Redrive(s.ctx, "wake-redrive"); err != nil || n != 1 {
+		s.t.Fatalf("Redrive: %d, %v; want 1, nil", n, err)
+	}
+	woken("a redrive", "wake-redrive")
+
+	// A canceled wait returns the context's error.
+	ctx, cancel := context.WithCancel(s.ctx)
+	cancel()
+	if err := w.WaitForWork(ctx, "wake", never); !errors.Is(err, context.Canceled) {
+		s.t.Fatalf("WaitForWork with its context canceled: %v; want context.Canceled", err)
+	}
 }

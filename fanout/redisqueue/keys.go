@@ -39,6 +39,12 @@ func (k keyspace) done(job string) string { return k.job(job) + ":done" }
 // tasks, newest first: <prefix>:{<job>}:recent.
 func (k keyspace) recent(job string) string { return k.job(job) + ":recent" }
 
+// wake is the list a worker bound to the job waits on (BLPOP) while the
+// job has nothing to claim: scripts that make chunks claimable push a
+// wake-up per chunk (at most fanout.MaxWakeups kept, expiring after a
+// minute): <prefix>:{<job>}:wake.
+func (k keyspace) wake(job string) string { return k.job(job) + ":wake" }
+
 // commit holds the name of the holder of the job's commit lease, expiring
 // with the lease (see fanout.CommitLeaser): <prefix>:{<job>}:commit.
 func (k keyspace) commit(job string) string { return k.job(job) + ":commit" }

@@ -139,6 +139,7 @@ var (
 	_ fanout.TaskCounter    = (*Queue)(nil)
 	_ fanout.AckCounter     = (*Queue)(nil)
 	_ fanout.AckClaimer     = (*Queue)(nil)
+	_ fanout.WorkWaiter     = (*Queue)(nil)
 )
 
 // New checks cfg, connects (when cfg.URL is given) and pings Redis, so
@@ -238,7 +239,7 @@ func (q *Queue) Enqueue(ctx context.Context, spec fanout.JobQueueSpec, chunks []
 		}
 	}
 	job := spec.Job
-	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.leases(job), q.keys.dead(job), q.keys.done(job)}
+	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.leases(job), q.keys.dead(job), q.keys.done(job), q.keys.wake(job)}
 	head := []any{job, spec.Manifest, int64(spec.Lease), spec.MaxDeliveries, spec.MaxFailures,
 		int64(spec.BackoffBase), int64(spec.BackoffMax), spec.Function, spec.FunctionVersion}
 	args := make([]any, 0, len(head)+min(len(chunks), enqueueBatch))
@@ -449,7 +450,7 @@ func (q *Queue) Fail(ctx context.Context, l fanout.Lease, reason string, permane
 // Release gives the chunk back, claimable at once, and refunds the
 // delivery.
 func (q *Queue) Release(ctx context.Context, l fanout.Lease) error {
-	keys := []string{q.keys.chunk(l.Job, l.Chunk), q.keys.leases(l.Job), q.keys.pending(l.Job), q.keys.spec(l.Job)}
+	keys := []string{q.keys.chunk(l.Job, l.Chunk), q.keys.leases(l.Job), q.keys.pending(l.Job), q.keys.spec(l.Job), q.keys.wake(l.Job)}
 	_, err := q.fenced(ctx, "release", releaseScript, l, keys)
 	return err
 }
@@ -485,7 +486,7 @@ func (q *Queue) Reclaim(ctx context.Context, job string) (int, error) {
 	if err := validateJob(job); err != nil {
 		return 0, fmt.Errorf("redisqueue: reclaim: %w", err)
 	}
-	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.leases(job), q.keys.dead(job)}
+	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.leases(job), q.keys.dead(job), q.keys.wake(job)}
 	return q.count(ctx, "reclaim", job, reclaimScript, keys, q.keys.chunkPrefix(job))
 }
 
@@ -495,7 +496,7 @@ func (q *Queue) Redrive(ctx context.Context, job string) (int, error) {
 	if err := validateJob(job); err != nil {
 		return 0, fmt.Errorf("redisqueue: redrive: %w", err)
 	}
-	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.dead(job)}
+	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.dead(job), q.keys.wake(job)}
 	return q.count(ctx, "redrive", job, redriveScript, keys, q.keys.chunkPrefix(job))
 }
 
@@ -557,7 +558,7 @@ func (q *Queue) Backup(ctx context.Context, job, chunk string) (bool, error) {
 		return false, fmt.Errorf("redisqueue: backup of job %s: %q is not a chunk ID", job, chunk)
 	}
 	task := fanout.BackupTask(chunk)
-	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.leases(job), q.keys.chunk(job, task), q.keys.chunk(job, chunk)}
+	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.leases(job), q.keys.chunk(job, task), q.keys.chunk(job, chunk), q.keys.wake(job)}
 	n, err := q.count(ctx, "backup", job, backupScript, keys, chunk, task)
 	return n == 1, err
 }
@@ -680,6 +681,37 @@ func (q *Queue) Jobs(ctx context.Context) ([]fanout.JobQueueSpec, error) {
 		specs = append(specs, spec)
 	}
 	return specs, nil
+}
+
+// WaitForWork implements fanout.WorkWaiter: a BLPOP on the job's wake
+// list (scripts that make chunks claimable push onto it), for timeout
+// rounded up to a second (BLPOP's unit here). It returns as soon as ctx
+// ends (go-redis does not cut a blocking read short: the BLPOP finishes
+// in the background within the timeout).
+func (q *Queue) WaitForWork(ctx context.Context, job string, timeout time.Duration) error {
+	if err := validateJob(job); err != nil {
+		return fmt.Errorf("redisqueue: wait for work: %w", err)
+	}
+	timeout = max(time.Second, timeout.Round(time.Second))
+	done := make(chan error, 1)
+	go func() {
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout+10*time.Second)
+		defer cancel()
+		err := q.client.BLPop(bctx, timeout, q.keys.wake(job)).Err()
+		if errors.Is(err, redis.Nil) {
+			err = nil // timed out
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("redisqueue: wait for work of job %s: %w", job, err)
+		}
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Finish removes the job from the jobs set, deletes its spec (from then on

@@ -7,6 +7,7 @@
 --
 -- KEYS[1] spec hash      KEYS[2] pending zset   KEYS[3] leases zset
 -- KEYS[4] backup task's hash                    KEYS[5] chunk's hash
+-- KEYS[6] wake list
 -- ARGV[1] chunk          ARGV[2] backup task
 --
 -- Result: {OK, 1} added; {OK, 0} not; {UNKNOWN_JOB}.
@@ -24,4 +25,5 @@ end
 redis.call('HSET', KEYS[5], 'backed_up', v[1] or '0')
 redis.call('HSET', KEYS[4], 'state', 'pending', 'epoch', v[1] or '0')
 redis.call('ZADD', KEYS[2], now_ms(), ARGV[2])
+wake(KEYS[6], 1)
 return {OK, 1}

@@ -104,6 +104,22 @@ local function expire_lease(chunk_prefix, leases_key, pending_key, dead_key, spe
   end
 end
 
+-- wake pushes up to n wake-ups (at most 1000 kept, expiring after a
+-- minute) onto the job's wake list, for workers waiting on it (BLPOP).
+local function wake(wake_key, n)
+  n = math.min(n, 1000)
+  if n <= 0 then
+    return
+  end
+  local t = {}
+  for i = 1, n do
+    t[i] = '1'
+  end
+  redis.call('LPUSH', wake_key, unpack(t))
+  redis.call('LTRIM', wake_key, 0, 999)
+  redis.call('PEXPIRE', wake_key, 60000)
+end
+
 -- holds reports whether worker and epoch hold the chunk's lease.
 local function holds(chunk_key, worker, epoch)
   local v = redis.call('HMGET', chunk_key, 'state', 'worker', 'epoch')

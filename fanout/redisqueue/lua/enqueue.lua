@@ -1,7 +1,7 @@
 -- enqueue.lua registers a job and adds a batch of its chunks as pending.
 --
 -- KEYS[1] spec hash      KEYS[2] pending zset   KEYS[3] leases zset
--- KEYS[4] dead hash      KEYS[5] done set
+-- KEYS[4] dead hash      KEYS[5] done set       KEYS[6] wake list
 -- ARGV[1] job            ARGV[2] manifest       ARGV[3] lease (ns)
 -- ARGV[4] max deliveries ARGV[5] max failures
 -- ARGV[6] backoff base (ns)                     ARGV[7] backoff max (ns)
@@ -36,4 +36,6 @@ end
 if #add == 0 then
   return {OK, 0}
 end
-return {OK, redis.call('ZADD', KEYS[2], unpack(add))}
+local added = redis.call('ZADD', KEYS[2], unpack(add))
+wake(KEYS[6], added)
+return {OK, added}

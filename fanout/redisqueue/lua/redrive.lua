@@ -3,6 +3,7 @@
 -- that leases from before stay fenced off.
 --
 -- KEYS[1] spec hash      KEYS[2] pending zset   KEYS[3] dead hash
+-- KEYS[4] wake list
 -- ARGV[1] chunk key prefix (<prefix>:{<job>}:chunk:, same hash slot)
 --
 -- Result: {OK, number of chunks moved}; {UNKNOWN_JOB}.
@@ -18,4 +19,5 @@ for _, chunk in ipairs(dead) do
   to_pending(chunk_key, KEYS[2], chunk, now)
 end
 redis.call('DEL', KEYS[3])
+wake(KEYS[4], #dead)
 return {OK, #dead}

@@ -4,7 +4,7 @@
 -- bumped, so the released lease stays dead).
 --
 -- KEYS[1] chunk hash     KEYS[2] leases zset    KEYS[3] pending zset
--- KEYS[4] spec hash
+-- KEYS[4] spec hash      KEYS[5] wake list
 -- ARGV[1] chunk          ARGV[2] worker         ARGV[3] epoch
 --
 -- Result: {OK}; {LEASE_LOST}; {UNKNOWN_JOB}.
@@ -21,4 +21,5 @@ if is_backup(ARGV[1]) then
 end
 redis.call('HINCRBY', KEYS[1], 'deliveries', -1)
 to_pending(KEYS[1], KEYS[3], ARGV[1], now_ms())
+wake(KEYS[5], 1)
 return {OK}
