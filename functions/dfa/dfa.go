@@ -112,10 +112,11 @@ type automaton struct {
 	index  map[string]int32 // a state's instruction set -> its number
 	start  []uint32         // the closure of the program's start
 
-	// scratch for step
-	seen []bool
-	set  []uint32
-	key  []byte
+	// scratch for step and classOf
+	sigKey []byte
+	seen   []bool
+	set    []uint32
+	key    []byte
 }
 
 type state struct {
@@ -162,18 +163,24 @@ func newAutomaton(prog *syntax.Prog) *automaton {
 
 // classOf returns r's class, adding one when r is the first of its kind.
 func (d *automaton) classOf(r rune) (int32, bool) {
-	sig := make([]bool, len(d.runeInsts))
-	key := make([]byte, len(d.runeInsts))
-	for i, pc := range d.runeInsts {
+	key := d.sigKey[:0]
+	for _, pc := range d.runeInsts {
+		b := byte(0)
 		if matchRune(&d.prog.Inst[pc], r) {
-			sig[i], key[i] = true, 1
+			b = 1
 		}
+		key = append(key, b)
 	}
+	d.sigKey = key
 	if c, ok := d.classes[string(key)]; ok {
 		return c, true
 	}
 	if len(d.classSig) >= maxClasses {
 		return 0, false
+	}
+	sig := make([]bool, len(key))
+	for i, b := range key {
+		sig[i] = b == 1
 	}
 	c := int32(len(d.classSig))
 	d.classes[string(key)] = c
