@@ -509,7 +509,7 @@ func (e *Engine) Status(ctx context.Context, outURL, job string) (Result, error)
 	if err != nil {
 		return res, err
 	}
-	res.Markers = len(scan.done)
+	res.Markers = scan.done
 	stats, err := e.cfg.Admin.Stats(ctx, job)
 	if err == nil {
 		res.Queue = stats
@@ -520,7 +520,7 @@ func (e *Engine) Status(ctx context.Context, outURL, job string) (Result, error)
 	if a, err := e.cfg.Admin.Activity(ctx, job); err == nil {
 		res.Slowest = a.Running[:min(len(a.Running), slowestShown)]
 	}
-	res.progress(js.m, len(scan.done), time.Since(js.m.Created))
+	res.progress(js.m, scan.done, time.Since(js.m.Created))
 	return res, nil
 }
 
