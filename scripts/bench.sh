@@ -137,23 +137,26 @@ case "${BENCH_ONLY:-}" in profile | nested | sortby | filesizing) ;; *) text_byt
 case "${BENCH_ONLY:-}" in nested | sortby | filesizing) ;; *) sales_bytes=$(bytes_of "$sales") ;; esac
 
 now() { date +%s.%N; }
-# run_fanout NAME ARGS...: run an embedded job, print seconds.
+# run_fanout NAME ARGS...: run an embedded job, print seconds. With cpu_out
+# set, the process's CPU seconds (user and system) go to that file.
 run_fanout() {
-	local out="$data/out-$1"
+	local out="$data/out-$1" timer=()
 	shift
 	rm -rf "$out"
+	[ -z "${cpu_out:-}" ] || timer=(/usr/bin/time -f "%U %S" -o "$cpu_out")
 	local t0 t1
 	t0=$(now)
-	"$bin/fanout" run --quiet --json --out "$out/" "$@" >"$data/last.json"
+	"${timer[@]}" "$bin/fanout" run --quiet --json --out "$out/" "$@" >"$data/last.json"
 	t1=$(now)
 	grep -q '"state": "committed"' "$data/last.json" || { cat "$data/last.json" >&2; exit 1; }
 	echo "$t1 - $t0" | bc -l
 }
 ref_secs() { "$bin/ref" "$@" | awk '{print $2}'; }
-duck_secs() { # SQL
-	local t0 t1
+duck_secs() { # SQL (cpu_out: as run_fanout)
+	local t0 t1 timer=()
+	[ -z "${cpu_out:-}" ] || timer=(/usr/bin/time -f "%U %S" -o "$cpu_out")
 	t0=$(now)
-	NODE_PATH="$root/.cache/duckdb/node_modules" node -e '
+	NODE_PATH="$root/.cache/duckdb/node_modules" "${timer[@]}" node -e '
 const { DuckDBInstance } = require("@duckdb/node-api");
 (async () => {
   const db = await DuckDBInstance.create(":memory:", { threads: String(require("os").cpus().length) });
@@ -277,13 +280,17 @@ fi
 # a struct, a list of structs, a map) to Parquet with STRUCT, LIST and MAP
 # columns, fanout with the schema given (--arg schema=) against DuckDB's
 # read_json with the same column types. BENCH_ONLY=nested runs only this.
+# A second row compares the CPU seconds of the two processes: on a machine
+# shared with other work they vary less than wall time.
 nested_row() {
 	local events="$data/events-$nested_size" f d
 	gen events "$nested_size" "$events" 8
 	echo "bench: nested JSONL to Parquet over $nested_size" >&2
-	f=$(run_fanout nested --in "$events/" --fn convert --arg "schema=$("$bin/gen" events-schema)")
-	d=$(duck_secs "COPY (SELECT * FROM read_json('$events/*.jsonl', format='newline_delimited', columns={'id': 'BIGINT', 'ts': 'VARCHAR', 'user': 'STRUCT(id BIGINT, name VARCHAR, tags VARCHAR[], geo STRUCT(country VARCHAR, lat DOUBLE, lon DOUBLE))', 'items': 'STRUCT(sku VARCHAR, qty BIGINT, price DOUBLE)[]', 'attrs': 'MAP(VARCHAR, VARCHAR)'})) TO '$data/duck-nested.parquet' (FORMAT parquet, COMPRESSION zstd)")
+	f=$(cpu_out="$data/cpu-nested-fanout" run_fanout nested --in "$events/" --fn convert --arg "schema=$("$bin/gen" events-schema)")
+	d=$(cpu_out="$data/cpu-nested-duckdb" duck_secs "COPY (SELECT * FROM read_json('$events/*.jsonl', format='newline_delimited', columns={'id': 'BIGINT', 'ts': 'VARCHAR', 'user': 'STRUCT(id BIGINT, name VARCHAR, tags VARCHAR[], geo STRUCT(country VARCHAR, lat DOUBLE, lon DOUBLE))', 'items': 'STRUCT(sku VARCHAR, qty BIGINT, price DOUBLE)[]', 'attrs': 'MAP(VARCHAR, VARCHAR)'})) TO '$data/duck-nested.parquet' (FORMAT parquet, COMPRESSION zstd)")
 	row "nested JSONL -> Parquet" "$f" "DuckDB" "$d" "$(bytes_of "$events")"
+	cpu_secs() { awk '{printf "%.2f", $1 + $2}' "$1"; }
+	cost_row "  CPU: fanout's process and DuckDB's" "$(cpu_secs "$data/cpu-nested-fanout")" "DuckDB" "$(cpu_secs "$data/cpu-nested-duckdb")" "s"
 }
 if [ "${BENCH_ONLY:-}" = nested ]; then
 	nested_row

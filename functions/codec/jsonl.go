@@ -348,6 +348,7 @@ func (in *jsonlInput) flat(t functions.Type, depth int) (functions.Value, error)
 		if t != functions.String {
 			return functions.Value{}, fmt.Errorf("JSON value %s is not a %v", quoteShort(string(v)), t)
 		}
+		in.countJSON(in.pathString()) // kept as JSON text: counted in the drift
 		in.scratch.Reset()
 		if err := json.Compact(&in.scratch, v); err != nil {
 			return functions.Value{}, err

@@ -41,7 +41,13 @@ func (in *jsonlInput) nested(col *functions.Column, depth int) (functions.Value,
 		}
 		for {
 			s.ws()
-			x, err := in.value(elem, depth)
+			var x functions.Value
+			var err error
+			if elem.Fields != nil { // in.value, a call less per element
+				x, err = in.nested(elem, depth)
+			} else {
+				x, err = in.flat(elem.Type, depth)
+			}
 			if err != nil {
 				in.stack = in.stack[:start]
 				return functions.Value{}, err
@@ -62,22 +68,7 @@ func (in *jsonlInput) nested(col *functions.Column, depth int) (functions.Value,
 		for i := range col.Fields {
 			in.stack = append(in.stack, functions.Null(col.Fields[i].Type))
 		}
-		next := 0 // members usually come in the fields' order
-		err := in.members(func(key []byte) error {
-			f := fieldIndex(col.Fields, key, next)
-			if f < 0 {
-				in.dropName(in.pathString() + "." + unquoteJSON(key))
-				_, err := s.skip(depth)
-				return err
-			}
-			next = f + 1
-			in.path = append(in.path, col.Fields[f].Name)
-			x, err := in.value(&col.Fields[f], depth)
-			in.path = in.path[:len(in.path)-1]
-			in.stack[start+f] = x
-			return err
-		})
-		if err != nil {
+		if err := in.structMembers(col, start, depth, 0); err != nil {
 			in.stack = in.stack[:start]
 			return functions.Value{}, err
 		}
@@ -127,6 +118,50 @@ func (in *jsonlInput) nested(col *functions.Column, depth int) (functions.Value,
 	return functions.Value{}, fmt.Errorf("JSON value %s is not a %s", quoteShort(string(v)), col.TypeString())
 }
 
+// structMembers reads the object at in.sc.i into the fields of the struct
+// col, whose values wait on the stack from start on (null until their
+// member comes); next is the field tried first.
+func (in *jsonlInput) structMembers(col *functions.Column, start, depth, next int) error {
+	s := &in.sc
+	s.i++ // '{'
+	s.ws()
+	if s.peek() == '}' {
+		s.i++
+		return nil
+	}
+	for {
+		key, err := s.key()
+		if err != nil {
+			return err
+		}
+		s.ws()
+		if f := fieldIndex(col.Fields, key, next); f < 0 {
+			in.dropName(in.pathString() + "." + unquoteJSON(key))
+			if _, err := s.skip(depth); err != nil {
+				return err
+			}
+		} else {
+			next = f + 1 // members usually come in the fields' order
+			fc := &col.Fields[f]
+			in.path = append(in.path, fc.Name)
+			var x functions.Value
+			if fc.Fields != nil { // in.value, a call less per member
+				x, err = in.nested(fc, depth)
+			} else {
+				x, err = in.flat(fc.Type, depth)
+			}
+			in.path = in.path[:len(in.path)-1]
+			if err != nil {
+				return err
+			}
+			in.stack[start+f] = x
+		}
+		if more, err := s.next('}'); err != nil || !more {
+			return err
+		}
+	}
+}
+
 // members reads the object at in.sc.i, calling fn with each member's name
 // (its literal, quotes included) when the scan is at its value; fn reads
 // the value.
@@ -158,13 +193,11 @@ func (in *jsonlInput) members(fn func(key []byte) error) error {
 func (in *jsonlInput) pathString() string { return strings.Join(in.path, ".") }
 
 // value reads a JSON value (at in.sc.i, after whitespace) as col's type,
-// nested or flat; depth is the nesting of its container.
+// nested or flat; depth is the nesting of its container. (Small enough to
+// be inlined: a Value returned through one call less.)
 func (in *jsonlInput) value(col *functions.Column, depth int) (functions.Value, error) {
 	if col.Fields != nil {
 		return in.nested(col, depth)
-	}
-	if c := in.sc.peek(); col.Type == functions.String && (c == '{' || c == '[') {
-		in.countJSON(in.pathString())
 	}
 	return in.flat(col.Type, depth)
 }
