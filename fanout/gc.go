@@ -194,7 +194,15 @@ func (e *Engine) gcJob(ctx context.Context, t gcTarget, opts GCOptions) (GCJob, 
 	case owns && t.ownerState != StateCommitted && t.ownerState != StateCancelled:
 		j.Action, j.Why = GCKept, "owns the output ("+t.ownerState+")"
 		if t.ownerState == manifest.OwnerFailed {
-			j.Why += ": fanout redrive needs what it left; a --rerun that takes the output over makes it removable"
+			unplanned, err := neverPlanned(ctx, t.out, t.layout, t.job)
+			if err != nil {
+				return j, err
+			}
+			if unplanned {
+				j.Why += ": its planning failed; the same command plans it again, and any other job takes the output over, which makes this removable"
+			} else {
+				j.Why += ": fanout redrive needs what it left; a --rerun that takes the output over makes it removable"
+			}
 		}
 		if n, _, err := countListed(t.out.List(ctx, jobPrefix, nil)); err != nil || n == 0 && len(t.uploads) == 0 {
 			j.Action = "" // nothing here

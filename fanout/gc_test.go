@@ -129,3 +129,33 @@ func diffFiles(a, b map[string]string) string {
 	}
 	return d.String()
 }
+
+// TestGCOfAnOwnerWhosePlanFailed: a job whose planning failed (a misspelt
+// partition column) owns its output in state failed with no manifest.
+// GC keeps what it left (the same command run again plans it) and says
+// why truthfully: before, it said that fanout redrive needed it, but a
+// job without a manifest cannot be redriven.
+func TestGCOfAnOwnerWhosePlanFailed(t *testing.T) {
+	t.Parallel()
+	in, out := t.TempDir(), t.TempDir()
+	writeFiles(t, in, map[string][]byte{"a.txt": []byte("x\ny\n")})
+	e := newEngine(t, nil)
+	ctx := context.Background()
+	_, err := e.Run(ctx, manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "grep", Args: map[string]string{"pattern": "x"},
+		Output: "file://" + out + "/", OutputFormat: "jsonl", PartitionBy: []string{"lien"}}.WithDefaults(), fanout.RunOptions{Workers: 1})
+	if err == nil {
+		t.Fatal("a job partitioned by a column its function does not write ran")
+	}
+	info, err := e.GC(ctx, "file://"+out+"/", fanout.GCOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.OwnerState != manifest.OwnerFailed {
+		t.Errorf("owner state %q, want failed", info.OwnerState)
+	}
+	for _, j := range info.Jobs {
+		if j.Action != fanout.GCKept || strings.Contains(j.Why, "redrive") || !strings.Contains(j.Why, "planning failed") {
+			t.Errorf("job %s: %s (%s); want kept, saying its planning failed, not that a redrive needs it", j.Job, j.Action, j.Why)
+		}
+	}
+}
