@@ -40,10 +40,16 @@ package fanout
 // every byte twice: docs/filesizing.md has the measurement that chose
 // compaction.
 //
-// Parquet files are decoded and written again (compactRows: the seam where
-// a sorted job merges its sorted files, codec.NewMerge, instead); JSONL, CSV and lines
-// files are concatenated byte for byte (a CSV file's header once), which
-// keeps every value exactly as the map stage wrote it.
+// A Parquet file whose row groups are worth keeping (copiesRowGroups: at
+// least 1/128 of the row-group limits on average) is appended to the
+// merged file as it is, its row groups copied byte for byte
+// (codec.RowGroupCopier: no value decoded; statistics and dictionaries
+// kept); other Parquet files, and every file of a sorted job, are decoded
+// and written again (compactRows: the seam where a sorted job would merge
+// its sorted files, codec.NewMerge, instead), and a file whose schema is
+// not the output file's is always decoded. JSONL, CSV and lines files are
+// concatenated byte for byte (a CSV file's header once), which keeps
+// every value exactly as the map stage wrote it.
 
 import (
 	"bytes"
@@ -345,8 +351,12 @@ func (js *jobState) fileSchema() (*functions.Schema, error) {
 	return s, nil
 }
 
-// compactParquet decodes the task's Parquet files and writes their rows
-// again, ending files at the target.
+// compactParquet writes the task's Parquet files as files of about the
+// target. A file whose row groups are worth keeping (copiesRowGroups) is
+// appended as it is, its pages copied without decoding a value; any
+// other (small row groups, a sorted job, a schema that is not the output
+// file's) is decoded and its rows written again. Rows decoded between
+// copies make one row group of their own.
 func (e *Engine) compactParquet(ctx context.Context, js *jobState, staging, id string, task manifest.CompactTask) ([]manifest.OutputFile, int64, error) {
 	schema, err := js.fileSchema()
 	if err != nil {
@@ -356,21 +366,56 @@ func (e *Engine) compactParquet(ctx context.Context, js *jobState, staging, id s
 	if err != nil {
 		return nil, 0, err
 	}
-	srcs := make([]codec.RowSource, len(task.Files))
-	for i, f := range task.Files {
+	copyFirst := len(js.m.Spec.SortBy) == 0
+	for _, f := range task.Files {
 		ra := objstore.NewReaderAt(ctx, js.out, f.Key, f.ETag, f.Size)
+		if copyFirst {
+			src, err := codec.OpenParquetRowGroups(ra, f.Size, f.Key)
+			if err == nil && copiesRowGroups(src, js.m.Spec) {
+				err = out.copyRowGroups(src)
+				if err == nil {
+					continue
+				}
+			}
+			if err != nil && !errors.Is(err, codec.ErrNotCopyable) {
+				out.Abort()
+				return nil, 0, err
+			}
+		}
 		in, err := codec.NewParquetInput(ra, f.Size, codec.ParquetOptions{Object: f.Key, Schema: schema})
 		if err != nil {
+			out.Abort()
 			return nil, 0, functions.Permanent(fmt.Errorf("reading %s: %w", f.Key, err))
 		}
-		srcs[i] = codec.InputRows(in)
-	}
-	if err := compactRows(ctx, srcs, out); err != nil {
-		out.Abort()
-		return nil, 0, err
+		if err := compactRows(ctx, []codec.RowSource{codec.InputRows(in)}, out); err != nil {
+			out.Abort()
+			return nil, 0, err
+		}
 	}
 	files, err := out.Close()
 	return files, out.rows, err
+}
+
+// minCopiedRowGroupShare is the least share of the row-group limits
+// (--row-group-size, --row-group-bytes) a map file's row groups hold on
+// average for the compaction stage to copy them as they are (8,192 rows or
+// 1 MiB of values at the defaults): smaller ones are decoded and written
+// again as one row group, so that a merged file is not made of thousands
+// of tiny row groups that readers pay a footer entry and a read for.
+const minCopiedRowGroupShare = 128
+
+// copiesRowGroups reports whether the compaction stage copies src's row
+// groups as they are (see minCopiedRowGroupShare).
+func copiesRowGroups(src *codec.ParquetRowGroups, spec manifest.JobSpec) bool {
+	rows, bytes := int64(spec.RowGroupRows), spec.RowGroupBytes
+	if rows <= 0 {
+		rows = codec.DefaultRowGroupRows
+	}
+	if bytes <= 0 {
+		bytes = codec.DefaultRowGroupBytes
+	}
+	n := int64(src.RowGroups())
+	return n > 0 && (src.Rows() >= n*(rows/minCopiedRowGroupShare) || src.UncompressedBytes() >= n*(bytes/minCopiedRowGroupShare))
 }
 
 // compactRows writes every row of srcs to out, source after source. It is

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -365,6 +366,44 @@ func (o *stagedOutput) openFile(partition string) (*stagedFile, error) {
 	f.rg, _ = w.(codec.RowGroupWriter)
 	o.open[partition] = f
 	return f, nil
+}
+
+// copyRowGroups appends src's row groups, as they are, to the file of o's
+// one partition (a compaction task's output), rotating it at the target
+// as Write does. It returns codec.ErrNotCopyable, having written nothing
+// of src, when the file's writer cannot take them (a sorted file, another
+// schema): the caller writes src's rows instead.
+func (o *stagedOutput) copyRowGroups(src *codec.ParquetRowGroups) error {
+	if err := o.ctx.Err(); err != nil {
+		return err
+	}
+	if len(o.partIdx) > 0 || len(o.sort.Keys) > 0 {
+		return codec.ErrNotCopyable
+	}
+	f := o.open[o.partition]
+	if f == nil {
+		var err error
+		if f, err = o.openFile(o.partition); err != nil {
+			return err
+		}
+	}
+	c, ok := f.w.(codec.RowGroupCopier)
+	if !ok {
+		return codec.ErrNotCopyable
+	}
+	o.clock++
+	f.lastUsed = o.clock
+	n, err := c.CopyRowGroups(src)
+	if errors.Is(err, codec.ErrNotCopyable) {
+		return err
+	} else if err != nil {
+		return fmt.Errorf("writing %s: %w", f.key, err)
+	}
+	o.rows += n
+	if f.sp.Size() >= o.maxBytes || o.maxRows > 0 && f.w.Rows() >= o.maxRows {
+		return o.finish(f)
+	}
+	return nil
 }
 
 // finish closes one file and uploads it.

@@ -151,6 +151,8 @@ run_fanout() {
 	grep -q '"state": "committed"' "$data/last.json" || { cat "$data/last.json" >&2; exit 1; }
 	echo "$t1 - $t0" | bc -l
 }
+# cpu_secs FILE: the CPU seconds (user + system) a cpu_out FILE holds.
+cpu_secs() { awk '{printf "%.2f", $1 + $2}' "$1"; }
 ref_secs() { "$bin/ref" "$@" | awk '{print $2}'; }
 duck_secs() { # SQL (cpu_out: as run_fanout)
 	local t0 t1 timer=()
@@ -253,11 +255,12 @@ filesizing_row() {
 	gen orders "$size" "$dir"
 	files_of() { grep -o '"files": [0-9]*' "$data/last.json" | head -1 | awk '{print $2}'; }
 	echo "bench: file sizing, $size of orders CSV by store (100 values)" >&2
-	t_off=$(run_fanout orders-unsized --in "$dir/" --fn convert --partition-by store --target-file-size off)
+	t_off=$(cpu_out="$data/cpu-orders-unsized" run_fanout orders-unsized --in "$dir/" --fn convert --partition-by store --target-file-size off)
 	f_off=$(files_of)
-	t_on=$(run_fanout orders-sized --in "$dir/" --fn convert --partition-by store)
+	t_on=$(cpu_out="$data/cpu-orders-sized" run_fanout orders-sized --in "$dir/" --fn convert --partition-by store)
 	f_on=$(files_of)
 	rate_row "CSV → Parquet by store, right-sized: $f_on files" "$t_on" "not sized: $f_off files" "$t_off" "s"
+	rate_row "  CPU (user + system)" "$(cpu_secs "$data/cpu-orders-sized")" "not sized" "$(cpu_secs "$data/cpu-orders-unsized")" "s"
 	if [ -n "${BENCH_FILESIZING_REPARTITION:-}" ]; then
 		t_rep=$(run_fanout orders-shuffled --in "$dir/" --fn aggregate --arg agg=count \
 			--arg by=store,order_id,customer,product,quantity,amount,ordered_at --partition-by store)
@@ -289,7 +292,6 @@ nested_row() {
 	f=$(cpu_out="$data/cpu-nested-fanout" run_fanout nested --in "$events/" --fn convert --arg "schema=$("$bin/gen" events-schema)")
 	d=$(cpu_out="$data/cpu-nested-duckdb" duck_secs "COPY (SELECT * FROM read_json('$events/*.jsonl', format='newline_delimited', columns={'id': 'BIGINT', 'ts': 'VARCHAR', 'user': 'STRUCT(id BIGINT, name VARCHAR, tags VARCHAR[], geo STRUCT(country VARCHAR, lat DOUBLE, lon DOUBLE))', 'items': 'STRUCT(sku VARCHAR, qty BIGINT, price DOUBLE)[]', 'attrs': 'MAP(VARCHAR, VARCHAR)'})) TO '$data/duck-nested.parquet' (FORMAT parquet, COMPRESSION zstd)")
 	row "nested JSONL -> Parquet" "$f" "DuckDB" "$d" "$(bytes_of "$events")"
-	cpu_secs() { awk '{printf "%.2f", $1 + $2}' "$1"; }
 	cost_row "  CPU: fanout's process and DuckDB's" "$(cpu_secs "$data/cpu-nested-fanout")" "DuckDB" "$(cpu_secs "$data/cpu-nested-duckdb")" "s"
 }
 if [ "${BENCH_ONLY:-}" = nested ]; then

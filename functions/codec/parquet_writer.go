@@ -288,13 +288,9 @@ func (w *parquetWriter) Close() error {
 		Version:      1,
 		NumRows:      w.rows,
 		RowGroups:    w.groups,
-		CreatedBy:    "fanout",
-		Schema:       make([]format.SchemaElement, 0, len(w.cols)+1),
+		CreatedBy:    createdBy,
+		Schema:       w.footerSchema(),
 		ColumnOrders: make([]format.ColumnOrder, len(w.cols)),
-	}
-	meta.Schema = append(meta.Schema, format.SchemaElement{Name: "fanout", NumChildren: thrift.New(int32(len(w.top)))})
-	for _, n := range w.top {
-		meta.Schema = n.appendSchema(meta.Schema)
 	}
 	for i := range w.cols {
 		meta.ColumnOrders[i] = format.ColumnOrder{Value: new(format.TypeDefinedOrder)}

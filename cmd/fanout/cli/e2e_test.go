@@ -195,6 +195,29 @@ func runFanout(t *testing.T, env []string, args ...string) runJSON {
 	return res
 }
 
+// salesJobEnv puts generateSales(seed, files, rows) under in/ of a fresh
+// MinIO bucket and returns the bucket, a client, the environment of a
+// fanout process on that bucket and a fresh Redis namespace, and the rows.
+func salesJobEnv(t *testing.T, seed uint64, files, rows int) (string, *minio.Client, []string, []saleRow) {
+	t.Helper()
+	bucket, s3 := localstack.Bucket(t)
+	redisURL, prefix := localstack.RedisNamespace(t)
+	client, err := s3.MinioClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects, want := generateSales(seed, files, rows)
+	for key, body := range objects {
+		if _, err := client.PutObject(context.Background(), bucket, key, bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := append(os.Environ(), "AWS_ENDPOINT_URL_S3="+s3.Endpoint, "AWS_ACCESS_KEY_ID="+s3.AccessKey,
+		"AWS_SECRET_ACCESS_KEY="+s3.SecretKey, "AWS_REGION="+s3.Region, "FANOUT_REDIS_URL="+redisURL, "FANOUT_REDIS_PREFIX="+prefix,
+		"FANOUT_OUT_BASES=s3://"+bucket+"/")
+	return bucket, client, env, want
+}
+
 func TestEndToEndCSVToPartitionedParquetOnMinIOAndRedis(t *testing.T) {
 	bucket, s3 := localstack.Bucket(t)
 	redisURL, prefix := localstack.RedisNamespace(t)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"path"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fanout-dev/fanout/fanout/faulttest"
+	"github.com/fanout-dev/fanout/localstack"
 	"github.com/fanout-dev/fanout/manifest"
 )
 
@@ -137,4 +139,52 @@ func TestWorkerKilledMidCompaction(t *testing.T) {
 		t.Errorf("compaction task %s: %d uploads left open after the commit, want the killed attempt's aborted", task, n)
 	}
 	t.Logf("killed worker a in compaction task %s mid-upload; %d chunks, %d records committed once in %d files", task, c.Chunks, c.Records, len(c.Files))
+}
+
+// TestCompactionCopiesRowGroupsOnMinIOAndRedis runs a right-sized convert
+// to Parquet on MinIO and Redis whose map files' row groups are worth
+// keeping (--row-group-size 50: any is at least 1/128 of it), so the
+// compaction tasks append them as they are instead of decoding them. The
+// output holds every generated row exactly (DuckDB against the
+// generator) in one file per region, the files are made of the map
+// files' row groups (a row group under 50 rows before a file's last one:
+// where a map file ended), and every row group's min/max statistics of
+// amount, copied with it, are its rows' own (DuckDB's parquet_metadata()
+// against the rows DuckDB reads from it, which also reads each row group
+// where its moved offsets say it is).
+func TestCompactionCopiesRowGroupsOnMinIOAndRedis(t *testing.T) {
+	bucket, client, env, want := salesJobEnv(t, 12, 6, 1500)
+	res := runFanout(t, env, "run", "--in", "s3://"+bucket+"/in/", "--fn", "convert", "--out", "s3://"+bucket+"/out/",
+		"--partition-by", "region", "--max-objects-per-chunk", "1", "--target-file-size", "4MiB", "--row-group-size", "50",
+		"--json", "--quiet")
+	if res.State != "committed" || res.RecordsOut != int64(len(want)) || res.Chunks != 6 {
+		t.Fatalf("run: got %+v, want committed with %d records in 6 chunks", res, len(want))
+	}
+	if len(res.Partitions) == 0 || res.Files != len(res.Partitions) {
+		t.Errorf("%d files in %d partitions, want one file per partition", res.Files, len(res.Partitions))
+	}
+	local := t.TempDir()
+	download(t, client, bucket, "out/", local)
+	checkAgainstOracle(t, local, want)
+
+	glob := local + "/**/*.parquet"
+	stats := localstack.DuckDB(t, fmt.Sprintf(`WITH m AS (
+  SELECT file_name AS filename, row_group_id AS rg, row_group_num_rows AS n, stats_min_value::DOUBLE AS slo, stats_max_value::DOUBLE AS shi,
+    sum(row_group_num_rows) OVER (PARTITION BY file_name ORDER BY row_group_id) - row_group_num_rows AS first,
+    row_group_id = max(row_group_id) OVER (PARTITION BY file_name) AS last
+  FROM parquet_metadata('%[1]s') WHERE path_in_schema = 'amount'),
+d AS (SELECT m.filename, m.rg, min(p.amount) AS lo, max(p.amount) AS hi, count(*) AS rows
+  FROM m JOIN read_parquet('%[1]s', filename = true, file_row_number = true) p
+    ON p.filename = m.filename AND p.file_row_number >= m.first AND p.file_row_number < m.first + m.n GROUP BY ALL)
+SELECT count(*) AS groups, count(*) FILTER (WHERE m.slo IS DISTINCT FROM d.lo OR m.shi IS DISTINCT FROM d.hi OR m.n <> d.rows) AS wrong,
+  count(*) FILTER (WHERE m.n < 50 AND NOT m.last) AS seams, count(DISTINCT m.filename) AS files
+FROM m JOIN d ON d.filename = m.filename AND d.rg = m.rg`, glob))
+	s := stats[0]
+	t.Logf("%v row groups in %v files, %v of them ending a map file before the last", s["groups"], s["files"], s["seams"])
+	if fmt.Sprint(s["wrong"]) != "0" {
+		t.Errorf("%v row groups whose statistics of amount or rows are not the rows' own, want none", s["wrong"])
+	}
+	if fmt.Sprint(s["seams"]) == "0" {
+		t.Errorf("no row group under 50 rows before a file's last: the map files' row groups were not copied")
+	}
 }

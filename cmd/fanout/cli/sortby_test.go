@@ -2,15 +2,9 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
-
-	"github.com/minio/minio-go/v7"
 
 	"github.com/fanout-dev/fanout/localstack"
 )
@@ -24,22 +18,7 @@ import (
 // statistics of amount in every row group equal to the rows' own, the
 // row groups of a file following one another without overlap.
 func TestSortByOnMinIOAndRedis(t *testing.T) {
-	bucket, s3 := localstack.Bucket(t)
-	redisURL, prefix := localstack.RedisNamespace(t)
-	client, err := s3.MinioClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	files, want := generateSales(11, 4, 2000)
-	for key, body := range files {
-		if _, err := client.PutObject(ctx, bucket, key, bytes.NewReader(body), int64(len(body)), minio.PutObjectOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	env := append(os.Environ(), "AWS_ENDPOINT_URL_S3="+s3.Endpoint, "AWS_ACCESS_KEY_ID="+s3.AccessKey,
-		"AWS_SECRET_ACCESS_KEY="+s3.SecretKey, "AWS_REGION="+s3.Region, "FANOUT_REDIS_URL="+redisURL, "FANOUT_REDIS_PREFIX="+prefix,
-		"FANOUT_OUT_BASES=s3://"+bucket+"/")
+	bucket, client, env, want := salesJobEnv(t, 11, 4, 2000)
 	w := exec.Command(fanoutBinary(t), "work", "--concurrency", "2", "--sort-memory", "16KiB")
 	w.Env = env
 	var logs bytes.Buffer
@@ -61,17 +40,7 @@ func TestSortByOnMinIOAndRedis(t *testing.T) {
 		t.Fatalf("run: got %+v, want committed with %d records", res, len(want))
 	}
 	local := t.TempDir()
-	for obj := range client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: "out/", Recursive: true}) {
-		if obj.Err != nil {
-			t.Fatal(obj.Err)
-		}
-		if !strings.HasSuffix(obj.Key, ".parquet") || strings.HasPrefix(obj.Key, "out/_fanout/") {
-			continue
-		}
-		if err := client.FGetObject(ctx, bucket, obj.Key, filepath.Join(local, filepath.FromSlash(strings.TrimPrefix(obj.Key, "out/"))), minio.GetObjectOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	download(t, client, bucket, "out/", local)
 	checkAgainstOracle(t, local, want)
 
 	glob := local + "/**/*.parquet"
