@@ -6,8 +6,10 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
@@ -87,7 +89,8 @@ func rejectedKeys(t *testing.T, out string) []string {
 
 func validateWith(t *testing.T, in, out, contractFile string) qualityJSON {
 	t.Helper()
-	res, err := runQuality(t, nil, "run", "--fn", "validate", "--in", in, "--out", out, "--contract", contractFile,
+	// fanout validate is run --fn validate (TestValidateIsRunFnValidate).
+	res, err := runQuality(t, nil, "validate", "--in", in, "--out", out, "--contract", contractFile,
 		"--chunk-size", "1MiB", "--workers", "2", "-q", "--json", "--out-format", "jsonl")
 	if err != nil {
 		t.Fatal(err)
@@ -508,5 +511,47 @@ func TestProfileOnMinIOAndRedis(t *testing.T) {
 	}
 	if res.Rejected != 0 || res.RecordsOut != int64(d.Records) {
 		t.Errorf("validate with the proposed contract on MinIO: got %d rejected, %d out, want 0, %d (%v)", res.Rejected, res.RecordsOut, d.Records, res.RejectedByRule)
+	}
+}
+
+// TestValidateIsRunFnValidate: fanout validate commits what run --fn
+// validate commits from the same data and contract (the same counts per
+// rule, the same rejected records), needs --contract, and refuses another
+// function.
+func TestValidateIsRunFnValidate(t *testing.T) {
+	dir := t.TempDir()
+	dirty := contracttest.Generate(7, "csv", 4, 3000)
+	writeDataset(t, dir, dirty)
+	in := filepath.Join(dir, "in") + "/"
+	// A contract proposed from the data without its defects rejects them.
+	clean := withoutDefects(t, dirty)
+	writeDataset(t, filepath.Join(dir, "clean"), clean)
+	_, c := profileJob(t, filepath.Join(dir, "clean", "in")+"/", filepath.Join(dir, "clean-profile"))
+	byValidate := validateWith(t, in, filepath.Join(dir, "a"), c)
+	byRun, err := runQuality(t, nil, "run", "--fn", "validate", "--in", in, "--out", filepath.Join(dir, "b"), "--contract", c,
+		"--chunk-size", "1MiB", "--workers", "2", "-q", "--json", "--out-format", "jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if byValidate.Rejected == 0 || byValidate.Rejected != byRun.Rejected || byValidate.RecordsOut != byRun.RecordsOut ||
+		!maps.Equal(byValidate.RejectedByRule, byRun.RejectedByRule) {
+		t.Errorf("validate: %d rejected, %d out, %v; run --fn validate: %d rejected, %d out, %v; want the same, some rejected",
+			byValidate.Rejected, byValidate.RecordsOut, byValidate.RejectedByRule, byRun.Rejected, byRun.RecordsOut, byRun.RejectedByRule)
+	}
+	if a, b := rejectedKeys(t, filepath.Join(dir, "a")), rejectedKeys(t, filepath.Join(dir, "b")); !slices.Equal(a, b) {
+		t.Errorf("rejected records differ: validate %d, run --fn validate %d", len(a), len(b))
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"validate", "--in", in, "--out", filepath.Join(dir, "c")}, "validate needs --contract FILE"},
+		{[]string{"validate", "--in", in, "--out", filepath.Join(dir, "c"), "--contract", c, "--fn", "grep"}, "validate runs the validate function"},
+	} {
+		out, err := exec.Command(fanoutBinary(t), tc.args...).CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%v: %v, %q; want exit 2 saying %q", tc.args, err, out, tc.want)
+		}
 	}
 }

@@ -144,6 +144,7 @@ everything runs in this process; with it, chunks go through Redis and any number
 		newWatchCommand(g),
 		newInferCommand(g),
 		newProfileCommand(g),
+		newValidateCommand(g),
 		newUICommand(g),
 	)
 	root.Version = buildVersion()
