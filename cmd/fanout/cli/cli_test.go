@@ -418,8 +418,12 @@ func TestRunWithoutWorkersSaysHowToStartOne(t *testing.T) {
 	if !strings.Contains(stdout.String(), " committed\n") || !regexp.MustCompile(`\n  records +3 in, 2 out\n`).MatchString(stdout.String()) {
 		t.Errorf("run's summary:\n%s", stdout.String())
 	}
-	banner := fmt.Sprintf("fanout work: serving every job with output under file://%s in Redis at redis://%s (key prefix %s), %d chunks at once; Ctrl-C or SIGTERM stops (running chunks get 30s)\n",
-		filepath.Join(dir, "out"), host, prefix, runtime.NumCPU())
+	chunks := fmt.Sprintf("%d chunks at once", runtime.NumCPU())
+	if runtime.NumCPU() == 1 {
+		chunks = "1 chunk at a time"
+	}
+	banner := fmt.Sprintf("fanout work: serving every job with output under file://%s in Redis at redis://%s (key prefix %s), %s; Ctrl-C or SIGTERM stops (running chunks get 30s)\n",
+		filepath.Join(dir, "out"), host, prefix, chunks)
 	if !strings.HasPrefix(workErr.String(), banner) {
 		t.Errorf("worker's stderr does not start with %q:\n%s", banner, workErr.String())
 	}

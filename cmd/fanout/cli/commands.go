@@ -613,8 +613,12 @@ func workBanner(g *globalFlags, admit *fanout.Admission, job string, concurrency
 	if admit.SpecKey != nil {
 		whose = append(whose, "signed with the spec key")
 	}
-	return fmt.Sprintf(g.prog+" work: serving %s %s in Redis at %s (key prefix %s), %d chunks at once; Ctrl-C or SIGTERM stops (running chunks get %s)",
-		what, strings.Join(whose, " or "), redactURL(redisURL(g.redisURL)), g.redisNS, concurrency, grace)
+	chunks := fmt.Sprintf("%d chunks at once", concurrency)
+	if concurrency == 1 {
+		chunks = "1 chunk at a time"
+	}
+	return fmt.Sprintf(g.prog+" work: serving %s %s in Redis at %s (key prefix %s), %s; Ctrl-C or SIGTERM stops (running chunks get %s)",
+		what, strings.Join(whose, " or "), redactURL(redisURL(g.redisURL)), g.redisNS, chunks, grace)
 }
 
 // openJobApp wires an app for a command about one job and finds the job's
