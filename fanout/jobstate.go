@@ -92,7 +92,10 @@ func (js *jobState) queueDown() (time.Time, error) {
 	return js.downSince, js.downErr
 }
 
-const shardCacheSize = 4
+// shardCacheSize is the number of compacted manifest shards a job keeps:
+// workers claim chunks in order, so a worker needs the shard it works in
+// and seldom an earlier one (a retried chunk).
+const shardCacheSize = 2
 
 // manifestURL is the URL a queue stores to find a job's manifest.
 func manifestURL(storeURL string, layout manifest.Layout, job string) string {
