@@ -83,6 +83,10 @@ func attributeHeap(records []runtime.MemProfileRecord) heapShare {
 // heapSampler keeps the peak of each heap class over samples taken every
 // interval.
 type heapSampler struct {
+	// peakProfile, when set, is where a heap profile is written each
+	// time the heap but the bucket's reaches a new peak.
+	peakProfile string
+
 	mu      sync.Mutex
 	peak    heapShare
 	peakAll float64 // the peak of the whole heap less the bucket
@@ -108,7 +112,12 @@ func (h *heapSampler) sample() {
 			engine += v
 		}
 	}
-	h.peakAll = max(h.peakAll, engine)
+	if engine > h.peakAll {
+		h.peakAll = engine
+		if h.peakProfile != "" {
+			writeHeapProfile(h.peakProfile)
+		}
+	}
 }
 
 // run samples every interval until stop is called.

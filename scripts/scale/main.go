@@ -70,6 +70,7 @@ type options struct {
 	timeout         time.Duration
 	progress        time.Duration
 	heapProfile     string
+	peakHeapProfile string
 	writeRate       float64
 	readRate        float64
 	prefix          string // Redis key prefix; default a new one per run
@@ -104,6 +105,7 @@ func main() {
 	flag.BoolVar(&o.jsonOut, "json", false, "print the report as JSON")
 	flag.DurationVar(&o.timeout, "timeout", time.Hour, "give up after this long")
 	flag.StringVar(&o.heapProfile, "heapprofile", "", "write a heap profile here when the map stage ends")
+	flag.StringVar(&o.peakHeapProfile, "peakheapprofile", "", "write a heap profile here whenever the heap but the simulated bucket's reaches a new peak")
 	flag.DurationVar(&o.progress, "progress", 10*time.Second, "print progress to stderr this often (0: never)")
 	flag.StringVar(&o.input, "input", inputListing, "how the job names its input objects: listing (of the prefix), inventory (an S3 Inventory report, CSV.gz) or keys (a key list)")
 	flag.StringVar(&o.planOnly, "plan-only", "", "only plan the job, once with each of these input kinds (`KINDS`, comma-separated: listing,inventory,keys), and print the times (no Redis needed)")
@@ -290,7 +292,7 @@ func run(o options) (*report, error) {
 	var peakHeap atomic.Uint64
 	stopSampling := sampleHeap(&peakHeap)
 	defer stopSampling()
-	heap := &heapSampler{}
+	heap := &heapSampler{peakProfile: o.peakHeapProfile}
 	stopHeap := sync.OnceFunc(heap.run(2 * time.Second))
 	defer stopHeap()
 	trips.n.Store(0)
