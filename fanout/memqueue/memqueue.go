@@ -860,6 +860,9 @@ func (q *Queue) wake(job string, n int) {
 // WaitForWork implements fanout.WorkWaiter: it takes a wake-up of the
 // job, waiting for one for up to timeout.
 func (q *Queue) WaitForWork(ctx context.Context, job string, timeout time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	for {

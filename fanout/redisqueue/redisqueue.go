@@ -51,6 +51,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -128,6 +129,10 @@ type Queue struct {
 	keys   keyspace
 	// turn rotates the job that Claim with an empty job tries first.
 	turn atomic.Uint64
+	// waits are the BLPOPs of WaitForWork calls that returned on their
+	// context's end: Close waits for them (each ends within its
+	// timeout), so that none finds its client closed under it.
+	waits sync.WaitGroup
 }
 
 var (
@@ -212,8 +217,11 @@ func authHint(err error) error {
 	return err
 }
 
-// Close closes the client when the queue made it from Config.URL.
+// Close waits for the blocking reads of WaitForWork calls that returned
+// early (within their timeout) and closes the client when the queue made
+// it from Config.URL.
 func (q *Queue) Close() error {
+	q.waits.Wait()
 	if q.owned {
 		return q.client.Close()
 	}
@@ -685,16 +693,22 @@ func (q *Queue) Jobs(ctx context.Context) ([]fanout.JobQueueSpec, error) {
 
 // WaitForWork implements fanout.WorkWaiter: a BLPOP on the job's wake
 // list (scripts that make chunks claimable push onto it), for timeout
-// rounded up to a second (BLPOP's unit here). It returns as soon as ctx
-// ends (go-redis does not cut a blocking read short: the BLPOP finishes
-// in the background within the timeout).
+// rounded to whole seconds (BLPOP's unit here, one at least). It returns
+// as soon as ctx ends (go-redis does not cut a blocking read short: the
+// BLPOP finishes in the background within the timeout, and Close waits
+// for it).
 func (q *Queue) WaitForWork(ctx context.Context, job string, timeout time.Duration) error {
 	if err := validateJob(job); err != nil {
 		return fmt.Errorf("redisqueue: wait for work: %w", err)
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	timeout = max(time.Second, timeout.Round(time.Second))
 	done := make(chan error, 1)
+	q.waits.Add(1)
 	go func() {
+		defer q.waits.Done()
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout+10*time.Second)
 		defer cancel()
 		err := q.client.BLPop(bctx, timeout, q.keys.wake(job)).Err()
