@@ -266,3 +266,48 @@ func TestJSONLBorrowedReadsWhatNextReads(t *testing.T) {
 		}
 	}
 }
+
+// FuzzNestedJSONLReader reads any bytes with a nested schema, owned and
+// borrowed: no panic, every failure a RecordError, and both reads give
+// the same records.
+func FuzzNestedJSONLReader(f *testing.F) {
+	f.Add([]byte(`{"l":[[["a"]],null,[]],"u":{"a":{"b":[1,null]},"m":{"k":1.5,"z":null}},"s":"x"}` + "\n" + `{"u":[1]}`))
+	f.Add([]byte(`{"u":{"zz":{"q":[{}]},"a":null},"l":[[[null,"\u00e9\ud83d\ude00"]]]}` + "\n{}\n" + `{"i":1e2,"f":-0}`))
+	schema, err := functions.ParseSchema("s:string,i:int64,f:float64,l:list(list(list(string))),u:struct(a struct(b list(int64)), m map(string, float64))")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		open := func() functions.BorrowingInput {
+			in, err := NewInput(bytes.NewReader(data), InputOptions{Format: "jsonl", Object: "fuzz", End: -1, Schema: schema, MaxRecordBytes: 4096})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return in.(functions.BorrowingInput)
+		}
+		owned, borrowed := open(), open()
+		for i := 0; i <= len(data)+1; i++ {
+			a, errA := owned.Next()
+			b, errB := borrowed.NextBorrowed()
+			if errA == io.EOF && errB == io.EOF {
+				return
+			}
+			if (errA == nil) != (errB == nil) || errA != nil && errA.Error() != errB.Error() {
+				t.Fatalf("record %d: owned %v, borrowed %v", i, errA, errB)
+			}
+			if errA != nil {
+				if asRecordError(errA) == nil {
+					t.Fatalf("error %v is not a RecordError", errA)
+				}
+				continue
+			}
+			if !json.Valid(bytes.TrimSpace(a.Raw)) {
+				t.Fatalf("record %d read from a line json.Valid refuses: %q", i, a.Raw)
+			}
+			if !rowsEqual(a.Row, b.Row) {
+				t.Fatalf("record %d: owned %v, borrowed %v", i, a.Row, b.Row)
+			}
+		}
+		t.Fatal("no end")
+	})
+}
