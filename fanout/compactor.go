@@ -74,9 +74,12 @@ import (
 // partition's rows together already; its files only rotate at the
 // target.) A job whose text files are sorted has none either: their
 // bytes are concatenated, which would not keep them sorted.
-func (js *jobState) compacts() bool {
-	spec := js.m.Spec
-	return js.m.TargetFileSize > 0 && js.m.Reducers == 0 && (len(spec.SortBy) == 0 || spec.OutputFormat == manifest.FormatParquet)
+func (js *jobState) compacts() bool { return HasCompactionStage(js.m) }
+
+// HasCompactionStage reports whether a job planned as m merges its
+// partitions' small map files before the commit (see jobState.compacts).
+func HasCompactionStage(m *manifest.Manifest) bool {
+	return m.TargetFileSize > 0 && m.Reducers == 0 && (len(m.Spec.SortBy) == 0 || m.Spec.OutputFormat == manifest.FormatParquet)
 }
 
 // compactBelow is the size under which a map file of js is a compaction

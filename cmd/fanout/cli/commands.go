@@ -116,11 +116,12 @@ func dryRunJob(ctx context.Context, g *globalFlags, spec manifest.JobSpec, jsonO
 	}
 	m := info.Manifest
 	layout := fanout.OutputLayout(m.Spec, info.Job)
+	compacts := fanout.HasCompactionStage(m)
 	if jsonOut {
 		return printJSON(os.Stdout, map[string]any{
 			"job": info.Job, "dry_run": true, "existing": info.Existing, "objects": m.Objects, "chunks": m.Chunks,
 			"bytes_in": m.Bytes, "format": m.Format, "reducers": m.Reducers, "s3_requests_estimate": info.RequestsEstimate(),
-			"output": m.Spec.Output, "layout": layout,
+			"output": m.Spec.Output, "layout": layout, "compaction": compacts, "target_file_size": m.TargetFileSize,
 		})
 	}
 	planned := "nothing written, nothing queued"
@@ -135,6 +136,10 @@ func dryRunJob(ctx context.Context, g *globalFlags, spec manifest.JobSpec, jsonO
 		fmt.Fprintf(w, "  reduce\t%d tasks\n", m.Reducers)
 	} else {
 		fmt.Fprintf(w, "  reduce\tnone (map only)\n")
+	}
+	if compacts {
+		fmt.Fprintf(w, "  compaction\teach partition's map files under %s merged into files of about %s before the commit (--target-file-size; off skips it)\n",
+			humanBytes(m.TargetFileSize/2), humanBytes(m.TargetFileSize))
 	}
 	fmt.Fprintf(w, "  requests\tat least ~%d S3 requests\n", info.RequestsEstimate())
 	fmt.Fprintf(w, "  output\t%s\n", layout)

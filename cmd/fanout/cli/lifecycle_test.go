@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -100,6 +101,8 @@ func TestDryRunWritesNothingAndMatchesTheRun(t *testing.T) {
 		Reducers int    `json:"reducers"`
 		Requests int64  `json:"s3_requests_estimate"`
 		Layout   string `json:"layout"`
+		Compacts bool   `json:"compaction"`
+		Target   int64  `json:"target_file_size"`
 	}
 	dry := func(cmd string, extra ...string) (int, string, string) {
 		return runIn(t, t.TempDir(), env, append(append([]string{cmd, "--dry-run"}, job...), extra...)...)
@@ -115,6 +118,24 @@ func TestDryRunWritesNothingAndMatchesTheRun(t *testing.T) {
 	wantLayout := "s3://" + bucket + "/out/part-" + plan.Job + "-<task>-<n>.jsonl"
 	if !plan.DryRun || plan.Objects != 6 || plan.Chunks < 6 || plan.Reducers != 0 || plan.Requests < int64(3*plan.Chunks) || plan.Layout != wantLayout {
 		t.Errorf("run --dry-run --json = %+v; want 6 objects, at least 6 chunks, no reducers, an estimate of at least 3 requests a chunk, layout %s", plan, wantLayout)
+	}
+	if plan.Compacts || plan.Target != 0 {
+		t.Errorf("run --dry-run --json of a map-only JSONL job: compaction %v, target %d; want none", plan.Compacts, plan.Target)
+	}
+	// Partitioned Parquet is right-sized by default: the dry run says so.
+	csvDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(csvDir, "a.csv"), []byte("region,n\neu,1\nus,2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sizedJob := []string{"run", "--dry-run", "--in", csvDir + "/", "--fn", "convert", "--out", filepath.Join(t.TempDir(), "out"), "--out-format", "parquet", "--partition-by", "region"}
+	code, stdout, stderr = runIn(t, t.TempDir(), env, append(sizedJob, "--json")...)
+	var sized planJSON
+	if err := json.Unmarshal([]byte(stdout), &sized); code != exitOK || err != nil || !sized.Compacts || sized.Target != 128<<20 {
+		t.Errorf("run --dry-run of partitioned Parquet: exit code %d, %v, %+v; want a compaction stage to 128 MiB files; stderr:\n%s", code, err, sized, stderr)
+	}
+	code, stdout, _ = runIn(t, t.TempDir(), env, sizedJob...)
+	if !regexp.MustCompile(`(?m)^\s+compaction\s+each partition's map files under 64.0 MiB merged into files of about 128.0 MiB`).MatchString(stdout) {
+		t.Errorf("run --dry-run of partitioned Parquet says no compaction:\n%s", stdout)
 	}
 	code, stdout, stderr = dry("submit")
 	if code != exitOK {
