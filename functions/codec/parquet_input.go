@@ -834,8 +834,10 @@ type parquetInput struct {
 	rows           int64
 
 	row functions.Row
-	rec functions.Record
-	err error
+	// nulls are the row's columns no reader decodes (null in every row).
+	nulls []int
+	rec   functions.Record
+	err   error
 
 	scratch []byte // a compressed page, checked before parquet-go decodes it
 
@@ -947,6 +949,19 @@ func NewParquetInput(ra io.ReaderAt, size int64, opts ParquetOptions) (functions
 	}
 	in.row = make(functions.Row, len(in.schema.Columns))
 	in.rec.Row = in.row
+	// Next overwrites the columns a reader decodes; the others are null.
+	covered := make([]bool, len(in.schema.Columns))
+	for _, r := range in.readers {
+		covered[r.out] = true
+	}
+	for _, r := range in.nested {
+		covered[r.out] = true
+	}
+	for c, ok := range covered {
+		if !ok {
+			in.nulls = append(in.nulls, c)
+		}
+	}
 	in.rec.Object = opts.Object
 	in.rowErrs = make([]error, parquetBatch)
 	for _, r := range in.readers {
@@ -981,8 +996,8 @@ func (in *parquetInput) Next() (*functions.Record, error) {
 	if in.hasRowErrs && in.rowErrs[i] != nil {
 		return nil, &functions.RecordError{Object: in.object, Offset: in.rec.Offset, Err: in.rowErrs[i], Skippable: true}
 	}
-	for c, col := range in.schema.Columns {
-		in.row[c] = functions.Null(col.Type)
+	for _, c := range in.nulls {
+		in.row[c] = functions.Null(in.schema.Columns[c].Type)
 	}
 	for _, r := range in.readers {
 		in.row[r.out] = r.vals[i]
@@ -1450,7 +1465,8 @@ func (r *pqReader) read(n int) error {
 						*r.hasRowErrs = true
 					}
 					fv = functions.Null(r.to)
-				} else {
+				} else if fv.Type != r.to {
+					// castValue of a value of type r.to is that value.
 					fv = castValue(fv, r.to)
 				}
 			}
