@@ -66,11 +66,43 @@ type strTable struct {
 	seed  maphash.Seed
 	// maxBytes and maxEntries bound arena and ends (StringTable's).
 	maxBytes, maxEntries int
+	// recent holds id+1 of a string recently looked up, by recentSlot:
+	// a repeated value (a low-cardinality column's) is found by one
+	// comparison with the arena, without hashing all its bytes and
+	// probing the slots.
+	recent [recentSlots]int32
+}
+
+const recentSlots = 1024
+
+// recentSlot is s's place in strTable.recent: a cheap mix of its length
+// and last four bytes. Any string may be in any slot; lookup compares.
+func recentSlot(s string) uint32 {
+	n := len(s)
+	h := uint32(n)
+	for i := max(0, n-4); i < n; i++ {
+		h = h<<8 | uint32(s[i])
+	}
+	h ^= uint32(n) << 24
+	return (h * 0x9E3779B1) >> 22 // 10 bits: recentSlots
 }
 
 // lookup returns s's id, adding s when it is new; false when s is new
 // and the table is full.
 func (t *strTable) lookup(s string) (int32, bool) {
+	r := &t.recent[recentSlot(s)]
+	if id := *r - 1; id >= 0 && string(t.bytes(id)) == s {
+		return id, true
+	}
+	id, ok := t.lookupSlow(s)
+	if ok {
+		*r = id + 1
+	}
+	return id, ok
+}
+
+// lookupSlow is lookup past strTable.recent.
+func (t *strTable) lookupSlow(s string) (int32, bool) {
 	h := maphash.String(t.seed, s)
 	tag := h >> 32 << 32
 	mask := uint64(len(t.slots) - 1)
