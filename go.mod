@@ -17,6 +17,7 @@ require (
 	github.com/creack/pty v1.1.24
 	github.com/dgryski/go-metro v0.0.0-20250106013310-edb8663e5e33
 	github.com/google/btree v1.1.3
+	github.com/grafana/regexp v0.0.0-20250905101755-5eb4f3acbf71
 	github.com/influxdata/tdigest v0.0.1
 	github.com/klauspost/compress v1.20.3
 	github.com/minio/minio-go/v7 v7.4.1

@@ -20,7 +20,8 @@
 # BENCH_FILESIZING CSV, 1GiB, partitioned by a 100-value column, with and
 # without --target-file-size); BENCH_ONLY=commit only the commit of a job
 # (BENCH_COMMIT bytes in BENCH_COMMIT_FILES files, 4GiB in 2000), copy
-# commit against no-copy commit.
+# commit against no-copy commit; BENCH_ONLY=matcher only grep's matcher
+# (functions/dfa) against Go's regexp and grafana/regexp.
 #
 # References: straightforward Go implementations (scripts/bench/ref, one
 # goroutine per core) and DuckDB (@duckdb/node-api, installed by
@@ -68,6 +69,26 @@ print_table() {
 	printf '%-50s %15s   %-22s %15s   %7s\n' "workload" "fanout" "reference" "reference" "ratio"
 	for r in "${rows[@]}"; do echo "$r"; done
 }
+
+# grep's matcher: functions/dfa (hand-written, a lazily built DFA) against
+# Go's regexp and grafana/regexp (the well-kept library Prometheus uses):
+# the benchmark that keeps the hand-written code (functions/dfa's
+# BenchmarkMatch, lines like the text rows'; best of three).
+matcher_rows() {
+	echo "bench: grep's matcher (functions/dfa) vs regexp and grafana/regexp" >&2
+	local mt p
+	mt=$(go test -count 3 -run '^$' -bench BenchmarkMatch -benchtime 50x ./functions/dfa/)
+	mt_rate() { awk -v n="BenchmarkMatch/$1/$2-" 'index($1, n) == 1 {for (i = 2; i < NF; i++) if ($(i+1) == "MB/s" && $i > m) m = $i} END {print m}' <<<"$mt"; }
+	for p in 'ka[a-z]*lo' 'ka.*lo'; do
+		rate_row "grep matcher, $p (functions/dfa)" "$(mt_rate dfa "$p")" "Go regexp" "$(mt_rate regexp "$p")" "MB/s"
+		rate_row "grep matcher, $p (functions/dfa)" "$(mt_rate dfa "$p")" "grafana/regexp" "$(mt_rate grafana-regexp "$p")" "MB/s"
+	done
+}
+if [ "${BENCH_ONLY:-}" = matcher ]; then
+	matcher_rows
+	print_table
+	exit 0
+fi
 
 # The Parquet writer against parquet-go's GenericWriter: the same 16 MiB
 # of sales rows, schema, zstd level, DATA_PAGE_V2 page size, row-group
@@ -482,6 +503,10 @@ if [ "${BENCH_ONLY:-}" = "" ] || [ "${BENCH_ONLY:-}" = exec-stream ]; then
 	ms() { awk '{printf "%.1f", $1 / 1e6}' <<<"$1"; }
 	cost_row "exec mode=stream, per 64 KiB chunk" "$(ms "$(ex_field stream ns/op)")" "exec per chunk" "$(ms "$(ex_field chunk ns/op)")" "ms"
 	cost_row "exec mode=stream, programs started per 1,000 chunks" "$(ex_field stream starts/1000chunks)" "exec per chunk" "$(ex_field chunk starts/1000chunks)" ""
+fi
+
+if [ "${BENCH_ONLY:-}" = "" ]; then
+	matcher_rows
 fi
 
 print_table

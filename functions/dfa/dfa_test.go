@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	grafanaregexp "github.com/grafana/regexp"
+
 	"github.com/fanout-dev/fanout/functions/dfa"
 )
 
@@ -106,6 +108,18 @@ func BenchmarkMatch(b *testing.B) {
 			for range b.N {
 				for _, l := range lines {
 					re.Match(l)
+				}
+			}
+		})
+		// grafana/regexp: Go's regexp with the speed-ups Prometheus
+		// uses (a well-kept library: the alternative to hand-written
+		// code that scripts/bench.sh compares with).
+		gre := grafanaregexp.MustCompile(p)
+		b.Run("grafana-regexp/"+p, func(b *testing.B) {
+			b.SetBytes(int64(n))
+			for range b.N {
+				for _, l := range lines {
+					gre.Match(l)
 				}
 			}
 		})
