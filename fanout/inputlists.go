@@ -17,7 +17,6 @@ package fanout
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/md5"
 	"encoding/csv"
@@ -228,44 +227,42 @@ func readInventoryCSV(ctx context.Context, b objstore.Bucket, url, key, md5sum s
 		return listError(url, 0, "%w", err)
 	}
 	defer func() { err = errors.Join(err, dr.Close()) }()
-	cr := newCSVLines(dr)
+	cr := csv.NewReader(bufio.NewReaderSize(dr, 256<<10))
+	cr.FieldsPerRecord = cols.n
+	cr.ReuseRecord = true
 	batch := make([]listedObject, 0, listedBatch)
 	var line int64
 	var bucket, store string // the last bucket name checked, and its store
 	for {
-		rec, err := cr.next()
+		rec, err := cr.Read()
 		if err == io.EOF {
 			break
 		}
-		line = cr.line
+		line++
 		if err != nil {
 			return listError(url, line, "%w", err)
 		}
-		if len(rec) != cols.n {
-			return listError(url, line, "wrong number of fields: %d, the fileSchema names %d", len(rec), cols.n)
-		}
-		if cols.isDeleteMarker >= 0 && string(rec[cols.isDeleteMarker]) == "true" || cols.isLatest >= 0 && string(rec[cols.isLatest]) == "false" {
+		if cols.isDeleteMarker >= 0 && rec[cols.isDeleteMarker] == "true" || cols.isLatest >= 0 && rec[cols.isLatest] == "false" {
 			continue
 		}
-		k, err := url2key(string(rec[cols.key]))
+		k, err := url2key(rec[cols.key])
 		if err != nil {
 			return listError(url, line, "key %q: %w", rec[cols.key], err)
 		}
-		if string(rec[cols.bucket]) != bucket {
-			if _, err := objstore.ParseURL("s3://" + string(rec[cols.bucket])); err != nil {
+		if rec[cols.bucket] != bucket {
+			if _, err := objstore.ParseURL("s3://" + rec[cols.bucket]); err != nil {
 				return listError(url, line, "bucket: %w", err)
 			}
-			bucket = string(rec[cols.bucket])
-			store = "s3://" + bucket
+			bucket, store = rec[cols.bucket], "s3://"+rec[cols.bucket]
 		}
-		size, ok := parseSize(rec[cols.size])
-		if !ok {
+		size, err := strconv.ParseInt(rec[cols.size], 10, 64)
+		if err != nil || size < 0 {
 			return listError(url, line, "size %q of %s is not a size", rec[cols.size], k)
 		}
 		obj := listedObject{store: store, list: url, line: line,
-			info: objstore.ObjectInfo{Key: k, Size: size, ETag: string(bytes.Trim(rec[cols.etag], `"`))}}
-		if cols.version >= 0 && len(rec[cols.version]) > 0 {
-			obj.info.VersionID = string(rec[cols.version])
+			info: objstore.ObjectInfo{Key: k, Size: size, ETag: strings.Trim(rec[cols.etag], `"`)}}
+		if cols.version >= 0 {
+			obj.info.VersionID = rec[cols.version]
 		}
 		if obj.info.ETag == "" {
 			return listError(url, line, "no ETag for %s", k)
