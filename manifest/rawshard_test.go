@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -142,4 +143,43 @@ func FuzzSplitShard(f *testing.F) {
 		}
 	}
 	f.Fuzz(agreeWithDecodeShard)
+}
+
+// BenchmarkSplitShard: a shard of 10,000 chunks cut into its chunks' JSON
+// by SplitShard (a structural scan, hand-written) and by encoding/json
+// (json.Unmarshal into json.RawMessage elements, the library's way to
+// leave them encoded): the benchmark that keeps the hand-written scan
+// (scripts/bench.sh, BENCH_ONLY=shard-split).
+func BenchmarkSplitShard(b *testing.B) {
+	ref := testShard().Chunks[0].Parts[0].Object
+	sh := &Shard{Version: Version, Job: testJob, Index: 0}
+	for i := range 10000 {
+		o := ref
+		o.Key = fmt.Sprintf("in/%02x/obj-%08d.csv", i%256, i)
+		sh.Chunks = append(sh.Chunks, Chunk{ID: fmt.Sprintf("c%08d", i), Parts: []Part{{Object: o, Start: 0, End: -1, Header: []string{"a", "b"}}}, Bytes: 300})
+	}
+	enc := mustEncode(b, sh)
+	b.Run("split=SplitShard", func(b *testing.B) {
+		b.SetBytes(int64(len(enc)))
+		for range b.N {
+			s, err := SplitShard(enc)
+			if err != nil || len(s.Chunks) != 10000 {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("split=encoding-json", func(b *testing.B) {
+		b.SetBytes(int64(len(enc)))
+		for range b.N {
+			var s struct {
+				Version int               `json:"version"`
+				Job     string            `json:"job"`
+				Index   int               `json:"index"`
+				Chunks  []json.RawMessage `json:"chunks"`
+			}
+			if err := json.Unmarshal(enc, &s); err != nil || len(s.Chunks) != 10000 {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -20,8 +20,10 @@
 # BENCH_FILESIZING CSV, 1GiB, partitioned by a 100-value column, with and
 # without --target-file-size); BENCH_ONLY=commit only the commit of a job
 # (BENCH_COMMIT bytes in BENCH_COMMIT_FILES files, 4GiB in 2000), copy
-# commit against no-copy commit; BENCH_ONLY=matcher only grep's matcher
-# (functions/dfa) against Go's regexp and grafana/regexp.
+# commit against no-copy commit; BENCH_ONLY=matcher only the hand-written
+# code against the libraries it replaces (grep's matcher, functions/dfa,
+# against Go's regexp and grafana/regexp; manifest.SplitShard against
+# encoding/json).
 #
 # References: straightforward Go implementations (scripts/bench/ref, one
 # goroutine per core) and DuckDB (@duckdb/node-api, installed by
@@ -70,7 +72,9 @@ print_table() {
 	for r in "${rows[@]}"; do echo "$r"; done
 }
 
-# grep's matcher: functions/dfa (hand-written, a lazily built DFA) against
+# Hand-written code against the well-kept libraries it replaces, kept only
+# while these rows show it winning clearly. grep's matcher: functions/dfa
+# (a lazily built DFA) against
 # Go's regexp and grafana/regexp (the well-kept library Prometheus uses):
 # the benchmark that keeps the hand-written code (functions/dfa's
 # BenchmarkMatch, lines like the text rows'; best of three).
@@ -83,6 +87,13 @@ matcher_rows() {
 		rate_row "grep matcher, $p (functions/dfa)" "$(mt_rate dfa "$p")" "Go regexp" "$(mt_rate regexp "$p")" "MB/s"
 		rate_row "grep matcher, $p (functions/dfa)" "$(mt_rate dfa "$p")" "grafana/regexp" "$(mt_rate grafana-regexp "$p")" "MB/s"
 	done
+	# A manifest shard of 10,000 chunks cut into its chunks' JSON
+	# (manifest.SplitShard, what a worker does before it decodes the one
+	# chunk it runs) against encoding/json into json.RawMessage elements.
+	local ss
+	ss=$(go test -count 3 -run '^$' -bench BenchmarkSplitShard -benchtime 20x ./manifest/)
+	ss_rate() { awk -v n="BenchmarkSplitShard/split=$1-" 'index($1, n) == 1 {for (i = 2; i < NF; i++) if ($(i+1) == "MB/s" && $i > m) m = $i} END {print m}' <<<"$ss"; }
+	rate_row "manifest shard split (manifest.SplitShard)" "$(ss_rate SplitShard)" "encoding/json RawMessage" "$(ss_rate encoding-json)" "MB/s"
 }
 if [ "${BENCH_ONLY:-}" = matcher ]; then
 	matcher_rows
