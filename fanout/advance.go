@@ -423,6 +423,7 @@ func (e *Engine) settleMissing(ctx context.Context, js *jobState, missing []stri
 		reasons[d.Chunk] = d
 	}
 	var lost []string
+	var written []writtenMarker
 	for _, c := range missing {
 		d, ok := reasons[c]
 		if !ok {
@@ -433,10 +434,19 @@ func (e *Engine) settleMissing(ctx context.Context, js *jobState, missing []stri
 		if reason == "" {
 			reason = "dead-lettered by the queue"
 		}
-		if _, err := e.writeMarker(ctx, js, &manifest.ChunkMarker{Version: manifest.Version, Job: js.job, Chunk: c,
-			State: manifest.MarkerFailed, Reason: reason, Finished: time.Now().UTC(), Attempts: d.Deliveries}); err != nil {
+		w, err := e.createFailedMarker(ctx, js, &manifest.ChunkMarker{Version: manifest.Version, Job: js.job, Chunk: c,
+			State: manifest.MarkerFailed, Reason: reason, Finished: time.Now().UTC(), Attempts: d.Deliveries})
+		if err != nil {
 			return false, err
 		}
+		if w != nil {
+			written = append(written, *w)
+		}
+	}
+	// A redrive may have run since DeadLetters above: its rerun tasks
+	// are left to run.
+	if dropped, err := e.dropStaleFailedMarkers(ctx, js, written); err != nil || dropped > 0 {
+		return false, err
 	}
 	if len(lost) > 0 {
 		spec := js.queueSpec()

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"strings"
 	"sync/atomic"
@@ -430,4 +431,141 @@ func TestRedriveWithRedisLost(t *testing.T) {
 		}
 		checkWordCounts(t, r, "out/", res.Job, want)
 	})
+}
+
+// deadSpy records the chunk whose Queue.Fail dead-lettered it.
+type deadSpy struct {
+	fanout.Queue
+	dead chan string
+}
+
+func (q deadSpy) Fail(ctx context.Context, l fanout.Lease, reason string, permanent bool) (fanout.FailOutcome, error) {
+	out, err := q.Queue.Fail(ctx, l, reason, permanent)
+	if err == nil && out.Dead {
+		select {
+		case q.dead <- l.Chunk:
+		default:
+		}
+	}
+	return out, err
+}
+
+// holdPut holds the first Put of a key hold picks until release closes,
+// then sends that Put's error on landed.
+type holdPut struct {
+	objstore.Bucket
+	keepUploads
+	hold    func(key string) bool
+	once    atomic.Bool
+	held    chan string
+	release chan struct{}
+	landed  chan error
+}
+
+func (s *holdPut) Put(ctx context.Context, key string, rd io.Reader, opts *objstore.PutOptions) (objstore.ObjectInfo, error) {
+	if !s.hold(key) || !s.once.CompareAndSwap(false, true) {
+		return s.Bucket.Put(ctx, key, rd, opts)
+	}
+	s.held <- key
+	<-s.release
+	info, err := s.Bucket.Put(context.WithoutCancel(ctx), key, rd, opts)
+	s.landed <- err
+	return info, err
+}
+
+// TestFailedMarkerFromBeforeARedriveDoesNotFailTheJob holds a worker
+// whose Queue.Fail dead-lettered a chunk just before it writes the
+// chunk's failed marker. Meanwhile a settle writes that marker (the chunk
+// is a dead letter), the job fails, and a redrive deletes the marker and
+// enqueues the chunk again; then the held write lands. Before, that
+// stale failed marker took the chunk's place: the rerun lost its marker
+// write to it and the job failed again with the old reason. Now the
+// worker sees that the queue no longer holds the chunk as dead, removes
+// its marker, and the job commits with every record once.
+func TestFailedMarkerFromBeforeARedriveDoesNotFailTheJob(t *testing.T) {
+	r := newFaultRig(t, 4, 100)
+	var poisoned atomic.Bool
+	poisoned.Store(true)
+	reg := registryWith(copyFn{hook: func(_ context.Context, first *functions.Record) error {
+		if poisoned.Load() && first.Object == "in/part-02.jsonl" {
+			return functions.Permanent(errors.New("poison"))
+		}
+		return nil
+	}})
+	spy := deadSpy{dead: make(chan string, 1)}
+	var deadChunk atomic.Value
+	deadChunk.Store("")
+	hold := &holdPut{held: make(chan string, 1), release: make(chan struct{}), landed: make(chan error, 1),
+		hold: func(key string) bool {
+			c := deadChunk.Load().(string)
+			if c == "" {
+				select {
+				case c = <-spy.dead:
+					deadChunk.Store(c)
+				default:
+					return false
+				}
+			}
+			return strings.HasSuffix(key, "/chunks/"+manifest.ChunkSpread(c)+"/"+c+".json")
+		}}
+	a := r.engine(engineOptions{name: "a", functions: reg,
+		queue: func(q fanout.Queue) fanout.Queue { spy.Queue = q; return spy },
+		store: func(b objstore.Bucket) objstore.Bucket {
+			hold.Bucket, hold.keepUploads = b, uploadsOf(b)
+			return hold
+		}})
+	spec := r.spec("out/", 10*time.Second, "copy")
+	info, err := a.Submit(context.Background(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	work(t, a, info.Job, 1, nil) // one slot: it is held, and runs nothing else meanwhile
+	var key string
+	select {
+	case key = <-hold.held:
+	case <-time.After(60 * time.Second):
+		t.Fatal("no worker reached the failed marker of its dead chunk")
+	}
+	// Another process settles the job: the chunk is a dead letter, so it
+	// writes the failed marker itself and the job fails.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := r.engine(engineOptions{name: "driver", functions: reg}).Wait(ctx, spec.Output, info.Job, fanout.RunOptions{Workers: 1})
+	var jf *fanout.JobFailedError
+	if !errors.As(err, &jf) || len(jf.Failed) != 1 || !r.exists(key) {
+		t.Fatalf("got %v, %+v; want the job failed on the dead chunk, its marker %s written", err, res, key)
+	}
+	poisoned.Store(false)
+	if ri, err := r.engine(engineOptions{name: "redriver", functions: reg}).Redrive(context.Background(), spec.Output, info.Job); err != nil || len(ri.Chunks) != 1 {
+		t.Fatalf("redrive: %v, %+v", err, ri)
+	}
+	close(hold.release)
+	if err := <-hold.landed; err != nil {
+		t.Fatalf("the held failed marker did not land: %v", err)
+	}
+	// The held worker settles its attempt after the write: its marker goes,
+	// or the rerun's done marker takes the key.
+	localstack.Poll(t, 60*time.Second, "the stale failed marker to go", func() bool {
+		m, err := readMarker(r, key)
+		return errors.Is(err, objstore.ErrNotFound) || (err == nil && m.State == manifest.MarkerDone)
+	})
+	res, err = r.engine(engineOptions{name: "after", functions: reg}).Wait(ctx, spec.Output, info.Job, fanout.RunOptions{Workers: 2})
+	if err != nil || res.State != fanout.StateCommitted || len(res.Failed) != 0 {
+		t.Fatalf("after redrive: %v, %+v; want committed, nothing failed", err, res)
+	}
+	r.check("out/", info.Job)
+}
+
+// readMarker reads the marker at key of the rig's bucket.
+func readMarker(r *faultRig, key string) (*manifest.ChunkMarker, error) {
+	rc, _, err := r.store.Get(context.Background(), key, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	body, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, err
+	}
+	return manifest.DecodeMarker(body)
 }

@@ -429,13 +429,101 @@ func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err erro
 	}
 	if out.Dead && js != nil {
 		// The bucket holds the truth: a failed marker names the reason.
-		e.writeMarker(ctx, js, &manifest.ChunkMarker{
+		if err := e.writeFailedMarker(ctx, js, &manifest.ChunkMarker{
 			Version: manifest.Version, Job: lease.Job, Chunk: lease.Chunk, Epoch: lease.Epoch, Worker: lease.Worker,
 			State: manifest.MarkerFailed, Reason: reason, Finished: time.Now().UTC(),
 			Attempts: lease.Deliveries,
-		})
+		}); err != nil {
+			e.log.Warn("writing the failed marker failed; the job's settle writes it from the dead letter", "chunk", lease.Chunk, "err", err)
+		}
 	}
 	return nil
+}
+
+// writeFailedMarker creates the failed marker m of a task the queue has
+// just dead-lettered and drops it again when a redrive came in between
+// (dropStaleFailedMarkers).
+func (e *Engine) writeFailedMarker(ctx context.Context, js *jobState, m *manifest.ChunkMarker) error {
+	w, err := e.createFailedMarker(ctx, js, m)
+	if err != nil || w == nil {
+		return err
+	}
+	_, err = e.dropStaleFailedMarkers(ctx, js, []writtenMarker{*w})
+	return err
+}
+
+// writtenMarker is a failed marker this process created.
+type writtenMarker struct{ key, etag, chunk string }
+
+// createFailedMarker creates the failed marker m create-only; nil when
+// another marker is there (or the task's plan or index is gone).
+func (e *Engine) createFailedMarker(ctx context.Context, js *jobState, m *manifest.ChunkMarker) (*writtenMarker, error) {
+	key, ok, err := e.markerKey(ctx, js, m)
+	if err != nil || !ok {
+		return nil, err
+	}
+	etag, created, err := e.createMarkerTag(ctx, js, key, m)
+	if err != nil || !created {
+		return nil, err
+	}
+	return &writtenMarker{key: key, etag: etag, chunk: m.Chunk}, nil
+}
+
+// dropStaleFailedMarkers removes the failed markers of written whose
+// task the queue no longer holds as a dead letter. Whoever writes a
+// failed marker has seen the task dead in the queue (Queue.Fail,
+// DeadLetters) first, and a redrive may have run between the two: it
+// makes the queue forget the job, deletes the failed markers it found
+// and enqueues every task without a marker again. A failed marker
+// created after that would take the rerun's place (its done marker is
+// create-only) and fail the job again with the old reason. Checking the
+// queue after the write closes that: a redrive that ran before the check
+// made the queue forget the task's dead letter, one that runs after it
+// finds the marker and deletes it. A marker is kept when the job
+// committed (its markers are final) or when the key no longer holds it
+// (the rerun's marker took its place). A queue that lost the job (a
+// Redis restart) loses the markers too: their tasks run once more, as
+// any task without a marker does. It reports how many it removed.
+func (e *Engine) dropStaleFailedMarkers(ctx context.Context, js *jobState, written []writtenMarker) (int, error) {
+	if len(written) == 0 {
+		return 0, nil
+	}
+	dead, err := e.cfg.Admin.DeadLetters(ctx, js.job)
+	if err != nil && !errors.Is(err, ErrUnknownJob) {
+		return 0, nil // the queue does not answer: keep the markers, as before
+	}
+	isDead := make(map[string]bool, len(dead))
+	for _, d := range dead {
+		isDead[d.Chunk] = true
+	}
+	var stale []writtenMarker
+	for _, w := range written {
+		if !isDead[w.chunk] {
+			stale = append(stale, w)
+		}
+	}
+	if len(stale) == 0 {
+		return 0, nil
+	}
+	if _, err := e.readCommit(ctx, js); !errors.Is(err, objstore.ErrNotFound) {
+		return 0, err // committed (nil): its markers are final
+	}
+	dropped := 0
+	for _, w := range stale {
+		rc, _, err := js.out.Get(ctx, w.key, &objstore.GetOptions{IfMatch: w.etag, Length: 1})
+		if errors.Is(err, objstore.ErrPrecondition) || errors.Is(err, objstore.ErrNotFound) {
+			continue // another marker took its place, or a redrive removed it
+		} else if err != nil {
+			return dropped, err
+		}
+		rc.Close()
+		e.log.Info("removing a failed marker written after a redrive", "job", js.job, "chunk", w.chunk)
+		if err := js.out.Delete(ctx, w.key); err != nil {
+			return dropped, err
+		}
+		dropped++
+	}
+	return dropped, nil
 }
 
 // writeMarker creates a chunk or reduce task marker create-only and
@@ -443,46 +531,64 @@ func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err erro
 // under the job's current shuffle index (none: the redrive that removed
 // it rebuilds the stage, and nothing is written).
 func (e *Engine) writeMarker(ctx context.Context, js *jobState, m *manifest.ChunkMarker) (bool, error) {
+	key, ok, err := e.markerKey(ctx, js, m)
+	if err != nil || !ok {
+		return false, err
+	}
+	return e.createMarker(ctx, js, key, m)
+}
+
+// markerKey returns the key of the marker m, setting its Plan or
+// Shuffle for a second-stage task; ok is false when that task's plan or
+// shuffle index is gone.
+func (e *Engine) markerKey(ctx context.Context, js *jobState, m *manifest.ChunkMarker) (key string, ok bool, err error) {
 	if manifest.IsCompactTask(m.Chunk) {
 		plan, err := e.compactPlanID(ctx, js)
 		if errors.Is(err, objstore.ErrNotFound) {
-			return false, nil
+			return "", false, nil
 		} else if err != nil {
-			return false, err
+			return "", false, err
 		}
 		m.Plan = plan
-		return e.createMarker(ctx, js, js.layout.CompactMarkerKey(js.job, plan, m.Chunk), m)
+		return js.layout.CompactMarkerKey(js.job, plan, m.Chunk), true, nil
 	}
 	if !manifest.IsReduceTask(m.Chunk) {
-		return e.createMarker(ctx, js, js.layout.MarkerKey(js.job, m.Chunk), m)
+		return js.layout.MarkerKey(js.job, m.Chunk), true, nil
 	}
 	shuffle, err := e.shuffleID(ctx, js)
 	if errors.Is(err, objstore.ErrNotFound) {
-		return false, nil
+		return "", false, nil
 	} else if err != nil {
-		return false, err
+		return "", false, err
 	}
 	m.Shuffle = shuffle
-	return e.createMarker(ctx, js, js.layout.ReduceMarkerKey(js.job, shuffle, m.Chunk), m)
+	return js.layout.ReduceMarkerKey(js.job, shuffle, m.Chunk), true, nil
 }
 
 // createMarker creates a marker create-only at key and reports whether
 // this call created it.
 func (e *Engine) createMarker(ctx context.Context, js *jobState, key string, m *manifest.ChunkMarker) (bool, error) {
+	_, created, err := e.createMarkerTag(ctx, js, key, m)
+	return created, err
+}
+
+// createMarkerTag is createMarker that also returns the created
+// marker's ETag.
+func (e *Engine) createMarkerTag(ctx context.Context, js *jobState, key string, m *manifest.ChunkMarker) (string, bool, error) {
 	m.Reason = e.Redact(m.Reason) // a dead letter's reason may come from a worker that knew other secrets
 	body, err := manifest.Encode(m)
 	if err != nil {
-		return false, err
+		return "", false, err
 	}
-	_, err = js.out.Put(ctx, key, strings.NewReader(string(body)),
+	info, err := js.out.Put(ctx, key, strings.NewReader(string(body)),
 		&objstore.PutOptions{IfNoneMatch: true, ContentType: "application/json", Size: int64(len(body))})
 	if errors.Is(err, objstore.ErrPrecondition) {
-		return false, nil
+		return "", false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("writing marker of %s: %w", m.Chunk, err)
+		return "", false, fmt.Errorf("writing marker of %s: %w", m.Chunk, err)
 	}
-	return true, nil
+	return info.ETag, true, nil
 }
 
 // processChunk runs the function over one chunk and publishes the result
