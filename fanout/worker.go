@@ -488,17 +488,13 @@ func (e *Engine) dropStaleFailedMarkers(ctx context.Context, js *jobState, writt
 	if len(written) == 0 {
 		return 0, nil
 	}
-	dead, err := e.cfg.Admin.DeadLetters(ctx, js.job)
+	isDead, err := e.areDead(ctx, js.job, written)
 	if err != nil && !errors.Is(err, ErrUnknownJob) {
 		return 0, nil // the queue does not answer: keep the markers, as before
 	}
-	isDead := make(map[string]bool, len(dead))
-	for _, d := range dead {
-		isDead[d.Chunk] = true
-	}
 	var stale []writtenMarker
-	for _, w := range written {
-		if !isDead[w.chunk] {
+	for i, w := range written {
+		if err != nil || !isDead[i] { // ErrUnknownJob: none is dead
 			stale = append(stale, w)
 		}
 	}
@@ -524,6 +520,32 @@ func (e *Engine) dropStaleFailedMarkers(ctx context.Context, js *jobState, writt
 		dropped++
 	}
 	return dropped, nil
+}
+
+// areDead asks the queue which of written's tasks are dead-lettered: with
+// its DeadChecker when it has one (a look-up per task), else from the
+// list of the job's dead letters.
+func (e *Engine) areDead(ctx context.Context, job string, written []writtenMarker) ([]bool, error) {
+	chunks := make([]string, len(written))
+	for i, w := range written {
+		chunks[i] = w.chunk
+	}
+	if dc, ok := e.cfg.Admin.(DeadChecker); ok {
+		return dc.AreDead(ctx, job, chunks)
+	}
+	dead, err := e.cfg.Admin.DeadLetters(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	isDead := make(map[string]bool, len(dead))
+	for _, d := range dead {
+		isDead[d.Chunk] = true
+	}
+	out := make([]bool, len(chunks))
+	for i, c := range chunks {
+		out[i] = isDead[c]
+	}
+	return out, nil
 }
 
 // writeMarker creates a chunk or reduce task marker create-only and
