@@ -27,27 +27,7 @@ import (
 // plan) by task.
 func compactMarkers(t *testing.T, r *faultRig, out, job string) map[string]*manifest.ChunkMarker {
 	t.Helper()
-	ms := map[string]*manifest.ChunkMarker{}
-	for info, err := range r.store.List(context.Background(), manifest.NewLayout(out).CompactMarkerPrefix(job), nil) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc, _, err := r.store.Get(context.Background(), info.Key, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := manifest.DecodeMarker(body)
-		if err != nil {
-			t.Fatalf("%s: %v", info.Key, err)
-		}
-		ms[m.Chunk] = m
-	}
-	return ms
+	return markersUnder(t, r, manifest.NewLayout(out).CompactMarkerPrefix(job))
 }
 
 // readCompactPlan reads the job's compaction plan under out.
@@ -267,16 +247,7 @@ func TestLostMapUploadOfACompactingJobRerunsItsChunk(t *testing.T) {
 	// The larger object's chunk's marker names its open uploads.
 	var lost *manifest.OutputFile
 	for i := range info.Manifest.Chunks {
-		rc, _, err := r.store.Get(context.Background(), layout.MarkerKey(job, manifest.ChunkID(i)), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := manifest.DecodeMarker(body)
+		m, err := readMarker(r, layout.MarkerKey(job, manifest.ChunkID(i)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -357,16 +328,7 @@ func TestLostRejectedUploadOfAnAggregatingJobRerunsItsChunk(t *testing.T) {
 	}
 	var lost *manifest.OutputFile
 	for i := range info.Manifest.Chunks {
-		rc, _, err := r.store.Get(context.Background(), layout.MarkerKey(job, manifest.ChunkID(i)), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := manifest.DecodeMarker(body)
+		m, err := readMarker(r, layout.MarkerKey(job, manifest.ChunkID(i)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,21 +20,18 @@ import (
 // reduceMarkers reads the job's reduce markers under out by task.
 func reduceMarkers(t *testing.T, r *faultRig, out, job string) map[string]*manifest.ChunkMarker {
 	t.Helper()
+	return markersUnder(t, r, manifest.NewLayout(out).ReduceMarkerPrefix(job))
+}
+
+// markersUnder reads the markers under prefix by task.
+func markersUnder(t *testing.T, r *faultRig, prefix string) map[string]*manifest.ChunkMarker {
+	t.Helper()
 	ms := map[string]*manifest.ChunkMarker{}
-	for info, err := range r.store.List(context.Background(), manifest.NewLayout(out).ReduceMarkerPrefix(job), nil) {
+	for info, err := range r.store.List(context.Background(), prefix, nil) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rc, _, err := r.store.Get(context.Background(), info.Key, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := manifest.DecodeMarker(body)
+		m, err := readMarker(r, info.Key)
 		if err != nil {
 			t.Fatalf("%s: %v", info.Key, err)
 		}
@@ -233,16 +230,7 @@ func TestLostRejectedFileRerunsItsChunk(t *testing.T) {
 	// the one the commit completed.
 	name, _ := strings.CutPrefix(lost.Key, "out/_rejected/part-"+info.Job+"-")
 	chunk, _, _ := strings.Cut(name, "-")
-	rc, _, err := r.store.Get(ctx, manifest.NewLayout("out/").MarkerKey(info.Job, chunk), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := manifest.DecodeMarker(body)
+	m, err := readMarker(r, manifest.NewLayout("out/").MarkerKey(info.Job, chunk))
 	if err != nil {
 		t.Fatal(err)
 	}
