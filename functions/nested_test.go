@@ -113,6 +113,7 @@ func FuzzParseSchema(f *testing.F) {
 		`id:int64,tags:varchar[],"a:b":struct("x,y" int, z map(string, list(double))),m:map(int32, bool)`,
 		`a:struct("" int, """" list(decimal(10,2))[])`, `x:list(list(list(int64)))`, `"":map(string, struct(a timestamp with time zone))`,
 		`a:STRUCT(b BIGINT[], c MAP(VARCHAR, UUID))`, `a:int64[`, `a:struct(a int, a int)`,
+		`"(",0000`, `")":int64,"a(b)":struct("(" int)`,
 	} {
 		f.Add(s)
 	}

@@ -44,7 +44,8 @@ func (s *Schema) Names() []string {
 
 // String renders the schema as ParseSchema reads it: "name:type,...",
 // with a name quoted ("a:b", a quote doubled) when it holds a comma, a
-// colon, a quote or surrounding spaces.
+// colon, a quote, a parenthesis (the column splitter counts them) or
+// surrounding spaces.
 func (s *Schema) String() string {
 	parts := make([]string, len(s.Columns))
 	for i, c := range s.Columns {
@@ -54,7 +55,7 @@ func (s *Schema) String() string {
 }
 
 func quoteName(n string) string {
-	if n != "" && !strings.ContainsAny(n, `,:"`) && strings.TrimSpace(n) == n {
+	if n != "" && !strings.ContainsAny(n, `,:"()`) && strings.TrimSpace(n) == n {
 		return n
 	}
 	return `"` + strings.ReplaceAll(n, `"`, `""`) + `"`
