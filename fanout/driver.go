@@ -521,6 +521,18 @@ func (e *Engine) Status(ctx context.Context, outURL, job string) (Result, error)
 	} else if err != nil {
 		return res, err
 	}
+	if res.State == StateRunning {
+		// A job whose commit found too many failed chunks or rejected
+		// records says so in the output's owner record (until a
+		// redrive sets it running again); the queue no longer runs it.
+		owner, _, err := readOwner(ctx, js.out, js.layout)
+		switch {
+		case err == nil && owner.Job == job && owner.State == manifest.OwnerFailed:
+			res.State, res.Error = StateFailed, e.Redact(owner.Reason)
+		case err != nil && !errors.Is(err, objstore.ErrNotFound):
+			return res, err
+		}
+	}
 	scan, err := e.scanMarkers(ctx, js)
 	if err != nil {
 		return res, err

@@ -292,6 +292,16 @@ func TestMalformedInputFailsTheJobNamingObjectAndOffset(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "_SUCCESS")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a failed job published _SUCCESS (stat: %v)", err)
 	}
+	// Status says so afterwards, with the reason (not "running": the
+	// queue holds nothing of the job, which waits for a redrive or a
+	// --rerun).
+	st, err := e.Status(context.Background(), "file://"+out+"/", res.Job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != fanout.StateFailed || !strings.Contains(st.Error, "bad.csv") {
+		t.Errorf("status of the failed job: got state %q, error %q; want failed naming bad.csv", st.State, st.Error)
+	}
 	// Within the tolerance the job commits and says what it left out.
 	out2 := filepath.Join(t.TempDir(), "out2")
 	res, err = newEngine(t, nil).Run(context.Background(), manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "convert",

@@ -204,6 +204,13 @@ func TestMaxRejectedFailsWithNothingPublished(t *testing.T) {
 			if !strings.Contains(err.Error(), "nothing was published") || !strings.Contains(err.Error(), "by rule: ") {
 				t.Errorf("error %q does not say what happened", err)
 			}
+			st, err := e.Status(context.Background(), "file://"+out+"/", res.Job)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.State != fanout.StateFailed || !strings.Contains(st.Error, "--max-rejected") {
+				t.Errorf("status of the failed job: got state %q, error %q; want failed naming --max-rejected", st.State, st.Error)
+			}
 			entries, err := os.ReadDir(out)
 			if err != nil {
 				t.Fatal(err)

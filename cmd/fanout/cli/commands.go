@@ -726,6 +726,9 @@ func newStatusCommand(g *globalFlags) *cobra.Command {
 				printRejections(w, res)
 			} else if res.State == fanout.StateCancelled {
 				fmt.Fprintf(w, "  cancelled\t%s\n", res.Error)
+			} else if res.State == fanout.StateFailed {
+				fmt.Fprintf(w, "  failed\t%s\n", res.Error)
+				fmt.Fprintf(w, "  records\t%d in, %d out, %s read (every worker's published chunks)\n", res.RecordsIn, res.RecordsOut, humanBytes(res.BytesIn))
 			} else {
 				fmt.Fprintf(w, "  records\t%d in, %d out, %s read so far (every worker's published chunks)\n", res.RecordsIn, res.RecordsOut, humanBytes(res.BytesIn))
 				printProgress(w, res)

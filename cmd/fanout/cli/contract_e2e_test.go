@@ -331,6 +331,18 @@ func TestDataContractsOnMinIOAndRedis(t *testing.T) {
 		if res.State != "failed" || res.Rejected != int64(len(d.Defects)) || !strings.Contains(res.Error, "--max-rejected 5") {
 			t.Errorf("got %+v, want failed with %d rejected", res, len(d.Defects))
 		}
+		// What to do next: a redrive runs failed chunks, and none failed.
+		if msg := err.Error(); strings.Contains(msg, " redrive ") || !strings.Contains(msg, "--rerun") {
+			t.Errorf("stderr %q: want the way out (--rerun), not a redrive", msg)
+		}
+		// status says failed afterwards, with the reason.
+		st, err := runQuality(t, env, "status", res.Job, "--out", "s3://"+bucket+"/strict/", "--json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State != "failed" || !strings.Contains(st.Error, "--max-rejected 5") {
+			t.Errorf("status: got state %q, error %q; want failed naming --max-rejected 5", st.State, st.Error)
+		}
 		for obj := range client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: "strict/", Recursive: true}) {
 			if !strings.HasPrefix(obj.Key, "strict/_fanout/") {
 				t.Errorf("%s published although the job failed", obj.Key)

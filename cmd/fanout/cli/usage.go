@@ -222,6 +222,11 @@ func failureHint(err error, job, redriveCmd string) error {
 	if errors.As(err, &ic) || strings.Contains(err.Error(), "changed after the job was planned") {
 		return fmt.Errorf("%w; the job reads the input as it was planned: run it again with --rerun to plan the changed input as a new job", err)
 	}
+	var tr *fanout.TooManyRejectedError
+	if errors.As(err, &tr) {
+		// No chunk failed, so a redrive has nothing to run.
+		return fmt.Errorf("%w; fix the input, or allow more with a larger --max-rejected, then run again with --rerun (it takes the output over from this job)", err)
+	}
 	var jf *fanout.JobFailedError
 	if errors.As(err, &jf) && redriveCmd != "" {
 		return fmt.Errorf("%w; after fixing the cause: %s", err, redriveCmd)
