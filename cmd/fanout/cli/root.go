@@ -99,6 +99,9 @@ everything runs in this process; with it, chunks go through Redis and any number
 	pf.StringVar(&g.sortMemory, "sort-memory", "64MiB", "`SIZE` of rows one task holds to sort its output files (a job's --sort-by) before it spills sorted runs to local temporary files")
 	pf.StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of this process to `FILE`")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkCounts(cmd); err != nil {
+			return err
+		}
 		if !cmd.Flags().Changed("redis") {
 			g.redisURL, _ = envconfig.Redis(os.Getenv)
 		}
@@ -554,4 +557,17 @@ func printJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false) // a layout's <col> reads as it is
 	return enc.Encode(v)
+}
+
+// checkCounts refuses a negative --workers and a --concurrency under 1
+// before anything runs: with Redis, either left a job (or a worker)
+// waiting for ever with nobody working and no word said.
+func checkCounts(cmd *cobra.Command) error {
+	if n, err := cmd.Flags().GetInt("workers"); err == nil && n < 0 {
+		return usagef("--workers %d: want 0 or more (0: leave the chunks to worker processes)", n)
+	}
+	if n, err := cmd.Flags().GetInt("concurrency"); err == nil && n < 1 {
+		return usagef("--concurrency %d: want 1 or more", n)
+	}
+	return nil
 }
