@@ -137,6 +137,8 @@ func RunConformance(t *testing.T, newQueue func(t *testing.T) (fanout.Queue, fan
 		{"TasksCountOnce", testCountTask},
 		{"AckCountedAcksAndCountsOnce", testAckCounted},
 		{"AckAndClaimHandsTheNextChunk", testAckAndClaim},
+		{"AckAndClaimSettlesBackups", testAckAndClaimSettlesBackups},
+		{"RecentDurationsAreBounded", testRecentDurationsAreBounded},
 		{"ClaimOnlyWhatTheWorkerRuns", testClaimOnlyWhatTheWorkerRuns},
 		{"WaitForWorkWakesOnNewWork", testWaitForWork},
 	}
@@ -1448,6 +1450,86 @@ func testAckAndClaim(s *suite) {
 	if got := s.rawStats("job-fn"); got.Done != 1 || got.Pending != 1 {
 		s.t.Fatalf("Stats = %+v; want 1 done, 1 pending", got)
 	}
+}
+
+// testAckAndClaimSettlesBackups pins AckAndClaim on chunks with backups
+// as Ack does: the original's ack forgets its backup (running or pending),
+// a backup's ack completes its chunk and fences the original off, and a
+// backup acked after its chunk was dead-lettered leaves the chunk dead.
+func testAckAndClaimSettlesBackups(s *suite) {
+	ac, ok := s.q.(fanout.AckClaimer)
+	if !ok {
+		s.t.Skipf("%T does not ack and claim in one call", s.q)
+	}
+	sp := spec("job-a", longLease)
+	sp.MaxFailures = 1
+	s.enqueue(sp, "c1", "c2")
+	o1 := s.claimChunk("job-a", "w1", "c1")
+	o2 := s.claimChunk("job-a", "w2", "c2")
+	s.backup("job-a", "c1", true)
+	s.backup("job-a", "c2", true)
+	// Ready after the backups, or in their millisecond and after them by ID.
+	s.enqueue(sp, "c3", "c4")
+	b1 := s.claimChunk("job-a", "w3", fanout.BackupTask("c1"))
+	// The original acks: its running backup is forgotten, and the next
+	// ready task (c2's backup) is handed out.
+	next, err := ac.AckAndClaim(s.ctx, o1, fanout.TaskCounts{RecordsIn: 1}, nil)
+	if err != nil || next.Chunk != fanout.BackupTask("c2") {
+		s.t.Fatalf("AckAndClaim(c1) = %+v, %v; want c2's backup", next, err)
+	}
+	_, err = s.q.Heartbeat(s.ctx, b1)
+	wantLeaseLost(s.t, "a backup's heartbeat after the original's ack and claim", err)
+	// c2's backup acks: c2 is done, its original fenced off.
+	next, err = ac.AckAndClaim(s.ctx, next, fanout.TaskCounts{RecordsIn: 1}, nil)
+	if err != nil || next.Chunk != "c3" {
+		s.t.Fatalf("AckAndClaim(c2's backup) = %+v, %v; want c3", next, err)
+	}
+	_, err = s.q.Heartbeat(s.ctx, o2)
+	wantLeaseLost(s.t, "the original's heartbeat after its backup's ack and claim", err)
+	// Acking either again finds its chunk done, and claims.
+	if next2, err := ac.AckAndClaim(s.ctx, b1, fanout.TaskCounts{RecordsIn: 1}, nil); err != nil || next2.Chunk != "c4" {
+		s.t.Fatalf("AckAndClaim of c1's forgotten backup = %+v, %v; want c4", next2, err)
+	}
+	s.stats("job-a", fanout.QueueStats{Running: 2, Done: 2, RecordsIn: 2})
+	// c3 gets a backup, then fails permanently: its backup's ack leaves it
+	// dead and redrivable.
+	s.backup("job-a", "c3", true)
+	b3 := s.claimChunk("job-a", "w3", fanout.BackupTask("c3"))
+	if out := s.fail(next, "bad input", true); !out.Dead {
+		s.t.Fatalf("Fail(c3, permanent) = %+v, want dead", out)
+	}
+	if _, err := ac.AckAndClaim(s.ctx, b3, fanout.TaskCounts{RecordsIn: 1}, nil); !errors.Is(err, fanout.ErrNoWork) {
+		s.t.Fatalf("AckAndClaim(c3's backup after c3 died) = %v, want ErrNoWork", err)
+	}
+	s.stats("job-a", fanout.QueueStats{Running: 1, Done: 2, Dead: 1, RecordsIn: 3})
+}
+
+// testRecentDurationsAreBounded acks more than twice RecentTasks tasks:
+// Activity reports the RecentTasks most recent durations, however the
+// queue trims the ones before.
+func testRecentDurationsAreBounded(s *suite) {
+	n := 2*fanout.RecentTasks + 3
+	s.enqueue(spec("job-a", longLease), chunkIDs(n)...)
+	ac, _ := s.q.(fanout.AckClaimer)
+	l := s.claim("job-a", "w1")
+	for i := range n {
+		if ac == nil || i == n-1 {
+			s.ack(l)
+			if i < n-1 {
+				l = s.claim("job-a", "w1")
+			}
+			continue
+		}
+		var err error
+		if l, err = ac.AckAndClaim(s.ctx, l, fanout.TaskCounts{}, nil); err != nil {
+			s.t.Fatalf("AckAndClaim after %d acks: %v", i, err)
+		}
+	}
+	a := s.activity("job-a")
+	if len(a.Recent) != fanout.RecentTasks || len(a.Running) != 0 {
+		s.t.Fatalf("Activity() after %d acks: %d recent durations, %d running; want %d, 0", n, len(a.Recent), len(a.Running), fanout.RecentTasks)
+	}
+	s.stats("job-a", fanout.QueueStats{Done: n})
 }
 
 // testClaimOnlyWhatTheWorkerRuns pins Runs: a worker is handed only the

@@ -515,7 +515,7 @@ func (q *Queue) Activity(ctx context.Context, job string) (fanout.Activity, erro
 		return fanout.Activity{}, fmt.Errorf("redisqueue: activity: %w", err)
 	}
 	keys := []string{q.keys.spec(job), q.keys.leases(job), q.keys.recent(job)}
-	res, err := q.runRO(ctx, activityScript, keys, []any{q.keys.chunkPrefix(job)})
+	res, err := q.runRO(ctx, activityScript, keys, []any{q.keys.chunkPrefix(job), fanout.RecentTasks})
 	if err != nil {
 		return fanout.Activity{}, fmt.Errorf("redisqueue: activity of job %s: %w", job, err)
 	}

@@ -72,12 +72,13 @@ var (
 
 func newScript(src string) *redis.Script { return redis.NewScript(commonLua + "\n" + src) }
 
-// asFunction makes a script's body the local function name(K, A), its
-// KEYS and ARGV being K and A, so that another script can run it (on the
-// keys and arguments it gives) and go on.
+// asFunction makes a script's body the local function name(K, A, SPEC,
+// NOW), its KEYS and ARGV being K and A, so that another script can run it
+// (on the keys and arguments it gives, with the job's spec and the time it
+// read: see SPEC and NOW in lua/common.lua) and go on.
 func asFunction(name, src string) string {
 	r := strings.NewReplacer("KEYS[", "K[", "ARGV[", "A[", "#ARGV", "#A")
-	return "local function " + name + "(K, A)\n" + r.Replace(src) + "\nend\n"
+	return "local function " + name + "(K, A, SPEC, NOW)\n" + r.Replace(src) + "\nend\n"
 }
 
 // Status codes: the first element of every script's result (the same

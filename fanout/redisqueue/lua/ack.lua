@@ -20,7 +20,10 @@
 -- first) is the truth, and a dead chunk must stay redrivable. Counts are
 -- added once per task (as count.lua adds them) before the ack, whatever
 -- the ack finds: the marker that earned them is written.
-if redis.call('EXISTS', KEYS[4]) == 0 then
+--
+-- The recent durations list is trimmed to ARGV[5] once it holds twice
+-- that many (activity.lua reads the first ARGV[5]), not at every ack.
+if not SPEC and redis.call('EXISTS', KEYS[4]) == 0 then
   return {UNKNOWN_JOB}
 end
 if ARGV[6] and redis.call('SADD', KEYS[9], ARGV[6]) == 1 then
@@ -32,22 +35,30 @@ local chunk = ARGV[1]
 if is_backup(chunk) then
   chunk = ARGV[4]
 end
-if redis.call('SISMEMBER', KEYS[3], chunk) == 1 then
-  return {OK}
-end
-if not holds(KEYS[1], ARGV[2], ARGV[3]) then
+-- A task whose lease is held is not done: the ack that makes its chunk
+-- done deletes both twins' hashes, and nothing claims a done chunk.
+local v = lease_fields(KEYS[1], ARGV[2], ARGV[3], 'claimed', 'backed_up')
+if not v then
+  if redis.call('SISMEMBER', KEYS[3], chunk) == 1 then
+    return {OK}
+  end
   return {LEASE_LOST}
 end
 if chunk ~= ARGV[1] and redis.call('HEXISTS', KEYS[7], chunk) == 1 then
-  forget(KEYS[1], ARGV[1], KEYS[6], KEYS[2], KEYS[7])
+  forget_held(KEYS[1], ARGV[1], KEYS[2])
   return {OK}
 end
-local claimed = tonumber(redis.call('HGET', KEYS[1], 'claimed'))
+local claimed = tonumber(v[4])
 if claimed then
-  redis.call('LPUSH', KEYS[8], now_ms() - claimed)
-  redis.call('LTRIM', KEYS[8], 0, tonumber(ARGV[5]) - 1)
+  local keep = tonumber(ARGV[5])
+  if redis.call('LPUSH', KEYS[8], (NOW or now_ms()) - claimed) > 2 * keep then
+    redis.call('LTRIM', KEYS[8], 0, keep - 1)
+  end
 end
-forget(KEYS[1], ARGV[1], KEYS[6], KEYS[2], KEYS[7])
-forget(KEYS[5], ARGV[4], KEYS[6], KEYS[2], KEYS[7])
+forget_held(KEYS[1], ARGV[1], KEYS[2])
+-- A chunk's backup task exists only if the chunk had one (backed_up).
+if chunk ~= ARGV[1] or v[5] then
+  forget(KEYS[5], ARGV[4], KEYS[6], KEYS[2], KEYS[7])
+end
 redis.call('SADD', KEYS[3], chunk)
 return {OK}

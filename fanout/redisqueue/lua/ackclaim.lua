@@ -2,8 +2,9 @@
 -- and, when the ack succeeded, claims the job's next ready chunk as
 -- claim.lua does: a worker's one round trip between two chunks
 -- (fanout.AckClaimer). The two scripts run unchanged as the functions
--- ack(K, A) and claim(K, A), with their KEYS and ARGV renamed K and A
--- (scripts.go prepends them).
+-- ack(K, A, SPEC, NOW) and claim(K, A, SPEC, NOW), with their KEYS and
+-- ARGV renamed K and A (scripts.go prepends them); the spec is read and
+-- the clock read once, here, for both.
 --
 -- KEYS[1..10] ack.lua's KEYS, the counted set and counts hash included;
 -- claim.lua's KEYS are among them: KEYS[4] spec hash, KEYS[6] pending
@@ -14,6 +15,11 @@
 -- Result: ack.lua's result when it is not {OK}; else {OK} followed by
 -- claim.lua's result ({OK, chunk, epoch, deadline ms, deliveries,
 -- failures} or {NO_WORK}).
+local spec = load_spec(KEYS[4])
+if not spec then
+  return {UNKNOWN_JOB}
+end
+local now = now_ms()
 local n = tonumber(ARGV[1])
 local a, c = {}, {}
 for i = 2, n + 1 do
@@ -22,12 +28,12 @@ end
 for i = n + 2, #ARGV do
   c[#c + 1] = ARGV[i]
 end
-local r = ack(KEYS, a)
+local r = ack(KEYS, a, spec, now)
 if r[1] ~= OK then
   return r
 end
 local res = {OK}
-for _, v in ipairs(claim({KEYS[4], KEYS[6], KEYS[2], KEYS[7]}, c)) do
+for _, v in ipairs(claim({KEYS[4], KEYS[6], KEYS[2], KEYS[7]}, c, spec, now)) do
   res[#res + 1] = v
 end
 return res

@@ -3,6 +3,7 @@
 --
 -- KEYS[1] spec hash      KEYS[2] leases zset    KEYS[3] recent durations
 -- ARGV[1] chunk key prefix (<prefix>:{<job>}:chunk:, same hash slot)
+-- ARGV[2] most recent durations read (ack.lua keeps up to twice that)
 --
 -- Result: {OK, {task, worker, epoch, running ms, ...}, {duration ms, ...}};
 -- {UNKNOWN_JOB}.
@@ -18,4 +19,4 @@ for _, task in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   running[#running + 1] = tonumber(v[2]) or 0
   running[#running + 1] = now - (tonumber(v[3]) or now)
 end
-return {OK, running, redis.call('LRANGE', KEYS[3], 0, -1)}
+return {OK, running, redis.call('LRANGE', KEYS[3], 0, tonumber(ARGV[2]) - 1)}

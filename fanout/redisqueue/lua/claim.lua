@@ -18,50 +18,51 @@
 -- Pending chunks come out by ready time, then by chunk ID. A chunk whose
 -- lost deliveries already reached the limit is dead-lettered instead of
 -- handed out.
-local spec = load_spec(KEYS[1])
+local spec = SPEC or load_spec(KEYS[1])
 if not spec then
   return {UNKNOWN_JOB}
 end
-local now = now_ms()
+local now = NOW or now_ms()
 local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - 1, 'LIMIT', 0, tonumber(ARGV[3]))
 for _, chunk in ipairs(expired) do
   expire_lease(ARGV[1], KEYS[3], KEYS[2], KEYS[4], spec, chunk, now)
 end
-if ARGV[4] then
-  local fn = redis.call('HGET', KEYS[1], 'function')
-  if fn and fn ~= '' then
-    local want = redis.call('HGET', KEYS[1], 'function_version') or ''
-    local runs = false
-    for i = 5, #ARGV, 2 do
-      if ARGV[i] == fn and (want == '' or ARGV[i + 1] == want) then
-        runs = true
-        break
-      end
+if ARGV[4] and spec.fn ~= '' then
+  local runs = false
+  for i = 5, #ARGV, 2 do
+    if ARGV[i] == spec.fn and (spec.fn_version == '' or ARGV[i + 1] == spec.fn_version) then
+      runs = true
+      break
     end
-    if not runs then
-      return {NO_WORK}
-    end
+  end
+  if not runs then
+    return {NO_WORK}
   end
 end
 while true do
-  local first = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1)
+  -- The first pending chunk, taken out, and put back as it was when it
+  -- is not ready yet.
+  local first = redis.call('ZPOPMIN', KEYS[2])
   if #first == 0 then
     return {NO_WORK}
   end
   local chunk = first[1]
+  if tonumber(first[2]) > now then
+    redis.call('ZADD', KEYS[2], first[2], chunk)
+    return {NO_WORK}
+  end
   local chunk_key = ARGV[1] .. chunk
-  redis.call('ZREM', KEYS[2], chunk)
-  local v = redis.call('HMGET', chunk_key, 'deliveries', 'failures', 'worker')
+  local v = redis.call('HMGET', chunk_key, 'deliveries', 'failures', 'worker', 'epoch')
   local deliveries = tonumber(v[1]) or 0
   local failures = tonumber(v[2]) or 0
   if lost_deliveries(deliveries, failures) >= spec.max_deliveries then
     dead_letter(chunk_key, KEYS[4], chunk, deliveries_reason(spec.max_deliveries, v[3]))
   else
-    local epoch = redis.call('HINCRBY', chunk_key, 'epoch', 1)
+    local epoch = (tonumber(v[4]) or 0) + 1
     local deadline = now + spec.lease_ms
     deliveries = deliveries + 1
-    redis.call('HSET', chunk_key, 'deliveries', deliveries, 'failures', failures,
-      'worker', ARGV[2], 'state', 'running', 'deadline', deadline, 'claimed', now)
+    redis.call('HSET', chunk_key, 'epoch', epoch, 'deliveries', deliveries, 'failures', failures,
+      'worker', ARGV[2], 'state', 'running', 'claimed', now)
     redis.call('ZADD', KEYS[3], deadline, chunk)
     return {OK, chunk, epoch, deadline, deliveries, failures}
   end

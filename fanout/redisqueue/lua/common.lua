@@ -9,10 +9,13 @@
 --   failures    errors reported by fail
 --   state       pending | running | dead
 --   reason      why the chunk is dead
---   deadline    lease deadline in ms (while running)
 --   claimed     when the current lease was granted, in ms
---   backed_up   the epoch of the delivery that got a backup task
--- A done chunk has no hash: its ID is in the done set.
+--   backed_up   the epoch of the delivery that got a backup task (set
+--               once a chunk had a backup: a chunk without it has none)
+-- A done chunk has no hash: its ID is in the done set. A task whose state
+-- is running is in the leases set only (its lease deadline is its score
+-- there), one that is pending in the pending set only, one that is dead
+-- in the dead hash only; a chunk never claimed has no hash yet.
 --
 -- A backup task (a chunk ID ending in '+b', see fanout.BackupSuffix) is a
 -- second attempt at a running chunk. Acking either twin completes the
@@ -31,11 +34,17 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- load_spec reads the job's spec hash; nil when the job is unknown (never
--- enqueued, or finished).
+-- SPEC and NOW are nil in a script run by itself. ackclaim.lua runs
+-- ack.lua and claim.lua as functions whose parameters SPEC and NOW shadow
+-- these, so that the spec it read and its clock are not read again.
+local SPEC, NOW
+
+-- load_spec reads the job's spec hash, every field a script uses in one
+-- HMGET; nil when the job is unknown (never enqueued, or finished).
 local function load_spec(spec_key)
   local v = redis.call('HMGET', spec_key, 'lease_ns', 'max_deliveries',
-    'max_failures', 'backoff_base_ns', 'backoff_max_ns')
+    'max_failures', 'backoff_base_ns', 'backoff_max_ns', 'function',
+    'function_version')
   if not v[1] then
     return nil
   end
@@ -45,6 +54,8 @@ local function load_spec(spec_key)
     max_failures = tonumber(v[3]),
     backoff_base_ms = tonumber(v[4]) / 1e6,
     backoff_max_ms = tonumber(v[5]) / 1e6,
+    fn = v[6] or '',
+    fn_version = v[7] or '',
   }
 end
 
@@ -63,14 +74,12 @@ end
 -- dead_letter moves a chunk that is in no other set to the dead hash.
 local function dead_letter(chunk_key, dead_key, chunk, reason)
   redis.call('HSET', chunk_key, 'state', 'dead', 'reason', reason)
-  redis.call('HDEL', chunk_key, 'deadline')
   redis.call('HSET', dead_key, chunk, reason)
 end
 
 -- to_pending makes a chunk that is in no other set claimable at ready_ms.
 local function to_pending(chunk_key, pending_key, chunk, ready_ms)
   redis.call('HSET', chunk_key, 'state', 'pending')
-  redis.call('HDEL', chunk_key, 'deadline')
   redis.call('ZADD', pending_key, ready_ms, chunk)
 end
 
@@ -120,9 +129,26 @@ local function wake(wake_key, n)
   redis.call('PEXPIRE', wake_key, 60000)
 end
 
+-- lease_fields reads the chunk hash's fields named after state, worker
+-- and epoch when worker and epoch hold the chunk's lease (v[4], v[5] ...
+-- in their order); nil otherwise.
+local function lease_fields(chunk_key, worker, epoch, ...)
+  local v = redis.call('HMGET', chunk_key, 'state', 'worker', 'epoch', ...)
+  if v[1] == 'running' and v[2] == worker and v[3] == epoch then
+    return v
+  end
+  return nil
+end
+
 -- holds reports whether worker and epoch hold the chunk's lease.
 local function holds(chunk_key, worker, epoch)
-  local v = redis.call('HMGET', chunk_key, 'state', 'worker', 'epoch')
-  return v[1] == 'running' and v[2] == worker and v[3] == epoch
+  return lease_fields(chunk_key, worker, epoch) ~= nil
+end
+
+-- forget_held drops a task whose lease was just found held: a running
+-- task is in the leases set only.
+local function forget_held(chunk_key, chunk, leases_key)
+  redis.call('ZREM', leases_key, chunk)
+  redis.call('DEL', chunk_key)
 end
 

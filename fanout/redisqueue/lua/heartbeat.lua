@@ -15,6 +15,5 @@ if not holds(KEYS[1], ARGV[2], ARGV[3]) then
   return {LEASE_LOST}
 end
 local deadline = now_ms() + spec.lease_ms
-redis.call('HSET', KEYS[1], 'deadline', deadline)
 redis.call('ZADD', KEYS[2], deadline, ARGV[1])
 return {OK, deadline}
