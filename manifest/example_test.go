@@ -51,8 +51,8 @@ func ExamplePacker() {
 	}
 	// Output:
 	// c00000000 100 bytes: logs/2.log[0,100)
-	// c00000001 100 bytes: logs/2.log[100,200)
-	// c00000002  50 bytes: logs/2.log[200,-1)
+	// c00000001  75 bytes: logs/2.log[100,175)
+	// c00000002  75 bytes: logs/2.log[175,-1)
 	// c00000003  60 bytes: logs/0.log[0,-1) logs/1.log[0,-1) logs/3.log[0,-1)
 	// c00000004  90 bytes: logs/4.log[0,-1) logs/5.log[0,-1)
 }

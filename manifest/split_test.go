@@ -119,7 +119,10 @@ func checkChunks(t testing.TB, opts PackOptions, inputs []packInput, chunks []Ch
 			t.Errorf("chunk %s: %d parts packed into %d bytes, more than ChunkBytes %d", ch.ID, len(ch.Parts), ch.Bytes, c)
 		}
 		if packed {
-			if prevPacked != nil && prevPacked.Bytes < c && len(prevPacked.Parts) < opts.MaxObjectsPerChunk &&
+			if i == len(chunks)-1 && i > 0 && prevPacked == &chunks[i-1] {
+				// The last two packed chunks are evened out (Flush).
+				checkEvened(t, opts, *prevPacked, *ch)
+			} else if prevPacked != nil && prevPacked.Bytes < c && len(prevPacked.Parts) < opts.MaxObjectsPerChunk &&
 				ch.Parts[0].Object.Size <= c-prevPacked.Bytes {
 				t.Errorf("chunk %s: first part (%d bytes) would have fit into chunk %s (%d bytes, %d parts)",
 					ch.ID, ch.Parts[0].Object.Size, prevPacked.ID, prevPacked.Bytes, len(prevPacked.Parts))
@@ -166,11 +169,40 @@ func checkChunks(t testing.TB, opts PackOptions, inputs []packInput, chunks []Ch
 	}
 }
 
+// checkEvened verifies that the last two packed chunks a and b are cut
+// where the bigger of the two is smallest, within the limits.
+func checkEvened(t testing.TB, opts PackOptions, a, b Chunk) {
+	t.Helper()
+	parts := slices.Concat(a.Parts, b.Parts)
+	var total int64
+	for _, p := range parts {
+		total += p.Object.Size
+	}
+	got := max(a.Bytes, b.Bytes)
+	var left int64
+	for i := 1; i < len(parts); i++ {
+		left += parts[i-1].Object.Size
+		if i > opts.MaxObjectsPerChunk || len(parts)-i > opts.MaxObjectsPerChunk {
+			continue
+		}
+		if m := max(left, total-left); m < got {
+			t.Errorf("chunks %s and %s: %d and %d bytes, but cut after part %d the bigger would be %d", a.ID, b.ID, a.Bytes, b.Bytes, i, m)
+			return
+		}
+	}
+}
+
 // checkRanges verifies that parts tile [0, size) exactly in ranges of c
-// bytes, the last one to the end and neither empty nor oversized.
+// bytes, except the last two when the object's remainder is evened out
+// with the range before it, the last one to the end and neither empty
+// nor oversized.
 func checkRanges(t testing.TB, key string, size, c int64, parts []Part) {
 	t.Helper()
 	slices.SortFunc(parts, func(a, b Part) int { return int(a.Start - b.Start) })
+	// The remainder after the full ranges: under c/4 it joins the last
+	// range; from c/4 on it and the range before it share two halves.
+	full, rem := size/c, size%c
+	evened := len(parts) >= 2 && rem != 0 && rem >= c/4
 	var next int64
 	for i, p := range parts {
 		if p.Start != next {
@@ -180,17 +212,31 @@ func checkRanges(t testing.TB, key string, size, c int64, parts []Part) {
 		if last != (p.End == -1) {
 			t.Errorf("object %q: range %d of %d ends at %d; only the last may end at -1", key, i, len(parts), p.End)
 		}
+		n := p.End - p.Start
 		if last {
-			n := size - p.Start
-			if n <= 0 || (n > c && n-c >= c/4) || (len(parts) > 1 && n < c/4) {
-				t.Errorf("object %q: last range [%d, %d) is %d bytes, want 1 to %d+%d/4 and at least %d/4", key, p.Start, size, n, c, c, c)
+			n = size - p.Start
+		}
+		switch {
+		case evened && i >= len(parts)-2:
+			// Halves of c+rem, the first the bigger by a byte at most.
+			if want := (c + rem + 1) / 2; i == len(parts)-2 && n != want || i == len(parts)-1 && n != c+rem-(c+rem+1)/2 {
+				t.Errorf("object %q: range %d of %d is %d bytes, want half of %d+%d (evened)", key, i, len(parts), n, c, rem)
 			}
-			next = size
-		} else {
-			if p.End-p.Start != c {
+			if i == len(parts)-2 && int64(len(parts)) != full+1 {
+				t.Errorf("object %q: %d ranges, want %d", key, len(parts), full+1)
+			}
+		case last:
+			if n <= 0 || (n > c && n-c >= c/4) || (len(parts) > 1 && n < c) {
+				t.Errorf("object %q: last range [%d, %d) is %d bytes, want %d to %d+%d/4", key, p.Start, size, n, c, c, c)
+			}
+		default:
+			if n != c {
 				t.Errorf("object %q: range %d is [%d, %d), want %d bytes", key, i, p.Start, p.End, c)
 			}
-			next = p.End
+		}
+		next = p.End
+		if last {
+			next = size
 		}
 	}
 	if next != size {
@@ -271,13 +317,14 @@ func TestSplitRangesExact(t *testing.T) {
 		{"equal", 100, 100, []r{{0, -1}}},
 		{"one more merges", 101, 100, []r{{0, -1}}},
 		{"quarter less one merges", 124, 100, []r{{0, -1}}},
-		{"quarter splits", 125, 100, []r{{0, 100}, {100, -1}}},
+		{"quarter splits evenly", 125, 100, []r{{0, 63}, {63, -1}}},
 		{"double", 200, 100, []r{{0, 100}, {100, -1}}},
 		{"double plus one", 201, 100, []r{{0, 100}, {100, -1}}},
 		{"ten plus three", 1003, 100, []r{{0, 100}, {100, 200}, {200, 300}, {300, 400}, {400, 500}, {500, 600}, {600, 700}, {700, 800}, {800, 900}, {900, -1}}},
-		{"two and a half", 250, 100, []r{{0, 100}, {100, 200}, {200, -1}}},
+		{"two and a half", 250, 100, []r{{0, 100}, {100, 175}, {175, -1}}},
+		{"three and two fifths", 340, 100, []r{{0, 100}, {100, 200}, {200, 270}, {270, -1}}},
 		{"chunk one", 3, 1, []r{{0, 1}, {1, 2}, {2, -1}}},
-		{"chunk three", 7, 3, []r{{0, 3}, {3, 6}, {6, -1}}},
+		{"chunk three", 7, 3, []r{{0, 3}, {3, 5}, {5, -1}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
