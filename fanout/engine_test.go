@@ -700,3 +700,29 @@ func TestWorkerStoppedAtTheCommitStillFinishesTheJob(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalFileInputIsThatFile runs a job over a file:// URL naming one
+// file (the commands make a plain path such a URL): its records alone,
+// not its neighbours' (a.txt.bak, a.txt2, a directory a.txt.d/), and not
+// an error that its path is no directory.
+func TestLocalFileInputIsThatFile(t *testing.T) {
+	in := t.TempDir()
+	writeFiles(t, in, map[string][]byte{
+		"a.txt":         []byte("one\ntwo\n"),
+		"a.txt.bak":     []byte("bak\n"),
+		"a.txt2":        []byte("two again\n"),
+		"a.txt.d/b.txt": []byte("nested\n"),
+		"c.txt":         []byte("three\n"),
+	})
+	out := filepath.Join(t.TempDir(), "out")
+	res, err := newEngine(t, nil).Run(context.Background(), manifest.JobSpec{Inputs: []string{"file://" + filepath.Join(in, "a.txt")}, Function: "convert",
+		Output: "file://" + out + "/", OutputFormat: "lines"}.WithDefaults(), fanout.RunOptions{Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readOutputLines(t, out)
+	slices.Sort(got)
+	if want := []string{"one", "two"}; !slices.Equal(got, want) || res.Objects != 1 {
+		t.Errorf("got %q from %d objects, want %q from 1", got, res.Objects, want)
+	}
+}

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -372,6 +374,15 @@ func (p *planRun) listAll(ctx context.Context) error {
 		if err != nil {
 			return functions.Permanent(fmt.Errorf("input %q: %w", in, err))
 		}
+		// A local path naming one file is that file: its directory is
+		// the store and its name the one key (an s3:// URL naming a key
+		// is a prefix, and lists it already).
+		exact := false
+		if loc.Scheme == "file" && pattern == "" {
+			if fi, err := os.Stat(loc.Root); err == nil && fi.Mode().IsRegular() {
+				loc.Root, loc.Prefix, exact = filepath.Dir(loc.Root), filepath.Base(loc.Root), true
+			}
+		}
 		b, err := p.e.store(ctx, loc.StoreURL(), loc.Prefix)
 		if err != nil {
 			return fmt.Errorf("input %q: %w", in, err)
@@ -389,7 +400,7 @@ func (p *planRun) listAll(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("listing %s: %w", in, err)
 			}
-			if !p.wanted(sameStore, info.Key, listPrefix, pattern) {
+			if exact && info.Key != listPrefix || !exact && !p.wanted(sameStore, info.Key, listPrefix, pattern) {
 				continue
 			}
 			if err := p.addObject(ctx, b, store, info); err != nil {
