@@ -172,8 +172,9 @@ func (s JobSpec) Validate() error {
 	if s.Lease <= 0 {
 		bad("lease: %v is not positive", s.Lease)
 	}
+	// The field names what the parsers' own prefix says.
 	if _, err := ParseMaxFailed(s.MaxFailed, 0); err != nil {
-		errs = append(errs, &FieldError{Field: "max_failed", Err: err})
+		errs = append(errs, &FieldError{Field: "max_failed", Err: errors.New(strings.TrimPrefix(err.Error(), "manifest: max failed "))})
 	}
 	if s.BackupAfter != 0 && !(s.BackupAfter >= 1 && s.BackupAfter <= 1000) {
 		bad("backup_after: %v is not 0 (off) or a multiple of the median from 1 to 1000", s.BackupAfter)
@@ -182,7 +183,7 @@ func (s JobSpec) Validate() error {
 		bad("reducers: %d is negative", s.Reducers)
 	}
 	if _, err := ParseMaxRejected(s.MaxRejected, 0); err != nil {
-		errs = append(errs, &FieldError{Field: "max_rejected", Err: err})
+		errs = append(errs, &FieldError{Field: "max_rejected", Err: errors.New(strings.TrimPrefix(err.Error(), "manifest: max rejected "))})
 	}
 	switch s.OnError {
 	case "", OnErrorFail, OnErrorReject, OnErrorSkip:

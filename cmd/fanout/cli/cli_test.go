@@ -291,6 +291,14 @@ func TestUsageMistakesAndFailuresSayWhatToDo(t *testing.T) {
 			stderr: "fanout: --workers -1: want 0 or more (0: leave the chunks to worker processes)\n"},
 		{name: "worker without slots", args: []string{"--redis", "127.0.0.1:1", "work", "--out-base", "o/", "--concurrency", "0"}, code: exitUsage,
 			stderr: "fanout: --concurrency 0: want 1 or more\n"},
+		{name: "wrong input scheme", args: []string{"run", "--in", "gs://b/in/", "--fn", "grep", "--arg", "pattern=o", "--out", "o6/"}, code: exitUsage,
+			stderr: "fanout: --in \"gs://b/in/\": unsupported scheme \"gs\" (want s3://, file:// or a local path)\n"},
+		{name: "wrong output scheme", args: []string{"run", "--in", "in/", "--fn", "grep", "--arg", "pattern=o", "--out", "ftp://h/o/"}, code: exitUsage,
+			stderr: "fanout: --out \"ftp://h/o/\": unsupported scheme \"ftp\" (want s3://, file:// or a local path)\n"},
+		{name: "bad bucket name", args: []string{"run", "--in", "s3://B_d/in/", "--fn", "grep", "--arg", "pattern=o", "--out", "o7/"}, code: exitUsage, contains: true,
+			stderr: "fanout: --in \"s3://B_d/in/\": "},
+		{name: "bad failure tolerance", args: []string{"run", "--in", "in/", "--fn", "grep", "--arg", "pattern=o", "--out", "o8/", "--max-failed", "5x"}, code: exitUsage,
+			stderr: "fanout: --max-failed: \"5x\": want N or P% with N a non-negative integer\n"},
 		{name: "misspelt command", args: []string{"stauts"}, code: exitUsage,
 			stderr: "fanout: unknown command \"stauts\" (did you mean status?); see fanout --help\n"},
 		{name: "missing argument", args: []string{"status"}, code: exitUsage,
@@ -330,7 +338,7 @@ func TestUsageMistakesAndFailuresSayWhatToDo(t *testing.T) {
 			if tc.contains && !strings.Contains(got, tc.stderr) || !tc.contains && got != tc.stderr {
 				t.Errorf("stderr:\n%s\nwant (contains: %v):\n%s", got, tc.contains, tc.stderr)
 			}
-			for _, bad := range []string{"chunk c00000000: chunk", "function convert: convert:", "manifest: spec:", "pool.go", "fanout: fanout:"} {
+			for _, bad := range []string{"chunk c00000000: chunk", "function convert: convert:", "manifest: spec:", "pool.go", "fanout: fanout:", "objstore:", "manifest:"} {
 				if strings.Contains(stderr, bad) {
 					t.Errorf("stderr repeats an internal prefix %q:\n%s", bad, stderr)
 				}

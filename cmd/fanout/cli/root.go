@@ -481,6 +481,16 @@ func (f *jobFlags) specOf() (manifest.JobSpec, error) {
 			return manifest.JobSpec{}, fmt.Errorf("--row-group-bytes: %w", err)
 		}
 	}
+	for _, u := range []struct {
+		flag string
+		urls []string
+	}{{"--in", f.inputs}, {"--in-inventory", f.inventories}, {"--in-keys", f.keyLists}, {"--out", []string{f.out}}} {
+		for _, raw := range u.urls {
+			if err := checkURL(u.flag, raw); err != nil {
+				return manifest.JobSpec{}, err
+			}
+		}
+	}
 	inputs := make([]string, len(f.inputs))
 	for i, in := range f.inputs {
 		inputs[i] = absURL(in)
@@ -525,6 +535,22 @@ func parseTargetSize(s string) (int64, error) {
 		return 0, fmt.Errorf("--target-file-size: %w (or auto, off)", err)
 	}
 	return n, nil
+}
+
+// checkURL refuses a storage URL that no store opens (a scheme other than
+// s3:// and file://, a malformed bucket name) before anything runs, naming
+// the flag and the URL once, as given.
+func checkURL(flag, raw string) error {
+	base := raw
+	if i := strings.LastIndex(raw, "/"); i >= 0 && strings.ContainsAny(raw[i+1:], "*?[") {
+		base = raw[:i+1] // a glob filters the keys under its directory
+	}
+	if _, err := objstore.ParseURL(base); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "objstore: ")
+		msg = strings.TrimPrefix(msg, strconv.Quote(base)+": ")
+		return fmt.Errorf("%s %q: %s", flag, raw, msg)
+	}
+	return nil
 }
 
 // absURL turns a plain local path into a file URL with an absolute path,
