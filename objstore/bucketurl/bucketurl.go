@@ -45,6 +45,7 @@ package bucketurl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"syscall"
@@ -128,7 +129,7 @@ func Open(ctx context.Context, raw string, opts Options) (objstore.Bucket, objst
 				PartSize: opts.PartSize, Concurrency: opts.Concurrency, Encryption: opts.Encryption, CheckPrefix: loc.Prefix,
 				DialControl: guard})
 			if err != nil {
-				return nil, objstore.Location{}, err
+				return nil, objstore.Location{}, bucketError(loc.Bucket, opts.Endpoint, err)
 			}
 			return s, loc, nil
 		case BackendAWS:
@@ -136,7 +137,7 @@ func Open(ctx context.Context, raw string, opts Options) (objstore.Bucket, objst
 				PartSize: opts.PartSize, Concurrency: opts.Concurrency, Encryption: opts.Encryption, CheckPrefix: loc.Prefix,
 				DialControl: guard})
 			if err != nil {
-				return nil, objstore.Location{}, err
+				return nil, objstore.Location{}, bucketError(loc.Bucket, opts.Endpoint, err)
 			}
 			return s, loc, nil
 		default:
@@ -145,4 +146,32 @@ func Open(ctx context.Context, raw string, opts Options) (objstore.Bucket, objst
 		}
 	}
 	return nil, objstore.Location{}, fmt.Errorf("bucketurl: %q: unsupported scheme %q", raw, loc.Scheme)
+}
+
+// BucketNotFoundError reports that the bucket of an s3:// URL does not
+// exist at the endpoint. It wraps the backend's error, which wraps
+// objstore.ErrNotFound; its message is only what a person needs.
+type BucketNotFoundError struct {
+	Bucket   string
+	Endpoint string // empty: AWS S3
+	Err      error
+}
+
+func (e *BucketNotFoundError) Error() string {
+	where := e.Endpoint
+	if where == "" {
+		where = "AWS S3"
+	}
+	return fmt.Sprintf("bucket %q does not exist at %s: create it, or check the bucket name and the S3 endpoint", e.Bucket, where)
+}
+
+func (e *BucketNotFoundError) Unwrap() error { return e.Err }
+
+// bucketError turns a backend's refusal of a missing bucket into a
+// *BucketNotFoundError; other errors pass unchanged.
+func bucketError(bucket, endpoint string, err error) error {
+	if errors.Is(err, objstore.ErrNotFound) {
+		return &BucketNotFoundError{Bucket: bucket, Endpoint: endpoint, Err: err}
+	}
+	return err
 }

@@ -85,6 +85,13 @@ func TestOpenS3(t *testing.T) {
 		if !errors.Is(err, objstore.ErrNotFound) {
 			t.Fatalf("Open of a missing bucket with %s: got error %v, want ErrNotFound", backend, err)
 		}
+		// Said as a person needs it: which bucket, where, what to do; no
+		// backend prefix or S3 error text.
+		var missing *bucketurl.BucketNotFoundError
+		want := `bucket "no-such-bucket-fanout-test" does not exist at ` + cfg.Endpoint + `: create it, or check the bucket name and the S3 endpoint`
+		if !errors.As(err, &missing) || err.Error() != want {
+			t.Errorf("Open of a missing bucket with %s: got error %q, want a *BucketNotFoundError saying %q", backend, err, want)
+		}
 	}
 }
 
