@@ -443,6 +443,57 @@ func TestAddParquetRuns(t *testing.T) {
 	}
 }
 
+// TestPackerEvensTheLastTwoChunks pins the chunks a listing ends in: the
+// last two packed chunks cut where the bigger is smallest, an object's
+// short last range sharing two halves with the range before it, and
+// chunks already even left as they are.
+func TestPackerEvensTheLastTwoChunks(t *testing.T) {
+	const mib = 1 << 20
+	same := func(n int, size int64) []packInput {
+		var in []packInput
+		for i := range n {
+			in = append(in, packInput{obj: lines(fmt.Sprintf("o%02d", i), size)})
+		}
+		return in
+	}
+	gz := lines("big.gz", 150)
+	gz.Compression = CompressionGzip
+	tests := []struct {
+		name   string
+		opts   PackOptions
+		inputs []packInput
+		want   []int64 // each chunk's bytes, in order
+	}{
+		{"bench.sh's 200 MiB of sales CSV", PackOptions{ChunkBytes: 64 * mib, MaxObjectsPerChunk: 1000},
+			same(16, 25*mib/2), []int64{125 * mib / 2, 125 * mib / 2, 75 * mib / 2, 75 * mib / 2}},
+		{"bytes", PackOptions{ChunkBytes: 100, MaxObjectsPerChunk: 1000}, same(10, 30), []int64{90, 90, 60, 60}},
+		{"count", PackOptions{ChunkBytes: 1000, MaxObjectsPerChunk: 3}, same(10, 1), []int64{3, 3, 2, 2}},
+		{"already even", PackOptions{ChunkBytes: 100, MaxObjectsPerChunk: 1000}, same(6, 50), []int64{100, 100, 100}},
+		{"two alone", PackOptions{ChunkBytes: 100, MaxObjectsPerChunk: 1000}, same(2, 60), []int64{60, 60}},
+		{"a whole object past the target", PackOptions{ChunkBytes: 100, MaxObjectsPerChunk: 1000},
+			[]packInput{{obj: gz}, {obj: lines("small", 10)}}, []int64{150, 10}},
+		{"one object's ranges", PackOptions{ChunkBytes: 100, MaxObjectsPerChunk: 1000},
+			[]packInput{{obj: lines("k", 250)}}, []int64{100, 75, 75}},
+		{"ranges, then a small object", PackOptions{ChunkBytes: 100, MaxObjectsPerChunk: 1000},
+			[]packInput{{obj: lines("k", 250)}, {obj: lines("small", 10)}}, []int64{100, 75, 75, 10}},
+		{"packed, then ranges", PackOptions{ChunkBytes: 100, MaxObjectsPerChunk: 1000},
+			append(same(4, 40), packInput{obj: lines("k", 250)}), []int64{80, 100, 75, 75, 80}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			chunks := runPacker(t, tt.opts, tt.inputs)
+			checkChunks(t, tt.opts, tt.inputs, chunks)
+			var got []int64
+			for _, c := range chunks {
+				got = append(got, c.Bytes)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("chunk bytes %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestNewPackerOptions(t *testing.T) {
 	tests := []struct {
 		name    string
