@@ -175,7 +175,9 @@ func (e *Engine) advance(ctx context.Context, js *jobState, opts advanceOptions)
 	opts.leased = true
 	finished, err := e.settleDead(ctx, js)
 	if err != nil {
-		e.log.Warn("checking markers failed", "job", job, "err", err)
+		if !errors.Is(err, errRedriven) { // tasks settled again: they run
+			e.log.Warn("checking markers failed", "job", job, "err", err)
+		}
 		return Advanced{Queue: stats}, nil
 	}
 	if !finished {
@@ -194,6 +196,9 @@ func (e *Engine) commitStep(ctx context.Context, js *jobState, rec *manifest.Com
 	res, err := e.commitOrVerify(ctx, js, rec, opts.start, opts.leased)
 	if errors.Is(err, errCommitBusy) {
 		return Advanced{Busy: true, Result: res}, nil
+	}
+	if errors.Is(err, errRedriven) {
+		return Advanced{Result: res}, nil // tasks settled again: they run
 	}
 	return Advanced{Done: true, Result: res}, err
 }
@@ -342,6 +347,9 @@ func (e *Engine) commitOrVerify(ctx context.Context, js *jobState, rec *manifest
 		}
 		var err error
 		rec, err = e.Commit(ctx, js, wall)
+		if errors.Is(err, errRedriven) {
+			return Result{Job: job, State: StateRunning, Chunks: js.m.Chunks, Output: js.m.Spec.Output}, err
+		}
 		var jc *JobCancelledError
 		if errors.As(err, &jc) {
 			e.dropCancelled(ctx, job, js.m.Spec.Output)
@@ -414,6 +422,12 @@ func (e *Engine) settleMissing(ctx context.Context, js *jobState, missing []stri
 	if len(missing) == 0 {
 		return true, nil
 	}
+	// Read before the dead letters: a redrive between the two makes the
+	// failed markers written below stale (generation.go).
+	gen, err := e.redriveGeneration(ctx, js)
+	if err != nil {
+		return false, err
+	}
 	dead, err := e.cfg.Admin.DeadLetters(ctx, js.job)
 	if err != nil {
 		return false, err
@@ -423,7 +437,6 @@ func (e *Engine) settleMissing(ctx context.Context, js *jobState, missing []stri
 		reasons[d.Chunk] = d
 	}
 	var lost []string
-	var written []writtenMarker
 	for _, c := range missing {
 		d, ok := reasons[c]
 		if !ok {
@@ -434,19 +447,11 @@ func (e *Engine) settleMissing(ctx context.Context, js *jobState, missing []stri
 		if reason == "" {
 			reason = "dead-lettered by the queue"
 		}
-		w, err := e.createFailedMarker(ctx, js, &manifest.ChunkMarker{Version: manifest.Version, Job: js.job, Chunk: c,
-			State: manifest.MarkerFailed, Reason: reason, Finished: time.Now().UTC(), Attempts: d.Deliveries})
-		if err != nil {
+		if err := e.createFailedMarker(ctx, js, &manifest.ChunkMarker{Version: manifest.Version, Job: js.job, Chunk: c,
+			State: manifest.MarkerFailed, Reason: reason, Finished: time.Now().UTC(), Attempts: d.Deliveries,
+			Generation: gen}); err != nil {
 			return false, err
 		}
-		if w != nil {
-			written = append(written, *w)
-		}
-	}
-	// A redrive may have run since DeadLetters above: its rerun tasks
-	// are left to run.
-	if dropped, err := e.dropStaleFailedMarkers(ctx, js, written); err != nil || dropped > 0 {
-		return false, err
 	}
 	if len(lost) > 0 {
 		spec := js.queueSpec()

@@ -3,7 +3,6 @@ package fanout
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -42,18 +41,9 @@ func (e *Engine) publish(ctx context.Context, js *jobState, lease Lease, key, st
 	}
 	if !won {
 		e.discardAttempt(ctx, js, staging, m.Files, m.RejectedFiles)
-		// A failed marker in the way of an attempt that held its lease
-		// until now may be one written after a redrive, about to be
-		// removed again (dropStaleFailedMarkers): acked here, the task
-		// would be done in the queue and have no marker once it goes.
-		// The attempt fails for a retry instead; its next delivery skips
-		// the task if the marker stays.
-		if body, err := readAll(ctx, js.out, key, 256<<20); err == nil {
-			if old, err := manifest.DecodeMarker(body); err == nil && old.State == manifest.MarkerFailed {
-				return false, fmt.Errorf("task %s: a failed marker is in the way of its result; retrying", m.Chunk)
-			}
-		}
-		// Another attempt finished first.
+		// Another attempt finished first, or the task failed for good
+		// under the job's current redrive generation (a failed marker
+		// from before a redrive was replaced: createMarkerTag).
 		stats.Skipped.Add(1)
 		ev.Outcome = OutcomeSkipped
 		return false, nil

@@ -215,9 +215,13 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	if err != nil {
 		return nil, err
 	}
+	stale := staleFailures{e: e, js: js}
 	err = e.walkMarkers(ctx, js, js.m.Chunks, manifest.ChunkID,
 		func(id string) string { return js.layout.MarkerKey(js.job, id) },
 		func(m *manifest.ChunkMarker) error {
+			if s, err := stale.stale(ctx, m); err != nil || s {
+				return err // from before a redrive: its chunk runs again
+			}
 			accountMarker(rec, m)
 			if m.State == manifest.MarkerFailed {
 				rec.Failed = append(rec.Failed, manifest.FailedChunk{Chunk: m.Chunk, Reason: m.Reason})
@@ -238,6 +242,9 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	if err != nil {
 		return nil, err
 	}
+	if err := stale.settle(ctx); err != nil {
+		return nil, err
+	}
 	allowed, err := manifest.ParseMaxFailed(js.m.Spec.MaxFailed, js.m.Chunks)
 	if err != nil {
 		return nil, functions.Permanent(err)
@@ -256,7 +263,11 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	if js.m.Reducers > 0 {
 		// The reduce tasks' files are the job's output; none may fail.
 		var failed []manifest.FailedChunk
+		stale := staleFailures{e: e, js: js}
 		err := e.walkReduceMarkers(ctx, js, func(m *manifest.ChunkMarker) error {
+			if s, err := stale.stale(ctx, m); err != nil || s {
+				return err // from before a redrive: the task runs again
+			}
 			accountMarker(rec, m)
 			if m.State != manifest.MarkerDone {
 				failed = append(failed, manifest.FailedChunk{Chunk: m.Chunk, Reason: m.Reason})
@@ -268,6 +279,9 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 			return nil
 		})
 		if err != nil {
+			return nil, err
+		}
+		if err := stale.settle(ctx); err != nil {
 			return nil, err
 		}
 		rec.S3Requests += int64(js.m.Reducers) * int64(js.m.Chunks) // each reads every map chunk's shuffle file

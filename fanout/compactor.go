@@ -275,12 +275,12 @@ func (e *Engine) processCompact(ctx context.Context, js *jobState, lease Lease, 
 		return functions.Permanent(fmt.Errorf("job %s: compaction plan %s has no task %s", js.job, planID, lease.Chunk))
 	}
 	markerKey := js.layout.CompactMarkerKey(js.job, planID, lease.Chunk)
-	if _, err := js.out.Stat(ctx, markerKey); err == nil {
+	if has, err := e.hasMarker(ctx, js, markerKey); err != nil {
+		return err
+	} else if has { // a failed marker from before a redrive does not count
 		stats.Skipped.Add(1)
 		ev.Outcome = OutcomeSkipped
 		return nil
-	} else if !errors.Is(err, objstore.ErrNotFound) {
-		return err
 	}
 	task := plan.Tasks[idx]
 	staging := attemptPrefix(js, lease)

@@ -33,7 +33,10 @@
 //     claimed is acked without running.
 //  6. Fail: a function error is reported to the queue, which retries with
 //     jittered backoff or dead-letters the chunk; a dead chunk gets a failed
-//     marker with the reason, so the bucket knows it too.
+//     marker with the reason, so the bucket knows it too, and the job's
+//     redrive generation its writer read before it asked the queue: a
+//     redrive raises the generation, and a failed marker of an older one
+//     counts as none (generation.go).
 //  7. Compact (compactor.go): a map-only job with a target file size
 //     merges each partition's small files into files of about the target
 //     in compaction tasks, enqueued once every map chunk has a marker and
@@ -67,6 +70,7 @@
 //	<out>/_fanout/<job>/compact/<plan>/<task>.json    compaction task markers
 //	<out>/_fanout/<job>/_COMMITTED                    the commit record
 //	<out>/_fanout/<job>/_CANCELLED                    the cancel record (cancel.go)
+//	<out>/_fanout/<job>/_REDRIVEN                     the job's redrive generation (generation.go)
 //	<out>/_fanout/<job>/_REMOVED                      gc's tombstone of a job that lost the output (gc.go)
 //	<out>/_fanout/OWNER                                the output's owner job (owner.go)
 //	<out>/<col>=<value>/part-<job>-<chunk>-<n>.<ext>   committed data (before the commit: open uploads of these keys, on S3)

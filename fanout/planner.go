@@ -857,22 +857,28 @@ func (e *Engine) readManifest(ctx context.Context, b objstore.Bucket, layout man
 
 // readAll reads a small object whole, refusing one larger than limit.
 func readAll(ctx context.Context, b objstore.Bucket, key string, limit int64) ([]byte, error) {
+	body, _, err := readAllTag(ctx, b, key, limit)
+	return body, err
+}
+
+// readAllTag is readAll that also returns the ETag of the version read.
+func readAllTag(ctx context.Context, b objstore.Bucket, key string, limit int64) ([]byte, string, error) {
 	rc, info, err := b.Get(ctx, key, &objstore.GetOptions{Length: -1})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer rc.Close()
 	if info.Size > limit {
-		return nil, fmt.Errorf("%s is %d bytes, more than the %d expected", key, info.Size, limit)
+		return nil, "", fmt.Errorf("%s is %d bytes, more than the %d expected", key, info.Size, limit)
 	}
 	// Read into the object's size at once: io.ReadAll's doubling held up
 	// to twice a manifest shard's bytes, in each worker of the scale
 	// simulation that moved on to a new shard.
 	buf := bytes.NewBuffer(make([]byte, 0, max(0, info.Size)+bytes.MinRead))
 	if _, err := buf.ReadFrom(io.LimitReader(rc, limit+1)); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", key, err)
+		return nil, "", fmt.Errorf("reading %s: %w", key, err)
 	}
-	return buf.Bytes(), nil
+	return buf.Bytes(), info.ETag, nil
 }
 
 // checkOutputFormat fails early when the output format cannot hold the

@@ -29,12 +29,14 @@ type RedriveInfo struct {
 }
 
 // Redrive runs the failed chunks of a job that has not committed again,
-// and only them: the queue forgets the job, their failed markers are
-// deleted (and for an aggregating job the reduce stage's shuffle index
-// and markers, so that it runs again over every map chunk), and the queue
-// is rebuilt from the bucket: every chunk without a marker is enqueued.
-// Chunks that finished keep their markers and output. Workers then run
-// the chunks and Wait commits the job.
+// and only them: the queue forgets the job, the job's redrive generation
+// goes up, which makes every failed marker there is stale (for an
+// aggregating job the reduce stage's shuffle index and markers go too, so
+// that it runs again over every map chunk), and the queue is rebuilt from
+// the bucket: every chunk without a marker or with a stale failed one is
+// enqueued. Chunks that finished keep their markers and output. Workers
+// then run the chunks, their markers replace the stale ones, and Wait
+// commits the job.
 //
 // Run it once the job has failed (its driver reported the failure and
 // returned), after fixing what made the chunks fail. A committed job cannot
@@ -74,7 +76,40 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (RedriveInfo, 
 		}
 		return info, functions.Permanent(&OutputOwnedError{Output: js.m.Spec.Output, Job: job, Owner: other.Job, State: state, AtCommit: true})
 	}
-	failed, err := e.failedChunks(ctx, js, js.layout.MarkerPrefix(js.job), func(key string) bool {
+	if dead, err := e.cfg.Admin.DeadLetters(ctx, job); err == nil {
+		info.Redriven = len(dead)
+	} else if !errors.Is(err, ErrUnknownJob) {
+		return info, fmt.Errorf("redrive: %w", err)
+	}
+	// The queue forgets the job first, and is then rebuilt from the
+	// bucket, as after a Redis restart. Moving its dead letters back
+	// instead does not converge:
+	//   - a chunk still a dead letter gets a failed marker from any
+	//     process settling the job meanwhile (settleMissing writes one for
+	//     every dead letter without a marker);
+	//   - a dead chunk whose backup twin wrote a done marker would run
+	//     again for nothing: rebuilt from the bucket, only chunks without
+	//     a marker, or with a failed one, are enqueued;
+	//   - reduce tasks that succeeded sit in the queue's done set, where
+	//     enqueueing them again does nothing: their markers go below, and
+	//     a queue without the job takes them as new once the reduce stage
+	//     is prepared again.
+	// Forgetting is safe: the queue holds hints only. Attempts still
+	// running lose their leases and stop; whatever they publish is
+	// fenced by the create-only markers.
+	if err := e.cfg.Admin.Finish(ctx, job); err != nil {
+		return info, fmt.Errorf("redrive: %w", err)
+	}
+	// Then the generation goes up, before any task runs again: every
+	// failed marker of an older one is stale, including one whose writer
+	// saw its chunk dead before the Finish above and writes it only now,
+	// after the failed markers were read below (generation.go). None is
+	// deleted: the rerun's marker replaces it.
+	gen, err := e.raiseGeneration(ctx, js)
+	if err != nil {
+		return info, fmt.Errorf("redrive: %w", err)
+	}
+	failed, err := e.failedChunks(ctx, js, gen, js.layout.MarkerPrefix(js.job), func(key string) bool {
 		_, ok := js.layout.ChunkFromMarkerKey(js.job, key)
 		return ok
 	})
@@ -93,7 +128,7 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (RedriveInfo, 
 	if js.m.Reducers > 0 || js.compacts() {
 		if id, err := stageID(ctx, js); err == nil {
 			prefix := stagePrefix(id)
-			if failedReduce, err = e.failedChunks(ctx, js, prefix, func(key string) bool {
+			if failedReduce, err = e.failedChunks(ctx, js, gen, prefix, func(key string) bool {
 				return strings.HasSuffix(key, ".json") && !strings.Contains(strings.TrimPrefix(key, prefix), "/")
 			}); err != nil {
 				return info, err
@@ -102,51 +137,16 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (RedriveInfo, 
 			return info, err
 		}
 	}
-	if dead, err := e.cfg.Admin.DeadLetters(ctx, job); err == nil {
-		info.Redriven = len(dead)
-	} else if !errors.Is(err, ErrUnknownJob) {
-		return info, fmt.Errorf("redrive: %w", err)
-	}
-	// The queue forgets the job before any marker goes, and is then
-	// rebuilt from the bucket, as after a Redis restart. Moving its dead
-	// letters back instead does not converge:
-	//   - a failed marker deleted while the chunk is still a dead letter
-	//     is written again by any process settling the job meanwhile
-	//     (settleMissing writes one for every dead letter without a
-	//     marker); deleted after the chunk went back to pending, a worker
-	//     may claim it first, lose its marker write to the failed marker
-	//     and ack it, and the chunk is then done in the queue with no
-	//     marker once the failed one goes. A queue that does not know the
-	//     job has no dead letters to settle and no chunk to hand out;
-	//   - a dead chunk whose backup twin wrote a done marker would run
-	//     again for nothing: rebuilt from the bucket, only chunks without
-	//     a marker are enqueued;
-	//   - reduce tasks that succeeded sit in the queue's done set, where
-	//     enqueueing them again does nothing: their markers go below, and
-	//     a queue without the job takes them as new once the reduce stage
-	//     is prepared again.
-	// Forgetting is safe: the queue holds hints only. Attempts still
-	// running lose their leases and stop; whatever they publish is
-	// fenced by the create-only markers.
-	if err := e.cfg.Admin.Finish(ctx, job); err != nil {
-		return info, fmt.Errorf("redrive: %w", err)
-	}
-	keys := make([]string, len(failed))
-	for i, c := range failed {
-		keys[i] = js.layout.MarkerKey(js.job, c)
-	}
-	if err := objstore.DeleteKeys(ctx, js.out, keys); err != nil {
-		return info, fmt.Errorf("redrive: deleting failed markers: %w", err)
-	}
-	info.Chunks = append(failed, failedReduce...)
+	info.Chunks = slices.Concat(failed, failedReduce)
 	if js.m.Reducers > 0 {
 		// The reduce stage starts over from the map markers as they will
 		// be: its shuffle index and reduce markers (failed ones included)
 		// go, so that rerun map chunks are merged and their records
 		// counted. Nothing of the job is published before its commit. A
 		// reduce attempt still running from before publishes its marker
-		// under the old index's ID, where the commit never looks
-		// (readReduceMarkers).
+		// under the old index's ID, where the commit does not look unless
+		// the new index is the same (then its result is as good; a failed
+		// marker of it is stale by its generation).
 		if err := e.restartReduce(ctx, js); err != nil {
 			return info, fmt.Errorf("redrive: %w", err)
 		}
@@ -163,14 +163,26 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (RedriveInfo, 
 	if js, err = e.openJob(ctx, outURL, job); err != nil {
 		return info, err
 	}
-	info.Enqueued, err = e.enqueueMissing(ctx, js)
-	return info, err
+	if info.Enqueued, err = e.enqueueMissing(ctx, js); err != nil {
+		return info, err
+	}
+	// The failed chunks keep their (now stale) markers: enqueueMissing
+	// left them out.
+	spec := js.queueSpec()
+	for i := 0; i < len(failed); i += 1000 {
+		if err := e.cfg.Queue.Enqueue(ctx, spec, failed[i:min(i+1000, len(failed))]); err != nil {
+			return info, fmt.Errorf("enqueueing job %s: %w", job, err)
+		}
+	}
+	info.Enqueued += len(failed)
+	return info, nil
 }
 
 // failedChunks reads every marker under prefix (the job's map or reduce
 // markers; isMarker tells a marker's key from other keys there) and
-// returns the tasks whose marker says failed, sorted.
-func (e *Engine) failedChunks(ctx context.Context, js *jobState, prefix string, isMarker func(key string) bool) ([]string, error) {
+// returns the tasks whose failed marker is of an older generation than
+// gen, sorted.
+func (e *Engine) failedChunks(ctx context.Context, js *jobState, gen int64, prefix string, isMarker func(key string) bool) ([]string, error) {
 	var (
 		mu     sync.Mutex
 		failed []string
@@ -197,7 +209,7 @@ func (e *Engine) failedChunks(ctx context.Context, js *jobState, prefix string, 
 			if err != nil {
 				return fmt.Errorf("marker %s: %w", info.Key, err)
 			}
-			if m.State == manifest.MarkerFailed {
+			if m.StaleFailure(gen) {
 				mu.Lock()
 				failed = append(failed, m.Chunk)
 				mu.Unlock()

@@ -105,27 +105,30 @@ func TestRedriveAfterAReduceTaskFailed(t *testing.T) {
 	checkWordCounts(t, r, "out/", res.Job, want)
 }
 
-// afterDelete runs a hook after each successful Delete.
-type afterDelete struct {
+// afterPut runs a hook after each successful Put.
+type afterPut struct {
 	objstore.Bucket
 	keepUploads
 	after func(key string)
 }
 
-func (s *afterDelete) Delete(ctx context.Context, key string) error {
-	err := s.Bucket.Delete(ctx, key)
+func (s *afterPut) Put(ctx context.Context, key string, rd io.Reader, opts *objstore.PutOptions) (objstore.ObjectInfo, error) {
+	info, err := s.Bucket.Put(ctx, key, rd, opts)
 	if err == nil {
 		s.after(key)
 	}
-	return err
+	return info, err
 }
 
 // TestRedriveRacingASettle runs another process's settle of the job
-// right after the redrive deleted a failed marker. Before, the chunk was
-// still a dead letter then, so the settle wrote its failed marker again,
-// and the rerun lost its marker write to it: the job failed again. Now
-// the queue has forgotten the job first: the settle finds no dead letter,
-// and the job commits with every record once.
+// right after the redrive raised the job's redrive generation. Before
+// generations, when the redrive deleted the failed marker while the chunk
+// was still a dead letter, the settle wrote it again and the rerun lost
+// its marker write to it: the job failed again. Now the queue has
+// forgotten the job first (the settle finds no dead letter and rebuilds
+// the queue from the bucket, leaving out the chunk with a failed marker),
+// the redrive enqueues the failed chunk, the rerun's marker replaces the
+// stale failed one, and the job commits with every record once.
 func TestRedriveRacingASettle(t *testing.T) {
 	r := newFaultRig(t, 4, 100)
 	var poisoned atomic.Bool
@@ -146,8 +149,8 @@ func TestRedriveRacingASettle(t *testing.T) {
 	other := r.engine(engineOptions{name: "other", functions: reg})
 	var settled atomic.Int64
 	redriver := r.engine(engineOptions{name: "redriver", functions: reg, store: func(b objstore.Bucket) objstore.Bucket {
-		return &afterDelete{Bucket: b, keepUploads: uploadsOf(b), after: func(key string) {
-			if strings.HasSuffix(key, "/chunks/"+manifest.ChunkSpread(jf.Failed[0].Chunk)+"/"+jf.Failed[0].Chunk+".json") {
+		return &afterPut{Bucket: b, keepUploads: uploadsOf(b), after: func(key string) {
+			if strings.HasSuffix(key, "/"+res.Job+"/_REDRIVEN") {
 				// Another process looks at the job now.
 				if _, err := other.TryCommit(context.Background(), spec.Output, res.Job); err != nil {
 					t.Errorf("the other process's look: %v", err)
@@ -160,7 +163,7 @@ func TestRedriveRacingASettle(t *testing.T) {
 		t.Fatal(err)
 	}
 	if settled.Load() != 1 {
-		t.Fatal("the redrive deleted no failed marker")
+		t.Fatal("the redrive raised no generation")
 	}
 	res, err = redriver.Wait(context.Background(), spec.Output, res.Job, fanout.RunOptions{Workers: 2})
 	if err != nil || res.State != fanout.StateCommitted {
@@ -475,29 +478,31 @@ func (s *holdPut) Put(ctx context.Context, key string, rd io.Reader, opts *objst
 	return info, err
 }
 
-// TestFailedMarkerFromBeforeARedriveDoesNotFailTheJob holds a worker
-// whose Queue.Fail dead-lettered a chunk just before it writes the
-// chunk's failed marker. Meanwhile a settle writes that marker (the chunk
-// is a dead letter), the job fails, and a redrive deletes the marker and
-// enqueues the chunk again; then the held write lands. Before, that
-// stale failed marker took the chunk's place: the rerun lost its marker
-// write to it and the job failed again with the old reason. Now the
-// worker sees that the queue no longer holds the chunk as dead, removes
-// its marker, and the job commits with every record once.
-func TestFailedMarkerFromBeforeARedriveDoesNotFailTheJob(t *testing.T) {
-	r := newFaultRig(t, 4, 100)
-	var poisoned atomic.Bool
-	poisoned.Store(true)
-	reg := registryWith(copyFn{hook: func(_ context.Context, first *functions.Record) error {
-		if poisoned.Load() && first.Object == "in/part-02.jsonl" {
-			return functions.Permanent(errors.New("poison"))
-		}
-		return nil
-	}})
+// staleWriter is a worker engine whose attempt at a poisoned chunk was
+// dead-lettered by its Queue.Fail and is held just before it writes the
+// chunk's failed marker (the stale write of the tests below).
+type staleWriter struct {
+	job, key string
+	hold     *holdPut
+	settled  chan struct{} // the held attempt settled (its Observe)
+}
+
+// release lets the held failed-marker write go and returns its error.
+func (w *staleWriter) release() error {
+	close(w.hold.release)
+	return <-w.hold.landed
+}
+
+// startStaleWriter submits spec with engine "a", whose one worker slot
+// runs until its attempt at the poisoned chunk is dead and its failed
+// marker write is held.
+func startStaleWriter(t *testing.T, r *faultRig, reg *functions.Registry, spec manifest.JobSpec) *staleWriter {
+	t.Helper()
 	spy := deadSpy{dead: make(chan string, 1)}
 	var deadChunk atomic.Value
 	deadChunk.Store("")
-	hold := &holdPut{held: make(chan string, 1), release: make(chan struct{}), landed: make(chan error, 1),
+	w := &staleWriter{settled: make(chan struct{})}
+	w.hold = &holdPut{held: make(chan string, 1), release: make(chan struct{}), landed: make(chan error, 1),
 		hold: func(key string) bool {
 			c := deadChunk.Load().(string)
 			if c == "" {
@@ -513,49 +518,176 @@ func TestFailedMarkerFromBeforeARedriveDoesNotFailTheJob(t *testing.T) {
 	a := r.engine(engineOptions{name: "a", functions: reg,
 		queue: func(q fanout.Queue) fanout.Queue { spy.Queue = q; return spy },
 		store: func(b objstore.Bucket) objstore.Bucket {
-			hold.Bucket, hold.keepUploads = b, uploadsOf(b)
-			return hold
+			w.hold.Bucket, w.hold.keepUploads = b, uploadsOf(b)
+			return w.hold
 		}})
-	spec := r.spec("out/", 10*time.Second, "copy")
 	info, err := a.Submit(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	work(t, a, info.Job, 1, nil) // one slot: it is held, and runs nothing else meanwhile
-	var key string
+	w.job = info.Job
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var once atomic.Bool
+	go func() {
+		// One slot: it is held, and runs nothing else meanwhile.
+		done <- a.Work(ctx, fanout.WorkOptions{Concurrency: 1, Job: info.Job, Grace: time.Second, IdlePoll: 50 * time.Millisecond,
+			Observe: func(ev fanout.ChunkEvent) {
+				if ev.Outcome == fanout.OutcomeFailed && ev.Chunk == deadChunk.Load().(string) && once.CompareAndSwap(false, true) {
+					close(w.settled)
+				}
+			}})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Work: %v", err)
+		}
+	})
 	select {
-	case key = <-hold.held:
+	case w.key = <-w.hold.held:
 	case <-time.After(60 * time.Second):
 		t.Fatal("no worker reached the failed marker of its dead chunk")
 	}
+	return w
+}
+
+// finishHook runs a hook (once) before the queue forgets a job.
+type finishHook struct {
+	fanout.QueueAdmin
+	once   atomic.Bool
+	before func()
+}
+
+func (a *finishHook) Finish(ctx context.Context, job string) error {
+	if a.once.CompareAndSwap(false, true) {
+		a.before()
+	}
+	return a.QueueAdmin.Finish(ctx, job)
+}
+
+// TestStaleFailedMarkerAfterARedrive holds a worker whose Queue.Fail
+// dead-lettered a chunk just before it writes the chunk's failed marker,
+// redrives the job (the chunk's cause fixed), and lets that write land at
+// each point of the redrive and the rerun:
+//   - during the redrive, before the queue forgets the job (and, in the
+//     code before redrive generations, after the redrive listed the
+//     failed markers, with the worker's check that its chunk was still
+//     dead done before the queue forgot it): the marker then took the
+//     chunk's place, the redrive did not enqueue it, and the job failed
+//     again with the old reason;
+//   - after the redrive, before the rerun;
+//   - after the rerun published and the job committed.
+//
+// The marker carries the generation its writer read before its
+// Queue.Fail, older than the redrive's: it is stale wherever it lands,
+// the rerun's marker replaces it, and the job commits with every record
+// once (the oracle); the chunk's marker is the rerun's done marker.
+func TestStaleFailedMarkerAfterARedrive(t *testing.T) {
+	for _, when := range []string{"during the redrive", "before the rerun", "after the commit"} {
+		t.Run(strings.ReplaceAll(when, " ", "_"), func(t *testing.T) {
+			r := newFaultRig(t, 4, 100)
+			var poisoned atomic.Bool
+			poisoned.Store(true)
+			reg := registryWith(copyFn{hook: func(_ context.Context, first *functions.Record) error {
+				if poisoned.Load() && first.Object == "in/part-02.jsonl" {
+					return functions.Permanent(errors.New("poison"))
+				}
+				return nil
+			}})
+			spec := r.spec("out/", 10*time.Second, "copy")
+			w := startStaleWriter(t, r, reg, spec)
+			poisoned.Store(false)
+			var landed error
+			admin := func(a fanout.QueueAdmin) fanout.QueueAdmin { return a }
+			if when == "during the redrive" {
+				admin = func(a fanout.QueueAdmin) fanout.QueueAdmin {
+					return &finishHook{QueueAdmin: a, before: func() {
+						// The chunk is still dead in the queue: the held
+						// worker writes its marker and settles.
+						landed = w.release()
+						<-w.settled
+					}}
+				}
+			}
+			ri, err := r.engine(engineOptions{name: "redriver", functions: reg, admin: admin}).Redrive(context.Background(), spec.Output, w.job)
+			if err != nil {
+				t.Fatalf("redrive: %v", err)
+			}
+			if when == "during the redrive" && landed != nil {
+				t.Fatalf("the held failed marker did not land: %v", landed)
+			}
+			if when == "before the rerun" {
+				if err := w.release(); err != nil {
+					t.Fatalf("the held failed marker did not land: %v", err)
+				}
+				<-w.settled
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			res, err := r.engine(engineOptions{name: "after", functions: reg}).Wait(ctx, spec.Output, w.job, fanout.RunOptions{Workers: 2})
+			if err != nil || res.State != fanout.StateCommitted || len(res.Failed) != 0 {
+				t.Fatalf("after redrive (%+v): %v, %+v; want committed, nothing failed", ri, err, res)
+			}
+			if when == "after the commit" {
+				if err := w.release(); !errors.Is(err, objstore.ErrPrecondition) {
+					t.Fatalf("the held failed marker's write after the commit: got %v, want %v", err, objstore.ErrPrecondition)
+				}
+				<-w.settled
+			}
+			if m, err := readMarker(r, w.key); err != nil || m.State != manifest.MarkerDone {
+				t.Errorf("the chunk's marker: %+v, %v; want the rerun's done marker", m, err)
+			}
+			r.check("out/", w.job)
+		})
+	}
+}
+
+// TestFailedMarkerFromBeforeARedriveDoesNotFailTheJob holds a worker
+// whose Queue.Fail dead-lettered a chunk just before it writes the
+// chunk's failed marker. Meanwhile a settle writes that marker (the chunk
+// is a dead letter), the job fails, and a redrive enqueues the chunk
+// again; then the held write goes: it finds the settle's marker in the
+// way, of its own generation, and leaves it. The rerun's done marker
+// replaces the stale failed marker and the job commits with every record
+// once.
+func TestFailedMarkerFromBeforeARedriveDoesNotFailTheJob(t *testing.T) {
+	r := newFaultRig(t, 4, 100)
+	var poisoned atomic.Bool
+	poisoned.Store(true)
+	reg := registryWith(copyFn{hook: func(_ context.Context, first *functions.Record) error {
+		if poisoned.Load() && first.Object == "in/part-02.jsonl" {
+			return functions.Permanent(errors.New("poison"))
+		}
+		return nil
+	}})
+	spec := r.spec("out/", 10*time.Second, "copy")
+	w := startStaleWriter(t, r, reg, spec)
 	// Another process settles the job: the chunk is a dead letter, so it
 	// writes the failed marker itself and the job fails.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := r.engine(engineOptions{name: "driver", functions: reg}).Wait(ctx, spec.Output, info.Job, fanout.RunOptions{Workers: 1})
+	res, err := r.engine(engineOptions{name: "driver", functions: reg}).Wait(ctx, spec.Output, w.job, fanout.RunOptions{Workers: 1})
 	var jf *fanout.JobFailedError
-	if !errors.As(err, &jf) || len(jf.Failed) != 1 || !r.exists(key) {
-		t.Fatalf("got %v, %+v; want the job failed on the dead chunk, its marker %s written", err, res, key)
+	if !errors.As(err, &jf) || len(jf.Failed) != 1 || !r.exists(w.key) {
+		t.Fatalf("got %v, %+v; want the job failed on the dead chunk, its marker %s written", err, res, w.key)
 	}
 	poisoned.Store(false)
-	if ri, err := r.engine(engineOptions{name: "redriver", functions: reg}).Redrive(context.Background(), spec.Output, info.Job); err != nil || len(ri.Chunks) != 1 {
+	if ri, err := r.engine(engineOptions{name: "redriver", functions: reg}).Redrive(context.Background(), spec.Output, w.job); err != nil || len(ri.Chunks) != 1 {
 		t.Fatalf("redrive: %v, %+v", err, ri)
 	}
-	close(hold.release)
-	if err := <-hold.landed; err != nil {
-		t.Fatalf("the held failed marker did not land: %v", err)
+	if err := w.release(); !errors.Is(err, objstore.ErrPrecondition) {
+		t.Fatalf("the held failed marker's write: got %v, want %v (the settle's marker is there)", err, objstore.ErrPrecondition)
 	}
-	// The held worker settles its attempt after the write: its marker goes,
-	// or the rerun's done marker takes the key.
-	localstack.Poll(t, 60*time.Second, "the stale failed marker to go", func() bool {
-		m, err := readMarker(r, key)
-		return errors.Is(err, objstore.ErrNotFound) || (err == nil && m.State == manifest.MarkerDone)
-	})
-	res, err = r.engine(engineOptions{name: "after", functions: reg}).Wait(ctx, spec.Output, info.Job, fanout.RunOptions{Workers: 2})
+	<-w.settled
+	res, err = r.engine(engineOptions{name: "after", functions: reg}).Wait(ctx, spec.Output, w.job, fanout.RunOptions{Workers: 2})
 	if err != nil || res.State != fanout.StateCommitted || len(res.Failed) != 0 {
 		t.Fatalf("after redrive: %v, %+v; want committed, nothing failed", err, res)
 	}
-	r.check("out/", info.Job)
+	if m, err := readMarker(r, w.key); err != nil || m.State != manifest.MarkerDone {
+		t.Errorf("the chunk's marker: %+v, %v; want the rerun's done marker", m, err)
+	}
+	r.check("out/", w.job)
 }
 
 // readMarker reads the marker at key of the rig's bucket.

@@ -105,7 +105,9 @@ func (e *Engine) restartReduce(ctx context.Context, js *jobState) error {
 // whose object is key: it reports exists when key is there already;
 // otherwise it calls each with every done map marker, a page at a time
 // (walkMarkers), counts the failed ones on the way, and reports tooMany
-// when more map chunks failed than the job tolerates.
+// when more map chunks failed than the job tolerates. Failed markers from
+// before a redrive make it settle their chunks again and return
+// errRedriven (generation.go).
 func (e *Engine) walkDoneMapMarkers(ctx context.Context, js *jobState, key string, each func(*manifest.ChunkMarker) error) (exists, tooMany bool, err error) {
 	if _, err := js.out.Stat(ctx, key); err == nil {
 		return true, false, nil
@@ -117,15 +119,22 @@ func (e *Engine) walkDoneMapMarkers(ctx context.Context, js *jobState, key strin
 		return false, false, functions.Permanent(err)
 	}
 	failed := 0
+	stale := staleFailures{e: e, js: js}
 	err = e.walkMarkers(ctx, js, js.m.Chunks, manifest.ChunkID, func(id string) string { return js.layout.MarkerKey(js.job, id) },
 		func(m *manifest.ChunkMarker) error {
 			if m.State != manifest.MarkerDone {
+				if s, err := stale.stale(ctx, m); err != nil || s {
+					return err // from before a redrive: its chunk runs again
+				}
 				failed++
 				return nil
 			}
 			return each(m)
 		})
 	if err != nil {
+		return false, false, err
+	}
+	if err := stale.settle(ctx); err != nil {
 		return false, false, err
 	}
 	return false, failed > allowed, nil
@@ -182,12 +191,12 @@ func (e *Engine) processReduce(ctx context.Context, js *jobState, lease Lease, s
 	defer slice.Close()
 	// The marker names the index this attempt merges.
 	markerKey := js.layout.ReduceMarkerKey(js.job, shuffle, lease.Chunk)
-	if _, err := js.out.Stat(ctx, markerKey); err == nil {
+	if has, err := e.hasMarker(ctx, js, markerKey); err != nil {
+		return err
+	} else if has { // a failed marker from before a redrive does not count
 		stats.Skipped.Add(1)
 		ev.Outcome = OutcomeSkipped
 		return nil
-	} else if !errors.Is(err, objstore.ErrNotFound) {
-		return err
 	}
 	codec := rowCodec{schema: task.Output(), keys: red.KeyColumns()}
 	merger := newGroupMerger(codec, red)

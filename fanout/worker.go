@@ -420,6 +420,14 @@ func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err erro
 	permanent := functions.IsPermanent(err)
 	reason := e.Redact(err.Error())
 	e.log.Warn("chunk failed", "job", lease.Job, "chunk", lease.Chunk, "attempt", lease.Epoch, "permanent", permanent, "err", reason)
+	// The job's redrive generation, read before the queue says whether
+	// the task is dead: a redrive between the two makes this attempt's
+	// failed marker stale, wherever it lands (generation.go).
+	var gen int64
+	var generr error
+	if js != nil {
+		gen, generr = e.redriveGeneration(ctx, js)
+	}
 	out, ferr := e.cfg.Queue.Fail(ctx, lease, reason, permanent)
 	if ferr != nil {
 		if !errors.Is(ferr, ErrLeaseLost) {
@@ -428,11 +436,15 @@ func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err erro
 		return
 	}
 	if out.Dead && js != nil {
+		if generr != nil {
+			e.log.Warn("reading the redrive generation failed; the job's settle writes the failed marker from the dead letter", "chunk", lease.Chunk, "err", generr)
+			return nil
+		}
 		// The bucket holds the truth: a failed marker names the reason.
-		if err := e.writeFailedMarker(ctx, js, &manifest.ChunkMarker{
+		if err := e.createFailedMarker(ctx, js, &manifest.ChunkMarker{
 			Version: manifest.Version, Job: lease.Job, Chunk: lease.Chunk, Epoch: lease.Epoch, Worker: lease.Worker,
 			State: manifest.MarkerFailed, Reason: reason, Finished: time.Now().UTC(),
-			Attempts: lease.Deliveries,
+			Attempts: lease.Deliveries, Generation: gen,
 		}); err != nil {
 			e.log.Warn("writing the failed marker failed; the job's settle writes it from the dead letter", "chunk", lease.Chunk, "err", err)
 		}
@@ -440,112 +452,17 @@ func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err erro
 	return nil
 }
 
-// writeFailedMarker creates the failed marker m of a task the queue has
-// just dead-lettered and drops it again when a redrive came in between
-// (dropStaleFailedMarkers).
-func (e *Engine) writeFailedMarker(ctx context.Context, js *jobState, m *manifest.ChunkMarker) error {
-	w, err := e.createFailedMarker(ctx, js, m)
-	if err != nil || w == nil {
-		return err
-	}
-	_, err = e.dropStaleFailedMarkers(ctx, js, []writtenMarker{*w})
-	return err
-}
-
-// writtenMarker is a failed marker this process created.
-type writtenMarker struct{ key, etag, chunk string }
-
-// createFailedMarker creates the failed marker m create-only; nil when
-// another marker is there (or the task's plan or index is gone).
-func (e *Engine) createFailedMarker(ctx context.Context, js *jobState, m *manifest.ChunkMarker) (*writtenMarker, error) {
+// createFailedMarker creates the failed marker m create-only (replacing
+// one of an older redrive generation: createMarkerTag); it leaves any
+// other marker there (and writes nothing when the task's plan or index
+// is gone).
+func (e *Engine) createFailedMarker(ctx context.Context, js *jobState, m *manifest.ChunkMarker) error {
 	key, ok, err := e.markerKey(ctx, js, m)
 	if err != nil || !ok {
-		return nil, err
+		return err
 	}
-	etag, created, err := e.createMarkerTag(ctx, js, key, m)
-	if err != nil || !created {
-		return nil, err
-	}
-	return &writtenMarker{key: key, etag: etag, chunk: m.Chunk}, nil
-}
-
-// dropStaleFailedMarkers removes the failed markers of written whose
-// task the queue no longer holds as a dead letter. Whoever writes a
-// failed marker has seen the task dead in the queue (Queue.Fail,
-// DeadLetters) first, and a redrive may have run between the two: it
-// makes the queue forget the job, deletes the failed markers it found
-// and enqueues every task without a marker again. A failed marker
-// created after that would take the rerun's place (its done marker is
-// create-only) and fail the job again with the old reason. Checking the
-// queue after the write closes that: a redrive that ran before the check
-// made the queue forget the task's dead letter, one that runs after it
-// finds the marker and deletes it. A marker is kept when the job
-// committed (its markers are final) or when the key no longer holds it
-// (the rerun's marker took its place). A queue that lost the job (a
-// Redis restart) loses the markers too: their tasks run once more, as
-// any task without a marker does. It reports how many it removed.
-func (e *Engine) dropStaleFailedMarkers(ctx context.Context, js *jobState, written []writtenMarker) (int, error) {
-	if len(written) == 0 {
-		return 0, nil
-	}
-	isDead, err := e.areDead(ctx, js.job, written)
-	if err != nil && !errors.Is(err, ErrUnknownJob) {
-		return 0, nil // the queue does not answer: keep the markers, as before
-	}
-	var stale []writtenMarker
-	for i, w := range written {
-		if err != nil || !isDead[i] { // ErrUnknownJob: none is dead
-			stale = append(stale, w)
-		}
-	}
-	if len(stale) == 0 {
-		return 0, nil
-	}
-	if _, err := e.readCommit(ctx, js); !errors.Is(err, objstore.ErrNotFound) {
-		return 0, err // committed (nil): its markers are final
-	}
-	dropped := 0
-	for _, w := range stale {
-		rc, _, err := js.out.Get(ctx, w.key, &objstore.GetOptions{IfMatch: w.etag, Length: 1})
-		if errors.Is(err, objstore.ErrPrecondition) || errors.Is(err, objstore.ErrNotFound) {
-			continue // another marker took its place, or a redrive removed it
-		} else if err != nil {
-			return dropped, err
-		}
-		rc.Close()
-		e.log.Info("removing a failed marker written after a redrive", "job", js.job, "chunk", w.chunk)
-		if err := js.out.Delete(ctx, w.key); err != nil {
-			return dropped, err
-		}
-		dropped++
-	}
-	return dropped, nil
-}
-
-// areDead asks the queue which of written's tasks are dead-lettered: with
-// its DeadChecker when it has one (a look-up per task), else from the
-// list of the job's dead letters.
-func (e *Engine) areDead(ctx context.Context, job string, written []writtenMarker) ([]bool, error) {
-	chunks := make([]string, len(written))
-	for i, w := range written {
-		chunks[i] = w.chunk
-	}
-	if dc, ok := e.cfg.Admin.(DeadChecker); ok {
-		return dc.AreDead(ctx, job, chunks)
-	}
-	dead, err := e.cfg.Admin.DeadLetters(ctx, job)
-	if err != nil {
-		return nil, err
-	}
-	isDead := make(map[string]bool, len(dead))
-	for _, d := range dead {
-		isDead[d.Chunk] = true
-	}
-	out := make([]bool, len(chunks))
-	for i, c := range chunks {
-		out[i] = isDead[c]
-	}
-	return out, nil
+	_, _, err = e.createMarkerTag(ctx, js, key, m)
+	return err
 }
 
 // writeMarker creates a chunk or reduce task marker create-only and
@@ -594,25 +511,6 @@ func (e *Engine) createMarker(ctx context.Context, js *jobState, key string, m *
 	return created, err
 }
 
-// createMarkerTag is createMarker that also returns the created
-// marker's ETag.
-func (e *Engine) createMarkerTag(ctx context.Context, js *jobState, key string, m *manifest.ChunkMarker) (string, bool, error) {
-	m.Reason = e.Redact(m.Reason) // a dead letter's reason may come from a worker that knew other secrets
-	body, err := manifest.Encode(m)
-	if err != nil {
-		return "", false, err
-	}
-	info, err := js.out.Put(ctx, key, strings.NewReader(string(body)),
-		&objstore.PutOptions{IfNoneMatch: true, ContentType: "application/json", Size: int64(len(body))})
-	if errors.Is(err, objstore.ErrPrecondition) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, fmt.Errorf("writing marker of %s: %w", m.Chunk, err)
-	}
-	return info.ETag, true, nil
-}
-
 // processChunk runs the function over one chunk and publishes the result
 // by creating the chunk's marker. A nil error means the chunk has a marker
 // (this attempt's or an earlier one's).
@@ -631,12 +529,14 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 	// the request: were a marker there after all, the create-only marker
 	// write would lose and this attempt's files be removed.
 	if lease.Deliveries > 1 || lease.Failures > 0 {
-		if _, err := js.out.Stat(ctx, markerKey); err == nil {
+		// A failed marker from before a redrive does not count
+		// (generation.go): the task runs.
+		if has, err := e.hasMarker(ctx, js, markerKey); err != nil {
+			return err
+		} else if has {
 			stats.Skipped.Add(1)
 			ev.Outcome = OutcomeSkipped
 			return nil // a duplicate delivery: an earlier attempt won
-		} else if !errors.Is(err, objstore.ErrNotFound) {
-			return err
 		}
 	}
 	chunk, err := js.chunk(ctx, lease.Chunk)

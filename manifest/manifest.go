@@ -366,6 +366,12 @@ type ChunkMarker struct {
 	Attempts int               `json:"attempts,omitempty"`
 	// Backup is true when a backup attempt at the straggling chunk won.
 	Backup bool `json:"backup,omitempty"`
+	// Generation is, on a failed marker, the job's redrive generation
+	// (RedriveRecord) its writer read before it saw the task dead: a
+	// failed marker of an older generation than the job's is stale (the
+	// task was redriven since) and counts as no marker. Absent (markers
+	// written before generations existed): generation 0.
+	Generation int64 `json:"generation,omitempty"`
 	// MemoryMB is the Lambda function's memory when the attempt ran on
 	// AWS Lambda (for the GB-second estimate); zero elsewhere.
 	MemoryMB int `json:"memory_mb,omitempty"`

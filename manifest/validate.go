@@ -302,6 +302,8 @@ func (m *ChunkMarker) Validate() error {
 	switch {
 	case m.Epoch < 0:
 		return invalid(kind, fmt.Errorf("epoch %d is negative", m.Epoch))
+	case m.Generation < 0:
+		return invalid(kind, fmt.Errorf("generation %d is negative", m.Generation))
 	case m.RecordsIn < 0 || m.RecordsOut < 0 || m.BytesIn < 0:
 		return invalid(kind, fmt.Errorf("negative count (records in %d, records out %d, bytes in %d)", m.RecordsIn, m.RecordsOut, m.BytesIn))
 	case m.Attempts < 0:
