@@ -190,8 +190,10 @@ type AckClaimer interface {
 // Backup wake as many waiters as they made chunks claimable (a wake-up
 // not waited for is kept, a few at most, for the next waiter); a retry
 // whose backoff ends, or a lease a claim takes back, is found when the
-// wait times out. Optional (found by type assertion); redisqueue and
-// memqueue have it, and queuetest pins it.
+// wait times out. A waiter for any job (job empty, a worker serving every
+// job) is woken by Enqueue at least, a wake-up per chunk added: it waits
+// only as long as it would poll. Optional (found by type assertion);
+// redisqueue and memqueue have it, and queuetest pins it.
 type WorkWaiter interface {
 	// WaitForWork returns nil when woken or after timeout, whichever
 	// comes first, and ctx's error when ctx ends first. A nil return

@@ -33,7 +33,8 @@ type WorkOptions struct {
 	// A worker bound to one job (Job) on a queue that wakes waiters
 	// (WorkWaiter: redisqueue, memqueue) does not poll: it waits to be
 	// woken, for up to 2 s, and IdlePoll applies only while that wait
-	// fails.
+	// fails. A worker serving every job polls, but waits out each pause
+	// on the queue's wake-ups for any job, so that an enqueue ends it.
 	IdlePoll time.Duration
 	// ExitWhenIdle makes Work return once Claim finds no work (used by
 	// embedded runs and Lambda invocations).
@@ -184,6 +185,19 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 				} else if !loggedWait {
 					loggedWait = true
 					e.log.Warn("waiting for work failed; polling instead", "job", opts.Job, "err", err)
+				}
+			} else if ok {
+				// Serving every job: the wait is the poll's, but a new
+				// job's enqueue ends it at once (with two idle `fanout
+				// work` processes the first claims came 0-100 ms after
+				// the enqueue; the other ways work appears do not wake
+				// these waiters).
+				if err := w.WaitForWork(ctx, "", idle); err == nil || ctx.Err() != nil {
+					idle = min(idle*2, opts.IdlePoll)
+					continue
+				} else if !loggedWait {
+					loggedWait = true
+					e.log.Warn("waiting for work failed; polling instead", "err", err)
 				}
 			}
 			select {

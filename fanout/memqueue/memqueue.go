@@ -858,10 +858,14 @@ func (q *Queue) Backup(ctx context.Context, job, base string) (bool, error) {
 }
 
 // wake adds n wake-ups of job (at most fanout.MaxWakeups kept) and lets
-// its waiters go. The caller holds q.mu.
+// its waiters go, and as many of the waiters for any job (job ""). The
+// caller holds q.mu.
 func (q *Queue) wake(job string, n int) {
 	if n <= 0 {
 		return
+	}
+	if job != "" {
+		q.wake("", n)
 	}
 	w := q.wakes[job]
 	if w == nil {
@@ -876,7 +880,7 @@ func (q *Queue) wake(job string, n int) {
 }
 
 // WaitForWork implements fanout.WorkWaiter: it takes a wake-up of the
-// job, waiting for one for up to timeout.
+// job (of any job when job is empty), waiting for one for up to timeout.
 func (q *Queue) WaitForWork(ctx context.Context, job string, timeout time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err

@@ -141,6 +141,7 @@ func RunConformance(t *testing.T, newQueue func(t *testing.T) (fanout.Queue, fan
 		{"RecentDurationsAreBounded", testRecentDurationsAreBounded},
 		{"ClaimOnlyWhatTheWorkerRuns", testClaimOnlyWhatTheWorkerRuns},
 		{"WaitForWorkWakesOnNewWork", testWaitForWork},
+		{"WaitForAnyWorkWakesOnEnqueue", testWaitForAnyWork},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1649,5 +1650,43 @@ func testWaitForWork(s *suite) {
 	cancel()
 	if err := w.WaitForWork(ctx, "wake", never); !errors.Is(err, context.Canceled) {
 		s.t.Fatalf("WaitForWork with its context canceled: %v; want context.Canceled", err)
+	}
+}
+
+// testWaitForAnyWork pins fanout.WorkWaiter's waits for any job (job
+// empty, what workers serving every job wait on between polls): an
+// enqueue of any job wakes a waiter that began before it, a wake-up per
+// chunk, and a quiet wait shorter than a second returns once its timeout
+// passed. Waits that must be woken have a timeout far past the test's
+// deadline, as in testWaitForWork.
+func testWaitForAnyWork(s *suite) {
+	w, ok := s.q.(fanout.WorkWaiter)
+	if !ok {
+		s.t.Skip("the queue is not a fanout.WorkWaiter")
+	}
+	const never = time.Hour
+	if err := w.WaitForWork(s.ctx, "", 50*time.Millisecond); err != nil {
+		s.t.Fatalf("WaitForWork of any job with nothing enqueued: %v; want nil after its timeout", err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+		defer cancel()
+		got <- w.WaitForWork(ctx, "", never)
+	}()
+	s.enqueue(spec("wake-any", time.Minute), "c00000000", "c00000001")
+	if err := <-got; err != nil {
+		s.t.Fatalf("a waiter for any job before the enqueue: WaitForWork: %v; want woken", err)
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+	defer cancel()
+	if err := w.WaitForWork(ctx, "", never); err != nil {
+		s.t.Fatalf("the second chunk's wake-up for any job, kept: WaitForWork: %v; want woken", err)
+	}
+	// The waits took the job's wake-ups for any job, not its own.
+	ctx, cancel = context.WithTimeout(s.ctx, 30*time.Second)
+	defer cancel()
+	if err := w.WaitForWork(ctx, "wake-any", never); err != nil {
+		s.t.Fatalf("the job's own wake-up after the waits for any job: WaitForWork: %v; want woken", err)
 	}
 }

@@ -5,8 +5,8 @@ import "strings"
 // keyspace builds every Redis key redisqueue uses; no key is spelled
 // anywhere else. All the keys of one job share the hash tag {<job>}, so
 // that each script, which touches one job only, is Redis Cluster safe.
-// The jobs set and the finished index are the only keys outside a job's
-// slot; no script touches them.
+// The jobs set, the finished index and the any-job wake list are the only
+// keys outside a job's slot; no script touches them.
 type keyspace struct {
 	prefix string
 }
@@ -44,6 +44,12 @@ func (k keyspace) recent(job string) string { return k.job(job) + ":recent" }
 // wake-up per chunk (at most fanout.MaxWakeups kept, expiring after a
 // minute): <prefix>:{<job>}:wake.
 func (k keyspace) wake(job string) string { return k.job(job) + ":wake" }
+
+// anyWake is the list workers serving every job wait on (BLPOP) while no
+// job has anything to claim: Enqueue pushes a wake-up per chunk it added
+// (at most fanout.MaxWakeups kept, expiring after a minute); the scripts,
+// confined to one job's slot, cannot: <prefix>:wake.
+func (k keyspace) anyWake() string { return k.prefix + ":wake" }
 
 // commit holds the name of the holder of the job's commit lease, expiring
 // with the lease (see fanout.CommitLeaser): <prefix>:{<job>}:commit.

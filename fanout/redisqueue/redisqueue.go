@@ -257,7 +257,8 @@ func (q *Queue) Enqueue(ctx context.Context, spec fanout.JobQueueSpec, chunks []
 		for _, c := range batch {
 			args = append(args, c)
 		}
-		if _, err := q.run(ctx, enqueueScript, keys, args); err != nil {
+		res, err := q.run(ctx, enqueueScript, keys, args)
+		if err != nil {
 			return fmt.Errorf("redisqueue: enqueue job %s: %w", job, err)
 		}
 		if start == 0 {
@@ -265,8 +266,36 @@ func (q *Queue) Enqueue(ctx context.Context, spec fanout.JobQueueSpec, chunks []
 				return fmt.Errorf("redisqueue: enqueue job %s: register: %w", job, err)
 			}
 		}
+		var added int64
+		if err := scan(res[1:], &added); err != nil {
+			return fmt.Errorf("redisqueue: enqueue job %s: %w", job, err)
+		}
+		if err := q.wakeAny(ctx, added); err != nil {
+			return fmt.Errorf("redisqueue: enqueue job %s: wake workers: %w", job, err)
+		}
 	}
 	return nil
+}
+
+// wakeAny pushes n wake-ups (at most fanout.MaxWakeups kept) onto the
+// list workers serving every job wait on, in one round trip.
+func (q *Queue) wakeAny(ctx context.Context, n int64) error {
+	if n <= 0 {
+		return nil
+	}
+	n = min(n, fanout.MaxWakeups)
+	vals := make([]any, n)
+	for i := range vals {
+		vals[i] = "1"
+	}
+	key := q.keys.anyWake()
+	_, err := q.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.LPush(ctx, key, vals...)
+		p.LTrim(ctx, key, 0, fanout.MaxWakeups-1)
+		p.PExpire(ctx, key, time.Minute)
+		return nil
+	})
+	return err
 }
 
 // Claim leases a ready chunk of job, or of any active job when job is
@@ -723,26 +752,38 @@ func (q *Queue) Jobs(ctx context.Context) ([]fanout.JobQueueSpec, error) {
 }
 
 // WaitForWork implements fanout.WorkWaiter: a BLPOP on the job's wake
-// list (scripts that make chunks claimable push onto it), for timeout
-// rounded to whole seconds (BLPOP's unit here, one at least). It returns
-// as soon as ctx ends (go-redis does not cut a blocking read short: the
-// BLPOP finishes in the background within the timeout, and Close waits
-// for it).
+// list (scripts that make chunks claimable push onto it), or with job
+// empty on the any-job wake list (Enqueue pushes onto it). A timeout of a
+// second or more is rounded to whole seconds; a shorter one is kept to the
+// millisecond (Redis takes fractions of seconds since 6.0). It returns as
+// soon as ctx ends (go-redis does not cut a blocking read short: the BLPOP
+// finishes in the background within the timeout, and Close waits for it).
 func (q *Queue) WaitForWork(ctx context.Context, job string, timeout time.Duration) error {
-	if err := validateJob(job); err != nil {
-		return fmt.Errorf("redisqueue: wait for work: %w", err)
+	key := q.keys.anyWake()
+	if job != "" {
+		if err := validateJob(job); err != nil {
+			return fmt.Errorf("redisqueue: wait for work: %w", err)
+		}
+		key = q.keys.wake(job)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	timeout = max(time.Second, timeout.Round(time.Second))
 	done := make(chan error, 1)
 	q.waits.Add(1)
 	go func() {
 		defer q.waits.Done()
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout+10*time.Second)
 		defer cancel()
-		err := q.client.BLPop(bctx, timeout, q.keys.wake(job)).Err()
+		var err error
+		if timeout >= time.Second {
+			err = q.client.BLPop(bctx, timeout.Round(time.Second), key).Err()
+		} else {
+			// go-redis's BLPop counts whole seconds (one at least); a
+			// worker serving every job waits as long as it would poll.
+			secs := strconv.FormatFloat(max(timeout, time.Millisecond).Seconds(), 'f', 3, 64)
+			err = q.client.Do(bctx, "blpop", key, secs).Err()
+		}
 		if errors.Is(err, redis.Nil) {
 			err = nil // timed out
 		}
@@ -750,7 +791,9 @@ func (q *Queue) WaitForWork(ctx context.Context, job string, timeout time.Durati
 	}()
 	select {
 	case err := <-done:
-		if err != nil {
+		if err != nil && job == "" {
+			return fmt.Errorf("redisqueue: wait for work of any job: %w", err)
+		} else if err != nil {
 			return fmt.Errorf("redisqueue: wait for work of job %s: %w", job, err)
 		}
 		return nil
