@@ -47,6 +47,9 @@ type chunkInput struct {
 	// last is the latest one, to notice a reader that does not move on.
 	rej  *rejectSink
 	last *functions.RecordError
+	// columns are the only input columns the task reads
+	// (functions.ColumnPicker), nil for all.
+	columns []int
 	// ahead holds the reads of small whole objects started before their
 	// turn, by part index (see prefetch).
 	ahead       map[int]chan prefetched
@@ -293,7 +296,7 @@ func (in *chunkInput) openStream(p manifest.Part, rc io.ReadCloser, base int64) 
 	cur, err := codec.NewInput(r, codec.InputOptions{
 		Format: obj.Format, Object: obj.Key, Base: base, Start: p.Start, End: p.End,
 		Schema: schema, Header: p.Header, MaxRecordBytes: spec.MaxRecordBytes, CSVOptions: csv,
-		Size: size,
+		Size: size, Columns: in.columns,
 	})
 	if err != nil {
 		r.Close()

@@ -569,6 +569,9 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 	}
 	rej := newRejectSink(ctx, js, staging, lease.Chunk) // see reject.go
 	in := &chunkInput{ctx: ctx, e: e, js: js, parts: chunk.Parts, rej: rej}
+	if cp, ok := task.(functions.ColumnPicker); ok {
+		in.columns = cp.InputColumns()
+	}
 	mapErr := task.Map(ctx, in, rej.wrap(out))
 	closeErr := in.Close()
 	if mapErr != nil || closeErr != nil {

@@ -119,6 +119,20 @@ type BorrowingInput interface {
 	NextBorrowed() (*Record, error)
 }
 
+// ColumnPicker is implemented by a Task whose Map reads only some columns
+// of its input rows. The engine then has the reader fill only those: the
+// other columns of every row are null, and a CSV reader does not parse
+// their fields at all, so that a value there that is not of its column's
+// type is no error (as in DuckDB, which converts only the columns a query
+// reads). The record's structure is still checked: quoting, UTF-8, the
+// number of fields. Readers that cannot skip a column (JSONL) fill them
+// all as usual.
+type ColumnPicker interface {
+	// InputColumns returns the positions in Params.Input of the columns
+	// Map reads; an empty slice (not nil) when it reads none.
+	InputColumns() []int
+}
+
 // Output receives a task's rows.
 type Output interface {
 	// Write stores one row laid out as Task.Output(). The row may be reused

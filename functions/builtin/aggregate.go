@@ -319,6 +319,23 @@ func (t *aggregateTask) layout() {
 
 var _ functions.Reducer = (*aggregateTask)(nil)
 
+var _ functions.ColumnPicker = (*aggregateTask)(nil)
+
+// InputColumns returns the group columns and the aggregated ones: the
+// reader need not parse the others.
+func (t *aggregateTask) InputColumns() []int {
+	cols := slices.Clone(t.by)
+	for _, a := range t.aggs {
+		if a.col >= 0 && !slices.Contains(cols, a.col) {
+			cols = append(cols, a.col)
+		}
+	}
+	if cols == nil {
+		cols = []int{}
+	}
+	return cols
+}
+
 func (t *aggregateTask) Output() *functions.Schema { return t.partial }
 func (t *aggregateTask) KeyColumns() int           { return len(t.by) }
 func (t *aggregateTask) Final() *functions.Schema  { return t.final }
@@ -337,7 +354,9 @@ func (t *aggregateTask) Map(ctx context.Context, in functions.Input, out functio
 		return nil
 	}
 	var key []byte
-	err := each(ctx, in, func(rec *functions.Record) error {
+	// Records' strings are borrowed: newPartial and add copy what a
+	// partial row keeps (a key, a min or max).
+	err := eachBorrowed(ctx, in, func(rec *functions.Record) error {
 		key = appendKey(key[:0], t.in, rec.Row, t.by)
 		i, created := groups.find(key)
 		if created {
@@ -362,11 +381,12 @@ func (t *aggregateTask) Map(ctx context.Context, in functions.Input, out functio
 }
 
 // newPartial lays out in buf the partial row of row's group with no row
-// added.
+// added. It copies the key's strings: row's may be borrowed.
 func (t *aggregateTask) newPartial(buf, row functions.Row) functions.Row {
 	p := slices.Grow(buf[:0], len(t.partial.Columns))[:len(t.partial.Columns)]
 	for j, c := range t.by {
 		p[j] = keyValue(cell(row, c), t.in.Columns[c].Type)
+		p[j].S = strings.Clone(p[j].S)
 	}
 	for _, a := range t.aggs {
 		o := a.off
@@ -420,6 +440,7 @@ func (t *aggregateTask) add(p, row functions.Row) {
 		case aggMin, aggMax:
 			if !p[o].Valid || better(a.kind, *v, p[o], a.typ) {
 				p[o] = *v
+				p[o].S = strings.Clone(v.S) // v's may be borrowed
 				p[o].Type = a.typ
 				if a.typ == functions.Float64 && v.F != v.F {
 					p[o].F = math.NaN() // one NaN

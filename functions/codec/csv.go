@@ -51,13 +51,17 @@ type csvInput struct {
 	fatal      error // a boundary error: later records cannot be trusted
 	schema     *functions.Schema
 	colOf      []int // header position -> schema column, or -1
+	fillOf     []int // header position -> schema column next fills (colOf without the columns opts.Columns leaves out), or -1
 	unmapped   bool  // a schema column has no header position: null in every row
 	rows       int64 // records returned (Drift)
 
-	buf      []byte // the record's bytes, terminator included
-	fieldBuf []byte // unescaped field contents, concatenated
-	ends     []int  // end of each field in fieldBuf
-	quoted   []bool // whether each field was quoted
+	line     []byte // the record's bytes, terminator included: the reader's own or buf
+	buf      []byte // a copy of a record that has quotes (it may span lines)
+	fieldBuf []byte // unescaped field contents, concatenated, of a record with quotes
+	fields   []byte // what the fields are cut from: fieldBuf, or the record's line when it has no quotes
+	ends     []int  // end of each field in fields
+	gap      int    // bytes between one field's end and the next one's start: 1 (a delimiter) in a line, 0 in fieldBuf
+	quoted   []bool // whether each field was quoted; empty for a record without quotes
 	row      functions.Row
 	rec      functions.Record
 	recLine  int64
@@ -125,7 +129,27 @@ func (in *csvInput) setHeader(h []string) {
 	}
 	in.unmapped = mapped < len(in.schema.Columns)
 	in.row = make(functions.Row, len(in.schema.Columns))
+	for c, col := range in.schema.Columns {
+		in.row[c] = functions.Null(col.Type)
+	}
 	in.rec.Row = in.row
+	in.fillOf = in.colOf
+	if in.opts.Columns != nil {
+		// Only these columns are filled: the others stay null, their
+		// fields unparsed.
+		want := make([]bool, len(in.schema.Columns))
+		for _, c := range in.opts.Columns {
+			if c >= 0 && c < len(want) {
+				want[c] = true
+			}
+		}
+		in.fillOf = slices.Clone(in.colOf)
+		for i, c := range in.fillOf {
+			if c >= 0 && !want[c] {
+				in.fillOf[i] = -1
+			}
+		}
+	}
 }
 
 // Schema is known after the header: when neither Header nor Schema was
@@ -167,19 +191,13 @@ func (in *csvInput) readHeader() {
 	}
 	if in.opts.NoHeader {
 		// The first record is data: keep it for Next.
-		in.pending, in.pendOff, in.pendRaw = true, off, trimEOL(in.buf)
+		in.pending, in.pendOff, in.pendRaw = true, off, trimEOL(in.line)
 		if in.header == nil {
 			in.setHeader(columnNames(len(in.ends)))
 		}
 		return
 	}
-	h := make([]string, len(in.ends))
-	s := string(in.fieldBuf)
-	prev := 0
-	for i, e := range in.ends {
-		h[i] = s[prev:e]
-		prev = e
-	}
+	h := in.fieldStrings()
 	if in.header != nil {
 		if !slices.Equal(h, in.header) {
 			in.headerErr = in.lr.recordError(off, in.recLine, fmt.Errorf("%w: got %q, want %q", ErrHeaderMismatch, h, in.header))
@@ -229,31 +247,32 @@ func (in *csvInput) next(borrow bool) (*functions.Record, error) {
 			in.row[c] = functions.Null(col.Type)
 		}
 	}
+	fillOf := in.fillOf
 	var s string
 	switch {
-	case len(in.fieldBuf) == 0:
+	case len(in.fields) == 0:
 	case borrow:
-		s = unsafe.String(unsafe.SliceData(in.fieldBuf), len(in.fieldBuf))
+		s = unsafe.String(unsafe.SliceData(in.fields), len(in.fields))
 	default:
-		s = string(in.fieldBuf)
+		s = string(in.fields)
 	}
-	prev := 0
+	prev, gap := 0, in.gap
 	for i, e := range in.ends {
 		f := s[prev:e]
-		prev = e
-		c := in.colOf[i]
+		prev = e + gap
+		c := fillOf[i]
 		if c < 0 {
 			continue
 		}
 		t := in.schema.Columns[c].Type
 		switch {
 		case f == "":
-			if in.quoted[i] && t == functions.String {
+			if in.wasQuoted(i) && t == functions.String {
 				in.row[c] = functions.StringValue("")
 			} else {
 				in.row[c] = functions.Null(t)
 			}
-		case !in.quoted[i] && len(in.nulls) > 0 && slices.Contains(in.nulls, f):
+		case len(in.nulls) > 0 && !in.wasQuoted(i) && slices.Contains(in.nulls, f):
 			in.row[c] = functions.Null(t)
 		case t == functions.String:
 			in.row[c] = functions.StringValue(f)
@@ -271,8 +290,26 @@ func (in *csvInput) next(borrow bool) (*functions.Record, error) {
 	return &in.rec, nil
 }
 
-// readRecord reads the next owned record into buf, fieldBuf, ends and
-// quoted, returning its raw bytes (without terminator) and offset.
+// fieldStrings returns the fields of the record just read.
+func (in *csvInput) fieldStrings() []string {
+	out := make([]string, len(in.ends))
+	s := string(in.fields)
+	prev := 0
+	for i, e := range in.ends {
+		out[i] = s[prev:e]
+		prev = e + in.gap
+	}
+	return out
+}
+
+// wasQuoted reports whether field i of the record just read was quoted.
+func (in *csvInput) wasQuoted(i int) bool { return i < len(in.quoted) && in.quoted[i] }
+
+// readRecord reads the next owned record into line, fields, ends, gap
+// and quoted, returning its raw bytes (without terminator) and offset.
+// A record without quotes (most) is cut where it lies in the reader's
+// buffer; one with quotes is copied to buf and its fields, unescaped, to
+// fieldBuf.
 func (in *csvInput) readRecord() ([]byte, int64, error) {
 	lr := in.lr
 	var line []byte
@@ -308,33 +345,28 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 		}
 	}
 	in.recLine = lr.line
-	in.buf = append(in.buf[:0], line...)
 	lineEnd := lr.pos // object offset just after the buffered bytes
 	if lr.done {
-		in.buf = dropFinalCR(in.buf)
+		line = dropFinalCR(line)
 	}
-	in.fieldBuf = in.fieldBuf[:0]
 	in.ends = in.ends[:0]
 	in.quoted = in.quoted[:0]
 	d := in.delim
-	buf := in.buf
 	q, esc := in.quote, in.escape
-	if len(d) == 1 && !in.opts.csvSlowPathOnly && bytes.IndexByte(buf, q) < 0 {
+	if len(d) == 1 && !in.opts.csvSlowPathOnly && bytes.IndexByte(line, q) < 0 {
 		// No quotes (most records): fields are what lies between
-		// delimiters on this one line.
-		raw := trimEOL(buf)
-		for rest := raw; ; {
-			j := bytes.IndexByte(rest, d[0])
+		// delimiters on this one line, cut where it lies.
+		in.line = line
+		raw := trimEOL(line)
+		in.fields, in.gap = raw, 1
+		for start := 0; ; {
+			j := bytes.IndexByte(raw[start:], d[0])
 			if j < 0 {
-				in.fieldBuf = append(in.fieldBuf, rest...)
-				in.ends = append(in.ends, len(in.fieldBuf))
-				in.quoted = append(in.quoted, false)
+				in.ends = append(in.ends, len(raw))
 				break
 			}
-			in.fieldBuf = append(in.fieldBuf, rest[:j]...)
-			in.ends = append(in.ends, len(in.fieldBuf))
-			in.quoted = append(in.quoted, false)
-			rest = rest[j+1:]
+			in.ends = append(in.ends, start+j)
+			start += j + 1
 			if len(in.ends) > MaxCSVFields {
 				return nil, off, in.malformed(off, errTooManyFields)
 			}
@@ -344,6 +376,12 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 		}
 		return raw, off, nil
 	}
+	in.buf = append(in.buf[:0], line...)
+	in.line = in.buf
+	in.fieldBuf = in.fieldBuf[:0]
+	in.gap = 0
+	buf := in.buf
+	defer func() { in.fields = in.fieldBuf }()
 	i := 0
 	for {
 		if len(in.ends) > MaxCSVFields {
@@ -399,7 +437,7 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 				if lr.done {
 					in.buf = dropFinalCR(in.buf)
 				}
-				buf = in.buf
+				buf, in.line = in.buf, in.buf
 			}
 			in.ends = append(in.ends, len(in.fieldBuf))
 			in.quoted = append(in.quoted, true)
@@ -450,7 +488,7 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 // malformed reports the record just read (whole: the reader can go on
 // after it) as a RecordError carrying its bytes.
 func (in *csvInput) malformed(off int64, err error) error {
-	return &functions.RecordError{Object: in.lr.object, Offset: off, Line: in.recLine, Err: err, Raw: trimEOL(in.buf)}
+	return &functions.RecordError{Object: in.lr.object, Offset: off, Line: in.recLine, Err: err, Raw: trimEOL(in.line)}
 }
 
 // quoteErr names a quote other than '"' in an error about quotes.

@@ -447,3 +447,70 @@ func TestNextBorrowed(t *testing.T) {
 		}
 	}
 }
+
+// TestCSVColumnsLeavesTheOthersUnparsed: with InputOptions.Columns the
+// reader fills only those columns (through Next and NextBorrowed): the
+// others are typed nulls whatever their fields hold, so that a value that
+// is not of its column's type is no error, while the record's structure
+// (field count, quoting) is checked as before.
+func TestCSVColumnsLeavesTheOthersUnparsed(t *testing.T) {
+	data := "a,b,c\n1,x,2026-01-02\nzz,y,bad\n3,\"q,\"\"z\"\"\",2026-01-03\n4,w\n5,v\"v,1\n6,u,2026-01-04"
+	schema := &functions.Schema{Columns: []functions.Column{{Name: "a", Type: functions.Int64}, {Name: "b", Type: functions.String}, {Name: "c", Type: functions.Timestamp}}}
+	read := func(cols []int, borrow bool) []string {
+		in, err := NewInput(strings.NewReader(data), InputOptions{Format: "csv", Object: "o", End: -1, Schema: schema, Columns: cols})
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := in.Next
+		if borrow {
+			next = in.(functions.BorrowingInput).NextBorrowed
+		}
+		var out []string
+		for range 10 {
+			r, err := next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				out = append(out, "error: "+asRecordError(err).Err.Error())
+				continue
+			}
+			var vals []string
+			for i, v := range r.Row {
+				switch {
+				case v.Type != schema.Columns[i].Type:
+					vals = append(vals, fmt.Sprintf("type %v", v.Type))
+				case !v.Valid:
+					vals = append(vals, "null")
+				default:
+					vals = append(vals, v.Text())
+				}
+			}
+			out = append(out, strings.Join(vals, " "))
+		}
+		return out
+	}
+	fieldCount := "error: record has 2 fields, the header has 3"
+	bareQuote := "error: " + errBareQuote.Error()
+	tests := []struct {
+		name string
+		cols []int
+		want []string
+	}{
+		{"b only", []int{1}, []string{"null x null", "null y null", `null q,"z" null`, fieldCount, bareQuote, "null u null"}},
+		{"none", []int{}, []string{"null null null", "null null null", "null null null", fieldCount, bareQuote, "null null null"}},
+		{"a and c", []int{2, 0}, []string{"1 null 2026-01-02T00:00:00Z", `error: column "a": cannot parse "zz" as int64`,
+			"3 null 2026-01-03T00:00:00Z", fieldCount, bareQuote, "6 null 2026-01-04T00:00:00Z"}},
+		{"all (nil)", nil, []string{"1 x 2026-01-02T00:00:00Z", `error: column "a": cannot parse "zz" as int64`,
+			`3 q,"z" 2026-01-03T00:00:00Z`, fieldCount, bareQuote, "6 u 2026-01-04T00:00:00Z"}},
+	}
+	for _, tt := range tests {
+		for _, borrow := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/borrow=%v", tt.name, borrow), func(t *testing.T) {
+				if got := read(tt.cols, borrow); !slices.Equal(got, tt.want) {
+					t.Errorf("got\n%q\nwant\n%q", got, tt.want)
+				}
+			})
+		}
+	}
+}

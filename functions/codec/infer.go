@@ -2,6 +2,7 @@ package codec
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -191,20 +192,11 @@ func InferCSVSchema(r io.Reader, opts CSVOptions, header []string, maxRows int) 
 		return nil, err
 	}
 	in.headerRead = true
-	fields := func() []string {
-		s := string(in.fieldBuf)
-		out := make([]string, len(in.ends))
-		prev := 0
-		for i, e := range in.ends {
-			out[i] = s[prev:e]
-			prev = e
-		}
-		return out
-	}
+	fields := in.fieldStrings
 	// cutShort reports whether an error is a last record cut off by the
 	// end of the sample.
 	cutShort := func(err error) bool {
-		return lr.done && (len(in.buf) == 0 || in.buf[len(in.buf)-1] != '\n') && errors.As(err, new(*functions.RecordError))
+		return lr.done && (len(in.line) == 0 || in.line[len(in.line)-1] != '\n') && errors.As(err, new(*functions.RecordError))
 	}
 	_, _, err = in.readRecord()
 	if err == io.EOF {
@@ -244,7 +236,7 @@ func InferCSVSchema(r io.Reader, opts CSVOptions, header []string, maxRows int) 
 			return &functions.RecordError{Object: "sample", Offset: off, Err: fmt.Errorf("record has %d fields, the header has %d", len(f), len(header))}
 		}
 		for i, s := range f {
-			if !in.quoted[i] && slices.Contains(opts.NullStr, s) {
+			if !in.wasQuoted(i) && slices.Contains(opts.NullStr, s) {
 				continue // null
 			}
 			guesses[i].Text(s)
@@ -279,7 +271,7 @@ func InferCSVSchema(r io.Reader, opts CSVOptions, header []string, maxRows int) 
 			return nil, err
 		}
 		if err := add(fields(), off); err != nil {
-			if lr.done && !strings.HasSuffix(string(in.buf), "\n") {
+			if lr.done && !bytes.HasSuffix(in.line, []byte("\n")) {
 				break
 			}
 			skipped = err

@@ -51,6 +51,11 @@ type InputOptions struct {
 	// CSVOptions are the dialect of a CSV object (delimiter, quote,
 	// escape, header, null strings).
 	CSVOptions
+	// Columns, when not nil, are the positions in Schema of the only
+	// columns the caller reads (functions.ColumnPicker): a CSV reader
+	// leaves the others null in every row without parsing their fields.
+	// Other formats read every column.
+	Columns []int
 	// Size, when positive, is how many bytes r holds at most: a small
 	// object then gets a read buffer of its size rather than the usual
 	// 64 KiB.
