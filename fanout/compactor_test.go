@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -188,4 +191,63 @@ func collectUploads(t *testing.T, r *faultRig, job string) []objstore.Upload {
 		ups = append(ups, u)
 	}
 	return ups
+}
+
+// TestFilesEndNearTheTarget converts one chunk of about 3 MiB of CSV with
+// a small target file size: every committed file is within a few percent
+// above the target (a Parquet file's current row group counts toward its
+// size, and a text file's write buffer), at most one under half of it, and
+// the files hold every record. Before, a Parquet file whose rows fit in one
+// row group ended only when closed: the chunk's whole output, 2.7x the
+// target.
+func TestFilesEndNearTheTarget(t *testing.T) {
+	in := t.TempDir()
+	r := rand.New(rand.NewPCG(7, 7))
+	var b strings.Builder
+	b.WriteString("id,name,amount,note\n")
+	const rows = 40000
+	for i := range rows {
+		fmt.Fprintf(&b, "%d,user%05d,%d.%02d,%x\n", i, r.IntN(20000), r.IntN(100000), r.IntN(100), r.Uint64())
+	}
+	writeFiles(t, in, map[string][]byte{"a.csv": []byte(b.String())})
+	const target = 128 << 10
+	for _, format := range []string{"parquet", "jsonl", "csv"} {
+		t.Run(format, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			res, err := newEngine(t, nil).Run(context.Background(), manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "convert",
+				Output: "file://" + out + "/", OutputFormat: format, TargetFileSize: target, ChunkBytes: 64 << 20}.WithDefaults(),
+				fanout.RunOptions{Workers: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Chunks != 1 || res.RecordsOut != rows {
+				t.Fatalf("got %d chunks, %d records out; want 1 chunk, %d records", res.Chunks, res.RecordsOut, rows)
+			}
+			entries, err := os.ReadDir(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sizes []int64
+			small := 0
+			for _, de := range entries {
+				if !strings.HasSuffix(de.Name(), "."+format) {
+					continue
+				}
+				fi, err := de.Info()
+				if err != nil {
+					t.Fatal(err)
+				}
+				sizes = append(sizes, fi.Size())
+				if fi.Size() > target*105/100 {
+					t.Errorf("%s: %d bytes, more than 5%% over the target %d", de.Name(), fi.Size(), target)
+				}
+				if fi.Size() < target/2 {
+					small++
+				}
+			}
+			if len(sizes) < 3 || small > 1 {
+				t.Errorf("file sizes %v: want several files of about %d bytes, at most one under half of it", sizes, target)
+			}
+		})
+	}
 }

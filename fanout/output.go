@@ -109,10 +109,16 @@ type stagedOutput struct {
 	// rows).
 	partition string
 	// maxBytes and maxRows end a file at that size (bytes written: a
-	// Parquet file's last row group is not counted until it is) or that
-	// many rows (0: no limit): the job's target file size and
-	// --max-rows-per-file.
+	// Parquet file's last row group is not counted until it is, unless
+	// estimateSize) or that many rows (0: no limit): the job's target
+	// file size and --max-rows-per-file.
 	maxBytes, maxRows int64
+	// estimateSize ends a Parquet file once its bytes with an estimate
+	// of its current row group's reach maxBytes (stagedFile.nearTarget):
+	// map and reduce tasks. A compaction task's file ends only at bytes
+	// written: its files were planned to about the target, and an
+	// estimate a little high would leave a small file after each.
+	estimateSize bool
 	// compactBelow, when positive, makes a file smaller than it a staged
 	// object readable by the compaction stage instead of an open upload
 	// (compactor.go): a map attempt of a job that right-sizes its files.
@@ -133,6 +139,37 @@ type stagedFile struct {
 	rows int
 	// sorted is w when the job sorts its files.
 	sorted *codec.SortedWriter
+	// sizer is w when it counts its file's bytes (codec.Sizer), est when
+	// it estimates what its row group adds (codec.SizeEstimator).
+	sizer codec.Sizer
+	est   codec.SizeEstimator
+}
+
+// size is the bytes of f's file so far: what its writer wrote, its write
+// buffer included, without a Parquet row group it still holds.
+func (f *stagedFile) size() int64 {
+	if f.sizer != nil {
+		return f.sizer.Size()
+	}
+	return f.sp.Size()
+}
+
+// nearTarget reports whether f's file with the row group its writer
+// holds reaches max bytes. A writer that cannot tell yet what the pages it
+// holds will take (none of their kind written) ends its row group to
+// learn it, and says whether the bytes written reach max.
+func (f *stagedFile) nearTarget(max int64) (bool, error) {
+	pending, calibrated := f.est.Pending()
+	if f.size()+pending < max {
+		return false, nil
+	}
+	if calibrated {
+		return true, nil
+	}
+	if err := f.rg.EndRowGroup(); err != nil {
+		return false, err
+	}
+	return f.size() >= max, nil
 }
 
 // outputTask is what newStagedOutput writes for: one attempt of a task.
@@ -155,6 +192,7 @@ type outputTask struct {
 func newStagedOutput(ctx context.Context, js *jobState, t outputTask) (*stagedOutput, error) {
 	schema := t.schema
 	o := newOutputOf(ctx, js, t.prefix, t.task)
+	o.estimateSize = true
 	isPart := map[int]bool{}
 	for _, name := range js.m.Spec.PartitionBy {
 		i := schema.Index(name)
@@ -257,7 +295,7 @@ func (o *stagedOutput) Write(row functions.Row) error {
 		return fmt.Errorf("writing %s: %w", f.key, err)
 	}
 	o.rows++
-	if f.sp.Size() >= o.maxBytes || o.maxRows > 0 && f.w.Rows() >= o.maxRows {
+	if f.size() >= o.maxBytes || o.maxRows > 0 && f.w.Rows() >= o.maxRows {
 		return o.finish(f)
 	}
 	if f.rg != nil {
@@ -273,6 +311,18 @@ func (o *stagedOutput) Write(row functions.Row) error {
 			if f.rg.Buffered() > budget/int64(len(o.open)) {
 				if err := f.rg.EndRowGroup(); err != nil {
 					return fmt.Errorf("writing %s: %w", f.key, err)
+				}
+			}
+			if f.est != nil && o.estimateSize {
+				// A Parquet file ends near the target, not at the end of
+				// the first row group past it (a chunk's whole file, when
+				// its rows fit in one).
+				near, err := f.nearTarget(o.maxBytes)
+				if err != nil {
+					return fmt.Errorf("writing %s: %w", f.key, err)
+				}
+				if near {
+					return o.finish(f)
 				}
 			}
 		}
@@ -364,6 +414,8 @@ func (o *stagedOutput) openFile(partition string) (*stagedFile, error) {
 	}
 	f.w = w
 	f.rg, _ = w.(codec.RowGroupWriter)
+	f.sizer, _ = w.(codec.Sizer)
+	f.est, _ = w.(codec.SizeEstimator)
 	o.open[partition] = f
 	return f, nil
 }
@@ -400,7 +452,7 @@ func (o *stagedOutput) copyRowGroups(src *codec.ParquetRowGroups) error {
 		return fmt.Errorf("writing %s: %w", f.key, err)
 	}
 	o.rows += n
-	if f.sp.Size() >= o.maxBytes || o.maxRows > 0 && f.w.Rows() >= o.maxRows {
+	if f.size() >= o.maxBytes || o.maxRows > 0 && f.w.Rows() >= o.maxRows {
 		return o.finish(f)
 	}
 	return nil

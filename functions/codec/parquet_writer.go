@@ -151,6 +151,10 @@ func newParquetWriter(w io.Writer, schema *functions.Schema, opts WriterOptions)
 
 func (w *parquetWriter) Rows() int64 { return w.rows }
 
+// Size implements Sizer: the bytes of the row groups ended so far (and,
+// once closed, of the footer).
+func (w *parquetWriter) Size() int64 { return w.off }
+
 // Buffered estimates the bytes held for the current row group (see
 // RowGroupWriter): compressed pages, the pages being filled, dictionaries.
 func (w *parquetWriter) Buffered() int64 {
@@ -165,6 +169,34 @@ func (w *parquetWriter) Buffered() int64 {
 		}
 	}
 	return n
+}
+
+// Pending implements SizeEstimator: the row group's compressed pages as
+// they are, and each column's page being filled and dictionary at the
+// compression its pages of that kind showed earlier in the file (whole
+// before any: not calibrated).
+func (w *parquetWriter) Pending() (bytes int64, calibrated bool) {
+	if w.closed {
+		return 0, true
+	}
+	calibrated = true
+	scaled := func(n, in, out int64) int64 {
+		if n == 0 {
+			return 0
+		}
+		if in == 0 {
+			calibrated = false
+			return n
+		}
+		return int64(float64(n) * float64(out) / float64(in))
+	}
+	for _, c := range w.cols {
+		bytes += int64(len(c.chunk)) + scaled(int64(c.pageSize+len(c.defs)+len(c.reps)), c.rawIn, c.encOut)
+		if c.dict != nil && len(c.dict.used) > 0 {
+			bytes += scaled(int64(4*len(c.dict.used)+c.dict.bytes), c.dictIn, c.dictOut)
+		}
+	}
+	return bytes, calibrated
 }
 
 // write appends p to the file, counting its bytes.
@@ -332,6 +364,12 @@ type pqOutColumn struct {
 	*pqBuffers
 	nulls    int
 	pageSize int // plain-encoded bytes of the values
+
+	// rawIn and encOut sum, over the file, the bytes of the pages
+	// written as Buffered counts them (values plain-encoded, levels) and
+	// the bytes they took in the file; dictIn and dictOut the same for
+	// dictionary pages: Pending's ratios.
+	rawIn, encOut, dictIn, dictOut int64
 
 	// A string column's dictionary for the row group.
 	dict      *colDict
@@ -732,6 +770,8 @@ func (c *pqOutColumn) flushPage(codec compress.Codec, s *pqScratch) error {
 	c.chunk = append(c.chunk, hb...)
 	c.chunk = append(c.chunk, s.levels...)
 	c.chunk = append(c.chunk, body...)
+	c.rawIn += int64(c.pageSize + len(c.defs) + len(c.reps))
+	c.encOut += int64(len(hb) + len(s.levels) + len(body))
 	c.uncompressed += int64(len(hb)) + int64(h.UncompressedPageSize)
 	c.values += int64(n)
 	c.chunkNulls += int64(c.nulls)
@@ -811,6 +851,8 @@ func (c *pqOutColumn) writeChunk(w *parquetWriter, s *pqScratch) (format.ColumnM
 		meta.DictionaryPageOffset = start
 		w.write(hb)
 		w.write(body)
+		c.dictIn += int64(len(vals))
+		c.dictOut += int64(len(hb) + len(body))
 		meta.TotalUncompressedSize += int64(len(hb) + len(vals))
 		encodings = append(encodings, format.Plain)
 		stats = append(stats, format.PageEncodingStats{PageType: format.DictionaryPage, Encoding: format.Plain, Count: 1})

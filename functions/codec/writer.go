@@ -33,6 +33,25 @@ type RowGroupWriter interface {
 	EndRowGroup() error
 }
 
+// Sizer is a Writer that counts the bytes of the file it has written so
+// far, those still in its own write buffer included (every writer of
+// NewWriter; a Parquet writer's current row group is not written until
+// it ends: see RowGroupWriter.Buffered). A caller ending files at a size
+// reads it instead of the bytes that reached the underlying io.Writer,
+// which lag by the buffer.
+type Sizer interface {
+	Size() int64
+}
+
+// SizeEstimator is a RowGroupWriter that estimates the bytes its current
+// row group will add to the file when it ends (the Parquet writer), so
+// that a caller can end a file near a size: calibrated is false while
+// the estimate still counts some bytes as held, before compression (no
+// page of that kind written yet): ending the row group calibrates it.
+type SizeEstimator interface {
+	Pending() (bytes int64, calibrated bool)
+}
+
 // WriterOptions tune NewWriter.
 type WriterOptions struct {
 	// RowGroupRows bounds a Parquet row group; zero means
@@ -107,13 +126,19 @@ type textWriter struct {
 	schema *functions.Schema
 	buf    []byte
 	rows   int64
+	size   int64 // bytes written to bw
 	err    error // sticky write error
 }
 
 func (t *textWriter) Rows() int64 { return t.rows }
 
+// Size implements Sizer.
+func (t *textWriter) Size() int64 { return t.size }
+
 func (t *textWriter) flushLine() error {
-	if _, err := t.bw.Write(t.buf); err != nil {
+	n, err := t.bw.Write(t.buf)
+	t.size += int64(n)
+	if err != nil {
 		t.err = err
 		return err
 	}
@@ -182,10 +207,11 @@ func newCSVWriter(w io.Writer, schema *functions.Schema) (*csvWriter, error) {
 		b = appendCSVField(b, c.Name, c.Name == "")
 	}
 	b = append(b, '\n')
-	if _, err := cw.bw.Write(b); err != nil {
+	n, err := cw.bw.Write(b)
+	if err != nil {
 		return nil, err
 	}
-	cw.buf = b
+	cw.size, cw.buf = int64(n), b
 	return cw, nil
 }
 
