@@ -22,9 +22,15 @@ const DefaultMaxRecordBytes = 64 << 20
 // overflow.
 const maxRecordLimit = 1 << 40
 
-// readBufferSize is the bufio buffer of the text readers: records that fit
-// in it are returned without copying.
+// readBufferSize is the bufio buffer of the sample reader (infer.go).
 const readBufferSize = 64 << 10
+
+// inputBufferSize is the bufio buffer of a chunk's input (NewInput):
+// records that fit in it are returned without copying. A chunk reads one
+// input at a time, and from a socket each read is a system call. With 64 KiB the two workers of the MinIO grep of 512
+// MiB spent a sixth of their CPU in read(2); at 1 MiB they spent 6% less
+// CPU in all (0.88 s against 0.94 s, three runs each).
+const inputBufferSize = 1 << 20
 
 // InputOptions describes one chunk of a text object (lines, csv or jsonl).
 type InputOptions struct {
@@ -58,7 +64,7 @@ type InputOptions struct {
 	Columns []int
 	// Size, when positive, is how many bytes r holds at most: a small
 	// object then gets a read buffer of its size rather than the usual
-	// 64 KiB.
+	// 1 MiB.
 	Size int64
 	// MaxRecordBytes caps one record (without its line terminator); zero
 	// means DefaultMaxRecordBytes. A longer record is a RecordError
@@ -91,7 +97,7 @@ func NewInput(r io.Reader, opts InputOptions) (functions.Input, error) {
 			}
 		}
 	}
-	bufSize := readBufferSize
+	bufSize := inputBufferSize
 	if opts.Size > 0 && opts.Size < int64(bufSize) {
 		bufSize = max(int(opts.Size)+1, 16) // bufio's minimum is 16
 	}
