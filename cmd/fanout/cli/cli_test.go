@@ -299,6 +299,8 @@ func TestUsageMistakesAndFailuresSayWhatToDo(t *testing.T) {
 			stderr: "fanout: --in \"s3://B_d/in/\": "},
 		{name: "bad failure tolerance", args: []string{"run", "--in", "in/", "--fn", "grep", "--arg", "pattern=o", "--out", "o8/", "--max-failed", "5x"}, code: exitUsage,
 			stderr: "fanout: --max-failed: \"5x\": want N or P% with N a non-negative integer\n"},
+		{name: "embedded job without its output", args: []string{"wait", "j0123456789abcdef0123"}, code: exitFailed,
+			stderr: "fanout: the job's output is needed: pass --out URL, or --redis URL (or FANOUT_REDIS_URL) for the queue that ran the job\n"},
 		{name: "misspelt command", args: []string{"stauts"}, code: exitUsage,
 			stderr: "fanout: unknown command \"stauts\" (did you mean status?); see fanout --help\n"},
 		{name: "missing argument", args: []string{"status"}, code: exitUsage,

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -629,6 +630,10 @@ func workBanner(g *globalFlags, admit *fanout.Admission, job string, concurrency
 // openJobApp wires an app for a command about one job and finds the job's
 // output URL (--out, or the queue's record). The caller closes the app.
 func openJobApp(ctx context.Context, g *globalFlags, job, out string, needRedis bool) (*app, string, error) {
+	if needRedis && out == "" && g.redisURL == "" {
+		// Without a queue only --out finds the job (embedded mode).
+		return nil, "", errors.New("the job's output is needed: pass --out URL, or --redis URL (or FANOUT_REDIS_URL) for the queue that ran the job")
+	}
 	a, err := newApp(ctx, g, needRedis)
 	if err != nil {
 		return nil, "", err
