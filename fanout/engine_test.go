@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -724,5 +725,36 @@ func TestLocalFileInputIsThatFile(t *testing.T) {
 	slices.Sort(got)
 	if want := []string{"one", "two"}; !slices.Equal(got, want) || res.Objects != 1 {
 		t.Errorf("got %q from %d objects, want %q from 1", got, res.Objects, want)
+	}
+}
+
+// TestChunkEventsCarryTheirDuration checks that each chunk event says how
+// long its attempt ran (what -v logs and --progress json reports): more
+// than nothing, and no more than the whole run. It was always 0: the
+// deferred assignment set the local event after it had been returned.
+func TestChunkEventsCarryTheirDuration(t *testing.T) {
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	writeFiles(t, in, map[string][]byte{"a.txt": []byte(strings.Repeat("one line\n", 5000)), "b.txt": []byte("two\n")})
+	var mu sync.Mutex
+	var events []fanout.ChunkEvent
+	start := time.Now()
+	_, err := newEngine(t, nil).Run(context.Background(), manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "grep",
+		Args: map[string]string{"pattern": "o"}, Output: "file://" + out + "/", OutputFormat: "lines", MaxObjectsPerChunk: 1}.WithDefaults(),
+		fanout.RunOptions{Workers: 2, Observe: func(ev fanout.ChunkEvent) {
+			mu.Lock()
+			events = append(events, ev)
+			mu.Unlock()
+		}})
+	wall := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 2 {
+		t.Fatalf("got %d chunk events, want 2", len(events))
+	}
+	for _, ev := range events {
+		if ev.Outcome != fanout.OutcomeDone || ev.Duration <= 0 || ev.Duration > wall {
+			t.Errorf("chunk %s: outcome %s, duration %v; want done in more than 0 and at most the run's %v", ev.Chunk, ev.Outcome, ev.Duration, wall)
+		}
 	}
 }

@@ -245,10 +245,12 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 // (asked when the attempt settles) says so and the queue can
 // (AckClaimer), the ack of a published chunk claims the job's next one,
 // returned as next.
-func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats, claimNext func() bool) (_ ChunkEvent, next *Lease) {
-	ev := ChunkEvent{Job: lease.Job, Chunk: lease.Chunk, Retry: lease.Deliveries > 1 || lease.Failures > 0}
+func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats, claimNext func() bool) (ev ChunkEvent, next *Lease) {
+	ev = ChunkEvent{Job: lease.Job, Chunk: lease.Chunk, Retry: lease.Deliveries > 1 || lease.Failures > 0}
 	e.log.Debug("chunk claimed", "job", lease.Job, "chunk", lease.Chunk, "attempt", lease.Epoch, "worker", lease.Worker)
 	start := time.Now()
+	// Sets the returned event (ev is the result): set on a copy, it
+	// was lost and every event said 0.
 	defer func() { ev.Duration = time.Since(start) }()
 	spec, err := e.jobSpec(ctx, lease.Job)
 	if err != nil {
