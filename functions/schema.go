@@ -135,6 +135,38 @@ func unquoteName(s string) (name, rest string, err error) {
 	return "", "", errors.New("quoted column name not closed")
 }
 
+// ParseNames parses a comma-separated list of column names, as select=,
+// by=, key= and --partition-by take them: each name trimmed of
+// surrounding spaces, or quoted as in ParseSchema ("a,b", " name", a
+// quote doubled inside) to hold commas, quotes or surrounding spaces.
+// Empty items are skipped.
+func ParseNames(list string) ([]string, error) {
+	var names []string
+	for rest := list; ; {
+		rest = strings.TrimLeft(rest, " \t")
+		if strings.HasPrefix(rest, `"`) {
+			name, after, err := unquoteName(rest)
+			if err != nil {
+				return nil, err
+			}
+			if rest = strings.TrimLeft(after, " \t"); rest != "" && rest[0] != ',' {
+				return nil, fmt.Errorf("%q after the quoted name %q: want a comma", rest, name)
+			}
+			names = append(names, name)
+		} else {
+			item, _, _ := strings.Cut(rest, ",")
+			if n := strings.TrimSpace(item); n != "" {
+				names = append(names, n)
+			}
+			rest = rest[len(item):]
+		}
+		if rest == "" {
+			return names, nil
+		}
+		rest = rest[1:] // the comma
+	}
+}
+
 // cutTopLevel cuts s at its first comma outside parentheses (the comma of
 // decimal(10,2) is the type's) and outside quotes (a struct field's name).
 func cutTopLevel(s string) (before, after string) {

@@ -35,3 +35,28 @@ func TestSchemaStringRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+func TestParseNames(t *testing.T) {
+	for _, tc := range []struct {
+		list    string
+		want    []string
+		wantErr bool
+	}{
+		{list: "", want: nil},
+		{list: "a, b ,c", want: []string{"a", "b", "c"}},
+		{list: " , a,,", want: []string{"a"}},
+		{list: `"a,b", " name" ,c`, want: []string{"a,b", " name", "c"}},
+		{list: `"say ""hi""",x`, want: []string{`say "hi"`, "x"}},
+		{list: `""`, want: []string{""}},
+		{list: `user name`, want: []string{"user name"}},
+		{list: `"a`, wantErr: true},
+		{list: `"a"b,c`, wantErr: true},
+	} {
+		t.Run(tc.list, func(t *testing.T) {
+			got, err := ParseNames(tc.list)
+			if (err != nil) != tc.wantErr || !tc.wantErr && !slices.Equal(got, tc.want) {
+				t.Errorf("ParseNames(%q) = %q, %v; want %q (error: %v)", tc.list, got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}

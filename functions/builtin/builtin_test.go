@@ -38,6 +38,7 @@ func TestArgErrors(t *testing.T) {
 		{builtin.Convert{}, map[string]string{"select": "name,nope"}, `convert: select="name,nope": unknown column "nope" (columns: name, age, vip)`},
 		{builtin.Convert{}, map[string]string{"select": "name, name"}, `convert: select="name, name": column "name" selected twice`},
 		{builtin.Convert{}, map[string]string{"select": " , "}, `convert: select=" , ": no columns`},
+		{builtin.Convert{}, map[string]string{"select": `"name`}, `convert: select="\"name": quoted column name not closed`},
 		{builtin.Convert{}, map[string]string{"where": "agee > 1"}, `convert: where="agee > 1": expr: position 1: unknown column "agee"`},
 		{builtin.Convert{}, map[string]string{"where": "age > 'x'"}, `convert: where="age > 'x'": expr: position 7: cannot compare int64 column "age" with 'x'`},
 		{builtin.Convert{}, map[string]string{"rename": "name"}, `convert: rename="name": "name" is not old:new`},
@@ -170,5 +171,26 @@ func TestCommonArgsNamesTheSchemaTypes(t *testing.T) {
 		if _, err := functions.ParseSchema("c:" + concrete); err != nil {
 			t.Errorf("schema=c:%s: %v", concrete, err)
 		}
+	}
+}
+
+// TestSelectQuotedNames selects and groups by columns whose names hold a
+// comma or surrounding spaces (a CSV header "id, name" names " name"),
+// quoted as --arg schema= quotes them: unquoted, they could not be named.
+func TestSelectQuotedNames(t *testing.T) {
+	in := &functions.Schema{Columns: []functions.Column{{Name: "id", Type: functions.Int64}, {Name: " name", Type: functions.String}, {Name: "a,b", Type: functions.String}}}
+	task, err := builtin.Convert{}.Prepare(functions.Params{Args: map[string]string{"select": `"a,b", " name"`}, Input: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := task.Output().Names(); !slices.Equal(got, []string{"a,b", " name"}) {
+		t.Errorf("select: output columns %q, want %q", got, []string{"a,b", " name"})
+	}
+	task, err = builtin.Distinct{}.Prepare(functions.Params{Args: map[string]string{"by": `" name"`}, Input: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := task.Output().Names(); !slices.Equal(got, []string{" name"}) {
+		t.Errorf("distinct by: output columns %q, want %q", got, []string{" name"})
 	}
 }

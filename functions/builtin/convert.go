@@ -87,11 +87,11 @@ func (Convert) Prepare(p functions.Params) (functions.Task, error) {
 func selectColumns(in *functions.Schema, list string) ([]int, error) {
 	var cols []int
 	seen := map[string]bool{}
-	for _, name := range strings.Split(list, ",") {
-		name = strings.TrimSpace(name)
-		if name == "" {
-			continue
-		}
+	names, err := functions.ParseNames(list)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range names {
 		if seen[name] {
 			return nil, fmt.Errorf("column %q selected twice", name)
 		}

@@ -462,11 +462,9 @@ func (f *jobFlags) specOf() (manifest.JobSpec, error) {
 	if err != nil {
 		return manifest.JobSpec{}, err
 	}
-	var partition []string
-	for _, c := range strings.Split(f.partitionBy, ",") {
-		if c = strings.TrimSpace(c); c != "" {
-			partition = append(partition, c)
-		}
+	partition, err := functions.ParseNames(f.partitionBy)
+	if err != nil {
+		return manifest.JobSpec{}, fmt.Errorf("--partition-by: %w", err)
 	}
 	sortBy, err := manifest.ParseSortBy(f.sortBy)
 	if err != nil {
