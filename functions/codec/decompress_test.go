@@ -2,6 +2,7 @@ package codec
 
 import (
 	"bytes"
+	stdgzip "compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -122,21 +123,44 @@ func FuzzDecompress(f *testing.F) {
 	f.Add(zstdBytes(f, strings.Repeat("z", 100)), uint8(2))
 	f.Add(bzip2Hello, uint8(3))
 	kinds := []string{"", "gzip", "zstd", "bzip2"}
+	const limit = 1 << 20
 	f.Fuzz(func(t *testing.T, data []byte, kind uint8) {
-		rc, err := Decompress(bytes.NewReader(data), kinds[int(kind)%len(kinds)], 1<<20, "fuzz")
+		k := kinds[int(kind)%len(kinds)]
+		// The oracle where there is one: the bytes themselves, and the
+		// standard library's gzip for klauspost's (nil: no oracle, or it
+		// refuses the input).
+		var want []byte
+		switch k {
+		case "":
+			want = data
+		case "gzip":
+			if zr, err := stdgzip.NewReader(bytes.NewReader(data)); err == nil {
+				if b, err := io.ReadAll(io.LimitReader(zr, limit+1)); err == nil && len(b) <= limit {
+					want = b
+				}
+			}
+		}
+		rc, err := Decompress(bytes.NewReader(data), k, limit, "fuzz")
 		if err != nil {
 			if !strings.Contains(err.Error(), "fuzz") {
 				t.Fatalf("error %q does not name the object", err)
 			}
+			if want != nil {
+				t.Fatalf("%s: error %v; the oracle reads %d bytes", k, err, len(want))
+			}
 			return
 		}
 		defer rc.Close()
-		n, err := io.Copy(io.Discard, rc)
-		if n > 1<<20 {
+		var got bytes.Buffer
+		n, err := io.Copy(&got, rc)
+		if n > limit {
 			t.Fatalf("%d bytes past the limit", n)
 		}
 		if err != nil && !strings.Contains(err.Error(), "fuzz") {
 			t.Fatalf("error %q does not name the object", err)
+		}
+		if want != nil && (err != nil || !bytes.Equal(got.Bytes(), want)) {
+			t.Fatalf("%s: got %d bytes (equal: %v), %v; the oracle reads %d bytes", k, got.Len(), bytes.Equal(got.Bytes(), want), err, len(want))
 		}
 	})
 }
