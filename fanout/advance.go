@@ -120,6 +120,22 @@ func (e *Engine) advance(ctx context.Context, js *jobState, opts advanceOptions)
 		}
 	}
 	if committed {
+		if opts.trustSuccess {
+			// The record is there and _SUCCESS does not name the job: its
+			// committer is between the two (verifying the files). Only the
+			// holder of the commit lease reads the record: each of the
+			// scale simulation's 1,000 idle workers read and decoded the
+			// record of 100,000 files every few seconds until _SUCCESS
+			// (16% of the run's CPU, 2 GB of heap).
+			release, ok, err := e.leaseCommit(ctx, job)
+			if err != nil {
+				e.log.Warn("the commit lease is unavailable; going on without it", "job", job, "err", err)
+			} else if !ok {
+				return Advanced{Busy: true, Result: Result{Job: job, State: StateRunning, Chunks: js.m.Chunks, Output: js.m.Spec.Output}}, nil
+			}
+			defer release()
+			opts.leased = true
+		}
 		if rec, err := e.readCommit(ctx, js); err == nil {
 			return e.commitStep(ctx, js, rec, opts)
 		}
@@ -163,16 +179,18 @@ func (e *Engine) advance(ctx context.Context, js *jobState, opts advanceOptions)
 	// (without it every idle worker of a fleet listed all of a job's
 	// markers each second while one of them committed: the scale
 	// simulation's 10,000 chunks took 13 minutes to commit).
-	release, ok, err := e.leaseCommit(ctx, job)
-	if err != nil {
-		// The lease saves requests; settling and committing are safe
-		// without it.
-		e.log.Warn("the commit lease is unavailable; going on without it", "job", job, "err", err)
-	} else if !ok {
-		return Advanced{Queue: stats, Busy: true}, nil
+	if !opts.leased {
+		release, ok, err := e.leaseCommit(ctx, job)
+		if err != nil {
+			// The lease saves requests; settling and committing are safe
+			// without it.
+			e.log.Warn("the commit lease is unavailable; going on without it", "job", job, "err", err)
+		} else if !ok {
+			return Advanced{Queue: stats, Busy: true}, nil
+		}
+		defer release()
+		opts.leased = true
 	}
-	defer release()
-	opts.leased = true
 	finished, err := e.settleDead(ctx, js)
 	if err != nil {
 		if !errors.Is(err, errRedriven) { // tasks settled again: they run

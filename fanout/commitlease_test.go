@@ -248,6 +248,19 @@ func TestEightIdleWorkersCommitOnce(t *testing.T) {
 	t.Logf("%d idle workers, %d chunks, %d files: %d marker reads, %d upload completions, 1 commit", workers, committed.Chunks, len(committed.Files), c.markerGets.Load(), c.published.Load())
 }
 
+// recordGetCounter counts the GETs of commit records.
+type recordGetCounter struct {
+	*countingStore
+	n *atomic.Int64
+}
+
+func (s recordGetCounter) Get(ctx context.Context, key string, opts *objstore.GetOptions) (io.ReadCloser, objstore.ObjectInfo, error) {
+	if strings.HasSuffix(key, "/_COMMITTED") {
+		s.n.Add(1)
+	}
+	return s.countingStore.Get(ctx, key, opts)
+}
+
 // TestVerifierWaitsForTheCommitter: a look at a job whose commit record
 // is written but whose _SUCCESS is not yet (its committer is between the
 // two) neither finishes the commit beside the committer nor writes
@@ -288,6 +301,25 @@ func TestVerifierWaitsForTheCommitter(t *testing.T) {
 		return &countingStore{Bucket: b, c: c}
 	}})
 	a, err := look.Advance(context.Background(), info.Manifest.Spec.Output, info.Job)
+	// An idle worker bound to the job looks at it too (advanceIdle, which
+	// trusts _SUCCESS): it finds the record, tries the commit lease and
+	// waits, without reading the record (every idle worker of the scale
+	// simulation's 1,000 read and decoded the record of 100,000 files
+	// every few seconds until _SUCCESS).
+	var tries, recordGets atomic.Int64
+	idle := r.engine(engineOptions{name: "idle",
+		admin: func(q fanout.QueueAdmin) fanout.QueueAdmin {
+			return leaseCounter{Queue: q.(*redisqueue.Queue), tries: &tries}
+		},
+		store: func(b objstore.Bucket) objstore.Bucket {
+			return recordGetCounter{countingStore: &countingStore{Bucket: b, c: &endCounts{}}, n: &recordGets}
+		}})
+	stopIdle := work(t, idle, info.Job, 1, nil)
+	localstack.Poll(t, time.Minute, "the idle worker to try the commit lease twice", func() bool { return tries.Load() >= 2 })
+	stopIdle()
+	if n := recordGets.Load(); n != 0 {
+		t.Errorf("an idle worker read the commit record %d times while the committer held the lease, want 0", n)
+	}
 	close(letGo)
 	if err != nil || a.Done || !a.Busy {
 		t.Errorf("a look while the committer writes _SUCCESS: got %v, %+v; want busy and not done", err, a)
