@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/klauspost/compress/s2"
 
@@ -27,6 +28,10 @@ type compactShard struct {
 	n      int      // chunks
 	blocks [][]byte // s2 blocks of shardBlockChunks lines of chunk JSON
 	size   int64    // the blocks' bytes
+	// buffers holds the buffers (*[]byte) blocks are decompressed into: a
+	// chunk's decoding copies what it keeps, and a block's some KiB were
+	// the largest allocation of a chunk run.
+	buffers sync.Pool
 }
 
 // newCompactShard compacts a decoded and checked shard.
@@ -69,7 +74,13 @@ func (cs *compactShard) chunk(i int) (c manifest.Chunk, ok bool, err error) {
 	if k < 0 || k >= cs.n {
 		return manifest.Chunk{}, false, nil
 	}
-	lines, err := s2.Decode(nil, cs.blocks[k/shardBlockChunks])
+	buf, _ := cs.buffers.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	defer cs.buffers.Put(buf)
+	lines, err := s2.Decode((*buf)[:cap(*buf)], cs.blocks[k/shardBlockChunks])
+	*buf = lines
 	if err != nil {
 		return manifest.Chunk{}, false, fmt.Errorf("cached shard block: %w", err)
 	}

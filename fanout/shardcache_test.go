@@ -74,3 +74,35 @@ func TestCompactShardGivesBackEveryChunk(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkCompactShard: what a worker pays for a manifest shard of
+// 10,000 one-object chunks (the scale simulation's): compacting the split
+// shard once per read, and decoding one chunk from it per chunk run.
+func BenchmarkCompactShard(b *testing.B) {
+	const n = 10000
+	raw := make([][]byte, n)
+	for i := range raw {
+		c := manifest.Chunk{ID: manifest.ChunkID(i), Bytes: 300, Parts: []manifest.Part{{
+			Object: manifest.ObjectRef{Store: "s3://scale", Key: fmt.Sprintf("in/%02x/obj-%08d.jsonl", i%256, i), Size: 300, ETag: fmt.Sprintf("\"%032x\"", i*7919), Format: "jsonl"},
+			Start:  0, End: -1}}}
+		b, err := json.Marshal(&c)
+		if err != nil {
+			panic(err)
+		}
+		raw[i] = b
+	}
+	cs := compactRaw(0, raw)
+	b.Run("compact", func(b *testing.B) {
+		for range b.N {
+			compactRaw(0, raw)
+		}
+		b.ReportMetric(float64(cs.size), "held-bytes")
+	})
+	b.Run("chunk", func(b *testing.B) {
+		for i := range b.N {
+			if _, ok, err := cs.chunk(i % n); !ok || err != nil {
+				b.Fatal(ok, err)
+			}
+		}
+	})
+}
