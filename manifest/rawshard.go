@@ -2,9 +2,11 @@ package manifest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 )
 
@@ -275,23 +277,57 @@ func (sc *jsonScanner) decode(v any) error {
 	return json.Unmarshal(raw, v)
 }
 
-// str consumes a string.
+// str consumes a string. It looks at eight bytes at a time for the first
+// that ends the scan (a quote, a backslash or a control character,
+// stringStops): the strings of a shard (keys, ETags) were most of a
+// shard's split, and each worker of the scale simulation splits each
+// shard it works in.
 func (sc *jsonScanner) str() error {
-	if sc.i >= len(sc.b) || sc.b[sc.i] != '"' {
+	b := sc.b
+	if sc.i >= len(b) || b[sc.i] != '"' {
 		return sc.errorf("want a string")
 	}
-	for i := sc.i + 1; i < len(sc.b); i++ {
-		switch c := sc.b[i]; {
+	for i := sc.i + 1; i < len(b); {
+		if i+8 <= len(b) {
+			m := stringStops(binary.LittleEndian.Uint64(b[i:]))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) / 8
+		}
+		switch c := b[i]; {
 		case c == '\\':
-			i++
+			i += 2
 		case c == '"':
 			sc.i = i + 1
 			return nil
 		case c < 0x20:
 			return sc.errorf("control character in a string")
+		default:
+			i++
 		}
 	}
 	return sc.errorf("unterminated string")
+}
+
+// Bytes repeated in each of a word's eight bytes, for stringStops.
+const (
+	ones8 = 0x0101010101010101
+	high8 = 0x8080808080808080
+)
+
+// stringStops marks the bytes of x (little-endian: the first in the low
+// bits) that a string's scan stops at, '"', '\\' and control characters
+// (< 0x20), with their high bit. Of the bytes marked the first is exact;
+// those after it may not be (a subtraction's borrow runs upwards), and
+// no byte that stops is left unmarked: (v - ones8) &^ v & high8 marks the
+// zero bytes of v, (x - ones8*n) &^ x & high8 the bytes of x below n
+// (n <= 128).
+func stringStops(x uint64) uint64 {
+	q := x ^ (ones8 * '"')
+	e := x ^ (ones8 * '\\')
+	return ((q-ones8)&^q | (e-ones8)&^e | (x-ones8*0x20)&^x) & high8
 }
 
 // value consumes one value and returns its text.

@@ -2,9 +2,12 @@ package manifest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -182,4 +185,45 @@ func BenchmarkSplitShard(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestStringStops checks the eight-bytes-at-a-time look against a byte
+// by byte one: the first byte it marks is the first that stops a string
+// (none when none does), for every byte value at every position among
+// bytes that do not stop one, and for random words.
+func TestStringStops(t *testing.T) {
+	stops := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 }
+	check := func(w [8]byte) {
+		t.Helper()
+		want := 8
+		for i, c := range w {
+			if stops(c) {
+				want = i
+				break
+			}
+		}
+		if got := bits.TrailingZeros64(stringStops(binary.LittleEndian.Uint64(w[:]))) / 8; got != want {
+			t.Fatalf("stringStops(%q) marks byte %d first, want %d", w[:], got, want)
+		}
+	}
+	for _, fill := range []byte{'a', ' ', 0x7f, 0x80, 0xff, '!', '#', '[', ']', 0x1f, '"'} {
+		for pos := range 8 {
+			for c := range 256 {
+				var w [8]byte
+				for i := range w {
+					w[i] = fill
+				}
+				w[pos] = byte(c)
+				check(w)
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 1 << 20 {
+		var w [8]byte
+		binary.LittleEndian.PutUint64(w[:], r.Uint64()|0x2020202020202020)
+		check(w)
+		binary.LittleEndian.PutUint64(w[:], r.Uint64())
+		check(w)
+	}
 }
