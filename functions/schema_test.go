@@ -60,3 +60,21 @@ func TestParseNames(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseNames checks that any names, each written as Schema.String
+// writes a column's name and joined by commas, read back as themselves,
+// and that ParseNames takes any text without panicking.
+func FuzzParseNames(f *testing.F) {
+	for _, s := range []string{"a", `a,b`, ` name`, `say "hi"`, "", "(", ":"} {
+		f.Add(s, "x")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		ParseNames(a) // no panic, whatever the text
+		want := []string{a, b}
+		list := quoteName(a) + " , " + quoteName(b)
+		got, err := ParseNames(list)
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("ParseNames(%q) = %q, %v; want %q", list, got, err, want)
+		}
+	})
+}
