@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"path"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -152,6 +153,15 @@ func runInfer(ctx context.Context, g *globalFlags, o inferOptions) error {
 	if i := strings.LastIndex(o.in, "/"); i >= 0 && strings.ContainsAny(o.in[i+1:], "*?[") {
 		base, pattern = o.in[:i+1], o.in[i+1:]
 	}
+	// A local path naming one file is that file, as for run.
+	exact := ""
+	if pattern == "" {
+		if l, err := objstore.ParseURL(absURL(base)); err == nil && l.Scheme == "file" {
+			if fi, err := os.Stat(l.Root); err == nil && fi.Mode().IsRegular() {
+				base, exact = filepath.Dir(l.Root), filepath.Base(l.Root)
+			}
+		}
+	}
 	opts, err := g.bucketOptions()
 	if err != nil {
 		return err
@@ -159,6 +169,9 @@ func runInfer(ctx context.Context, g *globalFlags, o inferOptions) error {
 	b, loc, err := bucketurl.Open(ctx, absURL(base), opts)
 	if err != nil {
 		return fmt.Errorf("--in %s: %w", o.in, err)
+	}
+	if exact != "" {
+		loc.Prefix = exact
 	}
 	if c, ok := b.(io.Closer); ok {
 		defer c.Close()
@@ -171,6 +184,9 @@ func runInfer(ctx context.Context, g *globalFlags, o inferOptions) error {
 	for info, err := range b.List(ctx, loc.Prefix, nil) {
 		if err != nil {
 			return fmt.Errorf("listing %s: %w", o.in, err)
+		}
+		if exact != "" && info.Key != exact {
+			continue
 		}
 		rest := strings.TrimPrefix(info.Key, loc.Prefix)
 		if ok, _ := path.Match(pattern, rest); pattern != "" && !ok {
@@ -190,7 +206,9 @@ func runInfer(ctx context.Context, g *globalFlags, o inferOptions) error {
 		return fmt.Errorf("no records found under %s", o.in)
 	}
 	name := o.name
-	if name == "" {
+	if name == "" && exact != "" {
+		name = strings.TrimSuffix(exact, path.Ext(exact))
+	} else if name == "" {
 		name = path.Base(strings.TrimSuffix(loc.Prefix, "/"))
 		if name == "." || name == "/" {
 			name = ""

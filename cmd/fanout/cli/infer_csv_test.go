@@ -46,3 +46,33 @@ func TestInferTakesCSVOptions(t *testing.T) {
 		t.Fatalf("a misspelt option: %v, %s; want an error listing the options", err, stderr)
 	}
 }
+
+// TestInferOneLocalFile runs `fanout infer --in DIR/a.csv` beside files
+// with other columns: the contract is that file's, named after it (it
+// failed with 'filestore: root ... is not a directory').
+func TestInferOneLocalFile(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{"a.csv": "id,name\n1,ann\n2,bob\n", "a.csv.old": "x\n1\n", "b.csv": "other\n3\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(fanoutBinary(t), "infer", "--in", filepath.Join(dir, "a.csv"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("infer: %v: %s", err, stderr.String())
+	}
+	c, err := contract.Parse(out)
+	if err != nil {
+		t.Fatalf("the proposed contract does not parse: %v\n%s", err, out)
+	}
+	var got []string
+	for _, col := range c.Columns {
+		got = append(got, col.Name+":"+col.Type)
+	}
+	if want := "id:int64,name:string"; strings.Join(got, ",") != want || c.Name != "a" {
+		t.Fatalf("contract %q with columns %s, want a with %s", c.Name, strings.Join(got, ","), want)
+	}
+}
