@@ -149,33 +149,12 @@ func runInfer(ctx context.Context, g *globalFlags, o inferOptions) error {
 	if err != nil {
 		return fmt.Errorf("--sample-bytes: %w", err)
 	}
-	base, pattern := o.in, ""
-	if i := strings.LastIndex(o.in, "/"); i >= 0 && strings.ContainsAny(o.in[i+1:], "*?[") {
-		base, pattern = o.in[:i+1], o.in[i+1:]
-	}
-	// A local path naming one file is that file, as for run.
-	exact := ""
-	if pattern == "" {
-		if l, err := objstore.ParseURL(absURL(base)); err == nil && l.Scheme == "file" {
-			if fi, err := os.Stat(l.Root); err == nil && fi.Mode().IsRegular() {
-				base, exact = filepath.Dir(l.Root), filepath.Base(l.Root)
-			}
-		}
-	}
-	opts, err := g.bucketOptions()
+	in, err := openSampled(ctx, g, o.in)
 	if err != nil {
 		return err
 	}
-	b, loc, err := bucketurl.Open(ctx, absURL(base), opts)
-	if err != nil {
-		return fmt.Errorf("--in %s: %w", o.in, err)
-	}
-	if exact != "" {
-		loc.Prefix = exact
-	}
-	if c, ok := b.(io.Closer); ok {
-		defer c.Close()
-	}
+	defer in.close()
+	b, loc, exact := in.b, in.loc, in.exact
 	args, err := csvArgs(o.args)
 	if err != nil {
 		return err
@@ -185,14 +164,7 @@ func runInfer(ctx context.Context, g *globalFlags, o inferOptions) error {
 		if err != nil {
 			return fmt.Errorf("listing %s: %w", o.in, err)
 		}
-		if exact != "" && info.Key != exact {
-			continue
-		}
-		rest := strings.TrimPrefix(info.Key, loc.Prefix)
-		if ok, _ := path.Match(pattern, rest); pattern != "" && !ok {
-			continue
-		}
-		if hidden(rest) || strings.HasSuffix(info.Key, "/") || info.Size == 0 {
+		if !in.keep(info) {
 			continue
 		}
 		if err := s.object(ctx, info); err != nil {
@@ -227,6 +199,62 @@ func runInfer(ctx context.Context, g *globalFlags, o inferOptions) error {
 	}
 	_, err = os.Stdout.Write(yml)
 	return err
+}
+
+// sampledInput is an input that infer and profile sample themselves,
+// listed as run's planner lists it: a glob in the last element filters
+// the keys, and a local path naming one file is that file alone.
+type sampledInput struct {
+	b       objstore.Bucket
+	loc     objstore.Location // loc.Prefix is what to list
+	pattern string
+	exact   string // the one key of a local file named by its path
+}
+
+// openSampled opens in's store.
+func openSampled(ctx context.Context, g *globalFlags, in string) (*sampledInput, error) {
+	base, pattern := in, ""
+	if i := strings.LastIndex(in, "/"); i >= 0 && strings.ContainsAny(in[i+1:], "*?[") {
+		base, pattern = in[:i+1], in[i+1:]
+	}
+	exact := ""
+	if pattern == "" {
+		if l, err := objstore.ParseURL(absURL(base)); err == nil && l.Scheme == "file" {
+			if fi, err := os.Stat(l.Root); err == nil && fi.Mode().IsRegular() {
+				base, exact = filepath.Dir(l.Root), filepath.Base(l.Root)
+			}
+		}
+	}
+	opts, err := g.bucketOptions()
+	if err != nil {
+		return nil, err
+	}
+	b, loc, err := bucketurl.Open(ctx, absURL(base), opts)
+	if err != nil {
+		return nil, fmt.Errorf("--in %s: %w", in, err)
+	}
+	if exact != "" {
+		loc.Prefix = exact
+	}
+	return &sampledInput{b: b, loc: loc, pattern: pattern, exact: exact}, nil
+}
+
+// keep reports whether a listed object is one of the input's.
+func (s *sampledInput) keep(info objstore.ObjectInfo) bool {
+	if s.exact != "" {
+		return info.Key == s.exact && info.Size > 0
+	}
+	rest := strings.TrimPrefix(info.Key, s.loc.Prefix)
+	if ok, _ := path.Match(s.pattern, rest); s.pattern != "" && !ok {
+		return false
+	}
+	return !hidden(rest) && !strings.HasSuffix(info.Key, "/") && info.Size > 0
+}
+
+func (s *sampledInput) close() {
+	if c, ok := s.b.(io.Closer); ok {
+		c.Close()
+	}
 }
 
 // hidden reports keys that fanout's planner skips: a name or directory

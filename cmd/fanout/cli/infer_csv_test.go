@@ -75,4 +75,18 @@ func TestInferOneLocalFile(t *testing.T) {
 	if want := "id:int64,name:string"; strings.Join(got, ",") != want || c.Name != "a" {
 		t.Fatalf("contract %q with columns %s, want a with %s", c.Name, strings.Join(got, ","), want)
 	}
+	// profile too: its job reads the file, and it samples the file's
+	// columns itself first.
+	contractFile := filepath.Join(t.TempDir(), "c.yaml")
+	cmd = exec.Command(fanoutBinary(t), "profile", "--in", filepath.Join(dir, "a.csv"), "--out", filepath.Join(t.TempDir(), "p")+"/", "-o", contractFile, "-q")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("profile: %v: %s", err, b)
+	}
+	b, err := os.ReadFile(contractFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err = contract.Parse(b); err != nil || len(c.Columns) != 2 || c.Columns[0].Name != "id" || c.Columns[1].Name != "name" {
+		t.Fatalf("profile's contract: %v, %+v; want the columns id, name", err, c)
+	}
 }

@@ -145,31 +145,18 @@ func runProfile(ctx context.Context, g *globalFlags, o *profileOptions) (map[str
 // its columns, every one a string (nil for Parquet, whose types are
 // kept).
 func textSchema(ctx context.Context, g *globalFlags, in, format string, args map[string]string) (*functions.Schema, error) {
-	base, pattern := in, ""
-	if i := strings.LastIndex(in, "/"); i >= 0 && strings.ContainsAny(in[i+1:], "*?[") {
-		base, pattern = in[:i+1], in[i+1:]
-	}
-	opts, err := g.bucketOptions()
+	si, err := openSampled(ctx, g, in)
 	if err != nil {
 		return nil, err
 	}
-	b, loc, err := bucketurl.Open(ctx, absURL(base), opts)
-	if err != nil {
-		return nil, fmt.Errorf("--in %s: %w", in, err)
-	}
-	if c, ok := b.(io.Closer); ok {
-		defer c.Close()
-	}
+	defer si.close()
+	b, loc := si.b, si.loc
 	s := &sampler{b: b, format: format, rows: 1, maxBytes: 1 << 20, args: args}
 	for info, err := range b.List(ctx, loc.Prefix, nil) {
 		if err != nil {
 			return nil, fmt.Errorf("listing %s: %w", in, err)
 		}
-		rest := strings.TrimPrefix(info.Key, loc.Prefix)
-		if ok, _ := path.Match(pattern, rest); pattern != "" && !ok {
-			continue
-		}
-		if hidden(rest) || strings.HasSuffix(info.Key, "/") || info.Size == 0 {
+		if !si.keep(info) {
 			continue
 		}
 		if f, _, err := manifest.DetectFormat(info.Key, format); err == nil && f == manifest.FormatParquet {
