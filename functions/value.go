@@ -87,8 +87,6 @@ func (v Value) Text() string {
 		return v.S
 	case Int64:
 		return strconv.FormatInt(v.I, 10)
-	case Float64:
-		return strconv.FormatFloat(v.F, 'g', -1, 64)
 	}
 	return string(v.AppendText(nil))
 }
@@ -102,9 +100,9 @@ func (v Value) AppendText(b []byte) []byte {
 	case KindString:
 		return append(b, v.S...)
 	case KindFloat64:
-		return strconv.AppendFloat(b, v.F, 'g', -1, 64)
+		return AppendFloat(b, v.F, 64)
 	case KindFloat32:
-		return strconv.AppendFloat(b, v.F, 'g', -1, 32)
+		return AppendFloat(b, v.F, 32)
 	case KindBool:
 		return strconv.AppendBool(b, v.Bool())
 	case KindUint64:
@@ -187,7 +185,7 @@ func (v Value) AppendJSON(b []byte) []byte {
 			// JSON has no NaN or Inf: write them as strings.
 			return strconv.AppendQuote(b, strconv.FormatFloat(v.F, 'g', -1, 64))
 		}
-		return strconv.AppendFloat(b, v.F, 'g', -1, 64)
+		return AppendFloatJSON(b, v.F, 64)
 	case String:
 		q, _ := json.Marshal(v.S)
 		return append(b, q...)
@@ -197,7 +195,7 @@ func (v Value) AppendJSON(b []byte) []byte {
 		if v.F != v.F || math.IsInf(v.F, 0) {
 			return strconv.AppendQuote(b, strconv.FormatFloat(v.F, 'g', -1, 32))
 		}
-		return strconv.AppendFloat(b, v.F, 'g', -1, 32)
+		return AppendFloatJSON(b, v.F, 32)
 	case k == KindBool, k == KindDecimal, v.Type.IsInteger():
 		return v.AppendText(b)
 	case v.Type.IsNested():
@@ -262,4 +260,66 @@ func flipSign(s string) []byte {
 		b[0] ^= 0x80
 	}
 	return b
+}
+
+// AppendFloat appends f as DuckDB and Python write a double (float32 when
+// bits is 32): the shortest digits that read back as f, in fixed notation
+// with at least one decimal ("1.0", "16399871.27", "0.0001") when its
+// decimal exponent is in [-4, 16), else in exponent notation ("1e+16",
+// "1.5e-05"); NaN and infinities as "NaN", "+Inf", "-Inf". strconv's 'g'
+// switched to exponent notation from the number of digits on
+// (1.639987127e+07), which DuckDB, pandas and Spark do not write.
+func AppendFloat(b []byte, f float64, bits int) []byte {
+	abs := math.Abs(f)
+	if abs != 0 && !math.IsInf(f, 0) && !math.IsNaN(f) {
+		small, large := abs < 1e-4, abs >= 1e16
+		if bits == 32 {
+			a32 := float32(abs)
+			small, large = a32 < float32(1e-4), a32 >= float32(1e16)
+		}
+		if small || large {
+			return strconv.AppendFloat(b, f, 'e', -1, bits)
+		}
+	}
+	n := len(b)
+	b = strconv.AppendFloat(b, f, 'f', -1, bits)
+	if math.IsInf(f, 0) || math.IsNaN(f) || bytes.IndexByte(b[n:], '.') >= 0 {
+		return b
+	}
+	return append(b, ".0"...)
+}
+
+// AppendFloatJSON appends a finite f as DuckDB's to_json writes a double:
+// the shortest digits that read back as f, in fixed notation with at
+// least one decimal ("2.0", "0.00001", "9223372036854776000.0") when
+// 1e-6 <= |f| < 1e21 (JavaScript's rule), else in exponent notation
+// without a plus sign or leading exponent zeros ("1e21", "1e-7").
+func AppendFloatJSON(b []byte, f float64, bits int) []byte {
+	abs := math.Abs(f)
+	if abs != 0 {
+		small, large := abs < 1e-6, abs >= 1e21
+		if bits == 32 {
+			a32 := float32(abs)
+			small, large = a32 < float32(1e-6), a32 >= float32(1e21)
+		}
+		if small || large {
+			n := len(b)
+			b = strconv.AppendFloat(b, f, 'e', -1, bits)
+			e := n + bytes.IndexByte(b[n:], 'e')
+			exp := b[e+1:]
+			sign := exp[0] == '-'
+			digits := bytes.TrimLeft(exp[1:], "0")
+			b = b[:e+1]
+			if sign {
+				b = append(b, '-')
+			}
+			return append(b, digits...)
+		}
+	}
+	n := len(b)
+	b = strconv.AppendFloat(b, f, 'f', -1, bits)
+	if bytes.IndexByte(b[n:], '.') >= 0 {
+		return b
+	}
+	return append(b, ".0"...)
 }

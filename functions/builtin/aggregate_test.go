@@ -229,7 +229,7 @@ func TestAggregateCases(t *testing.T) {
 		{"nulls are ignored but counted", numRows([3]any{"a", 1, 1.5}, [3]any{"a"}, [3]any{"a", 3}),
 			map[string]string{"by": "g", "agg": "count,sum(x),sum(f),avg(x),avg(f),min(f),max(x)"},
 			"g:string,count:int64,sum_x:int64,sum_f:float64,avg_x:float64,avg_f:float64,min_f:float64,max_x:int64",
-			[]string{"a,3,4,1.5,2,1.5,1.5,3"}},
+			[]string{"a,3,4,1.5,2.0,1.5,1.5,3"}},
 		{"only nulls", numRows([3]any{"a"}, [3]any{"a"}),
 			map[string]string{"by": "g", "agg": "sum(x),sum(f),avg(x),min(x),max(f),count"},
 			"g:string,sum_x:int64,sum_f:float64,avg_x:float64,min_x:int64,max_f:float64,count:int64",
@@ -237,11 +237,11 @@ func TestAggregateCases(t *testing.T) {
 		{"null key is a group", numRows([3]any{nil, 1}, [3]any{"", 2}, [3]any{nil, 4}),
 			map[string]string{"by": "g", "agg": "sum(x)"}, "g:string,sum_x:int64", []string{",2", ",5"}},
 		{"float keys -0 and 0 are one", numRows([3]any{"a", 1, negZero}, [3]any{"a", 2, 0.0}, [3]any{"a", 4, nan}, [3]any{"a", 8, nan}),
-			map[string]string{"by": "f", "agg": "sum(x)"}, "f:float64,sum_x:int64", []string{"0,3", "NaN,12"}},
+			map[string]string{"by": "f", "agg": "sum(x)"}, "f:float64,sum_x:int64", []string{"0.0,3", "NaN,12"}},
 		{"min and max order -0 < 0 < NaN", numRows([3]any{"a", 1, 0.0}, [3]any{"a", 1, negZero}, [3]any{"a", 1, nan}, [3]any{"a", 1, -inf}, [3]any{"a", 1, 2.0}),
 			map[string]string{"agg": "min(f),max(f)"}, "min_f:float64,max_f:float64", []string{"-Inf,NaN"}},
 		{"min of zeros", numRows([3]any{"a", 1, 0.0}, [3]any{"a", 1, negZero}),
-			map[string]string{"agg": "min(f),max(f)"}, "min_f:float64,max_f:float64", []string{"-0,0"}},
+			map[string]string{"agg": "min(f),max(f)"}, "min_f:float64,max_f:float64", []string{"-0.0,0.0"}},
 		{"sum with infinity", numRows([3]any{"a", 0, 1.0}, [3]any{"a", 0, inf}, [3]any{"b", 0, inf}, [3]any{"b", 0, -inf}, [3]any{"c", 0, 1e308}, [3]any{"c", 0, 1e308}),
 			map[string]string{"by": "g", "agg": "sum(f)"}, "g:string,sum_f:float64", []string{"a,+Inf", "b,NaN", "c,+Inf"}},
 		{"min and max of strings", numRows([3]any{"b"}, [3]any{nil}, [3]any{"a"}, [3]any{"ab"}),
@@ -389,10 +389,10 @@ func TestAggregateKahan(t *testing.T) {
 		in   *sliceInput
 		want string
 	}{
-		{"1e16 1 -1e16", numRows(pattern...), fmt.Sprintf("%d,%v", n, float64(n)/(3*n))},
-		{"shuffled", numRows(shuffled...), fmt.Sprintf("%d,%v", n, float64(n)/(3*n))},
-		{"ten tenths", numRows(tenths...), "1,0.1"},
-		{"large and small", numRows([3]any{"a", 0, 1e100}, [3]any{"a", 0, 1.0}, [3]any{"a", 0, -1e100}, [3]any{"a", 0, 1.0}), "2,0.5"},
+		{"1e16 1 -1e16", numRows(pattern...), fmt.Sprintf("%d.0,%v", n, float64(n)/(3*n))},
+		{"shuffled", numRows(shuffled...), fmt.Sprintf("%d.0,%v", n, float64(n)/(3*n))},
+		{"ten tenths", numRows(tenths...), "1.0,0.1"},
+		{"large and small", numRows([3]any{"a", 0, 1e100}, [3]any{"a", 0, 1.0}, [3]any{"a", 0, -1e100}, [3]any{"a", 0, 1.0}), "2.0,0.5"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -483,7 +483,7 @@ func TestAggregateTypedColumns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"2024-05-01,-813180378.8478518982,4294967294,1,1,18446744073709551615,2", "2024-05-02,813180378.8478518982,-5,,7,7,1"}
+	want := []string{"2024-05-01,-813180378.8478518982,4294967294,1.0,1,18446744073709551615,2", "2024-05-02,813180378.8478518982,-5,,7,7,1"}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}

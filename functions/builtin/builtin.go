@@ -152,7 +152,7 @@ func appendText(b []byte, v functions.Value) []byte {
 	case functions.Int64:
 		return strconv.AppendInt(b, v.I, 10)
 	case functions.Float64:
-		return strconv.AppendFloat(b, v.F, 'g', -1, 64)
+		return functions.AppendFloat(b, v.F, 64)
 	case functions.Bool:
 		return strconv.AppendBool(b, v.Bool())
 	case functions.String:

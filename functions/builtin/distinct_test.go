@@ -73,11 +73,11 @@ func TestDistinctCases(t *testing.T) {
 		want   []string
 	}{
 		{"all columns by default", numRows([3]any{"a", 1, 1.0}, [3]any{"a", 1, 1.0}, [3]any{"a", 2, 1.0}), nil,
-			"g:string,x:int64,f:float64", []string{"a,1,1", "a,2,1"}},
+			"g:string,x:int64,f:float64", []string{"a,1,1.0", "a,2,1.0"}},
 		{"nulls are one key", numRows([3]any{nil, 1}, [3]any{nil, 2}, [3]any{"", 3}), map[string]string{"by": "g"},
 			"g:string", []string{"", ""}},
 		{"-0 is 0 and NaNs are one", numRows([3]any{"a", 1, negZero}, [3]any{"a", 1, 0.0}, [3]any{"a", 1, math.NaN()}, [3]any{"a", 1, -math.NaN()}),
-			map[string]string{"by": "f"}, "f:float64", []string{"0", "NaN"}},
+			map[string]string{"by": "f"}, "f:float64", []string{"0.0", "NaN"}},
 		{"order of by", numRows([3]any{"a", 1}, [3]any{"b", 1}), map[string]string{"by": "x,g"},
 			"x:int64,g:string", []string{"1,a", "1,b"}},
 		{"empty", numRows(), map[string]string{"by": "g"}, "g:string", []string{}},

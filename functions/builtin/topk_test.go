@@ -158,13 +158,13 @@ func TestTopKCases(t *testing.T) {
 		{"floats", numRows([3]any{"a", 0, -inf}, [3]any{"b", 0, nan}, [3]any{"c", 0, 1.5}, [3]any{"d", 0, -2.5}, [3]any{"e", 0, inf}, [3]any{"f"}),
 			map[string]string{"k": "6", "order": "f"}, []string{"b,0,NaN", "e,0,+Inf", "c,0,1.5", "d,0,-2.5", "a,0,-Inf", "f,,"}},
 		{"zeros tie", numRows([3]any{"b", 0, negZero}, [3]any{"a", 0, 0.0}, [3]any{"c", 0, -1.0}), map[string]string{"k": "2", "order": "f"},
-			[]string{"a,0,0", "b,0,-0"}},
+			[]string{"a,0,0.0", "b,0,-0.0"}},
 		{"strings", numRows([3]any{"a"}, [3]any{"ab"}, [3]any{"b"}, [3]any{""}, [3]any{"a\x00"}, [3]any{"a\x01"}, [3]any{nil}), map[string]string{"k": "7", "order": "g"},
 			[]string{"b,,", "ab,,", "a\x01,,", "a\x00,,", "a,,", ",,", ",,"}},
 		{"by", numRows([3]any{"a", 1}, [3]any{"b", 5}, [3]any{"a", 3}, [3]any{"b", 4}, [3]any{"b", 6}), map[string]string{"k": "2", "order": "x", "by": "g"},
 			[]string{"a,3,", "a,1,", "b,6,", "b,5,"}},
 		{"k=1 with ties", numRows([3]any{"b", 1, 2.0}, [3]any{"a", 1, 1.0}, [3]any{"c", 1, 3.0}), map[string]string{"k": "1", "order": "x"},
-			[]string{"a,1,1"}},
+			[]string{"a,1,1.0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

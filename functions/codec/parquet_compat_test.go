@@ -143,7 +143,7 @@ func TestParquetCompatCorpusFiles(t *testing.T) {
 		for _, r := range read(name) {
 			got = append(got, r.Row[0].Text()+" "+r.Row[1].S+" "+r.Row[2].Text())
 		}
-		want := []string{"1593604800 abc 42", "1593604800 def 7.7", "1593604801 abc 42.125", "1593604801 def 7.7"}
+		want := []string{"1593604800 abc 42.0", "1593604800 def 7.7", "1593604801 abc 42.125", "1593604801 def 7.7"}
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: got %q, want %q", name, got, want)
 		}

@@ -40,7 +40,7 @@ func TestPartitionPath(t *testing.T) {
 		{"name escaped", []string{"a/b=c"}, []functions.Value{sv("v")}, "a%2Fb%3Dc=v"},
 		{"timestamp", []string{"t"}, []functions.Value{functions.Value{Type: functions.Timestamp, Valid: true}}, "t=1970-01-01T00%3A00%3A00Z"},
 		{"bool and float", []string{"b", "f"}, []functions.Value{bv(true), fv(0.5)}, "b=true/f=0.5"},
-		{"negative zero", []string{"f"}, []functions.Value{fv(math.Copysign(0, -1))}, "f=0"},
+		{"negative zero", []string{"f"}, []functions.Value{fv(math.Copysign(0, -1))}, "f=0.0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

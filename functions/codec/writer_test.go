@@ -65,12 +65,12 @@ func TestTextWriters(t *testing.T) {
 	}{
 		{"jsonl", `{"s":"a,b","n":1,"f":0.5,"b":true,"t":"2024-01-02T03:04:05Z"}
 {"s":"","n":null,"f":"NaN","b":false,"t":null}
-{"s":null,"n":-3,"f":2,"b":false,"t":null}
+{"s":null,"n":-3,"f":2.0,"b":false,"t":null}
 `},
 		{"csv", `s,n,f,b,t
 "a,b",1,0.5,true,2024-01-02T03:04:05Z
 "",,NaN,false,
-,-3,2,false,
+,-3,2.0,false,
 `},
 	}
 	for _, tt := range tests {

@@ -202,7 +202,7 @@ func TestValidatorCleansesAndCountsOnlyKeptRecords(t *testing.T) {
 	if len(viol) > 0 {
 		t.Fatalf("got violations %+v, want none", viol)
 	}
-	want := []string{"7", "eu", "3", "10", "AB1", "true", "2024-02-01T00:00:00", "EUR", "open", "", "", ""}
+	want := []string{"7", "eu", "3", "10.0", "AB1", "true", "2024-02-01T00:00:00", "EUR", "open", "", "", ""}
 	for i, w := range want {
 		if got := row[i].Text(); got != w {
 			t.Errorf("column %s: got %q, want %q", ordersColumns[i], got, w)

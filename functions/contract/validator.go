@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -266,9 +267,16 @@ func (v *Validator) column(c *colCheck, in functions.Value) (out functions.Value
 	case in.Type == c.typ && c.typ != functions.String:
 		out = in // a typed input of the right type
 	default:
-		if in.Type == functions.String {
+		switch in.Type.Kind() {
+		case functions.KindString:
 			text = in.S
-		} else {
+		case functions.KindFloat64:
+			// A float into another type goes through its shortest text
+			// without a forced decimal: 4.0 into an int64 column is "4".
+			text = strconv.FormatFloat(in.F, 'g', -1, 64)
+		case functions.KindFloat32:
+			text = strconv.FormatFloat(in.F, 'g', -1, 32)
+		default:
 			text = in.Text()
 		}
 		if c.trim {
