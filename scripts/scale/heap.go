@@ -1,8 +1,12 @@
 package main
 
 import (
+	"cmp"
+	"fmt"
 	"math"
+	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +28,13 @@ const (
 	heapDriver = "driver"  // the rest: the planner, the driver's Wait, the committer, the runtime's own
 )
 
+// committerFrames mark a stack as the committer's, whichever engine
+// commits: in the simulation an idle worker that holds the commit lease
+// commits as often as the driver does (workLoop -> advance -> Commit),
+// and what the commit holds is the driver's side of the budget (a
+// committer runs on one host), not a worker's.
+var committerFrames = []string{"fanout.(*Engine).Commit", "fanout.(*Engine).verifyCommitted"}
+
 // heapShare is the live heap attributed to each class at one sample.
 type heapShare map[string]float64
 
@@ -31,7 +42,7 @@ type heapShare map[string]float64
 // task it runs, and the manifest shards its tasks read (read by a
 // goroutine of their own, so that concurrent misses read a shard once;
 // only a task reads a shard). A committer's stacks and Engine.Wait's run
-// none of these.
+// none of these (but a worker's commit: committerFrames).
 var workerFrames = []string{
 	"fanout.(*Engine).Work", "fanout.(*Engine).workLoop", "fanout.(*Engine).runLease",
 	"fanout.(*Engine).processChunk", "fanout.(*Engine).heartbeat", "fanout.(*jobState).readShard",
@@ -41,6 +52,7 @@ var workerFrames = []string{
 func classify(stk []uintptr) string {
 	frames := runtime.CallersFrames(stk)
 	class := heapDriver
+	committer := false
 	for {
 		f, more := frames.Next()
 		switch {
@@ -48,7 +60,15 @@ func classify(stk []uintptr) string {
 			return heapBucket
 		case strings.Contains(f.Function, "redis/go-redis/"):
 			class = heapRedis
-		case class == heapDriver:
+		case class == heapDriver && !committer:
+			for _, c := range committerFrames {
+				if strings.HasSuffix(f.Function, c) || strings.Contains(f.Function, c+".") {
+					committer = true
+				}
+			}
+			if committer {
+				break
+			}
 			for _, w := range workerFrames {
 				if strings.HasSuffix(f.Function, w) || strings.Contains(f.Function, w+".") {
 					class = heapWorker
@@ -86,6 +106,10 @@ type heapSampler struct {
 	// peakProfile, when set, is where a heap profile is written each
 	// time the heap but the bucket's reaches a new peak.
 	peakProfile string
+	// driverTop, when set, is where the largest allocating stacks of the
+	// driver and committer class are written (as text) each time that
+	// class reaches a new peak.
+	driverTop string
 
 	mu      sync.Mutex
 	peak    heapShare
@@ -104,6 +128,9 @@ func (h *heapSampler) sample() {
 	defer h.mu.Unlock()
 	if h.peak == nil {
 		h.peak = heapShare{}
+	}
+	if h.driverTop != "" && share[heapDriver] > h.peak[heapDriver] {
+		writeTopStacks(h.driverTop, h.records[:n], heapDriver, share[heapDriver])
 	}
 	var engine float64
 	for k, v := range share {
@@ -151,4 +178,41 @@ func (h *heapSampler) peaks() (map[string]float64, float64) {
 		out[k] = v / (1 << 20)
 	}
 	return out, h.peakAll / (1 << 20)
+}
+
+// writeTopStacks writes the 20 allocating stacks of class that hold the
+// most live bytes, with their functions innermost first, to file.
+func writeTopStacks(file string, records []runtime.MemProfileRecord, class string, total float64) {
+	type stack struct {
+		bytes  float64
+		frames []string
+	}
+	var top []stack
+	for _, r := range records {
+		count, bytes := r.InUseObjects(), r.InUseBytes()
+		if count == 0 || bytes == 0 || classify(r.Stack()) != class {
+			continue
+		}
+		scale := 1 / (1 - math.Exp(-float64(bytes)/float64(count)/memProfileRate))
+		var names []string
+		frames := runtime.CallersFrames(r.Stack())
+		for {
+			f, more := frames.Next()
+			names = append(names, f.Function)
+			if !more {
+				break
+			}
+		}
+		top = append(top, stack{float64(bytes) * scale, names})
+	}
+	slices.SortFunc(top, func(a, b stack) int { return cmp.Compare(b.bytes, a.bytes) })
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s class: %.1f MiB live\n", class, total/(1<<20))
+	for _, s := range top[:min(20, len(top))] {
+		fmt.Fprintf(&b, "\n%.1f MiB\n", s.bytes/(1<<20))
+		for _, f := range s.frames[:min(12, len(s.frames))] {
+			fmt.Fprintf(&b, "    %s\n", f)
+		}
+	}
+	os.WriteFile(file, []byte(b.String()), 0o644)
 }

@@ -71,6 +71,7 @@ type options struct {
 	progress        time.Duration
 	heapProfile     string
 	peakHeapProfile string
+	driverTop       string
 	writeRate       float64
 	readRate        float64
 	prefix          string // Redis key prefix; default a new one per run
@@ -106,6 +107,7 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", time.Hour, "give up after this long")
 	flag.StringVar(&o.heapProfile, "heapprofile", "", "write a heap profile here when the map stage ends")
 	flag.StringVar(&o.peakHeapProfile, "peakheapprofile", "", "write a heap profile here whenever the heap but the simulated bucket's reaches a new peak")
+	flag.StringVar(&o.driverTop, "drivertop", "", "write the driver and committer class's largest allocating stacks (text) here whenever that class reaches a new peak")
 	flag.DurationVar(&o.progress, "progress", 10*time.Second, "print progress to stderr this often (0: never)")
 	flag.StringVar(&o.input, "input", inputListing, "how the job names its input objects: listing (of the prefix), inventory (an S3 Inventory report, CSV.gz) or keys (a key list)")
 	flag.StringVar(&o.planOnly, "plan-only", "", "only plan the job, once with each of these input kinds (`KINDS`, comma-separated: listing,inventory,keys), and print the times (no Redis needed)")
@@ -292,7 +294,7 @@ func run(o options) (*report, error) {
 	var peakHeap atomic.Uint64
 	stopSampling := sampleHeap(&peakHeap)
 	defer stopSampling()
-	heap := &heapSampler{peakProfile: o.peakHeapProfile}
+	heap := &heapSampler{peakProfile: o.peakHeapProfile, driverTop: o.driverTop}
 	stopHeap := sync.OnceFunc(heap.run(2 * time.Second))
 	defer stopHeap()
 	trips.n.Store(0)
