@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"path"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -200,16 +200,33 @@ func (e *Engine) readMarker(ctx context.Context, js *jobState, id string, keyOf 
 // Every step is idempotent, so a commit killed between any two steps is
 // finished by the next one (publishing.go lists the cases). Run on a
 // committed job it verifies the committed files and changes nothing. It
-// reads the markers a page at a time (walkMarkers). It returns
-// ErrNotFinished (wrapped) when chunks lack markers and *JobFailedError
-// when more chunks failed than tolerated.
+// reads the markers in a sliding window (walkMarkers) and spills their
+// files into parts in the bucket (commitfiles.go), so that its memory
+// does not grow with the job's files. It returns ErrNotFinished (wrapped)
+// when chunks lack markers and *JobFailedError when more chunks failed
+// than tolerated.
 func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (*manifest.CommitRecord, error) {
 	if rec, err := e.readCommit(ctx, js); err == nil {
 		return rec, e.verifyCommitted(ctx, js, rec)
 	} else if !errors.Is(err, objstore.ErrNotFound) {
 		return nil, err
 	}
-	rec := &manifest.CommitRecord{Version: manifest.Version, Job: js.job, Chunks: js.m.Chunks}
+	rec := &manifest.CommitRecord{Version: manifest.CommitVersion, Job: js.job, Chunks: js.m.Chunks}
+	// This commit's parts are garbage until its record names them, and
+	// the pending ones once it ends: removed here, best effort (fanout gc
+	// and the next verification remove what is left).
+	token := randomHex(8)
+	pending := e.newPartWriter(js, func(i int) string { return js.layout.CommitPendingKey(js.job, token, i) })
+	var committed bool
+	defer func() {
+		if committed {
+			if err := objstore.DeleteKeys(ctx, js.out, pending.keys()); err != nil {
+				e.log.Debug("removing the commit's pending file lists failed", "job", js.job, "err", err)
+			}
+			return
+		}
+		e.removePrefix(ctx, js.out, js.layout.CommitPartsPrefix(js.job)+token+"/")
+	}()
 	var durations []time.Duration
 	compact, err := e.openCompaction(ctx, js) // nil unless the job compacts (compactor.go)
 	if err != nil {
@@ -228,7 +245,9 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 				return nil
 			}
 			if js.m.Reducers == 0 {
-				rec.Files = append(rec.Files, compact.keep(m.Files)...)
+				if err := pending.add(ctx, compact.keep(m.Files)...); err != nil {
+					return err
+				}
 				rec.RecordsOut += m.RecordsOut
 			}
 			rec.RecordsIn += m.RecordsIn
@@ -256,7 +275,7 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 		return nil, err // --max-rejected passed: nothing is published
 	}
 	if compact != nil {
-		if err := e.commitCompaction(ctx, js, compact, rec, &durations); err != nil {
+		if err := e.commitCompaction(ctx, js, compact, rec, pending, &durations); err != nil {
 			return nil, err
 		}
 	}
@@ -273,7 +292,9 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 				failed = append(failed, manifest.FailedChunk{Chunk: m.Chunk, Reason: m.Reason})
 				return nil
 			}
-			rec.Files = append(rec.Files, m.Files...)
+			if err := pending.add(ctx, m.Files...); err != nil {
+				return err
+			}
 			rec.RecordsOut += m.RecordsOut
 			durations = append(durations, m.Finished.Sub(m.Started))
 			return nil
@@ -289,6 +310,9 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 			return nil, &JobFailedError{Job: js.job, Failed: append(rec.Failed, failed...), Allowed: allowed}
 		}
 	}
+	if err := pending.flush(ctx); err != nil {
+		return nil, err
+	}
 	// Nothing is published before the output is fenced for this job: a
 	// --rerun that took it over has then refused us, or is refused.
 	owner, err := e.fenceOutput(ctx, js)
@@ -300,7 +324,9 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	}
 	// Put the files in place. A reader listing the prefix may see these
 	// files before _SUCCESS exists: see the README's "Guarantees".
-	if err := e.publishFiles(ctx, js, rec); err != nil {
+	files := e.newPartWriter(js, func(i int) string { return js.layout.CommitPartKey(js.job, token, i) })
+	sums := newFileSums(js.m.TargetFileSize)
+	if err := e.publishFiles(ctx, js, rec, pending.parts, files, sums); err != nil {
 		// A concurrent committer may have finished and removed staging.
 		if rec2, rerr := e.readCommit(ctx, js); rerr == nil {
 			return rec2, e.verifyCommitted(ctx, js, rec2)
@@ -311,14 +337,12 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 		}
 		return nil, err
 	}
-	sort.Slice(rec.Files, func(i, j int) bool { return rec.Files[i].Key < rec.Files[j].Key })
+	rec.FileParts, rec.FileCount = files.parts, files.count
 	sortRejected(rec)
-	for _, f := range rec.Files {
-		rec.BytesOut += f.Size
-	}
-	rec.Partitions = partitionFiles(rec.Files, js.m.TargetFileSize)
+	rec.BytesOut = sums.bytes
+	rec.Partitions = sums.partitions()
 	if small, many := SmallFiles(rec.Partitions); many {
-		e.log.Warn("the job commits many small files", "job", js.job, "files", len(rec.Files), "small", small,
+		e.log.Warn("the job commits many small files", "job", js.job, "files", rec.FileCount, "small", small,
 			"partitions", len(rec.Partitions), "hint", "--target-file-size merges them (docs/filesizing.md)")
 	}
 	rec.Timings = summarise(durations, wall)
@@ -341,46 +365,62 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	if err != nil {
 		return nil, fmt.Errorf("writing the commit record: %w", err)
 	}
+	committed = true
 	return rec, e.finishCommit(ctx, js, rec)
 }
 
-// publishFiles puts every file of rec in place (publishFile), the data
-// files and the rejected-record files (at <out>/_rejected/), updating
-// their keys and ETags in rec. A publication in flight is never cut
-// short, not by another's failure nor by ctx: MinIO leaves an upload
+// publishFiles puts every file of the pending parts in place
+// (publishFile), a part at a time, and adds them, published (final keys
+// and ETags), to files and sums; then the rejected-record files of rec
+// (at <out>/_rejected/), updated in rec. A publication in flight is never
+// cut short, not by another's failure nor by ctx: MinIO leaves an upload
 // whose completion was cut off mid-request listed as open, and answers
 // its next completion with InvalidPart (measured); once one fails, no
 // more start.
-func (e *Engine) publishFiles(ctx context.Context, js *jobState, rec *manifest.CommitRecord) error {
-	var g errgroup.Group
-	g.SetLimit(commitParallelism)
+func (e *Engine) publishFiles(ctx context.Context, js *jobState, rec *manifest.CommitRecord, pending []manifest.FilePart, files *partWriter, sums *fileSums) error {
 	var failed atomic.Bool
 	wctx := context.WithoutCancel(ctx)
-	publish := func(f *manifest.OutputFile, dst string) {
-		g.Go(func() error {
-			if failed.Load() || ctx.Err() != nil {
-				return nil // the first error is the commit's
-			}
-			pub, err := publishFile(wctx, js.out, *f, dst)
-			if err != nil {
-				failed.Store(true)
-				return err
-			}
-			*f = pub
-			return nil
-		})
+	publishAll := func(batch []manifest.OutputFile, dst func(manifest.OutputFile) string) error {
+		var g errgroup.Group
+		g.SetLimit(commitParallelism)
+		for i := range batch {
+			g.Go(func() error {
+				if failed.Load() || ctx.Err() != nil {
+					return nil // the first error is the commit's
+				}
+				pub, err := publishFile(wctx, js.out, batch[i], dst(batch[i]))
+				if err != nil {
+					failed.Store(true)
+					return err
+				}
+				batch[i] = pub
+				return nil
+			})
+		}
+		err := g.Wait()
+		if err == nil {
+			err = ctx.Err()
+		}
+		return err
 	}
-	for i := range rec.Files {
-		publish(&rec.Files[i], finalKey(js.layout, rec.Files[i]))
+	err := eachFilePart(ctx, js.out, js.job, pending, func(batch []manifest.OutputFile) error {
+		if err := publishAll(batch, func(f manifest.OutputFile) string { return finalKey(js.layout, f) }); err != nil {
+			return err
+		}
+		for _, f := range batch {
+			sums.add(f)
+		}
+		return files.add(ctx, batch...)
+	})
+	if err != nil {
+		return err
 	}
-	for i := range rec.RejectedFiles {
-		publish(&rec.RejectedFiles[i], js.layout.RejectedKey(manifest.PublishedName(rec.RejectedFiles[i].Key)))
+	if err := files.flush(ctx); err != nil {
+		return err
 	}
-	err := g.Wait()
-	if err == nil {
-		err = ctx.Err()
-	}
-	return err
+	return publishAll(rec.RejectedFiles, func(f manifest.OutputFile) string {
+		return js.layout.RejectedKey(manifest.PublishedName(f.Key))
+	})
 }
 
 // finishCommit makes _SUCCESS name the job (switchSuccess), removes the
@@ -394,7 +434,7 @@ func (e *Engine) finishCommit(ctx context.Context, js *jobState, rec *manifest.C
 	if switched {
 		e.removeReplaced(ctx, js, rec)
 	}
-	e.cleanUp(ctx, js)
+	e.cleanUp(ctx, js, rec)
 	return nil
 }
 
@@ -404,10 +444,34 @@ func (e *Engine) finishCommit(ctx context.Context, js *jobState, rec *manifest.C
 // marker race and did not abort its own, or one killed with uploads
 // open). An attempt still running after the commit (a backup) may leave
 // uploads behind; `fanout gc` and the bucket's lifecycle rule remove them.
-func (e *Engine) cleanUp(ctx context.Context, js *jobState) {
+// It also removes the file lists no commit record names (unreferencedParts).
+func (e *Engine) cleanUp(ctx context.Context, js *jobState, rec *manifest.CommitRecord) {
 	e.removePrefix(ctx, js.out, js.layout.StagingRoot(js.job))
 	if n, err := AbortJobUploads(ctx, js.out, js.layout, js.job); err != nil {
 		e.log.Debug("aborting the job's open uploads failed", "job", js.job, "aborted", n, "err", err)
+	}
+	if _, err := objstore.DeleteListed(ctx, js.out, unreferencedParts(ctx, js.out, js.layout, rec)); err != nil {
+		e.log.Debug("removing file lists the commit record does not name failed", "job", js.job, "err", err)
+	}
+}
+
+// unreferencedParts lists the objects under the job's commit parts
+// prefix that rec does not name: a losing or crashed committer's parts,
+// and the pending ones.
+func unreferencedParts(ctx context.Context, out objstore.Bucket, layout manifest.Layout, rec *manifest.CommitRecord) iter.Seq2[objstore.ObjectInfo, error] {
+	named := make(map[string]bool, len(rec.FileParts))
+	for _, p := range rec.FileParts {
+		named[p.Key] = true
+	}
+	return func(yield func(objstore.ObjectInfo, error) bool) {
+		for info, err := range out.List(ctx, layout.CommitPartsPrefix(rec.Job), nil) {
+			if err == nil && named[info.Key] {
+				continue
+			}
+			if !yield(info, err) {
+				return
+			}
+		}
 	}
 }
 
@@ -431,20 +495,19 @@ func (e *Engine) verifyCommitted(ctx context.Context, js *jobState, rec *manifes
 		// deletes this job's files: nothing of it is to verify.
 		return nil
 	}
-	bad, err := e.missingFiles(ctx, js, append(slices.Clone(rec.Files), rec.RejectedFiles...))
+	bad, n, err := e.missingFiles(ctx, js, rec)
 	if err != nil {
 		return fmt.Errorf("job %s is committed; checking its files: %w", js.job, err)
 	}
-	if len(bad) > 0 {
-		slices.Sort(bad)
-		return fmt.Errorf("job %s is committed but %d file(s) are missing or changed: %s", js.job, len(bad), strings.Join(bad[:min(len(bad), 5)], ", "))
+	if n > 0 {
+		return fmt.Errorf("job %s is committed but %d file(s) are missing or changed: %s", js.job, n, strings.Join(bad[:min(len(bad), 5)], ", "))
 	}
 	if named == js.job {
 		// Fully committed: leave everything published as it is, but
 		// finish cleaning up, which a committer stopped after _SUCCESS
 		// left undone (a listing each when there is nothing).
 		e.removeReplaced(ctx, js, rec)
-		e.cleanUp(ctx, js)
+		e.cleanUp(ctx, js, rec)
 		return nil
 	}
 	return e.finishCommit(ctx, js, rec)
@@ -455,61 +518,106 @@ func (e *Engine) verifyCommitted(ctx context.Context, js *jobState, rec *manifes
 // instead of a request per file.
 const verifyHeadMax = 1000
 
-// missingFiles returns the keys of files that are not in place with their
-// size, sorted.
-func (e *Engine) missingFiles(ctx context.Context, js *jobState, files []manifest.OutputFile) ([]string, error) {
-	var bad []string
-	if len(files) <= verifyHeadMax {
-		var mu sync.Mutex
-		var g errgroup.Group
-		g.SetLimit(commitParallelism)
-		for _, f := range files {
-			g.Go(func() error {
-				info, err := js.out.Stat(ctx, f.Key)
-				if err != nil || info.Size != f.Size {
-					mu.Lock()
-					bad = append(bad, f.Key)
-					mu.Unlock()
-				}
-				return nil
-			})
+// missingNamed bounds the keys of missing files missingFiles returns.
+const missingNamed = 100
+
+// missingFiles returns the keys of rec's files (data and rejected records)
+// that are not in place with their size, sorted (at most missingNamed of
+// them), and how many there are. It reads the record's parts one at a
+// time.
+func (e *Engine) missingFiles(ctx context.Context, js *jobState, rec *manifest.CommitRecord) ([]string, int, error) {
+	if rec.NumFiles()+len(rec.RejectedFiles) <= verifyHeadMax {
+		files := slices.Clone(rec.RejectedFiles)
+		err := eachCommittedPart(ctx, js.out, rec, func(part []manifest.OutputFile) error {
+			files = append(files, part...)
+			return nil
+		})
+		if err != nil {
+			return nil, 0, err
 		}
-		g.Wait()
-		slices.Sort(bad)
-		return bad, ctx.Err()
+		bad, err := e.statFiles(ctx, js, files)
+		return bad[:min(len(bad), missingNamed)], len(bad), err
 	}
-	// A merge of the files, in key order, with a listing of the keys
-	// between the first and the last (the job's files share the output's
-	// prefix, and most of the time a longer one; under it the listing may
-	// meet other keys, which it passes by).
-	slices.SortFunc(files, func(a, b manifest.OutputFile) int { return strings.Compare(a.Key, b.Key) })
-	first, last := files[0].Key, files[len(files)-1].Key
+	// The files, 8 bytes each (fileSet), merged with a listing of the
+	// keys between the first and the last (the job's files share the
+	// output's prefix, and most of the time a longer one; under it the
+	// listing may meet other keys, which it passes by).
+	set := newFileSet()
+	var first, last string
+	add := func(part []manifest.OutputFile) error {
+		for _, f := range part {
+			set.add(f.Key, f.Size)
+			if first == "" || f.Key < first {
+				first = f.Key
+			}
+			last = max(last, f.Key)
+		}
+		return nil
+	}
+	add(rec.RejectedFiles)
+	if err := eachCommittedPart(ctx, js.out, rec, add); err != nil {
+		return nil, 0, err
+	}
+	set.seal()
 	n := 0
 	for n < len(first) && n < len(last) && first[n] == last[n] {
 		n++
 	}
-	i := 0
 	for info, err := range parallelList(ctx, js.out, first[:n]) {
 		if err != nil {
-			return nil, fmt.Errorf("listing the output: %w", err)
+			return nil, 0, fmt.Errorf("listing the output: %w", err)
 		}
-		for ; i < len(files) && files[i].Key < info.Key; i++ {
-			bad = append(bad, files[i].Key)
-		}
-		if i < len(files) && files[i].Key == info.Key {
-			if files[i].Size != info.Size {
-				bad = append(bad, files[i].Key)
-			}
-			i++
-		}
-		if i == len(files) || info.Key >= last {
+		if info.Key > last {
 			break
 		}
+		if info.Key >= first {
+			set.mark(info.Key, info.Size)
+		}
 	}
-	for ; i < len(files); i++ {
-		bad = append(bad, files[i].Key)
+	missing := set.missing()
+	if missing == 0 {
+		return nil, 0, nil
 	}
-	return bad, nil
+	// Name them: the parts again.
+	var bad []string
+	name := func(part []manifest.OutputFile) error {
+		for _, f := range part {
+			if !set.isFound(f.Key, f.Size) {
+				bad = append(bad, f.Key)
+			}
+		}
+		slices.Sort(bad)
+		bad = bad[:min(len(bad), missingNamed)]
+		return nil
+	}
+	name(rec.RejectedFiles)
+	if err := eachCommittedPart(ctx, js.out, rec, name); err != nil {
+		return nil, 0, err
+	}
+	return bad, missing, nil
+}
+
+// statFiles returns the keys of files that are not in place with their
+// size (a HEAD each), sorted.
+func (e *Engine) statFiles(ctx context.Context, js *jobState, files []manifest.OutputFile) ([]string, error) {
+	var bad []string
+	var mu sync.Mutex
+	var g errgroup.Group
+	g.SetLimit(commitParallelism)
+	for _, f := range files {
+		g.Go(func() error {
+			info, err := js.out.Stat(ctx, f.Key)
+			if err != nil || info.Size != f.Size {
+				mu.Lock()
+				bad = append(bad, f.Key)
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	g.Wait()
+	slices.Sort(bad)
+	return bad, ctx.Err()
 }
 
 // accountMarker adds the marker's retries, backups, Lambda GB-seconds and
@@ -557,18 +665,20 @@ func putRequests(size int64) int64 {
 // commitRequests estimates planning's and the commit's requests: listing
 // the input (1,000 keys a page), the manifest and its shards, reading
 // every marker, a COPY (or a completion) per published file, the commit
-// record, _SUCCESS, listing and deleting staging, and listing the open
-// uploads.
+// record and its file lists, _SUCCESS, listing and deleting staging, and
+// listing the open uploads.
 func commitRequests(js *jobState, rec *manifest.CommitRecord) int64 {
 	tasks := int64(js.m.Chunks + js.m.Reducers)
-	staged := int64(len(rec.Files) + len(rec.RejectedFiles))
+	files := int64(rec.NumFiles() + len(rec.RejectedFiles))
+	staged := files
 	if js.m.Reducers > 0 {
 		staged += int64(js.m.Chunks) // shuffle files
 	}
 	return js.m.Objects/1000 + 1 + // listing the input
 		1 + int64(js.m.Shards) + // manifest and shards
 		tasks + tasks/1000 + 1 + // listing and reading markers
-		int64(len(rec.Files)+len(rec.RejectedFiles)) + 2 + // copies or completions, commit record, _SUCCESS
+		files + 2 + // copies or completions, commit record, _SUCCESS
+		3*int64(len(rec.FileParts)) + // the file lists: pending (written, read, removed) and final
 		staged/1000 + 1 + staged + // listing and deleting staging
 		1 // listing open uploads
 }

@@ -597,11 +597,12 @@ func (c *compaction) keep(files []manifest.OutputFile) []manifest.OutputFile {
 	return kept
 }
 
-// commitCompaction adds the compaction tasks' files to rec. It refuses a
+// commitCompaction adds the compaction tasks' files to the commit's
+// files (spilled in parts) and their counts to rec. It refuses a
 // plan that names a file no map marker does (made from markers a redrive
 // or a given-back chunk has changed since), and fails the job when a task
 // failed.
-func (e *Engine) commitCompaction(ctx context.Context, js *jobState, c *compaction, rec *manifest.CommitRecord, durations *[]time.Duration) error {
+func (e *Engine) commitCompaction(ctx context.Context, js *jobState, c *compaction, rec *manifest.CommitRecord, files *partWriter, durations *[]time.Duration) error {
 	if c.plan == nil {
 		return fmt.Errorf("%w: the compaction stage has no plan", ErrNotFinished)
 	}
@@ -620,7 +621,9 @@ func (e *Engine) commitCompaction(ctx context.Context, js *jobState, c *compacti
 			if m.Plan != c.id {
 				return fmt.Errorf("compaction task %s's marker names plan %q, the job's is %q: refusing it", m.Chunk, m.Plan, c.id)
 			}
-			rec.Files = append(rec.Files, m.Files...)
+			if err := files.add(ctx, m.Files...); err != nil {
+				return err
+			}
 			*durations = append(*durations, m.Finished.Sub(m.Started))
 			return nil
 		})
@@ -632,33 +635,6 @@ func (e *Engine) commitCompaction(ctx context.Context, js *jobState, c *compacti
 	}
 	rec.Compacted, rec.CompactTasks = len(c.planned), len(c.plan.Tasks)
 	return nil
-}
-
-// partitionFiles counts rec's data files per partition; small counts
-// those under half of target (DefaultTargetFileSize when 0).
-func partitionFiles(files []manifest.OutputFile, target int64) []manifest.PartitionFiles {
-	if target <= 0 {
-		target = manifest.DefaultTargetFileSize
-	}
-	var out []manifest.PartitionFiles
-	at := map[string]int{}
-	for _, f := range files {
-		i, ok := at[f.Partition]
-		if !ok {
-			i = len(out)
-			at[f.Partition] = i
-			out = append(out, manifest.PartitionFiles{Partition: f.Partition})
-		}
-		p := &out[i]
-		p.Files++
-		p.Bytes += f.Size
-		p.Rows += f.Rows
-		if f.Size < target/2 {
-			p.Small++
-		}
-	}
-	slices.SortFunc(out, func(a, b manifest.PartitionFiles) int { return strings.Compare(a.Partition, b.Partition) })
-	return out
 }
 
 // SmallFiles reports whether a committed output holds many small files:

@@ -479,7 +479,7 @@ func (e *Engine) result(js *jobState, rec *manifest.CommitRecord, start time.Tim
 	res := Result{
 		Job: js.job, State: StateCommitted, Chunks: rec.Chunks, Objects: js.m.Objects,
 		RecordsIn: rec.RecordsIn, RecordsOut: rec.RecordsOut, BytesIn: rec.BytesIn, BytesOut: rec.BytesOut,
-		Output: js.m.Spec.Output, Files: len(rec.Files), Failed: rec.Failed, Elapsed: time.Since(start),
+		Output: js.m.Spec.Output, Files: rec.NumFiles(), Failed: rec.Failed, Elapsed: time.Since(start),
 		Markers: rec.Chunks, Retries: rec.Retries, Backups: rec.Backups, S3Requests: rec.S3Requests,
 		LambdaGBSeconds: rec.LambdaGBSeconds, Replaces: rec.Replaces,
 	}

@@ -82,6 +82,11 @@ type Config struct {
 	// JobCacheIdle is how long a job nobody asked for stays cached; zero
 	// means DefaultJobCacheIdle. Finished jobs leave at once.
 	JobCacheIdle time.Duration
+	// CommitPartFiles is how many files each part of a commit record's
+	// file list holds (manifest.CommitRecord.FileParts): what a committer
+	// or a reader of the record holds at once. Zero means
+	// DefaultCommitPartFiles.
+	CommitPartFiles int
 }
 
 // Defaults of Config's zero values.
@@ -154,6 +159,11 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("fanout: Config.CombineBudget %d is negative", cfg.CombineBudget)
 	case cfg.MergeFanIn < 0 || cfg.MergeFanIn == 1:
 		return nil, fmt.Errorf("fanout: Config.MergeFanIn %d: want 0 (default) or at least 2", cfg.MergeFanIn)
+	case cfg.CommitPartFiles < 0:
+		return nil, fmt.Errorf("fanout: Config.CommitPartFiles %d is negative", cfg.CommitPartFiles)
+	}
+	if cfg.CommitPartFiles == 0 {
+		cfg.CommitPartFiles = DefaultCommitPartFiles
 	}
 	if cfg.CombineBudget == 0 {
 		cfg.CombineBudget = DefaultCombineBudget

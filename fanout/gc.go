@@ -14,10 +14,12 @@ package fanout
 //     failed (fanout redrive needs its markers and staged files) or
 //     committing: its staged files and open uploads are what its commit
 //     publishes. A cancelled owner can never commit: all of it goes but
-//     its _CANCELLED record. Once it has committed, only its staging root and its open
-//     uploads go (losers' garbage a crashed committer left), under the
-//     job's commit lease so that no committer runs meanwhile; its manifest,
-//     markers and commit record stay (status and verification read them).
+//     its _CANCELLED record. Once it has committed, only its staging root,
+//     its open uploads and the file lists (commit/<token>/) its commit
+//     record does not name go (losers' garbage a crashed committer left),
+//     under the job's commit lease so that no committer runs meanwhile;
+//     its manifest, markers, commit record and the file lists it names
+//     stay (status and verification read them).
 //   - A job the owner record does not name lost the output (a --rerun took
 //     it over) or was refused it: it cannot publish (its commit's fence
 //     fails), so all of it goes (but a _CANCELLED record and gc's
@@ -29,7 +31,7 @@ package fanout
 //     existed) a job's state is unknown, since any job may still claim the
 //     output at its fence: a job without a commit record goes only when
 //     nothing of it was written for GCOptions.OlderThan; a committed one
-//     loses only its staging root and open uploads.
+//     loses only its staging root, open uploads and unnamed file lists.
 //
 // A job's prefix is removed in key order, so its markers (chunks/) go
 // before its staged files: a removal that stops half way never leaves a
@@ -210,7 +212,7 @@ func (e *Engine) gcJob(ctx context.Context, t gcTarget, opts GCOptions) (GCJob, 
 		}
 		return j, nil
 	case committed:
-		j.Why, j.Prefix = "committed: its staging and open uploads are a crashed committer's leftovers", t.layout.StagingRoot(t.job)
+		j.Why, j.Prefix = "committed: its staging, open uploads and file lists its commit record does not name are a crashed committer's leftovers", t.layout.StagingRoot(t.job)
 	case owns:
 		j.Why, j.Prefix = "cancelled: it can never commit", jobPrefix
 	case t.owner != nil:
@@ -218,11 +220,31 @@ func (e *Engine) gcJob(ctx context.Context, t gcTarget, opts GCOptions) (GCJob, 
 	default:
 		j.Why, j.Prefix = "no owner record: state unknown, nothing written for "+opts.OlderThan.String(), jobPrefix
 	}
+	// A committed job's file lists that its record does not name (a
+	// losing or crashed committer's) go too; the record's stay.
+	var rec *manifest.CommitRecord
+	if committed {
+		body, err := readAll(ctx, t.out, t.layout.CommitKey(t.job), 1<<30)
+		if err != nil {
+			return j, fmt.Errorf("reading the commit record: %w", err)
+		}
+		if rec, err = manifest.DecodeCommit(body); err != nil {
+			return j, err
+		}
+	}
 	removable := func(yield func(objstore.ObjectInfo, error) bool) {
 		for info, err := range t.out.List(ctx, j.Prefix, nil) {
 			if err == nil && keep(info.Key) {
 				continue
 			}
+			if !yield(info, err) {
+				return
+			}
+		}
+		if rec == nil {
+			return
+		}
+		for info, err := range unreferencedParts(ctx, t.out, t.layout, rec) {
 			if !yield(info, err) {
 				return
 			}

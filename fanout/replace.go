@@ -115,17 +115,34 @@ func (e *Engine) removeReplaced(ctx context.Context, js *jobState, rec *manifest
 		e.log.Warn("reading the replaced job's commit record failed", "job", js.job, "replaced", rec.Replaces, "err", err)
 		return
 	}
-	ours := map[string]bool{}
-	for _, f := range append(rec.Files, rec.RejectedFiles...) {
-		ours[f.Key] = true
+	// Both records' files are read a part at a time; ours are held as 8
+	// bytes a key (fileSet: a collision keeps an old file, never deletes
+	// one of ours).
+	ours := newFileSet()
+	add := func(files []manifest.OutputFile) error {
+		for _, f := range files {
+			ours.add(f.Key, 0)
+		}
+		return nil
 	}
-	var keys []string
-	for _, f := range append(old.Files, old.RejectedFiles...) {
-		if !ours[f.Key] {
-			keys = append(keys, f.Key)
+	add(rec.RejectedFiles)
+	err = eachCommittedPart(ctx, js.out, rec, add)
+	if err == nil {
+		ours.seal()
+		remove := func(files []manifest.OutputFile) error {
+			var keys []string
+			for _, f := range files {
+				if !ours.has(f.Key, 0) {
+					keys = append(keys, f.Key)
+				}
+			}
+			return objstore.DeleteKeys(ctx, js.out, keys)
+		}
+		if err = eachCommittedPart(ctx, js.out, old, remove); err == nil {
+			err = remove(old.RejectedFiles)
 		}
 	}
-	if err := objstore.DeleteKeys(ctx, js.out, keys); err != nil {
+	if err != nil {
 		e.log.Warn("deleting the replaced job's files failed; fanout gc or the next verification removes them", "job", js.job, "replaced", rec.Replaces, "err", err)
 	}
 }

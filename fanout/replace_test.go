@@ -53,7 +53,10 @@ func readCommitted(ctx context.Context, b objstore.Bucket, out string) (job stri
 	if err != nil {
 		return "", nil, false, err
 	}
-	for _, f := range rec.Files {
+	for f, err := range fanout.CommittedFiles(ctx, b, rec) {
+		if err != nil {
+			return "", nil, false, err
+		}
 		if !strings.Contains(f.Key, "part-"+s.Job+"-") {
 			return "", nil, false, errors.New("the commit record of " + s.Job + " lists " + f.Key)
 		}

@@ -19,14 +19,17 @@ import (
 // with another size: verifying the job (TryCommit on a committed job)
 // must name both, whether it checks the files with a HEAD each (a few
 // files) or against a listing (more than a thousand), and must not be
-// misled by keys of no job beside them.
+// misled by keys of no job beside them, whether the commit record's
+// files are in one part or in many.
 func TestVerifyingACommittedJobFindsEachMissingFile(t *testing.T) {
 	for _, tt := range []struct {
-		name   string
-		chunks int
+		name      string
+		chunks    int
+		partFiles int // Config.CommitPartFiles
 	}{
-		{"a HEAD per file", 20},
-		{"a listing", 1500},
+		{"a HEAD per file", 20, 0},
+		{"a listing", 1500, 0},
+		{"a listing, the record's files in 15 parts", 1500, 100},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -37,7 +40,7 @@ func TestVerifyingACommittedJobFindsEachMissingFile(t *testing.T) {
 				}
 			}
 			q := memqueue.New(memqueue.Config{})
-			e, err := fanout.New(fanout.Config{Queue: q, Admin: q, Functions: builtin.Registry(),
+			e, err := fanout.New(fanout.Config{Queue: q, Admin: q, Functions: builtin.Registry(), CommitPartFiles: tt.partFiles,
 				Open: func(context.Context, string) (objstore.Bucket, error) { return b, nil }})
 			if err != nil {
 				t.Fatal(err)

@@ -17,7 +17,7 @@ type validator interface{ Validate() error }
 func Encode(v any) ([]byte, error) {
 	var doc validator
 	switch d := v.(type) {
-	case *Manifest, *Shard, *ChunkMarker, *CommitRecord, *Owner, *CancelRecord, *CompactPlan:
+	case *Manifest, *Shard, *ChunkMarker, *CommitRecord, *FileList, *Owner, *CancelRecord, *CompactPlan:
 		doc = d.(validator)
 	case Manifest:
 		doc = &d
@@ -26,6 +26,8 @@ func Encode(v any) ([]byte, error) {
 	case ChunkMarker:
 		doc = &d
 	case CommitRecord:
+		doc = &d
+	case FileList:
 		doc = &d
 	}
 	if doc != nil {
@@ -66,6 +68,13 @@ func DecodeMarker(b []byte) (*ChunkMarker, error) {
 // ErrInvalid.
 func DecodeCommit(b []byte) (*CommitRecord, error) {
 	return decode[CommitRecord]("commit", b)
+}
+
+// DecodeFileList decodes and validates one part of a commit record's files
+// (see FileList.Validate; the reader checks it is the part the record
+// names). Errors match ErrUnsupportedVersion or ErrInvalid.
+func DecodeFileList(b []byte) (*FileList, error) {
+	return decode[FileList]("file list", b)
 }
 
 // decode reads one JSON object and nothing after it. A document that

@@ -55,6 +55,24 @@ func testCommit() *CommitRecord {
 	}
 }
 
+// testCommitV2 is testCommit as this build writes it: its files in two
+// parts.
+func testCommitV2() *CommitRecord {
+	c := testCommit()
+	c.Version, c.Files, c.FileCount = CommitVersion, nil, 3
+	c.FileParts = []FilePart{
+		{Key: "out/_fanout/" + testJob + "/commit/0a1b/files-000000.json", ETag: `"e0"`, Size: 300, Files: 2},
+		{Key: "out/_fanout/" + testJob + "/commit/0a1b/files-000001.json", ETag: `"e1"`, Size: 150, Files: 1},
+	}
+	return c
+}
+
+func testFileList() *FileList {
+	return &FileList{Version: Version, Job: testJob, Part: 1, Files: []OutputFile{
+		{Key: "out/day=2026-11-22/part-c00000012.parquet", Size: 1234, Rows: 99, ETag: `"abc"`, Partition: "day=2026-11-22"},
+	}}
+}
+
 func mustEncode(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := Encode(v)
@@ -114,6 +132,8 @@ func TestRoundTrip(t *testing.T) {
 		{"shard", testShard(), func(b []byte) (any, error) { return DecodeShard(b) }},
 		{"marker", testMarker(), func(b []byte) (any, error) { return DecodeMarker(b) }},
 		{"commit", testCommit(), func(b []byte) (any, error) { return DecodeCommit(b) }},
+		{"commit in parts", testCommitV2(), func(b []byte) (any, error) { return DecodeCommit(b) }},
+		{"file list", testFileList(), func(b []byte) (any, error) { return DecodeFileList(b) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -148,6 +168,7 @@ func TestDecodeErrors(t *testing.T) {
 	decShard := func(b []byte) error { _, err := DecodeShard(b); return err }
 	decMarker := func(b []byte) error { _, err := DecodeMarker(b); return err }
 	decCommit := func(b []byte) error { _, err := DecodeCommit(b); return err }
+	decFileList := func(b []byte) error { _, err := DecodeFileList(b); return err }
 	tests := []struct {
 		name        string
 		decode      decodeFunc
@@ -220,6 +241,18 @@ func TestDecodeErrors(t *testing.T) {
 		{"commit more failed than chunks", decCommit, edit(t, testCommit(), func(c *CommitRecord) { c.Chunks = 0 }), false, "1 failed chunks out of 0"},
 		{"commit negative bytes", decCommit, edit(t, testCommit(), func(c *CommitRecord) { c.BytesOut = -1 }), false, "negative total"},
 		{"commit file size", decCommit, edit(t, testCommit(), func(c *CommitRecord) { c.Files[0].Size = -5 }), false, "size -5"},
+		{"commit version 1 with parts", decCommit, edit(t, testCommit(), func(c *CommitRecord) { c.FileParts = testCommitV2().FileParts }), false, "lists no file parts"},
+		{"commit version 1 with a count", decCommit, edit(t, testCommit(), func(c *CommitRecord) { c.FileCount = 1 }), false, "lists no file parts nor a file count"},
+		{"commit future version", decCommit, edit(t, testCommitV2(), func(c *CommitRecord) { c.Version = CommitVersion + 1 }), true, "unsupported version 3"},
+		{"commit parts and files inline", decCommit, edit(t, testCommitV2(), func(c *CommitRecord) { c.Files = testCommit().Files }), false, "not inline"},
+		{"commit parts count", decCommit, edit(t, testCommitV2(), func(c *CommitRecord) { c.FileCount = 4 }), false, "parts hold 3 files, file_count is 4"},
+		{"commit part no etag", decCommit, edit(t, testCommitV2(), func(c *CommitRecord) { c.FileParts[1].ETag = "" }), false, "file_parts[1]: no key or ETag"},
+		{"commit empty part", decCommit, edit(t, testCommitV2(), func(c *CommitRecord) { c.FileParts[0].Files, c.FileCount = 0, 1 }), false, "0 files"},
+		{"commit part twice", decCommit, edit(t, testCommitV2(), func(c *CommitRecord) { c.FileParts[1].Key = c.FileParts[0].Key }), false, "named twice"},
+		{"file list bad job", decFileList, edit(t, testFileList(), func(l *FileList) { l.Job = "x" }), false, "not a job ID"},
+		{"file list negative part", decFileList, edit(t, testFileList(), func(l *FileList) { l.Part = -1 }), false, "negative part"},
+		{"file list file", decFileList, edit(t, testFileList(), func(l *FileList) { l.Files[0].Rows = -1 }), false, "rows -1"},
+		{"file list version", decFileList, edit(t, testFileList(), func(l *FileList) { l.Version = Version + 1 }), true, "unsupported version"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -381,7 +414,38 @@ func FuzzDecodeMarker(f *testing.F) {
 
 func FuzzDecodeCommit(f *testing.F) {
 	f.Add(mustEncode(f, testCommit()))
+	f.Add(mustEncode(f, testCommitV2()))
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzDecode(t, DecodeCommit, data) })
+}
+
+func FuzzDecodeFileList(f *testing.F) {
+	f.Add(mustEncode(f, testFileList()))
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzDecode(t, DecodeFileList, data) })
+}
+
+// TestCommitRecordVersions reads a record of version 1 (files inline, as
+// releases before file parts wrote it) and one of version 2 (files in
+// parts): both decode, and NumFiles counts each's files.
+func TestCommitRecordVersions(t *testing.T) {
+	v1, err := DecodeCommit(mustEncode(t, testCommit()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v1.Version != 1 || v1.NumFiles() != 1 || len(v1.Files) != 1 {
+		t.Errorf("version 1: version %d, NumFiles %d, %d files inline; want 1, 1, 1", v1.Version, v1.NumFiles(), len(v1.Files))
+	}
+	v2, err := DecodeCommit(mustEncode(t, testCommitV2()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v2.Version != CommitVersion || v2.NumFiles() != 3 || len(v2.Files) != 0 || len(v2.FileParts) != 2 {
+		t.Errorf("version 2: version %d, NumFiles %d, %d inline, %d parts; want %d, 3, 0, 2", v2.Version, v2.NumFiles(), len(v2.Files), len(v2.FileParts), CommitVersion)
+	}
+	// Every other document stays at Version: a build before file parts
+	// reads this build's manifests and markers.
+	if _, err := DecodeMarker([]byte(edit(t, testMarker(), func(m *ChunkMarker) { m.Version = CommitVersion }))); !errors.Is(err, ErrUnsupportedVersion) {
+		t.Errorf("a marker of version %d: %v, want ErrUnsupportedVersion", CommitVersion, err)
+	}
 }
 
 // TestCorpusValidDocuments keeps the fuzz seeds named valid-* valid as
@@ -392,6 +456,7 @@ func TestCorpusValidDocuments(t *testing.T) {
 		"FuzzDecodeShard":    func(b []byte) error { _, err := DecodeShard(b); return err },
 		"FuzzDecodeMarker":   func(b []byte) error { _, err := DecodeMarker(b); return err },
 		"FuzzDecodeCommit":   func(b []byte) error { _, err := DecodeCommit(b); return err },
+		"FuzzDecodeFileList": func(b []byte) error { _, err := DecodeFileList(b); return err },
 	}
 	for fuzz, decode := range decoders {
 		files, err := filepath.Glob(filepath.Join("testdata", "fuzz", fuzz, "valid-*"))

@@ -18,6 +18,8 @@ import (
 //	<prefix>_fanout/<job>/chunks/<hh>/<chunk>.json       ChunkMarker
 //	<prefix>_fanout/<job>/staging/<hh>/<chunk>/<epoch>/  one attempt's output, every name ending in StagedSuffix
 //	<prefix>_fanout/<job>/_COMMITTED                CommitRecord
+//	<prefix>_fanout/<job>/commit/<token>/files-000000.json    FileList: part 0 of the record's files
+//	<prefix>_fanout/<job>/commit/<token>/pending-000000.json  FileList: the files a commit is about to publish
 //	<prefix><partition>/<file>                      committed data
 //	<prefix>_rejected/<file>                        committed rejected records (RejectedKey)
 //	<prefix>_SUCCESS                                written after the commit
@@ -130,6 +132,26 @@ func (l Layout) StagingPrefix(job, chunk string, epoch int64) string {
 // CommitKey is the key of job's CommitRecord, created once with
 // If-None-Match: *.
 func (l Layout) CommitKey(job string) string { return l.JobPrefix(job) + "_COMMITTED" }
+
+// CommitPartsPrefix is the prefix under which the commits of job write
+// the parts of their record's files (FileList), each commit under a
+// random token of its own, so that two committers never overwrite each
+// other's parts: only those the commit record names are the job's.
+func (l Layout) CommitPartsPrefix(job string) string { return l.JobPrefix(job) + "commit/" }
+
+// CommitPartKey is the key of part i of the files of the commit with the
+// given token (CommitPartsPrefix).
+func (l Layout) CommitPartKey(job, token string, i int) string {
+	return l.CommitPartsPrefix(job) + token + "/" + fmt.Sprintf("files-%06d.json", i)
+}
+
+// CommitPendingKey is the key of part i of the files the commit with the
+// given token has read from the markers and not yet published: the
+// commit spills them there (removed after the commit) so that it never
+// holds every file of a job at once.
+func (l Layout) CommitPendingKey(job, token string, i int) string {
+	return l.CommitPartsPrefix(job) + token + "/" + fmt.Sprintf("pending-%06d.json", i)
+}
 
 // SuccessKey is the key of the _SUCCESS object written after a commit.
 func (l Layout) SuccessKey() string { return l.Prefix + "_SUCCESS" }

@@ -5,8 +5,8 @@
 // together. It does no I/O beyond the readers and writers it is handed and
 // imports nothing of the project.
 //
-// Every document (Manifest, Shard, ChunkMarker, CommitRecord) carries a
-// Version; Encode writes any of them and the Decode functions read them
+// Every document (Manifest, Shard, ChunkMarker, CommitRecord, FileList)
+// carries a Version; Encode writes any of them and the Decode functions read them
 // strictly: an unsupported version, trailing data or a broken invariant is
 // an error (never a panic), so that a worker never acts on a corrupt or
 // future document. Unknown fields are tolerated so that a later release may
@@ -426,13 +426,36 @@ const (
 	MarkerFailed = "failed"
 )
 
+// CommitVersion is the version of the commit records this build writes:
+// version 2 lists its files in parts (FileParts), separate objects written
+// before the record; version 1 (the records of earlier releases, still
+// read) holds them inline (Files). Every other document is at Version.
+const CommitVersion = 2
+
 // CommitRecord is the job's commit, created once with If-None-Match: * at
 // Layout.CommitKey; _SUCCESS follows it.
+//
+// The committed data files are listed in parts (FileParts, version 2):
+// FileList objects of up to some thousands of files each, written under
+// Layout.CommitPartsPrefix before the record and named by it with their
+// ETag, size and number of files, so that neither the committer nor a
+// reader holds more than one part's files at once (a record of a million
+// files inline was hundreds of MB, decoded whole by every reader). The
+// commit stays one conditional create of the record: parts it does not
+// name (a losing committer's, a crashed one's) are garbage, removed after
+// the commit and by fanout gc.
 type CommitRecord struct {
-	Version    int           `json:"version"`
-	Job        string        `json:"job"`
-	Committed  time.Time     `json:"committed"`
-	Files      []OutputFile  `json:"files"`
+	Version   int       `json:"version"`
+	Job       string    `json:"job"`
+	Committed time.Time `json:"committed"`
+	// Files lists the committed data files inline: version 1 only.
+	Files []OutputFile `json:"files,omitempty"`
+	// FileCount is the number of committed data files (version 2: the
+	// sum of FileParts' counts).
+	FileCount int `json:"file_count,omitempty"`
+	// FileParts lists the FileList objects that hold the committed data
+	// files, in order (version 2).
+	FileParts  []FilePart    `json:"file_parts,omitempty"`
 	Chunks     int           `json:"chunks"`
 	Failed     []FailedChunk `json:"failed,omitempty"`
 	RecordsIn  int64         `json:"records_in"`
@@ -466,6 +489,33 @@ type CommitRecord struct {
 	Partitions   []PartitionFiles `json:"partitions,omitempty"`
 	Compacted    int              `json:"compacted,omitempty"`
 	CompactTasks int              `json:"compact_tasks,omitempty"`
+}
+
+// NumFiles is the number of committed data files, of either version.
+func (c *CommitRecord) NumFiles() int {
+	if c.Version >= CommitVersion {
+		return c.FileCount
+	}
+	return len(c.Files)
+}
+
+// FilePart names one FileList of a commit record: its key, the ETag and
+// size it was written with, and the number of files it holds.
+type FilePart struct {
+	Key   string `json:"key"`
+	ETag  string `json:"etag"`
+	Size  int64  `json:"size"`
+	Files int    `json:"files"`
+}
+
+// FileList is one part of a commit record's files (CommitRecord.FileParts):
+// part Part of job Job's committed files, written at a key under
+// Layout.CommitPartsPrefix before the record that names it.
+type FileList struct {
+	Version int          `json:"version"`
+	Job     string       `json:"job"`
+	Part    int          `json:"part"`
+	Files   []OutputFile `json:"files"`
 }
 
 // PartitionFiles is what one partition of a committed output holds.

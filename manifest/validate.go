@@ -31,8 +31,12 @@ func invalid(kind string, err error) error {
 
 // checkVersion reports a version this build cannot read.
 func checkVersion(kind string, v int) error {
-	if v < 1 || v > Version {
-		return fmt.Errorf("manifest: %s: %w %d (this build reads versions 1 to %d)", kind, ErrUnsupportedVersion, v, Version)
+	newest := Version
+	if kind == "commit" {
+		newest = CommitVersion
+	}
+	if v < 1 || v > newest {
+		return fmt.Errorf("manifest: %s: %w %d (this build reads versions 1 to %d)", kind, ErrUnsupportedVersion, v, newest)
 	}
 	return nil
 }
@@ -353,7 +357,61 @@ func (c *CommitRecord) Validate() error {
 	if err := checkFiles(c.Files); err != nil {
 		return invalid(kind, err)
 	}
+	if err := c.checkParts(); err != nil {
+		return invalid(kind, err)
+	}
 	if err := c.Rejections.check(); err != nil {
+		return invalid(kind, err)
+	}
+	return nil
+}
+
+// checkParts checks that a version 2 record lists its files in parts
+// only, whose counts sum to FileCount, and a version 1 record inline only.
+func (c *CommitRecord) checkParts() error {
+	if c.Version < CommitVersion {
+		if len(c.FileParts) > 0 || c.FileCount != 0 {
+			return fmt.Errorf("version %d lists no file parts nor a file count (version %d does)", c.Version, CommitVersion)
+		}
+		return nil
+	}
+	if len(c.Files) > 0 {
+		return fmt.Errorf("version %d lists its files in parts, not inline (%d files)", c.Version, len(c.Files))
+	}
+	n := 0
+	seen := make(map[string]bool, len(c.FileParts))
+	for i, p := range c.FileParts {
+		switch {
+		case p.Key == "" || p.ETag == "":
+			return fmt.Errorf("file_parts[%d]: no key or ETag", i)
+		case p.Files <= 0 || p.Size <= 0:
+			return fmt.Errorf("file_parts[%d] %q: %d files in %d bytes", i, truncate(p.Key, 200), p.Files, p.Size)
+		case seen[p.Key]:
+			return fmt.Errorf("file_parts[%d] %q: named twice", i, truncate(p.Key, 200))
+		}
+		seen[p.Key] = true
+		n += p.Files
+	}
+	if n != c.FileCount {
+		return fmt.Errorf("file parts hold %d files, file_count is %d", n, c.FileCount)
+	}
+	return nil
+}
+
+// Validate checks a part of a commit record's files: a supported version,
+// a job ID, a part number that is not negative, and valid files.
+func (l *FileList) Validate() error {
+	if err := checkVersion("file list", l.Version); err != nil {
+		return err
+	}
+	if !ValidJobID(l.Job) {
+		return invalid("file list", fmt.Errorf("job %q is not a job ID", truncate(l.Job, 40)))
+	}
+	kind := fmt.Sprintf("file list %s/%d", l.Job, l.Part)
+	if l.Part < 0 {
+		return invalid(kind, errors.New("negative part number"))
+	}
+	if err := checkFiles(l.Files); err != nil {
 		return invalid(kind, err)
 	}
 	return nil

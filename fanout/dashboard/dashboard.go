@@ -357,7 +357,15 @@ func partitions(rec *manifest.CommitRecord) []Partition {
 	}
 	byName := map[string]*Partition{}
 	var out []*Partition
+	// The commit sums its files per partition (a record of version 2
+	// lists no files); older records are summed here.
+	for _, p := range rec.Partitions {
+		out = append(out, &Partition{Partition: p.Partition, Files: p.Files, Rows: p.Rows, Bytes: p.Bytes})
+	}
 	for _, f := range rec.Files {
+		if len(rec.Partitions) > 0 {
+			break
+		}
 		p := byName[f.Partition]
 		if p == nil {
 			p = &Partition{Partition: f.Partition}
@@ -395,7 +403,7 @@ func (d *Dashboard) apiJob(w http.ResponseWriter, r *http.Request) {
 		// The files are summed per partition above; the list itself may
 		// hold millions.
 		c := *reply.Job.Commit
-		c.Files, c.RejectedFiles = nil, nil
+		c.Files, c.RejectedFiles, c.FileParts = nil, nil, nil
 		reply.Job.Commit = &c
 		t := c.Timings
 		reply.Timings = &Timings{Wall: t.Wall.D().Seconds(), P50: t.ChunkP50.D().Seconds(), P95: t.ChunkP95.D().Seconds(), Max: t.ChunkMax.D().Seconds()}

@@ -67,7 +67,8 @@ var DataExtensions = []string{".parquet", ".jsonl", ".ndjson", ".csv", ".tsv", "
 //   - _SUCCESS, the commit record and the output's owner record
 //     (_fanout/OWNER, state committing) exist and name the job;
 //   - every data file's name starts with part-<job>-;
-//   - the data files under prefix are exactly those of the commit record,
+//   - the data files under prefix are exactly those of the commit record
+//     (inline, or in the parts it names under _fanout/<job>/commit/),
 //     with their sizes and row counts, so a late or losing attempt left
 //     nothing in the output;
 //   - there is exactly one marker per chunk of the manifest, and the
@@ -113,13 +114,20 @@ func Verify(ctx context.Context, b objstore.Bucket, prefix, job string, key Reco
 		return c, problems, fmt.Errorf("decoding the manifest: %w", err)
 	}
 	c.Chunks = manifest.Chunks
+	type file struct {
+		Key  string `json:"key"`
+		Size int64  `json:"size"`
+		Rows int64  `json:"rows"`
+	}
 	var commit struct {
-		Job   string `json:"job"`
-		Files []struct {
-			Key  string `json:"key"`
-			Size int64  `json:"size"`
-			Rows int64  `json:"rows"`
-		} `json:"files"`
+		Job       string `json:"job"`
+		Version   int    `json:"version"`
+		Files     []file `json:"files"`
+		FileCount int    `json:"file_count"`
+		FileParts []struct {
+			Key   string `json:"key"`
+			Files int    `json:"files"`
+		} `json:"file_parts"`
 		Chunks int `json:"chunks"`
 		Failed []struct {
 			Chunk  string `json:"chunk"`
@@ -135,6 +143,35 @@ func Verify(ctx context.Context, b objstore.Bucket, prefix, job string, key Reco
 	}
 	if commit.Job != job || commit.Chunks != manifest.Chunks {
 		bad("commit record names job %s with %d chunks, want %s with %d", commit.Job, commit.Chunks, job, manifest.Chunks)
+	}
+	// A record of version 2 lists its files in parts under
+	// _fanout/<job>/commit/ (version 1 inline).
+	if commit.Version >= 2 && len(commit.Files) > 0 {
+		bad("commit record of version %d lists %d files inline", commit.Version, len(commit.Files))
+	}
+	for i, p := range commit.FileParts {
+		if !strings.HasPrefix(p.Key, jobPrefix+"commit/") {
+			bad("commit record's file part %s is not under %scommit/", p.Key, jobPrefix)
+		}
+		body, err := get(ctx, b, p.Key)
+		if err != nil {
+			return c, problems, fmt.Errorf("reading the commit record's file part %s: %w", p.Key, err)
+		}
+		var part struct {
+			Job   string `json:"job"`
+			Part  int    `json:"part"`
+			Files []file `json:"files"`
+		}
+		if err := json.Unmarshal(body, &part); err != nil {
+			return c, problems, fmt.Errorf("decoding the commit record's file part %s: %w", p.Key, err)
+		}
+		if part.Job != job || part.Part != i || len(part.Files) != p.Files {
+			bad("file part %s is part %d of job %s with %d files, the record names part %d of %s with %d", p.Key, part.Part, part.Job, len(part.Files), i, job, p.Files)
+		}
+		commit.Files = append(commit.Files, part.Files...)
+	}
+	if commit.Version >= 2 && len(commit.Files) != commit.FileCount {
+		bad("commit record's parts hold %d files, its file_count is %d", len(commit.Files), commit.FileCount)
 	}
 	c.Failed = map[string]string{}
 	for _, f := range commit.Failed {

@@ -373,7 +373,7 @@ chaos:
 			during = fmt.Sprint(countFaults() - faultsBeforePlan)
 		}
 		t.Logf("chaos: compact job: %d compaction tasks (%d published by a later attempt than the first), %d small map files merged, %d files in %d partitions; faults once the compaction plan existed: %s",
-			len(epochs), retried, rec.Compacted, len(rec.Files), len(files), during)
+			len(epochs), retried, rec.Compacted, rec.NumFiles(), len(files), during)
 	}
 	if c.Chunks < cfg.chunks/2 {
 		t.Errorf("the job had %d chunks, want about %d", c.Chunks, cfg.chunks)

@@ -50,8 +50,9 @@ func (j *faultJob) checkRightSized(target int64) (*manifest.CommitRecord, map[st
 	if err != nil {
 		j.t.Fatal(err)
 	}
+	committed := recordFiles(j.t, rec, func(key string) ([]byte, error) { return j.read(key), nil })
 	small, files := map[string]int{}, map[string]int{}
-	for _, f := range rec.Files {
+	for _, f := range committed {
 		dir := path.Dir(strings.TrimPrefix(f.Key, "out/"))
 		files[dir]++
 		if f.Size < target/2 {
@@ -63,13 +64,39 @@ func (j *faultJob) checkRightSized(target int64) (*manifest.CommitRecord, map[st
 			j.t.Errorf("partition %s: %d committed files under half the target, want at most 1", dir, n)
 		}
 	}
-	if rec.Compacted == 0 || len(rec.Files) >= j.chunks {
-		j.t.Errorf("%d files committed for %d chunks, %d merged: want the chunks' small files merged", len(rec.Files), j.chunks, rec.Compacted)
+	if rec.Compacted == 0 || len(committed) >= j.chunks {
+		j.t.Errorf("%d files committed for %d chunks, %d merged: want the chunks' small files merged", len(committed), j.chunks, rec.Compacted)
 	}
 	return rec, files
 }
 
 // read reads an object of the job's bucket.
+// recordFiles returns the data files of a commit record: inline in a
+// record of version 1, in the parts a record of version 2 names (each
+// read with read, its job and number checked).
+func recordFiles(t testing.TB, rec *manifest.CommitRecord, read func(key string) ([]byte, error)) []manifest.OutputFile {
+	t.Helper()
+	files := rec.Files
+	for i, p := range rec.FileParts {
+		body, err := read(p.Key)
+		if err != nil {
+			t.Fatalf("the commit record's file part %s: %v", p.Key, err)
+		}
+		l, err := manifest.DecodeFileList(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Job != rec.Job || l.Part != i || len(l.Files) != p.Files {
+			t.Fatalf("file part %s: part %d of job %s with %d files, want part %d of %s with %d", p.Key, l.Part, l.Job, len(l.Files), i, rec.Job, p.Files)
+		}
+		files = append(files, l.Files...)
+	}
+	if len(files) != rec.NumFiles() {
+		t.Fatalf("the commit record lists %d files, counts %d", len(files), rec.NumFiles())
+	}
+	return files
+}
+
 func (j *faultJob) read(key string) []byte {
 	j.t.Helper()
 	rc, _, err := j.store.Get(context.Background(), key, nil)

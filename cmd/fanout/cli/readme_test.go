@@ -529,7 +529,7 @@ func checkLocalCommit(t *testing.T, r *readmeRun, out string) {
 	listed := map[string]bool{}
 	got := map[string]int64{}
 	perRegion := map[string]int{}
-	for _, f := range rec.Files {
+	for _, f := range recordFiles(t, &rec, func(key string) ([]byte, error) { return os.ReadFile(filepath.Join(out, filepath.FromSlash(key))) }) {
 		perRegion[f.Partition]++
 		listed[f.Key] = true
 		path := filepath.Join(out, filepath.FromSlash(f.Key))
