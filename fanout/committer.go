@@ -99,8 +99,8 @@ const markerWindow = 1000
 // walkMarkers reads the markers of tasks 0..n-1 (task i is idOf(i), its
 // marker at keyOf(id)), commitParallelism at once, and calls fn on each
 // in task order, at most markerWindow read ahead of the one fn has, so
-// that the commit's memory does not grow with the number of tasks (only
-// the commit record's list of files does). A read starts as soon as one
+// that the commit's memory does not grow with the number of tasks (the
+// files go into lists in the bucket: commitfiles.go). A read starts as soon as one
 // ends: no page waits for its slowest read (pages of 1,000 read 16 at a
 // time took 12 s for the 10,000 markers of the scale simulation). A
 // missing marker is ErrNotFinished.
