@@ -28,32 +28,35 @@ func TestProgressOfAResumedJobStartsAtItsMarkedChunks(t *testing.T) {
 	spec := manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "grep", Args: map[string]string{"pattern": "1"},
 		Output: "file://" + out + "/", OutputFormat: "lines", ChunkBytes: 4096}.WithDefaults()
 
-	// The first process finishes three chunks and stops.
+	// The first process finishes three chunks and stops: the chunk its
+	// slot began while the third published behind it finishes too.
 	first := newEngine(t, nil)
 	info, err := first.Submit(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const finished = 3
+	const stopAfter = 3
 	ctx, cancel := context.WithCancel(context.Background())
-	done := 0
+	var mu sync.Mutex
+	finished := 0
 	err = first.Work(ctx, fanout.WorkOptions{Concurrency: 1, Job: info.Job, Observe: func(ev fanout.ChunkEvent) {
+		mu.Lock()
+		defer mu.Unlock()
 		if ev.Outcome == fanout.OutcomeDone {
-			if done++; done == finished {
+			if finished++; finished == stopAfter {
 				cancel()
 			}
 		}
 	}})
 	cancel()
-	if err != nil || done != finished {
-		t.Fatalf("first process: %d chunks done, %v; want %d", done, err, finished)
+	if err != nil || finished < stopAfter || finished > stopAfter+1 {
+		t.Fatalf("first process: %d chunks done, %v; want %d, or one more begun behind the last", finished, err, stopAfter)
 	}
 	if info.Manifest.Chunks < 2*finished {
 		t.Fatalf("the job has %d chunks, want many", info.Manifest.Chunks)
 	}
 
 	// The second process resumes it.
-	var mu sync.Mutex
 	var snaps []fanout.Progress
 	ran := map[string]int{}
 	res, err := newEngine(t, nil).Run(context.Background(), spec, fanout.RunOptions{Workers: 2,

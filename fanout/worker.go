@@ -65,6 +65,9 @@ type ChunkEvent struct {
 	Backup bool
 	// counts are a published task's counts for AckCounted (countTask).
 	counts *TaskCounts
+	// computed, when set, is called once the function has read the
+	// whole chunk (runLease).
+	computed func()
 }
 
 // Chunk outcomes reported in ChunkEvent.
@@ -152,6 +155,14 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 			}
 		}
 	}()
+	// publishing is closed once the chunk publishing behind the one
+	// running is settled; nil when none is.
+	var publishing chan struct{}
+	defer func() {
+		if publishing != nil {
+			<-publishing
+		}
+	}()
 	// claiming says whether the worker goes on claiming chunks.
 	claiming := func() bool {
 		return ctx.Err() == nil && (opts.Deadline.IsZero() || time.Until(opts.Deadline) > 0)
@@ -168,6 +179,12 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 			lease, err = e.cfg.Queue.Claim(ctx, opts.Job, worker, e.runs)
 		}
 		switch {
+		case publishing != nil && (errors.Is(err, ErrNoWork) || opts.Job != "" && errors.Is(err, ErrUnknownJob)):
+			// The chunk publishing behind may be the job's last: once it
+			// is settled, claim again and, idle, commit the job at once.
+			<-publishing
+			publishing = nil
+			continue
 		case errors.Is(err, ErrNoWork), opts.Job != "" && errors.Is(err, ErrUnknownJob):
 			// Idle workers move jobs along: reclaim expired leases, start a
 			// reduce stage, commit a finished job. No driver has to run.
@@ -226,8 +243,42 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 		e.failedJobs.Delete(lease.Job)
 		// A worker bound to one job takes its next chunk with the ack
 		// of this one: one round trip between chunks. A worker serving
-		// every job claims anew, so that the jobs take turns.
-		ev, n := e.runLease(work, lease, opts.Stats, func() bool { return opts.Job != "" && claiming() })
+		// every job claims anew, so that the jobs take turns. Once the
+		// function has read the whole chunk (computed), what is left
+		// (uploading its output, its marker, its ack) goes on behind
+		// while the next chunk runs: on MinIO those writes took 10-30 ms
+		// of a grep chunk's 60-90 ms with the worker's core idle. At most
+		// one chunk publishes behind; its ack then claims nothing.
+		var (
+			ev         ChunkEvent
+			n          *Lease
+			behind     bool
+			done       = make(chan struct{})
+			computedCh = make(chan struct{})
+		)
+		go func() {
+			defer close(done)
+			ev, n = e.runLease(work, lease, opts.Stats,
+				func() bool { return !behind && opts.Job != "" && claiming() },
+				func() { behind = true; close(computedCh) })
+		}()
+		select {
+		case <-done:
+		case <-computedCh:
+			if publishing != nil {
+				<-publishing
+			}
+			p := make(chan struct{})
+			publishing = p
+			go func() {
+				defer close(p)
+				<-done
+				if opts.Observe != nil {
+					opts.Observe(ev)
+				}
+			}()
+			continue
+		}
 		next = n
 		if opts.Observe != nil {
 			opts.Observe(ev)
@@ -245,8 +296,12 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 // (asked when the attempt settles) says so and the queue can
 // (AckClaimer), the ack of a published chunk claims the job's next one,
 // returned as next.
-func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats, claimNext func() bool) (ev ChunkEvent, next *Lease) {
-	ev = ChunkEvent{Job: lease.Job, Chunk: lease.Chunk, Retry: lease.Deliveries > 1 || lease.Failures > 0}
+//
+// computed, when not nil, is called (at most once, before claimNext is
+// asked) when the function has read the whole chunk and only publishing
+// is left.
+func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats, claimNext func() bool, computed func()) (ev ChunkEvent, next *Lease) {
+	ev = ChunkEvent{Job: lease.Job, Chunk: lease.Chunk, Retry: lease.Deliveries > 1 || lease.Failures > 0, computed: computed}
 	e.log.Debug("chunk claimed", "job", lease.Job, "chunk", lease.Chunk, "attempt", lease.Epoch, "worker", lease.Worker)
 	start := time.Now()
 	// Sets the returned event (ev is the result): set on a copy, it
@@ -576,6 +631,9 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 	}
 	mapErr := task.Map(ctx, in, rej.wrap(out))
 	closeErr := in.Close()
+	if mapErr == nil && closeErr == nil && ev.computed != nil {
+		ev.computed()
+	}
 	if mapErr != nil || closeErr != nil {
 		out.Abort()
 		rej.Abort()

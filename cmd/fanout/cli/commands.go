@@ -598,7 +598,7 @@ a worker may not run are released for workers that may, and the worker says why 
 			return err
 		},
 	}
-	cmd.Flags().IntVar(&concurrency, "concurrency", runtime.NumCPU(), "`N` chunks processed at once")
+	cmd.Flags().IntVar(&concurrency, "concurrency", runtime.NumCPU(), "`N` chunks processed at once (each slot publishes the chunk it finished while it runs the next)")
 	cmd.Flags().StringVar(&job, "job", "", "serve only this `JOB`")
 	cmd.Flags().DurationVar(&grace, "grace", 30*time.Second, "on SIGTERM, how long running chunks may finish before they are released")
 	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on `ADDR` (e.g. :9090) at /metrics")
