@@ -2,9 +2,11 @@ package codec
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"slices"
 	"unicode/utf8"
 	"unsafe"
@@ -50,10 +52,10 @@ type csvInput struct {
 	headerErr  error
 	fatal      error // a boundary error: later records cannot be trusted
 	schema     *functions.Schema
-	colOf      []int // header position -> schema column, or -1
-	fillOf     []int // header position -> schema column next fills (colOf without the columns opts.Columns leaves out), or -1
-	unmapped   bool  // a schema column has no header position: null in every row
-	rows       int64 // records returned (Drift)
+	colOf      []int     // header position -> schema column, or -1
+	fill       []csvFill // the fields next parses: colOf's, less the columns opts.Columns leaves out
+	unmapped   bool      // a schema column has no header position: null in every row
+	rows       int64     // records returned (Drift)
 
 	line     []byte // the record's bytes, terminator included: the reader's own or buf
 	buf      []byte // a copy of a record that has quotes (it may span lines)
@@ -133,23 +135,30 @@ func (in *csvInput) setHeader(h []string) {
 		in.row[c] = functions.Null(col.Type)
 	}
 	in.rec.Row = in.row
-	in.fillOf = in.colOf
-	if in.opts.Columns != nil {
-		// Only these columns are filled: the others stay null, their
-		// fields unparsed.
-		want := make([]bool, len(in.schema.Columns))
-		for _, c := range in.opts.Columns {
-			if c >= 0 && c < len(want) {
-				want[c] = true
-			}
-		}
-		in.fillOf = slices.Clone(in.colOf)
-		for i, c := range in.fillOf {
-			if c >= 0 && !want[c] {
-				in.fillOf[i] = -1
-			}
+	// Only the columns opts.Columns names (all without it) are filled:
+	// the others stay null, their fields unparsed.
+	want := make([]bool, len(in.schema.Columns))
+	for c := range want {
+		want[c] = in.opts.Columns == nil
+	}
+	for _, c := range in.opts.Columns {
+		if c >= 0 && c < len(want) {
+			want[c] = true
 		}
 	}
+	in.fill = in.fill[:0]
+	for i, c := range in.colOf {
+		if c >= 0 && want[c] {
+			in.fill = append(in.fill, csvFill{field: i, col: c, typ: in.schema.Columns[c].Type})
+		}
+	}
+}
+
+// csvFill is a field next parses: its position in the record, its column
+// in the schema and the column's type.
+type csvFill struct {
+	field, col int
+	typ        functions.Type
 }
 
 // Schema is known after the header: when neither Header nor Schema was
@@ -247,7 +256,6 @@ func (in *csvInput) next(borrow bool) (*functions.Record, error) {
 			in.row[c] = functions.Null(col.Type)
 		}
 	}
-	fillOf := in.fillOf
 	var s string
 	switch {
 	case len(in.fields) == 0:
@@ -256,15 +264,13 @@ func (in *csvInput) next(borrow bool) (*functions.Record, error) {
 	default:
 		s = string(in.fields)
 	}
-	prev, gap := 0, in.gap
-	for i, e := range in.ends {
-		f := s[prev:e]
-		prev = e + gap
-		c := fillOf[i]
-		if c < 0 {
-			continue
+	for _, fl := range in.fill {
+		i, c, t := fl.field, fl.col, fl.typ
+		start := 0
+		if i > 0 {
+			start = in.ends[i-1] + in.gap
 		}
-		t := in.schema.Columns[c].Type
+		f := s[start:in.ends[i]]
 		switch {
 		case f == "":
 			if in.wasQuoted(i) && t == functions.String {
@@ -351,41 +357,102 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 	}
 	in.ends = in.ends[:0]
 	in.quoted = in.quoted[:0]
+	if len(in.delim) == 1 && !in.opts.csvSlowPathOnly {
+		if raw, ok, err := in.splitPlain(line, off); ok || err != nil {
+			return raw, off, err
+		}
+	}
+	raw, err := in.readQuoted(line, off, lineEnd)
+	in.fields = in.fieldBuf
+	return raw, off, err
+}
+
+// Eight bytes at a time: lo7 masks each byte's low seven bits, ones has
+// a 1 in each byte.
+const (
+	lo7  = 0x7f7f7f7f7f7f7f7f
+	ones = 0x0101010101010101
+)
+
+// zeroBytes sets the top bit of each byte of x that is zero, and no other
+// bit: exactly, as no carry crosses a byte.
+func zeroBytes(x uint64) uint64 {
+	return ^((x&lo7 + lo7) | x | lo7)
+}
+
+// splitPlain cuts a record of one line without quotes (most records) at
+// its single-byte delimiters, where it lies, into line, fields, ends and
+// gap. ok is false, and nothing is cut, when the line holds a quote: the
+// caller reads it with readQuoted. It looks at eight bytes at a time for
+// the delimiter, the quote and bytes outside ASCII (only a line with one
+// of those is checked as UTF-8).
+func (in *csvInput) splitPlain(line []byte, off int64) (raw []byte, ok bool, err error) {
+	raw = trimEOL(line)
+	d, q := in.delim[0], in.quote
+	dm, qm := uint64(d)*ones, uint64(q)*ones
+	var high uint64 // the bytes ORed: bit 7 of a byte set when one is not ASCII
+	ends := in.ends
+	i := 0
+	for ; i+8 <= len(raw); i += 8 {
+		x := binary.LittleEndian.Uint64(raw[i:])
+		if zeroBytes(x^qm) != 0 {
+			in.ends = ends[:0]
+			return nil, false, nil
+		}
+		high |= x
+		for m := zeroBytes(x ^ dm); m != 0; m &= m - 1 {
+			ends = append(ends, i+bits.TrailingZeros64(m)>>3)
+		}
+		if len(ends) > MaxCSVFields {
+			// Bound the bookkeeping before the line's end; a quote
+			// further on makes it the slow path's, as always.
+			in.ends = ends[:0]
+			if bytes.IndexByte(raw[i:], q) >= 0 {
+				return nil, false, nil
+			}
+			in.line = line
+			return nil, true, in.malformed(off, errTooManyFields)
+		}
+	}
+	for ; i < len(raw); i++ {
+		switch c := raw[i]; c {
+		case q:
+			in.ends = ends[:0]
+			return nil, false, nil
+		case d:
+			ends = append(ends, i)
+		default:
+			high |= uint64(c)
+		}
+	}
+	in.ends = append(ends, len(raw))
+	in.line, in.fields, in.gap = line, raw, 1
+	if len(in.ends) > MaxCSVFields+1 {
+		return nil, true, in.malformed(off, errTooManyFields)
+	}
+	if high&(0x80*ones) != 0 && !utf8.Valid(raw) {
+		return nil, true, in.malformed(off, errInvalidUTF8CSV)
+	}
+	return raw, true, nil
+}
+
+// readQuoted reads a record with quotes, which may go on over the lines
+// after line (lineEnd is the object offset after line), into buf,
+// fieldBuf, ends and quoted, returning its raw bytes (without
+// terminator).
+func (in *csvInput) readQuoted(line []byte, off, lineEnd int64) ([]byte, error) {
+	lr := in.lr
 	d := in.delim
 	q, esc := in.quote, in.escape
-	if len(d) == 1 && !in.opts.csvSlowPathOnly && bytes.IndexByte(line, q) < 0 {
-		// No quotes (most records): fields are what lies between
-		// delimiters on this one line, cut where it lies.
-		in.line = line
-		raw := trimEOL(line)
-		in.fields, in.gap = raw, 1
-		for start := 0; ; {
-			j := bytes.IndexByte(raw[start:], d[0])
-			if j < 0 {
-				in.ends = append(in.ends, len(raw))
-				break
-			}
-			in.ends = append(in.ends, start+j)
-			start += j + 1
-			if len(in.ends) > MaxCSVFields {
-				return nil, off, in.malformed(off, errTooManyFields)
-			}
-		}
-		if !utf8.Valid(raw) {
-			return nil, off, in.malformed(off, errInvalidUTF8CSV)
-		}
-		return raw, off, nil
-	}
 	in.buf = append(in.buf[:0], line...)
 	in.line = in.buf
 	in.fieldBuf = in.fieldBuf[:0]
 	in.gap = 0
 	buf := in.buf
-	defer func() { in.fields = in.fieldBuf }()
 	i := 0
 	for {
 		if len(in.ends) > MaxCSVFields {
-			return nil, off, in.malformed(off, errTooManyFields)
+			return nil, in.malformed(off, errTooManyFields)
 		}
 		// One field starts at i.
 		if i < len(buf) && buf[i] == q {
@@ -406,31 +473,31 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 						continue
 					}
 					if buf[i-1] != q {
-						return nil, off, in.malformed(off, errEscape)
+						return nil, in.malformed(off, errEscape)
 					}
 					break
 				}
 				// The quoted field goes on past this line.
 				rest := buf[i:]
 				if len(rest) == 0 || rest[len(rest)-1] != '\n' {
-					return nil, off, lr.recordError(off, in.recLine, errUnterminated)
+					return nil, lr.recordError(off, in.recLine, errUnterminated)
 				}
 				// A newline inside quotes is kept as written, "\r\n"
 				// included (RFC 4180).
 				in.fieldBuf = append(in.fieldBuf, rest...)
 				if nl := lineEnd - 1; lr.end >= 0 && nl >= lr.end-1 {
-					return nil, off, lr.recordError(off, in.recLine, ErrQuotedNewlineAtBoundary)
+					return nil, lr.recordError(off, in.recLine, ErrQuotedNewlineAtBoundary)
 				}
 				i = len(buf)
 				budget := lr.max - int64(len(buf))
 				next, _, err := lr.readLine(budget)
 				switch {
 				case err == io.EOF:
-					return nil, off, lr.recordError(off, in.recLine, errUnterminated)
+					return nil, lr.recordError(off, in.recLine, errUnterminated)
 				case err == errLineTooLong:
-					return nil, off, lr.tooLong(off, in.recLine)
+					return nil, lr.tooLong(off, in.recLine)
 				case err != nil:
-					return nil, off, err
+					return nil, err
 				}
 				in.buf = append(in.buf, next...)
 				lineEnd = lr.pos
@@ -448,7 +515,7 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 			if isEOL(buf[i:]) {
 				break
 			}
-			return nil, off, in.malformed(off, in.quoteErr(errQuote))
+			return nil, in.malformed(off, in.quoteErr(errQuote))
 		}
 		// An unquoted field runs to the delimiter or the end of the line.
 		j := i
@@ -462,7 +529,7 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 			}
 		}
 		if j < len(buf) && buf[j] == q {
-			return nil, off, in.malformed(off, in.quoteErr(errBareQuote))
+			return nil, in.malformed(off, in.quoteErr(errBareQuote))
 		}
 		field := buf[i:j]
 		if j < len(buf) && buf[j] == '\n' {
@@ -480,9 +547,9 @@ func (in *csvInput) readRecord() ([]byte, int64, error) {
 	}
 	raw := trimEOL(buf)
 	if !utf8.Valid(raw) {
-		return nil, off, in.malformed(off, errInvalidUTF8CSV)
+		return nil, in.malformed(off, errInvalidUTF8CSV)
 	}
-	return raw, off, nil
+	return raw, nil
 }
 
 // malformed reports the record just read (whole: the reader can go on
