@@ -156,17 +156,11 @@ func (e *Engine) walkMarkers(ctx context.Context, js *jobState, n int, idOf func
 	return ctx.Err()
 }
 
-// walkReduceMarkers walks every reduce task's marker of the job's current
-// shuffle index (walkMarkers), and refuses one that names another index:
-// its attempt merged map outputs that are no longer the job's (read before
-// a redrive).
-func (e *Engine) walkReduceMarkers(ctx context.Context, js *jobState, fn func(*manifest.ChunkMarker) error) error {
-	shuffle, err := e.shuffleID(ctx, js)
-	if errors.Is(err, objstore.ErrNotFound) {
-		return fmt.Errorf("%w: the reduce stage has no shuffle index", ErrNotFinished)
-	} else if err != nil {
-		return err
-	}
+// walkReduceMarkers walks every reduce task's marker of the shuffle index
+// whose ID is shuffle, the job's (walkMarkers), and refuses one that names
+// another index: its attempt merged map outputs that are no longer the
+// job's (read before a redrive).
+func (e *Engine) walkReduceMarkers(ctx context.Context, js *jobState, shuffle string, fn func(*manifest.ChunkMarker) error) error {
 	return e.walkMarkers(ctx, js, js.m.Reducers, manifest.ReduceTaskID,
 		func(id string) string { return js.layout.ReduceMarkerKey(js.job, shuffle, id) },
 		func(m *manifest.ChunkMarker) error {
@@ -233,6 +227,12 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 		return nil, err
 	}
 	stale := staleFailures{e: e, js: js}
+	// shuffled[i] says map chunk i's marker names shuffle output: the
+	// shuffle index must have it (commitShuffle).
+	var shuffled []bool
+	if js.m.Reducers > 0 {
+		shuffled = make([]bool, js.m.Chunks)
+	}
 	err = e.walkMarkers(ctx, js, js.m.Chunks, manifest.ChunkID,
 		func(id string) string { return js.layout.MarkerKey(js.job, id) },
 		func(m *manifest.ChunkMarker) error {
@@ -249,6 +249,12 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 					return err
 				}
 				rec.RecordsOut += m.RecordsOut
+			} else if shuffles(m.Files, js.m.Reducers) {
+				i, err := manifest.ChunkIndex(m.Chunk)
+				if err != nil || i < 0 || i >= len(shuffled) {
+					return fmt.Errorf("marker of %s: not a chunk of the job", m.Chunk)
+				}
+				shuffled[i] = true
 			}
 			rec.RecordsIn += m.RecordsIn
 			rec.Rejections.Add(m.Rejections)
@@ -280,11 +286,15 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 		}
 	}
 	if js.m.Reducers > 0 {
+		shuffle, err := e.commitShuffle(ctx, js, &stale, shuffled)
+		if err != nil {
+			return nil, err
+		}
 		// The reduce tasks' files are the job's output; none may fail.
 		var failed []manifest.FailedChunk
-		stale := staleFailures{e: e, js: js}
-		err := e.walkReduceMarkers(ctx, js, func(m *manifest.ChunkMarker) error {
-			if s, err := stale.stale(ctx, m); err != nil || s {
+		staleReduce := staleFailures{e: e, js: js}
+		err = e.walkReduceMarkers(ctx, js, shuffle, func(m *manifest.ChunkMarker) error {
+			if s, err := staleReduce.stale(ctx, m); err != nil || s {
 				return err // from before a redrive: the task runs again
 			}
 			accountMarker(rec, m)
@@ -302,7 +312,7 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 		if err != nil {
 			return nil, err
 		}
-		if err := stale.settle(ctx); err != nil {
+		if err := staleReduce.settle(ctx); err != nil {
 			return nil, err
 		}
 		rec.S3Requests += int64(js.m.Reducers) * int64(js.m.Chunks) // each reads every map chunk's shuffle file

@@ -312,12 +312,16 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 		stopWork()
 		wg.Wait()
 	}()
-	// startWorkers starts the local workers; again after a commit gave a
-	// chunk whose upload was gone back (LostUploadError).
+	// startWorkers starts the local workers unless they run; again after
+	// a commit gave a chunk whose upload was gone back (LostUploadError),
+	// or found failed markers from before a redrive and settled their
+	// tasks again (errRedriven: the step is not done).
+	running := false
 	startWorkers := func() {
-		if opts.Workers <= 0 {
+		if opts.Workers <= 0 || running {
 			return
 		}
+		running = true
 		var workCtx context.Context
 		workCtx, stopWork = context.WithCancel(ctx)
 		wg.Add(1)
@@ -338,6 +342,7 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 	stopWorkers := func() {
 		stopWork()
 		wg.Wait()
+		running = false
 	}
 	// reported is set once the job was seen running: only then does the
 	// commit end the progress with a last snapshot (a job committed before
@@ -357,6 +362,10 @@ func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) 
 			// Another committer: its commit record will show.
 			poll = endPoll(time.Since(start), opts.Poll)
 		case !a.Done:
+			// A commit step that stopped the workers and found tasks to
+			// run again (failed markers from before a redrive) is not
+			// done: they run here too.
+			startWorkers()
 		case err == nil || !retryableCommitError(err) || commitFailures >= commitRetries || ctx.Err() != nil:
 			if err == nil && a.Result.State == StateCommitted && reported {
 				// The last snapshot: the commit record's figures (another

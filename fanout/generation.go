@@ -38,12 +38,15 @@ package fanout
 // rerun's marker taking the key.
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
+	"github.com/fanout-dev/fanout/functions"
 	"github.com/fanout-dev/fanout/manifest"
 	"github.com/fanout-dev/fanout/objstore"
 )
@@ -243,4 +246,110 @@ func (s *staleFailures) settle(ctx context.Context) error {
 		return err
 	}
 	return fmt.Errorf("%w: %d task(s), the first %s, under generation %d", errRedriven, len(s.tasks), s.tasks[0], s.gen)
+}
+
+// commitShuffle returns the ID of the shuffle index whose reduce markers
+// the commit of js publishes. For a job that was redriven it first reads
+// the whole index and checks that it has every map chunk with shuffle
+// output (shuffled, from the commit's walk of the map markers): an index
+// built while a map chunk's failed marker was current, before a redrive
+// made it stale, lacks that chunk's records (a redrive killed between
+// raising the generation and removing the index, or a driver preparing
+// the stage while a redrive ran). Such an index and its reduce markers go
+// (restartReduce) and the commit returns errRedriven: the stage is
+// prepared again over every map chunk. A job never redriven pays one
+// request (its missing redrive record).
+func (e *Engine) commitShuffle(ctx context.Context, js *jobState, stale *staleFailures, shuffled []bool) (string, error) {
+	gen := stale.gen
+	if !stale.read {
+		var err error
+		if gen, err = e.redriveGeneration(ctx, js); err != nil {
+			return "", err
+		}
+	}
+	if gen == 0 {
+		shuffle, err := e.shuffleID(ctx, js)
+		if errors.Is(err, objstore.ErrNotFound) {
+			return "", fmt.Errorf("%w: the reduce stage has no shuffle index", ErrNotFinished)
+		}
+		return shuffle, err
+	}
+	shuffle, missing, err := e.shuffleLacks(ctx, js, shuffled)
+	if errors.Is(err, objstore.ErrNotFound) {
+		return "", fmt.Errorf("%w: the reduce stage has no shuffle index", ErrNotFinished)
+	} else if err != nil {
+		return "", err
+	}
+	if missing < 0 {
+		return shuffle, nil
+	}
+	e.log.Info("the shuffle index lacks a map chunk that ran again after a redrive: the reduce stage starts over", "job", js.job,
+		"chunk", manifest.ChunkID(missing), "index", shuffle)
+	if err := e.restartReduce(ctx, js); err != nil {
+		return "", err
+	}
+	return "", fmt.Errorf("%w: shuffle index %s lacks map chunk %s", errRedriven, shuffle, manifest.ChunkID(missing))
+}
+
+// shuffleLacks reads js's whole shuffle index, streaming, and returns its
+// ID and the first map chunk i with shuffled[i] that it has no entry of
+// (-1: none).
+func (e *Engine) shuffleLacks(ctx context.Context, js *jobState, shuffled []bool) (_ string, missing int, err error) {
+	key := js.layout.ShuffleIndexKey(js.job)
+	rc, info, err := js.out.Get(ctx, key, nil)
+	if err != nil {
+		return "", 0, err
+	}
+	defer func() {
+		if cerr := rc.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("reading the shuffle index %s: %w", key, cerr)
+		}
+	}()
+	// One buffer for the header and every section: the section readers
+	// take it as it is (bufio.NewReaderSize of a big enough *bufio.Reader).
+	br := bufio.NewReaderSize(rc, 64<<10)
+	header := make([]byte, manifest.ShuffleIndexHeaderSize(js.m.Reducers))
+	if _, err := io.ReadFull(br, header); err != nil {
+		return "", 0, fmt.Errorf("reading the shuffle index %s: %w", key, err)
+	}
+	offsets, err := manifest.DecodeShuffleIndexHeader(header, js.m.Reducers, info.Size)
+	if err != nil {
+		return "", 0, functions.Permanent(fmt.Errorf("reading the shuffle index %s: %w", key, err))
+	}
+	has := make([]bool, len(shuffled))
+	for p := range js.m.Reducers {
+		sr := manifest.NewShuffleSectionReader(br, offsets[p], offsets[p+1])
+		for {
+			en, err := sr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return "", 0, functions.Permanent(fmt.Errorf("reading the shuffle index %s: %w", key, err))
+			}
+			if en.Chunk < len(has) {
+				has[en.Chunk] = true
+			}
+		}
+	}
+	for i, want := range shuffled {
+		if want && !has[i] {
+			return shuffleIDOf(info.ETag), i, nil
+		}
+	}
+	return shuffleIDOf(info.ETag), -1, nil
+}
+
+// shuffles reports whether a map chunk's files hold records of some of
+// the r reduce partitions: the shuffle index then has an entry of it
+// (indexBuilder.add).
+func shuffles(files []manifest.OutputFile, r int) bool {
+	for _, f := range files {
+		for p := 0; p < r && p+1 < len(f.Partitions); p++ {
+			if f.Partitions[p+1] > f.Partitions[p] {
+				return true
+			}
+		}
+	}
+	return false
 }
