@@ -86,7 +86,8 @@ type advanceOptions struct {
 	// progress, when set, receives the job's progress.
 	progress func(Progress)
 	// beforeCommit, when set, runs before the step commits or verifies
-	// the job (Wait stops its local workers).
+	// the job, under the job's commit lease (Wait stops its local
+	// workers: one of them may hold the lease and be committing).
 	beforeCommit func()
 	// trustSuccess makes a committed job whose _SUCCESS names it finished
 	// in the queue without verifying its files (idle workers: verifying
@@ -208,10 +209,7 @@ func (e *Engine) advance(ctx context.Context, js *jobState, opts advanceOptions)
 
 // commitStep commits (rec nil) or verifies js, the last part of a step.
 func (e *Engine) commitStep(ctx context.Context, js *jobState, rec *manifest.CommitRecord, opts advanceOptions) (Advanced, error) {
-	if opts.beforeCommit != nil {
-		opts.beforeCommit()
-	}
-	res, err := e.commitOrVerify(ctx, js, rec, opts.start, opts.leased)
+	res, err := e.commitOrVerify(ctx, js, rec, opts)
 	if errors.Is(err, errCommitBusy) {
 		return Advanced{Busy: true, Result: res}, nil
 	}
@@ -336,10 +334,15 @@ var errCommitBusy = errors.New("fanout: another committer is committing the job"
 // commitOrVerify commits a finished job, or verifies a committed one, and
 // removes it from the queue. It commits or verifies only while it holds
 // the job's commit lease (commitlease.go), and returns errCommitBusy,
-// doing nothing, when another committer holds it.
-func (e *Engine) commitOrVerify(ctx context.Context, js *jobState, rec *manifest.CommitRecord, start time.Time, leased bool) (Result, error) {
-	job := js.job
-	if !leased {
+// doing nothing, when another committer holds it. opts.beforeCommit runs
+// only once the lease is held, never before: the holder may be one of the
+// caller's own workers (Wait's), committing the job or writing its
+// _SUCCESS, and stopping them then cut that commit short (a _SUCCESS PUT
+// cancelled after MinIO had written it, then verified by Wait: seen
+// under load in TestRequestsPerMapChunkAndCommit).
+func (e *Engine) commitOrVerify(ctx context.Context, js *jobState, rec *manifest.CommitRecord, opts advanceOptions) (Result, error) {
+	job, start := js.job, opts.start
+	if !opts.leased {
 		// A committed job is verified under the lease too: its committer
 		// holds it from the commit record to _SUCCESS, and a verifier
 		// finding the record without _SUCCESS in between would finish
@@ -353,6 +356,9 @@ func (e *Engine) commitOrVerify(ctx context.Context, js *jobState, rec *manifest
 			return Result{Job: job, State: StateRunning, Chunks: js.m.Chunks, Output: js.m.Spec.Output}, errCommitBusy
 		}
 		defer release()
+	}
+	if opts.beforeCommit != nil {
+		opts.beforeCommit()
 	}
 	if rec != nil {
 		if err := e.verifyCommitted(ctx, js, rec); err != nil {

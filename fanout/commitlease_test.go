@@ -340,3 +340,144 @@ func TestVerifierWaitsForTheCommitter(t *testing.T) {
 		t.Errorf("_SUCCESS PUTs: got %d (%d succeeded), want 1 (1)", n, w)
 	}
 }
+
+// leaseWatch tells which holder has the job's commit lease, and counts
+// the tries of other holders while one has it.
+type leaseWatch struct {
+	*redisqueue.Queue
+	mu     sync.Mutex
+	holder string
+	others atomic.Int64
+}
+
+func (l *leaseWatch) LeaseCommit(ctx context.Context, job, holder string, ttl time.Duration) (bool, error) {
+	ok, err := l.Queue.LeaseCommit(ctx, job, holder, ttl)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case ok && err == nil:
+		l.holder = holder
+	case l.holder != "" && holder != l.holder:
+		l.others.Add(1)
+	}
+	return ok, err
+}
+
+func (l *leaseWatch) ReleaseCommit(ctx context.Context, job, holder string) error {
+	l.mu.Lock()
+	if l.holder == holder {
+		l.holder = ""
+	}
+	l.mu.Unlock()
+	return l.Queue.ReleaseCommit(ctx, job, holder)
+}
+
+func (l *leaseWatch) held() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.holder != ""
+}
+
+// TestWaitLetsItsWorkerFinishTheCommit: Wait's own idle worker commits the
+// job (its look is held until the worker writes _SUCCESS), and Wait then
+// finds the commit record. Wait stops its workers before it commits or
+// verifies, and did so before it took the commit lease: it cut short
+// its worker's _SUCCESS PUT, which MinIO had written (the request is let
+// through here, its response lost to the cancel, as under load), and
+// verified the job itself: TestRequestsPerMapChunkAndCommit's "_SUCCESS
+// PUTs that succeeded: got 0, want 1" on a loaded machine. Now Wait finds
+// the lease held and waits: one _SUCCESS PUT, and it succeeds.
+func TestWaitLetsItsWorkerFinishTheCommit(t *testing.T) {
+	r := newFaultRig(t, 3, 60)
+	info := finishedUploadJob(t, r, "out/")
+	c := &endCounts{markerPrefix: "out/_fanout/" + info.Job + "/chunks/", outPrefix: "out/"}
+	var leases *leaseWatch
+	atSuccess := make(chan struct{})
+	var once sync.Once
+	var cut atomic.Bool
+	hold := func(what string, until func() bool) {
+		deadline := time.Now().Add(time.Minute)
+		for !until() {
+			if time.Now().After(deadline) {
+				t.Errorf("%s: not released within a minute", what)
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	e := r.engine(engineOptions{name: "wait",
+		admin: func(q fanout.QueueAdmin) fanout.QueueAdmin {
+			leases = &leaseWatch{Queue: q.(*redisqueue.Queue)}
+			return leases
+		},
+		store: func(b objstore.Bucket) objstore.Bucket {
+			cs := &countingStore{Bucket: b, c: c}
+			return &successHold{countingStore: cs,
+				get: func(key string) {
+					// Only Wait reads the commit record without the lease
+					// (an idle worker HEADs it): hold its looks until the
+					// worker commits.
+					if strings.HasSuffix(key, "/_COMMITTED") && !leases.held() {
+						hold("Wait's look", func() bool {
+							select {
+							case <-atSuccess:
+								return true
+							default:
+								return false
+							}
+						})
+					}
+				},
+				put: func(ctx context.Context, put func(context.Context) error) error {
+					once.Do(func() { close(atSuccess) })
+					// Let Wait find the record; go on once it tried the
+					// lease or cancelled this commit.
+					tried := leases.others.Load()
+					hold("the worker's _SUCCESS PUT", func() bool { return ctx.Err() != nil || leases.others.Load() > tried })
+					if ctx.Err() != nil {
+						cut.Store(true)
+						return errors.Join(put(context.WithoutCancel(ctx)), ctx.Err())
+					}
+					return put(ctx)
+				}}
+		}})
+	res, err := e.Wait(context.Background(), info.Manifest.Spec.Output, info.Job, fanout.RunOptions{Workers: 1})
+	if err != nil || res.State != fanout.StateCommitted {
+		t.Fatalf("wait: %v, %+v", err, res)
+	}
+	r.check("out/", info.Job)
+	if cut.Load() {
+		t.Errorf("Wait cancelled its worker's _SUCCESS PUT while the worker held the commit lease")
+	}
+	if got, wins := c.successPuts.Load(), c.successWins.Load(); got != 1 || wins != 1 {
+		t.Errorf("_SUCCESS PUTs: got %d (%d succeeded), want 1 (1 succeeded)", got, wins)
+	}
+	if n := c.commitPuts.Load(); n != 1 {
+		t.Errorf("commit record PUTs: got %d, want 1", n)
+	}
+}
+
+// successHold runs get before every GET and routes the _SUCCESS PUT
+// through put.
+type successHold struct {
+	*countingStore
+	get func(key string)
+	put func(ctx context.Context, put func(context.Context) error) error
+}
+
+func (s *successHold) Get(ctx context.Context, key string, opts *objstore.GetOptions) (io.ReadCloser, objstore.ObjectInfo, error) {
+	s.get(key)
+	return s.countingStore.Get(ctx, key, opts)
+}
+
+func (s *successHold) Put(ctx context.Context, key string, r io.Reader, opts *objstore.PutOptions) (info objstore.ObjectInfo, err error) {
+	if !strings.HasSuffix(key, "/_SUCCESS") {
+		return s.countingStore.Put(ctx, key, r, opts)
+	}
+	err = s.put(ctx, func(ctx context.Context) error {
+		var perr error
+		info, perr = s.countingStore.Put(ctx, key, r, opts)
+		return perr
+	})
+	return info, err
+}
