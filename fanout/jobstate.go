@@ -42,6 +42,14 @@ type jobState struct {
 	mu     sync.Mutex
 	shards map[int]*compactShard
 	recent []int // shard indexes, most recent last
+	// blocks caches the shard blocks read by range, when the manifest
+	// has a block table (shards are then never read whole).
+	blocks *blockCache
+	// lastChunk is the index of the chunk last looked up (-1: none yet),
+	// strideAvg the smoothed distance between lookups (see blockStride),
+	// blocksRead the blocks read by range of each shard.
+	lastChunk, strideAvg int64
+	blocksRead           map[int]int
 	// loading makes concurrent misses of one shard read it once.
 	loading singleflight.Group
 
@@ -60,7 +68,7 @@ func (js *jobState) size() int64 {
 	for _, sh := range js.shards {
 		n += sh.size
 	}
-	return n
+	return n + js.blocks.size()
 }
 
 // queueAnswered records the outcome of a request to the queue about the
@@ -183,7 +191,7 @@ func (e *Engine) cacheJob(out objstore.Bucket, storeURL string, layout manifest.
 			return nil, functions.Permanent(fmt.Errorf("job %s: manifest schema: %w", m.Job, err))
 		}
 	}
-	js := &jobState{job: m.Job, m: m, out: out, outURL: storeURL, layout: layout, fn: fn, schema: schema, shards: map[int]*compactShard{}}
+	js := &jobState{job: m.Job, m: m, out: out, outURL: storeURL, layout: layout, fn: fn, schema: schema, shards: map[int]*compactShard{}, blocks: newBlockCache(), lastChunk: -1}
 	if b, err := json.Marshal(m); err == nil {
 		js.manifestBytes = int64(len(b))
 	}
@@ -205,6 +213,15 @@ func (js *jobState) chunk(ctx context.Context, id string) (manifest.Chunk, error
 		return manifest.Chunk{}, functions.Permanent(fmt.Errorf("job %s has no chunk %q", js.job, id))
 	}
 	s := js.m.ShardOfChunk(i)
+	if start, end, first, n, ok := js.m.BlockRange(s, i); ok {
+		// A block is read when the engine's chunks are far apart, the
+		// shard whole when they are near (blockStride); whichever holds
+		// the chunk already serves it.
+		d := js.stride(i)
+		if !js.haveShard(s) && (js.blocks.get(first) != nil || d >= blockStride || js.blockReads(s) < shardAfterBlocks) {
+			return js.blockChunk(ctx, s, i, start, end, first, n)
+		}
+	}
 	shard, err := js.shard(ctx, s)
 	if err != nil {
 		return manifest.Chunk{}, err
@@ -219,6 +236,13 @@ func (js *jobState) chunk(ctx context.Context, id string) (manifest.Chunk, error
 		return manifest.Chunk{}, functions.Permanent(fmt.Errorf("job %s: chunk %s missing from manifest shard %d", js.job, id, s))
 	}
 	return c, nil
+}
+
+// haveShard reports whether shard s is cached whole.
+func (js *jobState) haveShard(s int) bool {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	return js.shards[s] != nil
 }
 
 // shard returns manifest shard s, from the cache of the shardCacheSize
@@ -257,9 +281,13 @@ func (js *jobState) readShard(ctx context.Context, s int) (*compactShard, error)
 		return sh, nil
 	}
 	js.mu.Unlock()
-	body, err := readAll(ctx, js.out, js.m.ShardKey(js.layout, s), 1<<30)
+	key := js.m.ShardKey(js.layout, s)
+	body, etag, err := readAllTag(ctx, js.out, key, 1<<30)
 	if err != nil {
 		return nil, fmt.Errorf("job %s: reading manifest shard %d: %w", js.job, s, err)
+	}
+	if len(js.m.ShardBlocks) > 0 && etag != js.m.ShardBlocks[s].ETag {
+		return nil, functions.Permanent(fmt.Errorf("job %s: manifest shard %d (%s) was replaced since it was planned (etag %s, planned %s)", js.job, s, key, etag, js.m.ShardBlocks[s].ETag))
 	}
 	sh, err := manifest.SplitShard(body)
 	if err == nil && sh.Index != s {

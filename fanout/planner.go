@@ -211,6 +211,7 @@ func (e *Engine) PlanWith(ctx context.Context, spec manifest.JobSpec, opts PlanO
 		TargetFileSize: spec.ResolvedTargetFileSize(),
 		MaxRowsPerFile: spec.MaxRowsPerFile,
 	}
+	m.BlockChunks, m.ShardBlocks = p.blockTable()
 	if !spec.AnyFunctionVersion {
 		m.FunctionVersion = functions.VersionOf(fn)
 	}
@@ -359,7 +360,9 @@ type planRun struct {
 	writes     *errgroup.Group
 	wctx       context.Context
 	shardFirst []int
-	firstObj   *manifest.ObjectRef
+	// blocks holds each shard's block table, filled by its write.
+	blocks   []*manifest.ShardBlocks
+	firstObj *manifest.ObjectRef
 	// given says the schema came from --arg schema= or the function;
 	// union holds the columns across objects (drift.go).
 	given      bool
@@ -689,19 +692,40 @@ func (p *planRun) flushShard(ctx context.Context) error {
 	}
 	key := shardKey(p.shardPrefix, idx)
 	shard := &manifest.Shard{Version: manifest.Version, Job: p.job, Index: idx, Chunks: p.shard}
-	p.writes.Go(func() error { // encoded there too: beside the planning, on another core
-		body, err := manifest.Encode(shard)
+	blocks := &manifest.ShardBlocks{}
+	p.blocks = append(p.blocks, blocks) // filled by the write, read after it
+	p.writes.Go(func() error {          // encoded there too: beside the planning, on another core
+		body, offsets, err := manifest.EncodeShard(shard, manifest.DefaultBlockChunks)
 		if err != nil {
 			return err
 		}
-		if _, err := p.out.Put(p.wctx, key, bytes.NewReader(body), &objstore.PutOptions{ContentType: "application/json", Size: int64(len(body))}); err != nil {
+		info, err := p.out.Put(p.wctx, key, bytes.NewReader(body), &objstore.PutOptions{ContentType: "application/json", Size: int64(len(body))})
+		if err != nil {
 			return fmt.Errorf("plan: writing shard %d: %w", idx, err)
 		}
+		blocks.ETag, blocks.Offsets = info.ETag, offsets
 		return nil
 	})
 	p.shard = nil // the shard's chunks are the write's now
 	p.shardParts = 0
 	return nil
+}
+
+// blockTable returns the manifest's block table (Manifest.ShardBlocks),
+// none when a store gave a shard no ETag (its blocks could not be read
+// with If-Match) or the plan wrote no shards (a dry run).
+func (p *planRun) blockTable() (int, []manifest.ShardBlocks) {
+	if len(p.blocks) == 0 || len(p.blocks) != len(p.shardFirst) {
+		return 0, nil
+	}
+	table := make([]manifest.ShardBlocks, len(p.blocks))
+	for i, b := range p.blocks {
+		if b.ETag == "" {
+			return 0, nil
+		}
+		table[i] = *b
+	}
+	return manifest.DefaultBlockChunks, table
 }
 
 func shardKey(prefix string, i int) string { return fmt.Sprintf("%s%06d.json", prefix, i) }

@@ -297,6 +297,31 @@ type Manifest struct {
 	// the manifest under it: workers configured with the same key run
 	// only jobs whose manifests carry a valid one.
 	Signature string `json:"signature,omitempty"`
+	// BlockChunks and ShardBlocks locate each shard's chunks by byte
+	// range, so that a worker reads the block of BlockChunks chunks that
+	// holds the one it runs (a ranged GET of some KiB) instead of the
+	// whole shard (see ShardBlocks). Both are empty in manifests written
+	// before them, whose shards are read whole: their presence, not
+	// Version, says which, so that a worker of either build reads a
+	// manifest of the other.
+	BlockChunks int           `json:"block_chunks,omitempty"`
+	ShardBlocks []ShardBlocks `json:"shard_blocks,omitempty"`
+}
+
+// ShardBlocks is the block table of one shard: block k holds the shard's
+// chunks [k*BlockChunks, (k+1)*BlockChunks) (the last may hold fewer),
+// whose JSON is the shard's bytes [Offsets[k], Offsets[k+1]): the chunks
+// separated by commas, a comma after the last but in the last block
+// (SplitBlock reads it).
+type ShardBlocks struct {
+	// ETag is the shard's as the planner wrote it: a block is read with
+	// If-Match on it, so that a shard replaced since is refused rather
+	// than cut at offsets that are no longer its own.
+	ETag string `json:"etag"`
+	// Offsets holds the byte offset of each block's first chunk, then
+	// the offset just past the shard's last chunk: one more than the
+	// blocks.
+	Offsets []int64 `json:"offsets"`
 }
 
 // Shard is one manifest shard document.

@@ -31,6 +31,12 @@ type RawShard struct {
 // (brackets, strings, commas): DecodeChunk checks the rest of each.
 // Errors match ErrUnsupportedVersion or ErrInvalid.
 func SplitShard(b []byte) (*RawShard, error) {
+	return splitShard(b, nil)
+}
+
+// splitShard is SplitShard that also calls at, when not nil, with the
+// byte range of each chunk's JSON in b.
+func splitShard(b []byte, at func(start, end int)) (*RawShard, error) {
 	s := &RawShard{}
 	sc := &jsonScanner{b: b}
 	var version json.RawMessage
@@ -39,6 +45,9 @@ func SplitShard(b []byte) (*RawShard, error) {
 		case fieldIs(key, "chunks"):
 			s.Chunks = nil // a key given twice: the last wins, as in encoding/json
 			return sc.array(func(elem []byte) error {
+				if at != nil {
+					at(sc.i-len(elem), sc.i)
+				}
 				if bytes.IndexByte(elem, '\n') >= 0 {
 					// Whitespace only (a string holds no raw newline):
 					// the chunk is one line of the compact form.

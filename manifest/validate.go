@@ -58,6 +58,9 @@ func (m *Manifest) Validate() error {
 	if err := m.checkShards(); err != nil {
 		return invalid("manifest "+m.Job, err)
 	}
+	if err := m.checkBlocks(); err != nil {
+		return invalid("manifest "+m.Job, err)
+	}
 	switch {
 	case m.Objects < 0:
 		return invalid("manifest "+m.Job, fmt.Errorf("objects %d is negative", m.Objects))

@@ -39,13 +39,14 @@ var committerFrames = []string{"fanout.(*Engine).Commit", "fanout.(*Engine).veri
 type heapShare map[string]float64
 
 // workerFrames mark a stack as a worker's: the loop of Engine.Work, the
-// task it runs, and the manifest shards its tasks read (read by a
-// goroutine of their own, so that concurrent misses read a shard once;
-// only a task reads a shard). A committer's stacks and Engine.Wait's run
-// none of these (but a worker's commit: committerFrames).
+// task it runs, and the manifest shards and shard blocks its tasks read
+// (read by a goroutine of their own, so that concurrent misses read one
+// once; only a task reads them). A committer's stacks and Engine.Wait's
+// run none of these (but a worker's commit: committerFrames).
 var workerFrames = []string{
 	"fanout.(*Engine).Work", "fanout.(*Engine).workLoop", "fanout.(*Engine).runLease",
 	"fanout.(*Engine).processChunk", "fanout.(*Engine).heartbeat", "fanout.(*jobState).readShard",
+	"fanout.(*jobState).readBlock",
 }
 
 // classify names the class of an allocation's stack.
