@@ -12,7 +12,10 @@
 //     prefix private to this planning attempt; then the manifest is created
 //     with If-None-Match: *, so two planners racing on one job agree on one
 //     set of shards. The job ID is derived from the spec, so a resubmitted
-//     spec finds its manifest and is not planned again.
+//     spec finds its manifest and is not planned again. The manifest
+//     records each shard's ETag and block offsets (manifest.ShardBlocks),
+//     so that a worker whose chunks are far apart reads the block of 64
+//     chunks it needs by a ranged GET instead of the shard (shardblocks.go).
 //  2. Enqueue (driver.go): every chunk without a marker is enqueued. The
 //     queue holds hints only; Resume does the same after Redis lost them.
 //  3. Claim (worker.go): a worker claims a chunk, receiving a lease and an
