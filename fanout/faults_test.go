@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -105,6 +106,8 @@ type engineOptions struct {
 	clock     func() time.Time // the workers' local clock; nil: time.Now
 	// sortMemory is Config.SortMemory (0: the default).
 	sortMemory int64
+	// log is Config.Logger (nil: discarded).
+	log *slog.Logger
 }
 
 // noLease hides the queue's commit lease (fanout.CommitLeaser): the
@@ -127,7 +130,7 @@ func (r *faultRig) engine(o engineOptions) *fanout.Engine {
 	if o.functions == nil {
 		o.functions = builtin.Registry()
 	}
-	e, err := fanout.New(fanout.Config{Queue: wq, Admin: admin, Functions: o.functions, WorkerName: o.name, Clock: o.clock, SortMemory: o.sortMemory,
+	e, err := fanout.New(fanout.Config{Queue: wq, Admin: admin, Functions: o.functions, WorkerName: o.name, Clock: o.clock, SortMemory: o.sortMemory, Logger: o.log,
 		Open: func(ctx context.Context, storeURL string) (objstore.Bucket, error) {
 			if loc, err := objstore.ParseURL(storeURL); err != nil || loc.StoreURL() != "s3://"+r.bucket {
 				return nil, fmt.Errorf("unexpected store %s", storeURL)
@@ -165,10 +168,17 @@ func (r *faultRig) check(out, job string) faulttest.Committed {
 // work runs e's workers on job until the test's work context ends; the
 // returned func stops them and waits.
 func work(t *testing.T, e *fanout.Engine, job string, concurrency int, stats *fanout.WorkStats) (stop func()) {
+	return workWith(t, e, fanout.WorkOptions{Concurrency: concurrency, Job: job, Stats: stats})
+}
+
+// workWith is work with more options (Observe); Grace and IdlePoll are
+// the rig's.
+func workWith(t *testing.T, e *fanout.Engine, opts fanout.WorkOptions) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	opts.Grace, opts.IdlePoll = time.Second, 50*time.Millisecond
 	go func() {
-		done <- e.Work(ctx, fanout.WorkOptions{Concurrency: concurrency, Job: job, Stats: stats, Grace: time.Second, IdlePoll: 50 * time.Millisecond})
+		done <- e.Work(ctx, opts)
 	}()
 	var once sync.Once
 	stop = func() {
@@ -793,13 +803,29 @@ func TestRedisForgettingEpochsKeepsAttemptsApart(t *testing.T) {
 			return ctx.Err()
 		}
 	}})
-	a := r.engine(engineOptions{name: "a", functions: holdA, queue: func(q fanout.Queue) fanout.Queue { return frozenHeartbeats{q} }})
+	// a's log, its counters and its attempt's event are shown when a's
+	// attempt does not end as the test wants.
+	var logA syncBuffer
+	a := r.engine(engineOptions{name: "a", functions: holdA, queue: func(q fanout.Queue) fanout.Queue { return frozenHeartbeats{q} },
+		log: slog.New(slog.NewTextHandler(&logA, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	info, err := a.Submit(context.Background(), r.spec("out/", 10*time.Second, "copy"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var sa fanout.WorkStats
-	stopA := work(t, a, info.Job, 1, &sa)
+	var mu sync.Mutex
+	var eventsA []fanout.ChunkEvent
+	stopA := workWith(t, a, fanout.WorkOptions{Concurrency: 1, Job: info.Job, Stats: &sa, Observe: func(ev fanout.ChunkEvent) {
+		mu.Lock()
+		eventsA = append(eventsA, ev)
+		mu.Unlock()
+	}})
+	showA := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return fmt.Sprintf("a's counters: chunks %d, skipped %d, failed %d, leases lost %d\na's events: %+v\na's log:\n%s",
+			sa.Chunks.Load(), sa.Skipped.Load(), sa.Failed.Load(), sa.LeasesLost.Load(), eventsA, logA.String())
+	}
 	select {
 	case <-started:
 	case <-time.After(30 * time.Second):
@@ -820,7 +846,27 @@ func TestRedisForgettingEpochsKeepsAttemptsApart(t *testing.T) {
 		return r.exists(manifest.NewLayout("out").MarkerKey(info.Job, "c00000000"))
 	})
 	close(release)
-	localstack.Poll(t, 30*time.Second, "worker a to finish its attempt", func() bool { return sa.Skipped.Load() == 1 })
+	// a's attempt at c00000000 (its first event for that chunk) must end
+	// losing the marker's create-only write to b's. Its own outcome is
+	// waited for, not a's skipped count: the poll for that saw 0 for 30 s
+	// once under load, and said nothing of how the attempt had ended.
+	var held *fanout.ChunkEvent
+	for deadline := time.Now().Add(30 * time.Second); held == nil; {
+		mu.Lock()
+		for i := range eventsA {
+			if ev := eventsA[i]; ev.Chunk == "c00000000" && held == nil {
+				held = &ev
+			}
+		}
+		mu.Unlock()
+		if held == nil && time.Now().After(deadline) {
+			t.Fatalf("timed out after 30s waiting for worker a to finish its attempt\n%s", showA())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if held.Outcome != fanout.OutcomeSkipped || sa.Skipped.Load() < 1 {
+		t.Errorf("worker a's attempt at c00000000 ended %q, want %q (its marker write losing)\n%s", held.Outcome, fanout.OutcomeSkipped, showA())
+	}
 	stopA()
 	res, err := b.Wait(context.Background(), info.Manifest.Spec.Output, info.Job, fanout.RunOptions{})
 	if err != nil {
