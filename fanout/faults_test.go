@@ -193,6 +193,50 @@ func workWith(t *testing.T, e *fanout.Engine, opts fanout.WorkOptions) (stop fun
 	return stop
 }
 
+// chunkEvents collects a worker's chunk events (WorkOptions.Observe), so
+// that a test waits for one attempt's own outcome: a worker slot runs its
+// next chunk while the last one publishes (b340ee9), so its counters may
+// count another attempt's too.
+type chunkEvents struct {
+	mu  sync.Mutex
+	evs []fanout.ChunkEvent
+}
+
+func (c *chunkEvents) observe(ev fanout.ChunkEvent) {
+	c.mu.Lock()
+	c.evs = append(c.evs, ev)
+	c.mu.Unlock()
+}
+
+func (c *chunkEvents) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return fmt.Sprintf("%+v", c.evs)
+}
+
+// first waits up to timeout for the first event of chunk; show says what
+// the test knows when none came.
+func (c *chunkEvents) first(t *testing.T, chunk string, timeout time.Duration, what string, show func() string) fanout.ChunkEvent {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	wait := 10 * time.Millisecond
+	for {
+		c.mu.Lock()
+		for _, ev := range c.evs {
+			if ev.Chunk == chunk {
+				c.mu.Unlock()
+				return ev
+			}
+		}
+		c.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s\n%s", timeout, what, show())
+		}
+		time.Sleep(wait)
+		wait = min(wait*2, 200*time.Millisecond)
+	}
+}
+
 // copyFn writes every record's raw bytes as one output line, then calls
 // hook with the chunk's first record (to hold an attempt at a chosen
 // point).
@@ -745,7 +789,8 @@ func TestLateAttemptLeavesNothingBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sa fanout.WorkStats
-	stopA := work(t, a, info.Job, 1, &sa)
+	var eventsA chunkEvents
+	stopA := workWith(t, a, fanout.WorkOptions{Concurrency: 1, Job: info.Job, Stats: &sa, Observe: eventsA.observe})
 	select {
 	case <-paused:
 	case <-time.After(30 * time.Second):
@@ -758,7 +803,13 @@ func TestLateAttemptLeavesNothingBehind(t *testing.T) {
 	}
 	before := snapshotStore(t, r.store, "out/")
 	close(resume)
-	localstack.Poll(t, 30*time.Second, "worker a to learn its lease is lost", func() bool { return sa.LeasesLost.Load() == 1 })
+	// a's slot ran its next chunk while c00000000 published (its
+	// heartbeats blocked too: that lease may be lost as well); the
+	// paused attempt's own outcome is the one that counts.
+	ev := eventsA.first(t, "c00000000", 30*time.Second, "worker a to learn its lease is lost", eventsA.String)
+	if ev.Outcome != fanout.OutcomeLeaseLost || sa.LeasesLost.Load() < 1 {
+		t.Errorf("worker a's paused attempt ended %q (%d leases lost), want %q\na's events: %v", ev.Outcome, sa.LeasesLost.Load(), fanout.OutcomeLeaseLost, &eventsA)
+	}
 	stopA()
 	if after := snapshotStore(t, r.store, "out/"); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("the late attempt changed the job's prefix:\nbefore %v\nafter  %v", before, after)
@@ -813,18 +864,11 @@ func TestRedisForgettingEpochsKeepsAttemptsApart(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sa fanout.WorkStats
-	var mu sync.Mutex
-	var eventsA []fanout.ChunkEvent
-	stopA := workWith(t, a, fanout.WorkOptions{Concurrency: 1, Job: info.Job, Stats: &sa, Observe: func(ev fanout.ChunkEvent) {
-		mu.Lock()
-		eventsA = append(eventsA, ev)
-		mu.Unlock()
-	}})
+	var eventsA chunkEvents
+	stopA := workWith(t, a, fanout.WorkOptions{Concurrency: 1, Job: info.Job, Stats: &sa, Observe: eventsA.observe})
 	showA := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return fmt.Sprintf("a's counters: chunks %d, skipped %d, failed %d, leases lost %d\na's events: %+v\na's log:\n%s",
-			sa.Chunks.Load(), sa.Skipped.Load(), sa.Failed.Load(), sa.LeasesLost.Load(), eventsA, logA.String())
+		return fmt.Sprintf("a's counters: chunks %d, skipped %d, failed %d, leases lost %d\na's events: %v\na's log:\n%s",
+			sa.Chunks.Load(), sa.Skipped.Load(), sa.Failed.Load(), sa.LeasesLost.Load(), &eventsA, logA.String())
 	}
 	select {
 	case <-started:
@@ -850,20 +894,7 @@ func TestRedisForgettingEpochsKeepsAttemptsApart(t *testing.T) {
 	// losing the marker's create-only write to b's. Its own outcome is
 	// waited for, not a's skipped count: the poll for that saw 0 for 30 s
 	// once under load, and said nothing of how the attempt had ended.
-	var held *fanout.ChunkEvent
-	for deadline := time.Now().Add(30 * time.Second); held == nil; {
-		mu.Lock()
-		for i := range eventsA {
-			if ev := eventsA[i]; ev.Chunk == "c00000000" && held == nil {
-				held = &ev
-			}
-		}
-		mu.Unlock()
-		if held == nil && time.Now().After(deadline) {
-			t.Fatalf("timed out after 30s waiting for worker a to finish its attempt\n%s", showA())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	held := eventsA.first(t, "c00000000", 30*time.Second, "worker a to finish its attempt", showA)
 	if held.Outcome != fanout.OutcomeSkipped || sa.Skipped.Load() < 1 {
 		t.Errorf("worker a's attempt at c00000000 ended %q, want %q (its marker write losing)\n%s", held.Outcome, fanout.OutcomeSkipped, showA())
 	}
