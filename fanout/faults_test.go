@@ -890,13 +890,18 @@ func TestRedisForgettingEpochsKeepsAttemptsApart(t *testing.T) {
 		return r.exists(manifest.NewLayout("out").MarkerKey(info.Job, "c00000000"))
 	})
 	close(release)
-	// a's attempt at c00000000 (its first event for that chunk) must end
-	// losing the marker's create-only write to b's. Its own outcome is
-	// waited for, not a's skipped count: the poll for that saw 0 for 30 s
-	// once under load, and said nothing of how the attempt had ended.
+	// a's attempt at c00000000 (its first event for that chunk) ends
+	// losing the marker's create-only write to b's (skipped), or failed:
+	// b's idle worker may have committed the job already, and the commit
+	// aborts the open multipart uploads no marker names, a's among them
+	// (a's upload of its part then fails with "the specified multipart
+	// upload does not exist": seen 1 run in 75 under load; a's skipped
+	// count, polled for 30 s, stayed 0). Either way nothing of a's is
+	// published, which the oracle below checks.
 	held := eventsA.first(t, "c00000000", 30*time.Second, "worker a to finish its attempt", showA)
-	if held.Outcome != fanout.OutcomeSkipped || sa.Skipped.Load() < 1 {
-		t.Errorf("worker a's attempt at c00000000 ended %q, want %q (its marker write losing)\n%s", held.Outcome, fanout.OutcomeSkipped, showA())
+	if held.Outcome != fanout.OutcomeSkipped && held.Outcome != fanout.OutcomeFailed {
+		t.Errorf("worker a's attempt at c00000000 ended %q, want %q (its marker write losing) or %q (its upload aborted by the commit)\n%s",
+			held.Outcome, fanout.OutcomeSkipped, fanout.OutcomeFailed, showA())
 	}
 	stopA()
 	res, err := b.Wait(context.Background(), info.Manifest.Spec.Output, info.Job, fanout.RunOptions{})
