@@ -457,8 +457,11 @@ func TestWorkerStoppedPastItsLease(t *testing.T) {
 		return openUploadsOf(t, j, chunk) == 0
 	})
 	counters := stopWorker(t, a)
-	if counters[3] != 1 || counters[0] != 0 {
-		t.Errorf("worker a: %d chunks, %d leases lost; want 0 chunks and 1 lease lost", counters[0], counters[3])
+	// Worker a runs one chunk at a time, but publishes a chunk while it
+	// runs the next: stopped while publishing chunk, it may hold the next
+	// chunk's lease too, and loses both.
+	if counters[3] < 1 || counters[3] > 2 || counters[0] != 0 {
+		t.Errorf("worker a: %d chunks, %d leases lost; want 0 chunks and 1 lease lost (2 with the chunk after it)", counters[0], counters[3])
 	}
 	replays.Wait()
 	if d := snapshotDiff(before, j.snapshot()); d != "" {
