@@ -145,7 +145,10 @@ func FuzzDecompress(f *testing.F) {
 			if !strings.Contains(err.Error(), "fuzz") {
 				t.Fatalf("error %q does not name the object", err)
 			}
-			if want != nil {
+			// klauspost's gzip refuses a member header with reserved FLG
+			// bits set, as RFC 1952 says a decompressor must; the
+			// standard library reads it: no oracle for such a header.
+			if want != nil && !strings.Contains(err.Error(), "gzip: invalid header") {
 				t.Fatalf("%s: error %v; the oracle reads %d bytes", k, err, len(want))
 			}
 			return
