@@ -6,6 +6,9 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"time"
+
+	"github.com/fanout-dev/fanout/functions"
 )
 
 // Thresholds of a Drift's findings.
@@ -131,8 +134,14 @@ func less(x, y, typ string) bool {
 		fx, errx := strconv.ParseFloat(x, 64)
 		fy, erry := strconv.ParseFloat(y, 64)
 		return errx == nil && erry == nil && fx < fy
+	case functions.Timestamp.String():
+		// RFC 3339 in UTC, but with a fraction only where there is one:
+		// byte-wise, 00:00:00.5Z would sort before 00:00:00Z.
+		tx, errx := time.Parse(time.RFC3339Nano, x)
+		ty, erry := time.Parse(time.RFC3339Nano, y)
+		return errx == nil && erry == nil && tx.Before(ty)
 	}
-	return x < y // strings byte-wise; timestamps are RFC 3339 in UTC
+	return x < y // strings byte-wise
 }
 
 func formatG(f float64) string { return strconv.FormatFloat(f, 'g', 6, 64) }

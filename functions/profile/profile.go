@@ -126,7 +126,8 @@ func buildColumn(c *ColumnSummary, sc functions.Column) Column {
 			col.ParseShare[k] = float64(n) / float64(c.Count)
 		}
 	}
-	col.InferredType = c.inferredType(sc.Type).String()
+	typ := c.inferredType(sc.Type)
+	col.InferredType = typ.String()
 	// The estimate can overshoot the values seen (HyperLogLog's error is
 	// relative, both ways); there cannot be more distinct values than values.
 	col.Distinct = min(int64(c.hll.Estimate()), c.Count)
@@ -134,12 +135,12 @@ func buildColumn(c *ColumnSummary, sc functions.Column) Column {
 		col.MinLength, col.MaxLength = c.MinLen, c.MaxLen
 		col.MeanLength = float64(c.SumLen) / float64(c.Count)
 	}
-	switch col.InferredType {
-	case "int64":
+	switch typ {
+	case functions.Int64:
 		col.Min, col.Max = strconv.FormatInt(c.MinInt, 10), strconv.FormatInt(c.MaxInt, 10)
-	case "float64":
+	case functions.Float64:
 		col.Min, col.Max = formatFloat(c.MinNum), formatFloat(c.MaxNum)
-	case "timestamp":
+	case functions.Timestamp:
 		col.Min = time.UnixMicro(c.MinTime).UTC().Format(functions.TimestampLayout)
 		col.Max = time.UnixMicro(c.MaxTime).UTC().Format(functions.TimestampLayout)
 	default:
@@ -183,9 +184,14 @@ func (c *ColumnSummary) inferredType(declared functions.Type) functions.Type {
 	if c.Count == 0 {
 		return functions.String
 	}
-	for _, t := range []functions.Type{functions.Int64, functions.Float64, functions.Bool, functions.Timestamp} {
-		if c.Parses[t.String()] == c.Count {
-			return t
+	// Parses counts by parseNames ("timestamp"), not by the types' names
+	// (functions.Timestamp is "timestamptz").
+	for _, x := range []struct {
+		parse int
+		t     functions.Type
+	}{{parseInt64, functions.Int64}, {parseFloat64, functions.Float64}, {parseBool, functions.Bool}, {parseTimestamp, functions.Timestamp}} {
+		if c.Parses[parseNames[x.parse]] == c.Count {
+			return x.t
 		}
 	}
 	return functions.String

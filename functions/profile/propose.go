@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/fanout-dev/fanout/functions"
 	"github.com/fanout-dev/fanout/functions/contract"
 )
 
@@ -75,7 +76,7 @@ func (p *Profile) Propose(opts ProposeOptions) *Proposal {
 			} else if idLike {
 				notes = append(notes, "identifier-like: no range")
 			}
-		case "timestamp":
+		case functions.Timestamp.String():
 			if opts.Ranges && col.Count > 0 {
 				cc.Min, cc.Max = lit(col.Min), lit(col.Max)
 				notes = append(notes, fmt.Sprintf("range [%s, %s]: %s", col.Min, col.Max, share(col.Count, col.Count)))

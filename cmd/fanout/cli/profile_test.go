@@ -244,7 +244,10 @@ func TestProfileEqualsDuckDB(t *testing.T) {
 		quantile_cont(amount::DOUBLE, 0.49) AS a_p49, quantile_cont(amount::DOUBLE, 0.51) AS a_p51,
 		(count(*) - count(shipped_at))::VARCHAR AS s_nulls, (count(*) - count(note))::VARCHAR AS note_nulls,
 		count(DISTINCT id)::VARCHAR AS id_distinct, count(DISTINCT sku)::VARCHAR AS sku_distinct,
-		min(length(note))::VARCHAR AS note_minlen, max(length(note))::VARCHAR AS note_maxlen
+		min(length(note))::VARCHAR AS note_minlen, max(length(note))::VARCHAR AS note_maxlen,
+		strftime(min(sold_at::TIMESTAMP), '%Y-%m-%dT%H:%M:%SZ') AS sold_min, strftime(max(sold_at::TIMESTAMP), '%Y-%m-%dT%H:%M:%SZ') AS sold_max,
+		strftime(min(shipped_at::TIMESTAMPTZ AT TIME ZONE 'UTC'), '%Y-%m-%dT%H:%M:%SZ') AS ship_min,
+		strftime(max(shipped_at::TIMESTAMPTZ AT TIME ZONE 'UTC'), '%Y-%m-%dT%H:%M:%SZ') AS ship_max
 		FROM `+src)
 	if len(rows) != 1 {
 		t.Fatalf("duckdb: %v", rows)
@@ -269,6 +272,12 @@ func TestProfileEqualsDuckDB(t *testing.T) {
 		{"note nulls", fmt.Sprint(cols["note"].Nulls), str("note_nulls")},
 		{"note min length", fmt.Sprint(cols["note"].MinLength), str("note_minlen")},
 		{"note max length", fmt.Sprint(cols["note"].MaxLength), str("note_maxlen")},
+		{"sold_at type", cols["sold_at"].InferredType, "timestamptz"},
+		{"sold_at min", cols["sold_at"].Min, str("sold_min")},
+		{"sold_at max", cols["sold_at"].Max, str("sold_max")},
+		{"shipped_at type", cols["shipped_at"].InferredType, "timestamptz"},
+		{"shipped_at min", cols["shipped_at"].Min, str("ship_min")},
+		{"shipped_at max", cols["shipped_at"].Max, str("ship_max")},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: got %s, want %s (DuckDB)", c.what, c.got, c.want)

@@ -1,0 +1,151 @@
+package profile_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/fanout-dev/fanout/functions"
+	"github.com/fanout-dev/fanout/functions/contract"
+	"github.com/fanout-dev/fanout/functions/profile"
+)
+
+// TestProposedContractPassesItsData profiles text columns of every type
+// the profile infers, in the forms the type guess accepts (timestamps
+// with a T or a space, a date, a fraction, an offset; TRUE and false;
+// signed integers; exponents; codes with leading zeros), and checks the
+// inferred types by the names contracts use, then that the proposed
+// contract, written as YAML and parsed back, passes every profiled record
+// (the contract's own validator is the oracle), with and without ranges.
+func TestProposedContractPassesItsData(t *testing.T) {
+	cols := []struct {
+		name, want string
+		values     []string
+	}{
+		{"at", "timestamptz", []string{"2024-05-01 00:00:00", "2024-05-01T10:00:00Z", "2024-05-02", "2024-05-01T10:00:00.123456+02:00", "2024-12-31T23:59:59.9999999Z"}},
+		{"maybe_at", "timestamptz", []string{"2024-05-01T10:00:00Z", "", "2025-01-01 01:02:03"}},
+		{"flag", "bool", []string{"true", "FALSE", "True", "false"}},
+		{"n", "int64", []string{"-5", "+7", "0", "9223372036854775807", "-9223372036854775808"}},
+		{"x", "float64", []string{"1e3", "-0.5", "2", "1.7976931348623157e308", "4.9e-324"}},
+		{"code", "string", []string{"007", "012", "100"}},
+		{"word", "string", []string{"a b", " padded ", "é", "x"}},
+	}
+	schema := &functions.Schema{}
+	for _, c := range cols {
+		schema.Columns = append(schema.Columns, functions.Column{Name: c.name, Type: functions.String})
+	}
+	var rows []functions.Row
+	for i := range 600 {
+		row := make(functions.Row, len(cols))
+		for j, c := range cols {
+			row[j] = functions.StringValue(c.values[(i*7+j)%len(c.values)])
+		}
+		rows = append(rows, row)
+	}
+	a := profile.NewAccumulator(schema)
+	for _, r := range rows {
+		a.Add("obj", r)
+	}
+	s, err := profile.Fold([]*profile.Summary{a.Summary()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := profile.Build(s, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range cols {
+		if got := p.Columns[i].InferredType; got != c.want {
+			t.Errorf("%s: inferred %s, want %s", c.name, got, c.want)
+		}
+	}
+	if at := p.Columns[0]; at.Min != "2024-05-01T00:00:00Z" || at.Max != "2024-12-31T23:59:59.999999Z" {
+		t.Errorf("at: range [%s, %s], want [2024-05-01T00:00:00Z, 2024-12-31T23:59:59.999999Z]", at.Min, at.Max)
+	}
+	for _, ranges := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ranges=%v", ranges), func(t *testing.T) {
+			pr := p.Propose(profile.ProposeOptions{Name: "t", Ranges: ranges})
+			text, err := pr.YAML(p.Rows, "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := contract.Parse(text)
+			if err != nil {
+				t.Fatalf("the proposed contract does not parse: %v\n%s", err, text)
+			}
+			for i, col := range c.Columns {
+				if col.Type != cols[i].want {
+					t.Errorf("%s: proposed type %q, want %q", col.Name, col.Type, cols[i].want)
+				}
+			}
+			if ranges && (c.Columns[0].Min == nil || c.Columns[0].Max == nil) {
+				t.Errorf("--ranges proposed no range for the timestamp column:\n%s", text)
+			}
+			v, err := c.Compile(schema)
+			if err != nil {
+				t.Fatalf("the proposed contract does not compile: %v\n%s", err, text)
+			}
+			bad := 0
+			for _, r := range rows {
+				if _, viol := v.Check(r); len(viol) > 0 && bad < 5 {
+					bad++
+					var vals []string
+					for _, x := range r {
+						vals = append(vals, x.S)
+					}
+					t.Errorf("record %q broke %v of the proposed contract:\n%s", strings.Join(vals, "|"), viol, text)
+				}
+			}
+		})
+	}
+}
+
+// profileOf profiles one text column of the given values.
+func profileOf(t *testing.T, values ...string) *profile.Profile {
+	t.Helper()
+	schema := &functions.Schema{Columns: []functions.Column{{Name: "at", Type: functions.String}}}
+	a := profile.NewAccumulator(schema)
+	for _, v := range values {
+		a.Add("obj", functions.Row{functions.StringValue(v)})
+	}
+	s, err := profile.Fold([]*profile.Summary{a.Summary()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := profile.Build(s, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestCompareTimestampRanges: a timestamp column's range is compared as
+// instants: a max half a second later (written with a fraction, which
+// sorts before "Z" byte-wise) is reported, an earlier one is not.
+func TestCompareTimestampRanges(t *testing.T) {
+	before := profileOf(t, "2024-05-01T00:00:00Z", "2024-05-02 00:00:00")
+	for _, tc := range []struct {
+		after []string
+		want  string // "" for no range finding
+	}{
+		{[]string{"2024-05-01T00:00:00Z", "2024-05-02T00:00:00.5Z"}, "max 2024-05-02T00:00:00.5Z, above the earlier max 2024-05-02T00:00:00Z"},
+		{[]string{"2024-04-30T23:59:59.25Z", "2024-05-01T12:00:00.5Z"}, "min 2024-04-30T23:59:59.25Z, below the earlier min 2024-05-01T00:00:00Z"},
+		{[]string{"2024-05-01T00:00:00.5Z", "2024-05-01T12:00:00.5Z"}, ""},
+	} {
+		after := profileOf(t, tc.after...)
+		if after.Columns[0].InferredType != "timestamptz" {
+			t.Fatalf("%v: inferred %s", tc.after, after.Columns[0].InferredType)
+		}
+		var b strings.Builder
+		if err := profile.Compare(before, after).WriteText(&b); err != nil {
+			t.Fatal(err)
+		}
+		got := b.String()
+		if tc.want != "" && !strings.Contains(got, tc.want) {
+			t.Errorf("%v: the drift lacks %q:\n%s", tc.after, tc.want, got)
+		}
+		if tc.want == "" && (strings.Contains(got, "above the earlier") || strings.Contains(got, "below the earlier")) {
+			t.Errorf("%v: a range finding within the earlier range:\n%s", tc.after, got)
+		}
+	}
+}
