@@ -44,7 +44,8 @@ type Column struct {
 	Count      int64              `json:"count"`
 	Nulls      int64              `json:"nulls"`
 	NullShare  float64            `json:"null_share"`
-	// Distinct is a HyperLogLog estimate (see Errors).
+	// Distinct is a HyperLogLog estimate (see Errors), exact where
+	// TopError is 0 (every distinct value is in the top-values sketch).
 	Distinct int64  `json:"distinct"`
 	Min      string `json:"min,omitempty"`
 	Max      string `json:"max,omitempty"`
@@ -96,7 +97,7 @@ func Build(s *Summary, schema *functions.Schema) (*Profile, error) {
 		return nil, fmt.Errorf("profile: a summary of %d columns for %d in the schema", len(s.Columns), len(schema.Columns))
 	}
 	p := &Profile{Rows: s.Rows, Errors: map[string]string{
-		"distinct":  "HyperLogLog, 2^14 registers: relative standard error 0.81% (exact for small counts)",
+		"distinct":  fmt.Sprintf("HyperLogLog, 2^14 registers: relative standard error 0.81%%; exact (counted) where top_error is 0, at most %d distinct values", TopCounters),
 		"top":       fmt.Sprintf("Misra-Gries, %d counters: each count low by at most top_error (0: exact)", TopCounters),
 		"quantiles": fmt.Sprintf("t-digest, compression %d: rank error under 1%%; histogram counts interpolated from it", Compression),
 		"mean":      "float64, merged by Chan et al.'s pairwise formula",
@@ -131,6 +132,11 @@ func buildColumn(c *ColumnSummary, sc functions.Column) Column {
 	// The estimate can overshoot the values seen (HyperLogLog's error is
 	// relative, both ways); there cannot be more distinct values than values.
 	col.Distinct = min(int64(c.hll.Estimate()), c.Count)
+	if c.TopError == 0 {
+		// The top-values sketch never dropped a value: it holds every
+		// distinct value (at most TopCounters), counted.
+		col.Distinct = int64(len(c.Top))
+	}
 	if c.Count > 0 {
 		col.MinLength, col.MaxLength = c.MinLen, c.MaxLen
 		col.MeanLength = float64(c.SumLen) / float64(c.Count)

@@ -16,7 +16,8 @@
 // Errors of the sketches, as the profile states them:
 //   - distinct counts: HyperLogLog with 2^14 registers
 //     (github.com/axiomhq/hyperloglog): standard error 1.04/sqrt(16384) =
-//     0.81%; exact below a few hundred values (sparse representation).
+//     0.81%. A column of at most TopCounters distinct values (TopError
+//     0) has its distinct values counted exactly by the top-values sketch.
 //   - top values: Misra-Gries with TopCounters counters, merged as
 //     Agarwal et al.'s mergeable summaries: a count is low by at most
 //     the stated TopError (at most n/(TopCounters+1) of the n values), and
