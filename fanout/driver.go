@@ -50,8 +50,12 @@ type Result struct {
 	Replaces   string `json:"replaces,omitempty"`
 	ReplacedBy string `json:"replaced_by,omitempty"`
 	// Existing is true when the job had been submitted before.
-	Existing bool          `json:"existing,omitempty"`
-	Elapsed  time.Duration `json:"elapsed_ns"`
+	Existing bool `json:"existing,omitempty"`
+	// Elapsed is a committed job's time from its planning to its commit
+	// (Wait, Status, and Run of a job submitted before), or the time Run
+	// took for the job it planned; Status gives a job that has not
+	// committed its age since planning.
+	Elapsed time.Duration `json:"elapsed_ns"`
 	// Planned is when the job's manifest was written (Status).
 	Planned time.Time  `json:"planned,omitzero"`
 	Queue   QueueStats `json:"queue"`
@@ -287,14 +291,28 @@ func (e *Engine) Run(ctx context.Context, spec manifest.JobSpec, opts RunOptions
 	}
 	res, err := e.Wait(ctx, info.Manifest.Spec.Output, info.Job, opts)
 	res.Existing = info.Existing
-	res.Elapsed = time.Since(start)
+	if !info.Existing || res.State != StateCommitted {
+		// A job this run planned took this run's time (its listing
+		// included); one submitted before took its own (Wait).
+		res.Elapsed = time.Since(start)
+	}
 	return res, err
 }
 
 // Wait works on (with opts.Workers) and watches a job until it can
 // commit, then commits it. Lost queue state is rebuilt from the bucket
-// along the way, and expired leases are reclaimed.
+// along the way, and expired leases are reclaimed. A committed job's
+// Elapsed is the job's time, from its planning to its commit (the commit
+// record's wall time, whoever committed it), not the time Wait ran.
 func (e *Engine) Wait(ctx context.Context, outURL, job string, opts RunOptions) (Result, error) {
+	res, err := e.wait(ctx, outURL, job, opts)
+	if res.State == StateCommitted && res.Timings != nil && res.Timings.Wall > 0 {
+		res.Elapsed = time.Duration(res.Timings.Wall)
+	}
+	return res, err
+}
+
+func (e *Engine) wait(ctx context.Context, outURL, job string, opts RunOptions) (Result, error) {
 	start := time.Now()
 	js, err := e.openJob(ctx, outURL, job)
 	if err != nil {
@@ -557,7 +575,8 @@ func (e *Engine) Status(ctx context.Context, outURL, job string) (Result, error)
 	if a, err := e.cfg.Admin.Activity(ctx, job); err == nil {
 		res.Slowest = a.Running[:min(len(a.Running), slowestShown)]
 	}
-	res.progress(js.m, scan.done, time.Since(js.m.Created))
+	res.Elapsed = time.Since(js.m.Created)
+	res.progress(js.m, scan.done, res.Elapsed)
 	return res, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fanout-dev/fanout/localstack"
 	"github.com/minio/minio-go/v7"
@@ -176,5 +177,67 @@ func TestDryRunWritesNothingAndMatchesTheRun(t *testing.T) {
 	if res.State != "committed" || res.RecordsOut != int64(lines) || res.Job != plan.Job || res.Objects != plan.Objects ||
 		res.Chunks != plan.Chunks || res.BytesIn != plan.BytesIn {
 		t.Errorf("run --json = %+v; want committed, %d records, and the dry run's job, objects, chunks and bytes %+v", res, lines, plan)
+	}
+}
+
+// wait's summary gives the job's time, from its planning to its commit
+// (the commit record's wall time, which status shows too), not the time
+// wait itself ran: a job submitted a while before it is waited for took
+// at least that while.
+func TestWaitReportsTheJobsTimeNotItsOwn(t *testing.T) {
+	bucket, _, env, lines := minioJobEnv(t, 4)
+	dir := t.TempDir()
+	code, stdout, stderr := runIn(t, dir, env, "submit", "--in", "s3://"+bucket+"/in/", "--fn", "grep", "--arg", "pattern=line",
+		"--out", "s3://"+bucket+"/out/", "--out-format", "jsonl", "--chunk-size", "1KiB")
+	if code != exitOK {
+		t.Fatalf("submit: exit code %d; stderr:\n%s", code, stderr)
+	}
+	job := strings.TrimSpace(stdout)
+	submitted := time.Now()
+	// The job ages before anyone runs it (no worker serves this namespace).
+	const age = 2 * time.Second
+	time.Sleep(age)
+	code, stdout, stderr = runIn(t, dir, env, "wait", job, "--workers", "2", "--json", "-q")
+	if code != exitOK {
+		t.Fatalf("wait: exit code %d; stderr:\n%s", code, stderr)
+	}
+	var waited struct {
+		runJSON
+		Elapsed time.Duration `json:"elapsed_ns"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &waited); err != nil {
+		t.Fatalf("wait --json: %v: %s", err, stdout)
+	}
+	if waited.State != "committed" || waited.RecordsOut != int64(lines) {
+		t.Fatalf("wait --json: %+v, want committed with %d records", waited, lines)
+	}
+	code, stdout, stderr = runIn(t, dir, env, "status", job, "--json")
+	if code != exitOK {
+		t.Fatalf("status: exit code %d; stderr:\n%s", code, stderr)
+	}
+	var st struct {
+		Elapsed time.Duration `json:"elapsed_ns"`
+		Timings struct {
+			Wall string `json:"wall"`
+		} `json:"timings"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &st); err != nil {
+		t.Fatalf("status --json: %v: %s", err, stdout)
+	}
+	if waited.Elapsed < age || waited.Elapsed != st.Elapsed {
+		t.Errorf("wait's elapsed_ns %v, want the job's wall time (status: %v, %s), at least the %v it waited before wait ran",
+			waited.Elapsed, st.Elapsed, st.Timings.Wall, age)
+	}
+	// The text summary says the same; waiting again (committed before) too.
+	code, stdout, stderr = runIn(t, dir, env, "wait", job)
+	if code != exitOK {
+		t.Fatalf("wait again: exit code %d; stderr:\n%s", code, stderr)
+	}
+	m := regexp.MustCompile(`(?m)^\s+time\s+(\S+) \(`).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("wait's summary has no time line:\n%s", stdout)
+	}
+	if d, err := time.ParseDuration(m[1]); err != nil || d != st.Elapsed.Round(time.Millisecond) || d > time.Since(submitted) {
+		t.Errorf("wait's summary time %s, want the job's %v", m[1], st.Elapsed.Round(time.Millisecond))
 	}
 }
