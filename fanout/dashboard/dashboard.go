@@ -318,8 +318,11 @@ type JobReply struct {
 	// History holds the looks at the job's counts, oldest first.
 	History []sample `json:"history"`
 	// Partitions sums the committed files per partition (most bytes
-	// first, at most 200).
-	Partitions []Partition `json:"partitions,omitempty"`
+	// first, at most 200); PartitionCount is how many partitions there
+	// are. The overview's commit record carries neither its files nor its
+	// partitions, and at most 50 of its failed chunks.
+	Partitions     []Partition `json:"partitions,omitempty"`
+	PartitionCount int         `json:"partition_count,omitempty"`
 	// Timings are the commit record's, in seconds.
 	Timings *Timings `json:"timings,omitempty"`
 	// Sample is what the sampled chunk markers of a job that has not
@@ -348,12 +351,19 @@ type Partition struct {
 	Bytes     int64  `json:"bytes"`
 }
 
-// partitionsShown bounds JobReply.Partitions.
-const partitionsShown = 200
+// partitionsShown bounds JobReply.Partitions; failedShown the failed
+// chunks of the commit record a reply carries (Overview.DeadLetters are
+// bounded alike).
+const (
+	partitionsShown = 200
+	failedShown     = 50
+)
 
-func partitions(rec *manifest.CommitRecord) []Partition {
+// partitions sums the committed files per partition and returns the
+// partitionsShown with the most bytes and how many there are.
+func partitions(rec *manifest.CommitRecord) ([]Partition, int) {
 	if rec == nil {
-		return nil
+		return nil, 0
 	}
 	byName := map[string]*Partition{}
 	var out []*Partition
@@ -383,7 +393,19 @@ func partitions(rec *manifest.CommitRecord) []Partition {
 	for _, p := range out[:min(len(out), partitionsShown)] {
 		list = append(list, *p)
 	}
-	return list
+	return list, len(out)
+}
+
+// slimCommit returns what the pages show of a commit record: its totals,
+// rejections by rule and column and first failed chunks, without the
+// lists that grow with the job (files, partitions, the drift of every
+// input object), which the sampler would otherwise keep for every job
+// and send on every refresh.
+func slimCommit(rec *manifest.CommitRecord) *manifest.CommitRecord {
+	c := *rec
+	c.Files, c.RejectedFiles, c.FileParts, c.Partitions, c.Drift = nil, nil, nil, nil, nil
+	c.Failed = slices.Clone(c.Failed[:min(len(c.Failed), failedShown)])
+	return &c
 }
 
 func (d *Dashboard) apiJob(w http.ResponseWriter, r *http.Request) {
@@ -394,17 +416,12 @@ func (d *Dashboard) apiJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, _, at := d.sampler.all()
-	reply := JobReply{At: at, Row: row(e), Job: e.ov, History: e.history, Partitions: partitions(e.ov.Commit),
+	reply := JobReply{At: at, Row: row(e), Job: e.ov, History: e.history, Partitions: e.partitions, PartitionCount: e.partitionCount,
 		TokenRequired: d.cfg.Token != "", Actions: d.actions(e)}
 	if e.ov.Commit == nil && e.markers.Markers > 0 {
 		reply.Sample = &e.markers
 	}
-	if reply.Job.Commit != nil {
-		// The files are summed per partition above; the list itself may
-		// hold millions.
-		c := *reply.Job.Commit
-		c.Files, c.RejectedFiles, c.FileParts = nil, nil, nil
-		reply.Job.Commit = &c
+	if c := e.ov.Commit; c != nil {
 		t := c.Timings
 		reply.Timings = &Timings{Wall: t.Wall.D().Seconds(), P50: t.ChunkP50.D().Seconds(), P95: t.ChunkP95.D().Seconds(), Max: t.ChunkMax.D().Seconds()}
 	}

@@ -40,6 +40,10 @@ type entry struct {
 	markers     fanout.MarkerSample
 	sampledAt   time.Time
 	sampledDone int
+	// partitions summarises the commit record's files per partition
+	// (ov.Commit keeps only what slimCommit leaves of the record).
+	partitions     []Partition
+	partitionCount int
 }
 
 // markerSample is how many markers a sample reads; a full sample is
@@ -226,6 +230,10 @@ func (s *sampler) update(job string, ov fanout.Overview, err error, inQueue bool
 			e.ov = ov
 		}
 		return
+	}
+	if ov.Commit != nil {
+		e.partitions, e.partitionCount = partitions(ov.Commit)
+		ov.Commit = slimCommit(ov.Commit)
 	}
 	e.ov, e.err = ov, ""
 	q := ov.Queue

@@ -352,7 +352,8 @@ function renderJob(main, data) {
       el("td", { class: "n", text: "–" }), el("td", { class: "reason", text: f.reason })));
   }
   const dead = el("div", { class: "card" }, el("h2", { text: `Failed tasks (${num(r.dead)})` }),
-    deadRows.length ? table("dead", ["Task", "Failures", "Deliveries", "Reason"], deadRows, [1, 2]) : el("p", { class: "dim", text: "None." }));
+    deadRows.length ? table("dead", ["Task", "Failures", "Deliveries", "Reason"], deadRows, [1, 2]) : el("p", { class: "dim", text: "None." }),
+    deadRows.length && deadRows.length < r.dead ? el("p", { class: "dim", text: `the first ${num(deadRows.length)} listed` }) : null);
 
   const parts = [];
   // Rejected records: the commit record's, or those of the sampled chunks.
@@ -368,8 +369,10 @@ function renderJob(main, data) {
   if (c) {
     const prow = (data.partitions || []).map((p) => el("tr", {}, el("td", { class: "mono", text: p.partition || "(unpartitioned)" }),
       el("td", { class: "n", text: num(p.files) }), el("td", { class: "n", text: num(p.rows) }), el("td", { class: "n", text: bytes(p.bytes) })));
-    parts.push(el("div", { class: "card" }, el("h2", { text: `Committed files per partition (${num(prow.length)})` }),
-      table("partitions", ["Partition", "Files", "Rows", "Bytes"], prow, [1, 2, 3])));
+    const count = data.partition_count || prow.length;
+    parts.push(el("div", { class: "card" }, el("h2", { text: `Committed files per partition (${num(count)})` }),
+      table("partitions", ["Partition", "Files", "Rows", "Bytes"], prow, [1, 2, 3]),
+      count > prow.length ? el("p", { class: "dim", text: `the ${num(prow.length)} with the most bytes` }) : null));
   } else {
     parts.push(el("div", { class: "card" }, el("h2", { text: "Committed files per partition" }),
       el("p", { class: "dim", text: "Listed by the commit record, once the job commits." })));
