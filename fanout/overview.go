@@ -148,7 +148,13 @@ func (e *Engine) overview(ctx context.Context, js *jobState, queued bool) (Overv
 		}
 	}
 	if o.Queue.Dead > 0 {
-		dead, err := e.cfg.Admin.DeadLetters(ctx, js.job)
+		var dead []DeadLetter
+		var err error
+		if p, ok := e.cfg.Admin.(DeadLetterPeeker); ok {
+			dead, err = p.PeekDeadLetters(ctx, js.job, overviewListed)
+		} else {
+			dead, err = e.cfg.Admin.DeadLetters(ctx, js.job)
+		}
 		if err != nil && !errors.Is(err, ErrUnknownJob) {
 			return o, err
 		}

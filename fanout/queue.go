@@ -310,6 +310,19 @@ type DeadChecker interface {
 	AreDead(ctx context.Context, job string, chunks []string) ([]bool, error)
 }
 
+// DeadLetterPeeker is the optional part of a QueueAdmin that lists a few
+// of a job's dead letters without reading them all (found by type
+// assertion; redisqueue and memqueue have it, and queuetest pins it): a
+// dashboard looks at every job once a second and shows a page of them,
+// and a job of 100,000 chunks can have as many.
+type DeadLetterPeeker interface {
+	// PeekDeadLetters returns at most n (at least 1) of the job's dead
+	// letters, as DeadLetters lists them and sorted by chunk ID; which
+	// ones, when the job has more, is the queue's choice. ErrUnknownJob
+	// when the queue does not know the job.
+	PeekDeadLetters(ctx context.Context, job string, n int) ([]DeadLetter, error)
+}
+
 // CommitLeaser is the optional part of a QueueAdmin that keeps a job's
 // committers apart (found by type assertion; redisqueue and memqueue have
 // it, and queuetest pins it): one holder at a time holds a job's commit

@@ -84,9 +84,16 @@ func (a countingAdmin) Activity(ctx context.Context, job string) (fanout.Activit
 	return a.Queue.Activity(ctx, job)
 }
 
+// DeadLetters counts under "every dead letter of <job>": a look reads a
+// page of them (PeekDeadLetters), never them all.
 func (a countingAdmin) DeadLetters(ctx context.Context, job string) ([]fanout.DeadLetter, error) {
-	a.c.add(job)
+	a.c.add("every dead letter of " + job)
 	return a.Queue.DeadLetters(ctx, job)
+}
+
+func (a countingAdmin) PeekDeadLetters(ctx context.Context, job string, n int) ([]fanout.DeadLetter, error) {
+	a.c.add(job)
+	return a.Queue.PeekDeadLetters(ctx, job, n)
 }
 
 // TestLookCostsTheSameForAnyChunkCount plans 100 jobs, one of 100,000
@@ -261,5 +268,66 @@ func TestQueueOutageKeepsTheJobs(t *testing.T) {
 	}
 	if e, _ := d.sampler.get(info.Job); !e.inQueue {
 		t.Errorf("during the outage the job counts as gone from the queue")
+	}
+}
+
+// TestLookReadsAPageOfDeadLetters fails every chunk of a job of 2,000
+// chunks for good: a look at it reads a page of its dead letters (50,
+// each with its reason) and counts them all from the queue's counter,
+// never listing the 2,000.
+func TestLookReadsAPageOfDeadLetters(t *testing.T) {
+	const chunks = 2_000
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range chunks {
+		fmt.Fprintf(&b, "%07d\n", i)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "lines.txt"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := &counts{n: map[string]int{}}
+	q := memqueue.New(memqueue.Config{})
+	admin := countingAdmin{q, c}
+	eng, err := fanout.New(fanout.Config{Queue: q, Admin: admin, Functions: builtin.Registry(),
+		Open: func(ctx context.Context, u string) (objstore.Bucket, error) {
+			b, _, err := bucketurl.Open(ctx, u, bucketurl.Options{})
+			return b, err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	ctx := t.Context()
+	info, err := eng.Submit(ctx, manifest.JobSpec{Inputs: []string{"file://" + dir + "/lines.txt"}, Function: "convert",
+		Output: "file://" + filepath.Join(dir, "out") + "/", OutputFormat: "lines", ChunkBytes: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range chunks {
+		l, err := q.Claim(ctx, info.Job, "w1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := q.Fail(ctx, l, "bad input in "+l.Chunk, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := New(Config{Engine: eng, Admin: admin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.reset()
+	d.sampler.look(ctx, false)
+	asked := c.reset()
+	e, ok := d.sampler.get(info.Job)
+	if !ok {
+		t.Fatalf("the job is not listed")
+	}
+	if e.ov.Queue.Dead != chunks || len(e.ov.DeadLetters) != 50 || !strings.Contains(e.ov.DeadLetters[0].Reason, "bad input in c") {
+		t.Errorf("the look: %d dead, %d dead letters listed (%+v); want %d counted and 50 listed with their reasons",
+			e.ov.Queue.Dead, len(e.ov.DeadLetters), e.ov.DeadLetters[:min(len(e.ov.DeadLetters), 1)], chunks)
+	}
+	if asked["every dead letter of "+info.Job] != 0 {
+		t.Errorf("the look listed every dead letter of the job (%v); want a page of them", asked)
 	}
 }

@@ -73,15 +73,16 @@ type commitLease struct {
 }
 
 var (
-	_ fanout.Queue          = (*Queue)(nil)
-	_ fanout.QueueAdmin     = (*Queue)(nil)
-	_ fanout.CommitLeaser   = (*Queue)(nil)
-	_ fanout.JobRecorder    = (*Queue)(nil)
-	_ fanout.FinishedLister = (*Queue)(nil)
-	_ fanout.TaskCounter    = (*Queue)(nil)
-	_ fanout.AckCounter     = (*Queue)(nil)
-	_ fanout.AckClaimer     = (*Queue)(nil)
-	_ fanout.WorkWaiter     = (*Queue)(nil)
+	_ fanout.Queue            = (*Queue)(nil)
+	_ fanout.QueueAdmin       = (*Queue)(nil)
+	_ fanout.CommitLeaser     = (*Queue)(nil)
+	_ fanout.JobRecorder      = (*Queue)(nil)
+	_ fanout.FinishedLister   = (*Queue)(nil)
+	_ fanout.TaskCounter      = (*Queue)(nil)
+	_ fanout.AckCounter       = (*Queue)(nil)
+	_ fanout.AckClaimer       = (*Queue)(nil)
+	_ fanout.WorkWaiter       = (*Queue)(nil)
+	_ fanout.DeadLetterPeeker = (*Queue)(nil)
 )
 
 // New returns an empty queue.
@@ -632,6 +633,19 @@ func (q *Queue) DeadLetters(ctx context.Context, job string) ([]fanout.DeadLette
 	}
 	slices.SortFunc(out, func(a, b fanout.DeadLetter) int { return strings.Compare(a.Chunk, b.Chunk) })
 	return out, nil
+}
+
+// PeekDeadLetters implements fanout.DeadLetterPeeker: the first n of
+// the job's dead letters by chunk ID.
+func (q *Queue) PeekDeadLetters(ctx context.Context, job string, n int) ([]fanout.DeadLetter, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("memqueue: dead letters of job %s: n is %d, want at least 1", job, n)
+	}
+	dead, err := q.DeadLetters(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	return dead[:min(len(dead), n)], nil
 }
 
 // AreDead reports which of chunks are dead-lettered (fanout.DeadChecker).

@@ -6,7 +6,8 @@
 // both implementations share:
 //   - ready chunks are claimed by ready time, then by chunk ID;
 //   - Claim of a named job the queue does not know returns ErrUnknownJob,
-//     and so do Stats, Reclaim, Redrive and DeadLetters; Finish of an
+//     and so do Stats, Reclaim, Redrive, DeadLetters and PeekDeadLetters
+//     (fanout.DeadLetterPeeker, which both implement); Finish of an
 //     unknown job succeeds;
 //   - a lease past its deadline stays held until a claim or Reclaim takes
 //     it back;
@@ -120,6 +121,7 @@ func RunConformance(t *testing.T, newQueue func(t *testing.T) (fanout.Queue, fan
 		{"PermanentFailureDeadLetters", testPermanentFailureDeadLetters},
 		{"MaxFailuresDeadLetters", testMaxFailuresDeadLetters},
 		{"MaxDeliveriesDeadLetters", testMaxDeliveriesDeadLetters},
+		{"PeekDeadLettersListsAFew", testPeekDeadLetters},
 		{"DeliveriesAndFailuresCountedApart", testDeliveriesAndFailuresCountedApart},
 		{"ReleaseDoesNotCount", testReleaseDoesNotCount},
 		{"Redrive", testRedrive},
@@ -754,6 +756,53 @@ func (s *suite) areDead(job string, chunks []string, want []bool) {
 	}
 	if _, err := dc.AreDead(s.ctx, "job-nope", chunks); !errors.Is(err, fanout.ErrUnknownJob) {
 		s.t.Fatalf("AreDead(unknown job): got %v, want ErrUnknownJob", err)
+	}
+}
+
+// testPeekDeadLetters pins fanout.DeadLetterPeeker, when the queue has
+// it: over 300 dead letters (past the size at which Redis keeps a hash
+// as a hash table), a peek at 50 returns 50 distinct ones sorted by
+// chunk, each as DeadLetters lists it; a peek past the count returns
+// them all; n below 1 is refused and an unknown job is ErrUnknownJob.
+func testPeekDeadLetters(s *suite) {
+	p, ok := s.a.(fanout.DeadLetterPeeker)
+	if !ok {
+		return
+	}
+	const dead = 300
+	s.enqueue(spec("job-a", longLease), chunkIDs(dead+1)...)
+	if got, err := p.PeekDeadLetters(s.ctx, "job-a", 10); err != nil || len(got) != 0 {
+		s.t.Fatalf("PeekDeadLetters before any failure = %+v, %v; want none", got, err)
+	}
+	for range dead {
+		l := s.claim("job-a", "w1")
+		s.fail(l, "bad input in "+l.Chunk, true)
+	}
+	all := s.deadLetters("job-a")
+	if len(all) != dead {
+		s.t.Fatalf("DeadLetters: %d, want %d", len(all), dead)
+	}
+	byChunk := map[string]fanout.DeadLetter{}
+	for _, d := range all {
+		byChunk[d.Chunk] = d
+	}
+	few, err := p.PeekDeadLetters(s.ctx, "job-a", 50)
+	if err != nil || len(few) != 50 {
+		s.t.Fatalf("PeekDeadLetters(50) = %d dead letters, %v; want 50", len(few), err)
+	}
+	for i, d := range few {
+		if byChunk[d.Chunk] != d || (i > 0 && few[i-1].Chunk >= d.Chunk) {
+			s.t.Fatalf("PeekDeadLetters(50)[%d] = %+v; want a dead letter as DeadLetters lists it (%+v), sorted and once", i, d, byChunk[d.Chunk])
+		}
+	}
+	if every, err := p.PeekDeadLetters(s.ctx, "job-a", dead+10); err != nil || !slices.Equal(every, all) {
+		s.t.Fatalf("PeekDeadLetters(%d) = %d dead letters, %v; want all %d as DeadLetters lists them", dead+10, len(every), err, dead)
+	}
+	if _, err := p.PeekDeadLetters(s.ctx, "job-a", 0); err == nil {
+		s.t.Fatalf("PeekDeadLetters(0): no error")
+	}
+	if _, err := p.PeekDeadLetters(s.ctx, "job-nope", 5); !errors.Is(err, fanout.ErrUnknownJob) {
+		s.t.Fatalf("PeekDeadLetters(unknown job): got %v, want ErrUnknownJob", err)
 	}
 }
 

@@ -136,15 +136,16 @@ type Queue struct {
 }
 
 var (
-	_ fanout.Queue          = (*Queue)(nil)
-	_ fanout.QueueAdmin     = (*Queue)(nil)
-	_ fanout.CommitLeaser   = (*Queue)(nil)
-	_ fanout.JobRecorder    = (*Queue)(nil)
-	_ fanout.FinishedLister = (*Queue)(nil)
-	_ fanout.TaskCounter    = (*Queue)(nil)
-	_ fanout.AckCounter     = (*Queue)(nil)
-	_ fanout.AckClaimer     = (*Queue)(nil)
-	_ fanout.WorkWaiter     = (*Queue)(nil)
+	_ fanout.Queue            = (*Queue)(nil)
+	_ fanout.QueueAdmin       = (*Queue)(nil)
+	_ fanout.CommitLeaser     = (*Queue)(nil)
+	_ fanout.JobRecorder      = (*Queue)(nil)
+	_ fanout.FinishedLister   = (*Queue)(nil)
+	_ fanout.TaskCounter      = (*Queue)(nil)
+	_ fanout.AckCounter       = (*Queue)(nil)
+	_ fanout.AckClaimer       = (*Queue)(nil)
+	_ fanout.WorkWaiter       = (*Queue)(nil)
+	_ fanout.DeadLetterPeeker = (*Queue)(nil)
 )
 
 // New checks cfg, connects (when cfg.URL is given) and pings Redis, so
@@ -659,11 +660,25 @@ func (q *Queue) CountTask(ctx context.Context, job, task string, c fanout.TaskCo
 
 // DeadLetters lists the job's dead-lettered chunks, sorted by chunk ID.
 func (q *Queue) DeadLetters(ctx context.Context, job string) ([]fanout.DeadLetter, error) {
+	return q.deadLetters(ctx, job, 0)
+}
+
+// PeekDeadLetters implements fanout.DeadLetterPeeker: at most n of the
+// job's dead letters (those an HSCAN finds first), sorted by chunk ID.
+func (q *Queue) PeekDeadLetters(ctx context.Context, job string, n int) ([]fanout.DeadLetter, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("redisqueue: dead letters of job %s: n is %d, want at least 1", job, n)
+	}
+	return q.deadLetters(ctx, job, n)
+}
+
+// deadLetters lists at most n of the job's dead letters (0: every one).
+func (q *Queue) deadLetters(ctx context.Context, job string, n int) ([]fanout.DeadLetter, error) {
 	if err := validateJob(job); err != nil {
 		return nil, fmt.Errorf("redisqueue: dead letters: %w", err)
 	}
 	keys := []string{q.keys.spec(job), q.keys.dead(job)}
-	res, err := q.runRO(ctx, deadLettersScript, keys, []any{q.keys.chunkPrefix(job)})
+	res, err := q.runRO(ctx, deadLettersScript, keys, []any{q.keys.chunkPrefix(job), n})
 	if err != nil {
 		return nil, fmt.Errorf("redisqueue: dead letters of job %s: %w", job, err)
 	}
