@@ -144,23 +144,42 @@ const claimErrorWait = 500 * time.Millisecond
 func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOptions) error {
 	idle := 20 * time.Millisecond
 	loggedWait := false
-	// next is a chunk claimed with the previous one's ack (AckClaimer).
+	// next is a chunk claimed with an earlier one's ack (AckClaimer).
 	var next *Lease
+	release := func(l *Lease) { // stopped before running it: give it back
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := e.cfg.Queue.Release(rctx, *l); err != nil && !errors.Is(err, ErrLeaseLost) {
+			e.log.Warn("release failed", "chunk", l.Chunk, "err", err)
+		}
+	}
 	defer func() {
-		if next != nil { // stopped before running it: give it back
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			if err := e.cfg.Queue.Release(rctx, *next); err != nil && !errors.Is(err, ErrLeaseLost) {
-				e.log.Warn("release failed", "chunk", next.Chunk, "err", err)
-			}
+		if next != nil {
+			release(next)
 		}
 	}()
-	// publishing is closed once the chunk publishing behind the one
-	// running is settled; nil when none is.
-	var publishing chan struct{}
+	// publishing is the chunk publishing behind the one running; nil
+	// when none is. waiting is set while this loop waits for it to
+	// settle: its ack then claims the job's next chunk (the loop needs
+	// one at once), and take hands that chunk over.
+	var publishing *behindChunk
+	var waiting atomic.Bool
+	take := func() {
+		waiting.Store(true)
+		<-publishing.done
+		waiting.Store(false)
+		if l := publishing.next; l != nil {
+			if next == nil {
+				next = l
+			} else {
+				release(l)
+			}
+		}
+		publishing = nil
+	}
 	defer func() {
 		if publishing != nil {
-			<-publishing
+			take()
 		}
 	}()
 	// claiming says whether the worker goes on claiming chunks.
@@ -182,8 +201,7 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 		case publishing != nil && (errors.Is(err, ErrNoWork) || opts.Job != "" && errors.Is(err, ErrUnknownJob)):
 			// The chunk publishing behind may be the job's last: once it
 			// is settled, claim again and, idle, commit the job at once.
-			<-publishing
-			publishing = nil
+			take()
 			continue
 		case errors.Is(err, ErrNoWork), opts.Job != "" && errors.Is(err, ErrUnknownJob):
 			// Idle workers move jobs along: reclaim expired leases, start a
@@ -248,31 +266,47 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 		// (uploading its output, its marker, its ack) goes on behind
 		// while the next chunk runs: on MinIO those writes took 10-30 ms
 		// of a grep chunk's 60-90 ms with the worker's core idle. At most
-		// one chunk publishes behind; its ack then claims nothing.
+		// one chunk publishes behind. Its ack claims the chunk after the
+		// next when this loop already waits for it (the next chunk is
+		// computed or ended: the claim is run at once, as a claim of
+		// the loop's own would be); otherwise it claims nothing, so that
+		// no lease waits unrenewed behind a chunk that runs long. A
+		// chunk that starts while one publishes behind claims nothing
+		// with its ack: that one's claim, if any, is the loop's next.
 		var (
 			ev         ChunkEvent
 			n          *Lease
 			behind     bool
 			done       = make(chan struct{})
 			computedCh = make(chan struct{})
+			afterOne   = publishing != nil
 		)
+		claimNext := func() bool {
+			if opts.Job == "" || !claiming() {
+				return false
+			}
+			if behind {
+				return waiting.Load()
+			}
+			return !afterOne
+		}
 		go func() {
 			defer close(done)
-			ev, n = e.runLease(work, lease, opts.Stats,
-				func() bool { return !behind && opts.Job != "" && claiming() },
+			ev, n = e.runLease(work, lease, opts.Stats, claimNext,
 				func() { behind = true; close(computedCh) })
 		}()
 		select {
 		case <-done:
 		case <-computedCh:
 			if publishing != nil {
-				<-publishing
+				take()
 			}
-			p := make(chan struct{})
+			p := &behindChunk{done: make(chan struct{})}
 			publishing = p
 			go func() {
-				defer close(p)
+				defer close(p.done)
 				<-done
+				p.next = n
 				if opts.Observe != nil {
 					opts.Observe(ev)
 				}
@@ -289,6 +323,14 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 			return nil
 		}
 	}
+}
+
+// behindChunk is a chunk publishing behind the one its worker slot runs
+// (workLoop): done is closed once it is settled, and next is then the
+// chunk its ack claimed, if any.
+type behindChunk struct {
+	done chan struct{}
+	next *Lease
 }
 
 // runLease processes one claimed chunk and settles its lease; errors are
