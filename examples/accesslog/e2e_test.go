@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -162,6 +163,52 @@ func s3Files(t *testing.T, client *minio.Client, bucket, prefix, ext string) []s
 	return bodies
 }
 
+// markerWorkers reads the chunk markers (kind "chunks") and reduce
+// markers ("reduce") under a job's _fanout/<job>/ prefix and returns the
+// worker each names.
+func markerWorkers(t *testing.T, client *minio.Client, bucket, prefix string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for o := range client.ListObjects(context.Background(), bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		kind, _, _ := strings.Cut(strings.TrimPrefix(o.Key, prefix), "/")
+		if (kind != "chunks" && kind != "reduce") || !strings.HasSuffix(o.Key, ".json") {
+			continue
+		}
+		obj, err := client.GetObject(context.Background(), bucket, o.Key, minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m struct {
+			Worker string `json:"worker"`
+			State  string `json:"state"`
+		}
+		err = json.NewDecoder(obj).Decode(&m)
+		obj.Close()
+		if err != nil {
+			t.Fatalf("marker %s: %v", o.Key, err)
+		}
+		if m.State != "done" {
+			t.Errorf("marker %s: state %q, want done", o.Key, m.State)
+		}
+		out[kind] = append(out[kind], m.Worker)
+	}
+	return out
+}
+
+// workerPid is the process ID in a worker's name (host:pid/slot), or -1.
+func workerPid(w string) int {
+	_, rest, ok := strings.Cut(w, ":")
+	pid, _, _ := strings.Cut(rest, "/")
+	n, err := strconv.Atoi(pid)
+	if !ok || err != nil {
+		return -1
+	}
+	return n
+}
+
 // run runs a command to its end and returns its stdout.
 func run(t *testing.T, env []string, bin string, args ...string) string {
 	t.Helper()
@@ -177,9 +224,10 @@ func run(t *testing.T, env []string, bin string, args ...string) string {
 // with a reduce stage, and accesslog, a map) with two `work` processes of
 // that program, while a stock `fanout work` process serves the same
 // Redis and runs a built-in job submitted at the same time. Every job
-// commits with the serial computation's output; the stock worker never
-// claimed a chunk of the user's jobs (it does not have their function),
-// and nothing failed.
+// commits with the serial computation's output; every map and reduce
+// marker of the user's jobs names one of the user's work processes (the
+// stock worker does not have their function and never claimed a chunk of
+// them), and nothing failed.
 func TestUserBinaryInAMixedFleetOnMinIOAndRedis(t *testing.T) {
 	bins := userBinaries(t)
 	bucket, s3 := localstack.Bucket(t)
@@ -203,8 +251,10 @@ func TestUserBinaryInAMixedFleetOnMinIOAndRedis(t *testing.T) {
 	grep := submit(bins["fanout"], "grep", "grep/", "lines", "--arg", "pattern=POST")
 
 	stock := localstack.Start(t, "fanout work", env, bins["fanout"], "-v", "work", "--concurrency", "2", "--out-base", "s3://"+bucket+"/")
+	userPids := map[int]bool{}
 	for i := range 2 {
-		localstack.Start(t, fmt.Sprintf("accesslog work %d", i), env, bins["accesslog"], "-v", "work", "--concurrency", "2", "--out-base", "s3://"+bucket+"/")
+		p := localstack.Start(t, fmt.Sprintf("accesslog work %d", i), env, bins["accesslog"], "-v", "work", "--concurrency", "2", "--out-base", "s3://"+bucket+"/")
+		userPids[p.Pid()] = true
 	}
 	wait := func(bin, job, out string) {
 		run(t, env, bin, "wait", job, "--out", "s3://"+bucket+"/"+out)
@@ -231,6 +281,26 @@ func TestUserBinaryInAMixedFleetOnMinIOAndRedis(t *testing.T) {
 	slices.Sort(wantPost)
 	if !slices.Equal(gotPost, wantPost) {
 		t.Errorf("grep output has %d lines, want %d", len(gotPost), len(wantPost))
+	}
+
+	// Each chunk ran on a worker that has its function: every map and
+	// reduce marker of the user's jobs names one of the user's work
+	// processes (worker host:pid/slot), none the stock worker.
+	for _, j := range []struct{ job, out string }{{visitors, "visitors/"}, {parsed, "parsed/"}} {
+		markers := markerWorkers(t, client, bucket, j.out+"_fanout/"+j.job+"/")
+		if len(markers["chunks"]) == 0 || (j.job == visitors && len(markers["reduce"]) == 0) {
+			t.Errorf("job %s: markers %v; want map markers (and reduce markers for visitors)", j.job, markers)
+		}
+		for kind, workers := range markers {
+			for _, w := range workers {
+				if pid := workerPid(w); !userPids[pid] {
+					t.Errorf("job %s: a %s marker names worker %q (pid %d), not one of the user's work processes %v (stock worker: %d)", j.job, kind, w, pid, userPids, stock.Pid())
+				}
+			}
+		}
+	}
+	if n := len(markerWorkers(t, client, bucket, "grep/_fanout/"+grep+"/")["chunks"]); n == 0 {
+		t.Errorf("the built-in job has no chunk markers")
 	}
 
 	log := stock.Stderr()
