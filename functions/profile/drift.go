@@ -129,12 +129,13 @@ func compareColumn(b, a *Column) ColumnDrift {
 
 // less compares two values of a profile's Min/Max in the column's type.
 func less(x, y, typ string) bool {
-	switch typ {
-	case "int64", "float64":
+	t, _ := functions.ParseType(typ)
+	switch {
+	case numericType(t):
 		fx, errx := strconv.ParseFloat(x, 64)
 		fy, erry := strconv.ParseFloat(y, 64)
 		return errx == nil && erry == nil && fx < fy
-	case functions.Timestamp.String():
+	case t == functions.Timestamp:
 		// RFC 3339 in UTC, but with a fraction only where there is one:
 		// byte-wise, 00:00:00.5Z would sort before 00:00:00Z.
 		tx, errx := time.Parse(time.RFC3339Nano, x)

@@ -140,19 +140,7 @@ func buildColumn(c *ColumnSummary, sc functions.Column) Column {
 	if c.Count > 0 {
 		col.MinLength, col.MaxLength = c.MinLen, c.MaxLen
 		col.MeanLength = float64(c.SumLen) / float64(c.Count)
-	}
-	switch typ {
-	case functions.Int64:
-		col.Min, col.Max = strconv.FormatInt(c.MinInt, 10), strconv.FormatInt(c.MaxInt, 10)
-	case functions.Float64:
-		col.Min, col.Max = formatFloat(c.MinNum), formatFloat(c.MaxNum)
-	case functions.Timestamp:
-		col.Min = time.UnixMicro(c.MinTime).UTC().Format(functions.TimestampLayout)
-		col.Max = time.UnixMicro(c.MaxTime).UTC().Format(functions.TimestampLayout)
-	default:
-		if c.Count > 0 {
-			col.Min, col.Max = c.MinText, c.MaxText
-		}
+		col.Min, col.Max = c.minMax(typ)
 	}
 	if c.Numbers > 0 {
 		mean := c.Mean
@@ -179,6 +167,59 @@ func buildColumn(c *ColumnSummary, sc functions.Column) Column {
 		col.Top = col.Top[:topShown]
 	}
 	return col
+}
+
+// minMax is the column's range as text in its type: numbers and
+// timestamps by value, not by their text (a typed int32 column's 10 is
+// above its 9), other types by their text.
+func (c *ColumnSummary) minMax(typ functions.Type) (lo, hi string) {
+	k := typ.Kind()
+	switch {
+	case integerKind(k) && c.Ints == c.Count:
+		return strconv.FormatInt(c.MinInt, 10), strconv.FormatInt(c.MaxInt, 10)
+	case k == functions.KindFloat64 && c.Numbers == c.Count:
+		return formatFloat(c.MinNum), formatFloat(c.MaxNum)
+	case k == functions.KindFloat32 && c.Numbers == c.Count:
+		return strconv.FormatFloat(c.MinNum, 'g', -1, 32), strconv.FormatFloat(c.MaxNum, 'g', -1, 32)
+	case k == functions.KindDecimal && c.Numbers == c.Count:
+		if typ.Precision() > exactDecimalDigits {
+			return "", "" // beyond what the float64 the profile keeps holds exactly
+		}
+		return strconv.FormatFloat(c.MinNum, 'f', typ.Scale(), 64), strconv.FormatFloat(c.MaxNum, 'f', typ.Scale(), 64)
+	case k == functions.KindTimestamp && c.Times == c.Count:
+		layout := functions.TimestampLayout
+		if !typ.UTC() {
+			layout = functions.LocalTimestampLayout
+		}
+		return time.UnixMicro(c.MinTime).UTC().Format(layout), time.UnixMicro(c.MaxTime).UTC().Format(layout)
+	}
+	return c.MinText, c.MaxText
+}
+
+// exactDecimalDigits is the most digits of a decimal that a float64
+// keeps exactly.
+const exactDecimalDigits = 15
+
+// integerKind reports a kind of integer the profile counts as int64
+// (Uint64 too, when every value fits).
+func integerKind(k functions.Kind) bool {
+	switch k {
+	case functions.KindInt64, functions.KindInt8, functions.KindInt16, functions.KindInt32,
+		functions.KindUint8, functions.KindUint16, functions.KindUint32, functions.KindUint64:
+		return true
+	}
+	return false
+}
+
+// numericType reports a type whose range the profile knows by value.
+func numericType(t functions.Type) bool {
+	switch k := t.Kind(); {
+	case integerKind(k), k == functions.KindFloat64, k == functions.KindFloat32:
+		return true
+	case k == functions.KindDecimal:
+		return t.Precision() <= exactDecimalDigits
+	}
+	return false
 }
 
 // inferredType is the narrowest type all values parse as, in

@@ -68,20 +68,23 @@ func (p *Profile) Propose(opts ProposeOptions) *Proposal {
 			notes = append(notes, fmt.Sprintf("nullable: %d of %d missing", col.Nulls, total))
 		}
 		idLike := col.Count > 1 && float64(col.Distinct) >= idLikeShare*float64(col.Count)
-		switch col.InferredType {
-		case "int64", "float64":
+		typ, _ := functions.ParseType(col.InferredType)
+		switch k := typ.Kind(); {
+		case col.Min == "" || col.Max == "":
+			// no range known
+		case numericType(typ):
 			if (!idLike || opts.Ranges) && col.Count > 0 {
 				cc.Min, cc.Max = lit(col.Min), lit(col.Max)
 				notes = append(notes, fmt.Sprintf("range [%s, %s]: %s", col.Min, col.Max, share(col.Count, col.Count)))
 			} else if idLike {
 				notes = append(notes, "identifier-like: no range")
 			}
-		case functions.Timestamp.String():
+		case k == functions.KindTimestamp || k == functions.KindDate:
 			if opts.Ranges && col.Count > 0 {
 				cc.Min, cc.Max = lit(col.Min), lit(col.Max)
 				notes = append(notes, fmt.Sprintf("range [%s, %s]: %s", col.Min, col.Max, share(col.Count, col.Count)))
 			}
-		case "string":
+		case typ == functions.String:
 			if cs != nil && cs.TopError == 0 && len(cs.Top) > 0 && len(cs.Top) <= maxAllowed && col.Count >= allowedRatio*int64(len(cs.Top)) {
 				for _, v := range sortedValues(cs.Top) {
 					cc.Allowed = append(cc.Allowed, contract.Literal(v))

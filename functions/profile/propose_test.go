@@ -172,3 +172,78 @@ func TestDistinctExactWhenEveryValueIsCounted(t *testing.T) {
 		t.Errorf("5000 values: distinct %d (top error %d), want an estimate within 3 standard errors", got.Distinct, got.TopError)
 	}
 }
+
+// TestTypedColumnsRangeByValue: typed input columns (as Parquet gives
+// them: int32, uint16, float32, decimal, date, a wall-clock timestamp) get
+// their min and max by value, not by their text, where the two orders
+// differ (9 and 10, 9.5 and 10.25); with --ranges the proposed contract
+// bounds each and every record passes it (the contract's validator is the
+// oracle).
+func TestTypedColumnsRangeByValue(t *testing.T) {
+	dec := functions.DecimalOf(10, 2)
+	local := functions.LocalTimestamp
+	schema := &functions.Schema{Columns: []functions.Column{
+		{Name: "i32", Type: functions.Int32}, {Name: "u16", Type: functions.Uint16}, {Name: "f32", Type: functions.Float32},
+		{Name: "dec", Type: dec}, {Name: "day", Type: functions.Date}, {Name: "wall", Type: local},
+	}}
+	want := [][2]string{{"-3", "10"}, {"9", "1000"}, {"0.1", "10.25"}, {"9.50", "10.25"}, {"2024-01-09", "2024-01-10"}, {"2024-01-01T09:00:00", "2024-01-01T10:00:00.5"}}
+	var rows []functions.Row
+	for i := range 300 {
+		v := func(typ functions.Type, n int64, f float64) functions.Value {
+			return functions.Value{Type: typ, Valid: true, I: n, F: f}
+		}
+		nine := i%2 == 0
+		pick := func(a, b int64) int64 {
+			if nine {
+				return a
+			}
+			return b
+		}
+		rows = append(rows, functions.Row{
+			v(functions.Int32, []int64{9, 10, -3}[i%3], 0), v(functions.Uint16, []int64{9, 10, 1000}[i%3], 0),
+			v(functions.Float32, 0, float64([]float32{0.1, 9.5, 10.25}[i%3])), v(dec, pick(950, 1025), 0),
+			v(functions.Date, pick(19731, 19732), 0), // 2024-01-09, 2024-01-10
+			v(local, pick(1704099600_000000, 1704103200_500000), 0),
+		})
+	}
+	a := profile.NewAccumulator(schema)
+	for _, r := range rows {
+		a.Add("obj", r)
+	}
+	s, err := profile.Fold([]*profile.Summary{a.Summary()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := profile.Build(s, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range p.Columns {
+		if c.InferredType != schema.Columns[i].Type.String() || c.Min != want[i][0] || c.Max != want[i][1] {
+			t.Errorf("%s: %s [%s, %s], want %s [%s, %s]", c.Name, c.InferredType, c.Min, c.Max, schema.Columns[i].Type, want[i][0], want[i][1])
+		}
+	}
+	pr := p.Propose(profile.ProposeOptions{Name: "t", Ranges: true})
+	text, err := pr.YAML(p.Rows, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := contract.Parse(text)
+	if err != nil {
+		t.Fatalf("the proposed contract does not parse: %v\n%s", err, text)
+	}
+	for _, col := range c.Columns {
+		if col.Min == nil || col.Max == nil {
+			t.Errorf("%s: no range proposed:\n%s", col.Name, text)
+		}
+	}
+	v, err := c.Compile(schema)
+	if err != nil {
+		t.Fatalf("the proposed contract does not compile: %v\n%s", err, text)
+	}
+	for i, r := range rows {
+		if _, viol := v.Check(r); len(viol) > 0 {
+			t.Fatalf("record %d broke %v of the proposed contract:\n%s", i, viol, text)
+		}
+	}
+}
