@@ -132,10 +132,22 @@ func isCandidate(f manifest.OutputFile, below int64) bool {
 
 // planCompaction cuts each partition's candidate files (in the order
 // given: chunk order) into runs within target bytes and maxRows rows (0:
-// any); runs of two files or more are the tasks, by partition.
-func planCompaction(byPartition map[string][]manifest.OutputFile, target, maxRows int64) []manifest.CompactTask {
+// any); runs of two files or more are the tasks, by partition. A
+// partition whose candidates add up to at most whole bytes (0: none
+// does) is one task, whatever its bytes: see wholePartitionBytes.
+func planCompaction(byPartition map[string][]manifest.OutputFile, target, maxRows, whole int64) []manifest.CompactTask {
 	var tasks []manifest.CompactTask
 	for _, p := range slices.Sorted(mapsKeys(byPartition)) {
+		if files := byPartition[p]; len(files) >= 2 && whole > 0 {
+			var total int64
+			for _, f := range files {
+				total += f.Size
+			}
+			if total <= whole {
+				tasks = append(tasks, manifest.CompactTask{Partition: p, Files: files})
+				continue
+			}
+		}
 		var run []manifest.OutputFile
 		var size, rows int64
 		flush := func() {
@@ -155,6 +167,32 @@ func planCompaction(byPartition map[string][]manifest.OutputFile, target, maxRow
 		flush()
 	}
 	return tasks
+}
+
+// wholePartitionBytes is the most bytes of a partition's small map files
+// one compaction task merges whole (0: runs within the target always),
+// for Parquet output neither sorted nor limited in rows.
+//
+// A run is cut within the target by its files' bytes, which is the merged
+// file's size for text (concatenated) but not for Parquet: every small
+// Parquet file carries its own footer, page headers and dictionaries, so
+// files of a few KiB merge into a fraction of their bytes (nineteen map
+// files of about 840 bytes and 25 rows into one of 2.5 KB), and runs cut
+// by their bytes left a
+// partition with several merged files under half the target. One task
+// per partition writes its files at the target as it goes (the output
+// ends a file there, stagedOutput.maxBytes), so only its last file can be
+// under half, however much the files shrink. The bound, 8 times the
+// target and at least 256 MiB, keeps one task's work within a few
+// seconds to a minute; a partition with more small files is cut into
+// runs, whose files are then big enough that merging shrinks them
+// little. A sorted job's merged file ends only at --max-rows-per-file,
+// and copied row groups could pass a row limit: both keep runs.
+func wholePartitionBytes(m *manifest.Manifest) int64 {
+	if m.Spec.OutputFormat != manifest.FormatParquet || len(m.Spec.SortBy) > 0 || m.MaxRowsPerFile > 0 {
+		return 0
+	}
+	return max(8*m.TargetFileSize, 256<<20)
 }
 
 func mapsKeys[V any](m map[string]V) func(func(string) bool) {
@@ -186,7 +224,7 @@ func (e *Engine) prepareCompaction(ctx context.Context, js *jobState) (tooMany b
 		return tooMany, err
 	}
 	plan := &manifest.CompactPlan{Version: manifest.Version, Job: js.job, Target: js.m.TargetFileSize, MaxRows: js.m.MaxRowsPerFile,
-		Tasks: planCompaction(byPartition, js.m.TargetFileSize, js.m.MaxRowsPerFile)}
+		Tasks: planCompaction(byPartition, js.m.TargetFileSize, js.m.MaxRowsPerFile, wholePartitionBytes(js.m))}
 	if len(plan.Tasks) > manifest.MaxCompactTasks {
 		return false, functions.Permanent(fmt.Errorf("job %s: %d compaction tasks, more than %d: raise --target-file-size", js.job, len(plan.Tasks), manifest.MaxCompactTasks))
 	}
@@ -369,6 +407,14 @@ func (e *Engine) compactParquet(ctx context.Context, js *jobState, staging, id s
 	if err != nil {
 		return nil, 0, err
 	}
+	// A task of more bytes than the target (a partition merged whole:
+	// wholePartitionBytes) ends its files near the target as it goes,
+	// as a map attempt does; a run within the target writes about one.
+	var in int64
+	for _, f := range task.Files {
+		in += f.Size
+	}
+	out.estimateSize = in > js.m.TargetFileSize
 	copyFirst := len(js.m.Spec.SortBy) == 0
 	for _, f := range task.Files {
 		ra := objstore.NewReaderAt(ctx, js.out, f.Key, f.ETag, f.Size)

@@ -1,6 +1,7 @@
 package fanout_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/fanout-dev/fanout/localstack"
 	"github.com/fanout-dev/fanout/manifest"
 	"github.com/fanout-dev/fanout/objstore"
+	"github.com/parquet-go/parquet-go"
 )
 
 // compactTarget is the target file size of the compaction tests: small
@@ -102,11 +104,36 @@ func checkRightSized(t *testing.T, r *faultRig, out, job string, target int64) i
 // once (the oracle) in files of about the target, at most one under half
 // of it per partition; the same job without right-sizing commits a file
 // per chunk and partition.
+//
+// With Parquet output (read back by the oracle with parquet-go) each
+// partition's map files add up to about twice the target, but merged they
+// shrink (every small file has its own footer and dictionaries): the
+// partition is merged by one task whose files end near the target, so
+// that it still commits at most one file under half of it.
 func TestCompactionCommitsRightSizedFiles(t *testing.T) {
-	r := newFaultRig(t, 12, 300)
+	for _, c := range []struct {
+		name, format    string
+		chunks, records int
+	}{
+		{"jsonl", "jsonl", 12, 300},
+		// 25 rows a map file, 40 files of about 600 bytes a partition: runs
+		// cut by their bytes merged into two files of about 2 KB each.
+		{"parquet-tiny", "parquet", 40, 75},
+		// 1,000 rows a map file: the partition's merged files end near
+		// the target as the task writes them.
+		{"parquet", "parquet", 24, 3000},
+	} {
+		t.Run(c.name, func(t *testing.T) { compactionCommitsRightSizedFiles(t, c.format, c.chunks, c.records) })
+	}
+}
+
+func compactionCommitsRightSizedFiles(t *testing.T, format string, chunks, records int) {
+	r := newFaultRig(t, chunks, records)
 	e := r.engine(engineOptions{name: "a"})
 	ctx := context.Background()
-	res, err := e.Run(ctx, r.compactSpec("sized/", 30*time.Second), fanout.RunOptions{Workers: 2})
+	spec := r.compactSpec("sized/", 30*time.Second)
+	spec.OutputFormat = format
+	res, err := e.Run(ctx, spec, fanout.RunOptions{Workers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,18 +145,19 @@ func TestCompactionCommitsRightSizedFiles(t *testing.T) {
 
 	plain := r.spec("plain/", 30*time.Second, "convert")
 	plain.PartitionBy = []string{"grp"}
+	plain.OutputFormat, plain.TargetFileSize = format, -1
 	before, err := e.Run(ctx, plain, fanout.RunOptions{Workers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.check("plain/", before.Job)
-	if before.Files != 12*3 || before.Compacted != 0 {
-		t.Errorf("without right-sizing: %d files (%d compacted), want a file per chunk and partition, 36", before.Files, before.Compacted)
+	if before.Files != chunks*3 || before.Compacted != 0 {
+		t.Errorf("without right-sizing: %d files (%d compacted), want a file per chunk and partition, %d", before.Files, before.Compacted, chunks*3)
 	}
 	if files >= before.Files/2 {
 		t.Errorf("right-sized: %d files, without: %d; want far fewer", files, before.Files)
 	}
-	t.Logf("12 chunks x 3 partitions: %d files without right-sizing, %d with (%d merged)", before.Files, files, res.Compacted)
+	t.Logf("%d chunks x 3 partitions: %d files without right-sizing, %d with (%d merged): %+v", chunks, before.Files, files, res.Compacted, res.Partitions)
 }
 
 // TestSameCompactTaskTwiceAtOnce covers the compaction stage's fence: a
@@ -138,8 +166,31 @@ func TestCompactionCommitsRightSizedFiles(t *testing.T) {
 // again to another worker, which publishes it, then the first attempt
 // tries to publish and loses. Exactly one attempt's files are committed:
 // every record once, nothing of the loser left.
+//
+// It runs for each way a compaction task writes its files: JSONL
+// concatenated byte for byte, Parquet decoded and written again (the
+// default: the map files' row groups are small), and Parquet whose row
+// groups are copied (a row-group limit of 64 rows makes them worth
+// keeping); the oracle reads the Parquet files with parquet-go.
 func TestSameCompactTaskTwiceAtOnce(t *testing.T) {
-	r := newFaultRig(t, 10, 300)
+	for _, c := range []struct {
+		name      string
+		format    string
+		groupRows int
+	}{{"jsonl", "jsonl", 0}, {"parquet", "parquet", 0}, {"parquet-copied", "parquet", 64}} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newFaultRig(t, 10, 300)
+			spec := r.compactSpec("out/", time.Second)
+			spec.OutputFormat, spec.RowGroupRows = c.format, c.groupRows
+			sameCompactTaskTwiceAtOnce(t, r, spec)
+			if c.groupRows > 0 {
+				checkRowGroupsCopied(t, r, "out/", int64(c.groupRows))
+			}
+		})
+	}
+}
+
+func sameCompactTaskTwiceAtOnce(t *testing.T, r *faultRig, spec manifest.JobSpec) {
 	held := make(chan string, 1)
 	release := make(chan struct{})
 	frozen := func(q fanout.Queue) fanout.Queue { return frozenHeartbeats{q} }
@@ -155,7 +206,7 @@ func TestSameCompactTaskTwiceAtOnce(t *testing.T) {
 			return ctx, nil
 		}})
 	}})
-	info, err := a.Submit(context.Background(), r.compactSpec("out/", time.Second))
+	info, err := a.Submit(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,6 +234,43 @@ func TestSameCompactTaskTwiceAtOnce(t *testing.T) {
 		t.Errorf("%d uploads of the job left open after the commit, want the loser's aborted", n)
 	}
 	t.Logf("compaction marker %s raced by two attempts; %d records committed once in %d files", marker, len(r.ids), res.Files)
+}
+
+// checkRowGroupsCopied checks that the Parquet files committed under out
+// are made of copied row groups: some file has a row group of fewer than
+// limit rows before its last one (where a map file ended), which a file
+// whose rows were decoded and written again would not have.
+func checkRowGroupsCopied(t *testing.T, r *faultRig, out string, limit int64) {
+	t.Helper()
+	ctx := context.Background()
+	for info, err := range r.store.List(ctx, out, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(strings.TrimPrefix(info.Key, out), "_") || path.Ext(info.Key) != ".parquet" {
+			continue
+		}
+		rc, _, err := r.store.Get(ctx, info.Key, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pf, err := parquet.OpenFile(bytes.NewReader(body), int64(len(body)))
+		if err != nil {
+			t.Fatalf("%s: %v", info.Key, err)
+		}
+		groups := pf.RowGroups()
+		for _, g := range groups[:max(len(groups)-1, 0)] {
+			if g.NumRows() < limit {
+				return
+			}
+		}
+	}
+	t.Errorf("no committed file under %s has a row group under %d rows before its last: no map file's row groups were copied", out, limit)
 }
 
 // collectUploads lists the job's open uploads.

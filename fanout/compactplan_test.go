@@ -33,7 +33,7 @@ func TestPlanCompactionKeepsEveryFileAndAtMostOneSmallRun(t *testing.T) {
 				n++
 			}
 		}
-		tasks := planCompaction(byPartition, target, maxRows)
+		tasks := planCompaction(byPartition, target, maxRows, 0)
 		taken := map[string]bool{}
 		small := map[string]int{}
 		for _, task := range tasks {
@@ -64,5 +64,48 @@ func TestPlanCompactionKeepsEveryFileAndAtMostOneSmallRun(t *testing.T) {
 				t.Errorf("seed %d: partition %s ends with %d outputs under half the target", seed, p, k)
 			}
 		}
+	}
+}
+
+// TestPlanCompactionMergesASmallPartitionWhole: a partition whose small
+// files add up to at most the whole bound is one task of all its files,
+// in their order, however many targets they add up to; a bigger one is
+// cut into runs within the target.
+func TestPlanCompactionMergesASmallPartitionWhole(t *testing.T) {
+	const target = 1000
+	byPartition := map[string][]manifest.OutputFile{}
+	for i := range 40 {
+		for _, p := range []string{"p=small", "p=big"} {
+			size := int64(400)
+			if p == "p=big" {
+				size = 450
+			}
+			byPartition[p] = append(byPartition[p], manifest.OutputFile{Key: fmt.Sprint(p, "/f", i), Size: size, Rows: 10, Partition: p})
+		}
+	}
+	tasks := planCompaction(byPartition, target, 0, 40*400)
+	var whole []manifest.CompactTask
+	runs := 0
+	for _, task := range tasks {
+		switch task.Partition {
+		case "p=small":
+			whole = append(whole, task)
+		case "p=big":
+			runs++
+			if len(task.Files) != 2 {
+				t.Errorf("p=big: a task of %d files of 450 bytes, want runs of 2 within the target", len(task.Files))
+			}
+		}
+	}
+	if len(whole) != 1 || len(whole[0].Files) != 40 {
+		t.Fatalf("p=small (16,000 bytes, the bound): %d tasks, want one of its 40 files", len(whole))
+	}
+	for i, f := range whole[0].Files {
+		if f.Key != byPartition["p=small"][i].Key {
+			t.Fatalf("p=small: file %d is %s, want %s (chunk order)", i, f.Key, byPartition["p=small"][i].Key)
+		}
+	}
+	if runs != 20 {
+		t.Errorf("p=big (18,000 bytes, over the bound): %d tasks, want 20 runs", runs)
 	}
 }

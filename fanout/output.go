@@ -115,9 +115,11 @@ type stagedOutput struct {
 	maxBytes, maxRows int64
 	// estimateSize ends a Parquet file once its bytes with an estimate
 	// of its current row group's reach maxBytes (stagedFile.nearTarget):
-	// map and reduce tasks. A compaction task's file ends only at bytes
-	// written: its files were planned to about the target, and an
-	// estimate a little high would leave a small file after each.
+	// map and reduce tasks, and a compaction task merging more than the
+	// target (a partition whole). A compaction task's run within the
+	// target ends its file only at bytes written: its files were planned
+	// to about the target, and an estimate a little high would leave a
+	// small file after each.
 	estimateSize bool
 	// compactBelow, when positive, makes a file smaller than it a staged
 	// object readable by the compaction stage instead of an open upload

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/fanout-dev/fanout/objstore"
+	"github.com/parquet-go/parquet-go"
 )
 
 // RecordKey names one output record (a line of a committed lines or JSONL
@@ -78,7 +79,9 @@ var DataExtensions = []string{".parquet", ".jsonl", ".ndjson", ".csv", ".tsv", "
 //     of the output for data files matches only committed files;
 //   - every record of want appears exactly once, and no other record.
 //
-// Data files are read as lines (lines and JSONL output).
+// Data files are read as lines (lines and JSONL output); a .parquet file's
+// rows are read with parquet-go (not with fanout's reader) and each given
+// to key as a JSON object of its columns (flat schemas).
 func Verify(ctx context.Context, b objstore.Bucket, prefix, job string, key RecordKey, want []string) (Committed, []string, error) {
 	var c Committed
 	var problems []string
@@ -268,11 +271,13 @@ func Verify(ctx context.Context, b objstore.Bucket, prefix, job string, key Reco
 		if err != nil {
 			return c, problems, err
 		}
+		lines, err := recordLines(info.Key, body)
+		if err != nil {
+			bad("%s: %v", info.Key, err)
+			continue
+		}
 		var n int64
-		for _, line := range bytes.Split(bytes.TrimSuffix(body, []byte("\n")), []byte("\n")) {
-			if len(body) == 0 {
-				break
-			}
+		for _, line := range lines {
 			k, err := key(line)
 			if err != nil {
 				bad("%s: record %q: %v", info.Key, truncate(string(line), 80), err)
@@ -338,6 +343,69 @@ func CheckCommitted(t testing.TB, b objstore.Bucket, prefix, job string, key Rec
 		t.FailNow()
 	}
 	return c
+}
+
+// recordLines returns a data file's records as lines: a lines or JSONL
+// file's lines, a Parquet file's rows as JSON objects of their columns
+// (byte arrays as strings, integers and floats as numbers, nulls as null).
+func recordLines(key string, body []byte) ([][]byte, error) {
+	if path.Ext(key) != ".parquet" {
+		if len(body) == 0 {
+			return nil, nil
+		}
+		return bytes.Split(bytes.TrimSuffix(body, []byte("\n")), []byte("\n")), nil
+	}
+	pf, err := parquet.OpenFile(bytes.NewReader(body), int64(len(body)))
+	if err != nil {
+		return nil, fmt.Errorf("not Parquet: %w", err)
+	}
+	columns := pf.Schema().Columns()
+	r := parquet.NewReader(pf)
+	defer r.Close()
+	var lines [][]byte
+	buf := make([]parquet.Row, 64)
+	for {
+		n, err := r.ReadRows(buf)
+		for _, row := range buf[:n] {
+			obj := map[string]any{}
+			for _, v := range row {
+				name := strings.Join(columns[v.Column()], ".")
+				switch {
+				case v.IsNull():
+					obj[name] = nil
+				case v.Kind() == parquet.ByteArray || v.Kind() == parquet.FixedLenByteArray:
+					obj[name] = string(v.ByteArray())
+				case v.Kind() == parquet.Int32:
+					obj[name] = v.Int32()
+				case v.Kind() == parquet.Int64:
+					obj[name] = v.Int64()
+				case v.Kind() == parquet.Float:
+					obj[name] = v.Float()
+				case v.Kind() == parquet.Double:
+					obj[name] = v.Double()
+				case v.Kind() == parquet.Boolean:
+					obj[name] = v.Boolean()
+				default:
+					obj[name] = v.String()
+				}
+			}
+			line, err := json.Marshal(obj)
+			if err != nil {
+				return nil, err
+			}
+			lines = append(lines, line)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading its rows: %w", err)
+		}
+	}
+	if int64(len(lines)) != pf.NumRows() {
+		return nil, fmt.Errorf("read %d rows, its footer counts %d", len(lines), pf.NumRows())
+	}
+	return lines, nil
 }
 
 func get(ctx context.Context, b objstore.Bucket, key string) ([]byte, error) {

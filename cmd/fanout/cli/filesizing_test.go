@@ -133,9 +133,18 @@ func (j *faultJob) compactEpochs() map[string]int64 {
 // flight) on MinIO and Redis. The task's lease expires, another worker
 // runs it again, and the committed output holds every record exactly once
 // (the oracle) in right-sized files, the killed attempt's upload aborted.
+// It runs with JSONL output (files concatenated) and with Parquet, the
+// default, whose small map files are decoded and written again (the
+// oracle reads them with parquet-go).
 func TestWorkerKilledMidCompaction(t *testing.T) {
+	for _, format := range []string{"jsonl", "parquet"} {
+		t.Run(format, func(t *testing.T) { workerKilledMidCompaction(t, format) })
+	}
+}
+
+func workerKilledMidCompaction(t *testing.T, format string) {
 	j := newFaultJob(t, faultSetup{})
-	j.submit("--target-file-size", sizedTargetFlag)
+	j.submit("--target-file-size", sizedTargetFlag, "--out-format", format)
 	proxy := faulttest.NewS3Proxy(t, j.s3.Endpoint)
 	caught := make(chan string, 1)
 	proxy.Before(func(r *http.Request) error {
