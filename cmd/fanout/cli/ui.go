@@ -59,8 +59,9 @@ reasons, its rejected records and committed files per partition, and its estimat
 S3 requests and Lambda GB-seconds. Pages update every second.
 
 It listens on loopback unless --listen says otherwise, and then answers only requests
-addressed to localhost. Redriving a failed job needs the token (--ui-token or
-$FANOUT_UI_TOKEN), typed into the page; without one the dashboard is read-only.`,
+addressed to localhost. Redriving a failed job and cancelling one need the token
+(--ui-token or $FANOUT_UI_TOKEN), typed into the page; without one the dashboard is
+read-only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f.resolveToken(cmd, g)
@@ -113,5 +114,5 @@ $FANOUT_UI_TOKEN), typed into the page; without one the dashboard is read-only.`
 
 // register adds the dashboard flags.
 func (f *uiFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.token, "ui-token", "", "`TOKEN` the dashboard's actions (redrive) need, typed into the page; default $FANOUT_UI_TOKEN (prefer the variable: flags show in ps)")
+	cmd.Flags().StringVar(&f.token, "ui-token", "", "`TOKEN` the dashboard's actions (redrive, cancel) need, typed into the page; default $FANOUT_UI_TOKEN (prefer the variable: flags show in ps)")
 }

@@ -307,8 +307,9 @@ function renderJob(main, data) {
       fact("read", bytes(r.bytes_done), "of " + bytes(r.bytes)),
       fact("records", c ? num(c.records_in) : r.records_counted ? num(r.records_in) : r.records_estimated ? "≈ " + num(r.records_in) : "–",
         c ? `${num(c.records_out)} out` : r.records_counted ? `${num(r.records_out)} out, of the tasks done` : r.records_estimated ? `≈ ${num(r.records_out)} out, from ${r.sampled_markers} chunk markers` : "counted at commit"),
-      fact("rate", r.records_per_second && !c ? "≈ " + rate(r.records_per_second, "records/s") : rate(r.tasks_per_second, "tasks/s"),
-        [r.records_per_second && !c ? rate(r.tasks_per_second, "tasks/s") : null, r.bytes_per_second ? bytes(r.bytes_per_second) + "/s" : null].filter(Boolean).join(", ") || null),
+      c ? fact("rate", rate(r.records_per_second, "records/s"), data.timings && data.timings.wall ? "over the job's " + dur(data.timings.wall) : null) :
+      fact("rate", r.records_per_second ? "≈ " + rate(r.records_per_second, "records/s") : rate(r.tasks_per_second, "tasks/s"),
+        [r.records_per_second ? rate(r.tasks_per_second, "tasks/s") : null, r.bytes_per_second ? bytes(r.bytes_per_second) + "/s" : null].filter(Boolean).join(", ") || null),
       fact("ETA", r.eta_seconds ? dur(r.eta_seconds) : "–"),
       fact("age", age(ov.planned, data.at))),
     ov.failure ? el("p", { class: "error", id: "failure", text: ov.failure }) : null,
