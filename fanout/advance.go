@@ -388,7 +388,7 @@ func (e *Engine) commitOrVerify(ctx context.Context, js *jobState, rec *manifest
 			var tr *TooManyRejectedError
 			if errors.As(err, &tr) {
 				res.RecordsIn = tr.RecordsIn
-				res.setRejections(tr.Rejections)
+				res.setRejections(tr.Rejections, tr.Files)
 			}
 			if jf != nil || tr != nil {
 				// For people and for a --rerun's message; best effort.

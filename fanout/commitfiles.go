@@ -40,6 +40,11 @@ import (
 //     time (eachCommittedPart, CommittedFiles), each checked against the
 //     record (If-Match on its ETag, its job, number and count of files).
 //
+// The rejected-record files (<out>/_rejected/, one a chunk that rejected
+// records) go the same way, into lists of their own (pending-rejected-,
+// then rejected-NNNNNN.json, named by the record's RejectedParts); the
+// first version 2 records held them inline, as version 1 records do.
+//
 // Records of version 1 (earlier releases) hold their files inline and are
 // still read.
 
@@ -168,15 +173,59 @@ func eachCommittedPart(ctx context.Context, b objstore.Bucket, rec *manifest.Com
 	return eachFilePart(ctx, b, rec.Job, rec.FileParts, fn)
 }
 
+// eachRejectedPart calls fn with the committed rejected-record files of
+// rec a part at a time: those a record holds inline (version 1, and the
+// first version 2 records), then the parts it names (RejectedParts), read
+// one after the other.
+func eachRejectedPart(ctx context.Context, b objstore.Bucket, rec *manifest.CommitRecord, fn func([]manifest.OutputFile) error) error {
+	if len(rec.RejectedFiles) > 0 {
+		if err := fn(rec.RejectedFiles); err != nil {
+			return err
+		}
+	}
+	return eachFilePart(ctx, b, rec.Job, rec.RejectedParts, fn)
+}
+
+// eachRecordPart calls fn with every file rec commits, a part at a time:
+// the rejected-record files (eachRejectedPart), then the data files
+// (eachCommittedPart).
+func eachRecordPart(ctx context.Context, b objstore.Bucket, rec *manifest.CommitRecord, fn func([]manifest.OutputFile) error) error {
+	if err := eachRejectedPart(ctx, b, rec, fn); err != nil {
+		return err
+	}
+	return eachCommittedPart(ctx, b, rec, fn)
+}
+
 // CommittedFiles yields the data files a commit record lists, reading its
 // parts (manifest.CommitRecord.FileParts) from b, the output's bucket,
 // one at a time; a record of version 1 holds them inline. The rejected
-// records' files are rec.RejectedFiles. An error (a part missing or
-// changed since the commit) ends the sequence.
+// records' files are in rec.RejectedParts (CommittedRejectedFiles). An
+// error (a part missing or changed since the commit) ends the sequence.
 func CommittedFiles(ctx context.Context, b objstore.Bucket, rec *manifest.CommitRecord) iter.Seq2[manifest.OutputFile, error] {
 	return func(yield func(manifest.OutputFile, error) bool) {
 		stop := errors.New("stop")
 		err := eachCommittedPart(ctx, b, rec, func(files []manifest.OutputFile) error {
+			for _, f := range files {
+				if !yield(f, nil) {
+					return stop
+				}
+			}
+			return nil
+		})
+		if err != nil && err != stop {
+			yield(manifest.OutputFile{}, err)
+		}
+	}
+}
+
+// CommittedRejectedFiles yields the rejected-record files a commit
+// record lists (at <out>/_rejected/), as CommittedFiles does its data
+// files: inline in records of earlier releases, in parts
+// (manifest.CommitRecord.RejectedParts) read one at a time since.
+func CommittedRejectedFiles(ctx context.Context, b objstore.Bucket, rec *manifest.CommitRecord) iter.Seq2[manifest.OutputFile, error] {
+	return func(yield func(manifest.OutputFile, error) bool) {
+		stop := errors.New("stop")
+		err := eachRejectedPart(ctx, b, rec, func(files []manifest.OutputFile) error {
 			for _, f := range files {
 				if !yield(f, nil) {
 					return stop

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/fanout-dev/fanout/fanout"
 	"github.com/fanout-dev/fanout/fanout/memqueue"
 	"github.com/fanout-dev/fanout/functions/builtin"
+	"github.com/fanout-dev/fanout/functions/contract/contracttest"
 	"github.com/fanout-dev/fanout/manifest"
 	"github.com/fanout-dev/fanout/objstore"
 	"github.com/fanout-dev/fanout/objstore/simstore"
@@ -301,5 +303,139 @@ func TestCommitRecordOfManyFilesInParts(t *testing.T) {
 	}
 	if _, err := e.TryCommit(ctx, spec.Output, res.Job); err == nil || !strings.Contains(err.Error(), gone) {
 		t.Fatalf("verifying the version 1 record with %s gone: %v; want it named missing", gone, err)
+	}
+}
+
+// TestRejectedFilesInParts commits a validate job whose chunks reject
+// records (contracttest's generated defects, cut into many chunks), with
+// file lists of 4 files, and checks from the bucket, with its own
+// decoding, that the commit record holds no rejected-record file inline:
+// it names lists of at most 4 that hold every file under _rejected/ once,
+// with the bucket's sizes, and as many rows as the job rejected; that the
+// commit held one list open at a time; that the status counts the files
+// without reading a list; and that a verification reads each list once
+// and names a rejected file that went missing. Before, the record and the
+// committer held every rejected file (one per chunk that rejected a
+// record) inline.
+func TestRejectedFilesInParts(t *testing.T) {
+	const partFiles = 4
+	ctx := context.Background()
+	d := contracttest.Generate(7, "jsonl", 3, 300)
+	sim := simstore.New(simstore.Config{Name: "parts"})
+	store := &partReadStore{Bucket: sim}
+	for name, body := range d.Files {
+		if _, err := sim.Put(ctx, name, bytes.NewReader(body), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := memqueue.New(memqueue.Config{})
+	e, err := fanout.New(fanout.Config{Queue: q, Admin: q, Functions: builtin.Registry(), CommitPartFiles: partFiles,
+		Open: func(context.Context, string) (objstore.Bucket, error) { return store, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	spec := manifest.JobSpec{Inputs: []string{"s3://parts/in/"}, Function: "validate", Args: map[string]string{"contract": contracttest.Contract},
+		Output: "s3://parts/out/", OutputFormat: "jsonl", ChunkBytes: 4 << 10}
+	res, err := e.Run(ctx, spec.WithDefaults(), fanout.RunOptions{Workers: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := store.peak(); n != 1 {
+		t.Errorf("the commit held %d file lists open at once, want 1", n)
+	}
+	listed := map[string]int64{}
+	for info, err := range sim.List(ctx, "out/_rejected/", nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed[info.Key] = info.Size
+	}
+	if len(listed) <= 2*partFiles || res.Rejected != int64(len(d.Defects)) {
+		t.Fatalf("%d rejected files in the bucket, %d records rejected; want more than %d files (a test of several lists), %d records",
+			len(listed), res.Rejected, 2*partFiles, len(d.Defects))
+	}
+	if res.RejectedFiles != len(listed) {
+		t.Errorf("the result counts %d rejected files, the bucket holds %d", res.RejectedFiles, len(listed))
+	}
+	jobPrefix := "out/_fanout/" + res.Job + "/"
+	var rec struct {
+		Version       int                 `json:"version"`
+		Inline        []json.RawMessage   `json:"rejected_files"`
+		RejectedCount int                 `json:"rejected_count"`
+		RejectedParts []manifest.FilePart `json:"rejected_parts"`
+		FileParts     []manifest.FilePart `json:"file_parts"`
+	}
+	if err := json.Unmarshal(readKey(t, sim, jobPrefix+"_COMMITTED"), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if wantParts := (len(listed) + partFiles - 1) / partFiles; len(rec.Inline) != 0 || rec.RejectedCount != len(listed) || len(rec.RejectedParts) != wantParts {
+		t.Fatalf("commit record: %d rejected files inline, rejected_count %d, %d parts; want none inline, %d in %d parts",
+			len(rec.Inline), rec.RejectedCount, len(rec.RejectedParts), len(listed), wantParts)
+	}
+	inParts := map[string]int64{}
+	var rows int64
+	for i, p := range rec.RejectedParts {
+		var part struct {
+			Job   string `json:"job"`
+			Part  int    `json:"part"`
+			Files []struct {
+				Key  string `json:"key"`
+				Size int64  `json:"size"`
+				Rows int64  `json:"rows"`
+			} `json:"files"`
+		}
+		if err := json.Unmarshal(readKey(t, sim, p.Key), &part); err != nil {
+			t.Fatal(err)
+		}
+		if part.Job != res.Job || part.Part != i || len(part.Files) != p.Files || p.Files > partFiles || !strings.HasPrefix(p.Key, jobPrefix+"commit/") {
+			t.Errorf("part %s: job %s, part %d, %d files; the record names part %d of %s with %d (at most %d, under %scommit/)", p.Key, part.Job, part.Part, len(part.Files), i, res.Job, p.Files, partFiles, jobPrefix)
+		}
+		for _, f := range part.Files {
+			if _, dup := inParts[f.Key]; dup {
+				t.Errorf("%s listed twice", f.Key)
+			}
+			inParts[f.Key] = f.Size
+			rows += f.Rows
+		}
+	}
+	if fmt.Sprint(inParts) != fmt.Sprint(listed) {
+		t.Errorf("the record's rejected parts list %d files, the bucket holds %d under _rejected/: not the same keys and sizes", len(inParts), len(listed))
+	}
+	if rows != int64(len(d.Defects)) {
+		t.Errorf("the rejected files hold %d rows, want %d", rows, len(d.Defects))
+	}
+	for info, err := range sim.List(ctx, jobPrefix+"commit/", nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(append(rec.FileParts, rec.RejectedParts...), func(p manifest.FilePart) bool { return p.Key == info.Key }) {
+			t.Errorf("%s is left under the job's commit/ prefix, and the record does not name it", info.Key)
+		}
+	}
+
+	before := store.reads.Load()
+	st, err := e.Status(ctx, spec.Output, res.Job)
+	if err != nil || st.RejectedFiles != len(listed) {
+		t.Fatalf("status: %v, %d rejected files; want %d", err, st.RejectedFiles, len(listed))
+	}
+	if n := store.reads.Load() - before; n != 0 {
+		t.Errorf("the status read %d file lists, want none", n)
+	}
+	if _, err := e.TryCommit(ctx, spec.Output, res.Job); err != nil {
+		t.Fatalf("verifying the committed job: %v", err)
+	}
+	if n, peak := store.reads.Load()-before, store.peak(); n != int64(len(rec.FileParts)+len(rec.RejectedParts)) || peak != 1 {
+		t.Errorf("the verification read %d file lists, at most %d at once; want each of the %d once, one at a time", n, peak, len(rec.FileParts)+len(rec.RejectedParts))
+	}
+	gone := ""
+	for k := range listed {
+		gone = max(gone, k)
+	}
+	if err := sim.Delete(ctx, gone); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.TryCommit(ctx, spec.Output, res.Job); err == nil || !strings.Contains(err.Error(), "1 file(s) are missing") || !strings.Contains(err.Error(), gone) {
+		t.Fatalf("verifying with %s gone: %v; want it named missing", gone, err)
 	}
 }

@@ -211,10 +211,13 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	// and the next verification remove what is left).
 	token := randomHex(8)
 	pending := e.newPartWriter(js, func(i int) string { return js.layout.CommitPendingKey(js.job, token, i) })
+	// The markers' rejected-record files are spilled the same way, into
+	// lists of their own (one a chunk that rejected records).
+	pendingRejected := e.newPartWriter(js, func(i int) string { return js.layout.CommitPendingRejectedKey(js.job, token, i) })
 	var committed bool
 	defer func() {
 		if committed {
-			if err := objstore.DeleteKeys(ctx, js.out, pending.keys()); err != nil {
+			if err := objstore.DeleteKeys(ctx, js.out, append(pending.keys(), pendingRejected.keys()...)); err != nil {
 				e.log.Debug("removing the commit's pending file lists failed", "job", js.job, "err", err)
 			}
 			return
@@ -257,7 +260,12 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 				shuffled[i] = true
 			}
 			rec.RecordsIn += m.RecordsIn
-			rec.Rejections.Add(m.Rejections)
+			rejections := m.Rejections
+			rejections.RejectedFiles = nil
+			rec.Rejections.Add(rejections)
+			if err := pendingRejected.add(ctx, m.RejectedFiles...); err != nil {
+				return err
+			}
 			rec.BytesIn += m.BytesIn
 			if !m.Started.IsZero() {
 				durations = append(durations, m.Finished.Sub(m.Started))
@@ -277,7 +285,7 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	if len(rec.Failed) > allowed {
 		return nil, &JobFailedError{Job: js.job, Failed: rec.Failed, Allowed: allowed}
 	}
-	if err := checkRejected(js, rec); err != nil {
+	if err := checkRejected(js, rec, pendingRejected.count+len(pendingRejected.files)); err != nil {
 		return nil, err // --max-rejected passed: nothing is published
 	}
 	if compact != nil {
@@ -323,6 +331,9 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	if err := pending.flush(ctx); err != nil {
 		return nil, err
 	}
+	if err := pendingRejected.flush(ctx); err != nil {
+		return nil, err
+	}
 	// Nothing is published before the output is fenced for this job: a
 	// --rerun that took it over has then refused us, or is refused.
 	owner, err := e.fenceOutput(ctx, js)
@@ -335,8 +346,13 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	// Put the files in place. A reader listing the prefix may see these
 	// files before _SUCCESS exists: see the README's "Guarantees".
 	files := e.newPartWriter(js, func(i int) string { return js.layout.CommitPartKey(js.job, token, i) })
+	rejected := e.newPartWriter(js, func(i int) string { return js.layout.CommitRejectedPartKey(js.job, token, i) })
 	sums := newFileSums(js.m.TargetFileSize)
-	if err := e.publishFiles(ctx, js, rec, pending.parts, files, sums); err != nil {
+	err = e.publishFiles(ctx, js, pending.parts, files, sums)
+	if err == nil {
+		err = e.publishRejected(ctx, js, pendingRejected.parts, rejected)
+	}
+	if err != nil {
 		// A concurrent committer may have finished and removed staging.
 		if rec2, rerr := e.readCommit(ctx, js); rerr == nil {
 			return rec2, e.verifyCommitted(ctx, js, rec2)
@@ -348,7 +364,7 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 		return nil, err
 	}
 	rec.FileParts, rec.FileCount = files.parts, files.count
-	sortRejected(rec)
+	rec.RejectedParts, rec.RejectedCount = rejected.parts, rejected.count
 	rec.BytesOut = sums.bytes
 	rec.Partitions = sums.partitions()
 	if small, many := SmallFiles(rec.Partitions); many {
@@ -379,42 +395,12 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	return rec, e.finishCommit(ctx, js, rec)
 }
 
-// publishFiles puts every file of the pending parts in place
+// publishFiles puts every data file of the pending parts in place
 // (publishFile), a part at a time, and adds them, published (final keys
-// and ETags), to files and sums; then the rejected-record files of rec
-// (at <out>/_rejected/), updated in rec. A publication in flight is never
-// cut short, not by another's failure nor by ctx: MinIO leaves an upload
-// whose completion was cut off mid-request listed as open, and answers
-// its next completion with InvalidPart (measured); once one fails, no
-// more start.
-func (e *Engine) publishFiles(ctx context.Context, js *jobState, rec *manifest.CommitRecord, pending []manifest.FilePart, files *partWriter, sums *fileSums) error {
-	var failed atomic.Bool
-	wctx := context.WithoutCancel(ctx)
-	publishAll := func(batch []manifest.OutputFile, dst func(manifest.OutputFile) string) error {
-		var g errgroup.Group
-		g.SetLimit(commitParallelism)
-		for i := range batch {
-			g.Go(func() error {
-				if failed.Load() || ctx.Err() != nil {
-					return nil // the first error is the commit's
-				}
-				pub, err := publishFile(wctx, js.out, batch[i], dst(batch[i]))
-				if err != nil {
-					failed.Store(true)
-					return err
-				}
-				batch[i] = pub
-				return nil
-			})
-		}
-		err := g.Wait()
-		if err == nil {
-			err = ctx.Err()
-		}
-		return err
-	}
+// and ETags), to files and sums.
+func (e *Engine) publishFiles(ctx context.Context, js *jobState, pending []manifest.FilePart, files *partWriter, sums *fileSums) error {
 	err := eachFilePart(ctx, js.out, js.job, pending, func(batch []manifest.OutputFile) error {
-		if err := publishAll(batch, func(f manifest.OutputFile) string { return finalKey(js.layout, f) }); err != nil {
+		if err := publishAll(ctx, js, batch, func(f manifest.OutputFile) string { return finalKey(js.layout, f) }); err != nil {
 			return err
 		}
 		for _, f := range batch {
@@ -425,12 +411,58 @@ func (e *Engine) publishFiles(ctx context.Context, js *jobState, rec *manifest.C
 	if err != nil {
 		return err
 	}
-	if err := files.flush(ctx); err != nil {
+	return files.flush(ctx)
+}
+
+// publishRejected puts the rejected-record files of the pending parts in
+// place at <out>/_rejected/, a part at a time, and adds them, published,
+// to files.
+func (e *Engine) publishRejected(ctx context.Context, js *jobState, pending []manifest.FilePart, files *partWriter) error {
+	err := eachFilePart(ctx, js.out, js.job, pending, func(batch []manifest.OutputFile) error {
+		err := publishAll(ctx, js, batch, func(f manifest.OutputFile) string {
+			return js.layout.RejectedKey(manifest.PublishedName(f.Key))
+		})
+		if err != nil {
+			return err
+		}
+		return files.add(ctx, batch...)
+	})
+	if err != nil {
 		return err
 	}
-	return publishAll(rec.RejectedFiles, func(f manifest.OutputFile) string {
-		return js.layout.RejectedKey(manifest.PublishedName(f.Key))
-	})
+	return files.flush(ctx)
+}
+
+// publishAll publishes the files of batch (publishFile), commitParallelism
+// at a time, each at dst(file), and replaces each in batch by its
+// published description. A publication in flight is never cut short, not
+// by another's failure nor by ctx: MinIO leaves an upload whose completion
+// was cut off mid-request listed as open, and answers its next completion
+// with InvalidPart (measured); once one fails, no more start.
+func publishAll(ctx context.Context, js *jobState, batch []manifest.OutputFile, dst func(manifest.OutputFile) string) error {
+	var failed atomic.Bool
+	wctx := context.WithoutCancel(ctx)
+	var g errgroup.Group
+	g.SetLimit(commitParallelism)
+	for i := range batch {
+		g.Go(func() error {
+			if failed.Load() || ctx.Err() != nil {
+				return nil // the first error is the commit's
+			}
+			pub, err := publishFile(wctx, js.out, batch[i], dst(batch[i]))
+			if err != nil {
+				failed.Store(true)
+				return err
+			}
+			batch[i] = pub
+			return nil
+		})
+	}
+	err := g.Wait()
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
 }
 
 // finishCommit makes _SUCCESS name the job (switchSuccess), removes the
@@ -469,8 +501,8 @@ func (e *Engine) cleanUp(ctx context.Context, js *jobState, rec *manifest.Commit
 // prefix that rec does not name: a losing or crashed committer's parts,
 // and the pending ones.
 func unreferencedParts(ctx context.Context, out objstore.Bucket, layout manifest.Layout, rec *manifest.CommitRecord) iter.Seq2[objstore.ObjectInfo, error] {
-	named := make(map[string]bool, len(rec.FileParts))
-	for _, p := range rec.FileParts {
+	named := make(map[string]bool, len(rec.FileParts)+len(rec.RejectedParts))
+	for _, p := range append(slices.Clone(rec.FileParts), rec.RejectedParts...) {
 		named[p.Key] = true
 	}
 	return func(yield func(objstore.ObjectInfo, error) bool) {
@@ -536,9 +568,9 @@ const missingNamed = 100
 // them), and how many there are. It reads the record's parts one at a
 // time.
 func (e *Engine) missingFiles(ctx context.Context, js *jobState, rec *manifest.CommitRecord) ([]string, int, error) {
-	if rec.NumFiles()+len(rec.RejectedFiles) <= verifyHeadMax {
-		files := slices.Clone(rec.RejectedFiles)
-		err := eachCommittedPart(ctx, js.out, rec, func(part []manifest.OutputFile) error {
+	if rec.NumFiles()+rec.NumRejectedFiles() <= verifyHeadMax {
+		var files []manifest.OutputFile
+		err := eachRecordPart(ctx, js.out, rec, func(part []manifest.OutputFile) error {
 			files = append(files, part...)
 			return nil
 		})
@@ -564,8 +596,7 @@ func (e *Engine) missingFiles(ctx context.Context, js *jobState, rec *manifest.C
 		}
 		return nil
 	}
-	add(rec.RejectedFiles)
-	if err := eachCommittedPart(ctx, js.out, rec, add); err != nil {
+	if err := eachRecordPart(ctx, js.out, rec, add); err != nil {
 		return nil, 0, err
 	}
 	set.seal()
@@ -600,8 +631,7 @@ func (e *Engine) missingFiles(ctx context.Context, js *jobState, rec *manifest.C
 		bad = bad[:min(len(bad), missingNamed)]
 		return nil
 	}
-	name(rec.RejectedFiles)
-	if err := eachCommittedPart(ctx, js.out, rec, name); err != nil {
+	if err := eachRecordPart(ctx, js.out, rec, name); err != nil {
 		return nil, 0, err
 	}
 	return bad, missing, nil
@@ -679,7 +709,7 @@ func putRequests(size int64) int64 {
 // listing the open uploads.
 func commitRequests(js *jobState, rec *manifest.CommitRecord) int64 {
 	tasks := int64(js.m.Chunks + js.m.Reducers)
-	files := int64(rec.NumFiles() + len(rec.RejectedFiles))
+	files := int64(rec.NumFiles() + rec.NumRejectedFiles())
 	staged := files
 	if js.m.Reducers > 0 {
 		staged += int64(js.m.Chunks) // shuffle files
@@ -688,7 +718,7 @@ func commitRequests(js *jobState, rec *manifest.CommitRecord) int64 {
 		1 + int64(js.m.Shards) + // manifest and shards
 		tasks + tasks/1000 + 1 + // listing and reading markers
 		files + 2 + // copies or completions, commit record, _SUCCESS
-		3*int64(len(rec.FileParts)) + // the file lists: pending (written, read, removed) and final
+		3*int64(len(rec.FileParts)+len(rec.RejectedParts)) + // the file lists: pending (written, read, removed) and final
 		staged/1000 + 1 + staged + // listing and deleting staging
 		1 // listing open uploads
 }

@@ -73,7 +73,9 @@
 //	<out>/_fanout/<job>/compact/<plan>/<task>.json    compaction task markers
 //	<out>/_fanout/<job>/_COMMITTED                    the commit record
 //	<out>/_fanout/<job>/commit/<token>/files-000000.json    its file lists (commitfiles.go)
+//	<out>/_fanout/<job>/commit/<token>/rejected-000000.json its rejected-record files' lists
 //	<out>/_fanout/<job>/commit/<token>/pending-000000.json  a commit's files not yet published
+//	<out>/_fanout/<job>/commit/<token>/pending-rejected-000000.json  and its rejected files
 //	<out>/_fanout/<job>/_CANCELLED                    the cancel record (cancel.go)
 //	<out>/_fanout/<job>/_REDRIVEN                     the job's redrive generation (generation.go)
 //	<out>/_fanout/<job>/_REMOVED                      gc's tombstone of a job that lost the output (gc.go)

@@ -518,7 +518,7 @@ func (e *Engine) result(js *jobState, rec *manifest.CommitRecord, start time.Tim
 	// failed within the tolerance), with the commit record's counts.
 	res.Queue = QueueStats{Done: js.m.Chunks + js.m.Reducers - len(rec.Failed), Dead: len(rec.Failed),
 		RecordsIn: rec.RecordsIn, RecordsOut: rec.RecordsOut, BytesIn: rec.BytesIn}
-	res.setRejections(rec.Rejections)
+	res.setRejections(rec.Rejections, rec.NumRejectedFiles())
 	res.Partitions, res.Compacted, res.CompactTasks = rec.Partitions, rec.Compacted, rec.CompactTasks
 	res.SmallFiles, res.ManySmallFiles = SmallFiles(rec.Partitions)
 	return res

@@ -254,6 +254,9 @@ type TooManyRejectedError struct {
 	Allowed   int64
 	Max       string
 	manifest.Rejections
+	// Files is the number of rejected-record files the job's chunks
+	// wrote (none published); Rejections lists none of them.
+	Files int
 }
 
 func (e *TooManyRejectedError) Error() string {
@@ -296,8 +299,9 @@ func formatCounts(m map[string]int64) string {
 }
 
 // checkRejected fails a commit whose rejected records pass the job's
-// tolerance.
-func checkRejected(js *jobState, rec *manifest.CommitRecord) error {
+// tolerance; files is the number of rejected-record files the commit has
+// read from the markers.
+func checkRejected(js *jobState, rec *manifest.CommitRecord, files int) error {
 	spec := js.m.Spec
 	allowed, err := manifest.ParseMaxRejected(spec.MaxRejected, rec.RecordsIn)
 	if err != nil {
@@ -307,16 +311,12 @@ func checkRejected(js *jobState, rec *manifest.CommitRecord) error {
 		return nil
 	}
 	return &TooManyRejectedError{Job: js.job, RecordsIn: rec.RecordsIn, Allowed: allowed, Max: spec.MaxRejected,
-		Rejections: rec.Rejections.Clone()}
+		Rejections: rec.Rejections.Clone(), Files: files}
 }
 
-// sortRejected orders the committed rejected files by key.
-func sortRejected(rec *manifest.CommitRecord) {
-	sort.Slice(rec.RejectedFiles, func(i, j int) bool { return rec.RejectedFiles[i].Key < rec.RejectedFiles[j].Key })
-}
-
-// setRejections copies a job's rejection counts into its result.
-func (r *Result) setRejections(x manifest.Rejections) {
+// setRejections copies a job's rejection counts and its number of
+// rejected-record files into its result.
+func (r *Result) setRejections(x manifest.Rejections, files int) {
 	r.Rejected, r.Skipped, r.RejectedByRule, r.RejectedByColumn = x.Rejected, x.Skipped, x.RejectedByRule, x.RejectedByColumn
-	r.RejectedFiles, r.Counters, r.Drift = len(x.RejectedFiles), x.Counters, x.Drift
+	r.RejectedFiles, r.Counters, r.Drift = files, x.Counters, x.Drift
 }

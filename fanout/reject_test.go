@@ -144,8 +144,28 @@ func TestValidateQuarantinesEachDefectOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The record lists them in parts (file lists), read here
+			// with encoding/json.
+			if len(rec.RejectedFiles) > 0 || rec.RejectedCount == 0 {
+				t.Errorf("the record holds %d rejected files inline and counts %d in parts; want none inline, all in parts", len(rec.RejectedFiles), rec.RejectedCount)
+			}
+			var files []manifest.OutputFile
+			for _, p := range rec.RejectedParts {
+				body, err := os.ReadFile(filepath.Join(out, filepath.FromSlash(p.Key)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var part struct{ Files []manifest.OutputFile }
+				if err := json.Unmarshal(body, &part); err != nil {
+					t.Fatal(err)
+				}
+				files = append(files, part.Files...)
+			}
+			if len(files) != rec.RejectedCount {
+				t.Errorf("the record's rejected parts hold %d files, its rejected_count is %d", len(files), rec.RejectedCount)
+			}
 			var rows int64
-			for _, f := range rec.RejectedFiles {
+			for _, f := range files {
 				if !strings.HasPrefix(f.Key, "_rejected/part-"+res.Job+"-c") {
 					t.Errorf("rejected file at %q, want _rejected/part-%s-<chunk>-<n>.jsonl", f.Key, res.Job)
 				}

@@ -125,8 +125,7 @@ func (e *Engine) removeReplaced(ctx context.Context, js *jobState, rec *manifest
 		}
 		return nil
 	}
-	add(rec.RejectedFiles)
-	err = eachCommittedPart(ctx, js.out, rec, add)
+	err = eachRecordPart(ctx, js.out, rec, add)
 	if err == nil {
 		ours.seal()
 		remove := func(files []manifest.OutputFile) error {
@@ -138,9 +137,7 @@ func (e *Engine) removeReplaced(ctx context.Context, js *jobState, rec *manifest
 			}
 			return objstore.DeleteKeys(ctx, js.out, keys)
 		}
-		if err = eachCommittedPart(ctx, js.out, old, remove); err == nil {
-			err = remove(old.RejectedFiles)
-		}
+		err = eachRecordPart(ctx, js.out, old, remove)
 	}
 	if err != nil {
 		e.log.Warn("deleting the replaced job's files failed; fanout gc or the next verification removes them", "job", js.job, "replaced", rec.Replaces, "err", err)

@@ -67,6 +67,12 @@ func testCommitV2() *CommitRecord {
 	return c
 }
 
+// testRejectedParts is one part of a version 2 record's rejected-record
+// files, holding one file.
+func testRejectedParts() []FilePart {
+	return []FilePart{{Key: "out/_fanout/" + testJob + "/commit/0a1b/rejected-000000.json", ETag: `"r0"`, Size: 120, Files: 1}}
+}
+
 func testFileList() *FileList {
 	return &FileList{Version: Version, Job: testJob, Part: 1, Files: []OutputFile{
 		{Key: "out/day=2026-11-22/part-c00000012.parquet", Size: 1234, Rows: 99, ETag: `"abc"`, Partition: "day=2026-11-22"},
@@ -249,6 +255,16 @@ func TestDecodeErrors(t *testing.T) {
 		{"commit part no etag", decCommit, edit(t, testCommitV2(), func(c *CommitRecord) { c.FileParts[1].ETag = "" }), false, "file_parts[1]: no key or ETag"},
 		{"commit empty part", decCommit, edit(t, testCommitV2(), func(c *CommitRecord) { c.FileParts[0].Files, c.FileCount = 0, 1 }), false, "0 files"},
 		{"commit part twice", decCommit, edit(t, testCommitV2(), func(c *CommitRecord) { c.FileParts[1].Key = c.FileParts[0].Key }), false, "named twice"},
+		{"commit rejected parts count", decCommit, edit(t, testCommitV2(), func(c *CommitRecord) { c.RejectedParts, c.RejectedCount = testRejectedParts(), 2 }), false, "rejected parts hold 1 files, rejected_count is 2"},
+		{"commit rejected parts and inline", decCommit, edit(t, testCommitV2(), func(c *CommitRecord) {
+			c.RejectedParts, c.RejectedCount = testRejectedParts(), 1
+			c.RejectedFiles = []OutputFile{{Key: "out/_rejected/part-c00000012-0000.jsonl", Size: 10, Rows: 1}}
+		}), false, "both in parts and inline"},
+		{"commit rejected part named twice", decCommit, edit(t, testCommitV2(), func(c *CommitRecord) {
+			c.RejectedParts, c.RejectedCount = testRejectedParts(), 1
+			c.RejectedParts[0].Key = c.FileParts[0].Key
+		}), false, "rejected_parts[0]"},
+		{"commit version 1 with rejected parts", decCommit, edit(t, testCommit(), func(c *CommitRecord) { c.RejectedParts, c.RejectedCount = testRejectedParts(), 1 }), false, "lists no file parts"},
 		{"file list bad job", decFileList, edit(t, testFileList(), func(l *FileList) { l.Job = "x" }), false, "not a job ID"},
 		{"file list negative part", decFileList, edit(t, testFileList(), func(l *FileList) { l.Part = -1 }), false, "negative part"},
 		{"file list file", decFileList, edit(t, testFileList(), func(l *FileList) { l.Files[0].Rows = -1 }), false, "rows -1"},
@@ -415,6 +431,9 @@ func FuzzDecodeMarker(f *testing.F) {
 func FuzzDecodeCommit(f *testing.F) {
 	f.Add(mustEncode(f, testCommit()))
 	f.Add(mustEncode(f, testCommitV2()))
+	withRejected := testCommitV2()
+	withRejected.RejectedParts, withRejected.RejectedCount = testRejectedParts(), 1
+	f.Add(mustEncode(f, withRejected))
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzDecode(t, DecodeCommit, data) })
 }
 

@@ -153,6 +153,18 @@ func (l Layout) CommitPendingKey(job, token string, i int) string {
 	return l.CommitPartsPrefix(job) + token + "/" + fmt.Sprintf("pending-%06d.json", i)
 }
 
+// CommitRejectedPartKey is the key of part i of the rejected-record files
+// of the commit with the given token (CommitPartsPrefix).
+func (l Layout) CommitRejectedPartKey(job, token string, i int) string {
+	return l.CommitPartsPrefix(job) + token + "/" + fmt.Sprintf("rejected-%06d.json", i)
+}
+
+// CommitPendingRejectedKey is CommitPendingKey for the rejected-record
+// files the commit has read from the markers and not yet published.
+func (l Layout) CommitPendingRejectedKey(job, token string, i int) string {
+	return l.CommitPartsPrefix(job) + token + "/" + fmt.Sprintf("pending-rejected-%06d.json", i)
+}
+
 // SuccessKey is the key of the _SUCCESS object written after a commit.
 func (l Layout) SuccessKey() string { return l.Prefix + "_SUCCESS" }
 

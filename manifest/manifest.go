@@ -504,9 +504,17 @@ type CommitRecord struct {
 	// (--overwrite): _SUCCESS named it until this commit's record existed,
 	// and its files are deleted after _SUCCESS names this job.
 	Replaces string `json:"replaces,omitempty"`
-	// Rejections sums the chunk markers' (the files at their committed
-	// keys, under <out>/_rejected/).
+	// Rejections sums the chunk markers' counts. Their rejected-record
+	// files (at their committed keys, under <out>/_rejected/) are listed
+	// in parts like the data files (RejectedParts, RejectedCount) by this
+	// release; version 2 records of earlier releases hold them inline
+	// (Rejections.RejectedFiles), as version 1 records do.
 	Rejections
+	// RejectedCount is the number of committed rejected-record files in
+	// RejectedParts; RejectedParts lists the FileList objects that hold
+	// them, in order.
+	RejectedCount int        `json:"rejected_count,omitempty"`
+	RejectedParts []FilePart `json:"rejected_parts,omitempty"`
 	// Partitions counts the committed data files and their bytes and rows
 	// per partition (its Hive path, "" for an unpartitioned output), in
 	// path order. Compacted counts the small files of the map stage that
@@ -524,6 +532,12 @@ func (c *CommitRecord) NumFiles() int {
 	return len(c.Files)
 }
 
+// NumRejectedFiles is the number of committed rejected-record files,
+// listed in parts or inline.
+func (c *CommitRecord) NumRejectedFiles() int {
+	return c.RejectedCount + len(c.RejectedFiles)
+}
+
 // FilePart names one FileList of a commit record: its key, the ETag and
 // size it was written with, and the number of files it holds.
 type FilePart struct {
@@ -533,8 +547,9 @@ type FilePart struct {
 	Files int    `json:"files"`
 }
 
-// FileList is one part of a commit record's files (CommitRecord.FileParts):
-// part Part of job Job's committed files, written at a key under
+// FileList is one part of a commit record's files (CommitRecord.FileParts,
+// or RejectedParts for its rejected-record files): part Part of that list
+// of job Job's committed files, written at a key under
 // Layout.CommitPartsPrefix before the record that names it.
 type FileList struct {
 	Version int          `json:"version"`

@@ -369,11 +369,13 @@ func (c *CommitRecord) Validate() error {
 	return nil
 }
 
-// checkParts checks that a version 2 record lists its files in parts
-// only, whose counts sum to FileCount, and a version 1 record inline only.
+// checkParts checks that a version 2 record lists its data files in
+// parts only, whose counts sum to FileCount, and its rejected-record
+// files in parts (RejectedParts, summing to RejectedCount) or, as the
+// first version 2 records did, inline; and a version 1 record inline only.
 func (c *CommitRecord) checkParts() error {
 	if c.Version < CommitVersion {
-		if len(c.FileParts) > 0 || c.FileCount != 0 {
+		if len(c.FileParts) > 0 || c.FileCount != 0 || len(c.RejectedParts) > 0 || c.RejectedCount != 0 {
 			return fmt.Errorf("version %d lists no file parts nor a file count (version %d does)", c.Version, CommitVersion)
 		}
 		return nil
@@ -381,22 +383,35 @@ func (c *CommitRecord) checkParts() error {
 	if len(c.Files) > 0 {
 		return fmt.Errorf("version %d lists its files in parts, not inline (%d files)", c.Version, len(c.Files))
 	}
+	if len(c.RejectedParts) > 0 && len(c.RejectedFiles) > 0 {
+		return fmt.Errorf("rejected files both in parts and inline (%d files)", len(c.RejectedFiles))
+	}
+	seen := make(map[string]bool, len(c.FileParts)+len(c.RejectedParts))
+	if err := checkFileParts("file_parts", c.FileParts, c.FileCount, "file_count", seen); err != nil {
+		return err
+	}
+	return checkFileParts("rejected_parts", c.RejectedParts, c.RejectedCount, "rejected_count", seen)
+}
+
+// checkFileParts checks one list of a record's parts (field) against the
+// count it must sum to (countField); seen holds the keys of the parts
+// checked before, which none may name again.
+func checkFileParts(field string, parts []FilePart, count int, countField string, seen map[string]bool) error {
 	n := 0
-	seen := make(map[string]bool, len(c.FileParts))
-	for i, p := range c.FileParts {
+	for i, p := range parts {
 		switch {
 		case p.Key == "" || p.ETag == "":
-			return fmt.Errorf("file_parts[%d]: no key or ETag", i)
+			return fmt.Errorf("%s[%d]: no key or ETag", field, i)
 		case p.Files <= 0 || p.Size <= 0:
-			return fmt.Errorf("file_parts[%d] %q: %d files in %d bytes", i, truncate(p.Key, 200), p.Files, p.Size)
+			return fmt.Errorf("%s[%d] %q: %d files in %d bytes", field, i, truncate(p.Key, 200), p.Files, p.Size)
 		case seen[p.Key]:
-			return fmt.Errorf("file_parts[%d] %q: named twice", i, truncate(p.Key, 200))
+			return fmt.Errorf("%s[%d] %q: named twice", field, i, truncate(p.Key, 200))
 		}
 		seen[p.Key] = true
 		n += p.Files
 	}
-	if n != c.FileCount {
-		return fmt.Errorf("file parts hold %d files, file_count is %d", n, c.FileCount)
+	if n != count {
+		return fmt.Errorf("%s hold %d files, %s is %d", strings.ReplaceAll(field, "_", " "), n, countField, count)
 	}
 	return nil
 }

@@ -403,7 +403,7 @@ func partitions(rec *manifest.CommitRecord) ([]Partition, int) {
 // and send on every refresh.
 func slimCommit(rec *manifest.CommitRecord) *manifest.CommitRecord {
 	c := *rec
-	c.Files, c.RejectedFiles, c.FileParts, c.Partitions, c.Drift = nil, nil, nil, nil, nil
+	c.Files, c.RejectedFiles, c.FileParts, c.RejectedParts, c.Partitions, c.Drift = nil, nil, nil, nil, nil, nil
 	c.Failed = slices.Clone(c.Failed[:min(len(c.Failed), failedShown)])
 	return &c
 }
