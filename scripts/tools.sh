@@ -23,6 +23,10 @@ apt_tool bzip2 bzip2
 apt_tool chromium chromium
 # Python's csv module is the oracle of fanout/csv_options_test.go.
 apt_tool python3 python3
+# scripts/package-lambda.sh zips the bootstrap (zip, unzip -l);
+# cmd/fanout-lambda/lambdaapp's TestExecProgramShippedInTheZip runs it.
+apt_tool zip zip
+apt_tool unzip unzip
 # AWS's Lambda Runtime Interface Emulator, built from the Go module proxy
 # (about a minute), as localstack.RIEBinary finds it:
 # .cache/bin/aws-lambda-rie-$RIE_VERSION. examples/accesslog/rie_test.go

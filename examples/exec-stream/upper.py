@@ -11,6 +11,11 @@ record, drops empty ones, and fails a chunk holding a record "FAIL" (as
 
     fanout run --in s3://b/in/ --fn exec --out s3://b/out/ --out-format lines \
         --arg cmd="python3 examples/exec-stream/upper.py" --arg mode=stream
+
+On Lambda, ship it in the zip (scripts/package-lambda.sh --include
+examples/exec-stream puts it, executable, in /var/task), allow it alone
+(FANOUT_ALLOW_EXEC=/var/task/upper.py) and run it by that path
+(--arg cmd=/var/task/upper.py); python3 comes from a layer there.
 """
 import json
 import sys

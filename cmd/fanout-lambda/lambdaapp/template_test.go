@@ -97,7 +97,7 @@ func checkTemplate(t *testing.T, recorded []string) {
 	if len(arch) != 1 || goarch[arch[0]] == "" || !strings.HasSuffix(codeURI, "dist/fanout-lambda-"+goarch[arch[0]]+".zip") {
 		t.Errorf("Architectures %v with CodeUri %q: want the zip package-lambda.sh builds for that architecture", arch, codeURI)
 	}
-	for _, want := range []string{"-tags lambda.norpc", "main=./cmd/fanout-lambda", "name=fanout-lambda", `"$root/dist/$name-$arch.zip"`, "zip -q -X"} {
+	for _, want := range []string{"-tags lambda.norpc", "main=./cmd/fanout-lambda", "name=fanout-lambda", `out="$root/dist"`, `zip_path="$out/$name-$arch.zip"`, "zip -q -X"} {
 		if !strings.Contains(string(script), want) {
 			t.Errorf("package-lambda.sh does not hold %q", want)
 		}
