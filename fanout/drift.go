@@ -348,7 +348,7 @@ func (p *planRun) sample(ctx context.Context, b objstore.Bucket, ref manifest.Ob
 		s, err = codec.InferSchema(r, ref.Format, nil, sampleRecords)
 	}
 	if err != nil {
-		return nil, functions.Permanent(fmt.Errorf("inferring the schema of %s: %w (give it with --arg schema=name:type,...)", ref.Key, err))
+		return nil, functions.Permanent(inferError(ref.Key, err))
 	}
 	return s, nil
 }

@@ -799,7 +799,7 @@ func (p *planRun) inferSchema(ctx context.Context, b objstore.Bucket, ref manife
 		s, err = codec.InferSchema(&tolerantReader{r: r}, ref.Format, nil, sampleRecords)
 	}
 	if err != nil {
-		return functions.Permanent(fmt.Errorf("inferring the schema of %s: %w (give it with --arg schema=name:type,...)", ref.Key, err))
+		return functions.Permanent(inferError(ref.Key, err))
 	}
 	p.schema = s.String()
 	return nil
@@ -928,4 +928,16 @@ func functionError(name string, err error) error {
 		return functions.Permanent(err)
 	}
 	return functions.Permanent(fmt.Errorf("function %s: %w", name, err))
+}
+
+// inferError says why the schema of object key could not be inferred and
+// what to do: a header that cannot name the columns is the file's to fix
+// (a schema= would still match its columns by name), anything else is
+// given a schema.
+func inferError(key string, err error) error {
+	var he *codec.HeaderError
+	if errors.As(err, &he) {
+		return fmt.Errorf("%s: %w: fix the header in the file, or read the header line as data with --arg header=false (columns column0, column1, ...)", key, err)
+	}
+	return fmt.Errorf("inferring the schema of %s: %w (give it with --arg schema=name:type,...)", key, err)
 }

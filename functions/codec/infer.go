@@ -182,6 +182,25 @@ func InferSchema(r io.Reader, format string, header []string, maxRows int) (*fun
 	return nil, fmt.Errorf("codec: cannot infer a schema for format %q (want csv or jsonl)", format)
 }
 
+// HeaderError reports a CSV header that cannot name the columns of an
+// inferred schema: a column without a name, or a name given twice. Its
+// message is for a person, without a package prefix: the caller names
+// the object.
+type HeaderError struct {
+	// Column is the 1-based position of the column without a name, or of
+	// the second column named Name (First being the first).
+	Column int
+	Name   string
+	First  int
+}
+
+func (e *HeaderError) Error() string {
+	if e.Name == "" {
+		return fmt.Sprintf("the CSV header's column %d has no name", e.Column)
+	}
+	return fmt.Sprintf("the CSV header names column %q twice (columns %d and %d)", e.Name, e.First, e.Column)
+}
+
 // InferCSVSchema is InferSchema for CSV in the dialect opts: with
 // opts.NoHeader the first record is data and the columns are column0..N;
 // unquoted values in opts.NullStr count as nulls, not as strings.
@@ -220,15 +239,15 @@ func InferCSVSchema(r io.Reader, opts CSVOptions, header []string, maxRows int) 
 	case !slices.Equal(first, header):
 		pending = first
 	}
-	seen := map[string]bool{}
+	seen := map[string]int{}
 	for i, h := range header {
 		if h == "" {
-			return nil, fmt.Errorf("codec: csv header column %d has no name", i+1)
+			return nil, &HeaderError{Column: i + 1}
 		}
-		if seen[h] {
-			return nil, fmt.Errorf("codec: csv header repeats column %q", h)
+		if first, ok := seen[h]; ok {
+			return nil, &HeaderError{Column: i + 1, Name: h, First: first}
 		}
-		seen[h] = true
+		seen[h] = i + 1
 	}
 	guesses := make([]TypeGuess, len(header))
 	add := func(f []string, off int64) error {

@@ -52,7 +52,7 @@ func TestInferSchema(t *testing.T) {
 			data: "a\tb\n1\tx\n",
 			want: "a:int64,b:string",
 		},
-		{name: "duplicate header", format: "csv", data: "a,a\n1,2\n", wantErr: "repeats column"},
+		{name: "duplicate header", format: "csv", data: "a,a\n1,2\n", wantErr: `names column "a" twice (columns 1 and 2)`},
 		{name: "empty header name", format: "csv", data: "a,\n1,2\n", wantErr: "no name"},
 		{name: "ragged rows are skipped", format: "csv", data: "a,b\n1\n2,3\n", want: "a:int64,b:int64"},
 		{name: "only ragged rows", format: "csv", data: "a,b\n1\n2\n", wantErr: "1 fields"},

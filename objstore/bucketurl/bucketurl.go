@@ -47,11 +47,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"syscall"
 
 	"github.com/fanout-dev/fanout/objstore"
 	"github.com/fanout-dev/fanout/objstore/filestore"
+	"github.com/fanout-dev/fanout/objstore/internal/s3compat"
 	"github.com/fanout-dev/fanout/objstore/miniostore"
 	"github.com/fanout-dev/fanout/objstore/s3store"
 )
@@ -158,20 +160,72 @@ type BucketNotFoundError struct {
 }
 
 func (e *BucketNotFoundError) Error() string {
-	where := e.Endpoint
-	if where == "" {
-		where = "AWS S3"
+	at := e.Endpoint
+	if at == "" {
+		at = "AWS S3"
 	}
-	return fmt.Sprintf("bucket %q does not exist at %s: create it, or check the bucket name and the S3 endpoint", e.Bucket, where)
+	return fmt.Sprintf("bucket %q does not exist at %s: create it, or check the bucket name and the S3 endpoint", e.Bucket, at)
 }
 
 func (e *BucketNotFoundError) Unwrap() error { return e.Err }
 
+// AccessDeniedError reports that S3 refused the credentials a bucket was
+// opened with (a wrong or unknown key, an expired token, a policy that
+// does not allow listing the prefix). It wraps the backend's error, which
+// wraps objstore.ErrAccessDenied; its message is only what a person needs.
+type AccessDeniedError struct {
+	Bucket   string
+	Endpoint string // empty: AWS S3
+	// Reason is S3's error code and message.
+	Reason string
+	Err    error
+}
+
+func (e *AccessDeniedError) Error() string {
+	return fmt.Sprintf("%s refused access to bucket %q (%s): check the credentials and that they may use the bucket",
+		where(e.Endpoint), e.Bucket, e.Reason)
+}
+
+func (e *AccessDeniedError) Unwrap() error { return e.Err }
+
+// UnreachableError reports that the S3 endpoint could not be reached (no
+// server listening, a name that does not resolve) past the backend's
+// retries. It wraps the backend's error.
+type UnreachableError struct {
+	Endpoint string // empty: AWS S3
+	// Cause is the network's error (dial tcp ...: connection refused).
+	Cause error
+	Err   error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach %s (%v): start it, or check the S3 endpoint", where(e.Endpoint), e.Cause)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// where names an endpoint in messages.
+func where(endpoint string) string {
+	if endpoint == "" {
+		return "AWS S3"
+	}
+	return "S3 at " + endpoint
+}
+
 // bucketError turns a backend's refusal of a missing bucket into a
-// *BucketNotFoundError; other errors pass unchanged.
+// *BucketNotFoundError, of its credentials into an *AccessDeniedError and
+// an endpoint it cannot reach into an *UnreachableError; other errors pass
+// unchanged.
 func bucketError(bucket, endpoint string, err error) error {
-	if errors.Is(err, objstore.ErrNotFound) {
+	var denied *s3compat.DeniedError
+	var op *net.OpError
+	switch {
+	case errors.Is(err, objstore.ErrNotFound):
 		return &BucketNotFoundError{Bucket: bucket, Endpoint: endpoint, Err: err}
+	case errors.As(err, &denied):
+		return &AccessDeniedError{Bucket: bucket, Endpoint: endpoint, Reason: denied.Error(), Err: err}
+	case errors.As(err, &op) && op.Op == "dial":
+		return &UnreachableError{Endpoint: endpoint, Cause: op, Err: err}
 	}
 	return err
 }

@@ -272,6 +272,18 @@ func TestUsageMistakesAndFailuresSayWhatToDo(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "in", "a.txt"), []byte("one\ntwo\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	for name, body := range map[string]string{
+		"dup/x.csv":         "a,b,a\n1,2,3\n",
+		"noname/y.csv":      "a,,c\n1,2,3\n",
+		"parquet/p.parquet": "not parquet",
+	} {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	bin := fanoutBinary(t)
 	out := "file://" + filepath.Join(dir, "failed")
@@ -327,6 +339,12 @@ func TestUsageMistakesAndFailuresSayWhatToDo(t *testing.T) {
 			stderr: "fanout: unknown job: no manifest of job J under file://" + filepath.Join(dir, "nojob") + "\n"},
 		{name: "unknown job cancelled", args: []string{"cancel", "j0123456789abcdef0123", "--out", "nojob/"}, code: exitFailed,
 			stderr: "fanout: unknown job: job J has neither an owner record nor a manifest under file://" + filepath.Join(dir, "nojob") + "\n"},
+		{name: "repeated CSV column", args: []string{"run", "--in", "dup/", "--fn", "convert", "--out", "o9/"}, code: exitFailed,
+			stderr: "fanout: x.csv: the CSV header names column \"a\" twice (columns 1 and 3): fix the header in the file, or read the header line as data with --arg header=false (columns column0, column1, ...)\n"},
+		{name: "CSV column without a name", args: []string{"run", "--in", "noname/", "--fn", "convert", "--out", "o10/"}, code: exitFailed,
+			stderr: "fanout: y.csv: the CSV header's column 2 has no name: fix the header in the file, or read the header line as data with --arg header=false (columns column0, column1, ...)\n"},
+		{name: "not Parquet", args: []string{"run", "--in", "parquet/", "--fn", "convert", "--out", "o11/"}, code: exitFailed,
+			stderr: "fanout: input p.parquet: parquet: corrupt Parquet file: 11 bytes is too small for a Parquet file\n"},
 		{name: "failed job", args: []string{"run", "--in", "in/", "--fn", "exec", "--arg", "cmd=false", "--out", "failed/", "--max-attempts", "1", "--workers", "1", "-q"},
 			code: exitFailed, contains: true,
 			stderr: "c00000000: exec: \"false\": exit status 1; after fixing the cause: " + bin + " redrive J --out " + out + " && " + bin + " wait J --out " + out + " --workers 1\n"},
@@ -340,7 +358,8 @@ func TestUsageMistakesAndFailuresSayWhatToDo(t *testing.T) {
 			if tc.contains && !strings.Contains(got, tc.stderr) || !tc.contains && got != tc.stderr {
 				t.Errorf("stderr:\n%s\nwant (contains: %v):\n%s", got, tc.contains, tc.stderr)
 			}
-			for _, bad := range []string{"chunk c00000000: chunk", "function convert: convert:", "manifest: spec:", "pool.go", "fanout: fanout:", "objstore:", "manifest:"} {
+			for _, bad := range []string{"chunk c00000000: chunk", "function convert: convert:", "manifest: spec:", "pool.go", "fanout: fanout:", "objstore:", "manifest:",
+				"codec:", "miniostore:", "s3store:", "filestore:"} {
 				if strings.Contains(stderr, bad) {
 					t.Errorf("stderr repeats an internal prefix %q:\n%s", bad, stderr)
 				}

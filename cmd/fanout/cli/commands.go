@@ -393,7 +393,7 @@ func (a *app) reportResult(res jobResult, err error, jsonOut bool) error {
 	}
 	if err != nil {
 		if jsonOut {
-			fmt.Fprintln(os.Stderr, a.prog+":", err)
+			fmt.Fprintln(os.Stderr, a.prog+":", errorText(err))
 			return exitError{exitFailed}
 		}
 		return err
@@ -439,7 +439,7 @@ func printSummary(res jobResult) {
 		fmt.Fprintf(w, "  time\t%s (%s/s)\n", res.Elapsed.Round(time.Millisecond), humanBytes(int64(float64(res.BytesIn)/res.Elapsed.Seconds())))
 	}
 	for _, f := range res.Failed {
-		fmt.Fprintf(w, "  left out\t%s: %s\n", f.Chunk, f.Reason)
+		fmt.Fprintf(w, "  left out\t%s: %s\n", f.Chunk, userText(f.Reason))
 	}
 	printCosts(w, res.Result)
 	printRejections(w, res.Result)
@@ -730,9 +730,9 @@ func newStatusCommand(g *globalFlags) *cobra.Command {
 				printCosts(w, res)
 				printRejections(w, res)
 			} else if res.State == fanout.StateCancelled {
-				fmt.Fprintf(w, "  cancelled\t%s\n", res.Error)
+				fmt.Fprintf(w, "  cancelled\t%s\n", userText(res.Error))
 			} else if res.State == fanout.StateFailed {
-				fmt.Fprintf(w, "  failed\t%s\n", res.Error)
+				fmt.Fprintf(w, "  failed\t%s\n", userText(res.Error))
 				fmt.Fprintf(w, "  records\t%d in, %d out, %s read (every worker's published chunks)\n", res.RecordsIn, res.RecordsOut, humanBytes(res.BytesIn))
 			} else {
 				fmt.Fprintf(w, "  records\t%d in, %d out, %s read so far (every worker's published chunks)\n", res.RecordsIn, res.RecordsOut, humanBytes(res.BytesIn))

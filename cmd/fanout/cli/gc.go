@@ -58,7 +58,9 @@ that it leaves a committed job alone while a committer holds its commit lease.`,
 				}
 				return err
 			}
-			printGC(info)
+			if err == nil || info.Objects > 0 || info.Uploads > 0 || len(info.Jobs) > 0 {
+				printGC(info) // what it did before it failed, if anything
+			}
 			return err
 		},
 	}

@@ -231,7 +231,7 @@ func openSampled(ctx context.Context, g *globalFlags, in string) (*sampledInput,
 	}
 	b, loc, err := bucketurl.Open(ctx, absURL(base), opts)
 	if err != nil {
-		return nil, fmt.Errorf("--in %s: %w", in, err)
+		return nil, fmt.Errorf("--in %s: %w", in, s3Hint(err))
 	}
 	if exact != "" {
 		loc.Prefix = exact

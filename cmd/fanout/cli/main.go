@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/fanout-dev/fanout/functions"
@@ -116,11 +117,22 @@ func exitCode(err error, sig *interrupts, console *console, prog string) int {
 	return exitFailed
 }
 
-// errorText is err's message without the engine's own "fanout: " prefix
-// (its sentinel errors, such as fanout.ErrUnknownJob, carry it), which the
-// program's name replaces.
+// errorText is err's message as a person reads it (userText).
 func errorText(err error) string {
-	return strings.TrimPrefix(err.Error(), "fanout: ")
+	return userText(err.Error())
+}
+
+// internalPrefix matches the package prefixes the libraries put on their
+// errors ("codec: ", "miniostore: ", the engine's sentinels' "fanout: "),
+// at the start of a message or of a part of it: they name code, not what
+// failed, and a message of three layers repeated them.
+var internalPrefix = regexp.MustCompile(`(^|: |; |\()(?:fanout|codec|miniostore|s3store|filestore|objstore|s3compat|bucketurl|redisqueue|memqueue|manifest): `)
+
+// userText is a failure's message without the libraries' package
+// prefixes, which the program's name replaces: what failed, on what
+// object, and what to do stay.
+func userText(msg string) string {
+	return internalPrefix.ReplaceAllString(msg, "$1")
 }
 
 // exitError carries an exit status whose message was already printed.

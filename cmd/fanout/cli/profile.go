@@ -187,7 +187,7 @@ func findProfileFiles(ctx context.Context, g *globalFlags, out, job string) (map
 	}
 	b, loc, err := bucketurl.Open(ctx, out, opts)
 	if err != nil {
-		return nil, err
+		return nil, s3Hint(err)
 	}
 	if c, ok := b.(io.Closer); ok {
 		defer c.Close()
@@ -224,7 +224,7 @@ func readProfileFile(ctx context.Context, g *globalFlags, url string) ([]byte, e
 	dir, file := path.Split(url)
 	b, loc, err := bucketurl.Open(ctx, dir, opts)
 	if err != nil {
-		return nil, err
+		return nil, s3Hint(err)
 	}
 	if c, ok := b.(io.Closer); ok {
 		defer c.Close()

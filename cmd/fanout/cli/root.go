@@ -280,7 +280,7 @@ func newApp(ctx context.Context, g *globalFlags, needRedis bool) (*app, error) {
 		Logger:     log,
 		Open: func(ctx context.Context, storeURL string) (objstore.Bucket, error) {
 			b, _, err := bucketurl.Open(ctx, storeURL, opts)
-			return b, err
+			return b, s3Hint(err)
 		},
 	}
 	if g.redisURL == "" {

@@ -325,7 +325,7 @@ func newTriggerService(ctx context.Context, g *globalFlags, a *app, f *triggerFl
 	}
 	open := func(ctx context.Context, storeURL string) (objstore.Bucket, error) {
 		b, _, err := bucketurl.Open(ctx, storeURL, opts)
-		return b, err
+		return b, s3Hint(err)
 	}
 	trig, err := trigger.New(trigger.Config{Template: tmpl, Inputs: inputs, Open: open, Submitter: a.engine,
 		MaxObjects: f.maxObjects, TrustEvents: f.trustEvents, Logger: log})

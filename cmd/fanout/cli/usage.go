@@ -16,6 +16,7 @@ import (
 	"github.com/fanout-dev/fanout/fanout"
 	"github.com/fanout-dev/fanout/functions"
 	"github.com/fanout-dev/fanout/manifest"
+	"github.com/fanout-dev/fanout/objstore/bucketurl"
 )
 
 // This file turns mistakes on the command line into usage errors (exit
@@ -201,6 +202,21 @@ func redisError(rawURL string, err error) error {
 		cause = next
 	}
 	return fmt.Errorf("cannot reach Redis at %s (%v): start it, or run without --redis and FANOUT_REDIS_URL (embedded mode)", host, cause)
+}
+
+// s3Hint adds to an S3 store's refusal of the credentials, or an endpoint
+// it cannot reach, where the command takes them from (README,
+// "Environment").
+func s3Hint(err error) error {
+	var denied *bucketurl.AccessDeniedError
+	var unreachable *bucketurl.UnreachableError
+	switch {
+	case errors.As(err, &denied):
+		return fmt.Errorf("%w (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else AWS_PROFILE's shared files, else the instance or task role)", err)
+	case errors.As(err, &unreachable):
+		return fmt.Errorf("%w (AWS_ENDPOINT_URL_S3, or AWS_ENDPOINT_URL)", err)
+	}
+	return err
 }
 
 // redisLogger sends go-redis's own log lines (a connection pool's dial

@@ -162,8 +162,8 @@ func (b *Backend) MapErr(err error) error {
 	switch {
 	case code == "NoSuchKey" || code == "NoSuchBucket" || code == "NotFound" || status == http.StatusNotFound:
 		return fmt.Errorf("%w: %w", objstore.ErrNotFound, err)
-	case code == "AccessDenied" || code == "AllAccessDisabled":
-		return fmt.Errorf("%w: %w", objstore.ErrAccessDenied, err)
+	case deniedCodes[code] || status == http.StatusForbidden:
+		return &DeniedError{Code: code, Message: sdkMessage(err), Err: err}
 	case code == "PreconditionFailed" || status == http.StatusPreconditionFailed:
 		return fmt.Errorf("%w: %w", objstore.ErrPrecondition, err)
 	case code == "KeyTooLongError" || code == "InvalidObjectName" || code == "XMinioInvalidObjectName" ||
@@ -171,6 +171,47 @@ func (b *Backend) MapErr(err error) error {
 		return fmt.Errorf("%w: %w", objstore.ErrInvalidKey, err)
 	}
 	return err
+}
+
+// deniedCodes are S3's refusals of a request to the credentials it was
+// signed with: unknown or expired keys, a wrong secret, a policy that
+// does not allow it. Asking again does not help.
+var deniedCodes = map[string]bool{
+	"AccessDenied": true, "AllAccessDisabled": true, "InvalidAccessKeyId": true, "SignatureDoesNotMatch": true,
+	"ExpiredToken": true, "InvalidToken": true, "TokenRefreshRequired": true, "InvalidClientTokenId": true,
+	"AccountProblem": true, "RequestTimeTooSkewed": true,
+}
+
+// DeniedError is S3's refusal of a request to its credentials (see
+// deniedCodes): it wraps objstore.ErrAccessDenied and the SDK's error, and
+// its message is S3's code and message alone, without the SDK's request
+// details.
+type DeniedError struct {
+	Code    string // S3's error code; empty for a HEAD request's bare 403
+	Message string
+	Err     error
+}
+
+func (e *DeniedError) Error() string {
+	switch {
+	case e.Code == "":
+		return "access denied (HTTP 403)"
+	case e.Message == "" || e.Message == e.Code:
+		return e.Code
+	}
+	return e.Code + ": " + e.Message
+}
+
+func (e *DeniedError) Unwrap() []error { return []error{objstore.ErrAccessDenied, e.Err} }
+
+// sdkMessage is S3's own message in an SDK error: the AWS SDK's API
+// errors carry it apart (ErrorMessage), minio-go's error is only it.
+func sdkMessage(err error) string {
+	var api interface{ ErrorMessage() string }
+	if errors.As(err, &api) {
+		return api.ErrorMessage()
+	}
+	return err.Error()
 }
 
 // retryable reports whether an SDK error is worth retrying: throttling,
