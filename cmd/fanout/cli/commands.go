@@ -40,7 +40,7 @@ func newRunCommand(g *globalFlags, submitOnly bool) *cobra.Command {
 	jf.register(cmd)
 	if !submitOnly {
 		cmd.Flags().IntVar(&workers, "workers", runtime.NumCPU(), "chunks this process works on at once, `N` (0: leave the work to fanout work processes)")
-		cmd.Flags().DurationVar(&grace, "grace", defaultGrace, "on Ctrl-C or SIGTERM, how long running chunks may finish before they go back to the queue")
+		cmd.Flags().DurationVar(&grace, "grace", defaultGrace, "on Ctrl-C or SIGTERM, how long (`DURATION`) running chunks may finish before they go back to the queue")
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object describing the job at the end")
 	var dryRun bool
@@ -600,7 +600,7 @@ a worker may not run are released for workers that may, and the worker says why 
 	}
 	cmd.Flags().IntVar(&concurrency, "concurrency", runtime.NumCPU(), "`N` chunks processed at once (each slot publishes the chunk it finished while it runs the next)")
 	cmd.Flags().StringVar(&job, "job", "", "serve only this `JOB`")
-	cmd.Flags().DurationVar(&grace, "grace", 30*time.Second, "on SIGTERM, how long running chunks may finish before they are released")
+	cmd.Flags().DurationVar(&grace, "grace", 30*time.Second, "on SIGTERM, how long (`DURATION`) running chunks may finish before they are released")
 	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on `ADDR` (e.g. :9090) at /metrics")
 	af.register(cmd.Flags())
 	return cmd
@@ -690,7 +690,7 @@ func newWaitCommand(g *globalFlags) *cobra.Command {
 	cmd.Flags().StringVar(&out, "out", "", "the job's output `URL` (needed when Redis lost the job)")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the result as JSON")
 	cmd.Flags().IntVar(&workers, "workers", 0, "also work on the job with `N` local workers")
-	cmd.Flags().DurationVar(&grace, "grace", defaultGrace, "on Ctrl-C or SIGTERM, how long running chunks may finish before they go back to the queue")
+	cmd.Flags().DurationVar(&grace, "grace", defaultGrace, "on Ctrl-C or SIGTERM, how long (`DURATION`) running chunks may finish before they go back to the queue")
 	return cmd
 }
 

@@ -85,7 +85,7 @@ func (o *profileOptions) register(cmd *cobra.Command) {
 	o.jf.outFormat = manifest.FormatJSONL
 	fl.IntVar(&o.workers, "workers", runtime.NumCPU(), "`N` chunks this process works on at once")
 	fl.BoolVar(&o.ranges, "ranges", false, "propose min/max for identifier-like and timestamp columns too")
-	fl.StringVar(&o.name, "name", "", "the proposed contract's name (default: the input's last path element)")
+	fl.StringVar(&o.name, "name", "", "the proposed contract's `NAME` (default: the input's last path element)")
 	fl.BoolVar(&o.jsonOut, "json", false, "print one JSON object describing the job at the end")
 	_ = fl.MarkHidden("fn")
 }

@@ -384,7 +384,7 @@ func (f *jobFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.chunkSize, "chunk-size", "64MiB", "target `SIZE` of a chunk")
 	fl.IntVar(&f.maxObjects, "max-objects-per-chunk", manifest.DefaultMaxObjectsPerChunk, "most small objects packed into one chunk: `N`")
 	fl.IntVar(&f.maxAttempts, "max-attempts", manifest.DefaultMaxAttempts, "`N` attempts per chunk before it is dead-lettered")
-	fl.DurationVar(&f.lease, "lease", time.Duration(manifest.DefaultLease), "chunk lease; heartbeats extend it every third")
+	fl.DurationVar(&f.lease, "lease", time.Duration(manifest.DefaultLease), "chunk lease (`DURATION`); heartbeats extend it every third")
 	fl.StringVar(&f.maxFailed, "max-failed", "0", "failed chunks tolerated: a count or a percentage, `N|P%`")
 	fl.BoolVar(&f.csvWhole, "csv-whole", false, "process each CSV object whole (needed when quoted fields hold newlines)")
 	fl.StringVar(&f.maxRecord, "max-record-size", "64MiB", "largest record accepted: `SIZE`")

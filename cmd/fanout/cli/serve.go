@@ -47,7 +47,7 @@ func (f *invokeFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.target, "invoke", "", "fan chunks out over asynchronous invocations of a Lambda function: `lambda:FUNCTION` (name or ARN; AWS_ENDPOINT_URL_LAMBDA for an emulator)")
 	fl.IntVar(&f.concurrency, "concurrency", 10, "with --invoke: most invocations in flight per job, `N`")
 	fl.IntVar(&f.perInvoke, "invoke-chunks", 1, "with --invoke: `N` chunks one invocation processes at once")
-	fl.DurationVar(&f.startGrace, "invoke-start-grace", 15*time.Second, "with --invoke: how long a sent invocation counts as in flight before its leases show")
+	fl.DurationVar(&f.startGrace, "invoke-start-grace", 15*time.Second, "with --invoke: how long (`DURATION`) a sent invocation counts as in flight before its leases show")
 }
 
 // function returns the Lambda function named by --invoke.
@@ -183,7 +183,7 @@ func (f *triggerFlags) register(cmd *cobra.Command) {
 	fl.Lookup("out").Usage = "output base `URL`: each triggered job commits under <out>/<batch>/, a prefix of its own"
 	fl.Lookup("in").Usage = "accept only objects under this `URL` (glob allowed in the last element); repeatable; default: objects in the --out bucket (an event may name any bucket the credentials read)"
 	fl.MarkHidden("rerun")
-	fl.DurationVar(&f.window, "window", 30*time.Second, "batch the objects of this long into one job (from the batch's first event)")
+	fl.DurationVar(&f.window, "window", 30*time.Second, "batch the objects of this `DURATION` into one job (from the batch's first event)")
 	fl.IntVar(&f.maxObjects, "max-objects", trigger.DefaultMaxObjects, "most objects in one job, `N` (a fuller batch closes at once)")
 	fl.IntVar(&f.workers, "workers", runtime.NumCPU(), "`N` chunks this process works on at once, for any job in the queue (0: leave the work to fanout work processes or --invoke)")
 	fl.BoolVar(&f.trustEvents, "trust-events", false, "do not check that an event's object still has the event's ETag (saves a HEAD per object)")

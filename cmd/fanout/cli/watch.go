@@ -96,9 +96,9 @@ are left alone unless --since reaches back to them.`,
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().DurationVar(&rescan, "rescan", time.Minute, "list the prefix this often to catch events the stream missed")
-	cmd.Flags().DurationVar(&overlap, "rescan-overlap", 2*time.Minute, "how far before the previous listing's start a listing reaches back (clock skew, slow uploads)")
-	cmd.Flags().DurationVar(&since, "since", 0, "also run over objects written this long before watch started")
+	cmd.Flags().DurationVar(&rescan, "rescan", time.Minute, "list the prefix every `DURATION` to catch events the stream missed")
+	cmd.Flags().DurationVar(&overlap, "rescan-overlap", 2*time.Minute, "how far (`DURATION`) before the previous listing's start a listing reaches back (clock skew, slow uploads)")
+	cmd.Flags().DurationVar(&since, "since", 0, "also run over objects written up to `DURATION` before watch started")
 	return cmd
 }
 
