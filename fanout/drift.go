@@ -225,7 +225,7 @@ func (p *planRun) mergeCSV(ctx context.Context, b objstore.Bucket, ref manifest.
 	for i, h := range header {
 		cols[i] = functions.Column{Name: h, Type: functions.String}
 	}
-	if news := p.union.newNames(header); len(news) > 0 && !p.union.fixed && !p.union.given {
+	if news := p.union.newNames(header); len(news) > 0 && !p.union.fixed && !p.union.given && !p.text {
 		s, err := p.sample(ctx, b, ref, sampleBytes)
 		if err != nil {
 			return err
@@ -297,7 +297,7 @@ func (p *planRun) flushDrift(ctx context.Context) error {
 		if d.ref.Format == manifest.FormatCSV {
 			err = p.mergeCSV(ctx, d.b, d.ref, d.header)
 		} else {
-			err = p.union.add(d.ref.Key, d.sample.Columns, true, true, true)
+			err = p.union.add(d.ref.Key, p.asText(d.sample).Columns, true, true, true)
 		}
 		if err != nil {
 			return err

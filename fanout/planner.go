@@ -364,8 +364,10 @@ type planRun struct {
 	blocks   []*manifest.ShardBlocks
 	firstObj *manifest.ObjectRef
 	// given says the schema came from --arg schema= or the function;
-	// union holds the columns across objects (drift.go).
+	// union holds the columns across objects (drift.go); text says the
+	// function reads CSV and JSONL columns as text (functions.TextInputer).
 	given      bool
+	text       bool
 	union      *schemaUnion
 	driftQueue []driftRead
 }
@@ -763,6 +765,10 @@ func (p *planRun) inferSchema(ctx context.Context, b objstore.Bucket, ref manife
 		}
 		return err
 	}
+	if fn, err := p.e.cfg.Functions.Lookup(p.spec.Function); err == nil {
+		ti, ok := fn.(functions.TextInputer)
+		p.text = ok && ti.TextInput()
+	}
 	switch ref.Format {
 	case manifest.FormatLines:
 		return nil
@@ -801,8 +807,21 @@ func (p *planRun) inferSchema(ctx context.Context, b objstore.Bucket, ref manife
 	if err != nil {
 		return functions.Permanent(inferError(ref.Key, err))
 	}
-	p.schema = s.String()
+	p.schema = p.asText(s).String()
 	return nil
+}
+
+// asText returns s with every column a string when the function reads
+// CSV and JSONL columns as text (p.text), else s.
+func (p *planRun) asText(s *functions.Schema) *functions.Schema {
+	if !p.text {
+		return s
+	}
+	out := &functions.Schema{Columns: make([]functions.Column, len(s.Columns))}
+	for i, c := range s.Columns {
+		out.Columns[i] = functions.Column{Name: c.Name, Type: functions.String}
+	}
+	return out
 }
 
 // functionSchema asks the job's function how to read its input (see

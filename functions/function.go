@@ -87,6 +87,16 @@ type InputSchemer interface {
 	InputSchema(args map[string]string, format string) (*Schema, error)
 }
 
+// TextInputer is implemented by a Function that reads every column of a
+// CSV or JSONL input as text (the profile: a value of another type is
+// counted, not refused by the reader). The planner finds the columns as
+// it does without a schema (under --schema-mode union, the union of the
+// objects' columns) and reads each as a string; Parquet columns keep
+// their types. --arg schema= and InputSchemer come first.
+type TextInputer interface {
+	TextInput() bool
+}
+
 // Task runs the function over one chunk.
 type Task interface {
 	// Output is the schema of the rows Map writes.

@@ -37,6 +37,11 @@ func (Profile) Describe() string {
 	return "a data profile of every record per column, a report and a proposed contract: [ranges=true] [name=N] [source=TEXT]"
 }
 
+// TextInput reads CSV and JSONL columns as text, so that a value of
+// another type is profiled (counted in the parse shares), not refused by
+// the reader; the planner still finds every object's columns.
+func (Profile) TextInput() bool { return true }
+
 // Prepare checks the arguments.
 func (Profile) Prepare(p functions.Params) (functions.Task, error) {
 	const fn = "profile"

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fanout-dev/fanout/fanout"
-	"github.com/fanout-dev/fanout/functions"
 	"github.com/fanout-dev/fanout/functions/profile"
 	"github.com/fanout-dev/fanout/manifest"
 	"github.com/fanout-dev/fanout/objstore"
@@ -112,15 +111,6 @@ func runProfile(ctx context.Context, g *globalFlags, o *profileOptions) (map[str
 		name = path.Base(strings.TrimSuffix(strings.TrimRight(o.jf.inputs[0], "*"), "/"))
 	}
 	spec.Args["name"] = name
-	if _, ok := spec.Args["schema"]; !ok {
-		s, err := textSchema(ctx, g, o.jf.inputs[0], o.jf.format, spec.Args)
-		if err != nil {
-			return nil, err
-		}
-		if s != nil {
-			spec.Args["schema"] = s.String()
-		}
-	}
 	a, err := newApp(ctx, g, false)
 	if err != nil {
 		return nil, err
@@ -139,44 +129,6 @@ func runProfile(ctx context.Context, g *globalFlags, o *profileOptions) (map[str
 		return nil, err
 	}
 	return findProfileFiles(ctx, g, spec.Output, job)
-}
-
-// textSchema is the schema the profile reads a CSV or JSONL input with:
-// its columns, every one a string (nil for Parquet, whose types are
-// kept).
-func textSchema(ctx context.Context, g *globalFlags, in, format string, args map[string]string) (*functions.Schema, error) {
-	si, err := openSampled(ctx, g, in)
-	if err != nil {
-		return nil, err
-	}
-	defer si.close()
-	b, loc := si.b, si.loc
-	s := &sampler{b: b, format: format, rows: 1, maxBytes: 1 << 20, args: args}
-	for info, err := range b.List(ctx, loc.Prefix, nil) {
-		if err != nil {
-			return nil, fmt.Errorf("listing %s: %w", in, err)
-		}
-		if !si.keep(info) {
-			continue
-		}
-		if f, _, err := manifest.DetectFormat(info.Key, format); err == nil && f == manifest.FormatParquet {
-			return nil, nil
-		}
-		if err := s.object(ctx, info); err != nil {
-			return nil, err
-		}
-		if s.schema != nil {
-			break
-		}
-	}
-	if s.schema == nil {
-		return nil, fmt.Errorf("no records found under %s", in)
-	}
-	out := &functions.Schema{}
-	for _, c := range s.schema.Columns {
-		out.Columns = append(out.Columns, functions.Column{Name: c.Name, Type: functions.String})
-	}
-	return out, nil
 }
 
 // findProfileFiles lists the committed output for the job's profile files.

@@ -565,3 +565,73 @@ func TestValidateIsRunFnValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestProfileReadsEveryObjectsColumns: the profile reads the union of the
+// objects' columns, each as text, as a job without a schema does: a JSONL
+// key missing from the first record (ok) and a CSV column only later
+// objects have (channel) are profiled with every value, not dropped; the
+// contract proposed from them passes every record.
+func TestProfileReadsEveryObjectsColumns(t *testing.T) {
+	for _, format := range []string{"jsonl", "csv"} {
+		t.Run(format, func(t *testing.T) {
+			dir := t.TempDir()
+			in := filepath.Join(dir, "in")
+			if err := os.MkdirAll(in, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			oks, channels := 0, 0
+			for f := range 3 {
+				var b strings.Builder
+				if format == "csv" {
+					b.WriteString("id,region,amount")
+					if f > 0 {
+						b.WriteString(",channel")
+					}
+					b.WriteString("\n")
+				}
+				for i := range 2000 {
+					id := f*2000 + i
+					region := []string{"north", "south"}[i%2]
+					if format == "csv" {
+						fmt.Fprintf(&b, "%d,%s,%d.5", id, region, i%100)
+						if f > 0 {
+							fmt.Fprintf(&b, ",%s", []string{"web", "shop", "phone"}[i%3])
+							channels++
+						}
+						b.WriteString("\n")
+						continue
+					}
+					rec := map[string]any{"id": id, "region": region, "amount": float64(i%100) + 0.5}
+					if i > 0 {
+						rec["ok"] = i%3 == 0
+						oks++
+					}
+					line, _ := json.Marshal(rec)
+					b.Write(append(line, '\n'))
+				}
+				if err := os.WriteFile(filepath.Join(in, fmt.Sprintf("part-%d.%s", f, format)), []byte(b.String()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p, c := profileJob(t, in+"/", filepath.Join(dir, "profile"))
+			cols := map[string]profile.Column{}
+			for _, col := range p.Columns {
+				cols[col.Name] = col
+			}
+			name, want, typ := "ok", oks, "bool"
+			if format == "csv" {
+				name, want, typ = "channel", channels, "string"
+			}
+			if got := cols[name]; got.Count != int64(want) || got.InferredType != typ || got.Nulls != 6000-int64(want) {
+				t.Errorf("column %s: %d values, %d missing, %q; want %d, %d, %s (columns %v)", name, got.Count, got.Nulls, got.InferredType, want, 6000-want, typ, slices.Collect(maps.Keys(cols)))
+			}
+			if a := cols["amount"]; a.InferredType != "float64" || a.DeclaredType != "string" || a.Count != 6000 {
+				t.Errorf("amount: %s read as %s, %d values; want float64 read as string, 6000", a.InferredType, a.DeclaredType, a.Count)
+			}
+			res := validateWith(t, in+"/", filepath.Join(dir, "valid"), c)
+			if res.Rejected != 0 || res.RecordsOut != 6000 {
+				t.Errorf("validate with the proposed contract: got %d rejected, %d out; want 0, 6000 (%v)", res.Rejected, res.RecordsOut, res.RejectedByRule)
+			}
+		})
+	}
+}
