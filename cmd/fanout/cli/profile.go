@@ -51,6 +51,15 @@ JSONL columns are read as text, so that a value of another type is counted, not
 rejected. The errors of the estimates are stated in the profile.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// The earlier profile is read first: a wrong path fails before
+			// the job reads every record.
+			var before *profile.Profile
+			if o.compare != "" {
+				var err error
+				if before, err = readEarlierProfile(cmd.Context(), g, o.compare); err != nil {
+					return err
+				}
+			}
 			files, err := runProfile(cmd.Context(), g, &o)
 			if err != nil {
 				return err
@@ -65,8 +74,8 @@ rejected. The errors of the estimates are stated in the profile.`,
 					fmt.Fprintf(os.Stderr, "  %s\t%s\n", f, files[f])
 				}
 			}
-			if o.compare != "" {
-				return printDrift(cmd.Context(), g, o.compare, files["profile.json"])
+			if before != nil {
+				return printDrift(cmd.Context(), g, before, files["profile.json"])
 			}
 			return nil
 		},
@@ -201,29 +210,39 @@ func copyProfileFile(ctx context.Context, g *globalFlags, url, to string) error 
 	return os.WriteFile(to, data, 0o644)
 }
 
-// printDrift compares the earlier profile at before (a local file or a
-// URL) with the job's profile.json and prints the drift on stdout.
-func printDrift(ctx context.Context, g *globalFlags, before, after string) error {
-	var old []byte
+// readEarlierProfile reads the profile.json given to --compare (a local
+// file or a URL).
+func readEarlierProfile(ctx context.Context, g *globalFlags, from string) (*profile.Profile, error) {
+	var data []byte
 	var err error
-	if strings.Contains(before, "://") {
-		old, err = readProfileFile(ctx, g, before)
+	if strings.Contains(from, "://") {
+		data, err = readProfileFile(ctx, g, from)
 	} else {
-		old, err = os.ReadFile(before)
+		data, err = os.ReadFile(from)
 	}
 	if err != nil {
-		return fmt.Errorf("--compare: %w", err)
+		return nil, fmt.Errorf("--compare: %w", err)
 	}
-	var b, a profile.Profile
-	if err := json.Unmarshal(old, &b); err != nil {
-		return fmt.Errorf("--compare %s: not a profile.json: %w", before, err)
+	var p profile.Profile
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("--compare %s: not a profile.json: %w", from, err)
 	}
+	if len(p.Columns) == 0 {
+		return nil, fmt.Errorf("--compare %s: not a profile.json: no columns", from)
+	}
+	return &p, nil
+}
+
+// printDrift compares the earlier profile with the job's profile.json (a
+// URL) and prints the drift on stdout.
+func printDrift(ctx context.Context, g *globalFlags, before *profile.Profile, after string) error {
 	data, err := readProfileFile(ctx, g, after)
 	if err != nil {
 		return err
 	}
+	var a profile.Profile
 	if err := json.Unmarshal(data, &a); err != nil {
 		return fmt.Errorf("%s: %w", after, err)
 	}
-	return profile.Compare(&b, &a).WriteText(os.Stdout)
+	return profile.Compare(before, &a).WriteText(os.Stdout)
 }

@@ -431,6 +431,24 @@ func TestProfileCompareReportsDrift(t *testing.T) {
 	if same := compare(filepath.Join(dir, "before")+"/", filepath.Join(dir, "p3")); !strings.Contains(same, "no drift") {
 		t.Errorf("the same batch: got\n%s", same)
 	}
+	// A wrong --compare fails before the job: nothing is committed.
+	notProfile := filepath.Join(dir, "not-a-profile.json")
+	if err := os.WriteFile(notProfile, []byte(`{"rows": 3}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ file, want string }{
+		{filepath.Join(dir, "missing.json"), "--compare: open " + filepath.Join(dir, "missing.json")},
+		{notProfile, "--compare " + notProfile + ": not a profile.json"},
+	} {
+		out := filepath.Join(dir, "p-bad")
+		msg, err := exec.Command(fanoutBinary(t), "profile", "--in", filepath.Join(dir, "after")+"/", "--out", out, "-q", "--compare", tc.file).CombinedOutput()
+		if err == nil || !strings.Contains(string(msg), tc.want) {
+			t.Errorf("--compare %s: %v, %q; want a failure saying %q", tc.file, err, msg, tc.want)
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Errorf("--compare %s: the job ran (%s exists: %v)", tc.file, out, err)
+		}
+	}
 }
 
 // TestProfileOnMinIOAndRedis profiles objects on MinIO with two worker
