@@ -46,8 +46,9 @@ func TestMain(m *testing.M) {
 // userBinaries builds the example as a user would: its files copied into
 // a module of their own (example.com/accesslog) that requires fanout
 // through a replace directive pointing at this repository, then go build
-// of its CLI (accesslog) and Lambda bootstrap (accesslog-lambda), and
-// fanout's own stock CLI (fanout), once per test run.
+// of its CLI (accesslog), Lambda bootstrap (accesslog-lambda) and one-call
+// program (accesslog-adhoc), and fanout's own stock CLI (fanout), once per
+// test run.
 func userBinaries(t *testing.T) map[string]string {
 	t.Helper()
 	buildOnce.Do(func() { bins, buildErr = buildUserModule() })
@@ -104,6 +105,7 @@ func buildUserModule() (map[string]string, error) {
 		{src, []string{"mod", "tidy"}},
 		{src, []string{"build", "-o", filepath.Join(dir, "accesslog"), "./cmd/accesslog"}},
 		{src, []string{"build", "-tags", "lambda.norpc", "-o", filepath.Join(dir, "accesslog-lambda"), "./cmd/accesslog-lambda"}},
+		{src, []string{"build", "-o", filepath.Join(dir, "accesslog-adhoc"), "./cmd/accesslog-adhoc"}},
 		{repo, []string{"build", "-o", filepath.Join(dir, "fanout"), "./cmd/fanout"}},
 	}
 	for _, s := range steps {
@@ -113,7 +115,7 @@ func buildUserModule() (map[string]string, error) {
 			return nil, fmt.Errorf("go %s (in %s): %v\n%s", strings.Join(s.args, " "), s.dir, err, b)
 		}
 	}
-	for _, name := range []string{"accesslog", "accesslog-lambda", "fanout"} {
+	for _, name := range []string{"accesslog", "accesslog-lambda", "accesslog-adhoc", "fanout"} {
 		out[name] = filepath.Join(dir, name)
 	}
 	return out, nil
@@ -322,6 +324,69 @@ func TestUserBinaryInAMixedFleetOnMinIOAndRedis(t *testing.T) {
 			t.Errorf("status %s: %s (%v); want committed, nothing failed", j.job, out, err)
 		}
 	}
+}
+
+// TestAdhocRunJoinedByUserWorkers runs the example's one-call program
+// (accesslog-adhoc: adhoc.Run of visitors) distributed: with
+// FANOUT_REDIS_URL set, two `accesslog work` processes of the same user
+// module join in. The job commits with the serial computation's output;
+// the work processes ran some of its chunks (their markers name them:
+// the program and the CLI, built from one module, carry one version of
+// the function) and every marker names one of the three processes.
+func TestAdhocRunJoinedByUserWorkers(t *testing.T) {
+	bins := userBinaries(t)
+	bucket, s3 := localstack.Bucket(t)
+	redisURL, prefix := localstack.RedisNamespace(t)
+	client, err := s3.MinioClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies, all := genLogs(4, 24, 120)
+	putLogs(t, client, bucket, bodies)
+	env := stackEnv(s3, redisURL, prefix)
+	workers := map[int]bool{}
+	for i := range 2 {
+		p := localstack.Start(t, fmt.Sprintf("accesslog work %d", i), env, bins["accesslog"], "work", "--concurrency", "2", "--out-base", "s3://"+bucket+"/")
+		p.WaitLog(t, "work: serving", 30*time.Second)
+		workers[p.Pid()] = true
+	}
+	adhoc := localstack.Start(t, "accesslog-adhoc", env, bins["accesslog-adhoc"], "-chunk-size", "4KiB", "s3://"+bucket+"/in/", "s3://"+bucket+"/visitors/")
+	if err := adhoc.Wait(t, 3*time.Minute); err != nil {
+		t.Fatalf("accesslog-adhoc: %v\n%s", err, adhoc.Stderr())
+	}
+	if got, want := strings.TrimSpace(adhoc.Stdout()), fmt.Sprintf("committed %d lines,", len(all)); !strings.HasPrefix(got, want) {
+		t.Errorf("accesslog-adhoc printed %q, want it to begin %q", got, want)
+	}
+	checkVisitors(t, csvRows(t, s3Files(t, client, bucket, "visitors/", ".csv")), all)
+
+	var job string
+	for o := range client.ListObjects(context.Background(), bucket, minio.ListObjectsOptions{Prefix: "visitors/_fanout/"}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		if name := strings.TrimSuffix(strings.TrimPrefix(o.Key, "visitors/_fanout/"), "/"); strings.HasPrefix(name, "j") {
+			job = name
+		}
+	}
+	if job == "" {
+		t.Fatal("no job under visitors/_fanout/")
+	}
+	byWorkers := 0
+	markers := markerWorkers(t, client, bucket, "visitors/_fanout/"+job+"/")
+	for _, w := range markers["chunks"] {
+		pid := workerPid(w)
+		switch {
+		case workers[pid]:
+			byWorkers++
+		case pid != adhoc.Pid():
+			t.Errorf("a chunk marker names worker %q: neither accesslog-adhoc (%d) nor a work process %v", w, adhoc.Pid(), workers)
+		}
+	}
+	if len(markers["chunks"]) < len(bodies) || byWorkers == 0 {
+		t.Errorf("%d chunk markers, %d of them by the work processes; want at least %d, some by the work processes (they did not join in)",
+			len(markers["chunks"]), byWorkers, len(bodies))
+	}
+	t.Logf("%d chunks: %d by the work processes, %d by accesslog-adhoc", len(markers["chunks"]), byWorkers, len(markers["chunks"])-byWorkers)
 }
 
 // TestUserBootstrapUnderTheLambdaEmulator runs the user's visitors job
