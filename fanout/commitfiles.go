@@ -241,19 +241,21 @@ func CommittedRejectedFiles(ctx context.Context, b objstore.Bucket, rec *manifes
 
 // fileSums sums the files a commit publishes: their bytes and, per
 // partition, their files, bytes, rows and small files (under half of
-// target).
+// target, and, with a row limit, under half of maxRows rows: a file
+// --max-rows-per-file filled is as big as the job asked for).
 type fileSums struct {
-	target int64
-	bytes  int64
-	at     map[string]int
-	parts  []manifest.PartitionFiles
+	target  int64
+	maxRows int64
+	bytes   int64
+	at      map[string]int
+	parts   []manifest.PartitionFiles
 }
 
-func newFileSums(target int64) *fileSums {
+func newFileSums(target, maxRows int64) *fileSums {
 	if target <= 0 {
 		target = manifest.DefaultTargetFileSize
 	}
-	return &fileSums{target: target, at: map[string]int{}}
+	return &fileSums{target: target, maxRows: maxRows, at: map[string]int{}}
 }
 
 func (s *fileSums) add(f manifest.OutputFile) {
@@ -268,7 +270,7 @@ func (s *fileSums) add(f manifest.OutputFile) {
 	p.Files++
 	p.Bytes += f.Size
 	p.Rows += f.Rows
-	if f.Size < s.target/2 {
+	if f.Size < s.target/2 && (s.maxRows <= 0 || f.Rows < s.maxRows/2) {
 		p.Small++
 	}
 }

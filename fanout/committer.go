@@ -347,7 +347,7 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	// files before _SUCCESS exists: see the README's "Guarantees".
 	files := e.newPartWriter(js, func(i int) string { return js.layout.CommitPartKey(js.job, token, i) })
 	rejected := e.newPartWriter(js, func(i int) string { return js.layout.CommitRejectedPartKey(js.job, token, i) })
-	sums := newFileSums(js.m.TargetFileSize)
+	sums := newFileSums(js.m.TargetFileSize, js.m.MaxRowsPerFile)
 	err = e.publishFiles(ctx, js, pending.parts, files, sums)
 	if err == nil {
 		err = e.publishRejected(ctx, js, pendingRejected.parts, rejected)

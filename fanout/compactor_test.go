@@ -286,6 +286,50 @@ func collectUploads(t *testing.T, r *faultRig, job string) []objstore.Upload {
 	return ups
 }
 
+// TestFilesFullByRowsAreNotSmall: a job asking for files of at most N
+// rows commits files far under half the target that are as big as it
+// asked; the commit record counts as small only a partition's last file
+// (under half of N rows too), and the job is not warned of many small
+// files. Without the row limit the same job's small files (a file per
+// chunk and partition, right-sizing off) are counted and warned of.
+func TestFilesFullByRowsAreNotSmall(t *testing.T) {
+	in := t.TempDir()
+	var b strings.Builder
+	b.WriteString("id,grp\n")
+	const rows = 20000
+	for i := range rows {
+		fmt.Fprintf(&b, "%d,g%d\n", i, i%2)
+	}
+	writeFiles(t, in, map[string][]byte{"a.csv": []byte(b.String())})
+	run := func(t *testing.T, spec manifest.JobSpec) fanout.Result {
+		t.Helper()
+		spec.Inputs, spec.Function, spec.Output = []string{"file://" + in + "/"}, "convert", "file://"+filepath.Join(t.TempDir(), "out")+"/"
+		spec.PartitionBy = []string{"grp"}
+		res, err := newEngine(t, nil).Run(context.Background(), spec.WithDefaults(), fanout.RunOptions{Workers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	// 10,000 rows a partition in files of 1,000 rows: ten files of a few
+	// KiB each, all full by rows.
+	res := run(t, manifest.JobSpec{MaxRowsPerFile: 1000})
+	if res.Files != 20 || res.SmallFiles != 0 || res.ManySmallFiles {
+		t.Errorf("--max-rows-per-file 1000: %d files, %d small, many %v; want 20 files full by rows, none small, no warning", res.Files, res.SmallFiles, res.ManySmallFiles)
+	}
+	// 10,000 rows a partition in files of 3,000 rows: the last of each
+	// partition holds 1,000 rows, under half of 3,000.
+	res = run(t, manifest.JobSpec{MaxRowsPerFile: 3000})
+	if res.Files != 8 || res.SmallFiles != 2 || res.ManySmallFiles {
+		t.Errorf("--max-rows-per-file 3000: %d files, %d small, many %v; want 8 files, each partition's last small, no warning", res.Files, res.SmallFiles, res.ManySmallFiles)
+	}
+	// Right-sizing off and 20 chunks: a small file per chunk and partition.
+	res = run(t, manifest.JobSpec{TargetFileSize: -1, ChunkBytes: 8 << 10})
+	if res.Chunks < 16 || res.SmallFiles != res.Files || !res.ManySmallFiles {
+		t.Errorf("right-sizing off, %d chunks: %d files, %d small, many %v; want every file small and a warning", res.Chunks, res.Files, res.SmallFiles, res.ManySmallFiles)
+	}
+}
+
 // TestFilesEndNearTheTarget converts one chunk of about 3 MiB of CSV with
 // a small target file size: every committed file is within a few percent
 // above the target (a Parquet file's current row group counts toward its

@@ -564,7 +564,9 @@ type PartitionFiles struct {
 	Files     int    `json:"files"`
 	Bytes     int64  `json:"bytes"`
 	Rows      int64  `json:"rows"`
-	// Small counts the files under half the job's target file size.
+	// Small counts the files under half the job's target file size (64
+	// MiB when right-sizing is off) and, with --max-rows-per-file, under
+	// half of its rows: a file full by rows is not small.
 	Small int `json:"small,omitempty"`
 }
 
