@@ -3,6 +3,11 @@
 // commits the result. The Queue contract is defined here; redisqueue and
 // memqueue implement it and queuetest is the suite both pass.
 //
+// To run one job from Go code in one call, embedded or through a Redis
+// URL, use package fanout/adhoc (adhoc.Run(ctx, adhoc.Job{In, Function,
+// Out})): it is a package of its own, not a Run here, because it wires
+// the queues, which import this package.
+//
 // # Chunk lifecycle
 //
 //  1. Plan (planner.go): first the job claims its output prefix (owner.go):

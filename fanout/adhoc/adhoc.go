@@ -19,6 +19,10 @@
 // Run takes every setting from Job: it reads no environment variable (a
 // program that wants the fanout command's variables reads them itself and
 // fills Job.Bucket and Job.Redis).
+//
+// It is package fanout's one-call form (what a fanout.Run would be): a
+// package of its own because it wires the queues (memqueue, redisqueue),
+// which import package fanout.
 package adhoc
 
 import (
