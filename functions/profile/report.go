@@ -45,7 +45,7 @@ svg{display:block;margin:6px 0}
 <h2>{{.Name}}</h2><div class="type">{{.InferredType}}{{if ne .InferredType .DeclaredType}} (read as {{.DeclaredType}}){{end}}</div>
 <table>
 <tr><th>values</th><td class="n">{{.Count}}</td><th>missing</th><td class="n">{{.Nulls}} ({{pct .NullShare}})</td></tr>
-<tr><th>distinct ≈</th><td class="n">{{.Distinct}}</td><th>length</th><td class="n">{{.MinLength}}–{{.MaxLength}}</td></tr>
+<tr><th>distinct{{if .TopError}} ≈{{end}}</th><td class="n">{{.Distinct}}</td><th>length</th><td class="n">{{.MinLength}}–{{.MaxLength}}</td></tr>
 {{if .Min}}<tr><th>min</th><td colspan="3">{{.Min}}</td></tr><tr><th>max</th><td colspan="3">{{.Max}}</td></tr>{{end}}
 {{if .Mean}}<tr><th>mean</th><td class="n">{{num (deref .Mean)}}</td><th>stddev</th><td class="n">{{if .Stddev}}{{num (deref .Stddev)}}{{end}}</td></tr>
 <tr><th>sum</th><td colspan="3">{{.Sum}}{{if not .SumExact}} (float64){{end}}</td></tr>
