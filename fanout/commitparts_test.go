@@ -439,3 +439,133 @@ func TestRejectedFilesInParts(t *testing.T) {
 		t.Fatalf("verifying with %s gone: %v; want it named missing", gone, err)
 	}
 }
+
+// TestCompactionPlanInParts runs a job with a compaction stage (JSONL
+// partitioned by a column of 4 values, 48 one-object chunks, a 16 KiB
+// target: every map file is small) with lists of 4 files, and checks that
+// the plan names task lists in parts (none inline) that hold every task
+// once, in order; that each compaction task reads only the part that
+// holds it and the commit each part once, one at a time; and that every
+// row is committed once. Before, every compaction task and the commit
+// decoded the whole plan, whose files grow with the job's output.
+func TestCompactionPlanInParts(t *testing.T) {
+	const chunks, rows, partFiles = 48, 20, 4
+	ctx := context.Background()
+	sim := simstore.New(simstore.Config{Name: "parts"})
+	store := &planReadStore{partReadStore: partReadStore{Bucket: sim}}
+	want := map[string]bool{}
+	for c := range chunks {
+		var b bytes.Buffer
+		for i := range rows {
+			id := fmt.Sprintf("r%d-%d", c, i)
+			want[id] = true
+			fmt.Fprintf(&b, `{"id":%q,"p":"v%d"}`+"\n", id, (c+i)%4)
+		}
+		if _, err := sim.Put(ctx, fmt.Sprintf("in/%03d.jsonl", c), &b, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := memqueue.New(memqueue.Config{})
+	e, err := fanout.New(fanout.Config{Queue: q, Admin: q, Functions: builtin.Registry(), CommitPartFiles: partFiles,
+		Open: func(context.Context, string) (objstore.Bucket, error) { return store, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	spec := manifest.JobSpec{Inputs: []string{"s3://parts/in/"}, Function: "convert", Output: "s3://parts/out/",
+		OutputFormat: "jsonl", MaxObjectsPerChunk: 1, PartitionBy: []string{"p"}, TargetFileSize: manifest.MinTargetFileSize}
+	res, err := e.Run(ctx, spec.WithDefaults(), fanout.RunOptions{Workers: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan struct {
+		Tasks     []json.RawMessage   `json:"tasks"`
+		TaskCount int                 `json:"task_count"`
+		FileCount int                 `json:"file_count"`
+		TaskParts []manifest.TaskPart `json:"task_parts"`
+	}
+	jobPrefix := "out/_fanout/" + res.Job + "/"
+	if err := json.Unmarshal(readKey(t, sim, jobPrefix+"compact.json"), &plan); err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Tasks) != 0 || len(plan.TaskParts) < 3 || res.CompactTasks != plan.TaskCount || res.Compacted != plan.FileCount {
+		t.Fatalf("plan: %d tasks inline, %d parts, %d tasks of %d files; the result says %d tasks of %d files; want none inline, several parts",
+			len(plan.Tasks), len(plan.TaskParts), plan.TaskCount, plan.FileCount, res.CompactTasks, res.Compacted)
+	}
+	next, files := 0, 0
+	for i, p := range plan.TaskParts {
+		var part struct {
+			Job   string `json:"job"`
+			Part  int    `json:"part"`
+			First int    `json:"first"`
+			Tasks []struct {
+				Files []json.RawMessage `json:"files"`
+			} `json:"tasks"`
+		}
+		if err := json.Unmarshal(readKey(t, sim, p.Key), &part); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, task := range part.Tasks {
+			n += len(task.Files)
+		}
+		if part.Job != res.Job || part.Part != i || part.First != next || len(part.Tasks) != p.Tasks || n != p.Files || n > partFiles && len(part.Tasks) > 1 {
+			t.Errorf("part %s: job %s, part %d, first %d, %d tasks of %d files; want part %d of %s, first %d, %d tasks of %d files (at most %d unless one task)",
+				p.Key, part.Job, part.Part, part.First, len(part.Tasks), n, i, res.Job, next, p.Tasks, p.Files, partFiles)
+		}
+		next += len(part.Tasks)
+		files += n
+	}
+	if next != plan.TaskCount || files != plan.FileCount {
+		t.Errorf("the parts hold %d tasks of %d files, the plan says %d of %d", next, files, plan.TaskCount, plan.FileCount)
+	}
+	if n, peak := store.planReads.Load(), store.peak(); n != int64(plan.TaskCount+len(plan.TaskParts)) || peak != 1 {
+		t.Errorf("%d reads of the plan's task lists, at most %d at once; want one a compaction task (%d) and each once by the commit (%d), one at a time",
+			n, peak, plan.TaskCount, len(plan.TaskParts))
+	}
+	got := map[string]int{}
+	for info, err := range sim.List(ctx, "out/", nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(info.Key, "out/_") {
+			continue
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(readKey(t, sim, info.Key))), "\n") {
+			var row struct{ ID string }
+			if err := json.Unmarshal([]byte(line), &row); err != nil {
+				t.Fatalf("%s: %v", info.Key, err)
+			}
+			got[row.ID]++
+		}
+	}
+	for id := range want {
+		if got[id] != 1 {
+			t.Errorf("row %s committed %d times, want once", id, got[id])
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d distinct rows committed, want %d", len(got), len(want))
+	}
+}
+
+// planReadStore counts the reads of compaction plans' task lists (keys
+// under _fanout/<job>/compact-plan/) as partReadStore does those of
+// commit records' file lists.
+type planReadStore struct {
+	partReadStore
+	planReads atomic.Int64
+}
+
+func (s *planReadStore) Get(ctx context.Context, key string, opts *objstore.GetOptions) (io.ReadCloser, objstore.ObjectInfo, error) {
+	rc, info, err := s.Bucket.Get(ctx, key, opts)
+	if err != nil || !strings.Contains(key, "/compact-plan/") {
+		return rc, info, err
+	}
+	s.planReads.Add(1)
+	s.mu.Lock()
+	s.open++
+	s.maxOpen = max(s.maxOpen, s.open)
+	s.mu.Unlock()
+	return &partBody{ReadCloser: rc, s: &s.partReadStore}, info, nil
+}

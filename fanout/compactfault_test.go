@@ -71,12 +71,12 @@ func TestLostCompactedUploadRerunsItsTask(t *testing.T) {
 		if !r.exists(layout.CompactPlanKey(job)) {
 			return false
 		}
-		return len(compactMarkers(t, r, "out/", job)) == len(readCompactPlan(t, r, "out/", job).Tasks)
+		return len(compactMarkers(t, r, "out/", job)) == readCompactPlan(t, r, "out/", job).NumTasks()
 	})
 	stop()
 	plan := readCompactPlan(t, r, "out/", job)
-	if len(plan.Tasks) < 2 {
-		t.Fatalf("the plan has %d compaction tasks, want several", len(plan.Tasks))
+	if plan.NumTasks() < 2 {
+		t.Fatalf("the plan has %d compaction tasks, want several", plan.NumTasks())
 	}
 	before := compactMarkers(t, r, "out/", job)
 	lost := before[manifest.CompactTaskID(1)]
@@ -238,10 +238,10 @@ func TestLostMapUploadOfACompactingJobRerunsItsChunk(t *testing.T) {
 		if !r.exists(layout.CompactPlanKey(job)) {
 			return false
 		}
-		return len(compactMarkers(t, r, "out/", job)) == len(readCompactPlan(t, r, "out/", job).Tasks)
+		return len(compactMarkers(t, r, "out/", job)) == readCompactPlan(t, r, "out/", job).NumTasks()
 	})
 	stop()
-	if len(readCompactPlan(t, r, "out/", job).Tasks) == 0 {
+	if readCompactPlan(t, r, "out/", job).NumTasks() == 0 {
 		t.Fatal("the plan has no compaction task, want some")
 	}
 	// The larger object's chunk's marker names its open uploads.

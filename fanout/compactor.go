@@ -17,7 +17,14 @@ package fanout
 //     are cut into runs whose bytes (and rows) stay within the target;
 //     each run of two files or more is a compaction task. The plan is
 //     created once (If-None-Match: *) at Layout.CompactPlanKey, like the
-//     reduce stage's shuffle index, and its tasks are enqueued.
+//     reduce stage's shuffle index, and its tasks are enqueued. The tasks
+//     are listed in parts (manifest.TaskList, up to Config.CommitPartFiles
+//     files each) written before the plan, which names them: the plan's
+//     files grow with the job's output, and a task reads only the part
+//     that holds it, the commit the parts one at a time (8 bytes a
+//     planned file held: fileSet). Plans of earlier releases, tasks
+//     inline, are still read. Preparing the plan still holds the
+//     candidate files (every small map file) while it cuts them.
 //  3. A compaction task (processCompact) reads its files and writes them
 //     as one partition's files of about the target, and publishes its
 //     marker under the plan's ID (Layout.CompactMarkerKey) through the
@@ -223,20 +230,175 @@ func (e *Engine) prepareCompaction(ctx context.Context, js *jobState) (tooMany b
 	if exists || tooMany || err != nil {
 		return tooMany, err
 	}
-	plan := &manifest.CompactPlan{Version: manifest.Version, Job: js.job, Target: js.m.TargetFileSize, MaxRows: js.m.MaxRowsPerFile,
-		Tasks: planCompaction(byPartition, js.m.TargetFileSize, js.m.MaxRowsPerFile, wholePartitionBytes(js.m))}
-	if len(plan.Tasks) > manifest.MaxCompactTasks {
-		return false, functions.Permanent(fmt.Errorf("job %s: %d compaction tasks, more than %d: raise --target-file-size", js.job, len(plan.Tasks), manifest.MaxCompactTasks))
+	tasks := planCompaction(byPartition, js.m.TargetFileSize, js.m.MaxRowsPerFile, wholePartitionBytes(js.m))
+	clear(byPartition)
+	if len(tasks) > manifest.MaxCompactTasks {
+		return false, functions.Permanent(fmt.Errorf("job %s: %d compaction tasks, more than %d: raise --target-file-size", js.job, len(tasks), manifest.MaxCompactTasks))
 	}
+	// The tasks go into parts under a token of this plan's own, written
+	// before the plan that names them: a plan that loses the create below
+	// (another driver's won), or is not tried, leaves parts no plan names,
+	// removed here. A create whose outcome is unknown (an error) may have
+	// landed: its parts stay, and if it did not, they are garbage under
+	// the job's compact-plan/ prefix until the job's bookkeeping goes.
+	token := randomHex(8)
+	w := &taskPartWriter{out: js.out, job: js.job, size: e.cfg.CommitPartFiles,
+		keyOf: func(i int) string { return js.layout.CompactPartKey(js.job, token, i) }}
+	keepParts := false
+	defer func() {
+		if !keepParts {
+			e.removePrefix(context.WithoutCancel(ctx), js.out, js.layout.CompactPartsPrefix(js.job)+token+"/")
+		}
+	}()
+	for i, t := range tasks {
+		if err := w.add(ctx, t); err != nil {
+			return false, err
+		}
+		tasks[i] = manifest.CompactTask{}
+	}
+	if err := w.flush(ctx); err != nil {
+		return false, err
+	}
+	plan := &manifest.CompactPlan{Version: manifest.Version, Job: js.job, Target: js.m.TargetFileSize, MaxRows: js.m.MaxRowsPerFile,
+		TaskCount: w.tasks, FileCount: w.files, TaskParts: w.parts}
 	body, err := manifest.Encode(plan)
 	if err != nil {
 		return false, err
 	}
 	_, err = js.out.Put(ctx, key, bytes.NewReader(body), &objstore.PutOptions{IfNoneMatch: true, ContentType: "application/json", Size: int64(len(body))})
-	if err != nil && !errors.Is(err, objstore.ErrPrecondition) { // 412: another driver wrote it
+	keepParts = !errors.Is(err, objstore.ErrPrecondition) // 412: another driver wrote it
+	if err != nil && keepParts {
 		return false, fmt.Errorf("writing the compaction plan: %w", err)
 	}
 	return false, nil
+}
+
+// taskPartWriter writes compaction tasks into TaskList parts of at most
+// size files each (a task is never cut: one of more files is a part of
+// its own), each at keyOf(part number), as they are added.
+type taskPartWriter struct {
+	out          objstore.Bucket
+	job          string
+	keyOf        func(int) string
+	size         int
+	pending      []manifest.CompactTask
+	pendingFiles int
+	parts        []manifest.TaskPart
+	tasks, files int
+}
+
+// add adds a task, writing the tasks before it as a part when it would
+// pass the part's size.
+func (w *taskPartWriter) add(ctx context.Context, t manifest.CompactTask) error {
+	if len(w.pending) > 0 && w.pendingFiles+len(t.Files) > w.size {
+		if err := w.flush(ctx); err != nil {
+			return err
+		}
+	}
+	w.pending = append(w.pending, t)
+	w.pendingFiles += len(t.Files)
+	return nil
+}
+
+// flush writes the tasks added since the last part as a part.
+func (w *taskPartWriter) flush(ctx context.Context) error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	i := len(w.parts)
+	body, err := manifest.Encode(&manifest.TaskList{Version: manifest.Version, Job: w.job, Part: i, First: w.tasks, Tasks: w.pending})
+	if err != nil {
+		return err
+	}
+	key := w.keyOf(i)
+	info, err := w.out.Put(ctx, key, bytes.NewReader(body), &objstore.PutOptions{ContentType: "application/json", Size: int64(len(body))})
+	if err != nil {
+		return fmt.Errorf("writing the compaction plan's task list %s: %w", key, err)
+	}
+	if info.ETag == "" {
+		return fmt.Errorf("writing the compaction plan's task list %s: the store gave no ETag", key)
+	}
+	w.parts = append(w.parts, manifest.TaskPart{Key: key, ETag: info.ETag, Size: int64(len(body)), First: w.tasks, Tasks: len(w.pending), Files: w.pendingFiles})
+	w.tasks += len(w.pending)
+	w.files += w.pendingFiles
+	clear(w.pending)
+	w.pending, w.pendingFiles = w.pending[:0], 0
+	return nil
+}
+
+// readTaskPart reads part i of job's compaction plan, as p names it: a
+// part that changed since (another ETag), or does not hold what p says,
+// is an error.
+func readTaskPart(ctx context.Context, b objstore.Bucket, job string, i int, p manifest.TaskPart) (*manifest.TaskList, error) {
+	rc, info, err := b.Get(ctx, p.Key, &objstore.GetOptions{Length: -1, IfMatch: p.ETag})
+	if err != nil {
+		return nil, fmt.Errorf("reading the compaction plan's task list %s: %w", p.Key, err)
+	}
+	defer rc.Close()
+	if info.Size != p.Size || p.Size > maxFilePartBytes {
+		return nil, fmt.Errorf("the compaction plan's task list %s is %d bytes, the plan says %d", p.Key, info.Size, p.Size)
+	}
+	body := bytes.NewBuffer(make([]byte, 0, p.Size+bytes.MinRead))
+	if _, err := body.ReadFrom(rc); err != nil {
+		return nil, fmt.Errorf("reading the compaction plan's task list %s: %w", p.Key, err)
+	}
+	l, err := manifest.DecodeTaskList(body.Bytes())
+	if err != nil {
+		return nil, fmt.Errorf("the compaction plan's task list %s: %w", p.Key, err)
+	}
+	files := 0
+	for _, t := range l.Tasks {
+		files += len(t.Files)
+	}
+	if l.Job != job || l.Part != i || l.First != p.First || len(l.Tasks) != p.Tasks || files != p.Files {
+		return nil, fmt.Errorf("the compaction plan's task list %s is part %d of job %s with tasks %d-%d (%d files); the plan names part %d of job %s with tasks %d-%d (%d files)",
+			p.Key, l.Part, l.Job, l.First, l.First+len(l.Tasks)-1, files, i, job, p.First, p.First+p.Tasks-1, p.Files)
+	}
+	return l, nil
+}
+
+// compactTaskAt returns task idx of plan (idx < plan.NumTasks()), reading
+// only the part that holds it.
+func compactTaskAt(ctx context.Context, js *jobState, plan *manifest.CompactPlan, idx int) (manifest.CompactTask, error) {
+	if len(plan.Tasks) > 0 {
+		return plan.Tasks[idx], nil
+	}
+	i, _ := slices.BinarySearchFunc(plan.TaskParts, idx, func(p manifest.TaskPart, idx int) int {
+		switch {
+		case p.First+p.Tasks <= idx:
+			return -1
+		case p.First > idx:
+			return 1
+		}
+		return 0
+	})
+	l, err := readTaskPart(ctx, js.out, js.job, i, plan.TaskParts[i])
+	if err != nil {
+		return manifest.CompactTask{}, err
+	}
+	return l.Tasks[idx-l.First], nil
+}
+
+// eachCompactTask calls fn with every task of plan in order, reading its
+// parts one at a time.
+func eachCompactTask(ctx context.Context, js *jobState, plan *manifest.CompactPlan, fn func(manifest.CompactTask) error) error {
+	for _, t := range plan.Tasks {
+		if err := fn(t); err != nil {
+			return err
+		}
+	}
+	for i, p := range plan.TaskParts {
+		l, err := readTaskPart(ctx, js.out, js.job, i, p)
+		if err != nil {
+			return err
+		}
+		for _, t := range l.Tasks {
+			if err := fn(t); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // restartCompaction removes the job's compaction plan, then every
@@ -245,10 +407,25 @@ func (e *Engine) prepareCompaction(ctx context.Context, js *jobState) (tooMany b
 // commit). An attempt that read the old plan publishes under its ID,
 // where the commit does not look unless the new plan is the same.
 func (e *Engine) restartCompaction(ctx context.Context, js *jobState) error {
+	// The parts of the plan removed go after it; a plan made meanwhile
+	// by another driver has parts of its own, which stay.
+	plan, _, err := e.readCompactPlan(ctx, js)
+	if err != nil && !errors.Is(err, objstore.ErrNotFound) {
+		return err
+	}
 	if err := js.out.Delete(ctx, js.layout.CompactPlanKey(js.job)); err != nil {
 		return fmt.Errorf("deleting %s: %w", js.layout.CompactPlanKey(js.job), err)
 	}
 	e.removePrefix(ctx, js.out, js.layout.CompactMarkerPrefix(js.job))
+	if plan != nil {
+		keys := make([]string, len(plan.TaskParts))
+		for i, p := range plan.TaskParts {
+			keys[i] = p.Key
+		}
+		if err := objstore.DeleteKeys(ctx, js.out, keys); err != nil {
+			e.log.Debug("removing the compaction plan's task lists failed", "job", js.job, "err", err)
+		}
+	}
 	return nil
 }
 
@@ -286,7 +463,7 @@ func (e *Engine) missingCompactMarkers(ctx context.Context, js *jobState) ([]str
 		have[strings.TrimSuffix(strings.TrimPrefix(info.Key, prefix), ".json")] = true
 	}
 	var missing []string
-	for i := range plan.Tasks {
+	for i := range plan.NumTasks() {
 		if id := manifest.CompactTaskID(i); !have[id] {
 			missing = append(missing, id)
 		}
@@ -309,7 +486,7 @@ func (e *Engine) processCompact(ctx context.Context, js *jobState, lease Lease, 
 	} else if err != nil {
 		return err
 	}
-	if idx >= len(plan.Tasks) {
+	if idx >= plan.NumTasks() {
 		return functions.Permanent(fmt.Errorf("job %s: compaction plan %s has no task %s", js.job, planID, lease.Chunk))
 	}
 	markerKey := js.layout.CompactMarkerKey(js.job, planID, lease.Chunk)
@@ -320,7 +497,17 @@ func (e *Engine) processCompact(ctx context.Context, js *jobState, lease Lease, 
 		ev.Outcome = OutcomeSkipped
 		return nil
 	}
-	task := plan.Tasks[idx]
+	task, err := compactTaskAt(ctx, js, plan, idx)
+	if errors.Is(err, objstore.ErrNotFound) || errors.Is(err, objstore.ErrPrecondition) {
+		// Its part went with the plan (restartCompaction): the stage is
+		// prepared again, as when the plan is gone.
+		if now, serr := e.compactPlanID(ctx, js); serr != nil || now != planID {
+			return errStageNotReady
+		}
+	}
+	if err != nil {
+		return err
+	}
 	staging := attemptPrefix(js, lease)
 	files, rows, err := e.compactTask(ctx, js, staging, lease.Chunk, task)
 	if err != nil {
@@ -598,10 +785,14 @@ func (l *lastByte) Write(p []byte) (int, error) {
 
 // compaction is the job's compaction plan as the commit uses it.
 type compaction struct {
-	plan    *manifest.CompactPlan
-	id      string
-	planned map[string]bool // the keys of the files the plan merges
-	seen    int             // planned files found in the map markers
+	plan *manifest.CompactPlan
+	id   string
+	// planned holds the files the plan merges, 8 bytes a file (fileSet:
+	// a hash of key and size), read from its parts one at a time; files
+	// counts them.
+	planned *fileSet
+	files   int
+	seen    int // planned files found in the map markers
 }
 
 // openCompaction reads the plan of a job that compacts (nil for one that
@@ -617,24 +808,32 @@ func (e *Engine) openCompaction(ctx context.Context, js *jobState) (*compaction,
 	if err != nil {
 		return nil, err
 	}
-	c := &compaction{plan: plan, id: id, planned: map[string]bool{}}
-	for _, t := range plan.Tasks {
+	c := &compaction{plan: plan, id: id, planned: newFileSet()}
+	err = eachCompactTask(ctx, js, plan, func(t manifest.CompactTask) error {
 		for _, f := range t.Files {
-			c.planned[f.Key] = true
+			c.planned.add(f.Key, f.Size)
+			c.files++
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	c.planned.seal()
 	return c, nil
 }
 
 // keep returns the map files of one marker that the commit publishes as
-// they are: those the plan does not merge.
+// they are: those the plan does not merge. A file taken for a planned one
+// by a collision of fileSet's hashes would count as seen once more than
+// the plan's files, which commitCompaction refuses.
 func (c *compaction) keep(files []manifest.OutputFile) []manifest.OutputFile {
 	if c == nil || c.planned == nil {
 		return files
 	}
 	kept := files[:0:0]
 	for _, f := range files {
-		if c.planned[f.Key] {
+		if c.planned.has(f.Key, f.Size) {
 			c.seen++
 			continue
 		}
@@ -652,11 +851,11 @@ func (e *Engine) commitCompaction(ctx context.Context, js *jobState, c *compacti
 	if c.plan == nil {
 		return fmt.Errorf("%w: the compaction stage has no plan", ErrNotFinished)
 	}
-	if c.seen != len(c.planned) {
-		return fmt.Errorf("job %s: compaction plan %s names %d files, the map markers %d of them: refusing it", js.job, c.id, len(c.planned), c.seen)
+	if c.seen != c.files {
+		return fmt.Errorf("job %s: compaction plan %s names %d files, the map markers %d of them: refusing it", js.job, c.id, c.files, c.seen)
 	}
 	var failed []manifest.FailedChunk
-	err := e.walkMarkers(ctx, js, len(c.plan.Tasks), manifest.CompactTaskID,
+	err := e.walkMarkers(ctx, js, c.plan.NumTasks(), manifest.CompactTaskID,
 		func(id string) string { return js.layout.CompactMarkerKey(js.job, c.id, id) },
 		func(m *manifest.ChunkMarker) error {
 			accountMarker(rec, m)
@@ -679,7 +878,7 @@ func (e *Engine) commitCompaction(ctx context.Context, js *jobState, c *compacti
 	if len(failed) > 0 {
 		return &JobFailedError{Job: js.job, Failed: append(rec.Failed, failed...)}
 	}
-	rec.Compacted, rec.CompactTasks = len(c.planned), len(c.plan.Tasks)
+	rec.Compacted, rec.CompactTasks = c.files, c.plan.NumTasks()
 	return nil
 }
 

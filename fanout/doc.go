@@ -75,6 +75,7 @@
 //	<out>/_fanout/<job>/chunks/<hh>/<chunk>.json      chunk markers (<hh>: manifest.ChunkSpread)
 //	<out>/_fanout/<job>/staging/<hh>/<chunk>/<epoch>/<random>/...   attempts' output (names end in .staged)
 //	<out>/_fanout/<job>/compact.json                  the compaction plan (compactor.go)
+//	<out>/_fanout/<job>/compact-plan/<token>/tasks-000000.json  its task lists
 //	<out>/_fanout/<job>/compact/<plan>/<task>.json    compaction task markers
 //	<out>/_fanout/<job>/_COMMITTED                    the commit record
 //	<out>/_fanout/<job>/commit/<token>/files-000000.json    its file lists (commitfiles.go)

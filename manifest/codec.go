@@ -17,7 +17,7 @@ type validator interface{ Validate() error }
 func Encode(v any) ([]byte, error) {
 	var doc validator
 	switch d := v.(type) {
-	case *Manifest, *Shard, *ChunkMarker, *CommitRecord, *FileList, *Owner, *CancelRecord, *CompactPlan:
+	case *Manifest, *Shard, *ChunkMarker, *CommitRecord, *FileList, *Owner, *CancelRecord, *CompactPlan, *TaskList:
 		doc = d.(validator)
 	case Manifest:
 		doc = &d
