@@ -56,9 +56,13 @@ var buildInfo = sync.OnceValue(func() *debug.BuildInfo {
 	return bi
 })
 
-// buildVersion returns module@version of the module holding package pkg.
-func buildVersion(pkg string) string {
-	bi := buildInfo()
+// buildVersion returns module@version of the module holding package pkg
+// in this binary.
+func buildVersion(pkg string) string { return moduleVersion(buildInfo(), pkg) }
+
+// moduleVersion returns module@version of the module holding package pkg
+// as build information bi records it.
+func moduleVersion(bi *debug.BuildInfo, pkg string) string {
 	if bi == nil {
 		return "unknown"
 	}
