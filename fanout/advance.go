@@ -114,7 +114,7 @@ func (e *Engine) advance(ctx context.Context, js *jobState, opts advanceOptions)
 		// unless it stopped before _SUCCESS: then finish the commit.
 		if committed {
 			if done, err := successJob(ctx, js.out, js.layout); err == nil && done == job {
-				e.finishJob(ctx, job, js.m.Spec.Output)
+				e.finishJob(ctx, js)
 				return Advanced{Done: true, Result: Result{Job: job, State: StateCommitted, Chunks: js.m.Chunks,
 					Objects: js.m.Objects, Output: js.m.Spec.Output, Elapsed: time.Since(opts.start)}}, nil
 			}
@@ -376,7 +376,7 @@ func (e *Engine) commitOrVerify(ctx context.Context, js *jobState, rec *manifest
 		}
 		var jc *JobCancelledError
 		if errors.As(err, &jc) {
-			e.dropCancelled(ctx, job, js.m.Spec.Output)
+			e.dropCancelled(ctx, job, js.m.Spec.Output, js.m.Created)
 			return Result{Job: job, State: StateCancelled, Chunks: js.m.Chunks, Output: js.m.Spec.Output, Error: err.Error(), Elapsed: time.Since(start)}, err
 		}
 		if err != nil {
@@ -399,7 +399,7 @@ func (e *Engine) commitOrVerify(ctx context.Context, js *jobState, rec *manifest
 			return res, err
 		}
 	}
-	e.finishJob(ctx, job, js.m.Spec.Output)
+	e.finishJob(ctx, js)
 	return e.result(js, rec, start), nil
 }
 

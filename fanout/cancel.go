@@ -148,7 +148,13 @@ func (e *Engine) Cancel(ctx context.Context, outURL, job string, opts CancelOpti
 	if statsErr == nil && !already {
 		info.Dropped, info.Stopping = stats.Pending, stats.Running
 	}
-	e.dropCancelled(ctx, job, outURL)
+	var planned time.Time
+	if js := e.jobs.get(job); js != nil {
+		planned = js.m.Created
+	} else if m, err := e.readManifest(ctx, out, layout, job); err == nil {
+		planned = m.Created // for fanout jobs (best effort: a job cancelled while planning has none)
+	}
+	e.dropCancelled(ctx, job, outURL, planned)
 	return info, nil
 }
 
@@ -221,14 +227,14 @@ func writeCancelRecord(ctx context.Context, out objstore.Bucket, layout manifest
 // dropCancelled removes a cancelled job from the queue and leaves a
 // finished record of it (best effort: the owner record is the truth, and
 // every driver that would enqueue the job again refuses it).
-func (e *Engine) dropCancelled(ctx context.Context, job, outURL string) {
+func (e *Engine) dropCancelled(ctx context.Context, job, outURL string, planned time.Time) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
 	if err := e.cfg.Admin.Finish(ctx, job); err != nil {
 		e.log.Warn("removing the cancelled job from the queue failed", "job", job, "err", err)
 	}
 	if r, ok := e.cfg.Admin.(JobRecorder); ok {
-		if err := r.RecordFinished(ctx, FinishedJob{Job: job, Output: outURL, State: StateCancelled}, FinishedJobTTL); err != nil {
+		if err := r.RecordFinished(ctx, FinishedJob{Job: job, Output: outURL, State: StateCancelled, Planned: planned, Ended: time.Now().UTC()}, FinishedJobTTL); err != nil {
 			e.log.Warn("recording the cancelled job in the queue failed", "job", job, "err", err)
 		}
 	}

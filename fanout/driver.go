@@ -411,7 +411,7 @@ func (e *Engine) wait(ctx context.Context, outURL, job string, opts RunOptions) 
 			lookedForCancel = time.Now()
 			if err := cancelled(ctx, js.out, js.layout, job); errors.As(err, new(*JobCancelledError)) {
 				stopWorkers()
-				e.dropCancelled(ctx, job, outURL)
+				e.dropCancelled(ctx, job, outURL, js.m.Created)
 				return Result{Job: job, State: StateCancelled, Chunks: js.m.Chunks, Output: js.m.Spec.Output, Error: err.Error(), Elapsed: time.Since(start)}, err
 			}
 		}
@@ -599,14 +599,15 @@ func (r *Result) progress(m *manifest.Manifest, done int, elapsed time.Duration)
 // its end when ctx is cancelled meanwhile: a worker stopped (SIGTERM) just
 // after it committed or verified a job still takes the job off the queue,
 // instead of leaving it there and logging a cancelled request.
-func (e *Engine) finishJob(ctx context.Context, job, out string) {
+func (e *Engine) finishJob(ctx context.Context, js *jobState) {
+	job := js.job
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
 	if err := e.cfg.Admin.Finish(ctx, job); err != nil {
 		e.log.Warn("removing the finished job from the queue failed", "job", job, "err", err)
 	}
 	if r, ok := e.cfg.Admin.(JobRecorder); ok {
-		rec := FinishedJob{Job: job, Output: out, State: StateCommitted}
+		rec := FinishedJob{Job: job, Output: js.m.Spec.Output, State: StateCommitted, Planned: js.m.Created, Ended: time.Now().UTC()}
 		if err := r.RecordFinished(ctx, rec, FinishedJobTTL); err != nil {
 			e.log.Warn("recording the finished job in the queue failed", "job", job, "err", err)
 		}

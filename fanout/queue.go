@@ -352,8 +352,12 @@ type FinishedJob struct {
 	Job string `json:"job"`
 	// Output is the URL of the job's output prefix.
 	Output string `json:"output"`
-	// State is the job's final state (StateCommitted).
+	// State is the job's final state (StateCommitted or StateCancelled).
 	State string `json:"state"`
+	// Planned is when the job's manifest was written, when known; Ended
+	// when the job left the queue.
+	Planned time.Time `json:"planned,omitzero"`
+	Ended   time.Time `json:"ended,omitzero"`
 }
 
 // FinishedJobTTL is how long the queue remembers a finished job.

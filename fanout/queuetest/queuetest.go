@@ -1351,7 +1351,8 @@ func testFinishedJob(s *suite) {
 	b := fanout.FinishedJob{Job: "job-b", Output: "file:///tmp/out-b/", State: fanout.StateCommitted}
 	record(b, s.clock.Lease)
 	finished("job-b", b, true)
-	c := fanout.FinishedJob{Job: "job-c", Output: "file:///tmp/out-c/", State: fanout.StateCancelled}
+	c := fanout.FinishedJob{Job: "job-c", Output: "file:///tmp/out-c/", State: fanout.StateCancelled,
+		Planned: time.Date(2026, 12, 7, 9, 0, 0, 123456789, time.UTC), Ended: time.Date(2026, 12, 7, 10, 30, 0, 5, time.UTC)}
 	record(c, 24*time.Hour) // outlives the clock jumps below
 	listed(c, b)
 	s.waitUntil(s.clock.Now().Add(s.clock.Lease))

@@ -83,8 +83,8 @@ func TestCancelStopsAJobOnMinIOAndRedis(t *testing.T) {
 		t.Errorf("status after the cancel: %+v, want cancelled with nothing pending or running", st)
 	}
 	code, stdout, _ = runIn(t, t.TempDir(), env, "jobs")
-	if code != exitOK || !regexp.MustCompile(`(?m)^`+job+` +cancelled +- +- +- +- +`+regexp.QuoteMeta(out)+`$`).MatchString(stdout) {
-		t.Errorf("jobs: exit code %d:\n%s\nwant the job listed as cancelled", code, stdout)
+	if code != exitOK || !regexp.MustCompile(`(?m)^`+job+` +cancelled +- +- +- +[0-9][0-9a-z.]* +`+regexp.QuoteMeta(out)+`$`).MatchString(stdout) {
+		t.Errorf("jobs: exit code %d:\n%s\nwant the job listed as cancelled, with its age", code, stdout)
 	}
 	for _, k := range listKeys(t, client, bucket, "out/") {
 		if !strings.HasPrefix(k, "out/_fanout/") || strings.Contains(k, "/chunks/") {

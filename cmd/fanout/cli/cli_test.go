@@ -503,10 +503,47 @@ func TestJobsListsTheQueuedJobs(t *testing.T) {
 	if len(lines) != 3 || !regexp.MustCompile(`^JOB +STATE +DONE +RUNNING +FAILED +AGE +OUTPUT$`).MatchString(lines[0]) {
 		t.Fatalf("jobs printed:\n%s\nwant a header and 2 jobs", stdout)
 	}
+	var jobs []string
 	for _, l := range lines[1:] {
 		f := strings.Fields(l)
 		if len(f) != 7 || want[f[0]] != f[6] || f[1] != "queued" || f[2] != "0/1" || f[3] != "0" || f[4] != "0" {
 			t.Errorf("jobs line %q: want one of %v, queued, 0/1 done, none running or failed", l, want)
+		}
+		if _, err := time.ParseDuration(f[5]); err != nil {
+			t.Errorf("jobs line %q: age %q: %v", l, f[5], err)
+		}
+		jobs = append(jobs, f[0])
+	}
+	var listed []struct {
+		Job, State string
+	}
+	code, stdout, stderr = runIn(t, dir, env, "jobs", "--json")
+	if err := json.Unmarshal([]byte(stdout), &listed); code != exitOK || err != nil || len(listed) != 2 || listed[0].State != "queued" || listed[1].State != "queued" {
+		t.Fatalf("jobs --json: exit code %d, %v, stdout:\n%s\nstderr: %s; want the 2 jobs queued", code, err, stdout, stderr)
+	}
+
+	// One commits, the other is cancelled: both are listed after the
+	// queue forgot them, with their state, age and output.
+	if code, _, stderr := runIn(t, dir, env, "wait", jobs[0], "--workers", "1", "-q"); code != exitOK {
+		t.Fatalf("wait: exit code %d: %s", code, stderr)
+	}
+	if code, _, stderr := runIn(t, dir, env, "cancel", jobs[1]); code != exitOK {
+		t.Fatalf("cancel: exit code %d: %s", code, stderr)
+	}
+	code, stdout, stderr = runIn(t, dir, env, "jobs")
+	lines = strings.Split(strings.TrimSpace(stdout), "\n")
+	if code != exitOK || len(lines) != 3 {
+		t.Fatalf("jobs after the commit and the cancel: exit code %d, stdout:\n%s\nstderr: %s", code, stdout, stderr)
+	}
+	states := map[string]string{jobs[0]: "committed", jobs[1]: "cancelled"}
+	for _, l := range lines[1:] {
+		f := strings.Fields(l)
+		if len(f) != 7 || states[f[0]] != f[1] || want[f[0]] != f[6] {
+			t.Errorf("jobs line %q: want %v with its output", l, states)
+			continue
+		}
+		if _, err := time.ParseDuration(f[5]); err != nil {
+			t.Errorf("jobs line %q: age %q: %v", l, f[5], err)
 		}
 	}
 }

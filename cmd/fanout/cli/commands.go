@@ -753,8 +753,8 @@ func newJobsCommand(g *globalFlags) *cobra.Command {
 		Short: "List the jobs in Redis: state, tasks done, running and failed, age, output; then the recently committed and cancelled",
 		Long: `jobs lists the jobs the queue holds (submitted and not yet committed), with each job's
 state, tasks done of all, running and failed, its age since planning and its output; then
-the jobs that left the queue in the last 7 days (committed or cancelled) with their state
-and output. fanout status JOB shows one job in full.`,
+the jobs that left the queue in the last 7 days (committed or cancelled) with their state,
+age and output. A job is queued when none of its tasks runs now. fanout status JOB shows one job in full.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -793,8 +793,13 @@ and output. fanout status JOB shows one job in full.`,
 				}
 				for _, f := range recent {
 					if !active[f.Job] {
-						list = append(list, fanout.Result{Job: f.Job, State: f.State, Output: f.Output})
+						list = append(list, fanout.Result{Job: f.Job, State: f.State, Output: f.Output, Planned: f.Planned})
 					}
+				}
+			}
+			for i, r := range list {
+				if r.State == fanout.StateRunning && r.Queue.Running == 0 {
+					list[i].State = "queued" // no worker holds a task of it now
 				}
 			}
 			if jsonOut {
@@ -804,9 +809,6 @@ and output. fanout status JOB shows one job in full.`,
 			fmt.Fprintln(w, "JOB\tSTATE\tDONE\tRUNNING\tFAILED\tAGE\tOUTPUT")
 			for _, r := range list {
 				state := r.State
-				if state == fanout.StateRunning && r.Queue.Running == 0 {
-					state = "queued" // no worker holds a task of it now
-				}
 				age := "-"
 				if !r.Planned.IsZero() {
 					age = time.Since(r.Planned).Round(time.Second).String()
