@@ -111,13 +111,13 @@ with --contract on validate, convert or duplicates. See docs/contracts.md.`,
 func runInferFull(cmd *cobra.Command, g *globalFlags, o *inferOptions) error {
 	p := &o.profile
 	if o.in == "" {
-		return errors.New("--in is required")
+		return usagef("--in is required")
 	}
 	if p.jf.out == "" {
-		return errors.New("--full needs --out URL: the profile job commits its files there")
+		return usagef("--full needs --out URL: the profile job commits its files there")
 	}
 	if cmd.Flags().Changed("sample-rows") || cmd.Flags().Changed("sample-bytes") {
-		return errors.New("--full reads every record: --sample-rows and --sample-bytes do not apply")
+		return usagef("--full reads every record: --sample-rows and --sample-bytes do not apply")
 	}
 	p.jf.inputs, p.jf.format, p.name = []string{o.in}, o.format, o.name
 	p.jf.args = o.args

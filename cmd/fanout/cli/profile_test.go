@@ -655,3 +655,70 @@ func TestProfileReadsEveryObjectsColumns(t *testing.T) {
 		})
 	}
 }
+
+// TestInferFull: fanout infer --full profiles every record as a job and
+// prints the committed contract on stdout (the job's summary on stderr);
+// where the sample's contract rejects records of the same clean data (its
+// ranges are the first rows'), the whole-data contract rejects none.
+// --full without --out, or with a sample size, is a usage error.
+func TestInferFull(t *testing.T) {
+	dir := t.TempDir()
+	d := contracttest.Clean(11, "csv", 4, 3000)
+	writeDataset(t, dir, d)
+	in := filepath.Join(dir, "in") + "/"
+	infer := func(args ...string) (stdout, stderr string, err error) {
+		cmd := exec.Command(fanoutBinary(t), append([]string{"infer", "--in", in}, args...)...)
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err = cmd.Run()
+		return o.String(), e.String(), err
+	}
+	sampled, stderr, err := infer("--sample-rows", "500")
+	if err != nil {
+		t.Fatalf("infer: %v\n%s", err, stderr)
+	}
+	sampledFile := filepath.Join(dir, "sampled.yaml")
+	if err := os.WriteFile(sampledFile, []byte(sampled), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res := validateWith(t, in, filepath.Join(dir, "v1"), sampledFile); res.Rejected == 0 {
+		t.Fatalf("the contract of a 500-record sample rejected nothing of %d records: the test shows nothing", d.Records)
+	}
+
+	out := filepath.Join(dir, "profile")
+	full, stderr, err := infer("--full", "--out", out, "-q")
+	if err != nil {
+		t.Fatalf("infer --full: %v\n%s", err, stderr)
+	}
+	committed, _ := filepath.Glob(filepath.Join(out, "part-*-contract.yaml"))
+	if len(committed) != 1 {
+		t.Fatalf("infer --full committed %v", committed)
+	}
+	if data, err := os.ReadFile(committed[0]); err != nil || string(data) != full {
+		t.Errorf("stdout is not the committed contract (%v):\n%s\n---\n%s", err, full, data)
+	}
+	if !strings.Contains(full, fmt.Sprintf("from all %d records", d.Records)) {
+		t.Errorf("the contract's header does not say it rests on all %d records:\n%s", d.Records, full)
+	}
+	fullFile := filepath.Join(dir, "full.yaml")
+	if err := os.WriteFile(fullFile, []byte(full), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res := validateWith(t, in, filepath.Join(dir, "v2"), fullFile); res.Rejected != 0 || res.RecordsOut != int64(d.Records) {
+		t.Errorf("validate with infer --full's contract: %d rejected, %d out; want 0, %d (%v)", res.Rejected, res.RecordsOut, d.Records, res.RejectedByRule)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--full"}, "--full needs --out URL"},
+		{[]string{"--full", "--out", filepath.Join(dir, "x"), "--sample-rows", "10"}, "--sample-rows and --sample-bytes do not apply"},
+	} {
+		_, stderr, err := infer(tc.args...)
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("infer %v: %v, %q; want exit 2 saying %q", tc.args, err, stderr, tc.want)
+		}
+	}
+}
