@@ -37,6 +37,7 @@ import (
 	"iter"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,6 +52,7 @@ var _ objstore.Bucket = (*Store)(nil)
 var _ objstore.Describer = (*Store)(nil)
 var _ objstore.BatchDeleter = (*Store)(nil)
 var _ objstore.Uploader = (*Store)(nil)
+var _ objstore.DirLister = (*Store)(nil)
 
 // DefaultPartSize is the part size of multipart uploads unless
 // Config.PartSize says otherwise. minio-go's own default for bodies of
@@ -298,6 +300,39 @@ func (s *Store) List(ctx context.Context, prefix string, opts *objstore.ListOpti
 }
 
 var errStop = errors.New("stop")
+
+// ListDirs implements objstore.DirLister: a listing with the delimiter
+// "/" (minio-go's non-recursive listing), whose common prefixes come as
+// keys ending in "/". A page that fails with a transient error is retried
+// after the last directory yielded.
+func (s *Store) ListDirs(ctx context.Context, prefix string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		last := ""
+		fetchOwner := false
+		err := s.retry(ctx, func(ctx context.Context) error {
+			for oi := range s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{
+				Prefix:     prefix,
+				StartAfter: last,
+				FetchOwner: &fetchOwner,
+			}) {
+				if oi.Err != nil {
+					return oi.Err
+				}
+				if !strings.HasSuffix(oi.Key, "/") || len(oi.Key) <= len(prefix) || oi.Key <= last {
+					continue // an object, or a directory already yielded
+				}
+				last = oi.Key
+				if !yield(oi.Key, nil) {
+					return errStop
+				}
+			}
+			return ctx.Err()
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			yield("", fmt.Errorf("miniostore: list dirs %q: %w", prefix, s.compat.MapErr(err)))
+		}
+	}
+}
 
 // Put implements objstore.Bucket.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts *objstore.PutOptions) (objstore.ObjectInfo, error) {

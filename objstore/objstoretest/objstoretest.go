@@ -92,6 +92,7 @@ func RunConformance(t *testing.T, newBucket func(t *testing.T) objstore.Bucket, 
 		{"ListPrefix", testListPrefix},
 		{"ListStartAfter", testListStartAfter},
 		{"ListPagination", testListPagination},
+		{"ListDirs", testListDirs},
 		{"PathConflicts", testPathConflicts},
 		{"Stat", testStat},
 		{"GetRanges", testGetRanges},
@@ -271,6 +272,38 @@ func testListPrefix(t *testing.T, b objstore.Bucket, c config) {
 			}
 		}
 		equalKeys(t, fmt.Sprintf("List(%q)", prefix), listKeys(t, b, prefix, nil), want)
+	}
+}
+
+// testListDirs checks objstore.ListDirs (the backend's DirLister, or
+// the listing of a key per directory) against the directories the keys
+// imply, and that it refuses a prefix that does not end in "/".
+func testListDirs(t *testing.T, b objstore.Bucket, c config) {
+	keys := append(slices.Clone(orderKeys), "d/x/1", "d/x/2", "d/y", "d/z/q/r", "d-e/f", "d0/g")
+	putAll(t, b, keys)
+	for _, prefix := range []string{"", "a/", "a/c/", "bb/", "d/", "zz/"} {
+		want := []string{}
+		for _, k := range sorted(keys) {
+			rest, ok := strings.CutPrefix(k, prefix)
+			if i := strings.IndexByte(rest, '/'); ok && i >= 0 {
+				if dir := prefix + rest[:i+1]; len(want) == 0 || want[len(want)-1] != dir {
+					want = append(want, dir)
+				}
+			}
+		}
+		got := []string{}
+		for dir, err := range objstore.ListDirs(ctxFor(t), b, prefix) {
+			if err != nil {
+				t.Fatalf("ListDirs(%q): %v", prefix, err)
+			}
+			got = append(got, dir)
+		}
+		equalKeys(t, fmt.Sprintf("ListDirs(%q)", prefix), got, want)
+	}
+	for _, err := range objstore.ListDirs(ctxFor(t), b, "a") {
+		if err == nil {
+			t.Fatalf("ListDirs(%q): no error for a prefix without a trailing /", "a")
+		}
 	}
 }
 

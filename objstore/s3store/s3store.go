@@ -64,6 +64,7 @@ var _ objstore.Bucket = (*Store)(nil)
 var _ objstore.Describer = (*Store)(nil)
 var _ objstore.BatchDeleter = (*Store)(nil)
 var _ objstore.Uploader = (*Store)(nil)
+var _ objstore.DirLister = (*Store)(nil)
 
 // DefaultPartSize is the part size of multipart uploads unless
 // Config.PartSize says otherwise.
@@ -318,6 +319,44 @@ func (s *Store) List(ctx context.Context, prefix string, opts *objstore.ListOpti
 			}
 			if aws.ToString(out.NextContinuationToken) == "" {
 				yield(objstore.ObjectInfo{}, fmt.Errorf("s3store: list %q: truncated page without a continuation token", prefix))
+				return
+			}
+			in.ContinuationToken = out.NextContinuationToken
+		}
+	}
+}
+
+// ListDirs implements objstore.DirLister: ListObjectsV2 with the
+// delimiter "/", a page of up to 1,000 common prefixes per request.
+func (s *Store) ListDirs(ctx context.Context, prefix string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		in := &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix, Delimiter: aws.String("/"), EncodingType: types.EncodingTypeUrl}
+		for {
+			var out *s3.ListObjectsV2Output
+			err := s.retry(ctx, func(ctx context.Context) error {
+				var err error
+				out, err = s.client.ListObjectsV2(ctx, in)
+				return err
+			})
+			if err != nil {
+				yield("", fmt.Errorf("s3store: list dirs %q: %w", prefix, s.compat.MapErr(err)))
+				return
+			}
+			for _, p := range out.CommonPrefixes {
+				dir, err := decodeKey(out.EncodingType, aws.ToString(p.Prefix))
+				if err != nil {
+					yield("", fmt.Errorf("s3store: list dirs %q: %w", prefix, err))
+					return
+				}
+				if !yield(dir, nil) {
+					return
+				}
+			}
+			if !aws.ToBool(out.IsTruncated) {
+				return
+			}
+			if aws.ToString(out.NextContinuationToken) == "" {
+				yield("", fmt.Errorf("s3store: list dirs %q: truncated page without a continuation token", prefix))
 				return
 			}
 			in.ContinuationToken = out.NextContinuationToken
