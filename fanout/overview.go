@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/fanout-dev/fanout/manifest"
@@ -104,6 +105,35 @@ func (e *Engine) OutputOwner(ctx context.Context, outURL string) (string, error)
 		return "", err
 	}
 	return o.Job, nil
+}
+
+// OutputsUnder returns the URLs of the last n (in key order) directories
+// right under baseURL, such as the outputs a trigger gives each batch
+// under its --out (<base>/<batch>/, named by time): a listing with the
+// delimiter "/" (objstore.ListDirs), its memory bounded by n. The
+// base's own _fanout/ directory is left out. baseURL must end in "/".
+func (e *Engine) OutputsUnder(ctx context.Context, baseURL string, n int) ([]string, error) {
+	if !strings.HasSuffix(baseURL, "/") {
+		return nil, fmt.Errorf("outputs under %q: the URL does not end in /", baseURL)
+	}
+	b, loc, layout, err := e.output(ctx, baseURL)
+	if err != nil {
+		return nil, err
+	}
+	var last []string
+	for dir, err := range objstore.ListDirs(ctx, b, loc.Prefix) {
+		if err != nil {
+			return nil, fmt.Errorf("outputs under %s: %w", baseURL, err)
+		}
+		if dir == layout.FanoutPrefix() || n <= 0 {
+			continue
+		}
+		if len(last) == n {
+			last = append(last[:0], last[1:]...)
+		}
+		last = append(last, loc.StoreURL()+"/"+dir)
+	}
+	return last, nil
 }
 
 func (e *Engine) overview(ctx context.Context, js *jobState, queued bool) (Overview, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -91,6 +92,12 @@ type sampler struct {
 	cfg  Config
 	wake chan struct{}
 
+	// children maps the output directories found under cfg.Outputs to
+	// the job owning each ("" when none did when last read); discovered
+	// is when they were last listed. Only look touches them.
+	children   map[string]string
+	discovered time.Time
+
 	mu   sync.Mutex
 	jobs map[string]*entry
 	// errs says what the last look could not do (the queue was down).
@@ -99,7 +106,7 @@ type sampler struct {
 }
 
 func newSampler(cfg Config) *sampler {
-	return &sampler{cfg: cfg, wake: make(chan struct{}, 1), jobs: map[string]*entry{}}
+	return &sampler{cfg: cfg, wake: make(chan struct{}, 1), jobs: map[string]*entry{}, children: map[string]string{}}
 }
 
 // poke makes the next look happen now (after an action).
@@ -128,8 +135,13 @@ func (s *sampler) run(ctx context.Context) {
 }
 
 // ownerEvery is how many looks pass between two reads of the owner
-// records of the output prefixes (a GET each).
-const ownerEvery = 5
+// records of the output prefixes (a GET each); childrenEvery is how
+// often the directories under them are listed again (a LIST per 1,000,
+// and a GET per directory not seen before or without an owner then).
+const (
+	ownerEvery    = 5
+	childrenEvery = 30 * time.Second
+)
 
 // lookParallelism bounds the jobs looked at at once.
 const lookParallelism = 8
@@ -154,7 +166,11 @@ func (s *sampler) look(ctx context.Context, owners bool) {
 		if qerr != nil && e.inQueue {
 			inQueue[job] = true // as far as anyone knows
 		}
-		if !inQueue[job] && !e.ov.Final() && e.ov.Output != "" {
+		// A job the queue no longer holds is looked at by its output
+		// (three GETs) at once when it leaves the queue, then every
+		// ownerEvery looks: only a redrive, which queues it again,
+		// changes a failed job.
+		if !inQueue[job] && !e.ov.Final() && e.ov.Output != "" && (owners || e.inQueue) {
 			targets = append(targets, target{spec: fanout.JobQueueSpec{Job: job}, out: e.ov.Output})
 		}
 	}
@@ -173,6 +189,12 @@ func (s *sampler) look(ctx context.Context, owners bool) {
 			s.mu.Unlock()
 			if e == nil {
 				targets = append(targets, target{spec: fanout.JobQueueSpec{Job: job}, out: out})
+			}
+		}
+		if time.Since(s.discovered) >= childrenEvery {
+			s.discovered = time.Now()
+			for _, c := range s.discover(ctx, inQueue) {
+				targets = append(targets, target{spec: fanout.JobQueueSpec{Job: c.job}, out: c.out})
 			}
 		}
 	}
@@ -208,6 +230,52 @@ func (s *sampler) look(ctx context.Context, owners bool) {
 		e.inQueue = inQueue[job]
 	}
 	s.trim()
+}
+
+// child is a job found by its output directory under an output prefix.
+type child struct{ out, job string }
+
+// discover lists the last cfg.Recent directories under each output
+// prefix that is not itself a job's output and returns the jobs that own those not seen before (or without
+// an owner record when last seen), unless the queue holds them. It
+// forgets the directories that left the window.
+func (s *sampler) discover(ctx context.Context, inQueue map[string]bool) []child {
+	window := map[string]bool{}
+	var found []child
+	for _, base := range s.cfg.Outputs {
+		if !strings.HasSuffix(base, "/") {
+			continue
+		}
+		if _, err := s.cfg.Engine.OutputOwner(ctx, base); err == nil {
+			continue // a job's output: its directories are partitions
+		}
+		outs, err := s.cfg.Engine.OutputsUnder(ctx, base, s.cfg.Recent)
+		if err != nil {
+			s.cfg.Logger.Warn("dashboard: listing the outputs under a prefix", "prefix", base, "error", s.cfg.Engine.Redact(err.Error()))
+			continue
+		}
+		for _, out := range outs {
+			window[out] = true
+			if job, ok := s.children[out]; ok && job != "" {
+				continue
+			}
+			job, err := s.cfg.Engine.OutputOwner(ctx, out)
+			if err != nil {
+				s.children[out] = ""
+				continue
+			}
+			s.children[out] = job
+			if !inQueue[job] {
+				found = append(found, child{out: out, job: job})
+			}
+		}
+	}
+	for out := range s.children {
+		if !window[out] {
+			delete(s.children, out)
+		}
+	}
+	return found
 }
 
 // update stores one look at a job.

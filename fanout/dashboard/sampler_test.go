@@ -331,3 +331,88 @@ func TestLookReadsAPageOfDeadLetters(t *testing.T) {
 		t.Errorf("the look listed every dead letter of the job (%v); want a page of them", asked)
 	}
 }
+
+// TestJobsFoundUnderAnOutputPrefix commits three jobs into directories
+// of one base prefix (as fanout serve gives each batch one under its
+// --out), then starts a dashboard with that base as an output prefix:
+// the queue no longer holds the jobs, and the dashboard lists each as
+// committed, found by its directory's owner record; with Recent 2 only
+// the last two directories are looked at. A base that is a job's own
+// output is not searched for more (its directories are partitions).
+func TestJobsFoundUnderAnOutputPrefix(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in")
+	if err := os.MkdirAll(in, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(in, "a.txt"), []byte("x\ny\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	q := memqueue.New(memqueue.Config{})
+	eng, err := fanout.New(fanout.Config{Queue: q, Admin: q, Functions: builtin.Registry(),
+		Open: func(ctx context.Context, u string) (objstore.Bucket, error) {
+			b, _, err := bucketurl.Open(ctx, u, bucketurl.Options{})
+			return b, err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	ctx := t.Context()
+	base := "file://" + filepath.Join(dir, "out") + "/"
+	var jobs []string
+	for _, batch := range []string{"20261207T0900-a", "20261207T0901-b", "20261207T0902-c"} {
+		info, err := eng.Submit(ctx, manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: "convert",
+			Output: base + batch + "/", OutputFormat: "lines"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := eng.Wait(ctx, base+batch+"/", info.Job, fanout.RunOptions{Workers: 1}); err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, info.Job)
+	}
+	if left, err := q.Jobs(ctx); err != nil || len(left) != 0 {
+		t.Fatalf("the queue still holds %v (%v); want the committed jobs gone", left, err)
+	}
+	listed := func(d *Dashboard) map[string]string {
+		entries, _, _ := d.sampler.all()
+		states := map[string]string{}
+		for _, e := range entries {
+			states[e.ov.Job] = e.ov.State
+		}
+		return states
+	}
+	d, err := New(Config{Engine: eng, Admin: q, Outputs: []string{base}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.sampler.look(ctx, true)
+	got := listed(d)
+	for _, job := range jobs {
+		if got[job] != fanout.StateCommitted {
+			t.Errorf("job %s: %q; want it listed as committed (listed: %v)", job, got[job], got)
+		}
+	}
+	if len(got) != len(jobs) {
+		t.Errorf("listed %v; want the %d jobs", got, len(jobs))
+	}
+
+	recent, err := New(Config{Engine: eng, Admin: q, Outputs: []string{base}, Recent: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recent.sampler.look(ctx, true)
+	if got := listed(recent); len(got) != 2 || got[jobs[1]] == "" || got[jobs[2]] == "" {
+		t.Errorf("with Recent 2: listed %v; want the last two jobs %v", got, jobs[1:])
+	}
+
+	own, err := New(Config{Engine: eng, Admin: q, Outputs: []string{base + "20261207T0900-a/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own.sampler.look(ctx, true)
+	if got := listed(own); len(got) != 1 || got[jobs[0]] != fanout.StateCommitted || len(own.sampler.children) != 0 {
+		t.Errorf("a job's own output: listed %v, %d directories read; want its job alone, no directory", got, len(own.sampler.children))
+	}
+}

@@ -483,7 +483,8 @@ the request is answered, so a failure answers 503 (MinIO with a queue_dir sends
 the event again) and a restarted serve picks up what it had not settled.
 
 The same listener serves the dashboard of fanout ui at /ui/ (its actions take
---ui-token, or the shared secret), and Prometheus metrics at /metrics.`,
+--ui-token, or the shared secret; it lists the queue's jobs and those of the last
+100 batches under --out), and Prometheus metrics at /metrics.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("secret") {
@@ -520,6 +521,9 @@ The same listener serves the dashboard of fanout ui at /ui/ (its actions take
 			if uiToken == "" && len(secret) >= fanout.MinSecretLen {
 				uiToken = secret
 			}
+			// The batches' jobs that committed or failed before this
+			// process started are found under --out (<out>/<batch>/).
+			ui.outputs = []string{strings.TrimSuffix(f.job.out, "/") + "/"}
 			dash, err := ui.dashboard(a, svc.runner.admin, uiToken, ln, svc.log)
 			if err != nil {
 				ln.Close()

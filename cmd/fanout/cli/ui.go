@@ -52,7 +52,7 @@ func newUICommand(g *globalFlags) *cobra.Command {
 		Use:   "ui [--listen ADDR] [--ui-token TOKEN] [--out URL ...]",
 		Short: "Serve a live dashboard of the queue's jobs in a browser: progress, throughput, stragglers, failures, redrive",
 		Long: `ui serves a web page listing every job the queue (Redis) holds, and the jobs that
-own the --out prefixes, with their state, progress, rate, ETA and age; a page per job
+own the --out prefixes (or the last 100 directories under one that no job owns), with their state, progress, rate, ETA and age; a page per job
 charts its task states over time, its throughput and its task times (stragglers and
 backups marked), and lists its slowest running tasks, its failed tasks with their
 reasons, its rejected records and committed files per partition, and its estimated
@@ -108,7 +108,7 @@ read-only.`,
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9090", "`ADDR` to listen on (loopback by default)")
 	f.register(cmd)
-	cmd.Flags().StringArrayVar(&f.outputs, "out", nil, "also show the job that owns this output `URL` (a committed or failed job the queue no longer lists); repeatable")
+	cmd.Flags().StringArrayVar(&f.outputs, "out", nil, "also show the job that owns this output `URL` (a committed or failed job the queue no longer lists), or, when none does, those that own the last 100 directories right under it (such as fanout serve's batches); repeatable")
 	return cmd
 }
 
