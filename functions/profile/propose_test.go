@@ -247,3 +247,27 @@ func TestTypedColumnsRangeByValue(t *testing.T) {
 		}
 	}
 }
+
+// TestPatternsCounted: each detected pattern counts exactly the values of
+// its shape among look-alikes.
+func TestPatternsCounted(t *testing.T) {
+	for _, tc := range []struct {
+		pattern  string
+		matching []string
+		other    []string
+	}{
+		{"email", []string{"a.b@example.com", "x@y.org", "first+tag@mail.co.uk"}, []string{"a@b", "no at", "@x.com", "a b@c.de", "a@@b.com", "a@b."}},
+		{"uuid", []string{"123e4567-e89b-12d3-a456-426614174000", "123E4567-E89B-12D3-A456-426614174000"}, []string{"123e4567e89b12d3a456426614174000", "123e4567-e89b-12d3-a456-42661417400g", "not-a-uuid"}},
+		{"iso_date", []string{"2024-05-01", "2024-05-01T10:00:00Z", "2024-05-01 10:00:00"}, []string{"05/01/2024", "2024-13-01", "20240501", "2024-5-1"}},
+		{"numeric", []string{"12", "-3.5", "1e3", "007", "+4"}, []string{"12a", "1,000", "one", "-", "1.2.3"}},
+	} {
+		var values []string
+		for i := range 10 {
+			values = append(values, tc.matching[i%len(tc.matching)], tc.other[i%len(tc.other)])
+		}
+		col := profileOf(t, values...).Columns[0]
+		if got := col.Patterns[tc.pattern]; got != 10 {
+			t.Errorf("%s: counted %d of %v, want the 10 of %v", tc.pattern, got, values, tc.matching)
+		}
+	}
+}

@@ -272,7 +272,7 @@ func (c *ColumnSummary) add(v functions.Value) {
 			c.parses[parseTimestamp]++
 			c.addTime(guess.Time.I)
 		}
-		if guess.Float.Valid || guess.Int.Valid {
+		if guess.Float.Valid || guess.Int.Valid || isDigits(text) { // 007 too: a code of digits
 			c.patterns[patternNumeric]++
 		}
 		if guess.Time.Valid && isoDate(text) {
