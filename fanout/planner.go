@@ -208,7 +208,7 @@ func (e *Engine) PlanWith(ctx context.Context, spec manifest.JobSpec, opts PlanO
 		// Right-sizing (compactor.go): fixed at planning, so that a
 		// manifest written before it, or by another build, runs as
 		// planned.
-		TargetFileSize: spec.ResolvedTargetFileSize(),
+		TargetFileSize: spec.ResolvedTargetFileSize(reducers > 0),
 		MaxRowsPerFile: spec.MaxRowsPerFile,
 	}
 	m.BlockChunks, m.ShardBlocks = p.blockTable()

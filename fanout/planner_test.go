@@ -200,3 +200,46 @@ func TestDryRunPlanWritesNothing(t *testing.T) {
 		t.Errorf("the real plan wrote no manifest: %v", err)
 	}
 }
+
+// TestPlannedTargetFileSize: the manifest fixes --target-file-size's
+// default at planning, 128 MiB for Parquet partitioned by columns or
+// written by an aggregating function's reduce tasks, off for a map-only
+// job without partitions or for text output unless asked.
+func TestPlannedTargetFileSize(t *testing.T) {
+	in := t.TempDir()
+	writeFiles(t, in, map[string][]byte{"a.csv": []byte("region,n\neu,1\nus,2\n")})
+	e := newEngine(t, nil)
+	for _, c := range []struct {
+		name    string
+		fn      string
+		args    map[string]string
+		format  string
+		part    []string
+		target  int64
+		want    int64
+		compact bool
+	}{
+		{"convert to parquet partitioned", "convert", nil, "parquet", []string{"region"}, 0, manifest.DefaultTargetFileSize, true},
+		{"convert to parquet", "convert", nil, "parquet", nil, 0, 0, false},
+		{"convert to jsonl partitioned", "convert", nil, "jsonl", []string{"region"}, 0, 0, false},
+		{"convert to jsonl asked", "convert", nil, "jsonl", nil, 1 << 20, 1 << 20, true},
+		{"aggregate to parquet", "aggregate", map[string]string{"by": "region", "agg": "count"}, "parquet", nil, 0, manifest.DefaultTargetFileSize, false},
+		{"aggregate to parquet off", "aggregate", map[string]string{"by": "region", "agg": "count"}, "parquet", nil, -1, 0, false},
+		{"aggregate to jsonl", "aggregate", map[string]string{"by": "region", "agg": "count"}, "jsonl", nil, 0, 0, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			spec := manifest.JobSpec{Inputs: []string{"file://" + in + "/"}, Function: c.fn, Args: c.args, Output: "file://" + filepath.Join(t.TempDir(), "out") + "/",
+				OutputFormat: c.format, PartitionBy: c.part, TargetFileSize: c.target}.WithDefaults()
+			dry, err := e.PlanWith(t.Context(), spec, fanout.PlanOptions{DryRun: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := dry.Manifest.TargetFileSize; got != c.want {
+				t.Errorf("planned target file size %d, want %d", got, c.want)
+			}
+			if got := fanout.HasCompactionStage(dry.Manifest); got != c.compact {
+				t.Errorf("compaction stage %v, want %v", got, c.compact)
+			}
+		})
+	}
+}

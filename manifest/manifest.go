@@ -153,7 +153,8 @@ type JobSpec struct {
 	// files of one partition are merged into files of about this size by a
 	// compaction stage before the commit (see fanout/compactor.go). 0
 	// means the default (DefaultTargetFileSize for Parquet output
-	// partitioned by columns, else off: ResolvedTargetFileSize); a
+	// partitioned by columns or aggregated by reduce tasks, else off:
+	// ResolvedTargetFileSize); a
 	// negative value turns right-sizing off. Left out of the encoding when
 	// 0, so that specs written before it keep their job IDs.
 	TargetFileSize int64 `json:"target_file_size,omitempty"`
@@ -170,9 +171,10 @@ const DefaultTargetFileSize = 128 << 20
 
 // ResolvedTargetFileSize is the target file size of a job with this spec,
 // 0 when right-sizing is off: the spec's own, or DefaultTargetFileSize for
-// Parquet output partitioned by columns (map-only jobs without partitions
-// write a file per chunk unless asked).
-func (s JobSpec) ResolvedTargetFileSize() int64 {
+// Parquet output partitioned by columns or written by reduce tasks
+// (aggregating, the function has a reduce stage); a map-only job without
+// partitions writes a file per chunk unless asked.
+func (s JobSpec) ResolvedTargetFileSize(aggregating bool) int64 {
 	switch {
 	case s.TargetFileSize > 0:
 		return s.TargetFileSize
@@ -183,7 +185,7 @@ func (s JobSpec) ResolvedTargetFileSize() int64 {
 	if format == "" {
 		format = DefaultOutputFormat
 	}
-	if format == FormatParquet && len(s.PartitionBy) > 0 {
+	if format == FormatParquet && (len(s.PartitionBy) > 0 || aggregating) {
 		return DefaultTargetFileSize
 	}
 	return 0

@@ -208,18 +208,22 @@ func TestJobSpecValidateNamesFieldsByType(t *testing.T) {
 // spec that does not set it keeps the job ID it had before the field.
 func TestTargetFileSizeDefaults(t *testing.T) {
 	for _, c := range []struct {
-		name string
-		spec JobSpec
-		want int64
+		name        string
+		spec        JobSpec
+		aggregating bool
+		want        int64
 	}{
-		{"parquet partitioned", JobSpec{PartitionBy: []string{"region"}}, DefaultTargetFileSize},
-		{"parquet unpartitioned", JobSpec{OutputFormat: FormatParquet}, 0},
-		{"jsonl partitioned", JobSpec{OutputFormat: FormatJSONL, PartitionBy: []string{"region"}}, 0},
-		{"asked", JobSpec{OutputFormat: FormatJSONL, TargetFileSize: 1 << 20}, 1 << 20},
-		{"off", JobSpec{PartitionBy: []string{"region"}, TargetFileSize: -1}, 0},
+		{"parquet partitioned", JobSpec{PartitionBy: []string{"region"}}, false, DefaultTargetFileSize},
+		{"parquet unpartitioned", JobSpec{OutputFormat: FormatParquet}, false, 0},
+		{"parquet aggregated", JobSpec{OutputFormat: FormatParquet}, true, DefaultTargetFileSize},
+		{"jsonl partitioned", JobSpec{OutputFormat: FormatJSONL, PartitionBy: []string{"region"}}, false, 0},
+		{"jsonl aggregated", JobSpec{OutputFormat: FormatJSONL}, true, 0},
+		{"asked", JobSpec{OutputFormat: FormatJSONL, TargetFileSize: 1 << 20}, false, 1 << 20},
+		{"off", JobSpec{PartitionBy: []string{"region"}, TargetFileSize: -1}, false, 0},
+		{"off aggregated", JobSpec{TargetFileSize: -1}, true, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if got := c.spec.ResolvedTargetFileSize(); got != c.want {
+			if got := c.spec.ResolvedTargetFileSize(c.aggregating); got != c.want {
 				t.Errorf("got %d, want %d", got, c.want)
 			}
 		})

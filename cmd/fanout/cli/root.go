@@ -395,7 +395,7 @@ func (f *jobFlags) register(cmd *cobra.Command) {
 	fl.IntVar(&f.reducers, "reducers", 0, "`N` reduce partitions of an aggregating function (0: one per 512 MiB of input, 1 to 256)")
 	fl.StringVar(&f.contract, "contract", "", "data contract `FILE` (YAML or JSON) for validate, convert and duplicates: passed as --arg contract=<its text>")
 	fl.StringVar(&f.targetSize, "target-file-size", "auto", "`SIZE` of the committed files: files end at it and a partition's small files are merged into files of about it before the commit "+
-		"(auto: 128MiB for Parquet output with --partition-by, else off; off: one file per chunk and partition; docs/filesizing.md)")
+		"(auto: 128MiB for Parquet output with --partition-by or of an aggregating function, else off; off: one file per chunk and partition; docs/filesizing.md)")
 	fl.Int64Var(&f.maxRows, "max-rows-per-file", 0, "end an output file at `N` rows (0: no limit)")
 	fl.Float64Var(&f.backupAfter, "backup-after", 4, "start a backup attempt of a chunk running longer than `X` times the median chunk time (and at least "+manifest.BackupMinAge.String()+"); 0: never")
 	fl.StringVar(&f.maxRejected, "max-rejected", "", "rejected (and --on-error skip'ped) records tolerated before the job fails with nothing published: `N|P%` of the records read (default: any number)")
