@@ -159,15 +159,17 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 		}
 	}()
 	// publishing is the chunk publishing behind the one running; nil
-	// when none is. waiting is set while this loop waits for it to
+	// when none is. awaited is it while this loop waits for it to
 	// settle: its ack then claims the job's next chunk (the loop needs
-	// one at once), and take hands that chunk over.
+	// one at once), and take hands that chunk over. (Publishing goes on
+	// in each chunk's own goroutine: a chunk may settle while the loop
+	// still waits for the one before it, and must then claim nothing.)
 	var publishing *behindChunk
-	var waiting atomic.Bool
+	var awaited atomic.Pointer[behindChunk]
 	take := func() {
-		waiting.Store(true)
+		awaited.Store(publishing)
 		<-publishing.done
-		waiting.Store(false)
+		awaited.Store(nil)
 		if l := publishing.next; l != nil {
 			if next == nil {
 				next = l
@@ -280,13 +282,14 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 			done       = make(chan struct{})
 			computedCh = make(chan struct{})
 			afterOne   = publishing != nil
+			p          = &behindChunk{done: make(chan struct{})} // this chunk, once it publishes behind
 		)
 		claimNext := func() bool {
 			if opts.Job == "" || !claiming() {
 				return false
 			}
 			if behind {
-				return waiting.Load()
+				return awaited.Load() == p
 			}
 			return !afterOne
 		}
@@ -301,7 +304,6 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 			if publishing != nil {
 				take()
 			}
-			p := &behindChunk{done: make(chan struct{})}
 			publishing = p
 			go func() {
 				defer close(p.done)
