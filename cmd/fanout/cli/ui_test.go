@@ -26,8 +26,9 @@ import (
 // refused on the page and changes nothing; with the right token, typed
 // into the page, the fixed chunk runs again and the worker commits the
 // job, which the page then shows with its records. The committed output
-// holds every input line once (faulttest's oracle), and neither the
-// page nor the dashboard's log holds the token. Screenshots of each step
+// holds every input line once (faulttest's oracle), neither the page nor
+// the dashboard's log holds the token, and the S3 secret key that the
+// poisoned chunk's command and stderr hold shows as [redacted]. Screenshots of each step
 // are kept in $FANOUT_UI_SCREENSHOTS when it is set (README, Dashboard).
 func TestDashboardInChromium(t *testing.T) {
 	browsertest.Path(t)
@@ -54,7 +55,7 @@ func TestDashboardInChromium(t *testing.T) {
 	// Chunks of gated objects wait for the gate; the poisoned one fails
 	// until healed exists.
 	cmd := `data=$(cat); case "$data" in *GATED*) while [ ! -e '` + gate + `' ]; do sleep 0.05; done;; esac; ` +
-		`case "$data" in *POISON*) [ -e '` + healed + `' ] || { echo "poisoned record, cannot go on" >&2; exit 3; };; esac; printf '%s\n' "$data"`
+		`case "$data" in *POISON*) [ -e '` + healed + `' ] || { echo "poisoned record, cannot go on (key ` + j.s3.SecretKey + `)" >&2; exit 3; };; esac; printf '%s\n' "$data"`
 	env := j.env("")
 	ui := localstack.Start(t, "ui", append(env, "FANOUT_UI_TOKEN="+token), fanoutBinary(t), "ui", "--listen", "127.0.0.1:0")
 	ui.WaitLog(t, "serving http://", 30*time.Second)
@@ -122,11 +123,15 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	reason := waitPage("the poisoned chunk's reason", `(() => { const r = document.querySelector('#dead tbody tr'); return r && r.textContent.includes("poisoned record, cannot go on") ? r.textContent : ""; })()`)
-	if !strings.Contains(reason, "exit status 3") {
-		t.Errorf("the failed chunk's row says %q; want exec's exit status", reason)
+	if !strings.Contains(reason, "exit status 3") || !strings.Contains(reason, "(key [redacted])") {
+		t.Errorf("the failed chunk's row says %q; want exec's exit status and the secret its stderr printed redacted", reason)
 	}
 	waitPage("the failed state", `document.querySelector('#summary .state')?.textContent === "failed" && !document.getElementById("redrive").disabled ? "yes" : ""`)
 	shot("job-failed.png")
+	failedHTML, err := chromedp.Run(ctx, chromedp.OuterHTML("html"))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// A wrong token is refused, on the page, and the job stays failed.
 	if err := chromedp.Do(ctx, chromedp.SendKeys("#token", "not-the-token"), chromedp.Click("#redrive")); err != nil {
@@ -166,6 +171,9 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	if strings.Contains(html, token) || strings.Contains(ui.Stderr(), token) {
 		t.Errorf("the token leaked into the page or the dashboard's log")
+	}
+	if failedHTML == "" || strings.Contains(failedHTML, j.s3.SecretKey) || strings.Contains(html, j.s3.SecretKey) {
+		t.Errorf("the S3 secret key (in the poisoned chunk's command and stderr) reached the page")
 	}
 	t.Logf("progress %d -> %d chunks; redrive reran the poisoned chunk; %d records committed once", before, after, c.Records)
 }
