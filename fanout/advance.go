@@ -390,12 +390,6 @@ func (e *Engine) commitOrVerify(ctx context.Context, js *jobState, rec *manifest
 				res.RecordsIn = tr.RecordsIn
 				res.setRejections(tr.Rejections, tr.Files)
 			}
-			if jf != nil || tr != nil {
-				// For people and for a --rerun's message; best effort.
-				if _, oerr := e.setOwnerState(ctx, js, manifest.OwnerRunning, manifest.OwnerFailed, err.Error()); oerr != nil {
-					e.log.Warn("recording the failure in the output's owner record failed", "job", job, "err", oerr)
-				}
-			}
 			return res, err
 		}
 	}

@@ -199,12 +199,31 @@ func (e *Engine) readMarker(ctx context.Context, js *jobState, id string, keyOf 
 // does not grow with the job's files. It returns ErrNotFinished (wrapped)
 // when chunks lack markers and *JobFailedError when more chunks failed
 // than tolerated.
-func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (*manifest.CommitRecord, error) {
+func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (_ *manifest.CommitRecord, err error) {
 	if rec, err := e.readCommit(ctx, js); err == nil {
 		return rec, e.verifyCommitted(ctx, js, rec)
 	} else if !errors.Is(err, objstore.ErrNotFound) {
 		return nil, err
 	}
+	// Read before any marker: the fence refuses when a redrive holds the
+	// job or has changed it since (owner.go, "A redrive and a commit").
+	gen, err := e.commitGeneration(ctx, js)
+	if err != nil {
+		if errors.Is(err, errRedriven) {
+			e.log.Info("the job's commit waits for its redrive", "job", js.job, "why", err)
+		}
+		return nil, err
+	}
+	defer func() {
+		var jf *JobFailedError
+		var tr *TooManyRejectedError
+		if errors.As(err, &jf) || errors.As(err, &tr) {
+			// For people and for a --rerun's message; best effort.
+			if oerr := e.ownerFailed(ctx, js, gen, err.Error()); oerr != nil {
+				e.log.Warn("recording the failure in the output's owner record failed", "job", js.job, "err", oerr)
+			}
+		}
+	}()
 	rec := &manifest.CommitRecord{Version: manifest.CommitVersion, Job: js.job, Chunks: js.m.Chunks}
 	// This commit's parts are garbage until its record names them, and
 	// the pending ones once it ends: removed here, best effort (fanout gc
@@ -336,8 +355,11 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	}
 	// Nothing is published before the output is fenced for this job: a
 	// --rerun that took it over has then refused us, or is refused.
-	owner, err := e.fenceOutput(ctx, js)
+	owner, err := e.fenceOutput(ctx, js, gen)
 	if err != nil {
+		if errors.Is(err, errRedriven) {
+			e.log.Info("the job's commit publishes nothing: a redrive holds the job or changed it since the commit read its markers", "job", js.job, "why", err)
+		}
 		return nil, err
 	}
 	if owner.Replaces != js.job {

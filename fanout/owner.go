@@ -63,7 +63,57 @@ package fanout
 // A failed commit (too many failed chunks or rejected records) sets the
 // record to failed, and redrive back to running, both If-Match and only
 // while it names the job: the state is for people and for Redrive's
-// check, not for the fence, which only needs "names me".
+// check, not for the fence, which only needs "names me" (and the
+// generation, below).
+//
+// A redrive and a commit of the same job. A commit publishes what the
+// job's markers said when it read them; a redrive changes what they say
+// (it raises the redrive generation, which makes failed markers stale
+// and their tasks run again, and for a second stage removes its index or
+// plan and markers). Were both to go ahead, a commit could publish part
+// of one set of files and, crashed, be finished by a commit that reads
+// the changed markers and publishes another set over the same keys,
+// leaving files the second does not name visible. So they exclude each
+// other through this record, the one object both write conditionally:
+//
+//   - The redrive first takes hold of the job (holdForRedrive): an
+//     If-Match write of the record naming the job, state running,
+//     Redriving set to the redrive's token; refused when the record is
+//     committing (or names another job, or is cancelled). Only then does
+//     it make the queue forget the job, raise the generation and reset
+//     the second stage. When it is done it writes the record again
+//     (releaseRedrive): Redriving cleared, Generation set to the
+//     generation it raised.
+//   - The commit reads the record before it reads any marker
+//     (commitGeneration): Redriving set refuses at once; otherwise it
+//     remembers Generation, g. Its fence (an If-Match write, like the
+//     hold) goes through only when the record, read just before it,
+//     still has no Redriving and Generation g.
+//
+// The hold and the fence are If-Match writes on one record, so one of
+// them comes first. Fence first: the record says committing, the hold is
+// refused and the redrive has changed nothing; the commit (and whoever
+// finishes it) publishes the markers as they were. Hold first: a fence
+// before the release finds Redriving and refuses; a fence after it finds
+// the released generation, which is g only when the commit's first read
+// came after the release (the release is the only write that changes
+// Generation, and Redriving is set from the hold to the release): the
+// commit then read every marker after the redrive was done. Either way
+// nothing is published from markers read across a redrive. Redrive also
+// reads the record again after raising the generation, before it resets
+// anything, and stops when it no longer holds the job: committing (which
+// the hold makes impossible unless another redrive took the hold over
+// and released it, and a commit fenced since), another redrive's hold,
+// another job's output.
+//
+// A refused fence writes nothing, so a job whose commit was refused is as
+// the redrive left it: its next commit (Wait, TryCommit, an idle worker)
+// reads the markers again. A redrive that stops between its hold and its
+// release (killed, or an error) leaves Redriving set: every commit of the
+// job says so and publishes nothing, and `fanout redrive` run again takes
+// the hold over and finishes. What is not fenced: two redrives of one job
+// at the same moment, the later taking the hold from the earlier while
+// the earlier still resets the second stage; run one redrive at a time.
 //
 // A cancelled job (cancel.go) has its record moved to cancelled by a write
 // conditional like the fence's, so the cancel and the fence serialise:
@@ -367,11 +417,42 @@ func ownerState(ctx context.Context, out objstore.Bucket, layout manifest.Layout
 	return StateRunning, nil
 }
 
+// redriveUnderway is the error of a commit that found js's redrive
+// holding the job (o.Redriving): it wraps errRedriven, so that the step
+// is not done and the commit comes again.
+func redriveUnderway(js *jobState, o *manifest.Owner) error {
+	return fmt.Errorf("%w: a redrive of job %s holds it since %s (under way, or interrupted: then run `fanout redrive` again); its commit publishes nothing until it is done",
+		errRedriven, js.job, o.Since.Format(time.RFC3339))
+}
+
+// commitGeneration reads the owner record of js's output before the
+// commit reads any marker (see "A redrive and a commit" above) and
+// returns the generation its fence must find. A redrive under way is
+// redriveUnderway. A record that names another job, or none, is 0: the
+// fence decides about those.
+func (e *Engine) commitGeneration(ctx context.Context, js *jobState) (int64, error) {
+	cur, _, err := readOwner(ctx, js.out, js.layout)
+	switch {
+	case errors.Is(err, objstore.ErrNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, fmt.Errorf("checking the output's owner: %w", err)
+	case cur.Job != js.job:
+		return 0, nil
+	case cur.Redriving != "":
+		return 0, redriveUnderway(js, cur)
+	}
+	return cur.Generation, nil
+}
+
 // fenceOutput makes js's job the committing owner of its output (step 2
 // above) and returns the owner record; Commit publishes nothing before it
-// returns. A job that no longer owns its output gets *OutputOwnedError
-// (permanent), a cancelled one *JobCancelledError.
-func (e *Engine) fenceOutput(ctx context.Context, js *jobState) (*manifest.Owner, error) {
+// returns. gen is the generation commitGeneration returned before the
+// commit read the markers: a record with another one, or a redrive under
+// way, refuses the fence with errRedriven (wrapped), writing nothing. A
+// job that no longer owns its output gets *OutputOwnedError (permanent),
+// a cancelled one *JobCancelledError.
+func (e *Engine) fenceOutput(ctx context.Context, js *jobState, gen int64) (*manifest.Owner, error) {
 	for range ownerRetries {
 		cur, etag, err := readOwner(ctx, js.out, js.layout)
 		switch {
@@ -381,6 +462,9 @@ func (e *Engine) fenceOutput(ctx context.Context, js *jobState) (*manifest.Owner
 				return nil, err
 			} else if other != "" && other != js.job {
 				return nil, functions.Permanent(&OutputOwnedError{Output: js.m.Spec.Output, Job: js.job, Owner: other, State: StateCommitted, AtCommit: true})
+			}
+			if gen != 0 {
+				return nil, fmt.Errorf("%w: the output's owner record of job %s is gone since its commit read it", errRedriven, js.job)
 			}
 			o := &manifest.Owner{Job: js.job, Spec: specOf(js.m.Spec), State: manifest.OwnerCommitting}
 			err := writeOwner(ctx, js.out, js.layout, o, "")
@@ -396,6 +480,14 @@ func (e *Engine) fenceOutput(ctx context.Context, js *jobState) (*manifest.Owner
 				return nil, err
 			}
 			return nil, functions.Permanent(&OutputOwnedError{Output: js.m.Spec.Output, Job: js.job, Owner: cur.Job, State: state, AtCommit: true})
+		case cur.Redriving != "":
+			return nil, redriveUnderway(js, cur)
+		case cur.Generation != gen:
+			// Redriven since the commit read the owner record: the
+			// markers it read may be stale (a committing record's
+			// generation never changes: no redrive holds it).
+			return nil, fmt.Errorf("%w: job %s was redriven (generation %d, the commit read its markers under %d): it reads them again",
+				errRedriven, js.job, cur.Generation, gen)
 		case cur.State == manifest.OwnerCommitting:
 			return cur, nil // fenced by this or another committer of the job
 		case cur.State == manifest.OwnerCancelled:
@@ -411,28 +503,28 @@ func (e *Engine) fenceOutput(ctx context.Context, js *jobState) (*manifest.Owner
 	return nil, fmt.Errorf("fencing output %s: its owner record kept changing", js.m.Spec.Output)
 }
 
-// setOwnerState moves the owner record of js's output from state from to
-// state to, while it names js's job. It returns the record when it names
-// another job (nil when there is no record, or it was moved or is in
-// another state).
-func (e *Engine) setOwnerState(ctx context.Context, js *jobState, from, to, reason string) (other *manifest.Owner, err error) {
+// ownerFailed sets the owner record of js's output from running to
+// failed with reason, for a commit that found too many failed chunks or
+// rejected records after reading the record's generation gen
+// (commitGeneration): only while the record names the job, no redrive
+// holds it and its generation is still gen. A commit that read the
+// markers before a redrive does not mark the redriven job failed.
+func (e *Engine) ownerFailed(ctx context.Context, js *jobState, gen int64, reason string) error {
 	for range ownerRetries {
 		cur, etag, err := readOwner(ctx, js.out, js.layout)
 		switch {
 		case errors.Is(err, objstore.ErrNotFound):
-			return nil, nil
+			return nil
 		case err != nil:
-			return nil, err
-		case cur.Job != js.job:
-			return cur, nil
-		case cur.State != from:
-			return nil, nil
+			return err
+		case cur.Job != js.job || cur.State != manifest.OwnerRunning || cur.Redriving != "" || cur.Generation != gen:
+			return nil
 		}
 		next := *cur
-		next.State, next.Reason = to, reason
+		next.State, next.Reason = manifest.OwnerFailed, reason
 		if err := writeOwner(ctx, js.out, js.layout, &next, etag); !lostRace(err) {
-			return nil, err
+			return err
 		}
 	}
-	return nil, fmt.Errorf("output %s: its owner record kept changing", js.m.Spec.Output)
+	return fmt.Errorf("output %s: its owner record kept changing", js.m.Spec.Output)
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -36,13 +37,16 @@ type RedriveInfo struct {
 // the bucket: every chunk without a marker or with a stale failed one is
 // enqueued. Chunks that finished keep their markers and output. Workers
 // then run the chunks, their markers replace the stale ones, and Wait
-// commits the job.
+// commits the job. The redrive holds the job through the owner record
+// from before it changes anything to its end, and no commit of the job
+// publishes markers read across it (owner.go, "A redrive and a commit");
+// a job whose commit has fenced the output is refused.
 //
 // Run it once the job has failed (its driver reported the failure and
 // returned), after fixing what made the chunks fail. A committed job cannot
 // be redriven: its commit is final, including the chunks its failure
 // tolerance left out.
-func (e *Engine) Redrive(ctx context.Context, outURL, job string) (RedriveInfo, error) {
+func (e *Engine) Redrive(ctx context.Context, outURL, job string) (_ RedriveInfo, err error) {
 	info := RedriveInfo{Job: job}
 	js, err := e.openJob(ctx, outURL, job)
 	if err != nil {
@@ -56,26 +60,34 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (RedriveInfo, 
 	if err := cancelled(ctx, js.out, js.layout, job); err != nil {
 		return info, err
 	}
-	// A commit that has fenced the output publishes what the markers name
-	// now: none of them may go under it (for an aggregating job the
-	// reduce stage would run again and write uploads of the same final
-	// keys beside, or over, files the commit completed). The next commit
-	// finishes such a job.
-	if cur, _, err := readOwner(ctx, js.out, js.layout); err == nil && cur.Job == job && cur.State == manifest.OwnerCommitting {
-		return info, functions.Permanent(fmt.Errorf("job %s is committing: its commit publishes what its chunks wrote, and a redrive would change that under it; let the commit finish (fanout wait, or any idle worker)", job))
-	} else if err != nil && !errors.Is(err, objstore.ErrNotFound) {
+	// The redrive holds the job from here to its end: no commit of it
+	// publishes meanwhile, nor afterwards one that read a marker before
+	// the end (owner.go, "A redrive and a commit"). A commit that fenced
+	// first refuses the hold.
+	token := randomHex(8)
+	if err := e.holdForRedrive(ctx, js, token); err != nil {
 		return info, err
 	}
-	// A job whose output a --rerun took over can never commit.
-	if other, err := e.setOwnerState(ctx, js, manifest.OwnerFailed, manifest.OwnerRunning, ""); err != nil {
-		return info, err
-	} else if other != nil {
-		state, err := ownerState(ctx, js.out, js.layout, other)
-		if err != nil {
-			return info, err
+	held := true
+	defer func() {
+		if !held {
+			return
 		}
-		return info, functions.Permanent(&OutputOwnedError{Output: js.m.Spec.Output, Job: job, Owner: other.Job, State: state, AtCommit: true})
-	}
+		// A redrive that stops on an error gives its hold up as well:
+		// whatever it changed is in the bucket, which the next commit
+		// reads as a whole (failed markers it made stale settle again,
+		// a shuffle index without a rerun chunk restarts the reduce
+		// stage). A redrive killed leaves its hold: the commit waits
+		// for the next redrive.
+		if rerr := e.releaseRedrive(context.WithoutCancel(ctx), js, token); rerr != nil {
+			if err == nil {
+				err = rerr
+			} else {
+				e.log.Warn("the redrive stopped and could not give its hold of the job up: its commit waits until `fanout redrive` runs again",
+					"job", job, "err", rerr)
+			}
+		}
+	}()
 	if dead, err := e.cfg.Admin.DeadLetters(ctx, job); err == nil {
 		info.Redriven = len(dead)
 	} else if !errors.Is(err, ErrUnknownJob) {
@@ -108,6 +120,13 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (RedriveInfo, 
 	gen, err := e.raiseGeneration(ctx, js)
 	if err != nil {
 		return info, fmt.Errorf("redrive: %w", err)
+	}
+	// Before anything is reset, the hold is checked again: another
+	// redrive may have taken the job over (it finishes the job), a
+	// --rerun its output.
+	if err := e.stillHolding(ctx, js, token); err != nil {
+		held = false
+		return info, err
 	}
 	failed, err := e.failedChunks(ctx, js, gen, js.layout.MarkerPrefix(js.job), func(key string) bool {
 		_, ok := js.layout.ChunkFromMarkerKey(js.job, key)
@@ -176,6 +195,119 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (RedriveInfo, 
 	}
 	info.Enqueued += len(failed)
 	return info, nil
+}
+
+// errCommitting refuses a redrive of a job whose commit has fenced its
+// output: the commit publishes what the markers said, and a redrive
+// would change that under it.
+func errCommitting(job string) error {
+	return functions.Permanent(fmt.Errorf("job %s is committing: its commit publishes what its chunks wrote, and a redrive would change that under it; let the commit finish (fanout wait, or any idle worker)", job))
+}
+
+// holdForRedrive takes hold of js's job for the redrive whose token is
+// token (owner.go, "A redrive and a commit"): the owner record names the
+// job running, Redriving token. It refuses a job that is committing,
+// cancelled, or whose output another job owns. A hold of an earlier
+// redrive (under way, or interrupted) is taken over.
+func (e *Engine) holdForRedrive(ctx context.Context, js *jobState, token string) error {
+	for range ownerRetries {
+		cur, etag, err := readOwner(ctx, js.out, js.layout)
+		var next manifest.Owner
+		switch {
+		case errors.Is(err, objstore.ErrNotFound):
+			// A job planned before owner records existed: claimed as its
+			// fence would.
+			if other, err := successJob(ctx, js.out, js.layout); err != nil {
+				return err
+			} else if other != "" && other != js.job {
+				return functions.Permanent(&OutputOwnedError{Output: js.m.Spec.Output, Job: js.job, Owner: other, State: StateCommitted, AtCommit: true})
+			}
+			next = manifest.Owner{Job: js.job, Spec: specOf(js.m.Spec)}
+		case err != nil:
+			return fmt.Errorf("redrive: checking the output's owner: %w", err)
+		case cur.Job != js.job:
+			// A --rerun took the output over: this job can never commit.
+			return e.ownedByOther(ctx, js, cur)
+		case cur.State == manifest.OwnerCommitting:
+			return errCommitting(js.job)
+		case cur.State == manifest.OwnerCancelled:
+			return functions.Permanent(&JobCancelledError{Job: js.job, Reason: cur.Reason, At: cur.Since})
+		default:
+			if cur.Redriving != "" {
+				e.log.Warn("another redrive holds the job (under way, or interrupted): this one takes it over", "job", js.job, "since", cur.Since)
+			}
+			next = *cur
+		}
+		next.State, next.Reason, next.Redriving = manifest.OwnerRunning, "", token
+		if err := writeOwner(ctx, js.out, js.layout, &next, etag); !lostRace(err) {
+			return err
+		}
+	}
+	return fmt.Errorf("redrive: output %s: its owner record kept changing", js.m.Spec.Output)
+}
+
+// ownedByOther is the *OutputOwnedError of js's job, whose output cur's
+// job owns.
+func (e *Engine) ownedByOther(ctx context.Context, js *jobState, cur *manifest.Owner) error {
+	state, err := ownerState(ctx, js.out, js.layout, cur)
+	if err != nil {
+		return err
+	}
+	return functions.Permanent(&OutputOwnedError{Output: js.m.Spec.Output, Job: js.job, Owner: cur.Job, State: state, AtCommit: true})
+}
+
+// stillHolding returns nil when the redrive whose token is token still
+// holds js's job, and why it does not otherwise.
+func (e *Engine) stillHolding(ctx context.Context, js *jobState, token string) error {
+	cur, _, err := readOwner(ctx, js.out, js.layout)
+	if err != nil {
+		return fmt.Errorf("redrive: checking the output's owner: %w", err)
+	}
+	return e.notHolding(ctx, js, cur, token)
+}
+
+// notHolding says why the owner record cur shows that the redrive whose
+// token is token does not hold js's job (nil: it does).
+func (e *Engine) notHolding(ctx context.Context, js *jobState, cur *manifest.Owner, token string) error {
+	switch {
+	case cur.Job != js.job:
+		return e.ownedByOther(ctx, js, cur)
+	case cur.State == manifest.OwnerCommitting:
+		return errCommitting(js.job)
+	case cur.State == manifest.OwnerCancelled:
+		return functions.Permanent(&JobCancelledError{Job: js.job, Reason: cur.Reason, At: cur.Since})
+	case cur.Redriving != token:
+		return functions.Permanent(fmt.Errorf("job %s: another redrive took it over from this one (since %s); that one finishes it", js.job, cur.Since.Format(time.RFC3339)))
+	}
+	return nil
+}
+
+// releaseRedrive ends the hold of the redrive whose token is token on
+// js's job: Redriving cleared, Generation the job's redrive generation
+// now (the one the redrive raised, read again: a raise whose response
+// was lost counts). From then on the job commits again.
+func (e *Engine) releaseRedrive(ctx context.Context, js *jobState, token string) error {
+	ctx, cancel := context.WithTimeout(ctx, finishTimeout)
+	defer cancel()
+	gen, err := e.redriveGeneration(ctx, js)
+	if err != nil {
+		return fmt.Errorf("redrive: %w", err)
+	}
+	for range ownerRetries {
+		cur, etag, err := readOwner(ctx, js.out, js.layout)
+		if err != nil {
+			return fmt.Errorf("redrive: checking the output's owner: %w", err)
+		}
+		if err := e.notHolding(ctx, js, cur, token); err != nil {
+			return err
+		}
+		next := *cur
+		next.Redriving, next.Generation = "", gen
+		if err := writeOwner(ctx, js.out, js.layout, &next, etag); !lostRace(err) {
+			return err
+		}
+	}
+	return fmt.Errorf("redrive: output %s: its owner record kept changing", js.m.Spec.Output)
 }
 
 // failedChunks reads every marker under prefix (the job's map or reduce

@@ -31,6 +31,15 @@ type Owner struct {
 	// it commits (--overwrite); a job that takes the output over from
 	// this one inherits it.
 	Replaces string `json:"replaces,omitempty"`
+	// Generation is the job's redrive generation (RedriveRecord) as of
+	// the last redrive that finished: a commit publishes only if it
+	// fences with the generation it read before it read any marker
+	// (fanout/owner.go, "A redrive and a commit").
+	Generation int64 `json:"generation,omitempty"`
+	// Redriving is the token of the redrive under way (or interrupted):
+	// while it is set, the job's commit publishes nothing. The redrive
+	// sets it before it changes anything and clears it when it is done.
+	Redriving string `json:"redriving,omitempty"`
 	// Token is random per write, so that no two writers ever send
 	// identical bytes: a backend that resolves a retried conditional
 	// write by comparing ETags (objstore.PutOptions.IfMatch) then never
@@ -44,7 +53,8 @@ const (
 	// interrupted; a --rerun may take the output over from it.
 	OwnerRunning = "running"
 	// OwnerFailed: the job's commit found too many failed chunks (or
-	// rejected records); `fanout redrive` sets it back to running.
+	// rejected records); `fanout redrive` sets it back to running (with
+	// Redriving set until the redrive is done).
 	OwnerFailed = "failed"
 	// OwnerCommitting: the job's commit has fenced the output and may be
 	// publishing. Final for the job: only a job with --overwrite takes
@@ -76,6 +86,8 @@ func (o *Owner) Validate() error {
 		return invalid("owner", fmt.Errorf("replaced job %q is not a job ID", truncate(o.Replaces, 40)))
 	case o.Token == "":
 		return invalid("owner", errors.New("no token"))
+	case o.Generation < 0:
+		return invalid("owner", fmt.Errorf("generation %d is negative", o.Generation))
 	}
 	switch o.State {
 	case OwnerRunning, OwnerFailed, OwnerCommitting, OwnerCancelled:
