@@ -297,7 +297,10 @@ fi
 # --target-file-size 128MiB: the compaction stage) and without
 # (--target-file-size off: a file per chunk and store): files committed and
 # job time; the ratio is the right-sized job's time over the other's
-# (target: at most 1.5). BENCH_FILESIZING_REPARTITION=1 adds the
+# (target: at most 1.5); then DuckDB's least of five runs of a selective
+# query (one customer) and of a full aggregation over each output (ratio:
+# the unsized output's time over the right-sized one's; sortby_row adds
+# --sort-by, the issue's >= 3x target). BENCH_FILESIZING_REPARTITION=1 adds the
 # measurement behind docs/filesizing.md's choice: every row through the
 # shuffle (aggregate grouped by all columns, store first, the volume a
 # repartition stage moves).
@@ -313,6 +316,14 @@ filesizing_row() {
 	f_on=$(files_of)
 	rate_row "CSV → Parquet by store, right-sized: $f_on files" "$t_on" "not sized: $f_off files" "$t_off" "s"
 	rate_row "  CPU (user + system)" "$(cpu_secs "$data/cpu-orders-sized")" "not sized" "$(cpu_secs "$data/cpu-orders-unsized")" "s"
+	local sel="SELECT count(*), sum(amount) FROM read_parquet('%s/**/*.parquet', hive_partitioning=true) WHERE customer = 'c0424242'"
+	local agg="SELECT store, product, count(*), sum(quantity), avg(amount) FROM read_parquet('%s/**/*.parquet', hive_partitioning=true) GROUP BY ALL"
+	# shellcheck disable=SC2059
+	cost_row "  DuckDB selective query over the right-sized" "$(duck_best "$(printf "$sel" "$data/out-orders-sized")")" \
+		"over the not sized" "$(duck_best "$(printf "$sel" "$data/out-orders-unsized")")" "ms"
+	# shellcheck disable=SC2059
+	cost_row "  DuckDB full aggregation over the right-sized" "$(duck_best "$(printf "$agg" "$data/out-orders-sized")")" \
+		"over the not sized" "$(duck_best "$(printf "$agg" "$data/out-orders-unsized")")" "ms"
 	if [ -n "${BENCH_FILESIZING_REPARTITION:-}" ]; then
 		t_rep=$(run_fanout orders-shuffled --in "$dir/" --fn aggregate --arg agg=count \
 			--arg by=store,order_id,customer,product,quantity,amount,ordered_at --partition-by store)
