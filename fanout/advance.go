@@ -166,7 +166,7 @@ func (e *Engine) advance(ctx context.Context, js *jobState, opts advanceOptions)
 		return Advanced{QueueErr: err}, nil
 	}
 	if opts.progress != nil {
-		opts.progress(js.progress(stats, time.Since(opts.start)))
+		opts.progress(e.progressOf(ctx, js, stats, time.Since(opts.start)))
 	}
 	if stats.Pending == 0 && stats.Running > 0 && js.m.Spec.BackupAfter > 0 {
 		e.startBackups(ctx, js)
@@ -206,6 +206,37 @@ func (e *Engine) advance(ctx context.Context, js *jobState, opts advanceOptions)
 	a.Queue = stats
 	return a, err
 }
+
+// progressOf is the progress of js from the queue's counts and, for a
+// job that compacts, the compaction stage's plan and markers: the queue's
+// counts cannot tell a compaction task from a map chunk, and the plan is
+// written, by whichever engine settles the map stage, before its tasks
+// are enqueued. The plan is looked for at each step once the map stage
+// looks done and every planLookInterval before; once it is there, the
+// stage's markers are listed at each step until every task has one.
+func (e *Engine) progressOf(ctx context.Context, js *jobState, stats QueueStats, elapsed time.Duration) Progress {
+	p := js.progress(stats, elapsed)
+	if !js.compacts() || js.compactDone.Load() {
+		return p
+	}
+	now := time.Now().UnixNano()
+	if p.CompactionAhead && p.Done+p.Dead < p.Chunks && now-js.lookedForPlan.Load() < int64(planLookInterval) {
+		return p
+	}
+	js.lookedForPlan.Store(now)
+	missing, err := e.missingCompactMarkers(ctx, js) // reads the plan (sawCompactPlan)
+	if err != nil {
+		return p
+	}
+	p = js.progress(stats, elapsed)
+	p.Done = min(p.Done, p.Chunks-len(missing))
+	js.compactDone.Store(len(missing) == 0)
+	return p
+}
+
+// planLookInterval is how often a step that reports progress looks for
+// the compaction plan of a job that compacts, until it is there.
+const planLookInterval = 2 * time.Second
 
 // commitStep commits (rec nil) or verifies js, the last part of a step.
 func (e *Engine) commitStep(ctx context.Context, js *jobState, rec *manifest.CommitRecord, opts advanceOptions) (Advanced, error) {

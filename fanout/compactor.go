@@ -83,6 +83,12 @@ import (
 // bytes are concatenated, which would not keep them sorted.
 func (js *jobState) compacts() bool { return HasCompactionStage(js.m) }
 
+// sawCompactPlan records the compaction plan's task count for progress.
+func (js *jobState) sawCompactPlan(plan *manifest.CompactPlan) {
+	js.compactTasks.Store(int64(plan.NumTasks()))
+	js.compactPlanned.Store(true)
+}
+
 // HasCompactionStage reports whether a job planned as m merges its
 // partitions' small map files before the commit (see jobState.compacts).
 func HasCompactionStage(m *manifest.Manifest) bool {
@@ -454,6 +460,7 @@ func (e *Engine) missingCompactMarkers(ctx context.Context, js *jobState) ([]str
 	if err != nil {
 		return nil, err
 	}
+	js.sawCompactPlan(plan)
 	have := map[string]bool{}
 	prefix := js.layout.CompactMarkerPrefix(js.job) + id + "/"
 	for info, err := range js.out.List(ctx, prefix, nil) {

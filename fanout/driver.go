@@ -99,10 +99,18 @@ const slowestShown = 5
 // (every worker's tasks, not only this process's).
 type Progress struct {
 	Job string
-	// Chunks counts the job's tasks: map chunks and reduce tasks.
+	// Chunks counts the job's tasks: map chunks, reduce tasks and, once
+	// the map stage has ended, the compaction stage's tasks.
 	Chunks int
-	// MapChunks of them are map chunks.
-	MapChunks int
+	// MapChunks of them are map chunks, CompactTasks compaction tasks
+	// (0 until the compaction stage is planned).
+	MapChunks    int
+	CompactTasks int
+	// CompactionAhead says that the job has a compaction stage that is
+	// not planned yet (or this engine has not seen its plan): once every
+	// task counted in Chunks has settled, that stage comes, not the
+	// commit.
+	CompactionAhead bool
 	// Done tasks have settled with output; a resumed job's chunks that
 	// had their markers before count as done.
 	Done int
@@ -484,12 +492,14 @@ func retryableCommitError(err error) bool {
 // queue does not hold as pending, running or dead is done (it has its
 // marker), except reduce tasks that have not started.
 func (js *jobState) progress(stats QueueStats, elapsed time.Duration) Progress {
-	total := js.m.Chunks + js.m.Reducers
+	compact := int(js.compactTasks.Load())
+	total := js.m.Chunks + js.m.Reducers + compact
 	done := total - stats.Pending - stats.Running - stats.Dead
 	if !js.reduceReady.Load() {
 		done -= js.m.Reducers
 	}
-	return Progress{Job: js.job, Chunks: total, MapChunks: js.m.Chunks, Done: min(max(done, stats.Done, 0), total),
+	return Progress{Job: js.job, Chunks: total, MapChunks: js.m.Chunks, CompactTasks: compact, CompactionAhead: js.compacts() && !js.compactPlanned.Load(),
+		Done:    min(max(done, stats.Done, 0), total),
 		Pending: stats.Pending, Retrying: stats.Retrying, Running: stats.Running, Dead: stats.Dead,
 		BytesTotal: js.m.Bytes, RecordsIn: stats.RecordsIn, RecordsOut: stats.RecordsOut, BytesIn: stats.BytesIn, Elapsed: elapsed}
 }
@@ -497,8 +507,8 @@ func (js *jobState) progress(stats QueueStats, elapsed time.Duration) Progress {
 // committedProgress is the snapshot of a committed job: every task
 // settled, the commit record's counts.
 func (js *jobState) committedProgress(res Result, elapsed time.Duration) Progress {
-	total := js.m.Chunks + js.m.Reducers
-	return Progress{Job: js.job, Chunks: total, MapChunks: js.m.Chunks, Done: total - len(res.Failed), Dead: len(res.Failed),
+	total := js.m.Chunks + js.m.Reducers + res.CompactTasks
+	return Progress{Job: js.job, Chunks: total, MapChunks: js.m.Chunks, CompactTasks: res.CompactTasks, Done: total - len(res.Failed), Dead: len(res.Failed),
 		BytesTotal: js.m.Bytes, RecordsIn: res.RecordsIn, RecordsOut: res.RecordsOut, BytesIn: res.BytesIn, Elapsed: elapsed}
 }
 

@@ -32,6 +32,15 @@ type jobState struct {
 	// reduceReady is set once the shuffle index exists (for progress
 	// reports: a redrive elsewhere may have removed it since).
 	reduceReady atomic.Bool
+	// compactTasks is the number of tasks of the job's compaction plan,
+	// once this engine has read it (for progress: the stage's tasks are
+	// known only when the map stage ends).
+	compactTasks   atomic.Int64
+	compactPlanned atomic.Bool
+	compactDone    atomic.Bool // every compaction task has its marker
+	// lookedForPlan is when a step last looked for the compaction plan
+	// (UnixNano), for progress.
+	lookedForPlan atomic.Int64
 	// cancelSeen is set when enqueueMissing found the job cancelled.
 	cancelSeen atomic.Bool
 

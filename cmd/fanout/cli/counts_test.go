@@ -119,3 +119,72 @@ func TestProgressCountsEveryWorkersRecords(t *testing.T) {
 	}
 	t.Logf("%d progress events, %d with live counts; mid-run status counted %d of %d records (seen running: %v)", events, live, st.RecordsIn, lines, sawPartial)
 }
+
+// A job whose small files a compaction stage merges counts that stage's
+// tasks in its progress once it is planned, also when `fanout work`
+// processes plan and run it (the driver only waits): the total grows by
+// the compaction tasks, and no event says every task is done while some
+// still run (the compaction tasks ran unseen before, "76/76 done, 2
+// running"). The last event counts the map chunks and the compaction
+// tasks the commit record names.
+func TestProgressCountsTheCompactionStage(t *testing.T) {
+	bucket, _, env, want := salesJobEnv(t, 21, 6, 1500)
+	bin := fanoutBinary(t)
+	for _, name := range []string{"worker-a", "worker-b"} {
+		w := localstack.Start(t, name, env, bin, "work", "--concurrency", "1", "--grace", "1s")
+		t.Cleanup(w.Kill)
+	}
+	run := localstack.Start(t, "run", env, bin, "run", "--in", "s3://"+bucket+"/in/", "--fn", "convert", "--out", "s3://"+bucket+"/out/",
+		"--partition-by", "region", "--max-objects-per-chunk", "1", "--target-file-size", "4MiB", "--workers", "0", "--progress", "json", "--json")
+	if err := run.Wait(t, 2*time.Minute); err != nil {
+		t.Fatalf("run: %v\n%s", err, run.Stderr())
+	}
+	var res struct {
+		runJSON
+		CompactTasks int `json:"compact_tasks"`
+	}
+	if err := json.Unmarshal([]byte(run.Stdout()), &res); err != nil || res.State != "committed" || res.RecordsOut != int64(len(want)) || res.CompactTasks == 0 {
+		t.Fatalf("run --json: %v: %s; want committed with %d records and compaction tasks", err, run.Stdout(), len(want))
+	}
+	type event struct {
+		Event        string `json:"event"`
+		Chunks       int    `json:"chunks"`
+		MapChunks    int    `json:"map_chunks"`
+		Done         int    `json:"done"`
+		Running      int    `json:"running"`
+		Pending      int    `json:"pending"`
+		CompactTasks int    `json:"compact_tasks"`
+	}
+	var planned, last event
+	compacting, commits := 0, 0
+	for line := range strings.Lines(run.Stderr()) {
+		var ev event
+		if json.Unmarshal([]byte(line), &ev) != nil {
+			continue
+		}
+		switch ev.Event {
+		case "planned":
+			planned = ev
+		case "commit":
+			commits++
+		case "progress":
+			if ev.Done >= ev.Chunks && ev.Running+ev.Pending > 0 {
+				t.Errorf("progress says every task is done while some run or wait: %+v", ev)
+			}
+			if ev.CompactTasks > 0 {
+				compacting++
+				if ev.Chunks != planned.Chunks+ev.CompactTasks {
+					t.Errorf("progress counts %d tasks with %d compaction tasks, want the %d planned chunks and them", ev.Chunks, ev.CompactTasks, planned.Chunks)
+				}
+			}
+			last = ev
+		}
+	}
+	if commits != 1 {
+		t.Errorf("%d commit events, want 1 (the map stage's end is not the commit)", commits)
+	}
+	if planned.Chunks != res.Chunks || compacting == 0 || last.CompactTasks != res.CompactTasks || last.Done != res.Chunks+res.CompactTasks || last.Chunks != last.Done {
+		t.Errorf("planned %+v, last progress %+v, %d events counting compaction tasks; want %d chunks and %d compaction tasks, all done at the end",
+			planned, last, compacting, res.Chunks, res.CompactTasks)
+	}
+}

@@ -111,6 +111,12 @@ func (p *progress) update(s fanout.Progress) {
 // settled reports whether every task has settled: what is left is the
 // commit.
 func settled(s fanout.Progress) bool {
+	return mapSettled(s) && !s.CompactionAhead
+}
+
+// mapSettled reports whether every task counted so far has settled (a
+// compaction stage may still come).
+func mapSettled(s fanout.Progress) bool {
 	return s.Chunks > 0 && s.Pending == 0 && s.Running == 0 && s.Done+s.Dead >= s.Chunks
 }
 
@@ -128,14 +134,14 @@ func (p *progress) chunk(ev fanout.ChunkEvent) {
 
 func (p *progress) emitCountsLocked(s fanout.Progress) {
 	l := p.lastEvent
-	if l.Done == s.Done && l.Dead == s.Dead && l.Running == s.Running && l.Retrying == s.Retrying && l.Pending == s.Pending &&
+	if l.Chunks == s.Chunks && l.CompactionAhead == s.CompactionAhead && l.Done == s.Done && l.Dead == s.Dead && l.Running == s.Running && l.Retrying == s.Retrying && l.Pending == s.Pending &&
 		l.RecordsIn == s.RecordsIn && l.RecordsOut == s.RecordsOut && l.BytesIn == s.BytesIn {
 		return
 	}
 	p.lastEvent = s
 	p.emitLocked(map[string]any{"event": "progress", "job": s.Job, "chunks": s.Chunks, "done": s.Done, "failed": s.Dead,
 		"running": s.Running, "retrying": s.Retrying, "pending": s.Pending, "records_in": s.RecordsIn, "records_out": s.RecordsOut,
-		"bytes_in": s.BytesIn, "elapsed_ms": s.Elapsed.Milliseconds()})
+		"bytes_in": s.BytesIn, "compact_tasks": s.CompactTasks, "compaction_ahead": s.CompactionAhead, "elapsed_ms": s.Elapsed.Milliseconds()})
 }
 
 func (p *progress) emitLocked(ev map[string]any) {
@@ -172,11 +178,26 @@ func (p *progress) showLocked(fresh bool) {
 func (p *progress) lineLocked() string {
 	s := p.last
 	if !p.commitAt.IsZero() {
-		return fmt.Sprintf("job %s: %d/%d chunks done%s, %d records in, %d out; committing (%s)", s.Job, s.Done, s.Chunks,
+		unit := "chunks"
+		if s.CompactTasks > 0 {
+			unit = "tasks"
+		}
+		return fmt.Sprintf("job %s: %d/%d %s done%s, %d records in, %d out; committing (%s)", s.Job, s.Done, s.Chunks, unit,
 			failedNote(s.Dead), s.RecordsIn, s.RecordsOut, time.Since(p.commitAt).Round(time.Second))
 	}
+	if mapSettled(s) && s.CompactionAhead {
+		return fmt.Sprintf("job %s: %d/%d chunks done%s, %d records in, %d out; planning the compaction stage (merging small files)", s.Job, s.Done, s.Chunks,
+			failedNote(s.Dead), s.RecordsIn, s.RecordsOut)
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "job %s: %d/%d chunks done, %d running", s.Job, s.Done, s.Chunks, s.Running)
+	if s.CompactTasks > 0 {
+		// The compaction stage, planned at the map stage's end, adds its
+		// tasks to the total.
+		fmt.Fprintf(&b, "job %s: %d/%d tasks done (%d chunks, %d compaction tasks), %d running", s.Job, s.Done, s.Chunks,
+			s.Chunks-s.CompactTasks, s.CompactTasks, s.Running)
+	} else {
+		fmt.Fprintf(&b, "job %s: %d/%d chunks done, %d running", s.Job, s.Done, s.Chunks, s.Running)
+	}
 	if s.Retrying > 0 {
 		fmt.Fprintf(&b, ", %d retrying", s.Retrying)
 	}
