@@ -494,7 +494,9 @@ The same listener serves the dashboard of fanout ui at /ui/ (its actions take
 				return errors.New("--secret (or FANOUT_WEBHOOK_SECRET) is required: the webhook accepts only requests carrying it as a bearer token")
 			}
 			g.secrets = append(g.secrets, secret)
-			ui.resolveToken(cmd, g)
+			if err := ui.resolveToken(cmd, g); err != nil {
+				return err
+			}
 			if err := f.admission(g); err != nil {
 				return err
 			}

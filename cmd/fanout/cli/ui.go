@@ -22,15 +22,20 @@ type uiFlags struct {
 	outputs []string
 }
 
-// resolveToken reads $FANOUT_UI_TOKEN when --ui-token was not given, and
-// adds the token to the secrets the engine redacts.
-func (f *uiFlags) resolveToken(cmd *cobra.Command, g *globalFlags) {
+// resolveToken reads $FANOUT_UI_TOKEN when --ui-token was not given,
+// refuses a token too short to be redacted, and adds the token to the
+// secrets the engine redacts.
+func (f *uiFlags) resolveToken(cmd *cobra.Command, g *globalFlags) error {
 	if !cmd.Flags().Changed("ui-token") {
 		f.token = os.Getenv("FANOUT_UI_TOKEN")
+	}
+	if f.token != "" && len(f.token) < fanout.MinSecretLen {
+		return usageError{fmt.Errorf("--ui-token (or FANOUT_UI_TOKEN): %d characters; want at least %d (openssl rand -hex 16 makes one)", len(f.token), fanout.MinSecretLen)}
 	}
 	if f.token != "" {
 		g.secrets = append(g.secrets, f.token)
 	}
+	return nil
 }
 
 // dashboard builds the dashboard of an app's queue for a listener.
@@ -64,7 +69,9 @@ addressed to localhost. Redriving a failed job and cancelling one need the token
 read-only.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f.resolveToken(cmd, g)
+			if err := f.resolveToken(cmd, g); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			a, err := newApp(ctx, g, true)
 			if err != nil {
