@@ -103,8 +103,14 @@ func (t *profileTask) Map(ctx context.Context, in functions.Input, out functions
 		acc.Add(rec.Object, rec.Row)
 		return nil
 	})
-	if err != nil || tag == nil {
+	if err != nil {
 		return err
+	}
+	if tag == nil {
+		// No records: an empty summary still, so that a job of none
+		// commits a profile of 0 records (its columns, nothing counted).
+		// The tag sorts first; empty summaries fold to nothing.
+		tag = make([]byte, 9)
 	}
 	data, err := json.Marshal(acc.Summary())
 	if err != nil {

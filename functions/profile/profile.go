@@ -96,7 +96,7 @@ func Build(s *Summary, schema *functions.Schema) (*Profile, error) {
 	if len(s.Columns) != len(schema.Columns) {
 		return nil, fmt.Errorf("profile: a summary of %d columns for %d in the schema", len(s.Columns), len(schema.Columns))
 	}
-	p := &Profile{Rows: s.Rows, Errors: map[string]string{
+	p := &Profile{Rows: s.Rows, Objects: []ObjectRows{}, Errors: map[string]string{
 		"distinct":  fmt.Sprintf("HyperLogLog, 2^14 registers: relative standard error 0.81%%; exact (counted) where top_error is 0, at most %d distinct values", TopCounters),
 		"top":       fmt.Sprintf("Misra-Gries, %d counters: each count low by at most top_error (0: exact)", TopCounters),
 		"quantiles": fmt.Sprintf("t-digest, compression %d: rank error under 1%%; histogram counts interpolated from it", Compression),

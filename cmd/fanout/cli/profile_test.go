@@ -22,6 +22,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/fanout-dev/fanout/functions/contract"
 	"github.com/fanout-dev/fanout/functions/contract/contracttest"
 	"github.com/fanout-dev/fanout/functions/profile"
 	"github.com/fanout-dev/fanout/localstack"
@@ -727,5 +728,45 @@ func TestInferFull(t *testing.T) {
 		if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(stderr, tc.want) {
 			t.Errorf("infer %v: %v, %q; want exit 2 saying %q", tc.args, err, stderr, tc.want)
 		}
+	}
+}
+
+// TestProfileOfNoRecords: objects with a header and no record (an empty
+// batch) give a committed profile of 0 records with their columns, a
+// contract that parses, and a drift report against an earlier batch; the
+// job failed with "committed no profile.json" before.
+func TestProfileOfNoRecords(t *testing.T) {
+	dir := t.TempDir()
+	salesCSV(t, filepath.Join(dir, "before", "a.csv"), 100, []string{"north"}, 0, 10)
+	if err := os.MkdirAll(filepath.Join(dir, "empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"a.csv", "b.csv"} {
+		if err := os.WriteFile(filepath.Join(dir, "empty", f), []byte("id,region,amount,note\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, c := profileJob(t, filepath.Join(dir, "empty")+"/", filepath.Join(dir, "p0"))
+	if p.Rows != 0 || len(p.Columns) != 4 || p.Objects == nil {
+		t.Errorf("profile of no records: %d rows, %d columns, objects %v; want 0, 4, []", p.Rows, len(p.Columns), p.Objects)
+	}
+	for _, col := range p.Columns {
+		if col.Count != 0 || col.Nulls != 0 || col.InferredType != "string" {
+			t.Errorf("column %s: %d values, %d missing, %s; want 0, 0, string", col.Name, col.Count, col.Nulls, col.InferredType)
+		}
+	}
+	text, err := os.ReadFile(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := contract.Parse(text); err != nil {
+		t.Errorf("the contract of no records does not parse: %v\n%s", err, text)
+	}
+	profileJob(t, filepath.Join(dir, "before")+"/", filepath.Join(dir, "p1"))
+	old, _ := filepath.Glob(filepath.Join(dir, "p1", "part-*-profile.json"))
+	cmd := exec.Command(fanoutBinary(t), "profile", "--in", filepath.Join(dir, "empty")+"/", "--out", filepath.Join(dir, "p2"), "-q", "--compare", old[0])
+	got, err := cmd.Output()
+	if err != nil || !strings.Contains(string(got), "records: 0, were 100") {
+		t.Errorf("--compare against an earlier batch: %v\n%s", err, got)
 	}
 }
