@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -239,5 +240,62 @@ func TestWaitReportsTheJobsTimeNotItsOwn(t *testing.T) {
 	}
 	if d, err := time.ParseDuration(m[1]); err != nil || d != st.Elapsed.Round(time.Millisecond) || d > time.Since(submitted) {
 		t.Errorf("wait's summary time %s, want the job's %v", m[1], st.Elapsed.Round(time.Millisecond))
+	}
+}
+
+// A submitted job commits without anyone running wait: the `fanout work`
+// process that settles its last chunk commits it. submit says so; status,
+// run in processes of their own, sees the job committed; jobs lists it;
+// the output holds every input line once and _SUCCESS.
+func TestSubmittedJobCommitsWithoutWait(t *testing.T) {
+	bucket, client, env, lines := minioJobEnv(t, 5)
+	bin := fanoutBinary(t)
+	dir := t.TempDir()
+	code, stdout, stderr := runIn(t, dir, env, "submit", "--in", "s3://"+bucket+"/in/", "--fn", "grep", "--arg", "pattern=line",
+		"--out", "s3://"+bucket+"/out/", "--out-format", "jsonl", "--chunk-size", "1KiB")
+	if code != exitOK {
+		t.Fatalf("submit: exit code %d; stderr:\n%s", code, stderr)
+	}
+	job := strings.TrimSpace(stdout)
+	if !strings.Contains(stderr, "fanout work processes run them and commit the job when the last one settles") {
+		t.Errorf("submit does not say who commits the job:\n%s", stderr)
+	}
+	w := localstack.Start(t, "worker", env, bin, "work", "--concurrency", "2", "--grace", "1s")
+	t.Cleanup(w.Kill)
+	var st runJSON
+	waitFor(t, "the job committed, seen by status", 2*time.Minute, func() bool {
+		code, stdout, _ := runIn(t, dir, env, "status", job, "--json")
+		return code == exitOK && json.Unmarshal([]byte(stdout), &st) == nil && st.State == "committed"
+	}, w.Stderr)
+	if st.RecordsOut != int64(lines) || st.Chunks < 2 {
+		t.Errorf("status: %+v, want %d records out of several chunks", st, lines)
+	}
+	code, stdout, _ = runIn(t, dir, env, "jobs")
+	if code != exitOK || !regexp.MustCompile(`(?m)^`+job+` +committed +`).MatchString(stdout) {
+		t.Errorf("jobs: exit code %d:\n%s\nwant the job committed", code, stdout)
+	}
+	local := t.TempDir()
+	keys := download(t, client, bucket, "out/", local)
+	if !slices.Contains(keys, "_SUCCESS") {
+		t.Errorf("no _SUCCESS among %q", keys)
+	}
+	var got []string
+	for _, l := range readLines(t, local) {
+		var rec struct{ Line string }
+		if err := json.Unmarshal(l, &rec); err != nil {
+			t.Fatalf("output line %q: %v", l, err)
+		}
+		got = append(got, rec.Line)
+	}
+	var want []string
+	for i := range 5 {
+		for j := range 50 + i {
+			want = append(want, fmt.Sprintf("object %d line %d", i, j))
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("output: %d lines, want the %d input lines once each", len(got), len(want))
 	}
 }
