@@ -601,3 +601,92 @@ func TestProgressJSONAndChunkLogs(t *testing.T) {
 			chunks, chunkEvents, records, len(claimed), len(logged), logRecords, events[len(events)-1], len(j.lines))
 	}
 }
+
+// fanout wait of a submitted job, on a terminal: the first Ctrl-C stops
+// it with status 130, the chunks done so far, that the job stays queued
+// and the wait command that goes on; a second Ctrl-C, while chunks
+// outlive a long grace, exits at once. The job then commits with the
+// printed command.
+func TestCtrlCOnWaitOnATerminal(t *testing.T) {
+	redisURL, prefix := localstack.RedisNamespace(t)
+	j := newSlowJob(t, "0.3")
+	dir := j.dir
+	global := []string{"--redis", redisURL, "--redis-prefix", prefix}
+	submitArgs := append(slices.Clone(global), "submit")
+	for i := 1; i < len(j.args); i++ {
+		if j.args[i] == "--workers" {
+			i++ // not a flag of submit
+			continue
+		}
+		submitArgs = append(submitArgs, j.args[i])
+	}
+	submit := j.command(t, submitArgs...)
+	out, err := submit.Output()
+	if err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	job := strings.TrimSpace(string(out))
+	for _, tc := range []struct {
+		name  string
+		args  []string
+		twice bool
+	}{
+		{name: "once", args: []string{"wait", job, "--workers", "2"}},
+		{name: "twice", args: []string{"wait", job, "--workers", "2", "--grace", "10m"}, twice: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := j.command(t, append(slices.Clone(global), tc.args...)...)
+			tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 400})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tty.Close()
+			var buf lockedBuffer
+			copied := make(chan struct{})
+			go func() {
+				io.Copy(&buf, tty)
+				close(copied)
+			}()
+			text := func() string { return ansi.ReplaceAllString(buf.String(), "\n") }
+			waitFor(t, "a progress line with chunks running", 2*time.Minute, func() bool {
+				return regexp.MustCompile(`job ` + job + `: [0-9]+/[0-9]+ chunks done, [1-9] running`).MatchString(text())
+			}, text)
+			tty.Write([]byte{3})
+			if tc.twice {
+				waitFor(t, "the stopping notice", time.Minute, func() bool { return strings.Contains(text(), "fanout: interrupt: stopping") }, text)
+				tty.Write([]byte{3})
+			}
+			code := exitWithin(t, cmd, time.Minute, text)
+			select {
+			case <-copied:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("the terminal did not close within 30s of the exit; output:\n%s", text())
+			}
+			got := text()
+			if code != exitInterrupted {
+				t.Fatalf("exit code %d, want %d; output:\n%s", code, exitInterrupted, got)
+			}
+			want := []string{"resume with: " + shellQuote(append(append([]string{fanoutBinary(t)}, global...), "wait", job, "--workers", "2"))}
+			if tc.twice {
+				want = append(want, "fanout: interrupt again: exiting now; the chunks still running go back to the queue when their leases expire, finished chunks keep their markers")
+			} else {
+				want = append(want, "fanout: interrupt: stopping: no new chunks are claimed; running ones get 5s (--grace) to finish, then go back to the queue (press Ctrl-C again to exit at once)",
+					"; nothing was committed, finished chunks keep their markers; the job stays queued in Redis (running `fanout work` processes go on with it)")
+			}
+			for _, w := range want {
+				if !strings.Contains(got, w) {
+					t.Errorf("output lacks %q:\n%s", w, got)
+				}
+			}
+			if strings.Contains(got, "context canceled") {
+				t.Errorf("output shows an internal error:\n%s", got)
+			}
+		})
+	}
+	// The printed command commits the job.
+	code, stdout, stderr := runIn(t, dir, []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, append(slices.Clone(global), "wait", job, "--workers", "2", "-q")...)
+	if code != exitOK || !strings.Contains(stdout, "job "+job+" committed") {
+		t.Fatalf("wait after the interrupts: exit code %d\n%s%s", code, stdout, stderr)
+	}
+	j.checkOutput(t)
+}
