@@ -129,29 +129,51 @@ func TestFanOutOverEmulatedLambda(t *testing.T) {
 			}
 			return ""
 		}
-		var victim lambdaemu.InstanceInfo
-		err := emu.Await(killCtx, func() bool {
-			// The short invocation's end first: its instance can still
-			// look busy with it for a moment, and killing it then kills
-			// no invocation (seen under load).
-			done := short()
-			n, found := 0, false
-			for _, in := range emu.Instances("worker") {
-				if in.State == "busy" {
-					n++
-					if done != "" && in.RequestID != done {
-						victim, found = in, true
-					}
+		// outcome is how the invocation with that request ID ended
+		// ("" while it runs).
+		outcome := func(id string) string {
+			for _, inv := range emu.Invocations("worker") {
+				if inv.RequestID == id {
+					return inv.Outcome
 				}
 			}
-			maxBusy = max(maxBusy, n)
-			return n >= 4 && found
-		})
-		if err != nil {
-			return
+			return ""
 		}
-		if err := emu.Kill(victim.ID); err == nil {
-			killed <- victim
+		for {
+			var victim lambdaemu.InstanceInfo
+			err := emu.Await(killCtx, func() bool {
+				// The short invocation's end first: its instance can still
+				// look busy with it for a moment, and killing it then kills
+				// no invocation (seen under load). An instance looks busy
+				// from its invocation's start until it asks for the next
+				// one, holding none after it answered: only one that holds
+				// an invocation (a request ID) is a victim.
+				done := short()
+				n, found := 0, false
+				for _, in := range emu.Instances("worker") {
+					if in.State == "busy" {
+						n++
+						if done != "" && in.RequestID != "" && in.RequestID != done {
+							victim, found = in, true
+						}
+					}
+				}
+				maxBusy = max(maxBusy, n)
+				return n >= 4 && found
+			})
+			if err != nil {
+				return
+			}
+			if err := emu.Kill(victim.ID); err != nil {
+				return
+			}
+			// The invocation may have ended between the look and the
+			// kill (a loaded machine): then the kill hit an instance
+			// between invocations, and another busy one is killed.
+			if outcome(victim.RequestID) == lambdaemu.OutcomeExit {
+				killed <- victim
+				return
+			}
 		}
 	}()
 
