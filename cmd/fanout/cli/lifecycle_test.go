@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -260,7 +261,7 @@ func TestSubmittedJobCommitsWithoutWait(t *testing.T) {
 	if !strings.Contains(stderr, "fanout work processes run them and commit the job when the last one settles") {
 		t.Errorf("submit does not say who commits the job:\n%s", stderr)
 	}
-	w := localstack.Start(t, "worker", env, bin, "work", "--concurrency", "2", "--grace", "1s")
+	w := localstack.Start(t, "worker", env, bin, "work", "-v", "--concurrency", "2", "--grace", "1s")
 	t.Cleanup(w.Kill)
 	var st runJSON
 	waitFor(t, "the job committed, seen by status", 2*time.Minute, func() bool {
@@ -269,6 +270,24 @@ func TestSubmittedJobCommitsWithoutWait(t *testing.T) {
 	}, w.Stderr)
 	if st.RecordsOut != int64(lines) || st.Chunks < 2 {
 		t.Errorf("status: %+v, want %d records out of several chunks", st, lines)
+	}
+	// The worker's -v log, text (not a terminal: no colours), has each
+	// chunk's claim and its end with counts and duration.
+	claimed := regexp.MustCompile(`(?m)^time=\S+ level=DEBUG msg="chunk claimed" job=` + job + ` chunk=(c[0-9]+) attempt=1 worker=\S+$`)
+	done := regexp.MustCompile(`(?m)^time=\S+ level=INFO msg="chunk done" job=` + job + ` chunk=(c[0-9]+) duration=[0-9.]+m?s records_in=([0-9]+) records_out=([0-9]+) bytes_in=[1-9][0-9]*$`)
+	var dones [][]string
+	waitFor(t, "every chunk's end in the worker's log", 30*time.Second, func() bool {
+		dones = done.FindAllStringSubmatch(w.Stderr(), -1)
+		return len(dones) >= st.Chunks
+	}, w.Stderr)
+	claims := claimed.FindAllStringSubmatch(w.Stderr(), -1)
+	var logged int64
+	for _, d := range dones {
+		n, _ := strconv.ParseInt(d[2], 10, 64)
+		logged += n
+	}
+	if len(claims) != st.Chunks || len(dones) != st.Chunks || logged != int64(lines) {
+		t.Errorf("the worker's -v log: %d claims and %d ends with %d records, want %d chunks and %d records:\n%s", len(claims), len(dones), logged, st.Chunks, lines, w.Stderr())
 	}
 	code, stdout, _ = runIn(t, dir, env, "jobs")
 	if code != exitOK || !regexp.MustCompile(`(?m)^`+job+` +committed +`).MatchString(stdout) {
