@@ -372,3 +372,56 @@ func TestLostRejectedUploadOfAnAggregatingJobRerunsItsChunk(t *testing.T) {
 		t.Errorf("%d uploads left open after the commit", len(left))
 	}
 }
+
+// TestRedriveStoppedBeforeTheCompactionStageRestarts fails one compaction
+// task for good, so the job fails naming it, then redrives the job with
+// the cause gone, stopping the redrive after it raised the generation and
+// before it removed the compaction plan and markers (its delete of the
+// plan fails; the redrive gives its hold up). The task's failed marker
+// stays where the commit reads it, of the generation before. Before, the
+// commit counted it as the task's failure, nothing ran the task again,
+// and the job failed again with the old reason; now it is stale at the
+// commit, as map and reduce markers are: the task runs again, its done
+// marker replaces the stale one, and the job commits every record once,
+// right-sized.
+func TestRedriveStoppedBeforeTheCompactionStageRestarts(t *testing.T) {
+	r := newFaultRig(t, 12, 300)
+	var poisoned atomic.Bool
+	poisoned.Store(true)
+	task := manifest.CompactTaskID(0)
+	poison := func(b objstore.Bucket) objstore.Bucket {
+		return &faultStore{Bucket: b, put: func(key string, _ *objstore.PutOptions) error {
+			if poisoned.Load() && strings.Contains(key, "/staging/"+manifest.ChunkSpread(task)+"/"+task+"/") {
+				return functions.Permanent(errors.New("injected: the disk of compaction task 0 is full"))
+			}
+			return nil
+		}}
+	}
+	spec := r.compactSpec("out/", 10*time.Second)
+	res, err := r.engine(engineOptions{name: "a", store: poison}).Run(context.Background(), spec, fanout.RunOptions{Workers: 2})
+	var jf *fanout.JobFailedError
+	if !errors.As(err, &jf) || len(jf.Failed) != 1 || jf.Failed[0].Chunk != task {
+		t.Fatalf("got %v, %+v; want the job failed naming compaction task %s", err, res, task)
+	}
+	job := jf.Job
+	poisoned.Store(false)
+	stopped := r.engine(engineOptions{name: "redriver", store: func(b objstore.Bucket) objstore.Bucket {
+		return withUploads(b, &faultStore{Bucket: b, del: func(key string) error {
+			if strings.HasSuffix(key, "/"+job+"/compact.json") {
+				return errCrash
+			}
+			return nil
+		}})
+	}})
+	if _, err := stopped.Redrive(context.Background(), spec.Output, job); !errors.Is(err, errCrash) {
+		t.Fatalf("the stopped redrive: got %v, want %v", err, errCrash)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err = r.engine(engineOptions{name: "after"}).Wait(ctx, spec.Output, job, fanout.RunOptions{Workers: 2})
+	if err != nil || res.State != fanout.StateCommitted || len(res.Failed) != 0 {
+		t.Fatalf("after the stopped redrive: %v, %+v; want committed, nothing failed", err, res)
+	}
+	r.check("out/", job)
+	checkRightSized(t, r, "out/", job, compactTarget)
+}

@@ -862,9 +862,17 @@ func (e *Engine) commitCompaction(ctx context.Context, js *jobState, c *compacti
 		return fmt.Errorf("job %s: compaction plan %s names %d files, the map markers %d of them: refusing it", js.job, c.id, c.files, c.seen)
 	}
 	var failed []manifest.FailedChunk
+	// A failed marker from before a redrive may lie under this plan's ID
+	// (a redrive stopped between raising the generation and removing the
+	// stage's plan and markers left them). It is stale, as map and reduce
+	// markers are (generation.go): its task runs again.
+	stale := staleFailures{e: e, js: js}
 	err := e.walkMarkers(ctx, js, c.plan.NumTasks(), manifest.CompactTaskID,
 		func(id string) string { return js.layout.CompactMarkerKey(js.job, c.id, id) },
 		func(m *manifest.ChunkMarker) error {
+			if s, err := stale.stale(ctx, m); err != nil || s {
+				return err
+			}
 			accountMarker(rec, m)
 			if m.State != manifest.MarkerDone {
 				failed = append(failed, manifest.FailedChunk{Chunk: m.Chunk, Reason: m.Reason})
@@ -880,6 +888,9 @@ func (e *Engine) commitCompaction(ctx context.Context, js *jobState, c *compacti
 			return nil
 		})
 	if err != nil {
+		return err
+	}
+	if err := stale.settle(ctx); err != nil {
 		return err
 	}
 	if len(failed) > 0 {

@@ -29,8 +29,9 @@ package fanout
 //     failed marker when its own generation is newer (createMarkerTag);
 //   - a worker about to skip a redelivered task for its marker runs it
 //     (hasMarker);
-//   - the commit and the preparation of the reduce and compaction stages,
-//     which read every marker, do not count it: they settle its task again
+//   - the commit (of map, reduce and compaction markers) and the
+//     preparation of the reduce and compaction stages, which read every
+//     marker, do not count it: they settle its task again
 //     (a failed marker of the current generation when the queue holds it
 //     dead, else enqueued) and report errRedriven, not finished
 //     (staleFailures).
