@@ -41,12 +41,12 @@ func newProfileCommand(g *globalFlags) *cobra.Command {
 		Short: "Profile every record of the input as a job: per-column statistics, an HTML report and a proposed contract",
 		Long: `profile runs the profile function over every record under --in and commits, under
 --out, one row per column (count, nulls, distinct, min, max, mean) and beside them
-three files of the same commit: part-<job>-r0000-profile.json (the whole profile:
+three files of the same commit: part-<job>-r000000-profile.json (the whole profile:
 exact counts, nulls, ranges and sums, mean and standard deviation, a HyperLogLog
 distinct count, top values, t-digest quantiles and histogram, string lengths,
 detected patterns, the inferred type with the share of values that parse),
-part-<job>-r0000-report.html (a self-contained report) and
-part-<job>-r0000-contract.yaml (a contract every profiled record passes). CSV and
+part-<job>-r000000-report.html (a self-contained report) and
+part-<job>-r000000-contract.yaml (a contract every profiled record passes). CSV and
 JSONL columns are read as text, so that a value of another type is counted, not
 rejected. The errors of the estimates are stated in the profile.`,
 		Args: cobra.NoArgs,
