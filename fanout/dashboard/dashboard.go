@@ -478,7 +478,7 @@ func (d *Dashboard) action(act func(ctx context.Context, e entry) (any, error)) 
 			return
 		}
 		res, err := act(r.Context(), e)
-		d.sampler.poke()
+		d.sampler.poke(job)
 		if err != nil {
 			status := http.StatusInternalServerError
 			var refused *refusal

@@ -41,6 +41,9 @@ type entry struct {
 	markers     fanout.MarkerSample
 	sampledAt   time.Time
 	sampledDone int
+	// changed is when the last look found the job's state or counts
+	// different from the look before.
+	changed time.Time
 	// partitions summarises the commit record's files per partition
 	// (ov.Commit keeps only what slimCommit leaves of the record).
 	partitions     []Partition
@@ -67,6 +70,20 @@ func (e *entry) wantsSample(now time.Time) bool {
 		every = resamplePartial
 	}
 	return now.Sub(e.sampledAt) >= every
+}
+
+// settledAfter is how long a job the queue holds stays failed or
+// committing, unchanged, before it is looked at every ownerEvery looks
+// rather than every look: each look at it reads the commit and owner
+// records (two GETs), and it changes only when something commits or
+// redrives it.
+const settledAfter = 30 * time.Second
+
+// settled reports whether the job has sat failed or committing,
+// unchanged, for settledAfter.
+func (e *entry) settled(now time.Time) bool {
+	return (e.ov.State == fanout.StateFailed || e.ov.State == fanout.StateCommitting) && e.err == "" &&
+		!e.changed.IsZero() && now.Sub(e.changed) >= settledAfter
 }
 
 // record adds s to the history, halving it when full.
@@ -109,8 +126,14 @@ func newSampler(cfg Config) *sampler {
 	return &sampler{cfg: cfg, wake: make(chan struct{}, 1), jobs: map[string]*entry{}, children: map[string]string{}}
 }
 
-// poke makes the next look happen now (after an action).
-func (s *sampler) poke() {
+// poke makes the next look happen now and look at job (after an
+// action on it).
+func (s *sampler) poke(job string) {
+	s.mu.Lock()
+	if e := s.jobs[job]; e != nil {
+		e.changed = time.Now()
+	}
+	s.mu.Unlock()
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -157,11 +180,14 @@ func (s *sampler) look(ctx context.Context, owners bool) {
 	}
 	var targets []target
 	inQueue := map[string]bool{}
+	now := time.Now()
+	s.mu.Lock()
 	for _, sp := range specs {
 		inQueue[sp.Job] = true
-		targets = append(targets, target{spec: sp})
+		if e := s.jobs[sp.Job]; e == nil || owners || !e.settled(now) {
+			targets = append(targets, target{spec: sp})
+		}
 	}
-	s.mu.Lock()
 	for job, e := range s.jobs {
 		if qerr != nil && e.inQueue {
 			inQueue[job] = true // as far as anyone knows
@@ -302,6 +328,9 @@ func (s *sampler) update(job string, ov fanout.Overview, err error, inQueue bool
 	if ov.Commit != nil {
 		e.partitions, e.partitionCount = partitions(ov.Commit)
 		ov.Commit = slimCommit(ov.Commit)
+	}
+	if ov.State != e.ov.State || ov.Queue != e.ov.Queue || e.changed.IsZero() {
+		e.changed = now
 	}
 	e.ov, e.err = ov, ""
 	q := ov.Queue

@@ -416,3 +416,72 @@ func TestJobsFoundUnderAnOutputPrefix(t *testing.T) {
 		t.Errorf("a job's own output: listed %v, %d directories read; want its job alone, no directory", got, len(own.sampler.children))
 	}
 }
+
+// TestSettledJobIsLookedAtLessOften: a job the queue holds whose only
+// chunk failed for good sits settled (every look reads its commit and
+// owner records); once unchanged for settledAfter, a look that is not
+// an owners' look asks neither the bucket nor the queue about it, an
+// owners' look does, and an action on it (poke) makes the next look ask
+// again at once.
+func TestSettledJobIsLookedAtLessOften(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.txt"), []byte("a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	store, queue := &counts{n: map[string]int{}}, &counts{n: map[string]int{}}
+	q := memqueue.New(memqueue.Config{})
+	admin := countingAdmin{q, queue}
+	eng, err := fanout.New(fanout.Config{Queue: q, Admin: admin, Functions: builtin.Registry(),
+		Open: func(ctx context.Context, u string) (objstore.Bucket, error) {
+			b, _, err := bucketurl.Open(ctx, u, bucketurl.Options{})
+			return countingBucket{b, store, "out"}, err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	ctx := t.Context()
+	info, err := eng.Submit(ctx, manifest.JobSpec{Inputs: []string{"file://" + dir + "/a.txt"}, Function: "convert",
+		Output: "file://" + filepath.Join(dir, "out") + "/", OutputFormat: "lines"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := q.Claim(ctx, info.Job, "w1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.Fail(ctx, l, "bad input", true); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Engine: eng, Admin: admin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := func(owners bool) int {
+		store.reset()
+		queue.reset()
+		d.sampler.look(ctx, owners)
+		return store.reset()["out"] + queue.reset()[info.Job]
+	}
+	asked(true)
+	e, _ := d.sampler.get(info.Job)
+	if st := e.ov.State; st != fanout.StateCommitting && st != fanout.StateFailed {
+		t.Fatalf("the job is %s; want it settled (committing or failed)", st)
+	}
+	if n := asked(false); n == 0 {
+		t.Errorf("a look at a job settled just now asked nothing about it; want it looked at every look for %v", settledAfter)
+	}
+	d.sampler.mu.Lock()
+	d.sampler.jobs[info.Job].changed = time.Now().Add(-settledAfter - time.Second)
+	d.sampler.mu.Unlock()
+	if n := asked(false); n != 0 {
+		t.Errorf("a look at a job settled for %v asked %d questions about it; want none between owners' looks", settledAfter, n)
+	}
+	if n := asked(true); n == 0 {
+		t.Errorf("an owners' look asked nothing about the settled job")
+	}
+	d.sampler.poke(info.Job)
+	if n := asked(false); n == 0 {
+		t.Errorf("the look after an action on the settled job asked nothing about it")
+	}
+}
