@@ -300,16 +300,6 @@ type QueueAdmin interface {
 	Backup(ctx context.Context, job, chunk string) (bool, error)
 }
 
-// DeadChecker is the optional part of a QueueAdmin that tells whether
-// given tasks are dead-lettered without listing every dead letter of the
-// job (found by type assertion; redisqueue and memqueue have it, and
-// queuetest pins it): a writer of a failed marker asks it after each
-// write, and a job with thousands of dead letters would otherwise list
-// them all each time. ErrUnknownJob when the queue does not know the job.
-type DeadChecker interface {
-	AreDead(ctx context.Context, job string, chunks []string) ([]bool, error)
-}
-
 // DeadLetterPeeker is the optional part of a QueueAdmin that lists a few
 // of a job's dead letters without reading them all (found by type
 // assertion; redisqueue and memqueue have it, and queuetest pins it): a

@@ -648,24 +648,6 @@ func (q *Queue) PeekDeadLetters(ctx context.Context, job string, n int) ([]fanou
 	return dead[:min(len(dead), n)], nil
 }
 
-// AreDead reports which of chunks are dead-lettered (fanout.DeadChecker).
-func (q *Queue) AreDead(ctx context.Context, job string, chunks []string) ([]bool, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	j := q.jobs[job]
-	if j == nil {
-		return nil, fmt.Errorf("memqueue: dead letters of job %s: %w", job, fanout.ErrUnknownJob)
-	}
-	out := make([]bool, len(chunks))
-	for i, c := range chunks {
-		_, out[i] = j.dead[c]
-	}
-	return out, nil
-}
-
 // Jobs lists the jobs' specs, sorted by job ID.
 func (q *Queue) Jobs(ctx context.Context) ([]fanout.JobQueueSpec, error) {
 	if err := ctx.Err(); err != nil {

@@ -733,29 +733,13 @@ func testPermanentFailureDeadLetters(s *suite) {
 		!strings.Contains(d[0].Reason, "bad input: line 3") {
 		s.t.Fatalf("DeadLetters = %+v, want c1 with 1 delivery, 1 failure and the reason", d)
 	}
-	s.areDead("job-a", []string{"c1", "c2", "c-none"}, []bool{true, false, false})
 	s.claimChunk("job-a", "w1", "c2")
 	s.noWork("job-a")
 	if n, err := s.a.Redrive(s.ctx, "job-a"); err != nil || n != 1 {
 		s.t.Fatalf("Redrive = %d, %v; want 1", n, err)
 	}
-	s.areDead("job-a", []string{"c1"}, []bool{false})
-}
-
-// areDead checks the queue's DeadChecker, when it has one, against want,
-// and that it knows no unknown job.
-func (s *suite) areDead(job string, chunks []string, want []bool) {
-	s.t.Helper()
-	dc, ok := s.a.(fanout.DeadChecker)
-	if !ok {
-		return
-	}
-	got, err := dc.AreDead(s.ctx, job, chunks)
-	if err != nil || !slices.Equal(got, want) {
-		s.t.Fatalf("AreDead(%s, %v) = %v, %v; want %v", job, chunks, got, err, want)
-	}
-	if _, err := dc.AreDead(s.ctx, "job-nope", chunks); !errors.Is(err, fanout.ErrUnknownJob) {
-		s.t.Fatalf("AreDead(unknown job): got %v, want ErrUnknownJob", err)
+	if d := s.deadLetters("job-a"); len(d) != 0 {
+		s.t.Fatalf("DeadLetters after Redrive = %+v, want none", d)
 	}
 }
 

@@ -703,37 +703,6 @@ func (q *Queue) deadLetters(ctx context.Context, job string, n int) ([]fanout.De
 	return out, nil
 }
 
-// AreDead reports which of chunks are dead-lettered (fanout.DeadChecker).
-func (q *Queue) AreDead(ctx context.Context, job string, chunks []string) ([]bool, error) {
-	if err := validateJob(job); err != nil {
-		return nil, fmt.Errorf("redisqueue: dead letters: %w", err)
-	}
-	args := make([]any, len(chunks))
-	for i, c := range chunks {
-		args[i] = c
-	}
-	res, err := q.runRO(ctx, areDeadScript, []string{q.keys.spec(job), q.keys.dead(job)}, args)
-	if err != nil {
-		return nil, fmt.Errorf("redisqueue: dead letters of job %s: %w", job, err)
-	}
-	if code(res) == codeUnknownJob {
-		return nil, fmt.Errorf("redisqueue: dead letters of job %s: %w", job, fanout.ErrUnknownJob)
-	}
-	res = res[1:]
-	if len(res) != len(chunks) {
-		return nil, fmt.Errorf("redisqueue: dead letters of job %s: unexpected script result of %d values for %d chunks", job, len(res), len(chunks))
-	}
-	out := make([]bool, len(chunks))
-	for i, v := range res {
-		n, ok := v.(int64)
-		if !ok {
-			return nil, fmt.Errorf("redisqueue: dead letters of job %s: unexpected script value %v", job, v)
-		}
-		out[i] = n == 1
-	}
-	return out, nil
-}
-
 // Jobs lists the active jobs' specs, sorted by job ID.
 func (q *Queue) Jobs(ctx context.Context) ([]fanout.JobQueueSpec, error) {
 	jobs, err := q.client.SMembers(ctx, q.keys.jobs()).Result()

@@ -46,8 +46,6 @@ var (
 	countLua string
 	//go:embed lua/ackclaim.lua
 	ackClaimLua string
-	//go:embed lua/aredead.lua
-	areDeadLua string
 )
 
 var (
@@ -61,7 +59,6 @@ var (
 	redriveScript       = newScript(redriveLua)
 	statsScript         = newScript(statsLua)       // read-only
 	deadLettersScript   = newScript(deadLettersLua) // read-only
-	areDeadScript       = newScript(areDeadLua)     // read-only
 	activityScript      = newScript(activityLua)    // read-only
 	backupScript        = newScript(backupLua)
 	leaseCommitScript   = newScript(leaseCommitLua)
