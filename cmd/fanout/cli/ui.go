@@ -98,6 +98,9 @@ read-only.`,
 			// The address on stderr, so that a script (or test) that
 			// listens on port 0 finds it.
 			fmt.Fprintf(os.Stderr, "%s ui: serving http://%s%s\n", g.prog, ln.Addr(), dashboard.Prefix)
+			if !loopbackListener(ln) {
+				fmt.Fprintf(os.Stderr, "%s ui: warning: %s is not a loopback address: whoever reaches it sees the dashboard's pages (its actions still need the token); put a proxy with authentication and TLS in front\n", g.prog, ln.Addr())
+			}
 			done := make(chan error, 1)
 			go func() { done <- srv.Serve(ln) }()
 			select {

@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -176,4 +178,45 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Errorf("the S3 secret key (in the poisoned chunk's command and stderr) reached the page")
 	}
 	t.Logf("progress %d -> %d chunks; redrive reran the poisoned chunk; %d records committed once", before, after, c.Records)
+}
+
+// TestDashboardBeyondLoopbackWarns: fanout ui on a non-loopback address
+// says on stderr that whoever reaches it sees the pages, and then
+// answers a request whatever its Host; on loopback it says nothing of
+// the kind and refuses a foreign Host (421).
+func TestDashboardBeyondLoopbackWarns(t *testing.T) {
+	redisURL, prefix := localstack.RedisNamespace(t)
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "FANOUT_REDIS_URL=" + redisURL, "FANOUT_REDIS_PREFIX=" + prefix}
+	for _, c := range []struct {
+		listen     string
+		warns      bool
+		foreignGot int
+	}{
+		{"127.0.0.1:0", false, http.StatusMisdirectedRequest},
+		{"0.0.0.0:0", true, http.StatusOK},
+	} {
+		t.Run(c.listen, func(t *testing.T) {
+			ui := localstack.Start(t, "ui", env, fanoutBinary(t), "ui", "--listen", c.listen)
+			ui.WaitLog(t, "serving http://", 30*time.Second)
+			stderr := ui.Stderr()
+			if warned := strings.Contains(stderr, "is not a loopback address: whoever reaches it sees the dashboard's pages"); warned != c.warns {
+				t.Errorf("stderr %q: warned %v, want %v", stderr, warned, c.warns)
+			}
+			addr := regexp.MustCompile(`serving http://(\S+)/ui/`).FindStringSubmatch(stderr)[1]
+			_, port, _ := net.SplitHostPort(addr)
+			req, err := http.NewRequest("GET", "http://127.0.0.1:"+port+"/ui/api/jobs", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = "dashboard.example"
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != c.foreignGot {
+				t.Errorf("a request for Host dashboard.example: %s, want %d", res.Status, c.foreignGot)
+			}
+		})
+	}
 }
