@@ -225,6 +225,8 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 		}
 	}()
 	rec := &manifest.CommitRecord{Version: manifest.CommitVersion, Job: js.job, Chunks: js.m.Chunks}
+	defer js.commitSteps.end()
+	js.commitSteps.begin("reading chunk markers", js.m.Chunks)
 	// This commit's parts are garbage until its record names them, and
 	// the pending ones once it ends: removed here, best effort (fanout gc
 	// and the next verification remove what is left).
@@ -258,6 +260,7 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	err = e.walkMarkers(ctx, js, js.m.Chunks, manifest.ChunkID,
 		func(id string) string { return js.layout.MarkerKey(js.job, id) },
 		func(m *manifest.ChunkMarker) error {
+			js.commitSteps.add(1)
 			if s, err := stale.stale(ctx, m); err != nil || s {
 				return err // from before a redrive: its chunk runs again
 			}
@@ -308,11 +311,13 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 		return nil, err // --max-rejected passed: nothing is published
 	}
 	if compact != nil {
+		js.commitSteps.begin("merging small files", 0)
 		if err := e.commitCompaction(ctx, js, compact, rec, pending, &durations); err != nil {
 			return nil, err
 		}
 	}
 	if js.m.Reducers > 0 {
+		js.commitSteps.begin("reading reduce markers", 0)
 		shuffle, err := e.commitShuffle(ctx, js, &stale, shuffled)
 		if err != nil {
 			return nil, err
@@ -370,8 +375,10 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	files := e.newPartWriter(js, func(i int) string { return js.layout.CommitPartKey(js.job, token, i) })
 	rejected := e.newPartWriter(js, func(i int) string { return js.layout.CommitRejectedPartKey(js.job, token, i) })
 	sums := newFileSums(js.m.TargetFileSize, js.m.MaxRowsPerFile)
+	js.commitSteps.begin("publishing files", pending.count)
 	err = e.publishFiles(ctx, js, pending.parts, files, sums)
 	if err == nil {
+		js.commitSteps.begin("publishing rejected-record files", pendingRejected.count)
 		err = e.publishRejected(ctx, js, pendingRejected.parts, rejected)
 	}
 	if err != nil {
@@ -393,6 +400,7 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 		e.log.Warn("the job commits many small files", "job", js.job, "files", rec.FileCount, "small", small,
 			"partitions", len(rec.Partitions), "hint", "--target-file-size merges them (docs/filesizing.md)")
 	}
+	js.commitSteps.begin("writing the commit record", 0)
 	rec.Timings = summarise(durations, wall)
 	rec.S3Requests += commitRequests(js, rec)
 	rec.Committed = time.Now().UTC()
@@ -414,6 +422,7 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 		return nil, fmt.Errorf("writing the commit record: %w", err)
 	}
 	committed = true
+	js.commitSteps.begin("writing _SUCCESS", 0)
 	return rec, e.finishCommit(ctx, js, rec)
 }
 
@@ -477,6 +486,7 @@ func publishAll(ctx context.Context, js *jobState, batch []manifest.OutputFile, 
 				return err
 			}
 			batch[i] = pub
+			js.commitSteps.add(1)
 			return nil
 		})
 	}

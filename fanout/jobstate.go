@@ -38,6 +38,8 @@ type jobState struct {
 	compactTasks   atomic.Int64
 	compactPlanned atomic.Bool
 	compactDone    atomic.Bool // every compaction task has its marker
+	// commitSteps is how far this engine's commit of the job has got.
+	commitSteps commitSteps
 	// lookedForPlan is when a step last looked for the compaction plan
 	// (UnixNano), for progress.
 	lookedForPlan atomic.Int64

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -689,4 +690,64 @@ func TestCtrlCOnWaitOnATerminal(t *testing.T) {
 		t.Fatalf("wait after the interrupts: exit code %d\n%s%s", code, stdout, stderr)
 	}
 	j.checkOutput(t)
+}
+
+// On a terminal, the commit is a phase of its own with its own progress:
+// the live line names the commit's step and counts its items (the chunk
+// markers read, the files published) while this process commits a job
+// of many files on MinIO.
+func TestCommitProgressOnATerminal(t *testing.T) {
+	bucket, s3 := localstack.Bucket(t)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("id,p\n")
+	for i := range 30000 {
+		fmt.Fprintf(&b, "%d,p%d\n", i, i%6)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "in", "a.csv"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(fanoutBinary(t), "run", "--in", "in/", "--fn", "convert", "--out", "s3://"+bucket+"/out/", "--out-format", "jsonl",
+		"--partition-by", "p", "--chunk-size", "1KiB", "--target-file-size", "off", "--workers", "2")
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TERM=xterm", "AWS_ENDPOINT_URL_S3=" + s3.Endpoint,
+		"AWS_ACCESS_KEY_ID=" + s3.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s3.SecretKey, "AWS_REGION=" + s3.Region}
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 400})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	var out lockedBuffer
+	copied := make(chan struct{})
+	go func() {
+		io.Copy(&out, tty)
+		close(copied)
+	}()
+	text := func() string { return ansi.ReplaceAllString(out.String(), "\n") }
+	if code := exitWithin(t, cmd, 5*time.Minute, text); code != exitOK {
+		t.Fatalf("exit code %d; output:\n%s", code, text())
+	}
+	select {
+	case <-copied:
+	case <-time.After(30 * time.Second):
+	}
+	got := text()
+	files := regexp.MustCompile(`(?m)^\s+files\s+([0-9]+) `).FindStringSubmatch(got)
+	if files == nil {
+		t.Fatalf("no summary:\n%s", got)
+	}
+	steps := regexp.MustCompile(`committing: (reading chunk markers|publishing files) ([0-9]+)/([0-9]+) \([0-9]+s\)`).FindAllStringSubmatch(got, -1)
+	if len(steps) == 0 {
+		t.Fatalf("the live line never showed the commit's step and count:\n%s", got)
+	}
+	for _, s := range steps {
+		done, _ := strconv.Atoi(s[2])
+		total, _ := strconv.Atoi(s[3])
+		if done > total || s[1] == "publishing files" && s[3] != files[1] {
+			t.Errorf("commit progress %q: want at most its total, and the job's %s files to publish", s[0], files[1])
+		}
+	}
 }

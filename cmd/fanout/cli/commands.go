@@ -174,6 +174,7 @@ func runJob(ctx context.Context, g *globalFlags, a *app, jr jobRun, do func(cont
 	if err != nil {
 		return err
 	}
+	prog.commitInfo = a.engine.CommitProgress
 	stopping := "stopping: no new chunks are claimed"
 	if jr.workers > 0 {
 		stopping += fmt.Sprintf("; running ones get %s (--grace) to finish, then go back to the queue", jr.grace)

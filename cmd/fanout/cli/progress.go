@@ -28,6 +28,9 @@ type progress struct {
 	mode    string
 	console *console
 	every   time.Duration
+	// commitInfo, when set, says how far this process's commit of a job
+	// has got (the engine's CommitProgress).
+	commitInfo func(job string) (fanout.CommitProgress, bool)
 
 	mu         sync.Mutex
 	seen       bool
@@ -182,8 +185,17 @@ func (p *progress) lineLocked() string {
 		if s.CompactTasks > 0 {
 			unit = "tasks"
 		}
-		return fmt.Sprintf("job %s: %d/%d %s done%s, %d records in, %d out; committing (%s)", s.Job, s.Done, s.Chunks, unit,
-			failedNote(s.Dead), s.RecordsIn, s.RecordsOut, time.Since(p.commitAt).Round(time.Second))
+		step := ""
+		if p.commitInfo != nil {
+			if c, ok := p.commitInfo(s.Job); ok {
+				step = ": " + c.Step
+				if c.Total > 0 {
+					step += fmt.Sprintf(" %d/%d", c.Done, c.Total)
+				}
+			}
+		}
+		return fmt.Sprintf("job %s: %d/%d %s done%s, %d records in, %d out; committing%s (%s)", s.Job, s.Done, s.Chunks, unit,
+			failedNote(s.Dead), s.RecordsIn, s.RecordsOut, step, time.Since(p.commitAt).Round(time.Second))
 	}
 	if mapSettled(s) && s.CompactionAhead {
 		return fmt.Sprintf("job %s: %d/%d chunks done%s, %d records in, %d out; planning the compaction stage (merging small files)", s.Job, s.Done, s.Chunks,
