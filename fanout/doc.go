@@ -52,7 +52,8 @@
 //     comes here instead).
 //  8. Commit (committer.go): once every task has a marker, the output is
 //     fenced for the job (owner.go: a job claims its output before it is
-//     planned, and publishes only while it still owns it), the winning
+//     planned, and publishes only while it still owns it and no redrive
+//     holds it or changed it since the commit read the markers), the winning
 //     files are put in place without a copy (uploads completed, staged
 //     files linked; copied only on a store that can do neither:
 //     publishing.go lists the crash cases), the commit record is created
