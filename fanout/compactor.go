@@ -51,10 +51,10 @@ package fanout
 // least 1/128 of the row-group limits on average) is appended to the
 // merged file as it is, its row groups copied byte for byte
 // (codec.RowGroupCopier: no value decoded; statistics and dictionaries
-// kept); other Parquet files, and every file of a sorted job, are decoded
-// and written again (compactRows: the seam where a sorted job would merge
-// its sorted files, codec.NewMerge, instead), and a file whose schema is
-// not the output file's is always decoded. JSONL, CSV and lines files are
+// kept); other Parquet files are decoded and written again (compactRows),
+// and a file whose schema is not the output file's is always decoded.
+// Every file of a sorted job is decoded and its rows merged into one
+// order with the task's other files' (compactSorted). JSONL, CSV and lines files are
 // concatenated byte for byte (a CSV file's header once), which keeps
 // every value exactly as the map stage wrote it.
 
@@ -184,7 +184,7 @@ func planCompaction(byPartition map[string][]manifest.OutputFile, target, maxRow
 
 // wholePartitionBytes is the most bytes of a partition's small map files
 // one compaction task merges whole (0: runs within the target always),
-// for Parquet output neither sorted nor limited in rows.
+// for Parquet output not limited in rows.
 //
 // A run is cut within the target by its files' bytes, which is the merged
 // file's size for text (concatenated) but not for Parquet: every small
@@ -199,10 +199,12 @@ func planCompaction(byPartition map[string][]manifest.OutputFile, target, maxRow
 // target and at least 256 MiB, keeps one task's work within a few
 // seconds to a minute; a partition with more small files is cut into
 // runs, whose files are then big enough that merging shrinks them
-// little. A sorted job's merged file ends only at --max-rows-per-file,
-// and copied row groups could pass a row limit: both keep runs.
+// little. A sorted job's task merges its files' rows into one order
+// (compactSorted), so its files, ended near the target the same way,
+// cover consecutive ranges of the sort key. Copied row groups could pass
+// a row limit: a job with --max-rows-per-file keeps runs.
 func wholePartitionBytes(m *manifest.Manifest) int64 {
-	if m.Spec.OutputFormat != manifest.FormatParquet || len(m.Spec.SortBy) > 0 || m.MaxRowsPerFile > 0 {
+	if m.Spec.OutputFormat != manifest.FormatParquet || m.MaxRowsPerFile > 0 {
 		return 0
 	}
 	return max(8*m.TargetFileSize, 256<<20)
@@ -609,7 +611,10 @@ func (e *Engine) compactParquet(ctx context.Context, js *jobState, staging, id s
 		in += f.Size
 	}
 	out.estimateSize = in > js.m.TargetFileSize
-	copyFirst := len(js.m.Spec.SortBy) == 0
+	if len(js.m.Spec.SortBy) > 0 {
+		return compactSorted(ctx, js, out, schema, task)
+	}
+	copyFirst := true
 	for _, f := range task.Files {
 		ra := objstore.NewReaderAt(ctx, js.out, f.Key, f.ETag, f.Size)
 		if copyFirst {
@@ -639,6 +644,66 @@ func (e *Engine) compactParquet(ctx context.Context, js *jobState, staging, id s
 	return files, out.rows, err
 }
 
+// compactSorted merges the sorted files of a task of a sorted job
+// (--sort-by) into one order and writes it to out, whose files then end
+// near the target as an unsorted task's do (out.estimateSize) and cover
+// consecutive ranges of the sort key. The rows go through a spilling
+// codec.Sorter, one file read at a time: it holds at most
+// Config.SortMemory of rows and spills sorted runs to Config.TempDir,
+// merged at most 64 at a time, however many files the task has (a
+// partition merged whole may have thousands; a k-way merge of the files
+// themselves would hold each one's open reader and row group at once).
+// Rows equal on every key stay in the order of the task's files (chunk
+// order), then of their rows, as the map stage's sort left them.
+func compactSorted(ctx context.Context, js *jobState, out *stagedOutput, schema *functions.Schema, task manifest.CompactTask) ([]manifest.OutputFile, int64, error) {
+	opts := out.sort
+	// The rows reach out in order: its files are written as they come.
+	out.sort = codec.SortOptions{}
+	sorter, err := codec.NewSorter(schema, opts)
+	if err != nil {
+		out.Abort()
+		return nil, 0, functions.Permanent(fmt.Errorf("--sort-by: %w", err))
+	}
+	defer sorter.Close()
+	fail := func(err error) ([]manifest.OutputFile, int64, error) {
+		out.Abort()
+		return nil, 0, err
+	}
+	for _, f := range task.Files {
+		ra := objstore.NewReaderAt(ctx, js.out, f.Key, f.ETag, f.Size)
+		in, err := codec.NewParquetInput(ra, f.Size, codec.ParquetOptions{Object: f.Key, Schema: schema})
+		if err != nil {
+			return fail(functions.Permanent(fmt.Errorf("reading %s: %w", f.Key, err)))
+		}
+		src := codec.InputRows(in)
+		for {
+			row, err := src.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return fail(err)
+			}
+			if err := ctx.Err(); err != nil {
+				return fail(err)
+			}
+			if err := sorter.Add(row); err != nil {
+				return fail(fmt.Errorf("sorting %s: %w", f.Key, err))
+			}
+		}
+	}
+	sorted, err := sorter.Sorted()
+	if err != nil {
+		return fail(fmt.Errorf("sorting partition %q: %w", task.Partition, err))
+	}
+	if err := compactRows(ctx, []codec.RowSource{sorted}, out); err != nil {
+		return fail(err)
+	}
+	out.spills += int64(sorter.Spills())
+	files, err := out.Close()
+	return files, out.rows, err
+}
+
 // minCopiedRowGroupShare is the least share of the row-group limits
 // (--row-group-size, --row-group-bytes) a map file's row groups hold on
 // average for the compaction stage to copy them as they are (8,192 rows or
@@ -661,10 +726,9 @@ func copiesRowGroups(src *codec.ParquetRowGroups, spec manifest.JobSpec) bool {
 	return n > 0 && (src.Rows() >= n*(rows/minCopiedRowGroupShare) || src.UncompressedBytes() >= n*(bytes/minCopiedRowGroupShare))
 }
 
-// compactRows writes every row of srcs to out, source after source. It is
-// where the compaction stage meets row order: a job whose files are
-// sorted (--sort-by) merges the same sources instead, with
-// codec.NewMerge(cmp, srcs), so that the merged file is sorted too.
+// compactRows writes every row of srcs to out, source after source (a
+// sorted job's task gives it one source, its rows merged in order:
+// compactSorted).
 func compactRows(ctx context.Context, srcs []codec.RowSource, out functions.Output) error {
 	for _, src := range srcs {
 		for {

@@ -9,11 +9,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fanout-dev/fanout/fanout"
+	"github.com/fanout-dev/fanout/fanout/faulttest"
 	"github.com/fanout-dev/fanout/localstack"
 	"github.com/fanout-dev/fanout/manifest"
 	"github.com/fanout-dev/fanout/objstore"
@@ -111,41 +113,61 @@ func checkRightSized(t *testing.T, r *faultRig, out, job string, target int64) i
 // partition is merged by one task whose files end near the target, so
 // that it still commits at most one file under half of it.
 func TestCompactionCommitsRightSizedFiles(t *testing.T) {
+	sorted := []manifest.SortKey{{Column: "pad", Desc: true}, {Column: "id"}}
 	for _, c := range []struct {
 		name, format    string
 		chunks, records int
+		sortBy          []manifest.SortKey
 	}{
-		{"jsonl", "jsonl", 12, 300},
+		{"jsonl", "jsonl", 12, 300, nil},
 		// 25 rows a map file, 40 files of about 600 bytes a partition: runs
 		// cut by their bytes merged into two files of about 2 KB each.
-		{"parquet-tiny", "parquet", 40, 75},
+		{"parquet-tiny", "parquet", 40, 75, nil},
+		// The same sorted by pad DESC, id: each partition's sorted map files
+		// are merged in one order into files that end near the target, each
+		// sorted, covering consecutive ranges (before, runs of files each
+		// sorted whole: two files of about 2.5 KB a partition).
+		{"parquet-tiny-sorted", "parquet", 40, 75, sorted},
 		// 1,000 rows a map file: the partition's merged files end near
 		// the target as the task writes them.
-		{"parquet", "parquet", 24, 3000},
+		{"parquet", "parquet", 24, 3000, nil},
+		{"parquet-sorted", "parquet", 24, 3000, sorted},
 	} {
-		t.Run(c.name, func(t *testing.T) { compactionCommitsRightSizedFiles(t, c.format, c.chunks, c.records) })
+		t.Run(c.name, func(t *testing.T) { compactionCommitsRightSizedFiles(t, c.format, c.chunks, c.records, c.sortBy) })
 	}
 }
 
-func compactionCommitsRightSizedFiles(t *testing.T, format string, chunks, records int) {
+func compactionCommitsRightSizedFiles(t *testing.T, format string, chunks, records int, sortBy []manifest.SortKey) {
 	r := newFaultRig(t, chunks, records)
-	e := r.engine(engineOptions{name: "a"})
+	opts := engineOptions{name: "a"}
+	if len(sortBy) > 0 {
+		// Sorted runs spill in the map attempts and in the compaction
+		// tasks' merge (in levels, past 64 runs, for 24,000 rows).
+		opts.sortMemory = 8 << 10
+	}
+	e := r.engine(opts)
 	ctx := context.Background()
 	spec := r.compactSpec("sized/", 30*time.Second)
-	spec.OutputFormat = format
+	spec.OutputFormat, spec.SortBy = format, sortBy
 	res, err := e.Run(ctx, spec, fanout.RunOptions{Workers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.check("sized/", res.Job)
+	c := r.check("sized/", res.Job)
 	files := checkRightSized(t, r, "sized/", res.Job, compactTarget)
 	if res.Compacted == 0 || res.Files != files {
 		t.Errorf("result: %d files, %d compacted; want the record's %d files and some compacted", res.Files, res.Compacted, files)
 	}
+	if len(sortBy) > 0 {
+		if n := sortedFiles(t, r, c, jsonOrder(t)); n != len(r.ids) {
+			t.Errorf("%d records in the files, want %d", n, len(r.ids))
+		}
+		checkConsecutiveRanges(t, r, "sized/", c, jsonOrder(t))
+	}
 
 	plain := r.spec("plain/", 30*time.Second, "convert")
 	plain.PartitionBy = []string{"grp"}
-	plain.OutputFormat, plain.TargetFileSize = format, -1
+	plain.OutputFormat, plain.TargetFileSize, plain.SortBy = format, -1, sortBy
 	before, err := e.Run(ctx, plain, fanout.RunOptions{Workers: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -158,6 +180,41 @@ func compactionCommitsRightSizedFiles(t *testing.T, format string, chunks, recor
 		t.Errorf("right-sized: %d files, without: %d; want far fewer", files, before.Files)
 	}
 	t.Logf("%d chunks x 3 partitions: %d files without right-sizing, %d with (%d merged): %+v", chunks, before.Files, files, res.Compacted, res.Partitions)
+}
+
+// checkConsecutiveRanges checks that the sorted files of each partition
+// under out cover ranges of the order less that do not overlap: taken by
+// their first records, each file's last record sorts no later than the
+// next file's first (a partition merged by one task writes its merged
+// rows in order across its files).
+func checkConsecutiveRanges(t *testing.T, r *faultRig, out string, c faulttest.Committed, less func(a, b string) bool) {
+	t.Helper()
+	type span struct{ key, first, last string }
+	byPartition := map[string][]span{}
+	for _, key := range c.Files {
+		recs := fileRecords(t, r, key)
+		if len(recs) == 0 {
+			continue
+		}
+		dir := path.Dir(strings.TrimPrefix(key, out))
+		byPartition[dir] = append(byPartition[dir], span{key, recs[0], recs[len(recs)-1]})
+	}
+	for dir, spans := range byPartition {
+		slices.SortFunc(spans, func(a, b span) int {
+			switch {
+			case less(a.first, b.first):
+				return -1
+			case less(b.first, a.first):
+				return 1
+			}
+			return 0
+		})
+		for i := 1; i < len(spans); i++ {
+			if less(spans[i].first, spans[i-1].last) {
+				t.Errorf("partition %s: %s starts at %s, before %s ends at %s: the files' ranges overlap", dir, spans[i].key, spans[i].first, spans[i-1].key, spans[i-1].last)
+			}
+		}
+	}
 }
 
 // TestSameCompactTaskTwiceAtOnce covers the compaction stage's fence: a
@@ -177,20 +234,30 @@ func TestSameCompactTaskTwiceAtOnce(t *testing.T) {
 		name      string
 		format    string
 		groupRows int
-	}{{"jsonl", "jsonl", 0}, {"parquet", "parquet", 0}, {"parquet-copied", "parquet", 64}} {
+		sorted    bool
+	}{{"jsonl", "jsonl", 0, false}, {"parquet", "parquet", 0, false}, {"parquet-copied", "parquet", 64, false}, {"parquet-sorted", "parquet", 0, true}} {
 		t.Run(c.name, func(t *testing.T) {
 			r := newFaultRig(t, 10, 300)
 			spec := r.compactSpec("out/", time.Second)
 			spec.OutputFormat, spec.RowGroupRows = c.format, c.groupRows
-			sameCompactTaskTwiceAtOnce(t, r, spec)
+			if c.sorted {
+				spec.SortBy = []manifest.SortKey{{Column: "pad", Desc: true}, {Column: "id"}}
+			}
+			c2 := sameCompactTaskTwiceAtOnce(t, r, spec)
 			if c.groupRows > 0 {
 				checkRowGroupsCopied(t, r, "out/", int64(c.groupRows))
+			}
+			if c.sorted {
+				if n := sortedFiles(t, r, c2, jsonOrder(t)); n != len(r.ids) {
+					t.Errorf("%d records in the files, want %d", n, len(r.ids))
+				}
+				checkConsecutiveRanges(t, r, "out/", c2, jsonOrder(t))
 			}
 		})
 	}
 }
 
-func sameCompactTaskTwiceAtOnce(t *testing.T, r *faultRig, spec manifest.JobSpec) {
+func sameCompactTaskTwiceAtOnce(t *testing.T, r *faultRig, spec manifest.JobSpec) faulttest.Committed {
 	held := make(chan string, 1)
 	release := make(chan struct{})
 	frozen := func(q fanout.Queue) fanout.Queue { return frozenHeartbeats{q} }
@@ -228,12 +295,13 @@ func sameCompactTaskTwiceAtOnce(t *testing.T, r *faultRig, spec manifest.JobSpec
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.check("out/", res.Job)
+	c := r.check("out/", res.Job)
 	checkRightSized(t, r, "out/", res.Job, compactTarget)
 	if n := len(collectUploads(t, r, info.Job)); n != 0 {
 		t.Errorf("%d uploads of the job left open after the commit, want the loser's aborted", n)
 	}
 	t.Logf("compaction marker %s raced by two attempts; %d records committed once in %d files", marker, len(r.ids), res.Files)
+	return c
 }
 
 // checkRowGroupsCopied checks that the Parquet files committed under out

@@ -109,3 +109,24 @@ func TestPlanCompactionMergesASmallPartitionWhole(t *testing.T) {
 		t.Errorf("p=big (18,000 bytes, over the bound): %d tasks, want 20 runs", runs)
 	}
 }
+
+// TestWholePartitionBytesOfSortedJobs: a sorted Parquet job merges a
+// partition's small files whole as an unsorted one does (its task merges
+// them into one order, compactSorted); --max-rows-per-file and text
+// output keep runs.
+func TestWholePartitionBytesOfSortedJobs(t *testing.T) {
+	m := &manifest.Manifest{TargetFileSize: 16 << 10}
+	m.Spec.OutputFormat = manifest.FormatParquet
+	m.Spec.SortBy = []manifest.SortKey{{Column: "pad", Desc: true}}
+	if got := wholePartitionBytes(m); got != 256<<20 {
+		t.Errorf("sorted Parquet: %d, want 256 MiB", got)
+	}
+	m.MaxRowsPerFile = 1000
+	if got := wholePartitionBytes(m); got != 0 {
+		t.Errorf("sorted Parquet with --max-rows-per-file: %d, want 0 (runs)", got)
+	}
+	m.MaxRowsPerFile, m.Spec.OutputFormat = 0, manifest.FormatJSONL
+	if got := wholePartitionBytes(m); got != 0 {
+		t.Errorf("sorted JSONL: %d, want 0 (runs)", got)
+	}
+}

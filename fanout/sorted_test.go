@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,32 +14,48 @@ import (
 	"github.com/fanout-dev/fanout/manifest"
 )
 
-// sortedFiles reads every committed file of c as lines and checks that
-// consecutive lines are in order by less (an order written by the test,
-// independent of the code under test); it returns the lines read.
+// sortedFiles reads every committed file of c as records (a JSONL file's
+// lines; a Parquet file's rows as JSON objects, read with parquet-go by
+// faulttest.RecordLines) and checks that consecutive records are in order
+// by less (an order written by the test, independent of the code under
+// test); it returns the records read.
 func sortedFiles(t *testing.T, r *faultRig, c faulttest.Committed, less func(a, b string) bool) int {
 	t.Helper()
 	n := 0
 	for _, key := range c.Files {
-		rc, _, err := r.store.Get(context.Background(), key, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var buf bytes.Buffer
-		_, err = buf.ReadFrom(rc)
-		rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+		lines := fileRecords(t, r, key)
 		for i := 1; i < len(lines); i++ {
 			if less(lines[i], lines[i-1]) {
-				t.Fatalf("%s: line %d %s sorts before line %d %s", key, i+1, lines[i], i, lines[i-1])
+				t.Fatalf("%s: record %d %s sorts before record %d %s", key, i+1, lines[i], i, lines[i-1])
 			}
 		}
 		n += len(lines)
 	}
 	return n
+}
+
+// fileRecords reads the committed file key as records (faulttest.RecordLines).
+func fileRecords(t *testing.T, r *faultRig, key string) []string {
+	t.Helper()
+	rc, _, err := r.store.Get(context.Background(), key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	_, err = buf.ReadFrom(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := faulttest.RecordLines(key, buf.Bytes())
+	if err != nil {
+		t.Fatalf("%s: %v", key, err)
+	}
+	lines := make([]string, len(recs))
+	for i, rec := range recs {
+		lines[i] = string(rec)
+	}
+	return lines
 }
 
 // jsonOrder orders JSONL lines by pad descending, then id ascending,

@@ -271,7 +271,7 @@ func Verify(ctx context.Context, b objstore.Bucket, prefix, job string, key Reco
 		if err != nil {
 			return c, problems, err
 		}
-		lines, err := recordLines(info.Key, body)
+		lines, err := RecordLines(info.Key, body)
 		if err != nil {
 			bad("%s: %v", info.Key, err)
 			continue
@@ -345,10 +345,10 @@ func CheckCommitted(t testing.TB, b objstore.Bucket, prefix, job string, key Rec
 	return c
 }
 
-// recordLines returns a data file's records as lines: a lines or JSONL
+// RecordLines returns a data file's records as lines: a lines or JSONL
 // file's lines, a Parquet file's rows as JSON objects of their columns
 // (byte arrays as strings, integers and floats as numbers, nulls as null).
-func recordLines(key string, body []byte) ([][]byte, error) {
+func RecordLines(key string, body []byte) ([][]byte, error) {
 	if path.Ext(key) != ".parquet" {
 		if len(body) == 0 {
 			return nil, nil

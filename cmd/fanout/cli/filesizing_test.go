@@ -135,16 +135,24 @@ func (j *faultJob) compactEpochs() map[string]int64 {
 // (the oracle) in right-sized files, the killed attempt's upload aborted.
 // It runs with JSONL output (files concatenated) and with Parquet, the
 // default, whose small map files are decoded and written again (the
-// oracle reads them with parquet-go).
+// oracle reads them with parquet-go), and with Parquet sorted by
+// --sort-by (each partition's files merged in one order).
 func TestWorkerKilledMidCompaction(t *testing.T) {
-	for _, format := range []string{"jsonl", "parquet"} {
-		t.Run(format, func(t *testing.T) { workerKilledMidCompaction(t, format) })
+	for _, c := range []struct {
+		name   string
+		format []string
+	}{
+		{"jsonl", []string{"--out-format", "jsonl"}},
+		{"parquet", []string{"--out-format", "parquet"}},
+		{"parquet-sorted", []string{"--out-format", "parquet", "--sort-by", "pad DESC,id"}},
+	} {
+		t.Run(c.name, func(t *testing.T) { workerKilledMidCompaction(t, c.format) })
 	}
 }
 
-func workerKilledMidCompaction(t *testing.T, format string) {
+func workerKilledMidCompaction(t *testing.T, format []string) {
 	j := newFaultJob(t, faultSetup{})
-	j.submit("--target-file-size", sizedTargetFlag, "--out-format", format)
+	j.submit(append([]string{"--target-file-size", sizedTargetFlag}, format...)...)
 	proxy := faulttest.NewS3Proxy(t, j.s3.Endpoint)
 	caught := make(chan string, 1)
 	proxy.Before(func(r *http.Request) error {
