@@ -37,6 +37,7 @@ type chunkInput struct {
 	ctx    context.Context
 	e      *Engine
 	js     *jobState
+	chunk  int // the chunk's index (functions.ChunkInput)
 	parts  []manifest.Part
 	next   int
 	cur    functions.Input
@@ -121,6 +122,9 @@ func (in *chunkInput) readWhole(ctx context.Context, obj manifest.ObjectRef) ([]
 }
 
 func (in *chunkInput) Schema() *functions.Schema { return in.js.schema }
+
+// Chunk returns the index of the chunk read (functions.ChunkInput).
+func (in *chunkInput) Chunk() int { return in.chunk }
 
 func (in *chunkInput) Next() (*functions.Record, error) { return in.read(false) }
 

@@ -658,6 +658,10 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 	if err != nil {
 		return err
 	}
+	ci, err := manifest.ChunkIndex(lease.Chunk)
+	if err != nil {
+		return functions.Permanent(fmt.Errorf("job %s: %w", js.job, err))
+	}
 	spec := js.m.Spec
 	task, err := js.fn.Prepare(functions.Params{Args: spec.Args, Input: js.schema, InputFormat: js.m.Format})
 	if err != nil {
@@ -669,7 +673,7 @@ func (e *Engine) processChunk(ctx context.Context, js *jobState, lease Lease, st
 		return err
 	}
 	rej := newRejectSink(ctx, js, staging, lease.Chunk) // see reject.go
-	in := &chunkInput{ctx: ctx, e: e, js: js, parts: chunk.Parts, rej: rej}
+	in := &chunkInput{ctx: ctx, e: e, js: js, chunk: ci, parts: chunk.Parts, rej: rej}
 	if cp, ok := task.(functions.ColumnPicker); ok {
 		in.columns = cp.InputColumns()
 	}

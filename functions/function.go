@@ -118,6 +118,16 @@ type Input interface {
 	Next() (*Record, error)
 }
 
+// ChunkInput is an Input that knows which chunk of its job it reads: the
+// engine's map inputs are. Chunk is the chunk's index (manifest.ChunkID
+// names chunk i "c%08d"), dense from 0 in planning order, and the same
+// on every attempt of the chunk. A reducer whose merge depends on order
+// can key its partial state by it (the profile built-in does).
+type ChunkInput interface {
+	Input
+	Chunk() int
+}
+
 // BorrowingInput is an Input that can also return records whose string
 // values share the reader's buffers instead of being copied: like Raw,
 // they are valid only until the following call. A task that only tests

@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/fanout-dev/fanout/functions"
 	"github.com/fanout-dev/fanout/functions/profile"
@@ -23,10 +23,14 @@ import (
 //	name=NAME     the proposed contract's name
 //	source=TEXT   what the report calls the input (default: the input)
 //
-// Each chunk's Map writes its summary tagged with the chunk's first
-// record (object and offset); partial rows merge by keeping the tagged
-// summaries sorted, and Finish folds them in that order, so that the
-// profile does not depend on the order chunks ran or were merged in.
+// Each chunk's Map writes its summary tagged with the chunk's index
+// (functions.ChunkInput); a partial row holds the summaries of the
+// maximal aligned blocks of the chunks merged into it (profile.Block),
+// siblings folded into their parent as soon as both are there, and
+// Finish folds the few blocks left in chunk order. So the profile does
+// not depend on the order chunks ran or were merged in, and a partial
+// row of a contiguous range of n chunks holds at most 2·log2(n)
+// summaries, not n.
 type Profile struct{}
 
 // Name returns "profile".
@@ -86,105 +90,98 @@ func (t *profileTask) Output() *functions.Schema { return profilePartial }
 func (t *profileTask) KeyColumns() int           { return 0 }
 func (t *profileTask) Final() *functions.Schema  { return profileFinal }
 
-// Map summarises the chunk and writes it as a list of one element:
+// Map summarises the chunk and writes it as a list of one block:
 //
 //	uvarint(len(elem)) elem
-//	elem := object 0x00 offset(8 bytes, big-endian) summary(JSON)
+//	elem := start(8 bytes, big-endian) level(1 byte) summary(JSON)
 //
-// where object and offset are the chunk's first record's.
+// with start the chunk's index and level 0.
 func (t *profileTask) Map(ctx context.Context, in functions.Input, out functions.Output) error {
+	ci, ok := in.(functions.ChunkInput)
+	if !ok || ci.Chunk() < 0 {
+		return functions.Permanent(errors.New("profile: the input does not say which chunk it is (run profile as a fanout job)"))
+	}
 	acc := profile.NewAccumulator(t.in)
-	var tag []byte
 	err := each(ctx, in, func(rec *functions.Record) error {
-		if tag == nil {
-			tag = append([]byte(rec.Object), 0)
-			tag = binary.BigEndian.AppendUint64(tag, uint64(rec.Offset))
-		}
 		acc.Add(rec.Object, rec.Row)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if tag == nil {
-		// No records: an empty summary still, so that a job of none
-		// commits a profile of 0 records (its columns, nothing counted).
-		// The tag sorts first; empty summaries fold to nothing.
-		tag = make([]byte, 9)
-	}
+	// A chunk of no records still writes its (empty) summary, so that a
+	// job of none commits a profile of 0 records (its columns, nothing
+	// counted), and so that its block completes its siblings'.
 	data, err := json.Marshal(acc.Summary())
 	if err != nil {
 		return fmt.Errorf("profile: %w", err)
 	}
-	elem := append(tag, data...)
-	list := binary.AppendUvarint(nil, uint64(len(elem)))
-	list = append(list, elem...)
+	list := appendBlock(nil, profile.Block{Start: uint64(ci.Chunk()), Summary: data})
 	return out.Write(functions.Row{functions.StringValue(string(list))})
 }
 
-// elemTag is the object and offset an element starts with.
-func elemTag(e string) string {
-	if i := strings.IndexByte(e, 0); i >= 0 && len(e) >= i+9 {
-		return e[:i+9]
-	}
-	return e
+// appendBlock appends b to a list of blocks.
+func appendBlock(list []byte, b profile.Block) []byte {
+	list = binary.AppendUvarint(list, uint64(9+len(b.Summary)))
+	list = binary.BigEndian.AppendUint64(list, b.Start)
+	list = append(list, b.Level)
+	return append(list, b.Summary...)
 }
 
-// Merge merges the two lists, sorted by element, keeping one element of
-// each chunk.
+// decodeBlocks decodes a list of blocks; their summaries share list's
+// bytes.
+func decodeBlocks(list string) ([]profile.Block, error) {
+	var blocks []profile.Block
+	for list != "" {
+		e, rest, ok := nextElem(list)
+		if !ok || len(e) < 9 {
+			return nil, functions.Permanent(fmt.Errorf("profile: %w", errCorruptState))
+		}
+		list = rest
+		blocks = append(blocks, profile.Block{Start: binary.BigEndian.Uint64([]byte(e[:8])), Level: e[8], Summary: []byte(e[9:])})
+	}
+	return blocks, nil
+}
+
+// Merge merges the two lists of blocks into the maximal blocks of their
+// union (profile.MergeBlocks), sorted by start; a retried chunk's block
+// is kept once.
 func (t *profileTask) Merge(acc, in functions.Row) error {
 	if len(acc) != 1 || len(in) != 1 {
 		return functions.Permanent(fmt.Errorf("profile: merge rows of %d and %d columns, want 1", len(acc), len(in)))
 	}
-	a, b := acc[0].S, in[0].S
-	var out []byte
-	ea, a, okA := nextElem(a)
-	eb, b, okB := nextElem(b)
-	last := "\xff" // no tag yet
-	for okA || okB {
-		var e string
-		if okA && (!okB || ea <= eb) {
-			e = ea
-			ea, a, okA = nextElem(a)
-		} else {
-			e = eb
-			eb, b, okB = nextElem(b)
-		}
-		if tag := elemTag(e); tag != last {
-			last = tag
-			out = binary.AppendUvarint(out, uint64(len(e)))
-			out = append(out, e...)
-		}
+	a, err := decodeBlocks(acc[0].S)
+	if err != nil {
+		return err
 	}
-	if a != "" || b != "" {
-		return functions.Permanent(fmt.Errorf("profile: %w", errCorruptState))
+	b, err := decodeBlocks(in[0].S)
+	if err != nil {
+		return err
+	}
+	merged, err := profile.MergeBlocks(a, b)
+	if err != nil {
+		return functions.Permanent(fmt.Errorf("%w: %v", errCorruptState, err))
+	}
+	var out []byte
+	for _, blk := range merged {
+		out = appendBlock(out, blk)
 	}
 	acc[0] = functions.StringValue(string(out))
 	return nil
 }
 
-// Finish folds the chunks' summaries in order and writes the profile.
+// Finish folds the blocks left, in chunk order, and writes the profile.
 func (t *profileTask) Finish(partial functions.Row, out functions.Output) error {
 	if len(partial) != 1 {
 		return functions.Permanent(fmt.Errorf("profile: finish a row of %d columns, want 1", len(partial)))
 	}
-	var parts []*profile.Summary
-	for list := partial[0].S; list != ""; {
-		e, rest, ok := nextElem(list)
-		if !ok {
-			return functions.Permanent(fmt.Errorf("profile: %w", errCorruptState))
-		}
-		list = rest
-		tag := elemTag(e)
-		s := new(profile.Summary)
-		if err := json.Unmarshal([]byte(e[len(tag):]), s); err != nil {
-			return functions.Permanent(fmt.Errorf("profile: %w: %v", errCorruptState, err))
-		}
-		parts = append(parts, s)
-	}
-	sum, err := profile.Fold(parts)
+	blocks, err := decodeBlocks(partial[0].S)
 	if err != nil {
-		return functions.Permanent(err)
+		return err
+	}
+	sum, err := profile.FoldBlocks(blocks)
+	if err != nil {
+		return functions.Permanent(fmt.Errorf("%w: %v", errCorruptState, err))
 	}
 	p, err := profile.Build(sum, t.in)
 	if err != nil {

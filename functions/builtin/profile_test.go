@@ -25,6 +25,17 @@ func (o *fileOutput) WriteFile(name, _ string, data []byte) error {
 	return nil
 }
 
+// numberedInput is a sliceInput that is chunk i of its job
+// (functions.ChunkInput), as the engine's map inputs are.
+type numberedInput struct {
+	*sliceInput
+	i int
+}
+
+func (in numberedInput) Chunk() int { return in.i }
+
+func chunkOf(in *sliceInput, i int) functions.Input { return numberedInput{in, i} }
+
 // TestProfileMergeOrderDoesNotMatter maps chunks, merges their partial
 // rows in different orders and groupings (and one twice, as a retried
 // chunk's would be), and gets the same rows and byte-identical files.
@@ -45,7 +56,7 @@ func TestProfileMergeOrderDoesNotMatter(t *testing.T) {
 				functions.StringValue([]string{"a", "b", "c"}[n%3])}})
 		}
 		out := &sliceOutput{}
-		if err := task.Map(context.Background(), in, out); err != nil {
+		if err := task.Map(context.Background(), chunkOf(in, c), out); err != nil {
 			t.Fatal(err)
 		}
 		if len(out.rows) != 1 {

@@ -41,27 +41,26 @@ func data(n int) []functions.Row {
 	return rows
 }
 
-// summarise splits rows into chunks of the given sizes and folds them.
+// summarise splits rows into chunks of the given sizes and folds them as
+// the reduce does: each chunk's summary a block (through JSON, as between
+// map and reduce), merged in chunk order.
 func summarise(t *testing.T, rows []functions.Row, chunk int) *profile.Profile {
 	t.Helper()
-	var parts []*profile.Summary
+	var state []profile.Block
 	for i := 0; i < len(rows); i += chunk {
 		a := profile.NewAccumulator(schema)
 		for j, r := range rows[i:min(i+chunk, len(rows))] {
 			a.Add(fmt.Sprintf("obj-%d", (i+j)/5000), r)
 		}
-		// Through JSON, as between map and reduce.
 		b, err := json.Marshal(a.Summary())
 		if err != nil {
 			t.Fatal(err)
 		}
-		var s profile.Summary
-		if err := json.Unmarshal(b, &s); err != nil {
+		if state, err = profile.MergeBlocks(state, []profile.Block{{Start: uint64(i / chunk), Summary: b}}); err != nil {
 			t.Fatal(err)
 		}
-		parts = append(parts, &s)
 	}
-	s, err := profile.Fold(parts)
+	s, err := profile.FoldBlocks(state)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,10 +8,11 @@
 //
 // A Summary is what one stretch of records (a chunk) gives; Fold merges
 // summaries. The profile built-in (functions/builtin) computes one Summary
-// per chunk in its Map, the engine brings them all to one reduce task, and
-// Finish folds them sorted by chunk, so that the result does not depend on
-// the order in which chunks finished or were merged: the sketches below
-// are deterministic for a fixed fold order (no random seeds).
+// per chunk in its Map, and its reduce folds them as a fixed binary tree
+// over the chunks' indexes (Block, MergeBlocks), so that the result does
+// not depend on the order in which chunks finished or were merged, and a
+// reduce holds O(log chunks) summaries: the sketches below are
+// deterministic for a fixed fold order (no random seeds).
 //
 // Errors of the sketches, as the profile states them:
 //   - distinct counts: HyperLogLog with 2^14 registers
