@@ -215,7 +215,7 @@ func runChaos(t *testing.T, cfg chaosConfig, kind string) {
 		}
 		select {
 		case <-driver.Done():
-			if driver.Err() != nil && strings.Contains(driver.Stderr(), "redisqueue: connect to") {
+			if driver.Err() != nil && strings.Contains(driver.Stderr(), ": connect to redis") {
 				faults["driver could not connect at start"]++
 				driver = startDriver()
 			}
