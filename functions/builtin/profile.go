@@ -116,7 +116,7 @@ func (t *profileTask) Map(ctx context.Context, in functions.Input, out functions
 	if err != nil {
 		return fmt.Errorf("profile: %w", err)
 	}
-	list := appendBlock(nil, profile.Block{Start: uint64(ci.Chunk()), Summary: data})
+	list := appendBlock(nil, profile.Block{Start: uint64(ci.Chunk()), Summary: string(data)})
 	return out.Write(functions.Row{functions.StringValue(string(list))})
 }
 
@@ -129,7 +129,7 @@ func appendBlock(list []byte, b profile.Block) []byte {
 }
 
 // decodeBlocks decodes a list of blocks; their summaries share list's
-// bytes.
+// memory (no copy: a state holds a few large summaries).
 func decodeBlocks(list string) ([]profile.Block, error) {
 	var blocks []profile.Block
 	for list != "" {
@@ -138,7 +138,7 @@ func decodeBlocks(list string) ([]profile.Block, error) {
 			return nil, functions.Permanent(fmt.Errorf("profile: %w", errCorruptState))
 		}
 		list = rest
-		blocks = append(blocks, profile.Block{Start: binary.BigEndian.Uint64([]byte(e[:8])), Level: e[8], Summary: []byte(e[9:])})
+		blocks = append(blocks, profile.Block{Start: binary.BigEndian.Uint64([]byte(e[:8])), Level: e[8], Summary: e[9:]})
 	}
 	return blocks, nil
 }

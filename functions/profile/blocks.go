@@ -25,7 +25,7 @@ type Block struct {
 	Start uint64
 	Level uint8
 	// Summary is the block's Summary as JSON.
-	Summary []byte
+	Summary string
 }
 
 // end is the index just past the block's last chunk.
@@ -40,8 +40,7 @@ var errBlock = errors.New("profile: a block that is not aligned")
 // MergeBlocks merges two block lists, each sorted by Start and made of
 // disjoint aligned blocks, into the maximal blocks of their union: a block
 // in both (a retried chunk's, say) or inside a larger one is kept once,
-// and siblings are folded into their parent until none are left. The
-// result shares the inputs' Summary slices where it does not fold them.
+// and siblings are folded into their parent until none are left.
 func MergeBlocks(a, b []Block) ([]Block, error) {
 	out := make([]Block, 0, len(a)+len(b))
 	var covered uint64 // chunks below this are in out
@@ -92,19 +91,20 @@ func MergeBlocks(a, b []Block) ([]Block, error) {
 }
 
 // foldPair folds two encoded summaries, left then right.
-func foldPair(l, r []byte) ([]byte, error) {
+func foldPair(l, r string) (string, error) {
 	var sl, sr Summary
-	if err := json.Unmarshal(l, &sl); err != nil {
-		return nil, fmt.Errorf("profile: decoding a summary: %w", err)
+	if err := json.Unmarshal([]byte(l), &sl); err != nil {
+		return "", fmt.Errorf("profile: decoding a summary: %w", err)
 	}
-	if err := json.Unmarshal(r, &sr); err != nil {
-		return nil, fmt.Errorf("profile: decoding a summary: %w", err)
+	if err := json.Unmarshal([]byte(r), &sr); err != nil {
+		return "", fmt.Errorf("profile: decoding a summary: %w", err)
 	}
 	s, err := Fold([]*Summary{&sl, &sr})
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	return json.Marshal(s)
+	b, err := json.Marshal(s)
+	return string(b), err
 }
 
 // FoldBlocks folds the blocks of a state, in the order given (by Start),
@@ -113,7 +113,7 @@ func FoldBlocks(blocks []Block) (*Summary, error) {
 	parts := make([]*Summary, len(blocks))
 	for i, b := range blocks {
 		parts[i] = new(Summary)
-		if err := json.Unmarshal(b.Summary, parts[i]); err != nil {
+		if err := json.Unmarshal([]byte(b.Summary), parts[i]); err != nil {
 			return nil, fmt.Errorf("profile: decoding a summary: %w", err)
 		}
 	}

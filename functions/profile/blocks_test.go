@@ -26,7 +26,7 @@ func chunkBlocks(t *testing.T, n int) []profile.Block {
 		if err != nil {
 			t.Fatal(err)
 		}
-		blocks[i] = profile.Block{Start: uint64(i), Summary: b}
+		blocks[i] = profile.Block{Start: uint64(i), Summary: string(b)}
 	}
 	return blocks
 }

@@ -56,7 +56,7 @@ func summarise(t *testing.T, rows []functions.Row, chunk int) *profile.Profile {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if state, err = profile.MergeBlocks(state, []profile.Block{{Start: uint64(i / chunk), Summary: b}}); err != nil {
+		if state, err = profile.MergeBlocks(state, []profile.Block{{Start: uint64(i / chunk), Summary: string(b)}}); err != nil {
 			t.Fatal(err)
 		}
 	}
