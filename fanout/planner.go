@@ -954,9 +954,15 @@ func functionError(name string, err error) error {
 // (a schema= would still match its columns by name), anything else is
 // given a schema.
 func inferError(key string, err error) error {
-	var he *codec.HeaderError
-	if errors.As(err, &he) {
-		return fmt.Errorf("%s: %w: fix the header in the file, or read the header line as data with --arg header=false (columns column0, column1, ...)", key, err)
+	if errors.As(err, new(*codec.HeaderError)) {
+		return CSVHeaderError(key, err)
 	}
 	return fmt.Errorf("inferring the schema of %s: %w (give it with --arg schema=name:type,...)", key, err)
+}
+
+// CSVHeaderError says that the CSV header of object key cannot name its
+// columns (err wraps a *codec.HeaderError) and what to do about it. The
+// planner and fanout infer give the same message.
+func CSVHeaderError(key string, err error) error {
+	return fmt.Errorf("%s: %w: fix the header in the file, or read the header line as data with --arg header=false (columns column0, column1, ...)", key, err)
 }

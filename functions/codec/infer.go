@@ -201,6 +201,22 @@ func (e *HeaderError) Error() string {
 	return fmt.Sprintf("the CSV header names column %q twice (columns %d and %d)", e.Name, e.First, e.Column)
 }
 
+// CheckCSVHeader returns a *HeaderError when a CSV header cannot name
+// the columns of a schema: a name that is empty or given twice.
+func CheckCSVHeader(header []string) error {
+	seen := map[string]int{}
+	for i, h := range header {
+		if h == "" {
+			return &HeaderError{Column: i + 1}
+		}
+		if first, ok := seen[h]; ok {
+			return &HeaderError{Column: i + 1, Name: h, First: first}
+		}
+		seen[h] = i + 1
+	}
+	return nil
+}
+
 // InferCSVSchema is InferSchema for CSV in the dialect opts: with
 // opts.NoHeader the first record is data and the columns are column0..N;
 // unquoted values in opts.NullStr count as nulls, not as strings.
@@ -239,15 +255,8 @@ func InferCSVSchema(r io.Reader, opts CSVOptions, header []string, maxRows int) 
 	case !slices.Equal(first, header):
 		pending = first
 	}
-	seen := map[string]int{}
-	for i, h := range header {
-		if h == "" {
-			return nil, &HeaderError{Column: i + 1}
-		}
-		if first, ok := seen[h]; ok {
-			return nil, &HeaderError{Column: i + 1, Name: h, First: first}
-		}
-		seen[h] = i + 1
+	if err := CheckCSVHeader(header); err != nil {
+		return nil, err
 	}
 	guesses := make([]TypeGuess, len(header))
 	add := func(f []string, off int64) error {

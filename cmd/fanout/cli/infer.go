@@ -382,6 +382,15 @@ func (s *sampler) textInput(ctx context.Context, info objstore.ObjectInfo, forma
 	if csv.Delimiter == 0 {
 		csv.Delimiter = delim
 	}
+	if format == manifest.FormatCSV {
+		// Every object's header, as the planner checks it: a column
+		// named twice or not at all cannot be a contract's column.
+		if header, err := codec.ReadCSVHeader(bytes.NewReader(data), csv); err == nil {
+			if err := codec.CheckCSVHeader(header); err != nil {
+				return nil, fanout.CSVHeaderError(info.Key, err)
+			}
+		}
+	}
 	in, err := codec.NewInput(bytes.NewReader(data), codec.InputOptions{Format: format, Object: info.Key, End: -1,
 		Schema: schema, CSVOptions: csv})
 	if err != nil {
