@@ -504,8 +504,11 @@ func TestJobsListsTheQueuedJobs(t *testing.T) {
 		}
 		job := strings.TrimSpace(stdout)
 		want[job] = "file://" + filepath.Join(dir, "out-"+d)
-		if note := fmt.Sprintf("fanout: job %s: 1 chunk(s) queued; fanout work processes run them and commit the job when the last one settles; %s wait %s waits for the commit, fanout status %s shows progress\n",
-			job, fanoutBinary(t), job, job); stderr != note {
+		// Every command the note suggests names the program the same
+		// way, as it was called, with the global flags given (none here).
+		bin := fanoutBinary(t)
+		if note := fmt.Sprintf("fanout: job %s: 1 chunk(s) queued; %s work processes run them and commit the job when the last one settles; %s wait %s waits for the commit, %s status %s shows progress\n",
+			job, bin, bin, job, bin, job); stderr != note {
 			t.Errorf("submit's stderr:\n%s\nwant:\n%s", stderr, note)
 		}
 	}

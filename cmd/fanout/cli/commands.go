@@ -70,8 +70,11 @@ func newRunCommand(g *globalFlags, submitOnly bool) *cobra.Command {
 				if info.Existing {
 					before = " (submitted before: chunks with a marker are not run again)"
 				}
-				g.console.println(fmt.Sprintf(g.prog+": job %s: %d chunk(s) queued%s; "+g.prog+" work processes run them and commit the job when the last one settles; %s waits for the commit, "+g.prog+" status %s shows progress",
-					info.Job, info.Manifest.Chunks, before, jobCommand(cmd, "wait", info.Job, "", false, 0), info.Job))
+				// Every command suggested names the program as it was
+				// called, with this command line's global flags.
+				g.console.println(fmt.Sprintf(g.prog+": job %s: %d chunk(s) queued%s; %s processes run them and commit the job when the last one settles; %s waits for the commit, %s shows progress",
+					info.Job, info.Manifest.Chunks, before, progCommand(cmd, "work"), jobCommand(cmd, "wait", info.Job, "", false, 0),
+					jobCommand(cmd, "status", info.Job, "", false, 0)))
 			}
 			if jsonOut {
 				return printJSON(os.Stdout, map[string]any{"job": info.Job, "chunks": info.Manifest.Chunks, "existing": info.Existing, "output": info.Manifest.Spec.Output})
@@ -311,8 +314,14 @@ func (w *idleWatch) stalled(s fanout.Progress, now time.Time) bool {
 // workCommand renders a `fanout work` command that serves jobs writing
 // under out, with the global flags given on this command line.
 func workCommand(cmd *cobra.Command, out string) string {
-	args := append([]string{os.Args[0]}, globalArgs(cmd)...)
-	return shellQuote(append(args, "work", "--out-base", out))
+	return progCommand(cmd, "work", "--out-base", out)
+}
+
+// progCommand renders a command of this program as it was called
+// (os.Args[0]) with the global flags given on this command line, then
+// args: every command a hint suggests names the program the same way.
+func progCommand(cmd *cobra.Command, args ...string) string {
+	return shellQuote(append(append([]string{os.Args[0]}, globalArgs(cmd)...), args...))
 }
 
 // globalArgs are the global flags given on this command line that another
@@ -332,15 +341,14 @@ func globalArgs(cmd *cobra.Command) []string {
 // command line, --out when the queue does not remember the job, and
 // --workers.
 func jobCommand(cmd *cobra.Command, verb, job, out string, embedded bool, workers int) string {
-	args := append([]string{os.Args[0]}, globalArgs(cmd)...)
-	args = append(args, verb, job)
+	args := []string{verb, job}
 	if embedded {
 		args = append(args, "--out", out)
 	}
 	if workers > 0 {
 		args = append(args, "--workers", strconv.Itoa(workers))
 	}
-	return shellQuote(args)
+	return progCommand(cmd, args...)
 }
 
 // redactArgs hides the passwords of URLs among args (a Redis URL with

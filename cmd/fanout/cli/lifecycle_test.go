@@ -258,7 +258,7 @@ func TestSubmittedJobCommitsWithoutWait(t *testing.T) {
 		t.Fatalf("submit: exit code %d; stderr:\n%s", code, stderr)
 	}
 	job := strings.TrimSpace(stdout)
-	if !strings.Contains(stderr, "fanout work processes run them and commit the job when the last one settles") {
+	if !strings.Contains(stderr, bin+" work processes run them and commit the job when the last one settles") {
 		t.Errorf("submit does not say who commits the job:\n%s", stderr)
 	}
 	w := localstack.Start(t, "worker", env, bin, "work", "-v", "--concurrency", "2", "--grace", "1s")
