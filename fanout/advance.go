@@ -5,7 +5,8 @@ package fanout
 // A job moves forward when someone looks at it: Wait (the driver of fanout
 // run and fanout wait) in a loop, TryCommit once (a Lambda commit
 // invocation, a cron), Advance (the Lambda driver's sweep) and idle
-// workers (advanceIdle) once per advanceInterval. Each calls advance, which
+// workers (advanceIdle) once per advanceInterval, and workers serving
+// every job at that pace while busy too (advanceBusy). Each calls advance, which
 // does, in this order and only as far as the job allows:
 //
 //  1. a committed job (its commit record exists) is verified, or, for

@@ -129,8 +129,44 @@ func (e *Engine) Work(ctx context.Context, opts WorkOptions) error {
 			errs[i] = e.workLoop(ctx, work, fmt.Sprintf("%s/%d", e.cfg.WorkerName, i), opts)
 		}()
 	}
+	if opts.Job == "" {
+		// Serving every job, the slots move jobs along only when a claim
+		// finds nothing (advanceIdle): on a fleet kept busy by one long
+		// job, every short job beside it had its chunks done and stayed
+		// committing until the long job ended (99 jobs for minutes).
+		// While the slots run chunks, this moves the jobs along in the
+		// background, at the pace advanceIdle keeps for the engine (idle
+		// slots and this share it): the commit lease still makes one
+		// committer commit a job.
+		stop, advanced := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(advanced)
+			e.advanceBusy(ctx, stop)
+		}()
+		defer func() { close(stop); <-advanced }() // the slots have returned
+	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// advanceBusy calls advanceIdle for every job once per advanceInterval
+// until ctx ends or stop is closed (Work closes it once its slots have
+// returned; a step under way is finished first), whether the worker's
+// slots are busy or not: advanceIdle does nothing when an idle slot took
+// the step within the interval.
+func (e *Engine) advanceBusy(ctx context.Context, stop <-chan struct{}) {
+	t := time.NewTicker(advanceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		e.advanceIdle(ctx, "")
+	}
 }
 
 // idleWait is the longest a worker bound to one job waits for the queue
