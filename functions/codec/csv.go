@@ -84,6 +84,9 @@ func newCSVInput(lr *lineReader, opts InputOptions, def rune) (*csvInput, error)
 		quote: byte(opts.quote()), escape: byte(opts.escape()), nulls: opts.NullStr}
 	in.rec.Object = opts.Object
 	if opts.Header != nil {
+		if err := in.ambiguousHeader(opts.Header); err != nil {
+			return nil, functions.Permanent(fmt.Errorf("%q: %w", opts.Object, err))
+		}
 		in.setHeader(slices.Clone(opts.Header))
 	}
 	if opts.Start > 0 {
@@ -213,7 +216,32 @@ func (in *csvInput) readHeader() {
 		}
 		return
 	}
+	if err := in.ambiguousHeader(h); err != nil {
+		in.headerErr = in.lr.recordError(off, in.recLine, err)
+		return
+	}
 	in.setHeader(h)
+}
+
+// ambiguousHeader returns a *HeaderError when a header names a column of
+// the given schema twice: which field holds that column's values cannot
+// be told, so no value of it is read (taking the first field would commit
+// the other's values silently dropped, or the wrong ones). Names outside
+// the schema, repeated or empty, are only not read, as any extra column.
+func (in *csvInput) ambiguousHeader(h []string) error {
+	if in.opts.Schema == nil || in.opts.NoHeader {
+		return nil
+	}
+	for _, col := range in.opts.Schema.Columns {
+		first := slices.Index(h, col.Name)
+		if first < 0 {
+			continue
+		}
+		if second := slices.Index(h[first+1:], col.Name); second >= 0 {
+			return &HeaderError{Column: first + 1 + second + 1, Name: col.Name, First: first + 1}
+		}
+	}
+	return nil
 }
 
 func (in *csvInput) Next() (*functions.Record, error) { return in.next(false) }

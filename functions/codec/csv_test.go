@@ -514,3 +514,39 @@ func TestCSVColumnsLeavesTheOthersUnparsed(t *testing.T) {
 		}
 	}
 }
+
+// A header naming a column of the given schema twice fails the object at
+// its header, with or without the header given (a chunk past the
+// object's start): which field holds the column cannot be told. Names
+// outside the schema may repeat.
+func TestCSVHeaderNamingASchemaColumnTwice(t *testing.T) {
+	schema, err := functions.ParseSchema("a:int64,b:int64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := NewInput(strings.NewReader("a,b,a\n1,2,3\n"), InputOptions{Format: "csv", Object: "x.csv", End: -1, Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = in.Next()
+	var he *HeaderError
+	if !errors.As(err, &he) || he.Name != "a" || he.First != 1 || he.Column != 3 {
+		t.Fatalf("Next: %v; want the header naming a twice (columns 1 and 3)", err)
+	}
+	var re *functions.RecordError
+	if !errors.As(err, &re) || re.Offset != 0 {
+		t.Errorf("Next: %v; want a record error at the header's offset 0", err)
+	}
+	_, err = NewInput(strings.NewReader("4,5,6\n"), InputOptions{Format: "csv", Object: "x.csv", Start: 6, End: -1, Schema: schema, Header: []string{"a", "b", "a"}})
+	if !errors.As(err, &he) || !functions.IsPermanent(err) || !strings.Contains(err.Error(), "x.csv") {
+		t.Fatalf("NewInput past the start: %v; want a permanent header error naming x.csv", err)
+	}
+	in, err = NewInput(strings.NewReader("a,c,b,c,\n1,x,2,y,z\n"), InputOptions{Format: "csv", Object: "x.csv", End: -1, Schema: schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := in.Next()
+	if err != nil || rec.Row[0].Text() != "1" || rec.Row[1].Text() != "2" {
+		t.Fatalf("Next: %v, %v; want a=1 b=2 (c repeated and an unnamed column are not the schema's)", rec, err)
+	}
+}
