@@ -1,6 +1,10 @@
 package fanout
 
-import "sync/atomic"
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
 
 // CommitProgress is how far this engine's commit of a job has got: the
 // step it is in and, where the step goes over many items (chunk markers,
@@ -9,9 +13,9 @@ type CommitProgress struct {
 	// Step is what the commit does now: "reading chunk markers",
 	// "merging small files", "publishing files", "writing the commit
 	// record" or "writing _SUCCESS".
-	Step  string
-	Done  int
-	Total int // 0: the step has no count
+	Step  string `json:"step"`
+	Done  int    `json:"done,omitempty"`
+	Total int    `json:"total,omitempty"` // 0: the step has no count
 }
 
 // commitSteps holds a job's CommitProgress while this engine commits it.
@@ -33,9 +37,31 @@ func (c *commitSteps) add(n int) { c.done.Add(int64(n)) }
 // end clears the progress: the commit is over.
 func (c *commitSteps) end() { c.step.Store(nil) }
 
-// CommitProgress returns how far this engine's commit of job has got; ok
-// is false when this engine is not committing it (another process may be).
+// CommitProgress returns how far the commit of job has got; ok is false
+// when nobody is known to commit it. This engine's own commit is read in
+// memory; another process's from the queue, when it shares it
+// (CommitProgressSharer): a hint, at most a second or so old.
 func (e *Engine) CommitProgress(job string) (p CommitProgress, ok bool) {
+	if p, ok := e.localCommitProgress(job); ok {
+		return p, true
+	}
+	s, has := e.cfg.Admin.(CommitProgressSharer)
+	if !has {
+		return p, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	p, ok, err := s.SharedCommitProgress(ctx, job)
+	if err != nil {
+		e.log.Debug("reading the shared commit progress failed", "job", job, "err", err)
+		return p, false
+	}
+	return p, ok
+}
+
+// localCommitProgress is how far this engine's commit of job has got; ok
+// is false when this engine is not committing it.
+func (e *Engine) localCommitProgress(job string) (p CommitProgress, ok bool) {
 	js := e.jobs.get(job)
 	if js == nil {
 		return p, false
@@ -45,4 +71,48 @@ func (e *Engine) CommitProgress(job string) (p CommitProgress, ok bool) {
 		return p, false
 	}
 	return CommitProgress{Step: *step, Done: int(js.commitSteps.done.Load()), Total: int(js.commitSteps.total.Load())}, true
+}
+
+// commitProgressEvery is how often a committer shares its progress in
+// the queue; commitProgressTTL how long what it shared lasts there: as
+// long as the commit lease, so that a committer that stops (crash,
+// failed commit) is no longer shown once another may commit.
+const (
+	commitProgressEvery = time.Second
+	commitProgressTTL   = commitLeaseTTL
+)
+
+// shareCommitProgress shares this engine's progress of js's commit in the
+// queue (CommitProgressSharer) now and about once a second until stop is
+// called: one small write a second, best effort.
+func (e *Engine) shareCommitProgress(ctx context.Context, js *jobState) (stop func()) {
+	s, has := e.cfg.Admin.(CommitProgressSharer)
+	if !has {
+		return func() {}
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(commitProgressEvery)
+		defer t.Stop()
+		for {
+			if p, ok := e.localCommitProgress(js.job); ok {
+				wctx, wcancel := context.WithTimeout(sctx, 2*time.Second)
+				if err := s.ShareCommitProgress(wctx, js.job, p, commitProgressTTL); err != nil && sctx.Err() == nil {
+					e.log.Debug("sharing the commit progress failed", "job", js.job, "err", err)
+				}
+				wcancel()
+			}
+			select {
+			case <-sctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }

@@ -227,6 +227,7 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 	rec := &manifest.CommitRecord{Version: manifest.CommitVersion, Job: js.job, Chunks: js.m.Chunks}
 	defer js.commitSteps.end()
 	js.commitSteps.begin("reading chunk markers", js.m.Chunks)
+	defer e.shareCommitProgress(ctx, js)() // for the progress of other processes
 	// This commit's parts are garbage until its record names them, and
 	// the pending ones once it ends: removed here, best effort (fanout gc
 	// and the next verification remove what is left).

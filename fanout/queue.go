@@ -374,3 +374,18 @@ type FinishedLister interface {
 	// first.
 	RecentFinished(ctx context.Context) ([]FinishedJob, error)
 }
+
+// CommitProgressSharer is the optional part of a QueueAdmin that keeps how
+// far a job's commit has got, so that processes that do not commit it
+// (fanout wait while a fanout work commits) show the step and its count
+// too (found by type assertion; redisqueue and memqueue have it, and
+// queuetest pins it). The committer shares its progress about once a
+// second; like the rest of the queue it is a hint, the bucket the truth.
+type CommitProgressSharer interface {
+	// ShareCommitProgress keeps p as job's commit progress for ttl (on
+	// the queue's clock), replacing what was kept.
+	ShareCommitProgress(ctx context.Context, job string, p CommitProgress, ttl time.Duration) error
+	// SharedCommitProgress returns what was kept for job; ok is false
+	// when nothing was or it expired.
+	SharedCommitProgress(ctx context.Context, job string) (p CommitProgress, ok bool, err error)
+}

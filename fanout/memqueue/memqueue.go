@@ -44,6 +44,9 @@ type Queue struct {
 	// commits holds the jobs' commit leases (fanout.CommitLeaser),
 	// apart from jobs: a job the queue forgot can still be leased.
 	commits map[string]commitLease
+	// progress holds the jobs' shared commit progress
+	// (fanout.CommitProgressSharer), expiring like the leases.
+	progress map[string]sharedProgress
 	// finished holds the records of finished jobs (fanout.JobRecorder).
 	finished map[string]finishedJob
 	recorded uint64 // records made, numbering them
@@ -87,7 +90,7 @@ var (
 
 // New returns an empty queue.
 func New(cfg Config) *Queue {
-	q := &Queue{now: cfg.Now, jitter: cfg.Jitter, jobs: make(map[string]*job), commits: make(map[string]commitLease), finished: make(map[string]finishedJob), wakes: make(map[string]*wakeups)}
+	q := &Queue{now: cfg.Now, jitter: cfg.Jitter, jobs: make(map[string]*job), commits: make(map[string]commitLease), progress: make(map[string]sharedProgress), finished: make(map[string]finishedJob), wakes: make(map[string]*wakeups)}
 	if q.now == nil {
 		q.now = time.Now
 	}
@@ -908,4 +911,44 @@ func (q *Queue) WaitForWork(ctx context.Context, job string, timeout time.Durati
 			return ctx.Err()
 		}
 	}
+}
+
+// sharedProgress is a job's shared commit progress and when it expires.
+type sharedProgress struct {
+	p       fanout.CommitProgress
+	expires time.Time
+}
+
+// ShareCommitProgress implements fanout.CommitProgressSharer.
+func (q *Queue) ShareCommitProgress(ctx context.Context, job string, p fanout.CommitProgress, ttl time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if job == "" || ttl < time.Millisecond {
+		return fmt.Errorf("memqueue: share commit progress of job %q: want a job and a ttl of at least 1ms", job)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := q.now()
+	for id, s := range q.progress { // expired ones go, so the map stays small
+		if !now.Before(s.expires) {
+			delete(q.progress, id)
+		}
+	}
+	q.progress[job] = sharedProgress{p: p, expires: now.Add(ttl)}
+	return nil
+}
+
+// SharedCommitProgress implements fanout.CommitProgressSharer.
+func (q *Queue) SharedCommitProgress(ctx context.Context, job string) (fanout.CommitProgress, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return fanout.CommitProgress{}, false, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	s, ok := q.progress[job]
+	if !ok || !q.now().Before(s.expires) {
+		return fanout.CommitProgress{}, false, nil
+	}
+	return s.p, true, nil
 }

@@ -19,6 +19,9 @@
 //   - a finished job's record (fanout.JobRecorder, which both implement)
 //     lasts its TTL on the queue's clock, a new record replaces it, and
 //     Finish deletes it;
+//   - a job's shared commit progress (fanout.CommitProgressSharer, which
+//     both implement) needs no enqueued job, a new one replaces it, and
+//     it lasts its TTL on the queue's clock;
 //   - Enqueue's spec replaces the stored one; specs are validated (Job
 //     set, Lease at least 1ms, limits positive, 0 <= BackoffBase <=
 //     BackoffMax).
@@ -136,6 +139,7 @@ func RunConformance(t *testing.T, newQueue func(t *testing.T) (fanout.Queue, fan
 		{"CommitLeaseHasOneHolder", testCommitLease},
 		{"CommitLeaseRacers", testCommitLeaseRacers},
 		{"FinishedJobIsRemembered", testFinishedJob},
+		{"CommitProgressIsShared", testCommitProgress},
 		{"TasksCountOnce", testCountTask},
 		{"AckCountedAcksAndCountsOnce", testAckCounted},
 		{"AckAndClaimHandsTheNextChunk", testAckAndClaim},
@@ -1722,5 +1726,54 @@ func testWaitForAnyWork(s *suite) {
 	defer cancel()
 	if err := w.WaitForWork(ctx, "wake-any", never); err != nil {
 		s.t.Fatalf("the job's own wake-up after the waits for any job: WaitForWork: %v; want woken", err)
+	}
+}
+
+// A job's shared commit progress needs no enqueued job; the last shared
+// replaces what was, and it lasts its TTL on the queue's clock.
+func testCommitProgress(s *suite) {
+	c, ok := s.a.(fanout.CommitProgressSharer)
+	if !ok {
+		s.t.Skipf("%T shares no commit progress", s.a)
+	}
+	shared := func(job string, want fanout.CommitProgress, known bool) {
+		s.t.Helper()
+		got, ok, err := c.SharedCommitProgress(s.ctx, job)
+		if err != nil || ok != known || got != want {
+			s.t.Fatalf("SharedCommitProgress(%s) = %+v, %v, %v; want %+v, %v", job, got, ok, err, want, known)
+		}
+	}
+	share := func(job string, p fanout.CommitProgress, ttl time.Duration) {
+		s.t.Helper()
+		if err := c.ShareCommitProgress(s.ctx, job, p, ttl); err != nil {
+			s.t.Fatalf("ShareCommitProgress(%s, %+v): %v", job, p, err)
+		}
+	}
+	shared("job-a", fanout.CommitProgress{}, false)
+	a := fanout.CommitProgress{Step: "reading chunk markers", Done: 3, Total: 304}
+	share("job-a", a, longLease)
+	shared("job-a", a, true)
+	a2 := fanout.CommitProgress{Step: "publishing files", Done: 936, Total: 1824}
+	share("job-a", a2, longLease)
+	shared("job-a", a2, true)
+	shared("job-b", fanout.CommitProgress{}, false)
+
+	b := fanout.CommitProgress{Step: "writing _SUCCESS"}
+	share("job-b", b, s.clock.Lease)
+	shared("job-b", b, true)
+	s.waitUntil(s.clock.Now().Add(s.clock.Lease))
+	deadline := time.Now().Add(pollTimeout)
+	for {
+		_, ok, err := c.SharedCommitProgress(s.ctx, "job-b")
+		if err != nil {
+			s.t.Fatalf("SharedCommitProgress(job-b) after its TTL: %v", err)
+		}
+		if !ok {
+			break
+		}
+		if s.clock.Advance != nil || time.Now().After(deadline) {
+			s.t.Fatal("job-b's commit progress outlived its TTL")
+		}
+		time.Sleep(pollInterval)
 	}
 }

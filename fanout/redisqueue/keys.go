@@ -55,6 +55,11 @@ func (k keyspace) anyWake() string { return k.prefix + ":wake" }
 // with the lease (see fanout.CommitLeaser): <prefix>:{<job>}:commit.
 func (k keyspace) commit(job string) string { return k.job(job) + ":commit" }
 
+// commitProgress is how far the job's commit has got
+// (fanout.CommitProgress as JSON, fanout.CommitProgressSharer), expiring
+// unless the committer shares it again: <prefix>:{<job>}:commitprogress.
+func (k keyspace) commitProgress(job string) string { return k.job(job) + ":commitprogress" }
+
 // counted is the set of tasks whose counts were added (fanout.TaskCounter):
 // <prefix>:{<job>}:counted.
 func (k keyspace) counted(job string) string { return k.job(job) + ":counted" }

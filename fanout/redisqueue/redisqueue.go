@@ -901,6 +901,44 @@ func (q *Queue) Finished(ctx context.Context, job string) (fanout.FinishedJob, e
 	return rec, nil
 }
 
+// ShareCommitProgress implements fanout.CommitProgressSharer: a key
+// expiring on Redis's clock.
+func (q *Queue) ShareCommitProgress(ctx context.Context, job string, p fanout.CommitProgress, ttl time.Duration) error {
+	if err := validateJob(job); err != nil {
+		return fmt.Errorf("redisqueue: share commit progress: %w", err)
+	}
+	if ttl < time.Millisecond {
+		return fmt.Errorf("redisqueue: share the commit progress of job %s: want a ttl of at least 1ms", job)
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("redisqueue: share the commit progress of job %s: %w", job, err)
+	}
+	if err := q.client.Set(ctx, q.keys.commitProgress(job), b, ttl).Err(); err != nil {
+		return fmt.Errorf("redisqueue: share the commit progress of job %s: %w", job, err)
+	}
+	return nil
+}
+
+// SharedCommitProgress implements fanout.CommitProgressSharer.
+func (q *Queue) SharedCommitProgress(ctx context.Context, job string) (fanout.CommitProgress, bool, error) {
+	if err := validateJob(job); err != nil {
+		return fanout.CommitProgress{}, false, fmt.Errorf("redisqueue: shared commit progress: %w", err)
+	}
+	b, err := q.client.Get(ctx, q.keys.commitProgress(job)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return fanout.CommitProgress{}, false, nil
+	}
+	if err != nil {
+		return fanout.CommitProgress{}, false, fmt.Errorf("redisqueue: shared commit progress of job %s: %w", job, err)
+	}
+	var p fanout.CommitProgress
+	if err := json.Unmarshal(b, &p); err != nil {
+		return fanout.CommitProgress{}, false, fmt.Errorf("redisqueue: shared commit progress of job %s: bad value: %w", job, err)
+	}
+	return p, true, nil
+}
+
 // LeaseCommit implements fanout.CommitLeaser: the lease is a key expiring
 // on Redis's clock, holding the holder's name.
 func (q *Queue) LeaseCommit(ctx context.Context, job, holder string, ttl time.Duration) (bool, error) {

@@ -19,7 +19,9 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/fanout-dev/fanout/fanout"
 	"github.com/fanout-dev/fanout/localstack"
+	"github.com/redis/go-redis/v9"
 )
 
 // The tests in this file run the real binary as a person would, on a
@@ -761,5 +763,121 @@ func TestCommitProgressOnATerminal(t *testing.T) {
 		if done > total || s[1] == "publishing files" && s[3] != files[1] {
 			t.Errorf("commit progress %q: want at most its total, and the job's %s files to publish", s[0], files[1])
 		}
+	}
+}
+
+// A process that does not commit the job shows the committer's step and
+// count too: a fanout work commits a job of many files on MinIO, shares
+// its progress in Redis, and a fanout wait --workers 0 on a terminal
+// shows it. The committer is stopped (SIGSTOP) while it is in a counted
+// step, so the test knows what the viewer must show: the step and count
+// the committer last shared, its total the files the job committed (or
+// its chunks, for the markers).
+func TestCommitProgressOfAnotherProcess(t *testing.T) {
+	bucket, s3 := localstack.Bucket(t)
+	redisURL, prefix := localstack.RedisNamespace(t)
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("id,p\n")
+	for i := range 30000 {
+		fmt.Fprintf(&b, "%d,p%d\n", i, i%12)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "in", "a.csv"), []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TERM=xterm", "AWS_ENDPOINT_URL_S3=" + s3.Endpoint,
+		"AWS_ACCESS_KEY_ID=" + s3.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s3.SecretKey, "AWS_REGION=" + s3.Region,
+		"FANOUT_REDIS_URL=" + redisURL, "FANOUT_REDIS_PREFIX=" + prefix}
+	code, stdout, stderr := runIn(t, dir, env, "submit", "--in", "in/", "--fn", "convert", "--out", "s3://"+bucket+"/out/", "--out-format", "jsonl",
+		"--partition-by", "p", "--chunk-size", "1KiB", "--target-file-size", "off")
+	if code != exitOK {
+		t.Fatalf("submit: exit code %d: %s", code, stderr)
+	}
+	job := strings.TrimSpace(stdout)
+
+	work := exec.Command(fanoutBinary(t), "work", "--out-base", "s3://"+bucket+"/")
+	work.Dir, work.Env = dir, env
+	var workErr lockedBuffer
+	work.Stderr = &workErr
+	if err := work.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if stopped {
+			work.Process.Signal(syscall.SIGCONT)
+		}
+		work.Process.Signal(syscall.SIGTERM)
+		exitWithin(t, work, time.Minute, workErr.String)
+	}()
+	// The committer's shared progress, read as the viewer reads it.
+	key := prefix + ":{" + job + "}:commitprogress"
+	var shared fanout.CommitProgress
+	sharedNow := func() bool {
+		v, err := rdb.Get(t.Context(), key).Bytes()
+		if err != nil {
+			return false
+		}
+		shared = fanout.CommitProgress{}
+		if err := json.Unmarshal(v, &shared); err != nil {
+			t.Fatalf("commit progress %q: %v", v, err)
+		}
+		return shared.Total > 0
+	}
+	waitFor(t, "the committer's progress in a counted step", 5*time.Minute, sharedNow, workErr.String)
+	if err := work.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped = true
+	// Stopped now: what it shared last stays (its TTL is the lease's).
+	waitFor(t, "the stopped committer's progress", time.Minute, sharedNow, workErr.String)
+	want := fmt.Sprintf("committing: %s %d/%d (", shared.Step, shared.Done, shared.Total)
+
+	view := exec.Command(fanoutBinary(t), "wait", job, "--workers", "0")
+	view.Dir, view.Env = dir, env
+	tty, err := pty.StartWithSize(view, &pty.Winsize{Rows: 40, Cols: 400})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	var out lockedBuffer
+	copied := make(chan struct{})
+	go func() {
+		io.Copy(&out, tty)
+		close(copied)
+	}()
+	text := func() string { return ansi.ReplaceAllString(out.String(), "\n") }
+	waitFor(t, "the viewer's line with "+want, 2*time.Minute, func() bool { return strings.Contains(text(), want) }, text)
+	if err := work.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	stopped = false
+	if code := exitWithin(t, view, 5*time.Minute, text); code != exitOK {
+		t.Fatalf("wait: exit code %d; output:\n%s", code, text())
+	}
+	select {
+	case <-copied:
+	case <-time.After(30 * time.Second):
+	}
+	got := text()
+	oracle := map[string]string{"publishing files": `files`, "reading chunk markers": `chunks`}[shared.Step]
+	if oracle == "" {
+		t.Fatalf("the committer was stopped in step %q, want one counting files or chunk markers", shared.Step)
+	}
+	n := regexp.MustCompile(`(?m)^\s+` + oracle + `\s+([0-9]+)`).FindStringSubmatch(got)
+	if n == nil || n[1] != strconv.Itoa(shared.Total) {
+		t.Errorf("the viewer showed %q, want its total the job's %s in the summary (%v):\n%s", want, oracle, n, got)
+	}
+	if shared.Done > shared.Total {
+		t.Errorf("the viewer showed %q: more done than its total", want)
 	}
 }
