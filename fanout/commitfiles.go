@@ -202,9 +202,15 @@ func eachRecordPart(ctx context.Context, b objstore.Bucket, rec *manifest.Commit
 // records' files are in rec.RejectedParts (CommittedRejectedFiles). An
 // error (a part missing or changed since the commit) ends the sequence.
 func CommittedFiles(ctx context.Context, b objstore.Bucket, rec *manifest.CommitRecord) iter.Seq2[manifest.OutputFile, error] {
+	return filesOfParts(func(fn func([]manifest.OutputFile) error) error { return eachCommittedPart(ctx, b, rec, fn) })
+}
+
+// filesOfParts yields the files of the lists each calls fn with, one
+// list at a time; an error of each ends the sequence with it.
+func filesOfParts(each func(fn func([]manifest.OutputFile) error) error) iter.Seq2[manifest.OutputFile, error] {
 	return func(yield func(manifest.OutputFile, error) bool) {
 		stop := errors.New("stop")
-		err := eachCommittedPart(ctx, b, rec, func(files []manifest.OutputFile) error {
+		err := each(func(files []manifest.OutputFile) error {
 			for _, f := range files {
 				if !yield(f, nil) {
 					return stop
@@ -223,20 +229,7 @@ func CommittedFiles(ctx context.Context, b objstore.Bucket, rec *manifest.Commit
 // files: inline in records of earlier releases, in parts
 // (manifest.CommitRecord.RejectedParts) read one at a time since.
 func CommittedRejectedFiles(ctx context.Context, b objstore.Bucket, rec *manifest.CommitRecord) iter.Seq2[manifest.OutputFile, error] {
-	return func(yield func(manifest.OutputFile, error) bool) {
-		stop := errors.New("stop")
-		err := eachRejectedPart(ctx, b, rec, func(files []manifest.OutputFile) error {
-			for _, f := range files {
-				if !yield(f, nil) {
-					return stop
-				}
-			}
-			return nil
-		})
-		if err != nil && err != stop {
-			yield(manifest.OutputFile{}, err)
-		}
-	}
+	return filesOfParts(func(fn func([]manifest.OutputFile) error) error { return eachRejectedPart(ctx, b, rec, fn) })
 }
 
 // fileSums sums the files a commit publishes: their bytes and, per
