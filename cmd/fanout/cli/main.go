@@ -126,13 +126,21 @@ func errorText(err error) string {
 // errors ("codec: ", "miniostore: ", the engine's sentinels' "fanout: "),
 // at the start of a message or of a part of it: they name code, not what
 // failed, and a message of three layers repeated them.
-var internalPrefix = regexp.MustCompile(`(^|: |; |\()(?:fanout|codec|miniostore|s3store|filestore|objstore|s3compat|bucketurl|redisqueue|memqueue|manifest): `)
+var internalPrefix = regexp.MustCompile(`(^|: |; |\()(?:(?:fanout|codec|miniostore|s3store|filestore|objstore|s3compat|bucketurl|redisqueue|memqueue|manifest): )+`)
 
 // userText is a failure's message without the libraries' package
 // prefixes, which the program's name replaces: what failed, on what
-// object, and what to do stay.
+// object, and what to do stay. What a program run by exec wrote to its
+// stderr (after "stderr: " or "stderr (last 4 KiB): ") is its own text
+// and stays as it wrote it.
 func userText(msg string) string {
-	return internalPrefix.ReplaceAllString(msg, "$1")
+	head, tail := msg, ""
+	if i := strings.Index(msg, "stderr: "); i >= 0 {
+		head, tail = msg[:i], msg[i:]
+	} else if i := strings.Index(msg, "stderr (last "); i >= 0 {
+		head, tail = msg[:i], msg[i:]
+	}
+	return internalPrefix.ReplaceAllString(head, "$1") + tail
 }
 
 // exitError carries an exit status whose message was already printed.
