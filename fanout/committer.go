@@ -219,7 +219,11 @@ func (e *Engine) Commit(ctx context.Context, js *jobState, wall time.Duration) (
 		var tr *TooManyRejectedError
 		if errors.As(err, &jf) || errors.As(err, &tr) {
 			// For people and for a --rerun's message; best effort.
-			if oerr := e.ownerFailed(ctx, js, gen, err.Error()); oerr != nil {
+			if oerr := e.ownerFailed(ctx, js, gen, err.Error()); errors.Is(oerr, errRedriven) {
+				// Redriven since the markers were read: the failure is
+				// stale, the job not finished.
+				err = oerr
+			} else if oerr != nil {
 				e.log.Warn("recording the failure in the output's owner record failed", "job", js.job, "err", oerr)
 			}
 		}

@@ -508,7 +508,8 @@ func (e *Engine) fenceOutput(ctx context.Context, js *jobState, gen int64) (*man
 // rejected records after reading the record's generation gen
 // (commitGeneration): only while the record names the job, no redrive
 // holds it and its generation is still gen. A commit that read the
-// markers before a redrive does not mark the redriven job failed.
+// markers before a redrive does not mark the redriven job failed: it gets
+// errRedriven (wrapped) instead, and its failure is stale.
 func (e *Engine) ownerFailed(ctx context.Context, js *jobState, gen int64, reason string) error {
 	for range ownerRetries {
 		cur, etag, err := readOwner(ctx, js.out, js.layout)
@@ -517,7 +518,14 @@ func (e *Engine) ownerFailed(ctx context.Context, js *jobState, gen int64, reaso
 			return nil
 		case err != nil:
 			return err
-		case cur.Job != js.job || cur.State != manifest.OwnerRunning || cur.Redriving != "" || cur.Generation != gen:
+		case cur.Job != js.job:
+			return nil
+		case cur.Redriving != "":
+			return redriveUnderway(js, cur)
+		case cur.Generation != gen:
+			return fmt.Errorf("%w: job %s was redriven (generation %d, the commit read its markers under %d): its failure is stale",
+				errRedriven, js.job, cur.Generation, gen)
+		case cur.State != manifest.OwnerRunning:
 			return nil
 		}
 		next := *cur

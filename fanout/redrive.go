@@ -124,8 +124,12 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (_ RedriveInfo
 	// Before anything is reset, the hold is checked again: another
 	// redrive may have taken the job over (it finishes the job), a
 	// --rerun its output.
-	if err := e.stillHolding(ctx, js, token); err != nil {
-		held = false
+	if cur, _, err := readOwner(ctx, js.out, js.layout); err != nil {
+		// Not read (a transient error): the hold is still this
+		// redrive's, and the deferred release gives it up.
+		return info, fmt.Errorf("redrive: checking the output's owner: %w", err)
+	} else if err := e.notHolding(ctx, js, cur, token); err != nil {
+		held = false // another redrive, the commit or a --rerun has it
 		return info, err
 	}
 	failed, err := e.failedChunks(ctx, js, gen, js.layout.MarkerPrefix(js.job), func(key string) bool {
@@ -179,9 +183,13 @@ func (e *Engine) Redrive(ctx context.Context, outURL, job string) (_ RedriveInfo
 	}
 	e.forgetJob(job)
 	e.failedJobs.Delete(job)
-	if js, err = e.openJob(ctx, outURL, job); err != nil {
+	// Read again on a new variable: the deferred release needs js
+	// when this fails.
+	reopened, err := e.openJob(ctx, outURL, job)
+	if err != nil {
 		return info, err
 	}
+	js = reopened
 	if info.Enqueued, err = e.enqueueMissing(ctx, js); err != nil {
 		return info, err
 	}
@@ -254,16 +262,6 @@ func (e *Engine) ownedByOther(ctx context.Context, js *jobState, cur *manifest.O
 		return err
 	}
 	return functions.Permanent(&OutputOwnedError{Output: js.m.Spec.Output, Job: js.job, Owner: cur.Job, State: state, AtCommit: true})
-}
-
-// stillHolding returns nil when the redrive whose token is token still
-// holds js's job, and why it does not otherwise.
-func (e *Engine) stillHolding(ctx context.Context, js *jobState, token string) error {
-	cur, _, err := readOwner(ctx, js.out, js.layout)
-	if err != nil {
-		return fmt.Errorf("redrive: checking the output's owner: %w", err)
-	}
-	return e.notHolding(ctx, js, cur, token)
 }
 
 // notHolding says why the owner record cur shows that the redrive whose
