@@ -37,6 +37,12 @@ type toleratedFailure struct {
 
 func newToleratedFailure(t *testing.T) *toleratedFailure {
 	t.Helper()
+	return newPoisonedJob(t, "1")
+}
+
+// newPoisonedJob is newToleratedFailure with --max-failed maxFailed.
+func newPoisonedJob(t *testing.T, maxFailed string) *toleratedFailure {
+	t.Helper()
 	r := newFaultRig(t, 4, 100)
 	var poisoned atomic.Bool
 	poisoned.Store(true)
@@ -47,13 +53,14 @@ func newToleratedFailure(t *testing.T) *toleratedFailure {
 		return nil
 	}})
 	spec := r.spec("out/", 10*time.Second, "copy")
-	spec.MaxFailed = "1"
+	spec.MaxFailed = maxFailed
 	e := r.engine(engineOptions{name: "worker", functions: reg, store: uploadsNoCommit})
 	info, err := e.Submit(context.Background(), spec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Work(context.Background(), fanout.WorkOptions{Concurrency: 2, Job: info.Job, ExitWhenIdle: true}); err != nil {
+	var jf *fanout.JobFailedError
+	if err := e.Work(context.Background(), fanout.WorkOptions{Concurrency: 2, Job: info.Job, ExitWhenIdle: true}); err != nil && !errors.As(err, &jf) {
 		t.Fatal(err)
 	}
 	if n := len(snapshotStore(t, r.store, "out/_fanout/"+info.Job+"/chunks/")); n != 4 {
