@@ -633,7 +633,7 @@ func (e *Engine) compactParquet(ctx context.Context, js *jobState, staging, id s
 		in, err := codec.NewParquetInput(ra, f.Size, codec.ParquetOptions{Object: f.Key, Schema: schema})
 		if err != nil {
 			out.Abort()
-			return nil, 0, functions.Permanent(fmt.Errorf("reading %s: %w", f.Key, err))
+			return nil, 0, parquetOpenErr(fmt.Errorf("reading %s: %w", f.Key, err))
 		}
 		if err := compactRows(ctx, []codec.RowSource{codec.InputRows(in)}, out); err != nil {
 			out.Abort()
@@ -673,7 +673,7 @@ func compactSorted(ctx context.Context, js *jobState, out *stagedOutput, schema 
 		ra := objstore.NewReaderAt(ctx, js.out, f.Key, f.ETag, f.Size)
 		in, err := codec.NewParquetInput(ra, f.Size, codec.ParquetOptions{Object: f.Key, Schema: schema})
 		if err != nil {
-			return fail(functions.Permanent(fmt.Errorf("reading %s: %w", f.Key, err)))
+			return fail(parquetOpenErr(fmt.Errorf("reading %s: %w", f.Key, err)))
 		}
 		src := codec.InputRows(in)
 		for {

@@ -256,10 +256,7 @@ func (in *chunkInput) open(i int) error {
 		opts.Object, opts.FirstRowGroup, opts.LastRowGroup, opts.Schema = obj.Key, p.FirstRowGroup, p.LastRowGroup, schema
 		cur, err := codec.NewParquetInput(ra, obj.Size, opts)
 		if err != nil {
-			if errors.Is(err, codec.ErrCorruptParquet) || errors.Is(err, codec.ErrNestedColumn) {
-				err = functions.Permanent(err)
-			}
-			return in.mapErr(obj, err)
+			return in.mapErr(obj, parquetOpenErr(err))
 		}
 		in.cur = cur
 		return nil
@@ -345,4 +342,15 @@ func delimiterOf(key string) rune {
 		return '\t'
 	}
 	return ','
+}
+
+// parquetOpenErr marks an error of codec.NewParquetInput permanent when
+// retrying cannot help (a corrupt file, a nested column); a transient one
+// (S3 SlowDown, a reset connection, a cancelled context while reading the
+// footer) stays retryable.
+func parquetOpenErr(err error) error {
+	if errors.Is(err, codec.ErrCorruptParquet) || errors.Is(err, codec.ErrNestedColumn) {
+		return functions.Permanent(err)
+	}
+	return err
 }
