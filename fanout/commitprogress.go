@@ -92,12 +92,14 @@ func (e *Engine) shareCommitProgress(ctx context.Context, js *jobState) (stop fu
 	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
+	var shared atomic.Bool
 	go func() {
 		defer close(done)
 		t := time.NewTicker(commitProgressEvery)
 		defer t.Stop()
 		for {
 			if p, ok := e.localCommitProgress(js.job); ok {
+				shared.Store(true)
 				wctx, wcancel := context.WithTimeout(sctx, 2*time.Second)
 				if err := s.ShareCommitProgress(wctx, js.job, p, commitProgressTTL); err != nil && sctx.Err() == nil {
 					e.log.Debug("sharing the commit progress failed", "job", js.job, "err", err)
@@ -114,5 +116,17 @@ func (e *Engine) shareCommitProgress(ctx context.Context, js *jobState) (stop fu
 	return func() {
 		cancel()
 		<-done
+		if !shared.Load() {
+			return
+		}
+		// The commit is over (done, refused or failed): what was shared
+		// goes now, best effort, not when its TTL ends; else every other
+		// process showed a stale step for up to commitProgressTTL. A TTL
+		// of 1ms is the interface's way to drop it.
+		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer wcancel()
+		if err := s.ShareCommitProgress(wctx, js.job, CommitProgress{}, time.Millisecond); err != nil {
+			e.log.Debug("clearing the shared commit progress failed", "job", js.job, "err", err)
+		}
 	}
 }

@@ -32,14 +32,18 @@ type progress struct {
 	// has got (the engine's CommitProgress).
 	commitInfo func(job string) (fanout.CommitProgress, bool)
 
-	mu         sync.Mutex
-	seen       bool
-	first      fanout.Progress
-	last       fanout.Progress
-	lastAt     time.Time // when last arrived
-	commitAt   time.Time // when every task had settled
-	lastPrint  time.Time
-	lastEvent  fanout.Progress
+	mu        sync.Mutex
+	seen      bool
+	first     fanout.Progress
+	last      fanout.Progress
+	lastAt    time.Time // when last arrived
+	commitAt  time.Time // when every task had settled
+	lastPrint time.Time
+	lastEvent fanout.Progress
+	// commit is what commitInfo said at the last tick (commitOK: it knew
+	// of a commit); tick asks outside mu, as it may read the queue.
+	commit     fanout.CommitProgress
+	commitOK   bool
 	stop       chan struct{}
 	stopped    sync.WaitGroup
 	finishOnce sync.Once
@@ -83,6 +87,15 @@ func (p *progress) tick(every time.Duration) {
 			return
 		case <-t.C:
 			p.mu.Lock()
+			job, committing := p.last.Job, p.seen && !p.commitAt.IsZero()
+			p.mu.Unlock()
+			var c fanout.CommitProgress
+			ok := false
+			if committing && p.commitInfo != nil {
+				c, ok = p.commitInfo(job) // may be a Redis GET: not under mu
+			}
+			p.mu.Lock()
+			p.commit, p.commitOK = c, ok
 			p.showLocked(false)
 			p.mu.Unlock()
 		}
@@ -186,12 +199,10 @@ func (p *progress) lineLocked() string {
 			unit = "tasks"
 		}
 		step := ""
-		if p.commitInfo != nil {
-			if c, ok := p.commitInfo(s.Job); ok {
-				step = ": " + c.Step
-				if c.Total > 0 {
-					step += fmt.Sprintf(" %d/%d", c.Done, c.Total)
-				}
+		if c := p.commit; p.commitOK {
+			step = ": " + c.Step
+			if c.Total > 0 {
+				step += fmt.Sprintf(" %d/%d", c.Done, c.Total)
 			}
 		}
 		return fmt.Sprintf("job %s: %d/%d %s done%s, %d records in, %d out; committing%s (%s)", s.Job, s.Done, s.Chunks, unit,
