@@ -274,29 +274,41 @@ func (e *Engine) resetAdvance() { e.advanceEvery.Store(0) }
 // workers and drivers may do this at once; the commit lease makes one of
 // them commit while the others skip the job.
 func (e *Engine) advanceIdle(ctx context.Context, job string) {
+	e.advanceStep(ctx, job, 0)
+}
+
+// advanceStep is advanceIdle taking the step when it was last taken at
+// least the interval less slack ago. ran says it took it; committed that
+// some job's step finished it (committed, failed or found finished);
+// jobs names the jobs it looked at, in the queue's order.
+func (e *Engine) advanceStep(ctx context.Context, job string, slack time.Duration) (ran, committed bool, jobs []string) {
 	now := time.Now().UnixNano()
 	last := e.lastAdvance.Load()
 	every := max(e.advanceEvery.Load(), int64(advanceInterval))
-	if now-last < every || !e.lastAdvance.CompareAndSwap(last, now) {
-		return
+	if now-last < every-int64(slack) || !e.lastAdvance.CompareAndSwap(last, now) {
+		return false, false, nil
 	}
+	ran = true
 	var specs []JobQueueSpec
 	if job != "" {
 		s, err := e.jobSpec(ctx, job)
 		if err != nil {
-			return
+			return ran, committed, jobs
 		}
 		specs = []JobQueueSpec{s}
 	} else {
 		var err error
 		if specs, err = e.cfg.Admin.Jobs(ctx); err != nil {
-			return
+			return ran, committed, jobs
 		}
 		e.keepJobs(specs)
 	}
 	for _, s := range specs {
+		jobs = append(jobs, s.Job)
+	}
+	for _, s := range specs {
 		if ctx.Err() != nil {
-			return
+			return ran, committed, jobs
 		}
 		if _, failed := e.failedJobs.Load(s.Job); failed {
 			continue // failed for good here; `fanout redrive` starts it over
@@ -313,6 +325,7 @@ func (e *Engine) advanceIdle(ctx context.Context, job string) {
 				e.resetAdvance()
 			}
 		}
+		committed = committed || a.Done
 		if a.Done && err != nil {
 			var jf *JobFailedError
 			if errors.As(err, &jf) || errors.As(err, new(*JobCancelledError)) {
@@ -322,6 +335,7 @@ func (e *Engine) advanceIdle(ctx context.Context, job string) {
 			}
 		}
 	}
+	return ran, committed, jobs
 }
 
 // minBackupSamples is how many finished tasks make a median worth
