@@ -137,11 +137,11 @@ func (e *Engine) inventoryObjects(ctx context.Context, manifestURL string) iter.
 				return
 			}
 			read = func(ctx context.Context, url, key, md5sum string, emit func([]listedObject) bool) error {
-				return readInventoryCSV(ctx, b, url, key, md5sum, cols, emit)
+				return readInventoryCSV(ctx, b, url, key, md5sum, m.SourceBucket, cols, emit)
 			}
 		case "parquet":
 			read = func(ctx context.Context, url, key, _ string, emit func([]listedObject) bool) error {
-				return readInventoryParquet(ctx, b, url, key, emit)
+				return readInventoryParquet(ctx, b, url, key, m.SourceBucket, emit)
 			}
 		default:
 			yield(listedObject{}, listError(manifestURL, 0, "inventory file format %q is not read (CSV and Parquet are: choose one in the inventory's configuration)", m.FileFormat))
@@ -206,10 +206,18 @@ func inventoryCSVColumns(schema string) (inventoryColumns, error) {
 	return c, nil
 }
 
+// otherBucket is the error of an inventory row that names a bucket other
+// than its report's: a report lists one bucket (its manifest's
+// sourceBucket), so such a row is not S3's and reading it could run a job
+// over a bucket nobody named.
+func otherBucket(url string, line int64, bucket, source string) error {
+	return listError(url, line, "the row names bucket %q, but the report is of bucket %q (its manifest's sourceBucket): an S3 Inventory report lists one bucket", bucket, source)
+}
+
 // readInventoryCSV reads one gzipped CSV data file of a report, checking
-// its MD5 against the manifest's. Keys are URL-encoded in CSV reports
-// (a space as '+').
-func readInventoryCSV(ctx context.Context, b objstore.Bucket, url, key, md5sum string, cols inventoryColumns, emit func([]listedObject) bool) (err error) {
+// its MD5 against the manifest's and that every row is of the report's
+// source bucket. Keys are URL-encoded in CSV reports (a space as '+').
+func readInventoryCSV(ctx context.Context, b objstore.Bucket, url, key, md5sum, source string, cols inventoryColumns, emit func([]listedObject) bool) (err error) {
 	rc, _, err := b.Get(ctx, key, nil)
 	if err != nil {
 		return fmt.Errorf("inventory data file %s: %w", url, err)
@@ -250,6 +258,9 @@ func readInventoryCSV(ctx context.Context, b objstore.Bucket, url, key, md5sum s
 			return listError(url, line, "key %q: %w", rec[cols.key], err)
 		}
 		if rec[cols.bucket] != bucket {
+			if rec[cols.bucket] != source {
+				return otherBucket(url, line, rec[cols.bucket], source)
+			}
 			if _, err := objstore.ParseURL("s3://" + rec[cols.bucket]); err != nil {
 				return listError(url, line, "bucket: %w", err)
 			}
@@ -310,8 +321,8 @@ var inventoryParquetSchema = func() *functions.Schema {
 }()
 
 // readInventoryParquet reads one Parquet data file of a report (keys are
-// not URL-encoded there).
-func readInventoryParquet(ctx context.Context, b objstore.Bucket, url, key string, emit func([]listedObject) bool) (err error) {
+// not URL-encoded there), every row of the report's source bucket.
+func readInventoryParquet(ctx context.Context, b objstore.Bucket, url, key, source string, emit func([]listedObject) bool) (err error) {
 	info, err := b.Stat(ctx, key)
 	if err != nil {
 		return fmt.Errorf("inventory data file %s: %w", url, err)
@@ -343,6 +354,9 @@ func readInventoryParquet(ctx context.Context, b objstore.Bucket, url, key strin
 		size, err := strconv.ParseInt(v[5].Text(), 10, 64)
 		if k == "" || v[0].Text() == "" || err != nil || size < 0 || v[6].Text() == "" {
 			return listError(url, row, "row without bucket, key, size or e_tag (key %q): add Size and ETag to the inventory's fields", k)
+		}
+		if v[0].Text() != source {
+			return otherBucket(url, row, v[0].Text(), source)
 		}
 		obj := listedObject{store: "s3://" + v[0].Text(), list: url, line: row,
 			info: objstore.ObjectInfo{Key: k, Size: size, ETag: strings.Trim(v[6].Text(), `"`), VersionID: v[2].Text()}}
@@ -403,7 +417,13 @@ func (e *Engine) keyListObjects(ctx context.Context, listURL string, maxBytes in
 			var n int64
 			for sc.Scan() {
 				n++
-				obj, ok, err := keyListLine(sc.Text(), format == manifest.FormatCSV, base)
+				line := sc.Text()
+				if n == 1 {
+					// A byte order mark, as Windows editors write one, is
+					// not part of the first key.
+					line = strings.TrimPrefix(line, "\ufeff")
+				}
+				obj, ok, err := keyListLine(line, format == manifest.FormatCSV, base)
 				if err != nil {
 					parseErr = listError(listURL, n, "%w", err)
 					return

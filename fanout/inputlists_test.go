@@ -217,11 +217,13 @@ func listSpec(out string) manifest.JobSpec {
 func TestPlanFromInventoryAndKeyList(t *testing.T) {
 	r := newListRig(t)
 	rows := r.inventoryRows()
-	var plain, urls, batch strings.Builder
+	var plain, urls, batch, windows strings.Builder
+	windows.WriteString("\ufeff") // a byte order mark, as Windows editors write one
 	for _, k := range r.keys {
 		fmt.Fprintln(&plain, k)
 		fmt.Fprintf(&urls, "s3://src/%s\n", k)
 		fmt.Fprintf(&batch, "src,%s\n", url.QueryEscape(k))
+		fmt.Fprintf(&windows, "%s\r\n\r\n", k)
 	}
 	plain.WriteString("\n# blank lines and comments name nothing\n")
 	var gz bytes.Buffer
@@ -231,6 +233,7 @@ func TestPlanFromInventoryAndKeyList(t *testing.T) {
 	r.put(r.src, "lists/keys.txt", plain.String())
 	r.put(r.inv, "lists/urls.txt.gz", gz.String())
 	r.put(r.inv, "lists/batch.csv", batch.String())
+	r.put(r.src, "lists/windows.txt", windows.String())
 
 	want, err := r.planned(func() manifest.JobSpec { s := listSpec("listed/"); s.Inputs = []string{"s3://src/in/"}; return s }())
 	if err != nil {
@@ -250,6 +253,7 @@ func TestPlanFromInventoryAndKeyList(t *testing.T) {
 			s.Inventories = []string{r.writeParquetInventory("pq/src/cfg/2026-12-06T00-00Z", rows)}
 		}},
 		{"key list of keys in its bucket", func(s *manifest.JobSpec) { s.KeyLists = []string{"s3://src/lists/keys.txt"} }},
+		{"key list with a byte order mark and CRLF lines", func(s *manifest.JobSpec) { s.KeyLists = []string{"s3://src/lists/windows.txt"} }},
 		{"gzipped key list of URLs", func(s *manifest.JobSpec) { s.KeyLists = []string{"s3://inv/lists/urls.txt.gz"} }},
 		{"batch operations csv", func(s *manifest.JobSpec) { s.KeyLists = []string{"s3://inv/lists/batch.csv"} }},
 	}
@@ -304,6 +308,18 @@ func TestBadInputListsNameTheListAndLine(t *testing.T) {
 			bad[0][5] = "12kB"
 			s.Inventories = []string{r.writeInventory("size", inventoryCSVSchema, bad, 1, false)}
 		}, "s3://inv/size/data/0.csv.gz", 1, `size "12kB"`},
+		{"row of another bucket", func(s *manifest.JobSpec) {
+			bad := slices.Clone(rows[:3])
+			bad[1] = slices.Clone(bad[1])
+			bad[1][0] = "other"
+			s.Inventories = []string{r.writeInventory("otherbucket", inventoryCSVSchema, bad, 1, false)}
+		}, "s3://inv/otherbucket/data/0.csv.gz", 2, `bucket "other"`},
+		{"parquet row of another bucket", func(s *manifest.JobSpec) {
+			bad := slices.Clone(rows[:3])
+			bad[2] = slices.Clone(bad[2])
+			bad[2][0] = "other"
+			s.Inventories = []string{r.writeParquetInventory("pqother", bad)}
+		}, "s3://inv/pqother/data/0.parquet", 3, `bucket "other"`},
 		{"orc", func(s *manifest.JobSpec) { s.Inventories = []string{"s3://inv/orc/manifest.json"} }, "s3://inv/orc/manifest.json", 0, `"ORC" is not read`},
 		{"not a manifest", func(s *manifest.JobSpec) { s.Inventories = []string{"s3://inv/junk/manifest.json"} }, "s3://inv/junk/manifest.json", 0, "not an inventory manifest"},
 		{"missing key", func(s *manifest.JobSpec) { s.KeyLists = []string{"s3://inv/lists/missing.txt"} }, "s3://inv/lists/missing.txt", 2, "does not exist"},
