@@ -641,7 +641,7 @@ func (e *Engine) missingFiles(ctx context.Context, js *jobState, rec *manifest.C
 	for n < len(first) && n < len(last) && first[n] == last[n] {
 		n++
 	}
-	for info, err := range parallelList(ctx, js.out, first[:n]) {
+	for info, err := range parallelList(ctx, js.out, first[:n], false) {
 		if err != nil {
 			return nil, 0, fmt.Errorf("listing the output: %w", err)
 		}

@@ -3,6 +3,8 @@ package fanout
 import (
 	"context"
 	"iter"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -25,10 +27,22 @@ import (
 // whichever way it was listed. A range's listing reads at most a page
 // past its end (that page's keys belong to the next range), and a split
 // into a range without keys costs one empty LIST.
+//
+// By directory: when the caller asks (JobSpec.ListDirs) or when the first
+// page's keys lie in more than one sub-prefix one level below the prefix
+// (a wide tree: directories smaller than a page), the sub-prefixes are
+// listed with the delimiter "/" (objstore.ListDirs, a LIST per 1,000
+// of them, up to listMaxDirs) and a range splits at the middle one of
+// those it holds instead of at midKey: the ranges end where the keys
+// change directory, no split falls between keys into an empty range, and
+// keys midKey cannot split (past printable ASCII) split too. When asked,
+// the listing starts as listParallel ranges cut at the sub-prefixes.
 const (
 	listParallel   = 8
 	listSplitAfter = 2
 	listPageKeys   = 1000
+	listWideDirs   = 2
+	listMaxDirs    = 100_000
 )
 
 // listRange is the keys in (after, upTo] of one listing; upTo "" is no
@@ -43,8 +57,9 @@ type listRange struct {
 
 // parallelList lists prefix in b as b.List does (every key under prefix,
 // in key order), with up to listParallel LIST requests at once once the
-// listing is long. Its goroutines end before it returns.
-func parallelList(ctx context.Context, b objstore.Bucket, prefix string) iter.Seq2[objstore.ObjectInfo, error] {
+// listing is long; byDir lists the sub-prefixes first and splits at them
+// from the start. Its goroutines end before it returns.
+func parallelList(ctx context.Context, b objstore.Bucket, prefix string, byDir bool) iter.Seq2[objstore.ObjectInfo, error] {
 	return func(yield func(objstore.ObjectInfo, error) bool) {
 		ctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
@@ -52,8 +67,72 @@ func parallelList(ctx context.Context, b objstore.Bucket, prefix string) iter.Se
 			cancel()
 			wg.Wait()
 		}()
-		var mu sync.Mutex // guards every range's next
+		var mu sync.Mutex // guards every range's next, and dirs
 		var active atomic.Int32
+		// dirs are the sub-prefixes one level below prefix listed so far,
+		// in key order (appended to only: a copy of the slice stays valid).
+		var dirs []string
+		var dirsListed atomic.Bool
+		dirsOK := prefix == "" || strings.HasSuffix(prefix, "/")
+		listDirs := func() {
+			if !dirsOK || !dirsListed.CompareAndSwap(false, true) {
+				return
+			}
+			// An error leaves the splits to midKey: the listing itself
+			// reports what is wrong with the bucket.
+			for d, err := range objstore.ListDirs(ctx, b, prefix) {
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				dirs = append(dirs, d)
+				n := len(dirs)
+				mu.Unlock()
+				if n >= listMaxDirs {
+					return
+				}
+			}
+		}
+		// split returns a key to split the range after last (up to end,
+		// "" for none) at: the middle sub-prefix within it when there is
+		// one, else midKey's.
+		split := func(last, end string) (string, bool) {
+			mu.Lock()
+			ds := dirs
+			mu.Unlock()
+			i := sort.SearchStrings(ds, last)
+			for i < len(ds) && ds[i] <= last {
+				i++
+			}
+			j := len(ds)
+			if end != "" {
+				j = sort.SearchStrings(ds, end) // the dirs before end
+			}
+			if i < j {
+				return ds[(i+j)/2], true
+			}
+			if end == "" {
+				end = prefix + "~" // past every printable ASCII key; the split-off range has no end anyway
+			}
+			return midKey(last, end)
+		}
+		// wide says whether a page's keys lie in more than one
+		// sub-prefix.
+		wide := func(page []objstore.ObjectInfo) bool {
+			n, last := 0, ""
+			for _, info := range page {
+				rest := strings.TrimPrefix(info.Key, prefix)
+				i := strings.IndexByte(rest, '/')
+				if i < 0 || rest[:i] == last {
+					continue
+				}
+				last = rest[:i]
+				if n++; n >= listWideDirs {
+					return true
+				}
+			}
+			return false
+		}
 		var run func(r *listRange)
 		start := func(r *listRange) {
 			active.Add(1)
@@ -92,6 +171,13 @@ func parallelList(ctx context.Context, b objstore.Bucket, prefix string) iter.Se
 				if batch = append(batch, info); len(batch) < listPageKeys {
 					continue
 				}
+				if r.after == "" && pages == 0 && !byDir && wide(batch) {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						listDirs()
+					}()
+				}
 				if !send(r, batch) {
 					return
 				}
@@ -103,11 +189,7 @@ func parallelList(ctx context.Context, b objstore.Bucket, prefix string) iter.Se
 				// last split: the ranges close in on where the keys are
 				// (those past them end after one empty LIST).
 				for active.Load() < listParallel {
-					end := r.upTo
-					if end == "" {
-						end = prefix + "~" // past every printable ASCII key; the split-off range has no end anyway
-					}
-					m, ok := midKey(info.Key, end)
+					m, ok := split(info.Key, r.upTo)
 					if !ok {
 						break
 					}
@@ -123,7 +205,25 @@ func parallelList(ctx context.Context, b objstore.Bucket, prefix string) iter.Se
 			}
 		}
 		r := &listRange{batches: make(chan []objstore.ObjectInfo, 2)}
-		start(r)
+		if byDir {
+			// listParallel ranges from the start, cut at sub-prefixes
+			// evenly spaced among them.
+			listDirs()
+			ranges := []*listRange{r}
+			n := min(listParallel, len(dirs))
+			for k := 1; k < n; k++ {
+				m := dirs[k*len(dirs)/n]
+				next := &listRange{after: m, batches: make(chan []objstore.ObjectInfo, 2)}
+				tail := ranges[len(ranges)-1]
+				tail.upTo, tail.next = m, next
+				ranges = append(ranges, next)
+			}
+			for _, t := range ranges {
+				start(t)
+			}
+		} else {
+			start(r)
+		}
 		for r != nil {
 			for batch := range r.batches {
 				for _, info := range batch {

@@ -398,7 +398,7 @@ func (p *planRun) listAll(ctx context.Context) error {
 		list := func(ctx context.Context) iter.Seq2[objstore.ObjectInfo, error] { return b.List(ctx, listPrefix, nil) }
 		if loc.Scheme == "s3" { // several LIST requests at once on a long listing (listing.go)
 			list = func(ctx context.Context) iter.Seq2[objstore.ObjectInfo, error] {
-				return parallelList(ctx, b, listPrefix)
+				return parallelList(ctx, b, listPrefix, p.spec.ListDirs)
 			}
 		}
 		for info, err := range listAhead(ctx, list) {

@@ -21,6 +21,7 @@ const jobIDHexLen = 20
 // lists are the same too) and the digest.
 func JobID(spec JobSpec, listingDigest string) string {
 	spec = spec.WithDefaults()
+	spec.ListDirs = false // how the inputs are listed, not which
 	if len(spec.Inputs) == 0 {
 		spec.Inputs = nil
 	}

@@ -65,6 +65,13 @@ type JobSpec struct {
 	// one input object a line, by key in the list's own store or by URL;
 	// a .csv list is S3 Batch Operations' bucket,key[,version] form.
 	KeyLists []string `json:"key_lists,omitempty"`
+	// ListDirs lists each S3 input prefix by its sub-prefixes (the
+	// delimiter "/"), several at once from the start. Without it a long
+	// listing still splits into ranges listed at once, at the
+	// sub-prefixes when its first page shows more than one. How the
+	// inputs are listed does not change what is planned: it is not part
+	// of the job's ID.
+	ListDirs bool `json:"list_dirs,omitempty"`
 	// Format is the input format: auto, lines, csv, jsonl or parquet.
 	Format string `json:"format"`
 	// Function is the registered function's name; Args its --arg pairs.

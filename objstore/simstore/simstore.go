@@ -55,6 +55,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -610,6 +611,67 @@ func (s *Store) List(ctx context.Context, prefix string, opts *objstore.ListOpti
 				return
 			}
 			from, inclusive = page[len(page)-1].Key, false
+		}
+	}
+}
+
+// ListDirs implements objstore.DirLister: one LIST request per page of
+// up to 1,000 common prefixes, as S3's ListObjectsV2 with the delimiter
+// "/" makes.
+func (s *Store) ListDirs(ctx context.Context, prefix string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		from, inclusive, last := prefix, true, ""
+		for {
+			var page []string
+			err := s.request(ctx, KindList, from, 0, func() error {
+				page = page[:0]
+				f, incl, l := from, inclusive, last
+				s.mu.RLock()
+				defer s.mu.RUnlock()
+				for len(page) < 1000 {
+					found := false
+					s.tree.AscendGreaterOrEqual(&object{key: f}, func(o *object) bool {
+						if !incl && o.key == f {
+							return true
+						}
+						if !strings.HasPrefix(o.key, prefix) {
+							return false
+						}
+						rest := o.key[len(prefix):]
+						i := strings.IndexByte(rest, '/')
+						if i < 0 {
+							return true // an object directly under prefix
+						}
+						dir := prefix + rest[:i+1]
+						if dir == l {
+							return true
+						}
+						page, l, found = append(page, dir), dir, true
+						// Past dir's keys (no UTF-8 key continues dir
+						// with 0xff): the next dir.
+						f, incl = dir+"\xff", true
+						return false
+					})
+					if !found {
+						break
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				yield("", err)
+				return
+			}
+			for _, d := range page {
+				if !yield(d, nil) {
+					return
+				}
+			}
+			if len(page) < 1000 {
+				return
+			}
+			last = page[len(page)-1]
+			from, inclusive = last+"\xff", true
 		}
 	}
 }

@@ -337,6 +337,7 @@ type jobFlags struct {
 	inputs        []string
 	inventories   []string // --in-inventory
 	keyLists      []string // --in-keys
+	listDirs      bool     // --list-dirs
 	fn            string
 	args          []string
 	out           string
@@ -372,6 +373,7 @@ func (f *jobFlags) register(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.inputs, "in", nil, "input `URL` (s3://bucket/prefix/, file:///dir/, a local path; a glob in the last element); repeatable")
 	fl.StringArrayVar(&f.inventories, "in-inventory", nil, "input objects listed by an S3 Inventory report: the `URL` of its manifest.json (CSV or Parquet, with Size and ETag); no listing; repeatable")
 	fl.StringArrayVar(&f.keyLists, "in-keys", nil, "input objects named by a key list: the `URL` of a text object (a key in its own bucket or an s3:// URL a line; .gz/.zst/.bz2 allowed; .csv: S3 Batch Operations' bucket,key); repeatable")
+	fl.BoolVar(&f.listDirs, "list-dirs", false, "list each s3:// --in prefix by its sub-prefixes (the delimiter /), 8 LIST requests at once from the start (a long listing splits into ranges anyway, at the sub-prefixes when its first page spans several)")
 	fl.StringVar(&f.fn, "fn", "", "the function to run: `NAME` as listed by fanout functions")
 	fl.StringArrayVar(&f.args, "arg", nil, "function argument `K=V`; repeatable")
 	fl.StringVar(&f.out, "out", "", "output `URL` (a prefix that holds nothing of another job)")
@@ -503,7 +505,7 @@ func (f *jobFlags) specOf() (manifest.JobSpec, error) {
 		MaxAttempts: f.maxAttempts, Lease: manifest.Duration(f.lease), MaxFailed: f.maxFailed, CSVWhole: f.csvWhole,
 		MaxRecordBytes: maxRecord, MaxDecompressedBytes: maxInflate, Reducers: f.reducers, MaxRejected: f.maxRejected,
 		BackupAfter: f.backupAfter, SortBy: sortBy, RowGroupRows: f.rowGroupRows, RowGroupBytes: rowGroupBytes,
-		TargetFileSize: target, MaxRowsPerFile: f.maxRows,
+		TargetFileSize: target, MaxRowsPerFile: f.maxRows, ListDirs: f.listDirs,
 	}
 	if f.schemaMode != manifest.SchemaUnion {
 		spec.SchemaMode = f.schemaMode // the default stays out of the spec, and of the job ID
