@@ -56,7 +56,9 @@ func (e *Engine) CommitProgress(job string) (p CommitProgress, ok bool) {
 		e.log.Debug("reading the shared commit progress failed", "job", job, "err", err)
 		return p, false
 	}
-	return p, ok
+	// An empty step is a commit that ended (as an older committer
+	// dropped it: shared with a 1ms TTL).
+	return p, ok && p.Step != ""
 }
 
 // localCommitProgress is how far this engine's commit of job has got; ok
@@ -121,11 +123,13 @@ func (e *Engine) shareCommitProgress(ctx context.Context, js *jobState) (stop fu
 		}
 		// The commit is over (done, refused or failed): what was shared
 		// goes now, best effort, not when its TTL ends; else every other
-		// process showed a stale step for up to commitProgressTTL. A TTL
-		// of 1ms is the interface's way to drop it.
+		// process showed a stale step for up to commitProgressTTL. An
+		// empty step is the interface's way to drop it (shared with a
+		// TTL of 1ms instead, as before, a process reading within that
+		// millisecond showed a commit of no step).
 		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer wcancel()
-		if err := s.ShareCommitProgress(wctx, js.job, CommitProgress{}, time.Millisecond); err != nil {
+		if err := s.ShareCommitProgress(wctx, js.job, CommitProgress{}, commitProgressTTL); err != nil {
 			e.log.Debug("clearing the shared commit progress failed", "job", js.job, "err", err)
 		}
 	}

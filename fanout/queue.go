@@ -383,7 +383,8 @@ type FinishedLister interface {
 // second; like the rest of the queue it is a hint, the bucket the truth.
 type CommitProgressSharer interface {
 	// ShareCommitProgress keeps p as job's commit progress for ttl (on
-	// the queue's clock), replacing what was kept.
+	// the queue's clock), replacing what was kept. A p whose Step is
+	// empty drops what was kept at once: the commit is over.
 	ShareCommitProgress(ctx context.Context, job string, p CommitProgress, ttl time.Duration) error
 	// SharedCommitProgress returns what was kept for job; ok is false
 	// when nothing was or it expired.

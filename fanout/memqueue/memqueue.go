@@ -935,6 +935,10 @@ func (q *Queue) ShareCommitProgress(ctx context.Context, job string, p fanout.Co
 			delete(q.progress, id)
 		}
 	}
+	if p.Step == "" {
+		delete(q.progress, job) // the commit is over
+		return nil
+	}
 	q.progress[job] = sharedProgress{p: p, expires: now.Add(ttl)}
 	return nil
 }

@@ -1730,7 +1730,8 @@ func testWaitForAnyWork(s *suite) {
 }
 
 // A job's shared commit progress needs no enqueued job; the last shared
-// replaces what was, and it lasts its TTL on the queue's clock.
+// replaces what was, and it lasts its TTL on the queue's clock, or until
+// an empty step is shared (the commit is over).
 func testCommitProgress(s *suite) {
 	c, ok := s.a.(fanout.CommitProgressSharer)
 	if !ok {
@@ -1757,6 +1758,10 @@ func testCommitProgress(s *suite) {
 	share("job-a", a2, longLease)
 	shared("job-a", a2, true)
 	shared("job-b", fanout.CommitProgress{}, false)
+	// The committer's end: gone at once, not shown as an empty step
+	// until a TTL ends.
+	share("job-a", fanout.CommitProgress{}, longLease)
+	shared("job-a", fanout.CommitProgress{}, false)
 
 	b := fanout.CommitProgress{Step: "writing _SUCCESS"}
 	share("job-b", b, s.clock.Lease)

@@ -902,10 +902,16 @@ func (q *Queue) Finished(ctx context.Context, job string) (fanout.FinishedJob, e
 }
 
 // ShareCommitProgress implements fanout.CommitProgressSharer: a key
-// expiring on Redis's clock.
+// expiring on Redis's clock, deleted when p's Step is empty.
 func (q *Queue) ShareCommitProgress(ctx context.Context, job string, p fanout.CommitProgress, ttl time.Duration) error {
 	if err := validateJob(job); err != nil {
 		return fmt.Errorf("redisqueue: share commit progress: %w", err)
+	}
+	if p.Step == "" {
+		if err := q.client.Del(ctx, q.keys.commitProgress(job)).Err(); err != nil {
+			return fmt.Errorf("redisqueue: drop the commit progress of job %s: %w", job, err)
+		}
+		return nil
 	}
 	if ttl < time.Millisecond {
 		return fmt.Errorf("redisqueue: share the commit progress of job %s: want a ttl of at least 1ms", job)
