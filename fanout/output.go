@@ -60,14 +60,13 @@ const (
 // stagedOutput writes one attempt's rows, partitioned Hive-style, under the
 // attempt's staging prefix. It implements functions.Output.
 type stagedOutput struct {
-	ctx     context.Context
-	strings *codec.StringTable // shared by the attempt's Parquet files
-	b       objstore.Bucket
-	layout  manifest.Layout // where files go when committed (stageFile)
-	prefix  string          // the attempt's staging prefix
-	stem    string          // files are <stem>-<n>.<ext> (fileStem)
-	format  string
-	ext     string
+	ctx    context.Context
+	b      objstore.Bucket
+	layout manifest.Layout // where files go when committed (stageFile)
+	prefix string          // the attempt's staging prefix
+	stem   string          // files are <stem>-<n>.<ext> (fileStem)
+	format string
+	ext    string
 
 	partIdx    []int // output columns that name the partition
 	partNames  []string
@@ -84,8 +83,11 @@ type stagedOutput struct {
 	vals   []functions.Value
 
 	// writerOpts are the Parquet writers' options (the spec's row group
-	// bounds); sort, when it has keys, sorts each file's rows
-	// (--sort-by) within sortMemory shared by the open files.
+	// bounds, and the string table the attempt's Parquet files share,
+	// made when the first of them opens: 12 KiB allocated and cleared a
+	// chunk for nothing when the output is not Parquet); sort, when it
+	// has keys, sorts each file's rows (--sort-by) within sortMemory
+	// shared by the open files.
 	writerOpts codec.WriterOptions
 	sort       codec.SortOptions
 
@@ -259,8 +261,8 @@ func newPartitionOutput(ctx context.Context, js *jobState, t outputTask, partiti
 func newOutputOf(ctx context.Context, js *jobState, prefix, task string) *stagedOutput {
 	spec := js.m.Spec
 	o := &stagedOutput{ctx: ctx, b: js.out, layout: js.layout, prefix: prefix, stem: fileStem(js.job, task), format: spec.OutputFormat, ext: extension(spec.OutputFormat), open: map[string]*stagedFile{},
-		strings: codec.NewStringTable(), maxBytes: maxFileBytes, maxRows: js.m.MaxRowsPerFile}
-	o.writerOpts = codec.WriterOptions{Strings: o.strings, RowGroupRows: spec.RowGroupRows, RowGroupBytes: spec.RowGroupBytes}
+		maxBytes: maxFileBytes, maxRows: js.m.MaxRowsPerFile}
+	o.writerOpts = codec.WriterOptions{RowGroupRows: spec.RowGroupRows, RowGroupBytes: spec.RowGroupBytes}
 	if t := js.m.TargetFileSize; t > 0 {
 		o.maxBytes = t
 	}
@@ -402,6 +404,9 @@ func (o *stagedOutput) openFile(partition string) (*stagedFile, error) {
 		mem = loneSpoolMemory
 	}
 	f := &stagedFile{partition: partition, key: key, sp: newSpool(mem), hash: sha256.New()}
+	if o.format == manifest.FormatParquet && o.writerOpts.Strings == nil {
+		o.writerOpts.Strings = codec.NewStringTable()
+	}
 	w, err := codec.NewWriter(io.MultiWriter(f.sp, f.hash), o.format, o.fileSchema, o.writerOpts)
 	if err != nil {
 		f.sp.Close()
