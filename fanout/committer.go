@@ -113,11 +113,27 @@ func (e *Engine) walkMarkers(ctx context.Context, js *jobState, n int, idOf func
 	defer cancel()
 	// ahead holds the reads in task order; its capacity is the window.
 	ahead := make(chan chan read, markerWindow)
-	sem := make(chan struct{}, commitParallelism)
+	// The reads run on commitParallelism goroutines that each take the
+	// next task: a goroutine a marker grew its stack anew each time (the
+	// decoding runs deep), some 5 µs a chunk of the scale simulation.
+	type task struct {
+		i int
+		r chan read
+	}
+	tasks := make(chan task)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	for range min(n, commitParallelism) {
+		wg.Go(func() {
+			for t := range tasks {
+				m, err := e.readMarker(ctx, js, idOf(t.i), keyOf)
+				t.r <- read{m, err}
+			}
+		})
+	}
 	go func() {
 		defer close(ahead)
+		defer close(tasks)
 		for i := range n {
 			r := make(chan read, 1)
 			select {
@@ -126,18 +142,11 @@ func (e *Engine) walkMarkers(ctx context.Context, js *jobState, n int, idOf func
 				return
 			}
 			select {
-			case sem <- struct{}{}:
+			case tasks <- task{i, r}:
 			case <-ctx.Done():
 				r <- read{err: ctx.Err()}
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				m, err := e.readMarker(ctx, js, idOf(i), keyOf)
-				r <- read{m, err}
-			}()
 		}
 	}()
 	for r := range ahead {
@@ -478,28 +487,39 @@ func (e *Engine) publishRejected(ctx context.Context, js *jobState, pending []ma
 func publishAll(ctx context.Context, js *jobState, batch []manifest.OutputFile, dst func(manifest.OutputFile) string) error {
 	var failed atomic.Bool
 	wctx := context.WithoutCancel(ctx)
-	var g errgroup.Group
-	g.SetLimit(commitParallelism)
-	for i := range batch {
-		g.Go(func() error {
-			if failed.Load() || ctx.Err() != nil {
-				return nil // the first error is the commit's
+	// commitParallelism goroutines each take the next file (a goroutine
+	// a file grew its stack anew each time).
+	var next atomic.Int64
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	for range min(len(batch), commitParallelism) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(batch) || failed.Load() || ctx.Err() != nil {
+					return // the first error is the commit's
+				}
+				pub, err := publishFile(wctx, js.out, batch[i], dst(batch[i]))
+				if err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					failed.Store(true)
+					return
+				}
+				batch[i] = pub
+				js.commitSteps.add(1)
 			}
-			pub, err := publishFile(wctx, js.out, batch[i], dst(batch[i]))
-			if err != nil {
-				failed.Store(true)
-				return err
-			}
-			batch[i] = pub
-			js.commitSteps.add(1)
-			return nil
 		})
 	}
-	err := g.Wait()
-	if err == nil {
-		err = ctx.Err()
+	wg.Wait()
+	if first == nil {
+		return ctx.Err()
 	}
-	return err
+	return first
 }
 
 // finishCommit makes _SUCCESS name the job (switchSuccess), removes the

@@ -222,6 +222,10 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 			release(next)
 		}
 	}()
+	// The slot's chunks run on goroutines of its own (runners), ended
+	// once the chunk publishing behind has settled (the defer below).
+	var runners runners
+	defer runners.stop()
 	// publishing is the chunk publishing behind the one running; nil
 	// when none is. awaited is it while this loop waits for it to
 	// settle: its ack then claims the job's next chunk (the loop needs
@@ -357,11 +361,11 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 			}
 			return !afterOne
 		}
-		go func() {
+		runners.run(func() {
 			defer close(done)
 			ev, n = e.runLease(work, lease, opts.Stats, claimNext,
 				func() { behind = true; close(computedCh) })
-		}()
+		})
 		select {
 		case <-done:
 		case <-computedCh:
@@ -389,6 +393,44 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 			return nil
 		}
 	}
+}
+
+// runners runs a worker slot's chunk attempts on goroutines that outlive
+// them: an attempt runs deep (go-redis, encoding/json, the codecs), and
+// the stack of a goroutine started for it grew by copying several times
+// a chunk (runtime.newstack: 5-7% of the scale simulation's CPU). A
+// slot runs at most two attempts at once (one publishing behind the
+// next), so it keeps at most two goroutines, each blocked on work while
+// idle. The zero value is ready; stop ends them once every function
+// given to run has returned.
+type runners struct {
+	work chan func()
+	wg   sync.WaitGroup
+}
+
+// run calls f on an idle goroutine of r, or on a new one when none is.
+func (r *runners) run(f func()) {
+	if r.work == nil {
+		r.work = make(chan func())
+	}
+	select {
+	case r.work <- f: // an idle goroutine took it
+		return
+	default:
+	}
+	r.wg.Go(func() {
+		for ; f != nil; f = <-r.work {
+			f()
+		}
+	})
+}
+
+// stop ends r's goroutines, after the functions they run have returned.
+func (r *runners) stop() {
+	if r.work != nil {
+		close(r.work)
+	}
+	r.wg.Wait()
 }
 
 // behindChunk is a chunk publishing behind the one its worker slot runs
