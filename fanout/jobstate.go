@@ -284,6 +284,16 @@ func (js *jobState) shard(ctx context.Context, s int) (*compactShard, error) {
 	}
 }
 
+// splitBelowStride is the distance between an engine's chunk lookups
+// (jobState.stride) below which a shard read whole is split into its
+// chunks before it is compacted (compactRaw); from it on the shard is
+// compacted by its block table (compactBlocks), when the manifest has
+// one. Splitting costs a whole shard's scan once (BenchmarkCompactShard:
+// 5.3 ms of 10,000 chunks against 0.6 ms by blocks) and then saves a
+// part of a block's scan at each lookup (5.7 against 10.8 µs): worth it
+// when the engine runs about one chunk in 10 of the shard or more.
+const splitBelowStride = 16
+
 // readShard reads, checks and caches shard s, compacted.
 func (js *jobState) readShard(ctx context.Context, s int) (*compactShard, error) {
 	js.mu.Lock()
@@ -300,18 +310,30 @@ func (js *jobState) readShard(ctx context.Context, s int) (*compactShard, error)
 	if len(js.m.ShardBlocks) > 0 && etag != js.m.ShardBlocks[s].ETag {
 		return nil, functions.Permanent(fmt.Errorf("job %s: manifest shard %d (%s) was replaced since it was planned (etag %s, planned %s)", js.job, s, key, etag, js.m.ShardBlocks[s].ETag))
 	}
-	sh, err := manifest.SplitShard(body)
-	if err == nil && sh.Index != s {
-		err = fmt.Errorf("shard %d holds index %d", s, sh.Index)
+	js.mu.Lock()
+	apart := js.strideAvg >= splitBelowStride
+	js.mu.Unlock()
+	var cs *compactShard
+	if len(js.m.ShardBlocks) > 0 && apart {
+		// The shard the plan wrote (its ETag), kept as its block table
+		// cuts it: each chunk is checked when decoded.
+		if cs, err = compactBlocks(js.m, s, body); err != nil {
+			return nil, functions.Permanent(fmt.Errorf("job %s: manifest shard %d (%s): %w", js.job, s, key, err))
+		}
+	} else {
+		sh, err := manifest.SplitShard(body)
+		if err == nil && sh.Index != s {
+			err = fmt.Errorf("shard %d holds index %d", s, sh.Index)
+		}
+		if err == nil {
+			err = js.m.CheckRawShard(sh)
+		}
+		if err != nil {
+			return nil, functions.Permanent(fmt.Errorf("job %s: manifest shard %d: %w", js.job, s, err))
+		}
+		first, _ := js.m.ShardBounds(s)
+		cs = compactRaw(first, sh.Chunks)
 	}
-	if err == nil {
-		err = js.m.CheckRawShard(sh)
-	}
-	if err != nil {
-		return nil, functions.Permanent(fmt.Errorf("job %s: manifest shard %d: %w", js.job, s, err))
-	}
-	first, _ := js.m.ShardBounds(s)
-	cs := compactRaw(first, sh.Chunks)
 	js.mu.Lock()
 	defer js.mu.Unlock()
 	js.shards[s] = cs

@@ -210,3 +210,38 @@ func readKey(t *testing.T, b objstore.Bucket, key string) []byte {
 	}
 	return body
 }
+
+// TestAShardReadWholeIsKeptInItsForm reads a shard with a block table
+// whole, once with an engine's lookups near each other (stride 1: the
+// shard is split into its chunks, compactRaw) and once apart (stride
+// 100: kept as its blocks, compactBlocks), and looks up chunks of it
+// either way: each equals the planned chunk, and the form kept is the
+// one the stride says (splitBelowStride).
+func TestAShardReadWholeIsKeptInItsForm(t *testing.T) {
+	for _, tc := range []struct {
+		stride      int64
+		blockChunks int
+	}{{1, 0}, {splitBelowStride - 1, 0}, {splitBelowStride, manifest.DefaultBlockChunks}, {100, manifest.DefaultBlockChunks}} {
+		t.Run(fmt.Sprintf("stride=%d", tc.stride), func(t *testing.T) {
+			js, counter, want, _ := blockJob(t, 3000, true)
+			js.lastChunk, js.strideAvg = 1999, tc.stride
+			js.blocksRead = map[int]int{0: shardAfterBlocks}
+			cs, err := js.shard(context.Background(), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cs.blockChunks != tc.blockChunks {
+				t.Fatalf("the shard is kept in blocks of %d chunks of its JSON; want %d (0: lines)", cs.blockChunks, tc.blockChunks)
+			}
+			for _, i := range []int{0, 63, 64, 1500, 2999} {
+				got, ok, err := cs.chunk(i)
+				if err != nil || !ok || !reflect.DeepEqual(got, want[i]) {
+					t.Fatalf("chunk %d: %+v, %v, %v; want %+v", i, got, ok, err, want[i])
+				}
+			}
+			if gets, _ := counter.read(); gets != 1 || counter.gets[0].Length > 0 {
+				t.Fatalf("%d GETs (first %+v); want the shard read whole once", gets, counter.gets[0])
+			}
+		})
+	}
+}

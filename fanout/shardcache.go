@@ -28,6 +28,10 @@ type compactShard struct {
 	n      int      // chunks
 	blocks [][]byte // s2 blocks of shardBlockChunks lines of chunk JSON
 	size   int64    // the blocks' bytes
+	// blockChunks, when not zero, says that each block holds the bytes of
+	// a block of the manifest's block table (blockChunks chunks of the
+	// shard's JSON as it is, comma-separated: compactBlocks), not lines.
+	blockChunks int
 	// buffers holds the buffers (*[]byte) blocks are decompressed into: a
 	// chunk's decoding copies what it keeps, and a block's some KiB were
 	// the largest allocation of a chunk run.
@@ -67,6 +71,33 @@ func compactRaw(first int, chunks [][]byte) *compactShard {
 	return cs
 }
 
+// compactBlocks compacts the body of shard s of m, read whole, whose
+// manifest has a block table (Manifest.ShardBlocks: m.BlockChunks chunks
+// a block) and whose ETag is the one planned: each block's bytes are
+// compressed as they are, and a chunk's lookup cuts its block as a block
+// read by range is cut (manifest.SplitBlock). Cutting the whole shard
+// into chunks first (manifest.SplitShard, compactRaw) was more than
+// half of what a worker paid to read a shard whole, for the few of its
+// chunks the worker runs. It fails when the body ends before the table's
+// last offset.
+func compactBlocks(m *manifest.Manifest, s int, body []byte) (*compactShard, error) {
+	first, end := m.ShardBounds(s)
+	off := m.ShardBlocks[s].Offsets
+	if last := off[len(off)-1]; last > int64(len(body)) {
+		return nil, fmt.Errorf("%w: %d bytes, its block table ends at byte %d", manifest.ErrInvalid, len(body), last)
+	}
+	cs := &compactShard{first: first, n: end - first, blockChunks: m.BlockChunks}
+	var scratch []byte
+	for k := range len(off) - 1 {
+		scratch = s2.Encode(scratch[:cap(scratch)], body[off[k]:off[k+1]])
+		block := make([]byte, len(scratch))
+		copy(block, scratch)
+		cs.blocks = append(cs.blocks, block)
+		cs.size += int64(len(block))
+	}
+	return cs, nil
+}
+
 // chunk decodes the chunk of index i (an index of the job, not of the
 // shard); ok is false when the shard does not hold it.
 func (cs *compactShard) chunk(i int) (c manifest.Chunk, ok bool, err error) {
@@ -79,15 +110,27 @@ func (cs *compactShard) chunk(i int) (c manifest.Chunk, ok bool, err error) {
 		buf = new([]byte)
 	}
 	defer cs.buffers.Put(buf)
-	lines, err := s2.Decode((*buf)[:cap(*buf)], cs.blocks[k/shardBlockChunks])
+	per := shardBlockChunks
+	if cs.blockChunks > 0 {
+		per = cs.blockChunks
+	}
+	lines, err := s2.Decode((*buf)[:cap(*buf)], cs.blocks[k/per])
 	*buf = lines
 	if err != nil {
 		return manifest.Chunk{}, false, fmt.Errorf("cached shard block: %w", err)
 	}
-	for range k % shardBlockChunks {
-		_, lines, _ = bytes.Cut(lines, []byte{'\n'})
+	var line []byte
+	if cs.blockChunks > 0 {
+		b := k / per
+		if line, err = manifest.BlockChunk(lines, min(per, cs.n-b*per), k%per, "a cached block"); err != nil {
+			return manifest.Chunk{}, false, err
+		}
+	} else {
+		for range k % per {
+			_, lines, _ = bytes.Cut(lines, []byte{'\n'})
+		}
+		line, _, _ = bytes.Cut(lines, []byte{'\n'})
 	}
-	line, _, _ := bytes.Cut(lines, []byte{'\n'})
 	// Decoded and validated here, not when the shard was read: a worker
 	// runs a few of a shard's chunks (manifest.SplitShard).
 	if c, err = manifest.DecodeChunk(line, manifest.ChunkID(i)); err != nil {

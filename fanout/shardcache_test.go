@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"testing"
@@ -18,7 +19,7 @@ func TestCompactShardGivesBackEveryChunk(t *testing.T) {
 	for _, n := range []int{1, shardBlockChunks - 1, shardBlockChunks, shardBlockChunks + 1, 1000} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			const first = 20000
-			sh := &manifest.Shard{Version: 1, Job: "j", Index: 2}
+			sh := &manifest.Shard{Version: 1, Job: "j0123456789abcdef0123", Index: 2}
 			for i := range n {
 				c := manifest.Chunk{ID: manifest.ChunkID(first + i), Bytes: int64(i * 7)}
 				for p := range 1 + i%3 {
@@ -38,71 +39,123 @@ func TestCompactShardGivesBackEveryChunk(t *testing.T) {
 				}
 				sh.Chunks = append(sh.Chunks, c)
 			}
-			cs, err := newCompactShard(first, sh)
+			lines, err := newCompactShard(first, sh)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for i, want := range sh.Chunks {
-				got, ok, err := cs.chunk(first + i)
-				if err != nil || !ok {
-					t.Fatalf("chunk %d: ok %v, err %v", first+i, ok, err)
+			// The same shard as the planner writes it with a block table
+			// (blocks of 64 chunks, and of 7), compacted by its blocks.
+			forms := map[string]*compactShard{"lines": lines}
+			for _, bc := range []int{manifest.DefaultBlockChunks, 7} {
+				body, offsets, err := manifest.EncodeShard(sh, bc)
+				if err != nil {
+					t.Fatal(err)
 				}
-				if !reflect.DeepEqual(got, want) {
-					t.Fatalf("chunk %d: got %+v, want %+v", first+i, got, want)
+				m := &manifest.Manifest{Chunks: first + n, Shards: 3, ShardSize: first / 2, BlockChunks: bc,
+					ShardBlocks: []manifest.ShardBlocks{{}, {}, {ETag: "e", Offsets: offsets}}}
+				cs, err := compactBlocks(m, 2, body)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			for _, i := range []int{first - 1, first + n, 0} {
-				if _, ok, err := cs.chunk(i); ok || err != nil {
-					t.Errorf("chunk %d outside the shard: got ok %v, err %v; want not found", i, ok, err)
+				forms[fmt.Sprintf("blocks of %d", bc)] = cs
+				if _, err := compactBlocks(m, 2, body[:offsets[len(offsets)-1]-1]); !errors.Is(err, manifest.ErrInvalid) {
+					t.Errorf("blocks of %d: a body cut before its last block's end: got %v, want ErrInvalid", bc, err)
 				}
 			}
 			enc, err := json.Marshal(sh)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var held int
-			for _, b := range cs.blocks {
-				held += cap(b)
+			for form, cs := range forms {
+				for i, want := range sh.Chunks {
+					got, ok, err := cs.chunk(first + i)
+					if err != nil || !ok {
+						t.Fatalf("%s: chunk %d: ok %v, err %v", form, first+i, ok, err)
+					}
+					if !reflect.DeepEqual(got, want) {
+						t.Fatalf("%s: chunk %d: got %+v, want %+v", form, first+i, got, want)
+					}
+				}
+				for _, i := range []int{first - 1, first + n, 0} {
+					if _, ok, err := cs.chunk(i); ok || err != nil {
+						t.Errorf("%s: chunk %d outside the shard: got ok %v, err %v; want not found", form, i, ok, err)
+					}
+				}
+				var held int
+				for _, b := range cs.blocks {
+					held += cap(b)
+				}
+				if held != int(cs.size) {
+					t.Errorf("%s: the blocks hold %d bytes, the shard counts %d", form, held, cs.size)
+				}
+				if cs.size >= int64(len(enc)) {
+					t.Errorf("%s: compact shard holds %d bytes, the shard's JSON %d: want fewer", form, cs.size, len(enc))
+				}
+				t.Logf("%s: %d chunks: %d bytes of JSON, %d compact", form, n, len(enc), cs.size)
 			}
-			if held != int(cs.size) {
-				t.Errorf("the blocks hold %d bytes, the shard counts %d", held, cs.size)
-			}
-			if cs.size >= int64(len(enc)) {
-				t.Errorf("compact shard holds %d bytes, the shard's JSON %d: want fewer", cs.size, len(enc))
-			}
-			t.Logf("%d chunks: %d bytes of JSON, %d compact", n, len(enc), cs.size)
 		})
 	}
 }
 
 // BenchmarkCompactShard: what a worker pays for a manifest shard of
-// 10,000 one-object chunks (the scale simulation's): compacting the split
-// shard once per read, and decoding one chunk from it per chunk run.
+// 10,000 one-object chunks (the scale simulation's) read whole: compacting
+// it once per read, and decoding one chunk from it per chunk run. Two
+// forms: split into chunks first and compacted as lines (a manifest
+// without a block table: split+compact includes manifest.SplitShard), or
+// its block table's blocks compacted as they are (compactBlocks).
 func BenchmarkCompactShard(b *testing.B) {
 	const n = 10000
-	raw := make([][]byte, n)
-	for i := range raw {
-		c := manifest.Chunk{ID: manifest.ChunkID(i), Bytes: 300, Parts: []manifest.Part{{
+	sh := &manifest.Shard{Version: manifest.Version, Job: "j0123456789abcdef0123"}
+	for i := range n {
+		sh.Chunks = append(sh.Chunks, manifest.Chunk{ID: manifest.ChunkID(i), Bytes: 300, Parts: []manifest.Part{{
 			Object: manifest.ObjectRef{Store: "s3://scale", Key: fmt.Sprintf("in/%02x/obj-%08d.jsonl", i%256, i), Size: 300, ETag: fmt.Sprintf("\"%032x\"", i*7919), Format: "jsonl"},
-			Start:  0, End: -1}}}
-		b, err := json.Marshal(&c)
-		if err != nil {
-			panic(err)
-		}
-		raw[i] = b
+			Start:  0, End: -1}}})
 	}
-	cs := compactRaw(0, raw)
-	b.Run("compact", func(b *testing.B) {
+	body, offsets, err := manifest.EncodeShard(sh, manifest.DefaultBlockChunks)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := &manifest.Manifest{Chunks: n, Shards: 1, ShardSize: n, BlockChunks: manifest.DefaultBlockChunks,
+		ShardBlocks: []manifest.ShardBlocks{{ETag: "e", Offsets: offsets}}}
+	split, err := manifest.SplitShard(body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lines := compactRaw(0, split.Chunks)
+	blocks, err := compactBlocks(m, 0, body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("form=lines/split+compact", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
 		for range b.N {
-			compactRaw(0, raw)
+			s, err := manifest.SplitShard(body)
+			if err != nil {
+				b.Fatal(err)
+			}
+			compactRaw(0, s.Chunks)
 		}
-		b.ReportMetric(float64(cs.size), "held-bytes")
+		b.ReportMetric(float64(lines.size), "held-bytes")
 	})
-	b.Run("chunk", func(b *testing.B) {
-		for i := range b.N {
-			if _, ok, err := cs.chunk(i % n); !ok || err != nil {
-				b.Fatal(ok, err)
+	b.Run("form=blocks/compact", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for range b.N {
+			if _, err := compactBlocks(m, 0, body); err != nil {
+				b.Fatal(err)
 			}
 		}
+		b.ReportMetric(float64(blocks.size), "held-bytes")
 	})
+	for _, f := range []struct {
+		name string
+		cs   *compactShard
+	}{{"lines", lines}, {"blocks", blocks}} {
+		b.Run("form="+f.name+"/chunk", func(b *testing.B) {
+			for i := range b.N {
+				if _, ok, err := f.cs.chunk(i * 97 % n); !ok || err != nil {
+					b.Fatal(ok, err)
+				}
+			}
+		})
+	}
 }

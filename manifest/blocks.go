@@ -58,26 +58,55 @@ func SplitBlock(b []byte, n int, what string) ([][]byte, error) {
 	sc := &jsonScanner{b: b}
 	chunks := make([][]byte, 0, n)
 	for len(chunks) < n {
-		v, err := sc.value()
+		v, err := sc.blockChunk(len(chunks), n, what)
 		if err != nil {
-			return nil, invalid(what, err)
-		}
-		if v[0] != '{' {
-			return nil, invalid(what, fmt.Errorf("offset %d: a chunk is not an object", sc.i-len(v)))
+			return nil, err
 		}
 		chunks = append(chunks, v)
-		sc.space()
-		if sc.i < len(b) && b[sc.i] == ',' {
-			sc.i++
-		} else if len(chunks) < n {
-			return nil, invalid(what, fmt.Errorf("holds %d chunks, want %d", len(chunks), n))
-		}
 	}
 	sc.space()
 	if sc.i != len(b) {
 		return nil, invalid(what, fmt.Errorf("offset %d: more than the %d chunks of the block", sc.i, n))
 	}
 	return chunks, nil
+}
+
+// BlockChunk returns the JSON of chunk j of the n chunks of a block, as
+// SplitBlock cuts it, scanning the block only as far as that chunk: the
+// structure of what comes after it is not checked (SplitBlock checks
+// it). A worker that holds a shard as its blocks (a shard read whole)
+// looks one chunk up at a time. Errors match ErrInvalid and name the
+// block by what.
+func BlockChunk(b []byte, n, j int, what string) ([]byte, error) {
+	if j < 0 || j >= n {
+		return nil, invalid(what, fmt.Errorf("no chunk %d in a block of %d", j, n))
+	}
+	sc := &jsonScanner{b: b}
+	for k := 0; ; k++ {
+		v, err := sc.blockChunk(k, n, what)
+		if err != nil || k == j {
+			return v, err
+		}
+	}
+}
+
+// blockChunk reads chunk k of the n chunks of a block at the scanner, and
+// the comma after it (required but after the last).
+func (sc *jsonScanner) blockChunk(k, n int, what string) ([]byte, error) {
+	v, err := sc.value()
+	if err != nil {
+		return nil, invalid(what, err)
+	}
+	if v[0] != '{' {
+		return nil, invalid(what, fmt.Errorf("offset %d: a chunk is not an object", sc.i-len(v)))
+	}
+	sc.space()
+	if sc.i < len(sc.b) && sc.b[sc.i] == ',' {
+		sc.i++
+	} else if k+1 < n {
+		return nil, invalid(what, fmt.Errorf("holds %d chunks, want %d", k+1, n))
+	}
+	return v, nil
 }
 
 // checkBlocks checks the block table against the shards: one entry a

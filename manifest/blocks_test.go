@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
@@ -61,6 +62,9 @@ func TestEncodeShardBlocks(t *testing.T) {
 				if err != nil {
 					t.Fatalf("SplitBlock of chunk %d's block: %v", i, err)
 				}
+				if c, err := BlockChunk(body[start:end], n, i-first, "block"); err != nil || !bytes.Equal(c, chunks[i-first]) {
+					t.Fatalf("BlockChunk of chunk %d: %q, %v; want %q", i, c, err, chunks[i-first])
+				}
 				c, err := DecodeChunk(chunks[i-first], ChunkID(i))
 				if err != nil {
 					t.Fatal(err)
@@ -97,6 +101,23 @@ func TestSplitBlockRefuses(t *testing.T) {
 	} {
 		if _, err := SplitBlock(tc.b, tc.n, "shard 0 block"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "shard 0 block") {
 			t.Errorf("%s: SplitBlock: %v; want ErrInvalid naming the block", name, err)
+		}
+	}
+	// BlockChunk checks the block as far as the chunk asked for.
+	for name, tc := range map[string]struct {
+		b    []byte
+		n, j int
+	}{
+		"fewer chunks":     {body[offsets[0]:offsets[1]], 3, 2},
+		"cut in a chunk":   {body[offsets[0] : offsets[1]-5], 2, 1},
+		"the shard header": {body[:offsets[1]], 2, 0},
+		"not an object":    {[]byte(`"c00000000",{}`), 2, 0},
+		"empty":            {nil, 1, 0},
+		"no such chunk":    {body[offsets[0]:offsets[1]], 2, 2},
+		"negative":         {body[offsets[0]:offsets[1]], 2, -1},
+	} {
+		if _, err := BlockChunk(tc.b, tc.n, tc.j, "shard 0 block"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "shard 0 block") {
+			t.Errorf("%s: BlockChunk: %v; want ErrInvalid naming the block", name, err)
 		}
 	}
 }
@@ -139,7 +160,8 @@ func TestManifestRefusesABadBlockTable(t *testing.T) {
 }
 
 // FuzzSplitBlock: SplitBlock never panics, and what it accepts is n
-// objects that DecodeChunk may then refuse.
+// objects that DecodeChunk may then refuse; BlockChunk never panics and
+// gives each of them (SplitBlock is its oracle).
 func FuzzSplitBlock(f *testing.F) {
 	body, offsets, err := EncodeShard(bigShard(0, 7), 3)
 	if err != nil {
@@ -153,6 +175,15 @@ func FuzzSplitBlock(f *testing.F) {
 			return
 		}
 		chunks, err := SplitBlock(b, n, "b")
+		for j := range n {
+			c, cerr := BlockChunk(b, n, j, "b")
+			if cerr != nil && !errors.Is(cerr, ErrInvalid) {
+				t.Fatalf("BlockChunk %d: %v; want ErrInvalid", j, cerr)
+			}
+			if err == nil && (cerr != nil || !bytes.Equal(c, chunks[j])) {
+				t.Fatalf("BlockChunk %d: %q, %v; SplitBlock's: %q", j, c, cerr, chunks[j])
+			}
+		}
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("SplitBlock: %v; want ErrInvalid", err)
