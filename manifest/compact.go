@@ -23,8 +23,8 @@ func CompactIndex(id string) (int, error) { return taskIndex(id, "k", "compactio
 
 // IsCompactTask reports whether id names a compaction task.
 func IsCompactTask(id string) bool {
-	_, err := CompactIndex(id)
-	return err == nil
+	_, ok := parseTaskIndex(id, "k")
+	return ok
 }
 
 // MaxCompactTasks bounds the compaction tasks of one job.

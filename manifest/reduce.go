@@ -21,24 +21,35 @@ func ReduceIndex(id string) (int, error) { return taskIndex(id, "r", "reduce") }
 // taskIndex reads the index of a task ID of a stage: prefix and six
 // digits.
 func taskIndex(id, prefix, stage string) (int, error) {
-	digits, ok := strings.CutPrefix(id, prefix)
-	if !ok || len(digits) != 6 {
+	n, ok := parseTaskIndex(id, prefix)
+	if !ok {
 		return 0, fmt.Errorf("manifest: %q is not a %s task ID", truncate(id, 40), stage)
-	}
-	n := 0
-	for i := 0; i < len(digits); i++ {
-		if digits[i] < '0' || digits[i] > '9' {
-			return 0, fmt.Errorf("manifest: %q is not a %s task ID", truncate(id, 40), stage)
-		}
-		n = n*10 + int(digits[i]-'0')
 	}
 	return n, nil
 }
 
+// parseTaskIndex is taskIndex without the error, for the questions
+// (IsReduceTask, IsCompactTask) a worker asks of every map chunk's ID
+// several times: building the error each time was most of their cost.
+func parseTaskIndex(id, prefix string) (int, bool) {
+	digits, ok := strings.CutPrefix(id, prefix)
+	if !ok || len(digits) != 6 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(digits[i]-'0')
+	}
+	return n, true
+}
+
 // IsReduceTask reports whether id names a reduce task.
 func IsReduceTask(id string) bool {
-	_, err := ReduceIndex(id)
-	return err == nil
+	_, ok := parseTaskIndex(id, "r")
+	return ok
 }
 
 // MaxReducers bounds the number of reduce partitions of one job.
