@@ -142,3 +142,56 @@ func TestBackoffResetsAndHonoursContext(t *testing.T) {
 		t.Errorf("Wait on a cancelled context = %v, want context.Canceled", err)
 	}
 }
+
+var errThrottled = fmt.Errorf("503 SlowDown: %w", errTransient)
+
+// TestRetryGivesThrottlingMoreAttempts: a request the store keeps asking
+// to slow down is retried up to ThrottledAttempts, past MaxAttempts; any
+// other transient error stops at MaxAttempts, and so does throttling
+// without a Throttled classifier.
+func TestRetryGivesThrottlingMoreAttempts(t *testing.T) {
+	throttledPolicy := func() objstore.RetryPolicy {
+		p := fastPolicy()
+		p.Throttled = func(err error) bool { return errors.Is(err, errThrottled) }
+		p.ThrottledAttempts = 9
+		return p
+	}
+	tests := []struct {
+		name   string
+		policy objstore.RetryPolicy
+		err    error // every attempt's
+		failAt int   // attempts that fail before success; 0: all fail
+		want   int
+	}{
+		{"throttled forever stops at ThrottledAttempts", throttledPolicy(), errThrottled, 0, 9},
+		{"throttled 7 times then served", throttledPolicy(), errThrottled, 7, 8},
+		{"other transient errors stop at MaxAttempts", throttledPolicy(), errTransient, 0, 5},
+		{"no classifier: MaxAttempts", fastPolicy(), errThrottled, 0, 5},
+		{"ThrottledAttempts below MaxAttempts changes nothing", func() objstore.RetryPolicy {
+			p := throttledPolicy()
+			p.ThrottledAttempts = 2
+			return p
+		}(), errThrottled, 0, 5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			attempts := 0
+			err := objstore.Retry(context.Background(), func(ctx context.Context) error {
+				attempts++
+				if tc.failAt == 0 || attempts <= tc.failAt {
+					return tc.err
+				}
+				return nil
+			}, tc.policy)
+			if attempts != tc.want {
+				t.Errorf("got %d attempts, want %d", attempts, tc.want)
+			}
+			if gotErr, wantErr := err != nil, tc.failAt == 0; gotErr != wantErr {
+				t.Errorf("got error %v, want an error: %v", err, wantErr)
+			}
+		})
+	}
+	if p := objstore.DefaultRetryPolicy(nil, nil); p.ThrottledAttempts <= p.MaxAttempts {
+		t.Errorf("DefaultRetryPolicy gives throttling %d attempts, no more than the %d of any error", p.ThrottledAttempts, p.MaxAttempts)
+	}
+}

@@ -32,8 +32,9 @@
 //     choice). Zero SplitAfter never splits.
 //
 //   - Retries. Like the S3 backends (which retry 503 SlowDown under
-//     objstore.DefaultRetryPolicy), a request refused with ErrSlowDown is
-//     retried with capped, jittered backoff (Config.Retry); it fails with
+//     objstore.DefaultRetryPolicy: 12 attempts for SlowDown), a request
+//     refused with ErrSlowDown is retried with capped, jittered backoff
+//     (Config.Retry); it fails with
 //     ErrSlowDown only when every attempt was refused.
 //
 // Stats counts requests by kind (attempts, so a retried request counts
@@ -102,8 +103,10 @@ type Config struct {
 	// splits; zero means partitions never split.
 	SplitAfter time.Duration
 	// Retry is how a refused request is retried: its zero fields take
-	// objstore.DefaultRetryPolicy's (8 attempts, 100 ms to 10 s); its
-	// Retryable is ignored (SlowDown is retried).
+	// objstore.DefaultRetryPolicy's (8 attempts, 12 for SlowDown, 100 ms
+	// to 10 s; a MaxAttempts given gives SlowDown no more attempts unless
+	// ThrottledAttempts is given too); its Retryable and Throttled are
+	// ignored (SlowDown is both).
 	Retry objstore.RetryPolicy
 	// LargeObject is the size above which an object is kept in an
 	// unlinked local file instead of memory; zero means 16 MiB.
@@ -195,9 +198,13 @@ func newStore(cfg Config, objs *objects) *Store {
 	if cfg.LargeObject <= 0 {
 		cfg.LargeObject = 16 << 20
 	}
-	retry := objstore.DefaultRetryPolicy(func(err error) bool { return errors.Is(err, ErrSlowDown) })
+	slowDown := func(err error) bool { return errors.Is(err, ErrSlowDown) }
+	retry := objstore.DefaultRetryPolicy(slowDown, slowDown)
 	if cfg.Retry.MaxAttempts > 0 {
 		retry.MaxAttempts = cfg.Retry.MaxAttempts
+		retry.ThrottledAttempts = cfg.Retry.ThrottledAttempts // none extra unless given
+	} else if cfg.Retry.ThrottledAttempts > 0 {
+		retry.ThrottledAttempts = cfg.Retry.ThrottledAttempts
 	}
 	if cfg.Retry.BaseDelay > 0 {
 		retry.BaseDelay = cfg.Retry.BaseDelay

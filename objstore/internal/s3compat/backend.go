@@ -141,7 +141,23 @@ type Backend struct {
 
 // Policy returns the retry policy of every request of the backend.
 func (b *Backend) Policy() objstore.RetryPolicy {
-	return objstore.DefaultRetryPolicy(b.retryable)
+	return objstore.DefaultRetryPolicy(b.retryable, b.throttled)
+}
+
+// throttled reports whether err is the store asking for fewer requests
+// (S3's 503 SlowDown, a 429, the SDKs' throttling codes): the policy
+// gives those more attempts than other transient errors.
+func (b *Backend) throttled(err error) bool {
+	code, status, ok := b.Errors(err)
+	if !ok {
+		return false
+	}
+	switch code {
+	case "SlowDown", "SlowDownRead", "SlowDownWrite", "Throttling", "ThrottlingException",
+		"RequestLimitExceeded", "RequestThrottled", "TooManyRequests":
+		return true
+	}
+	return status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable && code == ""
 }
 
 // Retry runs op, one SDK request, under the backend's retry policy.

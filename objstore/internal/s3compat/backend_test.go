@@ -86,3 +86,32 @@ func TestMapErrAndRetryable(t *testing.T) {
 		}
 	}
 }
+
+// TestThrottledGetsMoreAttempts: the policy's Throttled accepts S3's
+// ways of asking for fewer requests, and nothing else.
+func TestThrottledGetsMoreAttempts(t *testing.T) {
+	b := &Backend{Name: "test", Errors: readTestError}
+	p := b.Policy()
+	if p.Throttled == nil || p.ThrottledAttempts <= p.MaxAttempts {
+		t.Fatalf("policy gives throttling %d attempts against %d (classifier set: %v)", p.ThrottledAttempts, p.MaxAttempts, p.Throttled != nil)
+	}
+	for _, tt := range []struct {
+		err       error
+		throttled bool
+	}{
+		{&responseError{"SlowDown", 503}, true},
+		{&responseError{"SlowDownWrite", 503}, true},
+		{&responseError{"", 503}, true},
+		{&responseError{"", 429}, true},
+		{&responseError{"ThrottlingException", 400}, true},
+		{&responseError{"InternalError", 500}, false},
+		{&responseError{"XMinioServerNotInitialized", 503}, false},
+		{&responseError{"", 502}, false},
+		{&responseError{"NoSuchKey", 404}, false},
+		{io.ErrUnexpectedEOF, false},
+	} {
+		if got := p.Throttled(tt.err); got != tt.throttled {
+			t.Errorf("Throttled(%v) = %v, want %v", tt.err, got, tt.throttled)
+		}
+	}
+}
