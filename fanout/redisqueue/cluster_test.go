@@ -114,6 +114,9 @@ func TestClusterURLs(t *testing.T) {
 		"no node":           "redis+cluster://:secretpw@/",
 		"unknown scheme":    "valkey://" + host(0),
 		"password redacted": "redis+cluster://:secretpw@127.0.0.1:1/2",
+		// A single-server URL of a cluster node would fail later with
+		// MOVED on most keys.
+		"a node as a single server": "redis://" + host(0) + "/0",
 	}
 	for name, u := range bad {
 		t.Run(name, func(t *testing.T) {
@@ -127,6 +130,9 @@ func TestClusterURLs(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), "Config.URL") {
 				t.Fatalf("New: got %q, want it to name Config.URL", err)
+			}
+			if strings.HasPrefix(u, "redis://") && !strings.Contains(err.Error(), "redis+cluster://") {
+				t.Fatalf("New: got %q, want it to say redis+cluster://", err)
 			}
 		})
 	}

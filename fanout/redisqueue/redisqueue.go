@@ -190,6 +190,9 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		// URL pointing at the wrong server.
 		err = q.client.Do(ctx, "AUTH", password).Err()
 	}
+	if err == nil && q.owned {
+		err = notAClusterNode(ctx, q.client, cfg.URL)
+	}
 	if err != nil {
 		if q.owned {
 			err = errors.Join(err, q.client.Close())
@@ -197,6 +200,25 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		return nil, fmt.Errorf("redisqueue: connect to %s: %w", describe(cfg), authHint(err))
 	}
 	return q, nil
+}
+
+// notAClusterNode refuses a single-server client (redis:// or rediss://)
+// of a Redis Cluster node: most keys would fail later with MOVED, far
+// from the cause. A server that does not answer INFO (an ACL user
+// without it) is taken as it is.
+func notAClusterNode(ctx context.Context, c redis.UniversalClient, url string) error {
+	if _, single := c.(*redis.Client); !single {
+		return nil
+	}
+	info, err := c.Info(ctx, "cluster").Result()
+	if err != nil || !strings.Contains(info, "cluster_enabled:1") {
+		return nil
+	}
+	scheme, rest, _ := strings.Cut(redacted(url), "://")
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	return fmt.Errorf("Config.URL %s names a node of a Redis Cluster: name the cluster as %s+cluster://%s (its nodes separated by commas)", redacted(url), scheme, rest)
 }
 
 // describe names the server of cfg for errors, without the password.
