@@ -203,3 +203,80 @@ func TestKeysAreHashTaggedByJob(t *testing.T) {
 func BenchmarkClaimAck(b *testing.B) { queuetest.BenchmarkClaimAck(b, newQueues) }
 
 func BenchmarkEnqueue(b *testing.B) { queuetest.BenchmarkEnqueue(b, newQueues) }
+
+// scriptHook records the names (redisqueue.ScriptNames) of the scripts a
+// client runs by EVALSHA or EVAL.
+type scriptHook struct {
+	names map[string]string
+	ran   []string
+}
+
+func (h *scriptHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *scriptHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *scriptHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if args := cmd.Args(); cmd.Name() == "evalsha" && len(args) > 1 {
+			sha, _ := args[1].(string)
+			name, ok := h.names[sha]
+			if !ok {
+				name = "unknown " + sha
+			}
+			h.ran = append(h.ran, name)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// TestScriptNames finds the scripts a claim, a heartbeat and an ack that
+// claims run under their names in ScriptNames, which names each of the
+// queue's scripts once.
+func TestScriptNames(t *testing.T) {
+	names := redisqueue.ScriptNames()
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] {
+			t.Errorf("ScriptNames names %q twice", n)
+		}
+		seen[n] = true
+	}
+	if len(names) != 16 {
+		t.Errorf("ScriptNames has %d scripts, want 16 (one per file in lua/ but common.lua)", len(names))
+	}
+	url, prefix := localstack.RedisNamespace(t)
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	defer c.Close()
+	hook := &scriptHook{names: names}
+	c.AddHook(hook)
+	q, err := redisqueue.New(context.Background(), redisqueue.Config{Client: c, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	ctx := context.Background()
+	spec := fanout.JobQueueSpec{Job: "names", Manifest: "m", Lease: time.Minute, MaxDeliveries: 3, MaxFailures: 3,
+		BackoffBase: time.Second, BackoffMax: time.Minute}
+	defer q.Finish(ctx, spec.Job)
+	if err := q.Enqueue(ctx, spec, []string{"c0", "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	hook.ran = nil
+	l, err := q.Claim(ctx, spec.Job, "w", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, err = q.Heartbeat(ctx, l); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.AckAndClaim(ctx, l, fanout.TaskCounts{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(hook.ran, " "), "claim heartbeat ackclaim"; got != want {
+		t.Errorf("scripts run: %q, want %q", got, want)
+	}
+}

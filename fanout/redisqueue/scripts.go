@@ -69,6 +69,25 @@ var (
 
 func newScript(src string) *redis.Script { return redis.NewScript(commonLua + "\n" + src) }
 
+// ScriptNames maps the SHA1 of each of the queue's scripts (the argument
+// of an EVALSHA) to its name, the name of its file in the lua directory
+// without ".lua": for tools that count the queue's requests by what they
+// do (a go-redis hook sees only "evalsha <sha1> ..."), such as the scale
+// simulation (scripts/scale).
+func ScriptNames() map[string]string {
+	names := map[string]string{}
+	for name, s := range map[string]*redis.Script{
+		"enqueue": enqueueScript, "claim": claimScript, "heartbeat": heartbeatScript, "ack": ackScript,
+		"fail": failScript, "release": releaseScript, "reclaim": reclaimScript, "redrive": redriveScript,
+		"stats": statsScript, "deadletters": deadLettersScript, "activity": activityScript, "backup": backupScript,
+		"leasecommit": leaseCommitScript, "releasecommit": releaseCommitScript, "count": countScript,
+		"ackclaim": ackClaimScript,
+	} {
+		names[s.Hash()] = name
+	}
+	return names
+}
+
 // asFunction makes a script's body the local function name(K, A, SPEC,
 // NOW), its KEYS and ARGV being K and A, so that another script can run it
 // (on the keys and arguments it gives, with the job's spec and the time it

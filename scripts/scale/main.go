@@ -24,6 +24,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/md5"
+	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -169,13 +170,18 @@ type report struct {
 	// included, and anything else using the server meanwhile).
 	RedisRoundTripsPerChunk  float64
 	RedisServerCallsPerChunk float64
-	RedisCalls               map[string]int64
-	S3PerChunk               map[string]float64
-	S3SlowDowns              int64
-	S3Failed                 int64
-	S3Partitions             int
-	S3PeakRate               int64
-	S3PeakPartition          string
+	// RedisRoundTrips breaks RedisRoundTripsPerChunk down by the run's
+	// stage (plan: the submit; map: until the last map chunk is done;
+	// commit: then until the commit), the client (the driver's, which also
+	// reports progress; the simulated workers') and the request.
+	RedisRoundTrips []tripRow
+	RedisCalls      map[string]int64
+	S3PerChunk      map[string]float64
+	S3SlowDowns     int64
+	S3Failed        int64
+	S3Partitions    int
+	S3PeakRate      int64
+	S3PeakPartition string
 	// ProcessCPUSeconds is this process's CPU time (user and system)
 	// from the submit to the end, RedisCPUSeconds redis-server's (INFO
 	// cpu, main thread and others; anything else using the server
@@ -211,6 +217,21 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "Redis round trips per chunk %.2f; commands the server ran per chunk %.2f:", r.RedisRoundTripsPerChunk, r.RedisServerCallsPerChunk)
 	for _, k := range sortedKeys(r.RedisCalls) {
 		fmt.Fprintf(w, " %s=%.2f", k, float64(r.RedisCalls[k])/float64(r.Chunks))
+	}
+	fmt.Fprintf(w, "\nRedis round trips per chunk by stage, client and request (a script by its name):")
+	var last tripRow
+	for _, t := range r.RedisRoundTrips {
+		if t.Stage != last.Stage || t.Client != last.Client {
+			var sum float64
+			for _, u := range r.RedisRoundTrips {
+				if u.Stage == t.Stage && u.Client == t.Client {
+					sum += u.PerChunk
+				}
+			}
+			fmt.Fprintf(w, "\n  %-6s %-7s %.3f:", t.Stage, t.Client, sum)
+		}
+		fmt.Fprintf(w, " %s=%.3f", t.What, t.PerChunk)
+		last = t
 	}
 	fmt.Fprintf(w, "\nS3 requests per chunk:")
 	for _, k := range sortedKeys(r.S3PerChunk) {
@@ -265,13 +286,17 @@ func run(o options) (*report, error) {
 		return nil, err
 	}
 	defer rdb.Close()
-	trips := &roundTrips{}
+	trips := newRoundTrips()
 	newEngine := func(name string) (*fanout.Engine, func(), error) {
 		client, err := redisClient(o.redisURL)
 		if err != nil {
 			return nil, nil, err
 		}
-		client.AddHook(trips)
+		if name == "driver" {
+			client.AddHook(trips.hook("driver"))
+		} else {
+			client.AddHook(trips.hook("workers"))
+		}
 		q, err := redisqueue.New(ctx, redisqueue.Config{Client: client, Prefix: prefix})
 		if err != nil {
 			client.Close()
@@ -297,7 +322,7 @@ func run(o options) (*report, error) {
 	heap := &heapSampler{peakProfile: o.peakHeapProfile, driverTop: o.driverTop}
 	stopHeap := sync.OnceFunc(heap.run(2 * time.Second))
 	defer stopHeap()
-	trips.n.Store(0)
+	trips.reset()
 	before, err := commandStats(ctx, rdb)
 	if err != nil {
 		return nil, err
@@ -316,6 +341,7 @@ func run(o options) (*report, error) {
 		return nil, fmt.Errorf("submit: %w", err)
 	}
 	planned := time.Now()
+	trips.stage.Store(stageMap)
 	rep.PlanSeconds = planned.Sub(start).Seconds()
 
 	// The workers.
@@ -328,8 +354,11 @@ func run(o options) (*report, error) {
 		if ev.Outcome != fanout.OutcomeDone || manifest.IsReduceTask(ev.Chunk) {
 			return
 		}
-		if done.Add(1) == int64(o.chunks) && o.heapProfile != "" {
-			writeHeapProfile(o.heapProfile)
+		if done.Add(1) == int64(o.chunks) {
+			trips.stage.Store(stageCommit)
+			if o.heapProfile != "" {
+				writeHeapProfile(o.heapProfile)
+			}
 		}
 		doneMu.Lock()
 		doneAt = append(doneAt, int64(time.Since(planned)))
@@ -409,6 +438,7 @@ func run(o options) (*report, error) {
 	}
 	rep.RedisServerCallsPerChunk = float64(calls) / float64(o.chunks)
 	rep.RedisRoundTripsPerChunk = float64(trips.n.Load()) / float64(o.chunks)
+	rep.RedisRoundTrips = trips.rows(o.chunks)
 	st := store.Stats()
 	rep.S3PerChunk = map[string]float64{}
 	for k, v := range st.Requests {
@@ -656,19 +686,133 @@ func oracle(ctx context.Context, b *simstore.Store, job string, chunks int, res 
 }
 
 // roundTrips is a go-redis hook counting requests: a command or a
-// pipeline is one round trip.
-type roundTrips struct{ n atomic.Int64 }
+// pipeline is one round trip. It also counts them by the run's stage, the
+// client that made them (the driver's, or a simulated worker's) and what
+// they were: the command's name, a script's name (redisqueue.ScriptNames)
+// for an EVALSHA or EVAL, a pipeline's commands joined by '+'.
+type roundTrips struct {
+	n       atomic.Int64
+	stage   atomic.Int32 // stagePlan, stageMap, stageCommit
+	scripts map[string]string
+	by      sync.Map // tripKey -> *atomic.Int64
+}
 
-func (r *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+// Stages of a run, for roundTrips.
+const (
+	stagePlan int32 = iota
+	stageMap
+	stageCommit
+)
+
+var stageNames = [...]string{stagePlan: "plan", stageMap: "map", stageCommit: "commit"}
+
+type tripKey struct {
+	stage        int32
+	client, what string
+}
+
+func newRoundTrips() *roundTrips {
+	return &roundTrips{scripts: redisqueue.ScriptNames()}
+}
+
+// hook is the hook of the clients of one kind ("driver", "workers").
+func (r *roundTrips) hook(client string) redis.Hook { return tripHook{r, client} }
+
+func (r *roundTrips) count(client, what string) {
+	r.n.Add(1)
+	k := tripKey{r.stage.Load(), client, what}
+	c, ok := r.by.Load(k)
+	if !ok {
+		c, _ = r.by.LoadOrStore(k, new(atomic.Int64))
+	}
+	c.(*atomic.Int64).Add(1)
+}
+
+// what names a command: a script by its name.
+func (r *roundTrips) what(cmd redis.Cmder) string {
+	name := cmd.Name()
+	switch name {
+	case "evalsha", "evalsha_ro", "eval", "eval_ro":
+		args := cmd.Args()
+		if len(args) < 2 {
+			return name
+		}
+		s, _ := args[1].(string)
+		if strings.HasPrefix(name, "eval_") || name == "eval" {
+			sum := sha1.Sum([]byte(s))
+			s = hex.EncodeToString(sum[:])
+		}
+		if script, ok := r.scripts[s]; ok {
+			return script
+		}
+		return name + " (not the queue's)"
+	}
+	return name
+}
+
+// reset forgets what was counted.
+func (r *roundTrips) reset() {
+	r.n.Store(0)
+	r.by.Clear()
+}
+
+// rows are the counts per chunk, by stage, client and count (largest
+// first).
+func (r *roundTrips) rows(chunks int) []tripRow {
+	var rows []tripRow
+	r.by.Range(func(k, v any) bool {
+		key := k.(tripKey)
+		rows = append(rows, tripRow{Stage: stageNames[key.stage], Client: key.client, What: key.what,
+			PerChunk: float64(v.(*atomic.Int64).Load()) / float64(chunks)})
+		return true
+	})
+	order := map[string]int{}
+	for i, s := range stageNames {
+		order[s] = i
+	}
+	slices.SortFunc(rows, func(a, b tripRow) int {
+		if c := order[a.Stage] - order[b.Stage]; c != 0 {
+			return c
+		}
+		if c := strings.Compare(b.Client, a.Client); c != 0 {
+			return c // workers first
+		}
+		if a.PerChunk != b.PerChunk {
+			if a.PerChunk > b.PerChunk {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.What, b.What)
+	})
+	return rows
+}
+
+// tripRow is one line of the round trips' breakdown.
+type tripRow struct {
+	Stage, Client, What string
+	PerChunk            float64
+}
+
+type tripHook struct {
+	r      *roundTrips
+	client string
+}
+
+func (h tripHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h tripHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
-		r.n.Add(1)
+		h.r.count(h.client, h.r.what(cmd))
 		return next(ctx, cmd)
 	}
 }
-func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+func (h tripHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		r.n.Add(1)
+		names := make([]string, len(cmds))
+		for i, c := range cmds {
+			names[i] = h.r.what(c)
+		}
+		h.r.count(h.client, strings.Join(names, "+"))
 		return next(ctx, cmds)
 	}
 }

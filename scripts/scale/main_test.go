@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -44,6 +45,15 @@ func TestScaleSimulation(t *testing.T) {
 			}
 			if rep.Oracle == "" {
 				t.Fatal("the oracle did not run")
+			}
+			// The breakdown of the round trips by stage, client and
+			// request counts each of them once.
+			var sum float64
+			for _, r := range rep.RedisRoundTrips {
+				sum += r.PerChunk
+			}
+			if math.Abs(sum-rep.RedisRoundTripsPerChunk) > 1e-6 || sum == 0 {
+				t.Errorf("the round trips by stage, client and request sum to %.4f a chunk, the total is %.4f", sum, rep.RedisRoundTripsPerChunk)
 			}
 		})
 	}
