@@ -188,9 +188,11 @@ type AckClaimer interface {
 // queue: idle workers polling every 200 ms made most of the scale
 // simulation's Redis round trips. Enqueue, Release, Reclaim, Redrive and
 // Backup wake as many waiters as they made chunks claimable (a wake-up
-// not waited for is kept, a few at most, for the next waiter); a retry
-// whose backoff ends, or a lease a claim takes back, is found when the
-// wait times out. A waiter for any job (job empty, a worker serving every
+// not waited for is kept, a few at most, for the next waiter, until a
+// claim of the job finds no chunk ready: that claim drops the job's
+// wake-ups, each of whose chunks has been claimed since); a retry whose
+// backoff ends, or a lease a claim takes back, is found when the wait
+// times out. A waiter for any job (job empty, a worker serving every
 // job) is woken by Enqueue at least, a wake-up per chunk added: it waits
 // only as long as it would poll. Optional (found by type assertion);
 // redisqueue and memqueue have it, and queuetest pins it.

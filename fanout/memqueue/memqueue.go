@@ -345,7 +345,7 @@ func (q *Queue) Claim(ctx context.Context, job, worker string, runs fanout.Runs)
 		if j == nil {
 			return fanout.Lease{}, fmt.Errorf("memqueue: claim job %s: %w", job, fanout.ErrUnknownJob)
 		}
-		return j.claim(worker, now, runs)
+		return q.claimJob(j, worker, now, runs)
 	}
 	ids := make([]string, 0, len(q.jobs))
 	for id := range q.jobs {
@@ -358,13 +358,27 @@ func (q *Queue) Claim(ctx context.Context, job, worker string, runs fanout.Runs)
 	q.turn++
 	first := int(q.turn % uint64(len(ids)))
 	for i := range ids {
-		l, err := q.jobs[ids[(first+i)%len(ids)]].claim(worker, now, runs)
+		l, err := q.claimJob(q.jobs[ids[(first+i)%len(ids)]], worker, now, runs)
 		if errors.Is(err, fanout.ErrNoWork) {
 			continue
 		}
 		return l, err
 	}
 	return fanout.Lease{}, fanout.ErrNoWork
+}
+
+// claimJob claims a chunk of j. A claim that finds no chunk ready drops
+// the job's wake-ups, as redisqueue's does: every chunk they were given
+// for has been claimed since, and they would wake idle workers to claim
+// nothing. The caller holds q.mu.
+func (q *Queue) claimJob(j *job, worker string, now time.Time, runs fanout.Runs) (fanout.Lease, error) {
+	l, err := j.claim(worker, now, runs)
+	if errors.Is(err, fanout.ErrNoWork) && runs.CanRun(j.spec) {
+		if w := q.wakes[j.spec.Job]; w != nil {
+			w.n = 0
+		}
+	}
+	return l, err
 }
 
 func (j *job) claim(worker string, now time.Time, runs fanout.Runs) (fanout.Lease, error) {

@@ -1628,8 +1628,9 @@ func testClaimOnlyWhatTheWorkerRuns(s *suite) {
 
 // testWaitForWork pins fanout.WorkWaiter: a waiter is woken by each way a
 // chunk becomes claimable (an enqueue after it began waiting, or before,
-// a release, a reclaim, a redrive), and one with nothing to wake it
-// returns when its timeout passes. Each wait that must be woken has a
+// a release, a reclaim, a redrive), one with nothing to wake it returns
+// when its timeout passes, and a claim that finds nothing ready drops the
+// job's wake-ups. Each wait that must be woken has a
 // timeout far past the test's deadline: returning nil before that
 // deadline is being woken.
 func testWaitForWork(s *suite) {
@@ -1683,8 +1684,27 @@ func testWaitForWork(s *suite) {
 	}
 	woken("a redrive", "wake-redrive")
 
+	// A claim that finds no chunk ready drops the job's wake-ups, which
+	// were given for chunks claimed since: three enqueued and claimed, a
+	// fourth claim finds none, and a waiter is not woken: its context
+	// ends first. (Its timeout, which starts later, is short: a blocking
+	// read that outlives its caller ends within it, and Close waits.)
+	s.enqueue(spec("wake-drained", time.Minute), "c00000000", "c00000001", "c00000002")
+	for range 3 {
+		s.claim("wake-drained", "w0")
+	}
+	if _, err := s.q.Claim(s.ctx, "wake-drained", "w0", nil); !errors.Is(err, fanout.ErrNoWork) {
+		s.t.Fatalf("a claim of a job with every chunk claimed: %v; want ErrNoWork", err)
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, time.Second)
+	err := w.WaitForWork(ctx, "wake-drained", 2*time.Second)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		s.t.Fatalf("WaitForWork after a claim found nothing ready: %v; want its context's deadline (not woken by the wake-ups of chunks claimed since)", err)
+	}
+
 	// A canceled wait returns the context's error.
-	ctx, cancel := context.WithCancel(s.ctx)
+	ctx, cancel = context.WithCancel(s.ctx)
 	cancel()
 	if err := w.WaitForWork(ctx, "wake", never); !errors.Is(err, context.Canceled) {
 		s.t.Fatalf("WaitForWork with its context canceled: %v; want context.Canceled", err)

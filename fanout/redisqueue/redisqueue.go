@@ -359,7 +359,7 @@ func (q *Queue) claimJob(ctx context.Context, job, worker string, runs fanout.Ru
 	if err := validateJob(job); err != nil {
 		return fanout.Lease{}, fmt.Errorf("redisqueue: claim: %w", err)
 	}
-	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.leases(job), q.keys.dead(job)}
+	keys := []string{q.keys.spec(job), q.keys.pending(job), q.keys.leases(job), q.keys.dead(job), q.keys.wake(job)}
 	res, err := q.run(ctx, claimScript, keys, q.claimArgs(job, worker, runs))
 	if err != nil {
 		return fanout.Lease{}, fmt.Errorf("redisqueue: claim job %s: %w", job, err)
@@ -459,7 +459,7 @@ func (q *Queue) AckAndClaim(ctx context.Context, l fanout.Lease, c fanout.TaskCo
 	}
 	keys := []string{q.keys.chunk(l.Job, l.Chunk), q.keys.leases(l.Job), q.keys.done(l.Job), q.keys.spec(l.Job),
 		q.keys.chunk(l.Job, twin), q.keys.pending(l.Job), q.keys.dead(l.Job), q.keys.recent(l.Job),
-		q.keys.counted(l.Job), q.keys.counts(l.Job)}
+		q.keys.counted(l.Job), q.keys.counts(l.Job), q.keys.wake(l.Job)}
 	ackArgs := []any{l.Chunk, l.Worker, strconv.FormatInt(l.Epoch, 10), twin, fanout.RecentTasks, task, c.RecordsIn, c.RecordsOut, c.BytesIn}
 	args := append(append([]any{len(ackArgs)}, ackArgs...), q.claimArgs(l.Job, l.Worker, runs)...)
 	if err := validateJob(l.Job); err != nil {

@@ -8,7 +8,7 @@
 --
 -- KEYS[1..10] ack.lua's KEYS, the counted set and counts hash included;
 -- claim.lua's KEYS are among them: KEYS[4] spec hash, KEYS[6] pending
--- zset, KEYS[2] leases zset, KEYS[7] dead hash
+-- zset, KEYS[2] leases zset, KEYS[7] dead hash; and KEYS[11] wake list
 -- ARGV[1] n, the number of ack.lua's ARGV
 -- ARGV[2..n+1] ack.lua's ARGV       ARGV[n+2..] claim.lua's ARGV
 --
@@ -33,7 +33,7 @@ if r[1] ~= OK then
   return r
 end
 local res = {OK}
-for _, v in ipairs(claim({KEYS[4], KEYS[6], KEYS[2], KEYS[7]}, c, spec, now)) do
+for _, v in ipairs(claim({KEYS[4], KEYS[6], KEYS[2], KEYS[7], KEYS[11]}, c, spec, now)) do
   res[#res + 1] = v
 end
 return res
