@@ -2,7 +2,10 @@ package localstack
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -20,6 +23,9 @@ type RedisCluster struct {
 	// Nodes are the masters, in the order of their slot ranges.
 	Nodes []*Redis
 	t     testing.TB
+	// tls is the client configuration of a cluster started by
+	// StartRedisClusterTLS, nil for a plain one.
+	tls *tls.Config
 }
 
 // ClusterNodeTimeout is the cluster-node-timeout of StartRedisCluster's
@@ -34,20 +40,52 @@ const ClusterNodeTimeout = 2 * time.Second
 // installed.
 func StartRedisCluster(t testing.TB, n int) *RedisCluster {
 	t.Helper()
+	return startCluster(t, n, "", "", "")
+}
+
+// StartRedisClusterTLS is StartRedisCluster with every node speaking
+// only TLS, to clients and on the cluster bus, with the server
+// certificate and key in certFile and keyFile (valid for 127.0.0.1)
+// signed by the CA in caFile; clients need no certificate. Its URL is
+// rediss+cluster://; a client must trust caFile (SSL_CERT_FILE).
+func StartRedisClusterTLS(t testing.TB, n int, caFile, certFile, keyFile string) *RedisCluster {
+	t.Helper()
+	return startCluster(t, n, caFile, certFile, keyFile)
+}
+
+func startCluster(t testing.TB, n int, caFile, certFile, keyFile string) *RedisCluster {
+	t.Helper()
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		Missing(t, "redis-cli")
 	}
 	c := &RedisCluster{t: t}
+	var tlsArgs, cliTLS []string
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			t.Fatalf("localstack: no certificate in %s", caFile)
+		}
+		c.tls = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		tlsArgs = []string{"--port", "0", "--tls-port", "{port}", "--tls-cluster", "yes", "--tls-cert-file", certFile,
+			"--tls-key-file", keyFile, "--tls-ca-cert-file", caFile, "--tls-auth-clients", "no"}
+		cliTLS = []string{"--tls", "--cacert", caFile}
+	}
 	addrs := make([]string, n)
 	for i := range n {
 		// The bus port is set, not left at port+10000, which may be taken.
-		r := StartRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+		args := []string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
 			"--cluster-port", strconv.Itoa(FreePort(t)),
-			"--cluster-node-timeout", strconv.Itoa(int(ClusterNodeTimeout/time.Millisecond)))
+			"--cluster-node-timeout", strconv.Itoa(int(ClusterNodeTimeout / time.Millisecond))}
+		r := StartRedis(t, append(args, tlsArgs...)...)
 		c.Nodes = append(c.Nodes, r)
 		addrs[i] = fmt.Sprintf("127.0.0.1:%d", r.Port)
 	}
-	args := append([]string{"--cluster", "create"}, addrs...)
+	args := append(cliTLS, "--cluster", "create")
+	args = append(args, addrs...)
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -58,13 +96,18 @@ func StartRedisCluster(t testing.TB, n int) *RedisCluster {
 	return c
 }
 
-// URL is redis+cluster://127.0.0.1:<port>,... naming every node.
+// URL is redis+cluster://127.0.0.1:<port>,... naming every node
+// (rediss+cluster:// for a cluster of StartRedisClusterTLS).
 func (c *RedisCluster) URL() string {
 	hosts := make([]string, len(c.Nodes))
 	for i, r := range c.Nodes {
 		hosts[i] = fmt.Sprintf("127.0.0.1:%d", r.Port)
 	}
-	return "redis+cluster://" + strings.Join(hosts, ",")
+	scheme := "redis+cluster://"
+	if c.tls != nil {
+		scheme = "rediss+cluster://"
+	}
+	return scheme + strings.Join(hosts, ",")
 }
 
 // Client returns a cluster client of every node, closed when the test
@@ -74,7 +117,7 @@ func (c *RedisCluster) Client() *redis.ClusterClient {
 	for i, r := range c.Nodes {
 		addrs[i] = fmt.Sprintf("127.0.0.1:%d", r.Port)
 	}
-	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, TLSConfig: c.tls})
 	c.t.Cleanup(func() { cc.Close() })
 	return cc
 }
@@ -84,7 +127,7 @@ func (c *RedisCluster) WaitOK() {
 	c.t.Helper()
 	Poll(c.t, 30*time.Second, "the Redis Cluster to report cluster_state:ok on every node", func() bool {
 		for _, r := range c.Nodes {
-			if !clusterOK(r.Port) {
+			if !c.nodeOK(r.Port) {
 				return false
 			}
 		}
@@ -92,8 +135,8 @@ func (c *RedisCluster) WaitOK() {
 	})
 }
 
-func clusterOK(port int) bool {
-	cl := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), MaxRetries: -1})
+func (c *RedisCluster) nodeOK(port int) bool {
+	cl := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), MaxRetries: -1, TLSConfig: c.tls})
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -104,7 +147,8 @@ func clusterOK(port int) bool {
 // MasterOf returns the index in Nodes of the master that serves key.
 func (c *RedisCluster) MasterOf(key string) int {
 	c.t.Helper()
-	cl := c.Nodes[0].Client()
+	cl := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", c.Nodes[0].Port), TLSConfig: c.tls})
+	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	slot, err := cl.ClusterKeySlot(ctx, key).Result()

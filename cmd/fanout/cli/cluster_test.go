@@ -53,3 +53,33 @@ func TestJobOnRedisCluster(t *testing.T) {
 	c := j.check()
 	t.Logf("master %d of 3 killed after %d markers; resume said %q; %d chunks, %d records committed once", master, j.chunks/3, strings.TrimSpace(stdout), c.Chunks, c.Records)
 }
+
+// TestJobOnRedisClusterOverTLS runs a job with two workers on a real
+// 3-master Redis Cluster that speaks only TLS (to clients and on its
+// bus), named by a rediss+cluster:// URL of its nodes: the client
+// verifies every node it is sent to (MOVED, CLUSTER SLOTS) under that
+// node's own address against the CA in SSL_CERT_FILE, and the job commits
+// every record exactly once. Without the CA it is a certificate error.
+func TestJobOnRedisClusterOverTLS(t *testing.T) {
+	caFile, certFile, keyFile := writeTestCA(t, t.TempDir())
+	cluster := localstack.StartRedisClusterTLS(t, 3, caFile, certFile, keyFile)
+	if !strings.HasPrefix(cluster.URL(), "rediss+cluster://") {
+		t.Fatalf("cluster URL %s; want rediss+cluster://", cluster.URL())
+	}
+	j := newFaultJob(t, faultSetup{redisURL: cluster.URL()})
+	env := append(j.env(""), "SSL_CERT_FILE="+caFile)
+	res := runFanout(t, env, append([]string{"run", "--workers", "2", "--json", "--quiet"}, j.jobArgs()...)...)
+	j.job, j.chunks = res.Job, res.Chunks
+	if res.State != "committed" {
+		t.Fatalf("run on a TLS cluster: %+v", res)
+	}
+	c := j.check()
+	t.Logf("%d chunks, %d records committed once over rediss+cluster://", c.Chunks, c.Records)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, stderr, err := localstack.Run(ctx, j.env(""), fanoutBinary(t), "status", j.job, "--out", j.out())
+	if err == nil || ctx.Err() != nil || !strings.Contains(stderr, "certificate") {
+		t.Errorf("status without the CA: %v %s; want a prompt certificate error", err, stderr)
+	}
+}

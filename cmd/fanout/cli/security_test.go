@@ -293,7 +293,8 @@ func TestRedisOverTLS(t *testing.T) {
 }
 
 // writeTestCA writes a throwaway CA and a server certificate for
-// 127.0.0.1 and localhost signed by it, valid for an hour.
+// 127.0.0.1 and localhost signed by it (for client use as well), valid
+// for an hour.
 func writeTestCA(t *testing.T, dir string) (caFile, certFile, keyFile string) {
 	t.Helper()
 	newKey := func() *ecdsa.PrivateKey {
@@ -316,7 +317,9 @@ func writeTestCA(t *testing.T, dir string) (caFile, certFile, keyFile string) {
 	srv := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
 		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(time.Hour), DNSNames: []string{"localhost"},
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+		// ClientAuth too: a TLS cluster's nodes present it to each
+		// other on the cluster bus, which always asks for one.
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
 	srvDER, err := x509.CreateCertificate(rand.Reader, srv, caCert, &srvKey.PublicKey, caKey)
 	if err != nil {
 		t.Fatal(err)
