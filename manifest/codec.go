@@ -35,6 +35,11 @@ func Encode(v any) ([]byte, error) {
 			return nil, err
 		}
 	}
+	if m, ok := doc.(*ChunkMarker); ok {
+		if b, ok := appendMarker(make([]byte, 0, 1024), m); ok {
+			return b, nil
+		}
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -60,6 +65,9 @@ func DecodeShard(b []byte) (*Shard, error) {
 // DecodeMarker decodes and validates a ChunkMarker (see
 // ChunkMarker.Validate). Errors match ErrUnsupportedVersion or ErrInvalid.
 func DecodeMarker(b []byte) (*ChunkMarker, error) {
+	if m, ok := decodeMarkerFast(b); ok && m.Validate() == nil {
+		return m, nil
+	}
 	return decode[ChunkMarker]("marker", b)
 }
 

@@ -128,9 +128,12 @@ func fieldIs(key []byte, name string) bool {
 // DecodeChunk decodes and validates one chunk's JSON as SplitShard gives
 // it, which must be the chunk id. Errors match ErrInvalid.
 func DecodeChunk(b []byte, id string) (Chunk, error) {
-	var c Chunk
-	if err := json.Unmarshal(b, &c); err != nil {
-		return Chunk{}, invalid("chunk "+id, err)
+	c, ok := decodeChunkFast(b)
+	if !ok {
+		c = Chunk{}
+		if err := json.Unmarshal(b, &c); err != nil {
+			return Chunk{}, invalid("chunk "+id, err)
+		}
 	}
 	if err := c.Validate(); err != nil {
 		return Chunk{}, invalid("chunk "+id, err)

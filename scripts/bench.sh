@@ -22,7 +22,8 @@
 # (BENCH_COMMIT bytes in BENCH_COMMIT_FILES files, 4GiB in 2000), copy
 # commit against no-copy commit; BENCH_ONLY=matcher only the hand-written
 # code against the libraries it replaces (grep's matcher, functions/dfa,
-# against Go's regexp and grafana/regexp; manifest.SplitShard against
+# against Go's regexp and grafana/regexp; manifest.SplitShard, the chunk
+# marker's encoder and decoder and the chunk's decoder against
 # encoding/json); BENCH_ONLY=exec-stream only exec per chunk against exec
 # mode=stream (1,000 chunks of 64 KiB, a Go benchmark in functions/builtin).
 #
@@ -95,6 +96,17 @@ matcher_rows() {
 	ss=$(go test -count 3 -run '^$' -bench BenchmarkSplitShard -benchtime 20x ./manifest/)
 	ss_rate() { awk -v n="BenchmarkSplitShard/split=$1-" 'index($1, n) == 1 {for (i = 2; i < NF; i++) if ($(i+1) == "MB/s" && $i > m) m = $i} END {print m}' <<<"$ss"; }
 	rate_row "manifest shard split (manifest.SplitShard)" "$(ss_rate SplitShard)" "encoding/json RawMessage" "$(ss_rate encoding-json)" "MB/s"
+	# A map chunk's marker (each attempt writes one, the commit reads
+	# each) written by hand (manifest.appendMarker) and read by hand
+	# (manifest.decodeMarkerFast), and a chunk's JSON read by hand
+	# (manifest.decodeChunkFast: a worker decodes the chunk of each task
+	# it runs), against encoding/json.
+	local mk
+	mk=$(go test -count 3 -run '^$' -bench 'Benchmark(EncodeMarker|DecodeMarker|DecodeChunk)$' -benchtime 20000x ./manifest/)
+	mk_rate() { awk -v n="Benchmark$1/$2-" 'index($1, n) == 1 {for (i = 2; i < NF; i++) if ($(i+1) == "MB/s" && $i > m) m = $i} END {print m}' <<<"$mk"; }
+	rate_row "chunk marker encode (manifest.appendMarker)" "$(mk_rate EncodeMarker enc=hand-written)" "encoding/json" "$(mk_rate EncodeMarker enc=encoding-json)" "MB/s"
+	rate_row "chunk marker decode (decodeMarkerFast)" "$(mk_rate DecodeMarker dec=hand-written)" "encoding/json" "$(mk_rate DecodeMarker dec=encoding-json)" "MB/s"
+	rate_row "chunk decode (decodeChunkFast)" "$(mk_rate DecodeChunk dec=hand-written)" "encoding/json" "$(mk_rate DecodeChunk dec=encoding-json)" "MB/s"
 }
 if [ "${BENCH_ONLY:-}" = matcher ]; then
 	matcher_rows
