@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"sync"
@@ -301,38 +302,18 @@ func (js *jobState) readShard(ctx context.Context, s int) (*compactShard, error)
 		js.mu.Unlock()
 		return sh, nil
 	}
-	js.mu.Unlock()
-	key := js.m.ShardKey(js.layout, s)
-	body, etag, err := readAllTag(ctx, js.out, key, 1<<30)
-	if err != nil {
-		return nil, fmt.Errorf("job %s: reading manifest shard %d: %w", js.job, s, err)
-	}
-	if len(js.m.ShardBlocks) > 0 && etag != js.m.ShardBlocks[s].ETag {
-		return nil, functions.Permanent(fmt.Errorf("job %s: manifest shard %d (%s) was replaced since it was planned (etag %s, planned %s)", js.job, s, key, etag, js.m.ShardBlocks[s].ETag))
-	}
-	js.mu.Lock()
 	apart := js.strideAvg >= splitBelowStride
 	js.mu.Unlock()
+	key := js.m.ShardKey(js.layout, s)
 	var cs *compactShard
+	var err error
 	if len(js.m.ShardBlocks) > 0 && apart {
-		// The shard the plan wrote (its ETag), kept as its block table
-		// cuts it: each chunk is checked when decoded.
-		if cs, err = compactBlocks(js.m, s, body); err != nil {
-			return nil, functions.Permanent(fmt.Errorf("job %s: manifest shard %d (%s): %w", js.job, s, key, err))
-		}
+		cs, err = js.readShardBlocks(ctx, s, key)
 	} else {
-		sh, err := manifest.SplitShard(body)
-		if err == nil && sh.Index != s {
-			err = fmt.Errorf("shard %d holds index %d", s, sh.Index)
-		}
-		if err == nil {
-			err = js.m.CheckRawShard(sh)
-		}
-		if err != nil {
-			return nil, functions.Permanent(fmt.Errorf("job %s: manifest shard %d: %w", js.job, s, err))
-		}
-		first, _ := js.m.ShardBounds(s)
-		cs = compactRaw(first, sh.Chunks)
+		cs, err = js.readShardLines(ctx, s, key)
+	}
+	if err != nil {
+		return nil, err
 	}
 	js.mu.Lock()
 	defer js.mu.Unlock()
@@ -343,4 +324,59 @@ func (js *jobState) readShard(ctx context.Context, s int) (*compactShard, error)
 		js.recent = js.recent[1:]
 	}
 	return cs, nil
+}
+
+// readShardBlocks reads shard s (at key) whole with If-Match on its
+// planned ETag and keeps it as its block table cuts it, reading it block
+// by block (compactBlocks): each chunk is checked when decoded.
+func (js *jobState) readShardBlocks(ctx context.Context, s int, key string) (*compactShard, error) {
+	etag := js.m.ShardBlocks[s].ETag
+	rc, _, err := js.out.Get(ctx, key, &objstore.GetOptions{Length: -1, IfMatch: etag})
+	if errors.Is(err, objstore.ErrPrecondition) {
+		return nil, functions.Permanent(fmt.Errorf("job %s: manifest shard %d (%s) was replaced since it was planned (etag %s): %w", js.job, s, key, etag, err))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("job %s: reading manifest shard %d: %w", js.job, s, err)
+	}
+	cs, err := compactBlocks(js.m, s, rc)
+	if err == nil {
+		// What follows the last block ("]}" and a newline), so that the
+		// connection can be reused.
+		_, err = io.Copy(io.Discard, io.LimitReader(rc, 4<<10))
+	}
+	if cerr := rc.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, manifest.ErrInvalid) {
+		return nil, functions.Permanent(fmt.Errorf("job %s: manifest shard %d (%s): %w", js.job, s, key, err))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("job %s: reading manifest shard %d: %w", js.job, s, err)
+	}
+	return cs, nil
+}
+
+// readShardLines reads shard s (at key) whole, checks it and keeps it
+// split into its chunks (compactRaw); a shard of a manifest with a block
+// table must have its planned ETag.
+func (js *jobState) readShardLines(ctx context.Context, s int, key string) (*compactShard, error) {
+	body, etag, err := readAllTag(ctx, js.out, key, 1<<30)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: reading manifest shard %d: %w", js.job, s, err)
+	}
+	if len(js.m.ShardBlocks) > 0 && etag != js.m.ShardBlocks[s].ETag {
+		return nil, functions.Permanent(fmt.Errorf("job %s: manifest shard %d (%s) was replaced since it was planned (etag %s, planned %s)", js.job, s, key, etag, js.m.ShardBlocks[s].ETag))
+	}
+	sh, err := manifest.SplitShard(body)
+	if err == nil && sh.Index != s {
+		err = fmt.Errorf("shard %d holds index %d", s, sh.Index)
+	}
+	if err == nil {
+		err = js.m.CheckRawShard(sh)
+	}
+	if err != nil {
+		return nil, functions.Permanent(fmt.Errorf("job %s: manifest shard %d: %w", js.job, s, err))
+	}
+	first, _ := js.m.ShardBounds(s)
+	return compactRaw(first, sh.Chunks), nil
 }

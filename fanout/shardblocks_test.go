@@ -172,10 +172,14 @@ func TestChunkLookupOfAShardWithoutBlockTable(t *testing.T) {
 
 // TestAReplacedShardIsRefused rewrites a planned shard (the same chunks,
 // other bytes: another ETag): neither a block nor the whole shard of it
-// is read, and the error is permanent and says so.
+// (split or kept by its blocks) is read, and the error is permanent and
+// says so.
 func TestAReplacedShardIsRefused(t *testing.T) {
-	for _, near := range []bool{false, true} {
-		t.Run(fmt.Sprintf("near=%v", near), func(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		stride int64 // the engine's lookups so far; 0: none
+	}{{"blocks", 0}, {"whole/near", 1}, {"whole/apart", 100}} {
+		t.Run(tc.name, func(t *testing.T) {
 			js, _, _, store := blockJob(t, 3000, true)
 			key := js.m.ShardKey(js.layout, 0)
 			body := readKey(t, store, key)
@@ -183,10 +187,11 @@ func TestAReplacedShardIsRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			i := 2000
-			if near {
-				// Lookups near each other, after blocks of the shard,
-				// read the shard whole.
-				js.lastChunk, js.strideAvg = 1999, 1
+			if tc.stride > 0 {
+				// Lookups below blockStride apart, after blocks of the
+				// shard, read the shard whole (split or by its blocks,
+				// splitBelowStride).
+				js.lastChunk, js.strideAvg = 1999, tc.stride
 				js.blocksRead = map[int]int{0: shardAfterBlocks}
 			}
 			_, err := js.chunk(context.Background(), manifest.ChunkID(i))

@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,12 +54,12 @@ func TestCompactShardGivesBackEveryChunk(t *testing.T) {
 				}
 				m := &manifest.Manifest{Chunks: first + n, Shards: 3, ShardSize: first / 2, BlockChunks: bc,
 					ShardBlocks: []manifest.ShardBlocks{{}, {}, {ETag: "e", Offsets: offsets}}}
-				cs, err := compactBlocks(m, 2, body)
+				cs, err := compactBlocks(m, 2, bytes.NewReader(body))
 				if err != nil {
 					t.Fatal(err)
 				}
 				forms[fmt.Sprintf("blocks of %d", bc)] = cs
-				if _, err := compactBlocks(m, 2, body[:offsets[len(offsets)-1]-1]); !errors.Is(err, manifest.ErrInvalid) {
+				if _, err := compactBlocks(m, 2, bytes.NewReader(body[:offsets[len(offsets)-1]-1])); !errors.Is(err, manifest.ErrInvalid) {
 					t.Errorf("blocks of %d: a body cut before its last block's end: got %v, want ErrInvalid", bc, err)
 				}
 			}
@@ -122,7 +123,7 @@ func BenchmarkCompactShard(b *testing.B) {
 		b.Fatal(err)
 	}
 	lines := compactRaw(0, split.Chunks)
-	blocks, err := compactBlocks(m, 0, body)
+	blocks, err := compactBlocks(m, 0, bytes.NewReader(body))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func BenchmarkCompactShard(b *testing.B) {
 	b.Run("form=blocks/compact", func(b *testing.B) {
 		b.SetBytes(int64(len(body)))
 		for range b.N {
-			if _, err := compactBlocks(m, 0, body); err != nil {
+			if _, err := compactBlocks(m, 0, bytes.NewReader(body)); err != nil {
 				b.Fatal(err)
 			}
 		}
