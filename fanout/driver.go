@@ -51,6 +51,10 @@ type Result struct {
 	ReplacedBy string `json:"replaced_by,omitempty"`
 	// Existing is true when the job had been submitted before.
 	Existing bool `json:"existing,omitempty"`
+	// RedriveHold, when set, says that a redrive holds the job (Status):
+	// under way, or killed before it let go; the job's commits publish
+	// nothing until it is done.
+	RedriveHold *RedriveHold `json:"redrive_hold,omitempty"`
 	// Elapsed is a committed job's time from its planning to its commit
 	// (Wait, Status, and Run of a job submitted before), or the time Run
 	// took for the job it planned; Status gives a job that has not
@@ -562,11 +566,15 @@ func (e *Engine) Status(ctx context.Context, outURL, job string) (Result, error)
 		// A job whose commit found too many failed chunks or rejected
 		// records says so in the output's owner record (until a
 		// redrive sets it running again); the queue no longer runs it.
+		// A redrive that holds the job (killed before it let go) says so
+		// there too.
 		owner, _, err := readOwner(ctx, js.out, js.layout)
 		switch {
 		case err == nil && owner.Job == job && owner.State == manifest.OwnerFailed:
 			res.State, res.Error = StateFailed, e.Redact(owner.Reason)
-		case err != nil && !errors.Is(err, objstore.ErrNotFound):
+		case err == nil:
+			res.RedriveHold = redriveHoldOf(job, owner)
+		case !errors.Is(err, objstore.ErrNotFound):
 			return res, err
 		}
 	}

@@ -59,6 +59,12 @@ type Overview struct {
 	DeadLetters []DeadLetter `json:"dead_letters,omitempty"`
 	// Failure is why the job failed (StateFailed), redacted.
 	Failure string `json:"failure,omitempty"`
+	// RedriveHold, when set, says that a redrive holds the job: under
+	// way, or killed before it let go, and the job's commits publish
+	// nothing until it is done. It is looked for once the queue runs
+	// none of the job's tasks (when the commit is due, or the queue
+	// forgot the job), with the owner record read then anyway.
+	RedriveHold *RedriveHold `json:"redrive_hold,omitempty"`
 	// RequestsFloor is the plan's floor on the job's S3 requests
 	// (PlanInfo.RequestsEstimate); the commit record counts them.
 	RequestsFloor int64 `json:"s3_requests_floor"`
@@ -212,7 +218,13 @@ func (e *Engine) overview(ctx context.Context, js *jobState, queued bool) (Overv
 		switch {
 		case err == nil && owner.Job == js.job && owner.State == manifest.OwnerFailed:
 			o.State, o.Failure = StateFailed, e.Redact(owner.Reason)
-		case err != nil && !errors.Is(err, objstore.ErrNotFound):
+		case err == nil:
+			// Held by a redrive, the job does not commit: running, as
+			// Status says, until the redrive lets go.
+			if o.RedriveHold = redriveHoldOf(js.job, owner); o.RedriveHold != nil {
+				o.State = StateRunning
+			}
+		case !errors.Is(err, objstore.ErrNotFound):
 			return o, err
 		}
 	}

@@ -421,8 +421,38 @@ func ownerState(ctx context.Context, out objstore.Bucket, layout manifest.Layout
 // holding the job (o.Redriving): it wraps errRedriven, so that the step
 // is not done and the commit comes again.
 func redriveUnderway(js *jobState, o *manifest.Owner) error {
-	return fmt.Errorf("%w: a redrive of job %s holds it since %s (under way, or interrupted: then run `fanout redrive` again); its commit publishes nothing until it is done",
-		errRedriven, js.job, o.Since.Format(time.RFC3339))
+	by := ""
+	if o.RedrivingBy != "" {
+		by = " (taken by " + o.RedrivingBy + ")"
+	}
+	return fmt.Errorf("%w: a redrive of job %s holds it since %s%s (under way, or interrupted: then run `fanout redrive` again); its commit publishes nothing until it is done",
+		errRedriven, js.job, o.Since.Format(time.RFC3339), by)
+}
+
+// RedriveHold says that a redrive holds a job (see "A redrive and a
+// commit" above): it took hold at Since and has not let go, because it
+// is under way or because it was interrupted (killed) between its hold
+// and its end. Until it lets go, the job's commits publish nothing; a
+// redrive run again takes the hold over and finishes.
+type RedriveHold struct {
+	Since time.Time `json:"since"`
+	// By names the process that took hold: its engine's WorkerName
+	// (host:pid by default); empty for a hold taken before it was
+	// recorded.
+	By string `json:"by,omitempty"`
+	// Hint says what to do.
+	Hint string `json:"hint"`
+}
+
+// redriveHoldOf is the redrive hold the owner record o shows on job, or
+// nil when there is none.
+func redriveHoldOf(job string, o *manifest.Owner) *RedriveHold {
+	if o == nil || o.Job != job || o.Redriving == "" || o.State != manifest.OwnerRunning {
+		return nil
+	}
+	return &RedriveHold{Since: o.Since, By: o.RedrivingBy, Hint: fmt.Sprintf("a redrive took hold of job %s and has not let go: "+
+		"it is under way, or it was interrupted (killed); until it lets go, the job's commits publish nothing. "+
+		"If no redrive of the job is running, run `fanout redrive %s` again to finish it", job, job)}
 }
 
 // commitGeneration reads the owner record of js's output before the

@@ -246,7 +246,7 @@ func (e *Engine) holdForRedrive(ctx context.Context, js *jobState, token string)
 			}
 			next = *cur
 		}
-		next.State, next.Reason, next.Redriving = manifest.OwnerRunning, "", token
+		next.State, next.Reason, next.Redriving, next.RedrivingBy = manifest.OwnerRunning, "", token, e.cfg.WorkerName
 		if err := writeOwner(ctx, js.out, js.layout, &next, etag); !lostRace(err) {
 			return err
 		}
@@ -300,7 +300,7 @@ func (e *Engine) releaseRedrive(ctx context.Context, js *jobState, token string)
 			return err
 		}
 		next := *cur
-		next.Redriving, next.Generation = "", gen
+		next.Redriving, next.RedrivingBy, next.Generation = "", "", gen
 		if err := writeOwner(ctx, js.out, js.layout, &next, etag); !lostRace(err) {
 			return err
 		}

@@ -251,12 +251,25 @@ func TestKilledRedriveHoldsTheCommit(t *testing.T) {
 	if _, err := killed.Redrive(context.Background(), f.spec.Output, f.job); !errors.Is(err, errCrash) {
 		t.Fatalf("the killed redrive: %v, want %v", err, errCrash)
 	}
-	res, err := f.r.engine(engineOptions{name: "committer", functions: f.reg}).TryCommit(context.Background(), f.spec.Output, f.job)
+	committer := f.r.engine(engineOptions{name: "committer", functions: f.reg})
+	res, err := committer.TryCommit(context.Background(), f.spec.Output, f.job)
 	if err != nil || res.State == fanout.StateCommitted || f.r.exists("out/_fanout/"+f.job+"/_COMMITTED") {
 		t.Fatalf("a commit after a killed redrive: %v, %+v; want nothing published", err, res)
 	}
+	// Status and the dashboard's overview say who holds the job and what
+	// to do.
+	st, err := committer.Status(context.Background(), f.spec.Output, f.job)
+	if h := st.RedriveHold; err != nil || h == nil || h.By != "redriver" || h.Since.IsZero() || !strings.Contains(h.Hint, "fanout redrive "+f.job) {
+		t.Errorf("status after a killed redrive: %v, hold %+v; want held by redriver, since when, and the redrive to run again", err, h)
+	}
+	if ov, err := committer.OverviewAt(context.Background(), f.spec.Output, f.job); err != nil || ov.RedriveHold == nil || ov.RedriveHold.By != "redriver" {
+		t.Errorf("overview after a killed redrive: %v, hold %+v; want held by redriver", err, ov.RedriveHold)
+	}
 	if _, err := f.r.engine(engineOptions{name: "redriver2", functions: f.reg}).Redrive(context.Background(), f.spec.Output, f.job); err != nil {
 		t.Fatalf("redrive again: %v", err)
+	}
+	if st, err := committer.Status(context.Background(), f.spec.Output, f.job); err != nil || st.RedriveHold != nil {
+		t.Errorf("status after the redrive ran again: %v, hold %+v; want none", err, st.RedriveHold)
 	}
 	if res := f.wait(t); len(res.Failed) != 0 {
 		t.Errorf("committed with failed chunks %+v, want none", res.Failed)

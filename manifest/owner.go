@@ -40,6 +40,11 @@ type Owner struct {
 	// while it is set, the job's commit publishes nothing. The redrive
 	// sets it before it changes anything and clears it when it is done.
 	Redriving string `json:"redriving,omitempty"`
+	// RedrivingBy names the process that holds the job for a redrive
+	// (Redriving set): its worker name, host:pid by default. A hold left
+	// by a redrive that was killed stays until `fanout redrive` runs
+	// again; status shows who took it and when (Since).
+	RedrivingBy string `json:"redriving_by,omitempty"`
 	// Token is random per write, so that no two writers ever send
 	// identical bytes: a backend that resolves a retried conditional
 	// write by comparing ETags (objstore.PutOptions.IfMatch) then never

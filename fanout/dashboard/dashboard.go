@@ -434,7 +434,9 @@ func (d *Dashboard) actions(e entry) []string {
 	if d.cfg.Token == "" {
 		return acts
 	}
-	if e.ov.State == fanout.StateFailed {
+	if e.ov.State == fanout.StateFailed || e.ov.RedriveHold != nil {
+		// A redrive killed before it let go of the job is finished by
+		// another.
 		acts = append(acts, "redrive")
 	}
 	switch e.ov.State {
@@ -498,8 +500,8 @@ type refusal struct{ msg string }
 func (r *refusal) Error() string { return r.msg }
 
 func (d *Dashboard) redrive(ctx context.Context, e entry) (any, error) {
-	if e.ov.State != fanout.StateFailed {
-		return nil, &refusal{fmt.Sprintf("job %s is %s: only a failed job can be redriven", e.ov.Job, e.ov.State)}
+	if e.ov.State != fanout.StateFailed && e.ov.RedriveHold == nil {
+		return nil, &refusal{fmt.Sprintf("job %s is %s: only a failed job, or one an interrupted redrive holds, can be redriven", e.ov.Job, e.ov.State)}
 	}
 	info, err := d.cfg.Engine.Redrive(ctx, e.ov.Output, e.ov.Job)
 	if err != nil {

@@ -726,6 +726,9 @@ func newStatusCommand(g *globalFlags) *cobra.Command {
 			}
 			fmt.Printf("job %s: %s\n", res.Job, res.State)
 			w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+			if h := res.RedriveHold; h != nil {
+				printRedriveHold(w, h, progCommand(cmd, "redrive", res.Job, "--out", res.Output))
+			}
 			fmt.Fprintf(w, "  output\t%s\n", res.Output)
 			fmt.Fprintf(w, "  chunks\t%d (%d with a marker)\n", res.Chunks, res.Markers)
 			fmt.Fprintf(w, "  queue\tpending %d (retrying %d), running %d, done %d, dead %d\n",
@@ -753,6 +756,19 @@ func newStatusCommand(g *globalFlags) *cobra.Command {
 	cmd.Flags().StringVar(&out, "out", "", "the job's output `URL` (needed when Redis does not know the job; it keeps a committed job's output for 7 days)")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
 	return cmd
+}
+
+// printRedriveHold says that a redrive holds the job (killed, or under
+// way), since when and by whom, and what to do: redrive is the command
+// that finishes it.
+func printRedriveHold(w io.Writer, h *fanout.RedriveHold, redrive string) {
+	by := ""
+	if h.By != "" {
+		by = " by " + h.By
+	}
+	fmt.Fprintf(w, "  redrive\theld by a redrive since %s (%s ago)%s: under way, or killed before it let go; the job's commits publish nothing until it is done\n",
+		h.Since.UTC().Format(time.RFC3339), time.Since(h.Since).Round(time.Second), by)
+	fmt.Fprintf(w, "  \tif no redrive of the job is running, run it again to finish it: %s\n", redrive)
 }
 
 func newJobsCommand(g *globalFlags) *cobra.Command {
@@ -818,6 +834,9 @@ age and output. A job is queued when none of its tasks runs now. fanout status J
 			fmt.Fprintln(w, "JOB\tSTATE\tDONE\tRUNNING\tFAILED\tAGE\tOUTPUT")
 			for _, r := range list {
 				state := r.State
+				if r.RedriveHold != nil {
+					state += " (held by a redrive)"
+				}
 				age := "-"
 				if !r.Planned.IsZero() {
 					age = time.Since(r.Planned).Round(time.Second).String()

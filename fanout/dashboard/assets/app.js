@@ -313,6 +313,8 @@ function renderJob(main, data) {
       fact("ETA", r.eta_seconds ? dur(r.eta_seconds) : "–"),
       fact("age", age(ov.planned, data.at))),
     ov.failure ? el("p", { class: "error", id: "failure", text: ov.failure }) : null,
+    ov.redrive_hold ? el("p", { class: "error", id: "redrive-hold", text: `Held by a redrive since ${new Date(ov.redrive_hold.since).toISOString()}` +
+      (ov.redrive_hold.by ? ` (taken by ${ov.redrive_hold.by})` : "") + ": " + ov.redrive_hold.hint + (data.actions.includes("redrive") ? ", or press Redrive." : ".") }) : null,
     r.error ? el("p", { class: "error", text: r.error }) : null);
 
   const bytesPerTask = ov.map_chunks ? ov.bytes / ov.map_chunks : 0;
