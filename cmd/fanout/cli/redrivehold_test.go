@@ -58,35 +58,8 @@ func TestStatusShowsAKilledRedrivesHold(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The redrive's S3 requests go through a proxy that holds the answer
-	// to its first conditional write of the owner record (its hold, which
-	// MinIO has then made): the process is killed there.
-	proxy := faulttest.NewS3Proxy(t, j.s3.Endpoint)
-	held := make(chan struct{})
-	var once sync.Once
-	proxy.After(func(r *http.Request, _ *http.Response) error {
-		if r.Method == http.MethodPut && strings.HasSuffix(faulttest.ObjectKey(r), "out/_fanout/OWNER") && r.Header.Get("If-Match") != "" {
-			once.Do(func() { close(held) })
-			<-proxy.Closed()
-		}
-		return nil
-	})
 	before := time.Now()
-	redrive := localstack.Start(t, "redrive", j.env(proxy.URL), bin, "redrive", job, "--out", out)
-	select {
-	case <-held:
-	case <-redrive.Done():
-		t.Fatalf("the redrive ended before it took hold of the job: %v\n%s", redrive.Err(), redrive.Stderr())
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the redrive did not take hold of the job within 2 minutes")
-	}
-	redrive.Kill()
-	redrive.Wait(t, time.Minute)
-	host, err := os.Hostname()
-	if err != nil {
-		t.Fatal(err)
-	}
-	by := host + ":" + strconv.Itoa(redrive.Pid())
+	by := killRedriveHolding(t, j, job, out)
 
 	stdout, stderr, err = localstack.Run(ctx, j.env(""), bin, "status", job, "--out", out)
 	if err != nil {
@@ -142,4 +115,38 @@ func TestStatusShowsAKilledRedrivesHold(t *testing.T) {
 		t.Fatalf("fanout wait after the second redrive: %v\n%s%s", err, stdout, stderr)
 	}
 	faulttest.CheckCommitted(t, j.store, "out/", job, faulttest.Line, want)
+}
+
+// killRedriveHolding starts `fanout redrive job --out out` with its S3
+// requests through a proxy that holds the answer to its first
+// conditional write of the owner record (its hold, which MinIO has then
+// made), kills it there with SIGKILL, and returns the name the hold
+// carries: host:pid of the killed process.
+func killRedriveHolding(t *testing.T, j *faultJob, job, out string) string {
+	t.Helper()
+	proxy := faulttest.NewS3Proxy(t, j.s3.Endpoint)
+	held := make(chan struct{})
+	var once sync.Once
+	proxy.After(func(r *http.Request, _ *http.Response) error {
+		if r.Method == http.MethodPut && strings.HasSuffix(faulttest.ObjectKey(r), "_fanout/OWNER") && r.Header.Get("If-Match") != "" {
+			once.Do(func() { close(held) })
+			<-proxy.Closed()
+		}
+		return nil
+	})
+	redrive := localstack.Start(t, "redrive", j.env(proxy.URL), fanoutBinary(t), "redrive", job, "--out", out)
+	select {
+	case <-held:
+	case <-redrive.Done():
+		t.Fatalf("the redrive ended before it took hold of the job: %v\n%s", redrive.Err(), redrive.Stderr())
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the redrive did not take hold of the job within 2 minutes")
+	}
+	redrive.Kill()
+	redrive.Wait(t, time.Minute)
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return host + ":" + strconv.Itoa(redrive.Pid())
 }

@@ -144,8 +144,24 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatalf("after a wrong token the job is %q (%v); want failed", state, err)
 	}
 
-	// Fixed, redriven with the token typed into the page, committed by
-	// the worker.
+	// A `fanout redrive` killed once it holds the job: the page says who
+	// holds it since when and what to do, the job is no longer failed
+	// (nor committing: its commits publish nothing), and Redrive is
+	// offered.
+	by := killRedriveHolding(t, j, job, j.out())
+	hold := waitPage("the killed redrive's hold", `(() => { const p = document.getElementById("redrive-hold"); return p && !document.getElementById("redrive").disabled ? p.textContent : ""; })()`)
+	for _, s := range []string{"Held by a redrive since ", "(taken by " + by + ")", "run `fanout redrive " + job + "` again to finish it, or press Redrive."} {
+		if !strings.Contains(hold, s) {
+			t.Errorf("the page's hold note %q lacks %q", hold, s)
+		}
+	}
+	if state, err := chromedp.Run(ctx, chromedp.Text("#summary .state")); err != nil || state != "running" {
+		t.Errorf("a job a killed redrive holds is %q (%v); want running", state, err)
+	}
+	shot("job-held.png")
+
+	// Fixed, redriven with the token typed into the page (taking the
+	// killed redrive's hold over), committed by the worker.
 	if err := os.WriteFile(healed, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
