@@ -31,30 +31,15 @@ import (
 func TestBusyWorkerCommitsAFinishedJob(t *testing.T) {
 	r := newFaultRig(t, 16, 20)
 	ctx := context.Background()
-	// started receives each long-job attempt's release channel once it
-	// has read its chunk.
-	started := make(chan chan struct{})
-	hold := copyFn{hook: func(ctx context.Context, _ *functions.Record) error {
-		release := make(chan struct{})
-		select {
-		case started <- release:
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-	}}
-	e := r.engine(engineOptions{name: "busy", functions: registryWith(hold)})
+	var events chunkEvents
+	h := newHolder(t, 60*time.Second, &events)
+	defer h.release()
+	e := r.engine(engineOptions{name: "busy", functions: registryWith(h.fn())})
 	long, err := e.Submit(ctx, r.spec("long/", time.Minute, "copy"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	shortDone := make(chan fanout.ChunkEvent, 64)
-	var events chunkEvents
 	workWith(t, e, fanout.WorkOptions{Concurrency: 2, Observe: func(ev fanout.ChunkEvent) {
 		events.observe(ev)
 		if ev.Job != long.Job && ev.Outcome == fanout.OutcomeDone {
@@ -62,26 +47,8 @@ func TestBusyWorkerCommitsAFinishedJob(t *testing.T) {
 		}
 	}})
 
-	timeout := time.NewTimer(60 * time.Second)
-	defer timeout.Stop()
-	var held []chan struct{}
-	defer func() {
-		for _, c := range held {
-			close(c)
-		}
-	}()
-	next := func(what string) chan struct{} {
-		t.Helper()
-		select {
-		case c := <-started:
-			return c
-		case <-timeout.C:
-			t.Fatalf("timed out waiting for %s; events: %s", what, events.String())
-			return nil
-		}
-	}
 	// Both slots hold a long-job chunk before the short job exists.
-	held = append(held, next("the first long-job chunk"), next("the second long-job chunk"))
+	h.held = append(h.held, h.next("the first long-job chunk"), h.next("the second long-job chunk"))
 
 	spec := r.spec("short/", time.Minute, "convert")
 	spec.MaxObjectsPerChunk = 6 // 3 chunks
@@ -94,21 +61,21 @@ func TestBusyWorkerCommitsAFinishedJob(t *testing.T) {
 	}
 	// One slot goes on; every long-job chunk it takes is released until
 	// the short job's chunks are all done.
-	close(held[1])
-	held = held[:1]
+	close(h.held[1])
+	h.held = h.held[:1]
 	for done := 0; done < short.Manifest.Chunks; {
 		select {
 		case <-shortDone:
 			done++
-		case c := <-started:
+		case c := <-h.started:
 			close(c)
-		case <-timeout.C:
+		case <-h.timeout.C:
 			t.Fatalf("timed out with %d of the short job's %d chunks done; events: %s", done, short.Manifest.Chunks, events.String())
 		}
 	}
 	// The slot takes a long-job chunk next (the short job has none left,
 	// the long job many): held, the worker has no idle slot.
-	held = append(held, next("the free slot's next long-job chunk"))
+	h.held = append(h.held, h.next("the free slot's next long-job chunk"))
 
 	commitKey := "short/_fanout/" + short.Job + "/_COMMITTED"
 	deadline := time.Now().Add(30 * time.Second)
@@ -120,8 +87,8 @@ func TestBusyWorkerCommitsAFinishedJob(t *testing.T) {
 		time.Sleep(wait)
 	}
 	select {
-	case c := <-started:
-		held = append(held, c)
+	case c := <-h.started:
+		h.held = append(h.held, c)
 		t.Fatalf("a third long-job attempt ran while both slots were held")
 	default:
 	}
@@ -212,23 +179,11 @@ func TestBusyWorkerBacksOffLookingAtItsJobs(t *testing.T) {
 	const objects = 16
 	r := newFaultRig(t, objects, 20)
 	ctx := context.Background()
-	started := make(chan chan struct{})
-	hold := copyFn{hook: func(ctx context.Context, _ *functions.Record) error {
-		release := make(chan struct{})
-		select {
-		case started <- release:
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-		select {
-		case <-release:
-			return nil
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-	}}
+	var events chunkEvents
+	h := newHolder(t, 90*time.Second, &events)
+	defer h.release()
 	looks := &lookLog{}
-	e := r.engine(engineOptions{name: "busy", functions: registryWith(hold), store: func(b objstore.Bucket) objstore.Bucket {
+	e := r.engine(engineOptions{name: "busy", functions: registryWith(h.fn()), store: func(b objstore.Bucket) objstore.Bucket {
 		return withUploads(b, &lookLogStore{Bucket: b, log: looks})
 	}})
 	long, err := e.Submit(ctx, r.spec("long/", time.Minute, "copy"))
@@ -236,7 +191,6 @@ func TestBusyWorkerBacksOffLookingAtItsJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	var shortDone atomic.Int64 // 1 + the log's length when the short job's chunk ended
-	var events chunkEvents
 	var short fanout.PlanInfo
 	var shortSubmitted atomic.Bool
 	workWith(t, e, fanout.WorkOptions{Concurrency: 2, Observe: func(ev fanout.ChunkEvent) {
@@ -245,25 +199,7 @@ func TestBusyWorkerBacksOffLookingAtItsJobs(t *testing.T) {
 			shortDone.Store(int64(len(looks.snapshot())) + 1)
 		}
 	}})
-	timeout := time.NewTimer(90 * time.Second)
-	defer timeout.Stop()
-	var held []chan struct{}
-	defer func() {
-		for _, c := range held {
-			close(c)
-		}
-	}()
-	next := func(what string) chan struct{} {
-		t.Helper()
-		select {
-		case c := <-started:
-			return c
-		case <-timeout.C:
-			t.Fatalf("timed out waiting for %s; events: %s", what, events.String())
-			return nil
-		}
-	}
-	held = append(held, next("the first long-job chunk"), next("the second long-job chunk"))
+	h.held = append(h.held, h.next("the first long-job chunk"), h.next("the second long-job chunk"))
 
 	spec := r.spec("short/", time.Minute, "convert")
 	spec.MaxObjectsPerChunk = objects
@@ -296,18 +232,18 @@ func TestBusyWorkerBacksOffLookingAtItsJobs(t *testing.T) {
 
 	// One slot goes on, its long-job chunks released until the short
 	// job's chunk is done; then it holds a long-job chunk again.
-	close(held[1])
-	held = held[:1]
+	close(h.held[1])
+	h.held = h.held[:1]
 	for shortDone.Load() == 0 {
 		select {
-		case c := <-started:
+		case c := <-h.started:
 			close(c)
-		case <-timeout.C:
+		case <-h.timeout.C:
 			t.Fatalf("timed out waiting for the short job's chunk; events: %s", events.String())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	held = append(held, next("the free slot's next long-job chunk"))
+	h.held = append(h.held, h.next("the free slot's next long-job chunk"))
 
 	localstack.Poll(t, 60*time.Second, "the short job's commit record with both slots held (a busy worker looks at least every ~8.8 s)", func() bool {
 		return r.exists(shortKey)
@@ -332,8 +268,8 @@ func TestBusyWorkerBacksOffLookingAtItsJobs(t *testing.T) {
 		t.Errorf("the busy worker looked at the long job %d times between the short job's last chunk and its commit, want at most 1 (the short job commits at the next look)", between)
 	}
 	select {
-	case c := <-started:
-		held = append(held, c)
+	case c := <-h.started:
+		h.held = append(h.held, c)
 		t.Fatalf("a third long-job attempt ran while both slots were held")
 	default:
 	}
@@ -341,4 +277,59 @@ func TestBusyWorkerBacksOffLookingAtItsJobs(t *testing.T) {
 		t.Fatalf("the long job committed with two of its chunks held")
 	}
 	r.check("short/", short.Job)
+}
+
+// holder is a copy function (fn) whose every attempt, once it has read
+// its chunk, waits until the test releases it: started receives each
+// attempt's release channel, which next takes and the test keeps in held
+// until it closes it (release closes what is left).
+type holder struct {
+	t       *testing.T
+	started chan chan struct{}
+	held    []chan struct{}
+	timeout *time.Timer // the test's deadline
+	events  *chunkEvents
+}
+
+func newHolder(t *testing.T, timeout time.Duration, events *chunkEvents) *holder {
+	return &holder{t: t, started: make(chan chan struct{}), timeout: time.NewTimer(timeout), events: events}
+}
+
+func (h *holder) fn() copyFn {
+	return copyFn{hook: func(ctx context.Context, _ *functions.Record) error {
+		release := make(chan struct{})
+		select {
+		case h.started <- release:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		select {
+		case <-release:
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}}
+}
+
+// next waits for the next attempt to start and returns its release
+// channel; what names it in the failure.
+func (h *holder) next(what string) chan struct{} {
+	h.t.Helper()
+	select {
+	case c := <-h.started:
+		return c
+	case <-h.timeout.C:
+		h.t.Fatalf("timed out waiting for %s; events: %s", what, h.events.String())
+		return nil
+	}
+}
+
+// release lets every held attempt go and stops the deadline.
+func (h *holder) release() {
+	h.timeout.Stop()
+	for _, c := range h.held {
+		close(c)
+	}
+	h.held = nil
 }
