@@ -85,6 +85,43 @@ const (
 	maxInventoryManifest = 64 << 20
 )
 
+// distinctInputs refuses a spec that names its inputs twice, which would
+// read their objects twice and count their records twice: the same URL
+// twice among the listed inputs, inventory reports or key lists, or an
+// s3:// input (without a glob) under another, whose listing holds it.
+// Objects named by different flags (a prefix and a report of it) are not
+// compared: that would take a set of every object.
+func distinctInputs(spec manifest.JobSpec) error {
+	for _, list := range []struct {
+		what string
+		urls []string
+	}{{"input", spec.Inputs}, {"inventory report", spec.Inventories}, {"key list", spec.KeyLists}} {
+		for i, a := range list.urls {
+			for _, b := range list.urls[:i] {
+				if a == b {
+					return functions.Permanent(fmt.Errorf("%s %s is named twice: its objects would be read twice", list.what, a))
+				}
+				if list.what != "input" || !strings.HasPrefix(a, "s3://") || !strings.HasPrefix(b, "s3://") {
+					continue
+				}
+				if _, pa := splitGlob(a); pa != "" {
+					continue
+				}
+				if _, pb := splitGlob(b); pb != "" {
+					continue
+				}
+				if under, over := a, b; strings.HasPrefix(under, over) || strings.HasPrefix(over, under) {
+					if len(under) < len(over) {
+						under, over = over, under
+					}
+					return functions.Permanent(fmt.Errorf("input %s lies under input %s, which lists its objects too: they would be read twice (drop one)", under, over))
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // inventoryManifest is an S3 Inventory report's manifest.json (the fields
 // the planner reads).
 type inventoryManifest struct {
@@ -146,6 +183,14 @@ func (e *Engine) inventoryObjects(ctx context.Context, manifestURL string) iter.
 		default:
 			yield(listedObject{}, listError(manifestURL, 0, "inventory file format %q is not read (CSV and Parquet are: choose one in the inventory's configuration)", m.FileFormat))
 			return
+		}
+		files := map[string]bool{}
+		for _, f := range m.Files {
+			if files[f.Key] {
+				yield(listedObject{}, listError(manifestURL, 0, "data file %s is listed twice: its objects would be read twice", f.Key))
+				return
+			}
+			files[f.Key] = true
 		}
 		jobs := func(yield func(orderedJob[listedObject], error) bool) {
 			for _, f := range m.Files {

@@ -413,3 +413,57 @@ func TestInventoryAndKeyListCommitWhatListingCommitsOnMinIO(t *testing.T) {
 		})
 	}
 }
+
+// TestInputsNamedTwiceAreRefused: a plan whose inputs name the same
+// objects twice (the same URL twice among the inputs, reports or key
+// lists, an s3:// input under another, a report listing a data file
+// twice) is refused, naming what repeats, instead of reading and
+// counting those objects twice; inputs that only look alike plan.
+func TestInputsNamedTwiceAreRefused(t *testing.T) {
+	r := newListRig(t)
+	inv := r.writeInventory("twice/src/cfg/2026-12-06T00-00Z", inventoryCSVSchema, r.inventoryRows(), 2, false)
+	r.put(r.inv, "lists/keys.txt", "s3://src/in/00/part.txt\n")
+	// The report again, its first data file listed twice.
+	rc, _, err := r.inv.Get(context.Background(), "twice/src/cfg/2026-12-06T00-00Z/manifest.json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.NewDecoder(rc).Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	rc.Close()
+	files := m["files"].([]any)
+	m["files"] = append(files, files[0])
+	b, _ := json.Marshal(m)
+	r.put(r.inv, "dupfile/manifest.json", string(b))
+	tests := []struct {
+		name     string
+		spec     func(s *manifest.JobSpec)
+		contains string
+	}{
+		{"the same input twice", func(s *manifest.JobSpec) { s.Inputs = []string{"s3://src/in/", "s3://src/in/"} }, "input s3://src/in/ is named twice"},
+		{"an input under another", func(s *manifest.JobSpec) { s.Inputs = []string{"s3://src/in/0", "s3://src/in/01/"} }, "input s3://src/in/01/ lies under input s3://src/in/0"},
+		{"an input over another", func(s *manifest.JobSpec) { s.Inputs = []string{"s3://src/in/01/", "s3://src/in/"} }, "input s3://src/in/01/ lies under input s3://src/in/"},
+		{"the same report twice", func(s *manifest.JobSpec) { s.Inventories = []string{inv, inv} }, "inventory report " + inv + " is named twice"},
+		{"the same key list twice", func(s *manifest.JobSpec) { s.KeyLists = []string{"s3://inv/lists/keys.txt", "s3://inv/lists/keys.txt"} }, "key list s3://inv/lists/keys.txt is named twice"},
+		{"a data file listed twice", func(s *manifest.JobSpec) { s.Inventories = []string{"s3://inv/dupfile/manifest.json"} }, "data file twice/src/cfg/2026-12-06T00-00Z/data/0.csv.gz is listed twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := listSpec("twice/")
+			tt.spec(&s)
+			_, err := r.planned(s)
+			if err == nil || !strings.Contains(err.Error(), tt.contains) {
+				t.Fatalf("got %v, want an error saying %q", err, tt.contains)
+			}
+		})
+	}
+	// Alike but distinct: siblings, and a glob beside its directory.
+	s := listSpec("distinct/")
+	s.Inputs = []string{"s3://src/in/00/", "s3://src/in/01/", "s3://src/in/*.txt"}
+	got, err := r.planned(s)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("planned %q, %v; want in/00, in/01 and the one .txt directly under in/", got, err)
+	}
+}

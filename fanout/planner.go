@@ -94,6 +94,9 @@ func (e *Engine) PlanWith(ctx context.Context, spec manifest.JobSpec, opts PlanO
 	if err := spec.Validate(); err != nil {
 		return PlanInfo{}, err
 	}
+	if err := distinctInputs(spec); err != nil {
+		return PlanInfo{}, err
+	}
 	fn, err := e.cfg.Functions.Lookup(spec.Function)
 	if err != nil {
 		return PlanInfo{}, functions.Permanent(err)
