@@ -340,6 +340,8 @@ func TestUsageMistakesAndFailuresSayWhatToDo(t *testing.T) {
 			stderr: "fanout: --partition-by lien: the output of grep has no column \"lien\" (did you mean \"line\"? columns: line)\n"},
 		{name: "Redis down", args: []string{"--redis", "127.0.0.1:1", "status", "j0123456789abcdef0123"}, code: exitFailed,
 			stderr: "fanout: cannot reach Redis at 127.0.0.1:1 (dial tcp 127.0.0.1:1: connect: connection refused): start it, or run without --redis and FANOUT_REDIS_URL (embedded mode)\n"},
+		{name: "Redis Cluster with a database", args: []string{"--redis", "redis+cluster://127.0.0.1:1,127.0.0.1:2/3", "status", "j0123456789abcdef0123"}, code: exitFailed,
+			stderr: "fanout: --redis (or FANOUT_REDIS_URL) redis+cluster://127.0.0.1:1,127.0.0.1:2/3: a Redis Cluster has only database 0, not \"/3\"\n"},
 		{name: "unknown job", args: []string{"status", "j0123456789abcdef0123", "--out", "nojob/"}, code: exitFailed,
 			stderr: "fanout: unknown job: no manifest of job J under file://" + filepath.Join(dir, "nojob") + "\n"},
 		{name: "unknown job redriven", args: []string{"redrive", "j0123456789abcdef0123", "--out", "nojob/"}, code: exitFailed,

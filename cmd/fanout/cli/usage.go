@@ -183,10 +183,14 @@ func redisURL(s string) string {
 }
 
 // redisError says that Redis cannot be reached, once, and what to do;
-// other errors (a refused password) pass unchanged.
+// other errors (a refused password) pass unchanged, but for the name of
+// the URL: the queue's Config.URL is --redis (or FANOUT_REDIS_URL) here.
 func redisError(rawURL string, err error) error {
 	var ne *net.OpError
 	if !errors.As(err, &ne) || ne.Op != "dial" {
+		if msg := err.Error(); strings.Contains(msg, "Config.URL") {
+			return errors.New(strings.Replace(msg, "Config.URL", "--redis (or FANOUT_REDIS_URL)", 1))
+		}
 		return err
 	}
 	host := rawURL
