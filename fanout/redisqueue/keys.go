@@ -1,6 +1,9 @@
 package redisqueue
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // keyspace builds every Redis key redisqueue uses; no key is spelled
 // anywhere else. All the keys of one job share the hash tag {<job>}, so
@@ -50,6 +53,20 @@ func (k keyspace) wake(job string) string { return k.job(job) + ":wake" }
 // (at most fanout.MaxWakeups kept, expiring after a minute); the scripts,
 // confined to one job's slot, cannot: <prefix>:wake.
 func (k keyspace) anyWake() string { return k.prefix + ":wake" }
+
+// ownWake is the list of one WaitForWork call (the n-th of the queue
+// whose random ID is id) on the wake list key, in key's hash slot:
+// <prefix>:{<job>}:wake:<id>-<n>, or {<prefix>:wake}:<id>-<n> for the
+// any-job list (whose slot is that of its whole name). Pushed onto when
+// the wait's context ends, it ends the wait's BLPOP; it expires a minute
+// later.
+func (k keyspace) ownWake(key string, id, n uint64) string {
+	own := strconv.FormatUint(id, 36) + "-" + strconv.FormatUint(n, 10)
+	if strings.Contains(key, "{") {
+		return key + ":" + own
+	}
+	return "{" + key + "}:" + own
+}
 
 // commit holds the name of the holder of the job's commit lease, expiring
 // with the lease (see fanout.CommitLeaser): <prefix>:{<job>}:commit.

@@ -130,9 +130,14 @@ type Queue struct {
 	// turn rotates the job that Claim with an empty job tries first.
 	turn atomic.Uint64
 	// waits are the BLPOPs of WaitForWork calls that returned on their
-	// context's end: Close waits for them (each ends within its
-	// timeout), so that none finds its client closed under it.
+	// context's end: Close waits for them (each ends when its wait's own
+	// list is pushed onto, or within its timeout), so that none finds
+	// its client closed under it.
 	waits sync.WaitGroup
+	// id (random) and waitID, which numbers WaitForWork calls, name each
+	// call's own list.
+	id     uint64
+	waitID atomic.Uint64
 }
 
 var (
@@ -158,7 +163,7 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 	if strings.ContainsAny(prefix, "{}") {
 		return nil, fmt.Errorf("redisqueue: Config.Prefix %q holds '{' or '}', which would break the hash tags", prefix)
 	}
-	q := &Queue{keys: keyspace{prefix: prefix}}
+	q := &Queue{keys: keyspace{prefix: prefix}, id: rand.Uint64()}
 	var password string // from the URL, checked with AUTH
 	switch {
 	case cfg.URL != "" && cfg.Client != nil:
@@ -762,8 +767,10 @@ func (q *Queue) Jobs(ctx context.Context) ([]fanout.JobQueueSpec, error) {
 // empty on the any-job wake list (Enqueue pushes onto it). A timeout of a
 // second or more is rounded to whole seconds; a shorter one is kept to the
 // millisecond (Redis takes fractions of seconds since 6.0). It returns as
-// soon as ctx ends (go-redis does not cut a blocking read short: the BLPOP
-// finishes in the background within the timeout, and Close waits for it).
+// soon as ctx ends. go-redis does not cut a blocking read short, so the
+// BLPOP also waits on a list of this wait's own (in the same hash slot),
+// onto which a wait whose ctx ended pushes: the BLPOP then ends at once
+// instead of at its timeout, which Close would wait for.
 func (q *Queue) WaitForWork(ctx context.Context, job string, timeout time.Duration) error {
 	key := q.keys.anyWake()
 	if job != "" {
@@ -775,6 +782,7 @@ func (q *Queue) WaitForWork(ctx context.Context, job string, timeout time.Durati
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	own := q.keys.ownWake(key, q.id, q.waitID.Add(1))
 	done := make(chan error, 1)
 	q.waits.Add(1)
 	go func() {
@@ -783,12 +791,12 @@ func (q *Queue) WaitForWork(ctx context.Context, job string, timeout time.Durati
 		defer cancel()
 		var err error
 		if timeout >= time.Second {
-			err = q.client.BLPop(bctx, timeout.Round(time.Second), key).Err()
+			err = q.client.BLPop(bctx, timeout.Round(time.Second), key, own).Err()
 		} else {
 			// go-redis's BLPop counts whole seconds (one at least); a
 			// worker serving every job waits as long as it would poll.
 			secs := strconv.FormatFloat(max(timeout, time.Millisecond).Seconds(), 'f', 3, 64)
-			err = q.client.Do(bctx, "blpop", key, secs).Err()
+			err = q.client.Do(bctx, "blpop", key, own, secs).Err()
 		}
 		if errors.Is(err, redis.Nil) {
 			err = nil // timed out
@@ -804,6 +812,15 @@ func (q *Queue) WaitForWork(ctx context.Context, job string, timeout time.Durati
 		}
 		return nil
 	case <-ctx.Done():
+		// End the BLPOP now. Pushed after it ended (timed out, woken),
+		// the wake-up is left to expire.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		q.client.Pipelined(wctx, func(p redis.Pipeliner) error { // best effort: else it ends at its timeout
+			p.LPush(wctx, own, "1")
+			p.PExpire(wctx, own, time.Minute)
+			return nil
+		})
 		return ctx.Err()
 	}
 }

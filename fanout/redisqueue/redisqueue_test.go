@@ -2,6 +2,7 @@ package redisqueue_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -278,5 +279,60 @@ func TestScriptNames(t *testing.T) {
 	}
 	if got, want := strings.Join(hook.ran, " "), "claim heartbeat ackclaim"; got != want {
 		t.Errorf("scripts run: %q, want %q", got, want)
+	}
+}
+
+// TestCloseAfterACancelledWait cancels a WaitForWork of an hour (for a
+// job and for any job) and closes the queue: the wait returns its
+// context's error, and Close returns without waiting out the blocking
+// read's hour (it pushes onto the wait's own list, which ends it).
+func TestCloseAfterACancelledWait(t *testing.T) {
+	url, prefix := localstack.RedisNamespace(t)
+	name := "closewait-" + prefix
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	q, err := redisqueue.New(context.Background(), redisqueue.Config{URL: url + sep + "client_name=" + name, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// blocked says whether one of q's connections is blocked (BLPOP).
+	c := redisClient(t)
+	blocked := func() bool {
+		list, err := c.ClientList(context.Background()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(list, "\n") {
+			if strings.Contains(l, " name="+name+" ") && strings.Contains(l, " flags=b ") {
+				return true
+			}
+		}
+		return false
+	}
+	for _, job := range []string{"quiet", ""} {
+		ctx, cancel := context.WithCancel(context.Background())
+		got := make(chan error, 1)
+		go func() { got <- q.WaitForWork(ctx, job, time.Hour) }()
+		for deadline := time.Now().Add(30 * time.Second); !blocked(); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("no BLPOP of the wait after 30 s")
+			}
+		}
+		cancel()
+		if err := <-got; !errors.Is(err, context.Canceled) {
+			t.Errorf("WaitForWork(%q) cancelled: %v; want context.Canceled", job, err)
+		}
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- q.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Close still waits a minute after the waits were cancelled (their blocking reads run on for an hour)")
 	}
 }
