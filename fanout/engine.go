@@ -127,6 +127,11 @@ type Engine struct {
 	// worker's one job (ns; 0 is advanceInterval): longer while the job
 	// runs elsewhere or another engine commits it (idleBackoff).
 	advanceEvery atomic.Int64
+	// jobQuiet says that the last step of a worker's one job found
+	// nothing of it claimable but what a wake-up (WorkWaiter) would
+	// announce: an idle worker then waits for one until its next step,
+	// without claiming in between (workLoop).
+	jobQuiet atomic.Bool
 
 	// settled is signalled (without blocking) whenever a local worker
 	// settles a chunk, so that Wait looks at once instead of polling.

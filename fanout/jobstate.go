@@ -46,6 +46,12 @@ type jobState struct {
 	lookedForPlan atomic.Int64
 	// cancelSeen is set when enqueueMissing found the job cancelled.
 	cancelSeen atomic.Bool
+	// noneRunningAt is when (UnixNano) a step last read the queue's
+	// counts and found none of the job's tasks running (0 when it found
+	// some): a lease granted since expires a lease later at the
+	// earliest, so that a step within half a lease of it has no lease
+	// to take back (advance).
+	noneRunningAt atomic.Int64
 
 	// manifestBytes is the size of the encoded manifest, the job's cost
 	// in the engine's cache beside its cached shards.

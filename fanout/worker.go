@@ -34,8 +34,10 @@ type WorkOptions struct {
 	// 0.19-0.30 s at 100ms). An idle claim is one Lua script on Redis.
 	// A worker bound to one job (Job) on a queue that wakes waiters
 	// (WorkWaiter: redisqueue, memqueue) does not poll: it waits to be
-	// woken, for up to 2 s, and IdlePoll applies only while that wait
-	// fails. A worker serving every job polls, but waits out each pause
+	// woken, for up to 2 s (while the job is quiet, another engine
+	// committing it or nothing of it pending or running, until its next
+	// look at the job: up to 16 s), and IdlePoll applies only while that
+	// wait fails. A worker serving every job polls, but waits out each pause
 	// on the queue's wake-ups for any job, so that an enqueue ends it.
 	IdlePoll time.Duration
 	// ExitWhenIdle makes Work return once Claim finds no work (used by
@@ -70,6 +72,9 @@ type ChunkEvent struct {
 	// computed, when set, is called once the function has read the
 	// whole chunk (runLease).
 	computed func()
+	// drained says the attempt's ack claimed (AckClaimer) and found no
+	// chunk ready.
+	drained bool
 }
 
 // Chunk outcomes reported in ChunkEvent.
@@ -208,6 +213,15 @@ const claimErrorWait = 500 * time.Millisecond
 func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOptions) error {
 	idle := 20 * time.Millisecond
 	loggedWait := false
+	// lookFirst skips the claim once: an idle wait for a quiet job ended
+	// without a wake-up when its next look was due.
+	lookFirst, looked := false, false
+	// drained skips the claim once: an ack that claimed (the chunk
+	// publishing behind, or the last one run) found no chunk ready just
+	// now. (The slot claimed again, found nothing, and again after the
+	// chunk publishing behind settled: two round trips for nothing at
+	// the end of each worker's share of a job.)
+	drained := false
 	// next is a chunk claimed with an earlier one's ack (AckClaimer).
 	var next *Lease
 	release := func(l *Lease) { // stopped before running it: give it back
@@ -237,6 +251,7 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 	take := func() {
 		close(publishing.wanted)
 		<-publishing.done
+		drained = publishing.drained
 		if l := publishing.next; l != nil {
 			if next == nil {
 				next = l
@@ -261,9 +276,16 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 		}
 		var lease Lease
 		var err error
-		if next != nil {
-			lease, next = *next, nil
-		} else {
+		switch {
+		case next != nil:
+			lease, next, drained = *next, nil, false
+		case lookFirst:
+			// An idle wait for a quiet job ended at its next look, not
+			// woken: nothing to claim, look at the job.
+			lookFirst, looked, err = false, true, ErrNoWork
+		case drained:
+			drained, err = false, ErrNoWork
+		default:
 			lease, err = e.cfg.Queue.Claim(ctx, opts.Job, worker, e.runs)
 		}
 		switch {
@@ -276,6 +298,12 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 			// Idle workers move jobs along: reclaim expired leases, start a
 			// reduce stage, commit a finished job. No driver has to run.
 			e.advanceIdle(ctx, opts.Job)
+			if looked {
+				looked = false
+				if !e.jobQuiet.Load() {
+					continue // the look found the job with work: claim now
+				}
+			}
 			if opts.ExitWhenIdle {
 				return nil
 			}
@@ -283,8 +311,20 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 				// Held until the job may have work rather than polling:
 				// the queue wakes a waiter for each chunk it makes
 				// claimable; a retry's backoff or an expired lease is found
-				// when the wait ends.
-				if err := w.WaitForWork(ctx, opts.Job, idleWait); err == nil || ctx.Err() != nil {
+				// when the wait ends. While the job is quiet (another
+				// engine commits it, or nothing of it is pending or
+				// running: only what a wake-up announces can come) the
+				// wait lasts until the next look at the job, which
+				// follows without a claim when nothing woke the worker.
+				wait, quiet := idleWait, e.jobQuiet.Load()
+				if quiet {
+					wait = max(e.nextLook(), 10*time.Millisecond)
+					if wait >= time.Second {
+						wait = wait.Truncate(time.Second) + time.Second // WaitForWork rounds to seconds
+					}
+				}
+				if err := w.WaitForWork(ctx, opts.Job, wait); err == nil || ctx.Err() != nil {
+					lookFirst = quiet && e.nextLook() == 0
 					continue
 				} else if !loggedWait {
 					loggedWait = true
@@ -394,14 +434,14 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 			go func() {
 				defer close(p.done)
 				<-done
-				p.next = n
+				p.next, p.drained = n, ev.drained
 				if opts.Observe != nil {
 					opts.Observe(ev)
 				}
 			}()
 			continue
 		}
-		next = n
+		next, drained = n, ev.drained
 		if opts.Observe != nil {
 			opts.Observe(ev)
 		}
@@ -456,9 +496,10 @@ func (r *runners) stop() {
 // then claim the loop's next chunk), done once it is settled, and next is
 // then the chunk its ack claimed, if any.
 type behindChunk struct {
-	wanted chan struct{}
-	done   chan struct{}
-	next   *Lease
+	wanted  chan struct{}
+	done    chan struct{}
+	next    *Lease
+	drained bool // its ack claimed and found no chunk ready
 }
 
 // maxAckWait bounds how long a published chunk's ack waits for its worker
@@ -553,7 +594,7 @@ func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats, cl
 		ev.Outcome = OutcomeReleased
 		return ev, nil
 	}
-	next = e.settle(ctx, js, lease, err, stats, ev.counts, claimNext)
+	next, ev.drained = e.settle(ctx, js, lease, err, stats, ev.counts, claimNext)
 	if err != nil {
 		ev.Outcome = OutcomeFailed
 	} else if ev.Outcome == "" {
@@ -644,8 +685,9 @@ func (e *Engine) keepJobs(specs []JobQueueSpec) {
 // attempt published, are the task's counts for a queue that takes them
 // with the ack (AckCounter): one round trip instead of two. When
 // claimNext is given and says so, a queue that can (AckClaimer) also
-// claims the job's next chunk with that ack, returned as next.
-func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err error, stats *WorkStats, counts *TaskCounts, claimNext func() bool) (next *Lease) {
+// claims the job's next chunk with that ack, returned as next; drained
+// says that claim found no chunk ready.
+func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err error, stats *WorkStats, counts *TaskCounts, claimNext func() bool) (next *Lease, drained bool) {
 	defer func() {
 		select {
 		case e.settled <- struct{}{}:
@@ -664,6 +706,7 @@ func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err erro
 					next = &l
 				}
 				if errors.Is(err, ErrNoWork) {
+					drained = true
 					return nil // acked, nothing left to claim
 				}
 				return err
@@ -672,7 +715,7 @@ func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err erro
 		if aerr := ack(); aerr != nil && !errors.Is(aerr, ErrLeaseLost) {
 			e.log.Warn("ack failed; the chunk's marker is the truth, it will be skipped when claimed again", "chunk", lease.Chunk, "err", aerr)
 		}
-		return next
+		return next, drained
 	}
 	stats.Failed.Add(1)
 	permanent := functions.IsPermanent(err)
@@ -691,12 +734,12 @@ func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err erro
 		if !errors.Is(ferr, ErrLeaseLost) {
 			e.log.Warn("recording the failure failed", "chunk", lease.Chunk, "err", ferr)
 		}
-		return
+		return nil, false
 	}
 	if out.Dead && js != nil {
 		if generr != nil {
 			e.log.Warn("reading the redrive generation failed; the job's settle writes the failed marker from the dead letter", "chunk", lease.Chunk, "err", generr)
-			return nil
+			return nil, false
 		}
 		// The bucket holds the truth: a failed marker names the reason.
 		if err := e.createFailedMarker(ctx, js, &manifest.ChunkMarker{
@@ -707,7 +750,7 @@ func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err erro
 			e.log.Warn("writing the failed marker failed; the job's settle writes it from the dead letter", "chunk", lease.Chunk, "err", err)
 		}
 	}
-	return nil
+	return nil, false
 }
 
 // createFailedMarker creates the failed marker m create-only (replacing
