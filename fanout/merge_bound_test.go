@@ -36,8 +36,9 @@ import (
 // and the run a step writes must fit, or an open fails with EMFILE. It
 // checks the counts against the oracle's, logs the most descriptors seen
 // open (sampled) and the live heap's peak above where it started, and
-// fails when that peak at 100,000 chunks is more than 4 MiB above the
-// one at 10,000 (a task holding 50 bytes a map chunk would add 4.3 MiB).
+// fails when that peak at 100,000 chunks is more than 6 MiB above the
+// one at 10,000 (a task holding 70 bytes a map chunk would add 6 MiB) or
+// above 32 MiB.
 //
 // It measures in a process of its own (the test binary run again for
 // this test only), so that other tests' goroutines, descriptors and
@@ -82,7 +83,14 @@ func TestReduceMergeIsBoundedWhateverTheMapChunks(t *testing.T) {
 	for _, chunks := range []int{10_000, 100_000} {
 		peaks[chunks] = mergeBounded(t, codec, red, chunks)
 	}
-	if peaks[100_000] > peaks[10_000]+4<<20 {
+	// A collection whose mark spans the end of one merge step and the
+	// start of the next counts both steps' buffers as live (objects
+	// allocated during a mark are marked): up to about 4.3 MiB (62 read
+	// buffers of 64 KiB, a 256 KiB writer) more at one size than at the
+	// other, measured 3.6 MiB once. 6 MiB is above that and below what a
+	// task keeping the slice's entries (about 100 bytes a map chunk: 9
+	// MiB more at 100,000) would add.
+	if peaks[100_000] > peaks[10_000]+6<<20 || peaks[100_000] > 32<<20 {
 		t.Errorf("the merge's live heap peaked %d KiB above its start at 100,000 map chunks, %d KiB at 10,000: it grows with the map chunks", peaks[100_000]>>10, peaks[10_000]>>10)
 	}
 }
@@ -196,6 +204,11 @@ func mergeBounded(t *testing.T, codec rowCodec, red functions.Reducer, chunks in
 			return -1
 		}
 		return len(e) - 1 // the directory being read
+	}
+	// Opening a character device sets up the runtime's poller (its own
+	// descriptors) once: done before the count, not inside the task.
+	if f, err := os.Open(os.DevNull); err == nil {
+		f.Close()
 	}
 	runtime.GC()
 	base := fds()
