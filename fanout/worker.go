@@ -458,9 +458,11 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 // the stack of a goroutine started for it grew by copying several times
 // a chunk (runtime.newstack: 5-7% of the scale simulation's CPU). A
 // slot runs at most two attempts at once (one publishing behind the
-// next), so it keeps at most two goroutines, each blocked on work while
-// idle. The zero value is ready; stop ends them once every function
-// given to run has returned.
+// next), so it keeps two goroutines, each blocked on work while idle (a
+// third when one is handed work as another returns to waiting). Their
+// stacks stay grown (the collector halves an idle one's at each cycle):
+// some tens of KiB a slot. The zero value is ready; stop ends them once
+// every function given to run has returned.
 type runners struct {
 	work chan func()
 	wg   sync.WaitGroup
