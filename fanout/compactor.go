@@ -210,6 +210,27 @@ func wholePartitionBytes(m *manifest.Manifest) int64 {
 	return max(8*m.TargetFileSize, 256<<20)
 }
 
+// addCandidates adds the files of one map marker that may be merged
+// (isCandidate) to byPartition, keeping of each what the plan's tasks and
+// the commit use: key, size, ETag, rows and partition. The plan holds
+// every small file of the job until its task lists are written (about
+// 410 bytes a file, docs/filesizing.md), so a file's SHA-256 (the commit
+// takes a merged file's own) is dropped, about 64 bytes, and its
+// partition string is the partition's first file's, not a copy per file.
+func addCandidates(byPartition map[string][]manifest.OutputFile, files []manifest.OutputFile, below int64) {
+	for _, f := range files {
+		if !isCandidate(f, below) {
+			continue
+		}
+		f.SHA256, f.Partitions = "", nil
+		same := byPartition[f.Partition]
+		if len(same) > 0 {
+			f.Partition = same[0].Partition
+		}
+		byPartition[f.Partition] = append(same, f)
+	}
+}
+
 func mapsKeys[V any](m map[string]V) func(func(string) bool) {
 	return func(yield func(string) bool) {
 		for k := range m {
@@ -228,11 +249,7 @@ func (e *Engine) prepareCompaction(ctx context.Context, js *jobState) (tooMany b
 	below := js.compactBelow()
 	byPartition := map[string][]manifest.OutputFile{}
 	exists, tooMany, err := e.walkDoneMapMarkers(ctx, js, key, func(m *manifest.ChunkMarker) error {
-		for _, f := range m.Files {
-			if isCandidate(f, below) {
-				byPartition[f.Partition] = append(byPartition[f.Partition], f)
-			}
-		}
+		addCandidates(byPartition, m.Files, below)
 		return nil
 	})
 	if exists || tooMany || err != nil {

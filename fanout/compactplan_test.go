@@ -3,7 +3,9 @@ package fanout
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/fanout-dev/fanout/manifest"
 )
@@ -128,5 +130,47 @@ func TestWholePartitionBytesOfSortedJobs(t *testing.T) {
 	m.MaxRowsPerFile, m.Spec.OutputFormat = 0, manifest.FormatJSONL
 	if got := wholePartitionBytes(m); got != 0 {
 		t.Errorf("sorted JSONL: %d, want 0 (runs)", got)
+	}
+}
+
+// TestPlanEntriesKeepWhatTasksUse: the plan holds every small file of a
+// job while it is made, so each entry keeps only what a task and the
+// commit use (key, size, ETag, rows, partition): no SHA-256, and one
+// partition string per partition, not a copy per file (about 80 of the
+// 410 bytes a file held, docs/filesizing.md). Files at half the target
+// or more, uploads and files of no rows are not candidates.
+func TestPlanEntriesKeepWhatTasksUse(t *testing.T) {
+	const below = 500
+	byPartition := map[string][]manifest.OutputFile{}
+	for c := range 3 {
+		var files []manifest.OutputFile
+		for i, size := range []int64{100, 499, 500, 200} {
+			files = append(files, manifest.OutputFile{Key: fmt.Sprintf("c%d-%d", c, i), Size: size, ETag: fmt.Sprintf(`"e%d%d"`, c, i), Rows: 5,
+				Partition: string([]byte("grp=" + fmt.Sprint(i%2))), SHA256: fmt.Sprintf("%064x", c*10+i)})
+		}
+		files = append(files, manifest.OutputFile{Key: fmt.Sprintf("c%d-upload", c), Size: 10, Rows: 5, Partition: "grp=0",
+			Upload: &manifest.Upload{ID: "u"}}, manifest.OutputFile{Key: fmt.Sprintf("c%d-whole", c), Size: 10, Partition: "grp=0"})
+		addCandidates(byPartition, files, below)
+	}
+	want := map[string][]string{"grp=0": {"c0-0", "c1-0", "c2-0"}, "grp=1": {"c0-1", "c0-3", "c1-1", "c1-3", "c2-1", "c2-3"}}
+	if len(byPartition) != len(want) {
+		t.Fatalf("partitions %v, want %v", slices.Collect(mapsKeys(byPartition)), want)
+	}
+	for p, keys := range want {
+		files := byPartition[p]
+		if len(files) != len(keys) {
+			t.Fatalf("partition %s: %d files, want %v", p, len(files), keys)
+		}
+		for i, f := range files {
+			if f.Key != keys[i] || f.ETag == "" || f.Rows != 5 || f.Size == 0 || f.Partition != p {
+				t.Errorf("partition %s file %d: %+v, want %s with its size, ETag, rows and partition", p, i, f, keys[i])
+			}
+			if f.SHA256 != "" {
+				t.Errorf("partition %s file %s keeps its SHA-256", p, f.Key)
+			}
+			if unsafe.StringData(f.Partition) != unsafe.StringData(files[0].Partition) {
+				t.Errorf("partition %s file %s has a partition string of its own", p, f.Key)
+			}
+		}
 	}
 }
