@@ -360,9 +360,12 @@ func (e *Engine) advanceStep(ctx context.Context, job string, slack time.Duratio
 				e.resetAdvance()
 			}
 			// Nothing of the job will be claimable but what a wake-up
-			// announces: another engine commits it, it is over, or
-			// nothing of it is pending or running.
-			e.jobQuiet.Store(a.Busy || a.Done || a.QueueErr == nil && a.Queue.Pending == 0 && a.Queue.Running == 0)
+			// announces or a look finds: another engine commits it, it
+			// is over, or nothing of it is pending (what runs elsewhere
+			// comes back by a reclaim or a backup, which wake waiters;
+			// a failed task's retry, pending until its backoff ends, is
+			// seen by the next look, which then ends the quiet).
+			e.jobQuiet.Store(a.Busy || a.Done || a.QueueErr == nil && a.Queue.Pending == 0)
 		}
 		committed = committed || a.Done
 		if a.Done && err != nil {

@@ -129,8 +129,9 @@ type Engine struct {
 	advanceEvery atomic.Int64
 	// jobQuiet says that the last step of a worker's one job found
 	// nothing of it claimable but what a wake-up (WorkWaiter) would
-	// announce: an idle worker then waits for one until its next step,
-	// without claiming in between (workLoop).
+	// announce or the next step find (nothing pending): an idle worker
+	// then waits for a wake-up until its next step, without claiming in
+	// between (workLoop).
 	jobQuiet atomic.Bool
 
 	// settled is signalled (without blocking) whenever a local worker

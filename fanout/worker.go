@@ -35,9 +35,9 @@ type WorkOptions struct {
 	// A worker bound to one job (Job) on a queue that wakes waiters
 	// (WorkWaiter: redisqueue, memqueue) does not poll: it waits to be
 	// woken, for up to 2 s (while the job is quiet, another engine
-	// committing it or nothing of it pending or running, until its next
-	// look at the job: up to 16 s), and IdlePoll applies only while that
-	// wait fails. A worker serving every job polls, but waits out each pause
+	// committing it or nothing of it pending, until its next look at the
+	// job: up to 4 s, 16 s during another engine's commit), and IdlePoll
+	// applies only while that wait fails. A worker serving every job polls, but waits out each pause
 	// on the queue's wake-ups for any job, so that an enqueue ends it.
 	IdlePoll time.Duration
 	// ExitWhenIdle makes Work return once Claim finds no work (used by
@@ -312,8 +312,8 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 				// the queue wakes a waiter for each chunk it makes
 				// claimable; a retry's backoff or an expired lease is found
 				// when the wait ends. While the job is quiet (another
-				// engine commits it, or nothing of it is pending or
-				// running: only what a wake-up announces can come) the
+				// engine commits it, or nothing of it is pending: only
+				// what a wake-up announces or a look finds can come) the
 				// wait lasts until the next look at the job, which
 				// follows without a claim when nothing woke the worker.
 				wait, quiet := idleWait, e.jobQuiet.Load()
