@@ -108,6 +108,8 @@ type engineOptions struct {
 	sortMemory int64
 	// log is Config.Logger (nil: discarded).
 	log *slog.Logger
+	// admit is Config.Admit (nil: every job).
+	admit *fanout.Admission
 }
 
 // noLease hides the queue's commit lease (fanout.CommitLeaser): the
@@ -130,7 +132,7 @@ func (r *faultRig) engine(o engineOptions) *fanout.Engine {
 	if o.functions == nil {
 		o.functions = builtin.Registry()
 	}
-	e, err := fanout.New(fanout.Config{Queue: wq, Admin: admin, Functions: o.functions, WorkerName: o.name, Clock: o.clock, SortMemory: o.sortMemory, Logger: o.log,
+	e, err := fanout.New(fanout.Config{Queue: wq, Admin: admin, Functions: o.functions, WorkerName: o.name, Clock: o.clock, SortMemory: o.sortMemory, Logger: o.log, Admit: o.admit,
 		Open: func(ctx context.Context, storeURL string) (objstore.Bucket, error) {
 			if loc, err := objstore.ParseURL(storeURL); err != nil || loc.StoreURL() != "s3://"+r.bucket {
 				return nil, fmt.Errorf("unexpected store %s", storeURL)

@@ -172,6 +172,16 @@ type AckCounter interface {
 	AckCounted(ctx context.Context, l Lease, c TaskCounts) error
 }
 
+// ExceptClaimer is the optional part of a Queue whose claim of any job
+// (Claim with job empty) can pass over some jobs: a worker serving every
+// job leaves out the jobs its Config.Admit refused, instead of claiming
+// and releasing their chunks, one a second, for as long as they run.
+// ClaimExcept is Claim(ctx, "", worker, runs) that never leases a chunk of
+// a job in except. redisqueue and memqueue have it, and queuetest pins it.
+type ExceptClaimer interface {
+	ClaimExcept(ctx context.Context, worker string, runs Runs, except []string) (Lease, error)
+}
+
 // AckClaimer is the optional part of a Queue that does AckCounted and,
 // when the ack succeeded, claims the next ready chunk of the same job
 // (Claim's rules, Runs included) in one round trip: a worker bound to a

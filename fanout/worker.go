@@ -286,7 +286,7 @@ func (e *Engine) workLoop(ctx, work context.Context, worker string, opts WorkOpt
 		case drained:
 			drained, err = false, ErrNoWork
 		default:
-			lease, err = e.cfg.Queue.Claim(ctx, opts.Job, worker, e.runs)
+			lease, err = e.claim(ctx, opts.Job, worker)
 		}
 		switch {
 		case publishing != nil && (errors.Is(err, ErrNoWork) || opts.Job != "" && errors.Is(err, ErrUnknownJob)):
@@ -491,6 +491,27 @@ func (r *runners) stop() {
 		close(r.work)
 	}
 	r.wg.Wait()
+}
+
+// claim claims a chunk of job, or of any job but those Config.Admit
+// refused here when the queue can pass over them (ExceptClaimer): a
+// refused job's chunk is otherwise claimed and released again, a second
+// apart, for as long as the job runs.
+func (e *Engine) claim(ctx context.Context, job, worker string) (Lease, error) {
+	if ec, ok := e.cfg.Queue.(ExceptClaimer); ok && job == "" {
+		var except []string
+		e.refused.Range(func(k, _ any) bool {
+			j, _, _ := strings.Cut(k.(string), " ") // job and manifest URL
+			if !slices.Contains(except, j) {
+				except = append(except, j)
+			}
+			return true
+		})
+		if len(except) > 0 {
+			return ec.ClaimExcept(ctx, worker, e.runs, except)
+		}
+	}
+	return e.cfg.Queue.Claim(ctx, job, worker, e.runs)
 }
 
 // behindChunk is a chunk publishing behind the one its worker slot runs

@@ -84,6 +84,7 @@ var (
 	_ fanout.TaskCounter      = (*Queue)(nil)
 	_ fanout.AckCounter       = (*Queue)(nil)
 	_ fanout.AckClaimer       = (*Queue)(nil)
+	_ fanout.ExceptClaimer    = (*Queue)(nil)
 	_ fanout.WorkWaiter       = (*Queue)(nil)
 	_ fanout.DeadLetterPeeker = (*Queue)(nil)
 )
@@ -347,9 +348,31 @@ func (q *Queue) Claim(ctx context.Context, job, worker string, runs fanout.Runs)
 		}
 		return q.claimJob(j, worker, now, runs)
 	}
+	return q.claimAny(worker, now, runs, nil)
+}
+
+// ClaimExcept implements fanout.ExceptClaimer: Claim of any job but those
+// in except, which are not tried.
+func (q *Queue) ClaimExcept(ctx context.Context, worker string, runs fanout.Runs, except []string) (fanout.Lease, error) {
+	if err := ctx.Err(); err != nil {
+		return fanout.Lease{}, err
+	}
+	if worker == "" {
+		return fanout.Lease{}, errors.New("memqueue: claim: empty worker name")
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.claimAny(worker, q.now(), runs, except)
+}
+
+// claimAny claims a chunk of any job but those in except, trying them in
+// turn. The caller holds q.mu.
+func (q *Queue) claimAny(worker string, now time.Time, runs fanout.Runs, except []string) (fanout.Lease, error) {
 	ids := make([]string, 0, len(q.jobs))
 	for id := range q.jobs {
-		ids = append(ids, id)
+		if !slices.Contains(except, id) {
+			ids = append(ids, id)
+		}
 	}
 	if len(ids) == 0 {
 		return fanout.Lease{}, fanout.ErrNoWork

@@ -148,6 +148,7 @@ func RunConformance(t *testing.T, newQueue func(t *testing.T) (fanout.Queue, fan
 		{"ClaimOnlyWhatTheWorkerRuns", testClaimOnlyWhatTheWorkerRuns},
 		{"WaitForWorkWakesOnNewWork", testWaitForWork},
 		{"WaitForAnyWorkWakesOnEnqueue", testWaitForAnyWork},
+		{"ClaimExceptPassesOverJobs", testClaimExcept},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1800,5 +1801,40 @@ func testCommitProgress(s *suite) {
 			s.t.Fatal("job-b's commit progress outlived its TTL")
 		}
 		time.Sleep(pollInterval)
+	}
+}
+
+// testClaimExcept pins fanout.ExceptClaimer: a claim of any job passes
+// over the jobs it is told to (a worker's refused jobs), finds nothing
+// when only they have work, and leaves their chunks to other claims.
+func testClaimExcept(s *suite) {
+	ec, ok := s.q.(fanout.ExceptClaimer)
+	if !ok {
+		s.t.Skip("the queue is not a fanout.ExceptClaimer")
+	}
+	s.enqueue(spec("except-a", time.Minute), "c00000000", "c00000001")
+	s.enqueue(spec("except-b", time.Minute), "c00000000")
+	l, err := ec.ClaimExcept(s.ctx, "w0", nil, []string{"except-a"})
+	if err != nil || l.Job != "except-b" || l.Chunk != "c00000000" || l.Worker != "w0" {
+		s.t.Fatalf("ClaimExcept(except-a) = %+v, %v; want except-b's c00000000", l, err)
+	}
+	for range 3 { // whichever job the rotating turn starts at
+		if l, err := ec.ClaimExcept(s.ctx, "w0", nil, []string{"except-a"}); !errors.Is(err, fanout.ErrNoWork) {
+			s.t.Fatalf("ClaimExcept(except-a) with only except-a's chunks pending = %+v, %v; want ErrNoWork", l, err)
+		}
+	}
+	if l, err := ec.ClaimExcept(s.ctx, "w0", nil, []string{"except-b", "except-a"}); !errors.Is(err, fanout.ErrNoWork) {
+		s.t.Fatalf("ClaimExcept(every job) = %+v, %v; want ErrNoWork", l, err)
+	}
+	got := map[string]bool{}
+	for range 2 {
+		l, err := ec.ClaimExcept(s.ctx, "w1", nil, []string{"except-b"})
+		if err != nil || l.Job != "except-a" {
+			s.t.Fatalf("ClaimExcept(except-b) = %+v, %v; want a chunk of except-a", l, err)
+		}
+		got[l.Chunk] = true
+	}
+	if !got["c00000000"] || !got["c00000001"] {
+		s.t.Fatalf("claims of except-a got %v; want both its chunks", got)
 	}
 }

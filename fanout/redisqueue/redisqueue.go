@@ -149,6 +149,7 @@ var (
 	_ fanout.TaskCounter      = (*Queue)(nil)
 	_ fanout.AckCounter       = (*Queue)(nil)
 	_ fanout.AckClaimer       = (*Queue)(nil)
+	_ fanout.ExceptClaimer    = (*Queue)(nil)
 	_ fanout.WorkWaiter       = (*Queue)(nil)
 	_ fanout.DeadLetterPeeker = (*Queue)(nil)
 )
@@ -340,10 +341,20 @@ func (q *Queue) Claim(ctx context.Context, job, worker string, runs fanout.Runs)
 	if job != "" {
 		return q.claimJob(ctx, job, worker, runs)
 	}
+	return q.ClaimExcept(ctx, worker, runs, nil)
+}
+
+// ClaimExcept implements fanout.ExceptClaimer: Claim of any job but those
+// in except, which are not tried.
+func (q *Queue) ClaimExcept(ctx context.Context, worker string, runs fanout.Runs, except []string) (fanout.Lease, error) {
+	if worker == "" {
+		return fanout.Lease{}, errors.New("redisqueue: claim: empty worker name")
+	}
 	jobs, err := q.client.SMembers(ctx, q.keys.jobs()).Result()
 	if err != nil {
 		return fanout.Lease{}, fmt.Errorf("redisqueue: claim: list jobs: %w", err)
 	}
+	jobs = slices.DeleteFunc(jobs, func(j string) bool { return slices.Contains(except, j) })
 	if len(jobs) == 0 {
 		return fanout.Lease{}, fanout.ErrNoWork
 	}
