@@ -109,6 +109,11 @@ func (e *Engine) walkMarkers(ctx context.Context, js *jobState, n int, idOf func
 		m   *manifest.ChunkMarker
 		err error
 	}
+	// The readers are waited for after ctx is cancelled (defers run last
+	// first): until then the feeder may wait to hand them more, and they
+	// for it, when fn panicked with a window's reads ahead.
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// ahead holds the reads in task order; its capacity is the window.
@@ -121,8 +126,6 @@ func (e *Engine) walkMarkers(ctx context.Context, js *jobState, n int, idOf func
 		r chan read
 	}
 	tasks := make(chan task)
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	for range min(n, commitParallelism) {
 		wg.Go(func() {
 			for t := range tasks {
