@@ -176,8 +176,7 @@ func (js *jobState) readBlock(ctx context.Context, s int, start, end int64, firs
 	if err != nil {
 		return nil, fmt.Errorf("job %s: reading manifest shard %d: %w", js.job, s, err)
 	}
-	body := make([]byte, end-start)
-	_, err = io.ReadFull(rc, body)
+	body, err := readBlockBytes(rc, end-start, nil)
 	if cerr := rc.Close(); err == nil {
 		err = cerr
 	}

@@ -100,20 +100,34 @@ func compactBlocks(m *manifest.Manifest, s int, r io.Reader) (*compactShard, err
 	}
 	var buf, scratch []byte
 	for k := range len(off) - 1 {
-		n := int(off[k+1] - off[k])
-		if cap(buf) < n {
-			buf = make([]byte, n)
-		}
-		if _, err := io.ReadFull(r, buf[:n]); err != nil {
+		var err error
+		if buf, err = readBlockBytes(r, off[k+1]-off[k], buf); err != nil {
 			return nil, short(err, off[k+1])
 		}
-		scratch = s2.Encode(scratch[:cap(scratch)], buf[:n])
+		scratch = s2.Encode(scratch[:cap(scratch)], buf)
 		block := make([]byte, len(scratch))
 		copy(block, scratch)
 		cs.blocks = append(cs.blocks, block)
 		cs.size += int64(len(block))
 	}
 	return cs, nil
+}
+
+// readBlockBytes reads the n bytes of a block from r into buf's array
+// (or a larger one) and returns them. n is the block table's, which a
+// corrupt manifest makes anything: beyond buf's capacity the buffer
+// grows as the bytes come, so that a block past the shard's end is
+// io.EOF (or io.ErrUnexpectedEOF) once the shard ends, not an allocation
+// of n bytes first (makeslice: len out of range).
+func readBlockBytes(r io.Reader, n int64, buf []byte) ([]byte, error) {
+	if n <= int64(cap(buf)) {
+		buf = buf[:n]
+		_, err := io.ReadFull(r, buf)
+		return buf, err
+	}
+	b := bytes.NewBuffer(buf[:0])
+	_, err := io.CopyN(b, r, n)
+	return b.Bytes(), err
 }
 
 // chunk decodes the chunk of index i (an index of the job, not of the

@@ -160,3 +160,35 @@ func BenchmarkCompactShard(b *testing.B) {
 		})
 	}
 }
+
+// TestABlockTableBeyondItsShardIsInvalid: a block table (the manifest's)
+// whose last block ends far beyond the shard's bytes makes compactBlocks
+// return ErrInvalid once the shard ends, not allocate the block's size
+// first (a panic, makeslice: len out of range, or the process out of
+// memory for a few TB).
+func TestABlockTableBeyondItsShardIsInvalid(t *testing.T) {
+	sh := &manifest.Shard{Version: manifest.Version, Job: "j0123456789abcdef0123"}
+	for i := range 10 {
+		sh.Chunks = append(sh.Chunks, manifest.Chunk{ID: manifest.ChunkID(i), Bytes: 1, Parts: []manifest.Part{{
+			Object: manifest.ObjectRef{Store: "s3://b", Key: fmt.Sprintf("in/%d", i), Size: 1, ETag: "e", Format: "jsonl"}, End: -1}}})
+	}
+	body, offsets, err := manifest.EncodeShard(sh, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offsets[len(offsets)-1] = 1 << 50
+	m := &manifest.Manifest{Chunks: 10, Shards: 1, ShardSize: 10, BlockChunks: 4,
+		ShardBlocks: []manifest.ShardBlocks{{ETag: "e", Offsets: offsets}}}
+	var cerr error
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				t.Fatalf("compactBlocks panicked: %v", p)
+			}
+		}()
+		_, cerr = compactBlocks(m, 0, bytes.NewReader(body))
+	}()
+	if !errors.Is(cerr, manifest.ErrInvalid) {
+		t.Fatalf("compactBlocks of a table ending at byte 2^50 of a %d-byte shard: %v, want ErrInvalid", len(body), cerr)
+	}
+}
