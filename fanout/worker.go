@@ -478,11 +478,18 @@ func (r *runners) run(f func()) {
 		return
 	default:
 	}
-	r.wg.Go(func() {
-		for ; f != nil; f = <-r.work {
-			f()
-		}
-	})
+	r.wg.Add(1)
+	go r.serve(f)
+}
+
+// serve runs f, then each function handed to it, until r.work is closed.
+// f is its own (a closure over it, which run had, was kept on the heap
+// and held the last function run, and all it captured, while idle).
+func (r *runners) serve(f func()) {
+	defer r.wg.Done()
+	for ; f != nil; f = <-r.work {
+		f()
+	}
 }
 
 // stop ends r's goroutines, after the functions they run have returned.
