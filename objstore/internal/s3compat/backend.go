@@ -237,14 +237,13 @@ func (b *Backend) retryable(err error) bool {
 	if errors.Is(err, objstore.ErrMetadataAddress) {
 		return false // refused by the dial guard: asking again cannot pass
 	}
-	if b.Retryable != nil && b.Retryable(err) {
+	if b.Retryable != nil && b.Retryable(err) || b.throttled(err) {
 		return true
 	}
 	if code, status, ok := b.Errors(err); ok {
 		switch code {
-		case "SlowDown", "SlowDownRead", "SlowDownWrite", "Throttling", "ThrottlingException",
-			"RequestLimitExceeded", "RequestThrottled", "InternalError", "RequestTimeout",
-			"ServiceUnavailable", "XMinioServerNotInitialized", "ConditionalRequestConflict":
+		case "InternalError", "RequestTimeout", "ServiceUnavailable", "XMinioServerNotInitialized",
+			"ConditionalRequestConflict":
 			return true
 		}
 		switch status {
