@@ -141,6 +141,19 @@ type Stats struct {
 	// Objects and Bytes are what the bucket holds now.
 	Objects int
 	Bytes   int64
+	// Parts is every partition now, in key order, with what it admitted
+	// and refused.
+	Parts []PartStats
+}
+
+// PartStats is one prefix partition's account: its first key, when it
+// was made (since the store's start), and the attempts it admitted
+// and refused by class ([0] writes, [1] reads) and by kind.
+type PartStats struct {
+	Lo                string
+	Born              time.Duration
+	Admitted, Refused [2]int64
+	RefusedByKind     map[string]int64
 }
 
 // Store is the simulated bucket. It is safe for concurrent use.
@@ -153,6 +166,7 @@ type Store struct {
 	rmu  sync.Mutex // latency draws
 	rand *rand.Rand
 
+	start      time.Time
 	pmu        sync.Mutex // partitions and peak
 	parts      []*partition
 	peak       int64
@@ -218,6 +232,7 @@ func newStore(cfg Config, objs *objects) *Store {
 		objects: objs,
 		rand:    rand.New(rand.NewPCG(cfg.Seed, 0x5157)),
 		parts:   []*partition{newPartition("", cfg)},
+		start:   time.Now(),
 	}
 }
 
@@ -243,6 +258,11 @@ func (s *Store) Stats() Stats {
 		if p.count > st.PeakRate {
 			st.PeakRate, st.PeakPartition = p.count, p.lo
 		}
+		ps := PartStats{Lo: p.lo, Born: p.born.Sub(s.start), Admitted: p.admitted, Refused: p.refused, RefusedByKind: map[string]int64{}}
+		for k, v := range p.refusedByKind {
+			ps.RefusedByKind[k] = v
+		}
+		st.Parts = append(st.Parts, ps)
 	}
 	s.pmu.Unlock()
 	s.mu.RLock()
@@ -695,10 +715,15 @@ type partition struct {
 	n       int
 	second  int64 // unix second of count
 	count   int64
+
+	born              time.Time
+	admitted, refused [2]int64
+	refusedByKind     map[string]int64
 }
 
 func newPartition(lo string, cfg Config) *partition {
-	return &partition{lo: lo, tokens: [2]float64{cfg.WriteRate, cfg.ReadRate}, last: time.Now()}
+	now := time.Now()
+	return &partition{lo: lo, tokens: [2]float64{cfg.WriteRate, cfg.ReadRate}, last: now, born: now, refusedByKind: map[string]int64{}}
 }
 
 func class(kind string) int {
@@ -728,6 +753,7 @@ func (s *Store) admit(kind, key string) error {
 	rate := [2]float64{s.cfg.WriteRate, s.cfg.ReadRate}
 	c := class(kind)
 	if rate[c] <= 0 {
+		p.admitted[c]++
 		return nil
 	}
 	dt := now.Sub(p.last).Seconds()
@@ -737,8 +763,11 @@ func (s *Store) admit(kind, key string) error {
 	}
 	if p.tokens[c] >= 1 {
 		p.tokens[c]--
+		p.admitted[c]++
 		return nil
 	}
+	p.refused[c]++
+	p.refusedByKind[kind]++
 	if p.since.IsZero() || now.Sub(p.lastHot) > time.Second {
 		p.since = now
 	}

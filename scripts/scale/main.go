@@ -21,6 +21,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/md5"
@@ -79,6 +80,7 @@ type options struct {
 	input           string // how the job names its inputs: listing, inventory or keys
 	planOnly        string // plan with each of these input kinds and stop
 	cpuProfile      string
+	mapProfile      string
 }
 
 // Input kinds (-input, -plan-only): a listing of in/, an S3 Inventory
@@ -113,6 +115,7 @@ func main() {
 	flag.StringVar(&o.input, "input", inputListing, "how the job names its input objects: listing (of the prefix), inventory (an S3 Inventory report, CSV.gz) or keys (a key list)")
 	flag.StringVar(&o.planOnly, "plan-only", "", "only plan the job, once with each of these input kinds (`KINDS`, comma-separated: listing,inventory,keys), and print the times (no Redis needed)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run here")
+	flag.StringVar(&o.mapProfile, "mapprofile", "", "write a CPU profile of the map stage alone here (not with -cpuprofile)")
 	runtime.MemProfileRate = memProfileRate
 	flag.Parse()
 	if o.cpuProfile != "" {
@@ -182,6 +185,7 @@ type report struct {
 	S3Partitions    int
 	S3PeakRate      int64
 	S3PeakPartition string
+	S3Parts         []simstore.PartStats
 	// ProcessCPUSeconds is this process's CPU time (user and system)
 	// from the submit to the end, RedisCPUSeconds redis-server's (INFO
 	// cpu, main thread and others; anything else using the server
@@ -190,10 +194,16 @@ type report struct {
 	ProcessCPUSeconds float64
 	RedisCPUSeconds   float64
 	CPUMicrosPerChunk float64
-	LoadAverage       string
-	PeakRSSMiB        float64
-	PeakHeapMiB       float64
-	StoreMiB          float64
+	// MapProcessCPUSeconds, MapRedisCPUSeconds and MapCPUMicrosPerChunk
+	// are the same over the map stage alone (from the plan's end until
+	// the last map chunk is done): what bounds the chunks a second.
+	MapProcessCPUSeconds float64
+	MapRedisCPUSeconds   float64
+	MapCPUMicrosPerChunk float64
+	LoadAverage          string
+	PeakRSSMiB           float64
+	PeakHeapMiB          float64
+	StoreMiB             float64
 	// HeapMiB is the peak of the live heap allocated by each of
 	// heapDriver, heapWorker, heapRedis and heapBucket (heap.go: by the
 	// allocating stack, sampled every 2 s); HeapEngineMiB the peak of all
@@ -239,12 +249,41 @@ func (r *report) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nS3 SlowDown %d (failed after retries %d), partitions %d, hottest partition %d req/s (from %q)\n",
 		r.S3SlowDowns, r.S3Failed, r.S3Partitions, r.S3PeakRate, r.S3PeakPartition)
+	printParts(w, r.S3Parts)
 	fmt.Fprintf(w, "CPU %.0f µs per chunk: this process %.1f s, redis-server %.1f s; load average %s\n",
 		r.CPUMicrosPerChunk, r.ProcessCPUSeconds, r.RedisCPUSeconds, r.LoadAverage)
+	fmt.Fprintf(w, "CPU over the map stage %.0f µs per chunk: this process %.1f s, redis-server %.1f s\n",
+		r.MapCPUMicrosPerChunk, r.MapProcessCPUSeconds, r.MapRedisCPUSeconds)
 	fmt.Fprintf(w, "peak RSS %.0f MiB, peak Go heap %.0f MiB (of which the simulated bucket holds %.0f MiB)\n", r.PeakRSSMiB, r.PeakHeapMiB, r.StoreMiB)
 	fmt.Fprintf(w, "peak live heap by who allocated it: driver and committer %.1f MiB, workers %.1f MiB (%.0f KiB each), Redis clients %.1f MiB, simulated bucket %.1f MiB; all but the bucket %.1f MiB\n",
 		r.HeapMiB[heapDriver], r.HeapMiB[heapWorker], r.HeapMiB[heapWorker]*1024/float64(max(1, r.Workers)), r.HeapMiB[heapRedis], r.HeapMiB[heapBucket], r.HeapEngineMiB)
 	fmt.Fprintf(w, "oracle: %s\n", r.Oracle)
+}
+
+// printParts prints the partitions in key order (the 30 that refused
+// most when there are more): where each starts, when it was made, and
+// what it admitted and refused.
+func printParts(w io.Writer, parts []simstore.PartStats) {
+	if len(parts) <= 1 && (len(parts) == 0 || parts[0].Refused == [2]int64{}) {
+		return
+	}
+	show := parts
+	if len(parts) > 30 {
+		show = slices.Clone(parts)
+		slices.SortStableFunc(show, func(a, b simstore.PartStats) int {
+			return cmp.Compare(b.Refused[0]+b.Refused[1], a.Refused[0]+a.Refused[1])
+		})
+		show = show[:30]
+		slices.SortFunc(show, func(a, b simstore.PartStats) int { return strings.Compare(a.Lo, b.Lo) })
+	}
+	fmt.Fprintf(w, "S3 partitions (%d shown of %d), from key, made at, writes admitted/refused, reads admitted/refused, refused by kind:\n", len(show), len(parts))
+	for _, p := range show {
+		fmt.Fprintf(w, "  %-60q %7s  W %9d/%-8d R %9d/%-8d", p.Lo, p.Born.Round(time.Second), p.Admitted[0], p.Refused[0], p.Admitted[1], p.Refused[1])
+		for _, k := range sortedKeys(p.RefusedByKind) {
+			fmt.Fprintf(w, " %s=%d", k, p.RefusedByKind[k])
+		}
+		fmt.Fprintln(w)
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -341,6 +380,22 @@ func run(o options) (*report, error) {
 		return nil, fmt.Errorf("submit: %w", err)
 	}
 	planned := time.Now()
+	planCPU := cpuSeconds()
+	stopMapProfile := func() {}
+	if o.mapProfile != "" && o.cpuProfile == "" {
+		f, err := os.Create(o.mapProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			return nil, err
+		}
+		var once sync.Once
+		stopMapProfile = func() { once.Do(func() { pprof.StopCPUProfile(); f.Close() }) }
+		defer stopMapProfile()
+	}
+	planRedisCPU, _ := redisCPUSeconds(ctx, rdb)
+	mapCPU := make(chan [2]float64, 1) // the process's and Redis's at the map stage's end
 	trips.stage.Store(stageMap)
 	rep.PlanSeconds = planned.Sub(start).Seconds()
 
@@ -356,6 +411,10 @@ func run(o options) (*report, error) {
 		}
 		if done.Add(1) == int64(o.chunks) {
 			trips.stage.Store(stageCommit)
+			stopMapProfile()
+			p := cpuSeconds()
+			r, _ := redisCPUSeconds(ctx, rdb)
+			mapCPU <- [2]float64{p, r}
 			if o.heapProfile != "" {
 				writeHeapProfile(o.heapProfile)
 			}
@@ -423,6 +482,12 @@ func run(o options) (*report, error) {
 		rep.RedisCPUSeconds = r - redisCPU
 	}
 	rep.CPUMicrosPerChunk = (rep.ProcessCPUSeconds + rep.RedisCPUSeconds) / float64(o.chunks) * 1e6
+	select {
+	case m := <-mapCPU:
+		rep.MapProcessCPUSeconds, rep.MapRedisCPUSeconds = m[0]-planCPU, m[1]-planRedisCPU
+		rep.MapCPUMicrosPerChunk = (rep.MapProcessCPUSeconds + rep.MapRedisCPUSeconds) / float64(o.chunks) * 1e6
+	default:
+	}
 	rep.LoadAverage = loadAverage()
 	after, err := commandStats(ctx, rdb)
 	if err != nil {
@@ -446,6 +511,7 @@ func run(o options) (*report, error) {
 	}
 	rep.S3SlowDowns, rep.S3Failed, rep.S3Partitions = st.SlowDowns, st.Failed, st.Partitions
 	rep.S3PeakRate, rep.S3PeakPartition = st.PeakRate, st.PeakPartition
+	rep.S3Parts = st.Parts
 	rep.StoreMiB = float64(st.Bytes) / (1 << 20)
 	rep.PeakRSSMiB = peakRSS()
 	rep.PeakHeapMiB = float64(peakHeap.Load()) / (1 << 20)
