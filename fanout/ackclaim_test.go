@@ -67,9 +67,10 @@ func chunkIndexOf(t *testing.T, name string) int {
 }
 
 // TestAckWaitsToClaimTheNextChunk runs a job on one worker slot (MinIO,
-// Redis) whose chunks publish before the next one has computed: chunk
-// i's function returns only once chunk i-1's marker is written, so that
-// chunk i-1 comes to its ack while the slot still runs chunk i. The ack
+// Redis) whose chunks publish before the next one has computed: a chunk's
+// function returns only once the marker of the chunk that ran before it
+// (claims come in a spread order, not by index) is written, so that the
+// one before comes to its ack while the slot still runs the next. The ack
 // waits until the slot needs its next chunk and claims it: only the
 // first two chunks come from claims of their own. Before, such an ack
 // went alone and the slot claimed each chunk itself, a round trip more a
@@ -79,10 +80,12 @@ func TestAckWaitsToClaimTheNextChunk(t *testing.T) {
 	const chunks = 10
 	r := newFaultRig(t, chunks, 50)
 	var marked [chunks]atomic.Bool
+	var last atomic.Int64 // the index of the chunk whose function ran before, -1 at first
+	last.Store(-1)
 	reg := registryWith(copyFn{hook: func(ctx context.Context, first *functions.Record) error {
-		i := chunkIndexOf(t, first.Object)
+		p := last.Swap(int64(chunkIndexOf(t, first.Object)))
 		deadline := time.Now().Add(30 * time.Second)
-		for i > 0 && !marked[i-1].Load() && time.Now().Before(deadline) && ctx.Err() == nil {
+		for p >= 0 && !marked[p].Load() && time.Now().Before(deadline) && ctx.Err() == nil {
 			time.Sleep(time.Millisecond)
 		}
 		return nil
@@ -121,8 +124,8 @@ func TestAckWaitsToClaimTheNextChunk(t *testing.T) {
 	}
 }
 
-// TestAckWaitIsBounded runs a job on one worker slot whose chunk i's
-// function returns only once chunk i-1 is acked: an ack that waited for
+// TestAckWaitIsBounded runs a job on one worker slot whose functions
+// each return only once the chunk that ran before it is acked: an ack that waited for
 // the slot to need its next chunk would wait for ever. It waits a bounded
 // time (at most a second), then acks alone: the job commits exactly, and
 // no function waited until its deadline.
@@ -130,11 +133,11 @@ func TestAckWaitIsBounded(t *testing.T) {
 	const chunks = 4
 	r := newFaultRig(t, chunks, 20)
 	counter := &claimCounter{}
-	var timedOut atomic.Int64
+	var timedOut, ran atomic.Int64
 	reg := registryWith(copyFn{hook: func(ctx context.Context, first *functions.Record) error {
-		i := chunkIndexOf(t, first.Object)
+		i := ran.Add(1) - 1 // the functions that ran before this one
 		deadline := time.Now().Add(20 * time.Second)
-		for counter.acked.Load() < int64(i) && ctx.Err() == nil {
+		for counter.acked.Load() < i && ctx.Err() == nil {
 			if time.Now().After(deadline) {
 				timedOut.Add(1)
 				break

@@ -2,6 +2,8 @@ package fanout
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -256,6 +258,40 @@ type Activity struct {
 // RecentTasks bounds Activity.Recent.
 const RecentTasks = 256
 
+// SpreadWindow is how far back a chunk's ready time goes when it is
+// enqueued: FreshReady puts it SpreadWindow before the enqueue, plus an
+// offset drawn from a hash of its ID (SpreadOffset), so that ready chunks
+// (claimed by ready time, then ID) come out in an order spread over the
+// job, not in ID order, and the chunks of enqueues up to about this long
+// apart interleave. Why: a chunk's outputs are named by its ID
+// (part-<job>-<chunk>-<n>), and S3 partitions a bucket by key range,
+// splitting a hot range at a key it saw: a fleet claiming chunks in ID
+// order writes at the moving end of the output's key range, which every
+// split leaves in one partition (3,500 writes a second: about 1,750
+// chunks a second of a job whose chunks open an upload and write a part;
+// scripts/scale.sh measured 1,880 chunks a second in ID order and 2,994
+// spread, docs/scale.md). Chunks made pending again later (a retry after
+// its backoff, an expired lease, a release, a redrive) are ready from
+// then, so behind the fresh chunks enqueued before.
+//
+// It is 2^16 ms so that the offset is a whole number of milliseconds, as
+// Redis keeps scores.
+const SpreadWindow = 65536 * time.Millisecond
+
+// SpreadOffset is chunk's offset in SpreadWindow: the first 16 bits of
+// the SHA-1 of its ID, in milliseconds (redisqueue's enqueue.lua computes
+// the same with redis.sha1hex).
+func SpreadOffset(chunk string) time.Duration {
+	h := sha1.Sum([]byte(chunk))
+	return time.Duration(binary.BigEndian.Uint16(h[:2])) * time.Millisecond
+}
+
+// FreshReady is the ready time of a chunk enqueued at now: within the
+// SpreadWindow before now, so claimable at once.
+func FreshReady(now time.Time, chunk string) time.Time {
+	return now.Add(SpreadOffset(chunk) - SpreadWindow)
+}
+
 // Queue hands chunks to workers with leases fenced by epochs. It holds
 // hints only: the bucket's chunk markers are the truth, so a queue that
 // forgot everything is rebuilt from the manifest minus the markers.
@@ -264,7 +300,9 @@ const RecentTasks = 256
 // Redis) and memqueue (the embedded default). Both run queuetest.
 type Queue interface {
 	// Enqueue registers the job (idempotently) and adds the chunks as
-	// pending unless they are already known to the job in any state.
+	// pending unless they are already known to the job in any state,
+	// claimable at once and in a spread order: a chunk's ready time is
+	// FreshReady's (see SpreadWindow).
 	Enqueue(ctx context.Context, spec JobQueueSpec, chunks []string) error
 	// Claim leases one ready chunk of the given job (any active job when
 	// job is empty, serving jobs fairly) that runs can run (Runs.CanRun:

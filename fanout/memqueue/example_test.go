@@ -11,6 +11,7 @@ import (
 )
 
 // A worker's loop: claim, run, ack; a failure is retried after a backoff.
+// Chunks come out in a spread order (fanout.FreshReady), not by ID.
 func Example() {
 	ctx := context.Background()
 	q := memqueue.New(memqueue.Config{})
@@ -51,8 +52,8 @@ func Example() {
 	st, _ := q.Stats(ctx, "j1")
 	fmt.Printf("%+v\n", st)
 	// Output:
-	// c00000000 epoch 1 (deliveries 1, failures 0)
 	// c00000001 epoch 1 (deliveries 1, failures 0)
+	// c00000000 epoch 1 (deliveries 1, failures 0)
 	// c00000001 epoch 2 (deliveries 2, failures 1)
 	// {Pending:0 Running:0 Done:2 Dead:0 Retrying:0 RecordsIn:0 RecordsOut:0 BytesIn:0}
 }

@@ -293,7 +293,8 @@ func (j *job) reclaim(now time.Time) int {
 }
 
 // Enqueue registers the job (the last enqueue's spec wins) and adds the
-// chunks it does not know yet as pending, claimable now.
+// chunks it does not know yet as pending, claimable now at
+// fanout.FreshReady.
 func (q *Queue) Enqueue(ctx context.Context, spec fanout.JobQueueSpec, chunks []string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -321,7 +322,7 @@ func (q *Queue) Enqueue(ctx context.Context, spec fanout.JobQueueSpec, chunks []
 		}
 		c := &chunk{id: id}
 		j.chunks[id] = c
-		j.toPending(c, now, now)
+		j.toPending(c, fanout.FreshReady(now, id), now)
 		q.wake(spec.Job, 1)
 	}
 	return nil

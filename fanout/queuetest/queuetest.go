@@ -4,7 +4,10 @@
 //
 // The suite pins the contract of fanout/queue.go and these choices that
 // both implementations share:
-//   - ready chunks are claimed by ready time, then by chunk ID;
+//   - ready chunks are claimed by ready time, then by chunk ID; a chunk
+//     enqueued is ready at fanout.FreshReady (a spread order: ID order
+//     within the same millisecond only), one made pending again at the
+//     time it becomes claimable;
 //   - Claim of a named job the queue does not know returns ErrUnknownJob,
 //     and so do Stats, Reclaim, Redrive, DeadLetters and PeekDeadLetters
 //     (fanout.DeadLetterPeeker, which both implement); Finish of an
@@ -111,6 +114,8 @@ func RunConformance(t *testing.T, newQueue func(t *testing.T) (fanout.Queue, fan
 		{"EnqueueIsIdempotent", testEnqueueIsIdempotent},
 		{"EnqueueRejectsBadSpec", testEnqueueRejectsBadSpec},
 		{"ClaimOrderAndNoWork", testClaimOrderAndNoWork},
+		{"ClaimOrderIsSpread", testClaimOrderIsSpread},
+		{"FreshChunksGoBeforeRetries", testFreshChunksGoBeforeRetries},
 		{"UnknownJob", testUnknownJob},
 		{"EpochGrowsPerClaim", testEpochGrowsPerClaim},
 		{"HeartbeatExtends", testHeartbeatExtends},
@@ -371,16 +376,20 @@ func testEnqueueIsIdempotent(s *suite) {
 	s.enqueue(sp, "c2", "c3", "c4", "c4")
 	s.stats("job-a", fanout.QueueStats{Pending: 4})
 
-	s.ack(s.claimChunk("job-a", "w1", "c1"))
-	s.claimChunk("job-a", "w1", "c2")
-	if out := s.fail(s.claimChunk("job-a", "w1", "c3"), "bad", true); !out.Dead {
+	// Claimed by the spread order: the first three go done, running and
+	// dead, the fourth stays pending.
+	o := spreadOrder("c1", "c2", "c3", "c4")
+	s.ack(s.claimChunk("job-a", "w1", o[0]))
+	s.claimChunk("job-a", "w1", o[1])
+	if out := s.fail(s.claimChunk("job-a", "w1", o[2]), "bad", true); !out.Dead {
 		s.t.Fatalf("Fail permanent = %+v, want Dead", out)
 	}
-	// c1 done, c2 running, c3 dead, c4 pending: only c5 is new.
+	// One done, one running, one dead, one pending: only c5 is new.
 	s.enqueue(sp, "c1", "c2", "c3", "c4", "c5")
 	s.stats("job-a", fanout.QueueStats{Pending: 2, Running: 1, Done: 1, Dead: 1})
-	s.claimChunk("job-a", "w1", "c4")
-	s.claimChunk("job-a", "w1", "c5")
+	for _, want := range spreadOrder(o[3], "c5") {
+		s.claimChunk("job-a", "w1", want)
+	}
 	s.noWork("job-a")
 }
 
@@ -421,7 +430,7 @@ func testClaimOrderAndNoWork(s *suite) {
 	s.noWork("job-a")
 	s.noWork("")
 	s.enqueue(sp, "c3", "c1", "c2")
-	for _, want := range []string{"c1", "c2", "c3"} {
+	for _, want := range spreadOrder("c1", "c2", "c3") {
 		before := s.clock.Now()
 		l := s.claimChunk("job-a", "w1", want)
 		after := s.clock.Now()
@@ -437,6 +446,88 @@ func testClaimOrderAndNoWork(s *suite) {
 	s.noWork("job-a")
 	s.noWork("")
 	s.stats("job-a", fanout.QueueStats{Running: 3})
+}
+
+// spreadOrder sorts the chunks of one enqueue as they are claimed: by
+// their offset in the spread window, then by ID.
+func spreadOrder(chunks ...string) []string {
+	out := slices.Clone(chunks)
+	slices.SortFunc(out, func(a, b string) int {
+		if c := fanout.SpreadOffset(a) - fanout.SpreadOffset(b); c != 0 {
+			return int(c / time.Millisecond)
+		}
+		return strings.Compare(a, b)
+	})
+	return out
+}
+
+// The chunks of one enqueue come out in the spread order, not by ID, and
+// those of two enqueues a second apart interleave: a fleet's claims do
+// not walk the job's chunks (and its output's key range) in ID order.
+func testClaimOrderIsSpread(s *suite) {
+	sp := spec("job-a", longLease)
+	var first, second []string
+	for i := range 100 {
+		first = append(first, fmt.Sprintf("c%08d", i))
+		second = append(second, fmt.Sprintf("c%08d", 100+i))
+	}
+	s.enqueue(sp, first...)
+	s.pass(time.Second)
+	s.enqueue(sp, second...)
+	var got []string
+	for range 200 {
+		got = append(got, s.claim("job-a", "w1").Chunk)
+	}
+	s.noWork("job-a")
+	inFirst := func(c string) bool { return slices.Contains(first, c) }
+	var gotFirst, gotSecond []string
+	for _, c := range got {
+		if inFirst(c) {
+			gotFirst = append(gotFirst, c)
+		} else {
+			gotSecond = append(gotSecond, c)
+		}
+	}
+	if want := spreadOrder(first...); !slices.Equal(gotFirst, want) {
+		s.t.Fatalf("the first enqueue's chunks were claimed in the order %v, want %v", gotFirst, want)
+	}
+	if want := spreadOrder(second...); !slices.Equal(gotSecond, want) {
+		s.t.Fatalf("the second enqueue's chunks were claimed in the order %v, want %v", gotSecond, want)
+	}
+	if slices.IsSorted(gotFirst) {
+		s.t.Fatalf("the chunks of one enqueue were claimed in ID order: %v", gotFirst)
+	}
+	// The second enqueue's chunks are spread over the same window, a
+	// second later: about half of them come out before the first's half-way
+	// point.
+	early := slices.Index(got, gotFirst[49])
+	n := 0
+	for _, c := range got[:early] {
+		if !inFirst(c) {
+			n++
+		}
+	}
+	if n < 20 {
+		s.t.Fatalf("%d of the second enqueue's chunks were claimed before half of the first's, want about 50 (the enqueues interleave): %v", n, got)
+	}
+}
+
+// A chunk made pending again (a failure's retry) is ready from then: behind
+// the chunks already enqueued, whatever their IDs.
+func testFreshChunksGoBeforeRetries(s *suite) {
+	sp := spec("job-a", longLease)
+	sp.BackoffBase, sp.BackoffMax = time.Millisecond, time.Millisecond
+	s.enqueue(sp, "c0")
+	l := s.claimChunk("job-a", "w1", "c0")
+	s.enqueue(sp, "c1", "c2", "c3")
+	s.fail(l, "boom", false)
+	s.pass(5 * time.Millisecond)
+	for _, want := range spreadOrder("c1", "c2", "c3") {
+		s.claimChunk("job-a", "w1", want)
+	}
+	if l := s.claimEventually("job-a", "w1"); l.Chunk != "c0" {
+		s.t.Fatalf("claimed %s after the fresh chunks, want the retry of c0", l.Chunk)
+	}
 }
 
 func testUnknownJob(s *suite) {
@@ -1508,8 +1599,6 @@ func testAckAndClaimSettlesBackups(s *suite) {
 	o2 := s.claimChunk("job-a", "w2", "c2")
 	s.backup("job-a", "c1", true)
 	s.backup("job-a", "c2", true)
-	// Ready after the backups, or in their millisecond and after them by ID.
-	s.enqueue(sp, "c3", "c4")
 	b1 := s.claimChunk("job-a", "w3", fanout.BackupTask("c1"))
 	// The original acks: its running backup is forgotten, and the next
 	// ready task (c2's backup) is handed out.
@@ -1520,26 +1609,28 @@ func testAckAndClaimSettlesBackups(s *suite) {
 	_, err = s.q.Heartbeat(s.ctx, b1)
 	wantLeaseLost(s.t, "a backup's heartbeat after the original's ack and claim", err)
 	// c2's backup acks: c2 is done, its original fenced off.
+	s.enqueue(sp, "c3", "c4")
+	order := spreadOrder("c3", "c4")
 	next, err = ac.AckAndClaim(s.ctx, next, fanout.TaskCounts{RecordsIn: 1}, nil)
-	if err != nil || next.Chunk != "c3" {
-		s.t.Fatalf("AckAndClaim(c2's backup) = %+v, %v; want c3", next, err)
+	if err != nil || next.Chunk != order[0] {
+		s.t.Fatalf("AckAndClaim(c2's backup) = %+v, %v; want %s", next, err, order[0])
 	}
 	_, err = s.q.Heartbeat(s.ctx, o2)
 	wantLeaseLost(s.t, "the original's heartbeat after its backup's ack and claim", err)
 	// Acking either again finds its chunk done, and claims.
-	if next2, err := ac.AckAndClaim(s.ctx, b1, fanout.TaskCounts{RecordsIn: 1}, nil); err != nil || next2.Chunk != "c4" {
-		s.t.Fatalf("AckAndClaim of c1's forgotten backup = %+v, %v; want c4", next2, err)
+	if next2, err := ac.AckAndClaim(s.ctx, b1, fanout.TaskCounts{RecordsIn: 1}, nil); err != nil || next2.Chunk != order[1] {
+		s.t.Fatalf("AckAndClaim of c1's forgotten backup = %+v, %v; want %s", next2, err, order[1])
 	}
 	s.stats("job-a", fanout.QueueStats{Running: 2, Done: 2, RecordsIn: 2})
-	// c3 gets a backup, then fails permanently: its backup's ack leaves it
-	// dead and redrivable.
-	s.backup("job-a", "c3", true)
-	b3 := s.claimChunk("job-a", "w3", fanout.BackupTask("c3"))
+	// next gets a backup, then fails permanently: its backup's ack leaves
+	// it dead and redrivable.
+	s.backup("job-a", next.Chunk, true)
+	b3 := s.claimChunk("job-a", "w3", fanout.BackupTask(next.Chunk))
 	if out := s.fail(next, "bad input", true); !out.Dead {
-		s.t.Fatalf("Fail(c3, permanent) = %+v, want dead", out)
+		s.t.Fatalf("Fail(%s, permanent) = %+v, want dead", next.Chunk, out)
 	}
 	if _, err := ac.AckAndClaim(s.ctx, b3, fanout.TaskCounts{RecordsIn: 1}, nil); !errors.Is(err, fanout.ErrNoWork) {
-		s.t.Fatalf("AckAndClaim(c3's backup after c3 died) = %v, want ErrNoWork", err)
+		s.t.Fatalf("AckAndClaim(%s's backup after it died) = %v, want ErrNoWork", next.Chunk, err)
 	}
 	s.stats("job-a", fanout.QueueStats{Running: 1, Done: 2, Dead: 1, RecordsIn: 3})
 }

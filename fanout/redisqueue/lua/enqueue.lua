@@ -9,6 +9,11 @@
 -- ARGV[10..] chunk IDs (at most a few thousand: they are unpacked onto
 --            Lua's stack)
 --
+-- A chunk added is ready at once, at a time spread over the 65,536 ms
+-- before now by the first 16 bits of the SHA-1 of its ID (fanout.FreshReady:
+-- claims then come out in a spread order, not by chunk ID; see
+-- fanout.SpreadWindow).
+--
 -- Result: {OK, number of chunks added}. A chunk already known to the job
 -- in any state (pending, running, dead or done) is left as it is. The spec
 -- is written by every batch: the last enqueue's spec wins.
@@ -29,7 +34,7 @@ local done = redis.call('SMISMEMBER', KEYS[5], unpack(chunks))
 local add = {}
 for i, chunk in ipairs(chunks) do
   if not pending[i] and not leased[i] and not dead[i] and done[i] == 0 then
-    add[#add + 1] = now
+    add[#add + 1] = now - 65536 + tonumber(string.sub(redis.sha1hex(chunk), 1, 4), 16)
     add[#add + 1] = chunk
   end
 end
