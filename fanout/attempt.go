@@ -20,7 +20,9 @@ import (
 // still land.
 //
 // Just before the marker write the attempt confirms its lease with a
-// heartbeat (lease is the attempt's, a backup's task named by its chunk):
+// heartbeat (lease is the attempt's, a backup's task named by its chunk)
+// unless the lease is fresh (claimed or renewed less than a quarter of
+// its duration before: heartbeat.fresh, no other attempt can hold it):
 // an attempt whose lease is lost, or whose job was cancelled and dropped
 // from the queue (cancel.go), publishes nothing and returns an error
 // matching ErrLeaseLost. A queue that does not answer does not stop it:
@@ -30,9 +32,11 @@ func (e *Engine) publish(ctx context.Context, js *jobState, lease Lease, key, st
 	if ev.Backup {
 		task.Chunk = BackupTask(lease.Chunk)
 	}
-	if _, err := e.cfg.Queue.Heartbeat(ctx, task); errors.Is(err, ErrLeaseLost) {
-		e.discardAttempt(ctx, js, staging, m.Files, m.RejectedFiles)
-		return false, err
+	if !ev.hb.fresh() {
+		if _, err := e.cfg.Queue.Heartbeat(ctx, task); errors.Is(err, ErrLeaseLost) {
+			e.discardAttempt(ctx, js, staging, m.Files, m.RejectedFiles)
+			return false, err
+		}
 	}
 	won, err := e.createMarker(ctx, js, key, m)
 	if err != nil {

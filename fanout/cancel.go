@@ -21,9 +21,11 @@ package fanout
 // queue (QueueAdmin.Finish): its pending chunks are gone, claims find no
 // work, and running attempts learn at their next heartbeat, or at the
 // lease check just before they write their marker, that their lease is
-// lost, and stop. An attempt that confirmed its lease just before the
-// cancel may still write its chunk marker, under <out>/_fanout/<job>/
-// only: nothing of a cancelled job ever reaches the output. The queue
+// lost, and stop. An attempt that confirmed its lease shortly before the
+// cancel (within a quarter of the lease: such an attempt skips the check,
+// heartbeat.fresh) may still write its chunk marker, under
+// <out>/_fanout/<job>/ only: nothing of a cancelled job ever reaches the
+// output. The queue
 // keeps a finished record (JobRecorder) with state cancelled, for status
 // and jobs.
 //

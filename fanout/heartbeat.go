@@ -15,25 +15,54 @@ import (
 type heartbeat struct {
 	cancel context.CancelCauseFunc
 	done   chan struct{}
+	now    func() time.Time // the local clock
+	dur    time.Duration
 	mu     sync.Mutex
 	lost   bool
+	// lastOK is the lease's latest confirmation on the local clock: a
+	// time before its claim was answered, then each successful heartbeat.
+	// It only shortens how long we trust a lease we cannot confirm, never
+	// lengthens it.
+	lastOK time.Time
 }
 
-func (e *Engine) startHeartbeat(parent context.Context, lease Lease, dur time.Duration) (*heartbeat, context.Context) {
+// freshLease is the part of a lease's duration within which, counted
+// from its latest confirmation, an attempt publishes without confirming
+// it again (heartbeat.fresh).
+const freshLease = 4
+
+// fresh reports whether the lease was confirmed (claimed or renewed)
+// less than a quarter of its duration ago: it cannot have expired, so
+// no other attempt can hold it, and the heartbeat just before the marker
+// (publish) would only tell what the marker's create-only write tells
+// too (another attempt finished first). What it would tell more: that the
+// job was cancelled since (cancel.go), which a marker of a cancelled job
+// survives harmlessly (under <out>/_fanout/<job>/, never committed). A
+// chunk of the scale simulation publishes some tens of milliseconds
+// after its claim, so it saves a round trip a chunk (docs/scale.md).
+func (hb *heartbeat) fresh() bool {
+	if hb == nil {
+		return false
+	}
+	hb.mu.Lock()
+	defer hb.mu.Unlock()
+	return !hb.lost && hb.now().Sub(hb.lastOK) < hb.dur/freshLease
+}
+
+// startHeartbeat heartbeats lease, of duration dur, whose claim was sent
+// at claimed (local clock) or later.
+func (e *Engine) startHeartbeat(parent context.Context, lease Lease, dur time.Duration, claimed time.Time) (*heartbeat, context.Context) {
 	q, log, localNow := e.cfg.Queue, e.log, e.cfg.Clock
 	ctx, cancel := context.WithCancelCause(parent)
-	hb := &heartbeat{cancel: cancel, done: make(chan struct{})}
 	if dur <= 0 {
 		dur = time.Minute
 	}
+	hb := &heartbeat{cancel: cancel, done: make(chan struct{}), now: localNow, dur: dur, lastOK: claimed}
 	go func() {
 		defer close(hb.done)
 		interval := dur / 3
 		t := time.NewTicker(interval)
 		defer t.Stop()
-		// lastOK is on the local clock; it only shortens how long we trust a
-		// lease we cannot confirm, never lengthens it.
-		lastOK := localNow()
 		for {
 			select {
 			case <-ctx.Done():
@@ -41,12 +70,15 @@ func (e *Engine) startHeartbeat(parent context.Context, lease Lease, dur time.Du
 			case <-t.C:
 			}
 			hctx, hcancel := context.WithTimeout(ctx, interval)
+			sent := localNow()
 			next, err := q.Heartbeat(hctx, lease)
 			hcancel()
 			switch {
 			case err == nil:
 				lease = next
-				lastOK = localNow()
+				hb.mu.Lock()
+				hb.lastOK = sent
+				hb.mu.Unlock()
 			case errors.Is(err, ErrLeaseLost):
 				hb.markLost()
 				cancel(err) // the queue's words: the job may have left it (ErrUnknownJob)
@@ -55,7 +87,10 @@ func (e *Engine) startHeartbeat(parent context.Context, lease Lease, dur time.Du
 				return
 			default:
 				log.Warn("heartbeat failed", "chunk", lease.Chunk, "err", err)
-				if localNow().Sub(lastOK) >= dur-interval/2 {
+				hb.mu.Lock()
+				stale := localNow().Sub(hb.lastOK) >= dur-interval/2
+				hb.mu.Unlock()
+				if stale {
 					// We can no longer know whether we hold the lease: stop.
 					hb.markLost()
 					cancel(ErrLeaseLost)

@@ -36,6 +36,11 @@ type Lease struct {
 	// this claim included. Failures counts the errors the function reported.
 	Deliveries int
 	Failures   int
+	// sent is when the claim that gave the lease was sent, on the
+	// worker's local clock (Config.Clock): set by the engine, zero from a
+	// queue. A lease whose claim's time is not known is confirmed again
+	// before its marker is written (heartbeat.fresh).
+	sent time.Time
 }
 
 // JobQueueSpec is what the queue stores about a job when it is enqueued.

@@ -75,6 +75,9 @@ type ChunkEvent struct {
 	// drained says the attempt's ack claimed (AckClaimer) and found no
 	// chunk ready.
 	drained bool
+	// hb is the attempt's heartbeat: publish asks it whether the lease
+	// is fresh enough to write the marker without confirming it again.
+	hb *heartbeat
 }
 
 // Chunk outcomes reported in ChunkEvent.
@@ -515,10 +518,16 @@ func (e *Engine) claim(ctx context.Context, job, worker string) (Lease, error) {
 			return true
 		})
 		if len(except) > 0 {
-			return ec.ClaimExcept(ctx, worker, e.runs, except)
+			sent := e.cfg.Clock()
+			l, err := ec.ClaimExcept(ctx, worker, e.runs, except)
+			l.sent = sent
+			return l, err
 		}
 	}
-	return e.cfg.Queue.Claim(ctx, job, worker, e.runs)
+	sent := e.cfg.Clock()
+	l, err := e.cfg.Queue.Claim(ctx, job, worker, e.runs)
+	l.sent = sent
+	return l, err
 }
 
 // behindChunk is a chunk publishing behind the one its worker slot runs
@@ -535,8 +544,9 @@ type behindChunk struct {
 // maxAckWait bounds how long a published chunk's ack waits for its worker
 // slot to need the next chunk, so as to claim it in the same round trip
 // (workLoop); a tenth of the job's lease when that is shorter. The chunk's
-// lease, renewed just before its marker, is held meanwhile; its marker
-// (the truth) is written.
+// lease (confirmed or renewed less than a quarter of it before its
+// marker: heartbeat.fresh) is held meanwhile; its marker (the truth) is
+// written.
 const maxAckWait = time.Second
 
 // ackWait is how long a published chunk of job waits to ack with the
@@ -583,7 +593,8 @@ func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats, cl
 		ev.Outcome = OutcomeFailed
 		return ev, nil
 	}
-	hb, hbCtx := e.startHeartbeat(ctx, lease, spec.Lease)
+	hb, hbCtx := e.startHeartbeat(ctx, lease, spec.Lease, lease.sent)
+	ev.hb = hb
 	// A backup attempt works on its chunk like the original; the queue
 	// sees its own task (heartbeat, ack, fail), the bucket the chunk.
 	work := lease
@@ -731,8 +742,10 @@ func (e *Engine) settle(ctx context.Context, js *jobState, lease Lease, err erro
 		}
 		if ac, ok := e.cfg.Queue.(AckClaimer); ok && counts != nil && claimNext != nil && claimNext() {
 			ack = func() error {
+				sent := e.cfg.Clock()
 				l, err := ac.AckAndClaim(ctx, lease, *counts, e.runs)
 				if err == nil {
+					l.sent = sent
 					next = &l
 				}
 				if errors.Is(err, ErrNoWork) {
