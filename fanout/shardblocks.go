@@ -72,11 +72,17 @@ func (js *jobState) stride(i int) int64 {
 }
 
 // shardBlock is one block of a manifest shard as a ranged GET read it
-// (manifest.ShardBlocks): its chunks' JSON, split, not decoded.
+// (manifest.ShardBlocks): its n chunks' JSON, neither split nor decoded.
+// A chunk is cut out when it is looked up (manifest.BlockChunk scans the
+// block up to it): a block read by range mostly serves one chunk, since
+// claims come in a spread order (fanout.SpreadWindow), so splitting it
+// whole (manifest.SplitBlock) cut 63 chunks for nothing.
 type shardBlock struct {
-	first  int      // the index of the block's first chunk
-	chunks [][]byte // slices of the block's bytes
-	size   int64
+	first int // the index of the block's first chunk
+	n     int
+	body  []byte
+	what  string // names the block in errors
+	size  int64
 }
 
 // blockCache holds the most recently used blocks of a job's shards, up
@@ -153,8 +159,12 @@ func (js *jobState) blockChunk(ctx context.Context, s, i int, start, end int64, 
 			b = r.Val.(*shardBlock)
 		}
 	}
-	// Decoded and validated here, as a chunk of a whole shard is.
-	c, err := manifest.DecodeChunk(b.chunks[i-first], manifest.ChunkID(i))
+	// Cut, decoded and validated here, as a chunk of a whole shard is.
+	raw, err := manifest.BlockChunk(b.body, b.n, i-first, b.what)
+	if err != nil {
+		return manifest.Chunk{}, functions.Permanent(fmt.Errorf("job %s: manifest shard %d: %w", js.job, s, err))
+	}
+	c, err := manifest.DecodeChunk(raw, manifest.ChunkID(i))
 	if err != nil {
 		return manifest.Chunk{}, functions.Permanent(fmt.Errorf("job %s: manifest shard %d: %w", js.job, s, err))
 	}
@@ -186,11 +196,7 @@ func (js *jobState) readBlock(ctx context.Context, s int, start, end int64, firs
 	if err != nil {
 		return nil, fmt.Errorf("job %s: reading manifest shard %d: %w", js.job, s, err)
 	}
-	chunks, err := manifest.SplitBlock(body, n, fmt.Sprintf("shard %d bytes [%d, %d)", s, start, end))
-	if err != nil {
-		return nil, functions.Permanent(fmt.Errorf("job %s: manifest shard %d: %w", js.job, s, err))
-	}
-	b := &shardBlock{first: first, chunks: chunks, size: int64(len(body))}
+	b := &shardBlock{first: first, n: n, body: body, what: fmt.Sprintf("shard %d bytes [%d, %d)", s, start, end), size: int64(len(body))}
 	js.blocks.add(b)
 	js.mu.Lock()
 	if js.blocksRead == nil {
