@@ -17,8 +17,13 @@ type heartbeat struct {
 	done   chan struct{}
 	now    func() time.Time // the local clock
 	dur    time.Duration
-	mu     sync.Mutex
-	lost   bool
+	// fresher is the lease duration fresh counts on: dur, or less when
+	// the claim's deadline (on the queue's clock) came sooner after the
+	// claim was sent (a job whose lease was shortened since the engine
+	// read its spec, or a local clock ahead of the queue's).
+	fresher time.Duration
+	mu      sync.Mutex
+	lost    bool
 	// lastOK is the lease's latest confirmation on the local clock: a
 	// time before its claim was answered, then each successful heartbeat.
 	// It only shortens how long we trust a lease we cannot confirm, never
@@ -46,7 +51,7 @@ func (hb *heartbeat) fresh() bool {
 	}
 	hb.mu.Lock()
 	defer hb.mu.Unlock()
-	return !hb.lost && hb.now().Sub(hb.lastOK) < hb.dur/freshLease
+	return !hb.lost && hb.now().Sub(hb.lastOK) < hb.fresher/freshLease
 }
 
 // startHeartbeat heartbeats lease, of duration dur, whose claim was sent
@@ -57,7 +62,11 @@ func (e *Engine) startHeartbeat(parent context.Context, lease Lease, dur time.Du
 	if dur <= 0 {
 		dur = time.Minute
 	}
-	hb := &heartbeat{cancel: cancel, done: make(chan struct{}), now: localNow, dur: dur, lastOK: claimed}
+	fresher := dur
+	if !lease.Expires.IsZero() && !claimed.IsZero() {
+		fresher = min(fresher, lease.Expires.Sub(claimed))
+	}
+	hb := &heartbeat{cancel: cancel, done: make(chan struct{}), now: localNow, dur: dur, fresher: fresher, lastOK: claimed}
 	go func() {
 		defer close(hb.done)
 		interval := dur / 3
