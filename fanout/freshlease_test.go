@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fanout-dev/fanout/fanout"
+	"github.com/fanout-dev/fanout/functions"
 )
 
 // heartbeatCounter is claimCounter (a worker's queue that acks and claims
@@ -14,6 +15,27 @@ import (
 type heartbeatCounter struct {
 	claimCounter
 	beats atomic.Int64
+	// expires, when set, moves the deadline of every lease claimed to
+	// this long from now, as a queue whose job's lease was shortened
+	// would.
+	expires time.Duration
+}
+
+func (c *heartbeatCounter) Claim(ctx context.Context, job, worker string, runs fanout.Runs) (fanout.Lease, error) {
+	l, err := c.claimCounter.Claim(ctx, job, worker, runs)
+	return c.shorten(l), err
+}
+
+func (c *heartbeatCounter) AckAndClaim(ctx context.Context, l fanout.Lease, n fanout.TaskCounts, runs fanout.Runs) (fanout.Lease, error) {
+	next, err := c.claimCounter.AckAndClaim(ctx, l, n, runs)
+	return c.shorten(next), err
+}
+
+func (c *heartbeatCounter) shorten(l fanout.Lease) fanout.Lease {
+	if c.expires > 0 && !l.Expires.IsZero() {
+		l.Expires = time.Now().Add(c.expires)
+	}
+	return l
 }
 
 func (c *heartbeatCounter) Heartbeat(ctx context.Context, l fanout.Lease) (fanout.Lease, error) {
@@ -27,26 +49,36 @@ func (c *heartbeatCounter) Heartbeat(ctx context.Context, l fanout.Lease) (fanou
 // it confirms nothing (the heartbeat before the marker was a round trip
 // a chunk); with a local clock that leaps 16 s at every reading, no lease
 // is fresh and every attempt confirms its lease before its marker, as
-// before. Both commit every record once.
+// before; and when the queue's leases end 1 s after their claim (a job
+// whose lease was shortened since the worker read its 60 s spec), an
+// attempt publishing 400 ms after its claim confirms it. All commit
+// every record once.
 func TestAFreshLeasePublishesWithoutAHeartbeat(t *testing.T) {
 	const chunks = 8
 	for _, tc := range []struct {
-		name  string
-		clock func() time.Time
-		fresh bool
+		name    string
+		clock   func() time.Time
+		expires time.Duration // the queue's leases, when shorter than the job's
+		fresh   bool
 	}{
-		{"the worker's clock", nil, true},
-		{"a clock that leaps", leapingClock(16 * time.Second), false},
+		{"the worker's clock", nil, 0, true},
+		{"a clock that leaps", leapingClock(16 * time.Second), 0, false},
+		{"leases shorter than the job's", nil, time.Second, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newFaultRig(t, chunks, 20)
 			spec := r.spec("out/", time.Minute, "copy")
-			reg := registryWith(copyFn{})
+			reg := registryWith(copyFn{hook: func(ctx context.Context, _ *functions.Record) error {
+				if tc.expires > 0 {
+					time.Sleep(400 * time.Millisecond) // past a quarter of the queue's lease
+				}
+				return nil
+			}})
 			info, err := r.engine(engineOptions{name: "planner", functions: reg}).Submit(context.Background(), spec)
 			if err != nil {
 				t.Fatal(err)
 			}
-			counter := &heartbeatCounter{}
+			counter := &heartbeatCounter{expires: tc.expires}
 			e := r.engine(engineOptions{name: "worker", functions: reg, clock: tc.clock,
 				queue: func(q fanout.Queue) fanout.Queue { counter.Queue = q; return counter }})
 			stop := work(t, e, info.Job, 2, nil)
