@@ -449,6 +449,24 @@ func (s *Store) readBody(ctx context.Context, r io.Reader, want int64) (*body, e
 	}
 	r = objstore.ContextReader(ctx, r)
 	h := md5.New()
+	if want > 0 && want <= s.cfg.LargeObject {
+		// Its size known: read into that many bytes at once (a
+		// bytes.Buffer grown to it reallocates to read on: a marker's
+		// PUT and an upload's part did, every one).
+		data := make([]byte, want)
+		tr := io.TeeReader(r, h)
+		if n, err := io.ReadFull(tr, data); err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("body of %d bytes, Size says %d", n, want)
+			}
+			return nil, err
+		}
+		var one [1]byte
+		if n, _ := io.ReadFull(tr, one[:]); n > 0 {
+			return nil, fmt.Errorf("body of more than %d bytes, Size says %d", want, want)
+		}
+		return &body{size: want, data: data, etag: hex.EncodeToString(h.Sum(nil))}, nil
+	}
 	var buf bytes.Buffer
 	if want > 0 && want <= s.cfg.LargeObject {
 		buf.Grow(int(want))
