@@ -27,7 +27,8 @@
 //     A request finding its bucket empty fails with ErrSlowDown. A
 //     partition that has answered SlowDown in every second for
 //     Config.SplitAfter splits at the median key of its 64 most recent
-//     requests (S3 documents that it scales a hot prefix gradually and
+//     requests of the class it refuses (writes or reads: S3 splits to
+//     spread the load it cannot serve; S3 documents that it scales a hot prefix gradually and
 //     that this takes time; the split point and delay are this model's
 //     choice). Zero SplitAfter never splits.
 //
@@ -738,10 +739,12 @@ type partition struct {
 	last    time.Time
 	since   time.Time // first SlowDown of the current throttled stretch
 	lastHot time.Time // latest SlowDown
-	recent  [64]string
-	n       int
-	second  int64 // unix second of count
-	count   int64
+	// recent holds the 64 most recent keys requested of each class
+	// (attempts, refused ones included), n counts them.
+	recent [2][64]string
+	n      [2]int
+	second int64 // unix second of count
+	count  int64
 
 	born              time.Time
 	admitted, refused [2]int64
@@ -775,10 +778,10 @@ func (s *Store) admit(kind, key string) error {
 		p.second, p.count = sec, 0
 	}
 	p.count++
-	p.recent[p.n%len(p.recent)] = key
-	p.n++
-	rate := [2]float64{s.cfg.WriteRate, s.cfg.ReadRate}
 	c := class(kind)
+	p.recent[c][p.n[c]%len(p.recent[c])] = key
+	p.n[c]++
+	rate := [2]float64{s.cfg.WriteRate, s.cfg.ReadRate}
 	if rate[c] <= 0 {
 		p.admitted[c]++
 		return nil
@@ -800,16 +803,23 @@ func (s *Store) admit(kind, key string) error {
 	}
 	p.lastHot = now
 	if s.cfg.SplitAfter > 0 && now.Sub(p.since) >= s.cfg.SplitAfter {
-		s.split(max(i, 0))
+		s.split(max(i, 0), c)
 	}
 	return ErrSlowDown
 }
 
-// split divides partition i at the median of its recent keys.
-func (s *Store) split(i int) {
+// split divides partition i at the median of its recent keys of class c,
+// the class it refuses: a partition throttled for its writes splits where
+// its writes are, whatever it serves of the other class. (Until December
+// 7 the median was of all its recent requests: a partition holding the
+// markers of a job and the input its workers read, refusing writes,
+// split at the median of mostly reads, in the input's keys, which moved
+// none of its writes away; the scale simulation's map stage then ran at
+// the rate of one partition's writes.)
+func (s *Store) split(i, c int) {
 	p := s.parts[i]
-	keys := make([]string, 0, len(p.recent))
-	for _, k := range p.recent[:min(p.n, len(p.recent))] {
+	keys := make([]string, 0, len(p.recent[c]))
+	for _, k := range p.recent[c][:min(p.n[c], len(p.recent[c]))] {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,4 +94,32 @@ func TestHotPartitionSplits(t *testing.T) {
 	if st := s.Stats(); st.Partitions != 2 || st.SlowDowns == 0 {
 		t.Fatalf("stats %+v; want 2 partitions after SlowDowns", st)
 	}
+}
+
+// TestWriteThrottledPartitionSplitsAmongItsWrites: a partition serving
+// many reads of one key range (a/, within the read rate) and refusing
+// writes of another (z/) splits among the writes, so that they go to two
+// partitions; the median of all its requests would be an a/ key, moving
+// none of the writes.
+func TestWriteThrottledPartitionSplitsAmongItsWrites(t *testing.T) {
+	s := simstore.New(simstore.Config{WriteRate: 100, ReadRate: 100000, SplitAfter: 100 * time.Millisecond, Retry: objstore.RetryPolicy{MaxAttempts: 1}})
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; s.Stats().Partitions < 2; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("no split after 30 s of throttling: %+v", s.Stats())
+		}
+		s.Put(ctx, fmt.Sprintf("z/%06d", i), nil, nil)
+		for j := range 3 {
+			s.Stat(ctx, fmt.Sprintf("a/%06d", 3*i+j))
+		}
+		if i%100 == 99 {
+			time.Sleep(10 * time.Millisecond) // keep throttling for SplitAfter, not only in one burst
+		}
+	}
+	st := s.Stats()
+	if len(st.Parts) != 2 || !strings.HasPrefix(st.Parts[1].Lo, "z/") || st.Parts[0].Refused[0] == 0 {
+		t.Fatalf("partitions %+v; want the first to have refused writes and the second to start among them (z/)", st.Parts)
+	}
+	t.Logf("split at %q", st.Parts[1].Lo)
 }
