@@ -180,8 +180,12 @@ type Store struct {
 
 // objects is a bucket's content.
 type objects struct {
-	mu    sync.RWMutex
-	tree  *btree.BTreeG[*object]
+	mu   sync.RWMutex
+	tree *btree.BTreeG[*object] // in key order, for listings
+	// byKey is the tree's objects by key, for the lookups of GET, HEAD
+	// and conditional writes: the B-tree's string comparisons were 5% of
+	// the scale simulation's CPU.
+	byKey map[string]*object
 	bytes int64
 
 	umu        sync.Mutex // open multipart uploads
@@ -202,6 +206,7 @@ type object struct {
 func New(cfg Config) *Store {
 	return newStore(cfg, &objects{
 		tree:    btree.NewG(32, func(a, b *object) bool { return a.key < b.key }),
+		byKey:   map[string]*object{},
 		uploads: map[string]*upload{},
 	})
 }
@@ -365,7 +370,8 @@ func truncate(s string) string {
 func (s *Store) lookup(key string) (*object, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.tree.Get(&object{key: key})
+	o, ok := s.byKey[key]
+	return o, ok
 }
 
 func (o *object) info() objstore.ObjectInfo {
@@ -560,7 +566,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts *objstore
 func (s *Store) store(obj *object, ifNoneMatch bool, ifMatch string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, ok := s.tree.Get(obj)
+	old, ok := s.byKey[obj.key]
 	switch {
 	case ifNoneMatch && ok:
 		return objstore.ErrPrecondition
@@ -573,6 +579,7 @@ func (s *Store) store(obj *object, ifNoneMatch bool, ifMatch string) error {
 		s.bytes -= old.size
 	}
 	s.tree.ReplaceOrInsert(obj)
+	s.byKey[obj.key] = obj
 	s.bytes += obj.size
 	return nil
 }
@@ -614,6 +621,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if old, ok := s.tree.Delete(&object{key: key}); ok {
+			delete(s.byKey, key)
 			s.bytes -= old.size
 		}
 		return nil

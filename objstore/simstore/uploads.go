@@ -212,6 +212,7 @@ func (s *Store) DeleteMany(ctx context.Context, keys []string) error {
 			defer s.mu.Unlock()
 			for _, k := range batch {
 				if old, ok := s.tree.Delete(&object{key: k}); ok {
+					delete(s.byKey, k)
 					s.bytes -= old.size
 				}
 			}
