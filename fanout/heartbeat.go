@@ -14,7 +14,8 @@ import (
 // and stopped by stop.
 type heartbeat struct {
 	cancel context.CancelCauseFunc
-	done   chan struct{}
+	timer  *time.Timer      // starts the heartbeats when the first is due
+	done   chan struct{}    // closed when the heartbeats, once started, end
 	now    func() time.Time // the local clock
 	dur    time.Duration
 	// fresher is the lease duration fresh counts on: dur, or less when
@@ -55,7 +56,10 @@ func (hb *heartbeat) fresh() bool {
 }
 
 // startHeartbeat heartbeats lease, of duration dur, whose claim was sent
-// at claimed (local clock) or later.
+// at claimed (local clock; zero when not known) or later. Nothing runs
+// until the first heartbeat is due (a third of dur): most chunks end
+// before, and a goroutine and a ticker an attempt were a percent of the
+// scale simulation's CPU.
 func (e *Engine) startHeartbeat(parent context.Context, lease Lease, dur time.Duration, claimed time.Time) (*heartbeat, context.Context) {
 	q, log, localNow := e.cfg.Queue, e.log, e.cfg.Clock
 	ctx, cancel := context.WithCancelCause(parent)
@@ -63,20 +67,30 @@ func (e *Engine) startHeartbeat(parent context.Context, lease Lease, dur time.Du
 		dur = time.Minute
 	}
 	fresher := dur
-	if !lease.Expires.IsZero() && !claimed.IsZero() {
+	switch {
+	case claimed.IsZero():
+		fresher, claimed = 0, localNow() // never fresh; trusted for dur from now
+	case !lease.Expires.IsZero():
 		fresher = min(fresher, lease.Expires.Sub(claimed))
 	}
 	hb := &heartbeat{cancel: cancel, done: make(chan struct{}), now: localNow, dur: dur, fresher: fresher, lastOK: claimed}
-	go func() {
+	interval := dur / 3
+	hb.timer = time.AfterFunc(interval, func() {
 		defer close(hb.done)
-		interval := dur / 3
 		t := time.NewTicker(interval)
 		defer t.Stop()
+		first := true
 		for {
-			select {
-			case <-ctx.Done():
+			if !first {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+			first = false
+			if ctx.Err() != nil {
 				return
-			case <-t.C:
 			}
 			hctx, hcancel := context.WithTimeout(ctx, interval)
 			sent := localNow()
@@ -107,7 +121,7 @@ func (e *Engine) startHeartbeat(parent context.Context, lease Lease, dur time.Du
 				}
 			}
 		}
-	}()
+	})
 	return hb, ctx
 }
 
@@ -120,7 +134,9 @@ func (hb *heartbeat) markLost() {
 // stop ends the heartbeat and reports whether the lease was lost.
 func (hb *heartbeat) stop() bool {
 	hb.cancel(nil)
-	<-hb.done
+	if !hb.timer.Stop() {
+		<-hb.done // it ran: it ends now that its context is done
+	}
 	hb.mu.Lock()
 	defer hb.mu.Unlock()
 	return hb.lost
