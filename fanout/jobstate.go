@@ -118,9 +118,11 @@ func (js *jobState) queueDown() (time.Time, error) {
 	return js.downSince, js.downErr
 }
 
-// shardCacheSize is the number of compacted manifest shards a job keeps:
-// workers claim chunks in order, so a worker needs the shard it works in
-// and seldom an earlier one (a retried chunk).
+// shardCacheSize is the number of compacted manifest shards a job keeps.
+// A worker reads shards whole only when its chunks are near each other
+// (blockStride): a job of a few hundred chunks, one or two shards, since
+// claims come in a spread order (SpreadWindow) and a larger job's chunks
+// are read by block.
 const shardCacheSize = 2
 
 // manifestURL is the URL a queue stores to find a job's manifest.

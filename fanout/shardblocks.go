@@ -26,9 +26,11 @@ const blockCacheBytes = 64 << 10
 // blockStride is the distance between the chunks an engine runs of a job
 // (chunk indexes, smoothed) from which it reads a block of the shard a
 // chunk is in (one ranged GET a chunk) rather than the whole shard (one
-// GET a shard). An engine whose workers claim the next pending chunk
-// runs chunks about a fleet's width apart, and a whole shard costs it
-// about that many chunks' split and compaction per chunk run: at 100
+// GET a shard). Claims come in a spread order (SpreadWindow), so an
+// engine's chunks of a job larger than some hundreds of chunks are far
+// apart whatever the fleet; in ID order they were a fleet's width apart,
+// and a whole shard cost about that many chunks' split and compaction per
+// chunk run: at 100
 // workers a 10,000-chunk shard cost 49 µs a chunk read whole against 37
 // µs for a block and its GET, at 1,000 workers about 300 µs against
 // 40 µs (docs/scale.md, "CPU per chunk"). Below 4 blocks apart the whole
@@ -86,11 +88,10 @@ type shardBlock struct {
 }
 
 // blockCache holds the most recently used blocks of a job's shards, up
-// to blockCacheBytes. A worker of a large fleet runs chunks a fleet's
-// width apart (it claims the next pending one), so at a thousand
-// workers each block it reads serves one chunk, and reading the block
-// instead of the shard is what saves (a shard of 10,000 chunks is
-// 2 MB); a small fleet's workers run several chunks of a block.
+// to blockCacheBytes. Claims come in a spread order, so each block a
+// worker reads mostly serves one chunk, and reading the block instead of
+// the shard is what saves (a shard of 10,000 chunks is 2 MB); a worker
+// whose chunks are near (a small job) runs several chunks of a block.
 type blockCache struct {
 	mu    sync.Mutex
 	lru   *list.List // of *shardBlock, most recent first
