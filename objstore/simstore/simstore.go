@@ -27,10 +27,10 @@
 //     A request finding its bucket empty fails with ErrSlowDown. A
 //     partition that has answered SlowDown in every second for
 //     Config.SplitAfter splits at the median key of its 64 most recent
-//     requests of the class it refuses (writes or reads: S3 splits to
-//     spread the load it cannot serve; S3 documents that it scales a hot prefix gradually and
-//     that this takes time; the split point and delay are this model's
-//     choice). Zero SplitAfter never splits.
+//     requests of the class it refuses, writes or reads (S3 splits to
+//     spread the load it cannot serve, and documents that it scales a hot
+//     prefix gradually and that this takes time; the split point and
+//     delay are this model's choice). Zero SplitAfter never splits.
 //
 //   - Retries. Like the S3 backends (which retry 503 SlowDown under
 //     objstore.DefaultRetryPolicy: 12 attempts for SlowDown), a request
@@ -475,9 +475,6 @@ func (s *Store) readBody(ctx context.Context, r io.Reader, want int64) (*body, e
 		return &body{size: want, data: data, etag: hex.EncodeToString(h.Sum(nil))}, nil
 	}
 	var buf bytes.Buffer
-	if want > 0 && want <= s.cfg.LargeObject {
-		buf.Grow(int(want))
-	}
 	n, err := io.Copy(&buf, io.TeeReader(io.LimitReader(r, s.cfg.LargeObject+1), h))
 	if err != nil {
 		return nil, err
