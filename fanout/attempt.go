@@ -22,7 +22,7 @@ import (
 // Just before the marker write the attempt confirms its lease with a
 // heartbeat (lease is the attempt's, a backup's task named by its chunk)
 // unless the lease is fresh (claimed or renewed less than a quarter of
-// its duration before: heartbeat.fresh, no other attempt can hold it):
+// its duration before: heartbeat.fresh, it has not expired):
 // an attempt whose lease is lost, or whose job was cancelled and dropped
 // from the queue (cancel.go), publishes nothing and returns an error
 // matching ErrLeaseLost. A queue that does not answer does not stop it:

@@ -44,15 +44,17 @@ func (c *heartbeatCounter) Heartbeat(ctx context.Context, l fanout.Lease) (fanou
 }
 
 // TestAFreshLeasePublishesWithoutAHeartbeat runs a job of quick chunks
-// (MinIO, Redis) twice over: with the worker's clock, each attempt
-// writes its marker within a quarter of its 60 s lease of its claim, so
-// it confirms nothing (the heartbeat before the marker was a round trip
-// a chunk); with a local clock that leaps 16 s at every reading, no lease
-// is fresh and every attempt confirms its lease before its marker, as
-// before; and when the queue's leases end 1 s after their claim (a job
-// whose lease was shortened since the worker read its 60 s spec), an
-// attempt publishing 400 ms after its claim confirms it. All commit
-// every record once.
+// (MinIO, Redis) under several local clocks and leases: with the
+// worker's clock, each attempt writes its marker within a quarter of its
+// 60 s lease of its claim, so it confirms nothing (the heartbeat before
+// the marker was a round trip a chunk), and so with a clock 5 s behind
+// the queue's; with a local clock that leaps 16 s at every reading, no
+// lease is fresh and every attempt confirms its lease before its marker,
+// as before; and when the queue's leases end 1 s after their claim (a
+// job whose lease was shortened since the worker read its 60 s spec), an
+// attempt publishing 400 ms after its claim confirms it, with the
+// worker's clock 10 s behind the queue's too. All commit every record
+// once.
 func TestAFreshLeasePublishesWithoutAHeartbeat(t *testing.T) {
 	const chunks = 8
 	for _, tc := range []struct {
@@ -64,6 +66,11 @@ func TestAFreshLeasePublishesWithoutAHeartbeat(t *testing.T) {
 		{"the worker's clock", nil, 0, true},
 		{"a clock that leaps", leapingClock(16 * time.Second), 0, false},
 		{"leases shorter than the job's", nil, time.Second, false},
+		// The queue's deadline minus the claim's sending time mixes two
+		// clocks: 10 s behind, a 1 s lease looked like 11 s (trusted
+		// 2.75 s) until freshFor asked the two to agree with the job's.
+		{"leases shorter than the job's, a clock behind", skewedClock(-10 * time.Second), time.Second, false},
+		{"a clock 5 s behind the queue's", skewedClock(-5 * time.Second), 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newFaultRig(t, chunks, 20)
@@ -98,6 +105,11 @@ func TestAFreshLeasePublishesWithoutAHeartbeat(t *testing.T) {
 			t.Logf("%d heartbeats for %d chunks", beats, chunks)
 		})
 	}
+}
+
+// skewedClock is a local clock d from the queue's.
+func skewedClock(d time.Duration) func() time.Time {
+	return func() time.Time { return time.Now().Add(d) }
 }
 
 // leapingClock is a local clock that runs step ahead at every reading.

@@ -15,13 +15,11 @@ import (
 type heartbeat struct {
 	cancel context.CancelCauseFunc
 	timer  *time.Timer      // starts the heartbeats when the first is due
-	done   chan struct{}    // closed when the heartbeats, once started, end
+	done   chan struct{}    // closed when the heartbeats end (or by stop, never started)
 	now    func() time.Time // the local clock
 	dur    time.Duration
-	// fresher is the lease duration fresh counts on: dur, or less when
-	// the claim's deadline (on the queue's clock) came sooner after the
-	// claim was sent (a job whose lease was shortened since the engine
-	// read its spec, or a local clock ahead of the queue's).
+	// fresher is the lease duration fresh counts on (freshFor): zero,
+	// never fresh, when the queue's deadline does not agree with dur.
 	fresher time.Duration
 	mu      sync.Mutex
 	lost    bool
@@ -32,20 +30,44 @@ type heartbeat struct {
 	lastOK time.Time
 }
 
+// freshFor is the lease duration a lease of the job's duration dur
+// counts on for fresh, from the deadline the queue gave it (expires, on
+// the queue's clock) and when its claim or renewal was sent (sent, on
+// the local clock): dur when the two agree within an eighth of dur, zero
+// (never fresh) when they do not or either is unknown. The difference of
+// two clocks only tells whether they agree: a lease shortened since the
+// engine read the job's spec, or a clock far from the queue's, is
+// confirmed before its marker as before, and a lease trusted for a
+// quarter of dur has at least about five eighths of it left.
+func freshFor(dur time.Duration, expires, sent time.Time) time.Duration {
+	if expires.IsZero() || sent.IsZero() {
+		return 0
+	}
+	if d := expires.Sub(sent) - dur; d > dur/8 || d < -dur/8 {
+		return 0
+	}
+	return dur
+}
+
 // freshLease is the part of a lease's duration within which, counted
 // from its latest confirmation, an attempt publishes without confirming
 // it again (heartbeat.fresh).
 const freshLease = 4
 
 // fresh reports whether the lease was confirmed (claimed or renewed)
-// less than a quarter of its duration ago: it cannot have expired, so
-// no other attempt can hold it, and the heartbeat just before the marker
-// (publish) would only tell what the marker's create-only write tells
-// too (another attempt finished first). What it would tell more: that the
-// job was cancelled since (cancel.go), which a marker of a cancelled job
-// survives harmlessly (under <out>/_fanout/<job>/, never committed). A
-// chunk of the scale simulation publishes some tens of milliseconds
-// after its claim, so it saves a round trip a chunk (docs/scale.md).
+// less than a quarter of its duration ago, so that it has not expired
+// unless the queue's clock jumped ahead, the queue lost the claim (a
+// failover to a replica behind), or this host was suspended meanwhile
+// (the monotonic clock stops). Then another attempt may run the chunk
+// too, as after any lease lost, and the marker's create-only write
+// decides which one's output counts: the heartbeat just before the
+// marker (publish) is a hint, which a fresh lease skips. What it would
+// tell more: that the job was cancelled since (cancel.go), which a
+// marker of a cancelled job survives harmlessly (under
+// <out>/_fanout/<job>/, never committed; its open uploads are the job's
+// garbage for `fanout gc`). A chunk of the scale simulation publishes
+// some tens of milliseconds after its claim, so it saves a round trip a
+// chunk (docs/scale.md).
 func (hb *heartbeat) fresh() bool {
 	if hb == nil {
 		return false
@@ -66,12 +88,9 @@ func (e *Engine) startHeartbeat(parent context.Context, lease Lease, dur time.Du
 	if dur <= 0 {
 		dur = time.Minute
 	}
-	fresher := dur
-	switch {
-	case claimed.IsZero():
-		fresher, claimed = 0, localNow() // never fresh; trusted for dur from now
-	case !lease.Expires.IsZero():
-		fresher = min(fresher, lease.Expires.Sub(claimed))
+	fresher := freshFor(dur, lease.Expires, claimed)
+	if claimed.IsZero() {
+		claimed = localNow() // trusted for dur from now, as before fresh leases
 	}
 	hb := &heartbeat{cancel: cancel, done: make(chan struct{}), now: localNow, dur: dur, fresher: fresher, lastOK: claimed}
 	interval := dur / 3
@@ -101,6 +120,7 @@ func (e *Engine) startHeartbeat(parent context.Context, lease Lease, dur time.Du
 				lease = next
 				hb.mu.Lock()
 				hb.lastOK = sent
+				hb.fresher = min(hb.fresher, freshFor(dur, next.Expires, sent)) // the queue's lease may have been shortened
 				hb.mu.Unlock()
 			case errors.Is(err, ErrLeaseLost):
 				hb.markLost()
@@ -131,10 +151,13 @@ func (hb *heartbeat) markLost() {
 	hb.mu.Unlock()
 }
 
-// stop ends the heartbeat and reports whether the lease was lost.
+// stop ends the heartbeat and reports whether the lease was lost. It may
+// be called more than once.
 func (hb *heartbeat) stop() bool {
 	hb.cancel(nil)
-	if !hb.timer.Stop() {
+	if hb.timer.Stop() {
+		close(hb.done) // it never ran, and now never will
+	} else {
 		<-hb.done // it ran: it ends now that its context is done
 	}
 	hb.mu.Lock()

@@ -276,8 +276,10 @@ const RecentTasks = 256
 // chunks a second of a job whose chunks open an upload and write a part;
 // scripts/scale.sh measured 1,880 chunks a second in ID order and 2,994
 // spread, docs/scale.md). Chunks made pending again later (a retry after
-// its backoff, an expired lease, a release, a redrive) are ready from
-// then, so behind the fresh chunks enqueued before.
+// its backoff, an expired lease, a release, a redrive, a backup) are
+// ready from then: behind the fresh chunks enqueued before, and behind
+// most of those enqueued within SpreadWindow after (whose ready times
+// reach back that far), a wait bounded by the window.
 //
 // It is 2^16 ms so that the offset is a whole number of milliseconds, as
 // Redis keeps scores.

@@ -604,6 +604,7 @@ func (e *Engine) runLease(ctx context.Context, lease Lease, stats *WorkStats, cl
 	}
 	err = e.processChunk(hbCtx, js, work, stats, &ev)
 	lost := hb.stop()
+	ev.hb = nil // the event outlives the attempt (Observe)
 	if errors.Is(err, ErrLeaseLost) {
 		lost = true // found at the check before publishing (attempt.go)
 	}
