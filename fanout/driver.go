@@ -368,6 +368,7 @@ func (e *Engine) wait(ctx context.Context, outURL, job string, opts RunOptions) 
 	}
 	poll := 50 * time.Millisecond
 	commitFailures := 0
+	lostTasks := map[string]bool{} // tasks given back for a lost upload (LostUploadError)
 	var lookedForCancel time.Time
 	stopWorkers := func() {
 		stopWork()
@@ -405,16 +406,27 @@ func (e *Engine) wait(ctx context.Context, outURL, job string, opts RunOptions) 
 			}
 			return a.Result, err
 		default:
+			progress := false
 			if lost := (*LostUploadError)(nil); errors.As(err, &lost) {
 				// A chunk runs again (its upload was gone): this process's
-				// workers, stopped for the commit, take part again.
+				// workers, stopped for the commit, take part again. A
+				// task given back for the first time is progress, not a
+				// failure of the commit: a MinIO restart breaks every
+				// completion it cuts off (35 in one chaos run), and each
+				// commit finds one; a task lost again counts.
 				e.log.Warn("commit found an upload gone; its chunk runs again", "job", job, "chunk", lost.Task)
 				startWorkers()
+				if lost.Requeued && !lostTasks[lost.Task] {
+					lostTasks[lost.Task] = true
+					progress = true
+				}
 			}
-			// The store failed past its own retries; the job has not.
-			commitFailures++
+			if !progress {
+				// The store failed past its own retries; the job has not.
+				commitFailures++
+			}
 			e.log.Warn("commit failed; trying again", "job", job, "attempt", commitFailures, "err", err)
-			poll = time.Duration(commitFailures) * time.Second
+			poll = time.Duration(max(commitFailures, 1)) * time.Second
 		}
 		if !a.Done && (js.cancelSeen.Load() || time.Since(lookedForCancel) >= cancelCheckInterval) {
 			// Cancelled from elsewhere (fanout cancel): the queue may

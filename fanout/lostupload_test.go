@@ -239,3 +239,31 @@ func TestLostRejectedFileRerunsItsChunk(t *testing.T) {
 		t.Errorf("chunk %s's marker after the commit names rejected files %+v; want a new attempt's upload of %s (%s lost)", chunk, m.RejectedFiles, lost.Key, lost.ID)
 	}
 }
+
+// TestManyLostUploadsRerunTheirChunks aborts 8 winning uploads of a
+// finished map job before its commit, as a MinIO restart does to the
+// completions it cuts off (35 in one chaos run): each commit finds one
+// and gives its chunk back. Each chunk given back for the first time is
+// progress, not a failure of the commit, so the job commits every record
+// once; before, the sixth lost upload exhausted the driver's 5 commit
+// retries and failed the job.
+func TestManyLostUploadsRerunTheirChunks(t *testing.T) {
+	r := newFaultRig(t, 12, 20)
+	info := finishedUploadJob(t, r, "out/")
+	ups := openUploads(t, r, "out/", info.Job)
+	if len(ups) < 8 {
+		t.Fatalf("%d open uploads, want at least 8", len(ups))
+	}
+	for _, u := range ups[:8] {
+		if err := r.store.(objstore.Uploader).AbortUpload(context.Background(), u.Key, u.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := r.engine(engineOptions{name: "driver"}).Wait(ctx, "s3://"+r.bucket+"/out/", info.Job, fanout.RunOptions{Workers: 2})
+	if err != nil || res.State != fanout.StateCommitted {
+		t.Fatalf("got %v, %+v; want the 8 chunks run again and the job committed", err, res)
+	}
+	r.check("out/", info.Job)
+}
