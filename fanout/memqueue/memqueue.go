@@ -333,6 +333,17 @@ func (q *Queue) Enqueue(ctx context.Context, spec fanout.JobQueueSpec, chunks []
 // call. Expired leases of a job are taken back before it is tried; a job
 // whose function runs cannot run gives no chunk (fanout.Runs.CanRun).
 func (q *Queue) Claim(ctx context.Context, job, worker string, runs fanout.Runs) (fanout.Lease, error) {
+	return q.claim(ctx, job, worker, runs, nil)
+}
+
+// ClaimExcept implements fanout.ExceptClaimer: Claim of any job but those
+// in except, which are not tried.
+func (q *Queue) ClaimExcept(ctx context.Context, worker string, runs fanout.Runs, except []string) (fanout.Lease, error) {
+	return q.claim(ctx, "", worker, runs, except)
+}
+
+// claim is Claim, of any job but those in except when job is empty.
+func (q *Queue) claim(ctx context.Context, job, worker string, runs fanout.Runs, except []string) (fanout.Lease, error) {
 	if err := ctx.Err(); err != nil {
 		return fanout.Lease{}, err
 	}
@@ -349,21 +360,7 @@ func (q *Queue) Claim(ctx context.Context, job, worker string, runs fanout.Runs)
 		}
 		return q.claimJob(j, worker, now, runs)
 	}
-	return q.claimAny(worker, now, runs, nil)
-}
-
-// ClaimExcept implements fanout.ExceptClaimer: Claim of any job but those
-// in except, which are not tried.
-func (q *Queue) ClaimExcept(ctx context.Context, worker string, runs fanout.Runs, except []string) (fanout.Lease, error) {
-	if err := ctx.Err(); err != nil {
-		return fanout.Lease{}, err
-	}
-	if worker == "" {
-		return fanout.Lease{}, errors.New("memqueue: claim: empty worker name")
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.claimAny(worker, q.now(), runs, except)
+	return q.claimAny(worker, now, runs, except)
 }
 
 // claimAny claims a chunk of any job but those in except, trying them in

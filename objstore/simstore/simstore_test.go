@@ -81,16 +81,7 @@ func TestRetriesAbsorbSlowDown(t *testing.T) {
 func TestHotPartitionSplits(t *testing.T) {
 	s := simstore.New(simstore.Config{WriteRate: 100, ReadRate: 100, SplitAfter: 100 * time.Millisecond, Retry: objstore.RetryPolicy{MaxAttempts: 1}})
 	ctx := context.Background()
-	deadline := time.Now().Add(30 * time.Second)
-	for i := 0; s.Stats().Partitions < 2; i++ {
-		if time.Now().After(deadline) {
-			t.Fatalf("no split after 30 s of throttling: %+v", s.Stats())
-		}
-		s.Put(ctx, fmt.Sprintf("%c/%06d", "az"[i%2], i), nil, nil)
-		if i%100 == 99 {
-			time.Sleep(10 * time.Millisecond) // keep throttling for SplitAfter, not only in one burst
-		}
-	}
+	throttleUntilSplit(t, s, func(i int) { s.Put(ctx, fmt.Sprintf("%c/%06d", "az"[i%2], i), nil, nil) })
 	if st := s.Stats(); st.Partitions != 2 || st.SlowDowns == 0 {
 		t.Fatalf("stats %+v; want 2 partitions after SlowDowns", st)
 	}
@@ -104,22 +95,32 @@ func TestHotPartitionSplits(t *testing.T) {
 func TestWriteThrottledPartitionSplitsAmongItsWrites(t *testing.T) {
 	s := simstore.New(simstore.Config{WriteRate: 100, ReadRate: 100000, SplitAfter: 100 * time.Millisecond, Retry: objstore.RetryPolicy{MaxAttempts: 1}})
 	ctx := context.Background()
-	deadline := time.Now().Add(30 * time.Second)
-	for i := 0; s.Stats().Partitions < 2; i++ {
-		if time.Now().After(deadline) {
-			t.Fatalf("no split after 30 s of throttling: %+v", s.Stats())
-		}
+	throttleUntilSplit(t, s, func(i int) {
 		s.Put(ctx, fmt.Sprintf("z/%06d", i), nil, nil)
 		for j := range 3 {
 			s.Stat(ctx, fmt.Sprintf("a/%06d", 3*i+j))
 		}
-		if i%100 == 99 {
-			time.Sleep(10 * time.Millisecond) // keep throttling for SplitAfter, not only in one burst
-		}
-	}
+	})
 	st := s.Stats()
 	if len(st.Parts) != 2 || !strings.HasPrefix(st.Parts[1].Lo, "z/") || st.Parts[0].Refused[0] == 0 {
 		t.Fatalf("partitions %+v; want the first to have refused writes and the second to start among them (z/)", st.Parts)
 	}
 	t.Logf("split at %q", st.Parts[1].Lo)
+}
+
+// throttleUntilSplit makes request i (0, 1, ...) of s until it has two
+// partitions, pausing every 100 so that it keeps throttling for
+// SplitAfter, not only in one burst; it fails after 30 s.
+func throttleUntilSplit(t *testing.T, s *simstore.Store, request func(i int)) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; s.Stats().Partitions < 2; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("no split after 30 s of throttling: %+v", s.Stats())
+		}
+		request(i)
+		if i%100 == 99 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }
